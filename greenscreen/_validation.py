@@ -1,0 +1,50 @@
+"""One place, one message template, for checking user-given arguments.
+
+Every public class validates its arguments through these helpers so a user
+always gets the same shape of error: what was given, where, and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+
+def invalid(name: str, value: Any, allowed: str) -> ValueError:
+    """Builds the one error message the library uses for bad arguments."""
+    return ValueError(f"{name}={value!r} is not valid; allowed: {allowed}.")
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    choices = list(choices)
+    if value not in choices:
+        raise invalid(name, value, "one of " + ", ".join(repr(c) for c in choices))
+    return value
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_none: bool = False,
+) -> Any:
+    """Checks a real number lies in an interval; `None` passes if allowed."""
+    if value is None and allow_none:
+        return value
+    lo = "-inf" if low is None else repr(low)
+    hi = "inf" if high is None else repr(high)
+    interval = ("(" if low_open or low is None else "[") + f"{lo}, {hi}" + (
+        ")" if high_open or high is None else "]"
+    )
+    allowed = f"a number in {interval}" + (" or None" if allow_none else "")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise invalid(name, value, allowed)
+    if low is not None and (value < low or (low_open and value == low)):
+        raise invalid(name, value, allowed)
+    if high is not None and (value > high or (high_open and value == high)):
+        raise invalid(name, value, allowed)
+    return value

@@ -1,0 +1,145 @@
+"""The sample type and the interface every power source implements.
+
+A source turns a device (GPU, CPU package, process) into a stream of
+timestamped `Sample`s and hands them to a sink, normally an `EnergyMeter`.
+Streaming sources (nvidia-smi) push samples as their subprocess prints them;
+polled sources (NVML, RAPL, the CPU estimate) are read on a timer thread.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+NAN = float("nan")
+
+Sink = Callable[[list["Sample"]], None]
+
+
+class SourceUnavailable(RuntimeError):
+    """A power source cannot run on this machine; the message says why."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One reading of one device. Missing values are NaN, never strings."""
+
+    t: float  # Unix seconds of the reading
+    index: int
+    uuid: str
+    name: str
+    power_w: float = NAN
+    temp_c: float = NAN
+    util_pct: float = NAN
+    mem_used_mib: float = NAN
+    energy_mj: float = NAN  # cumulative hardware counter, where the source has one
+
+    @property
+    def has_power(self) -> bool:
+        return not math.isnan(self.power_w)
+
+    @property
+    def has_energy(self) -> bool:
+        return not math.isnan(self.energy_mj)
+
+
+@dataclass
+class SourceHealth:
+    """Fault counters and the last reason a source gave for missing data."""
+
+    restarts: int = 0
+    stalls: int = 0
+    garbage_lines: int = 0
+    read_errors: int = 0
+    reason: str | None = None
+    counts: dict = field(default_factory=dict)
+
+    @property
+    def faults(self) -> int:
+        return self.restarts + self.stalls + self.garbage_lines + self.read_errors
+
+    def as_dict(self) -> dict:
+        return {
+            "restarts": self.restarts,
+            "stalls": self.stalls,
+            "garbage_lines": self.garbage_lines,
+            "read_errors": self.read_errors,
+            "faults": self.faults,
+            "reason": self.reason,
+        }
+
+
+class PowerSource(abc.ABC):
+    """Abstract power source. Subclasses set `name` and `provenance`."""
+
+    name: str = "abstract"
+    provenance: str = "unknown"
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.health = SourceHealth()
+
+    @abc.abstractmethod
+    def unavailable_reason(self) -> str | None:
+        """Returns why this source cannot run here, or None if it can."""
+
+    @abc.abstractmethod
+    def start(self, sink: Sink) -> None:
+        """Begins delivering samples to `sink` from a background thread."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stops delivering samples and releases every process and handle."""
+
+
+class PolledSource(PowerSource):
+    """A source read on a timer: subclasses implement `open`, `read`, `close`."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        super().__init__(interval)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Acquires handles; raises `SourceUnavailable` with the reason."""
+
+    @abc.abstractmethod
+    def read(self) -> list[Sample]:
+        """Returns one sample per device, taken now."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Releases handles."""
+
+    def start(self, sink: Sink) -> None:
+        self.open()
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._loop, args=(sink,), name=f"greenscreen-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self, sink: Sink) -> None:
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                sink(self.read())
+            except Exception as exc:  # a failed read must not end the sampler
+                self.health.read_errors += 1
+                self.health.reason = f"{self.name} read failed: {exc}"
+            next_t += self.interval
+            delay = next_t - time.monotonic()
+            if delay < 0:  # fell behind: skip missed ticks rather than burst
+                next_t = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.close()

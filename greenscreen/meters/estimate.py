@@ -1,0 +1,51 @@
+"""A labelled estimate: this process's CPU time times a per-core wattage.
+
+This is not a measurement. Its provenance is always "estimated:cpu-time", so
+no figure it produces can be mistaken for a metered one. The wattage per
+busy core is `tdp_w / os.cpu_count()`; the default TDP of 85 W is the fallback
+codecarbon uses when a CPU model is unknown. Set `tdp_w` (or the environment
+variable `GREENSCREEN_CPU_TDP_W`) to your CPU's TDP for a better estimate.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .._validation import check_number
+from .base import PolledSource, Sample
+
+DEFAULT_TDP_W = 85.0
+
+
+class CpuTimeEstimate(PolledSource):
+    """Estimates energy as CPU seconds (process + reaped children) x W/core."""
+
+    name = "estimate"
+    provenance = "estimated:cpu-time"
+
+    def __init__(self, interval: float = 0.1, tdp_w: float | None = None,
+                 watts_per_core: float | None = None) -> None:
+        super().__init__(interval)
+        self.tdp_w = tdp_w
+        self.watts_per_core = watts_per_core
+
+    def _watts(self) -> float:
+        if self.watts_per_core is not None:
+            return check_number("watts_per_core", self.watts_per_core, low=0, low_open=True)
+        tdp = self.tdp_w if self.tdp_w is not None else float(
+            os.environ.get("GREENSCREEN_CPU_TDP_W", DEFAULT_TDP_W))
+        check_number("tdp_w", tdp, low=0, low_open=True)
+        return tdp / (os.cpu_count() or 1)
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def open(self) -> None:
+        self._w = self._watts()
+
+    def read(self) -> list[Sample]:
+        t = os.times()
+        cpu_s = t.user + t.system + t.children_user + t.children_system
+        return [Sample(t=time.time(), index=0, uuid=f"cpu-time:{os.getpid()}",
+                       name="CPU time (estimate)", energy_mj=cpu_s * self._w * 1000.0)]

@@ -1,0 +1,300 @@
+"""GPU power from one long-lived `nvidia-smi --loop-ms` subprocess.
+
+One process is read line by line on a background thread, instead of one
+process per sample: spawning nvidia-smi costs tens of milliseconds of CPU and
+would itself show up in the measurement. The process is restarted with
+backoff when it dies, killed and restarted when it stalls, and always reaped.
+
+Note: on Ampere (except GA100) and newer GPUs `power.draw` is the driver's
+1-second average. Integrating it still gives the right energy over windows
+longer than a second, but edges of short windows are smeared by up to ~1 s.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import select
+import shutil
+import subprocess
+import threading
+import time
+import weakref
+from datetime import datetime
+
+from .base import NAN, PowerSource, Sample, Sink
+
+ENV_EXECUTABLE = "GREENSCREEN_NVIDIA_SMI"
+FIELDS = (
+    "timestamp",
+    "index",
+    "uuid",
+    "name",
+    "power.draw",
+    "temperature.gpu",
+    "utilization.gpu",
+    "memory.used",
+)
+_MISSING = ("n/a", "[n/a]", "[not supported]", "not supported", "[unknown error]", "")
+_LIVE: "weakref.WeakSet[NvidiaSmiSource]" = weakref.WeakSet()
+
+
+def resolve_executable() -> str | None:
+    """Returns the nvidia-smi to run: `$GREENSCREEN_NVIDIA_SMI`, else PATH."""
+    override = os.environ.get(ENV_EXECUTABLE)
+    if override:
+        if not (os.path.isfile(override) and os.access(override, os.X_OK)):
+            raise ValueError(
+                f"{ENV_EXECUTABLE}={override!r} is not valid; allowed: the path of an "
+                "executable nvidia-smi file (or unset it to search PATH)."
+            )
+        return override
+    return shutil.which("nvidia-smi")
+
+
+def visible_gpus(gpus: "list[int | str] | None" = None) -> "list[str] | None":
+    """GPU ids to query: `gpus` if given, else `CUDA_VISIBLE_DEVICES`.
+
+    Returns None for "all GPUs" and [] when every GPU is hidden. Ids may be
+    indices or UUIDs; nvidia-smi's `-i` takes both. CUDA numbers devices
+    fastest-first unless `CUDA_DEVICE_ORDER=PCI_BUS_ID`, while nvidia-smi uses
+    PCI order: set that variable when your GPUs differ, so the ids agree.
+    """
+    if gpus is not None:
+        return [str(g) for g in gpus]
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is None:
+        return None
+    ids = [tok.strip() for tok in env.split(",") if tok.strip()]
+    # CUDA stops at the first invalid entry, and "-1" is the idiom for "no GPU".
+    valid = []
+    for tok in ids:
+        if tok.startswith("-") or tok.lower() == "nodevfiles":
+            break
+        valid.append(tok)
+    return valid
+
+
+def parse_value(text: str) -> float:
+    """Parses one nvidia-smi field: '215.32 W', '35 %', '[N/A]' -> float/NaN."""
+    text = text.strip()
+    if text.lower() in _MISSING or text.startswith("["):
+        return NAN
+    number = text.split()[0] if text else text
+    try:
+        return float(number)
+    except ValueError:
+        return NAN
+
+
+def parse_timestamp(text: str, fallback: float) -> float:
+    """Parses nvidia-smi's local-time stamp; falls back when it is implausible."""
+    try:
+        t = datetime.strptime(text.strip(), "%Y/%m/%d %H:%M:%S.%f").timestamp()
+    except ValueError:
+        return fallback
+    # A stamp far from now means a clock or time-zone mismatch: trust our clock.
+    return t if abs(t - fallback) < 5.0 else fallback
+
+
+def parse_line(line: str, received: float) -> Sample | None:
+    """Parses one `--format=csv,noheader[,nounits]` line; None if it is garbage."""
+    parts = [p.strip() for p in line.split(",")]
+    if len(parts) != len(FIELDS):
+        return None
+    try:
+        index = int(parts[1])
+    except ValueError:
+        return None
+    return Sample(
+        t=parse_timestamp(parts[0], received),
+        index=index,
+        uuid=parts[2],
+        name=parts[3],
+        power_w=parse_value(parts[4]),
+        temp_c=parse_value(parts[5]),
+        util_pct=parse_value(parts[6]),
+        mem_used_mib=parse_value(parts[7]),
+    )
+
+
+class NvidiaSmiSource(PowerSource):
+    """Streams samples from `nvidia-smi --query-gpu ... --loop-ms=N`.
+
+    Args:
+        interval: Seconds between samples (nvidia-smi's loop period).
+        gpus: GPU indices or UUIDs; default: `CUDA_VISIBLE_DEVICES`, else all.
+        stall_timeout: Seconds without a line before the process is declared
+            stalled, killed and restarted. Default: max(5 s, 20 intervals).
+        start_timeout: Seconds allowed for the first line (driver start-up
+            without persistence mode can take several seconds).
+    """
+
+    name = "nvidia-smi"
+    provenance = "measured:nvidia-smi"
+
+    def __init__(
+        self,
+        interval: float = 0.1,
+        gpus: "list[int | str] | None" = None,
+        stall_timeout: float | None = None,
+        start_timeout: float = 20.0,
+    ) -> None:
+        super().__init__(interval)
+        self.gpus = gpus
+        self.stall_timeout = stall_timeout or max(5.0, 20 * interval)
+        self.start_timeout = start_timeout
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = -1, -1
+        self._thread: threading.Thread | None = None
+        self._proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        exe = resolve_executable() or "nvidia-smi"
+        cmd = [
+            exe,
+            "--query-gpu=" + ",".join(FIELDS),
+            "--format=csv,noheader,nounits",
+            f"--loop-ms={max(1, round(self.interval * 1000))}",
+        ]
+        ids = visible_gpus(self.gpus)
+        if ids:
+            cmd += ["-i", ",".join(ids)]
+        return cmd
+
+    def unavailable_reason(self) -> str | None:
+        exe = resolve_executable()
+        if exe is None:
+            return f"nvidia-smi not found on PATH (set {ENV_EXECUTABLE} to its path)"
+        ids = visible_gpus(self.gpus)
+        if ids == []:
+            return "CUDA_VISIBLE_DEVICES hides every GPU"
+        probe = [exe, "--query-gpu=index", "--format=csv,noheader"]
+        probe += ["-i", ",".join(ids)] if ids else []
+        try:
+            out = subprocess.run(
+                probe, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"{exe} could not be run: {exc}"
+        if out.returncode != 0:
+            msg = (out.stdout + out.stderr).strip().splitlines()
+            return f"{exe} exited with code {out.returncode}: {msg[-1] if msg else ''}"
+        if not out.stdout.strip():
+            return f"{exe} lists no GPUs"
+        return None
+
+    def start(self, sink: Sink) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(
+            target=self._supervise, args=(sink,), name="greenscreen-nvidia-smi", daemon=True
+        )
+        _LIVE.add(self)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._reap()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        _LIVE.discard(self)
+
+    def _supervise(self, sink: Sink) -> None:
+        backoff = 0.25
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            try:
+                self._proc = subprocess.Popen(
+                    self.command(),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                )
+            except (OSError, ValueError) as exc:
+                self.health.reason = f"nvidia-smi could not be started: {exc}"
+            else:
+                self._pump(self._proc, sink)
+                self._reap()
+            if self._stop.is_set():
+                break
+            self.health.restarts += 1
+            # A process that ran a good while earns a quick restart; a crash loop backs off.
+            backoff = 0.25 if time.monotonic() - t0 > 30 else min(backoff * 2, 10.0)
+            self._wait(backoff)
+
+    def _wait(self, seconds: float) -> None:
+        select.select([self._wake_r], [], [], seconds)
+
+    def _pump(self, proc: subprocess.Popen, sink: Sink) -> None:
+        """Reads lines until the process ends, stalls, or we are stopped."""
+        out, err = proc.stdout.fileno(), proc.stderr.fileno()
+        buf, err_tail = b"", b""
+        last = time.monotonic()
+        limit = self.start_timeout
+        while not self._stop.is_set():
+            ready, _, _ = select.select([out, err, self._wake_r], [], [], 0.5)
+            if err in ready:
+                err_tail = (err_tail + os.read(err, 4096))[-2000:]
+            if out in ready:
+                data = os.read(out, 65536)
+                if not data:
+                    code = proc.wait()
+                    tail = err_tail.decode(errors="replace").strip().splitlines()
+                    self.health.reason = f"nvidia-smi exited with code {code}" + (
+                        f": {tail[-1]}" if tail else ""
+                    )
+                    return
+                *lines, buf = (buf + data).split(b"\n")
+                samples = self._parse(lines)
+                if samples:
+                    last, limit = time.monotonic(), self.stall_timeout
+                    sink(samples)
+            if time.monotonic() - last > limit:
+                self.health.stalls += 1
+                self.health.reason = (
+                    f"nvidia-smi printed no sample for {limit:.1f} s (stalled); restarted"
+                )
+                return
+
+    def _parse(self, lines: list[bytes]) -> list[Sample]:
+        now = time.time()
+        samples = []
+        for raw in lines:
+            line = raw.decode(errors="replace").strip()
+            if not line:
+                continue
+            sample = parse_line(line, now)
+            if sample is None:
+                self.health.garbage_lines += 1
+            else:
+                samples.append(sample)
+        return samples
+
+    def _reap(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for source in list(_LIVE):
+        source.stop()

@@ -1,0 +1,123 @@
+"""GPU energy through NVML (`pip install greenscreen[nvml]`).
+
+Uses the total-energy counter (`nvmlDeviceGetTotalEnergyConsumption`, mJ since
+the driver loaded; Volta and newer) where every selected GPU has it, and polls
+instantaneous power otherwise. The provenance says which.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .base import NAN, PolledSource, Sample, SourceUnavailable
+from .nvidia_smi import visible_gpus
+
+
+def _nvml():
+    try:
+        import pynvml
+    except ImportError as exc:
+        raise SourceUnavailable(
+            "the NVML bindings are not installed (pip install 'greenscreen[nvml]')"
+        ) from exc
+    return pynvml
+
+
+class NvmlSource(PolledSource):
+    """Polls NVML every `interval` seconds for the selected GPUs."""
+
+    name = "nvml"
+
+    def __init__(self, interval: float = 0.1, gpus=None) -> None:
+        super().__init__(interval)
+        self.gpus = gpus
+        self.has_counter = False
+        self._handles: list = []
+
+    @property
+    def provenance(self) -> str:  # type: ignore[override]
+        return "measured:nvml-counter" if self.has_counter else "measured:nvml-power"
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            self.open()
+        except SourceUnavailable as exc:
+            return str(exc)
+        self.close()
+        return None
+
+    def open(self) -> None:
+        nv = _nvml()
+        try:
+            nv.nvmlInit()
+        except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+            raise SourceUnavailable(f"NVML could not be initialised: {exc}") from exc
+        try:
+            self._handles = [self._handle(nv, gid) for gid in self._ids(nv)]
+        except Exception as exc:
+            nv.nvmlShutdown()
+            raise SourceUnavailable(f"NVML could not open the GPUs: {exc}") from exc
+        if not self._handles:
+            nv.nvmlShutdown()
+            raise SourceUnavailable("NVML lists no GPUs (or CUDA_VISIBLE_DEVICES hides them)")
+        self.has_counter = all(self._counter(nv, h) is not None for h in self._handles)
+
+    def _ids(self, nv) -> list[str]:
+        ids = visible_gpus(self.gpus)
+        if ids is None:
+            return [str(i) for i in range(nv.nvmlDeviceGetCount())]
+        return ids
+
+    @staticmethod
+    def _handle(nv, gid: str):
+        if gid.isdigit():
+            return nv.nvmlDeviceGetHandleByIndex(int(gid))
+        return nv.nvmlDeviceGetHandleByUUID(gid)
+
+    @staticmethod
+    def _counter(nv, handle) -> float | None:
+        try:
+            return float(nv.nvmlDeviceGetTotalEnergyConsumption(handle))
+        except Exception:
+            return None
+
+    def read(self) -> list[Sample]:
+        nv = _nvml()
+        now = time.time()
+        return [self._sample(nv, h, now) for h in self._handles]
+
+    def _sample(self, nv, h, now: float) -> Sample:
+        return Sample(
+            t=now,
+            index=nv.nvmlDeviceGetIndex(h),
+            uuid=_text(nv.nvmlDeviceGetUUID(h)),
+            name=_text(nv.nvmlDeviceGetName(h)),
+            power_w=_try(lambda: nv.nvmlDeviceGetPowerUsage(h) / 1000.0),
+            temp_c=_try(lambda: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)),
+            util_pct=_try(lambda: nv.nvmlDeviceGetUtilizationRates(h).gpu),
+            mem_used_mib=_try(lambda: nv.nvmlDeviceGetMemoryInfo(h).used / 2**20),
+            energy_mj=self._energy_mj(nv, h),
+        )
+
+    def _energy_mj(self, nv, handle) -> float:
+        value = self._counter(nv, handle) if self.has_counter else None
+        return NAN if value is None else value
+
+    def close(self) -> None:
+        if self._handles:
+            self._handles = []
+            try:
+                _nvml().nvmlShutdown()
+            except Exception:
+                pass
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _try(read) -> float:
+    try:
+        return float(read())
+    except Exception:
+        return NAN

@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version = {}
+exec(Path("greenscreen/_version.py").read_text(), version)
+
+setup(
+    name="greenscreen",
+    version=version["__version__"],
+    description="Energy-aware training for Keras: measure, cut and report what training costs.",
+    long_description=Path("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=find_packages(include=["greenscreen", "greenscreen.*"]),
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3",
+        "pyyaml",
+        "pandas",
+        "numpy",
+    ],
+    extras_require={
+        "nvml": ["nvidia-ml-py"],
+        "test": ["pytest>=7", "ruff", "scikit-learn", "nvidia-ml-py"],
+    },
+)

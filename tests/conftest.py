@@ -1,0 +1,84 @@
+"""Shared fixtures: the fake nvidia-smi executable and its scripted traces."""
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+FAKE_SMI = Path(__file__).parent / "bin" / "nvidia-smi"
+UUID0 = "GPU-00000000-1111-2222-3333-444444444444"
+UUID1 = "GPU-55555555-6666-7777-8888-999999999999"
+
+
+def trace_energy(spec: dict, a: float, b: float) -> float:
+    """Closed-form integral of the fake's power trace over [a, b] (joules)."""
+    t0, period = spec.get("t0", 0.0), spec.get("period", 1.0)
+    base, amp, slope = spec.get("base", 100.0), spec.get("amp", 0.0), spec.get("slope", 0.0)
+    w = 2 * math.pi / period
+    sine = -amp / w * (math.cos(w * (b - t0)) - math.cos(w * (a - t0)))
+    return base * (b - a) + sine + slope / 2 * ((b - t0) ** 2 - (a - t0) ** 2)
+
+
+class FakeSmi:
+    """Writes the fake's JSON config; tests change it before starting a meter."""
+
+    def __init__(self, path: Path, exe: Path) -> None:
+        self.path, self.exe = path, exe
+
+    def configure(self, gpus: list, **faults) -> dict:
+        cfg = {"gpus": gpus, **faults}
+        self.path.write_text(json.dumps(cfg))
+        return cfg
+
+
+@pytest.fixture
+def fake_smi(tmp_path, monkeypatch):
+    """A private copy of the fake nvidia-smi, selected via GREENSCREEN_NVIDIA_SMI.
+
+    The private path lets a test find exactly its own processes in /proc.
+    """
+    exe = tmp_path / "bin" / "nvidia-smi"
+    exe.parent.mkdir()
+    shutil.copy(FAKE_SMI, exe)
+    os.chmod(exe, 0o755)
+    cfg = tmp_path / "fake_smi.json"
+    monkeypatch.setenv("GREENSCREEN_NVIDIA_SMI", str(exe))
+    monkeypatch.setenv("FAKE_SMI_CONFIG", str(cfg))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = FakeSmi(cfg, exe)
+    fake.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": 150.0}},
+                    {"uuid": UUID1, "name": "NVIDIA H200", "power": {"base": 250.0}}])
+    return fake
+
+
+def processes_running(exe: Path) -> list[int]:
+    """PIDs of live (non-zombie) processes whose command line names `exe`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(exe) in cmdline and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def zombie_children() -> list[int]:
+    """Zombie processes whose parent is this test process."""
+    me, zombies = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == me:
+                zombies.append(int(entry.name))
+    return zombies
