@@ -157,6 +157,21 @@ class EnergyMeter:
                     series = self._series[s.index] = DeviceSeries(s)
                 series.append(s)
 
+    def wait_for_sample(self, timeout: float = 5.0) -> bool:
+        """Blocks until every device has a power reading, or `timeout` passes.
+
+        A source needs a moment to produce its first line (nvidia-smi without
+        persistence mode can take seconds); a window that ends before then
+        has nothing to integrate. Returns whether a reading arrived.
+        """
+        deadline = time.monotonic() + timeout
+        while self._running and time.monotonic() < deadline:
+            with self._lock:
+                if self._series and all(s.p for s in self._series.values()):
+                    return True
+            time.sleep(min(0.02, self.interval))
+        return False
+
     @property
     def running(self) -> bool:
         return self._running

@@ -1,0 +1,122 @@
+"""EnergyForecast: predict a run's total time, energy and CO2 from its first epochs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+
+from .._io import atomic_write_json
+from .._validation import check_number
+from ..carbon import carbon_intensity as resolve_intensity
+
+NAN = float("nan")
+
+
+class EnergyForecast(keras.callbacks.Callback):
+    """Forecasts total time, energy and CO2 for the planned epochs, then scores itself.
+
+    After `after_epochs` epochs it predicts the totals as the energy already
+    spent plus the remaining epochs times the mean epoch energy. With two or
+    more observed epochs the first is left out of that mean, because it carries
+    one-off costs (tracing, compilation, caches); carbontracker multiplies the
+    plain mean by the epoch count. At train end it records the forecast's error
+    against the measured totals in `self.result` (and `forecast.json` in
+    `log_dir`). Reads `energy_j`/`epoch_s` from the logs: put it after
+    `SMICallback`.
+
+    Each epoch's logs gain `forecast_energy_j`, `forecast_time_s` and
+    `forecast_co2_g` (NaN until the forecast exists).
+
+    Args:
+        after_epochs: Epochs to observe before forecasting (>= 1).
+        log_dir: Folder for `forecast.json`; None writes no file.
+        carbon_intensity, country, pue: As for `SMICallback`.
+        verbose: 1 prints the forecast and, at the end, its error.
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=50,
+              callbacks=[SMICallback(), EnergyForecast(after_epochs=2)])
+    ```
+    """
+
+    def __init__(self, after_epochs: int = 1, log_dir: "str | Path | None" = None,
+                 carbon_intensity: float | None = None, country: str | None = None,
+                 pue: float = 1.0, verbose: int = 1) -> None:
+        super().__init__()
+        self.after_epochs = after_epochs
+        self.log_dir = log_dir
+        self.carbon_intensity = carbon_intensity
+        self.country = country
+        self.pue = pue
+        self.verbose = verbose
+
+    def on_train_begin(self, logs=None):
+        check_number("after_epochs", self.after_epochs, low=1)
+        self.intensity = resolve_intensity(self.carbon_intensity, self.country, self.pue)
+        self.energies: list[float] = []
+        self.times: list[float] = []
+        self.first_epoch: int | None = None
+        self.forecast: dict | None = None
+        self.result: dict | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        self.energies.append(float(logs.get("energy_j", NAN)))
+        self.times.append(float(logs.get("epoch_s", NAN)))
+        if self.forecast is None and len(self.energies) >= self.after_epochs:
+            self.forecast = self._predict()
+            if self.verbose:
+                f = self.forecast
+                print(f"\ngreenscreen forecast for {f['epochs_planned']} epochs: "
+                      f"{f['energy_j']:.1f} J, {f['time_s']:.1f} s, {f['co2_g']:.3f} g CO2")
+        f = self.forecast or {}
+        logs["forecast_energy_j"] = f.get("energy_j", NAN)
+        logs["forecast_time_s"] = f.get("time_s", NAN)
+        logs["forecast_co2_g"] = f.get("co2_g", NAN)
+
+    def _planned(self) -> int:
+        return int(self.params.get("epochs", len(self.energies))) - (self.first_epoch or 0)
+
+    def _predict(self) -> dict:
+        planned = self._planned()
+        remaining = max(planned - len(self.energies), 0)
+        steady = self.energies[1:] if len(self.energies) > 1 else self.energies
+        steady_t = self.times[1:] if len(self.times) > 1 else self.times
+        energy = sum(self.energies) + remaining * sum(steady) / len(steady)
+        time_s = sum(self.times) + remaining * sum(steady_t) / len(steady_t)
+        return {"epochs_planned": planned, "after_epochs": len(self.energies),
+                "energy_j": energy, "time_s": time_s, "co2_g": self.intensity.grams(energy)}
+
+    def on_train_end(self, logs=None):
+        if self.forecast is None:
+            return
+        energy, time_s = sum(self.energies), sum(self.times)
+        self.result = {
+            "forecast": self.forecast,
+            "actual": {"epochs": len(self.energies), "energy_j": energy, "time_s": time_s,
+                       "co2_g": self.intensity.grams(energy)},
+            "completed": len(self.energies) == self.forecast["epochs_planned"],
+            "energy_error_pct": _error(self.forecast["energy_j"], energy),
+            "time_error_pct": _error(self.forecast["time_s"], time_s),
+            "carbon": self.intensity.as_dict(),
+        }
+        if self.verbose:
+            print(f"greenscreen forecast error: energy {self.result['energy_error_pct']:+.1f}%, "
+                  f"time {self.result['time_error_pct']:+.1f}%"
+                  + ("" if self.result["completed"] else " (training stopped early)"))
+        if self.log_dir is not None:
+            atomic_write_json(Path(self.log_dir) / "forecast.json", self.result)
+
+
+def _error(forecast: float, actual: float) -> float:
+    if not actual or math.isnan(actual):
+        return NAN
+    return 100.0 * (forecast - actual) / actual

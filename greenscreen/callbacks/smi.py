@@ -1,0 +1,342 @@
+"""SMICallback: measured energy per epoch in Keras logs, logs.csv and summary.json."""
+
+from __future__ import annotations
+
+import functools
+import math
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import keras
+
+from .._io import atomic_write_json
+from .._version import __version__
+from ..carbon import carbon_intensity as resolve_intensity
+from ..meters import EnergyMeter, PowerSource
+from ._runlog import SEED_COLUMNS, CsvRunLog
+
+NAN = float("nan")
+LOG_KEYS = ("energy_j", "power_w", "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s")
+
+
+def _guarded(hook):
+    """A fault in measurement code warns once and is recorded; training goes on."""
+
+    @functools.wraps(hook)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return hook(self, *args, **kwargs)
+        except Exception as exc:
+            self._reason = f"{hook.__name__} failed: {type(exc).__name__}: {exc}"
+            self._warn_once("internal", self._reason)
+
+    return wrapper
+
+
+class SMICallback(keras.callbacks.Callback):
+    """Measures the energy of every epoch and writes it into Keras `logs`.
+
+    Each epoch's logs gain `energy_j`, `power_w` (mean), `power_peak_w`,
+    `gpu_temp_c`, `gpu_util_pct` and `epoch_s`, so `History`, `CSVLogger`,
+    `TensorBoard` and the progress bar show them. Place it before those
+    callbacks in the list. It also writes `logs.csv` (one row per epoch,
+    flushed per row) and `summary.json` (totals, devices, CO2, provenance,
+    sampler faults, and the energy of `evaluate`/`predict` calls) to `log_dir`.
+
+    Measurement never stops training: if the meter fails, it warns once and
+    writes NaN with the reason.
+
+    Args:
+        log_dir: Folder for `logs.csv` and `summary.json`; None writes no file.
+        interval: Seconds between power samples (default 0.1, i.e. 10 Hz).
+        source: "auto", "nvidia-smi", "nvml", "rapl", "estimate", or a
+            `PowerSource`. "auto" takes the best available; `source` in the
+            CSV and summary says which (e.g. "estimated:cpu-time").
+        gpus: GPU indices or UUIDs to measure; default `CUDA_VISIBLE_DEVICES`.
+        per_batch: Also put the latest total power (`power_w`) in batch logs.
+        carbon_intensity: g CO2/kWh of your grid; overrides `country`.
+        country: ISO country code for the offline intensity table.
+        pue: Data-centre power usage effectiveness applied to CO2 (default 1).
+        meter: A running `EnergyMeter` to share; it is not stopped here.
+        append: Append to an existing `logs.csv` instead of replacing it.
+        first_sample_timeout: Seconds to wait, when the meter starts, for its
+            first reading, so short first epochs are measured too (default 5).
+
+    Example:
+
+    ```python
+    from greenscreen import SMICallback
+
+    model.fit(x, y, epochs=5, callbacks=[SMICallback(log_dir="run-1")])
+    # Epoch 1/5 ... loss: 0.52 - energy_j: 812.4 - power_w: 203.1 - ...
+    ```
+    """
+
+    def __init__(
+        self,
+        log_dir: "str | Path | None" = "greenscreen_logs",
+        interval: float = 0.1,
+        source: "str | PowerSource" = "auto",
+        gpus: "list[int | str] | None" = None,
+        per_batch: bool = False,
+        carbon_intensity: float | None = None,
+        country: str | None = None,
+        pue: float = 1.0,
+        meter: EnergyMeter | None = None,
+        append: bool = False,
+        first_sample_timeout: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.log_dir = log_dir
+        self.interval = interval
+        self.source = source
+        self.gpus = gpus
+        self.per_batch = per_batch
+        self.carbon_intensity = carbon_intensity
+        self.country = country
+        self.pue = pue
+        self.meter = meter
+        self.append = append
+        self.first_sample_timeout = first_sample_timeout
+
+    # -- state -------------------------------------------------------------
+    def _reset(self) -> None:
+        self.intensity = resolve_intensity(self.carbon_intensity, self.country, self.pue)
+        self._meter: EnergyMeter | None = None
+        self._owns_meter = False
+        self._reason: str | None = None
+        self._warned: set[str] = set()
+        self._in_fit = False
+        self._train = self._epoch = self._test = self._predict = None
+        self._epochs_done = 0
+        self._val_energy = NAN
+        self.inference = {k: {"calls": 0, "energy_j": 0.0, "duration_s": 0.0, "batches": 0}
+                          for k in ("validation", "evaluate", "predict")}
+        self._inference_phase = "evaluate"
+        self._run_log: CsvRunLog | None = None
+        self.summary: dict = {}
+
+    def _init_run_log(self) -> CsvRunLog | None:
+        if self.log_dir is None:
+            return None
+        log = CsvRunLog(Path(self.log_dir) / "logs.csv")
+        if self.append and log.path.exists():
+            import csv
+
+            with open(log.path, newline="", encoding="utf-8") as fh:
+                log.rows = list(csv.DictReader(fh))
+            log.columns = list(log.rows[0]) if log.rows else []
+        elif log.path.exists():
+            log.path.unlink()
+        return log
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if not hasattr(self, "_warned"):
+            self._warned = set()
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(f"greenscreen: {message}", RuntimeWarning, stacklevel=3)
+
+    def _start_meter(self) -> None:
+        if self._meter is not None and self._meter.running:
+            return
+        try:
+            if self.meter is not None:
+                self._meter = self.meter.start()
+            else:
+                self._meter = EnergyMeter(self.source, self.interval, self.gpus).start()
+                self._owns_meter = True
+                # Bounded: a source that never answers costs this once, then NaN.
+                self._meter.wait_for_sample(timeout=self.first_sample_timeout)
+        except Exception as exc:  # measurement must never stop training
+            self._meter, self._reason = None, f"meter could not start: {exc}"
+            self._warn_once("start", f"{self._reason}; energy is recorded as NaN")
+
+    def _stop_meter(self) -> None:
+        if self._meter is not None and self._owns_meter:
+            self._meter.stop()
+        self._owns_meter = False
+
+    def _open(self, name: str):
+        return self._meter.window(name) if self._meter is not None else _Blind(name)
+
+    # -- fit ---------------------------------------------------------------
+    @_guarded
+    def on_train_begin(self, logs=None):
+        self._reset()
+        self._run_log = self._init_run_log()
+        self._in_fit = True
+        self._start_meter()
+        self._train = self._open("train")
+
+    @_guarded
+    def on_epoch_begin(self, epoch, logs=None):
+        self._val_energy = NAN
+        self._epoch = self._open(f"epoch-{epoch}")
+
+    @_guarded
+    def on_epoch_end(self, epoch, logs=None):
+        if self._epoch is None:
+            return
+        window = self._epoch.close()
+        fields = _log_fields(window)
+        if math.isnan(fields["energy_j"]) and self._meter is not None:
+            reason = window.reason or self._reason or "no measurement"
+            self._warn_once("nan", f"epoch energy unavailable: {reason}")
+        if logs is not None:
+            logs.update(fields)
+        self._epochs_done += 1
+        if self._run_log is not None:
+            self._run_log.append(self._row(epoch, window, logs or fields))
+
+    @_guarded
+    def on_train_batch_end(self, batch, logs=None):
+        if self.per_batch and logs is not None:
+            logs["power_w"] = self._meter.latest()["power_w"] if self._meter else NAN
+
+    @_guarded
+    def on_train_end(self, logs=None):
+        if self._train is not None:
+            self._train.close()
+        self._in_fit = False
+        self._write_summary()
+        self._stop_meter()
+
+    # -- evaluate / predict ------------------------------------------------
+    def _begin_inference(self, phase: str):
+        if not self._in_fit:
+            if not hasattr(self, "inference"):
+                self._reset()
+            self._start_meter()
+        self._inference_phase = phase
+        return self._open(phase)
+
+    def _end_inference(self, window) -> None:
+        if window is None:
+            return
+        window.close()
+        stats = self.inference[self._inference_phase]
+        stats["calls"] += 1
+        stats["duration_s"] += window.duration_s
+        stats["energy_j"] += window.energy_j
+        if self._inference_phase == "validation":
+            self._val_energy = window.energy_j
+        else:
+            self._write_summary()
+            self._stop_meter()
+
+    @_guarded
+    def on_test_begin(self, logs=None):
+        self._test = self._begin_inference("validation" if self._in_fit else "evaluate")
+
+    @_guarded
+    def on_test_batch_end(self, batch, logs=None):
+        self.inference[self._inference_phase]["batches"] += 1
+
+    @_guarded
+    def on_test_end(self, logs=None):
+        self._end_inference(self._test)
+
+    @_guarded
+    def on_predict_begin(self, logs=None):
+        self._predict = self._begin_inference("predict")
+
+    @_guarded
+    def on_predict_batch_end(self, batch, logs=None):
+        self.inference["predict"]["batches"] += 1
+
+    @_guarded
+    def on_predict_end(self, logs=None):
+        self._end_inference(self._predict)
+
+    # -- files -------------------------------------------------------------
+    def _row(self, epoch: int, window, logs: dict) -> dict:
+        row = {"epoch": epoch, "t_start": window.t_start, "t_end": window.t_end}
+        row.update({k: _number(v) for k, v in logs.items() if k not in LOG_KEYS})
+        row.update({k: logs.get(k, NAN) for k in LOG_KEYS})
+        row["val_energy_j"] = self._val_energy
+        for dev in window.devices:
+            row[f"gpu{dev.index}_energy_j"] = dev.energy_j
+        row.update(coverage=window.coverage, source=window.source,
+                   reason=window.reason or self._reason or "")
+        row.update({seed: row[ours] for seed, ours in SEED_COLUMNS.items()})
+        return row
+
+    def _write_summary(self) -> None:
+        self.summary = self._summarise()
+        if self.log_dir is not None:
+            atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
+
+    def _summarise(self) -> dict:
+        train = self._train
+        closed = train is not None and train.closed
+        energy = train.energy_j if closed else NAN
+        meter = self._meter
+        return {
+            "greenscreen_version": __version__,
+            "keras_version": keras.__version__,
+            "host": platform.node(),
+            "source": train.source if closed else (meter.source if meter else "none"),
+            "skipped_sources": meter.skipped if meter else {},
+            "t_start": train.t_start if train else NAN,
+            "t_end": train.t_end if closed else NAN,
+            "duration_s": train.duration_s if closed else NAN,
+            "epochs": self._epochs_done,
+            "energy_j": energy,
+            "energy_kwh": energy / 3.6e6,
+            "power_avg_w": train.power_avg_w if closed else NAN,
+            "power_peak_w": train.power_peak_w if closed else NAN,
+            "coverage": train.coverage if closed else 0.0,
+            "devices": [{"index": d.index, "uuid": d.uuid, "name": d.name, "energy_j": d.energy_j}
+                        for d in (train.devices if closed else [])],
+            "co2_g": self.intensity.grams(energy),
+            "carbon": self.intensity.as_dict(),
+            "sampler": meter.health if meter else {"faults": 0, "reason": self._reason},
+            "faults": (meter.health["faults"] if meter else 0),
+            "reason": (train.reason if closed else None) or self._reason,
+            "inference": self.inference,
+            "written_at": time.time(),
+        }
+
+
+class _Blind:
+    """Stands in for a window when no meter could start: every figure is NaN."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.t_start, self.t_end = name, time.time(), NAN
+        self.energy_j = self.power_avg_w = self.power_peak_w = NAN
+        self.temp_c = self.util_pct = NAN
+        self.coverage, self.source, self.devices, self.reason = 0.0, "none", [], None
+
+    @property
+    def closed(self) -> bool:
+        return not math.isnan(self.t_end)
+
+    @property
+    def duration_s(self) -> float:
+        return self.t_end - self.t_start
+
+    def close(self):
+        if not self.closed:
+            self.t_end = time.time()
+        return self
+
+
+def _log_fields(window) -> dict:
+    return {
+        "energy_j": window.energy_j,
+        "power_w": window.power_avg_w,
+        "power_peak_w": window.power_peak_w,
+        "gpu_temp_c": window.temp_c,
+        "gpu_util_pct": window.util_pct,
+        "epoch_s": window.duration_s,
+    }
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value

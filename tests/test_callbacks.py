@@ -1,0 +1,224 @@
+"""SMICallback and its family on real (tiny) Keras fits, measured via the fake nvidia-smi."""
+
+import csv
+import glob
+import json
+import math
+import time
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from conftest import UUID0, UUID1, trace_energy
+
+from greenscreen import EnergyBudget, EnergyForecast, SMICallback
+
+
+def tiny_data(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 8)).astype("float32")
+    return x, (x.sum(axis=1) > 4).astype("int32")
+
+
+def tiny_model():
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class SlowSteps(keras.callbacks.Callback):
+    """Makes each step take a known minimum time, so epochs are long enough to integrate."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(self.seconds)
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_history_energy_matches_trace_integral_per_epoch(fake_smi, tmp_path):
+    t0 = time.time()
+    cfg = fake_smi.configure([
+        {"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": 250, "amp": 90, "period": 1.7,
+                                                          "t0": t0}},
+        {"uuid": UUID1, "name": "NVIDIA H200", "power": {"base": 120, "slope": 15, "t0": t0}},
+    ])
+    x, y = tiny_data()
+    cb = SMICallback(log_dir=tmp_path, interval=0.05, source="nvidia-smi")
+    history = tiny_model().fit(x, y, epochs=3, batch_size=64, verbose=0,
+                               callbacks=[cb, SlowSteps(0.15)])
+    rows = read_csv(tmp_path / "logs.csv")
+    assert len(rows) == 3
+    for row, energy in zip(rows, history.history["energy_j"]):
+        a, b = float(row["t_start"]), float(row["t_end"])
+        per_gpu = [trace_energy(g["power"], a, b) for g in cfg["gpus"]]
+        assert energy == pytest.approx(sum(per_gpu), rel=0.02)
+        assert float(row["gpu0_energy_j"]) == pytest.approx(per_gpu[0], rel=0.02)
+        assert float(row["gpu1_energy_j"]) == pytest.approx(per_gpu[1], rel=0.02)
+        assert row["source"] == "measured:nvidia-smi"
+        assert float(row["gpu_power_W"]) == pytest.approx(float(row["power_w"]))
+        assert float(row["epoch_s"]) == pytest.approx(b - a)
+    for key in ("power_w", "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s", "accuracy"):
+        assert key in history.history and key in rows[0]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["source"] == "measured:nvidia-smi" and summary["epochs"] == 3
+    assert [d["uuid"] for d in summary["devices"]] == [UUID0, UUID1]
+    assert summary["energy_j"] >= sum(history.history["energy_j"]) * 0.99
+    assert summary["energy_kwh"] == pytest.approx(summary["energy_j"] / 3.6e6)
+    assert summary["co2_g"] == pytest.approx(summary["energy_kwh"] * 446.1, rel=1e-3)
+    assert "world average" in summary["carbon"]["intensity_source"]
+    assert summary["faults"] == 0
+
+
+def test_progress_bar_csvlogger_and_tensorboard_pick_up_energy(fake_smi, tmp_path, capsys):
+    x, y = tiny_data()
+    callbacks = [
+        SMICallback(log_dir=tmp_path / "run", interval=0.05),
+        keras.callbacks.CSVLogger(str(tmp_path / "keras.csv")),
+        keras.callbacks.TensorBoard(log_dir=str(tmp_path / "tb")),
+    ]
+    tiny_model().fit(x, y, epochs=2, batch_size=64, verbose=2, callbacks=callbacks)
+    out = capsys.readouterr().out
+    assert "energy_j: " in out and "power_w: " in out
+    keras_rows = read_csv(tmp_path / "keras.csv")
+    assert float(keras_rows[0]["energy_j"]) > 0 and "gpu_temp_c" in keras_rows[0]
+    import tensorflow as tf
+
+    tags = set()
+    for path in glob.glob(str(tmp_path / "tb" / "**" / "events.out.tfevents.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    assert "epoch_energy_j" in tags and "epoch_power_w" in tags
+
+
+def test_nvidia_smi_absent_auto_falls_back_to_labelled_estimate(tmp_path, monkeypatch):
+    monkeypatch.delenv("GREENSCREEN_NVIDIA_SMI", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    x, y = tiny_data()
+    history = tiny_model().fit(x, y, epochs=2, verbose=0,
+                               callbacks=[SMICallback(log_dir=tmp_path, interval=0.05)])
+    rows = read_csv(tmp_path / "logs.csv")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    if summary["source"] == "measured:rapl":
+        pytest.skip("this machine offers RAPL")
+    assert {r["source"] for r in rows} == {"estimated:cpu-time"}
+    assert summary["source"] == "estimated:cpu-time"
+    assert "nvidia-smi not found" in summary["skipped_sources"]["nvidia-smi"]
+    assert all(e >= 0 for e in history.history["energy_j"])
+
+
+def test_nvidia_smi_absent_explicit_source_gives_nan_with_reason(tmp_path, monkeypatch):
+    monkeypatch.delenv("GREENSCREEN_NVIDIA_SMI", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    x, y = tiny_data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = tiny_model().fit(x, y, epochs=3, verbose=0, callbacks=[
+            SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    ours = [w for w in caught if "greenscreen" in str(w.message)]
+    assert len(ours) == 1 and "nvidia-smi not found" in str(ours[0].message)
+    assert all(math.isnan(e) for e in history.history["energy_j"])
+    rows = read_csv(tmp_path / "logs.csv")
+    assert all(r["energy_j"] == "nan" and "nvidia-smi not found" in r["reason"] for r in rows)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["energy_j"] is None and "nvidia-smi not found" in summary["reason"]
+    assert summary["source"] == "none"
+
+
+def test_nvidia_smi_dying_mid_epoch_does_not_stop_fit(fake_smi, tmp_path):
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": 300.0}}],
+                       die_after=8)
+    x, y = tiny_data()
+    history = tiny_model().fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[
+        SMICallback(log_dir=tmp_path, interval=0.05), SlowSteps(0.1)])
+    assert len(history.history["loss"]) == 3
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["source"] == "measured:nvidia-smi"
+    assert summary["sampler"]["restarts"] >= 1 and summary["faults"] >= 1
+    assert "exited with code 1" in summary["sampler"]["reason"]
+    rows = read_csv(tmp_path / "logs.csv")
+    for row, energy in zip(rows, history.history["energy_j"]):
+        # Gaps are interpolated at the constant 300 W and coverage says how much was seen.
+        if not math.isnan(energy):
+            assert energy == pytest.approx(300.0 * float(row["epoch_s"]), rel=0.02)
+        assert 0.0 <= float(row["coverage"]) <= 1.0
+
+
+def test_one_instance_serves_several_fits_and_init_only_stores(fake_smi, tmp_path):
+    cb = SMICallback(log_dir=tmp_path, interval=0.05)
+    assert not hasattr(cb, "_meter") and not (tmp_path / "logs.csv").exists()
+    model, (x, y) = tiny_model(), tiny_data()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[cb])
+    second = model.fit(x, y, epochs=3, verbose=0, callbacks=[cb])
+    assert len(read_csv(tmp_path / "logs.csv")) == 3
+    assert json.loads((tmp_path / "summary.json").read_text())["epochs"] == 3
+    assert len(second.history["energy_j"]) == 3
+
+
+def test_evaluate_and_predict_are_measured_without_changing_results(fake_smi, tmp_path):
+    model, (x, y) = tiny_model(), tiny_data()
+    cb = SMICallback(log_dir=tmp_path, interval=0.05)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[cb], validation_split=0.25)
+    loss, acc = model.evaluate(x, y, verbose=0, callbacks=[cb])
+    model.predict(x, verbose=0, callbacks=[cb])
+    inference = json.loads((tmp_path / "summary.json").read_text())["inference"]
+    assert inference["validation"]["calls"] == 1
+    assert inference["evaluate"]["calls"] == 1 and inference["evaluate"]["batches"] > 0
+    assert inference["predict"]["calls"] == 1 and inference["predict"]["duration_s"] > 0
+    assert inference["evaluate"]["energy_j"] > 0 and inference["predict"]["energy_j"] > 0
+    assert isinstance(loss, float) and isinstance(acc, float)
+
+
+def test_per_batch_power_reads_the_latest_sample(fake_smi):
+    seen = []
+    spy = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(logs.get("power_w")))
+    x, y = tiny_data()
+    tiny_model().fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[
+        SMICallback(log_dir=None, interval=0.05, per_batch=True), SlowSteps(0.05), spy])
+    measured = [p for p in seen if p is not None and not math.isnan(p)]
+    assert len(seen) == 8 and measured and set(measured) == {400.0}
+
+
+def test_energy_budget_stops_training_and_says_so(fake_smi, tmp_path, capsys):
+    x, y = tiny_data()
+    history = tiny_model().fit(x, y, epochs=20, batch_size=64, verbose=0, callbacks=[
+        SMICallback(log_dir=None, interval=0.05), EnergyBudget(max_joules=200), SlowSteps(0.1)])
+    epochs = len(history.history["loss"])
+    assert epochs < 20
+    assert history.history["budget_exceeded"][-1] == 1.0
+    assert history.history["energy_spent_j"][-1] >= 200
+    assert all(v < 200 for v in history.history["energy_spent_j"][:-1])
+    assert "EnergyBudget stopped training" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"max_joules": 1, "max_kwh": 1}, {"max_kwh": -1},
+                                    {"max_joules": "lots"}])
+def test_energy_budget_bad_arguments(kwargs):
+    x, y = tiny_data(32)
+    with pytest.raises(ValueError, match="is not valid; allowed"):
+        tiny_model().fit(x, y, epochs=1, verbose=0, callbacks=[EnergyBudget(**kwargs)])
+
+
+def test_energy_forecast_predicts_and_scores_itself(fake_smi, tmp_path):
+    x, y = tiny_data()
+    forecast = EnergyForecast(after_epochs=2, log_dir=tmp_path, country="FR", verbose=0)
+    history = tiny_model().fit(x, y, epochs=5, batch_size=64, verbose=0, callbacks=[
+        SMICallback(log_dir=None, interval=0.05), forecast, SlowSteps(0.05)])
+    assert math.isnan(history.history["forecast_energy_j"][0])
+    assert history.history["forecast_energy_j"][1] > 0
+    result = json.loads((tmp_path / "forecast.json").read_text())
+    assert result["completed"] and result["forecast"]["epochs_planned"] == 5
+    assert result["actual"]["energy_j"] == pytest.approx(sum(history.history["energy_j"]))
+    expected = 100 * (result["forecast"]["energy_j"] / result["actual"]["energy_j"] - 1)
+    assert result["energy_error_pct"] == pytest.approx(expected)
+    assert abs(result["energy_error_pct"]) < 50  # steady epochs: a sane forecast
+    assert "France" in result["carbon"]["intensity_source"]
