@@ -1,0 +1,20 @@
+"""Cheaper training on Keras 3 (TensorFlow backend): wrap a built model, keep calling `fit`.
+
+- `RankedUpdates`: update only the most salient weights (no FLOPs saved) or layers (saves
+  weight-gradient work).
+- `SampleGating`: train each step on the samples that matter, PI-controlled; `selector="random"`
+  is the control arm.
+- `MagnitudePruning` + `strip_pruning`: gradual magnitude pruning without
+  tensorflow-model-optimization.
+
+Each reports its own state (`update_fraction`, `activation_rate`, `threshold`,
+`samples_trained`, `sparsity`) in the same Keras logs SMICallback writes energy into.
+"""
+
+from .gating import PIController, SampleGating
+from .pruning import MagnitudePruning, strip_pruning, weights_gzip_bytes
+from .ranked import RankedUpdates
+from .schedules import polynomial_sparsity, update_percentage
+
+__all__ = ["MagnitudePruning", "PIController", "RankedUpdates", "SampleGating",
+           "polynomial_sparsity", "strip_pruning", "update_percentage", "weights_gzip_bytes"]

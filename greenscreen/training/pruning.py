@@ -1,0 +1,111 @@
+"""Gradual magnitude pruning for Keras 3 models (Zhu & Gupta, 2017).
+
+tensorflow-model-optimization cannot prune Keras 3 models; this does it with
+Keras 3 alone. Every `frequency` steps between `begin_step` and `end_step` the
+smallest-magnitude weights of each kernel are masked so that the kernel's
+sparsity follows s_t = s_f + (s_i - s_f)(1 - (t - t0)/(n dt))^3; after every
+optimizer step the masks are applied again, so pruned weights stay zero even
+though the optimizer's momentum would move them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ._base import WrappedModel, kernels
+from .schedules import check_sparsity_schedule
+
+
+class MagnitudePruning(WrappedModel):
+    """Wraps a built model; train it with `fit` as usual, then `strip_pruning`.
+
+    Args:
+        model: A built Keras model.
+        final_sparsity: Target fraction of zero weights per kernel, in [0, 1).
+        initial_sparsity: Sparsity at `begin_step`.
+        begin_step, end_step: Optimizer steps over which sparsity ramps up.
+        frequency: Steps between mask updates.
+
+    Example:
+
+    ```python
+    pruned = MagnitudePruning(model, final_sparsity=0.9, end_step=2000)
+    pruned.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    pruned.fit(x, y, epochs=10)           # logs gain `sparsity`
+    plain = strip_pruning(pruned)         # an ordinary Keras model
+    ```
+    """
+
+    def __init__(self, model: keras.Model, final_sparsity: float = 0.9,
+                 initial_sparsity: float = 0.0, begin_step: int = 0, end_step: int = 1000,
+                 frequency: int = 100, name: str | None = None) -> None:
+        check_sparsity_schedule(initial_sparsity, final_sparsity, begin_step, end_step, frequency)
+        super().__init__(model, name=name)
+        self.final_sparsity, self.initial_sparsity = final_sparsity, initial_sparsity
+        self.begin_step, self.end_step, self.frequency = begin_step, end_step, frequency
+        self.pruned = kernels(model)
+        self.masks = [keras.Variable(tf.ones(v.shape, dtype=v.dtype), trainable=False,
+                                     name=f"mask_{i}") for i, v in enumerate(self.pruned)]
+
+    def target_sparsity(self, step):
+        t = tf.cast(step, tf.float32)
+        frac = tf.clip_by_value((t - self.begin_step) / (self.end_step - self.begin_step), 0, 1)
+        return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1 - frac) ** 3
+
+    def _update_masks(self, step):
+        sparsity = self.target_sparsity(step)
+        for var, mask in zip(self.pruned, self.masks):
+            magnitude = tf.reshape(tf.abs(var), [-1])
+            n = tf.size(magnitude)
+            k = tf.cast(tf.round(sparsity * tf.cast(n, tf.float32)), tf.int32)
+            threshold = tf.cond(k > 0, lambda m=magnitude, k=k: tf.sort(m)[k - 1],
+                                lambda: tf.constant(-1.0, magnitude.dtype))
+            mask.assign(tf.cast(tf.abs(var) > threshold, mask.dtype))
+        return tf.constant(True)
+
+    def apply_masks(self):
+        for var, mask in zip(self.pruned, self.masks):
+            var.assign(var * tf.cast(mask, var.dtype))
+
+    def sparsity(self):
+        """Fraction of pruned (masked) entries over all prunable kernels."""
+        zeros = tf.add_n([tf.reduce_sum(1.0 - tf.cast(m, tf.float32)) for m in self.masks])
+        total = float(sum(int(np.prod(m.shape)) for m in self.masks))
+        return zeros / total
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        variables = self.trainable_variables
+        grads, y_pred = self._gradients(x, y, sample_weight, variables)
+        self.optimizer.apply(grads, variables)
+        step = self.optimizer.iterations
+        due = tf.logical_and(step >= self.begin_step, step <= self.end_step)
+        due = tf.logical_and(due, (step - self.begin_step) % self.frequency == 0)
+        tf.cond(due, lambda: self._update_masks(step), lambda: tf.constant(False))
+        self.apply_masks()
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        logs["sparsity"] = self.sparsity()
+        return logs
+
+
+def strip_pruning(model: MagnitudePruning) -> keras.Model:
+    """Returns the plain inner model, masks applied, with no pruning machinery."""
+    if not isinstance(model, MagnitudePruning):
+        raise ValueError(f"model={type(model).__name__} is not valid; allowed: a MagnitudePruning")
+    model.apply_masks()
+    return model.inner
+
+
+def weights_gzip_bytes(model: keras.Model) -> int:
+    """Size of the model's saved weights (`.weights.h5`) after gzip, in bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.weights.h5")
+        model.save_weights(path)
+        with open(path, "rb") as fh:
+            return len(gzip.compress(fh.read(), compresslevel=9, mtime=0))

@@ -1,0 +1,212 @@
+"""Efficient-training methods: schedules, controller, masks, pruning, layer selection."""
+
+import keras
+import numpy as np
+import pytest
+
+from greenscreen.training import (
+    MagnitudePruning,
+    PIController,
+    RankedUpdates,
+    SampleGating,
+    polynomial_sparsity,
+    strip_pruning,
+    update_percentage,
+    weights_gzip_bytes,
+)
+
+
+def data(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 12)).astype("float32")
+    return x, (x[:, :3].sum(axis=1) > 0).astype("int32")
+
+
+def model(seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((12,)), keras.layers.Dense(32, activation="relu"),
+                             keras.layers.Dense(32, activation="relu"),
+                             keras.layers.Dense(2, activation="softmax")])
+
+
+def compiled(wrapper, lr=1e-2):
+    wrapper.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy",
+                    metrics=["accuracy"])
+    return wrapper
+
+
+# -- schedules ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("epoch, expected", [(0, 50), (5, 35), (10, 20), (-3, 50), (15, 20)])
+def test_linear_percentage_matches_formula_and_clips(epoch, expected):
+    assert update_percentage(epoch, 10, 50, 20, "linear") == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("epoch", [0, 2.5, 5, 10, 12])
+def test_exponential_percentage_matches_formula_and_clips(epoch):
+    frac = min(max(epoch / 10, 0), 1)
+    assert update_percentage(epoch, 10, 50, 20, "exponential") == pytest.approx(
+        50 * (20 / 50) ** frac)
+
+
+@pytest.mark.parametrize("step, expected", [
+    (0, 0.1), (100, 0.1), (200, 0.9 + (0.1 - 0.9) * (1 - 0.25) ** 3), (500, 0.9), (900, 0.9)])
+def test_polynomial_sparsity_matches_zhu_gupta(step, expected):
+    assert polynomial_sparsity(step, 0.1, 0.9, begin_step=100, end_step=500) == pytest.approx(
+        expected)
+
+
+# -- PI controller -------------------------------------------------------------------
+
+def run_controller(controller, scores, steps):
+    rates = []
+    for _ in range(steps):
+        batch = scores()
+        rate = float(np.mean(batch >= float(controller.threshold.numpy())))
+        controller.update(rate)
+        rates.append(rate)
+    return rates
+
+
+def test_pi_controller_converges_to_target_on_stationary_scores():
+    rng = np.random.default_rng(0)
+    controller = PIController(target_rate=0.2)
+    rates = run_controller(controller, lambda: rng.random(256), 400)
+    assert np.mean(rates[-100:]) == pytest.approx(0.2, abs=0.03)
+    assert float(controller.threshold.numpy()) == pytest.approx(0.8, abs=0.05)
+
+
+def test_pi_controller_does_not_wind_up_at_saturation():
+    rng = np.random.default_rng(1)
+    controller = PIController(target_rate=0.2)
+    # Every sample scores 1.0: the threshold saturates at 1 and the rate stays at 1.
+    run_controller(controller, lambda: np.ones(64), 300)
+    assert float(controller.threshold.numpy()) == pytest.approx(1.0)
+    wound = abs(float(controller.integral.numpy()))
+    assert wound < 20.0  # bounded, and not integrating while saturated
+    # When scores become ordinary again it recovers quickly, not after unwinding.
+    rates = run_controller(controller, lambda: rng.random(256), 150)
+    assert np.mean(rates[-50:]) == pytest.approx(0.2, abs=0.05)
+
+
+# -- sample gating ---------------------------------------------------------------------
+
+def test_gating_trains_on_a_sub_batch_and_logs_its_state():
+    x, y = data()
+    gated = compiled(SampleGating(model(), target_rate=0.25))
+    history = gated.fit(x, y, epochs=3, batch_size=64, verbose=0)
+    for key in ("activation_rate", "threshold", "samples_trained", "accuracy"):
+        assert key in history.history
+    trained = history.history["samples_trained"][-1]
+    assert 0 < trained < 3 * len(x)
+
+
+def test_gating_fallback_fires_when_nothing_is_selected():
+    x, y = data()
+    gated = compiled(SampleGating(model(), target_rate=0.2, min_samples=3, kp=0.0, ki=0.0))
+    gated.controller.base = 2.0
+    gated.controller.threshold.assign(2.0)  # no score in [0, 1] can pass
+    gated.fit(x, y, epochs=1, batch_size=len(x), verbose=0)  # one step
+    assert float(gated.samples_trained.numpy()) == 3  # min_samples, chosen at random
+
+
+def test_random_selector_is_a_control_arm_at_the_same_rate():
+    x, y = data(1024)
+    gated = compiled(SampleGating(model(), target_rate=0.25, selector="random"))
+    history = gated.fit(x, y, epochs=2, batch_size=128, verbose=0)
+    assert np.mean(history.history["activation_rate"]) == pytest.approx(0.25, abs=0.05)
+
+
+def test_gating_warmup_trains_full_batches():
+    x, y = data()
+    gated = compiled(SampleGating(model(), target_rate=0.1, warmup_epochs=1))
+    gated.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    assert float(gated.samples_trained.numpy()) == len(x)
+
+
+def test_bucketed_gating_runs_under_xla():
+    x, y = data()
+    gated = SampleGating(model(), target_rate=0.3, buckets=3, batch_size=64)
+    gated.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy",
+                  jit_compile=True)
+    gated.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    # Every step trains one of the bucket sizes {16, 32, 64}.
+    assert float(gated.samples_trained.numpy()) in {16.0 * n for n in range(4, 17)}
+
+
+# -- ranked updates --------------------------------------------------------------------
+
+def test_weight_mode_masked_weights_stay_unchanged_under_adam():
+    x, y = data(64)
+    ranked = compiled(RankedUpdates(model(), high_percentage=30, low_percentage=30))
+    ranked.fit(x[:8], y[:8], epochs=1, batch_size=8, verbose=0)  # builds optimizer state
+    before = [v.numpy().copy() for v in ranked.trainable_variables]
+    ranked.fit(x[:8], y[:8], epochs=1, batch_size=8, verbose=0)
+    for old, var in zip(before, ranked.trainable_variables):
+        changed = int(np.sum(old != var.numpy()))
+        # Adam's momentum moves nothing outside each variable's top 30% (rounded up).
+        assert changed <= int(np.ceil(0.3 * old.size))
+
+
+def test_layer_mode_computes_fewer_gradients_and_freezes_the_rest():
+    x, y = data(512)
+    ranked = compiled(RankedUpdates(model(), high_percentage=33, low_percentage=33,
+                                    granularity="layer", rerank_every=1000))
+    after_first = {}
+    snapshot = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: (
+        after_first.update({v.path: v.numpy().copy() for v in ranked.trainable_variables})
+        if batch == 0 else None))
+    ranked.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[snapshot])
+    chosen = ranked.mode  # step 0 ranked the layers; steps 1..7 used this selection
+    assert chosen is not None and len(chosen) == 1  # 33% of 3 layers
+    assert ranked.traced_gradients[chosen] == 2 < ranked.traced_gradients[None] == 6
+    for i, (_, variables) in enumerate(ranked.groups):
+        for var in variables:
+            unchanged = np.array_equal(after_first[var.path], var.numpy())
+            assert unchanged == (i not in chosen), (i, chosen)
+
+
+def test_layer_mode_keeps_a_bounded_number_of_traces():
+    x, y = data(512)
+    ranked = compiled(RankedUpdates(model(), granularity="layer", rerank_every=2, max_traces=2))
+    ranked.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    assert len(ranked._functions) <= 3
+
+
+# -- pruning -----------------------------------------------------------------------------
+
+def test_pruned_weights_stay_zero_and_strip_returns_a_plain_model(tmp_path):
+    x, y = data(1024)
+    pruned = compiled(MagnitudePruning(model(), final_sparsity=0.8, begin_step=0, end_step=40,
+                                       frequency=10))
+    history = pruned.fit(x, y, epochs=4, batch_size=64, verbose=0)
+    assert history.history["sparsity"][-1] == pytest.approx(0.8, abs=0.01)
+    plain = strip_pruning(pruned)
+    assert type(plain) is keras.Sequential
+    for kernel, mask in zip(pruned.pruned, pruned.masks):
+        assert np.all(kernel.numpy()[mask.numpy() == 0] == 0)
+    zeros = sum(int(np.sum(v.numpy() == 0)) for v in pruned.pruned)
+    assert zeros / sum(v.numpy().size for v in pruned.pruned) >= 0.79
+    assert weights_gzip_bytes(plain) < weights_gzip_bytes(model())
+
+
+# -- bad arguments -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, match", [
+    (lambda m: RankedUpdates(m, high_percentage=20, low_percentage=50), "low_percentage=50"),
+    (lambda m: RankedUpdates(m, schedule="cosine"), "schedule='cosine' is not valid"),
+    (lambda m: RankedUpdates(m, granularity="neuron"), "granularity='neuron'"),
+    (lambda m: SampleGating(m, target_rate=0), "target_rate=0 is not valid"),
+    (lambda m: SampleGating(m, target_rate=1.5), "target_rate=1.5 is not valid"),
+    (lambda m: SampleGating(m, selector="best"), "selector='best' is not valid"),
+    (lambda m: MagnitudePruning(m, final_sparsity=1.0), "final_sparsity=1.0 is not valid"),
+    (lambda m: MagnitudePruning(m, end_step=0), "end_step=0 is not valid"),
+])
+def test_bad_arguments_name_the_argument_and_the_allowed_values(make, match):
+    with pytest.raises(ValueError, match=match + ".*allowed"):
+        make(model())
+
+
+def test_unbuilt_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="a built model"):
+        SampleGating(keras.Sequential([keras.layers.Dense(2)]))
