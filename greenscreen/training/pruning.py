@@ -65,7 +65,7 @@ class MagnitudePruning(WrappedModel):
             n = tf.size(magnitude)
             k = tf.cast(tf.round(sparsity * tf.cast(n, tf.float32)), tf.int32)
             threshold = tf.cond(k > 0, lambda m=magnitude, k=k: tf.sort(m)[k - 1],
-                                lambda: tf.constant(-1.0, magnitude.dtype))
+                                lambda d=magnitude.dtype: tf.constant(-1.0, d))
             mask.assign(tf.cast(tf.abs(var) > threshold, mask.dtype))
         return tf.constant(True)
 
