@@ -117,9 +117,17 @@ def test_random_selector_is_a_control_arm_at_the_same_rate():
     assert np.mean(history.history["activation_rate"]) == pytest.approx(0.25, abs=0.05)
 
 
-def test_gating_warmup_trains_full_batches():
+def test_random_arm_never_trains_an_empty_sub_batch():
+    x, y = data(64)
+    gated = compiled(SampleGating(model(), target_rate=0.01, selector="random", min_samples=2))
+    gated.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert float(gated.samples_trained.numpy()) >= 8  # every one of the 8 steps trained
+
+
+@pytest.mark.parametrize("selector", ["significance", "random"])
+def test_gating_warmup_trains_full_batches(selector):
     x, y = data()
-    gated = compiled(SampleGating(model(), target_rate=0.1, warmup_epochs=1))
+    gated = compiled(SampleGating(model(), target_rate=0.1, warmup_epochs=1, selector=selector))
     gated.fit(x, y, epochs=1, batch_size=64, verbose=0)
     assert float(gated.samples_trained.numpy()) == len(x)
 

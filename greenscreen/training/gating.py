@@ -109,10 +109,11 @@ class SampleGating(WrappedModel):
         batch = tf.shape(x)[0]
         noise = tf.random.uniform([batch])
         if self.selector == "random":
-            return noise < self.target_rate, noise, None
-        y_pred = self(x, training=False)
-        scores = significance(self.per_sample_loss(y, y_pred), x)
-        chosen = scores >= self.controller.threshold
+            chosen, scores, y_pred = noise < self.target_rate, noise, None
+        else:
+            y_pred = self(x, training=False)
+            scores = significance(self.per_sample_loss(y, y_pred), x)
+            chosen = scores >= self.controller.threshold
         # Nothing passed: train a few random samples rather than skip the step.
         fallback = tf.argsort(noise) < self.min_samples
         chosen = tf.cond(tf.reduce_any(chosen), lambda: chosen, lambda: fallback)
