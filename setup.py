@@ -23,6 +23,6 @@ setup(
     ],
     extras_require={
         "nvml": ["nvidia-ml-py"],
-        "test": ["pytest>=7", "ruff", "scikit-learn", "nvidia-ml-py"],
+        "test": ["pytest>=7", "ruff", "scikit-learn", "nvidia-ml-py", "tensorboard"],
     },
 )
