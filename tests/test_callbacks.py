@@ -222,3 +222,13 @@ def test_energy_forecast_predicts_and_scores_itself(fake_smi, tmp_path):
     assert result["energy_error_pct"] == pytest.approx(expected)
     assert abs(result["energy_error_pct"]) < 50  # steady epochs: a sane forecast
     assert "France" in result["carbon"]["intensity_source"]
+
+
+def test_append_keeps_earlier_rows(fake_smi, tmp_path):
+    model, (x, y) = tiny_model(), tiny_data()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[SMICallback(log_dir=tmp_path, interval=0.05)])
+    model.fit(x, y, epochs=1, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, interval=0.05, append=True)])
+    rows = read_csv(tmp_path / "logs.csv")
+    assert [r["epoch"] for r in rows] == ["0", "1", "0"]
+    assert all(float(r["energy_j"]) > 0 for r in rows)

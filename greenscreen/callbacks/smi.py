@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import functools
 import math
 import platform
@@ -123,8 +124,6 @@ class SMICallback(keras.callbacks.Callback):
             return None
         log = CsvRunLog(Path(self.log_dir) / "logs.csv")
         if self.append and log.path.exists():
-            import csv
-
             with open(log.path, newline="", encoding="utf-8") as fh:
                 log.rows = list(csv.DictReader(fh))
             log.columns = list(log.rows[0]) if log.rows else []

@@ -237,8 +237,11 @@ class EnergyMeter:
         series = [s for s in self._series.values() if s.t]
         if not series:
             return NAN
-        times = [np.asarray(s.t)[(np.asarray(s.t) >= a) & (np.asarray(s.t) <= b)] for s in series]
-        grid = np.unique(np.concatenate(times + [np.array([a, b])]))
+        inside = []
+        for s in series:
+            t = np.asarray(s.t)
+            inside.append(t[(t >= a) & (t <= b)])
+        grid = np.unique(np.concatenate(inside + [np.array([a, b])]))
         return float(np.max(sum(s.power_at(grid) for s in series)))
 
     def _health_suffix(self) -> str:
