@@ -218,3 +218,12 @@ def test_bad_arguments_name_the_argument_and_the_allowed_values(make, match):
 def test_unbuilt_model_is_a_clear_error():
     with pytest.raises(ValueError, match="a built model"):
         SampleGating(keras.Sequential([keras.layers.Dense(2)]))
+
+
+def test_pruning_reaches_its_sparsity_under_xla():
+    x, y = data(512)
+    pruned = MagnitudePruning(model(), final_sparsity=0.7, end_step=16, frequency=4)
+    pruned.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy",
+                   jit_compile=True)
+    history = pruned.fit(x, y, epochs=3, batch_size=64, verbose=0)
+    assert history.history["sparsity"][-1] == pytest.approx(0.7, abs=0.01)

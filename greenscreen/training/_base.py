@@ -72,3 +72,17 @@ def kernels(model: keras.Model) -> list:
     """Weight matrices and convolution kernels (not biases, norms or embeddings' tables)."""
     return [v for v in model.trainable_variables
             if v.path.endswith("kernel") and len(v.shape) >= 2]
+
+
+def magnitude_threshold(values, k):
+    """Smallest t with at least `k` entries of `values` (>= 0) at or below it; -1 if k == 0.
+
+    Found by 24 halvings of [0, max] instead of a sort: XLA on CPU runs tf.sort
+    inside a train step about 100x slower than these 24 counting passes.
+    """
+    lo, hi = tf.zeros([], values.dtype), tf.reduce_max(values)
+    for _ in range(24):
+        mid = (lo + hi) / 2
+        enough = tf.reduce_sum(tf.cast(values <= mid, tf.int32)) >= k
+        hi, lo = tf.where(enough, mid, hi), tf.where(enough, lo, mid)
+    return tf.where(k > 0, hi, tf.constant(-1.0, values.dtype))

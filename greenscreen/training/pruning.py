@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ._base import WrappedModel, kernels
+from ._base import WrappedModel, kernels, magnitude_threshold
 from .schedules import check_sparsity_schedule
 
 
@@ -62,11 +62,8 @@ class MagnitudePruning(WrappedModel):
         sparsity = self.target_sparsity(step)
         for var, mask in zip(self.pruned, self.masks):
             magnitude = tf.reshape(tf.abs(var), [-1])
-            n = tf.size(magnitude)
-            k = tf.cast(tf.round(sparsity * tf.cast(n, tf.float32)), tf.int32)
-            threshold = tf.cond(k > 0, lambda m=magnitude, k=k: tf.sort(m)[k - 1],
-                                lambda d=magnitude.dtype: tf.constant(-1.0, d))
-            mask.assign(tf.cast(tf.abs(var) > threshold, mask.dtype))
+            k = tf.cast(tf.round(sparsity * tf.cast(tf.size(magnitude), tf.float32)), tf.int32)
+            mask.assign(tf.cast(tf.abs(var) > magnitude_threshold(magnitude, k), mask.dtype))
         return tf.constant(True)
 
     def apply_masks(self):

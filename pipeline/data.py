@@ -1,0 +1,138 @@
+"""Datasets, stratified seeded splits, and preprocessing fitted on the training split only.
+
+Images come back as float32 NHWC arrays in [0, 1] and integer labels.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+KERAS_FILES = {  # dataset: file keras.datasets caches under ~/.keras/datasets
+    "mnist": "mnist.npz",
+    "fashion_mnist": "fashion-mnist",
+    "cifar10": "cifar-10-batches-py",
+    "cifar100": "cifar-100-python",
+}
+
+
+class DataError(ValueError):
+    """A dataset cannot be loaded; the message says what to do."""
+
+
+@dataclass
+class Splits:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
+
+def load(name: str, data_path: str = "", image_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """All samples of a dataset, as (x in [0, 1] NHWC float32, y int)."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()  # ships inside scikit-learn: no download
+        return (d.images[..., None] / 16.0).astype("float32"), d.target.astype("int64")
+    if name == "cifar10_dir":
+        return load_cifar10_dir(data_path)
+    if name == "image_folder":
+        return load_image_folder(data_path, image_size)
+    if name in KERAS_FILES:
+        return load_keras_cached(name)
+    raise DataError(f"dataset={name!r} is not valid; allowed: digits, cifar10_dir, "
+                    f"image_folder, {', '.join(KERAS_FILES)}.")
+
+
+def load_cifar10_dir(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 in its python pickle format: data_batch_1..5 and test_batch."""
+    folder = Path(path)
+    files = sorted(folder.glob("data_batch_*")) + [folder / "test_batch"]
+    missing = [f.name for f in files if not f.exists()]
+    if not files[:-1] or missing:
+        raise DataError(f"{folder} is not a CIFAR-10 python folder: expected data_batch_1..5 "
+                        f"and test_batch (missing: {', '.join(missing) or 'data_batch_*'})")
+    xs, ys = [], []
+    for f in files:
+        with open(f, "rb") as fh:
+            batch = pickle.load(fh, encoding="bytes")
+        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+    x = np.concatenate(xs).transpose(0, 2, 3, 1).astype("float32") / 255.0
+    return x, np.concatenate(ys)
+
+
+def load_image_folder(path: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One subfolder per class (as in ImageNet subsets), through Keras's directory loader."""
+    import keras
+
+    if not Path(path).is_dir():
+        raise DataError(f"settings.data_path={path!r} is not a folder of class subfolders")
+    ds = keras.utils.image_dataset_from_directory(
+        path, image_size=(image_size, image_size), batch_size=None, shuffle=False,
+        label_mode="int", verbose=False)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    return np.stack(xs).astype("float32") / 255.0, np.asarray(ys, dtype=np.int64)
+
+
+def load_keras_cached(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A keras.datasets dataset, only if it is already in the local cache (no download)."""
+    import keras
+
+    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    if not (cache / KERAS_FILES[name]).exists():
+        raise DataError(f"dataset={name!r} is not cached in {cache} and nothing is downloaded "
+                        f"here; run keras.datasets.{name}.load_data() once on a machine with "
+                        "internet and copy the cache, or use dataset digits")
+    (x1, y1), (x2, y2) = getattr(keras.datasets, name).load_data()
+    x = np.concatenate([x1, x2]).astype("float32") / 255.0
+    x = x[..., None] if x.ndim == 3 else x
+    return x, np.concatenate([y1, y2]).reshape(-1).astype(np.int64)
+
+
+def split(x: np.ndarray, y: np.ndarray, partitioning: str, seed: int) -> Splits:
+    """Stratified, seeded train/validation/test split, e.g. partitioning '80-10-10'."""
+    from sklearn.model_selection import train_test_split
+
+    train, val, test = (int(p) for p in partitioning.split("-"))
+    x_tr, x_rest, y_tr, y_rest = train_test_split(
+        x, y, train_size=train / 100, stratify=y, random_state=seed)
+    x_va, x_te, y_va, y_te = train_test_split(
+        x_rest, y_rest, test_size=test / (val + test), stratify=y_rest, random_state=seed)
+    return Splits(x_tr, y_tr, x_va, y_va, x_te, y_te, int(y.max()) + 1)
+
+
+def preprocess(splits: Splits, method: str) -> Splits:
+    """Per-feature statistics from the training split only, applied to all three splits."""
+    if method in ("None", None):
+        return splits
+    xt = splits.x_train
+    if method == "standardization":
+        center, scale = xt.mean(axis=0), xt.std(axis=0)
+    elif method == "robust_scaling":
+        q1, center, q3 = np.percentile(xt, [25, 50, 75], axis=0)
+        scale = q3 - q1
+    elif method == "minmax":
+        center, scale = xt.min(axis=0), xt.max(axis=0) - xt.min(axis=0)
+    else:
+        raise DataError(f"preprocessing={method!r} is not valid; allowed: None, "
+                        "standardization, robust_scaling, minmax.")
+    scale = np.where(scale > 1e-8, scale, 1.0)  # constant pixels (digit borders) stay finite
+
+    def apply(a):
+        return ((a - center) / scale).astype("float32")
+
+    return Splits(apply(xt), splits.y_train, apply(splits.x_val), splits.y_val,
+                  apply(splits.x_test), splits.y_test, splits.num_classes)

@@ -1,0 +1,129 @@
+"""Model builders (all offline, `weights=None`) and their analytic FLOPs.
+
+FLOPs per training step = 3 x forward FLOPs x batch size: the backward pass
+costs about twice the forward (gradients for inputs and for weights). Forward
+FLOPs are summed per layer: 2 x multiply-accumulates of Dense and convolution
+layers plus 2 per element for normalisation; pooling and activations are left
+out (they are small next to the matrix work).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+MIN_SIDE = {"resnet50": 32, "vgg19": 32, "alexnet": 32, "resnet18": 8}
+
+
+def build(name: str, input_shape: tuple, num_classes: int, cfg: dict) -> keras.Model:
+    """Builds model `name` for the data's shape; `cfg` carries resnet_* options."""
+    inputs = keras.Input(input_shape)
+    x = inputs
+    side = MIN_SIDE.get(name, 0)
+    if side and min(input_shape[:2]) < side:
+        x = layers.Resizing(side, side)(x)  # e.g. 8x8 digits into a 32x32 architecture
+    body = {
+        "small_cnn": _small_cnn, "ffnn": _ffnn, "alexnet": _alexnet,
+        "resnet": lambda t, n: _resnet(t, n, [cfg.get("resnet_depth", 2)] * 2,
+                                       [cfg.get("resnet_width", 16), 2 * cfg.get("resnet_width", 16)],
+                                       cfg.get("resnet_shortcuts", True)),
+        "resnet18": lambda t, n: _resnet(t, n, [2, 2, 2, 2], [64, 128, 256, 512], True),
+        "resnet50": lambda t, n: _application(keras.applications.ResNet50, t, n),
+        "vgg19": lambda t, n: _application(keras.applications.VGG19, t, n),
+    }
+    if name not in body:
+        raise ValueError(f"model={name!r} is not valid; allowed: {', '.join(body)}.")
+    outputs = body[name](x, num_classes)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _head(x, num_classes):
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+
+
+def _small_cnn(x, num_classes):
+    """Two conv blocks and a small dense head: sized for 2 CPU cores."""
+    x = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(64, activation="relu")(x)
+    return _head(x, num_classes)
+
+
+def _ffnn(x, num_classes):
+    """A 3-layer feed-forward network: two hidden layers and the output layer."""
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dense(64, activation="relu")(x)
+    return _head(x, num_classes)
+
+
+def _alexnet(x, num_classes):
+    """AlexNet's five conv and three dense layers, scaled for 32x32 inputs."""
+    for filters, size, pool in ((64, 5, True), (192, 5, True), (384, 3, False),
+                                (256, 3, False), (256, 3, True)):
+        x = layers.Conv2D(filters, size, padding="same", activation="relu")(x)
+        if pool:
+            x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = layers.Flatten()(x)
+    for _ in range(2):
+        x = layers.Dense(1024, activation="relu")(x)
+        x = layers.Dropout(0.5)(x)
+    return _head(x, num_classes)
+
+
+def _resnet(x, num_classes, blocks: list, widths: list, shortcuts: bool):
+    """Basic-block ResNet with Glorot (Xavier) initialisation; shortcuts can be switched off."""
+    init = "glorot_uniform"
+    x = layers.Conv2D(widths[0], 3, padding="same", kernel_initializer=init)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    for stage, (n, width) in enumerate(zip(blocks, widths)):
+        for b in range(n):
+            stride = 2 if stage > 0 and b == 0 else 1
+            y = layers.Conv2D(width, 3, strides=stride, padding="same", kernel_initializer=init)(x)
+            y = layers.ReLU()(layers.BatchNormalization()(y))
+            y = layers.Conv2D(width, 3, padding="same", kernel_initializer=init)(y)
+            y = layers.BatchNormalization()(y)
+            if shortcuts:
+                if stride != 1 or x.shape[-1] != width:
+                    x = layers.Conv2D(width, 1, strides=stride, kernel_initializer=init)(x)
+                y = layers.Add()([x, y])
+            x = layers.ReLU()(y)
+    x = layers.GlobalAveragePooling2D()(x)
+    return _head(x, num_classes)
+
+
+def _application(app, x, num_classes):
+    base = app(include_top=False, weights=None, input_shape=tuple(x.shape[1:]), pooling="avg")
+    return _head(base(x), num_classes)
+
+
+def forward_flops(model: keras.Model) -> int:
+    """Forward FLOPs for one sample, summed over every (nested) layer."""
+    total = 0
+    for layer in _leaves(model):
+        kernel = getattr(layer, "kernel", None)
+        if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)) and kernel is not None:
+            out = layer.output.shape
+            total += 2 * math.prod(kernel.shape) * out[1] * out[2]
+        elif isinstance(layer, layers.Dense) and kernel is not None:
+            total += 2 * math.prod(kernel.shape)
+        elif isinstance(layer, layers.BatchNormalization):
+            total += 2 * math.prod(d for d in layer.output.shape[1:])
+    return int(total)
+
+
+def train_step_flops(model: keras.Model, batch_size: int) -> int:
+    return 3 * forward_flops(model) * batch_size
+
+
+def _leaves(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaves(layer)
+        else:
+            yield layer

@@ -1,0 +1,119 @@
+"""Train one run into its folder. Meant to run in its own process:
+
+    python -m pipeline.run --config config.yaml --sweep-dir sweeps/x --index 3
+
+so that TensorFlow state and GPU memory are released between runs. The final
+run (`--final PARAMS.yaml --out DIR`) trains a given configuration instead.
+"""
+
+from __future__ import annotations
+
+import time
+
+T_START = time.time()  # before the heavy imports: the pipeline-overhead benchmark needs it
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+
+def versions() -> dict:
+    import keras
+    import numpy
+    import tensorflow
+
+    import greenscreen
+
+    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
+            "keras": keras.__version__, "numpy": numpy.__version__,
+            "greenscreen": greenscreen.__version__}
+
+
+def train(cfg: dict, settings: dict, folder: Path, epochs: int, seed: int, index: int) -> dict:
+    from greenscreen import SMICallback
+
+    from . import data, runfolder
+    from . import train as t
+
+    timing = {"process_start": T_START, "imports_done": time.time()}
+    params = {"run": index, **cfg, "seed": seed, "epochs": epochs}
+    runfolder.write_parameters(folder, params)
+    reason = t.unsupported(cfg)
+    if reason:
+        raise t.RunSkipped(reason)
+    import keras
+
+    keras.utils.set_random_seed(seed + index)
+    dtype = t.set_precision(cfg["precision"])
+    x, y = data.load(cfg["dataset"], settings["data_path"], settings["image_size"])
+    splits = data.preprocess(data.split(x, y, cfg["partitioning"], seed), cfg["preprocessing"])
+    train_ds, val_ds, test_ds = t.datasets(splits, cfg, dtype, seed + index)
+    model, net, n_params, flops, steps = t.build_and_compile(cfg, splits, epochs)
+    params.update(n_parameters=n_params, flops_per_train_step=flops, steps_per_epoch=steps,
+                  versions=versions())
+    runfolder.write_parameters(folder, params)
+    timing["data_ready"] = time.time()
+    smi = SMICallback(log_dir=folder, source=settings["energy_source"])
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
+                        callbacks=[smi, keras.callbacks.TerminateOnNaN()])
+    timing["fit_end"] = time.time()
+    timing["fit_start"] = smi.summary.get("t_start", timing["data_ready"])
+    t.finite(history)
+    test_loss, test_acc = model.evaluate(test_ds, verbose=0)
+    results = {"test_accuracy": float(test_acc), "test_loss": float(test_loss)}
+    if cfg["internal"] == "post_quantization":
+        results.update(t.post_quantize(model, test_ds))
+    params.update(results)
+    runfolder.write_parameters(folder, params)
+    timing["end"] = time.time()
+    runfolder.update_summary(folder, {**results, "timing": timing,
+                                      "history": {k: [float(v) for v in vals]
+                                                  for k, vals in history.history.items()}})
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Train one run into its folder.")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--sweep-dir", required=True)
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--params", default=None, help="train this parameters.yaml instead")
+    args = parser.parse_args(argv)
+
+    from . import runfolder, space
+
+    config = space.load(args.config, {"sweep_dir": args.sweep_dir})
+    seed = config.settings["seed"]
+    if args.params:
+        given = yaml.safe_load(Path(args.params).read_text())
+        cfg = {k: given[k] for k in config.space}
+        folder = Path(args.sweep_dir)
+    else:
+        cfg = config.run(args.index)
+        folder = runfolder.run_dir(args.sweep_dir, args.index)
+    folder.mkdir(parents=True, exist_ok=True)
+    epochs = args.epochs or config.settings["epochs"]
+    runfolder.write_status(folder, "running", pid=__import__("os").getpid())
+    try:
+        results = train(cfg, config.settings, folder, epochs, seed, args.index)
+    except Exception as exc:
+        from .train import RunSkipped
+
+        state = "skipped" if isinstance(exc, RunSkipped) else "failed"
+        tail = "".join(traceback.format_exception(exc)).splitlines()[-15:]
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        reason = f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
+        runfolder.write_status(folder, state, reason=reason, traceback_tail="\n".join(tail))
+        print(f"run {args.index:03d} {state}: {exc}", file=sys.stderr)
+        return 0 if state == "skipped" else 1
+    runfolder.write_status(folder, "done", **results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The run folder contract: parameters.yaml, logs.csv, summary.json, status.json.
+
+status.json holds pending | running | done | failed | skipped, with the reason
+and the traceback's tail when a run failed. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import yaml
+
+from greenscreen._io import atomic_write_json, atomic_write_text
+
+FINAL = ("done", "failed", "skipped")
+
+
+def run_dir(sweep_dir: "str | Path", index: int) -> Path:
+    return Path(sweep_dir) / f"{index:03d}"
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def status(folder: Path) -> str:
+    """The run's state; a 'done' run whose summary is missing or unreadable counts as half-written."""
+    st = read_json(folder / "status.json")
+    if st is None:
+        return "pending"
+    if st.get("status") == "done" and read_json(folder / "summary.json") is None:
+        return "half-written"
+    return st.get("status", "pending")
+
+
+def write_status(folder: Path, state: str, **extra) -> None:
+    atomic_write_json(folder / "status.json", {"status": state, "time": time.time(), **extra})
+
+
+def write_parameters(folder: Path, params: dict) -> None:
+    atomic_write_text(folder / "parameters.yaml", yaml.safe_dump(params, sort_keys=False))
+
+
+def update_summary(folder: Path, extra: dict) -> None:
+    summary = read_json(folder / "summary.json") or {}
+    summary.update(extra)
+    atomic_write_json(folder / "summary.json", summary)

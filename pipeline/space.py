@@ -1,0 +1,182 @@
+"""config.yaml: read it, validate every key before any training, and sample run i.
+
+The search space uses the W&B-sweeps form of the original pipeline:
+`configuration: <dimension>: values: [...]`. Run i's configuration is a pure
+function of (seed, i); run 0 is the baseline: the first value of every dimension.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NONE_WORDS = (None, "None", "none")
+CHOICES = {
+    "dataset": ("digits", "cifar10_dir", "image_folder", "mnist", "fashion_mnist", "cifar10",
+                "cifar100"),
+    "model": ("small_cnn", "ffnn", "resnet", "resnet18", "resnet50", "vgg19", "alexnet"),
+    "method": ("standard", "ranked", "gated", "pruned"),
+    "preprocessing": ("None", "standardization", "robust_scaling", "minmax"),
+    "augmentation": ("None", "random", "mixup", "cutmix"),
+    "precision": ("float32", "float16", "float64", "global_policy_float16", "mixed_bfloat16"),
+    "lr_schedule": ("constant", "exponential", "polynomial", "cosine"),
+    "optimizer": ("Adam", "RMSProp", "SGD", "AdamW"),
+    "internal": ("None", "pre_quantization", "post_quantization", "jit_compilation"),
+    "resnet_shortcuts": (True, False),
+}
+NUMBERS = {  # dimension: (kind, low, high, low_open, high_open)
+    "batch_size": (int, 1, None, False, False),
+    "lr": (float, 0.0, None, True, False),
+    "optimizer_momentum": (float, 0.0, 1.0, False, True),
+    "resnet_depth": (int, 1, 64, False, False),
+    "resnet_width": (int, 1, 512, False, False),
+}
+DIMENSIONS = tuple(CHOICES) + tuple(NUMBERS) + ("partitioning",)
+BASELINE = {  # used for a dimension the config leaves out
+    "dataset": "digits", "model": "small_cnn", "method": "standard", "preprocessing": "None",
+    "augmentation": "None", "precision": "float32", "batch_size": 32, "partitioning": "80-10-10",
+    "lr": 0.001, "lr_schedule": "constant", "optimizer_momentum": 0.9, "optimizer": "Adam",
+    "internal": "None", "resnet_depth": 2, "resnet_width": 16, "resnet_shortcuts": True,
+}
+SETTINGS = {  # key: (type, default, description of what is allowed)
+    "runs": (int, 8, "a positive integer"),
+    "epochs": (int, 3, "a positive integer"),
+    "final_epochs": (int, 10, "a positive integer (the original study used 50)"),
+    "seed": (int, 22, "an integer"),
+    "sweep_dir": (str, "sweeps/default", "a folder path"),
+    "accuracy_floor": (float, 0.02, "a number in [0, 1]: how far below the best accuracy a "
+                                    "recommended run may be"),
+    "data_path": (str, "", "a folder for dataset cifar10_dir or image_folder ('' otherwise)"),
+    "image_size": (int, 32, "a positive integer (image_folder is resized to it)"),
+    "energy_source": (str, "auto", "auto, nvidia-smi, nvml, rapl or estimate"),
+}
+
+
+class ConfigError(ValueError):
+    """One clear error: where in the file, what was given, and what is allowed."""
+
+    def __init__(self, path: str, where: str, given: Any, allowed: str) -> None:
+        super().__init__(f"{path}: {where}: got {given!r}; allowed: {allowed}.")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    path: str
+    settings: dict
+    space: dict  # dimension -> list of values
+
+    def run(self, index: int) -> dict:
+        """Run `index`'s configuration: a pure function of (seed, index)."""
+        if index == 0:
+            return {dim: values[0] for dim, values in self.space.items()}
+        out = {}
+        for dim in sorted(self.space):
+            values = self.space[dim]
+            digest = hashlib.sha256(f"{self.settings['seed']}:{index}:{dim}".encode()).digest()
+            out[dim] = values[int.from_bytes(digest[:8], "big") % len(values)]
+        return {dim: out[dim] for dim in self.space}
+
+
+def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
+    """Reads and fully validates a sweep config. Raises ConfigError on the first problem."""
+    path = str(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(path, "file", path, f"a readable YAML file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, "file", str(exc).splitlines()[0], "valid YAML") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(path, "top level", doc, "a mapping with 'configuration' and 'settings'")
+    unknown = set(doc) - {"configuration", "settings"}
+    if unknown:
+        raise ConfigError(path, sorted(unknown)[0], "an unknown key", "'configuration', 'settings'")
+    settings = _settings(path, doc.get("settings") or {}, overrides or {})
+    space = _space(path, doc.get("configuration"))
+    _check_runnable(path, settings, space)
+    return SweepConfig(path, settings, space)
+
+
+def _settings(path: str, given: Any, overrides: dict) -> dict:
+    if not isinstance(given, dict):
+        raise ConfigError(path, "settings", given, "a mapping of " + ", ".join(SETTINGS))
+    out = {}
+    for key in given:
+        if key not in SETTINGS:
+            raise ConfigError(path, f"settings.{key}", "an unknown key", ", ".join(SETTINGS))
+    merged = {**given, **{k: v for k, v in overrides.items() if v is not None}}
+    for key, (kind, default, allowed) in SETTINGS.items():
+        value = merged.get(key, default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key in ("runs", "epochs", "final_epochs", "image_size") and value < 1:
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key == "accuracy_floor" and not 0 <= value <= 1:
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key == "energy_source" and value not in ("auto", "nvidia-smi", "nvml", "rapl",
+                                                    "estimate"):
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        out[key] = value
+    return out
+
+
+def _space(path: str, given: Any) -> dict:
+    if not isinstance(given, dict) or not given:
+        raise ConfigError(path, "configuration", given,
+                          "a mapping of dimensions, each {values: [...]}")
+    space = {}
+    for dim, spec in given.items():
+        where = f"configuration.{dim}"
+        if dim not in DIMENSIONS:
+            raise ConfigError(path, where, "an unknown dimension", ", ".join(DIMENSIONS))
+        if not isinstance(spec, dict) or set(spec) != {"values"}:
+            raise ConfigError(path, where, spec, "a mapping with exactly one key, 'values'")
+        values = spec["values"]
+        if not isinstance(values, list) or not values:
+            raise ConfigError(path, f"{where}.values", values, "a non-empty list")
+        space[dim] = [_value(path, f"{where}.values[{i}]", dim, v) for i, v in enumerate(values)]
+    for dim, value in BASELINE.items():
+        space.setdefault(dim, [value])
+    return space
+
+
+def _value(path: str, where: str, dim: str, value: Any) -> Any:
+    if dim in CHOICES:
+        value = "None" if value in NONE_WORDS and "None" in CHOICES[dim] else value
+        if value not in CHOICES[dim]:
+            raise ConfigError(path, where, value, "one of " + ", ".join(map(str, CHOICES[dim])))
+        return value
+    if dim == "partitioning":
+        parts = str(value).split("-")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts) or sum(
+                int(p) for p in parts) != 100:
+            raise ConfigError(path, where, value, "'train-val-test' percentages summing to 100, "
+                                                  "e.g. '80-10-10'")
+        return str(value)
+    kind, low, high, low_open, high_open = NUMBERS[dim]
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (kind is float or float(value).is_integer())
+    ok = ok and (value > low if low_open else value >= low)
+    ok = ok and (high is None or (value < high if high_open else value <= high))
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}" \
+                   f"{')' if high_open or high is None else ']'}"
+        raise ConfigError(path, where, value, f"{'an integer' if kind is int else 'a number'} "
+                                              f"in {interval}")
+    return kind(value)
+
+
+def _check_runnable(path: str, settings: dict, space: dict) -> None:
+    """Values the code cannot run with these settings are rejected before any training."""
+    for i, dataset in enumerate(space["dataset"]):
+        if dataset in ("cifar10_dir", "image_folder") and not settings["data_path"]:
+            raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
+                              "a dataset needing no files, or set settings.data_path to the "
+                              f"{dataset} folder")
