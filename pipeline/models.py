@@ -24,10 +24,10 @@ def build(name: str, input_shape: tuple, num_classes: int, cfg: dict) -> keras.M
     side = MIN_SIDE.get(name, 0)
     if side and min(input_shape[:2]) < side:
         x = layers.Resizing(side, side)(x)  # e.g. 8x8 digits into a 32x32 architecture
+    depth, width = cfg.get("resnet_depth", 2), cfg.get("resnet_width", 16)
     body = {
         "small_cnn": _small_cnn, "ffnn": _ffnn, "alexnet": _alexnet,
-        "resnet": lambda t, n: _resnet(t, n, [cfg.get("resnet_depth", 2)] * 2,
-                                       [cfg.get("resnet_width", 16), 2 * cfg.get("resnet_width", 16)],
+        "resnet": lambda t, n: _resnet(t, n, [depth] * 2, [width, 2 * width],
                                        cfg.get("resnet_shortcuts", True)),
         "resnet18": lambda t, n: _resnet(t, n, [2, 2, 2, 2], [64, 128, 256, 512], True),
         "resnet50": lambda t, n: _application(keras.applications.ResNet50, t, n),

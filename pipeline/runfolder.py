@@ -29,7 +29,7 @@ def read_json(path: Path) -> dict | None:
 
 
 def status(folder: Path) -> str:
-    """The run's state; a 'done' run whose summary is missing or unreadable counts as half-written."""
+    """The run's state. A 'done' run whose summary is missing or unreadable is half-written."""
     st = read_json(folder / "status.json")
     if st is None:
         return "pending"
