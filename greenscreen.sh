@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # greenscreen: the one entry point.
-#   ./greenscreen.sh            set up if needed, then run the pipeline
-#   ./greenscreen.sh test [...] run the test suite (extra arguments go to pytest)
-#   ./greenscreen.sh meters     list the power sources this machine offers
+#   ./greenscreen.sh                 set up if needed, then run the pipeline (sweep, for now)
+#   ./greenscreen.sh sweep [opts]    train the configurations of config.yaml, one folder each
+#   ./greenscreen.sh check [opts]    validate config.yaml and exit
+#   ./greenscreen.sh test [...]      run the test suite (extra arguments go to pytest)
+#   ./greenscreen.sh meters          list the power sources this machine offers
+# Options: --config FILE, --runs N, --epochs N, --sweep-dir DIR (defaults from config.yaml).
 # Set-up creates .venv/ and installs the project into it; it is redone only
 # when setup.py or the Python version changes.
 set -euo pipefail
@@ -34,11 +37,13 @@ setup_env() {
 }
 
 usage() {
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 }
 
-cmd="${1:-all}"
-[ $# -gt 0 ] && shift
+case "${1:-}" in
+  ""|--*) cmd=all ;;            # no command, or only options: the whole pipeline
+  *) cmd="$1"; shift ;;
+esac
 case "$cmd" in
   test)
     setup_env
@@ -51,17 +56,20 @@ for row in available():
     state = "available" if row["available"] else "unavailable: " + row["reason"]
     print(f"{row[\"source\"]:<11} {row[\"provenance\"]:<22} {state}")'
     ;;
+  sweep|check)
+    setup_env
+    exec "$PY" -m pipeline "$cmd" "$@"
+    ;;
   all)
     setup_env
-    say "the sweep pipeline is not built yet; it will: sample configurations from config.yaml,"
-    say "train each in its own run folder, analyse them, retrain the best, and write report/*.pdf."
-    say "available now: ./greenscreen.sh test, ./greenscreen.sh meters, and the library (see README.md)."
+    "$PY" -m pipeline sweep "$@"
+    say "analysis, final run and PDF report are not built yet (see pipeline/README.md)"
     ;;
   -h|--help|help)
     usage
     ;;
   *)
-    say "unknown command '$cmd'; allowed: test, meters, help (or no argument for the pipeline)" >&2
+    say "unknown command '$cmd'; allowed: sweep, check, test, meters, help (or none)" >&2
     exit 2
     ;;
 esac

@@ -1,0 +1,66 @@
+"""Benchmark (not a test): the share of each run's wall time spent outside `fit`.
+
+Each run records its timeline in summary.json ("timing": process start, imports
+done, data ready, fit start/end, end) and the sweep records the run's wall time
+from spawn to exit in status.json. This script reads a finished sweep folder
+and reports, per run and as the median, where the time went.
+
+Usage: python benchmarks/pipeline_overhead.py --sweep-dir sweeps/default [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+
+def phases(folder: Path) -> dict | None:
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        status = json.loads((folder / "status.json").read_text())
+    except (OSError, ValueError):
+        return None
+    t, wall = summary.get("timing"), status.get("wall_s")
+    if status.get("status") != "done" or not t or not wall:
+        return None
+    fit = t["fit_end"] - t["fit_start"]
+    return {
+        "run": folder.name, "wall_s": round(wall, 2), "fit_s": round(fit, 2),
+        "outside_fit_pct": round(100 * (1 - fit / wall), 1),
+        "spawn_and_exit_s": round(wall - (t["end"] - t["process_start"]), 2),
+        "imports_s": round(t["imports_done"] - t["process_start"], 2),
+        "data_and_build_s": round(t["data_ready"] - t["imports_done"], 2),
+        "meter_start_s": round(t["fit_start"] - t["data_ready"], 2),
+        "evaluate_and_write_s": round(t["end"] - t["fit_end"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep-dir", default="sweeps/default")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    rows = [r for f in sorted(Path(args.sweep_dir).glob("[0-9][0-9][0-9]"))
+            if (r := phases(f)) is not None]
+    if not rows:
+        raise SystemExit(f"no finished runs with timing in {args.sweep_dir}")
+    report = {
+        "benchmark": "pipeline_overhead", "date": time.strftime("%Y-%m-%d"),
+        "sweep_dir": args.sweep_dir, "runs": len(rows),
+        "median_outside_fit_pct": statistics.median(r["outside_fit_pct"] for r in rows),
+        "median_wall_s": statistics.median(r["wall_s"] for r in rows),
+        "median_imports_s": statistics.median(r["imports_s"] for r in rows),
+        "per_run": rows,
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""config.yaml: the original ten dimensions, determinism, and one clear error per mistake."""
+
+import textwrap
+
+import pytest
+
+from pipeline import space
+
+ORIGINAL = """
+configuration:
+  preprocessing: {values: [None, standardization, robust_scaling, minmax]}
+  augmentation: {values: [None, random, mixup, cutmix]}
+  precision: {values: [float16, float32, float64, global_policy_float16]}
+  batch_size: {values: [4, 32, 64, 128]}
+  partitioning: {values: [60-20-20, 70-15-15, 80-10-10, 90-5-5]}
+  lr: {values: [0.01, 0.00015, 0.0008, 0.00625]}
+  lr_schedule: {values: [constant, exponential, polynomial, cosine]}
+  optimizer_momentum: {values: [0.0, 0.5, 0.9, 0.99]}
+  optimizer: {values: [RMSProp, SGD, Adam, AdamW]}
+  internal: {values: [None, pre_quantization, post_quantization, jit_compilation]}
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_the_original_ten_dimensions_parse_verbatim(tmp_path):
+    config = space.load(write(tmp_path, ORIGINAL))
+    assert config.space["batch_size"] == [4, 32, 64, 128]
+    assert config.space["preprocessing"][0] == "None"
+    assert config.space["partitioning"][0] == "60-20-20"
+    assert config.settings["runs"] == 8  # defaults fill the settings
+    assert config.space["model"] == ["small_cnn"]  # left-out dimensions take the baseline
+
+
+def test_the_shipped_config_is_valid():
+    config = space.load("config.yaml")
+    assert set(config.space["method"]) == {"standard", "ranked", "gated", "pruned"}
+
+
+def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
+    path = write(tmp_path, ORIGINAL)
+    a, b = space.load(path), space.load(path)
+    assert a.run(0) == {dim: values[0] for dim, values in a.space.items()}
+    assert [a.run(i) for i in range(20)] == [b.run(i) for i in range(20)]
+    other = space.load(path, {"seed": 23})
+    assert [a.run(i) for i in range(1, 20)] != [other.run(i) for i in range(1, 20)]
+    assert len({tuple(sorted(a.run(i).items())) for i in range(20)}) > 10
+
+
+@pytest.mark.parametrize("text, where, allowed", [
+    ("configuration: {batch_size: {values: [32]}}\nextra: 1", "extra", "'configuration'"),
+    ("configuration: {colour: {values: [red]}}", "configuration.colour", "dataset"),
+    ("configuration: {batch_size: {values: [big]}}", "configuration.batch_size.values[0]",
+     "an integer in [1, inf)"),
+    ("configuration: {batch_size: {values: []}}", "configuration.batch_size.values",
+     "a non-empty list"),
+    ("configuration: {optimizer: {values: [Adam, Nadam]}}", "configuration.optimizer.values[1]",
+     "one of Adam, RMSProp, SGD, AdamW"),
+    ("configuration: {partitioning: {values: [80-10-5]}}", "configuration.partitioning.values[0]",
+     "summing to 100"),
+    ("configuration: {lr: {values: [-0.1]}}", "configuration.lr.values[0]", "a number in (0.0"),
+    ("configuration: {lr: [0.1]}", "configuration.lr", "exactly one key, 'values'"),
+    ("configuration: {lr: {values: [0.1]}}\nsettings: {runs: 0}", "settings.runs",
+     "a positive integer"),
+    ("configuration: {lr: {values: [0.1]}}\nsettings: {speed: 1}", "settings.speed",
+     "runs, epochs"),
+    ("configuration: {dataset: {values: [cifar10_dir]}}", "configuration.dataset.values[0]",
+     "settings.data_path"),
+    ("configuration: [1, 2", "file", "valid YAML"),
+])
+def test_a_malformed_config_gives_one_clear_error(tmp_path, text, where, allowed):
+    path = write(tmp_path, text)
+    with pytest.raises(space.ConfigError) as err:
+        space.load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: {where}: got ")
+    assert allowed in message and "allowed:" in message

@@ -1,0 +1,118 @@
+"""Every sweep option builds a model that trains one step, and every data format loads."""
+
+import pickle
+
+import keras
+import numpy as np
+import pytest
+
+from pipeline import data, models, space
+from pipeline import train as t
+
+OPTIONS = [(dim, value) for dim, values in space.CHOICES.items() if dim != "dataset"
+           for value in values]
+OPTIONS += [("batch_size", 4), ("partitioning", "60-20-20"), ("optimizer_momentum", 0.0),
+            ("resnet_depth", 1), ("resnet_width", 8)]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = data.load("digits")
+    return x[:200], y[:200]
+
+
+def one_step(cfg, x, y):
+    dtype = t.set_precision(cfg["precision"])
+    try:
+        splits = data.preprocess(data.split(x, y, cfg["partitioning"], 0), cfg["preprocessing"])
+        train_ds, _, test_ds = t.datasets(splits, cfg, dtype, 0)
+        model, net, n_params, flops, _ = t.build_and_compile(cfg, splits, epochs=1)
+        history = model.fit(train_ds.take(1), epochs=1, verbose=0)
+        extra = t.post_quantize(model, test_ds) if cfg["internal"] == "post_quantization" else {}
+        return history, n_params, flops, extra
+    finally:
+        t.set_precision("float32")
+
+
+@pytest.mark.parametrize("dim, value", OPTIONS, ids=[f"{d}={v}" for d, v in OPTIONS])
+def test_each_option_trains_one_step(digits, dim, value):
+    cfg = {**space.BASELINE, dim: value}
+    if dim == "resnet_shortcuts" or dim.startswith("resnet_"):
+        cfg["model"] = "resnet"
+    if t.unsupported(cfg):
+        pytest.skip(t.unsupported(cfg))
+    history, n_params, flops, extra = one_step(cfg, *digits)
+    assert len(history.history["loss"]) == 1
+    assert n_params > 0 and flops > 0
+    if dim == "internal" and value == "post_quantization":
+        assert 0 <= extra["quantized_test_accuracy"] <= 1
+        assert extra["weights_bytes_int8"] < extra["weights_bytes_float"]
+
+
+def test_impossible_combinations_are_skipped_with_a_reason():
+    reason = t.unsupported({**space.BASELINE, "method": "gated", "internal": "jit_compilation"})
+    assert "XLA" in reason
+
+
+def test_resnet_shortcut_flag_changes_the_graph():
+    with_sc = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8})
+    without = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8,
+                                                      "resnet_shortcuts": False})
+    assert any(isinstance(layer, keras.layers.Add) for layer in with_sc.layers)
+    assert not any(isinstance(layer, keras.layers.Add) for layer in without.layers)
+
+
+def test_flops_of_a_dense_model_are_analytic():
+    model = models.build("ffnn", (8, 8, 1), 10, {})
+    assert models.forward_flops(model) == 2 * (64 * 128 + 128 * 64 + 64 * 10)
+    assert models.train_step_flops(model, 32) == 3 * 32 * models.forward_flops(model)
+
+
+def test_splits_are_stratified_and_seeded(digits):
+    x, y = digits
+    a, b = data.split(x, y, "60-20-20", 5), data.split(x, y, "60-20-20", 5)
+    assert np.array_equal(a.y_test, b.y_test)
+    assert (len(a.x_train), len(a.x_val), len(a.x_test)) == (120, 40, 40)
+    assert abs(np.bincount(a.y_val, minlength=10) - np.bincount(a.y_test, minlength=10)).max() <= 1
+
+
+def test_preprocessing_uses_training_statistics_only(digits):
+    x, y = digits
+    splits = data.split(x, y, "80-10-10", 0)
+    out = data.preprocess(splits, "standardization")
+    mean = splits.x_train.mean(axis=0)
+    assert np.allclose(out.x_train.mean(axis=0), 0, atol=1e-5)
+    std = np.where(splits.x_train.std(axis=0) > 1e-8, splits.x_train.std(axis=0), 1)
+    assert np.allclose(out.x_test, (splits.x_test - mean) / std, atol=1e-5)
+
+
+def test_cifar10_pickle_folder_loads(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+                 b"labels": list(rng.integers(0, 10, 4))}
+        (tmp_path / name).write_bytes(pickle.dumps(batch))
+    x, y = data.load("cifar10_dir", str(tmp_path))
+    assert x.shape == (24, 32, 32, 3) and y.shape == (24,) and 0 <= x.min() and x.max() <= 1
+
+
+def test_cifar10_folder_missing_files_is_a_clear_error(tmp_path):
+    with pytest.raises(data.DataError, match="not a CIFAR-10 python folder"):
+        data.load("cifar10_dir", str(tmp_path))
+
+
+def test_image_folder_loads_through_keras(tmp_path):
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            keras.utils.save_img(tmp_path / label / f"{i}.png",
+                                 rng.integers(0, 256, (20, 24, 3)).astype("uint8"))
+    x, y = data.load("image_folder", str(tmp_path), image_size=16)
+    assert x.shape == (6, 16, 16, 3) and sorted(set(y.tolist())) == [0, 1]
+
+
+def test_uncached_keras_dataset_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(data.DataError, match="not cached .* nothing is downloaded"):
+        data.load("cifar10")

@@ -1,0 +1,143 @@
+"""The sweep as users run it: subprocesses, run folders, kills, NaN runs, resume."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import space
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = """
+settings: {{runs: {runs}, epochs: 1, seed: 7, energy_source: nvidia-smi}}
+configuration:
+  model: {{values: [ffnn]}}
+  batch_size: {{values: [64]}}
+  lr: {{values: {lr}}}
+  optimizer: {{values: [SGD]}}
+"""
+
+
+def make_config(tmp_path, runs=3, lr="[0.01]"):
+    path = tmp_path / "config.yaml"
+    path.write_text(TINY.format(runs=runs, lr=lr))
+    return path
+
+
+def sweep_cmd(config, sweep_dir):
+    return [sys.executable, "-m", "pipeline", "sweep", "--config", str(config),
+            "--sweep-dir", str(sweep_dir)]
+
+
+def status(sweep_dir, i):
+    path = Path(sweep_dir) / f"{i:03d}" / "status.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_for(predicate, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_sweep_writes_complete_run_folders(fake_smi, tmp_path):
+    config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
+    result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "[2/2] run 001 done" in result.stdout and "ETA" in result.stdout
+    for i in range(2):
+        folder = out / f"{i:03d}"
+        params = yaml.safe_load((folder / "parameters.yaml").read_text())
+        summary = json.loads((folder / "summary.json").read_text())
+        assert params["n_parameters"] > 0 and params["flops_per_train_step"] > 0
+        assert params["seed"] == 7 and "keras" in params["versions"]
+        assert 0 <= params["test_accuracy"] <= 1
+        assert summary["source"] == "measured:nvidia-smi" and summary["energy_j"] > 0
+        assert summary["test_accuracy"] == params["test_accuracy"]
+        assert status(out, i)["status"] == "done"
+        header = (folder / "logs.csv").read_text().splitlines()[0]
+        assert "energy_j" in header and "val_accuracy" in header
+    assert params == {**params, **space.load(config).run(1)}
+
+
+def test_killed_sweep_resumes_without_redoing_or_losing_runs(fake_smi, tmp_path):
+    config, out = make_config(tmp_path, runs=3), tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(config, out), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: status(out, 1).get("status") == "running")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, mid-run
+        proc.wait()
+    first = (out / "000" / "summary.json").read_text()
+    assert status(out, 0)["status"] == "done" and status(out, 1)["status"] == "running"
+    result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"run 000 kept\b", result.stdout)
+    assert "run 001 was running; training it again" in result.stdout
+    assert (out / "000" / "summary.json").read_text() == first  # not redone, not lost
+    assert [status(out, i)["status"] for i in range(3)] == ["done"] * 3
+
+
+def test_a_worker_killed_like_the_oom_killer_fails_only_its_run(fake_smi, tmp_path):
+    config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(config, out), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    wait_for(lambda: "pid" in status(out, 0))
+    os.kill(status(out, 0)["pid"], signal.SIGKILL)
+    stdout, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0
+    assert status(out, 0)["status"] == "failed"
+    assert "worker killed by SIGKILL (out of memory?)" in status(out, 0)["reason"]
+    assert status(out, 1)["status"] == "done"
+
+
+def test_a_nan_run_is_isolated(fake_smi, tmp_path):
+    config = make_config(tmp_path, runs=6, lr="[0.01, 1.0e+12]")
+    runs = space.load(config)
+    bad = next(i for i in range(1, 6) if runs.run(i)["lr"] > 1)
+    config = make_config(tmp_path, runs=bad + 1, lr="[0.01, 1.0e+12]")
+    out = tmp_path / "sweep"
+    result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    st = status(out, bad)
+    assert st["status"] == "failed" and "loss became nan" in st["reason"].lower()
+    assert "traceback_tail" in st
+    assert status(out, 0)["status"] == "done"
+
+
+def test_bad_config_stops_before_any_training(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("configuration: {optimizer: {values: [Nadam]}}\n")
+    result = subprocess.run(sweep_cmd(path, tmp_path / "sweep"), cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert "configuration.optimizer.values[0]: got 'Nadam'; allowed: one of" in result.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("other", [{"seed": 8}])
+def test_a_sweep_folder_is_not_mixed_with_another_sweep(fake_smi, tmp_path, other):
+    config, out = make_config(tmp_path, runs=1), tmp_path / "sweep"
+    subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, timeout=300)
+    text = config.read_text().replace("seed: 7", f"seed: {other['seed']}")
+    config.write_text(text)
+    result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0 and "another seed or search space" in result.stderr
