@@ -8,8 +8,8 @@ the sweep goes on.
 
 from __future__ import annotations
 
+import json
 import math
-import os
 import shutil
 import signal
 import subprocess
@@ -37,8 +37,6 @@ def check_manifest(config: SweepConfig, sweep_dir: Path) -> None:
 
 
 def _jsonable(d: dict) -> dict:
-    import json
-
     return json.loads(json.dumps(d))
 
 
@@ -108,7 +106,3 @@ def sweep(config: SweepConfig, runs: int, epochs: int, sweep_dir: Path) -> list[
 def _clock(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     return f"{m}m{s:02d}s"
-
-
-def default_workers() -> int:
-    return max(1, (os.cpu_count() or 1) // 2)
