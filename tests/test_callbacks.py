@@ -135,7 +135,7 @@ def test_nvidia_smi_absent_explicit_source_gives_nan_with_reason(tmp_path, monke
 
 def test_nvidia_smi_dying_mid_epoch_does_not_stop_fit(fake_smi, tmp_path):
     fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": 300.0}}],
-                       die_after=8)
+                       die_after=4)
     x, y = tiny_data()
     history = tiny_model().fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[
         SMICallback(log_dir=tmp_path, interval=0.05), SlowSteps(0.1)])
