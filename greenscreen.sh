@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # greenscreen: the one entry point.
-#   ./greenscreen.sh                 set up if needed, then run the pipeline (sweep, for now)
+#   ./greenscreen.sh                 set up if needed, then sweep, analyze, final, report
 #   ./greenscreen.sh sweep [opts]    train the configurations of config.yaml, one folder each
+#   ./greenscreen.sh analyze|final|report [opts]   one later stage (they read run folders)
 #   ./greenscreen.sh check [opts]    validate config.yaml and exit
 #   ./greenscreen.sh test [...]      run the test suite (extra arguments go to pytest)
 #   ./greenscreen.sh meters          list the power sources this machine offers
@@ -31,13 +32,13 @@ setup_env() {
     "$BASE_PYTHON" -m venv "$VENV"
   fi
   "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  "$PY" -m pip install --quiet --disable-pip-version-check -e ".[pipeline,test]"
   echo "$want" > "$VENV/.greenscreen-stamp"
   say "environment ready"
 }
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
@@ -56,20 +57,15 @@ for row in available():
     state = "available" if row["available"] else "unavailable: " + row["reason"]
     print(f"{row[\"source\"]:<11} {row[\"provenance\"]:<22} {state}")'
     ;;
-  sweep|check)
+  sweep|analyze|final|report|check|all)
     setup_env
     exec "$PY" -m pipeline "$cmd" "$@"
-    ;;
-  all)
-    setup_env
-    "$PY" -m pipeline sweep "$@"
-    say "analysis, final run and PDF report are not built yet (see pipeline/README.md)"
     ;;
   -h|--help|help)
     usage
     ;;
   *)
-    say "unknown command '$cmd'; allowed: sweep, check, test, meters, help (or none)" >&2
+    say "unknown command '$cmd'; allowed: sweep, analyze, final, report, check, test, meters, help (or none)" >&2
     exit 2
     ;;
 esac

@@ -23,6 +23,9 @@ setup(
     ],
     extras_require={
         "nvml": ["nvidia-ml-py"],
-        "test": ["pytest>=7", "ruff", "scikit-learn", "nvidia-ml-py", "tensorboard"],
+        # The sweep application (pipeline/, run from the checkout) and its report.
+        "pipeline": ["scikit-learn", "scipy", "statsmodels", "matplotlib", "seaborn",
+                     "reportlab"],
+        "test": ["pytest>=7", "ruff", "nvidia-ml-py", "tensorboard", "pypdf"],
     },
 )

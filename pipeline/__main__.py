@@ -11,7 +11,8 @@ from . import space
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="greenscreen.sh", description="greenscreen pipeline")
-    parser.add_argument("stage", choices=["sweep", "check"])
+    parser.add_argument("stage", choices=["sweep", "analyze", "final", "report", "all", "check"])
+    parser.add_argument("--out", default=None, help="report: the PDF to write")
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
@@ -28,15 +29,52 @@ def main(argv=None) -> int:
         print(f"greenscreen: {args.config} is valid: {len(config.space)} dimensions, "
               f"{settings['runs']} runs x {settings['epochs']} epochs")
         return 0
+    sweep_dir = Path(settings["sweep_dir"])
+    stages = ["sweep", "analyze", "final", "report"] if args.stage == "all" else [args.stage]
+    for stage in stages:
+        STAGES[stage](config, sweep_dir, args)
+    return 0
+
+
+def run_sweep(config, sweep_dir: Path, args) -> None:
     from .sweep import sweep
 
-    sweep_dir = Path(settings["sweep_dir"])
-    print(f"greenscreen: sweep of {settings['runs']} runs x {settings['epochs']} epochs "
-          f"into {sweep_dir}/", flush=True)
-    results = sweep(config, settings["runs"], settings["epochs"], sweep_dir)
+    s = config.settings
+    print(f"greenscreen: sweep of {s['runs']} runs x {s['epochs']} epochs into {sweep_dir}/",
+          flush=True)
+    results = sweep(config, s["runs"], s["epochs"], sweep_dir)
     done = sum(r["status"] == "done" for r in results)
     print(f"greenscreen: {done}/{len(results)} runs done; results in {sweep_dir.resolve()}/")
-    return 0
+
+
+def run_analyze(config, sweep_dir: Path, args) -> None:
+    import warnings
+
+    from .analysis import analyze, summary_text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small-sample statistics warn loudly; we say it plainly
+        result = analyze(sweep_dir, config.settings["accuracy_floor"])
+    print(summary_text(result))
+    print(f"greenscreen: analysis in {sweep_dir.resolve()}/analysis.json and *.csv")
+
+
+def run_final(config, sweep_dir: Path, args) -> None:
+    from .final import final_run
+
+    st = final_run(config, sweep_dir)
+    print(f"greenscreen: final run {st.get('status')}: test accuracy "
+          f"{st.get('test_accuracy')}, folder {(sweep_dir / 'final').resolve()}/")
+
+
+def run_report(config, sweep_dir: Path, args) -> None:
+    from .report import build
+
+    out = Path(args.out or Path("report") / f"{sweep_dir.name}.pdf")
+    print(f"greenscreen: report written to {build(sweep_dir, out).resolve()}")
+
+
+STAGES = {"sweep": run_sweep, "analyze": run_analyze, "final": run_final, "report": run_report}
 
 
 if __name__ == "__main__":

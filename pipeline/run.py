@@ -59,7 +59,7 @@ def train(cfg: dict, settings: dict, folder: Path, epochs: int, seed: int, index
     runfolder.write_parameters(folder, params)
     timing["data_ready"] = time.time()
     smi = SMICallback(log_dir=folder, source=settings["energy_source"])
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
                         callbacks=[smi, keras.callbacks.TerminateOnNaN()])
     timing["fit_end"] = time.time()
     timing["fit_start"] = smi.summary.get("t_start", timing["data_ready"])

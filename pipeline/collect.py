@@ -1,0 +1,97 @@
+"""Load every run folder of a sweep into one pandas DataFrame.
+
+Reads our run folders (parameters.yaml, logs.csv, summary.json, status.json)
+and the original pipeline's folders, which have no summary.json: their
+logs.csv holds one nvidia-smi reading per epoch plus `pre`/`post` rows. For
+those, energy is computed as each epoch row's power times the time since the
+previous row, and the energy source says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .space import DIMENSIONS
+
+SEED_SOURCE = "computed:power×Δt (seed format, one nvidia-smi sample per epoch)"
+PARAMS = list(DIMENSIONS)
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _params(folder: Path) -> dict:
+    try:
+        # The original writes "seed : 22"; YAML reads that as the key "seed".
+        return yaml.safe_load((folder / "parameters.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def _seed_energy(logs: pd.DataFrame) -> tuple[float, float, float]:
+    """(energy J, mean power W, duration s) from a seed-format logs.csv."""
+    stamps = pd.to_datetime(logs["time"])
+    t = (stamps - stamps.iloc[0]).dt.total_seconds()
+    epochs = logs["epoch"].astype(str).str.fullmatch(r"\d+")
+    dt = t.diff()
+    power = logs["gpu_power_W"].astype(float)
+    energy = float((power[epochs] * dt[epochs]).sum())
+    last = t[epochs].iloc[-1] if epochs.any() else t.iloc[-1]
+    return energy, float(power[epochs].mean()), float(last - t.iloc[0])
+
+
+def load_run(folder: Path) -> dict | None:
+    params = _params(folder)
+    logs_path = folder / "logs.csv"
+    if not params and not logs_path.exists():
+        return None
+    summary, status = _json(folder / "summary.json"), _json(folder / "status.json")
+    logs = pd.read_csv(logs_path) if logs_path.exists() else pd.DataFrame()
+    row = {"run": folder.name, "path": str(folder)}
+    row.update({k: params.get(k) for k in PARAMS if k in params})
+    if summary is None and "gpu_power_W" in logs and "time" in logs:  # the original's format
+        energy, power, duration = _seed_energy(logs)
+        logs = logs[logs["epoch"].astype(str).str.fullmatch(r"\d+")]
+        row.update(status="done", energy_j=energy, power_w=power, duration_s=duration,
+                   source=SEED_SOURCE, format="seed")
+    else:
+        summary = summary or {}
+        row.update(status=(status or {}).get("status", "pending"),
+                   reason=(status or {}).get("reason"),
+                   energy_j=summary.get("energy_j"), power_w=summary.get("power_avg_w"),
+                   duration_s=summary.get("duration_s"), source=summary.get("source", "none"),
+                   format="greenscreen")
+    row["test_accuracy"] = params.get("test_accuracy", (summary or {}).get("test_accuracy"))
+    for col in ("val_accuracy", "accuracy", "loss", "val_loss"):
+        if col in logs and len(logs):
+            values = pd.to_numeric(logs[col], errors="coerce")
+            row[f"final_{col}"] = float(values.iloc[-1])
+            row[f"best_{col}"] = float(values.max() if "acc" in col else values.min())
+    row["n_parameters"] = params.get("n_parameters")
+    return row
+
+
+def load_sweep(sweep_dir: "str | Path") -> pd.DataFrame:
+    """One row per run folder (three-digit names), in run order."""
+    rows = [r for f in sorted(Path(sweep_dir).iterdir())
+            if f.is_dir() and f.name.isdigit() and (r := load_run(f)) is not None]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    for col in ("energy_j", "power_w", "duration_s", "test_accuracy"):
+        df[col] = pd.to_numeric(df.get(col), errors="coerce")
+    # Accuracy used for ranking: test accuracy, else the final validation accuracy.
+    fallback = df["final_val_accuracy"] if "final_val_accuracy" in df else np.nan
+    df["accuracy"] = df["test_accuracy"].fillna(fallback)
+    df["energy_kwh"] = df["energy_j"] / 3.6e6
+    return df
+

@@ -1,0 +1,31 @@
+"""The final run: the recommended configuration, trained for `final_epochs`, measured alike."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from . import runfolder
+from .space import SweepConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
+    analysis = runfolder.read_json(sweep_dir / "analysis.json")
+    if not analysis or not analysis.get("recommendation"):
+        raise SystemExit(f"greenscreen: no recommendation in {sweep_dir}/analysis.json; "
+                         "run ./greenscreen.sh analyze first (it needs a finished run)")
+    run = analysis["recommendation"]["run"]
+    folder = sweep_dir / "final"
+    cmd = [sys.executable, "-m", "pipeline.run", "--config", config.path, "--sweep-dir",
+           str(folder), "--index", str(int(run)), "--epochs", str(config.settings["final_epochs"]),
+           "--params", str(sweep_dir / run / "parameters.yaml")]
+    print(f"greenscreen: final run of run {run}'s configuration for "
+          f"{config.settings['final_epochs']} epochs into {folder}/", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "worker.log", "w") as log:  # TensorFlow's chatter stays out of the way
+        subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                       check=False)
+    return runfolder.read_json(folder / "status.json") or {"status": "failed"}

@@ -1,0 +1,152 @@
+"""Analysis and PDF report on run folders whose truth is known, the seed format, and
+hostile input."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import analysis, collect, report
+
+SEED_RUNS = Path(__file__).parent / "fixtures" / "seed-runs"
+
+
+def write_run(folder: Path, params: dict, energy, power, acc, status="done", epochs=3):
+    folder.mkdir(parents=True)
+    (folder / "parameters.yaml").write_text(yaml.safe_dump({**params, "test_accuracy": acc}))
+    (folder / "status.json").write_text(json.dumps({"status": status, "reason": (
+        None if status == "done" else "RuntimeError: boom")}))
+    if status == "done":
+        (folder / "summary.json").write_text(json.dumps({
+            "energy_j": energy, "power_avg_w": power, "duration_s": energy / power,
+            "source": "measured:nvidia-smi", "t_start": 1.7e9, "t_end": 1.7e9 + 60,
+            "devices": [{"name": "NVIDIA H200"}], "test_accuracy": acc}))
+        rows = ["epoch,loss,accuracy,val_accuracy,gpu_power_W"]
+        rows += [f"{e},{1 / (e + 1)},{acc * (e + 1) / epochs},{acc},{power}" for e in range(epochs)]
+        (folder / "logs.csv").write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture
+def known_sweep(tmp_path):
+    """Power depends on batch_size only; optimizer and lr are noise."""
+    rng = np.random.default_rng(0)
+    for i in range(32):
+        bs = [16, 32, 64, 128][i % 4]
+        params = {"batch_size": bs, "optimizer": ["Adam", "SGD"][(i // 4) % 2],
+                  "lr": [0.01, 0.001][(i // 8) % 2], "model": "ffnn"}
+        power = 100 + 1.5 * bs + rng.normal(0, 3)
+        write_run(tmp_path / f"{i:03d}", params, energy=power * 60, power=power,
+                  acc=0.9 + rng.normal(0, 0.01))
+    write_run(tmp_path / "032", {"batch_size": 16, "optimizer": "Adam", "lr": 0.01,
+                                 "model": "ffnn"}, None, None, None, status="failed")
+    return tmp_path
+
+
+def test_relevance_names_the_true_driver_first(known_sweep):
+    result = analysis.analyze(known_sweep)
+    power = result["relevance"]["power_w"]
+    assert power["table"][0]["factor"] == "batch_size"
+    assert power["table"][0]["p_holm"] < 0.001 and power["table"][0]["partial_eta2"] > 0.9
+    assert all(r["p_holm"] > 0.01 for r in power["table"][1:])
+    assert power["rf_cv_r2"] > 0.5
+    assert max(power["table"], key=lambda r: r["rf_importance"])["factor"] == "batch_size"
+    assert "batch_size (partial eta^2" in result["relevance_summary"][0]
+
+
+def test_failed_runs_are_listed_but_never_ranked(known_sweep):
+    result = analysis.analyze(known_sweep)
+    assert result["failed_or_skipped"][0]["run"] == "032"
+    ranked = {r["run"] for key in ("top_accuracy", "top_energy", "top_power") for r in result[key]}
+    assert "032" not in ranked and result["done"] == 32
+    for name in ("runs", "top_accuracy", "top_energy", "top_power", "top_efficiency", "pareto",
+                 "relevance"):
+        assert (known_sweep / f"{name}.csv").exists()
+
+
+def test_recommendation_never_falls_below_the_floor(known_sweep):
+    result = analysis.analyze(known_sweep, floor=0.005)
+    rec = result["recommendation"]
+    assert rec["accuracy"] >= rec["best_accuracy"] - 0.005
+    df = collect.load_sweep(known_sweep)
+    eligible = df[(df["status"] == "done") & (df["accuracy"] >= rec["best_accuracy"] - 0.005)]
+    assert rec["energy_j"] == pytest.approx(eligible["energy_j"].min())
+    assert rec["explanation"]["batch_size"]["value"] == 16  # lowest power level
+
+
+def test_pareto_front_keeps_only_unbeaten_runs():
+    import pandas as pd
+
+    df = pd.DataFrame({"run": list("abcd"), "accuracy": [0.9, 0.8, 0.95, 0.85],
+                       "energy_j": [100, 50, 200, 120]})
+    assert analysis.pareto(df)["run"].tolist() == ["b", "a", "c"]  # d: beaten by a
+
+
+def test_seed_format_runs_load_with_computed_energy():
+    df = collect.load_sweep(SEED_RUNS)
+    assert df["run"].tolist() == ["002", "017", "033"]
+    assert (df["source"] == collect.SEED_SOURCE).all()
+    run = df.set_index("run").loc["002"]
+    assert run["accuracy"] == 0.888 and run["batch_size"] == 64
+    assert run["energy_j"] == pytest.approx(run["power_w"] * run["duration_s"], rel=0.02)
+    assert 1300 < run["duration_s"] < 1500  # pre row 14:39:12 to epoch 49 at 15:02:49
+    assert df.set_index("run").loc["033", "internal"] == "post_quantization"
+
+
+def test_seed_format_sweep_analyses_and_says_how_energy_was_made(tmp_path):
+    import shutil
+
+    shutil.copytree(SEED_RUNS, tmp_path / "seed", ignore=shutil.ignore_patterns("*.md"))
+    result = analysis.analyze(tmp_path / "seed")
+    assert result["done"] == 3 and collect.SEED_SOURCE in result["note"]
+    assert "computed:power" in analysis.summary_text(result)
+
+
+def pdf_text(path: Path) -> tuple[int, str]:
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(path))
+    return len(reader.pages), "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_report_has_its_sections_and_is_byte_identical(known_sweep, tmp_path):
+    analysis.analyze(known_sweep)
+    a = report.build(known_sweep, tmp_path / "a.pdf")
+    b = report.build(known_sweep, tmp_path / "b.pdf")
+    assert a.read_bytes() == b.read_bytes()
+    pages, text = pdf_text(a)
+    assert 4 <= pages <= 12
+    for heading in ("greenscreen sweep report", "Top runs by accuracy", "Lowest energy",
+                    "Lowest mean power", "Most efficient", "Which parameters matter",
+                    "Recommendation", "Final run next to the baseline", "Energy vs accuracy",
+                    "Energy per parameter value", "Parameters of the most efficient run"):
+        assert heading in text, heading
+
+
+def test_hostile_strings_build_and_show_literally(known_sweep, tmp_path):
+    hostile = "Adam<b>&</para><font size=40>"
+    folder = known_sweep / "000"
+    params = yaml.safe_load((folder / "parameters.yaml").read_text())
+    (folder / "parameters.yaml").write_text(yaml.safe_dump({**params, "optimizer": hostile}))
+    analysis.analyze(known_sweep)
+    out = report.build(known_sweep, tmp_path / "hostile.pdf")
+    _, text = pdf_text(out)
+    assert hostile in text.replace("\n", "")
+
+
+def test_zero_finished_runs_give_a_short_pdf_not_a_traceback(tmp_path):
+    write_run(tmp_path / "000", {"batch_size": 4}, None, None, None, status="failed")
+    result = analysis.analyze(tmp_path)
+    assert result["done"] == 0 and "no finished run" in result["message"]
+    pages, text = pdf_text(report.build(tmp_path, tmp_path / "empty.pdf"))
+    assert pages == 1 and "no finished run" in text and "RuntimeError: boom" in text
+
+
+def test_energy_is_nan_safe_for_runs_without_summary(tmp_path):
+    (tmp_path / "000").mkdir()
+    (tmp_path / "000" / "status.json").write_text('{"status": "running"}')
+    (tmp_path / "000" / "parameters.yaml").write_text("batch_size: 4\n")
+    df = collect.load_sweep(tmp_path)
+    assert df.loc[0, "status"] == "running" and math.isnan(df.loc[0, "energy_j"])
