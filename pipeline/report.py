@@ -78,6 +78,7 @@ def history_plot(folders: dict[str, Path]):
                 sns.lineplot(x=logs["epoch"], y=pd.to_numeric(logs[col], errors="coerce"),
                              ax=ax, label=label)
             ax.set_title({"gpu_power_W": "power (W)"}.get(col, col))
+            ax.set_ylabel("")
     fig.tight_layout()
     return fig
 
@@ -207,11 +208,13 @@ def recommendation_section(analysis, df, sweep_dir) -> list:
     rows = [["run", "accuracy", "energy (J)", "power (W)", "duration (s)", "epochs"]]
     if not base.empty:
         b = base.iloc[0]
+        epochs = _params(sweep_dir / "000").get("epochs", "n/a")
         rows.append(["baseline (000)", b["accuracy"], b["energy_j"], b["power_w"],
-                     b["duration_s"], "sweep"])
+                     b["duration_s"], epochs])
     if final:
         rows.append(["final", final.get("test_accuracy"), final.get("energy_j"),
                      final.get("power_avg_w"), final.get("duration_s"), final.get("epochs")])
+        rows[-1][0] = f"final (run {rec['run']}'s configuration)"
     out += [para("Final run next to the baseline", "Heading3"), table(rows)]
     if not final:
         out.append(para("No final run yet: ./greenscreen.sh final"))
