@@ -45,7 +45,7 @@ BASELINE = {  # used for a dimension the config leaves out
 SETTINGS = {  # key: (type, default, description of what is allowed)
     "runs": (int, 8, "a positive integer"),
     "epochs": (int, 3, "a positive integer"),
-    "final_epochs": (int, 10, "a positive integer (the original study used 50)"),
+    "final_epochs": (int, 50, "a positive integer (50, as in the original study)"),
     "seed": (int, 22, "an integer"),
     "sweep_dir": (str, "sweeps/default", "a folder path"),
     "accuracy_floor": (float, 0.02, "a number in [0, 1]: how far below the best accuracy a "
