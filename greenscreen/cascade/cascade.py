@@ -1,0 +1,93 @@
+"""Cascade: a small model answers; unsure samples go to a big model as one gathered batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_number
+from .memory import PredictionMemory
+from .scores import score as score_fn
+
+MEMORY, SMALL, BIG = 0, 1, 2
+
+
+@dataclass
+class CascadeResult:
+    predictions: np.ndarray  # class per sample
+    routing: np.ndarray  # MEMORY (0), SMALL (1) or BIG (2) per sample: who answered
+    escalated: np.ndarray  # bool: the big model was asked
+
+    @property
+    def escalation_rate(self) -> float:
+        return float(self.escalated.mean()) if len(self.escalated) else 0.0
+
+
+class Cascade:
+    """Two heterogeneous models in sequence.
+
+    Args:
+        small, big: Keras models (anything with `predict(x, batch_size=, verbose=)`
+            returning class probabilities).
+        score: "maxp", "difference", "entropy" or "oracle" (needs labels).
+        threshold: Escalate when the small model's score is below this, in [0, 1].
+        postcheck: Accept the big model's answer only if its score on its own
+            output is higher than the small model's score; otherwise the small
+            model's answer stands.
+        memory: A `PredictionMemory`, or None.
+
+    Example:
+
+    ```python
+    cascade = Cascade(small, big, score="difference", threshold=0.3)
+    result = cascade.predict(x_test, batch_size=256)
+    print(result.escalation_rate, (result.predictions == y_test).mean())
+    ```
+    """
+
+    def __init__(self, small, big, score: str = "difference", threshold: float = 0.5,
+                 postcheck: bool = False, memory: PredictionMemory | None = None) -> None:
+        score_fn(score, np.full((1, 2), 0.5), np.zeros(1))  # validates the name
+        check_number("threshold", threshold, low=0, high=1)
+        self.small, self.big, self.score = small, big, score
+        self.threshold, self.postcheck, self.memory = threshold, postcheck, memory
+
+    def predict(self, x: np.ndarray, batch_size: int = 256, y: np.ndarray | None = None,
+                ) -> CascadeResult:
+        n = len(x)
+        preds = np.zeros(n, dtype=int)
+        routing = np.full(n, SMALL, dtype=int)
+        escalated = np.zeros(n, dtype=bool)
+        for start in range(0, n, batch_size):
+            idx = np.arange(start, min(start + batch_size, n))
+            self._batch(x, y, idx, preds, routing, escalated)
+        return CascadeResult(preds, routing, escalated)
+
+    def _batch(self, x, y, idx, preds, routing, escalated) -> None:
+        if self.memory is not None:
+            known = [(i, self.memory.lookup(x[i])) for i in idx]
+            for i, p in known:
+                if p is not None:
+                    preds[i], routing[i] = p, MEMORY
+            idx = np.array([i for i, p in known if p is None], dtype=int)
+        if len(idx) == 0:
+            return
+        small_p = self.small.predict(x[idx], batch_size=len(idx), verbose=0)
+        labels = None if y is None else y[idx]
+        s_small = score_fn(self.score, small_p, labels)
+        preds[idx] = np.argmax(small_p, axis=1)
+        unsure = s_small < self.threshold
+        if unsure.any():
+            up = idx[unsure]
+            big_p = self.big.predict(x[up], batch_size=len(up), verbose=0)  # one gathered batch
+            escalated[up] = True
+            accept = np.ones(len(up), dtype=bool)
+            if self.postcheck:
+                big_labels = None if y is None else y[up]
+                accept = score_fn(self.score, big_p, big_labels) > s_small[unsure]
+            preds[up[accept]] = np.argmax(big_p[accept], axis=1)
+            routing[up[accept]] = BIG
+        if self.memory is not None:
+            for i in idx:
+                self.memory.add(x[i], preds[i])

@@ -1,0 +1,45 @@
+"""Heterogeneity of model pairs, and duplicated data for evaluating the memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_number
+
+
+def heterogeneity_matrix(predictions: dict, y: np.ndarray) -> pd.DataFrame:
+    """Fraction of samples where row model A is wrong and column model B is right.
+
+    `predictions` maps a name to predicted classes (or probability rows, or a
+    model plus inputs given as (model, x)). High values mark complementary pairs.
+    """
+    y = np.asarray(y).reshape(-1)
+    right = {}
+    for name, pred in predictions.items():
+        if isinstance(pred, tuple):
+            model, x = pred
+            pred = model.predict(x, verbose=0)
+        pred = np.asarray(pred)
+        classes = np.argmax(pred, axis=1) if pred.ndim == 2 else pred
+        right[name] = classes == y
+    names = list(right)
+    return pd.DataFrame([[float(np.mean(~right[a] & right[b])) for b in names] for a in names],
+                        index=names, columns=names)
+
+
+def add_duplicates(x: np.ndarray, y: np.ndarray, duplicates: float = 0.0,
+                   rotations: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Re-inserts a `duplicates` fraction of the samples; a `rotations` fraction of those
+    copies is rotated by 90°, 180° or 270° or flipped. The result is shuffled."""
+    check_number("duplicates", duplicates, low=0, high=1)
+    check_number("rotations", rotations, low=0, high=1)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(x), size=int(round(duplicates * len(x))), replace=False)
+    copies = x[pick].copy()
+    for i in rng.choice(len(copies), size=int(round(rotations * len(copies))), replace=False):
+        op = rng.integers(0, 4)
+        copies[i] = np.fliplr(copies[i]) if op == 3 else np.rot90(copies[i], op + 1)
+    xs, ys = np.concatenate([x, copies]), np.concatenate([y, y[pick]])
+    order = rng.permutation(len(xs))
+    return xs[order], ys[order]

@@ -1,0 +1,90 @@
+"""Choose a cascade threshold on a validation split, with measured costs.
+
+Each model's cost per prediction is measured once on the validation data:
+wall time, and energy from an `EnergyMeter` (with its provenance). The cost of
+threshold t is then small + escalation_rate(t) x big, per prediction.
+Choosing a threshold on the test split would leak it into the evaluation:
+this function takes `x_val, y_val` on purpose.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validation import check_number
+from ..meters import EnergyMeter
+from .scores import score as score_fn
+
+
+@dataclass
+class ModelCost:
+    seconds_per_prediction: float
+    joules_per_prediction: float
+    source: str
+
+
+@dataclass
+class ThresholdSearch:
+    thresholds: np.ndarray
+    accuracy: np.ndarray
+    escalation_rate: np.ndarray
+    seconds_per_prediction: np.ndarray
+    joules_per_prediction: np.ndarray
+    small_accuracy: float
+    big_accuracy: float
+    best_threshold: float  # highest accuracy (the cheapest of ties)
+    cheapest_matching_threshold: float | None  # within `tolerance` of the big model
+    costs: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                for k, v in self.__dict__.items() if k != "costs"} | {
+            "costs": {k: c.__dict__ for k, c in self.costs.items()}}
+
+
+def measure(model, x: np.ndarray, batch_size: int = 256, meter: EnergyMeter | None = None,
+            ) -> tuple[np.ndarray, ModelCost]:
+    """Predicts `x` and measures the time and energy it took, per prediction."""
+    own = meter is None
+    meter = meter or EnergyMeter(interval=0.05).start()
+    if own:
+        meter.wait_for_sample(5.0)
+    try:
+        model.predict(x[:batch_size], batch_size=batch_size, verbose=0)  # warm-up: tracing
+        t0 = time.perf_counter()
+        with meter.window("predict") as w:
+            probs = model.predict(x, batch_size=batch_size, verbose=0)
+        seconds = time.perf_counter() - t0
+    finally:
+        if own:
+            meter.stop()
+    return probs, ModelCost(seconds / len(x), w.energy_j / len(x), w.source)
+
+
+def find_threshold(small, big, x_val: np.ndarray, y_val: np.ndarray, score: str = "difference",
+                   n_values: int = 2000, tolerance: float = 0.005, batch_size: int = 256,
+                   meter: EnergyMeter | None = None) -> ThresholdSearch:
+    """Sweeps `n_values` thresholds in [0, 1] on the validation split."""
+    check_number("n_values", n_values, low=2)
+    check_number("tolerance", tolerance, low=0, high=1)
+    y_val = np.asarray(y_val).reshape(-1)
+    small_p, small_c = measure(small, x_val, batch_size, meter)
+    big_p, big_c = measure(big, x_val, batch_size, meter)
+    s = score_fn(score, small_p, y_val)
+    small_right = np.argmax(small_p, axis=1) == y_val
+    big_right = np.argmax(big_p, axis=1) == y_val
+    ts = np.linspace(0.0, 1.0, n_values)
+    esc = s[None, :] < ts[:, None]  # thresholds x samples
+    acc = np.where(esc, big_right[None, :], small_right[None, :]).mean(axis=1)
+    rate = esc.mean(axis=1)
+    secs = small_c.seconds_per_prediction + rate * big_c.seconds_per_prediction
+    joules = small_c.joules_per_prediction + rate * big_c.joules_per_prediction
+    best = int(np.flatnonzero(acc == acc.max())[np.argmin(rate[acc == acc.max()])])
+    ok = np.flatnonzero(acc >= big_right.mean() - tolerance)
+    cheapest = float(ts[ok[np.argmin(rate[ok])]]) if len(ok) else None
+    return ThresholdSearch(ts, acc, rate, secs, joules, float(small_right.mean()),
+                           float(big_right.mean()), float(ts[best]), cheapest,
+                           {"small": small_c, "big": big_c})
