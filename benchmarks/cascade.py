@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 
 from greenscreen.cascade import Cascade, find_threshold  # noqa: E402
 from greenscreen.cascade.__main__ import load_data, train_pair  # noqa: E402
+from greenscreen.cascade.cascade import infer  # noqa: E402
 from greenscreen.meters import EnergyMeter  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def one_seed(seed: int, repeats: int) -> dict:
         t = search.best_threshold if t is None else t
         cascade = Cascade(small, big, "difference", t)
         big_probs, big_s, big_j = timed(
-            meter, lambda: big.predict(x_te, batch_size=256, verbose=0), repeats)
+            meter, lambda: infer(big, x_te, 256), repeats)
         out, cas_s, cas_j = timed(meter, lambda: cascade.predict(x_te, batch_size=256), repeats)
         source = meter.source
     n = len(x_te) / 1000

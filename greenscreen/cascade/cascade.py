@@ -13,6 +13,16 @@ from .scores import score as score_fn
 MEMORY, SMALL, BIG = 0, 1, 2
 
 
+def infer(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities, batch by batch. Keras models go through `predict_on_batch`:
+    `predict` costs ~80 ms of set-up per call on a CPU, which would swamp small models."""
+    if not hasattr(model, "predict_on_batch"):
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    parts = [np.asarray(model.predict_on_batch(x[i:i + batch_size]))
+             for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0,))
+
+
 @dataclass
 class CascadeResult:
     predictions: np.ndarray  # class per sample
@@ -28,8 +38,8 @@ class Cascade:
     """Two heterogeneous models in sequence.
 
     Args:
-        small, big: Keras models (anything with `predict(x, batch_size=, verbose=)`
-            returning class probabilities).
+        small, big: Keras models (or anything with `predict_on_batch(x)` or
+            `predict(x, batch_size=, verbose=)` returning class probabilities).
         score: "maxp", "difference", "entropy" or "oracle" (needs labels).
         threshold: Escalate when the small model's score is below this, in [0, 1].
         postcheck: Accept the big model's answer only if its score on its own
@@ -73,14 +83,14 @@ class Cascade:
             idx = np.array([i for i, p in known if p is None], dtype=int)
         if len(idx) == 0:
             return
-        small_p = self.small.predict(x[idx], batch_size=len(idx), verbose=0)
+        small_p = infer(self.small, x[idx], len(idx))
         labels = None if y is None else y[idx]
         s_small = score_fn(self.score, small_p, labels)
         preds[idx] = np.argmax(small_p, axis=1)
         unsure = s_small < self.threshold
         if unsure.any():
             up = idx[unsure]
-            big_p = self.big.predict(x[up], batch_size=len(up), verbose=0)  # one gathered batch
+            big_p = infer(self.big, x[up], len(up))  # the escalated rows as one gathered batch
             escalated[up] = True
             accept = np.ones(len(up), dtype=bool)
             if self.postcheck:

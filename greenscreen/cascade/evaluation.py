@@ -19,7 +19,9 @@ def heterogeneity_matrix(predictions: dict, y: np.ndarray) -> pd.DataFrame:
     for name, pred in predictions.items():
         if isinstance(pred, tuple):
             model, x = pred
-            pred = model.predict(x, verbose=0)
+            from .cascade import infer
+
+            pred = infer(model, x)
         pred = np.asarray(pred)
         classes = np.argmax(pred, axis=1) if pred.ndim == 2 else pred
         right[name] = classes == y

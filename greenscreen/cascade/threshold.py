@@ -16,6 +16,7 @@ import numpy as np
 
 from .._validation import check_number
 from ..meters import EnergyMeter
+from .cascade import infer
 from .scores import score as score_fn
 
 
@@ -53,10 +54,10 @@ def measure(model, x: np.ndarray, batch_size: int = 256, meter: EnergyMeter | No
     if own:
         meter.wait_for_sample(5.0)
     try:
-        model.predict(x[:batch_size], batch_size=batch_size, verbose=0)  # warm-up: tracing
+        infer(model, x[:batch_size], batch_size)  # warm-up: tracing
         t0 = time.perf_counter()
         with meter.window("predict") as w:
-            probs = model.predict(x, batch_size=batch_size, verbose=0)
+            probs = infer(model, x, batch_size)
         seconds = time.perf_counter() - t0
     finally:
         if own:
