@@ -140,7 +140,7 @@ def test_cascade_memory_answers_duplicates_without_a_model():
 
 def test_heterogeneity_matrix_on_hand_made_predictions():
     y = np.array([0, 1, 2, 0])
-    m = heterogeneity_matrix({"a": np.array([0, 1, 0, 1]), "b": np.array([0, 0, 2, 0])}, y)
+    m = heterogeneity_matrix({"a": np.array([0, 1, 0, 1]), "b": np.array([0, 0, 2, 0])}, None, y)
     assert m.loc["a", "b"] == 0.5  # a wrong & b right on samples 2 and 3
     assert m.loc["b", "a"] == 0.25  # b wrong & a right on sample 1
     assert m.loc["a", "a"] == 0.0
@@ -194,3 +194,10 @@ def test_cli_runs_a_cascade_with_memory_on_the_embedded_digits():
 def test_cli_bad_arguments(args, match):
     out = run_cli(*args)
     assert out.returncode == 2 and match in out.stderr
+
+
+def test_heterogeneity_matrix_runs_models_on_x():
+    x = ROWS.astype("float32")
+    m = heterogeneity_matrix({"small": passthrough(3), "always2": constant(3, 2)}, x,
+                             np.array([0, 1, 2, 1]))
+    assert m.loc["small", "always2"] == 0.25 and m.loc["always2", "small"] == 0.5

@@ -107,8 +107,8 @@ def run(args) -> dict:
         small, big = train_pair(x_tr, y_tr, int(y_tr.max()) + 1, args.epochs)
     x_te, y_te = add_duplicates(x_te, y_te, args.duplicates, args.rotations)
     if args.command == "heterogeneity":
-        models = {"small": (small, x_te)} | ({"big": (big, x_te)} if big is not None else {})
-        return heterogeneity_matrix(models, y_te).to_dict()
+        models = {"small": small} | ({"big": big} if big is not None else {})
+        return heterogeneity_matrix(models, x_te, y_te).to_dict()
     if big is None:  # single-model baseline
         probs, cost = measure(small, x_te)
         return {"accuracy": float(np.mean(probs.argmax(1) == y_te)), "cost": cost.__dict__}

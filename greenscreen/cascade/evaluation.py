@@ -8,21 +8,18 @@ import pandas as pd
 from .._validation import check_number
 
 
-def heterogeneity_matrix(predictions: dict, y: np.ndarray) -> pd.DataFrame:
+def heterogeneity_matrix(models: dict, x: np.ndarray | None, y: np.ndarray) -> pd.DataFrame:
     """Fraction of samples where row model A is wrong and column model B is right.
 
-    `predictions` maps a name to predicted classes (or probability rows, or a
-    model plus inputs given as (model, x)). High values mark complementary pairs.
+    `models` maps a name to a Keras model (run on `x`) or to its predictions
+    (classes or probability rows). High values mark complementary pairs.
     """
+    from .cascade import infer
+
     y = np.asarray(y).reshape(-1)
     right = {}
-    for name, pred in predictions.items():
-        if isinstance(pred, tuple):
-            model, x = pred
-            from .cascade import infer
-
-            pred = infer(model, x)
-        pred = np.asarray(pred)
+    for name, model in models.items():
+        pred = np.asarray(model) if isinstance(model, (np.ndarray, list)) else infer(model, x)
         classes = np.argmax(pred, axis=1) if pred.ndim == 2 else pred
         right[name] = classes == y
     names = list(right)
