@@ -13,6 +13,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="greenscreen.sh", description="greenscreen pipeline")
     parser.add_argument("stage", choices=["sweep", "analyze", "final", "report", "all", "check"])
     parser.add_argument("--out", default=None, help="report: the PDF to write")
+    parser.add_argument("--workers", type=int, default=1, help="sweep: runs trained at once")
+    parser.add_argument("--gpus", default=None,
+                        help="sweep: comma-separated GPU ids; worker k sees only GPU k")
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
@@ -42,7 +45,10 @@ def run_sweep(config, sweep_dir: Path, args) -> None:
     s = config.settings
     print(f"greenscreen: sweep of {s['runs']} runs x {s['epochs']} epochs into {sweep_dir}/",
           flush=True)
-    results = sweep(config, s["runs"], s["epochs"], sweep_dir)
+    if args.workers < 1:
+        raise SystemExit(f"greenscreen: --workers={args.workers} is not valid; allowed: >= 1")
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
+    results = sweep(config, s["runs"], s["epochs"], sweep_dir, args.workers, gpus)
     done = sum(r["status"] == "done" for r in results)
     print(f"greenscreen: {done}/{len(results)} runs done; results in {sweep_dir.resolve()}/")
 

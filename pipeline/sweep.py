@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,9 +44,48 @@ def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d))
 
 
-def run_one(config: SweepConfig, sweep_dir: Path, index: int, epochs: int) -> dict:
+def claim(sweep_dir: Path, index: int) -> bool:
+    """Atomically claims run `index` for this process (O_CREAT | O_EXCL on a claim file), so
+    two workers, or two sweeps started on one folder, never train the same run. A claim
+    left by a dead process on this host is taken over."""
+    claims = sweep_dir / ".claims"
+    claims.mkdir(exist_ok=True)
+    path = claims / f"{index:03d}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = runfolder.read_json(path) or {}
+            if owner.get("host") == socket.gethostname() and not _alive(owner.get("pid", 0)):
+                path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            return False
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, fh)
+        return True
+    return False
+
+
+def release(sweep_dir: Path, index: int) -> None:
+    (sweep_dir / ".claims" / f"{index:03d}").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
+def run_one(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
+            env: dict | None = None) -> dict:
     """Trains run `index` in a subprocess; returns its final status."""
     folder = runfolder.run_dir(sweep_dir, index)
+    with open(sweep_dir / "attempts.log", "a") as log:  # audit: one line per training attempt
+        log.write(f"{index:03d} {socket.gethostname()} {os.getpid()} {time.time():.3f}\n")
     if folder.exists():
         shutil.rmtree(folder)  # left running or half-written: start clean
     folder.mkdir(parents=True)
@@ -51,7 +94,7 @@ def run_one(config: SweepConfig, sweep_dir: Path, index: int, epochs: int) -> di
            str(sweep_dir), "--index", str(index), "--epochs", str(epochs)]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+                          stderr=subprocess.PIPE, text=True, env=env)
     wall = time.time() - t0
     state = runfolder.status(folder)
     if state not in runfolder.FINAL:  # the worker died without saying why
@@ -74,33 +117,76 @@ def energy_of(folder: Path) -> tuple[float, str]:
     return (float(energy) if energy is not None else math.nan), summary.get("source", "none")
 
 
-def sweep(config: SweepConfig, runs: int, epochs: int, sweep_dir: Path) -> list[dict]:
+def sweep(config: SweepConfig, runs: int, epochs: int, sweep_dir: Path, workers: int = 1,
+          gpus: list[str] | None = None) -> list[dict]:
+    """Trains every unfinished run, `workers` at a time; worker k sees only GPU gpus[k]."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     check_manifest(config, sweep_dir)
-    total_energy, durations, results = 0.0, [], []
+    progress = _Progress(runs)
+    pending = queue.Queue()
     for i in range(runs):
-        folder = runfolder.run_dir(sweep_dir, i)
-        state = runfolder.status(folder)
+        pending.put(i)
+
+    def worker(k: int) -> None:
+        env = None
+        if gpus:
+            env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)]}
+        while True:
+            try:
+                i = pending.get_nowait()
+            except queue.Empty:
+                return
+            progress.report(sweep_dir, i, *_do(config, sweep_dir, i, epochs, env))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [{"index": i, **(runfolder.read_json(runfolder.run_dir(sweep_dir, i) / "status.json")
+                            or {"status": "pending"})} for i in range(runs)]
+
+
+def _do(config, sweep_dir: Path, i: int, epochs: int, env) -> tuple[dict, str, float | None]:
+    folder = runfolder.run_dir(sweep_dir, i)
+    state = runfolder.status(folder)
+    if state in runfolder.FINAL:
+        st = runfolder.read_json(folder / "status.json")
+        return st, ("kept" if state == "done" else f"kept ({st.get('reason', '')[:60]})"), None
+    if not claim(sweep_dir, i):
+        return {"status": state}, "claimed elsewhere", None
+    try:
+        state = runfolder.status(folder)  # another sweep may have finished it meanwhile
         if state in runfolder.FINAL:
-            st = runfolder.read_json(folder / "status.json")
-            note = "kept" if state == "done" else f"kept ({st.get('reason', '')[:60]})"
-        else:
-            if state != "pending":
-                print(f"greenscreen: run {i:03d} was {state}; training it again", flush=True)
-            st = run_one(config, sweep_dir, i, epochs)
-            durations.append(st.get("wall_s", 0.0))
-            note = st["status"]
-        energy, source = energy_of(folder)
-        total_energy += 0.0 if math.isnan(energy) else energy
-        results.append({"index": i, **st})
-        left = sum(1 for j in range(i + 1, runs)
-                   if runfolder.status(runfolder.run_dir(sweep_dir, j)) not in runfolder.FINAL)
-        eta = (sum(durations) / len(durations) * left) if durations else 0.0
-        acc = st.get("test_accuracy")
-        print(f"[{i + 1}/{runs}] run {i:03d} {note:<8} "
-              f"acc {acc if acc is None else f'{acc:.4f}'}  energy {energy:.1f} J ({source})  "
-              f"total {total_energy:.1f} J  ETA {_clock(eta)}", flush=True)
-    return results
+            return runfolder.read_json(folder / "status.json"), "kept", None
+        if state != "pending":
+            print(f"greenscreen: run {i:03d} was {state}; training it again", flush=True)
+        st = run_one(config, sweep_dir, i, epochs, env)
+        return st, st["status"], st.get("wall_s", 0.0)
+    finally:
+        release(sweep_dir, i)
+
+
+class _Progress:
+    """One line per run: i/N, accuracy, energy, total energy so far, ETA. Thread-safe."""
+
+    def __init__(self, runs: int) -> None:
+        self.runs, self.done, self.total, self.durations = runs, 0, 0.0, []
+        self.lock = threading.Lock()
+
+    def report(self, sweep_dir: Path, i: int, st: dict, note: str, wall: float | None) -> None:
+        energy, source = energy_of(runfolder.run_dir(sweep_dir, i))
+        with self.lock:
+            self.done += 1
+            self.total += 0.0 if math.isnan(energy) else energy
+            if wall is not None:
+                self.durations.append(wall)
+            left = self.runs - self.done
+            eta = sum(self.durations) / len(self.durations) * left if self.durations else 0.0
+            acc = st.get("test_accuracy")
+            print(f"[{self.done}/{self.runs}] run {i:03d} {note:<8} "
+                  f"acc {acc if acc is None else f'{acc:.4f}'}  energy {energy:.1f} J "
+                  f"({source})  total {self.total:.1f} J  ETA {_clock(eta)}", flush=True)
 
 
 def _clock(seconds: float) -> str:

@@ -141,3 +141,52 @@ def test_a_sweep_folder_is_not_mixed_with_another_sweep(fake_smi, tmp_path, othe
     result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode != 0 and "another seed or search space" in result.stderr
+
+
+def attempts(sweep_dir):
+    lines = (Path(sweep_dir) / "attempts.log").read_text().split("\n")
+    return sorted(line.split()[0] for line in lines if line.strip())
+
+
+def configs(sweep_dir, runs):
+    out = []
+    for i in range(runs):
+        params = yaml.safe_load((Path(sweep_dir) / f"{i:03d}" / "parameters.yaml").read_text())
+        out.append({k: v for k, v in params.items() if k in space.DIMENSIONS})
+    return out
+
+
+def test_two_workers_train_the_same_runs_as_sequential_mode(fake_smi, tmp_path):
+    config = make_config(tmp_path, runs=4, lr="[0.01, 0.05, 0.1]")
+    seq, par = tmp_path / "seq", tmp_path / "par"
+    subprocess.run(sweep_cmd(config, seq), cwd=ROOT, capture_output=True, timeout=600)
+    result = subprocess.run(sweep_cmd(config, par) + ["--workers", "2"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert configs(seq, 4) == configs(par, 4)
+    assert attempts(par) == ["000", "001", "002", "003"]  # each run trained once
+    assert [status(par, i)["status"] for i in range(4)] == ["done"] * 4
+    assert not list((par / ".claims").iterdir())  # every claim released
+
+
+def test_two_sweeps_on_one_folder_train_each_run_exactly_once(fake_smi, tmp_path):
+    config, out = make_config(tmp_path, runs=4), tmp_path / "sweep"
+    out.mkdir()
+    procs = [subprocess.Popen(sweep_cmd(config, out), cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert attempts(out) == ["000", "001", "002", "003"]
+    assert [status(out, i)["status"] for i in range(4)] == ["done"] * 4
+
+
+def test_gpus_pin_each_worker_to_one_gpu(fake_smi, tmp_path):
+    config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
+    result = subprocess.run(sweep_cmd(config, out) + ["--workers", "2", "--gpus", "0,1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    seen = []
+    for i in range(2):
+        summary = json.loads((out / f"{i:03d}" / "summary.json").read_text())
+        seen.append([d["index"] for d in summary["devices"]])
+    assert sorted(seen) == [[0], [1]]  # each run measured only its own GPU
