@@ -11,7 +11,15 @@ from . import space
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="greenscreen.sh", description="greenscreen pipeline")
-    parser.add_argument("stage", choices=["sweep", "analyze", "final", "report", "all", "check"])
+    parser.add_argument("stage", choices=["sweep", "analyze", "final", "report", "all", "check",
+                                          "run-one"])
+    parser.add_argument("--index", type=int, default=None, help="run-one: the run to train")
+    parser.add_argument("--executor", choices=["local", "slurm"], default="local")
+    parser.add_argument("--dry-run", action="store_true", help="slurm: print, do not submit")
+    parser.add_argument("--partition", default=None)
+    parser.add_argument("--time", default=None, help="slurm: per-run time limit, e.g. 04:00:00")
+    parser.add_argument("--account", default=None)
+    parser.add_argument("--parallel", type=int, default=None, help="slurm: max runs at once")
     parser.add_argument("--out", default=None, help="report: the PDF to write")
     parser.add_argument("--workers", type=int, default=1, help="sweep: runs trained at once")
     parser.add_argument("--gpus", default=None,
@@ -40,9 +48,18 @@ def main(argv=None) -> int:
 
 
 def run_sweep(config, sweep_dir: Path, args) -> None:
-    from .sweep import sweep
+    from .sweep import check_manifest, sweep
 
     s = config.settings
+    if args.executor == "slurm":
+        from .slurm import submit
+
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        check_manifest(config, sweep_dir)
+        submit(config, sweep_dir, {"partition": args.partition, "time": args.time,
+                                   "account": args.account, "parallel": args.parallel},
+               args.dry_run)
+        return
     print(f"greenscreen: sweep of {s['runs']} runs x {s['epochs']} epochs into {sweep_dir}/",
           flush=True)
     if args.workers < 1:
@@ -80,7 +97,18 @@ def run_report(config, sweep_dir: Path, args) -> None:
     print(f"greenscreen: report written to {build(sweep_dir, out).resolve()}")
 
 
-STAGES = {"sweep": run_sweep, "analyze": run_analyze, "final": run_final, "report": run_report}
+def run_single(config, sweep_dir: Path, args) -> None:
+    """One run, as a Slurm array task (or by hand): claimed like every other run."""
+    from .sweep import _do
+
+    if args.index is None:
+        raise SystemExit("greenscreen: run-one needs --index N")
+    st, note, _ = _do(config, sweep_dir, args.index, config.settings["epochs"], None)
+    print(f"greenscreen: run {args.index:03d} {note}")
+
+
+STAGES = {"run-one": run_single, "sweep": run_sweep, "analyze": run_analyze,
+          "final": run_final, "report": run_report}
 
 
 if __name__ == "__main__":

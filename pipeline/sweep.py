@@ -49,7 +49,7 @@ def claim(sweep_dir: Path, index: int) -> bool:
     two workers, or two sweeps started on one folder, never train the same run. A claim
     left by a dead process on this host is taken over."""
     claims = sweep_dir / ".claims"
-    claims.mkdir(exist_ok=True)
+    claims.mkdir(parents=True, exist_ok=True)
     path = claims / f"{index:03d}"
     for _ in range(2):
         try:

@@ -190,3 +190,44 @@ def test_gpus_pin_each_worker_to_one_gpu(fake_smi, tmp_path):
         summary = json.loads((out / f"{i:03d}" / "summary.json").read_text())
         seen.append([d["index"] for d in summary["devices"]])
     assert sorted(seen) == [[0], [1]]  # each run measured only its own GPU
+
+
+def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
+    from pipeline import slurm
+
+    config = space.load(make_config(tmp_path, runs=5))
+    out = tmp_path / "sweep"
+    (out / "001").mkdir(parents=True)
+    (out / "001" / "status.json").write_text('{"status": "failed"}')
+    (out / "003").mkdir()
+    (out / "003" / "status.json").write_text('{"status": "running"}')
+    array, report, todo = slurm.scripts(config, out, {"partition": "gpu", "time": "04:00:00",
+                                                      "account": "lab", "parallel": 2})
+    assert todo == [0, 2, 3, 4]  # failed runs are finished; running ones are redone
+    lines = array.splitlines()
+    assert "#SBATCH --array=0,2,3,4%2" in lines and "#SBATCH --gres=gpu:1" in lines
+    assert {"#SBATCH --partition=gpu", "#SBATCH --time=04:00:00",
+            "#SBATCH --account=lab"} <= set(lines)
+    assert '--index "$SLURM_ARRAY_TASK_ID"' in lines[-1] and "run-one" in lines[-1]
+    assert [stage in report for stage in ("analyze", "final", "report")] == [True] * 3
+
+
+def test_slurm_dry_run_prints_and_submits_nothing(tmp_path):
+    config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
+    result = subprocess.run(sweep_cmd(config, out) + ["--executor", "slurm", "--dry-run"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "#SBATCH --array=0,1" in result.stdout
+    assert "--dependency=afterany:" in result.stdout
+    assert (out / "slurm" / "runs.sbatch").exists() and not (out / "000").exists()
+
+
+def test_run_one_trains_a_single_run_as_an_array_task_would(fake_smi, tmp_path):
+    config, out = make_config(tmp_path, runs=3), tmp_path / "fresh" / "sweep"
+    cmd = [sys.executable, "-m", "pipeline", "run-one", "--config", str(config),
+           "--sweep-dir", str(out), "--index", "2"]
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert status(out, 2)["status"] == "done" and not (out / "000").exists()
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "run 002 kept" in again.stdout and attempts(out) == ["002"]
