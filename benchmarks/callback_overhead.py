@@ -15,7 +15,6 @@ Usage: python benchmarks/callback_overhead.py [--pairs 7] [--out FILE]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -30,6 +29,7 @@ os.environ.setdefault("GREENSCREEN_NVIDIA_SMI", str(ROOT / "tests" / "bin" / "nv
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
 
 from greenscreen import SMICallback  # noqa: E402
 
@@ -142,11 +142,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "results": results,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

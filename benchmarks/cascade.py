@@ -13,7 +13,6 @@ Usage: python benchmarks/cascade.py [--seeds 3] [--out benchmarks/results/cascad
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
 
 from greenscreen.cascade import Cascade, find_threshold  # noqa: E402
 from greenscreen.cascade.__main__ import load_data, train_pair  # noqa: E402
@@ -81,10 +81,7 @@ def main() -> None:
     report = {"benchmark": "cascade", "date": time.strftime("%Y-%m-%d"),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU",
               "energy_source": runs[0]["source"], "median": med, "runs": runs}
-    text = json.dumps(report, indent=2)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
+
 from greenscreen.meters import EnergyMeter  # noqa: E402
 
 TRACES = {
@@ -93,11 +95,7 @@ def main() -> None:
             "energy_error": [trace_error(n, s, args.windows, args.window_s)
                              for n, s in TRACES.items()],
         }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
+from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
+
 
 def phases(folder: Path) -> dict | None:
     try:
@@ -55,11 +57,7 @@ def main() -> None:
         "median_imports_s": statistics.median(r["imports_s"] for r in rows),
         "per_run": rows,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

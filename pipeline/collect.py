@@ -9,24 +9,17 @@ previous row, and the energy source says so.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from .runfolder import read_json
 from .space import DIMENSIONS
 
 SEED_SOURCE = "computed:power×Δt (seed format, one nvidia-smi sample per epoch)"
 PARAMS = list(DIMENSIONS)
-
-
-def _json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _params(folder: Path) -> dict:
@@ -54,7 +47,7 @@ def load_run(folder: Path) -> dict | None:
     logs_path = folder / "logs.csv"
     if not params and not logs_path.exists():
         return None
-    summary, status = _json(folder / "summary.json"), _json(folder / "status.json")
+    summary, status = read_json(folder / "summary.json"), read_json(folder / "status.json")
     logs = pd.read_csv(logs_path) if logs_path.exists() else pd.DataFrame()
     row = {"run": folder.name, "path": str(folder)}
     row.update({k: params.get(k) for k in PARAMS if k in params})

@@ -37,7 +37,7 @@ def one_step(cfg, x, y):
 @pytest.mark.parametrize("dim, value", OPTIONS, ids=[f"{d}={v}" for d, v in OPTIONS])
 def test_each_option_trains_one_step(digits, dim, value):
     cfg = {**space.BASELINE, dim: value}
-    if dim == "resnet_shortcuts" or dim.startswith("resnet_"):
+    if dim.startswith("resnet_"):
         cfg["model"] = "resnet"
     if t.unsupported(cfg):
         pytest.skip(t.unsupported(cfg))
