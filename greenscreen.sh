@@ -6,7 +6,8 @@
 #   ./greenscreen.sh check [opts]    validate config.yaml and exit
 #   ./greenscreen.sh test [...]      run the test suite (extra arguments go to pytest)
 #   ./greenscreen.sh meters          list the power sources this machine offers
-# Options: --config FILE, --runs N, --epochs N, --sweep-dir DIR (defaults from config.yaml).
+# Options: --config FILE, --runs N, --epochs N, --sweep-dir DIR (defaults from config.yaml);
+#   sweep: --workers N --gpus 0,1  or  --executor slurm|ray (README: "Scaling out").
 # Set-up creates .venv/ and installs the project into it; it is redone only
 # when setup.py or the Python version changes.
 set -euo pipefail
@@ -38,7 +39,7 @@ setup_env() {
 }
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in

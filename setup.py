@@ -26,6 +26,8 @@ setup(
         # The sweep application (pipeline/, run from the checkout) and its report.
         "pipeline": ["scikit-learn", "scipy", "statsmodels", "matplotlib", "seaborn",
                      "reportlab"],
-        "test": ["pytest>=7", "ruff", "nvidia-ml-py", "tensorboard", "pypdf"],
+        # The Ray executor (./greenscreen.sh sweep --executor ray).
+        "ray": ["ray>=2.9"],
+        "test": ["pytest>=7", "ruff", "nvidia-ml-py", "tensorboard", "pypdf", "ray>=2.9"],
     },
 )

@@ -14,12 +14,20 @@ def main(argv=None) -> int:
     parser.add_argument("stage", choices=["sweep", "analyze", "final", "report", "all", "check",
                                           "run-one"])
     parser.add_argument("--index", type=int, default=None, help="run-one: the run to train")
-    parser.add_argument("--executor", choices=["local", "slurm"], default="local")
+    parser.add_argument("--executor", choices=["local", "slurm", "ray"], default="local")
     parser.add_argument("--dry-run", action="store_true", help="slurm: print, do not submit")
-    parser.add_argument("--partition", default=None)
+    parser.add_argument("--partition", default=None, help="slurm (default: settings)")
     parser.add_argument("--time", default=None, help="slurm: per-run time limit, e.g. 04:00:00")
-    parser.add_argument("--account", default=None)
+    parser.add_argument("--account", default=None, help="slurm (default: settings)")
     parser.add_argument("--parallel", type=int, default=None, help="slurm: max runs at once")
+    parser.add_argument("--gpus-per-run", type=int, default=None,
+                        help="slurm, ray: GPUs per run (slurm default 1; ray: 1 if the "
+                             "cluster has GPUs, else 0)")
+    parser.add_argument("--address", default=None, help="ray: cluster address (default: "
+                        "settings.ray_address; none: a local Ray instance)")
+    parser.add_argument("--num-cpus", type=int, default=None,
+                        help="ray: CPUs of the local Ray instance (default: all)")
+    parser.add_argument("--cpus-per-run", type=int, default=1, help="ray: CPUs per run")
     parser.add_argument("--out", default=None, help="report: the PDF to write")
     parser.add_argument("--workers", type=int, default=1, help="sweep: runs trained at once")
     parser.add_argument("--gpus", default=None,
@@ -30,8 +38,11 @@ def main(argv=None) -> int:
     parser.add_argument("--sweep-dir", default=None)
     args = parser.parse_args(argv)
     try:
-        config = space.load(args.config, {"runs": args.runs, "epochs": args.epochs,
-                                          "sweep_dir": args.sweep_dir})
+        config = space.load(args.config, {
+            "runs": args.runs, "epochs": args.epochs, "sweep_dir": args.sweep_dir,
+            "slurm_partition": args.partition, "slurm_time": args.time,
+            "slurm_account": args.account, "slurm_parallel": args.parallel,
+            "ray_address": args.address})
     except space.ConfigError as exc:
         print(f"greenscreen: bad config: {exc}", file=sys.stderr)
         return 2
@@ -51,21 +62,32 @@ def run_sweep(config, sweep_dir: Path, args) -> None:
     from .sweep import check_manifest, sweep
 
     s = config.settings
+    for flag in ("workers", "num_cpus", "cpus_per_run"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise SystemExit(f"greenscreen: --{flag.replace('_', '-')}={value} is not valid; "
+                             "allowed: an integer >= 1")
+    if args.gpus_per_run is not None and args.gpus_per_run < 0:
+        raise SystemExit(f"greenscreen: --gpus-per-run={args.gpus_per_run} is not valid; "
+                         "allowed: an integer >= 0")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    check_manifest(config, sweep_dir)
     if args.executor == "slurm":
         from .slurm import submit
 
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        check_manifest(config, sweep_dir)
-        submit(config, sweep_dir, {"partition": args.partition, "time": args.time,
-                                   "account": args.account, "parallel": args.parallel},
-               args.dry_run)
+        gpus = 1 if args.gpus_per_run is None else args.gpus_per_run
+        submit(config, sweep_dir, args.dry_run, gpus, args.out)
         return
-    print(f"greenscreen: sweep of {s['runs']} runs x {s['epochs']} epochs into {sweep_dir}/",
-          flush=True)
-    if args.workers < 1:
-        raise SystemExit(f"greenscreen: --workers={args.workers} is not valid; allowed: >= 1")
-    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
-    results = sweep(config, s["runs"], s["epochs"], sweep_dir, args.workers, gpus)
+    print(f"greenscreen: sweep of {s['runs']} runs x {s['epochs']} epochs into {sweep_dir}/ "
+          f"({args.executor} executor)", flush=True)
+    if args.executor == "ray":
+        from .ray_executor import run_sweep as ray_sweep
+
+        results = ray_sweep(config, sweep_dir, s["ray_address"] or None, args.num_cpus,
+                            args.gpus_per_run, args.cpus_per_run)
+    else:
+        gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
+        results = sweep(config, s["runs"], s["epochs"], sweep_dir, args.workers, gpus)
     done = sum(r["status"] == "done" for r in results)
     print(f"greenscreen: {done}/{len(results)} runs done; results in {sweep_dir.resolve()}/")
 

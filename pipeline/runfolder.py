@@ -38,6 +38,17 @@ def status(folder: Path) -> str:
     return st.get("status", "pending")
 
 
+def unfinished(sweep_dir: "str | Path", runs: int) -> list[int]:
+    """Indices of the runs still to train: not done, failed or skipped."""
+    return [i for i in range(runs) if status(run_dir(sweep_dir, i)) not in FINAL]
+
+
+def statuses(sweep_dir: "str | Path", runs: int) -> list[dict]:
+    """Every run's status.json with its index ('pending' where there is none yet)."""
+    return [{"index": i, **(read_json(run_dir(sweep_dir, i) / "status.json")
+                            or {"status": "pending"})} for i in range(runs)]
+
+
 def write_status(folder: Path, state: str, **extra) -> None:
     atomic_write_json(folder / "status.json", {"status": state, "time": time.time(), **extra})
 

@@ -12,9 +12,12 @@ scratch file system), since each array task writes its own run folder there.
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from greenscreen._io import atomic_write_text
 
 from . import runfolder
 from .space import SweepConfig
@@ -22,57 +25,71 @@ from .space import SweepConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def unfinished(sweep_dir: Path, runs: int) -> list[int]:
-    return [i for i in range(runs)
-            if runfolder.status(runfolder.run_dir(sweep_dir, i)) not in runfolder.FINAL]
-
-
-def header(name: str, opts: dict, sweep_dir: Path) -> list[str]:
+def header(name: str, settings: dict, sweep_dir: Path) -> list[str]:
     lines = ["#!/bin/bash", f"#SBATCH --job-name={name}",
              f"#SBATCH --output={sweep_dir.resolve()}/slurm/%x-%A_%a.out"]
     for key in ("partition", "time", "account"):
-        if opts.get(key):
-            lines.append(f"#SBATCH --{key}={opts[key]}")
+        if settings.get(f"slurm_{key}"):  # validated in space.py: no spaces, no newlines
+            lines.append(f"#SBATCH --{key}={settings[f'slurm_{key}']}")
     return lines
 
 
-def scripts(config: SweepConfig, sweep_dir: Path, opts: dict) -> tuple[str, str, list[int]]:
-    """The array script, the report script, and the run indices the array covers."""
-    todo = unfinished(sweep_dir, config.settings["runs"])
+def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
+            report_out: str | None = None) -> tuple[str, str, list[int]]:
+    """The array script, the report script, and the run indices the array covers.
+
+    Partition, time, account and the array's parallel limit come from the
+    config's settings (`slurm_*`), which command-line flags override.
+    """
+    s = config.settings
+    todo = runfolder.unfinished(sweep_dir, s["runs"])
     py, cfg = shlex.quote(sys.executable), shlex.quote(str(Path(config.path).resolve()))
     out = shlex.quote(str(sweep_dir.resolve()))
-    parallel = f"%{opts['parallel']}" if opts.get("parallel") else ""
-    array = header("greenscreen-runs", opts, sweep_dir) + [
+    parallel = f"%{s['slurm_parallel']}" if s.get("slurm_parallel") else ""
+    array = header("greenscreen-runs", s, sweep_dir) + [
         f"#SBATCH --array={','.join(map(str, todo))}{parallel}"]
-    if opts.get("gpus_per_run", 1):
-        array.append(f"#SBATCH --gres=gpu:{opts.get('gpus_per_run', 1)}")
+    if gpus_per_run:
+        array.append(f"#SBATCH --gres=gpu:{gpus_per_run}")
     array += [f"cd {shlex.quote(str(ROOT))}",
               f"exec {py} -m pipeline run-one --config {cfg} --sweep-dir {out} "
               "--index \"$SLURM_ARRAY_TASK_ID\""]
-    report = header("greenscreen-report", opts, sweep_dir) + [
+    report_opts = f" --out {shlex.quote(str(Path(report_out).resolve()))}" if report_out else ""
+    report = header("greenscreen-report", s, sweep_dir) + [
         f"cd {shlex.quote(str(ROOT))}",
         *(f"{py} -m pipeline {stage} --config {cfg} --sweep-dir {out}"
+          + (report_opts if stage == "report" else "")
           for stage in ("analyze", "final", "report"))]
     return "\n".join(array) + "\n", "\n".join(report) + "\n", todo
 
 
-def submit(config: SweepConfig, sweep_dir: Path, opts: dict, dry_run: bool) -> None:
-    array, report, todo = scripts(config, sweep_dir, opts)
+def submit(config: SweepConfig, sweep_dir: Path, dry_run: bool, gpus_per_run: int = 1,
+           report_out: str | None = None) -> dict:
+    """Writes the scripts into `<sweep>/slurm/` and submits them (or prints them)."""
+    array, report, todo = scripts(config, sweep_dir, gpus_per_run, report_out)
     if not todo:
         print("greenscreen: every run is finished; nothing to submit")
-        return
-    (sweep_dir / "slurm").mkdir(parents=True, exist_ok=True)
+        return {}
     paths = sweep_dir / "slurm" / "runs.sbatch", sweep_dir / "slurm" / "report.sbatch"
     for path, text in zip(paths, (array, report)):
-        path.write_text(text)
+        atomic_write_text(path, text)
     if dry_run:
         print(f"# {paths[0]}\n{array}\n# {paths[1]}\n{report}")
         print(f"# would run: sbatch --parsable {paths[0]}")
         print(f"# then: sbatch --parsable --dependency=afterany:<array job id> {paths[1]}")
-        return
-    job = subprocess.run(["sbatch", "--parsable", str(paths[0])], check=True,
-                         capture_output=True, text=True).stdout.strip().split(";")[0]
-    dep = subprocess.run(["sbatch", "--parsable", f"--dependency=afterany:{job}",
-                          str(paths[1])], check=True, capture_output=True, text=True)
+        return {}
+    if shutil.which("sbatch") is None:
+        raise SystemExit("greenscreen: sbatch was not found on PATH. Submit from a Slurm "
+                         f"login node, or pass --dry-run to only write the scripts ({paths[0]}).")
+    job = _sbatch([str(paths[0])])
+    report_job = _sbatch([f"--dependency=afterany:{job}", str(paths[1])])
     print(f"greenscreen: submitted array job {job} ({len(todo)} runs) and report job "
-          f"{dep.stdout.strip()}; scripts in {sweep_dir / 'slurm'}/")
+          f"{report_job}; scripts and logs in {sweep_dir / 'slurm'}/", flush=True)
+    return {"array": job, "report": report_job, "runs": todo}
+
+
+def _sbatch(args: list[str]) -> str:
+    done = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"greenscreen: sbatch {' '.join(args)} failed "
+                         f"(exit {done.returncode}): {done.stderr.strip()}")
+    return done.stdout.strip().split(";")[0]  # "jobid;cluster" on federated clusters

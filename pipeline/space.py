@@ -8,6 +8,7 @@ function of (seed, i); run 0 is the baseline: the first value of every dimension
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,22 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "data_path": (str, "", "a folder for dataset cifar10_dir or image_folder ('' otherwise)"),
     "image_size": (int, 32, "a positive integer (image_folder is resized to it)"),
     "energy_source": (str, "auto", "auto, nvidia-smi, nvml, rapl or estimate"),
+    # Executors (README "Scaling out"); command-line flags override these.
+    "slurm_partition": (str, "", "a Slurm partition name (letters, digits, _ . - ,) or ''"),
+    "slurm_time": (str, "", "a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or "
+                            "D-HH:MM:SS, or ''"),
+    "slurm_account": (str, "", "a Slurm account name (letters, digits, _ . -) or ''"),
+    "slurm_parallel": (int, 0, "an integer >= 0: most array tasks at once (0: no limit)"),
+    "ray_address": (str, "", "a Ray cluster address (e.g. ray://head:10001 or auto), or '' "
+                             "for a local Ray instance"),
+}
+# Slurm values are written into #SBATCH lines, so nothing but these characters may reach them.
+_SLURM_TIME = r"\d+(:\d{2}){0,2}|\d+-\d+(:\d{2}){0,2}"
+EXECUTOR_PATTERNS = {
+    "slurm_partition": r"[A-Za-z0-9_.,-]*",
+    "slurm_account": r"[A-Za-z0-9_.-]*",
+    "slurm_time": f"({_SLURM_TIME})?",
+    "ray_address": r"[^\s]*",
 }
 
 
@@ -117,6 +134,10 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key in ("runs", "epochs", "final_epochs", "image_size") and value < 1:
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key in EXECUTOR_PATTERNS and not re.fullmatch(EXECUTOR_PATTERNS[key], value):
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key == "slurm_parallel" and value < 0:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "accuracy_floor" and not 0 <= value <= 1:
             raise ConfigError(path, f"settings.{key}", value, allowed)

@@ -143,8 +143,7 @@ def sweep(config: SweepConfig, runs: int, epochs: int, sweep_dir: Path, workers:
         t.start()
     for t in threads:
         t.join()
-    return [{"index": i, **(runfolder.read_json(runfolder.run_dir(sweep_dir, i) / "status.json")
-                            or {"status": "pending"})} for i in range(runs)]
+    return runfolder.statuses(sweep_dir, runs)
 
 
 def _do(config, sweep_dir: Path, i: int, epochs: int, env) -> tuple[dict, str, float | None]:
@@ -154,7 +153,10 @@ def _do(config, sweep_dir: Path, i: int, epochs: int, env) -> tuple[dict, str, f
         st = runfolder.read_json(folder / "status.json")
         return st, ("kept" if state == "done" else f"kept ({st.get('reason', '')[:60]})"), None
     if not claim(sweep_dir, i):
-        return {"status": state}, "claimed elsewhere", None
+        path = sweep_dir / ".claims" / f"{i:03d}"
+        owner = runfolder.read_json(path) or {}
+        return {"status": state}, (f"claimed by pid {owner.get('pid', '?')} on "
+                                   f"{owner.get('host', '?')} (if it is gone: rm {path})"), None
     try:
         state = runfolder.status(folder)  # another sweep may have finished it meanwhile
         if state in runfolder.FINAL:

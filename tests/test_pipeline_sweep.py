@@ -195,14 +195,15 @@ def test_gpus_pin_each_worker_to_one_gpu(fake_smi, tmp_path):
 def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
     from pipeline import slurm
 
-    config = space.load(make_config(tmp_path, runs=5))
+    config = space.load(make_config(tmp_path, runs=5), {
+        "slurm_partition": "gpu", "slurm_time": "04:00:00", "slurm_account": "lab",
+        "slurm_parallel": 2})
     out = tmp_path / "sweep"
     (out / "001").mkdir(parents=True)
     (out / "001" / "status.json").write_text('{"status": "failed"}')
     (out / "003").mkdir()
     (out / "003" / "status.json").write_text('{"status": "running"}')
-    array, report, todo = slurm.scripts(config, out, {"partition": "gpu", "time": "04:00:00",
-                                                      "account": "lab", "parallel": 2})
+    array, report, todo = slurm.scripts(config, out)
     assert todo == [0, 2, 3, 4]  # failed runs are finished; running ones are redone
     lines = array.splitlines()
     assert "#SBATCH --array=0,2,3,4%2" in lines and "#SBATCH --gres=gpu:1" in lines
@@ -231,3 +232,40 @@ def test_run_one_trains_a_single_run_as_an_array_task_would(fake_smi, tmp_path):
     assert status(out, 2)["status"] == "done" and not (out / "000").exists()
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert "run 002 kept" in again.stdout and attempts(out) == ["002"]
+
+
+@pytest.mark.parametrize("flag, value", [("--partition", "gpu\necho injected"),
+                                         ("--time", "4h"), ("--account", "lab one")])
+def test_slurm_values_that_could_break_the_batch_script_are_refused(tmp_path, flag, value):
+    config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
+    result = subprocess.run(sweep_cmd(config, out) + ["--executor", "slurm", "--dry-run",
+                                                      flag, value],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert f"settings.slurm_{flag[2:]}: got {value!r}; allowed:" in result.stderr
+    assert not out.exists()
+
+
+def test_slurm_options_come_from_the_config_and_flags_override_them(tmp_path):
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(TINY.format(runs=2, lr="[0.01]").replace(
+        "energy_source: nvidia-smi", "energy_source: nvidia-smi, slurm_partition: gpu, "
+        "slurm_time: '1-00:00:00'"))
+    result = subprocess.run(sweep_cmd(config, out) + ["--executor", "slurm", "--dry-run",
+                                                      "--time", "30:00", "--gpus-per-run", "0"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "#SBATCH --partition=gpu" in result.stdout
+    assert "#SBATCH --time=30:00" in result.stdout and "1-00:00:00" not in result.stdout
+    assert "--gres" not in result.stdout  # a CPU-only cluster
+
+
+def test_a_run_claimed_on_another_machine_is_left_alone_and_its_claim_named(tmp_path):
+    from pipeline.sweep import _do
+
+    config, out = space.load(make_config(tmp_path, runs=1)), tmp_path / "sweep"
+    (out / ".claims").mkdir(parents=True)
+    (out / ".claims" / "000").write_text(json.dumps({"pid": 4242, "host": "node17"}))
+    st, note, wall = _do(config, out, 0, 1, None)
+    assert f"claimed by pid 4242 on node17 (if it is gone: rm {out / '.claims' / '000'})" == note
+    assert not (out / "000").exists() and wall is None

@@ -1,0 +1,92 @@
+"""Ray executor: every unfinished run is one Ray task (`pip install ".[ray]"`).
+
+Each task claims its run and trains it in a subprocess exactly as the local
+executor does (`sweep._do`), so run folders, claims, resume and failure
+records are the same. A task asks for one GPU when the cluster has GPUs (Ray
+then sets `CUDA_VISIBLE_DEVICES`, so the run's SMICallback measures only that
+GPU) and for `cpus_per_run` CPUs otherwise. The sweep folder and this checkout
+must be on storage every node sees, at the same path.
+
+Without an address a private local Ray instance is started, bound to
+127.0.0.1 and with Ray's usage statistics off.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import runfolder, sweep
+from .space import SweepConfig
+
+
+def _train(config: SweepConfig, sweep_dir: str, index: int, epochs: int) -> tuple:
+    """The Ray task: the same claim-and-train step as a local worker."""
+    return sweep._do(config, Path(sweep_dir), index, epochs, None)
+
+
+def start(address: str | None, num_cpus: int | None):
+    """Connects to the cluster at `address`, or starts a local Ray instance."""
+    try:
+        import ray
+    except ImportError:
+        raise SystemExit('greenscreen: --executor ray needs Ray: pip install ".[ray]" '
+                         "(or pip install ray)") from None
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        # Loopback only, and no telemetry leaves the machine unless the user asks for it.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=200 * 2**20)  # run results are small JSON
+    return ray
+
+
+def resources(cluster: dict, gpus_per_run: int | None, cpus_per_run: int) -> dict:
+    """Per-task resources: one GPU per run when the cluster has GPUs, CPUs otherwise."""
+    if gpus_per_run is None:
+        gpus_per_run = 1 if cluster.get("GPU", 0) >= 1 else 0
+    if gpus_per_run > cluster.get("GPU", 0):
+        raise SystemExit(f"greenscreen: --gpus-per-run {gpus_per_run} but the Ray cluster has "
+                         f"{cluster.get('GPU', 0):g} GPUs; allowed: 0 to {cluster.get('GPU', 0):g}")
+    if cpus_per_run > cluster.get("CPU", 0):
+        raise SystemExit(f"greenscreen: --cpus-per-run {cpus_per_run} but the Ray cluster has "
+                         f"{cluster.get('CPU', 0):g} CPUs; allowed: 1 to {cluster.get('CPU', 0):g}")
+    return {"num_gpus": gpus_per_run, "num_cpus": cpus_per_run}
+
+
+def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
+              num_cpus: int | None = None, gpus_per_run: int | None = None,
+              cpus_per_run: int = 1) -> list[dict]:
+    """Trains every unfinished run as a Ray task; returns each run's status."""
+    s = config.settings
+    todo = runfolder.unfinished(sweep_dir, s["runs"])
+    ray = start(address, num_cpus)
+    pending = {}
+    try:
+        res = resources(ray.cluster_resources(), gpus_per_run, cpus_per_run)
+        print(f"greenscreen: Ray cluster {ray.cluster_resources().get('CPU', 0):g} CPUs, "
+              f"{ray.cluster_resources().get('GPU', 0):g} GPUs; {len(todo)} runs to train, "
+              f"each with {res['num_gpus']} GPU(s) and {res['num_cpus']} CPU(s)", flush=True)
+        # No Ray-level retries: a lost task leaves its run unfinished, and rerunning the
+        # sweep trains it; a retry on another node would find the dead task's claim.
+        task = ray.remote(_train).options(max_retries=0, **res)
+        pending = {task.remote(config, str(sweep_dir.resolve()), i, s["epochs"]): i
+                   for i in todo}
+        progress = sweep._Progress(len(todo))
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(ready[0])
+            try:
+                st, note, wall = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:
+                st, note, wall = {"status": "lost"}, f"lost ({type(exc).__name__})", None
+            progress.report(sweep_dir, i, st, note, wall)
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        ray.shutdown()
+    return runfolder.statuses(sweep_dir, s["runs"])

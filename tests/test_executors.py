@@ -1,0 +1,88 @@
+"""The cluster executors against the real thing: a single-node Slurm on localhost
+(munged, slurmctld and slurmd started here) and a local Ray instance."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from localslurm import LocalSlurm, Unavailable
+
+from pipeline import space
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = """
+settings: {runs: 3, epochs: 1, final_epochs: 1, seed: 7, energy_source: nvidia-smi}
+configuration:
+  model: {values: [ffnn]}
+  batch_size: {values: [64]}
+  lr: {values: [0.01, 0.05, 0.1]}
+  optimizer: {values: [SGD]}
+"""
+
+
+@pytest.fixture
+def slurm():
+    cluster = LocalSlurm()
+    try:
+        yield cluster.start()
+    except Unavailable as exc:
+        pytest.skip(f"no single-node Slurm on this machine: {exc}")
+    finally:
+        cluster.stop()
+
+
+def sweep(config, out, *options, env=None, timeout=600):
+    cmd = [sys.executable, "-m", "pipeline", "sweep", "--config", str(config), "--sweep-dir",
+           str(out), *options]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def check_runs(config, out, runs=3):
+    """Every run done exactly once, with run i's configuration, and no claim left."""
+    attempts = sorted(line.split()[0] for line in (out / "attempts.log").read_text().splitlines())
+    assert attempts == [f"{i:03d}" for i in range(runs)]
+    for i in range(runs):
+        folder = out / f"{i:03d}"
+        assert json.loads((folder / "status.json").read_text())["status"] == "done"
+        params = yaml.safe_load((folder / "parameters.yaml").read_text())
+        assert params == {**params, **space.load(config).run(i)}
+    assert not list((out / ".claims").iterdir())
+
+
+def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_smi, tmp_path):
+    config, out, pdf = tmp_path / "config.yaml", tmp_path / "sweep", tmp_path / "report.pdf"
+    config.write_text(CONFIG)
+    submitted = sweep(config, out, "--executor", "slurm", "--parallel", "2", "--time", "10",
+                      "--out", str(pdf), env=slurm.env, timeout=120)
+    assert submitted.returncode == 0, submitted.stderr
+    report = re.search(r"report job (\d+)", submitted.stdout).group(1)
+    slurm.wait_idle(timeout=480)
+    assert slurm.job_state(report) == "COMPLETED", slurm.log("slurmctld.log")[-2000:]
+    check_runs(config, out)
+    for i in range(3):  # Slurm gave each task one GPU; its SMICallback measured only that one
+        devices = json.loads((out / f"{i:03d}" / "summary.json").read_text())["devices"]
+        assert len(devices) == 1 and devices[0]["index"] in (0, 1)
+    assert json.loads((out / "final" / "status.json").read_text())["status"] == "done"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert list((out / "slurm").glob("greenscreen-runs-*_*.out"))  # per-task logs
+    again = sweep(config, out, "--executor", "slurm", env=slurm.env, timeout=120)
+    assert "nothing to submit" in again.stdout  # resubmission only runs what is not done
+
+
+@pytest.mark.skipif(sys.version_info < (3, 9), reason="Ray needs Python 3.9+")
+def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
+    pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(CONFIG)
+    result = sweep(config, out, "--executor", "ray", "--num-cpus", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "3 runs to train, each with 0 GPU(s) and 1 CPU(s)" in result.stdout
+    assert "3/3 runs done" in result.stdout, result.stdout
+    check_runs(config, out)
+    again = sweep(config, out, "--executor", "ray", "--num-cpus", "2")
+    assert "0 runs to train" in again.stdout and "3/3 runs done" in again.stdout
