@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import Any
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; do that once, at import, not in threads.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def atomic_write_text(path: "str | Path", text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -19,6 +29,9 @@ def atomic_write_bytes(path: "str | Path", data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; results on shared storage must stay readable
+        # by whoever the umask allows, as a plain open() would make them.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -1,0 +1,29 @@
+"""Atomic writes: whole files only, and the same permissions a plain open() gives."""
+
+import os
+import stat
+import subprocess
+import sys
+
+from greenscreen._io import atomic_write_json, atomic_write_text
+
+
+def test_atomic_write_leaves_no_temp_file_and_replaces_whole(tmp_path):
+    path = tmp_path / "sub" / "summary.json"
+    atomic_write_json(path, {"energy_j": float("nan"), "n": 1})
+    atomic_write_json(path, {"n": 2})
+    assert path.read_text() == '{\n  "n": 2\n}\n'
+    assert [p.name for p in path.parent.iterdir()] == ["summary.json"]
+
+
+def test_atomic_files_get_the_permissions_of_the_umask(tmp_path):
+    # A fresh interpreter, so that the umask is the one the module reads at import.
+    code = ("import sys; from greenscreen._io import atomic_write_text as w; "
+            "w(sys.argv[1], 'x'); open(sys.argv[2], 'w').close()")
+    for umask in (0o022, 0o077, 0o002):
+        made, plain = tmp_path / f"made-{umask:o}", tmp_path / f"plain-{umask:o}"
+        subprocess.run([sys.executable, "-c", code, str(made), str(plain)], check=True,
+                       preexec_fn=lambda m=umask: os.umask(m))
+        assert stat.S_IMODE(made.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+        assert stat.S_IMODE(made.stat().st_mode) == 0o666 & ~umask
+    atomic_write_text(tmp_path / "here", "x")  # and in this process too
