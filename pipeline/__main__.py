@@ -27,11 +27,13 @@ def main(argv=None) -> int:
                         "settings.ray_address; none: a local Ray instance)")
     parser.add_argument("--num-cpus", type=int, default=None,
                         help="ray: CPUs of the local Ray instance (default: all)")
-    parser.add_argument("--cpus-per-run", type=int, default=1, help="ray: CPUs per run")
+    parser.add_argument("--cpus-per-run", type=int, default=None,
+                        help="ray: CPUs per run (default 1)")
     parser.add_argument("--out", default=None, help="report: the PDF to write")
-    parser.add_argument("--workers", type=int, default=1, help="sweep: runs trained at once")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="sweep, local: runs trained at once (default 1)")
     parser.add_argument("--gpus", default=None,
-                        help="sweep: comma-separated GPU ids; worker k sees only GPU k")
+                        help="sweep, local: comma-separated GPU ids; worker k sees only GPU k")
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
@@ -62,6 +64,7 @@ def run_sweep(config, sweep_dir: Path, args) -> None:
     from .sweep import check_manifest, sweep
 
     s = config.settings
+    check_executor_flags(args)
     for flag in ("workers", "num_cpus", "cpus_per_run"):
         value = getattr(args, flag)
         if value is not None and value < 1:
@@ -84,12 +87,27 @@ def run_sweep(config, sweep_dir: Path, args) -> None:
         from .ray_executor import run_sweep as ray_sweep
 
         results = ray_sweep(config, sweep_dir, s["ray_address"] or None, args.num_cpus,
-                            args.gpus_per_run, args.cpus_per_run)
+                            args.gpus_per_run, args.cpus_per_run or 1)
     else:
         gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
-        results = sweep(config, s["runs"], s["epochs"], sweep_dir, args.workers, gpus)
+        results = sweep(config, s["runs"], s["epochs"], sweep_dir, args.workers or 1, gpus)
     done = sum(r["status"] == "done" for r in results)
     print(f"greenscreen: {done}/{len(results)} runs done; results in {sweep_dir.resolve()}/")
+
+
+# Which executors each sweep flag means something to; any other use is refused, not ignored.
+EXECUTOR_FLAGS = {"workers": ("local",), "gpus": ("local",), "dry_run": ("slurm",),
+                  "partition": ("slurm",), "time": ("slurm",), "account": ("slurm",),
+                  "parallel": ("slurm",), "gpus_per_run": ("slurm", "ray"),
+                  "address": ("ray",), "num_cpus": ("ray",), "cpus_per_run": ("ray",)}
+
+
+def check_executor_flags(args) -> None:
+    for flag, executors in EXECUTOR_FLAGS.items():
+        if getattr(args, flag) not in (None, False) and args.executor not in executors:
+            allowed = " or ".join(f"--executor {e}" for e in executors)
+            raise SystemExit(f"greenscreen: --{flag.replace('_', '-')} applies to {allowed}, "
+                             f"not to --executor {args.executor}; drop it or change executor.")
 
 
 def run_analyze(config, sweep_dir: Path, args) -> None:

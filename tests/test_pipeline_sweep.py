@@ -269,3 +269,18 @@ def test_a_run_claimed_on_another_machine_is_left_alone_and_its_claim_named(tmp_
     st, note, wall = _do(config, out, 0, 1, None)
     assert f"claimed by pid 4242 on node17 (if it is gone: rm {out / '.claims' / '000'})" == note
     assert not (out / "000").exists() and wall is None
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--executor", "ray", "--workers", "2"], "--workers applies to --executor local, not to "
+                                              "--executor ray"),
+    (["--gpus-per-run", "1"], "--gpus-per-run applies to --executor slurm or --executor ray"),
+    (["--executor", "slurm", "--address", "auto"], "--address applies to --executor ray"),
+    (["--executor", "ray", "--cpus-per-run", "0"], "--cpus-per-run=0 is not valid"),
+])
+def test_a_flag_the_executor_would_ignore_is_refused(tmp_path, options, message):
+    config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
+    result = subprocess.run(sweep_cmd(config, out) + options, cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode != 0 and message in result.stderr
+    assert not out.exists()
