@@ -25,6 +25,17 @@ from .space import SweepConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def array_spec(indices: list[int]) -> str:
+    """Slurm's --array form of sorted run indices: [0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'."""
+    parts, start = [], None
+    for k, i in enumerate(indices):
+        start = i if start is None else start
+        if k + 1 == len(indices) or indices[k + 1] != i + 1:
+            parts.append(str(i) if i == start else f"{start}-{i}")
+            start = None
+    return ",".join(parts)
+
+
 def header(name: str, settings: dict, sweep_dir: Path) -> list[str]:
     lines = ["#!/bin/bash", f"#SBATCH --job-name={name}",
              f"#SBATCH --output={sweep_dir.resolve()}/slurm/%x-%A_%a.out"]
@@ -47,7 +58,7 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     out = shlex.quote(str(sweep_dir.resolve()))
     parallel = f"%{s['slurm_parallel']}" if s.get("slurm_parallel") else ""
     array = header("greenscreen-runs", s, sweep_dir) + [
-        f"#SBATCH --array={','.join(map(str, todo))}{parallel}"]
+        f"#SBATCH --array={array_spec(todo)}{parallel}"]
     if gpus_per_run:
         array.append(f"#SBATCH --gres=gpu:{gpus_per_run}")
     array += [f"cd {shlex.quote(str(ROOT))}",

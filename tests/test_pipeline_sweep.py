@@ -206,11 +206,18 @@ def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
     array, report, todo = slurm.scripts(config, out)
     assert todo == [0, 2, 3, 4]  # failed runs are finished; running ones are redone
     lines = array.splitlines()
-    assert "#SBATCH --array=0,2,3,4%2" in lines and "#SBATCH --gres=gpu:1" in lines
+    assert "#SBATCH --array=0,2-4%2" in lines and "#SBATCH --gres=gpu:1" in lines
     assert {"#SBATCH --partition=gpu", "#SBATCH --time=04:00:00",
             "#SBATCH --account=lab"} <= set(lines)
     assert '--index "$SLURM_ARRAY_TASK_ID"' in lines[-1] and "run-one" in lines[-1]
     assert [stage in report for stage in ("analyze", "final", "report")] == [True] * 3
+
+
+def test_slurm_array_spec_compresses_runs_into_ranges():
+    from pipeline.slurm import array_spec
+
+    assert array_spec([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert array_spec([3]) == "3" and array_spec(list(range(100))) == "0-99"
 
 
 def test_slurm_dry_run_prints_and_submits_nothing(tmp_path):
@@ -218,7 +225,7 @@ def test_slurm_dry_run_prints_and_submits_nothing(tmp_path):
     result = subprocess.run(sweep_cmd(config, out) + ["--executor", "slurm", "--dry-run"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "#SBATCH --array=0,1" in result.stdout
+    assert "#SBATCH --array=0-1" in result.stdout
     assert "--dependency=afterany:" in result.stdout
     assert (out / "slurm" / "runs.sbatch").exists() and not (out / "000").exists()
 
