@@ -55,6 +55,8 @@ def main(argv=None) -> int:
         return 0
     sweep_dir = Path(settings["sweep_dir"])
     stages = ["sweep", "analyze", "final", "report"] if args.stage == "all" else [args.stage]
+    if args.stage == "all" and args.executor == "slurm":
+        stages = ["sweep"]  # submission returns at once; the dependent report job does the rest
     for stage in stages:
         STAGES[stage](config, sweep_dir, args)
     return 0

@@ -2,10 +2,10 @@
 
 Each task claims its run and trains it in a subprocess exactly as the local
 executor does (`sweep._do`), so run folders, claims, resume and failure
-records are the same. A task asks for one GPU when the cluster has GPUs (Ray
-then sets `CUDA_VISIBLE_DEVICES`, so the run's SMICallback measures only that
-GPU) and for `cpus_per_run` CPUs otherwise. The sweep folder and this checkout
-must be on storage every node sees, at the same path.
+records are the same. A task asks for `cpus_per_run` CPUs and, when the
+cluster has GPUs, one GPU (Ray then sets `CUDA_VISIBLE_DEVICES`, so the run's
+SMICallback measures only that GPU). The sweep folder and this checkout must
+be on storage every node sees, at the same path.
 
 Without an address a private local Ray instance is started, bound to
 127.0.0.1 and with Ray's usage statistics off.

@@ -213,6 +213,15 @@ def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
     assert [stage in report for stage in ("analyze", "final", "report")] == [True] * 3
 
 
+def test_the_whole_pipeline_on_slurm_only_submits(tmp_path):
+    config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "pipeline", "all", "--config", str(config), "--sweep-dir",
+           str(out), "--executor", "slurm", "--dry-run"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "#SBATCH --array=0-1" in result.stdout and not (out / "analysis.json").exists()
+
+
 def test_slurm_array_spec_compresses_runs_into_ranges():
     from pipeline.slurm import array_spec
 
