@@ -15,7 +15,6 @@ Usage: python benchmarks/executors.py [--runs 6] [--epochs 2] [--trials 2] [--ou
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -27,8 +26,10 @@ from pathlib import Path
 from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from localslurm import LocalSlurm, Unavailable  # noqa: E402
+
+from pipeline import runfolder  # noqa: E402
 
 CONFIG = """
 settings: {{runs: {runs}, epochs: {epochs}, final_epochs: 1, seed: 3, energy_source: estimate}}
@@ -42,24 +43,13 @@ MODES = {"local, 1 worker": ["--workers", "1"], "local, 2 workers": ["--workers"
          "slurm, 1 node, 2 CPUs": ["--executor", "slurm", "--gpus-per-run", "0"]}
 
 
-def finished(out: Path, runs: int) -> bool:
-    for i in range(runs):
-        try:
-            state = json.loads((out / f"{i:03d}" / "status.json").read_text())["status"]
-        except (OSError, ValueError, KeyError):
-            return False
-        if state not in ("done", "failed", "skipped"):
-            return False
-    return True
-
-
 def one_sweep(config: Path, out: Path, options: list[str], runs: int, env=None) -> float:
     t0 = time.time()
     cmd = [sys.executable, "-m", "pipeline", "sweep", "--config", str(config),
            "--sweep-dir", str(out), *options]
     subprocess.run(cmd, cwd=ROOT, check=True, env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    while not finished(out, runs):  # Slurm returns at submission
+    while runfolder.unfinished(out, runs):  # Slurm returns at submission
         time.sleep(0.2)
     return time.time() - t0
 

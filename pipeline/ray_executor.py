@@ -65,9 +65,10 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
     ray = start(address, num_cpus)
     pending = {}
     try:
-        res = resources(ray.cluster_resources(), gpus_per_run, cpus_per_run)
-        print(f"greenscreen: Ray cluster {ray.cluster_resources().get('CPU', 0):g} CPUs, "
-              f"{ray.cluster_resources().get('GPU', 0):g} GPUs; {len(todo)} runs to train, "
+        cluster = ray.cluster_resources()
+        res = resources(cluster, gpus_per_run, cpus_per_run)
+        print(f"greenscreen: Ray cluster {cluster.get('CPU', 0):g} CPUs, "
+              f"{cluster.get('GPU', 0):g} GPUs; {len(todo)} runs to train, "
               f"each with {res['num_gpus']} GPU(s) and {res['num_cpus']} CPU(s)", flush=True)
         # No Ray-level retries: a lost task leaves its run unfinished, and rerunning the
         # sweep trains it; a retry on another node would find the dead task's claim.

@@ -74,12 +74,12 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
 
 
 def submit(config: SweepConfig, sweep_dir: Path, dry_run: bool, gpus_per_run: int = 1,
-           report_out: str | None = None) -> dict:
+           report_out: str | None = None) -> None:
     """Writes the scripts into `<sweep>/slurm/` and submits them (or prints them)."""
     array, report, todo = scripts(config, sweep_dir, gpus_per_run, report_out)
     if not todo:
         print("greenscreen: every run is finished; nothing to submit")
-        return {}
+        return
     paths = sweep_dir / "slurm" / "runs.sbatch", sweep_dir / "slurm" / "report.sbatch"
     for path, text in zip(paths, (array, report)):
         atomic_write_text(path, text)
@@ -87,7 +87,7 @@ def submit(config: SweepConfig, sweep_dir: Path, dry_run: bool, gpus_per_run: in
         print(f"# {paths[0]}\n{array}\n# {paths[1]}\n{report}")
         print(f"# would run: sbatch --parsable {paths[0]}")
         print(f"# then: sbatch --parsable --dependency=afterany:<array job id> {paths[1]}")
-        return {}
+        return
     if shutil.which("sbatch") is None:
         raise SystemExit("greenscreen: sbatch was not found on PATH. Submit from a Slurm "
                          f"login node, or pass --dry-run to only write the scripts ({paths[0]}).")
@@ -95,7 +95,6 @@ def submit(config: SweepConfig, sweep_dir: Path, dry_run: bool, gpus_per_run: in
     report_job = _sbatch([f"--dependency=afterany:{job}", str(paths[1])])
     print(f"greenscreen: submitted array job {job} ({len(todo)} runs) and report job "
           f"{report_job}; scripts and logs in {sweep_dir / 'slurm'}/", flush=True)
-    return {"array": job, "report": report_job, "runs": todo}
 
 
 def _sbatch(args: list[str]) -> str:

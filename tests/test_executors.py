@@ -74,7 +74,6 @@ def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_s
     assert "nothing to submit" in again.stdout  # resubmission only runs what is not done
 
 
-@pytest.mark.skipif(sys.version_info < (3, 9), reason="Ray needs Python 3.9+")
 def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
     pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
     config, out = tmp_path / "config.yaml", tmp_path / "sweep"

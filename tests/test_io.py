@@ -5,7 +5,7 @@ import stat
 import subprocess
 import sys
 
-from greenscreen._io import atomic_write_json, atomic_write_text
+from greenscreen._io import atomic_write_json
 
 
 def test_atomic_write_leaves_no_temp_file_and_replaces_whole(tmp_path):
@@ -26,4 +26,3 @@ def test_atomic_files_get_the_permissions_of_the_umask(tmp_path):
                        preexec_fn=lambda m=umask: os.umask(m))
         assert stat.S_IMODE(made.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
         assert stat.S_IMODE(made.stat().st_mode) == 0o666 & ~umask
-    atomic_write_text(tmp_path / "here", "x")  # and in this process too
