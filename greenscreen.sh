@@ -4,12 +4,15 @@
 #   ./greenscreen.sh sweep [opts]    train the configurations of config.yaml, one folder each
 #   ./greenscreen.sh analyze|final|report [opts]   one later stage (they read run folders)
 #   ./greenscreen.sh check [opts]    validate config.yaml and exit
-#   ./greenscreen.sh test [...]      run the test suite (extra arguments go to pytest)
+#   ./greenscreen.sh test [...]      run the test suite under TensorFlow, then its backend tests
+#                                    under JAX (and PyTorch, if installed); arguments: one pytest run
 #   ./greenscreen.sh meters          list the power sources this machine offers
+#   ./greenscreen.sh setup [test]    only set up .venv (for the tests: both backends they need)
 # Options: --config FILE, --runs N, --epochs N, --sweep-dir DIR (defaults from config.yaml);
 #   sweep: --workers N --gpus 0,1  or  --executor slurm|ray (README: "Scaling out").
-# Set-up creates .venv/ and installs the project into it; it is redone only
-# when setup.py or the Python version changes.
+# Set-up creates .venv/ and installs the project into it with the Keras backend
+# KERAS_BACKEND names (tensorflow, the default, jax or torch); it is redone only
+# when setup.py, the Python version or the backends needed change.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,24 +25,48 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 
 say() { printf 'greenscreen: %s\n' "$*"; }
 
+case "$KERAS_BACKEND" in
+  tensorflow|jax|torch) ;;
+  *) say "KERAS_BACKEND='$KERAS_BACKEND' is not valid; allowed: tensorflow, jax, torch" >&2
+     exit 2 ;;
+esac
+
+# setup_env EXTRAS: .venv with the project and the extras (comma-separated) installed.
 setup_env() {
-  local want
-  want="$(sha256sum setup.py | cut -d' ' -f1) $("$BASE_PYTHON" --version 2>&1)"
+  local extras="pipeline,test,$1" want
+  want="$(sha256sum setup.py | cut -d' ' -f1) $("$BASE_PYTHON" --version 2>&1) [$extras]"
   if [ -x "$PY" ] && [ "$(cat "$VENV/.greenscreen-stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
-  say "setting up $VENV (the first time installs TensorFlow: a few minutes)"
+  say "setting up $VENV with [$extras] (the first time installs the backend: a few minutes)"
   if [ ! -x "$PY" ]; then
     "$BASE_PYTHON" -m venv "$VENV"
   fi
   "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$PY" -m pip install --quiet --disable-pip-version-check -e ".[pipeline,test]"
+  "$PY" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
   echo "$want" > "$VENV/.greenscreen-stamp"
   say "environment ready"
 }
 
+# The whole suite under TensorFlow, then the tests marked `backends` (callbacks on
+# every backend, training methods on TensorFlow and JAX) under the other backends.
+run_tests() {
+  local failed=0 backend
+  KERAS_BACKEND=tensorflow "$PY" -m pytest || failed=1
+  for backend in jax torch; do
+    if ! "$PY" -c "import $backend" 2>/dev/null; then
+      say "backend tests under $backend skipped: $backend is not installed in $VENV" \
+          "(.venv/bin/pip install $backend)"
+      continue
+    fi
+    say "backend tests under KERAS_BACKEND=$backend"
+    KERAS_BACKEND=$backend "$PY" -m pytest -m "backends and not slow" || failed=1
+  done
+  return "$failed"
+}
+
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
@@ -48,25 +75,31 @@ case "${1:-}" in
 esac
 case "$cmd" in
   test)
-    setup_env
-    exec "$PY" -m pytest "$@"
+    setup_env tensorflow,jax
+    if [ $# -gt 0 ]; then
+      exec "$PY" -m pytest "$@"
+    fi
+    run_tests
+    ;;
+  setup)
+    if [ "${1:-}" = test ]; then setup_env tensorflow,jax; else setup_env "$KERAS_BACKEND"; fi
     ;;
   meters)
-    setup_env
+    setup_env "$KERAS_BACKEND"
     exec "$PY" -c 'from greenscreen.meters import available
 for row in available():
     state = "available" if row["available"] else "unavailable: " + row["reason"]
     print(f"{row[\"source\"]:<11} {row[\"provenance\"]:<22} {state}")'
     ;;
   sweep|analyze|final|report|check|all)
-    setup_env
+    setup_env "$KERAS_BACKEND"
     exec "$PY" -m pipeline "$cmd" "$@"
     ;;
   -h|--help|help)
     usage
     ;;
   *)
-    say "unknown command '$cmd'; allowed: sweep, analyze, final, report, check, test, meters, help (or none)" >&2
+    say "unknown command '$cmd'; allowed: sweep, analyze, final, report, check, test, meters, setup, help (or none)" >&2
     exit 2
     ;;
 esac

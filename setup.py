@@ -14,18 +14,22 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["greenscreen", "greenscreen.*"]),
+    # No deep-learning backend: a user keeps the one installed (KERAS_BACKEND),
+    # or names it as an extra.
     install_requires=[
-        "tensorflow>=2.16",
         "keras>=3",
         "pyyaml",
         "pandas",
         "numpy",
     ],
     extras_require={
+        "tensorflow": ["tensorflow>=2.16"],
+        "jax": ["jax>=0.4.20"],
+        "torch": ["torch>=2.1"],
         "nvml": ["nvidia-ml-py"],
         # The sweep application (pipeline/, run from the checkout) and its report.
         "pipeline": ["scikit-learn", "scipy", "statsmodels", "matplotlib", "seaborn",
-                     "reportlab"],
+                     "reportlab", "pillow"],
         # The Ray executor (./greenscreen.sh sweep --executor ray).
         "ray": ["ray>=2.9"],
         "test": ["pytest>=7", "ruff", "nvidia-ml-py", "tensorboard", "pypdf", "ray>=2.9"],

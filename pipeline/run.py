@@ -2,7 +2,7 @@
 
     python -m pipeline.run --config config.yaml --sweep-dir sweeps/x --index 3
 
-so that TensorFlow state and GPU memory are released between runs. The final
+so that the backend's state and GPU memory are released between runs. The final
 run (`--final PARAMS.yaml --out DIR`) trains a given configuration instead.
 """
 
@@ -23,13 +23,17 @@ import yaml  # noqa: E402
 
 
 def versions() -> dict:
+    """Library versions, the Keras backend's among them (its name under "backend")."""
+    import importlib
+
     import keras
     import numpy
-    import tensorflow
 
     import greenscreen
 
-    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
+    backend = keras.backend.backend()
+    return {"python": platform.python_version(), "backend": backend,
+            backend: importlib.import_module(backend).__version__,
             "keras": keras.__version__, "numpy": numpy.__version__,
             "greenscreen": greenscreen.__version__}
 
@@ -37,7 +41,7 @@ def versions() -> dict:
 def train(cfg: dict, settings: dict, folder: Path, epochs: int, seed: int, index: int) -> dict:
     from greenscreen import SMICallback
 
-    from . import data, runfolder
+    from . import batches, data, runfolder
     from . import train as t
 
     timing = {"process_start": T_START, "imports_done": time.time()}
@@ -52,7 +56,7 @@ def train(cfg: dict, settings: dict, folder: Path, epochs: int, seed: int, index
     dtype = t.set_precision(cfg["precision"])
     x, y = data.load(cfg["dataset"], settings["data_path"], settings["image_size"])
     splits = data.preprocess(data.split(x, y, cfg["partitioning"], seed), cfg["preprocessing"])
-    train_ds, val_ds, test_ds = t.datasets(splits, cfg, dtype, seed + index)
+    train_ds, val_ds, test_ds = batches.datasets(splits, cfg, dtype, seed + index)
     model, net, n_params, flops, steps = t.build_and_compile(cfg, splits, epochs)
     params.update(n_parameters=n_params, flops_per_train_step=flops, steps_per_epoch=steps,
                   versions=versions())
@@ -120,6 +124,6 @@ if __name__ == "__main__":
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    # Every file is written and closed, and the meter is stopped: skip TensorFlow's
+    # Every file is written and closed, and the meter is stopped: skip the backend's
     # interpreter teardown, which costs about a second per run.
     os._exit(code)

@@ -18,14 +18,12 @@ internal:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from greenscreen.training import MagnitudePruning, RankedUpdates, SampleGating, strip_pruning
 
@@ -39,13 +37,23 @@ class RunSkipped(Exception):
 
 def unsupported(cfg: dict) -> str | None:
     """Why a combination cannot run, or None. Checked before any training."""
-    if cfg["method"] == "gated" and cfg["internal"] == "jit_compilation":
-        return ("method gated gathers a data-dependent sub-batch, which XLA (jit_compilation) "
-                "cannot compile; SampleGating(buckets=...) with drop_remainder batches can")
+    backend = keras.backend.backend()
+    if cfg["method"] != "standard" and backend not in ("tensorflow", "jax"):
+        return (f"method {cfg['method']} runs on the tensorflow and jax backends; "
+                f"KERAS_BACKEND is {backend}")
+    if cfg["precision"] == "float64" and backend == "jax" and not jax_x64():
+        return ("precision float64 needs JAX's 64-bit mode, which is off (JAX would compute "
+                "in float32); set JAX_ENABLE_X64=1 to run it")
     if cfg["method"] != "standard" and cfg["internal"] == "pre_quantization":
         return (f"method {cfg['method']} wraps the model's train step, which float8 "
                 "quantized training (pre_quantization) does not support")
     return None
+
+
+def jax_x64() -> bool:
+    import jax
+
+    return bool(jax.config.read("jax_enable_x64"))
 
 
 def set_precision(precision: str) -> str:
@@ -82,67 +90,6 @@ def optimizer(cfg: dict, lr) -> keras.optimizers.Optimizer:
         "Adam": lambda: keras.optimizers.Adam(lr, beta_1=m),
         "AdamW": lambda: keras.optimizers.AdamW(lr, beta_1=m),
     }[cfg["optimizer"]]()
-
-
-def datasets(splits: Splits, cfg: dict, dtype: str, seed: int):
-    """tf.data pipelines with one-hot labels (MixUp/CutMix mix labels too)."""
-    n = splits.num_classes
-
-    def pipe(x, y, train: bool):
-        ds = tf.data.Dataset.from_tensor_slices((x.astype(dtype), keras.utils.to_categorical(
-            y, n).astype(dtype)))
-        if train:
-            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(cfg["batch_size"])
-        if train and cfg["augmentation"] != "None":
-            with float32_scope():  # tf.data traces the map function right here
-                ds = ds.map(augmenter(cfg["augmentation"], seed, dtype),
-                            num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.prefetch(tf.data.AUTOTUNE)
-
-    return (pipe(splits.x_train, splits.y_train, True), pipe(splits.x_val, splits.y_val, False),
-            pipe(splits.x_test, splits.y_test, False))
-
-
-@contextlib.contextmanager
-def float32_scope():
-    """Keras's global float type and dtype policy set to float32 for the block, then restored.
-
-    Augmentation layers sample random numbers in the global float type; under the
-    float16/float64/mixed precisions that clashes with their float32 images."""
-    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float32")
-    keras.config.set_dtype_policy("float32")
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(floatx)
-        keras.config.set_dtype_policy(policy)
-
-
-def augmenter(kind: str, seed: int, dtype: str):
-    """Augmentation in the input pipeline. It always computes in float32 (CutMix builds
-    integer ranges that float16 cannot hold) and hands the training dtype back."""
-    if kind == "random":
-        layers = [keras.layers.RandomFlip("horizontal", seed=seed, dtype="float32"),
-                  keras.layers.RandomRotation(0.05, seed=seed, dtype="float32"),
-                  keras.layers.RandomTranslation(0.1, 0.1, seed=seed, dtype="float32")]
-
-        def apply(x, y):
-            x = tf.cast(x, "float32")
-            for layer in layers:
-                x = layer(x, training=True)
-            return tf.cast(x, dtype), y
-    else:
-        cls = keras.layers.MixUp if kind == "mixup" else keras.layers.CutMix
-        layer = cls(seed=seed, dtype="float32")
-
-        def apply(x, y):
-            out = layer({"images": tf.cast(x, "float32"), "labels": tf.cast(y, "float32")},
-                        training=True)
-            return tf.cast(out["images"], dtype), tf.cast(out["labels"], dtype)
-
-    return apply
 
 
 def wrap(method: str, model: keras.Model, total_steps: int) -> keras.Model:

@@ -8,6 +8,21 @@ from pathlib import Path
 
 import pytest
 
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.backends(...)`: the Keras backends a test runs under; skipped under others.
+
+    `./greenscreen.sh test` runs the whole suite under TensorFlow, then the tests
+    marked `backends` again under JAX (and PyTorch where it is installed).
+    """
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        if marker is not None and backend not in marker.args:
+            item.add_marker(pytest.mark.skip(
+                reason=f"runs under {', '.join(marker.args)}; KERAS_BACKEND is {backend}"))
+
+
 FAKE_SMI = Path(__file__).parent / "bin" / "nvidia-smi"
 UUID0 = "GPU-00000000-1111-2222-3333-444444444444"
 UUID1 = "GPU-55555555-6666-7777-8888-999999999999"

@@ -14,6 +14,8 @@ from conftest import UUID0, UUID1, trace_energy
 
 from greenscreen import EnergyBudget, EnergyForecast, SMICallback
 
+pytestmark = pytest.mark.backends("tensorflow", "jax", "torch")
+
 
 def tiny_data(n=256, seed=0):
     rng = np.random.default_rng(seed)
@@ -78,6 +80,7 @@ def test_history_energy_matches_trace_integral_per_epoch(fake_smi, tmp_path):
     assert summary["faults"] == 0
 
 
+@pytest.mark.backends("tensorflow")  # Keras's TensorBoard callback writes through tf.summary
 def test_progress_bar_csvlogger_and_tensorboard_pick_up_energy(fake_smi, tmp_path, capsys):
     x, y = tiny_data()
     callbacks = [

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline import data, models, space
+from pipeline import batches, data, models, space
 from pipeline import train as t
 
 OPTIONS = [(dim, value) for dim, values in space.CHOICES.items() if dim != "dataset"
@@ -25,15 +25,16 @@ def one_step(cfg, x, y):
     dtype = t.set_precision(cfg["precision"])
     try:
         splits = data.preprocess(data.split(x, y, cfg["partitioning"], 0), cfg["preprocessing"])
-        train_ds, _, test_ds = t.datasets(splits, cfg, dtype, 0)
+        train_ds, _, test_ds = batches.datasets(splits, cfg, dtype, 0)
         model, net, n_params, flops, _ = t.build_and_compile(cfg, splits, epochs=1)
-        history = model.fit(train_ds.take(1), epochs=1, verbose=0)
+        history = model.fit(train_ds, epochs=1, steps_per_epoch=1, verbose=0)
         extra = t.post_quantize(model, test_ds) if cfg["internal"] == "post_quantization" else {}
         return history, n_params, flops, extra
     finally:
         t.set_precision("float32")
 
 
+@pytest.mark.backends("tensorflow", "jax")
 @pytest.mark.parametrize("dim, value", OPTIONS, ids=[f"{d}={v}" for d, v in OPTIONS])
 def test_each_option_trains_one_step(digits, dim, value):
     cfg = {**space.BASELINE, dim: value}
@@ -49,9 +50,35 @@ def test_each_option_trains_one_step(digits, dim, value):
         assert extra["weights_bytes_int8"] < extra["weights_bytes_float"]
 
 
+@pytest.mark.backends("tensorflow", "jax")
 def test_impossible_combinations_are_skipped_with_a_reason():
-    reason = t.unsupported({**space.BASELINE, "method": "gated", "internal": "jit_compilation"})
-    assert "XLA" in reason
+    # Gating trains a fixed-size sub-batch, so XLA compiles it on every backend.
+    assert t.unsupported({**space.BASELINE, "method": "gated", "internal": "jit_compilation"}) \
+        is None
+    reason = t.unsupported({**space.BASELINE, "method": "gated", "internal": "pre_quantization"})
+    assert "float8" in reason
+    float64 = t.unsupported({**space.BASELINE, "precision": "float64"})
+    if keras.backend.backend() == "jax" and not t.jax_x64():
+        assert "JAX_ENABLE_X64=1" in float64
+    else:
+        assert float64 is None
+
+
+@pytest.mark.backends("tensorflow", "jax")
+def test_augmented_batches_are_seeded_shuffled_and_in_the_training_dtype(digits):
+    x, y = digits
+    splits = data.split(x, y, "80-10-10", 0)
+    cfg = {**space.BASELINE, "augmentation": "mixup", "batch_size": 16}
+    first, _, test = batches.datasets(splits, cfg, "float16", seed=3)
+    again, _, _ = batches.datasets(splits, cfg, "float16", seed=3)
+    bx, by = first[0]
+    assert bx.dtype == np.float16 and by.shape == (16, 10) and len(first) == 10
+    np.testing.assert_array_equal(bx, again[0][0])  # a function of the seed
+    assert np.allclose(by.astype("float32").sum(axis=1), 1, atol=1e-2)  # mixed one-hot labels
+    order = first.order.copy()
+    first.on_epoch_end()
+    assert not np.array_equal(order, first.order)  # reshuffled every epoch
+    np.testing.assert_array_equal(test[0][0], splits.x_test[:16])  # evaluation: in order
 
 
 def test_resnet_shortcut_flag_changes_the_graph():

@@ -1,4 +1,11 @@
-"""Efficient-training methods: schedules, controller, masks, pruning, layer selection."""
+"""Efficient-training methods: schedules, controller, masks, pruning, layer selection.
+
+Run under every backend the methods support (`./greenscreen.sh test` runs this
+module under TensorFlow and under JAX); the reference values are computed in
+NumPy, so both backends are held to the same masks, thresholds and schedules.
+"""
+
+import math
 
 import keras
 import numpy as np
@@ -14,6 +21,9 @@ from greenscreen.training import (
     update_percentage,
     weights_gzip_bytes,
 )
+from greenscreen.training._base import magnitude_threshold, top_fraction
+
+pytestmark = pytest.mark.backends("tensorflow", "jax")
 
 
 def data(n=256, seed=0):
@@ -132,14 +142,30 @@ def test_gating_warmup_trains_full_batches(selector):
     assert float(gated.samples_trained.numpy()) == len(x)
 
 
-def test_bucketed_gating_runs_under_xla():
+def test_gating_compiles_with_a_fixed_sub_batch():
+    """jit_compile=True (XLA on TensorFlow; JAX always jit-compiles): k = ceil(0.3 * 64)."""
     x, y = data()
-    gated = SampleGating(model(), target_rate=0.3, buckets=3, batch_size=64)
+    gated = SampleGating(model(), target_rate=0.3)
     gated.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy",
                   jit_compile=True)
-    gated.fit(x, y, epochs=1, batch_size=64, verbose=0)
-    # Every step trains one of the bucket sizes {16, 32, 64}.
-    assert float(gated.samples_trained.numpy()) in {16.0 * n for n in range(4, 17)}
+    per_step = []
+    gated.fit(x, y, epochs=2, batch_size=64, verbose=0,
+              callbacks=[keras.callbacks.LambdaCallback(
+                  on_train_batch_end=lambda b, logs: per_step.append(logs["samples_trained"]))])
+    trained = np.diff([0.0] + [float(t) for t in per_step])
+    assert len(trained) == 8 and np.all(trained >= 1) and np.all(trained <= math.ceil(0.3 * 64))
+
+
+def test_gating_controller_tracks_its_target_during_fit():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2048, 12)).astype("float32")
+    y = (x[:, :3].sum(axis=1) > 0).astype("int32")
+    gated = compiled(SampleGating(model(), target_rate=0.2, seed=1), lr=1e-3)
+    rates = []
+    gated.fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=[  # 384 steps
+        keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda b, logs: rates.append(float(logs["activation_rate"])))])
+    assert np.mean(rates[192:]) == pytest.approx(0.2, abs=0.04)
 
 
 # -- ranked updates --------------------------------------------------------------------
@@ -161,9 +187,14 @@ def test_layer_mode_computes_fewer_gradients_and_freezes_the_rest():
     ranked = compiled(RankedUpdates(model(), high_percentage=33, low_percentage=33,
                                     granularity="layer", rerank_every=1000))
     after_first = {}
-    snapshot = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: (
-        after_first.update({v.path: v.numpy().copy() for v in ranked.trainable_variables})
-        if batch == 0 else None))
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:  # `self.model` brings JAX's state back into the variables
+                after_first.update({v.path: keras.ops.convert_to_numpy(v).copy()
+                                    for v in self.model.trainable_variables})
+
+    snapshot = Snapshot()
     ranked.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[snapshot])
     chosen = ranked.mode  # step 0 ranked the layers; steps 1..7 used this selection
     assert chosen is not None and len(chosen) == 1  # 33% of 3 layers
@@ -179,6 +210,41 @@ def test_layer_mode_keeps_a_bounded_number_of_traces():
     ranked = compiled(RankedUpdates(model(), granularity="layer", rerank_every=2, max_traces=2))
     ranked.fit(x, y, epochs=2, batch_size=32, verbose=0)
     assert len(ranked._functions) <= 3
+
+
+@pytest.mark.parametrize("saliency", ["gradient", "grad_x_weight"])
+@pytest.mark.parametrize("schedule", ["linear", "exponential"])
+def test_weight_mode_trains_with_every_saliency_and_schedule(saliency, schedule):
+    x, y = data(256)
+    ranked = compiled(RankedUpdates(model(), high_percentage=60, low_percentage=10,
+                                    schedule=schedule, saliency=saliency))
+    history = ranked.fit(x, y, epochs=3, batch_size=64, verbose=0)
+    # update_fraction follows the schedule at epochs 0, 1, 2 of 3.
+    expected = [update_percentage(e, 3, 60, 10, schedule) / 100 for e in range(3)]
+    assert history.history["update_fraction"] == pytest.approx(expected, abs=1e-5)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+# -- masks and thresholds against NumPy ------------------------------------------------
+
+def test_magnitude_threshold_matches_a_sort():
+    values = np.abs(np.random.default_rng(4).standard_normal(1000)).astype("float32")
+    for k in (1, 10, 500, 999):
+        t = float(keras.ops.convert_to_numpy(magnitude_threshold(keras.ops.array(values), k)))
+        assert t == pytest.approx(np.sort(values)[k - 1], rel=1e-5, abs=1e-6)
+    none = magnitude_threshold(keras.ops.array(values), 0)
+    assert float(keras.ops.convert_to_numpy(none)) == -1
+
+
+def test_top_fraction_masks_the_same_entries_as_numpy():
+    """Same masks from the same gradients on every backend: both equal NumPy's top-k."""
+    grad = np.random.default_rng(5).standard_normal((40, 30)).astype("float32")
+    for keep in (0.05, 0.3, 0.77):
+        mask = keras.ops.convert_to_numpy(top_fraction(keras.ops.abs(grad), keep))
+        k = math.ceil(keep * grad.size)
+        expected = np.zeros(grad.size, bool)
+        expected[np.argsort(-np.abs(grad).ravel())[:k]] = True
+        np.testing.assert_array_equal(mask.ravel(), expected)
 
 
 # -- pruning -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Cheaper training on Keras 3 (TensorFlow backend): wrap a built model, keep calling `fit`.
+"""Cheaper training on Keras 3 (TensorFlow and JAX): wrap a built model, keep calling `fit`.
 
 - `RankedUpdates`: update only the most salient weights (no FLOPs saved) or layers (saves
   weight-gradient work).

@@ -3,12 +3,20 @@
 `fit`, `evaluate`, `predict` and every callback work as usual; the wrapper
 keeps an `epoch` and `epochs` variable up to date (non-trainable Keras
 variables, so compiled train steps read them without retracing).
+
+A method subclass writes `method_step(data)` once, statefully, in `keras.ops`;
+`_steps` runs it inside the active backend's train step, and `self.gradients`
+is the only backend-specific call it makes.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import keras
-import tensorflow as tf
+from keras import ops
+
+from . import _steps
 
 
 class _EpochTracker(keras.callbacks.Callback):
@@ -21,12 +29,21 @@ class _EpochTracker(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.owner.epoch.assign(float(epoch))
+        self.owner.on_epoch_start(epoch)
 
 
 class WrappedModel(keras.Model):
-    """Base class: `call` delegates to `model`; subclasses define `train_step`."""
+    """Base class: `call` delegates to `model`; subclasses define `method_step`.
 
-    def __init__(self, model: keras.Model, name: str | None = None) -> None:
+    A subclass whose step has several shapes (a layer selection, a warm-up
+    epoch on full batches) calls `use_mode(key)`: each mode is its own traced
+    train function, at most `max_modes` of them kept (least recently used out),
+    so every step is a static-shape program that XLA and `jax.jit` compile.
+    """
+
+    def __init__(self, model: keras.Model, name: str | None = None,
+                 max_modes: int = 8) -> None:
+        self._step = _steps.for_backend(type(self).__name__)
         super().__init__(name=name)
         if not model.built:
             raise ValueError(
@@ -35,6 +52,9 @@ class WrappedModel(keras.Model):
         self.inner = model
         self.epoch = keras.Variable(0.0, trainable=False, name="epoch")
         self.epochs = keras.Variable(1.0, trainable=False, name="epochs")
+        self.mode = None
+        self.max_modes = max_modes
+        self._functions: OrderedDict = OrderedDict()
 
     def call(self, inputs, training=None):
         return self.inner(inputs, training=training)
@@ -46,15 +66,37 @@ class WrappedModel(keras.Model):
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
         self._loss_arg = loss
+        self._functions.clear()
 
-    def _gradients(self, x, y, sample_weight, variables):
-        """Forward + backward, the Keras 3 way (loss scaling for mixed precision)."""
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                     training=True)
-            scaled = self.optimizer.scale_loss(loss)
-        return tape.gradient(scaled, variables), y_pred
+    def train_step(self, *args):
+        return self._step.train_step(self, *args)
+
+    def method_step(self, data):
+        raise NotImplementedError
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Hook for a subclass that switches modes at epoch boundaries."""
+
+    def gradients(self, x, y, sample_weight, variables):
+        """Forward + backward on the active backend: (gradients, y_pred, unscaled loss)."""
+        return self._step.gradients(self, x, y, sample_weight, variables)
+
+    def track_loss(self, loss, batch_size) -> None:
+        # Keras's own trainers feed the "loss" entry of the logs this way.
+        self._loss_tracker.update_state(loss, sample_weight=batch_size)
+
+    def use_mode(self, mode) -> None:
+        """Installs the train function traced for `mode`, tracing it the first time."""
+        self.mode = mode
+        if mode in self._functions:
+            self._functions.move_to_end(mode)
+        else:
+            self.train_function = None
+            self.make_train_function(force=True)
+            self._functions[mode] = self.train_function
+            while len(self._functions) > self.max_modes + 1:
+                self._functions.popitem(last=False)
+        self.train_function = self._functions[mode]
 
     def per_sample_loss(self, y, y_pred):
         """The compiled loss without reduction: one value per sample."""
@@ -77,12 +119,26 @@ def kernels(model: keras.Model) -> list:
 def magnitude_threshold(values, k):
     """Smallest t with at least `k` entries of `values` (>= 0) at or below it; -1 if k == 0.
 
-    Found by 24 halvings of [0, max] instead of a sort: XLA on CPU runs tf.sort
-    inside a train step about 100x slower than these 24 counting passes.
+    Found by 24 halvings of [0, max] instead of a sort: XLA on CPU runs a sort
+    inside a train step about 100x slower than these 24 counting passes, and
+    the loop has a static length, so it compiles on every backend.
     """
-    lo, hi = tf.zeros([], values.dtype), tf.reduce_max(values)
+    lo, hi = ops.zeros((), values.dtype), ops.max(values)
     for _ in range(24):
         mid = (lo + hi) / 2
-        enough = tf.reduce_sum(tf.cast(values <= mid, tf.int32)) >= k
-        hi, lo = tf.where(enough, mid, hi), tf.where(enough, lo, mid)
-    return tf.where(k > 0, hi, tf.constant(-1.0, values.dtype))
+        enough = ops.sum(ops.cast(values <= mid, "int32")) >= k
+        hi, lo = ops.where(enough, mid, hi), ops.where(enough, lo, mid)
+    return ops.where(k > 0, hi, ops.cast(-1.0, values.dtype))
+
+
+def top_fraction(score, keep):
+    """Boolean mask of (about) the `keep` fraction of entries with the highest score.
+
+    At most ceil(keep * n) entries are kept: the others are the entries at or
+    below a bisection threshold, as in `magnitude_threshold` (ties at the
+    threshold drop out together, so a few fewer may be kept).
+    """
+    flat = ops.reshape(score, (-1,))
+    n = int(flat.shape[0])
+    kept = ops.clip(ops.cast(ops.ceil(keep * n), "int32"), 1, n)
+    return score > magnitude_threshold(flat, n - kept)

@@ -3,17 +3,23 @@
 Each step, a cheap inference-mode pass (`training=False`, so BatchNorm
 statistics are not updated twice) scores every sample:
     score = 0.7 * loss / mean(loss) + 0.3 * std(x) / mean(std(x)),
-divided by the batch maximum and clipped to [0, 1]. Samples scoring at least
-`threshold` are gathered, and forward and backward run on that sub-batch only.
-A PI controller moves the threshold so the EMA of the activation rate tracks
-`target_rate`. `selector="random"` picks samples at random at the target rate:
-the control arm without which no savings claim means anything.
+divided by the batch maximum and clipped to [0, 1]. A PI controller moves the
+threshold so that the EMA of the share of samples scoring at or above it (the
+activation rate) tracks `target_rate`.
+
+The trained sub-batch has a fixed size, k = ceil(target_rate * batch), so every
+step has static shapes and compiles under XLA and `jax.jit`: the k best-scoring
+samples are gathered, and those below the threshold get weight 0 (the others
+share the loss equally). If nothing passes, the `min_samples` best are trained.
+`selector="random"` trains k random samples: the control arm without which no
+savings claim means anything. Runs on the TensorFlow and JAX backends.
 """
 
 from __future__ import annotations
 
+import math
+
 import keras
-import tensorflow as tf
 from keras import ops
 
 from .._validation import check_choice, check_number
@@ -28,7 +34,7 @@ class PIController:
     error = ema(rate) - target (too many samples -> positive -> raise threshold);
     threshold = clip(base + kp * error + ki * integral, 0, 1). The integral only
     accumulates while the output is not saturated in the error's direction.
-    State lives in non-trainable Keras variables.
+    State lives in non-trainable Keras variables (`variables`).
     """
 
     def __init__(self, target_rate: float, kp: float = 0.5, ki: float = 0.05,
@@ -39,18 +45,23 @@ class PIController:
         self.rate_ema = keras.Variable(target_rate, trainable=False, name="rate_ema")
         self.integral = keras.Variable(0.0, trainable=False, name="integral")
 
+    @property
+    def variables(self) -> list:
+        return [self.threshold, self.rate_ema, self.integral]
+
     def update(self, rate):
-        ema = self.ema_coef * self.rate_ema + (1.0 - self.ema_coef) * ops.cast(rate, "float32")
+        ema = self.ema_coef * self.rate_ema.value + (1.0 - self.ema_coef) * ops.cast(
+            rate, "float32")
         error = ema - self.target
-        trial = ops.clip(self.integral + error, -self.limit, self.limit)
+        trial = ops.clip(self.integral.value + error, -self.limit, self.limit)
         raw = self.base + self.kp * error + self.ki * trial
         winding = ops.logical_or(ops.logical_and(raw > 1.0, error > 0),
                                  ops.logical_and(raw < 0.0, error < 0))
-        integral = ops.where(winding, self.integral, trial)
+        integral = ops.where(winding, self.integral.value, trial)
         self.rate_ema.assign(ema)
         self.integral.assign(integral)
         self.threshold.assign(ops.clip(self.base + self.kp * error + self.ki * integral, 0., 1.))
-        return self.threshold
+        return self.threshold.value
 
 
 def significance(per_sample_loss, x):
@@ -62,6 +73,13 @@ def significance(per_sample_loss, x):
     return ops.clip(score / (ops.max(score) + 1e-8), 0.0, 1.0)
 
 
+def sub_batch_size(batch, rate: float):
+    """k = ceil(rate * batch), at least 1: a Python int when the batch size is static."""
+    if isinstance(batch, int):
+        return max(1, math.ceil(rate * batch))
+    return ops.maximum(1, ops.cast(ops.ceil(rate * ops.cast(batch, "float32")), "int32"))
+
+
 class SampleGating(WrappedModel):
     """Trains each step only on the samples that matter most (or, as a control, random ones).
 
@@ -71,90 +89,93 @@ class SampleGating(WrappedModel):
         selector: "significance" (PI-controlled threshold) or "random".
         warmup_epochs: Full-batch epochs before gating starts.
         kp, ki, ema: PI gains and the EMA coefficient of the measured rate.
-        min_samples: Random samples trained when nothing passes the threshold.
-        buckets: If set (e.g. 4), the sub-batch size is rounded up to one of
-            `buckets` fixed sizes (batch_size / 2**i) and filled with the
-            next-best samples, so XLA (`jit_compile=True`) compiles a bounded
-            set of shapes. Needs `batch_size` and full batches
-            (`drop_remainder=True`).
-        batch_size: The training batch size, for `buckets`.
+        min_samples: Best-scoring samples trained when nothing passes the threshold.
+        seed: Seed of the random selection (and of the fallback's tie-breaking).
 
-    Logs `activation_rate` (this step), `threshold` and `samples_trained`.
+    Logs `activation_rate` (this step's share passing the threshold, or k/batch
+    for random selection), `threshold` and `samples_trained` (cumulative).
     `loss` is the trained sub-batch's loss; `accuracy`-style metrics come from
     the scoring pass over the whole batch (random selection: the sub-batch).
+
+    Example:
+
+    ```python
+    gated = SampleGating(model, target_rate=0.3, warmup_epochs=1)
+    gated.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    gated.fit(x, y, epochs=5, batch_size=128)   # logs gain `activation_rate`, ...
+    ```
     """
 
     def __init__(self, model: keras.Model, target_rate: float = 0.3,
                  selector: str = "significance", warmup_epochs: int = 0, kp: float = 0.5,
                  ki: float = 0.05, ema: float = 0.9, min_samples: int = 2,
-                 buckets: int | None = None, batch_size: int | None = None,
-                 name: str | None = None) -> None:
+                 seed: int | None = None, name: str | None = None) -> None:
         check_number("target_rate", target_rate, low=0, high=1, low_open=True)
         check_choice("selector", selector, SELECTORS)
         check_number("warmup_epochs", warmup_epochs, low=0)
         check_number("min_samples", min_samples, low=1)
-        check_number("buckets", buckets, low=1, allow_none=True)
-        if buckets is not None:
-            check_number("batch_size", batch_size, low=1)
-            check_choice("selector (with buckets)", selector, ["significance"])
         super().__init__(model, name=name)
         self.target_rate, self.selector = target_rate, selector
         self.warmup_epochs, self.min_samples = warmup_epochs, min_samples
-        self.buckets, self.batch_size = buckets, batch_size
         self.controller = PIController(target_rate, kp, ki, ema)
+        self.controller_state = self.controller.variables  # tracked: part of the JAX state
         self.samples_trained = keras.Variable(0.0, trainable=False, name="samples_trained")
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def _select(self, x, y):
-        """Returns a mask over the batch, the ranking scores, and the scoring pass's output."""
-        batch = tf.shape(x)[0]
-        noise = tf.random.uniform([batch])
+    def on_epoch_start(self, epoch: int) -> None:
+        mode = "warmup" if epoch < self.warmup_epochs else "gated"
+        if mode != self.mode:
+            self.use_mode(mode)  # full batches and sub-batches are two static shapes
+
+    def _choose(self, x, y, k):
+        """(indices of the k slots, weight 0/1 per slot, activation rate, scoring output)."""
+        batch = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
+        noise = keras.random.uniform((batch,), seed=self.seed_generator)
         if self.selector == "random":
-            chosen, scores, y_pred = noise < self.target_rate, noise, None
-        else:
-            y_pred = self(x, training=False)
-            scores = significance(self.per_sample_loss(y, y_pred), x)
-            chosen = scores >= self.controller.threshold
-        # Nothing passed: train a few random samples rather than skip the step.
-        fallback = tf.argsort(noise) < self.min_samples
-        chosen = tf.cond(tf.reduce_any(chosen), lambda: chosen, lambda: fallback)
-        warm = self.epoch < float(self.warmup_epochs)
-        return tf.logical_or(chosen, warm), scores, y_pred
+            slots = ops.top_k(noise, k, sorted=False)[1]
+            return slots, ops.ones((k,)), k / ops.cast(batch, "float32"), None
+        y_pred = self(x, training=False)
+        scores = significance(self.per_sample_loss(y, y_pred), x)
+        passed = ops.cast(scores >= self.controller.threshold.value, "float32")
+        # Best first; the noise only breaks ties (e.g. scores clipped to 1).
+        slots = ops.top_k(scores + 1e-6 * noise, k, sorted=True)[1]
+        weight = ops.take(passed, slots)
+        fallback = ops.cast(ops.arange(k) < self.min_samples, "float32")
+        weight = ops.where(ops.sum(passed) > 0, weight, fallback)
+        return slots, weight, ops.mean(passed), y_pred
 
-    def _train_on(self, x, y, sample_weight, idx):
-        sub_x, sub_y = tf.gather(x, idx), tf.gather(y, idx)
-        sub_w = None if sample_weight is None else tf.gather(sample_weight, idx)
+    def _train_on(self, x, y, sample_weight, slots, weight):
+        """One optimizer step on the gathered slots; returns (samples trained, y_pred, loss)."""
+        sub_x, sub_y = ops.take(x, slots, axis=0), ops.take(y, slots, axis=0)
+        trained = ops.sum(weight)
+        # The mean over the trained samples, whatever k: weights sum to k.
+        sub_w = weight * ops.cast(ops.shape(weight)[0], "float32") / ops.maximum(trained, 1.0)
+        if sample_weight is not None:
+            sub_w = sub_w * ops.cast(ops.take(sample_weight, slots, axis=0), "float32")
         variables = self.trainable_variables
-        grads, sub_pred = self._gradients(sub_x, sub_y, sub_w, variables)
+        grads, sub_pred, loss = self.gradients(sub_x, sub_y, sub_w, variables)
         self.optimizer.apply(grads, variables)
-        return tf.cast(tf.shape(idx)[0], tf.float32), (sub_x, sub_y, sub_pred, sub_w)
+        return trained, (sub_x, sub_y, sub_pred, sub_w), loss
 
-    def _bucketed(self, x, y, sample_weight, chosen, scores):
-        sizes = sorted({max(1, self.batch_size // 2**i) for i in range(self.buckets)})
-        wanted = tf.reduce_sum(tf.cast(chosen, tf.int32))
-        index = tf.reduce_sum(tf.cast(tf.constant(sizes) < wanted, tf.int32))
-        ranked = tf.where(chosen, scores + 2.0, scores)  # chosen first, then next-best
-
-        def branch(k):
-            return lambda: self._train_on(x, y, sample_weight, tf.math.top_k(ranked, k).indices)[0]
-
-        return tf.switch_case(index, [branch(k) for k in sizes])
-
-    def train_step(self, data):
+    def method_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        chosen, scores, y_pred = self._select(x, y)
-        if self.buckets:
-            trained = self._bucketed(x, y, sample_weight, chosen, scores)
+        batch = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
+        if self.mode == "warmup":
+            slots, weight = ops.arange(batch), ops.ones((batch,))
+            rate, y_pred = ops.ones(()), None
         else:
-            trained, sub = self._train_on(x, y, sample_weight, tf.where(chosen)[:, 0])
-        rate = tf.reduce_mean(tf.cast(chosen, tf.float32))
-        if self.selector == "significance":
+            slots, weight, rate, y_pred = self._choose(x, y, sub_batch_size(batch,
+                                                                           self.target_rate))
+        trained, sub, loss = self._train_on(x, y, sample_weight, slots, weight)
+        if self.selector == "significance" and self.mode != "warmup":
             self.controller.update(rate)
-        self.samples_trained.assign_add(trained)
+        self.samples_trained.assign(self.samples_trained.value + trained)
+        self.track_loss(loss, trained)
         # Metrics reuse a pass already made: the scoring pass (whole batch, before
-        # the update) or, for random selection, the trained sub-batch.
+        # the update) or the trained sub-batch.
         if y_pred is None:
             x, y, y_pred, sample_weight = sub
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        logs.update(activation_rate=rate, threshold=self.controller.threshold,
-                    samples_trained=self.samples_trained)
+        logs.update(activation_rate=rate, threshold=self.controller.threshold.value,
+                    samples_trained=self.samples_trained.value)
         return logs

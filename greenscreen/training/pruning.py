@@ -16,7 +16,7 @@ import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from ._base import WrappedModel, kernels, magnitude_threshold
 from .schedules import check_sparsity_schedule
@@ -50,42 +50,49 @@ class MagnitudePruning(WrappedModel):
         self.final_sparsity, self.initial_sparsity = final_sparsity, initial_sparsity
         self.begin_step, self.end_step, self.frequency = begin_step, end_step, frequency
         self.pruned = kernels(model)
-        self.masks = [keras.Variable(tf.ones(v.shape, dtype=v.dtype), trainable=False,
+        self.masks = [keras.Variable(np.ones(v.shape, dtype=v.dtype), trainable=False,
                                      name=f"mask_{i}") for i, v in enumerate(self.pruned)]
 
     def target_sparsity(self, step):
-        t = tf.cast(step, tf.float32)
-        frac = tf.clip_by_value((t - self.begin_step) / (self.end_step - self.begin_step), 0, 1)
+        t = ops.cast(step, "float32")
+        frac = ops.clip((t - self.begin_step) / (self.end_step - self.begin_step), 0, 1)
         return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1 - frac) ** 3
 
-    def _update_masks(self, step):
+    def _new_masks(self, step) -> list:
         sparsity = self.target_sparsity(step)
+        masks = []
         for var, mask in zip(self.pruned, self.masks):
-            magnitude = tf.reshape(tf.abs(var), [-1])
-            k = tf.cast(tf.round(sparsity * tf.cast(tf.size(magnitude), tf.float32)), tf.int32)
-            mask.assign(tf.cast(tf.abs(var) > magnitude_threshold(magnitude, k), mask.dtype))
-        return tf.constant(True)
+            magnitude = ops.reshape(ops.abs(var.value), (-1,))
+            k = ops.cast(ops.round(sparsity * int(magnitude.shape[0])), "int32")
+            masks.append(ops.cast(ops.abs(var.value) > magnitude_threshold(magnitude, k),
+                                  mask.dtype))
+        return masks
 
     def apply_masks(self):
         for var, mask in zip(self.pruned, self.masks):
-            var.assign(var * tf.cast(mask, var.dtype))
+            var.assign(var.value * ops.cast(mask.value, var.dtype))
 
     def sparsity(self):
         """Fraction of pruned (masked) entries over all prunable kernels."""
-        zeros = tf.add_n([tf.reduce_sum(1.0 - tf.cast(m, tf.float32)) for m in self.masks])
+        zeros = sum(ops.sum(1.0 - ops.cast(m.value, "float32")) for m in self.masks)
         total = float(sum(int(np.prod(m.shape)) for m in self.masks))
         return zeros / total
 
-    def train_step(self, data):
+    def method_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         variables = self.trainable_variables
-        grads, y_pred = self._gradients(x, y, sample_weight, variables)
+        grads, y_pred, loss = self.gradients(x, y, sample_weight, variables)
         self.optimizer.apply(grads, variables)
-        step = self.optimizer.iterations
-        due = tf.logical_and(step >= self.begin_step, step <= self.end_step)
-        due = tf.logical_and(due, (step - self.begin_step) % self.frequency == 0)
-        tf.cond(due, lambda: self._update_masks(step), lambda: tf.constant(False))
+        step = self.optimizer.iterations.value
+        due = ops.logical_and(step >= self.begin_step, step <= self.end_step)
+        due = ops.logical_and(due, (step - self.begin_step) % self.frequency == 0)
+        # The branch returns the masks instead of assigning them, so it is a pure
+        # function that both tf.cond and lax.cond can take.
+        new = ops.cond(due, lambda: self._new_masks(step), lambda: [m.value for m in self.masks])
+        for mask, value in zip(self.masks, new):
+            mask.assign(value)
         self.apply_masks()
+        self.track_loss(loss, ops.shape(x)[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         logs["sparsity"] = self.sparsity()
         return logs

@@ -1,0 +1,30 @@
+"""The gradient step, one module per Keras backend (as Keras splits its own trainers).
+
+Everything else a method does (masks, schedules, the controller, scoring) is
+written once in `keras.ops` and runs inside the step of whichever backend is
+active. Each backend module offers:
+
+- `train_step(model, *args)`: Keras's `train_step` signature for that backend,
+  running the stateful, backend-agnostic `model.method_step(data)`;
+- `gradients(model, x, y, sample_weight, variables)`: forward and backward pass,
+  returning `(gradients, y_pred, unscaled loss)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import keras
+
+SUPPORTED = ("tensorflow", "jax")
+
+
+def for_backend(method: str):
+    """The step module of the active backend; a clear error on any other backend."""
+    backend = keras.backend.backend()
+    if backend not in SUPPORTED:
+        raise NotImplementedError(
+            f"{method} runs on the Keras backends {', '.join(SUPPORTED)}; KERAS_BACKEND is "
+            f"{backend!r}. Set KERAS_BACKEND=jax or tensorflow before importing keras (the "
+            "callbacks, SMICallback included, work on every backend).")
+    return importlib.import_module(f".{backend}", __name__)

@@ -1,0 +1,81 @@
+"""Training and evaluation batches as Keras `PyDataset`s: one data path for every backend.
+
+Batches are NumPy arrays with one-hot labels, so nothing here needs TensorFlow.
+Augmentation runs Keras preprocessing layers on each training batch (MixUp and
+CutMix mix the labels too). The layers always compute in float32 (CutMix builds
+integer ranges that float16 cannot hold) and the batch is handed back in the
+training dtype. The training order is reshuffled every epoch from a seeded
+generator, so a run is a function of its seed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from .data import Splits
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of (x, one-hot y) from in-memory arrays, optionally shuffled and augmented."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int,
+                 dtype: str, shuffle_seed: int | None = None, augment=None) -> None:
+        super().__init__()
+        self.x, self.batch_size, self.dtype = x, batch_size, dtype
+        self.y = keras.utils.to_categorical(y, num_classes).astype(dtype)
+        self.augment = augment
+        self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+        self.order = np.arange(len(x))
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        x, y = self.x[rows].astype(self.dtype), self.y[rows]
+        if self.augment is not None:
+            x, y = self.augment(x, y)
+        return x, y
+
+    def on_epoch_end(self) -> None:
+        if self.rng is not None:
+            self.order = self.rng.permutation(len(self.x))
+
+
+def datasets(splits: Splits, cfg: dict, dtype: str, seed: int) -> tuple:
+    """(train, validation, test) batches; only the training split is shuffled and augmented."""
+    n, size = splits.num_classes, cfg["batch_size"]
+    augment = None if cfg["augmentation"] == "None" else augmenter(cfg["augmentation"], seed,
+                                                                     dtype)
+    return (ArrayBatches(splits.x_train, splits.y_train, n, size, dtype, seed, augment),
+            ArrayBatches(splits.x_val, splits.y_val, n, size, dtype),
+            ArrayBatches(splits.x_test, splits.y_test, n, size, dtype))
+
+
+def augmenter(kind: str, seed: int, dtype: str):
+    """A function (x, y) -> (x, y) on NumPy batches, through Keras preprocessing layers."""
+    to_numpy = keras.ops.convert_to_numpy
+    if kind == "random":
+        layers = [keras.layers.RandomFlip("horizontal", seed=seed, dtype="float32"),
+                  keras.layers.RandomRotation(0.05, seed=seed, dtype="float32"),
+                  keras.layers.RandomTranslation(0.1, 0.1, seed=seed, dtype="float32")]
+
+        def apply(x, y):
+            x = x.astype("float32")
+            for layer in layers:
+                x = layer(x, training=True)
+            return to_numpy(x).astype(dtype), y
+    else:
+        cls = keras.layers.MixUp if kind == "mixup" else keras.layers.CutMix
+        layer = cls(seed=seed, dtype="float32")
+
+        def apply(x, y):
+            out = layer({"images": x.astype("float32"), "labels": y.astype("float32")},
+                        training=True)
+            return to_numpy(out["images"]).astype(dtype), to_numpy(out["labels"]).astype(dtype)
+
+    return apply
