@@ -8,6 +8,8 @@
 #                                    under JAX (and PyTorch, if installed); arguments: one pytest run
 #   ./greenscreen.sh meters          list the power sources this machine offers
 #   ./greenscreen.sh setup [test]    only set up .venv (for the tests: both backends they need)
+#   ./greenscreen.sh gpu-check [...] every power source against NVML's counter on a real GPU
+#                                    (benchmarks/gpu_check.py; benchmarks/gpu_prepare.sh first)
 # Options: --config FILE, --runs N, --epochs N, --sweep-dir DIR (defaults from config.yaml);
 #   sweep: --workers N --gpus 0,1  or  --executor slurm|ray (README: "Scaling out").
 # Set-up creates .venv/ and installs the project into it with the Keras backend
@@ -66,7 +68,7 @@ run_tests() {
 }
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in
@@ -84,6 +86,21 @@ case "$cmd" in
   setup)
     if [ "${1:-}" = test ]; then setup_env tensorflow,jax; else setup_env "$KERAS_BACKEND"; fi
     ;;
+  gpu-check)
+    # The GPU machines have jax but no keras and no network: wheels prepared by
+    # benchmarks/gpu_prepare.sh in .whl/ are installed into a temporary folder.
+    if [ -x "$PY" ]; then
+      checker="$PY"
+    else
+      checker="$BASE_PYTHON"
+      if ! "$checker" -c 'import keras' 2>/dev/null; then
+        [ -d .whl ] || { say "keras is missing: run benchmarks/gpu_prepare.sh and carry .whl" >&2; exit 2; }
+        "$checker" -m pip install -q --no-index --no-deps --no-compile --target /tmp/greenscreen-site .whl/*.whl
+        export PYTHONPATH="/tmp/greenscreen-site${PYTHONPATH:+:$PYTHONPATH}"
+      fi
+    fi
+    KERAS_BACKEND=jax exec "$checker" benchmarks/gpu_check.py "$@"
+    ;;
   meters)
     setup_env "$KERAS_BACKEND"
     exec "$PY" -c 'from greenscreen.meters import available
@@ -99,7 +116,7 @@ for row in available():
     usage
     ;;
   *)
-    say "unknown command '$cmd'; allowed: sweep, analyze, final, report, check, test, meters, setup, help (or none)" >&2
+    say "unknown command '$cmd'; allowed: sweep, analyze, final, report, check, test, meters, setup, gpu-check, help (or none)" >&2
     exit 2
     ;;
 esac

@@ -95,6 +95,26 @@ class PowerSource(abc.ABC):
     def stop(self) -> None:
         """Stops delivering samples and releases every process and handle."""
 
+    def cpu_seconds(self) -> float:
+        """CPU time the sampler has used so far: its thread (and subprocess, where it has
+        one). Linux only; NaN elsewhere or when it is not running."""
+        thread = getattr(self, "_thread", None)
+        if thread is None or thread.native_id is None:
+            return NAN
+        return proc_cpu_seconds(f"/proc/self/task/{thread.native_id}/stat")
+
+
+def proc_cpu_seconds(stat_path: str) -> float:
+    """utime + stime of a /proc stat file, in seconds; NaN if it cannot be read."""
+    import os
+
+    try:
+        with open(stat_path) as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return NAN
+
 
 class PolledSource(PowerSource):
     """A source read on a timer: subclasses implement `open`, `read`, `close`."""

@@ -22,7 +22,8 @@ import time
 import weakref
 from datetime import datetime
 
-from .base import NAN, PowerSource, Sample, Sink
+from .._validation import check_choice
+from .base import NAN, PowerSource, Sample, Sink, proc_cpu_seconds
 
 ENV_EXECUTABLE = "GREENSCREEN_NVIDIA_SMI"
 FIELDS = (
@@ -35,6 +36,7 @@ FIELDS = (
     "utilization.gpu",
     "memory.used",
 )
+POWER_FIELDS = ("power.draw", "power.draw.average", "power.draw.instant")
 _MISSING = ("n/a", "[n/a]", "[not supported]", "not supported", "[unknown error]", "")
 _LIVE: "weakref.WeakSet[NvidiaSmiSource]" = weakref.WeakSet()
 
@@ -128,6 +130,9 @@ class NvidiaSmiSource(PowerSource):
             stalled, killed and restarted. Default: max(5 s, 20 intervals).
         start_timeout: Seconds allowed for the first line (driver start-up
             without persistence mode can take several seconds).
+        power_field: The power column to read: "power.draw" (on Ampere and
+            newer a 1-second average), "power.draw.average" or
+            "power.draw.instant" (drivers from R535 on).
     """
 
     name = "nvidia-smi"
@@ -139,8 +144,11 @@ class NvidiaSmiSource(PowerSource):
         gpus: "list[int | str] | None" = None,
         stall_timeout: float | None = None,
         start_timeout: float = 20.0,
+        power_field: str = "power.draw",
     ) -> None:
         super().__init__(interval)
+        check_choice("power_field", power_field, POWER_FIELDS)
+        self.power_field = power_field
         self.gpus = gpus
         self.stall_timeout = stall_timeout or max(5.0, 20 * interval)
         self.start_timeout = start_timeout
@@ -153,7 +161,8 @@ class NvidiaSmiSource(PowerSource):
         exe = resolve_executable() or "nvidia-smi"
         cmd = [
             exe,
-            "--query-gpu=" + ",".join(FIELDS),
+            "--query-gpu=" + ",".join(self.power_field if f == "power.draw" else f
+                                      for f in FIELDS),
             "--format=csv,noheader,nounits",
             f"--loop-ms={max(1, round(self.interval * 1000))}",
         ]
@@ -162,6 +171,12 @@ class NvidiaSmiSource(PowerSource):
             cmd += ["-i", ",".join(ids)]
         return cmd
 
+    def cpu_seconds(self) -> float:
+        """The reader thread's CPU time plus the running nvidia-smi process's."""
+        proc = self._proc
+        child = proc_cpu_seconds(f"/proc/{proc.pid}/stat") if proc is not None else 0.0
+        return super().cpu_seconds() + child
+
     def unavailable_reason(self) -> str | None:
         exe = resolve_executable()
         if exe is None:
@@ -169,7 +184,7 @@ class NvidiaSmiSource(PowerSource):
         ids = visible_gpus(self.gpus)
         if ids == []:
             return "CUDA_VISIBLE_DEVICES hides every GPU"
-        probe = [exe, "--query-gpu=index", "--format=csv,noheader"]
+        probe = [exe, f"--query-gpu=index,{self.power_field}", "--format=csv,noheader"]
         probe += ["-i", ",".join(ids)] if ids else []
         try:
             out = subprocess.run(

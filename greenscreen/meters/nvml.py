@@ -24,13 +24,18 @@ def _nvml():
 
 
 class NvmlSource(PolledSource):
-    """Polls NVML every `interval` seconds for the selected GPUs."""
+    """Polls NVML every `interval` seconds for the selected GPUs.
+
+    `counter=False` ignores the total-energy counter and integrates polled
+    power instead (provenance "measured:nvml-power"), e.g. to compare the two.
+    """
 
     name = "nvml"
 
-    def __init__(self, interval: float = 0.1, gpus=None) -> None:
+    def __init__(self, interval: float = 0.1, gpus=None, counter: bool = True) -> None:
         super().__init__(interval)
         self.gpus = gpus
+        self.use_counter = counter
         self.has_counter = False
         self._handles: list = []
 
@@ -60,7 +65,8 @@ class NvmlSource(PolledSource):
         if not self._handles:
             nv.nvmlShutdown()
             raise SourceUnavailable("NVML lists no GPUs (or CUDA_VISIBLE_DEVICES hides them)")
-        self.has_counter = all(self._counter(nv, h) is not None for h in self._handles)
+        self.has_counter = self.use_counter and all(
+            self._counter(nv, h) is not None for h in self._handles)
 
     def _ids(self, nv) -> list[str]:
         ids = visible_gpus(self.gpus)
