@@ -110,7 +110,6 @@ def measure_windows(meters: dict, counter: Counter, scale: float, load) -> list[
 def fit_check(counter: Counter, scale: float, epochs: int) -> dict:
     """A Keras fit on JAX with one SMICallback per source, per epoch against the counter."""
     import keras
-    import numpy as np
 
     from greenscreen import SMICallback
 
