@@ -102,6 +102,10 @@ def main(argv=None) -> int:
         cfg = config.run(args.index)
         folder = runfolder.run_dir(args.sweep_dir, args.index)
     folder.mkdir(parents=True, exist_ok=True)
+    if cfg["precision"] == "float64" and os.environ.get("KERAS_BACKEND") == "jax":
+        # JAX computes in float32 unless its 64-bit mode is on before it is imported;
+        # this process trains one run, so turning it on here affects nothing else.
+        os.environ["JAX_ENABLE_X64"] = "1"
     epochs = args.epochs or config.settings["epochs"]
     runfolder.write_status(folder, "running", pid=os.getpid())
     try:

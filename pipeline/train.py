@@ -44,6 +44,12 @@ def unsupported(cfg: dict) -> str | None:
     if cfg["precision"] == "float64" and backend == "jax" and not jax_x64():
         return ("precision float64 needs JAX's 64-bit mode, which is off (JAX would compute "
                 "in float32); set JAX_ENABLE_X64=1 to run it")
+    if (cfg["method"] != "standard" and cfg["precision"] == "global_policy_float16"
+            and backend == "jax"):
+        return (f"method {cfg['method']} with float16 loss scaling (global_policy_float16) "
+                "does not run on JAX: Keras's LossScaleOptimizer updates its state inside a "
+                "conditional that the method's train step cannot trace; mixed_bfloat16 needs "
+                "no loss scaling and works")
     if cfg["method"] != "standard" and cfg["internal"] == "pre_quantization":
         return (f"method {cfg['method']} wraps the model's train step, which float8 "
                 "quantized training (pre_quantization) does not support")

@@ -65,10 +65,13 @@ def test_impossible_combinations_are_skipped_with_a_reason():
     reason = t.unsupported({**space.BASELINE, "method": "gated", "internal": "pre_quantization"})
     assert "float8" in reason
     float64 = t.unsupported({**space.BASELINE, "precision": "float64"})
-    if keras.backend.backend() == "jax" and not t.jax_x64():
-        assert "JAX_ENABLE_X64=1" in float64
+    scaled = t.unsupported({**space.BASELINE, "precision": "global_policy_float16",
+                            "method": "pruned"})
+    if keras.backend.backend() == "jax":
+        assert ("JAX_ENABLE_X64=1" in float64) != t.jax_x64()
+        assert "LossScaleOptimizer" in scaled
     else:
-        assert float64 is None
+        assert float64 is None and scaled is None
 
 
 @pytest.mark.backends("tensorflow", "jax")

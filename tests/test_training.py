@@ -281,6 +281,20 @@ def test_bad_arguments_name_the_argument_and_the_allowed_values(make, match):
         make(model())
 
 
+def test_float16_loss_scaling_is_a_clear_error_on_jax_and_trains_elsewhere():
+    x, y = data(64)
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        gated = SampleGating(model())
+        if keras.backend.backend() == "jax":
+            with pytest.raises(NotImplementedError, match="mixed_bfloat16"):
+                compiled(gated)
+        else:
+            compiled(gated).fit(x, y, epochs=1, batch_size=32, verbose=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
 def test_unbuilt_model_is_a_clear_error():
     with pytest.raises(ValueError, match="a built model"):
         SampleGating(keras.Sequential([keras.layers.Dense(2)]))

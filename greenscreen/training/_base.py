@@ -65,6 +65,13 @@ class WrappedModel(keras.Model):
 
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        if (keras.backend.backend() == "jax"
+                and isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)):
+            # Its apply() assigns inside ops.cond, which leaks tracers in a JAX method step.
+            raise NotImplementedError(
+                f"{type(self).__name__} on JAX does not support float16 loss scaling "
+                f"(dtype policy {keras.config.dtype_policy().name!r} or a LossScaleOptimizer); "
+                "use 'mixed_bfloat16', which needs no loss scaling, or the tensorflow backend")
         self._loss_arg = loss
         self._functions.clear()
 
