@@ -2,10 +2,11 @@
 
 Batches are NumPy arrays with one-hot labels, so nothing here needs TensorFlow.
 Augmentation runs Keras preprocessing layers on each training batch (MixUp and
-CutMix mix the labels too). The layers always compute in float32 (CutMix builds
-integer ranges that float16 cannot hold) and the batch is handed back in the
-training dtype. The training order is reshuffled every epoch from a seeded
-generator, so a run is a function of its seed.
+CutMix mix the labels too). The layers compute in Keras's global float type,
+because they draw their random numbers in it (float16 and float64 runs
+included), and the batch is handed back in the training dtype. The training
+order is reshuffled every epoch from a seeded generator, so a run is a function
+of its seed.
 """
 
 from __future__ import annotations
@@ -58,23 +59,23 @@ def datasets(splits: Splits, cfg: dict, dtype: str, seed: int) -> tuple:
 
 def augmenter(kind: str, seed: int, dtype: str):
     """A function (x, y) -> (x, y) on NumPy batches, through Keras preprocessing layers."""
-    to_numpy = keras.ops.convert_to_numpy
+    to_numpy, work = keras.ops.convert_to_numpy, keras.config.floatx()
     if kind == "random":
-        layers = [keras.layers.RandomFlip("horizontal", seed=seed, dtype="float32"),
-                  keras.layers.RandomRotation(0.05, seed=seed, dtype="float32"),
-                  keras.layers.RandomTranslation(0.1, 0.1, seed=seed, dtype="float32")]
+        layers = [keras.layers.RandomFlip("horizontal", seed=seed, dtype=work),
+                  keras.layers.RandomRotation(0.05, seed=seed, dtype=work),
+                  keras.layers.RandomTranslation(0.1, 0.1, seed=seed, dtype=work)]
 
         def apply(x, y):
-            x = x.astype("float32")
+            x = x.astype(work)
             for layer in layers:
                 x = layer(x, training=True)
             return to_numpy(x).astype(dtype), y
     else:
         cls = keras.layers.MixUp if kind == "mixup" else keras.layers.CutMix
-        layer = cls(seed=seed, dtype="float32")
+        layer = cls(seed=seed, dtype=work)
 
         def apply(x, y):
-            out = layer({"images": x.astype("float32"), "labels": y.astype("float32")},
+            out = layer({"images": x.astype(work), "labels": y.astype(work)},
                         training=True)
             return to_numpy(out["images"]).astype(dtype), to_numpy(out["labels"]).astype(dtype)
 

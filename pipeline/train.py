@@ -44,6 +44,10 @@ def unsupported(cfg: dict) -> str | None:
     if cfg["precision"] == "float64" and backend == "jax" and not jax_x64():
         return ("precision float64 needs JAX's 64-bit mode, which is off (JAX would compute "
                 "in float32); set JAX_ENABLE_X64=1 to run it")
+    if cfg["augmentation"] == "random" and cfg["precision"] in ("float16", "float64"):
+        return (f"augmentation random with precision {cfg['precision']}: Keras's "
+                "RandomRotation mixes float32 constants into its computation and fails under "
+                f"a {cfg['precision']} global float type")
     if (cfg["method"] != "standard" and cfg["precision"] == "global_policy_float16"
             and backend == "jax"):
         return (f"method {cfg['method']} with float16 loss scaling (global_policy_float16) "

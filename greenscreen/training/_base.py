@@ -50,8 +50,8 @@ class WrappedModel(keras.Model):
                 f"model={model.name!r} is not valid; allowed: a built model "
                 "(start it with keras.Input(...) or call it once on data).")
         self.inner = model
-        self.epoch = keras.Variable(0.0, trainable=False, name="epoch")
-        self.epochs = keras.Variable(1.0, trainable=False, name="epochs")
+        self.epoch = keras.Variable(0.0, dtype="float32", trainable=False, name="epoch")
+        self.epochs = keras.Variable(1.0, dtype="float32", trainable=False, name="epochs")
         self.mode = None
         self.max_modes = max_modes
         self._functions: OrderedDict = OrderedDict()

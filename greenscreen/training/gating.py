@@ -41,9 +41,11 @@ class PIController:
                  ema: float = 0.9, base: float = 0.5, integral_limit: float = 20.0) -> None:
         self.target, self.kp, self.ki, self.ema_coef = target_rate, kp, ki, ema
         self.base, self.limit = base, integral_limit
-        self.threshold = keras.Variable(base, trainable=False, name="threshold")
-        self.rate_ema = keras.Variable(target_rate, trainable=False, name="rate_ema")
-        self.integral = keras.Variable(0.0, trainable=False, name="integral")
+        self.threshold = keras.Variable(base, dtype="float32", trainable=False,
+                                        name="threshold")
+        self.rate_ema = keras.Variable(target_rate, dtype="float32", trainable=False,
+                                       name="rate_ema")
+        self.integral = keras.Variable(0.0, dtype="float32", trainable=False, name="integral")
 
     @property
     def variables(self) -> list:
@@ -119,7 +121,8 @@ class SampleGating(WrappedModel):
         self.warmup_epochs, self.min_samples = warmup_epochs, min_samples
         self.controller = PIController(target_rate, kp, ki, ema)
         self.controller_state = self.controller.variables  # tracked: part of the JAX state
-        self.samples_trained = keras.Variable(0.0, trainable=False, name="samples_trained")
+        self.samples_trained = keras.Variable(0.0, dtype="float32", trainable=False,
+                                              name="samples_trained")
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -130,10 +133,10 @@ class SampleGating(WrappedModel):
     def _choose(self, x, y, k):
         """(indices of the k slots, weight 0/1 per slot, activation rate, scoring output)."""
         batch = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
-        noise = keras.random.uniform((batch,), seed=self.seed_generator)
+        noise = keras.random.uniform((batch,), dtype="float32", seed=self.seed_generator)
         if self.selector == "random":
             slots = ops.top_k(noise, k, sorted=False)[1]
-            return slots, ops.ones((k,)), k / ops.cast(batch, "float32"), None
+            return slots, ops.ones((k,), "float32"), k / ops.cast(batch, "float32"), None
         y_pred = self(x, training=False)
         scores = significance(self.per_sample_loss(y, y_pred), x)
         passed = ops.cast(scores >= self.controller.threshold.value, "float32")
@@ -161,8 +164,8 @@ class SampleGating(WrappedModel):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
         if self.mode == "warmup":
-            slots, weight = ops.arange(batch), ops.ones((batch,))
-            rate, y_pred = ops.ones(()), None
+            slots, weight = ops.arange(batch), ops.ones((batch,), "float32")
+            rate, y_pred = ops.ones((), "float32"), None
         else:
             slots, weight, rate, y_pred = self._choose(x, y, sub_batch_size(batch,
                                                                            self.target_rate))

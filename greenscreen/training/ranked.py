@@ -68,8 +68,8 @@ class RankedUpdates(WrappedModel):
         self.high, self.low, self.schedule = high_percentage, low_percentage, schedule
         self.saliency, self.granularity = saliency, granularity
         self.rerank_every, self.max_traces = rerank_every, max_traces
-        self.update_fraction = keras.Variable(high_percentage / 100, trainable=False,
-                                              name="update_fraction")
+        self.update_fraction = keras.Variable(high_percentage / 100, dtype="float32",
+                                              trainable=False, name="update_fraction")
         self.groups = _layer_groups(model)
         self.layer_saliency = keras.Variable(np.zeros(len(self.groups), "float32"),
                                              trainable=False, name="layer_saliency")
