@@ -75,7 +75,8 @@ def train(cfg: dict, settings: dict, folder: Path, epochs: int, seed: int, index
     params.update(results)
     runfolder.write_parameters(folder, params)
     timing["end"] = time.time()
-    runfolder.update_summary(folder, {**results, "timing": timing,
+    runfolder.update_summary(folder, {**results, "versions": params["versions"],
+                                      "timing": timing,
                                       "history": {k: [float(v) for v in vals]
                                                   for k, vals in history.history.items()}})
     return results

@@ -65,6 +65,9 @@ def test_sweep_writes_complete_run_folders(fake_smi, tmp_path):
         summary = json.loads((folder / "summary.json").read_text())
         assert params["n_parameters"] > 0 and params["flops_per_train_step"] > 0
         assert params["seed"] == 7 and "keras" in params["versions"]
+        backend = params["versions"]["backend"]  # the backend and its version, in both files
+        assert backend == "tensorflow" and params["versions"][backend]
+        assert summary["versions"] == params["versions"]
         assert 0 <= params["test_accuracy"] <= 1
         assert summary["source"] == "measured:nvidia-smi" and summary["energy_j"] > 0
         assert summary["test_accuracy"] == params["test_accuracy"]
