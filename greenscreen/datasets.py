@@ -34,14 +34,71 @@ def load_cifar10_dir(path: str) -> tuple[np.ndarray, np.ndarray]:
     return x, np.concatenate(ys)
 
 
-def load_image_folder(path: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """One subfolder per class (as in ImageNet subsets), through Keras's directory loader."""
-    import keras
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
-    if not Path(path).is_dir():
-        raise DatasetError(f"{path!r} is not a folder with one subfolder per class")
-    ds = keras.utils.image_dataset_from_directory(
-        path, image_size=(image_size, image_size), batch_size=None, shuffle=False,
-        label_mode="int", verbose=False)
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
-    return np.stack(xs).astype("float32") / 255.0, np.asarray(ys, dtype=np.int64)
+
+class ImageFiles:
+    """The images of a one-subfolder-per-class folder, decoded only when indexed.
+
+    Behaves like the float32 NHWC array it stands for, so an ImageNet-sized
+    folder never has to fit in memory: `len`, `shape`, `files[rows]` (decodes
+    those rows: resized to `image_size`, in [0, 1], then `transform` applied)
+    and `take(rows, axis=0)` (a lazy subset).
+
+    Args:
+        paths: Image files, one per sample.
+        image_size: Height and width every image is resized to.
+        transform: Applied to each decoded batch (e.g. standardisation), or None.
+    """
+
+    def __init__(self, paths: list, image_size: int, transform=None) -> None:
+        self.paths, self.image_size, self.transform = list(paths), image_size, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self.paths), self.image_size, self.image_size, 3)
+
+    def take(self, rows, axis: int = 0) -> "ImageFiles":
+        if axis != 0:
+            raise ValueError(f"axis={axis!r} is not valid; allowed: 0")
+        return ImageFiles([self.paths[i] for i in np.asarray(rows)], self.image_size,
+                          self.transform)
+
+    def with_transform(self, transform) -> "ImageFiles":
+        return ImageFiles(self.paths, self.image_size, transform)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        import keras
+
+        picked = [self.paths[i] for i in np.atleast_1d(np.arange(len(self))[rows])]
+        size = (self.image_size, self.image_size)
+        batch = np.stack([keras.utils.img_to_array(keras.utils.load_img(
+            p, color_mode="rgb", target_size=size), dtype="float32") for p in picked]) / 255.0
+        return batch if self.transform is None else self.transform(batch)
+
+
+def image_folder(path: str, image_size: int) -> tuple[ImageFiles, np.ndarray]:
+    """One subfolder per class (as in ImageNet subsets): lazy images and integer labels.
+
+    Classes are the sorted subfolder names; files are taken in sorted order.
+    """
+    folder = Path(path)
+    classes = sorted(d for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+    paths, labels = [], []
+    for label, sub in enumerate(classes):
+        files = sorted(f for f in sub.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        paths += files
+        labels += [label] * len(files)
+    if not paths:
+        raise DatasetError(f"{path!r} is not a folder with one subfolder per class holding "
+                           f"images ({', '.join(IMAGE_SUFFIXES)})")
+    return ImageFiles(paths, image_size), np.asarray(labels, dtype=np.int64)
+
+
+def load_image_folder(path: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The whole folder decoded into memory (for small folders, e.g. the cascade's)."""
+    files, labels = image_folder(path, image_size)
+    return files[:], labels

@@ -16,15 +16,21 @@ import math
 import keras
 import numpy as np
 
+from greenscreen.datasets import ImageFiles
+
 from .data import Splits
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """Batches of (x, one-hot y) from in-memory arrays, optionally shuffled and augmented."""
+    """Batches of (x, one-hot y), optionally shuffled and augmented.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int,
+    `x` is an array, or an `ImageFiles` that decodes each batch from disk; then
+    four threads read ahead, since decoding images is I/O and releases the GIL.
+    """
+
+    def __init__(self, x, y: np.ndarray, num_classes: int, batch_size: int,
                  dtype: str, shuffle_seed: int | None = None, augment=None) -> None:
-        super().__init__()
+        super().__init__(workers=4 if isinstance(x, ImageFiles) else 1)
         self.x, self.batch_size, self.dtype = x, batch_size, dtype
         self.y = keras.utils.to_categorical(y, num_classes).astype(dtype)
         self.augment = augment

@@ -1,6 +1,9 @@
 """Datasets, stratified seeded splits, and preprocessing fitted on the training split only.
 
-Images come back as float32 NHWC arrays in [0, 1] and integer labels.
+Images come back as float32 NHWC arrays in [0, 1] and integer labels. An image
+folder comes back as `ImageFiles`, which decodes images only when a batch is
+indexed, so folders larger than memory work; its preprocessing statistics are
+estimated from a seeded sample of the training split.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from greenscreen.datasets import DatasetError, load_cifar10_dir, load_image_folder
+from greenscreen.datasets import DatasetError, ImageFiles, image_folder, load_cifar10_dir
 
 KERAS_FILES = {  # dataset: file keras.datasets caches under ~/.keras/datasets
     "mnist": "mnist.npz",
@@ -39,8 +42,9 @@ class Splits:
         return tuple(self.x_train.shape[1:])
 
 
-def load(name: str, data_path: str = "", image_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """All samples of a dataset, as (x in [0, 1] NHWC float32, y int)."""
+def load(name: str, data_path: str = "", image_size: int = 32) -> tuple:
+    """All samples of a dataset, as (x in [0, 1] NHWC float32, y int); for image_folder,
+    x is an `ImageFiles` that decodes images batch by batch."""
     if name == "digits":
         from sklearn.datasets import load_digits
 
@@ -49,7 +53,7 @@ def load(name: str, data_path: str = "", image_size: int = 32) -> tuple[np.ndarr
     if name == "cifar10_dir":
         return load_cifar10_dir(data_path)
     if name == "image_folder":
-        return load_image_folder(data_path, image_size)
+        return image_folder(data_path, image_size)
     if name in KERAS_FILES:
         return load_keras_cached(name)
     raise DataError(f"dataset={name!r} is not valid; allowed: digits, cifar10_dir, "
@@ -76,18 +80,21 @@ def split(x: np.ndarray, y: np.ndarray, partitioning: str, seed: int) -> Splits:
     from sklearn.model_selection import train_test_split
 
     train, val, test = (int(p) for p in partitioning.split("-"))
-    x_tr, x_rest, y_tr, y_rest = train_test_split(
-        x, y, train_size=train / 100, stratify=y, random_state=seed)
-    x_va, x_te, y_va, y_te = train_test_split(
-        x_rest, y_rest, test_size=test / (val + test), stratify=y_rest, random_state=seed)
-    return Splits(x_tr, y_tr, x_va, y_va, x_te, y_te, int(y.max()) + 1)
+    # Indices are split, so arrays and lazy ImageFiles split the same way (`take`).
+    i_tr, i_rest = train_test_split(np.arange(len(y)), train_size=train / 100, stratify=y,
+                                    random_state=seed)
+    i_va, i_te = train_test_split(i_rest, test_size=test / (val + test), stratify=y[i_rest],
+                                  random_state=seed)
+    return Splits(x.take(i_tr, axis=0), y[i_tr], x.take(i_va, axis=0), y[i_va],
+                  x.take(i_te, axis=0), y[i_te], int(y.max()) + 1)
 
 
 def preprocess(splits: Splits, method: str) -> Splits:
     """Per-feature statistics from the training split only, applied to all three splits."""
     if method in ("None", None):
         return splits
-    xt = splits.x_train
+    lazy = isinstance(splits.x_train, ImageFiles)
+    xt = stats_sample(splits.x_train) if lazy else splits.x_train
     if method == "standardization":
         center, scale = xt.mean(axis=0), xt.std(axis=0)
     elif method == "robust_scaling":
@@ -103,5 +110,17 @@ def preprocess(splits: Splits, method: str) -> Splits:
     def apply(a):
         return ((a - center) / scale).astype("float32")
 
+    if lazy:
+        def lazy_apply(files):
+            return files.with_transform(apply)
+        return Splits(lazy_apply(splits.x_train), splits.y_train, lazy_apply(splits.x_val),
+                      splits.y_val, lazy_apply(splits.x_test), splits.y_test,
+                      splits.num_classes)
     return Splits(apply(xt), splits.y_train, apply(splits.x_val), splits.y_val,
                   apply(splits.x_test), splits.y_test, splits.num_classes)
+
+
+def stats_sample(files: ImageFiles, size: int = 2048, seed: int = 0) -> np.ndarray:
+    """A seeded sample of up to `size` training images, decoded, for preprocessing statistics."""
+    rows = np.random.default_rng(seed).permutation(len(files))[:size]
+    return files[np.sort(rows)]

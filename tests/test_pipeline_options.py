@@ -138,15 +138,42 @@ def test_cifar10_folder_missing_files_is_a_clear_error(tmp_path):
         data.load("cifar10_dir", str(tmp_path))
 
 
-def test_image_folder_loads_through_keras(tmp_path):
+def image_tree(root, per_class=3):
     rng = np.random.default_rng(0)
     for label in ("cat", "dog"):
-        (tmp_path / label).mkdir()
-        for i in range(3):
-            keras.utils.save_img(tmp_path / label / f"{i}.png",
+        (root / label).mkdir()
+        for i in range(per_class):
+            keras.utils.save_img(root / label / f"{i}.png",
                                  rng.integers(0, 256, (20, 24, 3)).astype("uint8"))
+
+
+def test_image_folder_loads_through_keras(tmp_path):
+    image_tree(tmp_path)
     x, y = data.load("image_folder", str(tmp_path), image_size=16)
     assert x.shape == (6, 16, 16, 3) and sorted(set(y.tolist())) == [0, 1]
+    images = x[:]
+    assert images.shape == (6, 16, 16, 3) and 0 <= images.min() and images.max() <= 1
+
+
+@pytest.mark.backends("tensorflow", "jax")
+def test_image_folder_streams_batches_from_disk(tmp_path):
+    """Only the files of the batch asked for are read: the folder never has to fit in memory."""
+    image_tree(tmp_path, per_class=10)
+    x, y = data.load("image_folder", str(tmp_path), image_size=16)
+    splits = data.preprocess(data.split(x, y, "60-20-20", 0), "standardization")
+    cfg = {**space.BASELINE, "batch_size": 4}
+    train_ds, val_ds, test_ds = batches.datasets(splits, cfg, "float32", seed=0)
+    first_rows = set(train_ds.order[:4].tolist())
+    outside = next(i for i in range(len(splits.x_train)) if i not in first_rows)
+    splits.x_train.paths[outside].unlink()  # a file no batch-0 row needs
+    bx, by = train_ds[0]
+    assert bx.shape == (4, 16, 16, 3) and by.shape == (4, 2)
+    assert abs(float(bx.mean())) < 1.5  # standardised with training-sample statistics
+    with pytest.raises(FileNotFoundError):
+        splits.x_train[[outside]]
+    model, *_ = t.build_and_compile({**cfg, "model": "ffnn"}, splits, epochs=1)
+    model.fit(val_ds, epochs=1, verbose=0)  # a model trains and evaluates on streamed batches
+    assert 0 <= model.evaluate(test_ds, verbose=0)[1] <= 1
 
 
 def test_uncached_keras_dataset_says_what_to_do(tmp_path, monkeypatch):
