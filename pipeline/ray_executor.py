@@ -7,8 +7,14 @@ cluster has GPUs, one GPU (Ray then sets `CUDA_VISIBLE_DEVICES`, so the run's
 SMICallback measures only that GPU). The sweep folder and this checkout must
 be on storage every node sees, at the same path.
 
-Without an address a private local Ray instance is started, bound to
-127.0.0.1 and with Ray's usage statistics off.
+Without an address a private local Ray instance is started that listens on
+loopback only and sends no usage statistics. Ray binds its servers (GCS,
+raylet, object manager, workers, agents) to the node's IP address, and takes
+127.0.0.1 as that address when `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, the
+single-machine mode Ray uses by default on macOS and Windows. Ray reads that
+variable when it is first imported, so `start` sets it before importing Ray and
+checks the node address afterwards. With an address (a real cluster), binding
+is the cluster operator's business.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from pathlib import Path
 from . import runfolder, sweep
 from .space import SweepConfig
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
 
 def _train(config: SweepConfig, sweep_dir: str, index: int, epochs: int) -> tuple:
     """The Ray task: the same claim-and-train step as a local worker."""
@@ -26,7 +34,12 @@ def _train(config: SweepConfig, sweep_dir: str, index: int, epochs: int) -> tupl
 
 
 def start(address: str | None, num_cpus: int | None):
-    """Connects to the cluster at `address`, or starts a local Ray instance."""
+    """Connects to the cluster at `address`, or starts a local Ray instance on loopback."""
+    if not address:
+        # Must precede Ray's first import (see the module docstring); and no
+        # telemetry leaves the machine unless the user asks for it.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError:
@@ -34,12 +47,16 @@ def start(address: str | None, num_cpus: int | None):
                          "(or pip install ray)") from None
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        # Loopback only, and no telemetry leaves the machine unless the user asks for it.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=200 * 2**20)  # run results are small JSON
+        return ray
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+             object_store_memory=200 * 2**20)  # run results are small JSON
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip not in LOOPBACK:
+        ray.shutdown()
+        raise SystemExit(f"greenscreen: the private Ray instance took node address {node_ip}, "
+                         "so it would listen beyond loopback; Ray was imported before "
+                         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 was set. Start it from a fresh "
+                         "process, or give --address of a cluster.")
     return ray
 
 

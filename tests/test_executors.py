@@ -1,6 +1,7 @@
 """The cluster executors against the real thing: a single-node Slurm on localhost
 (munged, slurmctld and slurmd started here) and a local Ray instance."""
 
+import ipaddress
 import json
 import re
 import subprocess
@@ -85,3 +86,37 @@ def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
     check_runs(config, out)
     again = sweep(config, out, "--executor", "ray", "--num-cpus", "2")
     assert "0 runs to train" in again.stdout and "3/3 runs done" in again.stdout
+
+
+RAY_LISTENERS = """
+import ipaddress, json, os, sys
+sys.path.insert(0, {tests!r})
+from netsockets import listening_sockets_of_tree
+from pipeline import ray_executor
+
+ray = ray_executor.start(None, 1)  # the private instance, exactly as the sweep starts it
+
+@ray.remote
+def ping():
+    return os.getpid()
+
+ray.get(ping.remote())  # a worker process and its server exist
+rows = listening_sockets_of_tree(os.getpid())
+ray.shutdown()
+print(json.dumps(rows))
+"""
+
+
+def test_private_ray_instance_listens_on_loopback_only():
+    pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
+    script = RAY_LISTENERS.format(tests=str(Path(__file__).parent))
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    names = {name for _, _, _, name in rows}
+    assert "gcs_server" in names and "raylet" in names  # the servers were found
+    for address, port, pid, name in rows:
+        ip = ipaddress.ip_address(address)
+        ip = getattr(ip, "ipv4_mapped", None) or ip
+        assert ip.is_loopback, f"{name} (pid {pid}) listens on {address}:{port}"
