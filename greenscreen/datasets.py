@@ -16,6 +16,50 @@ class DatasetError(ValueError):
     """A dataset cannot be loaded; the message says what to do."""
 
 
+# What a CIFAR-10 batch holds beyond plain dicts, lists, bytes, str and ints (which
+# pickle builds without looking anything up): NumPy arrays, through NumPy's own
+# reconstruct functions (numpy.core before NumPy 2, numpy._core since; _frombuffer
+# for protocol 5), and the latin-1 bytes encoding that protocol-2 pickles written
+# by Python 3 use.
+_CIFAR_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Builds only what a CIFAR-10 batch holds, so a crafted file cannot run code."""
+
+    def __init__(self, fh, path: Path) -> None:
+        super().__init__(fh, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise DatasetError(
+                f"{self.path} is not a plain CIFAR-10 batch: it asks to load {module}.{name}, "
+                "and only NumPy arrays, dicts, lists, bytes, str and ints are allowed (a "
+                "pickle that names other objects can run code when it is read)")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> dict:
+    """One CIFAR-10 python batch file, read with the restricted unpickler."""
+    with open(path, "rb") as fh:
+        try:
+            batch = _CifarUnpickler(fh, path).load()
+        except DatasetError:
+            raise
+        except Exception as exc:  # truncated or not a pickle at all
+            raise DatasetError(f"{path} is not a readable CIFAR-10 batch: {exc}") from exc
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise DatasetError(f"{path} is not a CIFAR-10 batch: expected a dict with b'data' and "
+                           "b'labels'")
+    return batch
+
+
 def load_cifar10_dir(path: str) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR-10 in its python pickle format: data_batch_1..5 and test_batch."""
     folder = Path(path)
@@ -26,8 +70,7 @@ def load_cifar10_dir(path: str) -> tuple[np.ndarray, np.ndarray]:
                            f"and test_batch (missing: {', '.join(missing) or 'data_batch_*'})")
     xs, ys = [], []
     for f in files:
-        with open(f, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
+        batch = read_cifar_batch(f)
         xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
     x = np.concatenate(xs).transpose(0, 2, 3, 1).astype("float32") / 255.0

@@ -201,3 +201,20 @@ def test_heterogeneity_matrix_runs_models_on_x():
     m = heterogeneity_matrix({"small": passthrough(3), "always2": constant(3, 2)}, x,
                              np.array([0, 1, 2, 1]))
     assert m.loc["small", "always2"] == 0.25 and m.loc["always2", "small"] == 0.5
+
+
+def test_cli_refuses_a_model_file_that_stores_code_and_loads_a_plain_one(tmp_path):
+    """`.keras` files load in Keras's safe mode: a Lambda layer's code is never run."""
+    inputs = keras.Input((8, 8, 1))
+    flat = keras.layers.Flatten()(inputs)
+    plain = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(flat))
+    plain.save(tmp_path / "plain.keras")
+    doubled = keras.layers.Lambda(lambda t: t * 2.0)(flat)
+    unsafe = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(doubled))
+    unsafe.save(tmp_path / "lambda.keras")
+    out = run_cli("run", "--model1", str(tmp_path / "lambda.keras"))
+    assert out.returncode == 2
+    assert "lambda.keras was refused: it stores Python code" in out.stderr
+    assert "safe_mode=False" in out.stderr and "Traceback" not in out.stderr
+    ok = run_cli("run", "--model1", str(tmp_path / "plain.keras"))
+    assert ok.returncode == 0, ok.stderr[-2000:]

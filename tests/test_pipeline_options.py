@@ -123,14 +123,37 @@ def test_preprocessing_uses_training_statistics_only(digits):
     assert np.allclose(out.x_test, (splits.x_test - mean) / std, atol=1e-5)
 
 
-def test_cifar10_pickle_folder_loads(tmp_path):
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar10_pickle_folder_loads(tmp_path, protocol):
+    """Batches in CIFAR-10's layout load through the restricted unpickler."""
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"batch_label": name.encode(), b"filenames": [b"a.png"] * 4,
+                 b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+                 b"labels": [int(v) for v in rng.integers(0, 10, 4)]}
+        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=protocol))
+    x, y = data.load("cifar10_dir", str(tmp_path))
+    assert x.shape == (24, 32, 32, 3) and y.shape == (24,) and 0 <= x.min() and x.max() <= 1
+
+
+def test_cifar10_batch_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "marker"
+
+    class Payload:  # unpickling calls open(marker, "w"): a file appears if code runs
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
                  b"labels": list(rng.integers(0, 10, 4))}
-        (tmp_path / name).write_bytes(pickle.dumps(batch))
-    x, y = data.load("cifar10_dir", str(tmp_path))
-    assert x.shape == (24, 32, 32, 3) and y.shape == (24,) and 0 <= x.min() and x.max() <= 1
+        if name == "data_batch_3":
+            batch[b"batch_label"] = Payload()
+        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(data.DataError, match=r"data_batch_3 is not a plain CIFAR-10 batch: "
+                                             r"it asks to load io.open"):
+        data.load("cifar10_dir", str(tmp_path))
+    assert not marker.exists()
 
 
 def test_cifar10_folder_missing_files_is_a_clear_error(tmp_path):

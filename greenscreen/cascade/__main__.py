@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from .. import _validation
+from ._data import ModelRefused, load_model
 from .cascade import Cascade
 from .evaluation import add_duplicates, heterogeneity_matrix
 from .memory import PredictionMemory
@@ -36,7 +37,7 @@ def load_data(filepath: str | None, seed: int = 0):
     else:
         from pathlib import Path
 
-        from ..cascade._data import load_folder
+        from ._data import load_folder
 
         x, y = load_folder(Path(filepath))
     x_tr, x_rest, y_tr, y_rest = train_test_split(x, y, test_size=0.4, stratify=y,
@@ -89,7 +90,11 @@ def main(argv=None) -> int:
                 _validation.check_number(name, value, low=0, high=1)
     except ValueError as exc:
         p.error(str(exc))
-    result = run(args)
+    try:
+        result = run(args)
+    except ModelRefused as exc:
+        print(f"greenscreen.cascade: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2))
     if args.end == "alarm":
         print("\a", end="", flush=True)
@@ -97,12 +102,11 @@ def main(argv=None) -> int:
 
 
 def run(args) -> dict:
-    import keras
 
     x_tr, y_tr, x_va, y_va, x_te, y_te = load_data(args.filepath)
     if args.model1:
-        small = keras.saving.load_model(args.model1)
-        big = keras.saving.load_model(args.model2) if args.model2 else None
+        small = load_model(args.model1)
+        big = load_model(args.model2) if args.model2 else None
     else:
         small, big = train_pair(x_tr, y_tr, int(y_tr.max()) + 1, args.epochs)
     x_te, y_te = add_duplicates(x_te, y_te, args.duplicates, args.rotations)
