@@ -135,6 +135,16 @@ def test_random_arm_never_trains_an_empty_sub_batch():
 
 
 @pytest.mark.parametrize("selector", ["significance", "random"])
+def test_gating_gates_after_its_warmup_epoch(selector):
+    """The warm-up and the gated step are two traced modes; the second must really gate."""
+    x, y = data()
+    gated = compiled(SampleGating(model(), target_rate=0.25, warmup_epochs=1, selector=selector))
+    gated.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    second_epoch = float(gated.samples_trained.numpy()) - len(x)
+    assert 0 < second_epoch <= 4 * math.ceil(0.25 * 64)  # 4 steps of at most k samples
+
+
+@pytest.mark.parametrize("selector", ["significance", "random"])
 def test_gating_warmup_trains_full_batches(selector):
     x, y = data()
     gated = compiled(SampleGating(model(), target_rate=0.1, warmup_epochs=1, selector=selector))

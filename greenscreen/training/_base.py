@@ -11,6 +11,7 @@ is the only backend-specific call it makes.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 
 import keras
@@ -99,6 +100,10 @@ class WrappedModel(keras.Model):
             self._functions.move_to_end(mode)
         else:
             self.train_function = None
+            # A distinct callable per mode: jax.jit caches traces by function, and the
+            # bound method `self.train_step` compares equal across modes, so without
+            # this every mode would silently reuse the first mode's trace.
+            self.train_step = functools.partial(type(self).train_step, self)
             self.make_train_function(force=True)
             self._functions[mode] = self.train_function
             while len(self._functions) > self.max_modes + 1:
