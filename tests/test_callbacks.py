@@ -4,6 +4,7 @@ import csv
 import glob
 import json
 import math
+import re
 import time
 import warnings
 
@@ -206,9 +207,40 @@ def test_energy_budget_stops_training_and_says_so(fake_smi, tmp_path, capsys):
 @pytest.mark.parametrize("kwargs", [{}, {"max_joules": 1, "max_kwh": 1}, {"max_kwh": -1},
                                     {"max_joules": "lots"}])
 def test_energy_budget_bad_arguments(kwargs):
-    x, y = tiny_data(32)
     with pytest.raises(ValueError, match="is not valid; allowed"):
-        tiny_model().fit(x, y, epochs=1, verbose=0, callbacks=[EnergyBudget(**kwargs)])
+        EnergyBudget(**kwargs)  # at construction, as Keras callbacks do
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"country": "XX"}, "country='XX' is not valid; allowed: an ISO 3166 code"),
+    ({"source": "gpu"}, "source='gpu' is not valid; allowed: 'auto', 'nvidia-smi'"),
+    ({"interval": 0}, "interval=0 is not valid; allowed: a number in (0, inf)"),
+    ({"pue": 0.5}, "pue=0.5 is not valid"),
+    ({"carbon_intensity": -1}, "carbon_intensity=-1 is not valid"),
+    ({"gpus": "0,1"}, "gpus='0,1' is not valid; allowed: None or a list"),
+    ({"log_dir": 3}, "log_dir=3 is not valid"),
+    ({"append": "yes"}, "append='yes' is not valid; allowed: True or False"),
+    ({"meter": "nvml"}, "meter='nvml' is not valid"),
+])
+def test_smi_callback_bad_arguments_raise_at_construction(kwargs, match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        SMICallback(**kwargs)
+
+
+def test_energy_forecast_bad_arguments_raise_at_construction():
+    with pytest.raises(ValueError, match="after_epochs=0 is not valid"):
+        EnergyForecast(after_epochs=0)
+    with pytest.raises(ValueError, match="country='XX' is not valid"):
+        EnergyForecast(country="XX")
+
+
+def test_distinct_faults_each_warn_once(tmp_path):
+    callback = SMICallback(log_dir=None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for message in ("fault A", "fault A", "fault B", "fault A"):
+            callback._warn_once("nan", message)
+    assert [str(w.message) for w in caught] == ["greenscreen: fault A", "greenscreen: fault B"]
 
 
 def test_energy_forecast_predicts_and_scores_itself(fake_smi, tmp_path):

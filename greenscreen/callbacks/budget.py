@@ -37,6 +37,7 @@ class EnergyBudget(keras.callbacks.Callback):
         self.max_joules = max_joules
         self.max_kwh = max_kwh
         self.verbose = verbose
+        self.budget_j = self._budget()  # bad arguments raise here, as in Keras
 
     def _budget(self) -> float:
         if (self.max_joules is None) == (self.max_kwh is None):
@@ -47,7 +48,6 @@ class EnergyBudget(keras.callbacks.Callback):
         return check_number("max_kwh", self.max_kwh, low=0, low_open=True) * 3.6e6
 
     def on_train_begin(self, logs=None):
-        self.budget_j = self._budget()
         self.spent_j = 0.0
         self.stopped_epoch: int | None = None
         self._warned = False

@@ -47,16 +47,16 @@ class EnergyForecast(keras.callbacks.Callback):
                  carbon_intensity: float | None = None, country: str | None = None,
                  pue: float = 1.0, verbose: int = 1) -> None:
         super().__init__()
+        check_number("after_epochs", after_epochs, low=1)  # bad arguments raise here
         self.after_epochs = after_epochs
         self.log_dir = log_dir
         self.carbon_intensity = carbon_intensity
         self.country = country
         self.pue = pue
         self.verbose = verbose
+        self.intensity = resolve_intensity(carbon_intensity, country, pue)
 
     def on_train_begin(self, logs=None):
-        check_number("after_epochs", self.after_epochs, low=1)
-        self.intensity = resolve_intensity(self.carbon_intensity, self.country, self.pue)
         self.energies: list[float] = []
         self.times: list[float] = []
         self.first_epoch: int | None = None

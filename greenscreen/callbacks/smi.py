@@ -15,11 +15,33 @@ import keras
 from .._io import atomic_write_json
 from .._version import __version__
 from ..carbon import carbon_intensity as resolve_intensity
+from .._validation import check_number, invalid
 from ..meters import EnergyMeter, PowerSource
+from ..meters.registry import SOURCE_NAMES
 from ._runlog import SEED_COLUMNS, CsvRunLog
 
 NAN = float("nan")
 LOG_KEYS = ("energy_j", "power_w", "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s")
+
+
+def _check_arguments(log_dir, interval, source, gpus, meter, first_sample_timeout,
+                     **flags) -> None:
+    """The callback's arguments, checked at construction with the library's one template."""
+    if log_dir is not None and not isinstance(log_dir, (str, Path)):
+        raise invalid("log_dir", log_dir, "a folder path (str or pathlib.Path) or None")
+    check_number("interval", interval, low=0, low_open=True)
+    if not isinstance(source, PowerSource) and source not in SOURCE_NAMES:
+        raise invalid("source", source, ", ".join(repr(s) for s in SOURCE_NAMES)
+                      + " or a PowerSource instance")
+    if gpus is not None and (isinstance(gpus, (str, bytes)) or not all(
+            isinstance(g, (int, str)) and not isinstance(g, bool) for g in gpus)):
+        raise invalid("gpus", gpus, "None or a list of GPU indices or UUIDs")
+    if meter is not None and not isinstance(meter, EnergyMeter):
+        raise invalid("meter", meter, "None or a greenscreen EnergyMeter")
+    check_number("first_sample_timeout", first_sample_timeout, low=0)
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise invalid(name, value, "True or False")
 
 
 def _guarded(hook):
@@ -90,6 +112,10 @@ class SMICallback(keras.callbacks.Callback):
         first_sample_timeout: float = 5.0,
     ) -> None:
         super().__init__()
+        _check_arguments(log_dir, interval, source, gpus, meter, first_sample_timeout,
+                         per_batch=per_batch, append=append)
+        # Validates carbon_intensity, country and pue now, as Keras callbacks do.
+        resolve_intensity(carbon_intensity, country, pue)
         self.log_dir = log_dir
         self.interval = interval
         self.source = source
@@ -132,10 +158,11 @@ class SMICallback(keras.callbacks.Callback):
         return log
 
     def _warn_once(self, key: str, message: str) -> None:
+        """Warns once per distinct fault: the same message again is silent, another is not."""
         if not hasattr(self, "_warned"):
             self._warned = set()
-        if key not in self._warned:
-            self._warned.add(key)
+        if (key, message) not in self._warned:
+            self._warned.add((key, message))
             warnings.warn(f"greenscreen: {message}", RuntimeWarning, stacklevel=3)
 
     def _start_meter(self) -> None:
