@@ -13,9 +13,9 @@ from pathlib import Path
 import keras
 
 from .._io import atomic_write_json
+from .._validation import check_number, invalid
 from .._version import __version__
 from ..carbon import carbon_intensity as resolve_intensity
-from .._validation import check_number, invalid
 from ..meters import EnergyMeter, PowerSource
 from ..meters.registry import SOURCE_NAMES
 from ._runlog import SEED_COLUMNS, CsvRunLog
