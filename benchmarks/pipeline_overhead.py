@@ -1,8 +1,8 @@
 """Benchmark (not a test): the share of each run's wall time spent outside `fit`.
 
-Each run records its timeline in summary.json ("timing": process start, imports
+Each run records its timeline in results.json ("timing": process start, imports
 done, data ready, fit start/end, end) and the sweep records the run's wall time
-from spawn to exit in status.json. This script reads a finished sweep folder
+from spawn to exit in attempts.jsonl, both read through pipeline.runfolder.
 and reports, per run and as the median, where the time went.
 
 Usage: python benchmarks/pipeline_overhead.py --sweep-dir sweeps/default [--out FILE]
@@ -11,22 +11,25 @@ Usage: python benchmarks/pipeline_overhead.py --sweep-dir sweeps/default [--out 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipeline.runfolder import RunFolder, Unreadable  # noqa: E402
 
-def phases(folder: Path) -> dict | None:
+
+def phases(path: Path) -> dict | None:
+    folder = RunFolder(path)
     try:
-        summary = json.loads((folder / "summary.json").read_text())
-        status = json.loads((folder / "status.json").read_text())
-    except (OSError, ValueError):
+        outcome, results = folder.outcome(), folder.results() or {}
+    except Unreadable:
         return None
-    t, wall = summary.get("timing"), status.get("wall_s")
-    if status.get("status") != "done" or not t or not wall:
+    t, wall = results.get("timing"), outcome.get("wall_s")
+    if outcome["status"] != "done" or not t or not wall:
         return None
     fit = t["fit_end"] - t["fit_start"]
     return {

@@ -37,6 +37,11 @@ def atomic_write_bytes(path: "str | Path", data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # ENOSPC, EFBIG (a file-size limit), EDQUOT, EIO ...
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OSError(exc.errno, f"could not write {path}: {exc.strerror} (is the disk full?); "
+                      f"the previous {path.name}, if any, is unchanged") from exc
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -63,7 +63,7 @@ def main(argv=None) -> int:
 
 
 def run_sweep(config, sweep_dir: Path, args) -> None:
-    from .sweep import check_manifest, sweep
+    from .sweep import Interrupted, check_manifest, sweep
 
     s = config.settings
     check_executor_flags(args)
@@ -88,11 +88,22 @@ def run_sweep(config, sweep_dir: Path, args) -> None:
     if args.executor == "ray":
         from .ray_executor import run_sweep as ray_sweep
 
-        results = ray_sweep(config, sweep_dir, s["ray_address"] or None, args.num_cpus,
-                            args.gpus_per_run, args.cpus_per_run or 1)
+        try:
+            results = ray_sweep(config, sweep_dir, s["ray_address"] or None, args.num_cpus,
+                                args.gpus_per_run, args.cpus_per_run or 1)
+        except KeyboardInterrupt:
+            print("greenscreen: stopped; run the same command again to finish (interrupted "
+                  "runs resume)", flush=True)
+            raise SystemExit(130) from None
     else:
         gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
-        results = sweep(config, s["runs"], s["epochs"], sweep_dir, args.workers or 1, gpus)
+        try:
+            results = sweep(config, s["runs"], s["epochs"], sweep_dir, args.workers or 1, gpus)
+        except Interrupted as stopped:
+            done = sum(r["status"] == "done" for r in stopped.statuses)
+            print(f"greenscreen: stopped with {done}/{len(stopped.statuses)} runs done; run the "
+                  "same command again to finish (interrupted runs resume)", flush=True)
+            raise SystemExit(130) from None
     done = sum(r["status"] == "done" for r in results)
     print(f"greenscreen: {done}/{len(results)} runs done; results in {sweep_dir.resolve()}/")
 
@@ -140,13 +151,18 @@ def run_report(config, sweep_dir: Path, args) -> None:
 
 
 def run_single(config, sweep_dir: Path, args) -> None:
-    """One run, as a Slurm array task (or by hand): claimed like every other run."""
-    from .sweep import _do
+    """One run, as a Slurm array task (or by hand): claimed like every other run. SIGTERM
+    (Slurm's time limit) or SIGINT leave it interrupted, its claim released, to resume."""
+    from .sweep import Stop, _do
 
     if args.index is None:
         raise SystemExit("greenscreen: run-one needs --index N")
-    st, note, _ = _do(config, sweep_dir, args.index, config.settings["epochs"], None)
+    stop = Stop()
+    stop.install()
+    st, note, _ = _do(config, sweep_dir, args.index, config.settings["epochs"], None, stop)
     print(f"greenscreen: run {args.index:03d} {note}")
+    if stop.requested:
+        raise SystemExit(130)
 
 
 STAGES = {"run-one": run_single, "sweep": run_sweep, "analyze": run_analyze,

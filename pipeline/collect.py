@@ -13,25 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from .runfolder import read_json
+from .runfolder import RunFolder, Unreadable
 from .space import DIMENSIONS
 
 SEED_SOURCE = "computed:power×Δt (seed format, one nvidia-smi sample per epoch)"
 PARAMS = list(DIMENSIONS)
 
 
-def _params(folder: Path) -> dict:
-    try:
-        # The original writes "seed : 22"; YAML reads that as the key "seed".
-        return yaml.safe_load((folder / "parameters.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-
-
-def _seed_energy(logs: pd.DataFrame) -> tuple[float, float, float]:
+def _seed_energy(folder: RunFolder) -> tuple[float, float, float]:
     """(energy J, mean power W, duration s) from a seed-format logs.csv."""
+    logs = pd.read_csv(folder.path / "logs.csv")
     stamps = pd.to_datetime(logs["time"])
     t = (stamps - stamps.iloc[0]).dt.total_seconds()
     epochs = logs["epoch"].astype(str).str.fullmatch(r"\d+")
@@ -42,28 +34,37 @@ def _seed_energy(logs: pd.DataFrame) -> tuple[float, float, float]:
     return energy, float(power[epochs].mean()), float(last - t.iloc[0])
 
 
-def load_run(folder: Path) -> dict | None:
-    params = _params(folder)
-    logs_path = folder / "logs.csv"
-    if not params and not logs_path.exists():
+def load_run(path: Path) -> dict | None:
+    """One run's row; an unreadable folder is a row with status "unreadable" and the reason."""
+    folder = RunFolder(path)
+    row = {"run": folder.name, "path": str(path)}
+    try:
+        return _load(folder, row)
+    except Unreadable as exc:
+        return {**row, "status": "unreadable", "reason": str(exc), "format": "greenscreen"}
+
+
+def _load(folder: RunFolder, row: dict) -> dict | None:
+    params = folder.parameters()
+    if not params and not (folder.path / "logs.csv").exists():
         return None
-    summary, status = read_json(folder / "summary.json"), read_json(folder / "status.json")
-    logs = pd.read_csv(logs_path) if logs_path.exists() else pd.DataFrame()
-    row = {"run": folder.name, "path": str(folder)}
+    logs = folder.logs()
     row.update({k: params.get(k) for k in PARAMS if k in params})
-    if summary is None and "gpu_power_W" in logs and "time" in logs:  # the original's format
-        energy, power, duration = _seed_energy(logs)
-        logs = logs[logs["epoch"].astype(str).str.fullmatch(r"\d+")]
+    summary = {}
+    if folder.is_seed_format():
+        energy, power, duration = _seed_energy(folder)
         row.update(status="done", energy_j=energy, power_w=power, duration_s=duration,
                    source=SEED_SOURCE, format="seed")
     else:
-        summary = summary or {}
-        row.update(status=(status or {}).get("status", "pending"),
-                   reason=(status or {}).get("reason"),
+        outcome, summary = folder.outcome(), folder.summary() or {}
+        row.update(status=outcome["status"], reason=outcome.get("reason"),
                    energy_j=summary.get("energy_j"), power_w=summary.get("power_avg_w"),
                    duration_s=summary.get("duration_s"), source=summary.get("source", "none"),
-                   format="greenscreen")
-    row["test_accuracy"] = params.get("test_accuracy", (summary or {}).get("test_accuracy"))
+                   attempts=len(summary.get("attempts", [])) or None, format="greenscreen")
+    results = {} if row["format"] == "seed" else folder.results() or {}
+    # Folders written before results.json existed kept test metrics in summary.json.
+    row["test_accuracy"] = params.get("test_accuracy", results.get(
+        "test_accuracy", summary.get("test_accuracy")))
     for col in ("val_accuracy", "accuracy", "loss", "val_loss"):
         if col in logs and len(logs):
             values = pd.to_numeric(logs[col], errors="coerce")

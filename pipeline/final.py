@@ -19,13 +19,20 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
                          "run ./greenscreen.sh analyze first (it needs a finished run)")
     run = analysis["recommendation"]["run"]
     folder = sweep_dir / "final"
+    final = runfolder.RunFolder(folder)
+    if final.state() == "done":  # like a sweep's runs, a finished final run is kept
+        print(f"greenscreen: the final run in {folder}/ is done already (delete that folder to "
+              "train it again)", flush=True)
+        return {**final.outcome(), **(final.results() or {})}
     cmd = [sys.executable, "-m", "pipeline.run", "--config", config.path, "--sweep-dir",
            str(folder), "--index", str(int(run)), "--epochs", str(config.settings["final_epochs"]),
            "--params", str(sweep_dir / run / "parameters.yaml")]
     print(f"greenscreen: final run of run {run}'s configuration for "
           f"{config.settings['final_epochs']} epochs into {folder}/", flush=True)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "worker.log", "w") as log:  # TensorFlow's chatter stays out of the way
-        subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                       check=False)
-    return runfolder.read_json(folder / "status.json") or {"status": "failed"}
+    started = final.log_attempt_start()
+    with open(folder / "worker.log", "a") as log:  # the backend's chatter stays out of the way
+        proc = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                              check=False)
+    final.log_attempt_end(started, proc.returncode)
+    return {**final.outcome(), **(final.results() or {})}

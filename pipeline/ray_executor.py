@@ -20,6 +20,8 @@ is the cluster operator's business.
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from pathlib import Path
 
 from . import runfolder, sweep
@@ -60,6 +62,10 @@ def start(address: str | None, num_cpus: int | None):
     return ray
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def resources(cluster: dict, gpus_per_run: int | None, cpus_per_run: int) -> dict:
     """Per-task resources: one GPU per run when the cluster has GPUs, CPUs otherwise."""
     if gpus_per_run is None:
@@ -79,6 +85,7 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
     """Trains every unfinished run as a Ray task; returns each run's status."""
     s = config.settings
     todo = runfolder.unfinished(sweep_dir, s["runs"])
+    signal.signal(signal.SIGTERM, _stop)  # like Ctrl-C: cancel the tasks cleanly
     ray = start(address, num_cpus)
     pending = {}
     try:
@@ -102,8 +109,13 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
                 st, note, wall = {"status": "lost"}, f"lost ({type(exc).__name__})", None
             progress.report(sweep_dir, i, st, note, wall)
     except KeyboardInterrupt:
+        # Without force, a running task gets a KeyboardInterrupt: its run process is sent
+        # SIGTERM, marks the run interrupted and its claim is released.
+        print("\ngreenscreen: stopping the Ray tasks; interrupted runs resume when you run the "
+              "same command again", file=sys.stderr, flush=True)
         for ref in pending:
-            ray.cancel(ref, force=True)
+            ray.cancel(ref, force=False)
+        ray.wait(list(pending), num_returns=len(pending), timeout=90)
         raise
     finally:
         ray.shutdown()

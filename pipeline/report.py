@@ -29,6 +29,7 @@ from reportlab.platypus import (
 from greenscreen.carbon import carbon_intensity
 
 from . import collect, runfolder
+from .runfolder import RunFolder, Unreadable
 
 STYLES = getSampleStyleSheet()
 
@@ -71,13 +72,12 @@ def history_plot(folders: dict[str, Path]):
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3))
     for label, folder in folders.items():
-        logs = pd.read_csv(folder / "logs.csv")
-        logs = logs[logs["epoch"].astype(str).str.fullmatch(r"\d+")].astype({"epoch": int})
-        for ax, col in zip(axes, ("loss", "accuracy", "gpu_power_W")):
+        logs = RunFolder(folder).logs()
+        for ax, col in zip(axes, ("loss", "accuracy", "power_w")):
             if col in logs:
                 sns.lineplot(x=logs["epoch"], y=pd.to_numeric(logs[col], errors="coerce"),
                              ax=ax, label=label)
-            ax.set_title({"gpu_power_W": "power (W)"}.get(col, col))
+            ax.set_title({"power_w": "power (W)"}.get(col, col))
             ax.set_ylabel("")
     fig.tight_layout()
     return fig
@@ -146,7 +146,7 @@ def title_page(analysis, df, ok, sweep_dir) -> list:
     co2 = carbon_intensity()
     devices, dates = set(), []
     for folder in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
-        s = runfolder.read_json(folder / "summary.json") or {}
+        s = _summary(folder)
         devices.update(d.get("name", "") for d in s.get("devices", []))
         dates += [s[k] for k in ("t_start", "t_end") if isinstance(s.get(k), (int, float))]
     when = (pd.to_datetime(min(dates), unit="s").strftime("%Y-%m-%d %H:%M") + " to " +
@@ -203,7 +203,8 @@ def recommendation_section(analysis, df, sweep_dir) -> list:
     rows += [[f, w["value"], w["runs_with_value"], w["mean_energy_j_with"],
               w["mean_energy_j_others"]] for f, w in rec["explanation"].items()]
     out.append(table(rows))
-    final = runfolder.read_json(sweep_dir / "final" / "summary.json")
+    final_folder = RunFolder(sweep_dir / "final")
+    final = {**(_summary(final_folder.path) or {}), **(_results(final_folder) or {})} or None
     base = df[df["run"] == "000"]
     rows = [["run", "accuracy", "energy (J)", "power (W)", "duration (s)", "epochs"]]
     if not base.empty:
@@ -242,10 +243,26 @@ def plots(analysis, ok, df, sweep_dir) -> list:
 
 
 def _params(folder: Path) -> dict:
-    import yaml
-
-    data = yaml.safe_load((folder / "parameters.yaml").read_text()) or {}
+    try:
+        data = RunFolder(folder).parameters()
+    except Unreadable:
+        return {}
     return {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
+
+
+def _summary(folder: Path) -> dict:
+    """A run's summary.json, {} if it has none or it cannot be read (the report says n/a)."""
+    try:
+        return RunFolder(folder).summary() or {}
+    except Unreadable:
+        return {}
+
+
+def _results(folder: RunFolder) -> dict:
+    try:
+        return folder.results() or {}
+    except Unreadable:
+        return {}
 
 
 def _write(story, out: Path) -> Path:

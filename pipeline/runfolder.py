@@ -1,13 +1,30 @@
-"""The run folder contract: parameters.yaml, logs.csv, summary.json, status.json.
+"""The run folder: one owner for every file of a run, and the one reader of them.
 
-status.json holds pending | running | done | failed | skipped, with the reason
-and the traceback's tail when a run failed. Every file is written atomically.
+    parameters.yaml  every value of the configuration, versions, test metrics (the run process)
+    logs.csv         one row per epoch, continued on resume                   (its SMICallback)
+    summary.json     energy totals over every attempt, provenance             (its SMICallback)
+    results.json     test metrics, timing, the Keras history                  (the run process)
+    status.json      pending | running | done | failed | skipped | interrupted (the run process)
+    attempts.jsonl   one line when an attempt starts and one when it ends     (the executor)
+    checkpoint/      the last finished epoch, until the run is done     (Keras BackupAndRestore)
+
+Each file has one writer, named on its right; every stage reads runs through
+`RunFolder`. Reading tells apart a file that is *absent* from one that is
+*unreadable* (a directory in its place, EIO, ESTALE, half a JSON document):
+an unreadable file raises `Unreadable` naming it, and nothing here deletes or
+overwrites a folder it could not read. The original pipeline's folders (no
+summary.json; `gpu_power_W`-style columns) are translated here, and only here.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -15,49 +32,254 @@ import yaml
 from greenscreen._io import atomic_write_json, atomic_write_text
 
 FINAL = ("done", "failed", "skipped")
+STATES = ("pending", "running", "interrupted") + FINAL
+# How an attempt that ends by one of these signals ended: stopped, not broken.
+STOP_SIGNALS = ("SIGINT", "SIGTERM")
+# The original pipeline's logs.csv columns, and ours.
+SEED_COLUMNS = {"gpu_power_W": "power_w", "gpu_temp_C": "gpu_temp_c", "gpu_util_%": "gpu_util_pct"}
+
+
+class Unreadable(RuntimeError):
+    """A file of a run folder exists but cannot be read; the folder is left as it is."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path} cannot be read ({why}); the run folder is left untouched: "
+                         "fix or move that file, then run the same command again")
+        self.path = path
+
+
+@dataclass
+class Read:
+    """One file read: kind is "absent", "unreadable" or "valid"."""
+
+    kind: str
+    value: object = None
+    why: str = ""
+
+
+def read_file(path: Path, parse) -> Read:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Read("absent")
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, EIO, ESTALE, EACCES, ...
+        return Read("unreadable", why=f"{type(exc).__name__}: {exc}")
+    try:
+        return Read("valid", parse(text))
+    except Exception as exc:
+        return Read("unreadable", why=f"not valid: {type(exc).__name__}: {exc}")
+
+
+def _json_object(text: str) -> dict:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _yaml_params(text: str) -> dict:
+    # The original pipeline writes "seed : 22"; YAML reads that as the key "seed".
+    return yaml.safe_load(text) or {}
 
 
 def run_dir(sweep_dir: "str | Path", index: int) -> Path:
     return Path(sweep_dir) / f"{index:03d}"
 
 
-def read_json(path: Path) -> dict | None:
+class RunFolder:
+    """One run's folder. Readers raise `Unreadable`; writers belong to one owner each."""
+
+    def __init__(self, path: "str | Path") -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def of(cls, sweep_dir: "str | Path", index: int) -> "RunFolder":
+        return cls(run_dir(sweep_dir, index))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoint"
+
+    # -- reading -------------------------------------------------------------
+    def _valid(self, name: str, parse=_json_object):
+        """The parsed file, None if it is absent; raises Unreadable otherwise."""
+        read = read_file(self.path / name, parse)
+        if read.kind == "unreadable":
+            raise Unreadable(self.path / name, read.why)
+        return read.value
+
+    def status_record(self) -> dict:
+        return self._valid("status.json") or {}
+
+    def summary(self) -> dict | None:
+        return self._valid("summary.json")
+
+    def results(self) -> dict | None:
+        return self._valid("results.json")
+
+    def parameters(self) -> dict:
+        return self._valid("parameters.yaml", _yaml_params) or {}
+
+    def attempts(self) -> list[dict]:
+        """Every attempt, oldest first: start fields merged with the end's, if it ended."""
+        lines = self._valid("attempts.jsonl", lambda t: [json.loads(x) for x in t.splitlines()
+                                                          if x.strip()]) or []
+        attempts: list[dict] = []
+        for event in lines:
+            if event.get("event") == "start":
+                attempts.append(dict(event))
+            elif attempts:
+                attempts[-1].update(event)
+        return attempts
+
+    def is_seed_format(self) -> bool:
+        """The original pipeline's folder: a logs.csv with its columns and no status.json."""
+        if (self.path / "status.json").exists() or not (self.path / "logs.csv").exists():
+            return False
+        with open(self.path / "logs.csv", encoding="utf-8") as fh:
+            return "gpu_power_W" in fh.readline()
+
+    def logs(self):
+        """logs.csv as a DataFrame, epoch rows only, with our column names."""
+        import pandas as pd
+
+        path = self.path / "logs.csv"
+        if not path.exists():
+            return pd.DataFrame()
+        try:
+            logs = pd.read_csv(path)
+        except (OSError, ValueError) as exc:
+            raise Unreadable(path, f"{type(exc).__name__}: {exc}") from exc
+        for seed, ours in SEED_COLUMNS.items():
+            if seed in logs and ours not in logs:
+                logs[ours] = logs[seed]
+        if "epoch" in logs:
+            logs = logs[logs["epoch"].astype(str).str.fullmatch(r"\d+")].astype({"epoch": int})
+        return logs.reset_index(drop=True)
+
+    def outcome(self) -> dict:
+        """status.json as the run process left it, corrected by what the executor saw.
+
+        A run process that died without saying why is failed (killed by SIGKILL:
+        out of memory?) or interrupted (SIGINT, SIGTERM, or its executor died
+        with it, e.g. the whole sweep was killed or a node was lost).
+        """
+        record = self.status_record()
+        attempts = self.attempts()
+        last = attempts[-1] if attempts else {}
+        out = {**record, "status": record.get("status", "pending"), "attempts": len(attempts)}
+        if "wall_s" in last:
+            out["wall_s"] = last["wall_s"]
+        if out["status"] == "done" and self.summary() is None:
+            return {**out, "status": "interrupted", "reason": "half-written: summary.json is "
+                    "missing"}
+        if out["status"] not in ("running", "pending") or not last:
+            return out
+        how = last.get("how")
+        if how is None:  # no end recorded: the executor is gone too, or still running
+            alive = last.get("host") == socket.gethostname() and process_alive(last.get("pid", 0))
+            return {**out, "status": "running" if alive else "interrupted",
+                    **({} if alive else {"reason": "its executor stopped before the run"})}
+        if how.startswith("signal ") and how.split()[1] in STOP_SIGNALS:
+            return {**out, "status": "interrupted", "reason": f"stopped by {how.split()[1]}"}
+        if how == "exit 0" and out["status"] == "pending":
+            return out
+        return {**out, "status": "failed", "reason": _died(how),
+                "traceback_tail": last.get("stderr_tail", "")}
+
+    def state(self) -> str:
+        return self.outcome()["status"]
+
+    # -- writing: the run process ---------------------------------------------
+    def write_status(self, state: str, **extra) -> None:
+        if state not in STATES:
+            raise ValueError(f"state={state!r} is not valid; allowed: {', '.join(STATES)}")
+        atomic_write_json(self.path / "status.json", {"status": state, "time": time.time(),
+                                                      **extra})
+
+    def write_parameters(self, params: dict) -> None:
+        atomic_write_text(self.path / "parameters.yaml", yaml.safe_dump(params, sort_keys=False))
+
+    def write_results(self, results: dict) -> None:
+        atomic_write_json(self.path / "results.json", results)
+
+    def remove_checkpoint(self) -> None:
+        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+
+    # -- writing: the executor ----------------------------------------------------
+    def log_attempt_start(self) -> float:
+        started = time.time()
+        self._append_event({"event": "start", "host": socket.gethostname(), "pid": os.getpid(),
+                            "time": started})
+        return started
+
+    def log_attempt_end(self, started: float, returncode: int, stderr_tail: str = "") -> None:
+        how = (f"signal {signal.Signals(-returncode).name}" if returncode < 0
+               else f"exit {returncode}")
+        self._append_event({"event": "end", "time": time.time(), "how": how,
+                            "wall_s": time.time() - started, "stderr_tail": stderr_tail})
+
+    def _append_event(self, event: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / "attempts.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _died(how: str) -> str:
+    if how == "signal SIGKILL":
+        return "worker killed by SIGKILL (out of memory?)"
+    if how.startswith("signal "):
+        return f"worker killed by {how.split()[1]}"
+    return f"worker exited with code {how.split()[1]} without writing its status"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` of this host is alive."""
+    if pid <= 0:
+        return False
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def status(folder: Path) -> str:
-    """The run's state. A 'done' run whose summary is missing or unreadable is half-written."""
-    st = read_json(folder / "status.json")
-    if st is None:
-        return "pending"
-    if st.get("status") == "done" and read_json(folder / "summary.json") is None:
-        return "half-written"
-    return st.get("status", "pending")
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def unfinished(sweep_dir: "str | Path", runs: int) -> list[int]:
-    """Indices of the runs still to train: not done, failed or skipped."""
-    return [i for i in range(runs) if status(run_dir(sweep_dir, i)) not in FINAL]
+    """Indices of the runs still to train (not done, failed or skipped). A run folder that
+    cannot be read counts as unfinished: the executor then reports it, and leaves it."""
+    out = []
+    for i in range(runs):
+        try:
+            if RunFolder.of(sweep_dir, i).state() not in FINAL:
+                out.append(i)
+        except Unreadable:
+            out.append(i)
+    return out
 
 
 def statuses(sweep_dir: "str | Path", runs: int) -> list[dict]:
-    """Every run's status.json with its index ('pending' where there is none yet)."""
-    return [{"index": i, **(read_json(run_dir(sweep_dir, i) / "status.json")
-                            or {"status": "pending"})} for i in range(runs)]
+    """Every run's outcome with its index; an unreadable folder as status "unreadable"."""
+    rows = []
+    for i in range(runs):
+        try:
+            rows.append({"index": i, **RunFolder.of(sweep_dir, i).outcome()})
+        except Unreadable as exc:
+            rows.append({"index": i, "status": "unreadable", "reason": str(exc)})
+    return rows
 
 
-def write_status(folder: Path, state: str, **extra) -> None:
-    atomic_write_json(folder / "status.json", {"status": state, "time": time.time(), **extra})
-
-
-def write_parameters(folder: Path, params: dict) -> None:
-    atomic_write_text(folder / "parameters.yaml", yaml.safe_dump(params, sort_keys=False))
-
-
-def update_summary(folder: Path, extra: dict) -> None:
-    summary = read_json(folder / "summary.json") or {}
-    summary.update(extra)
-    atomic_write_json(folder / "summary.json", summary)
+def read_json(path: Path) -> dict | None:
+    """A sweep-level JSON file (sweep.json, analysis.json): None if absent; raises if
+    unreadable, naming it."""
+    read = read_file(Path(path), _json_object)
+    if read.kind == "unreadable":
+        raise Unreadable(Path(path), read.why)
+    return read.value

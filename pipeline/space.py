@@ -54,6 +54,8 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "data_path": (str, "", "a folder for dataset cifar10_dir or image_folder ('' otherwise)"),
     "image_size": (int, 32, "a positive integer (image_folder is resized to it)"),
     "energy_source": (str, "auto", "auto, nvidia-smi, nvml, rapl or estimate"),
+    "keep_checkpoints": (bool, False, "true or false: keep each run's checkpoint/ once it is "
+                                      "done (it is removed by default)"),
     # Executors (README "Scaling out"); command-line flags override these.
     "slurm_partition": (str, "", "a Slurm partition name (letters, digits, _ . - ,) or ''"),
     "slurm_time": (str, "", "a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or "
@@ -131,7 +133,7 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         value = merged.get(key, default)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key in ("runs", "epochs", "final_epochs", "image_size") and value < 1:
             raise ConfigError(path, f"settings.{key}", value, allowed)

@@ -150,3 +150,14 @@ def test_energy_is_nan_safe_for_runs_without_summary(tmp_path):
     (tmp_path / "000" / "parameters.yaml").write_text("batch_size: 4\n")
     df = collect.load_sweep(tmp_path)
     assert df.loc[0, "status"] == "running" and math.isnan(df.loc[0, "energy_j"])
+
+
+def test_the_run_folder_reader_translates_the_original_column_names():
+    from pipeline.runfolder import RunFolder
+
+    folder = RunFolder(SEED_RUNS / "002")
+    logs = folder.logs()
+    assert folder.is_seed_format() and len(logs) > 0
+    assert (logs["power_w"] == logs["gpu_power_W"]).all()
+    assert (logs["gpu_temp_c"] == logs["gpu_temp_C"]).all()
+    assert logs["epoch"].tolist() == list(range(len(logs)))  # "pre"/"post" rows left out

@@ -1,9 +1,10 @@
 """The sweep as users run it: subprocesses, run folders, kills, NaN runs, resume."""
 
+import csv
 import json
 import os
-import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,10 +14,11 @@ import pytest
 import yaml
 
 from pipeline import space
+from pipeline.runfolder import RunFolder, Unreadable
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = """
-settings: {{runs: {runs}, epochs: 1, seed: 7, energy_source: nvidia-smi}}
+settings: {{runs: {runs}, epochs: {epochs}, seed: 7, energy_source: nvidia-smi}}
 configuration:
   model: {{values: [ffnn]}}
   batch_size: {{values: [64]}}
@@ -25,9 +27,9 @@ configuration:
 """
 
 
-def make_config(tmp_path, runs=3, lr="[0.01]"):
+def make_config(tmp_path, runs=3, lr="[0.01]", epochs=1):
     path = tmp_path / "config.yaml"
-    path.write_text(TINY.format(runs=runs, lr=lr))
+    path.write_text(TINY.format(runs=runs, lr=lr, epochs=epochs))
     return path
 
 
@@ -37,10 +39,10 @@ def sweep_cmd(config, sweep_dir):
 
 
 def status(sweep_dir, i):
-    path = Path(sweep_dir) / f"{i:03d}" / "status.json"
+    """The run's outcome as every stage reads it (pipeline.runfolder); {} while unreadable."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return RunFolder.of(sweep_dir, i).outcome()
+    except Unreadable:
         return {}
 
 
@@ -63,37 +65,119 @@ def test_sweep_writes_complete_run_folders(fake_smi, tmp_path):
         folder = out / f"{i:03d}"
         params = yaml.safe_load((folder / "parameters.yaml").read_text())
         summary = json.loads((folder / "summary.json").read_text())
+        results = json.loads((folder / "results.json").read_text())
         assert params["n_parameters"] > 0 and params["flops_per_train_step"] > 0
         assert params["seed"] == 7 and "keras" in params["versions"]
         backend = params["versions"]["backend"]  # the backend and its version, in both files
         assert backend == "tensorflow" and params["versions"][backend]
-        assert summary["versions"] == params["versions"]
+        assert results["versions"] == params["versions"]
+        assert summary["keras_backend"] == backend  # SMICallback records it too
+        assert summary["backend_version"] == params["versions"][backend]
         assert 0 <= params["test_accuracy"] <= 1
         assert summary["source"] == "measured:nvidia-smi" and summary["energy_j"] > 0
-        assert summary["test_accuracy"] == params["test_accuracy"]
+        assert len(summary["attempts"]) == 1 and summary["attempts"][0]["ended"] == "completed"
+        assert results["test_accuracy"] == params["test_accuracy"]
         assert status(out, i)["status"] == "done"
         header = (folder / "logs.csv").read_text().splitlines()[0]
         assert "energy_j" in header and "val_accuracy" in header
     assert params == {**params, **space.load(config).run(1)}
 
 
-def test_killed_sweep_resumes_without_redoing_or_losing_runs(fake_smi, tmp_path):
-    config, out = make_config(tmp_path, runs=3), tmp_path / "sweep"
-    proc = subprocess.Popen(sweep_cmd(config, out), cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+def rows(sweep_dir, i):
+    return list(csv.DictReader(open(Path(sweep_dir) / f"{i:03d}" / "logs.csv")))
+
+
+def start_sweep(config, out, **kwargs):
+    return subprocess.Popen(sweep_cmd(config, out), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)
+
+
+def wait_for_epochs(out, i, n):
+    wait_for(lambda: (Path(out) / f"{i:03d}" / "logs.csv").exists() and len(rows(out, i)) >= n)
+
+
+def test_killed_sweep_resumes_from_its_checkpoint_and_keeps_every_joule(fake_smi, tmp_path):
+    config, out = make_config(tmp_path, runs=1, epochs=40), tmp_path / "sweep"
+    proc = start_sweep(config, out)
     try:
-        wait_for(lambda: status(out, 1).get("status") == "running")
+        wait_for_epochs(out, 0, 3)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, mid-run
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, mid-epoch
         proc.wait()
-    first = (out / "000" / "summary.json").read_text()
-    assert status(out, 0)["status"] == "done" and status(out, 1)["status"] == "running"
+    before = rows(out, 0)
+    killed = json.loads((out / "000" / "summary.json").read_text())  # written every epoch
+    assert status(out, 0)["status"] == "interrupted"
+    result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "run 000 was interrupted; resuming it" in result.stdout
+    after, summary = rows(out, 0), json.loads((out / "000" / "summary.json").read_text())
+    first_resumed = summary["attempts"][1]["first_epoch"]
+    assert 1 <= first_resumed <= len(before)  # from the checkpoint, not from epoch 0
+    assert after[:first_resumed] == before[:first_resumed]  # earlier rows kept unchanged
+    assert [int(r["epoch"]) for r in after] == list(range(40))  # none missing or doubled
+    assert len(summary["attempts"]) == 2 and summary["attempts"][0]["energy_j"] >= \
+        killed["attempts"][0]["energy_j"] > 0
+    assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
+    assert status(out, 0)["status"] == "done"
+    assert not (out / "000" / "checkpoint").exists()  # removed once the run is done
+
+
+@pytest.mark.parametrize("how", ["SIGINT to the process group", "SIGTERM to the sweep"])
+def test_a_signal_stops_the_sweep_fails_nothing_and_a_rerun_finishes(fake_smi, tmp_path, how):
+    config, out = make_config(tmp_path, runs=1, epochs=40), tmp_path / "sweep"
+    proc = start_sweep(config, out)
+    wait_for_epochs(out, 0, 2)
+    if how.startswith("SIGINT"):
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    else:
+        proc.send_signal(signal.SIGTERM)  # what Slurm's time limit or kill does
+    try:
+        stdout, stderr = proc.communicate(timeout=30)  # "within a few seconds", generously
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert "stopping; runs in flight are kept as interrupted" in stderr
+    assert status(out, 0)["status"] == "interrupted" and "failed" not in stdout
+    assert not list((out / ".claims").glob("[0-9][0-9][0-9]"))  # claims released
+    result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert status(out, 0)["status"] == "done", status(out, 0)
+
+
+def test_unreadable_result_files_leave_their_folders_alone_and_are_named(fake_smi, tmp_path):
+    config, out = make_config(tmp_path, runs=3), tmp_path / "sweep"
+    assert subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True,
+                          timeout=300).returncode == 0
+    broken = {1: out / "001" / "status.json", 2: out / "002" / "summary.json"}
+    files = {}
+    for i, path in broken.items():
+        path.unlink()
+        path.mkdir()  # a directory in the file's place: reading it fails, as EIO would
+        files[i] = sorted(p.name for p in path.parent.iterdir())
     result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"run 000 kept\b", result.stdout)
-    assert "run 001 was running; training it again" in result.stdout
-    assert (out / "000" / "summary.json").read_text() == first  # not redone, not lost
+    for i, path in broken.items():
+        assert f"run {i:03d} left alone: {path} cannot be read" in result.stdout
+        assert sorted(p.name for p in path.parent.iterdir()) == files[i] and path.is_dir()
+    assert "run 000 kept" in result.stdout
+    assert attempts(out) == ["000", "001", "002"]  # nothing retrained, nothing deleted
+
+
+def test_two_workers_racing_for_stale_claims_train_each_run_once(fake_smi, tmp_path):
+    config, out = make_config(tmp_path, runs=3), tmp_path / "sweep"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid of this host that is gone
+    (out / ".claims").mkdir(parents=True)
+    for i in range(3):
+        (out / ".claims" / f"{i:03d}").write_text(json.dumps(
+            {"pid": dead.pid, "host": socket.gethostname(), "time": 0}))
+    procs = [start_sweep(config, out) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert attempts(out) == ["000", "001", "002"]  # each stale claim taken over once
     assert [status(out, i)["status"] for i in range(3)] == ["done"] * 3
 
 
@@ -267,7 +351,7 @@ def test_slurm_values_that_could_break_the_batch_script_are_refused(tmp_path, fl
 
 def test_slurm_options_come_from_the_config_and_flags_override_them(tmp_path):
     config, out = tmp_path / "config.yaml", tmp_path / "sweep"
-    config.write_text(TINY.format(runs=2, lr="[0.01]").replace(
+    config.write_text(TINY.format(runs=2, lr="[0.01]", epochs=1).replace(
         "energy_source: nvidia-smi", "energy_source: nvidia-smi, slurm_partition: gpu, "
         "slurm_time: '1-00:00:00'"))
     result = subprocess.run(sweep_cmd(config, out) + ["--executor", "slurm", "--dry-run",

@@ -1,17 +1,16 @@
-"""The run folder's `logs.csv`: one row per epoch, flushed and synced per row."""
+"""SMICallback's files: `logs.csv`, one row per epoch, flushed and synced per row, and
+the attempts that `summary.json` totals when a fit is resumed."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from pathlib import Path
 
 from .._io import atomic_write_text
-
-# Column names of the original pipeline's logs.csv, kept so older scripts still read ours.
-SEED_COLUMNS = {"gpu_power_W": "power_w", "gpu_temp_C": "gpu_temp_c", "gpu_util_%": "gpu_util_pct"}
 
 
 def _cell(value) -> str:
@@ -50,3 +49,59 @@ class CsvRunLog:
         for r in self.rows:
             writer.writerow([_cell(r.get(c)) for c in self.columns])
         atomic_write_text(self.path, buf.getvalue())
+
+    def load(self) -> None:
+        """Reads the rows already in the file; a row cut short by a kill is left out."""
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            self.columns = list(reader.fieldnames or [])
+            rows = list(reader)
+        self.rows = [r for r in rows if None not in r.values() and None not in r]
+        if len(self.rows) != len(rows):
+            self._rewrite()  # appending after a cut-short line would garble the next row
+
+    def drop_from_epoch(self, epoch: int) -> None:
+        """Removes the rows of `epoch` and later (a resumed fit trains them again)."""
+        kept = [r for r in self.rows if not _epoch_at_least(r.get("epoch"), epoch)]
+        if len(kept) != len(self.rows):
+            self.rows = kept
+            self._rewrite()
+
+
+def _epoch_at_least(value, epoch: int) -> bool:
+    try:
+        return int(value) >= epoch
+    except (TypeError, ValueError):
+        return False
+
+
+def earlier_attempts(log_dir) -> list[dict]:
+    """The attempts recorded in `log_dir/summary.json` by an earlier, interrupted fit.
+
+    A summary without an attempts list (written before attempts were recorded)
+    counts as one attempt. No readable summary: none (a warning says why)."""
+    if log_dir is None:
+        return []
+    path = Path(log_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"{path} cannot be read to resume from it: {exc}") from exc
+    if "attempts" in summary:
+        return list(summary["attempts"])
+    keys = ("t_start", "t_end", "duration_s", "energy_j", "epochs")
+    return [{**{k: summary.get(k, math.nan) for k in keys}, "ended": "completed"}]
+
+
+def totals(attempts: list[dict]) -> dict:
+    """Energy and time over every attempt; NaN if any attempt's energy is unknown."""
+    energy = sum(_number(a.get("energy_j")) for a in attempts)
+    duration = sum(_number(a.get("duration_s")) for a in attempts)
+    return {"duration_s": duration, "energy_j": energy, "energy_kwh": energy / 3.6e6,
+            "power_avg_w": energy / duration if duration > 0 else math.nan}
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) else math.nan

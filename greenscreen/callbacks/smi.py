@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import platform
@@ -13,35 +12,15 @@ from pathlib import Path
 import keras
 
 from .._io import atomic_write_json
-from .._validation import check_number, invalid
 from .._version import __version__
 from ..carbon import carbon_intensity as resolve_intensity
 from ..meters import EnergyMeter, PowerSource
-from ..meters.registry import SOURCE_NAMES
-from ._runlog import SEED_COLUMNS, CsvRunLog
+from ._arguments import check_smi_arguments
+from ._runlog import CsvRunLog, earlier_attempts, totals
 
 NAN = float("nan")
+HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
 LOG_KEYS = ("energy_j", "power_w", "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s")
-
-
-def _check_arguments(log_dir, interval, source, gpus, meter, first_sample_timeout,
-                     **flags) -> None:
-    """The callback's arguments, checked at construction with the library's one template."""
-    if log_dir is not None and not isinstance(log_dir, (str, Path)):
-        raise invalid("log_dir", log_dir, "a folder path (str or pathlib.Path) or None")
-    check_number("interval", interval, low=0, low_open=True)
-    if not isinstance(source, PowerSource) and source not in SOURCE_NAMES:
-        raise invalid("source", source, ", ".join(repr(s) for s in SOURCE_NAMES)
-                      + " or a PowerSource instance")
-    if gpus is not None and (isinstance(gpus, (str, bytes)) or not all(
-            isinstance(g, (int, str)) and not isinstance(g, bool) for g in gpus)):
-        raise invalid("gpus", gpus, "None or a list of GPU indices or UUIDs")
-    if meter is not None and not isinstance(meter, EnergyMeter):
-        raise invalid("meter", meter, "None or a greenscreen EnergyMeter")
-    check_number("first_sample_timeout", first_sample_timeout, low=0)
-    for name, value in flags.items():
-        if not isinstance(value, bool):
-            raise invalid(name, value, "True or False")
 
 
 def _guarded(hook):
@@ -84,6 +63,13 @@ class SMICallback(keras.callbacks.Callback):
         pue: Data-centre power usage effectiveness applied to CO2 (default 1).
         meter: A running `EnergyMeter` to share; it is not stopped here.
         append: Append to an existing `logs.csv` instead of replacing it.
+        resume: Continue an interrupted fit's `logs.csv` and `summary.json` in
+            `log_dir` (use with `keras.callbacks.BackupAndRestore`): rows of
+            the epochs this fit trains again are replaced, so no epoch is
+            missing or doubled, and `summary.json` lists every attempt and
+            totals the energy of all of them, since all of it was spent.
+            While training, `summary.json` is rewritten at every epoch end and
+            at least every 30 s, so a killed attempt loses at most that much.
         first_sample_timeout: Seconds to wait, when the meter starts, for its
             first reading, so short first epochs are measured too (default 5).
 
@@ -110,10 +96,11 @@ class SMICallback(keras.callbacks.Callback):
         meter: EnergyMeter | None = None,
         append: bool = False,
         first_sample_timeout: float = 5.0,
+        resume: bool = False,
     ) -> None:
         super().__init__()
-        _check_arguments(log_dir, interval, source, gpus, meter, first_sample_timeout,
-                         per_batch=per_batch, append=append)
+        check_smi_arguments(log_dir, interval, source, gpus, meter, first_sample_timeout,
+                         per_batch=per_batch, append=append, resume=resume)
         # Validates carbon_intensity, country and pue now, as Keras callbacks do.
         resolve_intensity(carbon_intensity, country, pue)
         self.log_dir = log_dir
@@ -126,6 +113,7 @@ class SMICallback(keras.callbacks.Callback):
         self.pue = pue
         self.meter = meter
         self.append = append
+        self.resume = resume
         self.first_sample_timeout = first_sample_timeout
 
     # -- state -------------------------------------------------------------
@@ -144,15 +132,17 @@ class SMICallback(keras.callbacks.Callback):
         self._inference_phase = "evaluate"
         self._run_log: CsvRunLog | None = None
         self.summary: dict = {}
+        self._earlier: list[dict] = []  # attempts of an interrupted fit this one resumes
+        self._first_epoch: int | None = None
+        self._last_heartbeat = time.monotonic()
+        self._no_summary: str | None = None
 
     def _init_run_log(self) -> CsvRunLog | None:
         if self.log_dir is None:
             return None
         log = CsvRunLog(Path(self.log_dir) / "logs.csv")
-        if self.append and log.path.exists():
-            with open(log.path, newline="", encoding="utf-8") as fh:
-                log.rows = list(csv.DictReader(fh))
-            log.columns = list(log.rows[0]) if log.rows else []
+        if (self.append or self.resume) and log.path.exists():
+            log.load()
         elif log.path.exists():
             log.path.unlink()
         return log
@@ -193,12 +183,24 @@ class SMICallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._reset()
         self._run_log = self._init_run_log()
+        if self.resume:
+            try:
+                self._earlier = earlier_attempts(self.log_dir)
+            except RuntimeError as exc:  # never overwrite what could not be read
+                self._no_summary = f"{exc}; summary.json is left as it is"
+                self._warn_once("resume", self._no_summary)
         self._in_fit = True
         self._start_meter()
         self._train = self._open("train")
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+            if self.resume and self._run_log is not None:
+                # Epochs from here on are trained again: their old rows go (their
+                # energy stays counted in the earlier attempt's total).
+                self._run_log.drop_from_epoch(epoch)
         self._val_energy = NAN
         self._epoch = self._open(f"epoch-{epoch}")
 
@@ -216,11 +218,14 @@ class SMICallback(keras.callbacks.Callback):
         self._epochs_done += 1
         if self._run_log is not None:
             self._run_log.append(self._row(epoch, window, logs or fields))
+        self._write_summary()  # durable totals: a killed attempt keeps what it spent
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
         if self.per_batch and logs is not None:
             logs["power_w"] = self._meter.latest()["power_w"] if self._meter else NAN
+        if self.log_dir is not None and time.monotonic() - self._last_heartbeat > HEARTBEAT_S:
+            self._write_summary()
 
     @_guarded
     def on_train_end(self, logs=None):
@@ -286,45 +291,70 @@ class SMICallback(keras.callbacks.Callback):
         for dev in window.devices:
             row[f"gpu{dev.index}_energy_j"] = dev.energy_j
         row.update(coverage=window.coverage, source=window.source,
-                   reason=window.reason or self._reason or "")
-        row.update({seed: row[ours] for seed, ours in SEED_COLUMNS.items()})
+                   reason=window.reason or self._reason or "",
+                   attempt=len(self._earlier) + 1)
         return row
 
     def _write_summary(self) -> None:
+        self._last_heartbeat = time.monotonic()
         self.summary = self._summarise()
-        if self.log_dir is not None:
+        if self.log_dir is not None and self._no_summary is None:
             atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
 
-    def _summarise(self) -> dict:
+    def _attempt_window(self):
+        """This fit's window: closed at the end; while training, its figures so far."""
         train = self._train
-        closed = train is not None and train.closed
-        energy = train.energy_j if closed else NAN
-        meter = self._meter
+        if train is None or train.closed or self._meter is None:
+            return train
+        return self._meter.window("so-far", t_start=train.t_start).close()
+
+    def _summarise(self) -> dict:
+        window, meter = self._attempt_window(), self._meter
+        measured = window is not None and window.closed
+        attempt = {
+            "t_start": window.t_start if window else NAN,
+            "t_end": window.t_end if measured else NAN,
+            "duration_s": window.duration_s if measured else NAN,
+            "energy_j": window.energy_j if measured else NAN,
+            "first_epoch": self._first_epoch, "epochs": self._epochs_done,
+            "ended": "completed" if self._train is not None and self._train.closed
+            else "running (or killed)",
+        }
+        attempts = self._earlier + [attempt]
+        total = totals(attempts)
         return {
             "greenscreen_version": __version__,
             "keras_version": keras.__version__,
+            **_backend(),
             "host": platform.node(),
-            "source": train.source if closed else (meter.source if meter else "none"),
+            "source": window.source if measured else (meter.source if meter else "none"),
             "skipped_sources": meter.skipped if meter else {},
-            "t_start": train.t_start if train else NAN,
-            "t_end": train.t_end if closed else NAN,
-            "duration_s": train.duration_s if closed else NAN,
-            "epochs": self._epochs_done,
-            "energy_j": energy,
-            "energy_kwh": energy / 3.6e6,
-            "power_avg_w": train.power_avg_w if closed else NAN,
-            "power_peak_w": train.power_peak_w if closed else NAN,
-            "coverage": train.coverage if closed else 0.0,
+            "t_start": attempts[0]["t_start"],
+            "t_end": attempt["t_end"],
+            **total,  # duration_s, energy_j, energy_kwh, power_avg_w: every attempt
+            "epochs": len(self._run_log.rows) if self._run_log else self._epochs_done,
+            "power_peak_w": window.power_peak_w if measured else NAN,
+            "coverage": window.coverage if measured else 0.0,
             "devices": [{"index": d.index, "uuid": d.uuid, "name": d.name, "energy_j": d.energy_j}
-                        for d in (train.devices if closed else [])],
-            "co2_g": self.intensity.grams(energy),
+                        for d in (window.devices if measured else [])],
+            "co2_g": self.intensity.grams(total["energy_j"]),
             "carbon": self.intensity.as_dict(),
             "sampler": meter.health if meter else {"faults": 0, "reason": self._reason},
             "faults": (meter.health["faults"] if meter else 0),
-            "reason": (train.reason if closed else None) or self._reason,
+            "reason": (window.reason if measured else None) or self._reason,
             "inference": self.inference,
+            "attempts": attempts,
             "written_at": time.time(),
         }
+
+
+def _backend() -> dict:
+    """The Keras backend this fit ran on, and its version."""
+    import importlib
+
+    name = keras.backend.backend()
+    return {"keras_backend": name,
+            "backend_version": getattr(importlib.import_module(name), "__version__", "unknown")}
 
 
 class _Blind:
