@@ -69,6 +69,7 @@ def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_s
         devices = json.loads((out / f"{i:03d}" / "summary.json").read_text())["devices"]
         assert len(devices) == 1 and devices[0]["index"] in (0, 1)
     assert json.loads((out / "final" / "status.json").read_text())["status"] == "done"
+    assert (out / "final" / "model.keras").exists()  # the final run keeps its model
     assert pdf.read_bytes().startswith(b"%PDF")
     assert list((out / "slurm").glob("greenscreen-runs-*_*.out"))  # per-task logs
     again = sweep(config, out, "--executor", "slurm", env=slurm.env, timeout=120)
