@@ -21,19 +21,6 @@ SEED_SOURCE = "computed:power×Δt (seed format, one nvidia-smi sample per epoch
 PARAMS = list(DIMENSIONS)
 
 
-def _seed_energy(folder: RunFolder) -> tuple[float, float, float]:
-    """(energy J, mean power W, duration s) from a seed-format logs.csv."""
-    logs = pd.read_csv(folder.path / "logs.csv")
-    stamps = pd.to_datetime(logs["time"])
-    t = (stamps - stamps.iloc[0]).dt.total_seconds()
-    epochs = logs["epoch"].astype(str).str.fullmatch(r"\d+")
-    dt = t.diff()
-    power = logs["gpu_power_W"].astype(float)
-    energy = float((power[epochs] * dt[epochs]).sum())
-    last = t[epochs].iloc[-1] if epochs.any() else t.iloc[-1]
-    return energy, float(power[epochs].mean()), float(last - t.iloc[0])
-
-
 def load_run(path: Path) -> dict | None:
     """One run's row; an unreadable folder is a row with status "unreadable" and the reason."""
     folder = RunFolder(path)
@@ -52,7 +39,7 @@ def _load(folder: RunFolder, row: dict) -> dict | None:
     row.update({k: params.get(k) for k in PARAMS if k in params})
     summary = {}
     if folder.is_seed_format():
-        energy, power, duration = _seed_energy(folder)
+        energy, power, duration = folder.seed_energy()
         row.update(status="done", energy_j=energy, power_w=power, duration_s=duration,
                    source=SEED_SOURCE, format="seed")
     else:

@@ -21,8 +21,6 @@ import sys  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import yaml  # noqa: E402
-
 
 def versions() -> dict:
     """Library versions, the Keras backend's among them (its name under "backend")."""
@@ -117,7 +115,7 @@ def main(argv=None) -> int:
     config = space.load(args.config, {"sweep_dir": args.sweep_dir})
     seed = config.settings["seed"]
     if args.params:
-        given = yaml.safe_load(Path(args.params).read_text())
+        given = RunFolder(Path(args.params).parent).parameters()
         cfg = {k: given[k] for k in config.space}
         folder = RunFolder(args.sweep_dir)
     else:

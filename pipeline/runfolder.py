@@ -161,6 +161,20 @@ class RunFolder:
             logs = logs[logs["epoch"].astype(str).str.fullmatch(r"\d+")].astype({"epoch": int})
         return logs.reset_index(drop=True)
 
+    def seed_energy(self) -> tuple[float, float, float]:
+        """(energy J, mean power W, duration s) of an original pipeline's folder: one
+        nvidia-smi reading per epoch row, times the time since the previous row."""
+        import pandas as pd
+
+        logs = pd.read_csv(self.path / "logs.csv")
+        stamps = pd.to_datetime(logs["time"])
+        t = (stamps - stamps.iloc[0]).dt.total_seconds()
+        epochs = logs["epoch"].astype(str).str.fullmatch(r"\d+")
+        power = logs["gpu_power_W"].astype(float)
+        energy = float((power[epochs] * t.diff()[epochs]).sum())
+        last = t[epochs].iloc[-1] if epochs.any() else t.iloc[-1]
+        return energy, float(power[epochs].mean()), float(last - t.iloc[0])
+
     def outcome(self) -> dict:
         """status.json as the run process left it, corrected by what the executor saw.
 
