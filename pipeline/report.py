@@ -141,9 +141,19 @@ def build(sweep_dir: "str | Path", out: "str | Path") -> Path:
     return _write(story, out)
 
 
+def sweep_carbon_intensity(sweep_dir: Path):
+    """The intensity the sweep's settings ask for, and which setting chose it."""
+    settings = (runfolder.read_json(sweep_dir / "sweep.json") or {}).get("settings", {})
+    if settings.get("carbon_intensity") is not None:
+        return carbon_intensity(settings["carbon_intensity"]), "settings.carbon_intensity"
+    if settings.get("country"):
+        return carbon_intensity(country=settings["country"]), "settings.country"
+    return carbon_intensity(), "no settings.country or settings.carbon_intensity given"
+
+
 def title_page(analysis, df, ok, sweep_dir) -> list:
     energy = float(ok["energy_j"].sum())
-    co2 = carbon_intensity()
+    co2, chosen_by = sweep_carbon_intensity(sweep_dir)
     devices, dates = set(), []
     for folder in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
         s = _summary(folder)
@@ -154,7 +164,8 @@ def title_page(analysis, df, ok, sweep_dir) -> list:
     rows = [["figure", "value"],
             ["runs (finished / all)", f"{analysis['done']} / {analysis['runs']}"],
             ["total energy of finished runs", f"{energy:.1f} J = {energy / 3.6e6:.6f} kWh"],
-            ["CO2", f"{co2.grams(energy):.3f} g at {co2.g_per_kwh} g/kWh ({co2.source})"],
+            ["CO2", f"{co2.grams(energy):.3f} g at {co2.g_per_kwh} g/kWh ({co2.source}; "
+                    f"{chosen_by})"],
             ["hardware", ", ".join(sorted(d for d in devices if d)) or "not recorded"],
             ["energy sources", ", ".join(analysis.get("sources", []))],
             ["dates", when]]

@@ -81,7 +81,7 @@ def train(cfg: dict, settings: dict, folder, epochs: int, seed: int, index: int,
         results.update(t.post_quantize(model, test_ds))
     params.update(results)
     folder.write_parameters(params)
-    if save_model:  # the final run keeps its model
+    if save_model:  # the final run keeps its model; sweep runs with settings.save_models
         t.plain(model).save(folder.path / "model.keras")
     timing["end"] = time.time()
     folder.write_results({**results, "versions": params["versions"], "timing": timing,
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     folder.write_status("running", pid=os.getpid())
     try:
         results = train(cfg, config.settings, folder, epochs, seed, args.index,
-                        save_model=bool(args.params))
+                        save_model=bool(args.params) or config.settings["save_models"])
     except KeyboardInterrupt as exc:
         why = f"stopped by {exc.args[0] if exc.args else 'SIGINT'}"
         folder.write_status("interrupted", reason=f"{why}; the checkpoint of the last finished "

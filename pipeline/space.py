@@ -56,6 +56,12 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "energy_source": (str, "auto", "auto, nvidia-smi, nvml, rapl or estimate"),
     "keep_checkpoints": (bool, False, "true or false: keep each run's checkpoint/ once it is "
                                       "done (it is removed by default)"),
+    "save_models": (bool, False, "true or false: keep each run's trained model as model.keras "
+                                 "in its folder (off by default: disk space)"),
+    # The report's CO2: carbon_intensity (g CO2/kWh) wins over country; neither: world average.
+    "country": (str, "", "an ISO 3166 alpha-2 or alpha-3 code in greenscreen.carbon.INTENSITY "
+                         "(e.g. DE, FRA), or '' for the world average"),
+    "carbon_intensity": (float, None, "a number >= 0 (g CO2 per kWh), or null to use country"),
     # Executors (README "Scaling out"); command-line flags override these.
     "slurm_partition": (str, "", "a Slurm partition name (letters, digits, _ . - ,) or ''"),
     "slurm_time": (str, "", "a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or "
@@ -121,6 +127,16 @@ def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
     return SweepConfig(path, settings, space)
 
 
+def _known_country(code: str) -> bool:
+    from greenscreen.carbon import carbon_intensity
+
+    try:
+        carbon_intensity(country=code)
+    except ValueError:
+        return False
+    return True
+
+
 def _settings(path: str, given: Any, overrides: dict) -> dict:
     if not isinstance(given, dict):
         raise ConfigError(path, "settings", given, "a mapping of " + ", ".join(SETTINGS))
@@ -131,6 +147,9 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
     merged = {**given, **{k: v for k, v in overrides.items() if v is not None}}
     for key, (kind, default, allowed) in SETTINGS.items():
         value = merged.get(key, default)
+        if value is None and default is None:  # an optional setting left out
+            out[key] = None
+            continue
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
@@ -142,6 +161,10 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if key == "slurm_parallel" and value < 0:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "accuracy_floor" and not 0 <= value <= 1:
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key == "carbon_intensity" and value < 0:
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key == "country" and value and not _known_country(value):
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "energy_source" and value not in ("auto", "nvidia-smi", "nvml", "rapl",
                                                     "estimate"):

@@ -161,3 +161,17 @@ def test_the_run_folder_reader_translates_the_original_column_names():
     assert (logs["power_w"] == logs["gpu_power_W"]).all()
     assert (logs["gpu_temp_c"] == logs["gpu_temp_C"]).all()
     assert logs["epoch"].tolist() == list(range(len(logs)))  # "pre"/"post" rows left out
+
+
+def test_report_co2_follows_the_sweep_settings_and_says_which(known_sweep, tmp_path):
+    (known_sweep / "sweep.json").write_text(json.dumps({"settings": {"country": "FR"}}))
+    analysis.analyze(known_sweep)
+    _, text = pdf_text(report.build(known_sweep, tmp_path / "r.pdf"))
+    assert "France" in text and "settings.country" in " ".join(text.split())
+    for settings, value, chosen_by in [
+            ({"country": "FR", "carbon_intensity": 500.0}, 500.0, "settings.carbon_intensity"),
+            ({}, None, "no settings.country or settings.carbon_intensity given")]:
+        (known_sweep / "sweep.json").write_text(json.dumps({"settings": settings}))
+        intensity, why = report.sweep_carbon_intensity(known_sweep)
+        assert why == chosen_by and (value is None or intensity.g_per_kwh == value)
+        assert value is not None or "world average" in intensity.source

@@ -71,6 +71,14 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
     ("configuration: {dataset: {values: [cifar10_dir]}}", "configuration.dataset.values[0]",
      "settings.data_path"),
     ("configuration: [1, 2", "file", "valid YAML"),
+    ("configuration: {lr: {values: [0.1]}}\nsettings: {country: XX}", "settings.country",
+     "an ISO 3166 alpha-2 or alpha-3 code"),
+    ("configuration: {lr: {values: [0.1]}}\nsettings: {carbon_intensity: -5}",
+     "settings.carbon_intensity", "a number >= 0"),
+    ("configuration: {lr: {values: [0.1]}}\nsettings: {save_models: 'yes'}",
+     "settings.save_models", "true or false"),
+    ("configuration: {lr: {values: [0.1]}}\nsettings: {keep_checkpoints: 1}",
+     "settings.keep_checkpoints", "true or false"),
 ])
 def test_a_malformed_config_gives_one_clear_error(tmp_path, text, where, allowed):
     path = write(tmp_path, text)
@@ -79,3 +87,15 @@ def test_a_malformed_config_gives_one_clear_error(tmp_path, text, where, allowed
     message = str(err.value)
     assert message.startswith(f"{path}: {where}: got ")
     assert allowed in message and "allowed:" in message
+
+
+def test_carbon_and_model_settings_are_read_with_their_defaults(tmp_path):
+    plain = space.load(write(tmp_path, "configuration: {lr: {values: [0.1]}}"))
+    assert plain.settings["country"] == "" and plain.settings["carbon_intensity"] is None
+    assert plain.settings["save_models"] is False and plain.settings["keep_checkpoints"] is False
+    given = space.load(write(tmp_path, """
+        configuration: {lr: {values: [0.1]}}
+        settings: {country: FRA, carbon_intensity: 120, save_models: true}
+    """))
+    assert given.settings["carbon_intensity"] == 120.0 and given.settings["country"] == "FRA"
+    assert given.settings["save_models"] is True
