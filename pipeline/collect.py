@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .runfolder import RunFolder, Unreadable
-from .space import DIMENSIONS
+from .space import DIMENSIONS, METHOD_DIMENSIONS
 
 SEED_SOURCE = "computed:power×Δt (seed format, one nvidia-smi sample per epoch)"
 PARAMS = list(DIMENSIONS)
@@ -37,6 +37,9 @@ def _load(folder: RunFolder, row: dict) -> dict | None:
         return None
     logs = folder.logs()
     row.update({k: params.get(k) for k in PARAMS if k in params})
+    for dim, method in METHOD_DIMENSIONS.items():  # a method's own setting, on other runs
+        if dim in row and row.get("method") != method:
+            row[dim] = "n/a"
     summary = {}
     if folder.is_seed_format():
         energy, power, duration = folder.seed_energy()

@@ -18,6 +18,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .space import METHOD_DIMENSIONS
+
 MIN_LEVEL_RUNS = 5
 
 
@@ -108,20 +110,48 @@ def sparse_levels(df: pd.DataFrame, factors: list[str]) -> dict:
 
 
 def relevance(df: pd.DataFrame, target: str, factors: list[str]) -> dict:
-    """All three views for one target, merged per factor and sorted by effect size."""
+    """All three views for one target, merged per factor and sorted by effect size.
+
+    A method's own setting (e.g. target_sparsity) is "n/a" for runs of other
+    methods: it is kept out of the joint model and tested one-way within the runs
+    of its method only (`within`, `n`), never imputed. Holm's correction covers
+    every test in the table."""
+    from statsmodels.stats.multitest import multipletests
+
     data = df.dropna(subset=[target])
-    factors = varying_factors(data, factors)
-    if len(data) < 3 or not factors:
+    general = varying_factors(data, [f for f in factors if f not in METHOD_DIMENSIONS])
+    own = [row for f in factors if f in METHOD_DIMENSIONS
+           if (row := _within_method(data, target, f)) is not None]
+    if len(data) < 3 or not (general or own):
         return {"target": target, "runs": len(data), "method": "not enough runs or no "
                 "parameter varies", "table": [], "rf_cv_r2": None, "sparse_levels": {}}
-    table, method = anova(data, target, factors)
-    table = table.merge(kruskal(data, target, factors), on="factor")
-    rf, r2 = forest(data, target, factors)
-    table = table.merge(rf, on="factor").sort_values("partial_eta2", ascending=False,
-                                                     na_position="last")
+    table, method, r2 = pd.DataFrame(), "", None
+    if general:
+        table, method = anova(data, target, general)
+        table = table.merge(kruskal(data, target, general), on="factor")
+        rf, r2 = forest(data, target, general)
+        table = table.merge(rf, on="factor")
+    if own:
+        table = pd.concat([table, pd.DataFrame(own)], ignore_index=True)
+        method += ("; " if method else "") + "method settings: one-way within their method's runs"
+        table["p_holm"] = multipletests(table["p"].fillna(1.0).to_numpy(), method="holm")[1]
+    table = table.sort_values("partial_eta2", ascending=False, na_position="last")
     return {"target": target, "runs": len(data), "method": method,
             "table": table.to_dict("records"), "rf_cv_r2": r2,
-            "sparse_levels": sparse_levels(data, factors)}
+            "sparse_levels": sparse_levels(data, general)}
+
+
+def _within_method(data: pd.DataFrame, target: str, factor: str) -> dict | None:
+    """One-way tests of a method setting over the runs of its method (the others: n/a)."""
+    if factor not in data:
+        return None
+    runs = data[data[factor].astype(str) != "n/a"]
+    if len(runs) < 3 or runs[factor].astype(str).nunique() < 2:
+        return None
+    table, _ = anova(runs, target, [factor])
+    row = {**table.iloc[0].to_dict(), **kruskal(runs, target, [factor]).iloc[0].to_dict()}
+    return {**row, "rf_importance": float("nan"), "within": f"{METHOD_DIMENSIONS[factor]} runs",
+            "n": len(runs)}
 
 
 def plain_words(result: dict, alpha: float = 0.05) -> str:

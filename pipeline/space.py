@@ -28,6 +28,10 @@ CHOICES = {
     "optimizer": ("Adam", "RMSProp", "SGD", "AdamW"),
     "internal": ("None", "pre_quantization", "post_quantization", "jit_compilation"),
     "resnet_shortcuts": (True, False),
+    # The training methods' own settings, under the original studies' names.
+    "percentage_schedule": ("linear", "exponential"),
+    "ranked_granularity": ("layer", "weight"),
+    "gating_selector": ("significance", "random"),
 }
 NUMBERS = {  # dimension: (kind, low, high, low_open, high_open)
     "batch_size": (int, 1, None, False, False),
@@ -35,6 +39,18 @@ NUMBERS = {  # dimension: (kind, low, high, low_open, high_open)
     "optimizer_momentum": (float, 0.0, 1.0, False, True),
     "resnet_depth": (int, 1, 64, False, False),
     "resnet_width": (int, 1, 512, False, False),
+    "high_percentage": (float, 0.0, 100.0, True, False),
+    "low_percentage": (float, 0.0, 100.0, True, False),
+    "target_activation_rate": (float, 0.0, 1.0, True, False),
+    "warmup_epochs": (int, 0, None, False, False),
+    "target_sparsity": (float, 0.0, 1.0, False, True),
+    "pruning_frequency": (float, 0.0, None, True, False),  # in epochs
+}
+# Which method each method setting belongs to; other runs show it as "n/a".
+METHOD_DIMENSIONS = {
+    "high_percentage": "ranked", "low_percentage": "ranked", "percentage_schedule": "ranked",
+    "ranked_granularity": "ranked", "target_activation_rate": "gated", "warmup_epochs": "gated",
+    "gating_selector": "gated", "target_sparsity": "pruned", "pruning_frequency": "pruned",
 }
 DIMENSIONS = tuple(CHOICES) + tuple(NUMBERS) + ("partitioning",)
 BASELINE = {  # used for a dimension the config leaves out
@@ -42,6 +58,9 @@ BASELINE = {  # used for a dimension the config leaves out
     "augmentation": "None", "precision": "float32", "batch_size": 32, "partitioning": "80-10-10",
     "lr": 0.001, "lr_schedule": "constant", "optimizer_momentum": 0.9, "optimizer": "Adam",
     "internal": "None", "resnet_depth": 2, "resnet_width": 16, "resnet_shortcuts": True,
+    "high_percentage": 50.0, "low_percentage": 20.0, "percentage_schedule": "linear",
+    "ranked_granularity": "layer", "target_activation_rate": 0.3, "warmup_epochs": 1,
+    "gating_selector": "significance", "target_sparsity": 0.8, "pruning_frequency": 0.1,
 }
 SETTINGS = {  # key: (type, default, description of what is allowed)
     "runs": (int, 8, "a positive integer"),
@@ -221,6 +240,12 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
 
 def _check_runnable(path: str, settings: dict, space: dict) -> None:
     """Values the code cannot run with these settings are rejected before any training."""
+    highest_low, lowest_high = max(space["low_percentage"]), min(space["high_percentage"])
+    if highest_low > lowest_high:
+        i = space["low_percentage"].index(highest_low)
+        raise ConfigError(path, f"configuration.low_percentage.values[{i}]", highest_low,
+                          f"a number <= every high_percentage value (the lowest is "
+                          f"{lowest_high}): k decays from high to low")
     for i, dataset in enumerate(space["dataset"]):
         if dataset in ("cifar10_dir", "image_folder") and not settings["data_path"]:
             raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,

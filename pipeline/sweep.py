@@ -25,7 +25,7 @@ from pathlib import Path
 from greenscreen._io import atomic_write_json
 
 from . import runfolder
-from .space import SweepConfig
+from .space import BASELINE, SweepConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def check_manifest(config: SweepConfig, sweep_dir: Path) -> None:
     manifest = sweep_dir / "sweep.json"
     mine = {"seed": config.settings["seed"], "space": config.space}
     old = runfolder.read_json(manifest)
-    if old is not None and {k: old.get(k) for k in mine} != _jsonable(mine):
+    if old is not None and not _same_sweep(old, _jsonable(mine)):
         raise SystemExit(f"greenscreen: {sweep_dir} holds a sweep with another seed or search "
                          "space; pass another --sweep-dir (or delete that folder).")
     atomic_write_json(manifest, {**mine, "config": config.path, "settings": config.settings})
@@ -43,6 +43,15 @@ def check_manifest(config: SweepConfig, sweep_dir: Path) -> None:
 
 def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d))
+
+
+def _same_sweep(old: dict, mine: dict) -> bool:
+    """Same seed and space. A dimension added since the old sweep was recorded matches
+    when it holds only its baseline value, which is what those runs trained with."""
+    added = set(mine["space"]) - set(old.get("space", {}))
+    baseline = _jsonable({dim: [BASELINE[dim]] for dim in added if dim in BASELINE})
+    return old.get("seed") == mine["seed"] and (
+        {**old.get("space", {}), **baseline} == mine["space"])
 
 
 def claim(sweep_dir: Path, index: int) -> bool:

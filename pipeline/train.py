@@ -1,9 +1,13 @@
 """Turn one configuration into a trained, measured run: every option implemented on Keras 3.
 
 optimizer_momentum maps to SGD's and RMSprop's `momentum` and to Adam's and
-AdamW's `beta_1`. method "ranked" is RankedUpdates in layer mode (50 -> 20 %),
-"gated" is SampleGating (target rate 0.3, one warm-up epoch), "pruned" is
-MagnitudePruning to 80 % sparsity by 70 % of the steps.
+AdamW's `beta_1`. The methods take their settings from config.yaml (each used by
+its own method only; defaults in brackets): "ranked" is RankedUpdates with
+high_percentage [50] -> low_percentage [20] on percentage_schedule [linear] and
+ranked_granularity [layer]; "gated" is SampleGating with target_activation_rate
+[0.3], warmup_epochs [1] and gating_selector [significance]; "pruned" is
+MagnitudePruning to target_sparsity [0.8] by 70 % of the steps, updating the
+masks every pruning_frequency [0.1] epochs.
 
 internal:
 - jit_compilation: `compile(jit_compile=True)` (XLA).
@@ -102,14 +106,23 @@ def optimizer(cfg: dict, lr) -> keras.optimizers.Optimizer:
     }[cfg["optimizer"]]()
 
 
-def wrap(method: str, model: keras.Model, total_steps: int) -> keras.Model:
+def wrap(cfg: dict, model: keras.Model, steps_per_epoch: int, epochs: int) -> keras.Model:
+    """The model wrapped for the run's method, with the method's settings from config.yaml."""
+    method, total = cfg["method"], max(2, steps_per_epoch * epochs)
     if method == "ranked":
-        return RankedUpdates(model, 50, 20, granularity="layer", rerank_every=20)
+        return RankedUpdates(model, cfg["high_percentage"], cfg["low_percentage"],
+                             schedule=cfg["percentage_schedule"],
+                             granularity=cfg["ranked_granularity"], rerank_every=20)
     if method == "gated":
-        return SampleGating(model, target_rate=0.3, warmup_epochs=1)
+        return SampleGating(model, target_rate=cfg["target_activation_rate"],
+                            selector=cfg["gating_selector"], warmup_epochs=cfg["warmup_epochs"])
     if method == "pruned":
-        return MagnitudePruning(model, final_sparsity=0.8, end_step=max(2, int(0.7 * total_steps)),
-                                frequency=max(1, total_steps // 20))
+        frequency = max(1, round(cfg["pruning_frequency"] * steps_per_epoch))
+        # The ramp ends on a mask update (about 70 % of the way), so the run reaches
+        # target_sparsity whatever the frequency.
+        end = max(1, round(0.7 * total / frequency)) * frequency
+        return MagnitudePruning(model, final_sparsity=cfg["target_sparsity"], end_step=end,
+                                frequency=frequency)
     return model
 
 
@@ -133,7 +146,7 @@ def build_and_compile(cfg: dict, splits: Splits, epochs: int):
     net = models.build(cfg["model"], splits.input_shape, splits.num_classes, cfg)
     if cfg["internal"] == "pre_quantization":
         net.quantize("float8")
-    model = wrap(cfg["method"], net, steps * epochs)
+    model = wrap(cfg, net, steps, epochs)
     model.compile(optimizer(cfg, learning_rate(cfg, steps, epochs)), "categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=cfg["internal"] == "jit_compilation")
     flops = models.train_step_flops(net, cfg["batch_size"])

@@ -175,3 +175,22 @@ def test_report_co2_follows_the_sweep_settings_and_says_which(known_sweep, tmp_p
         intensity, why = report.sweep_carbon_intensity(known_sweep)
         assert why == chosen_by and (value is None or intensity.g_per_kwh == value)
         assert value is not None or "world average" in intensity.source
+
+
+def test_a_method_setting_is_n_a_elsewhere_and_tested_within_its_method(tmp_path):
+    rng = np.random.default_rng(1)
+    for i in range(24):
+        method = ["standard", "pruned"][i % 2]
+        sparsity = [0.5, 0.9][(i // 2) % 2]
+        energy = 1000 - (600 * sparsity if method == "pruned" else 0) + rng.normal(0, 5)
+        write_run(tmp_path / f"{i:03d}", {"method": method, "target_sparsity": sparsity,
+                                          "batch_size": [32, 64][(i // 4) % 2]},
+                  energy=energy, power=100, acc=0.9)
+    df = collect.load_sweep(tmp_path)
+    assert set(df[df["method"] == "standard"]["target_sparsity"]) == {"n/a"}
+    assert set(df[df["method"] == "pruned"]["target_sparsity"]) == {0.5, 0.9}
+    table = analysis.analyze(tmp_path)["relevance"]["energy_j"]["table"]
+    row = next(r for r in table if r["factor"] == "target_sparsity")
+    assert row["within"] == "pruned runs" and row["n"] == 12  # the other 12 are not imputed
+    assert row["p_holm"] < 0.001 and row["partial_eta2"] > 0.9
+    assert {r["factor"] for r in table} >= {"method", "batch_size"}

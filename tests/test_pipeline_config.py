@@ -99,3 +99,38 @@ def test_carbon_and_model_settings_are_read_with_their_defaults(tmp_path):
     """))
     assert given.settings["carbon_intensity"] == 120.0 and given.settings["country"] == "FRA"
     assert given.settings["save_models"] is True
+
+
+def test_method_settings_are_dimensions_validated_like_the_others(tmp_path):
+    config = space.load(write(tmp_path, """
+        configuration:
+          method: {values: [standard, ranked, gated, pruned]}
+          high_percentage: {values: [60, 40]}
+          low_percentage: {values: [10, 30]}
+          percentage_schedule: {values: [linear, exponential]}
+          ranked_granularity: {values: [layer, weight]}
+          target_activation_rate: {values: [0.3, 0.1]}
+          warmup_epochs: {values: [1, 0]}
+          gating_selector: {values: [significance, random]}
+          target_sparsity: {values: [0.8, 0.5]}
+          pruning_frequency: {values: [0.1, 1]}
+    """))
+    assert config.run(0)["method"] == "standard"  # run 000 is still the baseline
+    assert config.space["pruning_frequency"] == [0.1, 1.0]
+    bad = {"ranked_granularity: {values: [neuron]}": ("configuration.ranked_granularity"
+                                                     ".values[0]", "one of layer, weight"),
+           "target_activation_rate: {values: [0]}": ("configuration.target_activation_rate"
+                                                     ".values[0]", "a number in (0.0, 1.0]"),
+           "warmup_epochs: {values: [1.5]}": ("configuration.warmup_epochs.values[0]",
+                                              "an integer in [0, inf)"),
+           "target_sparsity: {values: [1.0]}": ("configuration.target_sparsity.values[0]",
+                                               "a number in [0.0, 1.0)"),
+           "gating_selector: {values: [best]}": ("configuration.gating_selector.values[0]",
+                                                 "one of significance, random"),
+           "low_percentage: {values: [10, 70]}": ("configuration.low_percentage.values[1]",
+                                                  "a number <= every high_percentage value")}
+    for line, (where, allowed) in bad.items():
+        path = write(tmp_path, f"configuration:\n  {line}\n")
+        with pytest.raises(space.ConfigError) as err:
+            space.load(path)
+        assert str(err.value).startswith(f"{path}: {where}: got ") and allowed in str(err.value)

@@ -1,5 +1,6 @@
 """Every sweep option builds a model that trains one step, and every data format loads."""
 
+import math
 import pickle
 
 import keras
@@ -214,3 +215,30 @@ def test_uncached_keras_dataset_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(data.DataError, match="not cached .* nothing is downloaded"):
         data.load("cifar10")
+
+
+def fit_method(digits, epochs=2, **settings):
+    """Two epochs of a configured method on a digits subset; its Keras history."""
+    cfg = {**space.BASELINE, "batch_size": 32, "model": "ffnn", **settings}
+    x, y = digits
+    splits = data.split(x, y, "80-10-10", 0)
+    train_ds, _, _ = batches.datasets(splits, cfg, "float32", 0)
+    model, *_ = t.build_and_compile(cfg, splits, epochs)
+    return model, model.fit(train_ds, epochs=epochs, verbose=0).history
+
+
+@pytest.mark.backends("tensorflow", "jax")
+def test_each_method_setting_changes_what_the_method_does(digits):
+    """Checked on what each method logs, not only that it trained."""
+    _, ranked = fit_method(digits, method="ranked", ranked_granularity="weight",
+                           high_percentage=80.0, low_percentage=40.0,
+                           percentage_schedule="exponential")
+    assert ranked["update_fraction"] == pytest.approx([0.8, 0.8 * 0.5 ** 0.5], abs=1e-5)
+    _, gated = fit_method(digits, method="gated", gating_selector="random",
+                          target_activation_rate=0.1, warmup_epochs=1)
+    k = math.ceil(0.1 * 32)
+    assert gated["activation_rate"] == pytest.approx([1.0, k / 32])  # warm-up, then random k
+    model, pruned = fit_method(digits, method="pruned", target_sparsity=0.5,
+                               pruning_frequency=1.0)
+    assert pruned["sparsity"][-1] == pytest.approx(0.5, abs=0.01)
+    assert model.frequency == len(range(0, 160, 32))  # one mask update per epoch of 5 steps

@@ -392,3 +392,16 @@ def test_a_flag_the_executor_would_ignore_is_refused(tmp_path, options, message)
                             text=True, timeout=120)
     assert result.returncode != 0 and message in result.stderr
     assert not out.exists()
+
+
+def test_a_sweep_recorded_before_the_method_settings_existed_still_resumes(tmp_path):
+    from pipeline.sweep import check_manifest
+
+    config, out = space.load(make_config(tmp_path, runs=1)), tmp_path / "sweep"
+    out.mkdir()
+    older = {dim: v for dim, v in config.space.items() if dim not in space.METHOD_DIMENSIONS}
+    (out / "sweep.json").write_text(json.dumps({"seed": 7, "space": older}))
+    check_manifest(config, out)  # the new dimensions hold their baseline: the same sweep
+    (out / "sweep.json").write_text(json.dumps({"seed": 7, "space": {**older, "lr": [0.5]}}))
+    with pytest.raises(SystemExit, match="another seed or search space"):
+        check_manifest(config, out)

@@ -136,7 +136,8 @@ class SampleGating(WrappedModel):
         noise = keras.random.uniform((batch,), dtype="float32", seed=self.seed_generator)
         if self.selector == "random":
             slots = ops.top_k(noise, k, sorted=False)[1]
-            return slots, ops.ones((k,), "float32"), k / ops.cast(batch, "float32"), None
+            rate = ops.cast(k, "float32") / ops.cast(batch, "float32")
+            return slots, ops.ones((k,), "float32"), rate, None
         y_pred = self(x, training=False)
         scores = significance(self.per_sample_loss(y, y_pred), x)
         passed = ops.cast(scores >= self.controller.threshold.value, "float32")
