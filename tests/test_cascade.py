@@ -218,3 +218,38 @@ def test_cli_refuses_a_model_file_that_stores_code_and_loads_a_plain_one(tmp_pat
     assert "safe_mode=False" in out.stderr and "Traceback" not in out.stderr
     ok = run_cli("run", "--model1", str(tmp_path / "plain.keras"))
     assert ok.returncode == 0, ok.stderr[-2000:]
+
+
+def test_cli_run_reports_measured_cost_per_1000_predictions_with_short_flags(tmp_path):
+    import json
+
+    out = tmp_path / "run.json"
+    result = run_cli("run", "--epochs", "1", "-s", "difference", "-n", "50", "-d", "0.1",
+                     "-e", "none", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = json.loads(out.read_text())
+    assert written == json.loads(result.stdout)
+    costs = written["cost_per_1000_predictions"]
+    assert set(costs) == {"small", "big", "cascade"}
+    for row in costs.values():
+        # An 8 ms window can hold no CPU-time tick: the estimate may say 0 J, never NaN.
+        assert row["seconds"] > 0 and row["joules"] >= 0
+        assert row["source"] in ("measured:nvidia-smi", "measured:nvml-counter",
+                                 "measured:nvml-power", "measured:rapl", "estimated:cpu-time")
+
+
+def test_cli_heterogeneity_takes_any_number_of_models(tmp_path):
+    import json
+
+    paths = []
+    for k in (1, 2, 3):  # digit images in, always class k out
+        model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(10)])
+        model.layers[-1].set_weights([np.zeros((64, 10)), np.eye(10)[k]])
+        model.save(tmp_path / f"const{k}.keras")
+        paths.append(str(tmp_path / f"const{k}.keras"))
+    result = run_cli("heterogeneity", "--models", *paths)
+    assert result.returncode == 0, result.stderr[-2000:]
+    matrix = json.loads(result.stdout)
+    assert set(matrix) == {"const1", "const2", "const3"}
+    assert all(set(row) == set(matrix) for row in matrix.values())

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -70,18 +72,23 @@ def train_pair(x, y, num_classes: int, epochs: int = 15):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m greenscreen.cascade", description=__doc__)
     p.add_argument("command", choices=["run", "threshold", "heterogeneity"])
-    p.add_argument("--model1", help="small model (.keras)")
-    p.add_argument("--model2", help="big model (.keras); without it: single-model baseline")
-    p.add_argument("--filepath", help="CIFAR-10 pickle folder or image folder (default: digits)")
-    p.add_argument("--scorefn", default="difference", choices=list(SCORES))
-    p.add_argument("--threshold", type=float, default=None, help="default: chosen on val")
-    p.add_argument("--postcheck", action="store_true")
-    p.add_argument("--memory", choices=["dhash", "invariants"], default=None)
-    p.add_argument("--duplicates", type=float, default=0.0)
-    p.add_argument("--rotations", type=float, default=0.0)
-    p.add_argument("--n_threshold_values", type=int, default=2000)
+    # The original scripts' short flags are accepted as aliases.
+    p.add_argument("-m1", "--model1", help="small model (.keras)")
+    p.add_argument("-m2", "--model2", help="big model (.keras); without it: single-model "
+                   "baseline")
+    p.add_argument("--models", nargs="+", help="heterogeneity: any number of .keras models")
+    p.add_argument("-f", "--filepath", help="CIFAR-10 pickle folder or image folder "
+                   "(default: digits)")
+    p.add_argument("-s", "--scorefn", default="difference", choices=list(SCORES))
+    p.add_argument("-t", "--threshold", type=float, default=None, help="default: chosen on val")
+    p.add_argument("-p", "--postcheck", action="store_true")
+    p.add_argument("-m", "--memory", choices=["dhash", "invariants"], default=None)
+    p.add_argument("-d", "--duplicates", type=float, default=0.0)
+    p.add_argument("-r", "--rotations", type=float, default=0.0)
+    p.add_argument("-n", "--n_threshold_values", type=int, default=2000)
     p.add_argument("--epochs", type=int, default=15, help="when training the models here")
-    p.add_argument("--end", choices=["none", "alarm"], default="none")
+    p.add_argument("-e", "--end", choices=["none", "alarm"], default="none")
+    p.add_argument("--out", help="run: also write the result (costs included) to this JSON")
     args = p.parse_args(argv)
     try:
         for name in ("threshold", "duplicates", "rotations"):
@@ -96,6 +103,10 @@ def main(argv=None) -> int:
         print(f"greenscreen.cascade: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))
+    if args.out:
+        from .._io import atomic_write_json
+
+        atomic_write_json(args.out, result)
     if args.end == "alarm":
         print("\a", end="", flush=True)
     return 0
@@ -104,6 +115,9 @@ def main(argv=None) -> int:
 def run(args) -> dict:
 
     x_tr, y_tr, x_va, y_va, x_te, y_te = load_data(args.filepath)
+    if args.command == "heterogeneity" and args.models:
+        models = {Path(m).stem: load_model(m) for m in args.models}
+        return heterogeneity_matrix(models, x_te, y_te).to_dict()
     if args.model1:
         small = load_model(args.model1)
         big = load_model(args.model2) if args.model2 else None
@@ -124,12 +138,44 @@ def run(args) -> dict:
         search.cheapest_matching_threshold or search.best_threshold)
     memory = PredictionMemory(args.memory) if args.memory else None
     cascade = Cascade(small, big, args.scorefn, threshold, args.postcheck, memory)
-    out = cascade.predict(x_te, y=y_te if args.scorefn == "oracle" else None)
+    out, costs = measured_costs(small, big, cascade, x_te, y_te, args.scorefn)
     return {"threshold": threshold, "chosen_on": "validation split",
             "accuracy": float(np.mean(out.predictions == y_te)),
             "escalation_rate": out.escalation_rate,
             "memory_hit_rate": memory.hit_rate if memory else None,
-            "small_accuracy_val": search.small_accuracy, "big_accuracy_val": search.big_accuracy}
+            "small_accuracy_val": search.small_accuracy, "big_accuracy_val": search.big_accuracy,
+            "cost_per_1000_predictions": costs}
+
+
+def measured_costs(small, big, cascade, x, y, scorefn: str) -> tuple:
+    """The cascade's output on the test split, and the time and energy per 1000 predictions
+    of small alone, big alone and the cascade, measured on that split, with the source."""
+    from ..meters import EnergyMeter
+
+    meter = EnergyMeter(interval=0.05).start()
+    meter.wait_for_sample(5.0)
+    try:
+        costs = {name: _per_1000(measure(model, x, meter=meter)[1])
+                 for name, model in (("small", small), ("big", big))}
+        labels = y if scorefn == "oracle" else None
+        # Warm-up (tracing) by a twin without the memory, which must not see x early.
+        twin = Cascade(cascade.small, cascade.big, cascade.score, cascade.threshold,
+                       cascade.postcheck)
+        twin.predict(x[:256], y=None if labels is None else labels[:256])
+        t0 = time.perf_counter()
+        with meter.window("cascade") as w:
+            out = cascade.predict(x, y=labels)
+        seconds = time.perf_counter() - t0
+    finally:
+        meter.stop()
+    costs["cascade"] = {"seconds": 1000 * seconds / len(x),
+                        "joules": 1000 * w.energy_j / len(x), "source": w.source}
+    return out, costs
+
+
+def _per_1000(cost) -> dict:
+    return {"seconds": 1000 * cost.seconds_per_prediction,
+            "joules": 1000 * cost.joules_per_prediction, "source": cost.source}
 
 
 if __name__ == "__main__":
