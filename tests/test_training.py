@@ -283,6 +283,7 @@ def test_pruned_weights_stay_zero_and_strip_returns_a_plain_model(tmp_path):
     (lambda m: SampleGating(m, target_rate=0), "target_rate=0 is not valid"),
     (lambda m: SampleGating(m, target_rate=1.5), "target_rate=1.5 is not valid"),
     (lambda m: SampleGating(m, selector="best"), "selector='best' is not valid"),
+    (lambda m: SampleGating(m, controller="pid"), "controller='pid' is not valid"),
     (lambda m: MagnitudePruning(m, final_sparsity=1.0), "final_sparsity=1.0 is not valid"),
     (lambda m: MagnitudePruning(m, end_step=0), "end_step=0 is not valid"),
 ])
@@ -317,3 +318,30 @@ def test_pruning_reaches_its_sparsity_under_xla():
                    jit_compile=True)
     history = pruned.fit(x, y, epochs=3, batch_size=64, verbose=0)
     assert history.history["sparsity"][-1] == pytest.approx(0.7, abs=0.01)
+
+
+@pytest.mark.parametrize("name, tolerance", [("pi", 0.01), ("ast", 0.035)])
+@pytest.mark.parametrize("stream", ["stationary", "drifting"])
+def test_both_controllers_track_their_target(name, tolerance, stream):
+    """benchmarks/controllers.py measures the same streams over more seeds (RESULTS.md)."""
+    from greenscreen.training.controllers import CONTROLLERS, simulate
+
+    rng = np.random.default_rng(7)
+    steps = 2000
+    draw = {"stationary": lambda step: rng.random(128),  # scores as losses shrink:
+            "drifting": lambda step: rng.beta(2.0, 2.0 + 10.0 * step / steps, 128)}[stream]
+    rates = simulate(CONTROLLERS[name](0.1), draw, steps)
+    assert np.mean(rates[steps // 2:]) == pytest.approx(0.1, abs=tolerance)
+
+
+def test_the_ast_controller_uses_the_published_gains_and_clamp():
+    from greenscreen.training import ASTController
+
+    assert (ASTController(0.1).kp, ASTController(0.1).ki) == (0.0015, 0.00005)
+    assert (ASTController(0.06).kp, ASTController(0.06).ki) == (0.0008, 0.000002)
+    controller = ASTController(0.1)
+    for _ in range(200):  # every sample passes: the error stays positive and the
+        controller.update(1.0)  # integral saturates, then decays by 0.9 at the clamp
+    assert abs(float(controller.integral.numpy())) <= 50.0
+    gated = SampleGating(model(), target_rate=0.1, controller="ast")
+    assert isinstance(gated.controller, ASTController)

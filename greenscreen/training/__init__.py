@@ -11,10 +11,11 @@ Each reports its own state (`update_fraction`, `activation_rate`, `threshold`,
 `samples_trained`, `sparsity`) in the same Keras logs SMICallback writes energy into.
 """
 
-from .gating import PIController, SampleGating
+from .controllers import ASTController, PIController
+from .gating import SampleGating
 from .pruning import MagnitudePruning, strip_pruning, weights_gzip_bytes
 from .ranked import RankedUpdates
 from .schedules import polynomial_sparsity, update_percentage
 
-__all__ = ["MagnitudePruning", "PIController", "RankedUpdates", "SampleGating",
+__all__ = ["ASTController", "MagnitudePruning", "PIController", "RankedUpdates", "SampleGating",
            "polynomial_sparsity", "strip_pruning", "update_percentage", "weights_gzip_bytes"]

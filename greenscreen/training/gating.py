@@ -24,46 +24,10 @@ from keras import ops
 
 from .._validation import check_choice, check_number
 from ._base import WrappedModel
+from .controllers import CONTROLLERS, ASTController, PIController
 
 SELECTORS = ("significance", "random")
-
-
-class PIController:
-    """Threshold controller with EMA-smoothed input and conditional-integration anti-windup.
-
-    error = ema(rate) - target (too many samples -> positive -> raise threshold);
-    threshold = clip(base + kp * error + ki * integral, 0, 1). The integral only
-    accumulates while the output is not saturated in the error's direction.
-    State lives in non-trainable Keras variables (`variables`).
-    """
-
-    def __init__(self, target_rate: float, kp: float = 0.5, ki: float = 0.05,
-                 ema: float = 0.9, base: float = 0.5, integral_limit: float = 20.0) -> None:
-        self.target, self.kp, self.ki, self.ema_coef = target_rate, kp, ki, ema
-        self.base, self.limit = base, integral_limit
-        self.threshold = keras.Variable(base, dtype="float32", trainable=False,
-                                        name="threshold")
-        self.rate_ema = keras.Variable(target_rate, dtype="float32", trainable=False,
-                                       name="rate_ema")
-        self.integral = keras.Variable(0.0, dtype="float32", trainable=False, name="integral")
-
-    @property
-    def variables(self) -> list:
-        return [self.threshold, self.rate_ema, self.integral]
-
-    def update(self, rate):
-        ema = self.ema_coef * self.rate_ema.value + (1.0 - self.ema_coef) * ops.cast(
-            rate, "float32")
-        error = ema - self.target
-        trial = ops.clip(self.integral.value + error, -self.limit, self.limit)
-        raw = self.base + self.kp * error + self.ki * trial
-        winding = ops.logical_or(ops.logical_and(raw > 1.0, error > 0),
-                                 ops.logical_and(raw < 0.0, error < 0))
-        integral = ops.where(winding, self.integral.value, trial)
-        self.rate_ema.assign(ema)
-        self.integral.assign(integral)
-        self.threshold.assign(ops.clip(self.base + self.kp * error + self.ki * integral, 0., 1.))
-        return self.threshold.value
+__all__ = ["ASTController", "PIController", "SampleGating", "significance"]
 
 
 def significance(per_sample_loss, x):
@@ -90,7 +54,10 @@ class SampleGating(WrappedModel):
         target_rate: Share of samples to train on, in (0, 1].
         selector: "significance" (PI-controlled threshold) or "random".
         warmup_epochs: Full-batch epochs before gating starts.
-        kp, ki, ema: PI gains and the EMA coefficient of the measured rate.
+        controller: "pi" (positional PI with anti-windup, the default) or "ast"
+            (the AST study's incremental form, `ASTController`).
+        kp, ki, ema: The controller's gains and EMA coefficient (the weight of the
+            old value); None takes the chosen controller's defaults.
         min_samples: Best-scoring samples trained when nothing passes the threshold.
         seed: Seed of the random selection (and of the fallback's tie-breaking).
 
@@ -109,17 +76,20 @@ class SampleGating(WrappedModel):
     """
 
     def __init__(self, model: keras.Model, target_rate: float = 0.3,
-                 selector: str = "significance", warmup_epochs: int = 0, kp: float = 0.5,
-                 ki: float = 0.05, ema: float = 0.9, min_samples: int = 2,
-                 seed: int | None = None, name: str | None = None) -> None:
+                 selector: str = "significance", warmup_epochs: int = 0,
+                 kp: float | None = None, ki: float | None = None, ema: float | None = None,
+                 min_samples: int = 2, seed: int | None = None, controller: str = "pi",
+                 name: str | None = None) -> None:
         check_number("target_rate", target_rate, low=0, high=1, low_open=True)
         check_choice("selector", selector, SELECTORS)
         check_number("warmup_epochs", warmup_epochs, low=0)
         check_number("min_samples", min_samples, low=1)
+        check_choice("controller", controller, CONTROLLERS)
         super().__init__(model, name=name)
         self.target_rate, self.selector = target_rate, selector
         self.warmup_epochs, self.min_samples = warmup_epochs, min_samples
-        self.controller = PIController(target_rate, kp, ki, ema)
+        gains = {k: v for k, v in (("kp", kp), ("ki", ki), ("ema", ema)) if v is not None}
+        self.controller = CONTROLLERS[controller](target_rate, **gains)
         self.controller_state = self.controller.variables  # tracked: part of the JAX state
         self.samples_trained = keras.Variable(0.0, dtype="float32", trainable=False,
                                               name="samples_trained")

@@ -1,0 +1,128 @@
+"""Threshold controllers for sample gating: today's positional PI, and the AST study's form.
+
+Both move a threshold on scores in [0, 1] so that the EMA of the activation rate
+(the share of samples at or above the threshold) tracks a target. Their state
+lives in non-trainable Keras variables (`variables`), so they run inside
+compiled train steps on every backend.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from .._validation import check_number
+
+
+def _state(name: str, value: float) -> keras.Variable:
+    return keras.Variable(value, dtype="float32", trainable=False, name=name)
+
+
+class PIController:
+    """Threshold controller with EMA-smoothed input and conditional-integration anti-windup.
+
+    error = ema(rate) - target (too many samples -> positive -> raise threshold);
+    threshold = clip(base + kp * error + ki * integral, 0, 1). The integral only
+    accumulates while the output is not saturated in the error's direction.
+    State lives in non-trainable Keras variables (`variables`).
+    """
+
+    def __init__(self, target_rate: float, kp: float = 0.5, ki: float = 0.05,
+                 ema: float = 0.9, base: float = 0.5, integral_limit: float = 20.0) -> None:
+        self.target, self.kp, self.ki, self.ema_coef = target_rate, kp, ki, ema
+        self.base, self.limit = base, integral_limit
+        self.threshold = _state("threshold", base)
+        self.rate_ema = _state("rate_ema", target_rate)
+        self.integral = _state("integral", 0.0)
+
+    @property
+    def variables(self) -> list:
+        return [self.threshold, self.rate_ema, self.integral]
+
+    def update(self, rate):
+        ema = self.ema_coef * self.rate_ema.value + (1.0 - self.ema_coef) * ops.cast(
+            rate, "float32")
+        error = ema - self.target
+        trial = ops.clip(self.integral.value + error, -self.limit, self.limit)
+        raw = self.base + self.kp * error + self.ki * trial
+        winding = ops.logical_or(ops.logical_and(raw > 1.0, error > 0),
+                                 ops.logical_and(raw < 0.0, error < 0))
+        integral = ops.where(winding, self.integral.value, trial)
+        self.rate_ema.assign(ema)
+        self.integral.assign(integral)
+        self.threshold.assign(ops.clip(self.base + self.kp * error + self.ki * integral, 0., 1.))
+        return self.threshold.value
+
+
+# The AST study's gains, by target rate; other targets take the nearest one's.
+AST_GAINS = {0.10: (0.0015, 0.00005), 0.06: (0.0008, 0.000002)}
+
+
+class ASTController:
+    """The AST study's incremental PI controller.
+
+    ema = 0.7 * ema + 0.3 * rate (30 % new); error = ema - target;
+    integral += error, clamped to +-`integral_limit` and multiplied by `decay`
+    (0.90) whenever it saturates; threshold += kp * error + ki * integral,
+    clipped to [0, 1]. Default gains are the study's: kp 0.0015, ki 0.00005 for a
+    10 % target and 0.0008, 0.000002 for 6 % (the nearest of the two otherwise).
+
+    Args:
+        target_rate: The activation rate to track, in (0, 1].
+        kp, ki: Gains; None takes `AST_GAINS` for the nearest target.
+        ema: Weight of the old EMA value (0.7: 30 % new).
+        integral_limit, decay: The integral clamp and its decay when saturated.
+        initial_threshold: The threshold before the first update.
+    """
+
+    def __init__(self, target_rate: float, kp: float | None = None, ki: float | None = None,
+                 ema: float = 0.7, integral_limit: float = 50.0, decay: float = 0.9,
+                 initial_threshold: float = 0.5) -> None:
+        check_number("target_rate", target_rate, low=0, high=1, low_open=True)
+        check_number("ema", ema, low=0, high=1, high_open=True)
+        nearest = min(AST_GAINS, key=lambda t: abs(t - target_rate))
+        self.kp = AST_GAINS[nearest][0] if kp is None else kp
+        self.ki = AST_GAINS[nearest][1] if ki is None else ki
+        self.target, self.ema_coef = target_rate, ema
+        self.limit, self.decay = integral_limit, decay
+        self.threshold = _state("threshold", initial_threshold)
+        self.rate_ema = _state("rate_ema", target_rate)
+        self.integral = _state("integral", 0.0)
+
+    @property
+    def variables(self) -> list:
+        return [self.threshold, self.rate_ema, self.integral]
+
+    def update(self, rate):
+        ema = self.ema_coef * self.rate_ema.value + (1.0 - self.ema_coef) * ops.cast(
+            rate, "float32")
+        error = ema - self.target
+        integral = self.integral.value + error
+        saturated = ops.abs(integral) > self.limit
+        integral = ops.where(saturated, ops.clip(integral, -self.limit, self.limit) * self.decay,
+                             integral)
+        self.rate_ema.assign(ema)
+        self.integral.assign(integral)
+        self.threshold.assign(ops.clip(self.threshold.value + self.kp * error
+                                       + self.ki * integral, 0.0, 1.0))
+        return self.threshold.value
+
+
+CONTROLLERS = {"pi": PIController, "ast": ASTController}
+
+
+def simulate(controller, draw_scores, steps: int) -> list[float]:
+    """Runs `controller` on a synthetic score stream; returns the activation rate per step.
+
+    `draw_scores(step)` gives one batch of scores in [0, 1]. Used to check that a
+    controller tracks its target (tests, `benchmarks/controllers.py`) without training.
+    """
+    import numpy as np
+
+    rates = []
+    for step in range(steps):
+        threshold = float(keras.ops.convert_to_numpy(controller.threshold))
+        rate = float(np.mean(draw_scores(step) >= threshold))
+        controller.update(rate)
+        rates.append(rate)
+    return rates
