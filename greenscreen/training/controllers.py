@@ -18,7 +18,30 @@ def _state(name: str, value: float) -> keras.Variable:
     return keras.Variable(value, dtype="float32", trainable=False, name=name)
 
 
-class PIController:
+class _Controller:
+    """What both controllers share: their state, and the EMA-smoothed error."""
+
+    target: float
+    ema_coef: float
+
+    def _init_state(self, threshold: float) -> None:
+        self.threshold = _state("threshold", threshold)
+        self.rate_ema = _state("rate_ema", self.target)
+        self.integral = _state("integral", 0.0)
+
+    @property
+    def variables(self) -> list:
+        return [self.threshold, self.rate_ema, self.integral]
+
+    def _error(self, rate):
+        """Updates the rate's EMA; returns EMA - target (positive: too many samples pass)."""
+        ema = self.ema_coef * self.rate_ema.value + (1.0 - self.ema_coef) * ops.cast(
+            rate, "float32")
+        self.rate_ema.assign(ema)
+        return ema - self.target
+
+
+class PIController(_Controller):
     """Threshold controller with EMA-smoothed input and conditional-integration anti-windup.
 
     error = ema(rate) - target (too many samples -> positive -> raise threshold);
@@ -31,24 +54,15 @@ class PIController:
                  ema: float = 0.9, base: float = 0.5, integral_limit: float = 20.0) -> None:
         self.target, self.kp, self.ki, self.ema_coef = target_rate, kp, ki, ema
         self.base, self.limit = base, integral_limit
-        self.threshold = _state("threshold", base)
-        self.rate_ema = _state("rate_ema", target_rate)
-        self.integral = _state("integral", 0.0)
-
-    @property
-    def variables(self) -> list:
-        return [self.threshold, self.rate_ema, self.integral]
+        self._init_state(base)
 
     def update(self, rate):
-        ema = self.ema_coef * self.rate_ema.value + (1.0 - self.ema_coef) * ops.cast(
-            rate, "float32")
-        error = ema - self.target
+        error = self._error(rate)
         trial = ops.clip(self.integral.value + error, -self.limit, self.limit)
         raw = self.base + self.kp * error + self.ki * trial
         winding = ops.logical_or(ops.logical_and(raw > 1.0, error > 0),
                                  ops.logical_and(raw < 0.0, error < 0))
         integral = ops.where(winding, self.integral.value, trial)
-        self.rate_ema.assign(ema)
         self.integral.assign(integral)
         self.threshold.assign(ops.clip(self.base + self.kp * error + self.ki * integral, 0., 1.))
         return self.threshold.value
@@ -58,7 +72,7 @@ class PIController:
 AST_GAINS = {0.10: (0.0015, 0.00005), 0.06: (0.0008, 0.000002)}
 
 
-class ASTController:
+class ASTController(_Controller):
     """The AST study's incremental PI controller.
 
     ema = 0.7 * ema + 0.3 * rate (30 % new); error = ema - target;
@@ -85,23 +99,14 @@ class ASTController:
         self.ki = AST_GAINS[nearest][1] if ki is None else ki
         self.target, self.ema_coef = target_rate, ema
         self.limit, self.decay = integral_limit, decay
-        self.threshold = _state("threshold", initial_threshold)
-        self.rate_ema = _state("rate_ema", target_rate)
-        self.integral = _state("integral", 0.0)
-
-    @property
-    def variables(self) -> list:
-        return [self.threshold, self.rate_ema, self.integral]
+        self._init_state(initial_threshold)
 
     def update(self, rate):
-        ema = self.ema_coef * self.rate_ema.value + (1.0 - self.ema_coef) * ops.cast(
-            rate, "float32")
-        error = ema - self.target
+        error = self._error(rate)
         integral = self.integral.value + error
         saturated = ops.abs(integral) > self.limit
         integral = ops.where(saturated, ops.clip(integral, -self.limit, self.limit) * self.decay,
                              integral)
-        self.rate_ema.assign(ema)
         self.integral.assign(integral)
         self.threshold.assign(ops.clip(self.threshold.value + self.kp * error
                                        + self.ki * integral, 0.0, 1.0))
