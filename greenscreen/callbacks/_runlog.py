@@ -79,7 +79,8 @@ def earlier_attempts(log_dir) -> list[dict]:
     """The attempts recorded in `log_dir/summary.json` by an earlier, interrupted fit.
 
     A summary without an attempts list (written before attempts were recorded)
-    counts as one attempt. No readable summary: none (a warning says why)."""
+    counts as one attempt. No summary: none. One that cannot be read raises
+    RuntimeError, so that the caller leaves it as it is instead of overwriting it."""
     if log_dir is None:
         return []
     path = Path(log_dir) / "summary.json"

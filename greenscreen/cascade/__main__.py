@@ -37,8 +37,6 @@ def load_data(filepath: str | None, seed: int = 0):
         d = load_digits()
         x, y = (d.images[..., None] / 16.0).astype("float32"), d.target
     else:
-        from pathlib import Path
-
         from ._data import load_folder
 
         x, y = load_folder(Path(filepath))
@@ -113,7 +111,6 @@ def main(argv=None) -> int:
 
 
 def run(args) -> dict:
-
     x_tr, y_tr, x_va, y_va, x_te, y_te = load_data(args.filepath)
     if args.command == "heterogeneity" and args.models:
         models = {Path(m).stem: load_model(m) for m in args.models}
