@@ -77,6 +77,7 @@ def train(cfg: dict, settings: dict, folder, epochs: int, seed: int, index: int,
     t.finite(history)
     test_loss, test_acc = model.evaluate(test_ds, verbose=0)
     results = {"test_accuracy": float(test_acc), "test_loss": float(test_loss)}
+    confusion = t.confusion_matrix(model, test_ds)  # the report's heatmap, per-class accuracy
     if cfg["internal"] == "post_quantization":
         results.update(t.post_quantize(model, test_ds))
     params.update(results)
@@ -84,7 +85,8 @@ def train(cfg: dict, settings: dict, folder, epochs: int, seed: int, index: int,
     if save_model:  # the final run keeps its model; sweep runs with settings.save_models
         t.plain(model).save(folder.path / "model.keras")
     timing["end"] = time.time()
-    folder.write_results({**results, "versions": params["versions"], "timing": timing,
+    folder.write_results({**results, "confusion_matrix": confusion,
+                          "versions": params["versions"], "timing": timing,
                           "history": {k: [float(v) for v in vals]
                                       for k, vals in history.history.items()}})
     return results

@@ -168,3 +168,14 @@ def finite(history: keras.callbacks.History) -> None:
     for epoch, loss in enumerate(history.history.get("loss", [])):
         if not np.isfinite(loss):
             raise FloatingPointError(f"loss became {loss} in epoch {epoch + 1}")
+
+
+def confusion_matrix(model, batches) -> list[list[int]]:
+    """counts[true class][predicted class] over `batches` (one-hot labels)."""
+    n = batches.y.shape[1]
+    counts = np.zeros((n, n), dtype=np.int64)
+    for i in range(len(batches)):
+        x, y = batches[i]
+        predicted = np.argmax(keras.ops.convert_to_numpy(model.predict_on_batch(x)), axis=-1)
+        np.add.at(counts, (np.argmax(y, axis=-1), predicted), 1)
+    return counts.tolist()

@@ -73,6 +73,7 @@ def test_history_energy_matches_trace_integral_per_epoch(fake_smi, tmp_path):
         assert key in history.history and key in rows[0]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["source"] == "measured:nvidia-smi" and summary["epochs"] == 3
+    assert summary["sample_interval_s"] == 0.05  # the report's "a stream at 20 Hz"
     assert [d["uuid"] for d in summary["devices"]] == [UUID0, UUID1]
     assert summary["energy_j"] >= sum(history.history["energy_j"]) * 0.99
     assert summary["energy_kwh"] == pytest.approx(summary["energy_j"] / 3.6e6)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -77,6 +78,9 @@ def test_sweep_writes_complete_run_folders(fake_smi, tmp_path):
         assert summary["source"] == "measured:nvidia-smi" and summary["energy_j"] > 0
         assert len(summary["attempts"]) == 1 and summary["attempts"][0]["ended"] == "completed"
         assert results["test_accuracy"] == params["test_accuracy"]
+        confusion = np.array(results["confusion_matrix"])  # rows: true class; columns: predicted
+        assert confusion.shape == (10, 10) and np.trace(confusion) / confusion.sum() == \
+            pytest.approx(results["test_accuracy"], abs=1e-6)
         assert status(out, i)["status"] == "done"
         header = (folder / "logs.csv").read_text().splitlines()[0]
         assert "energy_j" in header and "val_accuracy" in header

@@ -329,6 +329,7 @@ class SMICallback(keras.callbacks.Callback):
             "host": platform.node(),
             "source": window.source if measured else (meter.source if meter else "none"),
             "skipped_sources": meter.skipped if meter else {},
+            "sample_interval_s": self.interval,  # the report says "a stream at 10 Hz"
             "t_start": attempts[0]["t_start"],
             "t_end": attempt["t_end"],
             **total,  # duration_s, energy_j, energy_kwh, power_avg_w: every attempt
