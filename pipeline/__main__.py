@@ -130,7 +130,8 @@ def run_analyze(config, sweep_dir: Path, args) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-sample statistics warn loudly; we say it plainly
-        result = analyze(sweep_dir, config.settings["accuracy_floor"])
+        result = analyze(sweep_dir, config.settings["accuracy_floor"],
+                         config.settings["recommend"])
     print(summary_text(result))
     print(f"greenscreen: analysis in {sweep_dir.resolve()}/analysis.json and *.csv")
 

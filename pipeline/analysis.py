@@ -14,7 +14,7 @@ import pandas as pd
 from greenscreen._io import atomic_write_json, atomic_write_text
 
 from . import collect, relevance
-from .space import DIMENSIONS
+from .space import DIMENSIONS, METHOD_DIMENSIONS
 
 TOP_K = 5
 COLUMNS = ["run", "accuracy", "energy_j", "power_w", "duration_s", "source"]
@@ -57,11 +57,54 @@ def recommend(ok: pd.DataFrame, floor: float, factors: list[str]) -> dict | None
         why[f] = {"value": _plain(pick[f]), "runs_with_value": int((ok[f].astype(str) == str(
             pick[f])).sum()), "mean_energy_j_with": _plain(mine),
             "mean_energy_j_others": _plain(rest)}
-    return {"run": pick["run"], "accuracy": float(pick["accuracy"]),
+    return {"rule": "run", "run": pick["run"], "accuracy": float(pick["accuracy"]),
             "energy_j": float(pick["energy_j"]), "best_accuracy": float(best),
             "accuracy_floor": floor, "eligible_runs": eligible["run"].tolist(),
             "parameters": {f: _plain(pick[f]) for f in factors if f in pick},
             "explanation": why}
+
+
+def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str]) -> dict | None:
+    """The original pipeline's rule: each parameter's best value, judged on its own.
+
+    For every varying parameter, the values whose mean accuracy is within `floor` of
+    the best value's are eligible, and the one with the lowest mean energy wins. A
+    method's own setting is judged on that method's runs only. The combination may
+    be one no run tried: then only the final run measures it.
+    """
+    if ok.empty:
+        return None
+    chosen, evidence = {}, {}
+    for f in factors:
+        runs = ok[ok["method"] == METHOD_DIMENSIONS[f]] if f in METHOD_DIMENSIONS else ok
+        if runs.empty or runs[f].astype(str).nunique() < 2:
+            continue
+        levels = _levels(runs, f)
+        best = max(level["mean_accuracy"] for level in levels)
+        pick = min((lv for lv in levels if lv["mean_accuracy"] >= best - floor),
+                   key=lambda lv: lv["mean_energy_j"])
+        pick["chosen"] = True
+        chosen[f], evidence[f] = pick["value"], levels
+    method = chosen.get("method", ok["method"].iloc[0] if "method" in ok else None)
+    used = {f: v for f, v in chosen.items() if METHOD_DIMENSIONS.get(f, method) == method}
+    same = ok[[all(str(r[f]) == str(v) for f, v in used.items()) for _, r in ok.iterrows()]]
+    match = same.loc[same["energy_j"].idxmin()] if not same.empty else None
+    return {"rule": "values", "run": None if match is None else match["run"],
+            "accuracy": None if match is None else float(match["accuracy"]),
+            "energy_j": None if match is None else float(match["energy_j"]),
+            "best_accuracy": float(ok["accuracy"].max()), "accuracy_floor": floor,
+            "parameters": chosen, "based_on": ok.loc[ok["accuracy"].idxmax(), "run"],
+            "evidence": evidence}
+
+
+def _levels(runs: pd.DataFrame, factor: str) -> list[dict]:
+    """Per value of `factor`: how many runs, their mean accuracy and mean energy."""
+    out = []
+    for _, group in runs.groupby(runs[factor].astype(str), sort=True):
+        out.append({"value": _plain(group[factor].iloc[0]), "runs": len(group),
+                    "mean_accuracy": float(group["accuracy"].mean()),
+                    "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
+    return out
 
 
 def _plain(value):
@@ -72,7 +115,8 @@ def _plain(value):
     return value
 
 
-def analyze(sweep_dir: "str | Path", floor: float = 0.02) -> dict:
+def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run") -> dict:
+    """Analyses a sweep folder; `rule` is settings.recommend: "run" or "values"."""
     sweep_dir = Path(sweep_dir)
     df = collect.load_sweep(sweep_dir)
     if df.empty:
@@ -103,7 +147,8 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02) -> dict:
     result["relevance_summary"] = [relevance.plain_words(r) for r in result["relevance"].values()]
     rows = [{"target": t, **row} for t, r in result["relevance"].items() for row in r["table"]]
     atomic_write_text(sweep_dir / "relevance.csv", pd.DataFrame(rows).to_csv(index=False))
-    result["recommendation"] = recommend(ok, floor, relevance.varying_factors(ok, factors))
+    pick = {"run": recommend, "values": recommend_values}[rule]
+    result["recommendation"] = pick(ok, floor, relevance.varying_factors(ok, factors))
     atomic_write_json(sweep_dir / "analysis.json", result)
     return result
 
@@ -123,6 +168,12 @@ def summary_text(result: dict) -> str:
         f"{r['run']} ({r['accuracy']:.3f}, {r['energy_j']:.0f} J)" for r in result["pareto"]))
     lines += result["relevance_summary"]
     rec = result["recommendation"]
+    if rec.get("rule") == "values":
+        lines.append("recommended (each parameter's best value): " + ", ".join(
+            f"{f}={v}" for f, v in rec["parameters"].items()))
+        lines.append(f"  that combination is run {rec['run']}" if rec["run"] else
+                     "  no run had that combination; the final run measures it")
+        return "\n".join(lines)
     lines.append(f"recommended: run {rec['run']}: accuracy {rec['accuracy']:.4f} (best "
                  f"{rec['best_accuracy']:.4f}, floor {rec['accuracy_floor']}), "
                  f"{rec['energy_j']:.1f} J")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +18,18 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
     if not analysis or not analysis.get("recommendation"):
         raise SystemExit(f"greenscreen: no recommendation in {sweep_dir}/analysis.json; "
                          "run ./greenscreen.sh analyze first (it needs a finished run)")
-    run = analysis["recommendation"]["run"]
+    rec = analysis["recommendation"]
     folder = sweep_dir / "final"
     final = runfolder.RunFolder(folder)
     if final.state() == "done":  # like a sweep's runs, a finished final run is kept
         print(f"greenscreen: the final run in {folder}/ is done already (delete that folder to "
               "train it again)", flush=True)
         return {**final.outcome(), **(final.results() or {})}
+    configuration, what = recommended_configuration(config, sweep_dir, rec)
     cmd = [sys.executable, "-m", "pipeline.run", "--config", config.path, "--sweep-dir",
-           str(folder), "--index", str(int(run)), "--epochs", str(config.settings["final_epochs"]),
-           "--params", str(sweep_dir / run / "parameters.yaml")]
-    print(f"greenscreen: final run of run {run}'s configuration for "
+           str(folder), "--index", str(int(rec.get("run") or 0)), "--epochs",
+           str(config.settings["final_epochs"]), "--configuration", json.dumps(configuration)]
+    print(f"greenscreen: final run of {what} for "
           f"{config.settings['final_epochs']} epochs into {folder}/", flush=True)
     folder.mkdir(parents=True, exist_ok=True)
     started = final.log_attempt_start()
@@ -36,3 +38,19 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
                               check=False)
     final.log_attempt_end(started, proc.returncode)
     return {**final.outcome(), **(final.results() or {})}
+
+
+def recommended_configuration(config: SweepConfig, sweep_dir: Path, rec: dict) -> tuple:
+    """The configuration the recommendation names, and how to say which it is.
+
+    Rule "run": that run's configuration. Rule "values": the best value of each varying
+    parameter over the configuration of the most accurate run (the values no run varied
+    are the same in every run).
+    """
+    rule = rec.get("rule", "run")  # analyses written before settings.recommend existed
+    run = rec["run"] if rule == "run" else rec["based_on"]
+    given = runfolder.RunFolder(sweep_dir / run).parameters()
+    configuration = {k: given[k] for k in config.space}
+    if rule == "run":
+        return configuration, f"run {run}'s configuration"
+    return {**configuration, **rec["parameters"]}, "each parameter's best value"

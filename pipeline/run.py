@@ -14,12 +14,12 @@ T_START = time.time()  # before the heavy imports: the pipeline-overhead benchma
 
 import argparse  # noqa: E402
 import errno  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 
 def versions() -> dict:
@@ -106,7 +106,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sweep-dir", required=True)
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--params", default=None, help="train this parameters.yaml instead")
+    parser.add_argument("--configuration", default=None,
+                        help="train this configuration (JSON) instead of run INDEX's")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
@@ -116,9 +117,8 @@ def main(argv=None) -> int:
 
     config = space.load(args.config, {"sweep_dir": args.sweep_dir})
     seed = config.settings["seed"]
-    if args.params:
-        given = RunFolder(Path(args.params).parent).parameters()
-        cfg = {k: given[k] for k in config.space}
+    if args.configuration:  # the final run: its folder is --sweep-dir itself
+        cfg = {**config.run(0), **json.loads(args.configuration)}
         folder = RunFolder(args.sweep_dir)
     else:
         cfg = config.run(args.index)
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     folder.write_status("running", pid=os.getpid())
     try:
         results = train(cfg, config.settings, folder, epochs, seed, args.index,
-                        save_model=bool(args.params) or config.settings["save_models"])
+                        save_model=bool(args.configuration) or config.settings["save_models"])
     except KeyboardInterrupt as exc:
         why = f"stopped by {exc.args[0] if exc.args else 'SIGINT'}"
         folder.write_status("interrupted", reason=f"{why}; the checkpoint of the last finished "

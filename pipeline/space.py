@@ -73,6 +73,9 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "data_path": (str, "", "a folder for dataset cifar10_dir or image_folder ('' otherwise)"),
     "image_size": (int, 32, "a positive integer (image_folder is resized to it)"),
     "energy_source": (str, "auto", "auto, nvidia-smi, nvml, rapl or estimate"),
+    # run: the lowest-energy run within the floor; values: each parameter's best value alone
+    # (the original pipeline's rule). README "Analysis, final run, report" compares them.
+    "recommend": (str, "run", "run or values"),
     "keep_checkpoints": (bool, False, "true or false: keep each run's checkpoint/ once it is "
                                       "done (it is removed by default)"),
     "save_models": (bool, False, "true or false: keep each run's trained model as model.keras "
@@ -184,6 +187,8 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if key == "carbon_intensity" and value < 0:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "country" and value and not _known_country(value):
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key == "recommend" and value not in ("run", "values"):
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "energy_source" and value not in ("auto", "nvidia-smi", "nvml", "rapl",
                                                     "estimate"):

@@ -194,3 +194,65 @@ def test_a_method_setting_is_n_a_elsewhere_and_tested_within_its_method(tmp_path
     assert row["within"] == "pruned runs" and row["n"] == 12  # the other 12 are not imputed
     assert row["p_holm"] < 0.001 and row["partial_eta2"] > 0.9
     assert {r["factor"] for r in table} >= {"method", "batch_size"}
+
+
+def two_factor_sweep(folder: Path, combos=(("ffnn", 0.01), ("ffnn", 0.05), ("small_cnn", 0.01),
+                                            ("small_cnn", 0.05))) -> None:
+    """Energy: small_cnn +50, lr 0.05 +30. Accuracy: 0.80 for (ffnn, 0.01), else 0.90."""
+    from pipeline import space
+
+    config = folder.parent / "config.yaml"
+    config.write_text("settings: {final_epochs: 1, epochs: 1, recommend: values}\n"
+                      "configuration:\n  model: {values: [ffnn, small_cnn]}\n"
+                      "  lr: {values: [0.01, 0.05]}\n  batch_size: {values: [64]}\n")
+    baseline = space.load(config).run(0)
+    for i in range(12):
+        model, lr = combos[i % len(combos)]
+        energy = 100 + 50 * (model == "small_cnn") + 30 * (lr == 0.05) + i * 0.01
+        acc = 0.80 if (model, lr) == ("ffnn", 0.01) else 0.90
+        write_run(folder / f"{i:03d}", {**baseline, "model": model, "lr": lr}, energy=energy,
+                  power=100, acc=acc)
+
+
+def test_the_two_recommendation_rules_differ_as_the_readme_says(tmp_path):
+    two_factor_sweep(tmp_path / "sweep")
+    by_run = analysis.analyze(tmp_path / "sweep", floor=0.02)["recommendation"]
+    assert by_run["rule"] == "run"  # the cheapest whole run within the floor: ffnn, lr 0.05
+    assert (by_run["parameters"]["model"], by_run["parameters"]["lr"]) == ("ffnn", 0.05)
+    result = analysis.analyze(tmp_path / "sweep", floor=0.02, rule="values")
+    by_values = result["recommendation"]
+    # ffnn's mean accuracy (0.85) is 5 points below small_cnn's, lr 0.01's below 0.05's:
+    # each parameter alone picks small_cnn and 0.05, which cost the most together.
+    assert by_values["parameters"] == {"model": "small_cnn", "lr": 0.05}
+    assert by_values["run"] == "003" and by_values["energy_j"] == pytest.approx(180.03)
+    model = {e["value"]: e for e in by_values["evidence"]["model"]}
+    assert model["ffnn"]["mean_accuracy"] == pytest.approx(0.85) and model["small_cnn"]["chosen"]
+    assert model["ffnn"]["runs"] == 6 and not model["ffnn"]["chosen"]
+    assert "each parameter's best value" in analysis.summary_text(result)
+
+
+def test_values_rule_says_when_no_run_had_the_combination(tmp_path):
+    two_factor_sweep(tmp_path / "sweep", combos=(("ffnn", 0.01), ("ffnn", 0.05),
+                                                 ("small_cnn", 0.01)))
+    result = analysis.analyze(tmp_path / "sweep", floor=0.02, rule="values")
+    assert result["recommendation"]["parameters"] == {"model": "small_cnn", "lr": 0.05}
+    assert result["recommendation"]["run"] is None
+    assert "no run had that combination" in analysis.summary_text(result)
+
+
+def test_the_final_run_trains_the_values_rule_s_combination(fake_smi, tmp_path):
+    import subprocess
+    import sys
+
+    two_factor_sweep(tmp_path / "sweep", combos=(("ffnn", 0.01), ("ffnn", 0.05),
+                                                 ("small_cnn", 0.01)))
+    config = tmp_path / "config.yaml"
+    root = Path(__file__).resolve().parents[1]
+    for stage in ("analyze", "final"):
+        done = subprocess.run([sys.executable, "-m", "pipeline", stage, "--config", str(config),
+                               "--sweep-dir", str(tmp_path / "sweep")], cwd=root,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert "each parameter's best value" in done.stdout
+    params = yaml.safe_load((tmp_path / "sweep" / "final" / "parameters.yaml").read_text())
+    assert (params["model"], params["lr"], params["epochs"]) == ("small_cnn", 0.05, 1)
