@@ -157,6 +157,10 @@ class RunFolder:
         for seed, ours in SEED_COLUMNS.items():
             if seed in logs and ours not in logs:
                 logs[ours] = logs[seed]
+        if "gpu_power_W" in logs and "time" in logs and "energy_j" not in logs:
+            # seed_energy()'s arithmetic per row: the reading times the time since the last row
+            seconds = pd.to_datetime(logs["time"]).diff().dt.total_seconds()
+            logs["energy_j"] = pd.to_numeric(logs["gpu_power_W"], errors="coerce") * seconds
         if "epoch" in logs:
             logs = logs[logs["epoch"].astype(str).str.fullmatch(r"\d+")].astype({"epoch": int})
         return logs.reset_index(drop=True)
@@ -166,14 +170,10 @@ class RunFolder:
         nvidia-smi reading per epoch row, times the time since the previous row."""
         import pandas as pd
 
-        logs = pd.read_csv(self.path / "logs.csv")
-        stamps = pd.to_datetime(logs["time"])
-        t = (stamps - stamps.iloc[0]).dt.total_seconds()
-        epochs = logs["epoch"].astype(str).str.fullmatch(r"\d+")
-        power = logs["gpu_power_W"].astype(float)
-        energy = float((power[epochs] * t.diff()[epochs]).sum())
-        last = t[epochs].iloc[-1] if epochs.any() else t.iloc[-1]
-        return energy, float(power[epochs].mean()), float(last - t.iloc[0])
+        epochs, stamps = self.logs(), pd.to_datetime(pd.read_csv(self.path / "logs.csv")["time"])
+        last = pd.to_datetime(epochs["time"]).iloc[-1] if len(epochs) else stamps.iloc[-1]
+        return (float(epochs["energy_j"].sum()), float(epochs["power_w"].astype(float).mean()),
+                float((last - stamps.iloc[0]).total_seconds()))
 
     def outcome(self) -> dict:
         """status.json as the run process left it, corrected by what the executor saw.

@@ -1,0 +1,48 @@
+"""The PDF report (reportlab + seaborn): the sweep's answer on page 1, its evidence in
+pictures after it, the full tables in an appendix.
+
+Every user-supplied string is escaped before it enters reportlab markup, and the
+same inputs give byte-identical PDFs (reportlab's invariant mode, PNG plots
+without metadata, no random numbers in the plots).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reportlab.platypus import PageBreak
+
+from . import answer, details
+from .inputs import ReportInputs
+from .layout import para, write
+
+__all__ = ["build", "sweep_carbon_intensity"]
+
+
+def build(sweep_dir: "str | Path", out: "str | Path") -> Path:
+    """Writes the report of `sweep_dir` (analysed already) to `out`; returns `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    inputs = ReportInputs.read(Path(sweep_dir))
+    if not inputs.analysis.get("done"):
+        return write(nothing_to_rank(inputs), Path(out))
+    story = answer.page_one(inputs) + [PageBreak()]
+    story += answer.recommendation(inputs)
+    story += details.how_runs_differ(inputs)
+    story += details.resnet_study(inputs)
+    story += details.not_finished(inputs)
+    story += details.appendix(inputs)
+    return write(story, Path(out))
+
+
+def nothing_to_rank(inputs: ReportInputs) -> list:
+    a = inputs.analysis
+    return [para("greenscreen sweep report", "Title"), para(f"Sweep folder: {inputs.path}"),
+            para(f"This sweep has no finished run ({a.get('runs', 0)} run folders), so there "
+                 "is nothing to rank or recommend yet."), *details.not_finished(inputs)]
+
+
+def sweep_carbon_intensity(sweep_dir: "str | Path"):
+    """The intensity the sweep's settings ask for, and which setting chose it."""
+    return ReportInputs(Path(sweep_dir), {}, None).carbon()

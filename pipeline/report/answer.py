@@ -1,0 +1,191 @@
+"""Page 1 (the answer: headline, drivers, Pareto front, totals) and the recommendation."""
+
+from __future__ import annotations
+
+import pandas as pd
+from reportlab.lib.units import cm
+from reportlab.platypus import Spacer
+
+from .. import collect
+from . import plots
+from .inputs import BASELINE, ReportInputs
+from .layout import WIDTH, figure, number, para, section, table
+
+PLAIN_SOURCES = {
+    "measured:nvidia-smi": "measured: nvidia-smi power stream",
+    "measured:nvml-power": "measured: NVML power samples",
+    "measured:nvml-counter": "measured: the GPU's own energy counter (NVML)",
+    "measured:rapl": "measured: the CPU's RAPL energy counters",
+    "estimated:cpu-time": "estimated from CPU time and a nominal power: not a measurement",
+    collect.SEED_SOURCE: "computed from one nvidia-smi sample per epoch (power × epoch time)",
+}
+
+
+def provenance(inputs: ReportInputs) -> str:
+    """The energy figures' sources in plain words, with the sampling rate where recorded."""
+    words = []
+    for source in inputs.analysis.get("sources", []):
+        if source == "none":  # runs that never measured: listed with the unfinished ones
+            continue
+        base, _, extra = source.partition(";")
+        text = PLAIN_SOURCES.get(base, source)
+        rates = {s.get("sample_interval_s") for s in inputs.summaries()
+                 if s.get("source") == source and s.get("sample_interval_s")}
+        if base in ("measured:nvidia-smi", "measured:nvml-power") and len(rates) == 1:
+            text += f" at {number(1 / rates.pop())} Hz"
+        words.append(text + (f" ({extra})" if extra else ""))
+    return "; ".join(words) or "none recorded"
+
+
+def _change(new: float, old: float) -> str:
+    return f"{(new / old - 1) * 100:+.0f} %" if old else "n/a"
+
+
+def headline(inputs: ReportInputs) -> str:
+    """One sentence with figures: what to run and what it saves against the baseline."""
+    rec, unit = inputs.recommendation, inputs.unit
+    if rec.get("rule") == "values" and rec.get("run") is None:
+        final = inputs.final()
+        measured = (f"the final run measured it: {unit.text(final.get('energy_j'))} over "
+                    f"{final.get('epochs_trained')} epochs at accuracy "
+                    f"{number(final.get('test_accuracy'))}" if final else
+                    "no final run has measured it yet (./greenscreen.sh final)")
+        return ("The recommended configuration (each parameter's best value) is not among the "
+                f"sweep's runs; {measured}.")
+    pick = inputs.run(rec["run"])
+    what = (f"run {rec['run']}" if rec.get("rule") != "values" else
+            f"each parameter's best value, which is run {rec['run']}")
+    base = inputs.run(BASELINE)
+    if base is not None and rec["run"] != BASELINE:
+        against, ref = f"against the baseline (run {BASELINE})", base
+    else:
+        status = _baseline_status(inputs)
+        ref = inputs.ok.median(numeric_only=True)
+        against = (f"against the median run (the baseline {status})" if rec["run"] != BASELINE
+                   else "against the median run (the baseline itself is recommended)")
+    return (f"The recommended configuration ({what}) used {unit.text(pick['energy_j'])}, "
+            f"{_change(pick['energy_j'], ref['energy_j'])} {against}, at "
+            f"{(pick['accuracy'] - ref['accuracy']) * 100:+.1f} pt accuracy "
+            f"({number(pick['accuracy'])} against {number(ref['accuracy'])}).")
+
+
+def _baseline_status(inputs: ReportInputs) -> str:
+    rows = inputs.runs[inputs.runs["run"] == BASELINE]
+    if rows.empty:
+        return f"run {BASELINE} is missing"
+    row = rows.iloc[0]
+    reason = row.get("reason")
+    return f"{row['status']}" + (f": {reason}" if isinstance(reason, str) and reason else "")
+
+
+def page_one(inputs: ReportInputs) -> list:
+    a, unit = inputs.analysis, inputs.unit
+    story = [para("greenscreen sweep report", "Title"),
+             para(f"Sweep folder: {inputs.path} · {dates(inputs)}", "Italic"),
+             Spacer(1, 0.2 * cm), para(headline(inputs), "Heading3")]
+    tables = [t for t in ("energy_j", "power_w") if a["relevance"].get(t, {}).get("table")]
+    if tables:
+        story += section("What drives energy and power", figure(plots.importance_bars(
+            a["relevance"]), WIDTH), para(" ".join(a["relevance_summary"][:2]),
+                                                 "Italic"), level="Heading4")
+    else:
+        story.append(para("No parameter varied across the finished runs, so none can be "
+                          "named as a driver of energy or power."))
+    story += section("Energy against accuracy: the Pareto front", figure(plots.pareto_plot(
+        inputs.ok, a["pareto"], inputs.recommendation.get("run"), unit), WIDTH * 0.92),
+        level="Heading4")
+    story += section("Totals", totals(inputs), level="Heading4")
+    return story
+
+
+def dates(inputs: ReportInputs) -> str:
+    stamps = [s[k] for s in inputs.summaries() for k in ("t_start", "t_end")
+              if isinstance(s.get(k), (int, float))]
+    if not stamps:
+        return "dates not recorded"
+    return (pd.to_datetime(min(stamps), unit="s").strftime("%Y-%m-%d %H:%M") + " to " +
+            pd.to_datetime(max(stamps), unit="s").strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def totals(inputs: ReportInputs):
+    a, unit, runs = inputs.analysis, inputs.unit, inputs.runs
+    spent = float(pd.to_numeric(runs["energy_j"], errors="coerce").sum())
+    final = inputs.final().get("energy_j") or 0.0
+    intensity, chosen_by = inputs.carbon()
+    devices = sorted({d.get("name", "") for s in inputs.summaries()
+                      for d in s.get("devices", [])} - {""})
+    shared = any(";attributed:" in s for s in a.get("sources", []))
+    unfinished = a["runs"] - a["done"]
+    rows = [["runs", f"{a['done']} finished of {a['runs']}"
+                     + (f"; {unfinished} did not finish" if unfinished else "")],
+            ["energy", f"{unit.text(spent + final)} in all: sweep runs {unit.text(spent)} "
+                       f"(unfinished runs included), final run {unit.text(final)}"],
+            ["CO2", f"{number(intensity.grams(spent + final))} g at "
+                    f"{number(intensity.g_per_kwh)} g/kWh ({chosen_by}; {intensity.source})"],
+            ["hardware", ", ".join(devices) or "not recorded"],
+            ["energy figures", provenance(inputs)
+             + ("; runs shared devices" if shared else "")]]
+    return table(rows, [3 * cm, WIDTH - 3 * cm], header=False)
+
+
+def recommendation(inputs: ReportInputs) -> list:
+    rec, unit = inputs.recommendation, inputs.unit
+    if rec.get("rule") == "values":
+        rule = ("Rule (settings.recommend: values, the original pipeline's): each parameter "
+                "takes, on its own, the value with the lowest mean energy among the values "
+                f"whose mean accuracy is within {rec['accuracy_floor']} of the best value's. "
+                "The combination is judged only by the final run.")
+    else:
+        rule = ("Rule (settings.recommend: run): the finished run with the lowest energy "
+                f"among those within {rec['accuracy_floor']} of the best accuracy "
+                f"({number(rec['best_accuracy'])}).")
+    rows = [["parameter", "recommended", "baseline (000)"]]
+    base = inputs.parameters(BASELINE)
+    rows += [[k, v, base.get(k, "n/a")] for k, v in rec.get("parameters", {}).items()]
+    story = section("Recommendation", para(rule), table(rows, [5 * cm, 5 * cm, 5 * cm]))
+    if rec.get("rule") == "values":
+        story += section("Per-parameter evidence", evidence(rec, unit), level="Heading4")
+    return story + final_section(inputs)
+
+
+def evidence(rec: dict, unit) -> object:
+    rows = [["parameter", "value", "runs", "mean accuracy", f"mean energy ({unit.name})",
+             "chosen"]]
+    for factor, levels in rec["evidence"].items():
+        rows += [[factor, lv["value"], lv["runs"], lv["mean_accuracy"], unit(lv["mean_energy_j"]),
+                  "yes" if lv["chosen"] else ""] for lv in levels]
+    return table(rows)
+
+
+def final_section(inputs: ReportInputs) -> list:
+    unit, final, rec = inputs.unit, inputs.final(), inputs.recommendation
+    logs = {}
+    rows = [["run", "accuracy", f"energy ({unit.name})", "mean power (W)", "duration (s)",
+             "epochs"]]
+    base = inputs.run(BASELINE)
+    if base is not None:
+        rows.append([f"baseline ({BASELINE})", base["accuracy"], unit(base["energy_j"]),
+                     base["power_w"], base["duration_s"], len(inputs.logs(BASELINE))])
+        logs[f"baseline ({BASELINE})"] = inputs.logs(BASELINE)
+    if rec.get("run") and inputs.run(rec["run"]) is not None and rec["run"] != BASELINE:
+        r = inputs.run(rec["run"])
+        rows.append([f"recommended ({rec['run']})", r["accuracy"], unit(r["energy_j"]),
+                     r["power_w"], r["duration_s"], len(inputs.logs(rec["run"]))])
+        logs[f"recommended ({rec['run']})"] = inputs.logs(rec["run"])
+    if final:
+        rows.append(["final run", final.get("test_accuracy"), unit(final.get("energy_j")),
+                     final.get("power_avg_w"), final.get("duration_s"), final["epochs_trained"]])
+        logs["final run"] = inputs.logs("final")
+    story = section("The recommendation next to the baseline", table(rows))
+    if not final:
+        story.append(para("No final run yet: ./greenscreen.sh final trains the recommended "
+                          "configuration for settings.final_epochs."))
+    logs = {k: v for k, v in logs.items() if not v.empty and "epoch" in v}
+    if logs:
+        story += section("Loss, accuracy, power and cumulative energy over epochs",
+                         figure(plots.curves(logs, unit)), level="Heading4")
+    if final.get("confusion_matrix"):
+        story += section("The final run's test predictions: confusion matrix and per-class "
+                         "accuracy", figure(plots.confusion(final["confusion_matrix"]),
+                                            WIDTH * 0.9), level="Heading4")
+    return story

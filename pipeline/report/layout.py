@@ -1,0 +1,117 @@
+"""The report's building blocks: escaped text, numbers with units, tables, figures that
+keep their heading, and the byte-identical PDF writer."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import cm
+from reportlab.platypus import (
+    CondPageBreak,
+    Image,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from greenscreen._io import atomic_write_bytes
+
+STYLES = getSampleStyleSheet()
+WIDTH = A4[0] - 4 * cm  # the text width between the 2 cm margins
+
+
+def para(text, style: str = "BodyText", markup: str = "") -> Paragraph:
+    """A paragraph of user-derived text, escaped; `markup` wraps it (e.g. "b" for bold)."""
+    body = escape(str(text))
+    return Paragraph(f"<{markup}>{body}</{markup}>" if markup else body, STYLES[style])
+
+
+def number(value, digits: int = 3) -> str:
+    """`digits` significant digits, never scientific notation: 0.000123, 1.23, 167,600."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "n/a" if value is None else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "n/a"
+    if value == 0 or isinstance(value, int):
+        return f"{value:,}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{decimals}f}"
+
+
+def cell(value) -> str:
+    return number(value) if isinstance(value, (int, float)) else ("n/a" if value is None
+                                                                  else str(value))
+
+
+class EnergyUnit:
+    """One unit for every energy figure of a report: kWh, or Wh or J for small sweeps."""
+
+    def __init__(self, largest_j: float) -> None:
+        largest_j = largest_j if math.isfinite(largest_j) else 0.0
+        self.name, self.joules = next((name, j) for name, j in (
+            ("kWh", 3.6e6), ("Wh", 3600.0), ("J", 1.0)) if largest_j >= j or j == 1.0)
+
+    def __call__(self, joules) -> float:
+        return float("nan") if joules is None else float(joules) / self.joules
+
+    def text(self, joules) -> str:
+        return f"{number(self(joules))} {self.name}"
+
+
+def table(rows: list[list], widths=None, size: int = 8, header: bool = True) -> Table:
+    """A table (its first row the header, unless `header` is False); every cell escaped,
+    numbers formatted."""
+    style = STYLES["BodyText"].clone("cell", fontSize=size, leading=size + 2)
+    cells = [[Paragraph(escape(cell(c)), style) for c in row] for row in rows]
+    t = Table(cells, colWidths=widths, repeatRows=1 if header else 0)
+    shade = [("BACKGROUND", (0, 0), (-1 if header else 0, 0 if header else -1),
+              colors.HexColor("#dfe8df"))]
+    t.setStyle(TableStyle(shade + [("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                           ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                           ("TOPPADDING", (0, 0), (-1, -1), 1),
+                           ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+    return t
+
+
+def figure(fig, width: float = WIDTH) -> Image:
+    """A matplotlib figure as a PNG without metadata, so equal inputs give equal bytes."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    plt.close(fig)
+    buf.seek(0)
+    from PIL import Image as PILImage
+
+    w, h = PILImage.open(buf).size
+    buf.seek(0)
+    return Image(buf, width=width, height=width * h / w)
+
+
+def section(title: str, *content, level: str = "Heading2") -> list:
+    """A heading that never ends a page alone: a figure moves with it to the next page; a
+    table starts below it and splits across pages with its header row repeated."""
+    first, rest = (content[0], list(content[1:])) if content else (Spacer(1, 0), [])
+    if isinstance(first, Table):
+        return [CondPageBreak(4 * cm), para(title, level), first, *rest]
+    return [CondPageBreak(3 * cm), KeepTogether([para(title, level), first]), *rest]
+
+
+def write(story: list, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=A4, invariant=1, title="greenscreen sweep report",
+                            author="greenscreen", creator="greenscreen", leftMargin=2 * cm,
+                            rightMargin=2 * cm, topMargin=1.5 * cm, bottomMargin=1.5 * cm)
+    doc.build(story)
+    atomic_write_bytes(out, buf.getvalue())
+    return out

@@ -1,0 +1,227 @@
+"""The report's figures (matplotlib + seaborn). Each function returns a Figure.
+
+Nothing here draws random numbers (no bootstrap bands, no jitter), so a report is
+a function of its inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .layout import EnergyUnit, number
+
+GREEN, GREY, RED = "#2e7d32", "#9e9e9e", "#c62828"
+TARGETS = {"energy_j": "energy", "power_w": "mean power", "accuracy": "accuracy"}
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plain_ticks(axis) -> None:
+    """Tick labels as plain numbers (200, 0.05), not 2 × 10², also on log axes."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: number(v, 2)))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
+def order(values: pd.Series) -> list:
+    """A parameter's values in reading order: n/a first, numbers ascending, then words."""
+    def key(v):
+        if v == "n/a":
+            return (0, 0.0, "")
+        return (1, float(v), "") if _numeric(v) else (2, 0.0, str(v))
+    return sorted(values.unique(), key=key)
+
+
+def stars(p) -> str:
+    if p is None or not np.isfinite(p):
+        return ""
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+def importance_bars(relevance: dict, targets=("energy_j", "power_w"), top: int = 6):
+    """Partial eta^2 per parameter, one panel per target; significant bars in green."""
+    shown = [t for t in targets if t in relevance and relevance[t]["table"]]
+    fig, axes = _plt().subplots(1, max(1, len(shown)), figsize=(10, 2.6), squeeze=False)
+    for ax, target in zip(axes.flat, shown):
+        rows = sorted(relevance[target]["table"], key=lambda r: -(r["partial_eta2"] or 0))[:top]
+        rows = rows[::-1]  # largest on top
+        eta = [r["partial_eta2"] or 0 for r in rows]
+        colours = [GREEN if (r["p_holm"] or 1) < 0.05 else GREY for r in rows]
+        ax.barh([r["factor"] for r in rows], eta, color=colours)
+        for y, r in enumerate(rows):
+            ax.text((r["partial_eta2"] or 0) + 0.01, y, stars(r["p_holm"]), va="center")
+        ax.set_xlim(0, 1.08)
+        ax.set_xlabel("partial η² (share of variance explained)")
+        ax.set_title(f"what drives {TARGETS[target]}", fontsize=10)
+        ax.tick_params(axis="y", labelsize=8)
+    fig.text(0.01, -0.04, "green: significant after Holm correction (* p<0.05, ** p<0.01, "
+             "*** p<0.001); grey: not significant", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUnit):
+    """Energy (log axis) against accuracy; only the front and the recommendation labelled."""
+    fig, ax = _plt().subplots(figsize=(8, 4.2))
+    energy = ok["energy_j"].map(unit)
+    ax.scatter(energy, ok["accuracy"], color=GREY, s=14, label="runs")
+    fr = pd.DataFrame(front)
+    if not fr.empty:
+        ax.plot(fr["energy_j"].map(unit), fr["accuracy"], color=GREEN, marker="o", ms=4,
+                label="Pareto front")
+        for k, (_, r) in enumerate(fr.iterrows()):
+            ax.annotate(str(r["run"]), (unit(r["energy_j"]), r["accuracy"]), fontsize=7,
+                        xytext=(4, 6 if k % 2 else -10), textcoords="offset points")
+    rec = ok[ok["run"] == recommended]
+    if not rec.empty:
+        ax.scatter(rec["energy_j"].map(unit), rec["accuracy"], s=120, facecolors="none",
+                   edgecolors=RED, linewidths=1.5, label=f"recommended ({recommended})")
+    if energy.max() > 0 and energy.min() > 0:
+        ax.set_xscale("log")
+        plain_ticks(ax.xaxis)
+    ax.set_xlabel(f"energy per run ({unit.name}, log scale)")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def _positions(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A parameter's values as positions in [0, 1], in reading order."""
+    levels = order(values)
+    where = {v: (i / (len(levels) - 1) if len(levels) > 1 else 0.5) for i, v in enumerate(levels)}
+    return values.map(where).to_numpy(float), [str(v) for v in levels]
+
+
+def _numeric(v) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
+def parallel_coordinates(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit):
+    """One line per run across its parameter values, coloured by its energy (log scale)."""
+    import matplotlib as mpl
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    columns = [_positions(ok[f]) for f in factors]
+    energy = ok["energy_j"].map(unit).to_numpy(float)
+    norm = (mpl.colors.LogNorm(energy.min(), energy.max()) if energy.min() > 0
+            else mpl.colors.Normalize(energy.min(), energy.max()))
+    cmap = mpl.colormaps["viridis"]
+    for i in np.argsort(-energy):  # cheapest runs drawn last, on top
+        ax.plot(range(len(factors)), [c[0][i] for c in columns], color=cmap(norm(energy[i])),
+                alpha=0.7, lw=1)
+    for x, (_, labels) in enumerate(columns):
+        ax.axvline(x, color="black", lw=0.5)
+        for k, label in enumerate(labels):
+            y = k / (len(labels) - 1) if len(labels) > 1 else 0.5
+            ax.text(x + 0.03, y, label[:14], fontsize=6, va="center")
+    ax.set_xticks(range(len(factors)), factors, rotation=20, fontsize=7)
+    ax.set_yticks([])
+    ax.set_xlim(-0.1, len(factors) - 0.5)
+    bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.01)
+    bar.set_label(f"energy ({unit.name})", fontsize=8)
+    plain_ticks(bar.ax.yaxis)
+    fig.tight_layout()
+    return fig
+
+
+def energy_boxes(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit, effects: dict):
+    """Energy per value of each parameter, parameters in order of effect size."""
+    import seaborn as sns
+
+    cols = 3
+    rows = (len(factors) + cols - 1) // cols
+    fig, axes = _plt().subplots(rows, cols, figsize=(10, 2.4 * rows), squeeze=False)
+    data = ok.assign(energy=ok["energy_j"].map(unit))
+    for ax, f in zip(axes.flat, factors):
+        sns.boxplot(x=data[f].astype(str), y=data["energy"], ax=ax, color="#a5d6a7",
+                    fliersize=2, order=[str(v) for v in order(data[f])])
+        ax.set_title(f"{f} (η² {effects.get(f, 0) or 0:.2f})", fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel(unit.name, fontsize=8)
+        ax.tick_params(axis="x", labelrotation=25, labelsize=7)
+    for ax in list(axes.flat)[len(factors):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def curves(logs: dict[str, pd.DataFrame], unit: EnergyUnit):
+    """Loss, validation accuracy, power and cumulative energy over epochs, one line per run."""
+    fig, axes = _plt().subplots(1, 4, figsize=(11, 2.6))
+    panels = (("loss", "loss"), ("val_accuracy", "validation accuracy"),
+              ("power_w", "power (W)"), ("energy_j", f"cumulative energy ({unit.name})"))
+    for label, frame in logs.items():
+        for ax, (col, title) in zip(axes, panels):
+            if col not in frame:
+                continue
+            y = pd.to_numeric(frame[col], errors="coerce")
+            y = y.fillna(0).cumsum().map(unit) if col == "energy_j" else y
+            ax.plot(frame["epoch"] + 1, y, marker="o", ms=2, label=label)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("epoch", fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def by_group_over_epochs(logs: pd.DataFrame, group: str, column: str = "val_accuracy"):
+    """Mean `column` over epochs, one line per value of `group` (band: one standard deviation)."""
+    import seaborn as sns
+
+    fig, ax = _plt().subplots(figsize=(5, 3))
+    sns.lineplot(data=logs, x="epoch", y=column, hue=group, errorbar="sd", ax=ax,
+                 palette="viridis", legend="full")
+    ax.set_title(f"{column.replace('_', ' ')} by {group}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def energy_against(ok: pd.DataFrame, factor: str, unit: EnergyUnit):
+    """Energy per run against a numeric parameter, shortcuts on and off told apart."""
+    fig, ax = _plt().subplots(figsize=(5, 3))
+    split = "resnet_shortcuts" if ok.get("resnet_shortcuts", pd.Series()).nunique() > 1 else None
+    groups = ok.groupby(ok[split].astype(str)) if split else [("all runs", ok)]
+    for name, group in groups:
+        ax.scatter(group[factor].astype(float), group["energy_j"].map(unit), s=16,
+                   label=f"shortcuts {name}" if split else name)
+        means = group.groupby(group[factor].astype(float))["energy_j"].mean().map(unit)
+        ax.plot(means.index, means.values, lw=1)
+    ax.set_xlabel(factor)
+    ax.set_ylabel(f"energy ({unit.name})")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def confusion(matrix: list[list[int]]):
+    """The confusion matrix as a heatmap, and the accuracy of each class beside it."""
+    import seaborn as sns
+
+    counts = np.asarray(matrix)
+    n = len(counts)
+    fig, (left, right) = _plt().subplots(1, 2, figsize=(10, 3.8),
+                                         gridspec_kw={"width_ratios": [1.2, 1]})
+    sns.heatmap(counts, annot=n <= 12, fmt="d", cmap="Greens", cbar=False, ax=left,
+                annot_kws={"fontsize": 7})
+    left.set_xlabel("predicted class")
+    left.set_ylabel("true class")
+    per_class = np.divide(np.diag(counts), counts.sum(axis=1),
+                          out=np.full(n, np.nan), where=counts.sum(axis=1) > 0)
+    right.bar(range(n), per_class, color=GREEN)
+    right.axhline(np.trace(counts) / max(1, counts.sum()), color=RED, lw=1,
+                  label="overall accuracy")
+    right.set_ylim(0, 1.05)
+    right.set_xlabel("class")
+    right.set_title("per-class accuracy", fontsize=9)
+    right.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
