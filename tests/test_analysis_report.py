@@ -24,8 +24,9 @@ def write_run(folder: Path, params: dict, energy, power, acc, status="done", epo
             "energy_j": energy, "power_avg_w": power, "duration_s": energy / power,
             "source": "measured:nvidia-smi", "t_start": 1.7e9, "t_end": 1.7e9 + 60,
             "devices": [{"name": "NVIDIA H200"}], "test_accuracy": acc}))
-        rows = ["epoch,loss,accuracy,val_accuracy,gpu_power_W"]
-        rows += [f"{e},{1 / (e + 1)},{acc * (e + 1) / epochs},{acc},{power}" for e in range(epochs)]
+        rows = ["epoch,loss,accuracy,val_accuracy,power_w,energy_j"]
+        rows += [f"{e},{1 / (e + 1)},{acc * (e + 1) / epochs},{acc * (e + 1) / epochs},{power},"
+                 f"{energy / epochs}" for e in range(epochs)]
         (folder / "logs.csv").write_text("\n".join(rows) + "\n")
 
 
@@ -111,18 +112,82 @@ def pdf_text(path: Path) -> tuple[int, str]:
     return len(reader.pages), "\n".join(page.extract_text() for page in reader.pages)
 
 
-def test_report_has_its_sections_and_is_byte_identical(known_sweep, tmp_path):
+def test_report_leads_with_the_answer_and_is_byte_identical(known_sweep, tmp_path):
+    from pipeline.report.layout import number
+
     analysis.analyze(known_sweep)
     a = report.build(known_sweep, tmp_path / "a.pdf")
     b = report.build(known_sweep, tmp_path / "b.pdf")
     assert a.read_bytes() == b.read_bytes()
     pages, text = pdf_text(a)
     assert 4 <= pages <= 12
-    for heading in ("greenscreen sweep report", "Top runs by accuracy", "Lowest energy",
-                    "Lowest mean power", "Most efficient", "Which parameters matter",
-                    "Recommendation", "Final run next to the baseline", "Energy vs accuracy",
-                    "Energy per parameter value", "Parameters of the most efficient run"):
+    first = " ".join(page_texts(a)[0].split())
+    rec = analysis.analyze(known_sweep)["recommendation"]
+    base = collect.load_sweep(known_sweep).set_index("run").loc["000"]
+    change = (rec["energy_j"] / base["energy_j"] - 1) * 100
+    assert (f"The recommended configuration (run {rec['run']}) used "
+            f"{number(rec['energy_j'] / 3600)} Wh, {change:+.0f} % against the baseline "
+            "(run 000)") in first
+    for words in ("What drives energy and power", "Pareto front", "Totals",
+                  "measured: nvidia-smi power stream", "NVIDIA H200", "g/kWh"):
+        assert words in first, words
+    text = " ".join(text.split())
+    for heading in ("Recommendation", "settings.recommend: run",
+                    "The recommendation next to the baseline", "cumulative energy",
+                    "Every run across its parameters", "Energy per parameter value",
+                    "Runs that did not finish (1)", "RuntimeError: boom",
+                    "Appendix: the full tables", "Top runs by accuracy", "Lowest mean power",
+                    "Which parameters matter", f"Parameters of run {rec['run']}"):
         assert heading in text, heading
+    assert "e+0" not in text  # numbers a person reads: no scientific notation
+
+
+def page_texts(path: Path) -> list[str]:
+    from pypdf import PdfReader
+
+    return [page.extract_text() for page in PdfReader(str(path)).pages]
+
+
+def assert_every_page_is_used(pdf: Path, least: float = 0.6) -> None:
+    """Rendered (pypdfium2): no page blank, none but the last mostly empty."""
+    from pdfpages import render, used_height
+
+    images = render(pdf, scale=0.5)
+    for number, image in enumerate(images, 1):
+        used = used_height(image)
+        assert used > 0.05, f"page {number} of {pdf.name} is blank"
+        if number < len(images):
+            assert used >= least, f"page {number} of {pdf.name} uses {used:.0%} of its height"
+
+
+def test_rendered_pages_are_neither_blank_nor_mostly_empty(known_sweep, tmp_path):
+    analysis.analyze(known_sweep)
+    assert_every_page_is_used(report.build(known_sweep, tmp_path / "r.pdf"))
+
+
+@pytest.mark.parametrize("runs", [1, 2])
+def test_the_report_builds_for_one_and_two_runs(tmp_path, runs):
+    for i in range(runs):
+        write_run(tmp_path / f"{i:03d}", {"batch_size": [32, 64][i], "model": "ffnn"},
+                  energy=100.0 * (i + 1), power=50.0, acc=0.9)
+    analysis.analyze(tmp_path)
+    out = report.build(tmp_path, tmp_path / "r.pdf")
+    assert_every_page_is_used(out)
+    first = " ".join(page_texts(out)[0].split())
+    assert "The recommended configuration (run 000) used 100 J" in first
+    assert "the baseline itself is recommended" in first
+
+
+def test_the_report_of_the_original_pipeline_s_folders(tmp_path):
+    import shutil
+
+    shutil.copytree(SEED_RUNS, tmp_path / "seed", ignore=shutil.ignore_patterns("*.md"))
+    analysis.analyze(tmp_path / "seed")
+    out = report.build(tmp_path / "seed", tmp_path / "seed.pdf")
+    assert_every_page_is_used(out)
+    first = " ".join(page_texts(out)[0].split())
+    assert "against the median run (the baseline run 000 is missing)" in first
+    assert "computed from one nvidia-smi sample per epoch" in first and "kWh" in first
 
 
 def test_hostile_strings_build_and_show_literally(known_sweep, tmp_path):
@@ -142,6 +207,7 @@ def test_zero_finished_runs_give_a_short_pdf_not_a_traceback(tmp_path):
     assert result["done"] == 0 and "no finished run" in result["message"]
     pages, text = pdf_text(report.build(tmp_path, tmp_path / "empty.pdf"))
     assert pages == 1 and "no finished run" in text and "RuntimeError: boom" in text
+    assert_every_page_is_used(tmp_path / "empty.pdf")
 
 
 def test_energy_is_nan_safe_for_runs_without_summary(tmp_path):
@@ -238,6 +304,10 @@ def test_values_rule_says_when_no_run_had_the_combination(tmp_path):
     assert result["recommendation"]["parameters"] == {"model": "small_cnn", "lr": 0.05}
     assert result["recommendation"]["run"] is None
     assert "no run had that combination" in analysis.summary_text(result)
+    text = " ".join(pdf_text(report.build(tmp_path / "sweep", tmp_path / "r.pdf"))[1].split())
+    assert ("The recommended configuration (each parameter's best value) is not among the "
+            "sweep's runs; no final run has measured it yet") in text
+    assert "settings.recommend: values" in text and "Per-parameter evidence" in text
 
 
 def test_the_final_run_trains_the_values_rule_s_combination(fake_smi, tmp_path):
@@ -256,3 +326,27 @@ def test_the_final_run_trains_the_values_rule_s_combination(fake_smi, tmp_path):
     assert "each parameter's best value" in done.stdout
     params = yaml.safe_load((tmp_path / "sweep" / "final" / "parameters.yaml").read_text())
     assert (params["model"], params["lr"], params["epochs"]) == ("small_cnn", 0.05, 1)
+
+
+def test_resnet_study_pages_and_the_final_run_s_confusion_matrix(tmp_path):
+    for i in range(12):
+        depth, width, shortcuts = [1, 2, 3][i % 3], [8, 16][(i // 3) % 2], i < 6
+        write_run(tmp_path / f"{i:03d}", {"model": "resnet", "resnet_depth": depth,
+                                           "resnet_width": width, "resnet_shortcuts": shortcuts},
+                  energy=100.0 * depth * width, power=50.0, acc=0.7 + 0.05 * depth)
+    write_run(tmp_path / "final", {"model": "resnet", "resnet_depth": 1}, energy=900.0,
+              power=50.0, acc=0.85, epochs=5)
+    confusion = [[8, 2, 0], [1, 9, 0], [0, 5, 5]]  # per class: 0.8, 0.9, 0.5
+    (tmp_path / "final" / "results.json").write_text(json.dumps({
+        "test_accuracy": 0.733, "confusion_matrix": confusion}))
+    analysis.analyze(tmp_path)
+    out = report.build(tmp_path, tmp_path / "r.pdf")
+    texts = [" ".join(t.split()) for t in page_texts(out)]
+    resnet = next(i for i, t in enumerate(texts) if "ResNet depth and width" in t)
+    assert "confusion matrix and per-class accuracy" in " ".join(texts)
+    assert_every_page_is_used(out)
+    from pdfpages import inked_share, render
+
+    page = render(out, scale=1.0)[resnet]
+    page.save(tmp_path / "resnet-page.png")  # kept for a person to look at when this fails
+    assert inked_share(page) > 0.5

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reportlab.platypus import PageBreak
+from reportlab.lib.units import cm
+from reportlab.platypus import CondPageBreak
 
 from . import answer, details
 from .inputs import ReportInputs
@@ -27,7 +28,8 @@ def build(sweep_dir: "str | Path", out: "str | Path") -> Path:
     inputs = ReportInputs.read(Path(sweep_dir))
     if not inputs.analysis.get("done"):
         return write(nothing_to_rank(inputs), Path(out))
-    story = answer.page_one(inputs) + [PageBreak()]
+    # The recommendation goes on with page 1 when it has room (a small sweep's page 1 is short).
+    story = answer.page_one(inputs) + [CondPageBreak(9 * cm)]
     story += answer.recommendation(inputs)
     story += details.how_runs_differ(inputs)
     story += details.resnet_study(inputs)

@@ -119,7 +119,8 @@ def totals(inputs: ReportInputs):
     rows = [["runs", f"{a['done']} finished of {a['runs']}"
                      + (f"; {unfinished} did not finish" if unfinished else "")],
             ["energy", f"{unit.text(spent + final)} in all: sweep runs {unit.text(spent)} "
-                       f"(unfinished runs included), final run {unit.text(final)}"],
+                       "(unfinished runs included), final run "
+                       + (unit.text(final) if final else "not run yet")],
             ["CO2", f"{number(intensity.grams(spent + final))} g at "
                     f"{number(intensity.g_per_kwh)} g/kWh ({chosen_by}; {intensity.source})"],
             ["hardware", ", ".join(devices) or "not recorded"],
@@ -142,7 +143,9 @@ def recommendation(inputs: ReportInputs) -> list:
     rows = [["parameter", "recommended", "baseline (000)"]]
     base = inputs.parameters(BASELINE)
     rows += [[k, v, base.get(k, "n/a")] for k, v in rec.get("parameters", {}).items()]
-    story = section("Recommendation", para(rule), table(rows, [5 * cm, 5 * cm, 5 * cm]))
+    story = section("Recommendation", para(rule))
+    story.append(table(rows, [5 * cm, 5 * cm, 5 * cm]) if len(rows) > 1 else
+                 para("No parameter varied across the finished runs."))
     if rec.get("rule") == "values":
         story += section("Per-parameter evidence", evidence(rec, unit), level="Heading4")
     return story + final_section(inputs)

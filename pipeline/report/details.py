@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 from reportlab.lib.units import cm
-from reportlab.platypus import Table
+from reportlab.platypus import CondPageBreak, KeepTogether, Table
 
 from . import plots
 from .inputs import ReportInputs
@@ -59,10 +59,11 @@ def resnet_study(inputs: ReportInputs) -> list:
     if not cells:  # only shortcuts varied
         cells.append(figure(plots.energy_against(ok, "resnet_depth", inputs.unit), WIDTH / 2))
     grid = Table([cells[i:i + 2] for i in range(0, len(cells), 2)], colWidths=[WIDTH / 2] * 2)
-    return section("ResNet depth and width: validation accuracy and energy", grid,
-                   para("Lines: mean over the runs with that value, band: one standard "
-                        "deviation. Energy per run, with and without shortcuts where both "
-                        "were run.", "Italic"))
+    caption = para("Lines: mean over the runs with that value, band: one standard deviation. "
+                   "Energy per run, with and without shortcuts where both were run.", "Italic")
+    return [CondPageBreak(3 * cm), KeepTogether([
+        para("ResNet depth and width: validation accuracy and energy", "Heading2"), grid,
+        caption])]
 
 
 def not_finished(inputs: ReportInputs) -> list:
@@ -92,6 +93,8 @@ def appendix(inputs: ReportInputs) -> list:
     story += section("Which parameters matter", *[para(line) for line in a["relevance_summary"]],
                      level="Heading4")
     for target, res in a["relevance"].items():
+        if not res["table"]:
+            continue
         rows = [["parameter", "partial η²", "p (Holm)", "Kruskal-Wallis p", "RF importance",
                  "runs"]]
         rows += [[r["factor"], r["partial_eta2"], r["p_holm"], r["kw_p"], r["rf_importance"],

@@ -156,6 +156,8 @@ def energy_boxes(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit, effects
 
 def curves(logs: dict[str, pd.DataFrame], unit: EnergyUnit):
     """Loss, validation accuracy, power and cumulative energy over epochs, one line per run."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = _plt().subplots(1, 4, figsize=(11, 2.6))
     panels = (("loss", "loss"), ("val_accuracy", "validation accuracy"),
               ("power_w", "power (W)"), ("energy_j", f"cumulative energy ({unit.name})"))
@@ -168,6 +170,8 @@ def curves(logs: dict[str, pd.DataFrame], unit: EnergyUnit):
             ax.plot(frame["epoch"] + 1, y, marker="o", ms=2, label=label)
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("epoch", fontsize=8)
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -178,8 +182,11 @@ def by_group_over_epochs(logs: pd.DataFrame, group: str, column: str = "val_accu
     import seaborn as sns
 
     fig, ax = _plt().subplots(figsize=(5, 3))
-    sns.lineplot(data=logs, x="epoch", y=column, hue=group, errorbar="sd", ax=ax,
-                 palette="viridis", legend="full")
+    from matplotlib.ticker import MaxNLocator
+
+    sns.lineplot(data=logs.assign(epoch=logs["epoch"] + 1), x="epoch", y=column, hue=group,
+                 errorbar="sd", ax=ax, palette="viridis", legend="full")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"{column.replace('_', ' ')} by {group}", fontsize=9)
     fig.tight_layout()
     return fig
@@ -217,6 +224,7 @@ def confusion(matrix: list[list[int]]):
     per_class = np.divide(np.diag(counts), counts.sum(axis=1),
                           out=np.full(n, np.nan), where=counts.sum(axis=1) > 0)
     right.bar(range(n), per_class, color=GREEN)
+    right.set_xticks(range(n))
     right.axhline(np.trace(counts) / max(1, counts.sum()), color=RED, lw=1,
                   label="overall accuracy")
     right.set_ylim(0, 1.05)
