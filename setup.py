@@ -32,6 +32,8 @@ setup(
                      "reportlab", "pillow"],
         # The Ray executor (./greenscreen.sh sweep --executor ray).
         "ray": ["ray>=2.9"],
-        "test": ["pytest>=7", "ruff", "nvidia-ml-py", "tensorboard", "pypdf", "ray>=2.9"],
+        # pypdfium2 renders the report's pages to images in the tests.
+        "test": ["pytest>=7", "ruff", "nvidia-ml-py", "tensorboard", "pypdf", "pypdfium2",
+                 "ray>=2.9"],
     },
 )
