@@ -75,6 +75,8 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
      "an ISO 3166 alpha-2 or alpha-3 code"),
     ("configuration: {lr: {values: [0.1]}}\nsettings: {carbon_intensity: -5}",
      "settings.carbon_intensity", "a number >= 0"),
+    ("configuration: {lr: {values: [0.1]}}\nsettings: {recommend: best}", "settings.recommend",
+     "run or values"),
     ("configuration: {lr: {values: [0.1]}}\nsettings: {save_models: 'yes'}",
      "settings.save_models", "true or false"),
     ("configuration: {lr: {values: [0.1]}}\nsettings: {keep_checkpoints: 1}",

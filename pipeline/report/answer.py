@@ -7,6 +7,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
 
 from .. import collect
+from ..space import METHOD_DIMENSIONS
 from . import plots
 from .inputs import BASELINE, ReportInputs
 from .layout import WIDTH, figure, number, para, section, table
@@ -142,6 +143,8 @@ def recommendation(inputs: ReportInputs) -> list:
                 f"({number(rec['best_accuracy'])}).")
     rows = [["parameter", "recommended", "baseline (000)"]]
     base = inputs.parameters(BASELINE)
+    base = {k: "n/a" if METHOD_DIMENSIONS.get(k, base.get("method")) != base.get("method")
+            else v for k, v in base.items()}  # another method's setting, as in the analysis
     rows += [[k, v, base.get(k, "n/a")] for k, v in rec.get("parameters", {}).items()]
     story = section("Recommendation", para(rule))
     story.append(table(rows, [5 * cm, 5 * cm, 5 * cm]) if len(rows) > 1 else

@@ -76,6 +76,11 @@ def not_finished(inputs: ReportInputs) -> list:
                    table(rows, [1.5 * cm, 2.5 * cm, WIDTH - 4 * cm]))
 
 
+def short(source) -> str:
+    """A source without its parenthesised explanation (page 1 gives it in words)."""
+    return str(source).split(" (")[0]
+
+
 def appendix(inputs: ReportInputs) -> list:
     a, unit = inputs.analysis, inputs.unit
     titles = {"top_accuracy": "Top runs by accuracy", "top_energy": "Lowest energy",
@@ -88,7 +93,8 @@ def appendix(inputs: ReportInputs) -> list:
         rows = [["run", "accuracy", f"energy ({unit.name})", "power (W)", "accuracy / kWh",
                  "accuracy / W", "source"]]
         rows += [[r["run"], r["accuracy"], unit(r["energy_j"]), r["power_w"],
-                  r["accuracy_per_kwh"], r["accuracy_per_w"], r["source"]] for r in a[key]]
+                  r["accuracy_per_kwh"], r["accuracy_per_w"], short(r["source"])]
+                 for r in a[key]]
         story += section(title, table(rows), level="Heading4")
     story += section("Which parameters matter", *[para(line) for line in a["relevance_summary"]],
                      level="Heading4")

@@ -23,10 +23,12 @@ def _plt():
 
 def plain_ticks(axis) -> None:
     """Tick labels as plain numbers (200, 0.05), not 2 × 10², also on log axes."""
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    if axis.get_scale() == "log":  # 1, 2, 5 per decade: a narrow range still gets labels
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: number(v, 2)))
-    axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def order(values: pd.Series) -> list:
@@ -146,7 +148,7 @@ def energy_boxes(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit, effects
                     fliersize=2, order=[str(v) for v in order(data[f])])
         ax.set_title(f"{f} (η² {effects.get(f, 0) or 0:.2f})", fontsize=9)
         ax.set_xlabel("")
-        ax.set_ylabel(unit.name, fontsize=8)
+        ax.set_ylabel(unit.name, fontsize=8, rotation=0, labelpad=8)
         ax.tick_params(axis="x", labelrotation=25, labelsize=7)
     for ax in list(axes.flat)[len(factors):]:
         ax.axis("off")
