@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 from reportlab.lib.units import cm
-from reportlab.platypus import CondPageBreak, KeepTogether, Table
+from reportlab.platypus import Table
 
 from . import plots
 from .inputs import ReportInputs
@@ -58,12 +58,11 @@ def resnet_study(inputs: ReportInputs) -> list:
         cells.append(figure(plots.energy_against(ok, factor, inputs.unit), WIDTH / 2))
     if not cells:  # only shortcuts varied
         cells.append(figure(plots.energy_against(ok, "resnet_depth", inputs.unit), WIDTH / 2))
-    grid = Table([cells[i:i + 2] for i in range(0, len(cells), 2)], colWidths=[WIDTH / 2] * 2)
-    caption = para("Lines: mean over the runs with that value, band: one standard deviation. "
-                   "Energy per run, with and without shortcuts where both were run.", "Italic")
-    return [CondPageBreak(3 * cm), KeepTogether([
-        para("ResNet depth and width: validation accuracy and energy", "Heading2"), grid,
-        caption])]
+    # One row of two figures per parameter, so that a row can start a page.
+    rows = [Table([cells[i:i + 2]], colWidths=[WIDTH / 2] * 2) for i in range(0, len(cells), 2)]
+    return section("ResNet depth and width: validation accuracy and energy", *rows, para(
+        "Lines: mean over the runs with that value, band: one standard deviation. Energy per "
+        "run, with and without shortcuts where both were run.", "Italic"))
 
 
 def not_finished(inputs: ReportInputs) -> list:

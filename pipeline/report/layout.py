@@ -101,7 +101,7 @@ def section(title: str, *content, level: str = "Heading2") -> list:
     """A heading that never ends a page alone: a figure moves with it to the next page; a
     table starts below it and splits across pages with its header row repeated."""
     first, rest = (content[0], list(content[1:])) if content else (Spacer(1, 0), [])
-    if isinstance(first, Table):
+    if isinstance(first, Table) and first._nrows > 1:  # noqa: SLF001 (reportlab has no getter)
         return [CondPageBreak(4 * cm), para(title, level), first, *rest]
     return [CondPageBreak(3 * cm), KeepTogether([para(title, level), first]), *rest]
 
