@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import atexit
 import math
+import os
 import threading
 import time
+import warnings
 import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_number, invalid
+from .._validation import check_choice, check_number, invalid
 from .base import NAN, PowerSource, Sample, SourceUnavailable
+from .processes import ProcessWatcher, share, watcher_for
 from .registry import SOURCE_NAMES, make_source, pick_auto
 from .series import DeviceSeries, DeviceWindow
 
@@ -49,6 +52,10 @@ class Window:
     source: str = "none"
     reason: str | None = None
     devices: list[DeviceWindow] = field(default_factory=list)
+    # Other compute processes on the measured devices: {"processes": most at once, "pids": all
+    # seen}, None when this process had them to itself (or the source cannot tell).
+    shared_with: dict | None = None
+    device_energy_j: float = NAN  # the whole devices' energy, before attribution
 
     @property
     def duration_s(self) -> float:
@@ -73,7 +80,8 @@ class Window:
 
     def as_dict(self) -> dict:
         keys = ("name", "t_start", "t_end", "duration_s", "energy_j", "power_avg_w",
-                "power_peak_w", "temp_c", "util_pct", "samples", "coverage", "source", "reason")
+                "power_peak_w", "temp_c", "util_pct", "samples", "coverage", "source", "reason",
+                "shared_with", "device_energy_j")
         out = {k: getattr(self, k) for k in keys}
         out["devices"] = [d.as_dict() for d in self.devices]
         return out
@@ -88,6 +96,12 @@ class EnergyMeter:
             "estimate", or a `PowerSource` instance.
         interval: Seconds between samples (default 0.1, i.e. 10 Hz).
         gpus: GPU indices or UUIDs to measure; default `CUDA_VISIBLE_DEVICES`.
+        attribution: "process" (default) or "device". When other processes compute
+            on a measured GPU, "process" charges this process its share: by SM
+            utilisation where the driver reports it per process, else split evenly;
+            the source then says so (e.g. "measured:nvidia-smi;attributed:sm-share").
+            "device" charges the whole device. Alone on its GPUs, both are the same.
+            Either way, sharing is warned about once and recorded in `shared_with`.
 
     Windows may nest and overlap; `start` and `stop` are idempotent and the
     meter is thread-safe. Every figure carries `source`, its provenance
@@ -99,11 +113,17 @@ class EnergyMeter:
         source: "str | PowerSource" = "auto",
         interval: float = 0.1,
         gpus: "list[int | str] | None" = None,
+        attribution: str = "process",
     ) -> None:
         if not isinstance(source, PowerSource) and source not in SOURCE_NAMES:
             raise invalid("source", source, ", ".join(repr(s) for s in SOURCE_NAMES)
                           + " or a PowerSource instance")
         check_number("interval", interval, low=0, low_open=True)
+        check_choice("attribution", attribution, ("process", "device"))
+        self.attribution = attribution
+        self.pid = os.getpid()  # the process charged: the one that measures to train
+        self._watcher: ProcessWatcher | None = None
+        self._warned_sharing = False
         self.requested = source
         self.interval = interval
         self.gpus = gpus
@@ -132,6 +152,9 @@ class EnergyMeter:
                 raise SourceUnavailable(f"source={self.requested!r} is unavailable: {reason}")
         source.start(self._ingest)
         self._source, self._running = source, True
+        self._watcher = watcher_for(source.name, self._uuids, max(2.0, self.interval))
+        if self._watcher is not None:
+            self._watcher.start()
         _LIVE.add(self)
         return self
 
@@ -139,6 +162,8 @@ class EnergyMeter:
         """Stops sampling and reaps every subprocess. Idempotent."""
         if self._running and self._source is not None:
             self._source.stop()
+        if self._watcher is not None:
+            self._watcher.stop()
         self._running = False
         _LIVE.discard(self)
 
@@ -147,6 +172,10 @@ class EnergyMeter:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def _uuids(self) -> dict[int, str]:
+        with self._lock:
+            return {s.index: s.uuid for s in self._series.values()}
 
     # -- data --------------------------------------------------------------
     def _ingest(self, samples: list[Sample]) -> None:
@@ -209,14 +238,17 @@ class EnergyMeter:
 
     def _fill(self, w: Window) -> None:
         with self._lock:
-            w.devices = [s.window(w.t_start, w.t_end, self.hold)
-                         for s in sorted(self._series.values(), key=lambda d: d.index)]
+            series = sorted(self._series.values(), key=lambda d: d.index)
+            w.devices = [s.window(w.t_start, w.t_end, self.hold) for s in series]
             w.power_peak_w = self._total_peak(w.t_start, w.t_end)
             missing = {s.index: s.missing_power for s in self._series.values()}
-        w.source = self.source
+            how = self._attribute(w, series)
+        w.source = self.source + (f";attributed:{how}" if how else "")
         if not w.devices:
             w.reason = self._why_nothing()
             return
+        w.device_energy_j = _sum([s.energy_at(w.t_end) - s.energy_at(w.t_start)
+                                  for s in series]) if w.devices else NAN
         energies = [d.energy_j for d in w.devices]
         w.energy_j = float(sum(energies)) if not any(map(math.isnan, energies)) else NAN
         w.power_avg_w = w.energy_j / w.duration_s if w.duration_s > 0 else NAN
@@ -232,6 +264,39 @@ class EnergyMeter:
                 for d in blind) + self._health_suffix()
         elif w.coverage < 0.99:
             w.reason = f"samples cover {w.coverage:.0%} of the window" + self._health_suffix()
+
+    def _attribute(self, w: Window, series: list) -> str | None:
+        """Records who shared the devices and, with attribution "process", charges this
+        process its share of each device. Returns how, or None when nothing changed."""
+        if self._watcher is None:
+            return None
+        pids, most, methods = set(), 0, set()
+        for d, s in zip(w.devices, series):
+            charged = 0.0
+            for a, b, occupancy in self._watcher.segments(s.uuid, w.t_start, w.t_end):
+                fraction, how, others = share(occupancy, self.pid)
+                if how:
+                    methods.add(how)
+                    pids.update(others)
+                    most = max(most, len(others))
+                charged += (s.energy_at(b) - s.energy_at(a)) * fraction
+            if self.attribution == "process" and methods and not math.isnan(d.energy_j):
+                d.energy_j, d.power_avg_w = charged, charged / max(w.duration_s, 1e-12)
+        if not methods:
+            return None
+        w.shared_with = {"processes": most, "pids": sorted(pids)}
+        if not self._warned_sharing:
+            self._warned_sharing = True
+            warnings.warn(
+                f"greenscreen: {most} other process(es) compute on the measured GPU(s) (pids "
+                f"{', '.join(map(str, sorted(pids)))}); " + (
+                    "each window charges this process its share (attribution='process')"
+                    if self.attribution == "process" else "each window charges this process "
+                    "the whole devices (attribution='device'): their energy is counted too"),
+                RuntimeWarning, stacklevel=2)
+        if self.attribution != "process":
+            return None
+        return "even-split" if "even-split" in methods else "sm-share"
 
     def _total_peak(self, a: float, b: float) -> float:
         series = [s for s in self._series.values() if s.t]
@@ -253,6 +318,10 @@ class EnergyMeter:
             return "the meter was never started"
         reason = self.health.get("reason")
         return f"no sample received from {self._source.name}" + (f": {reason}" if reason else "")
+
+
+def _sum(values: list[float]) -> float:
+    return NAN if any(math.isnan(v) for v in values) else float(sum(values))
 
 
 def _mean(values: list[float]) -> float:

@@ -1,0 +1,208 @@
+"""Who computes on the measured GPUs: the compute processes of each device, and each
+one's share of its streaming multiprocessors (SM) where the driver reports it.
+
+A GPU's power is the whole board's. When other processes compute on it too, a
+meter that charges this process with all of it counts their joules as well, and
+two such meters count every joule twice. `ProcessWatcher` polls the driver on a
+thread and keeps a timeline of `Occupancy` snapshots; `share` turns one snapshot
+into this process's fraction of the device:
+
+- `sm-share`: this process's SM utilisation over the sum of every process's;
+- `even-split`: 1 / the number of processes, where utilisation is not reported
+  for all of them (or sums to zero).
+
+Two readers, matching the power sources: `nvidia-smi --query-compute-apps` plus
+`nvidia-smi pmon -c 1 -s u`, and NVML's `nvmlDeviceGetComputeRunningProcesses`
+plus `nvmlDeviceGetProcessUtilization`.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import threading
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Callable
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    """The compute processes on one device at time `t`: pid -> SM % (NaN: not reported)."""
+
+    t: float
+    uuid: str
+    sm_pct: dict = field(default_factory=dict)
+
+
+def share(occupancy: "Occupancy | None", me: int) -> tuple[float, str | None, tuple]:
+    """(this process's fraction, how it was attributed or None if alone, the other pids).
+
+    This process counts as present even where the driver does not list it (a
+    container's pids differ from the host's), since it measures the device to train.
+    """
+    if occupancy is None:
+        return 1.0, None, ()
+    others = tuple(sorted(p for p in occupancy.sm_pct if p != me))
+    if not others:
+        return 1.0, None, ()
+    sm = {p: occupancy.sm_pct.get(p, NAN) for p in (me, *others)}
+    total = sum(sm.values())
+    if not math.isnan(total) and total > 0:
+        return sm[me] / total, "sm-share", others
+    return 1.0 / (len(others) + 1), "even-split", others
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return NAN
+
+
+class SmiProcesses:
+    """Reads the compute processes with nvidia-smi (two short calls per poll)."""
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+
+    def _run(self, *args: str) -> str:
+        return subprocess.run([self.executable, *args], capture_output=True, text=True,
+                              timeout=20, check=True, stdin=subprocess.DEVNULL).stdout
+
+    def read(self, uuid_of: dict[int, str]) -> list[Occupancy]:
+        now = time.time()
+        pids: dict[str, dict[int, float]] = {u: {} for u in uuid_of.values()}
+        for line in self._run("--query-compute-apps=gpu_uuid,pid",
+                              "--format=csv,noheader,nounits").splitlines():
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) == 2 and parts[0] in pids and parts[1].isdigit():
+                pids[parts[0]][int(parts[1])] = NAN
+        try:
+            monitored = self._run("pmon", "-c", "1", "-s", "u")
+        except (OSError, subprocess.SubprocessError):
+            monitored = ""  # no per-process utilisation here (e.g. a vGPU): split evenly
+        for line in monitored.splitlines():
+            parts = line.split()
+            if line.startswith("#") or len(parts) < 4 or not parts[1].isdigit():
+                continue
+            uuid = uuid_of.get(int(parts[0])) if parts[0].isdigit() else None
+            if uuid in pids and int(parts[1]) in pids[uuid]:
+                pids[uuid][int(parts[1])] = _number(parts[3])
+        return [Occupancy(now, u, sm) for u, sm in pids.items()]
+
+
+class NvmlProcesses:
+    """Reads the compute processes through NVML."""
+
+    def __init__(self) -> None:
+        import pynvml
+
+        self.nv = pynvml
+        self.nv.nvmlInit()
+        self.last_seen: dict[str, int] = {}
+
+    def read(self, uuid_of: dict[int, str]) -> list[Occupancy]:
+        nv, now, out = self.nv, time.time(), []
+        for uuid in uuid_of.values():
+            handle = nv.nvmlDeviceGetHandleByUUID(uuid)
+            sm = {p.pid: NAN for p in nv.nvmlDeviceGetComputeRunningProcesses(handle)}
+            try:
+                for s in nv.nvmlDeviceGetProcessUtilization(handle, self.last_seen.get(uuid, 0)):
+                    if s.pid in sm:
+                        sm[s.pid] = float(s.smUtil)
+                    self.last_seen[uuid] = max(self.last_seen.get(uuid, 0), s.timeStamp)
+            except nv.NVMLError:
+                pass  # no utilisation samples (yet, or on this GPU): split evenly
+            out.append(Occupancy(now, uuid, sm))
+        return out
+
+    def close(self) -> None:
+        self.nv.nvmlShutdown()
+
+
+class ProcessWatcher:
+    """Polls a reader every `interval` seconds; answers "what was on device u at t?".
+
+    A failed read is recorded in `reason` and the last snapshot stays in force.
+    """
+
+    def __init__(self, reader, devices: Callable[[], dict[int, str]],
+                 interval: float = 2.0) -> None:
+        self.reader, self.devices, self.interval = reader, devices, interval
+        self.reason: str | None = None
+        self._timeline: dict[str, tuple[list[float], list[Occupancy]]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "ProcessWatcher":
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="greenscreen-processes",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=25)
+            self._thread = None
+        if hasattr(self.reader, "close"):
+            self.reader.close()
+
+    def poll(self) -> None:
+        """One read, now (the thread calls it; tests and callers may too)."""
+        uuid_of = self.devices()
+        if not uuid_of:
+            return
+        try:
+            snapshots = self.reader.read(uuid_of)
+        except Exception as exc:  # a missing or failing reader must not stop the meter
+            self.reason = f"could not list the GPUs' compute processes: {exc}"
+            return
+        with self._lock:
+            for occ in snapshots:
+                times, occs = self._timeline.setdefault(occ.uuid, ([], []))
+                times.append(occ.t)
+                occs.append(occ)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(self.interval)
+
+    def segments(self, uuid: str, a: float, b: float) -> list[tuple[float, float, Occupancy]]:
+        """[a, b] cut where the occupancy of `uuid` changes, each piece with its snapshot
+        (the first snapshot also stands for the time before it)."""
+        with self._lock:
+            times, occs = self._timeline.get(uuid, ([], []))
+            times, occs = list(times), list(occs)
+        if not occs:
+            return [(a, b, None)]
+        cuts = [t for t in times if a < t < b]
+        edges = [a, *cuts, b]
+        out = []
+        for lo, hi in zip(edges, edges[1:]):
+            i = max(0, bisect_right(times, lo) - 1)
+            out.append((lo, hi, occs[i]))
+        return out
+
+
+def watcher_for(source_name: str, devices, interval: float = 2.0) -> ProcessWatcher | None:
+    """The watcher matching a power source, or None for sources without processes."""
+    if source_name == "nvidia-smi":
+        from .nvidia_smi import resolve_executable
+
+        executable = resolve_executable()
+        return ProcessWatcher(SmiProcesses(executable), devices, interval) if executable \
+            else None
+    if source_name == "nvml":
+        try:
+            return ProcessWatcher(NvmlProcesses(), devices, interval)
+        except Exception:
+            return None
+    return None

@@ -1,0 +1,76 @@
+"""Shared GPUs: the fake nvidia-smi reports other compute processes; each meter charges
+its own process its share, and never counts a joule twice."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from conftest import UUID0, UUID1, trace_energy
+
+from greenscreen.meters import EnergyMeter
+
+ROOT = Path(__file__).resolve().parents[1]
+GPUS = [{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": 300.0}},
+        {"uuid": UUID1, "name": "NVIDIA H200", "power": {"base": 100.0}}]
+
+
+def measure(seconds: float = 1.5, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with EnergyMeter(source="nvidia-smi", interval=0.05, **kwargs) as meter:
+            assert meter.wait_for_sample(10)
+            meter._watcher.poll()  # the first occupancy now, not after the watcher's 2 s
+            with meter.window("w") as w:
+                time.sleep(seconds)
+    return w, [str(c.message) for c in caught if "other process" in str(c.message)]
+
+
+def test_alone_the_figures_are_today_s(fake_smi):
+    fake_smi.configure(GPUS, processes=[{"pid": "caller", "gpu": 0, "sm": 80}])
+    w, warned = measure()
+    assert w.source == "measured:nvidia-smi" and w.shared_with is None and not warned
+    assert w.energy_j == pytest.approx(400 * w.duration_s, rel=0.01)
+    assert w.energy_j == pytest.approx(w.device_energy_j)
+
+
+def test_the_split_follows_the_per_process_sm_utilisation(fake_smi):
+    other = os.getppid()  # a live process that is not this one
+    fake_smi.configure(GPUS, processes=[{"pid": "caller", "gpu": 0, "sm": 60},
+                                        {"pid": other, "gpu": 0, "sm": 20}])
+    w, warned = measure()
+    assert w.source == "measured:nvidia-smi;attributed:sm-share"
+    assert w.shared_with == {"processes": 1, "pids": [other]}
+    gpu0, gpu1 = w.devices
+    assert gpu0.energy_j == pytest.approx(0.75 * trace_energy(GPUS[0]["power"], w.t_start,
+                                                               w.t_end), rel=0.01)
+    assert gpu1.energy_j == pytest.approx(100 * w.duration_s, rel=0.01)  # GPU 1: alone
+    assert w.device_energy_j == pytest.approx(400 * w.duration_s, rel=0.01)
+    assert len(warned) == 1 and str(other) in warned[0]
+
+
+def test_without_utilisation_the_split_is_even_and_says_so(fake_smi):
+    others = [os.getppid(), 1]
+    fake_smi.configure(GPUS, processes=[{"pid": "caller", "gpu": 1, "sm": None}] + [
+        {"pid": p, "gpu": 1, "sm": None} for p in others])
+    w, _ = measure()
+    assert w.source == "measured:nvidia-smi;attributed:even-split"
+    assert w.devices[1].energy_j == pytest.approx(100 * w.duration_s / 3, rel=0.01)
+    assert w.shared_with == {"processes": 2, "pids": sorted(others)}
+
+
+def test_device_attribution_charges_the_whole_device_and_still_warns(fake_smi):
+    fake_smi.configure(GPUS, processes=[{"pid": "caller", "gpu": 0, "sm": 60},
+                                        {"pid": 1, "gpu": 0, "sm": 20}])
+    w, warned = measure(attribution="device")
+    assert w.source == "measured:nvidia-smi" and w.shared_with["pids"] == [1]
+    assert w.energy_j == pytest.approx(w.device_energy_j) and "whole devices" in warned[0]
+
+
+def test_a_bad_attribution_is_refused_at_construction():
+    with pytest.raises(ValueError, match="attribution='share' is not valid"):
+        EnergyMeter(attribution="share")
