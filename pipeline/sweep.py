@@ -24,7 +24,7 @@ from pathlib import Path
 
 from greenscreen._io import atomic_write_json
 
-from . import runfolder
+from . import ledger, runfolder
 from .space import BASELINE, SweepConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,7 +217,15 @@ def sweep(config: SweepConfig, runs: int, epochs: int, sweep_dir: Path, workers:
     Stops on SIGINT or SIGTERM (see `Stop`); rerunning finishes what is left."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     check_manifest(config, sweep_dir)
-    progress = _Progress(runs)
+    n_gpus = ledger.gpu_count()
+    if workers > 1 and not gpus and n_gpus:
+        print(f"greenscreen: warning: {workers} workers and no --gpus: the runs share this "
+              f"machine's {n_gpus} GPU(s). Each run is charged its share of a shared GPU, and "
+              "the sweep's total measures every GPU once; --gpus 0,1,... gives each worker "
+              "its own.", flush=True)
+    books = ledger.DeviceLedger(sweep_dir, runs, config.settings["energy_source"],
+                                gpus).start()
+    progress = _Progress(runs, books)
     pending = queue.Queue()
     for i in range(runs):
         pending.put(i)
@@ -239,9 +247,12 @@ def sweep(config: SweepConfig, runs: int, epochs: int, sweep_dir: Path, workers:
                for k in range(max(1, workers))]
     for t in threads:
         t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(timeout=0.2)  # short waits: the signal handlers run in this thread
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=0.2)  # short waits: the signal handlers run in this thread
+    finally:
+        books.stop()
     if stop.requested:
         raise Interrupted(runfolder.statuses(sweep_dir, runs))
     return runfolder.statuses(sweep_dir, runs)
@@ -289,8 +300,9 @@ def _do(config, sweep_dir: Path, i: int, epochs: int, env,
 class _Progress:
     """One line per run: i/N, accuracy, energy, total energy so far, ETA. Thread-safe."""
 
-    def __init__(self, runs: int) -> None:
+    def __init__(self, runs: int, books: "ledger.DeviceLedger | None" = None) -> None:
         self.runs, self.done, self.total, self.durations = runs, 0, 0.0, []
+        self.books = books  # when it measures, the total counts each device once
         self.lock = threading.Lock()
 
     def report(self, sweep_dir: Path, i: int, st: dict, note: str, wall: float | None) -> None:
@@ -298,6 +310,9 @@ class _Progress:
         with self.lock:
             self.done += 1
             self.total += 0.0 if math.isnan(energy) else energy
+            if self.books is not None and self.books.active:
+                self.books.record()
+                self.total = self.books.total_j()
             if wall is not None:
                 self.durations.append(wall)
             left = self.runs - self.done

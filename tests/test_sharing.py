@@ -71,6 +71,54 @@ def test_device_attribution_charges_the_whole_device_and_still_warns(fake_smi):
     assert w.energy_j == pytest.approx(w.device_energy_j) and "whole devices" in warned[0]
 
 
+def test_a_change_between_two_polls_is_placed_halfway():
+    from greenscreen.meters.processes import Occupancy, ProcessWatcher
+
+    watcher = ProcessWatcher(reader=None, devices=dict)
+    for t, pids in ((10.0, {1: 50.0}), (12.0, {1: 50.0, 2: 50.0}), (14.0, {1: 50.0})):
+        watcher._timeline.setdefault("u", ([], []))[0].append(t)
+        watcher._timeline["u"][1].append(Occupancy(t, "u", pids))
+    pieces = [(a, b, sorted(o.sm_pct)) for a, b, o in watcher.segments("u", 0.0, 20.0)]
+    assert pieces == [(0.0, 11.0, [1]), (11.0, 13.0, [1, 2]), (13.0, 20.0, [1])]
+    assert [p[:2] for p in watcher.segments("u", 11.5, 12.5)] == [(11.5, 12.5)]
+
+
 def test_a_bad_attribution_is_refused_at_construction():
     with pytest.raises(ValueError, match="attribution='share' is not valid"):
         EnergyMeter(attribution="share")
+
+
+SHARED_SWEEP = """
+settings: {runs: 2, epochs: 20, seed: 7, energy_source: nvidia-smi}
+configuration:
+  model: {values: [small_cnn]}
+  batch_size: {values: [8]}
+"""
+
+
+def test_two_concurrent_runs_on_one_gpu_count_each_joule_once(fake_smi, tmp_path):
+    """Two workers, no --gpus, one GPU: both runs train on it at once."""
+    fake_smi.configure(GPUS[:1], register_callers={
+        "dir": str(tmp_path / "computing"), "sm": 50, "cmdline": "pipeline.run"})
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(SHARED_SWEEP)
+    done = subprocess.run([sys.executable, "-m", "pipeline", "sweep", "--config", str(config),
+                           "--sweep-dir", str(out), "--workers", "2"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "the runs share this machine's 1 GPU(s)" in done.stdout
+    summaries = [json.loads((out / f"{i:03d}" / "summary.json").read_text()) for i in (0, 1)]
+    windows = [(a["t_start"], a["t_end"]) for s in summaries for a in s["attempts"]]
+    (a0, b0), (a1, b1) = windows
+    assert min(b0, b1) - max(a0, a1) > 5  # they did overlap
+    truth = 300.0 * (max(b0, b1) - min(a0, a1))  # the GPU's energy over the union
+    for s in summaries:
+        assert s["source"] == "measured:nvidia-smi;attributed:sm-share"
+    assert sum(s["energy_j"] for s in summaries) == pytest.approx(truth, rel=0.02)
+    books = json.loads((out / "sweep_energy.json").read_text())
+    assert [s["source"] for s in books["sessions"]] == ["measured:nvidia-smi"]
+    assert books["sessions"][0]["energy_j"] == pytest.approx(truth, rel=0.02)
+    assert f"total {books['sessions'][0]['energy_j']:.1f} J" in done.stdout.splitlines()[-2]
+    shared = [row.split(",") for row in (out / "000" / "logs.csv").read_text().splitlines()]
+    column = shared[0].index("shared_with")
+    assert {row[column] for row in shared[1:]} >= {"1"}  # the epochs trained side by side

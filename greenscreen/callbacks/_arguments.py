@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._validation import check_number, invalid
+from .._validation import check_choice, check_number, invalid
 from ..meters import EnergyMeter, PowerSource
 from ..meters.registry import SOURCE_NAMES
 
 
 def check_smi_arguments(log_dir, interval, source, gpus, meter, first_sample_timeout,
-                     **flags) -> None:
+                        attribution, **flags) -> None:
     """The callback's arguments, checked at construction with the library's one template."""
     if log_dir is not None and not isinstance(log_dir, (str, Path)):
         raise invalid("log_dir", log_dir, "a folder path (str or pathlib.Path) or None")
@@ -24,6 +24,7 @@ def check_smi_arguments(log_dir, interval, source, gpus, meter, first_sample_tim
     if meter is not None and not isinstance(meter, EnergyMeter):
         raise invalid("meter", meter, "None or a greenscreen EnergyMeter")
     check_number("first_sample_timeout", first_sample_timeout, low=0)
+    check_choice("attribution", attribution, ("process", "device"))
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise invalid(name, value, "True or False")

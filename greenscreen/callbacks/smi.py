@@ -72,6 +72,9 @@ class SMICallback(keras.callbacks.Callback):
             at least every 30 s, so a killed attempt loses at most that much.
         first_sample_timeout: Seconds to wait, when the meter starts, for its
             first reading, so short first epochs are measured too (default 5).
+        attribution: "process" (default) or "device": with other processes on
+            the GPU, charge this training its share, or the whole device (see
+            `EnergyMeter`). Rows record `shared_with`, the other processes.
 
     Example:
 
@@ -97,10 +100,11 @@ class SMICallback(keras.callbacks.Callback):
         append: bool = False,
         first_sample_timeout: float = 5.0,
         resume: bool = False,
+        attribution: str = "process",
     ) -> None:
         super().__init__()
         check_smi_arguments(log_dir, interval, source, gpus, meter, first_sample_timeout,
-                         per_batch=per_batch, append=append, resume=resume)
+                            attribution, per_batch=per_batch, append=append, resume=resume)
         # Validates carbon_intensity, country and pue now, as Keras callbacks do.
         resolve_intensity(carbon_intensity, country, pue)
         self.log_dir = log_dir
@@ -115,6 +119,7 @@ class SMICallback(keras.callbacks.Callback):
         self.append = append
         self.resume = resume
         self.first_sample_timeout = first_sample_timeout
+        self.attribution = attribution
 
     # -- state -------------------------------------------------------------
     def _reset(self) -> None:
@@ -162,7 +167,8 @@ class SMICallback(keras.callbacks.Callback):
             if self.meter is not None:
                 self._meter = self.meter.start()
             else:
-                self._meter = EnergyMeter(self.source, self.interval, self.gpus).start()
+                self._meter = EnergyMeter(self.source, self.interval, self.gpus,
+                                          self.attribution).start()
                 self._owns_meter = True
                 # Bounded: a source that never answers costs this once, then NaN.
                 self._meter.wait_for_sample(timeout=self.first_sample_timeout)
@@ -291,6 +297,7 @@ class SMICallback(keras.callbacks.Callback):
         for dev in window.devices:
             row[f"gpu{dev.index}_energy_j"] = dev.energy_j
         row.update(coverage=window.coverage, source=window.source,
+                   shared_with=(window.shared_with or {}).get("processes", 0),
                    reason=window.reason or self._reason or "",
                    attempt=len(self._earlier) + 1)
         return row

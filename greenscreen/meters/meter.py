@@ -152,7 +152,7 @@ class EnergyMeter:
                 raise SourceUnavailable(f"source={self.requested!r} is unavailable: {reason}")
         source.start(self._ingest)
         self._source, self._running = source, True
-        self._watcher = watcher_for(source.name, self._uuids, max(2.0, self.interval))
+        self._watcher = watcher_for(source.name, self._uuids)
         if self._watcher is not None:
             self._watcher.start()
         _LIVE.add(self)

@@ -11,9 +11,10 @@ into this process's fraction of the device:
 - `even-split`: 1 / the number of processes, where utilisation is not reported
   for all of them (or sums to zero).
 
-Two readers, matching the power sources: `nvidia-smi --query-compute-apps` plus
-`nvidia-smi pmon -c 1 -s u`, and NVML's `nvmlDeviceGetComputeRunningProcesses`
-plus `nvmlDeviceGetProcessUtilization`.
+Two readers, matching the power sources: `nvidia-smi pmon -c 1 -s u` (one
+process per poll), and NVML's `nvmlDeviceGetComputeRunningProcesses` plus
+`nvmlDeviceGetProcessUtilization`. A poll a second keeps the time a change goes
+unseen short, and costs one short nvidia-smi call (NVML: a few library calls).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def _number(text: str) -> float:
 
 
 class SmiProcesses:
-    """Reads the compute processes with nvidia-smi (two short calls per poll)."""
+    """Reads the compute processes with one `nvidia-smi pmon -c 1 -s u` per poll (pid and
+    SM % per GPU); where pmon is not supported, `--query-compute-apps` (pids only)."""
 
     def __init__(self, executable: str) -> None:
         self.executable = executable
@@ -74,24 +76,32 @@ class SmiProcesses:
                               timeout=20, check=True, stdin=subprocess.DEVNULL).stdout
 
     def read(self, uuid_of: dict[int, str]) -> list[Occupancy]:
-        now = time.time()
         pids: dict[str, dict[int, float]] = {u: {} for u in uuid_of.values()}
+        asked = time.time()
+        try:
+            monitored = self._run("pmon", "-c", "1", "-s", "u")
+        except (OSError, subprocess.SubprocessError):
+            monitored = None  # no per-process monitoring here (e.g. a vGPU)
+        now = (asked + time.time()) / 2  # the listing describes the call's time, not its end
+        if monitored is None:
+            return self._apps(pids, now)
+        for line in monitored.splitlines():
+            parts = line.split()
+            # "# gpu pid type sm mem ...": a compute process has "C" in its type
+            if line.startswith("#") or len(parts) < 4 or not parts[1].isdigit() or \
+                    "C" not in parts[2] or not parts[0].isdigit():
+                continue
+            uuid = uuid_of.get(int(parts[0]))
+            if uuid in pids:
+                pids[uuid][int(parts[1])] = _number(parts[3])
+        return [Occupancy(now, u, sm) for u, sm in pids.items()]
+
+    def _apps(self, pids: dict, now: float) -> list[Occupancy]:
         for line in self._run("--query-compute-apps=gpu_uuid,pid",
                               "--format=csv,noheader,nounits").splitlines():
             parts = [p.strip() for p in line.split(",")]
             if len(parts) == 2 and parts[0] in pids and parts[1].isdigit():
                 pids[parts[0]][int(parts[1])] = NAN
-        try:
-            monitored = self._run("pmon", "-c", "1", "-s", "u")
-        except (OSError, subprocess.SubprocessError):
-            monitored = ""  # no per-process utilisation here (e.g. a vGPU): split evenly
-        for line in monitored.splitlines():
-            parts = line.split()
-            if line.startswith("#") or len(parts) < 4 or not parts[1].isdigit():
-                continue
-            uuid = uuid_of.get(int(parts[0])) if parts[0].isdigit() else None
-            if uuid in pids and int(parts[1]) in pids[uuid]:
-                pids[uuid][int(parts[1])] = _number(parts[3])
         return [Occupancy(now, u, sm) for u, sm in pids.items()]
 
 
@@ -131,7 +141,7 @@ class ProcessWatcher:
     """
 
     def __init__(self, reader, devices: Callable[[], dict[int, str]],
-                 interval: float = 2.0) -> None:
+                 interval: float = 1.0) -> None:
         self.reader, self.devices, self.interval = reader, devices, interval
         self.reason: str | None = None
         self._timeline: dict[str, tuple[list[float], list[Occupancy]]] = {}
@@ -176,23 +186,31 @@ class ProcessWatcher:
             self._stop.wait(self.interval)
 
     def segments(self, uuid: str, a: float, b: float) -> list[tuple[float, float, Occupancy]]:
-        """[a, b] cut where the occupancy of `uuid` changes, each piece with its snapshot
-        (the first snapshot also stands for the time before it)."""
+        """[a, b] cut where the occupancy of `uuid` changes, each piece with its snapshot.
+
+        A change seen at one poll happened at some time since the poll before; it is
+        placed halfway between them, which halves the error on average and makes it
+        as likely early as late. The first snapshot also stands for the time before it.
+        """
         with self._lock:
             times, occs = self._timeline.get(uuid, ([], []))
             times, occs = list(times), list(occs)
         if not occs:
             return [(a, b, None)]
-        cuts = [t for t in times if a < t < b]
-        edges = [a, *cuts, b]
-        out = []
-        for lo, hi in zip(edges, edges[1:]):
-            i = max(0, bisect_right(times, lo) - 1)
-            out.append((lo, hi, occs[i]))
-        return out
+        starts = [-math.inf] + [(t0 + t1) / 2 for t0, t1 in zip(times, times[1:])]
+        first = max(0, bisect_right(starts, a) - 1)
+        out, lo = [], a
+        for k in range(first, len(occs)):
+            hi = min(b, starts[k + 1]) if k + 1 < len(occs) else b
+            if hi > lo:
+                out.append((lo, hi, occs[k]))
+            lo = max(lo, hi)
+            if lo >= b:
+                break
+        return out or [(a, b, occs[first])]
 
 
-def watcher_for(source_name: str, devices, interval: float = 2.0) -> ProcessWatcher | None:
+def watcher_for(source_name: str, devices, interval: float = 1.0) -> ProcessWatcher | None:
     """The watcher matching a power source, or None for sources without processes."""
     if source_name == "nvidia-smi":
         from .nvidia_smi import resolve_executable

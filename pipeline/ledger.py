@@ -1,0 +1,137 @@
+"""The sweep's own energy: one measurement per device, however many runs share it.
+
+Runs that overlap on a GPU each charge their process its share (SMICallback's
+attribution="process"), so their figures do not count a joule twice; but a share
+is an estimate, and the runs do not see what lies between their windows. The
+sweep's totals therefore come from one meter that the sweep process owns over
+the GPUs its runs use (attribution "device": the whole boards), integrated over
+the union of the runs' measured windows (their attempts' [t_start, t_end]).
+
+Each sweep invocation is one session in `sweep_energy.json`, rewritten after every
+finished run, so a killed sweep loses at most one run's worth; sessions add up.
+Only GPU sources are kept: the CPU-time estimate is per process already, and a
+CPU's RAPL counters cannot be told apart per run either way.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from pathlib import Path
+
+from greenscreen._io import atomic_write_json
+from greenscreen.meters import EnergyMeter, SourceUnavailable
+
+from . import runfolder
+
+FILE = "sweep_energy.json"
+GPU_SOURCES = ("measured:nvidia-smi", "measured:nvml")
+
+
+def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Overlapping or touching intervals merged, in time order."""
+    merged: list[list[float]] = []
+    for a, b in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def run_windows(sweep_dir: Path, runs: int) -> list[tuple[float, float]]:
+    """Every measured attempt window of the sweep's runs (unreadable summaries skipped)."""
+    out = []
+    for i in range(runs):
+        try:
+            summary = runfolder.RunFolder.of(sweep_dir, i).summary() or {}
+        except runfolder.Unreadable:
+            continue
+        for attempt in summary.get("attempts", []):
+            a, b = attempt.get("t_start"), attempt.get("t_end")
+            if isinstance(a, float) and isinstance(b, float) and not math.isnan(a + b):
+                out.append((a, b))
+    return out
+
+
+class DeviceLedger:
+    """One meter over the sweep's GPUs; `record` writes this session's total."""
+
+    def __init__(self, sweep_dir: Path, runs: int, source: str, gpus=None) -> None:
+        self.sweep_dir, self.runs, self.source_name, self.gpus = sweep_dir, runs, source, gpus
+        self.meter: EnergyMeter | None = None
+        self.t_start = time.time()
+        self.sessions = (runfolder.read_json(sweep_dir / FILE) or {}).get("sessions", [])
+
+    def start(self) -> "DeviceLedger":
+        if self.source_name not in ("auto", "nvidia-smi", "nvml"):
+            return self
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the runs warn about sharing themselves
+                meter = EnergyMeter(self.source_name, 0.1, self.gpus, "device").start()
+        except (SourceUnavailable, ValueError):
+            return self  # the runs' own figures stay the only ones, as before
+        if not meter.source.startswith(GPU_SOURCES):
+            meter.stop()
+            return self
+        self.meter = meter
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self.meter is not None
+
+    def session(self) -> dict:
+        """This invocation's energy over the union of the runs' windows inside it."""
+        now = time.time()
+        clipped = [(max(a, self.t_start), min(b, now))
+                   for a, b in run_windows(self.sweep_dir, self.runs)]
+        pieces = union(clipped)
+        energy = sum(self.meter.window("union", a).close(b).energy_j for a, b in pieces)
+        return {"t_start": self.t_start, "t_end": now, "energy_j": energy,
+                "union_s": sum(b - a for a, b in pieces), "source": self.meter.source,
+                "devices": [d["name"] for d in self.meter.devices]}
+
+    def total_j(self) -> float:
+        """Every session's energy: earlier invocations' and this one's so far."""
+        return sum(s["energy_j"] for s in self.sessions) + self.session()["energy_j"]
+
+    def record(self) -> None:
+        if not self.active:
+            return
+        atomic_write_json(self.sweep_dir / FILE, {
+            "sessions": self.sessions + [self.session()],
+            "note": "each device measured once (the sweep's own meter), over the union of "
+                    "the runs' measured windows"})
+
+    def stop(self) -> None:
+        if self.active:
+            self.record()
+            self.meter.stop()
+
+
+def gpu_count() -> int:
+    """GPUs nvidia-smi lists here (0 without nvidia-smi)."""
+    import subprocess
+
+    from greenscreen.meters.nvidia_smi import resolve_executable
+
+    try:
+        exe = resolve_executable()
+        listed = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20,
+                                stdin=subprocess.DEVNULL).stdout if exe else ""
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return 0
+    return sum(line.startswith("GPU ") for line in listed.splitlines())
+
+
+def read(sweep_dir: Path) -> dict | None:
+    """The sweep-level energy: total, source and sessions; None where none was measured."""
+    data = runfolder.read_json(sweep_dir / FILE)
+    if not data or not data.get("sessions"):
+        return None
+    sessions = data["sessions"]
+    return {"energy_j": sum(s["energy_j"] for s in sessions), "sessions": len(sessions),
+            "source": sessions[-1]["source"], "union_s": sum(s["union_s"] for s in sessions)}
