@@ -13,7 +13,7 @@ import pandas as pd
 
 from greenscreen._io import atomic_write_json, atomic_write_text
 
-from . import collect, relevance
+from . import collect, ledger, relevance
 from .space import DIMENSIONS, METHOD_DIMENSIONS
 
 TOP_K = 5
@@ -129,6 +129,10 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run") -> 
     factors = [f for f in DIMENSIONS if f in df]
     result = {"runs": len(df), "done": len(ok), "failed_or_skipped": failed.to_dict("records"),
               "sources": sorted(df["source"].dropna().unique().tolist())}
+    books = ledger.read(sweep_dir)
+    if books:  # the sweep's own meter: each device once, however many runs shared it
+        result["sweep_energy"] = books
+    result["shared_devices"] = any(";attributed:" in s for s in result["sources"])
     if any(df.get("format", pd.Series()).eq("seed")):
         result["note"] = f"seed-format runs: energy {collect.SEED_SOURCE}"
     atomic_write_text(sweep_dir / "runs.csv", df.to_csv(index=False))
@@ -156,6 +160,12 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run") -> 
 def summary_text(result: dict) -> str:
     lines = [f"{result['done']} of {result['runs']} runs finished; energy sources: "
              f"{', '.join(result.get('sources', [])) or 'none'}"]
+    if result.get("sweep_energy"):
+        books = result["sweep_energy"]
+        lines.append(f"sweep energy, each device measured once over the runs' windows: "
+                     f"{books['energy_j']:.1f} J ({books['source']})")
+    if result.get("shared_devices"):
+        lines.append("runs shared GPUs: each run's energy is its attributed share")
     if result.get("note"):
         lines.append(result["note"])
     if "top_accuracy" not in result:

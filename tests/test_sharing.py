@@ -122,3 +122,17 @@ def test_two_concurrent_runs_on_one_gpu_count_each_joule_once(fake_smi, tmp_path
     shared = [row.split(",") for row in (out / "000" / "logs.csv").read_text().splitlines()]
     column = shared[0].index("shared_with")
     assert {row[column] for row in shared[1:]} >= {"1"}  # the epochs trained side by side
+    for stage in ("analyze", "report"):  # the sweep's figures reach the analysis and report
+        done = subprocess.run([sys.executable, "-m", "pipeline", stage, "--config", str(config),
+                               "--sweep-dir", str(out), "--out", str(tmp_path / "r.pdf")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert analysis["sweep_energy"]["energy_j"] == books["sessions"][0]["energy_j"]
+    assert analysis["shared_devices"] is True
+    from pypdf import PdfReader
+
+    page1 = " ".join(PdfReader(str(tmp_path / "r.pdf")).pages[0].extract_text().split())
+    assert "each GPU measured once by the sweep's own meter" in page1
+    assert "runs shared GPUs, so each run's figure is its attributed share" in page1
+    assert "attributed to each run by its share of the GPU's SM utilisation" in page1

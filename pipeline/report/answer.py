@@ -18,6 +18,8 @@ PLAIN_SOURCES = {
     "measured:nvml-counter": "measured: the GPU's own energy counter (NVML)",
     "measured:rapl": "measured: the CPU's RAPL energy counters",
     "estimated:cpu-time": "estimated from CPU time and a nominal power: not a measurement",
+    "attributed:sm-share": "attributed to each run by its share of the GPU's SM utilisation",
+    "attributed:even-split": "attributed to each run as an even split of the GPU",
     collect.SEED_SOURCE: "computed from one nvidia-smi sample per epoch (power × epoch time)",
 }
 
@@ -30,6 +32,7 @@ def provenance(inputs: ReportInputs) -> str:
             continue
         base, _, extra = source.partition(";")
         text = PLAIN_SOURCES.get(base, source)
+        extra = PLAIN_SOURCES.get(extra, extra)
         rates = {s.get("sample_interval_s") for s in inputs.summaries()
                  if s.get("source") == source and s.get("sample_interval_s")}
         if base in ("measured:nvidia-smi", "measured:nvml-power") and len(rates) == 1:
@@ -115,18 +118,24 @@ def totals(inputs: ReportInputs):
     intensity, chosen_by = inputs.carbon()
     devices = sorted({d.get("name", "") for s in inputs.summaries()
                       for d in s.get("devices", [])} - {""})
-    shared = any(";attributed:" in s for s in a.get("sources", []))
+    shared = a.get("shared_devices") or any(";attributed:" in s for s in a.get("sources", []))
+    books = a.get("sweep_energy")
+    # The sweep's own meter counts each GPU once; without it, the runs' figures add up.
+    sweep = books["energy_j"] if books else spent
+    how = (f"each GPU measured once by the sweep's own meter over the union of the runs' "
+           f"windows; the runs' own figures add up to {unit.text(spent)}" if books else
+           "the runs' figures added up, unfinished runs included")
     unfinished = a["runs"] - a["done"]
     rows = [["runs", f"{a['done']} finished of {a['runs']}"
                      + (f"; {unfinished} did not finish" if unfinished else "")],
-            ["energy", f"{unit.text(spent + final)} in all: sweep runs {unit.text(spent)} "
-                       "(unfinished runs included), final run "
-                       + (unit.text(final) if final else "not run yet")],
-            ["CO2", f"{number(intensity.grams(spent + final))} g at "
+            ["energy", f"{unit.text(sweep + final)} in all: sweep {unit.text(sweep)} ({how}), "
+                       "final run " + (unit.text(final) if final else "not run yet")],
+            ["CO2", f"{number(intensity.grams(sweep + final))} g at "
                     f"{number(intensity.g_per_kwh)} g/kWh ({chosen_by}; {intensity.source})"],
             ["hardware", ", ".join(devices) or "not recorded"],
-            ["energy figures", provenance(inputs)
-             + ("; runs shared devices" if shared else "")]]
+            ["energy figures", provenance(inputs) + (
+                "; runs shared GPUs, so each run's figure is its attributed share of the GPU"
+                if shared else "")]]
     return table(rows, [3 * cm, WIDTH - 3 * cm], header=False)
 
 
