@@ -373,6 +373,7 @@ class _Blind:
         self.energy_j = self.power_avg_w = self.power_peak_w = NAN
         self.temp_c = self.util_pct = NAN
         self.coverage, self.source, self.devices, self.reason = 0.0, "none", [], None
+        self.shared_with = None
 
     @property
     def closed(self) -> bool:
