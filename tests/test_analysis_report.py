@@ -32,6 +32,17 @@ def write_run(folder: Path, params: dict, energy, power, acc, status="done", epo
 
 @pytest.fixture
 def known_sweep(tmp_path):
+    return make_known_sweep(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """The known sweep, analysed once for the tests that only read it: (folder, result)."""
+    folder = make_known_sweep(tmp_path_factory.mktemp("known"))
+    return folder, analysis.analyze(folder)
+
+
+def make_known_sweep(tmp_path):
     """Power depends on batch_size only; optimizer and lr are noise."""
     rng = np.random.default_rng(0)
     for i in range(32):
@@ -46,8 +57,8 @@ def known_sweep(tmp_path):
     return tmp_path
 
 
-def test_relevance_names_the_true_driver_first(known_sweep):
-    result = analysis.analyze(known_sweep)
+def test_relevance_names_the_true_driver_first(analysed):
+    _, result = analysed
     power = result["relevance"]["power_w"]
     assert power["table"][0]["factor"] == "batch_size"
     assert power["table"][0]["p_holm"] < 0.001 and power["table"][0]["partial_eta2"] > 0.9
@@ -57,8 +68,8 @@ def test_relevance_names_the_true_driver_first(known_sweep):
     assert "batch_size (partial eta^2" in result["relevance_summary"][0]
 
 
-def test_failed_runs_are_listed_but_never_ranked(known_sweep):
-    result = analysis.analyze(known_sweep)
+def test_failed_runs_are_listed_but_never_ranked(analysed):
+    known_sweep, result = analysed
     assert result["failed_or_skipped"][0]["run"] == "032"
     ranked = {r["run"] for key in ("top_accuracy", "top_energy", "top_power") for r in result[key]}
     assert "032" not in ranked and result["done"] == 32
@@ -112,17 +123,18 @@ def pdf_text(path: Path) -> tuple[int, str]:
     return len(reader.pages), "\n".join(page.extract_text() for page in reader.pages)
 
 
-def test_report_leads_with_the_answer_and_is_byte_identical(known_sweep, tmp_path):
+def test_report_leads_with_the_answer_and_is_byte_identical(analysed, tmp_path):
     from pipeline.report.layout import number
 
-    analysis.analyze(known_sweep)
+    known_sweep, result = analysed
     a = report.build(known_sweep, tmp_path / "a.pdf")
     b = report.build(known_sweep, tmp_path / "b.pdf")
     assert a.read_bytes() == b.read_bytes()
+    assert_every_page_is_used(a)
     pages, text = pdf_text(a)
     assert 4 <= pages <= 12
     first = " ".join(page_texts(a)[0].split())
-    rec = analysis.analyze(known_sweep)["recommendation"]
+    rec = result["recommendation"]
     base = collect.load_sweep(known_sweep).set_index("run").loc["000"]
     change = (rec["energy_j"] / base["energy_j"] - 1) * 100
     assert (f"The recommended configuration (run {rec['run']}) used "
@@ -149,7 +161,8 @@ def page_texts(path: Path) -> list[str]:
 
 
 def assert_every_page_is_used(pdf: Path, least: float = 0.6) -> None:
-    """Rendered (pypdfium2): no page blank, none but the last mostly empty."""
+    """Rendered (pypdfium2): no page blank, none but the last mostly empty (a content
+    span under `least` of the page's height)."""
     from pdfpages import render, used_height
 
     images = render(pdf, scale=0.5)
@@ -158,11 +171,6 @@ def assert_every_page_is_used(pdf: Path, least: float = 0.6) -> None:
         assert used > 0.05, f"page {number} of {pdf.name} is blank"
         if number < len(images):
             assert used >= least, f"page {number} of {pdf.name} uses {used:.0%} of its height"
-
-
-def test_rendered_pages_are_neither_blank_nor_mostly_empty(known_sweep, tmp_path):
-    analysis.analyze(known_sweep)
-    assert_every_page_is_used(report.build(known_sweep, tmp_path / "r.pdf"))
 
 
 @pytest.mark.parametrize("runs", [1, 2])
