@@ -215,6 +215,21 @@ def test_layer_mode_computes_fewer_gradients_and_freezes_the_rest():
             assert unchanged == (i not in chosen), (i, chosen)
 
 
+def test_bottom_up_freezing_trains_the_top_layers_without_ranking_steps():
+    x, y = data(512)
+    frozen = compiled(RankedUpdates(model(), high_percentage=34, low_percentage=34,
+                                    granularity="layer", freeze="bottom_up"))
+    first = [keras.ops.convert_to_numpy(v).copy() for v in frozen.groups[0][1]]
+    history = frozen.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    assert frozen.mode == (1, 2)  # ceil(34% of 3 layers) = 2: the top two, in model order
+    assert list(frozen.traced_gradients) == [(1, 2)]  # no full ranking step ever ran
+    assert frozen.traced_gradients[(1, 2)] == 4  # kernel and bias of the top two layers
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(first, frozen.groups[0][1]))
+    assert history.history["update_fraction"] == pytest.approx([2 / 3, 2 / 3])
+    with pytest.raises(ValueError, match="freeze='bottom_up' is not valid with granularity"):
+        RankedUpdates(model(), freeze="bottom_up")
+
+
 def test_layer_mode_keeps_a_bounded_number_of_traces():
     x, y = data(512)
     ranked = compiled(RankedUpdates(model(), granularity="layer", rerank_every=2, max_traces=2))

@@ -12,6 +12,11 @@ of layers. TensorFlow and XLA then skip the weight-gradient work of the
 others, which is real compute saved. Each distinct layer selection is its own
 traced function; at most `max_traces` are kept (least recently used first out).
 
+freeze="bottom_up" (layer mode) trains the top k% of layers and freezes the
+ones below, without ranking (FreezeOut's policy). The backward pass then stops
+at the lowest trainable layer: TensorFlow's tape and `jax.grad` only propagate
+towards the variables asked for, so no gradient below it is computed at all.
+
 k decays from `high_percentage` to `low_percentage` over the planned epochs on
 a "linear" or "exponential" schedule. Logs gain `update_fraction`. Runs on the
 TensorFlow and JAX backends.
@@ -31,6 +36,7 @@ from .schedules import check_percentages
 
 SALIENCY = ("gradient", "grad_x_weight")
 GRANULARITY = ("weight", "layer")
+FREEZE = ("ranked", "bottom_up")
 
 
 class RankedUpdates(WrappedModel):
@@ -44,6 +50,9 @@ class RankedUpdates(WrappedModel):
         granularity: "weight" or "layer".
         rerank_every: Steps between layer re-rankings (layer mode).
         max_traces: Traced functions kept for layer selections (layer mode).
+        freeze: Which layers a layer-mode step trains: "ranked" (the most salient
+            k%) or "bottom_up" (the top k% in model order; the backward pass stops
+            at the lowest of them).
 
     Example:
 
@@ -58,16 +67,22 @@ class RankedUpdates(WrappedModel):
     def __init__(self, model: keras.Model, high_percentage: float = 50.0,
                  low_percentage: float = 20.0, schedule: str = "linear",
                  saliency: str = "gradient", granularity: str = "weight",
-                 rerank_every: int = 50, max_traces: int = 8, name: str | None = None) -> None:
+                 rerank_every: int = 50, max_traces: int = 8, freeze: str = "ranked",
+                 name: str | None = None) -> None:
         check_percentages(high_percentage, low_percentage, schedule)
         check_choice("saliency", saliency, SALIENCY)
         check_choice("granularity", granularity, GRANULARITY)
+        check_choice("freeze", freeze, FREEZE)
+        if freeze == "bottom_up" and granularity != "layer":
+            raise ValueError(f"freeze='bottom_up' is not valid with granularity="
+                             f"{granularity!r}; allowed: granularity='layer' (a whole layer "
+                             "is frozen or trained).")
         check_number("rerank_every", rerank_every, low=1)
         check_number("max_traces", max_traces, low=1)
         super().__init__(model, name=name, max_modes=max_traces)
         self.high, self.low, self.schedule = high_percentage, low_percentage, schedule
         self.saliency, self.granularity = saliency, granularity
-        self.rerank_every, self.max_traces = rerank_every, max_traces
+        self.rerank_every, self.max_traces, self.freeze = rerank_every, max_traces, freeze
         self.update_fraction = keras.Variable(high_percentage / 100, dtype="float32",
                                               trainable=False, name="update_fraction")
         self.groups = _layer_groups(model)
@@ -125,9 +140,16 @@ class RankedUpdates(WrappedModel):
         logs["update_fraction"] = self.update_fraction.value
         return logs
 
+    def on_epoch_start(self, epoch: int) -> None:
+        if self.freeze == "bottom_up":  # k follows the schedule; no ranking steps
+            self.use_mode(self.select_layers())
+
     def select_layers(self) -> tuple:
-        """The top k% of layers by the saliency measured at the last full step."""
+        """The top k% of layers: by the saliency measured at the last full step, or, with
+        freeze="bottom_up", the last k% in model order."""
         k = max(1, math.ceil(float(self.percentage()) / 100 * len(self.groups)))
+        if self.freeze == "bottom_up":
+            return tuple(range(len(self.groups) - k, len(self.groups)))
         order = np.argsort(-np.asarray(keras.ops.convert_to_numpy(self.layer_saliency)))
         return tuple(sorted(int(i) for i in order[:k]))
 
@@ -149,6 +171,8 @@ class _LayerRanker(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         owner = self.owner
+        if owner.freeze == "bottom_up":
+            return
         if self.step % owner.rerank_every == 0:
             owner.use_mode(None)
         elif owner.mode is None:
