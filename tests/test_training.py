@@ -20,6 +20,7 @@ from greenscreen.training import (
     strip_pruning,
     update_percentage,
     weights_gzip_bytes,
+    with_indices,
 )
 from greenscreen.training._base import magnitude_threshold, top_fraction
 
@@ -228,6 +229,41 @@ def test_bottom_up_freezing_trains_the_top_layers_without_ranking_steps():
     assert history.history["update_fraction"] == pytest.approx([2 / 3, 2 / 3])
     with pytest.raises(ValueError, match="freeze='bottom_up' is not valid with granularity"):
         RankedUpdates(model(), freeze="bottom_up")
+
+
+def memory_after_each_epoch(gated, x, y, epochs):
+    seen = []
+
+    class Keep(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # `self.model`: JAX's state read back
+            seen.append(keras.ops.convert_to_numpy(self.model.loss_memory).copy())
+
+    gated.fit(with_indices(x), y, epochs=epochs, batch_size=64, shuffle=True, verbose=0,
+              callbacks=[Keep()])
+    return seen
+
+
+def test_stale_scores_drop_the_scoring_pass_and_remember_trained_losses():
+    x, y = data(512)
+    gated = compiled(SampleGating(model(), target_rate=0.25, warmup_epochs=1, scoring="stale",
+                                  num_samples=512))
+    warm, gated_1 = memory_after_each_epoch(gated, x, y, epochs=2)
+    assert (warm >= 0).all()  # the full-batch epoch remembered every sample's loss
+    changed = int((gated_1 != warm).sum())
+    # Only the 8 batches x 16 trained samples got a new loss: no scoring pass ran.
+    assert 0.8 * 128 <= changed <= 128
+
+
+def test_stale_scores_score_unseen_samples_once_and_refresh_on_schedule():
+    x, y = data(512)
+    gated = compiled(SampleGating(model(), target_rate=0.25, scoring="stale", num_samples=512,
+                                  refresh_every=1))
+    first, refreshed = memory_after_each_epoch(gated, x, y, epochs=2)
+    assert (first >= 0).all()  # every unseen sample was scored on its first batch
+    assert int((refreshed != first).sum()) > 0.9 * 512  # epoch 1: every batch scored afresh
+    with pytest.raises(ValueError, match="scoring='stale' needs selector='significance' and "
+                                         "num_samples"):
+        SampleGating(model(), scoring="stale")
 
 
 def test_layer_mode_keeps_a_bounded_number_of_traces():

@@ -12,10 +12,11 @@ Each reports its own state (`update_fraction`, `activation_rate`, `threshold`,
 """
 
 from .controllers import ASTController, PIController
-from .gating import SampleGating
+from .gating import SampleGating, with_indices
 from .pruning import MagnitudePruning, strip_pruning, weights_gzip_bytes
 from .ranked import RankedUpdates
 from .schedules import polynomial_sparsity, update_percentage
 
 __all__ = ["ASTController", "MagnitudePruning", "PIController", "RankedUpdates", "SampleGating",
+           "with_indices",
            "polynomial_sparsity", "strip_pruning", "update_percentage", "weights_gzip_bytes"]

@@ -13,6 +13,13 @@ samples are gathered, and those below the threshold get weight 0 (the others
 share the loss equally). If nothing passes, the `min_samples` best are trained.
 `selector="random"` trains k random samples: the control arm without which no
 savings claim means anything. Runs on the TensorFlow and JAX backends.
+
+`scoring="stale"` drops the scoring pass (Selective Backprop's stale variant,
+Jiang et al. 2019): a sample's loss term is the one it had the last time it was
+trained or scored, kept per sample index; the input-spread term never changes.
+Unseen samples are scored once (a scoring pass runs only for batches that hold
+one), and every `refresh_every` epochs one epoch scores every batch afresh. The
+data must then carry each sample's index: `fit(with_indices(x), y)`.
 """
 
 from __future__ import annotations
@@ -27,7 +34,15 @@ from ._base import WrappedModel
 from .controllers import CONTROLLERS, ASTController, PIController
 
 SELECTORS = ("significance", "random")
-__all__ = ["ASTController", "PIController", "SampleGating", "significance"]
+SCORING = ("full", "stale")
+__all__ = ["ASTController", "PIController", "SampleGating", "significance", "with_indices"]
+
+
+def with_indices(x):
+    """`(x, indices)` for `SampleGating(scoring="stale").fit`: sample i carries index i."""
+    import numpy as np
+
+    return x, np.arange(len(x), dtype="int32")
 
 
 def significance(per_sample_loss, x):
@@ -60,6 +75,11 @@ class SampleGating(WrappedModel):
             old value); None takes the chosen controller's defaults.
         min_samples: Best-scoring samples trained when nothing passes the threshold.
         seed: Seed of the random selection (and of the fallback's tie-breaking).
+        scoring: "full" (a scoring pass every step) or "stale" (remembered losses;
+            needs `num_samples` and `fit(with_indices(x), y)`).
+        num_samples: Size of the training set (stale scoring keeps one loss each).
+        refresh_every: Stale scoring: every this many gated epochs, one epoch
+            scores afresh (0: never).
 
     Logs `activation_rate` (this step's share passing the threshold, or k/batch
     for random selection), `threshold` and `samples_trained` (cumulative).
@@ -79,13 +99,26 @@ class SampleGating(WrappedModel):
                  selector: str = "significance", warmup_epochs: int = 0,
                  kp: float | None = None, ki: float | None = None, ema: float | None = None,
                  min_samples: int = 2, seed: int | None = None, controller: str = "pi",
-                 name: str | None = None) -> None:
+                 scoring: str = "full", num_samples: int | None = None,
+                 refresh_every: int = 0, name: str | None = None) -> None:
         check_number("target_rate", target_rate, low=0, high=1, low_open=True)
         check_choice("selector", selector, SELECTORS)
         check_number("warmup_epochs", warmup_epochs, low=0)
         check_number("min_samples", min_samples, low=1)
         check_choice("controller", controller, CONTROLLERS)
+        check_choice("scoring", scoring, SCORING)
+        check_number("refresh_every", refresh_every, low=0)
+        if scoring == "stale" and (selector != "significance" or not isinstance(
+                num_samples, int) or num_samples < 1):
+            raise ValueError(f"scoring='stale' needs selector='significance' and num_samples, "
+                             f"the training set's size; got selector={selector!r}, "
+                             f"num_samples={num_samples!r}")
         super().__init__(model, name=name)
+        self.scoring, self.refresh_every = scoring, refresh_every
+        # Stale scoring's memory: the last loss of each sample, -1 while unseen.
+        self.loss_memory = keras.Variable(
+            ops.full((num_samples if scoring == "stale" else 1,), -1.0), dtype="float32",
+            trainable=False, name="loss_memory")
         self.target_rate, self.selector = target_rate, selector
         self.warmup_epochs, self.min_samples = warmup_epochs, min_samples
         gains = {k: v for k, v in (("kp", kp), ("ki", ki), ("ema", ema)) if v is not None}
@@ -96,11 +129,35 @@ class SampleGating(WrappedModel):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def on_epoch_start(self, epoch: int) -> None:
-        mode = "warmup" if epoch < self.warmup_epochs else "gated"
+        gated = epoch - self.warmup_epochs
+        mode = "warmup" if gated < 0 else "gated"
+        if (self.scoring == "stale" and mode == "gated" and self.refresh_every
+                and gated > 0 and gated % self.refresh_every == 0):
+            mode = "refresh"  # one epoch of fresh scores for every sample
         if mode != self.mode:
             self.use_mode(mode)  # full batches and sub-batches are two static shapes
 
-    def _choose(self, x, y, k):
+    def _scores(self, x, y, idx):
+        """(significance per sample, the scoring pass's predictions or None)."""
+        if self.scoring == "full" or self.mode == "refresh":
+            y_pred = self(x, training=False)
+            losses = ops.cast(self.per_sample_loss(y, y_pred), "float32")
+            if idx is not None:
+                self._remember(idx, losses)
+            return significance(losses, x), y_pred
+        remembered = ops.take(self.loss_memory.value, idx)
+        unseen = remembered < 0
+        fresh = ops.cond(ops.any(unseen), lambda: ops.cast(
+            self.per_sample_loss(y, self(x, training=False)), "float32"), lambda: remembered)
+        losses = ops.where(unseen, fresh, remembered)
+        self._remember(idx, losses)  # the unseen are scored once
+        return significance(losses, x), None
+
+    def _remember(self, idx, losses) -> None:
+        self.loss_memory.assign(ops.scatter_update(
+            self.loss_memory.value, ops.expand_dims(idx, 1), ops.cast(losses, "float32")))
+
+    def _choose(self, x, y, k, idx=None):
         """(indices of the k slots, weight 0/1 per slot, activation rate, scoring output)."""
         batch = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
         noise = keras.random.uniform((batch,), dtype="float32", seed=self.seed_generator)
@@ -108,8 +165,7 @@ class SampleGating(WrappedModel):
             slots = ops.top_k(noise, k, sorted=False)[1]
             rate = ops.cast(k, "float32") / ops.cast(batch, "float32")
             return slots, ops.ones((k,), "float32"), rate, None
-        y_pred = self(x, training=False)
-        scores = significance(self.per_sample_loss(y, y_pred), x)
+        scores, y_pred = self._scores(x, y, idx)
         passed = ops.cast(scores >= self.controller.threshold.value, "float32")
         # Best first; the noise only breaks ties (e.g. scores clipped to 1).
         slots = ops.top_k(scores + 1e-6 * noise, k, sorted=True)[1]
@@ -133,14 +189,20 @@ class SampleGating(WrappedModel):
 
     def method_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        idx = None
+        if self.scoring == "stale":
+            x, idx = x  # fit(with_indices(x), y)
+            idx = ops.cast(ops.reshape(idx, (-1,)), "int32")
         batch = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
         if self.mode == "warmup":
             slots, weight = ops.arange(batch), ops.ones((batch,), "float32")
             rate, y_pred = ops.ones((), "float32"), None
         else:
-            slots, weight, rate, y_pred = self._choose(x, y, sub_batch_size(batch,
-                                                                           self.target_rate))
+            slots, weight, rate, y_pred = self._choose(
+                x, y, sub_batch_size(batch, self.target_rate), idx)
         trained, sub, loss = self._train_on(x, y, sample_weight, slots, weight)
+        if idx is not None:  # the trained samples' losses, from the step's own forward pass
+            self._remember(ops.take(idx, slots), self.per_sample_loss(sub[1], sub[2]))
         if self.selector == "significance" and self.mode != "warmup":
             self.controller.update(rate)
         self.samples_trained.assign(self.samples_trained.value + trained)
