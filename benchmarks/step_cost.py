@@ -12,9 +12,11 @@ the backward split evenly into input and weight gradients, and FLOPs per layer
 counted from the layer shapes:
 - gating with a scoring pass: 1/3 (scoring forward) + r (the sub-batch step);
 - gating with stale scores, or random selection: r;
-- layer mode, ranked policy: 1 - 1/3 x (weight-gradient FLOPs share of the frozen layers);
-- layer mode, bottom-up: 1/3 + 2/3 x (FLOPs share of the trained top layers): no
-  gradient at all below the lowest trainable layer;
+- layer mode (either policy): 1/3 + 1/3 x (FLOPs share of the trained layers: their
+  weight gradients) + 1/3 x (FLOPs share of the layers after the lowest trained one,
+  in model order: the input gradients the backward pass still needs); below the
+  lowest trained layer no gradient is computed at all. Bottom-up freezing keeps that
+  layer as high as the chosen share allows;
 - weight mode and pruning: 1 (they mask, they do not skip arithmetic).
 
 Usage: python benchmarks/step_cost.py [--seeds 3] [--out benchmarks/results/step_cost.json]
@@ -123,9 +125,12 @@ def theory(method: str, wrapped, costs: dict) -> float:
     if method in ("gated_stale", "gated_random"):
         return RATE
     if method.startswith("layer_"):
-        trained = {wrapped.groups[i][0] for i in wrapped.mode}
+        paths = [path for path, _ in wrapped.groups]
+        trained = {paths[i] for i in wrapped.mode}
+        above = set(paths[min(wrapped.mode) + 1:])  # input gradients still propagated
         share = sum(c for path, c in costs.items() if path in trained) / total
-        return 1 - (1 - share) / 3 if method == "layer_ranked" else 1 / 3 + 2 / 3 * share
+        carried = sum(c for path, c in costs.items() if path in above) / total
+        return 1 / 3 + share / 3 + carried / 3
     return 1.0
 
 
