@@ -40,9 +40,11 @@ from greenscreen.training import (  # noqa: E402
     SampleGating,
     strip_pruning,
     weights_gzip_bytes,
+    with_indices,
 )
 
-METHODS = ("baseline", "ranked_weight", "ranked_layer", "gated_pi", "gated_random", "pruned")
+METHODS = ("baseline", "ranked_weight", "ranked_layer", "layer_bottom_up", "gated_pi",
+           "gated_stale", "gated_random", "pruned")
 
 
 def digits(seed: int):
@@ -79,13 +81,18 @@ def cnn(shape, width: int) -> keras.Model:
     ])
 
 
-def wrap(method: str, model: keras.Model, steps: int):
+def wrap(method: str, model: keras.Model, steps: int, n_train: int):
     if method == "ranked_weight":
         return RankedUpdates(model, 50, 20, granularity="weight")
     if method == "ranked_layer":
         return RankedUpdates(model, 50, 20, granularity="layer", rerank_every=20)
     if method == "gated_pi":
         return SampleGating(model, target_rate=0.3, warmup_epochs=1)
+    if method == "layer_bottom_up":
+        return RankedUpdates(model, 50, 20, granularity="layer", freeze="bottom_up")
+    if method == "gated_stale":
+        return SampleGating(model, target_rate=0.3, warmup_epochs=1, scoring="stale",
+                            num_samples=n_train)
     if method == "gated_random":
         return SampleGating(model, target_rate=0.3, warmup_epochs=1, selector="random")
     if method == "pruned":
@@ -110,11 +117,12 @@ def run(method, seed, split, width, epochs, batch) -> dict:
     keras.utils.set_random_seed(seed)
     base = cnn(x_tr.shape[1:], width)
     steps = epochs * int(np.ceil(len(x_tr) / batch))
-    model = wrap(method, base, steps)
+    model = wrap(method, base, steps, len(x_tr))
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     smi, clock = SMICallback(log_dir=None, interval=0.1), Clock()
-    h = model.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=epochs, batch_size=batch,
+    h = model.fit(with_indices(x_tr) if method == "gated_stale" else x_tr, y_tr,
+                  validation_data=(x_va, y_va), epochs=epochs, batch_size=batch,
                   verbose=0, callbacks=[smi, clock])
     out = {"method": method, "seed": seed, "val_accuracy": h.history["val_accuracy"],
            "epoch_s": h.history["epoch_s"], "cpu_s": clock.cpu,
