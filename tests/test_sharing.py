@@ -110,7 +110,7 @@ def test_two_concurrent_runs_on_one_gpu_count_each_joule_once(fake_smi, tmp_path
     summaries = [json.loads((out / f"{i:03d}" / "summary.json").read_text()) for i in (0, 1)]
     windows = [(a["t_start"], a["t_end"]) for s in summaries for a in s["attempts"]]
     (a0, b0), (a1, b1) = windows
-    assert min(b0, b1) - max(a0, a1) > 5  # they did overlap
+    assert min(b0, b1) > max(a0, a1)  # they did overlap
     truth = 300.0 * (max(b0, b1) - min(a0, a1))  # the GPU's energy over the union
     for s in summaries:
         assert s["source"] == "measured:nvidia-smi;attributed:sm-share"

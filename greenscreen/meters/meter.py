@@ -242,13 +242,13 @@ class EnergyMeter:
             w.devices = [s.window(w.t_start, w.t_end, self.hold) for s in series]
             w.power_peak_w = self._total_peak(w.t_start, w.t_end)
             missing = {s.index: s.missing_power for s in self._series.values()}
+            # The whole devices' energy, before _attribute charges this process its share.
+            w.device_energy_j = _sum([d.energy_j for d in w.devices]) if w.devices else NAN
             how = self._attribute(w, series)
         w.source = self.source + (f";attributed:{how}" if how else "")
         if not w.devices:
             w.reason = self._why_nothing()
             return
-        w.device_energy_j = _sum([s.energy_at(w.t_end) - s.energy_at(w.t_start)
-                                  for s in series]) if w.devices else NAN
         energies = [d.energy_j for d in w.devices]
         w.energy_j = float(sum(energies)) if not any(map(math.isnan, energies)) else NAN
         w.power_avg_w = w.energy_j / w.duration_s if w.duration_s > 0 else NAN

@@ -33,7 +33,7 @@ def provenance(inputs: ReportInputs) -> str:
         base, _, extra = source.partition(";")
         text = PLAIN_SOURCES.get(base, source)
         extra = PLAIN_SOURCES.get(extra, extra)
-        rates = {s.get("sample_interval_s") for s in inputs.summaries()
+        rates = {s.get("sample_interval_s") for s in inputs.summaries
                  if s.get("source") == source and s.get("sample_interval_s")}
         if base in ("measured:nvidia-smi", "measured:nvml-power") and len(rates) == 1:
             text += f" at {number(1 / rates.pop())} Hz"
@@ -103,7 +103,7 @@ def page_one(inputs: ReportInputs) -> list:
 
 
 def dates(inputs: ReportInputs) -> str:
-    stamps = [s[k] for s in inputs.summaries() for k in ("t_start", "t_end")
+    stamps = [s[k] for s in inputs.summaries for k in ("t_start", "t_end")
               if isinstance(s.get(k), (int, float))]
     if not stamps:
         return "dates not recorded"
@@ -116,7 +116,7 @@ def totals(inputs: ReportInputs):
     spent = float(pd.to_numeric(runs["energy_j"], errors="coerce").sum())
     final = inputs.final().get("energy_j") or 0.0
     intensity, chosen_by = inputs.carbon()
-    devices = sorted({d.get("name", "") for s in inputs.summaries()
+    devices = sorted({d.get("name", "") for s in inputs.summaries
                       for d in s.get("devices", [])} - {""})
     shared = a.get("shared_devices") or any(";attributed:" in s for s in a.get("sources", []))
     books = a.get("sweep_energy")

@@ -86,7 +86,9 @@ class ReportInputs:
         except Unreadable:
             return {}
 
+    @cached_property
     def summaries(self) -> list[dict]:
+        """Every readable summary.json of the sweep folder (page 1 reads them three times)."""
         names = [p.name for p in sorted(self.path.iterdir()) if p.is_dir()]
         return [s for s in (self.summary(n) for n in names) if s]
 
