@@ -26,12 +26,15 @@ class ArrayBatches(keras.utils.PyDataset):
 
     `x` is an array, or an `ImageFiles` that decodes each batch from disk; then
     four threads read ahead, since decoding images is I/O and releases the GIL.
+    With `indices`, a batch is `((x, sample indices), y)`: the form
+    `SampleGating(scoring="stale")` trains on (`greenscreen.training.with_indices`).
     """
 
     def __init__(self, x, y: np.ndarray, num_classes: int, batch_size: int,
-                 dtype: str, shuffle_seed: int | None = None, augment=None) -> None:
+                 dtype: str, shuffle_seed: int | None = None, augment=None,
+                 indices: bool = False) -> None:
         super().__init__(workers=4 if isinstance(x, ImageFiles) else 1)
-        self.x, self.batch_size, self.dtype = x, batch_size, dtype
+        self.x, self.batch_size, self.dtype, self.indices = x, batch_size, dtype, indices
         self.y = keras.utils.to_categorical(y, num_classes).astype(dtype)
         self.augment = augment
         self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
@@ -45,8 +48,10 @@ class ArrayBatches(keras.utils.PyDataset):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         x, y = self.x[rows].astype(self.dtype), self.y[rows]
         if self.augment is not None:
+            # MixUp and CutMix blend pairs: a blended sample's loss is remembered under the
+            # index of the sample it was blended into.
             x, y = self.augment(x, y)
-        return x, y
+        return ((x, rows.astype("int32")), y) if self.indices else (x, y)
 
     def on_epoch_end(self) -> None:
         if self.rng is not None:
@@ -58,7 +63,9 @@ def datasets(splits: Splits, cfg: dict, dtype: str, seed: int) -> tuple:
     n, size = splits.num_classes, cfg["batch_size"]
     augment = None if cfg["augmentation"] == "None" else augmenter(cfg["augmentation"], seed,
                                                                      dtype)
-    return (ArrayBatches(splits.x_train, splits.y_train, n, size, dtype, seed, augment),
+    stale = cfg["method"] == "gated" and cfg["gating_scoring"] == "stale"
+    return (ArrayBatches(splits.x_train, splits.y_train, n, size, dtype, seed, augment,
+                         indices=stale),
             ArrayBatches(splits.x_val, splits.y_val, n, size, dtype),
             ArrayBatches(splits.x_test, splits.y_test, n, size, dtype))
 

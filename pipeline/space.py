@@ -31,7 +31,9 @@ CHOICES = {
     # The training methods' own settings, under the original studies' names.
     "percentage_schedule": ("linear", "exponential"),
     "ranked_granularity": ("layer", "weight"),
+    "ranked_freeze": ("ranked", "bottom_up"),
     "gating_selector": ("significance", "random"),
+    "gating_scoring": ("full", "stale"),
 }
 NUMBERS = {  # dimension: (kind, low, high, low_open, high_open)
     "batch_size": (int, 1, None, False, False),
@@ -49,8 +51,9 @@ NUMBERS = {  # dimension: (kind, low, high, low_open, high_open)
 # Which method each method setting belongs to; other runs show it as "n/a".
 METHOD_DIMENSIONS = {
     "high_percentage": "ranked", "low_percentage": "ranked", "percentage_schedule": "ranked",
-    "ranked_granularity": "ranked", "target_activation_rate": "gated", "warmup_epochs": "gated",
-    "gating_selector": "gated", "target_sparsity": "pruned", "pruning_frequency": "pruned",
+    "ranked_granularity": "ranked", "ranked_freeze": "ranked", "target_activation_rate": "gated",
+    "warmup_epochs": "gated", "gating_selector": "gated", "gating_scoring": "gated",
+    "target_sparsity": "pruned", "pruning_frequency": "pruned",
 }
 DIMENSIONS = tuple(CHOICES) + tuple(NUMBERS) + ("partitioning",)
 BASELINE = {  # used for a dimension the config leaves out
@@ -59,8 +62,9 @@ BASELINE = {  # used for a dimension the config leaves out
     "lr": 0.001, "lr_schedule": "constant", "optimizer_momentum": 0.9, "optimizer": "Adam",
     "internal": "None", "resnet_depth": 2, "resnet_width": 16, "resnet_shortcuts": True,
     "high_percentage": 50.0, "low_percentage": 20.0, "percentage_schedule": "linear",
-    "ranked_granularity": "layer", "target_activation_rate": 0.3, "warmup_epochs": 1,
-    "gating_selector": "significance", "target_sparsity": 0.8, "pruning_frequency": 0.1,
+    "ranked_granularity": "layer", "ranked_freeze": "ranked", "target_activation_rate": 0.3,
+    "warmup_epochs": 1, "gating_selector": "significance", "gating_scoring": "full",
+    "target_sparsity": 0.8, "pruning_frequency": 0.1,
 }
 SETTINGS = {  # key: (type, default, description of what is allowed)
     "runs": (int, 8, "a positive integer"),

@@ -3,9 +3,12 @@
 optimizer_momentum maps to SGD's and RMSprop's `momentum` and to Adam's and
 AdamW's `beta_1`. The methods take their settings from config.yaml (each used by
 its own method only; defaults in brackets): "ranked" is RankedUpdates with
-high_percentage [50] -> low_percentage [20] on percentage_schedule [linear] and
-ranked_granularity [layer]; "gated" is SampleGating with target_activation_rate
-[0.3], warmup_epochs [1] and gating_selector [significance]; "pruned" is
+high_percentage [50] -> low_percentage [20] on percentage_schedule [linear],
+ranked_granularity [layer] and ranked_freeze [ranked] (bottom_up: the top layers,
+so the backward pass stops early; layer granularity only); "gated" is SampleGating
+with target_activation_rate [0.3], warmup_epochs [1], gating_selector
+[significance] and gating_scoring [full] (stale: remembered losses, no scoring
+pass; the training batches then carry each sample's index); "pruned" is
 MagnitudePruning to target_sparsity [0.8] by 70 % of the steps, updating the
 masks every pruning_frequency [0.1] epochs.
 
@@ -58,6 +61,14 @@ def unsupported(cfg: dict) -> str | None:
                 "does not run on JAX: Keras's LossScaleOptimizer updates its state inside a "
                 "conditional that the method's train step cannot trace; mixed_bfloat16 needs "
                 "no loss scaling and works")
+    if (cfg["method"] == "ranked" and cfg["ranked_freeze"] == "bottom_up"
+            and cfg["ranked_granularity"] != "layer"):
+        return ("ranked_freeze bottom_up freezes whole layers, so it needs ranked_granularity "
+                f"layer; this run has {cfg['ranked_granularity']}")
+    if (cfg["method"] == "gated" and cfg["gating_scoring"] == "stale"
+            and cfg["gating_selector"] != "significance"):
+        return ("gating_scoring stale remembers significance scores, so it needs "
+                f"gating_selector significance; this run has {cfg['gating_selector']}")
     if cfg["method"] != "standard" and cfg["internal"] == "pre_quantization":
         return (f"method {cfg['method']} wraps the model's train step, which float8 "
                 "quantized training (pre_quantization) does not support")
@@ -106,16 +117,21 @@ def optimizer(cfg: dict, lr) -> keras.optimizers.Optimizer:
     }[cfg["optimizer"]]()
 
 
-def wrap(cfg: dict, model: keras.Model, steps_per_epoch: int, epochs: int) -> keras.Model:
+def wrap(cfg: dict, model: keras.Model, steps_per_epoch: int, epochs: int,
+         num_samples: int) -> keras.Model:
     """The model wrapped for the run's method, with the method's settings from config.yaml."""
     method, total = cfg["method"], max(2, steps_per_epoch * epochs)
     if method == "ranked":
         return RankedUpdates(model, cfg["high_percentage"], cfg["low_percentage"],
                              schedule=cfg["percentage_schedule"],
-                             granularity=cfg["ranked_granularity"], rerank_every=20)
+                             granularity=cfg["ranked_granularity"], rerank_every=20,
+                             freeze=cfg["ranked_freeze"])
     if method == "gated":
+        stale = cfg["gating_scoring"] == "stale"
         return SampleGating(model, target_rate=cfg["target_activation_rate"],
-                            selector=cfg["gating_selector"], warmup_epochs=cfg["warmup_epochs"])
+                            selector=cfg["gating_selector"], warmup_epochs=cfg["warmup_epochs"],
+                            scoring=cfg["gating_scoring"],
+                            num_samples=num_samples if stale else None)
     if method == "pruned":
         frequency = max(1, round(cfg["pruning_frequency"] * steps_per_epoch))
         # The ramp ends on a mask update (about 70 % of the way), so the run reaches
@@ -146,7 +162,7 @@ def build_and_compile(cfg: dict, splits: Splits, epochs: int):
     net = models.build(cfg["model"], splits.input_shape, splits.num_classes, cfg)
     if cfg["internal"] == "pre_quantization":
         net.quantize("float8")
-    model = wrap(cfg, net, steps, epochs)
+    model = wrap(cfg, net, steps, epochs, len(splits.x_train))
     model.compile(optimizer(cfg, learning_rate(cfg, steps, epochs)), "categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=cfg["internal"] == "jit_compilation")
     flops = models.train_step_flops(net, cfg["batch_size"])

@@ -111,9 +111,11 @@ def test_method_settings_are_dimensions_validated_like_the_others(tmp_path):
           low_percentage: {values: [10, 30]}
           percentage_schedule: {values: [linear, exponential]}
           ranked_granularity: {values: [layer, weight]}
+          ranked_freeze: {values: [ranked, bottom_up]}
           target_activation_rate: {values: [0.3, 0.1]}
           warmup_epochs: {values: [1, 0]}
           gating_selector: {values: [significance, random]}
+          gating_scoring: {values: [full, stale]}
           target_sparsity: {values: [0.8, 0.5]}
           pruning_frequency: {values: [0.1, 1]}
     """))
@@ -129,6 +131,10 @@ def test_method_settings_are_dimensions_validated_like_the_others(tmp_path):
                                                "a number in [0.0, 1.0)"),
            "gating_selector: {values: [best]}": ("configuration.gating_selector.values[0]",
                                                  "one of significance, random"),
+           "ranked_freeze: {values: [top_down]}": ("configuration.ranked_freeze.values[0]",
+                                                   "one of ranked, bottom_up"),
+           "gating_scoring: {values: [full, cached]}": ("configuration.gating_scoring"
+                                                        ".values[1]", "one of full, stale"),
            "low_percentage: {values: [10, 70]}": ("configuration.low_percentage.values[1]",
                                                   "a number <= every high_percentage value")}
     for line, (where, allowed) in bad.items():

@@ -76,6 +76,14 @@ def test_impossible_combinations_are_skipped_with_a_reason():
         is None
     reason = t.unsupported({**space.BASELINE, "method": "gated", "internal": "pre_quantization"})
     assert "float8" in reason
+    weight = t.unsupported({**space.BASELINE, "method": "ranked", "ranked_freeze": "bottom_up",
+                            "ranked_granularity": "weight"})
+    assert "needs ranked_granularity layer; this run has weight" in weight
+    random = t.unsupported({**space.BASELINE, "method": "gated", "gating_scoring": "stale",
+                            "gating_selector": "random"})
+    assert "needs gating_selector significance; this run has random" in random
+    assert t.unsupported({**space.BASELINE, "gating_scoring": "stale",
+                          "gating_selector": "random"}) is None  # a standard run ignores both
     float64 = t.unsupported({**space.BASELINE, "precision": "float64"})
     scaled = t.unsupported({**space.BASELINE, "precision": "global_policy_float16",
                             "method": "pruned"})
@@ -242,3 +250,33 @@ def test_each_method_setting_changes_what_the_method_does(digits):
                                pruning_frequency=1.0)
     assert pruned["sparsity"][-1] == pytest.approx(0.5, abs=0.01)
     assert model.frequency == len(range(0, 160, 32))  # one mask update per epoch of 5 steps
+
+
+@pytest.mark.backends("tensorflow", "jax")
+def test_bottom_up_freezing_and_stale_scores_run_from_the_configuration(digits):
+    """ranked_freeze and gating_scoring reach the methods, and stale scoring gets its indices."""
+    cfg = {**space.BASELINE, "batch_size": 32, "model": "ffnn", "method": "ranked",
+           "ranked_freeze": "bottom_up", "high_percentage": 30.0, "low_percentage": 30.0}
+    splits = data.split(*digits, "80-10-10", 0)
+    train_ds, _, _ = batches.datasets(splits, cfg, "float32", 0)
+    model, net, *_ = t.build_and_compile(cfg, splits, epochs=1)
+    dense = [layer for layer in net.layers if isinstance(layer, keras.layers.Dense)]
+    before = [keras.ops.convert_to_numpy(layer.kernel).copy() for layer in dense]
+    model.fit(train_ds, epochs=1, verbose=0)
+    changed = [not np.array_equal(b, keras.ops.convert_to_numpy(layer.kernel))
+               for b, layer in zip(before, dense)]
+    assert changed == [False, False, True]  # 30 % of 3 layers, rounded up: the top one
+
+    cfg = {**cfg, "method": "gated", "gating_scoring": "stale", "warmup_epochs": 1}
+    train_ds, _, _ = batches.datasets(splits, cfg, "float32", 0)
+    (x, rows), y = train_ds[0]
+    assert np.array_equal(rows, train_ds.order[:32]) and x.shape[0] == y.shape[0] == 32
+    model, *_ = t.build_and_compile(cfg, splits, epochs=2)
+    history = model.fit(train_ds, epochs=2, verbose=0).history
+    memory = keras.ops.convert_to_numpy(model.loss_memory)
+    assert memory.shape == (len(splits.x_train),) and memory.min() >= 0  # every sample scored
+    n, k = len(splits.x_train), math.ceil(0.3 * 32)
+    assert history["samples_trained"][0] == n  # the warm-up epoch trains every sample
+    assert history["samples_trained"][1] - n <= math.ceil(n / 32) * k  # then k per batch
+    plain = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+    assert np.allclose(keras.ops.convert_to_numpy(model.predict_on_batch((x, rows))), plain)

@@ -45,6 +45,14 @@ def with_indices(x):
     return x, np.arange(len(x), dtype="int32")
 
 
+def _carries_indices(inputs, model: keras.Model) -> bool:
+    """Whether `inputs` is `(x, indices)` rather than the inputs of a two-input model."""
+    if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+        return False
+    model_inputs = getattr(model, "inputs", None) or ()  # a subclassed model has none
+    return isinstance(inputs[0], (tuple, list, dict)) or len(model_inputs) != 2
+
+
 def significance(per_sample_loss, x):
     """The AST score, normalised to [0, 1] within the batch."""
     axes = tuple(range(1, len(x.shape)))
@@ -127,6 +135,13 @@ class SampleGating(WrappedModel):
         self.samples_trained = keras.Variable(0.0, dtype="float32", trainable=False,
                                               name="samples_trained")
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        # Keras calls the model on a training batch's x to build its metrics (JAX), and
+        # users may predict on with_indices(x): both carry the indices, the model needs x.
+        if self.scoring == "stale" and _carries_indices(inputs, self.inner):
+            inputs = inputs[0]
+        return super().call(inputs, training=training)
 
     def on_epoch_start(self, epoch: int) -> None:
         gated = epoch - self.warmup_epochs
