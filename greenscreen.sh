@@ -52,9 +52,28 @@ setup_env() {
 
 # The whole suite under TensorFlow, then the tests marked `backends` (callbacks on
 # every backend, training methods on TensorFlow and JAX) under the other backends.
+# The tests run in parallel (pytest-xdist), one worker per CPU up to 4: most of them
+# wait on subprocesses (runs, sweeps, Slurm, Ray) or on one core. GREENSCREEN_TEST_WORKERS
+# sets the number; 0 runs them in this process, one after another.
+test_workers() {
+  local n="${GREENSCREEN_TEST_WORKERS:-}"
+  if [ -z "$n" ]; then
+    n="$(nproc 2>/dev/null || echo 1)"
+    [ "$n" -gt 4 ] && n=4
+  fi
+  case "$n" in
+    ''|*[!0-9]*) say "GREENSCREEN_TEST_WORKERS='$n' is not valid; allowed: an integer >= 0" >&2
+                 exit 2 ;;
+  esac
+  if [ "$n" -le 1 ] && [ -z "${GREENSCREEN_TEST_WORKERS:-}" ]; then n=0; fi
+  echo "-n $n"
+}
+
 run_tests() {
-  local failed=0 backend
-  KERAS_BACKEND=tensorflow "$PY" -m pytest || failed=1
+  local failed=0 backend workers
+  workers="$(test_workers)" || exit 2
+  # shellcheck disable=SC2086  # two words: -n N
+  KERAS_BACKEND=tensorflow "$PY" -m pytest $workers || failed=1
   for backend in jax torch; do
     if ! "$PY" -c "import $backend" 2>/dev/null; then
       say "backend tests under $backend skipped: $backend is not installed in $VENV" \
@@ -62,7 +81,8 @@ run_tests() {
       continue
     fi
     say "backend tests under KERAS_BACKEND=$backend"
-    KERAS_BACKEND=$backend "$PY" -m pytest -m "backends and not slow" || failed=1
+    # shellcheck disable=SC2086
+    KERAS_BACKEND=$backend "$PY" -m pytest $workers -m "backends and not slow" || failed=1
   done
   return "$failed"
 }

@@ -33,7 +33,8 @@ setup(
         # The Ray executor (./greenscreen.sh sweep --executor ray).
         "ray": ["ray>=2.9"],
         # pypdfium2 renders the report's pages to images in the tests.
-        "test": ["pytest>=7", "ruff", "nvidia-ml-py", "tensorboard", "pypdf", "pypdfium2",
-                 "ray>=2.9"],
+        # pytest-xdist runs ./greenscreen.sh test's workers.
+        "test": ["pytest>=7", "pytest-xdist", "ruff", "nvidia-ml-py", "tensorboard", "pypdf",
+                 "pypdfium2", "ray>=2.9"],
     },
 )
