@@ -174,8 +174,6 @@ def run_one(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
     The folder is never deleted: an interrupted run resumes from its checkpoint,
     and every attempt is logged in the folder's attempts.jsonl."""
     folder = runfolder.RunFolder.of(sweep_dir, index)
-    with open(sweep_dir / "attempts.log", "a") as log:  # audit: one line per training attempt
-        log.write(f"{index:03d} {socket.gethostname()} {os.getpid()} {time.time():.3f}\n")
     started = folder.log_attempt_start()
     cmd = [sys.executable, "-m", "pipeline.run", "--config", config.path, "--sweep-dir",
            str(sweep_dir), "--index", str(index), "--epochs", str(epochs)]

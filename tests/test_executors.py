@@ -12,7 +12,7 @@ import pytest
 import yaml
 from localslurm import LocalSlurm, Unavailable
 
-from pipeline import space
+from pipeline import runfolder, space
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = """
@@ -45,8 +45,8 @@ def sweep(config, out, *options, env=None, timeout=600):
 
 def check_runs(config, out, runs=3):
     """Every run done exactly once, with run i's configuration, and no claim left."""
-    attempts = sorted(line.split()[0] for line in (out / "attempts.log").read_text().splitlines())
-    assert attempts == [f"{i:03d}" for i in range(runs)]
+    attempts = [len(runfolder.RunFolder.of(out, i).attempts()) for i in range(runs)]
+    assert attempts == [1] * runs and not (out / f"{runs:03d}").exists()
     for i in range(runs):
         folder = out / f"{i:03d}"
         assert json.loads((folder / "status.json").read_text())["status"] == "done"

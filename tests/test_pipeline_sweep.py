@@ -240,8 +240,10 @@ def test_a_sweep_folder_is_not_mixed_with_another_sweep(fake_smi, tmp_path, othe
 
 
 def attempts(sweep_dir):
-    lines = (Path(sweep_dir) / "attempts.log").read_text().split("\n")
-    return sorted(line.split()[0] for line in lines if line.strip())
+    """The run of every training attempt, as each run folder's attempts.jsonl records it."""
+    runs = sorted(p.name for p in Path(sweep_dir).iterdir() if p.name.isdigit())
+    return [run for run in runs
+            for _ in RunFolder.of(sweep_dir, int(run)).attempts()]
 
 
 def configs(sweep_dir, runs):
