@@ -17,6 +17,7 @@ from ..carbon import carbon_intensity as resolve_intensity
 from ..meters import EnergyMeter, PowerSource
 from ._arguments import check_smi_arguments
 from ._runlog import CsvRunLog, earlier_attempts, totals
+from ._windows import BlindWindow, log_fields
 
 NAN = float("nan")
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
@@ -182,7 +183,7 @@ class SMICallback(keras.callbacks.Callback):
         self._owns_meter = False
 
     def _open(self, name: str):
-        return self._meter.window(name) if self._meter is not None else _Blind(name)
+        return self._meter.window(name) if self._meter is not None else BlindWindow(name)
 
     # -- fit ---------------------------------------------------------------
     @_guarded
@@ -215,7 +216,7 @@ class SMICallback(keras.callbacks.Callback):
         if self._epoch is None:
             return
         window = self._epoch.close()
-        fields = _log_fields(window)
+        fields = log_fields(window)
         if math.isnan(fields["energy_j"]) and self._meter is not None:
             reason = window.reason or self._reason or "no measurement"
             self._warn_once("nan", f"epoch energy unavailable: {reason}")
@@ -363,41 +364,6 @@ def _backend() -> dict:
     name = keras.backend.backend()
     return {"keras_backend": name,
             "backend_version": getattr(importlib.import_module(name), "__version__", "unknown")}
-
-
-class _Blind:
-    """Stands in for a window when no meter could start: every figure is NaN."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.t_start, self.t_end = name, time.time(), NAN
-        self.energy_j = self.power_avg_w = self.power_peak_w = NAN
-        self.temp_c = self.util_pct = NAN
-        self.coverage, self.source, self.devices, self.reason = 0.0, "none", [], None
-        self.shared_with = None
-
-    @property
-    def closed(self) -> bool:
-        return not math.isnan(self.t_end)
-
-    @property
-    def duration_s(self) -> float:
-        return self.t_end - self.t_start
-
-    def close(self):
-        if not self.closed:
-            self.t_end = time.time()
-        return self
-
-
-def _log_fields(window) -> dict:
-    return {
-        "energy_j": window.energy_j,
-        "power_w": window.power_avg_w,
-        "power_peak_w": window.power_peak_w,
-        "gpu_temp_c": window.temp_c,
-        "gpu_util_pct": window.util_pct,
-        "epoch_s": window.duration_s,
-    }
 
 
 def _number(value):

@@ -1,0 +1,44 @@
+"""SMICallback's window stand-in and the fields it logs per epoch."""
+
+from __future__ import annotations
+
+import math
+import time
+
+NAN = float("nan")
+
+
+class BlindWindow:
+    """Stands in for a window when no meter could start: every figure is NaN."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.t_start, self.t_end = name, time.time(), NAN
+        self.energy_j = self.power_avg_w = self.power_peak_w = NAN
+        self.temp_c = self.util_pct = NAN
+        self.coverage, self.source, self.devices, self.reason = 0.0, "none", [], None
+        self.shared_with = None
+
+    @property
+    def closed(self) -> bool:
+        return not math.isnan(self.t_end)
+
+    @property
+    def duration_s(self) -> float:
+        return self.t_end - self.t_start
+
+    def close(self):
+        if not self.closed:
+            self.t_end = time.time()
+        return self
+
+
+def log_fields(window) -> dict:
+    """The per-epoch figures SMICallback puts into Keras's `logs`."""
+    return {
+        "energy_j": window.energy_j,
+        "power_w": window.power_avg_w,
+        "power_peak_w": window.power_peak_w,
+        "gpu_temp_c": window.temp_c,
+        "gpu_util_pct": window.util_pct,
+        "epoch_s": window.duration_s,
+    }
