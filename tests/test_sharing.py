@@ -74,10 +74,19 @@ def test_device_attribution_charges_the_whole_device_and_still_warns(fake_smi):
 def test_a_change_between_two_polls_is_placed_halfway():
     from greenscreen.meters.processes import Occupancy, ProcessWatcher
 
-    watcher = ProcessWatcher(reader=None, devices=dict)
-    for t, pids in ((10.0, {1: 50.0}), (12.0, {1: 50.0, 2: 50.0}), (14.0, {1: 50.0})):
-        watcher._timeline.setdefault("u", ([], []))[0].append(t)
-        watcher._timeline["u"][1].append(Occupancy(t, "u", pids))
+    class Polls:
+        """A reader playing three polls at fixed times (the watcher's reader interface)."""
+
+        def __init__(self):
+            self.left = [Occupancy(10.0, "u", {1: 50.0}), Occupancy(12.0, "u", {1: 50.0, 2: 50.0}),
+                         Occupancy(14.0, "u", {1: 50.0})]
+
+        def read(self, uuid_of):
+            return [self.left.pop(0)]
+
+    watcher = ProcessWatcher(reader=Polls(), devices=lambda: {0: "u"})
+    for _ in range(3):
+        watcher.poll()
     pieces = [(a, b, sorted(o.sm_pct)) for a, b, o in watcher.segments("u", 0.0, 20.0)]
     assert pieces == [(0.0, 11.0, [1]), (11.0, 13.0, [1, 2]), (13.0, 20.0, [1])]
     assert [p[:2] for p in watcher.segments("u", 11.5, 12.5)] == [(11.5, 12.5)]
