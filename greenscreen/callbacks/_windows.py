@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 
-NAN = float("nan")
+from ..meters.base import NAN
 
 
 class BlindWindow:
