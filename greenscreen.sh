@@ -36,7 +36,7 @@ esac
 # setup_env EXTRAS: .venv with the project and the extras (comma-separated) installed.
 setup_env() {
   local extras="pipeline,test,$1" want
-  want="$(sha256sum setup.py | cut -d' ' -f1) $("$BASE_PYTHON" --version 2>&1) [$extras]"
+  want="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$BASE_PYTHON" --version 2>&1) [$extras]"
   if [ -x "$PY" ] && [ "$(cat "$VENV/.greenscreen-stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
@@ -130,7 +130,7 @@ for row in available():
     ;;
   sweep|analyze|final|report|check|all)
     setup_env "$KERAS_BACKEND"
-    exec "$PY" -m pipeline "$cmd" "$@"
+    exec "$PY" -m greenscreen_pipeline "$cmd" "$@"
     ;;
   -h|--help|help)
     usage

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from localslurm import LocalSlurm, Unavailable  # noqa: E402
 
-from pipeline import runfolder  # noqa: E402
+from greenscreen_pipeline import runfolder  # noqa: E402
 
 CONFIG = """
 settings: {{runs: {runs}, epochs: {epochs}, final_epochs: 1, seed: 3, energy_source: estimate}}
@@ -45,7 +45,7 @@ MODES = {"local, 1 worker": ["--workers", "1"], "local, 2 workers": ["--workers"
 
 def one_sweep(config: Path, out: Path, options: list[str], runs: int, env=None) -> float:
     t0 = time.time()
-    cmd = [sys.executable, "-m", "pipeline", "sweep", "--config", str(config),
+    cmd = [sys.executable, "-m", "greenscreen_pipeline", "sweep", "--config", str(config),
            "--sweep-dir", str(out), *options]
     subprocess.run(cmd, cwd=ROOT, check=True, env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)

@@ -2,7 +2,7 @@
 
 Each run records its timeline in results.json ("timing": process start, imports
 done, data ready, fit start/end, end) and the sweep records the run's wall time
-from spawn to exit in attempts.jsonl, both read through pipeline.runfolder.
+from spawn to exit in attempts.jsonl, both read through greenscreen_pipeline.runfolder.
 and reports, per run and as the median, where the time went.
 
 Usage: python benchmarks/pipeline_overhead.py --sweep-dir sweeps/default [--out FILE]
@@ -19,7 +19,7 @@ from pathlib import Path
 from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline.runfolder import RunFolder, Unreadable  # noqa: E402
+from greenscreen_greenscreen_pipeline.runfolder import RunFolder, Unreadable  # noqa: E402
 
 
 def phases(path: Path) -> dict | None:

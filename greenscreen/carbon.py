@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._validation import check_number, invalid
+from .validation import check_number, invalid
 
 TABLE_SOURCE = ("Our World in Data / Ember electricity mix, 2021 "
                 "(via codecarbon global_energy_mix.json)")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import analysis, collect, report
+from greenscreen_pipeline import analysis, collect, report
 
 SEED_RUNS = Path(__file__).parent / "fixtures" / "seed-runs"
 
@@ -124,7 +124,7 @@ def pdf_text(path: Path) -> tuple[int, str]:
 
 
 def test_report_leads_with_the_answer_and_is_byte_identical(analysed, tmp_path):
-    from pipeline.report.layout import number
+    from greenscreen_pipeline.report.layout import number
 
     known_sweep, result = analysed
     a = report.build(known_sweep, tmp_path / "a.pdf")
@@ -227,7 +227,7 @@ def test_energy_is_nan_safe_for_runs_without_summary(tmp_path):
 
 
 def test_the_run_folder_reader_translates_the_original_column_names():
-    from pipeline.runfolder import RunFolder
+    from greenscreen_greenscreen_pipeline.runfolder import RunFolder
 
     folder = RunFolder(SEED_RUNS / "002")
     logs = folder.logs()
@@ -273,7 +273,7 @@ def test_a_method_setting_is_n_a_elsewhere_and_tested_within_its_method(tmp_path
 def two_factor_sweep(folder: Path, combos=(("ffnn", 0.01), ("ffnn", 0.05), ("small_cnn", 0.01),
                                             ("small_cnn", 0.05))) -> None:
     """Energy: small_cnn +50, lr 0.05 +30. Accuracy: 0.80 for (ffnn, 0.01), else 0.90."""
-    from pipeline import space
+    from greenscreen_pipeline import space
 
     config = folder.parent / "config.yaml"
     config.write_text("settings: {final_epochs: 1, epochs: 1, recommend: values}\n"
@@ -327,7 +327,7 @@ def test_the_final_run_trains_the_values_rule_s_combination(fake_smi, tmp_path):
     config = tmp_path / "config.yaml"
     root = Path(__file__).resolve().parents[1]
     for stage in ("analyze", "final"):
-        done = subprocess.run([sys.executable, "-m", "pipeline", stage, "--config", str(config),
+        done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", stage, "--config", str(config),
                                "--sweep-dir", str(tmp_path / "sweep")], cwd=root,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr

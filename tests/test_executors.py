@@ -12,7 +12,7 @@ import pytest
 import yaml
 from localslurm import LocalSlurm, Unavailable
 
-from pipeline import runfolder, space
+from greenscreen_pipeline import runfolder, space
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = """
@@ -37,7 +37,7 @@ def slurm():
 
 
 def sweep(config, out, *options, env=None, timeout=600):
-    cmd = [sys.executable, "-m", "pipeline", "sweep", "--config", str(config), "--sweep-dir",
+    cmd = [sys.executable, "-m", "greenscreen_pipeline", "sweep", "--config", str(config), "--sweep-dir",
            str(out), *options]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
                           timeout=timeout)
@@ -93,7 +93,7 @@ RAY_LISTENERS = """
 import ipaddress, json, os, sys
 sys.path.insert(0, {tests!r})
 from netsockets import listening_sockets_of_tree
-from pipeline import ray_executor
+from greenscreen_pipeline import ray_executor
 
 ray = ray_executor.start(None, 1)  # the private instance, exactly as the sweep starts it
 

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from pipeline import space
+from greenscreen_pipeline import space
 
 ORIGINAL = """
 configuration:

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline import batches, data, models, space
-from pipeline import train as t
+from greenscreen_pipeline import batches, data, models, space
+from greenscreen_pipeline import train as t
 
 OPTIONS = [(dim, value) for dim, values in space.CHOICES.items() if dim != "dataset"
            for value in values]

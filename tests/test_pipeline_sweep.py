@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import space
-from pipeline.runfolder import RunFolder, Unreadable
+from greenscreen_pipeline import space
+from greenscreen_greenscreen_pipeline.runfolder import RunFolder, Unreadable
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = """
@@ -35,12 +35,12 @@ def make_config(tmp_path, runs=3, lr="[0.01]", epochs=1):
 
 
 def sweep_cmd(config, sweep_dir):
-    return [sys.executable, "-m", "pipeline", "sweep", "--config", str(config),
+    return [sys.executable, "-m", "greenscreen_pipeline", "sweep", "--config", str(config),
             "--sweep-dir", str(sweep_dir)]
 
 
 def status(sweep_dir, i):
-    """The run's outcome as every stage reads it (pipeline.runfolder); {} while unreadable."""
+    """The run's outcome as every stage reads it (greenscreen_pipeline.runfolder); {} while unreadable."""
     try:
         return RunFolder.of(sweep_dir, i).outcome()
     except Unreadable:
@@ -293,7 +293,7 @@ def test_gpus_pin_each_worker_to_one_gpu(fake_smi, tmp_path):
 
 
 def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
-    from pipeline import slurm
+    from greenscreen_pipeline import slurm
 
     config = space.load(make_config(tmp_path, runs=5), {
         "slurm_partition": "gpu", "slurm_time": "04:00:00", "slurm_account": "lab",
@@ -315,7 +315,7 @@ def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
 
 def test_the_whole_pipeline_on_slurm_only_submits(tmp_path):
     config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "pipeline", "all", "--config", str(config), "--sweep-dir",
+    cmd = [sys.executable, "-m", "greenscreen_pipeline", "all", "--config", str(config), "--sweep-dir",
            str(out), "--executor", "slurm", "--dry-run"]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -323,7 +323,7 @@ def test_the_whole_pipeline_on_slurm_only_submits(tmp_path):
 
 
 def test_slurm_array_spec_compresses_runs_into_ranges():
-    from pipeline.slurm import array_spec
+    from greenscreen_pipeline.slurm import array_spec
 
     assert array_spec([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
     assert array_spec([3]) == "3" and array_spec(list(range(100))) == "0-99"
@@ -341,7 +341,7 @@ def test_slurm_dry_run_prints_and_submits_nothing(tmp_path):
 
 def test_run_one_trains_a_single_run_as_an_array_task_would(fake_smi, tmp_path):
     config, out = make_config(tmp_path, runs=3), tmp_path / "fresh" / "sweep"
-    cmd = [sys.executable, "-m", "pipeline", "run-one", "--config", str(config),
+    cmd = [sys.executable, "-m", "greenscreen_pipeline", "run-one", "--config", str(config),
            "--sweep-dir", str(out), "--index", "2"]
     first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
@@ -377,7 +377,7 @@ def test_slurm_options_come_from_the_config_and_flags_override_them(tmp_path):
 
 
 def test_a_run_claimed_on_another_machine_is_left_alone_and_its_claim_named(tmp_path):
-    from pipeline.sweep import _do
+    from greenscreen_pipeline.sweep import _do
 
     config, out = space.load(make_config(tmp_path, runs=1)), tmp_path / "sweep"
     (out / ".claims").mkdir(parents=True)
@@ -403,7 +403,7 @@ def test_a_flag_the_executor_would_ignore_is_refused(tmp_path, options, message)
 
 
 def test_a_sweep_recorded_before_the_method_settings_existed_still_resumes(tmp_path):
-    from pipeline.sweep import check_manifest
+    from greenscreen_pipeline.sweep import check_manifest
 
     config, out = space.load(make_config(tmp_path, runs=1)), tmp_path / "sweep"
     out.mkdir()

@@ -108,10 +108,10 @@ configuration:
 def test_two_concurrent_runs_on_one_gpu_count_each_joule_once(fake_smi, tmp_path):
     """Two workers, no --gpus, one GPU: both runs train on it at once."""
     fake_smi.configure(GPUS[:1], register_callers={
-        "dir": str(tmp_path / "computing"), "sm": 50, "cmdline": "pipeline.run"})
+        "dir": str(tmp_path / "computing"), "sm": 50, "cmdline": "greenscreen_pipeline.run"})
     config, out = tmp_path / "config.yaml", tmp_path / "sweep"
     config.write_text(SHARED_SWEEP)
-    done = subprocess.run([sys.executable, "-m", "pipeline", "sweep", "--config", str(config),
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "sweep", "--config", str(config),
                            "--sweep-dir", str(out), "--workers", "2"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
@@ -132,7 +132,7 @@ def test_two_concurrent_runs_on_one_gpu_count_each_joule_once(fake_smi, tmp_path
     column = shared[0].index("shared_with")
     assert {row[column] for row in shared[1:]} >= {"1"}  # the epochs trained side by side
     for stage in ("analyze", "report"):  # the sweep's figures reach the analysis and report
-        done = subprocess.run([sys.executable, "-m", "pipeline", stage, "--config", str(config),
+        done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", stage, "--config", str(config),
                                "--sweep-dir", str(out), "--out", str(tmp_path / "r.pdf")],
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._validation import check_choice, check_number, invalid
+from ..validation import check_choice, check_number, invalid
 from ..meters import EnergyMeter, PowerSource
 from ..meters.registry import SOURCE_NAMES
 

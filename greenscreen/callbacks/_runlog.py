@@ -10,7 +10,7 @@ import math
 import os
 from pathlib import Path
 
-from .._io import atomic_write_text
+from ..fileio import atomic_write_text
 
 
 def _cell(value) -> str:

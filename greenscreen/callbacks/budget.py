@@ -7,7 +7,7 @@ import warnings
 
 import keras
 
-from .._validation import check_number, invalid
+from ..validation import check_number, invalid
 
 
 class EnergyBudget(keras.callbacks.Callback):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import keras
 
-from .._io import atomic_write_json
-from .._validation import check_number
+from ..fileio import atomic_write_json
+from ..validation import check_number
 from ..carbon import carbon_intensity as resolve_intensity
 
 NAN = float("nan")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import keras
 
-from .._io import atomic_write_json
+from ..fileio import atomic_write_json
 from .._version import __version__
 from ..carbon import carbon_intensity as resolve_intensity
 from ..meters import EnergyMeter, PowerSource

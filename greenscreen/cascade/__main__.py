@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _validation
+from .. import validation
 from ._data import ModelRefused, load_model
 from .cascade import Cascade
 from .evaluation import add_duplicates, heterogeneity_matrix
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         for name in ("threshold", "duplicates", "rotations"):
             value = getattr(args, name)
             if value is not None:
-                _validation.check_number(name, value, low=0, high=1)
+                validation.check_number(name, value, low=0, high=1)
     except ValueError as exc:
         p.error(str(exc))
     try:
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
         return 2
     print(json.dumps(result, indent=2))
     if args.out:
-        from .._io import atomic_write_json
+        from ..fileio import atomic_write_json
 
         atomic_write_json(args.out, result)
     if args.end == "alarm":

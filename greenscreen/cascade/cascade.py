@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_number
+from ..validation import check_number
 from .memory import PredictionMemory
 from .scores import score as score_fn
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._validation import check_number
+from ..validation import check_number
 
 
 def heterogeneity_matrix(models: dict, x: np.ndarray | None, y: np.ndarray) -> pd.DataFrame:

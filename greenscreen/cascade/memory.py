@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .._validation import check_choice, check_number
+from ..validation import check_choice, check_number
 
 KINDS = ("dhash", "invariants")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice
+from ..validation import check_choice
 
 
 def maxp(probs: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_number
+from ..validation import check_number
 from ..meters import EnergyMeter
 from .cascade import infer
 from .scores import score as score_fn

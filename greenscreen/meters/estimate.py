@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from .._validation import check_number
+from ..validation import check_number
 from .base import PolledSource, Sample
 
 DEFAULT_TDP_W = 85.0

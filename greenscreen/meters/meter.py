@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_choice, check_number, invalid
+from ..validation import check_choice, check_number, invalid
 from .base import NAN, PowerSource, Sample, SourceUnavailable
 from .processes import ProcessWatcher, share, watcher_for
 from .registry import SOURCE_NAMES, make_source, pick_auto

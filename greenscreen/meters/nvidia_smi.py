@@ -22,7 +22,7 @@ import time
 import weakref
 from datetime import datetime
 
-from .._validation import check_choice
+from ..validation import check_choice
 from .base import NAN, PowerSource, Sample, Sink, proc_cpu_seconds
 
 ENV_EXECUTABLE = "GREENSCREEN_NVIDIA_SMI"

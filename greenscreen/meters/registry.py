@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._validation import invalid
+from ..validation import invalid
 from .base import PowerSource
 
 SOURCE_NAMES = ("auto", "nvidia-smi", "nvml", "rapl", "estimate")

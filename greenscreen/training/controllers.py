@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from .._validation import check_number
+from ..validation import check_number
 
 
 def _state(name: str, value: float) -> keras.Variable:

@@ -29,7 +29,7 @@ import math
 import keras
 from keras import ops
 
-from .._validation import check_choice, check_number
+from ..validation import check_choice, check_number
 from ._base import WrappedModel
 from .controllers import CONTROLLERS, ASTController, PIController
 

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .._validation import check_choice, check_number
+from ..validation import check_choice, check_number
 from ._base import WrappedModel, top_fraction
 from .schedules import check_percentages
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._validation import check_choice, check_number, invalid
+from ..validation import check_choice, check_number, invalid
 
 PERCENT_SCHEDULES = ("linear", "exponential")
 

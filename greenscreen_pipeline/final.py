@@ -26,7 +26,7 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
               "train it again)", flush=True)
         return {**final.outcome(), **(final.results() or {})}
     configuration, what = recommended_configuration(config, sweep_dir, rec)
-    cmd = [sys.executable, "-m", "pipeline.run", "--config", config.path, "--sweep-dir",
+    cmd = [sys.executable, "-m", "greenscreen_pipeline.run", "--config", config.path, "--sweep-dir",
            str(folder), "--index", str(int(rec.get("run") or 0)), "--epochs",
            str(config.settings["final_epochs"]), "--configuration", json.dumps(configuration)]
     print(f"greenscreen: final run of {what} for "

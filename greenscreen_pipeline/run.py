@@ -1,6 +1,6 @@
 """Train one run into its folder. Meant to run in its own process:
 
-    python -m pipeline.run --config config.yaml --sweep-dir sweeps/x --index 3
+    python -m greenscreen_pipeline.run --config config.yaml --sweep-dir sweeps/x --index 3
 
 so that the backend's state and GPU memory are released between runs. The final
 run (`--final PARAMS.yaml --out DIR`) trains a given configuration instead.

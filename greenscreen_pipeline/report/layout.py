@@ -23,7 +23,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from greenscreen._io import atomic_write_bytes
+from greenscreen.fileio import atomic_write_bytes
 
 STYLES = getSampleStyleSheet()
 WIDTH = A4[0] - 4 * cm  # the text width between the 2 cm margins

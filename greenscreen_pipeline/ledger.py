@@ -20,7 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
-from greenscreen._io import atomic_write_json
+from greenscreen.fileio import atomic_write_json
 from greenscreen.meters import EnergyMeter, SourceUnavailable
 
 from . import runfolder

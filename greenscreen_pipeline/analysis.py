@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from greenscreen._io import atomic_write_json, atomic_write_text
+from greenscreen.fileio import atomic_write_json, atomic_write_text
 
 from . import collect, ledger, relevance
 from .space import DIMENSIONS, METHOD_DIMENSIONS

@@ -5,7 +5,7 @@ import stat
 import subprocess
 import sys
 
-from greenscreen._io import atomic_write_json
+from greenscreen.fileio import atomic_write_json
 
 
 def test_atomic_write_leaves_no_temp_file_and_replaces_whole(tmp_path):
@@ -18,7 +18,7 @@ def test_atomic_write_leaves_no_temp_file_and_replaces_whole(tmp_path):
 
 def test_atomic_files_get_the_permissions_of_the_umask(tmp_path):
     # A fresh interpreter, so that the umask is the one the module reads at import.
-    code = ("import sys; from greenscreen._io import atomic_write_text as w; "
+    code = ("import sys; from greenscreen.fileio import atomic_write_text as w; "
             "w(sys.argv[1], 'x'); open(sys.argv[2], 'w').close()")
     for umask in (0o022, 0o077, 0o002):
         made, plain = tmp_path / f"made-{umask:o}", tmp_path / f"plain-{umask:o}"
@@ -30,7 +30,7 @@ def test_atomic_files_get_the_permissions_of_the_umask(tmp_path):
 
 FULL_DISK = """
 import json, resource, signal, sys
-from greenscreen._io import atomic_write_json
+from greenscreen.fileio import atomic_write_json
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # as if the disk had 4 KiB left
 try:

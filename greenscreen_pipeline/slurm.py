@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from greenscreen._io import atomic_write_text
+from greenscreen.fileio import atomic_write_text
 
 from . import runfolder
 from .space import SweepConfig
@@ -62,12 +62,12 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     if gpus_per_run:
         array.append(f"#SBATCH --gres=gpu:{gpus_per_run}")
     array += [f"cd {shlex.quote(str(ROOT))}",
-              f"exec {py} -m pipeline run-one --config {cfg} --sweep-dir {out} "
+              f"exec {py} -m greenscreen_pipeline run-one --config {cfg} --sweep-dir {out} "
               "--index \"$SLURM_ARRAY_TASK_ID\""]
     report_opts = f" --out {shlex.quote(str(Path(report_out).resolve()))}" if report_out else ""
     report = header("greenscreen-report", s, sweep_dir) + [
         f"cd {shlex.quote(str(ROOT))}",
-        *(f"{py} -m pipeline {stage} --config {cfg} --sweep-dir {out}"
+        *(f"{py} -m greenscreen_pipeline {stage} --config {cfg} --sweep-dir {out}"
           + (report_opts if stage == "report" else "")
           for stage in ("analyze", "final", "report"))]
     return "\n".join(array) + "\n", "\n".join(report) + "\n", todo

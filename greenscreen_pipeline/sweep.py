@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from greenscreen._io import atomic_write_json
+from greenscreen.fileio import atomic_write_json
 
 from . import ledger, runfolder
 from .space import BASELINE, SweepConfig
@@ -175,7 +175,7 @@ def run_one(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
     and every attempt is logged in the folder's attempts.jsonl."""
     folder = runfolder.RunFolder.of(sweep_dir, index)
     started = folder.log_attempt_start()
-    cmd = [sys.executable, "-m", "pipeline.run", "--config", config.path, "--sweep-dir",
+    cmd = [sys.executable, "-m", "greenscreen_pipeline.run", "--config", config.path, "--sweep-dir",
            str(sweep_dir), "--index", str(index), "--epochs", str(epochs)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import keras
 
-from greenscreen._io import atomic_write_json
+from greenscreen.fileio import atomic_write_json
 
 from .runfolder import read_json
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from greenscreen._io import atomic_write_json, atomic_write_text
+from greenscreen.fileio import atomic_write_json, atomic_write_text
 
 FINAL = ("done", "failed", "skipped")
 STATES = ("pending", "running", "interrupted") + FINAL
