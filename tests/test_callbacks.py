@@ -159,7 +159,7 @@ def test_nvidia_smi_dying_mid_epoch_does_not_stop_fit(fake_smi, tmp_path):
 
 def test_one_instance_serves_several_fits_and_init_only_stores(fake_smi, tmp_path):
     cb = SMICallback(log_dir=tmp_path, interval=0.05)
-    assert not hasattr(cb, "_meter") and not (tmp_path / "logs.csv").exists()
+    assert cb._meter is None and not (tmp_path / "logs.csv").exists()
     model, (x, y) = tiny_model(), tiny_data()
     model.fit(x, y, epochs=2, verbose=0, callbacks=[cb])
     second = model.fit(x, y, epochs=3, verbose=0, callbacks=[cb])
@@ -180,6 +180,15 @@ def test_evaluate_and_predict_are_measured_without_changing_results(fake_smi, tm
     assert inference["predict"]["calls"] == 1 and inference["predict"]["duration_s"] > 0
     assert inference["evaluate"]["energy_j"] > 0 and inference["predict"]["energy_j"] > 0
     assert isinstance(loss, float) and isinstance(acc, float)
+
+
+def test_evaluate_before_any_fit_is_measured(fake_smi, tmp_path):
+    model, (x, y) = tiny_model(), tiny_data()
+    cb = SMICallback(log_dir=tmp_path, interval=0.05)
+    model.evaluate(x, y, verbose=0, callbacks=[cb])
+    inference = json.loads((tmp_path / "summary.json").read_text())["inference"]
+    assert inference["evaluate"]["calls"] == 1 and inference["evaluate"]["batches"] > 0
+    assert inference["evaluate"]["energy_j"] > 0 and not cb._meter.running
 
 
 def test_per_batch_power_reads_the_latest_sample(fake_smi):
@@ -222,6 +231,9 @@ def test_energy_budget_bad_arguments(kwargs):
     ({"log_dir": 3}, "log_dir=3 is not valid"),
     ({"append": "yes"}, "append='yes' is not valid; allowed: True or False"),
     ({"meter": "nvml"}, "meter='nvml' is not valid"),
+    ({"attribution": "share"}, "attribution='share' is not valid; allowed: one of 'process'"),
+    ({"first_sample_timeout": -1}, "first_sample_timeout=-1 is not valid"),
+    ({"gpus": [True]}, "gpus=[True] is not valid; allowed: None or a list"),
 ])
 def test_smi_callback_bad_arguments_raise_at_construction(kwargs, match):
     with pytest.raises(ValueError, match=re.escape(match)):

@@ -226,6 +226,20 @@ def test_bad_interval_is_one_clear_error(interval):
         EnergyMeter(interval=interval)
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"gpus": "0,1"}, "gpus='0,1' is not valid; allowed: None or a list of GPU indices"),
+    ({"gpus": 0}, "gpus=0 is not valid"),
+    ({"attribution": "share"}, "attribution='share' is not valid; allowed: one of 'process'"),
+])
+def test_bad_arguments_are_checked_once_without_a_meter(kwargs, match):
+    # The constructor's rules, public so that SMICallback checks the meter's at its construction.
+    with pytest.raises(ValueError, match=match):
+        EnergyMeter.check_arguments(**kwargs)
+    with pytest.raises(ValueError, match=match):
+        EnergyMeter(**kwargs)
+    EnergyMeter.check_arguments(source="estimate", interval=0.5, gpus=[0, "GPU-x"])
+
+
 def test_non_executable_override_is_one_clear_error(tmp_path, monkeypatch):
     bogus = tmp_path / "nvidia-smi"
     bogus.write_text("not a program")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import keras
 
+from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..validation import check_number
-from ..carbon import carbon_intensity as resolve_intensity
 
 NAN = float("nan")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import keras
 
-from ..fileio import atomic_write_json
 from .._version import __version__
 from ..carbon import carbon_intensity as resolve_intensity
+from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
-from ._arguments import check_smi_arguments
+from ..validation import check_number, invalid
 from ._runlog import CsvRunLog, earlier_attempts, totals
 from ._windows import BlindWindow, log_fields
 
@@ -104,10 +104,11 @@ class SMICallback(keras.callbacks.Callback):
         attribution: str = "process",
     ) -> None:
         super().__init__()
-        check_smi_arguments(log_dir, interval, source, gpus, meter, first_sample_timeout,
-                            attribution, per_batch=per_batch, append=append, resume=resume)
-        # Validates carbon_intensity, country and pue now, as Keras callbacks do.
-        resolve_intensity(carbon_intensity, country, pue)
+        # Every argument is checked now, as Keras callbacks do: the meter's by the meter's
+        # own rules, carbon_intensity, country and pue when `_reset` resolves them.
+        _check_arguments(log_dir, meter, first_sample_timeout,
+                         per_batch=per_batch, append=append, resume=resume)
+        EnergyMeter.check_arguments(source, interval, gpus, attribution)
         self.log_dir = log_dir
         self.interval = interval
         self.source = source
@@ -121,14 +122,17 @@ class SMICallback(keras.callbacks.Callback):
         self.resume = resume
         self.first_sample_timeout = first_sample_timeout
         self.attribution = attribution
+        self._reset()
 
     # -- state -------------------------------------------------------------
     def _reset(self) -> None:
+        """Per-fit state: set at construction, so evaluate/predict before any fit find it,
+        and again at every `on_train_begin`."""
         self.intensity = resolve_intensity(self.carbon_intensity, self.country, self.pue)
         self._meter: EnergyMeter | None = None
         self._owns_meter = False
         self._reason: str | None = None
-        self._warned: set[str] = set()
+        self._warned: set[tuple[str, str]] = set()
         self._in_fit = False
         self._train = self._epoch = self._test = self._predict = None
         self._epochs_done = 0
@@ -155,8 +159,6 @@ class SMICallback(keras.callbacks.Callback):
 
     def _warn_once(self, key: str, message: str) -> None:
         """Warns once per distinct fault: the same message again is silent, another is not."""
-        if not hasattr(self, "_warned"):
-            self._warned = set()
         if (key, message) not in self._warned:
             self._warned.add((key, message))
             warnings.warn(f"greenscreen: {message}", RuntimeWarning, stacklevel=3)
@@ -245,8 +247,6 @@ class SMICallback(keras.callbacks.Callback):
     # -- evaluate / predict ------------------------------------------------
     def _begin_inference(self, phase: str):
         if not self._in_fit:
-            if not hasattr(self, "inference"):
-                self._reset()
             self._start_meter()
         self._inference_phase = phase
         return self._open(phase)
@@ -355,6 +355,18 @@ class SMICallback(keras.callbacks.Callback):
             "attempts": attempts,
             "written_at": time.time(),
         }
+
+
+def _check_arguments(log_dir, meter, first_sample_timeout, **flags) -> None:
+    """The callback's own arguments (the meter's are `EnergyMeter.check_arguments`')."""
+    if log_dir is not None and not isinstance(log_dir, (str, Path)):
+        raise invalid("log_dir", log_dir, "a folder path (str or pathlib.Path) or None")
+    if meter is not None and not isinstance(meter, EnergyMeter):
+        raise invalid("meter", meter, "None or a greenscreen EnergyMeter")
+    check_number("first_sample_timeout", first_sample_timeout, low=0)
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise invalid(name, value, "True or False")
 
 
 def _backend() -> dict:

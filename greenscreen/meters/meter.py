@@ -21,6 +21,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ from .processes import ProcessWatcher, share, watcher_for
 from .registry import SOURCE_NAMES, make_source, pick_auto
 from .series import DeviceSeries, DeviceWindow
 
+ATTRIBUTIONS = ("process", "device")
 _LIVE: "weakref.WeakSet[EnergyMeter]" = weakref.WeakSet()
 
 
@@ -115,11 +117,7 @@ class EnergyMeter:
         gpus: "list[int | str] | None" = None,
         attribution: str = "process",
     ) -> None:
-        if not isinstance(source, PowerSource) and source not in SOURCE_NAMES:
-            raise invalid("source", source, ", ".join(repr(s) for s in SOURCE_NAMES)
-                          + " or a PowerSource instance")
-        check_number("interval", interval, low=0, low_open=True)
-        check_choice("attribution", attribution, ("process", "device"))
+        self.check_arguments(source, interval, gpus, attribution)
         self.attribution = attribution
         self.pid = os.getpid()  # the process charged: the one that measures to train
         self._watcher: ProcessWatcher | None = None
@@ -133,6 +131,34 @@ class EnergyMeter:
         self._source: PowerSource | None = None
         self._running = False
         self.skipped: dict[str, str] = {}
+
+    @staticmethod
+    def check_arguments(
+        source: "str | PowerSource" = "auto",
+        interval: float = 0.1,
+        gpus: "list[int | str] | None" = None,
+        attribution: str = "process",
+    ) -> None:
+        """Checks the constructor's arguments without starting anything.
+
+        The meter's one place for these rules: the constructor calls it, and so
+        does every class that builds a meter later (`SMICallback` at its own
+        construction), so a bad argument fails early with the same message.
+
+        Args:
+            source, interval, gpus, attribution: As for the constructor.
+
+        Raises:
+            ValueError: "name=value is not valid; allowed: ..." for the first
+                argument the meter cannot take.
+        """
+        if not isinstance(source, PowerSource) and source not in SOURCE_NAMES:
+            raise invalid("source", source, ", ".join(repr(s) for s in SOURCE_NAMES)
+                          + " or a PowerSource instance")
+        check_number("interval", interval, low=0, low_open=True)
+        if gpus is not None and not _is_gpu_list(gpus):
+            raise invalid("gpus", gpus, "None or a list of GPU indices or UUIDs")
+        check_choice("attribution", attribution, ATTRIBUTIONS)
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> "EnergyMeter":
@@ -318,6 +344,13 @@ class EnergyMeter:
             return "the meter was never started"
         reason = self.health.get("reason")
         return f"no sample received from {self._source.name}" + (f": {reason}" if reason else "")
+
+
+def _is_gpu_list(gpus) -> bool:
+    """Whether `gpus` lists GPU indices or UUIDs (a string such as "0,1" does not)."""
+    if isinstance(gpus, (str, bytes)) or not isinstance(gpus, Iterable):
+        return False
+    return all(isinstance(g, (int, str)) and not isinstance(g, bool) for g in gpus)
 
 
 def _sum(values: list[float]) -> float:
