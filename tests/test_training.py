@@ -16,6 +16,7 @@ from greenscreen.training import (
     PIController,
     RankedUpdates,
     SampleGating,
+    backend_unsupported,
     polynomial_sparsity,
     strip_pruning,
     update_percentage,
@@ -341,6 +342,43 @@ def test_pruned_weights_stay_zero_and_strip_returns_a_plain_model(tmp_path):
 def test_bad_arguments_name_the_argument_and_the_allowed_values(make, match):
     with pytest.raises(ValueError, match=match + ".*allowed"):
         make(model())
+
+
+@pytest.mark.parametrize("method, settings, match", [
+    (RankedUpdates, {"granularity": "weight", "freeze": "bottom_up"},
+     "freeze='bottom_up' is not valid with granularity='weight'; allowed: granularity='layer'"),
+    (RankedUpdates, {"high_percentage": 20, "low_percentage": 50}, "low_percentage=50"),
+    (SampleGating, {"selector": "random", "scoring": "stale"},
+     "scoring='stale' is not valid with selector='random'; allowed: selector='significance'"),
+    (SampleGating, {"target_rate": 0}, "target_rate=0 is not valid"),
+    (MagnitudePruning, {"final_sparsity": 1.0}, "final_sparsity=1.0 is not valid"),
+])
+def test_incompatible_settings_are_told_without_a_model_as_the_constructor_tells_them(
+        method, settings, match):
+    reason = method.incompatibility(**settings)
+    assert reason is not None and reason.startswith(match)
+    with pytest.raises(ValueError) as raised:
+        method(model(), **settings)
+    assert str(raised.value) == reason  # one rule, one message
+    assert method.incompatibility() is None
+
+
+def test_possible_settings_have_no_incompatibility():
+    assert RankedUpdates.incompatibility(granularity="layer", freeze="bottom_up") is None
+    assert SampleGating.incompatibility(scoring="stale") is None  # num_samples is data's
+    assert MagnitudePruning.incompatibility(final_sparsity=0.5, end_step=10) is None
+
+
+def test_backend_support_is_told_without_a_model():
+    assert backend_unsupported() is None  # this module runs under tensorflow and jax
+    assert backend_unsupported("method ranked", backend="torch") == (
+        "method ranked runs on the Keras backends tensorflow, jax; KERAS_BACKEND is 'torch'. "
+        "Set KERAS_BACKEND=jax or tensorflow before importing keras (the callbacks, "
+        "SMICallback included, work on every backend).")
+    assert backend_unsupported(backend="tensorflow", loss_scaling=True) is None
+    scaled = backend_unsupported("method gated", backend="jax", loss_scaling=True)
+    assert scaled.startswith("method gated on JAX does not support float16 loss scaling")
+    assert "LossScaleOptimizer" in scaled and "mixed_bfloat16" in scaled
 
 
 def test_float16_loss_scaling_is_a_clear_error_on_jax_and_trains_elsewhere():

@@ -13,11 +13,59 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
+from typing import Callable
 
 import keras
 from keras import ops
 
 from . import _steps
+
+SUPPORTED_BACKENDS = ("tensorflow", "jax")
+
+
+def backend_unsupported(method: str = "This method", *, backend: str | None = None,
+                        loss_scaling: bool = False) -> str | None:
+    """Why a training method cannot run on a Keras backend, or None; needs no model.
+
+    The methods' one place for this rule: their constructors (and `compile`, for
+    loss scaling) raise `NotImplementedError` with the same message.
+
+    Args:
+        method: What the message names, e.g. "RankedUpdates" or "method ranked".
+        backend: A Keras backend name; default: the active one.
+        loss_scaling: Whether training uses float16 loss scaling (the
+            "mixed_float16" dtype policy or a `keras.optimizers.LossScaleOptimizer`).
+
+    Returns:
+        The reason, or None when the method runs there.
+
+    Example:
+
+    >>> backend_unsupported("RankedUpdates", backend="torch")  # doctest: +ELLIPSIS
+    "RankedUpdates runs on the Keras backends tensorflow, jax; KERAS_BACKEND is 'torch'. ..."
+    """
+    backend = keras.backend.backend() if backend is None else backend
+    if backend not in SUPPORTED_BACKENDS:
+        return (f"{method} runs on the Keras backends {', '.join(SUPPORTED_BACKENDS)}; "
+                f"KERAS_BACKEND is {backend!r}. Set KERAS_BACKEND=jax or tensorflow before "
+                "importing keras (the callbacks, SMICallback included, work on every backend).")
+    if loss_scaling and backend == "jax":
+        # LossScaleOptimizer.apply() assigns inside ops.cond: that leaks tracers in a JAX step.
+        return (f"{method} on JAX does not support float16 loss scaling (the 'mixed_float16' "
+                "dtype policy or a LossScaleOptimizer): Keras's LossScaleOptimizer updates its "
+                "state inside a conditional that the method's train step cannot trace; use "
+                "'mixed_bfloat16', which needs no loss scaling, or the tensorflow backend")
+    return None
+
+
+def error_message(check: Callable[..., None], **settings) -> str | None:
+    """The message of the ValueError `check(**settings)` raises, or None: how a method's
+    `incompatibility` reuses the checks its constructor makes."""
+    try:
+        check(**settings)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 class _EpochTracker(keras.callbacks.Callback):
@@ -44,7 +92,10 @@ class WrappedModel(keras.Model):
 
     def __init__(self, model: keras.Model, name: str | None = None,
                  max_modes: int = 8) -> None:
-        self._step = _steps.for_backend(type(self).__name__)
+        reason = backend_unsupported(type(self).__name__)
+        if reason is not None:
+            raise NotImplementedError(reason)
+        self._step = _steps.for_backend()
         super().__init__(name=name)
         if not model.built:
             raise ValueError(
@@ -66,13 +117,10 @@ class WrappedModel(keras.Model):
 
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
-        if (keras.backend.backend() == "jax"
-                and isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)):
-            # Its apply() assigns inside ops.cond, which leaks tracers in a JAX method step.
-            raise NotImplementedError(
-                f"{type(self).__name__} on JAX does not support float16 loss scaling "
-                f"(dtype policy {keras.config.dtype_policy().name!r} or a LossScaleOptimizer); "
-                "use 'mixed_bfloat16', which needs no loss scaling, or the tensorflow backend")
+        reason = backend_unsupported(type(self).__name__, loss_scaling=isinstance(
+            self.optimizer, keras.optimizers.LossScaleOptimizer))
+        if reason is not None:
+            raise NotImplementedError(reason)
         self._loss_arg = loss
         self._functions.clear()
 

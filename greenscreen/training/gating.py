@@ -30,7 +30,7 @@ import keras
 from keras import ops
 
 from ..validation import check_choice, check_number
-from ._base import WrappedModel
+from ._base import WrappedModel, error_message
 from .controllers import CONTROLLERS, ASTController, PIController
 
 SELECTORS = ("significance", "random")
@@ -109,18 +109,15 @@ class SampleGating(WrappedModel):
                  min_samples: int = 2, seed: int | None = None, controller: str = "pi",
                  scoring: str = "full", num_samples: int | None = None,
                  refresh_every: int = 0, name: str | None = None) -> None:
-        check_number("target_rate", target_rate, low=0, high=1, low_open=True)
-        check_choice("selector", selector, SELECTORS)
-        check_number("warmup_epochs", warmup_epochs, low=0)
-        check_number("min_samples", min_samples, low=1)
-        check_choice("controller", controller, CONTROLLERS)
-        check_choice("scoring", scoring, SCORING)
-        check_number("refresh_every", refresh_every, low=0)
-        if scoring == "stale" and (selector != "significance" or not isinstance(
-                num_samples, int) or num_samples < 1):
+        reason = self.incompatibility(
+            target_rate=target_rate, selector=selector, warmup_epochs=warmup_epochs,
+            min_samples=min_samples, controller=controller, scoring=scoring,
+            refresh_every=refresh_every)
+        if reason is not None:
+            raise ValueError(reason)
+        if scoring == "stale" and (not isinstance(num_samples, int) or num_samples < 1):
             raise ValueError(f"scoring='stale' needs selector='significance' and num_samples, "
-                             f"the training set's size; got selector={selector!r}, "
-                             f"num_samples={num_samples!r}")
+                             f"the training set's size; got num_samples={num_samples!r}")
         super().__init__(model, name=name)
         self.scoring, self.refresh_every = scoring, refresh_every
         # Stale scoring's memory: the last loss of each sample, -1 while unseen.
@@ -135,6 +132,35 @@ class SampleGating(WrappedModel):
         self.samples_trained = keras.Variable(0.0, dtype="float32", trainable=False,
                                               name="samples_trained")
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @staticmethod
+    def incompatibility(*, target_rate: float = 0.3, selector: str = "significance",
+                        warmup_epochs: int = 0, min_samples: int = 2, controller: str = "pi",
+                        scoring: str = "full", refresh_every: int = 0) -> str | None:
+        """Why these settings cannot run, or None; needs no model (nor data).
+
+        The constructor raises `ValueError` with this very message, so a sweep can
+        skip an impossible combination before it builds anything. (With
+        `scoring="stale"` the constructor also needs `num_samples`, the size of the
+        data, which is not a setting.)
+
+        Args:
+            target_rate, selector, warmup_epochs, min_samples, controller, scoring,
+            refresh_every: As for the constructor (same defaults).
+
+        Returns:
+            The first reason, in the library's template ("name=value is not valid;
+            allowed: ..."), or None.
+
+        Example:
+
+        >>> SampleGating.incompatibility(selector="random", scoring="stale")
+        "scoring='stale' is not valid with selector='random'; allowed: selector='significance' (stale scoring remembers significance scores)."
+        """  # noqa: E501
+        return error_message(
+            _check_settings, target_rate=target_rate, selector=selector,
+            warmup_epochs=warmup_epochs, min_samples=min_samples, controller=controller,
+            scoring=scoring, refresh_every=refresh_every)
 
     def call(self, inputs, training=None):
         # Keras calls the model on a training batch's x to build its metrics (JAX), and
@@ -230,3 +256,18 @@ class SampleGating(WrappedModel):
         logs.update(activation_rate=rate, threshold=self.controller.threshold.value,
                     samples_trained=self.samples_trained.value)
         return logs
+
+
+def _check_settings(target_rate, selector, warmup_epochs, min_samples, controller, scoring,
+                    refresh_every) -> None:
+    check_number("target_rate", target_rate, low=0, high=1, low_open=True)
+    check_choice("selector", selector, SELECTORS)
+    check_number("warmup_epochs", warmup_epochs, low=0)
+    check_number("min_samples", min_samples, low=1)
+    check_choice("controller", controller, CONTROLLERS)
+    check_choice("scoring", scoring, SCORING)
+    check_number("refresh_every", refresh_every, low=0)
+    if scoring == "stale" and selector != "significance":
+        raise ValueError(f"scoring='stale' is not valid with selector={selector!r}; allowed: "
+                         "selector='significance' (stale scoring remembers significance "
+                         "scores).")

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._base import WrappedModel, kernels, magnitude_threshold
+from ._base import WrappedModel, error_message, kernels, magnitude_threshold
 from .schedules import check_sparsity_schedule
 
 
@@ -45,13 +45,38 @@ class MagnitudePruning(WrappedModel):
     def __init__(self, model: keras.Model, final_sparsity: float = 0.9,
                  initial_sparsity: float = 0.0, begin_step: int = 0, end_step: int = 1000,
                  frequency: int = 100, name: str | None = None) -> None:
-        check_sparsity_schedule(initial_sparsity, final_sparsity, begin_step, end_step, frequency)
+        reason = self.incompatibility(
+            final_sparsity=final_sparsity, initial_sparsity=initial_sparsity,
+            begin_step=begin_step, end_step=end_step, frequency=frequency)
+        if reason is not None:
+            raise ValueError(reason)
         super().__init__(model, name=name)
         self.final_sparsity, self.initial_sparsity = final_sparsity, initial_sparsity
         self.begin_step, self.end_step, self.frequency = begin_step, end_step, frequency
         self.pruned = kernels(model)
         self.masks = [keras.Variable(np.ones(v.shape, dtype=v.dtype), trainable=False,
                                      name=f"mask_{i}") for i, v in enumerate(self.pruned)]
+
+    @staticmethod
+    def incompatibility(*, final_sparsity: float = 0.9, initial_sparsity: float = 0.0,
+                        begin_step: int = 0, end_step: int = 1000,
+                        frequency: int = 100) -> str | None:
+        """Why these settings cannot run, or None; needs no model.
+
+        The constructor raises `ValueError` with this very message.
+
+        Args:
+            final_sparsity, initial_sparsity, begin_step, end_step, frequency: As for
+                the constructor (same defaults).
+
+        Returns:
+            The first reason, in the library's template ("name=value is not valid;
+            allowed: ..."), or None.
+        """
+        return error_message(
+            check_sparsity_schedule, initial_sparsity=initial_sparsity,
+            final_sparsity=final_sparsity, begin_step=begin_step, end_step=end_step,
+            frequency=frequency)
 
     def target_sparsity(self, step):
         t = ops.cast(step, "float32")

@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from ..validation import check_choice, check_number
-from ._base import WrappedModel, top_fraction
+from ._base import WrappedModel, error_message, top_fraction
 from .schedules import check_percentages
 
 SALIENCY = ("gradient", "grad_x_weight")
@@ -69,16 +69,12 @@ class RankedUpdates(WrappedModel):
                  saliency: str = "gradient", granularity: str = "weight",
                  rerank_every: int = 50, max_traces: int = 8, freeze: str = "ranked",
                  name: str | None = None) -> None:
-        check_percentages(high_percentage, low_percentage, schedule)
-        check_choice("saliency", saliency, SALIENCY)
-        check_choice("granularity", granularity, GRANULARITY)
-        check_choice("freeze", freeze, FREEZE)
-        if freeze == "bottom_up" and granularity != "layer":
-            raise ValueError(f"freeze='bottom_up' is not valid with granularity="
-                             f"{granularity!r}; allowed: granularity='layer' (a whole layer "
-                             "is frozen or trained).")
-        check_number("rerank_every", rerank_every, low=1)
-        check_number("max_traces", max_traces, low=1)
+        reason = self.incompatibility(
+            high_percentage=high_percentage, low_percentage=low_percentage, schedule=schedule,
+            saliency=saliency, granularity=granularity, rerank_every=rerank_every,
+            max_traces=max_traces, freeze=freeze)
+        if reason is not None:
+            raise ValueError(reason)
         super().__init__(model, name=name, max_modes=max_traces)
         self.high, self.low, self.schedule = high_percentage, low_percentage, schedule
         self.saliency, self.granularity = saliency, granularity
@@ -89,6 +85,34 @@ class RankedUpdates(WrappedModel):
         self.layer_saliency = keras.Variable(np.zeros(len(self.groups), "float32"),
                                              trainable=False, name="layer_saliency")
         self.traced_gradients: dict = {}  # layer selection -> variables differentiated
+
+    @staticmethod
+    def incompatibility(*, high_percentage: float = 50.0, low_percentage: float = 20.0,
+                        schedule: str = "linear", saliency: str = "gradient",
+                        granularity: str = "weight", rerank_every: int = 50,
+                        max_traces: int = 8, freeze: str = "ranked") -> str | None:
+        """Why these settings cannot run, or None; needs no model.
+
+        The constructor raises `ValueError` with this very message, so a sweep can
+        skip an impossible combination before it builds anything.
+
+        Args:
+            high_percentage, low_percentage, schedule, saliency, granularity,
+            rerank_every, max_traces, freeze: As for the constructor (same defaults).
+
+        Returns:
+            The first reason, in the library's template ("name=value is not valid;
+            allowed: ..."), or None.
+
+        Example:
+
+        >>> RankedUpdates.incompatibility(granularity="weight", freeze="bottom_up")
+        "freeze='bottom_up' is not valid with granularity='weight'; allowed: granularity='layer' (a whole layer is frozen or trained)."
+        """  # noqa: E501
+        return error_message(
+            _check_settings, high_percentage=high_percentage, low_percentage=low_percentage,
+            schedule=schedule, saliency=saliency, granularity=granularity,
+            rerank_every=rerank_every, max_traces=max_traces, freeze=freeze)
 
     def percentage(self):
         frac = ops.clip(self.epoch / ops.maximum(self.epochs, 1.0), 0.0, 1.0)
@@ -157,6 +181,19 @@ class RankedUpdates(WrappedModel):
         if self.granularity == "layer":
             callbacks = list(callbacks or []) + [_LayerRanker(self)]
         return super().fit(*args, callbacks=callbacks, **kwargs)
+
+
+def _check_settings(high_percentage, low_percentage, schedule, saliency, granularity,
+                    rerank_every, max_traces, freeze) -> None:
+    check_percentages(high_percentage, low_percentage, schedule)
+    check_choice("saliency", saliency, SALIENCY)
+    check_choice("granularity", granularity, GRANULARITY)
+    check_choice("freeze", freeze, FREEZE)
+    if freeze == "bottom_up" and granularity != "layer":
+        raise ValueError(f"freeze='bottom_up' is not valid with granularity={granularity!r}; "
+                         "allowed: granularity='layer' (a whole layer is frozen or trained).")
+    check_number("rerank_every", rerank_every, low=1)
+    check_number("max_traces", max_traces, low=1)
 
 
 class _LayerRanker(keras.callbacks.Callback):

@@ -16,15 +16,7 @@ import importlib
 
 import keras
 
-SUPPORTED = ("tensorflow", "jax")
 
-
-def for_backend(method: str):
-    """The step module of the active backend; a clear error on any other backend."""
-    backend = keras.backend.backend()
-    if backend not in SUPPORTED:
-        raise NotImplementedError(
-            f"{method} runs on the Keras backends {', '.join(SUPPORTED)}; KERAS_BACKEND is "
-            f"{backend!r}. Set KERAS_BACKEND=jax or tensorflow before importing keras (the "
-            "callbacks, SMICallback included, work on every backend).")
-    return importlib.import_module(f".{backend}", __name__)
+def for_backend():
+    """The step module of the active backend (`backend_unsupported` has vetted it)."""
+    return importlib.import_module(f".{keras.backend.backend()}", __name__)
