@@ -1,20 +1,7 @@
 #!/usr/bin/env bash
-# greenscreen: the one entry point.
-#   ./greenscreen.sh                 set up if needed, then sweep, analyze, final, report
-#   ./greenscreen.sh sweep [opts]    train the configurations of config.yaml, one folder each
-#   ./greenscreen.sh analyze|final|report [opts]   one later stage (they read run folders)
-#   ./greenscreen.sh check [opts]    validate config.yaml and exit
-#   ./greenscreen.sh test [...]      run the test suite under TensorFlow, then its backend tests
-#                                    under JAX (and PyTorch, if installed); arguments: one pytest run
-#   ./greenscreen.sh meters          list the power sources this machine offers
-#   ./greenscreen.sh setup [test]    only set up .venv (for the tests: both backends they need)
-#   ./greenscreen.sh gpu-check [...] every power source against NVML's counter on a real GPU
-#                                    (benchmarks/gpu_check.py; benchmarks/gpu_prepare.sh first)
-# Options: --config FILE, --runs N, --epochs N, --sweep-dir DIR (defaults from config.yaml);
-#   sweep: --workers N --gpus 0,1  or  --executor slurm|ray (README: "Scaling out").
-# Set-up creates .venv/ and installs the project into it with the Keras backend
-# KERAS_BACKEND names (tensorflow, the default, jax or torch); it is redone only
-# when setup.py, the Python version or the backends needed change.
+# greenscreen: set up .venv when needed, then run the `greenscreen` command in it.
+# `test`, `setup` and `help` are this script's own words; everything else is
+# `greenscreen`'s (greenscreen_pipeline/cli.py). The usage text is usage() below.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -88,15 +75,54 @@ run_tests() {
 }
 
 usage() {
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+  cat <<'USAGE'
+greenscreen: energy-aware sweeps for Keras 3.
+
+  ./greenscreen.sh                  set up if needed, then sweep, analyze, final and report
+  ./greenscreen.sh sweep [EXECUTOR] [opts]
+                                    train config.yaml's runs, one folder each; EXECUTOR is
+                                    local (default: --workers N --gpus 0,1), slurm or ray
+  ./greenscreen.sh analyze|final|report [opts]   one later stage (they read run folders)
+  ./greenscreen.sh check [opts]     validate config.yaml and exit
+  ./greenscreen.sh run-one --index N   claim and train one run (what a Slurm array task does)
+  ./greenscreen.sh meters           list the power sources this machine offers
+  ./greenscreen.sh gpu-check [...]  every power source against NVML's counter on a real GPU
+                                    (benchmarks/gpu_prepare.sh first, on a machine with pip)
+  ./greenscreen.sh test [...]       the test suite under TensorFlow, then its backend tests
+                                    under JAX (and PyTorch, if installed); arguments: one
+                                    pytest run
+  ./greenscreen.sh setup [test]     only set up .venv (for the tests: both backends)
+  ./greenscreen.sh help             this text; './greenscreen.sh COMMAND --help' for a command's
+
+Options of the stages: --config FILE, --runs N, --epochs N, --sweep-dir DIR (defaults from
+config.yaml). Set-up creates .venv/ and installs the project into it with the Keras backend
+KERAS_BACKEND names (tensorflow, the default, jax or torch); it is redone only when
+pyproject.toml, the Python version or the backends needed change. Inside .venv, the same
+command is `greenscreen` (pip install ".[pipeline,tensorflow]" gives it anywhere).
+USAGE
+}
+
+# gpu-check on a lent GPU machine: no .venv and no network, but wheels that
+# benchmarks/gpu_prepare.sh put in .whl/ are installed into a temporary folder.
+gpu_check() {
+  local python="$BASE_PYTHON"
+  if [ -x "$PY" ]; then
+    python="$PY"
+  elif ! "$python" -c 'import keras' 2>/dev/null; then
+    [ -d .whl ] || { say "keras is missing: run benchmarks/gpu_prepare.sh and carry .whl" >&2; exit 2; }
+    "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/greenscreen-site .whl/*.whl
+    export PYTHONPATH="/tmp/greenscreen-site${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m greenscreen_pipeline gpu-check "$@"
 }
 
 case "${1:-}" in
-  ""|--*) cmd=all ;;            # no command, or only options: the whole pipeline
-  *) cmd="$1"; shift ;;
-esac
-case "$cmd" in
+  -h|--help|help)
+    usage
+    exit 0
+    ;;
   test)
+    shift
     setup_env tensorflow,jax
     if [ $# -gt 0 ]; then
       exec "$PY" -m pytest "$@"
@@ -104,39 +130,18 @@ case "$cmd" in
     run_tests
     ;;
   setup)
-    if [ "${1:-}" = test ]; then setup_env tensorflow,jax; else setup_env "$KERAS_BACKEND"; fi
+    if [ "${2:-}" = test ]; then setup_env tensorflow,jax; else setup_env "$KERAS_BACKEND"; fi
     ;;
   gpu-check)
-    # The GPU machines have jax but no keras and no network: wheels prepared by
-    # benchmarks/gpu_prepare.sh in .whl/ are installed into a temporary folder.
-    if [ -x "$PY" ]; then
-      checker="$PY"
-    else
-      checker="$BASE_PYTHON"
-      if ! "$checker" -c 'import keras' 2>/dev/null; then
-        [ -d .whl ] || { say "keras is missing: run benchmarks/gpu_prepare.sh and carry .whl" >&2; exit 2; }
-        "$checker" -m pip install -q --no-index --no-deps --no-compile --target /tmp/greenscreen-site .whl/*.whl
-        export PYTHONPATH="/tmp/greenscreen-site${PYTHONPATH:+:$PYTHONPATH}"
-      fi
-    fi
-    KERAS_BACKEND=jax exec "$checker" benchmarks/gpu_check.py "$@"
+    shift
+    gpu_check "$@"
     ;;
-  meters)
+  ""|-*)  # no command, or only options: the whole pipeline
     setup_env "$KERAS_BACKEND"
-    exec "$PY" -c 'from greenscreen.meters import available
-for row in available():
-    state = "available" if row["available"] else "unavailable: " + row["reason"]
-    print(f"{row[\"source\"]:<11} {row[\"provenance\"]:<22} {state}")'
-    ;;
-  sweep|analyze|final|report|check|all)
-    setup_env "$KERAS_BACKEND"
-    exec "$PY" -m greenscreen_pipeline "$cmd" "$@"
-    ;;
-  -h|--help|help)
-    usage
+    exec "$VENV/bin/greenscreen" all "$@"
     ;;
   *)
-    say "unknown command '$cmd'; allowed: sweep, analyze, final, report, check, test, meters, setup, gpu-check, help (or none)" >&2
-    exit 2
+    setup_env "$KERAS_BACKEND"
+    exec "$VENV/bin/greenscreen" "$@"
     ;;
 esac

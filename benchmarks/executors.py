@@ -38,15 +38,17 @@ configuration:
   batch_size: {{values: [32, 64]}}
   lr: {{values: [0.001, 0.003]}}
 """
-MODES = {"local, 1 worker": ["--workers", "1"], "local, 2 workers": ["--workers", "2"],
-         "ray, local, 2 CPUs": ["--executor", "ray", "--num-cpus", "2"],
-         "slurm, 1 node, 2 CPUs": ["--executor", "slurm", "--gpus-per-run", "0"]}
+MODES = {"local, 1 worker": ["local", "--workers", "1"],
+         "local, 2 workers": ["local", "--workers", "2"],
+         "ray, local, 2 CPUs": ["ray", "--num-cpus", "2"],
+         "slurm, 1 node, 2 CPUs": ["slurm", "--gpus-per-run", "0"]}
 
 
 def one_sweep(config: Path, out: Path, options: list[str], runs: int, env=None) -> float:
     t0 = time.time()
-    cmd = [sys.executable, "-m", "greenscreen_pipeline", "sweep", "--config", str(config),
-           "--sweep-dir", str(out), *options]
+    executor, *flags = options
+    cmd = [sys.executable, "-m", "greenscreen_pipeline", "sweep", executor, "--config",
+           str(config), "--sweep-dir", str(out), *flags]
     subprocess.run(cmd, cwd=ROOT, check=True, env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     while runfolder.unfinished(out, runs):  # Slurm returns at submission

@@ -19,7 +19,7 @@ from pathlib import Path
 from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from greenscreen_greenscreen_pipeline.runfolder import RunFolder, Unreadable  # noqa: E402
+from greenscreen_pipeline.runfolder import RunFolder, Unreadable  # noqa: E402
 
 
 def phases(path: Path) -> dict | None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .validation import invalid
+
 
 class DatasetError(ValueError):
     """A dataset cannot be loaded; the message says what to do."""
@@ -106,7 +108,7 @@ class ImageFiles:
 
     def take(self, rows, axis: int = 0) -> "ImageFiles":
         if axis != 0:
-            raise ValueError(f"axis={axis!r} is not valid; allowed: 0")
+            raise invalid("axis", axis, "0")
         return ImageFiles([self.paths[i] for i in np.asarray(rows)], self.image_size,
                           self.transform)
 

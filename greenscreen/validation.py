@@ -10,9 +10,24 @@ import math
 from typing import Any, Iterable
 
 
-def invalid(name: str, value: Any, allowed: str) -> ValueError:
-    """Builds the one error message the library uses for bad arguments."""
-    return ValueError(f"{name}={value!r} is not valid; allowed: {allowed}.")
+def invalid(name: str, value: Any, allowed: str,
+            error: type[ValueError] = ValueError) -> ValueError:
+    """Builds the one error message greenscreen uses for a bad value, as `error`.
+
+    Args:
+        name: What was given a value: an argument, a variable, a flag.
+        value: The value given (shown with repr).
+        allowed: What is allowed instead, in words.
+        error: The ValueError subclass to build (e.g. a module's own error type).
+
+    Example:
+
+    ```python
+    raise invalid("interval", -1, "a number in (0, inf)")
+    # ValueError: interval=-1 is not valid; allowed: a number in (0, inf).
+    ```
+    """
+    return error(f"{name}={value!r} is not valid; allowed: {allowed}.")
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:

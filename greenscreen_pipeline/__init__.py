@@ -1,4 +1,5 @@
 """The greenscreen sweep application: config -> runs -> analysis -> final run -> report.
 
-Runs from the checkout (`./greenscreen.sh`, or `python -m pipeline`); not installed by pip.
+Installed with the library (`pip install ".[pipeline,tensorflow]"`) as the `greenscreen`
+command; `./greenscreen.sh` sets up .venv and runs it. docs/architecture.md maps it.
 """

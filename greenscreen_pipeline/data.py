@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from greenscreen.datasets import DatasetError, ImageFiles, image_folder, load_cifar10_dir
+from greenscreen.validation import invalid
 
 KERAS_FILES = {  # dataset: file keras.datasets caches under ~/.keras/datasets
     "mnist": "mnist.npz",
@@ -56,8 +57,8 @@ def load(name: str, data_path: str = "", image_size: int = 32) -> tuple:
         return image_folder(data_path, image_size)
     if name in KERAS_FILES:
         return load_keras_cached(name)
-    raise DataError(f"dataset={name!r} is not valid; allowed: digits, cifar10_dir, "
-                    f"image_folder, {', '.join(KERAS_FILES)}.")
+    raise invalid("dataset", name, f"digits, cifar10_dir, image_folder, "
+                  f"{', '.join(KERAS_FILES)}", DataError)
 
 
 def load_keras_cached(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -103,8 +104,8 @@ def preprocess(splits: Splits, method: str) -> Splits:
     elif method == "minmax":
         center, scale = xt.min(axis=0), xt.max(axis=0) - xt.min(axis=0)
     else:
-        raise DataError(f"preprocessing={method!r} is not valid; allowed: None, "
-                        "standardization, robust_scaling, minmax.")
+        raise invalid("preprocessing", method, "None, standardization, robust_scaling, "
+                      "minmax", DataError)
     scale = np.where(scale > 1e-8, scale, 1.0)  # constant pixels (digit borders) stay finite
 
     def apply(a):

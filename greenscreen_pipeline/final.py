@@ -8,34 +8,37 @@ import sys
 from pathlib import Path
 
 from . import runfolder
+from .errors import UsageError
+from .log import logger
 from .space import SweepConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+log = logger(__name__)
 
 
 def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
     analysis = runfolder.read_json(sweep_dir / "analysis.json")
     if not analysis or not analysis.get("recommendation"):
-        raise SystemExit(f"greenscreen: no recommendation in {sweep_dir}/analysis.json; "
-                         "run ./greenscreen.sh analyze first (it needs a finished run)")
+        raise UsageError(f"no recommendation in {sweep_dir}/analysis.json; run greenscreen "
+                         "analyze first (it needs a finished run)")
     rec = analysis["recommendation"]
     folder = sweep_dir / "final"
     final = runfolder.RunFolder(folder)
     if final.state() == "done":  # like a sweep's runs, a finished final run is kept
-        print(f"greenscreen: the final run in {folder}/ is done already (delete that folder to "
-              "train it again)", flush=True)
+        log.info("the final run in %s/ is done already (delete that folder to train it again)",
+                 folder)
         return {**final.outcome(), **(final.results() or {})}
     configuration, what = recommended_configuration(config, sweep_dir, rec)
     cmd = [sys.executable, "-m", "greenscreen_pipeline.run", "--config", config.path, "--sweep-dir",
            str(folder), "--index", str(int(rec.get("run") or 0)), "--epochs",
            str(config.settings["final_epochs"]), "--configuration", json.dumps(configuration)]
-    print(f"greenscreen: final run of {what} for "
-          f"{config.settings['final_epochs']} epochs into {folder}/", flush=True)
+    log.info("final run of %s for %d epochs into %s/", what, config.settings["final_epochs"],
+             folder)
     folder.mkdir(parents=True, exist_ok=True)
     started = final.log_attempt_start()
-    with open(folder / "worker.log", "a") as log:  # the backend's chatter stays out of the way
-        proc = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                              check=False)
+    # The backend's chatter stays out of the way, in worker.log.
+    with open(folder / "worker.log", "a") as worker_log:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=worker_log,
+                              stderr=worker_log, check=False)
     final.log_attempt_end(started, proc.returncode)
     return {**final.outcome(), **(final.results() or {})}
 

@@ -14,6 +14,8 @@ import math
 import keras
 from keras import layers
 
+from greenscreen.validation import invalid
+
 MIN_SIDE = {"resnet50": 32, "vgg19": 32, "alexnet": 32, "resnet18": 8}
 
 
@@ -34,7 +36,7 @@ def build(name: str, input_shape: tuple, num_classes: int, cfg: dict) -> keras.M
         "vgg19": lambda t, n: _application(keras.applications.VGG19, t, n),
     }
     if name not in body:
-        raise ValueError(f"model={name!r} is not valid; allowed: {', '.join(body)}.")
+        raise invalid("model", name, ", ".join(body))
     outputs = body[name](x, num_classes)
     return keras.Model(inputs, outputs, name=name)
 

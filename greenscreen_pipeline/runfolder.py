@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from greenscreen.fileio import atomic_write_json, atomic_write_text
+from greenscreen.validation import invalid
 
 FINAL = ("done", "failed", "skipped")
 STATES = ("pending", "running", "interrupted") + FINAL
@@ -218,7 +219,7 @@ class RunFolder:
     # -- writing: the run process ---------------------------------------------
     def write_status(self, state: str, **extra) -> None:
         if state not in STATES:
-            raise ValueError(f"state={state!r} is not valid; allowed: {', '.join(STATES)}")
+            raise invalid("state", state, ", ".join(STATES))
         atomic_write_json(self.path / "status.json", {"status": state, "time": time.time(),
                                                       **extra})
 

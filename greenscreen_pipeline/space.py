@@ -15,6 +15,10 @@ from typing import Any
 
 import yaml
 
+from greenscreen import choices
+
+from .errors import UsageError
+
 NONE_WORDS = (None, "None", "none")
 CHOICES = {
     "dataset": ("digits", "cifar10_dir", "image_folder", "mnist", "fashion_mnist", "cifar10",
@@ -28,12 +32,13 @@ CHOICES = {
     "optimizer": ("Adam", "RMSProp", "SGD", "AdamW"),
     "internal": ("None", "pre_quantization", "post_quantization", "jit_compilation"),
     "resnet_shortcuts": (True, False),
-    # The training methods' own settings, under the original studies' names.
-    "percentage_schedule": ("linear", "exponential"),
-    "ranked_granularity": ("layer", "weight"),
-    "ranked_freeze": ("ranked", "bottom_up"),
-    "gating_selector": ("significance", "random"),
-    "gating_scoring": ("full", "stale"),
+    # The training methods' own settings, under the original studies' names; their
+    # values are the library's (greenscreen.choices).
+    "percentage_schedule": choices.PERCENT_SCHEDULES,
+    "ranked_granularity": choices.GRANULARITY,
+    "ranked_freeze": choices.FREEZE,
+    "gating_selector": choices.SELECTORS,
+    "gating_scoring": choices.SCORING,
 }
 NUMBERS = {  # dimension: (kind, low, high, low_open, high_open)
     "batch_size": (int, 1, None, False, False),
@@ -76,7 +81,7 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
                                     "recommended run may be"),
     "data_path": (str, "", "a folder for dataset cifar10_dir or image_folder ('' otherwise)"),
     "image_size": (int, 32, "a positive integer (image_folder is resized to it)"),
-    "energy_source": (str, "auto", "auto, nvidia-smi, nvml, rapl or estimate"),
+    "energy_source": (str, "auto", "one of " + ", ".join(choices.SOURCE_NAMES)),
     # run: the lowest-energy run within the floor; values: each parameter's best value alone
     # (the original pipeline's rule). README "Analysis, final run, report" compares them.
     "recommend": (str, "run", "run or values"),
@@ -107,8 +112,10 @@ EXECUTOR_PATTERNS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """One clear error: where in the file, what was given, and what is allowed."""
+
+    prefix = "bad config: "
 
     def __init__(self, path: str, where: str, given: Any, allowed: str) -> None:
         super().__init__(f"{path}: {where}: got {given!r}; allowed: {allowed}.")
@@ -194,8 +201,7 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "recommend" and value not in ("run", "values"):
             raise ConfigError(path, f"settings.{key}", value, allowed)
-        if key == "energy_source" and value not in ("auto", "nvidia-smi", "nvml", "rapl",
-                                                    "estimate"):
+        if key == "energy_source" and value not in choices.SOURCE_NAMES:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         out[key] = value
     return out

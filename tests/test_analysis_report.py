@@ -227,7 +227,7 @@ def test_energy_is_nan_safe_for_runs_without_summary(tmp_path):
 
 
 def test_the_run_folder_reader_translates_the_original_column_names():
-    from greenscreen_greenscreen_pipeline.runfolder import RunFolder
+    from greenscreen_pipeline.runfolder import RunFolder
 
     folder = RunFolder(SEED_RUNS / "002")
     logs = folder.logs()
@@ -327,8 +327,8 @@ def test_the_final_run_trains_the_values_rule_s_combination(fake_smi, tmp_path):
     config = tmp_path / "config.yaml"
     root = Path(__file__).resolve().parents[1]
     for stage in ("analyze", "final"):
-        done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", stage, "--config", str(config),
-                               "--sweep-dir", str(tmp_path / "sweep")], cwd=root,
+        done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", stage, "--config",
+                               str(config), "--sweep-dir", str(tmp_path / "sweep")], cwd=root,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
     assert "each parameter's best value" in done.stdout

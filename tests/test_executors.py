@@ -36,9 +36,9 @@ def slurm():
         cluster.stop()
 
 
-def sweep(config, out, *options, env=None, timeout=600):
-    cmd = [sys.executable, "-m", "greenscreen_pipeline", "sweep", "--config", str(config), "--sweep-dir",
-           str(out), *options]
+def sweep(config, out, executor, *options, env=None, timeout=600):
+    cmd = [sys.executable, "-m", "greenscreen_pipeline", "sweep", executor, "--config",
+           str(config), "--sweep-dir", str(out), *options]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
                           timeout=timeout)
 
@@ -58,7 +58,7 @@ def check_runs(config, out, runs=3):
 def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_smi, tmp_path):
     config, out, pdf = tmp_path / "config.yaml", tmp_path / "sweep", tmp_path / "report.pdf"
     config.write_text(CONFIG)
-    submitted = sweep(config, out, "--executor", "slurm", "--parallel", "2", "--time", "10",
+    submitted = sweep(config, out, "slurm", "--parallel", "2", "--time", "10",
                       "--out", str(pdf), env=slurm.env, timeout=120)
     assert submitted.returncode == 0, submitted.stderr
     report = re.search(r"report job (\d+)", submitted.stdout).group(1)
@@ -72,7 +72,7 @@ def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_s
     assert (out / "final" / "model.keras").exists()  # the final run keeps its model
     assert pdf.read_bytes().startswith(b"%PDF")
     assert list((out / "slurm").glob("greenscreen-runs-*_*.out"))  # per-task logs
-    again = sweep(config, out, "--executor", "slurm", env=slurm.env, timeout=120)
+    again = sweep(config, out, "slurm", env=slurm.env, timeout=120)
     assert "nothing to submit" in again.stdout  # resubmission only runs what is not done
 
 
@@ -80,12 +80,12 @@ def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
     pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
     config, out = tmp_path / "config.yaml", tmp_path / "sweep"
     config.write_text(CONFIG)
-    result = sweep(config, out, "--executor", "ray", "--num-cpus", "2")
+    result = sweep(config, out, "ray", "--num-cpus", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "3 runs to train, each with 0 GPU(s) and 1 CPU(s)" in result.stdout
     assert "3/3 runs done" in result.stdout, result.stdout
     check_runs(config, out)
-    again = sweep(config, out, "--executor", "ray", "--num-cpus", "2")
+    again = sweep(config, out, "ray", "--num-cpus", "2")
     assert "0 runs to train" in again.stdout and "3/3 runs done" in again.stdout
 
 
@@ -93,7 +93,7 @@ RAY_LISTENERS = """
 import ipaddress, json, os, sys
 sys.path.insert(0, {tests!r})
 from netsockets import listening_sockets_of_tree
-from greenscreen_pipeline import ray_executor
+from greenscreen_pipeline.executors import ray as ray_executor
 
 ray = ray_executor.start(None, 1)  # the private instance, exactly as the sweep starts it
 

@@ -122,7 +122,7 @@ def test_method_settings_are_dimensions_validated_like_the_others(tmp_path):
     assert config.run(0)["method"] == "standard"  # run 000 is still the baseline
     assert config.space["pruning_frequency"] == [0.1, 1.0]
     bad = {"ranked_granularity: {values: [neuron]}": ("configuration.ranked_granularity"
-                                                     ".values[0]", "one of layer, weight"),
+                                                     ".values[0]", "one of weight, layer"),
            "target_activation_rate: {values: [0]}": ("configuration.target_activation_rate"
                                                      ".values[0]", "a number in (0.0, 1.0]"),
            "warmup_epochs: {values: [1.5]}": ("configuration.warmup_epochs.values[0]",

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from greenscreen_pipeline import batches, data, models, space
-from greenscreen_pipeline import train as t
+from greenscreen_pipeline import recipe as t
+from greenscreen_pipeline.training import build_model
 
 OPTIONS = [(dim, value) for dim, values in space.CHOICES.items() if dim != "dataset"
            for value in values]
@@ -27,7 +28,8 @@ def one_step(cfg, x, y):
     try:
         splits = data.preprocess(data.split(x, y, cfg["partitioning"], 0), cfg["preprocessing"])
         train_ds, _, test_ds = batches.datasets(splits, cfg, dtype, 0)
-        model, net, n_params, flops, _ = t.build_and_compile(cfg, splits, epochs=1)
+        built = build_model(cfg, splits, epochs=1)
+        model, n_params, flops = built.model, built.n_parameters, built.flops_per_train_step
         history = model.fit(train_ds, epochs=1, steps_per_epoch=1, verbose=0)
         extra = t.post_quantize(model, test_ds) if cfg["internal"] == "post_quantization" else {}
         return history, n_params, flops, extra
@@ -59,8 +61,8 @@ def test_each_option_trains_one_step(digits, dim, value):
     cfg = {**space.BASELINE, dim: value}
     if dim.startswith("resnet_"):
         cfg["model"] = "resnet"
-    if t.unsupported(cfg):
-        pytest.skip(t.unsupported(cfg))
+    if t.skip_reason(cfg):
+        pytest.skip(t.skip_reason(cfg))
     history, n_params, flops, extra = one_step(cfg, *digits)
     assert len(history.history["loss"]) == 1
     assert n_params > 0 and flops > 0
@@ -72,20 +74,22 @@ def test_each_option_trains_one_step(digits, dim, value):
 @pytest.mark.backends("tensorflow", "jax")
 def test_impossible_combinations_are_skipped_with_a_reason():
     # Gating trains a fixed-size sub-batch, so XLA compiles it on every backend.
-    assert t.unsupported({**space.BASELINE, "method": "gated", "internal": "jit_compilation"}) \
+    assert t.skip_reason({**space.BASELINE, "method": "gated", "internal": "jit_compilation"}) \
         is None
-    reason = t.unsupported({**space.BASELINE, "method": "gated", "internal": "pre_quantization"})
+    reason = t.skip_reason({**space.BASELINE, "method": "gated", "internal": "pre_quantization"})
     assert "float8" in reason
-    weight = t.unsupported({**space.BASELINE, "method": "ranked", "ranked_freeze": "bottom_up",
+    weight = t.skip_reason({**space.BASELINE, "method": "ranked", "ranked_freeze": "bottom_up",
                             "ranked_granularity": "weight"})
-    assert "needs ranked_granularity layer; this run has weight" in weight
-    random = t.unsupported({**space.BASELINE, "method": "gated", "gating_scoring": "stale",
+    assert weight.startswith("ranked_freeze bottom_up with ranked_granularity weight: ")
+    assert "allowed: granularity='layer'" in weight
+    random = t.skip_reason({**space.BASELINE, "method": "gated", "gating_scoring": "stale",
                             "gating_selector": "random"})
-    assert "needs gating_selector significance; this run has random" in random
-    assert t.unsupported({**space.BASELINE, "gating_scoring": "stale",
+    assert random.startswith("gating_scoring stale with gating_selector random: ")
+    assert "allowed: selector='significance'" in random
+    assert t.skip_reason({**space.BASELINE, "gating_scoring": "stale",
                           "gating_selector": "random"}) is None  # a standard run ignores both
-    float64 = t.unsupported({**space.BASELINE, "precision": "float64"})
-    scaled = t.unsupported({**space.BASELINE, "precision": "global_policy_float16",
+    float64 = t.skip_reason({**space.BASELINE, "precision": "float64"})
+    scaled = t.skip_reason({**space.BASELINE, "precision": "global_policy_float16",
                             "method": "pruned"})
     if keras.backend.backend() == "jax":
         assert ("JAX_ENABLE_X64=1" in float64) != t.jax_x64()
@@ -214,7 +218,7 @@ def test_image_folder_streams_batches_from_disk(tmp_path):
     assert abs(float(bx.mean())) < 1.5  # standardised with training-sample statistics
     with pytest.raises(FileNotFoundError):
         splits.x_train[[outside]]
-    model, *_ = t.build_and_compile({**cfg, "model": "ffnn"}, splits, epochs=1)
+    model = build_model({**cfg, "model": "ffnn"}, splits, epochs=1).model
     model.fit(val_ds, epochs=1, verbose=0)  # a model trains and evaluates on streamed batches
     assert 0 <= model.evaluate(test_ds, verbose=0)[1] <= 1
 
@@ -231,7 +235,7 @@ def fit_method(digits, epochs=2, **settings):
     x, y = digits
     splits = data.split(x, y, "80-10-10", 0)
     train_ds, _, _ = batches.datasets(splits, cfg, "float32", 0)
-    model, *_ = t.build_and_compile(cfg, splits, epochs)
+    model = build_model(cfg, splits, epochs).model
     return model, model.fit(train_ds, epochs=epochs, verbose=0).history
 
 
@@ -259,7 +263,8 @@ def test_bottom_up_freezing_and_stale_scores_run_from_the_configuration(digits):
            "ranked_freeze": "bottom_up", "high_percentage": 30.0, "low_percentage": 30.0}
     splits = data.split(*digits, "80-10-10", 0)
     train_ds, _, _ = batches.datasets(splits, cfg, "float32", 0)
-    model, net, *_ = t.build_and_compile(cfg, splits, epochs=1)
+    built = build_model(cfg, splits, epochs=1)
+    model, net = built.model, built.net
     dense = [layer for layer in net.layers if isinstance(layer, keras.layers.Dense)]
     before = [keras.ops.convert_to_numpy(layer.kernel).copy() for layer in dense]
     model.fit(train_ds, epochs=1, verbose=0)
@@ -271,7 +276,7 @@ def test_bottom_up_freezing_and_stale_scores_run_from_the_configuration(digits):
     train_ds, _, _ = batches.datasets(splits, cfg, "float32", 0)
     (x, rows), y = train_ds[0]
     assert np.array_equal(rows, train_ds.order[:32]) and x.shape[0] == y.shape[0] == 32
-    model, *_ = t.build_and_compile(cfg, splits, epochs=2)
+    model = build_model(cfg, splits, epochs=2).model
     history = model.fit(train_ds, epochs=2, verbose=0).history
     memory = keras.ops.convert_to_numpy(model.loss_memory)
     assert memory.shape == (len(splits.x_train),) and memory.min() >= 0  # every sample scored

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from greenscreen_pipeline import space
-from greenscreen_greenscreen_pipeline.runfolder import RunFolder, Unreadable
+from greenscreen_pipeline.runfolder import RunFolder, Unreadable
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = """
@@ -34,13 +34,13 @@ def make_config(tmp_path, runs=3, lr="[0.01]", epochs=1):
     return path
 
 
-def sweep_cmd(config, sweep_dir):
-    return [sys.executable, "-m", "greenscreen_pipeline", "sweep", "--config", str(config),
-            "--sweep-dir", str(sweep_dir)]
+def sweep_cmd(config, sweep_dir, executor="local"):
+    return [sys.executable, "-m", "greenscreen_pipeline", "sweep", executor, "--config",
+            str(config), "--sweep-dir", str(sweep_dir)]
 
 
 def status(sweep_dir, i):
-    """The run's outcome as every stage reads it (greenscreen_pipeline.runfolder); {} while unreadable."""
+    """The run's outcome as every stage reads it (RunFolder); {} while unreadable."""
     try:
         return RunFolder.of(sweep_dir, i).outcome()
     except Unreadable:
@@ -293,7 +293,7 @@ def test_gpus_pin_each_worker_to_one_gpu(fake_smi, tmp_path):
 
 
 def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
-    from greenscreen_pipeline import slurm
+    from greenscreen_pipeline.executors import slurm
 
     config = space.load(make_config(tmp_path, runs=5), {
         "slurm_partition": "gpu", "slurm_time": "04:00:00", "slurm_account": "lab",
@@ -315,15 +315,15 @@ def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
 
 def test_the_whole_pipeline_on_slurm_only_submits(tmp_path):
     config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "greenscreen_pipeline", "all", "--config", str(config), "--sweep-dir",
-           str(out), "--executor", "slurm", "--dry-run"]
+    cmd = [sys.executable, "-m", "greenscreen_pipeline", "all", "slurm", "--config", str(config),
+           "--sweep-dir", str(out), "--dry-run"]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "#SBATCH --array=0-1" in result.stdout and not (out / "analysis.json").exists()
 
 
 def test_slurm_array_spec_compresses_runs_into_ranges():
-    from greenscreen_pipeline.slurm import array_spec
+    from greenscreen_pipeline.executors.slurm import array_spec
 
     assert array_spec([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
     assert array_spec([3]) == "3" and array_spec(list(range(100))) == "0-99"
@@ -331,7 +331,7 @@ def test_slurm_array_spec_compresses_runs_into_ranges():
 
 def test_slurm_dry_run_prints_and_submits_nothing(tmp_path):
     config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
-    result = subprocess.run(sweep_cmd(config, out) + ["--executor", "slurm", "--dry-run"],
+    result = subprocess.run(sweep_cmd(config, out, "slurm") + ["--dry-run"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "#SBATCH --array=0-1" in result.stdout
@@ -354,7 +354,7 @@ def test_run_one_trains_a_single_run_as_an_array_task_would(fake_smi, tmp_path):
                                          ("--time", "4h"), ("--account", "lab one")])
 def test_slurm_values_that_could_break_the_batch_script_are_refused(tmp_path, flag, value):
     config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
-    result = subprocess.run(sweep_cmd(config, out) + ["--executor", "slurm", "--dry-run",
+    result = subprocess.run(sweep_cmd(config, out, "slurm") + ["--dry-run",
                                                       flag, value],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
@@ -367,7 +367,7 @@ def test_slurm_options_come_from_the_config_and_flags_override_them(tmp_path):
     config.write_text(TINY.format(runs=2, lr="[0.01]", epochs=1).replace(
         "energy_source: nvidia-smi", "energy_source: nvidia-smi, slurm_partition: gpu, "
         "slurm_time: '1-00:00:00'"))
-    result = subprocess.run(sweep_cmd(config, out) + ["--executor", "slurm", "--dry-run",
+    result = subprocess.run(sweep_cmd(config, out, "slurm") + ["--dry-run",
                                                       "--time", "30:00", "--gpus-per-run", "0"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -377,33 +377,36 @@ def test_slurm_options_come_from_the_config_and_flags_override_them(tmp_path):
 
 
 def test_a_run_claimed_on_another_machine_is_left_alone_and_its_claim_named(tmp_path):
-    from greenscreen_pipeline.sweep import _do
+    from greenscreen_pipeline.executors import train_claimed
 
     config, out = space.load(make_config(tmp_path, runs=1)), tmp_path / "sweep"
     (out / ".claims").mkdir(parents=True)
     (out / ".claims" / "000").write_text(json.dumps({"pid": 4242, "host": "node17"}))
-    st, note, wall = _do(config, out, 0, 1, None)
-    assert f"claimed by pid 4242 on node17 (if it is gone: rm {out / '.claims' / '000'})" == note
-    assert not (out / "000").exists() and wall is None
+    report = train_claimed(config, out, 0, 1)
+    assert f"claimed by pid 4242 on node17 (if it is gone: rm {out / '.claims' / '000'})" == \
+        report.note
+    assert not (out / "000").exists() and report.wall_s is None
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--executor", "ray", "--workers", "2"], "--workers applies to --executor local, not to "
-                                              "--executor ray"),
-    (["--gpus-per-run", "1"], "--gpus-per-run applies to --executor slurm or --executor ray"),
-    (["--executor", "slurm", "--address", "auto"], "--address applies to --executor ray"),
-    (["--executor", "ray", "--cpus-per-run", "0"], "--cpus-per-run=0 is not valid"),
+@pytest.mark.parametrize("executor, options, message", [
+    ("ray", ["--workers", "2"], "unrecognized arguments: --workers 2"),
+    ("local", ["--gpus-per-run", "1"], "unrecognized arguments: --gpus-per-run 1"),
+    ("slurm", ["--address", "auto"], "unrecognized arguments: --address auto"),
+    ("ray", ["--cpus-per-run", "0"], "argument --cpus-per-run: '0' is not an integer >= 1"),
+    ("local", ["--executor", "ray"], "--executor is a subcommand now: greenscreen sweep "
+                                     "local|slurm|ray"),
 ])
-def test_a_flag_the_executor_would_ignore_is_refused(tmp_path, options, message):
+def test_a_flag_the_executor_would_ignore_is_refused(tmp_path, executor, options, message):
     config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
-    result = subprocess.run(sweep_cmd(config, out) + options, cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(sweep_cmd(config, out, executor) + options, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and message in result.stderr
     assert not out.exists()
 
 
 def test_a_sweep_recorded_before_the_method_settings_existed_still_resumes(tmp_path):
-    from greenscreen_pipeline.sweep import check_manifest
+    from greenscreen_pipeline.manifest import OtherSweep
+    from greenscreen_pipeline.manifest import record as check_manifest
 
     config, out = space.load(make_config(tmp_path, runs=1)), tmp_path / "sweep"
     out.mkdir()
@@ -411,5 +414,5 @@ def test_a_sweep_recorded_before_the_method_settings_existed_still_resumes(tmp_p
     (out / "sweep.json").write_text(json.dumps({"seed": 7, "space": older}))
     check_manifest(config, out)  # the new dimensions hold their baseline: the same sweep
     (out / "sweep.json").write_text(json.dumps({"seed": 7, "space": {**older, "lr": [0.5]}}))
-    with pytest.raises(SystemExit, match="another seed or search space"):
+    with pytest.raises(OtherSweep, match="another seed or search space"):
         check_manifest(config, out)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import load_cifar10_dir, load_image_folder
+from ..validation import invalid
 
 
 def load_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -15,8 +16,8 @@ def load_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
         return load_cifar10_dir(str(path))
     if path.is_dir():
         return load_image_folder(str(path), 32)
-    raise ValueError(f"--filepath={str(path)!r} is not valid; allowed: a CIFAR-10 python folder "
-                     "(data_batch_1..5, test_batch) or a folder with one subfolder per class")
+    raise invalid("--filepath", str(path), "a CIFAR-10 python folder (data_batch_1..5, "
+                  "test_batch) or a folder with one subfolder per class")
 
 
 class ModelRefused(ValueError):

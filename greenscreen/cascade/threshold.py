@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..validation import check_number
 from ..meters import EnergyMeter
+from ..validation import check_number
 from .cascade import infer
 from .scores import score as score_fn
 

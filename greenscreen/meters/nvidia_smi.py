@@ -22,7 +22,7 @@ import time
 import weakref
 from datetime import datetime
 
-from ..validation import check_choice
+from ..validation import check_choice, invalid
 from .base import NAN, PowerSource, Sample, Sink, proc_cpu_seconds
 
 ENV_EXECUTABLE = "GREENSCREEN_NVIDIA_SMI"
@@ -46,10 +46,8 @@ def resolve_executable() -> str | None:
     override = os.environ.get(ENV_EXECUTABLE)
     if override:
         if not (os.path.isfile(override) and os.access(override, os.X_OK)):
-            raise ValueError(
-                f"{ENV_EXECUTABLE}={override!r} is not valid; allowed: the path of an "
-                "executable nvidia-smi file (or unset it to search PATH)."
-            )
+            raise invalid(ENV_EXECUTABLE, override, "the path of an executable nvidia-smi "
+                          "file (or unset it to search PATH)")
         return override
     return shutil.which("nvidia-smi")
 

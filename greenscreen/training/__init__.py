@@ -15,7 +15,7 @@ active Keras backend, `<Method>.incompatibility(**settings)` for its settings. E
 returns a reason or None, and the constructors raise with the same message.
 """
 
-from ._base import SUPPORTED_BACKENDS, backend_unsupported
+from .base import SUPPORTED_BACKENDS, backend_unsupported
 from .controllers import ASTController, PIController
 from .gating import SampleGating, with_indices
 from .pruning import MagnitudePruning, strip_pruning, weights_gzip_bytes

@@ -29,12 +29,11 @@ import math
 import keras
 from keras import ops
 
+from ..choices import SCORING, SELECTORS
 from ..validation import check_choice, check_number
-from ._base import WrappedModel, error_message
+from .base import WrappedModel, error_message
 from .controllers import CONTROLLERS, ASTController, PIController
 
-SELECTORS = ("significance", "random")
-SCORING = ("full", "stale")
 __all__ = ["ASTController", "PIController", "SampleGating", "significance", "with_indices"]
 
 

@@ -18,7 +18,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from ._base import WrappedModel, error_message, kernels, magnitude_threshold
+from ..validation import invalid
+from .base import WrappedModel, error_message, kernels, magnitude_threshold
 from .schedules import check_sparsity_schedule
 
 
@@ -126,7 +127,7 @@ class MagnitudePruning(WrappedModel):
 def strip_pruning(model: MagnitudePruning) -> keras.Model:
     """Returns the plain inner model, masks applied, with no pruning machinery."""
     if not isinstance(model, MagnitudePruning):
-        raise ValueError(f"model={type(model).__name__} is not valid; allowed: a MagnitudePruning")
+        raise invalid("model", type(model).__name__, "a MagnitudePruning")
     model.apply_masks()
     return model.inner
 

@@ -30,13 +30,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..choices import FREEZE, GRANULARITY, SALIENCY
 from ..validation import check_choice, check_number
-from ._base import WrappedModel, error_message, top_fraction
+from .base import WrappedModel, error_message, top_fraction
 from .schedules import check_percentages
-
-SALIENCY = ("gradient", "grad_x_weight")
-GRANULARITY = ("weight", "layer")
-FREEZE = ("ranked", "bottom_up")
 
 
 class RankedUpdates(WrappedModel):

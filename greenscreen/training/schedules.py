@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from ..choices import PERCENT_SCHEDULES
 from ..validation import check_choice, check_number, invalid
-
-PERCENT_SCHEDULES = ("linear", "exponential")
 
 
 def check_percentages(high: float, low: float, schedule: str) -> None:

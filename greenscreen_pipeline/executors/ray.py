@@ -1,7 +1,7 @@
 """Ray executor: every unfinished run is one Ray task (`pip install ".[ray]"`).
 
 Each task claims its run and trains it in a subprocess exactly as the local
-executor does (`sweep._do`), so run folders, claims, resume and failure
+executor does (`attempt.train_claimed`), so run folders, claims, resume and failure
 records are the same. A task asks for `cpus_per_run` CPUs and, when the
 cluster has GPUs, one GPU (Ray then sets `CUDA_VISIBLE_DEVICES`, so the run's
 SMICallback measures only that GPU). The sweep folder and this checkout must
@@ -21,18 +21,25 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
-from . import runfolder, sweep
-from .space import SweepConfig
+from greenscreen.validation import invalid
+
+from .. import runfolder
+from ..errors import Interrupted, MissingDependency, UsageError
+from ..log import logger
+from ..space import SweepConfig
+from .attempt import RunReport, train_claimed
+from .progress import Progress
+
+log = logger(__name__)
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-def _train(config: SweepConfig, sweep_dir: str, index: int, epochs: int) -> tuple:
+def train_task(config: SweepConfig, sweep_dir: str, index: int, epochs: int) -> RunReport:
     """The Ray task: the same claim-and-train step as a local worker."""
-    return sweep._do(config, Path(sweep_dir), index, epochs, None)
+    return train_claimed(config, Path(sweep_dir), index, epochs)
 
 
 def start(address: str | None, num_cpus: int | None):
@@ -45,8 +52,8 @@ def start(address: str | None, num_cpus: int | None):
     try:
         import ray
     except ImportError:
-        raise SystemExit('greenscreen: --executor ray needs Ray: pip install ".[ray]" '
-                         "(or pip install ray)") from None
+        raise MissingDependency('the ray executor needs Ray: pip install ".[ray]" (or pip '
+                                "install ray)") from None
     if address:
         ray.init(address=address, log_to_driver=False)
         return ray
@@ -55,8 +62,8 @@ def start(address: str | None, num_cpus: int | None):
     node_ip = ray.util.get_node_ip_address()
     if node_ip not in LOOPBACK:
         ray.shutdown()
-        raise SystemExit(f"greenscreen: the private Ray instance took node address {node_ip}, "
-                         "so it would listen beyond loopback; Ray was imported before "
+        raise UsageError(f"the private Ray instance took node address {node_ip}, so it would "
+                         "listen beyond loopback; Ray was imported before "
                          "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 was set. Start it from a fresh "
                          "process, or give --address of a cluster.")
     return ray
@@ -71,12 +78,15 @@ def resources(cluster: dict, gpus_per_run: int | None, cpus_per_run: int) -> dic
     if gpus_per_run is None:
         gpus_per_run = 1 if cluster.get("GPU", 0) >= 1 else 0
     if gpus_per_run > cluster.get("GPU", 0):
-        raise SystemExit(f"greenscreen: --gpus-per-run {gpus_per_run} but the Ray cluster has "
-                         f"{cluster.get('GPU', 0):g} GPUs; allowed: 0 to {cluster.get('GPU', 0):g}")
+        raise UsageError(_more_than("--gpus-per-run", gpus_per_run, cluster.get("GPU", 0), 0))
     if cpus_per_run > cluster.get("CPU", 0):
-        raise SystemExit(f"greenscreen: --cpus-per-run {cpus_per_run} but the Ray cluster has "
-                         f"{cluster.get('CPU', 0):g} CPUs; allowed: 1 to {cluster.get('CPU', 0):g}")
+        raise UsageError(_more_than("--cpus-per-run", cpus_per_run, cluster.get("CPU", 0), 1))
     return {"num_gpus": gpus_per_run, "num_cpus": cpus_per_run}
+
+
+def _more_than(flag: str, value: int, has: float, low: int) -> str:
+    what = flag.split("-")[2].upper() + "s"
+    return str(invalid(flag, value, f"{low} to {has:g}: the Ray cluster has {has:g} {what}"))
 
 
 def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
@@ -91,32 +101,33 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
     try:
         cluster = ray.cluster_resources()
         res = resources(cluster, gpus_per_run, cpus_per_run)
-        print(f"greenscreen: Ray cluster {cluster.get('CPU', 0):g} CPUs, "
-              f"{cluster.get('GPU', 0):g} GPUs; {len(todo)} runs to train, "
-              f"each with {res['num_gpus']} GPU(s) and {res['num_cpus']} CPU(s)", flush=True)
+        log.info("Ray cluster %g CPUs, %g GPUs; %d runs to train, each with %d GPU(s) and %d "
+                 "CPU(s)", cluster.get("CPU", 0), cluster.get("GPU", 0), len(todo),
+                 res["num_gpus"], res["num_cpus"])
         # No Ray-level retries: a lost task leaves its run unfinished, and rerunning the
         # sweep trains it; a retry on another node would find the dead task's claim.
-        task = ray.remote(_train).options(max_retries=0, **res)
+        task = ray.remote(train_task).options(max_retries=0, **res)
         pending = {task.remote(config, str(sweep_dir.resolve()), i, s["epochs"]): i
                    for i in todo}
-        progress = sweep._Progress(len(todo))
+        progress = Progress(len(todo))
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             i = pending.pop(ready[0])
             try:
-                st, note, wall = ray.get(ready[0])
+                report = ray.get(ready[0])
             except ray.exceptions.RayError as exc:
-                st, note, wall = {"status": "lost"}, f"lost ({type(exc).__name__})", None
-            progress.report(sweep_dir, i, st, note, wall)
+                report = RunReport(i, {"status": "lost"}, f"lost ({type(exc).__name__})")
+            progress.report(sweep_dir, report)
     except KeyboardInterrupt:
         # Without force, a running task gets a KeyboardInterrupt: its run process is sent
         # SIGTERM, marks the run interrupted and its claim is released.
-        print("\ngreenscreen: stopping the Ray tasks; interrupted runs resume when you run the "
-              "same command again", file=sys.stderr, flush=True)
+        log.warning("stopping the Ray tasks; interrupted runs resume when you run the same "
+                    "command again")
         for ref in pending:
             ray.cancel(ref, force=False)
         ray.wait(list(pending), num_returns=len(pending), timeout=90)
-        raise
+        raise Interrupted("stopped; run the same command again to finish (interrupted runs "
+                          "resume)", runfolder.statuses(sweep_dir, s["runs"])) from None
     finally:
         ray.shutdown()
     return runfolder.statuses(sweep_dir, s["runs"])

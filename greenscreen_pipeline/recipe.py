@@ -1,4 +1,6 @@
-"""Turn one configuration into a trained, measured run: every option implemented on Keras 3.
+"""The Keras pieces of a run, one per option: precision, optimizer, learning-rate schedule,
+the method's wrapper, compile, quantization, and the checks that a combination can run.
+`training.train_run` calls them in order; every option is implemented here on Keras 3.
 
 optimizer_momentum maps to SGD's and RMSprop's `momentum` and to Adam's and
 AdamW's `beta_1`. The methods take their settings from config.yaml (each used by
@@ -25,29 +27,35 @@ internal:
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 
 import keras
 import numpy as np
 
-from greenscreen.training import MagnitudePruning, RankedUpdates, SampleGating, strip_pruning
+from greenscreen.training import (
+    MagnitudePruning,
+    RankedUpdates,
+    SampleGating,
+    backend_unsupported,
+    strip_pruning,
+)
 
-from . import models
-from .data import Splits
 
+def skip_reason(cfg: dict) -> str | None:
+    """Why a combination cannot run, or None. Checked before any training.
 
-class RunSkipped(Exception):
-    """This combination of options cannot work; the message says why."""
-
-
-def unsupported(cfg: dict) -> str | None:
-    """Why a combination cannot run, or None. Checked before any training."""
+    What a method needs (its backend, its settings) is asked of the method itself; the
+    rules here are the pipeline's own, about precision, augmentation and quantization.
+    """
+    method = cfg["method"]
+    if method != "standard":
+        reason = backend_unsupported(
+            f"method {method}", loss_scaling=cfg["precision"] == "global_policy_float16")
+        reason = reason or method_incompatibility(cfg)
+        if reason:
+            return reason
     backend = keras.backend.backend()
-    if cfg["method"] != "standard" and backend not in ("tensorflow", "jax"):
-        return (f"method {cfg['method']} runs on the tensorflow and jax backends; "
-                f"KERAS_BACKEND is {backend}")
     if cfg["precision"] == "float64" and backend == "jax" and not jax_x64():
         return ("precision float64 needs JAX's 64-bit mode, which is off (JAX would compute "
                 "in float32); set JAX_ENABLE_X64=1 to run it")
@@ -55,23 +63,24 @@ def unsupported(cfg: dict) -> str | None:
         return (f"augmentation random with precision {cfg['precision']}: Keras's "
                 "RandomRotation mixes float32 constants into its computation and fails under "
                 f"a {cfg['precision']} global float type")
-    if (cfg["method"] != "standard" and cfg["precision"] == "global_policy_float16"
-            and backend == "jax"):
-        return (f"method {cfg['method']} with float16 loss scaling (global_policy_float16) "
-                "does not run on JAX: Keras's LossScaleOptimizer updates its state inside a "
-                "conditional that the method's train step cannot trace; mixed_bfloat16 needs "
-                "no loss scaling and works")
-    if (cfg["method"] == "ranked" and cfg["ranked_freeze"] == "bottom_up"
-            and cfg["ranked_granularity"] != "layer"):
-        return ("ranked_freeze bottom_up freezes whole layers, so it needs ranked_granularity "
-                f"layer; this run has {cfg['ranked_granularity']}")
-    if (cfg["method"] == "gated" and cfg["gating_scoring"] == "stale"
-            and cfg["gating_selector"] != "significance"):
-        return ("gating_scoring stale remembers significance scores, so it needs "
-                f"gating_selector significance; this run has {cfg['gating_selector']}")
-    if cfg["method"] != "standard" and cfg["internal"] == "pre_quantization":
-        return (f"method {cfg['method']} wraps the model's train step, which float8 "
+    if method != "standard" and cfg["internal"] == "pre_quantization":
+        return (f"method {method} wraps the model's train step, which float8 "
                 "quantized training (pre_quantization) does not support")
+    return None
+
+
+def method_incompatibility(cfg: dict) -> str | None:
+    """The method's own answer on the run's settings (config keys named as in config.yaml)."""
+    if cfg["method"] == "ranked":
+        why = RankedUpdates.incompatibility(granularity=cfg["ranked_granularity"],
+                                            freeze=cfg["ranked_freeze"])
+        return why and f"ranked_freeze {cfg['ranked_freeze']} with ranked_granularity " \
+                       f"{cfg['ranked_granularity']}: {why}"
+    if cfg["method"] == "gated":
+        why = SampleGating.incompatibility(selector=cfg["gating_selector"],
+                                           scoring=cfg["gating_scoring"])
+        return why and f"gating_scoring {cfg['gating_scoring']} with gating_selector " \
+                       f"{cfg['gating_selector']}: {why}"
     return None
 
 
@@ -156,17 +165,11 @@ def weights_bytes(model: keras.Model) -> int:
         return os.path.getsize(path)
 
 
-def build_and_compile(cfg: dict, splits: Splits, epochs: int):
-    """Returns (model to fit, plain model, parameter count, FLOPs per train step, steps/epoch)."""
-    steps = math.ceil(len(splits.x_train) / cfg["batch_size"])
-    net = models.build(cfg["model"], splits.input_shape, splits.num_classes, cfg)
-    if cfg["internal"] == "pre_quantization":
-        net.quantize("float8")
-    model = wrap(cfg, net, steps, epochs, len(splits.x_train))
-    model.compile(optimizer(cfg, learning_rate(cfg, steps, epochs)), "categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=cfg["internal"] == "jit_compilation")
-    flops = models.train_step_flops(net, cfg["batch_size"])
-    return model, net, int(net.count_params()), flops, steps
+def compile_model(model: keras.Model, cfg: dict, steps_per_epoch: int, epochs: int) -> None:
+    """Compiles with the run's optimizer, learning-rate schedule, momentum and XLA choice."""
+    model.compile(optimizer(cfg, learning_rate(cfg, steps_per_epoch, epochs)),
+                  "categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=cfg["internal"] == "jit_compilation")
 
 
 def post_quantize(model: keras.Model, test_ds) -> dict:

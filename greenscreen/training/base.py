@@ -18,6 +18,7 @@ from typing import Callable
 import keras
 from keras import ops
 
+from ..validation import invalid
 from . import _steps
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
@@ -98,9 +99,8 @@ class WrappedModel(keras.Model):
         self._step = _steps.for_backend()
         super().__init__(name=name)
         if not model.built:
-            raise ValueError(
-                f"model={model.name!r} is not valid; allowed: a built model "
-                "(start it with keras.Input(...) or call it once on data).")
+            raise invalid("model", model.name, "a built model (start it with "
+                          "keras.Input(...) or call it once on data)")
         self.inner = model
         self.epoch = keras.Variable(0.0, dtype="float32", trainable=False, name="epoch")
         self.epochs = keras.Variable(1.0, dtype="float32", trainable=False, name="epochs")

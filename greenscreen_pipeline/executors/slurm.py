@@ -19,10 +19,12 @@ from pathlib import Path
 
 from greenscreen.fileio import atomic_write_text
 
-from . import runfolder
-from .space import SweepConfig
+from .. import runfolder
+from ..errors import MissingDependency, SubmitError
+from ..log import logger
+from ..space import SweepConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+log = logger(__name__)
 
 
 def array_spec(indices: list[int]) -> str:
@@ -54,6 +56,9 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     """
     s = config.settings
     todo = runfolder.unfinished(sweep_dir, s["runs"])
+    # The jobs start where the sweep was submitted from, so paths in config.yaml (a
+    # data_path) mean what they meant here.
+    here = shlex.quote(str(Path.cwd()))
     py, cfg = shlex.quote(sys.executable), shlex.quote(str(Path(config.path).resolve()))
     out = shlex.quote(str(sweep_dir.resolve()))
     parallel = f"%{s['slurm_parallel']}" if s.get("slurm_parallel") else ""
@@ -61,12 +66,12 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
         f"#SBATCH --array={array_spec(todo)}{parallel}"]
     if gpus_per_run:
         array.append(f"#SBATCH --gres=gpu:{gpus_per_run}")
-    array += [f"cd {shlex.quote(str(ROOT))}",
+    array += [f"cd {here}",
               f"exec {py} -m greenscreen_pipeline run-one --config {cfg} --sweep-dir {out} "
               "--index \"$SLURM_ARRAY_TASK_ID\""]
     report_opts = f" --out {shlex.quote(str(Path(report_out).resolve()))}" if report_out else ""
     report = header("greenscreen-report", s, sweep_dir) + [
-        f"cd {shlex.quote(str(ROOT))}",
+        f"cd {here}",
         *(f"{py} -m greenscreen_pipeline {stage} --config {cfg} --sweep-dir {out}"
           + (report_opts if stage == "report" else "")
           for stage in ("analyze", "final", "report"))]
@@ -78,7 +83,7 @@ def submit(config: SweepConfig, sweep_dir: Path, dry_run: bool, gpus_per_run: in
     """Writes the scripts into `<sweep>/slurm/` and submits them (or prints them)."""
     array, report, todo = scripts(config, sweep_dir, gpus_per_run, report_out)
     if not todo:
-        print("greenscreen: every run is finished; nothing to submit")
+        log.info("every run is finished; nothing to submit")
         return
     paths = sweep_dir / "slurm" / "runs.sbatch", sweep_dir / "slurm" / "report.sbatch"
     for path, text in zip(paths, (array, report)):
@@ -89,17 +94,17 @@ def submit(config: SweepConfig, sweep_dir: Path, dry_run: bool, gpus_per_run: in
         print(f"# then: sbatch --parsable --dependency=afterany:<array job id> {paths[1]}")
         return
     if shutil.which("sbatch") is None:
-        raise SystemExit("greenscreen: sbatch was not found on PATH. Submit from a Slurm "
-                         f"login node, or pass --dry-run to only write the scripts ({paths[0]}).")
+        raise MissingDependency("sbatch was not found on PATH. Submit from a Slurm login "
+                                f"node, or pass --dry-run to only write the scripts ({paths[0]}).")
     job = _sbatch([str(paths[0])])
     report_job = _sbatch([f"--dependency=afterany:{job}", str(paths[1])])
-    print(f"greenscreen: submitted array job {job} ({len(todo)} runs) and report job "
-          f"{report_job}; scripts and logs in {sweep_dir / 'slurm'}/", flush=True)
+    log.info("submitted array job %s (%d runs) and report job %s; scripts and logs in %s/",
+             job, len(todo), report_job, sweep_dir / "slurm")
 
 
 def _sbatch(args: list[str]) -> str:
     done = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"greenscreen: sbatch {' '.join(args)} failed "
-                         f"(exit {done.returncode}): {done.stderr.strip()}")
+        raise SubmitError(f"sbatch {' '.join(args)} failed (exit {done.returncode}): "
+                          f"{done.stderr.strip()}")
     return done.stdout.strip().split(";")[0]  # "jobid;cluster" on federated clusters

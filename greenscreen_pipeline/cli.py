@@ -1,0 +1,146 @@
+"""The `greenscreen` command: one parser of subcommands, and the one place where errors
+become a message and an exit code.
+
+    greenscreen sweep [local|slurm|ray] [options]   train config.yaml's runs, one folder each
+    greenscreen analyze | final | report [options]  the later stages (they read run folders)
+    greenscreen all [local|slurm|ray] [options]     sweep, analyze, final and report
+    greenscreen check | run-one | meters | gpu-check
+
+`./greenscreen.sh` sets up .venv and then runs this command. Every subcommand imports
+what it needs when it runs, so `--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from greenscreen import __version__
+
+from . import commands
+from .errors import PipelineError, UsageError
+from .executors import EXECUTORS
+from .log import configure
+
+STAGED = ("sweep", "all")  # the subcommands whose executor is a subcommand of their own
+
+
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= {low}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _config_options() -> argparse.ArgumentParser:
+    """--config and the settings every stage may override."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("configuration")
+    group.add_argument("--config", default="config.yaml",
+                       help="the sweep's config.yaml (default: %(default)s)")
+    group.add_argument("--sweep-dir", help="the sweep folder (default: settings.sweep_dir)")
+    group.add_argument("--runs", type=_at_least(1), help="runs (default: settings.runs)")
+    group.add_argument("--epochs", type=_at_least(1),
+                       help="epochs per run (default: settings.epochs)")
+    return common
+
+
+def _add_executors(stage: argparse.ArgumentParser, common: argparse.ArgumentParser,
+                   report_out: bool) -> None:
+    executors = stage.add_subparsers(dest="executor", metavar="EXECUTOR", title="executors",
+                                     description="local (the default), slurm or ray")
+    local = executors.add_parser("local", parents=[common], help="worker threads on this "
+                                 "machine, each run in its own process (the default)")
+    local.add_argument("--workers", type=_at_least(1), default=1,
+                       help="runs trained at once (default: %(default)s)")
+    local.add_argument("--gpus", help="comma-separated GPU ids; worker k sees only GPU k")
+    slurm = executors.add_parser("slurm", parents=[common], help="one Slurm job array, then a "
+                                 "dependent analyze + final + report job")
+    slurm.add_argument("--dry-run", action="store_true", help="write and print, do not submit")
+    slurm.add_argument("--partition", help="default: settings.slurm_partition")
+    slurm.add_argument("--time", help="per-run time limit, e.g. 04:00:00 (default: "
+                                      "settings.slurm_time)")
+    slurm.add_argument("--account", help="default: settings.slurm_account")
+    slurm.add_argument("--parallel", type=_at_least(0),
+                       help="most runs at once (default: settings.slurm_parallel)")
+    slurm.add_argument("--gpus-per-run", type=_at_least(0), default=1,
+                       help="GPUs per run (default: %(default)s)")
+    slurm.add_argument("--out", help="the report PDF the dependent job writes")
+    ray = executors.add_parser("ray", parents=[common], help="one Ray task per run")
+    ray.add_argument("--address", help="cluster address (default: settings.ray_address; "
+                                       "none: a private local Ray instance on loopback)")
+    ray.add_argument("--num-cpus", type=_at_least(1),
+                     help="CPUs of the local Ray instance (default: all)")
+    ray.add_argument("--cpus-per-run", type=_at_least(1), default=1,
+                     help="CPUs per run (default: %(default)s)")
+    ray.add_argument("--gpus-per-run", type=_at_least(0),
+                     help="GPUs per run (default: 1 if the cluster has GPUs, else 0)")
+    if report_out:
+        for parser in (local, ray):
+            parser.add_argument("--out", help="the report PDF (default: report/<sweep>.pdf)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="greenscreen", description="Energy-aware sweeps for Keras: train the "
+        "configurations of config.yaml, analyse what drives energy, retrain the best and "
+        "write a PDF report.", epilog="'greenscreen COMMAND --help' shows a command's options.")
+    parser.add_argument("--version", action="version", version=f"greenscreen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _config_options()
+    for name, text in (("all", "sweep, analyze, final and report, in order"),
+                       ("sweep", "train every unfinished run of config.yaml")):
+        stage = sub.add_parser(name, help=text, description=text + ". The executor is a "
+                               "subcommand: local (the default), slurm or ray.")
+        _add_executors(stage, common, report_out=name == "all")
+    sub.add_parser("analyze", parents=[common], help="rank the runs, find what drives "
+                   "energy, recommend a configuration")
+    sub.add_parser("final", parents=[common], help="train the recommended configuration for "
+                   "settings.final_epochs")
+    report = sub.add_parser("report", parents=[common], help="write the PDF report")
+    report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
+    sub.add_parser("check", parents=[common], help="validate config.yaml and exit")
+    run_one = sub.add_parser("run-one", parents=[common], help="claim and train one run (a "
+                             "Slurm array task, or by hand)")
+    run_one.add_argument("--index", type=_at_least(0), required=True, help="the run to train")
+    sub.add_parser("meters", help="list the power sources this machine offers, and why the "
+                   "others are unavailable")
+    gpu = sub.add_parser("gpu-check", help="every power source against NVML's energy counter "
+                         "on a real GPU (benchmarks/gpu_check.py; a checkout only)")
+    gpu.add_argument("checker_args", nargs=argparse.REMAINDER,
+                     help="passed on, e.g. --out FILE --scale 1.0 --no-fit")
+    return parser
+
+
+def normalize(argv: list[str]) -> list[str]:
+    """`sweep` and `all` without an executor mean the local one."""
+    if "--executor" in argv:
+        raise UsageError("--executor is a subcommand now: greenscreen sweep local|slurm|ray "
+                         "[options], e.g. greenscreen sweep slurm --dry-run")
+    if argv and argv[0] in STAGED:
+        rest = argv[1:]
+        if not rest or rest[0] not in (*EXECUTORS, "-h", "--help"):
+            return [argv[0], "local", *rest]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one subcommand; returns its exit code (2: bad usage or config, 130: stopped)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    configure()
+    try:
+        args = build_parser().parse_args(normalize(argv))
+        return commands.run(args) or 0
+    except PipelineError as exc:
+        print(f"greenscreen: {exc.prefix}{exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("greenscreen: stopped", file=sys.stderr, flush=True)
+        return 130

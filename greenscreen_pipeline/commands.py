@@ -1,0 +1,168 @@
+"""What each subcommand of `greenscreen` does. `cli` parses; `run` dispatches here.
+
+Each handler takes the parsed arguments, raises `errors.PipelineError` for anything the
+user must fix, and returns an exit code (None: 0). Heavy modules are imported inside the
+handlers, so `greenscreen --help` and `check` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import space
+from .errors import Interrupted, MissingDependency
+from .log import logger
+
+log = logger(__name__)
+GPU_CHECK = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+
+
+def run(args: argparse.Namespace) -> int | None:
+    return HANDLERS[args.command](args)
+
+
+def load_config(args: argparse.Namespace) -> space.SweepConfig:
+    """config.yaml with the command line's overrides of its settings."""
+    option = lambda name: getattr(args, name, None)  # noqa: E731
+    return space.load(args.config, {
+        "runs": option("runs"), "epochs": option("epochs"), "sweep_dir": option("sweep_dir"),
+        "slurm_partition": option("partition"), "slurm_time": option("time"),
+        "slurm_account": option("account"), "slurm_parallel": option("parallel"),
+        "ray_address": option("address")})
+
+
+def check(args: argparse.Namespace) -> None:
+    config = load_config(args)
+    log.info("%s is valid: %d dimensions, %d runs x %d epochs", args.config,
+             len(config.space), config.settings["runs"], config.settings["epochs"])
+
+
+def sweep(args: argparse.Namespace) -> None:
+    config = load_config(args)
+    _sweep(config, Path(config.settings["sweep_dir"]), args)
+
+
+def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace) -> None:
+    from . import manifest
+
+    s = config.settings
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    manifest.record(config, sweep_dir)
+    if args.executor == "slurm":
+        from .executors import slurm
+
+        slurm.submit(config, sweep_dir, args.dry_run, args.gpus_per_run, args.out)
+        return
+    log.info("sweep of %d runs x %d epochs into %s/ (%s executor)", s["runs"], s["epochs"],
+             sweep_dir, args.executor)
+    if args.executor == "ray":
+        from .executors import ray
+
+        results = ray.run_sweep(config, sweep_dir, s["ray_address"] or None, args.num_cpus,
+                                args.gpus_per_run, args.cpus_per_run)
+    else:
+        from .executors import local
+
+        gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
+        results = local.run_sweep(config, sweep_dir, args.workers, gpus)
+    done = sum(r["status"] == "done" for r in results)
+    log.info("%d/%d runs done; results in %s/", done, len(results), sweep_dir.resolve())
+
+
+def analyze(args: argparse.Namespace) -> None:
+    _analyze(load_config(args))
+
+
+def _analyze(config: space.SweepConfig) -> None:
+    import warnings
+
+    from .analysis import analyze as analyze_sweep
+    from .analysis import summary_text
+
+    sweep_dir = Path(config.settings["sweep_dir"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small-sample statistics warn loudly; we say it plainly
+        result = analyze_sweep(sweep_dir, config.settings["accuracy_floor"],
+                               config.settings["recommend"])
+    print(summary_text(result))
+    log.info("analysis in %s/analysis.json and *.csv", sweep_dir.resolve())
+
+
+def final(args: argparse.Namespace) -> None:
+    _final(load_config(args))
+
+
+def _final(config: space.SweepConfig) -> None:
+    from .final import final_run
+
+    sweep_dir = Path(config.settings["sweep_dir"])
+    st = final_run(config, sweep_dir)
+    log.info("final run %s: test accuracy %s, folder %s/", st.get("status"),
+             st.get("test_accuracy"), (sweep_dir / "final").resolve())
+
+
+def report(args: argparse.Namespace) -> None:
+    _report(load_config(args), args.out)
+
+
+def _report(config: space.SweepConfig, out: str | None) -> None:
+    from .report import build
+
+    sweep_dir = Path(config.settings["sweep_dir"])
+    pdf = Path(out or Path("report") / f"{sweep_dir.name}.pdf")
+    log.info("report written to %s", build(sweep_dir, pdf).resolve())
+
+
+def everything(args: argparse.Namespace) -> None:
+    """sweep, analyze, final, report; under Slurm only the submission, whose dependent job
+    does the rest."""
+    config = load_config(args)
+    _sweep(config, Path(config.settings["sweep_dir"]), args)
+    if args.executor == "slurm":
+        return
+    _analyze(config)
+    _final(config)
+    _report(config, args.out)
+
+
+def run_one(args: argparse.Namespace) -> int | None:
+    """One run, as a Slurm array task (or by hand): claimed like every other run. SIGTERM
+    (Slurm's time limit) or SIGINT leave it interrupted, its claim released, to resume."""
+    from .executors import train_claimed
+    from .executors.stop import Stop
+
+    config = load_config(args)
+    stop = Stop().install()
+    report = train_claimed(config, Path(config.settings["sweep_dir"]), args.index,
+                           config.settings["epochs"], None, stop)
+    log.info("run %03d %s", args.index, report.note)
+    if stop.requested:
+        raise Interrupted(f"run {args.index:03d} stopped; it resumes when it runs again")
+    return None
+
+
+def meters(args: argparse.Namespace) -> None:
+    from greenscreen.meters import available
+
+    for row in available():
+        state = "available" if row["available"] else "unavailable: " + row["reason"]
+        print(f"{row['source']:<11} {row['provenance']:<22} {state}")
+
+
+def gpu_check(args: argparse.Namespace) -> int:
+    """benchmarks/gpu_check.py under the JAX backend, the path it checks on a real GPU."""
+    if not GPU_CHECK.exists():
+        raise MissingDependency(f"gpu-check runs from a greenscreen checkout; {GPU_CHECK} "
+                                "is not here (an installed copy has no benchmarks/)")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    return subprocess.run([sys.executable, str(GPU_CHECK), *args.checker_args], env=env,
+                          check=False).returncode
+
+
+HANDLERS = {"all": everything, "sweep": sweep, "analyze": analyze, "final": final,
+            "report": report, "check": check, "run-one": run_one, "meters": meters,
+            "gpu-check": gpu_check}

@@ -1,0 +1,39 @@
+"""The errors the command line turns into one line and an exit code (in `cli.main`, only).
+
+Code below the command line raises these instead of printing and exiting, so a
+function can be called from a test, a Ray task or another program, and the
+message and exit code are decided in one place.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """A problem the user can act on; `cli.main` prints "greenscreen: <prefix><message>"."""
+
+    exit_code = 1
+    prefix = ""
+
+
+class UsageError(PipelineError):
+    """A flag, a combination of flags or a folder that this command cannot work with."""
+
+    exit_code = 2
+
+
+class MissingDependency(UsageError):
+    """An optional package or program the command needs is not installed."""
+
+
+class SubmitError(PipelineError):
+    """A cluster refused a submission (sbatch failed)."""
+
+
+class Interrupted(PipelineError):
+    """The sweep was stopped by a signal; `statuses` says where each run stands."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, statuses: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.statuses = statuses or []

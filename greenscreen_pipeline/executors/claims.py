@@ -1,0 +1,71 @@
+"""Run claims: which process trains a run, so that no run is ever trained twice at once.
+
+A claim is the file `<sweep>/.claims/NNN`, created with O_CREAT | O_EXCL, which exactly
+one creator wins, on shared storage too. It holds the owner's pid and host, so a claim
+left by a dead process of this host can be taken over.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from ..runfolder import process_alive
+
+
+def claim_path(sweep_dir: Path, index: int) -> Path:
+    return Path(sweep_dir) / ".claims" / f"{index:03d}"
+
+
+def claim(sweep_dir: Path, index: int) -> bool:
+    """Atomically claims run `index` for this process; False if another process holds it.
+
+    A claim left by a dead process of this host is taken over under an flock of its own
+    lock file, re-checked inside the lock, so two workers that both see it stale cannot
+    both take it.
+    """
+    path = claim_path(sweep_dir, index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _create(path):
+        return True
+    with open(path.with_name(f"{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            holder = owner(sweep_dir, index)
+            mine = holder is not None and holder.get("host") == socket.gethostname()
+            if holder is None or not mine or process_alive(holder.get("pid", 0)):
+                return holder is None and _create(path)  # released meanwhile: try once
+            path.unlink(missing_ok=True)  # stale: its process is gone
+            return _create(path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def release(sweep_dir: Path, index: int) -> None:
+    claim_path(sweep_dir, index).unlink(missing_ok=True)
+
+
+def owner(sweep_dir: Path, index: int) -> dict | None:
+    """The claim's owner; None if there is no claim; {} while its creator is still writing."""
+    try:
+        return json.loads(claim_path(sweep_dir, index).read_text() or "{}")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+
+
+def _create(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True

@@ -1,0 +1,61 @@
+"""The sweep's output: one line per run, as each finishes. Thread-safe.
+
+    [3/8] run 002 done     acc 0.9611  energy 412.3 J (measured:nvml)  total 1203.9 J  ETA 2m10s
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+from .. import ledger, runfolder
+from .attempt import RunReport
+
+
+class Progress:
+    """Prints i/N, accuracy, energy, the total energy so far and an ETA per finished run.
+
+    Args:
+        runs: How many runs this invocation reports on.
+        books: The sweep's own device ledger; when it measures, the total counts each
+            device once (runs that shared a GPU are not added up).
+    """
+
+    def __init__(self, runs: int, books: "ledger.DeviceLedger | None" = None) -> None:
+        self.runs, self.done, self.total = runs, 0, 0.0
+        self.durations: list[float] = []
+        self.books = books
+        self.lock = threading.Lock()
+
+    def report(self, sweep_dir: Path, run: RunReport) -> None:
+        energy, source = energy_of(runfolder.RunFolder.of(sweep_dir, run.index))
+        with self.lock:
+            self.done += 1
+            self.total += 0.0 if math.isnan(energy) else energy
+            if self.books is not None and self.books.active:
+                self.books.record()
+                self.total = self.books.total_j()
+            if run.wall_s is not None:
+                self.durations.append(run.wall_s)
+            left = self.runs - self.done
+            eta = sum(self.durations) / len(self.durations) * left if self.durations else 0.0
+            acc = run.outcome.get("test_accuracy")
+            print(f"[{self.done}/{self.runs}] run {run.index:03d} {run.note:<8} "
+                  f"acc {acc if acc is None else f'{acc:.4f}'}  energy {energy:.1f} J "
+                  f"({source})  total {self.total:.1f} J  ETA {clock(eta)}", flush=True)
+
+
+def energy_of(folder: runfolder.RunFolder) -> tuple[float, str]:
+    """A run's energy over all its attempts and its provenance; NaN and "none" without one."""
+    try:
+        summary = folder.summary() or {}
+    except runfolder.Unreadable:
+        summary = {}
+    energy = summary.get("energy_j")
+    return (float(energy) if energy is not None else math.nan), summary.get("source", "none")
+
+
+def clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s"

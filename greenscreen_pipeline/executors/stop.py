@@ -1,0 +1,80 @@
+"""Stopping a sweep on SIGINT or SIGTERM within seconds, without failing any run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+
+from ..log import logger
+
+log = logger(__name__)
+
+
+class Stop:
+    """SIGINT and SIGTERM stop the sweep within seconds, without failing any run.
+
+    The first signal stops handing out runs and sends SIGTERM to every run process
+    (a Ctrl-C in a terminal reaches them directly too); each marks its run
+    interrupted, keeps its checkpoint and exits, and its claim is released. A second
+    signal kills the run processes and ends at once. Handlers only set flags and
+    signal children, and the main thread waits with timeouts, so this behaves the
+    same on every Python version.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signals = 0
+        self._children: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def install(self) -> "Stop":
+        """Handles SIGINT and SIGTERM from now on (only possible in the main thread)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._handle)
+            signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    def _handle(self, signum, frame) -> None:
+        self.signals += 1
+        self.event.set()
+        with self._lock:
+            children = list(self._children)
+        if self.signals == 1:
+            log.warning("%s: stopping; runs in flight are kept as interrupted "
+                        "and resume when you run the same command again (again to stop at "
+                        "once)", signal.Signals(signum).name)
+            for proc in children:
+                send(proc, signal.SIGTERM)
+            return
+        for proc in children:
+            send(proc, signal.SIGKILL)
+        os._exit(130)
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._children.add(proc)
+        if self.requested:  # a signal came while it was starting
+            send(proc, signal.SIGTERM)
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._children.discard(proc)
+
+
+def never() -> Stop:
+    """A Stop that no signal sets: for callers without signal handling (a Ray task)."""
+    return Stop()
+
+
+def send(proc: subprocess.Popen, sig: int) -> None:
+    """Signals a run process that may have exited already."""
+    try:
+        proc.send_signal(sig)
+    except (ProcessLookupError, OSError):
+        pass
