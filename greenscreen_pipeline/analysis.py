@@ -21,14 +21,21 @@ COLUMNS = ["run", "accuracy", "energy_j", "power_w", "duration_s", "source"]
 
 
 def pareto(df: pd.DataFrame) -> pd.DataFrame:
-    """Runs no other run beats on both accuracy (higher) and energy (lower)."""
-    keep = []
-    for i, r in df.iterrows():
-        beaten = ((df["accuracy"] >= r["accuracy"]) & (df["energy_j"] <= r["energy_j"]) &
-                  ((df["accuracy"] > r["accuracy"]) | (df["energy_j"] < r["energy_j"])))
-        if not beaten.any():
-            keep.append(i)
-    return df.loc[keep].sort_values("energy_j")
+    """Runs no other run beats on both accuracy (higher) and energy (lower).
+
+    One pass in order of energy instead of comparing every pair (5000 runs: 25 million
+    comparisons): a run is on the front when it is the most accurate of its energy and
+    more accurate than every cheaper run."""
+    if df.empty:
+        return df
+    energy, accuracy = df["energy_j"].to_numpy(float), df["accuracy"].to_numpy(float)
+    order = np.lexsort((-accuracy, energy))  # by energy, the most accurate first on ties
+    e, a = energy[order], accuracy[order]
+    first = np.searchsorted(e, e, side="left")  # where each run's energy starts
+    best = np.maximum.accumulate(a)
+    cheaper = np.where(first > 0, best[np.maximum(first - 1, 0)], -np.inf)
+    keep = (a == a[first]) & (a > cheaper)
+    return df.iloc[np.sort(order[keep])].sort_values("energy_j", kind="stable")
 
 
 def top_tables(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -87,7 +94,10 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str]) -> dict
         chosen[f], evidence[f] = pick["value"], levels
     method = chosen.get("method", ok["method"].iloc[0] if "method" in ok else None)
     used = {f: v for f, v in chosen.items() if METHOD_DIMENSIONS.get(f, method) == method}
-    same = ok[[all(str(r[f]) == str(v) for f, v in used.items()) for _, r in ok.iterrows()]]
+    mask = np.ones(len(ok), bool)
+    for f, v in used.items():  # column by column: iterrows cost seconds at 5000 runs
+        mask &= (ok[f].astype(str) == str(v)).to_numpy()
+    same = ok[mask]
     match = same.loc[same["energy_j"].idxmin()] if not same.empty else None
     return {"rule": "values", "run": None if match is None else match["run"],
             "accuracy": None if match is None else float(match["accuracy"]),
