@@ -10,7 +10,7 @@ from .. import collect
 from ..space import METHOD_DIMENSIONS
 from . import plots
 from .inputs import BASELINE, ReportInputs
-from .layout import WIDTH, figure, number, para, section, table
+from .layout import WIDTH, figure, number, para, section, setting, table
 
 PLAIN_SOURCES = {
     "measured:nvidia-smi": "measured: nvidia-smi power stream",
@@ -154,7 +154,7 @@ def recommendation(inputs: ReportInputs) -> list:
     base = inputs.parameters(BASELINE)
     base = {k: "n/a" if METHOD_DIMENSIONS.get(k, base.get("method")) != base.get("method")
             else v for k, v in base.items()}  # another method's setting, as in the analysis
-    rows += [[k, v, base.get(k, "n/a")] for k, v in rec.get("parameters", {}).items()]
+    rows += [[k, setting(v), setting(base.get(k))] for k, v in rec.get("parameters", {}).items()]
     story = section("Recommendation", para(rule))
     story.append(table(rows, [5 * cm, 5 * cm, 5 * cm]) if len(rows) > 1 else
                  para("No parameter varied across the finished runs."))
@@ -167,9 +167,9 @@ def evidence(rec: dict, unit) -> object:
     rows = [["parameter", "value", "runs", "mean accuracy", f"mean energy ({unit.name})",
              "chosen"]]
     for factor, levels in rec["evidence"].items():
-        rows += [[factor, lv["value"], lv["runs"], lv["mean_accuracy"], unit(lv["mean_energy_j"]),
-                  "yes" if lv["chosen"] else ""] for lv in levels]
-    return table(rows)
+        rows += [[factor, setting(lv["value"]), lv["runs"], lv["mean_accuracy"],
+                  unit(lv["mean_energy_j"]), "yes" if lv["chosen"] else ""] for lv in levels]
+    return table(rows, [0.22, 0.2, 0.1, 0.16, 0.2, 0.12])
 
 
 def final_section(inputs: ReportInputs) -> list:
@@ -191,7 +191,8 @@ def final_section(inputs: ReportInputs) -> list:
         rows.append(["final run", final.get("test_accuracy"), unit(final.get("energy_j")),
                      final.get("power_avg_w"), final.get("duration_s"), final["epochs_trained"]])
         logs["final run"] = inputs.logs("final")
-    story = section("The recommendation next to the baseline", table(rows))
+    story = section("The recommendation next to the baseline",
+                    table(rows, [0.24, 0.14, 0.16, 0.16, 0.16, 0.14]))
     if not final:
         story.append(para("No final run yet: ./greenscreen.sh final trains the recommended "
                           "configuration for settings.final_epochs."))

@@ -4,14 +4,16 @@ that did not finish, and the appendix with the full tables."""
 from __future__ import annotations
 
 import pandas as pd
-from reportlab.lib.units import cm
 from reportlab.platypus import Table
 
+from ..analysis import TOP_K
 from . import plots
 from .inputs import ReportInputs
-from .layout import WIDTH, figure, number, para, section, table
+from .layout import WIDTH, figure, number, p_value, para, section, setting, table
 
 RESNET = ("resnet_depth", "resnet_width", "resnet_shortcuts")
+# Longer lists become counts or groups, and the CSVs in the sweep folder hold all.
+MAX_LISTED = 20
 
 
 def effects(inputs: ReportInputs, target: str = "energy_j") -> dict[str, float]:
@@ -66,13 +68,32 @@ def resnet_study(inputs: ReportInputs) -> list:
 
 
 def not_finished(inputs: ReportInputs) -> list:
+    """Every run that did not finish, one row each; past MAX_LISTED, one row per status and
+    reason with its count (a cluster's 300 timeouts are one story), runs.csv for the rest."""
     failed = inputs.analysis.get("failed_or_skipped", [])
     if not failed:
         return []
-    rows = [["run", "status", "reason"]] + [[r.get("run"), r.get("status"), r.get("reason")
-                                             or "no reason recorded"] for r in failed]
-    return section(f"Runs that did not finish ({len(failed)})",
-                   table(rows, [1.5 * cm, 2.5 * cm, WIDTH - 4 * cm]))
+    title = f"Runs that did not finish ({len(failed)})"
+    if len(failed) <= MAX_LISTED:
+        rows = [["run", "status", "reason"]] + [[r.get("run"), r.get("status"), _reason(r)]
+                                                for r in failed]
+        return section(title, table(rows, [0.1, 0.15, 0.75]))
+    groups: dict[tuple, list] = {}
+    for r in failed:
+        groups.setdefault((r.get("status"), _reason(r)), []).append(str(r.get("run")))
+    ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    rows = [["runs", "status", "reason"]] + [
+        [f"{len(runs)}: {', '.join(runs[:5])}" + (", ..." if len(runs) > 5 else ""), status,
+         reason] for (status, reason), runs in ranked[:MAX_LISTED]]
+    note = para(f"Grouped by status and reason ({len(groups)} groups"
+                + (f", the {MAX_LISTED} largest shown" if len(groups) > MAX_LISTED else "")
+                + f"); every run with its reason is in {inputs.path / 'runs.csv'}.", "Italic")
+    return section(title, table(rows, [0.22, 0.13, 0.65]), note)
+
+
+def _reason(row: dict) -> str:
+    reason = row.get("reason")
+    return reason if isinstance(reason, str) and reason else "no reason recorded"
 
 
 def short(source) -> str:
@@ -80,43 +101,71 @@ def short(source) -> str:
     return str(source).split(" (")[0]
 
 
+CSVS = ("runs.csv", "top_accuracy.csv", "top_energy.csv", "top_power.csv",
+        "top_efficiency.csv", "pareto.csv", "relevance.csv")
+
+
 def appendix(inputs: ReportInputs) -> list:
     a, unit = inputs.analysis, inputs.unit
+    story = section("Appendix: the full tables", para(
+        f"The top {TOP_K} runs of each ranking and every parameter's tests. Energy in "
+        f"{unit.name}; the source column says how each figure was obtained. Every run, "
+        f"ranking and test is in the CSV files of the sweep folder {inputs.path}: "
+        + ", ".join(CSVS) + "."))
+    story += rankings(inputs)
+    story += section("Which parameters matter", *[para(line) for line in a["relevance_summary"]],
+                     level="Heading4")
+    story += relevance_tables(a)
+    sparse = next((r["sparse_levels"] for r in a["relevance"].values() if r["sparse_levels"]),
+                  None)
+    if sparse:  # the same runs behind every target: said once
+        story.append(para("Values with fewer than 5 finished runs (their estimates are "
+                          "fragile): " + "; ".join(f"{f}: {_some(v)}" for f, v in sparse.items())))
+    name = inputs.recommendation.get("run") or inputs.recommendation.get("based_on")
+    if name:
+        rows = [["parameter", "value"]] + [[k, setting(v)] for k, v in sorted(
+            inputs.parameters(name).items())]
+        story += section(f"Parameters of run {name}", table(rows, [0.4, 0.6]),
+                         level="Heading4")
+    return story
+
+
+def rankings(inputs: ReportInputs) -> list:
+    """The top rows of each ranking (analysis.json keeps TOP_K; the CSVs keep them too)."""
+    a, unit, story = inputs.analysis, inputs.unit, []
     titles = {"top_accuracy": "Top runs by accuracy", "top_energy": "Lowest energy",
               "top_power": "Lowest mean power (the original's measure)",
               "top_efficiency": "Most efficient: accuracy per kWh"}
-    story = section("Appendix: the full tables", para(
-        "Every figure the pages above summarise. Energy in " + unit.name + "; the source "
-        "column says how each figure was obtained."))
     for key, title in titles.items():
         rows = [["run", "accuracy", f"energy ({unit.name})", "power (W)", "accuracy / kWh",
                  "accuracy / W", "source"]]
         rows += [[r["run"], r["accuracy"], unit(r["energy_j"]), r["power_w"],
                   r["accuracy_per_kwh"], r["accuracy_per_w"], short(r["source"])]
-                 for r in a[key]]
-        story += section(title, table(rows), level="Heading4")
-    story += section("Which parameters matter", *[para(line) for line in a["relevance_summary"]],
-                     level="Heading4")
+                 for r in a[key][:TOP_K]]
+        story += section(title, table(rows, [0.09, 0.11, 0.13, 0.11, 0.13, 0.12, 0.31]),
+                         level="Heading4")
+    return story
+
+
+def relevance_tables(a: dict) -> list:
+    """Each target's tests, p-values with their exponent (8.2e-159), never 163 digits."""
+    story = []
     for target, res in a["relevance"].items():
         if not res["table"]:
             continue
         rows = [["parameter", "partial η²", "p (Holm)", "Kruskal-Wallis p", "RF importance",
                  "runs"]]
-        rows += [[r["factor"], r["partial_eta2"], r["p_holm"], r["kw_p"], r["rf_importance"],
-                  r.get("within") or r.get("n") or "all"] for r in res["table"]]
-        heading = (f"{target}: {res['method']}; random-forest cross-validated R² "
+        rows += [[r["factor"], r["partial_eta2"], p_value(r["p_holm"]), p_value(r["kw_p"]),
+                  r["rf_importance"], r.get("within") or r.get("n") or "all"]
+                 for r in res["table"]]
+        heading = (f"{target}: {res['method']}; random-forest out-of-bag R² "
                    f"{number(res['rf_cv_r2'], 2)}")
-        story += section(heading, table(rows), level="Heading5")
-    sparse = next((r["sparse_levels"] for r in a["relevance"].values() if r["sparse_levels"]),
-                  None)
-    if sparse:  # the same runs behind every target: said once
-        story.append(para("Values with fewer than 5 finished runs (their estimates are "
-                          "fragile): " + "; ".join(f"{f}: {', '.join(map(str, v))}"
-                                                   for f, v in sparse.items())))
-    name = inputs.recommendation.get("run") or inputs.recommendation.get("based_on")
-    if name:
-        rows = [["parameter", "value"]] + [[k, v] for k, v in sorted(
-            inputs.parameters(name).items())]
-        story += section(f"Parameters of run {name}", table(rows, [6 * cm, 8 * cm]),
-                         level="Heading4")
+        story += section(heading, table(rows, [0.22, 0.12, 0.13, 0.15, 0.14, 0.24]),
+                         level="Heading5")
     return story
+
+
+def _some(values: list, shown: int = 8) -> str:
+    """The first `shown` values, and how many more."""
+    more = f" and {len(values) - shown} more" if len(values) > shown else ""
+    return ", ".join(map(str, values[:shown])) + more

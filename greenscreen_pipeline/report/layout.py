@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -36,19 +37,51 @@ def para(text, style: str = "BodyText", markup: str = "") -> Paragraph:
 
 
 def number(value, digits: int = 3) -> str:
-    """`digits` significant digits, never scientific notation: 0.000123, 1.23, 167,600."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+    """`digits` significant digits, as a reader writes them: 0.000123, 1.23, 167,600; in
+    scientific notation only outside 0.0001 to a billion (1.2e-5, 3.4e9), so that no
+    figure, however small or large, runs longer than a dozen characters."""
+    if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
         return "n/a" if value is None else str(value)
-    if isinstance(value, float) and not math.isfinite(value):
+    if not math.isfinite(value):
         return "n/a"
-    if value == 0 or isinstance(value, int):
-        return f"{value:,}"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    return f"{value:,.{decimals}f}"
+    if value == 0:
+        return "0"
+    exponent = int(f"{float(value):.{digits - 1}e}".split("e")[1])  # after rounding: 9.996 -> 1
+    if exponent < -4 or exponent >= 9:
+        mantissa, _ = f"{float(value):.{digits - 1}e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+        return f"{mantissa}e{exponent}"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    return f"{float(value):,.{max(0, digits - 1 - exponent)}f}"
+
+
+def p_value(p) -> str:
+    """A p-value with its two significant digits (0.034, 8.2e-159): the tables' form, where
+    the exact value matters. A p that underflowed to 0 is below what a float holds."""
+    if p is None or not isinstance(p, numbers.Real) or not math.isfinite(p):
+        return "n/a"
+    return "< 1e-300" if p <= 0 else number(p, 2)
+
+
+def p_text(p) -> str:
+    """A p-value as a sentence writes it: "p < 0.001", "p = 0.034"."""
+    if p is None or not isinstance(p, numbers.Real) or not math.isfinite(p):
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {number(p, 2)}"
+
+
+def setting(value) -> str:
+    """A parameter's value as a config writes it (0.001, 64, Adam), not as a measured
+    figure with three significant digits (0.00100)."""
+    if isinstance(value, float) and math.isfinite(value):
+        mantissa, _, exponent = f"{value:.6g}".partition("e")
+        return mantissa + (f"e{int(exponent)}" if exponent else "")
+    return "n/a" if value is None else str(value)
 
 
 def cell(value) -> str:
-    return number(value) if isinstance(value, (int, float)) else ("n/a" if value is None
+    return number(value) if isinstance(value, numbers.Real) else ("n/a" if value is None
                                                                   else str(value))
 
 
@@ -69,10 +102,13 @@ class EnergyUnit:
 
 def table(rows: list[list], widths=None, size: int = 8, header: bool = True) -> Table:
     """A table (its first row the header, unless `header` is False); every cell escaped,
-    numbers formatted."""
+    numbers formatted. Column widths come from the page, never from the cells' text:
+    `widths` in points, or shares of the text width (summing to at most 1), or None for
+    equal columns; any that would overrun the page are scaled to fit it."""
     style = STYLES["BodyText"].clone("cell", fontSize=size, leading=size + 2)
     cells = [[Paragraph(escape(cell(c)), style) for c in row] for row in rows]
-    t = Table(cells, colWidths=widths, repeatRows=1 if header else 0)
+    t = Table(cells, colWidths=column_widths(widths, max(len(r) for r in rows)),
+              repeatRows=1 if header else 0)
     shade = [("BACKGROUND", (0, 0), (-1 if header else 0, 0 if header else -1),
               colors.HexColor("#dfe8df"))]
     t.setStyle(TableStyle(shade + [("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
@@ -80,6 +116,17 @@ def table(rows: list[list], widths=None, size: int = 8, header: bool = True) -> 
                            ("TOPPADDING", (0, 0), (-1, -1), 1),
                            ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
     return t
+
+
+def column_widths(widths, columns: int) -> list[float]:
+    """Widths in points that fill at most the text width. reportlab's automatic widths
+    follow the longest cell, so one long figure squeezed the other columns below zero."""
+    if widths is None:
+        widths = [1 / columns] * columns
+    if sum(widths) <= 1.0 + 1e-9:  # shares of the page
+        widths = [w * WIDTH for w in widths]
+    total = sum(widths)
+    return [w * WIDTH / total for w in widths] if total > WIDTH else list(widths)
 
 
 def figure(fig, width: float = WIDTH) -> Image:
