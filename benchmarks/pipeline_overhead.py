@@ -25,10 +25,10 @@ from greenscreen_pipeline.runfolder import RunFolder, Unreadable  # noqa: E402
 def phases(path: Path) -> dict | None:
     folder = RunFolder(path)
     try:
-        outcome, results = folder.outcome(), folder.results() or {}
+        outcome, results = folder.outcome(), folder.results()
     except Unreadable:
         return None
-    t, wall = results.get("timing"), outcome.get("wall_s")
+    t, wall = (results.timing if results else None), outcome.get("wall_s")
     if outcome["status"] != "done" or not t or not wall:
         return None
     fit = t["fit_end"] - t["fit_start"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .records import RunResults, RunSummary
 from .runfolder import RunFolder, Unreadable
 from .space import DIMENSIONS, METHOD_DIMENSIONS
 
@@ -40,21 +41,22 @@ def _load(folder: RunFolder, row: dict) -> dict | None:
     for dim, method in METHOD_DIMENSIONS.items():  # a method's own setting, on other runs
         if dim in row and row.get("method") != method:
             row[dim] = "n/a"
-    summary = {}
+    summary = RunSummary()
     if folder.is_seed_format():
         energy, power, duration = folder.seed_energy()
         row.update(status="done", energy_j=energy, power_w=power, duration_s=duration,
                    source=SEED_SOURCE, format="seed")
     else:
-        outcome, summary = folder.outcome(), folder.summary() or {}
+        outcome, summary = folder.outcome(), folder.summary() or RunSummary()
         row.update(status=outcome["status"], reason=outcome.get("reason"),
-                   energy_j=summary.get("energy_j"), power_w=summary.get("power_avg_w"),
-                   duration_s=summary.get("duration_s"), source=summary.get("source", "none"),
-                   attempts=len(summary.get("attempts", [])) or None, format="greenscreen")
-    results = {} if row["format"] == "seed" else folder.results() or {}
+                   energy_j=summary.energy_j, power_w=summary.power_avg_w,
+                   duration_s=summary.duration_s, source=summary.source,
+                   attempts=len(summary.attempts) or None, format="greenscreen")
+    results = (None if row["format"] == "seed" else folder.results()) or RunResults()
     # Folders written before results.json existed kept test metrics in summary.json.
-    row["test_accuracy"] = params.get("test_accuracy", results.get(
-        "test_accuracy", summary.get("test_accuracy")))
+    row["test_accuracy"] = params.get("test_accuracy", results.test_accuracy
+                                      if results.test_accuracy is not None
+                                      else summary.test_accuracy)
     for col in ("val_accuracy", "accuracy", "loss", "val_loss"):
         if col in logs and len(logs):
             values = pd.to_numeric(logs[col], errors="coerce")

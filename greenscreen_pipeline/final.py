@@ -26,7 +26,7 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
     if final.state() == "done":  # like a sweep's runs, a finished final run is kept
         log.info("the final run in %s/ is done already (delete that folder to train it again)",
                  folder)
-        return {**final.outcome(), **(final.results() or {})}
+        return _outcome(final)
     configuration, what = recommended_configuration(config, sweep_dir, rec)
     cmd = [sys.executable, "-m", "greenscreen_pipeline.run", "--config", config.path, "--sweep-dir",
            str(folder), "--index", str(int(rec.get("run") or 0)), "--epochs",
@@ -40,7 +40,12 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=worker_log,
                               stderr=worker_log, check=False)
     final.log_attempt_end(started, proc.returncode)
-    return {**final.outcome(), **(final.results() or {})}
+    return _outcome(final)
+
+
+def _outcome(final: runfolder.RunFolder) -> dict:
+    results = final.results()
+    return {**final.outcome(), **(results.metrics if results else {})}
 
 
 def recommended_configuration(config: SweepConfig, sweep_dir: Path, rec: dict) -> tuple:

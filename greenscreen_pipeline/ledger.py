@@ -15,7 +15,6 @@ CPU's RAPL counters cannot be told apart per run either way.
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from pathlib import Path
@@ -45,13 +44,11 @@ def run_windows(sweep_dir: Path, runs: int) -> list[tuple[float, float]]:
     out = []
     for i in range(runs):
         try:
-            summary = runfolder.RunFolder.of(sweep_dir, i).summary() or {}
+            summary = runfolder.RunFolder.of(sweep_dir, i).summary()
         except runfolder.Unreadable:
             continue
-        for attempt in summary.get("attempts", []):
-            a, b = attempt.get("t_start"), attempt.get("t_end")
-            if isinstance(a, float) and isinstance(b, float) and not math.isnan(a + b):
-                out.append((a, b))
+        out += [(a.t_start, a.t_end) for a in (summary.attempts if summary else ())
+                if a.measured]
     return out
 
 

@@ -2,8 +2,8 @@
 
     parameters.yaml  every value of the configuration, versions, test metrics (the run process)
     logs.csv         one row per epoch, continued on resume                   (its SMICallback)
-    summary.json     energy totals over every attempt, provenance             (its SMICallback)
-    results.json     test metrics, timing, the Keras history                  (the run process)
+    summary.json     energy totals over every attempt, provenance (RunSummary) (its SMICallback)
+    results.json     test metrics, timing, the Keras history (RunResults)    (the run process)
     status.json      pending | running | done | failed | skipped | interrupted (the run process)
     attempts.jsonl   one line when an attempt starts and one when it ends     (the executor)
     checkpoint/      the last finished epoch, until the run is done     (Keras BackupAndRestore)
@@ -31,6 +31,8 @@ import yaml
 
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 from greenscreen.validation import invalid
+
+from .records import RunResults, RunSummary
 
 FINAL = ("done", "failed", "skipped")
 STATES = ("pending", "running", "interrupted") + FINAL
@@ -117,11 +119,15 @@ class RunFolder:
     def status_record(self) -> dict:
         return self._valid("status.json") or {}
 
-    def summary(self) -> dict | None:
-        return self._valid("summary.json")
+    def summary(self) -> RunSummary | None:
+        """summary.json, typed; None if it is absent."""
+        data = self._valid("summary.json")
+        return None if data is None else RunSummary.from_json(data)
 
-    def results(self) -> dict | None:
-        return self._valid("results.json")
+    def results(self) -> RunResults | None:
+        """results.json, typed; None if it is absent."""
+        data = self._valid("results.json")
+        return None if data is None else RunResults.from_json(data)
 
     def parameters(self) -> dict:
         return self._valid("parameters.yaml", _yaml_params) or {}
@@ -226,8 +232,8 @@ class RunFolder:
     def write_parameters(self, params: dict) -> None:
         atomic_write_text(self.path / "parameters.yaml", yaml.safe_dump(params, sort_keys=False))
 
-    def write_results(self, results: dict) -> None:
-        atomic_write_json(self.path / "results.json", results)
+    def write_results(self, results: RunResults) -> None:
+        atomic_write_json(self.path / "results.json", results.to_json())
 
     def remove_checkpoint(self) -> None:
         shutil.rmtree(self.checkpoint_dir, ignore_errors=True)

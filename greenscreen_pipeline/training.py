@@ -17,6 +17,7 @@ from greenscreen import SMICallback
 
 from . import batches, checkpoint, data, models, recipe
 from .data import Splits
+from .records import RunResults
 from .runfolder import RunFolder
 
 
@@ -80,22 +81,21 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
 
     # Evaluate: test metrics, the confusion matrix, the int8 model if asked.
     test_loss, test_acc = model.evaluate(test_ds, verbose=0)
-    results = {"test_accuracy": float(test_acc), "test_loss": float(test_loss)}
     confusion = recipe.confusion_matrix(model, test_ds)
-    if cfg["internal"] == "post_quantization":
-        results.update(recipe.post_quantize(model, test_ds))
+    quantized = (recipe.post_quantize(model, test_ds)
+                 if cfg["internal"] == "post_quantization" else {})
 
-    # Record: parameters.yaml gains the test metrics; results.json the rest.
-    params.update(results)
-    folder.write_parameters(params)
+    # Record: parameters.yaml gains the test metrics; results.json has them and the rest.
     if save_model:  # the final run keeps its model; sweep runs with settings.save_models
         recipe.plain(model).save(folder.path / "model.keras")
     timing["end"] = time.time()
-    folder.write_results({**results, "confusion_matrix": confusion,
-                          "versions": params["versions"], "timing": timing,
-                          "history": {k: [float(v) for v in vals]
-                                      for k, vals in history.history.items()}})
-    return results
+    results = RunResults(float(test_acc), float(test_loss), confusion, params["versions"],
+                         timing, {k: [float(v) for v in vals]
+                                  for k, vals in history.history.items()}, quantized)
+    params.update(results.metrics)
+    folder.write_parameters(params)
+    folder.write_results(results)
+    return results.metrics
 
 
 def build_model(cfg: dict, splits: Splits, epochs: int) -> BuiltModel:

@@ -23,7 +23,7 @@ from greenscreen.training import (
     weights_gzip_bytes,
     with_indices,
 )
-from greenscreen.training._base import magnitude_threshold, top_fraction
+from greenscreen.training.base import magnitude_threshold, top_fraction
 
 pytestmark = pytest.mark.backends("tensorflow", "jax")
 

@@ -49,11 +49,10 @@ class Progress:
 def energy_of(folder: runfolder.RunFolder) -> tuple[float, str]:
     """A run's energy over all its attempts and its provenance; NaN and "none" without one."""
     try:
-        summary = folder.summary() or {}
+        summary = folder.summary()
     except runfolder.Unreadable:
-        summary = {}
-    energy = summary.get("energy_j")
-    return (float(energy) if energy is not None else math.nan), summary.get("source", "none")
+        summary = None
+    return (summary.energy_j, summary.source) if summary else (math.nan, "none")
 
 
 def clock(seconds: float) -> str:

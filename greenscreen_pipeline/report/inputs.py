@@ -11,10 +11,28 @@ import pandas as pd
 from greenscreen.carbon import carbon_intensity
 
 from .. import collect, runfolder
+from ..records import RunResults, RunSummary
 from ..runfolder import RunFolder, Unreadable
 from .layout import EnergyUnit
 
 BASELINE = "000"
+
+
+@dataclass(frozen=True)
+class FinalRun:
+    """The final run's measured figures and results."""
+
+    summary: RunSummary
+    results: RunResults
+    epochs_trained: int
+
+    @property
+    def energy_j(self) -> float:
+        return self.summary.energy_j
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.results.test_accuracy
 
 
 @dataclass
@@ -55,18 +73,18 @@ class ReportInputs:
         except Unreadable:
             return pd.DataFrame()
 
-    def summary(self, name: str) -> dict:
-        """A run's summary.json, {} if it has none or it cannot be read (shown as n/a)."""
+    def summary(self, name: str) -> RunSummary | None:
+        """A run's summary.json; None if it has none or it cannot be read (shown as n/a)."""
         try:
-            return RunFolder(self.path / name).summary() or {}
+            return RunFolder(self.path / name).summary()
         except Unreadable:
-            return {}
+            return None
 
-    def results(self, name: str) -> dict:
+    def results(self, name: str) -> RunResults | None:
         try:
-            return RunFolder(self.path / name).results() or {}
+            return RunFolder(self.path / name).results()
         except Unreadable:
-            return {}
+            return None
 
     def parameters(self, name: str) -> dict:
         try:
@@ -75,22 +93,23 @@ class ReportInputs:
             return {}
         return {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
 
-    def final(self) -> dict:
-        """The final run's outcome, summary and results merged; {} if it is not done."""
+    @cached_property
+    def final(self) -> FinalRun | None:
+        """The final run's figures; None if it is not done (read once: several pages use it)."""
         folder = RunFolder(self.path / "final")
         try:
             if folder.state() != "done":
-                return {}
-            return {**(folder.summary() or {}), **(folder.results() or {}),
-                    "epochs_trained": len(folder.logs())}
+                return None
+            return FinalRun(folder.summary() or RunSummary(), folder.results() or RunResults(),
+                            len(folder.logs()))
         except Unreadable:
-            return {}
+            return None
 
     @cached_property
-    def summaries(self) -> list[dict]:
+    def summaries(self) -> list[RunSummary]:
         """Every readable summary.json of the sweep folder (page 1 reads them three times)."""
         names = [p.name for p in sorted(self.path.iterdir()) if p.is_dir()]
-        return [s for s in (self.summary(n) for n in names) if s]
+        return [s for s in (self.summary(n) for n in names) if s is not None]
 
     def carbon(self):
         """The intensity the sweep's settings ask for, and which setting chose it."""

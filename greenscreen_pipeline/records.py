@@ -1,0 +1,154 @@
+"""The typed run record: summary.json and results.json as small dataclasses.
+
+    summary.json  written by the run's SMICallback (greenscreen.callbacks): energy over
+                  every attempt, its provenance, the devices measured, the backend
+    results.json  written by the run process (training.train_run): test metrics, the
+                  confusion matrix, versions, timing, the Keras history
+
+`RunFolder.summary()` and `RunFolder.results()` return these; the executors, the ledger,
+the analysis and the report read fields, not string keys. `from_json` takes every
+version of the files we wrote (and leaves out nothing it does not know: `raw` keeps the
+document), so old folders still load; a missing figure is NaN (energy) or None.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+NAN = float("nan")
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else NAN
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt's measured window (a resumed run has several)."""
+
+    t_start: float
+    t_end: float
+    energy_j: float
+    duration_s: float
+
+    @property
+    def measured(self) -> bool:
+        return not math.isnan(self.t_start + self.t_end)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Attempt":
+        return cls(_number(data.get("t_start")), _number(data.get("t_end")),
+                   _number(data.get("energy_j")), _number(data.get("duration_s")))
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device the run's meter measured, with its energy."""
+
+    index: int | None
+    name: str
+    energy_j: float
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Device":
+        return cls(data.get("index"), str(data.get("name") or ""), _number(data.get("energy_j")))
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """summary.json: what the run's SMICallback measured, over every attempt.
+
+    Attributes:
+        energy_j: Joules over every attempt (NaN if any attempt's energy is unknown).
+        power_avg_w: Mean power over the attempts' measured time.
+        duration_s: Measured seconds over every attempt.
+        source: Provenance, e.g. "measured:nvml-counter" or "estimated:cpu-time".
+        attempts: Each attempt's window.
+        devices: The devices measured in the last attempt.
+        backend: The Keras backend the run trained on, where recorded.
+        sample_interval_s: The power-sampling interval, where recorded.
+        test_accuracy: Folders written before results.json existed kept it here.
+        raw: The document as written.
+    """
+
+    energy_j: float = NAN
+    power_avg_w: float = NAN
+    duration_s: float = NAN
+    source: str = "none"
+    attempts: tuple[Attempt, ...] = ()
+    devices: tuple[Device, ...] = ()
+    backend: str | None = None
+    sample_interval_s: float | None = None
+    test_accuracy: float | None = None
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunSummary":
+        interval = data.get("sample_interval_s")
+        return cls(
+            energy_j=_number(data.get("energy_j")), power_avg_w=_number(data.get("power_avg_w")),
+            duration_s=_number(data.get("duration_s")), source=str(data.get("source", "none")),
+            attempts=tuple(Attempt.from_json(a) for a in data.get("attempts") or []
+                           if isinstance(a, dict)),
+            devices=tuple(Device.from_json(d) for d in data.get("devices") or []
+                          if isinstance(d, dict)),
+            backend=data.get("backend"),
+            sample_interval_s=float(interval) if isinstance(interval, (int, float)) else None,
+            test_accuracy=data.get("test_accuracy"), raw=data)
+
+    @property
+    def t_start(self) -> float:
+        """When the first attempt started (NaN: not recorded)."""
+        return _number(self.raw.get("t_start"))
+
+    @property
+    def t_end(self) -> float:
+        """When the last attempt ended (NaN: not recorded, or still running)."""
+        return _number(self.raw.get("t_end"))
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """results.json: what the run process recorded once training ended.
+
+    Attributes:
+        test_accuracy: Accuracy on the test split.
+        test_loss: Loss on the test split.
+        confusion_matrix: counts[true class][predicted class] on the test split.
+        versions: Python, Keras, backend, numpy and greenscreen versions.
+        timing: Wall-clock marks of the run process (process_start, fit_start, ...).
+        history: The Keras History, one list per metric.
+        quantized: The int8 model's figures, for post_quantization runs.
+    """
+
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    confusion_matrix: list | None = None
+    versions: dict = field(default_factory=dict)
+    timing: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+    quantized: dict = field(default_factory=dict)
+
+    QUANTIZED = ("quantized_test_accuracy", "quantized_test_loss", "weights_bytes_float",
+                 "weights_bytes_int8")
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunResults":
+        return cls(data.get("test_accuracy"), data.get("test_loss"),
+                   data.get("confusion_matrix"), data.get("versions") or {},
+                   data.get("timing") or {}, data.get("history") or {},
+                   {k: data[k] for k in cls.QUANTIZED if k in data})
+
+    def to_json(self) -> dict:
+        return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
+                **self.quantized, "confusion_matrix": self.confusion_matrix,
+                "versions": self.versions, "timing": self.timing, "history": self.history}
+
+    @property
+    def metrics(self) -> dict:
+        """The test metrics (and the int8 model's), as parameters.yaml and status.json hold."""
+        return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
+                **self.quantized}

@@ -1,0 +1,112 @@
+"""The command line as the README shows it: ./greenscreen.sh and the `greenscreen` command.
+
+The stages that train or read run folders (sweep, run-one, analyze, final, report, all
+slurm, gpu-check) are run by tests/test_pipeline_sweep.py, test_sharing.py,
+test_analysis_report.py, test_executors.py and test_gpu_check.py; here: help, check,
+meters, the whole pipeline (`all`), and the command installed outside the checkout.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND = Path(sys.executable).parent / "greenscreen"
+COMMANDS = ("sweep", "analyze", "final", "report", "check", "run-one", "meters", "gpu-check",
+            "test", "setup")
+
+
+def greenscreen(*args, cwd=ROOT, env=None, timeout=120):
+    return subprocess.run([str(COMMAND), *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def test_help_on_a_fresh_clone_answers_without_setting_anything_up(tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    shutil.copy(ROOT / "greenscreen.sh", clone / "greenscreen.sh")  # this tree's, committed or not
+    for word in ("--help", "-h", "help"):
+        done = subprocess.run(["./greenscreen.sh", word], cwd=clone, capture_output=True,
+                              text=True, timeout=60, env={**os.environ, "PYTHON": "false"})
+        assert done.returncode == 0, done.stderr
+        listed = done.stdout.replace("|", " ").split()
+        assert all(c in listed for c in COMMANDS), done.stdout
+        assert "set -euo" not in done.stdout  # the text, not the script
+    assert not (clone / ".venv").exists()  # PYTHON=false: any set-up would have failed too
+
+
+def test_unknown_command_gets_argparse_s_error_with_the_choices():
+    done = greenscreen("swep")
+    assert done.returncode == 2
+    assert "invalid choice: 'swep'" in done.stderr and "'sweep'" in done.stderr
+
+
+def test_check_validates_the_shipped_config_and_names_a_bad_one(tmp_path):
+    done = greenscreen("check")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("greenscreen: config.yaml is valid: ")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("configuration:\n  optimizer: {values: [Nadam]}\n")
+    done = greenscreen("check", "--config", str(bad))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"greenscreen: bad config: {bad}: "
+                                  "configuration.optimizer.values[0]: got 'Nadam'")
+    assert len(done.stderr.strip().splitlines()) == 1  # one line, no traceback
+
+
+def test_meters_lists_every_source_with_its_state(fake_smi):  # two fake GPUs
+    done = greenscreen("meters")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()}
+    assert set(rows) == {"nvidia-smi", "nvml", "rapl", "estimate"}
+    assert "measured:nvidia-smi" in rows["nvidia-smi"] and rows["nvidia-smi"].endswith(
+        "available")
+    assert "estimated:cpu-time" in rows["estimate"]
+
+
+def test_the_whole_pipeline_runs_from_one_command(fake_smi, tmp_path):
+    """`./greenscreen.sh` with options is `greenscreen all local ...`: sweep to PDF."""
+    config = tmp_path / "config.yaml"
+    config.write_text(textwrap.dedent("""
+        settings: {runs: 2, epochs: 1, final_epochs: 1, seed: 3, energy_source: nvidia-smi}
+        configuration:
+          model: {values: [ffnn]}
+          lr: {values: [0.01, 0.02]}
+        """))
+    sweep, pdf = tmp_path / "sweep", tmp_path / "report.pdf"
+    done = greenscreen("all", "--config", str(config), "--sweep-dir", str(sweep), "--out",
+                       str(pdf), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "[2/2] run" in done.stdout and "report written to" in done.stdout
+    assert yaml.safe_load((sweep / "final" / "parameters.yaml").read_text())["epochs"] == 1
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert (sweep / "analysis.json").exists() and not list((sweep / ".claims").iterdir())
+
+
+def test_the_installed_command_works_outside_the_checkout(tmp_path):
+    """pip installs both packages and the console script; nothing needs the checkout."""
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                           "--no-build-isolation", "--target", str(site), str(ROOT)],
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 and "setuptools" in done.stderr:
+        pytest.skip(f"no setuptools to build with here: {done.stderr[-300:]}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    (away / "config.yaml").write_text("configuration:\n  lr: {values: [0.01, 0.1]}\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import greenscreen_pipeline as p, greenscreen "
+                            "as g; print(p.__file__); print(g.__file__)"], cwd=away, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert all(line.startswith(str(site)) for line in where.stdout.split()), where.stdout
+    done = subprocess.run([str(site / "bin" / "greenscreen"), "check"], cwd=away, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "config.yaml is valid: " in done.stdout
