@@ -112,11 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
     run_one.add_argument("--index", type=_at_least(0), required=True, help="the run to train")
     sub.add_parser("meters", help="list the power sources this machine offers, and why the "
                    "others are unavailable")
-    gpu = sub.add_parser("gpu-check", help="every power source against NVML's energy counter "
-                         "on a real GPU (benchmarks/gpu_check.py; a checkout only)")
-    gpu.add_argument("checker_args", nargs=argparse.REMAINDER,
-                     help="passed on, e.g. --out FILE --scale 1.0 --no-fit")
+    sub.add_parser("gpu-check", help="every power source against NVML's energy counter on a "
+                   "real GPU (benchmarks/gpu_check.py; a checkout only)",
+                   description="Every other option is passed on to benchmarks/gpu_check.py: "
+                   "--out FILE, --scale 1.0, --epochs N, --no-fit.")
     return parser
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The subcommand and its options; gpu-check passes what it does not know on."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(normalize(argv))
+    if extra and args.command != "gpu-check":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.passed_on = extra
+    return args
 
 
 def normalize(argv: list[str]) -> list[str]:
@@ -136,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     configure()
     try:
-        args = build_parser().parse_args(normalize(argv))
+        args = parse(argv)
         return commands.run(args) or 0
     except PipelineError as exc:
         print(f"greenscreen: {exc.prefix}{exc}", file=sys.stderr, flush=True)

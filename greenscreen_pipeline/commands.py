@@ -159,7 +159,7 @@ def gpu_check(args: argparse.Namespace) -> int:
         raise MissingDependency(f"gpu-check runs from a greenscreen checkout; {GPU_CHECK} "
                                 "is not here (an installed copy has no benchmarks/)")
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    return subprocess.run([sys.executable, str(GPU_CHECK), *args.checker_args], env=env,
+    return subprocess.run([sys.executable, str(GPU_CHECK), *args.passed_on], env=env,
                           check=False).returncode
 
 
