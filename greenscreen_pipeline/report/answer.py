@@ -95,9 +95,12 @@ def page_one(inputs: ReportInputs) -> list:
     else:
         story.append(para("No parameter varied across the finished runs, so none can be "
                           "named as a driver of energy or power."))
+    note = [para(f"Grey: the {len(inputs.ok)} finished runs, translucent where they overlap; "
+                 "front runs named where there is room (every one in pareto.csv).", "Italic")
+            ] if len(inputs.ok) > plots.DOTS_OPAQUE else []  # the plot's dots fade: say so
     story += section("Energy against accuracy: the Pareto front", figure(plots.pareto_plot(
         inputs.ok, a["pareto"], inputs.recommendation.get("run"), unit), WIDTH * 0.92),
-        level="Heading4")
+        *note, level="Heading4")
     story += section("Totals", totals(inputs), level="Heading4")
     return story
 

@@ -27,14 +27,21 @@ def how_runs_differ(inputs: ReportInputs) -> list:
     order = list(effects(inputs))
     if not order or len(inputs.ok) < 2:
         return []
-    story = []
+    story, runs = [], len(inputs.ok)
     if len(order) >= 2:
+        how = ("each line is one finished run" if runs < plots.SPREAD_FROM else
+               f"each line is one of the {runs} finished runs, drawn at "
+               f"{plots.line_alpha(runs):.0%} opacity so that where many go the colour "
+               "builds up; the runs sharing a value are spread over a band around it, "
+               "the cheapest at the bottom")
         story += section("Every run across its parameters, coloured by energy", figure(
             plots.parallel_coordinates(inputs.ok, order[:8], inputs.unit)),
-            para("Parameters left to right by their effect on energy; each line is one "
-                 "finished run.", "Italic"))
+            para(f"Parameters left to right by their effect on energy; {how}.", "Italic"))
     story += section("Energy per parameter value, largest effect first", figure(
-        plots.energy_boxes(inputs.ok, order[:9], inputs.unit, effects(inputs))))
+        plots.energy_boxes(inputs.ok, order[:9], inputs.unit, effects(inputs))), para(
+        "Each box: the middle half of the runs with that value, the line their median; "
+        "whiskers reach 1.5 box lengths, dots are the runs beyond. Every run is in runs.csv.",
+        "Italic"))
     return story
 
 

@@ -69,30 +69,58 @@ def importance_bars(relevance: dict, targets=("energy_j", "power_w"), top: int =
 
 
 def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUnit):
-    """Energy (log axis) against accuracy; only the front and the recommendation labelled."""
+    """Energy (log axis) against accuracy; the front labelled where labels do not collide,
+    the recommendation circled. Many runs: smaller, translucent dots (dot_alpha)."""
     fig, ax = _plt().subplots(figsize=(8, 4.2))
     energy = ok["energy_j"].map(unit)
-    ax.scatter(energy, ok["accuracy"], color=GREY, s=14, label="runs")
+    many = len(ok) > DOTS_OPAQUE
+    ax.scatter(energy, ok["accuracy"], color=GREY, s=8 if many else 14,
+               alpha=dot_alpha(len(ok)), lw=0, label=f"runs ({len(ok)})")
     fr = pd.DataFrame(front)
+    log = energy.max() > 0 and energy.min() > 0
     if not fr.empty:
         ax.plot(fr["energy_j"].map(unit), fr["accuracy"], color=GREEN, marker="o", ms=4,
                 label="Pareto front")
-        for k, (_, r) in enumerate(fr.iterrows()):
-            ax.annotate(str(r["run"]), (unit(r["energy_j"]), r["accuracy"]), fontsize=7,
-                        xytext=(4, 6 if k % 2 else -10), textcoords="offset points")
     rec = ok[ok["run"] == recommended]
     if not rec.empty:
         ax.scatter(rec["energy_j"].map(unit), rec["accuracy"], s=120, facecolors="none",
                    edgecolors=RED, linewidths=1.5, label=f"recommended ({recommended})")
-    if energy.max() > 0 and energy.min() > 0:
+    if log:
         ax.set_xscale("log")
         plain_ticks(ax.xaxis)
+    if not fr.empty:
+        _label_front(ax, fr, unit)
     ax.set_xlabel(f"energy per run ({unit.name}, log scale)")
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig
+
+
+DOTS_OPAQUE = 300  # runs: above, the Pareto plot's dots shrink and fade
+
+
+def dot_alpha(runs: int) -> float:
+    return 0.8 if runs <= DOTS_OPAQUE else max(0.2, 0.8 * (DOTS_OPAQUE / runs) ** 0.5)
+
+
+def _label_front(ax, fr: pd.DataFrame, unit: EnergyUnit, room: float = 0.05) -> None:
+    """The front's run names, skipping any that would sit within `room` (a share of the
+    axes) of one already written: the cheapest and the most accurate run first."""
+    ax.get_xlim(), ax.get_ylim()  # autoscale now: the positions below use the final limits
+    where = ax.transAxes.inverted()
+    points = [where.transform(ax.transData.transform((unit(r["energy_j"]), r["accuracy"])))
+              for _, r in fr.iterrows()]
+    order = [0, len(fr) - 1] + list(range(1, len(fr) - 1)) if len(fr) > 1 else [0]
+    placed: list = []
+    for k in order:
+        if any(np.hypot(*(points[k] - q)) < room for q in placed):
+            continue
+        placed.append(points[k])
+        r = fr.iloc[k]
+        ax.annotate(str(r["run"]), (unit(r["energy_j"]), r["accuracy"]), fontsize=7,
+                    xytext=(4, 6 if k % 2 else -10), textcoords="offset points")
 
 
 def _positions(values: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -106,33 +134,64 @@ def _numeric(v) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
 
-def parallel_coordinates(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit):
-    """One line per run across its parameter values, coloured by its energy (log scale)."""
-    import matplotlib as mpl
+SPREAD_FROM = 30  # runs: from here on, each value's lines fan out over a band
 
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 3.8))
-    columns = [_positions(ok[f]) for f in factors]
+
+def line_alpha(runs: int) -> float:
+    """Opacity of one run's line or dot: opaque for a few runs, fainter as they pile up, so
+    that 1000 overlapping lines show where most runs went instead of one solid block."""
+    return 0.8 if runs <= SPREAD_FROM else max(0.04, min(0.8, 12 / runs ** 0.75))
+
+
+def parallel_coordinates(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit):
+    """One line per run across its parameter values, coloured by its energy (log scale).
+
+    From SPREAD_FROM runs on, the runs sharing a value are spread over a band around it,
+    cheapest at the bottom, and drawn translucent (line_alpha): otherwise every run with
+    the same values draws the same line and the plot shows only the last one drawn."""
+    import matplotlib as mpl
+    from matplotlib.collections import LineCollection
+
+    fig, ax = _plt().subplots(figsize=(10, 3.8))
     energy = ok["energy_j"].map(unit).to_numpy(float)
+    columns = [_positions(ok[f]) for f in factors]
+    ys = np.column_stack([_spread(pos, energy, len(labels)) if len(ok) >= SPREAD_FROM else pos
+                          for pos, labels in columns])
     norm = (mpl.colors.LogNorm(energy.min(), energy.max()) if energy.min() > 0
             else mpl.colors.Normalize(energy.min(), energy.max()))
     cmap = mpl.colormaps["viridis"]
-    for i in np.argsort(-energy):  # cheapest runs drawn last, on top
-        ax.plot(range(len(factors)), [c[0][i] for c in columns], color=cmap(norm(energy[i])),
-                alpha=0.7, lw=1)
+    drawn = np.argsort(-energy, kind="stable")  # cheapest runs drawn last, on top
+    xs = np.arange(len(factors), dtype=float)
+    lines = LineCollection([np.column_stack([xs, ys[i]]) for i in drawn],
+                           colors=cmap(norm(energy[drawn])), alpha=line_alpha(len(ok)),
+                           linewidths=1.0 if len(ok) < SPREAD_FROM else 0.6)
+    ax.add_collection(lines)
     for x, (_, labels) in enumerate(columns):
         ax.axvline(x, color="black", lw=0.5)
         for k, label in enumerate(labels):
             y = k / (len(labels) - 1) if len(labels) > 1 else 0.5
-            ax.text(x + 0.03, y, label[:14], fontsize=6, va="center")
+            ax.text(x + 0.03, y, label[:14], fontsize=6, va="center",
+                    bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 0.5})
     ax.set_xticks(range(len(factors)), factors, rotation=20, fontsize=7)
     ax.set_yticks([])
     ax.set_xlim(-0.1, len(factors) - 0.5)
+    ax.set_ylim(-0.2, 1.2)
     bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.01)
     bar.set_label(f"energy ({unit.name})", fontsize=8)
     plain_ticks(bar.ax.yaxis)
     fig.tight_layout()
     return fig
+
+
+def _spread(positions: np.ndarray, energy: np.ndarray, levels: int) -> np.ndarray:
+    """Each run's position moved within its value's band, by its energy's rank there."""
+    half = 0.35 / max(levels - 1, 2)  # bands of neighbouring values never touch
+    out = positions.copy()
+    for level in np.unique(positions):
+        members = np.flatnonzero(positions == level)
+        rank = np.argsort(np.argsort(energy[members], kind="stable"), kind="stable")
+        out[members] = level + ((rank + 0.5) / len(members) - 0.5) * 2 * half
+    return out
 
 
 def energy_boxes(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit, effects: dict):
