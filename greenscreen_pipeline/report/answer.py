@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
@@ -33,8 +35,8 @@ def provenance(inputs: ReportInputs) -> str:
         base, _, extra = source.partition(";")
         text = PLAIN_SOURCES.get(base, source)
         extra = PLAIN_SOURCES.get(extra, extra)
-        rates = {s.get("sample_interval_s") for s in inputs.summaries
-                 if s.get("source") == source and s.get("sample_interval_s")}
+        rates = {s.sample_interval_s for s in inputs.summaries
+                 if s.source == source and s.sample_interval_s}
         if base in ("measured:nvidia-smi", "measured:nvml-power") and len(rates) == 1:
             text += f" at {number(1 / rates.pop())} Hz"
         words.append(text + (f" ({extra})" if extra else ""))
@@ -49,10 +51,10 @@ def headline(inputs: ReportInputs) -> str:
     """One sentence with figures: what to run and what it saves against the baseline."""
     rec, unit = inputs.recommendation, inputs.unit
     if rec.get("rule") == "values" and rec.get("run") is None:
-        final = inputs.final()
-        measured = (f"the final run measured it: {unit.text(final.get('energy_j'))} over "
-                    f"{final.get('epochs_trained')} epochs at accuracy "
-                    f"{number(final.get('test_accuracy'))}" if final else
+        final = inputs.final
+        measured = (f"the final run measured it: {unit.text(final.energy_j)} over "
+                    f"{final.epochs_trained} epochs at accuracy "
+                    f"{number(final.test_accuracy)}" if final else
                     "no final run has measured it yet (./greenscreen.sh final)")
         return ("The recommended configuration (each parameter's best value) is not among the "
                 f"sweep's runs; {measured}.")
@@ -106,8 +108,7 @@ def page_one(inputs: ReportInputs) -> list:
 
 
 def dates(inputs: ReportInputs) -> str:
-    stamps = [s[k] for s in inputs.summaries for k in ("t_start", "t_end")
-              if isinstance(s.get(k), (int, float))]
+    stamps = [t for s in inputs.summaries for t in (s.t_start, s.t_end) if not math.isnan(t)]
     if not stamps:
         return "dates not recorded"
     return (pd.to_datetime(min(stamps), unit="s").strftime("%Y-%m-%d %H:%M") + " to " +
@@ -117,10 +118,10 @@ def dates(inputs: ReportInputs) -> str:
 def totals(inputs: ReportInputs):
     a, unit, runs = inputs.analysis, inputs.unit, inputs.runs
     spent = float(pd.to_numeric(runs["energy_j"], errors="coerce").sum())
-    final = inputs.final().get("energy_j") or 0.0
+    final = inputs.final.energy_j if inputs.final else 0.0
+    final = 0.0 if math.isnan(final) else final
     intensity, chosen_by = inputs.carbon()
-    devices = sorted({d.get("name", "") for s in inputs.summaries
-                      for d in s.get("devices", [])} - {""})
+    devices = sorted({d.name for s in inputs.summaries for d in s.devices} - {""})
     shared = a.get("shared_devices") or any(";attributed:" in s for s in a.get("sources", []))
     books = a.get("sweep_energy")
     # The sweep's own meter counts each GPU once; without it, the runs' figures add up.
@@ -176,7 +177,7 @@ def evidence(rec: dict, unit) -> object:
 
 
 def final_section(inputs: ReportInputs) -> list:
-    unit, final, rec = inputs.unit, inputs.final(), inputs.recommendation
+    unit, final, rec = inputs.unit, inputs.final, inputs.recommendation
     logs = {}
     rows = [["run", "accuracy", f"energy ({unit.name})", "mean power (W)", "duration (s)",
              "epochs"]]
@@ -191,8 +192,8 @@ def final_section(inputs: ReportInputs) -> list:
                      r["power_w"], r["duration_s"], len(inputs.logs(rec["run"]))])
         logs[f"recommended ({rec['run']})"] = inputs.logs(rec["run"])
     if final:
-        rows.append(["final run", final.get("test_accuracy"), unit(final.get("energy_j")),
-                     final.get("power_avg_w"), final.get("duration_s"), final["epochs_trained"]])
+        rows.append(["final run", final.test_accuracy, unit(final.energy_j),
+                     final.summary.power_avg_w, final.summary.duration_s, final.epochs_trained])
         logs["final run"] = inputs.logs("final")
     story = section("The recommendation next to the baseline",
                     table(rows, [0.24, 0.14, 0.16, 0.16, 0.16, 0.14]))
@@ -203,8 +204,8 @@ def final_section(inputs: ReportInputs) -> list:
     if logs:
         story += section("Loss, accuracy, power and cumulative energy over epochs",
                          figure(plots.curves(logs, unit)), level="Heading4")
-    if final.get("confusion_matrix"):
+    if final and final.results.confusion_matrix:
         story += section("The final run's test predictions: confusion matrix and per-class "
-                         "accuracy", figure(plots.confusion(final["confusion_matrix"]),
+                         "accuracy", figure(plots.confusion(final.results.confusion_matrix),
                                             WIDTH * 0.9), level="Heading4")
     return story
