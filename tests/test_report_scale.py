@@ -95,3 +95,21 @@ def test_column_widths_come_from_the_page_not_the_cells():
     assert sum(column_widths([400, 400], 2)) == pytest.approx(WIDTH)  # scaled to fit
     t = table([["parameter", "p"], ["lr", "0." + "0" * 160 + "82"]])
     assert t._colWidths == [WIDTH / 2, WIDTH / 2]  # noqa: SLF001 (reportlab has no getter)
+
+
+def test_many_unfinished_runs_are_grouped_by_reason_not_listed_one_by_one(tmp_path):
+    import json
+
+    sweep = write_sweep(tmp_path / "sweep", 5, epochs=3)
+    for i in range(5, 45):  # 40 runs that failed, for two reasons
+        folder = sweep / f"{i:03d}"
+        folder.mkdir()
+        (folder / "parameters.yaml").write_text("batch_size: 32\n")
+        reason = "out of memory" if i % 4 else "NaN loss"
+        (folder / "status.json").write_text(json.dumps({"status": "failed", "reason": reason}))
+    analysis.analyze(sweep)
+    pdf = report.build(sweep, tmp_path / "report.pdf")
+    assert_pages_render(pdf)
+    flat = " ".join(pdf_text(pdf).split())
+    assert "Runs that did not finish (40)" in flat and "Grouped by status and reason" in flat
+    assert "30: 005, 006, 007, 009, 010, ..." in flat and "10: 008, 012," in flat
