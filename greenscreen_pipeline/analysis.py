@@ -14,7 +14,7 @@ import pandas as pd
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
 from . import collect, ledger, relevance
-from .space import DIMENSIONS, METHOD_DIMENSIONS
+from .space import METHOD_DIMENSIONS
 
 TOP_K = 5
 COLUMNS = ["run", "accuracy", "energy_j", "power_w", "duration_s", "source"]
@@ -136,7 +136,7 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run") -> 
     ok = df[(df["status"] == "done") & df["accuracy"].notna() & df["energy_j"].notna()]
     failed = df[df["status"] != "done"][["run", "status"] + (["reason"] if "reason" in df
                                                              else [])]
-    factors = [f for f in DIMENSIONS if f in df]
+    factors = [f for f in collect.dimensions(sweep_dir) if f in df]
     result = {"runs": len(df), "done": len(ok), "failed_or_skipped": failed.to_dict("records"),
               "sources": sorted(df["source"].dropna().unique().tolist())}
     books = ledger.read(sweep_dir)

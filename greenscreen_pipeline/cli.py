@@ -13,6 +13,7 @@ what it needs when it runs, so `--help` answers at once.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from greenscreen import __version__
@@ -144,6 +145,9 @@ def normalize(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Runs one subcommand; returns its exit code (2: bad usage or config, 130: stopped)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # TensorFlow's start-up chatter (CUDA stubs, CPU features) is not ours to show; your own
+    # code named in config.yaml may import it while `check` validates the entries.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     configure()
     try:
         args = parse(argv)

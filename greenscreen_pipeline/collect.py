@@ -15,29 +15,39 @@ import numpy as np
 import pandas as pd
 
 from .records import RunResults, RunSummary
-from .runfolder import RunFolder, Unreadable
+from .runfolder import RunFolder, Unreadable, read_json
 from .space import DIMENSIONS, METHOD_DIMENSIONS
 
 SEED_SOURCE = "computed:power×Δt (seed format, one nvidia-smi sample per epoch)"
 PARAMS = list(DIMENSIONS)
 
 
-def load_run(path: Path) -> dict | None:
+def dimensions(sweep_dir: "str | Path") -> list[str]:
+    """The sweep's dimensions: the built-in ones, then your own as sweep.json records them
+    (the original pipeline's folders have no sweep.json: built-in ones only)."""
+    try:
+        recorded = (read_json(Path(sweep_dir) / "sweep.json") or {}).get("space", {})
+    except Unreadable:
+        recorded = {}
+    return PARAMS + [dim for dim in recorded if dim not in PARAMS]
+
+
+def load_run(path: Path, params: "list[str] | None" = None) -> dict | None:
     """One run's row; an unreadable folder is a row with status "unreadable" and the reason."""
     folder = RunFolder(path)
     row = {"run": folder.name, "path": str(path)}
     try:
-        return _load(folder, row)
+        return _load(folder, row, params or PARAMS)
     except Unreadable as exc:
         return {**row, "status": "unreadable", "reason": str(exc), "format": "greenscreen"}
 
 
-def _load(folder: RunFolder, row: dict) -> dict | None:
+def _load(folder: RunFolder, row: dict, dims: list[str]) -> dict | None:
     params = folder.parameters()
     if not params and not (folder.path / "logs.csv").exists():
         return None
     logs = folder.logs()
-    row.update({k: params.get(k) for k in PARAMS if k in params})
+    row.update({k: params.get(k) for k in dims if k in params})
     for dim, method in METHOD_DIMENSIONS.items():  # a method's own setting, on other runs
         if dim in row and row.get("method") != method:
             row[dim] = "n/a"
@@ -68,8 +78,9 @@ def _load(folder: RunFolder, row: dict) -> dict | None:
 
 def load_sweep(sweep_dir: "str | Path") -> pd.DataFrame:
     """One row per run folder (three-digit names), in run order."""
+    dims = dimensions(sweep_dir)
     rows = [r for f in sorted(Path(sweep_dir).iterdir())
-            if f.is_dir() and f.name.isdigit() and (r := load_run(f)) is not None]
+            if f.is_dir() and f.name.isdigit() and (r := load_run(f, dims)) is not None]
     df = pd.DataFrame(rows)
     if df.empty:
         return df

@@ -10,17 +10,32 @@ out (they are small next to the matrix work).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import keras
 from keras import layers
 
 from greenscreen.validation import invalid
 
+from . import user_code
+
 MIN_SIDE = {"resnet50": 32, "vgg19": 32, "alexnet": 32, "resnet18": 8}
 
 
-def build(name: str, input_shape: tuple, num_classes: int, cfg: dict) -> keras.Model:
-    """Builds model `name` for the data's shape; `cfg` carries resnet_* options."""
+def build(name: str, input_shape: tuple, num_classes: int, cfg: dict,
+          config_dir: "str | Path | None" = None) -> keras.Model:
+    """Builds model `name` for the data's shape; `cfg` carries resnet_* options.
+
+    `name` may be your own "module:function" (imported from `config_dir` first), called
+    as function(input_shape, num_classes, params) with the run's whole configuration.
+    """
+    if user_code.is_entry(name):
+        function = user_code.load(name, "model", config_dir or ".")
+        model = function(tuple(input_shape), num_classes, dict(cfg))
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"{name} returned a {type(model).__name__}; allowed: a "
+                            "keras.Model (uncompiled: the pipeline compiles it)")
+        return model
     inputs = keras.Input(input_shape)
     x = inputs
     side = MIN_SIDE.get(name, 0)

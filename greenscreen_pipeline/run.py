@@ -67,7 +67,8 @@ def main(argv=None) -> int:
         from .training import train_run  # keras: after JAX_ENABLE_X64 is settled
 
         results = train_run(cfg, config.settings, folder, epochs, seed, args.index, T_START,
-                            save_model=bool(args.configuration) or config.settings["save_models"])
+                            save_model=bool(args.configuration) or config.settings["save_models"],
+                            config_dir=config.folder)
     except KeyboardInterrupt as exc:
         why = f"stopped by {exc.args[0] if exc.args else 'SIGINT'}"
         folder.write_status("interrupted", reason=f"{why}; the checkpoint of the last finished "

@@ -61,6 +61,13 @@ METHOD_DIMENSIONS = {
     "target_sparsity": "pruned", "pruning_frequency": "pruned",
 }
 DIMENSIONS = tuple(CHOICES) + tuple(NUMBERS) + ("partitioning",)
+# Dimensions whose values may also be your own code, "module:function" (user_code.py).
+ENTRY_DIMENSIONS = ("model", "dataset")
+# Names the run records itself: a dimension of your own cannot take them.
+RESERVED = frozenset({"run", "seed", "epochs", "n_parameters", "flops_per_train_step",
+                      "steps_per_epoch", "versions", "test_accuracy", "test_loss", "accuracy",
+                      "energy_j", "power_w", "duration_s", "source", "status", "reason", "path",
+                      "format", "attempts", "energy_kwh"})
 BASELINE = {  # used for a dimension the config leaves out
     "dataset": "digits", "model": "small_cnn", "method": "standard", "preprocessing": "None",
     "augmentation": "None", "precision": "float32", "batch_size": 32, "partitioning": "80-10-10",
@@ -126,6 +133,16 @@ class SweepConfig:
     path: str
     settings: dict
     space: dict  # dimension -> list of values
+
+    @property
+    def own_dimensions(self) -> list[str]:
+        """The dimensions of your own: keys under `configuration:` greenscreen does not know."""
+        return [dim for dim in self.space if dim not in DIMENSIONS]
+
+    @property
+    def folder(self) -> Path:
+        """The config file's folder: where your own code named in it is imported from first."""
+        return Path(self.path).resolve().parent
 
     def run(self, index: int) -> dict:
         """Run `index`'s configuration: a pure function of (seed, index)."""
@@ -215,7 +232,7 @@ def _space(path: str, given: Any) -> dict:
     for dim, spec in given.items():
         where = f"configuration.{dim}"
         if dim not in DIMENSIONS:
-            raise ConfigError(path, where, "an unknown dimension", ", ".join(DIMENSIONS))
+            _check_own_name(path, where, dim)
         if not isinstance(spec, dict) or set(spec) != {"values"}:
             raise ConfigError(path, where, spec, "a mapping with exactly one key, 'values'")
         values = spec["values"]
@@ -227,7 +244,46 @@ def _space(path: str, given: Any) -> dict:
     return space
 
 
+def _check_own_name(path: str, where: str, dim: str) -> None:
+    """A key greenscreen does not know is a dimension of your own, unless it looks like a
+    typo of a built-in one (`optimiser`) or names a figure the pipeline records itself."""
+    import difflib
+
+    near = difflib.get_close_matches(dim, DIMENSIONS, n=1, cutoff=0.8)
+    if near:
+        raise ConfigError(path, where, dim, f"a built-in dimension or a dimension of your own "
+                                            f"(did you mean {near[0]!r}?)")
+    if dim in RESERVED or not re.fullmatch(r"[A-Za-z_]\w*", str(dim)):
+        raise ConfigError(path, where, dim, "a name of letters, digits and _ that the "
+                                            "pipeline does not record itself (not "
+                                            f"{', '.join(sorted(RESERVED))})")
+
+
+def _own_value(path: str, where: str, value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    raise ConfigError(path, where, value, "a scalar (a number, a string or a boolean): a "
+                                          "dimension of your own")
+
+
+def _entry(path: str, where: str, dim: str, value: str) -> str:
+    from . import user_code
+
+    try:
+        user_code.load(value, dim, Path(path).parent)
+    except user_code.EntryError as exc:
+        signature = ", ".join(user_code.ARGUMENTS[dim])
+        raise ConfigError(path, where, value, f"one of {', '.join(CHOICES[dim])}, or "
+                                              f"'module:function' with function({signature})"
+                                              f"; here: {exc}") from None
+    return value
+
+
 def _value(path: str, where: str, dim: str, value: Any) -> Any:
+    if dim not in DIMENSIONS:
+        return _own_value(path, where, value)
+    if dim in ENTRY_DIMENSIONS and isinstance(value, str) and ":" in value:
+        return _entry(path, where, dim, value)
     if dim in CHOICES:
         value = "None" if value in NONE_WORDS and "None" in CHOICES[dim] else value
         if value not in CHOICES[dim]:

@@ -10,12 +10,13 @@ import math
 import platform
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 
 from greenscreen import SMICallback
 
-from . import batches, checkpoint, data, models, recipe
+from . import batches, checkpoint, data, models, recipe, user_code
 from .data import Splits
 from .records import RunResults
 from .runfolder import RunFolder
@@ -37,11 +38,14 @@ class BuiltModel:
 
 
 def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: int, index: int,
-              process_start: float, save_model: bool = False) -> dict:
+              process_start: float, save_model: bool = False,
+              config_dir: "str | Path" = ".") -> dict:
     """Trains run `index` with configuration `cfg` into `folder`; returns its test metrics.
 
     Resumes from the last finished epoch of an interrupted attempt, if there is one.
-    Raises RunSkipped, before any training, for a combination that cannot run.
+    Raises RunSkipped, before any training, for a combination that cannot run. Your own
+    model and dataset functions (config.yaml "module:function") are imported from
+    `config_dir` first and get `params`, the run's whole configuration.
     """
     timing = {"process_start": process_start, "imports_done": time.time()}
     params = {"run": index, **cfg, "seed": seed, "epochs": epochs}
@@ -52,13 +56,21 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     keras.utils.set_random_seed(seed + index)
     dtype = recipe.set_precision(cfg["precision"])
 
-    # Data: load, split, preprocess, then batches (augmented for training).
-    x, y = data.load(cfg["dataset"], settings["data_path"], settings["image_size"])
-    splits = data.preprocess(data.split(x, y, cfg["partitioning"], seed), cfg["preprocessing"])
+    # Data: yours or a built-in dataset, split, preprocessed, then batches (augmented).
+    if user_code.is_entry(cfg["dataset"]):
+        function = user_code.load(cfg["dataset"], "dataset", config_dir)
+        splits, given = data.from_user(function(dict(params)), cfg["partitioning"], seed,
+                                       cfg["dataset"])
+        if given:  # your own splits: the partitioning dimension does not apply
+            params["partitioning"] = "n/a"
+    else:
+        x, y = data.load(cfg["dataset"], settings["data_path"], settings["image_size"])
+        splits = data.split(x, y, cfg["partitioning"], seed)
+    splits = data.preprocess(splits, cfg["preprocessing"])
     train_ds, val_ds, test_ds = batches.datasets(splits, cfg, dtype, seed + index)
 
-    # Model: built, wrapped for the method, compiled with the run's optimizer.
-    built = build_model(cfg, splits, epochs)
+    # Model: yours or a built-in one, wrapped for the method, compiled with the run's optimizer.
+    built = build_model(params, splits, epochs, config_dir)
     model = built.model
     params.update(n_parameters=built.n_parameters,
                   flops_per_train_step=built.flops_per_train_step,
@@ -98,11 +110,12 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     return results.metrics
 
 
-def build_model(cfg: dict, splits: Splits, epochs: int) -> BuiltModel:
+def build_model(cfg: dict, splits: Splits, epochs: int,
+                config_dir: "str | Path | None" = None) -> BuiltModel:
     """Builds the run's network, quantizes it for float8 training if `internal` says so,
     wraps it for the run's method and compiles it."""
     steps = math.ceil(len(splits.x_train) / cfg["batch_size"])
-    net = models.build(cfg["model"], splits.input_shape, splits.num_classes, cfg)
+    net = models.build(cfg["model"], splits.input_shape, splits.num_classes, cfg, config_dir)
     if cfg["internal"] == "pre_quantization":
         net.quantize("float8")
     model = recipe.wrap(cfg, net, steps, epochs, len(splits.x_train))

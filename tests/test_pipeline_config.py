@@ -53,7 +53,13 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
 
 @pytest.mark.parametrize("text, where, allowed", [
     ("configuration: {batch_size: {values: [32]}}\nextra: 1", "extra", "'configuration'"),
-    ("configuration: {colour: {values: [red]}}", "configuration.colour", "dataset"),
+    ("configuration: {optimiser: {values: [Adam]}}", "configuration.optimiser",
+     "did you mean 'optimizer'?"),
+    ("configuration: {seed: {values: [1, 2]}}", "configuration.seed", "does not record itself"),
+    ("configuration: {colour: {values: [{a: 1}]}}", "configuration.colour.values[0]",
+     "a scalar (a number, a string or a boolean)"),
+    ("configuration: {model: {values: ['nomodule_xyz:build']}}", "configuration.model.values[0]",
+     "module 'nomodule_xyz' does not import"),
     ("configuration: {batch_size: {values: [big]}}", "configuration.batch_size.values[0]",
      "an integer in [1, inf)"),
     ("configuration: {batch_size: {values: []}}", "configuration.batch_size.values",
