@@ -31,7 +31,7 @@ def build(name: str, input_shape: tuple, num_classes: int, cfg: dict,
     """
     if user_code.is_entry(name):
         function = user_code.load(name, "model", config_dir or ".")
-        model = function(tuple(input_shape), num_classes, dict(cfg))
+        model = function(tuple(input_shape), num_classes, cfg)
         if not isinstance(model, keras.Model):
             raise TypeError(f"{name} returned a {type(model).__name__}; allowed: a "
                             "keras.Model (uncompiled: the pipeline compiles it)")

@@ -122,6 +122,8 @@ class RunResults:
         timing: Wall-clock marks of the run process (process_start, fit_start, ...).
         history: The Keras History, one list per metric.
         quantized: The int8 model's figures, for post_quantization runs.
+        unread_dimensions: Dimensions of your own that neither your model nor your
+            dataset function read in this run.
     """
 
     test_accuracy: float | None = None
@@ -131,6 +133,7 @@ class RunResults:
     timing: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
     quantized: dict = field(default_factory=dict)
+    unread_dimensions: list = field(default_factory=list)
 
     QUANTIZED = ("quantized_test_accuracy", "quantized_test_loss", "weights_bytes_float",
                  "weights_bytes_int8")
@@ -140,12 +143,14 @@ class RunResults:
         return cls(data.get("test_accuracy"), data.get("test_loss"),
                    data.get("confusion_matrix"), data.get("versions") or {},
                    data.get("timing") or {}, data.get("history") or {},
-                   {k: data[k] for k in cls.QUANTIZED if k in data})
+                   {k: data[k] for k in cls.QUANTIZED if k in data},
+                   list(data.get("unread_dimensions") or []))
 
     def to_json(self) -> dict:
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
                 **self.quantized, "confusion_matrix": self.confusion_matrix,
-                "versions": self.versions, "timing": self.timing, "history": self.history}
+                "versions": self.versions, "timing": self.timing, "history": self.history,
+                "unread_dimensions": self.unread_dimensions}
 
     @property
     def metrics(self) -> dict:

@@ -20,6 +20,7 @@ from . import batches, checkpoint, data, models, recipe, user_code
 from .data import Splits
 from .records import RunResults
 from .runfolder import RunFolder
+from .space import DIMENSIONS
 
 
 class RunSkipped(Exception):
@@ -57,9 +58,10 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     dtype = recipe.set_precision(cfg["precision"])
 
     # Data: yours or a built-in dataset, split, preprocessed, then batches (augmented).
+    yours = user_code.TrackedParams(params)  # what your functions get; it notes what they read
     if user_code.is_entry(cfg["dataset"]):
         function = user_code.load(cfg["dataset"], "dataset", config_dir)
-        splits, given = data.from_user(function(dict(params)), cfg["partitioning"], seed,
+        splits, given = data.from_user(function(yours), cfg["partitioning"], seed,
                                        cfg["dataset"])
         if given:  # your own splits: the partitioning dimension does not apply
             params["partitioning"] = "n/a"
@@ -70,7 +72,8 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     train_ds, val_ds, test_ds = batches.datasets(splits, cfg, dtype, seed + index)
 
     # Model: yours or a built-in one, wrapped for the method, compiled with the run's optimizer.
-    built = build_model(params, splits, epochs, config_dir)
+    built = build_model(yours, splits, epochs, config_dir)
+    unread = [dim for dim in cfg if dim not in DIMENSIONS and dim not in yours.read]
     model = built.model
     params.update(n_parameters=built.n_parameters,
                   flops_per_train_step=built.flops_per_train_step,
@@ -103,7 +106,7 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     timing["end"] = time.time()
     results = RunResults(float(test_acc), float(test_loss), confusion, params["versions"],
                          timing, {k: [float(v) for v in vals]
-                                  for k, vals in history.history.items()}, quantized)
+                                  for k, vals in history.history.items()}, quantized, unread)
     params.update(results.metrics)
     folder.write_parameters(params)
     folder.write_results(results)

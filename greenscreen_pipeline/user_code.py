@@ -28,6 +28,27 @@ class EntryError(ValueError):
     """An entry that does not import, is not callable or takes other arguments."""
 
 
+class TrackedParams(dict):
+    """A run's params that remember which keys your functions read, so that a dimension
+    of your own that nothing reads can be named (run 000 warns about it)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+
 def is_entry(value: object) -> bool:
     """Whether a configuration value names user code ("module:function")."""
     return isinstance(value, str) and ENTRY.fullmatch(value) is not None

@@ -48,6 +48,17 @@ def test_own_model_data_and_dimension_through_the_whole_pipeline(fake_smi, own):
     assert (own / "report.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_an_own_dimension_nobody_reads_is_named_after_run_000(fake_smi, own):
+    text = (own / "config.yaml").read_text().replace("configuration:\n",
+                                                     "configuration:\n  colour: {values: [red]}\n")
+    (own / "config.yaml").write_text(text)
+    done = greenscreen("sweep", "--runs", "1", cwd=own)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ("warning: run 000: your own dimension(s) colour were read by neither your model "
+            "nor your dataset function") in done.stderr
+    assert "units" not in done.stderr.split("warning: run 000:")[1].splitlines()[0]
+
+
 def test_own_splits_make_partitioning_not_apply(fake_smi, own):
     (own / "data.py").write_text((EXAMPLE / "data.py").read_text() + '''
 

@@ -10,7 +10,10 @@ import threading
 from pathlib import Path
 
 from .. import ledger, runfolder
+from ..log import logger
 from .attempt import RunReport
+
+log = logger(__name__)
 
 
 class Progress:
@@ -44,6 +47,20 @@ class Progress:
             print(f"[{self.done}/{self.runs}] run {run.index:03d} {run.note:<8} "
                   f"acc {acc if acc is None else f'{acc:.4f}'}  energy {energy:.1f} J "
                   f"({source})  total {self.total:.1f} J  ETA {clock(eta)}", flush=True)
+        if run.index == 0 and run.wall_s is not None:  # the baseline, trained just now
+            warn_unread(runfolder.RunFolder.of(sweep_dir, 0))
+
+
+def warn_unread(folder: runfolder.RunFolder) -> None:
+    """Names the dimensions of your own that your functions did not read in this run."""
+    try:
+        results = folder.results()
+    except runfolder.Unreadable:
+        return
+    if results and results.unread_dimensions:
+        log.warning("run %s: your own dimension(s) %s were read by neither your model nor "
+                    "your dataset function (params[...]): a typo, or a dimension that changes "
+                    "nothing?", folder.name, ", ".join(results.unread_dimensions))
 
 
 def energy_of(folder: runfolder.RunFolder) -> tuple[float, str]:
