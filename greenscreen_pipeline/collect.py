@@ -79,7 +79,8 @@ def _load(folder: RunFolder, row: dict, dims: list[str]) -> dict | None:
 def load_sweep(sweep_dir: "str | Path") -> pd.DataFrame:
     """One row per run folder (three-digit names), in run order."""
     dims = dimensions(sweep_dir)
-    rows = [r for f in sorted(Path(sweep_dir).iterdir())
+    # In run order: "1000" after "999", not between "100" and "101".
+    rows = [r for f in sorted(Path(sweep_dir).iterdir(), key=lambda f: (len(f.name), f.name))
             if f.is_dir() and f.name.isdigit() and (r := load_run(f, dims)) is not None]
     df = pd.DataFrame(rows)
     if df.empty:
