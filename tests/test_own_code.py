@@ -23,11 +23,11 @@ def greenscreen(*args, cwd, timeout=600):
 
 @pytest.fixture
 def own(tmp_path):
-    """The example copied outside the checkout, made small: 3 runs of 1 epoch."""
+    """The example copied outside the checkout, made small: 2 runs of 1 epoch."""
     folder = tmp_path / "study"
     shutil.copytree(EXAMPLE, folder)
     config = yaml.safe_load((folder / "config.yaml").read_text())
-    config["settings"].update(runs=3, epochs=1, final_epochs=1, sweep_dir="sweeps/own")
+    config["settings"].update(runs=2, epochs=1, final_epochs=1, sweep_dir="sweeps/own")
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return folder
 
@@ -37,7 +37,7 @@ def test_own_model_data_and_dimension_through_the_whole_pipeline(fake_smi, own):
     done = greenscreen("all", "--out", "report.pdf", cwd=own)
     assert done.returncode == 0, done.stderr[-3000:]
     sweep = own / "sweeps" / "own"
-    for i in range(3):
+    for i in range(2):
         params = yaml.safe_load((sweep / f"{i:03d}" / "parameters.yaml").read_text())
         assert params["model"] == "model:mlp" and params["units"] in (64, 8, 256)
         assert json.loads((sweep / f"{i:03d}" / "status.json").read_text())["status"] == "done"
