@@ -1,20 +1,20 @@
 """The command line as the README shows it: ./greenscreen.sh and the `greenscreen` command.
 
-The stages that train or read run folders (sweep, run-one, analyze, final, report, all
-slurm, gpu-check) are run by tests/test_pipeline_sweep.py, test_sharing.py,
-test_analysis_report.py, test_executors.py and test_gpu_check.py; here: help, check,
-meters, the whole pipeline (`all`), and the command installed outside the checkout.
+The stages that train or read run folders are run by other files: sweep, run-one and
+`all slurm` by test_pipeline_sweep.py, analyze and report by test_sharing.py, final by
+test_analysis_report.py, the executors by test_executors.py, gpu-check by
+test_gpu_check.py, and the whole pipeline (`greenscreen all`, what `./greenscreen.sh`
+runs) by test_own_code.py. Here: help, check, meters, and the command installed outside
+the checkout.
 """
 
 import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = Path(sys.executable).parent / "greenscreen"
@@ -68,25 +68,6 @@ def test_meters_lists_every_source_with_its_state(fake_smi):  # two fake GPUs
     assert "measured:nvidia-smi" in rows["nvidia-smi"] and rows["nvidia-smi"].endswith(
         "available")
     assert "estimated:cpu-time" in rows["estimate"]
-
-
-def test_the_whole_pipeline_runs_from_one_command(fake_smi, tmp_path):
-    """`./greenscreen.sh` with options is `greenscreen all local ...`: sweep to PDF."""
-    config = tmp_path / "config.yaml"
-    config.write_text(textwrap.dedent("""
-        settings: {runs: 2, epochs: 1, final_epochs: 1, seed: 3, energy_source: nvidia-smi}
-        configuration:
-          model: {values: [ffnn]}
-          lr: {values: [0.01, 0.02]}
-        """))
-    sweep, pdf = tmp_path / "sweep", tmp_path / "report.pdf"
-    done = greenscreen("all", "--config", str(config), "--sweep-dir", str(sweep), "--out",
-                       str(pdf), timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "[2/2] run" in done.stdout and "report written to" in done.stdout
-    assert yaml.safe_load((sweep / "final" / "parameters.yaml").read_text())["epochs"] == 1
-    assert pdf.read_bytes().startswith(b"%PDF")
-    assert (sweep / "analysis.json").exists() and not list((sweep / ".claims").iterdir())
 
 
 def test_the_installed_command_works_outside_the_checkout(tmp_path):

@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "own-model"
 
 
-def greenscreen(*args, cwd, timeout=600):
-    return subprocess.run([sys.executable, "-m", "greenscreen_pipeline", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+def greenscreen(*args, cwd, timeout=600, command=(sys.executable, "-m", "greenscreen_pipeline")):
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.fixture
@@ -34,7 +34,9 @@ def own(tmp_path):
 
 @pytest.mark.backends("tensorflow", "jax")
 def test_own_model_data_and_dimension_through_the_whole_pipeline(fake_smi, own):
-    done = greenscreen("all", "--out", "report.pdf", cwd=own)
+    # The console command, as `./greenscreen.sh --config ...` runs it (greenscreen all).
+    done = greenscreen("all", "--out", "report.pdf", cwd=own,
+                       command=(str(Path(sys.executable).parent / "greenscreen"),))
     assert done.returncode == 0, done.stderr[-3000:]
     sweep = own / "sweeps" / "own"
     for i in range(2):
