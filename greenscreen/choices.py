@@ -14,7 +14,6 @@ FREEZE = ("ranked", "bottom_up")  # RankedUpdates(freeze=...)
 PERCENT_SCHEDULES = ("linear", "exponential")  # RankedUpdates(schedule=...)
 SELECTORS = ("significance", "random")  # SampleGating(selector=...)
 SCORING = ("full", "stale")  # SampleGating(scoring=...)
-ATTRIBUTION = ("process", "device")  # EnergyMeter / SMICallback(attribution=...)
 
-__all__ = ["ATTRIBUTION", "FREEZE", "GRANULARITY", "PERCENT_SCHEDULES", "SALIENCY", "SCORING",
+__all__ = ["FREEZE", "GRANULARITY", "PERCENT_SCHEDULES", "SALIENCY", "SCORING",
            "SELECTORS", "SOURCE_NAMES"]

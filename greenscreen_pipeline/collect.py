@@ -32,12 +32,13 @@ def dimensions(sweep_dir: "str | Path") -> list[str]:
     return PARAMS + [dim for dim in recorded if dim not in PARAMS]
 
 
-def load_run(path: Path, params: "list[str] | None" = None) -> dict | None:
-    """One run's row; an unreadable folder is a row with status "unreadable" and the reason."""
+def load_run(path: Path, dims: "list[str] | None" = None) -> dict | None:
+    """One run's row, with the values of `dims` (default: the built-in dimensions); an
+    unreadable folder is a row with status "unreadable" and the reason."""
     folder = RunFolder(path)
     row = {"run": folder.name, "path": str(path)}
     try:
-        return _load(folder, row, params or PARAMS)
+        return _load(folder, row, dims or PARAMS)
     except Unreadable as exc:
         return {**row, "status": "unreadable", "reason": str(exc), "format": "greenscreen"}
 

@@ -9,8 +9,8 @@ Claims (`claims`) and signal handling (`stop`) have their own modules; the progr
 printer (`progress`) is apart from the pool.
 """
 
-from .attempt import RunReport, train_claimed, train_process
+from .attempt import RunReport, train_claimed
 
 EXECUTORS = ("local", "slurm", "ray")
 
-__all__ = ["EXECUTORS", "RunReport", "train_claimed", "train_process"]
+__all__ = ["EXECUTORS", "RunReport", "train_claimed"]

@@ -38,10 +38,6 @@ class RunReport:
     note: str
     wall_s: float | None = None
 
-    @property
-    def status(self) -> str:
-        return self.outcome.get("status", "pending")
-
 
 def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
                   env: dict | None = None, stop: Stop | None = None) -> RunReport:

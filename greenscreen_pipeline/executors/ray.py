@@ -78,15 +78,15 @@ def resources(cluster: dict, gpus_per_run: int | None, cpus_per_run: int) -> dic
     if gpus_per_run is None:
         gpus_per_run = 1 if cluster.get("GPU", 0) >= 1 else 0
     if gpus_per_run > cluster.get("GPU", 0):
-        raise UsageError(_more_than("--gpus-per-run", gpus_per_run, cluster.get("GPU", 0), 0))
+        raise UsageError(_beyond_cluster("--gpus-per-run", gpus_per_run, cluster, "GPU", 0))
     if cpus_per_run > cluster.get("CPU", 0):
-        raise UsageError(_more_than("--cpus-per-run", cpus_per_run, cluster.get("CPU", 0), 1))
+        raise UsageError(_beyond_cluster("--cpus-per-run", cpus_per_run, cluster, "CPU", 1))
     return {"num_gpus": gpus_per_run, "num_cpus": cpus_per_run}
 
 
-def _more_than(flag: str, value: int, has: float, low: int) -> str:
-    what = flag.split("-")[2].upper() + "s"
-    return str(invalid(flag, value, f"{low} to {has:g}: the Ray cluster has {has:g} {what}"))
+def _beyond_cluster(flag: str, value: int, cluster: dict, resource: str, low: int) -> str:
+    has = cluster.get(resource, 0)
+    return str(invalid(flag, value, f"{low} to {has:g}: the Ray cluster has {has:g} {resource}s"))
 
 
 def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
