@@ -124,6 +124,11 @@ class RunResults:
         quantized: The int8 model's figures, for post_quantization runs.
         unread_dimensions: Dimensions of your own that neither your model nor your
             dataset function read in this run.
+        test_metrics: Every metric on the test split, "test_" + its name (the loss and
+            accuracy among them; a regression's test_mae, ...).
+        objective: The value the sweep ranks this run by: {"name": "val_accuracy",
+            "mode": "max", "value": ..., "split": "test" or "validation"}; empty in
+            folders written before settings.objective existed.
     """
 
     test_accuracy: float | None = None
@@ -134,6 +139,8 @@ class RunResults:
     history: dict = field(default_factory=dict)
     quantized: dict = field(default_factory=dict)
     unread_dimensions: list = field(default_factory=list)
+    test_metrics: dict = field(default_factory=dict)
+    objective: dict = field(default_factory=dict)
 
     QUANTIZED = ("quantized_test_accuracy", "quantized_test_loss", "weights_bytes_float",
                  "weights_bytes_int8")
@@ -144,16 +151,18 @@ class RunResults:
                    data.get("confusion_matrix"), data.get("versions") or {},
                    data.get("timing") or {}, data.get("history") or {},
                    {k: data[k] for k in cls.QUANTIZED if k in data},
-                   list(data.get("unread_dimensions") or []))
+                   list(data.get("unread_dimensions") or []),
+                   dict(data.get("test_metrics") or {}), dict(data.get("objective") or {}))
 
     def to_json(self) -> dict:
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
                 **self.quantized, "confusion_matrix": self.confusion_matrix,
                 "versions": self.versions, "timing": self.timing, "history": self.history,
-                "unread_dimensions": self.unread_dimensions}
+                "unread_dimensions": self.unread_dimensions,
+                "test_metrics": self.test_metrics, "objective": self.objective}
 
     @property
     def metrics(self) -> dict:
         """The test metrics (and the int8 model's), as parameters.yaml and status.json hold."""
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
-                **self.quantized}
+                **self.test_metrics, **self.quantized}

@@ -89,6 +89,13 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "data_path": (str, "", "a folder for dataset cifar10_dir or image_folder ('' otherwise)"),
     "image_size": (int, 32, "a positive integer (image_folder is resized to it)"),
     "energy_source": (str, "auto", "one of " + ", ".join(choices.SOURCE_NAMES)),
+    # Your task (objective.py): the loss compiled with, and the validation metric ranked by.
+    "loss": (str, "categorical_crossentropy", "a Keras loss name"),
+    "objective": (str, "", "'' (val_accuracy for a classification loss, else val_loss) or a "
+                           "validation metric's name, e.g. val_mae"),
+    "objective_mode": (str, "auto", "auto, min or max"),
+    # Your own training loop instead of compile + fit: function(params, callbacks) -> metrics.
+    "train": (str, "", "'' (the pipeline compiles and fits) or 'module:function'"),
     # run: the lowest-energy run within the floor; values: each parameter's best value alone
     # (the original pipeline's rule). README "Analysis, final run, report" compares them.
     "recommend": (str, "run", "run or values"),
@@ -221,7 +228,25 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if key == "energy_source" and value not in choices.SOURCE_NAMES:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         out[key] = value
+    _check_task(path, out)
     return out
+
+
+def _check_task(path: str, settings: dict) -> None:
+    """The loss and objective fit together; your training function names an entry."""
+    from .objective import Objective, ObjectiveError
+    from .user_code import is_entry
+
+    try:
+        Objective.from_settings(settings)
+    except ObjectiveError as exc:
+        raise ConfigError(path, f"settings.{exc.key}", exc.value, exc.allowed) from None
+    train = settings["train"]
+    if train and not is_entry(train):
+        raise ConfigError(path, "settings.train", train, "'' or 'module:function', e.g. "
+                                                         "'loop:train'")
+    if train:
+        _entry(path, "settings.train", "train", train)
 
 
 def _space(path: str, given: Any) -> dict:
@@ -266,16 +291,17 @@ def _own_value(path: str, where: str, value: Any) -> Any:
                                           "dimension of your own")
 
 
-def _entry(path: str, where: str, dim: str, value: str) -> str:
+def _entry(path: str, where: str, kind: str, value: str) -> str:
+    """Your function named at `where` imports and takes `kind`'s arguments (nothing runs)."""
     from . import user_code
 
     try:
-        user_code.load(value, dim, Path(path).parent)
+        user_code.load(value, kind, Path(path).parent)
     except user_code.EntryError as exc:
-        signature = ", ".join(user_code.ARGUMENTS[dim])
-        raise ConfigError(path, where, value, f"one of {', '.join(CHOICES[dim])}, or "
-                                              f"'module:function' with function({signature})"
-                                              f"; here: {exc}") from None
+        signature = ", ".join(user_code.ARGUMENTS[kind])
+        built_in = f"one of {', '.join(CHOICES[kind])}, or " if kind in CHOICES else ""
+        raise ConfigError(path, where, value, f"{built_in}'module:function' with "
+                                              f"function({signature}); here: {exc}") from None
     return value
 
 

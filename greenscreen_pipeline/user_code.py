@@ -1,4 +1,5 @@
-"""Your own code named in config.yaml: "module:function" entries for a model or a dataset.
+"""Your own code named in config.yaml: "module:function" entries for a model, a dataset or
+a training loop.
 
 An entry is imported with the config file's own folder first on `sys.path`, so a
 `model.py` next to `config.yaml` just works, then from the environment. A user's code
@@ -7,7 +8,10 @@ that the function takes the arguments the pipeline passes, calling nothing.
 
     model    function(input_shape, num_classes, params) -> an uncompiled keras.Model
     dataset  function(params) -> (x, y) arrays, or {"train": (x, y), "validation": (x, y),
-             "test": (x, y)} (plus "num_classes" where it cannot be inferred)
+             "test": (x, y)} (plus "num_classes" where it cannot be inferred), where a
+             split may also be a keras.utils.PyDataset or a tf.data.Dataset
+    train    function(params, callbacks) -> a dict of metrics holding the objective
+             (settings.train: your own loop instead of the pipeline's compile + fit)
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Callable
 
 ENTRY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 # What the pipeline passes to each kind of entry: the names say it in error messages.
-ARGUMENTS = {"model": ("input_shape", "num_classes", "params"), "dataset": ("params",)}
+ARGUMENTS = {"model": ("input_shape", "num_classes", "params"), "dataset": ("params",),
+             "train": ("params", "callbacks")}
 
 
 class EntryError(ValueError):

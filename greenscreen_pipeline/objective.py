@@ -1,0 +1,147 @@
+"""Your task's loss and objective: what a run trains on and what the analysis ranks by.
+
+`settings.loss` is a Keras loss name (default "categorical_crossentropy");
+`settings.objective` names the validation metric the analysis, the Pareto front and
+the recommendation use ("val_accuracy", maximised, for classification; "val_loss",
+minimised, otherwise); `settings.objective_mode` is "auto", "min" or "max", as in
+`keras.callbacks.EarlyStopping(mode=...)`. A run's objective value is the test split's
+value of that metric where the run evaluated it (`test_accuracy` for `val_accuracy`),
+else the last epoch's validation value. Imports nothing heavy: `space.py` checks the
+settings with it before any Keras is loaded.
+
+Example:
+
+>>> from greenscreen_pipeline.objective import Objective
+>>> Objective.from_settings({"loss": "mse", "objective": "", "objective_mode": "auto"})
+Objective(loss='mse', name='val_loss', maximise=False)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# Classification losses: labels are class indices the pipeline one-hot encodes, except for
+# the sparse loss, which takes them as they are. Any other loss is a regression or other
+# task: labels are used as they are, splits are not stratified, no confusion matrix.
+ONE_HOT_LOSSES = ("categorical_crossentropy", "categorical_focal_crossentropy",
+                  "categorical_hinge")
+CLASSIFICATION_LOSSES = ONE_HOT_LOSSES + ("sparse_categorical_crossentropy",)
+OTHER_LOSSES = ("mean_squared_error", "mse", "mean_absolute_error", "mae",
+                "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error",
+                "msle", "huber", "log_cosh", "logcosh", "binary_crossentropy",
+                "binary_focal_crossentropy", "kl_divergence", "poisson", "hinge",
+                "squared_hinge", "cosine_similarity", "ctc", "dice", "tversky")
+LOSSES = CLASSIFICATION_LOSSES + OTHER_LOSSES
+# keras.callbacks.EarlyStopping's mode="auto" asks the metric for its direction; before
+# any model exists this table says it for the metrics Keras knows by name.
+MINIMISED = re.compile(r"(loss|error|mse|mae|mape|msle|crossentropy|hinge|divergence|"
+                       r"poisson|log_?cosh|huber)$")
+MAXIMISED = re.compile(r"(accuracy|acc|auc|precision|recall|f1_score|fbeta_score|r2_score|"
+                       r"iou|cosine_similarity)$")
+METRIC = re.compile(r"[A-Za-z_]\w*")
+
+
+class ObjectiveError(ValueError):
+    """A loss or objective that cannot work: (setting, value, what is allowed)."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        super().__init__(key, value, allowed)
+        self.key, self.value, self.allowed = key, value, allowed
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The run's loss and the metric a sweep ranks runs by.
+
+    Attributes:
+        loss: The Keras loss name the pipeline compiles with.
+        name: The validation metric, e.g. "val_accuracy" or "val_loss".
+        maximise: Whether a higher value is better.
+    """
+
+    loss: str = "categorical_crossentropy"
+    name: str = "val_accuracy"
+    maximise: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "Objective":
+        """The objective of a sweep's settings; raises ObjectiveError naming the setting."""
+        loss = settings.get("loss") or "categorical_crossentropy"
+        if loss not in LOSSES:
+            raise ObjectiveError("loss", loss, "a Keras loss name: " + ", ".join(LOSSES))
+        name = settings.get("objective") or (
+            "val_accuracy" if loss in CLASSIFICATION_LOSSES else "val_loss")
+        if not (name.startswith("val_") and METRIC.fullmatch(name)):
+            raise ObjectiveError("objective", name, "a validation metric's name as Keras logs "
+                                 "it: 'val_' + the metric, e.g. val_accuracy, val_loss, val_mae")
+        mode = settings.get("objective_mode") or "auto"
+        if mode not in ("auto", "min", "max"):
+            raise ObjectiveError("objective_mode", mode, "auto, min or max")
+        if mode == "auto":
+            return cls(loss, name, _direction(name))
+        return cls(loss, name, mode == "max")
+
+    @classmethod
+    def of_sweep(cls, sweep_dir: "str | Path") -> "Objective":
+        """The objective sweep.json recorded (the default for folders without one)."""
+        from .runfolder import Unreadable, read_json
+
+        try:
+            settings = (read_json(Path(sweep_dir) / "sweep.json") or {}).get("settings") or {}
+        except Unreadable:
+            settings = {}
+        return cls.from_settings(settings)
+
+    @property
+    def metric(self) -> str:
+        """The metric's own name: "accuracy" for val_accuracy."""
+        return self.name.removeprefix("val_")
+
+    @property
+    def test_name(self) -> str:
+        """The metric on the test split, as results.json records it."""
+        return "test_" + self.metric
+
+    @property
+    def classification(self) -> bool:
+        """Class labels: one-hot or sparse targets, stratified splits, a confusion matrix."""
+        return self.loss in CLASSIFICATION_LOSSES
+
+    @property
+    def one_hot(self) -> bool:
+        return self.loss in ONE_HOT_LOSSES
+
+    @property
+    def compile_metrics(self) -> list[str]:
+        """The metrics `compile` needs so that the objective (and accuracy) is logged."""
+        wanted = (["accuracy"] if self.classification else []) + [self.metric]
+        return [m for i, m in enumerate(wanted) if m != "loss" and m not in wanted[:i]]
+
+    @property
+    def mode(self) -> str:
+        return "max" if self.maximise else "min"
+
+    @property
+    def label(self) -> str:
+        """How the report names it: "accuracy", "loss (lower is better)", ..."""
+        return self.metric if self.maximise else f"{self.metric} (lower is better)"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value `a` is better than `b`."""
+        return a > b if self.maximise else a < b
+
+    def to_json(self) -> dict:
+        return {"loss": self.loss, "name": self.name, "mode": self.mode}
+
+
+def _direction(name: str) -> bool:
+    metric = name.removeprefix("val_")
+    if MINIMISED.search(metric) and metric != "cosine_similarity":
+        return False
+    if MAXIMISED.search(metric):
+        return True
+    raise ObjectiveError("objective_mode", "auto", f"min or max: greenscreen cannot tell whether "
+                         f"{name} should be minimised or maximised (as Keras's EarlyStopping "
+                         "cannot in mode='auto')")
