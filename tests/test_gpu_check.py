@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.backends("tensorflow")  # runs once; the check itself always uses JAX
 def test_gpu_check_runs_against_the_fake_and_says_why_the_counter_is_missing(fake_smi, tmp_path):
-    fake_smi.configure([{"uuid": "GPU-0", "name": "NVIDIA H100", "power": {"base": 150.0}}])
+    # A driver from R535 on, so both power.draw (a 1 s mean) and power.draw.instant exist.
+    fake_smi.configure([{"uuid": "GPU-0", "name": "NVIDIA H100", "power": {"base": 150.0}}],
+                       power_draw="1s-mean")
     out = tmp_path / "gpu_check.json"
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     run = subprocess.run([str(ROOT / "greenscreen.sh"), "gpu-check", "--scale", "0.05",

@@ -5,14 +5,22 @@ process per sample: spawning nvidia-smi costs tens of milliseconds of CPU and
 would itself show up in the measurement. The process is restarted with
 backoff when it dies, killed and restarted when it stalls, and always reaped.
 
-Note: on Ampere (except GA100) and newer GPUs `power.draw` is the driver's
-1-second average. Integrating it still gives the right energy over windows
-longer than a second, but edges of short windows are smeared by up to ~1 s.
+Which power field: on Ampere (except GA100) and newer GPUs `power.draw` is the
+driver's 1-second average (Yang et al. 2023, "Part-time Power Measurements:
+nvidia-smi's Lack of Attention"), so every window edge is smeared by up to
+~1 s. Drivers from R535 on also offer `power.draw.instant`. By default
+(`power_field="auto"`) the source reads `power.draw.instant` where the driver
+lists it and it has a value for every selected GPU, and `power.draw` otherwise;
+it decides once per source. The provenance says which field was read:
+"measured:nvidia-smi" is `power.draw` (what it has always meant), any other
+field is named after it, "measured:nvidia-smi(power.draw.instant)", so checks
+of the form `provenance.startswith("measured:nvidia-smi")` hold for both.
 """
 
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import select
 import shutil
@@ -36,7 +44,9 @@ FIELDS = (
     "utilization.gpu",
     "memory.used",
 )
-POWER_FIELDS = ("power.draw", "power.draw.average", "power.draw.instant")
+POWER_FIELDS = ("auto", "power.draw", "power.draw.average", "power.draw.instant")
+PROVENANCE = "measured:nvidia-smi"
+INSTANT = "power.draw.instant"
 _MISSING = ("n/a", "[n/a]", "[not supported]", "not supported", "[unknown error]", "")
 _LIVE: "weakref.WeakSet[NvidiaSmiSource]" = weakref.WeakSet()
 
@@ -118,6 +128,46 @@ def parse_line(line: str, received: float) -> Sample | None:
     )
 
 
+def provenance_of(field: str) -> str:
+    """The provenance of figures read from `field`: bare for `power.draw`, else named."""
+    return PROVENANCE if field == "power.draw" else f"{PROVENANCE}({field})"
+
+
+def detect_power_field(exe: str, ids: "list[str] | None") -> tuple[str, str | None, bool]:
+    """Which power field to read on this driver: (field, why not instant, definitive).
+
+    `power.draw.instant` if `--help-query-gpu` lists it and every selected GPU gives a
+    number for it, else `power.draw` with the reason. `definitive` is False when
+    nvidia-smi could not answer at all (then nothing should be cached).
+    """
+    fallback = "read power.draw, on Ampere and newer GPUs the driver's 1-second average"
+    try:
+        listing = subprocess.run([exe, "--help-query-gpu"], capture_output=True, text=True,
+                                 timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "power.draw", f"{exe} --help-query-gpu could not be run: {exc}", False
+    if listing.returncode != 0:
+        return "power.draw", f"{exe} --help-query-gpu exited with code {listing.returncode}", False
+    if f'"{INSTANT}"' not in listing.stdout:
+        return "power.draw", f"this driver has no {INSTANT} (drivers before R535); {fallback}", True
+    probe = [exe, f"--query-gpu=index,{INSTANT}", "--format=csv,noheader,nounits"]
+    probe += ["-i", ",".join(ids)] if ids else []
+    try:
+        out = subprocess.run(probe, capture_output=True, text=True, timeout=30,
+                             stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "power.draw", f"{exe} could not be queried for {INSTANT}: {exc}", False
+    rows = [line.split(",") for line in out.stdout.strip().splitlines()]
+    if out.returncode != 0 or not rows:
+        why = f"{exe} could not be queried for {INSTANT} (exit code {out.returncode})"
+        return "power.draw", why, False
+    blind = [row[0].strip() for row in rows if len(row) != 2 or math.isnan(parse_value(row[1]))]
+    if blind:
+        return "power.draw", (f"{INSTANT} has no value on GPU {', '.join(blind)}; "
+                              f"{fallback}"), True
+    return INSTANT, None, True
+
+
 class NvidiaSmiSource(PowerSource):
     """Streams samples from `nvidia-smi --query-gpu ... --loop-ms=N`.
 
@@ -128,13 +178,16 @@ class NvidiaSmiSource(PowerSource):
             stalled, killed and restarted. Default: max(5 s, 20 intervals).
         start_timeout: Seconds allowed for the first line (driver start-up
             without persistence mode can take several seconds).
-        power_field: The power column to read: "power.draw" (on Ampere and
-            newer a 1-second average), "power.draw.average" or
-            "power.draw.instant" (drivers from R535 on).
+        power_field: The power column to read: "auto" (the default:
+            "power.draw.instant" where the driver has it, else "power.draw"),
+            "power.draw" (on Ampere and newer a 1-second average),
+            "power.draw.average" or "power.draw.instant" (drivers from R535 on).
+
+    Attributes:
+        field_note: Why "auto" did not choose `power.draw.instant`, else None.
     """
 
     name = "nvidia-smi"
-    provenance = "measured:nvidia-smi"
 
     def __init__(
         self,
@@ -142,11 +195,14 @@ class NvidiaSmiSource(PowerSource):
         gpus: "list[int | str] | None" = None,
         stall_timeout: float | None = None,
         start_timeout: float = 20.0,
-        power_field: str = "power.draw",
+        power_field: str = "auto",
     ) -> None:
         super().__init__(interval)
         check_choice("power_field", power_field, POWER_FIELDS)
         self.power_field = power_field
+        self.field_note: str | None = None
+        self._field: str | None = None if power_field == "auto" else power_field
+        self._field_lock = threading.Lock()
         self.gpus = gpus
         self.stall_timeout = stall_timeout or max(5.0, 20 * interval)
         self.start_timeout = start_timeout
@@ -155,12 +211,32 @@ class NvidiaSmiSource(PowerSource):
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen | None = None
 
+    @property
+    def field(self) -> str:
+        """The power field read, decided once (on first use) when `power_field` is "auto"."""
+        with self._field_lock:
+            if self._field is not None:
+                return self._field
+            exe = resolve_executable()
+            if exe is None:
+                return "power.draw"  # unavailable anyway; decide once it can be run
+            field, note, definitive = detect_power_field(exe, visible_gpus(self.gpus))
+            self.field_note = note
+            if definitive:
+                self._field = field
+            return field
+
+    @property
+    def provenance(self) -> str:  # type: ignore[override]
+        """"measured:nvidia-smi" for `power.draw`, else the field in brackets after it."""
+        return provenance_of(self.field)
+
     def command(self) -> list[str]:
         exe = resolve_executable() or "nvidia-smi"
+        field = self.field
         cmd = [
             exe,
-            "--query-gpu=" + ",".join(self.power_field if f == "power.draw" else f
-                                      for f in FIELDS),
+            "--query-gpu=" + ",".join(field if f == "power.draw" else f for f in FIELDS),
             "--format=csv,noheader,nounits",
             f"--loop-ms={max(1, round(self.interval * 1000))}",
         ]
@@ -182,7 +258,7 @@ class NvidiaSmiSource(PowerSource):
         ids = visible_gpus(self.gpus)
         if ids == []:
             return "CUDA_VISIBLE_DEVICES hides every GPU"
-        probe = [exe, f"--query-gpu=index,{self.power_field}", "--format=csv,noheader"]
+        probe = [exe, f"--query-gpu=index,{self.field}", "--format=csv,noheader"]
         probe += ["-i", ",".join(ids)] if ids else []
         try:
             out = subprocess.run(
@@ -200,6 +276,9 @@ class NvidiaSmiSource(PowerSource):
     def start(self, sink: Sink) -> None:
         if self._thread is not None:
             return
+        # Decided here, before the reader thread runs nvidia-smi, and kept while it runs:
+        # the provenance names the field the stream reads.
+        self._field = self.field
         self._stop.clear()
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(
