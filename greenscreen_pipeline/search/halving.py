@@ -1,0 +1,198 @@
+"""Successive halving on rungs at epochs 1, eta, eta^2, ... below the last epoch.
+
+At a rung, a run goes on if it is in the top ceil(n / eta) (at least 1) of the n runs
+that reached the rung, by the objective, OR on the rung's (objective, energy so far)
+Pareto front, so that a cheap run that is nearly as good survives. Everything else is
+stopped there. The last epoch is not a rung: a run that gets there is done.
+
+When a rung is decided (synchronous, not ASHA): a run's rung table is the rung records
+of its peers, and the run waits at the rung until every peer has reached it or ended
+without reaching it (stopped at an earlier rung, failed, skipped). Only then is its
+table final, so the decision depends on recorded results alone, never on which run
+was faster. ASHA promotes as soon as a run is in the top 1/eta of whoever has arrived
+so far; that saves the wait, but the same sweep run twice (or resumed after a kill)
+could stop different runs, and the run folders would no longer say why. Here a resumed
+run re-reads the same records and reaches the same decision.
+
+Peers (`scope`):
+    "batch"  the runs proposed together with it (its batch);
+    "sweep"  every run of its batch and of the batches before it. A later run is then
+             judged against all earlier runs that reached the rung, as ASHA judges it,
+             but in run order rather than arrival order. This also halves a sweep of
+             one worker (batch size 1), where a batch alone would promote every run.
+
+Waiting needs every peer to be able to train at once: the batch size must not exceed
+the runs that train concurrently (workers, Ray slots, array tasks at once), or a run
+waits for a peer that waits for its slot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Collection, Mapping, Sequence
+
+from .front import pareto_mask
+
+WAIT, GO_ON, STOP = "wait", "go on", "stop"
+SCOPES = ("batch", "sweep")
+
+
+@dataclass(frozen=True)
+class RungRecord:
+    """What a run writes when it reaches a rung: the row of that rung's table.
+
+    Attributes:
+        run: The run's index in the sweep.
+        epoch: The rung: epochs trained so far (Keras's 0-based epoch index + 1).
+        objective: The objective after that epoch (e.g. val_accuracy).
+        energy_j: The run's energy so far, every attempt included, in joules.
+    """
+
+    run: int
+    epoch: int
+    objective: float
+    energy_j: float
+
+    def to_json(self) -> dict:
+        """The record as a JSON object (NaN is written as null by the atomic writer)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "RungRecord":
+        """Reads `to_json`'s output back; a missing or null figure is NaN."""
+        def number(key: str) -> float:
+            value = data.get(key)
+            return float(value) if isinstance(value, (int, float)) else math.nan
+
+        return cls(int(data["run"]), int(data["epoch"]), number("objective"),
+                   number("energy_j"))
+
+
+def rungs(max_epochs: int, eta: int = 3) -> list[int]:
+    """The rungs of a run of `max_epochs`: 1, eta, eta^2, ... below `max_epochs`.
+
+    Args:
+        max_epochs: The epochs a run trains when it is never stopped.
+        eta: The halving rate, an integer >= 2.
+
+    Returns:
+        The rung epochs, ascending (empty for a run of one epoch).
+    """
+    if eta < 2:
+        raise ValueError(f"halving_eta={eta!r} is not valid; allowed: an integer >= 2")
+    out, epoch = [], 1
+    while epoch < max_epochs:
+        out.append(epoch)
+        epoch *= eta
+    return out
+
+
+def keep_count(n: int, eta: int) -> int:
+    """How many of `n` runs at a rung go on by the objective: ceil(n / eta), at least 1."""
+    return max(1, math.ceil(n / eta))
+
+
+def survivors(table: Sequence[RungRecord], eta: int, maximize: bool = True) -> set[int]:
+    """The runs of one rung table that go on.
+
+    Args:
+        table: One record per run that reached the rung.
+        eta: The halving rate.
+        maximize: Whether a higher objective is better.
+
+    Returns:
+        The run indices in the top ceil(n / eta) by the objective (ties: less energy so
+        far first, then the lower run index), plus every run on the rung's (objective,
+        energy so far) Pareto front. A run whose objective is NaN never goes on.
+    """
+    finite = [r for r in table if not math.isnan(r.objective)]
+    sign = -1.0 if maximize else 1.0
+
+    def rank(r: RungRecord) -> tuple:
+        energy = r.energy_j if not math.isnan(r.energy_j) else math.inf
+        return (sign * r.objective, energy, r.run)
+
+    top = sorted(finite, key=rank)[:keep_count(len(table), eta)]
+    front = pareto_mask([r.objective for r in finite], [r.energy_j for r in finite], maximize)
+    return {r.run for r in top} | {r.run for r, on in zip(finite, front) if on}
+
+
+def batch_of(run: int, batch_size: int) -> int:
+    """The batch of run `run`: runs are proposed and halved in batches of `batch_size`."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is not valid; allowed: an integer >= 1")
+    return run // batch_size
+
+
+def peers(run: int, batch_size: int, runs: int, scope: str = "sweep") -> range:
+    """The runs whose rung records decide `run`'s rungs (itself included).
+
+    Args:
+        run: The run's index.
+        batch_size: Runs per batch.
+        runs: The sweep's number of runs (the last batch may be short).
+        scope: "batch" or "sweep", as the module docstring says.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope={scope!r} is not valid; allowed: {', '.join(SCOPES)}")
+    end = min(runs, (batch_of(run, batch_size) + 1) * batch_size)
+    start = batch_of(run, batch_size) * batch_size if scope == "batch" else 0
+    return range(start, end)
+
+
+def decide(run: int, records: Mapping[int, RungRecord], ended: Collection[int],
+           group: Sequence[int], eta: int, maximize: bool = True) -> str:
+    """What `run` does at a rung it has reached and recorded.
+
+    Args:
+        run: The run at the rung; `records` holds its own record.
+        records: The records at this rung of the runs of `group` that reached it.
+        ended: Runs of `group` that ended (stopped, failed, skipped, done) without a
+            record at this rung; they will never reach it.
+        group: The run's peers (`peers`), itself included.
+        eta: The halving rate.
+        maximize: Whether a higher objective is better.
+
+    Returns:
+        WAIT while a peer may still reach the rung, then GO_ON or STOP.
+    """
+    if run not in records:
+        raise ValueError(f"run {run} has no record at this rung; write it before deciding")
+    if any(p not in records and p not in ended for p in group):
+        return WAIT
+    table = [records[p] for p in group if p in records]
+    return GO_ON if run in survivors(table, eta, maximize) else STOP
+
+
+def replay(curves: Mapping[int, Sequence[tuple[float, float]]], batch_size: int,
+           eta: int, maximize: bool = True, scope: str = "sweep") -> dict[int, int]:
+    """Successive halving over known learning curves: the epochs each run trains.
+
+    The rule the runs apply at their rungs, all at once, as a benchmark replays it or a
+    test checks it: every run trains until a rung stops it, or to its last epoch.
+
+    Args:
+        curves: Run index -> (objective, energy so far) after each epoch trained; a run
+            that ended early (failed) has a shorter curve.
+        batch_size: Runs per batch.
+        eta: The halving rate.
+        maximize: Whether a higher objective is better.
+        scope: "batch" or "sweep".
+
+    Returns:
+        Run index -> the epochs it trains.
+    """
+    order = sorted(curves)
+    runs = (order[-1] + 1) if order else 0
+    max_epochs = max((len(c) for c in curves.values()), default=0)
+    trained = {run: len(curves[run]) for run in order}
+    for rung in rungs(max_epochs, eta):
+        records = {run: RungRecord(run, rung, *curves[run][rung - 1]) for run in order
+                   if trained[run] >= rung}
+        ended = {run for run in order if run not in records}
+        for run in records:
+            group = [p for p in peers(run, batch_size, runs, scope) if p in curves]
+            if decide(run, records, ended, group, eta, maximize) == STOP:
+                trained[run] = rung
+    return trained
