@@ -5,15 +5,23 @@ and the original pipeline's folders, which have no summary.json: their
 logs.csv holds one nvidia-smi reading per epoch plus `pre`/`post` rows. For
 those, energy is computed as each epoch row's power times the time since the
 previous row, and the energy source says so.
+
+Every run gets an `objective` value, the figure the analysis ranks it by (the sweep's
+`settings.objective`, see objective.py): the value results.json recorded, else the test
+split's value of the metric (parameters.yaml, results.json), else the last epoch's
+validation value in logs.csv. For the default objective, val_accuracy, that is the
+`accuracy` column's rule; classification sweeps keep that column too.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .objective import Objective
 from .records import RunResults, RunSummary
 from .runfolder import RunFolder, Unreadable, read_json
 from .space import DIMENSIONS, METHOD_DIMENSIONS
@@ -32,18 +40,20 @@ def dimensions(sweep_dir: "str | Path") -> list[str]:
     return PARAMS + [dim for dim in recorded if dim not in PARAMS]
 
 
-def load_run(path: Path, dims: "list[str] | None" = None) -> dict | None:
-    """One run's row, with the values of `dims` (default: the built-in dimensions); an
-    unreadable folder is a row with status "unreadable" and the reason."""
+def load_run(path: Path, dims: "list[str] | None" = None,
+             objective: Objective | None = None) -> dict | None:
+    """One run's row, with the values of `dims` (default: the built-in dimensions) and its
+    `objective` value (default objective: val_accuracy); an unreadable folder is a row with
+    status "unreadable" and the reason."""
     folder = RunFolder(path)
     row = {"run": folder.name, "path": str(path)}
     try:
-        return _load(folder, row, dims or PARAMS)
+        return _load(folder, row, dims or PARAMS, objective or Objective())
     except Unreadable as exc:
         return {**row, "status": "unreadable", "reason": str(exc), "format": "greenscreen"}
 
 
-def _load(folder: RunFolder, row: dict, dims: list[str]) -> dict | None:
+def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -> dict | None:
     params = folder.parameters()
     if not params and not (folder.path / "logs.csv").exists():
         return None
@@ -64,33 +74,72 @@ def _load(folder: RunFolder, row: dict, dims: list[str]) -> dict | None:
                    duration_s=summary.duration_s, source=summary.source,
                    attempts=len(summary.attempts) or None, format="greenscreen")
     results = (None if row["format"] == "seed" else folder.results()) or RunResults()
-    # Folders written before results.json existed kept test metrics in summary.json.
-    row["test_accuracy"] = params.get("test_accuracy", results.test_accuracy
-                                      if results.test_accuracy is not None
-                                      else summary.test_accuracy)
-    for col in ("val_accuracy", "accuracy", "loss", "val_loss"):
+    row["test_accuracy"] = metric_on_test("test_accuracy", params, results, summary)
+    row[objective.test_name] = metric_on_test(objective.test_name, params, results, summary)
+    for col in dict.fromkeys(("val_accuracy", "accuracy", "loss", "val_loss", objective.name,
+                              objective.metric)):
         if col in logs and len(logs):
             values = pd.to_numeric(logs[col], errors="coerce")
             row[f"final_{col}"] = float(values.iloc[-1])
-            row[f"best_{col}"] = float(values.max() if "acc" in col else values.min())
+            higher = "acc" in col or (objective.maximise and col in (objective.name,
+                                                                      objective.metric))
+            row[f"best_{col}"] = float(values.max() if higher else values.min())
+    row["objective"] = objective_value(objective, results, row.get(objective.test_name),
+                                       row.get(f"final_{objective.name}"))
     row["n_parameters"] = params.get("n_parameters")
     return row
 
 
-def load_sweep(sweep_dir: "str | Path") -> pd.DataFrame:
-    """One row per run folder (three-digit names), in run order."""
+def metric_on_test(name: str, params: dict, results: RunResults, summary: RunSummary):
+    """A test-split metric as the run recorded it: parameters.yaml first, then results.json
+    (folders written before results.json existed kept test_accuracy in summary.json)."""
+    if name in params:
+        return params[name]
+    recorded = {k: v for k, v in results.metrics.items() if v is not None}
+    return recorded.get(name, summary.test_accuracy if name == "test_accuracy" else None)
+
+
+def objective_value(objective: Objective, results: RunResults, test_value,
+                    final_validation) -> float:
+    """The value a run is ranked by: results.json's objective value (when it names this
+    objective), else the test split's value, else the last epoch's validation value."""
+    recorded = results.objective
+    stated = recorded.get("value") if recorded.get("name") == objective.name else None
+    for value in (stated, test_value, final_validation):
+        number = _number(value)
+        if not math.isnan(number):
+            return number
+    return float("nan")
+
+
+def _number(value) -> float:
+    """A figure as pandas.to_numeric(errors="coerce") reads it; NaN when it is none."""
+    if isinstance(value, bool) or value is None:
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def load_sweep(sweep_dir: "str | Path", objective: Objective | None = None) -> pd.DataFrame:
+    """One row per run folder (three-digit names), in run order; `objective` defaults to
+    the one sweep.json records (val_accuracy for folders without one)."""
     dims = dimensions(sweep_dir)
+    objective = objective or Objective.of_sweep(sweep_dir)
     # In run order: "1000" after "999", not between "100" and "101".
     rows = [r for f in sorted(Path(sweep_dir).iterdir(), key=lambda f: (len(f.name), f.name))
-            if f.is_dir() and f.name.isdigit() and (r := load_run(f, dims)) is not None]
+            if f.is_dir() and f.name.isdigit() and (r := load_run(f, dims, objective)) is not None]
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    for col in ("energy_j", "power_w", "duration_s", "test_accuracy"):
+    for col in ("energy_j", "power_w", "duration_s", "test_accuracy", "objective"):
         df[col] = pd.to_numeric(df.get(col), errors="coerce")
-    # Accuracy used for ranking: test accuracy, else the final validation accuracy.
-    fallback = df["final_val_accuracy"] if "final_val_accuracy" in df else np.nan
-    df["accuracy"] = df["test_accuracy"].fillna(fallback)
+    if objective.classification:
+        # Accuracy: test accuracy, else the final validation accuracy (the objective's rule
+        # for val_accuracy; kept for every classification sweep, whatever it ranks by).
+        fallback = df["final_val_accuracy"] if "final_val_accuracy" in df else np.nan
+        df["accuracy"] = df["test_accuracy"].fillna(fallback)
     df["energy_kwh"] = df["energy_j"] / 3.6e6
     return df
 
