@@ -1,6 +1,11 @@
-"""Analysis of a finished sweep: top runs, the accuracy-energy Pareto front,
-parameter relevance, and a recommendation that never falls below the accuracy floor.
+"""Analysis of a finished sweep: top runs, the objective-energy Pareto front,
+parameter relevance, and a recommendation that never falls outside the floor.
 
+The objective is the sweep's `settings.objective` (objective.py; val_accuracy, maximised,
+by default): every ranking, the front, the floor and the recommendation follow its
+direction. `settings.accuracy_floor` is how far from the best value a recommended run may
+be: below the best for a maximised objective, above it for a minimised one (a loss); the
+recommendation records it as `objective_floor` (and `accuracy_floor`, the setting's name).
 Writes analysis.json and CSV tables into the sweep folder, prints a summary.
 """
 
@@ -14,23 +19,51 @@ import pandas as pd
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
 from . import collect, ledger, relevance
+from .objective import Objective
 from .space import METHOD_DIMENSIONS
 
 TOP_K = 5
-COLUMNS = ["run", "accuracy", "energy_j", "power_w", "duration_s", "source"]
+COLUMNS = ["run", "objective", "energy_j", "power_w", "duration_s", "source"]
+EFFICIENCY = ["objective_per_kwh", "objective_per_w"]
 
 
-def pareto(df: pd.DataFrame) -> pd.DataFrame:
-    """Runs no other run beats on both accuracy (higher) and energy (lower).
+def objective_of(result: dict) -> Objective:
+    """The objective an analysis.json names (val_accuracy for one written before it did)."""
+    named = result.get("objective") or {}
+    if not named:
+        return Objective()
+    return Objective(named["loss"], named["name"], named["mode"] == "max")
+
+
+def scores(values: pd.Series, objective: Objective) -> np.ndarray:
+    """The objective's values turned so that higher is better (a loss negated)."""
+    values = values.to_numpy(float)
+    return values if objective.maximise else -values
+
+
+def best_value(ok: pd.DataFrame, objective: Objective) -> float:
+    return float(ok["objective"].max() if objective.maximise else ok["objective"].min())
+
+
+def within_floor(values: pd.Series, best: float, floor: float,
+                 objective: Objective) -> pd.Series:
+    """Whether each value is at most `floor` worse than `best`: below it when maximised,
+    above it when minimised."""
+    return values >= best - floor if objective.maximise else values <= best + floor
+
+
+def pareto(df: pd.DataFrame, objective: Objective | None = None) -> pd.DataFrame:
+    """Runs no other run beats on both the objective (in its direction) and energy (lower).
 
     One pass in order of energy instead of comparing every pair (5000 runs: 25 million
-    comparisons): a run is on the front when it is the most accurate of its energy and
-    more accurate than every cheaper run."""
+    comparisons): a run is on the front when it is the best of its energy and better than
+    every cheaper run."""
     if df.empty:
         return df
-    energy, accuracy = df["energy_j"].to_numpy(float), df["accuracy"].to_numpy(float)
-    order = np.lexsort((-accuracy, energy))  # by energy, the most accurate first on ties
-    e, a = energy[order], accuracy[order]
+    energy, score = df["energy_j"].to_numpy(float), scores(df["objective"],
+                                                            objective or Objective())
+    order = np.lexsort((-score, energy))  # by energy, the best first on ties
+    e, a = energy[order], score[order]
     first = np.searchsorted(e, e, side="left")  # where each run's energy starts
     best = np.maximum.accumulate(a)
     cheaper = np.where(first > 0, best[np.maximum(first - 1, 0)], -np.inf)
@@ -38,24 +71,45 @@ def pareto(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[np.sort(order[keep])].sort_values("energy_j", kind="stable")
 
 
-def top_tables(ok: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    eff = ok.assign(accuracy_per_kwh=ok["accuracy"] / ok["energy_kwh"],
-                    accuracy_per_w=ok["accuracy"] / ok["power_w"])
-    return {
-        "top_accuracy": eff.nlargest(TOP_K, "accuracy"),
-        "top_energy": eff.nsmallest(TOP_K, "energy_j"),
-        "top_power": eff.nsmallest(TOP_K, "power_w"),
-        "top_efficiency": eff.nlargest(TOP_K, "accuracy_per_kwh"),
-        "top_efficiency_per_w": eff.nlargest(TOP_K, "accuracy_per_w"),
+def efficiency_left_out(ok: pd.DataFrame, objective: Objective) -> str | None:
+    """Why "objective per kWh" means nothing for this sweep, or None when it does."""
+    metric = objective.metric
+    if not objective.maximise:
+        return (f"{metric} is minimised, so {metric} per kWh or per W would rank the worse of "
+                "two equally costly runs first; there is no efficiency ranking")
+    if (ok["objective"] < 0).any():
+        return (f"some runs' {metric} is negative, so {metric} per kWh or per W has no "
+                "meaning; there is no efficiency ranking")
+    return None
+
+
+def top_tables(ok: pd.DataFrame, objective: Objective | None = None) -> dict[str, pd.DataFrame]:
+    """The best runs by the objective, energy and power; by objective per kWh and per W
+    when that means something (a maximised objective that is never negative)."""
+    objective = objective or Objective()
+    efficient = efficiency_left_out(ok, objective) is None
+    runs = ok.assign(objective_per_kwh=ok["objective"] / ok["energy_kwh"],
+                     objective_per_w=ok["objective"] / ok["power_w"]) if efficient else ok
+    tables = {
+        "top_objective": (runs.nlargest if objective.maximise else runs.nsmallest)(
+            TOP_K, "objective"),
+        "top_energy": runs.nsmallest(TOP_K, "energy_j"),
+        "top_power": runs.nsmallest(TOP_K, "power_w"),
     }
+    if efficient:
+        tables["top_efficiency"] = runs.nlargest(TOP_K, "objective_per_kwh")
+        tables["top_efficiency_per_w"] = runs.nlargest(TOP_K, "objective_per_w")
+    return tables
 
 
-def recommend(ok: pd.DataFrame, floor: float, factors: list[str]) -> dict | None:
-    """Lowest energy among runs within `floor` of the best accuracy, with reasons."""
+def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
+              objective: Objective | None = None) -> dict | None:
+    """Lowest energy among runs within `floor` of the best objective value, with reasons."""
     if ok.empty:
         return None
-    best = ok["accuracy"].max()
-    eligible = ok[ok["accuracy"] >= best - floor]
+    objective = objective or Objective()
+    best = best_value(ok, objective)
+    eligible = ok[within_floor(ok["objective"], best, floor, objective)]
     pick = eligible.loc[eligible["energy_j"].idxmin()]
     why = {}
     for f in factors:
@@ -64,31 +118,40 @@ def recommend(ok: pd.DataFrame, floor: float, factors: list[str]) -> dict | None
         why[f] = {"value": _plain(pick[f]), "runs_with_value": int((ok[f].astype(str) == str(
             pick[f])).sum()), "mean_energy_j_with": _plain(mine),
             "mean_energy_j_others": _plain(rest)}
-    return {"rule": "run", "run": pick["run"], "accuracy": float(pick["accuracy"]),
-            "energy_j": float(pick["energy_j"]), "best_accuracy": float(best),
-            "accuracy_floor": floor, "eligible_runs": eligible["run"].tolist(),
+    return {"rule": "run", "run": pick["run"], "objective": float(pick["objective"]),
+            "energy_j": float(pick["energy_j"]), "best_objective": best,
+            **_floor(floor), "eligible_runs": eligible["run"].tolist(),
             "parameters": {f: _plain(pick[f]) for f in factors if f in pick},
             "explanation": why}
 
 
-def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str]) -> dict | None:
+def _floor(floor: float) -> dict:
+    """The floor under both names: the objective's, and the setting's (accuracy_floor)."""
+    return {"objective_floor": floor, "accuracy_floor": floor}
+
+
+def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
+                     objective: Objective | None = None) -> dict | None:
     """The original pipeline's rule: each parameter's best value, judged on its own.
 
-    For every varying parameter, the values whose mean accuracy is within `floor` of
+    For every varying parameter, the values whose mean objective is within `floor` of
     the best value's are eligible, and the one with the lowest mean energy wins. A
     method's own setting is judged on that method's runs only. The combination may
     be one no run tried: then only the final run measures it.
     """
     if ok.empty:
         return None
+    objective = objective or Objective()
     chosen, evidence = {}, {}
     for f in factors:
         runs = ok[ok["method"] == METHOD_DIMENSIONS[f]] if f in METHOD_DIMENSIONS else ok
         if runs.empty or runs[f].astype(str).nunique() < 2:
             continue
         levels = _levels(runs, f)
-        best = max(level["mean_accuracy"] for level in levels)
-        pick = min((lv for lv in levels if lv["mean_accuracy"] >= best - floor),
+        means = pd.Series([level["mean_objective"] for level in levels])
+        best = float(means.max() if objective.maximise else means.min())
+        eligible = within_floor(means, best, floor, objective)
+        pick = min((lv for lv, inside in zip(levels, eligible) if inside),
                    key=lambda lv: lv["mean_energy_j"])
         pick["chosen"] = True
         chosen[f], evidence[f] = pick["value"], levels
@@ -99,20 +162,21 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str]) -> dict
         mask &= (ok[f].astype(str) == str(v)).to_numpy()
     same = ok[mask]
     match = same.loc[same["energy_j"].idxmin()] if not same.empty else None
+    best_run = ok["objective"].idxmax() if objective.maximise else ok["objective"].idxmin()
     return {"rule": "values", "run": None if match is None else match["run"],
-            "accuracy": None if match is None else float(match["accuracy"]),
+            "objective": None if match is None else float(match["objective"]),
             "energy_j": None if match is None else float(match["energy_j"]),
-            "best_accuracy": float(ok["accuracy"].max()), "accuracy_floor": floor,
-            "parameters": chosen, "based_on": ok.loc[ok["accuracy"].idxmax(), "run"],
+            "best_objective": best_value(ok, objective), **_floor(floor),
+            "parameters": chosen, "based_on": ok.loc[best_run, "run"],
             "evidence": evidence}
 
 
 def _levels(runs: pd.DataFrame, factor: str) -> list[dict]:
-    """Per value of `factor`: how many runs, their mean accuracy and mean energy."""
+    """Per value of `factor`: how many runs, their mean objective and mean energy."""
     out = []
     for _, group in runs.groupby(runs[factor].astype(str), sort=True):
         out.append({"value": _plain(group[factor].iloc[0]), "runs": len(group),
-                    "mean_accuracy": float(group["accuracy"].mean()),
+                    "mean_objective": float(group["objective"].mean()),
                     "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
     return out
 
@@ -125,19 +189,25 @@ def _plain(value):
     return value
 
 
-def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run") -> dict:
-    """Analyses a sweep folder; `rule` is settings.recommend: "run" or "values"."""
+def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
+            objective: Objective | None = None) -> dict:
+    """Analyses a sweep folder; `rule` is settings.recommend: "run" or "values"; `objective`
+    defaults to the one sweep.json records (val_accuracy, maximised, without one)."""
     sweep_dir = Path(sweep_dir)
-    df = collect.load_sweep(sweep_dir)
+    objective = objective or Objective.of_sweep(sweep_dir)
+    df = collect.load_sweep(sweep_dir, objective)
+    named = {**objective.to_json(), "label": objective.label}
     if df.empty:
-        result = {"runs": 0, "done": 0, "message": f"no run folders in {sweep_dir}"}
+        result = {"runs": 0, "done": 0, "objective": named,
+                  "message": f"no run folders in {sweep_dir}"}
         atomic_write_json(sweep_dir / "analysis.json", result)
         return result
-    ok = df[(df["status"] == "done") & df["accuracy"].notna() & df["energy_j"].notna()]
+    ok = df[(df["status"] == "done") & df["objective"].notna() & df["energy_j"].notna()]
     failed = df[df["status"] != "done"][["run", "status"] + (["reason"] if "reason" in df
                                                              else [])]
     factors = [f for f in collect.dimensions(sweep_dir) if f in df]
-    result = {"runs": len(df), "done": len(ok), "failed_or_skipped": failed.to_dict("records"),
+    result = {"runs": len(df), "done": len(ok), "objective": named,
+              "failed_or_skipped": failed.to_dict("records"),
               "sources": sorted(df["source"].dropna().unique().tolist())}
     books = ledger.read(sweep_dir)
     if books:  # the sweep's own meter: each device once, however many runs shared it
@@ -148,23 +218,42 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run") -> 
     atomic_write_text(sweep_dir / "runs.csv", df.to_csv(index=False))
     if ok.empty:
         result["message"] = "no finished run: nothing to rank"
-        atomic_write_json(sweep_dir / "analysis.json", result)
-        return result
-    for name, table in top_tables(ok).items():
-        atomic_write_text(sweep_dir / f"{name}.csv", table.to_csv(index=False))
-        result[name] = table[COLUMNS + ["accuracy_per_kwh", "accuracy_per_w"]].to_dict("records")
-    front = pareto(ok)
-    atomic_write_text(sweep_dir / "pareto.csv", front.to_csv(index=False))
-    result["pareto"] = front[COLUMNS].to_dict("records")
-    result["relevance"] = {t: relevance.relevance(ok, t, factors)
-                           for t in ("power_w", "energy_j", "accuracy")}
-    result["relevance_summary"] = [relevance.plain_words(r) for r in result["relevance"].values()]
-    rows = [{"target": t, **row} for t, r in result["relevance"].items() for row in r["table"]]
-    atomic_write_text(sweep_dir / "relevance.csv", pd.DataFrame(rows).to_csv(index=False))
-    pick = {"run": recommend, "values": recommend_values}[rule]
-    result["recommendation"] = pick(ok, floor, relevance.varying_factors(ok, factors))
+    else:
+        result.update(rankings(sweep_dir, ok, objective))
+        result.update(relevance_of(sweep_dir, ok, factors, objective))
+        pick = {"run": recommend, "values": recommend_values}[rule]
+        result["recommendation"] = pick(ok, floor, relevance.varying_factors(ok, factors),
+                                        objective)
     atomic_write_json(sweep_dir / "analysis.json", result)
     return result
+
+
+def rankings(sweep_dir: Path, ok: pd.DataFrame, objective: Objective) -> dict:
+    """The top tables and the Pareto front, each also written as a CSV."""
+    out = {}
+    shown = COLUMNS[:2] + (["accuracy"] if "accuracy" in ok and objective.metric != "accuracy"
+                           else []) + COLUMNS[2:]
+    for name, table in top_tables(ok, objective).items():
+        atomic_write_text(sweep_dir / f"{name}.csv", table.to_csv(index=False))
+        out[name] = table[shown + [c for c in EFFICIENCY if c in table]].to_dict("records")
+    reason = efficiency_left_out(ok, objective)
+    if reason:
+        out["efficiency_left_out"] = reason
+    front = pareto(ok, objective)
+    atomic_write_text(sweep_dir / "pareto.csv", front.to_csv(index=False))
+    out["pareto"] = front[shown].to_dict("records")
+    return out
+
+
+def relevance_of(sweep_dir: Path, ok: pd.DataFrame, factors: list[str],
+                 objective: Objective) -> dict:
+    """What drives mean power, energy and the objective; relevance.csv holds every test."""
+    labels = {"power_w": "power_w", "energy_j": "energy_j", "objective": objective.label}
+    tests = {t: relevance.relevance(ok, t, factors, label) for t, label in labels.items()}
+    rows = [{"target": t, **row} for t, r in tests.items() for row in r["table"]]
+    atomic_write_text(sweep_dir / "relevance.csv", pd.DataFrame(rows).to_csv(index=False))
+    return {"relevance": tests, "relevance_summary": [relevance.plain_words(r)
+                                                      for r in tests.values()]}
 
 
 def summary_text(result: dict) -> str:
@@ -178,23 +267,26 @@ def summary_text(result: dict) -> str:
         lines.append("runs shared GPUs: each run's energy is its attributed share")
     if result.get("note"):
         lines.append(result["note"])
-    if "top_accuracy" not in result:
+    if "top_objective" not in result:
         lines.append(result.get("message", ""))
         return "\n".join(lines)
-    best = result["top_accuracy"][0]
-    lines.append(f"most accurate: run {best['run']} ({best['accuracy']:.4f}, "
-                 f"{best['energy_j']:.1f} J)")
-    lines.append("Pareto front (accuracy vs energy): " + ", ".join(
-        f"{r['run']} ({r['accuracy']:.3f}, {r['energy_j']:.0f} J)" for r in result["pareto"]))
+    objective = objective_of(result)
+    metric, best = objective.metric, result["top_objective"][0]
+    lines.append(f"{'most accurate' if metric == 'accuracy' else 'best ' + objective.label}: "
+                 f"run {best['run']} ({best['objective']:.4f}, {best['energy_j']:.1f} J)")
+    lines.append(f"Pareto front ({objective.label} vs energy): " + ", ".join(
+        f"{r['run']} ({r['objective']:.3f}, {r['energy_j']:.0f} J)" for r in result["pareto"]))
     lines += result["relevance_summary"]
-    rec = result["recommendation"]
+    return "\n".join(lines + recommendation_lines(result["recommendation"], objective))
+
+
+def recommendation_lines(rec: dict, objective: Objective) -> list[str]:
     if rec.get("rule") == "values":
-        lines.append("recommended (each parameter's best value): " + ", ".join(
-            f"{f}={v}" for f, v in rec["parameters"].items()))
-        lines.append(f"  that combination is run {rec['run']}" if rec["run"] else
-                     "  no run had that combination; the final run measures it")
-        return "\n".join(lines)
-    lines.append(f"recommended: run {rec['run']}: accuracy {rec['accuracy']:.4f} (best "
-                 f"{rec['best_accuracy']:.4f}, floor {rec['accuracy_floor']}), "
-                 f"{rec['energy_j']:.1f} J")
-    return "\n".join(lines)
+        return ["recommended (each parameter's best value): " + ", ".join(
+            f"{f}={v}" for f, v in rec["parameters"].items()),
+            f"  that combination is run {rec['run']}" if rec["run"] else
+            "  no run had that combination; the final run measures it"]
+    side = "" if objective.maximise else " above"
+    return [f"recommended: run {rec['run']}: {objective.metric} {rec['objective']:.4f} (best "
+            f"{rec['best_objective']:.4f}, floor {rec['objective_floor']}{side}), "
+            f"{rec['energy_j']:.1f} J"]

@@ -1,4 +1,4 @@
-"""Which parameters drive mean power, energy and accuracy, and how much.
+"""Which parameters drive mean power, energy and the objective (accuracy by default).
 
 Three views per target:
 - Type-II ANOVA (statsmodels OLS with categorical factors), partial eta^2 and
@@ -138,8 +138,10 @@ def sparse_levels(df: pd.DataFrame, factors: list[str]) -> dict:
     return out
 
 
-def relevance(df: pd.DataFrame, target: str, factors: list[str]) -> dict:
-    """All three views for one target, merged per factor and sorted by effect size.
+def relevance(df: pd.DataFrame, target: str, factors: list[str],
+              label: str | None = None) -> dict:
+    """All three views for one target, merged per factor and sorted by effect size;
+    `label` names the target in sentences (default: the column's name).
 
     A method's own setting (e.g. target_sparsity) is "n/a" for runs of other
     methods: it is kept out of the joint model and tested one-way within the runs
@@ -148,11 +150,12 @@ def relevance(df: pd.DataFrame, target: str, factors: list[str]) -> dict:
     from statsmodels.stats.multitest import multipletests
 
     data = df.dropna(subset=[target])
+    named = {"target": target, "label": label or target}
     general = varying_factors(data, [f for f in factors if f not in METHOD_DIMENSIONS])
     own = [row for f in factors if f in METHOD_DIMENSIONS
            if (row := _within_method(data, target, f)) is not None]
     if len(data) < 3 or not (general or own):
-        return {"target": target, "runs": len(data), "method": "not enough runs or no "
+        return {**named, "runs": len(data), "method": "not enough runs or no "
                 "parameter varies", "table": [], "rf_cv_r2": None, "sparse_levels": {}}
     table, method, r2 = pd.DataFrame(), "", None
     if general:
@@ -165,7 +168,7 @@ def relevance(df: pd.DataFrame, target: str, factors: list[str]) -> dict:
         method += ("; " if method else "") + "method settings: one-way within their method's runs"
         table["p_holm"] = multipletests(table["p"].fillna(1.0).to_numpy(), method="holm")[1]
     table = table.sort_values("partial_eta2", ascending=False, na_position="last")
-    return {"target": target, "runs": len(data), "method": method,
+    return {**named, "runs": len(data), "method": method,
             "table": table.to_dict("records"), "rf_cv_r2": r2,
             "sparse_levels": sparse_levels(data, general)}
 
@@ -185,7 +188,7 @@ def _within_method(data: pd.DataFrame, target: str, factor: str) -> dict | None:
 
 def plain_words(result: dict, alpha: float = 0.05) -> str:
     """One sentence a reader can act on; p-values as papers write them (p < 0.001)."""
-    target, table = result["target"], result["table"]
+    target, table = result.get("label") or result["target"], result["table"]
     if not table:
         return f"{target}: {result['method']}."
     strong = [r for r in table if r["p_holm"] < alpha]

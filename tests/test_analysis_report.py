@@ -71,9 +71,10 @@ def test_relevance_names_the_true_driver_first(analysed):
 def test_failed_runs_are_listed_but_never_ranked(analysed):
     known_sweep, result = analysed
     assert result["failed_or_skipped"][0]["run"] == "032"
-    ranked = {r["run"] for key in ("top_accuracy", "top_energy", "top_power") for r in result[key]}
+    ranked = {r["run"] for key in ("top_objective", "top_energy", "top_power")
+              for r in result[key]}
     assert "032" not in ranked and result["done"] == 32
-    for name in ("runs", "top_accuracy", "top_energy", "top_power", "top_efficiency", "pareto",
+    for name in ("runs", "top_objective", "top_energy", "top_power", "top_efficiency", "pareto",
                  "relevance"):
         assert (known_sweep / f"{name}.csv").exists()
 
@@ -81,9 +82,10 @@ def test_failed_runs_are_listed_but_never_ranked(analysed):
 def test_recommendation_never_falls_below_the_floor(known_sweep):
     result = analysis.analyze(known_sweep, floor=0.005)
     rec = result["recommendation"]
-    assert rec["accuracy"] >= rec["best_accuracy"] - 0.005
+    assert rec["objective"] >= rec["best_objective"] - 0.005
+    assert rec["objective_floor"] == rec["accuracy_floor"] == 0.005
     df = collect.load_sweep(known_sweep)
-    eligible = df[(df["status"] == "done") & (df["accuracy"] >= rec["best_accuracy"] - 0.005)]
+    eligible = df[(df["status"] == "done") & (df["accuracy"] >= rec["best_objective"] - 0.005)]
     assert rec["energy_j"] == pytest.approx(eligible["energy_j"].min())
     assert rec["explanation"]["batch_size"]["value"] == 16  # lowest power level
 
@@ -91,7 +93,7 @@ def test_recommendation_never_falls_below_the_floor(known_sweep):
 def test_pareto_front_keeps_only_unbeaten_runs():
     import pandas as pd
 
-    df = pd.DataFrame({"run": list("abcd"), "accuracy": [0.9, 0.8, 0.95, 0.85],
+    df = pd.DataFrame({"run": list("abcd"), "objective": [0.9, 0.8, 0.95, 0.85],
                        "energy_j": [100, 50, 200, 120]})
     assert analysis.pareto(df)["run"].tolist() == ["b", "a", "c"]  # d: beaten by a
 
@@ -300,7 +302,7 @@ def test_the_two_recommendation_rules_differ_as_the_readme_says(tmp_path):
     assert by_values["parameters"] == {"model": "small_cnn", "lr": 0.05}
     assert by_values["run"] == "003" and by_values["energy_j"] == pytest.approx(180.03)
     model = {e["value"]: e for e in by_values["evidence"]["model"]}
-    assert model["ffnn"]["mean_accuracy"] == pytest.approx(0.85) and model["small_cnn"]["chosen"]
+    assert model["ffnn"]["mean_objective"] == pytest.approx(0.85) and model["small_cnn"]["chosen"]
     assert model["ffnn"]["runs"] == 6 and not model["ffnn"]["chosen"]
     assert "each parameter's best value" in analysis.summary_text(result)
 

@@ -9,6 +9,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
 
 from .. import collect
+from ..objective import Objective
 from ..space import METHOD_DIMENSIONS
 from . import plots
 from .inputs import BASELINE, ReportInputs
@@ -49,12 +50,12 @@ def _change(new: float, old: float) -> str:
 
 def headline(inputs: ReportInputs) -> str:
     """One sentence with figures: what to run and what it saves against the baseline."""
-    rec, unit = inputs.recommendation, inputs.unit
+    rec, unit, metric = inputs.recommendation, inputs.unit, inputs.objective.metric
     if rec.get("rule") == "values" and rec.get("run") is None:
         final = inputs.final
         measured = (f"the final run measured it: {unit.text(final.energy_j)} over "
-                    f"{final.epochs_trained} epochs at accuracy "
-                    f"{number(final.test_accuracy)}" if final else
+                    f"{final.epochs_trained} epochs at {metric} "
+                    f"{number(final.objective)}" if final else
                     "no final run has measured it yet (./greenscreen.sh final)")
         return ("The recommended configuration (each parameter's best value) is not among the "
                 f"sweep's runs; {measured}.")
@@ -71,8 +72,15 @@ def headline(inputs: ReportInputs) -> str:
                    else "against the median run (the baseline itself is recommended)")
     return (f"The recommended configuration ({what}) used {unit.text(pick['energy_j'])}, "
             f"{_change(pick['energy_j'], ref['energy_j'])} {against}, at "
-            f"{(pick['accuracy'] - ref['accuracy']) * 100:+.1f} pt accuracy "
-            f"({number(pick['accuracy'])} against {number(ref['accuracy'])}).")
+            f"{_difference(inputs.objective, pick['objective'], ref['objective'])}.")
+
+
+def _difference(objective: Objective, value: float, ref: float) -> str:
+    """The recommended run's objective against the reference's, in words."""
+    if objective.metric == "accuracy":
+        return (f"{(value - ref) * 100:+.1f} pt accuracy ({number(value)} against "
+                f"{number(ref)})")
+    return f"{objective.label} {number(value)} against {number(ref)}"
 
 
 def _baseline_status(inputs: ReportInputs) -> str:
@@ -100,9 +108,9 @@ def page_one(inputs: ReportInputs) -> list:
     note = [para(f"Grey: the {len(inputs.ok)} finished runs, translucent where they overlap; "
                  "front runs named where there is room (every one in pareto.csv).", "Italic")
             ] if len(inputs.ok) > plots.DOTS_OPAQUE else []  # the plot's dots fade: say so
-    story += section("Energy against accuracy: the Pareto front", figure(plots.pareto_plot(
-        inputs.ok, a["pareto"], inputs.recommendation.get("run"), unit), WIDTH * 0.92),
-        *note, level="Heading4")
+    story += section(f"Energy against {inputs.objective.label}: the Pareto front", figure(
+        plots.pareto_plot(inputs.ok, a["pareto"], inputs.recommendation.get("run"), unit,
+                          inputs.objective), WIDTH * 0.92), *note, level="Heading4")
     story += section("Totals", totals(inputs), level="Heading4")
     return story
 
@@ -143,17 +151,26 @@ def totals(inputs: ReportInputs):
     return table(rows, [3 * cm, WIDTH - 3 * cm], header=False)
 
 
+def rule_text(rec: dict, objective: Objective) -> str:
+    """The recommendation's rule in words, with the floor's side for a minimised objective."""
+    metric, floor = objective.metric, rec["objective_floor"]
+    within = f"within {floor} of" if objective.maximise else f"at most {floor} above"
+    direction = "maximised" if objective.maximise else "minimised"
+    named = ("" if objective.name == "val_accuracy" else f" (settings.objective: "
+             f"{objective.name}, {direction}; the floor is settings.accuracy_floor)")
+    if rec.get("rule") == "values":
+        return ("Rule (settings.recommend: values, the original pipeline's): each parameter "
+                "takes, on its own, the value with the lowest mean energy among the values "
+                f"whose mean {metric} is {within} the best value's{named}. "
+                "The combination is judged only by the final run.")
+    return ("Rule (settings.recommend: run): the finished run with the lowest energy "
+            f"among those {within} the best {metric} ({number(rec['best_objective'])})"
+            f"{named}.")
+
+
 def recommendation(inputs: ReportInputs) -> list:
     rec, unit = inputs.recommendation, inputs.unit
-    if rec.get("rule") == "values":
-        rule = ("Rule (settings.recommend: values, the original pipeline's): each parameter "
-                "takes, on its own, the value with the lowest mean energy among the values "
-                f"whose mean accuracy is within {rec['accuracy_floor']} of the best value's. "
-                "The combination is judged only by the final run.")
-    else:
-        rule = ("Rule (settings.recommend: run): the finished run with the lowest energy "
-                f"among those within {rec['accuracy_floor']} of the best accuracy "
-                f"({number(rec['best_accuracy'])}).")
+    rule = rule_text(rec, inputs.objective)
     rows = [["parameter", "recommended", "baseline (000)"]]
     base = inputs.parameters(BASELINE)
     base = {k: "n/a" if METHOD_DIMENSIONS.get(k, base.get("method")) != base.get("method")
@@ -163,36 +180,38 @@ def recommendation(inputs: ReportInputs) -> list:
     story.append(table(rows, [5 * cm, 5 * cm, 5 * cm]) if len(rows) > 1 else
                  para("No parameter varied across the finished runs."))
     if rec.get("rule") == "values":
-        story += section("Per-parameter evidence", evidence(rec, unit), level="Heading4")
+        story += section("Per-parameter evidence", evidence(rec, unit, inputs.objective),
+                         level="Heading4")
     return story + final_section(inputs)
 
 
-def evidence(rec: dict, unit) -> object:
-    rows = [["parameter", "value", "runs", "mean accuracy", f"mean energy ({unit.name})",
-             "chosen"]]
+def evidence(rec: dict, unit, objective: Objective) -> object:
+    rows = [["parameter", "value", "runs", f"mean {objective.metric}",
+             f"mean energy ({unit.name})", "chosen"]]
     for factor, levels in rec["evidence"].items():
-        rows += [[factor, setting(lv["value"]), lv["runs"], lv["mean_accuracy"],
+        rows += [[factor, setting(lv["value"]), lv["runs"], lv["mean_objective"],
                   unit(lv["mean_energy_j"]), "yes" if lv["chosen"] else ""] for lv in levels]
     return table(rows, [0.22, 0.2, 0.1, 0.16, 0.2, 0.12])
 
 
 def final_section(inputs: ReportInputs) -> list:
     unit, final, rec = inputs.unit, inputs.final, inputs.recommendation
+    objective = inputs.objective
     logs = {}
-    rows = [["run", "accuracy", f"energy ({unit.name})", "mean power (W)", "duration (s)",
-             "epochs"]]
+    rows = [["run", objective.metric, f"energy ({unit.name})", "mean power (W)",
+             "duration (s)", "epochs"]]
     base = inputs.run(BASELINE)
     if base is not None:
-        rows.append([f"baseline ({BASELINE})", base["accuracy"], unit(base["energy_j"]),
+        rows.append([f"baseline ({BASELINE})", base["objective"], unit(base["energy_j"]),
                      base["power_w"], base["duration_s"], len(inputs.logs(BASELINE))])
         logs[f"baseline ({BASELINE})"] = inputs.logs(BASELINE)
     if rec.get("run") and inputs.run(rec["run"]) is not None and rec["run"] != BASELINE:
         r = inputs.run(rec["run"])
-        rows.append([f"recommended ({rec['run']})", r["accuracy"], unit(r["energy_j"]),
+        rows.append([f"recommended ({rec['run']})", r["objective"], unit(r["energy_j"]),
                      r["power_w"], r["duration_s"], len(inputs.logs(rec["run"]))])
         logs[f"recommended ({rec['run']})"] = inputs.logs(rec["run"])
     if final:
-        rows.append(["final run", final.test_accuracy, unit(final.energy_j),
+        rows.append(["final run", final.objective, unit(final.energy_j),
                      final.summary.power_avg_w, final.summary.duration_s, final.epochs_trained])
         logs["final run"] = inputs.logs("final")
     story = section("The recommendation next to the baseline",
@@ -202,10 +221,15 @@ def final_section(inputs: ReportInputs) -> list:
                           "configuration for settings.final_epochs."))
     logs = {k: v for k, v in logs.items() if not v.empty and "epoch" in v}
     if logs:
-        story += section("Loss, accuracy, power and cumulative energy over epochs",
-                         figure(plots.curves(logs, unit)), level="Heading4")
-    if final and final.results.confusion_matrix:
+        story += section(curves_title(objective), figure(plots.curves(logs, unit, objective)),
+                         level="Heading4")
+    if final and objective.classification and final.results.confusion_matrix:
         story += section("The final run's test predictions: confusion matrix and per-class "
                          "accuracy", figure(plots.confusion(final.results.confusion_matrix),
                                             WIDTH * 0.9), level="Heading4")
     return story
+
+
+def curves_title(objective: Objective) -> str:
+    shown = "accuracy" if objective.metric == "accuracy" else f"validation {objective.metric}"
+    return f"Loss, {shown}, power and cumulative energy over epochs"

@@ -47,15 +47,15 @@ def how_runs_differ(inputs: ReportInputs) -> list:
 
 def resnet_study(inputs: ReportInputs) -> list:
     """The ResNet depth/width study's views, when the sweep varies its parameters."""
-    ok = inputs.ok
+    ok, column = inputs.ok, inputs.objective.name
     varied = [f for f in RESNET if f in ok and ok[f].astype(str).nunique() > 1]
     if not varied:
         return []
     logs = []
     for _, row in ok.iterrows():
         frame = inputs.logs(row["run"])
-        if "val_accuracy" in frame:
-            logs.append(frame[["epoch", "val_accuracy"]].assign(
+        if column in frame:
+            logs.append(frame[["epoch", column]].assign(
                 **{f: row[f] for f in RESNET if f in ok}))
     history = pd.concat(logs, ignore_index=True) if logs else pd.DataFrame()
     cells = []
@@ -63,13 +63,15 @@ def resnet_study(inputs: ReportInputs) -> list:
         if factor not in varied:
             continue
         if not history.empty:
-            cells.append(figure(plots.by_group_over_epochs(history, factor), WIDTH / 2))
+            cells.append(figure(plots.by_group_over_epochs(history, factor, column),
+                                WIDTH / 2))
         cells.append(figure(plots.energy_against(ok, factor, inputs.unit), WIDTH / 2))
     if not cells:  # only shortcuts varied
         cells.append(figure(plots.energy_against(ok, "resnet_depth", inputs.unit), WIDTH / 2))
     # One row of two figures per parameter, so that a row can start a page.
     rows = [Table([cells[i:i + 2]], colWidths=[WIDTH / 2] * 2) for i in range(0, len(cells), 2)]
-    return section("ResNet depth and width: validation accuracy and energy", *rows, para(
+    return section(f"ResNet depth and width: validation {inputs.objective.metric} and energy",
+                   *rows, para(
         "Lines: mean over the runs with that value, band: one standard deviation. Energy per "
         "run, with and without shortcuts where both were run.", "Italic"))
 
@@ -108,17 +110,19 @@ def short(source) -> str:
     return str(source).split(" (")[0]
 
 
-CSVS = ("runs.csv", "top_accuracy.csv", "top_energy.csv", "top_power.csv",
+CSVS = ("runs.csv", "top_objective.csv", "top_energy.csv", "top_power.csv",
         "top_efficiency.csv", "pareto.csv", "relevance.csv")
 
 
 def appendix(inputs: ReportInputs) -> list:
     a, unit = inputs.analysis, inputs.unit
+    csvs = [name for name in CSVS if name.removesuffix(".csv") in a or name in (
+        "runs.csv", "relevance.csv")]
     story = section("Appendix: the full tables", para(
         f"The top {TOP_K} runs of each ranking and every parameter's tests. Energy in "
         f"{unit.name}; the source column says how each figure was obtained. Every run, "
         f"ranking and test is in the CSV files of the sweep folder {inputs.path}: "
-        + ", ".join(CSVS) + "."))
+        + ", ".join(csvs) + "."))
     story += rankings(inputs)
     story += section("Which parameters matter", *[para(line) for line in a["relevance_summary"]],
                      level="Heading4")
@@ -138,19 +142,28 @@ def appendix(inputs: ReportInputs) -> list:
 
 
 def rankings(inputs: ReportInputs) -> list:
-    """The top rows of each ranking (analysis.json keeps TOP_K; the CSVs keep them too)."""
+    """The top rows of each ranking (analysis.json keeps TOP_K; the CSVs keep them too).
+    Objective per kWh and per W only where analysis.json has them (a maximised objective
+    that is never negative); otherwise a sentence says why not."""
     a, unit, story = inputs.analysis, inputs.unit, []
-    titles = {"top_accuracy": "Top runs by accuracy", "top_energy": "Lowest energy",
+    metric, label = inputs.objective.metric, inputs.objective.label
+    titles = {"top_objective": f"Top runs by {label}", "top_energy": "Lowest energy",
               "top_power": "Lowest mean power (the original's measure)",
-              "top_efficiency": "Most efficient: accuracy per kWh"}
+              "top_efficiency": f"Most efficient: {metric} per kWh"}
+    efficient = "top_efficiency" in a
+    header = ["run", metric, f"energy ({unit.name})", "power (W)"] + (
+        [f"{metric} / kWh", f"{metric} / W"] if efficient else []) + ["source"]
+    widths = ([0.09, 0.11, 0.13, 0.11, 0.13, 0.12, 0.31] if efficient else
+              [0.12, 0.16, 0.16, 0.14, 0.42])
     for key, title in titles.items():
-        rows = [["run", "accuracy", f"energy ({unit.name})", "power (W)", "accuracy / kWh",
-                 "accuracy / W", "source"]]
-        rows += [[r["run"], r["accuracy"], unit(r["energy_j"]), r["power_w"],
-                  r["accuracy_per_kwh"], r["accuracy_per_w"], short(r["source"])]
-                 for r in a[key][:TOP_K]]
-        story += section(title, table(rows, [0.09, 0.11, 0.13, 0.11, 0.13, 0.12, 0.31]),
-                         level="Heading4")
+        if key not in a:
+            continue
+        rows = [header] + [[r["run"], r["objective"], unit(r["energy_j"]), r["power_w"]] + (
+            [r["objective_per_kwh"], r["objective_per_w"]] if efficient else []) +
+            [short(r["source"])] for r in a[key][:TOP_K]]
+        story += section(title, table(rows, widths), level="Heading4")
+    if not efficient and a.get("efficiency_left_out"):
+        story.append(para(f"No ranking by {metric} per kWh: {a['efficiency_left_out']}."))
     return story
 
 
@@ -165,7 +178,7 @@ def relevance_tables(a: dict) -> list:
         rows += [[r["factor"], r["partial_eta2"], p_value(r["p_holm"]), p_value(r["kw_p"]),
                   r["rf_importance"], r.get("within") or r.get("n") or "all"]
                  for r in res["table"]]
-        heading = (f"{target}: {res['method']}; random-forest out-of-bag R² "
+        heading = (f"{res.get('label') or target}: {res['method']}; random-forest out-of-bag R² "
                    f"{number(res['rf_cv_r2'], 2)}")
         story += section(heading, table(rows, [0.22, 0.12, 0.13, 0.15, 0.14, 0.24]),
                          level="Heading5")

@@ -11,6 +11,8 @@ import pandas as pd
 from greenscreen.carbon import carbon_intensity
 
 from .. import collect, runfolder
+from ..analysis import objective_of
+from ..objective import Objective
 from ..records import RunResults, RunSummary
 from ..runfolder import RunFolder, Unreadable
 from .layout import EnergyUnit
@@ -25,6 +27,7 @@ class FinalRun:
     summary: RunSummary
     results: RunResults
     epochs_trained: int
+    objective: float  # its value of the sweep's objective, by the rule the runs follow
 
     @property
     def energy_j(self) -> float:
@@ -43,16 +46,21 @@ class ReportInputs:
 
     @classmethod
     def read(cls, sweep_dir: Path) -> "ReportInputs":
-        return cls(sweep_dir, runfolder.read_json(sweep_dir / "analysis.json") or {},
-                   collect.load_sweep(sweep_dir))
+        analysis = runfolder.read_json(sweep_dir / "analysis.json") or {}
+        return cls(sweep_dir, analysis, collect.load_sweep(sweep_dir, objective_of(analysis)))
+
+    @cached_property
+    def objective(self) -> Objective:
+        """What the analysis ranked by (analysis.json says; val_accuracy, maximised, by default)."""
+        return objective_of(self.analysis)
 
     @cached_property
     def ok(self) -> pd.DataFrame:
-        """Finished runs with an accuracy and an energy figure: the ones ranked."""
+        """Finished runs with an objective value and an energy figure: the ones ranked."""
         if self.runs.empty:
             return self.runs
         done = self.runs[self.runs["status"] == "done"]
-        return done.dropna(subset=["accuracy", "energy_j"])
+        return done.dropna(subset=["objective", "energy_j"])
 
     @cached_property
     def unit(self) -> EnergyUnit:
@@ -100,10 +108,17 @@ class ReportInputs:
         try:
             if folder.state() != "done":
                 return None
-            return FinalRun(folder.summary() or RunSummary(), folder.results() or RunResults(),
-                            len(folder.logs()))
+            summary, results = folder.summary() or RunSummary(), folder.results() or RunResults()
+            logs = folder.logs()
         except Unreadable:
             return None
+        objective = self.objective
+        validation = (pd.to_numeric(logs[objective.name], errors="coerce").iloc[-1]
+                      if objective.name in logs and len(logs) else None)
+        # results.json's test metrics (parameters.yaml holds the same for a final run)
+        value = collect.objective_value(objective, results, collect.metric_on_test(
+            objective.test_name, {}, results, summary), validation)
+        return FinalRun(summary, results, len(logs), value)
 
     @cached_property
     def summaries(self) -> list[RunSummary]:

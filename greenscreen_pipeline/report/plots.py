@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..objective import Objective
 from .layout import EnergyUnit, number
 
 GREEN, GREY, RED = "#2e7d32", "#9e9e9e", "#c62828"
-TARGETS = {"energy_j": "energy", "power_w": "mean power", "accuracy": "accuracy"}
+TARGETS = {"energy_j": "energy", "power_w": "mean power", "objective": "the objective"}
 
 
 def _plt():
@@ -68,22 +69,25 @@ def importance_bars(relevance: dict, targets=("energy_j", "power_w"), top: int =
     return fig
 
 
-def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUnit):
-    """Energy (log axis) against accuracy; the front labelled where labels do not collide,
-    the recommendation circled. Many runs: smaller, translucent dots (dot_alpha)."""
+def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUnit,
+                objective: Objective | None = None):
+    """Energy (log axis) against the objective (accuracy by default; its label says which
+    way is better); the front labelled where labels do not collide, the recommendation
+    circled. Many runs: smaller, translucent dots (dot_alpha)."""
+    objective = objective or Objective()
     fig, ax = _plt().subplots(figsize=(8, 4.2))
     energy = ok["energy_j"].map(unit)
     many = len(ok) > DOTS_OPAQUE
-    ax.scatter(energy, ok["accuracy"], color=GREY, s=8 if many else 14,
+    ax.scatter(energy, ok["objective"], color=GREY, s=8 if many else 14,
                alpha=dot_alpha(len(ok)), lw=0, label=f"runs ({len(ok)})")
     fr = pd.DataFrame(front)
     log = energy.max() > 0 and energy.min() > 0
     if not fr.empty:
-        ax.plot(fr["energy_j"].map(unit), fr["accuracy"], color=GREEN, marker="o", ms=4,
+        ax.plot(fr["energy_j"].map(unit), fr["objective"], color=GREEN, marker="o", ms=4,
                 label="Pareto front")
     rec = ok[ok["run"] == recommended]
     if not rec.empty:
-        ax.scatter(rec["energy_j"].map(unit), rec["accuracy"], s=120, facecolors="none",
+        ax.scatter(rec["energy_j"].map(unit), rec["objective"], s=120, facecolors="none",
                    edgecolors=RED, linewidths=1.5, label=f"recommended ({recommended})")
     if log:
         ax.set_xscale("log")
@@ -91,8 +95,10 @@ def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUn
     if not fr.empty:
         _label_front(ax, fr, unit)
     ax.set_xlabel(f"energy per run ({unit.name}, log scale)")
-    ax.set_ylabel("accuracy")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylabel(objective.label)
+    # The front runs from the cheap, worse runs to the costly, better ones: the legend
+    # goes in the corner it leaves empty.
+    ax.legend(fontsize=7, loc="lower right" if objective.maximise else "upper right")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig
@@ -107,10 +113,10 @@ def dot_alpha(runs: int) -> float:
 
 def _label_front(ax, fr: pd.DataFrame, unit: EnergyUnit, room: float = 0.05) -> None:
     """The front's run names, skipping any that would sit within `room` (a share of the
-    axes) of one already written: the cheapest and the most accurate run first."""
+    axes) of one already written: the cheapest and the best run first."""
     ax.get_xlim(), ax.get_ylim()  # autoscale now: the positions below use the final limits
     where = ax.transAxes.inverted()
-    points = [where.transform(ax.transData.transform((unit(r["energy_j"]), r["accuracy"])))
+    points = [where.transform(ax.transData.transform((unit(r["energy_j"]), r["objective"])))
               for _, r in fr.iterrows()]
     order = [0, len(fr) - 1] + list(range(1, len(fr) - 1)) if len(fr) > 1 else [0]
     placed: list = []
@@ -119,7 +125,7 @@ def _label_front(ax, fr: pd.DataFrame, unit: EnergyUnit, room: float = 0.05) -> 
             continue
         placed.append(points[k])
         r = fr.iloc[k]
-        ax.annotate(str(r["run"]), (unit(r["energy_j"]), r["accuracy"]), fontsize=7,
+        ax.annotate(str(r["run"]), (unit(r["energy_j"]), r["objective"]), fontsize=7,
                     xytext=(4, 6 if k % 2 else -10), textcoords="offset points")
 
 
@@ -215,12 +221,14 @@ def energy_boxes(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit, effects
     return fig
 
 
-def curves(logs: dict[str, pd.DataFrame], unit: EnergyUnit):
-    """Loss, validation accuracy, power and cumulative energy over epochs, one line per run."""
+def curves(logs: dict[str, pd.DataFrame], unit: EnergyUnit, objective: Objective | None = None):
+    """Loss, the objective's validation metric (accuracy by default), power and cumulative
+    energy over epochs, one line per run."""
     from matplotlib.ticker import MaxNLocator
 
+    objective = objective or Objective()
     fig, axes = _plt().subplots(1, 4, figsize=(11, 2.6))
-    panels = (("loss", "loss"), ("val_accuracy", "validation accuracy"),
+    panels = (("loss", "loss"), (objective.name, f"validation {objective.metric}"),
               ("power_w", "power (W)"), ("energy_j", f"cumulative energy ({unit.name})"))
     for label, frame in logs.items():
         for ax, (col, title) in zip(axes, panels):
