@@ -101,8 +101,12 @@ def _final(config: space.SweepConfig) -> None:
 
     sweep_dir = Path(config.settings["sweep_dir"])
     st = final_run(config, sweep_dir)
-    log.info("final run %s: test accuracy %s, folder %s/", st.get("status"),
-             st.get("test_accuracy"), (sweep_dir / "final").resolve())
+    # "test accuracy 0.91", "validation loss 0.12": the value the sweep ranks runs by
+    objective = st.get("objective") or {"name": "val_accuracy", "split": "test",
+                                        "value": st.get("test_accuracy")}
+    log.info("final run %s: %s %s %s, folder %s/", st.get("status"), objective.get("split"),
+             objective["name"].removeprefix("val_"), objective.get("value"),
+             (sweep_dir / "final").resolve())
 
 
 def report(args: argparse.Namespace) -> None:

@@ -44,16 +44,21 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
 
 
 def _outcome(final: runfolder.RunFolder) -> dict:
+    """How the final run ended, its test metrics and its value of the sweep's objective
+    (results.json's {"name", "mode", "value", "split"}; absent in older folders)."""
     results = final.results()
-    return {**final.outcome(), **(results.metrics if results else {})}
+    if not results:
+        return final.outcome()
+    return {**final.outcome(), **results.metrics,
+            **({"objective": results.objective} if results.objective else {})}
 
 
 def recommended_configuration(config: SweepConfig, sweep_dir: Path, rec: dict) -> tuple:
     """The configuration the recommendation names, and how to say which it is.
 
     Rule "run": that run's configuration. Rule "values": the best value of each varying
-    parameter over the configuration of the most accurate run (the values no run varied
-    are the same in every run).
+    parameter over the configuration of the run with the best objective value (the values
+    no run varied are the same in every run).
     """
     rule = rec.get("rule", "run")  # analyses written before settings.recommend existed
     run = rec["run"] if rule == "run" else rec["based_on"]
