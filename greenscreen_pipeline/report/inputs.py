@@ -33,10 +33,6 @@ class FinalRun:
     def energy_j(self) -> float:
         return self.summary.energy_j
 
-    @property
-    def test_accuracy(self) -> float | None:
-        return self.results.test_accuracy
-
 
 @dataclass
 class ReportInputs:
