@@ -63,6 +63,8 @@ def fake_smi(tmp_path, monkeypatch):
     monkeypatch.setenv("GREENSCREEN_NVIDIA_SMI", str(exe))
     monkeypatch.setenv("FAKE_SMI_CONFIG", str(cfg))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    # No RAPL either, whatever this machine has: "auto" measures the fake GPUs alone.
+    monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(tmp_path / "no-powercap"))
     fake = FakeSmi(cfg, exe)
     fake.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": 150.0}},
                     {"uuid": UUID1, "name": "NVIDIA H200", "power": {"base": 250.0}}])

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 NAN = float("nan")
+# What a sample measures: a GPU board, a CPU package (RAPL "package-N") or the DRAM of a
+# package (RAPL "dram"). A meter sums its components into one total, never an estimate
+# into a measurement.
+COMPONENTS = ("gpu", "cpu", "dram")
 
 Sink = Callable[[list["Sample"]], None]
 
@@ -37,6 +41,7 @@ class Sample:
     util_pct: float = NAN
     mem_used_mib: float = NAN
     energy_mj: float = NAN  # cumulative hardware counter, where the source has one
+    component: str = "gpu"  # one of COMPONENTS
 
     @property
     def has_power(self) -> bool:
@@ -74,10 +79,11 @@ class SourceHealth:
 
 
 class PowerSource(abc.ABC):
-    """Abstract power source. Subclasses set `name` and `provenance`."""
+    """Abstract power source. Subclasses set `name`, `provenance` and `components`."""
 
     name: str = "abstract"
     provenance: str = "unknown"
+    components: tuple[str, ...] = ("gpu",)  # what its samples measure (see COMPONENTS)
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval

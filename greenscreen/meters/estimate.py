@@ -23,6 +23,7 @@ class CpuTimeEstimate(PolledSource):
 
     name = "estimate"
     provenance = "estimated:cpu-time"
+    components = ("cpu",)
 
     def __init__(self, interval: float = 0.1, tdp_w: float | None = None,
                  watts_per_core: float | None = None) -> None:
@@ -48,4 +49,5 @@ class CpuTimeEstimate(PolledSource):
         t = os.times()
         cpu_s = t.user + t.system + t.children_user + t.children_system
         return [Sample(t=time.time(), index=0, uuid=f"cpu-time:{os.getpid()}",
-                       name="CPU time (estimate)", energy_mj=cpu_s * self._w * 1000.0)]
+                       name="CPU time (estimate)", energy_mj=cpu_s * self._w * 1000.0,
+                       component="cpu")]

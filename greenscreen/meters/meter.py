@@ -1,14 +1,15 @@
-"""`EnergyMeter`: a background sampler with a windows API.
+"""`EnergyMeter`: background samplers over several components, with a windows API.
 
 Example:
 
 ```python
 from greenscreen.meters import EnergyMeter
 
-with EnergyMeter(interval=0.1) as meter:
+with EnergyMeter(interval=0.1) as meter:  # GPUs, CPU packages and DRAM, where readable
     with meter.window("epoch-3") as w:
         train_one_epoch()
 print(w.energy_j, w.power_avg_w, w.coverage, w.source)
+print({c: (cw.energy_j, cw.source) for c, cw in w.components.items()}, w.unmeasured)
 ```
 """
 
@@ -22,97 +23,53 @@ import time
 import warnings
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..validation import check_choice, check_number, invalid
-from .base import NAN, PowerSource, Sample, SourceUnavailable
-from .processes import ProcessWatcher, share, watcher_for
-from .registry import SOURCE_NAMES, make_source, pick_auto
-from .series import DeviceSeries, DeviceWindow
+from .attribution import charge_cpu, charge_gpus
+from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable
+from .cputime import CpuShare
+from .processes import ProcessWatcher, watcher_for
+from .registry import check_source, plan
+from .series import DeviceSeries
+from .window import ComponentWindow, Window
 
 ATTRIBUTIONS = ("process", "device")
 _LIVE: "weakref.WeakSet[EnergyMeter]" = weakref.WeakSet()
-
-
-@dataclass
-class Window:
-    """Energy figures over [t_start, t_end]; filled in when the window closes."""
-
-    name: str
-    t_start: float
-    meter: "EnergyMeter" = field(repr=False)
-    t_end: float = NAN
-    energy_j: float = NAN
-    power_avg_w: float = NAN
-    power_peak_w: float = NAN
-    temp_c: float = NAN
-    util_pct: float = NAN
-    samples: int = 0
-    coverage: float = 0.0
-    source: str = "none"
-    reason: str | None = None
-    devices: list[DeviceWindow] = field(default_factory=list)
-    # Other compute processes on the measured devices: {"processes": most at once, "pids": all
-    # seen}, None when this process had them to itself (or the source cannot tell).
-    shared_with: dict | None = None
-    device_energy_j: float = NAN  # the whole devices' energy, before attribution
-
-    @property
-    def duration_s(self) -> float:
-        return self.t_end - self.t_start
-
-    @property
-    def closed(self) -> bool:
-        return not math.isnan(self.t_end)
-
-    def close(self, t_end: float | None = None) -> "Window":
-        """Ends the window (now, by default) and computes its figures. Idempotent."""
-        if not self.closed:
-            self.t_end = time.time() if t_end is None else t_end
-            self.meter._fill(self)
-        return self
-
-    def __enter__(self) -> "Window":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def as_dict(self) -> dict:
-        keys = ("name", "t_start", "t_end", "duration_s", "energy_j", "power_avg_w",
-                "power_peak_w", "temp_c", "util_pct", "samples", "coverage", "source", "reason",
-                "shared_with", "device_energy_j")
-        out = {k: getattr(self, k) for k in keys}
-        out["devices"] = [d.as_dict() for d in self.devices]
-        return out
 
 
 class EnergyMeter:
     """Samples power in the background and integrates it over windows.
 
     Args:
-        source: "auto" (NVML counter, then nvidia-smi, then RAPL, then the
-            CPU-time estimate), one of "nvidia-smi", "nvml", "rapl",
-            "estimate", or a `PowerSource` instance.
+        source: What to measure. "auto" (default): every component it can read, the
+            GPUs (NVML counter, else nvidia-smi, else NVML power) and the CPU packages
+            and DRAM (RAPL); with none readable, the CPU-time estimate, labelled
+            "estimated:cpu-time" and never added to a measurement. One name
+            ("nvidia-smi", "nvml", "rapl", "estimate") measures that source alone
+            and raises `SourceUnavailable` where it cannot run. A list of names (or
+            `PowerSource`s), e.g. `["nvml", "rapl"]`, measures those that can run
+            and records why the others cannot. Or a `PowerSource` instance.
         interval: Seconds between samples (default 0.1, i.e. 10 Hz).
         gpus: GPU indices or UUIDs to measure; default `CUDA_VISIBLE_DEVICES`.
-        attribution: "process" (default) or "device". When other processes compute
-            on a measured GPU, "process" charges this process its share: by SM
-            utilisation where the driver reports it per process, else split evenly;
-            the source then says so (e.g. "measured:nvidia-smi;attributed:sm-share").
-            "device" charges the whole device. Alone on its GPUs, both are the same.
-            Either way, sharing is warned about once and recorded in `shared_with`.
+        attribution: "process" (default) or "device", for every component. GPUs: when
+            other processes compute on a measured GPU, "process" charges this process its
+            share, by SM utilisation where the driver reports it per process, else split
+            evenly ("measured:nvidia-smi;attributed:sm-share"); alone on its GPUs, both
+            are the same. CPU and DRAM: "process" charges this process tree its share
+            of the node's busy CPU time ("measured:rapl;attributed:cpu-time-share", see
+            `greenscreen.meters.cputime`); "device" charges the whole packages and DRAM.
 
-    Windows may nest and overlap; `start` and `stop` are idempotent and the
-    meter is thread-safe. Every figure carries `source`, its provenance
-    (e.g. "measured:nvidia-smi" or "estimated:cpu-time").
+    Windows may nest and overlap; `start` and `stop` are idempotent and the meter is
+    thread-safe. Every figure carries `source`, its provenance; each window's
+    `components` has the figures of "gpu", "cpu" and "dram" (those measured) and
+    `unmeasured` the reason for each component that could not be.
     """
 
     def __init__(
         self,
-        source: "str | PowerSource" = "auto",
+        source: "str | PowerSource | list[str | PowerSource]" = "auto",
         interval: float = 0.1,
         gpus: "list[int | str] | None" = None,
         attribution: str = "process",
@@ -121,20 +78,23 @@ class EnergyMeter:
         self.attribution = attribution
         self.pid = os.getpid()  # the process charged: the one that measures to train
         self._watcher: ProcessWatcher | None = None
+        self._cpu_share: CpuShare | None = None
         self._warned_sharing = False
         self.requested = source
         self.interval = interval
         self.gpus = gpus
         self.hold = max(5 * interval, 0.5)
         self._lock = threading.Lock()
-        self._series: dict[int, DeviceSeries] = {}
-        self._source: PowerSource | None = None
+        self._series: dict[tuple[str, int], DeviceSeries] = {}
+        self._sources: list[PowerSource] = []
+        self._provenance: dict[str, str] = {}  # component -> provenance of its source
         self._running = False
         self.skipped: dict[str, str] = {}
+        self.unmeasured: dict[str, str] = {}
 
     @staticmethod
     def check_arguments(
-        source: "str | PowerSource" = "auto",
+        source: "str | PowerSource | list[str | PowerSource]" = "auto",
         interval: float = 0.1,
         gpus: "list[int | str] | None" = None,
         attribution: str = "process",
@@ -151,10 +111,12 @@ class EnergyMeter:
         Raises:
             ValueError: "name=value is not valid; allowed: ..." for the first
                 argument the meter cannot take.
+
+        Example:
+
+        >>> EnergyMeter.check_arguments(source=["nvml", "rapl"], attribution="device")
         """
-        if not isinstance(source, PowerSource) and source not in SOURCE_NAMES:
-            raise invalid("source", source, ", ".join(repr(s) for s in SOURCE_NAMES)
-                          + " or a PowerSource instance")
+        check_source(source)
         check_number("interval", interval, low=0, low_open=True)
         if gpus is not None and not _is_gpu_list(gpus):
             raise invalid("gpus", gpus, "None or a list of GPU indices or UUIDs")
@@ -162,34 +124,48 @@ class EnergyMeter:
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> "EnergyMeter":
-        """Starts sampling. Raises `SourceUnavailable` with the reason if the
-        requested source cannot run here ("auto" always finds one)."""
+        """Starts sampling. Raises `SourceUnavailable` with the reason if the requested
+        source (or none of a list) can run here ("auto" always finds one)."""
         if self._running:
             return self
-        if isinstance(self.requested, PowerSource):
-            source = self.requested
-            self.hold = max(5 * source.interval, 0.5)
-        elif self.requested == "auto":
-            source, self.skipped = pick_auto(self.interval, self.gpus)
-        else:
-            source = make_source(self.requested, self.interval, self.gpus)
-            reason = source.unavailable_reason()
-            if reason:
-                raise SourceUnavailable(f"source={self.requested!r} is unavailable: {reason}")
-        source.start(self._ingest)
-        self._source, self._running = source, True
-        self._watcher = watcher_for(source.name, self._uuids)
+        chosen = plan(self.requested, self.interval, self.gpus)
+        self.skipped, self.unmeasured = chosen.skipped, chosen.unmeasured
+        self._sources, self._provenance = [], {}
+        for source in chosen.sources:
+            try:
+                source.start(self._ingest)
+            except SourceUnavailable as exc:  # it could run a moment ago: record why not now
+                if len(chosen.sources) == 1:
+                    raise
+                for component in source.components:
+                    self.unmeasured.setdefault(component, str(exc))
+                continue
+            self._sources.append(source)
+            for component in source.components:
+                self._provenance.setdefault(component, source.provenance)
+        if not self._sources:
+            raise SourceUnavailable("no source could start: " + "; ".join(
+                f"{c}: {r}" for c, r in self.unmeasured.items()))
+        self.hold = max(5 * max(s.interval for s in self._sources), 0.5)
+        self._running = True
+        gpu = next((s for s in self._sources if "gpu" in s.components), None)
+        self._watcher = watcher_for(gpu.name, self._uuids) if gpu else None
         if self._watcher is not None:
             self._watcher.start()
+        if self.attribution == "process" and any(
+                self._provenance.get(c, "").startswith("measured") for c in ("cpu", "dram")):
+            self._cpu_share = CpuShare(self.pid).start()
         _LIVE.add(self)
         return self
 
     def stop(self) -> None:
         """Stops sampling and reaps every subprocess. Idempotent."""
-        if self._running and self._source is not None:
-            self._source.stop()
-        if self._watcher is not None:
-            self._watcher.stop()
+        if self._running:
+            for source in self._sources:
+                source.stop()
+        for helper in (self._watcher, self._cpu_share):
+            if helper is not None:
+                helper.stop()
         self._running = False
         _LIVE.discard(self)
 
@@ -201,28 +177,35 @@ class EnergyMeter:
 
     def _uuids(self) -> dict[int, str]:
         with self._lock:
-            return {s.index: s.uuid for s in self._series.values()}
+            return {s.index: s.uuid for s in self._series.values() if s.component == "gpu"}
 
     # -- data --------------------------------------------------------------
     def _ingest(self, samples: list[Sample]) -> None:
         with self._lock:
             for s in samples:
-                series = self._series.get(s.index)
+                series = self._series.get((s.component, s.index))
                 if series is None:
-                    series = self._series[s.index] = DeviceSeries(s)
+                    series = self._series[(s.component, s.index)] = DeviceSeries(s)
                 series.append(s)
 
+    def _ordered(self) -> list[DeviceSeries]:
+        return sorted(self._series.values(),
+                      key=lambda s: (_rank(s.component), s.index))
+
     def wait_for_sample(self, timeout: float = 5.0) -> bool:
-        """Blocks until every device has a power reading, or `timeout` passes.
+        """Blocks until every component has a reading from each of its devices, or
+        `timeout` passes. Returns whether they all arrived.
 
         A source needs a moment to produce its first line (nvidia-smi without
         persistence mode can take seconds); a window that ends before then
-        has nothing to integrate. Returns whether a reading arrived.
+        has nothing to integrate.
         """
         deadline = time.monotonic() + timeout
         while self._running and time.monotonic() < deadline:
             with self._lock:
-                if self._series and all(s.p for s in self._series.values()):
+                seen = {s.component for s in self._series.values() if s.p}
+                if self._series and all(s.p for s in self._series.values()) and \
+                        seen >= set(self._provenance):
                     return True
             time.sleep(min(0.02, self.interval))
         return False
@@ -233,26 +216,40 @@ class EnergyMeter:
 
     @property
     def source(self) -> str:
-        """Provenance of every figure, e.g. "measured:nvidia-smi"."""
-        return self._source.provenance if self._source else "none"
+        """Provenance of the figures, e.g. "measured:nvidia-smi", or with several
+        sources each one's joined by " + " ("measured:nvml-counter + measured:rapl")."""
+        return " + ".join(_unique(s.provenance for s in self._sources)) or "none"
+
+    @property
+    def components(self) -> dict[str, str]:
+        """Each component measured (or estimated), with its provenance."""
+        return {c: self._provenance[c] for c in COMPONENTS if c in self._provenance}
 
     @property
     def health(self) -> dict:
-        return self._source.health.as_dict() if self._source else {"faults": 0, "reason": None}
+        """Every source's fault counters added up, and the first reason given."""
+        if not self._sources:
+            return {"faults": 0, "reason": None}
+        rows = [s.health.as_dict() for s in self._sources]
+        out = {k: sum(r[k] for r in rows) for k in rows[0] if k != "reason"}
+        out["reason"] = next((r["reason"] for r in rows if r["reason"]), None)
+        return out
 
     @property
     def devices(self) -> list[dict]:
         with self._lock:
-            return [{"index": s.index, "uuid": s.uuid, "name": s.name}
-                    for s in sorted(self._series.values(), key=lambda d: d.index)]
+            return [{"index": s.index, "uuid": s.uuid, "name": s.name,
+                     "component": s.component} for s in self._ordered()]
 
     def latest(self) -> dict:
         """The newest reading: total power and per-device power, O(devices).
 
-        Cheap enough for every batch: it reads memory, never spawns a process.
+        `per_device` is keyed by the GPU index for GPUs and by "cpu0", "dram0", ...
+        for the others. Cheap enough for every batch: it reads memory, never spawns.
         """
         with self._lock:
-            powers = {i: (s.p[-1] if s.p else NAN) for i, s in self._series.items()}
+            powers = {(s.index if s.component == "gpu" else f"{s.component}{s.index}"):
+                      (s.p[-1] if s.p else NAN) for s in self._ordered()}
             t = max((s.aux_t[-1] for s in self._series.values() if s.aux_t), default=NAN)
         total = float(sum(powers.values())) if powers else NAN
         return {"t": t, "power_w": total, "per_device": powers}
@@ -263,51 +260,69 @@ class EnergyMeter:
         return Window(name=name, t_start=time.time() if t_start is None else t_start, meter=self)
 
     def _fill(self, w: Window) -> None:
+        if self._cpu_share is not None:
+            self._cpu_share.poll()  # the share up to now, not up to the last timer tick
         with self._lock:
-            series = sorted(self._series.values(), key=lambda d: d.index)
+            series = self._ordered()
             w.devices = [s.window(w.t_start, w.t_end, self.hold) for s in series]
             w.power_peak_w = self._total_peak(w.t_start, w.t_end)
-            missing = {s.index: s.missing_power for s in self._series.values()}
-            # The whole devices' energy, before _attribute charges this process its share.
+            missing = {(s.component, s.index): s.missing_power for s in series}
+            whole = {c: _sum([d.energy_j for d in w.devices if d.component == c])
+                     for c in COMPONENTS}
             w.device_energy_j = _sum([d.energy_j for d in w.devices]) if w.devices else NAN
-            how = self._attribute(w, series)
-        w.source = self.source + (f";attributed:{how}" if how else "")
+            how = {"gpu": self._attribute_gpus(w, series),
+                   **dict.fromkeys(("cpu", "dram"), self._attribute_cpu(w, series))}
+        w.unmeasured = dict(self.unmeasured)
+        for c, provenance in self.components.items():
+            devices = [d for d in w.devices if d.component == c]
+            energy = _sum([d.energy_j for d in devices]) if devices else NAN
+            w.components[c] = ComponentWindow(
+                c, energy, energy / w.duration_s if w.duration_s > 0 else NAN,
+                provenance + (f";attributed:{how[c]}" if how.get(c) else ""),
+                whole[c] if devices else NAN, len(devices))
+        w.source = " + ".join(_unique(cw.source for cw in w.components.values())) or "none"
         if not w.devices:
             w.reason = self._why_nothing()
             return
-        energies = [d.energy_j for d in w.devices]
-        w.energy_j = float(sum(energies)) if not any(map(math.isnan, energies)) else NAN
+        w.energy_j = _sum([cw.energy_j for cw in w.components.values()])
         w.power_avg_w = w.energy_j / w.duration_s if w.duration_s > 0 else NAN
-        w.temp_c = _mean([d.temp_c for d in w.devices])
-        w.util_pct = _mean([d.util_pct for d in w.devices])
+        gpus = [d for d in w.devices if d.component == "gpu"]
+        w.temp_c = _mean([d.temp_c for d in gpus])
+        w.util_pct = _mean([d.util_pct for d in gpus])
         w.samples = sum(d.samples for d in w.devices)
         w.coverage = min(d.coverage for d in w.devices)
         if math.isnan(w.energy_j):
-            blind = [d for d in w.devices if math.isnan(d.energy_j)]
-            w.reason = "; ".join(
-                f"device {d.index} has no power sample near the window"
-                + (f" ({missing[d.index]} readings were [N/A])" if missing[d.index] else "")
-                for d in blind) + self._health_suffix()
+            w.reason = self._why_nan(w, missing)
         elif w.coverage < 0.99:
             w.reason = f"samples cover {w.coverage:.0%} of the window" + self._health_suffix()
 
-    def _attribute(self, w: Window, series: list) -> str | None:
-        """Records who shared the devices and, with attribution "process", charges this
-        process its share of each device. Returns how, or None when nothing changed."""
+    def _why_nan(self, w: Window, missing: dict) -> str:
+        parts = [f"no sample received for {c} from its source ({cw.source})"
+                 for c, cw in w.components.items() if not cw.devices]
+        for d in w.devices:
+            if not math.isnan(d.energy_j):
+                continue
+            what = f"device {d.index}" if d.component == "gpu" else \
+                f"{d.component} {d.index} ({d.uuid})"
+            if d.coverage > 0:  # measured, but its share could not be worked out
+                parts.append(f"{what}: {self._share_reason()}")
+                continue
+            count = missing[(d.component, d.index)]
+            parts.append(f"{what} has no power sample near the window"
+                         + (f" ({count} readings were [N/A])" if count else ""))
+        return "; ".join(parts) + self._health_suffix()
+
+    def _share_reason(self) -> str:
+        reason = self._cpu_share.reason if self._cpu_share else None
+        return reason or "its CPU-time share is unknown"
+
+    def _attribute_gpus(self, w: Window, series: list) -> str | None:
+        """Records who shared the GPUs and, with attribution "process", charges this
+        process its share of each GPU. Returns how, or None when nothing changed."""
         if self._watcher is None:
             return None
-        pids, most, methods = set(), 0, set()
-        for d, s in zip(w.devices, series):
-            charged = 0.0
-            for a, b, occupancy in self._watcher.segments(s.uuid, w.t_start, w.t_end):
-                fraction, how, others = share(occupancy, self.pid)
-                if how:
-                    methods.add(how)
-                    pids.update(others)
-                    most = max(most, len(others))
-                charged += (s.energy_at(b) - s.energy_at(a)) * fraction
-            if self.attribution == "process" and methods and not math.isnan(d.energy_j):
-                d.energy_j, d.power_avg_w = charged, charged / max(w.duration_s, 1e-12)
+        methods, pids, most = charge_gpus(w, series, self._watcher, self.pid,
+                                          self.attribution == "process")
         if not methods:
             return None
         w.shared_with = {"processes": most, "pids": sorted(pids)}
@@ -323,6 +338,14 @@ class EnergyMeter:
         if self.attribution != "process":
             return None
         return "even-split" if "even-split" in methods else "sm-share"
+
+    def _attribute_cpu(self, w: Window, series: list) -> str | None:
+        """With attribution "process", charges the packages' and DRAM's energy to this
+        process tree by its share of the node's busy CPU time."""
+        if self._cpu_share is None:
+            return None
+        charge_cpu(w, series, self._cpu_share)
+        return "cpu-time-share"
 
     def _total_peak(self, a: float, b: float) -> float:
         series = [s for s in self._series.values() if s.t]
@@ -340,10 +363,19 @@ class EnergyMeter:
         return f"; last source fault: {reason}" if reason else ""
 
     def _why_nothing(self) -> str:
-        if not self._running and self._source is None:
+        if not self._running and not self._sources:
             return "the meter was never started"
         reason = self.health.get("reason")
-        return f"no sample received from {self._source.name}" + (f": {reason}" if reason else "")
+        names = ", ".join(s.name for s in self._sources)
+        return f"no sample received from {names}" + (f": {reason}" if reason else "")
+
+
+def _rank(component: str) -> int:
+    return COMPONENTS.index(component) if component in COMPONENTS else len(COMPONENTS)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
 
 
 def _is_gpu_list(gpus) -> bool:

@@ -1,11 +1,17 @@
-"""Source names, construction, and the "auto" choice."""
+"""Source names, construction, and what "auto" (or a list of names) measures."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ..validation import invalid
-from .base import PowerSource
+from .base import PowerSource, SourceUnavailable
 
 SOURCE_NAMES = ("auto", "nvidia-smi", "nvml", "rapl", "estimate")
+GPU_SOURCE_NAMES = ("nvidia-smi", "nvml")
+# The components each named source measures where it can (see base.COMPONENTS).
+MEASURES = {"nvidia-smi": ("gpu",), "nvml": ("gpu",), "rapl": ("cpu", "dram"),
+            "estimate": ("cpu",)}
 
 
 def make_source(name: str, interval: float = 0.1, gpus=None) -> PowerSource:
@@ -29,10 +35,10 @@ def make_source(name: str, interval: float = 0.1, gpus=None) -> PowerSource:
     raise invalid("source", name, ", ".join(map(repr, SOURCE_NAMES[1:])))
 
 
-def pick_auto(interval: float = 0.1, gpus=None) -> tuple[PowerSource, dict[str, str]]:
-    """Best available source: NVML counter, nvidia-smi, NVML power, RAPL, estimate.
+def pick_gpu(interval: float = 0.1, gpus=None) -> tuple[PowerSource | None, dict[str, str]]:
+    """Best GPU source: NVML counter, else nvidia-smi, else NVML power; None if neither runs.
 
-    Returns the source and, for each source passed over, the reason.
+    Returns the source and, for each GPU source passed over, the reason.
     """
     skipped: dict[str, str] = {}
     nvml = make_source("nvml", interval, gpus)
@@ -47,6 +53,18 @@ def pick_auto(interval: float = 0.1, gpus=None) -> tuple[PowerSource, dict[str, 
     skipped["nvidia-smi"] = reason
     if nvml_reason is None:
         return nvml, skipped
+    return None, skipped
+
+
+def pick_auto(interval: float = 0.1, gpus=None) -> tuple[PowerSource, dict[str, str]]:
+    """The single best source: NVML counter, nvidia-smi, NVML power, RAPL, estimate.
+
+    Returns the source and, for each source passed over, the reason. (`EnergyMeter`'s
+    "auto" measures every component it can read instead: see `plan`.)
+    """
+    source, skipped = pick_gpu(interval, gpus)
+    if source is not None:
+        return source, skipped
     for name in ("rapl", "estimate"):
         source = make_source(name, interval, gpus)
         reason = source.unavailable_reason()
@@ -54,6 +72,99 @@ def pick_auto(interval: float = 0.1, gpus=None) -> tuple[PowerSource, dict[str, 
             return source, skipped
         skipped[name] = reason
     raise AssertionError("the CPU-time estimate is always available")
+
+
+@dataclass
+class Plan:
+    """What a meter will run: its sources, the sources passed over (source name -> why)
+    and the components that cannot be measured (component -> why)."""
+
+    sources: list[PowerSource]
+    skipped: dict[str, str] = field(default_factory=dict)
+    unmeasured: dict[str, str] = field(default_factory=dict)
+
+
+def plan(request, interval: float = 0.1, gpus=None) -> Plan:
+    """The sources to run for `EnergyMeter(source=request)`.
+
+    - "auto": the GPUs (as `pick_gpu` chooses) and the CPU packages and DRAM (RAPL),
+      each where it can be read; with none of them, the CPU-time estimate alone.
+    - one name: that source; raises `SourceUnavailable` if it cannot run here.
+    - a list of names or `PowerSource`s: those that can run; each one that cannot
+      leaves its components unmeasured, with the reason. Raises only if none can run.
+    - a `PowerSource`: that source.
+
+    Example:
+
+    >>> from greenscreen.meters.registry import plan
+    >>> p = plan("auto")  # doctest: +SKIP
+    >>> [s.name for s in p.sources], p.unmeasured  # doctest: +SKIP
+    (['nvml', 'rapl'], {'dram': 'no dram zone under /sys/class/powercap (AMD ...)'})
+    """
+    if isinstance(request, PowerSource):
+        return Plan([request])
+    if request == "auto":
+        gpu, skipped = pick_gpu(interval, gpus)
+        result = Plan([gpu] if gpu else [], skipped)
+        if gpu is None:
+            result.unmeasured["gpu"] = "; ".join(f"{n}: {r}" for n, r in skipped.items())
+        _add(result, "rapl", make_source("rapl", interval, gpus))
+        if not result.sources:
+            result.sources.append(make_source("estimate", interval, gpus))
+        return result
+    single = isinstance(request, str)
+    result = Plan([])
+    for item in [request] if single else list(request):
+        if isinstance(item, PowerSource):
+            result.sources.append(item)
+        elif not _add(result, item, make_source(item, interval, gpus)) and single:
+            raise SourceUnavailable(f"source={item!r} is unavailable: {result.skipped[item]}")
+    if not result.sources:
+        raise SourceUnavailable("no source can run: " + "; ".join(
+            f"{n}: {r}" for n, r in result.skipped.items()))
+    return result
+
+
+def check_source(source) -> None:
+    """Checks `EnergyMeter(source=...)`: "auto", one name, a `PowerSource`, or a list of
+    names and `PowerSource`s (each name once, one GPU source at most, "estimate" alone).
+
+    Raises:
+        ValueError: "source=... is not valid; allowed: ..." (`validation.invalid`).
+
+    Example:
+
+    >>> check_source(["nvml", "rapl"])
+    """
+    allowed = (", ".join(repr(s) for s in SOURCE_NAMES) + ", a PowerSource instance, or a "
+               "list of source names (e.g. ['nvml', 'rapl'])")
+    if isinstance(source, PowerSource) or (isinstance(source, str) and source in SOURCE_NAMES):
+        return
+    if isinstance(source, (str, bytes)) or not isinstance(source, (list, tuple)) or not source:
+        raise invalid("source", source, allowed)
+    names = [s for s in source if not isinstance(s, PowerSource)]
+    if any(not isinstance(n, str) or n not in SOURCE_NAMES[1:] for n in names):
+        raise invalid("source", source, allowed + " without 'auto'")
+    if len(set(names)) != len(names) or sum(n in GPU_SOURCE_NAMES for n in names) > 1:
+        raise invalid("source", source, "a list naming each source once and at most one GPU "
+                      "source ('nvidia-smi' or 'nvml'): both would count the GPUs twice")
+    if "estimate" in names and len(source) > 1:
+        raise invalid("source", source, "'estimate' alone: an estimate is never added to a "
+                      "measurement")
+
+
+def _add(result: Plan, name: str, source: PowerSource) -> bool:
+    """Adds `source` to the plan if it can run; else records why. Returns whether added."""
+    reason = source.unavailable_reason()
+    if reason is not None:
+        result.skipped[name] = reason
+        for component in MEASURES.get(name, source.components):
+            result.unmeasured.setdefault(component, reason)
+        return False
+    result.sources.append(source)
+    for component, why in getattr(source, "unreadable", {}).items():
+        result.unmeasured.setdefault(component, why)
+    return True
 
 
 def available(gpus=None) -> list[dict]:
@@ -70,5 +181,7 @@ def available(gpus=None) -> list[dict]:
         source = make_source(name, gpus=gpus)
         reason = source.unavailable_reason()
         rows.append({"source": name, "available": reason is None,
-                     "provenance": source.provenance, "reason": reason})
+                     "provenance": source.provenance, "reason": reason,
+                     "components": list(source.components) if reason is None else [],
+                     "unmeasured": dict(getattr(source, "unreadable", {}))})
     return rows

@@ -36,6 +36,7 @@ class DeviceWindow:
     mem_used_mib: float
     samples: int
     coverage: float
+    component: str = "gpu"
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -46,6 +47,7 @@ class DeviceSeries:
 
     def __init__(self, sample: Sample) -> None:
         self.index, self.uuid, self.name = sample.index, sample.uuid, sample.name
+        self.component = sample.component
         self.t, self.p, self.e = array("d"), array("d"), array("d")  # energy curve
         self.aux_t, self.temp, self.util, self.mem = (array("d") for _ in range(4))
         self.counter_origin = NAN
@@ -151,6 +153,7 @@ class DeviceSeries:
             mem_used_mib=_nanmean(self.mem[alo:ahi]),
             samples=int(inside.size),
             coverage=coverage,
+            component=self.component,
         )
 
 
