@@ -132,6 +132,24 @@ def test_rung_records_round_trip_through_shared_storage(tmp_path):
     assert rungfiles.read_rung(tmp_path / "000", 3) is None
 
 
+def test_a_run_waits_for_its_peers_rung_files_then_decides(tmp_path):
+    polls = []
+
+    def sleep(seconds):  # while run 0 waits, run 1 reaches the rung and run 2 fails
+        polls.append(seconds)
+        if len(polls) == 1:
+            rungfiles.write_rung(tmp_path / "001", RungRecord(1, 1, 0.9, 2.0))
+
+    failed = lambda run: run == 2 and len(polls) >= 2  # noqa: E731
+    got = rungfiles.await_decision(tmp_path, RungRecord(0, 1, 0.5, 3.0), range(3), failed,
+                                   eta=3, poll_s=0.5, sleep=sleep)
+    assert got == STOP and polls == [0.5, 0.5]  # dominated by run 1, decided on poll 3
+    assert rungfiles.read_rung(tmp_path / "000", 1) == RungRecord(0, 1, 0.5, 3.0)
+    with pytest.raises(TimeoutError, match=r"runs \[2\]"):
+        rungfiles.await_decision(tmp_path, RungRecord(0, 1, 0.5, 3.0), range(3),
+                                 lambda run: False, eta=3, timeout_s=1, sleep=lambda s: None)
+
+
 # -- proposals ------------------------------------------------------------------------------
 SPACE = {"net": ["mlp", "cnn"], "width": [16, 64, 256], "lr": [0.1, 0.001, 0.01],
          "flag": [True, False], "own": ["a", "b", "c"], "fixed": [7]}

@@ -9,12 +9,14 @@ halving rule from these files alone: no server, no lock.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from greenscreen.fileio import atomic_write_json
 
 from ..runfolder import read_json, run_dir
+from . import halving
 from .halving import RungRecord
 
 RUNGS = "rungs"
@@ -54,3 +56,47 @@ def rung_table(sweep_dir: "str | Path", runs: Iterable[int], epoch: int) -> dict
         if record is not None:
             out[run] = record
     return out
+
+
+def await_decision(sweep_dir: "str | Path", record: RungRecord, group: Iterable[int],
+                   has_ended: Callable[[int], bool], eta: int, maximize: bool = True, *,
+                   poll_s: float = 2.0, timeout_s: float | None = None,
+                   sleep: Callable[[float], None] = time.sleep) -> str:
+    """Records `record` in its run's folder, then waits for the rung's decision.
+
+    What a run calls when an epoch that is a rung ends (`halving.rungs`): each poll
+    reads its peers' rung files and asks `has_ended` about those without one, until
+    `halving.decide` says GO_ON or STOP.
+
+    Args:
+        sweep_dir: The sweep folder; run i's folder is `runfolder.run_dir(sweep_dir, i)`.
+        record: This run's record at the rung.
+        group: The run's peers (`halving.peers`), itself included.
+        has_ended: Whether run i has ended (done, stopped, failed, skipped): read from
+            its status by the caller, which owns the states.
+        eta: The halving rate.
+        maximize: Whether a higher objective is better.
+        poll_s: Seconds between polls.
+        timeout_s: Give up after this many seconds (None: wait as long as it takes).
+        sleep: Waits between polls (a test passes its own).
+
+    Returns:
+        halving.GO_ON or halving.STOP.
+
+    Raises:
+        TimeoutError: `timeout_s` passed with a peer neither at the rung nor ended.
+    """
+    write_rung(run_dir(sweep_dir, record.run), record)
+    group, waited = list(group), 0.0
+    while True:
+        records = rung_table(sweep_dir, group, record.epoch)
+        ended = {p for p in group if p not in records and has_ended(p)}
+        decision = halving.decide(record.run, records, ended, group, eta, maximize)
+        if decision != halving.WAIT:
+            return decision
+        if timeout_s is not None and waited >= timeout_s:
+            missing = [p for p in group if p not in records and p not in ended]
+            raise TimeoutError(f"run {record.run} waited {waited:.0f} s at epoch "
+                               f"{record.epoch} for runs {missing}")
+        sleep(poll_s)
+        waited += poll_s
