@@ -32,10 +32,13 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def __init__(self, x, y: np.ndarray, num_classes: int, batch_size: int,
                  dtype: str, shuffle_seed: int | None = None, augment=None,
-                 indices: bool = False) -> None:
+                 indices: bool = False, one_hot: bool = True) -> None:
         super().__init__(workers=4 if isinstance(x, ImageFiles) else 1)
         self.x, self.batch_size, self.dtype, self.indices = x, batch_size, dtype, indices
-        self.y = keras.utils.to_categorical(y, num_classes).astype(dtype)
+        # Class indices for a categorical loss; a sparse loss's indices or a regression's
+        # targets as they are.
+        self.y = (keras.utils.to_categorical(y, num_classes).astype(dtype) if one_hot else
+                  y if np.issubdtype(y.dtype, np.integer) else y.astype(dtype))
         self.augment = augment
         self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
         self.order = np.arange(len(x))
@@ -58,16 +61,17 @@ class ArrayBatches(keras.utils.PyDataset):
             self.order = self.rng.permutation(len(self.x))
 
 
-def datasets(splits: Splits, cfg: dict, dtype: str, seed: int) -> tuple:
-    """(train, validation, test) batches; only the training split is shuffled and augmented."""
+def datasets(splits: Splits, cfg: dict, dtype: str, seed: int, one_hot: bool = True) -> tuple:
+    """(train, validation, test) batches; only the training split is shuffled and augmented.
+    `one_hot`: the labels are class indices a categorical loss wants one-hot."""
     n, size = splits.num_classes, cfg["batch_size"]
     augment = None if cfg["augmentation"] == "None" else augmenter(cfg["augmentation"], seed,
                                                                      dtype)
     stale = cfg["method"] == "gated" and cfg["gating_scoring"] == "stale"
     return (ArrayBatches(splits.x_train, splits.y_train, n, size, dtype, seed, augment,
-                         indices=stale),
-            ArrayBatches(splits.x_val, splits.y_val, n, size, dtype),
-            ArrayBatches(splits.x_test, splits.y_test, n, size, dtype))
+                         indices=stale, one_hot=one_hot),
+            ArrayBatches(splits.x_val, splits.y_val, n, size, dtype, one_hot=one_hot),
+            ArrayBatches(splits.x_test, splits.y_test, n, size, dtype, one_hot=one_hot))
 
 
 def augmenter(kind: str, seed: int, dtype: str):

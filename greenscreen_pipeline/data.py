@@ -30,6 +30,8 @@ DataError = DatasetError  # a dataset cannot be loaded; the message says what to
 
 @dataclass
 class Splits:
+    """Train/validation/test arrays; `num_classes` is a regression's number of outputs."""
+
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
@@ -76,52 +78,21 @@ def load_keras_cached(name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, np.concatenate([y1, y2]).reshape(-1).astype(np.int64)
 
 
-def from_user(given: object, partitioning: str, seed: int, entry: str) -> tuple[Splits, bool]:
-    """Your dataset function's result as splits; True when you gave the splits yourself.
-
-    `(x, y)` arrays are split by `partitioning` like a built-in dataset; a dict
-    {"train": (x, y), "validation": (x, y), "test": (x, y)} is used as it is. `y` holds
-    integer class labels (0 .. num_classes - 1).
-    """
-    if isinstance(given, dict):
-        missing = [k for k in ("train", "validation", "test") if k not in given]
-        if missing:
-            raise DataError(f"{entry} returned a dict without {', '.join(missing)}; allowed: "
-                            "{'train': (x, y), 'validation': (x, y), 'test': (x, y)}")
-        parts = [_arrays(given[k], f"{entry}()[{k!r}]") for k in ("train", "validation", "test")]
-        labels = np.concatenate([y for _, y in parts])
-        classes = int(given.get("num_classes") or labels.max() + 1)
-        (xt, yt), (xv, yv), (xs, ys) = parts
-        return Splits(xt, yt, xv, yv, xs, ys, classes), True
-    x, y = _arrays(given, f"{entry}()")
-    return split(x, y, partitioning, seed), False
-
-
-def _arrays(pair: object, what: str) -> tuple[np.ndarray, np.ndarray]:
-    if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-        raise DataError(f"{what} is a {type(pair).__name__}; allowed: (x, y) NumPy arrays, or "
-                        "a dict of them under 'train', 'validation' and 'test'")
-    x, y = np.asarray(pair[0]), np.asarray(pair[1])
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or len(x) != len(y):
-        raise DataError(f"{what}: y has shape {y.shape} and dtype {y.dtype} for {len(x)} "
-                        "samples; allowed: one integer class label per sample")
-    if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float32:
-        x = x.astype("float32")
-    return x, y.astype(np.int64)
-
-
-def split(x: np.ndarray, y: np.ndarray, partitioning: str, seed: int) -> Splits:
-    """Stratified, seeded train/validation/test split, e.g. partitioning '80-10-10'."""
+def split(x: np.ndarray, y: np.ndarray, partitioning: str, seed: int,
+          stratify: bool = True) -> Splits:
+    """Seeded train/validation/test split, e.g. partitioning '80-10-10'; stratified by the
+    class labels `y` unless `stratify` is False (a regression's targets)."""
     from sklearn.model_selection import train_test_split
 
     train, val, test = (int(p) for p in partitioning.split("-"))
     # Indices are split, so arrays and lazy ImageFiles split the same way (`take`).
-    i_tr, i_rest = train_test_split(np.arange(len(y)), train_size=train / 100, stratify=y,
-                                    random_state=seed)
-    i_va, i_te = train_test_split(i_rest, test_size=test / (val + test), stratify=y[i_rest],
-                                  random_state=seed)
+    i_tr, i_rest = train_test_split(np.arange(len(y)), train_size=train / 100,
+                                    stratify=y if stratify else None, random_state=seed)
+    i_va, i_te = train_test_split(i_rest, test_size=test / (val + test),
+                                  stratify=y[i_rest] if stratify else None, random_state=seed)
+    outputs = int(y.max()) + 1 if stratify else (1 if y.ndim == 1 else int(np.prod(y.shape[1:])))
     return Splits(x.take(i_tr, axis=0), y[i_tr], x.take(i_va, axis=0), y[i_va],
-                  x.take(i_te, axis=0), y[i_te], int(y.max()) + 1)
+                  x.take(i_te, axis=0), y[i_te], outputs)
 
 
 def preprocess(splits: Splits, method: str) -> Splits:

@@ -145,3 +145,6 @@ def _direction(name: str) -> bool:
     raise ObjectiveError("objective_mode", "auto", f"min or max: greenscreen cannot tell whether "
                          f"{name} should be minimised or maximised (as Keras's EarlyStopping "
                          "cannot in mode='auto')")
+
+
+CLASSIFICATION = Objective()  # the default: categorical cross-entropy, val_accuracy maximised

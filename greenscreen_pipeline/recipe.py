@@ -41,6 +41,8 @@ from greenscreen.training import (
     strip_pruning,
 )
 
+from .objective import CLASSIFICATION, Objective
+
 
 def skip_reason(cfg: dict) -> str | None:
     """Why a combination cannot run, or None. Checked before any training.
@@ -165,20 +167,29 @@ def weights_bytes(model: keras.Model) -> int:
         return os.path.getsize(path)
 
 
-def compile_model(model: keras.Model, cfg: dict, steps_per_epoch: int, epochs: int) -> None:
-    """Compiles with the run's optimizer, learning-rate schedule, momentum and XLA choice."""
+def compile_model(model: keras.Model, cfg: dict, steps_per_epoch: int, epochs: int,
+                  objective: Objective = CLASSIFICATION) -> None:
+    """Compiles with the run's optimizer, learning-rate schedule, momentum and XLA choice,
+    the task's loss and the metrics its objective needs."""
     model.compile(optimizer(cfg, learning_rate(cfg, steps_per_epoch, epochs)),
-                  "categorical_crossentropy", metrics=["accuracy"],
+                  objective.loss, metrics=objective.compile_metrics,
                   jit_compile=cfg["internal"] == "jit_compilation")
 
 
-def post_quantize(model: keras.Model, test_ds) -> dict:
+def evaluate(model: keras.Model, test_ds) -> dict:
+    """Every compiled metric on the test split, as {"test_loss": ..., "test_accuracy": ...}."""
+    return {f"test_{name}": float(value)
+            for name, value in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
+
+
+def post_quantize(model: keras.Model, test_ds, objective: Objective = CLASSIFICATION) -> dict:
     net = plain(model)
     before = weights_bytes(net)
     net.quantize("int8")
-    net.compile(loss="categorical_crossentropy", metrics=["accuracy"])
-    loss, acc = net.evaluate(test_ds, verbose=0)
-    return {"quantized_test_accuracy": float(acc), "quantized_test_loss": float(loss),
+    net.compile(loss=objective.loss, metrics=objective.compile_metrics)
+    metrics = evaluate(net, test_ds)
+    return {"quantized_test_accuracy": metrics.get("test_accuracy"),
+            "quantized_test_loss": metrics["test_loss"],
             "weights_bytes_float": before, "weights_bytes_int8": weights_bytes(net)}
 
 
@@ -189,12 +200,20 @@ def finite(history: keras.callbacks.History) -> None:
             raise FloatingPointError(f"loss became {loss} in epoch {epoch + 1}")
 
 
-def confusion_matrix(model, batches) -> list[list[int]]:
-    """counts[true class][predicted class] over `batches` (one-hot labels)."""
-    n = batches.y.shape[1]
-    counts = np.zeros((n, n), dtype=np.int64)
-    for i in range(len(batches)):
-        x, y = batches[i]
+def confusion_matrix(model, batches, num_classes: int) -> list[list[int]]:
+    """counts[true class][predicted class] over `batches` (one-hot or class-index labels):
+    our `ArrayBatches`, your `PyDataset` or your `tf.data.Dataset`, batch by batch."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for batch in each_batch(batches):
+        x, y = batch[0], np.asarray(batch[1])
         predicted = np.argmax(keras.ops.convert_to_numpy(model.predict_on_batch(x)), axis=-1)
-        np.add.at(counts, (np.argmax(y, axis=-1), predicted), 1)
+        true = np.argmax(y, axis=-1) if y.ndim == 2 else y.reshape(-1).astype(np.int64)
+        np.add.at(counts, (true, predicted), 1)
     return counts.tolist()
+
+
+def each_batch(batches):
+    """The batches of a PyDataset (by index) or of a tf.data.Dataset (as NumPy)."""
+    if isinstance(batches, keras.utils.PyDataset):
+        return (batches[i] for i in range(len(batches)))
+    return batches.as_numpy_iterator()

@@ -163,6 +163,8 @@ class RunResults:
 
     @property
     def metrics(self) -> dict:
-        """The test metrics (and the int8 model's), as parameters.yaml and status.json hold."""
-        return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
-                **self.test_metrics, **self.quantized}
+        """The test metrics (and the int8 model's), as parameters.yaml and status.json hold;
+        a metric the task does not have (a regression's accuracy) is left out."""
+        everything = {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
+                      **self.test_metrics, **self.quantized}
+        return {name: value for name, value in everything.items() if value is not None}

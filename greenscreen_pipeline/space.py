@@ -84,8 +84,9 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "final_epochs": (int, 50, "a positive integer (50, as in the original study)"),
     "seed": (int, 22, "an integer"),
     "sweep_dir": (str, "sweeps/default", "a folder path"),
-    "accuracy_floor": (float, 0.02, "a number in [0, 1]: how far below the best accuracy a "
-                                    "recommended run may be"),
+    "accuracy_floor": (float, 0.02, "a number in [0, 1]: how far below the best accuracy (above "
+                                    "the best value of a minimised objective) a recommended "
+                                    "run may be"),
     "data_path": (str, "", "a folder for dataset cifar10_dir or image_folder ('' otherwise)"),
     "image_size": (int, 32, "a positive integer (image_folder is resized to it)"),
     "energy_source": (str, "auto", "one of " + ", ".join(choices.SOURCE_NAMES)),
@@ -343,7 +344,15 @@ def _check_runnable(path: str, settings: dict, space: dict) -> None:
         raise ConfigError(path, f"configuration.low_percentage.values[{i}]", highest_low,
                           f"a number <= every high_percentage value (the lowest is "
                           f"{lowest_high}): k decays from high to low")
+    from .objective import Objective
+    from .user_code import is_entry
+
+    loss = Objective.from_settings(settings)
     for i, dataset in enumerate(space["dataset"]):
+        if not (loss.classification or is_entry(dataset) or settings["train"]):
+            raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
+                              f"your own dataset ('module:function') with settings.loss "
+                              f"{loss.loss}: the built-in datasets are classification")
         if dataset in ("cifar10_dir", "image_folder") and not settings["data_path"]:
             raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
                               "a dataset needing no files, or set settings.data_path to the "

@@ -9,15 +9,16 @@ import importlib
 import math
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 
 from greenscreen import SMICallback
 
-from . import batches, checkpoint, data, models, recipe, user_code
+from . import batches, checkpoint, data, models, own_loop, recipe, user_code, user_data
 from .data import Splits
+from .objective import CLASSIFICATION, Objective
 from .records import RunResults
 from .runfolder import RunFolder
 from .space import DIMENSIONS
@@ -45,10 +46,11 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
 
     Resumes from the last finished epoch of an interrupted attempt, if there is one.
     Raises RunSkipped, before any training, for a combination that cannot run. Your own
-    model and dataset functions (config.yaml "module:function") are imported from
-    `config_dir` first and get `params`, the run's whole configuration.
+    model, dataset and training functions (config.yaml "module:function") are imported
+    from `config_dir` first and get `params`, the run's whole configuration.
     """
     timing = {"process_start": process_start, "imports_done": time.time()}
+    objective = Objective.from_settings(settings)
     params = {"run": index, **cfg, "seed": seed, "epochs": epochs}
     folder.write_parameters(params)
     reason = recipe.skip_reason(cfg)
@@ -56,23 +58,19 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
         raise RunSkipped(reason)
     keras.utils.set_random_seed(seed + index)
     dtype = recipe.set_precision(cfg["precision"])
+    yours = user_code.TrackedParams(params)  # what your functions get; it notes what they read
+    if settings["train"]:  # your own loop instead of compile + fit
+        return own_loop.train_own(settings["train"], yours, folder, objective, timing,
+                                  settings["energy_source"], config_dir, versions(),
+                                  [dim for dim in cfg if dim not in DIMENSIONS])
 
     # Data: yours or a built-in dataset, split, preprocessed, then batches (augmented).
-    yours = user_code.TrackedParams(params)  # what your functions get; it notes what they read
-    if user_code.is_entry(cfg["dataset"]):
-        function = user_code.load(cfg["dataset"], "dataset", config_dir)
-        splits, given = data.from_user(function(yours), cfg["partitioning"], seed,
-                                       cfg["dataset"])
-        if given:  # your own splits: the partitioning dimension does not apply
-            params["partitioning"] = "n/a"
-    else:
-        x, y = data.load(cfg["dataset"], settings["data_path"], settings["image_size"])
-        splits = data.split(x, y, cfg["partitioning"], seed)
-    splits = data.preprocess(splits, cfg["preprocessing"])
-    train_ds, val_ds, test_ds = batches.datasets(splits, cfg, dtype, seed + index)
+    run_data = load_data(cfg, settings, yours, objective, (seed, seed + index), dtype,
+                         config_dir)
+    params.update(run_data.not_applicable)
 
     # Model: yours or a built-in one, wrapped for the method, compiled with the run's optimizer.
-    built = build_model(yours, splits, epochs, config_dir)
+    built = build_model(yours, run_data, epochs, config_dir, objective)
     unread = [dim for dim in cfg if dim not in DIMENSIONS and dim not in yours.read]
     model = built.model
     params.update(n_parameters=built.n_parameters,
@@ -86,8 +84,8 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     start = checkpoint.restore(model, folder.checkpoint_dir)
     timing["resumed_from_epoch"] = start
     smi = SMICallback(log_dir=folder.path, source=settings["energy_source"], resume=True)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=start,
-                        verbose=0, shuffle=False, callbacks=[
+    history = model.fit(run_data.train, validation_data=run_data.validation, epochs=epochs,
+                        initial_epoch=start, verbose=0, shuffle=False, callbacks=[
                             smi, checkpoint.EpochCheckpoint(folder.checkpoint_dir),
                             keras.callbacks.TerminateOnNaN()])
     timing["fit_end"] = time.time()
@@ -95,36 +93,107 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     recipe.finite(history)
 
     # Evaluate: test metrics, the confusion matrix, the int8 model if asked.
-    test_loss, test_acc = model.evaluate(test_ds, verbose=0)
-    confusion = recipe.confusion_matrix(model, test_ds)
-    quantized = (recipe.post_quantize(model, test_ds)
+    tested = recipe.evaluate(model, run_data.test)
+    confusion = (recipe.confusion_matrix(model, run_data.test, run_data.num_classes)
+                 if objective.classification else None)
+    quantized = (recipe.post_quantize(model, run_data.test, objective)
                  if cfg["internal"] == "post_quantization" else {})
 
     # Record: parameters.yaml gains the test metrics; results.json has them and the rest.
     if save_model:  # the final run keeps its model; sweep runs with settings.save_models
         recipe.plain(model).save(folder.path / "model.keras")
     timing["end"] = time.time()
-    results = RunResults(float(test_acc), float(test_loss), confusion, params["versions"],
-                         timing, {k: [float(v) for v in vals]
-                                  for k, vals in history.history.items()}, quantized, unread)
+    curves = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    results = RunResults(tested.get("test_accuracy"), tested["test_loss"], confusion,
+                         params["versions"], timing, curves, quantized, unread,
+                         test_metrics=tested,
+                         objective=objective_value(objective, tested, curves))
     params.update(results.metrics)
     folder.write_parameters(params)
     folder.write_results(results)
     return results.metrics
 
 
-def build_model(cfg: dict, splits: Splits, epochs: int,
-                config_dir: "str | Path | None" = None) -> BuiltModel:
+def objective_value(objective: Objective, tested: dict, curves: dict) -> dict:
+    """The value a sweep ranks this run by: the test split's, else the last validation one."""
+    if tested.get(objective.test_name) is not None:
+        value, split = tested[objective.test_name], "test"
+    elif curves.get(objective.name):
+        value, split = curves[objective.name][-1], "validation"
+    else:
+        raise ValueError(f"the run logged no {objective.name} (settings.objective) and no "
+                       f"{objective.test_name}; it logged {', '.join(sorted(curves)) or 'nothing'}")
+    return {**objective.to_json(), "value": float(value), "split": split}
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What `fit` and `evaluate` get: our batches of arrays, or your streamed splits."""
+
+    train: object
+    validation: object
+    test: object
+    input_shape: tuple
+    num_classes: int  # a regression's number of outputs
+    steps_per_epoch: int
+    batch_size: int
+    num_samples: int | None = None  # None: a stream's
+    not_applicable: dict = field(default_factory=dict)  # dimension -> "n/a"
+
+
+def load_data(cfg: dict, settings: dict, yours: user_code.TrackedParams, objective: Objective,
+              seeds: tuple[int, int], dtype: str, config_dir: "str | Path") -> RunData:
+    """The run's data: your dataset function's, or a built-in dataset split by partitioning.
+    `seeds`: the sweep's (one split for every run) and the run's (its shuffling)."""
+    split_seed, seed = seeds
+    if not user_code.is_entry(cfg["dataset"]):
+        x, y = data.load(cfg["dataset"], settings["data_path"], settings["image_size"])
+        return _batched(data.split(x, y, cfg["partitioning"], split_seed), cfg, objective,
+                        dtype, seed, {})
+    function = user_code.load(cfg["dataset"], "dataset", config_dir)
+    prepared, given = user_data.prepare(function(yours), objective, cfg["partitioning"],
+                                        split_seed, cfg["dataset"])
+    read = set(yours.read)  # what your dataset function read decides what applies
+    decided = ("partitioning",) if given else ()
+    if isinstance(prepared, user_data.Streams):
+        if cfg["method"] == "gated" and cfg["gating_scoring"] == "stale":
+            raise RunSkipped("gating_scoring stale remembers each sample's loss by its index, "
+                             "which the pipeline's own batches carry and your streamed "
+                             "splits do not")
+        na = {d: "n/a" for d in decided + user_data.STREAM_DECIDES if d not in read}
+        return RunData(prepared.train, prepared.validation, prepared.test,
+                       prepared.input_shape, prepared.num_classes, prepared.steps_per_epoch,
+                       prepared.batch_size, None, na)
+    return _batched(prepared, cfg, objective, dtype, seed,
+                    {d: "n/a" for d in decided if d not in read})
+
+
+def _batched(splits: Splits, cfg: dict, objective: Objective, dtype: str, seed: int,
+             na: dict) -> RunData:
+    splits = data.preprocess(splits, cfg["preprocessing"])
+    train, val, test = batches.datasets(splits, cfg, dtype, seed, one_hot=objective.one_hot)
+    return RunData(train, val, test, splits.input_shape, splits.num_classes,
+                   math.ceil(len(splits.x_train) / cfg["batch_size"]), cfg["batch_size"],
+                   len(splits.x_train), na)
+
+
+def build_model(cfg: dict, run_data: "RunData | Splits", epochs: int,
+                config_dir: "str | Path | None" = None,
+                objective: Objective = CLASSIFICATION) -> BuiltModel:
     """Builds the run's network, quantizes it for float8 training if `internal` says so,
     wraps it for the run's method and compiles it."""
-    steps = math.ceil(len(splits.x_train) / cfg["batch_size"])
-    net = models.build(cfg["model"], splits.input_shape, splits.num_classes, cfg, config_dir)
+    if isinstance(run_data, Splits):  # arrays: the pipeline's batches of batch_size
+        steps, samples, size = (math.ceil(len(run_data.x_train) / cfg["batch_size"]),
+                                len(run_data.x_train), cfg["batch_size"])
+    else:
+        steps, samples, size = run_data.steps_per_epoch, run_data.num_samples, run_data.batch_size
+    net = models.build(cfg["model"], run_data.input_shape, run_data.num_classes, cfg, config_dir)
     if cfg["internal"] == "pre_quantization":
         net.quantize("float8")
-    model = recipe.wrap(cfg, net, steps, epochs, len(splits.x_train))
-    recipe.compile_model(model, cfg, steps, epochs)
-    return BuiltModel(model, net, int(net.count_params()),
-                      models.train_step_flops(net, cfg["batch_size"]), steps)
+    model = recipe.wrap(cfg, net, steps, epochs, samples)
+    recipe.compile_model(model, cfg, steps, epochs, objective)
+    return BuiltModel(model, net, int(net.count_params()), models.train_step_flops(net, size),
+                      steps)
 
 
 def versions() -> dict:

@@ -15,14 +15,34 @@ from localslurm import LocalSlurm, Unavailable
 from greenscreen_pipeline import runfolder, space
 
 ROOT = Path(__file__).resolve().parents[1]
+# Your own model next to the config (on the storage every node shares) and a built-in one
+# in one sweep: runs 000 and 002 train tiny:net, run 001 ffnn.
 CONFIG = """
 settings: {runs: 3, epochs: 1, final_epochs: 1, seed: 7, energy_source: nvidia-smi}
 configuration:
-  model: {values: [ffnn]}
+  model: {values: ["tiny:net", ffnn]}
+  width: {values: [4, 8]}
   batch_size: {values: [64]}
   lr: {values: [0.01, 0.05, 0.1]}
   optimizer: {values: [SGD]}
 """
+TINY = """import keras
+
+
+def net(input_shape, num_classes, params):
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(params["width"], activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+"""
+
+
+def write_config(folder: Path) -> Path:
+    """config.yaml and the own model it names, in `folder`."""
+    (folder / "tiny.py").write_text(TINY)
+    config = folder / "config.yaml"
+    config.write_text(CONFIG)
+    return config
 
 
 @pytest.fixture
@@ -52,12 +72,13 @@ def check_runs(config, out, runs=3):
         assert json.loads((folder / "status.json").read_text())["status"] == "done"
         params = yaml.safe_load((folder / "parameters.yaml").read_text())
         assert params == {**params, **space.load(config).run(i)}
+        if params["model"] == "tiny:net":  # your own model, imported on the worker
+            assert params["n_parameters"] == 64 * params["width"] + params["width"] * 11 + 10
     assert not list((out / ".claims").iterdir())
 
 
 def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_smi, tmp_path):
-    config, out, pdf = tmp_path / "config.yaml", tmp_path / "sweep", tmp_path / "report.pdf"
-    config.write_text(CONFIG)
+    config, out, pdf = write_config(tmp_path), tmp_path / "sweep", tmp_path / "report.pdf"
     submitted = sweep(config, out, "slurm", "--parallel", "2", "--time", "10",
                       "--out", str(pdf), env=slurm.env, timeout=120)
     assert submitted.returncode == 0, submitted.stderr
@@ -78,8 +99,7 @@ def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_s
 
 def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
     pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
-    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
-    config.write_text(CONFIG)
+    config, out = write_config(tmp_path), tmp_path / "sweep"
     result = sweep(config, out, "ray", "--num-cpus", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "3 runs to train, each with 0 GPU(s) and 1 CPU(s)" in result.stdout

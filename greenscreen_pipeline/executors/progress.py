@@ -43,16 +43,29 @@ class Progress:
                 self.durations.append(run.wall_s)
             left = self.runs - self.done
             eta = sum(self.durations) / len(self.durations) * left if self.durations else 0.0
-            acc = run.outcome.get("test_accuracy")
+            name, value = score_of(sweep_dir, run.outcome)
             print(f"[{self.done}/{self.runs}] run {run.index:03d} {run.note:<8} "
-                  f"acc {acc if acc is None else f'{acc:.4f}'}  energy {energy:.1f} J "
+                  f"{name} {value if value is None else f'{value:.4f}'}  energy {energy:.1f} J "
                   f"({source})  total {self.total:.1f} J  ETA {clock(eta)}", flush=True)
         if run.index == 0 and run.wall_s is not None:  # the baseline, trained just now
-            warn_unread(runfolder.RunFolder.of(sweep_dir, 0))
+            warn_about_baseline(runfolder.RunFolder.of(sweep_dir, 0))
 
 
-def warn_unread(folder: runfolder.RunFolder) -> None:
-    """Names the dimensions of your own that your functions did not read in this run."""
+def score_of(sweep_dir: Path, outcome: dict) -> tuple[str, float | None]:
+    """The short name and test value of the sweep's objective ("acc" for accuracy)."""
+    from ..objective import Objective
+
+    try:
+        objective = Objective.of_sweep(sweep_dir)
+    except ValueError:  # sweep.json from a config this version refuses: accuracy, as before
+        objective = Objective()
+    value = outcome.get(objective.test_name)
+    return ("acc" if objective.metric == "accuracy" else objective.metric), value
+
+
+def warn_about_baseline(folder: runfolder.RunFolder) -> None:
+    """What run 000 showed about your code: dimensions of your own that your functions did
+    not read, and a training function of your own that did not pass on `callbacks`."""
     try:
         results = folder.results()
     except runfolder.Unreadable:
@@ -61,6 +74,10 @@ def warn_unread(folder: runfolder.RunFolder) -> None:
         log.warning("run %s: your own dimension(s) %s were read by neither your model nor "
                     "your dataset function (params[...]): a typo, or a dimension that changes "
                     "nothing?", folder.name, ", ".join(results.unread_dimensions))
+    if results and results.objective.get("per_epoch") is False:
+        log.warning("run %s: your training function did not pass `callbacks` to a fit, so "
+                    "per-epoch figures are missing; each run's whole call is measured as one "
+                    "window", folder.name)
 
 
 def energy_of(folder: runfolder.RunFolder) -> tuple[float, str]:
