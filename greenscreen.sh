@@ -102,15 +102,22 @@ command is `greenscreen` (pip install ".[pipeline,tensorflow]" gives it anywhere
 USAGE
 }
 
-# gpu-check on a lent GPU machine: no .venv and no network, but wheels that
-# benchmarks/gpu_prepare.sh put in .whl/ are installed into a temporary folder.
+# gpu-check on a lent GPU machine: no .venv and no network, but the wheels that
+# benchmarks/gpu_prepare.sh put in .whl/ (keras and its requirements) are installed into
+# a temporary folder, those of packages the machine lacks only.
 gpu_check() {
-  local python="$BASE_PYTHON"
+  local python="$BASE_PYTHON" whl missing=()
   if [ -x "$PY" ]; then
     python="$PY"
   elif ! "$python" -c 'import keras' 2>/dev/null; then
     [ -d .whl ] || { say "keras is missing: run benchmarks/gpu_prepare.sh and carry .whl" >&2; exit 2; }
-    "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/greenscreen-site .whl/*.whl
+    for whl in .whl/*.whl; do
+      "$python" -c 'import sys, importlib.metadata as m; m.version(sys.argv[1])' \
+        "$(basename "$whl" | cut -d- -f1)" 2>/dev/null || missing+=("$whl")
+    done
+    say "installing ${#missing[@]} wheels from .whl into /tmp/greenscreen-site: ${missing[*]##*/}"
+    "$python" -m pip install -q --no-index --no-deps --no-compile --upgrade \
+      --target /tmp/greenscreen-site "${missing[@]}"
     export PYTHONPATH="/tmp/greenscreen-site${PYTHONPATH:+:$PYTHONPATH}"
   fi
   PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m greenscreen_pipeline gpu-check "$@"

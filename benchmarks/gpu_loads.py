@@ -74,6 +74,13 @@ class Counter:
         if not self.handles and self.reason is None:
             self.reason = "NVML lists no GPUs"
 
+    @classmethod
+    def unavailable(cls, reason: str) -> "Counter":
+        """A counter that reads NaN, for when setting one up failed."""
+        counter = cls.__new__(cls)
+        counter.handles, counter.reason, counter.nv = [], reason, None
+        return counter
+
     @property
     def available(self) -> bool:
         return bool(self.handles)

@@ -1,24 +1,53 @@
 #!/usr/bin/env bash
-# Prepares what the real-GPU check needs on the lent GPU machine (Python 3.12, with jax,
-# nvidia-ml-py, numpy, pandas, scikit-learn, but no keras and no network): the keras wheel
-# and its dependencies missing there, for Python 3.12 on x86-64, into .whl/ (git-ignored).
+# Prepares what the real-GPU check needs on the lent GPU machine (Python 3.12 with jax,
+# nvidia-ml-py, numpy, pandas, scikit-learn, but no keras and no network): keras and every
+# package it requires, as wheels for Python 3.12 on x86-64, into .whl/ (git-ignored).
+# Works on a fresh clone: no .venv and no keras needed here, only python3 with pip and
+# the network.
 #
 #   benchmarks/gpu_prepare.sh            # here, once
 #   ./greenscreen.sh gpu-check           # there, with .whl carried along: installs the
-#                                        # wheels into a temporary folder, then runs the check
+#                                        # wheels of the packages missing there into a
+#                                        # temporary folder, then runs the check
+#
+# Which keras: $KERAS_VERSION if set; else the one this checkout's .venv is tested with;
+# else pyproject.toml's requirement (an exact pin as it is, a lower bound as the newest
+# Keras 3 above it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The keras this checkout is tested with (its .venv), unless KERAS_VERSION says otherwise.
-version_of_keras='from importlib.metadata import version; print(version("keras"))'
-KERAS_VERSION="${KERAS_VERSION:-$(.venv/bin/python -c "$version_of_keras" 2>/dev/null \
-  || python3 -c "$version_of_keras")}"
-# keras's own requirements that the GPU image lacks (it has absl-py, numpy, rich, h5py,
-# ml-dtypes and packaging).
-PACKAGES=("keras==$KERAS_VERSION" namex optree)
+say() { echo "gpu_prepare: $*"; }
+
+keras_requirement() {
+  if [ -n "${KERAS_VERSION:-}" ]; then
+    echo "keras==$KERAS_VERSION"
+    say "keras $KERAS_VERSION from \$KERAS_VERSION" >&2
+    return
+  fi
+  local tested
+  if tested="$(.venv/bin/python -c 'from importlib.metadata import version; print(version("keras"))' 2>/dev/null)"; then
+    echo "keras==$tested"
+    say "keras $tested, the version .venv is tested with" >&2
+    return
+  fi
+  # pyproject.toml: dependencies = ["keras>=3", ...]; the first keras requirement.
+  local spec
+  spec="$(grep -o '"keras[<>=!~ 0-9.,]*"' pyproject.toml | head -n 1 | tr -d '" ')"
+  case "$spec" in
+    keras==*) ;;
+    keras*'<'*) ;;
+    keras?*) spec="$spec,<4" ;;
+    *) spec="keras>=3,<4" ;;
+  esac
+  echo "$spec"
+  say "no .venv here: $spec (pyproject.toml's requirement; the newest release that meets it)" >&2
+}
+
+REQUIREMENT="$(keras_requirement)"
 rm -rf .whl && mkdir -p .whl
-python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
-  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
-  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
-  -d .whl "${PACKAGES[@]}"
+# With its requirements: what the GPU machine already has is skipped when installing there.
+python3 -m pip download --quiet --only-binary=:all: --python-version 3.12 \
+  --implementation cp --abi cp312 --platform manylinux_2_28_x86_64 \
+  --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+  --platform manylinux2014_x86_64 --platform any -d .whl "$REQUIREMENT"
 ls -1 .whl
-echo "gpu_prepare: carry .whl to the GPU machine and run ./greenscreen.sh gpu-check there"
+say "$(du -sh .whl | cut -f1) in .whl; carry it to the GPU machine and run ./greenscreen.sh gpu-check there"

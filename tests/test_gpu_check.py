@@ -2,19 +2,30 @@
 
 import json
 import os
+import re
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PHASES = ["nvidia-smi", "NVML energy counter", "sources", "JAX matmul load", "window idle",
+          "window steady", "window square_2s", "window square_0.5s", "window burst_0.3s",
+          "Keras fit (JAX)"]
+
+
+def fake_h100(fake_smi) -> None:
+    # A driver from R535 on, so both power.draw (a 1 s mean) and power.draw.instant exist.
+    fake_smi.configure([{"uuid": "GPU-0", "name": "NVIDIA H100", "power": {"base": 150.0}}],
+                       power_draw="1s-mean")
 
 
 @pytest.mark.backends("tensorflow")  # runs once; the check itself always uses JAX
 def test_gpu_check_runs_against_the_fake_and_says_why_the_counter_is_missing(fake_smi, tmp_path):
-    # A driver from R535 on, so both power.draw (a 1 s mean) and power.draw.instant exist.
-    fake_smi.configure([{"uuid": "GPU-0", "name": "NVIDIA H100", "power": {"base": 150.0}}],
-                       power_draw="1s-mean")
+    fake_h100(fake_smi)
     out = tmp_path / "gpu_check.json"
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     run = subprocess.run([str(ROOT / "greenscreen.sh"), "gpu-check", "--scale", "0.05",
@@ -23,10 +34,20 @@ def test_gpu_check_runs_against_the_fake_and_says_why_the_counter_is_missing(fak
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(out.read_text())
     assert "nvidia-smi power.draw" in run.stdout and f"wrote {out}" in run.stdout
+    # One line as each phase starts and one as it ends, in order; every phase ran.
+    ends = [m[1] for m in re.finditer(r"^gpu-check: (.+) \(\d+\.\d s\): ", run.stdout, re.M)]
+    assert ends == PHASES
+    assert result["status"] == "done"
+    assert [p["phase"] for p in result["phases"]] == PHASES
+    assert all(p["error"] is None for p in result["phases"]), result["phases"]
     # No NVML here: the reference and the NVML source are reported with their reasons.
     assert result["counter"]["available"] is False and result["counter"]["reason"]
     assert "nvml power 10 Hz" in result["unavailable"]
     assert result["nvidia_smi"]["startup_s"] > 0
+    assert result["nvidia_smi"]["auto_field"] == "power.draw.instant"
+    assert result["provenance"] == {
+        "nvidia-smi power.draw": "measured:nvidia-smi",
+        "nvidia-smi power.draw.instant": "measured:nvidia-smi(power.draw.instant)"}
     windows = {row["window"]: row for row in result["windows"]}
     assert list(windows) == ["idle", "steady", "square_2s", "square_0.5s", "burst_0.3s"]
     for name in ("idle", "steady", "square_2s", "square_0.5s"):
@@ -39,7 +60,34 @@ def test_gpu_check_runs_against_the_fake_and_says_why_the_counter_is_missing(fak
     assert set(result["sampler_cpu_pct"]) == {"nvidia-smi power.draw",
                                               "nvidia-smi power.draw.instant"}
     fit = result["fit"]
-    assert fit["backend"] == "jax" and fit["epochs"] == 1
+    assert fit["backend"] == "jax" and fit["epochs"] == 1 and fit["counter_reason"]
     for source in ("nvidia-smi power.draw", "nvidia-smi power.draw.instant"):
         assert len(fit["sources"][source]["energy_j"]) == 1
         assert all(e > 0 for e in fit["sources"][source]["energy_j"])
+
+
+@pytest.mark.backends("tensorflow")
+def test_a_gpu_check_cut_short_keeps_what_it_measured(fake_smi, tmp_path):
+    fake_h100(fake_smi)
+    out = tmp_path / "gpu_check.json"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONUNBUFFERED": "1"}
+    check = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"),
+                              "--scale", "0.05", "--out", str(out)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines, deadline = [], time.monotonic() + 300
+    try:
+        for line in check.stdout:  # wait until the steady window has been measured
+            lines.append(line)
+            if line.startswith("gpu-check: window steady (") or time.monotonic() > deadline:
+                break
+        check.send_signal(signal.SIGTERM)  # what a time limit sends
+        rest, _ = check.communicate(timeout=60)
+    finally:
+        check.kill()
+    assert check.returncode == 130, "".join(lines) + rest
+    assert "interrupted (SIGTERM)" in rest
+    result = json.loads(out.read_text())
+    assert result["status"] == "interrupted: SIGTERM"
+    assert [row["window"] for row in result["windows"]][:2] == ["idle", "steady"]
+    assert result["windows"][1]["sources"]["nvidia-smi power.draw.instant"]["energy_j"] > 0
+    assert "fit" not in result and result["phases"][-1]["phase"] != "Keras fit (JAX)"
