@@ -97,11 +97,19 @@ def earlier_attempts(log_dir) -> list[dict]:
 
 
 def totals(attempts: list[dict]) -> dict:
-    """Energy and time over every attempt; NaN if any attempt's energy is unknown."""
+    """Energy and time over every attempt; NaN if any attempt's energy is unknown.
+
+    `components` totals each component ("gpu", "cpu", "dram") that the last attempt
+    measured over every attempt: NaN where an attempt has no figure for it (an attempt
+    recorded before components were, or one that did not measure it)."""
     energy = sum(_number(a.get("energy_j")) for a in attempts)
     duration = sum(_number(a.get("duration_s")) for a in attempts)
+    last = (attempts[-1].get("components") or {}) if attempts else {}
+    components = {c: sum(_number((a.get("components") or {}).get(c)) for a in attempts)
+                  for c in last}
     return {"duration_s": duration, "energy_j": energy, "energy_kwh": energy / 3.6e6,
-            "power_avg_w": energy / duration if duration > 0 else math.nan}
+            "power_avg_w": energy / duration if duration > 0 else math.nan,
+            "components": components}
 
 
 def _number(value) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 
-from ..meters.base import NAN
+from ..meters.base import COMPONENTS, NAN
 
 
 class BlindWindow:
@@ -17,6 +17,7 @@ class BlindWindow:
         self.temp_c = self.util_pct = NAN
         self.coverage, self.source, self.devices, self.reason = 0.0, "none", [], None
         self.shared_with = None
+        self.components, self.unmeasured, self.covers = {}, {}, []
 
     @property
     def closed(self) -> bool:
@@ -32,9 +33,18 @@ class BlindWindow:
         return self
 
 
+def component_key(component: str) -> str:
+    """The logs key of one component's energy: "energy_gpu_j", "energy_cpu_j", ..."""
+    return f"energy_{component}_j"
+
+
+COMPONENT_KEYS = tuple(component_key(c) for c in COMPONENTS)
+
+
 def log_fields(window) -> dict:
-    """The per-epoch figures SMICallback puts into Keras's `logs`."""
-    return {
+    """The per-epoch figures SMICallback puts into Keras's `logs`: the total and, for
+    each measured component (never an estimate), its energy."""
+    fields = {
         "energy_j": window.energy_j,
         "power_w": window.power_avg_w,
         "power_peak_w": window.power_peak_w,
@@ -42,3 +52,16 @@ def log_fields(window) -> dict:
         "gpu_util_pct": window.util_pct,
         "epoch_s": window.duration_s,
     }
+    fields.update({component_key(c): cw.energy_j for c, cw in window.components.items()
+                   if cw.measured})
+    return fields
+
+
+def covered(logs: dict) -> list[str]:
+    """The measured components an epoch's `energy_j` adds up, read from its logs."""
+    return [c for c in COMPONENTS if component_key(c) in logs]
+
+
+def covers_text(components: list[str]) -> str:
+    """"GPU + CPU + DRAM", or what `energy_j` is where no component is named."""
+    return " + ".join(c.upper() for c in components) or "energy_j as measured"

@@ -8,13 +8,16 @@ import warnings
 import keras
 
 from ..validation import check_number, invalid
+from ._windows import covered, covers_text
 
 
 class EnergyBudget(keras.callbacks.Callback):
     """Stops training, like `EarlyStopping`, when measured energy exceeds a budget.
 
     Reads `energy_j` from the epoch logs, so put it after `SMICallback` in
-    the callback list. Each epoch's logs gain `energy_spent_j` and
+    the callback list: the total of every component `SMICallback` measures
+    (GPUs, CPU packages, DRAM); `covers` lists them, and the message that stops
+    training names them. Each epoch's logs gain `energy_spent_j` and
     `budget_exceeded` (0 or 1). An epoch whose energy is NaN is not counted
     and the callback warns once: it never stops training on a guess.
 
@@ -50,6 +53,7 @@ class EnergyBudget(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.spent_j = 0.0
         self.stopped_epoch: int | None = None
+        self.covers: list[str] = []  # the components counted, e.g. ["gpu", "cpu", "dram"]
         self._warned = False
 
     def on_epoch_end(self, epoch, logs=None):
@@ -64,6 +68,7 @@ class EnergyBudget(keras.callbacks.Callback):
                               RuntimeWarning, stacklevel=2)
         else:
             self.spent_j += float(energy)
+            self.covers = covered(logs)
         exceeded = self.spent_j >= self.budget_j
         logs["energy_spent_j"] = self.spent_j
         logs["budget_exceeded"] = float(exceeded)
@@ -72,4 +77,5 @@ class EnergyBudget(keras.callbacks.Callback):
             self.model.stop_training = True
             if self.verbose:
                 print(f"\nEpoch {epoch + 1}: EnergyBudget stopped training: "
-                      f"{self.spent_j:.1f} J spent of a {self.budget_j:.1f} J budget.")
+                      f"{self.spent_j:.1f} J spent of a {self.budget_j:.1f} J budget "
+                      f"({covers_text(self.covers)}).")

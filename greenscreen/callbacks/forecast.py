@@ -10,6 +10,7 @@ import keras
 from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..validation import check_number
+from ._windows import covered, covers_text
 
 NAN = float("nan")
 
@@ -24,7 +25,8 @@ class EnergyForecast(keras.callbacks.Callback):
     plain mean by the epoch count. At train end it records the forecast's error
     against the measured totals in `self.result` (and `forecast.json` in
     `log_dir`). Reads `energy_j`/`epoch_s` from the logs: put it after
-    `SMICallback`.
+    `SMICallback`. The energy is the total of the components `SMICallback`
+    measures; the forecast's `covers` lists them (e.g. ["gpu", "cpu", "dram"]).
 
     Each epoch's logs gain `forecast_energy_j`, `forecast_time_s` and
     `forecast_co2_g` (NaN until the forecast exists).
@@ -60,6 +62,7 @@ class EnergyForecast(keras.callbacks.Callback):
         self.energies: list[float] = []
         self.times: list[float] = []
         self.first_epoch: int | None = None
+        self.covers: list[str] = []
         self.forecast: dict | None = None
         self.result: dict | None = None
 
@@ -71,12 +74,14 @@ class EnergyForecast(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         self.energies.append(float(logs.get("energy_j", NAN)))
         self.times.append(float(logs.get("epoch_s", NAN)))
+        self.covers = covered(logs)
         if self.forecast is None and len(self.energies) >= self.after_epochs:
             self.forecast = self._predict()
             if self.verbose:
                 f = self.forecast
                 print(f"\ngreenscreen forecast for {f['epochs_planned']} epochs: "
-                      f"{f['energy_j']:.1f} J, {f['time_s']:.1f} s, {f['co2_g']:.3f} g CO2")
+                      f"{f['energy_j']:.1f} J ({covers_text(f['covers'])}), {f['time_s']:.1f} s, "
+                      f"{f['co2_g']:.3f} g CO2")
         f = self.forecast or {}
         logs["forecast_energy_j"] = f.get("energy_j", NAN)
         logs["forecast_time_s"] = f.get("time_s", NAN)
@@ -93,7 +98,8 @@ class EnergyForecast(keras.callbacks.Callback):
         energy = sum(self.energies) + remaining * sum(steady) / len(steady)
         time_s = sum(self.times) + remaining * sum(steady_t) / len(steady_t)
         return {"epochs_planned": planned, "after_epochs": len(self.energies),
-                "energy_j": energy, "time_s": time_s, "co2_g": self.intensity.grams(energy)}
+                "energy_j": energy, "time_s": time_s, "co2_g": self.intensity.grams(energy),
+                "covers": self.covers}
 
     def on_train_end(self, logs=None):
         if self.forecast is None:
@@ -102,7 +108,7 @@ class EnergyForecast(keras.callbacks.Callback):
         self.result = {
             "forecast": self.forecast,
             "actual": {"epochs": len(self.energies), "energy_j": energy, "time_s": time_s,
-                       "co2_g": self.intensity.grams(energy)},
+                       "co2_g": self.intensity.grams(energy), "covers": self.covers},
             "completed": len(self.energies) == self.forecast["epochs_planned"],
             "energy_error_pct": _error(self.forecast["energy_j"], energy),
             "time_error_pct": _error(self.forecast["time_s"], time_s),

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import functools
 import math
-import platform
 import time
 import warnings
 from pathlib import Path
 
 import keras
 
-from .._version import __version__
 from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
 from ..validation import check_number, invalid
-from ._runlog import CsvRunLog, earlier_attempts, totals
-from ._windows import BlindWindow, log_fields
+from ._job import job_metadata
+from ._runlog import CsvRunLog, earlier_attempts
+from ._summary import attempt_record, document
+from ._windows import COMPONENT_KEYS, BlindWindow, log_fields
 
 NAN = float("nan")
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
-LOG_KEYS = ("energy_j", "power_w", "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s")
+LOG_KEYS = ("energy_j", *COMPONENT_KEYS, "power_w", "power_peak_w", "gpu_temp_c",
+            "gpu_util_pct", "epoch_s")
 
 
 def _guarded(hook):
@@ -42,11 +43,15 @@ class SMICallback(keras.callbacks.Callback):
     """Measures the energy of every epoch and writes it into Keras `logs`.
 
     Each epoch's logs gain `energy_j`, `power_w` (mean), `power_peak_w`,
-    `gpu_temp_c`, `gpu_util_pct` and `epoch_s`, so `History`, `CSVLogger`,
-    `TensorBoard` and the progress bar show them. Place it before those
-    callbacks in the list. It also writes `logs.csv` (one row per epoch,
-    flushed per row) and `summary.json` (totals, devices, CO2, provenance,
-    sampler faults, and the energy of `evaluate`/`predict` calls) to `log_dir`.
+    `gpu_temp_c`, `gpu_util_pct` and `epoch_s`, and for each measured component
+    its energy: `energy_gpu_j`, `energy_cpu_j` (CPU packages), `energy_dram_j`;
+    `energy_j` is their sum. So `History`, `CSVLogger`, `TensorBoard`, MLflow's
+    autologging and the progress bar show them. Place it before those callbacks
+    in the list. It also writes `logs.csv` (one row per epoch, flushed per row,
+    with each component's provenance and, for each it could not measure, why)
+    and `summary.json` (totals and their split, what they cover, devices, CO2,
+    provenance, sampler faults, the job ids, and the energy of `evaluate` and
+    `predict` calls) to `log_dir`.
 
     Measurement never stops training: if the meter fails, it warns once and
     writes NaN with the reason.
@@ -54,9 +59,12 @@ class SMICallback(keras.callbacks.Callback):
     Args:
         log_dir: Folder for `logs.csv` and `summary.json`; None writes no file.
         interval: Seconds between power samples (default 0.1, i.e. 10 Hz).
-        source: "auto", "nvidia-smi", "nvml", "rapl", "estimate", or a
-            `PowerSource`. "auto" takes the best available; `source` in the
-            CSV and summary says which (e.g. "estimated:cpu-time").
+        source: "auto" (every component it can read: GPUs, CPU packages and
+            DRAM), one of "nvidia-smi", "nvml", "rapl", "estimate", a list of
+            them (e.g. `["nvml", "rapl"]`) or a `PowerSource` (see
+            `EnergyMeter`). `source` in the CSV and summary says what was read
+            (e.g. "measured:nvml-counter + measured:rapl;attributed:cpu-time-share"
+            or "estimated:cpu-time").
         gpus: GPU indices or UUIDs to measure; default `CUDA_VISIBLE_DEVICES`.
         per_batch: Also put the latest total power (`power_w`) in batch logs.
         carbon_intensity: g CO2/kWh of your grid; overrides `country`.
@@ -65,17 +73,23 @@ class SMICallback(keras.callbacks.Callback):
         meter: A running `EnergyMeter` to share; it is not stopped here.
         append: Append to an existing `logs.csv` instead of replacing it.
         resume: Continue an interrupted fit's `logs.csv` and `summary.json` in
-            `log_dir` (use with `keras.callbacks.BackupAndRestore`): rows of
-            the epochs this fit trains again are replaced, so no epoch is
+            `log_dir` (as `keras.callbacks.BackupAndRestore` resumes one): rows
+            of the epochs this fit trains again are replaced, so no epoch is
             missing or doubled, and `summary.json` lists every attempt and
             totals the energy of all of them, since all of it was spent.
+            None (the default): resume when the fit starts at an epoch > 0 and
+            `logs.csv` holds earlier epochs (a `BackupAndRestore` resume or
+            `initial_epoch=`), saying so once; otherwise start afresh. True:
+            always continue; False: always start afresh.
             While training, `summary.json` is rewritten at every epoch end and
             at least every 30 s, so a killed attempt loses at most that much.
         first_sample_timeout: Seconds to wait, when the meter starts, for its
             first reading, so short first epochs are measured too (default 5).
         attribution: "process" (default) or "device": with other processes on
-            the GPU, charge this training its share, or the whole device (see
-            `EnergyMeter`). Rows record `shared_with`, the other processes.
+            the GPU, charge this training its share, or the whole device; for CPU
+            and DRAM, its process tree's share of the node's busy CPU time, or
+            the whole packages (see `EnergyMeter`). Rows record `shared_with`,
+            the other processes on the GPUs.
 
     Example:
 
@@ -83,7 +97,8 @@ class SMICallback(keras.callbacks.Callback):
     from greenscreen import SMICallback
 
     model.fit(x, y, epochs=5, callbacks=[SMICallback(log_dir="run-1")])
-    # Epoch 1/5 ... loss: 0.52 - energy_j: 812.4 - power_w: 203.1 - ...
+    # Epoch 1/5 ... loss: 0.52 - energy_j: 812.4 - energy_gpu_j: 701.9 - energy_cpu_j: 96.3
+    #   - energy_dram_j: 14.2 - power_w: 203.1 - ...
     ```
     """
 
@@ -91,7 +106,7 @@ class SMICallback(keras.callbacks.Callback):
         self,
         log_dir: "str | Path | None" = "greenscreen_logs",
         interval: float = 0.1,
-        source: "str | PowerSource" = "auto",
+        source: "str | PowerSource | list[str | PowerSource]" = "auto",
         gpus: "list[int | str] | None" = None,
         per_batch: bool = False,
         carbon_intensity: float | None = None,
@@ -100,14 +115,14 @@ class SMICallback(keras.callbacks.Callback):
         meter: EnergyMeter | None = None,
         append: bool = False,
         first_sample_timeout: float = 5.0,
-        resume: bool = False,
+        resume: bool | None = None,
         attribution: str = "process",
     ) -> None:
         super().__init__()
         # Every argument is checked now, as Keras callbacks do: the meter's by the meter's
         # own rules, carbon_intensity, country and pue when `_reset` resolves them.
-        _check_arguments(log_dir, meter, first_sample_timeout,
-                         per_batch=per_batch, append=append, resume=resume)
+        _check_arguments(log_dir, meter, first_sample_timeout, resume,
+                         per_batch=per_batch, append=append)
         EnergyMeter.check_arguments(source, interval, gpus, attribution)
         self.log_dir = log_dir
         self.interval = interval
@@ -144,18 +159,45 @@ class SMICallback(keras.callbacks.Callback):
         self.summary: dict = {}
         self._earlier: list[dict] = []  # attempts of an interrupted fit this one resumes
         self._first_epoch: int | None = None
+        self._resuming = False  # this fit continues an earlier one's files
         self._last_heartbeat = time.monotonic()
         self._no_summary: str | None = None
+        self._job: dict = {}
 
-    def _init_run_log(self) -> CsvRunLog | None:
+    def _continue_from(self, epoch: int) -> None:
+        """Decides, at the fit's first epoch, whether it continues the files in `log_dir`:
+        with resume=True, or (resume=None) when it starts past epoch 0 and `logs.csv`
+        holds earlier epochs. Loads them and the earlier attempts, or starts afresh."""
+        self._resuming = bool(self.resume)
         if self.log_dir is None:
-            return None
-        log = CsvRunLog(Path(self.log_dir) / "logs.csv")
-        if (self.append or self.resume) and log.path.exists():
-            log.load()
-        elif log.path.exists():
-            log.path.unlink()
-        return log
+            return
+        log = self._run_log = CsvRunLog(Path(self.log_dir) / "logs.csv")
+        if log.path.exists() and (self.append or self.resume is not False):
+            try:
+                log.load()
+            except Exception as exc:  # csv.Error, a decoding error: start it again
+                self._warn_once("resume", f"{log.path} cannot be read: {exc}; it is replaced")
+                log.rows, log.columns = [], []
+        auto = self.resume is None and not self.append and epoch > 0 and any(
+            _epoch_below(r.get("epoch"), epoch) for r in log.rows)
+        if auto:
+            self._resuming = True
+            warnings.warn(
+                f"greenscreen: this fit starts at epoch {epoch} and {log.path} holds earlier "
+                "epochs: continuing them as with resume=True (pass resume=False to start "
+                "afresh)", UserWarning, stacklevel=3)
+        if not (self.append or self._resuming):
+            log.rows, log.columns = [], []
+            log.path.unlink(missing_ok=True)
+        if self._resuming:
+            try:
+                self._earlier = earlier_attempts(self.log_dir)
+            except RuntimeError as exc:  # never overwrite what could not be read
+                self._no_summary = f"{exc}; summary.json is left as it is"
+                self._warn_once("resume", self._no_summary)
+            # Epochs from here on are trained again: their old rows go (their
+            # energy stays counted in the earlier attempt's total).
+            log.drop_from_epoch(epoch)
 
     def _warn_once(self, key: str, message: str) -> None:
         """Warns once per distinct fault: the same message again is silent, another is not."""
@@ -190,14 +232,10 @@ class SMICallback(keras.callbacks.Callback):
     # -- fit ---------------------------------------------------------------
     @_guarded
     def on_train_begin(self, logs=None):
+        # Whether this fit continues the files in log_dir is decided at its first epoch:
+        # BackupAndRestore sets the epoch to resume from in its own on_train_begin.
         self._reset()
-        self._run_log = self._init_run_log()
-        if self.resume:
-            try:
-                self._earlier = earlier_attempts(self.log_dir)
-            except RuntimeError as exc:  # never overwrite what could not be read
-                self._no_summary = f"{exc}; summary.json is left as it is"
-                self._warn_once("resume", self._no_summary)
+        self._job = job_metadata()
         self._in_fit = True
         self._start_meter()
         self._train = self._open("train")
@@ -206,10 +244,7 @@ class SMICallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if self._first_epoch is None:
             self._first_epoch = epoch
-            if self.resume and self._run_log is not None:
-                # Epochs from here on are trained again: their old rows go (their
-                # energy stays counted in the earlier attempt's total).
-                self._run_log.drop_from_epoch(epoch)
+            self._continue_from(epoch)
         self._val_energy = NAN
         self._epoch = self._open(f"epoch-{epoch}")
 
@@ -238,6 +273,8 @@ class SMICallback(keras.callbacks.Callback):
 
     @_guarded
     def on_train_end(self, logs=None):
+        if self._first_epoch is None:  # a fit with no epoch left to train
+            self._continue_from(getattr(self.model, "_initial_epoch", None) or 0)
         if self._train is not None:
             self._train.close()
         self._in_fit = False
@@ -293,14 +330,19 @@ class SMICallback(keras.callbacks.Callback):
     def _row(self, epoch: int, window, logs: dict) -> dict:
         row = {"epoch": epoch, "t_start": window.t_start, "t_end": window.t_end}
         row.update({k: _number(v) for k, v in logs.items() if k not in LOG_KEYS})
-        row.update({k: logs.get(k, NAN) for k in LOG_KEYS})
+        row.update({k: logs.get(k, NAN) for k in LOG_KEYS  # components: those measured
+                    if k in logs or k not in COMPONENT_KEYS})
         row["val_energy_j"] = self._val_energy
         for dev in window.devices:
-            row[f"gpu{dev.index}_energy_j"] = dev.energy_j
+            row[f"{dev.component}{dev.index}_energy_j"] = dev.energy_j
         row.update(coverage=window.coverage, source=window.source,
                    shared_with=(window.shared_with or {}).get("processes", 0),
                    reason=window.reason or self._reason or "",
                    attempt=len(self._earlier) + 1)
+        for component, cw in window.components.items():
+            row[f"{component}_source"] = cw.source
+        for component, why in window.unmeasured.items():
+            row[f"{component}_unmeasured"] = why
         return row
 
     def _write_summary(self) -> None:
@@ -317,65 +359,36 @@ class SMICallback(keras.callbacks.Callback):
         return self._meter.window("so-far", t_start=train.t_start).close()
 
     def _summarise(self) -> dict:
-        window, meter = self._attempt_window(), self._meter
+        window = self._attempt_window()
         measured = window is not None and window.closed
-        attempt = {
-            "t_start": window.t_start if window else NAN,
-            "t_end": window.t_end if measured else NAN,
-            "duration_s": window.duration_s if measured else NAN,
-            "energy_j": window.energy_j if measured else NAN,
-            "first_epoch": self._first_epoch, "epochs": self._epochs_done,
-            "ended": "completed" if self._train is not None and self._train.closed
-            else "running (or killed)",
-        }
-        attempts = self._earlier + [attempt]
-        total = totals(attempts)
-        return {
-            "greenscreen_version": __version__,
-            "keras_version": keras.__version__,
-            **_backend(),
-            "host": platform.node(),
-            "source": window.source if measured else (meter.source if meter else "none"),
-            "skipped_sources": meter.skipped if meter else {},
-            "sample_interval_s": self.interval,  # the report says "a stream at 10 Hz"
-            "t_start": attempts[0]["t_start"],
-            "t_end": attempt["t_end"],
-            **total,  # duration_s, energy_j, energy_kwh, power_avg_w: every attempt
-            "epochs": len(self._run_log.rows) if self._run_log else self._epochs_done,
-            "power_peak_w": window.power_peak_w if measured else NAN,
-            "coverage": window.coverage if measured else 0.0,
-            "devices": [{"index": d.index, "uuid": d.uuid, "name": d.name, "energy_j": d.energy_j}
-                        for d in (window.devices if measured else [])],
-            "co2_g": self.intensity.grams(total["energy_j"]),
-            "carbon": self.intensity.as_dict(),
-            "sampler": meter.health if meter else {"faults": 0, "reason": self._reason},
-            "faults": (meter.health["faults"] if meter else 0),
-            "reason": (window.reason if measured else None) or self._reason,
-            "inference": self.inference,
-            "attempts": attempts,
-            "written_at": time.time(),
-        }
+        attempt = attempt_record(window, measured, self._first_epoch, self._epochs_done,
+                                 self._train is not None and self._train.closed)
+        return document(
+            window=window, meter=self._meter, earlier=self._earlier, attempt=attempt,
+            interval=self.interval, intensity=self.intensity,
+            epochs=len(self._run_log.rows) if self._run_log else self._epochs_done,
+            inference=self.inference, reason=self._reason, job=self._job or job_metadata())
 
 
-def _check_arguments(log_dir, meter, first_sample_timeout, **flags) -> None:
+def _check_arguments(log_dir, meter, first_sample_timeout, resume, **flags) -> None:
     """The callback's own arguments (the meter's are `EnergyMeter.check_arguments`')."""
     if log_dir is not None and not isinstance(log_dir, (str, Path)):
         raise invalid("log_dir", log_dir, "a folder path (str or pathlib.Path) or None")
     if meter is not None and not isinstance(meter, EnergyMeter):
         raise invalid("meter", meter, "None or a greenscreen EnergyMeter")
     check_number("first_sample_timeout", first_sample_timeout, low=0)
+    if resume is not None and not isinstance(resume, bool):
+        raise invalid("resume", resume, "None (continue when a fit resumes), True or False")
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise invalid(name, value, "True or False")
 
 
-def _backend() -> dict:
-    """The Keras backend this fit ran on, and its version."""
-    import importlib
-
-    name = keras.backend.backend()
-    return {"keras_backend": name,
-            "backend_version": getattr(importlib.import_module(name), "__version__", "unknown")}
+def _epoch_below(value, epoch: int) -> bool:
+    try:
+        return int(value) < epoch
+    except (TypeError, ValueError):
+        return False
 
 
 def _number(value):

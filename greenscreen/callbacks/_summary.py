@@ -1,0 +1,101 @@
+"""SMICallback's `summary.json`: energy over every attempt, split by component, with its
+provenance, what it covers, and the job it ran in."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import time
+
+import keras
+
+from .._version import __version__
+from ..meters.base import COMPONENTS
+from ._runlog import totals
+from ._windows import component_key
+
+NAN = float("nan")
+
+
+def attempt_record(window, measured: bool, first_epoch: int | None, epochs: int,
+                   completed: bool) -> dict:
+    """This fit's entry in `attempts`: its window, its energy and each component's."""
+    return {
+        "t_start": window.t_start if window else NAN,
+        "t_end": window.t_end if measured else NAN,
+        "duration_s": window.duration_s if measured else NAN,
+        "energy_j": window.energy_j if measured else NAN,
+        "components": {c: cw.energy_j for c, cw in window.components.items()}
+        if measured else {},
+        "first_epoch": first_epoch, "epochs": epochs,
+        "ended": "completed" if completed else "running (or killed)",
+    }
+
+
+def components_of(window, meter, measured: bool) -> tuple[dict, dict]:
+    """(component -> provenance, component -> why it could not be measured)."""
+    if measured:
+        return {c: cw.source for c, cw in window.components.items()}, dict(window.unmeasured)
+    if meter is not None:
+        return meter.components, dict(meter.unmeasured)
+    return {}, {}
+
+
+def document(*, window, meter, earlier: list[dict], attempt: dict, interval: float,
+             intensity, epochs: int, inference: dict, reason: str | None,
+             job: dict) -> dict:
+    """The whole summary: `energy_j` is the sum of the components in `covers`, over
+    every attempt; `energy_<component>_j` each measured component's share of it."""
+    measured = window is not None and window.closed
+    attempts = earlier + [attempt]
+    total = totals(attempts)
+    per_component = total.pop("components")
+    sources, unmeasured = components_of(window, meter, measured)
+    covers = [c for c in COMPONENTS if c in sources]
+    return {
+        "greenscreen_version": __version__,
+        "keras_version": keras.__version__,
+        **_backend(),
+        "host": platform.node(),
+        "source": window.source if measured else (meter.source if meter else "none"),
+        "skipped_sources": meter.skipped if meter else {},
+        "sample_interval_s": interval,  # the report says "a stream at 10 Hz"
+        "t_start": attempts[0]["t_start"],
+        "t_end": attempt["t_end"],
+        **total,  # duration_s, energy_j, energy_kwh, power_avg_w: every attempt
+        **{component_key(c): per_component.get(c, NAN) for c in covers
+           if sources[c].startswith("measured")},
+        "covers": covers,  # what energy_j, co2_g (and a budget or forecast) add up
+        "components": {c: {"energy_j": per_component.get(c, NAN), "source": sources[c],
+                           "energy_device_j": _device_energy(window, c, measured)}
+                       for c in covers},
+        "unmeasured": unmeasured,
+        "epochs": epochs,
+        "power_peak_w": window.power_peak_w if measured else NAN,
+        "coverage": window.coverage if measured else 0.0,
+        "devices": [{"index": d.index, "uuid": d.uuid, "name": d.name,
+                     "component": d.component, "energy_j": d.energy_j}
+                    for d in (window.devices if measured else [])],
+        "co2_g": intensity.grams(total["energy_j"]),
+        "carbon": {**intensity.as_dict(), "covers": covers},
+        "sampler": meter.health if meter else {"faults": 0, "reason": reason},
+        "faults": (meter.health["faults"] if meter else 0),
+        "reason": (window.reason if measured else None) or reason,
+        "inference": inference,
+        "attempts": attempts,
+        "job": job,
+        "written_at": time.time(),
+    }
+
+
+def _device_energy(window, component: str, measured: bool) -> float:
+    """The whole devices' joules of this attempt, before attribution."""
+    cw = window.components.get(component) if measured else None
+    return cw.device_energy_j if cw is not None else NAN
+
+
+def _backend() -> dict:
+    """The Keras backend this fit ran on, and its version."""
+    name = keras.backend.backend()
+    return {"keras_backend": name,
+            "backend_version": getattr(importlib.import_module(name), "__version__", "unknown")}

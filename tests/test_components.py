@@ -1,0 +1,201 @@
+"""SMICallback per component on real (tiny) Keras fits: a fake GPU (tests/bin/nvidia-smi)
+and a fake powercap tree (tests/powercap.py) measured together; what could not be
+measured, with why; the job the fit ran in; resuming without resume=True."""
+
+import json
+import math
+import platform
+import time
+import warnings
+
+import keras
+import powercap
+import pytest
+from conftest import UUID0
+from powercap import CPU, DRAM, truth, zones
+from test_callbacks import CrashAt, SlowSteps, read_csv, tiny_data, tiny_model
+
+from greenscreen import SMICallback
+
+pytestmark = pytest.mark.backends("tensorflow", "jax", "torch")
+GPU_W = 200.0
+PARTS = ("gpu", "cpu", "dram")
+
+
+@pytest.fixture
+def node(fake_smi, tmp_path, monkeypatch):
+    """One GPU at 200 W and two CPU packages with their DRAM: returns the zones' spec."""
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}}])
+    spec = zones(time.time())
+    (tmp_path / "rapl").mkdir()
+    with powercap.running(tmp_path / "rapl", spec, "flat") as folder:
+        monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(folder))
+        yield spec
+
+
+def test_each_component_per_epoch_matches_the_truth_and_energy_j_is_their_sum(node, tmp_path):
+    x, y = tiny_data()
+    callbacks = [SMICallback(log_dir=tmp_path / "run", interval=0.05, attribution="device"),
+                 keras.callbacks.CSVLogger(str(tmp_path / "keras.csv")), SlowSteps(0.5)]
+    history = tiny_model().fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=callbacks)
+    rows = read_csv(tmp_path / "run" / "logs.csv")
+    assert len(rows) == 3
+    for i, row in enumerate(rows):
+        a, b = float(row["t_start"]), float(row["t_end"])
+        expected = {"gpu": GPU_W * (b - a), "cpu": truth(node, CPU, a, b),
+                    "dram": truth(node, DRAM, a, b)}
+        for part in PARTS:
+            assert history.history[f"energy_{part}_j"][i] == pytest.approx(expected[part],
+                                                                          rel=0.01)
+            assert float(row[f"energy_{part}_j"]) == history.history[f"energy_{part}_j"][i]
+        assert history.history["energy_j"][i] == pytest.approx(
+            sum(history.history[f"energy_{p}_j"][i] for p in PARTS), rel=1e-12)
+        assert history.history["power_w"][i] == pytest.approx(float(row["energy_j"]) / (b - a))
+        assert row["gpu_source"].startswith("measured:nvidia-smi")
+        assert row["cpu_source"] == row["dram_source"] == "measured:rapl"
+        assert float(row["cpu0_energy_j"]) + float(row["cpu1_energy_j"]) == pytest.approx(
+            float(row["energy_cpu_j"]))
+        assert float(row["dram1_energy_j"]) == pytest.approx(truth(node, ("intel-rapl:1:0",),
+                                                                   a, b), rel=0.01)
+    keras_rows = read_csv(tmp_path / "keras.csv")  # CSVLogger: the same keys, no glue
+    assert [float(r["energy_dram_j"]) for r in keras_rows] == history.history["energy_dram_j"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["covers"] == list(PARTS) and summary["unmeasured"] == {}
+    assert summary["carbon"]["covers"] == list(PARTS)
+    assert summary["energy_j"] == pytest.approx(sum(summary[f"energy_{p}_j"] for p in PARTS))
+    assert summary["components"]["cpu"] == {
+        "energy_j": summary["energy_cpu_j"], "source": "measured:rapl",
+        "energy_device_j": summary["energy_cpu_j"]}
+    assert summary["source"].endswith(" + measured:rapl")
+    assert [d["component"] for d in summary["devices"]] == ["gpu", "cpu", "cpu", "dram", "dram"]
+    assert summary["attempts"][0]["components"]["dram"] == summary["energy_dram_j"]
+
+
+def test_a_component_that_cannot_be_measured_says_why_and_is_left_out(fake_smi, tmp_path,
+                                                                      monkeypatch):
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}}])
+    spec = zones(time.time(), **{"intel-rapl:1:0": {"unreadable": True}})
+    (tmp_path / "rapl").mkdir()
+    x, y = tiny_data()
+    with powercap.running(tmp_path / "rapl", spec) as folder:
+        monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(folder))
+        history = tiny_model().fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[
+            SMICallback(log_dir=tmp_path / "run", interval=0.05, attribution="device")])
+    assert "energy_dram_j" not in history.history
+    assert "energy_gpu_j" in history.history and "energy_cpu_j" in history.history
+    why = "intel-rapl:1:0 (dram): energy_uj cannot be read"
+    rows = read_csv(tmp_path / "run" / "logs.csv")
+    assert all(why in r["dram_unmeasured"] and "dram_source" not in r for r in rows)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["covers"] == ["gpu", "cpu"] and why in summary["unmeasured"]["dram"]
+    assert "energy_dram_j" not in summary and "dram" not in summary["components"]
+
+
+def test_process_attribution_charges_a_share_of_the_packages_and_says_so(node, tmp_path):
+    x, y = tiny_data()
+    history = tiny_model().fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[
+        SMICallback(log_dir=tmp_path, interval=0.05), SlowSteps(0.3)])
+    rows = read_csv(tmp_path / "logs.csv")
+    assert {r["cpu_source"] for r in rows} == {"measured:rapl;attributed:cpu-time-share"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for part in ("cpu", "dram"):
+        assert 0 < summary["components"][part]["energy_j"] <= \
+            summary["components"][part]["energy_device_j"]
+    assert sum(history.history["energy_cpu_j"]) < sum(
+        truth(node, CPU, float(r["t_start"]), float(r["t_end"])) for r in rows)
+
+
+def test_the_estimate_is_labelled_and_never_logged_as_a_component(tmp_path, monkeypatch):
+    monkeypatch.delenv("GREENSCREEN_NVIDIA_SMI", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(tmp_path / "no-powercap"))
+    x, y = tiny_data()
+    history = tiny_model().fit(x, y, epochs=1, verbose=0,
+                               callbacks=[SMICallback(log_dir=tmp_path, interval=0.05)])
+    if "nvml" not in json.loads((tmp_path / "summary.json").read_text())["skipped_sources"]:
+        pytest.skip("this machine has a real NVML counter")
+    assert not any(k.startswith(("energy_cpu", "energy_gpu")) for k in history.history)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["source"] == "estimated:cpu-time" and summary["covers"] == ["cpu"]
+    assert summary["components"]["cpu"]["source"] == "estimated:cpu-time"
+    assert "energy_cpu_j" not in summary
+    assert "nvidia-smi not found" in summary["unmeasured"]["gpu"]
+    assert "no RAPL powercap tree" in summary["unmeasured"]["dram"]
+
+
+def test_summary_names_the_slurm_job_node_and_ray_task(fake_smi, tmp_path, monkeypatch):
+    for name, value in {"SLURM_JOB_ID": "4242", "SLURM_ARRAY_JOB_ID": "4240",
+                        "SLURM_ARRAY_TASK_ID": "2", "SLURMD_NODENAME": "gpu-node-07",
+                        "GREENSCREEN_RAY_TASK_ID": "c2668a65bda616c1ffffffffffffffff"}.items():
+        monkeypatch.setenv(name, value)
+    x, y = tiny_data()
+    tiny_model().fit(x, y, epochs=1, verbose=0, callbacks=[SMICallback(log_dir=tmp_path)])
+    job = json.loads((tmp_path / "summary.json").read_text())["job"]
+    assert job["slurm_job_id"] == "4242" and job["slurm_array_job_id"] == "4240"
+    assert job["slurm_array_task_id"] == "2" and job["node"] == "gpu-node-07"
+    assert job["ray_task_id"] == "c2668a65bda616c1ffffffffffffffff"
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURMD_NODENAME",
+                 "GREENSCREEN_RAY_TASK_ID"):
+        monkeypatch.delenv(name)
+    tiny_model().fit(x, y, epochs=1, verbose=0, callbacks=[SMICallback(log_dir=tmp_path)])
+    job = json.loads((tmp_path / "summary.json").read_text())["job"]
+    assert job["node"] == platform.node() and job["slurm_job_id"] is None
+    assert job["ray_task_id"] is None
+
+
+def resumed_fit(tmp_path, **smi):
+    """A fit that crashes at epoch 2 and is resumed by BackupAndRestore; returns the
+    first attempt's summary and the warnings of the second fit."""
+    model, (x, y) = tiny_model(), tiny_data()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+
+    def callbacks(*extra):
+        return [SMICallback(log_dir=tmp_path, interval=0.05, **smi), backup, *extra]
+
+    with pytest.raises(RuntimeError, match="crash"):
+        model.fit(x, y, epochs=5, verbose=0, callbacks=callbacks(CrashAt(2)))
+    first = json.loads((tmp_path / "summary.json").read_text())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=5, verbose=0, callbacks=callbacks())  # resumes at epoch 2
+    return first, [str(w.message) for w in caught if "greenscreen" in str(w.message)]
+
+
+def test_a_backup_and_restore_resume_continues_without_resume_true(node, tmp_path):
+    first, said = resumed_fit(tmp_path, attribution="device")
+    assert len([m for m in said if "continuing them as with resume=True" in m]) == 1
+    rows = read_csv(tmp_path / "logs.csv")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [r["epoch"] for r in rows] == ["0", "1", "2", "3", "4"]  # every epoch once
+    assert [r["attempt"] for r in rows] == ["1", "1", "2", "2", "2"]
+    assert [a["first_epoch"] for a in summary["attempts"]] == [0, 2]
+    assert summary["attempts"][0]["energy_j"] == pytest.approx(first["energy_j"])
+    assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
+    assert summary["energy_j"] > first["energy_j"] > 0  # both attempts' joules
+    for part in PARTS:  # and each component's, over both attempts
+        assert summary[f"energy_{part}_j"] == pytest.approx(
+            sum(a["components"][part] for a in summary["attempts"]))
+        assert summary[f"energy_{part}_j"] > first[f"energy_{part}_j"] > 0
+
+
+def test_resume_false_still_starts_afresh(fake_smi, tmp_path):
+    _, said = resumed_fit(tmp_path, resume=False)
+    assert not any("continuing" in m for m in said)
+    assert [r["epoch"] for r in read_csv(tmp_path / "logs.csv")] == ["2", "3", "4"]
+    assert len(json.loads((tmp_path / "summary.json").read_text())["attempts"]) == 1
+
+
+def test_initial_epoch_continues_the_earlier_epochs_and_a_fresh_fit_replaces_them(
+        fake_smi, tmp_path):
+    model, (x, y) = tiny_model(), tiny_data()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[SMICallback(log_dir=tmp_path)])
+    with pytest.warns(UserWarning, match="starts at epoch 2 .* continuing them"):
+        model.fit(x, y, epochs=4, initial_epoch=2, verbose=0,
+                  callbacks=[SMICallback(log_dir=tmp_path)])
+    assert [r["epoch"] for r in read_csv(tmp_path / "logs.csv")] == ["0", "1", "2", "3"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["epochs"] == 4 and len(summary["attempts"]) == 2
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[SMICallback(log_dir=tmp_path)])
+    assert [r["epoch"] for r in read_csv(tmp_path / "logs.csv")] == ["0"]
+    assert len(json.loads((tmp_path / "summary.json").read_text())["attempts"]) == 1
+    assert not math.isnan(json.loads((tmp_path / "summary.json").read_text())["energy_j"])
