@@ -104,9 +104,10 @@ def _final(config: space.SweepConfig) -> None:
     # "test accuracy 0.91", "validation loss 0.12": the value the sweep ranks runs by
     objective = st.get("objective") or {"name": "val_accuracy", "split": "test",
                                         "value": st.get("test_accuracy")}
+    value = objective.get("value")
     log.info("final run %s: %s %s %s, folder %s/", st.get("status"), objective.get("split"),
-             objective["name"].removeprefix("val_"), objective.get("value"),
-             (sweep_dir / "final").resolve())
+             objective["name"].removeprefix("val_"),
+             "n/a" if value is None else f"{value:.4f}", (sweep_dir / "final").resolve())
 
 
 def report(args: argparse.Namespace) -> None:
