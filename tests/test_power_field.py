@@ -140,6 +140,10 @@ def test_per_epoch_error_of_each_field_on_2_second_epochs(fake_smi, tmp_path):
     # The instantaneous field follows the trace: every epoch within 2 % of the truth.
     assert all(abs(e) < 0.02 for e in errors["instant"]), errors
     # The one-second mean lags the load by half a second on average: it carries energy from
-    # each epoch into the next, so a 300 W epoch reads low and a 100 W epoch reads high.
+    # each epoch into the next, so a 300 W epoch reads low and a 100 W epoch reads high
+    # (by 12 % and 36 % when an epoch starts 0.15 s into its half; less when a busy machine
+    # starts it later, which is why the bounds are loose).
     for high, e in zip(highs, errors["averaged"]):
-        assert (e < -0.07) if high else (e > 0.2), errors
+        assert (e < -0.02) if high else (e > 0.02), errors
+    mean_abs = {name: sum(map(abs, errs)) / len(errs) for name, errs in errors.items()}
+    assert mean_abs["averaged"] > max(0.08, 5 * mean_abs["instant"]), mean_abs
