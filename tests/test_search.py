@@ -189,10 +189,10 @@ def test_the_same_seed_and_results_propose_the_same_batch(sampler):
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the GP sampler needs torch")
 def test_the_gp_sampler_proposes_the_same_batch_from_the_same_results():
     results, _ = sweep("tpe", batches=2)
-    asked = [propose.propose(SPACE, results, range(8, 10), seed=5, batch=2, n_startup=4,
+    asked = [propose.propose(SPACE, results, range(8, 9), seed=5, batch=2, n_startup=4,
                              random_run=SweepConfig("x", {"seed": 5}, SPACE).run, sampler="gp")
              for _ in range(2)]
-    assert asked[0] == asked[1] and sorted(asked[0]) == [8, 9]
+    assert asked[0] == asked[1] and sorted(asked[0]) == [8]
 
 
 def test_without_torch_the_gp_sampler_is_a_clear_error(monkeypatch):
@@ -207,7 +207,7 @@ def test_without_torch_the_gp_sampler_is_a_clear_error(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_torch)
     with pytest.raises(MissingDependency, match="sampler gp needs torch"):
-        propose.make_sampler("gp", 1, 4, 4)
+        propose.make_sampler("gp", 1, 4)
 
 
 def test_the_first_runs_are_the_random_start_and_run_0_the_baseline():
@@ -248,15 +248,23 @@ def test_results_are_told_by_state_stopped_runs_as_pruned():
                propose.Result(2, config.run(2), "failed"),
                propose.Result(3, config.run(3), "done", NAN, 2.0),  # no objective: failed
                propose.Result(4, {**config.run(4), "width": 32}, "done", 0.9, 1.0)]  # edited
-    sampler = propose.make_sampler("tpe", 1, 4, 4)
+    sampler = propose.make_sampler("tpe", 1, 4)
     study = propose.build_study(results, dims, sampler)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "PRUNED", "FAIL", "FAIL"]
     assert study.trials[0].values == [0.9, 3.0]
-    partial = propose.build_study(results, dims, propose.make_sampler("tpe", 1, 4, 4),
+    partial = propose.build_study(results, dims, propose.make_sampler("tpe", 1, 4),
                                   stopped_as="partial")
     assert partial.trials[1].state.name == "COMPLETE" and partial.trials[1].values == [0.5, 0.4]
     with pytest.raises(ValueError, match="state='running'"):
         propose.build_study([propose.Result(0, config.run(0), "running")], dims, sampler)
+
+
+def test_nsga2_sorts_the_recorded_runs_into_generations_of_one_batch():
+    results, _ = sweep("tpe", batches=2)
+    sampler = propose.make_sampler("nsga2", 1, 4)
+    study = propose.build_study(results, encoding.dimensions(SPACE), sampler)
+    generations = [sampler.get_trial_generation(study, t) for t in study.trials]
+    assert generations == [0, 0, 0, 0, 1, 1, 1, 1]  # so the next batch is bred, not random
 
 
 def test_a_minimised_objective_and_an_unknown_sampler():
@@ -265,7 +273,7 @@ def test_a_minimised_objective_and_an_unknown_sampler():
                           random_run=SweepConfig("x", {"seed": 5}, SPACE).run, maximize=False)
     assert len(got) == 4
     with pytest.raises(ValueError, match="sampler='cmaes'"):
-        propose.make_sampler("cmaes", 1, 4, 4)
+        propose.make_sampler("cmaes", 1, 4)
 
 
 def test_numbers_are_ordinal_and_other_values_categorical_by_position():

@@ -75,33 +75,37 @@ def sampler_seed(seed: int, batch: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def make_sampler(name: str, seed: int, n_startup: int, batch_size: int):
+def make_sampler(name: str, seed: int, batch_size: int):
     """One of Optuna's multi-objective samplers, seeded.
+
+    The sweep's random start is already in the results it is told, so a sampler does not
+    add a random start of its own: it samples at random only while it has no result to
+    learn from. (With Optuna's defaults, the GP sampler counts only complete trials, so a
+    halved sweep, whose stopped runs are pruned, would have stayed random for most of its
+    budget; the benchmark caught it.)
 
     Args:
         name: "tpe" (multivariate, with the constant liar for a batch), "nsga2" (a
-            population of one random start), or "gp" (needs torch).
+            population of one batch), or "gp" (needs torch).
         seed: The sampler's seed (`sampler_seed`).
-        n_startup: Complete results below which the sampler itself samples at random.
         batch_size: Runs per batch.
     """
     import optuna
 
     if name == "tpe":
         return optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed,
-                                          n_startup_trials=n_startup)
+                                          n_startup_trials=1)
     if name == "nsga2":
         # Optuna's default population (50) would keep a sweep of a few dozen runs in its
-        # random first generation; one random start is one generation instead.
-        return optuna.samplers.NSGAIISampler(population_size=max(2, n_startup, batch_size),
-                                             seed=seed)
+        # random first generation; a generation of one batch evolves within the budget.
+        return optuna.samplers.NSGAIISampler(population_size=max(2, batch_size), seed=seed)
     if name == "gp":
         try:
             import torch  # noqa: F401  (the GP sampler's dependency)
         except ImportError:
             raise MissingDependency("sampler gp needs torch (pip install torch, the CPU "
                                     "build is enough); or choose tpe or nsga2") from None
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=1)
     raise ValueError(f"sampler={name!r} is not valid; allowed: {', '.join(SAMPLERS)}")
 
 
@@ -166,7 +170,12 @@ def build_study(results: Sequence[Result], dims: Sequence[Dimension], sampler,
             state, values = _told(result, stopped_as)
             if replay:
                 study.enqueue_trial(params)
-                study.tell(study.ask(dists), values, state=TrialState[state])
+                trial = study.ask(dists)
+                # An enqueued trial's fixed values never reach the sampler, which sets a
+                # trial's generation as it samples: set it here, or every recorded run
+                # stays outside the generations and NSGA-II samples at random for ever.
+                sampler.get_trial_generation(study, study.get_trials(deepcopy=False)[-1])
+                study.tell(trial, values, state=TrialState[state])
             else:
                 study.add_trial(create_trial(state=TrialState[state], values=values,
                                              params=params, distributions=dists))
@@ -234,8 +243,8 @@ def propose(space: Mapping[str, Sequence], results: Sequence[Result], runs: Sequ
         sampler: "tpe", "nsga2" or "gp".
         maximize: Whether a higher objective is better.
         stopped_as: "pruned" or "partial", as the module docstring says.
-        batch_size: Runs per batch (default: len(runs)); NSGA-II's population is at
-            least one batch.
+        batch_size: Runs per batch (default: len(runs)); NSGA-II's population is one
+            batch.
 
     Returns:
         Run index -> configuration, for every index of `runs`.
@@ -247,8 +256,7 @@ def propose(space: Mapping[str, Sequence], results: Sequence[Result], runs: Sequ
     dims = encoding.dimensions(space)
     if not dims:  # nothing varies: every run is the baseline
         return {**out, **{i: random_run(0) for i in todo}}
-    chosen = make_sampler(sampler, sampler_seed(seed, batch), n_startup,
-                          batch_size or len(runs))
+    chosen = make_sampler(sampler, sampler_seed(seed, batch), batch_size or len(runs))
     study = build_study(results, dims, chosen, maximize, stopped_as)
     taken = {encoding.key(r.config, dims) for r in results}
     taken |= {encoding.key(c, dims) for c in out.values()}
