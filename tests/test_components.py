@@ -5,8 +5,11 @@ measured, with why; the job the fit ran in; resuming without resume=True."""
 import json
 import math
 import platform
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import keras
 import powercap
@@ -15,7 +18,7 @@ from conftest import UUID0
 from powercap import CPU, DRAM, truth, zones
 from test_callbacks import CrashAt, SlowSteps, read_csv, tiny_data, tiny_model
 
-from greenscreen import SMICallback
+from greenscreen import EnergyBudget, EnergyForecast, SMICallback
 
 pytestmark = pytest.mark.backends("tensorflow", "jax", "torch")
 GPU_W = 200.0
@@ -91,6 +94,17 @@ def test_a_component_that_cannot_be_measured_says_why_and_is_left_out(fake_smi, 
     assert "energy_dram_j" not in summary and "dram" not in summary["components"]
 
 
+def test_budget_and_forecast_count_the_total_and_say_what_it_covers(node, tmp_path, capsys):
+    budget, forecast = EnergyBudget(max_joules=150), EnergyForecast(after_epochs=1)
+    x, y = tiny_data()
+    tiny_model().fit(x, y, epochs=20, batch_size=64, verbose=0, callbacks=[
+        SMICallback(log_dir=None, interval=0.05), budget, forecast, SlowSteps(0.1)])
+    assert budget.covers == list(PARTS) and forecast.result["forecast"]["covers"] == list(PARTS)
+    assert budget.spent_j == pytest.approx(forecast.result["actual"]["energy_j"])
+    out = capsys.readouterr().out
+    assert "J budget (GPU + CPU + DRAM)." in out and "J (GPU + CPU + DRAM)," in out
+
+
 def test_process_attribution_charges_a_share_of_the_packages_and_says_so(node, tmp_path):
     x, y = tiny_data()
     history = tiny_model().fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[
@@ -141,6 +155,36 @@ def test_summary_names_the_slurm_job_node_and_ray_task(fake_smi, tmp_path, monke
     job = json.loads((tmp_path / "summary.json").read_text())["job"]
     assert job["node"] == platform.node() and job["slurm_job_id"] is None
     assert job["ray_task_id"] is None
+
+
+IN_A_RAY_TASK = """
+import json
+from greenscreen_pipeline.executors import ray as ray_executor
+from greenscreen.callbacks._job import job_metadata
+
+ray = ray_executor.start(None, 1)  # a private local instance, as the sweep starts one
+
+@ray.remote
+def task():
+    return job_metadata()
+
+inside = ray.get(task.remote())
+print(json.dumps({"inside": inside, "driver": job_metadata()}))
+ray.shutdown()
+"""
+
+
+@pytest.mark.backends("tensorflow")  # no Keras in it: once is enough
+def test_inside_a_ray_task_the_summary_gets_its_task_id():
+    pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", IN_A_RAY_TASK], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ids = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(ids["inside"]["ray_task_id"]) >= 32 and ids["inside"]["ray_job_id"]
+    assert ids["driver"]["ray_task_id"] is None and ids["driver"]["ray_job_id"]
+    assert "only available when the process is a worker" not in done.stderr
 
 
 def resumed_fit(tmp_path, **smi):

@@ -54,7 +54,9 @@ def _ray_ids() -> dict:
             return ids
         context = ray.get_runtime_context()
         ids["ray_job_id"] = _text(context.get_job_id())
-        ids["ray_task_id"] = _text(context.get_task_id())  # None in the driver
+        worker = getattr(getattr(context, "worker", None), "mode", None)
+        if worker == getattr(ray, "WORKER_MODE", 1):  # a task: the driver has no task id
+            ids["ray_task_id"] = _text(context.get_task_id())
     except Exception:  # an old or odd Ray: the ids are a courtesy, never a fault
         pass
     return ids
