@@ -31,6 +31,8 @@ def test_the_front_keeps_what_nothing_beats_on_both_axes_and_equal_points_togeth
     assert front.pareto_mask([0.3, 0.25, 0.5, 0.4], [10, 20, 1, 15], maximize=False).tolist() \
         == [True, True, True, False]
     assert front.pareto_mask([], []).tolist() == []
+    # an unknown energy counts as the highest: only the best objective stays on the front
+    assert front.pareto_mask([0.9, 0.8, 0.7], [NAN, 1, NAN]).tolist() == [True, True, False]
 
 
 def test_hypervolume_is_the_staircase_area_under_the_reference_point():
@@ -119,6 +121,10 @@ def test_replaying_known_curves_stops_runs_at_their_rungs():
     assert halving.replay(curves, batch_size=1, eta=3, scope="batch") == {0: 9, 1: 9, 2: 9}
     # judged against the runs before it: run 2 is dominated at rung 1 by runs 0 and 1
     assert halving.replay(curves, batch_size=1, eta=3, scope="sweep") == {0: 9, 1: 9, 2: 1}
+    # a run that failed after 2 epochs is in rung 1's table (top 2 of 4: runs 3 and 1; run 3
+    # dominates runs 0 and 2), and rung 3 does not wait for it: run 1 is alone there
+    curves[3] = [(0.95, 1), (0.96, 2)]
+    assert halving.replay(curves, batch_size=4, eta=3) == {0: 1, 1: 9, 2: 1, 3: 2}
 
 
 def test_rung_records_round_trip_through_shared_storage(tmp_path):
@@ -211,6 +217,7 @@ def test_without_torch_the_gp_sampler_is_a_clear_error(monkeypatch):
 
 
 def test_the_first_runs_are_the_random_start_and_run_0_the_baseline():
+    assert [propose.default_startup(n, 4) for n in (8, 20, 100)] == [4, 7, 10]
     config = SweepConfig("config.yaml", {"seed": 5}, SPACE)
     _, proposed = sweep("tpe", batches=2, n_startup=6)
     assert proposed[0] == {i: config.run(i) for i in range(4)}

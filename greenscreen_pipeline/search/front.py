@@ -62,7 +62,8 @@ def pareto_mask(objective: Sequence[float], energy: Sequence[float],
             j += 1
         group = order[i:j]
         low = eng[group].min()
-        if low < best_energy and np.isfinite(cost[order[i]]):
+        # The best objective is on the front even at an unknown (inf) energy: nothing beats it.
+        if (low < best_energy or i == 0) and np.isfinite(cost[order[i]]):
             keep[group[eng[group] == low]] = True
             best_energy = low
         i = j
