@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import space
-from .errors import Interrupted, MissingDependency
+from .errors import Interrupted, MissingDependency, UsageError
 from .log import logger
 
 log = logger(__name__)
@@ -50,8 +50,9 @@ def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace)
     from . import manifest
 
     s = config.settings
+    refuse_search(config, args.executor)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    manifest.record(config, sweep_dir)
+    manifest.record(config, sweep_dir, getattr(args, "workers", None))
     if args.executor == "slurm":
         from .executors import slurm
 
@@ -71,6 +72,19 @@ def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace)
         results = local.run_sweep(config, sweep_dir, args.workers, gpus)
     done = sum(r["status"] == "done" for r in results)
     log.info("%d/%d runs done; results in %s/", done, len(results), sweep_dir.resolve())
+
+
+def refuse_search(config: space.SweepConfig, executor: str) -> None:
+    """A pareto search and halving run under the local executor only: its batches wait for
+    each other and its runs for their rung's peers, which one job array or Ray's task
+    scheduler does not promise. Raises UsageError naming the settings and what to use."""
+    s = config.settings
+    used = [f"{key}: {s[key]}" for key, off in (("search", "random"), ("early_stop", "off"))
+            if s[key] != off]
+    if used and executor != "local":
+        raise UsageError(f"settings {', '.join(used)} run under `greenscreen sweep local` "
+                         f"(--workers N) only, not under {executor}; use the local executor, "
+                         "or search: random and early_stop: off here.")
 
 
 def analyze(args: argparse.Namespace) -> None:
@@ -141,6 +155,7 @@ def run_one(args: argparse.Namespace) -> int | None:
     from .executors.stop import Stop
 
     config = load_config(args)
+    refuse_search(config, "run-one")
     stop = Stop().install()
     report = train_claimed(config, Path(config.settings["sweep_dir"]), args.index,
                            config.settings["epochs"], None, stop)

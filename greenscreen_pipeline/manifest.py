@@ -22,15 +22,65 @@ class OtherSweep(UsageError):
     """The folder holds a sweep with another seed or search space."""
 
 
-def record(config: SweepConfig, sweep_dir: Path) -> None:
-    """Refuses to mix two different sweeps in one folder; records this sweep otherwise."""
+def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) -> None:
+    """Refuses to mix two different sweeps in one folder; records this sweep otherwise.
+
+    A sweep's search (`search_of`) is part of what it is: a folder started as a random
+    search is not resumed as a pareto one, nor with another batch size.
+
+    Args:
+        config: The sweep's config.
+        sweep_dir: Its folder.
+        batch_size: Runs per batch of a pareto search or halving (the local workers).
+    """
     manifest = Path(sweep_dir) / FILE
     mine = _jsonable({"seed": config.settings["seed"], "space": config.space})
     old = read_json(manifest)
     if old is not None and not same_sweep(old, mine):
         raise OtherSweep(f"{sweep_dir} holds a sweep with another seed or search space; pass "
                          "another --sweep-dir (or delete that folder).")
-    atomic_write_json(manifest, {**mine, "config": config.path, "settings": config.settings})
+    search = search_of(config.settings, batch_size)
+    if old is not None:
+        _same_search(sweep_dir, old.get("search") or search_of({}), search)
+    atomic_write_json(manifest, {**mine, "config": config.path, "settings": config.settings,
+                                 "search": search})
+
+
+def search_of(settings: dict, batch_size: int | None = None) -> dict:
+    """What decides which runs train and how long: the search, its sampler, halving and its
+    rate, and the batch size (only the settings in use; a sweep.json without it: random)."""
+    out = {"search": settings.get("search", "random"),
+           "early_stop": settings.get("early_stop", "off")}
+    if out["search"] == "pareto":
+        out["search_sampler"] = settings.get("search_sampler", "tpe")
+    if out["early_stop"] == "halving":
+        out["halving_eta"] = settings.get("halving_eta", 3)
+    if (out["search"] == "pareto" or out["early_stop"] == "halving") and batch_size:
+        out["batch_size"] = batch_size
+    return out
+
+
+def batch_size(sweep_dir: Path) -> int | None:
+    """The batch size sweep.json records for its pareto search or halving; None if none."""
+    data = read_json(Path(sweep_dir) / FILE) or {}
+    return (data.get("search") or {}).get("batch_size")
+
+
+def _same_search(sweep_dir: Path, old: dict, mine: dict) -> None:
+    if old == mine:
+        return
+    if {k: v for k, v in old.items() if k != "batch_size"} != {
+            k: v for k, v in mine.items() if k != "batch_size"}:
+        raise OtherSweep(f"{sweep_dir} was started with {_words(old)}; this config says "
+                         f"{_words(mine)}. Set those settings back, or pass another "
+                         "--sweep-dir.")
+    raise OtherSweep(f"{sweep_dir} was started in batches of {old.get('batch_size')} runs "
+                     f"(--workers {old.get('batch_size')}); its search and halving depend on "
+                     f"that: pass --workers {old.get('batch_size')}, or another --sweep-dir.")
+
+
+def _words(search: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in search.items() if k != "batch_size")
 
 
 def same_sweep(old: dict, mine: dict) -> bool:

@@ -116,7 +116,16 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "slurm_parallel": (int, 0, "an integer >= 0: most array tasks at once (0: no limit)"),
     "ray_address": (str, "", "a Ray cluster address (e.g. ray://head:10001 or auto), or '' "
                              "for a local Ray instance"),
+    # The search (issue 25, greenscreen_pipeline/search/): what to train next, when to stop.
+    "search": (str, "random", "random or pareto"),
+    "early_stop": (str, "off", "off or halving"),
+    "halving_eta": (int, 3, "an integer >= 2"),
+    "search_sampler": (str, "tpe", "tpe, nsga2 or gp"),
 }
+# Settings that take one of a few words (the description above says which).
+SETTING_WORDS = {"recommend": ("run", "values"), "search": ("random", "pareto"),
+                 "early_stop": ("off", "halving"), "search_sampler": ("tpe", "nsga2", "gp"),
+                 "energy_source": choices.SOURCE_NAMES}
 # Slurm values are written into #SBATCH lines, so nothing but these characters may reach them.
 _SLURM_TIME = r"\d+(:\d{2}){0,2}|\d+-\d+(:\d{2}){0,2}"
 EXECUTOR_PATTERNS = {
@@ -224,9 +233,9 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "country" and value and not _known_country(value):
             raise ConfigError(path, f"settings.{key}", value, allowed)
-        if key == "recommend" and value not in ("run", "values"):
+        if key in SETTING_WORDS and value not in SETTING_WORDS[key]:
             raise ConfigError(path, f"settings.{key}", value, allowed)
-        if key == "energy_source" and value not in choices.SOURCE_NAMES:
+        if key == "halving_eta" and value < 2:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         out[key] = value
     _check_task(path, out)
