@@ -18,13 +18,16 @@ import pandas as pd
 
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
-from . import collect, ledger, relevance
+from . import collect, ledger, provenance, relevance
 from .objective import Objective
 from .space import METHOD_DIMENSIONS
 
 TOP_K = 5
 COLUMNS = ["run", "objective", "energy_j", "power_w", "duration_s", "source"]
 EFFICIENCY = ["objective_per_kwh", "objective_per_w"]
+SHARING_UNKNOWN_TEXT = ("GPU sharing unknown: the meter could not see the GPU's compute "
+                        "processes (a container?), so a run's GPU figure may include other "
+                        "processes' energy")
 
 
 def objective_of(result: dict) -> Objective:
@@ -212,7 +215,8 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     books = ledger.read(sweep_dir)
     if books:  # the sweep's own meter: each device once, however many runs shared it
         result["sweep_energy"] = books
-    result["shared_devices"] = any(";attributed:" in s for s in result["sources"])
+    result["shared_devices"] = any(provenance.shares_gpu(s) for s in result["sources"])
+    result["sharing_unknown"] = any(provenance.sharing_unknown(s) for s in result["sources"])
     if any(df.get("format", pd.Series()).eq("seed")):
         result["note"] = f"seed-format runs: energy {collect.SEED_SOURCE}"
     atomic_write_text(sweep_dir / "runs.csv", df.to_csv(index=False))
@@ -265,6 +269,8 @@ def summary_text(result: dict) -> str:
                      f"{books['energy_j']:.1f} J ({books['source']})")
     if result.get("shared_devices"):
         lines.append("runs shared GPUs: each run's energy is its attributed share")
+    if result.get("sharing_unknown"):
+        lines.append(SHARING_UNKNOWN_TEXT)
     if result.get("note"):
         lines.append(result["note"])
     if "top_objective" not in result:

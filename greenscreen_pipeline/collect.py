@@ -26,6 +26,7 @@ from .records import RunResults, RunSummary
 from .runfolder import RunFolder, Unreadable, read_json
 from .space import DIMENSIONS, METHOD_DIMENSIONS
 
+COMPONENTS = ("gpu", "cpu", "dram")  # each run's measured split, a column each
 SEED_SOURCE = "computed:power×Δt (seed format, one nvidia-smi sample per epoch)"
 PARAMS = list(DIMENSIONS)
 
@@ -72,7 +73,8 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
         row.update(status=outcome["status"], reason=outcome.get("reason"),
                    energy_j=summary.energy_j, power_w=summary.power_avg_w,
                    duration_s=summary.duration_s, source=summary.source,
-                   attempts=len(summary.attempts) or None, format="greenscreen")
+                   attempts=len(summary.attempts) or None, format="greenscreen",
+                   **{f"energy_{c}_j": summary.component_energy_j(c) for c in COMPONENTS})
     results = (None if row["format"] == "seed" else folder.results()) or RunResults()
     row["test_accuracy"] = metric_on_test("test_accuracy", params, results, summary)
     row[objective.test_name] = metric_on_test(objective.test_name, params, results, summary)
@@ -133,7 +135,8 @@ def load_sweep(sweep_dir: "str | Path", objective: Objective | None = None) -> p
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    for col in ("energy_j", "power_w", "duration_s", "test_accuracy", "objective"):
+    for col in ("energy_j", "power_w", "duration_s", "test_accuracy", "objective",
+                *(f"energy_{c}_j" for c in COMPONENTS)):
         df[col] = pd.to_numeric(df.get(col), errors="coerce")
     if objective.classification:
         # Accuracy: test accuracy, else the final validation accuracy (the objective's rule

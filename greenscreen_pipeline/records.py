@@ -51,10 +51,30 @@ class Device:
     index: int | None
     name: str
     energy_j: float
+    component: str = "gpu"  # "gpu", "cpu" or "dram"; folders written before: GPUs only
 
     @classmethod
     def from_json(cls, data: dict) -> "Device":
-        return cls(data.get("index"), str(data.get("name") or ""), _number(data.get("energy_j")))
+        return cls(data.get("index"), str(data.get("name") or ""), _number(data.get("energy_j")),
+                   str(data.get("component") or "gpu"))
+
+
+@dataclass(frozen=True)
+class Component:
+    """One component's energy over every attempt ("gpu", "cpu" or "dram")."""
+
+    energy_j: float
+    source: str
+    energy_device_j: float = NAN  # the whole devices' energy of the last attempt
+
+    @property
+    def measured(self) -> bool:
+        return self.source.startswith("measured")
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Component":
+        return cls(_number(data.get("energy_j")), str(data.get("source") or "none"),
+                   _number(data.get("energy_device_j")))
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,11 @@ class RunSummary:
         devices: The devices measured in the last attempt.
         backend: The Keras backend the run trained on, where recorded.
         sample_interval_s: The power-sampling interval, where recorded.
+        components: Each component energy_j adds up ("gpu", "cpu", "dram"), with its
+            provenance; empty in folders written before the split.
+        covers: The components energy_j adds up (["gpu"] for older GPU folders: empty).
+        unmeasured: Each component that could not be measured, with the reason.
+        job: The Slurm or Ray job the run trained in, where recorded.
         test_accuracy: Folders written before results.json existed kept it here.
         raw: The document as written.
     """
@@ -83,11 +108,22 @@ class RunSummary:
     backend: str | None = None
     sample_interval_s: float | None = None
     test_accuracy: float | None = None
+    components: dict[str, Component] = field(default_factory=dict)
+    covers: tuple[str, ...] = ()
+    unmeasured: dict[str, str] = field(default_factory=dict)
+    job: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def component_energy_j(self, component: str) -> float:
+        """A component's measured joules over every attempt; NaN where it was not
+        measured (never the CPU-time estimate: that is not a measurement)."""
+        part = self.components.get(component)
+        return part.energy_j if part is not None and part.measured else NAN
 
     @classmethod
     def from_json(cls, data: dict) -> "RunSummary":
         interval = data.get("sample_interval_s")
+        parts = data.get("components") if isinstance(data.get("components"), dict) else {}
         return cls(
             energy_j=_number(data.get("energy_j")), power_avg_w=_number(data.get("power_avg_w")),
             duration_s=_number(data.get("duration_s")), source=str(data.get("source", "none")),
@@ -97,7 +133,12 @@ class RunSummary:
                           if isinstance(d, dict)),
             backend=data.get("backend"),
             sample_interval_s=float(interval) if isinstance(interval, (int, float)) else None,
-            test_accuracy=data.get("test_accuracy"), raw=data)
+            test_accuracy=data.get("test_accuracy"),
+            components={str(c): Component.from_json(v) for c, v in parts.items()
+                        if isinstance(v, dict)},
+            covers=tuple(str(c) for c in data.get("covers") or []),
+            unmeasured={str(c): str(r) for c, r in (data.get("unmeasured") or {}).items()},
+            job=dict(data.get("job") or {}), raw=data)
 
     @property
     def t_start(self) -> float:

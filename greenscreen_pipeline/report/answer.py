@@ -10,6 +10,7 @@ from reportlab.platypus import Spacer
 
 from .. import collect
 from ..objective import Objective
+from ..provenance import field_of, parts, shares_gpu, sharing_unknown
 from ..space import METHOD_DIMENSIONS
 from . import plots
 from .inputs import BASELINE, ReportInputs
@@ -23,8 +24,32 @@ PLAIN_SOURCES = {
     "estimated:cpu-time": "estimated from CPU time and a nominal power: not a measurement",
     "attributed:sm-share": "attributed to each run by its share of the GPU's SM utilisation",
     "attributed:even-split": "attributed to each run as an even split of the GPU",
+    "attributed:even-split-by-sweep": "attributed by the sweep: the GPU's energy, measured "
+                                      "once, split evenly among the runs on it at each moment",
+    "attributed:sharing-unknown": "GPU sharing unknown: the meter could not see the GPU's "
+                                  "other processes, so the figure may include their energy",
+    "attributed:cpu-time-share": "attributed to each run by its share of the node's busy "
+                                 "CPU time",
     collect.SEED_SOURCE: "computed from one nvidia-smi sample per epoch (power × epoch time)",
 }
+FIELDS = {"power.draw.instant": "power.draw.instant: instantaneous",
+          "power.draw": "power.draw: one-second average"}
+STREAMS = ("measured:nvidia-smi", "measured:nvml-power")
+
+
+def plain_source(source: str, rate_hz: float | None = None) -> str:
+    """One run's source in words: each power source (" + "), its nvidia-smi field and its
+    attribution; `rate_hz` the sampling rate of a power stream, where known."""
+    words = []
+    for base, extra in parts(source):
+        name, field = field_of(base)
+        text = PLAIN_SOURCES.get(name, name)
+        if field in FIELDS:
+            text += f" ({FIELDS[field]})"
+        if name in STREAMS and rate_hz:
+            text += f" at {number(rate_hz)} Hz"
+        words.append(text + "".join(f" ({PLAIN_SOURCES.get(e, e)})" for e in extra))
+    return " + ".join(words)
 
 
 def provenance(inputs: ReportInputs) -> str:
@@ -33,14 +58,9 @@ def provenance(inputs: ReportInputs) -> str:
     for source in inputs.analysis.get("sources", []):
         if source == "none":  # runs that never measured: listed with the unfinished ones
             continue
-        base, _, extra = source.partition(";")
-        text = PLAIN_SOURCES.get(base, source)
-        extra = PLAIN_SOURCES.get(extra, extra)
         rates = {s.sample_interval_s for s in inputs.summaries
                  if s.source == source and s.sample_interval_s}
-        if base in ("measured:nvidia-smi", "measured:nvml-power") and len(rates) == 1:
-            text += f" at {number(1 / rates.pop())} Hz"
-        words.append(text + (f" ({extra})" if extra else ""))
+        words.append(plain_source(source, 1 / rates.pop() if len(rates) == 1 else None))
     return "; ".join(words) or "none recorded"
 
 
@@ -129,8 +149,13 @@ def totals(inputs: ReportInputs):
     final = inputs.final.energy_j if inputs.final else 0.0
     final = 0.0 if math.isnan(final) else final
     intensity, chosen_by = inputs.carbon()
-    devices = sorted({d.name for s in inputs.summaries for d in s.devices} - {""})
-    shared = a.get("shared_devices") or any(";attributed:" in s for s in a.get("sources", []))
+    devices = sorted({d.name for s in inputs.summaries for d in s.devices
+                      if d.component == "gpu"} - {""})
+    others = sorted({d.name for s in inputs.summaries for d in s.devices
+                     if d.component != "gpu"} - {""})
+    sources = a.get("sources", [])
+    shared = a.get("shared_devices") or any(shares_gpu(s) for s in sources)
+    unknown = a.get("sharing_unknown") or any(sharing_unknown(s) for s in sources)
     books = a.get("sweep_energy")
     # The sweep's own meter counts each GPU once; without it, the runs' figures add up.
     sweep = books["energy_j"] if books else spent
@@ -144,10 +169,12 @@ def totals(inputs: ReportInputs):
                        "final run " + (unit.text(final) if final else "not run yet")],
             ["CO2", f"{number(intensity.grams(sweep + final))} g at "
                     f"{number(intensity.g_per_kwh)} g/kWh ({chosen_by}; {intensity.source})"],
-            ["hardware", ", ".join(devices) or "not recorded"],
+            ["hardware", ", ".join(devices + others) or "not recorded"],
             ["energy figures", provenance(inputs) + (
                 "; runs shared GPUs, so each run's figure is its attributed share of the GPU"
-                if shared else "")]]
+                if shared else "") + (
+                "; GPU sharing unknown for some runs: their GPU figure may include other "
+                "processes' energy" if unknown else "")]]
     return table(rows, [3 * cm, WIDTH - 3 * cm], header=False)
 
 

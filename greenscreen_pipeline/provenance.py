@@ -1,0 +1,61 @@
+"""Reading a run's energy provenance: the `source` string its SMICallback wrote.
+
+A source is one provenance per power source joined by " + " (the GPUs, then RAPL), each
+a base ("measured:nvml-counter", "measured:nvidia-smi(power.draw.instant)") with its
+attribution after ";" ("measured:rapl;attributed:cpu-time-share"). Analysis and report
+ask these questions here, in one place.
+"""
+
+from __future__ import annotations
+
+# How a GPU's energy was shared out among the runs on it (the CPU's cpu-time-share is not
+# sharing a GPU: every RAPL run under the default attribution carries it).
+GPU_ATTRIBUTIONS = ("attributed:sm-share", "attributed:even-split",
+                    "attributed:even-split-by-sweep")
+SHARING_UNKNOWN = "attributed:sharing-unknown"
+BY_SWEEP = "attributed:even-split-by-sweep"
+
+
+def parts(source: str) -> list[tuple[str, list[str]]]:
+    """Each power source's (base, [its attributions]), in the order written."""
+    out = []
+    for piece in str(source).split(" + "):
+        base, *extra = [p.strip() for p in piece.split(";")]
+        out.append((base, [e for e in extra if e]))
+    return out
+
+
+def field_of(base: str) -> tuple[str, str | None]:
+    """("measured:nvidia-smi", "power.draw.instant") from its bracketed form; bare
+    "measured:nvidia-smi" read power.draw."""
+    if base.startswith("measured:") and base.endswith(")") and "(" in base:
+        name, _, field = base[:-1].partition("(")
+        return name, field
+    return base, ("power.draw" if base == "measured:nvidia-smi" else None)
+
+
+def attributions(source: str) -> set[str]:
+    return {a for _, extra in parts(source) for a in extra}
+
+
+def shares_gpu(source: str) -> bool:
+    """Whether this run's GPU figure is its attributed share of a GPU others used too."""
+    return bool(attributions(source) & set(GPU_ATTRIBUTIONS))
+
+
+def sharing_unknown(source: str) -> bool:
+    """Whether the meter could not see who else computed on the GPU (a container)."""
+    return SHARING_UNKNOWN in attributions(source)
+
+
+def by_sweep(source: str, attributed: str = BY_SWEEP) -> str:
+    """The GPU part of `source` re-attributed by the sweep: "sharing-unknown" replaced
+    (or the attribution added) on the GPU source; the others kept as written."""
+    out = []
+    for base, extra in parts(source):
+        name, _ = field_of(base)
+        if name in ("measured:nvidia-smi", "measured:nvml-counter", "measured:nvml-power"):
+            extra = [e for e in extra if e != SHARING_UNKNOWN and e not in GPU_ATTRIBUTIONS]
+            extra.append(attributed)
+        out.append(";".join([base, *extra]))
+    return " + ".join(out)
