@@ -192,16 +192,39 @@ def _plain(value):
     return value
 
 
+def focus(df: pd.DataFrame, component: str | None) -> pd.DataFrame:
+    """The runs with `energy_j` (and `power_w`) one component's measured figure instead of
+    the total, which stays as `energy_total_j`; `component` None: the runs as they are."""
+    if component is None or df.empty:
+        return df
+    column = f"energy_{component}_j"
+    energy = df[column] if column in df else pd.Series(np.nan, index=df.index)
+    return df.assign(energy_total_j=df["energy_j"], power_total_w=df["power_w"],
+                     energy_j=energy, power_w=energy / df["duration_s"],
+                     energy_kwh=energy / 3.6e6)
+
+
+def component_of(result: dict) -> str | None:
+    """The component an analysis.json ranked by, or None for the total."""
+    return (result.get("energy") or {}).get("component")
+
+
 def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
-            objective: Objective | None = None) -> dict:
+            objective: Objective | None = None, component: str | None = None) -> dict:
     """Analyses a sweep folder; `rule` is settings.recommend: "run" or "values"; `objective`
-    defaults to the one sweep.json records (val_accuracy, maximised, without one)."""
+    defaults to the one sweep.json records (val_accuracy, maximised, without one);
+    `component` ("gpu", "cpu", "dram") ranks and analyses that component's measured energy
+    instead of the total (runs that did not measure it are left out, and counted)."""
     sweep_dir = Path(sweep_dir)
     objective = objective or Objective.of_sweep(sweep_dir)
-    df = collect.load_sweep(sweep_dir, objective)
+    whole = collect.load_sweep(sweep_dir, objective)
+    df = focus(whole, component)
     named = {**objective.to_json(), "label": objective.label}
+    energy = ({"component": component, "column": f"energy_{component}_j",
+               "note": f"energy_j and power_w are the {component.upper()}'s measured figures "
+                       "only, not the total"} if component else {"component": None})
     if df.empty:
-        result = {"runs": 0, "done": 0, "objective": named,
+        result = {"runs": 0, "done": 0, "objective": named, "energy": energy,
                   "message": f"no run folders in {sweep_dir}"}
         atomic_write_json(sweep_dir / "analysis.json", result)
         return result
@@ -209,7 +232,10 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     failed = df[df["status"] != "done"][["run", "status"] + (["reason"] if "reason" in df
                                                              else [])]
     factors = [f for f in collect.dimensions(sweep_dir) if f in df]
-    result = {"runs": len(df), "done": len(ok), "objective": named,
+    if component:
+        done = (df["status"] == "done") & df["objective"].notna()
+        energy["runs_without_it"] = int((done & df["energy_j"].isna()).sum())
+    result = {"runs": len(df), "done": len(ok), "objective": named, "energy": energy,
               "failed_or_skipped": failed.to_dict("records"),
               "sources": sorted(df["source"].dropna().unique().tolist())}
     books = ledger.read(sweep_dir)
@@ -219,7 +245,7 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     result["sharing_unknown"] = any(provenance.sharing_unknown(s) for s in result["sources"])
     if any(df.get("format", pd.Series()).eq("seed")):
         result["note"] = f"seed-format runs: energy {collect.SEED_SOURCE}"
-    atomic_write_text(sweep_dir / "runs.csv", df.to_csv(index=False))
+    atomic_write_text(sweep_dir / "runs.csv", whole.to_csv(index=False))
     if ok.empty:
         result["message"] = "no finished run: nothing to rank"
     else:
@@ -263,6 +289,11 @@ def relevance_of(sweep_dir: Path, ok: pd.DataFrame, factors: list[str],
 def summary_text(result: dict) -> str:
     lines = [f"{result['done']} of {result['runs']} runs finished; energy sources: "
              f"{', '.join(result.get('sources', [])) or 'none'}"]
+    part = result.get("energy") or {}
+    if part.get("component"):
+        lines.append(f"ranked by {part['component'].upper()} energy ({part['column']}), not "
+                     f"the total: every energy_j below is the {part['component'].upper()}'s; "
+                     f"{part.get('runs_without_it', 0)} finished run(s) did not measure it")
     if result.get("sweep_energy"):
         books = result["sweep_energy"]
         lines.append(f"sweep energy, each device measured once over the runs' windows: "

@@ -101,8 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         stage = sub.add_parser(name, help=text, description=text + ". The executor is a "
                                "subcommand: local (the default), slurm or ray.")
         _add_executors(stage, common, report_out=name == "all")
-    sub.add_parser("analyze", parents=[common], help="rank the runs, find what drives "
-                   "energy, recommend a configuration")
+    analyze = sub.add_parser("analyze", parents=[common], help="rank the runs, find what "
+                             "drives energy, recommend a configuration")
+    analyze.add_argument("--component", choices=("gpu", "cpu", "dram"), default=None,
+                         help="rank and analyse this component's measured energy instead of "
+                         "the total (runs that did not measure it are left out)")
     sub.add_parser("final", parents=[common], help="train the recommended configuration for "
                    "settings.final_epochs")
     report = sub.add_parser("report", parents=[common], help="write the PDF report")

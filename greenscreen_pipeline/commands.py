@@ -88,10 +88,10 @@ def refuse_search(config: space.SweepConfig, executor: str) -> None:
 
 
 def analyze(args: argparse.Namespace) -> None:
-    _analyze(load_config(args))
+    _analyze(load_config(args), getattr(args, "component", None))
 
 
-def _analyze(config: space.SweepConfig) -> None:
+def _analyze(config: space.SweepConfig, component: str | None = None) -> None:
     import warnings
 
     from .analysis import analyze as analyze_sweep
@@ -101,7 +101,7 @@ def _analyze(config: space.SweepConfig) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-sample statistics warn loudly; we say it plainly
         result = analyze_sweep(sweep_dir, config.settings["accuracy_floor"],
-                               config.settings["recommend"])
+                               config.settings["recommend"], component=component)
     print(summary_text(result))
     log.info("analysis in %s/analysis.json and *.csv", sweep_dir.resolve())
 

@@ -104,3 +104,35 @@ def test_gpu_attributions_only_count_as_sharing():
     assert provenance.sharing_unknown("measured:nvidia-smi;attributed:sharing-unknown")
     assert provenance.by_sweep(f"measured:nvidia-smi;attributed:sharing-unknown + {RAPL}") \
         == f"measured:nvidia-smi;attributed:even-split-by-sweep + {RAPL}"
+
+
+def test_analyze_one_component_ranks_its_energy_and_says_so(tmp_path):
+    """`greenscreen analyze --component cpu`: the cheapest run on the CPU (batch 16) is not
+    the cheapest overall (batch 128); analysis.json and the summary say what was ranked."""
+    import subprocess
+    import sys
+
+    sweep = component_sweep(tmp_path / "sweep")
+    config = tmp_path / "config.yaml"
+    config.write_text("settings: {runs: 8}\nconfiguration:\n  batch_size: {values: [16, 32]}\n")
+    total = analysis.analyze(sweep)
+    assert total["energy"] == {"component": None}
+    assert total["top_energy"][0]["energy_j"] == pytest.approx(4000 - 20 * 128 + 740 + 50)
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "analyze",
+                           "--config", str(config), "--sweep-dir", str(sweep),
+                           "--component", "cpu"], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "ranked by CPU energy (energy_cpu_j), not the total" in done.stdout
+    result = json.loads((sweep / "analysis.json").read_text())
+    assert result["energy"]["component"] == "cpu" and result["energy"]["runs_without_it"] == 0
+    assert result["top_energy"][0]["energy_j"] == pytest.approx(180)  # batch 16's CPU
+    assert result["recommendation"]["energy_j"] == pytest.approx(180)
+    text = _pdf_text(report.build(sweep, tmp_path / "r.pdf"))
+    assert "the CPU's measured energy only (energy_cpu_j" in text
+    for part in ("GPU", "CPU", "DRAM"):
+        assert f"{part} " in text and "measured in 8 of 8 runs" in text
+    bad = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "analyze", "--config",
+                          str(config), "--component", "disk"], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert bad.returncode == 2 and "invalid choice: 'disk'" in bad.stderr

@@ -117,6 +117,11 @@ def page_one(inputs: ReportInputs) -> list:
     story = [para("greenscreen sweep report", "Title"),
              para(f"Sweep folder: {inputs.path} · {dates(inputs)}", "Italic"),
              Spacer(1, 0.2 * cm), para(headline(inputs), "Heading3")]
+    part = a.get("energy") or {}
+    if part.get("component"):
+        story.append(para(f"Every energy figure ranked here is the {part['component'].upper()}"
+                          f"'s measured energy only ({part['column']}; greenscreen analyze "
+                          "--component), not the total.", "Italic"))
     tables = [t for t in ("energy_j", "power_w") if a["relevance"].get(t, {}).get("table")]
     if tables:
         story += section("What drives energy and power", figure(plots.importance_bars(
@@ -145,7 +150,8 @@ def dates(inputs: ReportInputs) -> str:
 
 def totals(inputs: ReportInputs):
     a, unit, runs = inputs.analysis, inputs.unit, inputs.runs
-    spent = float(pd.to_numeric(runs["energy_j"], errors="coerce").sum())
+    spent = float(pd.to_numeric(runs.get("energy_total_j", runs["energy_j"]),
+                                errors="coerce").sum())
     final = inputs.final.energy_j if inputs.final else 0.0
     final = 0.0 if math.isnan(final) else final
     intensity, chosen_by = inputs.carbon()
@@ -167,6 +173,7 @@ def totals(inputs: ReportInputs):
                      + (f"; {unfinished} did not finish" if unfinished else "")],
             ["energy", f"{unit.text(sweep + final)} in all: sweep {unit.text(sweep)} ({how}), "
                        "final run " + (unit.text(final) if final else "not run yet")],
+            ["by component", by_component(inputs)],
             ["CO2", f"{number(intensity.grams(sweep + final))} g at "
                     f"{number(intensity.g_per_kwh)} g/kWh ({chosen_by}; {intensity.source})"],
             ["hardware", ", ".join(devices + others) or "not recorded"],
@@ -176,6 +183,30 @@ def totals(inputs: ReportInputs):
                 "; GPU sharing unknown for some runs: their GPU figure may include other "
                 "processes' energy" if unknown else "")]]
     return table(rows, [3 * cm, WIDTH - 3 * cm], header=False)
+
+
+def by_component(inputs: ReportInputs) -> str:
+    """The runs' energy split into GPU / CPU / DRAM, each with whether it was measured
+    (its provenance), or why not; folders written before the split say so."""
+    runs, unit, words = inputs.runs, inputs.unit, []
+    for c in collect.COMPONENTS:
+        column = f"energy_{c}_j"
+        values = pd.to_numeric(runs[column], errors="coerce") if column in runs else None
+        sources = sorted({s.components[c].source for s in inputs.summaries
+                          if c in s.components})
+        reasons = sorted({s.unmeasured[c] for s in inputs.summaries if c in s.unmeasured})
+        if values is not None and values.notna().any():
+            measured = int(values.notna().sum())
+            words.append(f"{c.upper()} {unit.text(float(values.sum()))} (measured in "
+                         f"{measured} of {len(runs)} runs: "
+                         f"{'; '.join(plain_source(x) for x in sources) or 'measured'})")
+        elif sources:
+            words.append(f"{c.upper()} not measured ({'; '.join(map(plain_source, sources))})")
+        else:
+            words.append(f"{c.upper()} not measured" + (f": {reasons[0]}" if reasons else ""))
+    if not any(s.components for s in inputs.summaries):
+        return "not recorded (run folders written before the per-component split)"
+    return "; ".join(words)
 
 
 def rule_text(rec: dict, objective: Objective) -> str:

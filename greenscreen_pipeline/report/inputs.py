@@ -11,7 +11,7 @@ import pandas as pd
 from greenscreen.carbon import carbon_intensity
 
 from .. import collect, runfolder
-from ..analysis import objective_of
+from ..analysis import component_of, focus, objective_of
 from ..objective import Objective
 from ..records import RunResults, RunSummary
 from ..runfolder import RunFolder, Unreadable
@@ -43,7 +43,9 @@ class ReportInputs:
     @classmethod
     def read(cls, sweep_dir: Path) -> "ReportInputs":
         analysis = runfolder.read_json(sweep_dir / "analysis.json") or {}
-        return cls(sweep_dir, analysis, collect.load_sweep(sweep_dir, objective_of(analysis)))
+        runs = collect.load_sweep(sweep_dir, objective_of(analysis))
+        # ranked by one component (analyze --component): the runs' energy_j is its figure
+        return cls(sweep_dir, analysis, focus(runs, component_of(analysis)))
 
     @cached_property
     def objective(self) -> Objective:
