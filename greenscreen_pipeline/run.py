@@ -5,8 +5,10 @@
 Every run gets its own process, so the backend's state and GPU memory are released
 between runs. The executors start it (`executors.attempt`); the final run passes
 `--configuration JSON` and its own folder as `--sweep-dir`. What the run does is
-`training.train_run`; this module owns status.json: running, then done, failed,
-skipped or interrupted (SIGINT, SIGTERM, a full disk), with the reason.
+`training.train_run`; this module owns status.json: running, then done, stopped (by
+halving at a rung), failed, skipped or interrupted (SIGINT, SIGTERM, a full disk), with
+the reason. A run whose folder holds a proposed configuration (configuration.json, a
+pareto search) trains that one.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def main(argv=None) -> int:
         cfg = {**config.run(0), **json.loads(args.configuration)}
         folder = RunFolder(args.sweep_dir)
     else:
-        cfg = config.run(args.index)
         folder = RunFolder.of(args.sweep_dir, args.index)
+        cfg = folder.configuration() or config.run(args.index)
     folder.path.mkdir(parents=True, exist_ok=True)
     if cfg["precision"] == "float64" and os.environ.get("KERAS_BACKEND") == "jax":
         # JAX computes in float32 unless its 64-bit mode is on before it is imported;
@@ -66,9 +68,11 @@ def main(argv=None) -> int:
     try:
         from .training import train_run  # keras: after JAX_ENABLE_X64 is settled
 
+        rungs = None if args.configuration else halving_of(config, args.sweep_dir,
+                                                           args.index, epochs)
         results = train_run(cfg, config.settings, folder, epochs, seed, args.index, T_START,
                             save_model=bool(args.configuration) or config.settings["save_models"],
-                            config_dir=config.folder)
+                            config_dir=config.folder, rungs=rungs)
     except KeyboardInterrupt as exc:
         why = f"stopped by {exc.args[0] if exc.args else 'SIGINT'}"
         folder.write_status("interrupted", reason=f"{why}; the checkpoint of the last finished "
@@ -94,10 +98,29 @@ def main(argv=None) -> int:
     return 0
 
 
+def halving_of(config, sweep_dir: str, index: int, epochs: int):
+    """The run's halving callback with settings.early_stop halving; None otherwise."""
+    if config.settings["early_stop"] != "halving":
+        return None
+    from .manifest import batch_size
+    from .objective import Objective
+    from .search.rung_callback import for_run
+
+    objective = Objective.from_settings(config.settings)
+    return for_run(sweep_dir, index, config.settings["runs"], batch_size(sweep_dir) or 1,
+                   epochs, config.settings["halving_eta"], objective.name, objective.maximise)
+
+
 def _failed(folder, exc: Exception, index: int) -> int:
-    """Records a failed (or, for a combination that cannot work, skipped) run."""
+    """Records a failed run (skipped for a combination that cannot work; stopped when
+    halving stopped it at a rung: its checkpoint is kept)."""
+    from .search.rung_callback import RunStopped
     from .training import RunSkipped
 
+    if isinstance(exc, RunStopped):
+        folder.write_status("stopped", reason=str(exc))
+        print(f"run {index:03d} stopped: {exc}", file=sys.stderr)
+        return 0
     state = "skipped" if isinstance(exc, RunSkipped) else "failed"
     tail = "".join(traceback.format_exception(exc)).splitlines()[-15:]
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]

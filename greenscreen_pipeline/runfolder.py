@@ -4,7 +4,10 @@
     logs.csv         one row per epoch, continued on resume                   (its SMICallback)
     summary.json     energy totals over every attempt, provenance (RunSummary) (its SMICallback)
     results.json     test metrics, timing, the Keras history (RunResults)    (the run process)
-    status.json      pending | running | done | failed | skipped | interrupted (the run process)
+    status.json      pending | running | done | stopped | failed | skipped | interrupted
+                                                                             (the run process)
+    configuration.json  a pareto search's proposal, written before it trains (the executor)
+    rungs/NNNN.json  the run's figures at each halving rung             (the run process)
     attempts.jsonl   one line when an attempt starts and one when it ends     (the executor)
     checkpoint/      the last finished epoch, until the run is done     (Keras BackupAndRestore)
 
@@ -38,7 +41,9 @@ from greenscreen.validation import invalid
 
 from .records import RunResults, RunSummary
 
-FINAL = ("done", "failed", "skipped")
+# stopped: halving ended it at a rung (not failed, not done); it is never trained again.
+FINAL = ("done", "stopped", "failed", "skipped")
+CONFIGURATION = "configuration.json"
 STATES = ("pending", "running", "interrupted") + FINAL
 # How an attempt that ends by one of these signals ended: stopped, not broken.
 STOP_SIGNALS = ("SIGINT", "SIGTERM")
@@ -135,6 +140,10 @@ class RunFolder:
 
     def parameters(self) -> dict:
         return self._valid("parameters.yaml", _yaml_params) or {}
+
+    def configuration(self) -> dict | None:
+        """The configuration a pareto search proposed for this run; None if none was."""
+        return self._valid(CONFIGURATION)
 
     def attempts(self) -> list[dict]:
         """Every attempt, oldest first: start fields merged with the end's, if it ended."""
@@ -246,6 +255,11 @@ class RunFolder:
         shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
 
     # -- writing: the executor ----------------------------------------------------
+    def write_configuration(self, cfg: dict) -> None:
+        """Records the proposed configuration, once, before the run is claimed."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.path / CONFIGURATION, cfg)
+
     def log_attempt_start(self) -> float:
         started = time.time()
         self._append_event({"event": "start", "host": socket.gethostname(), "pid": os.getpid(),

@@ -353,6 +353,10 @@ def _check_runnable(path: str, settings: dict, space: dict) -> None:
         raise ConfigError(path, f"configuration.low_percentage.values[{i}]", highest_low,
                           f"a number <= every high_percentage value (the lowest is "
                           f"{lowest_high}): k decays from high to low")
+    if settings["early_stop"] == "halving" and settings["train"]:
+        raise ConfigError(path, "settings.early_stop", "halving", "off with settings.train: "
+                          "halving stops the pipeline's own fit at its rungs, and your "
+                          "training function runs its own")
     from .objective import Objective
     from .user_code import is_entry
 

@@ -21,6 +21,7 @@ from .data import Splits
 from .objective import CLASSIFICATION, Objective
 from .records import RunResults
 from .runfolder import RunFolder
+from .search.rung_callback import RungCallback
 from .space import DIMENSIONS
 
 
@@ -41,13 +42,15 @@ class BuiltModel:
 
 def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: int, index: int,
               process_start: float, save_model: bool = False,
-              config_dir: "str | Path" = ".") -> dict:
+              config_dir: "str | Path" = ".", rungs: "RungCallback | None" = None) -> dict:
     """Trains run `index` with configuration `cfg` into `folder`; returns its test metrics.
 
     Resumes from the last finished epoch of an interrupted attempt, if there is one.
     Raises RunSkipped, before any training, for a combination that cannot run. Your own
     model, dataset and training functions (config.yaml "module:function") are imported
-    from `config_dir` first and get `params`, the run's whole configuration.
+    from `config_dir` first and get `params`, the run's whole configuration. `rungs`
+    (settings.early_stop halving) waits at each rung for its peers, and raises RunStopped
+    after the fit when a rung stopped the run.
     """
     timing = {"process_start": process_start, "imports_done": time.time()}
     objective = Objective.from_settings(settings)
@@ -83,12 +86,18 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     # earlier attempts'; the checkpoint of every finished epoch makes a kill resumable.
     start = checkpoint.restore(model, folder.checkpoint_dir)
     timing["resumed_from_epoch"] = start
+    if rungs is not None:
+        rungs.check_resumed(start)
     smi = SMICallback(log_dir=folder.path, source=settings["energy_source"], resume=True)
+    # The rung callback after SMICallback (the energy so far) and before the checkpoint.
     history = model.fit(run_data.train, validation_data=run_data.validation, epochs=epochs,
                         initial_epoch=start, verbose=0, shuffle=False, callbacks=[
-                            smi, checkpoint.EpochCheckpoint(folder.checkpoint_dir),
+                            smi, *([rungs] if rungs else []),
+                            checkpoint.EpochCheckpoint(folder.checkpoint_dir),
                             keras.callbacks.TerminateOnNaN()])
     timing["fit_end"] = time.time()
+    if rungs is not None:
+        rungs.raise_if_stopped()
     timing["fit_start"] = smi.summary.get("t_start", timing["data_ready"])
     recipe.finite(history)
 

@@ -1,12 +1,20 @@
 """The energy-aware search in a real sweep (issue 25): settings, pareto batches, halving."""
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from greenscreen_pipeline import manifest, space
+from greenscreen_pipeline import collect, manifest, space
+from greenscreen_pipeline.executors import proposals
+from greenscreen_pipeline.objective import Objective
+from greenscreen_pipeline.runfolder import FINAL, RunFolder, Unreadable
+from greenscreen_pipeline.search import propose
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = """
@@ -14,7 +22,7 @@ settings: {{runs: {runs}, epochs: {epochs}, seed: 7, energy_source: nvidia-smi{e
 configuration:
   model: {{values: [ffnn]}}
   batch_size: {{values: [64, 128]}}
-  lr: {{values: [0.001, 0.01, 0.05, 0.2]}}
+  lr: {{values: [0.0005, 0.01, 0.05, 0.2]}}
   optimizer: {{values: [SGD, Adam]}}
 """
 PARETO = ", search: pareto, early_stop: halving, halving_eta: 3"
@@ -73,3 +81,91 @@ def test_other_executors_refuse_the_search(tmp_path, executor):
     assert "search: pareto, early_stop: halving run under `greenscreen sweep local`" in \
         done.stderr + done.stdout
     assert not (tmp_path / "s" / "sweep.json").exists()
+
+
+def sweep_cmd(config, sweep_dir, workers=2):
+    return [sys.executable, "-m", "greenscreen_pipeline", "sweep", "local", "--workers",
+            str(workers), "--config", str(config), "--sweep-dir", str(sweep_dir)]
+
+
+def state(sweep_dir, i):
+    try:
+        return RunFolder.of(sweep_dir, i).state()
+    except Unreadable:
+        return "unreadable"
+
+
+def epochs_logged(sweep_dir, i):
+    path = Path(sweep_dir) / f"{i:03d}" / "logs.csv"
+    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+def starts(sweep_dir, i):
+    return len(RunFolder.of(sweep_dir, i).attempts())
+
+
+def configurations(sweep_dir, runs):
+    return {i: RunFolder.of(sweep_dir, i).configuration() for i in range(runs)
+            if RunFolder.of(sweep_dir, i).configuration() is not None}
+
+
+def test_pareto_halving_sweep_killed_then_resumed(fake_smi, tmp_path):
+    """Two workers, batches of 2: killed while batch 1 trains, then the same command."""
+    runs, config, out = 6, make_config(tmp_path, runs=6), tmp_path / "sweep"
+    proc = subprocess.Popen(sweep_cmd(config, out), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 400
+        while not any(epochs_logged(out, i) for i in (2, 3)):
+            assert time.time() < deadline and proc.poll() is None, "batch 1 never trained"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its run processes
+        proc.wait()
+    before = configurations(out, runs)
+    assert set(before) == {0, 1, 2, 3}  # batch 2 is not proposed before batch 1 ends
+    assert before[0] == space.load(config).run(0)  # the baseline, then the random start
+    finished = {i: starts(out, i) for i in range(runs) if state(out, i) in FINAL}
+    assert {0, 1} <= set(finished)
+
+    done = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    after = configurations(out, runs)
+    assert set(after) == set(range(runs)) and {i: after[i] for i in before} == before
+    assert {i: starts(out, i) for i in finished} == finished  # nothing finished retrained
+    states = {i: state(out, i) for i in range(runs)}
+    assert set(states.values()) <= {"done", "stopped"}, states
+    stopped = [i for i, s in states.items() if s == "stopped"]
+    assert stopped, states  # eta 3: a third of a rung's runs go on, plus its front
+    for i in stopped:
+        folder = RunFolder.of(out, i)
+        assert "halving: stopped at epoch 1 of 3" in folder.status_record()["reason"]
+        assert set(folder.logs()["epoch"]) == {0} and folder.checkpoint_dir.is_dir()
+        assert (folder.path / "rungs" / "0001.json").exists()
+        assert folder.summary().energy_j > 0
+        assert f"run {i:03d} stopped" in done.stdout or i in finished
+
+    for command in ("analyze", "report"):
+        ran = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", command,
+                              "--config", str(config), "--sweep-dir", str(out),
+                              *(["--out", str(tmp_path / "r.pdf")] if command == "report"
+                                else [])], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+        assert ran.returncode == 0, ran.stderr
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert analysis["recommendation"]["run"] not in {f"{i:03d}" for i in stopped}
+    assert {r["run"] for r in analysis["failed_or_skipped"]} == {f"{i:03d}" for i in stopped}
+    rows = collect.load_sweep(out, Objective())
+    assert (rows[rows["status"] == "stopped"]["energy_j"] > 0).all()
+    assert (tmp_path / "r.pdf").stat().st_size > 0
+
+    # The same seed and recorded results propose the same batch, in any process.
+    settings = space.load(config)
+    for batch in (1, 2):
+        runs_of = proposals.batch_runs(batch, 2, runs)
+        results = [proposals.result_of(settings, out, i, Objective())
+                   for i in range(runs_of.start)]
+        again = propose.propose(settings.space, results, runs_of, seed=7, batch=batch,
+                                random_run=settings.run, n_startup=2, batch_size=2)
+        assert again == {i: after[i] for i in runs_of}

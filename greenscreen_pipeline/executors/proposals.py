@@ -1,0 +1,92 @@
+"""A pareto search's batches: each run's configuration proposed from the recorded results
+and written to its folder (configuration.json) before the run is claimed.
+
+The executor is the one writer of configuration.json. A folder that already holds one is
+used as it is (never proposed again), so a sweep killed anywhere resumes its orphaned
+runs with the configurations they started with. A batch is proposed only once every
+earlier run has ended; the study is rebuilt from the run folders each time
+(`search.propose`), so the same seed and the same recorded results give the same batch.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .. import runfolder
+from ..errors import PipelineError
+from ..objective import Objective
+from ..runfolder import RunFolder
+from ..search import propose
+from ..space import SweepConfig
+
+
+class NotEnded(PipelineError):
+    """A run before the batch to propose has not ended."""
+
+
+def batch_runs(batch: int, batch_size: int, runs: int) -> range:
+    """The run indices of batch `batch`."""
+    return range(batch * batch_size, min(runs, (batch + 1) * batch_size))
+
+
+def configuration_of(config: SweepConfig, sweep_dir: Path, index: int) -> dict:
+    """Run `index`'s configuration: the recorded one, else the random search's."""
+    return RunFolder.of(sweep_dir, index).configuration() or config.run(index)
+
+
+def result_of(config: SweepConfig, sweep_dir: Path, index: int,
+              objective: Objective) -> propose.Result:
+    """Run `index` as the proposal reads it: its recorded configuration, how it ended, its
+    objective (results.json; a stopped run's last validation value) and its energy."""
+    folder = RunFolder.of(sweep_dir, index)
+    try:
+        state = folder.state()
+    except runfolder.Unreadable as exc:
+        raise NotEnded(f"run {index:03d} cannot be read, so the runs after it cannot be "
+                       f"proposed: {exc}") from None
+    if state not in propose.STATES:
+        raise NotEnded(f"run {index:03d} is {state}: a pareto search proposes a batch once "
+                       "every earlier run has ended; run the same command again (when "
+                       "another process holds it, once that one is finished)")
+    summary = folder.summary()
+    return propose.Result(index, configuration_of(config, sweep_dir, index), state,
+                          _objective(folder, objective, state),
+                          summary.energy_j if summary else math.nan)
+
+
+def _objective(folder: RunFolder, objective: Objective, state: str) -> float:
+    if state == "done":
+        results = folder.results()
+        value = (results.objective or {}).get("value") if results else None
+        return float(value) if isinstance(value, (int, float)) else math.nan
+    if state == "stopped":
+        logs = folder.logs()
+        if objective.name in logs and len(logs):
+            return float(logs[objective.name].iloc[-1])
+    return math.nan
+
+
+def configure_batch(config: SweepConfig, sweep_dir: Path, batch: int,
+                    batch_size: int) -> dict[int, dict]:
+    """The configurations of batch `batch`, proposing and recording those not recorded.
+
+    Raises:
+        NotEnded: A configuration is missing and an earlier run has not ended.
+    """
+    s = config.settings
+    runs = batch_runs(batch, batch_size, s["runs"])
+    recorded = {i: RunFolder.of(sweep_dir, i).configuration() for i in runs}
+    if all(cfg is not None for cfg in recorded.values()):
+        return recorded
+    objective = Objective.from_settings(s)
+    results = [result_of(config, sweep_dir, i, objective) for i in range(runs.start)]
+    proposed = propose.propose(
+        config.space, results, runs, seed=s["seed"], batch=batch, random_run=config.run,
+        n_startup=propose.default_startup(s["runs"], batch_size),
+        sampler=s["search_sampler"], maximize=objective.maximise, batch_size=batch_size)
+    for i in runs:
+        if recorded[i] is None:
+            RunFolder.of(sweep_dir, i).write_configuration(proposed[i])
+            recorded[i] = proposed[i]
+    return recorded
