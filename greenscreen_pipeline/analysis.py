@@ -18,7 +18,7 @@ import pandas as pd
 
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
-from . import collect, ledger, provenance, relevance
+from . import collect, ledger, provenance, relevance, search_cost
 from .objective import Objective
 from .space import METHOD_DIMENSIONS
 
@@ -241,6 +241,7 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     books = ledger.read(sweep_dir)
     if books:  # the sweep's own meter: each device once, however many runs shared it
         result["sweep_energy"] = books
+    result["energy_by_state"] = search_cost.energy_by_state(whole)  # what the search cost
     result["shared_devices"] = any(provenance.shares_gpu(s) for s in result["sources"])
     result["sharing_unknown"] = any(provenance.sharing_unknown(s) for s in result["sources"])
     if any(df.get("format", pd.Series()).eq("seed")):
@@ -250,7 +251,8 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
         result["message"] = "no finished run: nothing to rank"
     else:
         result.update(rankings(sweep_dir, ok, objective))
-        result.update(relevance_of(sweep_dir, ok, factors, objective))
+        result.update(relevance_of(sweep_dir, relevance_sample(sweep_dir, ok, result),
+                                   factors, objective))
         pick = {"run": recommend, "values": recommend_values}[rule]
         result["recommendation"] = pick(ok, floor, relevance.varying_factors(ok, factors),
                                         objective)
@@ -273,6 +275,17 @@ def rankings(sweep_dir: Path, ok: pd.DataFrame, objective: Objective) -> dict:
     atomic_write_text(sweep_dir / "pareto.csv", front.to_csv(index=False))
     out["pareto"] = front[shown].to_dict("records")
     return out
+
+
+def relevance_sample(sweep_dir: Path, ok: pd.DataFrame, result: dict) -> pd.DataFrame:
+    """The finished runs the ANOVA reads (a pareto search's random start); notes why."""
+    sample, note = search_cost.relevance_runs(sweep_dir, ok)
+    if note and sample.empty:
+        sample, note = ok, "pareto search: no run of its random start finished, so relevance " \
+                           "is computed on runs the sampler chose: read it with care"
+    if note:
+        result["relevance_note"] = note
+    return sample
 
 
 def relevance_of(sweep_dir: Path, ok: pd.DataFrame, factors: list[str],
@@ -298,6 +311,10 @@ def summary_text(result: dict) -> str:
         books = result["sweep_energy"]
         lines.append(f"sweep energy, each device measured once over the runs' windows: "
                      f"{books['energy_j']:.1f} J ({books['source']})")
+    if len(result.get("energy_by_state") or {}) > 1:  # what the search cost, by how runs ended
+        lines.append("energy by state: " + ", ".join(
+            f"{state} {v['runs']} run(s) {v['energy_j'] or 0:.1f} J"
+            for state, v in result["energy_by_state"].items()))
     if result.get("shared_devices"):
         lines.append("runs shared GPUs: each run's energy is its attributed share")
     if result.get("sharing_unknown"):
@@ -313,7 +330,8 @@ def summary_text(result: dict) -> str:
                  f"run {best['run']} ({best['objective']:.4f}, {best['energy_j']:.1f} J)")
     lines.append(f"Pareto front ({objective.label} vs energy): " + ", ".join(
         f"{r['run']} ({r['objective']:.3f}, {r['energy_j']:.0f} J)" for r in result["pareto"]))
-    lines += result["relevance_summary"]
+    lines += ([result["relevance_note"]] if result.get("relevance_note") else []) + \
+        result["relevance_summary"]
     return "\n".join(lines + recommendation_lines(result["recommendation"], objective))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from greenscreen_pipeline import collect, manifest, space
+from greenscreen_pipeline import collect, manifest, search_cost, space
 from greenscreen_pipeline.executors import proposals
 from greenscreen_pipeline.objective import Objective
 from greenscreen_pipeline.runfolder import FINAL, RunFolder, Unreadable
@@ -158,6 +158,12 @@ def test_pareto_halving_sweep_killed_then_resumed(fake_smi, tmp_path):
     assert {r["run"] for r in analysis["failed_or_skipped"]} == {f"{i:03d}" for i in stopped}
     rows = collect.load_sweep(out, Objective())
     assert (rows[rows["status"] == "stopped"]["energy_j"] > 0).all()
+    by_state = analysis["energy_by_state"]  # what the search cost, stopped runs included
+    assert by_state["stopped"]["runs"] == len(stopped)
+    assert by_state["stopped"]["energy_j"] == pytest.approx(
+        sum(RunFolder.of(out, i).summary().energy_j for i in stopped))
+    assert "relevance is computed on the 2 finished run(s) of its random start" in \
+        analysis["relevance_note"]
     assert (tmp_path / "r.pdf").stat().st_size > 0
 
     # The same seed and recorded results propose the same batch, in any process.
@@ -169,3 +175,22 @@ def test_pareto_halving_sweep_killed_then_resumed(fake_smi, tmp_path):
         again = propose.propose(settings.space, results, runs_of, seed=7, batch=batch,
                                 random_run=settings.run, n_startup=2, batch_size=2)
         assert again == {i: after[i] for i in runs_of}
+
+
+def test_relevance_reads_a_pareto_search_s_random_start_only(tmp_path):
+    import pandas as pd
+
+    ok = pd.DataFrame({"run": ["000", "001", "002", "003"], "status": ["done"] * 4,
+                       "energy_j": [1.0, 2.0, 3.0, None]})
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    manifest.record(space.load(make_config(tmp_path, runs=6, extra="")), sweep, 2)
+    assert search_cost.relevance_runs(sweep, ok) == (ok, None)  # random: every run
+    other = tmp_path / "pareto"
+    other.mkdir()
+    manifest.record(space.load(make_config(tmp_path, runs=6)), other, 2)
+    sample, note = search_cost.relevance_runs(other, ok)
+    assert list(sample["run"]) == ["000", "001"] and "random start (runs below 002)" in note
+    assert search_cost.energy_by_state(ok.assign(status=["done", "stopped", "done", "failed"])) \
+        == {"done": {"runs": 2, "energy_j": 4.0}, "failed": {"runs": 1, "energy_j": None},
+            "stopped": {"runs": 1, "energy_j": 2.0}}

@@ -34,6 +34,7 @@ def build(sweep_dir: "str | Path", out: "str | Path") -> Path:
     story += details.how_runs_differ(inputs)
     story += details.resnet_study(inputs)
     story += details.not_finished(inputs)
+    story += details.search_cost(inputs)
     story += details.appendix(inputs)
     return write(story, Path(out))
 

@@ -167,9 +167,23 @@ def rankings(inputs: ReportInputs) -> list:
     return story
 
 
+def search_cost(inputs: ReportInputs) -> list:
+    """What the search cost: the energy of the runs by how they ended (done, stopped by
+    halving, failed, ...), every attempt included."""
+    by_state = inputs.analysis.get("energy_by_state") or {}
+    if len(by_state) < 2:
+        return []
+    total = sum(v["energy_j"] or 0.0 for v in by_state.values())
+    rows = [["state", "runs", "energy (J)", "share"]] + [
+        [state, v["runs"], number(v["energy_j"], 1),
+         f"{100 * (v['energy_j'] or 0.0) / total:.0f} %" if total else "n/a"]
+        for state, v in by_state.items()]
+    return section("What the search cost", table(rows, [0.25, 0.15, 0.3, 0.3]))
+
+
 def relevance_tables(a: dict) -> list:
     """Each target's tests, p-values with their exponent (8.2e-159), never 163 digits."""
-    story = []
+    story = [para(a["relevance_note"], "Italic")] if a.get("relevance_note") else []
     for target, res in a["relevance"].items():
         if not res["table"]:
             continue
