@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import ledger, sharing
 from .objective import Objective
 from .records import RunResults, RunSummary
 from .runfolder import RunFolder, Unreadable, read_json
@@ -130,7 +131,9 @@ def load_sweep(sweep_dir: "str | Path", objective: Objective | None = None) -> p
     dims = dimensions(sweep_dir)
     objective = objective or Objective.of_sweep(sweep_dir)
     # In run order: "1000" after "999", not between "100" and "101".
-    rows = [r for f in sorted(Path(sweep_dir).iterdir(), key=lambda f: (len(f.name), f.name))
+    shares = ledger.shares(Path(sweep_dir))  # the sweep's split of GPUs no run saw into
+    rows = [sharing.reattribute(r, shares.get(r["run"]))
+            for f in sorted(Path(sweep_dir).iterdir(), key=lambda f: (len(f.name), f.name))
             if f.is_dir() and f.name.isdigit() and (r := load_run(f, dims, objective)) is not None]
     df = pd.DataFrame(rows)
     if df.empty:

@@ -22,7 +22,7 @@ from pathlib import Path
 from greenscreen.fileio import atomic_write_json
 from greenscreen.meters import EnergyMeter, SourceUnavailable
 
-from . import runfolder
+from . import runfolder, sharing
 
 FILE = "sweep_energy.json"
 GPU_SOURCES = ("measured:nvidia-smi", "measured:nvml")
@@ -89,7 +89,16 @@ class DeviceLedger:
         energy = sum(self.meter.window("union", a).close(b).energy_j for a, b in pieces)
         return {"t_start": self.t_start, "t_end": now, "energy_j": energy,
                 "union_s": sum(b - a for a, b in pieces), "source": self.meter.source,
-                "devices": [d["name"] for d in self.meter.devices]}
+                "devices": [d["name"] for d in self.meter.devices],
+                # each run's even share of its GPUs (sharing.py), for runs that could not
+                # see who else computed on them
+                "runs": sharing.even_split(sharing.uses(self.sweep_dir, self.runs),
+                                           self._gpu_energy, self.t_start, now)}
+
+    def _gpu_energy(self, a: float, b: float) -> dict:
+        """Each GPU's whole energy over [a, b], by its uuid."""
+        w = self.meter.window("slice", a).close(b)
+        return {d.uuid: d.energy_j for d in w.devices if d.component == "gpu"}
 
     def total_j(self) -> float:
         """Every session's energy: earlier invocations' and this one's so far."""
@@ -122,6 +131,16 @@ def gpu_count() -> int:
     except (OSError, ValueError, subprocess.SubprocessError):
         return 0
     return sum(line.startswith("GPU ") for line in listed.splitlines())
+
+
+def shares(sweep_dir: Path) -> dict[str, dict]:
+    """Each run's even share of its GPUs over every session (sharing.even_split): run name
+    -> {"energy_gpu_j", "covered_s", "shared_s"}; empty without sweep_energy.json."""
+    try:
+        data = runfolder.read_json(sweep_dir / FILE) or {}
+    except runfolder.Unreadable:
+        return {}
+    return sharing.merge(data.get("sessions") or [])
 
 
 def read(sweep_dir: Path) -> dict | None:

@@ -52,11 +52,12 @@ class Device:
     name: str
     energy_j: float
     component: str = "gpu"  # "gpu", "cpu" or "dram"; folders written before: GPUs only
+    uuid: str = ""
 
     @classmethod
     def from_json(cls, data: dict) -> "Device":
         return cls(data.get("index"), str(data.get("name") or ""), _number(data.get("energy_j")),
-                   str(data.get("component") or "gpu"))
+                   str(data.get("component") or "gpu"), str(data.get("uuid") or ""))
 
 
 @dataclass(frozen=True)

@@ -336,7 +336,7 @@ class SMICallback(keras.callbacks.Callback):
         for dev in window.devices:
             row[f"{dev.component}{dev.index}_energy_j"] = dev.energy_j
         row.update(coverage=window.coverage, source=window.source,
-                   shared_with=(window.shared_with or {}).get("processes", 0),
+                   shared_with=_others(window.shared_with),
                    reason=window.reason or self._reason or "",
                    attempt=len(self._earlier) + 1)
         for component, cw in window.components.items():
@@ -396,3 +396,10 @@ def _number(value):
         return float(value)
     except (TypeError, ValueError):
         return value
+
+
+def _others(shared_with) -> "int | str":
+    """logs.csv's shared_with: the most other processes at once, or "unknown"."""
+    if isinstance(shared_with, str):
+        return shared_with
+    return (shared_with or {}).get("processes", 0)

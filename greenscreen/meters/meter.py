@@ -27,7 +27,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..validation import check_choice, check_number, invalid
-from .attribution import charge_cpu, charge_gpus
+from .attribution import charge_cpu, charge_gpus, mark_unknown
 from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable
 from .cputime import CpuShare
 from .processes import ProcessWatcher, watcher_for
@@ -57,8 +57,10 @@ class EnergyMeter:
             other processes compute on a measured GPU, "process" charges this process its
             share, by SM utilisation where the driver reports it per process, else split
             evenly ("measured:nvidia-smi;attributed:sm-share"); alone on its GPUs, both
-            are the same. CPU and DRAM: "process" charges this process tree its share
-            of the node's busy CPU time ("measured:rapl;attributed:cpu-time-share", see
+            are the same; where the driver lists no process at all, not even this one
+            (a container), the whole GPUs, marked ";attributed:sharing-unknown". CPU and
+            DRAM: "process" charges this process tree its share of the node's busy CPU
+            time ("measured:rapl;attributed:cpu-time-share", see
             `greenscreen.meters.cputime`); "device" charges the whole packages and DRAM.
 
     Windows may nest and overlap; `start` and `stop` are idempotent and the meter is
@@ -79,7 +81,7 @@ class EnergyMeter:
         self.pid = os.getpid()  # the process charged: the one that measures to train
         self._watcher: ProcessWatcher | None = None
         self._cpu_share: CpuShare | None = None
-        self._warned_sharing = False
+        self._warned_sharing = self._warned_unknown = False
         self.requested = source
         self.interval = interval
         self.gpus = gpus
@@ -325,6 +327,10 @@ class EnergyMeter:
                                           self.attribution == "process")
         if not methods:
             return None
+        if methods == {"sharing-unknown"}:  # a container? said, never assumed alone
+            mark_unknown(w, warn=not self._warned_unknown)
+            self._warned_unknown = True
+            return "sharing-unknown" if self.attribution == "process" else None
         w.shared_with = {"processes": most, "pids": sorted(pids)}
         if not self._warned_sharing:
             self._warned_sharing = True

@@ -63,8 +63,10 @@ class Window:
     reason: str | None = None
     devices: list[DeviceWindow] = field(default_factory=list)
     # Other compute processes on the measured GPUs: {"processes": most at once, "pids": all
-    # seen}, None when this process had them to itself (or the source cannot tell).
-    shared_with: dict | None = None
+    # seen}; None when this process had them to itself (or the source lists no processes:
+    # RAPL, the estimate); "unknown" when the driver listed none at all, not even this
+    # process (a container), so who else used them cannot be told.
+    shared_with: dict | str | None = None
     device_energy_j: float = NAN  # the whole devices' energy, before attribution
     components: dict[str, ComponentWindow] = field(default_factory=dict)
     unmeasured: dict[str, str] = field(default_factory=dict)

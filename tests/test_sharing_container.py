@@ -1,0 +1,116 @@
+"""A GPU whose compute processes nvidia-smi cannot list (a container: other PID namespaces
+are invisible): a meter says "sharing unknown" instead of assuming it was alone, and the
+local sweep, which knows which of its runs were on the GPU and when, splits the GPU's
+energy evenly among them. Real processes and the fake nvidia-smi ("container": true)."""
+
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+from conftest import UUID0, trace_energy
+
+from greenscreen.meters import EnergyMeter
+from greenscreen_pipeline import analysis, collect, ledger
+
+ROOT = Path(__file__).resolve().parents[1]
+POWER = {"base": 300.0, "amp": 60.0, "period": 2.0}
+GPU = [{"uuid": UUID0, "name": "NVIDIA H200", "power": POWER}]
+SWEEP = """
+settings: {runs: 2, epochs: 20, seed: 7, energy_source: nvidia-smi}
+configuration:
+  model: {values: [small_cnn]}
+  batch_size: {values: [8]}
+"""
+
+
+def test_a_meter_that_sees_no_process_says_sharing_unknown(fake_smi):
+    fake_smi.configure(GPU, container=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with EnergyMeter(source="nvidia-smi", interval=0.05) as meter:
+            assert meter.wait_for_sample(10)
+            time.sleep(1.5)  # the watcher's first poll, at start, has listed nothing
+            with meter.window("w") as w:
+                time.sleep(1.5)
+    assert w.source == "measured:nvidia-smi;attributed:sharing-unknown"
+    assert w.shared_with == "unknown"
+    assert w.components["gpu"].source == w.source
+    # the whole device's energy, charged as measured: never a guessed share
+    assert w.energy_j == pytest.approx(trace_energy(POWER, w.t_start, w.t_end), rel=0.02)
+    assert sum("not even this one" in str(c.message) for c in caught) == 1
+    with EnergyMeter(source="nvidia-smi", interval=0.05, attribution="device") as meter:
+        assert meter.wait_for_sample(10)
+        with meter.window("w") as w:
+            time.sleep(0.5)
+    assert w.source == "measured:nvidia-smi"  # "device" charges the whole GPU by choice
+
+
+def sweep(tmp_path: Path) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(SWEEP)
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "sweep", "local",
+                           "--config", str(config), "--sweep-dir", str(out), "--workers", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return config, out, done
+
+
+def test_two_runs_on_an_invisible_gpu_are_split_evenly_by_the_sweep(fake_smi, tmp_path):
+    """--workers 2 on one GPU whose process list is empty: each run's meter charged itself
+    the whole GPU (sharing unknown); the sweep's even split adds up to the device."""
+    fake_smi.configure(GPU, container=True, register_callers={
+        "dir": str(tmp_path / "computing"), "sm": 50, "cmdline": "greenscreen_pipeline.run"})
+    config, out, _ = sweep(tmp_path)
+    summaries = [json.loads((out / f"{i:03d}" / "summary.json").read_text()) for i in (0, 1)]
+    (a0, b0), (a1, b1) = [(a["t_start"], a["t_end"]) for s in summaries for a in s["attempts"]]
+    assert min(b0, b1) > max(a0, a1)  # they did overlap
+    truth = trace_energy(POWER, min(a0, a1), max(b0, b1))  # the GPU over the union
+    for s in summaries:
+        assert s["source"] == "measured:nvidia-smi;attributed:sharing-unknown"
+    own = sum(s["energy_j"] for s in summaries)
+    assert own > 1.3 * truth  # each run charged itself the whole GPU: counted twice
+    runs = collect.load_sweep(out)
+    assert set(runs["source"]) == {"measured:nvidia-smi;attributed:even-split-by-sweep"}
+    assert runs["energy_j"].sum() == pytest.approx(truth, rel=0.02)
+    assert runs["energy_own_j"].sum() == pytest.approx(own)  # the runs' own figures kept
+    assert (runs["shared_s"] > 0).all()
+    assert set(ledger.shares(out)) == {"000", "001"}
+    result = analysis.analyze(out)
+    assert result["shared_devices"] and not result["sharing_unknown"]
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "report", "--config",
+                           str(config), "--sweep-dir", str(out), "--out",
+                           str(tmp_path / "r.pdf")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    from pypdf import PdfReader
+
+    page1 = " ".join(PdfReader(str(tmp_path / "r.pdf")).pages[0].extract_text().split())
+    assert "split evenly among the runs on it at each moment" in page1
+
+
+def test_without_the_sweep_s_meter_the_report_says_sharing_unknown(fake_smi, tmp_path):
+    """The same runs with the sweep's figures gone (as under Slurm or Ray, or one run
+    measured by SMICallback on its own): their figures stay marked, and the report says
+    the sharing is unknown."""
+    fake_smi.configure(GPU, container=True, register_callers={
+        "dir": str(tmp_path / "computing"), "sm": 50, "cmdline": "greenscreen_pipeline.run"})
+    config, out, _ = sweep(tmp_path)
+    (out / ledger.FILE).unlink()
+    runs = collect.load_sweep(out)
+    assert set(runs["source"]) == {"measured:nvidia-smi;attributed:sharing-unknown"}
+    result = analysis.analyze(out)
+    assert result["sharing_unknown"] and not result["shared_devices"]
+    assert "GPU sharing unknown" in analysis.summary_text(result)
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "report", "--config",
+                           str(config), "--sweep-dir", str(out), "--out",
+                           str(tmp_path / "r.pdf")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    from pypdf import PdfReader
+
+    page1 = " ".join(PdfReader(str(tmp_path / "r.pdf")).pages[0].extract_text().split())
+    assert "GPU sharing unknown" in page1
