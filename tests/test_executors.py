@@ -105,6 +105,9 @@ def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
     assert "3 runs to train, each with 0 GPU(s) and 1 CPU(s)" in result.stdout
     assert "3/3 runs done" in result.stdout, result.stdout
     check_runs(config, out)
+    tasks = {json.loads((out / f"{i:03d}" / "summary.json").read_text())["job"]["ray_task_id"]
+             for i in range(3)}  # each run process recorded the Ray task that started it
+    assert None not in tasks and len(tasks) == 3 and all(len(t) >= 32 for t in tasks)
     again = sweep(config, out, "ray", "--num-cpus", "2")
     assert "0 runs to train" in again.stdout and "3/3 runs done" in again.stdout
 

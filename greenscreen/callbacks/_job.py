@@ -20,8 +20,9 @@ def job_metadata() -> dict:
         {"node", "slurm_job_id", "slurm_array_job_id", "slurm_array_task_id",
         "slurm_cluster", "ray_task_id", "ray_job_id"}: the node is Slurm's name for it
         where Slurm runs the job (`SLURMD_NODENAME`), else the host name. The Ray ids
-        come from Ray's runtime context when this process runs inside a Ray task, or
-        from `$GREENSCREEN_RAY_TASK_ID` when a Ray task started this process.
+        come from `$GREENSCREEN_RAY_TASK_ID` when a Ray task started this process
+        (greenscreen's Ray executor sets it), else from Ray's runtime context when this
+        process runs inside a Ray task.
 
     Example:
 
@@ -32,8 +33,9 @@ def job_metadata() -> dict:
     out = {"node": env.get("SLURMD_NODENAME") or _host()}
     out.update({key: env.get(name) or None for key, name in _SLURM.items()})
     out.update(_ray_ids())
-    if out["ray_task_id"] is None:
-        out["ray_task_id"] = env.get(ENV_RAY_TASK) or None
+    # first the task that started this process (the run is a subprocess of a Ray task,
+    # which does not see the task id), then this process's own task
+    out["ray_task_id"] = env.get(ENV_RAY_TASK) or out["ray_task_id"]
     return out
 
 

@@ -38,8 +38,25 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def train_task(config: SweepConfig, sweep_dir: str, index: int, epochs: int) -> RunReport:
-    """The Ray task: the same claim-and-train step as a local worker."""
-    return train_claimed(config, Path(sweep_dir), index, epochs)
+    """The Ray task: the same claim-and-train step as a local worker; the run process it
+    starts records this task's id in summary.json's job (it cannot see it itself)."""
+    return train_claimed(config, Path(sweep_dir), index, epochs,
+                         {**os.environ, **task_environment()})
+
+
+RAY_TASK_ENV = "GREENSCREEN_RAY_TASK_ID"  # read by greenscreen.callbacks' job metadata
+
+
+def task_environment() -> dict[str, str]:
+    """{GREENSCREEN_RAY_TASK_ID: this Ray task's id}; empty outside a task or if Ray cannot
+    say (the id is for joining with Ray's accounting, never a reason to fail a run)."""
+    try:
+        import ray
+
+        task = ray.get_runtime_context().get_task_id()
+    except Exception:
+        return {}
+    return {RAY_TASK_ENV: task} if isinstance(task, str) and task else {}
 
 
 def start(address: str | None, num_cpus: int | None):
