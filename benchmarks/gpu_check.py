@@ -6,6 +6,8 @@
 On a machine with an NVIDIA GPU it measures, with all sources running at once:
 - the windows: idle 10 s; a steady matmul load 20 s; on/off square waves with 2 s
   and 0.5 s periods, 20 s each; a 0.3 s burst (measured with a 2 s idle tail);
+- the whole node as SMICallback's default measures it (GPU + CPU + DRAM where RAPL is
+  readable, each component apart);
 - the sources: the nvidia-smi stream reading `power.draw` (on Ampere and newer a
   1-second average), the same reading `power.draw.instant` (what greenscreen reads
   by default where the driver has it), NVML power polled at 10 Hz, and the NVML
@@ -109,6 +111,9 @@ class Progress:
         self.write()
 
 
+WHOLE_NODE = "auto: GPU + CPU + DRAM"
+
+
 def nvidia_smi_facts() -> dict:
     """Device name, driver, the wall time of one nvidia-smi query (its start-up cost) and
     the power field greenscreen's default ("auto") reads here."""
@@ -143,6 +148,12 @@ def start_meters() -> tuple[dict, dict, dict]:
             meters[name], sources[name] = EnergyMeter(source=source).start(), source
         except SourceUnavailable as exc:
             reasons[name] = str(exc)
+    # The whole node as SMICallback's default measures it: the GPUs, the CPU packages and
+    # DRAM (RAPL) where readable, each component apart; the counter checks the GPU part.
+    try:
+        meters[WHOLE_NODE] = EnergyMeter(source="auto", attribution="device").start()
+    except SourceUnavailable as exc:
+        reasons[WHOLE_NODE] = str(exc)
     for meter in meters.values():
         meter.wait_for_sample(timeout=30)
     return meters, sources, reasons
@@ -166,7 +177,10 @@ def measure_window(meters: dict, counter: Counter, load, scale: float, name: str
         row["sources"][src] = {"energy_j": w.energy_j, "coverage": w.coverage,
                                "error_pct": 100 * (w.energy_j - reference) / reference
                                if reference and reference > 0 else math.nan,
-                               "source": w.source, "reason": w.reason}
+                               "source": w.source, "reason": w.reason,
+                               "components": {c: {"energy_j": cw.energy_j, "source": cw.source}
+                                              for c, cw in w.components.items()},
+                               "unmeasured": dict(w.unmeasured)}
     return row
 
 
@@ -217,6 +231,8 @@ def fit_check(counter: Counter, scale: float, epochs: int) -> dict:
         if source.unavailable_reason() is None:
             logs[name] = tmp / name.replace(" ", "_")
             callbacks.append(SMICallback(log_dir=logs[name], source=source))
+    logs[WHOLE_NODE] = tmp / "auto"  # SMICallback's default: every component it can read
+    callbacks.append(SMICallback(log_dir=logs[WHOLE_NODE], attribution="device"))
     start = time.time()
     model.fit(x, y, epochs=epochs, batch_size=256, verbose=0, callbacks=callbacks)
     per_source = {name: epoch_rows(folder / "logs.csv") for name, folder in logs.items()}
@@ -227,6 +243,9 @@ def fit_check(counter: Counter, scale: float, epochs: int) -> dict:
             "sources": {name: {
                 "energy_j": [r["energy_j"] for r in rows],
                 "source": sorted({r["source"] for r in rows}),
+                "components": {c: [r.get(f"energy_{c}_j") for r in rows]
+                               for c in ("gpu", "cpu", "dram")
+                               if any(r.get(f"energy_{c}_j") is not None for r in rows)},
                 "error_pct": [100 * (r["energy_j"] - b) / b if b and b > 0 else math.nan
                               for r, b in zip(rows, ref.epochs)]}
                 for name, rows in per_source.items()}}
@@ -247,16 +266,18 @@ def epoch_rows(path: Path) -> list[dict]:
     import csv
 
     with open(path, newline="") as fh:
-        return [{"energy_j": float(row["energy_j"]), "source": row["source"]}
+        return [{"energy_j": float(row["energy_j"]), "source": row["source"],
+                 **{f"energy_{c}_j": float(row[f"energy_{c}_j"]) for c in ("gpu", "cpu", "dram")
+                    if row.get(f"energy_{c}_j") not in (None, "")}}
                 for row in csv.DictReader(fh)]
 
 
 def table(result: dict) -> str:
     lines = [f"{'window':<12} {'counter J':>10}  " + "  ".join(
-        f"{name[:26]:>26}" for name in SOURCES)]
+        f"{name[:26]:>26}" for name in [*SOURCES, WHOLE_NODE])]
     for row in result.get("windows", []):
         cells = []
-        for name in SOURCES:
+        for name in [*SOURCES, WHOLE_NODE]:
             cell = row["sources"].get(name)
             cells.append(f"{'unavailable':>26}" if cell is None else
                          f"{cell['energy_j']:>10.1f} J {cell['error_pct']:>+7.2f} % "
@@ -288,6 +309,8 @@ def run_phases(progress: Progress, args: argparse.Namespace) -> None:
     def kept_sources(started: tuple) -> None:
         result["unavailable"] = started[2]
         result["provenance"] = {name: s.provenance for name, s in started[1].items()}
+        if WHOLE_NODE in started[0]:
+            result["provenance"][WHOLE_NODE] = started[0][WHOLE_NODE].source
 
     meters, sources, _ = progress.phase(
         "sources", start_meters, lambda m: f"running: {', '.join(m[0]) or 'none'}; "

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+WHOLE = "auto: GPU + CPU + DRAM"  # SMICallback's default meter, every component it reads
 PHASES = ["nvidia-smi", "NVML energy counter", "sources", "JAX matmul load", "window idle",
           "window steady", "window square_2s", "window square_0.5s", "window burst_0.3s",
           "Keras fit (JAX)"]
@@ -47,16 +48,20 @@ def test_gpu_check_runs_against_the_fake_and_says_why_the_counter_is_missing(fak
     assert result["nvidia_smi"]["auto_field"] == "power.draw.instant"
     assert result["provenance"] == {
         "nvidia-smi power.draw": "measured:nvidia-smi",
-        "nvidia-smi power.draw.instant": "measured:nvidia-smi(power.draw.instant)"}
+        "nvidia-smi power.draw.instant": "measured:nvidia-smi(power.draw.instant)",
+        WHOLE: "measured:nvidia-smi(power.draw.instant)"}  # no readable RAPL: the GPU alone
     windows = {row["window"]: row for row in result["windows"]}
     assert list(windows) == ["idle", "steady", "square_2s", "square_0.5s", "burst_0.3s"]
     for name in ("idle", "steady", "square_2s", "square_0.5s"):
         row = windows[name]
-        for source in ("nvidia-smi power.draw", "nvidia-smi power.draw.instant"):
+        for source in ("nvidia-smi power.draw", "nvidia-smi power.draw.instant", WHOLE):
             cell = row["sources"][source]
             # The fake draws a constant 150 W: energy = 150 W x the window's length.
             assert cell["energy_j"] == pytest.approx(150.0 * row["duration_s"], rel=0.02)
             assert cell["coverage"] > 0.95
+        whole = row["sources"][WHOLE]  # each component apart, and why CPU and DRAM are not
+        assert list(whole["components"]) == ["gpu"] and set(whole["unmeasured"]) == {"cpu",
+                                                                                     "dram"}
     assert set(result["sampler_cpu_pct"]) == {"nvidia-smi power.draw",
                                               "nvidia-smi power.draw.instant"}
     fit = result["fit"]
@@ -64,6 +69,7 @@ def test_gpu_check_runs_against_the_fake_and_says_why_the_counter_is_missing(fak
     for source in ("nvidia-smi power.draw", "nvidia-smi power.draw.instant"):
         assert len(fit["sources"][source]["energy_j"]) == 1
         assert all(e > 0 for e in fit["sources"][source]["energy_j"])
+    assert fit["sources"][WHOLE]["components"]["gpu"] == fit["sources"][WHOLE]["energy_j"]
 
 
 @pytest.mark.backends("tensorflow")
