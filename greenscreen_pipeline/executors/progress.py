@@ -45,7 +45,7 @@ class Progress:
             eta = sum(self.durations) / len(self.durations) * left if self.durations else 0.0
             name, value = score_of(sweep_dir, run.outcome)
             print(f"[{self.done}/{self.runs}] run {run.index:03d} {run.note:<8} "
-                  f"{name} {value if value is None else f'{value:.4f}'}  energy {energy:.1f} J "
+                  f"{name} {'n/a' if value is None else f'{value:.4f}'}  energy {energy:.1f} J "
                   f"({source})  total {self.total:.1f} J  ETA {clock(eta)}", flush=True)
         if run.index == 0 and run.wall_s is not None:  # the baseline, trained just now
             warn_about_baseline(runfolder.RunFolder.of(sweep_dir, 0))
