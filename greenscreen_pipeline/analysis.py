@@ -18,7 +18,7 @@ import pandas as pd
 
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
-from . import collect, ledger, provenance, relevance, search_cost
+from . import collect, ledger, provenance, relevance, search_cost, search_importance
 from .objective import Objective
 from .space import METHOD_DIMENSIONS
 
@@ -242,6 +242,9 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     if books:  # the sweep's own meter: each device once, however many runs shared it
         result["sweep_energy"] = books
     result["energy_by_state"] = search_cost.energy_by_state(whole)  # what the search cost
+    result["search_progress"], reference = search_cost.progress(df, objective)
+    if reference:
+        result["search_progress_reference"] = reference
     result["shared_devices"] = any(provenance.shares_gpu(s) for s in result["sources"])
     result["sharing_unknown"] = any(provenance.sharing_unknown(s) for s in result["sources"])
     if any(df.get("format", pd.Series()).eq("seed")):
@@ -253,6 +256,7 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
         result.update(rankings(sweep_dir, ok, objective))
         result.update(relevance_of(sweep_dir, relevance_sample(sweep_dir, ok, result),
                                    factors, objective))
+        result.update(search_importance.of_sweep(sweep_dir, ok, objective))  # pareto only
         pick = {"run": recommend, "values": recommend_values}[rule]
         result["recommendation"] = pick(ok, floor, relevance.varying_factors(ok, factors),
                                         objective)
@@ -331,7 +335,7 @@ def summary_text(result: dict) -> str:
     lines.append(f"Pareto front ({objective.label} vs energy): " + ", ".join(
         f"{r['run']} ({r['objective']:.3f}, {r['energy_j']:.0f} J)" for r in result["pareto"]))
     lines += ([result["relevance_note"]] if result.get("relevance_note") else []) + \
-        result["relevance_summary"]
+        result["relevance_summary"] + search_importance.summary_line(result)
     return "\n".join(lines + recommendation_lines(result["recommendation"], objective))
 
 

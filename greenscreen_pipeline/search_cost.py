@@ -5,6 +5,8 @@
     relevance_runs    the runs an ANOVA may compare: all of a random search's; a pareto
                       search's random start only (the sampler chose the rest, so their
                       values are not a random sample of the space)
+    progress          the hypervolume of the done runs' (objective, energy) front against
+                      the sweep's cumulative energy, run by run
 """
 
 from __future__ import annotations
@@ -12,10 +14,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from .objective import Objective
 from .runfolder import read_json
+from .search.front import hypervolume, pareto_mask
 from .search.propose import default_startup
+
+# How far beyond the worst done run the hypervolume's reference point lies, as a share of
+# the done runs' range on each axis.
+REFERENCE_MARGIN = 0.01
 
 
 def energy_by_state(df: pd.DataFrame) -> dict:
@@ -38,7 +47,7 @@ def relevance_runs(sweep_dir: "str | Path", ok: pd.DataFrame) -> tuple[pd.DataFr
     """
     recorded = read_json(Path(sweep_dir) / "sweep.json") or {}
     search = recorded.get("search") or {}
-    if search.get("search") != "pareto":
+    if searched_by(sweep_dir) != "pareto":
         return ok, None
     runs = (recorded.get("settings") or {}).get("runs") or len(ok)
     start = default_startup(int(runs), int(search.get("batch_size") or 1))
@@ -52,3 +61,71 @@ def relevance_runs(sweep_dir: "str | Path", ok: pd.DataFrame) -> tuple[pd.DataFr
 def total(by_state: dict) -> float:
     """The sweep's energy over every state."""
     return math.fsum(v["energy_j"] or 0.0 for v in by_state.values())
+
+
+def searched_by(sweep_dir: "str | Path") -> str:
+    """The sweep's search as sweep.json's search block records it: "random" (also for a
+    folder without one, as the original pipeline's) or "pareto"."""
+    recorded = read_json(Path(sweep_dir) / "sweep.json") or {}
+    return str((recorded.get("search") or {}).get("search") or "random")
+
+
+def reference_point(objective: "pd.Series | np.ndarray", energy: "pd.Series | np.ndarray",
+                    maximize: bool = True) -> tuple[float, float] | None:
+    """The hypervolume's reference point: the worst objective and the highest energy among
+    the given (done) runs, each moved REFERENCE_MARGIN of that axis's range further out (of
+    the value itself, or 1, where every run has the same), so that the worst run on either
+    axis still adds a sliver of area. None when no run has both figures."""
+    obj, eng = np.asarray(objective, dtype=float), np.asarray(energy, dtype=float)
+    finite = np.isfinite(obj) & np.isfinite(eng)
+    if not finite.any():
+        return None
+    obj, eng = obj[finite], eng[finite]
+
+    def margin(values: np.ndarray) -> float:
+        span = float(values.max() - values.min())
+        return REFERENCE_MARGIN * (span or abs(float(values.max())) or 1.0)
+
+    worst = float(obj.min() - margin(obj)) if maximize else float(obj.max() + margin(obj))
+    return worst, float(eng.max() + margin(eng))
+
+
+def progress(df: pd.DataFrame, objective: Objective) -> tuple[list[dict], dict | None]:
+    """The search's progress, one row per run folder in run order (the order the search
+    proposed and spent): the cumulative energy of every run so far, whatever its state
+    (done, stopped, failed: a run without a figure adds 0), and the hypervolume of the
+    (objective, energy) front of the done runs so far against one reference point
+    (`reference_point` of all done runs), so that the curve never falls.
+
+    Args:
+        df: collect's rows, in run order (`collect.load_sweep`, or one component's `focus`).
+        objective: The sweep's objective; its direction decides "worse".
+
+    Returns:
+        (rows of {"run", "cumulative_energy_j", "hypervolume"}, the reference point as
+        {"objective", "energy_j", "note"} or None when no run is done).
+    """
+    if df.empty:
+        return [], None
+    energy = pd.to_numeric(df["energy_j"], errors="coerce").to_numpy(float)
+    value = pd.to_numeric(df["objective"], errors="coerce").to_numpy(float)
+    done = (df["status"] == "done").to_numpy() & np.isfinite(energy) & np.isfinite(value)
+    reference = reference_point(value[done], energy[done], objective.maximise)
+    rows, spent = [], 0.0
+    front_obj: list[float] = []
+    front_energy: list[float] = []
+    for k, run in enumerate(df["run"]):
+        spent += energy[k] if np.isfinite(energy[k]) else 0.0
+        if done[k]:  # the front so far, kept small: only its points can add area
+            obj, eng = np.append(front_obj, value[k]), np.append(front_energy, energy[k])
+            keep = pareto_mask(obj, eng, objective.maximise)
+            front_obj, front_energy = obj[keep].tolist(), eng[keep].tolist()
+        area = (hypervolume(front_obj, front_energy, reference, objective.maximise)
+                if reference and front_obj else 0.0)
+        rows.append({"run": str(run), "cumulative_energy_j": float(spent),
+                     "hypervolume": float(area)})
+    if reference is None:
+        return rows, None
+    return rows, {"objective": reference[0], "energy_j": reference[1], "note": (
+        f"the worst {objective.metric} and the highest energy among the done runs, "
+        f"{REFERENCE_MARGIN:.0%} of each axis's range beyond")}
