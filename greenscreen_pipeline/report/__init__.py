@@ -13,7 +13,7 @@ from pathlib import Path
 from reportlab.lib.units import cm
 from reportlab.platypus import CondPageBreak
 
-from . import answer, details
+from . import answer, details, search
 from .inputs import ReportInputs
 from .layout import para, write
 
@@ -34,7 +34,7 @@ def build(sweep_dir: "str | Path", out: "str | Path") -> Path:
     story += details.how_runs_differ(inputs)
     story += details.resnet_study(inputs)
     story += details.not_finished(inputs)
-    story += details.search_cost(inputs)
+    story += search.search_cost(inputs)
     story += details.appendix(inputs)
     return write(story, Path(out))
 

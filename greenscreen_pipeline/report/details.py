@@ -1,5 +1,6 @@
 """The pages after the answer: how the runs differ, the ResNet study's views, the runs
-that did not finish, and the appendix with the full tables."""
+that did not finish, and the appendix with the full tables (what the search cost is in
+search.py)."""
 
 from __future__ import annotations
 
@@ -165,20 +166,6 @@ def rankings(inputs: ReportInputs) -> list:
     if not efficient and a.get("efficiency_left_out"):
         story.append(para(f"No ranking by {metric} per kWh: {a['efficiency_left_out']}."))
     return story
-
-
-def search_cost(inputs: ReportInputs) -> list:
-    """What the search cost: the energy of the runs by how they ended (done, stopped by
-    halving, failed, ...), every attempt included."""
-    by_state = inputs.analysis.get("energy_by_state") or {}
-    if len(by_state) < 2:
-        return []
-    total = sum(v["energy_j"] or 0.0 for v in by_state.values())
-    rows = [["state", "runs", "energy (J)", "share"]] + [
-        [state, v["runs"], number(v["energy_j"], 1),
-         f"{100 * (v['energy_j'] or 0.0) / total:.0f} %" if total else "n/a"]
-        for state, v in by_state.items()]
-    return section("What the search cost", table(rows, [0.25, 0.15, 0.3, 0.3]))
 
 
 def relevance_tables(a: dict) -> list:

@@ -61,6 +61,15 @@ class ReportInputs:
         return done.dropna(subset=["objective", "energy_j"])
 
     @cached_property
+    def stopped(self) -> pd.DataFrame:
+        """Runs halving stopped, with the objective of their last epoch and their energy so
+        far: drawn apart in the Pareto plot, never ranked."""
+        if self.runs.empty:
+            return self.runs
+        return self.runs[self.runs["status"] == "stopped"].dropna(
+            subset=["objective", "energy_j"])
+
+    @cached_property
     def unit(self) -> EnergyUnit:
         return EnergyUnit(float(self.ok["energy_j"].max()) if not self.ok.empty else 0.0)
 

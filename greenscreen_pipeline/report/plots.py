@@ -12,7 +12,7 @@ import pandas as pd
 from ..objective import Objective
 from .layout import EnergyUnit, number
 
-GREEN, GREY, RED = "#2e7d32", "#9e9e9e", "#c62828"
+GREEN, GREY, RED, ORANGE = "#2e7d32", "#9e9e9e", "#c62828", "#ef6c00"
 TARGETS = {"energy_j": "energy", "power_w": "mean power", "objective": "the objective"}
 
 
@@ -70,18 +70,27 @@ def importance_bars(relevance: dict, targets=("energy_j", "power_w"), top: int =
 
 
 def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUnit,
-                objective: Objective | None = None):
+                objective: Objective | None = None, stopped: pd.DataFrame | None = None):
     """Energy (log axis) against the objective (accuracy by default; its label says which
     way is better); the front labelled where labels do not collide, the recommendation
-    circled. Many runs: smaller, translucent dots (dot_alpha)."""
+    circled. Many runs: smaller, translucent dots (dot_alpha). `stopped`: runs halving
+    stopped, at their last epoch's objective and their energy so far, drawn as crosses
+    apart from the finished runs (the front is of finished runs only)."""
     objective = objective or Objective()
     fig, ax = _plt().subplots(figsize=(8, 4.2))
     energy = ok["energy_j"].map(unit)
     many = len(ok) > DOTS_OPAQUE
     ax.scatter(energy, ok["objective"], color=GREY, s=8 if many else 14,
                alpha=dot_alpha(len(ok)), lw=0, label=f"runs ({len(ok)})")
+    stopped = stopped if stopped is not None else ok.iloc[:0]
+    if not stopped.empty:
+        ax.scatter(stopped["energy_j"].map(unit), stopped["objective"], color=ORANGE,
+                   marker="x", s=14, lw=1, alpha=dot_alpha(len(ok) + len(stopped)),
+                   label=f"stopped (halving) ({len(stopped)})")
     fr = pd.DataFrame(front)
-    log = energy.max() > 0 and energy.min() > 0
+    everything = pd.concat([energy, stopped["energy_j"].map(unit)]) if not stopped.empty \
+        else energy
+    log = everything.max() > 0 and everything.min() > 0
     if not fr.empty:
         ax.plot(fr["energy_j"].map(unit), fr["objective"], color=GREEN, marker="o", ms=4,
                 label="Pareto front")
@@ -105,6 +114,24 @@ def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUn
 
 
 DOTS_OPAQUE = 300  # runs: above, the Pareto plot's dots shrink and fade
+
+
+def search_progress(progress: list[dict], unit: EnergyUnit, label: str):
+    """The hypervolume of the done runs' front (objective `label` against energy) after
+    each run, against the sweep's cumulative energy: a step per run, in run order."""
+    fig, ax = _plt().subplots(figsize=(8, 2.8))
+    spent = [unit(p["cumulative_energy_j"]) for p in progress]
+    volume = [p["hypervolume"] for p in progress]
+    ax.step(spent, volume, where="post", color=GREEN, lw=1.2)
+    ax.plot(spent, volume, ls="none", marker="o", ms=2.5, color=GREEN)
+    ax.set_xlabel(f"cumulative energy of the sweep ({unit.name}), runs in run order")
+    ax.set_ylabel(f"hypervolume\n({label} × J)", fontsize=8)
+    ax.set_ylim(bottom=0)
+    plain_ticks(ax.xaxis)
+    plain_ticks(ax.yaxis)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def dot_alpha(runs: int) -> float:

@@ -1,0 +1,67 @@
+"""What the search cost: the energy of the runs by how they ended, the hypervolume of the
+front against the sweep's cumulative energy, and, for a pareto search, Optuna's parameter
+importance over every run (analysis.json's energy_by_state, search_progress and
+optuna_importance)."""
+
+from __future__ import annotations
+
+from ..search_cost import REFERENCE_MARGIN
+from . import plots
+from .inputs import ReportInputs
+from .layout import WIDTH, figure, number, para, section, table
+
+PROGRESS_CAPTION = "Hypervolume of the Pareto front against the sweep's cumulative energy"
+
+
+def search_cost(inputs: ReportInputs) -> list:
+    """The section, when the sweep has runs in more than one state (stopped by halving,
+    failed, ...) or is a pareto search; else nothing."""
+    a = inputs.analysis
+    by_state = a.get("energy_by_state") or {}
+    if len(by_state) < 2 and "optuna_importance" not in a:
+        return []
+    total = sum(v["energy_j"] or 0.0 for v in by_state.values())
+    rows = [["state", "runs", "energy (J)", "share"]] + [
+        [state, v["runs"], number(v["energy_j"], 1),
+         f"{100 * (v['energy_j'] or 0.0) / total:.0f} %" if total else "n/a"]
+        for state, v in by_state.items()]
+    story = section("What the search cost", table(rows, [0.25, 0.15, 0.3, 0.3]))
+    return story + progress(inputs) + importance(a)
+
+
+def progress(inputs: ReportInputs) -> list:
+    """The hypervolume against the cumulative energy, once two runs have been spent."""
+    rows = inputs.analysis.get("search_progress") or []
+    if len(rows) < 2 or not any(r["hypervolume"] for r in rows):
+        return []
+    label = inputs.objective.label
+    return section(PROGRESS_CAPTION, figure(plots.search_progress(
+        rows, inputs.unit, label), WIDTH * 0.85), para(
+        f"After each run, in run order (the order the search proposed them): the energy of "
+        f"every run so far, stopped and failed runs included, and the area the finished "
+        f"runs' front of {label} against energy dominates up to a reference point: the "
+        f"worst {inputs.objective.metric} and the highest energy among the finished runs, "
+        f"{REFERENCE_MARGIN:.0%} of each range beyond. A flat step is a run that did not "
+        "move the front.", "Italic"), level="Heading4")
+
+
+def importance(a: dict) -> list:
+    """Optuna's importance table (pareto searches only), with what it is not."""
+    entry = a.get("optuna_importance")
+    if not entry:
+        return []
+    name = {"fanova": "fANOVA", "ped_anova": "PED-ANOVA"}.get(entry["evaluator"],
+                                                              entry["evaluator"])
+    note = para(entry["note"] + ".", "Italic")
+    if entry.get("skipped"):
+        return section(f"Optuna's parameter importance ({name})",
+                       para(f"Not computed: {entry['skipped']}."), note, level="Heading4")
+    shares = entry["objective"], entry["energy_j"]
+    rows = [["parameter", "share of the objective's variance", "share of energy's variance"]]
+    rows += [[p, number(shares[0][p], 2), number(shares[1].get(p), 2)] for p in shares[0]]
+    return section(f"Optuna's parameter importance ({name}) over all {entry['runs']} done "
+                   "runs", table(rows, [0.3, 0.35, 0.35]), note, para(
+                       "Each parameter's share of the variance a random forest fitted to "
+                       "every finished run explains (Optuna's fANOVA, seeded). The ANOVA "
+                       "under Which parameters matter reads the random start only.",
+                       "Italic"), level="Heading4")
