@@ -18,6 +18,7 @@ Objective(loss='mse', name='val_loss', maximise=False)
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,18 @@ class Objective:
 
     def to_json(self) -> dict:
         return {"loss": self.loss, "name": self.name, "mode": self.mode}
+
+    def run_value(self, tested: dict, last: dict, what: str) -> dict:
+        """The value a run is ranked by: its test split's (`tested`, "test_" names), else
+        its last validation value (`last`); raises ValueError naming `what` it had."""
+        for figures, key, split in ((tested, self.test_name, "test"),
+                                    (last, self.name, "validation")):
+            value = figures.get(key)
+            if value is not None and math.isfinite(value):
+                return {**self.to_json(), "value": float(value), "split": split}
+        had = sorted({*tested, *last})
+        raise ValueError(f"{what} {had or 'nothing'}; allowed: {self.name} "
+                         f"(settings.objective) or {self.test_name}")
 
 
 def _direction(name: str) -> bool:

@@ -27,7 +27,6 @@ def train(params, callbacks):
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -85,14 +84,13 @@ def train_own(entry: str, params: user_code.TrackedParams, folder: RunFolder,
         smi.on_train_end()
     timing["fit_end"] = timing["end"] = time.time()
     metrics = _metrics(returned, entry)
-    value, split = _objective_value(objective, metrics, entry)
     tested = {k: v for k, v in metrics.items() if k.startswith("test_")}
+    ranked_by = objective.run_value(tested, metrics, f"{entry} returned")
     unread = [dim for dim in own_dimensions if dim not in params.read]
     results = RunResults(tested.get("test_accuracy"), tested.get("test_loss"), None,
                          versions, timing, {k: [v] for k, v in metrics.items()}, {}, unread,
-                         test_metrics=tested, objective={**objective.to_json(), "value": value,
-                                                         "split": split, "per_epoch":
-                                                         epochs.epochs_seen > 0})
+                         test_metrics=tested,
+                         objective={**ranked_by, "per_epoch": epochs.epochs_seen > 0})
     folder.write_results(results)
     params.update(tested)
     folder.write_parameters(dict(params))
@@ -112,12 +110,3 @@ def _metrics(returned: object, entry: str) -> dict[str, float]:
         except (TypeError, ValueError):
             continue  # not a number: not a metric
     return out
-
-
-def _objective_value(objective: Objective, metrics: dict, entry: str) -> tuple[float, str]:
-    for key, split in ((objective.test_name, "test"), (objective.name, "validation")):
-        if key in metrics and math.isfinite(metrics[key]):
-            return metrics[key], split
-    raise ValueError(f"{entry} returned {sorted(metrics) or 'no metrics'}; allowed: a dict "
-                   f"holding {objective.name} (settings.objective) or {objective.test_name}")
-

@@ -116,23 +116,13 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     results = RunResults(tested.get("test_accuracy"), tested["test_loss"], confusion,
                          params["versions"], timing, curves, quantized, unread,
                          test_metrics=tested,
-                         objective=objective_value(objective, tested, curves))
+                         objective=objective.run_value(
+                             tested, {k: v[-1] for k, v in curves.items() if v},
+                             "the run logged"))
     params.update(results.metrics)
     folder.write_parameters(params)
     folder.write_results(results)
     return results.metrics
-
-
-def objective_value(objective: Objective, tested: dict, curves: dict) -> dict:
-    """The value a sweep ranks this run by: the test split's, else the last validation one."""
-    if tested.get(objective.test_name) is not None:
-        value, split = tested[objective.test_name], "test"
-    elif curves.get(objective.name):
-        value, split = curves[objective.name][-1], "validation"
-    else:
-        raise ValueError(f"the run logged no {objective.name} (settings.objective) and no "
-                       f"{objective.test_name}; it logged {', '.join(sorted(curves)) or 'nothing'}")
-    return {**objective.to_json(), "value": float(value), "split": split}
 
 
 @dataclass(frozen=True)
