@@ -90,9 +90,16 @@ def split(x: np.ndarray, y: np.ndarray, partitioning: str, seed: int,
                                     stratify=y if stratify else None, random_state=seed)
     i_va, i_te = train_test_split(i_rest, test_size=test / (val + test),
                                   stratify=y[i_rest] if stratify else None, random_state=seed)
-    outputs = int(y.max()) + 1 if stratify else (1 if y.ndim == 1 else int(np.prod(y.shape[1:])))
     return Splits(x.take(i_tr, axis=0), y[i_tr], x.take(i_va, axis=0), y[i_va],
-                  x.take(i_te, axis=0), y[i_te], outputs)
+                  x.take(i_te, axis=0), y[i_te], outputs(y, classification=stratify))
+
+
+def outputs(y: np.ndarray, classification: bool) -> int:
+    """What a model's `num_classes` is: the classes of integer labels, or a regression's
+    outputs per sample (1 for one target)."""
+    if classification:
+        return int(y.max()) + 1
+    return 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
 
 
 def preprocess(splits: Splits, method: str) -> Splits:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import DataError, Splits, split
+from .data import DataError, Splits, outputs, split
 from .objective import Objective
 
 SPLITS = ("train", "validation", "test")
@@ -61,8 +61,8 @@ def prepare(given: object, objective: Objective, partitioning: str, seed: int,
         return _streams(given, objective, entry), True
     parts = [_arrays(given[k], f"{entry}()[{k!r}]", objective) for k in SPLITS]
     (xt, yt), (xv, yv), (xs, ys) = parts
-    classes = given.get("num_classes") or _outputs(np.concatenate([y for _, y in parts]),
-                                                   objective)
+    classes = given.get("num_classes") or outputs(np.concatenate([y for _, y in parts]),
+                                                  objective.classification)
     return Splits(xt, yt, xv, yv, xs, ys, int(classes)), True
 
 
@@ -86,13 +86,6 @@ def _arrays(pair: object, what: str, objective: Objective) -> tuple[np.ndarray, 
     return x, (y.astype(np.int64) if objective.classification else y.astype("float32"))
 
 
-def _outputs(y: np.ndarray, objective: Objective) -> int:
-    """Classes of integer labels, or a regression's outputs (what `num_classes` means then)."""
-    if objective.classification:
-        return int(y.max()) + 1
-    return 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
-
-
 def _is_stream(split_value: object) -> bool:
     import keras
 
@@ -113,7 +106,7 @@ def _streams(given: dict, objective: Objective, entry: str) -> Streams:
                             "known without reading it whole; add 'num_classes' to the dict "
                             "your function returns")
         else:
-            classes = 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
+            classes = outputs(y, classification=False)
     if objective.one_hot and y.ndim != 2:
         raise DataError(f"{entry}()['train'] yields labels of shape {y.shape}; allowed with "
                         f"loss {objective.loss}: one-hot labels (batch, classes), or set "
