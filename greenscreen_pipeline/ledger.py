@@ -41,15 +41,8 @@ def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def run_windows(sweep_dir: Path, runs: int) -> list[tuple[float, float]]:
     """Every measured attempt window of the sweep's runs (unreadable summaries skipped)."""
-    out = []
-    for i in range(runs):
-        try:
-            summary = runfolder.RunFolder.of(sweep_dir, i).summary()
-        except runfolder.Unreadable:
-            continue
-        out += [(a.t_start, a.t_end) for a in (summary.attempts if summary else ())
-                if a.measured]
-    return out
+    return [(a.t_start, a.t_end) for _, summary in runfolder.summaries(sweep_dir, runs)
+            for a in summary.attempts if a.measured]
 
 
 class DeviceLedger:

@@ -354,6 +354,18 @@ def statuses(sweep_dir: "str | Path", runs: int) -> list[dict]:
     return rows
 
 
+def summaries(sweep_dir: "str | Path", runs: int):
+    """(index, RunSummary) of every run whose summary.json exists and can be read; the
+    others are left out (their runs keep their own figures)."""
+    for i in range(runs):
+        try:
+            summary = RunFolder.of(sweep_dir, i).summary()
+        except Unreadable:
+            continue
+        if summary is not None:
+            yield i, summary
+
+
 def read_json(path: Path) -> dict | None:
     """A sweep-level JSON file (sweep.json, analysis.json): None if absent; raises if
     unreadable, naming it."""

@@ -38,13 +38,7 @@ def uses(sweep_dir: Path, runs: int) -> list[RunUse]:
     """Every run that measured a GPU, with its GPUs and measured windows (unreadable
     summaries skipped: their runs are not split, and keep their own figures)."""
     out = []
-    for i in range(runs):
-        try:
-            summary = runfolder.RunFolder.of(sweep_dir, i).summary()
-        except runfolder.Unreadable:
-            continue
-        if summary is None:
-            continue
+    for i, summary in runfolder.summaries(sweep_dir, runs):
         uuids = frozenset(d.uuid for d in summary.devices if d.component == "gpu" and d.uuid)
         windows = tuple((a.t_start, a.t_end) for a in summary.attempts if a.measured)
         if uuids and windows:

@@ -81,14 +81,7 @@ def test_two_runs_on_an_invisible_gpu_are_split_evenly_by_the_sweep(fake_smi, tm
     assert set(ledger.shares(out)) == {"000", "001"}
     result = analysis.analyze(out)
     assert result["shared_devices"] and not result["sharing_unknown"]
-    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "report", "--config",
-                           str(config), "--sweep-dir", str(out), "--out",
-                           str(tmp_path / "r.pdf")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    from pypdf import PdfReader
-
-    page1 = " ".join(PdfReader(str(tmp_path / "r.pdf")).pages[0].extract_text().split())
+    page1 = report_page1(config, out, tmp_path / "r.pdf")
     assert "split evenly among the runs on it at each moment" in page1
 
 
@@ -105,12 +98,16 @@ def test_without_the_sweep_s_meter_the_report_says_sharing_unknown(fake_smi, tmp
     result = analysis.analyze(out)
     assert result["sharing_unknown"] and not result["shared_devices"]
     assert "GPU sharing unknown" in analysis.summary_text(result)
-    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "report", "--config",
-                           str(config), "--sweep-dir", str(out), "--out",
-                           str(tmp_path / "r.pdf")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
+    page1 = report_page1(config, out, tmp_path / "r.pdf")
+    assert "GPU sharing unknown" in page1
+
+
+def report_page1(config, out, pdf) -> str:
+    """`greenscreen report` run on the sweep; the text of the PDF's first page."""
     from pypdf import PdfReader
 
-    page1 = " ".join(PdfReader(str(tmp_path / "r.pdf")).pages[0].extract_text().split())
-    assert "GPU sharing unknown" in page1
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "report", "--config",
+                           str(config), "--sweep-dir", str(out), "--out", str(pdf)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return " ".join(PdfReader(str(pdf)).pages[0].extract_text().split())
