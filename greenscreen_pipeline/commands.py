@@ -52,7 +52,7 @@ def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace)
     s = config.settings
     refuse_search(config, args.executor)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    manifest.record(config, sweep_dir, getattr(args, "workers", None))
+    manifest.record(config, sweep_dir, batch_size_of(config, args))
     if args.executor == "slurm":
         from .executors import slurm
 
@@ -75,16 +75,31 @@ def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace)
 
 
 def refuse_search(config: space.SweepConfig, executor: str) -> None:
-    """A pareto search and halving run under the local executor only: its batches wait for
-    each other and its runs for their rung's peers, which one job array or Ray's task
-    scheduler does not promise. Raises UsageError naming the settings and what to use."""
+    """Refuses what an executor cannot run: a pareto search under Slurm (or run-one), whose
+    batches are proposed from the results of the batches before, which one job array
+    cannot wait for; halving under Slurm without settings.slurm_parallel, the array tasks
+    at once, which are its batch. Raises UsageError naming the settings and what to use."""
     s = config.settings
-    used = [f"{key}: {s[key]}" for key, off in (("search", "random"), ("early_stop", "off"))
-            if s[key] != off]
-    if used and executor != "local":
-        raise UsageError(f"settings {', '.join(used)} run under `greenscreen sweep local` "
-                         f"(--workers N) only, not under {executor}; use the local executor, "
-                         "or search: random and early_stop: off here.")
+    if s["search"] == "pareto" and executor in ("slurm", "run-one"):
+        raise UsageError(f"settings search: pareto runs under `greenscreen sweep local` "
+                         f"(--workers N) or `greenscreen sweep ray`, not under {executor}: "
+                         "each batch is proposed from the results of the batches before it, "
+                         "which one Slurm job array cannot wait for. Under Slurm use search: "
+                         "random, with early_stop: halving if you like.")
+    if s["early_stop"] == "halving" and executor == "slurm" and not s["slurm_parallel"]:
+        raise UsageError("settings early_stop: halving under Slurm needs "
+                         "settings.slurm_parallel (or --parallel N): the array tasks that "
+                         "run at once are the halving batch, and a run waits at its rung "
+                         "for the runs of its batch, so N runs must fit on the partition at "
+                         "once.")
+
+
+def batch_size_of(config: space.SweepConfig, args: argparse.Namespace) -> int | None:
+    """The runs that train at once, as far as the command line says: the local workers,
+    Slurm's array tasks at once; None for Ray, which records its slots itself."""
+    if args.executor == "slurm":
+        return config.settings["slurm_parallel"] or None
+    return getattr(args, "workers", None)
 
 
 def analyze(args: argparse.Namespace) -> None:

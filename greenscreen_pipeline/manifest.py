@@ -31,7 +31,9 @@ def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) 
     Args:
         config: The sweep's config.
         sweep_dir: Its folder.
-        batch_size: Runs per batch of a pareto search or halving (the local workers).
+        batch_size: Runs per batch of a pareto search or halving: the local workers,
+            Ray's slots or Slurm's array tasks at once. None keeps the recorded one (the
+            Ray executor records its slots once it has seen the cluster).
     """
     manifest = Path(sweep_dir) / FILE
     mine = _jsonable({"seed": config.settings["seed"], "space": config.space})
@@ -41,7 +43,7 @@ def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) 
                          "another --sweep-dir (or delete that folder).")
     search = search_of(config.settings, batch_size)
     if old is not None:
-        _same_search(sweep_dir, old.get("search") or search_of({}), search)
+        search = _same_search(sweep_dir, old.get("search") or search_of({}), search)
     atomic_write_json(manifest, {**mine, "config": config.path, "settings": config.settings,
                                  "search": search})
 
@@ -66,17 +68,23 @@ def batch_size(sweep_dir: Path) -> int | None:
     return (data.get("search") or {}).get("batch_size")
 
 
-def _same_search(sweep_dir: Path, old: dict, mine: dict) -> None:
-    if old == mine:
-        return
+def _same_search(sweep_dir: Path, old: dict, mine: dict) -> dict:
+    """The search to record: `mine`, with the recorded batch size where it gives none.
+    Raises OtherSweep where the search or the batch size differ from the recorded ones."""
     if {k: v for k, v in old.items() if k != "batch_size"} != {
             k: v for k, v in mine.items() if k != "batch_size"}:
         raise OtherSweep(f"{sweep_dir} was started with {_words(old)}; this config says "
                          f"{_words(mine)}. Set those settings back, or pass another "
                          "--sweep-dir.")
-    raise OtherSweep(f"{sweep_dir} was started in batches of {old.get('batch_size')} runs "
-                     f"(--workers {old.get('batch_size')}); its search and halving depend on "
-                     f"that: pass --workers {old.get('batch_size')}, or another --sweep-dir.")
+    if "batch_size" not in mine or "batch_size" not in old:
+        return {**old, **mine}
+    if old["batch_size"] != mine["batch_size"]:
+        size = old["batch_size"]
+        raise OtherSweep(f"{sweep_dir} was started in batches of {size} runs and got "
+                         f"{mine['batch_size']} now; its search and halving depend on that: "
+                         f"pass --workers {size} (local), --parallel {size} (Slurm) or give "
+                         f"Ray at least {size} slots, or pass another --sweep-dir.")
+    return mine
 
 
 def _words(search: dict) -> str:

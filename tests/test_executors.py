@@ -97,6 +97,40 @@ def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_s
     assert "nothing to submit" in again.stdout  # resubmission only runs what is not done
 
 
+# Seed 5's run 001 (batches of 2, lr 1e-6) is worse and dearer than run 000 at rung 1.
+HALVING = """
+settings: {runs: 4, epochs: 3, final_epochs: 1, seed: 5, energy_source: nvidia-smi,
+           early_stop: halving, slurm_parallel: 2}
+configuration:
+  model: {values: [ffnn]}
+  batch_size: {values: [128, 2]}
+  lr: {values: [0.01, 0.000001]}
+  optimizer: {values: [Adam, SGD]}
+"""
+
+
+def test_slurm_array_tasks_halve_at_their_rungs_from_the_shared_records(slurm, fake_smi,
+                                                                         tmp_path):
+    """One array of 4 tasks, 2 at once (the batch): each task records its rung on the
+    shared sweep folder and applies the rule there; the report job runs after them."""
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(HALVING)
+    submitted = sweep(config, out, "slurm", "--time", "10", "--out", str(tmp_path / "r.pdf"),
+                      env=slurm.env, timeout=120)
+    assert submitted.returncode == 0, submitted.stderr
+    report = re.search(r"report job (\d+)", submitted.stdout).group(1)
+    slurm.wait_idle(timeout=480)
+    assert slurm.job_state(report) == "COMPLETED", slurm.log("slurmctld.log")[-2000:]
+    states = {i: runfolder.RunFolder.of(out, i).state() for i in range(4)}
+    assert set(states.values()) <= {"done", "stopped"} and states[1] == "stopped", states
+    for i in range(4):
+        assert (out / f"{i:03d}" / "rungs" / "0001.json").exists()  # every run reached rung 1
+    assert "halving: stopped at epoch 1 of 3" in \
+        runfolder.RunFolder.of(out, 1).status_record()["reason"]
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert analysis["recommendation"]["run"] != "001"
+
+
 def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
     pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
     config, out = write_config(tmp_path), tmp_path / "sweep"

@@ -72,20 +72,34 @@ def test_a_random_sweep_is_not_resumed_as_pareto(tmp_path):
     pareto.mkdir()
     manifest.record(space.load(make_config(tmp_path)), pareto, 2)
     manifest.record(space.load(make_config(tmp_path)), pareto, 2)  # the same: resumes
+    manifest.record(space.load(make_config(tmp_path)), pareto, None)  # Ray, before its slots
     assert manifest.batch_size(pareto) == 2
     with pytest.raises(manifest.OtherSweep, match="pass --workers 2"):
         manifest.record(space.load(make_config(tmp_path)), pareto, 3)
 
 
-@pytest.mark.parametrize("executor", ["slurm", "ray"])
-def test_other_executors_refuse_the_search(tmp_path, executor):
-    config = make_config(tmp_path)
-    done = cli("sweep", executor, "--config", config, "--sweep-dir", tmp_path / "s",
-               *(["--dry-run"] if executor == "slurm" else []))
+@pytest.mark.parametrize("extra, options, refusal", [
+    (PARETO, [], "search: pareto runs under `greenscreen sweep local` (--workers N) or "
+     "`greenscreen sweep ray`, not under slurm"),
+    (", early_stop: halving", [], "early_stop: halving under Slurm needs "
+     "settings.slurm_parallel (or --parallel N)")])
+def test_slurm_refuses_a_pareto_search_and_halving_without_a_batch(tmp_path, extra, options,
+                                                                    refusal):
+    config = make_config(tmp_path, extra=extra)
+    done = cli("sweep", "slurm", "--config", config, "--sweep-dir", tmp_path / "s",
+               "--dry-run", *options)
     assert done.returncode == 2, done.stderr
-    assert "search: pareto, early_stop: halving run under `greenscreen sweep local`" in \
-        done.stderr + done.stdout
+    assert refusal in done.stderr + done.stdout
     assert not (tmp_path / "s" / "sweep.json").exists()
+
+
+def test_halving_under_slurm_takes_its_batch_from_the_array_tasks_at_once(tmp_path):
+    config = make_config(tmp_path, extra=", early_stop: halving")
+    done = cli("sweep", "slurm", "--config", config, "--sweep-dir", tmp_path / "s",
+               "--dry-run", "--parallel", "2")
+    assert done.returncode == 0, done.stderr
+    assert "#SBATCH --array=0-7%2" in done.stdout
+    assert manifest.batch_size(tmp_path / "s") == 2  # the run processes read it
 
 
 def sweep_cmd(config, sweep_dir, workers=2):
@@ -172,15 +186,42 @@ def test_pareto_halving_sweep_killed_then_resumed(fake_smi, tmp_path):
         in analysis["relevance_note"]  # run 001 was stopped
     assert (tmp_path / "r.pdf").stat().st_size > 0
 
-    # The same seed and recorded results propose the same batch, in any process.
+    assert_proposed_again(config, out, runs, after)
+
+
+def assert_proposed_again(config, out, runs, recorded, batch_size=2):
+    """The same seed and recorded results propose the same batches, in any process."""
     settings = space.load(config)
-    for batch in (1, 2):
-        runs_of = proposals.batch_runs(batch, 2, runs)
+    for batch in range(1, -(-runs // batch_size)):
+        runs_of = proposals.batch_runs(batch, batch_size, runs)
         results = [proposals.result_of(settings, out, i, Objective())
                    for i in range(runs_of.start)]
         again = propose.propose(settings.space, results, runs_of, seed=SEED, batch=batch,
-                                random_run=settings.run, n_startup=2, batch_size=2)
-        assert again == {i: after[i] for i in runs_of}
+                                random_run=settings.run, n_startup=2, batch_size=batch_size)
+        assert again == {i: recorded[i] for i in runs_of}
+
+
+def test_pareto_halving_sweep_on_ray_goes_batch_by_batch(fake_smi, tmp_path):
+    """Ray's slots (2 CPUs, 1 per run) are the batch; a batch is submitted once the one
+    before has ended, so every run waiting at a rung has its peers training."""
+    pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
+    runs, config, out = 4, make_config(tmp_path, runs=4), tmp_path / "sweep"
+    done = cli("sweep", "ray", "--num-cpus", "2", "--config", config, "--sweep-dir", out,
+               timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "4 runs to train, each with 0 GPU(s) and 1 CPU(s), in batches of 2" in done.stdout
+    assert manifest.batch_size(out) == 2  # what the run processes halved by
+    recorded = configurations(out, runs)
+    assert set(recorded) == set(range(runs)) and recorded[0] == space.load(config).run(0)
+    states = {i: state(out, i) for i in range(runs)}
+    assert set(states.values()) <= {"done", "stopped"} and states[1] == "stopped", states
+    assert_proposed_again(config, out, runs, recorded)
+    bigger = tmp_path / "bigger"  # started in batches of 3: more than 2 slots can train
+    bigger.mkdir()
+    manifest.record(space.load(config), bigger, 3)
+    again = cli("sweep", "ray", "--num-cpus", "2", "--config", config, "--sweep-dir", bigger)
+    assert again.returncode == 2, again.stderr
+    assert "started in batches of 3 runs; this Ray cluster trains 2 at once" in again.stderr
 
 
 def test_relevance_reads_a_pareto_search_s_random_start_only(tmp_path):

@@ -8,7 +8,6 @@ trains at once, so a run waiting at a rung never waits for a run without a worke
 
 from __future__ import annotations
 
-import math
 import os
 import queue
 import threading
@@ -44,13 +43,10 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
     stop = Stop().install()
     try:
         if config.settings["search"] == "pareto":
-            size = max(1, workers)
-            for batch in range(math.ceil(runs / size)):
+            for batch in proposals.batches(config, sweep_dir, max(1, workers)):
+                train(config, sweep_dir, batch, workers, gpus, stop, progress)
                 if stop.requested:
                     break
-                proposals.configure_batch(config, sweep_dir, batch, size)
-                train(config, sweep_dir, proposals.batch_runs(batch, size, runs), workers,
-                      gpus, stop, progress)
         else:
             train(config, sweep_dir, range(runs), workers, gpus, stop, progress)
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Iterator
 
 from .. import runfolder
 from ..errors import PipelineError
@@ -28,6 +29,21 @@ class NotEnded(PipelineError):
 def batch_runs(batch: int, batch_size: int, runs: int) -> range:
     """The run indices of batch `batch`."""
     return range(batch * batch_size, min(runs, (batch + 1) * batch_size))
+
+
+def batches(config: SweepConfig, sweep_dir: Path, batch_size: int) -> Iterator[range]:
+    """The sweep's batches in run order; under `search: pareto` each is proposed and
+    recorded (`configure_batch`) only when it is asked for, so ask for the next batch once
+    every run of the one before has ended.
+
+    Raises:
+        NotEnded: From `configure_batch`, when an earlier run has not ended.
+    """
+    runs = config.settings["runs"]
+    for batch in range(math.ceil(runs / batch_size)):
+        if config.settings["search"] == "pareto":
+            configure_batch(config, sweep_dir, batch, batch_size)
+        yield batch_runs(batch, batch_size, runs)
 
 
 def configuration_of(config: SweepConfig, sweep_dir: Path, index: int) -> dict:

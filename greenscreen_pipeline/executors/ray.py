@@ -7,6 +7,12 @@ cluster has GPUs, one GPU (Ray then sets `CUDA_VISIBLE_DEVICES`, so the run's
 SMICallback measures only that GPU). The sweep folder and this checkout must
 be on storage every node sees, at the same path.
 
+A pareto search or halving goes in batches of the cluster's slots (the runs it trains at
+once with those resources), recorded in sweep.json: a batch's tasks are submitted once
+the batch before has ended. Submitting every task at once would let Ray start a later
+run before an earlier one, and a run waiting at a rung for a peer that has no slot would
+wait for ever.
+
 Without an address a private local Ray instance is started that listens on
 loopback only and sends no usage statistics. Ray binds its servers (GCS,
 raylet, object manager, workers, agents) to the node's IP address, and takes
@@ -22,13 +28,15 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Iterable
 
 from greenscreen.validation import invalid
 
-from .. import runfolder
+from .. import manifest, runfolder
 from ..errors import Interrupted, MissingDependency, UsageError
 from ..log import logger
 from ..space import SweepConfig
+from . import proposals
 from .attempt import RunReport, train_claimed
 from .progress import Progress
 
@@ -106,6 +114,44 @@ def _beyond_cluster(flag: str, value: int, cluster: dict, resource: str, low: in
     return str(invalid(flag, value, f"{low} to {has:g}: the Ray cluster has {has:g} {resource}s"))
 
 
+def slots(cluster: dict, res: dict) -> int:
+    """How many runs the cluster trains at once when each takes `res` (`resources`)."""
+    at_once = [int(cluster.get(key, 0) // res[f"num_{key.lower()}s"])
+               for key in ("CPU", "GPU") if res[f"num_{key.lower()}s"]]
+    return max(1, min(at_once, default=1))
+
+
+def batch_size(config: SweepConfig, sweep_dir: Path, at_once: int) -> int | None:
+    """The batch of a pareto search or halving (None for neither): the recorded one on a
+    resumed sweep, else the cluster's slots; recorded in sweep.json.
+
+    Raises:
+        UsageError: The sweep was started in bigger batches than the cluster's slots.
+    """
+    s = config.settings
+    if s["search"] == "random" and s["early_stop"] == "off":
+        return None
+    size = manifest.batch_size(sweep_dir) or at_once
+    if size > at_once:
+        raise UsageError(f"{sweep_dir} was started in batches of {size} runs; this Ray "
+                         f"cluster trains {at_once} at once with these resources per run, "
+                         "and every run of a batch must train at once. Give Ray more "
+                         "resources (--num-cpus) or fewer per run.")
+    manifest.record(config, sweep_dir, size)
+    return size
+
+
+def waves(config: SweepConfig, sweep_dir: Path, todo: list[int],
+          size: int | None) -> Iterable[list[int]]:
+    """The unfinished runs in the groups submitted together: all at once, or batch by
+    batch (each proposed, under pareto, when the one before has ended)."""
+    if size is None:
+        yield todo
+        return
+    for batch in proposals.batches(config, sweep_dir, size):
+        yield [i for i in batch if i in todo]
+
+
 def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
               num_cpus: int | None = None, gpus_per_run: int | None = None,
               cpus_per_run: int = 1) -> list[dict]:
@@ -114,27 +160,22 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
     todo = runfolder.unfinished(sweep_dir, s["runs"])
     signal.signal(signal.SIGTERM, _stop)  # like Ctrl-C: cancel the tasks cleanly
     ray = start(address, num_cpus)
-    pending = {}
+    pending: dict = {}
     try:
         cluster = ray.cluster_resources()
         res = resources(cluster, gpus_per_run, cpus_per_run)
+        size = batch_size(config, sweep_dir, slots(cluster, res)) if todo else None
         log.info("Ray cluster %g CPUs, %g GPUs; %d runs to train, each with %d GPU(s) and %d "
-                 "CPU(s)", cluster.get("CPU", 0), cluster.get("GPU", 0), len(todo),
-                 res["num_gpus"], res["num_cpus"])
+                 "CPU(s)%s", cluster.get("CPU", 0), cluster.get("GPU", 0), len(todo),
+                 res["num_gpus"], res["num_cpus"], f", in batches of {size}" if size else "")
         # No Ray-level retries: a lost task leaves its run unfinished, and rerunning the
         # sweep trains it; a retry on another node would find the dead task's claim.
         task = ray.remote(train_task).options(max_retries=0, **res)
-        pending = {task.remote(config, str(sweep_dir.resolve()), i, s["epochs"]): i
-                   for i in todo}
         progress = Progress(len(todo))
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            i = pending.pop(ready[0])
-            try:
-                report = ray.get(ready[0])
-            except ray.exceptions.RayError as exc:
-                report = RunReport(i, {"status": "lost"}, f"lost ({type(exc).__name__})")
-            progress.report(sweep_dir, report)
+        for wave in waves(config, sweep_dir, todo, size):
+            pending.update({task.remote(config, str(sweep_dir.resolve()), i, s["epochs"]): i
+                            for i in wave})
+            _collect(ray, pending, progress, sweep_dir)
     except KeyboardInterrupt:
         # Without force, a running task gets a KeyboardInterrupt: its run process is sent
         # SIGTERM, marks the run interrupted and its claim is released.
@@ -148,3 +189,15 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
     finally:
         ray.shutdown()
     return runfolder.statuses(sweep_dir, s["runs"])
+
+
+def _collect(ray, pending: dict, progress: Progress, sweep_dir: Path) -> None:
+    """Reports each task of `pending` (object ref -> run) as it ends, until none is left."""
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        i = pending.pop(ready[0])
+        try:
+            report = ray.get(ready[0])
+        except ray.exceptions.RayError as exc:
+            report = RunReport(i, {"status": "lost"}, f"lost ({type(exc).__name__})")
+        progress.report(sweep_dir, report)

@@ -7,6 +7,16 @@ finish; failed runs are recorded in their folders and listed by the analysis
 anyway. Resubmitting after a partial failure only includes runs not done.
 The sweep folder must be on storage every node sees (e.g. a shared home or
 scratch file system), since each array task writes its own run folder there.
+
+Halving (`early_stop: halving`): each array task applies the rule itself at its rungs,
+from the rung records its peers write to the shared sweep folder (`search.rungfiles`);
+no server, no extra job. The batch is `slurm_parallel`, the array tasks at once (the
+`%N` throttle), recorded in sweep.json. Slurm starts an array's tasks in index order, so
+when a run waits at a rung, the runs of its batch and of the batches before it have all
+started; that holds only while N tasks fit on the partition at once. Otherwise a run
+waits at its rung, holding its allocation, until a peer gets one (or its --time ends:
+it is then interrupted and resumes on resubmission). A pareto search is refused here
+(`commands.refuse_search`): its next batch needs the last one's results.
 """
 
 from __future__ import annotations
