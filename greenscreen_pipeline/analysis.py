@@ -243,6 +243,9 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
         result["sweep_energy"] = books
     result["energy_by_state"] = search_cost.energy_by_state(whole)  # what the search cost
     result["search_progress"], reference = search_cost.progress(df, objective)
+    proposing = search_cost.proposal_cost(sweep_dir)
+    if proposing:  # estimated, so beside the runs' measured energy, never in it
+        result["proposal_cost"] = proposing
     if reference:
         result["search_progress_reference"] = reference
     result["shared_devices"] = any(provenance.shares_gpu(s) for s in result["sources"])
@@ -319,6 +322,11 @@ def summary_text(result: dict) -> str:
         lines.append("energy by state: " + ", ".join(
             f"{state} {v['runs']} run(s) {v['energy_j'] or 0:.1f} J"
             for state, v in result["energy_by_state"].items()))
+    if result.get("proposal_cost"):
+        cost = result["proposal_cost"]
+        lines.append(f"proposing {cost['batches']} batch(es) took {cost['cpu_s']:.1f} CPU s, "
+                     f"about {cost['energy_j']:.1f} J ({cost['provenance']}; not in the "
+                     "runs' energy)")
     if result.get("shared_devices"):
         lines.append("runs shared GPUs: each run's energy is its attributed share")
     if result.get("sharing_unknown"):

@@ -7,6 +7,8 @@
                       values are not a random sample of the space)
     progress          the hypervolume of the done runs' (objective, energy) front against
                       the sweep's cumulative energy, run by run
+    proposal_cost     what proposing a pareto search's batches cost (CPU seconds and their
+                      estimated energy), apart from the runs' measured energy
 """
 
 from __future__ import annotations
@@ -56,6 +58,21 @@ def relevance_runs(sweep_dir: "str | Path", ok: pd.DataFrame) -> tuple[pd.DataFr
     return chosen, (f"pareto search: relevance is computed on the {len(chosen)} finished "
                     f"run(s) of its random start (runs below {start:03d}) only; the sampler "
                     "chose the others, which are not a random sample of the space")
+
+
+def proposal_cost(sweep_dir: "str | Path") -> dict | None:
+    """The proposals' cost over every batch (`executors.proposals.record_cost`):
+    {"batches", "cpu_s", "energy_j", "provenance"}; None when nothing was proposed. The
+    energy is an estimate from CPU time: it is reported beside the runs' energy, never
+    added to it."""
+    folder = Path(sweep_dir) / "proposals"
+    records = [read_json(path) or {} for path in sorted(folder.glob("*.json"))]
+    if not records:
+        return None
+    return {"batches": len(records),
+            "cpu_s": math.fsum(float(r.get("cpu_s") or 0.0) for r in records),
+            "energy_j": math.fsum(float(r.get("energy_j") or 0.0) for r in records),
+            "provenance": "estimated:cpu-time"}
 
 
 def total(by_state: dict) -> float:

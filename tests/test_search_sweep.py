@@ -166,6 +166,7 @@ def test_pareto_halving_sweep_killed_then_resumed(fake_smi, tmp_path):
         assert folder.summary().energy_j > 0
         assert f"run {i:03d} stopped" in done.stdout or i in finished
 
+    printed = {}
     for command in ("analyze", "report"):
         ran = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", command,
                               "--config", str(config), "--sweep-dir", str(out),
@@ -173,6 +174,7 @@ def test_pareto_halving_sweep_killed_then_resumed(fake_smi, tmp_path):
                                 else [])], cwd=ROOT, capture_output=True, text=True,
                              timeout=300)
         assert ran.returncode == 0, ran.stderr
+        printed[command] = ran.stdout
     analysis = json.loads((out / "analysis.json").read_text())
     assert analysis["recommendation"]["run"] not in {f"{i:03d}" for i in stopped}
     assert {r["run"] for r in analysis["failed_or_skipped"]} == {f"{i:03d}" for i in stopped}
@@ -184,6 +186,10 @@ def test_pareto_halving_sweep_killed_then_resumed(fake_smi, tmp_path):
         sum(RunFolder.of(out, i).summary().energy_j for i in stopped))
     assert "relevance is computed on the 1 finished run(s) of its random start" \
         in analysis["relevance_note"]  # run 001 was stopped
+    cost = analysis["proposal_cost"]  # what proposing cost: estimated, apart from the runs
+    assert cost["batches"] == 3 and cost["provenance"] == "estimated:cpu-time"
+    assert cost["cpu_s"] > 0 and cost["energy_j"] > 0
+    assert "proposing 3 batch(es) took" in printed["analyze"]
     assert (tmp_path / "r.pdf").stat().st_size > 0
 
     assert_proposed_again(config, out, runs, after)
@@ -222,6 +228,20 @@ def test_pareto_halving_sweep_on_ray_goes_batch_by_batch(fake_smi, tmp_path):
     again = cli("sweep", "ray", "--num-cpus", "2", "--config", config, "--sweep-dir", bigger)
     assert again.returncode == 2, again.stderr
     assert "started in batches of 3 runs; this Ray cluster trains 2 at once" in again.stderr
+
+
+def test_a_batch_proposed_twice_adds_its_cost_and_the_sweep_sums_every_batch(tmp_path):
+    from greenscreen.meters.estimate import watts_per_core
+
+    proposals.record_cost(tmp_path, 1, range(2, 4), 0.5, "tpe")
+    proposals.record_cost(tmp_path, 1, range(2, 4), 0.25, "tpe")  # again, after a kill
+    proposals.record_cost(tmp_path, 2, range(4, 6), 1.0, "tpe")
+    record = json.loads((tmp_path / "proposals" / "0001.json").read_text())
+    assert (record["proposed"], record["cpu_s"], record["runs"]) == (2, 0.75, [2, 3])
+    assert search_cost.proposal_cost(tmp_path) == {
+        "batches": 2, "cpu_s": 1.75, "energy_j": pytest.approx(1.75 * watts_per_core()),
+        "provenance": "estimated:cpu-time"}
+    assert search_cost.proposal_cost(tmp_path / "none") is None
 
 
 def test_relevance_reads_a_pareto_search_s_random_start_only(tmp_path):

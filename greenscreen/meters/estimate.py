@@ -18,6 +18,19 @@ from .base import PolledSource, Sample
 DEFAULT_TDP_W = 85.0
 
 
+def watts_per_core(tdp_w: float | None = None) -> float:
+    """The estimate's wattage per busy core: `tdp_w` (else GREENSCREEN_CPU_TDP_W, else
+    85 W) over this machine's cores.
+
+    Raises:
+        ValueError: The TDP is not a number > 0.
+    """
+    tdp = tdp_w if tdp_w is not None else float(
+        os.environ.get("GREENSCREEN_CPU_TDP_W", DEFAULT_TDP_W))
+    check_number("tdp_w", tdp, low=0, low_open=True)
+    return tdp / (os.cpu_count() or 1)
+
+
 class CpuTimeEstimate(PolledSource):
     """Estimates energy as CPU seconds (process + reaped children) x W/core."""
 
@@ -34,10 +47,7 @@ class CpuTimeEstimate(PolledSource):
     def _watts(self) -> float:
         if self.watts_per_core is not None:
             return check_number("watts_per_core", self.watts_per_core, low=0, low_open=True)
-        tdp = self.tdp_w if self.tdp_w is not None else float(
-            os.environ.get("GREENSCREEN_CPU_TDP_W", DEFAULT_TDP_W))
-        check_number("tdp_w", tdp, low=0, low_open=True)
-        return tdp / (os.cpu_count() or 1)
+        return watts_per_core(self.tdp_w)
 
     def unavailable_reason(self) -> str | None:
         return None

@@ -6,18 +6,26 @@ used as it is (never proposed again), so a sweep killed anywhere resumes its orp
 runs with the configurations they started with. A batch is proposed only once every
 earlier run has ended; the study is rebuilt from the run folders each time
 (`search.propose`), so the same seed and the same recorded results give the same batch.
+
+What proposing costs is recorded too, in `<sweep>/proposals/<batch>.json` (writer: the
+executor): the proposing process's CPU seconds and an energy estimated from them
+(`estimated:cpu-time`), never added into the runs' measured energy.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Iterator
+
+from greenscreen.fileio import atomic_write_json
+from greenscreen.meters.estimate import watts_per_core
 
 from .. import runfolder
 from ..errors import PipelineError
 from ..objective import Objective
-from ..runfolder import RunFolder
+from ..runfolder import RunFolder, read_json
 from ..search import propose
 from ..space import SweepConfig
 
@@ -96,13 +104,34 @@ def configure_batch(config: SweepConfig, sweep_dir: Path, batch: int,
     if all(cfg is not None for cfg in recorded.values()):
         return recorded
     objective = Objective.from_settings(s)
+    cpu_s = time.process_time()
     results = [result_of(config, sweep_dir, i, objective) for i in range(runs.start)]
     proposed = propose.propose(
         config.space, results, runs, seed=s["seed"], batch=batch, random_run=config.run,
         n_startup=propose.default_startup(s["runs"], batch_size),
         sampler=s["search_sampler"], maximize=objective.maximise, batch_size=batch_size)
+    record_cost(sweep_dir, batch, runs, time.process_time() - cpu_s, s["search_sampler"])
     for i in runs:
         if recorded[i] is None:
             RunFolder.of(sweep_dir, i).write_configuration(proposed[i])
             recorded[i] = proposed[i]
     return recorded
+
+
+PROPOSALS = "proposals"
+COST_PROVENANCE = "estimated:cpu-time"
+
+
+def record_cost(sweep_dir: Path, batch: int, runs: range, cpu_s: float, sampler: str) -> None:
+    """Adds what proposing batch `batch` cost to its record: this process's CPU seconds
+    (Optuna and reading the run folders; the workers are idle between batches, and the
+    sweep's meter thread, counted with them, makes the figure err high) and the energy
+    the CPU-time estimate puts on them. A batch proposed again after a kill adds its
+    seconds to those already recorded: they were spent twice."""
+    path = Path(sweep_dir) / PROPOSALS / f"{batch:04d}.json"
+    before = read_json(path) or {}
+    cpu_s += float(before.get("cpu_s") or 0.0)
+    atomic_write_json(path, {
+        "batch": batch, "runs": [runs.start, runs.stop - 1], "sampler": sampler,
+        "proposed": int(before.get("proposed") or 0) + 1, "cpu_s": cpu_s,
+        "energy_j": cpu_s * watts_per_core(), "provenance": COST_PROVENANCE})

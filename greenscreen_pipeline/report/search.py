@@ -1,7 +1,7 @@
 """What the search cost: the energy of the runs by how they ended, the hypervolume of the
 front against the sweep's cumulative energy, and, for a pareto search, Optuna's parameter
-importance over every run (analysis.json's energy_by_state, search_progress and
-optuna_importance)."""
+importance over every run (analysis.json's energy_by_state, proposal_cost,
+search_progress and optuna_importance)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,19 @@ def search_cost(inputs: ReportInputs) -> list:
         [state, v["runs"], number(v["energy_j"], 1),
          f"{100 * (v['energy_j'] or 0.0) / total:.0f} %" if total else "n/a"]
         for state, v in by_state.items()]
-    story = section("What the search cost", table(rows, [0.25, 0.15, 0.3, 0.3]))
+    story = section("What the search cost", table(rows, [0.25, 0.15, 0.3, 0.3]),
+                    *proposing(a))
     return story + progress(inputs) + importance(a)
+
+
+def proposing(a: dict) -> list:
+    """A sentence on what proposing the batches cost, an estimate kept out of the table."""
+    cost = a.get("proposal_cost")
+    if not cost:
+        return []
+    return [para(f"Proposing the {cost['batches']} batches took {cost['cpu_s']:.1f} CPU "
+                 f"seconds, about {cost['energy_j']:.1f} J ({cost['provenance']}: an "
+                 "estimate, so it is not in the measured energy above).", "Italic")]
 
 
 def progress(inputs: ReportInputs) -> list:
