@@ -164,8 +164,8 @@ class RunResults:
         timing: Wall-clock marks of the run process (process_start, fit_start, ...).
         history: The Keras History, one list per metric.
         quantized: The int8 model's figures, for post_quantization runs.
-        unread_dimensions: Dimensions of your own that neither your model nor your
-            dataset function read in this run.
+        unread_dimensions: Dimensions of your own that none of your functions (model,
+            dataset, training loop) read in this run.
         test_metrics: Every metric on the test split, "test_" + its name (the loss and
             accuracy among them; a regression's test_mae, ...).
         objective: The value the sweep ranks this run by: {"name": "val_accuracy",

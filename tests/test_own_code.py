@@ -59,8 +59,8 @@ def test_an_own_dimension_nobody_reads_is_named_after_run_000(fake_smi, own):
     (own / "config.yaml").write_text(text)
     done = greenscreen("sweep", "--runs", "1", cwd=own)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert ("warning: run 000: your own dimension(s) colour were read by neither your model "
-            "nor your dataset function") in done.stderr
+    assert ("warning: run 000: your own dimension(s) colour were read by none of your "
+            "functions (model, dataset or training loop") in done.stderr
     assert "units" not in done.stderr.split("warning: run 000:")[1].splitlines()[0]
 
 

@@ -71,9 +71,10 @@ def warn_about_baseline(folder: runfolder.RunFolder) -> None:
     except runfolder.Unreadable:
         return
     if results and results.unread_dimensions:
-        log.warning("run %s: your own dimension(s) %s were read by neither your model nor "
-                    "your dataset function (params[...]): a typo, or a dimension that changes "
-                    "nothing?", folder.name, ", ".join(results.unread_dimensions))
+        log.warning("run %s: your own dimension(s) %s were read by none of your functions "
+                    "(model, dataset or training loop, as params[...]): a typo, or a "
+                    "dimension that changes nothing?", folder.name,
+                    ", ".join(results.unread_dimensions))
     if results and results.objective.get("per_epoch") is False:
         log.warning("run %s: your training function did not pass `callbacks` to a fit, so "
                     "per-epoch figures are missing; each run's whole call is measured as one "
