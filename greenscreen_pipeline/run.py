@@ -21,17 +21,10 @@ import argparse  # noqa: E402
 import errno  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import signal  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 
-
-def _interrupt(signum, frame):
-    """SIGTERM (Slurm's time limit, the sweep stopping) ends the run like Ctrl-C does;
-    a second signal while it is being handled is ignored."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+from . import interrupt  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,8 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--configuration", default=None,
                         help="train this configuration (JSON) instead of run INDEX's")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    interrupt.install()
 
     from . import space
     from .runfolder import RunFolder

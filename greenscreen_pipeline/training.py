@@ -16,7 +16,7 @@ import keras
 
 from greenscreen import SMICallback
 
-from . import batches, checkpoint, data, models, own_loop, recipe, user_code, user_data
+from . import batches, checkpoint, data, interrupt, models, own_loop, recipe, user_code, user_data
 from .data import Splits
 from .objective import CLASSIFICATION, Objective
 from .records import RunResults
@@ -38,6 +38,15 @@ class BuiltModel:
     n_parameters: int
     flops_per_train_step: int
     steps_per_epoch: int
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ends the fit after an epoch, checkpoint included, when a signal asked the run to
+    stop and its KeyboardInterrupt was swallowed where it was raised (`interrupt`)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if interrupt.requested:
+            raise KeyboardInterrupt(interrupt.requested[0])
 
 
 def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: int, index: int,
@@ -94,7 +103,7 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
                         initial_epoch=start, verbose=0, shuffle=False, callbacks=[
                             smi, *([rungs] if rungs else []),
                             checkpoint.EpochCheckpoint(folder.checkpoint_dir),
-                            keras.callbacks.TerminateOnNaN()])
+                            keras.callbacks.TerminateOnNaN(), StopOnSignal()])
     timing["fit_end"] = time.time()
     if rungs is not None:
         rungs.raise_if_stopped()

@@ -156,6 +156,43 @@ def test_a_signal_stops_the_sweep_fails_nothing_and_a_rerun_finishes(fake_smi, t
     assert status(out, 0)["status"] == "done", status(out, 0)
 
 
+def test_an_interrupt_swallowed_where_it_was_raised_still_ends_the_fit_after_its_epoch():
+    """The run process's SIGTERM handler raised KeyboardInterrupt inside code that swallowed
+    it (a finaliser, a bare except): the fit still ends once that epoch is checkpointed."""
+    import keras
+    import numpy as np
+
+    from greenscreen_pipeline import interrupt
+    from greenscreen_pipeline.training import StopOnSignal
+
+    class SwallowsASignal(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1 and not interrupt.requested:
+                try:
+                    interrupt.handle(signal.SIGTERM, None)  # as the signal would run it
+                except KeyboardInterrupt:
+                    pass
+
+    class Checkpoint(keras.callbacks.Callback):
+        epochs: list = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append(epoch)
+
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            model.fit(np.zeros((8, 2)), np.zeros((8, 1)), batch_size=2, epochs=5, verbose=0,
+                      callbacks=[SwallowsASignal(), Checkpoint(), StopOnSignal()])
+    finally:
+        interrupt.requested.clear()
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+    assert Checkpoint.epochs == [0]  # the epoch it was in ended, checkpointed, and no other
+
+
 def test_unreadable_result_files_leave_their_folders_alone_and_are_named(fake_smi, tmp_path):
     config, out = make_config(tmp_path, runs=3), tmp_path / "sweep"
     assert subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True,
