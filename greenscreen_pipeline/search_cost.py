@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .executors import proposals
 from .objective import Objective
 from .runfolder import read_json
 from .search.front import hypervolume, pareto_mask
@@ -65,14 +66,14 @@ def proposal_cost(sweep_dir: "str | Path") -> dict | None:
     {"batches", "cpu_s", "energy_j", "provenance"}; None when nothing was proposed. The
     energy is an estimate from CPU time: it is reported beside the runs' energy, never
     added to it."""
-    folder = Path(sweep_dir) / "proposals"
+    folder = Path(sweep_dir) / proposals.PROPOSALS
     records = [read_json(path) or {} for path in sorted(folder.glob("*.json"))]
     if not records:
         return None
     return {"batches": len(records),
             "cpu_s": math.fsum(float(r.get("cpu_s") or 0.0) for r in records),
             "energy_j": math.fsum(float(r.get("energy_j") or 0.0) for r in records),
-            "provenance": "estimated:cpu-time"}
+            "provenance": proposals.COST_PROVENANCE}
 
 
 def total(by_state: dict) -> float:

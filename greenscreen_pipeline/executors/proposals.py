@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from greenscreen.fileio import atomic_write_json
-from greenscreen.meters.estimate import watts_per_core
+from greenscreen.meters.estimate import CpuTimeEstimate, watts_per_core
 
 from .. import runfolder
 from ..errors import PipelineError
@@ -119,7 +119,7 @@ def configure_batch(config: SweepConfig, sweep_dir: Path, batch: int,
 
 
 PROPOSALS = "proposals"
-COST_PROVENANCE = "estimated:cpu-time"
+COST_PROVENANCE = CpuTimeEstimate.provenance  # the same label as the meter's estimate
 
 
 def record_cost(sweep_dir: Path, batch: int, runs: range, cpu_s: float, sampler: str) -> None:
