@@ -45,6 +45,7 @@ from .records import RunResults, RunSummary
 FINAL = ("done", "stopped", "failed", "skipped")
 CONFIGURATION = "configuration.json"
 STATES = ("pending", "running", "interrupted") + FINAL
+BUSY_EXIT = 73  # run.execute.BUSY: another process held the run's lock; nothing was trained
 # How an attempt that ends by one of these signals ended: stopped, not broken.
 STOP_SIGNALS = ("SIGINT", "SIGTERM")
 # The original pipeline's logs.csv columns, and ours.
@@ -155,7 +156,8 @@ class RunFolder:
                 attempts.append(dict(event))
             elif attempts:
                 attempts[-1].update(event)
-        return attempts
+        # An attempt that found the run's lock held (`run.ownership`) trained nothing.
+        return [a for a in attempts if a.get("how") != f"exit {BUSY_EXIT}"]
 
     def is_seed_format(self) -> bool:
         """The original pipeline's folder: a logs.csv with its columns and no status.json."""

@@ -104,6 +104,13 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
                                       "done (it is removed by default)"),
     "save_models": (bool, False, "true or false: keep each run's trained model as model.keras "
                                  "in its folder (off by default: disk space)"),
+    # How runs are trained (README "How runs are trained"): warm workers, one long-lived
+    # process per executor slot, unless isolate_runs gives every run a fresh process.
+    "isolate_runs": (bool, False, "true or false: train every run in a fresh process of its "
+                                  "own (off by default: warm workers)"),
+    "worker_memory_growth_mb": (float, 4096.0, "a number > 0: a warm worker whose memory (RSS, "
+                                               "or GPU memory) grew by more MiB since its "
+                                               "first run is replaced"),
     # The report's CO2: carbon_intensity (g CO2/kWh) wins over country; neither: world average.
     "country": (str, "", "an ISO 3166 alpha-2 or alpha-3 code in greenscreen.carbon.INTENSITY "
                          "(e.g. DE, FRA), or '' for the world average"),
@@ -236,6 +243,8 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if key in SETTING_WORDS and value not in SETTING_WORDS[key]:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "halving_eta" and value < 2:
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key == "worker_memory_growth_mb" and not 0 < value < float("inf"):
             raise ConfigError(path, f"settings.{key}", value, allowed)
         out[key] = value
     _check_task(path, out)

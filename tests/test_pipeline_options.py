@@ -7,9 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from greenscreen_pipeline import batches, data, models, space
-from greenscreen_pipeline import recipe as t
-from greenscreen_pipeline.training import build_model
+from greenscreen_pipeline import space
+from greenscreen_pipeline.run import batches, data, models
+from greenscreen_pipeline.run import recipe as t
+from greenscreen_pipeline.run.training import build_model
 
 OPTIONS = [(dim, value) for dim, values in space.CHOICES.items() if dim != "dataset"
            for value in values]

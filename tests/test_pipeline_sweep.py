@@ -162,8 +162,8 @@ def test_an_interrupt_swallowed_where_it_was_raised_still_ends_the_fit_after_its
     import keras
     import numpy as np
 
-    from greenscreen_pipeline import interrupt
-    from greenscreen_pipeline.training import StopOnSignal
+    from greenscreen_pipeline.run import interrupt
+    from greenscreen_pipeline.run.training import StopOnSignal
 
     class SwallowsASignal(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

@@ -1,12 +1,17 @@
-"""The one interface every executor trains a run through: claim it, train it in its own
-process, record the attempt, release it.
+"""The one interface every executor trains a run through: claim it, train it (in the
+slot's warm worker, or in a process of its own), record the attempt, release it.
 
-Local workers, Slurm array tasks and Ray tasks all call `train_claimed`, so run folders,
-claims, resume and failure records are the same whichever executor ran them.
+Local workers, Slurm array tasks, Ray actors and the final run all call `train_claimed`
+or `train_process`, so run folders, claims, resume and failure records are the same
+whichever executor ran them. A run trains in the executor slot's warm worker
+(`workers.WorkerSlot`) unless `settings.isolate_runs` is true or the run needs a process
+of its own (`execute.needs_own_process`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,9 +20,12 @@ from pathlib import Path
 
 from .. import runfolder
 from ..log import logger
+from ..run import ownership
+from ..run.execute import BUSY, Request, needs_own_process
 from ..space import SweepConfig
 from . import claims
 from .stop import Stop, never, send
+from .workers import Ending, WorkerSlot
 
 log = logger(__name__)
 
@@ -40,12 +48,17 @@ class RunReport:
 
 
 def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
-                  env: dict | None = None, stop: Stop | None = None) -> RunReport:
+                  env: dict | None = None, stop: Stop | None = None,
+                  slot: WorkerSlot | None = None) -> RunReport:
     """Trains (or resumes) run `index` unless it is finished or another process holds it.
 
-    A finished run is kept; a folder that cannot be read is left alone and named.
+    A finished run is kept; a folder that cannot be read is left alone and named. A run
+    still trained by a process whose sweep is gone (its claim is stale, its lock held) is
+    waited for, then trained here. `slot`: the executor slot's warm worker (None: a
+    process of its own).
     """
     stop = stop or never()
+    wait_for_orphan(sweep_dir, index, stop)
     folder = runfolder.RunFolder.of(sweep_dir, index)
     try:
         outcome = folder.outcome()
@@ -66,7 +79,7 @@ def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
         folder.summary()  # raises Unreadable: a resumed run must not overwrite it
         if outcome["status"] != "pending":
             log.info("run %03d was %s; resuming it", index, outcome["status"])
-        outcome = train_process(config, sweep_dir, index, epochs, env, stop)
+        outcome = train_process(config, sweep_dir, index, epochs, env, stop, slot)
         return RunReport(index, outcome, outcome["status"], outcome.get("wall_s", 0.0))
     except runfolder.Unreadable as exc:
         return RunReport(index, {"status": "unreadable", "reason": str(exc)},
@@ -81,16 +94,73 @@ def _kept(outcome: dict) -> str:
     return f"kept ({outcome.get('reason', '')[:60]})"
 
 
+def wait_for_orphan(sweep_dir: Path, index: int, stop: Stop) -> None:
+    """Waits while a process left by a sweep that is gone still trains run `index`.
+
+    Such a process (an orphan of a `kill -9`ed sweep) holds the run's lock; on Linux it
+    was sent SIGTERM when its sweep died and ends within seconds, as after a Ctrl-C.
+    """
+    folder = runfolder.RunFolder.of(sweep_dir, index).path
+    holder = claims.owner(sweep_dir, index) or {}
+    if not ownership.locked(folder) or claims.held_by_live_process(holder):
+        return
+    log.warning("run %03d is still being trained by pid %s, left by a sweep that is gone; "
+                "waiting for it to stop", index, ownership.holder(folder) or "?")
+    ownership.wait_until_free(folder, lambda: stop.requested)
+
+
 def train_process(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
-                  env: dict | None = None, stop: Stop | None = None) -> dict:
-    """Trains run `index` in a subprocess (`python -m greenscreen_pipeline.run`); returns its
-    outcome. The caller holds the claim. Every attempt is logged in the folder's
-    attempts.jsonl, however the process ends; the folder is never deleted."""
-    stop = stop or never()
+                  env: dict | None = None, stop: Stop | None = None,
+                  slot: WorkerSlot | None = None) -> dict:
+    """Trains run `index` in `slot`'s warm worker, or in a process of its own (no slot,
+    `settings.isolate_runs`, or a run that needs one); returns its outcome. The caller
+    holds the claim. Every attempt is logged in the folder's attempts.jsonl, however it
+    ends; the folder is never deleted."""
     folder = runfolder.RunFolder.of(sweep_dir, index)
+    request = Request(config.path, str(sweep_dir), index, epochs)
+    cfg = folder.configuration() or config.run(index)
+    train_attempt(config, folder, request, cfg, env, stop or never(), slot)
+    return folder.outcome()
+
+
+def train_attempt(config: SweepConfig, folder: runfolder.RunFolder, request: Request,
+                  cfg: dict, env: dict | None, stop: Stop, slot: WorkerSlot | None) -> int:
+    """One attempt at `request` (a sweep run or the final run), logged in attempts.jsonl;
+    returns how it ended (an exit code, or minus the signal that ended its process)."""
+    backend = (env or os.environ).get("KERAS_BACKEND", "tensorflow")
+    own = needs_own_process(cfg, backend)
+    if slot is not None and (config.settings.get("isolate_runs") or own):
+        if own:
+            log.info("run %03d trains in a process of its own: %s", request.index, own)
+        slot = None
+    if ownership.locked(folder.path):  # an orphan of a sweep that is gone, or a sweep
+        log.warning("run %03d: not trained: pid %s trains it now", request.index,
+                    ownership.holder(folder.path) or "?")  # started on it by hand
+        return BUSY
     started = folder.log_attempt_start()
-    cmd = [sys.executable, "-m", "greenscreen_pipeline.run", "--config", config.path,
-           "--sweep-dir", str(sweep_dir), "--index", str(index), "--epochs", str(epochs)]
+    ending = Ending()
+    try:
+        if slot is not None:
+            slot.train(request, stop, ending)
+        else:
+            _own_process(request, env, stop, ending)
+    finally:
+        folder.log_attempt_end(started, ending.code, ending.stderr_tail)
+    if ending.code == BUSY:
+        log.warning("run %03d: %s", request.index, ending.stderr_tail.splitlines()[-1]
+                    if ending.stderr_tail else "another process trains it now")
+    return ending.code
+
+
+def _own_process(request: Request, env: dict | None, stop: Stop, ending: Ending) -> None:
+    """Trains `request` in a fresh run process (`python -m greenscreen_pipeline.run`)."""
+    cmd = [sys.executable, "-m", "greenscreen_pipeline.run", "--config", request.config,
+           "--sweep-dir", request.sweep_dir, "--index", str(request.index),
+           "--parent", str(os.getpid())]
+    if request.epochs:
+        cmd += ["--epochs", str(request.epochs)]
+    if request.configuration is not None:
+        cmd += ["--configuration", json.dumps(request.configuration)]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env)
     stop.add(proc)
@@ -107,7 +177,5 @@ def train_process(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
         raise
     finally:
         stop.discard(proc)
-        tail = "\n".join((err or "").strip().splitlines()[-15:])
-        folder.log_attempt_end(started, proc.returncode if proc.returncode is not None else -9,
-                               tail)
-    return folder.outcome()
+        ending.code = proc.returncode if proc.returncode is not None else -9
+        ending.stderr_tail = "\n".join((err or "").strip().splitlines()[-15:])

@@ -14,7 +14,8 @@ import socket
 import time
 from pathlib import Path
 
-from ..runfolder import process_alive
+from ..run import ownership
+from ..runfolder import RunFolder, process_alive
 
 
 def claim_path(sweep_dir: Path, index: int) -> Path:
@@ -26,7 +27,8 @@ def claim(sweep_dir: Path, index: int) -> bool:
 
     A claim left by a dead process of this host is taken over under an flock of its own
     lock file, re-checked inside the lock, so two workers that both see it stale cannot
-    both take it.
+    both take it; never while a process still holds the run's own lock
+    (`run.ownership`): the dead sweep's orphan still trains it.
     """
     path = claim_path(sweep_dir, index)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,10 +41,20 @@ def claim(sweep_dir: Path, index: int) -> bool:
             mine = holder is not None and holder.get("host") == socket.gethostname()
             if holder is None or not mine or process_alive(holder.get("pid", 0)):
                 return holder is None and _create(path)  # released meanwhile: try once
+            if ownership.locked(RunFolder.of(sweep_dir, index).path):
+                return False  # its sweep is gone, but a process of it still trains the run
             path.unlink(missing_ok=True)  # stale: its process is gone
             return _create(path)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def held_by_live_process(holder: dict) -> bool:
+    """Whether a claim's owner (`owner`) is a live process; True where this host cannot
+    tell (another host's claim, or one still being written)."""
+    if not holder or holder.get("host") != socket.gethostname():
+        return True
+    return process_alive(holder.get("pid", 0))
 
 
 def release(sweep_dir: Path, index: int) -> None:

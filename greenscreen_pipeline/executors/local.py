@@ -1,10 +1,14 @@
-"""The local executor: `workers` threads on this machine, each training one run at a time
-in its own process; worker k sees only GPU gpus[k].
+"""The local executor: `workers` slots on this machine, each a thread with its own warm
+worker process (`workers.WorkerSlot`) that trains runs one after another; slot k sees
+only GPU gpus[k].
 
-With `search: pareto` the runs go in batches of `workers`: each batch is proposed once
-the one before it has ended (`proposals.configure_batch`), its configurations written to
-the run folders, then trained. Halving needs no more than that: every run of a batch
-trains at once, so a run waiting at a rung never waits for a run without a worker."""
+The slots' threads live as long as the sweep: Linux stops a worker when the thread that
+started it ends (PR_SET_PDEATHSIG follows the thread), and a worker is meant to outlive
+a batch. With `search: pareto` the runs go in batches of `workers`: each batch is
+proposed once the one before it has ended (`proposals.configure_batch`), its
+configurations written to the run folders, then trained. Halving needs no more than
+that: every run of a batch trains at once, so a run waiting at a rung never waits for a
+run without a worker."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import os
 import queue
 import threading
 from pathlib import Path
+from typing import Iterable
 
 from .. import ledger, runfolder
 from ..errors import Interrupted
@@ -21,6 +26,7 @@ from . import proposals
 from .attempt import train_claimed
 from .progress import Progress
 from .stop import Stop
+from .workers import WorkerSlot
 
 log = logger(__name__)
 
@@ -39,17 +45,18 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
                     "run is charged its share of a shared GPU, and the sweep's total measures "
                     "every GPU once; --gpus 0,1,... gives each worker its own.", workers, n_gpus)
     books = ledger.DeviceLedger(sweep_dir, runs, config.settings["energy_source"], gpus).start()
-    progress = Progress(runs, books)
     stop = Stop().install()
+    pool = Pool(config, sweep_dir, max(1, workers), gpus, stop, Progress(runs, books))
     try:
         if config.settings["search"] == "pareto":
             for batch in proposals.batches(config, sweep_dir, max(1, workers)):
-                train(config, sweep_dir, batch, workers, gpus, stop, progress)
+                pool.train(batch)
                 if stop.requested:
                     break
         else:
-            train(config, sweep_dir, range(runs), workers, gpus, stop, progress)
+            pool.train(range(runs))
     finally:
+        pool.close()
         books.stop()
     statuses = runfolder.statuses(sweep_dir, runs)
     if stop.requested:
@@ -59,28 +66,72 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
     return statuses
 
 
-def train(config: SweepConfig, sweep_dir: Path, indices: range, workers: int,
-          gpus: list[str] | None, stop: Stop, progress: Progress) -> None:
-    """Trains runs `indices` on `workers` threads, in index order, until they are all
-    through or a stop is requested."""
-    epochs = config.settings["epochs"]
-    pending: queue.Queue[int] = queue.Queue()
-    for i in indices:
-        pending.put(i)
+class Pool:
+    """`workers` slot threads, each with its warm worker, taking runs in index order."""
 
-    def worker(k: int) -> None:
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)]} if gpus else None
-        while not stop.requested:
-            try:
-                i = pending.get_nowait()
-            except queue.Empty:
+    def __init__(self, config: SweepConfig, sweep_dir: Path, workers: int,
+                 gpus: list[str] | None, stop: Stop, progress: Progress) -> None:
+        self.config, self.sweep_dir, self.stop, self.progress = config, sweep_dir, stop, progress
+        self.pending: queue.Queue[int | None] = queue.Queue()
+        self.freed = threading.Event()  # a slot finished a run
+        self.threads = [threading.Thread(target=self._serve, args=(self._env(k, gpus),),
+                                         name=f"greenscreen-slot-{k}", daemon=True)
+                        for k in range(workers)]
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def _env(k: int, gpus: list[str] | None) -> dict | None:
+        return {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)]} if gpus else None
+
+    def train(self, indices: Iterable[int]) -> None:
+        """Trains runs `indices` and returns once each is through (or a stop skipped it).
+
+        Runs are handed out lazily, one as a slot frees, so a huge `runs` costs nothing
+        up front and a stop is seen before the next run starts."""
+        it, exhausted = iter(indices), False
+        while True:
+            self.freed.clear()
+            while not exhausted and self.pending.unfinished_tasks < len(self.threads):
+                exhausted = not self._hand_out(it)
+            if self.pending.unfinished_tasks == 0 and exhausted:
                 return
-            progress.report(sweep_dir, train_claimed(config, sweep_dir, i, epochs, env, stop))
+            self.freed.wait(0.2)  # short waits: the signal handlers run in this thread
 
-    threads = [threading.Thread(target=worker, args=(k,), daemon=True)
-               for k in range(max(1, workers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(timeout=0.2)  # short waits: the signal handlers run in this thread
+    def _hand_out(self, it) -> bool:
+        if self.stop.requested:
+            return False
+        index = next(it, None)
+        if index is None:
+            return False
+        self.pending.put(index)
+        return True
+
+    def close(self) -> None:
+        """Ends the slots' threads, which end their workers."""
+        for _ in self.threads:
+            self.pending.put(None)
+        for t in self.threads:
+            while t.is_alive():
+                t.join(timeout=0.2)
+
+    def _serve(self, env: dict | None) -> None:
+        epochs = self.config.settings["epochs"]
+        slot = WorkerSlot(env, self.config.settings["worker_memory_growth_mb"])
+        try:
+            while True:
+                index = self.pending.get()
+                try:
+                    if index is None:
+                        return
+                    if not self.stop.requested:
+                        report = train_claimed(self.config, self.sweep_dir, index, epochs,
+                                               env, self.stop, slot)
+                        self.progress.report(self.sweep_dir, report)
+                except Exception:  # a slot must not die with runs still queued
+                    log.exception("run %03d: the executor failed", index)
+                finally:
+                    self.pending.task_done()
+                    self.freed.set()
+        finally:
+            slot.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -16,13 +17,14 @@ import keras
 
 from greenscreen import SMICallback
 
-from . import batches, checkpoint, data, interrupt, models, own_loop, recipe, user_code, user_data
+from .. import user_code
+from ..objective import CLASSIFICATION, Objective
+from ..records import RunResults
+from ..runfolder import RunFolder
+from ..search.rung_callback import RungCallback
+from ..space import DIMENSIONS
+from . import batches, checkpoint, data, interrupt, models, own_loop, recipe, user_data
 from .data import Splits
-from .objective import CLASSIFICATION, Objective
-from .records import RunResults
-from .runfolder import RunFolder
-from .search.rung_callback import RungCallback
-from .space import DIMENSIONS
 
 
 class RunSkipped(Exception):
@@ -61,7 +63,8 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     (settings.early_stop halving) waits at each rung for its peers, and raises RunStopped
     after the fit when a rung stopped the run.
     """
-    timing = {"process_start": process_start, "imports_done": time.time()}
+    # process_start: the fresh process's start, or when a warm worker got the run.
+    timing = {"process_start": process_start, "imports_done": time.time(), "pid": os.getpid()}
     objective = Objective.from_settings(settings)
     params = {"run": index, **cfg, "seed": seed, "epochs": epochs}
     folder.write_parameters(params)

@@ -41,7 +41,7 @@ from greenscreen.training import (
     strip_pruning,
 )
 
-from .objective import CLASSIFICATION, Objective
+from ..objective import CLASSIFICATION, Objective
 
 
 def skip_reason(cfg: dict) -> str | None:

@@ -17,7 +17,7 @@ import keras
 
 from greenscreen.fileio import atomic_write_json
 
-from .runfolder import read_json
+from ..runfolder import read_json
 
 WEIGHTS = "model.weights.h5"
 

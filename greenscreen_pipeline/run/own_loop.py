@@ -34,10 +34,10 @@ import keras
 
 from greenscreen import SMICallback
 
-from . import user_code
-from .objective import Objective
-from .records import RunResults
-from .runfolder import RunFolder
+from .. import user_code
+from ..objective import Objective
+from ..records import RunResults
+from ..runfolder import RunFolder
 
 
 class EpochsOnly(keras.callbacks.Callback):

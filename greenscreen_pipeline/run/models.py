@@ -17,7 +17,7 @@ from keras import layers
 
 from greenscreen.validation import invalid
 
-from . import user_code
+from .. import user_code
 
 MIN_SIDE = {"resnet50": 32, "vgg19": 32, "alexnet": 32, "resnet18": 8}
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..objective import Objective
 from .data import DataError, Splits, outputs, split
-from .objective import Objective
 
 SPLITS = ("train", "validation", "test")
 # A streamed split decides these itself; they apply only where your function read them.

@@ -1,0 +1,166 @@
+"""Training one run in this process and recording how it ended, in status.json.
+
+Both ways of training a run come here: the warm worker (`worker.py`, runs one after
+another in one process) and the fresh run process (`__main__.py`, `settings.isolate_runs`
+or a run that needs a process of its own). The run folder's lock (`ownership.Held`) is
+held for the whole of it, so no two processes ever train one run at once.
+
+How a run ended is status.json's state (running, then done, stopped by halving at a
+rung, failed, skipped or interrupted by SIGINT, SIGTERM or a full disk, with the reason)
+and the exit code this returns.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+import traceback
+from dataclasses import asdict, dataclass, field
+
+from ..runfolder import BUSY_EXIT
+from . import ownership
+
+# Exit codes of a run, the same from a worker's reply and a run process's exit status.
+DONE = 0  # also skipped and stopped: final states that are not a fault
+FAILED = 1
+BUSY = BUSY_EXIT  # another process holds the run's lock: nothing was trained
+NO_SPACE = 75  # a full disk: interrupted, resumes when there is room
+INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Request:
+    """Which run to train and how long; what an executor sends a worker.
+
+    Attributes:
+        config: The config file's path.
+        sweep_dir: The sweep folder (the final run: its own folder).
+        index: The run's index (the final run: the recommended run's).
+        epochs: How many epochs; None for settings.epochs.
+        configuration: The final run's configuration, trained into `sweep_dir` itself;
+            None for a sweep run (its folder's configuration.json, else space.run(index)).
+    """
+
+    config: str
+    sweep_dir: str
+    index: int
+    epochs: int | None = None
+    configuration: dict | None = field(default=None)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Request":
+        return cls(**json.loads(text))
+
+
+def needs_own_process(cfg: dict, backend: str | None) -> str | None:
+    """Why run `cfg` cannot train in a warm worker (a setting fixed when its process
+    starts), or None. JAX's 64-bit mode is read when JAX is imported."""
+    if cfg.get("precision") == "float64" and backend == "jax":
+        return "precision float64 on JAX needs JAX's 64-bit mode, set before JAX is imported"
+    return None
+
+
+def train_one(request: Request, process_start: float) -> int:
+    """Trains `request`'s run into its folder under the run's lock; returns its exit code.
+
+    Args:
+        request: The run.
+        process_start: When the work for this run began in this process (the process's
+            start for a fresh process; the request's arrival in a warm worker).
+    """
+    from .. import space
+    from ..runfolder import RunFolder
+
+    config = space.load(request.config, {"sweep_dir": request.sweep_dir})
+    if request.configuration is not None:  # the final run: its folder is sweep_dir itself
+        cfg = {**config.run(0), **request.configuration}
+        folder = RunFolder(request.sweep_dir)
+    else:
+        folder = RunFolder.of(request.sweep_dir, request.index)
+        cfg = folder.configuration() or config.run(request.index)
+    try:
+        held = ownership.Held(folder.path)
+    except ownership.Busy as exc:
+        print(f"run {request.index:03d} not trained: {exc}", file=sys.stderr)
+        return BUSY
+    with held:
+        return _train_held(config, folder, cfg, request, process_start)
+
+
+def _train_held(config, folder, cfg: dict, request: Request, process_start: float) -> int:
+    if cfg["precision"] == "float64" and os.environ.get("KERAS_BACKEND") == "jax":
+        # JAX computes in float32 unless its 64-bit mode is on before it is imported; the
+        # executors give such a run a process of its own (`needs_own_process`).
+        os.environ["JAX_ENABLE_X64"] = "1"
+    epochs = request.epochs or config.settings["epochs"]
+    final = request.configuration is not None
+    folder.write_status("running", pid=os.getpid())
+    try:
+        from .training import train_run  # keras: after JAX_ENABLE_X64 is settled
+
+        rungs = None if final else halving_of(config, request.sweep_dir, request.index, epochs)
+        results = train_run(cfg, config.settings, folder, epochs, config.settings["seed"],
+                            request.index, process_start,
+                            save_model=final or config.settings["save_models"],
+                            config_dir=config.folder, rungs=rungs)
+    except KeyboardInterrupt as exc:
+        why = f"stopped by {exc.args[0] if exc.args else 'SIGINT'}"
+        folder.write_status("interrupted", reason=f"{why}; the checkpoint of the last finished "
+                            "epoch is kept and the run resumes from it")
+        print(f"run {request.index:03d} interrupted: {why}", file=sys.stderr)
+        return INTERRUPTED
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return _failed(folder, exc, request.index)
+        # A full disk is not the run's fault: it resumes once there is room again.
+        try:
+            folder.write_status("interrupted", reason=f"{exc}; free some space and run the "
+                                "same command again")
+        except OSError:
+            pass  # the executor records how this attempt ended
+        print(f"run {request.index:03d} interrupted: {exc}", file=sys.stderr)
+        return NO_SPACE
+    except Exception as exc:
+        return _failed(folder, exc, request.index)
+    folder.write_status("done", **results)
+    if not config.settings.get("keep_checkpoints"):
+        folder.remove_checkpoint()
+    return DONE
+
+
+def halving_of(config, sweep_dir: str, index: int, epochs: int):
+    """The run's halving callback with settings.early_stop halving; None otherwise."""
+    if config.settings["early_stop"] != "halving":
+        return None
+    from ..manifest import batch_size
+    from ..objective import Objective
+    from ..search.rung_callback import for_run
+
+    objective = Objective.from_settings(config.settings)
+    return for_run(sweep_dir, index, config.settings["runs"], batch_size(sweep_dir) or 1,
+                   epochs, config.settings["halving_eta"], objective.name, objective.maximise)
+
+
+def _failed(folder, exc: Exception, index: int) -> int:
+    """Records a failed run (skipped for a combination that cannot work; stopped when
+    halving stopped it at a rung: its checkpoint is kept)."""
+    from ..search.rung_callback import RunStopped
+    from .training import RunSkipped
+
+    if isinstance(exc, RunStopped):
+        folder.write_status("stopped", reason=str(exc))
+        print(f"run {index:03d} stopped: {exc}", file=sys.stderr)
+        return DONE
+    state = "skipped" if isinstance(exc, RunSkipped) else "failed"
+    tail = "".join(traceback.format_exception(exc)).splitlines()[-15:]
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    reason = f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
+    folder.write_status(state, reason=reason, traceback_tail="\n".join(tail))
+    print(f"run {index:03d} {state}: {exc}", file=sys.stderr)
+    return DONE if state == "skipped" else FAILED
+

@@ -1,0 +1,117 @@
+"""What a warm worker puts back between runs, so that a run's result does not depend on
+what ran before it in the same process, and what it cannot put back.
+
+Reset before every run:
+- Keras's global state: `keras.backend.clear_session()` (layer names, the global seed
+  generator, TensorFlow's graph), the float type and the dtype policy back to float32.
+  `train_run` then seeds Python, NumPy and the backend (`keras.utils.set_random_seed`).
+- The environment variables and the working folder, as they were when the worker started.
+- Your own modules (imported from the config's folder): dropped from `sys.modules`, so
+  each run imports them afresh, module-level state included, as a fresh process would.
+- The run process's stop request (`interrupt.requested`).
+
+Fixed when a process starts, so a run that needs another value gets a process of its own
+(`execute.needs_own_process`) or is the same for every run of a sweep:
+- JAX's 64-bit mode (`JAX_ENABLE_X64`, precision float64 on JAX): its own process.
+- The Keras backend (`KERAS_BACKEND`), the visible GPUs (`CUDA_VISIBLE_DEVICES`, fixed per
+  worker slot), XLA's and TensorFlow's flags read at import (`XLA_FLAGS`, `TF_XLA_FLAGS`),
+  TensorFlow's thread pools and GPU memory growth: one value for the whole sweep.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import site
+import sys
+from pathlib import Path
+
+from . import interrupt
+
+OURS = {"greenscreen", "greenscreen_pipeline"}
+
+
+class ProcessState:
+    """The environment, working folder and imported modules at the worker's start."""
+
+    def __init__(self) -> None:
+        self.environ = dict(os.environ)
+        self.cwd = os.getcwd()
+
+    def restore(self, config_dir: str | None) -> None:
+        """Puts back the environment and folder, and forgets modules from `config_dir`."""
+        if os.getcwd() != self.cwd:
+            os.chdir(self.cwd)
+        if dict(os.environ) != self.environ:
+            os.environ.clear()
+            os.environ.update(self.environ)
+        if config_dir:
+            forget_modules_under(Path(config_dir))
+        interrupt.requested.clear()
+
+
+def forget_modules_under(folder: Path) -> list[str]:
+    """Drops your modules imported from `folder` (the config's folder); returns their names.
+
+    Never greenscreen's own or an installed package's, even where they lie under that
+    folder (a config.yaml in a checkout whose .venv is inside it)."""
+    root = str(folder.resolve()) + os.sep
+    installed = tuple(str(Path(p).resolve()) + os.sep
+                      for p in {sys.prefix, sys.base_prefix, *site.getsitepackages()})
+    gone = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or name.partition(".")[0] in OURS:
+            continue
+        path = str(Path(path).resolve())
+        if path.startswith(root) and not path.startswith(installed):
+            del sys.modules[name]
+            gone.append(name)
+    return gone
+
+
+def reset_keras() -> None:
+    """Keras's global state back to a new process's: session, float type, dtype policy."""
+    import keras
+
+    keras.backend.clear_session()
+    keras.config.set_floatx("float32")
+    keras.config.set_dtype_policy("float32")
+    gc.collect()
+
+
+def rss_mb() -> float:
+    """This process's resident memory (VmRSS), in MiB; NaN where /proc does not say."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def gpu_memory_mb() -> float | None:
+    """GPU memory the backend holds now, in MiB, where it says (None otherwise)."""
+    import keras
+
+    try:
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_logical_devices("GPU")
+            return sum(tf.config.experimental.get_memory_info(d.name)["current"]
+                       for d in gpus) / 2**20 if gpus else None
+        if keras.backend.backend() == "jax":
+            import jax
+
+            stats = [d.memory_stats() for d in jax.local_devices() if d.platform == "gpu"]
+            return sum(s.get("bytes_in_use", 0) for s in stats if s) / 2**20 if stats else None
+        if keras.backend.backend() == "torch":
+            import torch
+
+            return torch.cuda.memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    except Exception:  # a backend that cannot say: no bound on GPU memory
+        return None
+    return None

@@ -1,0 +1,107 @@
+"""The warm worker: one long-lived process that trains runs one after another.
+
+    python -m greenscreen_pipeline.run.worker --requests FD --replies FD --parent PID
+
+The backend is imported once, when the worker starts; a built-in dataset is loaded and
+split once per worker (`data.prepared`). Before each run the worker puts back the global
+state a run may have changed (`reset`). It reads one `execute.Request` a line from the
+requests pipe, trains that run exactly as a fresh run process would (`execute.train_one`),
+and answers one JSON line on the replies pipe:
+
+    {"index": 3, "code": 0, "rss_mb": 812.4, "gpu_mb": null, "retire": null}
+
+It exits after answering when it should be replaced (`retire` says why): after a run that
+failed or was interrupted (whatever broke may live on in the process), and when its memory
+has grown by more than `--max-growth-mb` since its first run. It also exits at the end of
+the requests (the executor closed the pipe), on SIGTERM or SIGINT (a run in flight is
+interrupted and resumes later), and when the process that started it dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+from . import execute, interrupt, ownership, reset
+
+RETIRE_AFTER = {execute.FAILED: "its run failed", execute.INTERRUPTED: "its run was interrupted",
+                execute.NO_SPACE: "its run was interrupted (disk full)"}
+
+
+class Growth:
+    """Memory since the worker's first run ended: past the bound, the worker retires."""
+
+    def __init__(self, bound_mb: float) -> None:
+        self.bound_mb = bound_mb
+        self.first: tuple[float, float | None] | None = None
+
+    def exceeded(self, rss: float, gpu: float | None) -> str | None:
+        if self.first is None:
+            self.first = (rss, gpu)
+            return None
+        grown = [("RSS", rss - self.first[0])]
+        if gpu is not None and self.first[1] is not None:
+            grown.append(("GPU memory", gpu - self.first[1]))
+        for what, mb in grown:
+            if not math.isnan(mb) and mb > self.bound_mb:
+                return f"its {what} grew by {mb:.0f} MiB since its first run (bound " \
+                       f"{self.bound_mb:.0f} MiB)"
+        return None
+
+
+def serve(requests, replies, bound_mb: float) -> int:
+    """Trains each request read from `requests` until it ends or the worker retires."""
+    state = reset.ProcessState()
+    growth = Growth(bound_mb)
+    config_dir = None
+    while True:
+        line = requests.readline()
+        if not line:
+            return 0
+        began = time.time()
+        request = execute.Request.from_json(line)
+        state.restore(config_dir)
+        reset.reset_keras()
+        code = execute.train_one(request, began)
+        config_dir = os.path.dirname(os.path.abspath(request.config))
+        rss, gpu = reset.rss_mb(), reset.gpu_memory_mb()
+        retire = RETIRE_AFTER.get(code) or growth.exceeded(rss, gpu)
+        replies.write(json.dumps({"index": request.index, "code": code, "rss_mb": rss,
+                                  "gpu_mb": gpu, "retire": retire}) + "\n")
+        replies.flush()
+        if retire:
+            return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m greenscreen_pipeline.run.worker",
+                                     description="Train runs one after another.")
+    parser.add_argument("--requests", type=int, required=True, help="fd to read requests on")
+    parser.add_argument("--replies", type=int, required=True, help="fd to answer on")
+    parser.add_argument("--parent", type=int, default=None)
+    parser.add_argument("--max-growth-mb", type=float, default=4096.0)
+    args = parser.parse_args(argv)
+    interrupt.install()
+    if args.parent:
+        ownership.die_with_parent(args.parent)
+    try:
+        import keras  # noqa: F401  the backend, once for every run of this worker
+
+        with os.fdopen(args.requests, "r", encoding="utf-8") as requests, \
+                os.fdopen(args.replies, "w", encoding="utf-8") as replies:
+            return serve(requests, replies, args.max_growth_mb)
+    except KeyboardInterrupt:  # stopped while waiting for a run
+        return execute.INTERRUPTED
+    except BrokenPipeError:  # the executor is gone
+        return execute.INTERRUPTED
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip the backend's interpreter teardown, as the run process does

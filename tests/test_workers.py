@@ -1,0 +1,254 @@
+"""Warm workers (issue 31): runs trained one after another in one process give the results
+a fresh process gives; a worker is replaced when it should be; one process per run at a
+time, enforced by the run's lock; a `kill -9` of the sweep loses and doubles nothing."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from greenscreen_pipeline.executors.stop import never
+from greenscreen_pipeline.executors.workers import WorkerSlot
+from greenscreen_pipeline.run import ownership
+from greenscreen_pipeline.run.execute import BUSY, FAILED, Request, needs_own_process
+from greenscreen_pipeline.run.worker import Growth
+from greenscreen_pipeline.runfolder import RunFolder
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = """
+settings: {{runs: {runs}, epochs: {epochs}, seed: 7, energy_source: nvidia-smi,
+            isolate_runs: {isolate}}}
+configuration:
+  model: {{values: [ffnn, small_cnn]}}
+  batch_size: {{values: [64, 32]}}
+  lr: {{values: [0.01, 0.05]}}
+  optimizer: {{values: [SGD, Adam]}}
+"""
+
+
+def write_config(tmp_path, runs=2, epochs=1, isolate="false"):
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(runs=runs, epochs=epochs, isolate=isolate))
+    return str(path)
+
+
+def train(slot, config, folder, configuration, epochs=2):
+    """Trains `configuration` into `folder` in `slot`'s worker (the final run's path)."""
+    return slot.train(Request(config, str(folder), 0, epochs, configuration), never())
+
+
+def weights(folder):
+    return keras.saving.load_model(Path(folder) / "model.keras").get_weights()
+
+
+def test_a_runs_result_does_not_depend_on_what_its_worker_trained_before(fake_smi, tmp_path):
+    config = write_config(tmp_path)
+    target = {"model": "ffnn", "optimizer": "SGD", "lr": 0.01, "batch_size": 64}
+    others = [{"model": "small_cnn", "optimizer": "Adam", "precision": "mixed_bfloat16"},
+              {"model": "ffnn", "lr": 0.05, "batch_size": 32, "precision": "global_policy_float16",
+               "optimizer": "SGD"},
+              {"model": "small_cnn", "method": "pruned", "optimizer": "Adam",
+               "augmentation": "mixup"}]
+    first = WorkerSlot()
+    try:
+        assert train(first, config, tmp_path / "first", target).code == 0
+    finally:
+        first.close()
+    later = WorkerSlot()
+    try:
+        for k, other in enumerate(others):  # global state each of them changes
+            assert train(later, config, tmp_path / f"other{k}", other).code == 0
+        assert train(later, config, tmp_path / "later", target).code == 0
+        assert later.started == 1  # all four in one process
+    finally:
+        later.close()
+    a, b = (json.loads((tmp_path / f / "results.json").read_text()) for f in ("first", "later"))
+    assert a["test_metrics"] == b["test_metrics"]
+    learned = ("loss", "accuracy", "val_loss", "val_accuracy")  # not the energy or times
+    assert [a["history"][k] for k in learned] == [b["history"][k] for k in learned]
+    assert all(np.array_equal(x, y) for x, y in zip(weights(tmp_path / "first"),
+                                                    weights(tmp_path / "later")))
+    assert a["timing"]["pid"] != b["timing"]["pid"]
+
+
+def test_a_worker_is_replaced_after_a_run_that_failed(fake_smi, tmp_path):
+    config = write_config(tmp_path)
+    slot = WorkerSlot()
+    try:
+        ok = {"model": "ffnn", "optimizer": "SGD", "lr": 0.01, "batch_size": 64}
+        assert train(slot, config, tmp_path / "a", ok, epochs=1).code == 0
+        broken = train(slot, config, tmp_path / "b", {**ok, "lr": 1e12}, epochs=1)
+        assert broken.code == FAILED and broken.retired == "its run failed"
+        assert "loss became nan" in broken.stderr_tail.lower()
+        assert train(slot, config, tmp_path / "c", ok, epochs=1).code == 0
+        assert slot.started == 2  # a fresh worker after the failure
+    finally:
+        slot.close()
+    pids = {json.loads((tmp_path / f / "results.json").read_text())["timing"]["pid"]
+            for f in ("a", "c")}
+    assert len(pids) == 2
+
+
+def test_a_worker_retires_when_its_memory_has_grown_past_the_bound():
+    growth = Growth(bound_mb=100)
+    assert growth.exceeded(800, None) is None  # the first run sets the baseline
+    assert growth.exceeded(880, 1000) is None
+    assert "RSS grew by 150 MiB" in growth.exceeded(950, None)
+    gpu = Growth(bound_mb=100)
+    gpu.exceeded(800, 2000)
+    assert "GPU memory grew by 500 MiB" in gpu.exceeded(800, 2500)
+
+
+def test_settings_a_worker_cannot_reset_get_a_process_of_their_own():
+    assert needs_own_process({"precision": "float64"}, "jax")
+    assert needs_own_process({"precision": "float64"}, "tensorflow") is None
+    assert needs_own_process({"precision": "float32"}, "jax") is None
+
+
+@pytest.mark.backends("jax")
+def test_float64_on_jax_trains_in_its_own_process_and_computes_in_float64(fake_smi, tmp_path):
+    from greenscreen_pipeline import space
+    from greenscreen_pipeline.executors.attempt import train_attempt
+
+    config = space.load(write_config(tmp_path))
+    slot = WorkerSlot()
+    try:
+        folder = RunFolder(tmp_path / "x64")
+        cfg = {**config.run(0), "precision": "float64"}
+        request = Request(config.path, str(folder.path), 0, 1, cfg)
+        assert train_attempt(config, folder, request, cfg, None, never(), slot) == 0
+        assert slot.started == 0  # the warm worker was not used
+    finally:
+        slot.close()
+    assert folder.outcome()["status"] == "done"  # not skipped: 64-bit mode was on
+
+
+def test_the_run_lock_lets_one_process_train_a_run(tmp_path):
+    folder = tmp_path / "000"
+    with ownership.Held(folder):
+        assert ownership.locked(folder)
+        assert ownership.holder(folder) == os.getpid()
+        with pytest.raises(ownership.Busy, match=str(os.getpid())):
+            ownership.Held(folder)
+    assert not ownership.locked(folder)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from greenscreen_pipeline.run import ownership; "
+        f"ownership.Held(__import__('pathlib').Path({str(folder)!r})); print('held', "
+        "flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert ownership.locked(folder) and ownership.holder(folder) == holder.pid
+    finally:
+        holder.kill()  # the kernel releases a dead process's lock
+        holder.wait()
+    assert not ownership.locked(folder)
+
+
+def test_a_worker_does_not_train_a_run_another_process_trains(fake_smi, tmp_path):
+    config = write_config(tmp_path)
+    slot = WorkerSlot()
+    try:
+        with ownership.Held(tmp_path / "busy"):
+            ending = train(slot, config, tmp_path / "busy", {"model": "ffnn"}, epochs=1)
+        assert ending.code == BUSY and ending.retired is None
+        assert not (tmp_path / "busy" / "logs.csv").exists()
+    finally:
+        slot.close()
+
+
+def sweep(config, out, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "greenscreen_pipeline", "sweep", "local",
+                             "--config", config, "--sweep-dir", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def wait_for(predicate, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def epochs_logged(out):
+    try:
+        return [int(r["epoch"]) for r in csv.DictReader(open(out / "000" / "logs.csv"))]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def test_kill_9_of_the_sweep_alone_ends_with_each_epoch_once_and_both_attempts(
+        fake_smi, tmp_path):
+    """The sweep alone is SIGKILLed (the OOM killer, a closed terminal's kill), not its
+    worker: the worker stops with it, as on Ctrl-C, and the rerun resumes the run."""
+    config, out = write_config(tmp_path, runs=1, epochs=12), tmp_path / "sweep"
+    first = sweep(config, out)
+    wait_for(lambda: len(epochs_logged(out)) >= 1)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    folder = RunFolder.of(out, 0)
+    wait_for(lambda: not ownership.locked(folder.path), timeout=60)  # it did not train on
+    again = sweep(config, out)
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stderr
+    assert folder.outcome()["status"] == "done"
+    assert epochs_logged(out) == list(range(12))
+    summary = json.loads((folder.path / "summary.json").read_text())
+    assert len(summary["attempts"]) == 2  # the killed sweep's attempt is counted too
+    assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
+    assert all(a["energy_j"] > 0 for a in summary["attempts"])
+
+
+def test_a_rerun_waits_for_a_run_that_a_gone_sweeps_process_still_trains(fake_smi, tmp_path):
+    """The claim's holder (a sweep) is dead but a process still holds the run's lock: the
+    rerun waits for it to let go instead of training the run at the same time."""
+    config, out = write_config(tmp_path, runs=1), tmp_path / "sweep"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (out / ".claims").mkdir(parents=True)
+    (out / ".claims" / "000").write_text(json.dumps(
+        {"pid": dead.pid, "host": __import__("socket").gethostname(), "time": 0}))
+    orphan = subprocess.Popen([sys.executable, "-c", (
+        "import pathlib, time; from greenscreen_pipeline.run import ownership; "
+        f"h = ownership.Held(pathlib.Path({str(out / '000')!r})); print('held', flush=True); "
+        "time.sleep(4); h.release(); print('released', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert orphan.stdout.readline().strip() == "held"
+        proc = sweep(config, out)
+        stdout, stderr = proc.communicate(timeout=600)
+        assert orphan.stdout.readline().strip() == "released"
+    finally:
+        orphan.kill()
+        orphan.wait()
+    assert proc.returncode == 0, stderr
+    assert "still being trained by pid" in stderr and "waiting for it to stop" in stderr
+    assert RunFolder.of(out, 0).outcome()["status"] == "done"
+    assert len(RunFolder.of(out, 0).attempts()) == 1
+
+
+def test_isolate_runs_trains_each_run_in_a_fresh_process(fake_smi, tmp_path):
+    config, out = write_config(tmp_path, runs=2, isolate="true"), tmp_path / "sweep"
+    proc = sweep(config, out)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    pids = [json.loads((out / f"{i:03d}" / "results.json").read_text())["timing"]["pid"]
+            for i in range(2)]
+    assert pids[0] != pids[1]
+    (tmp_path / "w").mkdir()
+    warm, out2 = write_config(tmp_path / "w", runs=2), tmp_path / "warm"
+    proc = sweep(warm, out2)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    pids = [json.loads((out2 / f"{i:03d}" / "results.json").read_text())["timing"]["pid"]
+            for i in range(2)]
+    assert pids[0] == pids[1]  # one warm worker trained both
