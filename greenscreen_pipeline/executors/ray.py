@@ -1,11 +1,17 @@
-"""Ray executor: every unfinished run is one Ray task (`pip install ".[ray]"`).
+"""Ray executor: one long-lived actor per slot of the cluster (`pip install ".[ray]"`).
 
-Each task claims its run and trains it in a subprocess exactly as the local
+Each actor (`Slot`) keeps a warm worker process (`workers.WorkerSlot`) and trains the
+runs it is given one after another, each claimed and trained exactly as the local
 executor does (`attempt.train_claimed`), so run folders, claims, resume and failure
-records are the same. A task asks for `cpus_per_run` CPUs and, when the
-cluster has GPUs, one GPU (Ray then sets `CUDA_VISIBLE_DEVICES`, so the run's
-SMICallback measures only that GPU). The sweep folder and this checkout must
-be on storage every node sees, at the same path.
+records are the same. An actor asks for `cpus_per_run` CPUs and, when the cluster has
+GPUs, one GPU (Ray then sets `CUDA_VISIBLE_DEVICES`, so the runs' SMICallback measures
+only that GPU). Each run goes to the next idle actor (`dispatch`; Ray's `ActorPool` does
+the same but cannot say which run a lost actor was training). The sweep folder and this
+checkout must be on storage every node sees, at the same path.
+
+Ray does not interrupt a running actor method when it is cancelled, so a stopped sweep
+asks each actor to stop its worker (`Slot.stop`, on a second thread of the actor): the
+run in flight is interrupted as on Ctrl-C and resumes on the next sweep.
 
 A pareto search or halving goes in batches of the cluster's slots (the runs it trains at
 once with those resources), recorded in sweep.json: a batch's tasks are submitted once
@@ -39,17 +45,36 @@ from ..space import SweepConfig
 from . import proposals
 from .attempt import RunReport, train_claimed
 from .progress import Progress
+from .workers import WorkerSlot
 
 log = logger(__name__)
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-def train_task(config: SweepConfig, sweep_dir: str, index: int, epochs: int) -> RunReport:
-    """The Ray task: the same claim-and-train step as a local worker; the run process it
-    starts records this task's id in summary.json's job (it cannot see it itself)."""
-    return train_claimed(config, Path(sweep_dir), index, epochs,
-                         {**os.environ, **task_environment()})
+class Slot:
+    """A Ray actor: one slot of the cluster, with its warm worker. Threaded (two threads),
+    so that `stop` can run while `train` waits for a run."""
+
+    def __init__(self, config: SweepConfig, sweep_dir: str, epochs: int) -> None:
+        from .stop import Stop
+
+        self.config, self.sweep_dir, self.epochs = config, Path(sweep_dir), epochs
+        self.stopping = Stop()  # set by `stop`; no signal handlers in an actor
+        self.worker = WorkerSlot(None, config.settings["worker_memory_growth_mb"])
+
+    def train(self, index: int) -> RunReport:
+        """Claims and trains run `index`; the run records this actor task's id in
+        summary.json's job (its process cannot see it itself)."""
+        return train_claimed(self.config, self.sweep_dir, index, self.epochs, None,
+                             self.stopping, self.worker, task_environment())
+
+    def stop(self) -> None:
+        """Interrupts the run in flight (it resumes later) and ends the worker."""
+        self.stopping.request()
+
+    def close(self) -> None:
+        self.worker.close()
 
 
 RAY_TASK_ENV = "GREENSCREEN_RAY_TASK_ID"  # read by greenscreen.callbacks' job metadata
@@ -155,12 +180,13 @@ def waves(config: SweepConfig, sweep_dir: Path, todo: list[int],
 def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
               num_cpus: int | None = None, gpus_per_run: int | None = None,
               cpus_per_run: int = 1) -> list[dict]:
-    """Trains every unfinished run as a Ray task; returns each run's status."""
+    """Trains every unfinished run on one Ray actor per slot; returns each run's status."""
     s = config.settings
     todo = runfolder.unfinished(sweep_dir, s["runs"])
     signal.signal(signal.SIGTERM, _stop)  # like Ctrl-C: cancel the tasks cleanly
     ray = start(address, num_cpus)
-    pending: dict = {}
+    actors: list = []
+    pending: dict = {}  # object ref -> (actor, run)
     try:
         cluster = ray.cluster_resources()
         res = resources(cluster, gpus_per_run, cpus_per_run)
@@ -168,36 +194,51 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
         log.info("Ray cluster %g CPUs, %g GPUs; %d runs to train, each with %d GPU(s) and %d "
                  "CPU(s)%s", cluster.get("CPU", 0), cluster.get("GPU", 0), len(todo),
                  res["num_gpus"], res["num_cpus"], f", in batches of {size}" if size else "")
-        # No Ray-level retries: a lost task leaves its run unfinished, and rerunning the
-        # sweep trains it; a retry on another node would find the dead task's claim.
-        task = ray.remote(train_task).options(max_retries=0, **res)
+        # No Ray-level retries: a lost actor leaves its run unfinished, and rerunning the
+        # sweep trains it; a retry on another node would find the dead actor's claim.
+        actor = ray.remote(Slot).options(max_restarts=0, max_concurrency=2, **res)
+        actors = [actor.remote(config, str(sweep_dir.resolve()), s["epochs"])
+                  for _ in range(min(slots(cluster, res), max(1, len(todo))))]
         progress = Progress(len(todo))
         for wave in waves(config, sweep_dir, todo, size):
-            pending.update({task.remote(config, str(sweep_dir.resolve()), i, s["epochs"]): i
-                            for i in wave})
-            _collect(ray, pending, progress, sweep_dir)
+            dispatch(ray, actors, wave, pending, lambda report: progress.report(sweep_dir,
+                                                                                report))
     except KeyboardInterrupt:
-        # Without force, a running task gets a KeyboardInterrupt: its run process is sent
-        # SIGTERM, marks the run interrupted and its claim is released.
-        log.warning("stopping the Ray tasks; interrupted runs resume when you run the same "
+        log.warning("stopping the Ray actors; interrupted runs resume when you run the same "
                     "command again")
-        for ref in pending:
-            ray.cancel(ref, force=False)
-        ray.wait(list(pending), num_returns=len(pending), timeout=90)
+        ray.get([a.stop.remote() for a in actors], timeout=90)
+        ray.wait(list(pending), num_returns=len(pending), timeout=90)  # now interrupted
         raise Interrupted("stopped; run the same command again to finish (interrupted runs "
                           "resume)", runfolder.statuses(sweep_dir, s["runs"])) from None
     finally:
+        for a in actors:
+            try:
+                ray.get(a.close.remote(), timeout=90)
+            except Exception:  # an actor already gone: its worker ended with it
+                pass
         ray.shutdown()
     return runfolder.statuses(sweep_dir, s["runs"])
 
 
-def _collect(ray, pending: dict, progress: Progress, sweep_dir: Path) -> None:
-    """Reports each task of `pending` (object ref -> run) as it ends, until none is left."""
-    while pending:
+def dispatch(ray, actors: list, runs: list[int], pending: dict, report) -> None:
+    """Trains `runs` in order, each on the next idle actor, until all are through;
+    `report(RunReport)` as each ends. A lost actor's run is reported lost (a rerun trains
+    it) and its slot is not used again."""
+    idle, queue = list(actors), list(runs)
+    while queue or pending:
+        while idle and queue:
+            actor, index = idle.pop(0), queue.pop(0)
+            pending[actor.train.remote(index)] = (actor, index)
+        if not pending:  # every actor is lost
+            for index in queue:
+                report(RunReport(index, {"status": "lost"}, "lost (no Ray actor left)"))
+            return
         ready, _ = ray.wait(list(pending), num_returns=1)
-        i = pending.pop(ready[0])
+        actor, index = pending.pop(ready[0])
         try:
-            report = ray.get(ready[0])
+            outcome = ray.get(ready[0])
         except ray.exceptions.RayError as exc:
-            report = RunReport(i, {"status": "lost"}, f"lost ({type(exc).__name__})")
-        progress.report(sweep_dir, report)
+            outcome = RunReport(index, {"status": "lost"}, f"lost ({type(exc).__name__})")
+        else:
+            idle.append(actor)
+        report(outcome)

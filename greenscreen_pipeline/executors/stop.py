@@ -42,19 +42,26 @@ class Stop:
 
     def _handle(self, signum, frame) -> None:
         self.signals += 1
-        self.event.set()
-        with self._lock:
-            children = list(self._children)
         if self.signals == 1:
             log.warning("%s: stopping; runs in flight are kept as interrupted "
                         "and resume when you run the same command again (again to stop at "
                         "once)", signal.Signals(signum).name)
-            for proc in children:
-                send(proc, signal.SIGTERM)
+            self.request()
             return
+        self.event.set()
+        with self._lock:
+            children = list(self._children)
         for proc in children:
             send(proc, signal.SIGKILL)
         os._exit(130)
+
+    def request(self) -> None:
+        """Stops handing out runs and interrupts the runs in flight (SIGTERM)."""
+        self.event.set()
+        with self._lock:
+            children = list(self._children)
+        for proc in children:
+            send(proc, signal.SIGTERM)
 
     def add(self, proc: subprocess.Popen) -> None:
         with self._lock:

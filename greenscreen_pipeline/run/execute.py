@@ -41,6 +41,7 @@ class Request:
         epochs: How many epochs; None for settings.epochs.
         configuration: The final run's configuration, trained into `sweep_dir` itself;
             None for a sweep run (its folder's configuration.json, else space.run(index)).
+        environment: Variables set for this run only (the Ray task that asked for it).
     """
 
     config: str
@@ -48,6 +49,7 @@ class Request:
     index: int
     epochs: int | None = None
     configuration: dict | None = field(default=None)
+    environment: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

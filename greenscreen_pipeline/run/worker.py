@@ -65,6 +65,7 @@ def serve(requests, replies, bound_mb: float) -> int:
         began = time.time()
         request = execute.Request.from_json(line)
         state.restore(config_dir)
+        os.environ.update(request.environment)  # until the next run's restore
         reset.reset_keras()
         code = execute.train_one(request, began)
         config_dir = os.path.dirname(os.path.abspath(request.config))
