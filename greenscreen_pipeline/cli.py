@@ -26,6 +26,18 @@ from .log import configure
 STAGED = ("sweep", "all")  # the subcommands whose executor is a subcommand of their own
 
 
+def _share(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N), with 0 <= K < N."""
+    k, _, n = text.partition("/")
+    try:
+        share = int(k), int(n)
+    except ValueError:
+        share = None
+    if share is None or not 0 <= share[0] < share[1]:
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 0 <= K < N")
+    return share
+
+
 def _at_least(low: int):
     def parse(text: str) -> int:
         try:
@@ -111,9 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", parents=[common], help="write the PDF report")
     report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
     sub.add_parser("check", parents=[common], help="validate config.yaml and exit")
-    run_one = sub.add_parser("run-one", parents=[common], help="claim and train one run (a "
-                             "Slurm array task, or by hand)")
-    run_one.add_argument("--index", type=_at_least(0), required=True, help="the run to train")
+    run_one = sub.add_parser("run-one", parents=[common], help="claim and train one run, or "
+                             "a share of the runs (a Slurm array task, or by hand)")
+    which = run_one.add_mutually_exclusive_group(required=True)
+    which.add_argument("--index", type=_at_least(0), help="the run to train")
+    which.add_argument("--share", type=_share, metavar="K/N", help="train runs K, K+N, K+2N, "
+                       "... one after another in one warm worker")
     sub.add_parser("meters", help="list the power sources this machine offers, and why the "
                    "others are unavailable")
     sub.add_parser("gpu-check", help="every power source against NVML's energy counter on a "

@@ -164,19 +164,32 @@ def everything(args: argparse.Namespace) -> None:
 
 
 def run_one(args: argparse.Namespace) -> int | None:
-    """One run, as a Slurm array task (or by hand): claimed like every other run. SIGTERM
-    (Slurm's time limit) or SIGINT leave it interrupted, its claim released, to resume."""
+    """One run (`--index`), or a share of the runs one after another in one warm worker
+    (`--share k/N`: runs k, k + N, ...), as a Slurm array task or by hand; each claimed
+    like every other run. SIGTERM (Slurm's time limit) or SIGINT leave the run in flight
+    interrupted, its claim released, to resume."""
     from .executors import train_claimed
     from .executors.stop import Stop
+    from .executors.workers import WorkerSlot
 
     config = load_config(args)
     refuse_search(config, "run-one")
+    s = config.settings
+    indices = [args.index] if args.share is None else \
+        range(args.share[0], s["runs"], args.share[1])
     stop = Stop().install()
-    report = train_claimed(config, Path(config.settings["sweep_dir"]), args.index,
-                           config.settings["epochs"], None, stop)
-    log.info("run %03d %s", args.index, report.note)
+    slot = WorkerSlot(None, s["worker_memory_growth_mb"])
+    try:
+        for index in indices:
+            if stop.requested:
+                break
+            report = train_claimed(config, Path(s["sweep_dir"]), index, s["epochs"], None,
+                                   stop, slot)
+            log.info("run %03d %s", index, report.note)
+    finally:
+        slot.close()
     if stop.requested:
-        raise Interrupted(f"run {args.index:03d} stopped; it resumes when it runs again")
+        raise Interrupted("stopped; the run in flight resumes when it runs again")
     return None
 
 

@@ -1,15 +1,17 @@
-"""The final run: the recommended configuration, trained for `final_epochs`, measured alike."""
+"""The final run: the recommended configuration, trained for `final_epochs`, measured alike
+and trained alike: through `executors.attempt.train_attempt`, in a warm worker."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from . import runfolder
 from .errors import UsageError
+from .executors.attempt import train_attempt
+from .executors.stop import never
+from .executors.workers import WorkerSlot
 from .log import logger
+from .run.execute import Request
 from .space import SweepConfig
 
 log = logger(__name__)
@@ -28,18 +30,18 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
                  folder)
         return _outcome(final)
     configuration, what = recommended_configuration(config, sweep_dir, rec)
-    cmd = [sys.executable, "-m", "greenscreen_pipeline.run", "--config", config.path, "--sweep-dir",
-           str(folder), "--index", str(int(rec.get("run") or 0)), "--epochs",
-           str(config.settings["final_epochs"]), "--configuration", json.dumps(configuration)]
-    log.info("final run of %s for %d epochs into %s/", what, config.settings["final_epochs"],
-             folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    started = final.log_attempt_start()
-    # The backend's chatter stays out of the way, in worker.log.
-    with open(folder / "worker.log", "a") as worker_log:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=worker_log,
-                              stderr=worker_log, check=False)
-    final.log_attempt_end(started, proc.returncode)
+    epochs = config.settings["final_epochs"]
+    log.info("final run of %s for %d epochs into %s/", what, epochs, folder)
+    request = Request(config.path, str(folder), int(rec.get("run") or 0), epochs,
+                      configuration)
+    # Trained the way the sweep's runs are (a warm worker unless settings.isolate_runs);
+    # the backend's chatter ends in attempts.jsonl's stderr tail, not on the console.
+    slot = WorkerSlot(None, config.settings["worker_memory_growth_mb"])
+    try:
+        train_attempt(config, final, request, {**config.run(0), **configuration}, None,
+                      never(), slot)
+    finally:
+        slot.close()
     return _outcome(final)
 
 

@@ -343,9 +343,14 @@ def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
     array, report, todo = slurm.scripts(config, out)
     assert todo == [0, 2, 3, 4]  # failed runs are finished; running ones are redone
     lines = array.splitlines()
-    assert "#SBATCH --array=0,2-4%2" in lines and "#SBATCH --gres=gpu:1" in lines
+    assert "#SBATCH --array=0-1" in lines and "#SBATCH --gres=gpu:1" in lines
     assert {"#SBATCH --partition=gpu", "#SBATCH --time=04:00:00",
             "#SBATCH --account=lab"} <= set(lines)
+    assert '--share "$SLURM_ARRAY_TASK_ID/2"' in lines[-1] and "run-one" in lines[-1]
+    config.settings["slurm_parallel"] = 0  # a task per run
+    array, _, _ = slurm.scripts(config, out)
+    lines = array.splitlines()
+    assert "#SBATCH --array=0,2-4" in lines
     assert '--index "$SLURM_ARRAY_TASK_ID"' in lines[-1] and "run-one" in lines[-1]
     assert [stage in report for stage in ("analyze", "final", "report")] == [True] * 3
 

@@ -1,6 +1,12 @@
 """Slurm executor: one job array over the unfinished runs, then a dependent
 analysis + final + report job.
 
+With `slurm_parallel` N the array has N tasks, and task k trains runs k, k + N, k + 2N,
+... one after another in one warm worker (`run-one --share k/N`): the backend is imported
+N times in all, not once per run, and N runs train at once. Its `--time` must then cover
+a share of the runs. Without it, the array has one task per unfinished run (`run-one
+--index i`), each its own allocation and process: Slurm may start them all at once.
+
 The report job uses `--dependency=afterany`, not `afterok`: with `afterok` one
 failed run (an OOM, a NaN) would cancel the analysis of every run that did
 finish; failed runs are recorded in their folders and listed by the analysis
@@ -10,12 +16,12 @@ scratch file system), since each array task writes its own run folder there.
 
 Halving (`early_stop: halving`): each array task applies the rule itself at its rungs,
 from the rung records its peers write to the shared sweep folder (`search.rungfiles`);
-no server, no extra job. The batch is `slurm_parallel`, the array tasks at once (the
-`%N` throttle), recorded in sweep.json. Slurm starts an array's tasks in index order, so
-when a run waits at a rung, the runs of its batch and of the batches before it have all
-started; that holds only while N tasks fit on the partition at once. Otherwise a run
-waits at its rung, holding its allocation, until a peer gets one (or its --time ends:
-it is then interrupted and resumes on resubmission). A pareto search is refused here
+no server, no extra job. The batch is `slurm_parallel`, the array's N tasks, recorded in
+sweep.json: batch b is runs bN .. bN + N - 1, one in each task's share. When a run waits
+at a rung, its peers are the runs at the same place in the other tasks' shares; that
+holds only while the N tasks fit on the partition at once. Otherwise a run waits at its
+rung, holding its allocation, until a peer's task starts (or its --time ends: it is then
+interrupted and resumes on resubmission). A pareto search is refused here
 (`commands.refuse_search`): its next batch needs the last one's results.
 """
 
@@ -71,14 +77,17 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     here = shlex.quote(str(Path.cwd()))
     py, cfg = shlex.quote(sys.executable), shlex.quote(str(Path(config.path).resolve()))
     out = shlex.quote(str(sweep_dir.resolve()))
-    parallel = f"%{s['slurm_parallel']}" if s.get("slurm_parallel") else ""
-    array = header("greenscreen-runs", s, sweep_dir) + [
-        f"#SBATCH --array={array_spec(todo)}{parallel}"]
+    shares = s.get("slurm_parallel") or 0
+    if shares:  # N tasks, each training every N-th run in one warm worker
+        tasks, which = f"0-{shares - 1}", f'--share "$SLURM_ARRAY_TASK_ID/{shares}"'
+    else:  # a task per run, all at once if the partition has room
+        tasks, which = array_spec(todo), '--index "$SLURM_ARRAY_TASK_ID"'
+    array = header("greenscreen-runs", s, sweep_dir) + [f"#SBATCH --array={tasks}"]
     if gpus_per_run:
         array.append(f"#SBATCH --gres=gpu:{gpus_per_run}")
     array += [f"cd {here}",
               f"exec {py} -m greenscreen_pipeline run-one --config {cfg} --sweep-dir {out} "
-              "--index \"$SLURM_ARRAY_TASK_ID\""]
+              + which]
     report_opts = f" --out {shlex.quote(str(Path(report_out).resolve()))}" if report_out else ""
     report = header("greenscreen-report", s, sweep_dir) + [
         f"cd {here}",
