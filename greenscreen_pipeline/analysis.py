@@ -20,6 +20,7 @@ from greenscreen.fileio import atomic_write_json, atomic_write_text
 
 from . import collect, ledger, provenance, relevance, search_cost, search_importance
 from .objective import Objective
+from .runfolder import Unreadable, read_json
 from .space import METHOD_DIMENSIONS
 
 TOP_K = 5
@@ -134,13 +135,16 @@ def _floor(floor: float) -> dict:
 
 
 def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
-                     objective: Objective | None = None) -> dict | None:
+                     objective: Objective | None = None,
+                     continuous: relevance.Continuous = None) -> dict | None:
     """The original pipeline's rule: each parameter's best value, judged on its own.
 
     For every varying parameter, the values whose mean objective is within `floor` of
     the best value's are eligible, and the one with the lowest mean energy wins. A
     method's own setting is judged on that method's runs only. The combination may
-    be one no run tried: then only the final run measures it.
+    be one no run tried: then only the final run measures it. A range (`continuous`:
+    factor -> log scale) is judged in up to four bins of equal runs (`_bins`), and the
+    chosen bin names the value of its middle run.
     """
     if ok.empty:
         return None
@@ -150,7 +154,7 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
         runs = ok[ok["method"] == METHOD_DIMENSIONS[f]] if f in METHOD_DIMENSIONS else ok
         if runs.empty or runs[f].astype(str).nunique() < 2:
             continue
-        levels = _levels(runs, f)
+        levels = _bins(runs, f, continuous[f]) if f in (continuous or {}) else _levels(runs, f)
         means = pd.Series([level["mean_objective"] for level in levels])
         best = float(means.max() if objective.maximise else means.min())
         eligible = within_floor(means, best, floor, objective)
@@ -182,6 +186,33 @@ def _levels(runs: pd.DataFrame, factor: str) -> list[dict]:
                     "mean_objective": float(group["objective"].mean()),
                     "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
     return out
+
+
+def _bins(runs: pd.DataFrame, factor: str, log: bool) -> list[dict]:
+    """A range's runs in up to four bins of about equal runs (quantiles of its value, or
+    of its log), each as a level: the value of its middle run, and the span it covers."""
+    values = pd.to_numeric(runs[factor], errors="coerce")
+    runs, values = runs[values.notna()], values[values.notna()]
+    scale = np.log(values.where(values > 0)) if log else values
+    bins = pd.qcut(scale.rank(method="first"), min(4, max(1, len(runs) // 3)), labels=False)
+    out = []
+    for _, group in runs.groupby(bins.to_numpy(), sort=True):
+        ordered = group.assign(_v=values[group.index]).sort_values("_v", kind="stable")
+        middle = ordered.iloc[(len(ordered) - 1) // 2]
+        out.append({"value": _plain(middle[factor]), "runs": len(group),
+                    "span": [_plain(ordered[factor].iloc[0]), _plain(ordered[factor].iloc[-1])],
+                    "mean_objective": float(group["objective"].mean()),
+                    "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
+    return out
+
+
+def ranges_of(sweep_dir: Path) -> dict:
+    """The sweep's ranges as sweep.json records them: dimension -> {min, max, log, step}."""
+    try:
+        space = (read_json(Path(sweep_dir) / "sweep.json") or {}).get("space") or {}
+    except Unreadable:
+        space = {}
+    return {dim: spec for dim, spec in space.items() if isinstance(spec, dict)}
 
 
 def _plain(value):
@@ -232,12 +263,16 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     failed = df[df["status"] != "done"][["run", "status"] + (["reason"] if "reason" in df
                                                              else [])]
     factors = [f for f in collect.dimensions(sweep_dir) if f in df]
+    spans = ranges_of(sweep_dir)
+    continuous = relevance.ranges_of(spans)
     if component:
         done = (df["status"] == "done") & df["objective"].notna()
         energy["runs_without_it"] = int((done & df["energy_j"].isna()).sum())
     result = {"runs": len(df), "done": len(ok), "objective": named, "energy": energy,
               "failed_or_skipped": failed.to_dict("records"),
               "sources": sorted(df["source"].dropna().unique().tolist())}
+    if spans:  # read as numbers by the relevance analysis, drawn as scatters in the report
+        result["ranges"] = spans
     books = ledger.read(sweep_dir)
     if books:  # the sweep's own meter: each device once, however many runs shared it
         result["sweep_energy"] = books
@@ -258,11 +293,12 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     else:
         result.update(rankings(sweep_dir, ok, objective))
         result.update(relevance_of(sweep_dir, relevance_sample(sweep_dir, ok, result),
-                                   factors, objective))
+                                   factors, objective, continuous))
         result.update(search_importance.of_sweep(sweep_dir, ok, objective))  # pareto only
-        pick = {"run": recommend, "values": recommend_values}[rule]
-        result["recommendation"] = pick(ok, floor, relevance.varying_factors(ok, factors),
-                                        objective)
+        varying = relevance.varying_factors(ok, factors)
+        result["recommendation"] = (
+            recommend_values(ok, floor, varying, objective, continuous) if rule == "values"
+            else recommend(ok, floor, varying, objective))
     atomic_write_json(sweep_dir / "analysis.json", result)
     return result
 
@@ -296,10 +332,12 @@ def relevance_sample(sweep_dir: Path, ok: pd.DataFrame, result: dict) -> pd.Data
 
 
 def relevance_of(sweep_dir: Path, ok: pd.DataFrame, factors: list[str],
-                 objective: Objective) -> dict:
-    """What drives mean power, energy and the objective; relevance.csv holds every test."""
+                 objective: Objective, continuous: relevance.Continuous = None) -> dict:
+    """What drives mean power, energy and the objective; relevance.csv holds every test.
+    `continuous`: the range factors, read as numbers (relevance.py)."""
     labels = {"power_w": "power_w", "energy_j": "energy_j", "objective": objective.label}
-    tests = {t: relevance.relevance(ok, t, factors, label) for t, label in labels.items()}
+    tests = {t: relevance.relevance(ok, t, factors, label, continuous)
+             for t, label in labels.items()}
     rows = [{"target": t, **row} for t, r in tests.items() for row in r["table"]]
     atomic_write_text(sweep_dir / "relevance.csv", pd.DataFrame(rows).to_csv(index=False))
     return {"relevance": tests, "relevance_summary": [relevance.plain_words(r)

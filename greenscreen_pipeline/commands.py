@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import space
+from . import ranges, space
 from .errors import Interrupted, MissingDependency, UsageError
 from .log import logger
 
@@ -28,11 +28,15 @@ def run(args: argparse.Namespace) -> int | None:
 def load_config(args: argparse.Namespace) -> space.SweepConfig:
     """config.yaml with the command line's overrides of its settings."""
     option = lambda name: getattr(args, name, None)  # noqa: E731
-    return space.load(args.config, {
+    config = space.load(args.config, {
         "runs": option("runs"), "epochs": option("epochs"), "sweep_dir": option("sweep_dir"),
         "slurm_partition": option("partition"), "slurm_time": option("time"),
         "slurm_account": option("account"), "slurm_parallel": option("parallel"),
         "ray_address": option("address")})
+    repeat = ranges.repeats(config.space, config.settings["runs"])
+    if repeat:  # said by check and by the sweep, before anything trains; once, not per run
+        log.warning("%s: %s", args.config, repeat)
+    return config
 
 
 def check(args: argparse.Namespace) -> None:

@@ -9,11 +9,18 @@ Three views per target:
   out-of-bag R^2 beside it (an importance from a forest that cannot
   predict, R^2 <= 0, means little).
 Levels with fewer than 5 runs are flagged: their estimates are fragile.
+
+A range of config.yaml (`continuous`: factor -> on a log scale or not) has a value per
+run, not a few levels, so it enters the same three views as a number: a linear term in
+the ANOVA (on the log of its value for a log range; one degree of freedom, so its
+partial eta^2 and Holm p-value read like a list's), Spearman's rank correlation in
+place of Kruskal-Wallis, and one numeric column in the forest.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -21,37 +28,66 @@ import pandas as pd
 from .space import METHOD_DIMENSIONS
 
 MIN_LEVEL_RUNS = 5
+Continuous = Mapping[str, bool] | None  # a range factor -> whether on a log scale
+
+
+def ranges_of(space: dict) -> dict[str, bool]:
+    """The range dimensions of a recorded space (sweep.json's), each with its log scale."""
+    return {dim: bool(spec.get("log")) for dim, spec in (space or {}).items()
+            if isinstance(spec, dict)}
+
+
+def _encoded(data: pd.DataFrame, factors: list[str], continuous: Continuous) -> pd.DataFrame:
+    """The factors as the models read them: a list's values as words, a range's as a
+    number (its log on a log scale); "n/a" and unreadable values become NaN."""
+    out = {}
+    for f in factors:
+        if f in (continuous or {}):
+            values = pd.to_numeric(data[f], errors="coerce").astype(float)
+            out[f] = np.log(values.where(values > 0)) if continuous[f] else values
+        else:
+            out[f] = data[f].astype(str)
+    return pd.DataFrame(out, index=data.index)
+
+
+def kind(factor: str, continuous: Continuous) -> str:
+    """How a factor is read: "values", "range" or "range (log)"."""
+    if factor not in (continuous or {}):
+        return "values"
+    return "range (log)" if continuous[factor] else "range"
 
 
 def varying_factors(df: pd.DataFrame, factors: list[str]) -> list[str]:
     return [f for f in factors if f in df and df[f].astype(str).nunique() > 1]
 
 
-def anova(df: pd.DataFrame, target: str, factors: list[str]) -> tuple[pd.DataFrame, str]:
+def anova(df: pd.DataFrame, target: str, factors: list[str],
+          continuous: Continuous = None) -> tuple[pd.DataFrame, str]:
     import statsmodels.formula.api as smf
     from statsmodels.stats.anova import anova_lm
     from statsmodels.stats.multitest import multipletests
 
-    data = df[factors + [target]].astype({f: str for f in factors})
-    levels = sum(data[f].nunique() - 1 for f in factors)
-    joint = len(data) - 1 - levels >= 2
+    data = _encoded(df, factors, continuous).assign(**{target: df[target]}).dropna()
+    term = {f: f if f in (continuous or {}) else f"C({f})" for f in factors}
+    dof = {f: 1 if f in (continuous or {}) else data[f].nunique() - 1 for f in factors}
+    joint = len(data) - 1 - sum(dof.values()) >= 2
     rows = []
     if joint:
-        formula = f"{target} ~ " + " + ".join(f"C({f})" for f in factors)
+        formula = f"{target} ~ " + " + ".join(term.values())
         table = anova_lm(smf.ols(formula, data).fit(), typ=2)
         resid = table.loc["Residual", "sum_sq"]
         for f in factors:
-            ss, p = table.loc[f"C({f})", "sum_sq"], table.loc[f"C({f})", "PR(>F)"]
+            ss, p = table.loc[term[f], "sum_sq"], table.loc[term[f], "PR(>F)"]
             rows.append({"factor": f, "partial_eta2": ss / (ss + resid), "p": p})
     else:
         for f in factors:
-            if len(data) - data[f].nunique() < 1:  # one run per level: no residual to test
+            if len(data) - dof[f] - 1 < 1:  # one run per level: no residual to test
                 rows.append({"factor": f, "partial_eta2": float("nan"), "p": float("nan")})
                 continue
-            table = anova_lm(smf.ols(f"{target} ~ C({f})", data).fit(), typ=2)
-            ss, resid = table.loc[f"C({f})", "sum_sq"], table.loc["Residual", "sum_sq"]
+            table = anova_lm(smf.ols(f"{target} ~ {term[f]}", data).fit(), typ=2)
+            ss, resid = table.loc[term[f], "sum_sq"], table.loc["Residual", "sum_sq"]
             rows.append({"factor": f, "partial_eta2": ss / (ss + resid),
-                         "p": table.loc[f"C({f})", "PR(>F)"]})
+                         "p": table.loc[term[f], "PR(>F)"]})
     out = pd.DataFrame(rows)
     p = out["p"].fillna(1.0).to_numpy()
     out["p_holm"] = multipletests(p, method="holm")[1] if len(p) else p
@@ -60,11 +96,21 @@ def anova(df: pd.DataFrame, target: str, factors: list[str]) -> tuple[pd.DataFra
     return out, method
 
 
-def kruskal(df: pd.DataFrame, target: str, factors: list[str]) -> pd.DataFrame:
+def kruskal(df: pd.DataFrame, target: str, factors: list[str],
+            continuous: Continuous = None) -> pd.DataFrame:
+    """Kruskal-Wallis per factor; Spearman's rank correlation for a range (its p in kw_p)."""
     from scipy.stats import kruskal as kw
+    from scipy.stats import spearmanr
 
     rows = []
     for f in factors:
+        if f in (continuous or {}):
+            pair = pd.DataFrame({"x": _encoded(df, [f], continuous)[f], "y": df[target]}).dropna()
+            varies = len(pair) >= 3 and pair.nunique().min() > 1
+            rho, p = spearmanr(pair["x"], pair["y"]) if varies else (np.nan, 1.0)
+            rows.append({"factor": f, "kw_H": float("nan"), "kw_p": float(p),
+                         "spearman_rho": float(rho)})
+            continue
         groups = [g[target].to_numpy() for _, g in df.groupby(df[f].astype(str))]
         groups = [g for g in groups if len(g)]
         try:
@@ -76,7 +122,8 @@ def kruskal(df: pd.DataFrame, target: str, factors: list[str]) -> pd.DataFrame:
 
 
 def forest(df: pd.DataFrame, target: str, factors: list[str], seed: int = 0,
-           repeats: int | None = None) -> tuple[pd.DataFrame, float]:
+           repeats: int | None = None, continuous: Continuous = None) -> tuple[pd.DataFrame,
+                                                                                float]:
     """Permutation importance of each factor in a random forest, and the forest's
     out-of-bag R^2 (each run predicted by the trees that did not see it: a held-out
     score like cross-validation's, from the one forest instead of five more).
@@ -90,7 +137,7 @@ def forest(df: pd.DataFrame, target: str, factors: list[str], seed: int = 0,
     """
     from sklearn.ensemble import RandomForestRegressor
 
-    x, blocks = _one_hot(df, factors)
+    x, blocks = _one_hot(df, factors, continuous)
     y = df[target].to_numpy(float)
     repeats = repeats or min(10, max(3, 3000 // len(df)))
     # 100 trees (sklearn's default): the importances' ranking and R^2 are those of 200 here.
@@ -112,9 +159,13 @@ def forest(df: pd.DataFrame, target: str, factors: list[str], seed: int = 0,
     return pd.DataFrame({"factor": factors, "rf_importance": importance}), r2
 
 
-def _one_hot(df: pd.DataFrame, factors: list[str]) -> tuple[np.ndarray, list[slice]]:
-    """The factors as 0/1 columns, and each factor's block of columns."""
-    parts = [pd.get_dummies(df[f].astype(str), dtype=float).to_numpy() for f in factors]
+def _one_hot(df: pd.DataFrame, factors: list[str],
+             continuous: Continuous = None) -> tuple[np.ndarray, list[slice]]:
+    """The factors as 0/1 columns (a range: one numeric column, -1 where n/a), and each
+    factor's block of columns."""
+    encoded = _encoded(df, factors, continuous)
+    parts = [encoded[[f]].fillna(-1.0).to_numpy(float) if f in (continuous or {}) else
+             pd.get_dummies(encoded[f], dtype=float).to_numpy() for f in factors]
     edges = np.cumsum([0] + [p.shape[1] for p in parts])
     return np.hstack(parts), [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
@@ -128,9 +179,11 @@ def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
     return 1 - residual / total
 
 
-def sparse_levels(df: pd.DataFrame, factors: list[str]) -> dict:
+def sparse_levels(df: pd.DataFrame, factors: list[str], continuous: Continuous = None) -> dict:
     out = {}
     for f in factors:
+        if f in (continuous or {}):  # a value per run, by design
+            continue
         counts = df[f].astype(str).value_counts()
         thin = sorted(counts[counts < MIN_LEVEL_RUNS].index.tolist())
         if thin:
@@ -139,7 +192,7 @@ def sparse_levels(df: pd.DataFrame, factors: list[str]) -> dict:
 
 
 def relevance(df: pd.DataFrame, target: str, factors: list[str],
-              label: str | None = None) -> dict:
+              label: str | None = None, continuous: Continuous = None) -> dict:
     """All three views for one target, merged per factor and sorted by effect size;
     `label` names the target in sentences (default: the column's name).
 
@@ -153,35 +206,38 @@ def relevance(df: pd.DataFrame, target: str, factors: list[str],
     named = {"target": target, "label": label or target}
     general = varying_factors(data, [f for f in factors if f not in METHOD_DIMENSIONS])
     own = [row for f in factors if f in METHOD_DIMENSIONS
-           if (row := _within_method(data, target, f)) is not None]
+           if (row := _within_method(data, target, f, continuous)) is not None]
     if len(data) < 3 or not (general or own):
         return {**named, "runs": len(data), "method": "not enough runs or no "
                 "parameter varies", "table": [], "rf_cv_r2": None, "sparse_levels": {}}
     table, method, r2 = pd.DataFrame(), "", None
     if general:
-        table, method = anova(data, target, general)
-        table = table.merge(kruskal(data, target, general), on="factor")
-        rf, r2 = forest(data, target, general)
+        table, method = anova(data, target, general, continuous)
+        table = table.merge(kruskal(data, target, general, continuous), on="factor")
+        rf, r2 = forest(data, target, general, continuous=continuous)
         table = table.merge(rf, on="factor")
     if own:
         table = pd.concat([table, pd.DataFrame(own)], ignore_index=True)
         method += ("; " if method else "") + "method settings: one-way within their method's runs"
         table["p_holm"] = multipletests(table["p"].fillna(1.0).to_numpy(), method="holm")[1]
     table = table.sort_values("partial_eta2", ascending=False, na_position="last")
+    table["kind"] = [kind(f, continuous) for f in table["factor"]]
     return {**named, "runs": len(data), "method": method,
             "table": table.to_dict("records"), "rf_cv_r2": r2,
-            "sparse_levels": sparse_levels(data, general)}
+            "sparse_levels": sparse_levels(data, general, continuous)}
 
 
-def _within_method(data: pd.DataFrame, target: str, factor: str) -> dict | None:
+def _within_method(data: pd.DataFrame, target: str, factor: str,
+                   continuous: Continuous = None) -> dict | None:
     """One-way tests of a method setting over the runs of its method (the others: n/a)."""
     if factor not in data:
         return None
     runs = data[data[factor].astype(str) != "n/a"]
     if len(runs) < 3 or runs[factor].astype(str).nunique() < 2:
         return None
-    table, _ = anova(runs, target, [factor])
-    row = {**table.iloc[0].to_dict(), **kruskal(runs, target, [factor]).iloc[0].to_dict()}
+    table, _ = anova(runs, target, [factor], continuous)
+    row = {**table.iloc[0].to_dict(),
+           **kruskal(runs, target, [factor], continuous).iloc[0].to_dict()}
     return {**row, "rf_importance": float("nan"), "within": f"{METHOD_DIMENSIONS[factor]} runs",
             "n": len(runs)}
 

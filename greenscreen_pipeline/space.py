@@ -1,13 +1,13 @@
 """config.yaml: read it, validate every key before any training, and sample run i.
 
 The search space uses the W&B-sweeps form of the original pipeline:
-`configuration: <dimension>: values: [...]`. Run i's configuration is a pure
-function of (seed, i); run 0 is the baseline: the first value of every dimension.
+`configuration: <dimension>: values: [...]`, or a range, `{min, max, log, step}`
+(ranges.py). Run i's configuration is a pure function of (seed, i, space); run 0 is the
+baseline: the first value of every list, the middle of every range.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,9 @@ import yaml
 
 from greenscreen import choices
 
+from . import ranges
 from .errors import UsageError
+from .ranges import Range
 
 NONE_WORDS = (None, "None", "none")
 CHOICES = {
@@ -156,7 +158,12 @@ class ConfigError(UsageError, ValueError):
 class SweepConfig:
     path: str
     settings: dict
-    space: dict  # dimension -> list of values
+    space: dict  # dimension -> its list of values, or a Range
+
+    @property
+    def size(self) -> int | None:
+        """How many configurations the space holds; None when a float range is endless."""
+        return ranges.size(self.space)
 
     @property
     def own_dimensions(self) -> list[str]:
@@ -169,15 +176,9 @@ class SweepConfig:
         return Path(self.path).resolve().parent
 
     def run(self, index: int) -> dict:
-        """Run `index`'s configuration: a pure function of (seed, index)."""
-        if index == 0:
-            return {dim: values[0] for dim, values in self.space.items()}
-        out = {}
-        for dim in sorted(self.space):
-            values = self.space[dim]
-            digest = hashlib.sha256(f"{self.settings['seed']}:{index}:{dim}".encode()).digest()
-            out[dim] = values[int.from_bytes(digest[:8], "big") % len(values)]
-        return {dim: out[dim] for dim in self.space}
+        """Run `index`'s configuration, a pure function of (seed, index, space): no list
+        configuration repeats before every one has run (ranges.py says how)."""
+        return ranges.configuration(self.space, self.settings["seed"], index)
 
 
 def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
@@ -271,14 +272,19 @@ def _check_task(path: str, settings: dict) -> None:
 def _space(path: str, given: Any) -> dict:
     if not isinstance(given, dict) or not given:
         raise ConfigError(path, "configuration", given,
-                          "a mapping of dimensions, each {values: [...]}")
+                          "a mapping of dimensions, each {values: [...]} or "
+                          "{min: ..., max: ...}")
     space = {}
     for dim, spec in given.items():
         where = f"configuration.{dim}"
         if dim not in DIMENSIONS:
             _check_own_name(path, where, dim)
+        if isinstance(spec, dict) and "values" not in spec and {"min", "max"} & set(spec):
+            space[dim] = _range(path, where, dim, spec)
+            continue
         if not isinstance(spec, dict) or set(spec) != {"values"}:
-            raise ConfigError(path, where, spec, "a mapping with exactly one key, 'values'")
+            raise ConfigError(path, where, spec, "a mapping with exactly one key, 'values' "
+                                                 "(or a range: min, max, log, step)")
         values = spec["values"]
         if not isinstance(values, list) or not values:
             raise ConfigError(path, f"{where}.values", values, "a non-empty list")
@@ -286,6 +292,23 @@ def _space(path: str, given: Any) -> dict:
     for dim, value in BASELINE.items():
         space.setdefault(dim, [value])
     return space
+
+
+def _range(path: str, where: str, dim: str, spec: dict) -> Range:
+    """A range of a numeric dimension, built-in or your own (ranges.py)."""
+    if dim in DIMENSIONS and dim not in NUMBERS:
+        names = CHOICES.get(dim, ("'train-val-test' percentages",))
+        raise ConfigError(path, where, spec, f"{{values: [...]}}: {dim} takes names (one of "
+                                             f"{', '.join(map(str, names))}), not a range")
+    try:
+        made = ranges.parse(spec, NUMBERS[dim][0] if dim in NUMBERS else None)
+    except ranges.RangeError as exc:
+        key = f"{where}.{exc.key}" if exc.key else where
+        raise ConfigError(path, key, exc.given, exc.allowed) from None
+    if dim in NUMBERS:  # both ends within the dimension's own bounds
+        for key in ("min", "max"):
+            _value(path, f"{where}.{key}", dim, made[key])
+    return made
 
 
 def _check_own_name(path: str, where: str, dim: str) -> None:
@@ -356,10 +379,12 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
 
 def _check_runnable(path: str, settings: dict, space: dict) -> None:
     """Values the code cannot run with these settings are rejected before any training."""
-    highest_low, lowest_high = max(space["low_percentage"]), min(space["high_percentage"])
+    low, high = space["low_percentage"], space["high_percentage"]
+    highest_low = low["max"] if isinstance(low, Range) else max(low)
+    lowest_high = high["min"] if isinstance(high, Range) else min(high)
     if highest_low > lowest_high:
-        i = space["low_percentage"].index(highest_low)
-        raise ConfigError(path, f"configuration.low_percentage.values[{i}]", highest_low,
+        where = "max" if isinstance(low, Range) else f"values[{low.index(highest_low)}]"
+        raise ConfigError(path, f"configuration.low_percentage.{where}", highest_low,
                           f"a number <= every high_percentage value (the lowest is "
                           f"{lowest_high}): k decays from high to low")
     if settings["early_stop"] == "halving" and settings["train"]:

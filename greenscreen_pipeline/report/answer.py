@@ -248,7 +248,10 @@ def evidence(rec: dict, unit, objective: Objective) -> object:
     rows = [["parameter", "value", "runs", f"mean {objective.metric}",
              f"mean energy ({unit.name})", "chosen"]]
     for factor, levels in rec["evidence"].items():
-        rows += [[factor, setting(lv["value"]), lv["runs"], lv["mean_objective"],
+        rows += [[factor, setting(lv["value"]) + (f" (of {setting(lv['span'][0])} to "
+                                                  f"{setting(lv['span'][1])})"
+                                                  if lv.get("span") else ""),
+                  lv["runs"], lv["mean_objective"],
                   unit(lv["mean_energy_j"]), "yes" if lv["chosen"] else ""] for lv in levels]
     return table(rows, [0.22, 0.2, 0.1, 0.16, 0.2, 0.12])
 

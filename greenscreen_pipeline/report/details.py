@@ -25,10 +25,11 @@ def effects(inputs: ReportInputs, target: str = "energy_j") -> dict[str, float]:
 
 
 def how_runs_differ(inputs: ReportInputs) -> list:
-    order = list(effects(inputs))
+    order, spans = list(effects(inputs)), inputs.analysis.get("ranges") or {}
     if not order or len(inputs.ok) < 2:
         return []
     story, runs = [], len(inputs.ok)
+    listed = [f for f in order if f not in spans]
     if len(order) >= 2:
         how = ("each line is one finished run" if runs < plots.SPREAD_FROM else
                f"each line is one of the {runs} finished runs, drawn at "
@@ -36,13 +37,33 @@ def how_runs_differ(inputs: ReportInputs) -> list:
                "builds up; the runs sharing a value are spread over a band around it, "
                "the cheapest at the bottom")
         story += section("Every run across its parameters, coloured by energy", figure(
-            plots.parallel_coordinates(inputs.ok, order[:8], inputs.unit)),
-            para(f"Parameters left to right by their effect on energy; {how}.", "Italic"))
-    story += section("Energy per parameter value, largest effect first", figure(
-        plots.energy_boxes(inputs.ok, order[:9], inputs.unit, effects(inputs))), para(
-        "Each box: the middle half of the runs with that value, the line their median; "
-        "whiskers reach 1.5 box lengths, dots are the runs beyond. Every run is in runs.csv.",
-        "Italic"))
+            plots.parallel_coordinates(inputs.ok, order[:8], inputs.unit, spans)),
+            para(f"Parameters left to right by their effect on energy; {how}"
+                 + ("; a range's axis runs from its min to its max" if spans else "") + ".",
+                 "Italic"))
+    if listed:
+        story += section("Energy per parameter value, largest effect first", figure(
+            plots.energy_boxes(inputs.ok, listed[:9], inputs.unit, effects(inputs))), para(
+            "Each box: the middle half of the runs with that value, the line their median; "
+            "whiskers reach 1.5 box lengths, dots are the runs beyond. Every run is in "
+            "runs.csv.", "Italic"))
+    return story + ranges_against(inputs, [f for f in order if f in spans])
+
+
+def ranges_against(inputs: ReportInputs, factors: list[str]) -> list:
+    """The objective and energy against each range of the space, largest effect first."""
+    spans, eta = inputs.analysis.get("ranges") or {}, effects(inputs)
+    story = []
+    for f in factors:
+        story += section(f"{inputs.objective.label} and energy against {f} "
+                         f"(range, η² {eta.get(f) or 0:.2f} on energy)", figure(
+            plots.against_range(inputs.ok, f, spans[f], inputs.unit, inputs.objective)),
+            level="Heading4")
+    if story:
+        story.append(para("A range's value differs in every run, so it is drawn as a "
+                          "scatter, on a log axis for a log range; the relevance analysis "
+                          "reads it as a number (a linear term, on its log for a log range).",
+                          "Italic"))
     return story
 
 
@@ -174,16 +195,23 @@ def relevance_tables(a: dict) -> list:
     for target, res in a["relevance"].items():
         if not res["table"]:
             continue
-        rows = [["parameter", "partial η²", "p (Holm)", "Kruskal-Wallis p", "RF importance",
+        rows = [["parameter", "partial η²", "p (Holm)", "rank test p", "RF importance",
                  "runs"]]
-        rows += [[r["factor"], r["partial_eta2"], p_value(r["p_holm"]), p_value(r["kw_p"]),
+        rows += [[_factor(r), r["partial_eta2"], p_value(r["p_holm"]), p_value(r["kw_p"]),
                   r["rf_importance"], r.get("within") or r.get("n") or "all"]
                  for r in res["table"]]
         heading = (f"{res.get('label') or target}: {res['method']}; random-forest out-of-bag R² "
-                   f"{number(res['rf_cv_r2'], 2)}")
+                   f"{number(res['rf_cv_r2'], 2)}; rank test: Kruskal-Wallis, Spearman for a "
+                   "range")
         story += section(heading, table(rows, [0.22, 0.12, 0.13, 0.15, 0.14, 0.24]),
                          level="Heading5")
     return story
+
+
+def _factor(row: dict) -> str:
+    """A relevance row's parameter, with how a range was read."""
+    kind = row.get("kind") or "values"
+    return row["factor"] if kind == "values" else f"{row['factor']} ({kind})"
 
 
 def _some(values: list, shown: int = 8) -> str:

@@ -156,8 +156,17 @@ def _label_front(ax, fr: pd.DataFrame, unit: EnergyUnit, room: float = 0.05) -> 
                     xytext=(4, 6 if k % 2 else -10), textcoords="offset points")
 
 
-def _positions(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """A parameter's values as positions in [0, 1], in reading order."""
+def _positions(values: pd.Series, span: dict | None = None) -> tuple[np.ndarray, list[str]]:
+    """A parameter's values as positions in [0, 1], in reading order; a range's (`span`,
+    {min, max, log}) by where its value lies between min and max (on a log scale for a log
+    range), labelled with both ends; n/a (another method's setting) below it."""
+    if span is not None:
+        x = pd.to_numeric(values, errors="coerce").to_numpy(float)
+        lo, hi = float(span["min"]), float(span["max"])
+        if span.get("log"):
+            x, lo, hi = np.log(np.where(x > 0, x, np.nan)), np.log(lo), np.log(hi)
+        where = (x - lo) / (hi - lo) if hi > lo else np.full(len(x), 0.5)
+        return np.nan_to_num(where, nan=-0.1), [number(span["min"], 3), number(span["max"], 3)]
     levels = order(values)
     where = {v: (i / (len(levels) - 1) if len(levels) > 1 else 0.5) for i, v in enumerate(levels)}
     return values.map(where).to_numpy(float), [str(v) for v in levels]
@@ -176,8 +185,10 @@ def line_alpha(runs: int) -> float:
     return 0.8 if runs <= SPREAD_FROM else max(0.04, min(0.8, 12 / runs ** 0.75))
 
 
-def parallel_coordinates(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit):
-    """One line per run across its parameter values, coloured by its energy (log scale).
+def parallel_coordinates(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit,
+                         spans: dict | None = None):
+    """One line per run across its parameter values, coloured by its energy (log scale);
+    a range's axis (`spans`: dimension -> {min, max, log}) runs from its min to its max.
 
     From SPREAD_FROM runs on, the runs sharing a value are spread over a band around it,
     cheapest at the bottom, and drawn translucent (line_alpha): otherwise every run with
@@ -187,7 +198,7 @@ def parallel_coordinates(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit)
 
     fig, ax = _plt().subplots(figsize=(10, 3.8))
     energy = ok["energy_j"].map(unit).to_numpy(float)
-    columns = [_positions(ok[f]) for f in factors]
+    columns = [_positions(ok[f], (spans or {}).get(f)) for f in factors]
     ys = np.column_stack([_spread(pos, energy, len(labels)) if len(ok) >= SPREAD_FROM else pos
                           for pos, labels in columns])
     norm = (mpl.colors.LogNorm(energy.min(), energy.max()) if energy.min() > 0
@@ -301,6 +312,31 @@ def energy_against(ok: pd.DataFrame, factor: str, unit: EnergyUnit):
     ax.set_xlabel(factor)
     ax.set_ylabel(f"energy ({unit.name})")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def against_range(ok: pd.DataFrame, factor: str, span: dict, unit: EnergyUnit,
+                  objective: Objective | None = None):
+    """The objective and the energy of every run against a range's value: two scatters
+    side by side, the value's axis on a log scale for a log range."""
+    objective = objective or Objective()
+    x = pd.to_numeric(ok[factor], errors="coerce")
+    fig, axes = _plt().subplots(1, 2, figsize=(10, 2.8))
+    for ax, (y, label) in zip(axes, ((ok["objective"], objective.label),
+                                     (ok["energy_j"].map(unit), f"energy ({unit.name})"))):
+        ax.scatter(x, y, s=14, color=GREEN, alpha=dot_alpha(len(ok)), lw=0)
+        if span.get("log"):
+            ax.set_xscale("log")
+        ax.set_xlim(float(span["min"]), float(span["max"]))
+        plain_ticks(ax.xaxis)
+        if span.get("log") and float(span["max"]) > 30 * float(span["min"]):
+            from matplotlib.ticker import LogLocator  # decades only: 1, 2, 5 would collide
+
+            ax.xaxis.set_major_locator(LogLocator(base=10))
+        ax.set_xlabel(factor + (" (log scale)" if span.get("log") else ""), fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+        ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig
 

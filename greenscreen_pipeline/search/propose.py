@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from .. import ranges
 from ..errors import MissingDependency
 from . import encoding
 from .encoding import Dimension
@@ -187,21 +188,30 @@ def build_study(results: Sequence[Result], dims: Sequence[Dimension], sampler,
 
 def _unseen(dims: Sequence[Dimension], taken: set, seed: int, batch: int,
             slot: int) -> tuple | None:
-    """A seeded random configuration key not in `taken`; None if every one is taken."""
-    import numpy as np
+    """A seeded random configuration key not in `taken`; None if every one is taken.
 
-    rng = np.random.default_rng([seed, batch, slot])
-    if encoding.size(dims) <= 100_000:
-        free = [k for k in encoding.every_key(dims) if k not in taken]
-        return free[int(rng.integers(len(free)))] if free else None
-    for _ in range(1000):  # a large space: a random draw is almost surely new
-        k = tuple(int(rng.integers(len(d.values))) for d in dims)
-        if k not in taken:
-            return k
+    A finite space is walked in a seeded permutation (ranges.permute, never listed): at
+    most len(taken) + 1 steps find a free key. An endless one (a float range) is drawn:
+    a draw repeats a taken key with probability zero, but a few tries cost nothing."""
+    total = encoding.size(dims)
+    name = f"{seed}:unseen:{batch}:{slot}"
+    if total is not None:
+        for k in range(min(total, len(taken) + 1)):
+            candidate = encoding.key_at(ranges.permute(k, total, name), dims)
+            if candidate not in taken:
+                return candidate
+        return None
+    for attempt in range(1000):
+        candidate = tuple(
+            int(ranges.unit(seed, attempt, f"{name}:{d.name}") * len(d.values))
+            if d.range is None else d.range.draw(ranges.unit(seed, attempt, f"{name}:{d.name}"))
+            for d in dims)
+        if candidate not in taken:
+            return candidate
     return None
 
 
-def ask_batch(study, dims: Sequence[Dimension], space: Mapping[str, Sequence], n: int,
+def ask_batch(study, dims: Sequence[Dimension], space: Mapping[str, Any], n: int,
               taken: set, *, seed: int = 0, batch: int = 0) -> list[dict]:
     """Asks `n` configurations, none repeating a key in `taken` where avoidable.
 
@@ -229,14 +239,15 @@ def ask_batch(study, dims: Sequence[Dimension], space: Mapping[str, Sequence], n
     return out
 
 
-def propose(space: Mapping[str, Sequence], results: Sequence[Result], runs: Sequence[int], *,
+def propose(space: Mapping[str, Any], results: Sequence[Result], runs: Sequence[int], *,
             seed: int, batch: int, random_run: Callable[[int], dict], n_startup: int,
             sampler: str = "tpe", maximize: bool = True, stopped_as: str = "pruned",
             batch_size: int | None = None) -> dict[int, dict]:
     """The configurations of the runs of one batch.
 
     Args:
-        space: Dimension -> its values (`SweepConfig.space`, your own dimensions included).
+        space: Dimension -> its values or its range (`SweepConfig.space`, your own
+            dimensions included).
         results: Every run before this batch, ended (done, stopped, failed or skipped).
         runs: The run indices of this batch.
         seed: The sweep's seed.
