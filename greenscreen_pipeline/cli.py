@@ -65,12 +65,23 @@ def _config_options() -> argparse.ArgumentParser:
     return common
 
 
+def _training_options(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The configuration options and those of every command that trains runs."""
+    training = argparse.ArgumentParser(add_help=False, parents=[common])
+    training.add_argument("--retry-failed", action="store_true", default=None,
+                          help="train failed runs again (their energy so far is kept; a "
+                               "checkpoint that no longer fits your model is set aside)")
+    return training
+
+
 def _add_executors(stage: argparse.ArgumentParser, common: argparse.ArgumentParser,
                    report_out: bool) -> None:
+    common = _training_options(common)
     executors = stage.add_subparsers(dest="executor", metavar="EXECUTOR", title="executors",
                                      description="local (the default), slurm or ray")
-    local = executors.add_parser("local", parents=[common], help="worker threads on this "
-                                 "machine, each run in its own process (the default)")
+    local = executors.add_parser("local", parents=[common], help="worker slots on this "
+                                 "machine, each training runs one after another in its warm "
+                                 "worker process (the default)")
     local.add_argument("--workers", type=_at_least(1), default=1,
                        help="runs trained at once (default: %(default)s)")
     local.add_argument("--gpus", help="comma-separated GPU ids; worker k sees only GPU k")
@@ -86,7 +97,8 @@ def _add_executors(stage: argparse.ArgumentParser, common: argparse.ArgumentPars
     slurm.add_argument("--gpus-per-run", type=_at_least(0), default=1,
                        help="GPUs per run (default: %(default)s)")
     slurm.add_argument("--out", help="the report PDF the dependent job writes")
-    ray = executors.add_parser("ray", parents=[common], help="one Ray task per run")
+    ray = executors.add_parser("ray", parents=[common], help="one Ray actor per slot of the "
+                               "cluster, each with its warm worker")
     ray.add_argument("--address", help="cluster address (default: settings.ray_address; "
                                        "none: a private local Ray instance on loopback)")
     ray.add_argument("--num-cpus", type=_at_least(1),
@@ -123,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", parents=[common], help="write the PDF report")
     report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
     sub.add_parser("check", parents=[common], help="validate config.yaml and exit")
-    run_one = sub.add_parser("run-one", parents=[common], help="claim and train one run, or "
+    run_one = sub.add_parser("run-one", parents=[_training_options(common)],
+                             help="claim and train one run, or "
                              "a share of the runs (a Slurm array task, or by hand)")
     which = run_one.add_mutually_exclusive_group(required=True)
     which.add_argument("--index", type=_at_least(0), help="the run to train")

@@ -32,7 +32,7 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
         "runs": option("runs"), "epochs": option("epochs"), "sweep_dir": option("sweep_dir"),
         "slurm_partition": option("partition"), "slurm_time": option("time"),
         "slurm_account": option("account"), "slurm_parallel": option("parallel"),
-        "ray_address": option("address")})
+        "ray_address": option("address"), "retry_failed": option("retry_failed")})
     repeat = ranges.repeats(config.space, config.settings["runs"])
     if repeat:  # said by check and by the sweep, before anything trains; once, not per run
         log.warning("%s: %s", args.config, repeat)

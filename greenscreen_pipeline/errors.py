@@ -37,3 +37,8 @@ class Interrupted(PipelineError):
     def __init__(self, message: str, statuses: list[dict] | None = None) -> None:
         super().__init__(message)
         self.statuses = statuses or []
+
+
+class RunsFailing(PipelineError):
+    """The sweep stopped because its last runs all failed with the same error: a mistake
+    in your code or data that every further run would meet too."""

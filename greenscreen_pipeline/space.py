@@ -113,6 +113,10 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "worker_memory_growth_mb": (float, 4096.0, "a number > 0: a warm worker whose memory (RSS, "
                                                "or GPU memory) grew by more MiB since its "
                                                "first run is replaced"),
+    # Failing runs (README "When runs fail"): stop after this many in a row fail with the
+    # same error (0: never); retry_failed (or --retry-failed) trains failed runs again.
+    "stop_after_failures": (int, 3, "an integer >= 0 (0: never stop)"),
+    "retry_failed": (bool, False, "true or false (usually given as --retry-failed)"),
     # The report's CO2: carbon_intensity (g CO2/kWh) wins over country; neither: world average.
     "country": (str, "", "an ISO 3166 alpha-2 or alpha-3 code in greenscreen.carbon.INTENSITY "
                          "(e.g. DE, FRA), or '' for the world average"),
@@ -246,6 +250,8 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if key == "halving_eta" and value < 2:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "worker_memory_growth_mb" and not 0 < value < float("inf"):
+            raise ConfigError(path, f"settings.{key}", value, allowed)
+        if key == "stop_after_failures" and value < 0:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         out[key] = value
     _check_task(path, out)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import runfolder
 from ..log import logger
-from ..run import ownership
+from ..run import caches, ownership
 from ..run.execute import BUSY, Request, needs_own_process
 from ..space import SweepConfig
 from . import claims
@@ -65,7 +65,7 @@ def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
     except runfolder.Unreadable as exc:
         return RunReport(index, {"status": "unreadable", "reason": str(exc)},
                          f"left alone: {exc}")
-    if outcome["status"] in runfolder.FINAL:
+    if finished(outcome, config):
         return RunReport(index, outcome, _kept(outcome))
     if not claims.claim(sweep_dir, index):
         holder = claims.owner(sweep_dir, index) or {}
@@ -74,10 +74,13 @@ def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
             f"(if it is gone: rm {claims.claim_path(sweep_dir, index)})"))
     try:
         outcome = folder.outcome()  # another sweep may have finished it meanwhile
-        if outcome["status"] in runfolder.FINAL:
+        if finished(outcome, config):
             return RunReport(index, outcome, "kept")
         folder.summary()  # raises Unreadable: a resumed run must not overwrite it
-        if outcome["status"] != "pending":
+        if outcome["status"] == "failed":
+            log.info("run %03d failed before (%s); training it again", index,
+                     outcome.get("reason", "no reason recorded"))
+        elif outcome["status"] != "pending":
             log.info("run %03d was %s; resuming it", index, outcome["status"])
         outcome = train_process(config, sweep_dir, index, epochs, env, stop, slot, run_env)
         return RunReport(index, outcome, outcome["status"], outcome.get("wall_s", 0.0))
@@ -86,6 +89,24 @@ def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
                          f"left alone: {exc}")
     finally:
         claims.release(sweep_dir, index)
+
+
+def finished(outcome: dict, config: SweepConfig) -> bool:
+    """Whether a run is through: done, stopped, skipped or failed (failed runs are trained
+    again with settings.retry_failed, `--retry-failed`)."""
+    if outcome["status"] == "failed" and config.settings.get("retry_failed"):
+        return False
+    return outcome["status"] in runfolder.FINAL
+
+
+def to_train(config: SweepConfig, sweep_dir: Path) -> list[int]:
+    """The runs an executor should hand out: not through yet (`finished`)."""
+    runs = config.settings["runs"]
+    todo = set(runfolder.unfinished(sweep_dir, runs))
+    if config.settings.get("retry_failed"):
+        todo |= {row["index"] for row in runfolder.statuses(sweep_dir, runs)
+                 if row["status"] == "failed"}
+    return sorted(todo)
 
 
 def _kept(outcome: dict) -> str:
@@ -161,8 +182,9 @@ def _own_process(request: Request, env: dict | None, stop: Stop, ending: Ending)
         cmd += ["--epochs", str(request.epochs)]
     if request.configuration is not None:
         cmd += ["--configuration", json.dumps(request.configuration)]
-    if request.environment:
-        env = {**(env or os.environ), **request.environment}
+    base = env if env is not None else os.environ
+    cache = caches.folder_of(request.sweep_dir, request.configuration is not None)
+    env = {**base, **caches.environment(cache, base), **request.environment}
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env)
     stop.add(proc)

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Iterable
 
 from .. import ledger, runfolder
-from ..errors import Interrupted
+from ..errors import Interrupted, RunsFailing
 from ..log import logger
 from ..space import SweepConfig
 from . import proposals
 from .attempt import train_claimed
-from .progress import Progress
+from .progress import FailureStreak, Progress
 from .stop import Stop
 from .workers import WorkerSlot
 
@@ -47,6 +47,8 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
     books = ledger.DeviceLedger(sweep_dir, runs, config.settings["energy_source"], gpus).start()
     stop = Stop().install()
     pool = Pool(config, sweep_dir, max(1, workers), gpus, stop, Progress(runs, books))
+    streak = FailureStreak(config.settings["stop_after_failures"])
+    pool.on_report = lambda report: streak.record(report)
     try:
         if config.settings["search"] == "pareto":
             for batch in proposals.batches(config, sweep_dir, max(1, workers)):
@@ -59,6 +61,8 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
         pool.close()
         books.stop()
     statuses = runfolder.statuses(sweep_dir, runs)
+    if pool.stopped_because:
+        raise RunsFailing(pool.stopped_because)
     if stop.requested:
         done = sum(r["status"] == "done" for r in statuses)
         raise Interrupted(f"stopped with {done}/{runs} runs done; run the same command again "
@@ -72,6 +76,8 @@ class Pool:
     def __init__(self, config: SweepConfig, sweep_dir: Path, workers: int,
                  gpus: list[str] | None, stop: Stop, progress: Progress) -> None:
         self.config, self.sweep_dir, self.stop, self.progress = config, sweep_dir, stop, progress
+        self.on_report = lambda report: None  # -> why the sweep must stop, or None
+        self.stopped_because: str | None = None
         self.pending: queue.Queue[int | None] = queue.Queue()
         self.freed = threading.Event()  # a slot finished a run
         self.threads = [threading.Thread(target=self._serve, args=(self._env(k, gpus),),
@@ -128,6 +134,11 @@ class Pool:
                         report = train_claimed(self.config, self.sweep_dir, index, epochs,
                                                env, self.stop, slot)
                         self.progress.report(self.sweep_dir, report)
+                        why = self.on_report(report)
+                        if why and not self.stop.requested:
+                            self.stopped_because = why
+                            log.error("stopping: %s", why)
+                            self.stop.request()
                 except Exception:  # a slot must not die with runs still queued
                     log.exception("run %03d: the executor failed", index)
                 finally:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 from pathlib import Path
 
@@ -47,8 +48,56 @@ class Progress:
             print(f"[{self.done}/{self.runs}] run {run.index:03d} {run.note:<8} "
                   f"{name} {'n/a' if value is None else f'{value:.4f}'}  energy {energy:.1f} J "
                   f"({source})  total {self.total:.1f} J  ETA {clock(eta)}", flush=True)
+            why = failure(run.outcome) if run.note == "failed" else None
+            if why:
+                print(f"    run {run.index:03d} failed: {why}", flush=True)
         if run.index == 0 and run.wall_s is not None:  # the baseline, trained just now
             warn_about_baseline(runfolder.RunFolder.of(sweep_dir, 0))
+
+
+class FailureStreak:
+    """Runs that failed in a row with the same error (digits aside: a batch size or a
+    shape in the message does not make it another error). After `limit` of them the sweep
+    should stop: every further run would fail the same way. Thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.streak: list[tuple[int, str]] = []
+        self.lock = threading.Lock()
+
+    def record(self, run: RunReport) -> str | None:
+        """Notes how `run` ended; returns why the sweep should stop, or None."""
+        reason = run.outcome.get("reason") if run.note == "failed" else None
+        with self.lock:
+            if reason is None or self.limit <= 0:
+                self.streak = [] if run.wall_s is not None else self.streak
+                return None
+            key = re.sub(r"\d+", "N", reason)
+            if self.streak and self.streak[-1][1] != key:
+                self.streak = []
+            self.streak.append((run.index, key))
+            if len(self.streak) < self.limit:
+                return None
+            runs = ", ".join(f"{i:03d}" for i, _ in self.streak)
+            return (f"runs {runs} failed one after another with the same error: "
+                    f"{failure(run.outcome)}. Every further run would likely fail too; fix "
+                    "it, then `greenscreen sweep --retry-failed` trains the failed runs again "
+                    f"(settings.stop_after_failures: {self.limit}; 0 never stops)")
+
+
+def failure(outcome: dict) -> str | None:
+    """Why a run failed, and where: its reason and the last file and line of its traceback
+    that is not the pipeline's or an installed package's (your code, where it is)."""
+    reason = outcome.get("reason")
+    if not reason:
+        return None
+    frames = re.findall(r'File "([^"]+)", line (\d+)', outcome.get("traceback_tail") or "")
+    yours = [(f, n) for f, n in frames if not any(part in f for part in NOT_YOURS)]
+    where = yours[-1] if yours else frames[-1] if frames else None
+    return f"{reason}" + (f" ({where[0]}:{where[1]})" if where else "")
+
+
+NOT_YOURS = ("site-packages", "greenscreen_pipeline", "/greenscreen/", "<frozen")
 
 
 def score_of(sweep_dir: Path, outcome: dict) -> tuple[str, float | None]:

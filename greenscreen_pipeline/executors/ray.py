@@ -43,7 +43,7 @@ from ..errors import Interrupted, MissingDependency, UsageError
 from ..log import logger
 from ..space import SweepConfig
 from . import proposals
-from .attempt import RunReport, train_claimed
+from .attempt import RunReport, to_train, train_claimed
 from .progress import Progress
 from .workers import WorkerSlot
 
@@ -182,7 +182,7 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
               cpus_per_run: int = 1) -> list[dict]:
     """Trains every unfinished run on one Ray actor per slot; returns each run's status."""
     s = config.settings
-    todo = runfolder.unfinished(sweep_dir, s["runs"])
+    todo = to_train(config, sweep_dir)
     signal.signal(signal.SIGTERM, _stop)  # like Ctrl-C: cancel the tasks cleanly
     ray = start(address, num_cpus)
     actors: list = []

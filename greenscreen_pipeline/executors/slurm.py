@@ -35,10 +35,10 @@ from pathlib import Path
 
 from greenscreen.fileio import atomic_write_text
 
-from .. import runfolder
 from ..errors import MissingDependency, SubmitError
 from ..log import logger
 from ..space import SweepConfig
+from .attempt import to_train
 
 log = logger(__name__)
 
@@ -71,7 +71,7 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     config's settings (`slurm_*`), which command-line flags override.
     """
     s = config.settings
-    todo = runfolder.unfinished(sweep_dir, s["runs"])
+    todo = to_train(config, sweep_dir)
     # The jobs start where the sweep was submitted from, so paths in config.yaml (a
     # data_path) mean what they meant here.
     here = shlex.quote(str(Path.cwd()))
@@ -85,9 +85,10 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     array = header("greenscreen-runs", s, sweep_dir) + [f"#SBATCH --array={tasks}"]
     if gpus_per_run:
         array.append(f"#SBATCH --gres=gpu:{gpus_per_run}")
+    retry = " --retry-failed" if s.get("retry_failed") else ""
     array += [f"cd {here}",
               f"exec {py} -m greenscreen_pipeline run-one --config {cfg} --sweep-dir {out} "
-              + which]
+              + which + retry]
     report_opts = f" --out {shlex.quote(str(Path(report_out).resolve()))}" if report_out else ""
     report = header("greenscreen-report", s, sweep_dir) + [
         f"cd {here}",

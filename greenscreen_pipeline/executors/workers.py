@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 
 from ..log import logger
+from ..run import caches
 from ..run.execute import INTERRUPTED, Request
 from .stop import Stop, send
 
@@ -60,7 +61,8 @@ class WorkerSlot:
         returns `ending`."""
         ending = ending if ending is not None else Ending()
         if self.proc is None or self.proc.poll() is not None:
-            self._start()
+            cache = caches.folder_of(request.sweep_dir, request.configuration is not None)
+            self._start(caches.environment(cache, self.env))
         start = os.fstat(self._log.fileno()).st_size
         stop.add(self.proc)
         line = ""
@@ -105,8 +107,9 @@ class WorkerSlot:
             self.proc.wait()
         self._forget()
 
-    def _start(self) -> None:
+    def _start(self, extra_env: dict[str, str]) -> None:
         self._forget()
+        env = {**(self.env if self.env is not None else os.environ), **extra_env}
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         cmd = [sys.executable, "-m", "greenscreen_pipeline.run.worker", "--requests",
@@ -115,7 +118,7 @@ class WorkerSlot:
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=self._log,
-                                         env=self.env, pass_fds=(req_r, rep_w))
+                                         env=env, pass_fds=(req_r, rep_w))
         finally:
             os.close(req_r)  # the worker's ends: its exit then closes the pipes
             os.close(rep_w)

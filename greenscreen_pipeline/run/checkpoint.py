@@ -11,6 +11,8 @@ point at it; older folders are removed after that. Whenever a process dies,
 from __future__ import annotations
 
 import shutil
+import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -53,12 +55,34 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 def restore(model: keras.Model, folder: "str | Path") -> int:
-    """Loads the last checkpoint into `model`; returns the epochs it had finished (0: none)."""
+    """Loads the last checkpoint into `model`; returns the epochs it had finished (0: none).
+
+    A checkpoint that cannot be loaded (a corrupt file, or weights of another model: your
+    code changed before `--retry-failed`) is set aside, named in a warning, and the run
+    starts from its first epoch; the energy its earlier attempts spent stays counted.
+    """
     folder = Path(folder)
-    latest = read_json(folder / "latest.json")
+    try:
+        latest = read_json(folder / "latest.json")
+    except Exception as exc:  # Unreadable: a corrupt latest.json
+        return _set_aside(folder, folder / "latest.json", exc)
     if latest is None:
         return 0
+    weights = folder / str(latest.get("dir")) / WEIGHTS
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)  # its state is in the file too
-    model.load_weights(folder / latest["dir"] / WEIGHTS)
+    try:
+        model.load_weights(weights)
+    except Exception as exc:  # h5py's OSError, a shape mismatch's ValueError, ...
+        return _set_aside(folder, weights, exc)
     return int(latest["epochs_done"])
+
+
+def _set_aside(folder: Path, culprit: Path, exc: Exception) -> int:
+    aside = folder.with_name(f"{folder.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    folder.rename(aside)
+    warnings.warn(f"greenscreen: the checkpoint {culprit} cannot be loaded "
+                  f"({type(exc).__name__}: {str(exc)[:200]}); it is kept as {aside} and the "
+                  "run starts again from its first epoch (the energy spent so far stays "
+                  "counted)", RuntimeWarning, stacklevel=2)
+    return 0

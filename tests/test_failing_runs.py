@@ -1,0 +1,85 @@
+"""When runs fail (issue 33): the console says why and where, a sweep whose runs all fail
+the same way stops, `--retry-failed` trains them again, and a checkpoint that cannot be
+loaded is set aside instead of failing the run for good."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from greenscreen_pipeline.runfolder import RunFolder
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = """
+settings: {runs: 5, epochs: 1, seed: 7, energy_source: nvidia-smi}
+configuration:
+  dataset: {values: ["mydata:load"]}
+  model: {values: [ffnn]}
+  batch_size: {values: [32, 64]}
+"""
+BROKEN = """import numpy as np
+
+
+def load(params):
+    x = np.random.default_rng(0).random((120, 8, 8, 1)).astype("float32")
+    raise ValueError(f"my data is broken ({len(x)} samples)")
+"""
+FIXED = """import numpy as np
+
+
+def load(params):
+    rng = np.random.default_rng(0)
+    return rng.random((120, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 120)
+"""
+
+
+def sweep(config, out, *flags):
+    return subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "sweep", "local",
+                           "--config", str(config), "--sweep-dir", str(out), *flags],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_runs_failing_alike_stop_the_sweep_and_retry_failed_trains_them(fake_smi, tmp_path):
+    (tmp_path / "mydata.py").write_text(BROKEN)
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(CONFIG)
+    first = sweep(config, out)
+    assert first.returncode == 1, first.stderr
+    # Why and where, on the console, run by run.
+    assert "run 000 failed: ValueError: my data is broken (120 samples)" in first.stdout
+    assert f"({tmp_path / 'mydata.py'}:6)" in first.stdout
+    # Three alike (the number in the message aside) stop it; what is left is not trained.
+    assert "runs 000, 001, 002 failed one after another with the same error" in first.stderr
+    assert "--retry-failed" in first.stderr
+    states = [RunFolder.of(out, i).state() for i in range(5)]
+    assert states[:3] == ["failed"] * 3 and "done" not in states
+    again = sweep(config, out)  # without the flag, failed runs are kept
+    assert "run 000" in again.stdout and "kept" in again.stdout
+    (tmp_path / "mydata.py").write_text(FIXED)
+    retried = sweep(config, out, "--retry-failed")
+    assert retried.returncode == 0, retried.stderr
+    assert "run 000 failed before (ValueError: my data is broken" in retried.stdout
+    assert [RunFolder.of(out, i).state() for i in range(5)] == ["done"] * 5
+
+
+def test_a_checkpoint_that_cannot_be_loaded_is_set_aside_and_the_run_starts_again(
+        fake_smi, tmp_path):
+    (tmp_path / "mydata.py").write_text(FIXED)
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(CONFIG.replace("runs: 5", "runs: 1").replace("epochs: 1", "epochs: 2"))
+    folder = out / "000"
+    broken = folder / "checkpoint" / "epoch-00001"
+    broken.mkdir(parents=True)
+    (broken / "model.weights.h5").write_bytes(b"\0" * 4096)
+    (folder / "checkpoint" / "latest.json").write_text(
+        json.dumps({"epochs_done": 1, "dir": "epoch-00001"}))
+    (folder / "status.json").write_text(json.dumps({"status": "interrupted"}))
+    result = sweep(config, out)
+    assert result.returncode == 0, result.stderr
+    run = RunFolder.of(out, 0)
+    assert run.state() == "done"
+    aside = list(folder.glob("checkpoint.unreadable-*"))
+    assert len(aside) == 1 and (aside[0] / "epoch-00001" / "model.weights.h5").exists()
+    tail = run.attempts()[-1]["stderr_tail"]
+    assert "model.weights.h5 cannot be loaded" in tail and "starts again from its first" in tail
+    assert list(run.logs()["epoch"]) == [0, 1]
