@@ -66,9 +66,12 @@ def test_each_component_per_epoch_matches_the_truth_and_energy_j_is_their_sum(no
     assert summary["covers"] == list(PARTS) and summary["unmeasured"] == {}
     assert summary["carbon"]["covers"] == list(PARTS)
     assert summary["energy_j"] == pytest.approx(sum(summary[f"energy_{p}_j"] for p in PARTS))
-    assert summary["components"]["cpu"] == {
+    cpu = summary["components"]["cpu"]
+    assert {k: cpu[k] for k in ("energy_j", "source", "energy_device_j")} == {
         "energy_j": summary["energy_cpu_j"], "source": "measured:rapl",
         "energy_device_j": summary["energy_cpu_j"]}
+    assert cpu["energy_err_j"] == summary["energy_cpu_err_j"] > 0  # issue 34's interval
+    assert cpu["sensor_accuracy"].startswith("unknown") and cpu["err_reason"] is None
     assert summary["source"].endswith(" + measured:rapl")
     assert [d["component"] for d in summary["devices"]] == ["gpu", "cpu", "cpu", "dram", "dram"]
     assert summary["attempts"][0]["components"]["dram"] == summary["energy_dram_j"]

@@ -8,6 +8,8 @@ import io
 import json
 import math
 import os
+import re
+import time
 from pathlib import Path
 
 from ..fileio import atomic_write_text
@@ -51,14 +53,43 @@ class CsvRunLog:
         atomic_write_text(self.path, buf.getvalue())
 
     def load(self) -> None:
-        """Reads the rows already in the file; a row cut short by a kill is left out."""
-        with open(self.path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            self.columns = list(reader.fieldnames or [])
-            rows = list(reader)
-        self.rows = [r for r in rows if None not in r.values() and None not in r]
+        """Reads the rows already in the file; a row cut short by a kill is left out.
+        Raises ValueError, reading nothing, when the file is not a logs.csv (not UTF-8, NUL
+        bytes, no epoch column, an epoch that is not a whole number, a broken row)."""
+        data = self.path.read_bytes()
+        if 0 in data:
+            raise ValueError(f"it holds {data.count(0)} NUL bytes")
+        try:
+            reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+            columns, rows = list(reader.fieldnames or []), list(reader)
+        except csv.Error as exc:
+            raise ValueError(str(exc)) from exc
+        if "epoch" not in columns:
+            raise ValueError(f"no epoch column in its header {','.join(columns)[:80]!r}")
+        whole = [r for r in rows if None not in r.values() and None not in r]
+        if rows[:-1] != whole[:len(rows) - 1] or any(
+                not re.fullmatch(r"\d+", r["epoch"]) for r in whole):
+            raise ValueError("a row that is not an epoch's")
+        self.columns, self.rows = columns, whole
         if len(self.rows) != len(rows):
             self._rewrite()  # appending after a cut-short line would garble the next row
+
+    def set_aside(self) -> Path:
+        """Moves the file to `logs.csv.unreadable-<time>` (kept, never deleted) and starts
+        with no rows; returns where it went."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside, n = self.path.with_name(f"{self.path.name}.unreadable-{stamp}"), 1
+        while aside.exists():
+            aside, n = self.path.with_name(f"{self.path.name}.unreadable-{stamp}-{n}"), n + 1
+        os.replace(self.path, aside)
+        self.rows, self.columns = [], []
+        return aside
+
+    def mark_lost(self, epochs: int, why: str) -> None:
+        """Rows for epochs 0 .. epochs-1 whose figures were lost: energy NaN, and why."""
+        self.rows = [{"epoch": e, "energy_j": math.nan, "reason": f"lost: {why}"}
+                     for e in range(epochs)] + self.rows
+        self.columns = list(dict.fromkeys(["epoch", "energy_j", "reason", *self.columns]))
 
     def drop_from_epoch(self, epoch: int) -> None:
         """Removes the rows of `epoch` and later (a resumed fit trains them again)."""
@@ -107,9 +138,19 @@ def totals(attempts: list[dict]) -> dict:
     last = (attempts[-1].get("components") or {}) if attempts else {}
     components = {c: sum(_number((a.get("components") or {}).get(c)) for a in attempts)
                   for c in last}
+    # Attempts are sampled apart: their intervals' errors are independent (root-sum-square).
+    # An attempt recorded without one (before issue 34) makes the total's unknown.
+    errors = {c: _rss([(a.get("components_err_j") or {}).get(c) for a in attempts])
+              for c in last}
     return {"duration_s": duration, "energy_j": energy, "energy_kwh": energy / 3.6e6,
             "power_avg_w": energy / duration if duration > 0 else math.nan,
-            "components": components}
+            "energy_err_j": _rss([a.get("energy_err_j") for a in attempts]),
+            "components": components, "components_err_j": errors}
+
+
+def _rss(values: list) -> float:
+    numbers = [_number(v) for v in values]
+    return math.sqrt(sum(v * v for v in numbers)) if numbers else math.nan
 
 
 def _number(value) -> float:

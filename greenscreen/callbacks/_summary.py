@@ -12,7 +12,7 @@ import keras
 from .._version import __version__
 from ..meters.base import COMPONENTS
 from ._runlog import totals
-from ._windows import component_key
+from ._windows import component_err_key, component_key
 
 NAN = float("nan")
 
@@ -26,6 +26,9 @@ def attempt_record(window, measured: bool, first_epoch: int | None, epochs: int,
         "duration_s": window.duration_s if measured else NAN,
         "energy_j": window.energy_j if measured else NAN,
         "components": {c: cw.energy_j for c, cw in window.components.items()}
+        if measured else {},
+        "energy_err_j": window.energy_err_j if measured else NAN,
+        "components_err_j": {c: cw.energy_err_j for c, cw in window.components.items()}
         if measured else {},
         "first_epoch": first_epoch, "epochs": epochs,
         "ended": "completed" if completed else "running (or killed)",
@@ -50,6 +53,7 @@ def document(*, window, meter, earlier: list[dict], attempt: dict, interval: flo
     attempts = earlier + [attempt]
     total = totals(attempts)
     per_component = total.pop("components")
+    per_component_err = total.pop("components_err_j")
     sources, unmeasured = components_of(window, meter, measured)
     covers = [c for c in COMPONENTS if c in sources]
     return {
@@ -65,9 +69,15 @@ def document(*, window, meter, earlier: list[dict], attempt: dict, interval: flo
         **total,  # duration_s, energy_j, energy_kwh, power_avg_w: every attempt
         **{component_key(c): per_component.get(c, NAN) for c in covers
            if sources[c].startswith("measured")},
+        # energy_err_j (in **total) and these: 95 % sampling and integration intervals
+        **{component_err_key(c): per_component_err.get(c, NAN) for c in covers
+           if sources[c].startswith("measured")},
+        "energy_err_reason": _err_reason(window, measured),
         "covers": covers,  # what energy_j, co2_g (and a budget or forecast) add up
         "components": {c: {"energy_j": per_component.get(c, NAN), "source": sources[c],
-                           "energy_device_j": _device_energy(window, c, measured)}
+                           "energy_device_j": _device_energy(window, c, measured),
+                           "energy_err_j": per_component_err.get(c, NAN),
+                           **_accuracy(window, c, measured)}
                        for c in covers},
         "unmeasured": unmeasured,
         "epochs": epochs,
@@ -92,6 +102,19 @@ def _device_energy(window, component: str, measured: bool) -> float:
     """The whole devices' joules of this attempt, before attribution."""
     cw = window.components.get(component) if measured else None
     return cw.device_energy_j if cw is not None else NAN
+
+
+def _err_reason(window, measured: bool) -> str | None:
+    """Why this attempt's `energy_err_j` is NaN (an estimate, nothing measured), or None."""
+    return getattr(window, "energy_err_reason", None) if measured else "not measured yet"
+
+
+def _accuracy(window, component: str, measured: bool) -> dict:
+    """The sensor's own accuracy (stated apart from the interval) and why no interval."""
+    cw = window.components.get(component) if measured else None
+    if cw is None:
+        return {"sensor_accuracy": "unknown", "err_reason": None}
+    return {"sensor_accuracy": cw.sensor_accuracy, "err_reason": cw.err_reason}
 
 
 def _backend() -> dict:

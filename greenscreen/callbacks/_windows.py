@@ -13,7 +13,8 @@ class BlindWindow:
 
     def __init__(self, name: str) -> None:
         self.name, self.t_start, self.t_end = name, time.time(), NAN
-        self.energy_j = self.power_avg_w = self.power_peak_w = NAN
+        self.energy_j = self.power_avg_w = self.power_peak_w = self.energy_err_j = NAN
+        self.energy_err_reason = "no meter"
         self.temp_c = self.util_pct = NAN
         self.coverage, self.source, self.devices, self.reason = 0.0, "none", [], None
         self.shared_with = None
@@ -38,22 +39,31 @@ def component_key(component: str) -> str:
     return f"energy_{component}_j"
 
 
+def component_err_key(component: str) -> str:
+    """The logs key of one component's interval: "energy_gpu_err_j", ..."""
+    return f"energy_{component}_err_j"
+
+
 COMPONENT_KEYS = tuple(component_key(c) for c in COMPONENTS)
+COMPONENT_ERR_KEYS = tuple(component_err_key(c) for c in COMPONENTS)
 
 
 def log_fields(window) -> dict:
     """The per-epoch figures SMICallback puts into Keras's `logs`: the total and, for
-    each measured component (never an estimate), its energy."""
+    each measured component (never an estimate), its energy; each with `_err_j`, the
+    half-width of its 95 % sampling and integration interval."""
     fields = {
         "energy_j": window.energy_j,
+        "energy_err_j": window.energy_err_j,
         "power_w": window.power_avg_w,
         "power_peak_w": window.power_peak_w,
         "gpu_temp_c": window.temp_c,
         "gpu_util_pct": window.util_pct,
         "epoch_s": window.duration_s,
     }
-    fields.update({component_key(c): cw.energy_j for c, cw in window.components.items()
-                   if cw.measured})
+    for c, cw in window.components.items():
+        if cw.measured:
+            fields.update({component_key(c): cw.energy_j, component_err_key(c): cw.energy_err_j})
     return fields
 
 

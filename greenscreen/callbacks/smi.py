@@ -17,12 +17,12 @@ from ..validation import check_number, invalid
 from ._job import job_metadata
 from ._runlog import CsvRunLog, earlier_attempts
 from ._summary import attempt_record, document
-from ._windows import COMPONENT_KEYS, BlindWindow, log_fields
+from ._windows import COMPONENT_ERR_KEYS, COMPONENT_KEYS, BlindWindow, log_fields
 
 NAN = float("nan")
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
-LOG_KEYS = ("energy_j", *COMPONENT_KEYS, "power_w", "power_peak_w", "gpu_temp_c",
-            "gpu_util_pct", "epoch_s")
+LOG_KEYS = ("energy_j", "energy_err_j", *COMPONENT_KEYS, *COMPONENT_ERR_KEYS, "power_w",
+            "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s")
 
 
 def _guarded(hook):
@@ -45,8 +45,11 @@ class SMICallback(keras.callbacks.Callback):
     Each epoch's logs gain `energy_j`, `power_w` (mean), `power_peak_w`,
     `gpu_temp_c`, `gpu_util_pct` and `epoch_s`, and for each measured component
     its energy: `energy_gpu_j`, `energy_cpu_j` (CPU packages), `energy_dram_j`;
-    `energy_j` is their sum. So `History`, `CSVLogger`, `TensorBoard`, MLflow's
-    autologging and the progress bar show them. Place it before those callbacks
+    `energy_j` is their sum. Each has an `_err_j` twin (`energy_err_j`, `energy_gpu_err_j`,
+    ...): the half-width of its 95 % sampling and integration interval (NaN for an
+    estimate; the sensor's own accuracy is apart, in `summary.json`). So `History`,
+    `CSVLogger`, `TensorBoard`, MLflow's autologging and the progress bar show
+    them. Place it before those callbacks
     in the list. It also writes `logs.csv` (one row per epoch, flushed per row,
     with each component's provenance and, for each it could not measure, why)
     and `summary.json` (totals and their split, what they cover, devices, CO2,
@@ -162,6 +165,7 @@ class SMICallback(keras.callbacks.Callback):
         self._resuming = False  # this fit continues an earlier one's files
         self._last_heartbeat = time.monotonic()
         self._no_summary: str | None = None
+        self._lost: str | None = None  # why the earlier epochs' rows are lost
         self._job: dict = {}
 
     def _continue_from(self, epoch: int) -> None:
@@ -175,11 +179,13 @@ class SMICallback(keras.callbacks.Callback):
         if log.path.exists() and (self.append or self.resume is not False):
             try:
                 log.load()
-            except Exception as exc:  # csv.Error, a decoding error: start it again
-                self._warn_once("resume", f"{log.path} cannot be read: {exc}; it is replaced")
-                log.rows, log.columns = [], []
-        auto = self.resume is None and not self.append and epoch > 0 and any(
-            _epoch_below(r.get("epoch"), epoch) for r in log.rows)
+            except Exception as exc:  # not a logs.csv: kept aside, never mixed into this one
+                self._lost = f"{log.path.name} could not be read ({exc}); it is kept as " \
+                             f"{log.set_aside().name}"
+                self._warn_once("resume", f"{self._lost}; the earlier epochs' energy is "
+                                          "recorded as lost")
+        auto = self.resume is None and not self.append and epoch > 0 and (self._lost or any(
+            _epoch_below(r.get("epoch"), epoch) for r in log.rows))
         if auto:
             self._resuming = True
             warnings.warn(
@@ -198,6 +204,11 @@ class SMICallback(keras.callbacks.Callback):
             # Epochs from here on are trained again: their old rows go (their
             # energy stays counted in the earlier attempt's total).
             log.drop_from_epoch(epoch)
+            if self._lost and epoch > 0:  # their rows say so; unknown attempts count NaN
+                log.mark_lost(epoch, self._lost)
+                self._earlier = self._earlier or [{
+                    "t_start": NAN, "t_end": NAN, "duration_s": NAN, "energy_j": NAN,
+                    "first_epoch": 0, "epochs": epoch, "ended": f"lost: {self._lost}"}]
 
     def _warn_once(self, key: str, message: str) -> None:
         """Warns once per distinct fault: the same message again is silent, another is not."""
@@ -331,7 +342,7 @@ class SMICallback(keras.callbacks.Callback):
         row = {"epoch": epoch, "t_start": window.t_start, "t_end": window.t_end}
         row.update({k: _number(v) for k, v in logs.items() if k not in LOG_KEYS})
         row.update({k: logs.get(k, NAN) for k in LOG_KEYS  # components: those measured
-                    if k in logs or k not in COMPONENT_KEYS})
+                    if k in logs or k not in COMPONENT_KEYS + COMPONENT_ERR_KEYS})
         row["val_energy_j"] = self._val_energy
         for dev in window.devices:
             row[f"{dev.component}{dev.index}_energy_j"] = dev.energy_j

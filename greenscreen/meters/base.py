@@ -41,6 +41,7 @@ class Sample:
     util_pct: float = NAN
     mem_used_mib: float = NAN
     energy_mj: float = NAN  # cumulative hardware counter, where the source has one
+    energy_range_mj: float = NAN  # where that counter wraps (RAPL's max_energy_range_uj)
     component: str = "gpu"  # one of COMPONENTS
 
     @property

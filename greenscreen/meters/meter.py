@@ -27,9 +27,11 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..validation import check_choice, check_number, invalid
+from .accuracy import facts_for
 from .attribution import charge_cpu, charge_gpus, mark_unknown
 from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable
 from .cputime import CpuShare
+from .intervals import fill_errors
 from .processes import ProcessWatcher, watcher_for
 from .registry import check_source, plan
 from .series import DeviceSeries
@@ -266,7 +268,10 @@ class EnergyMeter:
             self._cpu_share.poll()  # the share up to now, not up to the last timer tick
         with self._lock:
             series = self._ordered()
+            for s in series:  # what its readings are known to be (None: an estimate)
+                s.facts = facts_for(self._provenance.get(s.component, "measured"))
             w.devices = [s.window(w.t_start, w.t_end, self.hold) for s in series]
+            before = [d.energy_j for d in w.devices]  # attribution may charge a share
             w.power_peak_w = self._total_peak(w.t_start, w.t_end)
             missing = {(s.component, s.index): s.missing_power for s in series}
             whole = {c: _sum([d.energy_j for d in w.devices if d.component == c])
@@ -283,6 +288,7 @@ class EnergyMeter:
                 provenance + (f";attributed:{how[c]}" if how.get(c) else ""),
                 whole[c] if devices else NAN, len(devices))
         w.source = " + ".join(_unique(cw.source for cw in w.components.values())) or "none"
+        fill_errors(w, before)
         if not w.devices:
             w.reason = self._why_nothing()
             return

@@ -31,6 +31,7 @@ import weakref
 from datetime import datetime
 
 from ..validation import check_choice, invalid
+from ._probe import PROBE_TIMEOUT_S, ask
 from .base import NAN, PowerSource, Sample, Sink, proc_cpu_seconds
 
 ENV_EXECUTABLE = "GREENSCREEN_NVIDIA_SMI"
@@ -107,10 +108,17 @@ def parse_timestamp(text: str, fallback: float) -> float:
     return t if abs(t - fallback) < 5.0 else fallback
 
 
+def _garbage(text: str) -> bool:
+    """A reading that is neither a number (with or without its unit) nor a missing one."""
+    return math.isnan(parse_value(text)) and text.strip().lower() not in _MISSING and \
+        not text.strip().startswith("[")
+
+
 def parse_line(line: str, received: float) -> Sample | None:
-    """Parses one `--format=csv,noheader[,nounits]` line; None if it is garbage."""
+    """Parses one `--format=csv,noheader[,nounits]` line; None if it is garbage (a field
+    count, index or reading that is not nvidia-smi's)."""
     parts = [p.strip() for p in line.split(",")]
-    if len(parts) != len(FIELDS):
+    if len(parts) != len(FIELDS) or any(_garbage(p) for p in parts[4:]):
         return None
     try:
         index = int(parts[1])
@@ -133,18 +141,24 @@ def provenance_of(field: str) -> str:
     return PROVENANCE if field == "power.draw" else f"{PROVENANCE}({field})"
 
 
+def _hung(exe: str) -> str:
+    return f"{exe} did not answer within {PROBE_TIMEOUT_S:g} s (hung?)"  # the field's note
+
+
 def detect_power_field(exe: str, ids: "list[str] | None") -> tuple[str, str | None, bool]:
     """Which power field to read on this driver: (field, why not instant, definitive).
 
     `power.draw.instant` if `--help-query-gpu` lists it and every selected GPU gives a
     number for it, else `power.draw` with the reason. `definitive` is False when
-    nvidia-smi could not answer at all (then nothing should be cached).
+    nvidia-smi could not answer at all (then nothing should be cached). A hung nvidia-smi
+    is asked once, for PROBE_TIMEOUT_S (`_probe.ask`).
     """
     fallback = "read power.draw, on Ampere and newer GPUs the driver's 1-second average"
     try:
-        listing = subprocess.run([exe, "--help-query-gpu"], capture_output=True, text=True,
-                                 timeout=30, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        listing = ask([exe, "--help-query-gpu"])
+    except subprocess.TimeoutExpired:
+        return "power.draw", _hung(exe), False
+    except OSError as exc:
         return "power.draw", f"{exe} --help-query-gpu could not be run: {exc}", False
     if listing.returncode != 0:
         return "power.draw", f"{exe} --help-query-gpu exited with code {listing.returncode}", False
@@ -153,9 +167,10 @@ def detect_power_field(exe: str, ids: "list[str] | None") -> tuple[str, str | No
     probe = [exe, f"--query-gpu=index,{INSTANT}", "--format=csv,noheader,nounits"]
     probe += ["-i", ",".join(ids)] if ids else []
     try:
-        out = subprocess.run(probe, capture_output=True, text=True, timeout=30,
-                             stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        out = ask(probe)
+    except subprocess.TimeoutExpired:
+        return "power.draw", _hung(exe), False
+    except OSError as exc:
         return "power.draw", f"{exe} could not be queried for {INSTANT}: {exc}", False
     rows = [line.split(",") for line in out.stdout.strip().splitlines()]
     if out.returncode != 0 or not rows:
@@ -222,7 +237,7 @@ class NvidiaSmiSource(PowerSource):
                 return "power.draw"  # unavailable anyway; decide once it can be run
             field, note, definitive = detect_power_field(exe, visible_gpus(self.gpus))
             self.field_note = note
-            if definitive:
+            if definitive or note == _hung(exe):  # a hung nvidia-smi is not asked again
                 self._field = field
             return field
 
@@ -231,19 +246,15 @@ class NvidiaSmiSource(PowerSource):
         """"measured:nvidia-smi" for `power.draw`, else the field in brackets after it."""
         return provenance_of(self.field)
 
-    def command(self) -> list[str]:
-        exe = resolve_executable() or "nvidia-smi"
-        field = self.field
-        cmd = [
-            exe,
-            "--query-gpu=" + ",".join(field if f == "power.draw" else f for f in FIELDS),
-            "--format=csv,noheader,nounits",
-            f"--loop-ms={max(1, round(self.interval * 1000))}",
-        ]
+    def command(self, field: str | None = None, loop: bool = True) -> list[str]:
+        """The stream's command line (`loop` False: one reading), reading `field`."""
+        field = field or self.field
+        cmd = [resolve_executable() or "nvidia-smi",
+               "--query-gpu=" + ",".join(field if f == "power.draw" else f for f in FIELDS),
+               "--format=csv,noheader,nounits"]
+        cmd += [f"--loop-ms={max(1, round(self.interval * 1000))}"] if loop else []
         ids = visible_gpus(self.gpus)
-        if ids:
-            cmd += ["-i", ",".join(ids)]
-        return cmd
+        return cmd + (["-i", ",".join(ids)] if ids else [])
 
     def cpu_seconds(self) -> float:
         """The reader thread's CPU time plus the running nvidia-smi process's."""
@@ -258,19 +269,25 @@ class NvidiaSmiSource(PowerSource):
         ids = visible_gpus(self.gpus)
         if ids == []:
             return "CUDA_VISIBLE_DEVICES hides every GPU"
-        probe = [exe, f"--query-gpu=index,{self.field}", "--format=csv,noheader"]
-        probe += ["-i", ",".join(ids)] if ids else []
+        field = self.field  # a hung nvidia-smi is asked once: never again after that
+        if self.field_note == _hung(exe):
+            return self.field_note
         try:
-            out = subprocess.run(
-                probe, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            out = ask(self.command(field, loop=False))
+        except subprocess.TimeoutExpired:
+            return _hung(exe)
+        except OSError as exc:
             return f"{exe} could not be run: {exc}"
         if out.returncode != 0:
             msg = (out.stdout + out.stderr).strip().splitlines()
             return f"{exe} exited with code {out.returncode}: {msg[-1] if msg else ''}"
-        if not out.stdout.strip():
+        lines = out.stdout.strip().splitlines()
+        if not lines:
             return f"{exe} lists no GPUs"
+        bad = next((line for line in lines if parse_line(line, time.time()) is None), None)
+        if bad is not None:
+            return (f"{exe}'s output does not parse as --query-gpu={','.join(FIELDS)} with "
+                    f"{field}: {bad.strip()[:120]!r}")
         return None
 
     def start(self, sink: Sink) -> None:
@@ -281,9 +298,8 @@ class NvidiaSmiSource(PowerSource):
         self._field = self.field
         self._stop.clear()
         self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(
-            target=self._supervise, args=(sink,), name="greenscreen-nvidia-smi", daemon=True
-        )
+        self._thread = threading.Thread(target=self._supervise, args=(sink,),
+                                        name="greenscreen-nvidia-smi", daemon=True)
         _LIVE.add(self)
         self._thread.start()
 
@@ -304,12 +320,8 @@ class NvidiaSmiSource(PowerSource):
         while not self._stop.is_set():
             t0 = time.monotonic()
             try:
-                self._proc = subprocess.Popen(
-                    self.command(),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    stdin=subprocess.DEVNULL,
-                )
+                self._proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
             except (OSError, ValueError) as exc:
                 self.health.reason = f"nvidia-smi could not be started: {exc}"
             else:
@@ -351,9 +363,8 @@ class NvidiaSmiSource(PowerSource):
                     sink(samples)
             if time.monotonic() - last > limit:
                 self.health.stalls += 1
-                self.health.reason = (
-                    f"nvidia-smi printed no sample for {limit:.1f} s (stalled); restarted"
-                )
+                self.health.reason = f"nvidia-smi printed no sample for {limit:.1f} s " \
+                                     "(stalled); restarted"
                 return
 
     def _parse(self, lines: list[bytes]) -> list[Sample]:

@@ -193,7 +193,8 @@ class RaplSource(PolledSource):
     def read(self) -> list[Sample]:
         now = time.time()
         return [Sample(t=now, index=z.package, uuid=f"rapl:{os.path.basename(z.path)}",
-                       name=z.name, energy_mj=z.energy_mj(), component=z.component)
+                       name=z.name, energy_mj=z.energy_mj(), component=z.component,
+                       energy_range_mj=z.max_uj / 1000.0 if z.max_uj > 0 else float("nan"))
                 for z in self._zones]
 
 

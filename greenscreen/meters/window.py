@@ -22,6 +22,11 @@ class ComponentWindow:
         source: Provenance, e.g. "measured:rapl;attributed:cpu-time-share".
         device_energy_j: The whole devices' joules, before attribution.
         devices: How many devices (GPUs, packages, DRAM zones) it sums.
+        energy_err_j: Half-width of a 95 % interval for the error sampling and integration
+            can add to `energy_j` (devices combined root-sum-square); NaN for an estimate,
+            with `err_reason`. The sensor's own accuracy is not in it: `sensor_accuracy`.
+        err_reason: Why `energy_err_j` is NaN, or None.
+        sensor_accuracy: The sensor's published accuracy with its source, or "unknown".
     """
 
     component: str
@@ -30,6 +35,9 @@ class ComponentWindow:
     source: str = "none"
     device_energy_j: float = NAN
     devices: int = 0
+    energy_err_j: float = NAN
+    err_reason: str | None = None
+    sensor_accuracy: str = "unknown"
 
     @property
     def measured(self) -> bool:
@@ -45,7 +53,10 @@ class Window:
     """Energy figures over [t_start, t_end]; filled in when the window closes.
 
     `energy_j` is the sum of `components` (NaN if any of them is unknown); `unmeasured`
-    names each component the meter could not measure, with the reason.
+    names each component the meter could not measure, with the reason. `energy_err_j` is
+    the half-width of a 95 % interval for the error sampling and integration can add to
+    `energy_j` (components combined root-sum-square; NaN, with `energy_err_reason`, where
+    a component has none, e.g. an estimate). The sensors' own accuracy is not in it.
     """
 
     name: str
@@ -70,6 +81,8 @@ class Window:
     device_energy_j: float = NAN  # the whole devices' energy, before attribution
     components: dict[str, ComponentWindow] = field(default_factory=dict)
     unmeasured: dict[str, str] = field(default_factory=dict)
+    energy_err_j: float = NAN
+    energy_err_reason: str | None = None
 
     @property
     def duration_s(self) -> float:
@@ -100,7 +113,8 @@ class Window:
     def as_dict(self) -> dict:
         keys = ("name", "t_start", "t_end", "duration_s", "energy_j", "power_avg_w",
                 "power_peak_w", "temp_c", "util_pct", "samples", "coverage", "source", "reason",
-                "shared_with", "device_energy_j", "unmeasured")
+                "shared_with", "device_energy_j", "unmeasured", "energy_err_j",
+                "energy_err_reason")
         out = {k: getattr(self, k) for k in keys}
         out["components"] = {c: w.as_dict() for c, w in self.components.items()}
         out["devices"] = [d.as_dict() for d in self.devices]

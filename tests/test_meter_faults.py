@@ -1,0 +1,66 @@
+"""An nvidia-smi that prints what does not parse, or hangs, is a source fault with its
+reason; the next source measures, and asking never stalls a fit (issue 33)."""
+
+import json
+import math
+import sys
+
+import numpy as np
+from conftest import UUID0, UUID1, processes_running
+
+from greenscreen.meters import registry
+from greenscreen.meters.nvidia_smi import NvidiaSmiSource, parse_line
+
+
+def test_a_line_of_junk_of_the_right_width_is_not_a_sample():
+    line = "junk, 0, uuid x, name y, lots, hot, busy, full"
+    assert parse_line(line, 0.0) is None
+    good = "2025/01/01 10:00:00.000, 0, GPU-1, NVIDIA H200, [N/A], 45, 80, 1024"
+    assert parse_line(good, 0.0) is not None and math.isnan(parse_line(good, 0.0).power_w)
+
+
+def test_an_nvidia_smi_whose_lines_do_not_parse_is_a_fault_with_its_reason(fake_smi):
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"}], garbage=True)
+    reason = NvidiaSmiSource(0.05).unavailable_reason()
+    assert reason is not None and "does not parse" in reason and "uuid x" in reason
+    plan = registry.plan("auto")  # the CPU fallback measures instead
+    assert [s.name for s in plan.sources] == ["estimate"]
+    assert "does not parse" in plan.unmeasured["gpu"]
+
+
+def test_a_hung_nvidia_smi_is_unavailable_with_a_timeout_reason(fake_smi):
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"},
+                        {"uuid": UUID1, "name": "NVIDIA H200"}], hang=True)
+    source = NvidiaSmiSource(0.05)
+    reason = source.unavailable_reason()
+    assert reason is not None and "did not answer within 2 s" in reason
+    assert source.field == "power.draw"  # decided: a hung nvidia-smi is not asked again
+    assert processes_running(fake_smi.exe) == []  # killed, not left behind
+    plan = registry.plan("auto")
+    assert [s.name for s in plan.sources] == ["estimate"]
+    assert "did not answer within" in plan.skipped["nvidia-smi"]
+
+
+def test_a_fit_with_a_hung_nvidia_smi_is_measured_by_the_fallback(fake_smi, tmp_path):
+    import keras
+
+    from greenscreen import SMICallback
+
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"}], hang=True)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((32, 4), "float32")
+    model.fit(x, x[:, :1], epochs=1, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, interval=0.05)])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["source"].startswith("estimated:cpu-time")
+    assert "did not answer within" in summary["skipped_sources"]["nvidia-smi"]
+
+
+def test_a_slow_nvidia_smi_on_a_busy_machine_is_not_taken_for_a_hung_one(fake_smi):
+    from greenscreen.meters import _probe
+
+    # Busy for 2.5 s (running, not asleep): past the 2 s a hung one gets, and answered.
+    done = _probe.ask([sys.executable, "-c", "import time\nt = time.time()\n"
+                       "while time.time() - t < 2.5: pass\nprint('answer')"])
+    assert done.returncode == 0 and done.stdout == "answer\n"
