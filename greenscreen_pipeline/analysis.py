@@ -18,7 +18,7 @@ import pandas as pd
 
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
-from . import collect, ledger, provenance, relevance, search_cost, search_importance
+from . import collect, ledger, leftout, provenance, relevance, search_cost, search_importance
 from .objective import Objective
 from .runfolder import Unreadable, read_json
 from .space import METHOD_DIMENSIONS
@@ -241,12 +241,15 @@ def component_of(result: dict) -> str | None:
 
 
 def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
-            objective: Objective | None = None, component: str | None = None) -> dict:
+            objective: Objective | None = None, component: str | None = None,
+            out: "str | Path | None" = None) -> dict:
     """Analyses a sweep folder; `rule` is settings.recommend: "run" or "values"; `objective`
     defaults to the one sweep.json records (val_accuracy, maximised, without one);
     `component` ("gpu", "cpu", "dram") ranks and analyses that component's measured energy
-    instead of the total (runs that did not measure it are left out, and counted)."""
+    instead of the total (runs that did not measure it are left out, and counted); `out`:
+    where analysis.json and the tables go (default: the sweep folder)."""
     sweep_dir = Path(sweep_dir)
+    out_dir = Path(out) if out is not None else sweep_dir
     objective = objective or Objective.of_sweep(sweep_dir)
     whole = collect.load_sweep(sweep_dir, objective)
     df = focus(whole, component)
@@ -257,7 +260,7 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     if df.empty:
         result = {"runs": 0, "done": 0, "objective": named, "energy": energy,
                   "message": f"no run folders in {sweep_dir}"}
-        atomic_write_json(sweep_dir / "analysis.json", result)
+        atomic_write_json(out_dir / "analysis.json", result)
         return result
     ok = df[(df["status"] == "done") & df["objective"].notna() & df["energy_j"].notna()]
     failed = df[df["status"] != "done"][["run", "status"] + (["reason"] if "reason" in df
@@ -270,6 +273,7 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
         energy["runs_without_it"] = int((done & df["energy_j"].isna()).sum())
     result = {"runs": len(df), "done": len(ok), "objective": named, "energy": energy,
               "failed_or_skipped": failed.to_dict("records"),
+              "left_out": leftout.left_out(df, ok), "warnings": leftout.warnings(whole),
               "sources": sorted(df["source"].dropna().unique().tolist())}
     if spans:  # read as numbers by the relevance analysis, drawn as scatters in the report
         result["ranges"] = spans
@@ -287,35 +291,35 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     result["sharing_unknown"] = any(provenance.sharing_unknown(s) for s in result["sources"])
     if any(df.get("format", pd.Series()).eq("seed")):
         result["note"] = f"seed-format runs: energy {collect.SEED_SOURCE}"
-    atomic_write_text(sweep_dir / "runs.csv", whole.to_csv(index=False))
+    atomic_write_text(out_dir / "runs.csv", whole.to_csv(index=False))
     if ok.empty:
         result["message"] = "no finished run: nothing to rank"
     else:
-        result.update(rankings(sweep_dir, ok, objective))
-        result.update(relevance_of(sweep_dir, relevance_sample(sweep_dir, ok, result),
+        result.update(rankings(out_dir, ok, objective))
+        result.update(relevance_of(out_dir, relevance_sample(sweep_dir, ok, result),
                                    factors, objective, continuous))
         result.update(search_importance.of_sweep(sweep_dir, ok, objective))  # pareto only
         varying = relevance.varying_factors(ok, factors)
         result["recommendation"] = (
             recommend_values(ok, floor, varying, objective, continuous) if rule == "values"
             else recommend(ok, floor, varying, objective))
-    atomic_write_json(sweep_dir / "analysis.json", result)
+    atomic_write_json(out_dir / "analysis.json", result)
     return result
 
 
-def rankings(sweep_dir: Path, ok: pd.DataFrame, objective: Objective) -> dict:
-    """The top tables and the Pareto front, each also written as a CSV."""
+def rankings(out_dir: Path, ok: pd.DataFrame, objective: Objective) -> dict:
+    """The top tables and the Pareto front, each also written as a CSV into `out_dir`."""
     out = {}
     shown = COLUMNS[:2] + (["accuracy"] if "accuracy" in ok and objective.metric != "accuracy"
                            else []) + COLUMNS[2:]
     for name, table in top_tables(ok, objective).items():
-        atomic_write_text(sweep_dir / f"{name}.csv", table.to_csv(index=False))
+        atomic_write_text(out_dir / f"{name}.csv", table.to_csv(index=False))
         out[name] = table[shown + [c for c in EFFICIENCY if c in table]].to_dict("records")
     reason = efficiency_left_out(ok, objective)
     if reason:
         out["efficiency_left_out"] = reason
     front = pareto(ok, objective)
-    atomic_write_text(sweep_dir / "pareto.csv", front.to_csv(index=False))
+    atomic_write_text(out_dir / "pareto.csv", front.to_csv(index=False))
     out["pareto"] = front[shown].to_dict("records")
     return out
 
@@ -331,7 +335,7 @@ def relevance_sample(sweep_dir: Path, ok: pd.DataFrame, result: dict) -> pd.Data
     return sample
 
 
-def relevance_of(sweep_dir: Path, ok: pd.DataFrame, factors: list[str],
+def relevance_of(out_dir: Path, ok: pd.DataFrame, factors: list[str],
                  objective: Objective, continuous: relevance.Continuous = None) -> dict:
     """What drives mean power, energy and the objective; relevance.csv holds every test.
     `continuous`: the range factors, read as numbers (relevance.py)."""
@@ -339,7 +343,7 @@ def relevance_of(sweep_dir: Path, ok: pd.DataFrame, factors: list[str],
     tests = {t: relevance.relevance(ok, t, factors, label, continuous)
              for t, label in labels.items()}
     rows = [{"target": t, **row} for t, r in tests.items() for row in r["table"]]
-    atomic_write_text(sweep_dir / "relevance.csv", pd.DataFrame(rows).to_csv(index=False))
+    atomic_write_text(out_dir / "relevance.csv", pd.DataFrame(rows).to_csv(index=False))
     return {"relevance": tests, "relevance_summary": [relevance.plain_words(r)
                                                       for r in tests.values()]}
 
@@ -371,6 +375,7 @@ def summary_text(result: dict) -> str:
         lines.append(SHARING_UNKNOWN_TEXT)
     if result.get("note"):
         lines.append(result["note"])
+    lines += leftout.lines(result)  # every run not ranked, and every warning, by name
     if "top_objective" not in result:
         lines.append(result.get("message", ""))
         return "\n".join(lines)

@@ -130,10 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--component", choices=("gpu", "cpu", "dram"), default=None,
                          help="rank and analyse this component's measured energy instead of "
                          "the total (runs that did not measure it are left out)")
+    analyze.add_argument("--out", metavar="DIR", help="write analysis.json and the tables "
+                         "into DIR (default: the sweep folder; e.g. for a read-only archive)")
     sub.add_parser("final", parents=[common], help="train the recommended configuration for "
                    "settings.final_epochs")
     report = sub.add_parser("report", parents=[common], help="write the PDF report")
     report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
+    report.add_argument("--analysis", metavar="DIR", help="the folder `analyze --out DIR` "
+                        "wrote (default: the sweep folder)")
     sub.add_parser("check", parents=[common], help="validate config.yaml and exit")
     run_one = sub.add_parser("run-one", parents=[_training_options(common)],
                              help="claim and train one run, or "

@@ -11,6 +11,12 @@ Every run gets an `objective` value, the figure the analysis ranks it by (the sw
 split's value of the metric (parameters.yaml, results.json), else the last epoch's
 validation value in logs.csv. For the default objective, val_accuracy, that is the
 `accuracy` column's rule; classification sweeps keep that column too.
+
+Each file of a run is read on its own: one that cannot be read is named in the run's
+`warnings` (or, for status.json, its status "unreadable" and the reason), and the run's
+other figures are still read from the files that hold them. A run without parameters.yaml
+takes its configuration from configuration.json, else from sweep.json's seed and space and
+its index (`ranges.configuration`, as the run itself did), with a warning.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import ledger, sharing
+from . import ledger, ranges, sharing
 from .objective import Objective
 from .records import RunResults, RunSummary
 from .runfolder import RunFolder, Unreadable, read_json
 from .space import DIMENSIONS, METHOD_DIMENSIONS
 
 COMPONENTS = ("gpu", "cpu", "dram")  # each run's measured split, a column each
+RUN_FILES = ("parameters.yaml", "logs.csv", "status.json", "summary.json", "results.json")
 SEED_SOURCE = "computed:power×Δt (seed format, one nvidia-smi sample per epoch)"
 PARAMS = list(DIMENSIONS)
 
@@ -56,10 +63,22 @@ def load_run(path: Path, dims: "list[str] | None" = None,
 
 
 def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -> dict | None:
-    params = folder.parameters()
-    if not params and not (folder.path / "logs.csv").exists():
-        return None
-    logs = folder.logs()
+    if not any((folder.path / name).exists() for name in RUN_FILES):
+        return None  # nothing trained here yet (a claim, a proposal)
+    notes: list[str] = []
+
+    def read(reader, default):
+        """One file: an unreadable one is noted, and the run is read on without it."""
+        try:
+            return reader()
+        except Unreadable as exc:
+            notes.append(str(exc))
+            return default
+
+    params = read(folder.parameters, {})
+    logs = read(folder.logs, pd.DataFrame())
+    if not params:
+        params = configuration_of(folder, notes)
     row.update({k: params.get(k) for k in dims if k in params})
     for dim, method in METHOD_DIMENSIONS.items():  # a method's own setting, on other runs
         if dim in row and row.get("method") != method:
@@ -70,13 +89,17 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
         row.update(status="done", energy_j=energy, power_w=power, duration_s=duration,
                    source=SEED_SOURCE, format="seed")
     else:
-        outcome, summary = folder.outcome(), folder.summary() or RunSummary()
+        try:
+            outcome = folder.outcome()
+        except Unreadable as exc:  # its energy still comes from summary.json, if readable
+            outcome = {"status": "unreadable", "reason": str(exc)}
+        summary = read(folder.summary, None) or RunSummary()
         row.update(status=outcome["status"], reason=outcome.get("reason"),
                    energy_j=summary.energy_j, power_w=summary.power_avg_w,
                    duration_s=summary.duration_s, source=summary.source,
                    attempts=len(summary.attempts) or None, format="greenscreen",
                    **{f"energy_{c}_j": summary.component_energy_j(c) for c in COMPONENTS})
-    results = (None if row["format"] == "seed" else folder.results()) or RunResults()
+    results = (None if row["format"] == "seed" else read(folder.results, None)) or RunResults()
     row["test_accuracy"] = metric_on_test("test_accuracy", params, results, summary)
     row[objective.test_name] = metric_on_test(objective.test_name, params, results, summary)
     for col in dict.fromkeys(("val_accuracy", "accuracy", "loss", "val_loss", objective.name,
@@ -90,7 +113,34 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
     row["objective"] = objective_value(objective, results, row.get(objective.test_name),
                                        row.get(f"final_{objective.name}"))
     row["n_parameters"] = params.get("n_parameters")
+    if params.get("configuration_unknown") and row["status"] == "done":
+        row.update(status="unreadable", reason=params["configuration_unknown"])
+    notes = [n for n in dict.fromkeys(notes) if n != row.get("reason")]
+    if notes and row["status"] in ("done", "stopped"):  # ranked or drawn: say what is missing
+        row["warnings"] = "; ".join(notes)
     return row
+
+
+def configuration_of(folder: RunFolder, notes: list[str]) -> dict:
+    """A run's configuration without parameters.yaml: configuration.json (a pareto
+    search's proposal), else sweep.json's seed and space at the run's index; notes which.
+    {"configuration_unknown": why} where neither says it."""
+    missing = "parameters.yaml is missing or unreadable"
+    try:
+        proposed = folder.configuration()
+        sweep = read_json(folder.path.parent / "sweep.json") or {}
+    except Unreadable as exc:
+        proposed, sweep = None, {}
+        notes.append(str(exc))
+    if proposed:
+        notes.append(f"{missing}: its configuration is read from configuration.json")
+        return dict(proposed)
+    if sweep.get("space") and "seed" in sweep and folder.name.isdigit():
+        notes.append(f"{missing}: its configuration is run {int(folder.name)} of sweep.json's "
+                     "seed and space")
+        return ranges.configuration(sweep["space"], sweep["seed"], int(folder.name))
+    return {"configuration_unknown": f"{missing}, and neither configuration.json nor "
+                                     "sweep.json says its configuration: it is not ranked"}
 
 
 def metric_on_test(name: str, params: dict, results: RunResults, summary: RunSummary):

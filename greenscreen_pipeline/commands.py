@@ -8,6 +8,7 @@ handlers, so `greenscreen --help` and `check` stay fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import subprocess
 import sys
@@ -19,10 +20,29 @@ from .log import logger
 
 log = logger(__name__)
 GPU_CHECK = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+# A folder this command cannot write: read-only (an archive, a read-only mount), not ours,
+# or full. Said in one line, not as a traceback.
+WRITE_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
 def run(args: argparse.Namespace) -> int | None:
-    return HANDLERS[args.command](args)
+    try:
+        return HANDLERS[args.command](args)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRORS:
+            raise
+        raise UsageError(cannot_write(exc, args.command)) from None
+
+
+def cannot_write(exc: OSError, command: str) -> str:
+    """One line: what could not be written, why, and what to do."""
+    where = f"cannot write into {Path(exc.filename).parent}: {exc.strerror}" if exc.filename \
+        else str(exc.strerror or exc)
+    if command in ("analyze", "report"):
+        return (f"{where}. A sweep folder that cannot be written (an archive) is analysed "
+                "with `greenscreen analyze --out DIR`, and reported with `greenscreen report "
+                "--analysis DIR`")
+    return f"{where}. Pass a --sweep-dir (or settings.sweep_dir) you can write to"
 
 
 def load_config(args: argparse.Namespace) -> space.SweepConfig:
@@ -107,22 +127,24 @@ def batch_size_of(config: space.SweepConfig, args: argparse.Namespace) -> int | 
 
 
 def analyze(args: argparse.Namespace) -> None:
-    _analyze(load_config(args), getattr(args, "component", None))
+    _analyze(load_config(args), getattr(args, "component", None), getattr(args, "out", None))
 
 
-def _analyze(config: space.SweepConfig, component: str | None = None) -> None:
+def _analyze(config: space.SweepConfig, component: str | None = None,
+             out: str | None = None) -> None:
     import warnings
 
     from .analysis import analyze as analyze_sweep
     from .analysis import summary_text
 
     sweep_dir = Path(config.settings["sweep_dir"])
+    out_dir = Path(out) if out else sweep_dir
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-sample statistics warn loudly; we say it plainly
         result = analyze_sweep(sweep_dir, config.settings["accuracy_floor"],
-                               config.settings["recommend"], component=component)
+                               config.settings["recommend"], component=component, out=out_dir)
     print(summary_text(result))
-    log.info("analysis in %s/analysis.json and *.csv", sweep_dir.resolve())
+    log.info("analysis in %s/analysis.json and *.csv", out_dir.resolve())
 
 
 def final(args: argparse.Namespace) -> None:
@@ -144,15 +166,15 @@ def _final(config: space.SweepConfig) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    _report(load_config(args), args.out)
+    _report(load_config(args), args.out, getattr(args, "analysis", None))
 
 
-def _report(config: space.SweepConfig, out: str | None) -> None:
+def _report(config: space.SweepConfig, out: str | None, analysis: str | None = None) -> None:
     from .report import build
 
     sweep_dir = Path(config.settings["sweep_dir"])
     pdf = Path(out or Path("report") / f"{sweep_dir.name}.pdf")
-    log.info("report written to %s", build(sweep_dir, pdf).resolve())
+    log.info("report written to %s", build(sweep_dir, pdf, analysis).resolve())
 
 
 def everything(args: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ summary.json; `gpu_power_W`-style columns) are translated here, and only here.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -163,7 +164,7 @@ class RunFolder:
         """The original pipeline's folder: a logs.csv with its columns and no status.json."""
         if (self.path / "status.json").exists() or not (self.path / "logs.csv").exists():
             return False
-        with open(self.path / "logs.csv", encoding="utf-8") as fh:
+        with open(self.path / "logs.csv", encoding="utf-8", errors="replace") as fh:
             return "gpu_power_W" in fh.readline()
 
     def logs(self):
@@ -174,9 +175,16 @@ class RunFolder:
         if not path.exists():
             return pd.DataFrame()
         try:
-            logs = pd.read_csv(path)
+            data = path.read_bytes()
+            nul = data.count(0)
+            if nul:  # a file the disk lost (zeros after a crash), not a CSV
+                raise ValueError(f"it holds {nul} NUL bytes")
+            logs = pd.read_csv(io.BytesIO(data), encoding="utf-8")
         except (OSError, ValueError) as exc:
             raise Unreadable(path, f"{type(exc).__name__}: {exc}") from exc
+        if "epoch" not in logs:  # pandas reads anything; a logs.csv has an epoch column
+            raise Unreadable(path, f"not a logs.csv: no epoch column in its header "
+                                   f"{','.join(map(str, logs.columns))[:80]!r}")
         for seed, ours in SEED_COLUMNS.items():
             if seed in logs and ours not in logs:
                 logs[ours] = logs[seed]

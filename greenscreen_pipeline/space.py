@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from greenscreen import choices
 
-from . import ranges
-from .errors import UsageError
+from . import ranges, yamlload
 from .ranges import Range
+from .yamlload import ConfigError, finite
 
 NONE_WORDS = (None, "None", "none")
 CHOICES = {
@@ -85,7 +83,7 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "epochs": (int, 3, "a positive integer"),
     "final_epochs": (int, 50, "a positive integer (50, as in the original study)"),
     "seed": (int, 22, "an integer"),
-    "sweep_dir": (str, "sweeps/default", "a folder path"),
+    "sweep_dir": (str, "sweeps/default", "a folder path (not empty)"),
     "accuracy_floor": (float, 0.02, "a number in [0, 1]: how far below the best accuracy (above "
                                     "the best value of a minimised objective) a recommended "
                                     "run may be"),
@@ -149,15 +147,6 @@ EXECUTOR_PATTERNS = {
 }
 
 
-class ConfigError(UsageError, ValueError):
-    """One clear error: where in the file, what was given, and what is allowed."""
-
-    prefix = "bad config: "
-
-    def __init__(self, path: str, where: str, given: Any, allowed: str) -> None:
-        super().__init__(f"{path}: {where}: got {given!r}; allowed: {allowed}.")
-
-
 @dataclass(frozen=True)
 class SweepConfig:
     path: str
@@ -188,13 +177,7 @@ class SweepConfig:
 def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
     """Reads and fully validates a sweep config. Raises ConfigError on the first problem."""
     path = str(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(path, "file", path, f"a readable YAML file ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, "file", str(exc).splitlines()[0], "valid YAML") from exc
+    doc = yamlload.read(path)  # safe_load, YAML 1.2 floats; ConfigError with line, column
     if not isinstance(doc, dict):
         raise ConfigError(path, "top level", doc, "a mapping with 'configuration' and 'settings'")
     unknown = set(doc) - {"configuration", "settings"}
@@ -231,7 +214,8 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
             continue
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool) \
+                or not finite(value) or (key == "sweep_dir" and not value.strip()):
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key in ("runs", "epochs", "final_epochs", "image_size") and value < 1:
             raise ConfigError(path, f"settings.{key}", value, allowed)
@@ -311,9 +295,11 @@ def _range(path: str, where: str, dim: str, spec: dict) -> Range:
     except ranges.RangeError as exc:
         key = f"{where}.{exc.key}" if exc.key else where
         raise ConfigError(path, key, exc.given, exc.allowed) from None
-    if dim in NUMBERS:  # both ends within the dimension's own bounds
-        for key in ("min", "max"):
+    for key in ("min", "max", "step"):  # finite; within a built-in dimension's own bounds
+        if dim in NUMBERS and key != "step":
             _value(path, f"{where}.{key}", dim, made[key])
+        elif not finite(made[key]):
+            raise ConfigError(path, f"{where}.{key}", made[key], "a finite number")
     return made
 
 
@@ -333,10 +319,11 @@ def _check_own_name(path: str, where: str, dim: str) -> None:
 
 
 def _own_value(path: str, where: str, value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)):
+    if isinstance(value, (str, int, float, bool)) and finite(value):
         return value
     raise ConfigError(path, where, value, "a scalar (a number, a string or a boolean): a "
-                                          "dimension of your own")
+                                          "dimension of your own; numbers finite (no .inf, "
+                                          ".nan)")
 
 
 def _entry(path: str, where: str, kind: str, value: str) -> str:
@@ -371,15 +358,16 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
                                                   "e.g. '80-10-10'")
         return str(value)
     kind, low, high, low_open, high_open = NUMBERS[dim]
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and finite(value)
     ok = ok and (kind is float or float(value).is_integer())
     ok = ok and (value > low if low_open else value >= low)
     ok = ok and (high is None or (value < high if high_open else value <= high))
     if not ok:
         interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}" \
                    f"{')' if high_open or high is None else ']'}"
-        raise ConfigError(path, where, value, f"{'an integer' if kind is int else 'a number'} "
-                                              f"in {interval}")
+        kind_text = "an integer" if kind is int else "a number" if finite(value) else \
+            "a finite number"
+        raise ConfigError(path, where, value, f"{kind_text} in {interval}")
     return kind(value)
 
 

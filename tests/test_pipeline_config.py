@@ -76,7 +76,7 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
      "runs, epochs"),
     ("configuration: {dataset: {values: [cifar10_dir]}}", "configuration.dataset.values[0]",
      "settings.data_path"),
-    ("configuration: [1, 2", "file", "valid YAML"),
+    ("configuration: [1, 2", "line 1, column 21", "valid YAML"),
     ("configuration: {lr: {values: [0.1]}}\nsettings: {country: XX}", "settings.country",
      "an ISO 3166 alpha-2 or alpha-3 code"),
     ("configuration: {lr: {values: [0.1]}}\nsettings: {carbon_intensity: -5}",

@@ -20,12 +20,14 @@ from .layout import para, write
 __all__ = ["build", "sweep_carbon_intensity"]
 
 
-def build(sweep_dir: "str | Path", out: "str | Path") -> Path:
-    """Writes the report of `sweep_dir` (analysed already) to `out`; returns `out`."""
+def build(sweep_dir: "str | Path", out: "str | Path",
+          analysis_dir: "str | Path | None" = None) -> Path:
+    """Writes the report of `sweep_dir` (analysed already, into `analysis_dir` if not into
+    the sweep folder: `analyze --out`) to `out`; returns `out`."""
     import matplotlib
 
     matplotlib.use("Agg")
-    inputs = ReportInputs.read(Path(sweep_dir))
+    inputs = ReportInputs.read(Path(sweep_dir), Path(analysis_dir) if analysis_dir else None)
     if not inputs.analysis.get("done"):
         return write(nothing_to_rank(inputs), Path(out))
     # The recommendation goes on with page 1 when it has room (a small sweep's page 1 is short).

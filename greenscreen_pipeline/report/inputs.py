@@ -41,8 +41,9 @@ class ReportInputs:
     runs: pd.DataFrame  # one row per run folder (collect.load_sweep)
 
     @classmethod
-    def read(cls, sweep_dir: Path) -> "ReportInputs":
-        analysis = runfolder.read_json(sweep_dir / "analysis.json") or {}
+    def read(cls, sweep_dir: Path, analysis_dir: Path | None = None) -> "ReportInputs":
+        """The sweep's runs and the analysis.json in `analysis_dir` (default: the sweep's)."""
+        analysis = runfolder.read_json((analysis_dir or sweep_dir) / "analysis.json") or {}
         runs = collect.load_sweep(sweep_dir, objective_of(analysis))
         # ranked by one component (analyze --component): the runs' energy_j is its figure
         return cls(sweep_dir, analysis, focus(runs, component_of(analysis)))

@@ -1,0 +1,81 @@
+"""Reading config.yaml: safe_load semantics, numbers as YAML 1.2 reads them, and every
+fault of the file itself (not UTF-8, a syntax error) as the one error form of `ConfigError`.
+
+PyYAML resolves scalars by YAML 1.1, where a float needs a dot and a signed exponent:
+`1e-3` and `5e-1` are strings there. `Loader` adds YAML 1.2's float rule after PyYAML's
+own, so those are numbers; everything else is `yaml.SafeLoader` (no object tags).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UsageError
+
+# YAML 1.2 core schema floats (https://yaml.org/spec/1.2.2/#1032-tag-resolution); PyYAML's
+# int and YAML 1.1 float rules come first, so 5 stays an int and 0.5 is read as before.
+FLOAT_12 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+
+
+class ConfigError(UsageError, ValueError):
+    """One clear error: where in the file, what was given, and what is allowed."""
+
+    prefix = "bad config: "
+
+    def __init__(self, path: str, where: str, given: Any, allowed: str) -> None:
+        super().__init__(f"{path}: {where}: got {given!r}; allowed: {allowed}.")
+
+
+class Loader(yaml.SafeLoader):
+    """`yaml.SafeLoader` with YAML 1.2's floats (`1e-3`, `5e-1`, `1E6`) as numbers."""
+
+
+Loader.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_12, list("-+.0123456789"))
+
+
+def read(path: str) -> Any:
+    """The YAML document in `path`. Raises ConfigError when the file cannot be read, is not
+    UTF-8 text, or is not valid YAML (with its line and column)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(path, "file", path, f"a readable YAML file ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(path, f"line {line}, column {column}",
+                          f"byte 0x{data[exc.start]:02x}", "UTF-8 text (save the file as "
+                          "UTF-8)") from None
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 -- a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark, context = exc.problem_mark or exc.context_mark, exc.context_mark
+        problem = exc.problem or exc.context or "a YAML error"
+        if exc.context and context is not None and context is not mark:
+            problem = f"{exc.context} at line {context.line + 1}, column " \
+                      f"{context.column + 1}: {problem}"
+        if mark is None:
+            raise ConfigError(path, "file", problem, "valid YAML") from None
+        lines = text.splitlines()
+        given = lines[mark.line].strip() if mark.line < len(lines) else ""
+        raise ConfigError(path, f"line {mark.line + 1}, column {mark.column + 1}", given,
+                          f"valid YAML ({problem})") from None
+    except yaml.YAMLError as exc:  # a reader error: a character YAML does not allow
+        at = getattr(exc, "position", None)
+        if not isinstance(at, int):
+            raise ConfigError(path, "file", str(exc).splitlines()[0], "valid YAML") from None
+        line, column = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        raise ConfigError(path, f"line {line}, column {column}", f"character {text[at]!r}",
+                          "printable YAML text (no control characters)") from None
+
+
+def finite(value: Any) -> bool:
+    """Whether `value` is not a float or a finite one (`.inf` and `.nan` are not)."""
+    return not isinstance(value, float) or math.isfinite(value)

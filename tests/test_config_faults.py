@@ -1,0 +1,74 @@
+"""config.yaml as YAML 1.2 reads numbers, and a file that is not YAML or not UTF-8, an empty
+sweep_dir and a number that is not finite as the one error form (issue 33)."""
+
+import pytest
+
+from greenscreen_pipeline import cli, space
+
+
+def write(tmp_path, data: bytes):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(data)
+    return path
+
+
+def test_numbers_with_an_exponent_are_numbers(tmp_path):
+    path = write(tmp_path, b"configuration:\n  lr: {values: [5e-1, 1e-3, 2E-4, 0.01]}\n"
+                           b"  mine: {min: 1e-4, max: 1e-1, log: true}\n"
+                           b"settings: {accuracy_floor: 5e-2, worker_memory_growth_mb: 1e3}\n")
+    config = space.load(path)
+    assert config.space["lr"] == [0.5, 0.001, 0.0002, 0.01]
+    assert (config.space["mine"]["min"], config.space["mine"]["max"]) == (1e-4, 0.1)
+    assert config.settings["accuracy_floor"] == 0.05
+    assert config.settings["worker_memory_growth_mb"] == 1000.0
+
+
+def test_the_loader_stays_safe(tmp_path):
+    path = write(tmp_path, b"configuration: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(space.ConfigError, match="line 1, column 16"):
+        space.load(path)
+
+
+@pytest.mark.parametrize("data, where, given, allowed", [
+    (b"configuration:\n  lr: {values: [0.1]\nsettings: {runs: 2}\n", "line 3, column 1",
+     "'settings: {runs: 2}'", "valid YAML (while parsing a flow mapping at line 2, column 7"),
+    (b"configuration:\n  lr: {values: [0.1]}\n  a: b: c\n", "line 3, column 7", "'a: b: c'",
+     "mapping values are not allowed here"),
+    (b"configuration:\n  lr: {values: [0.1]}\n# caf\xe9\n", "line 3, column 6",
+     "'byte 0xe9'", "UTF-8 text"),
+    (b"configuration:\n  lr: {values: [0.1]}\nsettings: {sweep_dir: ''}\n",
+     "settings.sweep_dir", "''", "a folder path (not empty)"),
+    (b"configuration:\n  lr: {values: [.inf]}\n", "configuration.lr.values[0]", "inf",
+     "a finite number in (0.0, inf)"),
+    (b"configuration:\n  lr: {min: 1e-4, max: .inf}\n", "configuration.lr.max", "inf",
+     "a finite number"),
+    (b"configuration:\n  lr: {values: [0.1]}\nsettings: {accuracy_floor: .nan}\n",
+     "settings.accuracy_floor", "nan", "a number in [0, 1]"),
+    (b"configuration:\n  lr: {values: [0.1]}\nsettings: {carbon_intensity: .inf}\n",
+     "settings.carbon_intensity", "inf", "a number >= 0"),
+    (b"configuration:\n  mine: {values: [1, .nan]}\n", "configuration.mine.values[1]", "nan",
+     "numbers finite"),
+    (b"configuration:\n  mine: {min: 0, max: .inf}\n", "configuration.mine.max", "inf",
+     "a finite number"),
+])
+def test_each_fault_is_one_error_naming_where_what_and_what_is_allowed(tmp_path, data, where,
+                                                                       given, allowed):
+    path = write(tmp_path, data)
+    with pytest.raises(space.ConfigError) as err:
+        space.load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: {where}: got {given}; allowed: ")
+    assert allowed in message
+
+
+def test_an_empty_sweep_dir_on_the_command_line_is_refused(tmp_path, capsys):
+    path = write(tmp_path, b"configuration:\n  lr: {values: [0.1]}\n")
+    assert cli.main(["check", "--config", str(path), "--sweep-dir", ""]) == 2
+    assert "settings.sweep_dir: got ''" in capsys.readouterr().err
+
+
+def test_a_config_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path, capsys):
+    path = write(tmp_path, "configuration:\n  lr: {values: [0.1]}\n".encode("utf-16"))
+    assert cli.main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "UTF-8 text" in err and "Traceback" not in err
