@@ -18,7 +18,13 @@ import pytest
 from greenscreen_pipeline.executors.stop import never
 from greenscreen_pipeline.executors.workers import WorkerSlot
 from greenscreen_pipeline.run import ownership
-from greenscreen_pipeline.run.execute import BUSY, FAILED, Request, needs_own_process
+from greenscreen_pipeline.run.execute import (
+    BUSY,
+    DIVERGED,
+    FAILED,
+    Request,
+    needs_own_process,
+)
 from greenscreen_pipeline.run.worker import Growth
 from greenscreen_pipeline.runfolder import RunFolder
 
@@ -85,9 +91,14 @@ def test_a_worker_is_replaced_after_a_run_that_failed(fake_smi, tmp_path):
     try:
         ok = {"model": "ffnn", "optimizer": "SGD", "lr": 0.01, "batch_size": 64}
         assert train(slot, config, tmp_path / "a", ok, epochs=1).code == 0
-        broken = train(slot, config, tmp_path / "b", {**ok, "lr": 1e12}, epochs=1)
+        # A loss that became NaN is a failed run in a sound process: the worker stays.
+        diverged = train(slot, config, tmp_path / "nan", {**ok, "lr": 1e12}, epochs=1)
+        assert diverged.code == DIVERGED and diverged.retired is None
+        assert "loss became nan" in diverged.stderr_tail.lower()
+        broken = train(slot, config, tmp_path / "b", {**ok, "model": "no_such_model"},
+                       epochs=1)
         assert broken.code == FAILED and broken.retired == "its run failed"
-        assert "loss became nan" in broken.stderr_tail.lower()
+        assert "no_such_model" in broken.stderr_tail
         assert train(slot, config, tmp_path / "c", ok, epochs=1).code == 0
         assert slot.started == 2  # a fresh worker after the failure
     finally:

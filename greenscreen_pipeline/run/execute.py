@@ -25,6 +25,7 @@ from . import ownership
 # Exit codes of a run, the same from a worker's reply and a run process's exit status.
 DONE = 0  # also skipped and stopped: final states that are not a fault
 FAILED = 1
+DIVERGED = 2  # failed with a NaN or infinite loss, found by our own check: the process is sound
 BUSY = BUSY_EXIT  # another process holds the run's lock: nothing was trained
 NO_SPACE = 75  # a full disk: interrupted, resumes when there is room
 INTERRUPTED = 130
@@ -158,11 +159,13 @@ def _failed(folder, exc: Exception, index: int) -> int:
         folder.write_status("stopped", reason=str(exc))
         print(f"run {index:03d} stopped: {exc}", file=sys.stderr)
         return DONE
+    from .recipe import Diverged
+
     state = "skipped" if isinstance(exc, RunSkipped) else "failed"
     tail = "".join(traceback.format_exception(exc)).splitlines()[-15:]
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     reason = f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
     folder.write_status(state, reason=reason, traceback_tail="\n".join(tail))
     print(f"run {index:03d} {state}: {exc}", file=sys.stderr)
-    return DONE if state == "skipped" else FAILED
+    return DONE if state == "skipped" else DIVERGED if isinstance(exc, Diverged) else FAILED
 

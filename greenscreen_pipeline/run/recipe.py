@@ -193,11 +193,15 @@ def post_quantize(model: keras.Model, test_ds, objective: Objective = CLASSIFICA
             "weights_bytes_float": before, "weights_bytes_int8": weights_bytes(net)}
 
 
+class Diverged(FloatingPointError):
+    """The run's loss became NaN or infinite: the run failed, its process is sound."""
+
+
 def finite(history: keras.callbacks.History) -> None:
     """A NaN or infinite loss fails the run, naming the epoch."""
     for epoch, loss in enumerate(history.history.get("loss", [])):
         if not np.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss} in epoch {epoch + 1}")
+            raise Diverged(f"loss became {loss} in epoch {epoch + 1}")
 
 
 def confusion_matrix(model, batches, num_classes: int) -> list[list[int]]:

@@ -11,8 +11,9 @@ and answers one JSON line on the replies pipe:
     {"index": 3, "code": 0, "rss_mb": 812.4, "gpu_mb": null, "retire": null}
 
 It exits after answering when it should be replaced (`retire` says why): after a run that
-failed or was interrupted (whatever broke may live on in the process), and when its memory
-has grown by more than `--max-growth-mb` since its first run. It also exits at the end of
+failed or was interrupted (whatever broke may live on in the process; not after a loss
+that became NaN, which our own check found in a sound process), and when its memory has
+grown by more than `--max-growth-mb` since its first run. It also exits at the end of
 the requests (the executor closed the pipe), on SIGTERM or SIGINT (a run in flight is
 interrupted and resumes later), and when the process that started it dies.
 """
