@@ -263,3 +263,26 @@ def test_isolate_runs_trains_each_run_in_a_fresh_process(fake_smi, tmp_path):
     pids = [json.loads((out2 / f"{i:03d}" / "results.json").read_text())["timing"]["pid"]
             for i in range(2)]
     assert pids[0] == pids[1]  # one warm worker trained both
+
+
+def test_a_resumed_run_trains_what_its_first_attempt_recorded(tmp_path):
+    """A run started under another visiting order (an older greenscreen) resumes with the
+    configuration its parameters.yaml recorded, not with what run i would be drawn as now;
+    a dimension recorded as n/a (your data decided it) is drawn as usual."""
+    import yaml
+
+    from greenscreen_pipeline import space
+    from greenscreen_pipeline.run.execute import run_configuration
+
+    config = space.load(write_config(tmp_path, runs=4))
+    folder = RunFolder.of(tmp_path / "sweep", 3)
+    drawn = config.run(3)
+    assert run_configuration(folder, config, 3) == drawn  # nothing started: drawn
+    started = {**drawn, "lr": 0.05 if drawn["lr"] != 0.05 else 0.01, "run": 3, "seed": 7}
+    folder.path.mkdir(parents=True)
+    (folder.path / "parameters.yaml").write_text(yaml.safe_dump(started))
+    assert run_configuration(folder, config, 3) == {d: started[d] for d in config.space}
+    (folder.path / "parameters.yaml").write_text(yaml.safe_dump({**started,
+                                                                 "batch_size": "n/a"}))
+    got = run_configuration(folder, config, 3)
+    assert got["batch_size"] == drawn["batch_size"] and got["lr"] == started["lr"]

@@ -85,7 +85,7 @@ def train_one(request: Request, process_start: float) -> int:
         folder = RunFolder(request.sweep_dir)
     else:
         folder = RunFolder.of(request.sweep_dir, request.index)
-        cfg = folder.configuration() or config.run(request.index)
+        cfg = run_configuration(folder, config, request.index)
     try:
         held = ownership.Held(folder.path)
     except ownership.Busy as exc:
@@ -134,6 +134,27 @@ def _train_held(config, folder, cfg: dict, request: Request, process_start: floa
     if not config.settings.get("keep_checkpoints"):
         folder.remove_checkpoint()
     return DONE
+
+
+def run_configuration(folder, config, index: int) -> dict:
+    """What run `index` trains: its proposed configuration (a pareto search), else what a
+    started attempt recorded in parameters.yaml (a resumed run trains what it started, even
+    if another version of greenscreen would draw run `index` otherwise), else
+    `config.run(index)`."""
+    from ..runfolder import Unreadable
+
+    proposed = folder.configuration()
+    if proposed:
+        return proposed
+    try:
+        started = folder.parameters()
+    except Unreadable:
+        started = {}
+    drawn = config.run(index)
+    if not started or not all(dim in started for dim in config.space):
+        return drawn
+    # "n/a": a dimension your own data decided (user_data), recorded but never trained with.
+    return {dim: drawn[dim] if started[dim] == "n/a" else started[dim] for dim in config.space}
 
 
 def halving_of(config, sweep_dir: str, index: int, epochs: int):
