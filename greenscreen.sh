@@ -84,7 +84,9 @@ greenscreen: energy-aware sweeps for Keras 3.
                                     local (default: --workers N --gpus 0,1), slurm or ray
   ./greenscreen.sh analyze|final|report [opts]   one later stage (they read run folders)
   ./greenscreen.sh check [opts]     validate config.yaml and exit
-  ./greenscreen.sh run-one --index N   claim and train one run (what a Slurm array task does)
+  ./greenscreen.sh run-one --index N | --share K/N
+                                    claim and train one run, or runs K, K+N, ... in one
+                                    warm worker (what a Slurm array task does)
   ./greenscreen.sh meters           list the power sources this machine offers
   ./greenscreen.sh gpu-check [...]  every power source against NVML's counter on a real GPU
                                     (benchmarks/gpu_prepare.sh first, on a machine with pip)
