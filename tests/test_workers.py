@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from test_pipeline_sweep import wait_for
 
 from greenscreen_pipeline.executors.stop import never
 from greenscreen_pipeline.executors.workers import WorkerSlot
@@ -179,15 +179,6 @@ def sweep(config, out, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "greenscreen_pipeline", "sweep", "local",
                              "--config", config, "--sweep-dir", str(out)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
-
-
-def wait_for(predicate, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def epochs_logged(out):

@@ -2,8 +2,8 @@
 
     python -m greenscreen_pipeline.run.worker --requests FD --replies FD --parent PID
 
-The backend is imported once, when the worker starts; a built-in dataset is loaded and
-split once per worker (`data.prepared`). Before each run the worker puts back the global
+The backend is imported once, when the worker starts (each run still loads its own data).
+Before each run the worker puts back the global
 state a run may have changed (`reset`). It reads one `execute.Request` a line from the
 requests pipe, trains that run exactly as a fresh run process would (`execute.train_one`),
 and answers one JSON line on the replies pipe:
