@@ -74,9 +74,16 @@ def _training_options(common: argparse.ArgumentParser) -> argparse.ArgumentParse
     return training
 
 
+def _probe_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--no-probe", action="store_true", help="do not call your own "
+                        "dataset and model functions once before any run (the probe: "
+                        "README, 'Your code, probed')")
+    return parser
+
+
 def _add_executors(stage: argparse.ArgumentParser, common: argparse.ArgumentParser,
                    report_out: bool) -> None:
-    common = _training_options(common)
+    common = _probe_option(_training_options(common))
     executors = stage.add_subparsers(dest="executor", metavar="EXECUTOR", title="executors",
                                      description="local (the default), slurm or ray")
     local = executors.add_parser("local", parents=[common], help="worker slots on this "
@@ -138,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
     report.add_argument("--analysis", metavar="DIR", help="the folder `analyze --out DIR` "
                         "wrote (default: the sweep folder)")
-    sub.add_parser("check", parents=[common], help="validate config.yaml and exit")
+    _probe_option(sub.add_parser("check", parents=[common], help="validate config.yaml, "
+                                 "probe your own code once (--no-probe: do not), and exit"))
     run_one = sub.add_parser("run-one", parents=[_training_options(common)],
                              help="claim and train one run, or "
                              "a share of the runs (a Slurm array task, or by hand)")

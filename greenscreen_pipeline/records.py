@@ -2,8 +2,9 @@
 
     summary.json  written by the run's SMICallback (greenscreen.callbacks): energy over
                   every attempt, its provenance, the devices measured, the backend
-    results.json  written by the run process (training.train_run): test metrics, the
-                  confusion matrix, versions, timing, the Keras history
+    results.json  written by the run process (training.train_run): test metrics (of the
+                  validation split where your splits have no test split: evaluated_on),
+                  the confusion matrix, versions, timing, the Keras history
 
 `RunFolder.summary()` and `RunFolder.results()` return these; the executors, the ledger,
 the analysis and the report read fields, not string keys. `from_json` takes every
@@ -166,11 +167,13 @@ class RunResults:
         quantized: The int8 model's figures, for post_quantization runs.
         unread_dimensions: Dimensions of your own that none of your functions (model,
             dataset, training loop) read in this run.
-        test_metrics: Every metric on the test split, "test_" + its name (the loss and
-            accuracy among them; a regression's test_mae, ...).
+        test_metrics: Every metric on the evaluated split, "test_" + its name (the loss
+            and accuracy among them; a regression's test_mae, ...).
         objective: The value the sweep ranks this run by: {"name": "val_accuracy",
             "mode": "max", "value": ..., "split": "test" or "validation"}; empty in
             folders written before settings.objective existed.
+        evaluated_on: The split the test_ figures and the confusion matrix come from:
+            "test", or "validation" where your dataset function gave no test split.
     """
 
     test_accuracy: float | None = None
@@ -183,6 +186,7 @@ class RunResults:
     unread_dimensions: list = field(default_factory=list)
     test_metrics: dict = field(default_factory=dict)
     objective: dict = field(default_factory=dict)
+    evaluated_on: str = "test"
 
     QUANTIZED = ("quantized_test_accuracy", "quantized_test_loss", "weights_bytes_float",
                  "weights_bytes_int8")
@@ -194,14 +198,16 @@ class RunResults:
                    data.get("timing") or {}, data.get("history") or {},
                    {k: data[k] for k in cls.QUANTIZED if k in data},
                    list(data.get("unread_dimensions") or []),
-                   dict(data.get("test_metrics") or {}), dict(data.get("objective") or {}))
+                   dict(data.get("test_metrics") or {}), dict(data.get("objective") or {}),
+                   str(data.get("evaluated_on") or "test"))
 
     def to_json(self) -> dict:
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
                 **self.quantized, "confusion_matrix": self.confusion_matrix,
                 "versions": self.versions, "timing": self.timing, "history": self.history,
                 "unread_dimensions": self.unread_dimensions,
-                "test_metrics": self.test_metrics, "objective": self.objective}
+                "test_metrics": self.test_metrics, "objective": self.objective,
+                "evaluated_on": self.evaluated_on}
 
     @property
     def metrics(self) -> dict:

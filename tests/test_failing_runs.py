@@ -35,7 +35,7 @@ def load(params):
 
 def sweep(config, out, *flags):
     return subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "sweep", "local",
-                           "--config", str(config), "--sweep-dir", str(out), *flags],
+                           "--config", str(config), "--sweep-dir", str(out), "--no-probe", *flags],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 

@@ -1,6 +1,6 @@
-"""The pages after the answer: how the runs differ, the ResNet study's views, the runs
-that did not finish, and the appendix with the full tables (what the search cost is in
-search.py)."""
+"""The pages after the answer: which split the runs were evaluated on where it was not a
+test split, how the runs differ, the ResNet study's views, the runs that did not finish,
+and the appendix with the full tables (what the search cost is in search.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,40 @@ def effects(inputs: ReportInputs, target: str = "energy_j") -> dict[str, float]:
 
 
 def how_runs_differ(inputs: ReportInputs) -> list:
+    """Which split was evaluated (where it was not a test split), then every run across its
+    parameters, the energy per parameter value and the ranges."""
+    return evaluated_split(inputs) + _differences(inputs)
+
+
+def evaluated_split(inputs: ReportInputs) -> list:
+    """Says which runs were evaluated on the validation split (results.json's evaluated_on:
+    your dataset function gave no test split), since their "test" figures are then the
+    validation split's; nothing where every run had a test split."""
+    names = list(inputs.ok["run"]) if not inputs.ok.empty else []
+    on_validation = [n for n in names if _on_validation(inputs.results(n))]
+    final = inputs.final is not None and _on_validation(inputs.final.results)
+    if not on_validation and not final:
+        return []
+    rows = inputs.ok[inputs.ok["run"].isin(on_validation)]
+    datasets = sorted({str(d) for d in rows.get("dataset", [])}) or ["your dataset function"]
+    which = ([f"{len(on_validation)} of the {len(names)} finished runs "
+              f"({_some(on_validation)})"] if on_validation else []) + (
+        ["the final run"] if final else [])
+    return section("Evaluated on the validation split", para(
+        f"{' and '.join(which).capitalize()} {'were' if on_validation else 'was'} evaluated "
+        "on the validation split: "
+        f"{', '.join(datasets)} returned no test split. Their test figures here (the "
+        f"{inputs.objective.metric}, the confusion matrix) are the validation split's, the "
+        "same split the sweep ranks and chooses runs by, so they are no independent "
+        "estimate: expect them to be somewhat optimistic. results.json says "
+        "evaluated_on: validation."))
+
+
+def _on_validation(results) -> bool:
+    return results is not None and results.evaluated_on == "validation"
+
+
+def _differences(inputs: ReportInputs) -> list:
     order, spans = list(effects(inputs)), inputs.analysis.get("ranges") or {}
     if not order or len(inputs.ok) < 2:
         return []

@@ -33,7 +33,7 @@ def build(name: str, input_shape: tuple, num_classes: int, cfg: dict,
         function = user_code.load(name, "model", config_dir or ".")
         model = function(tuple(input_shape), num_classes, cfg)
         if not isinstance(model, keras.Model):
-            raise TypeError(f"{name} returned a {type(model).__name__}; allowed: a "
+            raise NotAModel(f"{name} returned a {type(model).__name__}; allowed: a "
                             "keras.Model (uncompiled: the pipeline compiles it)")
         return model
     inputs = keras.Input(input_shape)
@@ -54,6 +54,50 @@ def build(name: str, input_shape: tuple, num_classes: int, cfg: dict,
         raise invalid("model", name, ", ".join(body))
     outputs = body[name](x, num_classes)
     return keras.Model(inputs, outputs, name=name)
+
+
+def output_shape(net: keras.Model) -> tuple | None:
+    """The model's output shape without its batch axis, where Keras knows it before any call
+    (a functional or Sequential model); None for a subclassed model not yet called. A model
+    with several outputs: a tuple of their shapes, one each."""
+    try:
+        outputs = net.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not outputs:
+        return None
+    shapes = tuple(tuple(o.shape[1:]) for o in outputs)
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def check_outputs(shape: tuple, num_classes: int, classification: bool, name: str) -> None:
+    """The model's output (`shape`, without the batch axis) fits the labels: one value per
+    class for classification, the targets' values per sample otherwise. Checked here, once,
+    rather than met as a shape error deep inside the first `fit` step.
+
+    Raises:
+        ModelError: naming the model, the shape it gave and the shape allowed.
+    """
+    if shape and isinstance(shape[0], tuple):
+        raise ModelError(f"{name} returned a model with {len(shape)} outputs {list(shape)}; "
+                         "allowed: one output")
+    if classification:
+        if tuple(shape) != (num_classes,):
+            raise ModelError(f"{name} returned a model whose output per sample has shape "
+                             f"{tuple(shape)}; allowed: ({num_classes},), one value per class "
+                             f"(your function gets num_classes={num_classes})")
+    elif shape and None not in shape and math.prod(shape) != num_classes:
+        raise ModelError(f"{name} returned a model with {math.prod(shape)} output(s) per "
+                         f"sample (shape {tuple(shape)}); allowed: {num_classes}, as many as "
+                         f"the targets have (your function gets num_classes={num_classes})")
+
+
+class ModelError(ValueError):
+    """A model that cannot fit the run's labels; the message says what it gave."""
+
+
+class NotAModel(TypeError):
+    """Your model function returned something that is not a keras.Model."""
 
 
 def _head(x, num_classes):

@@ -10,7 +10,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -113,7 +113,8 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     timing["fit_start"] = smi.summary.get("t_start", timing["data_ready"])
     recipe.finite(history)
 
-    # Evaluate: test metrics, the confusion matrix, the int8 model if asked.
+    # Evaluate: test metrics, the confusion matrix, the int8 model if asked. `test` is the
+    # validation split where your splits have none (results.json's evaluated_on says so).
     tested = recipe.evaluate(model, run_data.test)
     confusion = (recipe.confusion_matrix(model, run_data.test, run_data.num_classes)
                  if objective.classification else None)
@@ -125,12 +126,14 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
         recipe.plain(model).save(folder.path / "model.keras")
     timing["end"] = time.time()
     curves = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    value = objective.run_value(tested, {k: v[-1] for k, v in curves.items() if v},
+                                "the run logged")
+    if value["split"] == "test":  # the evaluated split's value: validation without a test
+        value["split"] = run_data.evaluated_on
     results = RunResults(tested.get("test_accuracy"), tested["test_loss"], confusion,
                          params["versions"], timing, curves, quantized, unread,
-                         test_metrics=tested,
-                         objective=objective.run_value(
-                             tested, {k: v[-1] for k, v in curves.items() if v},
-                             "the run logged"))
+                         test_metrics=tested, objective=value,
+                         evaluated_on=run_data.evaluated_on)
     params.update(results.metrics)
     folder.write_parameters(params)
     folder.write_results(results)
@@ -150,6 +153,7 @@ class RunData:
     batch_size: int
     num_samples: int | None = None  # None: a stream's
     not_applicable: dict = field(default_factory=dict)  # dimension -> "n/a"
+    evaluated_on: str = "test"  # "validation": your splits have no test split
 
 
 def load_data(cfg: dict, settings: dict, yours: user_code.TrackedParams, objective: Objective,
@@ -157,26 +161,40 @@ def load_data(cfg: dict, settings: dict, yours: user_code.TrackedParams, objecti
     """The run's data: your dataset function's, or a built-in dataset split by partitioning.
     `seeds`: the sweep's (one split for every run) and the run's (its shuffling)."""
     split_seed, seed = seeds
+    prepared = read_data(cfg, settings, yours, objective, split_seed, config_dir)
+    return batch_data(prepared, cfg, set(yours.read), objective, dtype, seed)
+
+
+def read_data(cfg: dict, settings: dict, yours: user_code.TrackedParams, objective: Objective,
+              split_seed: int, config_dir: "str | Path") -> user_data.Prepared:
+    """The run's data before batching: your dataset function called with `yours` and its
+    result checked by the run's rules (`user_data.prepare`), or a built-in dataset split."""
     if not user_code.is_entry(cfg["dataset"]):
         x, y = data.load(cfg["dataset"], settings["data_path"], settings["image_size"])
-        return _batched(data.split(x, y, cfg["partitioning"], split_seed), cfg, objective,
-                        dtype, seed, {})
+        return user_data.Prepared(data.split(x, y, cfg["partitioning"], split_seed))
     function = user_code.load(cfg["dataset"], "dataset", config_dir)
-    prepared, given = user_data.prepare(function(yours), objective, cfg["partitioning"],
-                                        split_seed, cfg["dataset"])
-    read = set(yours.read)  # what your dataset function read decides what applies
-    decided = ("partitioning",) if given else ()
-    if isinstance(prepared, user_data.Streams):
+    return user_data.prepare(function(yours), objective, cfg["partitioning"], split_seed,
+                             cfg["dataset"])
+
+
+def batch_data(prepared: user_data.Prepared, cfg: dict, read: set[str], objective: Objective,
+               dtype: str, seed: int) -> RunData:
+    """What `fit` and `evaluate` get from the prepared data. `read`: the params your
+    dataset function read, which decide the dimensions that still apply to it."""
+    decided = ("partitioning",) if prepared.given else ()
+    if isinstance(prepared.data, user_data.Streams):
+        streams = prepared.data
         if cfg["method"] == "gated" and cfg["gating_scoring"] == "stale":
             raise RunSkipped("gating_scoring stale remembers each sample's loss by its index, "
                              "which the pipeline's own batches carry and your streamed "
                              "splits do not")
         na = {d: "n/a" for d in decided + user_data.STREAM_DECIDES if d not in read}
-        return RunData(prepared.train, prepared.validation, prepared.test,
-                       prepared.input_shape, prepared.num_classes, prepared.steps_per_epoch,
-                       prepared.batch_size, None, na)
-    return _batched(prepared, cfg, objective, dtype, seed,
-                    {d: "n/a" for d in decided if d not in read})
+        return RunData(streams.train, streams.validation, streams.test, streams.input_shape,
+                       streams.num_classes, streams.steps_per_epoch, streams.batch_size,
+                       None, na, prepared.evaluated_on)
+    run_data = _batched(prepared.data, cfg, objective, dtype, seed,
+                        {d: "n/a" for d in decided if d not in read})
+    return replace(run_data, evaluated_on=prepared.evaluated_on)
 
 
 def _batched(splits: Splits, cfg: dict, objective: Objective, dtype: str, seed: int,
@@ -199,6 +217,10 @@ def build_model(cfg: dict, run_data: "RunData | Splits", epochs: int,
     else:
         steps, samples, size = run_data.steps_per_epoch, run_data.num_samples, run_data.batch_size
     net = models.build(cfg["model"], run_data.input_shape, run_data.num_classes, cfg, config_dir)
+    shape = models.output_shape(net)
+    if shape is not None:  # a subclassed model says it only once called: the probe calls it
+        models.check_outputs(shape, run_data.num_classes, objective.classification,
+                             cfg["model"])
     if cfg["internal"] == "pre_quantization":
         net.quantize("float8")
     model = recipe.wrap(cfg, net, steps, epochs, samples)

@@ -9,10 +9,13 @@
   TensorFlow) that yields batches. Streamed splits are never loaded whole: the pipeline
   reads one batch to learn the input shape (and the classes of one-hot labels) and
   hands them to `fit` as they are. Add `"num_classes"` where it cannot be inferred
-  (integer labels in a stream).
+  (integer labels in a stream). Without `"test"` (Keras examples often have only train
+  and validation) the run is evaluated on the validation split, and results.json says so
+  (`evaluated_on`).
 
-Labels follow `settings.loss` (objective.py): integer class labels for classification
-(the pipeline one-hot encodes arrays for a categorical loss), anything numeric otherwise.
+Labels follow `settings.loss` (objective.py): integer class labels 0..num_classes-1 for
+classification (the pipeline one-hot encodes arrays for a categorical loss), anything
+numeric otherwise. These are the run's rules; `probe.py` calls them before a sweep.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..objective import Objective
 from .data import DataError, Splits, outputs, split
 
 SPLITS = ("train", "validation", "test")
+NEEDED = ("train", "validation")  # without "test", the validation split is evaluated
 # A streamed split decides these itself; they apply only where your function read them.
 STREAM_DECIDES = ("batch_size", "preprocessing", "augmentation")
 
@@ -42,28 +46,84 @@ class Streams:
     batch_size: int
 
 
+@dataclass
+class Prepared:
+    """What a run trains on, before batching.
+
+    Attributes:
+        data: Arrays split three ways (a test split without one: the validation arrays), or
+            your streams.
+        given: Whether your function gave the splits (then `partitioning` does not apply).
+        evaluated_on: The split the run is evaluated on: "test", or "validation" where your
+            splits have no test split.
+        num_classes_given: Whether your dict said "num_classes" (else it is inferred).
+    """
+
+    data: Splits | Streams
+    given: bool = False
+    evaluated_on: str = "test"
+    num_classes_given: bool = False
+
+
 def prepare(given: object, objective: Objective, partitioning: str, seed: int,
-            entry: str) -> tuple[Splits | Streams, bool]:
-    """Splits or streams from your function's result; True when you gave the splits."""
+            entry: str) -> Prepared:
+    """Splits or streams from your function's result.
+
+    Raises:
+        DataError: naming `entry`, what it returned and what is allowed.
+    """
     if not isinstance(given, dict):
         x, y = _arrays(given, f"{entry}()", objective)
-        return split(x, y, partitioning, seed, stratify=objective.classification), False
-    missing = [k for k in SPLITS if k not in given]
+        if objective.classification:
+            check_labels(y, None, f"{entry}()")
+        return Prepared(split(x, y, partitioning, seed, stratify=objective.classification))
+    missing = [k for k in NEEDED if given.get(k) is None]
     if missing:
         raise DataError(f"{entry} returned a dict without {', '.join(missing)}; allowed: "
-                        "{'train': ..., 'validation': ..., 'test': ...}, each (x, y) arrays, "
-                        "a keras.utils.PyDataset or a tf.data.Dataset")
-    streamed = [k for k in SPLITS if _is_stream(given[k])]
-    if streamed and len(streamed) < len(SPLITS):
+                        "{'train': ..., 'validation': ..., 'test': ...} (test optional), each "
+                        "(x, y) arrays, a keras.utils.PyDataset or a tf.data.Dataset")
+    names = [k for k in SPLITS if given.get(k) is not None]
+    evaluated_on = "test" if "test" in names else "validation"
+    streamed = [k for k in names if _is_stream(given[k])]
+    if streamed and len(streamed) < len(names):
         raise DataError(f"{entry}: {', '.join(streamed)} stream(s) batches but the other "
-                        "splits are arrays; allowed: all three splits of one kind")
+                        "splits are arrays; allowed: all splits of one kind")
+    stated = given.get("num_classes") is not None
     if streamed:
-        return _streams(given, objective, entry), True
-    parts = [_arrays(given[k], f"{entry}()[{k!r}]", objective) for k in SPLITS]
-    (xt, yt), (xv, yv), (xs, ys) = parts
-    classes = given.get("num_classes") or outputs(np.concatenate([y for _, y in parts]),
-                                                  objective.classification)
-    return Splits(xt, yt, xv, yv, xs, ys, int(classes)), True
+        return Prepared(_streams(given, objective, entry, evaluated_on), True, evaluated_on,
+                        stated)
+    parts = {k: _arrays(given[k], f"{entry}()[{k!r}]", objective) for k in names}
+    classes = given.get("num_classes") or outputs(
+        np.concatenate([y for _, y in parts.values()]), objective.classification)
+    if objective.classification:
+        for k, (_, y) in parts.items():
+            check_labels(y, int(classes) if stated else None, f"{entry}()[{k!r}]")
+    (xt, yt), (xv, yv) = parts["train"], parts["validation"]
+    xs, ys = parts.get("test", (xv, yv))
+    return Prepared(Splits(xt, yt, xv, yv, xs, ys, int(classes)), True, evaluated_on, stated)
+
+
+def check_labels(y: np.ndarray, num_classes: int | None, what: str) -> None:
+    """Class labels are integers 0..num_classes-1 (from 0 where num_classes is inferred as
+    the largest label + 1): a label past them would fail deep inside Keras (an IndexError
+    from to_categorical) or, negative, wrap around silently.
+
+    Raises:
+        DataError: naming `what`, the labels found and the ones allowed.
+    """
+    if not y.size:
+        return
+    low, high = int(y.min()), int(y.max())
+    if low >= 0 and (num_classes is None or high < num_classes):
+        return
+    if num_classes is None:
+        raise DataError(f"{what}: labels {low}..{high}, some negative; allowed: integer class "
+                        "labels 0..n-1")
+    outside = int(np.count_nonzero((y < 0) | (y >= num_classes)))
+    hint = " (labels counted from 1? use y - 1)" if low == 1 and high == num_classes else ""
+    raise DataError(f"{what}: labels {low}..{high}, {outside} of {y.size} outside "
+                    f"0..{num_classes - 1}; allowed with num_classes {num_classes}: integer "
+                    f"labels 0..{num_classes - 1}{hint}")
 
 
 def _arrays(pair: object, what: str, objective: Objective) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +141,9 @@ def _arrays(pair: object, what: str, objective: Objective) -> tuple[np.ndarray, 
                         "settings.loss for a regression, e.g. mse)")
     if not np.issubdtype(y.dtype, np.number):
         raise DataError(f"{what}: y has dtype {y.dtype}; allowed: numbers")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise DataError(f"{what}: x has dtype {x.dtype}; allowed: a NumPy array of numbers "
+                        "(int, float or bool)")
     if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float32:
         x = x.astype("float32")
     return x, (y.astype(np.int64) if objective.classification else y.astype("float32"))
@@ -95,8 +158,9 @@ def _is_stream(split_value: object) -> bool:
         split_value, "element_spec")
 
 
-def _streams(given: dict, objective: Objective, entry: str) -> Streams:
-    x, y = first_batch(given["train"], f"{entry}()['train']")
+def _streams(given: dict, objective: Objective, entry: str, evaluated_on: str) -> Streams:
+    what = f"{entry}()['train']"
+    x, y = first_batch(given["train"], what)
     classes = given.get("num_classes")
     if classes is None:
         if objective.one_hot and y.ndim == 2:
@@ -107,13 +171,30 @@ def _streams(given: dict, objective: Objective, entry: str) -> Streams:
                             "your function returns")
         else:
             classes = outputs(y, classification=False)
-    if objective.one_hot and y.ndim != 2:
-        raise DataError(f"{entry}()['train'] yields labels of shape {y.shape}; allowed with "
-                        f"loss {objective.loss}: one-hot labels (batch, classes), or set "
-                        "settings.loss: sparse_categorical_crossentropy for class indices")
+    check_stream_labels(y, int(classes), objective, what)
     shape = _shape_of(x)
-    return Streams(given["train"], given["validation"], given["test"], shape, int(classes),
-                   steps(given["train"], f"{entry}()['train']"), len(y))
+    return Streams(given["train"], given["validation"], given[evaluated_on], shape,
+                   int(classes), steps(given["train"], what), len(y))
+
+
+def check_stream_labels(y: np.ndarray, num_classes: int, objective: Objective,
+                        what: str) -> None:
+    """A streamed batch's labels in the form the loss takes: one-hot (batch, num_classes)
+    for a categorical loss, class indices 0..num_classes-1 for the sparse one.
+
+    Raises:
+        DataError: naming `what`, the labels' form and the form allowed.
+    """
+    if objective.one_hot and (y.ndim != 2 or y.shape[1] != num_classes):
+        raise DataError(f"{what} yields labels of shape {y.shape}; allowed with loss "
+                        f"{objective.loss}: one-hot labels (batch, {num_classes}), or set "
+                        "settings.loss: sparse_categorical_crossentropy for class indices")
+    if objective.classification and not objective.one_hot:
+        if y.ndim == 2 and y.shape[1] > 1:
+            raise DataError(f"{what} yields labels of shape {y.shape} (one-hot); allowed with "
+                            f"loss {objective.loss}: class indices (batch,), or set "
+                            "settings.loss: categorical_crossentropy for one-hot labels")
+        check_labels(y, num_classes, what)
 
 
 def first_batch(stream: object, what: str) -> tuple:

@@ -1,0 +1,400 @@
+"""The probe: your own code called once, before any run, so that a mistake in your data or
+model is one message at `check` time instead of every run failing alike.
+
+With the sweep's first configuration that can run (run 000's, as a rule), and again with
+each other dataset or model of your own in the space, the probe calls your dataset
+function through the run's own rules (`run/user_data.py`: splits, lengths, dtypes, labels
+against num_classes and the loss); checks what a run meets too late (values that are not
+finite; a class that never occurs in the train split: labels 1..10 make an 11-class model
+with an empty class 0); builds your model as a run does (`run/training.build_model`),
+checks its output against the classes or outputs (`run/models.check_outputs`) and trains
+one small batch of the run's own batches. Each mistake is one message naming your
+function, what it found and what is allowed.
+
+`check` probes in its own process; `sweep` and `all` in a child process
+(`python -m greenscreen_pipeline.probe`) that exits before any worker starts, so the
+backend it loaded holds no GPU memory the runs need. Built-in datasets with built-in
+models are not probed: they need none, and loading a large built-in dataset would slow
+every `check`. Nothing here imports Keras until a probe starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import space, user_code
+from .errors import UsageError
+from .objective import Objective
+
+SMALL_BATCH = 8  # samples of the one training step: enough for BatchNormalization
+LOOKED_AT = 50  # configurations looked at for the first one that can run
+CHUNK = 4096  # samples scanned at once for non-finite values (memory stays small)
+
+
+class ProbeFailed(UsageError):
+    """The probe found mistakes in your code or data; each names the function."""
+
+    def __init__(self, mistakes: list[str], probed: str, seconds: float) -> None:
+        self.mistakes, self.probed, self.seconds = mistakes, probed, seconds
+        found = "\n  ".join(mistakes)
+        super().__init__(f"{found}\n  (the probe of {probed}, {seconds:.1f} s; nothing was "
+                         "trained; --no-probe skips the probe)")
+
+
+@dataclass
+class Probed:
+    """What the probe checked, with which configuration, and how long it took.
+
+    Attributes:
+        probed: The configuration, e.g. "run 000's configuration".
+        checked: One line per dataset and per model of your own: what was checked.
+        seconds: Wall-clock seconds of the probe.
+        skipped: Why nothing was probed, or "".
+        mistakes: What was wrong (then `ProbeFailed` is raised from it).
+    """
+
+    probed: str = ""
+    checked: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: str = ""
+    mistakes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        """What the console says."""
+        if self.skipped:
+            return f"no probe: {self.skipped}"
+        return (f"probed your code with {self.probed} in {self.seconds:.1f} s:\n  "
+                + "\n  ".join(self.checked))
+
+    def raise_mistakes(self) -> "Probed":
+        if self.mistakes:
+            raise ProbeFailed(self.mistakes, self.probed, self.seconds)
+        return self
+
+
+def needs_no_probe(config: space.SweepConfig) -> str:
+    """Why `config` needs no probe, or "" when it names a dataset or model of your own."""
+    if config.settings["train"]:
+        return ("settings.train runs your own loop, which only a run calls (its data and "
+                "model are yours to build)")
+    if not any(user_code.is_entry(v) for dim in space.ENTRY_DIMENSIONS
+               for v in config.space[dim]):
+        return "config.yaml names no dataset or model of your own (the built-in ones need none)"
+    return ""
+
+
+def probe(config: space.SweepConfig) -> Probed:
+    """Probes your code with the sweep's first configuration that can run.
+
+    Raises:
+        ProbeFailed: every mistake found, each naming your function.
+    """
+    why = needs_no_probe(config)
+    if why:
+        return Probed(skipped=why)
+    start = time.perf_counter()
+    from .run import reset
+
+    try:
+        index, cfg, skipped = _first_runnable(config)
+        if cfg is None:
+            looked = min(config.settings["runs"], LOOKED_AT)
+            return Probed(skipped=f"the first {looked} configuration(s) are all skipped, "
+                                  f"so no run calls your code ({skipped})")
+        result = Probed(f"run {index:03d}'s configuration")
+        cache: dict = {}
+        for what, target in _targets(config, cfg):
+            checked, mistakes = _probe_one(config, index, target, cache)
+            result.checked += [c + what for c in checked if c + what not in result.checked]
+            result.mistakes += [m for m in mistakes if m not in result.mistakes]
+    finally:
+        reset.reset_keras()  # the dtype policy and session back, as a new process has them
+        reset.forget_modules_under(config.folder)  # a later import reads your code afresh
+    result.seconds = time.perf_counter() - start
+    return result.raise_mistakes()
+
+
+def _first_runnable(config: space.SweepConfig) -> tuple[int, dict | None, str]:
+    """(index, configuration) of the first run that is not skipped, with the last reason."""
+    from .run import recipe
+
+    reason = ""
+    for index in range(min(config.settings["runs"], LOOKED_AT)):
+        cfg = config.run(index)
+        reason = recipe.skip_reason(cfg) or ""
+        if not reason:
+            return index, cfg, ""
+    return -1, None, reason
+
+
+def _targets(config: space.SweepConfig, cfg: dict) -> list[tuple[str, dict]]:
+    """`cfg`, then `cfg` with each other dataset or model of your own in the space."""
+    targets = [("", cfg)]
+    for dim in space.ENTRY_DIMENSIONS:
+        for value in config.space[dim]:
+            if user_code.is_entry(value) and value != cfg[dim]:
+                targets.append((f" (with {dim} {value})", {**cfg, dim: value}))
+    return targets
+
+
+def _probe_one(config: space.SweepConfig, index: int, cfg: dict,
+               cache: dict) -> tuple[list[str], list[str]]:
+    """(what was checked, mistakes) of one configuration; data read once per dataset."""
+    import keras
+
+    from .run import recipe, training
+
+    settings, seed = config.settings, config.settings["seed"]
+    objective = Objective.from_settings(settings)
+    params = {"run": index, **cfg, "seed": seed, "epochs": settings["epochs"]}
+    yours = user_code.TrackedParams(params)
+    keras.utils.set_random_seed(seed + index)
+    dtype = recipe.set_precision(cfg["precision"])
+    name = cfg["dataset"]
+    if name not in cache:
+        cache[name] = _read(cfg, settings, yours, objective, config.folder, seed)
+    prepared, read, checked, mistakes = cache[name]
+    if mistakes:
+        return checked, mistakes
+    try:
+        run_data = training.batch_data(prepared, cfg, read, objective, dtype, seed + index)
+    except training.RunSkipped as exc:
+        return checked + [f"{cfg['model']}: not built, the configuration is skipped ({exc})"], []
+    model_checked, model_mistakes = _model(yours, run_data, cfg, objective, config.folder,
+                                           settings["epochs"])
+    return checked + model_checked, model_mistakes
+
+
+def _read(cfg: dict, settings: dict, yours: user_code.TrackedParams, objective: Objective,
+          config_dir: Path, seed: int) -> tuple:
+    """(prepared data, params read, checked, mistakes) of the configuration's dataset."""
+    from .run import training
+    from .run.data import DataError
+
+    name = cfg["dataset"]
+    try:
+        prepared = training.read_data(cfg, settings, yours, objective, seed, config_dir)
+    except DataError as exc:
+        return None, set(), [], [str(exc)]
+    except Exception as exc:  # your function raised, or its result broke a later step
+        return None, set(), [], [raised(f"{name}(params)", exc)]
+    mistakes = data_mistakes(prepared, objective, name)
+    return prepared, set(yours.read), [describe(prepared, objective, name, cfg)], mistakes
+
+
+def data_mistakes(prepared, objective: Objective, name: str) -> list[str]:
+    """What the run's rules let pass but a run would meet too late: values that are not
+    finite, a class that never occurs in the train split; for streams, their first batches
+    by the run's rules."""
+    from .run import user_data
+
+    if isinstance(prepared.data, user_data.Streams):
+        return _stream_mistakes(prepared, objective, name)
+    mistakes = []
+    for split, x, y in _splits(prepared):
+        what = f"{name}()" + (f"[{split!r}]" if prepared.given else f" ({split} split)")
+        for part, values in (("x", x), ("y", y)):
+            bad = non_finite(values)
+            if bad:
+                mistakes.append(f"{what}: {part} holds {bad} value(s) that are NaN or "
+                                "infinite; allowed: finite numbers")
+    if objective.classification:
+        mistakes += _missing_classes(prepared, name)
+    return mistakes
+
+
+def _splits(prepared) -> list[tuple[str, object, np.ndarray]]:
+    s = prepared.data
+    splits = [("train", s.x_train, s.y_train), ("validation", s.x_val, s.y_val)]
+    if prepared.evaluated_on == "test":  # else the test arrays are the validation ones
+        splits.append(("test", s.x_test, s.y_test))
+    return splits
+
+
+def non_finite(values) -> int:
+    """How many values are NaN or infinite, scanned in chunks; 0 for integers and for
+    images read from disk batch by batch (they are decoded bytes, always finite)."""
+    if not isinstance(values, np.ndarray) or not np.issubdtype(values.dtype, np.floating):
+        return 0
+    return sum(int(values[i:i + CHUNK].size - np.count_nonzero(np.isfinite(values[i:i + CHUNK])))
+               for i in range(0, len(values), CHUNK))
+
+
+def _missing_classes(prepared, name: str) -> list[str]:
+    y, n = prepared.data.y_train, prepared.data.num_classes
+    missing = sorted(set(range(n)) - {int(c) for c in np.unique(y)})
+    if not missing:
+        return []
+    low, high = int(y.min()), int(y.max())
+    how = "your 'num_classes'" if prepared.num_classes_given else "the largest label + 1"
+    hint = " (labels counted from 1? use y - 1)" if missing == [0] and low == 1 else ""
+    listed = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+    where = f"{name}()['train']" if prepared.given else f"{name}() (train split)"
+    return [f"{where}: class(es) {listed} of 0..{n - 1} never occur in the train split "
+            f"(labels {low}..{high}; {n} classes from {how}); allowed: every class "
+            f"0..{n - 1} in the train split{hint}"]
+
+
+def _stream_mistakes(prepared, objective: Objective, name: str) -> list[str]:
+    from .run import user_data
+    from .run.data import DataError
+
+    s, mistakes = prepared.data, []
+    splits = {"train": s.train, "validation": s.validation}
+    if prepared.evaluated_on == "test":
+        splits["test"] = s.test
+    for split, stream in splits.items():
+        what = f"{name}()[{split!r}]"
+        try:
+            x, y = user_data.first_batch(stream, what)
+            if objective.classification:
+                user_data.check_stream_labels(y, s.num_classes, objective, what)
+        except DataError as exc:
+            mistakes.append(str(exc))
+            continue
+        if isinstance(x, np.ndarray) and len(x) != len(y):
+            mistakes.append(f"{what}: its first batch has {len(x)} x and {len(y)} y; allowed: "
+                            "one label per sample")
+        for part, values in (("x", x), ("y", y)):
+            bad = non_finite(values)
+            if bad:
+                mistakes.append(f"{what}: the first batch's {part} holds {bad} value(s) that "
+                                "are NaN or infinite; allowed: finite numbers")
+    return mistakes
+
+
+def describe(prepared, objective: Objective, name: str, cfg: dict) -> str:
+    """One line: what the dataset function gave and what was checked."""
+    from .run import user_data
+
+    s = prepared.data
+    no_test = ("; no test split: runs are evaluated on the validation split"
+               if prepared.evaluated_on == "validation" else "")
+    if isinstance(s, user_data.Streams):
+        return (f"{name}(params): streamed splits, {s.steps_per_epoch} train batches of "
+                f"{s.batch_size}, input {s.input_shape}, {s.num_classes} "
+                f"{'classes' if objective.classification else 'output(s)'}; first batch of "
+                f"each split finite, labels fit {objective.loss}{no_test}")
+    sizes = "/".join(str(len(x)) for _, x, _ in _splits(prepared))
+    how = "your splits" if prepared.given else f"split by partitioning {cfg['partitioning']}"
+    labels = (f"labels 0..{s.num_classes - 1}, every class in the train split"
+              if objective.classification else f"{s.num_classes} target value(s) per sample")
+    dtype = getattr(s.x_train, "dtype", "images")
+    return (f"{name}(params): {sizes} samples ({how}); x {dtype} {s.input_shape}, finite; "
+            f"{labels}{no_test}")
+
+
+def _model(yours, run_data, cfg: dict, objective: Objective, config_dir: Path,
+           epochs: int) -> tuple[list[str], list[str]]:
+    """Builds and compiles the run's model, checks its output, trains one small batch."""
+    from .run import models, training
+
+    name = cfg["model"]
+    call = f"{name}({run_data.input_shape}, {run_data.num_classes}, params)"
+    try:
+        built = training.build_model(yours, run_data, epochs, config_dir, objective)
+    except (models.ModelError, models.NotAModel) as exc:  # the message names your function
+        return [], [str(exc)]
+    except Exception as exc:
+        return [], [raised(call, exc)]
+    x, y = small_batch(run_data.train)
+    stale = cfg["method"] == "gated" and cfg["gating_scoring"] == "stale"  # x: (x, indices)
+    try:
+        output = _shape(built.net(x[0] if stale else x, training=False))
+        models.check_outputs(output, run_data.num_classes, objective.classification, name)
+        history = built.model.fit(x, y, batch_size=len(y), epochs=1, verbose=0, shuffle=False)
+    except models.ModelError as exc:
+        return [], [str(exc)]
+    except Exception as exc:
+        return [], [raised(f"one training step of {name} on {len(y)} samples", exc)]
+    loss = history.history["loss"][-1]
+    if not math.isfinite(loss):
+        return [], [f"{name}: one training step on {len(y)} samples gave loss {loss}; allowed: "
+                    "a finite loss (look for NaN in the data or an output that cannot fit "
+                    f"{objective.loss})"]
+    return [f"{call}: output {output}, fits {objective.loss}; one training step on "
+            f"{len(y)} samples, loss {loss:.4g}"], []
+
+
+def _shape(output) -> tuple:
+    """An output's shape without the batch axis; several outputs: a tuple of theirs."""
+    import keras
+
+    shapes = tuple(tuple(keras.ops.shape(o))[1:] for o in keras.tree.flatten(output))
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def small_batch(batches) -> tuple:
+    """Up to SMALL_BATCH samples of the first training batch, as the run gets it."""
+    import keras
+
+    from .run import user_data
+
+    x, y = user_data.first_batch(batches, "the train split")
+    return keras.tree.map_structure(lambda a: a[:SMALL_BATCH], x), y[:SMALL_BATCH]
+
+
+def raised(call: str, exc: BaseException) -> str:
+    """'<call> raised <Type>: <message> (<your file>:<line>)': where in your code, if the
+    traceback passes through it."""
+    from .executors.progress import NOT_YOURS  # where a failed run's reason says it too
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    yours = [f for f in frames if not any(part in f.filename for part in NOT_YOURS)]
+    where = f" ({yours[-1].filename}:{yours[-1].lineno})" if yours else ""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return f"{call} raised {type(exc).__name__}: {(lines[0] if lines else '')[:300]}{where}"
+
+
+def in_child(config: space.SweepConfig, gpu: str | None = None) -> Probed:
+    """`probe(config)` in a child process that exits before any worker starts (the
+    backend it loads holds no memory of a GPU the runs need); `gpu`: the one it sees.
+
+    Raises:
+        ProbeFailed: the mistakes the child found.
+        UsageError: the child ended without a result.
+    """
+    env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": gpu} if gpu else {})}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with tempfile.TemporaryDirectory(prefix="greenscreen-probe-") as tmp:
+        out = Path(tmp) / "probe.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "greenscreen_pipeline.probe", "--config", config.path,
+             "--runs", str(config.settings["runs"]), "--epochs", str(config.settings["epochs"]),
+             "--out", str(out)], env=env, capture_output=True, text=True, check=False)
+        if not out.exists():
+            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+            raise UsageError(f"the probe of your code ended without a result (exit code "
+                             f"{done.returncode}): {tail or 'no output'}; --no-probe skips it")
+        return Probed(**json.loads(out.read_text())).raise_mistakes()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child `in_child` starts: probes and writes what it found as JSON to --out."""
+    parser = argparse.ArgumentParser(prog="python -m greenscreen_pipeline.probe")
+    for option, kind in (("--config", str), ("--runs", int), ("--epochs", int), ("--out", str)):
+        parser.add_argument(option, type=kind, required=kind is str)
+    args = parser.parse_args(argv)
+    config = space.load(args.config, {"runs": args.runs, "epochs": args.epochs})
+    try:
+        result = probe(config)
+    except ProbeFailed as exc:
+        result = Probed(exc.probed, [], exc.seconds, "", exc.mistakes)
+    Path(args.out).write_text(json.dumps(asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
