@@ -60,9 +60,30 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
 
 
 def check(args: argparse.Namespace) -> None:
+    """Validates config.yaml, then probes your own code in this process (probe.py), unless
+    --no-probe: then only the validation, which loads no Keras."""
     config = load_config(args)
     log.info("%s is valid: %d dimensions, %d runs x %d epochs", args.config,
              len(config.space), config.settings["runs"], config.settings["epochs"])
+    if args.no_probe:
+        log.info("no probe (--no-probe): your dataset and model functions were not called")
+        return
+    from .probe import probe
+
+    log.info("%s", probe(config).text())
+
+
+def probe_before_sweep(config: space.SweepConfig, args: argparse.Namespace) -> None:
+    """The probe before a sweep's first run, in a child process that is gone before any
+    worker starts; a mistake stops the sweep before anything is trained (ProbeFailed, exit
+    2). Skipped with --no-probe, and where the config names no code of yours."""
+    from . import probe
+
+    if args.no_probe or probe.needs_no_probe(config):
+        return
+    gpus = getattr(args, "gpus", None)
+    first = next((g.strip() for g in gpus.split(",") if g.strip()), None) if gpus else None
+    log.info("%s", probe.in_child(config, first).text())
 
 
 def sweep(args: argparse.Namespace) -> None:
@@ -75,6 +96,7 @@ def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace)
 
     s = config.settings
     refuse_search(config, args.executor)
+    probe_before_sweep(config, args)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     manifest.record(config, sweep_dir, batch_size_of(config, args))
     if args.executor == "slurm":
@@ -152,6 +174,7 @@ def final(args: argparse.Namespace) -> None:
 
 
 def _final(config: space.SweepConfig) -> None:
+    from .comparison import FILE, saving_words
     from .final import final_run
 
     sweep_dir = Path(config.settings["sweep_dir"])
@@ -163,6 +186,8 @@ def _final(config: space.SweepConfig) -> None:
     log.info("final run %s: %s %s %s, folder %s/", st.get("status"), objective.get("split"),
              objective["name"].removeprefix("val_"),
              "n/a" if value is None else f"{value:.4f}", (sweep_dir / "final").resolve())
+    log.info("final comparison: %s (%s)", saving_words(st["comparison"]),
+             (sweep_dir / "final" / FILE).resolve())
 
 
 def report(args: argparse.Namespace) -> None:

@@ -1,48 +1,90 @@
-"""The final run: the recommended configuration, trained for `final_epochs`, measured alike
-and trained alike: through `executors.attempt.train_attempt`, in a warm worker."""
+"""The final runs: the recommended configuration and the baseline (run 000's), each
+trained `settings.final_seeds` times for `final_epochs`, interleaved (rec s0, base s0,
+rec s1, ...), measured alike and trained alike: through `executors.attempt.train_attempt`,
+one after another in a warm worker. Then `final/comparison.json` (comparison.py)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from . import runfolder
+from greenscreen.fileio import atomic_write_json
+
+from . import comparison, runfolder
+from .analysis import objective_of
 from .errors import UsageError
 from .executors.attempt import train_attempt
 from .executors.stop import never
 from .executors.workers import WorkerSlot
 from .log import logger
+from .run import caches
 from .run.execute import Request
 from .space import SweepConfig
 
 log = logger(__name__)
+BASELINE = "000"
 
 
 def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
+    """Trains what is not done yet of the final runs and writes final/comparison.json.
+
+    Returns:
+        How the recommendation's first final run (`final/`) ended, with its test metrics
+        and objective value, and `comparison`: the comparison.json document.
+
+    Raises:
+        UsageError: analysis.json has no recommendation.
+    """
     analysis = runfolder.read_json(sweep_dir / "analysis.json")
     if not analysis or not analysis.get("recommendation"):
         raise UsageError(f"no recommendation in {sweep_dir}/analysis.json; run greenscreen "
                          "analyze first (it needs a finished run)")
     rec = analysis["recommendation"]
     folder = sweep_dir / "final"
-    final = runfolder.RunFolder(folder)
-    if final.state() == "done":  # like a sweep's runs, a finished final run is kept
-        log.info("the final run in %s/ is done already (delete that folder to train it again)",
-                 folder)
-        return _outcome(final)
     configuration, what = recommended_configuration(config, sweep_dir, rec)
+    baseline = config.run(0)  # the baseline: run 000's configuration
+    same = rec.get("run") == BASELINE or configuration == baseline
+    planned = comparison.plan(folder, config.settings["final_seeds"], baseline=not same)
+    start = int(rec.get("run") or 0)  # seed k trains with settings.seed + start + k
+    todo = [(side, k, path) for side, k, path in planned
+            if runfolder.RunFolder(path).state() != "done"]  # a finished one is kept
+    if not todo:
+        log.info("the final runs in %s/ are done already (delete a folder to train it "
+                 "again)", folder)
+    else:
+        log.info("final runs of %s%s for %d epochs, %d seed(s), into %s/", what,
+                 "" if same else " and of the baseline (run 000's)",
+                 config.settings["final_epochs"], config.settings["final_seeds"], folder)
+        cfgs = {"recommended": configuration, "baseline": baseline}
+        _train(config, folder, [(path, start + k, cfgs[side], f"{side} seed {k}")
+                                for side, k, path in todo])
+    objective, seed = objective_of(analysis), config.settings["seed"]
+    doc = comparison.compare(
+        comparison.read_runs(sweep_dir, planned, objective),
+        [seed + start + k for k in range(config.settings["final_seeds"])], objective, seed,
+        f"the recommendation is the baseline's configuration (run {BASELINE}): nothing to "
+        "compare" if same else None)
+    atomic_write_json(folder / comparison.FILE, doc)
+    return {**_outcome(runfolder.RunFolder(folder)), "comparison": doc}
+
+
+def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dict, str]]
+           ) -> None:
+    """Trains each (folder, index, configuration, label) in turn, in one warm worker (a
+    process of its own with settings.isolate_runs). Every final run, the seed folders
+    inside final/ too, uses the sweep's compilation caches."""
+    env = {**os.environ, **caches.environment(caches.folder_of(str(final_dir), True))}
+    slot = WorkerSlot(env, config.settings["worker_memory_growth_mb"])
     epochs = config.settings["final_epochs"]
-    log.info("final run of %s for %d epochs into %s/", what, epochs, folder)
-    request = Request(config.path, str(folder), int(rec.get("run") or 0), epochs,
-                      configuration)
-    # Trained the way the sweep's runs are (a warm worker unless settings.isolate_runs);
-    # the backend's chatter ends in attempts.jsonl's stderr tail, not on the console.
-    slot = WorkerSlot(None, config.settings["worker_memory_growth_mb"])
     try:
-        train_attempt(config, final, request, {**config.run(0), **configuration}, None,
-                      never(), slot)
+        for i, (path, index, configuration, label) in enumerate(runs, 1):
+            log.info("final run %d/%d: %s into %s/", i, len(runs), label, path)
+            request = Request(config.path, str(path), index, epochs, configuration)
+            # The backend's chatter ends in attempts.jsonl's stderr tail, not on the console.
+            train_attempt(config, runfolder.RunFolder(path), request,
+                          {**config.run(0), **configuration}, env, never(), slot)
     finally:
         slot.close()
-    return _outcome(final)
 
 
 def _outcome(final: runfolder.RunFolder) -> dict:

@@ -82,6 +82,7 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "runs": (int, 8, "a positive integer"),
     "epochs": (int, 3, "a positive integer"),
     "final_epochs": (int, 50, "a positive integer (50, as in the original study)"),
+    "final_seeds": (int, 3, "a positive integer: seeds of the recommendation and baseline"),
     "seed": (int, 22, "an integer"),
     "sweep_dir": (str, "sweeps/default", "a folder path (not empty)"),
     "accuracy_floor": (float, 0.02, "a number in [0, 1]: how far below the best accuracy (above "
@@ -217,7 +218,7 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool) \
                 or not finite(value) or (key == "sweep_dir" and not value.strip()):
             raise ConfigError(path, f"settings.{key}", value, allowed)
-        if key in ("runs", "epochs", "final_epochs", "image_size") and value < 1:
+        if key in ("runs", "epochs", "final_epochs", "final_seeds", "image_size") and value < 1:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key in EXECUTOR_PATTERNS and not re.fullmatch(EXECUTOR_PATTERNS[key], value):
             raise ConfigError(path, f"settings.{key}", value, allowed)

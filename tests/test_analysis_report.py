@@ -278,7 +278,8 @@ def two_factor_sweep(folder: Path, combos=(("ffnn", 0.01), ("ffnn", 0.05), ("sma
     from greenscreen_pipeline import space
 
     config = folder.parent / "config.yaml"
-    config.write_text("settings: {final_epochs: 1, epochs: 1, recommend: values}\n"
+    config.write_text("settings: {final_epochs: 1, final_seeds: 1, epochs: 1, "
+                      "recommend: values}\n"
                       "configuration:\n  model: {values: [ffnn, small_cnn]}\n"
                       "  lr: {values: [0.01, 0.05]}\n  batch_size: {values: [64]}\n")
     baseline = space.load(config).run(0)

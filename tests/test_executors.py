@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Your own model next to the config (on the storage every node shares) and a built-in one
 # in one sweep: runs 000 and 002 train tiny:net, run 001 ffnn.
 CONFIG = """
-settings: {runs: 3, epochs: 1, final_epochs: 1, seed: 9, energy_source: nvidia-smi}
+settings: {runs: 3, epochs: 1, final_epochs: 1, final_seeds: 1, seed: 9,
+           energy_source: nvidia-smi}
 configuration:
   model: {values: ["tiny:net", ffnn]}
   width: {values: [4, 8]}

@@ -9,6 +9,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
 
 from .. import collect
+from ..comparison import SIDES, saving_words
 from ..objective import Objective
 from ..provenance import field_of, parts, shares_gpu, sharing_unknown
 from ..space import METHOD_DIMENSIONS
@@ -116,7 +117,8 @@ def page_one(inputs: ReportInputs) -> list:
     a, unit = inputs.analysis, inputs.unit
     story = [para("greenscreen sweep report", "Title"),
              para(f"Sweep folder: {inputs.path} · {dates(inputs)}", "Italic"),
-             Spacer(1, 0.2 * cm), para(headline(inputs), "Heading3")]
+             Spacer(1, 0.2 * cm), para(headline(inputs), "Heading3"),
+             *final_comparison(inputs)]
     part = a.get("energy") or {}
     if part.get("component"):
         story.append(para(f"Every energy figure ranked here is the {part['component'].upper()}"
@@ -141,6 +143,78 @@ def page_one(inputs: ReportInputs) -> list:
     return story
 
 
+def final_comparison(inputs: ReportInputs) -> list:
+    """The answer over seeds (final/comparison.json): the saving with its interval and the
+    number of seeds, or that no saving could be shown; the objective's change; the noise
+    floor, with a warning where the recommendation's tolerance is below it."""
+    doc = inputs.comparison
+    if not doc:
+        return [para("No final comparison yet: ./greenscreen.sh final trains the "
+                     "recommendation and the baseline over settings.final_seeds seeds each."),
+                *noise_floor(inputs)]
+    sources = {s for side in SIDES for s in (doc.get(side) or {}).get("source", [])}
+    estimated = any("estimated:" in s for s in sources)
+    text = (f"Final runs against the baseline: {saving_words(doc)}"
+            f"{_change_words(doc.get('objective_change') or {}, inputs.objective)}"
+            + (" (energy estimated, not measured)" if estimated else "") + ".")
+    return [para(text, markup="b"), *noise_floor(inputs)]
+
+
+def _change_words(change: dict, objective: Objective) -> str:
+    """"; accuracy -0.4 pt (95 % CI -1.2 to 0.3 pt)": the objective's change, or ""."""
+    if change.get("mean") is None:
+        return ""
+    points = objective.metric == "accuracy"
+    ci = change.get("ci95")
+    interval = (f"95 % CI {_signed(ci[0], points)} to {_signed(ci[1], points)}" if ci else
+                f"no interval: {change.get('reason') or 'too few seeds'}")
+    return f"; {objective.metric} {_signed(change['mean'], points)} ({interval})"
+
+
+def _signed(value: float, points: bool) -> str:
+    """A change with its sign: "+0.4 pt" of accuracy, "-0.012" of another metric."""
+    return f"{value * 100:+.1f} pt" if points else ("+" if value >= 0 else "") + number(value)
+
+
+def noise_floor(inputs: ReportInputs) -> list:
+    """The seed-to-seed spread of the objective and the energy (the final seeds, the
+    sweep's repeated configurations), and a warning where the recommendation's tolerance
+    (settings.accuracy_floor) is below the objective's spread."""
+    metric, unit, spreads, words = inputs.objective.metric, inputs.unit, [], []
+    for side in SIDES:
+        part = (inputs.comparison or {}).get(side) or {}
+        value, energy = part.get("objective") or {}, part.get("energy_j") or {}
+        if value.get("sd") is None:
+            continue
+        spreads.append(value["sd"])
+        cv = (f" ({energy['sd'] / energy['mean'] * 100:.1f} % of its mean)"
+              if energy.get("sd") is not None and energy.get("mean") else "")
+        words.append(f"final {side} runs ({len(value['values'])} seeds): {metric} "
+                     f"{number(value['sd'])}, energy "
+                     + (unit.text(energy["sd"]) + cv if energy.get("sd") is not None
+                        else "n/a"))
+    repeats = inputs.repeat_spread()
+    if repeats:
+        spreads.append(repeats["objective_sd"])
+        words.append(f"the sweep's {repeats['configurations']} repeated configuration(s) "
+                     f"({repeats['runs']} runs): {metric} {number(repeats['objective_sd'])}, "
+                     f"energy {repeats['energy_cv'] * 100:.1f} % of the mean")
+    if not words:
+        return []
+    story = [para("Seed-to-seed spread, the noise floor (sample SD): " + "; ".join(words)
+                  + ".", "Italic")]
+    rec = inputs.recommendation
+    floor = rec.get("objective_floor", rec.get("accuracy_floor"))  # older analyses: the latter
+    if floor is not None and floor < max(spreads):
+        story.append(para(
+            f"Warning: the recommendation's tolerance (settings.accuracy_floor {floor}) is "
+            f"below the seed-to-seed spread of {metric} ({number(max(spreads))}): runs "
+            "within the tolerance of the best cannot be told apart from noise, and which of "
+            "them is recommended is partly chance. More seeds or repeats, or a wider "
+            "tolerance, make it firmer.", markup="b"))
+    return story
+
+
 def dates(inputs: ReportInputs) -> str:
     stamps = [t for s in inputs.summaries for t in (s.t_start, s.t_end) if not math.isnan(t)]
     if not stamps:
@@ -153,8 +227,7 @@ def totals(inputs: ReportInputs):
     a, unit, runs = inputs.analysis, inputs.unit, inputs.runs
     spent = float(pd.to_numeric(runs.get("energy_total_j", runs["energy_j"]),
                                 errors="coerce").sum())
-    final = inputs.final.energy_j if inputs.final else 0.0
-    final = 0.0 if math.isnan(final) else final
+    final = inputs.final_energy_j  # every final run: each seed of both sides
     intensity, chosen_by = inputs.carbon()
     devices = sorted({d.name for s in inputs.summaries for d in s.devices
                       if d.component == "gpu"} - {""})
@@ -173,7 +246,7 @@ def totals(inputs: ReportInputs):
     rows = [["runs", f"{a['done']} finished of {a['runs']}"
                      + (f"; {unfinished} did not finish" if unfinished else "")],
             ["energy", f"{unit.text(sweep + final)} in all: sweep {unit.text(sweep)} ({how}), "
-                       "final run " + (unit.text(final) if final else "not run yet")],
+                       "final runs " + (unit.text(final) if final else "not run yet")],
             ["by component", by_component(inputs)],
             ["CO2", f"{number(intensity.grams(sweep + final))} g at "
                     f"{number(intensity.g_per_kwh)} g/kWh ({chosen_by}; {intensity.source})"],
@@ -276,6 +349,9 @@ def final_section(inputs: ReportInputs) -> list:
         rows.append(["final run", final.objective, unit(final.energy_j),
                      final.summary.power_avg_w, final.summary.duration_s, final.epochs_trained])
         logs["final run"] = inputs.logs("final")
+    rows += seed_means(inputs)
+    if (inputs.path / "final" / "baseline-s0").is_dir():
+        logs["final baseline (seed 0)"] = inputs.logs("final/baseline-s0")
     story = section("The recommendation next to the baseline",
                     table(rows, [0.24, 0.14, 0.16, 0.16, 0.16, 0.14]))
     if not final:
@@ -290,6 +366,19 @@ def final_section(inputs: ReportInputs) -> list:
                          "accuracy", figure(plots.confusion(final.results.confusion_matrix),
                                             WIDTH * 0.9), level="Heading4")
     return story
+
+
+def seed_means(inputs: ReportInputs) -> list[list]:
+    """The final runs' means over seeds, a table row per side (comparison.json)."""
+    rows = []
+    for side in SIDES:
+        part = (inputs.comparison or {}).get(side) or {}
+        n = len(part.get("folders") or [])
+        if n > 1 or (n and side == "baseline"):
+            rows.append([f"final {side}, mean of {n} seed{'s' if n > 1 else ''}",
+                         part["objective"]["mean"], inputs.unit(part["energy_j"]["mean"]),
+                         None, None, None])
+    return rows
 
 
 def curves_title(objective: Objective) -> str:

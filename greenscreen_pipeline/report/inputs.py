@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -10,7 +11,7 @@ import pandas as pd
 
 from greenscreen.carbon import carbon_intensity
 
-from .. import collect, runfolder
+from .. import collect, comparison, runfolder
 from ..analysis import component_of, focus, objective_of
 from ..objective import Objective
 from ..records import RunResults, RunSummary
@@ -129,6 +130,36 @@ class ReportInputs:
         return FinalRun(summary, results, len(logs), value)
 
     @cached_property
+    def comparison(self) -> dict | None:
+        """final/comparison.json (the recommendation against the baseline over seeds), or
+        None where `final` has not written it or it cannot be read."""
+        try:
+            return runfolder.read_json(self.path / "final" / comparison.FILE)
+        except Unreadable:
+            return None
+
+    @cached_property
+    def final_energy_j(self) -> float:
+        """The energy of every final run (each seed, both sides) that recorded a figure."""
+        figures = [s.energy_j for f in comparison.final_folders(self.path / "final")
+                   if (s := self.summary(f.relative_to(self.path).as_posix())) is not None]
+        return float(sum(e for e in figures if not math.isnan(e)))
+
+    def repeat_spread(self) -> dict | None:
+        """The seed-to-seed spread of the sweep's repeated configurations (runs > the
+        space's size): the pooled SD of the objective and the pooled coefficient of
+        variation of the energy over configurations finished more than once; None if none."""
+        dims = [d for d in collect.dimensions(self.path) if d in self.ok.columns]
+        if self.ok.empty or not dims:
+            return None
+        groups = [g for _, g in self.ok.groupby(dims, dropna=False) if len(g) > 1]
+        if not groups:
+            return None
+        return {"configurations": len(groups), "runs": sum(len(g) for g in groups),
+                "objective_sd": _pooled_sd([g["objective"] for g in groups]),
+                "energy_cv": _pooled_sd([g["energy_j"] / g["energy_j"].mean() for g in groups])}
+
+    @cached_property
     def summaries(self) -> list[RunSummary]:
         """Every readable summary.json of the sweep folder (page 1 reads them three times)."""
         names = [p.name for p in sorted(self.path.iterdir()) if p.is_dir()]
@@ -142,3 +173,9 @@ class ReportInputs:
         if settings.get("country"):
             return carbon_intensity(country=settings["country"]), "settings.country"
         return carbon_intensity(), "no settings.country or settings.carbon_intensity given"
+
+
+def _pooled_sd(groups: list[pd.Series]) -> float:
+    """The pooled standard deviation of groups of two or more values each."""
+    dof = sum(len(g) - 1 for g in groups)
+    return math.sqrt(sum((len(g) - 1) * g.var(ddof=1) for g in groups) / dof)

@@ -1,0 +1,252 @@
+"""The final comparison over seeds: the recommendation against the baseline, each trained
+`settings.final_seeds` times for `final_epochs`, interleaved and measured alike.
+
+Layout: seed 0 of the recommendation is `<sweep>/final/` itself (the final run every
+reader knows); every other run is a folder inside it, `final/recommended-s<k>/` and
+`final/baseline-s<k>/`. Seed k of both sides trains with the same training seed
+(`settings.seed` + the recommended run's index + k) and the same data split.
+
+`final/comparison.json` holds `seeds` (the training seeds compared), `recommended` and
+`baseline` (each its objective and `energy_j`: `values`, `mean`, `sd`, `ci95`),
+`energy_saving` and `objective_change` (`mean`, `ci95`) and the `method`. An interval
+is a seeded percentile bootstrap over seeds, resampled in pairs; below `MIN_SEEDS` it is
+None with the reason. Energy is compared only between runs measured the same way: never
+an estimate against a measurement.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import collect
+from .objective import Objective
+from .provenance import field_of, parts
+
+SIDES = ("recommended", "baseline")
+CONFIDENCE = 0.95
+RESAMPLES = 9999
+MIN_SEEDS = 3  # fewer seeds give no interval worth stating
+FILE = "comparison.json"
+_SEED_FOLDER = re.compile(r"(recommended|baseline)-s\d+")
+
+
+def folder_of(final_dir: Path, side: str, k: int) -> Path:
+    """Seed `k`'s run folder of `side`: the recommendation's seed 0 is `final_dir` itself."""
+    return final_dir if (side, k) == ("recommended", 0) else final_dir / f"{side}-s{k}"
+
+
+def plan(final_dir: Path, seeds: int, baseline: bool = True) -> list[tuple[str, int, Path]]:
+    """(side, k, folder) in training order, interleaved: rec s0, base s0, rec s1, ...;
+    the recommendation alone when `baseline` is False (it is the baseline)."""
+    sides = SIDES if baseline else SIDES[:1]
+    return [(side, k, folder_of(final_dir, side, k)) for k in range(seeds) for side in sides]
+
+
+def final_folders(final_dir: Path) -> list[Path]:
+    """Every final run folder there is: `final_dir` and its seed folders, whatever
+    settings.final_seeds is now."""
+    if not final_dir.is_dir():
+        return []
+    return [final_dir] + sorted(p for p in final_dir.iterdir()
+                                if p.is_dir() and _SEED_FOLDER.fullmatch(p.name))
+
+
+def energy_kind(source) -> str:
+    """How a run's energy was obtained, without attributions: each power source's base
+    ("measured:nvidia-smi + measured:rapl", "estimated:cpu-time"); "none" if not at all."""
+    if not isinstance(source, str) or source in ("", "none"):
+        return "none"
+    return " + ".join(field_of(base)[0] for base, _ in parts(source))
+
+
+def read_runs(sweep_dir: Path, planned: list[tuple[str, int, Path]],
+              objective: Objective) -> dict[str, list[dict]]:
+    """Each side's runs by seed index: folder (relative to the sweep), status, reason,
+    objective value, energy and its source, read as collect reads a sweep's runs."""
+    out: dict[str, list[dict]] = {}
+    for side, _, folder in planned:
+        row = collect.load_run(folder, None, objective) or {"status": "pending"}
+        out.setdefault(side, []).append({
+            "folder": folder.relative_to(sweep_dir).as_posix(),
+            "status": row.get("status"), "reason": row.get("reason"),
+            "objective": _finite(row.get("objective")), "energy_j": _finite(row.get("energy_j")),
+            "source": row.get("source") if isinstance(row.get("source"), str) else None})
+    return out
+
+
+def _finite(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _usable(row: dict) -> bool:
+    return row["status"] == "done" and row["objective"] is not None \
+        and row["energy_j"] is not None
+
+
+def compare(runs: dict[str, list[dict]], seeds: list[int], objective: Objective,
+            rng_seed: int, no_baseline: str | None = None) -> dict:
+    """The comparison.json document of `runs` (read_runs), whose seed k trained with
+    training seed `seeds[k]`. `no_baseline`: why the baseline was not trained (it is the
+    recommendation); the seeds still show the recommendation's spread."""
+    sides = [s for s in SIDES if s in runs]
+    paired = [k for k in range(len(seeds)) if all(_usable(runs[s][k]) for s in sides)]
+    doc: dict = {"seeds": [seeds[k] for k in paired]}
+    for side in SIDES:
+        doc[side] = (_side(runs[side], paired, objective, rng_seed) if side in runs else
+                     {"reason": no_baseline, "folders": []})
+    rec, base = doc["recommended"], doc["baseline"]
+    missing = no_baseline or (None if paired else _unpaired(runs))
+    why = missing or _incomparable(runs, paired)
+    doc["energy_saving"] = {"mean": None, "ci95": None, "reason": why} if why else _estimate(
+        (rec["energy_j"]["values"], base["energy_j"]["values"]),
+        lambda r, b, axis=-1: 1 - r.mean(axis=axis) / b.mean(axis=axis), rng_seed)
+    doc["objective_change"] = {"mean": None, "ci95": None, "reason": missing} if missing \
+        else _estimate((rec["objective"]["values"], base["objective"]["values"]),
+                       lambda r, b, axis=-1: r.mean(axis=axis) - b.mean(axis=axis), rng_seed)
+    doc["method"] = method(rng_seed, objective)
+    return doc
+
+
+def _unpaired(runs: dict[str, list[dict]]) -> str:
+    """Why no seed finished on both sides: each side's first reason (left_out has all)."""
+    said = []
+    for side, rows in runs.items():
+        unusable = [r for r in rows if not _usable(r)]
+        if unusable:
+            first, why = unusable[0], _why_left_out(unusable[0])
+            said.append(f"{side}: {len(unusable)} of {len(rows)} not usable, e.g. "
+                        f"{first['folder']} {first['status']}" + (f" ({why})" if why else ""))
+    return "no seed finished on both sides (" + "; ".join(said) + ")"
+
+
+def _incomparable(runs: dict[str, list[dict]], paired: list[int]) -> str | None:
+    """Why the two sides' energy cannot be compared, or None."""
+    kinds = {side: sorted({energy_kind(runs[side][k]["source"]) for k in paired})
+             for side in SIDES}
+    if len(kinds["recommended"]) == 1 and kinds["recommended"] == kinds["baseline"]:
+        return None if kinds["recommended"] != ["none"] else "no run's energy was measured"
+    said = "; ".join(f"{side}: {', '.join(k)}" for side, k in kinds.items())
+    return (f"the runs' energy was not obtained the same way ({said}), and an estimate is "
+            "never compared with a measurement")
+
+
+def _side(rows: list[dict], paired: list[int], objective: Objective, rng_seed: int) -> dict:
+    done = [rows[k] for k in paired]
+    kinds = {energy_kind(r["source"]) for r in done}
+    energy = _summary([r["energy_j"] for r in done], rng_seed)
+    if len(kinds) > 1:  # never one mean over an estimate and a measurement
+        energy.update(mean=None, sd=None, ci95=None, reason="the seeds' energy was not "
+                      f"obtained the same way: {', '.join(sorted(kinds))}")
+    out = {"folders": [r["folder"] for r in done],
+           "objective": {"name": objective.name,
+                         **_summary([r["objective"] for r in done], rng_seed)},
+           "energy_j": energy, "source": sorted({r["source"] or "none" for r in done})}
+    left = [{"folder": r["folder"], "status": r["status"], "reason": _why_left_out(r)}
+            for k, r in enumerate(rows) if k not in paired]
+    return {**out, "left_out": left} if left else out
+
+
+def _why_left_out(row: dict) -> str | None:
+    if row["status"] != "done":
+        return row["reason"]
+    if row["objective"] is None:
+        return "no objective value"
+    if row["energy_j"] is None:
+        return f"no energy figure (source: {row['source'] or 'none'})"
+    return "the other side's run of this seed did not finish"
+
+
+def _summary(values: list[float], rng_seed: int) -> dict:
+    """values, mean, sd (the seed-to-seed spread, n - 1) and the mean's interval."""
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return {"values": values, "sd": sd,
+            **_estimate((values,), lambda v, axis=-1: v.mean(axis=axis), rng_seed)}
+
+
+def _estimate(samples: tuple, statistic, rng_seed: int) -> dict:
+    """{"mean": the statistic, "ci95": [low, high]} by a percentile bootstrap over seeds
+    (the samples resampled in pairs); ci95 None with the reason below MIN_SEEDS."""
+    arrays = [np.asarray(s, dtype=float) for s in samples]
+    n = len(arrays[0])
+    if not n:
+        return {"mean": None, "ci95": None, "reason": "no seed finished"}
+    value = float(statistic(*arrays))
+    if n < MIN_SEEDS:
+        return {"mean": value, "ci95": None, "reason": f"an interval needs at least "
+                f"{MIN_SEEDS} seeds (settings.final_seeds), and {n} finished"}
+    return {"mean": value, "ci95": _bootstrap(arrays, statistic, rng_seed)}
+
+
+def _bootstrap(arrays: list, statistic, rng_seed: int) -> list[float] | None:
+    from scipy import stats
+
+    options = dict(paired=len(arrays) > 1, vectorized=True, n_resamples=RESAMPLES,
+                   confidence_level=CONFIDENCE, method="percentile")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # equal values: a zero-width interval, said as such
+        try:
+            result = stats.bootstrap(tuple(arrays), statistic, **options,
+                                     rng=np.random.default_rng(rng_seed))
+        except TypeError:  # SciPy before 1.15 names it random_state
+            result = stats.bootstrap(tuple(arrays), statistic, **options,
+                                     random_state=np.random.default_rng(rng_seed))
+    low, high = result.confidence_interval
+    return [float(low), float(high)] if math.isfinite(low) and math.isfinite(high) else None
+
+
+def saving_words(doc: dict) -> str:
+    """The saving in words: "the recommendation saves 12.3 % of the baseline's energy
+    (95 % CI 5.1 to 19.0 %, 3 seeds)", or that no saving could be shown, and why."""
+    n = len(doc.get("seeds") or [])
+    seeds = f"{n} seed{'' if n == 1 else 's'}"
+    saving = doc.get("energy_saving") or {}
+    mean, ci = saving.get("mean"), saving.get("ci95")
+    if mean is None:
+        return f"no saving could be shown: {saving.get('reason') or 'not compared'}"
+    if ci is None:
+        why = saving.get("reason") or "there is no interval"
+        return (f"no saving could be shown: the recommendation saves {_pct(mean)} % of the "
+                f"baseline's energy over {seeds}, but {why}")
+    low, high = ci
+    if low <= 0 <= high:
+        return (f"no saving could be shown: the 95 % CI of the saving, {_pct(low)} to "
+                f"{_pct(high)} % over {seeds}, holds 0 (mean {_pct(mean)} %)")
+    if mean > 0:
+        return (f"the recommendation saves {_pct(mean)} % of the baseline's energy (95 % CI "
+                f"{_pct(low)} to {_pct(high)} %, {seeds})")
+    return (f"no saving: the recommendation uses {_pct(-mean)} % more energy than the baseline "
+            f"(95 % CI {_pct(-high)} to {_pct(-low)} % more, {seeds})")
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:.1f}"
+
+
+def method(rng_seed: int, objective: Objective) -> dict:
+    """How comparison.json's figures were computed, in words."""
+    return {
+        "interval": f"{CONFIDENCE * 100:.0f} % percentile bootstrap over seeds "
+                    f"(scipy.stats.bootstrap, {RESAMPLES} resamples, rng seeded with "
+                    f"{rng_seed}, settings.seed); none below {MIN_SEEDS} seeds",
+        "pairing": "by seed: the recommended and the baseline run of seed k share their "
+                   "training seed and data split and trained one after the other, so seeds "
+                   "are resampled in pairs and a drift of the machine hits both alike",
+        "energy_saving": "1 - mean(recommended energy_j) / mean(baseline energy_j): the "
+                         "fraction of the baseline's energy saved",
+        "objective_change": f"mean(recommended {objective.name}) - mean(baseline "
+                            f"{objective.name}), in its own units",
+        "sd": "the sample standard deviation over seeds: the seed-to-seed spread",
+        "provenance": "energy is compared only between runs measured the same way (the "
+                      "same power sources), never an estimate against a measurement",
+        "caveat": "with few seeds a percentile bootstrap cannot reach past the seeds' own "
+                  "extremes: its interval is too narrow rather than too wide",
+    }

@@ -1,0 +1,221 @@
+"""The final comparison over seeds (issue 34, items 3 and 5): settings.final_seeds, the
+recommendation and the baseline trained interleaved, final/comparison.json, page 1."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from test_analysis_report import page_texts, write_run
+
+from greenscreen_pipeline import analysis, comparison, report, space
+from greenscreen_pipeline.final import final_run
+from greenscreen_pipeline.objective import Objective
+from greenscreen_pipeline.report import answer
+from greenscreen_pipeline.report.inputs import ReportInputs
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ["seeds", "recommended", "baseline", "energy_saving", "objective_change", "method"]
+CONFIG = """
+settings: {{runs: 2, epochs: 1, final_epochs: 1, final_seeds: {seeds}, seed: 7,
+            energy_source: estimate}}
+configuration:
+  model: {{values: [ffnn]}}
+  batch_size: {{values: [128]}}
+  lr: {{values: [0.01, 0.05]}}
+  optimizer: {{values: [SGD]}}
+"""
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "3"])
+def test_final_seeds_must_be_a_positive_integer(tmp_path, value):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"configuration: {{lr: {{values: [0.1]}}}}\nsettings: {{final_seeds: "
+                    f"{json.dumps(value)}}}\n")
+    with pytest.raises(space.ConfigError) as err:
+        space.load(path)
+    assert str(err.value).startswith(f"{path}: settings.final_seeds: got ")
+    assert "allowed: a positive integer" in str(err.value)
+
+
+def test_final_seeds_defaults_to_three_and_the_runs_interleave(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("configuration: {lr: {values: [0.1]}}\n")
+    assert space.load(path).settings["final_seeds"] == 3
+    final = tmp_path / "final"
+    assert [(side, k, p.relative_to(tmp_path).as_posix())
+            for side, k, p in comparison.plan(final, 2)] == [
+        ("recommended", 0, "final"), ("baseline", 0, "final/baseline-s0"),
+        ("recommended", 1, "final/recommended-s1"), ("baseline", 1, "final/baseline-s1")]
+    assert [side for side, _, _ in comparison.plan(final, 2, baseline=False)] == \
+        ["recommended"] * 2
+
+
+def runs_of(energy: dict, objective: dict, source: dict | None = None) -> dict:
+    """read_runs' form: each side's runs by seed, all done."""
+    source = source or {}
+    return {side: [{"folder": f"{side}-s{k}", "status": "done", "reason": None,
+                    "objective": objective[side][k], "energy_j": e,
+                    "source": source.get(side, "measured:nvidia-smi")}
+                    for k, e in enumerate(values)] for side, values in energy.items()}
+
+
+def test_the_saving_is_paired_by_seed_with_a_seeded_bootstrap_interval():
+    energy = {"recommended": [80.0, 84.0, 90.0, 85.0], "baseline": [100.0, 103.0, 110.0, 104.0]}
+    accuracy = {"recommended": [0.90, 0.91, 0.89, 0.90], "baseline": [0.91, 0.92, 0.90, 0.93]}
+    doc = comparison.compare(runs_of(energy, accuracy), [8, 9, 10, 11], Objective(), 7)
+    again = comparison.compare(runs_of(energy, accuracy), [8, 9, 10, 11], Objective(), 7)
+    assert list(doc) == KEYS and doc == again  # seeded: the same figures every time
+    assert doc["seeds"] == [8, 9, 10, 11]
+    rec, base, saving = doc["recommended"], doc["baseline"], doc["energy_saving"]
+    assert rec["energy_j"]["values"] == energy["recommended"]
+    assert rec["energy_j"]["mean"] == pytest.approx(84.75)
+    assert rec["energy_j"]["sd"] == pytest.approx(np.std(energy["recommended"], ddof=1))
+    assert base["objective"]["name"] == "val_accuracy"
+    assert saving["mean"] == pytest.approx(1 - 84.75 / 104.25)
+    low, high = saving["ci95"]
+    assert 0 < low <= saving["mean"] <= high < 1
+    # Resampled in pairs, every resample's saving lies between the seeds' own extremes.
+    ratios = 1 - np.array(energy["recommended"]) / np.array(energy["baseline"])
+    assert ratios.min() - 1e-9 <= low and high <= ratios.max() + 1e-9
+    change = doc["objective_change"]
+    assert change["mean"] == pytest.approx(-0.015) and change["ci95"][0] <= -0.015
+    assert rec["source"] == ["measured:nvidia-smi"] and "bootstrap" in doc["method"]["interval"]
+    assert comparison.saving_words(doc) == (
+        f"the recommendation saves {saving['mean'] * 100:.1f} % of the baseline's energy "
+        f"(95 % CI {low * 100:.1f} to {high * 100:.1f} %, 4 seeds)")
+
+
+def test_too_few_seeds_or_an_interval_holding_zero_show_no_saving():
+    two = runs_of({"recommended": [80.0, 90.0], "baseline": [100.0, 95.0]},
+                  {"recommended": [0.9, 0.9], "baseline": [0.9, 0.9]})
+    doc = comparison.compare(two, [1, 2], Objective(), 0)
+    assert doc["energy_saving"]["ci95"] is None and doc["energy_saving"]["mean"] is not None
+    assert "needs at least 3 seeds" in doc["energy_saving"]["reason"]
+    assert doc["recommended"]["energy_j"]["ci95"] is None
+    assert comparison.saving_words(doc).startswith("no saving could be shown: ")
+    mixed = runs_of({"recommended": [80.0, 120.0, 100.0], "baseline": [100.0, 95.0, 101.0]},
+                    {"recommended": [0.9] * 3, "baseline": [0.9] * 3})
+    doc = comparison.compare(mixed, [1, 2, 3], Objective(), 0)
+    low, high = doc["energy_saving"]["ci95"]
+    assert low < 0 < high
+    assert "holds 0" in comparison.saving_words(doc)
+    assert "no saving could be shown" in comparison.saving_words(doc)
+
+
+def test_an_estimate_is_never_compared_with_a_measurement():
+    runs = runs_of({"recommended": [80.0, 84.0, 90.0], "baseline": [100.0, 103.0, 110.0]},
+                   {"recommended": [0.9] * 3, "baseline": [0.9] * 3},
+                   {"baseline": "estimated:cpu-time"})
+    doc = comparison.compare(runs, [1, 2, 3], Objective(), 0)
+    assert doc["energy_saving"]["mean"] is None and doc["energy_saving"]["ci95"] is None
+    assert "estimated:cpu-time" in doc["energy_saving"]["reason"]
+    assert doc["baseline"]["source"] == ["estimated:cpu-time"]
+    assert doc["objective_change"]["mean"] == pytest.approx(0.0)  # the objective still is
+    runs["recommended"][1]["source"] = "estimated:cpu-time"  # one side, mixed within
+    doc = comparison.compare(runs, [1, 2, 3], Objective(), 0)
+    assert doc["recommended"]["energy_j"]["mean"] is None
+    assert "not obtained the same way" in doc["recommended"]["energy_j"]["reason"]
+
+
+def test_a_recommendation_that_is_the_baseline_is_not_compared_with_itself():
+    runs = runs_of({"recommended": [80.0, 84.0, 90.0]}, {"recommended": [0.9, 0.8, 0.85]})
+    doc = comparison.compare(runs, [1, 2, 3], Objective(), 0, "it is the baseline")
+    assert list(doc) == KEYS and doc["baseline"] == {"reason": "it is the baseline",
+                                                     "folders": []}
+    assert doc["energy_saving"] == {"mean": None, "ci95": None, "reason": "it is the baseline"}
+    assert doc["recommended"]["objective"]["sd"] == pytest.approx(0.05)
+
+
+def test_page_one_states_the_noise_floor_and_warns_below_the_tolerance(tmp_path):
+    runs = runs_of({"recommended": [80.0, 84.0, 90.0], "baseline": [100.0, 103.0, 110.0]},
+                   {"recommended": [0.80, 0.90, 0.85], "baseline": [0.9, 0.91, 0.9]})
+    doc = comparison.compare(runs, [1, 2, 3], Objective(), 0)
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "comparison.json").write_text(json.dumps(doc))
+    inputs = ReportInputs(tmp_path, {"recommendation": {"objective_floor": 0.02}},
+                          pd.DataFrame())
+    texts = [re.sub("<[^>]+>", "", p.text) for p in answer.final_comparison(inputs)]
+    assert texts[0] == ("Final runs against the baseline: " + comparison.saving_words(doc)
+                        + "; accuracy -5.3 pt (95 % CI -10.0 pt to -1.0 pt).")
+    assert "final recommended runs (3 seeds): accuracy 0.05" in texts[1]
+    assert texts[2].startswith("Warning: the recommendation's tolerance (settings.accuracy_floor "
+                               "0.02) is below the seed-to-seed spread of accuracy (0.05")
+    inputs = ReportInputs(tmp_path, {"recommendation": {"objective_floor": 0.1}},
+                          pd.DataFrame())
+    assert not any("Warning" in p.text for p in answer.final_comparison(inputs))
+
+
+def write_sweep(tmp_path: Path, seeds: int) -> tuple[Path, Path]:
+    """Runs 000 (the baseline, lr 0.01) and 001 (lr 0.05, cheaper: recommended), as
+    finished run folders; the final runs are trained for real."""
+    config, sweep = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(CONFIG.format(seeds=seeds))
+    loaded = space.load(config)
+    for i, energy in enumerate((200.0, 100.0)):
+        write_run(sweep / f"{i:03d}", loaded.run(i), energy=energy, power=100.0, acc=0.9,
+                  epochs=1)
+    analysis.analyze(sweep)
+    return config, sweep
+
+
+def test_final_trains_both_over_seeds_writes_comparison_and_the_report_states_it(tmp_path):
+    """Energy from CPU time (energy_source: estimate): a meter no load can keep from
+    starting, unlike a fake nvidia-smi on a busy machine."""
+    config, sweep = write_sweep(tmp_path, seeds=3)
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "final", "--config",
+                           str(config), "--sweep-dir", str(sweep)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((sweep / "final" / "comparison.json").read_text())
+    assert list(doc) == KEYS and doc["seeds"] == [8, 9, 10]  # settings.seed 7 + run 1 + k
+    final = sweep / "final"
+    for side, lr in (("recommended", 0.05), ("baseline", 0.01)):
+        folders = [comparison.folder_of(final, side, k) for k in range(3)]
+        assert doc[side]["folders"] == [f.relative_to(sweep).as_posix() for f in folders]
+        energies = []
+        for k, folder in enumerate(folders):
+            params = yaml.safe_load((folder / "parameters.yaml").read_text())
+            assert (params["lr"], params["run"], params["seed"]) == (lr, 1 + k, 7)
+            energies.append(json.loads((folder / "summary.json").read_text())["energy_j"])
+        assert doc[side]["energy_j"]["values"] == pytest.approx(energies)
+        low, high = doc[side]["energy_j"]["ci95"]
+        assert low <= doc[side]["energy_j"]["mean"] <= high
+        assert doc[side]["source"] == ["estimated:cpu-time"]
+        assert len(doc[side]["objective"]["values"]) == 3
+    saving = doc["energy_saving"]
+    assert saving["mean"] == pytest.approx(1 - doc["recommended"]["energy_j"]["mean"]
+                                           / doc["baseline"]["energy_j"]["mean"])
+    assert len(saving["ci95"]) == 2 and len(doc["objective_change"]["ci95"]) == 2
+    assert "final comparison: " + comparison.saving_words(doc) in done.stdout
+    # A rerun trains nothing again and writes the same comparison.
+    attempts = sorted((p, p.read_text()) for p in final.rglob("attempts.jsonl"))
+    assert len(attempts) == 6
+    outcome = final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)
+    assert outcome["status"] == "done" and outcome["comparison"] == doc
+    assert sorted((p, p.read_text()) for p in final.rglob("attempts.jsonl")) == attempts
+    first = " ".join(page_texts(report.build(sweep, tmp_path / "r.pdf"))[0].split())
+    assert f"Final runs against the baseline: {comparison.saving_words(doc)}" in first
+    assert "3 seeds" in first and "(energy estimated, not measured)" in first
+    assert "Seed-to-seed spread" in first
+
+
+def test_the_sweep_s_repeated_configurations_give_a_noise_floor_without_final_runs(tmp_path):
+    runs = pd.DataFrame({"run": ["000", "001", "002", "003"], "status": ["done"] * 4,
+                         "lr": [0.1, 0.2, 0.1, 0.2], "batch_size": [32, 32, 32, 64],
+                         "objective": [0.80, 0.85, 0.90, 0.86],
+                         "energy_j": [100.0, 50.0, 110.0, 60.0]})
+    inputs = ReportInputs(tmp_path, {"recommendation": {"objective_floor": 0.02}}, runs)
+    spread = inputs.repeat_spread()  # runs 000 and 002 share a configuration; no other does
+    assert (spread["configurations"], spread["runs"]) == (1, 2)
+    assert spread["objective_sd"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
+    assert spread["energy_cv"] == pytest.approx(np.std([100, 110], ddof=1) / 105)
+    texts = [re.sub("<[^>]+>", "", p.text) for p in answer.final_comparison(inputs)]
+    assert texts[0].startswith("No final comparison yet")
+    assert "the sweep's 1 repeated configuration(s) (2 runs): accuracy 0.0707" in texts[1]
+    assert texts[2].startswith("Warning: ")
