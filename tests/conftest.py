@@ -49,26 +49,59 @@ class FakeSmi:
         return cfg
 
 
-@pytest.fixture
-def fake_smi(tmp_path, monkeypatch):
-    """A private copy of the fake nvidia-smi, selected via GREENSCREEN_NVIDIA_SMI.
-
-    The private path lets a test find exactly its own processes in /proc.
-    """
-    exe = tmp_path / "bin" / "nvidia-smi"
-    exe.parent.mkdir()
+def make_fake_smi(folder: Path) -> tuple[FakeSmi, dict]:
+    """A private copy of the fake nvidia-smi in `folder`, and the environment that selects
+    it (GREENSCREEN_NVIDIA_SMI, FAKE_SMI_CONFIG) with no RAPL either, whatever this machine
+    has: "auto" measures the fake GPUs alone. The private path lets a test find exactly
+    its own processes in /proc."""
+    exe = folder / "bin" / "nvidia-smi"
+    exe.parent.mkdir(parents=True)
     shutil.copy(FAKE_SMI, exe)
     os.chmod(exe, 0o755)
-    cfg = tmp_path / "fake_smi.json"
-    monkeypatch.setenv("GREENSCREEN_NVIDIA_SMI", str(exe))
-    monkeypatch.setenv("FAKE_SMI_CONFIG", str(cfg))
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    # No RAPL either, whatever this machine has: "auto" measures the fake GPUs alone.
-    monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(tmp_path / "no-powercap"))
+    cfg = folder / "fake_smi.json"
+    env = {"GREENSCREEN_NVIDIA_SMI": str(exe), "FAKE_SMI_CONFIG": str(cfg),
+           "GREENSCREEN_POWERCAP_ROOT": str(folder / "no-powercap")}
     fake = FakeSmi(cfg, exe)
     fake.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": 150.0}},
                     {"uuid": UUID1, "name": "NVIDIA H200", "power": {"base": 250.0}}])
+    return fake, env
+
+
+@pytest.fixture
+def fake_smi(tmp_path, monkeypatch):
+    """The fake nvidia-smi of make_fake_smi, selected in this test's environment."""
+    fake, env = make_fake_smi(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     return fake
+
+
+@pytest.fixture(scope="session")
+def shared_root(tmp_path_factory, worker_id) -> Path:
+    """A folder every xdist worker of this test run sees (the workers' common base
+    temp), or this session's own without xdist: where `build_once` keeps its folders."""
+    base = tmp_path_factory.getbasetemp()
+    return (base if worker_id == "master" else base.parent) / "shared"
+
+
+def build_once(root: Path, name: str, build) -> Path:
+    """`root/name`, built by `build(folder)` for the first test of this test run that asks
+    and read by the others, whichever xdist worker they run on (a file lock orders them).
+    What is expensive and only read (a finished sweep) is built once per run; a test that
+    changes the folder copies it first. A build that fails leaves no marker: the next test
+    that asks builds it again, and fails alike."""
+    from filelock import FileLock
+
+    root.mkdir(parents=True, exist_ok=True)
+    folder, built = root / name, root / f"{name}.built"
+    with FileLock(str(root / f"{name}.lock")):
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            built.write_text("")
+    return folder
 
 
 def processes_running(exe: Path) -> list[int]:

@@ -97,11 +97,14 @@ def test_a_bad_attribution_is_refused_at_construction():
         EnergyMeter(attribution="share")
 
 
+# 20 epochs, so that the two runs overlap for long whatever their start; a fifth of the
+# digits to train on, so that each epoch is short.
 SHARED_SWEEP = """
 settings: {runs: 2, epochs: 20, seed: 7, energy_source: nvidia-smi}
 configuration:
   model: {values: [small_cnn]}
   batch_size: {values: [8]}
+  partitioning: {values: ["20-10-70"]}
 """
 
 

@@ -4,6 +4,8 @@ local sweep, which knows which of its runs were on the GPU and when, splits the 
 energy evenly among them. Real processes and the fake nvidia-smi ("container": true)."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import UUID0, trace_energy
+from conftest import UUID0, build_once, make_fake_smi, trace_energy
 
 from greenscreen.meters import EnergyMeter
 from greenscreen_pipeline import analysis, collect, ledger
@@ -19,11 +21,14 @@ from greenscreen_pipeline import analysis, collect, ledger
 ROOT = Path(__file__).resolve().parents[1]
 POWER = {"base": 300.0, "amp": 60.0, "period": 2.0}
 GPU = [{"uuid": UUID0, "name": "NVIDIA H200", "power": POWER}]
+# 20 epochs, so that the two runs overlap for long whatever their start; a fifth of the
+# digits to train on, so that each epoch is short.
 SWEEP = """
 settings: {runs: 2, epochs: 20, seed: 7, energy_source: nvidia-smi}
 configuration:
   model: {values: [small_cnn]}
   batch_size: {values: [8]}
+  partitioning: {values: ["20-10-70"]}
 """
 
 
@@ -49,22 +54,32 @@ def test_a_meter_that_sees_no_process_says_sharing_unknown(fake_smi):
     assert w.source == "measured:nvidia-smi"  # "device" charges the whole GPU by choice
 
 
-def sweep(tmp_path: Path) -> tuple[Path, Path, subprocess.CompletedProcess]:
+def sweep(shared_root: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """--workers 2 on one GPU whose process list is empty, swept once per test run (both
+    tests below read it): a copy of its config and sweep folder in `tmp_path`."""
+    def build(folder: Path) -> None:
+        fake, env = make_fake_smi(folder)
+        fake.configure(GPU, container=True, register_callers={
+            "dir": str(folder / "computing"), "sm": 50, "cmdline": "greenscreen_pipeline.run"})
+        (folder / "config.yaml").write_text(SWEEP)
+        env = {k: v for k, v in {**os.environ, **env}.items() if k != "CUDA_VISIBLE_DEVICES"}
+        done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "sweep", "local",
+                               "--config", str(folder / "config.yaml"), "--sweep-dir",
+                               str(folder / "sweep"), "--workers", "2"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        assert done.returncode == 0, done.stderr
+
+    shared = build_once(shared_root, "invisible-gpu-sweep", build)
     config, out = tmp_path / "config.yaml", tmp_path / "sweep"
-    config.write_text(SWEEP)
-    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "sweep", "local",
-                           "--config", str(config), "--sweep-dir", str(out), "--workers", "2"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return config, out, done
+    shutil.copy(shared / "config.yaml", config)
+    shutil.copytree(shared / "sweep", out)
+    return config, out
 
 
-def test_two_runs_on_an_invisible_gpu_are_split_evenly_by_the_sweep(fake_smi, tmp_path):
+def test_two_runs_on_an_invisible_gpu_are_split_evenly_by_the_sweep(shared_root, tmp_path):
     """--workers 2 on one GPU whose process list is empty: each run's meter charged itself
     the whole GPU (sharing unknown); the sweep's even split adds up to the device."""
-    fake_smi.configure(GPU, container=True, register_callers={
-        "dir": str(tmp_path / "computing"), "sm": 50, "cmdline": "greenscreen_pipeline.run"})
-    config, out, _ = sweep(tmp_path)
+    config, out = sweep(shared_root, tmp_path)
     summaries = [json.loads((out / f"{i:03d}" / "summary.json").read_text()) for i in (0, 1)]
     (a0, b0), (a1, b1) = [(a["t_start"], a["t_end"]) for s in summaries for a in s["attempts"]]
     assert min(b0, b1) > max(a0, a1)  # they did overlap
@@ -85,13 +100,11 @@ def test_two_runs_on_an_invisible_gpu_are_split_evenly_by_the_sweep(fake_smi, tm
     assert "split evenly among the runs on it at each moment" in page1
 
 
-def test_without_the_sweep_s_meter_the_report_says_sharing_unknown(fake_smi, tmp_path):
+def test_without_the_sweep_s_meter_the_report_says_sharing_unknown(shared_root, tmp_path):
     """The same runs with the sweep's figures gone (as under Slurm or Ray, or one run
     measured by SMICallback on its own): their figures stay marked, and the report says
     the sharing is unknown."""
-    fake_smi.configure(GPU, container=True, register_callers={
-        "dir": str(tmp_path / "computing"), "sm": 50, "cmdline": "greenscreen_pipeline.run"})
-    config, out, _ = sweep(tmp_path)
+    config, out = sweep(shared_root, tmp_path)
     (out / ledger.FILE).unlink()
     runs = collect.load_sweep(out)
     assert set(runs["source"]) == {"measured:nvidia-smi;attributed:sharing-unknown"}
