@@ -83,6 +83,28 @@ def test_a_runs_result_does_not_depend_on_what_its_worker_trained_before(fake_sm
     assert all(np.array_equal(x, y) for x, y in zip(weights(tmp_path / "first"),
                                                     weights(tmp_path / "later")))
     assert a["timing"]["pid"] != b["timing"]["pid"]
+    # The later run trained on the splits its worker loaded for the first of the others
+    # (run/datacache.py): the same dataset, partitioning and seed, not loaded again.
+    assert a["timing"]["data_cached"] is False and b["timing"]["data_cached"] is True
+    others_cached = [json.loads((tmp_path / f"other{k}" / "results.json").read_text())
+                     ["timing"]["data_cached"] for k in range(len(others))]
+    assert others_cached == [False, True, True]
+
+
+def test_the_cached_splits_cannot_be_changed_by_a_run():
+    """A run that changed its arrays in place would change the next run's data: the cached
+    splits are read-only, and a different key loads afresh."""
+    from greenscreen_pipeline.run import datacache
+
+    datacache.clear()
+    splits, cached = datacache.built_in("digits", "", 32, "80-10-10", 7)
+    again, cached_again = datacache.built_in("digits", "", 32, "80-10-10", 7)
+    assert (cached, cached_again) == (False, True) and again is splits
+    with pytest.raises(ValueError, match="read-only"):
+        splits.x_train[0, 0, 0, 0] = 1.0
+    other, cached_other = datacache.built_in("digits", "", 32, "60-20-20", 7)
+    assert not cached_other and len(other.y_train) < len(splits.y_train)
+    datacache.clear()
 
 
 def test_a_worker_is_replaced_after_a_run_that_failed(fake_smi, tmp_path):

@@ -23,7 +23,7 @@ from ..records import RunResults
 from ..runfolder import RunFolder
 from ..search.rung_callback import RungCallback
 from ..space import DIMENSIONS
-from . import batches, checkpoint, data, interrupt, models, own_loop, recipe, user_data
+from . import batches, checkpoint, data, datacache, interrupt, models, own_loop, recipe, user_data
 from .data import Splits
 
 
@@ -93,6 +93,7 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
                   steps_per_epoch=built.steps_per_epoch, versions=versions())
     folder.write_parameters(params)
     timing["data_ready"] = time.time()
+    timing["data_cached"] = run_data.data_cached  # loaded and split by an earlier run here
 
     # Fit, measured: SMICallback continues logs.csv and adds this attempt's energy to the
     # earlier attempts'; the checkpoint of every finished epoch makes a kill resumable.
@@ -154,6 +155,7 @@ class RunData:
     num_samples: int | None = None  # None: a stream's
     not_applicable: dict = field(default_factory=dict)  # dimension -> "n/a"
     evaluated_on: str = "test"  # "validation": your splits have no test split
+    data_cached: bool = False  # a built-in dataset's splits from the worker's cache
 
 
 def load_data(cfg: dict, settings: dict, yours: user_code.TrackedParams, objective: Objective,
@@ -170,8 +172,10 @@ def read_data(cfg: dict, settings: dict, yours: user_code.TrackedParams, objecti
     """The run's data before batching: your dataset function called with `yours` and its
     result checked by the run's rules (`user_data.prepare`), or a built-in dataset split."""
     if not user_code.is_entry(cfg["dataset"]):
-        x, y = data.load(cfg["dataset"], settings["data_path"], settings["image_size"])
-        return user_data.Prepared(data.split(x, y, cfg["partitioning"], split_seed))
+        splits, cached = datacache.built_in(cfg["dataset"], settings["data_path"],
+                                            settings["image_size"], cfg["partitioning"],
+                                            split_seed)
+        return user_data.Prepared(splits, cached=cached)
     function = user_code.load(cfg["dataset"], "dataset", config_dir)
     return user_data.prepare(function(yours), objective, cfg["partitioning"], split_seed,
                              cfg["dataset"])
@@ -194,7 +198,7 @@ def batch_data(prepared: user_data.Prepared, cfg: dict, read: set[str], objectiv
                        None, na, prepared.evaluated_on)
     run_data = _batched(prepared.data, cfg, objective, dtype, seed,
                         {d: "n/a" for d in decided if d not in read})
-    return replace(run_data, evaluated_on=prepared.evaluated_on)
+    return replace(run_data, evaluated_on=prepared.evaluated_on, data_cached=prepared.cached)
 
 
 def _batched(splits: Splits, cfg: dict, objective: Objective, dtype: str, seed: int,

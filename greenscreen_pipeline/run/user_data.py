@@ -57,12 +57,15 @@ class Prepared:
         evaluated_on: The split the run is evaluated on: "test", or "validation" where your
             splits have no test split.
         num_classes_given: Whether your dict said "num_classes" (else it is inferred).
+        cached: Whether a built-in dataset's splits came from the warm worker's cache
+            (run/datacache.py).
     """
 
     data: Splits | Streams
     given: bool = False
     evaluated_on: str = "test"
     num_classes_given: bool = False
+    cached: bool = False
 
 
 def prepare(given: object, objective: Objective, partitioning: str, seed: int,

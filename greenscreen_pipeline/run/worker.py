@@ -2,7 +2,9 @@
 
     python -m greenscreen_pipeline.run.worker --requests FD --replies FD --parent PID
 
-The backend is imported once, when the worker starts (each run still loads its own data).
+The backend is imported once, when the worker starts, and a built-in dataset's splits once
+per worker for runs that split it alike (`datacache`; your own dataset function is called
+for every run).
 Before each run the worker puts back the global
 state a run may have changed (`reset`). It reads one `execute.Request` a line from the
 requests pipe, trains that run exactly as a fresh run process would (`execute.train_one`),
