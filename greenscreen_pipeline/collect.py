@@ -16,7 +16,9 @@ Each file of a run is read on its own: one that cannot be read is named in the r
 `warnings` (or, for status.json, its status "unreadable" and the reason), and the run's
 other figures are still read from the files that hold them. A run without parameters.yaml
 takes its configuration from configuration.json, else from sweep.json's seed and space and
-its index (`ranges.configuration`, as the run itself did), with a warning.
+its index (`ranges.configuration`, as the run itself did), with a warning. A run of your
+own training loop (`settings.train`) has a `train` column naming it; the built-in
+dimensions it did not read are "n/a", as the run recorded them.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
                    attempts=len(summary.attempts) or None, format="greenscreen",
                    **{f"energy_{c}_j": summary.component_energy_j(c) for c in COMPONENTS})
     results = (None if row["format"] == "seed" else read(folder.results, None)) or RunResults()
+    if params.get("train") or results.train:  # your own loop ran, not the pipeline's fit
+        row["train"] = params.get("train") or results.train
     row["test_accuracy"] = metric_on_test("test_accuracy", params, results, summary)
     row[objective.test_name] = metric_on_test(objective.test_name, params, results, summary)
     for col in dict.fromkeys(("val_accuracy", "accuracy", "loss", "val_loss", objective.name,

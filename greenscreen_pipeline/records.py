@@ -174,6 +174,8 @@ class RunResults:
             folders written before settings.objective existed.
         evaluated_on: The split the test_ figures and the confusion matrix come from:
             "test", or "validation" where your dataset function gave no test split.
+        train: The training loop that ran: your `settings.train` ("module:function"), or
+            "" for the pipeline's own compile and fit.
     """
 
     test_accuracy: float | None = None
@@ -187,6 +189,7 @@ class RunResults:
     test_metrics: dict = field(default_factory=dict)
     objective: dict = field(default_factory=dict)
     evaluated_on: str = "test"
+    train: str = ""
 
     QUANTIZED = ("quantized_test_accuracy", "quantized_test_loss", "weights_bytes_float",
                  "weights_bytes_int8")
@@ -199,7 +202,7 @@ class RunResults:
                    {k: data[k] for k in cls.QUANTIZED if k in data},
                    list(data.get("unread_dimensions") or []),
                    dict(data.get("test_metrics") or {}), dict(data.get("objective") or {}),
-                   str(data.get("evaluated_on") or "test"))
+                   str(data.get("evaluated_on") or "test"), str(data.get("train") or ""))
 
     def to_json(self) -> dict:
         return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss,
@@ -207,7 +210,8 @@ class RunResults:
                 "versions": self.versions, "timing": self.timing, "history": self.history,
                 "unread_dimensions": self.unread_dimensions,
                 "test_metrics": self.test_metrics, "objective": self.objective,
-                "evaluated_on": self.evaluated_on}
+                "evaluated_on": self.evaluated_on,
+                **({"train": self.train} if self.train else {})}  # only your own loop's
 
     @property
     def metrics(self) -> dict:

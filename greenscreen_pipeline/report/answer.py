@@ -1,4 +1,5 @@
-"""Page 1 (the answer: headline, drivers, Pareto front, totals) and the recommendation."""
+"""Page 1 (the answer: headline, drivers, Pareto front, totals) and the recommendation
+(its runs next to the baseline are in details.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
 
-from .. import collect
+from .. import collect, relevance, search_cost
 from ..comparison import SIDES, saving_words
 from ..objective import Objective
 from ..provenance import field_of, parts, shares_gpu, sharing_unknown
 from ..space import METHOD_DIMENSIONS
-from . import plots
+from . import details, plots
 from .inputs import BASELINE, ReportInputs
 from .layout import WIDTH, figure, number, para, section, setting, table
 
@@ -36,6 +37,8 @@ PLAIN_SOURCES = {
 FIELDS = {"power.draw.instant": "power.draw.instant: instantaneous",
           "power.draw": "power.draw: one-second average"}
 STREAMS = ("measured:nvidia-smi", "measured:nvml-power")
+MEDIAN_FROM = 3  # finished runs before the median run says more than the pick itself
+RELEVANCE_FROM = 3  # runs the relevance tests need (relevance.relevance: fewer, no table)
 
 
 def plain_source(source: str, rate_hz: float | None = None) -> str:
@@ -70,30 +73,67 @@ def _change(new: float, old: float) -> str:
 
 
 def headline(inputs: ReportInputs) -> str:
-    """One sentence with figures: what to run and what it saves against the baseline."""
+    """One sentence with figures: what to run and what it saves against the baseline (or
+    the median run, where that means something: `_median_left_out`)."""
     rec, unit, metric = inputs.recommendation, inputs.unit, inputs.objective.metric
     if rec.get("rule") == "values" and rec.get("run") is None:
         final = inputs.final
-        measured = (f"the final run measured it: {unit.text(final.energy_j)} over "
-                    f"{final.epochs_trained} epochs at {metric} "
-                    f"{number(final.objective)}" if final else
-                    "no final run has measured it yet (./greenscreen.sh final)")
+        verb = "estimated" if estimated(final.summary.source if final else
+                                        inputs.analysis.get("sources", [])) else "measured"
+        done = (f"the final run {verb} it: {unit.text(final.energy_j)} over "
+                f"{final.epochs_trained} epochs at {metric} "
+                f"{number(final.objective)}" if final else
+                f"no final run has {verb} it yet (./greenscreen.sh final)")
         return ("The recommended configuration (each parameter's best value) is not among the "
-                f"sweep's runs; {measured}.")
+                f"sweep's runs; {done}.")
     pick = inputs.run(rec["run"])
     what = (f"run {rec['run']}" if rec.get("rule") != "values" else
             f"each parameter's best value, which is run {rec['run']}")
-    base = inputs.run(BASELINE)
-    if base is not None and rec["run"] != BASELINE:
-        against, ref = f"against the baseline (run {BASELINE})", base
-    else:
-        status = _baseline_status(inputs)
-        ref = inputs.ok.median(numeric_only=True)
-        against = (f"against the median run (the baseline {status})" if rec["run"] != BASELINE
-                   else "against the median run (the baseline itself is recommended)")
-    return (f"The recommended configuration ({what}) used {unit.text(pick['energy_j'])}, "
+    used = f"used {unit.text(pick['energy_j'])}" + (
+        " (an estimate, not a measurement)" if estimated(pick.get("source")) else "")
+    ref, against = _reference(inputs, rec["run"])
+    if ref is None:
+        return (f"The recommended configuration ({what}) {used} at {metric} "
+                f"{number(pick['objective'])}; it is compared with no other run: {against}.")
+    return (f"The recommended configuration ({what}) {used}, "
             f"{_change(pick['energy_j'], ref['energy_j'])} {against}, at "
             f"{_difference(inputs.objective, pick['objective'], ref['objective'])}.")
+
+
+def estimated(sources) -> bool:
+    """Whether an energy figure is, in part, an estimate (an "estimated:..." provenance,
+    e.g. from CPU time) rather than a measurement: then no sentence calls it measured."""
+    sources = list(sources) if isinstance(sources, (list, tuple, set)) else [str(sources)]
+    return any(base.startswith("estimated:") for s in sources for base, _ in parts(s))
+
+
+def _reference(inputs: ReportInputs, run: str) -> tuple[pd.Series | None, str]:
+    """What the recommended run is compared with, and the words: the baseline; else the
+    median finished run, unless that means nothing (then None and why not)."""
+    base = inputs.run(BASELINE)
+    if base is not None and run != BASELINE:
+        return base, f"against the baseline (run {BASELINE})"
+    why = ("the baseline itself is recommended" if run == BASELINE else
+           f"the baseline {_baseline_status(inputs)}")
+    left_out = _median_left_out(inputs)
+    if left_out:
+        return None, f"{why}, and {left_out}"
+    return inputs.ok.median(numeric_only=True), f"against the median run ({why})"
+
+
+def _median_left_out(inputs: ReportInputs) -> str | None:
+    """Why the median finished run is no reference, or None when it is one. It stands for
+    a typical configuration only where the runs are a random sample of the space, and
+    enough of them that the median is not the recommended run itself or half of it."""
+    n = len(inputs.ok)
+    if search_cost.searched_by(inputs.path) == "pareto":
+        return (f"the median of its {n} finished run(s) means nothing here: a pareto "
+                "search's sampler chose most of them, so they are no random sample of "
+                "the space")
+    if n < MEDIAN_FROM:
+        return (f"{n} finished run{'s are' if n > 1 else ' is'} too few for a median run to "
+                "compare it with")
+    return None
 
 
 def _difference(objective: Objective, value: float, ref: float) -> str:
@@ -125,13 +165,13 @@ def page_one(inputs: ReportInputs) -> list:
                           f"'s measured energy only ({part['column']}; greenscreen analyze "
                           "--component), not the total.", "Italic"))
     tables = [t for t in ("energy_j", "power_w") if a["relevance"].get(t, {}).get("table")]
+    read_from = [_sentence(a["relevance_note"])] if a.get("relevance_note") else []
     if tables:
         story += section("What drives energy and power", figure(plots.importance_bars(
-            a["relevance"]), WIDTH), para(" ".join(a["relevance_summary"][:2]),
+            a["relevance"]), WIDTH), para(" ".join(read_from + a["relevance_summary"][:2]),
                                                  "Italic"), level="Heading4")
     else:
-        story.append(para("No parameter varied across the finished runs, so none can be "
-                          "named as a driver of energy or power."))
+        story.append(para(" ".join(read_from + [no_driver(inputs)])))
     note = [para(f"Grey: the {len(inputs.ok)} finished runs, translucent where they overlap; "
                  "front runs named where there is room (every one in pareto.csv).", "Italic")
             ] if len(inputs.ok) > plots.DOTS_OPAQUE else []  # the plot's dots fade: say so
@@ -141,6 +181,31 @@ def page_one(inputs: ReportInputs) -> list:
         level="Heading4")
     story += section("Totals", totals(inputs), level="Heading4")
     return story
+
+
+def no_driver(inputs: ReportInputs) -> str:
+    """Why page 1 names no driver of energy or power: too few runs for the tests (a pareto
+    search's random start, which is all they read, or the sweep's), or none varied."""
+    a = inputs.analysis
+    factors = [f for f in collect.dimensions(inputs.path) if f in inputs.ok]
+    varied = relevance.varying_factors(inputs.ok, factors)
+    read = int((a["relevance"].get("energy_j") or {}).get("runs", len(inputs.ok)))
+    runs = f"{read} run{'s' if read != 1 else ''}"
+    which = f"its random start's {runs}" if a.get("relevance_note") else f"the {runs}"
+    if varied and read < RELEVANCE_FROM:
+        return (f"{which.capitalize()} {'is' if read == 1 else 'are'} too few to name a driver "
+                f"of energy or power (the tests need at least {RELEVANCE_FROM}), although "
+                f"{len(varied)} parameter(s) varied across the {len(inputs.ok)} finished "
+                f"runs: {', '.join(varied)}.")
+    across = f"across {which}" if varied else "across the finished runs"
+    return (f"No parameter varied {across}, so none can be named as a driver of energy or "
+            "power.")
+
+
+def _sentence(text: str) -> str:
+    """`text` as a sentence: capitalised, with its full stop."""
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + "."
 
 
 def final_comparison(inputs: ReportInputs) -> list:
@@ -251,12 +316,21 @@ def totals(inputs: ReportInputs):
             ["CO2", f"{number(intensity.grams(sweep + final))} g at "
                     f"{number(intensity.g_per_kwh)} g/kWh ({chosen_by}; {intensity.source})"],
             ["hardware", ", ".join(devices + others) or "not recorded"],
+            *loop_row(runs),
             ["energy figures", provenance(inputs) + (
                 "; runs shared GPUs, so each run's figure is its attributed share of the GPU"
                 if shared else "") + (
                 "; GPU sharing unknown for some runs: their GPU figure may include other "
                 "processes' energy" if unknown else "")]]
     return table(rows, [3 * cm, WIDTH - 3 * cm], header=False)
+
+
+def loop_row(runs: pd.DataFrame) -> list[list[str]]:
+    """The training loop that ran, where it was your own (settings.train); else none."""
+    loops = sorted({str(v) for v in runs.get("train", pd.Series(dtype=object)).dropna() if v})
+    return [["training loop", f"your own, {', '.join(loops)} (settings.train): the pipeline's "
+             "built-in data, model and fit did not run; a built-in parameter your loop did "
+             "not read is n/a"]] if loops else []
 
 
 def by_component(inputs: ReportInputs) -> str:
@@ -312,75 +386,6 @@ def recommendation(inputs: ReportInputs) -> list:
     story.append(table(rows, [5 * cm, 5 * cm, 5 * cm]) if len(rows) > 1 else
                  para("No parameter varied across the finished runs."))
     if rec.get("rule") == "values":
-        story += section("Per-parameter evidence", evidence(rec, unit, inputs.objective),
+        story += section("Per-parameter evidence", details.evidence(rec, unit, inputs.objective),
                          level="Heading4")
-    return story + final_section(inputs)
-
-
-def evidence(rec: dict, unit, objective: Objective) -> object:
-    rows = [["parameter", "value", "runs", f"mean {objective.metric}",
-             f"mean energy ({unit.name})", "chosen"]]
-    for factor, levels in rec["evidence"].items():
-        rows += [[factor, setting(lv["value"]) + (f" (of {setting(lv['span'][0])} to "
-                                                  f"{setting(lv['span'][1])})"
-                                                  if lv.get("span") else ""),
-                  lv["runs"], lv["mean_objective"],
-                  unit(lv["mean_energy_j"]), "yes" if lv["chosen"] else ""] for lv in levels]
-    return table(rows, [0.22, 0.2, 0.1, 0.16, 0.2, 0.12])
-
-
-def final_section(inputs: ReportInputs) -> list:
-    unit, final, rec = inputs.unit, inputs.final, inputs.recommendation
-    objective = inputs.objective
-    logs = {}
-    rows = [["run", objective.metric, f"energy ({unit.name})", "mean power (W)",
-             "duration (s)", "epochs"]]
-    base = inputs.run(BASELINE)
-    if base is not None:
-        rows.append([f"baseline ({BASELINE})", base["objective"], unit(base["energy_j"]),
-                     base["power_w"], base["duration_s"], len(inputs.logs(BASELINE))])
-        logs[f"baseline ({BASELINE})"] = inputs.logs(BASELINE)
-    if rec.get("run") and inputs.run(rec["run"]) is not None and rec["run"] != BASELINE:
-        r = inputs.run(rec["run"])
-        rows.append([f"recommended ({rec['run']})", r["objective"], unit(r["energy_j"]),
-                     r["power_w"], r["duration_s"], len(inputs.logs(rec["run"]))])
-        logs[f"recommended ({rec['run']})"] = inputs.logs(rec["run"])
-    if final:
-        rows.append(["final run", final.objective, unit(final.energy_j),
-                     final.summary.power_avg_w, final.summary.duration_s, final.epochs_trained])
-        logs["final run"] = inputs.logs("final")
-    rows += seed_means(inputs)
-    if (inputs.path / "final" / "baseline-s0").is_dir():
-        logs["final baseline (seed 0)"] = inputs.logs("final/baseline-s0")
-    story = section("The recommendation next to the baseline",
-                    table(rows, [0.24, 0.14, 0.16, 0.16, 0.16, 0.14]))
-    if not final:
-        story.append(para("No final run yet: ./greenscreen.sh final trains the recommended "
-                          "configuration for settings.final_epochs."))
-    logs = {k: v for k, v in logs.items() if not v.empty and "epoch" in v}
-    if logs:
-        story += section(curves_title(objective), figure(plots.curves(logs, unit, objective)),
-                         level="Heading4")
-    if final and objective.classification and final.results.confusion_matrix:
-        story += section("The final run's test predictions: confusion matrix and per-class "
-                         "accuracy", figure(plots.confusion(final.results.confusion_matrix),
-                                            WIDTH * 0.9), level="Heading4")
-    return story
-
-
-def seed_means(inputs: ReportInputs) -> list[list]:
-    """The final runs' means over seeds, a table row per side (comparison.json)."""
-    rows = []
-    for side in SIDES:
-        part = (inputs.comparison or {}).get(side) or {}
-        n = len(part.get("folders") or [])
-        if n > 1 or (n and side == "baseline"):
-            rows.append([f"final {side}, mean of {n} seed{'s' if n > 1 else ''}",
-                         part["objective"]["mean"], inputs.unit(part["energy_j"]["mean"]),
-                         None, None, None])
-    return rows
-
-
-def curves_title(objective: Objective) -> str:
-    shown = "accuracy" if objective.metric == "accuracy" else f"validation {objective.metric}"
-    return f"Loss, {shown}, power and cumulative energy over epochs"
+    return story + details.final_section(inputs)

@@ -1,6 +1,7 @@
-"""The pages after the answer: which split the runs were evaluated on where it was not a
-test split, how the runs differ, the ResNet study's views, the runs that did not finish,
-and the appendix with the full tables (what the search cost is in search.py)."""
+"""The pages after the answer: the recommendation's runs next to the baseline, which split
+the runs were evaluated on where it was not a test split, how the runs differ, the ResNet
+study's views, the runs that did not finish, and the appendix with the full tables (what
+the search cost is in search.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import pandas as pd
 from reportlab.platypus import Table
 
 from ..analysis import TOP_K
+from ..comparison import SIDES
+from ..objective import Objective
 from . import plots
-from .inputs import ReportInputs
+from .inputs import BASELINE, ReportInputs
 from .layout import WIDTH, figure, number, p_value, para, section, setting, table
 
 RESNET = ("resnet_depth", "resnet_width", "resnet_shortcuts")
@@ -252,3 +255,74 @@ def _some(values: list, shown: int = 8) -> str:
     """The first `shown` values, and how many more."""
     more = f" and {len(values) - shown} more" if len(values) > shown else ""
     return ", ".join(map(str, values[:shown])) + more
+
+
+def evidence(rec: dict, unit, objective: Objective) -> object:
+    """The values rule's evidence: each varying parameter's values with their runs, mean
+    objective and mean energy, and which value was chosen."""
+    rows = [["parameter", "value", "runs", f"mean {objective.metric}",
+             f"mean energy ({unit.name})", "chosen"]]
+    for factor, levels in rec["evidence"].items():
+        rows += [[factor, setting(lv["value"]) + (f" (of {setting(lv['span'][0])} to "
+                                                  f"{setting(lv['span'][1])})"
+                                                  if lv.get("span") else ""),
+                  lv["runs"], lv["mean_objective"],
+                  unit(lv["mean_energy_j"]), "yes" if lv["chosen"] else ""] for lv in levels]
+    return table(rows, [0.22, 0.2, 0.1, 0.16, 0.2, 0.12])
+
+
+def final_section(inputs: ReportInputs) -> list:
+    unit, final, rec = inputs.unit, inputs.final, inputs.recommendation
+    objective = inputs.objective
+    logs = {}
+    rows = [["run", objective.metric, f"energy ({unit.name})", "mean power (W)",
+             "duration (s)", "epochs"]]
+    base = inputs.run(BASELINE)
+    if base is not None:
+        rows.append([f"baseline ({BASELINE})", base["objective"], unit(base["energy_j"]),
+                     base["power_w"], base["duration_s"], len(inputs.logs(BASELINE))])
+        logs[f"baseline ({BASELINE})"] = inputs.logs(BASELINE)
+    if rec.get("run") and inputs.run(rec["run"]) is not None and rec["run"] != BASELINE:
+        r = inputs.run(rec["run"])
+        rows.append([f"recommended ({rec['run']})", r["objective"], unit(r["energy_j"]),
+                     r["power_w"], r["duration_s"], len(inputs.logs(rec["run"]))])
+        logs[f"recommended ({rec['run']})"] = inputs.logs(rec["run"])
+    if final:
+        rows.append(["final run", final.objective, unit(final.energy_j),
+                     final.summary.power_avg_w, final.summary.duration_s, final.epochs_trained])
+        logs["final run"] = inputs.logs("final")
+    rows += seed_means(inputs)
+    if (inputs.path / "final" / "baseline-s0").is_dir():
+        logs["final baseline (seed 0)"] = inputs.logs("final/baseline-s0")
+    story = section("The recommendation next to the baseline",
+                    table(rows, [0.24, 0.14, 0.16, 0.16, 0.16, 0.14]))
+    if not final:
+        story.append(para("No final run yet: ./greenscreen.sh final trains the recommended "
+                          "configuration for settings.final_epochs."))
+    logs = {k: v for k, v in logs.items() if not v.empty and "epoch" in v}
+    if logs:
+        story += section(curves_title(objective), figure(plots.curves(logs, unit, objective)),
+                         level="Heading4")
+    if final and objective.classification and final.results.confusion_matrix:
+        story += section("The final run's test predictions: confusion matrix and per-class "
+                         "accuracy", figure(plots.confusion(final.results.confusion_matrix),
+                                            WIDTH * 0.9), level="Heading4")
+    return story
+
+
+def seed_means(inputs: ReportInputs) -> list[list]:
+    """The final runs' means over seeds, a table row per side (comparison.json)."""
+    rows = []
+    for side in SIDES:
+        part = (inputs.comparison or {}).get(side) or {}
+        n = len(part.get("folders") or [])
+        if n > 1 or (n and side == "baseline"):
+            rows.append([f"final {side}, mean of {n} seed{'s' if n > 1 else ''}",
+                         part["objective"]["mean"], inputs.unit(part["energy_j"]["mean"]),
+                         None, None, None])
+    return rows
+
+
+def curves_title(objective: Objective) -> str:
+    shown = "accuracy" if objective.metric == "accuracy" else f"validation {objective.metric}"
+    return f"Loss, {shown}, power and cumulative energy over epochs"

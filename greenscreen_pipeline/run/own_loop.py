@@ -10,6 +10,13 @@ The pipeline measures the whole call in any case: the attempt's energy covers yo
 loading and model building too. Where your loop does not pass `callbacks` to `fit`
 there are no per-epoch rows, and the run says so.
 
+What the run records is what ran: parameters.yaml and results.json name your loop
+(`train: "module:function"`), and a built-in dimension your loop did not read from
+`params` (model, dataset, optimizer, lr, batch_size, method, ...: the pipeline's own data,
+model, compile and fit, which your loop replaces) is recorded as "n/a", never as the
+baseline's value it was handed. Only `precision` is kept: the pipeline sets Keras's
+global dtype policy before calling your loop, so it applies whether read or not.
+
 Example (`loop.py` next to config.yaml, `settings: {train: "loop:train"}`):
 
 ```python
@@ -38,6 +45,43 @@ from .. import user_code
 from ..objective import Objective
 from ..records import RunResults
 from ..runfolder import RunFolder
+from ..space import DIMENSIONS
+from . import recipe
+
+# The built-in dimensions the pipeline applies around your loop (`recipe.set_precision`
+# before the call); every other one belongs to the pipeline's own fit your loop replaces.
+APPLIED = ("precision",)
+NOT_APPLICABLE = "n/a"  # as the pipeline records a dimension that does not apply
+
+
+class LoopParams(user_code.TrackedParams):
+    """The params your loop gets: a loop that reads them whole (`**params`, `dict(params)`,
+    `.items()`, a loop over the keys) is taken to have read every key, so that nothing it
+    may have used is recorded as "n/a". (Overriding `__iter__` also sends `dict(params)`
+    and `**params` through `keys` and `__getitem__`, which a plain dict subclass skips.)"""
+
+    def _read_all(self) -> None:
+        self.read.update(dict.keys(self))
+
+    def __iter__(self):
+        self._read_all()
+        return super().__iter__()
+
+    def keys(self):
+        self._read_all()
+        return super().keys()
+
+    def items(self):
+        self._read_all()
+        return super().items()
+
+    def values(self):
+        self._read_all()
+        return super().values()
+
+    def copy(self) -> dict:
+        self._read_all()
+        return dict(super().items())
 
 
 class EpochsOnly(keras.callbacks.Callback):
@@ -65,12 +109,35 @@ class EpochsOnly(keras.callbacks.Callback):
         self.smi.on_train_batch_end(batch, logs)
 
 
-def train_own(entry: str, params: user_code.TrackedParams, folder: RunFolder,
+def skip_reason(cfg: dict) -> str | None:
+    """Why your loop cannot run with `cfg`, or None. Only the precision rule applies: the
+    method, augmentation and quantization rules are about the pipeline's own fit (and a
+    final run of your loop gets "n/a" for the dimensions its run did not read)."""
+    return recipe.skip_reason({"method": "standard", "augmentation": "None",
+                               "internal": "None", "precision": cfg["precision"]})
+
+
+def not_run(params: user_code.TrackedParams) -> dict[str, str]:
+    """The built-in dimensions your loop did not read and the pipeline did not apply, each
+    "n/a": recorded so, they name no model, dataset or optimizer that never ran."""
+    return {dim: NOT_APPLICABLE for dim in dict.keys(params)  # `in params` would read it
+            if dim in DIMENSIONS and dim not in params.read and dim not in APPLIED}
+
+
+def recorded(params: user_code.TrackedParams, entry: str, **more) -> dict:
+    """parameters.yaml's content: the run's params with `not_run`'s "n/a", the loop that
+    ran and `more`; copied through dict's own methods, which mark nothing read."""
+    return {**dict(dict.items(params)), **not_run(params), "train": entry, **more}
+
+
+def train_own(entry: str, params: LoopParams, folder: RunFolder,
               objective: Objective, timing: dict, source: str, config_dir: "str | Path",
               versions: dict, own_dimensions: list[str]) -> dict:
     """Calls your training function, measured; records results.json; returns the metrics.
 
-    `own_dimensions`: your dimensions; those the function did not read are recorded."""
+    parameters.yaml and results.json name the loop (`train`); parameters.yaml has "n/a" for
+    each built-in dimension the function did not read (`not_run`). `own_dimensions`: your
+    dimensions; those the function did not read are recorded in results.json."""
     function = user_code.load(entry, "train", config_dir)
     smi = SMICallback(log_dir=folder.path, source=source, resume=True)
     epochs = EpochsOnly(smi)
@@ -82,6 +149,8 @@ def train_own(entry: str, params: user_code.TrackedParams, folder: RunFolder,
         returned = function(params, [epochs, backup])
     finally:
         smi.on_train_end()
+        # What ran, also when your loop failed part-way: the built-in dimensions read so far.
+        folder.write_parameters(recorded(params, entry))
     timing["fit_end"] = timing["end"] = time.time()
     metrics = _metrics(returned, entry)
     tested = {k: v for k, v in metrics.items() if k.startswith("test_")}
@@ -90,10 +159,10 @@ def train_own(entry: str, params: user_code.TrackedParams, folder: RunFolder,
     results = RunResults(tested.get("test_accuracy"), tested.get("test_loss"), None,
                          versions, timing, {k: [v] for k, v in metrics.items()}, {}, unread,
                          test_metrics=tested,
-                         objective={**ranked_by, "per_epoch": epochs.epochs_seen > 0})
+                         objective={**ranked_by, "per_epoch": epochs.epochs_seen > 0},
+                         train=entry)
     folder.write_results(results)
-    params.update(tested)
-    folder.write_parameters(dict(params))
+    folder.write_parameters(recorded(params, entry, **tested))
     return results.metrics
 
 

@@ -66,18 +66,20 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     # process_start: the fresh process's start, or when a warm worker got the run.
     timing = {"process_start": process_start, "imports_done": time.time(), "pid": os.getpid()}
     objective = Objective.from_settings(settings)
-    params = {"run": index, **cfg, "seed": seed, "epochs": epochs}
+    # With your own loop, the loop is part of what ran: parameters.yaml names it from the start.
+    loop = {"train": settings["train"]} if settings["train"] else {}
+    params = {"run": index, **cfg, "seed": seed, "epochs": epochs, **loop}
     folder.write_parameters(params)
-    reason = recipe.skip_reason(cfg)
+    reason = own_loop.skip_reason(cfg) if loop else recipe.skip_reason(cfg)
     if reason:
         raise RunSkipped(reason)
     keras.utils.set_random_seed(seed + index)
     dtype = recipe.set_precision(cfg["precision"])
+    if loop:  # your own loop instead of compile + fit; it records what it did not read "n/a"
+        return own_loop.train_own(settings["train"], own_loop.LoopParams(params), folder,
+                                  objective, timing, settings["energy_source"], config_dir,
+                                  versions(), [dim for dim in cfg if dim not in DIMENSIONS])
     yours = user_code.TrackedParams(params)  # what your functions get; it notes what they read
-    if settings["train"]:  # your own loop instead of compile + fit
-        return own_loop.train_own(settings["train"], yours, folder, objective, timing,
-                                  settings["energy_source"], config_dir, versions(),
-                                  [dim for dim in cfg if dim not in DIMENSIONS])
 
     # Data: yours or a built-in dataset, split, preprocessed, then batches (augmented).
     run_data = load_data(cfg, settings, yours, objective, (seed, seed + index), dtype,
