@@ -67,7 +67,7 @@ ENTRY_DIMENSIONS = ("model", "dataset")
 RESERVED = frozenset({"run", "seed", "epochs", "n_parameters", "flops_per_train_step",
                       "steps_per_epoch", "versions", "test_accuracy", "test_loss", "accuracy",
                       "energy_j", "power_w", "duration_s", "source", "status", "reason", "path",
-                      "format", "attempts", "energy_kwh"})
+                      "format", "attempts", "energy_kwh", "train"})
 BASELINE = {  # used for a dimension the config leaves out
     "dataset": "digits", "model": "small_cnn", "method": "standard", "preprocessing": "None",
     "augmentation": "None", "precision": "float32", "batch_size": 32, "partitioning": "80-10-10",

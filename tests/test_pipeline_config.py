@@ -56,6 +56,8 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
     ("configuration: {optimiser: {values: [Adam]}}", "configuration.optimiser",
      "did you mean 'optimizer'?"),
     ("configuration: {seed: {values: [1, 2]}}", "configuration.seed", "does not record itself"),
+    ("configuration: {train: {values: [a, b]}}", "configuration.train",  # the loop's record
+     "does not record itself"),
     ("configuration: {colour: {values: [{a: 1}]}}", "configuration.colour.values[0]",
      "a scalar (a number, a string or a boolean)"),
     ("configuration: {model: {values: ['nomodule_xyz:build']}}", "configuration.model.values[0]",
