@@ -21,8 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # second value of batch_size and lr (ranges.py's seeded permutation of the lists' grid):
 # batches of 2 cost ~60x the steps and lr 1e-6 leaves it at chance, so at rung 1 it is
 # worse and dearer than run 000 and halving must stop it, however the runs are timed.
-# They train on a fifth of the digits (a one-value dimension leaves the grid's order as it
-# is), so that a run of batches of 2 lasts seconds, not tens of them.
 SEED = 9
 CONFIG = """
 settings: {{runs: {runs}, epochs: {epochs}, seed: 9, energy_source: nvidia-smi{extra}}}
@@ -31,7 +29,6 @@ configuration:
   batch_size: {{values: [128, 2]}}
   lr: {{values: [0.01, 0.000001]}}
   optimizer: {{values: [Adam, SGD]}}
-  partitioning: {{values: ["20-10-70"]}}
 """
 PARETO = ", search: pareto, early_stop: halving, halving_eta: 3"
 
