@@ -14,7 +14,8 @@ Three measurements, each side by side in one invocation, repeats interleaved:
    the first epoch's excess over the median later epoch (set-up and tracing).
 
 Usage: python benchmarks/warm_workers.py [--repeats 3] [--only overhead,memory,cache]
-       [--out FILE]   (KERAS_BACKEND picks the backend; the cache is JAX's or XLA's)
+       [--runs N --epochs E (a smaller default sweep, for a short device call)] [--out FILE]
+       (KERAS_BACKEND picks the backend; the cache is JAX's or XLA's)
 """
 
 from __future__ import annotations
@@ -76,9 +77,9 @@ def sweep_once(config: Path, out: Path) -> dict:
             "median_run_outside_fit_pct": statistics.median(per_run) if per_run else None}
 
 
-def overhead(work: Path, repeats: int) -> dict:
-    modes = {"warm": config_copy(_mk(work / "warm"), isolate_runs=False),
-             "isolated": config_copy(_mk(work / "isolated"), isolate_runs=True)}
+def overhead(work: Path, repeats: int, size: dict) -> dict:
+    modes = {"warm": config_copy(_mk(work / "warm"), isolate_runs=False, **size),
+             "isolated": config_copy(_mk(work / "isolated"), isolate_runs=True, **size)}
     got: dict[str, list[dict]] = {mode: [] for mode in modes}
     for r in range(repeats):
         for mode, config in modes.items():  # interleaved: warm, isolated, warm, ...
@@ -150,6 +151,10 @@ def main() -> None:
     parser.add_argument("--memory-runs", type=int, default=20)
     parser.add_argument("--only", default="overhead,memory,cache")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--runs", type=int, default=None,
+                        help="overhead: the sweep's runs (default: config.yaml's)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="overhead: epochs per run (default: config.yaml's)")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="greenscreen-warm-"))
@@ -157,7 +162,10 @@ def main() -> None:
               "backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "cpus": os.cpu_count()}
     try:
         if "overhead" in parts:
-            report["overhead"] = overhead(work, args.repeats)
+            size = {key: value for key, value in (("runs", args.runs), ("epochs", args.epochs))
+                    if value is not None}
+            report["overhead"] = overhead(work, args.repeats, size)
+            report["overhead"]["sweep_size"] = size or "config.yaml"
         if "memory" in parts:
             report["memory"] = memory(work, args.memory_runs)
         if "cache" in parts:
