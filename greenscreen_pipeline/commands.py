@@ -13,10 +13,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import ranges, space
 from .errors import Interrupted, MissingDependency, UsageError
 from .log import logger
+
+if TYPE_CHECKING:
+    from .executors.workers import WorkerSlot
 
 log = logger(__name__)
 GPU_CHECK = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
@@ -73,17 +77,34 @@ def check(args: argparse.Namespace) -> None:
     log.info("%s", probe(config).text())
 
 
-def probe_before_sweep(config: space.SweepConfig, args: argparse.Namespace) -> None:
-    """The probe before a sweep's first run, in a child process that is gone before any
-    worker starts; a mistake stops the sweep before anything is trained (ProbeFailed, exit
-    2). Skipped with --no-probe, and where the config names no code of yours."""
+def probe_before_sweep(config: space.SweepConfig, args: argparse.Namespace,
+                       sweep_dir: Path) -> WorkerSlot | None:
+    """The probe before a sweep's first run; a mistake stops the sweep before anything is
+    trained (ProbeFailed, exit 2). `sweep local`: in slot 0's warm worker, returned to
+    train the first runs, so the sweep imports the backend once; Ray and Slurm: in a child
+    process on this machine. Skipped with --no-probe, and where the config names no code
+    of yours."""
     from . import probe
 
     if args.no_probe or probe.needs_no_probe(config):
-        return
+        return None
     gpus = getattr(args, "gpus", None)
     first = next((g.strip() for g in gpus.split(",") if g.strip()), None) if gpus else None
-    log.info("%s", probe.in_child(config, first).text())
+    if args.executor != "local":
+        log.info("%s", probe.in_child(config, first).text())
+        return None
+    from .executors.workers import WorkerSlot
+
+    s = config.settings
+    slot = WorkerSlot({**os.environ, "CUDA_VISIBLE_DEVICES": first} if first else None,
+                      s["worker_memory_growth_mb"])
+    try:
+        found = slot.probe(config.path, str(sweep_dir), s["runs"], s["epochs"])
+        log.info("%s", probe.Probed(**found).raise_mistakes().text())
+    except BaseException:
+        slot.close()
+        raise
+    return slot
 
 
 def sweep(args: argparse.Namespace) -> None:
@@ -96,9 +117,14 @@ def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace)
 
     s = config.settings
     refuse_search(config, args.executor)
-    probe_before_sweep(config, args)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    manifest.record(config, sweep_dir, batch_size_of(config, args))
+    first_slot = probe_before_sweep(config, args, sweep_dir)
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        manifest.record(config, sweep_dir, batch_size_of(config, args))
+    except BaseException:
+        if first_slot is not None:
+            first_slot.close()
+        raise
     if args.executor == "slurm":
         from .executors import slurm
 
@@ -115,7 +141,7 @@ def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace)
         from .executors import local
 
         gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
-        results = local.run_sweep(config, sweep_dir, args.workers, gpus)
+        results = local.run_sweep(config, sweep_dir, args.workers, gpus, first_slot)
     done = sum(r["status"] == "done" for r in results)
     log.info("%d/%d runs done; results in %s/", done, len(results), sweep_dir.resolve())
 

@@ -11,9 +11,10 @@ checks its output against the classes or outputs (`run/models.check_outputs`) an
 one small batch of the run's own batches. Each mistake is one message naming your
 function, what it found and what is allowed.
 
-`check` probes in its own process; `sweep` and `all` in a child process
-(`python -m greenscreen_pipeline.probe`) that exits before any worker starts, so the
-backend it loaded holds no GPU memory the runs need. Built-in datasets with built-in
+`check` probes in its own process; `sweep local` (and `all`) in the first warm worker,
+before its first run, so that the sweep imports the backend once (`executors/workers.py`);
+`sweep ray` and `sweep slurm` in a child process (`python -m greenscreen_pipeline.probe`)
+on the submitting machine, gone before any run starts. Built-in datasets with built-in
 models are not probed: they need none, and loading a large built-in dataset would slow
 every `check`. Nothing here imports Keras until a probe starts.
 """
@@ -381,18 +382,22 @@ def in_child(config: space.SweepConfig, gpu: str | None = None) -> Probed:
         return Probed(**json.loads(out.read_text())).raise_mistakes()
 
 
+def result_of(config_path: str, runs: int, epochs: int) -> dict:
+    """`probe` of the config at `config_path`, as the JSON a child or a warm worker answers."""
+    config = space.load(config_path, {"runs": runs, "epochs": epochs})
+    try:
+        return asdict(probe(config))
+    except ProbeFailed as exc:
+        return asdict(Probed(exc.probed, [], exc.seconds, "", exc.mistakes))
+
+
 def main(argv: list[str] | None = None) -> int:
     """The child `in_child` starts: probes and writes what it found as JSON to --out."""
     parser = argparse.ArgumentParser(prog="python -m greenscreen_pipeline.probe")
     for option, kind in (("--config", str), ("--runs", int), ("--epochs", int), ("--out", str)):
         parser.add_argument(option, type=kind, required=kind is str)
     args = parser.parse_args(argv)
-    config = space.load(args.config, {"runs": args.runs, "epochs": args.epochs})
-    try:
-        result = probe(config)
-    except ProbeFailed as exc:
-        result = Probed(exc.probed, [], exc.seconds, "", exc.mistakes)
-    Path(args.out).write_text(json.dumps(asdict(result)))
+    Path(args.out).write_text(json.dumps(result_of(args.config, args.runs, args.epochs)))
     return 0
 
 

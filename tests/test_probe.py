@@ -139,12 +139,17 @@ def test_the_sweep_refuses_to_start_on_a_probe_failure(fake_smi, tmp_path):
 
 
 def test_splits_without_a_test_split_are_evaluated_on_the_validation_split(fake_smi, tmp_path):
+    pids = tmp_path / "pids"  # each call of your dataset function: the process that made it
     config = study(tmp_path, GOOD_X + "    y = np.arange(200) % 3\n"
+                   f"    open({str(pids)!r}, 'a').write(f'{{__import__(\"os\").getpid()}}\\n')\n"
                    "    return {'train': (x[:150], y[:150]), 'validation': (x[150:], y[150:])}\n")
     out = tmp_path / "sweep"
     done = greenscreen("sweep", "local", "--config", str(config), "--sweep-dir", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "probed your code with run 000's configuration in " in done.stdout
+    # The probe ran in the warm worker that then trained run 000: one backend import.
+    probed, trained = pids.read_text().split()
+    assert probed == trained
     assert "150/50 samples (your splits)" in done.stdout
     assert "no test split: runs are evaluated on the validation split" in done.stdout
     results = json.loads((out / "000" / "results.json").read_text())

@@ -32,8 +32,9 @@ log = logger(__name__)
 
 
 def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
-              gpus: list[str] | None = None) -> list[dict]:
+              gpus: list[str] | None = None, first_slot: WorkerSlot | None = None) -> list[dict]:
     """Trains every unfinished run, `workers` at a time; returns each run's outcome.
+    `first_slot`: slot 0's worker, already started (it probed your code).
 
     SIGINT or SIGTERM stop it (see `Stop`) and raise `Interrupted`; running the same
     command again finishes what is left.
@@ -46,7 +47,8 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
                     "every GPU once; --gpus 0,1,... gives each worker its own.", workers, n_gpus)
     books = ledger.DeviceLedger(sweep_dir, runs, config.settings["energy_source"], gpus).start()
     stop = Stop().install()
-    pool = Pool(config, sweep_dir, max(1, workers), gpus, stop, Progress(runs, books))
+    pool = Pool(config, sweep_dir, max(1, workers), gpus, stop, Progress(runs, books),
+                first_slot)
     streak = FailureStreak(config.settings["stop_after_failures"])
     pool.on_report = lambda report: streak.record(report)
     try:
@@ -74,15 +76,17 @@ class Pool:
     """`workers` slot threads, each with its warm worker, taking runs in index order."""
 
     def __init__(self, config: SweepConfig, sweep_dir: Path, workers: int,
-                 gpus: list[str] | None, stop: Stop, progress: Progress) -> None:
+                 gpus: list[str] | None, stop: Stop, progress: Progress,
+                 first_slot: WorkerSlot | None = None) -> None:
         self.config, self.sweep_dir, self.stop, self.progress = config, sweep_dir, stop, progress
         self.on_report = lambda report: None  # -> why the sweep must stop, or None
         self.stopped_because: str | None = None
         self.pending: queue.Queue[int | None] = queue.Queue()
         self.freed = threading.Event()  # a slot finished a run
-        self.threads = [threading.Thread(target=self._serve, args=(self._env(k, gpus),),
+        slots = [first_slot] + [None] * (workers - 1)
+        self.threads = [threading.Thread(target=self._serve, args=(self._env(k, gpus), slot),
                                          name=f"greenscreen-slot-{k}", daemon=True)
-                        for k in range(workers)]
+                        for k, slot in enumerate(slots)]
         for t in self.threads:
             t.start()
 
@@ -121,9 +125,9 @@ class Pool:
             while t.is_alive():
                 t.join(timeout=0.2)
 
-    def _serve(self, env: dict | None) -> None:
+    def _serve(self, env: dict | None, slot: WorkerSlot | None) -> None:
         epochs = self.config.settings["epochs"]
-        slot = WorkerSlot(env, self.config.settings["worker_memory_growth_mb"])
+        slot = slot or WorkerSlot(env, self.config.settings["worker_memory_growth_mb"])
         try:
             while True:
                 index = self.pending.get()

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
+from ..errors import UsageError
 from ..log import logger
 from ..run import caches
 from ..run.execute import INTERRUPTED, Request
@@ -91,6 +92,30 @@ class WorkerSlot:
             log.debug("worker %d retires: %s", self.proc.pid, ending.retired)
             self.close()
         return ending
+
+    def probe(self, config: str, sweep_dir: str, runs: int, epochs: int) -> dict:
+        """The probe of your own code (`probe.py`) in this slot's worker, before its first
+        run, so that the sweep imports the backend once; returns what the probe found.
+
+        Raises:
+            UsageError: the probe broke, or the worker died, without a result.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            self._start(caches.environment(caches.folder_of(sweep_dir, False), self.env))
+        start = os.fstat(self._log.fileno()).st_size
+        asked = {"config": config, "runs": runs, "epochs": epochs}
+        try:
+            self._requests.write(json.dumps({"probe": asked}) + "\n")
+            self._requests.flush()
+            reply = json.loads(self._replies.readline() or "{}")
+        except (BrokenPipeError, json.JSONDecodeError):
+            reply = {}
+        if "probe" in reply:
+            return reply["probe"]
+        why = reply.get("probe_error") or " | ".join(self._tail(start).splitlines()[-3:])
+        self.close()
+        raise UsageError(f"the probe of your code ended without a result: "
+                         f"{why or 'no output'}; --no-probe skips it")
 
     def close(self, timeout: float = 60.0) -> None:
         """Ends the worker: the end of its requests, then SIGKILL if it does not go."""

@@ -12,6 +12,11 @@ and answers one JSON line on the replies pipe:
 
     {"index": 3, "code": 0, "rss_mb": 812.4, "gpu_mb": null, "retire": null}
 
+A line `{"probe": {"config": ..., "runs": ..., "epochs": ...}}` asks instead for the probe
+of your own code (`probe.py`) before the sweep's first run, in this process, so that the
+sweep imports the backend once: the answer is `{"probe": {...what it found...}}`, or
+`{"probe_error": "..."}` when the probe itself broke (the worker then retires).
+
 It exits after answering when it should be replaced (`retire` says why): after a run that
 failed or was interrupted (whatever broke may live on in the process; not after a loss
 that became NaN, which our own check found in a sound process), and when its memory has
@@ -28,6 +33,7 @@ import math
 import os
 import sys
 import time
+import traceback
 
 from . import execute, interrupt, ownership, reset
 
@@ -66,7 +72,17 @@ def serve(requests, replies, bound_mb: float) -> int:
         if not line:
             return 0
         began = time.time()
-        request = execute.Request.from_json(line)
+        asked = json.loads(line)
+        if "probe" in asked:
+            state.restore(config_dir)
+            config_dir = os.path.dirname(os.path.abspath(asked["probe"]["config"]))
+            reply = probe_reply(asked["probe"])
+            replies.write(json.dumps(reply) + "\n")
+            replies.flush()
+            if "probe_error" in reply:
+                return 0
+            continue
+        request = execute.Request(**asked)
         state.restore(config_dir)
         os.environ.update(request.environment)  # until the next run's restore
         reset.reset_keras()
@@ -79,6 +95,16 @@ def serve(requests, replies, bound_mb: float) -> int:
         replies.flush()
         if retire:
             return 0
+
+
+def probe_reply(asked: dict) -> dict:
+    """The probe's findings, or why it broke (a traceback's last lines)."""
+    from .. import probe
+
+    try:
+        return {"probe": probe.result_of(asked["config"], asked["runs"], asked["epochs"])}
+    except Exception:  # the probe's own failure, not a mistake it found
+        return {"probe_error": " | ".join(traceback.format_exc().strip().splitlines()[-3:])}
 
 
 def main(argv=None) -> int:
