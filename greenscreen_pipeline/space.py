@@ -328,11 +328,11 @@ def _own_value(path: str, where: str, value: Any) -> Any:
 
 
 def _entry(path: str, where: str, kind: str, value: str) -> str:
-    """Your function named at `where` imports and takes `kind`'s arguments (nothing runs)."""
+    """Your function named at `where` exists and takes `kind`'s arguments (nothing runs)."""
     from . import user_code
 
     try:
-        user_code.load(value, kind, Path(path).parent)
+        user_code.check(value, kind, Path(path).parent)
     except user_code.EntryError as exc:
         signature = ", ".join(user_code.ARGUMENTS[kind])
         built_in = f"one of {', '.join(CHOICES[kind])}, or " if kind in CHOICES else ""

@@ -3,8 +3,12 @@ a training loop.
 
 An entry is imported with the config file's own folder first on `sys.path`, so a
 `model.py` next to `config.yaml` just works, then from the environment. A user's code
-named in config.yaml is trusted as their own script is; `check` imports it and checks
-that the function takes the arguments the pipeline passes, calling nothing.
+named in config.yaml is trusted as their own script is. Validating config.yaml checks
+that the function takes the arguments the pipeline passes, calling nothing, and reads
+your module's source for that (`check`) instead of importing it, where the source says
+enough: a function defined once, undecorated. So a sweep's own process never imports
+the Keras backend that your module imports; only its workers do, and the probe (which
+also meets an import that fails inside your module). Otherwise `check` imports it.
 
     model    function(input_shape, num_classes, params) -> an uncompiled keras.Model
     dataset  function(params) -> (x, y) arrays, or {"train": (x, y), "validation": (x, y),
@@ -16,6 +20,7 @@ that the function takes the arguments the pipeline passes, calling nothing.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import re
@@ -80,18 +85,104 @@ def load(entry: str, kind: str, config_dir: str | Path) -> Callable:
         near = _nearest(function_name, names)
         raise EntryError(f"{module_name} ({module.__file__}) has no function "
                          f"{function_name!r}" + (f"; did you mean {near!r}?" if near else ""))
-    _check_signature(function, entry, ARGUMENTS[kind])
+    try:
+        signature = inspect.signature(function)
+    except ValueError:  # a builtin without a signature: called as it is
+        return function
+    _check_signature(signature, entry, ARGUMENTS[kind])
     return function
 
 
-def _check_signature(function: Callable, entry: str, arguments: tuple[str, ...]) -> None:
+def check(entry: str, kind: str, config_dir: str | Path) -> None:
+    """What `load` checks, from your module's source where it says enough (nothing of
+    yours runs, no Keras is imported); else `load` itself.
+
+    Raises:
+        EntryError: as `load`.
+    """
+    module_name, _, function_name = entry.partition(":")
+    source = _source_of(module_name, str(Path(config_dir).resolve()))
+    signature = _defined_once(source, function_name) if source else None
+    if signature is None:  # not found, or found but not plainly: the import says why
+        load(entry, kind, config_dir)
+        return
+    _check_signature(signature, entry, ARGUMENTS[kind])
+
+
+def _check_signature(signature: inspect.Signature, entry: str,
+                     arguments: tuple[str, ...]) -> None:
     try:
-        inspect.signature(function).bind(*arguments)
+        signature.bind(*arguments)
     except TypeError as exc:
         raise EntryError(f"{entry} must take {len(arguments)} positional argument(s) "
                          f"({', '.join(arguments)}): {exc}") from None
-    except ValueError:  # a builtin without a signature: called as it is
-        pass
+
+
+def _source_of(module_name: str, folder: str) -> Path | None:
+    """The .py file the import would run, found as it finds it (`folder` first), running
+    no package's __init__; None where that is not plain (already imported, built in, not
+    a source file, not found)."""
+    from importlib.machinery import PathFinder, SourceFileLoader
+
+    if module_name in sys.modules or module_name in sys.builtin_module_names:
+        return None
+    spec, path = None, [folder, *(p for p in sys.path if p != folder)]
+    for part in module_name.split("."):
+        if spec is not None:
+            path = spec.submodule_search_locations
+            if not path:
+                return None
+        spec = PathFinder.find_spec(part, list(path))
+        if spec is None:
+            return None
+    if not isinstance(spec.loader, SourceFileLoader) or not spec.origin:
+        return None
+    return Path(spec.origin)
+
+
+def _defined_once(source: Path, name: str) -> inspect.Signature | None:
+    """The signature of `def name(...)` where it is the module's only binding of `name`
+    (no decorator, no other assignment, import or star import anywhere); else None."""
+    try:
+        tree = ast.parse(source.read_bytes(), str(source))
+    except (SyntaxError, ValueError, OSError):
+        return None
+    bindings = [node for node in ast.walk(tree) if _binds(node, name)]
+    found = bindings[0] if len(bindings) == 1 else None
+    if not isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+            or found not in tree.body or found.decorator_list:
+        return None
+    return _signature(found.args)
+
+
+def _binds(node: ast.AST, name: str) -> bool:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name == name
+    if isinstance(node, ast.Name):
+        return node.id == name and not isinstance(node.ctx, ast.Load)
+    if isinstance(node, ast.alias):
+        bound = node.asname or node.name.partition(".")[0]
+        return node.name == "*" or bound == name
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return name in node.names
+    return False
+
+
+def _signature(args: ast.arguments) -> inspect.Signature:
+    """An inspect.Signature with the parameters' names, kinds and which have defaults."""
+    kind = inspect.Parameter
+    positional = [(a, kind.POSITIONAL_ONLY) for a in args.posonlyargs] + \
+                 [(a, kind.POSITIONAL_OR_KEYWORD) for a in args.args]
+    first_default = len(positional) - len(args.defaults)
+    params = [kind(a.arg, k, default=None if i >= first_default else kind.empty)
+              for i, (a, k) in enumerate(positional)]
+    if args.vararg:
+        params.append(kind(args.vararg.arg, kind.VAR_POSITIONAL))
+    params += [kind(a.arg, kind.KEYWORD_ONLY, default=kind.empty if d is None else None)
+               for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+    if args.kwarg:
+        params.append(kind(args.kwarg.arg, kind.VAR_KEYWORD))
+    return inspect.Signature(params)
 
 
 def _nearest(name: str, names: list[str]) -> str | None:
