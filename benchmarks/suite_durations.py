@@ -10,12 +10,17 @@ test mostly waits on, then prints the slowest tests. Two logs side by side (`--b
 give the before/after table of issue 32. The times are the workers' times: with
 pytest-xdist's N workers the wall time is about their sum / N when the workers stay busy.
 
+`--order tests/durations.json` also writes each test's seconds (those of 1 s or more),
+from which tests/conftest.py starts the longest tests first (issue 32 item 4).
+
 Usage: python benchmarks/suite_durations.py LOG [--before LOG] [--top 15] [--out FILE]
+       [--order tests/durations.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections import defaultdict
@@ -100,6 +105,8 @@ def main() -> int:
     parser.add_argument("--before", type=Path, default=None)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--order", type=Path, default=None,
+                        help="write {test: seconds} for tests/conftest.py's longest-first order")
     args = parser.parse_args()
     now = parse(args.log)
     then = parse(args.before) if args.before else None
@@ -120,6 +127,9 @@ def main() -> int:
     print("\n".join(lines))
     print("\nslowest:\n" + "\n".join(f"{s:7.1f} s  {n}" for n, s in result["slowest"].items()))
     emit(result, args.out)
+    if args.order:
+        longest = {n: round(sec, 1) for n, sec in sorted(now["tests"].items()) if sec >= 1.0}
+        args.order.write_text(json.dumps(longest, indent=0, sort_keys=True) + "\n")
     return 0
 
 

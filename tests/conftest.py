@@ -8,13 +8,25 @@ from pathlib import Path
 
 import pytest
 
+DURATIONS = Path(__file__).with_name("durations.json")
+
 
 def pytest_collection_modifyitems(config, items):
     """`@pytest.mark.backends(...)`: the Keras backends a test runs under; skipped under others.
 
     `./greenscreen.sh test` runs the whole suite under TensorFlow, then the tests
     marked `backends` again under JAX (and PyTorch where it is installed).
+
+    The longest tests go first (their seconds in tests/durations.json, from
+    `benchmarks/suite_durations.py --order`; the others keep their order after them):
+    pytest-xdist hands tests out in this order, so no long test starts last and leaves
+    the other workers idle at the end of a pass.
     """
+    try:
+        seconds = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        seconds = {}
+    items.sort(key=lambda item: -seconds.get(item.nodeid, 0.0))  # stable: the rest in order
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     for item in items:
         marker = item.get_closest_marker("backends")
