@@ -355,8 +355,28 @@ def unfinished(sweep_dir: "str | Path", runs: int) -> list[int]:
 
 def statuses(sweep_dir: "str | Path", runs: int) -> list[dict]:
     """Every run's outcome with its index; an unreadable folder as status "unreadable"."""
+    return _outcomes(sweep_dir, range(runs))
+
+
+def present(sweep_dir: "str | Path", runs: int) -> list[int]:
+    """The indices below `runs` that have a run folder, in order: read from the sweep
+    folder's listing, so a huge `runs` (a billion) costs what its folders cost (issue 33)."""
+    try:
+        names = {p.name for p in Path(sweep_dir).iterdir() if p.name.isdigit()}
+    except OSError:
+        return []
+    return sorted(i for i in map(int, names) if i < runs and run_dir(sweep_dir, i).name in names)
+
+
+def started(sweep_dir: "str | Path", runs: int) -> list[dict]:
+    """`statuses` of the runs that have a folder (`present`): what a stopped sweep
+    reports, without visiting every index of a huge `runs`."""
+    return _outcomes(sweep_dir, present(sweep_dir, runs))
+
+
+def _outcomes(sweep_dir: "str | Path", indices) -> list[dict]:
     rows = []
-    for i in range(runs):
+    for i in indices:
         try:
             rows.append({"index": i, **RunFolder.of(sweep_dir, i).outcome()})
         except Unreadable as exc:
@@ -366,8 +386,9 @@ def statuses(sweep_dir: "str | Path", runs: int) -> list[dict]:
 
 def summaries(sweep_dir: "str | Path", runs: int):
     """(index, RunSummary) of every run whose summary.json exists and can be read; the
-    others are left out (their runs keep their own figures)."""
-    for i in range(runs):
+    others are left out (their runs keep their own figures). Only the folders that exist
+    are read (`present`): the sweep's ledger calls this after every run."""
+    for i in present(sweep_dir, runs):
         try:
             summary = RunFolder.of(sweep_dir, i).summary()
         except Unreadable:

@@ -62,14 +62,14 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
     finally:
         pool.close()
         books.stop()
-    statuses = runfolder.statuses(sweep_dir, runs)
     if pool.stopped_because:
         raise RunsFailing(pool.stopped_because)
-    if stop.requested:
-        done = sum(r["status"] == "done" for r in statuses)
+    if stop.requested:  # the runs with a folder only: `runs` may be a billion (issue 33)
+        started = runfolder.started(sweep_dir, runs)
+        done = sum(r["status"] == "done" for r in started)
         raise Interrupted(f"stopped with {done}/{runs} runs done; run the same command again "
-                          "to finish (interrupted runs resume)", statuses)
-    return statuses
+                          "to finish (interrupted runs resume)", started)
+    return runfolder.statuses(sweep_dir, runs)
 
 
 class Pool:
