@@ -89,7 +89,7 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
     if folder.is_seed_format():
         energy, power, duration = folder.seed_energy()
         row.update(status="done", energy_j=energy, power_w=power, duration_s=duration,
-                   source=SEED_SOURCE, format="seed")
+                   source=SEED_SOURCE, format="seed", energy_err_j=float("nan"))
     else:
         try:
             outcome = folder.outcome()
@@ -98,6 +98,7 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
         summary = read(folder.summary, None) or RunSummary()
         row.update(status=outcome["status"], reason=outcome.get("reason"),
                    energy_j=summary.energy_j, power_w=summary.power_avg_w,
+                   energy_err_j=_number(summary.raw.get("energy_err_j")),  # NaN: none
                    duration_s=summary.duration_s, source=summary.source,
                    attempts=len(summary.attempts) or None, format="greenscreen",
                    **{f"energy_{c}_j": summary.component_energy_j(c) for c in COMPONENTS})
@@ -192,7 +193,7 @@ def load_sweep(sweep_dir: "str | Path", objective: Objective | None = None) -> p
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    for col in ("energy_j", "power_w", "duration_s", "test_accuracy", "objective",
+    for col in ("energy_j", "energy_err_j", "power_w", "duration_s", "test_accuracy", "objective",
                 *(f"energy_{c}_j" for c in COMPONENTS)):
         df[col] = pd.to_numeric(df.get(col), errors="coerce")
     if objective.classification:

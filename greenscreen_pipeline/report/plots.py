@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..objective import Objective
+from .errorbars import draw_energy_errors, energy_errors
 from .layout import EnergyUnit, number
 
 GREEN, GREY, RED, ORANGE = "#2e7d32", "#9e9e9e", "#c62828", "#ef6c00"
@@ -73,7 +74,8 @@ def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUn
                 objective: Objective | None = None, stopped: pd.DataFrame | None = None):
     """Energy (log axis) against the objective (accuracy by default; its label says which
     way is better); the front labelled where labels do not collide, the recommendation
-    circled. Many runs: smaller, translucent dots (dot_alpha). `stopped`: runs halving
+    circled; a run's 95 % energy interval as a horizontal bar where it has one. Many
+    runs: smaller, translucent dots (dot_alpha). `stopped`: runs halving
     stopped, at their last epoch's objective and their energy so far, drawn as crosses
     apart from the finished runs (the front is of finished runs only)."""
     objective = objective or Objective()
@@ -82,6 +84,7 @@ def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUn
     many = len(ok) > DOTS_OPAQUE
     ax.scatter(energy, ok["objective"], color=GREY, s=8 if many else 14,
                alpha=dot_alpha(len(ok)), lw=0, label=f"runs ({len(ok)})")
+    draw_energy_errors(ax, energy, ok["objective"], energy_errors(ok, unit), True, GREY)
     stopped = stopped if stopped is not None else ok.iloc[:0]
     if not stopped.empty:
         ax.scatter(stopped["energy_j"].map(unit), stopped["objective"], color=ORANGE,
@@ -300,13 +303,17 @@ def by_group_over_epochs(logs: pd.DataFrame, group: str, column: str = "val_accu
 
 
 def energy_against(ok: pd.DataFrame, factor: str, unit: EnergyUnit):
-    """Energy per run against a numeric parameter, shortcuts on and off told apart."""
+    """Energy per run against a numeric parameter, shortcuts on and off told apart; a
+    run's 95 % energy interval as a vertical bar where it has one."""
     fig, ax = _plt().subplots(figsize=(5, 3))
     split = "resnet_shortcuts" if ok.get("resnet_shortcuts", pd.Series()).nunique() > 1 else None
     groups = ok.groupby(ok[split].astype(str)) if split else [("all runs", ok)]
-    for name, group in groups:
-        ax.scatter(group[factor].astype(float), group["energy_j"].map(unit), s=16,
-                   label=f"shortcuts {name}" if split else name)
+    for k, (name, group) in enumerate(groups):
+        dots = ax.scatter(group[factor].astype(float), group["energy_j"].map(unit), s=16,
+                          label=f"shortcuts {name}" if split else name)
+        draw_energy_errors(ax, group[factor].astype(float), group["energy_j"].map(unit),
+                           energy_errors(group, unit), False, dots.get_facecolor()[0],
+                           label=k == 0)
         means = group.groupby(group[factor].astype(float))["energy_j"].mean().map(unit)
         ax.plot(means.index, means.values, lw=1)
     ax.set_xlabel(factor)
@@ -319,13 +326,17 @@ def energy_against(ok: pd.DataFrame, factor: str, unit: EnergyUnit):
 def against_range(ok: pd.DataFrame, factor: str, span: dict, unit: EnergyUnit,
                   objective: Objective | None = None):
     """The objective and the energy of every run against a range's value: two scatters
-    side by side, the value's axis on a log scale for a log range."""
+    side by side, the value's axis on a log scale for a log range; a run's 95 % energy
+    interval as a vertical bar where it has one."""
     objective = objective or Objective()
     x = pd.to_numeric(ok[factor], errors="coerce")
     fig, axes = _plt().subplots(1, 2, figsize=(10, 2.8))
     for ax, (y, label) in zip(axes, ((ok["objective"], objective.label),
                                      (ok["energy_j"].map(unit), f"energy ({unit.name})"))):
         ax.scatter(x, y, s=14, color=GREEN, alpha=dot_alpha(len(ok)), lw=0)
+        if label.startswith("energy") and (bars := draw_energy_errors(
+                ax, x, y, energy_errors(ok, unit), False, GREEN)) is not None:
+            ax.legend(handles=[bars], fontsize=6)
         if span.get("log"):
             ax.set_xscale("log")
         ax.set_xlim(float(span["min"]), float(span["max"]))
