@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import ranges, space
+from . import budget, ranges, space
 from .errors import Interrupted, MissingDependency, UsageError
 from .log import logger
 
@@ -58,7 +58,11 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
         "slurm_account": option("account"), "slurm_parallel": option("parallel"),
         "ray_address": option("address"), "retry_failed": option("retry_failed")})
     repeat = ranges.repeats(config.space, config.settings["runs"])
-    if repeat:  # said by check and by the sweep, before anything trains; once, not per run
+    if repeat and budget.unbounded(config.settings):
+        log.info("%s: settings.budget ends the sweep; past the space's %d configuration(s), "
+                 "further runs train them again with another training seed", args.config,
+                 config.size)
+    elif repeat:  # said by check and by the sweep, before anything trains; once, not per run
         log.warning("%s: %s", args.config, repeat)
     return config
 
@@ -130,8 +134,11 @@ def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace)
 
         slurm.submit(config, sweep_dir, args.dry_run, args.gpus_per_run, args.out)
         return
-    log.info("sweep of %d runs x %d epochs into %s/ (%s executor)", s["runs"], s["epochs"],
-             sweep_dir, args.executor)
+    log.info("sweep of %s runs x %d epochs into %s/ (%s executor)",
+             "budgeted" if budget.unbounded(s) else s["runs"], s["epochs"], sweep_dir,
+             args.executor)
+    if s["budget"] is not None:
+        log.info("energy budget: %s", budget.line(s, sweep_dir))
     if args.executor == "ray":
         from .executors import ray
 
@@ -258,7 +265,7 @@ def run_one(args: argparse.Namespace) -> int | None:
     slot = WorkerSlot(None, s["worker_memory_growth_mb"])
     try:
         for index in indices:
-            if stop.requested:
+            if stop.requested or not budget.allows_next(s, Path(s["sweep_dir"])):
                 break
             report = train_claimed(config, Path(s["sweep_dir"]), index, s["epochs"], None,
                                    stop, slot)
@@ -267,6 +274,9 @@ def run_one(args: argparse.Namespace) -> int | None:
         slot.close()
     if stop.requested:
         raise Interrupted("stopped; the run in flight resumes when it runs again")
+    said = budget.stopped_line(s, Path(s["sweep_dir"]))
+    if said:
+        log.info("%s", said)
     return None
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from greenscreen import choices
 
-from . import ranges, yamlload
+from . import budget, ranges, yamlload
 from .ranges import Range
 from .yamlload import ConfigError, finite
 
@@ -79,8 +79,11 @@ BASELINE = {  # used for a dimension the config leaves out
     "target_sparsity": 0.8, "pruning_frequency": 0.1,
 }
 SETTINGS = {  # key: (type, default, description of what is allowed)
-    "runs": (int, 8, "a positive integer"),
+    "runs": (int, 8, "a positive integer (10000 when budget is set and runs is not: the "
+                     "budget stops first)"),
     "epochs": (int, 3, "a positive integer"),
+    # The energy budget (README "Energy budget", budget.py): no new run once it is spent.
+    "budget": (float, None, budget.ALLOWED),
     "final_epochs": (int, 50, "a positive integer (50, as in the original study)"),
     "final_seeds": (int, 3, "a positive integer: seeds of the recommendation and baseline"),
     "seed": (int, 22, "an integer"),
@@ -210,6 +213,9 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
     merged = {**given, **{k: v for k, v in overrides.items() if v is not None}}
     for key, (kind, default, allowed) in SETTINGS.items():
         value = merged.get(key, default)
+        if key == "budget":
+            out[key] = _budget(path, value)
+            continue
         if value is None and default is None:  # an optional setting left out
             out[key] = None
             continue
@@ -239,8 +245,18 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if key == "stop_after_failures" and value < 0:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         out[key] = value
+    if out["budget"] is not None and "runs" not in merged:
+        out["runs"] = budget.RUNS_WITH_BUDGET
     _check_task(path, out)
     return out
+
+
+def _budget(path: str, value: Any) -> float | None:
+    """settings.budget in joules, or None; ConfigError naming the key otherwise."""
+    try:
+        return budget.parse(value)
+    except budget.BudgetError as exc:
+        raise ConfigError(path, "settings.budget", value, str(exc)) from None
 
 
 def _check_task(path: str, settings: dict) -> None:

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
-from .. import ledger, runfolder
+from .. import budget, ledger, runfolder
 from ..errors import Interrupted, RunsFailing
 from ..log import logger
 from ..space import SweepConfig
@@ -47,15 +47,16 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
                     "every GPU once; --gpus 0,1,... gives each worker its own.", workers, n_gpus)
     books = ledger.DeviceLedger(sweep_dir, runs, config.settings["energy_source"], gpus).start()
     stop = Stop().install()
-    pool = Pool(config, sweep_dir, max(1, workers), gpus, stop, Progress(runs, books),
-                first_slot)
+    progress = Progress(None if budget.unbounded(config.settings) else runs, books,
+                        lambda: budget.line(config.settings, sweep_dir))
+    pool = Pool(config, sweep_dir, max(1, workers), gpus, stop, progress, first_slot)
     streak = FailureStreak(config.settings["stop_after_failures"])
     pool.on_report = lambda report: streak.record(report)
     try:
         if config.settings["search"] == "pareto":
             for batch in proposals.batches(config, sweep_dir, max(1, workers)):
                 pool.train(batch)
-                if stop.requested:
+                if stop.requested or not budget.allows_next(config.settings, sweep_dir):
                     break
         else:
             pool.train(range(runs))
@@ -69,7 +70,7 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
         done = sum(r["status"] == "done" for r in started)
         raise Interrupted(f"stopped with {done}/{runs} runs done; run the same command again "
                           "to finish (interrupted runs resume)", started)
-    return runfolder.statuses(sweep_dir, runs)
+    return budget.outcomes(config.settings, sweep_dir)
 
 
 class Pool:
@@ -109,7 +110,7 @@ class Pool:
             self.freed.wait(0.2)  # short waits: the signal handlers run in this thread
 
     def _hand_out(self, it) -> bool:
-        if self.stop.requested:
+        if self.stop.requested or not budget.allows_next(self.config.settings, self.sweep_dir):
             return False
         index = next(it, None)
         if index is None:

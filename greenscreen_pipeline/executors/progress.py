@@ -21,13 +21,16 @@ class Progress:
     """Prints i/N, accuracy, energy, the total energy so far and an ETA per finished run.
 
     Args:
-        runs: How many runs this invocation reports on.
+        runs: How many runs this invocation reports on; None where the energy budget
+            ends the sweep (no count, no ETA).
         books: The sweep's own device ledger; when it measures, the total counts each
             device once (runs that shared a GPU are not added up).
     """
 
-    def __init__(self, runs: int, books: "ledger.DeviceLedger | None" = None) -> None:
+    def __init__(self, runs: int | None, books: "ledger.DeviceLedger | None" = None,
+                 budget_line=lambda: None) -> None:
         self.runs, self.done, self.total = runs, 0, 0.0
+        self.budget_line = budget_line  # -> "spent X of budget Y (measured)" or None
         self.durations: list[float] = []
         self.books = books
         self.lock = threading.Lock()
@@ -42,17 +45,30 @@ class Progress:
                 self.total = self.books.total_j()
             if run.wall_s is not None:
                 self.durations.append(run.wall_s)
-            left = self.runs - self.done
-            eta = sum(self.durations) / len(self.durations) * left if self.durations else 0.0
             name, value = score_of(sweep_dir, run.outcome)
-            print(f"[{self.done}/{self.runs}] run {run.index:03d} {run.note:<8} "
+            print(f"{self._count()} run {run.index:03d} {run.note:<8} "
                   f"{name} {'n/a' if value is None else f'{value:.4f}'}  energy {energy:.1f} J "
-                  f"({source})  total {self.total:.1f} J  ETA {clock(eta)}", flush=True)
+                  f"({source})  total {self.total:.1f} J{self._eta()}", flush=True)
+            spent = self.budget_line()
+            if spent:
+                print(f"    {spent}", flush=True)
             why = failure(run.outcome) if run.note == "failed" else None
             if why:
                 print(f"    run {run.index:03d} failed: {why}", flush=True)
         if run.index == 0 and run.wall_s is not None:  # the baseline, trained just now
             warn_about_baseline(runfolder.RunFolder.of(sweep_dir, 0))
+
+
+    def _count(self) -> str:
+        return f"[{self.done}]" if self.runs is None else f"[{self.done}/{self.runs}]"
+
+    def _eta(self) -> str:
+        """"  ETA 2m10s"; nothing where the budget, not a number of runs, ends the sweep."""
+        if self.runs is None:
+            return ""
+        left = self.runs - self.done
+        eta = sum(self.durations) / len(self.durations) * left if self.durations else 0.0
+        return f"  ETA {clock(eta)}"
 
 
 class FailureStreak:

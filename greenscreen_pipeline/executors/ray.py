@@ -38,7 +38,7 @@ from typing import Iterable
 
 from greenscreen.validation import invalid
 
-from .. import manifest, runfolder
+from .. import budget, manifest, runfolder
 from ..errors import Interrupted, MissingDependency, UsageError
 from ..log import logger
 from ..space import SweepConfig
@@ -199,10 +199,14 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
         actor = ray.remote(Slot).options(max_restarts=0, max_concurrency=2, **res)
         actors = [actor.remote(config, str(sweep_dir.resolve()), s["epochs"])
                   for _ in range(min(slots(cluster, res), max(1, len(todo))))]
-        progress = Progress(len(todo))
+        progress = Progress(None if budget.unbounded(s) else len(todo),
+                            budget_line=lambda: budget.line(s, sweep_dir))
         for wave in waves(config, sweep_dir, todo, size):
             dispatch(ray, actors, wave, pending, lambda report: progress.report(sweep_dir,
-                                                                                report))
+                                                                                report),
+                     lambda: budget.allows_next(s, sweep_dir))
+            if not budget.allows_next(s, sweep_dir):
+                break
     except KeyboardInterrupt:
         log.warning("stopping the Ray actors; interrupted runs resume when you run the same "
                     "command again")
@@ -217,15 +221,19 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
             except Exception:  # an actor already gone: its worker ended with it
                 pass
         ray.shutdown()
-    return runfolder.statuses(sweep_dir, s["runs"])
+    return budget.outcomes(s, sweep_dir)
 
 
-def dispatch(ray, actors: list, runs: list[int], pending: dict, report) -> None:
+def dispatch(ray, actors: list, runs: list[int], pending: dict, report,
+             may_start=lambda: True) -> None:
     """Trains `runs` in order, each on the next idle actor, until all are through;
     `report(RunReport)` as each ends. A lost actor's run is reported lost (a rerun trains
-    it) and its slot is not used again."""
+    it) and its slot is not used again. `may_start()` false (the budget is spent): no
+    further run starts; those in flight finish."""
     idle, queue = list(actors), list(runs)
     while queue or pending:
+        if queue and not may_start():
+            queue.clear()
         while idle and queue:
             actor, index = idle.pop(0), queue.pop(0)
             pending[actor.train.remote(index)] = (actor, index)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from greenscreen.fileio import atomic_write_text
 
-from ..errors import MissingDependency, SubmitError
+from ..errors import MissingDependency, SubmitError, UsageError
 from ..log import logger
 from ..space import SweepConfig
 from .attempt import to_train
@@ -71,6 +71,11 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     config's settings (`slurm_*`), which command-line flags override.
     """
     s = config.settings
+    if s.get("budget") is not None and not s.get("slurm_parallel"):
+        raise UsageError("settings.budget under Slurm needs settings.slurm_parallel (or "
+                         "--parallel) N: N array tasks take the runs in turn and each checks "
+                         "the budget before its next run, instead of a task per run queued "
+                         "up front")
     todo = to_train(config, sweep_dir)
     # The jobs start where the sweep was submitted from, so paths in config.yaml (a
     # data_path) mean what they meant here.

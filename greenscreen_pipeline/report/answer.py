@@ -9,7 +9,7 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
 
-from .. import collect, relevance, search_cost
+from .. import budget, collect, relevance, search_cost
 from ..comparison import SIDES, saving_words
 from ..objective import Objective
 from ..provenance import field_of, parts, shares_gpu, sharing_unknown
@@ -159,6 +159,9 @@ def page_one(inputs: ReportInputs) -> list:
              para(f"Sweep folder: {inputs.path} · {dates(inputs)}", "Italic"),
              Spacer(1, 0.2 * cm), para(headline(inputs), "Heading3"),
              *final_comparison(inputs)]
+    spent = budget.report_sentence(inputs.path)
+    if spent:
+        story.append(para(spent))
     part = a.get("energy") or {}
     if part.get("component"):
         story.append(para(f"Every energy figure ranked here is the {part['component'].upper()}"

@@ -1,0 +1,171 @@
+"""The sweep's energy budget (`settings.budget`, issue 37): how much energy its runs may
+spend before no new run starts.
+
+The one rule every executor calls before it starts a run is `allows_next`: the local
+pool before each hand-out (and each pareto batch), Ray before each dispatch, a Slurm
+array task (`run-one --share k/N`) before each run of its share. Spent energy is the sum
+over the sweep's run folders of every attempt's energy, finished or not (summary.json,
+read through `runfolder.summaries`), so a resumed sweep counts what it spent before.
+Runs already in flight finish; the budget may therefore be overshot by at most the runs
+in flight.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import runfolder
+from .log import logger
+
+log = logger(__name__)
+
+UNITS = {"J": 1.0, "kJ": 1e3, "MJ": 1e6, "Wh": 3600.0, "kWh": 3.6e6}
+ALLOWED = ("a number of joules > 0 or '<number> <unit>' with unit " + ", ".join(UNITS)
+           + " (e.g. '2 kWh'), or null for no budget")
+# With a budget and no `runs` of yours, runs may go this far: the budget stops first.
+RUNS_WITH_BUDGET = 10_000
+_FORM = re.compile(r"\s*([0-9.eE+-]+)\s*([A-Za-z]+)\s*")
+
+
+class BudgetError(ValueError):
+    """A budget that cannot be read: what is allowed, and the near unit if there is one."""
+
+
+def parse(value: Any) -> float | None:
+    """The budget in joules, or None for no budget.
+
+    Args:
+        value: A number (joules), a string "<number> <unit>", or None.
+
+    Raises:
+        BudgetError: Anything else, a unit not in UNITS, or a value not finite and > 0.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise BudgetError(ALLOWED)
+    if isinstance(value, (int, float)):
+        joules = float(value)
+    elif isinstance(value, str):
+        joules = _from_text(value)
+    else:
+        raise BudgetError(ALLOWED)
+    if not (math.isfinite(joules) and joules > 0):
+        raise BudgetError(ALLOWED)
+    return joules
+
+
+def _from_text(text: str) -> float:
+    match = _FORM.fullmatch(text)
+    if not match:
+        raise BudgetError(ALLOWED)
+    number, unit = match.groups()
+    if unit not in UNITS:
+        near = [u for u in UNITS if u.lower() == unit.lower()] \
+            or difflib.get_close_matches(unit, UNITS, n=1, cutoff=0.5)
+        raise BudgetError(ALLOWED + (f"; did you mean {near[0]!r}?" if near else ""))
+    try:
+        return float(number) * UNITS[unit]
+    except ValueError:
+        raise BudgetError(ALLOWED) from None
+
+
+@dataclass(frozen=True)
+class Spent:
+    """Energy the sweep's runs spent, split by provenance."""
+
+    measured_j: float = 0.0
+    estimated_j: float = 0.0
+
+    @property
+    def total_j(self) -> float:
+        return self.measured_j + self.estimated_j
+
+    @property
+    def provenance(self) -> str:
+        """measured, estimated, or "measured + estimated" when both count."""
+        parts = [name for name, j in (("measured", self.measured_j),
+                                      ("estimated", self.estimated_j)) if j > 0]
+        return " + ".join(parts) or "measured"
+
+
+def _attempts_j(summary) -> float:
+    """Every attempt's energy in one summary; the total where no attempt is listed."""
+    values = [a.energy_j for a in summary.attempts if not math.isnan(a.energy_j)]
+    if values:
+        return math.fsum(values)
+    return 0.0 if math.isnan(summary.energy_j) else summary.energy_j
+
+
+def spent(sweep_dir: "str | Path", runs: int) -> Spent:
+    """What runs 0..runs-1 spent over every attempt, finished or not."""
+    measured, estimated = [], []
+    for _, summary in runfolder.summaries(sweep_dir, runs):
+        joules = _attempts_j(summary)
+        (estimated if summary.source.startswith("estimated") else measured).append(joules)
+    return Spent(math.fsum(measured), math.fsum(estimated))
+
+
+def allows_next(settings: dict, sweep_dir: "str | Path") -> bool:
+    """Whether a new run may start: no budget, or less spent than the budget. The one
+    rule of every executor."""
+    budget = settings.get("budget")
+    return budget is None or spent(sweep_dir, settings["runs"]).total_j < budget
+
+
+def unbounded(settings: dict) -> bool:
+    """Whether the budget, not `runs`, ends the sweep (runs left at RUNS_WITH_BUDGET)."""
+    return settings.get("budget") is not None and settings["runs"] == RUNS_WITH_BUDGET
+
+
+def kwh(joules: float) -> str:
+    """Joules in words: "412.3 J" or "0.0021 kWh" above 3.6 kJ."""
+    return f"{joules / 3.6e6:.4g} kWh" if joules >= 3600 else f"{joules:.1f} J"
+
+
+def line(settings: dict, sweep_dir: "str | Path") -> str | None:
+    """"spent X of budget Y (measured)", or None without a budget."""
+    budget = settings.get("budget")
+    if budget is None:
+        return None
+    now = spent(sweep_dir, settings["runs"])
+    return f"spent {kwh(now.total_j)} of budget {kwh(budget)} ({now.provenance})"
+
+
+def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:
+    """The one line saying the budget stopped the sweep, or None if it did not."""
+    if settings.get("budget") is None or allows_next(settings, sweep_dir):
+        return None
+    done = sum(r["status"] == "done" for r in runfolder.started(sweep_dir, settings["runs"]))
+    return (f"energy budget reached after {done} runs done: {line(settings, sweep_dir)}; "
+            "no new run starts")
+
+
+def outcomes(settings: dict, sweep_dir: "str | Path") -> list[dict]:
+    """Each run's outcome at a sweep's end; with a budget, the runs with a folder only
+    (`runs` may be RUNS_WITH_BUDGET), after one line if the budget stopped the sweep."""
+    if settings.get("budget") is None:
+        return runfolder.statuses(sweep_dir, settings["runs"])
+    said = stopped_line(settings, sweep_dir)
+    if said:
+        log.info("%s", said)
+    return runfolder.started(sweep_dir, settings["runs"])
+
+
+def report_sentence(sweep_dir: "str | Path") -> str | None:
+    """Page 1's sentence on the budget, from the settings sweep.json recorded; None
+    without a budget."""
+    settings = (runfolder.read_json(Path(sweep_dir) / "sweep.json") or {}).get("settings") or {}
+    if settings.get("budget") is None or "runs" not in settings:
+        return None
+    now = spent(sweep_dir, settings["runs"])
+    done = sum(r["status"] == "done" for r in runfolder.started(sweep_dir, settings["runs"]))
+    head = f"Budget: {kwh(now.total_j)} of {kwh(settings['budget'])} spent ({now.provenance})"
+    if now.total_j >= settings["budget"]:
+        return f"{head}; the sweep stopped at the budget after {done} runs done."
+    return f"{head}; {done} runs done within the budget."

@@ -1,0 +1,157 @@
+"""The energy budget (issue 37 item 1): `settings.budget` parsed and checked, the energy
+spent read from every run folder's attempts, the one rule the executors call, and a
+local sweep that stops at its budget and, run again, trains nothing new."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from greenscreen_pipeline import budget, space
+from greenscreen_pipeline.executors.ray import dispatch
+from greenscreen_pipeline.runfolder import RunFolder
+from greenscreen_pipeline.yamlload import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = """
+settings: {{epochs: 1, seed: 7, energy_source: nvidia-smi, budget: {budget}}}
+configuration:
+  dataset: {{values: [digits]}}
+  model: {{values: [ffnn]}}
+  batch_size: {{values: [32, 64]}}
+"""
+
+
+@pytest.mark.parametrize("given, joules", [
+    (500, 500.0), (2.5, 2.5), ("2 kWh", 7.2e6), ("1.5 Wh", 5400.0), ("3 kJ", 3000.0),
+    ("0.5 MJ", 5e5), ("10 J", 10.0), ("1e3 J", 1000.0), (None, None)])
+def test_budget_units(given, joules):
+    assert budget.parse(given) == joules
+
+
+@pytest.mark.parametrize("given", [0, -1, float("inf"), float("nan"), True, "2", "kWh",
+                                   "2 kwh x", [2], "-1 kWh"])
+def test_bad_budgets_say_what_is_allowed(given):
+    with pytest.raises(budget.BudgetError, match="allowed|unit"):
+        budget.parse(given)
+
+
+def test_a_near_unit_is_suggested():
+    with pytest.raises(budget.BudgetError, match="did you mean 'kWh'"):
+        budget.parse("2 kwh")
+    with pytest.raises(budget.BudgetError, match="did you mean 'kJ'"):
+        budget.parse("2 KJ")
+
+
+def _load(tmp_path, settings: str):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"settings: {{{settings}}}\nconfiguration:\n  model: {{values: [ffnn]}}\n")
+    return space.load(path)
+
+
+def test_the_config_check_names_the_key_and_runs_follow_the_budget(tmp_path):
+    with pytest.raises(ConfigError, match=r"settings\.budget: got '2 kwh'.*did you mean 'kWh'"):
+        _load(tmp_path, "budget: 2 kwh")
+    assert _load(tmp_path, "budget: 2 kWh").settings["runs"] == budget.RUNS_WITH_BUDGET
+    assert _load(tmp_path, "budget: 2 kWh").settings["budget"] == 7.2e6
+    assert _load(tmp_path, "budget: 2 kWh, runs: 4").settings["runs"] == 4
+    assert _load(tmp_path, "runs: 4").settings["budget"] is None
+
+
+def _summary(sweep, index, source, attempts):
+    folder = RunFolder.of(sweep, index).path
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({
+        "energy_j": sum(attempts), "source": source,
+        "attempts": [{"energy_j": e, "t_start": 0, "t_end": 1} for e in attempts]}))
+
+
+def test_spent_counts_every_attempt_by_provenance(tmp_path):
+    _summary(tmp_path, 0, "measured:nvidia-smi", [100.0, 50.0])  # resumed: two attempts
+    _summary(tmp_path, 1, "measured:nvidia-smi", [30.0])  # unfinished: no status at all
+    _summary(tmp_path, 2, "estimated:cpu-time", [20.0])
+    (RunFolder.of(tmp_path, 3).path).mkdir()  # started, nothing measured yet
+    now = budget.spent(tmp_path, 10)
+    assert (now.measured_j, now.estimated_j, now.total_j) == (180.0, 20.0, 200.0)
+    assert now.provenance == "measured + estimated"
+    settings = {"runs": 10, "budget": 200.0}
+    assert not budget.allows_next(settings, tmp_path)
+    assert budget.allows_next({**settings, "budget": 200.5}, tmp_path)
+    assert budget.allows_next({**settings, "budget": None}, tmp_path)
+    assert budget.line(settings, tmp_path) == \
+        "spent 200.0 J of budget 200.0 J (measured + estimated)"
+    assert "energy budget reached after 0 runs done" in budget.stopped_line(settings, tmp_path)
+
+
+def test_ray_dispatch_starts_nothing_once_the_budget_says_no():
+    class Ref:
+        def __init__(self, index):
+            self.index = index
+
+    class Actor:
+        class train:  # noqa: N801 - Ray's actor.method.remote form
+            @staticmethod
+            def remote(index):
+                return Ref(index)
+
+    class FakeRay:
+        class exceptions:  # noqa: N801
+            RayError = RuntimeError
+
+        @staticmethod
+        def wait(refs, num_returns):
+            return refs[:1], refs[1:]
+
+        @staticmethod
+        def get(ref):
+            return ref.index
+
+    reports: list = []
+    dispatch(FakeRay, [Actor()], [0, 1, 2, 3], {}, reports.append, lambda: len(reports) < 2)
+    assert reports == [0, 1]
+
+
+def sweep(config: Path, out: Path):
+    return subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "sweep", "local",
+                           "--config", str(config), "--sweep-dir", str(out), "--no-probe"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_a_sweep_stops_at_its_budget_and_resuming_trains_nothing_new(fake_smi, tmp_path):
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(CONFIG.format(budget="'1 J'"))
+    first = sweep(config, out)
+    assert first.returncode == 0, first.stderr
+    said = first.stdout + first.stderr
+    assert "spent" in said and "of budget 1.0 J (measured)" in said
+    assert "energy budget reached after 1 runs done" in said, said
+    assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["000"]
+    assert RunFolder.of(out, 0).state() == "done"
+    again = sweep(config, out)
+    assert again.returncode == 0, again.stderr
+    assert "energy budget reached after 1 runs done" in again.stdout + again.stderr
+    assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["000"]
+    # A larger budget, just above what was spent: the resumed sweep counts run 000's
+    # energy, so exactly one more run starts.
+    spent = budget.spent(out, 10).total_j
+    config.write_text(CONFIG.format(budget=spent + 1e-6))
+    more = sweep(config, out)
+    assert more.returncode == 0, more.stderr
+    assert "energy budget reached after 2 runs done" in more.stdout + more.stderr
+    assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["000", "001"]
+    assert budget.report_sentence(out).endswith("the sweep stopped at the budget after 2 "
+                                                 "runs done.")
+    assert "ETA" not in more.stdout and "[2] run 001 done" in more.stdout
+
+
+def test_slurm_needs_shares_for_a_budget(tmp_path):
+    from greenscreen_pipeline.errors import UsageError
+    from greenscreen_pipeline.executors import slurm
+
+    with pytest.raises(UsageError, match="slurm_parallel"):
+        slurm.scripts(_load(tmp_path, "budget: 2 kWh"), tmp_path / "sweep")
+    array, _, _ = slurm.scripts(_load(tmp_path, "budget: 2 kWh, slurm_parallel: 4"),
+                                tmp_path / "sweep")
+    assert '--share "$SLURM_ARRAY_TASK_ID/4"' in array
