@@ -3,6 +3,8 @@ known power and wrap at each zone's own max_energy_range_uj.
 
     zones(t0), truth(spec, ids, a, b)   a two-socket node's zones, and the joules of some
     running(folder, spec, layout)      the tree below, with the writer running
+    writer_lag(folder), peak_w(spec, ids)   how stale a counter may have been, and the
+                                       zones' peak power: the edge error the fake allows
     build(root, zones, layout)   the folders and files, like the kernel's:
         "nested": <root>/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0/...
         "flat":   the nested tree plus <root>/class/powercap/ listing every zone (and the
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import trace_energy  # noqa: E402
 
 PERIOD_S = 0.001
+LAG_FILE = "writer_lag_s"  # beside zones.json: the writer's longest gap between updates
 CPU, DRAM = ("intel-rapl:0", "intel-rapl:1"), ("intel-rapl:0:2", "intel-rapl:1:0")
 
 
@@ -138,13 +141,37 @@ def running(folder: Path, spec: list[dict], layout: str = "nested"):
         writer.wait()
 
 
+def writer_lag(folder: Path) -> float:
+    """The longest time, in seconds, between two of the writer's updates so far: a counter
+    read at any moment is at most this stale, so a meter's window edge may be off by its
+    power times this. A real RAPL counter updates every millisecond; the fake's writer is a
+    process that a loaded machine may leave unscheduled for tens of milliseconds."""
+    try:
+        return float((folder / LAG_FILE).read_text())
+    except (OSError, ValueError):
+        return 0.0
+
+
+def peak_w(spec: list[dict], ids: tuple[str, ...]) -> float:
+    """The zones' highest total power (base + amp each), in watts."""
+    return sum(z["power"].get("base", 0.0) + abs(z["power"].get("amp", 0.0))
+               for z in spec if z["id"] in ids)
+
+
 def main(root: str, spec: str) -> None:
     base = Path(root) / "devices" / "virtual" / "powercap"
     zones = json.loads(Path(spec).read_text())
     fds = {z["id"]: os.open(zone_dir(base, z["id"]) / "energy_uj", os.O_WRONLY)
            for z in zones if not z.get("unreadable")}
+    lag_file, longest, last = Path(spec).with_name(LAG_FILE), 0.0, time.time()
     while True:
-        write_counters(base, zones, time.time(), fds)
+        now = time.time()
+        write_counters(base, zones, now, fds)
+        if now - last > longest:  # said at once, whole (replaced, never half written)
+            longest = now - last
+            lag_file.with_suffix(".tmp").write_text(f"{longest:.6f}")
+            os.replace(lag_file.with_suffix(".tmp"), lag_file)
+        last = now
         time.sleep(PERIOD_S)
 
 

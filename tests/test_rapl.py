@@ -72,8 +72,8 @@ def test_window_energy_of_each_component_matches_the_counters_truth(tmp_path, mo
     assert meter.components == {"cpu": "measured:rapl", "dram": "measured:rapl"}
     for w in windows:
         cpu, dram = w.components["cpu"], w.components["dram"]
-        assert cpu.energy_j == pytest.approx(truth(spec, CPU, w.t_start, w.t_end), rel=0.01)
-        assert dram.energy_j == pytest.approx(truth(spec, DRAM, w.t_start, w.t_end), rel=0.01)
+        assert_matches(cpu.energy_j, spec, CPU, w, tmp_path, rel=0.01)
+        assert_matches(dram.energy_j, spec, DRAM, w, tmp_path, rel=0.01)
         assert w.energy_j == pytest.approx(cpu.energy_j + dram.energy_j, rel=1e-12)
         assert (cpu.devices, dram.devices) == (2, 2) and w.source == "measured:rapl"
         assert w.coverage > 0.99 and w.reason is None and w.unmeasured == {}
@@ -91,7 +91,17 @@ def test_an_unreadable_zone_is_named_with_its_reason(tmp_path, monkeypatch):
     reason = w.unmeasured["dram"]
     assert reason.startswith("intel-rapl:0:2 (dram): energy_uj cannot be read")
     assert "Is a directory" in reason
-    assert w.energy_j == pytest.approx(truth(spec, CPU, w.t_start, w.t_end), rel=0.02)
+    assert_matches(w.energy_j, spec, CPU, w, tmp_path, rel=0.02)
+
+
+def assert_matches(joules: float, spec: list[dict], ids: tuple, w, folder: Path,
+                   rel: float) -> None:
+    """Within `rel` of the truth over the window, plus what the fake's writer allows at
+    the window's two edges: a counter as stale as the writer's longest gap (a loaded
+    machine's scheduling, not the meter's error), at the zones' peak power."""
+    expected = truth(spec, ids, w.t_start, w.t_end)
+    slack = 2 * powercap.peak_w(spec, ids) * powercap.writer_lag(folder)
+    assert abs(joules - expected) <= rel * expected + slack, (joules, expected, slack)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
