@@ -36,9 +36,10 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
         UsageError: analysis.json has no recommendation.
     """
     analysis = runfolder.read_json(sweep_dir / "analysis.json")
-    if not analysis or not analysis.get("recommendation"):
-        raise UsageError(f"no recommendation in {sweep_dir}/analysis.json; run greenscreen "
-                         "analyze first (it needs a finished run)")
+    if not analysis:
+        raise UsageError(f"no {sweep_dir}/analysis.json: run greenscreen analyze first")
+    if not analysis.get("recommendation"):
+        raise UsageError(no_recommendation(sweep_dir, analysis))
     rec = analysis["recommendation"]
     folder = sweep_dir / "final"
     configuration, what = recommended_configuration(config, sweep_dir, rec)
@@ -66,6 +67,17 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
         "compare" if same else None)
     atomic_write_json(folder / comparison.FILE, doc)
     return {**_outcome(runfolder.RunFolder(folder)), "comparison": doc}
+
+
+def no_recommendation(sweep_dir: Path, analysis: dict) -> str:
+    """Why analysis.json recommends nothing: no run finished, and the first failure's
+    reason (the same words the sweep's console gave), with what to do."""
+    failed = analysis.get("failed_or_skipped") or []
+    first = next((f for f in failed if isinstance(f.get("reason"), str)), None)
+    why = f"; run {int(first['run']):03d} {first['status']}: {first['reason']}" if first else ""
+    return (f"no recommendation in {sweep_dir}/analysis.json: {analysis.get('done', 0)} of "
+            f"{analysis.get('runs', '?')} runs finished{why}. Fix the cause, then train the "
+            "failed runs again (greenscreen sweep --retry-failed) and analyze")
 
 
 def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dict, str]]

@@ -218,6 +218,16 @@ def test_zero_finished_runs_give_a_short_pdf_not_a_traceback(tmp_path):
     pages, text = pdf_text(report.build(tmp_path, tmp_path / "empty.pdf"))
     assert pages == 1 and "no finished run" in text and "RuntimeError: boom" in text
     assert_every_page_is_used(tmp_path / "empty.pdf")
+    # final says that no run finished and why, not "run analyze first" (analyze just ran).
+    from greenscreen_pipeline.errors import UsageError
+    from greenscreen_pipeline.final import final_run
+    from greenscreen_pipeline.space import SweepConfig
+
+    with pytest.raises(UsageError) as told:
+        final_run(SweepConfig("config.yaml", {"seed": 0}, {}), tmp_path)
+    said = str(told.value)
+    assert "0 of 1 runs finished; run 000 failed: RuntimeError: boom" in said
+    assert "--retry-failed" in said and "analyze first" not in said
 
 
 def test_energy_is_nan_safe_for_runs_without_summary(tmp_path):
