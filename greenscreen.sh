@@ -53,7 +53,10 @@ test_workers() {
                  exit 2 ;;
   esac
   if [ "$n" -le 1 ] && [ -z "${GREENSCREEN_TEST_WORKERS:-}" ]; then n=0; fi
-  echo "-n $n"
+  # One test at a time to each worker (after two each): tests/conftest.py starts the
+  # longest first, and xdist's default first hands each worker a quarter of its share in
+  # one contiguous chunk, which would give one worker all the longest tests.
+  echo "-n $n --maxschedchunk 1"
 }
 
 run_tests() {

@@ -19,8 +19,9 @@ def pytest_collection_modifyitems(config, items):
 
     The longest tests go first (their seconds in tests/durations.json, from
     `benchmarks/suite_durations.py --order`; the others keep their order after them):
-    pytest-xdist hands tests out in this order, so no long test starts last and leaves
-    the other workers idle at the end of a pass.
+    pytest-xdist hands tests out in this order, one at a time (`--maxschedchunk 1`, set by
+    ./greenscreen.sh test), so no long test starts last and leaves the other workers idle
+    at the end of a pass.
     """
     try:
         seconds = json.loads(DURATIONS.read_text())
