@@ -55,10 +55,6 @@ class Request:
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
-    @classmethod
-    def from_json(cls, text: str) -> "Request":
-        return cls(**json.loads(text))
-
 
 def needs_own_process(cfg: dict, backend: str | None) -> str | None:
     """Why run `cfg` cannot train in a warm worker (a setting fixed when its process
