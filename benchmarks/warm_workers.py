@@ -14,7 +14,8 @@ Three measurements, each side by side in one invocation, repeats interleaved:
    the first epoch's excess over the median later epoch (set-up and tracing).
 
 Usage: python benchmarks/warm_workers.py [--repeats 3] [--only overhead,memory,cache]
-       [--runs N --epochs E (a smaller default sweep, for a short device call)] [--out FILE]
+       [--runs N --epochs E (a smaller default sweep, for a short device call)]
+       [--modes warm|isolated (overhead: one sweep alone)] [--out FILE]
        (KERAS_BACKEND picks the backend; the cache is JAX's or XLA's)
 """
 
@@ -77,9 +78,9 @@ def sweep_once(config: Path, out: Path) -> dict:
             "median_run_outside_fit_pct": statistics.median(per_run) if per_run else None}
 
 
-def overhead(work: Path, repeats: int, size: dict) -> dict:
-    modes = {"warm": config_copy(_mk(work / "warm"), isolate_runs=False, **size),
-             "isolated": config_copy(_mk(work / "isolated"), isolate_runs=True, **size)}
+def overhead(work: Path, repeats: int, size: dict, only: list[str]) -> dict:
+    modes = {mode: config_copy(_mk(work / mode), isolate_runs=(mode == "isolated"), **size)
+             for mode in ("warm", "isolated") if mode in only}
     got: dict[str, list[dict]] = {mode: [] for mode in modes}
     for r in range(repeats):
         for mode, config in modes.items():  # interleaved: warm, isolated, warm, ...
@@ -90,8 +91,9 @@ def overhead(work: Path, repeats: int, size: dict) -> dict:
                   for key in ("wall_s", "fit_s", "fixed_per_run_s", "outside_fit_pct",
                               "median_run_outside_fit_pct")}
            for mode, rows in got.items()}
-    out["fixed_cost_ratio_warm_over_isolated"] = (out["warm"]["fixed_per_run_s"]
-                                                  / out["isolated"]["fixed_per_run_s"])
+    if len(modes) == 2:
+        out["fixed_cost_ratio_warm_over_isolated"] = (out["warm"]["fixed_per_run_s"]
+                                                      / out["isolated"]["fixed_per_run_s"])
     out["repeats"] = got
     return out
 
@@ -155,6 +157,9 @@ def main() -> None:
                         help="overhead: the sweep's runs (default: config.yaml's)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="overhead: epochs per run (default: config.yaml's)")
+    parser.add_argument("--modes", default="warm,isolated",
+                        help="overhead: which sweeps (one alone when a device call cannot "
+                             "hold both; then it is not side by side)")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="greenscreen-warm-"))
@@ -164,7 +169,7 @@ def main() -> None:
         if "overhead" in parts:
             size = {key: value for key, value in (("runs", args.runs), ("epochs", args.epochs))
                     if value is not None}
-            report["overhead"] = overhead(work, args.repeats, size)
+            report["overhead"] = overhead(work, args.repeats, size, args.modes.split(","))
             report["overhead"]["sweep_size"] = size or "config.yaml"
         if "memory" in parts:
             report["memory"] = memory(work, args.memory_runs)
