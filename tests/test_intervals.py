@@ -97,7 +97,11 @@ def test_rapl_counters_are_covered_and_wraps_are_unwrapped(tmp_path, monkeypatch
                             lambda u, a, b: powercap.truth(spec, (ids[u],), a, b))
     pooled = np.concatenate(list(found.values()))  # package-0 smooth, dram-0 wraps, constants
     assert np.mean(pooled[:, 0] <= pooled[:, 1]) >= 0.95
-    assert_holds(found["rapl:intel-rapl:0"])
+    # The median width is steady (0.16 to 0.19 J) but the median error of one 12 s
+    # recording is not (0.048 to 0.071 J): its 50 windows share ~60 sample intervals. Over
+    # 11 runs on the 2-core VM the ratio was 2.40 to 3.65, median 2.72; a bound of 3.5 failed
+    # 1 in 11 and once in a full test run. 4 keeps the "about 3x" for that spread.
+    assert_holds(found["rapl:intel-rapl:0"], bound=4.0)
 
 
 def test_an_estimate_has_no_interval_and_says_why():
