@@ -51,7 +51,8 @@ def one_sweep(config: Path, out: Path, options: list[str], runs: int, env=None) 
            str(config), "--sweep-dir", str(out), *flags]
     subprocess.run(cmd, cwd=ROOT, check=True, env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    while runfolder.unfinished(out, runs):  # Slurm returns at submission
+    while not all(row["status"] in runfolder.FINAL  # Slurm returns at submission
+                  for row in runfolder.statuses(out, runs)):
         time.sleep(0.2)
     return time.time() - t0
 

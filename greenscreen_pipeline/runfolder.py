@@ -340,19 +340,6 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def unfinished(sweep_dir: "str | Path", runs: int) -> list[int]:
-    """Indices of the runs still to train (not done, failed or skipped). A run folder that
-    cannot be read counts as unfinished: the executor then reports it, and leaves it."""
-    out = []
-    for i in range(runs):
-        try:
-            if RunFolder.of(sweep_dir, i).state() not in FINAL:
-                out.append(i)
-        except Unreadable:
-            out.append(i)
-    return out
-
-
 def statuses(sweep_dir: "str | Path", runs: int) -> list[dict]:
     """Every run's outcome with its index; an unreadable folder as status "unreadable"."""
     return _outcomes(sweep_dir, range(runs))

@@ -147,6 +147,32 @@ def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
     assert "0 runs to train" in again.stdout and "3/3 runs done" in again.stdout
 
 
+HUGE_WITH_BUDGET = """settings: {runs: 1000000000, budget: 1 J, epochs: 1, seed: 3,
+           energy_source: nvidia-smi}
+configuration:
+  dataset: {values: [digits]}
+  model: {values: [ffnn]}
+  batch_size: {values: [64]}
+"""
+
+
+def test_ray_hands_out_a_billion_runs_without_listing_them(fake_smi, tmp_path):
+    """Issue 33: the Ray executor reads only the run folders that exist and hands out the
+    next index as an actor frees up. Listing a billion indices up front took minutes and
+    gigabytes; here the budget (1 J) ends the sweep after the first runs."""
+    pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(HUGE_WITH_BUDGET)
+    result = sweep(config, out, "ray", "--num-cpus", "2", "--no-probe", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = result.stdout + result.stderr
+    assert "1000000000 runs to train" in said and "MemoryError" not in said
+    assert "energy budget reached after" in said, said[-3000:]
+    runs = sorted(p.name for p in out.iterdir() if p.name.isdigit())
+    assert 1 <= len(runs) <= 2 and runs[0] == "000"  # one per actor, none up front
+    assert all(runfolder.RunFolder.of(out, int(r)).state() == "done" for r in runs)
+
+
 RAY_LISTENERS = """
 import ipaddress, json, os, sys
 sys.path.insert(0, {tests!r})

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,14 +100,36 @@ def finished(outcome: dict, config: SweepConfig) -> bool:
     return outcome["status"] in runfolder.FINAL
 
 
-def to_train(config: SweepConfig, sweep_dir: Path) -> list[int]:
-    """The runs an executor should hand out: not through yet (`finished`)."""
-    runs = config.settings["runs"]
-    todo = set(runfolder.unfinished(sweep_dir, runs))
-    if config.settings.get("retry_failed"):
-        todo |= {row["index"] for row in runfolder.statuses(sweep_dir, runs)
-                 if row["status"] == "failed"}
-    return sorted(todo)
+@dataclass(frozen=True)
+class Todo:
+    """The runs an executor should hand out, in index order, without listing them: `runs`
+    may be a billion (issue 33), and only the run folders that exist are read.
+
+    A run is to train unless its folder says it is through (done, stopped, failed or
+    skipped; failed ones are trained again under `--retry-failed`). An unreadable folder
+    counts as to train: the executor then reports it, and leaves it.
+    """
+
+    runs: int
+    through: frozenset[int]
+
+    def __len__(self) -> int:
+        return self.runs - len(self.through)
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for i in range(self.runs) if i not in self.through)
+
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and 0 <= index < self.runs and index not in self.through
+
+
+def to_train(config: SweepConfig, sweep_dir: Path) -> Todo:
+    """The runs an executor should hand out: not through yet (see `Todo`)."""
+    runs, retry = config.settings["runs"], config.settings.get("retry_failed")
+    through = {row["index"] for row in runfolder.started(sweep_dir, runs)
+               if row["status"] in runfolder.FINAL
+               and not (retry and row["status"] == "failed")}
+    return Todo(runs, frozenset(through))
 
 
 def _kept(outcome: dict) -> str:

@@ -43,7 +43,7 @@ from ..errors import Interrupted, MissingDependency, UsageError
 from ..log import logger
 from ..space import SweepConfig
 from . import proposals
-from .attempt import RunReport, to_train, train_claimed
+from .attempt import RunReport, Todo, to_train, train_claimed
 from .progress import Progress
 from .workers import WorkerSlot
 
@@ -166,8 +166,8 @@ def batch_size(config: SweepConfig, sweep_dir: Path, at_once: int) -> int | None
     return size
 
 
-def waves(config: SweepConfig, sweep_dir: Path, todo: list[int],
-          size: int | None) -> Iterable[list[int]]:
+def waves(config: SweepConfig, sweep_dir: Path, todo: Todo,
+          size: int | None) -> Iterable[Iterable[int]]:
     """The unfinished runs in the groups submitted together: all at once, or batch by
     batch (each proposed, under pareto, when the one before has ended)."""
     if size is None:
@@ -213,7 +213,7 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
         ray.get([a.stop.remote() for a in actors], timeout=90)
         ray.wait(list(pending), num_returns=len(pending), timeout=90)  # now interrupted
         raise Interrupted("stopped; run the same command again to finish (interrupted runs "
-                          "resume)", runfolder.statuses(sweep_dir, s["runs"])) from None
+                          "resume)", runfolder.started(sweep_dir, s["runs"])) from None
     finally:
         for a in actors:
             try:
@@ -224,22 +224,26 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
     return budget.outcomes(s, sweep_dir)
 
 
-def dispatch(ray, actors: list, runs: list[int], pending: dict, report,
+def dispatch(ray, actors: list, runs: Iterable[int], pending: dict, report,
              may_start=lambda: True) -> None:
     """Trains `runs` in order, each on the next idle actor, until all are through;
     `report(RunReport)` as each ends. A lost actor's run is reported lost (a rerun trains
     it) and its slot is not used again. `may_start()` false (the budget is spent): no
     further run starts; those in flight finish."""
-    idle, queue = list(actors), list(runs)
-    while queue or pending:
-        if queue and not may_start():
-            queue.clear()
-        while idle and queue:
-            actor, index = idle.pop(0), queue.pop(0)
-            pending[actor.train.remote(index)] = (actor, index)
-        if not pending:  # every actor is lost
-            for index in queue:
-                report(RunReport(index, {"status": "lost"}, "lost (no Ray actor left)"))
+    idle, upcoming = list(actors), iter(runs)  # never listed: `runs` may be a billion
+    following = next(upcoming, None)
+    while following is not None or pending:
+        if following is not None and not may_start():
+            following = None
+        while idle and following is not None:
+            actor = idle.pop(0)
+            pending[actor.train.remote(following)] = (actor, following)
+            following = next(upcoming, None)
+        if not pending:  # every actor is lost: the next run says so; a rerun trains the rest
+            if following is not None:
+                report(RunReport(following, {"status": "lost"}, "lost (no Ray actor left)"))
+                log.error("no Ray actor left: run %d and those after it were not started; "
+                          "run the same command again to train them", following)
             return
         ready, _ = ray.wait(list(pending), num_returns=1)
         actor, index = pending.pop(ready[0])

@@ -31,6 +31,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from greenscreen.fileio import atomic_write_text
@@ -43,14 +44,18 @@ from .attempt import to_train
 log = logger(__name__)
 
 
-def array_spec(indices: list[int]) -> str:
-    """Slurm's --array form of sorted run indices: [0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'."""
-    parts, start = [], None
-    for k, i in enumerate(indices):
-        start = i if start is None else start
-        if k + 1 == len(indices) or indices[k + 1] != i + 1:
-            parts.append(str(i) if i == start else f"{start}-{i}")
+def array_spec(indices: Iterable[int]) -> str:
+    """Slurm's --array form of sorted run indices: [0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'.
+    Read once, in order: the indices are never listed (see `attempt.Todo`)."""
+    parts: list[str] = []
+    start = last = None
+    for i in indices:
+        if last is not None and i != last + 1:
+            parts.append(str(last) if last == start else f"{start}-{last}")
             start = None
+        start, last = (i if start is None else start), i
+    if last is not None:
+        parts.append(str(last) if last == start else f"{start}-{last}")
     return ",".join(parts)
 
 
