@@ -341,7 +341,7 @@ def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
     (out / "003").mkdir()
     (out / "003" / "status.json").write_text('{"status": "running"}')
     array, report, todo = slurm.scripts(config, out)
-    assert todo == [0, 2, 3, 4]  # failed runs are finished; running ones are redone
+    assert list(todo) == [0, 2, 3, 4]  # failed runs are finished; running ones are redone
     lines = array.splitlines()
     assert "#SBATCH --array=0-1" in lines and "#SBATCH --gres=gpu:1" in lines
     assert {"#SBATCH --partition=gpu", "#SBATCH --time=04:00:00",
