@@ -19,6 +19,7 @@ import pandas as pd
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
 from . import collect, ledger, leftout, provenance, relevance, search_cost, search_importance
+from . import repeats as sweep_repeats
 from .objective import Objective
 from .runfolder import Unreadable, read_json
 from .space import METHOD_DIMENSIONS
@@ -295,14 +296,15 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     if ok.empty:
         result["message"] = "no finished run: nothing to rank"
     else:
-        result.update(rankings(out_dir, ok, objective))
+        table = sweep_repeats.ranked(sweep_dir, ok, result)  # the repeats' means, if any
+        result.update(rankings(out_dir, table, objective))
         result.update(relevance_of(out_dir, relevance_sample(sweep_dir, ok, result),
-                                   factors, objective, continuous))
+                                   factors, objective, continuous))  # every repeat: replicates
         result.update(search_importance.of_sweep(sweep_dir, ok, objective))  # pareto only
         varying = relevance.varying_factors(ok, factors)
-        result["recommendation"] = (
-            recommend_values(ok, floor, varying, objective, continuous) if rule == "values"
-            else recommend(ok, floor, varying, objective))
+        result["recommendation"] = sweep_repeats.describe(
+            recommend_values(table, floor, varying, objective, continuous) if rule == "values"
+            else recommend(table, floor, varying, objective), table)
     atomic_write_json(out_dir / "analysis.json", result)
     return result
 
@@ -311,7 +313,7 @@ def rankings(out_dir: Path, ok: pd.DataFrame, objective: Objective) -> dict:
     """The top tables and the Pareto front, each also written as a CSV into `out_dir`."""
     out = {}
     shown = COLUMNS[:2] + (["accuracy"] if "accuracy" in ok and objective.metric != "accuracy"
-                           else []) + COLUMNS[2:]
+                           else []) + COLUMNS[2:] + [c for c in sweep_repeats.SPREAD if c in ok]
     for name, table in top_tables(ok, objective).items():
         atomic_write_text(out_dir / f"{name}.csv", table.to_csv(index=False))
         out[name] = table[shown + [c for c in EFFICIENCY if c in table]].to_dict("records")
@@ -386,7 +388,8 @@ def summary_text(result: dict) -> str:
     lines.append(f"Pareto front ({objective.label} vs energy): " + ", ".join(
         f"{r['run']} ({r['objective']:.3f}, {r['energy_j']:.0f} J)" for r in result["pareto"]))
     lines += ([result["relevance_note"]] if result.get("relevance_note") else []) + \
-        result["relevance_summary"] + search_importance.summary_line(result)
+        result["relevance_summary"] + search_importance.summary_line(result) + \
+        sweep_repeats.words(result)
     return "\n".join(lines + recommendation_lines(result["recommendation"], objective))
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import ledger, ranges, sharing
+from . import ledger, ranges, repeats, sharing
 from .objective import Objective
 from .records import RunResults, RunSummary
 from .runfolder import RunFolder, Unreadable, read_json
@@ -143,7 +143,8 @@ def configuration_of(folder: RunFolder, notes: list[str]) -> dict:
     if sweep.get("space") and "seed" in sweep and folder.name.isdigit():
         notes.append(f"{missing}: its configuration is run {int(folder.name)} of sweep.json's "
                      "seed and space")
-        return ranges.configuration(sweep["space"], sweep["seed"], int(folder.name))
+        c = repeats.configuration_index(int(folder.name), repeats.of(sweep.get("settings") or {}))
+        return ranges.configuration(sweep["space"], sweep["seed"], c)
     return {"configuration_unknown": f"{missing}, and neither configuration.json nor "
                                      "sweep.json says its configuration: it is not ranked"}
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import budget, ranges, space
+from . import budget, repeats, space
 from .errors import Interrupted, MissingDependency, UsageError
 from .log import logger
 
@@ -57,7 +57,7 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
         "slurm_partition": option("partition"), "slurm_time": option("time"),
         "slurm_account": option("account"), "slurm_parallel": option("parallel"),
         "ray_address": option("address"), "retry_failed": option("retry_failed")})
-    repeat = ranges.repeats(config.space, config.settings["runs"])
+    repeat = repeats.beyond_space(config.space, config.settings)  # ranges.repeats' words
     if repeat and budget.unbounded(config.settings):
         log.info("%s: settings.budget ends the sweep; past the space's %d configuration(s), "
                  "further runs train them again with another training seed", args.config,

@@ -50,9 +50,12 @@ def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) 
 
 def search_of(settings: dict, batch_size: int | None = None) -> dict:
     """What decides which runs train and how long: the search, its sampler, halving and its
-    rate, and the batch size (only the settings in use; a sweep.json without it: random)."""
+    rate, the repeats (run i trains configuration i // repeats), and the batch size (only
+    the settings in use; a sweep.json without it: random, one repeat)."""
     out = {"search": settings.get("search", "random"),
            "early_stop": settings.get("early_stop", "off")}
+    if settings.get("repeats", 1) != 1:  # left out at 1: older sweep.json files match
+        out["repeats"] = settings["repeats"]
     if out["search"] == "pareto":
         out["search_sampler"] = settings.get("search_sampler", "tpe")
     if out["early_stop"] == "halving":

@@ -2,8 +2,8 @@
 
 The search space uses the W&B-sweeps form of the original pipeline:
 `configuration: <dimension>: values: [...]`, or a range, `{min, max, log, step}`
-(ranges.py). Run i's configuration is a pure function of (seed, i, space); run 0 is the
-baseline: the first value of every list, the middle of every range.
+(ranges.py). Run i's configuration is a pure function of (seed, i // repeats, space),
+repeats.py; run 0 is the baseline: the first value of every list, the middle of a range.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from greenscreen import choices
 
-from . import budget, ranges, yamlload
+from . import budget, ranges, repeats, yamlload
 from .ranges import Range
 from .yamlload import ConfigError, finite
 
@@ -86,6 +86,7 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "budget": (float, None, budget.ALLOWED),
     "final_epochs": (int, 50, "a positive integer (50, as in the original study)"),
     "final_seeds": (int, 3, "a positive integer: seeds of the recommendation and baseline"),
+    "repeats": (int, 1, "a positive integer: trainings of each configuration (repeats.py)"),
     "seed": (int, 22, "an integer"),
     "sweep_dir": (str, "sweeps/default", "a folder path (not empty)"),
     "accuracy_floor": (float, 0.02, "a number in [0, 1]: how far below the best accuracy (above "
@@ -141,6 +142,8 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
 SETTING_WORDS = {"recommend": ("run", "values"), "search": ("random", "pareto"),
                  "early_stop": ("off", "halving"), "search_sampler": ("tpe", "nsga2", "gp"),
                  "energy_source": choices.SOURCE_NAMES}
+MINIMUM = {"runs": 1, "epochs": 1, "final_epochs": 1, "final_seeds": 1, "repeats": 1,
+           "image_size": 1, "slurm_parallel": 0, "stop_after_failures": 0, "halving_eta": 2}
 # Slurm values are written into #SBATCH lines, so nothing but these characters may reach them.
 _SLURM_TIME = r"\d+(:\d{2}){0,2}|\d+-\d+(:\d{2}){0,2}"
 EXECUTOR_PATTERNS = {
@@ -173,9 +176,10 @@ class SweepConfig:
         return Path(self.path).resolve().parent
 
     def run(self, index: int) -> dict:
-        """Run `index`'s configuration, a pure function of (seed, index, space): no list
-        configuration repeats before every one has run (ranges.py says how)."""
-        return ranges.configuration(self.space, self.settings["seed"], index)
+        """Run `index`'s configuration, a pure function of (seed, index // repeats, space):
+        no list configuration recurs before every one has run (ranges.py, repeats.py)."""
+        c = repeats.configuration_index(index, repeats.of(self.settings))
+        return ranges.configuration(self.space, self.settings["seed"], c)
 
 
 def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
@@ -190,6 +194,7 @@ def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
     settings = _settings(path, doc.get("settings") or {}, overrides or {})
     space = _space(path, doc.get("configuration"))
     _check_runnable(path, settings, space)
+    repeats.check(path, settings)  # runs a multiple of repeats; no halving with repeats
     return SweepConfig(path, settings, space)
 
 
@@ -224,11 +229,9 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool) \
                 or not finite(value) or (key == "sweep_dir" and not value.strip()):
             raise ConfigError(path, f"settings.{key}", value, allowed)
-        if key in ("runs", "epochs", "final_epochs", "final_seeds", "image_size") and value < 1:
+        if key in MINIMUM and value < MINIMUM[key]:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key in EXECUTOR_PATTERNS and not re.fullmatch(EXECUTOR_PATTERNS[key], value):
-            raise ConfigError(path, f"settings.{key}", value, allowed)
-        if key == "slurm_parallel" and value < 0:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "accuracy_floor" and not 0 <= value <= 1:
             raise ConfigError(path, f"settings.{key}", value, allowed)
@@ -238,11 +241,7 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key in SETTING_WORDS and value not in SETTING_WORDS[key]:
             raise ConfigError(path, f"settings.{key}", value, allowed)
-        if key == "halving_eta" and value < 2:
-            raise ConfigError(path, f"settings.{key}", value, allowed)
         if key == "worker_memory_growth_mb" and not 0 < value < float("inf"):
-            raise ConfigError(path, f"settings.{key}", value, allowed)
-        if key == "stop_after_failures" and value < 0:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         out[key] = value
     if out["budget"] is not None and "runs" not in merged:

@@ -22,7 +22,7 @@ from typing import Iterator
 from greenscreen.fileio import atomic_write_json
 from greenscreen.meters.estimate import CpuTimeEstimate, watts_per_core
 
-from .. import runfolder
+from .. import repeats, runfolder
 from ..errors import PipelineError
 from ..objective import Objective
 from ..runfolder import RunFolder, read_json
@@ -103,19 +103,24 @@ def configure_batch(config: SweepConfig, sweep_dir: Path, batch: int,
     recorded = {i: RunFolder.of(sweep_dir, i).configuration() for i in runs}
     if all(cfg is not None for cfg in recorded.values()):
         return recorded
-    objective = Objective.from_settings(s)
+    objective, n = Objective.from_settings(s), repeats.of(s)
     cpu_s = time.process_time()
     results = [result_of(config, sweep_dir, i, objective) for i in range(runs.start)]
+    # The sampler proposes configurations (repeats.py): those whose first repeat is in
+    # this batch, told the earlier ones' means; one run each where repeats is 1.
     proposed = propose.propose(
-        config.space, results, runs, seed=s["seed"], batch=batch, random_run=config.run,
-        n_startup=propose.default_startup(s["runs"], batch_size),
-        sampler=s["search_sampler"], maximize=objective.maximise, batch_size=batch_size)
+        config.space, repeats.told(results, n),
+        range(math.ceil(runs.start / n), math.ceil(runs.stop / n)), seed=s["seed"],
+        batch=batch, random_run=lambda c: config.run(c * n),
+        n_startup=math.ceil(propose.default_startup(s["runs"], batch_size) / n),
+        sampler=s["search_sampler"], maximize=objective.maximise,
+        batch_size=math.ceil(batch_size / n))
     record_cost(sweep_dir, batch, runs, time.process_time() - cpu_s, s["search_sampler"])
-    for i in runs:
-        if recorded[i] is None:
-            RunFolder.of(sweep_dir, i).write_configuration(proposed[i])
-            recorded[i] = proposed[i]
-    return recorded
+    for c, cfg in proposed.items():  # every repeat, those in the next batch too
+        for i in repeats.runs_of(c, n):
+            if i < s["runs"] and RunFolder.of(sweep_dir, i).configuration() is None:
+                RunFolder.of(sweep_dir, i).write_configuration(cfg)
+    return {i: RunFolder.of(sweep_dir, i).configuration() for i in runs}
 
 
 PROPOSALS = "proposals"

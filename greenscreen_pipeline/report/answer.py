@@ -89,7 +89,7 @@ def headline(inputs: ReportInputs) -> str:
     pick = inputs.run(rec["run"])
     what = (f"run {rec['run']}" if rec.get("rule") != "values" else
             f"each parameter's best value, which is run {rec['run']}")
-    used = f"used {unit.text(pick['energy_j'])}" + (
+    used = f"used {unit.text(pick['energy_j'])}{inputs.spread(pick)}" + (
         " (an estimate, not a measurement)" if estimated(pick.get("source")) else "")
     ref, against = _reference(inputs, rec["run"])
     if ref is None:

@@ -217,13 +217,25 @@ def rankings(inputs: ReportInputs) -> list:
     for key, title in titles.items():
         if key not in a:
             continue
-        rows = [header] + [[r["run"], r["objective"], unit(r["energy_j"]), r["power_w"]] + (
-            [r["objective_per_kwh"], r["objective_per_w"]] if efficient else []) +
-            [short(r["source"])] for r in a[key][:TOP_K]]
+        rows = [header] + [[r["run"], _sd(r["objective"], r.get("objective_sd")),
+                            _sd(unit(r["energy_j"]), unit(r.get("energy_sd"))), r["power_w"]]
+                           + ([r["objective_per_kwh"], r["objective_per_w"]] if efficient
+                              else []) + [short(r["source"])] for r in a[key][:TOP_K]]
         story += section(title, table(rows, widths), level="Heading4")
+    if (a.get("repeats") or {}).get("repeats", 1) > 1:  # each row is a configuration
+        story.append(para(f"Each row is one configuration: the mean over its "
+                          f"{a['repeats']['repeats']} repeats (settings.repeats), ± their "
+                          "sample SD; the run named is its first finished repeat."))
     if not efficient and a.get("efficiency_left_out"):
         story.append(para(f"No ranking by {metric} per kWh: {a['efficiency_left_out']}."))
     return story
+
+
+def _sd(mean: float, sd: float | None):
+    """"0.912 ± 0.004" where a mean has a spread (its repeats), else the mean itself."""
+    if sd is None or pd.isna(sd):
+        return mean
+    return f"{number(mean)} ± {number(sd)}"
 
 
 def relevance_tables(a: dict) -> list:

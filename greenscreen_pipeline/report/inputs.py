@@ -11,11 +11,12 @@ import pandas as pd
 
 from greenscreen.carbon import carbon_intensity
 
-from .. import collect, comparison, runfolder
+from .. import collect, comparison, repeats, runfolder
 from ..analysis import component_of, focus, objective_of
 from ..objective import Objective
 from ..records import RunResults, RunSummary
 from ..runfolder import RunFolder, Unreadable
+from . import layout
 from .layout import EnergyUnit
 
 BASELINE = "000"
@@ -79,10 +80,25 @@ class ReportInputs:
     def recommendation(self) -> dict:
         return self.analysis.get("recommendation") or {}
 
+    @cached_property
+    def ranked(self) -> pd.DataFrame:
+        """The finished runs as the analysis ranked them: with settings.repeats, one row
+        per configuration, the repeats' means (repeats.means); `ok` otherwise."""
+        return repeats.means(self.ok, repeats.of_sweep(self.path))
+
     def run(self, name: str) -> pd.Series | None:
-        """A finished run's row in the runs table, or None."""
-        rows = self.ok[self.ok["run"] == name] if not self.ok.empty else self.ok
+        """A finished run's row as ranked (its configuration's means, with repeats), or None."""
+        rows = self.ranked[self.ranked["run"] == name] if not self.ranked.empty else self.ranked
         return None if rows.empty else rows.iloc[0]
+
+    def spread(self, row: pd.Series) -> str:
+        """" (mean of 3 repeats; SD 1.2 J, accuracy 0.004)": a ranked row's repeats and
+        their spread in words; "" for a run trained once."""
+        n = int(row.get("repeats", 1) or 1)
+        if n < 2:
+            return ""
+        return (f" (mean of {n} repeats; SD {self.unit.text(row['energy_sd'])}, "
+                f"{self.objective.metric} {layout.number(row['objective_sd'])})")
 
     def logs(self, name: str) -> pd.DataFrame:
         try:
@@ -146,8 +162,8 @@ class ReportInputs:
         return float(sum(e for e in figures if not math.isnan(e)))
 
     def repeat_spread(self) -> dict | None:
-        """The seed-to-seed spread of the sweep's repeated configurations (runs > the
-        space's size): the pooled SD of the objective and the pooled coefficient of
+        """The seed-to-seed spread of the sweep's repeated configurations (settings.repeats,
+        or runs > the space's size): the pooled SD of the objective and the pooled coefficient of
         variation of the energy over configurations finished more than once; None if none."""
         dims = [d for d in collect.dimensions(self.path) if d in self.ok.columns]
         if self.ok.empty or not dims:

@@ -1,0 +1,219 @@
+"""settings.repeats (issue 34 item 4): every configuration trained `repeats` times, each
+with its own training seed, and ranked by the repeats' means.
+
+Run folders map to (configuration, repeat) by consecutive indices: run i trains
+configuration i // repeats as repeat i % repeats, so runs 000..repeats-1 are the
+baseline's repeats. The training seed stays settings.seed + i, as for every run, so each
+repeat has its own seed, derived from its index alone. Every run folder stays an
+independent run: claims, resume, --retry-failed and the energy budget work on folders as
+before, and a finished repeat is never trained again. `settings.runs` counts trainings
+(run folders), so a sweep costs what it did per run; it must be a multiple of `repeats`
+unless the budget ends the sweep (which may then leave the last configuration with fewer
+repeats: its mean is over the repeats that finished, and says how many).
+
+`early_stop: halving` is refused with repeats > 1: halving stops one run at a rung
+against its batch's peers, and a configuration's repeats would be judged apart, on one
+seed each, which is the noise repeats exist to average out.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from . import budget, ranges
+from .runfolder import Unreadable, read_json
+from .yamlload import ConfigError
+
+if TYPE_CHECKING:  # pandas and the search load only where a sweep is read, not config.yaml
+    import pandas as pd
+
+    from .search.propose import Result
+
+ALLOWED = ("a positive integer: how many times each configuration trains, each time with "
+           "its own training seed (1: once)")
+# Figures averaged over a configuration's finished repeats; the rest are the first's.
+AVERAGED = ("objective", "energy_j", "power_w", "duration_s", "energy_kwh", "accuracy",
+            "test_accuracy")
+
+
+def of(settings: Mapping) -> int:
+    """settings.repeats, 1 where the settings predate it."""
+    return int(settings.get("repeats") or 1)
+
+
+def of_sweep(sweep_dir: "str | Path") -> int:
+    """The repeats sweep.json records; 1 for a sweep without them or an unreadable one."""
+    try:
+        recorded = read_json(Path(sweep_dir) / "sweep.json") or {}
+    except Unreadable:
+        return 1
+    return of(recorded.get("settings") or {})
+
+
+def configuration_index(run: int, repeats: int) -> int:
+    """Which configuration run `run` trains (the random search's index of it)."""
+    return run // repeats
+
+
+def runs_of(configuration: int, repeats: int) -> range:
+    """The run indices of one configuration's repeats."""
+    return range(configuration * repeats, (configuration + 1) * repeats)
+
+
+def check(path: str, settings: dict) -> None:
+    """Raises ConfigError where `runs` splits a configuration's repeats, or halving is
+    asked for with repeats (module docstring)."""
+    repeats = settings["repeats"]
+    if repeats == 1:
+        return
+    if settings["early_stop"] == "halving":
+        raise ConfigError(path, "settings.early_stop", "halving",
+                          f"off with settings.repeats {repeats} (or settings.repeats 1 with "
+                          "halving): halving stops each run at its rungs on one seed's "
+                          "figures, not on a configuration's mean over its repeats")
+    runs = settings["runs"]
+    if runs % repeats and not budget.unbounded(settings):
+        lower = max(repeats, runs // repeats * repeats)
+        raise ConfigError(path, "settings.runs", runs,
+                          f"a multiple of settings.repeats ({repeats}), e.g. {lower} or "
+                          f"{lower + repeats}: runs counts trainings, and each configuration "
+                          f"trains {repeats} times")
+
+
+def means(ok: pd.DataFrame, repeats: int) -> pd.DataFrame:
+    """The finished runs as one row per configuration: the repeats' means of every
+    figure in AVERAGED, `energy_err_j` the mean's 95 % interval (NaN where a repeat has
+    none), `repeats` (how many finished), `objective_sd` and `energy_sd`
+    (sample SD, NaN for one), `repeat_runs` (the folders); `run` names the first finished
+    repeat, whose configuration every repeat shares. `ok` as it is when repeats is 1."""
+    import pandas as pd
+
+    if repeats == 1 or ok.empty:
+        return ok
+    index = pd.to_numeric(ok["run"], errors="coerce")
+    rows = []
+    for _, group in ok.groupby(index // repeats, sort=True):
+        row = group.iloc[0].copy()
+        for column in AVERAGED:
+            if column in group:
+                row[column] = pd.to_numeric(group[column], errors="coerce").mean()
+        if "energy_err_j" in group:  # the mean's interval: independent errors, root-sum-square
+            errors = pd.to_numeric(group["energy_err_j"], errors="coerce")
+            row["energy_err_j"] = math.sqrt((errors ** 2).sum(skipna=False)) / len(group)
+        row["repeats"] = len(group)
+        row["objective_sd"] = _sd(group["objective"])
+        row["energy_sd"] = _sd(group["energy_j"])
+        row["repeat_runs"] = " ".join(group["run"])
+        rows.append(row)
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def _sd(values: pd.Series) -> float:
+    import pandas as pd
+
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.std(ddof=1)) if len(values) > 1 else math.nan
+
+
+def summary(table: pd.DataFrame, repeats: int) -> dict:
+    """analysis.json's `repeats`: the setting, the configurations ranked, how many have
+    every repeat finished, and the pooled SD of the objective and the energy over the
+    configurations finished more than once (NaN figures as None)."""
+    many = table[table["repeats"] > 1] if "repeats" in table else table.iloc[:0]
+    complete = int((table["repeats"] == repeats).sum()) if "repeats" in table else 0
+    return {"repeats": repeats, "configurations": len(table), "complete": complete,
+            "objective_sd": _pooled(many, "objective_sd"),
+            "energy_sd": _pooled(many, "energy_sd")}
+
+
+def _pooled(table: pd.DataFrame, column: str) -> float | None:
+    """The pooled SD of groups of `repeats` runs each, from their own SDs."""
+    dof = (table["repeats"] - 1).sum() if not table.empty else 0
+    if not dof:
+        return None
+    return float(math.sqrt(((table["repeats"] - 1) * table[column] ** 2).sum() / dof))
+
+
+def told(results: list[Result], repeats: int) -> list[Result]:
+    """A pareto search's recorded runs as its sampler is told them: one result per
+    configuration, indexed by configuration, with its finished repeats' mean objective
+    and energy; a configuration none of whose repeats finished keeps its first repeat's
+    state (failed or skipped), so the sampler learns nothing from it and does not
+    propose it again."""
+    from .search.propose import Result
+
+    if repeats == 1:
+        return results
+    out: dict[int, list[Result]] = {}
+    for result in results:
+        out.setdefault(configuration_index(result.run, repeats), []).append(result)
+    merged = []
+    for c, group in sorted(out.items()):
+        done = [r for r in group if r.state == "done"]
+        if not done:
+            merged.append(Result(c, group[0].config, group[0].state))
+            continue
+        merged.append(Result(c, done[0].config, "done",
+                                     math.fsum(r.objective for r in done) / len(done),
+                                     math.fsum(r.energy_j for r in done) / len(done)))
+    return merged
+
+
+SPREAD = ("repeats", "objective_sd", "energy_sd")  # the columns a ranked table adds
+
+
+def ranked(sweep_dir: "str | Path", ok: pd.DataFrame, result: dict) -> pd.DataFrame:
+    """What the rankings, the front and the recommendation read: the finished runs, or
+    their means per configuration where sweep.json records repeats (then `result` gets
+    `repeats`, the `summary`)."""
+    n = of_sweep(sweep_dir)
+    table = means(ok, n)
+    if n > 1:
+        result["repeats"] = summary(table, n)
+    return table
+
+
+def describe(rec: dict | None, table: pd.DataFrame) -> dict | None:
+    """The recommendation with its configuration's repeats, SDs and run folders, where
+    the table is of means; as it is otherwise."""
+    if not rec or not rec.get("run") or "repeat_runs" not in table:
+        return rec
+    row = table[table["run"] == rec["run"]].iloc[0]
+    return {**rec, "repeats": int(row["repeats"]), "repeat_runs": row["repeat_runs"].split(),
+            "objective_sd": _plain(row["objective_sd"]), "energy_sd": _plain(row["energy_sd"])}
+
+
+def words(result: dict) -> list[str]:
+    """The console's line on repeats, or none."""
+    info = result.get("repeats")
+    if not info:
+        return []
+    sd = ", ".join(f"{k} {info[k + '_sd']:.4g}" for k in ("objective", "energy")
+                   if info[k + "_sd"] is not None) or "n/a"
+    lines = [f"{info['repeats']} repeats per configuration, ranked by their means: "
+             f"{info['configurations']} configuration(s), {info['complete']} with every "
+             f"repeat finished; seed-to-seed SD (pooled): {sd}"]
+    rec = result.get("recommendation") or {}
+    if rec.get("repeat_runs"):
+        lines.append(f"the recommendation is the mean of {rec['repeats']} repeat(s): runs "
+                     + ", ".join(rec["repeat_runs"]))
+    return lines
+
+
+def _plain(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def beyond_space(space: Mapping, settings: Mapping) -> str | None:
+    """What happens when the configurations `runs` asks for exceed the space's, in words
+    (ranges.repeats, in configurations where settings.repeats is above 1); else None."""
+    n, runs, total = of(settings), settings["runs"], ranges.size(space)
+    if n == 1:
+        return ranges.repeats(space, runs)
+    if total is None or runs // n <= total:
+        return None
+    return (f"settings.runs {runs} with settings.repeats {n} is {runs // n} configurations, "
+            f"but the space holds {total}: after each has trained {n} times, further runs "
+            "train them again, in another order and with other training seeds (seed + run)")
