@@ -81,34 +81,40 @@ def check(args: argparse.Namespace) -> None:
     log.info("%s", probe(config).text())
 
 
-def probe_before_sweep(config: space.SweepConfig, args: argparse.Namespace,
-                       sweep_dir: Path) -> WorkerSlot | None:
-    """The probe before a sweep's first run; a mistake stops the sweep before anything is
-    trained (ProbeFailed, exit 2). `sweep local`: in slot 0's warm worker, returned to
-    train the first runs, so the sweep imports the backend once; Ray and Slurm: in a child
-    process on this machine. Skipped with --no-probe, and where the config names no code
-    of yours."""
-    from . import probe
-
-    if args.no_probe or probe.needs_no_probe(config):
-        return None
-    gpus = getattr(args, "gpus", None)
-    first = next((g.strip() for g in gpus.split(",") if g.strip()), None) if gpus else None
+def first_worker(config: space.SweepConfig, args: argparse.Namespace) -> WorkerSlot | None:
+    """`sweep local`'s slot 0 worker (not started until used): it probes your code, trains
+    the first runs and, under `all`, the final runs, so the backend is imported once. On
+    the first of --gpus, where given. None for Ray and Slurm, whose workers run elsewhere."""
     if args.executor != "local":
-        log.info("%s", probe.in_child(config, first).text())
         return None
     from .executors.workers import WorkerSlot
 
+    first = _first_gpu(args)
+    return WorkerSlot({**os.environ, "CUDA_VISIBLE_DEVICES": first} if first else None,
+                      config.settings["worker_memory_growth_mb"])
+
+
+def _first_gpu(args: argparse.Namespace) -> str | None:
+    gpus = getattr(args, "gpus", None)
+    return next((g.strip() for g in gpus.split(",") if g.strip()), None) if gpus else None
+
+
+def probe_before_sweep(config: space.SweepConfig, args: argparse.Namespace,
+                       sweep_dir: Path, slot: WorkerSlot | None) -> None:
+    """The probe before a sweep's first run; a mistake stops the sweep before anything is
+    trained (ProbeFailed, exit 2). In `slot` (`sweep local`'s first worker), or in a child
+    process on this machine (Ray and Slurm). Skipped with --no-probe, and where the config
+    names no code of yours."""
+    from . import probe
+
+    if args.no_probe or probe.needs_no_probe(config):
+        return
+    if slot is None:
+        log.info("%s", probe.in_child(config, _first_gpu(args)).text())
+        return
     s = config.settings
-    slot = WorkerSlot({**os.environ, "CUDA_VISIBLE_DEVICES": first} if first else None,
-                      s["worker_memory_growth_mb"])
-    try:
-        found = slot.probe(config.path, str(sweep_dir), s["runs"], s["epochs"])
-        log.info("%s", probe.Probed(**found).raise_mistakes().text())
-    except BaseException:
-        slot.close()
-        raise
-    return slot
+    found = slot.probe(config.path, str(sweep_dir), s["runs"], s["epochs"])
+    log.info("%s", probe.Probed(**found).raise_mistakes().text())
 
 
 def sweep(args: argparse.Namespace) -> None:
@@ -116,19 +122,27 @@ def sweep(args: argparse.Namespace) -> None:
     _sweep(config, Path(config.settings["sweep_dir"]), args)
 
 
-def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace) -> None:
+def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace,
+           first_slot: WorkerSlot | None = None) -> None:
+    """The sweep stage; `first_slot`: `sweep local`'s first worker, kept by the caller
+    (`all`), or None: one of its own, closed here."""
+    refuse_search(config, args.executor)
+    own = first_worker(config, args) if first_slot is None else None
+    try:
+        _sweep_in(config, sweep_dir, args, first_slot or own)
+    finally:
+        if own is not None:
+            own.close()
+
+
+def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace,
+              first_slot: WorkerSlot | None) -> None:
     from . import manifest
 
     s = config.settings
-    refuse_search(config, args.executor)
-    first_slot = probe_before_sweep(config, args, sweep_dir)
-    try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        manifest.record(config, sweep_dir, batch_size_of(config, args))
-    except BaseException:
-        if first_slot is not None:
-            first_slot.close()
-        raise
+    probe_before_sweep(config, args, sweep_dir, first_slot)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    manifest.record(config, sweep_dir, batch_size_of(config, args))
     if args.executor == "slurm":
         from .executors import slurm
 
@@ -206,12 +220,12 @@ def final(args: argparse.Namespace) -> None:
     _final(load_config(args))
 
 
-def _final(config: space.SweepConfig) -> None:
+def _final(config: space.SweepConfig, slot: WorkerSlot | None = None) -> None:
     from .comparison import FILE, saving_words
     from .final import final_run
 
     sweep_dir = Path(config.settings["sweep_dir"])
-    st = final_run(config, sweep_dir)
+    st = final_run(config, sweep_dir, slot)
     # "test accuracy 0.91", "validation loss 0.12": the value the sweep ranks runs by
     objective = st.get("objective") or {"name": "val_accuracy", "split": "test",
                                         "value": st.get("test_accuracy")}
@@ -239,11 +253,16 @@ def everything(args: argparse.Namespace) -> None:
     """sweep, analyze, final, report; under Slurm only the submission, whose dependent job
     does the rest."""
     config = load_config(args)
-    _sweep(config, Path(config.settings["sweep_dir"]), args)
-    if args.executor == "slurm":
-        return
-    _analyze(config)
-    _final(config)
+    slot = first_worker(config, args)  # the sweep's first worker trains the final runs too
+    try:
+        _sweep(config, Path(config.settings["sweep_dir"]), args, slot)
+        if args.executor == "slurm":
+            return
+        _analyze(config)
+        _final(config, slot)
+    finally:
+        if slot is not None:
+            slot.close()
     _report(config, args.out)
 
 

@@ -25,8 +25,13 @@ log = logger(__name__)
 BASELINE = "000"
 
 
-def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
+def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = None) -> dict:
     """Trains what is not done yet of the final runs and writes final/comparison.json.
+
+    Args:
+        slot: A warm worker to train them in, which the caller keeps and closes (`greenscreen
+            all`: the sweep's first worker, so the backend is not imported again); None:
+            one of its own.
 
     Returns:
         How the recommendation's first final run (`final/`) ended, with its test metrics
@@ -58,7 +63,7 @@ def final_run(config: SweepConfig, sweep_dir: Path) -> dict:
                  config.settings["final_epochs"], config.settings["final_seeds"], folder)
         cfgs = {"recommended": configuration, "baseline": baseline}
         _train(config, folder, [(path, start + k, cfgs[side], f"{side} seed {k}")
-                                for side, k, path in todo])
+                                for side, k, path in todo], slot)
     objective, seed = objective_of(analysis), config.settings["seed"]
     doc = comparison.compare(
         comparison.read_runs(sweep_dir, planned, objective),
@@ -80,13 +85,13 @@ def no_recommendation(sweep_dir: Path, analysis: dict) -> str:
             "failed runs again (greenscreen sweep --retry-failed) and analyze")
 
 
-def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dict, str]]
-           ) -> None:
+def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dict, str]],
+           given: WorkerSlot | None = None) -> None:
     """Trains each (folder, index, configuration, label) in turn, in one warm worker (a
     process of its own with settings.isolate_runs). Every final run, the seed folders
     inside final/ too, uses the sweep's compilation caches."""
     env = {**os.environ, **caches.environment(caches.folder_of(str(final_dir), True))}
-    slot = WorkerSlot(env, config.settings["worker_memory_growth_mb"])
+    slot = given or WorkerSlot(env, config.settings["worker_memory_growth_mb"])
     epochs = config.settings["final_epochs"]
     try:
         for i, (path, index, configuration, label) in enumerate(runs, 1):
@@ -96,7 +101,8 @@ def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dic
             train_attempt(config, runfolder.RunFolder(path), request,
                           {**config.run(0), **configuration}, env, never(), slot)
     finally:
-        slot.close()
+        if given is None:
+            slot.close()
 
 
 def _outcome(final: runfolder.RunFolder) -> dict:

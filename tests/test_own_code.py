@@ -35,10 +35,18 @@ def own(tmp_path):
 
 @pytest.mark.backends("tensorflow", "jax")
 def test_own_model_data_and_dimension_through_the_whole_pipeline(fake_smi, own):
+    pids = own / "pids"  # each call of your dataset function: the process that made it
+    with open(own / "data.py", "a") as fh:
+        fh.write(f"\n\n_blobs = blobs\n\n\ndef blobs(params):\n"
+                 f"    open({str(pids)!r}, 'a').write(f'{{__import__(\"os\").getpid()}}\\n')\n"
+                 f"    return _blobs(params)\n")
     # The console command, as `./greenscreen.sh --config ...` runs it (greenscreen all).
     done = greenscreen("all", "--out", "report.pdf", cwd=own,
                        command=(str(Path(sys.executable).parent / "greenscreen"),))
     assert done.returncode == 0, done.stderr[-3000:]
+    # The probe, both runs and both final runs in one worker: one backend import (issue 31).
+    made = pids.read_text().split()
+    assert len(made) >= 4 and len(set(made)) == 1, made  # 4: the recommendation is run 000
     sweep = own / "sweeps" / "own"
     for i in range(2):
         params = yaml.safe_load((sweep / f"{i:03d}" / "parameters.yaml").read_text())

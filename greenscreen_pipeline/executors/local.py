@@ -34,7 +34,8 @@ log = logger(__name__)
 def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
               gpus: list[str] | None = None, first_slot: WorkerSlot | None = None) -> list[dict]:
     """Trains every unfinished run, `workers` at a time; returns each run's outcome.
-    `first_slot`: slot 0's worker, already started (it probed your code).
+    `first_slot`: slot 0's worker, which the caller keeps and closes (it may have probed
+    your code, and `all` trains the final runs in it).
 
     SIGINT or SIGTERM stop it (see `Stop`) and raise `Interrupted`; running the same
     command again finishes what is left.
@@ -128,6 +129,7 @@ class Pool:
 
     def _serve(self, env: dict | None, slot: WorkerSlot | None) -> None:
         epochs = self.config.settings["epochs"]
+        given = slot is not None  # the caller's: it closes it (`all` trains final in it)
         slot = slot or WorkerSlot(env, self.config.settings["worker_memory_growth_mb"])
         try:
             while True:
@@ -150,4 +152,5 @@ class Pool:
                     self.pending.task_done()
                     self.freed.set()
         finally:
-            slot.close()
+            if not given:
+                slot.close()
