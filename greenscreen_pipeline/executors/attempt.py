@@ -122,6 +122,17 @@ class Todo:
     def __contains__(self, index: object) -> bool:
         return isinstance(index, int) and 0 <= index < self.runs and index not in self.through
 
+    def ranges(self) -> Iterator[range]:
+        """The runs to train as ranges of consecutive indices, found from the runs through
+        alone (Slurm's --array takes them as they are)."""
+        start = 0
+        for index in sorted(self.through):
+            if index > start:
+                yield range(start, index)
+            start = index + 1
+        if start < self.runs:
+            yield range(start, self.runs)
+
 
 def to_train(config: SweepConfig, sweep_dir: Path) -> Todo:
     """The runs an executor should hand out: not through yet (see `Todo`)."""

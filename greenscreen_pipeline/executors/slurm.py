@@ -31,7 +31,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from greenscreen.fileio import atomic_write_text
@@ -39,24 +39,27 @@ from greenscreen.fileio import atomic_write_text
 from ..errors import MissingDependency, SubmitError, UsageError
 from ..log import logger
 from ..space import SweepConfig
-from .attempt import to_train
+from .attempt import Todo, to_train
 
 log = logger(__name__)
 
 
-def array_spec(indices: Iterable[int]) -> str:
-    """Slurm's --array form of sorted run indices: [0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'.
-    Read once, in order: the indices are never listed (see `attempt.Todo`)."""
-    parts: list[str] = []
+def array_spec(indices: Iterable[int] | Todo) -> str:
+    """Slurm's --array form of sorted run indices: [0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'. A
+    `Todo` is read by its ranges: a billion runs cost what their folders cost."""
+    spans = indices.ranges() if isinstance(indices, Todo) else _spans(indices)
+    return ",".join(str(r.start) if len(r) == 1 else f"{r.start}-{r.stop - 1}" for r in spans)
+
+
+def _spans(indices: Iterable[int]) -> Iterator[range]:
     start = last = None
     for i in indices:
         if last is not None and i != last + 1:
-            parts.append(str(last) if last == start else f"{start}-{last}")
+            yield range(start, last + 1)
             start = None
         start, last = (i if start is None else start), i
     if last is not None:
-        parts.append(str(last) if last == start else f"{start}-{last}")
-    return ",".join(parts)
+        yield range(start, last + 1)
 
 
 def header(name: str, settings: dict, sweep_dir: Path) -> list[str]:
