@@ -29,7 +29,13 @@ Figures per strategy, medians over seeds:
                      configuration that costs no more;
     propose CPU s    CPU seconds the proposals themselves took (not in the sweep energy).
 
+With `--table PATH` (any table in search_table.json's format: `space`, `epochs`, `rows` of
+`config` with per-epoch `val_accuracy` and `energy_j`, e.g. LCBench's learning curves from
+fetch_learning_curves.py) it compares the halving rules of search_rules.py instead, each
+strategy under random search's energy as its budget, and names the default.
+
 Usage: python benchmarks/search.py [--seeds 5] [--runs 24] [--batch 4] [--retrain]
+       python benchmarks/search.py --table PATH [--runs 96] [--batch 8]
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import platform
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import search_rules  # noqa: E402  (beside this file)
 
 from greenscreen_pipeline.search import front, halving, propose  # noqa: E402
 from greenscreen_pipeline.space import SweepConfig  # noqa: E402
@@ -57,6 +65,7 @@ from greenscreen_pipeline.space import SweepConfig  # noqa: E402
 SPACE = {"net": ["mlp", "cnn"], "width": [16, 64, 256], "batch": [32, 256],
          "lr": [0.001, 0.01], "opt": ["adam", "sgd"]}
 EPOCHS, ETA, FLOOR = 9, 3, 0.02
+MAX_RUNS_X = 8  # with an energy budget, a sweep may run this many times `--runs` at most
 TABLE = ROOT / "benchmarks" / "results" / "search_table.json"
 
 
@@ -122,6 +131,7 @@ class Table:
     """The measured table: a configuration's curve of (accuracy, energy so far)."""
 
     def __init__(self, data: dict) -> None:
+        self.space, self.epochs = data["space"], data["epochs"]
         self.rows = {self.key(r["config"]): r for r in data["rows"]}
         acc = [r["val_accuracy"][-1] for r in data["rows"]]
         energy = [sum(r["energy_j"]) for r in data["rows"]]
@@ -132,9 +142,8 @@ class Table:
         self.front = [(a, e) for a, e, k in zip(acc, energy, on) if k]
         self.true_hv = front.hypervolume(acc, energy, self.reference)
 
-    @staticmethod
-    def key(config: dict) -> tuple:
-        return tuple(config[d] for d in SPACE)
+    def key(self, config: dict) -> tuple:
+        return tuple(config[d] for d in self.space)
 
     def curve(self, config: dict) -> list[tuple[float, float]]:
         row = self.rows[self.key(config)]
@@ -153,29 +162,40 @@ class Table:
         return energy / cheapest - 1.0, max(0.0, best - acc)
 
 
-def replay(table: Table, strategy: dict, seed: int, runs: int, batch: int) -> dict:
-    """One sweep of `strategy` on the table: its events and figures."""
-    sweep = SweepConfig("benchmark", {"seed": seed}, SPACE)
+def replay(table: Table, strategy: dict, seed: int, runs: int, batch: int,
+           budget_j: float | None = None) -> dict:
+    """One sweep of `strategy` on the table: its events and figures.
+
+    Without `budget_j`, `runs` runs; with it, batches until the energy spent reaches it
+    (as settings.budget, checked before each batch), at most MAX_RUNS_X x `runs` runs.
+    """
+    space, epochs = table.space, table.epochs
+    sweep = SweepConfig("benchmark", {"seed": seed}, space)
     n_startup = propose.default_startup(runs, batch)
-    results, curves, events, cpu = [], {}, [], 0.0
-    for b in range(math.ceil(runs / batch)):
-        idx = range(b * batch, min(runs, (b + 1) * batch))
+    rule = strategy.get("rule") or (halving.Rule(ETA) if strategy["halving"] else None)
+    results, curves, events, cpu, trained = [], {}, [], 0.0, {}
+    limit = runs if budget_j is None else MAX_RUNS_X * runs
+    for b in range(math.ceil(limit / batch)):
+        if budget_j is not None and sum(r.energy_j for r in events) >= budget_j:
+            break
+        idx = range(b * batch, min(limit, (b + 1) * batch))
         c0 = time.process_time()
         if strategy["search"] == "random":
             configs = {i: sweep.run(i) for i in idx}
         else:
-            configs = propose.propose(SPACE, results, idx, seed=seed, batch=b,
+            configs = propose.propose(space, results, idx, seed=seed, batch=b,
                                       random_run=sweep.run, n_startup=n_startup,
                                       sampler=strategy["sampler"], batch_size=batch,
                                       stopped_as=strategy.get("stopped_as", "pruned"))
         cpu += time.process_time() - c0
         curves.update({i: table.curve(configs[i]) for i in idx})
-        trained = (halving.replay(curves, batch, ETA, scope=strategy.get("scope", "sweep"))
-                   if strategy["halving"] else {i: EPOCHS for i in idx})
+        trained = (halving.replay(curves, batch, rule, scope=strategy.get("scope", "sweep"),
+                                  known=trained if strategy.get("scope") != "batch" else None)
+                   if rule else {i: epochs for i in curves})
         ended = []
         for i in idx:
             acc, energy = curves[i][trained[i] - 1]
-            state = "done" if trained[i] == EPOCHS else "stopped"
+            state = "done" if trained[i] == epochs else "stopped"
             results.append(propose.Result(i, configs[i], state, acc, energy))
             ended.append(results[-1])
         events += sorted(ended, key=lambda r: r.energy_j)  # the cheaper run ends first
@@ -193,13 +213,9 @@ def summarise_sweep(table: Table, events: list, cpu: float) -> dict:
     rec = min((p for p in done if p[0] >= best - FLOOR), key=lambda p: p[1])
     excess, shortfall = table.gap(*rec)
     return {"curve": curve, "energy_j": spent, "hv": curve[-1][1], "propose_cpu_s": cpu,
-            "stopped": sum(r.state == "stopped" for r in events),
+            "stopped": sum(r.state == "stopped" for r in events), "runs": len(events),
             "rec": {"accuracy": rec[0], "energy_j": rec[1], "energy_excess": excess,
                     "accuracy_shortfall": shortfall}}
-
-
-def energy_to(curve: list, level: float) -> float:
-    return next((e for e, hv in curve if hv >= level - 1e-12), math.inf)
 
 
 def strategies(samplers: list[str], gp_seeds: int) -> dict:
@@ -239,7 +255,7 @@ def figures(sweeps: dict, table: Table) -> dict:
                "rec_accuracy_shortfall": median([s["rec"]["accuracy_shortfall"] for s in runs]),
                "rec_on_front": f"{sum(on_front(s['rec']) for s in runs)}/{len(runs)}"}
         for pct in (90, 95, 100):
-            reached = [energy_to(s["curve"], pct / 100 * random_hv) for s in runs]
+            reached = [search_rules.energy_to(s["curve"], pct / 100 * random_hv) for s in runs]
             row[f"e{pct}"] = median(reached) / random_energy
             row[f"reached{pct}"] = f"{sum(math.isfinite(e) for e in reached)}/{len(runs)}"
         row["hv_at"] = {f"{f:.2f}": median([hv_at(s["curve"], f * random_energy) for s in runs])
@@ -273,6 +289,47 @@ def markdown(fig: dict, source: str) -> str:
             + head + "\n".join(lines) + "\n")
 
 
+def replay_seed(job: tuple) -> dict:
+    """One seed of every strategy: random search first, its energy the others' budget."""
+    table, plan, seed, runs, batch = job
+    out = {"random": replay(table, plan["random"], seed, runs, batch)}
+    for name in [n for n in plan if n != "random"]:
+        out[name] = replay(table, plan[name], seed, runs, batch, out["random"]["energy_j"])
+    return out
+
+
+def compare_rules(args: argparse.Namespace, data: dict) -> None:
+    """--table: every strategy of search_rules.plan(), random search's energy per seed as
+    the others' budget; writes the sweeps, the figures and the default's name."""
+    table, plan = Table(data), search_rules.plan()
+    sweeps: dict = {name: [] for name in plan}
+    t0 = time.time()
+    jobs = [(table, plan, seed, args.runs, args.batch) for seed in range(args.seeds)]
+    # Seeds are independent: one process per core (the proposals are most of the time).
+    with ProcessPoolExecutor(max(1, min(args.jobs, args.seeds))) as pool:
+        for seed, result in enumerate(pool.map(replay_seed, jobs)):
+            for name in plan:
+                sweeps[name].append(result[name])
+            print(f"seed {seed} replayed ({time.time() - t0:.0f} s)", flush=True)
+    fig, pair = figures(sweeps, table), search_rules.pairs(sweeps)
+    default = search_rules.default_name(plan)
+    out = Path(args.out or ROOT / "benchmarks" / "results" /
+               f"search_rules_{Path(args.table).stem}.json")
+    report = {"benchmark": "search rules", "date": time.strftime("%Y-%m-%d"),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU",
+              "command": " ".join(sys.argv), "replay_wall_s": round(time.time() - t0, 1),
+              "table": {"path": str(args.table), "configs": len(data["rows"]),
+                        "epochs": data["epochs"], "space": data["space"],
+                        "energy_source": data["source"],
+                        "dataset": data.get("dataset"), "true_front": table.front},
+              "runs_random": args.runs, "batch": args.batch, "max_runs_x": MAX_RUNS_X,
+              "default": default, "rules": search_rules.rules_json(plan),
+              "figures": fig, "pairs": pair, "sweeps": sweeps}
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{out}; energy: {data['source']}; default: {default}")
+    print(search_rules.markdown(fig, pair, default))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -291,21 +348,22 @@ def main() -> None:
                              "benchmarks/warm_workers.py --only cache)")
     parser.add_argument("--figures-only", action="store_true",
                         help="recompute the figures of --out's sweeps, replaying nothing")
-    parser.add_argument("--out", default="benchmarks/results/search.json")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="--table: seeds replayed at once")
+    parser.add_argument("--table", type=Path, default=None,
+                        help="replay this table (any in search_table.json's format) and compare "
+                             "the halving rules of search_rules.py under an energy budget")
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/search.json, "
+                        "or search_rules_<table name>.json with --table")
     args = parser.parse_args()
+    if args.table is not None:
+        return compare_rules(args, search_rules.load(args.table, args))
+    args.out = args.out or "benchmarks/results/search.json"
     if args.retrain or not TABLE.exists():
         TABLE.write_text(json.dumps(ground_truth(), indent=1) + "\n")
     if args.train_only:
         return
-    data = json.loads(TABLE.read_text())
-    if args.epochs_only:
-        for row in data["rows"]:
-            row["energy_j"][0] = statistics.median(row["energy_j"][1:])
-    if args.first_epoch_excess_scale is not None:
-        for row in data["rows"]:
-            later = statistics.median(row["energy_j"][1:])
-            row["energy_j"][0] = later + args.first_epoch_excess_scale * (row["energy_j"][0] -
-                                                                          later)
+    data = search_rules.load(TABLE, args)
     table = Table(data)
     if args.figures_only:
         report = json.loads(Path(args.out).read_text())

@@ -37,18 +37,19 @@ class RungCallback(keras.callbacks.Callback):
         run: The run's index.
         group: Its peers (`halving.peers`), itself included.
         epochs: The epochs it trains when never stopped.
-        eta: The halving rate.
+        eta: The halving rate (the rule of issue 25) or a `halving.Rule`.
         objective_name: The validation metric in the Keras logs (e.g. val_accuracy).
         maximize: Whether a higher objective is better.
         poll_s: Seconds between reads of the peers' rung files.
     """
 
-    def __init__(self, sweep_dir: "str | Path", run: int, group: range, epochs: int, eta: int,
+    def __init__(self, sweep_dir: "str | Path", run: int, group: range, epochs: int,
+                 eta: "int | halving.Rule",
                  objective_name: str, maximize: bool, poll_s: float = POLL_S) -> None:
         super().__init__()
         self.sweep_dir, self.run, self.group = Path(sweep_dir), run, list(group)
-        self.epochs, self.eta, self.poll_s = epochs, eta, poll_s
-        self.rungs = halving.rungs(epochs, eta)
+        self.epochs, self.rule, self.poll_s = epochs, halving.as_rule(eta), poll_s
+        self.rungs = self.rule.rungs(epochs, run)
         self.objective_name, self.maximize = objective_name, maximize
         self.folder = RunFolder.of(sweep_dir, run)
         self.stopped_at: int | None = None
@@ -64,7 +65,7 @@ class RungCallback(keras.callbacks.Callback):
         """Records `record` (or the one recorded before, on a resumed run) and waits."""
         record = rungfiles.read_rung(self.folder.path, record.epoch) or record
         return rungfiles.await_decision(self.sweep_dir, record, self.group, self.has_ended,
-                                        self.eta, self.maximize, poll_s=self.poll_s)
+                                        self.rule, self.maximize, poll_s=self.poll_s)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         trained = epoch + 1
@@ -97,9 +98,9 @@ class RungCallback(keras.callbacks.Callback):
         """Raises RunStopped once a rung stopped the run."""
         if self.stopped_at is not None:
             raise RunStopped(f"halving: stopped at epoch {self.stopped_at} of {self.epochs}: "
-                             f"neither in the top 1/{self.eta} of its peers at that rung by "
-                             f"{self.objective_name} nor on their ({self.objective_name}, "
-                             "energy so far) front")
+                             f"not kept among its peers at that rung by "
+                             f"({self.objective_name}, energy so far); rule: "
+                             f"{self.rule.describe()}")
 
 
 def _number(value) -> float:
@@ -112,6 +113,7 @@ def _number(value) -> float:
 def for_run(sweep_dir: "str | Path", run: int, runs: int, batch_size: int, epochs: int,
             eta: int, objective_name: str, maximize: bool) -> RungCallback:
     """The callback of run `run` of a sweep of `runs`, halved in batches of `batch_size`
-    with every earlier run as a peer (scope "sweep")."""
+    with every earlier run as a peer (scope "sweep"), by `halving.default_rule(eta)`."""
     group = halving.peers(run, batch_size, runs, scope="sweep")
-    return RungCallback(sweep_dir, run, group, epochs, eta, objective_name, maximize)
+    return RungCallback(sweep_dir, run, group, epochs, halving.default_rule(eta),
+                        objective_name, maximize)

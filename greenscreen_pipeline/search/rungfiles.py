@@ -59,7 +59,8 @@ def rung_table(sweep_dir: "str | Path", runs: Iterable[int], epoch: int) -> dict
 
 
 def await_decision(sweep_dir: "str | Path", record: RungRecord, group: Iterable[int],
-                   has_ended: Callable[[int], bool], eta: int, maximize: bool = True, *,
+                   has_ended: Callable[[int], bool], eta: "int | halving.Rule",
+                   maximize: bool = True, *,
                    poll_s: float = 2.0, timeout_s: float | None = None,
                    sleep: Callable[[float], None] = time.sleep) -> str:
     """Records `record` in its run's folder, then waits for the rung's decision.
@@ -74,7 +75,7 @@ def await_decision(sweep_dir: "str | Path", record: RungRecord, group: Iterable[
         group: The run's peers (`halving.peers`), itself included.
         has_ended: Whether run i has ended (done, stopped, failed, skipped): read from
             its status by the caller, which owns the states.
-        eta: The halving rate.
+        eta: The halving rate (the rule of issue 25) or a `halving.Rule`.
         maximize: Whether a higher objective is better.
         poll_s: Seconds between polls.
         timeout_s: Give up after this many seconds (None: wait as long as it takes).

@@ -1,0 +1,131 @@
+"""Halving rules of issue 37 (grace period, brackets, non-dominated sorting): their decisions
+on small hand-made rung tables, and the same decisions replayed from rung records.
+
+Fast: no Keras training; rung files in a temporary folder.
+"""
+
+import pytest
+
+from greenscreen_pipeline.search import halving, rungfiles
+from greenscreen_pipeline.search.halving import GO_ON, STOP, WAIT, Rule, RungRecord
+
+
+def table(rows, epoch=1):
+    return [RungRecord(run, epoch, obj, energy) for run, obj, energy in rows]
+
+
+def test_a_grace_period_puts_the_first_rung_at_a_share_of_the_run():
+    assert Rule(3, grace=0.1).rungs(51) == [5, 15, 45]
+    assert Rule(3, grace=0.2).rungs(50) == [10, 30]
+    assert Rule(3, grace=0.1).rungs(9) == [1, 3]  # a short run: epoch 1, as before
+    assert Rule(3).rungs(51) == halving.rungs(51, 3) == [1, 3, 9, 27]
+    for bad in ({"grace": 1.0}, {"grace": -0.1}, {"brackets": 0}, {"ranking": "crowding"},
+                {"eta": 1}):
+        with pytest.raises(ValueError):
+            Rule(**{"eta": 3, **bad})
+
+
+def test_brackets_start_later_runs_at_later_rungs_and_judge_them_among_their_own():
+    rule = Rule(3, brackets=3)
+    assert [rule.rungs(51, run) for run in (0, 1, 2, 3)] == [[1, 3, 9, 27], [3, 9, 27],
+                                                            [9, 27], [1, 3, 9, 27]]
+    rule = Rule(3, brackets=2)
+    records = {0: RungRecord(0, 1, 0.5, 1.0), 2: RungRecord(2, 1, 0.9, 1.0)}
+    # runs 1 and 3 (bracket 1) are not judged at rung 1: run 0 waits for nobody but run 2
+    assert halving.decide(0, records, ended=set(), group=[0, 1, 2, 3], eta=rule) == STOP
+    assert halving.decide(2, records, ended=set(), group=[0, 1, 2, 3], eta=rule) == GO_ON
+    assert halving.decide(0, {0: records[0]}, set(), [0, 1, 2, 3], rule) == WAIT
+
+
+def test_non_dominated_sorting_keeps_whole_fronts_then_fills_by_the_objective():
+    # (objective, energy so far): run 0 dominates all; front 2 = runs 1 and 3; run 4 is
+    # third by objective but dominated by run 1. n = 9, eta 3: 3 go on.
+    rows = [(0, 0.9, 1.0), (1, 0.8, 2.0), (3, 0.7, 1.5), (4, 0.75, 9.0), (5, 0.6, 3.0),
+            (6, 0.5, 4.0), (7, 0.4, 6.0), (8, 0.3, 7.0), (9, 0.2, 8.0)]
+    assert halving.nds_survivors(table(rows), eta=3) == {0, 1, 3}
+    assert halving.survivors(table(rows), eta=3) == {0, 1, 4}  # issue 25's: by objective
+    assert Rule(3, ranking="nds").survivors(table(rows)) == {0, 1, 3}
+    # the first front always goes on, even when larger than ceil(n / eta)
+    rows = [(0, 0.9, 10.0), (1, 0.8, 5.0), (2, 0.7, 1.0), (3, 0.85, 12.0), (4, 0.6, 6.0),
+            (5, 0.5, 20.0)]
+    assert halving.nds_survivors(table(rows), eta=3) == {0, 1, 2}
+    assert halving.survivors(table(rows), eta=3) == {0, 1, 2, 3}
+    # a front that overflows is filled by objective, then energy, then run index
+    rows = [(0, 0.9, 1.0), (1, 0.8, 2.0), (2, 0.85, 5.0), (3, 0.7, 1.5)] + \
+        [(i, 0.1, 9.0 + i) for i in range(4, 9)]
+    assert halving.nds_survivors(table(rows), eta=3) == {0, 1, 2}
+    nan = float("nan")
+    assert halving.nds_survivors(table([(0, nan, 1.0), (1, 0.5, 9.0)]), eta=3) == {1}
+    # minimising (val_loss): the same order read the other way round
+    assert halving.nds_survivors(table([(0, 0.1, 5.0), (1, 0.2, 1.0), (2, 0.3, 6.0)]), 3,
+                                 maximize=False) == {0, 1}
+
+
+def curves_of(finals):
+    """Made-up learning curves of 12 epochs: run i rises towards finals[i], crossing."""
+    out = {}
+    for run, (start, end, joules) in finals.items():
+        out[run] = [(start + (end - start) * e / 11, joules * (e + 1)) for e in range(12)]
+    return out
+
+
+CURVES = curves_of({0: (0.6, 0.70, 1.0), 1: (0.5, 0.90, 2.0), 2: (0.65, 0.66, 1.5),
+                    3: (0.3, 0.95, 3.0), 4: (0.55, 0.60, 0.5), 5: (0.4, 0.80, 1.0),
+                    6: (0.62, 0.64, 2.5), 7: (0.2, 0.85, 0.8)})
+RULES = [Rule(3), Rule(2, grace=0.25), Rule(3, brackets=2), Rule(2, ranking="nds"),
+         Rule(2, grace=0.25, ranking="nds"), halving.default_rule(3)]
+
+
+def decide_from_records(sweep, curves, batch_size, rule):
+    """Each run at each of its rungs writes its record and decides from the rung files
+    alone, as a sweep does; returns the epochs each run trains."""
+    trained = {run: len(c) for run, c in curves.items()}
+    epochs = max(trained.values())
+    for rung in sorted({r for run in curves for r in rule.rungs(epochs, run)}):
+        at = [run for run in curves if rung in rule.rungs(epochs, run) and trained[run] >= rung]
+        for run in at:  # every peer reaches the rung (it would wait for them otherwise)
+            record = RungRecord(run, rung, *curves[run][rung - 1])
+            rungfiles.write_rung(sweep / f"{run:03d}", record)
+        for run in at:
+            record = rungfiles.read_rung(sweep / f"{run:03d}", rung)
+            group = halving.peers(run, batch_size, len(curves))
+            decision = rungfiles.await_decision(sweep, record, group,
+                                                lambda p, r=rung: trained[p] < r, rule,
+                                                timeout_s=0, sleep=lambda s: None)
+            trained[run] = rung if decision == STOP else trained[run]
+    return trained
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.describe())
+def test_every_rule_decides_the_same_from_rung_records_as_its_replay(tmp_path, rule):
+    expected = halving.replay(CURVES, batch_size=4, eta=rule)
+    assert decide_from_records(tmp_path, CURVES, 4, rule) == expected
+    assert any(e < 12 for e in expected.values())  # something was stopped
+    # resumed: the records are read back, and every decision is the same
+    assert decide_from_records(tmp_path, CURVES, 4, rule) == expected
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.describe())
+def test_a_replay_batch_by_batch_decides_as_a_replay_of_the_whole_sweep(rule):
+    known = {}
+    for end in (4, 8):
+        known = halving.replay({r: c for r, c in CURVES.items() if r < end}, 4, rule,
+                               known=known)
+    assert known == halving.replay(CURVES, 4, rule)
+
+
+def test_the_grace_period_keeps_a_slow_starter_that_epoch_1_would_stop():
+    # run 1 starts worst and ends best; at epoch 1 it is stopped, at epoch 3 of 12 it is not
+    curves = curves_of({0: (0.6, 0.62, 1.0), 1: (0.3, 0.95, 1.0), 2: (0.58, 0.60, 1.0)})
+    curves[1] = [(0.3, 1.0)] + [(0.9 + e / 100, e + 1.0) for e in range(1, 12)]
+    assert halving.replay(curves, 3, Rule(3))[1] == 1
+    assert halving.replay(curves, 3, Rule(3, grace=0.25))[1] == 12
+
+
+def test_a_sweep_applies_the_default_rule(tmp_path):
+    from greenscreen_pipeline.search import rung_callback
+
+    callback = rung_callback.for_run(tmp_path, 5, 8, 4, 51, 3, "val_accuracy", True)
+    assert callback.rule == halving.default_rule(3)
+    assert callback.rungs == halving.default_rule(3).rungs(51, 5)
+    assert halving.as_rule(2) == Rule(2)  # a bare eta is issue 25's rule
