@@ -255,6 +255,8 @@ def everything(args: argparse.Namespace) -> None:
     config = load_config(args)
     slot = first_worker(config, args)  # the sweep's first worker trains the final runs too
     try:
+        if slot is not None:  # from this thread, so that it outlives the sweep's slot threads
+            slot.start(config.settings["sweep_dir"])
         _sweep(config, Path(config.settings["sweep_dir"]), args, slot)
         if args.executor == "slurm":
             return

@@ -93,6 +93,13 @@ class WorkerSlot:
             self.close()
         return ending
 
+    def start(self, sweep_dir: str) -> None:
+        """Starts the worker now, in this thread, if none is alive. On Linux a worker ends
+        with the thread that started it (PR_SET_PDEATHSIG), so a worker meant to outlive a
+        sweep's slot threads (`all` trains the final runs in it) starts here."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start(caches.environment(caches.folder_of(sweep_dir, False), self.env))
+
     def probe(self, config: str, sweep_dir: str, runs: int, epochs: int) -> dict:
         """The probe of your own code (`probe.py`) in this slot's worker, before its first
         run, so that the sweep imports the backend once; returns what the probe found.
@@ -100,8 +107,7 @@ class WorkerSlot:
         Raises:
             UsageError: the probe broke, or the worker died, without a result.
         """
-        if self.proc is None or self.proc.poll() is not None:
-            self._start(caches.environment(caches.folder_of(sweep_dir, False), self.env))
+        self.start(sweep_dir)
         start = os.fstat(self._log.fileno()).st_size
         asked = {"config": config, "runs": runs, "epochs": epochs}
         try:
