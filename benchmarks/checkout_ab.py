@@ -8,8 +8,11 @@ A's. For a change that moves work out of a sweep's own processes, e.g. issue 31'
 the first warm worker and config validation that reads your module instead of importing
 it (A: `git worktree add /tmp/before <commit>`).
 
+`--stage all` times `all local` instead (sweep, analyze, final with final_epochs and
+final_seeds 1, report): every training counts, the final runs too.
+
 Usage: python benchmarks/checkout_ab.py --a /tmp/before --b . --config FILE
-       [--runs 4] [--epochs 2] [--repeats 3] [--out FILE]
+       [--runs 4] [--epochs 2] [--repeats 3] [--stage sweep|all] [--out FILE]
 """
 
 from __future__ import annotations
@@ -39,21 +42,22 @@ def study(source: Path, folder: Path, runs: int, epochs: int) -> Path:
     shutil.copytree(source.parent, folder, ignore=shutil.ignore_patterns("sweeps", "report"))
     config = folder / source.name
     doc = yaml.safe_load(config.read_text())
-    doc["settings"].update(runs=runs, epochs=epochs)
+    doc["settings"].update(runs=runs, epochs=epochs, final_epochs=1, final_seeds=1)
     config.write_text(yaml.safe_dump(doc, sort_keys=False))
     return config
 
 
-def sweep(checkout: Path, config: Path, out: Path) -> dict:
+def sweep(checkout: Path, config: Path, out: Path, stage: str = "sweep") -> dict:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
+    extra = ["--out", str(out.with_suffix(".pdf"))] if stage == "all" else []
     began = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "sweep", "local",
-                           "--config", str(config), "--sweep-dir", str(out)],
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", stage, "local",
+                           "--config", str(config), "--sweep-dir", str(out), *extra],
                           cwd=checkout, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - began
     if done.returncode != 0:
         raise SystemExit(f"sweep in {checkout} failed: {done.stderr[-2000:]}")
-    runs = sorted(out.glob("[0-9][0-9][0-9]"))
+    runs = sorted(p.parent for p in out.rglob("results.json"))  # the final runs' too
     fits = [t["fit_end"] - t["fit_start"] for folder in runs
             if (r := RunFolder(folder).results()) and "fit_end" in (t := r.timing)]
     return {"wall_s": wall, "runs": len(runs), "fit_s": sum(fits),
@@ -69,6 +73,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--stage", choices=("sweep", "all"), default="sweep")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="greenscreen-ab-"))
@@ -78,14 +83,15 @@ def main() -> None:
         config = study(args.config.resolve(), work / "study", args.runs, args.epochs)
         for r in range(args.repeats):
             for name, checkout in checkouts.items():  # interleaved: a, b, a, b, ...
-                row = sweep(checkout, config, work / f"{name}-{r}")
+                row = sweep(checkout, config, work / f"{name}-{r}", args.stage)
                 got[name].append(row)
                 print(f"{name} repeat {r}: {row}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {"benchmark": "checkout_ab", "date": time.strftime("%Y-%m-%d"),
               "backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "cpus": os.cpu_count(),
-              "config": str(args.config), "runs": args.runs, "epochs": args.epochs,
+              "config": str(args.config), "stage": args.stage, "runs": args.runs,
+              "epochs": args.epochs,
               "checkouts": {k: str(v) for k, v in checkouts.items()}, "repeats": got}
     for name, rows in got.items():
         report[name] = {key: statistics.median(row[key] for row in rows) for key in KEYS}
