@@ -47,10 +47,12 @@ def windows(meter, seed, n, truth):
     return {k: np.array(v) for k, v in out.items()}
 
 
-def assert_holds(pairs, bound=3.5):
+def assert_holds(pairs, bound=3.5, slack=0.0):
+    """`slack`: error the fake itself adds to the truth (not the meter's), forgiven in the
+    coverage only; the width is set against the whole error."""
     error, width = pairs[:, 0], pairs[:, 1]
     assert len(pairs) >= 40
-    assert np.mean(error <= width) >= 0.95, (error, width)
+    assert np.mean(error - slack <= width) >= 0.95, (error, width, slack)
     # not vacuous: the median half-width is at most about 3x the median actual error
     assert np.median(width) <= bound * np.median(error), (np.median(width), np.median(error))
 
@@ -95,13 +97,18 @@ def test_rapl_counters_are_covered_and_wraps_are_unwrapped(tmp_path, monkeypatch
             time.sleep(12)
             found = windows(meter, 35, 50,
                             lambda u, a, b: powercap.truth(spec, (ids[u],), a, b))
-    pooled = np.concatenate(list(found.values()))  # package-0 smooth, dram-0 wraps, constants
-    assert np.mean(pooled[:, 0] <= pooled[:, 1]) >= 0.95
+        lag = powercap.writer_lag(tmp_path)
+    # A counter is as stale as the fake writer's longest gap at each window edge (a loaded
+    # machine's scheduling, not the meter's error; test_rapl forgives the same): at 0.915
+    # coverage in a CI run the writer had fallen behind beside the suite's sweeps.
+    slack = {u: 2 * powercap.peak_w(spec, (ids[u],)) * lag for u in found}
+    pooled = np.concatenate([np.c_[v[:, 0] - slack[u], v[:, 1]] for u, v in found.items()])
+    assert np.mean(pooled[:, 0] <= pooled[:, 1]) >= 0.95  # package-0 smooth, dram-0 wraps
     # The median width is steady (0.16 to 0.19 J) but the median error of one 12 s
     # recording is not (0.048 to 0.071 J): its 50 windows share ~60 sample intervals. Over
     # 11 runs on the 2-core VM the ratio was 2.40 to 3.65, median 2.72; a bound of 3.5 failed
     # 1 in 11 and once in a full test run. 4 keeps the issue's "about 3x" for that spread.
-    assert_holds(found["rapl:intel-rapl:0"], bound=4.0)
+    assert_holds(found["rapl:intel-rapl:0"], bound=4.0, slack=slack["rapl:intel-rapl:0"])
 
 
 def test_an_estimate_has_no_interval_and_says_why():
