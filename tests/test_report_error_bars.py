@@ -108,3 +108,22 @@ def test_same_runs_draw_the_same_bars(runs):
     first = bars(plots.pareto_plot(runs, [], None, EnergyUnit(0)).axes[0])
     again = bars(plots.pareto_plot(runs.copy(), [], None, EnergyUnit(0)).axes[0])
     assert first == again and first
+
+
+def test_the_recommendation_is_circled_at_its_repeats_mean(runs):
+    """With settings.repeats the front and the recommendation come from the repeats'
+    means: the red circle sits at the mean, not at the first repeat's own dot."""
+    from greenscreen_pipeline import repeats
+
+    ranked = repeats.means(runs, 2)  # 000+001 and 002+003: two configurations
+    first = ranked.iloc[0]
+    assert first["run"] == "000" and first["energy_j"] == 3500.0
+    ax = plots.pareto_plot(runs, [], "000", EnergyUnit(0), ranked=ranked).axes[0]
+    circled = [c for c in ax.collections if c.get_label().startswith("recommended")]
+    assert [c.get_label() for c in circled] == ["recommended (000, mean of 2)"]
+    (x, y), = circled[0].get_offsets().tolist()
+    assert (x, y) == pytest.approx((3500.0, runs["objective"].iloc[:2].mean()))
+    # without repeats it is the run's own dot, as before
+    ax = plots.pareto_plot(runs, [], "001", EnergyUnit(0)).axes[0]
+    circled = [c for c in ax.collections if c.get_label().startswith("recommended")]
+    assert circled[0].get_offsets().tolist() == [[3000.0, runs["objective"].iloc[1]]]

@@ -180,7 +180,8 @@ def page_one(inputs: ReportInputs) -> list:
             ] if len(inputs.ok) > plots.DOTS_OPAQUE else []  # the plot's dots fade: say so
     story += section(f"Energy against {inputs.objective.label}: the Pareto front", figure(
         plots.pareto_plot(inputs.ok, a["pareto"], inputs.recommendation.get("run"), unit,
-                          inputs.objective, inputs.stopped), WIDTH * 0.92), *note,
+                          inputs.objective, inputs.stopped, inputs.ranked), WIDTH * 0.92),
+        *note,
         level="Heading4")
     story += section("Totals", totals(inputs), level="Heading4")
     return story

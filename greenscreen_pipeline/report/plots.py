@@ -71,13 +71,17 @@ def importance_bars(relevance: dict, targets=("energy_j", "power_w"), top: int =
 
 
 def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUnit,
-                objective: Objective | None = None, stopped: pd.DataFrame | None = None):
+                objective: Objective | None = None, stopped: pd.DataFrame | None = None,
+                ranked: pd.DataFrame | None = None):
     """Energy (log axis) against the objective (accuracy by default; its label says which
     way is better); the front labelled where labels do not collide, the recommendation
     circled; a run's 95 % energy interval as a horizontal bar where it has one. Many
     runs: smaller, translucent dots (dot_alpha). `stopped`: runs halving
     stopped, at their last epoch's objective and their energy so far, drawn as crosses
-    apart from the finished runs (the front is of finished runs only)."""
+    apart from the finished runs (the front is of finished runs only). `ranked`: the
+    table the front and the recommendation were chosen from (with settings.repeats, the
+    repeats' means per configuration, whose `run` names the first repeat): the circle is
+    drawn at the recommendation's row there, so at its mean; `ok` where not given."""
     objective = objective or Objective()
     fig, ax = _plt().subplots(figsize=(8, 4.2))
     energy = ok["energy_j"].map(unit)
@@ -97,10 +101,13 @@ def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUn
     if not fr.empty:
         ax.plot(fr["energy_j"].map(unit), fr["objective"], color=GREEN, marker="o", ms=4,
                 label="Pareto front")
-    rec = ok[ok["run"] == recommended]
+    ranked = ok if ranked is None else ranked
+    rec = ranked[ranked["run"] == recommended]
     if not rec.empty:
+        n = int(rec["repeats"].iloc[0]) if "repeats" in rec else 1
         ax.scatter(rec["energy_j"].map(unit), rec["objective"], s=120, facecolors="none",
-                   edgecolors=RED, linewidths=1.5, label=f"recommended ({recommended})")
+                   edgecolors=RED, linewidths=1.5,
+                   label=f"recommended ({recommended}" + (f", mean of {n})" if n > 1 else ")"))
     if log:
         ax.set_xscale("log")
         plain_ticks(ax.xaxis)
