@@ -12,11 +12,14 @@ On a machine with an NVIDIA GPU it measures, with all sources running at once:
   1-second average), the same reading `power.draw.instant` (what greenscreen reads
   by default where the driver has it), NVML power polled at 10 Hz, and the NVML
   total-energy counter as the reference;
-- per window and source: energy, error against the counter, sample coverage; per
-  source: the sampler's CPU cost; and nvidia-smi's start-up time;
+- per window and source: energy, error against the counter, sample coverage, the 95 %
+  interval (`energy_err_j`) and whether it holds the counter; per source: the
+  sampler's CPU cost; and nvidia-smi's start-up time;
 - then a real Keras `fit` on the JAX backend (a small CNN on the embedded digits,
   sized so that an epoch lasts a few seconds on a GPU) with one `SMICallback` per
-  source, compared per epoch with the counter over the same epoch windows.
+  source, compared per epoch with the counter over the same epoch windows;
+- `intervals`: per source, how often its interval held the counter over the windows
+  and epochs, and its median half-width against the median error (gpu_intervals.py).
 
 It prints a line per phase as it goes and rewrites its JSON file (atomically) after
 every phase, so a run cut short (a time limit, SIGTERM) still returns what it measured:
@@ -48,6 +51,7 @@ from typing import Any, Callable  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import gpu_intervals  # noqa: E402
 from gpu_loads import Counter, MatmulLoad, schedule  # noqa: E402
 
 from greenscreen.fileio import atomic_write_text, to_jsonable  # noqa: E402
@@ -177,6 +181,9 @@ def measure_window(meters: dict, counter: Counter, load, scale: float, name: str
         row["sources"][src] = {"energy_j": w.energy_j, "coverage": w.coverage,
                                "error_pct": 100 * (w.energy_j - reference) / reference
                                if reference and reference > 0 else math.nan,
+                               "energy_err_j": w.energy_err_j,
+                               "inside": gpu_intervals.inside(w.energy_j, reference,
+                                                              w.energy_err_j),
                                "source": w.source, "reason": w.reason,
                                "components": {c: {"energy_j": cw.energy_j, "source": cw.source}
                                               for c, cw in w.components.items()},
@@ -242,6 +249,7 @@ def fit_check(counter: Counter, scale: float, epochs: int) -> dict:
             "counter_reason": None if counter.available else counter.reason,
             "sources": {name: {
                 "energy_j": [r["energy_j"] for r in rows],
+                "energy_err_j": [r["energy_err_j"] for r in rows],
                 "source": sorted({r["source"] for r in rows}),
                 "components": {c: [r.get(f"energy_{c}_j") for r in rows]
                                for c in ("gpu", "cpu", "dram")
@@ -267,6 +275,7 @@ def epoch_rows(path: Path) -> list[dict]:
 
     with open(path, newline="") as fh:
         return [{"energy_j": float(row["energy_j"]), "source": row["source"],
+                 "energy_err_j": float(row.get("energy_err_j") or math.nan),
                  **{f"energy_{c}_j": float(row[f"energy_{c}_j"]) for c in ("gpu", "cpu", "dram")
                     if row.get(f"energy_{c}_j") not in (None, "")}}
                 for row in csv.DictReader(fh)]
@@ -339,6 +348,7 @@ def run_phases(progress: Progress, args: argparse.Namespace) -> None:
                        lambda f: f"{f['epochs']} epochs in {f['fit_s']:.1f} s; per epoch J: "
                        + "; ".join(f"{k} {[round(e, 1) for e in v['energy_j']]}"
                                    for k, v in f["sources"].items()), keep("fit"))
+    result["intervals"] = gpu_intervals.summary(result)
     counter.close()
 
 
@@ -379,6 +389,7 @@ def main(argv=None) -> int:
                      indent=1, default=str))
     if "fit" in result:
         print("fit (per epoch, J):", json.dumps(to_jsonable(result["fit"]), default=str))
+    print("\n".join(gpu_intervals.lines(result["intervals"])))
     print(f"gpu-check: done in {result['wall_s']:.1f} s")
     print(f"wrote {args.out}")
     return 0

@@ -59,6 +59,8 @@ def test_gpu_check_runs_against_the_fake_and_says_why_the_counter_is_missing(fak
             # The fake draws a constant 150 W: energy = 150 W x the window's length.
             assert cell["energy_j"] == pytest.approx(150.0 * row["duration_s"], rel=0.02)
             assert cell["coverage"] > 0.95
+            # Its interval is recorded; with no counter there is nothing it could hold.
+            assert cell["energy_err_j"] >= 0 and cell["inside"] is None
         whole = row["sources"][WHOLE]  # each component apart, and why CPU and DRAM are not
         assert list(whole["components"]) == ["gpu"] and set(whole["unmeasured"]) == {"cpu",
                                                                                      "dram"}
@@ -69,7 +71,34 @@ def test_gpu_check_runs_against_the_fake_and_says_why_the_counter_is_missing(fak
     for source in ("nvidia-smi power.draw", "nvidia-smi power.draw.instant"):
         assert len(fit["sources"][source]["energy_j"]) == 1
         assert all(e > 0 for e in fit["sources"][source]["energy_j"])
+        assert all(e >= 0 for e in fit["sources"][source]["energy_err_j"])
     assert fit["sources"][WHOLE]["components"]["gpu"] == fit["sources"][WHOLE]["energy_j"]
+    assert "no NVML energy counter" in result["intervals"]["reason"]
+    assert "intervals: no NVML energy counter to check against" in run.stdout
+
+
+def test_the_interval_summary_counts_what_holds_the_counter():
+    """gpu_intervals.summary over windows and epochs: a window the interval holds, one it
+    misses, an epoch without an interval (NaN: an estimate) left out."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_intervals
+
+    cell = lambda energy, err: {"energy_j": energy, "energy_err_j": err}  # noqa: E731
+    result = {"counter": {"available": True, "reason": None},
+              "windows": [{"counter_j": 100.0, "sources": {"s": cell(101.0, 2.0)}},
+                          {"counter_j": 200.0, "sources": {"s": cell(195.0, 3.0)}}],
+              "fit": {"counter_j": [50.0, 60.0],
+                      "sources": {"s": {"energy_j": [50.5, 61.0],
+                                        "energy_err_j": [1.0, float("nan")]}}}}
+    got = gpu_intervals.summary(result)["s"]
+    assert (got["checked"], got["inside"]) == (3, 2) and got["coverage"] == pytest.approx(2 / 3)
+    assert got["median_half_width_j"] == 2.0 and got["median_error_j"] == 1.0
+    assert got["width_over_error"] == 2.0
+    assert gpu_intervals.inside(101.0, 100.0, 2.0) and not gpu_intervals.inside(95, 100, 3)
+    assert "holds the counter in 2/3 (67%)" in gpu_intervals.lines({"s": got})[0]
+    unavailable = {**result, "counter": {"available": False, "reason": "no NVML"}}
+    assert gpu_intervals.summary(unavailable) == {
+        "reason": "no NVML energy counter to check against: no NVML"}
 
 
 @pytest.mark.backends("tensorflow")
