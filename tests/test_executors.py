@@ -38,12 +38,32 @@ def net(input_shape, num_classes, params):
 """
 
 
-def write_config(folder: Path) -> Path:
+# The same space with settings.repeats (issue 34): 2 configurations x 2 repeats, runs 000
+# and 001 train tiny:net, 002 and 003 ffnn, each run with its own seed (seed + run).
+REPEATED = CONFIG.replace("runs: 3,", "runs: 4, repeats: 2,")
+
+
+def write_config(folder: Path, text: str = CONFIG) -> Path:
     """config.yaml and the own model it names, in `folder`."""
     (folder / "tiny.py").write_text(TINY)
     config = folder / "config.yaml"
-    config.write_text(CONFIG)
+    config.write_text(text)
     return config
+
+
+def check_repeats(out: Path, analysed: dict) -> None:
+    """Each configuration trained twice, with its own seed per run, and ranked by the two
+    repeats' means."""
+    params = [yaml.safe_load((out / f"{i:03d}" / "parameters.yaml").read_text())
+              for i in range(4)]
+    assert [p["model"] for p in params] == ["tiny:net", "tiny:net", "ffnn", "ffnn"]
+    assert [p["run"] for p in params] == [0, 1, 2, 3]  # training seed: seed + run
+    assert analysed["repeats"]["configurations"] == 2 and analysed["repeats"]["complete"] == 2
+    objective = {i: json.loads((out / f"{i:03d}" / "results.json").read_text())[
+        "objective"]["value"] for i in range(4)}
+    ranked = {r["run"]: r for r in analysed["top_objective"]}
+    assert set(ranked) == {"000", "002"} and ranked["000"]["repeats"] == 2
+    assert ranked["000"]["objective"] == pytest.approx((objective[0] + objective[1]) / 2)
 
 
 @pytest.fixture
@@ -79,15 +99,18 @@ def check_runs(config, out, runs=3):
 
 
 def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_smi, tmp_path):
-    config, out, pdf = write_config(tmp_path), tmp_path / "sweep", tmp_path / "report.pdf"
+    """With settings.repeats: the array tasks train folders, the report job ranks means."""
+    config, out = write_config(tmp_path, REPEATED), tmp_path / "sweep"
+    pdf = tmp_path / "report.pdf"
     submitted = sweep(config, out, "slurm", "--parallel", "2", "--time", "10",
                       "--out", str(pdf), env=slurm.env, timeout=120)
     assert submitted.returncode == 0, submitted.stderr
     report = re.search(r"report job (\d+)", submitted.stdout).group(1)
     slurm.wait_idle(timeout=480)
     assert slurm.job_state(report) == "COMPLETED", slurm.log("slurmctld.log")[-2000:]
-    check_runs(config, out)
-    for i in range(3):  # Slurm gave each task one GPU; its SMICallback measured only that one
+    check_runs(config, out, runs=4)
+    check_repeats(out, json.loads((out / "analysis.json").read_text()))
+    for i in range(4):  # Slurm gave each task one GPU; its SMICallback measured only that one
         devices = json.loads((out / f"{i:03d}" / "summary.json").read_text())["devices"]
         assert len(devices) == 1 and devices[0]["index"] in (0, 1)
     assert json.loads((out / "final" / "status.json").read_text())["status"] == "done"
@@ -134,17 +157,20 @@ def test_slurm_array_tasks_halve_at_their_rungs_from_the_shared_records(slurm, f
 
 def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
     pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
-    config, out = write_config(tmp_path), tmp_path / "sweep"
+    from greenscreen_pipeline import analysis
+
+    config, out = write_config(tmp_path, REPEATED), tmp_path / "sweep"  # with repeats
     result = sweep(config, out, "ray", "--num-cpus", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "3 runs to train, each with 0 GPU(s) and 1 CPU(s)" in result.stdout
-    assert "3/3 runs done" in result.stdout, result.stdout
-    check_runs(config, out)
+    assert "4 runs to train, each with 0 GPU(s) and 1 CPU(s)" in result.stdout
+    assert "4/4 runs done" in result.stdout, result.stdout
+    check_runs(config, out, runs=4)
+    check_repeats(out, analysis.analyze(out))
     tasks = {json.loads((out / f"{i:03d}" / "summary.json").read_text())["job"]["ray_task_id"]
-             for i in range(3)}  # each run process recorded the Ray task that started it
-    assert None not in tasks and len(tasks) == 3 and all(len(t) >= 32 for t in tasks)
+             for i in range(4)}  # each run process recorded the Ray task that started it
+    assert None not in tasks and len(tasks) == 4 and all(len(t) >= 32 for t in tasks)
     again = sweep(config, out, "ray", "--num-cpus", "2")
-    assert "0 runs to train" in again.stdout and "3/3 runs done" in again.stdout
+    assert "0 runs to train" in again.stdout and "4/4 runs done" in again.stdout
 
 
 HUGE_WITH_BUDGET = """settings: {runs: 1000000000, budget: 1 J, epochs: 1, seed: 3,
