@@ -241,19 +241,29 @@ def test_a_rerun_waits_for_a_run_that_a_gone_sweeps_process_still_trains(fake_sm
     (out / ".claims").mkdir(parents=True)
     (out / ".claims" / "000").write_text(json.dumps(
         {"pid": dead.pid, "host": __import__("socket").gethostname(), "time": 0}))
+    # The orphan lets go once the sweep says it waits (an event, not a time: a loaded
+    # machine may take longer than any fixed hold to start the sweep).
     orphan = subprocess.Popen([sys.executable, "-c", (
-        "import pathlib, time; from greenscreen_pipeline.run import ownership; "
+        "import pathlib, sys; from greenscreen_pipeline.run import ownership; "
         f"h = ownership.Held(pathlib.Path({str(out / '000')!r})); print('held', flush=True); "
-        "time.sleep(4); h.release(); print('released', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)
+        "sys.stdin.readline(); h.release(); print('released', flush=True); sys.stdin.read()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    said = []
     try:
         assert orphan.stdout.readline().strip() == "held"
         proc = sweep(config, out)
-        stdout, stderr = proc.communicate(timeout=600)
+        for line in proc.stderr:  # until the sweep says it waits for the orphan
+            said.append(line)
+            if "waiting for it to stop" in line:
+                break
+        orphan.stdin.write("let go\n")
+        orphan.stdin.flush()
         assert orphan.stdout.readline().strip() == "released"
+        stdout, rest = proc.communicate(timeout=600)
     finally:
         orphan.kill()
         orphan.wait()
+    stderr = "".join(said) + rest
     assert proc.returncode == 0, stderr
     assert "still being trained by pid" in stderr and "waiting for it to stop" in stderr
     assert RunFolder.of(out, 0).outcome()["status"] == "done"
