@@ -45,7 +45,9 @@ from .records import RunResults, RunSummary
 # stopped: halving ended it at a rung (not failed, not done); it is never trained again.
 FINAL = ("done", "stopped", "failed", "skipped")
 CONFIGURATION = "configuration.json"
-STATES = ("pending", "running", "interrupted") + FINAL
+# parked: waiting at a halving rung with its worker given back (search/rung_callback.py);
+# it resumes from its checkpoint, like an interrupted run, once the rung is decided.
+STATES = ("pending", "running", "interrupted", "parked") + FINAL
 BUSY_EXIT = 73  # run.execute.BUSY: another process held the run's lock; nothing was trained
 # How an attempt that ends by one of these signals ended: stopped, not broken.
 STOP_SIGNALS = ("SIGINT", "SIGTERM")

@@ -156,6 +156,28 @@ def test_a_run_waits_for_its_peers_rung_files_then_decides(tmp_path):
                                  lambda run: False, eta=3, timeout_s=1, sleep=lambda s: None)
 
 
+def test_a_released_run_parks_at_an_undecided_rung_and_resumes_once_it_is_decided(tmp_path):
+    """issue 37 item 3: with `release`, run 0 resumed at its rung while run 1 has not
+    reached it is parked again (RunParked names run 1) without waiting; once run 1 has
+    its record, the executor's check says decided and the resumed run reads the decision."""
+    from greenscreen_pipeline.search.rung_callback import RungCallback, RunParked, parked_is_decided
+
+    rungfiles.write_rung(tmp_path / "000", RungRecord(0, 1, 0.9, 2.0))
+    callback = RungCallback(tmp_path, 0, range(2), epochs=3, eta=3,
+                            objective_name="val_accuracy", maximize=True, release=True)
+    with pytest.raises(RunParked, match=r"parked at rung 1 .*waiting for run\(s\) 001") as got:
+        callback.check_resumed(1)
+    assert (got.value.rung, got.value.peers) == (1, [0, 1])
+    status = {"status": "parked", "rung": 1, "peers": [0, 1]}
+    assert not parked_is_decided(tmp_path, 0, status, eta=3, maximize=True)
+    rungfiles.write_rung(tmp_path / "001", RungRecord(1, 1, 0.5, 3.0))  # worse and dearer
+    assert parked_is_decided(tmp_path, 0, status, eta=3, maximize=True)
+    again = RungCallback(tmp_path, 0, range(2), epochs=3, eta=3,
+                         objective_name="val_accuracy", maximize=True, release=True)
+    again.check_resumed(1)  # decided: go on, no exception
+    assert again.parked_at is None and again.stopped_at is None
+
+
 # -- proposals ------------------------------------------------------------------------------
 SPACE = {"net": ["mlp", "cnn"], "width": [16, 64, 256], "lr": [0.1, 0.001, 0.01],
          "flag": [True, False], "own": ["a", "b", "c"], "fixed": [7]}

@@ -262,3 +262,43 @@ def test_relevance_reads_a_pareto_search_s_random_start_only(tmp_path):
     assert search_cost.energy_by_state(ok.assign(status=["done", "stopped", "done", "failed"])) \
         == {"done": {"runs": 2, "energy_j": 4.0}, "failed": {"runs": 1, "energy_j": None},
             "stopped": {"runs": 1, "energy_j": 2.0}}
+
+
+def test_a_run_waiting_at_a_rung_gives_its_worker_to_the_next_run(fake_smi, tmp_path):
+    """Random search, halving, two workers (issue 37 item 3). Run 000 (batches of 128)
+    reaches rung 1 long before run 001 (batches of 1, 1437 steps): it is parked, its
+    worker trains run 002, and it
+    resumes from its checkpoint once run 001 has reached the rung. Every epoch is logged
+    once, both attempts' energy is counted, and the decisions are the rule's on the rung
+    records, as if every run had waited."""
+    from greenscreen_pipeline.search import halving, rungfiles
+
+    runs, config = 4, make_config(tmp_path, runs=4, extra=", early_stop: halving, "
+                                  "halving_eta: 3")
+    config.write_text(config.read_text().replace("[128, 2]", "[128, 1]"))  # 001: slower
+    out = tmp_path / "sweep"
+    done = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "run 000 parked at rung 1 (epoch 1): waiting for run(s) 001" in done.stdout
+    assert "its worker takes the next run" in done.stdout
+    first = RunFolder.of(out, 0)
+    attempts = first.attempts()
+    assert len(attempts) == 2 and attempts[0]["how"] == "exit 3", attempts  # parked, resumed
+    assert first.state() == "done" and list(first.logs()["epoch"]) == [0, 1, 2]
+    summary = json.loads((first.path / "summary.json").read_text())
+    assert len(summary["attempts"]) == 2 and all(a["energy_j"] > 0
+                                                 for a in summary["attempts"])
+    assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
+    # Run 002 started before run 000 resumed: only a worker given back could train it
+    # then (run 001 held the other). An attempt's `time` is its end.
+    began = lambda attempt: attempt["time"] - attempt["wall_s"]  # noqa: E731
+    assert began(RunFolder.of(out, 2).attempts()[0]) < began(attempts[1])
+    states = {i: state(out, i) for i in range(runs)}
+    assert states[1] == "stopped" and set(states.values()) <= {"done", "stopped"}, states
+    rule = halving.default_rule(3)
+    records = {i: rungfiles.read_rung(RunFolder.of(out, i).path, 1) for i in range(runs)}
+    for i in records:
+        group = halving.peers(i, 2, runs, scope="sweep")
+        ruled = halving.decide(i, {p: records[p] for p in group}, set(), group, rule)
+        assert (ruled == halving.STOP) == (states[i] == "stopped"), (i, ruled, states)

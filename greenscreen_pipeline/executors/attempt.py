@@ -50,13 +50,15 @@ class RunReport:
 
 def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
                   env: dict | None = None, stop: Stop | None = None,
-                  slot: WorkerSlot | None = None, run_env: dict | None = None) -> RunReport:
+                  slot: WorkerSlot | None = None, run_env: dict | None = None,
+                  release: bool = False) -> RunReport:
     """Trains (or resumes) run `index` unless it is finished or another process holds it.
 
     A finished run is kept; a folder that cannot be read is left alone and named. A run
     still trained by a process whose sweep is gone (its claim is stale, its lock held) is
     waited for, then trained here. `slot`: the executor slot's warm worker (None: a
-    process of its own); `run_env`: variables set for this run only.
+    process of its own); `run_env`: variables set for this run only; `release`: at a
+    halving rung not decided yet, the run is parked instead of waiting (`Request`).
     """
     stop = stop or never()
     wait_for_orphan(sweep_dir, index, stop)
@@ -83,7 +85,8 @@ def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
                      outcome.get("reason", "no reason recorded"))
         elif outcome["status"] != "pending":
             log.info("run %03d was %s; resuming it", index, outcome["status"])
-        outcome = train_process(config, sweep_dir, index, epochs, env, stop, slot, run_env)
+        outcome = train_process(config, sweep_dir, index, epochs, env, stop, slot, run_env,
+                                release)
         return RunReport(index, outcome, outcome["status"], outcome.get("wall_s", 0.0))
     except runfolder.Unreadable as exc:
         return RunReport(index, {"status": "unreadable", "reason": str(exc)},
@@ -166,13 +169,15 @@ def wait_for_orphan(sweep_dir: Path, index: int, stop: Stop) -> None:
 
 def train_process(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
                   env: dict | None = None, stop: Stop | None = None,
-                  slot: WorkerSlot | None = None, run_env: dict | None = None) -> dict:
+                  slot: WorkerSlot | None = None, run_env: dict | None = None,
+                  release: bool = False) -> dict:
     """Trains run `index` in `slot`'s warm worker, or in a process of its own (no slot,
     `settings.isolate_runs`, or a run that needs one); returns its outcome. The caller
     holds the claim. Every attempt is logged in the folder's attempts.jsonl, however it
     ends; the folder is never deleted."""
     folder = runfolder.RunFolder.of(sweep_dir, index)
-    request = Request(config.path, str(sweep_dir), index, epochs, environment=run_env or {})
+    request = Request(config.path, str(sweep_dir), index, epochs, environment=run_env or {},
+                      release=release)
     cfg = folder.configuration() or config.run(index)
     train_attempt(config, folder, request, cfg, env, stop or never(), slot)
     return folder.outcome()

@@ -6,9 +6,15 @@ The slots' threads live as long as the sweep: Linux stops a worker when the thre
 started it ends (PR_SET_PDEATHSIG follows the thread), and a worker is meant to outlive
 a batch. With `search: pareto` the runs go in batches of `workers`: each batch is
 proposed once the one before it has ended (`proposals.configure_batch`), its
-configurations written to the run folders, then trained. Halving needs no more than
-that: every run of a batch trains at once, so a run waiting at a rung never waits for a
-run without a worker."""
+configurations written to the run folders, then trained.
+
+Halving (issue 37 item 3): a run that reaches a rung its peers have not decided gives its
+worker back (status parked, its checkpoint kept; `rung_callback.RunParked`), and the slot
+takes the next run. Before each new run, a parked run whose rung is now decided resumes
+from its checkpoint, lowest index first. `settings.release_at_rungs: false`, or
+`isolate_runs: true` (a resume would cost a fresh process), keeps the run waiting in its
+worker. Should nothing train and no parked run's rung be decidable, the lowest parked
+run resumes and waits there, as it would have."""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from typing import Iterable
 from .. import budget, ledger, runfolder
 from ..errors import Interrupted, RunsFailing
 from ..log import logger
+from ..objective import Objective
+from ..search.rung_callback import parked_is_decided
 from ..space import SweepConfig
 from . import proposals
 from .attempt import train_claimed
@@ -83,8 +91,13 @@ class Pool:
         self.config, self.sweep_dir, self.stop, self.progress = config, sweep_dir, stop, progress
         self.on_report = lambda report: None  # -> why the sweep must stop, or None
         self.stopped_because: str | None = None
-        self.pending: queue.Queue[int | None] = queue.Queue()
+        self.pending: queue.Queue[tuple[int, bool] | None] = queue.Queue()  # (run, release)
         self.freed = threading.Event()  # a slot finished a run
+        s = config.settings
+        self.release = (s["early_stop"] == "halving" and s["release_at_rungs"]
+                        and not s["isolate_runs"])
+        self.parked: dict[int, dict] = {}  # run -> its status.json (rung, peers)
+        self.parked_lock = threading.Lock()
         slots = [first_slot] + [None] * (workers - 1)
         self.threads = [threading.Thread(target=self._serve, args=(self._env(k, gpus), slot),
                                          name=f"greenscreen-slot-{k}", daemon=True)
@@ -104,10 +117,21 @@ class Pool:
         it, exhausted = iter(indices), False
         while True:
             self.freed.clear()
-            while not exhausted and self.pending.unfinished_tasks < len(self.threads):
-                exhausted = not self._hand_out(it)
+            while self.pending.unfinished_tasks < len(self.threads):
+                resumed = self._decided_parked()
+                if resumed is not None:
+                    self.pending.put((resumed, self.release))
+                elif exhausted or not self._hand_out(it):
+                    exhausted = True
+                    break
             if self.pending.unfinished_tasks == 0 and exhausted:
-                return
+                if not self.parked or self.stop.requested:
+                    return
+                with self.parked_lock:  # nothing can decide their rungs: wait as before
+                    lowest = min(self.parked)
+                    del self.parked[lowest]
+                self.pending.put((lowest, False))
+                continue
             self.freed.wait(0.2)  # short waits: the signal handlers run in this thread
 
     def _hand_out(self, it) -> bool:
@@ -116,8 +140,29 @@ class Pool:
         index = next(it, None)
         if index is None:
             return False
-        self.pending.put(index)
+        self.pending.put((index, self.release))
         return True
+
+    def _decided_parked(self) -> int | None:
+        """The lowest parked run whose rung is decided (taken off the parked list), or None."""
+        if self.stop.requested:
+            return None
+        s = self.config.settings
+        maximize = Objective.from_settings(s).maximise
+        with self.parked_lock:
+            for index in sorted(self.parked):
+                if parked_is_decided(self.sweep_dir, index, self.parked[index],
+                                     s["halving_eta"], maximize):
+                    del self.parked[index]
+                    return index
+        return None
+
+    def _park(self, report) -> None:
+        """Notes a run that gave its worker back at a rung, and says so."""
+        with self.parked_lock:
+            self.parked[report.index] = report.outcome
+        print(f"    run {report.index:03d} {report.outcome.get('reason', 'parked')}; its "
+              "worker takes the next run", flush=True)
 
     def close(self) -> None:
         """Ends the slots' threads, which end their workers."""
@@ -133,13 +178,17 @@ class Pool:
         slot = slot or WorkerSlot(env, self.config.settings["worker_memory_growth_mb"])
         try:
             while True:
-                index = self.pending.get()
+                item = self.pending.get()
+                index = item[0] if item else None
                 try:
-                    if index is None:
+                    if item is None:
                         return
                     if not self.stop.requested:
                         report = train_claimed(self.config, self.sweep_dir, index, epochs,
-                                               env, self.stop, slot)
+                                               env, self.stop, slot, release=item[1])
+                        if report.outcome["status"] == "parked":
+                            self._park(report)
+                            continue
                         self.progress.report(self.sweep_dir, report)
                         why = self.on_report(report)
                         if why and not self.stop.requested:

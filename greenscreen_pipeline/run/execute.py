@@ -6,8 +6,8 @@ or a run that needs a process of its own). The run folder's lock (`ownership.Hel
 held for the whole of it, so no two processes ever train one run at once.
 
 How a run ended is status.json's state (running, then done, stopped by halving at a
-rung, failed, skipped or interrupted by SIGINT, SIGTERM or a full disk, with the reason)
-and the exit code this returns.
+rung, parked at a rung its peers have not decided, failed, skipped or interrupted by
+SIGINT, SIGTERM or a full disk, with the reason) and the exit code this returns.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from . import ownership
 DONE = 0  # also skipped and stopped: final states that are not a fault
 FAILED = 1
 DIVERGED = 2  # failed with a NaN or infinite loss, found by our own check: the process is sound
+PARKED = 3  # waiting at a halving rung, its worker given back: resumes when the rung is decided
 BUSY = BUSY_EXIT  # another process holds the run's lock: nothing was trained
 NO_SPACE = 75  # a full disk: interrupted, resumes when there is room
 INTERRUPTED = 130
@@ -43,6 +44,8 @@ class Request:
         configuration: The final run's configuration, trained into `sweep_dir` itself;
             None for a sweep run (its folder's configuration.json, else space.run(index)).
         environment: Variables set for this run only (the Ray task that asked for it).
+        release: At a halving rung its peers have not decided, give the worker back
+            (status parked) instead of waiting in it (the local executor).
     """
 
     config: str
@@ -51,6 +54,7 @@ class Request:
     epochs: int | None = None
     configuration: dict | None = field(default=None)
     environment: dict = field(default_factory=dict)
+    release: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -102,7 +106,8 @@ def _train_held(config, folder, cfg: dict, request: Request, process_start: floa
     try:
         from .training import train_run  # keras: after JAX_ENABLE_X64 is settled
 
-        rungs = None if final else halving_of(config, request.sweep_dir, request.index, epochs)
+        rungs = None if final else halving_of(config, request.sweep_dir, request.index, epochs,
+                                              request.release)
         results = train_run(cfg, config.settings, folder, epochs, config.settings["seed"],
                             request.index, process_start,
                             save_model=final or config.settings["save_models"],
@@ -153,7 +158,7 @@ def run_configuration(folder, config, index: int) -> dict:
     return {dim: drawn[dim] if started[dim] == "n/a" else started[dim] for dim in config.space}
 
 
-def halving_of(config, sweep_dir: str, index: int, epochs: int):
+def halving_of(config, sweep_dir: str, index: int, epochs: int, release: bool = False):
     """The run's halving callback with settings.early_stop halving; None otherwise."""
     if config.settings["early_stop"] != "halving":
         return None
@@ -163,15 +168,20 @@ def halving_of(config, sweep_dir: str, index: int, epochs: int):
 
     objective = Objective.from_settings(config.settings)
     return for_run(sweep_dir, index, config.settings["runs"], batch_size(sweep_dir) or 1,
-                   epochs, config.settings["halving_eta"], objective.name, objective.maximise)
+                   epochs, config.settings["halving_eta"], objective.name, objective.maximise,
+                   release)
 
 
 def _failed(folder, exc: Exception, index: int) -> int:
     """Records a failed run (skipped for a combination that cannot work; stopped when
     halving stopped it at a rung: its checkpoint is kept)."""
-    from ..search.rung_callback import RunStopped
+    from ..search.rung_callback import RunParked, RunStopped
     from .training import RunSkipped
 
+    if isinstance(exc, RunParked):
+        folder.write_status("parked", reason=str(exc), rung=exc.rung, peers=exc.peers)
+        print(f"run {index:03d} {exc}", file=sys.stderr)
+        return PARKED
     if isinstance(exc, RunStopped):
         folder.write_status("stopped", reason=str(exc))
         print(f"run {index:03d} stopped: {exc}", file=sys.stderr)

@@ -1,6 +1,12 @@
 """Halving inside a run: at each rung epoch, record the run's figures and wait for its
 peers' (`rungfiles.await_decision`); on "stop" the fit ends after that epoch.
 
+With `release` (the local executor, `settings.release_at_rungs`, issue 37 item 3) a run
+whose rung is not decided yet does not wait: the fit ends after that epoch (its
+checkpoint written, as every epoch's), RunParked says where, and the executor gives the
+worker to the next run; it resumes the run from the checkpoint once the rung is decided
+(`parked_is_decided`), where `check_resumed` reads the decision.
+
 The callback sits after SMICallback (whose summary.json then holds the energy so far,
 every attempt included) and before the epoch checkpoint. So a run killed while it waits
 at a rung resumes from the epoch before and reaches the rung again, where it reads back
@@ -29,6 +35,22 @@ class RunStopped(Exception):
     """Halving stopped the run at a rung; the message says where and why."""
 
 
+class RunParked(Exception):
+    """The run reached a rung its peers have not decided and gave its worker back.
+
+    Attributes:
+        rung: The rung's epoch.
+        peers: The runs whose records decide it (`halving.peers`), itself included.
+    """
+
+    def __init__(self, run: int, rung: int, peers: list[int], waiting: list[int]) -> None:
+        self.rung, self.peers = rung, peers
+        names = ", ".join(f"{p:03d}" for p in waiting[:8]) + (" ..." if len(waiting) > 8 else "")
+        super().__init__(f"parked at rung {rung} (epoch {rung}): waiting for run(s) {names} "
+                         "to reach it or end; the checkpoint is kept and the run resumes "
+                         "from it once the rung is decided")
+
+
 class RungCallback(keras.callbacks.Callback):
     """Successive halving at the rungs of one run of a sweep.
 
@@ -41,12 +63,16 @@ class RungCallback(keras.callbacks.Callback):
         objective_name: The validation metric in the Keras logs (e.g. val_accuracy).
         maximize: Whether a higher objective is better.
         poll_s: Seconds between reads of the peers' rung files.
+        release: At a rung not decided yet, end the fit and raise RunParked (after the
+            fit) instead of waiting (module docstring).
     """
 
     def __init__(self, sweep_dir: "str | Path", run: int, group: range, epochs: int,
                  eta: "int | halving.Rule",
-                 objective_name: str, maximize: bool, poll_s: float = POLL_S) -> None:
+                 objective_name: str, maximize: bool, poll_s: float = POLL_S,
+                 release: bool = False) -> None:
         super().__init__()
+        self.release, self.parked_at = release, None
         self.sweep_dir, self.run, self.group = Path(sweep_dir), run, list(group)
         self.epochs, self.rule, self.poll_s = epochs, halving.as_rule(eta), poll_s
         self.rungs = self.rule.rungs(epochs, run)
@@ -62,8 +88,13 @@ class RungCallback(keras.callbacks.Callback):
             return False
 
     def decide(self, record: RungRecord) -> str:
-        """Records `record` (or the one recorded before, on a resumed run) and waits."""
+        """Records `record` (or the one recorded before, on a resumed run) and waits; with
+        `release`, returns halving.WAIT at once where the rung is not decided."""
         record = rungfiles.read_rung(self.folder.path, record.epoch) or record
+        if self.release:
+            rungfiles.write_rung(self.folder.path, record)
+            return rungfiles.decision_now(self.sweep_dir, record, self.group, self.has_ended,
+                                          self.rule, self.maximize)
         return rungfiles.await_decision(self.sweep_dir, record, self.group, self.has_ended,
                                         self.rule, self.maximize, poll_s=self.poll_s)
 
@@ -73,7 +104,11 @@ class RungCallback(keras.callbacks.Callback):
             return
         value = (logs or {}).get(self.objective_name)
         record = RungRecord(self.run, trained, _number(value), self.energy_so_far())
-        if self.decide(record) == halving.STOP:
+        decision = self.decide(record)
+        if decision == halving.WAIT:  # released: the checkpoint callback runs after this one
+            self.parked_at = trained
+            self.model.stop_training = True
+        elif decision == halving.STOP:
             self.stopped_at = trained
             self.model.stop_training = True
 
@@ -90,12 +125,21 @@ class RungCallback(keras.callbacks.Callback):
         (its status was not written before it was killed)."""
         for rung in (r for r in self.rungs if r <= start):
             record = rungfiles.read_rung(self.folder.path, rung)
-            if record is not None and self.decide(record) == halving.STOP:
+            decision = self.decide(record) if record is not None else halving.GO_ON
+            if decision == halving.WAIT:
+                self.parked_at = rung
+            elif decision == halving.STOP:
                 self.stopped_at = rung
-                self.raise_if_stopped()
+            self.raise_if_stopped()
 
     def raise_if_stopped(self) -> None:
-        """Raises RunStopped once a rung stopped the run."""
+        """Raises RunParked where the run gave its worker back at an undecided rung, and
+        RunStopped once a rung stopped it."""
+        if self.parked_at is not None:
+            records = rungfiles.rung_table(self.sweep_dir, self.group, self.parked_at)
+            waiting = [p for p in self.rule.group(self.run, self.group)
+                       if p not in records and not self.has_ended(p)]
+            raise RunParked(self.run, self.parked_at, self.group, waiting)
         if self.stopped_at is not None:
             raise RunStopped(f"halving: stopped at epoch {self.stopped_at} of {self.epochs}: "
                              f"not kept among its peers at that rung by "
@@ -111,9 +155,28 @@ def _number(value) -> float:
 
 
 def for_run(sweep_dir: "str | Path", run: int, runs: int, batch_size: int, epochs: int,
-            eta: int, objective_name: str, maximize: bool) -> RungCallback:
+            eta: int, objective_name: str, maximize: bool,
+            release: bool = False) -> RungCallback:
     """The callback of run `run` of a sweep of `runs`, halved in batches of `batch_size`
     with every earlier run as a peer (scope "sweep"), by `halving.default_rule(eta)`."""
     group = halving.peers(run, batch_size, runs, scope="sweep")
     return RungCallback(sweep_dir, run, group, epochs, halving.default_rule(eta),
-                        objective_name, maximize)
+                        objective_name, maximize, release=release)
+
+
+def parked_is_decided(sweep_dir: "str | Path", run: int, status: dict, eta: int,
+                      maximize: bool) -> bool:
+    """Whether parked run `run` (its status.json: `rung`, `peers`) may resume: the rung it
+    waits at is decided. True where the record cannot be found (it resumes and finds out)."""
+    record = rungfiles.read_rung(runfolder.run_dir(sweep_dir, run), int(status["rung"]))
+    if record is None:
+        return True
+
+    def has_ended(peer: int) -> bool:
+        try:
+            return RunFolder.of(sweep_dir, peer).state() in runfolder.FINAL
+        except runfolder.Unreadable:
+            return False
+
+    return rungfiles.decision_now(sweep_dir, record, status["peers"], has_ended,
+                                  halving.default_rule(eta), maximize) != halving.WAIT

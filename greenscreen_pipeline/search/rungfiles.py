@@ -90,14 +90,25 @@ def await_decision(sweep_dir: "str | Path", record: RungRecord, group: Iterable[
     write_rung(run_dir(sweep_dir, record.run), record)
     group, waited = list(group), 0.0
     while True:
-        records = rung_table(sweep_dir, group, record.epoch)
-        ended = {p for p in group if p not in records and has_ended(p)}
-        decision = halving.decide(record.run, records, ended, group, eta, maximize)
+        decision = decision_now(sweep_dir, record, group, has_ended, eta, maximize)
         if decision != halving.WAIT:
             return decision
         if timeout_s is not None and waited >= timeout_s:
-            missing = [p for p in group if p not in records and p not in ended]
+            records = rung_table(sweep_dir, group, record.epoch)
+            missing = [p for p in group if p not in records and not has_ended(p)]
             raise TimeoutError(f"run {record.run} waited {waited:.0f} s at epoch "
                                f"{record.epoch} for runs {missing}")
         sleep(poll_s)
         waited += poll_s
+
+
+def decision_now(sweep_dir: "str | Path", record: RungRecord, group: Iterable[int],
+                 has_ended: Callable[[int], bool], eta: "int | halving.Rule",
+                 maximize: bool = True) -> str:
+    """One read of the peers' rung files: halving.WAIT, GO_ON or STOP for `record`'s run
+    (whose own record must be written). What `await_decision` polls, and what a run that
+    gives its worker back at a rung, or the executor that resumes it, asks once."""
+    group = list(group)
+    records = {**rung_table(sweep_dir, group, record.epoch), record.run: record}
+    ended = {p for p in group if p not in records and has_ended(p)}
+    return halving.decide(record.run, records, ended, group, eta, maximize)
