@@ -11,10 +11,10 @@ configurations written to the run folders, then trained.
 Halving (issue 37 item 3): a run that reaches a rung its peers have not decided gives its
 worker back (status parked, its checkpoint kept; `rung_callback.RunParked`), and the slot
 takes the next run. Before each new run, a parked run whose rung is now decided resumes
-from its checkpoint, lowest index first. `settings.release_at_rungs: false`, or
-`isolate_runs: true` (a resume would cost a fresh process), keeps the run waiting in its
-worker. Should nothing train and no parked run's rung be decidable, the lowest parked
-run resumes and waits there, as it would have."""
+from its checkpoint, lowest index first (`parked.ParkedRuns`, as Ray's dispatch does).
+`settings.release_at_rungs: false`, or `isolate_runs: true` (a resume would cost a fresh
+process), keeps the run waiting in its worker. Should nothing train and no parked run's
+rung be decidable, the lowest parked run resumes and waits there, as it would have."""
 
 from __future__ import annotations
 
@@ -27,11 +27,10 @@ from typing import Iterable
 from .. import budget, ledger, runfolder
 from ..errors import Interrupted, RunsFailing
 from ..log import logger
-from ..objective import Objective
-from ..search.rung_callback import parked_is_decided
 from ..space import SweepConfig
 from . import proposals
 from .attempt import train_claimed
+from .parked import ParkedRuns, releases
 from .progress import FailureStreak, Progress
 from .stop import Stop
 from .workers import WorkerSlot
@@ -93,11 +92,7 @@ class Pool:
         self.stopped_because: str | None = None
         self.pending: queue.Queue[tuple[int, bool] | None] = queue.Queue()  # (run, release)
         self.freed = threading.Event()  # a slot finished a run
-        s = config.settings
-        self.release = (s["early_stop"] == "halving" and s["release_at_rungs"]
-                        and not s["isolate_runs"])
-        self.parked: dict[int, dict] = {}  # run -> its status.json (rung, peers)
-        self.parked_lock = threading.Lock()
+        self.release, self.parked = releases(config), ParkedRuns(config, sweep_dir)
         slots = [first_slot] + [None] * (workers - 1)
         self.threads = [threading.Thread(target=self._serve, args=(self._env(k, gpus), slot),
                                          name=f"greenscreen-slot-{k}", daemon=True)
@@ -118,7 +113,7 @@ class Pool:
         while True:
             self.freed.clear()
             while self.pending.unfinished_tasks < len(self.threads):
-                resumed = self._decided_parked()
+                resumed = None if self.stop.requested else self.parked.take_decided()
                 if resumed is not None:
                     self.pending.put((resumed, self.release))
                 elif exhausted or not self._hand_out(it):
@@ -127,10 +122,8 @@ class Pool:
             if self.pending.unfinished_tasks == 0 and exhausted:
                 if not self.parked or self.stop.requested:
                     return
-                with self.parked_lock:  # nothing can decide their rungs: wait as before
-                    lowest = min(self.parked)
-                    del self.parked[lowest]
-                self.pending.put((lowest, False))
+                # Nothing trains that could decide their rungs: one resumes and waits.
+                self.pending.put((self.parked.take_lowest(), False))
                 continue
             self.freed.wait(0.2)  # short waits: the signal handlers run in this thread
 
@@ -143,26 +136,6 @@ class Pool:
         self.pending.put((index, self.release))
         return True
 
-    def _decided_parked(self) -> int | None:
-        """The lowest parked run whose rung is decided (taken off the parked list), or None."""
-        if self.stop.requested:
-            return None
-        s = self.config.settings
-        maximize = Objective.from_settings(s).maximise
-        with self.parked_lock:
-            for index in sorted(self.parked):
-                if parked_is_decided(self.sweep_dir, index, self.parked[index],
-                                     s["halving_eta"], maximize):
-                    del self.parked[index]
-                    return index
-        return None
-
-    def _park(self, report) -> None:
-        """Notes a run that gave its worker back at a rung, and says so."""
-        with self.parked_lock:
-            self.parked[report.index] = report.outcome
-        print(f"    run {report.index:03d} {report.outcome.get('reason', 'parked')}; its "
-              "worker takes the next run", flush=True)
 
     def close(self) -> None:
         """Ends the slots' threads, which end their workers."""
@@ -187,7 +160,7 @@ class Pool:
                         report = train_claimed(self.config, self.sweep_dir, index, epochs,
                                                env, self.stop, slot, release=item[1])
                         if report.outcome["status"] == "parked":
-                            self._park(report)
+                            self.parked.add(index, report.outcome)
                             continue
                         self.progress.report(self.sweep_dir, report)
                         why = self.on_report(report)
