@@ -6,8 +6,8 @@ pool before each hand-out (and each pareto batch), Ray before each dispatch, a S
 array task (`run-one --share k/N`) before each run of its share. Spent energy is the sum
 over the sweep's run folders of every attempt's energy, finished or not (summary.json,
 read through `runfolder.summaries`), so a resumed sweep counts what it spent before.
-Runs already in flight finish; the budget may therefore be overshot by at most the runs
-in flight.
+Runs already in flight finish, runs parked at a halving rung included (they resume once
+their rung is decided); the budget may therefore be overshot by at most those runs.
 """
 
 from __future__ import annotations

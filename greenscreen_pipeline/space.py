@@ -137,10 +137,10 @@ SETTINGS = {  # key: (type, default, description of what is allowed)
     "early_stop": (str, "off", "off or halving"),
     "halving_eta": (int, 3, "an integer >= 2"),
     # A run at a halving rung its peers have not decided gives its worker to the next run
-    # and resumes from its checkpoint once the rung is decided (local and Ray, issue 37).
+    # and resumes from its checkpoint once the rung is decided (executors/parked.py).
     "release_at_rungs": (bool, True, "true or false: with early_stop halving, a run waiting "
-                                     "at a rung gives its worker to the next run (local "
-                                     "executor and Ray); false: it waits holding its worker"),
+                                     "at a rung gives its worker to the next run (a local "
+                                     "random search); false: it waits holding its worker"),
     "search_sampler": (str, "tpe", "tpe, nsga2 or gp"),
 }
 # Settings that take one of a few words (the description above says which).

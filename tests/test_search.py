@@ -178,6 +178,33 @@ def test_a_released_run_parks_at_an_undecided_rung_and_resumes_once_it_is_decide
     assert again.parked_at is None and again.stopped_at is None
 
 
+def test_parked_runs_resume_when_decided_and_are_left_parked_when_no_one_can_decide(tmp_path):
+    """executors/parked.py: a parked run whose peer never started (the budget was spent)
+    is stuck, not waited for; while a live process holds the peer's claim it is not; an
+    unreadable rung file counts as decided (the run resumes and its process says why)."""
+    from greenscreen_pipeline import space
+    from greenscreen_pipeline.executors import claims
+    from greenscreen_pipeline.executors.parked import ParkedRuns, releases
+
+    path = tmp_path / "config.yaml"
+    path.write_text("settings: {runs: 4, epochs: 3, early_stop: halving}\n"
+                    "configuration: {lr: {values: [0.1, 0.01]}}\n")
+    config = space.load(path)
+    assert releases(config)
+    path.write_text(path.read_text().replace("halving}", "halving, search: pareto}"))
+    assert not releases(space.load(path))  # one batch at a time: nothing to give a worker
+    sweep = tmp_path / "sweep"
+    rungfiles.write_rung(sweep / "000", RungRecord(0, 1, 0.9, 2.0))
+    parked = ParkedRuns(config, sweep)
+    parked.add(0, {"status": "parked", "rung": 1, "peers": [0, 1], "reason": "parked"})
+    assert parked.take_decided() is None and parked.stuck() == {0: [1]}
+    assert claims.claim(sweep, 1)  # a live process (this one) trains run 001
+    assert parked.stuck() == {}
+    claims.release(sweep, 1)
+    rungfiles.rung_path(sweep / "000", 1).write_text("{not json")
+    assert parked.take_decided() == 0 and not parked
+
+
 # -- proposals ------------------------------------------------------------------------------
 SPACE = {"net": ["mlp", "cnn"], "width": [16, 64, 256], "lr": [0.1, 0.001, 0.01],
          "flag": [True, False], "own": ["a", "b", "c"], "fixed": [7]}

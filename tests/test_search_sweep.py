@@ -210,20 +210,13 @@ def assert_proposed_again(config, out, runs, recorded, batch_size=2):
 
 def test_pareto_halving_sweep_on_ray_goes_batch_by_batch(fake_smi, tmp_path):
     """Ray's slots (2 CPUs, 1 per run) are the batch; a batch is submitted once the one
-    before has ended, so every run waiting at a rung has its peers training. Run 000
-    reaches rung 1 long before run 001 (batches of 1): it is parked, its actor idles
-    (no other run in the batch) and it resumes on the next idle actor once decided."""
+    before has ended, so every run waiting at a rung has its peers training."""
     pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
     runs, config, out = 4, make_config(tmp_path, runs=4), tmp_path / "sweep"
-    config.write_text(config.read_text().replace("[128, 2]", "[128, 1]"))  # 001: slower
     done = cli("sweep", "ray", "--num-cpus", "2", "--config", config, "--sweep-dir", out,
                timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "4 runs to train, each with 0 GPU(s) and 1 CPU(s), in batches of 2" in done.stdout
-    assert "run 000 parked at rung 1 (epoch 1): waiting for run(s) 001" in done.stdout
-    first = RunFolder.of(out, 0)
-    assert [a["how"] for a in first.attempts()] == ["exit 3", "exit 0"]
-    assert list(first.logs()["epoch"]) == [0, 1, 2] and first.state() == "done"
     assert manifest.batch_size(out) == 2  # what the run processes halved by
     recorded = configurations(out, runs)
     assert set(recorded) == set(range(runs)) and recorded[0] == space.load(config).run(0)

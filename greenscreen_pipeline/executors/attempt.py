@@ -179,8 +179,8 @@ def train_process(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
     request = Request(config.path, str(sweep_dir), index, epochs, environment=run_env or {},
                       release=release)
     cfg = folder.configuration() or config.run(index)
-    train_attempt(config, folder, request, cfg, env, stop or never(), slot)
-    return folder.outcome()
+    code = train_attempt(config, folder, request, cfg, env, stop or never(), slot)
+    return {**folder.outcome(), "attempt_code": code}  # how this attempt ended
 
 
 def train_attempt(config: SweepConfig, folder: runfolder.RunFolder, request: Request,
@@ -216,7 +216,7 @@ def _own_process(request: Request, env: dict | None, stop: Stop, ending: Ending)
     """Trains `request` in a fresh run process (`python -m greenscreen_pipeline.run`)."""
     cmd = [sys.executable, "-m", "greenscreen_pipeline.run", "--config", request.config,
            "--sweep-dir", request.sweep_dir, "--index", str(request.index),
-           "--parent", str(os.getpid())]
+           "--parent", str(os.getpid()), *(["--release"] if request.release else [])]
     if request.epochs:
         cmd += ["--epochs", str(request.epochs)]
     if request.configuration is not None:

@@ -11,10 +11,11 @@ configurations written to the run folders, then trained.
 Halving (issue 37 item 3): a run that reaches a rung its peers have not decided gives its
 worker back (status parked, its checkpoint kept; `rung_callback.RunParked`), and the slot
 takes the next run. Before each new run, a parked run whose rung is now decided resumes
-from its checkpoint, lowest index first (`parked.ParkedRuns`, as Ray's dispatch does).
-`settings.release_at_rungs: false`, or `isolate_runs: true` (a resume would cost a fresh
-process), keeps the run waiting in its worker. Should nothing train and no parked run's
-rung be decidable, the lowest parked run resumes and waits there, as it would have."""
+from its checkpoint, lowest index first (`parked.ParkedRuns`; a random search only, see
+there). `settings.release_at_rungs: false` keeps the run waiting in its worker. When
+nothing here trains and no live process trains a peer a parked run waits for (it never
+started: the budget was spent), the sweep ends with that run parked and says so, where a
+waiting run would have waited for ever; the same command resumes it."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from typing import Iterable
 from .. import budget, ledger, runfolder
 from ..errors import Interrupted, RunsFailing
 from ..log import logger
+from ..run.execute import PARKED
 from ..space import SweepConfig
 from . import proposals
 from .attempt import train_claimed
@@ -120,11 +122,8 @@ class Pool:
                     exhausted = True
                     break
             if self.pending.unfinished_tasks == 0 and exhausted:
-                if not self.parked or self.stop.requested:
+                if not self.parked or self.stop.requested or self._left_parked():
                     return
-                # Nothing trains that could decide their rungs: one resumes and waits.
-                self.pending.put((self.parked.take_lowest(), False))
-                continue
             self.freed.wait(0.2)  # short waits: the signal handlers run in this thread
 
     def _hand_out(self, it) -> bool:
@@ -136,6 +135,19 @@ class Pool:
         self.pending.put((index, self.release))
         return True
 
+
+    def _left_parked(self) -> bool:
+        """Whether the parked runs must be left parked: nothing here trains, and no live
+        process trains a peer they wait for (it never started: the budget was spent, it
+        failed to start, ...). Says so; running the same command again resumes them."""
+        stuck = self.parked.stuck()
+        if not stuck:
+            return False  # another process trains a peer: its rung record will come
+        for index, missing in stuck.items():
+            log.warning("run %03d stays parked: run(s) %s it waits for at its rung did not "
+                        "train in this sweep; run the same command again to resume it",
+                        index, ", ".join(f"{p:03d}" for p in missing) or "?")
+        return True
 
     def close(self) -> None:
         """Ends the slots' threads, which end their workers."""
@@ -159,7 +171,7 @@ class Pool:
                     if not self.stop.requested:
                         report = train_claimed(self.config, self.sweep_dir, index, epochs,
                                                env, self.stop, slot, release=item[1])
-                        if report.outcome["status"] == "parked":
+                        if report.outcome.get("attempt_code") == PARKED:  # parked just now
                             self.parked.add(index, report.outcome)
                             continue
                         self.progress.report(self.sweep_dir, report)

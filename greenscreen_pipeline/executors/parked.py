@@ -1,10 +1,15 @@
 """Runs parked at a halving rung (issue 37 item 3): which of them may resume now.
 
 A run that reaches a rung its peers have not decided gives its worker back
-(`search.rung_callback.RunParked`, status parked). The executor keeps it here and, each
+(`search.rung_callback.RunParked`, status parked). The local pool keeps it here and, each
 time a slot frees, resumes the lowest parked run whose rung is now decided before it
-starts a new run. The local pool and Ray's dispatch share this; a Slurm array task trains
-its share of the runs in order and waits at a rung in its worker instead.
+starts a new run.
+
+Only a local random search releases: Ray and a pareto search hand out one batch at a time
+(as many runs as slots), so a worker given back would have no run to take, and the
+resume (the model built again, the checkpoint read, the step compiled again) would be
+pure cost; a Slurm array task trains its share of the runs in order. There, and under
+`isolate_runs` (a resume would cost a fresh process), a run waits in its worker.
 """
 
 from __future__ import annotations
@@ -12,17 +17,19 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from .. import runfolder
 from ..objective import Objective
+from ..search import rungfiles
 from ..search.rung_callback import parked_is_decided
 from ..space import SweepConfig
+from . import claims
 
 
 def releases(config: SweepConfig) -> bool:
-    """Whether runs give their worker back at an undecided rung: with halving and
-    settings.release_at_rungs, in warm workers (under isolate_runs a resume would cost a
-    fresh process)."""
+    """Whether runs give their worker back at an undecided rung (module docstring)."""
     s = config.settings
-    return s["early_stop"] == "halving" and s["release_at_rungs"] and not s["isolate_runs"]
+    return (s["early_stop"] == "halving" and s["release_at_rungs"] and s["search"] == "random"
+            and not s["isolate_runs"])
 
 
 class ParkedRuns:
@@ -46,19 +53,50 @@ class ParkedRuns:
               "next run", flush=True)
 
     def take_decided(self) -> int | None:
-        """The lowest parked run whose rung is decided, taken off the list; or None."""
+        """The lowest parked run whose rung is decided, taken off the list; or None. A rung
+        file that cannot be read counts as decided: the run resumes, and its own process
+        records what is wrong, as it would have waiting."""
         with self.lock:
             for index in sorted(self.runs):
-                if parked_is_decided(self.sweep_dir, index, self.runs[index], self.eta,
-                                     self.maximize):
+                try:
+                    decided = parked_is_decided(self.sweep_dir, index, self.runs[index],
+                                                self.eta, self.maximize)
+                except runfolder.Unreadable:
+                    decided = True
+                if decided:
                     del self.runs[index]
                     return index
         return None
 
-    def take_lowest(self) -> int:
-        """The lowest parked run, taken off the list: to resume and wait in its worker,
-        where nothing else can decide its rung."""
+    def stuck(self) -> dict[int, list[int]]:
+        """Parked runs no process can free: run -> the peers missing at its rung, none of
+        them trained by a live process (never started: the budget was spent; failed to
+        start; interrupted). Empty while some missing peer still trains somewhere."""
+        out = {}
         with self.lock:
-            index = min(self.runs)
-            del self.runs[index]
-            return index
+            for index, status in sorted(self.runs.items()):
+                missing = self._missing(index, status)
+                if any(self._training(p) for p in missing):
+                    return {}
+                out[index] = missing
+        return out
+
+    def _missing(self, index: int, status: dict) -> list[int]:
+        try:
+            records = rungfiles.rung_table(self.sweep_dir, status["peers"], int(status["rung"]))
+        except runfolder.Unreadable:
+            return []
+        return [p for p in status["peers"] if p != index and p not in records
+                and self._state(p) not in runfolder.FINAL]
+
+    def _state(self, run: int) -> str:
+        try:
+            return runfolder.RunFolder.of(self.sweep_dir, run).state()
+        except runfolder.Unreadable:
+            return "unreadable"
+
+    def _training(self, run: int) -> bool:
+        """Whether a live process trains run `run` now (its status, or a live claim)."""
+        holder = claims.owner(self.sweep_dir, run)
+        return self._state(run) == "running" or (holder is not None
+                                                  and claims.held_by_live_process(holder))

@@ -44,7 +44,6 @@ from ..log import logger
 from ..space import SweepConfig
 from . import proposals
 from .attempt import RunReport, Todo, to_train, train_claimed
-from .parked import ParkedRuns, releases
 from .progress import Progress
 from .workers import WorkerSlot
 
@@ -64,12 +63,11 @@ class Slot:
         self.stopping = Stop()  # set by `stop`; no signal handlers in an actor
         self.worker = WorkerSlot(None, config.settings["worker_memory_growth_mb"])
 
-    def train(self, index: int, release: bool = False) -> RunReport:
+    def train(self, index: int) -> RunReport:
         """Claims and trains run `index`; the run records this actor task's id in
-        summary.json's job (its process cannot see it itself). `release`: parked at an
-        undecided halving rung instead of waiting (`parked.py`)."""
+        summary.json's job (its process cannot see it itself)."""
         return train_claimed(self.config, self.sweep_dir, index, self.epochs, None,
-                             self.stopping, self.worker, task_environment(), release)
+                             self.stopping, self.worker, task_environment())
 
     def stop(self) -> None:
         """Interrupts the run in flight (it resumes later) and ends the worker."""
@@ -203,11 +201,10 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
                   for _ in range(min(slots(cluster, res), max(1, len(todo))))]
         progress = Progress(None if budget.unbounded(s) else len(todo),
                             budget_line=lambda: budget.line(s, sweep_dir))
-        parked = ParkedRuns(config, sweep_dir) if releases(config) else None
         for wave in waves(config, sweep_dir, todo, size):
             dispatch(ray, actors, wave, pending, lambda report: progress.report(sweep_dir,
                                                                                 report),
-                     lambda: budget.allows_next(s, sweep_dir), parked)
+                     lambda: budget.allows_next(s, sweep_dir))
             if not budget.allows_next(s, sweep_dir):
                 break
     except KeyboardInterrupt:
@@ -228,44 +225,27 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
 
 
 def dispatch(ray, actors: list, runs: Iterable[int], pending: dict, report,
-             may_start=lambda: True, parked: ParkedRuns | None = None) -> None:
+             may_start=lambda: True) -> None:
     """Trains `runs` in order, each on the next idle actor, until all are through;
     `report(RunReport)` as each ends. A lost actor's run is reported lost (a rerun trains
     it) and its slot is not used again. `may_start()` false (the budget is spent): no
-    further run starts; those in flight finish. `parked` (halving with
-    release_at_rungs): a run parked at a rung goes there, and resumes on the next idle
-    actor, before any new run, once its rung is decided."""
+    further run starts; those in flight finish."""
     idle, upcoming = list(actors), iter(runs)  # never listed: `runs` may be a billion
     following = next(upcoming, None)
-    while following is not None or pending or parked:
+    while following is not None or pending:
         if following is not None and not may_start():
             following = None
-        while idle:
-            resumed = parked.take_decided() if parked else None
-            if resumed is None and following is None:
-                break
+        while idle and following is not None:
             actor = idle.pop(0)
-            index = following if resumed is None else resumed
-            pending[actor.train.remote(index, parked is not None)] = (actor, index)
-            if resumed is None:
-                following = next(upcoming, None)
-        if not pending:
-            if parked and idle:  # nothing in flight can decide their rungs: one waits
-                index = parked.take_lowest()
-                actor = idle.pop(0)
-                pending[actor.train.remote(index, False)] = (actor, index)
-                continue
-            if following is not None:  # every actor is lost: a rerun trains the rest
+            pending[actor.train.remote(following)] = (actor, following)
+            following = next(upcoming, None)
+        if not pending:  # every actor is lost: the next run says so; a rerun trains the rest
+            if following is not None:
                 report(RunReport(following, {"status": "lost"}, "lost (no Ray actor left)"))
                 log.error("no Ray actor left: run %d and those after it were not started; "
                           "run the same command again to train them", following)
             return
-        # A parked run's rung is decided by a peer's epoch, not by a task's end: look again
-        # every second while an actor is idle.
-        ready, _ = ray.wait(list(pending), num_returns=1,
-                            timeout=1.0 if parked and idle else None)
-        if not ready:
-            continue
+        ready, _ = ray.wait(list(pending), num_returns=1)
         actor, index = pending.pop(ready[0])
         try:
             outcome = ray.get(ready[0])
@@ -273,7 +253,4 @@ def dispatch(ray, actors: list, runs: Iterable[int], pending: dict, report,
             outcome = RunReport(index, {"status": "lost"}, f"lost ({type(exc).__name__})")
         else:
             idle.append(actor)
-        if parked is not None and outcome.outcome.get("status") == "parked":
-            parked.add(index, outcome.outcome)
-            continue
         report(outcome)

@@ -33,6 +33,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--configuration", default=None,
                         help="train this configuration (JSON) instead of run INDEX's")
+    parser.add_argument("--release", action="store_true",
+                        help="at a halving rung its peers have not decided, park the run "
+                             "(status parked) instead of waiting (the local executor)")
     parser.add_argument("--parent", type=int, default=None,
                         help="the pid of the process that started this one: this process "
                              "stops (as on SIGTERM) when it dies")
@@ -41,7 +44,8 @@ def main(argv=None) -> int:
     if args.parent:
         ownership.die_with_parent(args.parent)
     request = Request(args.config, args.sweep_dir, args.index, args.epochs,
-                      json.loads(args.configuration) if args.configuration else None)
+                      json.loads(args.configuration) if args.configuration else None,
+                      release=args.release)
     return train_one(request, T_START)
 
 

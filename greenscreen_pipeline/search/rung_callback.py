@@ -1,7 +1,7 @@
 """Halving inside a run: at each rung epoch, record the run's figures and wait for its
 peers' (`rungfiles.await_decision`); on "stop" the fit ends after that epoch.
 
-With `release` (the local executor and Ray, `settings.release_at_rungs`, issue 37 item 3) a run
+With `release` (a local random search, `settings.release_at_rungs`, issue 37 item 3) a run
 whose rung is not decided yet does not wait: the fit ends after that epoch (its
 checkpoint written, as every epoch's), RunParked says where, and the executor gives the
 worker to the next run; it resumes the run from the checkpoint once the rung is decided
