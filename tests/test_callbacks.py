@@ -294,6 +294,45 @@ class CrashAt(keras.callbacks.Callback):
             raise RuntimeError("crash")
 
 
+class StopMidEpoch(keras.callbacks.Callback):
+    """A Ctrl-C landing in a batch of epoch `epoch`, before any epoch-end write."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch, self.current = epoch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == 1:
+            raise KeyboardInterrupt("SIGTERM")
+
+
+def test_close_after_an_interrupted_fit_keeps_the_attempt_s_joules(fake_smi, tmp_path):
+    """An interrupt inside the first epoch skips on_train_end and every epoch-end write:
+    close() records the attempt (energy so far, "running (or killed)"), so a resumed fit
+    counts both attempts."""
+    model, (x, y) = tiny_model(), tiny_data()
+    smi = SMICallback(log_dir=tmp_path, interval=0.05, resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0,
+                  callbacks=[smi, SlowSteps(0.05), StopMidEpoch(0)])
+    assert not (tmp_path / "summary.json").exists()  # nothing was written yet
+    smi.close()
+    first = json.loads((tmp_path / "summary.json").read_text())
+    assert [a["ended"] for a in first["attempts"]] == ["running (or killed)"]
+    assert first["attempts"][0]["energy_j"] > 0 and first["energy_j"] > 0
+    smi.close()  # a second call changes nothing
+    assert json.loads((tmp_path / "summary.json").read_text()) == first
+    again = SMICallback(log_dir=tmp_path, interval=0.05, resume=True)
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[again])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(summary["attempts"]) == 2
+    assert summary["attempts"][0]["energy_j"] == pytest.approx(first["energy_j"])
+    assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
+
+
 def test_resume_with_backup_and_restore_keeps_every_epoch_and_every_joule(fake_smi, tmp_path):
     model, (x, y) = tiny_model(), tiny_data()
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))

@@ -271,9 +271,12 @@ class SMICallback(keras.callbacks.Callback):
         if logs is not None:
             logs.update(fields)
         self._epochs_done += 1
+        # The durable totals first, then the row: a stop that lands between the two (a
+        # SIGTERM raises where the code is) keeps the energy in summary.json, and the
+        # epoch is trained again without its row rather than logged without its energy.
+        self._write_summary()
         if self._run_log is not None:
             self._run_log.append(self._row(epoch, window, logs or fields))
-        self._write_summary()  # durable totals: a killed attempt keeps what it spent
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
@@ -291,6 +294,31 @@ class SMICallback(keras.callbacks.Callback):
         self._in_fit = False
         self._write_summary()
         self._stop_meter()
+
+    def close(self) -> None:
+        """Ends this fit's measurement where an exception (Ctrl-C, a SIGTERM raised as
+        KeyboardInterrupt) ended `fit` before `on_train_end`: writes summary.json with the
+        energy spent so far, this attempt marked "running (or killed)", and stops the
+        meter this callback started. Nothing happens after a fit that ended normally.
+
+        Example:
+
+        ```python
+        smi = SMICallback(log_dir="run-1")
+        try:
+            model.fit(x, y, epochs=50, callbacks=[smi])
+        except KeyboardInterrupt:
+            smi.close()  # the interrupted attempt's joules stay counted
+            raise
+        ```
+        """
+        if not self._in_fit:
+            return
+        self._in_fit = False
+        try:
+            self._write_summary()
+        finally:
+            self._stop_meter()
 
     # -- evaluate / predict ------------------------------------------------
     def _begin_inference(self, phase: str):

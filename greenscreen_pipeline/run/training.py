@@ -105,11 +105,15 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
         rungs.check_resumed(start)
     smi = SMICallback(log_dir=folder.path, source=settings["energy_source"], resume=True)
     # The rung callback after SMICallback (the energy so far) and before the checkpoint.
-    history = model.fit(run_data.train, validation_data=run_data.validation, epochs=epochs,
-                        initial_epoch=start, verbose=0, shuffle=False, callbacks=[
-                            smi, *([rungs] if rungs else []),
-                            checkpoint.EpochCheckpoint(folder.checkpoint_dir),
-                            keras.callbacks.TerminateOnNaN(), StopOnSignal()])
+    try:
+        history = model.fit(run_data.train, validation_data=run_data.validation,
+                            epochs=epochs, initial_epoch=start, verbose=0, shuffle=False,
+                            callbacks=[smi, *([rungs] if rungs else []),
+                                       checkpoint.EpochCheckpoint(folder.checkpoint_dir),
+                                       keras.callbacks.TerminateOnNaN(), StopOnSignal()])
+    except KeyboardInterrupt:  # wherever the stop landed, this attempt's joules stay counted
+        smi.close()
+        raise
     timing["fit_end"] = time.time()
     if rungs is not None:
         rungs.raise_if_stopped()
