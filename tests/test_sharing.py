@@ -127,7 +127,12 @@ def test_two_concurrent_runs_on_one_gpu_count_each_joule_once(fake_smi, tmp_path
     truth = 300.0 * (max(b0, b1) - min(a0, a1))  # the GPU's energy over the union
     for s in summaries:
         assert s["source"] == "measured:nvidia-smi;attributed:sm-share"
-    assert sum(s["energy_j"] for s in summaries) == pytest.approx(truth, rel=0.02)
+    # Each run's watcher places the other's start or end halfway between two polls (a poll
+    # a second, plus the query: README), so each of the two middle edges is off by up to
+    # half that spacing x the 150 W the share moves; 0.75 s allows a query of 0.5 s, which
+    # a loaded 2-core machine reaches (+2.2 % and -2.7 % in two CI runs, 2 % failed them).
+    edges = 2 * 0.75 * 150.0
+    assert abs(sum(s["energy_j"] for s in summaries) - truth) <= edges, (summaries, truth)
     books = json.loads((out / "sweep_energy.json").read_text())
     assert [s["source"] for s in books["sessions"]] == ["measured:nvidia-smi"]
     assert books["sessions"][0]["energy_j"] == pytest.approx(truth, rel=0.02)
