@@ -135,7 +135,6 @@ class Pool:
         self.pending.put((index, self.release))
         return True
 
-
     def _left_parked(self) -> bool:
         """Whether the parked runs must be left parked: nothing here trains, and no live
         process trains a peer they wait for (it never started: the budget was spent, it

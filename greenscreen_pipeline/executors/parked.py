@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import runfolder
 from ..objective import Objective
 from ..search import rungfiles
-from ..search.rung_callback import parked_is_decided
+from ..search.rung_callback import has_ended, parked_is_decided
 from ..space import SweepConfig
 from . import claims
 
@@ -87,7 +87,7 @@ class ParkedRuns:
         except runfolder.Unreadable:
             return []
         return [p for p in status["peers"] if p != index and p not in records
-                and self._state(p) not in runfolder.FINAL]
+                and not has_ended(self.sweep_dir, p)]
 
     def _state(self, run: int) -> str:
         try:

@@ -19,6 +19,7 @@ decision again before any further epoch trains.
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -82,10 +83,7 @@ class RungCallback(keras.callbacks.Callback):
 
     def has_ended(self, run: int) -> bool:
         """Whether peer `run` has ended (done, stopped, failed, skipped), by its folder."""
-        try:
-            return RunFolder.of(self.sweep_dir, run).state() in runfolder.FINAL
-        except runfolder.Unreadable:
-            return False
+        return has_ended(self.sweep_dir, run)
 
     def decide(self, record: RungRecord) -> str:
         """Records `record` (or the one recorded before, on a resumed run) and waits; with
@@ -172,11 +170,15 @@ def parked_is_decided(sweep_dir: "str | Path", run: int, status: dict, eta: int,
     if record is None:
         return True
 
-    def has_ended(peer: int) -> bool:
-        try:
-            return RunFolder.of(sweep_dir, peer).state() in runfolder.FINAL
-        except runfolder.Unreadable:
-            return False
+    return rungfiles.decision_now(sweep_dir, record, status["peers"],
+                                  partial(has_ended, sweep_dir), halving.default_rule(eta),
+                                  maximize) != halving.WAIT
 
-    return rungfiles.decision_now(sweep_dir, record, status["peers"], has_ended,
-                                  halving.default_rule(eta), maximize) != halving.WAIT
+
+def has_ended(sweep_dir: "str | Path", run: int) -> bool:
+    """Whether run `run` has ended (done, stopped, failed, skipped), by its folder; an
+    unreadable folder has not."""
+    try:
+        return RunFolder.of(sweep_dir, run).state() in runfolder.FINAL
+    except runfolder.Unreadable:
+        return False
