@@ -37,9 +37,9 @@ resumed sweep decides the same.
 
 Waiting needs every peer to be able to train at once: the batch size must not exceed
 the runs that train concurrently (workers, Ray slots, array tasks at once), or a run
-waits for a peer that waits for its slot. The local executor does not wait in a worker
-(`settings.release_at_rungs`): a run at an undecided rung is parked and resumed once it
-is decided (`rung_callback.RunParked`); the decision is the same.
+waits for a peer that waits for its slot. A local random search does not wait in a
+worker (`settings.release_at_rungs`): a run at an undecided rung is parked and resumed
+once it is decided (`rung_callback.RunParked`); the decision is the same.
 """
 
 from __future__ import annotations
