@@ -160,7 +160,8 @@ def test_a_released_run_parks_at_an_undecided_rung_and_resumes_once_it_is_decide
     """issue 37 item 3: with `release`, run 0 resumed at its rung while run 1 has not
     reached it is parked again (RunParked names run 1) without waiting; once run 1 has
     its record, the executor's check says decided and the resumed run reads the decision."""
-    from greenscreen_pipeline.search.rung_callback import RungCallback, RunParked, parked_is_decided
+    from greenscreen_pipeline.search.rung_callback import RungCallback, RunParked
+    from greenscreen_pipeline.search.rungfiles import parked_is_decided
 
     rungfiles.write_rung(tmp_path / "000", RungRecord(0, 1, 0.9, 2.0))
     callback = RungCallback(tmp_path, 0, range(2), epochs=3, eta=3,

@@ -146,6 +146,21 @@ def test_settings_a_worker_cannot_reset_get_a_process_of_their_own():
     assert needs_own_process({"precision": "float32"}, "jax") is None
 
 
+def test_the_sweeps_own_process_imports_no_backend():
+    """Only workers import the backend (seconds of CPU each): the sweep's process, which
+    proposes, hands out and halves runs on every executor, imports none of it."""
+    modules = ["greenscreen_pipeline.cli", "greenscreen_pipeline.commands",
+               "greenscreen_pipeline.executors.local", "greenscreen_pipeline.executors.slurm",
+               "greenscreen_pipeline.executors.parked", "greenscreen_pipeline.search.propose"]
+    code = (f"import sys\nfor m in {modules!r}: __import__(m)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'keras', 'tensorflow', 'jax', 'torch'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.backends("jax")
 def test_float64_on_jax_trains_in_its_own_process_and_computes_in_float64(fake_smi, tmp_path):
     from greenscreen_pipeline import space

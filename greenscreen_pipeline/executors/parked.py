@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import runfolder
 from ..objective import Objective
 from ..search import rungfiles
-from ..search.rung_callback import has_ended, parked_is_decided
+from ..search.rungfiles import has_ended, parked_is_decided
 from ..space import SweepConfig
 from . import claims
 

@@ -5,7 +5,7 @@ With `release` (a local random search, `settings.release_at_rungs`, issue 37 ite
 whose rung is not decided yet does not wait: the fit ends after that epoch (its
 checkpoint written, as every epoch's), RunParked says where, and the executor gives the
 worker to the next run; it resumes the run from the checkpoint once the rung is decided
-(`parked_is_decided`), where `check_resumed` reads the decision.
+(`rungfiles.parked_is_decided`), where `check_resumed` reads the decision.
 
 The callback sits after SMICallback (whose summary.json then holds the energy so far,
 every attempt included) and before the epoch checkpoint. So a run killed while it waits
@@ -19,7 +19,6 @@ decision again before any further epoch trains.
 from __future__ import annotations
 
 import math
-from functools import partial
 from pathlib import Path
 
 import keras
@@ -28,6 +27,7 @@ from .. import runfolder
 from ..runfolder import RunFolder
 from . import halving, rungfiles
 from .halving import RungRecord
+from .rungfiles import has_ended
 
 POLL_S = 1.0
 
@@ -160,25 +160,3 @@ def for_run(sweep_dir: "str | Path", run: int, runs: int, batch_size: int, epoch
     group = halving.peers(run, batch_size, runs, scope="sweep")
     return RungCallback(sweep_dir, run, group, epochs, halving.default_rule(eta),
                         objective_name, maximize, release=release)
-
-
-def parked_is_decided(sweep_dir: "str | Path", run: int, status: dict, eta: int,
-                      maximize: bool) -> bool:
-    """Whether parked run `run` (its status.json: `rung`, `peers`) may resume: the rung it
-    waits at is decided. True where the record cannot be found (it resumes and finds out)."""
-    record = rungfiles.read_rung(runfolder.run_dir(sweep_dir, run), int(status["rung"]))
-    if record is None:
-        return True
-
-    return rungfiles.decision_now(sweep_dir, record, status["peers"],
-                                  partial(has_ended, sweep_dir), halving.default_rule(eta),
-                                  maximize) != halving.WAIT
-
-
-def has_ended(sweep_dir: "str | Path", run: int) -> bool:
-    """Whether run `run` has ended (done, stopped, failed, skipped), by its folder; an
-    unreadable folder has not."""
-    try:
-        return RunFolder.of(sweep_dir, run).state() in runfolder.FINAL
-    except runfolder.Unreadable:
-        return False

@@ -10,12 +10,13 @@ halving rule from these files alone: no server, no lock.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
 from greenscreen.fileio import atomic_write_json
 
-from ..runfolder import read_json, run_dir
+from ..runfolder import FINAL, RunFolder, Unreadable, read_json, run_dir
 from . import halving
 from .halving import RungRecord
 
@@ -112,3 +113,24 @@ def decision_now(sweep_dir: "str | Path", record: RungRecord, group: Iterable[in
     records = {**rung_table(sweep_dir, group, record.epoch), record.run: record}
     ended = {p for p in group if p not in records and has_ended(p)}
     return halving.decide(record.run, records, ended, group, eta, maximize)
+
+
+def parked_is_decided(sweep_dir: "str | Path", run: int, status: dict, eta: int,
+                      maximize: bool) -> bool:
+    """Whether parked run `run` (its status.json: `rung`, `peers`) may resume: the rung it
+    waits at is decided. True where the record cannot be found (it resumes and finds out)."""
+    record = read_rung(run_dir(sweep_dir, run), int(status["rung"]))
+    if record is None:
+        return True
+    decision = decision_now(sweep_dir, record, status["peers"], partial(has_ended, sweep_dir),
+                            halving.default_rule(eta), maximize)
+    return decision != halving.WAIT
+
+
+def has_ended(sweep_dir: "str | Path", run: int) -> bool:
+    """Whether run `run` has ended (done, stopped, failed, skipped), by its folder; an
+    unreadable folder has not."""
+    try:
+        return RunFolder.of(sweep_dir, run).state() in FINAL
+    except Unreadable:
+        return False
