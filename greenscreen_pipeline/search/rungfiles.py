@@ -5,6 +5,9 @@ every run of the sweep may read them. One small file per rung, written atomicall
 (temporary file, fsync, rename), because an append to a shared log is not atomic on
 NFS and a reader on another node could see half a line. A Slurm array task applies the
 halving rule from these files alone: no server, no lock.
+
+No Keras here (`rung_callback.py` holds the callback): the sweep's own process reads
+rungs too (`parked_is_decided`, `has_ended`) and must not import a backend.
 """
 
 from __future__ import annotations
