@@ -177,6 +177,17 @@ def test_a_released_run_parks_at_an_undecided_rung_and_resumes_once_it_is_decide
                          objective_name="val_accuracy", maximize=True, release=True)
     again.check_resumed(1)  # decided: go on, no exception
     assert again.parked_at is None and again.stopped_at is None
+    # A parked run whose record is gone resumes and finds out (its process rewrites it).
+    assert parked_is_decided(tmp_path, 0, {**status, "rung": 2}, eta=3, maximize=True)
+
+
+def test_a_peer_has_ended_by_its_status_and_an_unreadable_folder_has_not(tmp_path):
+    from greenscreen_pipeline.search.rungfiles import has_ended
+
+    for run, text in enumerate(['{"status": "failed"}', '{"status": "pending"}', "{half a"]):
+        (tmp_path / f"{run:03d}").mkdir()
+        (tmp_path / f"{run:03d}" / "status.json").write_text(text)
+    assert [has_ended(tmp_path, run) for run in range(4)] == [True, False, False, False]
 
 
 def test_parked_runs_resume_when_decided_and_are_left_parked_when_no_one_can_decide(tmp_path):
