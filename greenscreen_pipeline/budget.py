@@ -8,6 +8,14 @@ over the sweep's run folders of every attempt's energy, finished or not (summary
 read through `runfolder.summaries`), so a resumed sweep counts what it spent before.
 Runs already in flight finish, runs parked at a halving rung included (they resume once
 their rung is decided); the budget may therefore be overshot by at most those runs.
+
+Once the budget is spent, a run that has not started will not start in this sweep, so a
+run waiting at a halving rung does not wait for it (`rungfiles.never_starts`): an array
+task that stopped at the budget would otherwise leave its batch-mates waiting until their
+--time ran out. `attempt.train_claimed` calls `allows_next` again after it has taken a
+run's claim, so that a run that passed the first check just before the budget was spent
+either is seen claimed by its waiting peers or does not start: never both counted out
+and trained.
 """
 
 from __future__ import annotations

@@ -155,3 +155,98 @@ def test_slurm_needs_shares_for_a_budget(tmp_path):
     array, _, _ = slurm.scripts(_load(tmp_path, "budget: 2 kWh, slurm_parallel: 4"),
                                 tmp_path / "sweep")
     assert '--share "$SLURM_ARRAY_TASK_ID/4"' in array
+
+
+# -- the budget and halving: a peer that will never start is not waited for ----------------
+HALVING = """
+settings: {epochs: 3, seed: 7, runs: 2, energy_source: nvidia-smi, budget: 1 J,
+           early_stop: halving, slurm_parallel: 2}
+configuration:
+  dataset: {values: [digits]}
+  model: {values: [ffnn]}
+  batch_size: {values: [32, 64]}
+"""
+
+
+def _pipeline(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "greenscreen_pipeline", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_share_at_a_rung_does_not_wait_for_a_batch_mate_the_budget_kept_out(fake_smi,
+                                                                              tmp_path):
+    """A Slurm array task (`run-one --share 0/2`) trains run 000, whose rung-1 peers are
+    000 and 001. Task 1/2 has not started (queued) when the budget is spent, so run 001
+    never will: run 000 is decided without it and finishes, where it used to wait at its
+    rung until the task's --time ran out. Task 1/2 then starts nothing."""
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(HALVING)
+    flags = ["--config", str(config), "--sweep-dir", str(out)]
+    submitted = _pipeline("sweep", "slurm", *flags, "--dry-run", "--no-probe")
+    assert submitted.returncode == 0, submitted.stderr
+    first = _pipeline("run-one", *flags, "--share", "0/2", timeout=240)
+    said = first.stdout + first.stderr
+    assert first.returncode == 0, said[-3000:]
+    assert RunFolder.of(out, 0).state() == "done", said[-3000:]
+    assert len(RunFolder.of(out, 0).logs()) == 3  # kept at its rung, alone, and trained on
+    assert (RunFolder.of(out, 0).path / "rungs" / "0001.json").exists()
+    assert "energy budget reached after 1 runs done" in said
+    second = _pipeline("run-one", *flags, "--share", "1/2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "energy budget reached after 1 runs done" in second.stdout + second.stderr
+    assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["000"]
+
+
+def test_a_peer_that_has_not_started_never_starts_once_the_budget_is_spent(tmp_path):
+    """rungfiles.never_starts: only a run that has not started (or stopped, with no process
+    on it) and is not parked, and only once the budget is spent."""
+    from greenscreen_pipeline.executors import claims
+    from greenscreen_pipeline.search.rungfiles import never_starts, will_not_reach
+
+    settings = {"runs": 10, "budget": 100.0}
+    _summary(tmp_path, 0, "measured:nvidia-smi", [60.0])
+    assert not never_starts(settings, tmp_path, 1)  # 60 J of 100 J: it may still start
+    _summary(tmp_path, 2, "measured:nvidia-smi", [50.0])
+    assert never_starts(settings, tmp_path, 1)  # no folder at all
+    assert not never_starts({**settings, "budget": None}, tmp_path, 1)
+    assert will_not_reach(tmp_path, 1, settings) and not will_not_reach(tmp_path, 1)
+    RunFolder.of(tmp_path, 2).write_status("interrupted", reason="stopped by SIGTERM")
+    assert never_starts(settings, tmp_path, 2)
+    RunFolder.of(tmp_path, 2).write_status("parked", rung=1, peers=[0, 1, 2])
+    assert not never_starts(settings, tmp_path, 2)  # resumes once its rung is decided
+    RunFolder.of(tmp_path, 0).write_status("done")
+    assert not never_starts(settings, tmp_path, 0) and will_not_reach(tmp_path, 0)
+    assert claims.claim(tmp_path, 1)  # a live process (this one) is about to train it
+    assert not never_starts(settings, tmp_path, 1)
+    claims.release(tmp_path, 1)
+
+
+def test_a_parked_run_whose_peer_never_starts_may_resume(tmp_path):
+    """The local pool's parked run (rungfiles.parked_is_decided) counts out a peer that the
+    spent budget keeps from starting, and is decided; without the sweep's settings it
+    would wait for that peer."""
+    from greenscreen_pipeline.search import rungfiles
+    from greenscreen_pipeline.search.halving import RungRecord
+
+    settings = {"runs": 10, "budget": 100.0}
+    _summary(tmp_path, 0, "measured:nvidia-smi", [150.0])
+    rungfiles.write_rung(RunFolder.of(tmp_path, 0).path, RungRecord(0, 1, 0.9, 150.0))
+    RunFolder.of(tmp_path, 0).write_status("parked", rung=1, peers=[0, 1])
+    status = RunFolder.of(tmp_path, 0).status_record()
+    assert not rungfiles.parked_is_decided(tmp_path, 0, status, 3, True)
+    assert rungfiles.parked_is_decided(tmp_path, 0, status, 3, True, settings)
+
+
+def test_a_run_claimed_after_the_budget_was_spent_does_not_start(tmp_path):
+    """train_claimed reads the budget again once it holds the claim: a run that passed the
+    executor's check just before the budget was spent does not start (its peers may
+    already have counted it out), and its claim is let go."""
+    from greenscreen_pipeline.executors import claims, train_claimed
+
+    config = _load(tmp_path, "budget: 100 J, runs: 4")
+    sweep = tmp_path / "sweep"
+    _summary(sweep, 0, "measured:nvidia-smi", [120.0])
+    report = train_claimed(config, sweep, 1, epochs=1)
+    assert report.note == "not started: the energy budget is spent"
+    assert report.outcome["status"] == "pending" and report.wall_s is None
+    assert claims.owner(sweep, 1) is None and not RunFolder.of(sweep, 1).path.exists()

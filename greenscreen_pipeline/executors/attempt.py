@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import runfolder
+from .. import budget, runfolder
 from ..log import logger
 from ..run import caches, ownership
 from ..run.execute import BUSY, Request, needs_own_process
@@ -79,6 +79,10 @@ def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
         outcome = folder.outcome()  # another sweep may have finished it meanwhile
         if finished(outcome, config):
             return RunReport(index, outcome, "kept")
+        if outcome["status"] != "parked" and not budget.allows_next(config.settings, sweep_dir):
+            # read after the claim: a peer at a rung that saw the budget spent and this run
+            # unclaimed has counted it out (budget.never_starts), so it must not start
+            return RunReport(index, outcome, "not started: the energy budget is spent")
         folder.summary()  # raises Unreadable: a resumed run must not overwrite it
         if outcome["status"] == "failed":
             log.info("run %03d failed before (%s); training it again", index,

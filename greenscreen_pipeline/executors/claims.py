@@ -57,6 +57,15 @@ def held_by_live_process(holder: dict) -> bool:
     return process_alive(holder.get("pid", 0))
 
 
+def trained_now(sweep_dir: Path, index: int) -> bool:
+    """Whether a live process trains run `index` now, or may: a live (or unknown) claim,
+    or the run's lock held (a gone sweep's orphan still training it)."""
+    holder = owner(sweep_dir, index)
+    if holder is not None and held_by_live_process(holder):
+        return True
+    return ownership.locked(RunFolder.of(sweep_dir, index).path)
+
+
 def release(sweep_dir: Path, index: int) -> None:
     claim_path(sweep_dir, index).unlink(missing_ok=True)
 

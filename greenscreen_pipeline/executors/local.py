@@ -12,10 +12,11 @@ Halving (issue 37 item 3): a run that reaches a rung its peers have not decided 
 worker back (status parked, its checkpoint kept; `rung_callback.RunParked`), and the slot
 takes the next run. Before each new run, a parked run whose rung is now decided resumes
 from its checkpoint, lowest index first (`parked.ParkedRuns`; a random search only, see
-there). `settings.release_at_rungs: false` keeps the run waiting in its worker. When
-nothing here trains and no live process trains a peer a parked run waits for (it never
-started: the budget was spent), the sweep ends with that run parked and says so, where a
-waiting run would have waited for ever; the same command resumes it."""
+there). `settings.release_at_rungs: false` keeps the run waiting in its worker. A peer
+the spent budget keeps from starting is not waited for (`rungfiles.never_starts`). When
+nothing here trains and no live process trains a peer a parked run waits for (it was
+interrupted), the sweep ends with that run parked and says so, where a waiting run would
+have waited for ever; the same command resumes it."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import runfolder
 from ..objective import Objective
 from ..search import rungfiles
-from ..search.rungfiles import has_ended, parked_is_decided
+from ..search.rungfiles import parked_is_decided, will_not_reach
 from ..space import SweepConfig
 from . import claims
 
@@ -36,7 +36,7 @@ class ParkedRuns:
     """The parked runs of one sweep, with their status (`rung`, `peers`). Thread-safe."""
 
     def __init__(self, config: SweepConfig, sweep_dir: "str | Path") -> None:
-        self.sweep_dir = Path(sweep_dir)
+        self.sweep_dir, self.settings = Path(sweep_dir), config.settings
         self.eta = config.settings["halving_eta"]
         self.maximize = Objective.from_settings(config.settings).maximise
         self.runs: dict[int, dict] = {}
@@ -60,7 +60,7 @@ class ParkedRuns:
             for index in sorted(self.runs):
                 try:
                     decided = parked_is_decided(self.sweep_dir, index, self.runs[index],
-                                                self.eta, self.maximize)
+                                                self.eta, self.maximize, self.settings)
                 except runfolder.Unreadable:
                     decided = True
                 if decided:
@@ -70,8 +70,9 @@ class ParkedRuns:
 
     def stuck(self) -> dict[int, list[int]]:
         """Parked runs no process can free: run -> the peers missing at its rung, none of
-        them trained by a live process (never started: the budget was spent; failed to
-        start; interrupted). Empty while some missing peer still trains somewhere."""
+        them trained by a live process (failed to start; interrupted by a stop; a peer the
+        budget stopped is not missing: `rungfiles.never_starts`). Empty while some missing
+        peer still trains somewhere."""
         out = {}
         with self.lock:
             for index, status in sorted(self.runs.items()):
@@ -87,7 +88,7 @@ class ParkedRuns:
         except runfolder.Unreadable:
             return []
         return [p for p in status["peers"] if p != index and p not in records
-                and not has_ended(self.sweep_dir, p)]
+                and not will_not_reach(self.sweep_dir, p, self.settings)]
 
     def _state(self, run: int) -> str:
         try:
@@ -96,7 +97,5 @@ class ParkedRuns:
             return "unreadable"
 
     def _training(self, run: int) -> bool:
-        """Whether a live process trains run `run` now (its status, or a live claim)."""
-        holder = claims.owner(self.sweep_dir, run)
-        return self._state(run) == "running" or (holder is not None
-                                                  and claims.held_by_live_process(holder))
+        """Whether a live process trains run `run` now (its status, its claim or lock)."""
+        return self._state(run) == "running" or claims.trained_now(self.sweep_dir, run)

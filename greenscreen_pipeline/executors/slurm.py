@@ -21,8 +21,10 @@ sweep.json: batch b is runs bN .. bN + N - 1, one in each task's share. When a r
 at a rung, its peers are the runs at the same place in the other tasks' shares; that
 holds only while the N tasks fit on the partition at once. Otherwise a run waits at its
 rung, holding its allocation, until a peer's task starts (or its --time ends: it is then
-interrupted and resumes on resubmission). A pareto search is refused here
-(`commands.refuse_search`): its next batch needs the last one's results.
+interrupted and resumes on resubmission). With a budget, once it is spent a peer that
+has not started is not waited for: its task will start no run (`rungfiles.never_starts`).
+A pareto search is refused here (`commands.refuse_search`): its next batch needs the last
+one's results.
 """
 
 from __future__ import annotations

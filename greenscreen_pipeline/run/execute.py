@@ -169,7 +169,7 @@ def halving_of(config, sweep_dir: str, index: int, epochs: int, release: bool = 
     objective = Objective.from_settings(config.settings)
     return for_run(sweep_dir, index, config.settings["runs"], batch_size(sweep_dir) or 1,
                    epochs, config.settings["halving_eta"], objective.name, objective.maximise,
-                   release)
+                   release, config.settings)
 
 
 def _failed(folder, exc: Exception, index: int) -> int:

@@ -27,7 +27,7 @@ from .. import runfolder
 from ..runfolder import RunFolder
 from . import halving, rungfiles
 from .halving import RungRecord
-from .rungfiles import has_ended
+from .rungfiles import will_not_reach
 
 POLL_S = 1.0
 
@@ -66,14 +66,17 @@ class RungCallback(keras.callbacks.Callback):
         poll_s: Seconds between reads of the peers' rung files.
         release: At a rung not decided yet, end the fit and raise RunParked (after the
             fit) instead of waiting (module docstring).
+        settings: The sweep's settings (`budget`, `runs`): with an energy budget, a peer
+            that will never start once it is spent is not waited for
+            (`rungfiles.never_starts`). None: every peer is waited for until it ends.
     """
 
     def __init__(self, sweep_dir: "str | Path", run: int, group: range, epochs: int,
                  eta: "int | halving.Rule",
                  objective_name: str, maximize: bool, poll_s: float = POLL_S,
-                 release: bool = False) -> None:
+                 release: bool = False, settings: dict | None = None) -> None:
         super().__init__()
-        self.release, self.parked_at = release, None
+        self.release, self.parked_at, self.settings = release, None, settings
         self.sweep_dir, self.run, self.group = Path(sweep_dir), run, list(group)
         self.epochs, self.rule, self.poll_s = epochs, halving.as_rule(eta), poll_s
         self.rungs = self.rule.rungs(epochs, run)
@@ -82,8 +85,9 @@ class RungCallback(keras.callbacks.Callback):
         self.stopped_at: int | None = None
 
     def has_ended(self, run: int) -> bool:
-        """Whether peer `run` has ended (done, stopped, failed, skipped), by its folder."""
-        return has_ended(self.sweep_dir, run)
+        """Whether peer `run` will not reach a rung it has no record at: it has ended (done,
+        stopped, failed, skipped), or never starts (the budget is spent)."""
+        return will_not_reach(self.sweep_dir, run, self.settings)
 
     def decide(self, record: RungRecord) -> str:
         """Records `record` (or the one recorded before, on a resumed run) and waits; with
@@ -154,9 +158,10 @@ def _number(value) -> float:
 
 def for_run(sweep_dir: "str | Path", run: int, runs: int, batch_size: int, epochs: int,
             eta: int, objective_name: str, maximize: bool,
-            release: bool = False) -> RungCallback:
+            release: bool = False, settings: dict | None = None) -> RungCallback:
     """The callback of run `run` of a sweep of `runs`, halved in batches of `batch_size`
-    with every earlier run as a peer (scope "sweep"), by `halving.default_rule(eta)`."""
+    with every earlier run as a peer (scope "sweep"), by `halving.default_rule(eta)`;
+    `settings`: the sweep's, for its energy budget (`RungCallback`)."""
     group = halving.peers(run, batch_size, runs, scope="sweep")
     return RungCallback(sweep_dir, run, group, epochs, halving.default_rule(eta),
-                        objective_name, maximize, release=release)
+                        objective_name, maximize, release=release, settings=settings)

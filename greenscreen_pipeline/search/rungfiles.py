@@ -8,6 +8,10 @@ halving rule from these files alone: no server, no lock.
 
 No Keras here (`rung_callback.py` holds the callback): the sweep's own process reads
 rungs too (`parked_is_decided`, `has_ended`) and must not import a backend.
+
+A peer without a record is waited for until it has ended, or, with an energy budget,
+until the budget is spent while the peer has not started (`never_starts`): no run starts
+after that, so it would never come.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Callable, Iterable
 
 from greenscreen.fileio import atomic_write_json
 
+from .. import budget
+from ..executors import claims
 from ..runfolder import FINAL, RunFolder, Unreadable, read_json, run_dir
 from . import halving
 from .halving import RungRecord
@@ -119,13 +125,15 @@ def decision_now(sweep_dir: "str | Path", record: RungRecord, group: Iterable[in
 
 
 def parked_is_decided(sweep_dir: "str | Path", run: int, status: dict, eta: int,
-                      maximize: bool) -> bool:
+                      maximize: bool, settings: dict | None = None) -> bool:
     """Whether parked run `run` (its status.json: `rung`, `peers`) may resume: the rung it
-    waits at is decided. True where the record cannot be found (it resumes and finds out)."""
+    waits at is decided. True where the record cannot be found (it resumes and finds out).
+    `settings`: the sweep's (`budget`, `runs`), for `will_not_reach`."""
     record = read_rung(run_dir(sweep_dir, run), int(status["rung"]))
     if record is None:
         return True
-    decision = decision_now(sweep_dir, record, status["peers"], partial(has_ended, sweep_dir),
+    gone = partial(will_not_reach, sweep_dir, settings=settings)
+    decision = decision_now(sweep_dir, record, status["peers"], gone,
                             halving.default_rule(eta), maximize)
     return decision != halving.WAIT
 
@@ -137,3 +145,31 @@ def has_ended(sweep_dir: "str | Path", run: int) -> bool:
         return RunFolder.of(sweep_dir, run).state() in FINAL
     except Unreadable:
         return False
+
+
+def never_starts(settings: dict, sweep_dir: "str | Path", run: int) -> bool:
+    """Whether run `run` will not start in this sweep: the energy budget is spent, and the
+    run has not started, or stopped with no process training it (pending, interrupted),
+    and is not parked (a parked run resumes once its rung is decided). False without a
+    budget. Reads the budget before the claim, as `attempt.train_claimed` reads it after
+    taking one (`budget`'s docstring)."""
+    if settings.get("budget") is None or not _idle(sweep_dir, run):
+        return False
+    return not budget.allows_next(settings, sweep_dir) and _idle(sweep_dir, run)
+
+
+def _idle(sweep_dir: "str | Path", run: int) -> bool:
+    try:
+        if RunFolder.of(sweep_dir, run).state() in (*FINAL, "parked"):
+            return False
+    except Unreadable:
+        return False
+    return not claims.trained_now(Path(sweep_dir), run)
+
+
+def will_not_reach(sweep_dir: "str | Path", run: int, settings: dict | None = None) -> bool:
+    """Whether run `run`, a peer without a record at a rung, will never reach it: it has
+    ended (`has_ended`), or, with the sweep's `settings` (`budget`, `runs`), it never
+    starts (`never_starts`)."""
+    return has_ended(sweep_dir, run) or (settings is not None
+                                         and never_starts(settings, sweep_dir, run))
