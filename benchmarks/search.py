@@ -301,7 +301,7 @@ def replay_seed(job: tuple) -> dict:
 def compare_rules(args: argparse.Namespace, data: dict) -> None:
     """--table: every strategy of search_rules.plan(), random search's energy per seed as
     the others' budget; writes the sweeps, the figures and the default's name."""
-    table, plan = Table(data), search_rules.plan()
+    table, plan = Table(data), search_rules.plan(rules=args.rules)
     sweeps: dict = {name: [] for name in plan}
     t0 = time.time()
     jobs = [(table, plan, seed, args.runs, args.batch) for seed in range(args.seeds)]
@@ -353,6 +353,9 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=None,
                         help="replay this table (any in search_table.json's format) and compare "
                              "the halving rules of search_rules.py under an energy budget")
+    parser.add_argument("--rules", type=lambda text: [r.strip() for r in text.split(",")],
+                        default=None, help="--table: only these of search_rules.RULES "
+                        "(comma-separated names, e.g. 'halving,nds'); default: all")
     parser.add_argument("--out", default=None, help="default: benchmarks/results/search.json, "
                         "or search_rules_<table name>.json with --table")
     args = parser.parse_args()

@@ -46,11 +46,17 @@ def load(path: Path, args: argparse.Namespace) -> dict:
     return data
 
 
-def plan(sampler: str = "tpe") -> dict:
-    """The strategies compared, random search first (the others' budget comes from it)."""
+def plan(sampler: str = "tpe", rules: list[str] | None = None) -> dict:
+    """The strategies compared, random search first (the others' budget comes from it);
+    `rules`: only these of RULES (None: all; the default's rule is always kept)."""
+    unknown = sorted(set(rules or ()) - set(RULES))
+    if unknown:
+        raise SystemExit(f"--rules: {', '.join(unknown)} not in {', '.join(RULES)}")
+    chosen = {name: rule for name, rule in RULES.items()
+              if rules is None or name in rules or rule == halving.default_rule(ETA)}
     out = {"random": {"search": "random", "halving": False},
            f"pareto-{sampler}": {"search": "pareto", "sampler": sampler, "halving": False}}
-    for name, rule in RULES.items():
+    for name, rule in chosen.items():
         out[f"random+{name}"] = {"search": "random", "halving": True, "rule": rule}
         out[f"pareto-{sampler}+{name}"] = {"search": "pareto", "sampler": sampler,
                                            "halving": True, "rule": rule}
