@@ -13,9 +13,14 @@ from greenscreen.fileio import atomic_write_json
 
 from .errors import UsageError
 from .runfolder import read_json
+from .search import halving
 from .space import BASELINE, SweepConfig
 
 FILE = "sweep.json"
+# Recorded when a sweep starts and kept for its life, not compared on resume: the batch
+# size (Ray records its slots later) and the halving rule (a later default does not
+# change a started sweep's rungs; `halving_rule`).
+KEPT = ("batch_size", "halving_rule")
 
 
 class OtherSweep(UsageError):
@@ -60,6 +65,7 @@ def search_of(settings: dict, batch_size: int | None = None) -> dict:
         out["search_sampler"] = settings.get("search_sampler", "tpe")
     if out["early_stop"] == "halving":
         out["halving_eta"] = settings.get("halving_eta", 3)
+        out["halving_rule"] = rule_json(halving.default_rule(out["halving_eta"]))
     if (out["search"] == "pareto" or out["early_stop"] == "halving") and batch_size:
         out["batch_size"] = batch_size
     return out
@@ -71,11 +77,29 @@ def batch_size(sweep_dir: Path) -> int | None:
     return (data.get("search") or {}).get("batch_size")
 
 
+def rule_json(rule: halving.Rule) -> dict:
+    """A halving rule's parts beyond eta, as sweep.json records them."""
+    return {"grace": rule.grace, "brackets": rule.brackets, "ranking": rule.ranking}
+
+
+def halving_rule(sweep_dir: "str | Path", eta: int) -> halving.Rule:
+    """The halving rule the sweep in `sweep_dir` applies: the one sweep.json recorded when
+    it started; issue 25's (`Rule(eta)`) for a sweep.json from before rules were recorded
+    (every sweep then applied it); `halving.default_rule` where there is no sweep.json."""
+    data = read_json(Path(sweep_dir) / FILE)
+    if data is None:
+        return halving.default_rule(eta)
+    return halving.Rule(eta, **(data.get("search") or {}).get("halving_rule", {}))
+
+
 def _same_search(sweep_dir: Path, old: dict, mine: dict) -> dict:
-    """The search to record: `mine`, with the recorded batch size where it gives none.
-    Raises OtherSweep where the search or the batch size differ from the recorded ones."""
-    if {k: v for k, v in old.items() if k != "batch_size"} != {
-            k: v for k, v in mine.items() if k != "batch_size"}:
+    """The search to record: `mine`, with the recorded batch size where it gives none and
+    the recorded halving rule. Raises OtherSweep where the search or the batch size
+    differ from the recorded ones."""
+    if mine.get("early_stop") == "halving":  # absent: started before rules were recorded
+        mine = {**mine, "halving_rule": old.get("halving_rule", rule_json(halving.Rule()))}
+    if {k: v for k, v in old.items() if k not in KEPT} != {
+            k: v for k, v in mine.items() if k not in KEPT}:
         raise OtherSweep(f"{sweep_dir} was started with {_words(old)}; this config says "
                          f"{_words(mine)}. Set those settings back, or pass another "
                          "--sweep-dir.")
@@ -91,7 +115,7 @@ def _same_search(sweep_dir: Path, old: dict, mine: dict) -> dict:
 
 
 def _words(search: dict) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in search.items() if k != "batch_size")
+    return ", ".join(f"{k}: {v}" for k, v in search.items() if k not in KEPT)
 
 
 def same_sweep(old: dict, mine: dict) -> bool:

@@ -122,10 +122,32 @@ def test_the_grace_period_keeps_a_slow_starter_that_epoch_1_would_stop():
     assert halving.replay(curves, 3, Rule(3, grace=0.25))[1] == 12
 
 
-def test_a_sweep_applies_the_default_rule(tmp_path):
-    from greenscreen_pipeline.search import rung_callback
+def test_a_sweep_records_the_default_rule_and_keeps_it_for_life(tmp_path):
+    """sweep.json records the rule a sweep starts with; its runs apply it (their callback,
+    a parked run's decision), and a resumed sweep keeps it. A sweep.json from before rules
+    were recorded applied issue 25's rule, and goes on with it."""
+    import json
 
-    callback = rung_callback.for_run(tmp_path, 5, 8, 4, 51, 3, "val_accuracy", True)
-    assert callback.rule == halving.default_rule(3)
+    from greenscreen_pipeline import manifest, space
+    from greenscreen_pipeline.run.execute import halving_of
+
+    path = tmp_path / "config.yaml"
+    path.write_text("settings: {runs: 8, epochs: 51, early_stop: halving}\n"
+                    "configuration: {lr: {values: [0.1, 0.01]}}\n")
+    config, sweep = space.load(path), tmp_path / "sweep"
+    manifest.record(config, sweep, batch_size=4)
+    recorded = json.loads((sweep / "sweep.json").read_text())["search"]["halving_rule"]
+    assert recorded == manifest.rule_json(halving.default_rule(3))
+    callback = halving_of(config, str(sweep), 5, 51)
+    assert callback.rule == halving.default_rule(3) == manifest.halving_rule(sweep, 3)
     assert callback.rungs == halving.default_rule(3).rungs(51, 5)
     assert halving.as_rule(2) == Rule(2)  # a bare eta is issue 25's rule
+    # Started before rules were recorded: issue 25's rule, kept when the sweep resumes.
+    data = json.loads((sweep / "sweep.json").read_text())
+    del data["search"]["halving_rule"]
+    (sweep / "sweep.json").write_text(json.dumps(data))
+    assert manifest.halving_rule(sweep, 3) == Rule(3)
+    manifest.record(config, sweep, batch_size=4)
+    assert manifest.halving_rule(sweep, 3) == Rule(3)
+    assert halving_of(config, str(sweep), 5, 51).rungs == Rule(3).rungs(51, 5)
+    assert manifest.halving_rule(tmp_path / "none", 3) == halving.default_rule(3)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .. import runfolder
+from .. import manifest, runfolder
 from ..objective import Objective
 from ..search import rungfiles
 from ..search.rungfiles import parked_is_decided, will_not_reach
@@ -37,7 +37,7 @@ class ParkedRuns:
 
     def __init__(self, config: SweepConfig, sweep_dir: "str | Path") -> None:
         self.sweep_dir, self.settings = Path(sweep_dir), config.settings
-        self.eta = config.settings["halving_eta"]
+        self.rule = manifest.halving_rule(sweep_dir, config.settings["halving_eta"])
         self.maximize = Objective.from_settings(config.settings).maximise
         self.runs: dict[int, dict] = {}
         self.lock = threading.Lock()
@@ -60,7 +60,7 @@ class ParkedRuns:
             for index in sorted(self.runs):
                 try:
                     decided = parked_is_decided(self.sweep_dir, index, self.runs[index],
-                                                self.eta, self.maximize, self.settings)
+                                                self.rule, self.maximize, self.settings)
                 except runfolder.Unreadable:
                     decided = True
                 if decided:

@@ -162,14 +162,14 @@ def halving_of(config, sweep_dir: str, index: int, epochs: int, release: bool = 
     """The run's halving callback with settings.early_stop halving; None otherwise."""
     if config.settings["early_stop"] != "halving":
         return None
-    from ..manifest import batch_size
+    from ..manifest import batch_size, halving_rule
     from ..objective import Objective
     from ..search.rung_callback import for_run
 
     objective = Objective.from_settings(config.settings)
+    rule = halving_rule(sweep_dir, config.settings["halving_eta"])  # the sweep's, recorded
     return for_run(sweep_dir, index, config.settings["runs"], batch_size(sweep_dir) or 1,
-                   epochs, config.settings["halving_eta"], objective.name, objective.maximise,
-                   release, config.settings)
+                   epochs, rule, objective.name, objective.maximise, release, config.settings)
 
 
 def _failed(folder, exc: Exception, index: int) -> int:

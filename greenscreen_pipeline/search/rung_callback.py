@@ -157,11 +157,12 @@ def _number(value) -> float:
 
 
 def for_run(sweep_dir: "str | Path", run: int, runs: int, batch_size: int, epochs: int,
-            eta: int, objective_name: str, maximize: bool,
+            rule: halving.Rule, objective_name: str, maximize: bool,
             release: bool = False, settings: dict | None = None) -> RungCallback:
     """The callback of run `run` of a sweep of `runs`, halved in batches of `batch_size`
-    with every earlier run as a peer (scope "sweep"), by `halving.default_rule(eta)`;
-    `settings`: the sweep's, for its energy budget (`RungCallback`)."""
+    with every earlier run as a peer (scope "sweep"), by `rule` (the sweep's:
+    `manifest.halving_rule`); `settings`: the sweep's, for its energy budget
+    (`RungCallback`)."""
     group = halving.peers(run, batch_size, runs, scope="sweep")
-    return RungCallback(sweep_dir, run, group, epochs, halving.default_rule(eta),
+    return RungCallback(sweep_dir, run, group, epochs, rule,
                         objective_name, maximize, release=release, settings=settings)

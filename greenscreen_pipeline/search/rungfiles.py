@@ -124,17 +124,19 @@ def decision_now(sweep_dir: "str | Path", record: RungRecord, group: Iterable[in
     return halving.decide(record.run, records, ended, group, eta, maximize)
 
 
-def parked_is_decided(sweep_dir: "str | Path", run: int, status: dict, eta: int,
-                      maximize: bool, settings: dict | None = None) -> bool:
+def parked_is_decided(sweep_dir: "str | Path", run: int, status: dict,
+                      eta: "int | halving.Rule", maximize: bool,
+                      settings: dict | None = None) -> bool:
     """Whether parked run `run` (its status.json: `rung`, `peers`) may resume: the rung it
-    waits at is decided. True where the record cannot be found (it resumes and finds out).
+    waits at is decided by `eta` (the sweep's rule, `manifest.halving_rule`; a bare eta is
+    issue 25's). True where the record cannot be found (it resumes and finds out).
     `settings`: the sweep's (`budget`, `runs`), for `will_not_reach`."""
     record = read_rung(run_dir(sweep_dir, run), int(status["rung"]))
     if record is None:
         return True
     gone = partial(will_not_reach, sweep_dir, settings=settings)
-    decision = decision_now(sweep_dir, record, status["peers"], gone,
-                            halving.default_rule(eta), maximize)
+    decision = decision_now(sweep_dir, record, status["peers"], gone, halving.as_rule(eta),
+                            maximize)
     return decision != halving.WAIT
 
 
