@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from greenscreen_pipeline import budget, space
+from greenscreen_pipeline import budget, manifest, space
 from greenscreen_pipeline.executors.ray import dispatch
 from greenscreen_pipeline.runfolder import RunFolder
 from greenscreen_pipeline.yamlload import ConfigError
@@ -250,3 +250,27 @@ def test_a_run_claimed_after_the_budget_was_spent_does_not_start(tmp_path):
     assert report.note == "not started: the energy budget is spent"
     assert report.outcome["status"] == "pending" and report.wall_s is None
     assert claims.owner(sweep, 1) is None and not RunFolder.of(sweep, 1).path.exists()
+
+
+def test_a_run_an_earlier_sweep_left_parked_finishes_once_the_budget_is_spent(fake_smi,
+                                                                             tmp_path):
+    """A run parked at a rung by a sweep that is gone is in flight: run again with the
+    budget spent, the sweep resumes it (its peer, which never started, is counted out)
+    and it trains to the end, each epoch once; no new run starts. It used to stay parked."""
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(HALVING.replace("budget: 1 J", "budget: null"))
+    manifest.record(space.load(config), out, 2)  # as `sweep local --workers 2` starts it
+    parked = subprocess.run([sys.executable, "-m", "greenscreen_pipeline.run", "--config",
+                             str(config), "--sweep-dir", str(out), "--index", "0", "--release"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert RunFolder.of(out, 0).state() == "parked", parked.stderr[-3000:]
+    assert len(RunFolder.of(out, 0).logs()) == 1  # at rung 1, waiting for run 001
+    config.write_text(HALVING)  # 1 J: run 000's first epoch spent it
+    again = _pipeline("sweep", "local", "--config", str(config), "--sweep-dir", str(out),
+                      "--workers", "2", "--no-probe")
+    said = again.stdout + again.stderr
+    assert again.returncode == 0, said[-3000:]
+    assert RunFolder.of(out, 0).state() == "done", said[-3000:]
+    assert list(RunFolder.of(out, 0).logs()["epoch"]) == [0, 1, 2]
+    assert "energy budget reached after 1 runs done" in said
+    assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["000"]

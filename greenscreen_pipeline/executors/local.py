@@ -13,7 +13,9 @@ worker back (status parked, its checkpoint kept; `rung_callback.RunParked`), and
 takes the next run. Before each new run, a parked run whose rung is now decided resumes
 from its checkpoint, lowest index first (`parked.ParkedRuns`; a random search only, see
 there). `settings.release_at_rungs: false` keeps the run waiting in its worker. A peer
-the spent budget keeps from starting is not waited for (`rungfiles.never_starts`). When
+the spent budget keeps from starting is not waited for (`rungfiles.never_starts`), and a
+run an earlier sweep's process left parked resumes even once the budget is spent: it is
+in flight, its energy spent. When
 nothing here trains and no live process trains a peer a parked run waits for (it was
 interrupted), the sweep ends with that run parked and says so, where a waiting run would
 have waited for ever; the same command resumes it."""
@@ -96,6 +98,7 @@ class Pool:
         self.pending: queue.Queue[tuple[int, bool] | None] = queue.Queue()  # (run, release)
         self.freed = threading.Event()  # a slot finished a run
         self.release, self.parked = releases(config), ParkedRuns(config, sweep_dir)
+        self.handed_out: set[int] = set()  # every run given to a slot by this process
         slots = [first_slot] + [None] * (workers - 1)
         self.threads = [threading.Thread(target=self._serve, args=(self._env(k, gpus), slot),
                                          name=f"greenscreen-slot-{k}", daemon=True)
@@ -128,13 +131,32 @@ class Pool:
             self.freed.wait(0.2)  # short waits: the signal handlers run in this thread
 
     def _hand_out(self, it) -> bool:
-        if self.stop.requested or not budget.allows_next(self.config.settings, self.sweep_dir):
+        if self.stop.requested:
             return False
-        index = next(it, None)
+        if budget.allows_next(self.config.settings, self.sweep_dir):
+            index = next(it, None)
+        else:  # no new run; one an earlier sweep left parked is in flight, and finishes
+            index = self._left_parked_before()
         if index is None:
             return False
+        self.handed_out.add(index)
         self.pending.put((index, self.release))
         return True
+
+    def _left_parked_before(self) -> int | None:
+        """The lowest run parked at a rung by an earlier sweep's process and not handed out
+        here yet. Its energy is spent already and its peers may wait for it, so the budget
+        does not keep it from resuming (`budget`'s docstring; `train_claimed` lets a
+        parked run start too). Only the run folders that exist are read."""
+        for index in runfolder.present(self.sweep_dir, self.config.settings["runs"]):
+            if index in self.handed_out:
+                continue
+            try:
+                if runfolder.RunFolder.of(self.sweep_dir, index).state() == "parked":
+                    return index
+            except runfolder.Unreadable:
+                continue
+        return None
 
     def _left_parked(self) -> bool:
         """Whether the parked runs must be left parked: nothing here trains, and no live
