@@ -144,6 +144,8 @@ def test_settings_a_worker_cannot_reset_get_a_process_of_their_own():
     assert needs_own_process({"precision": "float64"}, "jax")
     assert needs_own_process({"precision": "float64"}, "tensorflow") is None
     assert needs_own_process({"precision": "float32"}, "jax") is None
+    # skipped by the pipeline's rules whatever the mode: in the worker, no process for it
+    assert needs_own_process({"precision": "float64", "augmentation": "random"}, "jax") is None
 
 
 def test_the_sweeps_own_process_imports_no_backend():
@@ -174,9 +176,18 @@ def test_float64_on_jax_trains_in_its_own_process_and_computes_in_float64(fake_s
         request = Request(config.path, str(folder.path), 0, 1, cfg)
         assert train_attempt(config, folder, request, cfg, None, never(), slot) == 0
         assert slot.started == 0  # the warm worker was not used
+        # A float64 run the pipeline's rules skip is skipped in the warm worker, with the
+        # rule's reason, not in a process started for JAX's 64-bit mode.
+        skipped = RunFolder(tmp_path / "x64-random")
+        cfg = {**cfg, "augmentation": "random"}
+        request = Request(config.path, str(skipped.path), 0, 1, cfg)
+        assert train_attempt(config, skipped, request, cfg, None, never(), slot) == 0
+        assert slot.started == 1
     finally:
         slot.close()
     assert folder.outcome()["status"] == "done"  # not skipped: 64-bit mode was on
+    assert skipped.outcome()["status"] == "skipped"
+    assert "augmentation random with precision float64" in skipped.outcome()["reason"]
 
 
 def test_the_run_lock_lets_one_process_train_a_run(tmp_path):

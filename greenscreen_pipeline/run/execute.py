@@ -20,7 +20,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 
 from ..runfolder import BUSY_EXIT
-from . import ownership
+from . import ownership, rules
 
 # Exit codes of a run, the same from a worker's reply and a run process's exit status.
 DONE = 0  # also skipped and stopped: final states that are not a fault
@@ -62,7 +62,10 @@ class Request:
 
 def needs_own_process(cfg: dict, backend: str | None) -> str | None:
     """Why run `cfg` cannot train in a warm worker (a setting fixed when its process
-    starts), or None. JAX's 64-bit mode is read when JAX is imported."""
+    starts), or None. JAX's 64-bit mode is read when JAX is imported. A run the
+    pipeline's rules skip anyway (`rules.combination_reason`) is skipped in the worker."""
+    if rules.combination_reason(cfg):
+        return None
     if cfg.get("precision") == "float64" and backend == "jax":
         return "precision float64 on JAX needs JAX's 64-bit mode, set before JAX is imported"
     return None

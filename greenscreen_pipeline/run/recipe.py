@@ -42,13 +42,15 @@ from greenscreen.training import (
 )
 
 from ..objective import CLASSIFICATION, Objective
+from . import rules
 
 
 def skip_reason(cfg: dict) -> str | None:
     """Why a combination cannot run, or None. Checked before any training.
 
     What a method needs (its backend, its settings) is asked of the method itself; the
-    rules here are the pipeline's own, about precision, augmentation and quantization.
+    pipeline's own rules, about precision, augmentation and quantization, are in `rules`
+    (no backend needed); JAX's 64-bit mode is checked last.
     """
     method = cfg["method"]
     if method != "standard":
@@ -57,17 +59,12 @@ def skip_reason(cfg: dict) -> str | None:
         reason = reason or method_incompatibility(cfg)
         if reason:
             return reason
-    backend = keras.backend.backend()
-    if cfg["precision"] == "float64" and backend == "jax" and not jax_x64():
+    reason = rules.combination_reason(cfg)  # before the 64-bit check: `rules` says why
+    if reason:
+        return reason
+    if cfg["precision"] == "float64" and keras.backend.backend() == "jax" and not jax_x64():
         return ("precision float64 needs JAX's 64-bit mode, which is off (JAX would compute "
                 "in float32); set JAX_ENABLE_X64=1 to run it")
-    if cfg["augmentation"] == "random" and cfg["precision"] in ("float16", "float64"):
-        return (f"augmentation random with precision {cfg['precision']}: Keras's "
-                "RandomRotation mixes float32 constants into its computation and fails under "
-                f"a {cfg['precision']} global float type")
-    if method != "standard" and cfg["internal"] == "pre_quantization":
-        return (f"method {method} wraps the model's train step, which float8 "
-                "quantized training (pre_quantization) does not support")
     return None
 
 

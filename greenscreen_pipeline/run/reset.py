@@ -12,7 +12,8 @@ Reset before every run:
 
 Fixed when a process starts, so a run that needs another value gets a process of its own
 (`execute.needs_own_process`) or is the same for every run of a sweep:
-- JAX's 64-bit mode (`JAX_ENABLE_X64`, precision float64 on JAX): its own process.
+- JAX's 64-bit mode (`JAX_ENABLE_X64`, precision float64 on JAX): its own process, unless
+  the pipeline's rules skip the run anyway (`rules.combination_reason`).
 - The Keras backend (`KERAS_BACKEND`), the visible GPUs (`CUDA_VISIBLE_DEVICES`, fixed per
   worker slot), XLA's and TensorFlow's flags read at import (`XLA_FLAGS`, `TF_XLA_FLAGS`),
   TensorFlow's thread pools and GPU memory growth: one value for the whole sweep.
