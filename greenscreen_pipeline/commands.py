@@ -232,7 +232,10 @@ def _final(config: space.SweepConfig, slot: WorkerSlot | None = None) -> None:
     value = objective.get("value")
     log.info("final run %s: %s %s %s, folder %s/", st.get("status"), objective.get("split"),
              objective["name"].removeprefix("val_"),
-             "n/a" if value is None else f"{value:.4f}", (sweep_dir / "final").resolve())
+             "n/a" if value is None else f"{value:.4f}", Path(st["folder"]).resolve())
+    for passed in st["comparison"].get("passed_over", []):
+        log.info("passed over: %s diverged in its first final run (%s), folder %s/",
+                 passed["configuration"], passed["reason"], sweep_dir / passed["folder"])
     log.info("final comparison: %s (%s)", saving_words(st["comparison"]),
              (sweep_dir / "final" / FILE).resolve())
 

@@ -6,6 +6,10 @@ reader knows); every other run is a folder inside it, `final/recommended-s<k>/` 
 `final/baseline-s<k>/`. Seed k of both sides trains with the same training seed
 (`settings.seed` + the recommended run's index + k) and the same data split.
 
+A recommendation whose first final run diverges is passed over for the next eligible
+run (final.py): its runs are `final/fallback-<run>-s<k>/`, and comparison.json names
+`passed_over`, the run compared (`final_run`) and its first folder (`final_folder`).
+
 `final/comparison.json` holds `seeds` (the training seeds compared), `recommended` and
 `baseline` (each its objective and `energy_j`: `values`, `mean`, `sd`, `ci95`),
 `energy_saving` and `objective_change` (`mean`, `ci95`) and the `method`. An interval
@@ -32,19 +36,25 @@ CONFIDENCE = 0.95
 RESAMPLES = 9999
 MIN_SEEDS = 3  # fewer seeds give no interval worth stating
 FILE = "comparison.json"
-_SEED_FOLDER = re.compile(r"(recommended|baseline)-s\d+")
+_SEED_FOLDER = re.compile(r"(recommended|baseline|fallback-\d+)-s\d+")
 
 
-def folder_of(final_dir: Path, side: str, k: int) -> Path:
-    """Seed `k`'s run folder of `side`: the recommendation's seed 0 is `final_dir` itself."""
+def folder_of(final_dir: Path, side: str, k: int, fallback: str | None = None) -> Path:
+    """Seed `k`'s run folder of `side`: the recommendation's seed 0 is `final_dir` itself;
+    a fallback's (run `fallback`, final.py) seeds are `fallback-<run>-s<k>`."""
+    if side == "recommended" and fallback is not None:
+        return final_dir / f"fallback-{fallback}-s{k}"
     return final_dir if (side, k) == ("recommended", 0) else final_dir / f"{side}-s{k}"
 
 
-def plan(final_dir: Path, seeds: int, baseline: bool = True) -> list[tuple[str, int, Path]]:
+def plan(final_dir: Path, seeds: int, baseline: bool = True,
+         fallback: str | None = None) -> list[tuple[str, int, Path]]:
     """(side, k, folder) in training order, interleaved: rec s0, base s0, rec s1, ...;
-    the recommendation alone when `baseline` is False (it is the baseline)."""
+    the recommendation alone when `baseline` is False (it is the baseline); `fallback`:
+    the run that stands in for a recommendation passed over (final.py)."""
     sides = SIDES if baseline else SIDES[:1]
-    return [(side, k, folder_of(final_dir, side, k)) for k in range(seeds) for side in sides]
+    return [(side, k, folder_of(final_dir, side, k, fallback))
+            for k in range(seeds) for side in sides]
 
 
 def final_folders(final_dir: Path) -> list[Path]:

@@ -1,10 +1,21 @@
 """The final runs: the recommended configuration and the baseline (run 000's), each
 trained `settings.final_seeds` times for `final_epochs`, interleaved (rec s0, base s0,
 rec s1, ...), measured alike and trained alike: through `executors.attempt.train_attempt`,
-one after another in a warm worker. Then `final/comparison.json` (comparison.py)."""
+one after another in a warm worker. Then `final/comparison.json` (comparison.py).
+
+A recommendation judged on the sweep's `epochs` may not survive `final_epochs`. When its
+first final run diverges (a NaN or infinite loss: `recipe.Diverged`), it is passed over
+before anything else trains, and the next eligible run (within the floor, the next
+cheapest in the sweep; rule "run" only) takes its place, up to `FALLBACKS` of them: its
+runs go to `final/fallback-<run>-s<k>/`, and comparison.json names the passed-over
+configuration, its folder and why (`passed_over`), and the run compared (`final_run`).
+The diverged run's folder and energy stay, and a rerun does not train it again. Every
+candidate trains with the recommendation's seeds, so the baseline's runs pair with
+whichever is compared."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -23,6 +34,8 @@ from .space import SweepConfig
 
 log = logger(__name__)
 BASELINE = "000"
+FALLBACKS = 2  # eligible runs tried after a recommendation whose first final run diverges
+DIVERGED = "Diverged:"  # how status.json's reason starts for a NaN or infinite loss
 
 
 def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = None) -> dict:
@@ -34,8 +47,9 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
             one of its own.
 
     Returns:
-        How the recommendation's first final run (`final/`) ended, with its test metrics
-        and objective value, and `comparison`: the comparison.json document.
+        How the compared configuration's first final run ended (`final/`, or a fallback's
+        folder: `folder`), with its test metrics and objective value, and `comparison`:
+        the comparison.json document.
 
     Raises:
         UsageError: analysis.json has no recommendation.
@@ -47,31 +61,109 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
         raise UsageError(no_recommendation(sweep_dir, analysis))
     rec = analysis["recommendation"]
     folder = sweep_dir / "final"
-    configuration, what = recommended_configuration(config, sweep_dir, rec)
-    baseline = config.run(0)  # the baseline: run 000's configuration
-    same = rec.get("run") == BASELINE or configuration == baseline
-    planned = comparison.plan(folder, config.settings["final_seeds"], baseline=not same)
     start = int(rec.get("run") or 0)  # seed k trains with settings.seed + start + k
-    todo = [(side, k, path) for side, k, path in planned
-            if runfolder.RunFolder(path).state() != "done"]  # a finished one is kept
-    if not todo:
-        log.info("the final runs in %s/ are done already (delete a folder to train it "
-                 "again)", folder)
-    else:
-        log.info("final runs of %s%s for %d epochs, %d seed(s), into %s/", what,
-                 "" if same else " and of the baseline (run 000's)",
-                 config.settings["final_epochs"], config.settings["final_seeds"], folder)
-        cfgs = {"recommended": configuration, "baseline": baseline}
-        _train(config, folder, [(path, start + k, cfgs[side], f"{side} seed {k}")
-                                for side, k, path in todo], slot)
+    own = slot is None
+    if own:
+        env = {**os.environ, **caches.environment(caches.folder_of(str(folder), True))}
+        slot = WorkerSlot(env, config.settings["worker_memory_growth_mb"])
+    try:
+        planned, same, passed_over, run = _train_candidates(
+            config, sweep_dir, folder, candidates(config, sweep_dir, rec), start, slot)
+    finally:
+        if own:
+            slot.close()
     objective, seed = objective_of(analysis), config.settings["seed"]
     doc = comparison.compare(
         comparison.read_runs(sweep_dir, planned, objective),
         [seed + start + k for k in range(config.settings["final_seeds"])], objective, seed,
         f"the recommendation is the baseline's configuration (run {BASELINE}): nothing to "
         "compare" if same else None)
+    first = planned[0][2]
+    doc.update(final_run=run, final_folder=first.relative_to(sweep_dir).as_posix())
+    if passed_over:
+        doc["passed_over"] = passed_over
     atomic_write_json(folder / comparison.FILE, doc)
-    return {**_outcome(runfolder.RunFolder(folder)), "comparison": doc}
+    return {**_outcome(runfolder.RunFolder(first)), "comparison": doc, "folder": str(first)}
+
+
+def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
+                      tried: list[tuple], start: int, slot: WorkerSlot) -> tuple:
+    """Trains the final runs of the first candidate whose first final run does not
+    diverge (the last candidate's whatever happens); returns its plan, whether it is the
+    baseline's configuration, the candidates passed over and its run."""
+    baseline, seeds = config.run(0), config.settings["final_seeds"]
+    passed_over: list[dict] = []
+    for n, (run, configuration, what) in enumerate(tried):
+        same = run == BASELINE or configuration == baseline
+        planned = comparison.plan(folder, seeds, baseline=not same,
+                                  fallback=run if n else None)
+        cfgs = {"recommended": configuration, "baseline": baseline}
+        todo = [(path, start + k, cfgs[side], f"{side} seed {k}")
+                for side, k, path in planned if runfolder.RunFolder(path).state() != "done"]
+        head = planned[0][2]  # the candidate's first final run: trained before the rest
+        first = [item for item in todo if item[0] == head and not _diverged(head)]
+        if first:
+            _log_start(config, folder, what, same, n)
+            _train(config, folder, first, slot)
+        why = _diverged(head)
+        if why and n + 1 < len(tried) and not same:
+            passed_over.append({"run": run, "configuration": what, "reason": why,
+                                "folder": head.relative_to(sweep_dir).as_posix()})
+            log.warning("%s diverged in its first final run (%s): passed over; the next "
+                        "cheapest run within the floor takes its place", what, why)
+            continue
+        rest = [item for item in todo if item[0] != head]
+        if not todo:
+            log.info("the final runs in %s/ are done already (delete a folder to train it "
+                     "again)", folder)
+        elif rest and not first:
+            _log_start(config, folder, what, same, n)
+        _train(config, folder, rest, slot)
+        return planned, same, passed_over, run
+    raise AssertionError("no candidate: recommended_configuration gives one at least")
+
+
+def _log_start(config: SweepConfig, folder: Path, what: str, same: bool, n: int) -> None:
+    log.info("final runs of %s%s%s for %d epochs, %d seed(s), into %s/", what,
+             " (a fallback)" if n else "",
+             "" if same else " and of the baseline (run 000's)",
+             config.settings["final_epochs"], config.settings["final_seeds"], folder)
+
+
+def _diverged(path: Path) -> str | None:
+    """Why run `path` diverged (its status.json's reason), or None if it did not."""
+    try:
+        outcome = runfolder.RunFolder(path).outcome()
+    except runfolder.Unreadable:
+        return None
+    reason = outcome.get("reason")
+    if outcome.get("status") == "failed" and isinstance(reason, str) \
+            and reason.startswith(DIVERGED):
+        return reason.removeprefix(DIVERGED).strip()
+    return None
+
+
+def candidates(config: SweepConfig, sweep_dir: Path, rec: dict) -> list[tuple]:
+    """(run, configuration, words) for the recommendation, then, with rule "run", up to
+    `FALLBACKS` other eligible runs, cheapest in the sweep first (the rule `recommend`
+    picked by), each tried only if the one before it diverged."""
+    configuration, what = recommended_configuration(config, sweep_dir, rec)
+    out = [(rec.get("run"), configuration, what)]
+    if rec.get("rule", "run") != "run":
+        return out
+    others = [run for run in rec.get("eligible_runs") or [] if run != rec.get("run")]
+    for run in sorted(others, key=lambda run: _sweep_energy(sweep_dir, run))[:FALLBACKS]:
+        out.append((run, *recommended_configuration(config, sweep_dir, {"run": run})))
+    return out
+
+
+def _sweep_energy(sweep_dir: Path, run: str) -> float:
+    try:
+        summary = runfolder.RunFolder(sweep_dir / run).summary()
+    except runfolder.Unreadable:
+        return math.inf
+    energy = summary.energy_j if summary else math.nan
+    return energy if math.isfinite(energy) else math.inf
 
 
 def no_recommendation(sweep_dir: Path, analysis: dict) -> str:
@@ -86,23 +178,18 @@ def no_recommendation(sweep_dir: Path, analysis: dict) -> str:
 
 
 def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dict, str]],
-           given: WorkerSlot | None = None) -> None:
-    """Trains each (folder, index, configuration, label) in turn, in one warm worker (a
-    process of its own with settings.isolate_runs). Every final run, the seed folders
+           slot: WorkerSlot) -> None:
+    """Trains each (folder, index, configuration, label) in turn in `slot`'s warm worker
+    (a process of its own with settings.isolate_runs). Every final run, the seed folders
     inside final/ too, uses the sweep's compilation caches."""
     env = {**os.environ, **caches.environment(caches.folder_of(str(final_dir), True))}
-    slot = given or WorkerSlot(env, config.settings["worker_memory_growth_mb"])
     epochs = config.settings["final_epochs"]
-    try:
-        for i, (path, index, configuration, label) in enumerate(runs, 1):
-            log.info("final run %d/%d: %s into %s/", i, len(runs), label, path)
-            request = Request(config.path, str(path), index, epochs, configuration)
-            # The backend's chatter ends in attempts.jsonl's stderr tail, not on the console.
-            train_attempt(config, runfolder.RunFolder(path), request,
-                          {**config.run(0), **configuration}, env, never(), slot)
-    finally:
-        if given is None:
-            slot.close()
+    for i, (path, index, configuration, label) in enumerate(runs, 1):
+        log.info("final run %d/%d: %s into %s/", i, len(runs), label, path)
+        request = Request(config.path, str(path), index, epochs, configuration)
+        # The backend's chatter ends in attempts.jsonl's stderr tail, not on the console.
+        train_attempt(config, runfolder.RunFolder(path), request,
+                      {**config.run(0), **configuration}, env, never(), slot)
 
 
 def _outcome(final: runfolder.RunFolder) -> dict:

@@ -14,13 +14,14 @@ import yaml
 from test_analysis_report import page_texts, write_run
 
 from greenscreen_pipeline import analysis, comparison, report, space
-from greenscreen_pipeline.final import final_run
+from greenscreen_pipeline.final import FALLBACKS, final_run
 from greenscreen_pipeline.objective import Objective
 from greenscreen_pipeline.report import answer
 from greenscreen_pipeline.report.inputs import ReportInputs
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["seeds", "recommended", "baseline", "energy_saving", "objective_change", "method"]
+FINAL_KEYS = [*KEYS, "final_run", "final_folder"]  # final.py adds which run, and where
 CONFIG = """
 settings: {{runs: 2, epochs: 1, final_epochs: 1, final_seeds: {seeds}, seed: 7,
             energy_source: estimate}}
@@ -173,7 +174,8 @@ def test_final_trains_both_over_seeds_writes_comparison_and_the_report_states_it
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     doc = json.loads((sweep / "final" / "comparison.json").read_text())
-    assert list(doc) == KEYS and doc["seeds"] == [8, 9, 10]  # settings.seed 7 + run 1 + k
+    assert list(doc) == FINAL_KEYS and doc["seeds"] == [8, 9, 10]  # seed 7 + run 1 + k
+    assert (doc["final_run"], doc["final_folder"]) == ("001", "final")
     final = sweep / "final"
     for side, lr in (("recommended", 0.05), ("baseline", 0.01)):
         folders = [comparison.folder_of(final, side, k) for k in range(3)]
@@ -219,3 +221,66 @@ def test_the_sweep_s_repeated_configurations_give_a_noise_floor_without_final_ru
     assert texts[0].startswith("No final comparison yet")
     assert "the sweep's 1 repeated configuration(s) (2 runs): accuracy 0.0707" in texts[1]
     assert texts[2].startswith("Warning: ")
+
+
+FRAGILE = """
+settings: {runs: 4, epochs: 1, final_epochs: 1, final_seeds: 1, seed: 7,
+           energy_source: estimate, accuracy_floor: 0.05}
+configuration:
+  model: {values: [ffnn]}
+  batch_size: {values: [128]}
+  lr: {values: [0.01, 1.0e+10, 1.0e+12, 0.05]}
+  optimizer: {values: [SGD]}
+"""
+
+
+def test_a_recommendation_that_diverges_in_its_final_run_is_passed_over(tmp_path):
+    """The sweep's cheapest runs (lr 1e10, then 1e12) diverge when trained again: each is
+    passed over after its first final run, and the next cheapest within the floor (lr
+    0.05) is compared with the baseline instead. The diverged runs stay, are not trained
+    again by a rerun, count in the energy, and page 1 says what was passed over."""
+    config, sweep = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(FRAGILE)
+    loaded = space.load(config)
+    energy = {0.01: 300.0, 1e10: 100.0, 1e12: 150.0, 0.05: 200.0}
+    run_of = {}
+    for i in range(4):
+        lr = loaded.run(i)["lr"]
+        run_of[lr] = f"{i:03d}"
+        write_run(sweep / f"{i:03d}", loaded.run(i), energy=energy[lr], power=100.0, acc=0.9,
+                  epochs=1)
+    assert analysis.analyze(sweep)["recommendation"]["run"] == run_of[1e10]
+    assert FALLBACKS == 2
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "final", "--config",
+                           str(config), "--sweep-dir", str(sweep)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    final = sweep / "final"
+    doc = json.loads((final / "comparison.json").read_text())
+    stand_in = run_of[0.05]
+    assert doc["final_run"] == stand_in
+    assert doc["final_folder"] == f"final/fallback-{stand_in}-s0"
+    gone = doc["passed_over"]
+    assert [g["run"] for g in gone] == [run_of[1e10], run_of[1e12]]
+    assert [g["folder"] for g in gone] == ["final", f"final/fallback-{run_of[1e12]}-s0"]
+    assert all(re.fullmatch(r"loss became (nan|inf) in epoch 1", g["reason"]) for g in gone)
+    assert doc["recommended"]["folders"] == [doc["final_folder"]]
+    assert doc["baseline"]["folders"] == ["final/baseline-s0"]
+    assert doc["energy_saving"]["mean"] is not None  # one seed: a mean, no interval
+    params = yaml.safe_load((sweep / doc["final_folder"] / "parameters.yaml").read_text())
+    assert (params["lr"], params["seed"], params["run"]) == (0.05, 7, int(run_of[1e10]))
+    said = done.stdout + done.stderr
+    assert said.count("diverged in its first final run") == 2 * 2  # when, and the summary
+    # Nothing is trained again; every final run's energy, the diverged ones' too, counts.
+    attempts = sorted((p, p.read_text()) for p in final.rglob("attempts.jsonl"))
+    assert len(attempts) == 4  # two passed over, the stand-in, the baseline
+    assert final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)["comparison"] == doc
+    assert sorted((p, p.read_text()) for p in final.rglob("attempts.jsonl")) == attempts
+    inputs = ReportInputs.read(sweep)
+    spent = [json.loads((p / "summary.json").read_text())["energy_j"]
+             for p in comparison.final_folders(final)]
+    assert len(spent) == 4 and inputs.final_energy_j == pytest.approx(sum(spent))
+    assert inputs.final_folder == doc["final_folder"] and inputs.final is not None
+    first = " ".join(page_texts(report.build(sweep, tmp_path / "r.pdf"))[0].split())
+    assert f"Passed over: run {run_of[1e10]}'s configuration diverged" in first
+    assert f"compare run {stand_in}'s configuration" in first

@@ -226,7 +226,20 @@ def final_comparison(inputs: ReportInputs) -> list:
     text = (f"Final runs against the baseline: {saving_words(doc)}"
             f"{_change_words(doc.get('objective_change') or {}, inputs.objective)}"
             + (" (energy estimated, not measured)" if estimated else "") + ".")
-    return [para(text, markup="b"), *noise_floor(inputs)]
+    return [para(text, markup="b"), *passed_over(doc), *noise_floor(inputs)]
+
+
+def passed_over(doc: dict) -> list:
+    """Where the recommendation diverged in its first final run and another eligible run
+    stands in for it (final.py): what was passed over, why, and what is compared."""
+    gone = doc.get("passed_over") or []
+    if not gone:
+        return []
+    said = "; ".join(f"{g['configuration']} diverged in its first final run ({g['reason']}, "
+                     f"{g['folder']}/)" for g in gone)
+    return [para(f"Passed over: {said}. The final runs compare run {doc.get('final_run')}'s "
+                 "configuration, the next cheapest in the sweep within the floor, with the "
+                 "baseline; the passed-over runs' energy is counted in the totals.")]
 
 
 def _change_words(change: dict, objective: Objective) -> str:

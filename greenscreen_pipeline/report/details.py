@@ -300,9 +300,12 @@ def final_section(inputs: ReportInputs) -> list:
                      r["power_w"], r["duration_s"], len(inputs.logs(rec["run"]))])
         logs[f"recommended ({rec['run']})"] = inputs.logs(rec["run"])
     if final:
-        rows.append(["final run", final.objective, unit(final.energy_j),
+        stand_in = (inputs.comparison or {}).get("passed_over")
+        label = f"final run ({inputs.comparison['final_run']}, a fallback)" if stand_in \
+            else "final run"
+        rows.append([label, final.objective, unit(final.energy_j),
                      final.summary.power_avg_w, final.summary.duration_s, final.epochs_trained])
-        logs["final run"] = inputs.logs("final")
+        logs["final run"] = inputs.logs(inputs.final_folder)
     rows += seed_means(inputs)
     if (inputs.path / "final" / "baseline-s0").is_dir():
         logs["final baseline (seed 0)"] = inputs.logs("final/baseline-s0")

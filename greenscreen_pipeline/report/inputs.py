@@ -127,9 +127,16 @@ class ReportInputs:
         return {k: v for k, v in data.items() if not isinstance(v, (dict, list))}
 
     @cached_property
+    def final_folder(self) -> str:
+        """The compared configuration's first final run, relative to the sweep: `final`,
+        or a fallback's folder where the recommendation was passed over (final.py)."""
+        named = (self.comparison or {}).get("final_folder")
+        return named if isinstance(named, str) and (self.path / named).is_dir() else "final"
+
+    @cached_property
     def final(self) -> FinalRun | None:
         """The final run's figures; None if it is not done (read once: several pages use it)."""
-        folder = RunFolder(self.path / "final")
+        folder = RunFolder(self.path / self.final_folder)
         try:
             if folder.state() != "done":
                 return None
