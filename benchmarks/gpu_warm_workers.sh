@@ -8,6 +8,7 @@
 #   OUT=/some/folder benchmarks/gpu_warm_workers.sh     # there; every result lands in $OUT
 #   OUT=... benchmarks/gpu_warm_workers.sh isolated-default   # that sweep's isolated half alone
 #   OUT=... benchmarks/gpu_warm_workers.sh default   # the default sweep, warm then isolated, alone
+#   OUT=... benchmarks/gpu_warm_workers.sh memory    # one worker's RSS and GPU memory over 20 runs
 #
 # Three steps, each under its own time limit so that one device call holds them all, the
 # smallest first: a 4-run x 2-epoch default sweep, warm and isolated; the cache; then the
@@ -42,6 +43,10 @@ step() {  # step NAME SECONDS ARGS...: one warm_workers.py measurement, its log 
 }
 if [ "${1:-}" = isolated-default ]; then  # the default sweep's isolated half alone
   step overhead_default_isolated 290 --only overhead --modes isolated
+  exit
+fi
+if [ "${1:-}" = memory ]; then  # 20 runs x 1 epoch, each compiled afresh: about 8 minutes
+  step memory 560 --only memory --memory-runs 20
   exit
 fi
 if [ "${1:-}" = default ]; then  # the default sweep alone, both halves side by side

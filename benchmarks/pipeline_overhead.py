@@ -5,6 +5,11 @@ done, data ready, fit start/end, end) and the sweep records the run's wall time
 from spawn to exit in attempts.jsonl, both read through greenscreen_pipeline.runfolder.
 and reports, per run and as the median, where the time went.
 
+A run that trained and did not finish (diverged, failed, stopped at a rung, interrupted)
+has no results.json; its `fit` is the time its SMICallback measured (summary.json's
+duration_s over its attempts), which `unfinished_fit` reads. A sweep's fixed cost counts
+that time as training, not as overhead: the epochs ran.
+
 Usage: python benchmarks/pipeline_overhead.py --sweep-dir sweeps/default [--out FILE]
 """
 
@@ -43,13 +48,28 @@ def phases(path: Path) -> dict | None:
     }
 
 
+def unfinished_fit(path: Path) -> float:
+    """Seconds run `path` spent in `fit` without finishing: its measured window over every
+    attempt (0 for a finished run, whose fit `phases` reads, or one that never trained)."""
+    folder = RunFolder(path)
+    try:
+        if folder.outcome()["status"] == "done":
+            return 0.0
+        summary = folder.summary()
+    except Unreadable:
+        return 0.0
+    if summary is None or not summary.duration_s == summary.duration_s:  # none, or NaN
+        return 0.0
+    return float(summary.duration_s)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep-dir", default="sweeps/default")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    rows = [r for f in sorted(Path(args.sweep_dir).glob("[0-9][0-9][0-9]"))
-            if (r := phases(f)) is not None]
+    folders = sorted(Path(args.sweep_dir).glob("[0-9][0-9][0-9]"))
+    rows = [r for f in folders if (r := phases(f)) is not None]
     if not rows:
         raise SystemExit(f"no finished runs with timing in {args.sweep_dir}")
     report = {
@@ -59,6 +79,8 @@ def main() -> None:
         "median_wall_s": statistics.median(r["wall_s"] for r in rows),
         "median_imports_s": statistics.median(r["imports_s"] for r in rows),
         "per_run": rows,
+        "unfinished_fit_s": {f.name: round(s, 2) for f in folders
+                             if (s := unfinished_fit(f)) > 0},
     }
     emit(report, args.out)
 

@@ -6,7 +6,10 @@ Three measurements, each side by side in one invocation, repeats interleaved:
    `settings.isolate_runs: true`, alternately, `--repeats` times each. Per sweep: the fixed
    cost per run, (sweep wall time - the runs' fit time) / runs, and the share of the
    sweep's wall time outside `fit`; per run, the share outside `fit` as
-   pipeline_overhead.py reads it. Medians over the repeats.
+   pipeline_overhead.py reads it, and its phases. The runs' fit time includes the fit of
+   runs that trained and did not finish (a diverged run's epochs ran);
+   `fixed_per_run_done_only_s` is the figure as first measured, finished runs' fit only.
+   Medians over the repeats.
 2. memory: one warm worker trains `--memory-runs` runs of the default space one after
    another (1 epoch each); its RSS after each run, as the worker reports it.
 3. cache: run 000's configuration trained in a fresh worker without the compilation
@@ -38,7 +41,7 @@ from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from pipeline_overhead import phases  # noqa: E402
+from pipeline_overhead import phases, unfinished_fit  # noqa: E402
 
 from greenscreen_pipeline.executors.stop import never  # noqa: E402
 from greenscreen_pipeline.executors.workers import WorkerSlot  # noqa: E402
@@ -64,7 +67,7 @@ def sweep_once(config: Path, out: Path) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"sweep failed: {done.stderr[-2000:]}")
     runs = sorted(out.glob("[0-9][0-9][0-9]"))
-    fits, per_run = [], []
+    fits, per_run, rows = [], [], []
     for folder in runs:
         results = RunFolder(folder).results()
         if results and "fit_end" in results.timing:
@@ -72,10 +75,15 @@ def sweep_once(config: Path, out: Path) -> dict:
         row = phases(folder)
         if row:
             per_run.append(row["outside_fit_pct"])
-    return {"wall_s": wall, "runs": len(runs), "fit_s": sum(fits),
-            "fixed_per_run_s": (wall - sum(fits)) / len(runs),
-            "outside_fit_pct": 100 * (1 - sum(fits) / wall),
-            "median_run_outside_fit_pct": statistics.median(per_run) if per_run else None}
+            rows.append(row)
+    unfinished = {folder.name: s for folder in runs if (s := unfinished_fit(folder)) > 0}
+    fit = sum(fits) + sum(unfinished.values())
+    return {"wall_s": wall, "runs": len(runs), "fit_s": fit,
+            "fixed_per_run_s": (wall - fit) / len(runs),
+            "outside_fit_pct": 100 * (1 - fit / wall),
+            "median_run_outside_fit_pct": statistics.median(per_run) if per_run else None,
+            "fixed_per_run_done_only_s": (wall - sum(fits)) / len(runs),
+            "unfinished_fit_s": unfinished, "per_run": rows}
 
 
 def overhead(work: Path, repeats: int, size: dict, only: list[str]) -> dict:
@@ -86,31 +94,39 @@ def overhead(work: Path, repeats: int, size: dict, only: list[str]) -> dict:
         for mode, config in modes.items():  # interleaved: warm, isolated, warm, ...
             row = sweep_once(config, work / f"{mode}-sweep-{r}")
             got[mode].append(row)
-            print(f"overhead {mode} repeat {r}: {row}", flush=True)
+            print(f"overhead {mode} repeat {r}: "
+                  f"{ {k: v for k, v in row.items() if k != 'per_run'} }", flush=True)
     out = {mode: {key: statistics.median(row[key] for row in rows)
                   for key in ("wall_s", "fit_s", "fixed_per_run_s", "outside_fit_pct",
-                              "median_run_outside_fit_pct")}
+                              "median_run_outside_fit_pct", "fixed_per_run_done_only_s")}
            for mode, rows in got.items()}
     if len(modes) == 2:
         out["fixed_cost_ratio_warm_over_isolated"] = (out["warm"]["fixed_per_run_s"]
                                                       / out["isolated"]["fixed_per_run_s"])
+        out["fixed_cost_ratio_done_only"] = (out["warm"]["fixed_per_run_done_only_s"]
+                                             / out["isolated"]["fixed_per_run_done_only_s"])
     out["repeats"] = got
     return out
 
 
 def memory(work: Path, runs: int) -> dict:
     config = config_copy(_mk(work / "memory"), runs=runs, epochs=1)
-    slot, rss = WorkerSlot(), []
+    slot, rss, gpu, pids = WorkerSlot(), [], [], []
     try:
         for i in range(runs):
             ending = slot.train(Request(str(config), str(work / "memory-sweep"), i, 1), never())
             rss.append(ending.rss_mb)
-            print(f"memory run {i:03d}: code {ending.code}, RSS {ending.rss_mb:.0f} MiB, "
-                  f"workers started {slot.started}", flush=True)
+            gpu.append(ending.gpu_mb)
+            pids.append(slot.proc.pid if slot.proc else None)
+            print(f"memory run {i:03d}: code {ending.code}, RSS {ending.rss_mb} MiB, "
+                  f"GPU {ending.gpu_mb} MiB, workers started {slot.started}"
+                  f"{f', retired: {ending.retired}' if ending.retired else ''}", flush=True)
     finally:
         slot.close()
-    return {"runs": runs, "rss_mb": rss, "workers_started": slot.started,
-            "rss_after_1_mb": rss[0], f"rss_after_{runs}_mb": rss[-1]}
+    return {"runs": runs, "rss_mb": rss, "gpu_mb": gpu, "worker_pid": pids,
+            "workers_started": slot.started,
+            "rss_after_1_mb": rss[0], f"rss_after_{runs}_mb": rss[-1],
+            "gpu_after_1_mb": gpu[0], f"gpu_after_{runs}_mb": gpu[-1]}
 
 
 def first_epoch_excess(folder: Path) -> float:

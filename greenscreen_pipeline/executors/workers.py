@@ -39,6 +39,7 @@ class Ending:
     stderr_tail: str = ""
     retired: str | None = None
     rss_mb: float | None = None
+    gpu_mb: float | None = None  # the worker's GPU memory where visible (NVML), else None
 
 
 class WorkerSlot:
@@ -87,7 +88,7 @@ class WorkerSlot:
             return ending
         reply = json.loads(line)
         ending.code, ending.retired = int(reply["code"]), reply.get("retire")
-        ending.rss_mb = reply.get("rss_mb")
+        ending.rss_mb, ending.gpu_mb = reply.get("rss_mb"), reply.get("gpu_mb")
         if ending.retired:
             log.debug("worker %d retires: %s", self.proc.pid, ending.retired)
             self.close()
