@@ -23,7 +23,7 @@ Figures per strategy, medians over seeds:
     e90/e95/e100     sweep energy when hv first reaches 90/95/100 % of random search's
                      final hv (median over seeds), as a fraction of random's total energy;
     rec gap          the recommendation (lowest energy within 0.02 of the best accuracy,
-                     analysis.recommend) against the true front: its energy excess over the
+                     recommend.recommend) against the true front: its energy excess over the
                      cheapest true-front configuration at least as accurate (0: on the
                      front), and its accuracy shortfall below the best true-front
                      configuration that costs no more;

@@ -21,8 +21,8 @@ from greenscreen.fileio import atomic_write_json, atomic_write_text
 from . import collect, ledger, leftout, provenance, relevance, search_cost, search_importance
 from . import repeats as sweep_repeats
 from .objective import Objective
+from .recommend import recommend, recommend_values
 from .runfolder import Unreadable, read_json
-from .space import METHOD_DIMENSIONS
 
 TOP_K = 5
 COLUMNS = ["run", "objective", "energy_j", "power_w", "duration_s", "source"]
@@ -44,17 +44,6 @@ def scores(values: pd.Series, objective: Objective) -> np.ndarray:
     """The objective's values turned so that higher is better (a loss negated)."""
     values = values.to_numpy(float)
     return values if objective.maximise else -values
-
-
-def best_value(ok: pd.DataFrame, objective: Objective) -> float:
-    return float(ok["objective"].max() if objective.maximise else ok["objective"].min())
-
-
-def within_floor(values: pd.Series, best: float, floor: float,
-                 objective: Objective) -> pd.Series:
-    """Whether each value is at most `floor` worse than `best`: below it when maximised,
-    above it when minimised."""
-    return values >= best - floor if objective.maximise else values <= best + floor
 
 
 def pareto(df: pd.DataFrame, objective: Objective | None = None) -> pd.DataFrame:
@@ -107,106 +96,6 @@ def top_tables(ok: pd.DataFrame, objective: Objective | None = None) -> dict[str
     return tables
 
 
-def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
-              objective: Objective | None = None) -> dict | None:
-    """Lowest energy among runs within `floor` of the best objective value, with reasons."""
-    if ok.empty:
-        return None
-    objective = objective or Objective()
-    best = best_value(ok, objective)
-    eligible = ok[within_floor(ok["objective"], best, floor, objective)]
-    pick = eligible.loc[eligible["energy_j"].idxmin()]
-    why = {}
-    for f in factors:
-        mine = ok[ok[f].astype(str) == str(pick[f])]["energy_j"].mean()
-        rest = ok[ok[f].astype(str) != str(pick[f])]["energy_j"].mean()
-        why[f] = {"value": _plain(pick[f]), "runs_with_value": int((ok[f].astype(str) == str(
-            pick[f])).sum()), "mean_energy_j_with": _plain(mine),
-            "mean_energy_j_others": _plain(rest)}
-    return {"rule": "run", "run": pick["run"], "objective": float(pick["objective"]),
-            "energy_j": float(pick["energy_j"]), "best_objective": best,
-            **_floor(floor), "eligible_runs": eligible["run"].tolist(),
-            "parameters": {f: _plain(pick[f]) for f in factors if f in pick},
-            "explanation": why}
-
-
-def _floor(floor: float) -> dict:
-    """The floor under both names: the objective's, and the setting's (accuracy_floor)."""
-    return {"objective_floor": floor, "accuracy_floor": floor}
-
-
-def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
-                     objective: Objective | None = None,
-                     continuous: relevance.Continuous = None) -> dict | None:
-    """The original pipeline's rule: each parameter's best value, judged on its own.
-
-    For every varying parameter, the values whose mean objective is within `floor` of
-    the best value's are eligible, and the one with the lowest mean energy wins. A
-    method's own setting is judged on that method's runs only. The combination may
-    be one no run tried: then only the final run measures it. A range (`continuous`:
-    factor -> log scale) is judged in up to four bins of equal runs (`_bins`), and the
-    chosen bin names the value of its middle run.
-    """
-    if ok.empty:
-        return None
-    objective = objective or Objective()
-    chosen, evidence = {}, {}
-    for f in factors:
-        runs = ok[ok["method"] == METHOD_DIMENSIONS[f]] if f in METHOD_DIMENSIONS else ok
-        if runs.empty or runs[f].astype(str).nunique() < 2:
-            continue
-        levels = _bins(runs, f, continuous[f]) if f in (continuous or {}) else _levels(runs, f)
-        means = pd.Series([level["mean_objective"] for level in levels])
-        best = float(means.max() if objective.maximise else means.min())
-        eligible = within_floor(means, best, floor, objective)
-        pick = min((lv for lv, inside in zip(levels, eligible) if inside),
-                   key=lambda lv: lv["mean_energy_j"])
-        pick["chosen"] = True
-        chosen[f], evidence[f] = pick["value"], levels
-    method = chosen.get("method", ok["method"].iloc[0] if "method" in ok else None)
-    used = {f: v for f, v in chosen.items() if METHOD_DIMENSIONS.get(f, method) == method}
-    mask = np.ones(len(ok), bool)
-    for f, v in used.items():  # column by column: iterrows cost seconds at 5000 runs
-        mask &= (ok[f].astype(str) == str(v)).to_numpy()
-    same = ok[mask]
-    match = same.loc[same["energy_j"].idxmin()] if not same.empty else None
-    best_run = ok["objective"].idxmax() if objective.maximise else ok["objective"].idxmin()
-    return {"rule": "values", "run": None if match is None else match["run"],
-            "objective": None if match is None else float(match["objective"]),
-            "energy_j": None if match is None else float(match["energy_j"]),
-            "best_objective": best_value(ok, objective), **_floor(floor),
-            "parameters": chosen, "based_on": ok.loc[best_run, "run"],
-            "evidence": evidence}
-
-
-def _levels(runs: pd.DataFrame, factor: str) -> list[dict]:
-    """Per value of `factor`: how many runs, their mean objective and mean energy."""
-    out = []
-    for _, group in runs.groupby(runs[factor].astype(str), sort=True):
-        out.append({"value": _plain(group[factor].iloc[0]), "runs": len(group),
-                    "mean_objective": float(group["objective"].mean()),
-                    "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
-    return out
-
-
-def _bins(runs: pd.DataFrame, factor: str, log: bool) -> list[dict]:
-    """A range's runs in up to four bins of about equal runs (quantiles of its value, or
-    of its log), each as a level: the value of its middle run, and the span it covers."""
-    values = pd.to_numeric(runs[factor], errors="coerce")
-    runs, values = runs[values.notna()], values[values.notna()]
-    scale = np.log(values.where(values > 0)) if log else values
-    bins = pd.qcut(scale.rank(method="first"), min(4, max(1, len(runs) // 3)), labels=False)
-    out = []
-    for _, group in runs.groupby(bins.to_numpy(), sort=True):
-        ordered = group.assign(_v=values[group.index]).sort_values("_v", kind="stable")
-        middle = ordered.iloc[(len(ordered) - 1) // 2]
-        out.append({"value": _plain(middle[factor]), "runs": len(group),
-                    "span": [_plain(ordered[factor].iloc[0]), _plain(ordered[factor].iloc[-1])],
-                    "mean_objective": float(group["objective"].mean()),
-                    "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
-    return out
-
-
 def ranges_of(sweep_dir: Path) -> dict:
     """The sweep's ranges as sweep.json records them: dimension -> {min, max, log, step}."""
     try:
@@ -214,14 +103,6 @@ def ranges_of(sweep_dir: Path) -> dict:
     except Unreadable:
         space = {}
     return {dim: spec for dim, spec in space.items() if isinstance(spec, dict)}
-
-
-def _plain(value):
-    if isinstance(value, (np.generic,)):
-        value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
 
 
 def focus(df: pd.DataFrame, component: str | None) -> pd.DataFrame:

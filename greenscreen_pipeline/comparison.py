@@ -51,7 +51,10 @@ def plan(final_dir: Path, seeds: int, baseline: bool = True,
          fallback: str | None = None) -> list[tuple[str, int, Path]]:
     """(side, k, folder) in training order, interleaved: rec s0, base s0, rec s1, ...;
     the recommendation alone when `baseline` is False (it is the baseline); `fallback`:
-    the run that stands in for a recommendation passed over (final.py)."""
+    the run that stands in for a recommendation passed over (final.py). A fallback that
+    is the baseline's configuration is the baseline's own runs (the same seeds)."""
+    if fallback is not None and not baseline:
+        return [("recommended", k, folder_of(final_dir, "baseline", k)) for k in range(seeds)]
     sides = SIDES if baseline else SIDES[:1]
     return [(side, k, folder_of(final_dir, side, k, fallback))
             for k in range(seeds) for side in sides]

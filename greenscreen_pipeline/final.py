@@ -5,8 +5,8 @@ one after another in a warm worker. Then `final/comparison.json` (comparison.py)
 
 A recommendation judged on the sweep's `epochs` may not survive `final_epochs`. When its
 first final run diverges (a NaN or infinite loss: `recipe.Diverged`), it is passed over
-before anything else trains, and the next eligible run (within the floor, the next
-cheapest in the sweep; rule "run" only) takes its place, up to `FALLBACKS` of them: its
+before anything else trains, and the run the same rule picks once it is set aside
+(analysis.json's `next`; rule "run" only) takes its place, up to `FALLBACKS` of them: its
 runs go to `final/fallback-<run>-s<k>/`, and comparison.json names the passed-over
 configuration, its folder and why (`passed_over`), and the run compared (`final_run`).
 The diverged run's folder and energy stay, and a rerun does not train it again. Every
@@ -15,7 +15,6 @@ whichever is compared."""
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -109,8 +108,8 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         if why and n + 1 < len(tried) and not same:
             passed_over.append({"run": run, "configuration": what, "reason": why,
                                 "folder": head.relative_to(sweep_dir).as_posix()})
-            log.warning("%s diverged in its first final run (%s): passed over; the next "
-                        "cheapest run within the floor takes its place", what, why)
+            log.warning("%s diverged in its first final run (%s): passed over; the run the "
+                        "same rule picks without it takes its place", what, why)
             continue
         rest = [item for item in todo if item[0] != head]
         if not todo:
@@ -145,25 +144,15 @@ def _diverged(path: Path) -> str | None:
 
 def candidates(config: SweepConfig, sweep_dir: Path, rec: dict) -> list[tuple]:
     """(run, configuration, words) for the recommendation, then, with rule "run", up to
-    `FALLBACKS` other eligible runs, cheapest in the sweep first (the rule `recommend`
-    picked by), each tried only if the one before it diverged."""
+    `FALLBACKS` runs the same rule picks once the ones before are set aside (analysis.json's
+    `next`, `recommend.runners_up`), each tried only if the one before it diverged."""
     configuration, what = recommended_configuration(config, sweep_dir, rec)
     out = [(rec.get("run"), configuration, what)]
     if rec.get("rule", "run") != "run":
         return out
-    others = [run for run in rec.get("eligible_runs") or [] if run != rec.get("run")]
-    for run in sorted(others, key=lambda run: _sweep_energy(sweep_dir, run))[:FALLBACKS]:
+    for run in (rec.get("next") or [])[:FALLBACKS]:
         out.append((run, *recommended_configuration(config, sweep_dir, {"run": run})))
     return out
-
-
-def _sweep_energy(sweep_dir: Path, run: str) -> float:
-    try:
-        summary = runfolder.RunFolder(sweep_dir / run).summary()
-    except runfolder.Unreadable:
-        return math.inf
-    energy = summary.energy_j if summary else math.nan
-    return energy if math.isfinite(energy) else math.inf
 
 
 def no_recommendation(sweep_dir: Path, analysis: dict) -> str:

@@ -249,7 +249,8 @@ def test_a_recommendation_that_diverges_in_its_final_run_is_passed_over(tmp_path
         run_of[lr] = f"{i:03d}"
         write_run(sweep / f"{i:03d}", loaded.run(i), energy=energy[lr], power=100.0, acc=0.9,
                   epochs=1)
-    assert analysis.analyze(sweep)["recommendation"]["run"] == run_of[1e10]
+    rec = analysis.analyze(sweep)["recommendation"]
+    assert rec["run"] == run_of[1e10] and rec["next"] == [run_of[1e12], run_of[0.05]]
     assert FALLBACKS == 2
     done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "final", "--config",
                            str(config), "--sweep-dir", str(sweep)], cwd=ROOT,
@@ -284,3 +285,40 @@ def test_a_recommendation_that_diverges_in_its_final_run_is_passed_over(tmp_path
     first = " ".join(page_texts(report.build(sweep, tmp_path / "r.pdf"))[0].split())
     assert f"Passed over: run {run_of[1e10]}'s configuration diverged" in first
     assert f"compare run {stand_in}'s configuration" in first
+
+
+def test_the_runners_up_are_the_rule_s_picks_once_each_pick_before_is_set_aside():
+    """recommend.runners_up: the best remaining value moves the floor with it, so a run
+    outside the first floor can be picked once the runs above it are set aside."""
+    from greenscreen_pipeline.recommend import recommend
+
+    ok = pd.DataFrame({"run": ["a", "b", "c", "d", "e"], "objective": [0.95, 0.80, 0.85, 0.84, 0.7],
+                       "energy_j": [100.0, 50.0, 300.0, 80.0, float("nan")], "lr": [1, 2, 3, 4, 5]})
+    rec = recommend(ok, 0.02, ["lr"], Objective())
+    assert rec["run"] == "a" and rec["eligible_runs"] == ["a"]
+    assert rec["next"] == ["d", "c"]  # then 0.85's floor: c and d, d the cheaper; then c
+    loss = Objective(loss="mse", name="val_loss", maximise=False)
+    assert recommend(ok.assign(objective=[0.1, 0.5, 0.2, 0.21, 0.3]), 0.05, ["lr"],
+                     loss)["next"] == ["d", "c"]
+
+
+def test_a_fallback_that_is_the_baseline_is_the_baseline_s_own_runs(tmp_path):
+    """The rule's next pick is run 000: its final runs are the baseline's (same
+    configuration, same seeds), trained once, and compared with nothing."""
+    config, sweep = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(FRAGILE.replace("runs: 4", "runs: 2").replace(
+        "[0.01, 1.0e+10, 1.0e+12, 0.05]", "[0.01, 1.0e+10]"))
+    loaded = space.load(config)
+    for i, energy in enumerate((300.0, 100.0)):
+        write_run(sweep / f"{i:03d}", loaded.run(i), energy=energy, power=100.0, acc=0.9,
+                  epochs=1)
+    assert analysis.analyze(sweep)["recommendation"]["next"] == ["000"]
+    outcome = final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)
+    doc = outcome["comparison"]
+    assert outcome["status"] == "done" and doc["final_run"] == "000"
+    assert doc["final_folder"] == doc["recommended"]["folders"][0] == "final/baseline-s0"
+    assert [g["folder"] for g in doc["passed_over"]] == ["final"]
+    assert "baseline's configuration" in doc["energy_saving"]["reason"]
+    final = sweep / "final"
+    assert sorted(p.name for p in final.iterdir() if p.is_dir()) == ["baseline-s0", "checkpoint"]
+    assert len(list(final.rglob("attempts.jsonl"))) == 2

@@ -238,8 +238,8 @@ def passed_over(doc: dict) -> list:
     said = "; ".join(f"{g['configuration']} diverged in its first final run ({g['reason']}, "
                      f"{g['folder']}/)" for g in gone)
     return [para(f"Passed over: {said}. The final runs compare run {doc.get('final_run')}'s "
-                 "configuration, the next cheapest in the sweep within the floor, with the "
-                 "baseline; the passed-over runs' energy is counted in the totals.")]
+                 "configuration, the one the same rule picks without it, with the baseline; "
+                 "the passed-over runs' energy is counted in the totals.")]
 
 
 def _change_words(change: dict, objective: Objective) -> str:

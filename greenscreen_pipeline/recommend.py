@@ -1,0 +1,148 @@
+"""The recommendation's rules: which run (rule "run") or which value of each parameter
+(rule "values") to recommend, never outside the floor of the best objective value; and,
+for `final`, the runs the rule picks in turn once each pick before is set aside
+(`runners_up`). analysis.py applies them to a finished sweep's table of runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import relevance
+from .objective import Objective
+from .space import METHOD_DIMENSIONS
+
+
+def best_value(ok: pd.DataFrame, objective: Objective) -> float:
+    return float(ok["objective"].max() if objective.maximise else ok["objective"].min())
+
+
+def within_floor(values: pd.Series, best: float, floor: float,
+                 objective: Objective) -> pd.Series:
+    """Whether each value is at most `floor` worse than `best`: below it when maximised,
+    above it when minimised."""
+    return values >= best - floor if objective.maximise else values <= best + floor
+
+
+def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
+              objective: Objective | None = None) -> dict | None:
+    """Lowest energy among runs within `floor` of the best objective value, with reasons."""
+    if ok.empty:
+        return None
+    objective = objective or Objective()
+    best, eligible, pick = _pick(ok, floor, objective)
+    why = {}
+    for f in factors:
+        mine = ok[ok[f].astype(str) == str(pick[f])]["energy_j"].mean()
+        rest = ok[ok[f].astype(str) != str(pick[f])]["energy_j"].mean()
+        why[f] = {"value": _plain(pick[f]), "runs_with_value": int((ok[f].astype(str) == str(
+            pick[f])).sum()), "mean_energy_j_with": _plain(mine),
+            "mean_energy_j_others": _plain(rest)}
+    return {"rule": "run", "run": pick["run"], "objective": float(pick["objective"]),
+            "energy_j": float(pick["energy_j"]), "best_objective": best,
+            **_floor(floor), "eligible_runs": eligible["run"].tolist(),
+            "parameters": {f: _plain(pick[f]) for f in factors if f in pick},
+            "explanation": why, "next": runners_up(ok.drop(pick.name), floor, objective)}
+
+
+def _pick(ok: pd.DataFrame, floor: float, objective: Objective) -> tuple:
+    """The rule: the best value, the runs within `floor` of it, the cheapest of them."""
+    best = best_value(ok, objective)
+    eligible = ok[within_floor(ok["objective"], best, floor, objective)]
+    return best, eligible, eligible.loc[eligible["energy_j"].idxmin()]
+
+
+def runners_up(rest: pd.DataFrame, floor: float, objective: Objective, n: int = 2) -> list:
+    """The runs the rule picks in turn once each pick before is set aside: what `final`
+    trains instead where the recommendation diverges at final_epochs (final.py)."""
+    out = []
+    while len(out) < n and not rest.empty and rest["energy_j"].notna().any():
+        pick = _pick(rest, floor, objective)[2]
+        out.append(pick["run"])
+        rest = rest.drop(pick.name)
+    return out
+
+
+def _floor(floor: float) -> dict:
+    """The floor under both names: the objective's, and the setting's (accuracy_floor)."""
+    return {"objective_floor": floor, "accuracy_floor": floor}
+
+
+def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
+                     objective: Objective | None = None,
+                     continuous: relevance.Continuous = None) -> dict | None:
+    """The original pipeline's rule: each parameter's best value, judged on its own.
+
+    For every varying parameter, the values whose mean objective is within `floor` of
+    the best value's are eligible, and the one with the lowest mean energy wins. A
+    method's own setting is judged on that method's runs only. The combination may
+    be one no run tried: then only the final run measures it. A range (`continuous`:
+    factor -> log scale) is judged in up to four bins of equal runs (`_bins`), and the
+    chosen bin names the value of its middle run.
+    """
+    if ok.empty:
+        return None
+    objective = objective or Objective()
+    chosen, evidence = {}, {}
+    for f in factors:
+        runs = ok[ok["method"] == METHOD_DIMENSIONS[f]] if f in METHOD_DIMENSIONS else ok
+        if runs.empty or runs[f].astype(str).nunique() < 2:
+            continue
+        levels = _bins(runs, f, continuous[f]) if f in (continuous or {}) else _levels(runs, f)
+        means = pd.Series([level["mean_objective"] for level in levels])
+        best = float(means.max() if objective.maximise else means.min())
+        eligible = within_floor(means, best, floor, objective)
+        pick = min((lv for lv, inside in zip(levels, eligible) if inside),
+                   key=lambda lv: lv["mean_energy_j"])
+        pick["chosen"] = True
+        chosen[f], evidence[f] = pick["value"], levels
+    method = chosen.get("method", ok["method"].iloc[0] if "method" in ok else None)
+    used = {f: v for f, v in chosen.items() if METHOD_DIMENSIONS.get(f, method) == method}
+    mask = np.ones(len(ok), bool)
+    for f, v in used.items():  # column by column: iterrows cost seconds at 5000 runs
+        mask &= (ok[f].astype(str) == str(v)).to_numpy()
+    same = ok[mask]
+    match = same.loc[same["energy_j"].idxmin()] if not same.empty else None
+    best_run = ok["objective"].idxmax() if objective.maximise else ok["objective"].idxmin()
+    return {"rule": "values", "run": None if match is None else match["run"],
+            "objective": None if match is None else float(match["objective"]),
+            "energy_j": None if match is None else float(match["energy_j"]),
+            "best_objective": best_value(ok, objective), **_floor(floor),
+            "parameters": chosen, "based_on": ok.loc[best_run, "run"],
+            "evidence": evidence}
+
+
+def _levels(runs: pd.DataFrame, factor: str) -> list[dict]:
+    """Per value of `factor`: how many runs, their mean objective and mean energy."""
+    out = []
+    for _, group in runs.groupby(runs[factor].astype(str), sort=True):
+        out.append({"value": _plain(group[factor].iloc[0]), "runs": len(group),
+                    "mean_objective": float(group["objective"].mean()),
+                    "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
+    return out
+
+
+def _bins(runs: pd.DataFrame, factor: str, log: bool) -> list[dict]:
+    """A range's runs in up to four bins of about equal runs (quantiles of its value, or
+    of its log), each as a level: the value of its middle run, and the span it covers."""
+    values = pd.to_numeric(runs[factor], errors="coerce")
+    runs, values = runs[values.notna()], values[values.notna()]
+    scale = np.log(values.where(values > 0)) if log else values
+    bins = pd.qcut(scale.rank(method="first"), min(4, max(1, len(runs) // 3)), labels=False)
+    out = []
+    for _, group in runs.groupby(bins.to_numpy(), sort=True):
+        ordered = group.assign(_v=values[group.index]).sort_values("_v", kind="stable")
+        middle = ordered.iloc[(len(ordered) - 1) // 2]
+        out.append({"value": _plain(middle[factor]), "runs": len(group),
+                    "span": [_plain(ordered[factor].iloc[0]), _plain(ordered[factor].iloc[-1])],
+                    "mean_objective": float(group["objective"].mean()),
+                    "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
+    return out
+
+
+def _plain(value):
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
