@@ -75,8 +75,7 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
     doc = comparison.compare(
         comparison.read_runs(sweep_dir, planned, objective),
         [seed + start + k for k in range(config.settings["final_seeds"])], objective, seed,
-        f"the recommendation is the baseline's configuration (run {BASELINE}): nothing to "
-        "compare" if same else None)
+        _nothing_to_compare(passed_over) if same else None)
     first = planned[0][2]
     doc.update(final_run=run, final_folder=first.relative_to(sweep_dir).as_posix())
     if passed_over:
@@ -120,6 +119,16 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         _train(config, folder, rest, slot)
         return planned, same, passed_over, run
     raise AssertionError("no candidate: recommended_configuration gives one at least")
+
+
+def _nothing_to_compare(passed_over: list[dict]) -> str:
+    """Why a comparison has no baseline side: the compared configuration is run 000's."""
+    if not passed_over:
+        return (f"the recommendation is the baseline's configuration (run {BASELINE}): "
+                "nothing to compare")
+    gone = ", ".join(f"run {g['run']}" for g in passed_over)
+    return (f"with {gone} passed over (diverged), the rule's pick is the baseline's "
+            f"configuration (run {BASELINE}): keep it; nothing to compare")
 
 
 def _log_start(config: SweepConfig, folder: Path, what: str, same: bool, n: int) -> None:

@@ -284,7 +284,7 @@ def test_a_recommendation_that_diverges_in_its_final_run_is_passed_over(tmp_path
     assert inputs.final_folder == doc["final_folder"] and inputs.final is not None
     first = " ".join(page_texts(report.build(sweep, tmp_path / "r.pdf"))[0].split())
     assert f"Passed over: run {run_of[1e10]}'s configuration diverged" in first
-    assert f"compare run {stand_in}'s configuration" in first
+    assert f"In its place the final runs compare run {stand_in}'s configuration" in first
 
 
 def test_the_runners_up_are_the_rule_s_picks_once_each_pick_before_is_set_aside():
@@ -318,7 +318,12 @@ def test_a_fallback_that_is_the_baseline_is_the_baseline_s_own_runs(tmp_path):
     assert outcome["status"] == "done" and doc["final_run"] == "000"
     assert doc["final_folder"] == doc["recommended"]["folders"][0] == "final/baseline-s0"
     assert [g["folder"] for g in doc["passed_over"]] == ["final"]
-    assert "baseline's configuration" in doc["energy_saving"]["reason"]
+    assert doc["energy_saving"]["reason"] == ("with run 001 passed over (diverged), the rule's "
+                                              "pick is the baseline's configuration (run 000): "
+                                              "keep it; nothing to compare")
+    first = " ".join(page_texts(report.build(sweep, tmp_path / "r.pdf"))[0].split())
+    assert "the same rule then picks the baseline's configuration itself: keep the baseline" \
+        in first
     final = sweep / "final"
     assert sorted(p.name for p in final.iterdir() if p.is_dir()) == ["baseline-s0", "checkpoint"]
     assert len(list(final.rglob("attempts.jsonl"))) == 2

@@ -237,9 +237,12 @@ def passed_over(doc: dict) -> list:
         return []
     said = "; ".join(f"{g['configuration']} diverged in its first final run ({g['reason']}, "
                      f"{g['folder']}/)" for g in gone)
-    return [para(f"Passed over: {said}. The final runs compare run {doc.get('final_run')}'s "
-                 "configuration, the one the same rule picks without it, with the baseline; "
-                 "the passed-over runs' energy is counted in the totals.")]
+    run = doc.get("final_run")
+    then = ("the same rule then picks the baseline's configuration itself: keep the baseline"
+            if run == BASELINE else f"the final runs compare run {run}'s configuration, the "
+            "one the same rule picks without it, with the baseline")
+    return [para(f"Passed over: {said}. In its place {then}; the passed-over runs' energy is "
+                 "counted in the totals.")]
 
 
 def _change_words(change: dict, objective: Objective) -> str:
