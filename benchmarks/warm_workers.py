@@ -8,7 +8,8 @@ Three measurements, each side by side in one invocation, repeats interleaved:
    sweep's wall time outside `fit`; per run, the share outside `fit` as
    pipeline_overhead.py reads it, and its phases. The runs' fit time includes the fit of
    runs that trained and did not finish (a diverged run's epochs ran);
-   `fixed_per_run_done_only_s` is the figure as first measured, finished runs' fit only.
+   `fixed_per_run_done_only_s` is the figure as first measured, finished runs' fit only;
+   `worker_memory`: each warm run's worker pid, RSS and GPU memory after it (attempts.jsonl).
    Medians over the repeats.
 2. memory: one warm worker trains `--memory-runs` runs of the default space one after
    another (1 epoch each); its RSS after each run, as the worker reports it.
@@ -77,13 +78,15 @@ def sweep_once(config: Path, out: Path) -> dict:
             per_run.append(row["outside_fit_pct"])
             rows.append(row)
     unfinished = {folder.name: s for folder in runs if (s := unfinished_fit(folder)) > 0}
+    memory = {folder.name: a["worker"] for folder in runs  # warm only: after each run
+              for a in RunFolder(folder).attempts() if a.get("worker")}
     fit = sum(fits) + sum(unfinished.values())
     return {"wall_s": wall, "runs": len(runs), "fit_s": fit,
             "fixed_per_run_s": (wall - fit) / len(runs),
             "outside_fit_pct": 100 * (1 - fit / wall),
             "median_run_outside_fit_pct": statistics.median(per_run) if per_run else None,
             "fixed_per_run_done_only_s": (wall - sum(fits)) / len(runs),
-            "unfinished_fit_s": unfinished, "per_run": rows}
+            "unfinished_fit_s": unfinished, "per_run": rows, "worker_memory": memory}
 
 
 def overhead(work: Path, repeats: int, size: dict, only: list[str]) -> dict:
@@ -95,7 +98,8 @@ def overhead(work: Path, repeats: int, size: dict, only: list[str]) -> dict:
             row = sweep_once(config, work / f"{mode}-sweep-{r}")
             got[mode].append(row)
             print(f"overhead {mode} repeat {r}: "
-                  f"{ {k: v for k, v in row.items() if k != 'per_run'} }", flush=True)
+                  f"{ {k: v for k, v in row.items() if k not in ('per_run', 'worker_memory')} }",
+                  flush=True)
     out = {mode: {key: statistics.median(row[key] for row in rows)
                   for key in ("wall_s", "fit_s", "fixed_per_run_s", "outside_fit_pct",
                               "median_run_outside_fit_pct", "fixed_per_run_done_only_s")}

@@ -278,11 +278,15 @@ class RunFolder:
                             "time": started})
         return started
 
-    def log_attempt_end(self, started: float, returncode: int, stderr_tail: str = "") -> None:
+    def log_attempt_end(self, started: float, returncode: int, stderr_tail: str = "",
+                        worker: dict | None = None) -> None:
+        """Records how an attempt ended; `worker`: a warm worker's memory after it
+        (`rss_mb`, `gpu_mb`, `pid`), so a worker's growth over its runs can be read back."""
         how = (f"signal {signal.Signals(-returncode).name}" if returncode < 0
                else f"exit {returncode}")
         self._append_event({"event": "end", "time": time.time(), "how": how,
-                            "wall_s": time.time() - started, "stderr_tail": stderr_tail})
+                            "wall_s": time.time() - started, "stderr_tail": stderr_tail,
+                            **({"worker": worker} if worker else {})})
 
     def _append_event(self, event: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

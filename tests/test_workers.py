@@ -304,6 +304,8 @@ def test_isolate_runs_trains_each_run_in_a_fresh_process(fake_smi, tmp_path):
     pids = [json.loads((out / f"{i:03d}" / "results.json").read_text())["timing"]["pid"]
             for i in range(2)]
     assert pids[0] != pids[1]
+    assert all("worker" not in e for i in range(2)  # no warm worker: no worker memory
+               for e in RunFolder.of(out, i).attempts())
     (tmp_path / "w").mkdir()
     warm, out2 = write_config(tmp_path / "w", runs=2), tmp_path / "warm"
     Path(warm).write_text(Path(warm).read_text().replace(
@@ -318,6 +320,10 @@ def test_isolate_runs_trains_each_run_in_a_fresh_process(fake_smi, tmp_path):
     # One warm worker trained both runs and then the final run (`all`): it was started
     # by the main thread, so it outlived the sweep's slot thread.
     assert pids[0] == pids[1] == pids[2]
+    # Each attempt records the worker's memory after it: its growth over its runs.
+    ends = [RunFolder(folder).attempts()[-1] for folder in (out2 / "000", out2 / "001")]
+    assert [e["worker"]["pid"] for e in ends] == pids[:2]
+    assert all(e["worker"]["rss_mb"] > 100 and e["worker"]["gpu_mb"] is None for e in ends)
 
 
 def test_a_resumed_run_trains_what_its_first_attempt_recorded(tmp_path):

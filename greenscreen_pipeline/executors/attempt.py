@@ -209,7 +209,7 @@ def train_attempt(config: SweepConfig, folder: runfolder.RunFolder, request: Req
         else:
             _own_process(request, env, stop, ending)
     finally:
-        folder.log_attempt_end(started, ending.code, ending.stderr_tail)
+        folder.log_attempt_end(started, ending.code, ending.stderr_tail, ending.worker())
     if ending.code == BUSY:
         log.warning("run %03d: %s", request.index, ending.stderr_tail.splitlines()[-1]
                     if ending.stderr_tail else "another process trains it now")

@@ -40,6 +40,14 @@ class Ending:
     retired: str | None = None
     rss_mb: float | None = None
     gpu_mb: float | None = None  # the worker's GPU memory where visible (NVML), else None
+    worker_pid: int | None = None
+
+    def worker(self) -> dict | None:
+        """The warm worker's pid and memory after the run, for attempts.jsonl; None when
+        no worker answered (a process of its own, or a worker that died)."""
+        if self.rss_mb is None:
+            return None
+        return {"pid": self.worker_pid, "rss_mb": self.rss_mb, "gpu_mb": self.gpu_mb}
 
 
 class WorkerSlot:
@@ -89,6 +97,7 @@ class WorkerSlot:
         reply = json.loads(line)
         ending.code, ending.retired = int(reply["code"]), reply.get("retire")
         ending.rss_mb, ending.gpu_mb = reply.get("rss_mb"), reply.get("gpu_mb")
+        ending.worker_pid = self.proc.pid
         if ending.retired:
             log.debug("worker %d retires: %s", self.proc.pid, ending.retired)
             self.close()
