@@ -284,6 +284,7 @@ def test_a_recommendation_that_diverges_in_its_final_run_is_passed_over(tmp_path
     assert inputs.final_folder == doc["final_folder"] and inputs.final is not None
     first = " ".join(page_texts(report.build(sweep, tmp_path / "r.pdf"))[0].split())
     assert f"Passed over: run {run_of[1e10]}'s configuration diverged" in first
+    assert "It diverged when trained for final_epochs (loss became" in first
     assert f"In its place the final runs compare run {stand_in}'s configuration" in first
 
 

@@ -157,7 +157,7 @@ def page_one(inputs: ReportInputs) -> list:
     a, unit = inputs.analysis, inputs.unit
     story = [para("greenscreen sweep report", "Title"),
              para(f"Sweep folder: {inputs.path} · {dates(inputs)}", "Italic"),
-             Spacer(1, 0.2 * cm), para(headline(inputs), "Heading3"),
+             Spacer(1, 0.2 * cm), para(headline(inputs) + _diverged_later(inputs), "Heading3"),
              *final_comparison(inputs)]
     spent = budget.report_sentence(inputs.path)
     if spent:
@@ -210,6 +210,15 @@ def _sentence(text: str) -> str:
     """`text` as a sentence: capitalised, with its full stop."""
     text = text.strip().rstrip(".")
     return text[:1].upper() + text[1:] + "."
+
+
+def _diverged_later(inputs: ReportInputs) -> str:
+    """" It diverged in its final run ...": where `final` passed the recommendation over,
+    so the headline never stands alone recommending a run that did not survive."""
+    rec = inputs.recommendation.get("run")
+    gone = [g for g in (inputs.comparison or {}).get("passed_over") or [] if g.get("run") == rec]
+    return (f" It diverged when trained for final_epochs ({gone[0]['reason']}) and was passed "
+            "over: see the final runs below.") if rec and gone else ""
 
 
 def final_comparison(inputs: ReportInputs) -> list:
