@@ -237,7 +237,7 @@ def test_a_parked_run_whose_peer_never_starts_may_resume(tmp_path):
     assert rungfiles.parked_is_decided(tmp_path, 0, status, 3, True, settings)
 
 
-def test_a_run_claimed_after_the_budget_was_spent_does_not_start(tmp_path):
+def test_a_run_claimed_after_the_budget_was_spent_does_not_start(tmp_path, capsys):
     """train_claimed reads the budget again once it holds the claim: a run that passed the
     executor's check just before the budget was spent does not start (its peers may
     already have counted it out), and its claim is let go."""
@@ -250,6 +250,14 @@ def test_a_run_claimed_after_the_budget_was_spent_does_not_start(tmp_path):
     assert report.note == "not started: the energy budget is spent"
     assert report.outcome["status"] == "pending" and report.wall_s is None
     assert claims.owner(sweep, 1) is None and not RunFolder.of(sweep, 1).path.exists()
+    # The progress line says so, and the run counts neither as one of the sweep's nor
+    # in its energy (`[n]` is the runs this invocation reported on).
+    from greenscreen_pipeline.executors.progress import Progress
+
+    progress = Progress(None)
+    progress.report(sweep, report)
+    assert progress.done == 0 and progress.total == 0.0
+    assert capsys.readouterr().out == "    run 001 not started: the energy budget is spent\n"
 
 
 def test_a_run_an_earlier_sweep_left_parked_finishes_once_the_budget_is_spent(fake_smi,

@@ -31,6 +31,9 @@ from .workers import Ending, WorkerSlot
 log = logger(__name__)
 
 
+NOT_STARTED = "not started: the energy budget is spent"  # declined once claimed
+
+
 @dataclass(frozen=True)
 class RunReport:
     """What became of one run in this invocation.
@@ -82,7 +85,7 @@ def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
         if outcome["status"] != "parked" and not budget.allows_next(config.settings, sweep_dir):
             # read after the claim: a peer at a rung that saw the budget spent and this run
             # unclaimed has counted it out (budget.never_starts), so it must not start
-            return RunReport(index, outcome, "not started: the energy budget is spent")
+            return RunReport(index, outcome, NOT_STARTED)
         folder.summary()  # raises Unreadable: a resumed run must not overwrite it
         if outcome["status"] == "failed":
             log.info("run %03d failed before (%s); training it again", index,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import ledger, runfolder
 from ..log import logger
-from .attempt import RunReport
+from .attempt import NOT_STARTED, RunReport
 
 log = logger(__name__)
 
@@ -36,6 +36,9 @@ class Progress:
         self.lock = threading.Lock()
 
     def report(self, sweep_dir: Path, run: RunReport) -> None:
+        if run.note == NOT_STARTED:  # declined: neither a run of this sweep's count nor energy
+            print(f"    run {run.index:03d} {NOT_STARTED}", flush=True)
+            return
         energy, source = energy_of(runfolder.RunFolder.of(sweep_dir, run.index))
         with self.lock:
             self.done += 1
