@@ -9,6 +9,8 @@
 #   OUT=... benchmarks/gpu_warm_workers.sh isolated-default   # that sweep's isolated half alone
 #   OUT=... benchmarks/gpu_warm_workers.sh default   # the default sweep, warm then isolated, alone
 #   OUT=... benchmarks/gpu_warm_workers.sh memory    # one worker's RSS and GPU memory over 20 runs
+#   OUT=... benchmarks/gpu_warm_workers.sh halves    # the default sweep, warm then isolated, as
+#                                                    # two steps with a JSON each (one device call)
 #
 # Three steps, each under its own time limit so that one device call holds them all, the
 # smallest first: a 4-run x 2-epoch default sweep, warm and isolated; the cache; then the
@@ -51,6 +53,14 @@ if [ "${1:-}" = memory ]; then  # 20 runs x 1 epoch, each compiled afresh: about
 fi
 if [ "${1:-}" = default ]; then  # the default sweep alone, both halves side by side
   step overhead_default 440 --only overhead
+  exit
+fi
+if [ "${1:-}" = halves ]; then  # the default sweep's halves one after the other, each with
+  # its own time limit and JSON, so that a cut isolated half leaves the warm half's figures
+  # (with its worker's memory after each run): two warm halves took 155-214 s on an H200,
+  # two isolated 266-272 s; about 580 s in all, with the wheels' install
+  step overhead_default_warm 250 --only overhead --modes warm
+  step overhead_default_isolated 310 --only overhead --modes isolated
   exit
 fi
 step overhead_4x2 200 --only overhead --runs 4 --epochs 2
