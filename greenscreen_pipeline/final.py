@@ -28,13 +28,12 @@ from .executors.stop import never
 from .executors.workers import WorkerSlot
 from .log import logger
 from .run import caches
-from .run.execute import Request
+from .run.execute import DIVERGED, Request
 from .space import SweepConfig
 
 log = logger(__name__)
 BASELINE = "000"
 FALLBACKS = 2  # eligible runs tried after a recommendation whose first final run diverges
-DIVERGED = "Diverged:"  # how status.json's reason starts for a NaN or infinite loss
 
 
 def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = None) -> dict:
@@ -139,16 +138,17 @@ def _log_start(config: SweepConfig, folder: Path, what: str, same: bool, n: int)
 
 
 def _diverged(path: Path) -> str | None:
-    """Why run `path` diverged (its status.json's reason), or None if it did not."""
+    """Why run `path` diverged, or None if it did not: its last attempt ended with the
+    run's own exit code for a NaN or infinite loss (`execute.DIVERGED`)."""
+    folder = runfolder.RunFolder(path)
     try:
-        outcome = runfolder.RunFolder(path).outcome()
+        outcome, attempts = folder.outcome(), folder.attempts()
     except runfolder.Unreadable:
         return None
-    reason = outcome.get("reason")
-    if outcome.get("status") == "failed" and isinstance(reason, str) \
-            and reason.startswith(DIVERGED):
-        return reason.removeprefix(DIVERGED).strip()
-    return None
+    if outcome.get("status") != "failed" or not attempts \
+            or attempts[-1].get("how") != f"exit {DIVERGED}":
+        return None
+    return str(outcome.get("reason") or "").removeprefix("Diverged:").strip() or "diverged"
 
 
 def candidates(config: SweepConfig, sweep_dir: Path, rec: dict) -> list[tuple]:
