@@ -121,7 +121,7 @@ def memory(work: Path, runs: int) -> dict:
             ending = slot.train(Request(str(config), str(work / "memory-sweep"), i, 1), never())
             rss.append(ending.rss_mb)
             gpu.append(ending.gpu_mb)
-            pids.append(slot.proc.pid if slot.proc else None)
+            pids.append(ending.worker_pid)  # set before a retiring worker is closed
             print(f"memory run {i:03d}: code {ending.code}, RSS {ending.rss_mb} MiB, "
                   f"GPU {ending.gpu_mb} MiB, workers started {slot.started}"
                   f"{f', retired: {ending.retired}' if ending.retired else ''}", flush=True)

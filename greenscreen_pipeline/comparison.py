@@ -6,8 +6,9 @@ reader knows); every other run is a folder inside it, `final/recommended-s<k>/` 
 `final/baseline-s<k>/`. Seed k of both sides trains with the same training seed
 (`settings.seed` + the recommended run's index + k) and the same data split.
 
-A recommendation whose first final run diverges is passed over for the next eligible
-run (final.py): its runs are `final/fallback-<run>-s<k>/`, and comparison.json names
+A recommendation whose first final run diverges is passed over for the run the same rule
+picks without it (final.py): its runs are `final/fallback-<run>-s<k>/` (the baseline's
+own where it is run 000's configuration), and comparison.json names
 `passed_over`, the run compared (`final_run`) and its first folder (`final_folder`).
 
 `final/comparison.json` holds `seeds` (the training seeds compared), `recommended` and

@@ -62,8 +62,7 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
     start = int(rec.get("run") or 0)  # seed k trains with settings.seed + start + k
     own = slot is None
     if own:
-        env = {**os.environ, **caches.environment(caches.folder_of(str(folder), True))}
-        slot = WorkerSlot(env, config.settings["worker_memory_growth_mb"])
+        slot = WorkerSlot(_environment(folder), config.settings["worker_memory_growth_mb"])
     try:
         planned, same, passed_over, run = _train_candidates(
             config, sweep_dir, folder, candidates(config, sweep_dir, rec), start, slot)
@@ -98,7 +97,7 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         todo = [(path, start + k, cfgs[side], f"{side} seed {k}")
                 for side, k, path in planned if runfolder.RunFolder(path).state() != "done"]
         head = planned[0][2]  # the candidate's first final run: trained before the rest
-        first = [item for item in todo if item[0] == head and not _diverged(head)]
+        first = todo[:1] if todo and todo[0][0] == head and not _diverged(head) else []
         if first:
             _log_start(config, folder, what, same, n)
             _train(config, folder, first, slot)
@@ -179,8 +178,8 @@ def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dic
            slot: WorkerSlot) -> None:
     """Trains each (folder, index, configuration, label) in turn in `slot`'s warm worker
     (a process of its own with settings.isolate_runs). Every final run, the seed folders
-    inside final/ too, uses the sweep's compilation caches."""
-    env = {**os.environ, **caches.environment(caches.folder_of(str(final_dir), True))}
+    inside final/ too, uses the sweep's compilation caches (`_environment`)."""
+    env = _environment(final_dir)
     epochs = config.settings["final_epochs"]
     for i, (path, index, configuration, label) in enumerate(runs, 1):
         log.info("final run %d/%d: %s into %s/", i, len(runs), label, path)
@@ -188,6 +187,11 @@ def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dic
         # The backend's chatter ends in attempts.jsonl's stderr tail, not on the console.
         train_attempt(config, runfolder.RunFolder(path), request,
                       {**config.run(0), **configuration}, env, never(), slot)
+
+
+def _environment(final_dir: Path) -> dict:
+    """The final runs' environment: this process's, with the sweep's compilation caches."""
+    return {**os.environ, **caches.environment(caches.folder_of(str(final_dir), True))}
 
 
 def _outcome(final: runfolder.RunFolder) -> dict:

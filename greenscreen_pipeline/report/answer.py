@@ -239,7 +239,7 @@ def final_comparison(inputs: ReportInputs) -> list:
 
 
 def passed_over(doc: dict) -> list:
-    """Where the recommendation diverged in its first final run and another eligible run
+    """Where the recommendation diverged in its first final run and the rule's next pick
     stands in for it (final.py): what was passed over, why, and what is compared."""
     gone = doc.get("passed_over") or []
     if not gone:
