@@ -222,23 +222,32 @@ def saving_words(doc: dict) -> str:
     (95 % CI 5.1 to 19.0 %, 3 seeds)", or that no saving could be shown, and why."""
     n = len(doc.get("seeds") or [])
     seeds = f"{n} seed{'' if n == 1 else 's'}"
+    who = _compared(doc)
     saving = doc.get("energy_saving") or {}
     mean, ci = saving.get("mean"), saving.get("ci95")
     if mean is None:
         return f"no saving could be shown: {saving.get('reason') or 'not compared'}"
     if ci is None:
         why = saving.get("reason") or "there is no interval"
-        return (f"no saving could be shown: the recommendation saves {_pct(mean)} % of the "
+        return (f"no saving could be shown: {who} saves {_pct(mean)} % of the "
                 f"baseline's energy over {seeds}, but {why}")
     low, high = ci
     if low <= 0 <= high:
         return (f"no saving could be shown: the 95 % CI of the saving, {_pct(low)} to "
                 f"{_pct(high)} % over {seeds}, holds 0 (mean {_pct(mean)} %)")
     if mean > 0:
-        return (f"the recommendation saves {_pct(mean)} % of the baseline's energy (95 % CI "
+        return (f"{who} saves {_pct(mean)} % of the baseline's energy (95 % CI "
                 f"{_pct(low)} to {_pct(high)} %, {seeds})")
-    return (f"no saving: the recommendation uses {_pct(-mean)} % more energy than the baseline "
+    return (f"no saving: {who} uses {_pct(-mean)} % more energy than the baseline "
             f"(95 % CI {_pct(-high)} to {_pct(-low)} % more, {seeds})")
+
+
+def _compared(doc: dict) -> str:
+    """Who the saving belongs to: the recommendation, or the run that stands in for it
+    where `final` passed the recommendation over (final.py)."""
+    if doc.get("passed_over") and doc.get("final_run"):
+        return f"run {doc['final_run']}'s configuration (standing in for the recommendation)"
+    return "the recommendation"
 
 
 def _pct(fraction: float) -> str:

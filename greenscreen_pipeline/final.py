@@ -27,13 +27,13 @@ from .executors.attempt import train_attempt
 from .executors.stop import never
 from .executors.workers import WorkerSlot
 from .log import logger
+from .recommend import FALLBACKS
 from .run import caches
 from .run.execute import DIVERGED, Request
 from .space import SweepConfig
 
 log = logger(__name__)
 BASELINE = "000"
-FALLBACKS = 2  # eligible runs tried after a recommendation whose first final run diverges
 
 
 def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = None) -> dict:
@@ -75,9 +75,12 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
         [seed + start + k for k in range(config.settings["final_seeds"])], objective, seed,
         _nothing_to_compare(passed_over) if same else None)
     first = planned[0][2]
-    doc.update(final_run=run, final_folder=first.relative_to(sweep_dir).as_posix())
+    doc.update(final_run=run, final_folder=first.relative_to(sweep_dir).as_posix(),
+               final_is_baseline=same)
     if passed_over:
         doc["passed_over"] = passed_over
+        if _diverged(first):  # the last candidate is compared whatever happened to it
+            doc["final_diverged"] = _diverged(first)
     atomic_write_json(folder / comparison.FILE, doc)
     return {**_outcome(runfolder.RunFolder(first)), "comparison": doc, "folder": str(first)}
 
@@ -97,6 +100,8 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         todo = [(path, start + k, cfgs[side], f"{side} seed {k}")
                 for side, k, path in planned if runfolder.RunFolder(path).state() != "done"]
         head = planned[0][2]  # the candidate's first final run: trained before the rest
+        if n == 0:
+            _check_trained_as(head, configuration, what)
         first = todo[:1] if todo and todo[0][0] == head and not _diverged(head) else []
         if first:
             _log_start(config, folder, what, same, n)
@@ -153,14 +158,41 @@ def _diverged(path: Path) -> str | None:
 def candidates(config: SweepConfig, sweep_dir: Path, rec: dict) -> list[tuple]:
     """(run, configuration, words) for the recommendation, then, with rule "run", up to
     `FALLBACKS` runs the same rule picks once the ones before are set aside (analysis.json's
-    `next`, `recommend.runners_up`), each tried only if the one before it diverged."""
+    `next`, `recommend.runners_up`), each tried only if the one before it diverged. A
+    runner-up whose parameters.yaml cannot be read is left out with a warning, and one
+    with a configuration already among the candidates is left out: it would diverge
+    again."""
     configuration, what = recommended_configuration(config, sweep_dir, rec)
     out = [(rec.get("run"), configuration, what)]
     if rec.get("rule", "run") != "run":
         return out
     for run in (rec.get("next") or [])[:FALLBACKS]:
-        out.append((run, *recommended_configuration(config, sweep_dir, {"run": run})))
+        try:
+            candidate = recommended_configuration(config, sweep_dir, {"run": run})
+        except (KeyError, runfolder.Unreadable) as exc:
+            log.warning("run %s cannot stand in for the recommendation: its parameters.yaml "
+                        "lacks or cannot give its configuration (%s)", run, exc)
+            continue
+        if all(candidate[0] != c[1] for c in out):
+            out.append((run, *candidate))
     return out
+
+
+def _check_trained_as(path: Path, configuration: dict, what: str) -> None:
+    """Raises UsageError where final/ holds a run of another configuration (an earlier
+    recommendation, before the sweep grew or the analysis changed): it is neither this
+    recommendation's run nor to be trained over, since its energy is spent."""
+    try:
+        given = runfolder.RunFolder(path).parameters()
+    except runfolder.Unreadable:
+        return  # trained again from its records, as any unreadable run
+    differ = [k for k, v in configuration.items() if k in given and str(given[k]) != str(v)]
+    if given and differ:
+        shown = ", ".join(f"{k} {given[k]!r} (now {configuration[k]!r})" for k in differ[:4])
+        raise UsageError(
+            f"{path}/ holds the final run of another configuration than {what}: {shown}. "
+            f"Move it aside (mv {path} {path}-earlier) to train the final runs of the "
+            "recommendation now; its energy stays recorded there")
 
 
 def no_recommendation(sweep_dir: Path, analysis: dict) -> str:

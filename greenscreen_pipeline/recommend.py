@@ -12,6 +12,8 @@ from . import relevance
 from .objective import Objective
 from .space import METHOD_DIMENSIONS
 
+FALLBACKS = 2  # runs `final` may try in turn after a recommendation that diverges there
+
 
 def best_value(ok: pd.DataFrame, objective: Objective) -> float:
     return float(ok["objective"].max() if objective.maximise else ok["objective"].min())
@@ -42,7 +44,8 @@ def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
             "energy_j": float(pick["energy_j"]), "best_objective": best,
             **_floor(floor), "eligible_runs": eligible["run"].tolist(),
             "parameters": {f: _plain(pick[f]) for f in factors if f in pick},
-            "explanation": why, "next": runners_up(ok.drop(pick.name), floor, objective)}
+            "explanation": why,
+            "next": runners_up(ok.drop(pick.name), floor, objective, factors, pick)}
 
 
 def _pick(ok: pd.DataFrame, floor: float, objective: Objective) -> tuple:
@@ -52,15 +55,30 @@ def _pick(ok: pd.DataFrame, floor: float, objective: Objective) -> tuple:
     return best, eligible, eligible.loc[eligible["energy_j"].idxmin()]
 
 
-def runners_up(rest: pd.DataFrame, floor: float, objective: Objective, n: int = 2) -> list:
+def runners_up(rest: pd.DataFrame, floor: float, objective: Objective,
+               factors: list[str] | None = None, first: pd.Series | None = None,
+               n: int = FALLBACKS) -> list:
     """The runs the rule picks in turn once each pick before is set aside: what `final`
-    trains instead where the recommendation diverges at final_epochs (final.py)."""
+    trains instead where the recommendation diverges at final_epochs (final.py). A run
+    whose `factors` are those of an earlier pick (`first`, the recommendation, or a
+    runner-up) is set aside unpicked: the same configuration would diverge again."""
     out = []
+    seen = [] if first is None else [_key(first, factors)]
     while len(out) < n and not rest.empty and rest["energy_j"].notna().any():
         pick = _pick(rest, floor, objective)[2]
-        out.append(pick["run"])
         rest = rest.drop(pick.name)
+        if _key(pick, factors) in seen:
+            continue
+        seen.append(_key(pick, factors))
+        out.append(pick["run"])
     return out
+
+
+def _key(row: pd.Series, factors: list[str] | None) -> tuple:
+    """A run's configuration as far as the table tells it: its varying parameters."""
+    if factors is None:  # not told: every run its own
+        return (row["run"],)
+    return tuple(str(row[f]) for f in factors if f in row)
 
 
 def _floor(floor: float) -> dict:

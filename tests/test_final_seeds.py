@@ -14,14 +14,14 @@ import yaml
 from test_analysis_report import page_texts, write_run
 
 from greenscreen_pipeline import analysis, comparison, report, space
-from greenscreen_pipeline.final import FALLBACKS, final_run
+from greenscreen_pipeline.final import final_run
 from greenscreen_pipeline.objective import Objective
 from greenscreen_pipeline.report import answer
 from greenscreen_pipeline.report.inputs import ReportInputs
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["seeds", "recommended", "baseline", "energy_saving", "objective_change", "method"]
-FINAL_KEYS = [*KEYS, "final_run", "final_folder"]  # final.py adds which run, and where
+FINAL_KEYS = [*KEYS, "final_run", "final_folder", "final_is_baseline"]  # final.py: which run, where
 CONFIG = """
 settings: {{runs: 2, epochs: 1, final_epochs: 1, final_seeds: {seeds}, seed: 7,
             energy_source: estimate}}
@@ -221,110 +221,3 @@ def test_the_sweep_s_repeated_configurations_give_a_noise_floor_without_final_ru
     assert texts[0].startswith("No final comparison yet")
     assert "the sweep's 1 repeated configuration(s) (2 runs): accuracy 0.0707" in texts[1]
     assert texts[2].startswith("Warning: ")
-
-
-FRAGILE = """
-settings: {runs: 4, epochs: 1, final_epochs: 1, final_seeds: 1, seed: 7,
-           energy_source: estimate, accuracy_floor: 0.05}
-configuration:
-  model: {values: [ffnn]}
-  batch_size: {values: [128]}
-  lr: {values: [0.01, 1.0e+10, 1.0e+12, 0.05]}
-  optimizer: {values: [SGD]}
-"""
-
-
-def test_a_recommendation_that_diverges_in_its_final_run_is_passed_over(tmp_path):
-    """The sweep's cheapest runs (lr 1e10, then 1e12) diverge when trained again: each is
-    passed over after its first final run, and the next cheapest within the floor (lr
-    0.05) is compared with the baseline instead. The diverged runs stay, are not trained
-    again by a rerun, count in the energy, and page 1 says what was passed over."""
-    config, sweep = tmp_path / "config.yaml", tmp_path / "sweep"
-    config.write_text(FRAGILE)
-    loaded = space.load(config)
-    energy = {0.01: 300.0, 1e10: 100.0, 1e12: 150.0, 0.05: 200.0}
-    run_of = {}
-    for i in range(4):
-        lr = loaded.run(i)["lr"]
-        run_of[lr] = f"{i:03d}"
-        write_run(sweep / f"{i:03d}", loaded.run(i), energy=energy[lr], power=100.0, acc=0.9,
-                  epochs=1)
-    rec = analysis.analyze(sweep)["recommendation"]
-    assert rec["run"] == run_of[1e10] and rec["next"] == [run_of[1e12], run_of[0.05]]
-    assert FALLBACKS == 2
-    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "final", "--config",
-                           str(config), "--sweep-dir", str(sweep)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    final = sweep / "final"
-    doc = json.loads((final / "comparison.json").read_text())
-    stand_in = run_of[0.05]
-    assert doc["final_run"] == stand_in
-    assert doc["final_folder"] == f"final/fallback-{stand_in}-s0"
-    gone = doc["passed_over"]
-    assert [g["run"] for g in gone] == [run_of[1e10], run_of[1e12]]
-    assert [g["folder"] for g in gone] == ["final", f"final/fallback-{run_of[1e12]}-s0"]
-    assert all(re.fullmatch(r"loss became (nan|inf) in epoch 1", g["reason"]) for g in gone)
-    assert doc["recommended"]["folders"] == [doc["final_folder"]]
-    assert doc["baseline"]["folders"] == ["final/baseline-s0"]
-    assert doc["energy_saving"]["mean"] is not None  # one seed: a mean, no interval
-    params = yaml.safe_load((sweep / doc["final_folder"] / "parameters.yaml").read_text())
-    assert (params["lr"], params["seed"], params["run"]) == (0.05, 7, int(run_of[1e10]))
-    said = done.stdout + done.stderr
-    assert said.count("diverged in its first final run") == 2 * 2  # when, and the summary
-    # Nothing is trained again; every final run's energy, the diverged ones' too, counts.
-    attempts = sorted((p, p.read_text()) for p in final.rglob("attempts.jsonl"))
-    assert len(attempts) == 4  # two passed over, the stand-in, the baseline
-    assert final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)["comparison"] == doc
-    assert sorted((p, p.read_text()) for p in final.rglob("attempts.jsonl")) == attempts
-    inputs = ReportInputs.read(sweep)
-    spent = [json.loads((p / "summary.json").read_text())["energy_j"]
-             for p in comparison.final_folders(final)]
-    assert len(spent) == 4 and inputs.final_energy_j == pytest.approx(sum(spent))
-    assert inputs.final_folder == doc["final_folder"] and inputs.final is not None
-    first = " ".join(page_texts(report.build(sweep, tmp_path / "r.pdf"))[0].split())
-    assert f"Passed over: run {run_of[1e10]}'s configuration diverged" in first
-    assert "It diverged when trained for final_epochs (loss became" in first
-    assert f"In its place the final runs compare run {stand_in}'s configuration" in first
-
-
-def test_the_runners_up_are_the_rule_s_picks_once_each_pick_before_is_set_aside():
-    """recommend.runners_up: the best remaining value moves the floor with it, so a run
-    outside the first floor can be picked once the runs above it are set aside."""
-    from greenscreen_pipeline.recommend import recommend
-
-    ok = pd.DataFrame({"run": ["a", "b", "c", "d", "e"], "objective": [0.95, 0.80, 0.85, 0.84, 0.7],
-                       "energy_j": [100.0, 50.0, 300.0, 80.0, float("nan")], "lr": [1, 2, 3, 4, 5]})
-    rec = recommend(ok, 0.02, ["lr"], Objective())
-    assert rec["run"] == "a" and rec["eligible_runs"] == ["a"]
-    assert rec["next"] == ["d", "c"]  # then 0.85's floor: c and d, d the cheaper; then c
-    loss = Objective(loss="mse", name="val_loss", maximise=False)
-    assert recommend(ok.assign(objective=[0.1, 0.5, 0.2, 0.21, 0.3]), 0.05, ["lr"],
-                     loss)["next"] == ["d", "c"]
-
-
-def test_a_fallback_that_is_the_baseline_is_the_baseline_s_own_runs(tmp_path):
-    """The rule's next pick is run 000: its final runs are the baseline's (same
-    configuration, same seeds), trained once, and compared with nothing."""
-    config, sweep = tmp_path / "config.yaml", tmp_path / "sweep"
-    config.write_text(FRAGILE.replace("runs: 4", "runs: 2").replace(
-        "[0.01, 1.0e+10, 1.0e+12, 0.05]", "[0.01, 1.0e+10]"))
-    loaded = space.load(config)
-    for i, energy in enumerate((300.0, 100.0)):
-        write_run(sweep / f"{i:03d}", loaded.run(i), energy=energy, power=100.0, acc=0.9,
-                  epochs=1)
-    assert analysis.analyze(sweep)["recommendation"]["next"] == ["000"]
-    outcome = final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)
-    doc = outcome["comparison"]
-    assert outcome["status"] == "done" and doc["final_run"] == "000"
-    assert doc["final_folder"] == doc["recommended"]["folders"][0] == "final/baseline-s0"
-    assert [g["folder"] for g in doc["passed_over"]] == ["final"]
-    assert doc["energy_saving"]["reason"] == ("with run 001 passed over (diverged), the rule's "
-                                              "pick is the baseline's configuration (run 000): "
-                                              "keep it; nothing to compare")
-    first = " ".join(page_texts(report.build(sweep, tmp_path / "r.pdf"))[0].split())
-    assert "the same rule then picks the baseline's configuration itself: keep the baseline" \
-        in first
-    final = sweep / "final"
-    assert sorted(p.name for p in final.iterdir() if p.is_dir()) == ["baseline-s0", "checkpoint"]
-    assert len(list(final.rglob("attempts.jsonl"))) == 2

@@ -248,8 +248,11 @@ def passed_over(doc: dict) -> list:
                      f"{g['folder']}/)" for g in gone)
     run = doc.get("final_run")
     then = ("the same rule then picks the baseline's configuration itself: keep the baseline"
-            if run == BASELINE else f"the final runs compare run {run}'s configuration, the "
-            "one the same rule picks without it, with the baseline")
+            if doc.get("final_is_baseline", run == BASELINE) else
+            f"the final runs compare run {run}'s configuration, the one the same rule picks "
+            "without it, with the baseline")
+    if doc.get("final_diverged"):
+        then += f" (it diverged too: {doc['final_diverged']}; no candidate is left to try)"
     return [para(f"Passed over: {said}. In its place {then}; the passed-over runs' energy is "
                  "counted in the totals.")]
 

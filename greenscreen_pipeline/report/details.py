@@ -328,11 +328,14 @@ def final_section(inputs: ReportInputs) -> list:
 def seed_means(inputs: ReportInputs) -> list[list]:
     """The final runs' means over seeds, a table row per side (comparison.json)."""
     rows = []
+    doc = inputs.comparison or {}
+    stand_in = doc.get("final_run") if doc.get("passed_over") else None  # a fallback's side
     for side in SIDES:
-        part = (inputs.comparison or {}).get(side) or {}
+        part = doc.get(side) or {}
         n = len(part.get("folders") or [])
         if n > 1 or (n and side == "baseline"):
-            rows.append([f"final {side}, mean of {n} seed{'s' if n > 1 else ''}",
+            name = side if side == "baseline" or not stand_in else f"run {stand_in}"
+            rows.append([f"final {name}, mean of {n} seed{'s' if n > 1 else ''}",
                          part["objective"]["mean"], inputs.unit(part["energy_j"]["mean"]),
                          None, None, None])
     return rows
