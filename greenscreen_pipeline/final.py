@@ -100,8 +100,9 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         todo = [(path, start + k, cfgs[side], f"{side} seed {k}")
                 for side, k, path in planned if runfolder.RunFolder(path).state() != "done"]
         head = planned[0][2]  # the candidate's first final run: trained before the rest
-        if n == 0:
-            _check_trained_as(head, configuration, what)
+        for side, _, path in planned:
+            _check_trained_as(path, cfgs[side], what if side == "recommended" else
+                              "the baseline's (run 000's)", folder)
         first = todo[:1] if todo and todo[0][0] == head and not _diverged(head) else []
         if first:
             _log_start(config, folder, what, same, n)
@@ -178,21 +179,34 @@ def candidates(config: SweepConfig, sweep_dir: Path, rec: dict) -> list[tuple]:
     return out
 
 
-def _check_trained_as(path: Path, configuration: dict, what: str) -> None:
-    """Raises UsageError where final/ holds a run of another configuration (an earlier
-    recommendation, before the sweep grew or the analysis changed): it is neither this
-    recommendation's run nor to be trained over, since its energy is spent."""
+def _check_trained_as(path: Path, configuration: dict, what: str, final_dir: Path) -> None:
+    """Raises UsageError where final run folder `path` holds a run of another configuration
+    than the one it is planned for: an earlier recommendation's (the sweep grew, or the
+    analysis changed), or the baseline's before config.yaml changed. Such a run is
+    neither this configuration's nor to be trained over: its energy is spent."""
     try:
         given = runfolder.RunFolder(path).parameters()
     except runfolder.Unreadable:
         return  # trained again from its records, as any unreadable run
-    differ = [k for k, v in configuration.items() if k in given and str(given[k]) != str(v)]
+    differ = [k for k, v in configuration.items() if k in given and not _same(given[k], v)]
     if given and differ:
         shown = ", ".join(f"{k} {given[k]!r} (now {configuration[k]!r})" for k in differ[:4])
         raise UsageError(
-            f"{path}/ holds the final run of another configuration than {what}: {shown}. "
-            f"Move it aside (mv {path} {path}-earlier) to train the final runs of the "
-            "recommendation now; its energy stays recorded there")
+            f"{path}/ holds a final run of another configuration than {what}: {shown}. "
+            f"Move the final runs aside (mv {final_dir} {final_dir}-earlier) to train them "
+            "for the configurations of now; their energy stays recorded there")
+
+
+def _same(recorded, planned) -> bool:
+    """Whether a value in parameters.yaml is the one planned: "n/a" (a dimension your
+    own data decided, execute.run_configuration) matches any; numbers by value."""
+    if recorded == "n/a":
+        return True
+    numbers = (int, float)
+    if isinstance(recorded, numbers) and isinstance(planned, numbers) \
+            and not isinstance(recorded, bool) and not isinstance(planned, bool):
+        return float(recorded) == float(planned)
+    return str(recorded) == str(planned)
 
 
 def no_recommendation(sweep_dir: Path, analysis: dict) -> str:

@@ -180,8 +180,19 @@ def test_a_final_folder_of_another_configuration_stops_final_with_what_to_move(t
     assert loaded.run(int(analysis.analyze(sweep)["recommendation"]["run"]))["lr"] == 0.05
     earlier = next(loaded.run(i) for i in range(4) if loaded.run(i)["lr"] == 1e10)
     write_run(sweep / "final", earlier, energy=50.0, power=100.0, acc=0.9, status="failed")
-    with pytest.raises(UsageError, match=r"final/ holds the final run of another "
+    with pytest.raises(UsageError, match=r"final/ holds a final run of another "
                        r"configuration than run \d+'s configuration: lr 10000000000\.0 "
-                       r"\(now 0\.05\)\. Move it aside"):
+                       r"\(now 0\.05\)\. Move the final runs aside \(mv "):
         final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)
     assert not (sweep / "final" / "attempts.jsonl").exists()  # nothing trained
+    # The baseline's folders too (config.yaml's first values changed), whatever the
+    # recommendation's say; a value recorded "n/a" or as a float of the same number is
+    # the same value.
+    write_run(sweep / "final" / "baseline-s0", {**loaded.run(0), "lr": 0.02}, energy=50.0,
+              power=100.0, acc=0.9)
+    (sweep / "final" / "parameters.yaml").write_text(yaml.safe_dump(
+        {**loaded.run(3), "lr": 0.05, "batch_size": 128.0, "optimizer": "n/a"}))
+    with pytest.raises(UsageError, match=r"baseline-s0/ holds a final run of another "
+                       r"configuration than the baseline's \(run 000's\): lr 0\.02 "
+                       r"\(now 0\.01\)"):
+        final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)
