@@ -106,6 +106,7 @@ def probe(config: space.SweepConfig) -> Probed:
     start = time.perf_counter()
     from .run import reset
 
+    reset.remember_keras_settings()  # before your code can change them
     try:
         index, cfg, skipped = _first_runnable(config)
         if cfg is None:

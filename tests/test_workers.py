@@ -140,6 +140,57 @@ def test_a_worker_retires_when_its_memory_has_grown_past_the_bound():
     assert "GPU memory grew by 500 MiB" in gpu.exceeded(800, 2500)
 
 
+LEAKY_MODEL = """
+import json
+import os
+
+import keras
+
+
+def leaky(input_shape, num_classes, params):  # changes what clear_session leaves alone
+    keras.config.set_epsilon(0.5)
+    keras.config.set_image_data_format("channels_first")
+    keras.config.set_max_steps_per_epoch(1)
+    keras.config.set_floatx("float16")
+    return looks(input_shape, num_classes, params)
+
+
+def looks(input_shape, num_classes, params):
+    seen = {name: getattr(keras.config, name)() for name in
+            ("epsilon", "image_data_format", "max_steps_per_epoch", "floatx")}
+    with open(os.path.join(os.path.dirname(__file__), "seen.json"), "w") as fh:
+        json.dump(seen, fh)
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+"""
+
+
+def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_smi,
+                                                                             tmp_path):
+    """Keras keeps epsilon, the image data format, max_steps_per_epoch and the float type
+    outside the state clear_session clears: a run of your code that changes them does
+    not hand them to the next run in its worker, which sees a new process's values."""
+    (tmp_path / "model.py").write_text(LEAKY_MODEL)
+    config = tmp_path / "config.yaml"
+    config.write_text("settings: {runs: 2, epochs: 1, seed: 7, energy_source: nvidia-smi}\n"
+                      "configuration:\n  model: {values: ['model:leaky', 'model:looks']}\n"
+                      "  optimizer: {values: [SGD]}\n")
+    slot = WorkerSlot()
+    try:
+        for name in ("leaky", "looks"):
+            assert train(slot, str(config), tmp_path / name, {"model": f"model:{name}"},
+                         epochs=1).code == 0
+        assert slot.started == 1
+    finally:
+        slot.close()
+    assert json.loads((tmp_path / "seen.json").read_text()) == {
+        "epsilon": 1e-7, "image_data_format": "channels_last", "max_steps_per_epoch": None,
+        "floatx": "float32"}
+    assert len(json.loads((tmp_path / "leaky" / "results.json").read_text())
+               ["history"]["loss"]) == 1
+
+
 def test_settings_a_worker_cannot_reset_get_a_process_of_their_own():
     assert needs_own_process({"precision": "float64"}, "jax")
     assert needs_own_process({"precision": "float64"}, "tensorflow") is None

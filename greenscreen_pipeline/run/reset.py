@@ -3,7 +3,10 @@ what ran before it in the same process, and what it cannot put back.
 
 Reset before every run:
 - Keras's global state: `keras.backend.clear_session()` (layer names, the global seed
-  generator, TensorFlow's graph), the float type and the dtype policy back to float32.
+  generator, the dtype policy, flash attention, safe mode, TensorFlow's graph), and the
+  settings Keras keeps outside it (`KERAS_SETTINGS`: the float type, epsilon, the image
+  data format, `max_epochs`, `max_steps_per_epoch`) back to their values when the worker
+  imported Keras, before any of your code ran (`remember_keras_settings`).
   `train_run` then seeds Python, NumPy and the backend (`keras.utils.set_random_seed`).
 - The environment variables and the working folder, as they were when the worker started.
 - Your own modules (imported from the config's folder): dropped from `sys.modules`, so
@@ -37,6 +40,8 @@ class ProcessState:
     def __init__(self) -> None:
         self.environ = dict(os.environ)
         self.cwd = os.getcwd()
+        if "keras" in sys.modules:
+            remember_keras_settings()
 
     def restore(self, config_dir: str | None) -> None:
         """Puts back the environment and folder, and forgets modules from `config_dir`."""
@@ -84,8 +89,24 @@ def _resolved(path: str) -> str:
         return _RESOLVED[path]
 
 
+# Keras's settings kept in module variables, which clear_session leaves as they are (those
+# in its global state it clears); set through keras.config.set_<name>.
+KERAS_SETTINGS = ("floatx", "epsilon", "image_data_format", "max_epochs", "max_steps_per_epoch")
+_at_start: dict = {}
+
+
+def remember_keras_settings() -> None:
+    """Remembers Keras's settings (`KERAS_SETTINGS`) as they are now, once per process:
+    called before any of your code runs (the worker's start, the probe's)."""
+    import keras
+
+    if not _at_start:
+        _at_start.update({name: getattr(keras.config, name)() for name in KERAS_SETTINGS})
+
+
 def reset_keras() -> None:
-    """Keras's global state back to a new process's: session, float type, dtype policy.
+    """Keras's global state back to a new process's: the session, and the settings Keras
+    keeps outside it as they were when this process imported Keras.
 
     Without a forced garbage collection (`free_memory=False`): it costs a quarter of a
     second a run with TensorFlow loaded, Python's own collector frees the last run's
@@ -93,8 +114,10 @@ def reset_keras() -> None:
     import keras
 
     keras.backend.clear_session(free_memory=False)
-    keras.config.set_floatx("float32")
-    keras.config.set_dtype_policy("float32")
+    remember_keras_settings()  # where nothing remembered them before: as they are now
+    for name, value in _at_start.items():
+        getattr(keras.config, f"set_{name}")(value)
+    keras.config.set_dtype_policy(_at_start["floatx"])
 
 
 def rss_mb() -> float:
