@@ -152,12 +152,33 @@ def leaky(input_shape, num_classes, params):  # changes what clear_session leave
     keras.config.set_image_data_format("channels_first")
     keras.config.set_max_steps_per_epoch(1)
     keras.config.set_floatx("float16")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.run_functions_eagerly(True)
+        tf.config.optimizer.set_jit(True)
+    else:
+        import jax
+
+        jax.config.update("jax_debug_nans", True)
+        jax.config.update("jax_default_matmul_precision", "highest")
     return looks(input_shape, num_classes, params)
+
+
+def switches():
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return [tf.config.functions_run_eagerly(), tf.config.optimizer.get_jit()]
+    import jax
+
+    return [jax.config.jax_debug_nans, jax.config.jax_default_matmul_precision]
 
 
 def looks(input_shape, num_classes, params):
     seen = {name: getattr(keras.config, name)() for name in
             ("epsilon", "image_data_format", "max_steps_per_epoch", "floatx")}
+    seen["switches"] = switches()
     with open(os.path.join(os.path.dirname(__file__), "seen.json"), "w") as fh:
         json.dump(seen, fh)
     inputs = keras.Input(input_shape)
@@ -166,11 +187,14 @@ def looks(input_shape, num_classes, params):
 """
 
 
+@pytest.mark.backends("tensorflow", "jax")
 def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_smi,
                                                                              tmp_path):
     """Keras keeps epsilon, the image data format, max_steps_per_epoch and the float type
-    outside the state clear_session clears: a run of your code that changes them does
-    not hand them to the next run in its worker, which sees a new process's values."""
+    outside the state clear_session clears, and the backend has switches of its own
+    (TensorFlow's eager functions and XLA autoclustering; JAX's config): a run of your
+    code that changes them does not hand them to the next run in its worker, which sees
+    a new process's values."""
     (tmp_path / "model.py").write_text(LEAKY_MODEL)
     config = tmp_path / "config.yaml"
     config.write_text("settings: {runs: 2, epochs: 1, seed: 7, energy_source: nvidia-smi}\n"
@@ -186,7 +210,8 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
         slot.close()
     assert json.loads((tmp_path / "seen.json").read_text()) == {
         "epsilon": 1e-7, "image_data_format": "channels_last", "max_steps_per_epoch": None,
-        "floatx": "float32"}
+        "floatx": "float32",
+        "switches": [False, ""] if keras.backend.backend() == "tensorflow" else [False, None]}
     assert len(json.loads((tmp_path / "leaky" / "results.json").read_text())
                ["history"]["loss"]) == 1
 

@@ -6,7 +6,9 @@ Reset before every run:
   generator, the dtype policy, flash attention, safe mode, TensorFlow's graph), and the
   settings Keras keeps outside it (`KERAS_SETTINGS`: the float type, epsilon, the image
   data format, `max_epochs`, `max_steps_per_epoch`) back to their values when the worker
-  imported Keras, before any of your code ran (`remember_keras_settings`).
+  imported Keras, before any of your code ran (`remember_keras_settings`); the backend's
+  process-wide switches likewise (JAX's config; TensorFlow's eager functions and XLA
+  autoclustering).
   `train_run` then seeds Python, NumPy and the backend (`keras.utils.set_random_seed`).
 - The environment variables and the working folder, as they were when the worker started.
 - Your own modules (imported from the config's folder): dropped from `sys.modules`, so
@@ -92,21 +94,23 @@ def _resolved(path: str) -> str:
 # Keras's settings kept in module variables, which clear_session leaves as they are (those
 # in its global state it clears); set through keras.config.set_<name>.
 KERAS_SETTINGS = ("floatx", "epsilon", "image_data_format", "max_epochs", "max_steps_per_epoch")
-_at_start: dict = {}
+_at_start: dict = {}  # those settings, and the backend's switches, before your code ran
 
 
 def remember_keras_settings() -> None:
-    """Remembers Keras's settings (`KERAS_SETTINGS`) as they are now, once per process:
-    called before any of your code runs (the worker's start, the probe's)."""
+    """Remembers Keras's settings (`KERAS_SETTINGS`) and the backend's process-wide
+    switches (`_backend_switches`) as they are now, once per process: called before any
+    of your code runs (the worker's start, the probe's)."""
     import keras
 
     if not _at_start:
         _at_start.update({name: getattr(keras.config, name)() for name in KERAS_SETTINGS})
+        _at_start["backend"] = _backend_switches()
 
 
 def reset_keras() -> None:
     """Keras's global state back to a new process's: the session, and the settings Keras
-    keeps outside it as they were when this process imported Keras.
+    and its backend keep outside it as they were before your code ran.
 
     Without a forced garbage collection (`free_memory=False`): it costs a quarter of a
     second a run with TensorFlow loaded, Python's own collector frees the last run's
@@ -115,9 +119,49 @@ def reset_keras() -> None:
 
     keras.backend.clear_session(free_memory=False)
     remember_keras_settings()  # where nothing remembered them before: as they are now
-    for name, value in _at_start.items():
-        getattr(keras.config, f"set_{name}")(value)
+    for name in KERAS_SETTINGS:
+        getattr(keras.config, f"set_{name}")(_at_start[name])
     keras.config.set_dtype_policy(_at_start["floatx"])
+    _restore_backend_switches(_at_start["backend"])
+
+
+def _backend_switches() -> dict:
+    """The backend's process-wide switches that your code may flip, and that change what a
+    run computes or how fast: JAX's whole config (`jax.config.values`: jit off, matmul
+    precision, NaN checks, ...); TensorFlow's eager functions and XLA autoclustering."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return {"jax": dict(jax.config.values)}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return {"eager": tf.config.functions_run_eagerly(), "jit": tf.config.optimizer.get_jit()}
+    return {}
+
+
+def _restore_backend_switches(start: dict) -> None:
+    if "jax" in start:
+        import jax
+
+        now = jax.config.values
+        for name, value in start["jax"].items():
+            if now.get(name) != value:  # only what a run changed: most cannot change later
+                try:
+                    jax.config.update(name, value)
+                except Exception as exc:  # a switch JAX fixes once its backend has started
+                    print(f"greenscreen worker: could not put back jax.config {name}={value!r}"
+                          f" after a run changed it ({exc}); isolate_runs: true avoids it",
+                          file=sys.stderr)
+    if "eager" in start:
+        import tensorflow as tf
+
+        if tf.config.functions_run_eagerly() != start["eager"]:
+            tf.config.run_functions_eagerly(start["eager"])
+        if tf.config.optimizer.get_jit() != start["jit"]:
+            tf.config.optimizer.set_jit(start["jit"] or False)
 
 
 def rss_mb() -> float:
