@@ -143,6 +143,7 @@ def test_a_worker_retires_when_its_memory_has_grown_past_the_bound():
 LEAKY_MODEL = """
 import json
 import os
+import sys
 
 import keras
 
@@ -152,6 +153,7 @@ def leaky(input_shape, num_classes, params):  # changes what clear_session leave
     keras.config.set_image_data_format("channels_first")
     keras.config.set_max_steps_per_epoch(1)
     keras.config.set_floatx("float16")
+    sys.path.append("/leaked/by/leaky")
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -179,6 +181,7 @@ def looks(input_shape, num_classes, params):
     seen = {name: getattr(keras.config, name)() for name in
             ("epsilon", "image_data_format", "max_steps_per_epoch", "floatx")}
     seen["switches"] = switches()
+    seen["leaked_path"] = "/leaked/by/leaky" in sys.path
     with open(os.path.join(os.path.dirname(__file__), "seen.json"), "w") as fh:
         json.dump(seen, fh)
     inputs = keras.Input(input_shape)
@@ -192,9 +195,9 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
                                                                              tmp_path):
     """Keras keeps epsilon, the image data format, max_steps_per_epoch and the float type
     outside the state clear_session clears, and the backend has switches of its own
-    (TensorFlow's eager functions and XLA autoclustering; JAX's config): a run of your
-    code that changes them does not hand them to the next run in its worker, which sees
-    a new process's values."""
+    (TensorFlow's eager functions and XLA autoclustering; JAX's config); `sys.path` is the
+    process's: a run of your code that changes them does not hand them to the next run in
+    its worker, which sees a new process's values."""
     (tmp_path / "model.py").write_text(LEAKY_MODEL)
     config = tmp_path / "config.yaml"
     config.write_text("settings: {runs: 2, epochs: 1, seed: 7, energy_source: nvidia-smi}\n"
@@ -211,7 +214,8 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
     assert json.loads((tmp_path / "seen.json").read_text()) == {
         "epsilon": 1e-7, "image_data_format": "channels_last", "max_steps_per_epoch": None,
         "floatx": "float32",
-        "switches": [False, ""] if keras.backend.backend() == "tensorflow" else [False, None]}
+        "switches": [False, ""] if keras.backend.backend() == "tensorflow" else [False, None],
+        "leaked_path": False}
     assert len(json.loads((tmp_path / "leaky" / "results.json").read_text())
                ["history"]["loss"]) == 1
 

@@ -10,7 +10,8 @@ Reset before every run:
   process-wide switches likewise (JAX's config; TensorFlow's eager functions and XLA
   autoclustering).
   `train_run` then seeds Python, NumPy and the backend (`keras.utils.set_random_seed`).
-- The environment variables and the working folder, as they were when the worker started.
+- The environment variables, the working folder and `sys.path`, as they were when the
+  worker started.
 - Your own modules (imported from the config's folder): dropped from `sys.modules`, so
   each run imports them afresh, module-level state included, as a fresh process would.
 - The run process's stop request (`interrupt.requested`).
@@ -37,11 +38,13 @@ OURS = {"greenscreen", "greenscreen_pipeline"}
 
 
 class ProcessState:
-    """The environment, working folder and imported modules at the worker's start."""
+    """The environment, working folder, `sys.path` and imported modules at the worker's
+    start."""
 
     def __init__(self) -> None:
         self.environ = dict(os.environ)
         self.cwd = os.getcwd()
+        self.path = list(sys.path)
         if "keras" in sys.modules:
             remember_keras_settings()
 
@@ -52,6 +55,8 @@ class ProcessState:
         if dict(os.environ) != self.environ:
             os.environ.clear()
             os.environ.update(self.environ)
+        if sys.path != self.path:  # folders your code added: a later run adds its own
+            sys.path[:] = self.path
         if config_dir:
             forget_modules_under(Path(config_dir))
         interrupt.requested.clear()
