@@ -10,8 +10,9 @@ Reset before every run:
   process-wide switches likewise (JAX's config; TensorFlow's eager functions and XLA
   autoclustering).
   `train_run` then seeds Python, NumPy and the backend (`keras.utils.set_random_seed`).
-- The environment variables, the working folder and `sys.path`, as they were when the
-  worker started.
+- The environment variables, the working folder, `sys.path` and the warning filters, as
+  they were when the worker started; a warning shown once in an earlier run is shown
+  again (greenscreen's "once per distinct fault" is per run).
 - Your own modules (imported from the config's folder): dropped from `sys.modules`, so
   each run imports them afresh, module-level state included, as a fresh process would.
 - The run process's stop request (`interrupt.requested`).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import os
 import site
 import sys
+import warnings
 from pathlib import Path
 
 from . import interrupt
@@ -45,6 +47,7 @@ class ProcessState:
         self.environ = dict(os.environ)
         self.cwd = os.getcwd()
         self.path = list(sys.path)
+        self.warning_filters = list(warnings.filters)
         if "keras" in sys.modules:
             remember_keras_settings()
 
@@ -57,6 +60,10 @@ class ProcessState:
             os.environ.update(self.environ)
         if sys.path != self.path:  # folders your code added: a later run adds its own
             sys.path[:] = self.path
+        # The warning filters as at the start, and every warning shown once is shown again
+        # (a new filter renews Python's record of them), as in a new process.
+        warnings.simplefilter("default")
+        warnings.filters[:] = self.warning_filters
         if config_dir:
             forget_modules_under(Path(config_dir))
         interrupt.requested.clear()
