@@ -208,11 +208,12 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
                       "configuration:\n  model: {values: ['model:leaky', 'model:looks']}\n"
                       "  optimizer: {values: [SGD]}\n")
     slot = WorkerSlot()
-    try:
-        for name in ("leaky", "looks"):
-            assert train(slot, str(config), tmp_path / name, {"model": f"model:{name}"},
-                         epochs=1).code == 0
-        assert slot.started == 1
+    try:  # the first run imports what any run imports (scikit-learn for digits, ...)
+        for name in ("looks", "leaky", "looks"):
+            ending = train(slot, str(config), tmp_path / name, {"model": f"model:{name}"},
+                           epochs=1)
+            assert ending.code == 0 and ending.retired is None
+        assert slot.started == 1  # put back, not a new worker: leaky imported nothing new
     finally:
         slot.close()
     assert json.loads((tmp_path / "seen.json").read_text()) == {
@@ -222,6 +223,65 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
         "leaked_path": False, "leaked_filter": False}
     assert len(json.loads((tmp_path / "leaky" / "results.json").read_text())
                ["history"]["loss"]) == 1
+
+
+SETTLED_MODEL = """
+import json
+import os
+import sys
+
+import keras
+
+
+def _record(input_shape, num_classes):
+    with open(os.path.join(os.path.dirname(__file__), "seen.jsonl"), "a") as fh:
+        fh.write(json.dumps(keras.config.epsilon()) + "\\n")
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+def plain(input_shape, num_classes, params):
+    return _record(input_shape, num_classes)
+
+
+def settled(input_shape, num_classes, params):
+    sys.path.insert(0, params["packages"])
+    import settler  # noqa: F401  sets epsilon when imported, and stays loaded
+
+    return _record(input_shape, num_classes)
+"""
+
+
+def test_a_setting_a_package_makes_when_imported_reaches_each_run_that_imports_it(
+        fake_smi, tmp_path):
+    """A package that is not yours (outside the config's folder, so not imported afresh
+    for each run) sets epsilon when it is imported: putting epsilon back after the run
+    would keep it from later runs that use the package, so the worker retires instead;
+    each run sees what a new process would."""
+    packages, folder = tmp_path / "packages", tmp_path / "config"
+    packages.mkdir()
+    folder.mkdir()
+    (packages / "settler.py").write_text("import keras\nkeras.config.set_epsilon(0.001)\n")
+    (folder / "model.py").write_text(SETTLED_MODEL)
+    config = folder / "config.yaml"
+    config.write_text("settings: {runs: 2, epochs: 1, seed: 7, energy_source: nvidia-smi}\n"
+                      "configuration:\n  model: {values: ['model:plain', 'model:settled']}\n"
+                      f"  packages: {{values: ['{packages}']}}\n")
+    slot, retired = WorkerSlot(), []
+    try:
+        for k, name in enumerate(("plain", "settled", "settled", "plain")):
+            ending = train(slot, str(config), tmp_path / f"run{k}",
+                           {"model": f"model:{name}", "packages": str(packages)}, epochs=1)
+            assert ending.code == 0
+            retired.append(ending.retired)
+        assert slot.started == 3
+    finally:
+        slot.close()
+    seen = [json.loads(line) for line in (folder / "seen.jsonl").read_text().splitlines()]
+    assert seen == [1e-7, 1e-3, 1e-3, 1e-7]
+    assert retired[0] is None and retired[3] is None
+    assert all(r.startswith("its run changed epsilon and imported settler") for r in retired[1:3])
 
 
 def test_settings_a_worker_cannot_reset_get_a_process_of_their_own():

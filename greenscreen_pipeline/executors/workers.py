@@ -127,6 +127,8 @@ class WorkerSlot:
         except (BrokenPipeError, json.JSONDecodeError):
             reply = {}
         if "probe" in reply:
+            if reply.get("retire"):  # your code changed process-wide settings: a new worker
+                self.close()
             return reply["probe"]
         why = reply.get("probe_error") or " | ".join(self._tail(start).splitlines()[-3:])
         self.close()

@@ -8,7 +8,9 @@ Reset before every run:
   data format, `max_epochs`, `max_steps_per_epoch`) back to their values when the worker
   imported Keras, before any of your code ran (`remember_keras_settings`); the backend's
   process-wide switches likewise (JAX's config; TensorFlow's eager functions and XLA
-  autoclustering).
+  autoclustering). Where a run changed them and also imported a package that stays loaded
+  (not yours under the config's folder), the worker retires instead (`retire_reason`):
+  the package may have set them when imported, which later runs would not repeat.
   `train_run` then seeds Python, NumPy and the backend (`keras.utils.set_random_seed`).
 - The environment variables, the working folder, `sys.path` and the warning filters, as
   they were when the worker started; a warning shown once in an earlier run is shown
@@ -104,20 +106,66 @@ def _resolved(path: str) -> str:
 
 
 # Keras's settings kept in module variables, which clear_session leaves as they are (those
-# in its global state it clears); set through keras.config.set_<name>.
+# in its global state it clears); set through keras.config.set_<name> (where the installed
+# Keras has it: max_epochs and max_steps_per_epoch came with Keras 3.10).
 KERAS_SETTINGS = ("floatx", "epsilon", "image_data_format", "max_epochs", "max_steps_per_epoch")
-_at_start: dict = {}  # those settings, and the backend's switches, before your code ran
+_at_start: dict = {}  # `switches()` before your code ran
+
+
+def switches() -> dict:
+    """name -> value, now: Keras's settings (`KERAS_SETTINGS`) and the backend's
+    process-wide switches that change what a run computes or how fast: JAX's whole config
+    (jit off, matmul precision, NaN checks, ...); TensorFlow's eager functions and XLA
+    autoclustering (its raw value: None lets TF_XLA_FLAGS decide, False turns it off)."""
+    import keras
+
+    out = {name: getattr(keras.config, name)() for name in KERAS_SETTINGS
+           if hasattr(keras.config, f"set_{name}")}
+    if keras.backend.backend() == "jax":
+        import jax
+
+        out.update({f"jax.config.{name}": value for name, value in jax.config.values.items()})
+    elif keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        from tensorflow.python.eager import context
+
+        out["tf.config.run_functions_eagerly"] = tf.config.functions_run_eagerly()
+        out["tf.config.optimizer.jit"] = getattr(context.context(), "_optimizer_jit", None)
+    return out
+
+
+def _set(name: str, value) -> None:
+    import keras
+
+    if name.startswith("jax.config."):
+        import jax
+
+        jax.config.update(name.removeprefix("jax.config."), value)
+    elif name == "tf.config.run_functions_eagerly":
+        import tensorflow as tf
+
+        tf.config.run_functions_eagerly(value)
+    elif name == "tf.config.optimizer.jit":
+        from tensorflow.python.eager import context
+
+        context.context().optimizer_jit = value  # the raw value, None included
+    else:
+        getattr(keras.config, f"set_{name}")(value)
 
 
 def remember_keras_settings() -> None:
-    """Remembers Keras's settings (`KERAS_SETTINGS`) and the backend's process-wide
-    switches (`_backend_switches`) as they are now, once per process: called before any
-    of your code runs (the worker's start, the probe's)."""
-    import keras
-
+    """Remembers `switches()` as they are now, once per process: called before any of your
+    code runs (the worker's start, the probe's)."""
     if not _at_start:
-        _at_start.update({name: getattr(keras.config, name)() for name in KERAS_SETTINGS})
-        _at_start["backend"] = _backend_switches()
+        _at_start.update(switches())
+
+
+def changed_switches() -> list[str]:
+    """The settings and switches (`switches()`) that differ now from before your code ran."""
+    if not _at_start:
+        return []
+    now = switches()
+    return [name for name, value in _at_start.items() if now.get(name) != value]
 
 
 def reset_keras() -> None:
@@ -131,49 +179,46 @@ def reset_keras() -> None:
 
     keras.backend.clear_session(free_memory=False)
     remember_keras_settings()  # where nothing remembered them before: as they are now
-    for name in KERAS_SETTINGS:
-        getattr(keras.config, f"set_{name}")(_at_start[name])
+    for name in changed_switches():  # only what a run changed: most cannot change later
+        try:
+            _set(name, _at_start[name])
+        except Exception as exc:  # a switch the backend fixes once it has started
+            print(f"greenscreen worker: could not put back {name}={_at_start[name]!r} after "
+                  f"a run changed it ({exc}); isolate_runs: true avoids it", file=sys.stderr)
     keras.config.set_dtype_policy(_at_start["floatx"])
-    _restore_backend_switches(_at_start["backend"])
 
 
-def _backend_switches() -> dict:
-    """The backend's process-wide switches that your code may flip, and that change what a
-    run computes or how fast: JAX's whole config (`jax.config.values`: jit off, matmul
-    precision, NaN checks, ...); TensorFlow's eager functions and XLA autoclustering."""
-    import keras
-
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return {"jax": dict(jax.config.values)}
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return {"eager": tf.config.functions_run_eagerly(), "jit": tf.config.optimizer.get_jit()}
-    return {}
+def packages() -> set[str]:
+    """The top-level packages imported in this process."""
+    return {name.partition(".")[0] for name in list(sys.modules)}
 
 
-def _restore_backend_switches(start: dict) -> None:
-    if "jax" in start:
-        import jax
+def retire_reason(before: set[str], config_dir: str | None) -> str | None:
+    """Why a worker must train no other run after this one (None: it may): the run changed
+    Keras's settings or the backend's switches and imported a package that stays loaded
+    (`before`: `packages()` when the run began; yours, under the config's folder, are
+    imported afresh for each run and do not count). That package may have made the
+    change when it was imported: put back, later runs, which do not import it again,
+    would lack it, where a new process has it."""
+    changed = changed_switches()
+    if not changed:
+        return None
+    if config_dir:
+        forget_modules_under(Path(config_dir))
+    new = sorted(packages() - before, key=lambda name: (_installed(name), name))
+    if not new:
+        return None
+    more = f" and {len(new) - 3} more" if len(new) > 3 else ""
+    return (f"its run changed {', '.join(changed[:3])} and imported {', '.join(new[:3])}"
+            f"{more}, which stay loaded: a new worker gives the next run what a new process "
+            "would")
 
-        now = jax.config.values
-        for name, value in start["jax"].items():
-            if now.get(name) != value:  # only what a run changed: most cannot change later
-                try:
-                    jax.config.update(name, value)
-                except Exception as exc:  # a switch JAX fixes once its backend has started
-                    print(f"greenscreen worker: could not put back jax.config {name}={value!r}"
-                          f" after a run changed it ({exc}); isolate_runs: true avoids it",
-                          file=sys.stderr)
-    if "eager" in start:
-        import tensorflow as tf
 
-        if tf.config.functions_run_eagerly() != start["eager"]:
-            tf.config.run_functions_eagerly(start["eager"])
-        if tf.config.optimizer.get_jit() != start["jit"]:
-            tf.config.optimizer.set_jit(start["jit"] or False)
+def _installed(package: str) -> bool:
+    """Whether a package lies in the environment (those not are named first: yours)."""
+    path = getattr(sys.modules.get(package), "__file__", None) or ""
+    prefixes = {sys.prefix, sys.base_prefix, *site.getsitepackages()}
+    return not path or path.startswith(tuple(os.path.abspath(p) + os.sep for p in prefixes))
 
 
 def rss_mb() -> float:

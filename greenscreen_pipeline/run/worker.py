@@ -76,20 +76,24 @@ def serve(requests, replies, bound_mb: float) -> int:
         if "probe" in asked:
             state.restore(config_dir)
             config_dir = os.path.dirname(os.path.abspath(asked["probe"]["config"]))
+            before = reset.packages()
             reply = probe_reply(asked["probe"])
-            replies.write(json.dumps(reply) + "\n")
+            retire = reset.retire_reason(before, config_dir)
+            replies.write(json.dumps({**reply, **({"retire": retire} if retire else {})}) + "\n")
             replies.flush()
-            if "probe_error" in reply:
+            if "probe_error" in reply or retire:
                 return 0
             continue
         request = execute.Request(**asked)
         state.restore(config_dir)
         os.environ.update(request.environment)  # until the next run's restore
         reset.reset_keras()
+        before = reset.packages()
         code = execute.train_one(request, began)
         config_dir = os.path.dirname(os.path.abspath(request.config))
         rss, gpu = reset.rss_mb(), reset.gpu_memory_mb()
-        retire = RETIRE_AFTER.get(code) or growth.exceeded(rss, gpu)
+        retire = RETIRE_AFTER.get(code) or reset.retire_reason(before, config_dir) \
+            or growth.exceeded(rss, gpu)
         replies.write(json.dumps({"index": request.index, "code": code, "rss_mb": rss,
                                   "gpu_mb": gpu, "retire": retire}) + "\n")
         replies.flush()
