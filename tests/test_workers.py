@@ -270,18 +270,18 @@ def test_a_setting_a_package_makes_when_imported_reaches_each_run_that_imports_i
                       f"  packages: {{values: ['{packages}']}}\n")
     slot, retired = WorkerSlot(), []
     try:
-        for k, name in enumerate(("plain", "settled", "settled", "plain")):
+        for k, name in enumerate(("plain", "settled", "settled")):
             ending = train(slot, str(config), tmp_path / f"run{k}",
                            {"model": f"model:{name}", "packages": str(packages)}, epochs=1)
             assert ending.code == 0
             retired.append(ending.retired)
-        assert slot.started == 3
+        assert slot.started == 2  # the second "settled" in a new worker
     finally:
         slot.close()
     seen = [json.loads(line) for line in (folder / "seen.jsonl").read_text().splitlines()]
-    assert seen == [1e-7, 1e-3, 1e-3, 1e-7]
-    assert retired[0] is None and retired[3] is None
-    assert all(r.startswith("its run changed epsilon and imported settler") for r in retired[1:3])
+    assert seen == [1e-7, 1e-3, 1e-3]
+    assert retired[0] is None
+    assert all(r.startswith("its run changed epsilon and imported settler") for r in retired[1:])
 
 
 def test_settings_a_worker_cannot_reset_get_a_process_of_their_own():
