@@ -242,12 +242,17 @@ def saving_words(doc: dict) -> str:
             f"(95 % CI {_pct(-high)} to {_pct(-low)} % more, {seeds})")
 
 
+def stand_in(doc: dict) -> str | None:
+    """The run compared in the recommendation's place where `final` passed it over
+    (final.py), or None: the recommendation itself is compared."""
+    return doc.get("final_run") if doc.get("passed_over") else None
+
+
 def _compared(doc: dict) -> str:
-    """Who the saving belongs to: the recommendation, or the run that stands in for it
-    where `final` passed the recommendation over (final.py)."""
-    if doc.get("passed_over") and doc.get("final_run"):
-        return f"run {doc['final_run']}'s configuration (standing in for the recommendation)"
-    return "the recommendation"
+    """Who the saving belongs to: the recommendation, or the run that stands in for it."""
+    run = stand_in(doc)
+    return f"run {run}'s configuration (standing in for the recommendation)" if run \
+        else "the recommendation"
 
 
 def _pct(fraction: float) -> str:

@@ -79,8 +79,9 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
                final_is_baseline=same)
     if passed_over:
         doc["passed_over"] = passed_over
-        if _diverged(first):  # the last candidate is compared whatever happened to it
-            doc["final_diverged"] = _diverged(first)
+        why = _diverged(first)  # the last candidate is compared whatever happened to it
+        if why:
+            doc["final_diverged"] = why
     atomic_write_json(folder / comparison.FILE, doc)
     return {**_outcome(runfolder.RunFolder(first)), "comparison": doc, "folder": str(first)}
 

@@ -9,7 +9,7 @@ import pandas as pd
 from reportlab.platypus import Table
 
 from ..analysis import TOP_K
-from ..comparison import SIDES
+from ..comparison import SIDES, stand_in
 from ..objective import Objective
 from . import plots
 from .inputs import BASELINE, ReportInputs
@@ -300,9 +300,8 @@ def final_section(inputs: ReportInputs) -> list:
                      r["power_w"], r["duration_s"], len(inputs.logs(rec["run"]))])
         logs[f"recommended ({rec['run']})"] = inputs.logs(rec["run"])
     if final:
-        stand_in = (inputs.comparison or {}).get("passed_over")
-        label = f"final run ({inputs.comparison['final_run']}, a fallback)" if stand_in \
-            else "final run"
+        run = stand_in(inputs.comparison or {})
+        label = f"final run ({run}, a fallback)" if run else "final run"
         rows.append([label, final.objective, unit(final.energy_j),
                      final.summary.power_avg_w, final.summary.duration_s, final.epochs_trained])
         logs["final run"] = inputs.logs(inputs.final_folder)
@@ -329,12 +328,12 @@ def seed_means(inputs: ReportInputs) -> list[list]:
     """The final runs' means over seeds, a table row per side (comparison.json)."""
     rows = []
     doc = inputs.comparison or {}
-    stand_in = doc.get("final_run") if doc.get("passed_over") else None  # a fallback's side
+    run = stand_in(doc)  # the side of a run standing in for the recommendation
     for side in SIDES:
         part = doc.get(side) or {}
         n = len(part.get("folders") or [])
         if n > 1 or (n and side == "baseline"):
-            name = side if side == "baseline" or not stand_in else f"run {stand_in}"
+            name = side if side == "baseline" or not run else f"run {run}"
             rows.append([f"final {name}, mean of {n} seed{'s' if n > 1 else ''}",
                          part["objective"]["mean"], inputs.unit(part["energy_j"]["mean"]),
                          None, None, None])
