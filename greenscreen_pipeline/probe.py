@@ -152,15 +152,14 @@ def _targets(config: space.SweepConfig, cfg: dict) -> list[tuple[str, dict]]:
 def _probe_one(config: space.SweepConfig, index: int, cfg: dict,
                cache: dict) -> tuple[list[str], list[str]]:
     """(what was checked, mistakes) of one configuration; data read once per dataset."""
-    import keras
 
-    from .run import recipe, training
+    from .run import recipe, seeding, training
 
     settings, seed = config.settings, config.settings["seed"]
     objective = Objective.from_settings(settings)
     params = {"run": index, **cfg, "seed": seed, "epochs": settings["epochs"]}
     yours = user_code.TrackedParams(params)
-    keras.utils.set_random_seed(seed + index)
+    seeding.seed_run(seed + index)
     dtype = recipe.set_precision(cfg["precision"])
     name = cfg["dataset"]
     if name not in cache:

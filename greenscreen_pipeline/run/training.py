@@ -23,7 +23,18 @@ from ..records import RunResults
 from ..runfolder import RunFolder
 from ..search.rung_callback import RungCallback
 from ..space import DIMENSIONS
-from . import batches, checkpoint, data, datacache, interrupt, models, own_loop, recipe, user_data
+from . import (
+    batches,
+    checkpoint,
+    data,
+    datacache,
+    interrupt,
+    models,
+    own_loop,
+    recipe,
+    seeding,
+    user_data,
+)
 from .data import Splits
 
 
@@ -73,7 +84,7 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     reason = own_loop.skip_reason(cfg) if loop else recipe.skip_reason(cfg)
     if reason:
         raise RunSkipped(reason)
-    keras.utils.set_random_seed(seed + index)
+    seeding.seed_run(seed + index)  # as keras.utils.set_random_seed, TensorFlow when loaded
     dtype = recipe.set_precision(cfg["precision"])
     if loop:  # your own loop instead of compile + fit; it records what it did not read "n/a"
         return own_loop.train_own(settings["train"], own_loop.LoopParams(params), folder,
