@@ -147,6 +147,7 @@ import sys
 import warnings
 
 import keras
+import numpy
 
 
 def leaky(input_shape, num_classes, params):  # changes what clear_session leaves alone
@@ -155,6 +156,7 @@ def leaky(input_shape, num_classes, params):  # changes what clear_session leave
     keras.config.set_max_steps_per_epoch(1)
     keras.config.set_floatx("float16")
     sys.path.append("/leaked/by/leaky")
+    numpy.seterr(over="ignore")
     warnings.filterwarnings("ignore", message="leaked by leaky")
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -184,6 +186,7 @@ def looks(input_shape, num_classes, params):
             ("epsilon", "image_data_format", "max_steps_per_epoch", "floatx")}
     seen["switches"] = switches()
     seen["leaked_path"] = "/leaked/by/leaky" in sys.path
+    seen["numpy_over"] = numpy.geterr()["over"]
     seen["leaked_filter"] = any(f[1] is not None and f[1].pattern == "leaked by leaky"
                                 for f in warnings.filters)
     with open(os.path.join(os.path.dirname(__file__), "seen.json"), "w") as fh:
@@ -201,7 +204,8 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
     outside the state clear_session clears, and the backend has switches of its own
     (TensorFlow's eager functions and XLA autoclustering; JAX's config); `sys.path` is the
     process's: a run of your code that changes them does not hand them to the next run in
-    its worker, which sees a new process's values, and so are the warning filters."""
+    its worker, which sees a new process's values, and so are the warning filters and
+    NumPy's floating-point error handling."""
     (tmp_path / "model.py").write_text(LEAKY_MODEL)
     config = tmp_path / "config.yaml"
     config.write_text("settings: {runs: 2, epochs: 1, seed: 7, energy_source: nvidia-smi}\n"
@@ -220,7 +224,7 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
         "epsilon": 1e-7, "image_data_format": "channels_last", "max_steps_per_epoch": None,
         "floatx": "float32",
         "switches": [False, ""] if keras.backend.backend() == "tensorflow" else [False, None],
-        "leaked_path": False, "leaked_filter": False}
+        "leaked_path": False, "leaked_filter": False, "numpy_over": "warn"}
     assert len(json.loads((tmp_path / "leaky" / "results.json").read_text())
                ["history"]["loss"]) == 1
 

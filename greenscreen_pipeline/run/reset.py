@@ -118,11 +118,14 @@ def switches() -> dict:
     """name -> value, now: Keras's settings (`KERAS_SETTINGS`) and the backend's
     process-wide switches that change what a run computes or how fast: JAX's whole config
     (jit off, matmul precision, NaN checks, ...); TensorFlow's eager functions and XLA
-    autoclustering (its raw value: None lets TF_XLA_FLAGS decide, False turns it off)."""
+    autoclustering (its raw value: None lets TF_XLA_FLAGS decide, False turns it off); and
+    NumPy's floating-point error handling (`numpy.seterr`: "raise" would fail a later run)."""
     import keras
+    import numpy
 
     out = {name: getattr(keras.config, name)() for name in KERAS_SETTINGS
            if hasattr(keras.config, f"set_{name}")}
+    out["numpy.seterr"] = tuple(sorted(numpy.geterr().items()))
     if keras.backend.backend() == "jax":
         import jax
 
@@ -139,7 +142,11 @@ def switches() -> dict:
 def _set(name: str, value) -> None:
     import keras
 
-    if name.startswith("jax.config."):
+    if name == "numpy.seterr":
+        import numpy
+
+        numpy.seterr(**dict(value))
+    elif name.startswith("jax.config."):
         import jax
 
         jax.config.update(name.removeprefix("jax.config."), value)
