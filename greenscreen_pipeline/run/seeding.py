@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import sys
 
+# Imported with this module, when the worker starts: a package a run imports for the first
+# time counts as that run's (reset.retire_reason), and this one is ours.
+import wrapt
+
 # The seed of the run in progress, for the hook; None: TensorFlow was seeded directly.
 _seed_on_import: int | None = None
 _hooked = False
@@ -60,8 +64,6 @@ def _keras_lazy_tensorflow():
 def _hook_tensorflow_import() -> None:
     global _hooked
     if not _hooked:
-        import wrapt
-
         wrapt.register_post_import_hook(_seed_tensorflow, "tensorflow")
         _hooked = True
 
