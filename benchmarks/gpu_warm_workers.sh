@@ -3,7 +3,7 @@
 # JAX compilation cache, on the GPU (benchmarks/warm_workers.py, KERAS_BACKEND=jax).
 # There: Python 3.12 with jax, numpy, pandas, scikit-learn and nvidia-ml-py, no keras and no
 # network. Here, first: benchmarks/gpu_prepare.sh, then the sweep's own requirements beside
-# keras's (the same pip download line with `pyyaml "optuna>=3.6"`), and carry .whl.
+# keras's (the same pip download line with `pyyaml "optuna>=3.6" wrapt`), and carry .whl.
 #
 #   OUT=/some/folder benchmarks/gpu_warm_workers.sh     # there; every result lands in $OUT
 #   OUT=... benchmarks/gpu_warm_workers.sh isolated-default   # that sweep's isolated half alone
@@ -31,7 +31,7 @@ export PYTHONPATH="/tmp/greenscreen-site:$PWD"
 export KERAS_BACKEND=jax
 {
   nvidia-smi --query-gpu=name,driver_version,power.limit,pstate --format=csv
-  python3 -c 'import sys, jax, keras, optuna; print(sys.version.split()[0], "jax", jax.__version__, "keras", keras.__version__, "optuna", optuna.__version__, jax.devices())'
+  python3 -c 'import sys, jax, keras, optuna, wrapt; print(sys.version.split()[0], "jax", jax.__version__, "keras", keras.__version__, "optuna", optuna.__version__, jax.devices())'
   nproc
 } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
