@@ -6,6 +6,8 @@
 # the network.
 #
 #   benchmarks/gpu_prepare.sh            # here, once
+#   benchmarks/gpu_prepare.sh --pipeline # also what a sweep needs beyond that machine's
+#                                        # packages (benchmarks/gpu_warm_workers.sh)
 #   ./greenscreen.sh gpu-check           # there, with .whl carried along: installs the
 #                                        # wheels of the packages missing there into a
 #                                        # temporary folder, then runs the check
@@ -42,12 +44,15 @@ keras_requirement() {
   say "no .venv here: $spec (pyproject.toml's requirement; the newest release that meets it)" >&2
 }
 
-REQUIREMENT="$(keras_requirement)"
+REQUIREMENTS=("$(keras_requirement)")
+if [ "${1:-}" = --pipeline ]; then  # the sweep's requirements that machine lacks
+  REQUIREMENTS+=(pyyaml "optuna>=3.6" wrapt)
+fi
 rm -rf .whl && mkdir -p .whl
 # With its requirements: what the GPU machine already has is skipped when installing there.
 python3 -m pip download --quiet --only-binary=:all: --python-version 3.12 \
   --implementation cp --abi cp312 --platform manylinux_2_28_x86_64 \
   --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux2014_x86_64 --platform any -d .whl "$REQUIREMENT"
+  --platform manylinux2014_x86_64 --platform any -d .whl "${REQUIREMENTS[@]}"
 ls -1 .whl
 say "$(du -sh .whl | cut -f1) in .whl; carry it to the GPU machine and run ./greenscreen.sh gpu-check there"

@@ -2,8 +2,8 @@
 # Issue 31 on the lent GPU machine: warm workers against a fresh process per run, and the
 # JAX compilation cache, on the GPU (benchmarks/warm_workers.py, KERAS_BACKEND=jax).
 # There: Python 3.12 with jax, numpy, pandas, scikit-learn and nvidia-ml-py, no keras and no
-# network. Here, first: benchmarks/gpu_prepare.sh, then the sweep's own requirements beside
-# keras's (the same pip download line with `pyyaml "optuna>=3.6" wrapt`), and carry .whl.
+# network. Here, first: benchmarks/gpu_prepare.sh --pipeline (keras's wheels and the sweep's
+# own requirements), and carry .whl.
 #
 #   OUT=/some/folder benchmarks/gpu_warm_workers.sh     # there; every result lands in $OUT
 #   OUT=... benchmarks/gpu_warm_workers.sh isolated-default   # that sweep's isolated half alone
