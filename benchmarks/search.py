@@ -138,6 +138,9 @@ class Table:
         # The reference point is the table's worst accuracy and highest energy, so every
         # configuration adds to the hypervolume and the true front's is the upper bound.
         self.reference = (min(acc), max(energy))
+        if min(energy) == max(energy):  # every run costs the same (TaskSet's tables): any
+            # reference above that energy gives the same normalised hv, the best found
+            self.reference = (min(acc), 2 * max(energy))
         on = front.pareto_mask(acc, energy)
         self.front = [(a, e) for a, e, k in zip(acc, energy, on) if k]
         self.true_hv = front.hypervolume(acc, energy, self.reference)
