@@ -5,18 +5,29 @@ import os
 import subprocess
 import sys
 
-# In a fresh JAX process: a run seeded, TensorFlow imported by "its own code" afterwards and
-# drawn from; a second run with the same seed, now that TensorFlow is loaded (a warm
-# worker's later run); then Keras's own set_random_seed, the reference.
+import pytest
+
+from greenscreen_pipeline.executors.stop import never
+from greenscreen_pipeline.executors.workers import WorkerSlot
+from greenscreen_pipeline.run.execute import Request
+
+# In a fresh JAX process: a model saved as the final run saves it; a run seeded after an
+# earlier run's seeding; TensorFlow imported by "its own code" afterwards and drawn from;
+# a second run with the same seed, now that TensorFlow is loaded (a warm worker's later
+# run); then Keras's own set_random_seed, the reference.
 SCRIPT = r"""
 import json, random, sys
 import keras
 import numpy as np
 from keras.src.utils import rng_utils
-from greenscreen_pipeline.run import seeding
+from greenscreen_pipeline.run import lazy_tensorflow, seeding
 
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+with lazy_tensorflow.left_out():
+    model.save(sys.argv[1])
+seeding.seed_run(3)  # an earlier run's seed, which the hook must not keep
 seeding.seed_run(7)
-loaded_by_seeding = "tensorflow" in sys.modules
+imported_by_us = "tensorflow" in sys.modules
 import tensorflow as tf
 
 def draw():
@@ -26,19 +37,24 @@ first = draw()
 seeding.seed_run(7)
 later = draw()
 keras.utils.set_random_seed(7)
-print(json.dumps({"loaded_by_seeding": loaded_by_seeding, "draws": [first, later, draw()],
+by_keras = draw()
+saved = keras.saving.load_model(sys.argv[1]).get_weights()
+print(json.dumps({"imported_by_us": imported_by_us, "draws": [first, later, by_keras],
                   "keras_seed": rng_utils.get_random_seed(),
-                  "keras_sees_tensorflow": rng_utils.tf.available}))
+                  "keras_sees_tensorflow": rng_utils.tf.available,
+                  "saved_as_trained": all(np.array_equal(a, b)
+                                          for a, b in zip(saved, model.get_weights()))}))
 """
 
 
-def test_a_jax_run_is_seeded_without_importing_tensorflow_and_draws_the_same_either_way():
+def test_a_jax_run_is_seeded_and_saved_without_importing_tensorflow_and_draws_the_same(
+        tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "model.keras")],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["loaded_by_seeding"] is False  # seeding alone left TensorFlow unimported
+    assert seen["imported_by_us"] is False  # saving and seeding left TensorFlow unimported
     first, later, by_keras = seen["draws"]
     # Python's, NumPy's and TensorFlow's draws after TensorFlow was imported following the
     # seeding (a worker's first run), after seeding with it loaded (a later run) and after
@@ -46,3 +62,44 @@ def test_a_jax_run_is_seeded_without_importing_tensorflow_and_draws_the_same_eit
     assert first == later == by_keras
     assert seen["keras_seed"] == 7
     assert seen["keras_sees_tensorflow"] is True  # Keras's own handle still finds it
+    assert seen["saved_as_trained"] is True
+
+
+YOUR_CODE = """
+import keras
+import numpy
+
+numpy.seterr(over="ignore")  # at import, so again in every run: each imports this afresh
+
+
+def data(params):
+    x = numpy.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int64")
+
+
+def model(input_shape, num_classes, params):
+    inputs = keras.Input(input_shape)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(inputs))
+"""
+
+
+@pytest.mark.backends("jax")
+def test_a_workers_first_run_imports_nothing_of_greenscreens_that_would_retire_it(fake_smi,
+                                                                                  tmp_path):
+    """Your module changes NumPy's error handling when imported, in every run; the worker
+    puts it back. A package first imported during a run would make the worker retire
+    (reset.retire_reason): the run path's own packages (the seeding's wrapt, on JAX) are
+    imported when the worker starts, so one worker trains both runs."""
+    (tmp_path / "code.py").write_text(YOUR_CODE)
+    config = tmp_path / "config.yaml"
+    config.write_text("settings: {runs: 2, epochs: 1, seed: 7, energy_source: nvidia-smi}\n"
+                      "configuration:\n  model: {values: ['code:model']}\n"
+                      "  dataset: {values: ['code:data']}\n  optimizer: {values: [SGD]}\n")
+    slot = WorkerSlot()
+    try:
+        for name in ("first", "second"):
+            ending = slot.train(Request(str(config), str(tmp_path / name), 0, 1, {}), never())
+            assert ending.code == 0 and ending.retired is None, ending.retired
+        assert slot.started == 1
+    finally:
+        slot.close()

@@ -29,6 +29,7 @@ from . import (
     data,
     datacache,
     interrupt,
+    lazy_tensorflow,
     models,
     own_loop,
     recipe,
@@ -141,7 +142,8 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
 
     # Record: parameters.yaml gains the test metrics; results.json has them and the rest.
     if save_model:  # the final run keeps its model; sweep runs with settings.save_models
-        recipe.plain(model).save(folder.path / "model.keras")
+        with lazy_tensorflow.left_out():  # Keras would import TensorFlow to ask about it
+            recipe.plain(model).save(folder.path / "model.keras")
     timing["end"] = time.time()
     curves = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     value = objective.run_value(tested, {k: v[-1] for k, v in curves.items() if v},

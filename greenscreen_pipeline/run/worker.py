@@ -125,6 +125,10 @@ def main(argv=None) -> int:
     try:
         import keras  # noqa: F401  the backend, once for every run of this worker
 
+        # And the run path's own modules and packages (the seeding's wrapt, ...): a package
+        # a run imports for the first time counts as that run's (reset.retire_reason).
+        from . import training  # noqa: F401
+
         with os.fdopen(args.requests, "r", encoding="utf-8") as requests, \
                 os.fdopen(args.replies, "w", encoding="utf-8") as replies:
             return serve(requests, replies, args.max_growth_mb)
