@@ -45,9 +45,11 @@ keras_requirement() {
 }
 
 REQUIREMENTS=("$(keras_requirement)")
-if [ "${1:-}" = --pipeline ]; then  # the sweep's requirements that machine lacks
-  REQUIREMENTS+=(pyyaml "optuna>=3.6" wrapt)
-fi
+case "${1:-}" in
+  --pipeline) REQUIREMENTS+=(pyyaml "optuna>=3.6" wrapt) ;;  # the sweep's, that machine lacks
+  "") ;;
+  *) say "unknown argument '$1'; the one option is --pipeline" >&2; exit 2 ;;
+esac
 rm -rf .whl && mkdir -p .whl
 # With its requirements: what the GPU machine already has is skipped when installing there.
 python3 -m pip download --quiet --only-binary=:all: --python-version 3.12 \
