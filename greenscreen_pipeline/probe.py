@@ -152,7 +152,6 @@ def _targets(config: space.SweepConfig, cfg: dict) -> list[tuple[str, dict]]:
 def _probe_one(config: space.SweepConfig, index: int, cfg: dict,
                cache: dict) -> tuple[list[str], list[str]]:
     """(what was checked, mistakes) of one configuration; data read once per dataset."""
-
     from .run import recipe, seeding, training
 
     settings, seed = config.settings, config.settings["seed"]

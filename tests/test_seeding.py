@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from test_workers import train
 
-from greenscreen_pipeline.executors.stop import never
 from greenscreen_pipeline.executors.workers import WorkerSlot
-from greenscreen_pipeline.run.execute import Request
 
 # In a fresh JAX process: a model saved as the final run saves it; a run seeded after an
 # earlier run's seeding; TensorFlow imported by "its own code" afterwards and drawn from;
@@ -98,7 +97,7 @@ def test_a_workers_first_run_imports_nothing_of_greenscreens_that_would_retire_i
     slot = WorkerSlot()
     try:
         for name in ("first", "second"):
-            ending = slot.train(Request(str(config), str(tmp_path / name), 0, 1, {}), never())
+            ending = train(slot, str(config), tmp_path / name, {}, epochs=1)
             assert ending.code == 0 and ending.retired is None, ending.retired
         assert slot.started == 1
     finally:

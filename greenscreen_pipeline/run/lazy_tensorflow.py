@@ -42,7 +42,6 @@ def _keras_handle():
     except ImportError:
         return None
     handle = getattr(module_utils, "tensorflow", None)
-    state = vars(handle) if handle is not None else {}
-    if "_available" not in state or state.get("module", "absent") is not None:
-        return None  # not a lazy module, or one that imported TensorFlow already
+    if handle is None or "_available" not in vars(handle):
+        return None  # not a lazy module that keeps its answer (left_out sees it is unloaded)
     return handle

@@ -8,10 +8,11 @@ Reset before every run:
   data format, `max_epochs`, `max_steps_per_epoch`) back to their values when the worker
   imported Keras, before any of your code ran (`remember_keras_settings`); the backend's
   process-wide switches likewise (JAX's config; TensorFlow's eager functions and XLA
-  autoclustering). Where a run changed them and also imported a package that stays loaded
-  (not yours under the config's folder), the worker retires instead (`retire_reason`):
+  autoclustering), and NumPy's `seterr` (`switches`). Where a run changed them and also
+  imported a package that stays loaded (not yours under the config's folder), the worker
+  retires instead (`retire_reason`):
   the package may have set them when imported, which later runs would not repeat.
-  `train_run` then seeds Python, NumPy and the backend (`keras.utils.set_random_seed`).
+  `train_run` then seeds Python, NumPy and the backend (`seeding.seed_run`).
 - The environment variables, the working folder, `sys.path` and the warning filters, as
   they were when the worker started; a warning shown once in an earlier run is shown
   again (greenscreen's "once per distinct fault" is per run).

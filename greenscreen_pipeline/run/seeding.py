@@ -1,9 +1,8 @@
 """Seeds a run as `keras.utils.set_random_seed` does, without importing TensorFlow to do it.
 
 Keras seeds TensorFlow's global generator wherever TensorFlow is installed, for the
-`tf.data` pipelines of any backend, and imports TensorFlow to find out: on JAX or PyTorch
-that import is 1.4 to 1.5 s of each process (measured on the 2-core VM, RESULTS.md), for
-runs that never use TensorFlow. Here TensorFlow is seeded at once where it is loaded, and
+`tf.data` pipelines of any backend, and imports TensorFlow to find out (`lazy_tensorflow`
+keeps it from that). Here TensorFlow is seeded at once where it is loaded, and
 otherwise the moment it is imported (a post-import hook, `wrapt.register_post_import_hook`,
 the well-kept way to run code after an import), with the seed of the run that imports it.
 Either way a run that uses TensorFlow finds it seeded with its own seed before its first
