@@ -107,6 +107,7 @@ def test_the_cached_splits_cannot_be_changed_by_a_run():
     datacache.clear()
 
 
+@pytest.mark.backends("tensorflow", "jax")
 def test_a_worker_is_replaced_after_a_run_that_failed(fake_smi, tmp_path):
     config = write_config(tmp_path)
     slot = WorkerSlot()
@@ -114,7 +115,9 @@ def test_a_worker_is_replaced_after_a_run_that_failed(fake_smi, tmp_path):
         ok = {"model": "ffnn", "optimizer": "SGD", "lr": 0.01, "batch_size": 64}
         assert train(slot, config, tmp_path / "a", ok, epochs=1).code == 0
         # A loss that became NaN is a failed run in a sound process: the worker stays.
-        diverged = train(slot, config, tmp_path / "nan", {**ok, "lr": 1e12}, epochs=1)
+        # (lr 1e12 gave NaN in one epoch on TensorFlow but a finite loss on JAX; 1e30
+        # gives NaN on both.)
+        diverged = train(slot, config, tmp_path / "nan", {**ok, "lr": 1e30}, epochs=1)
         assert diverged.code == DIVERGED and diverged.retired is None
         assert "loss became nan" in diverged.stderr_tail.lower()
         broken = train(slot, config, tmp_path / "b", {**ok, "model": "no_such_model"},
@@ -163,6 +166,13 @@ def leaky(input_shape, num_classes, params):  # changes what clear_session leave
 
         tf.config.run_functions_eagerly(True)
         tf.config.optimizer.set_jit(True)
+        tf.config.experimental.enable_op_determinism()
+        tf.debugging.enable_check_numerics()
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        torch.set_default_dtype(torch.float64)
+        torch.use_deterministic_algorithms(True, warn_only=True)
     else:
         import jax
 
@@ -175,7 +185,16 @@ def switches():
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        return [tf.config.functions_run_eagerly(), tf.config.optimizer.get_jit()]
+        from tensorflow.python.debug.lib import check_numerics_callback
+        from tensorflow.python.framework import config
+
+        return [tf.config.functions_run_eagerly(), tf.config.optimizer.get_jit(),
+                config.is_op_determinism_enabled(),
+                hasattr(check_numerics_callback._state, "check_numerics_callback")]
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return [str(torch.get_default_dtype()), torch.are_deterministic_algorithms_enabled()]
     import jax
 
     return [jax.config.jax_debug_nans, jax.config.jax_default_matmul_precision]
@@ -197,7 +216,7 @@ def looks(input_shape, num_classes, params):
 """
 
 
-@pytest.mark.backends("tensorflow", "jax")
+@pytest.mark.backends("tensorflow", "jax", "torch")
 def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_smi,
                                                                              tmp_path):
     """Keras keeps epsilon, the image data format, max_steps_per_epoch and the float type
@@ -223,7 +242,8 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
     assert json.loads((tmp_path / "seen.json").read_text()) == {
         "epsilon": 1e-7, "image_data_format": "channels_last", "max_steps_per_epoch": None,
         "floatx": "float32",
-        "switches": [False, ""] if keras.backend.backend() == "tensorflow" else [False, None],
+        "switches": {"tensorflow": [False, "", False, False], "jax": [False, None],
+                     "torch": ["torch.float32", False]}[keras.backend.backend()],
         "leaked_path": False, "leaked_filter": False, "numpy_over": "warn"}
     assert len(json.loads((tmp_path / "leaky" / "results.json").read_text())
                ["history"]["loss"]) == 1

@@ -121,4 +121,5 @@ def _backend() -> dict:
     """The Keras backend this fit ran on, and its version."""
     name = keras.backend.backend()
     return {"keras_backend": name,
-            "backend_version": getattr(importlib.import_module(name), "__version__", "unknown")}
+            "backend_version": str(getattr(importlib.import_module(name), "__version__",
+                                           "unknown"))}

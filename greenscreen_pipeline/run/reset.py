@@ -7,8 +7,9 @@ Reset before every run:
   settings Keras keeps outside it (`KERAS_SETTINGS`: the float type, epsilon, the image
   data format, `max_epochs`, `max_steps_per_epoch`) back to their values when the worker
   imported Keras, before any of your code ran (`remember_keras_settings`); the backend's
-  process-wide switches likewise (JAX's config; TensorFlow's eager functions and XLA
-  autoclustering), and NumPy's `seterr` (`switches`). Where a run changed them and also
+  process-wide switches likewise (JAX's config; TensorFlow's eager functions, XLA
+  autoclustering, op determinism and NaN checks; PyTorch's default dtype and deterministic
+  algorithms), and NumPy's `seterr` (`switches`). Where a run changed them and also
   imported a package that stays loaded (not yours under the config's folder), the worker
   retires instead (`retire_reason`):
   the package may have set them when imported, which later runs would not repeat.
@@ -118,9 +119,11 @@ _at_start: dict = {}  # `switches()` before your code ran
 def switches() -> dict:
     """name -> value, now: Keras's settings (`KERAS_SETTINGS`) and the backend's
     process-wide switches that change what a run computes or how fast: JAX's whole config
-    (jit off, matmul precision, NaN checks, ...); TensorFlow's eager functions and XLA
-    autoclustering (its raw value: None lets TF_XLA_FLAGS decide, False turns it off); and
-    NumPy's floating-point error handling (`numpy.seterr`: "raise" would fail a later run)."""
+    (jit off, matmul precision, NaN checks, ...); TensorFlow's eager functions, XLA
+    autoclustering (its raw value: None lets TF_XLA_FLAGS decide, False turns it off), op
+    determinism and NaN checks (`enable_check_numerics`, which would turn a later run's NaN
+    into an error); PyTorch's default dtype and deterministic algorithms; and NumPy's
+    floating-point error handling (`numpy.seterr`: "raise" would fail a later run)."""
     import keras
     import numpy
 
@@ -134,10 +137,30 @@ def switches() -> dict:
     elif keras.backend.backend() == "tensorflow":
         import tensorflow as tf
         from tensorflow.python.eager import context
+        from tensorflow.python.framework import config as tf_config
 
         out["tf.config.run_functions_eagerly"] = tf.config.functions_run_eagerly()
         out["tf.config.optimizer.jit"] = getattr(context.context(), "_optimizer_jit", None)
+        out["tf.config.experimental.enable_op_determinism"] = (
+            tf_config.is_op_determinism_enabled())
+        out["tf.debugging.enable_check_numerics"] = _check_numerics_enabled()
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        out["torch.set_default_dtype"] = torch.get_default_dtype()
+        out["torch.use_deterministic_algorithms"] = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled())
     return out
+
+
+def _check_numerics_enabled() -> bool:
+    """Whether `tf.debugging.enable_check_numerics` is on. TensorFlow has no public reader:
+    this reads the callback it keeps (per thread: runs are trained in the worker's main
+    thread); False where a TensorFlow version keeps it elsewhere."""
+    from tensorflow.python.debug.lib import check_numerics_callback
+
+    return getattr(check_numerics_callback._state, "check_numerics_callback", None) is not None
 
 
 def _set(name: str, value) -> None:
@@ -159,6 +182,22 @@ def _set(name: str, value) -> None:
         from tensorflow.python.eager import context
 
         context.context().optimizer_jit = value  # the raw value, None included
+    elif name == "tf.config.experimental.enable_op_determinism":
+        from tensorflow.python.framework import config as tf_config
+
+        (tf_config.enable_op_determinism if value else tf_config.disable_op_determinism)()
+    elif name == "tf.debugging.enable_check_numerics":
+        import tensorflow as tf
+
+        (tf.debugging.enable_check_numerics if value else tf.debugging.disable_check_numerics)()
+    elif name == "torch.set_default_dtype":
+        import torch
+
+        torch.set_default_dtype(value)
+    elif name == "torch.use_deterministic_algorithms":
+        import torch
+
+        torch.use_deterministic_algorithms(value[0], warn_only=value[1])
     else:
         getattr(keras.config, f"set_{name}")(value)
 

@@ -259,7 +259,8 @@ def versions() -> dict:
     import greenscreen
 
     backend = keras.backend.backend()
+    # str(): PyTorch's version is a str subclass that YAML's safe_dump cannot represent.
     return {"python": platform.python_version(), "backend": backend,
-            backend: importlib.import_module(backend).__version__,
+            backend: str(importlib.import_module(backend).__version__),
             "keras": keras.__version__, "numpy": numpy.__version__,
             "greenscreen": greenscreen.__version__}
