@@ -79,6 +79,22 @@ def test_window_energy_of_each_component_matches_the_counters_truth(tmp_path, mo
         assert w.coverage > 0.99 and w.reason is None and w.unmeasured == {}
 
 
+def test_a_window_before_the_second_timed_reading_is_measured(tmp_path, monkeypatch):
+    """The counters are read when a window closes: a window that ends before the timer's
+    second reading (a first epoch shorter than the interval) was charged 0 J, the first
+    reading having no power yet to carry forward."""
+    spec = zones(time.time())
+    with powercap.running(tmp_path, spec) as folder:
+        monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(folder))
+        with EnergyMeter(source="rapl", interval=30.0, attribution="device") as meter:
+            assert meter.wait_for_sample(10)
+            with meter.window() as w:
+                time.sleep(0.5)
+    assert w.reason is None and w.energy_j > 0
+    assert_matches(w.components["cpu"].energy_j, spec, CPU, w, tmp_path, rel=0.02)
+    assert_matches(w.components["dram"].energy_j, spec, DRAM, w, tmp_path, rel=0.02)
+
+
 def test_an_unreadable_zone_is_named_with_its_reason(tmp_path, monkeypatch):
     spec = zones(time.time(), **{"intel-rapl:0:2": {"unreadable": True}})
     with powercap.running(tmp_path, spec) as folder:

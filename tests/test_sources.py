@@ -60,6 +60,28 @@ def test_estimate_is_cpu_seconds_times_watts_per_core():
     assert joules == pytest.approx(10.0 * spent, rel=0.25)
 
 
+def test_a_window_shorter_than_the_interval_is_charged_its_cpu_time():
+    """A counter is read when a window opens and when it closes: before its second timed
+    reading it had no power to carry forward, and a fast epoch (a few milliseconds on a
+    small model) was charged 0 J. The estimate's clock counts nanoseconds, not 10 ms
+    ticks."""
+    with EnergyMeter(source=CpuTimeEstimate(interval=30.0, watts_per_core=100.0)) as meter:
+        assert meter.wait_for_sample(5)
+        for seconds in (0.005, 0.2):
+            outer = time.process_time()
+            with meter.window() as w:
+                inner = time.process_time()
+                while time.process_time() < inner + seconds:
+                    pass
+                inner = time.process_time() - inner
+            outer = time.process_time() - outer
+            # The meter's two readings lie between the outer clock reads and around the
+            # inner ones (process_time counts every thread of this process); the window's
+            # edges, microseconds inside the readings, are interpolated between them.
+            assert w.source == "estimated:cpu-time" and w.reason is None
+            assert 0.95 * 100.0 * inner <= w.energy_j <= 100.0 * outer
+
+
 def cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system

@@ -85,6 +85,10 @@ class PowerSource(abc.ABC):
     name: str = "abstract"
     provenance: str = "unknown"
     components: tuple[str, ...] = ("gpu",)  # what its samples measure (see COMPONENTS)
+    # Whether `read_now` may be called from any thread, cheaply, between timed reads: the
+    # meter then reads the source when a window closes, so that a window shorter than the
+    # interval (a fast epoch, the first one above all) ends at a reading of its own.
+    reads_on_demand: bool = False
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
@@ -101,6 +105,10 @@ class PowerSource(abc.ABC):
     @abc.abstractmethod
     def stop(self) -> None:
         """Stops delivering samples and releases every process and handle."""
+
+    def read_now(self) -> list:
+        """One sample per device, taken now, where `reads_on_demand` (else none)."""
+        return []
 
     def cpu_seconds(self) -> float:
         """CPU time the sampler has used so far: its thread (and subprocess, where it has
@@ -130,6 +138,9 @@ class PolledSource(PowerSource):
         super().__init__(interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One read at a time: the timer's and the meter's on demand (a RAPL zone keeps the
+        # last value it unwrapped from).
+        self._read_lock = threading.Lock()
 
     def open(self) -> None:  # noqa: B027 - optional hook
         """Acquires handles; raises `SourceUnavailable` with the reason."""
@@ -140,6 +151,12 @@ class PolledSource(PowerSource):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Releases handles."""
+
+    def read_now(self) -> list[Sample]:
+        if not self.reads_on_demand:
+            return []
+        with self._read_lock:
+            return self.read()
 
     def start(self, sink: Sink) -> None:
         self.open()
@@ -153,7 +170,9 @@ class PolledSource(PowerSource):
         next_t = time.monotonic()
         while not self._stop.is_set():
             try:
-                sink(self.read())
+                with self._read_lock:
+                    samples = self.read()
+                sink(samples)
             except Exception as exc:  # a failed read must not end the sampler
                 self.health.read_errors += 1
                 self.health.reason = f"{self.name} read failed: {exc}"

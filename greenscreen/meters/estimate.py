@@ -36,6 +36,7 @@ class CpuTimeEstimate(PolledSource):
 
     name = "estimate"
     provenance = "estimated:cpu-time"
+    reads_on_demand = True
     components = ("cpu",)
 
     def __init__(self, interval: float = 0.1, tdp_w: float | None = None,
@@ -56,8 +57,11 @@ class CpuTimeEstimate(PolledSource):
         self._w = self._watts()
 
     def read(self) -> list[Sample]:
+        # process_time: this process's threads to the nanosecond (os.times counts in clock
+        # ticks, 10 ms: a few-millisecond epoch read at both ends would show none); the
+        # reaped children only os.times has.
         t = os.times()
-        cpu_s = t.user + t.system + t.children_user + t.children_system
+        cpu_s = time.process_time() + t.children_user + t.children_system
         return [Sample(t=time.time(), index=0, uuid=f"cpu-time:{os.getpid()}",
                        name="CPU time (estimate)", energy_mj=cpu_s * self._w * 1000.0,
                        component="cpu")]

@@ -148,6 +148,7 @@ class RaplSource(PolledSource):
 
     name = "rapl"
     provenance = "measured:rapl"
+    reads_on_demand = True
 
     def __init__(self, interval: float = 0.1, root: str | None = None) -> None:
         super().__init__(interval)
