@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
+import numpy as np
+
+from greenscreen_pipeline.run.execute import reason_line
 from greenscreen_pipeline.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,3 +87,22 @@ def test_a_checkpoint_that_cannot_be_loaded_is_set_aside_and_the_run_starts_agai
     tail = run.attempts()[-1]["stderr_tail"]
     assert "model.weights.h5 cannot be loaded" in tail and "starts again from its first" in tail
     assert list(run.logs()["epoch"]) == [0, 1]
+
+
+def test_an_error_in_a_layer_s_call_is_reported_by_its_own_line():
+    """Keras wraps it: its message ends with the layer's arguments, one per line, and the
+    error itself is printed in bold. status.json's reason (and the console's line) was
+    "NotImplementedError: • training=True"; it is the error's own last line."""
+
+    class Broken(keras.layers.Layer):
+        def call(self, x, training=None):
+            raise NotImplementedError("cannot blend\n\"dirichlet\" not implemented for 'Half'")
+
+    try:
+        Broken()(np.zeros((2, 3), "float32"), training=True)
+    except NotImplementedError as exc:
+        assert "Arguments received by" in str(exc)  # Keras's wrapping, as it is
+        reason = reason_line(exc)
+    assert reason == "NotImplementedError: \"dirichlet\" not implemented for 'Half'"
+    assert reason_line(ValueError("first\nsays why")) == "ValueError: says why"
+

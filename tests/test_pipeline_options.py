@@ -103,6 +103,23 @@ def test_impossible_combinations_are_skipped_with_a_reason():
         assert float64 is None and scaled is None
 
 
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_on_pytorch_a_blending_augmentation_in_float16_is_skipped_with_the_reason(kind):
+    reason = t.skip_reason({**space.BASELINE, "augmentation": kind, "precision": "float16"})
+    assert reason.startswith(f"augmentation {kind} with precision float16 on PyTorch: ")
+    for precision in ("float32", "global_policy_float16"):  # computed in float32: it runs
+        assert t.skip_reason({**space.BASELINE, "augmentation": kind,
+                              "precision": precision}) is None
+    x = np.zeros((4, 8, 8, 1), "float16")
+    dtype = t.set_precision("float16")
+    try:  # the rule holds while PyTorch lacks the kernel
+        with pytest.raises(NotImplementedError, match="dirichlet"):
+            batches.augmenter(kind, 0, dtype)(x, np.eye(10, dtype="float16")[:4])
+    finally:
+        t.set_precision("float32")
+
+
 @pytest.mark.backends("tensorflow", "jax")
 def test_augmented_batches_are_seeded_shuffled_and_in_the_training_dtype(digits):
     x, y = digits

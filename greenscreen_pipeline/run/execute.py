@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,8 @@ from ..runfolder import BUSY_EXIT
 from . import ownership, rules
 
 # Exit codes of a run, the same from a worker's reply and a run process's exit status.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Keras prints the error of a layer's call in bold
+
 DONE = 0  # also skipped and stopped: final states that are not a fault
 FAILED = 1
 DIVERGED = 2  # failed with a NaN or infinite loss, found by our own check: the process is sound
@@ -193,9 +196,16 @@ def _failed(folder, exc: Exception, index: int) -> int:
 
     state = "skipped" if isinstance(exc, RunSkipped) else "failed"
     tail = "".join(traceback.format_exception(exc)).splitlines()[-15:]
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    reason = f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
-    folder.write_status(state, reason=reason, traceback_tail="\n".join(tail))
+    folder.write_status(state, reason=reason_line(exc), traceback_tail="\n".join(tail))
     print(f"run {index:03d} {state}: {exc}", file=sys.stderr)
     return DONE if state == "skipped" else DIVERGED if isinstance(exc, Diverged) else FAILED
 
+
+def reason_line(exc: BaseException) -> str:
+    """The exception's type and the last line of its message, the line that says why (up
+    to 300 characters). Where Keras wraps an error raised in a layer's call ("Exception
+    encountered when calling ...", the error, then "Arguments received by ...:" and one
+    line per argument), the wrapped error's line, not the last argument's."""
+    text = _ANSI.sub("", str(exc)).split("\nArguments received by ", 1)[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]

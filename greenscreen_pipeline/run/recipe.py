@@ -59,12 +59,22 @@ def skip_reason(cfg: dict) -> str | None:
         reason = reason or method_incompatibility(cfg)
         if reason:
             return reason
-    reason = rules.combination_reason(cfg)  # before the 64-bit check: `rules` says why
-    if reason:
+    reason = rules.combination_reason(cfg) or backend_augmentation_reason(cfg)
+    if reason:  # before the 64-bit check: these say why
         return reason
     if cfg["precision"] == "float64" and keras.backend.backend() == "jax" and not jax_x64():
         return ("precision float64 needs JAX's 64-bit mode, which is off (JAX would compute "
                 "in float32); set JAX_ENABLE_X64=1 to run it")
+    return None
+
+
+def backend_augmentation_reason(cfg: dict) -> str | None:
+    """An augmentation the backend cannot run in the run's precision, or None."""
+    if (cfg.get("augmentation") in ("mixup", "cutmix") and cfg.get("precision") == "float16"
+            and keras.backend.backend() == "torch"):
+        return (f"augmentation {cfg['augmentation']} with precision float16 on PyTorch: "
+                "Keras draws its mixing weights from a Beta distribution, whose PyTorch "
+                "sampler (Dirichlet) has no float16 kernel")
     return None
 
 
