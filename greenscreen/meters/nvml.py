@@ -31,7 +31,6 @@ class NvmlSource(PolledSource):
     """
 
     name = "nvml"
-    reads_on_demand = True
 
     def __init__(self, interval: float = 0.1, gpus=None, counter: bool = True) -> None:
         super().__init__(interval)

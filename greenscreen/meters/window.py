@@ -101,6 +101,8 @@ class Window:
         """Ends the window (now, by default) and computes its figures. Idempotent."""
         if not self.closed:
             self.t_end = time.time() if t_end is None else t_end
+            if t_end is None:  # a window closing now, not one cut from the past
+                self.meter.read_powerless_counters()
             self.meter._fill(self)
         return self
 

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from ..runfolder import BUSY_EXIT
 from . import ownership, rules
 
-# Exit codes of a run, the same from a worker's reply and a run process's exit status.
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Keras prints the error of a layer's call in bold
 
+# Exit codes of a run, the same from a worker's reply and a run process's exit status.
 DONE = 0  # also skipped and stopped: final states that are not a fault
 FAILED = 1
 DIVERGED = 2  # failed with a NaN or infinite loss, found by our own check: the process is sound

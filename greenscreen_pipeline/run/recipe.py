@@ -72,9 +72,12 @@ def backend_augmentation_reason(cfg: dict) -> str | None:
     """An augmentation the backend cannot run in the run's precision, or None."""
     if (cfg.get("augmentation") in ("mixup", "cutmix") and cfg.get("precision") == "float16"
             and keras.backend.backend() == "torch"):
-        return (f"augmentation {cfg['augmentation']} with precision float16 on PyTorch: "
-                "Keras draws its mixing weights from a Beta distribution, whose PyTorch "
-                "sampler (Dirichlet) has no float16 kernel")
+        import torch
+
+        if not torch.cuda.is_available():  # Keras computes on the GPU where there is one
+            return (f"augmentation {cfg['augmentation']} with precision float16 on "
+                    "PyTorch's CPU: Keras draws its mixing weights from a Beta distribution, "
+                    "whose PyTorch CPU sampler (Dirichlet) has no float16 kernel (CUDA's has)")
     return None
 
 

@@ -8,8 +8,9 @@ Reset before every run:
   data format, `max_epochs`, `max_steps_per_epoch`) back to their values when the worker
   imported Keras, before any of your code ran (`remember_keras_settings`); the backend's
   process-wide switches likewise (JAX's config; TensorFlow's eager functions, XLA
-  autoclustering, op determinism and NaN checks; PyTorch's default dtype and deterministic
-  algorithms), and NumPy's `seterr` (`switches`). Where a run changed them and also
+  autoclustering, TF32, op determinism and NaN checks; PyTorch's default dtype,
+  deterministic algorithms, matmul precision and cuDNN flags), and NumPy's `seterr`
+  (`switches`). Where a run changed them and also
   imported a package that stays loaded (not yours under the config's folder), the worker
   retires instead (`retire_reason`):
   the package may have set them when imported, which later runs would not repeat.
@@ -120,10 +121,12 @@ def switches() -> dict:
     """name -> value, now: Keras's settings (`KERAS_SETTINGS`) and the backend's
     process-wide switches that change what a run computes or how fast: JAX's whole config
     (jit off, matmul precision, NaN checks, ...); TensorFlow's eager functions, XLA
-    autoclustering (its raw value: None lets TF_XLA_FLAGS decide, False turns it off), op
-    determinism and NaN checks (`enable_check_numerics`, which would turn a later run's NaN
-    into an error); PyTorch's default dtype and deterministic algorithms; and NumPy's
-    floating-point error handling (`numpy.seterr`: "raise" would fail a later run)."""
+    autoclustering (its raw value: None lets TF_XLA_FLAGS decide, False turns it off),
+    TF32 matmuls, op determinism and NaN checks (`enable_check_numerics`, which would turn a
+    later run's NaN into an error); PyTorch's default dtype, deterministic algorithms,
+    float32 matmul precision (TF32) and cuDNN's benchmark and deterministic flags; and
+    NumPy's floating-point error handling (`numpy.seterr`: "raise" would fail a later
+    run)."""
     import keras
     import numpy
 
@@ -135,15 +138,7 @@ def switches() -> dict:
 
         out.update({f"jax.config.{name}": value for name, value in jax.config.values.items()})
     elif keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        from tensorflow.python.eager import context
-        from tensorflow.python.framework import config as tf_config
-
-        out["tf.config.run_functions_eagerly"] = tf.config.functions_run_eagerly()
-        out["tf.config.optimizer.jit"] = getattr(context.context(), "_optimizer_jit", None)
-        out["tf.config.experimental.enable_op_determinism"] = (
-            tf_config.is_op_determinism_enabled())
-        out["tf.debugging.enable_check_numerics"] = _check_numerics_enabled()
+        out.update(_tensorflow_switches())
     elif keras.backend.backend() == "torch":
         import torch
 
@@ -151,16 +146,34 @@ def switches() -> dict:
         out["torch.use_deterministic_algorithms"] = (
             torch.are_deterministic_algorithms_enabled(),
             torch.is_deterministic_algorithms_warn_only_enabled())
+        out["torch.set_float32_matmul_precision"] = torch.get_float32_matmul_precision()
+        out["torch.backends.cudnn.benchmark"] = torch.backends.cudnn.benchmark
+        out["torch.backends.cudnn.deterministic"] = torch.backends.cudnn.deterministic
     return out
 
 
-def _check_numerics_enabled() -> bool:
-    """Whether `tf.debugging.enable_check_numerics` is on. TensorFlow has no public reader:
-    this reads the callback it keeps (per thread: runs are trained in the worker's main
-    thread); False where a TensorFlow version keeps it elsewhere."""
-    from tensorflow.python.debug.lib import check_numerics_callback
+def _tensorflow_switches() -> dict:
+    """TensorFlow's: eager functions, XLA autoclustering, TF32 matmuls (GPUs), and op
+    determinism and NaN checks, which TensorFlow reads only in private modules: a
+    TensorFlow version that moved them leaves those two out rather than failing the
+    worker."""
+    import tensorflow as tf
+    from tensorflow.python.eager import context
 
-    return getattr(check_numerics_callback._state, "check_numerics_callback", None) is not None
+    out = {"tf.config.run_functions_eagerly": tf.config.functions_run_eagerly(),
+           "tf.config.optimizer.jit": getattr(context.context(), "_optimizer_jit", None),
+           "tf.config.experimental.enable_tensor_float_32_execution":
+               tf.config.experimental.tensor_float_32_execution_enabled()}
+    try:
+        from tensorflow.python.debug.lib import check_numerics_callback
+        from tensorflow.python.framework import config as tf_config
+    except ImportError:
+        return out
+    out["tf.config.experimental.enable_op_determinism"] = tf_config.is_op_determinism_enabled()
+    # Kept per thread; runs are trained in the worker's main thread.
+    out["tf.debugging.enable_check_numerics"] = getattr(
+        check_numerics_callback._state, "check_numerics_callback", None) is not None
+    return out
 
 
 def _set(name: str, value) -> None:
@@ -198,6 +211,18 @@ def _set(name: str, value) -> None:
         import torch
 
         torch.use_deterministic_algorithms(value[0], warn_only=value[1])
+    elif name == "torch.set_float32_matmul_precision":
+        import torch
+
+        torch.set_float32_matmul_precision(value)
+    elif name.startswith("torch.backends.cudnn."):
+        import torch
+
+        setattr(torch.backends.cudnn, name.rpartition(".")[2], value)
+    elif name == "tf.config.experimental.enable_tensor_float_32_execution":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(value)
     else:
         getattr(keras.config, f"set_{name}")(value)
 
