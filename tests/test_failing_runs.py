@@ -104,3 +104,16 @@ def test_an_error_in_a_layer_s_call_is_reported_by_its_own_line():
     assert reason_line(caught.value) == (
         "NotImplementedError: \"dirichlet\" not implemented for 'Half'")
     assert reason_line(ValueError("first\nsays why")) == "ValueError: says why"
+
+
+def test_a_tensorflow_runtime_error_is_reported_by_its_message_not_its_graph_node():
+    import tensorflow as tf
+
+    @tf.function
+    def infinite(x):
+        return tf.debugging.check_numerics(x * float("inf"), "x went infinite")
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="node CheckNumerics") as caught:
+        infinite(tf.ones(2))
+    assert reason_line(caught.value) == (
+        "InvalidArgumentError: x went infinite : Tensor had Inf values")

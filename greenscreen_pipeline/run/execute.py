@@ -203,9 +203,11 @@ def _failed(folder, exc: Exception, index: int) -> int:
 
 def reason_line(exc: BaseException) -> str:
     """The exception's type and the last line of its message, the line that says why (up
-    to 300 characters). Where Keras wraps an error raised in a layer's call ("Exception
-    encountered when calling ...", the error, then "Arguments received by ...:" and one
-    line per argument), the wrapped error's line, not the last argument's."""
+    to 300 characters). Not the lines that only say where: where Keras wraps an error
+    raised in a layer's call ("Exception encountered when calling ...", the error, then
+    "Arguments received by ...:" and one line per argument), the wrapped error's line; in
+    a TensorFlow runtime error, the line above its graph node ("[[{{node ...}}]] [Op:...]")."""
     text = _ANSI.sub("", str(exc)).split("\nArguments received by ", 1)[0]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.strip().startswith("[[{{")]
     return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
