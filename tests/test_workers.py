@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from test_pipeline_sweep import wait_for
 
+from greenscreen_pipeline.executors.progress import failure
 from greenscreen_pipeline.executors.stop import never
 from greenscreen_pipeline.executors.workers import WorkerSlot
 from greenscreen_pipeline.run import ownership
@@ -120,6 +121,8 @@ def test_a_worker_is_replaced_after_a_run_that_failed(fake_smi, tmp_path):
         diverged = train(slot, config, tmp_path / "nan", {**ok, "lr": 1e30}, epochs=1)
         assert diverged.code == DIVERGED and diverged.retired is None
         assert "loss became nan" in diverged.stderr_tail.lower()
+        outcome = RunFolder(tmp_path / "nan").outcome()  # said without a place: not your code
+        assert failure(outcome) == outcome["reason"] and "became nan" in outcome["reason"]
         broken = train(slot, config, tmp_path / "b", {**ok, "model": "no_such_model"},
                        epochs=1)
         assert broken.code == FAILED and broken.retired == "its run failed"

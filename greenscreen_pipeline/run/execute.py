@@ -195,7 +195,10 @@ def _failed(folder, exc: Exception, index: int) -> int:
     from .recipe import Diverged
 
     state = "skipped" if isinstance(exc, RunSkipped) else "failed"
-    tail = "".join(traceback.format_exception(exc)).splitlines()[-15:]
+    # A NaN loss is found by our own check: its traceback is Keras's fit and our callback,
+    # no line of yours, so the console names no place for it.
+    tail = [] if isinstance(exc, Diverged) else (
+        "".join(traceback.format_exception(exc)).splitlines()[-15:])
     folder.write_status(state, reason=reason_line(exc), traceback_tail="\n".join(tail))
     print(f"run {index:03d} {state}: {exc}", file=sys.stderr)
     return DONE if state == "skipped" else DIVERGED if isinstance(exc, Diverged) else FAILED
