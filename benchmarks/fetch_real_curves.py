@@ -65,7 +65,9 @@ import argparse
 import io
 import itertools
 import json
+import os
 import re
+import shutil
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -93,19 +95,25 @@ CHECKPOINT_J = 1.0
 
 def ensure(source: Path, name: str, spec: tuple) -> Path:
     """`source`/`name`/<data folder>, downloaded (the repository's archive at the pinned
-    commit, only that folder extracted) when it is not there."""
+    commit, only that folder extracted) when it is not there. The folder appears whole or
+    not at all: it is extracted beside it and renamed, so an interrupted download is not
+    taken for the data next time."""
     repo, commit, folder = spec
     path = source / name / folder
     if path.is_dir():
         return path
     with urllib.request.urlopen(ARCHIVE.format(repo=repo, commit=commit)) as response:
         blob = io.BytesIO(response.read())
+    partial = source / name / f".partial-{os.getpid()}"
     with tarfile.open(fileobj=blob, mode="r:gz") as tar:
         for member in tar.getmembers():
             inner = member.name.split("/", 1)[-1]
             if member.isfile() and inner.startswith(folder + "/"):
                 member.name = inner
-                tar.extract(member, source / name, filter="data")
+                tar.extract(member, partial, filter="data")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(partial / folder, path)
+    shutil.rmtree(partial)
     return path
 
 
