@@ -105,15 +105,17 @@ def ensure(source: Path, name: str, spec: tuple) -> Path:
     with urllib.request.urlopen(ARCHIVE.format(repo=repo, commit=commit)) as response:
         blob = io.BytesIO(response.read())
     partial = source / name / f".partial-{os.getpid()}"
-    with tarfile.open(fileobj=blob, mode="r:gz") as tar:
-        for member in tar.getmembers():
-            inner = member.name.split("/", 1)[-1]
-            if member.isfile() and inner.startswith(folder + "/"):
-                member.name = inner
-                tar.extract(member, partial, filter="data")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(partial / folder, path)
-    shutil.rmtree(partial)
+    try:
+        with tarfile.open(fileobj=blob, mode="r:gz") as tar:
+            for member in tar.getmembers():
+                inner = member.name.split("/", 1)[-1]
+                if member.isfile() and inner.startswith(folder + "/"):
+                    member.name = inner
+                    tar.extract(member, partial, filter="data")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial / folder, path)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return path
 
 

@@ -117,3 +117,13 @@ def test_a_tensorflow_runtime_error_is_reported_by_its_message_not_its_graph_nod
         infinite(tf.ones(2))
     assert reason_line(caught.value) == (
         "InvalidArgumentError: x went infinite : Tensor had Inf values")
+    # An out-of-memory error's form: the node, a hint and the op follow the cause; and
+    # JAX ends some messages with a link.
+    oom = ("OOM when allocating tensor with shape[4096,4096]\n\t [[{{node MatMul}}]]\n"
+           "Hint: If you want to see a list of allocated tensors when OOM happens, add "
+           "report_tensor_allocations_upon_oom to RunOptions.\n [Op:__inference_step_9]")
+    assert reason_line(MemoryError(oom)) == (
+        "MemoryError: OOM when allocating tensor with shape[4096,4096]")
+    assert reason_line(TypeError("Attempted boolean conversion of traced array\n"
+                                 "See https://docs.jax.dev/en/latest/errors.html")) == (
+        "TypeError: Attempted boolean conversion of traced array")

@@ -107,9 +107,9 @@ class PowerSource(abc.ABC):
     def stop(self) -> None:
         """Stops delivering samples and releases every process and handle."""
 
-    def read_now(self) -> list[Sample]:
-        """One sample per device, taken now, where `reads_on_demand` (else none)."""
-        return []
+    def read_now(self, sink: Sink, wanted: Callable[[], bool]) -> None:  # noqa: B027
+        """Where `reads_on_demand` and `wanted()`: one sample per device, taken now and
+        given to `sink`. Sources that cannot be read on demand do nothing."""
 
     def cpu_seconds(self) -> float:
         """CPU time the sampler has used so far: its thread (and subprocess, where it has
@@ -153,12 +153,15 @@ class PolledSource(PowerSource):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Releases handles."""
 
-    def read_now(self) -> list[Sample]:
-        # Never waits: a busy lock is the timer reading at this moment, close enough.
-        if not self.reads_on_demand or not self._read_lock.acquire(blocking=False):
-            return []
+    def read_now(self, sink: Sink, wanted: Callable[[], bool]) -> None:
+        # `wanted` is asked under the read lock, which the timer holds until its reading is
+        # stored: a reading the timer took meanwhile is seen, not read again microseconds
+        # later. Waits a moment at most: a read takes microseconds.
+        if not self.reads_on_demand or not self._read_lock.acquire(timeout=0.05):
+            return
         try:
-            return self.read()
+            if wanted():
+                sink(self.read())
         finally:
             self._read_lock.release()
 
@@ -174,9 +177,8 @@ class PolledSource(PowerSource):
         next_t = time.monotonic()
         while not self._stop.is_set():
             try:
-                with self._read_lock:
-                    samples = self.read()
-                sink(samples)
+                with self._read_lock:  # read and stored as one, for `read_now`
+                    sink(self.read())
             except Exception as exc:  # a failed read must not end the sampler
                 self.health.read_errors += 1
                 self.health.reason = f"{self.name} read failed: {exc}"

@@ -16,6 +16,7 @@ print({c: (cw.energy_j, cw.source) for c, cw in w.components.items()}, w.unmeasu
 from __future__ import annotations
 
 import atexit
+import functools
 import math
 import os
 import threading
@@ -90,6 +91,7 @@ class EnergyMeter:
         self.hold = max(5 * interval, 0.5)
         self._lock = threading.Lock()
         self._series: dict[tuple[str, int], DeviceSeries] = {}
+        self._origin: dict[tuple[str, int], PowerSource | None] = {}  # the source of each
         self._sources: list[PowerSource] = []
         self._provenance: dict[str, str] = {}  # component -> provenance of its source
         self._running = False
@@ -137,7 +139,7 @@ class EnergyMeter:
         self._sources, self._provenance = [], {}
         for source in chosen.sources:
             try:
-                source.start(self._ingest)
+                source.start(functools.partial(self._ingest, source=source))
             except SourceUnavailable as exc:  # it could run a moment ago: record why not now
                 if len(chosen.sources) == 1:
                     raise
@@ -184,12 +186,13 @@ class EnergyMeter:
             return {s.index: s.uuid for s in self._series.values() if s.component == "gpu"}
 
     # -- data --------------------------------------------------------------
-    def _ingest(self, samples: list[Sample]) -> None:
+    def _ingest(self, samples: list[Sample], source: PowerSource | None = None) -> None:
         with self._lock:
             for s in samples:
                 series = self._series.get((s.component, s.index))
                 if series is None:
                     series = self._series[(s.component, s.index)] = DeviceSeries(s)
+                    self._origin[(s.component, s.index)] = source
                 series.append(s)
 
     def _ordered(self) -> list[DeviceSeries]:
@@ -271,15 +274,16 @@ class EnergyMeter:
         for source in self._sources if self._running else ():
             if not source.reads_on_demand:
                 continue
-            with self._lock:
-                powerless = any(len(s.t) < 2 for s in self._series.values()
-                                if s.component in source.components)
+
+            def powerless(source: PowerSource = source) -> bool:
+                with self._lock:
+                    return any(len(s.t) < 2 for key, s in self._series.items()
+                               if self._origin.get(key) is source)
+
             try:
-                samples = source.read_now() if powerless else []
+                source.read_now(functools.partial(self._ingest, source=source), powerless)
             except Exception:  # the timer's reads count and report a failing source
                 continue
-            if samples:
-                self._ingest(samples)
 
     def _fill(self, w: Window) -> None:
         if self._cpu_share is not None:

@@ -24,6 +24,7 @@ from ..runfolder import BUSY_EXIT
 from . import ownership, rules
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Keras prints the error of a layer's call in bold
+_NOT_WHY = ("[[{{", "[Op:", "Hint:", "See http")  # lines of a message that say no cause
 
 # Exit codes of a run, the same from a worker's reply and a run process's exit status.
 DONE = 0  # also skipped and stopped: final states that are not a fault
@@ -206,11 +207,13 @@ def _failed(folder, exc: Exception, index: int) -> int:
 
 def reason_line(exc: BaseException) -> str:
     """The exception's type and the last line of its message, the line that says why (up
-    to 300 characters). Not the lines that only say where: where Keras wraps an error
-    raised in a layer's call ("Exception encountered when calling ...", the error, then
-    "Arguments received by ...:" and one line per argument), the wrapped error's line; in
-    a TensorFlow runtime error, the line above its graph node ("[[{{node ...}}]] [Op:...]")."""
+    to 300 characters). Not the lines that only say where or what to read: where Keras
+    wraps an error raised in a layer's call ("Exception encountered when calling ...", the
+    error, then "Arguments received by ...:" and one line per argument), the wrapped
+    error's line; in a TensorFlow runtime error, the line above its graph node, its hint
+    and its op ("[[{{node ...}}]]", "Hint: ...", "[Op:...]"); nor JAX's link ("See
+    https://...")."""
     text = _ANSI.sub("", str(exc)).split("\nArguments received by ", 1)[0]
     lines = [line.strip() for line in text.splitlines()
-             if line.strip() and not line.strip().startswith("[[{{")]
+             if line.strip() and not line.strip().startswith(_NOT_WHY)]
     return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]

@@ -124,7 +124,8 @@ def switches() -> dict:
     autoclustering (its raw value: None lets TF_XLA_FLAGS decide, False turns it off),
     TF32 matmuls, op determinism and NaN checks (`enable_check_numerics`, which would turn a
     later run's NaN into an error); PyTorch's default dtype, deterministic algorithms,
-    float32 matmul precision (TF32) and cuDNN's benchmark and deterministic flags; and
+    float32 precision (TF32, bf16: legacy and per-backend settings) and cuDNN's benchmark
+    and deterministic flags; and
     NumPy's floating-point error handling (`numpy.seterr`: "raise" would fail a later
     run)."""
     import keras
@@ -146,10 +147,55 @@ def switches() -> dict:
         out["torch.use_deterministic_algorithms"] = (
             torch.are_deterministic_algorithms_enabled(),
             torch.is_deterministic_algorithms_warn_only_enabled())
-        out["torch.set_float32_matmul_precision"] = torch.get_float32_matmul_precision()
+        out["torch float32 precision"] = _torch_precision()
         out["torch.backends.cudnn.benchmark"] = torch.backends.cudnn.benchmark
         out["torch.backends.cudnn.deterministic"] = torch.backends.cudnn.deterministic
     return out
+
+
+# Where PyTorch sets float32's precision (TF32, bf16) per backend, with its newer API.
+_TORCH_FP32 = ("", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn", "mkldnn",
+               "mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")
+
+
+def _torch_backend(path: str):
+    import torch
+
+    obj = torch.backends
+    for part in filter(None, path.split(".")):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _torch_precision() -> tuple:
+    """PyTorch's float32 precision: (the legacy matmul precision, or None where the newer
+    API was used, after which the legacy getter raises; the newer API's `fp32_precision`
+    per backend, where the installed torch has it; else the legacy TF32 flags)."""
+    import torch
+
+    try:
+        legacy = torch.get_float32_matmul_precision()
+    except RuntimeError:  # "a mix of the legacy and new APIs"
+        legacy = None
+    new = tuple((path, backend.fp32_precision) for path in _TORCH_FP32
+                if hasattr(backend := _torch_backend(path), "fp32_precision"))
+    flags = () if new else (torch.backends.cuda.matmul.allow_tf32,
+                            torch.backends.cudnn.allow_tf32)
+    return legacy, new, flags
+
+
+def _set_torch_precision(value: tuple) -> None:
+    """Puts back `_torch_precision()`: the legacy setting first (it sets some of the newer
+    ones), then every newer one, so that both read as they did."""
+    import torch
+
+    legacy, new, flags = value
+    if legacy is not None:
+        torch.set_float32_matmul_precision(legacy)
+    for path, precision in new:
+        _torch_backend(path).fp32_precision = precision
+    if flags:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
 
 
 def _tensorflow_switches() -> dict:
@@ -167,12 +213,15 @@ def _tensorflow_switches() -> dict:
     try:
         from tensorflow.python.debug.lib import check_numerics_callback
         from tensorflow.python.framework import config as tf_config
-    except ImportError:
+
+        determinism = tf_config.is_op_determinism_enabled()
+        # Kept per thread; runs are trained in the worker's main thread.
+        numerics = getattr(check_numerics_callback._state, "check_numerics_callback",
+                           None) is not None
+    except (ImportError, AttributeError):
         return out
-    out["tf.config.experimental.enable_op_determinism"] = tf_config.is_op_determinism_enabled()
-    # Kept per thread; runs are trained in the worker's main thread.
-    out["tf.debugging.enable_check_numerics"] = getattr(
-        check_numerics_callback._state, "check_numerics_callback", None) is not None
+    out["tf.config.experimental.enable_op_determinism"] = determinism
+    out["tf.debugging.enable_check_numerics"] = numerics
     return out
 
 
@@ -211,10 +260,8 @@ def _set(name: str, value) -> None:
         import torch
 
         torch.use_deterministic_algorithms(value[0], warn_only=value[1])
-    elif name == "torch.set_float32_matmul_precision":
-        import torch
-
-        torch.set_float32_matmul_precision(value)
+    elif name == "torch float32 precision":
+        _set_torch_precision(value)
     elif name.startswith("torch.backends.cudnn."):
         import torch
 
