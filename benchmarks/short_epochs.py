@@ -18,7 +18,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,23 +27,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
+from efficient_training import Clock  # noqa: E402  each epoch's process CPU seconds
 
 from greenscreen import SMICallback  # noqa: E402
 from greenscreen.meters.estimate import watts_per_core  # noqa: E402
-
-
-class CpuClock(keras.callbacks.Callback):
-    """The process's CPU seconds over each epoch (listed after SMICallback, so its
-    reads lie inside the meter's window)."""
-
-    def on_train_begin(self, logs=None):
-        self.cpu_s = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.process_time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.cpu_s.append(time.process_time() - self._start)
 
 
 def fit(rows: int, epochs: int, log_dir: Path) -> list[dict]:
@@ -54,14 +40,14 @@ def fit(rows: int, epochs: int, log_dir: Path) -> list[dict]:
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
     model.compile("adam", "categorical_crossentropy")
-    clock = CpuClock()
+    clock = Clock()  # after SMICallback: starts after its window opens, stops after it closes
     history = model.fit(x, y, epochs=epochs, batch_size=128, verbose=0,
                         callbacks=[SMICallback(source="estimate", log_dir=str(log_dir)), clock])
     watts = watts_per_core()
     return [{"epoch": i, "epoch_s": history.history["epoch_s"][i],
              "energy_j": history.history["energy_j"][i], "cpu_j": cpu * watts,
              "ratio": history.history["energy_j"][i] / (cpu * watts) if cpu > 0 else None}
-            for i, cpu in enumerate(clock.cpu_s)]
+            for i, cpu in enumerate(clock.cpu)]
 
 
 def main() -> None:

@@ -231,7 +231,8 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
                                                                              tmp_path):
     """Keras keeps epsilon, the image data format, max_steps_per_epoch and the float type
     outside the state clear_session clears, and the backend has switches of its own
-    (TensorFlow's eager functions and XLA autoclustering; JAX's config); `sys.path` is the
+    (TensorFlow's eager functions, XLA autoclustering, op determinism, NaN checks and TF32;
+    JAX's config; PyTorch's default dtype, determinism, TF32 and cuDNN benchmark); `sys.path` is the
     process's: a run of your code that changes them does not hand them to the next run in
     its worker, which sees a new process's values, and so are the warning filters and
     NumPy's floating-point error handling."""

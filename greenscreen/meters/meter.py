@@ -272,18 +272,17 @@ class EnergyMeter:
         forward past it, so a window ending before the timer's second reading would be
         charged 0 J. Later windows go by the timed readings, as every source's do."""
         for source in self._sources if self._running else ():
-            if not source.reads_on_demand:
-                continue
-
-            def powerless(source: PowerSource = source) -> bool:
-                with self._lock:
-                    return any(len(s.t) < 2 for key, s in self._series.items()
-                               if self._origin.get(key) is source)
-
             try:
-                source.read_now(functools.partial(self._ingest, source=source), powerless)
+                source.read_now(functools.partial(self._ingest, source=source),
+                                functools.partial(self._has_one_reading, source))
             except Exception:  # the timer's reads count and report a failing source
-                continue
+                pass
+
+    def _has_one_reading(self, source: PowerSource) -> bool:
+        """Whether a series of `source` has fewer than two readings (no power yet)."""
+        with self._lock:
+            return any(len(s.t) < 2 for key, s in self._series.items()
+                       if self._origin.get(key) is source)
 
     def _fill(self, w: Window) -> None:
         if self._cpu_share is not None:

@@ -1,14 +1,14 @@
 """Keras calls that import TensorFlow only to ask about it, kept from doing so where no
 TensorFlow is loaded.
 
-On any backend, `keras.utils.set_random_seed` seeds TensorFlow wherever it is installed
-(for `tf.data`), and `Model.save` asks whether each object is a TensorFlow shape, dtype or
-type spec; both import TensorFlow to find out: 1.4 to 1.5 s of each process on JAX or
-PyTorch (measured, RESULTS.md). While TensorFlow is not loaded, no object can be of its
-types and none of its generators can have drawn, so answering "not available" for the
-length of such a call changes nothing that it does. Keras keeps the answer in one lazy
-handle, `keras.src.utils.module_utils.tensorflow`; a Keras without it imports TensorFlow
-as before.
+On any backend, `keras.utils.set_random_seed` seeds TensorFlow wherever it is installed (for
+`tf.data`), and `Model.save` asks whether each object is a TensorFlow shape, dtype or type
+spec; both import TensorFlow to find out: 1.4 to 1.5 s of each JAX process here (RESULTS.md:
+the drop in a run's set-up once it was left out; not timed on PyTorch). While TensorFlow is
+not loaded, no object can be of its types and none of its generators can have drawn, so
+answering "not available" for the length of such a call changes nothing that it does. Keras
+keeps the answer in one lazy handle, `keras.src.utils.module_utils.tensorflow`; a Keras
+without it imports TensorFlow as before.
 """
 
 from __future__ import annotations
