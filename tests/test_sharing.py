@@ -24,7 +24,7 @@ def measure(seconds: float = 1.5, **kwargs):
         warnings.simplefilter("always")
         with EnergyMeter(source="nvidia-smi", interval=0.05, **kwargs) as meter:
             assert meter.wait_for_sample(10)
-            meter._watcher.poll()  # the first occupancy now, not after the watcher's 2 s
+            meter._attribution.watcher.poll()  # the first occupancy now, not in 2 s
             with meter.window("w") as w:
                 time.sleep(seconds)
     return w, [str(c.message) for c in caught if "other process" in str(c.message)]

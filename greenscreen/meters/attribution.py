@@ -12,7 +12,83 @@ import math
 import warnings
 
 from .cputime import CpuShare
-from .processes import ProcessWatcher, share
+from .processes import ProcessWatcher, share, watcher_for
+
+
+class Attribution:
+    """One meter's attribution: who else used its devices, and this process's share.
+
+    Holds the GPU process watcher and the CPU-time share, which the meter starts with
+    its sources and stops with them, and warns once per meter about shared GPUs.
+
+    Args:
+        mode: "process" (charge this process its share) or "device" (the whole devices).
+        pid: The process charged.
+    """
+
+    def __init__(self, mode: str, pid: int) -> None:
+        self.mode, self.pid = mode, pid
+        self.watcher: ProcessWatcher | None = None
+        self.cpu_share: CpuShare | None = None
+        self._warned_sharing = self._warned_unknown = False
+
+    def start(self, gpu_source: str | None, uuids, cpu_measured: bool) -> None:
+        """Watches the GPUs' processes where a GPU source (by name) runs, and the CPU-time
+        share where the CPU or DRAM is measured and each process is charged its share."""
+        self.watcher = watcher_for(gpu_source, uuids) if gpu_source else None
+        if self.watcher is not None:
+            self.watcher.start()
+        if self.mode == "process" and cpu_measured:
+            self.cpu_share = CpuShare(self.pid).start()
+
+    def stop(self) -> None:
+        for helper in (self.watcher, self.cpu_share):
+            if helper is not None:
+                helper.stop()
+
+    def poll(self) -> None:
+        """The CPU-time share up to now, not up to the last timer tick."""
+        if self.cpu_share is not None:
+            self.cpu_share.poll()
+
+    def share_reason(self) -> str:
+        reason = self.cpu_share.reason if self.cpu_share else None
+        return reason or "its CPU-time share is unknown"
+
+    def gpus(self, window, series: list) -> str | None:
+        """Records who shared the GPUs and, with mode "process", charges this process its
+        share of each GPU. Returns how, or None when nothing changed."""
+        if self.watcher is None:
+            return None
+        methods, pids, most = charge_gpus(window, series, self.watcher, self.pid,
+                                          self.mode == "process")
+        if not methods:
+            return None
+        if methods == {"sharing-unknown"}:  # a container? said, never assumed alone
+            mark_unknown(window, warn=not self._warned_unknown)
+            self._warned_unknown = True
+            return "sharing-unknown" if self.mode == "process" else None
+        window.shared_with = {"processes": most, "pids": sorted(pids)}
+        if not self._warned_sharing:
+            self._warned_sharing = True
+            warnings.warn(
+                f"greenscreen: {most} other process(es) compute on the measured GPU(s) (pids "
+                f"{', '.join(map(str, sorted(pids)))}); " + (
+                    "each window charges this process its share (attribution='process')"
+                    if self.mode == "process" else "each window charges this process "
+                    "the whole devices (attribution='device'): their energy is counted too"),
+                RuntimeWarning, stacklevel=2)
+        if self.mode != "process":
+            return None
+        return "even-split" if "even-split" in methods else "sm-share"
+
+    def cpu(self, window, series: list) -> str | None:
+        """With mode "process", charges the packages' and DRAM's energy to this process
+        tree by its share of the node's busy CPU time."""
+        if self.cpu_share is None:
+            return None
+        charge_cpu(window, series, self.cpu_share)
+        return "cpu-time-share"
 
 
 def charge_gpus(window, series: list, watcher: ProcessWatcher, pid: int,

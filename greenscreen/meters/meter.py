@@ -21,7 +21,6 @@ import math
 import os
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Iterable
 
@@ -29,11 +28,9 @@ import numpy as np
 
 from ..validation import check_choice, check_number, invalid
 from .accuracy import facts_for
-from .attribution import charge_cpu, charge_gpus, mark_unknown
+from .attribution import Attribution
 from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable
-from .cputime import CpuShare
 from .intervals import fill_errors
-from .processes import ProcessWatcher, watcher_for
 from .registry import check_source, plan
 from .series import DeviceSeries
 from .window import ComponentWindow, Window
@@ -82,9 +79,7 @@ class EnergyMeter:
         self.check_arguments(source, interval, gpus, attribution)
         self.attribution = attribution
         self.pid = os.getpid()  # the process charged: the one that measures to train
-        self._watcher: ProcessWatcher | None = None
-        self._cpu_share: CpuShare | None = None
-        self._warned_sharing = self._warned_unknown = False
+        self._attribution = Attribution(attribution, self.pid)
         self.requested = source
         self.interval = interval
         self.gpus = gpus
@@ -154,13 +149,9 @@ class EnergyMeter:
                 f"{c}: {r}" for c, r in self.unmeasured.items()))
         self.hold = max(5 * max(s.interval for s in self._sources), 0.5)
         self._running = True
-        gpu = next((s for s in self._sources if "gpu" in s.components), None)
-        self._watcher = watcher_for(gpu.name, self._uuids) if gpu else None
-        if self._watcher is not None:
-            self._watcher.start()
-        if self.attribution == "process" and any(
-                self._provenance.get(c, "").startswith("measured") for c in ("cpu", "dram")):
-            self._cpu_share = CpuShare(self.pid).start()
+        gpu = next((s.name for s in self._sources if "gpu" in s.components), None)
+        self._attribution.start(gpu, self._uuids, any(
+            self._provenance.get(c, "").startswith("measured") for c in ("cpu", "dram")))
         _LIVE.add(self)
         return self
 
@@ -169,9 +160,7 @@ class EnergyMeter:
         if self._running:
             for source in self._sources:
                 source.stop()
-        for helper in (self._watcher, self._cpu_share):
-            if helper is not None:
-                helper.stop()
+        self._attribution.stop()
         self._running = False
         _LIVE.discard(self)
 
@@ -285,8 +274,7 @@ class EnergyMeter:
                        if self._origin.get(key) is source)
 
     def _fill(self, w: Window) -> None:
-        if self._cpu_share is not None:
-            self._cpu_share.poll()  # the share up to now, not up to the last timer tick
+        self._attribution.poll()
         with self._lock:
             series = self._ordered()
             for s in series:  # what its readings are known to be (None: an estimate)
@@ -298,8 +286,8 @@ class EnergyMeter:
             whole = {c: _sum([d.energy_j for d in w.devices if d.component == c])
                      for c in COMPONENTS}
             w.device_energy_j = _sum([d.energy_j for d in w.devices]) if w.devices else NAN
-            how = {"gpu": self._attribute_gpus(w, series),
-                   **dict.fromkeys(("cpu", "dram"), self._attribute_cpu(w, series))}
+            how = {"gpu": self._attribution.gpus(w, series),
+                   **dict.fromkeys(("cpu", "dram"), self._attribution.cpu(w, series))}
         w.unmeasured = dict(self.unmeasured)
         for c, provenance in self.components.items():
             devices = [d for d in w.devices if d.component == c]
@@ -334,51 +322,12 @@ class EnergyMeter:
             what = f"device {d.index}" if d.component == "gpu" else \
                 f"{d.component} {d.index} ({d.uuid})"
             if d.coverage > 0:  # measured, but its share could not be worked out
-                parts.append(f"{what}: {self._share_reason()}")
+                parts.append(f"{what}: {self._attribution.share_reason()}")
                 continue
             count = missing[(d.component, d.index)]
             parts.append(f"{what} has no power sample near the window"
                          + (f" ({count} readings were [N/A])" if count else ""))
         return "; ".join(parts) + self._health_suffix()
-
-    def _share_reason(self) -> str:
-        reason = self._cpu_share.reason if self._cpu_share else None
-        return reason or "its CPU-time share is unknown"
-
-    def _attribute_gpus(self, w: Window, series: list) -> str | None:
-        """Records who shared the GPUs and, with attribution "process", charges this
-        process its share of each GPU. Returns how, or None when nothing changed."""
-        if self._watcher is None:
-            return None
-        methods, pids, most = charge_gpus(w, series, self._watcher, self.pid,
-                                          self.attribution == "process")
-        if not methods:
-            return None
-        if methods == {"sharing-unknown"}:  # a container? said, never assumed alone
-            mark_unknown(w, warn=not self._warned_unknown)
-            self._warned_unknown = True
-            return "sharing-unknown" if self.attribution == "process" else None
-        w.shared_with = {"processes": most, "pids": sorted(pids)}
-        if not self._warned_sharing:
-            self._warned_sharing = True
-            warnings.warn(
-                f"greenscreen: {most} other process(es) compute on the measured GPU(s) (pids "
-                f"{', '.join(map(str, sorted(pids)))}); " + (
-                    "each window charges this process its share (attribution='process')"
-                    if self.attribution == "process" else "each window charges this process "
-                    "the whole devices (attribution='device'): their energy is counted too"),
-                RuntimeWarning, stacklevel=2)
-        if self.attribution != "process":
-            return None
-        return "even-split" if "even-split" in methods else "sm-share"
-
-    def _attribute_cpu(self, w: Window, series: list) -> str | None:
-        """With attribution "process", charges the packages' and DRAM's energy to this
-        process tree by its share of the node's busy CPU time."""
-        if self._cpu_share is None:
-            return None
-        charge_cpu(w, series, self._cpu_share)
-        return "cpu-time-share"
 
     def _total_peak(self, a: float, b: float) -> float:
         series = [s for s in self._series.values() if s.t]
