@@ -13,6 +13,10 @@ import time
 from pathlib import Path
 
 from ..fileio import atomic_write_text
+from ._windows import COMPONENT_ERR_KEYS, COMPONENT_KEYS
+
+LOG_KEYS = ("energy_j", "energy_err_j", *COMPONENT_KEYS, *COMPONENT_ERR_KEYS, "power_w",
+            "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s")  # SMICallback's
 
 
 def _cell(value) -> str:
@@ -93,17 +97,57 @@ class CsvRunLog:
 
     def drop_from_epoch(self, epoch: int) -> None:
         """Removes the rows of `epoch` and later (a resumed fit trains them again)."""
-        kept = [r for r in self.rows if not _epoch_at_least(r.get("epoch"), epoch)]
+        kept = [r for r in self.rows if not _epoch_of(r) >= epoch]
         if len(kept) != len(self.rows):
             self.rows = kept
             self._rewrite()
 
+    def has_epochs_before(self, epoch: int) -> bool:
+        """Whether a row holds an epoch before `epoch` (a fit starting there continues)."""
+        return any(_epoch_of(r) < epoch for r in self.rows)
 
-def _epoch_at_least(value, epoch: int) -> bool:
+
+def _epoch_of(row: dict) -> float:
+    """A row's epoch; NaN (never before or at any epoch) where it is not a number."""
     try:
-        return int(value) >= epoch
+        return int(row.get("epoch"))
     except (TypeError, ValueError):
-        return False
+        return math.nan
+
+
+def epoch_row(epoch: int, window, logs: dict, *, val_energy_j: float, reason: str,
+              attempt: int) -> dict:
+    """logs.csv's row for one epoch: the window's times, every log (numbers as floats),
+    the energy keys (the components only where measured), each device's energy, and the
+    window's coverage, provenance, sharing and, per component, source or why unmeasured."""
+    row = {"epoch": epoch, "t_start": window.t_start, "t_end": window.t_end}
+    row.update({k: _float_or_as_is(v) for k, v in logs.items() if k not in LOG_KEYS})
+    row.update({k: logs.get(k, math.nan) for k in LOG_KEYS  # components: those measured
+                if k in logs or k not in COMPONENT_KEYS + COMPONENT_ERR_KEYS})
+    row["val_energy_j"] = val_energy_j
+    for dev in window.devices:
+        row[f"{dev.component}{dev.index}_energy_j"] = dev.energy_j
+    row.update(coverage=window.coverage, source=window.source,
+               shared_with=_others(window.shared_with), reason=reason, attempt=attempt)
+    for component, cw in window.components.items():
+        row[f"{component}_source"] = cw.source
+    for component, why in window.unmeasured.items():
+        row[f"{component}_unmeasured"] = why
+    return row
+
+
+def _float_or_as_is(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _others(shared_with) -> "int | str":
+    """logs.csv's shared_with: the most other processes at once, or "unknown"."""
+    if isinstance(shared_with, str):
+        return shared_with
+    return (shared_with or {}).get("processes", 0)
 
 
 def earlier_attempts(log_dir) -> list[dict]:

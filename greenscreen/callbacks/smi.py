@@ -15,14 +15,12 @@ from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
 from ..validation import check_number, invalid
 from ._job import job_metadata
-from ._runlog import CsvRunLog, earlier_attempts
+from ._runlog import CsvRunLog, earlier_attempts, epoch_row
 from ._summary import attempt_record, document
-from ._windows import COMPONENT_ERR_KEYS, COMPONENT_KEYS, BlindWindow, log_fields
+from ._windows import BlindWindow, log_fields
 
 NAN = float("nan")
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
-LOG_KEYS = ("energy_j", "energy_err_j", *COMPONENT_KEYS, *COMPONENT_ERR_KEYS, "power_w",
-            "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s")
 
 
 def _guarded(hook):
@@ -184,8 +182,8 @@ class SMICallback(keras.callbacks.Callback):
                              f"{log.set_aside().name}"
                 self._warn_once("resume", f"{self._lost}; the earlier epochs' energy is "
                                           "recorded as lost")
-        auto = self.resume is None and not self.append and epoch > 0 and (self._lost or any(
-            _epoch_below(r.get("epoch"), epoch) for r in log.rows))
+        auto = self.resume is None and not self.append and epoch > 0 and (
+            self._lost or log.has_epochs_before(epoch))
         if auto:
             self._resuming = True
             warnings.warn(
@@ -276,7 +274,9 @@ class SMICallback(keras.callbacks.Callback):
         # epoch is trained again without its row rather than logged without its energy.
         self._write_summary()
         if self._run_log is not None:
-            self._run_log.append(self._row(epoch, window, logs or fields))
+            self._run_log.append(epoch_row(
+                epoch, window, logs or fields, val_energy_j=self._val_energy,
+                reason=window.reason or self._reason or "", attempt=len(self._earlier) + 1))
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
@@ -366,24 +366,6 @@ class SMICallback(keras.callbacks.Callback):
         self._end_inference(self._predict)
 
     # -- files -------------------------------------------------------------
-    def _row(self, epoch: int, window, logs: dict) -> dict:
-        row = {"epoch": epoch, "t_start": window.t_start, "t_end": window.t_end}
-        row.update({k: _number(v) for k, v in logs.items() if k not in LOG_KEYS})
-        row.update({k: logs.get(k, NAN) for k in LOG_KEYS  # components: those measured
-                    if k in logs or k not in COMPONENT_KEYS + COMPONENT_ERR_KEYS})
-        row["val_energy_j"] = self._val_energy
-        for dev in window.devices:
-            row[f"{dev.component}{dev.index}_energy_j"] = dev.energy_j
-        row.update(coverage=window.coverage, source=window.source,
-                   shared_with=_others(window.shared_with),
-                   reason=window.reason or self._reason or "",
-                   attempt=len(self._earlier) + 1)
-        for component, cw in window.components.items():
-            row[f"{component}_source"] = cw.source
-        for component, why in window.unmeasured.items():
-            row[f"{component}_unmeasured"] = why
-        return row
-
     def _write_summary(self) -> None:
         self._last_heartbeat = time.monotonic()
         self.summary = self._summarise()
@@ -421,24 +403,3 @@ def _check_arguments(log_dir, meter, first_sample_timeout, resume, **flags) -> N
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise invalid(name, value, "True or False")
-
-
-def _epoch_below(value, epoch: int) -> bool:
-    try:
-        return int(value) < epoch
-    except (TypeError, ValueError):
-        return False
-
-
-def _number(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value
-
-
-def _others(shared_with) -> "int | str":
-    """logs.csv's shared_with: the most other processes at once, or "unknown"."""
-    if isinstance(shared_with, str):
-        return shared_with
-    return (shared_with or {}).get("processes", 0)
