@@ -9,7 +9,7 @@ import yaml
 
 from greenscreen_pipeline import analysis, collect, provenance, report
 from greenscreen_pipeline.records import RunSummary
-from greenscreen_pipeline.report.answer import plain_source
+from greenscreen_pipeline.report.totals import plain_source
 
 GPU = "measured:nvml-counter"
 RAPL = "measured:rapl;attributed:cpu-time-share"

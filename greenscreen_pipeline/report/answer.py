@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
@@ -12,60 +10,15 @@ from reportlab.platypus import Spacer
 from .. import budget, collect, relevance, search_cost
 from ..comparison import SIDES, saving_words
 from ..objective import Objective
-from ..provenance import field_of, parts, shares_gpu, sharing_unknown
+from ..provenance import parts
 from ..space import METHOD_DIMENSIONS
 from . import details, plots
 from .inputs import BASELINE, ReportInputs
 from .layout import WIDTH, figure, number, para, section, setting, table
+from .totals import dates, totals
 
-PLAIN_SOURCES = {
-    "measured:nvidia-smi": "measured: nvidia-smi power stream",
-    "measured:nvml-power": "measured: NVML power samples",
-    "measured:nvml-counter": "measured: the GPU's own energy counter (NVML)",
-    "measured:rapl": "measured: the CPU's RAPL energy counters",
-    "estimated:cpu-time": "estimated from CPU time and a nominal power: not a measurement",
-    "attributed:sm-share": "attributed to each run by its share of the GPU's SM utilisation",
-    "attributed:even-split": "attributed to each run as an even split of the GPU",
-    "attributed:even-split-by-sweep": "attributed by the sweep: the GPU's energy, measured "
-                                      "once, split evenly among the runs on it at each moment",
-    "attributed:sharing-unknown": "GPU sharing unknown: the meter could not see the GPU's "
-                                  "other processes, so the figure may include their energy",
-    "attributed:cpu-time-share": "attributed to each run by its share of the node's busy "
-                                 "CPU time",
-    collect.SEED_SOURCE: "computed from one nvidia-smi sample per epoch (power × epoch time)",
-}
-FIELDS = {"power.draw.instant": "power.draw.instant: instantaneous",
-          "power.draw": "power.draw: one-second average"}
-STREAMS = ("measured:nvidia-smi", "measured:nvml-power")
 MEDIAN_FROM = 3  # finished runs before the median run says more than the pick itself
 RELEVANCE_FROM = 3  # runs the relevance tests need (relevance.relevance: fewer, no table)
-
-
-def plain_source(source: str, rate_hz: float | None = None) -> str:
-    """One run's source in words: each power source (" + "), its nvidia-smi field and its
-    attribution; `rate_hz` the sampling rate of a power stream, where known."""
-    words = []
-    for base, extra in parts(source):
-        name, field = field_of(base)
-        text = PLAIN_SOURCES.get(name, name)
-        if field in FIELDS:
-            text += f" ({FIELDS[field]})"
-        if name in STREAMS and rate_hz:
-            text += f" at {number(rate_hz)} Hz"
-        words.append(text + "".join(f" ({PLAIN_SOURCES.get(e, e)})" for e in extra))
-    return " + ".join(words)
-
-
-def provenance(inputs: ReportInputs) -> str:
-    """The energy figures' sources in plain words, with the sampling rate where recorded."""
-    words = []
-    for source in inputs.analysis.get("sources", []):
-        if source == "none":  # runs that never measured: listed with the unfinished ones
-            continue
-        rates = {s.sample_interval_s for s in inputs.summaries
-                 if s.source == source and s.sample_interval_s}
-        words.append(plain_source(source, 1 / rates.pop() if len(rates) == 1 else None))
-    return "; ".join(words) or "none recorded"
 
 
 def _change(new: float, old: float) -> str:
@@ -310,83 +263,6 @@ def noise_floor(inputs: ReportInputs) -> list:
             "them is recommended is partly chance. More seeds or repeats, or a wider "
             "tolerance, make it firmer.", markup="b"))
     return story
-
-
-def dates(inputs: ReportInputs) -> str:
-    stamps = [t for s in inputs.summaries for t in (s.t_start, s.t_end) if not math.isnan(t)]
-    if not stamps:
-        return "dates not recorded"
-    return (pd.to_datetime(min(stamps), unit="s").strftime("%Y-%m-%d %H:%M") + " to " +
-            pd.to_datetime(max(stamps), unit="s").strftime("%Y-%m-%d %H:%M UTC"))
-
-
-def totals(inputs: ReportInputs):
-    a, unit, runs = inputs.analysis, inputs.unit, inputs.runs
-    spent = float(pd.to_numeric(runs.get("energy_total_j", runs["energy_j"]),
-                                errors="coerce").sum())
-    final = inputs.final_energy_j  # every final run: each seed of both sides
-    intensity, chosen_by = inputs.carbon()
-    devices = sorted({d.name for s in inputs.summaries for d in s.devices
-                      if d.component == "gpu"} - {""})
-    others = sorted({d.name for s in inputs.summaries for d in s.devices
-                     if d.component != "gpu"} - {""})
-    sources = a.get("sources", [])
-    shared = a.get("shared_devices") or any(shares_gpu(s) for s in sources)
-    unknown = a.get("sharing_unknown") or any(sharing_unknown(s) for s in sources)
-    books = a.get("sweep_energy")
-    # The sweep's own meter counts each GPU once; without it, the runs' figures add up.
-    sweep = books["energy_j"] if books else spent
-    how = (f"each GPU measured once by the sweep's own meter over the union of the runs' "
-           f"windows; the runs' own figures add up to {unit.text(spent)}" if books else
-           "the runs' figures added up, unfinished runs included")
-    unfinished = a["runs"] - a["done"]
-    rows = [["runs", f"{a['done']} finished of {a['runs']}"
-                     + (f"; {unfinished} did not finish" if unfinished else "")],
-            ["energy", f"{unit.text(sweep + final)} in all: sweep {unit.text(sweep)} ({how}), "
-                       "final runs " + (unit.text(final) if final else "not run yet")],
-            ["by component", by_component(inputs)],
-            ["CO2", f"{number(intensity.grams(sweep + final))} g at "
-                    f"{number(intensity.g_per_kwh)} g/kWh ({chosen_by}; {intensity.source})"],
-            ["hardware", ", ".join(devices + others) or "not recorded"],
-            *loop_row(runs),
-            ["energy figures", provenance(inputs) + (
-                "; runs shared GPUs, so each run's figure is its attributed share of the GPU"
-                if shared else "") + (
-                "; GPU sharing unknown for some runs: their GPU figure may include other "
-                "processes' energy" if unknown else "")]]
-    return table(rows, [3 * cm, WIDTH - 3 * cm], header=False)
-
-
-def loop_row(runs: pd.DataFrame) -> list[list[str]]:
-    """The training loop that ran, where it was your own (settings.train); else none."""
-    loops = sorted({str(v) for v in runs.get("train", pd.Series(dtype=object)).dropna() if v})
-    return [["training loop", f"your own, {', '.join(loops)} (settings.train): the pipeline's "
-             "built-in data, model and fit did not run; a built-in parameter your loop did "
-             "not read is n/a"]] if loops else []
-
-
-def by_component(inputs: ReportInputs) -> str:
-    """The runs' energy split into GPU / CPU / DRAM, each with whether it was measured
-    (its provenance), or why not; folders written before the split say so."""
-    runs, unit, words = inputs.runs, inputs.unit, []
-    for c in collect.COMPONENTS:
-        column = f"energy_{c}_j"
-        values = pd.to_numeric(runs[column], errors="coerce") if column in runs else None
-        sources = sorted({s.components[c].source for s in inputs.summaries
-                          if c in s.components})
-        reasons = sorted({s.unmeasured[c] for s in inputs.summaries if c in s.unmeasured})
-        if values is not None and values.notna().any():
-            measured = int(values.notna().sum())
-            words.append(f"{c.upper()} {unit.text(float(values.sum()))} (measured in "
-                         f"{measured} of {len(runs)} runs: "
-                         f"{'; '.join(plain_source(x) for x in sources) or 'measured'})")
-        elif sources:
-            words.append(f"{c.upper()} not measured ({'; '.join(map(plain_source, sources))})")
-        else:
-            words.append(f"{c.upper()} not measured" + (f": {reasons[0]}" if reasons else ""))
-    if not any(s.components for s in inputs.summaries):
-        return "not recorded (run folders written before the per-component split)"
-    return "; ".join(words)
 
 
 def rule_text(rec: dict, objective: Objective) -> str:
