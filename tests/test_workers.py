@@ -238,12 +238,14 @@ def test_keras_settings_your_code_changes_are_put_back_before_the_next_run(fake_
     NumPy's floating-point error handling."""
     (tmp_path / "model.py").write_text(LEAKY_MODEL)
     config = tmp_path / "config.yaml"
-    config.write_text("settings: {runs: 2, epochs: 1, seed: 7, energy_source: nvidia-smi}\n"
+    # "auto": the meter imports NVML's bindings (where installed) as it looks for a GPU.
+    config.write_text("settings: {runs: 2, epochs: 1, seed: 7, energy_source: auto}\n"
                       "configuration:\n  model: {values: ['model:leaky', 'model:looks']}\n"
                       "  optimizer: {values: [SGD]}\n")
     slot = WorkerSlot()
-    try:  # the first run imports what any run imports (scikit-learn for digits, ...)
-        for name in ("looks", "leaky", "looks"):
+    try:  # leaky first: what any run imports (its data's scikit-learn, its meter's NVML
+        # bindings) the worker imported before it, so leaky's changes are put back
+        for name in ("leaky", "looks"):
             ending = train(slot, str(config), tmp_path / name, {"model": f"model:{name}"},
                            epochs=1)
             assert ending.code == 0 and ending.retired is None
@@ -318,6 +320,31 @@ def test_a_setting_a_package_makes_when_imported_reaches_each_run_that_imports_i
     assert seen == [1e-7, 1e-3, 1e-3]
     assert retired[0] is None
     assert all(r.startswith("its run changed epsilon and imported settler") for r in retired[1:])
+
+
+def test_the_float_type_a_runs_precision_sets_is_no_reason_to_retire(tmp_path, monkeypatch):
+    """A float16 run's float type is the pipeline's own change, put back before the next
+    run: with a package the run imported (your data function's, say), the worker stays;
+    a change the run's code made beside it still retires it."""
+    from greenscreen_pipeline.run import recipe, reset
+
+    (tmp_path / "first_imported_here").mkdir()
+    (tmp_path / "first_imported_here" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reset.reset_keras()
+    before = reset.packages()
+    try:
+        recipe.set_precision("float16")
+        import first_imported_here  # noqa: F401
+
+        assert reset.retire_reason(before, None) is None
+        keras.config.set_epsilon(0.5)
+        assert "changed epsilon and imported first_imported_here" in \
+            reset.retire_reason(before, None)
+    finally:
+        sys.modules.pop("first_imported_here", None)
+        reset.reset_keras()
+    assert keras.config.floatx() == "float32" and keras.config.epsilon() == 1e-7
 
 
 def test_settings_a_worker_cannot_reset_get_a_process_of_their_own():

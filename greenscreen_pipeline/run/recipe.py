@@ -42,7 +42,7 @@ from greenscreen.training import (
 )
 
 from ..objective import CLASSIFICATION, Objective
-from . import rules
+from . import reset, rules
 
 
 def skip_reason(cfg: dict) -> str | None:
@@ -109,6 +109,7 @@ def set_precision(precision: str) -> str:
     if precision in ("float16", "float64"):
         keras.config.set_floatx(precision)
         keras.config.set_dtype_policy(precision)
+        reset.set_for_run("floatx", precision)  # ours: no reason to retire a warm worker
         return precision
     if precision == "global_policy_float16":
         keras.config.set_dtype_policy("mixed_float16")

@@ -10,10 +10,12 @@ Reset before every run:
   process-wide switches likewise (JAX's config; TensorFlow's eager functions, XLA
   autoclustering, TF32, op determinism and NaN checks; PyTorch's default dtype,
   deterministic algorithms, matmul precision and cuDNN flags), and NumPy's `seterr`
-  (`switches`). Where a run changed them and also
-  imported a package that stays loaded (not yours under the config's folder), the worker
-  retires instead (`retire_reason`):
-  the package may have set them when imported, which later runs would not repeat.
+  (`switches`). Where a run changed them (other than to the float type the pipeline
+  sets for its precision, `set_for_run`) and also imported a package that stays loaded
+  (not yours under the config's folder), the worker retires instead (`retire_reason`):
+  the package may have set them when imported, which later runs would not repeat. The
+  worker imports before its first run what every run imports (the run path, NVML's
+  bindings), so that only a run's own imports count.
   `train_run` then seeds Python, NumPy and the backend (`seeding.seed_run`).
 - The environment variables, the working folder, `sys.path` and the warning filters, as
   they were when the worker started; a warning shown once in an earlier run is shown
@@ -115,6 +117,7 @@ def _installed_prefixes() -> tuple[str, ...]:
 # Keras has it: max_epochs and max_steps_per_epoch came with Keras 3.10).
 KERAS_SETTINGS = ("floatx", "epsilon", "image_data_format", "max_epochs", "max_steps_per_epoch")
 _at_start: dict = {}  # `switches()` before your code ran
+_set_for_run: dict = {}  # name -> value: what the pipeline set for the current run
 
 
 def switches() -> dict:
@@ -283,10 +286,18 @@ def remember_keras_settings() -> None:
 
 def changed_switches() -> list[str]:
     """The settings and switches (`switches()`) that differ now from before your code ran."""
-    if not _at_start:
-        return []
-    now = switches()
+    return _changed(switches()) if _at_start else []
+
+
+def _changed(now: dict) -> list[str]:
     return [name for name, value in _at_start.items() if now.get(name) != value]
+
+
+def set_for_run(name: str, value) -> None:
+    """Records that the pipeline itself set switch `name` to `value` for this run (the float
+    type of its precision): a change no package made when imported, put back as any other
+    before the next run, and no reason to retire the worker."""
+    _set_for_run[name] = value
 
 
 def reset_keras() -> None:
@@ -299,6 +310,7 @@ def reset_keras() -> None:
     import keras
 
     keras.backend.clear_session(free_memory=False)
+    _set_for_run.clear()
     remember_keras_settings()  # where nothing remembered them before: as they are now
     for name in changed_switches():  # only what a run changed: most cannot change later
         try:
@@ -316,12 +328,15 @@ def packages() -> set[str]:
 
 def retire_reason(before: set[str], config_dir: str | None) -> str | None:
     """Why a worker must train no other run after this one (None: it may): the run changed
-    Keras's settings or the backend's switches and imported a package that stays loaded
+    Keras's settings or the backend's switches (other than to what the pipeline set for
+    it: `set_for_run`) and imported a package that stays loaded
     (`before`: `packages()` when the run began; yours, under the config's folder, are
     imported afresh for each run and do not count). That package may have made the
     change when it was imported: put back, later runs, which do not import it again,
     would lack it, where a new process has it."""
-    changed = changed_switches()
+    now = switches() if _at_start else {}
+    changed = [name for name in _changed(now) if name not in _set_for_run
+               or now.get(name) != _set_for_run[name]]
     if not changed:
         return None
     if config_dir:

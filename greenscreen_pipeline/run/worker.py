@@ -28,6 +28,7 @@ interrupted and resumes later), and when the process that started it dies.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -128,6 +129,9 @@ def main(argv=None) -> int:
         # And the run path's own modules and packages (the seeding's wrapt, ...): a package
         # a run imports for the first time counts as that run's (reset.retire_reason).
         from . import training  # noqa: F401
+
+        with contextlib.suppress(ImportError):  # what a run's meter imports, where installed
+            import pynvml  # noqa: F401
 
         with os.fdopen(args.requests, "r", encoding="utf-8") as requests, \
                 os.fdopen(args.replies, "w", encoding="utf-8") as replies:
