@@ -95,6 +95,7 @@ def test_progress_bar_csvlogger_and_tensorboard_pick_up_energy(fake_smi, tmp_pat
     assert "energy_j: " in out and "power_w: " in out
     keras_rows = read_csv(tmp_path / "keras.csv")
     assert float(keras_rows[0]["energy_j"]) > 0 and "gpu_temp_c" in keras_rows[0]
+    assert float(keras_rows[0]["energy_estimated"]) == 0.0  # measured, said in a number
     import tensorflow as tf
 
     tags = set()
@@ -212,6 +213,21 @@ def test_energy_budget_stops_training_and_says_so(fake_smi, tmp_path, capsys):
     assert history.history["energy_spent_j"][-1] >= 200
     assert all(v < 200 for v in history.history["energy_spent_j"][:-1])
     assert "EnergyBudget stopped training" in capsys.readouterr().out
+
+
+def test_an_estimate_is_never_called_measured_by_the_budget_forecast_or_loggers(tmp_path,
+                                                                              capsys):
+    x, y = tiny_data()
+    forecast = EnergyForecast(after_epochs=1, log_dir=tmp_path)
+    history = tiny_model().fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[
+        SMICallback(source="estimate", log_dir=None), forecast,
+        EnergyBudget(max_joules=1e-9), keras.callbacks.CSVLogger(str(tmp_path / "k.csv"))])
+    out = capsys.readouterr().out
+    assert out.count("(energy_j estimated, not measured)") == 2  # the forecast, the budget
+    assert "measured)" not in out.replace("not measured)", "")
+    assert history.history["energy_estimated"] == [1.0]
+    assert float(read_csv(tmp_path / "k.csv")[0]["energy_estimated"]) == 1.0
+    assert json.loads((tmp_path / "forecast.json").read_text())["forecast"]["estimated"]
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"max_joules": 1, "max_kwh": 1}, {"max_kwh": -1},

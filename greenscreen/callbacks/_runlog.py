@@ -16,7 +16,8 @@ from ..fileio import atomic_write_text
 from ._windows import COMPONENT_ERR_KEYS, COMPONENT_KEYS
 
 LOG_KEYS = ("energy_j", "energy_err_j", *COMPONENT_KEYS, *COMPONENT_ERR_KEYS, "power_w",
-            "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s")  # SMICallback's
+            "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s",
+            "energy_estimated")  # SMICallback's
 
 
 def _cell(value) -> str:

@@ -60,6 +60,8 @@ def log_fields(window) -> dict:
         "gpu_temp_c": window.temp_c,
         "gpu_util_pct": window.util_pct,
         "epoch_s": window.duration_s,
+        # A number, so that CSVLogger, TensorBoard and MLflow keep it beside energy_j.
+        "energy_estimated": estimated_flag(window.source),
     }
     for c, cw in window.components.items():
         if cw.measured:
@@ -67,11 +69,28 @@ def log_fields(window) -> dict:
     return fields
 
 
+def estimated_flag(source: str) -> float:
+    """`energy_estimated` in the logs: 1.0 where `energy_j` is an estimate (an
+    "estimated:..." provenance, never added to a measurement), 0.0 where it is measured,
+    NaN where nothing was (no meter)."""
+    if source.startswith("estimated:"):
+        return 1.0
+    return 0.0 if source.startswith("measured:") else NAN
+
+
 def covered(logs: dict) -> list[str]:
     """The measured components an epoch's `energy_j` adds up, read from its logs."""
     return [c for c in COMPONENTS if component_key(c) in logs]
 
 
-def covers_text(components: list[str]) -> str:
-    """"GPU + CPU + DRAM", or what `energy_j` is where no component is named."""
-    return " + ".join(c.upper() for c in components) or "energy_j as measured"
+def is_estimate(logs: dict) -> bool:
+    """Whether an epoch's `energy_j` is an estimate, read from its logs."""
+    return logs.get("energy_estimated") == 1.0
+
+
+def covers_text(components: list[str], estimated: bool = False) -> str:
+    """"GPU + CPU + DRAM"; or that `energy_j` is an estimate, never called measured; or,
+    where no component is named (an `energy_j` not from SMICallback), just that."""
+    if estimated:
+        return "energy_j estimated, not measured"
+    return " + ".join(c.upper() for c in components) or "energy_j as logged"

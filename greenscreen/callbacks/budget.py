@@ -8,7 +8,7 @@ import warnings
 import keras
 
 from ..validation import check_number, invalid
-from ._windows import covered, covers_text
+from ._windows import covered, covers_text, is_estimate
 
 
 class EnergyBudget(keras.callbacks.Callback):
@@ -17,7 +17,8 @@ class EnergyBudget(keras.callbacks.Callback):
     Reads `energy_j` from the epoch logs, so put it after `SMICallback` in
     the callback list: the total of every component `SMICallback` measures
     (GPUs, CPU packages, DRAM); `covers` lists them, and the message that stops
-    training names them. Each epoch's logs gain `energy_spent_j` and
+    training names them, or says that the energy was estimated (`estimated`), where
+    `SMICallback` could only estimate it. Each epoch's logs gain `energy_spent_j` and
     `budget_exceeded` (0 or 1). An epoch whose energy is NaN is not counted
     and the callback warns once: it never stops training on a guess.
 
@@ -54,6 +55,7 @@ class EnergyBudget(keras.callbacks.Callback):
         self.spent_j = 0.0
         self.stopped_epoch: int | None = None
         self.covers: list[str] = []  # the components counted, e.g. ["gpu", "cpu", "dram"]
+        self.estimated = False  # whether what it counts is an estimate (CPU time)
         self._warned = False
 
     def on_epoch_end(self, epoch, logs=None):
@@ -68,7 +70,7 @@ class EnergyBudget(keras.callbacks.Callback):
                               RuntimeWarning, stacklevel=2)
         else:
             self.spent_j += float(energy)
-            self.covers = covered(logs)
+            self.covers, self.estimated = covered(logs), is_estimate(logs)
         exceeded = self.spent_j >= self.budget_j
         logs["energy_spent_j"] = self.spent_j
         logs["budget_exceeded"] = float(exceeded)
@@ -78,4 +80,4 @@ class EnergyBudget(keras.callbacks.Callback):
             if self.verbose:
                 print(f"\nEpoch {epoch + 1}: EnergyBudget stopped training: "
                       f"{self.spent_j:.1f} J spent of a {self.budget_j:.1f} J budget "
-                      f"({covers_text(self.covers)}).")
+                      f"({covers_text(self.covers, self.estimated)}).")

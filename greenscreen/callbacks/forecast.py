@@ -10,7 +10,7 @@ import keras
 from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..validation import check_number
-from ._windows import covered, covers_text
+from ._windows import covered, covers_text, is_estimate
 
 NAN = float("nan")
 
@@ -26,7 +26,9 @@ class EnergyForecast(keras.callbacks.Callback):
     against the measured totals in `self.result` (and `forecast.json` in
     `log_dir`). Reads `energy_j`/`epoch_s` from the logs: put it after
     `SMICallback`. The energy is the total of the components `SMICallback`
-    measures; the forecast's `covers` lists them (e.g. ["gpu", "cpu", "dram"]).
+    measures; the forecast's `covers` lists them (e.g. ["gpu", "cpu", "dram"]), and its
+    `estimated` says where `SMICallback` could only estimate it (then so does the line
+    it prints).
 
     Each epoch's logs gain `forecast_energy_j`, `forecast_time_s` and
     `forecast_co2_g` (NaN until the forecast exists).
@@ -63,6 +65,7 @@ class EnergyForecast(keras.callbacks.Callback):
         self.times: list[float] = []
         self.first_epoch: int | None = None
         self.covers: list[str] = []
+        self.estimated = False
         self.forecast: dict | None = None
         self.result: dict | None = None
 
@@ -74,13 +77,14 @@ class EnergyForecast(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         self.energies.append(float(logs.get("energy_j", NAN)))
         self.times.append(float(logs.get("epoch_s", NAN)))
-        self.covers = covered(logs)
+        self.covers, self.estimated = covered(logs), is_estimate(logs)
         if self.forecast is None and len(self.energies) >= self.after_epochs:
             self.forecast = self._predict()
             if self.verbose:
                 f = self.forecast
                 print(f"\ngreenscreen forecast for {f['epochs_planned']} epochs: "
-                      f"{f['energy_j']:.1f} J ({covers_text(f['covers'])}), {f['time_s']:.1f} s, "
+                      f"{f['energy_j']:.1f} J ({covers_text(f['covers'], f['estimated'])}), "
+                      f"{f['time_s']:.1f} s, "
                       f"{f['co2_g']:.3f} g CO2")
         f = self.forecast or {}
         logs["forecast_energy_j"] = f.get("energy_j", NAN)
@@ -99,7 +103,7 @@ class EnergyForecast(keras.callbacks.Callback):
         time_s = sum(self.times) + remaining * sum(steady_t) / len(steady_t)
         return {"epochs_planned": planned, "after_epochs": len(self.energies),
                 "energy_j": energy, "time_s": time_s, "co2_g": self.intensity.grams(energy),
-                "covers": self.covers}
+                "covers": self.covers, "estimated": self.estimated}
 
     def on_train_end(self, logs=None):
         if self.forecast is None:
@@ -108,7 +112,8 @@ class EnergyForecast(keras.callbacks.Callback):
         self.result = {
             "forecast": self.forecast,
             "actual": {"epochs": len(self.energies), "energy_j": energy, "time_s": time_s,
-                       "co2_g": self.intensity.grams(energy), "covers": self.covers},
+                       "co2_g": self.intensity.grams(energy), "covers": self.covers,
+                       "estimated": self.estimated},
             "completed": len(self.energies) == self.forecast["epochs_planned"],
             "energy_error_pct": _error(self.forecast["energy_j"], energy),
             "time_error_pct": _error(self.forecast["time_s"], time_s),

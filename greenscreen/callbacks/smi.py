@@ -41,7 +41,8 @@ class SMICallback(keras.callbacks.Callback):
     """Measures the energy of every epoch and writes it into Keras `logs`.
 
     Each epoch's logs gain `energy_j`, `power_w` (mean), `power_peak_w`,
-    `gpu_temp_c`, `gpu_util_pct` and `epoch_s`, and for each measured component
+    `gpu_temp_c`, `gpu_util_pct`, `epoch_s` and `energy_estimated` (1 where `energy_j` is
+    an estimate, 0 where it is measured), and for each measured component
     its energy: `energy_gpu_j`, `energy_cpu_j` (CPU packages), `energy_dram_j`;
     `energy_j` is their sum. Each has an `_err_j` twin (`energy_err_j`, `energy_gpu_err_j`,
     ...): the half-width of its 95 % sampling and integration interval (NaN for an
