@@ -96,10 +96,11 @@ class Spent:
 
     @property
     def provenance(self) -> str:
-        """measured, estimated, or "measured + estimated" when both count."""
+        """measured, estimated, "measured + estimated" when both count, or "nothing
+        spent yet" (before any run: neither word would be true)."""
         parts = [name for name, j in (("measured", self.measured_j),
                                       ("estimated", self.estimated_j)) if j > 0]
-        return " + ".join(parts) or "measured"
+        return " + ".join(parts) or "nothing spent yet"
 
 
 def _attempts_j(summary) -> float:
@@ -149,9 +150,13 @@ def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:
     """The one line saying the budget stopped the sweep, or None if it did not."""
     if settings.get("budget") is None or allows_next(settings, sweep_dir):
         return None
-    done = sum(r["status"] == "done" for r in runfolder.started(sweep_dir, settings["runs"]))
+    started = runfolder.started(sweep_dir, settings["runs"])
+    done = sum(r["status"] == "done" for r in started)
+    left = [f"{r['index']:03d}" for r in started if r["status"] in ("interrupted", "parked")]
     return (f"energy budget reached after {done} runs done: {line(settings, sweep_dir)}; "
-            "no new run starts")
+            "no new run starts" + (
+                f", and run(s) {', '.join(left)} stay unfinished (a larger settings.budget "
+                "resumes them)" if left else ""))
 
 
 def outcomes(settings: dict, sweep_dir: "str | Path") -> list[dict]:

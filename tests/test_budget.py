@@ -70,7 +70,8 @@ def _summary(sweep, index, source, attempts):
 
 def test_spent_counts_every_attempt_by_provenance(tmp_path):
     _summary(tmp_path, 0, "measured:nvidia-smi", [100.0, 50.0])  # resumed: two attempts
-    _summary(tmp_path, 1, "measured:nvidia-smi", [30.0])  # unfinished: no status at all
+    _summary(tmp_path, 1, "measured:nvidia-smi", [30.0])  # unfinished
+    (RunFolder.of(tmp_path, 1).path / "status.json").write_text('{"status": "interrupted"}')
     _summary(tmp_path, 2, "estimated:cpu-time", [20.0])
     (RunFolder.of(tmp_path, 3).path).mkdir()  # started, nothing measured yet
     now = budget.spent(tmp_path, 10)
@@ -82,7 +83,11 @@ def test_spent_counts_every_attempt_by_provenance(tmp_path):
     assert budget.allows_next({**settings, "budget": None}, tmp_path)
     assert budget.line(settings, tmp_path) == \
         "spent 200.0 J of budget 200.0 J (measured + estimated)"
-    assert "energy budget reached after 0 runs done" in budget.stopped_line(settings, tmp_path)
+    said = budget.stopped_line(settings, tmp_path)
+    assert "energy budget reached after 0 runs done" in said
+    assert said.endswith(", and run(s) 001 stay unfinished (a larger settings.budget "
+                         "resumes them)")  # 000 and 002 have no status; 003 never began
+    assert budget.Spent().provenance == "nothing spent yet"  # neither word is true yet
 
 
 def test_ray_dispatch_starts_nothing_once_the_budget_says_no():
