@@ -127,3 +127,19 @@ def test_a_tensorflow_runtime_error_is_reported_by_its_message_not_its_graph_nod
     assert reason_line(TypeError("Attempted boolean conversion of traced array\n"
                                  "See https://docs.jax.dev/en/latest/errors.html")) == (
         "TypeError: Attempted boolean conversion of traced array")
+
+
+def test_a_skipped_run_s_line_says_why(tmp_path, capsys):
+    """README: runs the pipeline cannot train "are skipped with the reason": on the
+    console too, as a failed run's line, not only in status.json and the report."""
+    from greenscreen_pipeline.executors.attempt import RunReport
+    from greenscreen_pipeline.executors.progress import Progress
+
+    folder = RunFolder.of(tmp_path, 1)
+    folder.path.mkdir(parents=True)
+    folder.write_status("skipped", reason="augmentation mixup with precision float16: "
+                                          "PyTorch's CPU has no float16 Beta sampler")
+    Progress(2).report(tmp_path, RunReport(1, folder.outcome(), "skipped", 0.1))
+    out = capsys.readouterr().out
+    assert "[1/2] run 001 skipped" in out
+    assert "    run 001 skipped: augmentation mixup with precision float16: PyTorch's" in out

@@ -151,3 +151,12 @@ def test_a_sweep_records_the_default_rule_and_keeps_it_for_life(tmp_path):
     assert manifest.halving_rule(sweep, 3) == Rule(3)
     assert halving_of(config, str(sweep), 5, 51).rungs == Rule(3).rungs(51, 5)
     assert manifest.halving_rule(tmp_path / "none", 3) == halving.default_rule(3)
+
+
+def test_a_parked_run_says_whom_it_waits_for_or_that_no_one_is_left():
+    from greenscreen_pipeline.search.rung_callback import RunParked
+
+    assert "waiting for run(s) 000, 002 to reach it or end" in str(RunParked(1, 3, [0, 1, 2],
+                                                                           [0, 2]))
+    alone = str(RunParked(1, 3, [0, 1, 2], []))  # the peers recorded as it parked
+    assert "run(s)  " not in alone and "its last peers reached it or ended" in alone

@@ -178,6 +178,8 @@ def test_your_own_training_loop_is_measured(fake_smi, tmp_path, passes):
     assert results["objective"]["name"] == "val_loss" and results["objective"]["split"] == \
         "validation" and results["objective"]["per_epoch"] is passes
     assert summary["energy_j"] > 0  # the whole call, either way
+    value = results["objective"]["value"]  # the line names the value it ranks by
+    assert f"run 000 done     val_loss {value:.4f}  energy" in done.stdout, done.stdout
     if passes:  # every epoch's energy, in your History's logs as in ours
         assert len(rows) == 3 and float(rows[2]["energy_j"]) > 0 and "val_loss" in rows[2]
     else:

@@ -48,16 +48,16 @@ class Progress:
                 self.total = self.books.total_j()
             if run.wall_s is not None:
                 self.durations.append(run.wall_s)
-            name, value = score_of(sweep_dir, run.outcome)
+            name, value = score_of(sweep_dir, run.outcome, run.index)
             print(f"{self._count()} run {run.index:03d} {run.note:<8} "
                   f"{name} {'n/a' if value is None else f'{value:.4f}'}  energy {energy:.1f} J "
                   f"({source})  total {self.total:.1f} J{self._eta()}", flush=True)
             spent = self.budget_line()
             if spent:
                 print(f"    {spent}", flush=True)
-            why = failure(run.outcome) if run.note == "failed" else None
+            why = failure(run.outcome) if run.note in ("failed", "skipped") else None
             if why:
-                print(f"    run {run.index:03d} failed: {why}", flush=True)
+                print(f"    run {run.index:03d} {run.note}: {why}", flush=True)
         if run.index == 0 and run.wall_s is not None:  # the baseline, trained just now
             warn_about_baseline(runfolder.RunFolder.of(sweep_dir, 0))
 
@@ -119,8 +119,10 @@ def failure(outcome: dict) -> str | None:
 NOT_YOURS = ("site-packages", "greenscreen_pipeline", "/greenscreen/", "<frozen")
 
 
-def score_of(sweep_dir: Path, outcome: dict) -> tuple[str, float | None]:
-    """The short name and test value of the sweep's objective ("acc" for accuracy)."""
+def score_of(sweep_dir: Path, outcome: dict, index: int) -> tuple[str, float | None]:
+    """The short name and test value of the sweep's objective ("acc" for accuracy); for a
+    run without a test value (your training loop returned its validation value), the
+    value it is ranked by, under its own name ("val_loss")."""
     from ..objective import Objective
 
     try:
@@ -128,6 +130,14 @@ def score_of(sweep_dir: Path, outcome: dict) -> tuple[str, float | None]:
     except ValueError:  # sweep.json from a config this version refuses: accuracy, as before
         objective = Objective()
     value = outcome.get(objective.test_name)
+    if value is None and outcome.get("status") == "done":
+        try:
+            results = runfolder.RunFolder.of(sweep_dir, index).results()
+        except runfolder.Unreadable:
+            results = None
+        ranked = (results.objective if results else None) or {}
+        if ranked.get("split") == "validation" and ranked.get("value") is not None:
+            return objective.name, float(ranked["value"])
     return ("acc" if objective.metric == "accuracy" else objective.metric), value
 
 

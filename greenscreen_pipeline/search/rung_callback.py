@@ -47,9 +47,12 @@ class RunParked(Exception):
     def __init__(self, run: int, rung: int, peers: list[int], waiting: list[int]) -> None:
         self.rung, self.peers = rung, peers
         names = ", ".join(f"{p:03d}" for p in waiting[:8]) + (" ..." if len(waiting) > 8 else "")
-        super().__init__(f"parked at rung {rung} (epoch {rung}): waiting for run(s) {names} "
-                         "to reach it or end; the checkpoint is kept and the run resumes "
-                         "from it once the rung is decided")
+        # No one left to wait for: the last peers reached the rung or ended between the
+        # decision and now (the fit had already stopped), so it can be decided at once.
+        why = (f"waiting for run(s) {names} to reach it or end" if waiting else
+               "its last peers reached it or ended as it parked")
+        super().__init__(f"parked at rung {rung} (epoch {rung}): {why}; the checkpoint is "
+                         "kept and the run resumes from it once the rung is decided")
 
 
 class RungCallback(keras.callbacks.Callback):
