@@ -107,7 +107,7 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         first = todo[:1] if todo and todo[0][0] == head and not _diverged(head) else []
         if first:
             _log_start(config, folder, what, same, n)
-            _train(config, folder, first, slot)
+            _train(config, folder, first, slot, of=len(todo))
         why = _diverged(head)
         if why and n + 1 < len(tried) and not same:
             passed_over.append({"run": run, "configuration": what, "reason": why,
@@ -121,7 +121,7 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
                      "again)", folder)
         elif rest and not first:
             _log_start(config, folder, what, same, n)
-        _train(config, folder, rest, slot)
+        _train(config, folder, rest, slot, of=len(todo), number=len(first) + 1)
         return planned, same, passed_over, run
     raise AssertionError("no candidate: recommended_configuration gives one at least")
 
@@ -222,14 +222,15 @@ def no_recommendation(sweep_dir: Path, analysis: dict) -> str:
 
 
 def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dict, str]],
-           slot: WorkerSlot) -> None:
+           slot: WorkerSlot, of: int, number: int = 1) -> None:
     """Trains each (folder, index, configuration, label) in turn in `slot`'s warm worker
-    (a process of its own with settings.isolate_runs). Every final run, the seed folders
-    inside final/ too, uses the sweep's compilation caches (`_environment`)."""
+    (a process of its own with settings.isolate_runs), numbered from `number` of `of` on
+    the console. Every final run, the seed folders inside final/ too, uses the sweep's
+    compilation caches (`_environment`)."""
     env = _environment(final_dir)
     epochs = config.settings["final_epochs"]
-    for i, (path, index, configuration, label) in enumerate(runs, 1):
-        log.info("final run %d/%d: %s into %s/", i, len(runs), label, path)
+    for i, (path, index, configuration, label) in enumerate(runs, number):
+        log.info("final run %d/%d: %s into %s/", i, of, label, path)
         request = Request(config.path, str(path), index, epochs, configuration)
         # The backend's chatter ends in attempts.jsonl's stderr tail, not on the console.
         train_attempt(config, runfolder.RunFolder(path), request,

@@ -195,6 +195,9 @@ def test_final_trains_both_over_seeds_writes_comparison_and_the_report_states_it
                                            / doc["baseline"]["energy_j"]["mean"])
     assert len(saving["ci95"]) == 2 and len(doc["objective_change"]["ci95"]) == 2
     assert "final comparison: " + comparison.saving_words(doc) in done.stdout
+    counted = re.findall(r"final run (\d+)/(\d+): (\w+ seed \d)", done.stdout)
+    assert [(int(i), int(n)) for i, n, _ in counted] == [(i, 6) for i in range(1, 7)]
+    assert counted[0][2] == "recommended seed 0"  # the first is trained on its own first
     # A rerun trains nothing again and writes the same comparison.
     attempts = sorted((p, p.read_text()) for p in final.rglob("attempts.jsonl"))
     assert len(attempts) == 6
