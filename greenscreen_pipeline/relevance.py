@@ -10,6 +10,14 @@ Three views per target:
   predict, R^2 <= 0, means little).
 Levels with fewer than 5 runs are flagged: their estimates are fragile.
 
+A factor the data cannot test gets no p-value (p, partial eta^2 and p_holm NaN) and says
+why in `untested`, never a "matters": an F test measures the differences between levels
+against the spread within them, so it needs that spread. "too few runs per level": fewer
+than two of its levels have two runs or more, so the spread is seen in one level at most
+(3 runs, levels of 2 and 1: one pair). "no residual variation": the model fits every run
+(the runs within each level identical, as accuracy on a small test set often is), so F is
+a difference divided by zero and p ~ 1e-14 however little the data say.
+
 A range of config.yaml (`continuous`: factor -> on a log scale or not) has a value per
 run, not a few levels, so it enters the same three views as a number: a linear term in
 the ANOVA (on the log of its value for a log range; one degree of freedom, so its
@@ -63,9 +71,10 @@ def varying_factors(df: pd.DataFrame, factors: list[str]) -> list[str]:
 
 def anova(df: pd.DataFrame, target: str, factors: list[str],
           continuous: Continuous = None) -> tuple[pd.DataFrame, str]:
+    """Partial eta^2 and p per factor, Holm-corrected; a factor the runs cannot test gets
+    NaN and its reason in `untested` (the module's docstring)."""
     import statsmodels.formula.api as smf
     from statsmodels.stats.anova import anova_lm
-    from statsmodels.stats.multitest import multipletests
 
     data = _encoded(df, factors, continuous).assign(**{target: df[target]}).dropna()
     term = {f: f if f in (continuous or {}) else f"C({f})" for f in factors}
@@ -73,27 +82,66 @@ def anova(df: pd.DataFrame, target: str, factors: list[str],
     joint = len(data) - 1 - sum(dof.values()) >= 2
     rows = []
     if joint:
-        formula = f"{target} ~ " + " + ".join(term.values())
-        table = anova_lm(smf.ols(formula, data).fit(), typ=2)
-        resid = table.loc["Residual", "sum_sq"]
-        for f in factors:
-            ss, p = table.loc[term[f], "sum_sq"], table.loc[term[f], "PR(>F)"]
-            rows.append({"factor": f, "partial_eta2": ss / (ss + resid), "p": p})
+        fit = smf.ols(f"{target} ~ " + " + ".join(term.values()), data).fit()
+        table, flat = anova_lm(fit, typ=2), _flat(fit, data[target])
+        rows = [_tested(f, table, term[f], flat or _thin(data, f, continuous))
+                for f in factors]
     else:
         for f in factors:
-            if len(data) - dof[f] - 1 < 1:  # one run per level: no residual to test
-                rows.append({"factor": f, "partial_eta2": float("nan"), "p": float("nan")})
+            why = _thin(data, f, continuous) or (
+                "no residual degrees of freedom" if len(data) - dof[f] - 1 < 1 else None)
+            if why:
+                rows.append(_tested(f, None, term[f], why))
                 continue
-            table = anova_lm(smf.ols(f"{target} ~ {term[f]}", data).fit(), typ=2)
-            ss, resid = table.loc[term[f], "sum_sq"], table.loc["Residual", "sum_sq"]
-            rows.append({"factor": f, "partial_eta2": ss / (ss + resid),
-                         "p": table.loc[term[f], "PR(>F)"]})
-    out = pd.DataFrame(rows)
-    p = out["p"].fillna(1.0).to_numpy()
-    out["p_holm"] = multipletests(p, method="holm")[1] if len(p) else p
+            fit = smf.ols(f"{target} ~ {term[f]}", data).fit()
+            rows.append(_tested(f, anova_lm(fit, typ=2), term[f], _flat(fit, data[target])))
+    out = _holm(pd.DataFrame(rows))
     method = "type-II ANOVA, all factors jointly" if joint else (
         "one-way ANOVA per factor (too few runs for a joint model)")
     return out, method
+
+
+def _tested(factor: str, table: pd.DataFrame | None, term: str, untested: str | None) -> dict:
+    """A factor's row: its partial eta^2 and p from the ANOVA table, or NaN and why not."""
+    if untested:
+        return {"factor": factor, "partial_eta2": float("nan"), "p": float("nan"),
+                "untested": untested}
+    ss, resid = table.loc[term, "sum_sq"], table.loc["Residual", "sum_sq"]
+    return {"factor": factor, "partial_eta2": ss / (ss + resid),
+            "p": table.loc[term, "PR(>F)"], "untested": None}
+
+
+def _thin(data: pd.DataFrame, factor: str, continuous: Continuous) -> str | None:
+    """Why a list factor cannot be tested for want of runs: the spread within its levels,
+    which its F test needs, seen in fewer than two levels. A range (one slope) has none."""
+    if factor in (continuous or {}):
+        return None
+    replicated = int((data[factor].value_counts() >= 2).sum())
+    return "too few runs per level" if replicated < 2 else None
+
+
+def _flat(fit, y: pd.Series) -> str | None:
+    """Why a fitted model leaves nothing to test against: no residual degrees of freedom,
+    or a residual spread below float32's resolution of the values (metrics are recorded in
+    float32, so identical runs may differ in the last digit), where F is a ratio to zero."""
+    if fit.df_resid < 1:
+        return "no residual degrees of freedom"
+    spread = np.sqrt(max(float(fit.ssr), 0.0) / fit.df_resid)
+    if spread <= np.finfo(np.float32).eps * float(np.abs(y).max()):
+        return "no residual variation"
+    return None
+
+
+def _holm(table: pd.DataFrame) -> pd.DataFrame:
+    """Holm's correction over every row of the table, an untested one counted as p = 1
+    (conservative, as the one-run-per-level rows always were); its own p_holm is NaN, so
+    that it never reads as tested and found wanting."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = table["p"].fillna(1.0).to_numpy() if len(table) else np.array([])
+    adjusted = multipletests(p, method="holm")[1] if len(p) else p
+    untested = table["untested"].notna().to_numpy() if "untested" in table else False
+    return table.assign(p_holm=np.where(untested, np.nan, adjusted))
 
 
 def kruskal(df: pd.DataFrame, target: str, factors: list[str],
@@ -200,8 +248,6 @@ def relevance(df: pd.DataFrame, target: str, factors: list[str],
     methods: it is kept out of the joint model and tested one-way within the runs
     of its method only (`within`, `n`), never imputed. Holm's correction covers
     every test in the table."""
-    from statsmodels.stats.multitest import multipletests
-
     data = df.dropna(subset=[target])
     named = {"target": target, "label": label or target}
     general = varying_factors(data, [f for f in factors if f not in METHOD_DIMENSIONS])
@@ -219,9 +265,12 @@ def relevance(df: pd.DataFrame, target: str, factors: list[str],
     if own:
         table = pd.concat([table, pd.DataFrame(own)], ignore_index=True)
         method += ("; " if method else "") + "method settings: one-way within their method's runs"
-        table["p_holm"] = multipletests(table["p"].fillna(1.0).to_numpy(), method="holm")[1]
+        table = _holm(table)
     table = table.sort_values("partial_eta2", ascending=False, na_position="last")
     table["kind"] = [kind(f, continuous) for f in table["factor"]]
+    table["untested"] = pd.Series(  # object: pandas 3 would store None as a str NaN
+        [why if isinstance(why, str) else None for why in table["untested"]],
+        index=table.index, dtype=object)
     return {**named, "runs": len(data), "method": method,
             "table": table.to_dict("records"), "rf_cv_r2": r2,
             "sparse_levels": sparse_levels(data, general, continuous)}
@@ -243,21 +292,37 @@ def _within_method(data: pd.DataFrame, target: str, factor: str,
 
 
 def plain_words(result: dict, alpha: float = 0.05) -> str:
-    """One sentence a reader can act on; p-values as papers write them (p < 0.001)."""
+    """One sentence a reader can act on; p-values as papers write them (p < 0.001). A factor
+    the runs cannot test is named with why, never ranked: its partial eta^2 would be 1."""
     target, table = result.get("label") or result["target"], result["table"]
     if not table:
         return f"{target}: {result['method']}."
-    strong = [r for r in table if r["p_holm"] < alpha]
+    tested = [r for r in table if not isinstance(r.get("untested"), str)]
+    untested = _untested_words(table)
+    if not tested:
+        return (f"{target}: no parameter can be tested with these {result['runs']} runs "
+                f"({untested}).")
+    cannot = f"; not tested: {untested}" if untested else ""
+    strong = [r for r in tested if r["p_holm"] < alpha]
     if not strong:
-        top = table[0]
+        top = tested[0]
         return (f"{target}: no parameter matters significantly after Holm correction "
                 f"(largest: {top['factor']}, partial eta^2 {top['partial_eta2']:.2f}, "
-                f"{p_words(top['p_holm'])}; {result['runs']} runs).")
+                f"{p_words(top['p_holm'])}; {result['runs']} runs){cannot}.")
     parts = [f"{r['factor']} (partial eta^2 {r['partial_eta2']:.2f}, {p_words(r['p_holm'])})"
              for r in strong]
     r2 = result.get("rf_cv_r2")
     fit = f"; forest out-of-bag R^2 {r2:.2f}" if r2 is not None and np.isfinite(r2) else ""
-    return f"{target}: " + ", ".join(parts) + f" matter{fit}."
+    return f"{target}: " + ", ".join(parts) + f" matter{fit}{cannot}."
+
+
+def _untested_words(table: list[dict]) -> str:
+    """"batch_size, hidden_layers: too few runs per level": the untested factors by reason."""
+    reasons: dict[str, list[str]] = {}
+    for r in table:
+        if isinstance(r.get("untested"), str):  # NaN or None where tested
+            reasons.setdefault(r["untested"], []).append(r["factor"])
+    return "; ".join(f"{', '.join(names)}: {why}" for why, names in reasons.items())
 
 
 def p_words(p: float) -> str:
