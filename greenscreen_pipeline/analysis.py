@@ -20,6 +20,7 @@ from greenscreen.fileio import atomic_write_json, atomic_write_text
 
 from . import collect, ledger, leftout, provenance, relevance, search_cost, search_importance
 from . import repeats as sweep_repeats
+from .errors import UsageError
 from .objective import Objective
 from .recommend import recommend, recommend_values
 from .runfolder import Unreadable, read_json
@@ -122,14 +123,52 @@ def component_of(result: dict) -> str | None:
     return (result.get("energy") or {}).get("component")
 
 
+def without_component(df: pd.DataFrame, component: str) -> dict[str, str]:
+    """Why each finished run of `focus(df, component)` has no measured figure of the
+    component: run -> "its CPU energy is estimated:cpu-time, not measured", ...; a run
+    that estimated it is never said to be unfinished or without a summary.json."""
+    lacking = (df["status"] == "done") & df["objective"].notna() & df["energy_j"].isna()
+    sources = df.get(f"{component}_source", pd.Series(None, index=df.index, dtype=object))
+    name = component.upper()
+    why = {}
+    for run, source in zip(df.loc[lacking, "run"], sources[lacking]):
+        if not isinstance(source, str) or source == "none":
+            why[run] = f"it did not measure the {name}"
+        elif source.startswith("measured"):
+            why[run] = f"summary.json has no {name} energy figure ({source})"
+        else:  # estimated (the CPU-time model), never a measurement
+            why[run] = f"its {name} energy is {source}, not measured"
+    return why
+
+
+def only_unmeasured(component: str, why: dict[str, str]) -> str:
+    """The error where no finished run measured `component`: which runs and why, grouped."""
+    groups: dict[str, list[str]] = {}
+    for run, reason in why.items():
+        groups.setdefault(reason, []).append(str(run))
+    listed = "; ".join(f"in {_some(runs)} {reason}" for reason, runs in groups.items())
+    return (f"--component {component}: none of the {len(why)} finished runs has a measured "
+            f"{component.upper()} energy figure ({listed}), and --component ranks measured "
+            "energy only. Leave --component out to rank the total energy, whose source says "
+            "what was measured and what estimated")
+
+
+def _some(runs: list[str], shown: int = 10) -> str:
+    """"000, 001 and 5 more": the first runs by name, the rest counted."""
+    more = f" and {len(runs) - shown} more" if len(runs) > shown else ""
+    return ", ".join(runs[:shown]) + more
+
+
 def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
             objective: Objective | None = None, component: str | None = None,
             out: "str | Path | None" = None) -> dict:
     """Analyses a sweep folder; `rule` is settings.recommend: "run" or "values"; `objective`
     defaults to the one sweep.json records (val_accuracy, maximised, without one);
     `component` ("gpu", "cpu", "dram") ranks and analyses that component's measured energy
-    instead of the total (runs that did not measure it are left out, and counted); `out`:
-    where analysis.json and the tables go (default: the sweep folder)."""
+    instead of the total (runs that did not measure it, an estimate among them, are left out,
+    counted and said why; UsageError where no finished run measured it); `out`: where
+    analysis.json (which records the sweep folder, absolute) and the tables go (default:
+    the sweep folder)."""
     sweep_dir = Path(sweep_dir)
     out_dir = Path(out) if out is not None else sweep_dir
     objective = objective or Objective.of_sweep(sweep_dir)
@@ -140,7 +179,8 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
                "note": f"energy_j and power_w are the {component.upper()}'s measured figures "
                        "only, not the total"} if component else {"component": None})
     if df.empty:
-        result = {"runs": 0, "done": 0, "objective": named, "energy": energy,
+        result = {"runs": 0, "done": 0, "sweep_dir": str(sweep_dir.resolve()),
+                  "objective": named, "energy": energy,
                   "message": f"no run folders in {sweep_dir}"}
         atomic_write_json(out_dir / "analysis.json", result)
         return result
@@ -150,12 +190,20 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     factors = [f for f in collect.dimensions(sweep_dir) if f in df]
     spans = ranges_of(sweep_dir)
     continuous = relevance.ranges_of(spans)
+    left = leftout.left_out(df, ok)
     if component:
-        done = (df["status"] == "done") & df["objective"].notna()
-        energy["runs_without_it"] = int((done & df["energy_j"].isna()).sum())
-    result = {"runs": len(df), "done": len(ok), "objective": named, "energy": energy,
+        why = without_component(df, component)
+        if ok.empty and why:  # nothing to rank, though runs finished: say so, write nothing
+            raise UsageError(only_unmeasured(component, why))
+        energy["runs_without_it"] = len(why)
+        left = [{**e, "reason": f"done, but {why[e['run']]} (--component {component} ranks "
+                                "measured energy only)"} if e["run"] in why else e
+                for e in left]
+    # Absolute: `report --analysis DIR` reports this folder's runs, wherever it is run from.
+    result = {"runs": len(df), "done": len(ok), "sweep_dir": str(sweep_dir.resolve()),
+              "objective": named, "energy": energy,
               "failed_or_skipped": failed.to_dict("records"),
-              "left_out": leftout.left_out(df, ok), "warnings": leftout.warnings(whole),
+              "left_out": left, "warnings": leftout.warnings(whole),
               "sources": sorted(df["source"].dropna().unique().tolist())}
     if spans:  # read as numbers by the relevance analysis, drawn as scatters in the report
         result["ranges"] = spans
@@ -232,9 +280,10 @@ def relevance_of(out_dir: Path, ok: pd.DataFrame, factors: list[str],
 
 
 def summary_text(result: dict) -> str:
-    lines = [f"{result['done']} of {result['runs']} runs finished; energy sources: "
-             f"{', '.join(result.get('sources', [])) or 'none'}"]
     part = result.get("energy") or {}
+    finished = result["done"] + part.get("runs_without_it", 0)  # ranked or not, by component
+    lines = [f"{finished} of {result['runs']} runs finished; energy sources: "
+             f"{', '.join(result.get('sources', [])) or 'none'}"]
     if part.get("component"):
         lines.append(f"ranked by {part['component'].upper()} energy ({part['column']}), not "
                      f"the total: every energy_j below is the {part['component'].upper()}'s; "

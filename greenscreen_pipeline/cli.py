@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "drives energy, recommend a configuration")
     analyze.add_argument("--component", choices=("gpu", "cpu", "dram"), default=None,
                          help="rank and analyse this component's measured energy instead of "
-                         "the total (runs that did not measure it are left out)")
+                         "the total (runs that did not measure it, or only estimated it, are "
+                         "left out)")
     analyze.add_argument("--out", metavar="DIR", help="write analysis.json and the tables "
                          "into DIR (default: the sweep folder; e.g. for a read-only archive)")
     sub.add_parser("final", parents=[common], help="train the recommended configuration for "
@@ -144,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", parents=[common], help="write the PDF report")
     report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
     report.add_argument("--analysis", metavar="DIR", help="the folder `analyze --out DIR` "
-                        "wrote (default: the sweep folder)")
+                        "wrote (default: the sweep folder); the report reads the runs of the "
+                        "sweep that analysis was made from")
     _probe_option(sub.add_parser("check", parents=[common], help="validate config.yaml, "
                                  "probe your own code once (--no-probe: do not), and exit"))
     run_one = sub.add_parser("run-one", parents=[_training_options(common)],

@@ -101,7 +101,9 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
                    energy_err_j=_number(summary.raw.get("energy_err_j")),  # NaN: none
                    duration_s=summary.duration_s, source=summary.source,
                    attempts=len(summary.attempts) or None, format="greenscreen",
-                   **{f"energy_{c}_j": summary.component_energy_j(c) for c in COMPONENTS})
+                   **{f"energy_{c}_j": summary.component_energy_j(c) for c in COMPONENTS},
+                   **{f"{c}_source": part.source for c, part in summary.components.items()
+                      if c in COMPONENTS})  # why a component's figure is NaN: estimated?
     results = (None if row["format"] == "seed" else read(folder.results, None)) or RunResults()
     if params.get("train") or results.train:  # your own loop ran, not the pipeline's fit
         row["train"] = params.get("train") or results.train

@@ -195,6 +195,15 @@ def batch_size_of(config: space.SweepConfig, args: argparse.Namespace) -> int | 
     return getattr(args, "workers", None)
 
 
+def swept(sweep_dir: Path) -> Path:
+    """`sweep_dir` where it is a folder; raises UsageError naming it and what to run."""
+    if not sweep_dir.is_dir():
+        what = " (a file, not a folder)" if sweep_dir.exists() else ""
+        raise UsageError(f"no sweep in {sweep_dir}{what}: run greenscreen sweep first, or name "
+                         "the sweep's folder with --sweep-dir (or settings.sweep_dir)")
+    return sweep_dir
+
+
 def analyze(args: argparse.Namespace) -> None:
     _analyze(load_config(args), getattr(args, "component", None), getattr(args, "out", None))
 
@@ -206,7 +215,7 @@ def _analyze(config: space.SweepConfig, component: str | None = None,
     from .analysis import analyze as analyze_sweep
     from .analysis import summary_text
 
-    sweep_dir = Path(config.settings["sweep_dir"])
+    sweep_dir = swept(Path(config.settings["sweep_dir"]))
     out_dir = Path(out) if out else sweep_dir
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-sample statistics warn loudly; we say it plainly
@@ -241,13 +250,55 @@ def _final(config: space.SweepConfig, slot: WorkerSlot | None = None) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    _report(load_config(args), args.out, getattr(args, "analysis", None))
+    config = load_config(args)
+    analysis = getattr(args, "analysis", None)
+    sweep_dir = analysed_sweep(Path(analysis), Path(config.settings["sweep_dir"]),
+                               args.sweep_dir) if analysis else None
+    _report(config, args.out, analysis, sweep_dir)
 
 
-def _report(config: space.SweepConfig, out: str | None, analysis: str | None = None) -> None:
+def analysed_sweep(analysis_dir: Path, configured: Path, given: str | None) -> Path:
+    """The sweep `report --analysis DIR` reports: the one DIR/analysis.json was made from
+    (its `sweep_dir`), so that one sweep's analysis never goes with another's runs.
+    settings.sweep_dir naming another folder gives way, and that is said; --sweep-dir
+    naming another, or the analysed folder gone, is an error. `configured` (settings.sweep_dir
+    or --sweep-dir) for an analysis.json written before it recorded its folder."""
+    from .runfolder import Unreadable, read_json
+
+    where = analysis_dir / "analysis.json"
+    try:
+        analysis = read_json(where)
+    except Unreadable as exc:
+        raise UsageError(str(exc)) from None
+    if analysis is None:
+        raise UsageError(f"no analysis.json in {analysis_dir}: run greenscreen analyze --out "
+                         f"{analysis_dir} first")
+    recorded = analysis.get("sweep_dir")
+    if not isinstance(recorded, str) or not recorded:
+        return configured
+    recorded = Path(recorded)
+    if given is not None and Path(given).resolve() != recorded:
+        raise UsageError(f"--sweep-dir {given} is not the sweep {where} was made from "
+                         f"({recorded}); a report reads the runs of the sweep its analysis "
+                         f"was made from: leave --sweep-dir out, or analyse {given} first "
+                         "(greenscreen analyze --sweep-dir FOLDER --out DIR)")
+    if not recorded.is_dir():
+        raise UsageError(f"no sweep in {recorded}, the folder {where} was made from: if it "
+                         "moved, analyse it where it is now (greenscreen analyze --sweep-dir "
+                         f"FOLDER --out {analysis_dir})")
+    if configured.resolve() != recorded:
+        log.info("reporting %s, the sweep %s was made from (not settings.sweep_dir %s)",
+                 recorded, where, configured)
+    return recorded
+
+
+def _report(config: space.SweepConfig, out: str | None, analysis: str | None = None,
+            sweep_dir: Path | None = None) -> None:
+    """The PDF of `sweep_dir` (default: settings.sweep_dir), analysed into `analysis` (default:
+    the sweep folder)."""
     from .report import build
 
-    sweep_dir = Path(config.settings["sweep_dir"])
+    sweep_dir = swept(sweep_dir or Path(config.settings["sweep_dir"]))
     pdf = Path(out or Path("report") / f"{sweep_dir.name}.pdf")
     log.info("report written to %s", build(sweep_dir, pdf, analysis).resolve())
 

@@ -47,11 +47,13 @@ def evaluated_split(inputs: ReportInputs) -> list:
     which = ([f"{len(on_validation)} of the {len(names)} finished runs "
               f"({_some(on_validation)})"] if on_validation else []) + (
         ["the final run"] if final else [])
+    figures = inputs.objective.metric + (  # a regression has no confusion matrix
+        ", the confusion matrix" if inputs.objective.classification else "")
     return section("Evaluated on the validation split", para(
         f"{' and '.join(which).capitalize()} {'were' if on_validation else 'was'} evaluated "
         "on the validation split: "
         f"{', '.join(datasets)} returned no test split. Their test figures here (the "
-        f"{inputs.objective.metric}, the confusion matrix) are the validation split's, the "
+        f"{figures}) are the validation split's, the "
         "same split the sweep ranks and chooses runs by, so they are no independent "
         "estimate: expect them to be somewhat optimistic. results.json says "
         "evaluated_on: validation."))
