@@ -83,20 +83,29 @@ def check(args: argparse.Namespace) -> None:
 
 def first_worker(config: space.SweepConfig, args: argparse.Namespace) -> WorkerSlot | None:
     """`sweep local`'s slot 0 worker (not started until used): it probes your code, trains
-    the first runs and, under `all`, the final runs, so the backend is imported once. On
-    the first of --gpus, where given. None for Ray and Slurm, whose workers run elsewhere."""
+    the first runs and, under `all` with one worker, the final runs, so the backend is
+    imported once. On the first of --gpus, where given, and with several workers on its
+    share of the CPUs. None for Ray and Slurm, whose workers run elsewhere."""
     if args.executor != "local":
         return None
+    from .executors.local import slot_environment
     from .executors.workers import WorkerSlot
 
-    first = _first_gpu(args)
-    return WorkerSlot({**os.environ, "CUDA_VISIBLE_DEVICES": first} if first else None,
+    return WorkerSlot(slot_environment(0, _workers(args), _gpus(args)),
                       config.settings["worker_memory_growth_mb"])
 
 
-def _first_gpu(args: argparse.Namespace) -> str | None:
+def _gpus(args: argparse.Namespace) -> list[str] | None:
     gpus = getattr(args, "gpus", None)
-    return next((g.strip() for g in gpus.split(",") if g.strip()), None) if gpus else None
+    return [g.strip() for g in gpus.split(",") if g.strip()] or None if gpus else None
+
+
+def _first_gpu(args: argparse.Namespace) -> str | None:
+    return (_gpus(args) or [None])[0]
+
+
+def _workers(args: argparse.Namespace) -> int:
+    return max(1, getattr(args, "workers", None) or 1)
 
 
 def probe_before_sweep(config: space.SweepConfig, args: argparse.Namespace,
@@ -161,8 +170,7 @@ def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespa
     else:
         from .executors import local
 
-        gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
-        results = local.run_sweep(config, sweep_dir, args.workers, gpus, first_slot)
+        results = local.run_sweep(config, sweep_dir, args.workers, _gpus(args), first_slot)
     done = sum(r["status"] == "done" for r in results)
     log.info("%d/%d runs done; results in %s/", done, len(results), sweep_dir.resolve())
 
@@ -315,7 +323,9 @@ def everything(args: argparse.Namespace) -> None:
         if args.executor == "slurm":
             return
         _analyze(config)
-        _final(config, slot)
+        # A worker pinned to a share of the CPUs (several workers) would train the final
+        # runs, alone now, on that share: they get a worker of their own instead.
+        _final(config, slot if _workers(args) == 1 else None)
     finally:
         if slot is not None:
             slot.close()

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from greenscreen_pipeline import space
+from greenscreen_pipeline.run import cpus
 from greenscreen_pipeline.runfolder import RunFolder, Unreadable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,6 +305,10 @@ def test_two_workers_train_the_same_runs_as_sequential_mode(fake_smi, tmp_path):
     assert attempts(par) == ["000", "001", "002"]  # each run trained once
     assert [status(par, i)["status"] for i in range(3)] == ["done"] * 3
     assert not list((par / ".claims").iterdir())  # every claim released
+    # Each worker on its share of the CPUs (run/cpus.py), so their thread pools fit.
+    used = {tuple(json.loads((par / f"{i:03d}" / "results.json").read_text())["timing"]
+                  ["cpus"]) for i in range(3)}
+    assert used == {tuple(share) for share in cpus.shares(2)}
 
 
 def test_two_sweeps_on_one_folder_train_each_run_exactly_once(fake_smi, tmp_path):

@@ -31,6 +31,7 @@ from typing import Iterable
 from .. import budget, ledger, runfolder
 from ..errors import Interrupted, RunsFailing
 from ..log import logger
+from ..run import cpus
 from ..run.execute import PARKED
 from ..space import SweepConfig
 from . import proposals
@@ -86,6 +87,14 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
     return budget.outcomes(config.settings, sweep_dir)
 
 
+def slot_environment(k: int, workers: int, gpus: list[str] | None) -> dict | None:
+    """Slot `k`'s environment: its GPU of `gpus` and, with several workers, its share of
+    the CPUs (`run/cpus.py`); None (this process's) for one worker without `gpus`."""
+    own = {**({"CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)]} if gpus else {}),
+           **cpus.environment(k, workers)}
+    return {**os.environ, **own} if own else None
+
+
 class Pool:
     """`workers` slot threads, each with its warm worker, taking runs in index order."""
 
@@ -100,15 +109,12 @@ class Pool:
         self.release, self.parked = releases(config), ParkedRuns(config, sweep_dir)
         self.handed_out: set[int] = set()  # every run given to a slot by this process
         slots = [first_slot] + [None] * (workers - 1)
-        self.threads = [threading.Thread(target=self._serve, args=(self._env(k, gpus), slot),
+        self.threads = [threading.Thread(target=self._serve,
+                                         args=(slot_environment(k, workers, gpus), slot),
                                          name=f"greenscreen-slot-{k}", daemon=True)
                         for k, slot in enumerate(slots)]
         for t in self.threads:
             t.start()
-
-    @staticmethod
-    def _env(k: int, gpus: list[str] | None) -> dict | None:
-        return {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)]} if gpus else None
 
     def train(self, indices: Iterable[int]) -> None:
         """Trains runs `indices` and returns once each is through (or a stop skipped it).

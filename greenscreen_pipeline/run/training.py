@@ -26,6 +26,7 @@ from ..space import DIMENSIONS
 from . import (
     batches,
     checkpoint,
+    cpus,
     data,
     datacache,
     interrupt,
@@ -76,7 +77,8 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     after the fit when a rung stopped the run.
     """
     # process_start: the fresh process's start, or when a warm worker got the run.
-    timing = {"process_start": process_start, "imports_done": time.time(), "pid": os.getpid()}
+    timing = {"process_start": process_start, "imports_done": time.time(), "pid": os.getpid(),
+              "cpus": cpus.allowed()}  # the worker's share where several train at once
     objective = Objective.from_settings(settings)
     # With your own loop, the loop is part of what ran: parameters.yaml names it from the start.
     loop = {"train": settings["train"]} if settings["train"] else {}

@@ -36,7 +36,7 @@ import sys
 import time
 import traceback
 
-from . import execute, interrupt, ownership, reset
+from . import cpus, execute, interrupt, ownership, reset
 
 RETIRE_AFTER = {execute.FAILED: "its run failed", execute.INTERRUPTED: "its run was interrupted",
                 execute.NO_SPACE: "its run was interrupted (disk full)"}
@@ -120,6 +120,7 @@ def main(argv=None) -> int:
     parser.add_argument("--parent", type=int, default=None)
     parser.add_argument("--max-growth-mb", type=float, default=4096.0)
     args = parser.parse_args(argv)
+    cpus.pin()  # before the backend sizes its thread pools
     interrupt.install()
     if args.parent:
         ownership.die_with_parent(args.parent)
