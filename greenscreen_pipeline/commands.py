@@ -238,8 +238,9 @@ def final(args: argparse.Namespace) -> None:
 
 
 def _final(config: space.SweepConfig, slot: WorkerSlot | None = None) -> None:
-    from .comparison import FILE, saving_words
+    from .comparison import FILE, outcome_words
     from .final import final_run
+    from .objective import Objective
 
     sweep_dir = Path(config.settings["sweep_dir"])
     st = final_run(config, sweep_dir, slot)
@@ -253,7 +254,8 @@ def _final(config: space.SweepConfig, slot: WorkerSlot | None = None) -> None:
     for passed in st["comparison"].get("passed_over", []):
         log.info("passed over: %s diverged in its first final run (%s), folder %s/",
                  passed["configuration"], passed["reason"], sweep_dir / passed["folder"])
-    log.info("final comparison: %s (%s)", saving_words(st["comparison"]),
+    log.info("final comparison: %s (%s)",
+             outcome_words(st["comparison"], Objective.of_sweep(sweep_dir)),
              (sweep_dir / "final" / FILE).resolve())
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from . import collect
 from .objective import Objective
 from .provenance import field_of, parts
+from .wording import number
 
 SIDES = ("recommended", "baseline")
 CONFIDENCE = 0.95
@@ -240,6 +241,33 @@ def saving_words(doc: dict) -> str:
                 f"{_pct(low)} to {_pct(high)} %, {seeds})")
     return (f"no saving: {who} uses {_pct(-mean)} % more energy than the baseline "
             f"(95 % CI {_pct(-high)} to {_pct(-low)} % more, {seeds})")
+
+
+def outcome_words(doc: dict, objective: Objective) -> str:
+    """The final comparison in one sentence, as the console and page 1 both say it: the
+    saving (`saving_words`), the objective's change, and that the energy was estimated
+    where it was (an estimate is never called measured)."""
+    estimated = any(base.startswith("estimated:") for side in SIDES
+                    for source in (doc.get(side) or {}).get("source", [])
+                    for base, _ in parts(source))
+    return (saving_words(doc) + change_words(doc.get("objective_change") or {}, objective)
+            + (" (energy estimated, not measured)" if estimated else ""))
+
+
+def change_words(change: dict, objective: Objective) -> str:
+    """"; accuracy -0.4 pt (95 % CI -1.2 to 0.3 pt)": the objective's change, or ""."""
+    if change.get("mean") is None:
+        return ""
+    points = objective.metric == "accuracy"
+    ci = change.get("ci95")
+    interval = (f"95 % CI {_signed(ci[0], points)} to {_signed(ci[1], points)}" if ci else
+                f"no interval: {change.get('reason') or 'too few seeds'}")
+    return f"; {objective.metric} {_signed(change['mean'], points)} ({interval})"
+
+
+def _signed(value: float, points: bool) -> str:
+    """A change with its sign: "+0.4 pt" of accuracy, "-0.012" of another metric."""
+    return f"{value * 100:+.1f} pt" if points else ("+" if value >= 0 else "") + number(value)
 
 
 def stand_in(doc: dict) -> str | None:

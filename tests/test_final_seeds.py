@@ -194,7 +194,11 @@ def test_final_trains_both_over_seeds_writes_comparison_and_the_report_states_it
     assert saving["mean"] == pytest.approx(1 - doc["recommended"]["energy_j"]["mean"]
                                            / doc["baseline"]["energy_j"]["mean"])
     assert len(saving["ci95"]) == 2 and len(doc["objective_change"]["ci95"]) == 2
-    assert "final comparison: " + comparison.saving_words(doc) in done.stdout
+    # The console says what page 1 says: the saving, the objective's change, and that the
+    # energy is an estimate (it said only the saving).
+    said = comparison.outcome_words(doc, Objective())
+    assert "; accuracy " in said and said.endswith("(energy estimated, not measured)")
+    assert "final comparison: " + said in done.stdout
     counted = re.findall(r"final run (\d+)/(\d+): (\w+ seed \d)", done.stdout)
     assert [(int(i), int(n)) for i, n, _ in counted] == [(i, 6) for i in range(1, 7)]
     assert counted[0][2] == "recommended seed 0"  # the first is trained on its own first

@@ -8,7 +8,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
 
 from .. import budget, collect, relevance, search_cost
-from ..comparison import SIDES, saving_words
+from ..comparison import SIDES, outcome_words
 from ..objective import Objective
 from ..provenance import parts
 from ..space import METHOD_DIMENSIONS
@@ -183,11 +183,7 @@ def final_comparison(inputs: ReportInputs) -> list:
         return [para("No final comparison yet: ./greenscreen.sh final trains the "
                      "recommendation and the baseline over settings.final_seeds seeds each."),
                 *noise_floor(inputs)]
-    sources = {s for side in SIDES for s in (doc.get(side) or {}).get("source", [])}
-    estimated = any("estimated:" in s for s in sources)
-    text = (f"Final runs against the baseline: {saving_words(doc)}"
-            f"{_change_words(doc.get('objective_change') or {}, inputs.objective)}"
-            + (" (energy estimated, not measured)" if estimated else "") + ".")
+    text = f"Final runs against the baseline: {outcome_words(doc, inputs.objective)}."
     return [para(text, markup="b"), *passed_over(doc), *noise_floor(inputs)]
 
 
@@ -208,22 +204,6 @@ def passed_over(doc: dict) -> list:
         then += f" (it diverged too: {doc['final_diverged']}; no candidate is left to try)"
     return [para(f"Passed over: {said}. In its place {then}; the passed-over runs' energy is "
                  "counted in the totals.")]
-
-
-def _change_words(change: dict, objective: Objective) -> str:
-    """"; accuracy -0.4 pt (95 % CI -1.2 to 0.3 pt)": the objective's change, or ""."""
-    if change.get("mean") is None:
-        return ""
-    points = objective.metric == "accuracy"
-    ci = change.get("ci95")
-    interval = (f"95 % CI {_signed(ci[0], points)} to {_signed(ci[1], points)}" if ci else
-                f"no interval: {change.get('reason') or 'too few seeds'}")
-    return f"; {objective.metric} {_signed(change['mean'], points)} ({interval})"
-
-
-def _signed(value: float, points: bool) -> str:
-    """A change with its sign: "+0.4 pt" of accuracy, "-0.012" of another metric."""
-    return f"{value * 100:+.1f} pt" if points else ("+" if value >= 0 else "") + number(value)
 
 
 def noise_floor(inputs: ReportInputs) -> list:

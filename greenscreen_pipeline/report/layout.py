@@ -26,6 +26,8 @@ from reportlab.platypus import (
 
 from greenscreen.fileio import atomic_write_bytes
 
+from ..wording import number  # noqa: F401  (the report's numbers: re-exported)
+
 STYLES = getSampleStyleSheet()
 WIDTH = A4[0] - 4 * cm  # the text width between the 2 cm margins
 
@@ -34,26 +36,6 @@ def para(text, style: str = "BodyText", markup: str = "") -> Paragraph:
     """A paragraph of user-derived text, escaped; `markup` wraps it (e.g. "b" for bold)."""
     body = escape(str(text))
     return Paragraph(f"<{markup}>{body}</{markup}>" if markup else body, STYLES[style])
-
-
-def number(value, digits: int = 3) -> str:
-    """`digits` significant digits, as a reader writes them: 0.000123, 1.23, 167,600; in
-    scientific notation only outside 0.0001 to a billion (1.2e-5, 3.4e9), so that no
-    figure, however small or large, runs longer than a dozen characters."""
-    if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return "n/a" if value is None else str(value)
-    if not math.isfinite(value):
-        return "n/a"
-    if value == 0:
-        return "0"
-    exponent = int(f"{float(value):.{digits - 1}e}".split("e")[1])  # after rounding: 9.996 -> 1
-    if exponent < -4 or exponent >= 9:
-        mantissa, _ = f"{float(value):.{digits - 1}e}".split("e")
-        mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
-        return f"{mantissa}e{exponent}"
-    if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
-    return f"{float(value):,.{max(0, digits - 1 - exponent)}f}"
 
 
 def p_value(p) -> str:
