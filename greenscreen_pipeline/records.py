@@ -173,7 +173,9 @@ class RunResults:
             "mode": "max", "value": ..., "split": "test" or "validation"}; empty in
             folders written before settings.objective existed.
         evaluated_on: The split the test_ figures and the confusion matrix come from:
-            "test", or "validation" where your dataset function gave no test split.
+            "test", or "validation" where your dataset function gave no test split; for
+            your own training loop "test" where it returned test_ figures, else "none"
+            (the pipeline evaluated nothing; its objective's `loss` is then None too).
         train: The training loop that ran: your `settings.train` ("module:function"), or
             "" for the pipeline's own compile and fit.
     """

@@ -177,6 +177,8 @@ def test_your_own_training_loop_is_measured(fake_smi, tmp_path, passes):
     params, results, summary, rows = run_files(folder)
     assert results["objective"]["name"] == "val_loss" and results["objective"]["split"] == \
         "validation" and results["objective"]["per_epoch"] is passes
+    # What ran was the loop's: no loss of the pipeline's, no split it evaluated.
+    assert results["objective"]["loss"] is None and results["evaluated_on"] == "none"
     assert summary["energy_j"] > 0  # the whole call, either way
     value = results["objective"]["value"]  # the line names the value it ranks by
     assert f"run 000 done     val_loss {value:.4f}  energy" in done.stdout, done.stdout

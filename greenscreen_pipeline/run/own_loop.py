@@ -156,11 +156,14 @@ def train_own(entry: str, params: LoopParams, folder: RunFolder,
     tested = {k: v for k, v in metrics.items() if k.startswith("test_")}
     ranked_by = objective.run_value(tested, metrics, f"{entry} returned")
     unread = [dim for dim in own_dimensions if dim not in params.read]
+    # What ran is your loop's: the pipeline compiled no loss (settings.loss is not
+    # recorded as if it had) and evaluated no split (test figures only where yours are).
     results = RunResults(tested.get("test_accuracy"), tested.get("test_loss"), None,
                          versions, timing, {k: [v] for k, v in metrics.items()}, {}, unread,
                          test_metrics=tested,
-                         objective={**ranked_by, "per_epoch": epochs.epochs_seen > 0},
-                         train=entry)
+                         objective={**ranked_by, "loss": None,
+                                    "per_epoch": epochs.epochs_seen > 0},
+                         evaluated_on="test" if tested else "none", train=entry)
     folder.write_results(results)
     folder.write_parameters(recorded(params, entry, **tested))
     return results.metrics
