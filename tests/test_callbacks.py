@@ -349,6 +349,18 @@ def test_close_after_an_interrupted_fit_keeps_the_attempt_s_joules(fake_smi, tmp
     assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
 
 
+def test_a_fit_that_fails_mid_epoch_leaves_summary_and_logs_agreeing(fake_smi, tmp_path):
+    """No on_train_end after the failure: summary.json's epochs is what its last epoch-end
+    write said, which counts the row that epoch then appended (it said one fewer)."""
+    model, (x, y) = tiny_model(), tiny_data()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=[
+            SMICallback(log_dir=tmp_path, interval=0.05), StopMidEpoch(2)])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(read_csv(tmp_path / "logs.csv")) == 2
+    assert summary["epochs"] == 2 and summary["attempts"][0]["epochs"] == 2
+
+
 def test_resume_with_backup_and_restore_keeps_every_epoch_and_every_joule(fake_smi, tmp_path):
     model, (x, y) = tiny_model(), tiny_data()
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))

@@ -273,7 +273,9 @@ class SMICallback(keras.callbacks.Callback):
         # The durable totals first, then the row: a stop that lands between the two (a
         # SIGTERM raises where the code is) keeps the energy in summary.json, and the
         # epoch is trained again without its row rather than logged without its energy.
-        self._write_summary()
+        # Its `epochs` counts the row about to be written: a fit that fails in the next
+        # epoch (no on_train_end) leaves summary.json agreeing with logs.csv.
+        self._write_summary(row_pending=self._run_log is not None)
         if self._run_log is not None:
             self._run_log.append(epoch_row(
                 epoch, window, logs or fields, val_energy_j=self._val_energy,
@@ -367,9 +369,9 @@ class SMICallback(keras.callbacks.Callback):
         self._end_inference(self._predict)
 
     # -- files -------------------------------------------------------------
-    def _write_summary(self) -> None:
+    def _write_summary(self, row_pending: bool = False) -> None:
         self._last_heartbeat = time.monotonic()
-        self.summary = self._summarise()
+        self.summary = self._summarise(row_pending)
         if self.log_dir is not None and self._no_summary is None:
             atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
 
@@ -380,7 +382,7 @@ class SMICallback(keras.callbacks.Callback):
             return train
         return self._meter.window("so-far", t_start=train.t_start).close()
 
-    def _summarise(self) -> dict:
+    def _summarise(self, row_pending: bool = False) -> dict:
         window = self._attempt_window()
         measured = window is not None and window.closed
         attempt = attempt_record(window, measured, self._first_epoch, self._epochs_done,
@@ -388,7 +390,7 @@ class SMICallback(keras.callbacks.Callback):
         return document(
             window=window, meter=self._meter, earlier=self._earlier, attempt=attempt,
             interval=self.interval, intensity=self.intensity,
-            epochs=len(self._run_log.rows) if self._run_log else self._epochs_done,
+            epochs=len(self._run_log.rows) + row_pending if self._run_log else self._epochs_done,
             inference=self.inference, reason=self._reason, job=self._job or job_metadata())
 
 
