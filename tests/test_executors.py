@@ -4,8 +4,10 @@
 import ipaddress
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -171,6 +173,34 @@ def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):
     assert None not in tasks and len(tasks) == 4 and all(len(t) >= 32 for t in tasks)
     again = sweep(config, out, "ray", "--num-cpus", "2")
     assert "0 runs to train" in again.stdout and "4/4 runs done" in again.stdout
+
+
+def test_sigterm_stops_a_ray_sweep_as_it_stops_a_local_one(fake_smi, tmp_path):
+    """Ray's core worker installs its own SIGTERM handler when the driver connects (a stack
+    dump, then abort): the sweep ended with code 1, its runs trained on in orphaned actors
+    and ended done. Its handler is replaced: the runs stop, interrupted, and it says so."""
+    pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(CONFIG.replace("runs: 3, epochs: 1", "runs: 1, epochs: 60"))
+    (tmp_path / "tiny.py").write_text(TINY)
+    cmd = [sys.executable, "-m", "greenscreen_pipeline", "sweep", "ray", "--config",
+           str(config), "--sweep-dir", str(out), "--num-cpus", "1", "--no-probe"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        logs = out / "000" / "logs.csv"
+        deadline = time.time() + 240
+        while not (logs.exists() and len(logs.read_text().splitlines()) >= 3):
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        said = "".join(proc.communicate(timeout=180))
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, said[-3000:]
+    assert "stopping the Ray actors" in said and "SIGTERM received" not in said
+    status = json.loads((out / "000" / "status.json").read_text())
+    assert status["status"] == "interrupted" and "stopped by SIGTERM" in status["reason"]
 
 
 HUGE_WITH_BUDGET = """settings: {runs: 1000000000, budget: 1 J, epochs: 1, seed: 3,

@@ -183,8 +183,12 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
     """Trains every unfinished run on one Ray actor per slot; returns each run's status."""
     s = config.settings
     todo = to_train(config, sweep_dir)
-    signal.signal(signal.SIGTERM, _stop)  # like Ctrl-C: cancel the tasks cleanly
     ray = start(address, num_cpus)
+    # After ray.init, which installs its core worker's own SIGTERM handler (a stack dump,
+    # then abort: the actors trained on, orphaned). SIGINT too: a sweep started in the
+    # background inherits it ignored, and `kill -INT` should stop it as `sweep local`'s does.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stop)  # like Ctrl-C: cancel the tasks cleanly
     actors: list = []
     pending: dict = {}  # object ref -> (actor, run)
     try:
