@@ -152,11 +152,14 @@ def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:
         return None
     started = runfolder.started(sweep_dir, settings["runs"])
     done = sum(r["status"] == "done" for r in started)
-    left = [f"{r['index']:03d}" for r in started if r["status"] in ("interrupted", "parked")]
+    left = {state: [f"{r['index']:03d}" for r in started if r["status"] == state]
+            for state in ("interrupted", "parked")}
     return (f"energy budget reached after {done} runs done: {line(settings, sweep_dir)}; "
             "no new run starts" + (
-                f", and run(s) {', '.join(left)} stay unfinished (a larger settings.budget "
-                "resumes them)" if left else ""))
+                f"; run(s) {', '.join(left['interrupted'])} stay interrupted (a larger "
+                "settings.budget resumes them)" if left["interrupted"] else "") + (
+                f"; run(s) {', '.join(left['parked'])} stay parked at a rung (the same "
+                "command again finishes them)" if left["parked"] else ""))
 
 
 def outcomes(settings: dict, sweep_dir: "str | Path") -> list[dict]:

@@ -325,13 +325,26 @@ def everything(args: argparse.Namespace) -> None:
         if args.executor == "slurm":
             return
         _analyze(config)
-        # A worker pinned to a share of the CPUs (several workers) would train the final
-        # runs, alone now, on that share: they get a worker of their own instead.
-        _final(config, slot if _workers(args) == 1 else None)
+        if slot is not None and _workers(args) > 1:
+            # Pinned to a share of the CPUs: the final runs, alone now, get a worker on
+            # every CPU (and the first of --gpus), once this one has let go of its GPU.
+            slot.close()
+            slot = final_worker(config, args)
+        _final(config, slot)
     finally:
         if slot is not None:
             slot.close()
     _report(config, args.out)
+
+
+def final_worker(config: space.SweepConfig, args: argparse.Namespace) -> WorkerSlot:
+    """`all`'s worker for the final runs after a sweep of several workers: unpinned, on
+    the first of --gpus where given."""
+    from .executors.local import slot_environment
+    from .executors.workers import WorkerSlot
+
+    return WorkerSlot(slot_environment(0, 1, _gpus(args)),
+                      config.settings["worker_memory_growth_mb"])
 
 
 def run_one(args: argparse.Namespace) -> int | None:

@@ -105,9 +105,10 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
             _check_trained_as(path, cfgs[side], what if side == "recommended" else
                               "the baseline's (run 000's)", folder)
         first = todo[:1] if todo and todo[0][0] == head and not _diverged(head) else []
+        rest = [item for item in todo if item[0] != head]
         if first:
             _log_start(config, folder, what, same, n)
-            _train(config, folder, first, slot, of=len(todo))
+            _train(config, folder, first, slot, of=len(first) + len(rest))
         why = _diverged(head)
         if why and n + 1 < len(tried) and not same:
             passed_over.append({"run": run, "configuration": what, "reason": why,
@@ -115,13 +116,12 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
             log.warning("%s diverged in its first final run (%s): passed over; the run the "
                         "same rule picks without it takes its place", what, why)
             continue
-        rest = [item for item in todo if item[0] != head]
         if not todo:
             log.info("the final runs in %s/ are done already (delete a folder to train it "
                      "again)", folder)
         elif rest and not first:
             _log_start(config, folder, what, same, n)
-        _train(config, folder, rest, slot, of=len(todo), number=len(first) + 1)
+        _train(config, folder, rest, slot, of=len(first) + len(rest), number=len(first) + 1)
         return planned, same, passed_over, run
     raise AssertionError("no candidate: recommended_configuration gives one at least")
 

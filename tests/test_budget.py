@@ -85,7 +85,7 @@ def test_spent_counts_every_attempt_by_provenance(tmp_path):
         "spent 200.0 J of budget 200.0 J (measured + estimated)"
     said = budget.stopped_line(settings, tmp_path)
     assert "energy budget reached after 0 runs done" in said
-    assert said.endswith(", and run(s) 001 stay unfinished (a larger settings.budget "
+    assert said.endswith("; run(s) 001 stay interrupted (a larger settings.budget "
                          "resumes them)")  # 000 and 002 have no status; 003 never began
     assert budget.Spent().provenance == "nothing spent yet"  # neither word is true yet
 

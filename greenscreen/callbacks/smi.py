@@ -13,7 +13,7 @@ import keras
 from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
-from ..validation import check_number, invalid
+from ._arguments import check_arguments
 from ._job import job_metadata
 from ._runlog import CsvRunLog, earlier_attempts, epoch_row
 from ._summary import attempt_record, document
@@ -123,7 +123,7 @@ class SMICallback(keras.callbacks.Callback):
         super().__init__()
         # Every argument is checked now, as Keras callbacks do: the meter's by the meter's
         # own rules, carbon_intensity, country and pue when `_reset` resolves them.
-        _check_arguments(log_dir, meter, first_sample_timeout, resume,
+        check_arguments(log_dir, meter, first_sample_timeout, resume,
                          per_batch=per_batch, append=append)
         EnergyMeter.check_arguments(source, interval, gpus, attribution)
         self.log_dir = log_dir
@@ -270,11 +270,11 @@ class SMICallback(keras.callbacks.Callback):
         if logs is not None:
             logs.update(fields)
         self._epochs_done += 1
-        # The durable totals first, then the row: a stop that lands between the two (a
-        # SIGTERM raises where the code is) keeps the energy in summary.json, and the
-        # epoch is trained again without its row rather than logged without its energy.
-        # Its `epochs` counts the row about to be written: a fit that fails in the next
-        # epoch (no on_train_end) leaves summary.json agreeing with logs.csv.
+        # The durable totals first, then the row: a stop between the two (a SIGTERM raises
+        # where the code is) keeps the energy, and the epoch is trained again without its
+        # row. `epochs` counts that row, so a fit that fails in a later epoch (no
+        # on_train_end) leaves summary.json agreeing with logs.csv (only a stop between
+        # the two writes leaves it one ahead).
         self._write_summary(row_pending=self._run_log is not None)
         if self._run_log is not None:
             self._run_log.append(epoch_row(
@@ -392,17 +392,3 @@ class SMICallback(keras.callbacks.Callback):
             interval=self.interval, intensity=self.intensity,
             epochs=len(self._run_log.rows) + row_pending if self._run_log else self._epochs_done,
             inference=self.inference, reason=self._reason, job=self._job or job_metadata())
-
-
-def _check_arguments(log_dir, meter, first_sample_timeout, resume, **flags) -> None:
-    """The callback's own arguments (the meter's are `EnergyMeter.check_arguments`')."""
-    if log_dir is not None and not isinstance(log_dir, (str, Path)):
-        raise invalid("log_dir", log_dir, "a folder path (str or pathlib.Path) or None")
-    if meter is not None and not isinstance(meter, EnergyMeter):
-        raise invalid("meter", meter, "None or a greenscreen EnergyMeter")
-    check_number("first_sample_timeout", first_sample_timeout, low=0)
-    if resume is not None and not isinstance(resume, bool):
-        raise invalid("resume", resume, "None (continue when a fit resumes), True or False")
-    for name, value in flags.items():
-        if not isinstance(value, bool):
-            raise invalid(name, value, "True or False")

@@ -89,10 +89,14 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
 
 def slot_environment(k: int, workers: int, gpus: list[str] | None) -> dict | None:
     """Slot `k`'s environment: its GPU of `gpus` and, with several workers, its share of
-    the CPUs (`run/cpus.py`); None (this process's) for one worker without `gpus`."""
+    the CPUs (`run/cpus.py`); None (this process's) for one worker without `gpus`. A share
+    this process was itself given is not passed on: one worker is never pinned."""
     own = {**({"CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)]} if gpus else {}),
            **cpus.environment(k, workers)}
-    return {**os.environ, **own} if own else None
+    if not own and cpus.ENV not in os.environ:
+        return None
+    inherited = {name: value for name, value in os.environ.items() if name != cpus.ENV}
+    return {**inherited, **own}
 
 
 class Pool:

@@ -187,8 +187,8 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
     # After ray.init, which installs its core worker's own SIGTERM handler (a stack dump,
     # then abort: the actors trained on, orphaned). SIGINT too: a sweep started in the
     # background inherits it ignored, and `kill -INT` should stop it as `sweep local`'s does.
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, _stop)  # like Ctrl-C: cancel the tasks cleanly
+    before = {sig: signal.signal(sig, _stop)  # like Ctrl-C: cancel the tasks cleanly
+              for sig in (signal.SIGTERM, signal.SIGINT)}
     actors: list = []
     pending: dict = {}  # object ref -> (actor, run)
     try:
@@ -225,6 +225,8 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
             except Exception:  # an actor already gone: its worker ended with it
                 pass
         ray.shutdown()
+        for sig, handler in before.items():  # `all` goes on to analyze, final, report
+            signal.signal(sig, handler)
     return budget.outcomes(s, sweep_dir)
 
 

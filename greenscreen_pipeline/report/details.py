@@ -248,8 +248,10 @@ def relevance_tables(a: dict) -> list:
             continue
         rows = [["parameter", "partial η²", "p (Holm)", "rank test p", "RF importance",
                  "runs"]]
-        rows += [[_factor(r), r["partial_eta2"], p_value(r["p_holm"]), p_value(r["kw_p"]),
-                  r["rf_importance"], r.get("within") or r.get("n") or "all"]
+        # An untested factor's p (Holm) cell says why (too few runs per level, ...).
+        rows += [[_factor(r), r["partial_eta2"], r.get("untested") or p_value(r["p_holm"]),
+                  p_value(r["kw_p"]), r["rf_importance"],
+                  r.get("within") or r.get("n") or "all"]
                  for r in res["table"]]
         heading = (f"{res.get('label') or target}: {res['method']}; random-forest out-of-bag R² "
                    f"{number(res['rf_cv_r2'], 2)}; rank test: Kruskal-Wallis, Spearman for a "

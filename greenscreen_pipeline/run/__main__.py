@@ -15,12 +15,16 @@ import time
 
 T_START = time.time()  # before the heavy imports: the pipeline-overhead benchmark needs it
 
+from . import cpus  # noqa: E402
+
+cpus.pin()  # before NumPy's BLAS and the backend start their threads (run/cpus.py)
+
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 
-from . import cpus, interrupt, ownership  # noqa: E402
+from . import interrupt, ownership  # noqa: E402
 from .execute import Request, train_one  # noqa: E402
 
 
@@ -40,7 +44,6 @@ def main(argv=None) -> int:
                         help="the pid of the process that started this one: this process "
                              "stops (as on SIGTERM) when it dies")
     args = parser.parse_args(argv)
-    cpus.pin()  # before the backend sizes its thread pools
     interrupt.install()
     if args.parent:
         ownership.die_with_parent(args.parent)

@@ -27,16 +27,20 @@ interrupted and resumes later), and when the process that started it dies.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
-import math
-import os
-import sys
-import time
-import traceback
+from . import cpus
 
-from . import cpus, execute, interrupt, ownership, reset
+cpus.pin()  # first: NumPy's BLAS threads start when the imports below load it
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+
+from . import execute, interrupt, ownership, reset  # noqa: E402
 
 RETIRE_AFTER = {execute.FAILED: "its run failed", execute.INTERRUPTED: "its run was interrupted",
                 execute.NO_SPACE: "its run was interrupted (disk full)"}
@@ -120,7 +124,6 @@ def main(argv=None) -> int:
     parser.add_argument("--parent", type=int, default=None)
     parser.add_argument("--max-growth-mb", type=float, default=4096.0)
     args = parser.parse_args(argv)
-    cpus.pin()  # before the backend sizes its thread pools
     interrupt.install()
     if args.parent:
         ownership.die_with_parent(args.parent)
