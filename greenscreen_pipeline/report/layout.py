@@ -126,11 +126,17 @@ def figure(fig, width: float = WIDTH) -> Image:
     return Image(buf, width=width, height=width * h / w)
 
 
+KEEP_ROWS = 30  # a table this short moves whole to the next page rather than split
+
+
 def section(title: str, *content, level: str = "Heading2") -> list:
-    """A heading that never ends a page alone: a figure moves with it to the next page; a
-    table starts below it and splits across pages with its header row repeated."""
+    """A heading that never ends a page alone: a figure, or a table of up to `KEEP_ROWS`
+    rows, moves with it to the next page (no page holding a short table's last rows
+    alone); a longer table starts below it and splits across pages with its header row
+    repeated."""
     first, rest = (content[0], list(content[1:])) if content else (Spacer(1, 0), [])
-    if isinstance(first, Table) and first._nrows > 1:  # noqa: SLF001 (reportlab has no getter)
+    rows = first._nrows if isinstance(first, Table) else 0  # noqa: SLF001 (no getter)
+    if rows > KEEP_ROWS:
         return [CondPageBreak(4 * cm), para(title, level), first, *rest]
     return [CondPageBreak(3 * cm), KeepTogether([para(title, level), first]), *rest]
 
