@@ -102,6 +102,9 @@ class WrappedModel(keras.Model):
             raise invalid("model", model.name, "a built model (start it with "
                           "keras.Input(...) or call it once on data)")
         self.inner = model
+        # Built as its model is: BackupAndRestore (and load_weights) refuse an unbuilt
+        # model, and TensorFlow's trainer would build this one only at the first step.
+        self.built = True
         self.epoch = keras.Variable(0.0, dtype="float32", trainable=False, name="epoch")
         self.epochs = keras.Variable(1.0, dtype="float32", trainable=False, name="epochs")
         self.mode = None
@@ -112,8 +115,24 @@ class WrappedModel(keras.Model):
         return self.inner(inputs, training=training)
 
     def fit(self, *args, callbacks=None, **kwargs):
-        callbacks = list(callbacks or []) + [_EpochTracker(self)]
-        return super().fit(*args, callbacks=callbacks, **kwargs)
+        callbacks = list(callbacks or [])
+        for callback in callbacks:  # before training, not at the first epoch's end
+            if isinstance(callback, keras.callbacks.ModelCheckpoint) and \
+                    not callback.save_weights_only:
+                raise ValueError(self._not_saved_whole(
+                    "ModelCheckpoint(save_weights_only=False)", "pass save_weights_only=True "
+                    "(the weights, which load_weights restores into a model wrapped alike)"))
+        return super().fit(*args, callbacks=callbacks + [_EpochTracker(self)], **kwargs)
+
+    def get_config(self) -> dict:
+        raise NotImplementedError(self._not_saved_whole(
+            "get_config(), so save() and ModelCheckpoint", "save its weights (save_weights) "
+            "or the trained model itself (`.inner`, after strip_pruning for pruning)"))
+
+    def _not_saved_whole(self, what: str, instead: str) -> str:
+        """Why this wrapper cannot be saved as a whole model, and what to do instead."""
+        return (f"{what}: a {type(self).__name__} cannot be saved as a whole .keras model "
+                f"(its training method's state is not serialisable); {instead}")
 
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         super().compile(optimizer=optimizer, loss=loss, **kwargs)

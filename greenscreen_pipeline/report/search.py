@@ -37,7 +37,8 @@ def proposing(a: dict) -> list:
         return []
     return [para(f"Proposing the {cost['batches']} batches took {cost['cpu_s']:.1f} CPU "
                  f"seconds, about {cost['energy_j']:.1f} J ({cost['provenance']}: an "
-                 "estimate, so it is not in the measured energy above).", "Italic")]
+                 "estimate of the proposing process's own work, not added into the runs' "
+                 "energy above).", "Italic")]
 
 
 def progress(inputs: ReportInputs) -> list:

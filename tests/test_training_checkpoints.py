@@ -1,0 +1,63 @@
+"""The training methods with Keras's checkpoint callbacks, as the README's resume recipe
+uses them: BackupAndRestore resumes a method's fit; a whole-model save, which the wrappers
+cannot give, is one clear error before training, not a crash at the first epoch's end."""
+
+import json
+
+import keras
+import pytest
+from test_training import compiled, data, model
+
+from greenscreen import SMICallback
+from greenscreen.training import MagnitudePruning, RankedUpdates, SampleGating
+
+pytestmark = pytest.mark.backends("tensorflow", "jax")
+WRAPPERS = {"gated": lambda m: SampleGating(m, target_rate=0.5),
+            "ranked": lambda m: RankedUpdates(m),
+            "pruned": lambda m: MagnitudePruning(m, final_sparsity=0.5, end_step=10)}
+
+
+class StopAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.at = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt("SIGTERM")
+
+
+@pytest.mark.parametrize("method", WRAPPERS)
+def test_backup_and_restore_resumes_a_method_s_fit(method, tmp_path):
+    """It refused the unbuilt wrapper on TensorFlow ("you model must be built")."""
+    x, y = data()
+    log, backup = tmp_path / "run", str(tmp_path / "run" / "backup")
+    first = compiled(WRAPPERS[method](model()))
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(x, y, epochs=4, batch_size=64, verbose=0, callbacks=[
+            SMICallback(log_dir=log, source="estimate"),
+            keras.callbacks.BackupAndRestore(backup), StopAt(2)])
+    again = compiled(WRAPPERS[method](model()))
+    again.fit(x, y, epochs=4, batch_size=64, verbose=0, callbacks=[
+        SMICallback(log_dir=log, source="estimate"), keras.callbacks.BackupAndRestore(backup)])
+    epochs = [line.split(",")[0] for line in (log / "logs.csv").read_text().splitlines()[1:]]
+    assert epochs == ["0", "1", "2", "3"]  # each epoch once, the first two not trained again
+    assert len(json.loads((log / "summary.json").read_text())["attempts"]) == 2
+
+
+def test_a_whole_model_save_is_one_clear_error_before_training(tmp_path):
+    x, y = data()
+    gated = compiled(SampleGating(model(), target_rate=0.5))
+    with pytest.raises(ValueError, match=r"ModelCheckpoint\(save_weights_only=False\): a "
+                                         r"SampleGating cannot be saved as a whole"):
+        gated.fit(x, y, epochs=1, verbose=0, callbacks=[
+            keras.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"))])
+    assert int(gated.optimizer.iterations.numpy()) == 0  # nothing trained
+    with pytest.raises(NotImplementedError, match="save its weights"):
+        gated.save(tmp_path / "m.keras")
+    gated.fit(x, y, epochs=1, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "m.weights.h5"), save_weights_only=True)])
+    restored = SampleGating(model(seed=1), target_rate=0.5)
+    restored.load_weights(tmp_path / "m.weights.h5")
+    assert all((a == b).all() for a, b in zip(restored.inner.get_weights(),
+                                              gated.inner.get_weights()))
