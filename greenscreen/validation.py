@@ -7,6 +7,7 @@ always gets the same shape of error: what was given, where, and what is allowed.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Iterable
 
 
@@ -47,7 +48,8 @@ def check_number(
     high_open: bool = False,
     allow_none: bool = False,
 ) -> Any:
-    """Checks a real number lies in an interval; `None` passes if allowed."""
+    """Checks a real number lies in an interval; `None` passes if allowed. NumPy's scalars
+    are numbers too (`np.float32(0.3)`, `np.int64(50)`); a bool is not."""
     if value is None and allow_none:
         return value
     lo = "-inf" if low is None else repr(low)
@@ -56,7 +58,7 @@ def check_number(
         ")" if high_open or high is None else "]"
     )
     allowed = f"a number in {interval}" + (" or None" if allow_none else "")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
         raise invalid(name, value, allowed)
     if low is not None and (value < low or (low_open and value == low)):
         raise invalid(name, value, allowed)

@@ -61,3 +61,14 @@ def test_a_whole_model_save_is_one_clear_error_before_training(tmp_path):
     restored.load_weights(tmp_path / "m.weights.h5")
     assert all((a == b).all() for a, b in zip(restored.inner.get_weights(),
                                               gated.inner.get_weights()))
+
+
+def test_numpy_scalars_are_numbers_to_the_methods():
+    """`target_rate=np.float32(0.3)` was refused with "allowed: a number in (0, 1]"."""
+    import numpy as np
+
+    gated = SampleGating(model(), target_rate=np.float32(0.3), warmup_epochs=np.int64(1))
+    assert float(gated.target_rate) == pytest.approx(0.3)
+    assert RankedUpdates(model(), high_percentage=np.int64(50)).high == 50
+    with pytest.raises(ValueError, match="allowed: a number in"):
+        SampleGating(model(), target_rate=np.bool_(True))
