@@ -24,6 +24,7 @@ from .errors import UsageError
 from .objective import Objective
 from .recommend import recommend, recommend_values
 from .runfolder import Unreadable, read_json
+from .wording import some
 
 TOP_K = 5
 COLUMNS = ["run", "objective", "energy_j", "power_w", "duration_s", "source"]
@@ -146,17 +147,11 @@ def only_unmeasured(component: str, why: dict[str, str]) -> str:
     groups: dict[str, list[str]] = {}
     for run, reason in why.items():
         groups.setdefault(reason, []).append(str(run))
-    listed = "; ".join(f"in {_some(runs)} {reason}" for reason, runs in groups.items())
+    listed = "; ".join(f"in {some(runs, 10)} {reason}" for reason, runs in groups.items())
     return (f"--component {component}: none of the {len(why)} finished runs has a measured "
             f"{component.upper()} energy figure ({listed}), and --component ranks measured "
             "energy only. Leave --component out to rank the total energy, whose source says "
             "what was measured and what estimated")
-
-
-def _some(runs: list[str], shown: int = 10) -> str:
-    """"000, 001 and 5 more": the first runs by name, the rest counted."""
-    more = f" and {len(runs) - shown} more" if len(runs) > shown else ""
-    return ", ".join(runs[:shown]) + more
 
 
 def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",

@@ -88,10 +88,17 @@ def first_worker(config: space.SweepConfig, args: argparse.Namespace) -> WorkerS
     share of the CPUs. None for Ray and Slurm, whose workers run elsewhere."""
     if args.executor != "local":
         return None
+    return _local_worker(config, args, _workers(args))
+
+
+def _local_worker(config: space.SweepConfig, args: argparse.Namespace,
+                  workers: int) -> WorkerSlot:
+    """Slot 0's worker of `workers` (pinned to its share of the CPUs where several), on
+    the first of --gpus where given."""
     from .executors.local import slot_environment
     from .executors.workers import WorkerSlot
 
-    return WorkerSlot(slot_environment(0, _workers(args), _gpus(args)),
+    return WorkerSlot(slot_environment(0, workers, _gpus(args)),
                       config.settings["worker_memory_growth_mb"])
 
 
@@ -340,11 +347,7 @@ def everything(args: argparse.Namespace) -> None:
 def final_worker(config: space.SweepConfig, args: argparse.Namespace) -> WorkerSlot:
     """`all`'s worker for the final runs after a sweep of several workers: unpinned, on
     the first of --gpus where given."""
-    from .executors.local import slot_environment
-    from .executors.workers import WorkerSlot
-
-    return WorkerSlot(slot_environment(0, 1, _gpus(args)),
-                      config.settings["worker_memory_growth_mb"])
+    return _local_worker(config, args, 1)
 
 
 def run_one(args: argparse.Namespace) -> int | None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import collect
 from .objective import Objective
-from .provenance import field_of, parts
+from .provenance import estimated, field_of, parts
 from .wording import number
 
 SIDES = ("recommended", "baseline")
@@ -247,11 +247,9 @@ def outcome_words(doc: dict, objective: Objective) -> str:
     """The final comparison in one sentence, as the console and page 1 both say it: the
     saving (`saving_words`), the objective's change, and that the energy was estimated
     where it was (an estimate is never called measured)."""
-    estimated = any(base.startswith("estimated:") for side in SIDES
-                    for source in (doc.get(side) or {}).get("source", [])
-                    for base, _ in parts(source))
+    sources = [source for side in SIDES for source in (doc.get(side) or {}).get("source", [])]
     return (saving_words(doc) + change_words(doc.get("objective_change") or {}, objective)
-            + (" (energy estimated, not measured)" if estimated else ""))
+            + (" (energy estimated, not measured)" if estimated(sources) else ""))
 
 
 def change_words(change: dict, objective: Objective) -> str:

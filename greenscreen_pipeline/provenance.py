@@ -25,6 +25,14 @@ def parts(source: str) -> list[tuple[str, list[str]]]:
     return out
 
 
+def estimated(sources) -> bool:
+    """Whether an energy figure is, in part, an estimate (an "estimated:..." provenance,
+    e.g. from CPU time) rather than a measurement: then no sentence calls it measured.
+    `sources`: one provenance, or several."""
+    sources = list(sources) if isinstance(sources, (list, tuple, set)) else [str(sources)]
+    return any(base.startswith("estimated:") for s in sources for base, _ in parts(s))
+
+
 def field_of(base: str) -> tuple[str, str | None]:
     """("measured:nvidia-smi", "power.draw.instant") from its bracketed form; bare
     "measured:nvidia-smi" read power.draw."""

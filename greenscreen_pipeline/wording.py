@@ -24,3 +24,9 @@ def number(value, digits: int = 3) -> str:
     if isinstance(value, numbers.Integral):
         return f"{int(value):,}"
     return f"{float(value):,.{max(0, digits - 1 - exponent)}f}"
+
+
+def some(values: list, shown: int = 8) -> str:
+    """"000, 001 and 5 more": the first `shown` values, and how many more."""
+    more = f" and {len(values) - shown} more" if len(values) > shown else ""
+    return ", ".join(map(str, values[:shown])) + more

@@ -6,6 +6,7 @@ import json
 
 import keras
 import pytest
+from test_callbacks import StopMidEpoch
 from test_training import compiled, data, model
 
 from greenscreen import SMICallback
@@ -17,16 +18,6 @@ WRAPPERS = {"gated": lambda m: SampleGating(m, target_rate=0.5),
             "pruned": lambda m: MagnitudePruning(m, final_sparsity=0.5, end_step=10)}
 
 
-class StopAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.at = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at:
-            raise KeyboardInterrupt("SIGTERM")
-
-
 @pytest.mark.parametrize("method", WRAPPERS)
 def test_backup_and_restore_resumes_a_method_s_fit(method, tmp_path):
     """It refused the unbuilt wrapper on TensorFlow ("you model must be built")."""
@@ -36,7 +27,7 @@ def test_backup_and_restore_resumes_a_method_s_fit(method, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         first.fit(x, y, epochs=4, batch_size=64, verbose=0, callbacks=[
             SMICallback(log_dir=log, source="estimate"),
-            keras.callbacks.BackupAndRestore(backup), StopAt(2)])
+            keras.callbacks.BackupAndRestore(backup), StopMidEpoch(2)])
     again = compiled(WRAPPERS[method](model()))
     again.fit(x, y, epochs=4, batch_size=64, verbose=0, callbacks=[
         SMICallback(log_dir=log, source="estimate"), keras.callbacks.BackupAndRestore(backup)])

@@ -10,7 +10,7 @@ from reportlab.platypus import Spacer
 from .. import budget, collect, relevance, search_cost
 from ..comparison import SIDES, outcome_words
 from ..objective import Objective
-from ..provenance import parts
+from ..provenance import estimated
 from ..space import METHOD_DIMENSIONS
 from . import details, plots
 from .inputs import BASELINE, ReportInputs
@@ -51,13 +51,6 @@ def headline(inputs: ReportInputs) -> str:
     return (f"The recommended configuration ({what}) {used}, "
             f"{_change(pick['energy_j'], ref['energy_j'])} {against}, at "
             f"{_difference(inputs.objective, pick['objective'], ref['objective'])}.")
-
-
-def estimated(sources) -> bool:
-    """Whether an energy figure is, in part, an estimate (an "estimated:..." provenance,
-    e.g. from CPU time) rather than a measurement: then no sentence calls it measured."""
-    sources = list(sources) if isinstance(sources, (list, tuple, set)) else [str(sources)]
-    return any(base.startswith("estimated:") for s in sources for base, _ in parts(s))
 
 
 def _reference(inputs: ReportInputs, run: str) -> tuple[pd.Series | None, str]:

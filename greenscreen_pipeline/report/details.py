@@ -11,6 +11,7 @@ from reportlab.platypus import Table
 from ..analysis import TOP_K
 from ..comparison import SIDES, stand_in
 from ..objective import Objective
+from ..wording import some
 from . import plots
 from .inputs import BASELINE, ReportInputs
 from .layout import WIDTH, figure, number, p_value, para, section, setting, table
@@ -45,7 +46,7 @@ def evaluated_split(inputs: ReportInputs) -> list:
     rows = inputs.ok[inputs.ok["run"].isin(on_validation)]
     datasets = sorted({str(d) for d in rows.get("dataset", [])}) or ["your dataset function"]
     which = ([f"{len(on_validation)} of the {len(names)} finished runs "
-              f"({_some(on_validation)})"] if on_validation else []) + (
+              f"({some(on_validation)})"] if on_validation else []) + (
         ["the final run"] if final else [])
     figures = inputs.objective.metric + (  # a regression has no confusion matrix
         ", the confusion matrix" if inputs.objective.classification else "")
@@ -192,7 +193,7 @@ def appendix(inputs: ReportInputs) -> list:
                   None)
     if sparse:  # the same runs behind every target: said once
         story.append(para("Values with fewer than 5 finished runs (their estimates are "
-                          "fragile): " + "; ".join(f"{f}: {_some(v)}" for f, v in sparse.items())))
+                          "fragile): " + "; ".join(f"{f}: {some(v)}" for f, v in sparse.items())))
     name = inputs.recommendation.get("run") or inputs.recommendation.get("based_on")
     if name:
         rows = [["parameter", "value"]] + [[k, setting(v)] for k, v in sorted(
@@ -265,12 +266,6 @@ def _factor(row: dict) -> str:
     """A relevance row's parameter, with how a range was read."""
     kind = row.get("kind") or "values"
     return row["factor"] if kind == "values" else f"{row['factor']} ({kind})"
-
-
-def _some(values: list, shown: int = 8) -> str:
-    """The first `shown` values, and how many more."""
-    more = f" and {len(values) - shown} more" if len(values) > shown else ""
-    return ", ".join(map(str, values[:shown])) + more
 
 
 def evidence(rec: dict, unit, objective: Objective) -> object:

@@ -3,15 +3,16 @@
 Every backend sizes its thread pools by the CPUs a process may run on: TensorFlow's and
 XLA's intra-op pools, PyTorch's OpenMP threads, NumPy's BLAS. Two workers on two cores
 then run two threads per pool each, four busy threads on two cores that spin waiting for
-each other: on the 2-core VM, six small PyTorch runs spent 12x the CPU-time energy that
-two pinned workers spend (benchmarks/RESULTS.md, "Workers pinned to their share of the
-CPUs"). So `sweep local --workers N` gives slot k the k-th of N near-equal, contiguous
+each other: on the 2-core VM, six small PyTorch runs spent 6 to 12x the CPU-time energy
+that two pinned workers spend (benchmarks/RESULTS.md, "Workers pinned to their share of
+the CPUs"). So `sweep local --workers N` gives slot k the k-th of N near-equal, contiguous
 shares of the CPUs the sweep may use, in `GREENSCREEN_CPUS`, and caps the OpenMP and BLAS
 thread counts at the share's size (or at a CPU quota's share: a container's `cpu.max`
 can allow fewer CPUs than it lets a process see). The worker, or a run's own process,
 pins itself first thing, before NumPy or the backend start their threads, which inherit
 it. One worker is never pinned; with more workers than CPUs, none is (the system spreads
-them) and each gets one thread per pool. Slurm and Ray give their tasks CPUs of their own.
+them) and each gets one thread per pool. Slurm gives its tasks CPUs of their own; Ray's
+actors are not pinned (Ray sets one OpenMP thread each).
 """
 
 from __future__ import annotations
