@@ -20,14 +20,13 @@ and trained.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import runfolder
+from . import runfolder, wording
 from .log import logger
 
 log = logger(__name__)
@@ -74,9 +73,9 @@ def _from_text(text: str) -> float:
         raise BudgetError(ALLOWED)
     number, unit = match.groups()
     if unit not in UNITS:
-        near = [u for u in UNITS if u.lower() == unit.lower()] \
-            or difflib.get_close_matches(unit, UNITS, n=1, cutoff=0.5)
-        raise BudgetError(ALLOWED + (f"; did you mean {near[0]!r}?" if near else ""))
+        near = next((u for u in UNITS if u.lower() == unit.lower()), None) \
+            or wording.nearest(unit, UNITS, cutoff=0.5)
+        raise BudgetError(ALLOWED + (f"; did you mean {near!r}?" if near else ""))
     try:
         return float(number) * UNITS[unit]
     except ValueError:

@@ -31,6 +31,8 @@ import hashlib
 import math
 from typing import Any, Callable, Mapping
 
+from . import wording
+
 KEYS = ("min", "max", "log", "step")
 
 
@@ -160,13 +162,10 @@ def parse(spec: Mapping, kind: type | None = None) -> Range:
     """A range from config.yaml. `kind`: int or float for a built-in dimension, None for one
     of your own (integers when min and max are both integers). Bounds of a built-in
     dimension are checked by the caller. Raises RangeError naming the key."""
-    import difflib
-
     for key in spec:
         if key not in KEYS:
-            near = difflib.get_close_matches(str(key), KEYS, n=1, cutoff=0.6)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise RangeError(str(key), "an unknown key", ", ".join(KEYS) + hint)
+            raise RangeError(str(key), "an unknown key", ", ".join(KEYS)
+                             + wording.did_you_mean(key, KEYS))
     if "min" not in spec or "max" not in spec:
         raise RangeError("", dict(spec), "a range with both min and max, e.g. "
                                          "{min: 0.0001, max: 0.1, log: true}")

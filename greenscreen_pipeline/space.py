@@ -15,7 +15,7 @@ from typing import Any
 
 from greenscreen import choices
 
-from . import budget, ranges, repeats, yamlload
+from . import budget, ranges, repeats, wording, yamlload
 from .ranges import Range
 from .settings_table import EXECUTOR_PATTERNS, MINIMUM, SETTING_WORDS, SETTINGS
 from .yamlload import ConfigError, finite
@@ -118,7 +118,9 @@ def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
         raise ConfigError(path, "top level", doc, "a mapping with 'configuration' and 'settings'")
     unknown = set(doc) - {"configuration", "settings"}
     if unknown:
-        raise ConfigError(path, sorted(unknown)[0], "an unknown key", "'configuration', 'settings'")
+        key = sorted(unknown, key=str)[0]
+        raise ConfigError(path, "top level", key, "the keys 'configuration' and 'settings'"
+                          + wording.did_you_mean(key, ("configuration", "settings")))
     settings = _settings(path, doc.get("settings") or {}, overrides or {})
     space = _space(path, doc.get("configuration"))
     _check_runnable(path, settings, space)
@@ -142,7 +144,8 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
     out = {}
     for key in given:
         if key not in SETTINGS:
-            raise ConfigError(path, f"settings.{key}", "an unknown key", ", ".join(SETTINGS))
+            raise ConfigError(path, "settings", key, "a setting: " + ", ".join(SETTINGS)
+                              + wording.did_you_mean(key, SETTINGS))
     merged = {**given, **{k: v for k, v in overrides.items() if v is not None}}
     for key, (kind, default, allowed) in SETTINGS.items():
         value = merged.get(key, default)
@@ -250,12 +253,10 @@ def _range(path: str, where: str, dim: str, spec: dict) -> Range:
 def _check_own_name(path: str, where: str, dim: str) -> None:
     """A key greenscreen does not know is a dimension of your own, unless it looks like a
     typo of a built-in one (`optimiser`) or names a figure the pipeline records itself."""
-    import difflib
-
-    near = difflib.get_close_matches(dim, DIMENSIONS, n=1, cutoff=0.8)
-    if near:
-        raise ConfigError(path, where, dim, f"a built-in dimension or a dimension of your own "
-                                            f"(did you mean {near[0]!r}?)")
+    hint = wording.did_you_mean(dim, DIMENSIONS, cutoff=0.8)
+    if hint:
+        raise ConfigError(path, where, dim, "a built-in dimension or a dimension of your own"
+                                            + hint)
     if dim in RESERVED or not re.fullmatch(r"[A-Za-z_]\w*", str(dim)):
         raise ConfigError(path, where, dim, "a name of letters, digits and _ that the "
                                             "pipeline does not record itself (not "

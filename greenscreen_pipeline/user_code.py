@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from . import wording
+
 ENTRY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 # What the pipeline passes to each kind of entry: the names say it in error messages.
 ARGUMENTS = {"model": ("input_shape", "num_classes", "params"), "dataset": ("params",),
@@ -82,9 +84,7 @@ def load(entry: str, kind: str, config_dir: str | Path) -> Callable:
     function = getattr(module, function_name, None)
     if not callable(function):
         names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
-        near = _nearest(function_name, names)
-        raise EntryError(f"{module_name} ({module.__file__}) has no function "
-                         f"{function_name!r}" + (f"; did you mean {near!r}?" if near else ""))
+        raise _no_function(module_name, str(module.__file__), function_name, names)
     try:
         signature = inspect.signature(function)
     except ValueError:  # a builtin without a signature: called as it is
@@ -102,11 +102,23 @@ def check(entry: str, kind: str, config_dir: str | Path) -> None:
     """
     module_name, _, function_name = entry.partition(":")
     source = _source_of(module_name, str(Path(config_dir).resolve()))
-    signature = _defined_once(source, function_name) if source else None
-    if signature is None:  # not found, or found but not plainly: the import says why
+    tree = _parse(source) if source else None
+    if tree is not None and _surely_absent(tree, function_name):
+        names = [node.name for node in tree.body if isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        raise _no_function(module_name, str(source), function_name, names)
+    signature = _defined_once(tree, function_name) if tree is not None else None
+    if signature is None:  # found but not plainly, or no source: the import says why
         load(entry, kind, config_dir)
         return
     _check_signature(signature, entry, ARGUMENTS[kind])
+
+
+def _no_function(module_name: str, file: str, function_name: str,
+                 names: list[str]) -> EntryError:
+    near = wording.nearest(function_name, names)
+    return EntryError(f"{module_name} ({file}) has no function {function_name!r}"
+                      + (f"; did you mean {near!r}?" if near else ""))
 
 
 def _check_signature(signature: inspect.Signature, entry: str,
@@ -140,13 +152,35 @@ def _source_of(module_name: str, folder: str) -> Path | None:
     return Path(spec.origin)
 
 
-def _defined_once(source: Path, name: str) -> inspect.Signature | None:
+def _parse(source: Path) -> ast.Module | None:
+    try:
+        return ast.parse(source.read_bytes(), str(source))
+    except (SyntaxError, ValueError, OSError):  # the import will say what is wrong
+        return None
+
+
+# Names through which a module can make a global its source never binds by name.
+_DYNAMIC = {"globals", "vars", "exec", "eval", "setattr", "__getattr__", "__dict__",
+            "sys", "importlib", "__import__"}
+
+
+def _surely_absent(tree: ast.Module, name: str) -> bool:
+    """Whether the module cannot define `name`: nothing binds it (no def, assignment,
+    import or star import) and nothing could make it another way (a module
+    `__getattr__`, `globals()`, `exec`, ...), so saying so needs no import."""
+    if any(_binds(node, name) for node in ast.walk(tree)):
+        return False
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} \
+        | {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} \
+        | {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)} \
+        | {a.name.partition(".")[0] for node in ast.walk(tree)
+           if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    return not used & _DYNAMIC
+
+
+def _defined_once(tree: ast.Module, name: str) -> inspect.Signature | None:
     """The signature of `def name(...)` where it is the module's only binding of `name`
     (no decorator, no other assignment, import or star import anywhere); else None."""
-    try:
-        tree = ast.parse(source.read_bytes(), str(source))
-    except (SyntaxError, ValueError, OSError):
-        return None
     bindings = [node for node in ast.walk(tree) if _binds(node, name)]
     found = bindings[0] if len(bindings) == 1 else None
     if not isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)) \
@@ -184,9 +218,3 @@ def _signature(args: ast.arguments) -> inspect.Signature:
         params.append(kind(args.kwarg.arg, kind.VAR_KEYWORD))
     return inspect.Signature(params)
 
-
-def _nearest(name: str, names: list[str]) -> str | None:
-    import difflib
-
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return close[0] if close else None

@@ -1,5 +1,6 @@
 """Reading config.yaml: safe_load semantics, numbers as YAML 1.2 reads them, and every
-fault of the file itself (not UTF-8, a syntax error) as the one error form of `ConfigError`.
+fault of the file itself (not UTF-8, a syntax error, a key given twice, an unquoted yes or
+no) as the one error form of `ConfigError`.
 
 PyYAML resolves scalars by YAML 1.1, where a float needs a dot and a signed exponent:
 `1e-3` and `5e-1` are strings there. `Loader` adds YAML 1.2's float rule after PyYAML's
@@ -35,7 +36,50 @@ class Loader(yaml.SafeLoader):
     """`yaml.SafeLoader` with YAML 1.2's floats (`1e-3`, `5e-1`, `1E6`) as numbers."""
 
 
+BOOL = "tag:yaml.org,2002:bool"
+MERGE = "tag:yaml.org,2002:merge"
+
+
+def refused(node: yaml.Node, where: str = "") -> tuple[str, Any, str] | None:
+    """What PyYAML reads, but otherwise than a config's writer meant, in the document
+    under `node`: (where, given, allowed) of the first, or None. A key given twice in one
+    mapping (the last would win silently) and YAML 1.1's unquoted yes, no, on and off
+    (booleans there: `country: NO` read False, `[yes, no, "off"]` two booleans and a
+    string). `where` is the key path and line, as other config errors give it."""
+    seen, todo = set(), [(node, where)]
+    while todo:
+        node, where = todo.pop(0)
+        if id(node) in seen:  # an alias's node is checked once
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag == BOOL \
+                and node.value.lower() not in ("true", "false"):
+            return _at(where or "top level", node), node.value, (
+                "true or false for a switch (YAML 1.1 reads an unquoted yes, no, on or off "
+                f"as one), or text in quotes: '{node.value}'")
+        if isinstance(node, yaml.SequenceNode):
+            todo += [(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            lines: dict = {}
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                path = f"{where}.{name}" if where else name
+                if isinstance(key, yaml.ScalarNode) and key.tag != MERGE:
+                    if name in lines:  # `<<` merges are left out: YAML lets keys override them
+                        return _at(path, key), name, (
+                            f"each key once in a mapping ({name!r} is already at line "
+                            f"{lines[name]})")
+                    lines[name] = key.start_mark.line + 1
+                todo.append((value, path))
+    return None
+
+
+def _at(where: str, node: yaml.Node) -> str:
+    return f"{where} (line {node.start_mark.line + 1}, column {node.start_mark.column + 1})"
+
+
 Loader.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_12, list("-+.0123456789"))
+Loader.add_constructor("tag:yaml.org,2002:bool", Loader.construct_yaml_bool)
 
 
 def read(path: str) -> Any:
@@ -54,7 +98,15 @@ def read(path: str) -> Any:
                           f"byte 0x{data[exc.start]:02x}", "UTF-8 text (save the file as "
                           "UTF-8)") from None
     try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506 -- a SafeLoader subclass
+        loader = Loader(text)  # a SafeLoader subclass: no object tags
+        try:
+            node = loader.get_single_node()
+            fault = refused(node) if node is not None else None
+            if fault:
+                raise ConfigError(path, *fault)
+            return loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark, context = exc.problem_mark or exc.context_mark, exc.context_mark
         problem = exc.problem or exc.context or "a YAML error"

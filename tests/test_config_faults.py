@@ -50,6 +50,22 @@ def test_the_loader_stays_safe(tmp_path):
      "numbers finite"),
     (b"configuration:\n  mine: {min: 0, max: .inf}\n", "configuration.mine.max", "inf",
      "a finite number"),
+    # a key twice: PyYAML kept the last one silently
+    (b"configuration:\n  lr: {values: [0.01]}\n  lr: {values: [0.1]}\n",
+     "configuration.lr (line 3, column 3)", "'lr'", "each key once in a mapping ('lr' is "
+     "already at line 2)"),
+    (b"settings: {runs: 2, epochs: 1, runs: 3}\nconfiguration: {lr: {values: [0.1]}}\n",
+     "settings.runs (line 1, column 32)", "'runs'", "each key once"),
+    # YAML 1.1's booleans: Norway's code read False, a list of yes/no mixed types
+    (b"settings: {country: NO}\nconfiguration: {lr: {values: [0.1]}}\n",
+     "settings.country (line 1, column 21)", "'NO'", "or text in quotes: 'NO'"),
+    (b"configuration:\n  use_bias: {values: [yes, no, 'off']}\n",
+     "configuration.use_bias.values[0] (line 2, column 23)", "'yes'",
+     "true or false for a switch"),
+    (b"configuration: {lr: {values: [0.1]}}\nsettings: {runs: 2, epocs: 3}\n", "settings",
+     "'epocs'", "a setting: runs, epochs,"),
+    (b"configuration: {lr: {values: [0.1]}}\nsetings: {runs: 2}\n", "top level",
+     "'setings'", "the keys 'configuration' and 'settings' (did you mean 'settings'?)"),
 ])
 def test_each_fault_is_one_error_naming_where_what_and_what_is_allowed(tmp_path, data, where,
                                                                        given, allowed):
@@ -59,6 +75,21 @@ def test_each_fault_is_one_error_naming_where_what_and_what_is_allowed(tmp_path,
     message = str(err.value)
     assert message.startswith(f"{path}: {where}: got {given}; allowed: ")
     assert allowed in message
+
+
+def test_a_misspelt_setting_says_which_it_may_be(tmp_path):
+    path = write(tmp_path, b"configuration: {lr: {values: [0.1]}}\nsettings: {epocs: 3}\n")
+    with pytest.raises(space.ConfigError, match=r"got 'epocs'; .*\(did you mean 'epochs'\?\)"):
+        space.load(path)
+
+
+def test_true_false_quoted_text_and_merge_keys_are_read_as_before(tmp_path):
+    path = write(tmp_path, b"base: &base {runs: 2, epochs: 1}\n"
+                           b"configuration:\n  flag: {values: [true, False, 'no', \"on\"]}\n")
+    assert space.yamlload.read(str(path))["configuration"]["flag"] == {
+        "values": [True, False, "no", "on"]}
+    path = write(tmp_path, b"base: &b {runs: 2, epochs: 1}\nsettings: {<<: *b, runs: 3}\n")
+    assert space.yamlload.read(str(path))["settings"] == {"runs": 3, "epochs": 1}
 
 
 def test_an_empty_sweep_dir_on_the_command_line_is_refused(tmp_path, capsys):

@@ -52,7 +52,7 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
 
 
 @pytest.mark.parametrize("text, where, allowed", [
-    ("configuration: {batch_size: {values: [32]}}\nextra: 1", "extra", "'configuration'"),
+    ("configuration: {batch_size: {values: [32]}}\nextra: 1", "top level", "'configuration'"),
     ("configuration: {optimiser: {values: [Adam]}}", "configuration.optimiser",
      "did you mean 'optimizer'?"),
     ("configuration: {seed: {values: [1, 2]}}", "configuration.seed", "does not record itself"),
@@ -74,7 +74,7 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
     ("configuration: {lr: [0.1]}", "configuration.lr", "exactly one key, 'values'"),
     ("configuration: {lr: {values: [0.1]}}\nsettings: {runs: 0}", "settings.runs",
      "a positive integer"),
-    ("configuration: {lr: {values: [0.1]}}\nsettings: {speed: 1}", "settings.speed",
+    ("configuration: {lr: {values: [0.1]}}\nsettings: {speed: 1}", "settings",
      "runs, epochs"),
     ("configuration: {dataset: {values: [cifar10_dir]}}", "configuration.dataset.values[0]",
      "settings.data_path"),

@@ -71,6 +71,29 @@ def test_a_missing_function_and_a_missing_module_say_what_the_import_says(tmp_pa
         user_code.check, "nosuchmodule_here:mlp", "model", tmp_path)
 
 
+def test_a_misspelt_function_is_found_missing_from_the_source_without_importing(tmp_path):
+    # `check --no-probe` on a config naming model:mpl imported TensorFlow to say so
+    name = module(tmp_path, "import nosuchpackage_anywhere\n\n\n"
+                            "def mlp(input_shape, num_classes, params):\n    return None\n")
+    got = verdict(user_code.check, f"{name}:mpl", "model", tmp_path)
+    assert name not in sys.modules
+    assert f"{name} ({tmp_path / name}.py) has no function 'mpl'; did you mean 'mlp'?" \
+        in got.replace(str(tmp_path.resolve()), str(tmp_path))
+
+
+@pytest.mark.parametrize("body", [
+    "def __getattr__(name):\n    return lambda params: 1\n",
+    "globals()['load'] = lambda params: 1\n",
+    "exec('def load(params): return 1')\n",
+    "from os.path import *\n",
+])
+def test_a_module_that_can_make_a_function_unnamed_is_imported_to_ask(tmp_path, body):
+    name = module(tmp_path, body)
+    got = verdict(user_code.check, f"{name}:load", "dataset", tmp_path)
+    assert name in sys.modules
+    assert got == verdict(user_code.load, f"{name}:load", "dataset", tmp_path)
+
+
 def test_a_module_in_a_package_is_read_without_running_the_packages_init(tmp_path):
     package = tmp_path / f"pkg_{next(NAMES)}"
     package.mkdir()
