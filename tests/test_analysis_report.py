@@ -188,6 +188,19 @@ def test_the_report_builds_for_one_and_two_runs(tmp_path, runs):
     assert "the baseline itself is recommended" in first
 
 
+def test_without_a_baseline_the_pick_is_compared_with_the_other_runs_not_itself(tmp_path):
+    # 3 runs: the median of all three was the recommended run itself ("+0 % against the
+    # median run"); the reference is now the median of the two others.
+    for i, (energy, acc) in enumerate([(100.0, 0.5), (200.0, 0.9), (500.0, 0.91)], 1):
+        write_run(tmp_path / f"{i:03d}", {"batch_size": 16 * i, "model": "ffnn"},
+                  energy=energy, power=50.0, acc=acc)
+    result = analysis.analyze(tmp_path)
+    assert result["recommendation"]["run"] == "002"
+    first = " ".join(page_texts(report.build(tmp_path, tmp_path / "r.pdf"))[0].split())
+    assert ("used 200 J, -33 % against the median of the other 2 finished runs (the "
+            "baseline run 000 is missing), at +19.5 pt accuracy (0.900 against 0.705)") in first
+
+
 def test_the_report_of_the_original_pipeline_s_folders(tmp_path):
     import shutil
 
@@ -196,7 +209,8 @@ def test_the_report_of_the_original_pipeline_s_folders(tmp_path):
     out = report.build(tmp_path / "seed", tmp_path / "seed.pdf")
     assert_every_page_is_used(out)
     first = " ".join(page_texts(out)[0].split())
-    assert "against the median run (the baseline run 000 is missing)" in first
+    assert "against the median of the other 2 finished runs (the baseline run 000 is " \
+           "missing)" in first
     assert "computed from one nvidia-smi sample per epoch" in first and "kWh" in first
 
 

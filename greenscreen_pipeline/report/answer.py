@@ -17,7 +17,8 @@ from .inputs import BASELINE, ReportInputs
 from .layout import WIDTH, figure, number, para, section, setting, table
 from .totals import dates, totals
 
-MEDIAN_FROM = 3  # finished runs before the median run says more than the pick itself
+# Other finished runs before their median says something: with fewer, it is one run's.
+MEDIAN_FROM = 2
 RELEVANCE_FROM = 3  # runs the relevance tests need (relevance.relevance: fewer, no table)
 
 
@@ -61,24 +62,27 @@ def _reference(inputs: ReportInputs, run: str) -> tuple[pd.Series | None, str]:
         return base, f"against the baseline (run {BASELINE})"
     why = ("the baseline itself is recommended" if run == BASELINE else
            f"the baseline {_baseline_status(inputs)}")
-    left_out = _median_left_out(inputs)
+    others = inputs.ok[inputs.ok["run"] != run]
+    left_out = _median_left_out(inputs, len(others))
     if left_out:
         return None, f"{why}, and {left_out}"
-    return inputs.ok.median(numeric_only=True), f"against the median run ({why})"
+    # Each figure's median over the other runs: the recommended run is never its own
+    # reference (with 3 runs, the median of all was often the pick itself: "+0 %").
+    return others.median(numeric_only=True), (
+        f"against the median of the other {len(others)} finished runs ({why})")
 
 
-def _median_left_out(inputs: ReportInputs) -> str | None:
-    """Why the median finished run is no reference, or None when it is one. It stands for
-    a typical configuration only where the runs are a random sample of the space, and
-    enough of them that the median is not the recommended run itself or half of it."""
-    n = len(inputs.ok)
+def _median_left_out(inputs: ReportInputs, others: int) -> str | None:
+    """Why the median of the `others` finished runs is no reference, or None when it is
+    one. It stands for a typical configuration only where the runs are a random sample of
+    the space, and more than one of them."""
     if search_cost.searched_by(inputs.path) == "pareto":
-        return (f"the median of its {n} finished run(s) means nothing here: a pareto "
-                "search's sampler chose most of them, so they are no random sample of "
-                "the space")
-    if n < MEDIAN_FROM:
-        return (f"{n} finished run{'s are' if n > 1 else ' is'} too few for a median run to "
-                "compare it with")
+        return (f"the median of its {len(inputs.ok)} finished run(s) means nothing here: a "
+                "pareto search's sampler chose most of them, so they are no random sample "
+                "of the space")
+    if others < MEDIAN_FROM:
+        return (f"{others} other finished run{' is' if others == 1 else 's are'} too few "
+                "for a median to compare it with")
     return None
 
 
