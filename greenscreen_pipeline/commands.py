@@ -178,8 +178,9 @@ def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespa
         from .executors import local
 
         results = local.run_sweep(config, sweep_dir, args.workers, _gpus(args), first_slot)
-    done = sum(r["status"] == "done" for r in results)
-    log.info("%d/%d runs done; results in %s/", done, len(results), sweep_dir.resolve())
+    from .executors.progress import through
+
+    log.info("%s; results in %s/", through(results, len(results)), sweep_dir.resolve())
 
 
 def refuse_search(config: space.SweepConfig, executor: str) -> None:
@@ -372,7 +373,7 @@ def run_one(args: argparse.Namespace) -> int | None:
                 break
             report = train_claimed(config, Path(s["sweep_dir"]), index, s["epochs"], None,
                                    stop, slot)
-            log.info("run %03d %s", index, report.note)
+            log.info("run %03d %s", index, report.said())
     finally:
         slot.close()
     if stop.requested:

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from greenscreen_pipeline import space
 from greenscreen_pipeline.run.execute import reason_line
 from greenscreen_pipeline.runfolder import RunFolder
 
@@ -143,3 +144,27 @@ def test_a_skipped_run_s_line_says_why(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "[1/2] run 001 skipped" in out
     assert "    run 001 skipped: augmentation mixup with precision float16: PyTorch's" in out
+
+
+def test_a_kept_run_s_reason_is_whole_on_a_line_of_its_own(tmp_path, capsys):
+    """A resumed sweep's kept runs: the reason was cut at 60 characters, mid-word, inside
+    the status column ("kept (halving: ... among its peers a) acc n/a"), and an ETA of
+    0m00s was given before this invocation had trained anything."""
+    from greenscreen_pipeline.executors.attempt import train_claimed
+    from greenscreen_pipeline.executors.progress import Progress
+
+    reason = ("halving: stopped at epoch 1 of 3: not kept among its peers at that rung by "
+              "(val_accuracy, energy so far)")
+    folder = RunFolder.of(tmp_path, 1)
+    folder.path.mkdir(parents=True)
+    folder.write_status("stopped", reason=reason)
+    (tmp_path / "config.yaml").write_text(
+        f"settings: {{runs: 2, epochs: 3, sweep_dir: {tmp_path}}}\n"
+        "configuration: {model: {values: [ffnn]}}\n")
+    report = train_claimed(space.load(tmp_path / "config.yaml"), tmp_path, 1, 3)
+    assert (report.note, report.wall_s) == ("kept", None)
+    Progress(2).report(tmp_path, report)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("[1/2] run 001 kept     acc n/a  energy n/a  total 0.0 J")
+    assert "ETA" not in lines[0]
+    assert lines[1] == f"    run 001 kept: it stopped ({reason})"

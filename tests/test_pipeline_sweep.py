@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -151,10 +152,15 @@ def test_a_signal_stops_the_sweep_fails_nothing_and_a_rerun_finishes(fake_smi, t
     assert status(out, 0)["status"] == "interrupted" and "failed" not in stdout
     if not how.startswith("two"):  # exiting at once leaves the claim of a dead process,
         assert not list((out / ".claims").glob("[0-9][0-9][0-9]"))  # which is taken over
+        # not counted as through ("[1/1] run 000 interrupted ... energy nan J (none)")
+        assert re.search(r"^    run 000 interrupted \(\d+\.\d J spent so far, kept\): it "
+                         r"resumes when you run the same command again$", stdout, re.M), stdout
+        assert "[1/1]" not in stdout and "stopped with 0/1 runs done;" in stderr
     result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr
     assert status(out, 0)["status"] == "done", status(out, 0)
+    assert re.search(r"^\[1/1\] run 000 done ", result.stdout, re.M), result.stdout
 
 
 def test_an_interrupt_swallowed_where_it_was_raised_still_ends_the_fit_after_its_epoch():
@@ -430,8 +436,8 @@ def test_a_run_claimed_on_another_machine_is_left_alone_and_its_claim_named(tmp_
     (out / ".claims").mkdir(parents=True)
     (out / ".claims" / "000").write_text(json.dumps({"pid": 4242, "host": "node17"}))
     report = train_claimed(config, out, 0, 1)
-    assert f"claimed by pid 4242 on node17 (if it is gone: rm {out / '.claims' / '000'})" == \
-        report.note
+    assert report.note == "claimed" and report.detail == \
+        f"by pid 4242 on node17 (if it is gone: rm {out / '.claims' / '000'})"
     assert not (out / "000").exists() and report.wall_s is None
 
 

@@ -41,14 +41,21 @@ class RunReport:
     Attributes:
         index: The run's index.
         outcome: The run folder's outcome (`RunFolder.outcome()`): status, reason, ...
-        note: What happened, for the progress line ("done", "kept", "claimed by ...").
+        note: What happened, in a word or two for the progress line's column ("done",
+            "kept", "claimed", "left alone").
         wall_s: Seconds this invocation spent training it; None if it did not train it.
+        detail: The rest, for a line of its own: why a run was kept, who holds its claim.
     """
 
     index: int
     outcome: dict
     note: str
     wall_s: float | None = None
+    detail: str = ""
+
+    def said(self) -> str:
+        """The note and its detail in one phrase, for a log line."""
+        return f"{self.note}: {self.detail}" if self.detail else self.note
 
 
 def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
@@ -69,19 +76,19 @@ def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
     try:
         outcome = folder.outcome()
     except runfolder.Unreadable as exc:
-        return RunReport(index, {"status": "unreadable", "reason": str(exc)},
-                         f"left alone: {exc}")
+        return RunReport(index, {"status": "unreadable", "reason": str(exc)}, "left alone",
+                         detail=str(exc))
     if finished(outcome, config):
-        return RunReport(index, outcome, _kept(outcome))
+        return RunReport(index, outcome, "kept", detail=_kept(outcome))
     if not claims.claim(sweep_dir, index):
         holder = claims.owner(sweep_dir, index) or {}
-        return RunReport(index, outcome, (
-            f"claimed by pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
+        return RunReport(index, outcome, "claimed", detail=(
+            f"by pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
             f"(if it is gone: rm {claims.claim_path(sweep_dir, index)})"))
     try:
         outcome = folder.outcome()  # another sweep may have finished it meanwhile
         if finished(outcome, config):
-            return RunReport(index, outcome, "kept")
+            return RunReport(index, outcome, "kept", detail=_kept(outcome))
         if outcome["status"] != "parked" and not budget.allows_next(config.settings, sweep_dir):
             # read after the claim: a peer at a rung that saw the budget spent and this run
             # unclaimed has counted it out (budget.never_starts), so it must not start
@@ -96,8 +103,8 @@ def train_claimed(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
                                 release)
         return RunReport(index, outcome, outcome["status"], outcome.get("wall_s", 0.0))
     except runfolder.Unreadable as exc:
-        return RunReport(index, {"status": "unreadable", "reason": str(exc)},
-                         f"left alone: {exc}")
+        return RunReport(index, {"status": "unreadable", "reason": str(exc)}, "left alone",
+                         detail=str(exc))
     finally:
         claims.release(sweep_dir, index)
 
@@ -154,9 +161,11 @@ def to_train(config: SweepConfig, sweep_dir: Path) -> Todo:
 
 
 def _kept(outcome: dict) -> str:
+    """Why a finished run that is not done is kept: its state and reason, whole."""
     if outcome["status"] == "done":
-        return "kept"
-    return f"kept ({outcome.get('reason', '')[:60]})"
+        return ""
+    reason = outcome.get("reason")
+    return f"it {outcome['status']}" + (f" ({reason})" if reason else "")
 
 
 def wait_for_orphan(sweep_dir: Path, index: int, stop: Stop) -> None:

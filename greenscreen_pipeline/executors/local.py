@@ -37,7 +37,7 @@ from ..space import SweepConfig
 from . import proposals
 from .attempt import train_claimed
 from .parked import ParkedRuns, releases
-from .progress import FailureStreak, Progress
+from .progress import FailureStreak, Progress, through
 from .stop import Stop
 from .workers import WorkerSlot
 
@@ -81,9 +81,8 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
         raise RunsFailing(pool.stopped_because)
     if stop.requested:  # the runs with a folder only: `runs` may be a billion (issue 33)
         started = runfolder.started(sweep_dir, runs)
-        done = sum(r["status"] == "done" for r in started)
-        raise Interrupted(f"stopped with {done}/{runs} runs done; run the same command again "
-                          "to finish (interrupted runs resume)", started)
+        raise Interrupted(f"stopped with {through(started, runs)}; run the same command "
+                          "again to finish (interrupted runs resume)", started)
     return budget.outcomes(config.settings, sweep_dir)
 
 

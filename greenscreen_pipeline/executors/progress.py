@@ -41,21 +41,27 @@ class Progress:
             return
         energy, source = energy_of(runfolder.RunFolder.of(sweep_dir, run.index))
         with self.lock:
-            self.done += 1
             self.total += 0.0 if math.isnan(energy) else energy
             if self.books is not None and self.books.active:
                 self.books.record()
                 self.total = self.books.total_j()
+            if run.note == "interrupted":  # not through: it resumes, and is counted then
+                spent = "" if math.isnan(energy) else f" ({energy:.1f} J spent so far, kept)"
+                print(f"    run {run.index:03d} interrupted{spent}: it resumes when you run "
+                      "the same command again", flush=True)
+                return
+            self.done += 1
             if run.wall_s is not None:
                 self.durations.append(run.wall_s)
             name, value = score_of(sweep_dir, run.outcome, run.index)
+            joules = "n/a" if math.isnan(energy) else f"{energy:.1f} J ({source})"
             print(f"{self._count()} run {run.index:03d} {run.note:<8} "
-                  f"{name} {'n/a' if value is None else f'{value:.4f}'}  energy {energy:.1f} J "
-                  f"({source})  total {self.total:.1f} J{self._eta()}", flush=True)
+                  f"{name} {'n/a' if value is None else f'{value:.4f}'}  energy {joules}  "
+                  f"total {self.total:.1f} J{self._eta()}", flush=True)
             spent = self.budget_line()
             if spent:
                 print(f"    {spent}", flush=True)
-            why = failure(run.outcome) if run.note in ("failed", "skipped") else None
+            why = failure(run.outcome) if run.note in ("failed", "skipped") else run.detail
             if why:
                 print(f"    run {run.index:03d} {run.note}: {why}", flush=True)
         if run.index == 0 and run.wall_s is not None:  # the baseline, trained just now
@@ -66,12 +72,22 @@ class Progress:
         return f"[{self.done}]" if self.runs is None else f"[{self.done}/{self.runs}]"
 
     def _eta(self) -> str:
-        """"  ETA 2m10s"; nothing where the budget, not a number of runs, ends the sweep."""
-        if self.runs is None:
+        """"  ETA 2m10s"; nothing where the budget, not a number of runs, ends the sweep,
+        or before this invocation has trained a run (kept runs say nothing of the rest)."""
+        if self.runs is None or (not self.durations and self.done < self.runs):
             return ""
         left = self.runs - self.done
         eta = sum(self.durations) / len(self.durations) * left if self.durations else 0.0
         return f"  ETA {clock(eta)}"
+
+
+def through(started: list[dict], runs: int) -> str:
+    """"3/8 runs done, 1 stopped early by halving": the runs that will not train again."""
+    counts = {state: sum(r["status"] == state for r in started) for state in runfolder.FINAL}
+    others = [f"{counts[state]} {words}" for state, words in (
+        ("stopped", "stopped early by halving"), ("failed", "failed"),
+        ("skipped", "skipped")) if counts[state]]
+    return f"{counts['done']}/{runs} runs done" + "".join(f", {o}" for o in others)
 
 
 class FailureStreak:

@@ -247,7 +247,8 @@ def dispatch(ray, actors: list, runs: Iterable[int], pending: dict, report,
             following = next(upcoming, None)
         if not pending:  # every actor is lost: the next run says so; a rerun trains the rest
             if following is not None:
-                report(RunReport(following, {"status": "lost"}, "lost (no Ray actor left)"))
+                report(RunReport(following, {"status": "lost"}, "lost",
+                                 detail="no Ray actor left"))
                 log.error("no Ray actor left: run %d and those after it were not started; "
                           "run the same command again to train them", following)
             return
@@ -256,7 +257,7 @@ def dispatch(ray, actors: list, runs: Iterable[int], pending: dict, report,
         try:
             outcome = ray.get(ready[0])
         except ray.exceptions.RayError as exc:
-            outcome = RunReport(index, {"status": "lost"}, f"lost ({type(exc).__name__})")
+            outcome = RunReport(index, {"status": "lost"}, "lost", detail=type(exc).__name__)
         else:
             idle.append(actor)
         report(outcome)
