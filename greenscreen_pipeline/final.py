@@ -98,7 +98,9 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         planned = comparison.plan(folder, seeds, baseline=not same,
                                   fallback=run if n else None)
         cfgs = {"recommended": configuration, "baseline": baseline}
-        todo = [(path, start + k, cfgs[side], f"{side} seed {k}")
+        # A fallback that is the baseline's configuration trains the baseline's own runs.
+        label = "the baseline (the fallback)" if same and n else None
+        todo = [(path, start + k, cfgs[side], f"{label or side} seed {k}")
                 for side, k, path in planned if runfolder.RunFolder(path).state() != "done"]
         head = planned[0][2]  # the candidate's first final run: trained before the rest
         for side, _, path in planned:

@@ -106,7 +106,7 @@ def test_the_runners_up_are_the_rule_s_picks_once_each_pick_before_is_set_aside(
                      loss)["next"] == ["d", "c"]
 
 
-def test_a_fallback_that_is_the_baseline_is_the_baseline_s_own_runs(tmp_path):
+def test_a_fallback_that_is_the_baseline_is_the_baseline_s_own_runs(tmp_path, caplog):
     """The rule's next pick is run 000: its final runs are the baseline's (same
     configuration, same seeds), trained once, and compared with nothing."""
     config, sweep = tmp_path / "config.yaml", tmp_path / "sweep"
@@ -117,12 +117,16 @@ def test_a_fallback_that_is_the_baseline_is_the_baseline_s_own_runs(tmp_path):
         write_run(sweep / f"{i:03d}", loaded.run(i), energy=energy, power=100.0, acc=0.9,
                   epochs=1)
     assert analysis.analyze(sweep)["recommendation"]["next"] == ["000"]
-    outcome = final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)
+    with caplog.at_level("INFO"):
+        outcome = final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)
     doc = outcome["comparison"]
     assert outcome["status"] == "done" and doc["final_run"] == "000"
     assert doc["final_folder"] == doc["recommended"]["folders"][0] == "final/baseline-s0"
     assert doc["final_is_baseline"] is True
     assert [g["folder"] for g in doc["passed_over"]] == ["final"]
+    # it said "recommended seed 0 into .../baseline-s0"
+    assert f"the baseline (the fallback) seed 0 into {sweep / 'final' / 'baseline-s0'}" in \
+        caplog.text
     assert doc["energy_saving"]["reason"] == ("with run 001 passed over (diverged), the rule's "
                                               "pick is the baseline's configuration (run 000): "
                                               "keep it; nothing to compare")
