@@ -353,11 +353,14 @@ def run_phases(progress: Progress, args: argparse.Namespace) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="benchmarks/results/gpu_check.json")
+    parser = argparse.ArgumentParser(prog="./greenscreen.sh gpu-check",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="benchmarks/results/gpu_check.json",
+                        help="the JSON written after every phase (default: %(default)s)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiplies every window's length (the test uses 0.05)")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=5,
+                        help="epochs of the Keras fit part (default: %(default)s)")
     parser.add_argument("--fit-scale", type=float, default=None,
                         help="sizes the fit's data and model instead of --scale (a CPU run "
                         "of the full-length windows takes --fit-scale 0.05)")

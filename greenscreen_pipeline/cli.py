@@ -158,10 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "... one after another in one warm worker")
     sub.add_parser("meters", help="list the power sources this machine offers, and why the "
                    "others are unavailable")
-    sub.add_parser("gpu-check", help="every power source against NVML's energy counter on a "
-                   "real GPU (benchmarks/gpu_check.py; a checkout only)",
-                   description="Every other option is passed on to benchmarks/gpu_check.py: "
-                   "--out FILE, --scale 1.0, --epochs N, --no-fit.")
+    # Its options, --help included, are benchmarks/gpu_check.py's: passed on, listed there.
+    sub.add_parser("gpu-check", add_help=False, help="every power source against NVML's "
+                   "energy counter on a real GPU (benchmarks/gpu_check.py; a checkout only)")
     return parser
 
 

@@ -126,3 +126,14 @@ def test_a_gpu_check_cut_short_keeps_what_it_measured(fake_smi, tmp_path):
     assert [row["window"] for row in result["windows"]][:2] == ["idle", "steady"]
     assert result["windows"][1]["sources"]["nvidia-smi power.draw.instant"]["energy_j"] > 0
     assert "fit" not in result and result["phases"][-1]["phase"] != "Keras fit (JAX)"
+
+
+def test_gpu_check_help_lists_every_option_the_check_takes():
+    """`gpu-check --help` listed four options from a copy in cli.py, --fit-scale missing:
+    it is now the check's own help."""
+    shown = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "gpu-check",
+                            "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    for option in ("--out", "--scale", "--epochs", "--fit-scale", "--no-fit"):
+        assert option in shown.stdout
+    assert shown.stdout.startswith("usage: ./greenscreen.sh gpu-check")
