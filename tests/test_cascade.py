@@ -1,5 +1,7 @@
 """Inference cascade: scores, routing, oracle bound, thresholds, memory, heterogeneity."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -11,10 +13,12 @@ from greenscreen.cascade import (
     Cascade,
     PredictionMemory,
     add_duplicates,
+    dhash,
     difference,
     entropy,
     find_threshold,
     heterogeneity_matrix,
+    invariant_hash,
     maxp,
     oracle,
     score,
@@ -183,6 +187,9 @@ def test_cli_runs_a_cascade_with_memory_on_the_embedded_digits():
     result = json.loads(out.stdout.strip().strip("\a"))
     assert result["chosen_on"] == "validation split"
     assert 0 <= result["escalation_rate"] <= 1 and result["memory_hit_rate"] > 0
+    assert result["memory"]["hit_rate"] == result["memory_hit_rate"]
+    assert "memory" in result["cost_per_1000_predictions"]  # its own work, measured alone
+    assert result["memory"]["note"].startswith("the memory costs ")
 
 
 @pytest.mark.parametrize("args, match", [
@@ -190,10 +197,19 @@ def test_cli_runs_a_cascade_with_memory_on_the_embedded_digits():
     (["run", "--duplicates", "-0.1"], "duplicates=-0.1 is not valid"),
     (["run", "--scorefn", "margin"], "invalid choice: 'margin'"),
     (["run", "--end", "shutdown"], "invalid choice: 'shutdown'"),
+    (["run", "-m1", "/no/small.keras"], "--model1='/no/small.keras' is not valid; allowed: an "
+     "existing .keras file; there is no file at that path"),
+    (["run", "-m1", "small.h5"], "--model1='small.h5' is not valid; allowed: a Keras model "
+     "file ending in .keras"),
+    (["run", "-m1", "/"], "is not valid; allowed: a Keras model file ending in .keras"),
+    (["run", "-f", "/no/data"], "--filepath='/no/data' is not valid; allowed: a CIFAR-10"),
+    (["run", "--model2", "big.keras"], "--model2 needs --model1 (the small model)"),
+    (["run", "--models", "a.keras"], "--models is for heterogeneity only"),
 ])
 def test_cli_bad_arguments(args, match):
     out = run_cli(*args)
-    assert out.returncode == 2 and match in out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert match in out.stderr.strip().splitlines()[-1]  # one line, as argparse writes it
 
 
 def test_heterogeneity_matrix_runs_models_on_x():
@@ -253,3 +269,153 @@ def test_cli_heterogeneity_takes_any_number_of_models(tmp_path):
     matrix = json.loads(result.stdout)
     assert set(matrix) == {"const1", "const2", "const3"}
     assert all(set(row) == set(matrix) for row in matrix.values())
+
+
+# Keys (dhash, invariants) written from the code before keys were computed by batch, of
+# digits 0, 1, 42, 1000, 1796, two 12x20 RGB images, and four 28x28 grey ones whose block
+# sums depend on their order.
+KEYS = [("30346464646c6c30", "00304602064c7000"), ("1818387030303018", "0000060041480800"),
+        ("0818387068181818", "0000464473301800"), ("30101018180c343e", "00000242721e0303"),
+        ("3060243030646478", "00062c33334c4600"), ("dc39555233a255b7", "48335e253b69745a"),
+        ("9699d943ad151aaa", "74415686d49a15b1"), ("1b9915ab1ad25252", "165253843115d7b2"),
+        ("595234c62c25bb2a", "09324556dd919565"), ("2da455c9d56844f6", "24d3741765768969"),
+        ("c4bb939474949794", "2a6a2dc96a544b35")]
+
+
+def key_images():
+    from sklearn.datasets import load_digits
+
+    digits = (load_digits().images[[0, 1, 42, 1000, 1796], ..., None] / 16.0).astype("float32")
+    rgb = np.random.default_rng(3).random((2, 12, 20, 3)).astype("float32")
+    return [digits, rgb, np.random.default_rng(4).integers(0, 3, (4, 28, 28)) / 3.0]
+
+
+def test_memory_keys_are_unchanged_one_by_one_and_by_batch():
+    images = [image for batch in key_images() for image in batch]
+    for kind, column in (("dhash", 0), ("invariants", 1)):
+        memory, want = PredictionMemory(kind), [bytes.fromhex(k[column]) for k in KEYS]
+        assert [memory.key(image) for image in images] == want
+        if hasattr(memory, "keys"):  # by batch (before: one image at a time only)
+            assert [k for batch in key_images() for k in memory.keys(batch)] == want
+    assert [dhash(i).hex() for i in images] == [k[0] for k in KEYS]
+    turned = [np.rot90(i) for i in images]  # a key depends on the pixels, not their layout
+    assert [invariant_hash(i) for i in turned] == [
+        invariant_hash(np.ascontiguousarray(i)) for i in turned]
+    assert [invariant_hash(i).hex() for i in turned[:5]] == [k[1] for k in KEYS[:5]]
+
+
+class CountingMemory(PredictionMemory):
+    """Counts the images whose key is computed, one by one or by batch."""
+
+    hashed = 0
+
+    def key(self, image):
+        self.hashed += 1
+        return (invariant_hash if self.kind == "invariants" else dhash)(image)
+
+    def keys(self, images):
+        return [self.key(image) for image in images]
+
+
+def test_each_sample_is_hashed_once_with_the_same_hits():
+    images = key_images()[0]
+    x = np.concatenate([images, images[:2], np.rot90(images[2:3], axes=(1, 2))])  # 3 repeats
+    flat = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(10, activation="softmax")])
+    memory = CountingMemory("invariants")
+    out = Cascade(flat, flat, "maxp", 0.5, memory=memory).predict(x, batch_size=4)
+    assert memory.hashed == len(x)  # before: once for the lookup, again for the add
+    assert (out.routing == MEMORY).sum() == 3 and memory.hit_rate == 3 / len(x)
+    single = CountingMemory("dhash")
+    for image in images:
+        assert single.lookup(image) is None
+        single.add(image, 1)  # the key of the image just looked up is reused
+    assert single.hashed == len(images) and single.lookup(images[0]) == 1
+
+
+def test_memory_verdict_says_when_the_memory_does_not_pay():
+    from greenscreen.cascade.evaluation import memory_verdict
+
+    costs = {k: {"joules": j, "seconds": 1.0} for k, j in (("small", 0.2), ("big", 2.0))}
+    slow = memory_verdict(costs | {"memory": {"joules": 187.0}}, 0.1, escalation_rate=0.2)
+    assert not slow["pays"] and slow["saved_per_1000_predictions"] == pytest.approx(0.06)
+    assert slow["note"].startswith("the memory costs 187 J per 1000 predictions against the big "
+                                   "model's 2 J") and "does not pay on this data" in slow["note"]
+    assert memory_verdict(costs | {"memory": {"joules": 0.01}}, 0.1, 0.2)["pays"]
+    no_tick = costs | {"memory": {"joules": 0.0, "seconds": 0.01}}  # too short for the meter
+    assert memory_verdict(no_tick, 0.1, 0.2)["compared_in"] == "seconds"
+
+
+def test_cli_prints_a_line_when_the_memory_does_not_pay(monkeypatch, capsys):
+    from greenscreen.cascade import __main__ as cli
+
+    verdict = {"pays": False, "note": "the memory costs 9 J per 1000 predictions against the "
+               "big model's 2 J; its hits save about 0.1 J: it does not pay on this data"}
+    monkeypatch.setattr(cli, "run", lambda args: {"memory": verdict})
+    assert cli.main(["run", "--memory", "invariants"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["memory"] == verdict
+    assert f"greenscreen.cascade: {verdict['note']}" in captured.err.splitlines()
+
+
+def test_cli_threshold_reports_values_at_the_chosen_thresholds_and_no_nulls():
+    out = run_cli("threshold", "--epochs", "1", "-n", "50")
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert "null" not in out.stdout
+    assert result["at_best_threshold"]["threshold"] == result["best_threshold"]
+    assert set(result["at_best_threshold"]) >= {"accuracy", "escalation_rate",
+                                                "joules_per_prediction"}
+    assert "per-threshold arrays (50 values each) are left out" in result["note"]
+
+
+def test_threshold_summary_leaves_out_a_threshold_that_does_not_exist():
+    from greenscreen.cascade import ThresholdSearch
+
+    grid = np.array([0.0, 0.5, 1.0])
+    search = ThresholdSearch(grid, np.array([0.5, 0.6, 0.7]), np.array([0.0, 0.5, 0.9]),
+                             grid / 10, grid / 5, 0.5, 0.9, 1.0, None, tolerance=0.01)
+    summary = search.summary()
+    assert "null" not in json.dumps(summary) and "cheapest_matching_threshold" not in summary
+    assert "no threshold reaches the big model's validation accuracy within 0.01" in (
+        summary["note"])
+    assert summary["at_best_threshold"] == dict(threshold=1.0, accuracy=0.7, escalation_rate=0.9,
+                                                seconds_per_prediction=0.1,
+                                                joules_per_prediction=0.2)
+
+
+def test_measure_warms_up_every_batch_shape_it_times():
+    from greenscreen.cascade import measure
+
+    class Model:  # records the batch size of each call
+        sizes: list = []
+
+        def predict_on_batch(self, x):
+            self.sizes.append(len(x))
+            return np.full((len(x), 2), 0.5)
+
+    measure(Model(), np.zeros((300, 3)), batch_size=256)
+    warm, timed = Model.sizes[:-2], Model.sizes[-2:]  # the timed pass: 256 + 44
+    assert timed == [256, 44] and set(timed) <= set(warm)  # no tracing inside the window
+
+
+def test_model_files_that_are_not_models_are_one_line_errors(tmp_path):
+    import zipfile
+
+    from greenscreen.cascade._data import BadModelFile, load_model
+
+    (tmp_path / "junk.keras").write_text("not a zip")
+    out = run_cli("run", "--model1", str(tmp_path / "junk.keras"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "(a zip archive); this file is not one" in out.stderr.splitlines()[-1]
+    with zipfile.ZipFile(tmp_path / "empty.keras", "w") as z:
+        z.writestr("readme.txt", "no model here")
+    with pytest.raises(BadModelFile, match=r"--model1='.*empty.keras' could not be loaded"):
+        load_model(str(tmp_path / "empty.keras"), "--model1")
+
+
+def test_every_cli_option_has_a_help_line():
+    from greenscreen.cascade.__main__ import build_parser
+
+    missing = [a.dest for a in build_parser()._actions if not a.help]
+    assert missing == []

@@ -3,6 +3,7 @@ tree, and Keras model files."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +15,41 @@ from ..validation import invalid
 def load_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if (path / "test_batch").exists():
         return load_cifar10_dir(str(path))
-    if path.is_dir():
-        return load_image_folder(str(path), 32)
-    raise invalid("--filepath", str(path), "a CIFAR-10 python folder (data_batch_1..5, "
-                  "test_batch) or a folder with one subfolder per class")
+    check_data_path(str(path))
+    return load_image_folder(str(path), 32)
 
 
-class ModelRefused(ValueError):
+class BadModelFile(ValueError):
+    """A model path that is not a loadable `.keras` file; the message says what was given
+    and what is expected."""
+
+
+class ModelRefused(BadModelFile):
     """A model file that safe mode will not load; the message says why and what to do."""
 
 
-def load_model(path: str):
+def check_model_path(path: str, name: str = "model") -> None:
+    """Raises `BadModelFile` unless `path` is an existing `.keras` file (a zip archive)."""
+    p = Path(path)
+    if p.suffix != ".keras":
+        raise invalid(name, path, "a Keras model file ending in .keras, as written by "
+                      "model.save('name.keras')", BadModelFile)
+    if not p.is_file():
+        why = "that is a folder" if p.exists() else "there is no file at that path"
+        raise invalid(name, path, f"an existing .keras file; {why}", BadModelFile)
+    if not zipfile.is_zipfile(p):
+        raise invalid(name, path, "a .keras file as Keras writes it (a zip archive); this "
+                      "file is not one", BadModelFile)
+
+
+def check_data_path(path: str) -> None:
+    """Raises ValueError unless `path` is a folder (what `load_folder` reads)."""
+    if not Path(path).is_dir():
+        raise invalid("--filepath", path, "a CIFAR-10 python folder (data_batch_1..5, "
+                      "test_batch) or a folder with one subfolder per class")
+
+
+def load_model(path: str, name: str = "model"):
     """A `.keras` model file, loaded with Keras's `safe_mode=True`.
 
     Safe mode refuses to deserialise Python code stored in the file (a `Lambda`
@@ -32,14 +57,22 @@ def load_model(path: str):
     """
     import keras
 
+    check_model_path(path, name)
     try:
         return keras.saving.load_model(path, safe_mode=True)
+    except (KeyError, OSError, zipfile.BadZipFile) as exc:  # a zip, but not a model's
+        raise _unreadable(path, name, exc) from None
     except ValueError as exc:
         if "safe_mode" not in str(exc) and "unsafe" not in str(exc).lower():
-            raise
+            raise _unreadable(path, name, exc) from None
         raise ModelRefused(
             f"{path} was refused: it stores Python code (e.g. a Lambda layer), which runs "
             "when the file is loaded, and files are loaded in Keras's safe mode. Rebuild the "
             "model with registered layers (@keras.saving.register_keras_serializable), or, if "
             "you trust the file, load it in Python with "
             "keras.saving.load_model(path, safe_mode=False) and save its weights.") from None
+
+
+def _unreadable(path: str, name: str, exc: Exception) -> BadModelFile:
+    return BadModelFile(f"{name}={path!r} could not be loaded as a Keras model "
+                        f"({type(exc).__name__}: {exc})")

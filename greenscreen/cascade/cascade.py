@@ -75,12 +75,13 @@ class Cascade:
         return CascadeResult(preds, routing, escalated)
 
     def _batch(self, x, y, idx, preds, routing, escalated) -> None:
-        if self.memory is not None:
-            known = [(i, self.memory.lookup(x[i])) for i in idx]
-            for i, p in known:
-                if p is not None:
-                    preds[i], routing[i] = p, MEMORY
-            idx = np.array([i for i, p in known if p is None], dtype=int)
+        keys = None
+        if self.memory is not None:  # each key is computed once, for the batch at once
+            keys, known = self.memory.lookup_batch(x[idx])
+            hit = np.array([p is not None for p in known], dtype=bool)
+            preds[idx[hit]] = [p for p in known if p is not None]
+            routing[idx[hit]] = MEMORY
+            idx, keys = idx[~hit], [k for k, h in zip(keys, hit) if not h]
         if len(idx) == 0:
             return
         small_p = infer(self.small, x[idx], len(idx))
@@ -99,5 +100,4 @@ class Cascade:
             preds[up[accept]] = np.argmax(big_p[accept], axis=1)
             routing[up[accept]] = BIG
         if self.memory is not None:
-            for i in idx:
-                self.memory.add(x[i], preds[i])
+            self.memory.add_keys(keys, preds[idx])

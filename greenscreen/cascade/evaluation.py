@@ -42,3 +42,22 @@ def add_duplicates(x: np.ndarray, y: np.ndarray, duplicates: float = 0.0,
     xs, ys = np.concatenate([x, copies]), np.concatenate([y, y[pick]])
     order = rng.permutation(len(xs))
     return xs[order], ys[order]
+
+
+def memory_verdict(costs: dict, hit_rate: float, escalation_rate: float) -> dict:
+    """Does the memory pay for itself? `costs` holds the cost per 1000 predictions of
+    "memory", "small" and "big" (each with "joules" and "seconds"); `escalation_rate` is
+    that of the samples the models answered. A hit saves about one small-model prediction
+    and, at that rate, one big-model prediction. Compared in joules, or in seconds where an
+    energy is 0 or unknown (a window too short for the meter)."""
+    rows = [costs[k] for k in ("memory", "small", "big")]
+    in_joules = all(np.isfinite(r["joules"]) and r["joules"] > 0 for r in rows)
+    unit, symbol = ("joules", "J") if in_joules else ("seconds", "s")
+    memory, small, big = (r[unit] for r in rows)
+    saved = hit_rate * (small + escalation_rate * big)
+    pays = bool(memory < saved)
+    note = (f"the memory costs {memory:.3g} {symbol} per 1000 predictions against the big "
+            f"model's {big:.3g} {symbol}; its hits ({hit_rate:.1%} of the predictions) save "
+            f"about {saved:.3g} {symbol}: it {'pays' if pays else 'does not pay'} on this data")
+    return {"pays": pays, "compared_in": unit, "saved_per_1000_predictions": saved,
+            "note": note}

@@ -17,6 +17,7 @@ import numpy as np
 from ..meters import EnergyMeter
 from ..validation import check_number
 from .cascade import infer
+from .memory import PredictionMemory
 from .scores import score as score_fn
 
 
@@ -39,30 +40,79 @@ class ThresholdSearch:
     best_threshold: float  # highest accuracy (the cheapest of ties)
     cheapest_matching_threshold: float | None  # within `tolerance` of the big model
     costs: dict = field(default_factory=dict)
+    tolerance: float = 0.005
 
     def as_dict(self) -> dict:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                 for k, v in self.__dict__.items() if k != "costs"} | {
             "costs": {k: c.__dict__ for k, c in self.costs.items()}}
 
+    def at(self, threshold: float) -> dict:
+        """The accuracy, escalation rate and cost per prediction at one threshold of the grid."""
+        i = int(np.argmin(np.abs(self.thresholds - threshold)))
+        return {"threshold": float(self.thresholds[i]), "accuracy": float(self.accuracy[i]),
+                "escalation_rate": float(self.escalation_rate[i]),
+                "seconds_per_prediction": float(self.seconds_per_prediction[i]),
+                "joules_per_prediction": float(self.joules_per_prediction[i])}
+
+    def summary(self) -> dict:
+        """`as_dict` without the per-threshold arrays, with each chosen threshold's row; a
+        threshold that does not exist is left out, and `note` says why."""
+        out = {"small_accuracy": self.small_accuracy, "big_accuracy": self.big_accuracy,
+               "n_threshold_values": len(self.thresholds), "tolerance": self.tolerance,
+               "best_threshold": self.best_threshold,
+               "at_best_threshold": self.at(self.best_threshold)}
+        note = (f"the per-threshold arrays ({len(self.thresholds)} values each) are left out; "
+                "find_threshold(...).as_dict() gives them in Python")
+        if self.cheapest_matching_threshold is None:
+            note += (f"; no threshold reaches the big model's validation accuracy within "
+                     f"{self.tolerance}, so cheapest_matching_threshold is left out")
+        else:
+            out["cheapest_matching_threshold"] = self.cheapest_matching_threshold
+            out["at_cheapest_matching_threshold"] = self.at(self.cheapest_matching_threshold)
+        costs = {k: c.__dict__ for k, c in self.costs.items()}
+        return out | {"costs": costs, "note": note}
+
 
 def measure(model, x: np.ndarray, batch_size: int = 256, meter: EnergyMeter | None = None,
             ) -> tuple[np.ndarray, ModelCost]:
     """Predicts `x` and measures the time and energy it took, per prediction."""
+    infer(model, x[:batch_size], batch_size)  # warm-up: tracing, for both batch shapes
+    if len(x) > batch_size and len(x) % batch_size:
+        infer(model, x[-(len(x) % batch_size):], batch_size)
+    return _timed(lambda: infer(model, x, batch_size), len(x), meter)
+
+
+def measure_memory(kind: str, x: np.ndarray, batch_size: int = 256,
+                   meter: EnergyMeter | None = None, capacity: int = 10_000) -> ModelCost:
+    """The cost per prediction of a `PredictionMemory`'s own work on `x` (keys, lookups,
+    and adds of the misses), in a fresh memory, without any model."""
+    memory = PredictionMemory(kind, capacity)
+    PredictionMemory(kind).keys(x[:1])  # warm-up: the key layout for this image shape
+
+    def work():
+        for start in range(0, len(x), batch_size):
+            keys, known = memory.lookup_batch(x[start:start + batch_size])
+            memory.add_keys([k for k, p in zip(keys, known) if p is None], [0] * len(keys))
+
+    return _timed(work, len(x), meter)[1]
+
+
+def _timed(work, n: int, meter: EnergyMeter | None) -> tuple:
+    """work()'s result and its cost per prediction over `n` predictions."""
     own = meter is None
     meter = meter or EnergyMeter(interval=0.05).start()
     if own:
         meter.wait_for_sample(5.0)
     try:
-        infer(model, x[:batch_size], batch_size)  # warm-up: tracing
         t0 = time.perf_counter()
         with meter.window("predict") as w:
-            probs = infer(model, x, batch_size)
+            out = work()
         seconds = time.perf_counter() - t0
     finally:
         if own:
             meter.stop()
-    return probs, ModelCost(seconds / len(x), w.energy_j / len(x), w.source)
+    return out, ModelCost(seconds / n, w.energy_j / n, w.source)
 
 
 def find_threshold(small, big, x_val: np.ndarray, y_val: np.ndarray, score: str = "difference",
@@ -88,4 +138,4 @@ def find_threshold(small, big, x_val: np.ndarray, y_val: np.ndarray, score: str 
     cheapest = float(ts[ok[np.argmin(rate[ok])]]) if len(ok) else None
     return ThresholdSearch(ts, acc, rate, secs, joules, float(small_right.mean()),
                            float(big_right.mean()), float(ts[best]), cheapest,
-                           {"small": small_c, "big": big_c})
+                           {"small": small_c, "big": big_c}, tolerance)
