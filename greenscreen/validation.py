@@ -49,7 +49,42 @@ def check_number(
     allow_none: bool = False,
 ) -> Any:
     """Checks a real number lies in an interval; `None` passes if allowed. NumPy's scalars
-    are numbers too (`np.float32(0.3)`, `np.int64(50)`); a bool is not."""
+    are numbers too (`np.float32(0.3)`, `np.int64(50)`); a bool is not.
+
+    To refuse infinity, bound the interval by it: `high=math.inf, high_open=True`."""
+    return _check_interval(name, value, "a number", numbers.Real, low, high, low_open,
+                           high_open, allow_none)
+
+
+def check_integer(
+    name: str,
+    value: Any,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_none: bool = False,
+) -> Any:
+    """Checks an integer lies in an interval, as `check_number` does a number: for what
+    counts epochs, steps or samples. Python's and NumPy's integers (`np.int64(50)`) pass;
+    a bool and every float (`1.5`, and `2.0` too) do not.
+
+    Example:
+
+    ```python
+    check_integer("frequency", 2.5, low=1)
+    # ValueError: frequency=2.5 is not valid; allowed: an integer in [1, inf).
+    ```
+    """
+    return _check_interval(name, value, "an integer", numbers.Integral, low, high, low_open,
+                           high_open, allow_none)
+
+
+def _check_interval(name: str, value: Any, kind: str, types: type, low, high,
+                    low_open: bool, high_open: bool, allow_none: bool) -> Any:
+    """The one rule behind `check_number` and `check_integer`: a `kind` of value (an
+    instance of `types`, not a bool, not NaN) in an interval, or None if allowed."""
     if value is None and allow_none:
         return value
     lo = "-inf" if low is None else repr(low)
@@ -57,8 +92,9 @@ def check_number(
     interval = ("(" if low_open or low is None else "[") + f"{lo}, {hi}" + (
         ")" if high_open or high is None else "]"
     )
-    allowed = f"a number in {interval}" + (" or None" if allow_none else "")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+    allowed = f"{kind} in {interval}" + (" or None" if allow_none else "")
+    if isinstance(value, bool) or not isinstance(value, types) or (
+            not isinstance(value, numbers.Integral) and math.isnan(value)):
         raise invalid(name, value, allowed)
     if low is not None and (value < low or (low_open and value == low)):
         raise invalid(name, value, allowed)

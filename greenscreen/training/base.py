@@ -98,8 +98,10 @@ class WrappedModel(keras.Model):
             raise NotImplementedError(reason)
         self._step = _steps.for_backend()
         super().__init__(name=name)
-        if not model.built:
-            raise invalid("model", model.name, "a built model (start it with "
+        if not isinstance(model, keras.layers.Layer) or not model.built:
+            shown = model.name if isinstance(model, keras.layers.Layer) else (
+                None if model is None else type(model).__name__)
+            raise invalid("model", shown, "a built model (start it with "
                           "keras.Input(...) or call it once on data)")
         self.inner = model
         # Built as its model is: BackupAndRestore (and load_weights) refuse an unbuilt

@@ -8,10 +8,31 @@ compiled train steps on every backend.
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
 from ..validation import check_number
+
+_GAINS = {"kp": dict(low=0, high=math.inf, high_open=True),  # name: its interval
+          "ki": dict(low=0, high=math.inf, high_open=True),
+          "ema": dict(low=0, high=1, high_open=True)}
+
+
+def check_gains(target_rate: float, **gains: float) -> None:
+    """Checks a controller's target and the gains given (`kp`, `ki`, `ema`) in one place.
+
+    Both controllers raise the threshold by kp * error + ki * integral, where
+    error = ema(rate) - target is positive when too many samples pass: so kp and ki
+    are finite and >= 0 (0 switches a term off); a negative gain moves the threshold
+    the wrong way, and the rate runs away from its target until the threshold sticks
+    at 0 or 1. `ema`, the weight of the old EMA value, is in [0, 1): at 1 the EMA
+    never moves and the controller never sees the rate.
+    """
+    check_number("target_rate", target_rate, low=0, high=1, low_open=True)
+    for name, gain in gains.items():
+        check_number(name, gain, **_GAINS[name])
 
 
 def _state(name: str, value: float) -> keras.Variable:
@@ -48,10 +69,18 @@ class PIController(_Controller):
     threshold = clip(base + kp * error + ki * integral, 0, 1). The integral only
     accumulates while the output is not saturated in the error's direction.
     State lives in non-trainable Keras variables (`variables`).
+
+    Args:
+        target_rate: The activation rate to track, in (0, 1].
+        kp, ki: Gains, finite and >= 0 (see `check_gains`).
+        ema: Weight of the old EMA value, in [0, 1) (0.9: 10 % new).
+        base: The threshold at zero error.
+        integral_limit: The clamp of the integral.
     """
 
     def __init__(self, target_rate: float, kp: float = 0.5, ki: float = 0.05,
                  ema: float = 0.9, base: float = 0.5, integral_limit: float = 20.0) -> None:
+        check_gains(target_rate, kp=kp, ki=ki, ema=ema)
         self.target, self.kp, self.ki, self.ema_coef = target_rate, kp, ki, ema
         self.base, self.limit = base, integral_limit
         self._init_state(base)
@@ -83,8 +112,9 @@ class ASTController(_Controller):
 
     Args:
         target_rate: The activation rate to track, in (0, 1].
-        kp, ki: Gains; None takes `AST_GAINS` for the nearest target.
-        ema: Weight of the old EMA value (0.7: 30 % new).
+        kp, ki: Gains, finite and >= 0 (see `check_gains`); None takes `AST_GAINS`
+            for the nearest target.
+        ema: Weight of the old EMA value, in [0, 1) (0.7: 30 % new).
         integral_limit, decay: The integral clamp and its decay when saturated.
         initial_threshold: The threshold before the first update.
     """
@@ -92,8 +122,8 @@ class ASTController(_Controller):
     def __init__(self, target_rate: float, kp: float | None = None, ki: float | None = None,
                  ema: float = 0.7, integral_limit: float = 50.0, decay: float = 0.9,
                  initial_threshold: float = 0.5) -> None:
-        check_number("target_rate", target_rate, low=0, high=1, low_open=True)
-        check_number("ema", ema, low=0, high=1, high_open=True)
+        check_gains(target_rate, ema=ema, **{k: v for k, v in (("kp", kp), ("ki", ki))
+                                             if v is not None})
         nearest = min(AST_GAINS, key=lambda t: abs(t - target_rate))
         self.kp = AST_GAINS[nearest][0] if kp is None else kp
         self.ki = AST_GAINS[nearest][1] if ki is None else ki

@@ -27,20 +27,19 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from ..choices import SCORING, SELECTORS
-from ..validation import check_choice, check_number
+from ..validation import check_choice, check_integer
 from .base import WrappedModel, error_message
-from .controllers import CONTROLLERS, ASTController, PIController
+from .controllers import CONTROLLERS, ASTController, PIController, check_gains
 
 __all__ = ["ASTController", "PIController", "SampleGating", "significance", "with_indices"]
 
 
 def with_indices(x):
     """`(x, indices)` for `SampleGating(scoring="stale").fit`: sample i carries index i."""
-    import numpy as np
-
     return x, np.arange(len(x), dtype="int32")
 
 
@@ -50,6 +49,42 @@ def _carries_indices(inputs, model: keras.Model) -> bool:
         return False
     model_inputs = getattr(model, "inputs", None) or ()  # a subclassed model has none
     return isinstance(inputs[0], (tuple, list, dict)) or len(model_inputs) != 2
+
+
+def _without_indices(x) -> str:
+    """The error for stale scoring fed inputs without their indices: what came, what to do."""
+    if isinstance(x, (tuple, list, dict)):
+        given = f"a {type(x).__name__} of {len(x)} inputs"
+    elif hasattr(x, "shape"):
+        given = f"one array of shape {tuple(x.shape)}"
+    else:
+        given = type(x).__name__
+    return ("SampleGating(scoring='stale') needs each sample's index with its inputs, "
+            f"x = (inputs, indices); got x as {given}. Wrap x with "
+            "greenscreen.training.with_indices(x): fit(with_indices(x), y) (a dataset or "
+            "generator yields ((x, indices), y)).")
+
+
+def _check_index_shape(indices) -> None:
+    """Raises unless `indices` holds one integer per sample: shape (batch,) or (batch, 1)."""
+    dtype, shape = keras.backend.standardize_dtype(indices.dtype), tuple(indices.shape)
+    if "int" not in dtype or len(shape) not in (1, 2) or shape[1:] not in ((), (1,)):
+        raise ValueError(
+            "SampleGating(scoring='stale') reads x as (inputs, indices), one integer index "
+            f"per sample; got indices of dtype {dtype} and shape {shape}. Wrap x with "
+            "greenscreen.training.with_indices(x): fit(with_indices(x), y).")
+
+
+def _check_index_range(indices, num_samples: int) -> None:
+    """Raises unless every index is in [0, num_samples): the stale memory's rows."""
+    indices = np.asarray(indices)
+    _check_index_shape(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= num_samples):
+        raise ValueError(
+            f"num_samples={num_samples} but the data has {len(indices)} samples, with "
+            f"indices {indices.min()} to {indices.max()}: stale scoring keeps one loss per "
+            f"sample at its index, so every index must be in [0, {num_samples}); construct "
+            "SampleGating with num_samples=len(x) and fit(with_indices(x), y).")
 
 
 def significance(per_sample_loss, x):
@@ -75,18 +110,33 @@ class SampleGating(WrappedModel):
         model: A built Keras model.
         target_rate: Share of samples to train on, in (0, 1].
         selector: "significance" (PI-controlled threshold) or "random".
-        warmup_epochs: Full-batch epochs before gating starts.
+        warmup_epochs: Full-batch epochs before gating starts, an integer >= 0.
         controller: "pi" (positional PI with anti-windup, the default) or "ast"
             (the AST study's incremental form, `ASTController`).
-        kp, ki, ema: The controller's gains and EMA coefficient (the weight of the
-            old value); None takes the chosen controller's defaults.
-        min_samples: Best-scoring samples trained when nothing passes the threshold.
+        kp, ki: The controller's gains, finite and >= 0 (a positive error, too many
+            samples passing, must raise the threshold; 0 switches a term off);
+            None takes the chosen controller's defaults.
+        ema: The controller's EMA coefficient (the weight of the old value), in
+            [0, 1); None takes the chosen controller's default.
+        min_samples: Best-scoring samples trained when nothing passes the threshold,
+            an integer >= 1.
         seed: Seed of the random selection (and of the fallback's tie-breaking).
         scoring: "full" (a scoring pass every step) or "stale" (remembered losses;
             needs `num_samples` and `fit(with_indices(x), y)`).
-        num_samples: Size of the training set (stale scoring keeps one loss each).
+        num_samples: Size of the training set (stale scoring keeps one loss each),
+            an integer >= 1, or None (needed by `scoring="stale"`). Every index
+            given with x must lie in [0, num_samples). `fit` checks this on arrays
+            before training; the indices a `tf.data.Dataset`, generator or
+            `PyDataset` yields are not checked (reading them would cost a host
+            transfer per step): one out of range fails the step on TensorFlow on
+            CPU, while JAX goes on, silently mixing up remembered losses. Inputs
+            without indices, or indices that are not one integer per sample,
+            raise `ValueError` at the first step, whatever the data source.
         refresh_every: Stale scoring: every this many gated epochs, one epoch
-            scores afresh (0: never).
+            scores afresh (0: never); an integer >= 0.
+
+    Integers may be Python's or NumPy's (`np.int64(2)`); floats such as 2.5 or 2.0
+    are refused for them, as bools are.
 
     Logs `activation_rate` (this step's share passing the threshold, or k/batch
     for random selection), `threshold` and `samples_trained` (cumulative).
@@ -111,14 +161,15 @@ class SampleGating(WrappedModel):
         reason = self.incompatibility(
             target_rate=target_rate, selector=selector, warmup_epochs=warmup_epochs,
             min_samples=min_samples, controller=controller, scoring=scoring,
-            refresh_every=refresh_every)
+            refresh_every=refresh_every, kp=kp, ki=ki, ema=ema)
         if reason is not None:
             raise ValueError(reason)
-        if scoring == "stale" and (not isinstance(num_samples, int) or num_samples < 1):
+        check_integer("num_samples", num_samples, low=1, allow_none=True)
+        if scoring == "stale" and num_samples is None:
             raise ValueError(f"scoring='stale' needs selector='significance' and num_samples, "
                              f"the training set's size; got num_samples={num_samples!r}")
         super().__init__(model, name=name)
-        self.scoring, self.refresh_every = scoring, refresh_every
+        self.scoring, self.refresh_every, self.num_samples = scoring, refresh_every, num_samples
         # Stale scoring's memory: the last loss of each sample, -1 while unseen.
         self.loss_memory = keras.Variable(
             ops.full((num_samples if scoring == "stale" else 1,), -1.0), dtype="float32",
@@ -135,7 +186,9 @@ class SampleGating(WrappedModel):
     @staticmethod
     def incompatibility(*, target_rate: float = 0.3, selector: str = "significance",
                         warmup_epochs: int = 0, min_samples: int = 2, controller: str = "pi",
-                        scoring: str = "full", refresh_every: int = 0) -> str | None:
+                        scoring: str = "full", refresh_every: int = 0,
+                        kp: float | None = None, ki: float | None = None,
+                        ema: float | None = None) -> str | None:
         """Why these settings cannot run, or None; needs no model (nor data).
 
         The constructor raises `ValueError` with this very message, so a sweep can
@@ -145,7 +198,7 @@ class SampleGating(WrappedModel):
 
         Args:
             target_rate, selector, warmup_epochs, min_samples, controller, scoring,
-            refresh_every: As for the constructor (same defaults).
+            refresh_every, kp, ki, ema: As for the constructor (same defaults).
 
         Returns:
             The first reason, in the library's template ("name=value is not valid;
@@ -159,7 +212,7 @@ class SampleGating(WrappedModel):
         return error_message(
             _check_settings, target_rate=target_rate, selector=selector,
             warmup_epochs=warmup_epochs, min_samples=min_samples, controller=controller,
-            scoring=scoring, refresh_every=refresh_every)
+            scoring=scoring, refresh_every=refresh_every, kp=kp, ki=ki, ema=ema)
 
     def call(self, inputs, training=None):
         # Keras calls the model on a training batch's x to build its metrics (JAX), and
@@ -167,6 +220,18 @@ class SampleGating(WrappedModel):
         if self.scoring == "stale" and _carries_indices(inputs, self.inner):
             inputs = inputs[0]
         return super().call(inputs, training=training)
+
+    def fit(self, *args, **kwargs):
+        """Keras's `fit`. With `scoring="stale"`, arrays are checked before training:
+        x must carry its indices, each in [0, num_samples) (see the class's Args)."""
+        x = args[0] if args else kwargs.get("x")
+        if self.scoring == "stale":
+            if _carries_indices(x, self.inner):
+                if isinstance(x[1], list) or hasattr(x[1], "__array__"):  # not a generator
+                    _check_index_range(x[1], self.num_samples)
+            elif hasattr(x, "__array__"):  # an array: a dataset's structure is seen at its step
+                raise ValueError(_without_indices(x))
+        return super().fit(*args, **kwargs)
 
     def on_epoch_start(self, epoch: int) -> None:
         gated = epoch - self.warmup_epochs
@@ -231,7 +296,10 @@ class SampleGating(WrappedModel):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         idx = None
         if self.scoring == "stale":
+            if not _carries_indices(x, self.inner):  # the structure is known when traced
+                raise ValueError(_without_indices(x))
             x, idx = x  # fit(with_indices(x), y)
+            _check_index_shape(idx)
             idx = ops.cast(ops.reshape(idx, (-1,)), "int32")
         batch = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
         if self.mode == "warmup":
@@ -258,14 +326,15 @@ class SampleGating(WrappedModel):
 
 
 def _check_settings(target_rate, selector, warmup_epochs, min_samples, controller, scoring,
-                    refresh_every) -> None:
-    check_number("target_rate", target_rate, low=0, high=1, low_open=True)
+                    refresh_every, kp, ki, ema) -> None:
+    check_gains(target_rate, **{k: v for k, v in (("kp", kp), ("ki", ki), ("ema", ema))
+                                if v is not None})
     check_choice("selector", selector, SELECTORS)
-    check_number("warmup_epochs", warmup_epochs, low=0)
-    check_number("min_samples", min_samples, low=1)
+    check_integer("warmup_epochs", warmup_epochs, low=0)
+    check_integer("min_samples", min_samples, low=1)
     check_choice("controller", controller, CONTROLLERS)
     check_choice("scoring", scoring, SCORING)
-    check_number("refresh_every", refresh_every, low=0)
+    check_integer("refresh_every", refresh_every, low=0)
     if scoring == "stale" and selector != "significance":
         raise ValueError(f"scoring='stale' is not valid with selector={selector!r}; allowed: "
                          "selector='significance' (stale scoring remembers significance "

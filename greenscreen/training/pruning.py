@@ -29,9 +29,10 @@ class MagnitudePruning(WrappedModel):
     Args:
         model: A built Keras model.
         final_sparsity: Target fraction of zero weights per kernel, in [0, 1).
-        initial_sparsity: Sparsity at `begin_step`.
-        begin_step, end_step: Optimizer steps over which sparsity ramps up.
-        frequency: Steps between mask updates.
+        initial_sparsity: Sparsity at `begin_step`, in [0, `final_sparsity`].
+        begin_step, end_step: Optimizer steps over which sparsity ramps up: integers
+            with 0 <= begin_step < end_step (Python's or NumPy's; no floats, no inf).
+        frequency: Optimizer steps between mask updates, an integer >= 1.
 
     Example:
 

@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from ..choices import FREEZE, GRANULARITY, SALIENCY
-from ..validation import check_choice, check_number
+from ..validation import check_choice, check_integer
 from .base import WrappedModel, error_message, top_fraction
 from .schedules import check_percentages
 
@@ -45,8 +45,9 @@ class RankedUpdates(WrappedModel):
         schedule: "linear" or "exponential".
         saliency: "gradient" (|g|) or "grad_x_weight" (|g * w|).
         granularity: "weight" or "layer".
-        rerank_every: Steps between layer re-rankings (layer mode).
-        max_traces: Traced functions kept for layer selections (layer mode).
+        rerank_every: Steps between layer re-rankings (layer mode), an integer >= 1.
+        max_traces: Traced functions kept for layer selections (layer mode), an
+            integer >= 1.
         freeze: Which layers a layer-mode step trains: "ranked" (the most salient
             k%) or "bottom_up" (the top k% in model order; the backward pass stops
             at the lowest of them).
@@ -189,8 +190,8 @@ def _check_settings(high_percentage, low_percentage, schedule, saliency, granula
     if freeze == "bottom_up" and granularity != "layer":
         raise ValueError(f"freeze='bottom_up' is not valid with granularity={granularity!r}; "
                          "allowed: granularity='layer' (a whole layer is frozen or trained).")
-    check_number("rerank_every", rerank_every, low=1)
-    check_number("max_traces", max_traces, low=1)
+    check_integer("rerank_every", rerank_every, low=1)
+    check_integer("max_traces", max_traces, low=1)
 
 
 class _LayerRanker(keras.callbacks.Callback):

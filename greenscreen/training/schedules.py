@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..choices import PERCENT_SCHEDULES
-from ..validation import check_choice, check_number, invalid
+from ..validation import check_choice, check_integer, check_number, invalid
 
 
 def check_percentages(high: float, low: float, schedule: str) -> None:
@@ -32,13 +32,15 @@ def update_percentage(epoch: float, epochs: float, high: float, low: float,
 
 def check_sparsity_schedule(initial_sparsity: float, final_sparsity: float, begin_step: int,
                             end_step: int, frequency: int) -> None:
+    """Validates a pruning schedule's arguments in one place: sparsities in [0, 1), and
+    `begin_step`, `end_step` and `frequency` integers (they count optimizer steps)."""
     check_number("initial_sparsity", initial_sparsity, low=0, high=1, high_open=True)
     check_number("final_sparsity", final_sparsity, low=0, high=1, high_open=True)
     if final_sparsity < initial_sparsity:
         raise invalid("final_sparsity", final_sparsity, f">= initial_sparsity ({initial_sparsity})")
-    check_number("begin_step", begin_step, low=0)
-    check_number("end_step", end_step, low=begin_step, low_open=True)
-    check_number("frequency", frequency, low=1)
+    check_integer("begin_step", begin_step, low=0)
+    check_integer("end_step", end_step, low=int(begin_step), low_open=True)
+    check_integer("frequency", frequency, low=1)
 
 
 def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: float,
