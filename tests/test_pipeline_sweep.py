@@ -60,6 +60,7 @@ def wait_for(predicate, timeout=120):
 
 def test_sweep_writes_complete_run_folders(fake_smi, tmp_path):
     config, out = make_config(tmp_path, runs=2), tmp_path / "sweep"
+    config.write_text(config.read_text().replace("seed: 7,", "seed: 7, country: FR,"))
     result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
@@ -79,6 +80,9 @@ def test_sweep_writes_complete_run_folders(fake_smi, tmp_path):
         assert 0 <= params["test_accuracy"] <= 1
         assert summary["source"] == "measured:nvidia-smi" and summary["energy_j"] > 0
         assert len(summary["attempts"]) == 1 and summary["attempts"][0]["ended"] == "completed"
+        # the CO2 of settings.country, as the report's (it was the world average's)
+        assert summary["carbon"]["intensity_g_per_kwh"] == pytest.approx(67.4, abs=0.05)
+        assert "France" in summary["carbon"]["intensity_source"]
         assert results["test_accuracy"] == params["test_accuracy"]
         confusion = np.array(results["confusion_matrix"])  # rows: true class; columns: predicted
         assert confusion.shape == (10, 10) and np.trace(confusion) / confusion.sum() == \

@@ -131,7 +131,7 @@ def recorded(params: user_code.TrackedParams, entry: str, **more) -> dict:
 
 
 def train_own(entry: str, params: LoopParams, folder: RunFolder,
-              objective: Objective, timing: dict, source: str, config_dir: "str | Path",
+              objective: Objective, timing: dict, meter: dict, config_dir: "str | Path",
               versions: dict, own_dimensions: list[str]) -> dict:
     """Calls your training function, measured; records results.json; returns the metrics.
 
@@ -139,7 +139,7 @@ def train_own(entry: str, params: LoopParams, folder: RunFolder,
     each built-in dimension the function did not read (`not_run`). `own_dimensions`: your
     dimensions; those the function did not read are recorded in results.json."""
     function = user_code.load(entry, "train", config_dir)
-    smi = SMICallback(log_dir=folder.path, source=source, resume=True)
+    smi = SMICallback(log_dir=folder.path, resume=True, **meter)
     epochs = EpochsOnly(smi)
     backup = keras.callbacks.BackupAndRestore(str(folder.checkpoint_dir / "own"),
                                               delete_checkpoint=False)

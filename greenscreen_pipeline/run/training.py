@@ -64,6 +64,14 @@ class StopOnSignal(keras.callbacks.Callback):
             raise KeyboardInterrupt(interrupt.requested[0])
 
 
+def meter_arguments(settings: dict) -> dict:
+    """SMICallback's power source and CO2 intensity for a run: settings.energy_source, and
+    settings.carbon_intensity or settings.country, as the report reads them, so that a
+    run's own summary.json states the CO2 the report uses (it used the world average)."""
+    return {"source": settings["energy_source"], "carbon_intensity":
+            settings.get("carbon_intensity"), "country": settings.get("country") or None}
+
+
 def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: int, index: int,
               process_start: float, save_model: bool = False,
               config_dir: "str | Path" = ".", rungs: "RungCallback | None" = None) -> dict:
@@ -91,7 +99,7 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     dtype = recipe.set_precision(cfg["precision"])
     if loop:  # your own loop instead of compile + fit; it records what it did not read "n/a"
         return own_loop.train_own(settings["train"], own_loop.LoopParams(params), folder,
-                                  objective, timing, settings["energy_source"], config_dir,
+                                  objective, timing, meter_arguments(settings), config_dir,
                                   versions(), [dim for dim in cfg if dim not in DIMENSIONS])
     yours = user_code.TrackedParams(params)  # what your functions get; it notes what they read
 
@@ -117,7 +125,7 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     timing["resumed_from_epoch"] = start
     if rungs is not None:
         rungs.check_resumed(start)
-    smi = SMICallback(log_dir=folder.path, source=settings["energy_source"], resume=True)
+    smi = SMICallback(log_dir=folder.path, resume=True, **meter_arguments(settings))
     # The rung callback after SMICallback (the energy so far) and before the checkpoint.
     try:
         history = model.fit(run_data.train, validation_data=run_data.validation,
