@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import collect
+from . import collect, runfolder
 from .objective import Objective
 from .provenance import estimated, field_of, parts
 from .wording import number
@@ -90,8 +90,29 @@ def read_runs(sweep_dir: Path, planned: list[tuple[str, int, Path]],
             "folder": folder.relative_to(sweep_dir).as_posix(),
             "status": row.get("status"), "reason": row.get("reason"),
             "objective": _finite(row.get("objective")), "energy_j": _finite(row.get("energy_j")),
-            "source": row.get("source") if isinstance(row.get("source"), str) else None})
+            "source": row.get("source") if isinstance(row.get("source"), str) else None,
+            "split": _split_of(folder), "partitioning": row.get("partitioning")})
     return out
+
+
+def _split_of(folder: Path) -> str | None:
+    """The split a run's objective value was taken on ("test", "validation"), or None."""
+    try:
+        results = runfolder.RunFolder(folder).results()
+    except runfolder.Unreadable:
+        return None
+    return (results.objective or {}).get("split") if results else None
+
+
+def measured_as(runs: dict[str, list[dict]], objective: Objective) -> str:
+    """The objective as the compared values are: "test_accuracy" where every run's value
+    is its test split's (the usual), the validation metric where every one is that."""
+    splits = {r.get("split") for rows in runs.values() for r in rows if _usable(r)} - {None}
+    if splits == {"test"}:
+        return objective.test_name
+    if splits <= {"validation"}:  # or not recorded: folders from before results.json
+        return objective.name
+    return f"{objective.test_name}, else {objective.name}"
 
 
 def _finite(value) -> float | None:
@@ -127,8 +148,19 @@ def compare(runs: dict[str, list[dict]], seeds: list[int], objective: Objective,
     doc["objective_change"] = {"mean": None, "ci95": None, "reason": missing} if missing \
         else _estimate((rec["objective"]["values"], base["objective"]["values"]),
                        lambda r, b, axis=-1: r.mean(axis=axis) - b.mean(axis=axis), rng_seed)
-    doc["method"] = method(rng_seed, objective)
+    doc["method"] = method(rng_seed, measured_as(runs, objective), _splits_alike(runs))
     return doc
+
+
+def _splits_alike(runs: dict[str, list[dict]]) -> str | None:
+    """Where the two sides partition the data differently, how: their objective values
+    then come from different test sets. None where they split it alike."""
+    kinds = {side: sorted({str(r.get("partitioning")) for r in rows if r.get("partitioning")})
+             for side, rows in runs.items()}
+    if len(kinds) < 2 or kinds["recommended"] == kinds["baseline"]:
+        return None
+    return (f"partitioning {', '.join(kinds['recommended']) or 'unknown'} against "
+            f"{', '.join(kinds['baseline']) or 'unknown'}")
 
 
 def _unpaired(runs: dict[str, list[dict]]) -> str:
@@ -162,7 +194,7 @@ def _side(rows: list[dict], paired: list[int], objective: Objective, rng_seed: i
         energy.update(mean=None, sd=None, ci95=None, reason="the seeds' energy was not "
                       f"obtained the same way: {', '.join(sorted(kinds))}")
     out = {"folders": [r["folder"] for r in done],
-           "objective": {"name": objective.name,
+           "objective": {"name": measured_as({"side": rows}, objective),
                          **_summary([r["objective"] for r in done], rng_seed)},
            "energy_j": energy, "source": sorted({r["source"] or "none" for r in done})}
     left = [{"folder": r["folder"], "status": r["status"], "reason": _why_left_out(r)}
@@ -285,19 +317,24 @@ def _pct(fraction: float) -> str:
     return f"{fraction * 100:.1f}"
 
 
-def method(rng_seed: int, objective: Objective) -> dict:
-    """How comparison.json's figures were computed, in words."""
+def method(rng_seed: int, name: str, split_differs: str | None = None) -> dict:
+    """How comparison.json's figures were computed, in words. `name`: the objective as
+    the compared values are (`measured_as`); `split_differs`: how the sides' data splits
+    differ, where they do (`_splits_alike`)."""
+    data = ("training seed and data split" if split_differs is None else
+            "training seed, but not their data split (" + split_differs + "): their "
+            f"{name} values come from different test sets")
     return {
         "interval": f"{CONFIDENCE * 100:.0f} % percentile bootstrap over seeds "
                     f"(scipy.stats.bootstrap, {RESAMPLES} resamples, rng seeded with "
                     f"{rng_seed}, settings.seed); none below {MIN_SEEDS} seeds",
-        "pairing": "by seed: the recommended and the baseline run of seed k share their "
-                   "training seed and data split and trained one after the other, so seeds "
-                   "are resampled in pairs and a drift of the machine hits both alike",
+        "pairing": f"by seed: the recommended and the baseline run of seed k share their "
+                   f"{data}, and trained one after the other, so seeds are resampled in "
+                   "pairs and a drift of the machine hits both alike",
         "energy_saving": "1 - mean(recommended energy_j) / mean(baseline energy_j): the "
                          "fraction of the baseline's energy saved",
-        "objective_change": f"mean(recommended {objective.name}) - mean(baseline "
-                            f"{objective.name}), in its own units",
+        "objective_change": f"mean(recommended {name}) - mean(baseline {name}), in its "
+                            "own units",
         "sd": "the sample standard deviation over seeds: the seed-to-seed spread",
         "provenance": "energy is compared only between runs measured the same way (the "
                       "same power sources), never an estimate against a measurement",

@@ -92,6 +92,29 @@ def test_the_saving_is_paired_by_seed_with_a_seeded_bootstrap_interval():
         f"(95 % CI {low * 100:.1f} to {high * 100:.1f} %, 4 seeds)")
 
 
+def test_the_comparison_names_the_split_its_values_come_from_and_splits_that_differ():
+    # comparison.json said "mean(recommended val_accuracy)" of test accuracies, and that
+    # both sides "share their ... data split" where their partitioning differed
+    energy = {"recommended": [80.0, 84.0, 90.0], "baseline": [100.0, 103.0, 110.0]}
+    accuracy = {"recommended": [0.90, 0.91, 0.89], "baseline": [0.91, 0.92, 0.90]}
+    runs = runs_of(energy, accuracy)
+    for side, rows in runs.items():
+        for row in rows:
+            row.update(split="test", partitioning="80-10-10" if side == "baseline" else
+                       "60-20-20")
+    doc = comparison.compare(runs, [1, 2, 3], Objective(), 0)
+    assert doc["recommended"]["objective"]["name"] == "test_accuracy"
+    assert doc["method"]["objective_change"].startswith("mean(recommended test_accuracy)")
+    assert ("share their training seed, but not their data split (partitioning 60-20-20 "
+            "against 80-10-10): their test_accuracy values come from different test sets"
+            ) in doc["method"]["pairing"]
+    for rows in runs.values():
+        for row in rows:
+            row["partitioning"] = "80-10-10"
+    assert "share their training seed and data split," in comparison.compare(
+        runs, [1, 2, 3], Objective(), 0)["method"]["pairing"]
+
+
 def test_too_few_seeds_or_an_interval_holding_zero_show_no_saving():
     two = runs_of({"recommended": [80.0, 90.0], "baseline": [100.0, 95.0]},
                   {"recommended": [0.9, 0.9], "baseline": [0.9, 0.9]})
