@@ -201,6 +201,25 @@ def test_without_a_baseline_the_pick_is_compared_with_the_other_runs_not_itself(
             "baseline run 000 is missing), at +19.5 pt accuracy (0.900 against 0.705)") in first
 
 
+def test_an_estimated_baseline_is_not_compared_with_a_measured_pick(tmp_path):
+    # page 1 said "used 305 J, +422 % against the baseline" of an estimate and a measurement
+    for i, (energy, acc) in enumerate([(58.4, 0.75), (305.0, 0.95)]):
+        write_run(tmp_path / f"{i:03d}", {"batch_size": 16 * (i + 1), "model": "ffnn"},
+                  energy=energy, power=50.0, acc=acc)
+    summary = tmp_path / "000" / "summary.json"
+    summary.write_text(summary.read_text().replace("measured:nvidia-smi", "estimated:cpu-time"))
+    result = analysis.analyze(tmp_path)
+    assert result["recommendation"]["run"] == "001"
+    first = " ".join(page_texts(report.build(tmp_path, tmp_path / "r.pdf"))[0].split())
+    assert ("The recommended configuration (run 001) used 305 J at accuracy 0.950; its energy "
+            "is not compared with the baseline's (000), which was obtained otherwise "
+            "(measured:nvidia-smi here, estimated:cpu-time there): an estimate is never "
+            "compared with a measurement.") in first
+    assert "%" not in first.split("Totals")[0].split("No final comparison")[0]
+    assert ("The runs' energy was obtained in 2 ways (estimated:cpu-time: 1 run; "
+            "measured:nvidia-smi: 1 run): this front places them side by side") in first
+
+
 def test_the_report_of_the_original_pipeline_s_folders(tmp_path):
     import shutil
 

@@ -8,7 +8,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
 
 from .. import budget, collect, relevance, search_cost
-from ..comparison import SIDES, outcome_words
+from ..comparison import SIDES, energy_kind, outcome_words
 from ..objective import Objective
 from ..provenance import estimated
 from ..space import METHOD_DIMENSIONS
@@ -49,6 +49,11 @@ def headline(inputs: ReportInputs) -> str:
     if ref is None:
         return (f"The recommended configuration ({what}) {used} at {metric} "
                 f"{number(pick['objective'])}; it is compared with no other run: {against}.")
+    unlike = _obtained_unlike(inputs, rec["run"], against)
+    if unlike:
+        return (f"The recommended configuration ({what}) {used} at {metric} "
+                f"{number(pick['objective'])}; its energy is not compared with the "
+                f"{unlike}.")
     return (f"The recommended configuration ({what}) {used}, "
             f"{_change(pick['energy_j'], ref['energy_j'])} {against}, at "
             f"{_difference(inputs.objective, pick['objective'], ref['objective'])}.")
@@ -70,6 +75,23 @@ def _reference(inputs: ReportInputs, run: str) -> tuple[pd.Series | None, str]:
     # reference (with 3 runs, the median of all was often the pick itself: "+0 %").
     return others.median(numeric_only=True), (
         f"against the median of the other {len(others)} finished runs ({why})")
+
+
+def _obtained_unlike(inputs: ReportInputs, run: str, against: str) -> str | None:
+    """Where the recommended run's energy and its reference's were not obtained the same
+    way (one measured, one estimated, or by other sources), the words that say so: a
+    percentage between them would compare an estimate with a measurement."""
+    pick = energy_kind(inputs.run(run).get("source"))
+    if against.startswith("against the baseline"):
+        others, name = [inputs.run(BASELINE)], f"baseline's ({BASELINE})"
+    else:
+        others, name = [row for _, row in inputs.ok[inputs.ok["run"] != run].iterrows()], \
+            "other runs'"
+    kinds = sorted({energy_kind(row.get("source")) for row in others} - {pick})
+    if not kinds:
+        return None
+    return (f"{name}, which was obtained otherwise ({pick} here, {', '.join(kinds)} there): "
+            "an estimate is never compared with a measurement")
 
 
 def _median_left_out(inputs: ReportInputs, others: int) -> str | None:
@@ -128,6 +150,7 @@ def page_one(inputs: ReportInputs) -> list:
     note = [para(f"Grey: the {len(inputs.ok)} finished runs, translucent where they overlap; "
                  "front runs named where there is room (every one in pareto.csv).", "Italic")
             ] if len(inputs.ok) > plots.DOTS_OPAQUE else []  # the plot's dots fade: say so
+    note += [para(_mixed_front(inputs), "Italic")] if _mixed_front(inputs) else []
     story += section(f"Energy against {inputs.objective.label}: the Pareto front", figure(
         plots.pareto_plot(inputs.ok, a["pareto"], inputs.recommendation.get("run"), unit,
                           inputs.objective, inputs.stopped, inputs.ranked), WIDTH * 0.92),
@@ -135,6 +158,20 @@ def page_one(inputs: ReportInputs) -> list:
         level="Heading4")
     story += section("Totals", totals(inputs), level="Heading4")
     return story
+
+
+def _mixed_front(inputs: ReportInputs) -> str | None:
+    """Where the finished runs' energy was obtained in more than one way, a warning that
+    the front places estimates beside measurements; None where it was obtained one way."""
+    kinds = inputs.ok["source"].map(energy_kind).value_counts() if "source" in inputs.ok \
+        else pd.Series(dtype=int)
+    if len(kinds) < 2:
+        return None
+    ways = "; ".join(f"{kind}: {count} run{'s' if count > 1 else ''}"
+                     for kind, count in sorted(kinds.items()))
+    return (f"The runs' energy was obtained in {len(kinds)} ways ({ways}): this front places "
+            "them side by side, but an estimate and a measurement are not comparable; "
+            "compare runs of one kind only.")
 
 
 def no_driver(inputs: ReportInputs) -> str:
