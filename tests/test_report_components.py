@@ -128,8 +128,23 @@ def test_analyze_one_component_ranks_its_energy_and_says_so(tmp_path):
     assert result["energy"]["component"] == "cpu" and result["energy"]["runs_without_it"] == 0
     assert result["top_energy"][0]["energy_j"] == pytest.approx(180)  # batch 16's CPU
     assert result["recommendation"]["energy_j"] == pytest.approx(180)
+    # final measures and compares total energy: page 1 and the table said it as the CPU's
+    from greenscreen_pipeline import comparison
+    from greenscreen_pipeline.objective import Objective
+
+    runs = {side: [{"folder": f"final/{side}-s{k}", "status": "done", "reason": None,
+                    "objective": 0.9, "energy_j": e, "source": RAPL}
+                   for k, e in enumerate(values)]
+            for side, values in {"recommended": [400.0, 410.0, 420.0],
+                                 "baseline": [500.0, 505.0, 510.0]}.items()}
+    (sweep / "final").mkdir()
+    (sweep / "final" / "comparison.json").write_text(json.dumps(
+        comparison.compare(runs, [1, 2, 3], Objective(), 0)))
     text = _pdf_text(report.build(sweep, tmp_path / "r.pdf"))
     assert "the CPU's measured energy only (energy_cpu_j" in text
+    assert "Final runs against the baseline (their total energy, not the CPU's alone):" in text
+    assert ("The sweep's runs: the CPU's energy (analyze --component); the final runs: "
+            "their total energy") in text
     for part in ("GPU", "CPU", "DRAM"):
         assert f"{part} " in text and "measured in 8 of 8 runs" in text
     bad = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "analyze", "--config",

@@ -8,6 +8,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Spacer
 
 from .. import budget, collect, relevance, search_cost
+from ..analysis import component_of
 from ..comparison import SIDES, energy_kind, outcome_words
 from ..objective import Objective
 from ..provenance import estimated
@@ -217,7 +218,9 @@ def final_comparison(inputs: ReportInputs) -> list:
         return [para("No final comparison yet: ./greenscreen.sh final trains the "
                      "recommendation and the baseline over settings.final_seeds seeds each."),
                 *noise_floor(inputs)]
-    text = f"Final runs against the baseline: {outcome_words(doc, inputs.objective)}."
+    part = component_of(inputs.analysis)
+    whole = f" (their total energy, not the {part.upper()}'s alone)" if part else ""
+    text = f"Final runs against the baseline{whole}: {outcome_words(doc, inputs.objective)}."
     return [para(text, markup="b"), *passed_over(doc), *noise_floor(inputs)]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 from reportlab.platypus import Table
 
-from ..analysis import TOP_K
+from ..analysis import TOP_K, component_of
 from ..comparison import SIDES, stand_in
 from ..objective import Objective
 from ..wording import some
@@ -304,11 +304,17 @@ def final_section(inputs: ReportInputs) -> list:
         rows.append([label, final.objective, unit(final.energy_j),
                      final.summary.power_avg_w, final.summary.duration_s, final.epochs_trained])
         logs["final run"] = inputs.logs(inputs.final_folder)
-    rows += seed_means(inputs)
+    means = seed_means(inputs)
+    rows += means
     if (inputs.path / "final" / "baseline-s0").is_dir():
         logs["final baseline (seed 0)"] = inputs.logs("final/baseline-s0")
     story = section("The recommendation next to the baseline",
                     table(rows, [0.24, 0.14, 0.16, 0.16, 0.16, 0.14]))
+    part = component_of(inputs.analysis)
+    if part and (final or means):  # final rows beside the sweep's: say which energy is which
+        story.append(para(f"The sweep's runs: the {part.upper()}'s energy (analyze "
+                          "--component); the final runs: their total energy, as final "
+                          "measures and compares them.", "Italic"))
     if not final:
         story.append(para("No final run yet: ./greenscreen.sh final trains the recommended "
                           "configuration for settings.final_epochs."))
