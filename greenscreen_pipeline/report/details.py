@@ -321,7 +321,10 @@ def final_section(inputs: ReportInputs) -> list:
     logs = {k: v for k, v in logs.items() if not v.empty and "epoch" in v}
     if logs:
         story += section(curves_title(objective), figure(plots.curves(logs, unit, objective)),
-                         level="Heading4")
+                         para("The energy panel adds up each run's epochs (logs.csv): what "
+                              "lies between them (set-up, the test split's evaluation) is "
+                              "left out, so it ends below the run's energy in the table.",
+                              "Italic"), level="Heading4")
     if final and objective.classification and final.results.confusion_matrix:
         story += section("The final run's test predictions: confusion matrix and per-class "
                          "accuracy", figure(plots.confusion(final.results.confusion_matrix),

@@ -277,7 +277,7 @@ def curves(logs: dict[str, pd.DataFrame], unit: EnergyUnit, objective: Objective
     objective = objective or Objective()
     fig, axes = _plt().subplots(1, 4, figsize=(11, 2.6))
     panels = (("loss", "loss"), (objective.name, f"validation {objective.metric}"),
-              ("power_w", "power (W)"), ("energy_j", f"cumulative energy ({unit.name})"))
+              ("power_w", "power (W)"), ("energy_j", f"its epochs, summed ({unit.name})"))
     for label, frame in logs.items():
         for ax, (col, title) in zip(axes, panels):
             if col not in frame:
