@@ -23,7 +23,7 @@ from .cascade import MEMORY, Cascade
 from .evaluation import add_duplicates, heterogeneity_matrix, memory_verdict
 from .memory import PredictionMemory
 from .scores import SCORES
-from .threshold import find_threshold, measure, measure_memory
+from .threshold import find_threshold, measure, measure_memory, warm_up
 
 
 def load_data(filepath: str | None, seed: int = 0):
@@ -212,10 +212,10 @@ def measured_costs(small, big, cascade, x, y, scorefn: str) -> tuple:
 
 
 def _cascade_cost(cascade, x, labels, meter) -> tuple:
-    # Warm-up (tracing) by a twin without the memory, which must not see x early.
-    twin = Cascade(cascade.small, cascade.big, cascade.score, cascade.threshold,
-                   cascade.postcheck)
-    twin.predict(x[:256], y=None if labels is None else labels[:256])
+    # Warm-up: every padded batch shape either model can be given (tracing, compiling);
+    # the memory must not see x early.
+    for model in (cascade.small, cascade.big):
+        warm_up(model, x)
     if cascade.memory is not None:
         cascade.memory.keys(x[:1])  # warm-up of the key layout; stores nothing
     t0 = time.perf_counter()

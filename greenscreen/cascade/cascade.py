@@ -15,12 +15,38 @@ MEMORY, SMALL, BIG = 0, 1, 2
 
 def infer(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities, batch by batch. Keras models go through `predict_on_batch`:
-    `predict` costs ~80 ms of set-up per call on a CPU, which would swamp small models."""
+    `predict` costs ~80 ms of set-up per call on a CPU, which would swamp small models.
+
+    A batch is padded to the next power of two (at most `batch_size`) and the padding's
+    rows dropped: a compiled backend (JAX, XLA) then compiles a handful of shapes, not one
+    per number of escalated samples, each within the measured window."""
     if not hasattr(model, "predict_on_batch"):
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-    parts = [np.asarray(model.predict_on_batch(x[i:i + batch_size]))
+    parts = [_padded(model, x[i:i + batch_size], batch_size)
              for i in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0,))
+
+
+def bucket(n: int, batch_size: int) -> int:
+    """The padded size of a batch of `n` rows: the next power of two, at most `batch_size`."""
+    return min(batch_size, 1 << max(0, n - 1).bit_length())
+
+
+def buckets(n: int, batch_size: int) -> list[int]:
+    """Every padded size a batch of up to `n` rows can have, smallest first: what a
+    warm-up traces so that no compilation falls in a measured window."""
+    top, sizes, k = min(n, batch_size), set(), 1
+    while k < top:
+        sizes.add(k)
+        k *= 2
+    return sorted(sizes | {bucket(max(top, 1), batch_size)})
+
+
+def _padded(model, rows: np.ndarray, batch_size: int) -> np.ndarray:
+    n, size = len(rows), bucket(len(rows), batch_size)
+    if size > n:  # repeats of the last row: any row will do, its answer is dropped
+        rows = np.concatenate([rows, np.repeat(rows[-1:], size - n, axis=0)])
+    return np.asarray(model.predict_on_batch(rows))[:n]
 
 
 @dataclass
@@ -71,10 +97,10 @@ class Cascade:
         escalated = np.zeros(n, dtype=bool)
         for start in range(0, n, batch_size):
             idx = np.arange(start, min(start + batch_size, n))
-            self._batch(x, y, idx, preds, routing, escalated)
+            self._batch(x, y, idx, preds, routing, escalated, batch_size)
         return CascadeResult(preds, routing, escalated)
 
-    def _batch(self, x, y, idx, preds, routing, escalated) -> None:
+    def _batch(self, x, y, idx, preds, routing, escalated, batch_size: int) -> None:
         keys = None
         if self.memory is not None:  # each key is computed once, for the batch at once
             keys, known = self.memory.lookup_batch(x[idx])
@@ -84,14 +110,14 @@ class Cascade:
             idx, keys = idx[~hit], [k for k, h in zip(keys, hit) if not h]
         if len(idx) == 0:
             return
-        small_p = infer(self.small, x[idx], len(idx))
+        small_p = infer(self.small, x[idx], batch_size)
         labels = None if y is None else y[idx]
         s_small = score_fn(self.score, small_p, labels)
         preds[idx] = np.argmax(small_p, axis=1)
         unsure = s_small < self.threshold
         if unsure.any():
             up = idx[unsure]
-            big_p = infer(self.big, x[up], len(up))  # the escalated rows as one gathered batch
+            big_p = infer(self.big, x[up], batch_size)  # the escalated rows, gathered
             escalated[up] = True
             accept = np.ones(len(up), dtype=bool)
             if self.postcheck:

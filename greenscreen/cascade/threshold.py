@@ -16,7 +16,7 @@ import numpy as np
 
 from ..meters import EnergyMeter
 from ..validation import check_number
-from .cascade import infer
+from .cascade import buckets, infer
 from .memory import PredictionMemory
 from .scores import score as score_fn
 
@@ -77,10 +77,15 @@ class ThresholdSearch:
 def measure(model, x: np.ndarray, batch_size: int = 256, meter: EnergyMeter | None = None,
             ) -> tuple[np.ndarray, ModelCost]:
     """Predicts `x` and measures the time and energy it took, per prediction."""
-    infer(model, x[:batch_size], batch_size)  # warm-up: tracing, for both batch shapes
-    if len(x) > batch_size and len(x) % batch_size:
-        infer(model, x[-(len(x) % batch_size):], batch_size)
+    warm_up(model, x, batch_size)
     return _timed(lambda: infer(model, x, batch_size), len(x), meter)
+
+
+def warm_up(model, x: np.ndarray, batch_size: int = 256) -> None:
+    """Runs `model` once on every padded batch shape `infer` can give it on `x`
+    (`cascade.buckets`), so that tracing and compiling fall outside a measured window."""
+    for size in buckets(len(x), batch_size):
+        infer(model, x[:size], batch_size)
 
 
 def measure_memory(kind: str, x: np.ndarray, batch_size: int = 256,
