@@ -18,7 +18,7 @@ import pandas as pd
 
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
-from . import collect, ledger, leftout, provenance, relevance, search_cost, search_importance
+from . import collect, leftout, provenance, relevance, search_cost, search_importance, sweep_total
 from . import repeats as sweep_repeats
 from .errors import UsageError
 from .objective import Objective
@@ -202,9 +202,9 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
               "sources": sorted(df["source"].dropna().unique().tolist())}
     if spans:  # read as numbers by the relevance analysis, drawn as scatters in the report
         result["ranges"] = spans
-    books = ledger.read(sweep_dir)
-    if books:  # the sweep's own meter: each device once, however many runs shared it
-        result["sweep_energy"] = books
+    # What the sweep spent: each GPU once where its own meter covered it, else the runs'
+    # figures; one rule with the console's total and the budget (sweep_total.py)
+    result["sweep_energy"] = sweep_total.of(sweep_dir).to_json()
     result["energy_by_state"] = search_cost.energy_by_state(whole)  # what the search cost
     result["search_progress"], reference = search_cost.progress(df, objective)
     proposing = search_cost.proposal_cost(sweep_dir)
@@ -283,10 +283,9 @@ def summary_text(result: dict) -> str:
         lines.append(f"ranked by {part['component'].upper()} energy ({part['column']}), not "
                      f"the total: every energy_j below is the {part['component'].upper()}'s; "
                      f"{part.get('runs_without_it', 0)} finished run(s) did not measure it")
-    if result.get("sweep_energy"):
+    if result.get("sweep_energy", {}).get("parts") is not None:
         books = result["sweep_energy"]
-        lines.append(f"sweep energy, each device measured once over the runs' windows: "
-                     f"{books['energy_j']:.1f} J ({books['source']})")
+        lines.append(f"sweep energy {books['energy_j']:.1f} J ({sweep_total.words(books)})")
     if len(result.get("energy_by_state") or {}) > 1:  # what the search cost, by how runs ended
         lines.append("energy by state: " + ", ".join(
             f"{state} {v['runs']} run(s) {v['energy_j'] or 0:.1f} J"

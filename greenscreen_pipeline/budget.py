@@ -3,9 +3,15 @@ spend before no new run starts.
 
 The one rule every executor calls before it starts a run is `allows_next`: the local
 pool before each hand-out (and each pareto batch), Ray before each dispatch, a Slurm
-array task (`run-one --share k/N`) before each run of its share. Spent energy is the sum
-over the sweep's run folders of every attempt's energy, finished or not (summary.json,
-read through `runfolder.summaries`), so a resumed sweep counts what it spent before.
+array task (`run-one --share k/N`) before each run of its share. Spent energy is the
+sweep's total (`sweep_total.of`): every attempt of every run folder, finished or not, so
+a resumed sweep counts what it spent before; each GPU counted once where the local
+sweep's own meter covered the attempt (sweep_energy.json), the runs' own figures
+elsewhere. It is the rule of the console's "total" too, so that the total and the "spent
+X of budget Y" line under it are one figure: two figures of the energy spent, side by
+side, would leave the reader to guess which the budget stops at. Between two records of
+the sweep's meter (after each finished run) the runs in flight count at their own
+figures; without it (Ray, Slurm, no GPU) every run does.
 Runs already in flight finish, runs parked at a halving rung included (they resume once
 their rung is decided); the budget may therefore be overshot by at most those runs.
 
@@ -22,11 +28,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import runfolder, wording
+from . import runfolder, sweep_total, wording
 from .log import logger
 
 log = logger(__name__)
@@ -82,41 +87,13 @@ def _from_text(text: str) -> float:
         raise BudgetError(ALLOWED) from None
 
 
-@dataclass(frozen=True)
-class Spent:
-    """Energy the sweep's runs spent, split by provenance."""
-
-    measured_j: float = 0.0
-    estimated_j: float = 0.0
-
-    @property
-    def total_j(self) -> float:
-        return self.measured_j + self.estimated_j
-
-    @property
-    def provenance(self) -> str:
-        """measured, estimated, "measured + estimated" when both count, or "nothing
-        spent yet" (before any run: neither word would be true)."""
-        parts = [name for name, j in (("measured", self.measured_j),
-                                      ("estimated", self.estimated_j)) if j > 0]
-        return " + ".join(parts) or "nothing spent yet"
-
-
-def _attempts_j(summary) -> float:
-    """Every attempt's energy in one summary; the total where no attempt is listed."""
-    values = [a.energy_j for a in summary.attempts if not math.isnan(a.energy_j)]
-    if values:
-        return math.fsum(values)
-    return 0.0 if math.isnan(summary.energy_j) else summary.energy_j
+# Energy the sweep spent, split by provenance (measured_j, estimated_j, total_j, provenance).
+Spent = sweep_total.SweepTotal
 
 
 def spent(sweep_dir: "str | Path", runs: int) -> Spent:
     """What runs 0..runs-1 spent over every attempt, finished or not."""
-    measured, estimated = [], []
-    for _, summary in runfolder.summaries(sweep_dir, runs):
-        joules = _attempts_j(summary)
-        (estimated if summary.source.startswith("estimated") else measured).append(joules)
-    return Spent(math.fsum(measured), math.fsum(estimated))
+    return sweep_total.of(sweep_dir, runs)
 
 
 def allows_next(settings: dict, sweep_dir: "str | Path") -> bool:

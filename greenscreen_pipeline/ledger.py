@@ -3,14 +3,17 @@
 Runs that overlap on a GPU each charge their process its share (SMICallback's
 attribution="process"), so their figures do not count a joule twice; but a share
 is an estimate, and the runs do not see what lies between their windows. The
-sweep's totals therefore come from one meter that the sweep process owns over
+sweep's GPU energy therefore comes from one meter that the sweep process owns over
 the GPUs its runs use (attribution "device": the whole boards), integrated over
 the union of the runs' measured windows (their attempts' [t_start, t_end]).
 
 Each sweep invocation is one session in `sweep_energy.json`, rewritten after every
-finished run, so a killed sweep loses at most one run's worth; sessions add up.
-Only GPU sources are kept: the CPU-time estimate is per process already, and a
-CPU's RAPL counters cannot be told apart per run either way.
+finished run; sessions add up. Only GPU sources are metered (energy_source "auto": the
+GPUs alone, as `pick_gpu` chooses, never auto's RAPL): the CPU packages and DRAM are
+the whole node's, other processes' included, and the runs' own figures charge each run
+its share of them. The sweep's total (`sweep_total.py`) adds this meter's GPU energy to
+the runs' own figures for whatever it does not cover: the CPU and DRAM, and every
+attempt outside a recorded session (a sweep killed before it recorded, runs estimated).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from pathlib import Path
 
 from greenscreen.fileio import atomic_write_json
 from greenscreen.meters import EnergyMeter, SourceUnavailable
+from greenscreen.meters.registry import pick_gpu
 
 from . import runfolder, sharing
+from .sweep_total import gpu_only
 
 FILE = "sweep_energy.json"
-GPU_SOURCES = ("measured:nvidia-smi", "measured:nvml")
 
 
 def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -60,10 +64,14 @@ class DeviceLedger:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the runs warn about sharing themselves
-                meter = EnergyMeter(self.source_name, 0.1, self.gpus, "device").start()
+                source = (pick_gpu(0.1, self.gpus)[0] if self.source_name == "auto"
+                          else self.source_name)  # auto: the GPUs alone, never RAPL
+                if source is None:
+                    return self
+                meter = EnergyMeter(source, 0.1, self.gpus, "device").start()
         except (SourceUnavailable, ValueError):
             return self  # the runs' own figures stay the only ones, as before
-        if not meter.source.startswith(GPU_SOURCES):
+        if not gpu_only(meter.source):
             meter.stop()
             return self
         self.meter = meter
@@ -83,6 +91,8 @@ class DeviceLedger:
         return {"t_start": self.t_start, "t_end": now, "energy_j": energy,
                 "union_s": sum(b - a for a, b in pieces), "source": self.meter.source,
                 "devices": [d["name"] for d in self.meter.devices],
+                "uuids": sorted({d["uuid"] for d in self.meter.devices
+                                 if d["component"] == "gpu" and d["uuid"]}),
                 # each run's even share of its GPUs (sharing.py), for runs that could not
                 # see who else computed on them
                 "runs": sharing.even_split(sharing.uses(self.sweep_dir, self.runs),
@@ -93,17 +103,13 @@ class DeviceLedger:
         w = self.meter.window("slice", a).close(b)
         return {d.uuid: d.energy_j for d in w.devices if d.component == "gpu"}
 
-    def total_j(self) -> float:
-        """Every session's energy: earlier invocations' and this one's so far."""
-        return sum(s["energy_j"] for s in self.sessions) + self.session()["energy_j"]
-
     def record(self) -> None:
         if not self.active:
             return
         atomic_write_json(self.sweep_dir / FILE, {
             "sessions": self.sessions + [self.session()],
-            "note": "each device measured once (the sweep's own meter), over the union of "
-                    "the runs' measured windows"})
+            "note": "each GPU measured once (the sweep's own meter, GPU sources only), over "
+                    "the union of the runs' measured windows"})
 
     def stop(self) -> None:
         if self.active:
@@ -134,13 +140,3 @@ def shares(sweep_dir: Path) -> dict[str, dict]:
     except runfolder.Unreadable:
         return {}
     return sharing.merge(data.get("sessions") or [])
-
-
-def read(sweep_dir: Path) -> dict | None:
-    """The sweep-level energy: total, source and sessions; None where none was measured."""
-    data = runfolder.read_json(sweep_dir / FILE)
-    if not data or not data.get("sessions"):
-        return None
-    sessions = data["sessions"]
-    return {"energy_j": sum(s["energy_j"] for s in sessions), "sessions": len(sessions),
-            "source": sessions[-1]["source"], "union_s": sum(s["union_s"] for s in sessions)}

@@ -86,7 +86,8 @@ def _pdf_text(path: Path) -> str:
      ["nvidia-smi power stream (power.draw.instant: instantaneous) at 10",
       "RAPL energy counters (attributed to each run by its share of the node's busy CPU"]),
     ("measured:nvidia-smi;attributed:sm-share",
-     ["nvidia-smi power stream (power.draw: one-second average) at 10.0 Hz (attributed to "
+     ["nvidia-smi power stream (power.draw: a one-second average on Ampere and newer GPUs "
+      "but GA100, a near-instant reading on older ones) at 10.0 Hz (attributed to "
       "each run by its share of the GPU's SM utilisation)"]),
     ("measured:nvml-counter + measured:rapl",
      ["the GPU's own energy counter (NVML) + measured: the CPU's RAPL energy counters"]),

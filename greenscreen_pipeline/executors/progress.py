@@ -1,6 +1,9 @@
 """The sweep's output: one line per run, as each finishes. Thread-safe.
 
-    [3/8] run 002 done     acc 0.9611  energy 412.3 J (measured:nvml)  total 1203.9 J  ETA 2m10s
+    [3/8] run 002 done     acc 0.9611  energy 412.3 J (measured:nvml)  total 1203.9 J (measured)
+
+and an ETA. The total is the sweep's energy so far, every run folder's, by
+`sweep_total.of`: the rule analysis.json, the report and the budget's "spent" follow too.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import re
 import threading
 from pathlib import Path
 
-from .. import ledger, runfolder
+from .. import ledger, runfolder, sweep_total
 from ..log import logger
 from .attempt import NOT_STARTED, RunReport
 
@@ -23,13 +26,14 @@ class Progress:
     Args:
         runs: How many runs this invocation reports on; None where the energy budget
             ends the sweep (no count, no ETA).
-        books: The sweep's own device ledger; when it measures, the total counts each
-            device once (runs that shared a GPU are not added up).
+        books: The sweep's own device ledger; when it measures, it records its session
+            before each line, and the total counts each GPU once (runs that shared a GPU
+            are not added up; `sweep_total`).
     """
 
     def __init__(self, runs: int | None, books: "ledger.DeviceLedger | None" = None,
                  budget_line=lambda: None) -> None:
-        self.runs, self.done, self.total = runs, 0, 0.0
+        self.runs, self.done, self.total, self.spent = runs, 0, 0.0, "nothing spent yet"
         self.budget_line = budget_line  # -> "spent X of budget Y (measured)" or None
         self.durations: list[float] = []
         self.books = books
@@ -41,10 +45,10 @@ class Progress:
             return
         energy, source = energy_of(runfolder.RunFolder.of(sweep_dir, run.index))
         with self.lock:
-            self.total += 0.0 if math.isnan(energy) else energy
             if self.books is not None and self.books.active:
                 self.books.record()
-                self.total = self.books.total_j()
+            now = sweep_total.of(sweep_dir, self.books.runs if self.books else None)
+            self.total, self.spent = now.total_j, now.provenance
             if run.note == "interrupted":  # not through: it resumes, and is counted then
                 spent = "" if math.isnan(energy) else f" ({energy:.1f} J spent so far, kept)"
                 print(f"    run {run.index:03d} interrupted{spent}: it resumes when you run "
@@ -57,7 +61,7 @@ class Progress:
             joules = "n/a" if math.isnan(energy) else f"{energy:.1f} J ({source})"
             print(f"{self._count()} run {run.index:03d} {run.note:<8} "
                   f"{name} {'n/a' if value is None else f'{value:.4f}'}  energy {joules}  "
-                  f"total {self.total:.1f} J{self._eta()}", flush=True)
+                  f"total {self.total:.1f} J ({self.spent}){self._eta()}", flush=True)
             spent = self.budget_line()
             if spent:
                 print(f"    {spent}", flush=True)

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 from reportlab.lib.units import cm
 
-from .. import collect
+from .. import collect, sweep_total
 from ..provenance import field_of, parts, shares_gpu, sharing_unknown
 from .inputs import ReportInputs
 from .layout import WIDTH, number, table
@@ -30,7 +30,8 @@ PLAIN_SOURCES = {
     collect.SEED_SOURCE: "computed from one nvidia-smi sample per epoch (power × epoch time)",
 }
 FIELDS = {"power.draw.instant": "power.draw.instant: instantaneous",
-          "power.draw": "power.draw: one-second average"}
+          "power.draw": "power.draw: a one-second average on Ampere and newer GPUs "
+                        "but GA100, a near-instant reading on older ones"}
 STREAMS = ("measured:nvidia-smi", "measured:nvml-power")
 
 def plain_source(source: str, rate_hz: float | None = None) -> str:
@@ -70,8 +71,6 @@ def dates(inputs: ReportInputs) -> str:
 
 def totals(inputs: ReportInputs):
     a, unit, runs = inputs.analysis, inputs.unit, inputs.runs
-    spent = float(pd.to_numeric(runs.get("energy_total_j", runs["energy_j"]),
-                                errors="coerce").sum())
     final = inputs.final_energy_j  # every final run: each seed of both sides
     intensity, chosen_by = inputs.carbon()
     devices = sorted({d.name for s in inputs.summaries for d in s.devices
@@ -81,12 +80,12 @@ def totals(inputs: ReportInputs):
     sources = a.get("sources", [])
     shared = a.get("shared_devices") or any(shares_gpu(s) for s in sources)
     unknown = a.get("sharing_unknown") or any(sharing_unknown(s) for s in sources)
-    books = a.get("sweep_energy")
-    # The sweep's own meter counts each GPU once; without it, the runs' figures add up.
-    sweep = books["energy_j"] if books else spent
-    how = (f"each GPU measured once by the sweep's own meter over the union of the runs' "
-           f"windows; the runs' own figures add up to {unit.text(spent)}" if books else
-           "the runs' figures added up, unfinished runs included")
+    books = sweep_energy(inputs)
+    sweep = books["energy_j"]
+    # each part measured or estimated in a word: the sources are the last row's
+    how = sweep_total.words(books, unit.text, sweep_total.kind_of) + (
+        f"; the runs' own figures add up to {unit.text(books['runs_own_j'])}"
+        if books.get("sessions") else "")
     unfinished = a["runs"] - a["done"]
     rows = [["runs", f"{a['done']} finished of {a['runs']}"
                      + (f"; {unfinished} did not finish" if unfinished else "")],
@@ -103,6 +102,13 @@ def totals(inputs: ReportInputs):
                 "; GPU sharing unknown for some runs: their GPU figure may include other "
                 "processes' energy" if unknown else "")]]
     return table(rows, [3 * cm, WIDTH - 3 * cm], header=False)
+
+
+def sweep_energy(inputs: ReportInputs) -> dict:
+    """The sweep's total as analysis.json records it (`sweep_total`); worked out from the
+    sweep folder where the analysis was written before it recorded the total's parts."""
+    books = inputs.analysis.get("sweep_energy") or {}
+    return books if books.get("parts") is not None else sweep_total.of(inputs.path).to_json()
 
 
 def loop_row(runs: pd.DataFrame) -> list[list[str]]:

@@ -1,0 +1,281 @@
+"""The sweep's total energy: the one rule behind the console's "total", analysis.json's
+`sweep_energy`, the report's Totals and the energy budget's "spent".
+
+A sweep has two kinds of figures. Its own meter (`ledger.DeviceLedger`,
+sweep_energy.json) measures each GPU once, whole boards, over the union of the runs'
+windows: one session per sweep invocation, recorded after each finished run, GPUs only.
+Each run's own figures (summary.json, per attempt and per component) are its share of a
+GPU it shared, its CPU packages and DRAM (RAPL, its share of the node's busy CPU time) or
+the CPU-time estimate. The total is
+
+  - the sweep's meter's GPU energy, over every recorded session;
+  - plus, for each attempt a recorded session covers, the run's own figures of what that
+    meter does not measure: its CPU and DRAM (measured or estimated, as recorded);
+  - plus, for each attempt no recorded session covers, the run's own figures, every
+    component: a sweep killed before its session was recorded, an invocation whose meter
+    could not start (no GPU here: the runs estimated), a run trained on GPUs the session
+    did not measure (elsewhere).
+
+An attempt is covered for the seconds of its [t_start, t_end] inside a session's
+[t_start, t_end] (on the session's GPUs, where both record them). A run still training
+when the sweep last recorded straddles the session's end: its own figures count in
+proportion to its seconds outside, an apportioning by time. Energy already spent is never
+dropped: what no session covers counts at the run's own figure. Each part keeps its
+provenance, and `provenance` ("measured", "estimated", "measured + estimated") follows
+`provenance.estimated`, so a total that is in part an estimate says so wherever it is
+shown. A session recorded with another source than the GPUs' (a ledger that metered
+RAPL's whole packages too, before it kept GPU sources only) is not used: its attempts
+count at their own figures. The budget's "spent" is this total too (`budget.Spent`;
+budget.py says why): the console prints the two one under the other, as one figure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import provenance, runfolder
+from .records import Attempt
+
+METER, BESIDE, OWN = "sweep-meter", "beside-meter", "not-covered"
+# The joules of a component only a meter gives: the CPU-time estimate is the CPU's alone.
+ONLY_MEASURED = ("gpu", "dram")
+GPU_BASES = ("measured:nvidia-smi", "measured:nvml")
+
+
+def gpu_only(source: str) -> bool:
+    """Whether a meter's provenance names GPU sources only (no RAPL, no estimate)."""
+    return bool(source) and all(base.startswith(GPU_BASES)
+                                for base, _ in provenance.parts(source))
+
+
+@dataclass(frozen=True)
+class SweepTotal:
+    """The sweep's energy by part: (kind, component, source) -> joules.
+
+    kind: METER (the sweep's own meter, the GPUs), BESIDE (a covered attempt's CPU or
+    DRAM, the run's figure) or OWN (an attempt no session covers, the run's figure)."""
+
+    parts: dict = field(default_factory=dict)
+    sessions: int = 0
+    union_s: float = 0.0
+    runs_own_j: float = 0.0  # the runs' own figures added up, every attempt
+
+    @property
+    def estimated_j(self) -> float:
+        return math.fsum(j for (_, _, s), j in self.parts.items() if provenance.estimated(s))
+
+    @property
+    def measured_j(self) -> float:
+        return math.fsum(j for (_, _, s), j in self.parts.items()
+                         if not provenance.estimated(s))
+
+    @property
+    def total_j(self) -> float:
+        return self.measured_j + self.estimated_j
+
+    @property
+    def provenance(self) -> str:
+        """measured, estimated, "measured + estimated" when both count, or "nothing
+        spent yet" (before any run: neither word would be true)."""
+        return words_of(self.measured_j, self.estimated_j)
+
+    def to_json(self) -> dict:
+        """analysis.json's `sweep_energy`: the total, its provenance and its parts."""
+        sources = sorted({s for (kind, _, s) in self.parts if kind == METER})
+        return {"energy_j": self.total_j, "provenance": self.provenance,
+                "measured_j": self.measured_j, "estimated_j": self.estimated_j,
+                "parts": [{"kind": k, "component": c, "source": s, "energy_j": j}
+                          for (k, c, s), j in sorted(self.parts.items())],
+                "sessions": self.sessions, "union_s": self.union_s,
+                "source": " + ".join(sources) or None, "runs_own_j": self.runs_own_j}
+
+
+def words_of(measured_j: float, estimated_j: float) -> str:
+    """The budget's words for a total's provenance, here for every total of the sweep."""
+    named = [name for name, j in (("measured", measured_j), ("estimated", estimated_j))
+             if j > 0]
+    return " + ".join(named) or "nothing spent yet"
+
+
+@dataclass(frozen=True)
+class _Session:
+    t_start: float
+    t_end: float
+    uuids: frozenset  # the GPUs it measured; empty where not recorded
+
+
+def sessions_of(sweep_dir: Path) -> list[dict]:
+    """The sessions of sweep_energy.json the total uses (GPU sources only); none where
+    the file is absent or unreadable."""
+    from .ledger import FILE
+
+    try:
+        data = runfolder.read_json(Path(sweep_dir) / FILE) or {}
+    except runfolder.Unreadable:
+        return []
+    return [s for s in data.get("sessions") or []
+            if isinstance(s, dict) and gpu_only(str(s.get("source") or ""))
+            and all(isinstance(s.get(k), (int, float)) and math.isfinite(s[k])
+                    for k in ("t_start", "t_end", "energy_j"))]
+
+
+def runs_of(sweep_dir: Path) -> int:
+    """settings.runs as sweep.json records it; every run folder where it does not."""
+    try:
+        settings = (runfolder.read_json(Path(sweep_dir) / "sweep.json") or {}).get("settings")
+    except runfolder.Unreadable:
+        settings = None
+    runs = (settings or {}).get("runs")
+    return runs if isinstance(runs, int) and runs > 0 else 10**12
+
+
+def of(sweep_dir: "str | Path", runs: int | None = None) -> SweepTotal:
+    """The sweep's total over runs 0..runs-1 (default: sweep.json's settings.runs)."""
+    sweep_dir = Path(sweep_dir)
+    recorded = sessions_of(sweep_dir)
+    books = [_Session(float(s["t_start"]), float(s["t_end"]),
+                      frozenset(s.get("uuids") or ())) for s in recorded]
+    parts: dict = defaultdict(float)
+    for s in recorded:
+        parts[(METER, "gpu", str(s["source"]))] += float(s["energy_j"])
+    own = []
+    for summary in _summaries(sweep_dir, runs_of(sweep_dir) if runs is None else runs):
+        if isinstance(summary, tuple):  # an original pipeline's folder: its seed figure
+            parts[(OWN, "gpu", summary[1])] += summary[0]
+            own.append(summary[0])
+            continue
+        uuids = frozenset(d.uuid for d in summary.devices if d.component == "gpu" and d.uuid)
+        for window, components, attempt_source in _attempts(summary):
+            inside = _covered(window, uuids, books)
+            for component, joules in components.items():
+                source = _source(summary, component, attempt_source)
+                if inside < 1.0:
+                    parts[(OWN, component, source)] += joules * (1.0 - inside)
+                if inside > 0.0 and component != "gpu":
+                    parts[(BESIDE, component, source)] += joules * inside
+                own.append(joules)
+    return SweepTotal(dict(parts), len(recorded),
+                      math.fsum(float(s.get("union_s") or 0.0) for s in recorded),
+                      math.fsum(own))
+
+
+def _summaries(sweep_dir: Path, runs: int):
+    """Each run's RunSummary; (joules, source) for an original pipeline's folder. A folder
+    without a readable summary.json is left out: nothing says what it spent."""
+    for i in runfolder.present(sweep_dir, runs):
+        folder = runfolder.RunFolder.of(sweep_dir, i)
+        try:
+            summary = folder.summary()
+            if summary is None and folder.is_seed_format():
+                from .collect import SEED_SOURCE
+
+                yield folder.seed_energy()[0], SEED_SOURCE
+        except (runfolder.Unreadable, OSError, ValueError, KeyError, IndexError):
+            continue
+        else:
+            if summary is not None:
+                yield summary
+
+
+def _attempts(summary) -> list[tuple[tuple[float, float], dict, str]]:
+    """Each attempt's window, its joules by component (finite ones only) and its own
+    provenance where it records one. An attempt recorded before components were: the
+    run's split where it has one, else the GPU's for a GPU source and the CPU's otherwise.
+    A summary with no attempts: its total."""
+    raw = [a for a in summary.raw.get("attempts") or [] if isinstance(a, dict)]
+    records = list(zip(summary.attempts, raw)) or [
+        (Attempt(summary.t_start, summary.t_end, summary.energy_j, math.nan), {})]
+    out = []
+    for attempt, record in records:
+        if not math.isfinite(attempt.energy_j):
+            continue
+        split = {str(c): float(j) for c, j in (record.get("components") or {}).items()
+                 if isinstance(j, (int, float)) and math.isfinite(j)}
+        out.append(((attempt.t_start, attempt.t_end), split or _split(summary, attempt.energy_j),
+                    str(record.get("source") or "")))
+    return out
+
+
+def _split(summary, joules: float) -> dict:
+    whole = {c: p.energy_j for c, p in summary.components.items() if math.isfinite(p.energy_j)}
+    total = math.fsum(whole.values())
+    if whole and total > 0:
+        return {c: joules * j / total for c, j in whole.items()}
+    gpu = any(b.startswith(GPU_BASES) for b, _ in provenance.parts(summary.source))
+    return {"gpu" if gpu else "cpu": joules}
+
+
+def _source(summary, component: str, attempt_source: str) -> str:
+    """A component's provenance in one attempt: the part of the attempt's own source that
+    measures it (its GPU meter, RAPL, the CPU-time estimate); else the run's, as its
+    summary records it. A component neither names (an earlier attempt's, another source
+    then): the GPU and DRAM are only ever measured; the CPU counts as an estimate, as it
+    may have been."""
+    for base, extra in provenance.parts(attempt_source) if attempt_source else []:
+        if (base.startswith(GPU_BASES) if component == "gpu" else
+                base.startswith("measured:rapl") or (component == "cpu"
+                                                     and base.startswith("estimated:"))):
+            return ";".join([base, *extra])
+    if component in summary.components:
+        return summary.components[component].source
+    if not summary.components:  # a folder from before the split: one source
+        return summary.source
+    if component in ONLY_MEASURED:
+        return f"measured:{component} (source not recorded)"
+    return f"estimated:{component} (source not recorded)"
+
+
+def _covered(window: tuple[float, float], uuids: frozenset, books: list[_Session]) -> float:
+    """The fraction of an attempt's window inside recorded sessions on its GPUs."""
+    a, b = window
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return 0.0
+    mine = [s for s in books if not (s.uuids and uuids) or uuids <= s.uuids]
+    if b <= a:
+        return 1.0 if any(s.t_start <= a <= s.t_end for s in mine) else 0.0
+    inside = sum(max(0.0, min(b, s.t_end) - max(a, s.t_start)) for s in mine)
+    return min(1.0, inside / (b - a))
+
+
+def in_joules(j: float) -> str:
+    return f"{j:.1f} J"
+
+
+def kind_of(source: str) -> str:
+    """"measured" or "estimated" (`provenance.estimated`): a part's provenance in a word."""
+    return "estimated" if provenance.estimated(source) else "measured"
+
+
+def words(record: dict, text=in_joules, name=str) -> str:
+    """The total's parts in words, from `to_json`'s record, led by its provenance: e.g.
+    "measured: each GPU measured once by the sweep's own meter over the union of the runs'
+    windows, 1781.5 J (measured:nvidia-smi); 434.6 J the runs' own figures for attempts
+    that meter did not cover (...)". `text` formats joules, `name` a part's provenance
+    (said unless it is the lead's, e.g. "measured" in a measured total)."""
+    parts, lead = record.get("parts") or [], record.get("provenance") or "nothing spent yet"
+
+    def part(kind: str, component: str | None, label) -> str | None:
+        chosen = [p for p in parts if p["kind"] == kind and component in (None, p["component"])]
+        if not chosen:
+            return None
+        named = "; ".join(sorted({name(p["source"]) for p in chosen}))
+        said = label(text(math.fsum(p["energy_j"] for p in chosen)))
+        return said + (f" ({named})" if named != lead else "")
+
+    said = [part(METER, None, lambda j: "each GPU measured once by the sweep's own meter "
+                                        f"over the union of the runs' windows, {j}"),
+            part(BESIDE, "cpu", lambda j: f"CPU {j}, the runs' own figures"),
+            part(BESIDE, "dram", lambda j: f"DRAM {j}, the runs' own figures"),
+            part(OWN, None, lambda j: f"{j} the runs' own figures for attempts that meter "
+                                      "did not cover")]
+    said = [s for s in said if s]
+    if said and not any(p["kind"] != OWN for p in parts):  # no meter: the runs' figures
+        said = [part(OWN, None, lambda j: "the runs' own figures added up, unfinished runs "
+                                          "included")]
+    if record.get("estimated_j", 0) > 0:
+        lead += ", in part an estimate" if record.get("measured_j", 0) > 0 else \
+            ", not a measurement"
+    return f"{lead}: " + ("; ".join(said) or "no run has recorded its energy")

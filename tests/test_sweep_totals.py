@@ -1,0 +1,241 @@
+"""The sweep's total (sweep_total.py): the one rule behind the console's "total",
+analysis.json's sweep energy, the report's Totals and the budget's "spent". Each GPU
+counted once where the sweep's own meter (sweep_energy.json) covered an attempt, the
+runs' own figures for everything else, so no energy already spent is dropped and an
+estimate in the total is named. Run folders written here; the sweep's meter is the real
+ledger over the fake nvidia-smi (and the fake powercap tree)."""
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import UUID0, UUID1
+
+from greenscreen_pipeline import analysis, budget, ledger, sweep_total
+from greenscreen_pipeline.executors.attempt import RunReport
+from greenscreen_pipeline.executors.progress import Progress
+from greenscreen_pipeline.report.inputs import ReportInputs
+
+GPU_W = 150.0
+SMI = "measured:nvidia-smi"
+RAPL = "measured:rapl;attributed:cpu-time-share"
+ESTIMATE = "estimated:cpu-time"
+
+
+def write_run(sweep: Path, index: int, attempts: list, sources: dict, uuid: str | None = UUID0,
+              status: str = "done") -> None:
+    """Run `index`'s folder as SMICallback and the run process leave it: `attempts` are
+    (t_start, t_end, {component: joules}), `sources` each component's provenance."""
+    folder = sweep / f"{index:03d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "parameters.yaml").write_text(yaml.safe_dump(
+        {"batch_size": 16 * (index + 1), "model": "ffnn", "test_accuracy": 0.9}))
+    (folder / "status.json").write_text(json.dumps({"status": status, "reason": None}))
+    per = {c: math.fsum(parts.get(c, 0.0) for _, _, parts in attempts) for c in sources}
+    total = math.fsum(per.values())
+    duration = math.fsum(b - a for a, b, _ in attempts)
+    (folder / "summary.json").write_text(json.dumps({
+        "energy_j": total, "power_avg_w": total / duration, "duration_s": duration,
+        "source": " + ".join(dict.fromkeys(sources.values())),
+        "t_start": attempts[0][0], "t_end": attempts[-1][1], "covers": list(sources),
+        "components": {c: {"energy_j": per[c], "source": s} for c, s in sources.items()},
+        "devices": [{"index": 0, "uuid": uuid, "name": "NVIDIA H200", "component": "gpu",
+                     "energy_j": per["gpu"]}] if uuid and "gpu" in sources else [],
+        "attempts": [{"t_start": a, "t_end": b, "duration_s": b - a,
+                      "energy_j": math.fsum(parts.values()), "components": parts}
+                     for a, b, parts in attempts]}))
+    (folder / "logs.csv").write_text("epoch,loss,accuracy,val_accuracy,power_w,energy_j\n"
+                                     f"0,0.5,0.9,0.9,{total / duration},{total}\n")
+
+
+def sessions(sweep: Path) -> list[dict]:
+    return json.loads((sweep / ledger.FILE).read_text())["sessions"]
+
+
+def measure_a_window(books: ledger.DeviceLedger, seconds: float = 0.3) -> tuple[float, float]:
+    """A window the sweep's meter saw (as a run's attempt would be)."""
+    assert books.active and books.meter.wait_for_sample(10)
+    a = time.time()
+    time.sleep(seconds)
+    return a, time.time()
+
+
+def report_line(sweep: Path, index: int, note: str = "done", runs: int = 1, books=None,
+                budget_line=lambda: None) -> list[str]:
+    """What the console prints for run `index`."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        Progress(runs, books, budget_line).report(
+            sweep, RunReport(index, {"status": "done", "test_accuracy": 0.9}, note,
+                             1.0 if note == "done" else None))
+    return out.getvalue().splitlines()
+
+
+def totals_text(sweep: Path, monkeypatch) -> str:
+    """The report's Totals table (page 1), its rows as text (analysis.json written)."""
+    from greenscreen_pipeline.report import totals
+
+    monkeypatch.setattr(totals, "table", lambda rows, *args, **kwargs: rows)
+    return " ".join(" ".join(row) for row in totals.totals(ReportInputs.read(sweep)))
+
+
+def test_a_session_the_sweep_was_killed_in_keeps_its_energy(fake_smi, tmp_path, monkeypatch):
+    """SIGKILL: the killed invocation never recorded its session, so run 000's first
+    attempt (434.6 J) is in no session; the next invocation's meter covers the second.
+    The total was the recorded session alone (1781.5 J of 2216.0 J spent)."""
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}}])
+    sweep, killed = tmp_path / "sweep", 434.6
+    t0 = time.time() - 100
+    write_run(sweep, 0, [(t0, t0 + 3, {"gpu": killed})], {"gpu": SMI})
+    books = ledger.DeviceLedger(sweep, 1, "nvidia-smi").start()
+    a, b = measure_a_window(books)
+    write_run(sweep, 0, [(t0, t0 + 3, {"gpu": killed}), (a, b, {"gpu": GPU_W * (b - a)})],
+              {"gpu": SMI})
+    line = report_line(sweep, 0, books=books)[0]
+    covered = sessions(sweep)[0]["energy_j"]
+    assert covered > 0
+    assert f"total {math.fsum([covered, killed]):.1f} J (measured)" in line, line
+    books.stop()
+    covered = sessions(sweep)[0]["energy_j"]
+    record = analysis.analyze(sweep)["sweep_energy"]
+    assert record["energy_j"] == pytest.approx(covered + killed)
+    assert record["provenance"] == "measured"
+    assert [(p["kind"], p["energy_j"]) for p in record["parts"]] == [
+        (sweep_total.OWN, pytest.approx(killed)), (sweep_total.METER, covered)]
+    text = totals_text(sweep, monkeypatch)
+    unit = ReportInputs.read(sweep).unit
+    assert f"sweep {unit.text(covered + killed)} (measured: each GPU measured once" in text
+    assert (f"{unit.text(killed)} the runs' own figures for attempts that meter did not "
+            "cover") in text
+
+
+def test_runs_estimated_before_the_meter_ran_stay_in_the_total(fake_smi, tmp_path,
+                                                               monkeypatch):
+    """A first invocation without a GPU estimated runs 000-001; resumed with one, the
+    sweep's meter covers run 003 only. The estimated runs were dropped (console "total
+    0.0 J" on the kept run 000), and the total never said it was in part an estimate."""
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}}])
+    sweep, t0 = tmp_path / "sweep", time.time() - 100
+    write_run(sweep, 0, [(t0, t0 + 3, {"cpu": 58.4})], {"cpu": ESTIMATE}, uuid=None)
+    write_run(sweep, 1, [(t0 + 4, t0 + 9, {"cpu": 126.5})], {"cpu": ESTIMATE}, uuid=None)
+    books = ledger.DeviceLedger(sweep, 5, "nvidia-smi").start()
+    line = report_line(sweep, 0, "kept", runs=5, books=books)[0]
+    assert "run 000 kept" in line and "total 184.9 J (estimated)" in line, line
+    a, b = measure_a_window(books)
+    write_run(sweep, 3, [(a, b, {"gpu": GPU_W * (b - a)})], {"gpu": SMI})
+    line = report_line(sweep, 3, runs=5, books=books)[0]
+    covered = sessions(sweep)[0]["energy_j"]
+    assert f"total {math.fsum([covered, 184.9]):.1f} J (measured + estimated)" in line, line
+    books.stop()
+    covered = sessions(sweep)[0]["energy_j"]
+    result = analysis.analyze(sweep)
+    record = result["sweep_energy"]
+    assert record["energy_j"] == pytest.approx(covered + 184.9)
+    assert (record["measured_j"], record["estimated_j"]) == (covered, pytest.approx(184.9))
+    assert record["provenance"] == "measured + estimated"
+    assert "in part an estimate" in analysis.summary_text(result)
+    spent = budget.spent(sweep, 5)
+    assert (spent.total_j, spent.provenance) == (record["energy_j"], record["provenance"])
+    text = totals_text(sweep, monkeypatch)
+    unit = ReportInputs.read(sweep).unit
+    assert f"sweep {unit.text(covered + 184.9)} (measured + estimated, in part an estimate" \
+        in text
+    assert "estimated from CPU time and a nominal power: not a measurement" in text
+
+
+def test_the_sweep_s_meter_measures_the_gpus_only_and_the_budget_agrees(fake_smi, tmp_path,
+                                                                        monkeypatch):
+    """energy_source auto on a node with RAPL: the sweep's meter took the whole CPU
+    packages and DRAM too (other processes' energy), and the console's "total" disagreed
+    with the "spent ... of budget" line printed under it."""
+    import powercap
+
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}}])
+    (tmp_path / "rapl").mkdir()
+    sweep = tmp_path / "sweep"
+    with powercap.running(tmp_path / "rapl", powercap.zones(time.time()), "flat") as folder:
+        monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(folder))
+        books = ledger.DeviceLedger(sweep, 2, "auto").start()
+        try:
+            assert books.meter.source == SMI
+            a, b = measure_a_window(books)
+            write_run(sweep, 0, [(a, b, {"gpu": GPU_W * (b - a), "cpu": 10.0, "dram": 2.0})],
+                      {"gpu": SMI, "cpu": RAPL, "dram": RAPL})
+            settings = {"runs": 2, "budget": 1e6}
+            lines = report_line(sweep, 0, runs=2, books=books,
+                                budget_line=lambda: budget.line(settings, sweep))
+        finally:
+            books.stop()
+    session = sessions(sweep)[0]
+    assert session["source"] == SMI and session["devices"] == ["NVIDIA H200"]
+    assert session["uuids"] == [UUID0]
+    total = float(re.search(r"total ([0-9.]+) J \(measured\)", lines[0]).group(1))
+    spent = float(re.search(r"spent ([0-9.]+) J of budget", lines[1]).group(1))
+    assert total == spent, lines
+    record = analysis.analyze(sweep)["sweep_energy"]
+    assert record["energy_j"] == pytest.approx(session["energy_j"] + 12.0)
+    assert {(p["kind"], p["component"]) for p in record["parts"]} == {
+        (sweep_total.METER, "gpu"), (sweep_total.BESIDE, "cpu"), (sweep_total.BESIDE, "dram")}
+
+
+def test_a_session_recorded_with_rapl_is_not_used(tmp_path):
+    """A sweep_energy.json written while the meter took RAPL too: its figure holds whole
+    packages, so the runs' own figures count instead."""
+    write_run(tmp_path, 0, [(100.0, 110.0, {"gpu": 1000.0, "cpu": 50.0})],
+              {"gpu": SMI, "cpu": RAPL})
+    (tmp_path / ledger.FILE).write_text(json.dumps({"sessions": [
+        {"t_start": 90.0, "t_end": 120.0, "energy_j": 1600.0, "union_s": 10.0,
+         "source": f"{SMI} + measured:rapl"}]}))
+    now = sweep_total.of(tmp_path, 1)
+    assert now.total_j == 1050.0 and now.sessions == 0
+
+
+def sharing_sweep(folder: Path) -> Path:
+    """Runs 000 and 001 shared GPU 0 for 5 s, each charged its share; the meter saw the
+    union [100, 115] once: 1800 J."""
+    write_run(folder, 0, [(100.0, 110.0, {"gpu": 1125.0, "cpu": 5.0})],
+              {"gpu": f"{SMI};attributed:sm-share", "cpu": ESTIMATE})
+    write_run(folder, 1, [(105.0, 115.0, {"gpu": 1125.0})],
+              {"gpu": f"{SMI};attributed:sm-share"})
+    (folder / ledger.FILE).write_text(json.dumps({"sessions": [
+        {"t_start": 90.0, "t_end": 120.0, "energy_j": 1800.0, "union_s": 15.0,
+         "source": SMI, "uuids": [UUID0]}]}))
+    return folder
+
+
+def test_runs_sharing_a_gpu_count_each_joule_once(tmp_path):
+    now = sweep_total.of(sharing_sweep(tmp_path), 2)
+    assert now.total_j == 1805.0 and now.runs_own_j == 2255.0
+    assert (now.measured_j, now.estimated_j) == (1800.0, 5.0)
+
+
+def test_an_attempt_outside_the_session_or_on_another_gpu_counts_at_its_own_figure(tmp_path):
+    sweep = sharing_sweep(tmp_path)
+    write_run(sweep, 2, [(100.0, 110.0, {"gpu": 700.0})], {"gpu": SMI}, uuid=UUID1)
+    # in flight when a killed sweep last recorded: 6 of its 10 s after the session's end
+    write_run(sweep, 3, [(116.0, 126.0, {"gpu": 500.0})], {"gpu": SMI})
+    now = sweep_total.of(sweep, 4)
+    assert now.parts[(sweep_total.OWN, "gpu", SMI)] == pytest.approx(700.0 + 0.6 * 500.0)
+    assert now.total_j == pytest.approx(1805.0 + 700.0 + 300.0)
+
+
+def test_an_earlier_attempt_s_estimate_is_never_called_measured(tmp_path):
+    """Attempt 1 estimated the CPU (no GPU then), attempt 2 measured the GPU: the summary's
+    components name the GPU's source only. The attempt's own source says what it was;
+    without one, a CPU figure of unknown source counts as an estimate."""
+    write_run(tmp_path, 0, [(100.0, 110.0, {"cpu": 98.0}), (120.0, 130.0, {"gpu": 900.0})],
+              {"gpu": SMI})
+    now = sweep_total.of(tmp_path, 1)
+    assert (now.measured_j, now.estimated_j) == (900.0, 98.0)
+    assert now.provenance == "measured + estimated"
+    summary = json.loads((tmp_path / "000" / "summary.json").read_text())
+    summary["attempts"][0]["source"] = ESTIMATE
+    (tmp_path / "000" / "summary.json").write_text(json.dumps(summary))
+    assert sweep_total.of(tmp_path, 1).parts[(sweep_total.OWN, "cpu", ESTIMATE)] == 98.0
