@@ -17,7 +17,7 @@ from ._windows import COMPONENT_ERR_KEYS, COMPONENT_KEYS
 
 LOG_KEYS = ("energy_j", "energy_err_j", *COMPONENT_KEYS, *COMPONENT_ERR_KEYS, "power_w",
             "power_peak_w", "gpu_temp_c", "gpu_util_pct", "epoch_s",
-            "energy_estimated")  # SMICallback's
+            "energy_estimated", "energy_total_j", "energy_total_estimated")  # SMICallback's
 
 
 def _cell(value) -> str:
@@ -155,8 +155,10 @@ def earlier_attempts(log_dir) -> list[dict]:
     """The attempts recorded in `log_dir/summary.json` by an earlier, interrupted fit.
 
     A summary without an attempts list (written before attempts were recorded)
-    counts as one attempt. No summary: none. One that cannot be read raises
-    RuntimeError, so that the caller leaves it as it is instead of overwriting it."""
+    counts as one attempt. An attempt recorded without its `source` (before attempts
+    had one) takes the summary's, as the summary was read then. No summary: none. One
+    that cannot be read raises RuntimeError, so that the caller leaves it as it is
+    instead of overwriting it."""
     if log_dir is None:
         return []
     path = Path(log_dir) / "summary.json"
@@ -166,10 +168,13 @@ def earlier_attempts(log_dir) -> list[dict]:
         return []
     except (OSError, ValueError) as exc:
         raise RuntimeError(f"{path} cannot be read to resume from it: {exc}") from exc
+    source = summary.get("source")
     if "attempts" in summary:
-        return list(summary["attempts"])
+        return [{**a, "source": a.get("source", source)} if isinstance(a, dict) else a
+                for a in summary["attempts"]]
     keys = ("t_start", "t_end", "duration_s", "energy_j", "epochs")
-    return [{**{k: summary.get(k, math.nan) for k in keys}, "ended": "completed"}]
+    return [{**{k: summary.get(k, math.nan) for k in keys}, "ended": "completed",
+             "source": source}]
 
 
 def totals(attempts: list[dict]) -> dict:

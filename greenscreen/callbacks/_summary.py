@@ -12,15 +12,17 @@ import keras
 from .._version import __version__
 from ..meters.base import COMPONENTS
 from ._runlog import totals
-from ._windows import component_err_key, component_key
+from ._windows import component_err_key, component_key, is_estimated, joined_source
 
 NAN = float("nan")
 
 
 def attempt_record(window, measured: bool, first_epoch: int | None, epochs: int,
-                   completed: bool) -> dict:
-    """This fit's entry in `attempts`: its window, its energy and each component's."""
+                   completed: bool, source: str) -> dict:
+    """This fit's entry in `attempts`: its window, its energy and each component's, and
+    its provenance (`source`), so that a total over attempts names every one's."""
     return {
+        "source": source,
         "t_start": window.t_start if window else NAN,
         "t_end": window.t_end if measured else NAN,
         "duration_s": window.duration_s if measured else NAN,
@@ -48,9 +50,13 @@ def document(*, window, meter, earlier: list[dict], attempt: dict, interval: flo
              intensity, epochs: int, inference: dict, reason: str | None,
              job: dict) -> dict:
     """The whole summary: `energy_j` is the sum of the components in `covers`, over
-    every attempt; `energy_<component>_j` each measured component's share of it."""
+    every attempt; `energy_<component>_j` each measured component's share of it.
+    `source` names every attempt's provenance (joined by " + " where they differ, e.g.
+    "estimated:cpu-time + measured:nvidia-smi"), and `energy_estimated` says whether
+    `energy_j` is, in whole or in part, an estimate."""
     measured = window is not None and window.closed
     attempts = earlier + [attempt]
+    source = joined_source(a.get("source") for a in attempts)
     total = totals(attempts)
     per_component = total.pop("components")
     per_component_err = total.pop("components_err_j")
@@ -61,7 +67,8 @@ def document(*, window, meter, earlier: list[dict], attempt: dict, interval: flo
         "keras_version": keras.__version__,
         **_backend(),
         "host": platform.node(),
-        "source": window.source if measured else (meter.source if meter else "none"),
+        "source": source,
+        "energy_estimated": is_estimated(source),
         "skipped_sources": meter.skipped if meter else {},
         "sample_interval_s": interval,  # the report says "a stream at 10 Hz"
         "t_start": attempts[0]["t_start"],

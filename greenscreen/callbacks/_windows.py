@@ -51,7 +51,8 @@ COMPONENT_ERR_KEYS = tuple(component_err_key(c) for c in COMPONENTS)
 def log_fields(window) -> dict:
     """The per-epoch figures SMICallback puts into Keras's `logs`: the total and, for
     each measured component (never an estimate), its energy; each with `_err_j`, the
-    half-width of its 95 % sampling and integration interval."""
+    half-width of its 95 % sampling and integration interval; `energy_estimated`, 1 where
+    the total is, in whole or in part, an estimate."""
     fields = {
         "energy_j": window.energy_j,
         "energy_err_j": window.energy_err_j,
@@ -69,13 +70,43 @@ def log_fields(window) -> dict:
     return fields
 
 
+def provenance_parts(source) -> list[str]:
+    """Each power source's provenance in `source`, as written: one per source, joined by
+    " + " ("measured:nvml-counter + measured:rapl;attributed:cpu-time-share")."""
+    return [p.strip() for p in str(source or "").split(" + ") if p.strip()]
+
+
+def is_estimated(source) -> bool:
+    """Whether a figure of this provenance is, in whole or in part, an estimate: any of
+    its parts "estimated:..." (e.g. "measured:nvidia-smi + estimated:cpu-time")."""
+    return any(p.split(";")[0].strip().startswith("estimated:")
+               for p in provenance_parts(source))
+
+
+def joined_source(sources) -> str:
+    """One provenance for a figure that adds up figures of these provenances (attempts
+    of a resumed fit): each part once, in order, joined by " + "; "none" (nothing
+    measured) left out, and "none" where nothing is left."""
+    parts = dict.fromkeys(p for s in sources for p in provenance_parts(s) if p != "none")
+    return " + ".join(parts) or "none"
+
+
 def estimated_flag(source: str) -> float:
-    """`energy_estimated` in the logs: 1.0 where `energy_j` is an estimate (an
-    "estimated:..." provenance, never added to a measurement), 0.0 where it is measured,
-    NaN where nothing was (no meter)."""
-    if source.startswith("estimated:"):
+    """`energy_estimated` in the logs: 1.0 where `energy_j` is, in whole or in part, an
+    estimate (any "estimated:..." part in its provenance: it is never shown as a
+    measurement), 0.0 where it is measured, NaN where nothing was (no meter)."""
+    if is_estimated(source):
         return 1.0
-    return 0.0 if source.startswith("measured:") else NAN
+    return 0.0 if any(p.startswith("measured:") for p in provenance_parts(source)) else NAN
+
+
+def running_total(summary: dict, known: bool = True) -> dict:
+    """The running total SMICallback puts into each epoch's logs after the epoch's
+    `summary.json` write: `energy_total_j`, that summary's `energy_j` (every attempt of
+    the fit so far, and what lies between epochs: set-up, other callbacks' work), NaN
+    where earlier attempts' energy is not `known`; `energy_total_estimated`, its flag."""
+    return {"energy_total_j": summary.get("energy_j", NAN) if known else NAN,
+            "energy_total_estimated": estimated_flag(summary.get("source", "none"))}
 
 
 def covered(logs: dict) -> list[str]:
@@ -84,13 +115,18 @@ def covered(logs: dict) -> list[str]:
 
 
 def is_estimate(logs: dict) -> bool:
-    """Whether an epoch's `energy_j` is an estimate, read from its logs."""
+    """Whether an epoch's `energy_j` is, in whole or in part, an estimate, read from its
+    logs."""
     return logs.get("energy_estimated") == 1.0
 
 
 def covers_text(components: list[str], estimated: bool = False) -> str:
-    """"GPU + CPU + DRAM"; or that `energy_j` is an estimate, never called measured; or,
-    where no component is named (an `energy_j` not from SMICallback), just that."""
+    """"GPU + CPU + DRAM"; or that `energy_j` is an estimate ("energy_j estimated, not
+    measured") or in part one ("in part estimated: GPU measured, the rest estimated"),
+    never called measured; or, where no component is named (an `energy_j` not from
+    SMICallback), just that."""
+    named = " + ".join(c.upper() for c in components)
     if estimated:
-        return "energy_j estimated, not measured"
-    return " + ".join(c.upper() for c in components) or "energy_j as logged"
+        return f"in part estimated: {named} measured, the rest estimated" if named \
+            else "energy_j estimated, not measured"
+    return named or "energy_j as logged"

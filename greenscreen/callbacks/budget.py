@@ -14,13 +14,24 @@ from ._windows import covered, covers_text, is_estimate
 class EnergyBudget(keras.callbacks.Callback):
     """Stops training, like `EarlyStopping`, when measured energy exceeds a budget.
 
-    Reads `energy_j` from the epoch logs, so put it after `SMICallback` in
-    the callback list: the total of every component `SMICallback` measures
-    (GPUs, CPU packages, DRAM); `covers` lists them, and the message that stops
-    training names them, or says that the energy was estimated (`estimated`), where
-    `SMICallback` could only estimate it. Each epoch's logs gain `energy_spent_j` and
-    `budget_exceeded` (0 or 1). An epoch whose energy is NaN is not counted
-    and the callback warns once: it never stops training on a guess.
+    Reads the energy from the epoch logs, so put it after `SMICallback` in the callback
+    list. What it counts as spent is `SMICallback`'s running total, `energy_total_j`:
+    the `energy_j` its `summary.json` holds at that epoch's end, so the line that stops
+    training and `summary.json` agree. That is everything measured since the fit began,
+    the time between epochs included (set-up, other callbacks' work such as
+    checkpoints), and, where `SMICallback` resumes an interrupted fit's `log_dir`
+    (`resume=True`, or a `BackupAndRestore` resume), every earlier attempt's energy too:
+    energy spent is never forgotten. With no `energy_total_j` in the logs (an
+    `energy_j` from another callback), or where it is NaN (an earlier attempt's energy
+    is unknown), it adds up the epochs' `energy_j` instead, and says so once.
+
+    The energy is the total of every component `SMICallback` measures (GPUs, CPU
+    packages, DRAM); `covers` lists them, and the message that stops training names
+    them, or says that the energy was estimated (`estimated`), in whole
+    ("energy_j estimated, not measured") or in part ("in part estimated: GPU measured,
+    the rest estimated"), where any of it is the CPU-time estimate. Each epoch's logs
+    gain `energy_spent_j` and `budget_exceeded` (0 or 1). An epoch whose energy is NaN
+    is not counted and the callback warns once: it never stops training on a guess.
 
     Args:
         max_joules: Budget in joules. Give this or `max_kwh`, not both.
@@ -32,6 +43,20 @@ class EnergyBudget(keras.callbacks.Callback):
     ```python
     model.fit(x, y, epochs=100,
               callbacks=[SMICallback(), EnergyBudget(max_kwh=0.5)])
+    ```
+
+    A fit that resumes counts what its interrupted attempts spent:
+
+    ```python
+    smi = SMICallback(log_dir="run-1")
+    callbacks = [smi, EnergyBudget(max_joules=400),
+                 keras.callbacks.BackupAndRestore("run-1/backup")]
+    try:
+        model.fit(x, y, epochs=30, callbacks=callbacks)
+    except KeyboardInterrupt:  # after 6 epochs and 215.2 J
+        smi.close()
+    model.fit(x, y, epochs=30, callbacks=callbacks)  # resumes at epoch 6
+    # Epoch 13: EnergyBudget stopped training: 438.6 J spent of a 400.0 J budget (GPU).
     ```
     """
 
@@ -55,22 +80,32 @@ class EnergyBudget(keras.callbacks.Callback):
         self.spent_j = 0.0
         self.stopped_epoch: int | None = None
         self.covers: list[str] = []  # the components counted, e.g. ["gpu", "cpu", "dram"]
-        self.estimated = False  # whether what it counts is an estimate (CPU time)
-        self._warned = False
+        self.estimated = False  # whether what it counts is, even in part, an estimate
+        self._warned: set[str] = set()
+
+    def _warn_once(self, key: str, why: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(f"greenscreen: EnergyBudget {why}", RuntimeWarning, stacklevel=3)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        energy = logs.get("energy_j")
-        if energy is None or math.isnan(energy):
-            if not self._warned:
-                self._warned = True
-                why = "no energy_j in logs: put SMICallback before EnergyBudget" \
-                    if energy is None else "energy_j is NaN (no measurement)"
-                warnings.warn(f"greenscreen: EnergyBudget cannot count this epoch: {why}",
-                              RuntimeWarning, stacklevel=2)
+        energy, total = logs.get("energy_j"), logs.get("energy_total_j")
+        if total is not None and not math.isnan(total):  # SMICallback's running total
+            self.spent_j = max(self.spent_j, float(total))
+            self.covers = covered(logs)
+            self.estimated |= logs.get("energy_total_estimated") == 1.0 or is_estimate(logs)
+        elif energy is None or math.isnan(energy):
+            why = "no energy_j in logs: put SMICallback before EnergyBudget" \
+                if energy is None else "energy_j is NaN (no measurement)"
+            self._warn_once("epoch", f"cannot count this epoch: {why}")
         else:
+            if total is not None:
+                self._warn_once("total", "counts this fit's epochs from here: energy_total_j "
+                                         "is NaN (the energy spent before is not known)")
             self.spent_j += float(energy)
-            self.covers, self.estimated = covered(logs), is_estimate(logs)
+            self.covers = covered(logs)
+            self.estimated |= is_estimate(logs)
         exceeded = self.spent_j >= self.budget_j
         logs["energy_spent_j"] = self.spent_j
         logs["budget_exceeded"] = float(exceeded)

@@ -25,10 +25,16 @@ class EnergyForecast(keras.callbacks.Callback):
     plain mean by the epoch count. At train end it records the forecast's error
     against the measured totals in `self.result` (and `forecast.json` in
     `log_dir`). Reads `energy_j`/`epoch_s` from the logs: put it after
-    `SMICallback`. The energy is the total of the components `SMICallback`
-    measures; the forecast's `covers` lists them (e.g. ["gpu", "cpu", "dram"]), and its
-    `estimated` says where `SMICallback` could only estimate it (then so does the line
-    it prints).
+    `SMICallback`.
+
+    The energy already spent, and the actual energy it is scored against, is
+    `SMICallback`'s running total `energy_total_j` (as `EnergyBudget` counts it): the
+    `energy_j` of its `summary.json` at that epoch's end, with the time between epochs
+    and, for a resumed fit, the earlier attempts; without it (or where it is NaN) the
+    sum of the epochs' `energy_j`. Times are the epochs' own (`epoch_s`) of this fit.
+    The energy is the total of the components `SMICallback` measures; the forecast's
+    `covers` lists them (e.g. ["gpu", "cpu", "dram"]), and its `estimated` says where
+    any of it is an estimate (then so does the line it prints).
 
     Each epoch's logs gain `forecast_energy_j`, `forecast_time_s` and
     `forecast_co2_g` (NaN until the forecast exists).
@@ -63,6 +69,7 @@ class EnergyForecast(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.energies: list[float] = []
         self.times: list[float] = []
+        self.total_j = NAN  # SMICallback's running total at the latest epoch end
         self.first_epoch: int | None = None
         self.covers: list[str] = []
         self.estimated = False
@@ -77,7 +84,9 @@ class EnergyForecast(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         self.energies.append(float(logs.get("energy_j", NAN)))
         self.times.append(float(logs.get("epoch_s", NAN)))
-        self.covers, self.estimated = covered(logs), is_estimate(logs)
+        self.total_j = float(logs.get("energy_total_j", NAN))
+        self.covers = covered(logs)
+        self.estimated |= is_estimate(logs) or logs.get("energy_total_estimated") == 1.0
         if self.forecast is None and len(self.energies) >= self.after_epochs:
             self.forecast = self._predict()
             if self.verbose:
@@ -99,16 +108,20 @@ class EnergyForecast(keras.callbacks.Callback):
         remaining = max(planned - len(self.energies), 0)
         steady = self.energies[1:] if len(self.energies) > 1 else self.energies
         steady_t = self.times[1:] if len(self.times) > 1 else self.times
-        energy = sum(self.energies) + remaining * sum(steady) / len(steady)
+        energy = self._spent() + remaining * sum(steady) / len(steady)
         time_s = sum(self.times) + remaining * sum(steady_t) / len(steady_t)
         return {"epochs_planned": planned, "after_epochs": len(self.energies),
                 "energy_j": energy, "time_s": time_s, "co2_g": self.intensity.grams(energy),
                 "covers": self.covers, "estimated": self.estimated}
 
+    def _spent(self) -> float:
+        """The energy spent so far: the running total, else the epochs' sum."""
+        return self.total_j if not math.isnan(self.total_j) else sum(self.energies)
+
     def on_train_end(self, logs=None):
         if self.forecast is None:
             return
-        energy, time_s = sum(self.energies), sum(self.times)
+        energy, time_s = self._spent(), sum(self.times)
         self.result = {
             "forecast": self.forecast,
             "actual": {"epochs": len(self.energies), "energy_j": energy, "time_s": time_s,

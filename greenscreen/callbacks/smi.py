@@ -15,9 +15,10 @@ from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
 from ._arguments import check_arguments
 from ._job import job_metadata
-from ._runlog import CsvRunLog, earlier_attempts, epoch_row
+from ._resume import ResumeFiles
+from ._runlog import CsvRunLog, epoch_row
 from ._summary import attempt_record, document
-from ._windows import BlindWindow, log_fields
+from ._windows import BlindWindow, log_fields, running_total
 
 NAN = float("nan")
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
@@ -37,16 +38,19 @@ def _guarded(hook):
     return wrapper
 
 
-class SMICallback(keras.callbacks.Callback):
+class SMICallback(ResumeFiles, keras.callbacks.Callback):
     """Measures the energy of every epoch and writes it into Keras `logs`.
 
     Each epoch's logs gain `energy_j`, `power_w` (mean), `power_peak_w`,
-    `gpu_temp_c`, `gpu_util_pct`, `epoch_s` and `energy_estimated` (1 where `energy_j` is
-    an estimate, 0 where it is measured), and for each measured component
-    its energy: `energy_gpu_j`, `energy_cpu_j` (CPU packages), `energy_dram_j`;
+    `gpu_temp_c`, `gpu_util_pct`, `epoch_s` and `energy_estimated` (1 where `energy_j` is,
+    in whole or in part, an estimate, 0 where it is measured), and for each measured
+    component its energy: `energy_gpu_j`, `energy_cpu_j` (CPU packages), `energy_dram_j`;
     `energy_j` is their sum. Each has an `_err_j` twin (`energy_err_j`, `energy_gpu_err_j`,
     ...): the half-width of its 95 % sampling and integration interval (NaN for an
-    estimate; the sensor's own accuracy is apart, in `summary.json`). So `History`,
+    estimate; the sensor's own accuracy is apart, in `summary.json`). They also gain the
+    running total, `energy_total_j`: `summary.json`'s `energy_j` at that epoch's end
+    (every attempt of a resumed fit, and the time between epochs), with its own flag
+    `energy_total_estimated`; `EnergyBudget` and `EnergyForecast` count it. So `History`,
     `CSVLogger`, `TensorBoard`, MLflow's autologging and the progress bar show
     them. Place it before those callbacks
     in the list. It also writes `logs.csv` (one row per epoch, flushed per row,
@@ -64,9 +68,10 @@ class SMICallback(keras.callbacks.Callback):
         source: "auto" (every component it can read: GPUs, CPU packages and
             DRAM), one of "nvidia-smi", "nvml", "rapl", "estimate", a list of
             them (e.g. `["nvml", "rapl"]`) or a `PowerSource` (see
-            `EnergyMeter`). `source` in the CSV and summary says what was read
+            `EnergyMeter`); "estimate", or an estimating `PowerSource`, only
+            alone. `source` in the CSV and summary says what was read
             (e.g. "measured:nvml-counter + measured:rapl;attributed:cpu-time-share"
-            or "estimated:cpu-time").
+            or "estimated:cpu-time"); the summary's names every attempt's.
         gpus: GPU indices or UUIDs to measure; default `CUDA_VISIBLE_DEVICES`.
         per_batch: Also put the latest total power (`power_w`) in batch logs.
         carbon_intensity: g CO2/kWh of your grid; overrides `country`.
@@ -77,8 +82,11 @@ class SMICallback(keras.callbacks.Callback):
         resume: Continue an interrupted fit's `logs.csv` and `summary.json` in
             `log_dir` (as `keras.callbacks.BackupAndRestore` resumes one): rows
             of the epochs this fit trains again are replaced, so no epoch is
-            missing or doubled, and `summary.json` lists every attempt and
-            totals the energy of all of them, since all of it was spent.
+            missing or doubled, and `summary.json` lists every attempt, each
+            with its `source`, and totals the energy of all of them, since all
+            of it was spent; where their sources differ, its `source` names each
+            (e.g. "estimated:cpu-time + measured:nvidia-smi") and
+            `energy_estimated` is true where any is an estimate.
             None (the default): resume when the fit starts at an epoch > 0 and
             `logs.csv` holds earlier epochs (a `BackupAndRestore` resume or
             `initial_epoch=`), saying so once; otherwise start afresh. True:
@@ -123,8 +131,8 @@ class SMICallback(keras.callbacks.Callback):
         super().__init__()
         # Every argument is checked now, as Keras callbacks do: the meter's by the meter's
         # own rules, carbon_intensity, country and pue when `_reset` resolves them.
-        check_arguments(log_dir, meter, first_sample_timeout, resume,
-                         per_batch=per_batch, append=append)
+        check_arguments(log_dir, meter, first_sample_timeout, resume, source,
+                        per_batch=per_batch, append=append)
         EnergyMeter.check_arguments(source, interval, gpus, attribution)
         self.log_dir = log_dir
         self.interval = interval
@@ -166,48 +174,6 @@ class SMICallback(keras.callbacks.Callback):
         self._no_summary: str | None = None
         self._lost: str | None = None  # why the earlier epochs' rows are lost
         self._job: dict = {}
-
-    def _continue_from(self, epoch: int) -> None:
-        """Decides, at the fit's first epoch, whether it continues the files in `log_dir`:
-        with resume=True, or (resume=None) when it starts past epoch 0 and `logs.csv`
-        holds earlier epochs. Loads them and the earlier attempts, or starts afresh."""
-        self._resuming = bool(self.resume)
-        if self.log_dir is None:
-            return
-        log = self._run_log = CsvRunLog(Path(self.log_dir) / "logs.csv")
-        if log.path.exists() and (self.append or self.resume is not False):
-            try:
-                log.load()
-            except Exception as exc:  # not a logs.csv: kept aside, never mixed into this one
-                self._lost = f"{log.path.name} could not be read ({exc}); it is kept as " \
-                             f"{log.set_aside().name}"
-                self._warn_once("resume", f"{self._lost}; the earlier epochs' energy is "
-                                          "recorded as lost")
-        auto = self.resume is None and not self.append and epoch > 0 and (
-            self._lost or log.has_epochs_before(epoch))
-        if auto:
-            self._resuming = True
-            warnings.warn(
-                f"greenscreen: this fit starts at epoch {epoch} and {log.path} holds earlier "
-                "epochs: continuing them as with resume=True (pass resume=False to start "
-                "afresh)", UserWarning, stacklevel=3)
-        if not (self.append or self._resuming):
-            log.rows, log.columns = [], []
-            log.path.unlink(missing_ok=True)
-        if self._resuming:
-            try:
-                self._earlier = earlier_attempts(self.log_dir)
-            except RuntimeError as exc:  # never overwrite what could not be read
-                self._no_summary = f"{exc}; summary.json is left as it is"
-                self._warn_once("resume", self._no_summary)
-            # Epochs from here on are trained again: their old rows go (their
-            # energy stays counted in the earlier attempt's total).
-            log.drop_from_epoch(epoch)
-            if self._lost and epoch > 0:  # their rows say so; unknown attempts count NaN
-                log.mark_lost(epoch, self._lost)
-                self._earlier = self._earlier or [{
-                    "t_start": NAN, "t_end": NAN, "duration_s": NAN, "energy_j": NAN,
-                    "first_epoch": 0, "epochs": epoch, "ended": f"lost: {self._lost}"}]
 
     def _warn_once(self, key: str, message: str) -> None:
         """Warns once per distinct fault: the same message again is silent, another is not."""
@@ -276,6 +242,9 @@ class SMICallback(keras.callbacks.Callback):
         # on_train_end) leaves summary.json agreeing with logs.csv (only a stop between
         # the two writes leaves it one ahead).
         self._write_summary(row_pending=self._run_log is not None)
+        fields.update(running_total(self.summary, known=self._no_summary is None))
+        if logs is not None:  # for EnergyBudget and EnergyForecast: what summary.json says
+            logs.update(fields)
         if self._run_log is not None:
             self._run_log.append(epoch_row(
                 epoch, window, logs or fields, val_energy_j=self._val_energy,
@@ -386,7 +355,9 @@ class SMICallback(keras.callbacks.Callback):
         window = self._attempt_window()
         measured = window is not None and window.closed
         attempt = attempt_record(window, measured, self._first_epoch, self._epochs_done,
-                                 self._train is not None and self._train.closed)
+                                 self._train is not None and self._train.closed,
+                                 window.source if measured else
+                                 (self._meter.source if self._meter else "none"))
         return document(
             window=window, meter=self._meter, earlier=self._earlier, attempt=attempt,
             interval=self.interval, intensity=self.intensity,

@@ -1,0 +1,57 @@
+"""How SMICallback continues an interrupted fit's files in its `log_dir`."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from ._runlog import CsvRunLog, earlier_attempts
+
+NAN = float("nan")
+
+
+class ResumeFiles:
+    """SMICallback's decision, at a fit's first epoch, to continue `logs.csv` and the
+    attempts of `summary.json` in `log_dir`, or to start afresh (see its `resume`)."""
+
+    def _continue_from(self, epoch: int) -> None:
+        """Decides, at the fit's first epoch, whether it continues the files in `log_dir`:
+        with resume=True, or (resume=None) when it starts past epoch 0 and `logs.csv`
+        holds earlier epochs. Loads them and the earlier attempts, or starts afresh."""
+        self._resuming = bool(self.resume)
+        if self.log_dir is None:
+            return
+        log = self._run_log = CsvRunLog(Path(self.log_dir) / "logs.csv")
+        if log.path.exists() and (self.append or self.resume is not False):
+            try:
+                log.load()
+            except Exception as exc:  # not a logs.csv: kept aside, never mixed into this one
+                self._lost = f"{log.path.name} could not be read ({exc}); it is kept as " \
+                             f"{log.set_aside().name}"
+                self._warn_once("resume", f"{self._lost}; the earlier epochs' energy is "
+                                          "recorded as lost")
+        auto = self.resume is None and not self.append and epoch > 0 and (
+            self._lost or log.has_epochs_before(epoch))
+        if auto:
+            self._resuming = True
+            warnings.warn(
+                f"greenscreen: this fit starts at epoch {epoch} and {log.path} holds earlier "
+                "epochs: continuing them as with resume=True (pass resume=False to start "
+                "afresh)", UserWarning, stacklevel=3)
+        if not (self.append or self._resuming):
+            log.rows, log.columns = [], []
+            log.path.unlink(missing_ok=True)
+        if self._resuming:
+            try:
+                self._earlier = earlier_attempts(self.log_dir)
+            except RuntimeError as exc:  # never overwrite what could not be read
+                self._no_summary = f"{exc}; summary.json is left as it is"
+                self._warn_once("resume", self._no_summary)
+            # Epochs from here on are trained again: their old rows go (their
+            # energy stays counted in the earlier attempt's total).
+            log.drop_from_epoch(epoch)
+            if self._lost and epoch > 0:  # their rows say so; unknown attempts count NaN
+                log.mark_lost(epoch, self._lost)
+                self._earlier = self._earlier or [{
+                    "t_start": NAN, "t_end": NAN, "duration_s": NAN, "energy_j": NAN,
+                    "first_epoch": 0, "epochs": epoch, "ended": f"lost: {self._lost}"}]

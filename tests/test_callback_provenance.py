@@ -1,0 +1,178 @@
+"""Where the callbacks' energy comes from: attempts of different provenance, an estimated
+part in a measured total, and what EnergyBudget and EnergyForecast count as spent."""
+
+import json
+import math
+import time
+import warnings
+
+import keras
+import pytest
+from test_callbacks import CrashAt, SlowSteps, read_csv, tiny_data, tiny_model
+
+from greenscreen import EnergyBudget, EnergyForecast, SMICallback
+from greenscreen.meters import EnergyMeter
+from greenscreen.meters.estimate import CpuTimeEstimate
+from greenscreen_pipeline import provenance
+
+pytestmark = pytest.mark.backends("tensorflow", "jax", "torch")
+
+LABEL = {"estimate": "estimated:cpu-time", "nvidia-smi": "measured:nvidia-smi"}
+
+
+def summary_of(folder):
+    return json.loads((folder / "summary.json").read_text())
+
+
+class SlowEpochEnd(keras.callbacks.Callback):
+    """Work after SMICallback's epoch has closed (a checkpoint being written): energy
+    between epochs, which summary.json counts and no epoch's energy_j holds."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        time.sleep(0.2)
+
+
+class ReadSummary(keras.callbacks.Callback):
+    """What summary.json says at each epoch end, read right after SMICallback wrote it."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder, self.energy_j = folder, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.energy_j.append(summary_of(self.folder)["energy_j"])
+
+
+@pytest.mark.parametrize("first, second", [("estimate", "nvidia-smi"),
+                                           ("nvidia-smi", "estimate")])
+def test_attempts_of_different_provenance_are_each_named(fake_smi, tmp_path, first, second):
+    """An estimated attempt and a measured one add up to a total that says it is, in part,
+    an estimate, in either order; each attempt keeps its own source."""
+    model, (x, y) = tiny_model(), tiny_data()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+
+    def smi(source):
+        return SMICallback(log_dir=tmp_path, interval=0.05, source=source, resume=True)
+
+    with pytest.raises(RuntimeError, match="crash"):
+        model.fit(x, y, epochs=4, verbose=0, callbacks=[smi(first), backup, CrashAt(2)])
+    history = model.fit(x, y, epochs=4, verbose=0, callbacks=[smi(second), backup])
+    summary = summary_of(tmp_path)
+    assert [a["source"] for a in summary["attempts"]] == [LABEL[first], LABEL[second]]
+    assert summary["source"] == f"{LABEL[first]} + {LABEL[second]}"
+    assert summary["energy_estimated"] is True and provenance.estimated(summary["source"])
+    assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
+    # the component one attempt measured, the other did not: no total for it
+    assert all(part["energy_j"] is None for part in summary["components"].values())
+    rows = read_csv(tmp_path / "logs.csv")
+    flags = {"estimate": "1.0", "nvidia-smi": "0.0"}
+    assert [r["energy_estimated"] for r in rows] == [flags[first]] * 2 + [flags[second]] * 2
+    assert history.history["energy_total_estimated"] == [1.0, 1.0]  # the total: in part
+
+
+@pytest.mark.parametrize("written_before", ["attempts without a source", "no attempts"])
+def test_an_attempt_recorded_without_a_source_takes_the_summary_s(fake_smi, tmp_path,
+                                                                  written_before):
+    model, (x, y) = tiny_model(), tiny_data()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        SMICallback(log_dir=tmp_path, interval=0.05, source="nvidia-smi")])
+    old = summary_of(tmp_path)  # as an earlier greenscreen wrote it
+    old.pop("energy_estimated")
+    if written_before == "no attempts":
+        del old["attempts"]
+    else:
+        for attempt in old["attempts"]:
+            del attempt["source"]
+    (tmp_path / "summary.json").write_text(json.dumps(old))
+    model.fit(x, y, epochs=3, initial_epoch=2, verbose=0, callbacks=[
+        SMICallback(log_dir=tmp_path, interval=0.05, source="estimate", resume=True)])
+    summary = summary_of(tmp_path)
+    assert [a["source"] for a in summary["attempts"]] == [LABEL["nvidia-smi"],
+                                                           LABEL["estimate"]]
+    assert summary["source"] == "measured:nvidia-smi + estimated:cpu-time"
+    assert summary["energy_estimated"] is True
+
+
+def test_an_estimating_power_source_beside_a_measurement_is_refused():
+    """As the name "estimate" is in a list: an estimate is never added to a measurement."""
+    with pytest.raises(ValueError, match="an estimating PowerSource .* alone"):
+        SMICallback(log_dir=None, source=[CpuTimeEstimate(), "nvidia-smi"])
+    SMICallback(log_dir=None, source=CpuTimeEstimate())  # alone, it may estimate
+
+
+def test_an_energy_j_with_an_estimated_part_is_never_called_measured(fake_smi, tmp_path,
+                                                                     capsys):
+    """A shared meter may still add an estimate to a measurement (EnergyMeter takes such a
+    list): the logs flag it, and the budget and forecast lines say it is in part
+    estimated."""
+    meter = EnergyMeter([CpuTimeEstimate(), "nvidia-smi"], interval=0.05).start()
+    try:
+        history = tiny_model().fit(*tiny_data(), epochs=2, verbose=0, callbacks=[
+            SMICallback(log_dir=tmp_path, meter=meter), EnergyForecast(after_epochs=1),
+            EnergyBudget(max_joules=1e-9)])
+    finally:
+        meter.stop()
+    assert "energy_gpu_j" in history.history and "energy_cpu_j" not in history.history
+    assert history.history["energy_estimated"] == [1.0]  # GPU measured + CPU estimated
+    assert read_csv(tmp_path / "logs.csv")[0]["energy_estimated"] == "1.0"
+    out = capsys.readouterr().out
+    assert out.count("(in part estimated: GPU measured, the rest estimated)") == 2
+    assert "J budget (GPU)" not in out and "J (GPU)," not in out
+
+
+def test_a_resumed_fit_s_budget_counts_the_interrupted_attempt(fake_smi, tmp_path, capsys):
+    model, (x, y) = tiny_model(), tiny_data()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+
+    def callbacks(budget, *extra):
+        return [SMICallback(log_dir=tmp_path, interval=0.05, resume=True), budget, backup,
+                SlowSteps(0.02), *extra]
+
+    with pytest.raises(RuntimeError, match="crash"):
+        model.fit(x, y, epochs=6, verbose=0,
+                  callbacks=callbacks(EnergyBudget(max_joules=1e12), CrashAt(2)))
+    before = summary_of(tmp_path)["energy_j"]
+    budget = EnergyBudget(max_joules=before + 1.0)  # one more joule
+    history = model.fit(x, y, epochs=6, verbose=0, callbacks=callbacks(budget))
+    assert budget.stopped_epoch == 2  # the resumed fit's first epoch spends it
+    assert budget.spent_j >= before + history.history["energy_j"][0] - 1e-6
+    assert budget.spent_j == pytest.approx(history.history["energy_total_j"][-1])
+    assert summary_of(tmp_path)["energy_j"] >= budget.spent_j  # never more than was spent
+    assert f"{budget.spent_j:.1f} J spent of a {before + 1.0:.1f} J budget (GPU)" in \
+        capsys.readouterr().out
+
+
+def test_budget_and_forecast_count_what_summary_json_counts(fake_smi, tmp_path):
+    """The energy between epochs (here another callback's work after the epoch closed) is
+    in summary.json's energy_j: the budget's spent and the forecast's actual count it."""
+    spy = ReadSummary(tmp_path)
+    budget = EnergyBudget(max_joules=1e12)
+    forecast = EnergyForecast(after_epochs=1, verbose=0)
+    history = tiny_model().fit(*tiny_data(), epochs=3, verbose=0, callbacks=[
+        SMICallback(log_dir=tmp_path, interval=0.05), spy, budget, forecast,
+        SlowEpochEnd()])
+    assert history.history["energy_spent_j"] == pytest.approx(spy.energy_j)
+    assert history.history["energy_total_j"] == pytest.approx(spy.energy_j)
+    assert budget.spent_j > sum(history.history["energy_j"])  # the time between epochs
+    assert forecast.result["actual"]["energy_j"] == pytest.approx(spy.energy_j[-1])
+    rows = read_csv(tmp_path / "logs.csv")
+    assert [float(r["energy_total_j"]) for r in rows] == pytest.approx(spy.energy_j)
+
+
+def test_the_budget_never_drops_what_it_counted_when_the_total_is_unknown():
+    """A running total that turns NaN (an earlier attempt's energy unknown): the budget
+    goes on from what it had, adding the epochs, and says so once."""
+    budget = EnergyBudget(max_joules=1e6)
+    budget.on_train_begin()
+    budget.on_epoch_end(0, {"energy_j": 10.0, "energy_total_j": 50.0,
+                            "energy_total_estimated": 0.0})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for epoch in (1, 2):
+            budget.on_epoch_end(epoch, {"energy_j": 10.0, "energy_total_j": math.nan})
+    assert budget.spent_j == 70.0
+    assert [str(w.message) for w in caught] == [
+        "greenscreen: EnergyBudget counts this fit's epochs from here: energy_total_j is "
+        "NaN (the energy spent before is not known)"]
+    budget.on_epoch_end(3, {"energy_j": 10.0})  # an energy_j not from SMICallback
+    assert budget.spent_j == 80.0
