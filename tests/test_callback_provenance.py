@@ -11,7 +11,6 @@ import pytest
 from test_callbacks import CrashAt, SlowSteps, read_csv, tiny_data, tiny_model
 
 from greenscreen import EnergyBudget, EnergyForecast, SMICallback
-from greenscreen.meters import EnergyMeter
 from greenscreen.meters.estimate import CpuTimeEstimate
 from greenscreen_pipeline import provenance
 
@@ -100,24 +99,26 @@ def test_an_estimating_power_source_beside_a_measurement_is_refused():
     SMICallback(log_dir=None, source=CpuTimeEstimate())  # alone, it may estimate
 
 
-def test_an_energy_j_with_an_estimated_part_is_never_called_measured(fake_smi, tmp_path,
-                                                                     capsys):
-    """A shared meter may still add an estimate to a measurement (EnergyMeter takes such a
-    list): the logs flag it, and the budget and forecast lines say it is in part
-    estimated."""
-    meter = EnergyMeter([CpuTimeEstimate(), "nvidia-smi"], interval=0.05).start()
-    try:
-        history = tiny_model().fit(*tiny_data(), epochs=2, verbose=0, callbacks=[
-            SMICallback(log_dir=tmp_path, meter=meter), EnergyForecast(after_epochs=1),
-            EnergyBudget(max_joules=1e-9)])
-    finally:
-        meter.stop()
-    assert "energy_gpu_j" in history.history and "energy_cpu_j" not in history.history
-    assert history.history["energy_estimated"] == [1.0]  # GPU measured + CPU estimated
-    assert read_csv(tmp_path / "logs.csv")[0]["energy_estimated"] == "1.0"
+def test_a_total_with_an_estimated_attempt_is_never_called_measured(fake_smi, tmp_path,
+                                                                   capsys):
+    """An estimated attempt, then a measured resume: each epoch's own energy_j is measured,
+    but the running total the budget and the forecast count is in part an estimate, and
+    their lines say so."""
+    model, (x, y) = tiny_model(), tiny_data()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+
+    def smi(source):
+        return SMICallback(log_dir=tmp_path, interval=0.05, source=source, resume=True)
+
+    with pytest.raises(RuntimeError, match="crash"):
+        model.fit(x, y, epochs=4, verbose=0, callbacks=[smi("estimate"), backup, CrashAt(2)])
+    capsys.readouterr()
+    history = model.fit(x, y, epochs=4, verbose=0, callbacks=[
+        smi("nvidia-smi"), backup, EnergyForecast(after_epochs=1), EnergyBudget(1e-9)])
+    assert history.history["energy_estimated"][0] == 0.0  # this epoch: measured
+    assert history.history["energy_total_estimated"][0] == 1.0  # the total: in part not
     out = capsys.readouterr().out
-    assert out.count("(in part estimated: GPU measured, the rest estimated)") == 2
-    assert "J budget (GPU)" not in out and "J (GPU)," not in out
+    assert "in part estimated" in out and "J budget (GPU)" not in out
 
 
 def test_a_resumed_fit_s_budget_counts_the_interrupted_attempt(fake_smi, tmp_path, capsys):
@@ -176,3 +177,13 @@ def test_the_budget_never_drops_what_it_counted_when_the_total_is_unknown():
         "NaN (the energy spent before is not known)"]
     budget.on_epoch_end(3, {"energy_j": 10.0})  # an energy_j not from SMICallback
     assert budget.spent_j == 80.0
+
+
+def test_the_meter_itself_keeps_an_estimating_power_source_alone():
+    # SMICallback refused it; EnergyMeter(source=[...]) added the estimate into the total
+    from greenscreen import EnergyMeter
+    from greenscreen.meters import CpuTimeEstimate
+
+    with pytest.raises(ValueError, match="an estimating PowerSource .* alone"):
+        EnergyMeter(source=[CpuTimeEstimate(), "nvidia-smi"])
+    EnergyMeter.check_arguments(source=CpuTimeEstimate())  # alone: as before

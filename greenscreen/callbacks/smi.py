@@ -131,8 +131,8 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         super().__init__()
         # Every argument is checked now, as Keras callbacks do: the meter's by the meter's
         # own rules, carbon_intensity, country and pue when `_reset` resolves them.
-        check_arguments(log_dir, meter, first_sample_timeout, resume, source,
-                        per_batch=per_batch, append=append)
+        check_arguments(log_dir, meter, first_sample_timeout, resume, per_batch=per_batch,
+                        append=append)
         EnergyMeter.check_arguments(source, interval, gpus, attribution)
         self.log_dir = log_dir
         self.interval = interval

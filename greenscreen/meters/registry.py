@@ -127,7 +127,8 @@ def plan(request, interval: float = 0.1, gpus=None) -> Plan:
 
 def check_source(source) -> None:
     """Checks `EnergyMeter(source=...)`: "auto", one name, a `PowerSource`, or a list of
-    names and `PowerSource`s (each name once, one GPU source at most, "estimate" alone).
+    names and `PowerSource`s (each name once, one GPU source at most, "estimate" or an
+    estimating `PowerSource` such as `CpuTimeEstimate()` alone).
 
     Raises:
         ValueError: "source=... is not valid; allowed: ..." (`validation.invalid`).
@@ -151,6 +152,10 @@ def check_source(source) -> None:
     if "estimate" in names and len(source) > 1:
         raise invalid("source", source, "'estimate' alone: an estimate is never added to a "
                       "measurement")
+    if len(source) > 1 and any(isinstance(s, PowerSource) and str(
+            s.provenance).startswith("estimated:") for s in source):
+        raise invalid("source", source, "an estimating PowerSource (provenance "
+                      "'estimated:...') alone: an estimate is never added to a measurement")
 
 
 def _add(result: Plan, name: str, source: PowerSource) -> bool:
