@@ -96,8 +96,9 @@ def _add_executors(stage: argparse.ArgumentParser, common: argparse.ArgumentPars
                                  "dependent analyze + final + report job")
     slurm.add_argument("--dry-run", action="store_true", help="write and print, do not submit")
     slurm.add_argument("--partition", help="default: settings.slurm_partition")
-    slurm.add_argument("--time", help="per-run time limit, e.g. 04:00:00 (default: "
-                                      "settings.slurm_time)")
+    slurm.add_argument("--time", help="time limit of each array task, e.g. 04:00:00: one "
+                                      "run, or with --parallel N a task's share of the runs "
+                                      "(default: settings.slurm_time)")
     slurm.add_argument("--account", help="default: settings.slurm_account")
     slurm.add_argument("--parallel", type=_at_least(0),
                        help="most runs at once (default: settings.slurm_parallel)")

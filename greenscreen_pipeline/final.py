@@ -218,9 +218,16 @@ def no_recommendation(sweep_dir: Path, analysis: dict) -> str:
     failed = analysis.get("failed_or_skipped") or []
     first = next((f for f in failed if isinstance(f.get("reason"), str)), None)
     why = f"; run {int(first['run']):03d} {first['status']}: {first['reason']}" if first else ""
+    states = {f.get("status") for f in failed}
+    todo = []  # per state: interrupted runs resume, failed ones train again on request
+    if states & {"interrupted", "running", "pending", "parked"}:
+        todo.append("run the same sweep command again to resume the interrupted runs")
+    if "failed" in states or not todo:
+        todo.append("fix the cause, then train the failed runs again (greenscreen sweep "
+                    "--retry-failed)")
     return (f"no recommendation in {sweep_dir}/analysis.json: {analysis.get('done', 0)} of "
-            f"{analysis.get('runs', '?')} runs finished{why}. Fix the cause, then train the "
-            "failed runs again (greenscreen sweep --retry-failed) and analyze")
+            f"{analysis.get('runs', '?')} runs finished{why}. "
+            f"{'; '.join(todo)[0].upper()}{'; '.join(todo)[1:]}, and analyze")
 
 
 def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dict, str]],

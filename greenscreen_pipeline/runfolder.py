@@ -40,6 +40,7 @@ import yaml
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 from greenscreen.validation import invalid
 
+from . import endings
 from .records import RunResults, RunSummary
 
 # stopped: halving ended it at a rung (not failed, not done); it is never trained again.
@@ -49,8 +50,6 @@ CONFIGURATION = "configuration.json"
 # it resumes from its checkpoint, like an interrupted run, once the rung is decided.
 STATES = ("pending", "running", "interrupted", "parked") + FINAL
 BUSY_EXIT = 73  # run.execute.BUSY: another process held the run's lock; nothing was trained
-# How an attempt that ends by one of these signals ended: stopped, not broken.
-STOP_SIGNALS = ("SIGINT", "SIGTERM")
 # The original pipeline's logs.csv columns, and ours.
 SEED_COLUMNS = {"gpu_power_W": "power_w", "gpu_temp_C": "gpu_temp_c", "gpu_util_%": "gpu_util_pct"}
 
@@ -221,8 +220,9 @@ class RunFolder:
         """status.json as the run process left it, corrected by what the executor saw.
 
         A run process that died without saying why is failed (killed by SIGKILL:
-        out of memory?) or interrupted (SIGINT, SIGTERM, or its executor died
-        with it, e.g. the whole sweep was killed or a node was lost).
+        out of memory?) or interrupted (`endings.interrupted`: SIGINT, SIGTERM, a full
+        disk; or its executor died with it, e.g. the whole sweep was killed or a node was
+        lost).
         """
         record = self.status_record()
         attempts = self.attempts()
@@ -240,11 +240,12 @@ class RunFolder:
             alive = last.get("host") == socket.gethostname() and process_alive(last.get("pid", 0))
             return {**out, "status": "running" if alive else "interrupted",
                     **({} if alive else {"reason": "its executor stopped before the run"})}
-        if how.startswith("signal ") and how.split()[1] in STOP_SIGNALS:
-            return {**out, "status": "interrupted", "reason": f"stopped by {how.split()[1]}"}
+        stopped = endings.interrupted(how, last.get("stderr_tail") or "")
+        if stopped:
+            return {**out, "status": "interrupted", "reason": stopped}
         if how == "exit 0" and out["status"] == "pending":
             return out
-        return {**out, "status": "failed", "reason": _died(how),
+        return {**out, "status": "failed", "reason": endings.died(how),
                 "traceback_tail": last.get("stderr_tail", "")}
 
     def state(self) -> str:
@@ -323,14 +324,6 @@ def _times(column):
         return pd.to_datetime(column, format="ISO8601")
     except (ValueError, TypeError):
         return pd.to_datetime(column)
-
-
-def _died(how: str) -> str:
-    if how == "signal SIGKILL":
-        return "worker killed by SIGKILL (out of memory?)"
-    if how.startswith("signal "):
-        return f"worker killed by {how.split()[1]}"
-    return f"worker exited with code {how.split()[1]} without writing its status"
 
 
 def process_alive(pid: int) -> bool:

@@ -22,17 +22,18 @@ have waited for ever; the same command resumes it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import threading
 from pathlib import Path
 from typing import Iterable
 
-from .. import budget, ledger, runfolder
-from ..errors import Interrupted, RunsFailing
+from .. import budget, endings, ledger, runfolder
+from ..errors import Interrupted, PipelineError, RunsFailing
 from ..log import logger
 from ..run import cpus
-from ..run.execute import PARKED
+from ..run.execute import NO_SPACE, PARKED
 from ..space import SweepConfig
 from . import proposals
 from .attempt import train_claimed
@@ -79,11 +80,19 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
         books.stop()
     if pool.stopped_because:
         raise RunsFailing(pool.stopped_because)
+    if pool.no_space:
+        raise NoSpace(f"stopped with {through(runfolder.started(sweep_dir, runs), runs)}: "
+                      f"{pool.no_space}. Free some space, then run the same command again "
+                      "(interrupted runs resume)")
     if stop.requested:  # the runs with a folder only: `runs` may be a billion (issue 33)
         started = runfolder.started(sweep_dir, runs)
         raise Interrupted(f"stopped with {through(started, runs)}; run the same command "
                           "again to finish (interrupted runs resume)", started)
     return budget.outcomes(config.settings, sweep_dir)
+
+
+class NoSpace(PipelineError):
+    """The sweep stopped: its disk is full. Nothing failed; the same command resumes it."""
 
 
 def slot_environment(k: int, workers: int, gpus: list[str] | None) -> dict | None:
@@ -107,6 +116,7 @@ class Pool:
         self.config, self.sweep_dir, self.stop, self.progress = config, sweep_dir, stop, progress
         self.on_report = lambda report: None  # -> why the sweep must stop, or None
         self.stopped_because: str | None = None
+        self.no_space: str | None = None  # why the disk is full, once a run found it
         self.pending: queue.Queue[tuple[int, bool] | None] = queue.Queue()  # (run, release)
         self.freed = threading.Event()  # a slot finished a run
         self.release, self.parked = releases(config), ParkedRuns(config, sweep_dir)
@@ -188,6 +198,12 @@ class Pool:
             while t.is_alive():
                 t.join(timeout=0.2)
 
+    def _no_room(self, why: str) -> None:
+        """Stops the sweep: the disk is full (the runs in flight are interrupted)."""
+        if self.no_space is None and not self.stop.requested:
+            self.no_space = why
+            self.stop.request()
+
     def _serve(self, env: dict | None, slot: WorkerSlot | None) -> None:
         epochs = self.config.settings["epochs"]
         given = slot is not None  # the caller's: it closes it (`all` trains final in it)
@@ -206,13 +222,24 @@ class Pool:
                             self.parked.add(index, report.outcome)
                             continue
                         self.progress.report(self.sweep_dir, report)
+                        reason = str(report.outcome.get("reason", ""))
+                        if report.outcome.get("attempt_code") == NO_SPACE or \
+                                reason.startswith(endings.NO_SPACE):  # so would the rest
+                            self._no_room(f"run {index:03d}: "
+                                          + reason.split("; free some space")[0])
                         why = self.on_report(report)
                         if why and not self.stop.requested:
-                            self.stopped_because = why
-                            log.error("stopping: %s", why)
+                            self.stopped_because = why  # said once, by the error it raises
+                            log.warning("stopping: runs failed one after another; the runs "
+                                        "in flight are kept as interrupted")
                             self.stop.request()
-                except Exception:  # a slot must not die with runs still queued
-                    log.exception("run %03d: the executor failed", index)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                        log.exception("run %03d: the executor failed: %s", index, exc)
+                    self._no_room(f"run {index:03d}: {exc}")
+                except Exception as exc:  # a slot must not die with runs still queued
+                    log.exception("run %03d: the executor failed: %s: %s", index,
+                                  type(exc).__name__, exc)
                 finally:
                     self.pending.task_done()
                     self.freed.set()

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from greenscreen.fileio import atomic_write_text
 
+from .. import runfolder
 from ..errors import MissingDependency, SubmitError, UsageError
 from ..log import logger
 from ..space import SweepConfig
@@ -64,9 +65,11 @@ def _spans(indices: Iterable[int]) -> Iterator[range]:
         yield range(start, last + 1)
 
 
-def header(name: str, settings: dict, sweep_dir: Path) -> list[str]:
+def header(name: str, settings: dict, sweep_dir: Path, array: bool = True) -> list[str]:
+    """The #SBATCH lines; a job that is no array logs to %x-%j.out (%a would be 4294967294)."""
+    log_name = "%x-%A_%a.out" if array else "%x-%j.out"
     lines = ["#!/bin/bash", f"#SBATCH --job-name={name}",
-             f"#SBATCH --output={sweep_dir.resolve()}/slurm/%x-%A_%a.out"]
+             f"#SBATCH --output={sweep_dir.resolve()}/slurm/{log_name}"]
     for key in ("partition", "time", "account"):
         if settings.get(f"slurm_{key}"):  # validated in space.py: no spaces, no newlines
             lines.append(f"#SBATCH --{key}={settings[f'slurm_{key}']}")
@@ -105,7 +108,7 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
               f"exec {py} -m greenscreen_pipeline run-one --config {cfg} --sweep-dir {out} "
               + which + retry]
     report_opts = f" --out {shlex.quote(str(Path(report_out).resolve()))}" if report_out else ""
-    report = header("greenscreen-report", s, sweep_dir) + [
+    report = header("greenscreen-report", s, sweep_dir, array=False) + [
         f"cd {here}",
         *(f"{py} -m greenscreen_pipeline {stage} --config {cfg} --sweep-dir {out}"
           + (report_opts if stage == "report" else "")
@@ -118,7 +121,11 @@ def submit(config: SweepConfig, sweep_dir: Path, dry_run: bool, gpus_per_run: in
     """Writes the scripts into `<sweep>/slurm/` and submits them (or prints them)."""
     array, report, todo = scripts(config, sweep_dir, gpus_per_run, report_out)
     if not todo:
-        log.info("every run is finished; nothing to submit")
+        failed = sum(r["status"] == "failed" for r in runfolder.started(
+            sweep_dir, config.settings["runs"]))
+        log.info("every run is finished; nothing to submit" if not failed else
+                 f"nothing to submit: {failed} failed run(s) are kept as failed, the others "
+                 "are finished; --retry-failed submits the failed runs again")
         return
     paths = sweep_dir / "slurm" / "runs.sbatch", sweep_dir / "slurm" / "report.sbatch"
     for path, text in zip(paths, (array, report)):

@@ -1,0 +1,48 @@
+"""How a run's attempt ended when it left no status saying so: interrupted (it resumes
+when the same command runs again) or failed, read from how its process ended ("signal
+SIGINT", "exit 75") and the last lines of its stderr."""
+
+from __future__ import annotations
+
+import re
+
+# How an attempt that ends by one of these signals ended: stopped, not broken.
+STOP_SIGNALS = ("SIGINT", "SIGTERM")
+# Exit codes of an attempt that was interrupted, not broken, though no status says so: a
+# full disk (run.execute.NO_SPACE: status.json could not be written), a process stopped by
+# SIGINT or SIGTERM before its run wrote its status (run.execute.INTERRUPTED, a shell's 143).
+# SIGKILL (the OOM killer) and any other code fail the run.
+NO_SPACE = "the disk is full"  # how an interrupted run's reason starts after a full disk
+STOP_EXITS = {"exit 75": NO_SPACE, "exit 130": "stopped", "exit 143": "stopped by SIGTERM"}
+# A process that died of a full disk before its run could say so (its last stderr line).
+NO_SPACE_ERROR = re.compile(r"OSError: \[Errno (28|27|122)\] .*")
+
+
+def interrupted(how: str, stderr_tail: str) -> str | None:
+    """Why an attempt that ended `how` was interrupted, or None where it failed."""
+    if how.startswith("signal ") and how.split()[1] in STOP_SIGNALS:
+        return f"stopped by {how.split()[1]}"
+    tail = stderr_tail.strip().splitlines()
+    if how in STOP_EXITS or (tail and NO_SPACE_ERROR.fullmatch(tail[-1])):
+        return _stopped(how, tail)
+    return None
+
+
+def _stopped(how: str, tail: list[str]) -> str:
+    """Why an attempt that left no status was interrupted (STOP_EXITS, a full disk), in
+    the run's own words where its stderr has them ("run 000 interrupted: ...")."""
+    said = [line.split(" interrupted: ", 1)[1] for line in tail if " interrupted: " in line]
+    if how in STOP_EXITS and how != "exit 75":
+        return (f"{STOP_EXITS[how]} ({said[-1] if said else how}) before it recorded its "
+                "status; it resumes when you run the same command again")
+    why = said[-1] if said else tail[-1] if tail else how
+    return f"{NO_SPACE} ({why}); free some space and run the same command again"
+
+
+def died(how: str) -> str:
+    """Why an attempt that left no status failed."""
+    if how == "signal SIGKILL":
+        return "worker killed by SIGKILL (out of memory?)"
+    if how.startswith("signal "):
+        return f"worker killed by {how.split()[1]}"
+    return f"worker exited with code {how.split()[1]} without writing its status"
