@@ -7,6 +7,7 @@ float32 NHWC arrays in [0, 1] with integer labels.
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +73,36 @@ def load_cifar10_dir(path: str) -> tuple[np.ndarray, np.ndarray]:
                            f"and test_batch (missing: {', '.join(missing) or 'data_batch_*'})")
     xs, ys = [], []
     for f in files:
-        batch = read_cifar_batch(f)
-        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        images, labels = _cifar_arrays(f, read_cifar_batch(f))
+        xs.append(images)
+        ys.append(labels)
     x = np.concatenate(xs).transpose(0, 2, 3, 1).astype("float32") / 255.0
     return x, np.concatenate(ys)
+
+
+def _cifar_arrays(path: Path, batch: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's images (N x 3 x 32 x 32) and labels, after checking b'data' holds one row
+    of 3072 pixel values per label."""
+    try:
+        labels = np.asarray(batch[b"labels"])
+        data = np.asarray(batch[b"data"])
+    except Exception as exc:  # ragged lists
+        raise DatasetError(f"{path}: b'data' and b'labels' are not arrays ({exc})") from None
+    if labels.ndim != 1 or not (labels.size == 0 or np.issubdtype(labels.dtype, np.integer)):
+        raise DatasetError(f"{path}: b'labels' is {labels.dtype} of shape {labels.shape}, "
+                           "expected a list of integer class labels")
+    if data.ndim != 2 or data.shape[1] != 3072:
+        shape = f"{data.shape[1]} columns" if data.ndim == 2 else f"shape {data.shape}"
+        raise DatasetError(f"{path}: b'data' has {shape}, expected 3072 (3 x 32 x 32); "
+                           f"{len(labels)} labels")
+    if len(data) != len(labels):
+        raise DatasetError(f"{path}: b'data' has {len(data)} rows (images) but there are "
+                           f"{len(labels)} labels; expected one row of 3072 values per label")
+    if not np.issubdtype(data.dtype, np.integer) or (data.size and (
+            data.min() < 0 or data.max() > 255)):
+        raise DatasetError(f"{path}: b'data' holds {data.dtype} values, expected pixel "
+                           "values 0..255 (uint8)")
+    return data.astype(np.uint8).reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -120,27 +146,53 @@ class ImageFiles:
 
         picked = [self.paths[i] for i in np.atleast_1d(np.arange(len(self))[rows])]
         size = (self.image_size, self.image_size)
-        batch = np.stack([keras.utils.img_to_array(keras.utils.load_img(
-            p, color_mode="rgb", target_size=size), dtype="float32") for p in picked]) / 255.0
+        batch = np.stack([_decode(keras, p, size) for p in picked]) / 255.0
         return batch if self.transform is None else self.transform(batch)
+
+
+def _decode(keras, path, size: tuple) -> np.ndarray:
+    """One image file as a float32 HWC array in 0..255; DatasetError naming the file if it
+    is not an image PIL can read."""
+    try:
+        return keras.utils.img_to_array(keras.utils.load_img(
+            path, color_mode="rgb", target_size=size), dtype="float32")
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise  # their message names the file already
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL: not an image, truncated, ...
+        why = re.sub(r" <_io\.\w+ object at 0x[0-9a-f]+>| '[^']*'", "", str(exc)) or \
+            type(exc).__name__
+        raise DatasetError(f"{path} cannot be read as an image (PIL: {why}); remove or "
+                           "replace the file") from None
 
 
 def image_folder(path: str, image_size: int) -> tuple[ImageFiles, np.ndarray]:
     """One subfolder per class (as in ImageNet subsets): lazy images and integer labels.
 
-    Classes are the sorted subfolder names; files are taken in sorted order.
+    Classes are the sorted subfolder names; files are taken in sorted order. Hidden
+    folders and files (names starting with '.', e.g. .ipynb_checkpoints) are ignored; a
+    class folder with no images is an error, not a class no sample has.
     """
     folder = Path(path)
-    classes = sorted(d for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+    classes = sorted(d for d in folder.iterdir() if d.is_dir() and not _hidden(d)) \
+        if folder.is_dir() else []
     paths, labels = [], []
     for label, sub in enumerate(classes):
-        files = sorted(f for f in sub.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(f for f in sub.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
+                       and not _hidden(f) and f.is_file())
+        if not files and len(classes) > 1:
+            raise DatasetError(f"class folder {sub} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+                               f": every subfolder of {path} is a class; add its images, or "
+                               "remove it or rename it to start with '.' to leave it out")
         paths += files
         labels += [label] * len(files)
     if not paths:
         raise DatasetError(f"{path!r} is not a folder with one subfolder per class holding "
                            f"images ({', '.join(IMAGE_SUFFIXES)})")
     return ImageFiles(paths, image_size), np.asarray(labels, dtype=np.int64)
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".")
 
 
 def load_image_folder(path: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:

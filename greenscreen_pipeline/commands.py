@@ -49,6 +49,10 @@ def cannot_write(exc: OSError, command: str) -> str:
     return f"{where}. Pass a --sweep-dir (or settings.sweep_dir) you can write to"
 
 
+# The commands that train or check a config before training: they need settings.data_path.
+TRAINS = ("check", "sweep", "final", "all", "run-one")
+
+
 def load_config(args: argparse.Namespace) -> space.SweepConfig:
     """config.yaml with the command line's overrides of its settings."""
     option = lambda name: getattr(args, name, None)  # noqa: E731
@@ -57,6 +61,8 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
         "slurm_partition": option("partition"), "slurm_time": option("time"),
         "slurm_account": option("account"), "slurm_parallel": option("parallel"),
         "ray_address": option("address"), "retry_failed": option("retry_failed")})
+    if args.command in TRAINS:
+        space.check_data_path(config)
     repeat = repeats.beyond_space(config.space, config.settings)  # ranges.repeats' words
     if repeat and budget.unbounded(config.settings):
         log.info("%s: settings.budget ends the sweep; past the space's %d configuration(s), "
@@ -357,6 +363,7 @@ def run_one(args: argparse.Namespace) -> int | None:
     like every other run. SIGTERM (Slurm's time limit) or SIGINT leave the run in flight
     interrupted, its claim released, to resume."""
     from .executors import train_claimed
+    from .executors.progress import failure
     from .executors.stop import Stop
     from .executors.workers import WorkerSlot
 
@@ -373,7 +380,9 @@ def run_one(args: argparse.Namespace) -> int | None:
                 break
             report = train_claimed(config, Path(s["sweep_dir"]), index, s["epochs"], None,
                                    stop, slot)
-            log.info("run %03d %s", index, report.said())
+            why = failure(report.outcome) if report.note in ("failed", "interrupted") \
+                else None
+            log.info("run %03d %s", index, f"{report.note}: {why}" if why else report.said())
     finally:
         slot.close()
     if stop.requested:

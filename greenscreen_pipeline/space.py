@@ -343,3 +343,30 @@ def _check_runnable(path: str, settings: dict, space: dict) -> None:
             raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
                               "a dataset needing no files, or set settings.data_path to the "
                               f"{dataset} folder")
+
+
+FILE_DATASETS = ("cifar10_dir", "image_folder")  # read from settings.data_path
+
+
+def check_data_path(config: SweepConfig) -> None:
+    """Where the space holds a dataset read from settings.data_path, that it is a folder,
+    read as the runs read it: relative to the folder the sweep starts in (its runs start
+    there too, under Slurm as well). For the commands that train (check too); analyze and
+    report read a sweep whose data may have moved since. Raises ConfigError."""
+    for dataset in [d for d in config.space.get("dataset", []) if d in FILE_DATASETS][:1]:
+        _check_data_path(config.path, config.settings["data_path"], dataset)
+
+
+def _check_data_path(path: str, data_path: str, dataset: str) -> None:
+    folder = Path(data_path)
+    if folder.is_dir():
+        return
+    where = folder.resolve()
+    what = "a file, not a folder" if folder.exists() else "no such folder"
+    near = ""
+    if where.parent.is_dir():
+        near = wording.did_you_mean(folder.name, [d.name for d in where.parent.iterdir()
+                                                  if d.is_dir() and d.name[:1] != "."])
+    raise ConfigError(path, "settings.data_path", data_path,
+                      f"the {dataset} folder; {where} is {what} (a relative data_path is "
+                      f"read from the folder the sweep starts in, {Path.cwd()}){near}")

@@ -168,3 +168,15 @@ def test_a_kept_run_s_reason_is_whole_on_a_line_of_its_own(tmp_path, capsys):
     assert lines[0].startswith("[1/2] run 001 kept     acc n/a  energy n/a  total 0.0 J")
     assert "ETA" not in lines[0]
     assert lines[1] == f"    run 001 kept: it stopped ({reason})"
+
+
+def test_a_data_pipeline_error_s_reason_is_its_cause_not_the_iterator_node():
+    # a corrupt image's run said "UnknownError: [[IteratorGetNext]] [Op:__inference_...]"
+    message = ("Traceback (most recent call last):\n\n  File \"x.py\", line 3, in load\n"
+               "    raise DatasetError(...)\n\nDatasetError: data_bad/class2/img99.png cannot "
+               "be read as an image (PIL: cannot identify image file)\n\n\n"
+               "\t [[{{node PyFunc}}]]\n"
+               "\t [[IteratorGetNext]] [Op:__inference_multi_step_on_iterator_1714]")
+    assert reason_line(RuntimeError(message)) == (
+        "RuntimeError: DatasetError: data_bad/class2/img99.png cannot be read as an image "
+        "(PIL: cannot identify image file)")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import validation
+from ..datasets import DatasetError
 from ._data import BadModelFile, check_data_path, check_model_path, load_model
 from .cascade import MEMORY, Cascade
 from .evaluation import add_duplicates, heterogeneity_matrix, memory_verdict
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
     check_args(p, args)
     try:
         result = run(args)
-    except BadModelFile as exc:
+    except (BadModelFile, DatasetError) as exc:  # a refused or unreadable input file
         print(f"greenscreen.cascade: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))

@@ -24,7 +24,7 @@ from ..runfolder import BUSY_EXIT
 from . import ownership, rules
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Keras prints the error of a layer's call in bold
-_NOT_WHY = ("[[{{", "[Op:", "Hint:", "See http")  # lines of a message that say no cause
+_NOT_WHY = ("[[", "[Op:", "Hint:", "See http")  # lines of a message that say no cause
 
 # Exit codes of a run, the same from a worker's reply and a run process's exit status.
 DONE = 0  # also skipped and stopped: final states that are not a fault
@@ -210,9 +210,9 @@ def reason_line(exc: BaseException) -> str:
     to 300 characters). Not the lines that only say where or what to read: where Keras
     wraps an error raised in a layer's call ("Exception encountered when calling ...", the
     error, then "Arguments received by ...:" and one line per argument), the wrapped
-    error's line; in a TensorFlow runtime error, the line above its graph node, its hint
-    and its op ("[[{{node ...}}]]", "Hint: ...", "[Op:...]"); nor JAX's link ("See
-    https://...")."""
+    error's line; in a TensorFlow runtime error, the line above its graph nodes, its hint
+    and its op ("[[{{node ...}}]]", "[[IteratorGetNext]]", "Hint: ...", "[Op:...]"); nor
+    JAX's link ("See https://...")."""
     text = _ANSI.sub("", str(exc)).split("\nArguments received by ", 1)[0]
     lines = [line.strip() for line in text.splitlines()
              if line.strip() and not line.strip().startswith(_NOT_WHY)]
