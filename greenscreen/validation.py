@@ -6,6 +6,7 @@ always gets the same shape of error: what was given, where, and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from typing import Any, Iterable
@@ -31,10 +32,39 @@ def invalid(name: str, value: Any, allowed: str,
     return error(f"{name}={value!r} is not valid; allowed: {allowed}.")
 
 
+def did_you_mean(value: Any, choices: Iterable[Any], cutoff: float = 0.6) -> str:
+    """" (did you mean 'rapl'?)" where one of `choices` is close to a misspelt `value`
+    (difflib's ratio at least `cutoff`), else "": for the end of an `allowed` text.
+
+    Example:
+
+    ```python
+    raise invalid("source", "rpal", "'nvml', 'rapl'" + did_you_mean("rpal", ["nvml", "rapl"]))
+    # ValueError: source='rpal' is not valid; allowed: 'nvml', 'rapl' (did you mean 'rapl'?).
+    ```
+    """
+    if not isinstance(value, str):
+        return ""
+    names = [c for c in choices if isinstance(c, str)]
+    close = difflib.get_close_matches(value, names, n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """Checks `value` is one of `choices`; a misspelt string names the nearest one.
+
+    Example:
+
+    ```python
+    check_choice("attribution", "proces", ("process", "device"))
+    # ValueError: attribution='proces' is not valid; allowed: one of 'process', 'device'
+    # (did you mean 'process'?).
+    ```
+    """
     choices = list(choices)
     if value not in choices:
-        raise invalid(name, value, "one of " + ", ".join(repr(c) for c in choices))
+        raise invalid(name, value, "one of " + ", ".join(repr(c) for c in choices)
+                      + did_you_mean(value, choices))
     return value
 
 

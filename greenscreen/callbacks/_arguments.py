@@ -13,8 +13,7 @@ def check_arguments(log_dir, meter, first_sample_timeout, resume, **flags) -> No
     """The callback's own arguments (the meter's are `EnergyMeter.check_arguments`', whose
     rule keeps an estimate, by name or as a `PowerSource` such as `CpuTimeEstimate()`,
     alone)."""
-    if log_dir is not None and not isinstance(log_dir, (str, Path)):
-        raise invalid("log_dir", log_dir, "a folder path (str or pathlib.Path) or None")
+    check_log_dir(log_dir)
     if meter is not None and not isinstance(meter, EnergyMeter):
         raise invalid("meter", meter, "None or a greenscreen EnergyMeter")
     check_number("first_sample_timeout", first_sample_timeout, low=0)
@@ -23,3 +22,20 @@ def check_arguments(log_dir, meter, first_sample_timeout, resume, **flags) -> No
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise invalid(name, value, "True or False")
+
+
+def check_log_dir(log_dir) -> None:
+    """`log_dir`: None, or a folder path (str or pathlib.Path) that is a folder or can be
+    made one: neither it nor the nearest of its parents that exists is a file."""
+    allowed = "a folder path (str or pathlib.Path) or None"
+    if log_dir is None:
+        return
+    if not isinstance(log_dir, (str, Path)):
+        raise invalid("log_dir", log_dir, allowed)
+    path = Path(log_dir)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise invalid("log_dir", log_dir, f"{allowed}; {str(folder)!r} is a file, "
+                              "not a folder")
+            return

@@ -19,7 +19,7 @@ class ResumeFiles:
         with resume=True, or (resume=None) when it starts past epoch 0 and `logs.csv`
         holds earlier epochs. Loads them and the earlier attempts, or starts afresh."""
         self._resuming = bool(self.resume)
-        if self.log_dir is None:
+        if not self._writes:  # no log_dir, or another fit writes there
             return
         log = self._run_log = CsvRunLog(Path(self.log_dir) / "logs.csv")
         if log.path.exists() and (self.append or self.resume is not False):

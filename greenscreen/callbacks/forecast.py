@@ -9,7 +9,8 @@ import keras
 
 from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
-from ..validation import check_number
+from ..validation import check_integer
+from ._arguments import check_log_dir
 from ._windows import covered, covers_text, is_estimate
 
 NAN = float("nan")
@@ -40,7 +41,7 @@ class EnergyForecast(keras.callbacks.Callback):
     `forecast_co2_g` (NaN until the forecast exists).
 
     Args:
-        after_epochs: Epochs to observe before forecasting (>= 1).
+        after_epochs: Epochs to observe before forecasting: an integer >= 1.
         log_dir: Folder for `forecast.json`; None writes no file.
         carbon_intensity, country, pue: As for `SMICallback`.
         verbose: 1 prints the forecast and, at the end, its error.
@@ -57,7 +58,8 @@ class EnergyForecast(keras.callbacks.Callback):
                  carbon_intensity: float | None = None, country: str | None = None,
                  pue: float = 1.0, verbose: int = 1) -> None:
         super().__init__()
-        check_number("after_epochs", after_epochs, low=1)  # bad arguments raise here
+        check_integer("after_epochs", after_epochs, low=1)  # bad arguments raise here
+        check_log_dir(log_dir)
         self.after_epochs = after_epochs
         self.log_dir = log_dir
         self.carbon_intensity = carbon_intensity

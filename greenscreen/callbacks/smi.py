@@ -15,6 +15,7 @@ from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
 from ._arguments import check_arguments
 from ._job import job_metadata
+from ._lock import take
 from ._resume import ResumeFiles
 from ._runlog import CsvRunLog, epoch_row
 from ._summary import attempt_record, document
@@ -63,7 +64,9 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
     writes NaN with the reason.
 
     Args:
-        log_dir: Folder for `logs.csv` and `summary.json`; None writes no file.
+        log_dir: Folder for `logs.csv` and `summary.json`; None writes no file. One fit
+            writes it at a time (it locks `greenscreen.lock` there): one that finds
+            another writing there warns, and its energy goes into its Keras logs only.
         interval: Seconds between power samples (default 0.1, i.e. 10 Hz).
         source: "auto" (every component it can read: GPUs, CPU packages and
             DRAM), one of "nvidia-smi", "nvml", "rapl", "estimate", a list of
@@ -147,6 +150,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         self.resume = resume
         self.first_sample_timeout = first_sample_timeout
         self.attribution = attribution
+        self._lock = None
         self._reset()
 
     # -- state -------------------------------------------------------------
@@ -154,6 +158,8 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         """Per-fit state: set at construction, so evaluate/predict before any fit find it,
         and again at every `on_train_begin`."""
         self.intensity = resolve_intensity(self.carbon_intensity, self.country, self.pue)
+        self._release_lock()
+        self._writes = self.log_dir is not None  # False where another fit writes log_dir
         self._meter: EnergyMeter | None = None
         self._owns_meter = False
         self._reason: str | None = None
@@ -180,6 +186,25 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         if (key, message) not in self._warned:
             self._warned.add((key, message))
             warnings.warn(f"greenscreen: {message}", RuntimeWarning, stacklevel=3)
+
+    def _take_lock(self) -> None:
+        """Becomes log_dir's one writer; where another fit writes there, writes nothing."""
+        self._writes = self.log_dir is not None
+        if self._writes:
+            self._lock, busy = take(self.log_dir, self)
+            if busy:
+                self._lost_lock()
+                self._warn_once("lock", f"{self.log_dir}: {busy}, so this fit's energy "
+                                "goes into its Keras logs only, and no logs.csv or "
+                                "summary.json is written there (give each fit its own log_dir)")
+
+    def _lost_lock(self) -> None:
+        self._writes = False
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _start_meter(self) -> None:
         if self._meter is not None and self._meter.running:
@@ -213,6 +238,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         self._reset()
         self._job = job_metadata()
         self._in_fit = True
+        self._take_lock()
         self._start_meter()
         self._train = self._open("train")
 
@@ -265,6 +291,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
             self._train.close()
         self._in_fit = False
         self._write_summary()
+        self._release_lock()
         self._stop_meter()
 
     def close(self) -> None:
@@ -290,11 +317,13 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         try:
             self._write_summary()
         finally:
+            self._release_lock()
             self._stop_meter()
 
     # -- evaluate / predict ------------------------------------------------
     def _begin_inference(self, phase: str):
         if not self._in_fit:
+            self._take_lock()
             self._start_meter()
         self._inference_phase = phase
         return self._open(phase)
@@ -311,6 +340,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
             self._val_energy = window.energy_j
         else:
             self._write_summary()
+            self._release_lock()
             self._stop_meter()
 
     @_guarded
@@ -341,7 +371,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
     def _write_summary(self, row_pending: bool = False) -> None:
         self._last_heartbeat = time.monotonic()
         self.summary = self._summarise(row_pending)
-        if self.log_dir is not None and self._no_summary is None:
+        if self._writes and self._no_summary is None:
             atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
 
     def _attempt_window(self):

@@ -9,13 +9,37 @@ variable `GREENSCREEN_CPU_TDP_W`) to your CPU's TDP for a better estimate.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
-from ..validation import check_number
+from ..validation import check_number, invalid
 from .base import PolledSource, Sample
 
 DEFAULT_TDP_W = 85.0
+
+
+TDP_VARIABLE = "GREENSCREEN_CPU_TDP_W"
+
+
+def tdp_from_environment() -> float:
+    """The TDP GREENSCREEN_CPU_TDP_W gives (85 W where it is unset or empty).
+
+    Raises:
+        ValueError: "GREENSCREEN_CPU_TDP_W='abc' is not valid; allowed: ..." where it is
+            not a finite number of watts > 0.
+    """
+    raw = os.environ.get(TDP_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_TDP_W
+    allowed = "your CPU's TDP in watts, a finite number > 0 (e.g. 65), or unset for 85"
+    try:
+        tdp = float(raw)
+    except ValueError:
+        raise invalid(TDP_VARIABLE, raw, allowed) from None
+    if not math.isfinite(tdp) or tdp <= 0:
+        raise invalid(TDP_VARIABLE, raw, allowed)
+    return tdp
 
 
 def watts_per_core(tdp_w: float | None = None) -> float:
@@ -23,10 +47,10 @@ def watts_per_core(tdp_w: float | None = None) -> float:
     85 W) over this machine's cores.
 
     Raises:
-        ValueError: The TDP is not a number > 0.
+        ValueError: The TDP is not a number > 0 (naming GREENSCREEN_CPU_TDP_W where it
+            comes from there).
     """
-    tdp = tdp_w if tdp_w is not None else float(
-        os.environ.get("GREENSCREEN_CPU_TDP_W", DEFAULT_TDP_W))
+    tdp = tdp_w if tdp_w is not None else tdp_from_environment()
     check_number("tdp_w", tdp, low=0, low_open=True)
     return tdp / (os.cpu_count() or 1)
 
@@ -51,6 +75,12 @@ class CpuTimeEstimate(PolledSource):
         return watts_per_core(self.tdp_w)
 
     def unavailable_reason(self) -> str | None:
+        """None, unless the wattage it would use is not valid (an invalid
+        GREENSCREEN_CPU_TDP_W, `tdp_w` or `watts_per_core`): then that error's message."""
+        try:
+            self._watts()
+        except ValueError as exc:
+            return str(exc)
         return None
 
     def open(self) -> None:

@@ -120,13 +120,15 @@ class EnergyMeter:
         check_source(source)
         check_number("interval", interval, low=0, low_open=True)
         if gpus is not None and not _is_gpu_list(gpus):
-            raise invalid("gpus", gpus, "None or a list of GPU indices or UUIDs")
+            raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or "
+                          "UUIDs")
         check_choice("attribution", attribution, ATTRIBUTIONS)
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> "EnergyMeter":
         """Starts sampling. Raises `SourceUnavailable` with the reason if the requested
-        source (or none of a list) can run here ("auto" always finds one)."""
+        source (or none of a list) can run here ("auto" always finds one, unless the
+        estimate it falls back on has an invalid GREENSCREEN_CPU_TDP_W)."""
         if self._running:
             return self
         chosen = plan(self.requested, self.interval, self.gpus)
@@ -364,7 +366,8 @@ def _is_gpu_list(gpus) -> bool:
     """Whether `gpus` lists GPU indices or UUIDs (a string such as "0,1" does not)."""
     if isinstance(gpus, (str, bytes)) or not isinstance(gpus, Iterable):
         return False
-    return all(isinstance(g, (int, str)) and not isinstance(g, bool) for g in gpus)
+    return all(isinstance(g, (int, str)) and not isinstance(g, bool)
+               and not (isinstance(g, int) and g < 0) for g in gpus)
 
 
 def _sum(values: list[float]) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..validation import invalid
+from ..validation import did_you_mean, invalid
 from .base import PowerSource, SourceUnavailable
 
 SOURCE_NAMES = ("auto", "nvidia-smi", "nvml", "rapl", "estimate")
@@ -60,7 +60,9 @@ def pick_auto(interval: float = 0.1, gpus=None) -> tuple[PowerSource, dict[str, 
     """The single best source: NVML counter, nvidia-smi, NVML power, RAPL, estimate.
 
     Returns the source and, for each source passed over, the reason. (`EnergyMeter`'s
-    "auto" measures every component it can read instead: see `plan`.)
+    "auto" measures every component it can read instead: see `plan`.) Raises
+    `SourceUnavailable` where none can run: no GPU or RAPL, and GREENSCREEN_CPU_TDP_W
+    not valid for the estimate.
     """
     source, skipped = pick_gpu(interval, gpus)
     if source is not None:
@@ -71,7 +73,8 @@ def pick_auto(interval: float = 0.1, gpus=None) -> tuple[PowerSource, dict[str, 
         if reason is None:
             return source, skipped
         skipped[name] = reason
-    raise AssertionError("the CPU-time estimate is always available")
+    raise SourceUnavailable("no source can run: " + "; ".join(
+        f"{n}: {r}" for n, r in skipped.items()))
 
 
 @dataclass
@@ -88,7 +91,8 @@ def plan(request, interval: float = 0.1, gpus=None) -> Plan:
     """The sources to run for `EnergyMeter(source=request)`.
 
     - "auto": the GPUs (as `pick_gpu` chooses) and the CPU packages and DRAM (RAPL),
-      each where it can be read; with none of them, the CPU-time estimate alone.
+      each where it can be read; with none of them, the CPU-time estimate alone
+      (`SourceUnavailable` where GREENSCREEN_CPU_TDP_W is not valid for it).
     - one name: that source; raises `SourceUnavailable` if it cannot run here.
     - a list of names or `PowerSource`s: those that can run; each one that cannot
       leaves its components unmeasured, with the reason. Raises only if none can run.
@@ -109,8 +113,14 @@ def plan(request, interval: float = 0.1, gpus=None) -> Plan:
         if gpu is None:
             result.unmeasured["gpu"] = "; ".join(f"{n}: {r}" for n, r in skipped.items())
         _add(result, "rapl", make_source("rapl", interval, gpus))
-        if not result.sources:
-            result.sources.append(make_source("estimate", interval, gpus))
+        if not result.sources:  # the estimate, unless its wattage is not valid
+            estimate = make_source("estimate", interval, gpus)
+            reason = estimate.unavailable_reason()
+            if reason is not None:
+                skipped["estimate"] = reason
+                raise SourceUnavailable("no source can run: " + "; ".join(
+                    f"{n}: {r}" for n, r in result.skipped.items()))
+            result.sources.append(estimate)
         return result
     single = isinstance(request, str)
     result = Plan([])
@@ -142,10 +152,12 @@ def check_source(source) -> None:
     if isinstance(source, PowerSource) or (isinstance(source, str) and source in SOURCE_NAMES):
         return
     if isinstance(source, (str, bytes)) or not isinstance(source, (list, tuple)) or not source:
-        raise invalid("source", source, allowed)
+        raise invalid("source", source, allowed + did_you_mean(source, SOURCE_NAMES))
     names = [s for s in source if not isinstance(s, PowerSource)]
-    if any(not isinstance(n, str) or n not in SOURCE_NAMES[1:] for n in names):
-        raise invalid("source", source, allowed + " without 'auto'")
+    unknown = [n for n in names if not isinstance(n, str) or n not in SOURCE_NAMES[1:]]
+    if unknown:
+        raise invalid("source", source, allowed + " without 'auto'"
+                      + did_you_mean(unknown[0], SOURCE_NAMES[1:]))
     if len(set(names)) != len(names) or sum(n in GPU_SOURCE_NAMES for n in names) > 1:
         raise invalid("source", source, "a list naming each source once and at most one GPU "
                       "source ('nvidia-smi' or 'nvml'): both would count the GPUs twice")
