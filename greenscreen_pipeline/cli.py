@@ -141,8 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "left out)")
     analyze.add_argument("--out", metavar="DIR", help="write analysis.json and the tables "
                          "into DIR (default: the sweep folder; e.g. for a read-only archive)")
-    sub.add_parser("final", parents=[common], help="train the recommended configuration for "
-                   "settings.final_epochs")
+    final = sub.add_parser("final", parents=[common], help="train the recommended "
+                           "configuration for settings.final_epochs")
+    final.add_argument("--if-complete", action="store_true", help="only once every run of "
+                       "the sweep is through (Slurm's report job: after a cancelled or "
+                       "timed-out array, final waits for the runs' resubmission)")
     report = sub.add_parser("report", parents=[common], help="write the PDF report")
     report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
     report.add_argument("--analysis", metavar="DIR", help="the folder `analyze --out DIR` "

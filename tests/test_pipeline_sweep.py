@@ -368,6 +368,15 @@ def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
     assert "#SBATCH --array=0,2-4" in lines
     assert '--index "$SLURM_ARRAY_TASK_ID"' in lines[-1] and "run-one" in lines[-1]
     assert [stage in report for stage in ("analyze", "final", "report")] == [True] * 3
+    # after a cancelled or timed-out array the report job trained final on a partial sweep
+    assert " final --config " in report and report.count("--if-complete") == 1
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "final", "--config",
+                           str(config.path), "--sweep-dir", str(out), "--if-complete"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "final not run: run 003 (running) not finished; 3 run(s) not started; run " \
+           "the same sweep command again" in done.stderr
+    assert not (out / "final").exists()
 
 
 def test_the_whole_pipeline_on_slurm_only_submits(tmp_path):

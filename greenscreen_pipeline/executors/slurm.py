@@ -10,7 +10,10 @@ a share of the runs. Without it, the array has one task per unfinished run (`run
 The report job uses `--dependency=afterany`, not `afterok`: with `afterok` one
 failed run (an OOM, a NaN) would cancel the analysis of every run that did
 finish; failed runs are recorded in their folders and listed by the analysis
-anyway. Resubmitting after a partial failure only includes runs not done.
+anyway. Resubmitting after a partial failure only includes runs not done. The report
+job's `final --if-complete` trains the final runs only once every run is through: after a
+cancelled or timed-out array it analyses and reports what finished, and the resubmission's
+report job trains final.
 The sweep folder must be on storage every node sees (e.g. a shared home or
 scratch file system), since each array task writes its own run folder there.
 
@@ -111,7 +114,7 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     report = header("greenscreen-report", s, sweep_dir, array=False) + [
         f"cd {here}",
         *(f"{py} -m greenscreen_pipeline {stage} --config {cfg} --sweep-dir {out}"
-          + (report_opts if stage == "report" else "")
+          + {"report": report_opts, "final": " --if-complete"}.get(stage, "")
           for stage in ("analyze", "final", "report"))]
     return "\n".join(array) + "\n", "\n".join(report) + "\n", todo
 
