@@ -289,6 +289,7 @@ def summary_text(result: dict) -> str:
     if len(result.get("energy_by_state") or {}) > 1:  # what the search cost, by how runs ended
         lines.append("energy by state: " + ", ".join(
             f"{state} {v['runs']} run(s) {v['energy_j'] or 0:.1f} J"
+            + (f" ({v['provenance']})" if v.get("provenance") else "")
             for state, v in result["energy_by_state"].items()))
     if result.get("proposal_cost"):
         cost = result["proposal_cost"]

@@ -24,6 +24,7 @@ from .objective import Objective
 from .runfolder import read_json
 from .search.front import hypervolume, pareto_mask
 from .search.propose import default_startup
+from .sweep_total import kind_of, words_of
 
 # How far beyond the worst done run the hypervolume's reference point lies, as a share of
 # the done runs' range on each axis.
@@ -31,13 +32,21 @@ REFERENCE_MARGIN = 0.01
 
 
 def energy_by_state(df: pd.DataFrame) -> dict:
-    """State -> {"runs": n, "energy_j": their energy over every attempt} over every run
-    folder of `df` (collect's rows); a run without a figure counts in "runs" only."""
+    """State -> {"runs": n, "energy_j": their energy over every attempt, "provenance":
+    "measured", "estimated" or "measured + estimated"} over every run folder of `df`
+    (collect's rows); a run without a figure counts in "runs" only."""
     out = {}
     for state, rows in df.groupby(df["status"].fillna("unknown"), sort=True):
-        energy = pd.to_numeric(rows["energy_j"], errors="coerce")
+        raw = pd.to_numeric(rows["energy_j"], errors="coerce")
+        energy = raw.fillna(0.0)
+        kinds = rows.get("source", pd.Series(None, index=rows.index)).map(
+            lambda s: kind_of(s) if isinstance(s, str) and s not in ("", "none") else None)
         out[str(state)] = {"runs": int(len(rows)),
-                           "energy_j": float(energy.sum()) if energy.notna().any() else None}
+                           "energy_j": float(raw.sum()) if raw.notna().any() else None,
+                           # never summed under one word: "measured + estimated" where mixed
+                           "provenance": words_of(float(energy[kinds == "measured"].sum()),
+                                                  float(energy[kinds == "estimated"].sum()))
+                           if kinds.notna().any() else None}
     return out
 
 

@@ -261,9 +261,13 @@ def test_relevance_reads_a_pareto_search_s_random_start_only(tmp_path):
     manifest.record(space.load(make_config(tmp_path, runs=6)), other, 2)
     sample, note = search_cost.relevance_runs(other, ok)
     assert list(sample["run"]) == ["000", "001"] and "random start (runs below 002)" in note
-    assert search_cost.energy_by_state(ok.assign(status=["done", "stopped", "done", "failed"])) \
-        == {"done": {"runs": 2, "energy_j": 4.0}, "failed": {"runs": 1, "energy_j": None},
-            "stopped": {"runs": 1, "energy_j": 2.0}}
+    # each state's provenance: an estimate is never summed into "measured" (it was unsaid)
+    sources = ["estimated:cpu-time", "measured:nvidia-smi", "measured:nvidia-smi", None]
+    assert search_cost.energy_by_state(ok.assign(
+        status=["done", "stopped", "done", "failed"], source=sources)) == {
+        "done": {"runs": 2, "energy_j": 4.0, "provenance": "measured + estimated"},
+        "failed": {"runs": 1, "energy_j": None, "provenance": None},
+        "stopped": {"runs": 1, "energy_j": 2.0, "provenance": "measured"}}
 
 
 def test_a_run_waiting_at_a_rung_gives_its_worker_to_the_next_run(fake_smi, tmp_path):
