@@ -244,6 +244,16 @@ def test_hostile_strings_build_and_show_literally(known_sweep, tmp_path):
     assert hostile in text.replace("\n", "")
 
 
+def test_a_sweep_with_no_finished_run_still_states_what_it_spent(tmp_path):
+    # the PDF said nothing of the 96.5 J an interrupted run had spent
+    write_run(tmp_path / "000", {"batch_size": 4}, 96.5, 50.0, 0.5)
+    (tmp_path / "000" / "status.json").write_text('{"status": "interrupted"}')
+    assert analysis.analyze(tmp_path)["done"] == 0
+    _, text = pdf_text(report.build(tmp_path, tmp_path / "r.pdf"))
+    assert "Its runs have spent 96.5 J so far (measured), counted in the sweep's totals." \
+        in " ".join(text.split())
+
+
 def test_zero_finished_runs_give_a_short_pdf_not_a_traceback(tmp_path):
     write_run(tmp_path / "000", {"batch_size": 4}, None, None, None, status="failed")
     result = analysis.analyze(tmp_path)

@@ -43,9 +43,13 @@ def build(sweep_dir: "str | Path", out: "str | Path",
 
 def nothing_to_rank(inputs: ReportInputs) -> list:
     a = inputs.analysis
+    spent = (a.get("sweep_energy") or {})
+    energy = (f" Its runs have spent {inputs.unit.text(spent['energy_j'])} so far "
+              f"({spent.get('provenance') or 'measured'}), counted in the sweep's totals."
+              if spent.get("energy_j") else "")
     return [para("greenscreen sweep report", "Title"), para(f"Sweep folder: {inputs.path}"),
             para(f"This sweep has no finished run ({a.get('runs', 0)} run folders), so there "
-                 "is nothing to rank or recommend yet."), *details.not_finished(inputs)]
+                 f"is nothing to rank or recommend yet.{energy}"), *details.not_finished(inputs)]
 
 
 def sweep_carbon_intensity(sweep_dir: "str | Path"):
