@@ -160,3 +160,60 @@ def test_a_parked_run_says_whom_it_waits_for_or_that_no_one_is_left():
                                                                            [0, 2]))
     alone = str(RunParked(1, 3, [0, 1, 2], []))  # the peers recorded as it parked
     assert "run(s)  " not in alone and "its last peers reached it or ended" in alone
+
+
+SLURM_HALVING = """
+settings: {epochs: 3, seed: 7, runs: 2, energy_source: estimate, early_stop: halving,
+           slurm_parallel: 2}
+configuration:
+  dataset: {values: [digits]}
+  model: {values: [ffnn]}
+  batch_size: {values: [32, 64]}
+"""
+
+
+def test_a_run_killed_while_it_waits_at_a_rung_resumes_at_the_rung(tmp_path):
+    """A Slurm task cancelled (or out of --time) while its run waits at rung 1 for a peer:
+    the rung epoch was trained again on resubmission, since the run waited before that
+    epoch's checkpoint was written. It now waits after it, and resumes at the rung."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from greenscreen_pipeline.runfolder import RunFolder
+
+    root = Path(__file__).resolve().parents[1]
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(SLURM_HALVING)
+    flags = ["--config", str(config), "--sweep-dir", str(out)]
+    cmd = [sys.executable, "-m", "greenscreen_pipeline"]
+    assert subprocess.run([*cmd, "sweep", "slurm", *flags, "--dry-run", "--no-probe"],
+                          cwd=root, capture_output=True, timeout=120).returncode == 0
+    task = subprocess.Popen([*cmd, "run-one", *flags, "--index", "0"], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while not (out / "000" / "rungs" / "0001.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)  # waiting for run 001, which never comes
+        assert task.poll() is None
+        os.killpg(task.pid, signal.SIGTERM)  # scancel
+        task.wait(timeout=60)
+    finally:
+        if task.poll() is None:
+            os.killpg(task.pid, signal.SIGKILL)
+    assert RunFolder.of(out, 0).state() == "interrupted"
+    # run 001 reaches the rung, worse and dearer: run 000 goes on
+    rungfiles.write_rung(out / "001", RungRecord(1, 1, 0.0, 1e9))
+    again = subprocess.run([*cmd, "run-one", *flags, "--index", "0"], cwd=root,
+                           capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = json.loads((out / "000" / "summary.json").read_text())
+    assert [a["first_epoch"] for a in summary["attempts"]] == [0, 1]  # not 0 again
+    assert [int(r["epoch"]) for r in RunFolder.of(out, 0).logs().to_dict("records")] == \
+        [0, 1, 2]

@@ -126,12 +126,14 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     if rungs is not None:
         rungs.check_resumed(start)
     smi = SMICallback(log_dir=folder.path, resume=True, **meter_arguments(settings))
-    # The rung callback after SMICallback (the energy so far) and before the checkpoint.
+    # The rung record after SMICallback (the energy so far) and before the checkpoint; the
+    # wait for its decision after it (rung_callback).
     try:
         history = model.fit(run_data.train, validation_data=run_data.validation,
                             epochs=epochs, initial_epoch=start, verbose=0, shuffle=False,
                             callbacks=[smi, *([rungs] if rungs else []),
                                        checkpoint.EpochCheckpoint(folder.checkpoint_dir),
+                                       *([rungs.waiter()] if rungs else []),
                                        keras.callbacks.TerminateOnNaN(), StopOnSignal()])
     except KeyboardInterrupt:  # wherever the stop landed, this attempt's joules stay counted
         smi.close()

@@ -8,12 +8,15 @@ worker to the next run; it resumes the run from the checkpoint once the rung is 
 (`rungfiles.parked_is_decided`), where `check_resumed` reads the decision.
 
 The callback sits after SMICallback (whose summary.json then holds the energy so far,
-every attempt included) and before the epoch checkpoint. So a run killed while it waits
-at a rung resumes from the epoch before and reaches the rung again, where it reads back
-the record it wrote (never a second one with other figures), and its peers' decision is
-the same. A run stopped at a rung keeps that epoch's checkpoint; should it be killed
-after the checkpoint and before its status says stopped, `check_resumed` finds the
-decision again before any further epoch trains.
+every attempt included) and records the rung before the epoch checkpoint; its `waiter`,
+after the checkpoint, waits for the decision. So a run killed while it waits (a Slurm
+task cancelled or out of time) resumes at the rung with its record there, and
+`check_resumed` waits again before any further epoch trains: the rung epoch is not
+trained twice. A run killed between its record and the checkpoint resumes from the
+epoch before and reaches the rung again, where it reads back the record it wrote (never
+a second one with other figures), and its peers' decision is the same. A run stopped at a
+rung keeps that epoch's checkpoint; should it be killed before its status says stopped,
+`check_resumed` finds the decision again.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class RungCallback(keras.callbacks.Callback):
         self.objective_name, self.maximize = objective_name, maximize
         self.folder = RunFolder.of(sweep_dir, run)
         self.stopped_at: int | None = None
+        self.pending: RungRecord | None = None  # recorded at this epoch, not yet decided
 
     def has_ended(self, run: int) -> bool:
         """Whether peer `run` will not reach a rung it has no record at: it has ended (done,
@@ -104,17 +108,32 @@ class RungCallback(keras.callbacks.Callback):
                                         self.rule, self.maximize, poll_s=self.poll_s)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """At a rung, records the run's figures (before the epoch's checkpoint); `waiter`,
+        after the checkpoint, waits for the decision."""
         trained = epoch + 1
         if trained not in self.rungs:
             return
         value = (logs or {}).get(self.objective_name)
         record = RungRecord(self.run, trained, _number(value), self.energy_so_far())
+        self.pending = rungfiles.read_rung(self.folder.path, trained) or record
+        rungfiles.write_rung(self.folder.path, self.pending)
+
+    def waiter(self) -> keras.callbacks.Callback:
+        """The callback that waits for the rung's decision: placed after the epoch
+        checkpoint, so that a run killed while it waits resumes at the rung, not before it."""
+        return _AfterCheckpoint(self)
+
+    def settle(self) -> None:
+        """The decision of the rung recorded at this epoch's end, if one was."""
+        record, self.pending = self.pending, None
+        if record is None:
+            return
         decision = self.decide(record)
-        if decision == halving.WAIT:  # released: the checkpoint callback runs after this one
-            self.parked_at = trained
+        if decision == halving.WAIT:  # released: the checkpoint of this epoch is written
+            self.parked_at = record.epoch
             self.model.stop_training = True
         elif decision == halving.STOP:
-            self.stopped_at = trained
+            self.stopped_at = record.epoch
             self.model.stop_training = True
 
     def energy_so_far(self) -> float:
@@ -150,6 +169,17 @@ class RungCallback(keras.callbacks.Callback):
                              f"not kept among its peers at that rung by "
                              f"({self.objective_name}, energy so far); rule: "
                              f"{self.rule.describe()}")
+
+
+class _AfterCheckpoint(keras.callbacks.Callback):
+    """`RungCallback.settle` after the epoch's checkpoint (`RungCallback.waiter`)."""
+
+    def __init__(self, rungs: RungCallback) -> None:
+        super().__init__()
+        self.rungs = rungs
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.rungs.settle()
 
 
 def _number(value) -> float:
