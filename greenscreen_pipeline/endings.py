@@ -15,7 +15,7 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM")
 NO_SPACE = "the disk is full"  # how an interrupted run's reason starts after a full disk
 STOP_EXITS = {"exit 75": NO_SPACE, "exit 130": "stopped", "exit 143": "stopped by SIGTERM"}
 # A process that died of a full disk before its run could say so (its last stderr line).
-NO_SPACE_ERROR = re.compile(r"OSError: \[Errno (28|27|122)\] .*")
+NO_SPACE_ERROR = re.compile(r"OSError: \[Errno (28|122)\] .*")  # ENOSPC, EDQUOT
 
 
 def interrupted(how: str, stderr_tail: str) -> str | None:
@@ -23,7 +23,9 @@ def interrupted(how: str, stderr_tail: str) -> str | None:
     if how.startswith("signal ") and how.split()[1] in STOP_SIGNALS:
         return f"stopped by {how.split()[1]}"
     tail = stderr_tail.strip().splitlines()
-    if how in STOP_EXITS or (tail and NO_SPACE_ERROR.fullmatch(tail[-1])):
+    # a process that exited (not one a signal killed) after its last line said disk full
+    if how in STOP_EXITS or (how.startswith("exit ") and tail
+                             and NO_SPACE_ERROR.fullmatch(tail[-1])):
         return _stopped(how, tail)
     return None
 

@@ -65,13 +65,25 @@ def refused(node: yaml.Node, where: str = "") -> tuple[str, Any, str] | None:
                 name = key.value if isinstance(key, yaml.ScalarNode) else "?"
                 path = f"{where}.{name}" if where else name
                 if isinstance(key, yaml.ScalarNode) and key.tag != MERGE:
-                    if name in lines:  # `<<` merges are left out: YAML lets keys override them
+                    read = _read_as(key)  # by what it reads as: 1 and 0x1 are one key
+                    if read in lines:  # `<<` merges are left out: YAML lets keys override them
                         return _at(path, key), name, (
                             f"each key once in a mapping ({name!r} is already at line "
-                            f"{lines[name]})")
-                    lines[name] = key.start_mark.line + 1
+                            f"{lines[read]})")
+                    lines[read] = key.start_mark.line + 1
+                    todo.append((key, path))  # a key `on` is a boolean as a value is
                 todo.append((value, path))
     return None
+
+
+def _read_as(key: yaml.ScalarNode):
+    """A mapping key as the loader reads it (its tag and value), its text where it cannot."""
+    try:
+        value = Loader("").construct_object(key)
+        hash(value)
+    except (yaml.YAMLError, TypeError, ValueError):
+        return ("text", key.value)
+    return (type(value).__name__, value)
 
 
 def _at(where: str, node: yaml.Node) -> str:

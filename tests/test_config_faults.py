@@ -56,6 +56,11 @@ def test_the_loader_stays_safe(tmp_path):
      "already at line 2)"),
     (b"settings: {runs: 2, epochs: 1, runs: 3}\nconfiguration: {lr: {values: [0.1]}}\n",
      "settings.runs (line 1, column 32)", "'runs'", "each key once"),
+    (b"configuration:\n  mine: {values: [1]}\nb:\n  1: a\n  0x1: b\n",
+     "b.0x1 (line 5, column 3)", "'0x1'", "each key once in a mapping ('0x1' is already at "
+     "line 4)"),  # 1 and 0x1 read as one key: the first was lost
+    (b"configuration:\n  mine: {values: [1]}\nb:\n  on: 3\n", "b.on (line 4, column 3)",
+     "'on'", "true or false for a switch"),  # a key `on` read as True
     # YAML 1.1's booleans: Norway's code read False, a list of yes/no mixed types
     (b"settings: {country: NO}\nconfiguration: {lr: {values: [0.1]}}\n",
      "settings.country (line 1, column 21)", "'NO'", "or text in quotes: 'NO'"),
@@ -81,6 +86,11 @@ def test_a_misspelt_setting_says_which_it_may_be(tmp_path):
     path = write(tmp_path, b"configuration: {lr: {values: [0.1]}}\nsettings: {epocs: 3}\n")
     with pytest.raises(space.ConfigError, match=r"got 'epocs'; .*\(did you mean 'epochs'\?\)"):
         space.load(path)
+
+
+def test_keys_that_read_differently_are_two_keys(tmp_path):
+    path = write(tmp_path, b"b: {1: x, '1': y}\n")
+    assert space.yamlload.read(str(path)) == {"b": {1: "x", "1": "y"}}
 
 
 def test_true_false_quoted_text_and_merge_keys_are_read_as_before(tmp_path):

@@ -107,3 +107,15 @@ def test_slurm_time_help_says_it_is_per_array_task(capsys):
         cli.build_parser().parse_args(["sweep", "slurm", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "per-run time limit" not in text and "array task" in text
+
+
+def test_a_file_too_large_or_a_killed_process_is_not_a_full_disk(tmp_path):
+    # EFBIG is not fixed by freeing space; SIGKILL (out of memory) is not a full disk
+    # because a library logged one on its way
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    big = attempt(tmp_path / "a", "exit 1", tail="OSError: [Errno 27] File too large: 'x'")
+    assert big["status"] == "failed"
+    killed = attempt(tmp_path / "b", "signal SIGKILL",
+                     tail="OSError: [Errno 28] No space left on device: 'cache'")
+    assert killed["status"] == "failed" and "SIGKILL" in killed["reason"]

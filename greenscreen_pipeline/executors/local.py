@@ -234,9 +234,10 @@ class Pool:
                                         "in flight are kept as interrupted")
                             self.stop.request()
                 except OSError as exc:
-                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                         log.exception("run %03d: the executor failed: %s", index, exc)
-                    self._no_room(f"run {index:03d}: {exc}")
+                    else:  # no room for the next run either: stop, and say what to do
+                        self._no_room(f"run {index:03d}: {exc}")
                 except Exception as exc:  # a slot must not die with runs still queued
                     log.exception("run %03d: the executor failed: %s: %s", index,
                                   type(exc).__name__, exc)

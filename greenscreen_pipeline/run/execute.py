@@ -126,7 +126,7 @@ def _train_held(config, folder, cfg: dict, request: Request, process_start: floa
         print(f"run {request.index:03d} interrupted: {why}", file=sys.stderr)
         return INTERRUPTED
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):  # EFBIG: no room would fix it
             return _failed(folder, exc, request.index)
         # A full disk is not the run's fault: it resumes once there is room again.
         try:

@@ -135,8 +135,8 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
                                        checkpoint.EpochCheckpoint(folder.checkpoint_dir),
                                        *([rungs.waiter()] if rungs else []),
                                        keras.callbacks.TerminateOnNaN(), StopOnSignal()])
-    except KeyboardInterrupt:  # wherever the stop landed, this attempt's joules stay counted
-        smi.close()
+    except BaseException:  # a stop or a fault: this attempt's joules stay counted, and the
+        smi.close()  # callback lets go of its folder, meter and model (a warm worker goes on)
         raise
     timing["fit_end"] = time.time()
     if rungs is not None:
