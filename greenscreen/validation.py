@@ -43,11 +43,16 @@ def did_you_mean(value: Any, choices: Iterable[Any], cutoff: float = 0.6) -> str
     # ValueError: source='rpal' is not valid; allowed: 'nvml', 'rapl' (did you mean 'rapl'?).
     ```
     """
-    if not isinstance(value, str):
-        return ""
-    names = [c for c in choices if isinstance(c, str)]
-    close = difflib.get_close_matches(value, names, n=1, cutoff=cutoff)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    near = nearest(value, choices, cutoff) if isinstance(value, str) else None
+    return f" (did you mean {near!r}?)" if near else ""
+
+
+def nearest(name: str, names: Iterable[Any], cutoff: float = 0.6) -> str | None:
+    """The one of `names` (their strings) closest to a misspelt `name`, difflib's ratio at
+    least `cutoff`; None where none is close. The one rule behind every "did you mean"."""
+    close = difflib.get_close_matches(str(name), [n for n in names if isinstance(n, str)],
+                                      n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:

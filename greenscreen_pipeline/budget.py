@@ -31,7 +31,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import runfolder, sweep_total, wording
+from greenscreen.validation import nearest
+
+from . import runfolder, sweep_total
 from .log import logger
 
 log = logger(__name__)
@@ -79,7 +81,7 @@ def _from_text(text: str) -> float:
     number, unit = match.groups()
     if unit not in UNITS:
         near = next((u for u in UNITS if u.lower() == unit.lower()), None) \
-            or wording.nearest(unit, UNITS, cutoff=0.5)
+            or nearest(unit, UNITS, cutoff=0.5)
         raise BudgetError(ALLOWED + (f"; did you mean {near!r}?" if near else ""))
     try:
         return float(number) * UNITS[unit]
@@ -113,12 +115,13 @@ def kwh(joules: float) -> str:
     return f"{joules / 3.6e6:.4g} kWh" if joules >= 3600 else f"{joules:.1f} J"
 
 
-def line(settings: dict, sweep_dir: "str | Path") -> str | None:
-    """"spent X of budget Y (measured)", or None without a budget."""
+def line(settings: dict, sweep_dir: "str | Path", now: Spent | None = None) -> str | None:
+    """"spent X of budget Y (measured)", or None without a budget. `now`: the sweep's
+    total where the caller has just read it (the progress line), else read here."""
     budget = settings.get("budget")
     if budget is None:
         return None
-    now = spent(sweep_dir, settings["runs"])
+    now = now or spent(sweep_dir, settings["runs"])
     return f"spent {kwh(now.total_j)} of budget {kwh(budget)} ({now.provenance})"
 
 

@@ -31,7 +31,7 @@ import hashlib
 import math
 from typing import Any, Callable, Mapping
 
-from . import wording
+from greenscreen.validation import did_you_mean
 
 KEYS = ("min", "max", "log", "step")
 
@@ -165,7 +165,7 @@ def parse(spec: Mapping, kind: type | None = None) -> Range:
     for key in spec:
         if key not in KEYS:
             raise RangeError(str(key), "an unknown key", ", ".join(KEYS)
-                             + wording.did_you_mean(key, KEYS))
+                             + did_you_mean(key, KEYS))
     if "min" not in spec or "max" not in spec:
         raise RangeError("", dict(spec), "a range with both min and max, e.g. "
                                          "{min: 0.0001, max: 0.1, log: true}")

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from greenscreen import choices
+from greenscreen.validation import did_you_mean
 
-from . import budget, ranges, repeats, wording, yamlload
+from . import budget, ranges, repeats, yamlload
 from .ranges import Range
 from .settings_table import EXECUTOR_PATTERNS, MINIMUM, SETTING_WORDS, SETTINGS
 from .yamlload import ConfigError, finite
@@ -120,7 +121,7 @@ def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
     if unknown:
         key = sorted(unknown, key=str)[0]
         raise ConfigError(path, "top level", key, "the keys 'configuration' and 'settings'"
-                          + wording.did_you_mean(key, ("configuration", "settings")))
+                          + did_you_mean(key, ("configuration", "settings")))
     settings = _settings(path, doc.get("settings") or {}, overrides or {})
     space = _space(path, doc.get("configuration"))
     _check_runnable(path, settings, space)
@@ -145,7 +146,7 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
     for key in given:
         if key not in SETTINGS:
             raise ConfigError(path, "settings", key, "a setting: " + ", ".join(SETTINGS)
-                              + wording.did_you_mean(key, SETTINGS))
+                              + did_you_mean(key, SETTINGS))
     merged = {**given, **{k: v for k, v in overrides.items() if v is not None}}
     for key, (kind, default, allowed) in SETTINGS.items():
         value = merged.get(key, default)
@@ -253,7 +254,7 @@ def _range(path: str, where: str, dim: str, spec: dict) -> Range:
 def _check_own_name(path: str, where: str, dim: str) -> None:
     """A key greenscreen does not know is a dimension of your own, unless it looks like a
     typo of a built-in one (`optimiser`) or names a figure the pipeline records itself."""
-    hint = wording.did_you_mean(dim, DIMENSIONS, cutoff=0.8)
+    hint = did_you_mean(dim, DIMENSIONS, cutoff=0.8)
     if hint:
         raise ConfigError(path, where, dim, "a built-in dimension or a dimension of your own"
                                             + hint)
@@ -365,7 +366,7 @@ def _check_data_path(path: str, data_path: str, dataset: str) -> None:
     what = "a file, not a folder" if folder.exists() else "no such folder"
     near = ""
     if where.parent.is_dir():
-        near = wording.did_you_mean(folder.name, [d.name for d in where.parent.iterdir()
+        near = did_you_mean(folder.name, [d.name for d in where.parent.iterdir()
                                                   if d.is_dir() and d.name[:1] != "."])
     raise ConfigError(path, "settings.data_path", data_path,
                       f"the {dataset} folder; {where} is {what} (a relative data_path is "

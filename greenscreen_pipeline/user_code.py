@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import wording
+from greenscreen.validation import nearest
 
 ENTRY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 # What the pipeline passes to each kind of entry: the names say it in error messages.
@@ -116,7 +116,7 @@ def check(entry: str, kind: str, config_dir: str | Path) -> None:
 
 def _no_function(module_name: str, file: str, function_name: str,
                  names: list[str]) -> EntryError:
-    near = wording.nearest(function_name, names)
+    near = nearest(function_name, names)
     return EntryError(f"{module_name} ({file}) has no function {function_name!r}"
                       + (f"; did you mean {near!r}?" if near else ""))
 

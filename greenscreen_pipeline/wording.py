@@ -31,17 +31,3 @@ def some(values: list, shown: int = 8) -> str:
     more = f" and {len(values) - shown} more" if len(values) > shown else ""
     return ", ".join(map(str, values[:shown])) + more
 
-
-def nearest(name, names, cutoff: float = 0.6) -> str | None:
-    """The one of `names` closest to a misspelt `name` (difflib's ratio at least
-    `cutoff`), for "did you mean"; None where none is close."""
-    import difflib
-
-    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1, cutoff=cutoff)
-    return close[0] if close else None
-
-
-def did_you_mean(name, names, cutoff: float = 0.6) -> str:
-    """" (did you mean 'epochs'?)" where one of `names` is close to `name`, else ""."""
-    near = nearest(name, names, cutoff)
-    return f" (did you mean {near!r}?)" if near else ""

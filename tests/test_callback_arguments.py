@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import UUID0
+from test_callbacks import StopMidEpoch
 
 from greenscreen import EnergyForecast, SMICallback
 from greenscreen.meters import CpuTimeEstimate, EnergyMeter, available
@@ -25,23 +26,8 @@ def tiny_fit(callbacks, epochs=3, raise_in_epoch=None):
                               keras.layers.Dense(2, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy")
     if raise_in_epoch is not None:
-        callbacks = [*callbacks, Interrupt(raise_in_epoch)]
+        callbacks = [*callbacks, StopMidEpoch(raise_in_epoch)]
     return model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks)
-
-
-class Interrupt(keras.callbacks.Callback):
-    """A Ctrl-C in epoch `epoch`'s second batch: the fit ends without on_train_end."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch, self.current = epoch, 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.current = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.current == self.epoch and batch == 1:
-            raise KeyboardInterrupt("Ctrl-C")
 
 
 def greenscreen_warnings(caught):

@@ -65,7 +65,7 @@ def measure_a_window(books: ledger.DeviceLedger, seconds: float = 0.3) -> tuple[
 
 
 def report_line(sweep: Path, index: int, note: str = "done", runs: int = 1, books=None,
-                budget_line=lambda: None) -> list[str]:
+                budget_line=lambda now: None) -> list[str]:
     """What the console prints for run `index`."""
     import contextlib
     import io
@@ -78,15 +78,14 @@ def report_line(sweep: Path, index: int, note: str = "done", runs: int = 1, book
     return out.getvalue().splitlines()
 
 
-def totals_text(sweep: Path, monkeypatch) -> str:
+def totals_text(sweep: Path) -> str:
     """The report's Totals table (page 1), its rows as text (analysis.json written)."""
     from greenscreen_pipeline.report import totals
 
-    monkeypatch.setattr(totals, "table", lambda rows, *args, **kwargs: rows)
-    return " ".join(" ".join(row) for row in totals.totals(ReportInputs.read(sweep)))
+    return " ".join(" ".join(row) for row in totals.rows(ReportInputs.read(sweep)))
 
 
-def test_a_session_the_sweep_was_killed_in_keeps_its_energy(fake_smi, tmp_path, monkeypatch):
+def test_a_session_the_sweep_was_killed_in_keeps_its_energy(fake_smi, tmp_path):
     """SIGKILL: the killed invocation never recorded its session, so run 000's first
     attempt (434.6 J) is in no session; the next invocation's meter covers the second.
     The total was the recorded session alone (1781.5 J of 2216.0 J spent)."""
@@ -109,15 +108,14 @@ def test_a_session_the_sweep_was_killed_in_keeps_its_energy(fake_smi, tmp_path, 
     assert record["provenance"] == "measured"
     assert [(p["kind"], p["energy_j"]) for p in record["parts"]] == [
         (sweep_total.OWN, pytest.approx(killed)), (sweep_total.METER, covered)]
-    text = totals_text(sweep, monkeypatch)
+    text = totals_text(sweep)
     unit = ReportInputs.read(sweep).unit
     assert f"sweep {unit.text(covered + killed)} (measured: each GPU measured once" in text
     assert (f"{unit.text(killed)} the runs' own figures for attempts that meter did not "
             "cover") in text
 
 
-def test_runs_estimated_before_the_meter_ran_stay_in_the_total(fake_smi, tmp_path,
-                                                               monkeypatch):
+def test_runs_estimated_before_the_meter_ran_stay_in_the_total(fake_smi, tmp_path):
     """A first invocation without a GPU estimated runs 000-001; resumed with one, the
     sweep's meter covers run 003 only. The estimated runs were dropped (console "total
     0.0 J" on the kept run 000), and the total never said it was in part an estimate."""
@@ -143,7 +141,7 @@ def test_runs_estimated_before_the_meter_ran_stay_in_the_total(fake_smi, tmp_pat
     assert "in part an estimate" in analysis.summary_text(result)
     spent = budget.spent(sweep, 5)
     assert (spent.total_j, spent.provenance) == (record["energy_j"], record["provenance"])
-    text = totals_text(sweep, monkeypatch)
+    text = totals_text(sweep)
     unit = ReportInputs.read(sweep).unit
     assert f"sweep {unit.text(covered + 184.9)} (measured + estimated, in part an estimate" \
         in text
@@ -170,7 +168,7 @@ def test_the_sweep_s_meter_measures_the_gpus_only_and_the_budget_agrees(fake_smi
                       {"gpu": SMI, "cpu": RAPL, "dram": RAPL})
             settings = {"runs": 2, "budget": 1e6}
             lines = report_line(sweep, 0, runs=2, books=books,
-                                budget_line=lambda: budget.line(settings, sweep))
+                                budget_line=lambda now: budget.line(settings, sweep, now))
         finally:
             books.stop()
     session = sessions(sweep)[0]

@@ -55,11 +55,16 @@ def test_your_module_is_not_run_where_its_source_says_enough(tmp_path):
     "from os.path import join as load\n",
     "def load(params):\n    return 1\n\n\nif True:\n    def load(a, b):\n        return 2\n",
     "from os.path import *\n\n\ndef load(params):\n    return 1\n",
+    # what can make a function its source never names: found missing only by importing
+    "def __getattr__(name):\n    return lambda params: 1\n",
+    "globals()['load'] = lambda params: 1\n",
+    "exec('def load(params): return 1')\n",
+    "from os.path import *\n",
 ])
 def test_what_the_source_cannot_settle_is_imported(tmp_path, body):
     name = module(tmp_path, body)
     got = verdict(user_code.check, f"{name}:load", "dataset", tmp_path)
-    assert name in sys.modules  # decorated, assigned, imported, defined twice: imported
+    assert name in sys.modules  # decorated, assigned, imported, defined twice, made: imported
     assert got == verdict(user_code.load, f"{name}:load", "dataset", tmp_path)
 
 
@@ -79,19 +84,6 @@ def test_a_misspelt_function_is_found_missing_from_the_source_without_importing(
     assert name not in sys.modules
     assert f"{name} ({tmp_path / name}.py) has no function 'mpl'; did you mean 'mlp'?" \
         in got.replace(str(tmp_path.resolve()), str(tmp_path))
-
-
-@pytest.mark.parametrize("body", [
-    "def __getattr__(name):\n    return lambda params: 1\n",
-    "globals()['load'] = lambda params: 1\n",
-    "exec('def load(params): return 1')\n",
-    "from os.path import *\n",
-])
-def test_a_module_that_can_make_a_function_unnamed_is_imported_to_ask(tmp_path, body):
-    name = module(tmp_path, body)
-    got = verdict(user_code.check, f"{name}:load", "dataset", tmp_path)
-    assert name in sys.modules
-    assert got == verdict(user_code.load, f"{name}:load", "dataset", tmp_path)
 
 
 def test_a_module_in_a_package_is_read_without_running_the_packages_init(tmp_path):

@@ -63,7 +63,7 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
     books = ledger.DeviceLedger(sweep_dir, runs, config.settings["energy_source"], gpus).start()
     stop = Stop().install()
     progress = Progress(None if budget.unbounded(config.settings) else runs, books,
-                        lambda: budget.line(config.settings, sweep_dir))
+                        lambda now: budget.line(config.settings, sweep_dir, now))
     pool = Pool(config, sweep_dir, max(1, workers), gpus, stop, progress, first_slot)
     streak = FailureStreak(config.settings["stop_after_failures"])
     pool.on_report = lambda report: streak.record(report)

@@ -32,9 +32,10 @@ class Progress:
     """
 
     def __init__(self, runs: int | None, books: "ledger.DeviceLedger | None" = None,
-                 budget_line=lambda: None) -> None:
+                 budget_line=lambda now: None) -> None:
         self.runs, self.done, self.total, self.spent = runs, 0, 0.0, "nothing spent yet"
-        self.budget_line = budget_line  # -> "spent X of budget Y (measured)" or None
+        # the sweep's total -> "spent X of budget Y (measured)" or None (`budget.line`)
+        self.budget_line = budget_line
         self.durations: list[float] = []
         self.books = books
         self.lock = threading.Lock()
@@ -62,7 +63,7 @@ class Progress:
             print(f"{self._count()} run {run.index:03d} {run.note:<8} "
                   f"{name} {'n/a' if value is None else f'{value:.4f}'}  energy {joules}  "
                   f"total {self.total:.1f} J ({self.spent}){self._eta()}", flush=True)
-            spent = self.budget_line()
+            spent = self.budget_line(now)
             if spent:
                 print(f"    {spent}", flush=True)
             why = failure(run.outcome) if run.note in ("failed", "skipped") else run.detail

@@ -204,7 +204,7 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
         actors = [actor.remote(config, str(sweep_dir.resolve()), s["epochs"])
                   for _ in range(min(slots(cluster, res), max(1, len(todo))))]
         progress = Progress(None if budget.unbounded(s) else len(todo),
-                            budget_line=lambda: budget.line(s, sweep_dir))
+                            budget_line=lambda now: budget.line(s, sweep_dir, now))
         for wave in waves(config, sweep_dir, todo, size):
             dispatch(ray, actors, wave, pending, lambda report: progress.report(sweep_dir,
                                                                                 report),

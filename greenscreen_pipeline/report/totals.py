@@ -70,6 +70,13 @@ def dates(inputs: ReportInputs) -> str:
 
 
 def totals(inputs: ReportInputs):
+    """Page 1's Totals table (`rows`)."""
+    return table(rows(inputs), [3 * cm, WIDTH - 3 * cm], header=False)
+
+
+def rows(inputs: ReportInputs) -> list[list[str]]:
+    """The Totals table's rows: runs, energy (its parts and provenance), by component,
+    CO2, hardware, the training loop where one is yours, and how the figures were got."""
     a, unit, runs = inputs.analysis, inputs.unit, inputs.runs
     final = inputs.final_energy_j  # every final run: each seed of both sides
     intensity, chosen_by = inputs.carbon()
@@ -87,7 +94,7 @@ def totals(inputs: ReportInputs):
         f"; the runs' own figures add up to {unit.text(books['runs_own_j'])}"
         if books.get("sessions") else "")
     unfinished = a["runs"] - a["done"]
-    rows = [["runs", f"{a['done']} finished of {a['runs']}"
+    return [["runs", f"{a['done']} finished of {a['runs']}"
                      + (f"; {unfinished} did not finish" if unfinished else "")],
             ["energy", f"{unit.text(sweep + final)} in all: sweep {unit.text(sweep)} ({how}), "
                        "final runs " + (unit.text(final) if final else "not run yet")],
@@ -101,7 +108,6 @@ def totals(inputs: ReportInputs):
                 if shared else "") + (
                 "; GPU sharing unknown for some runs: their GPU figure may include other "
                 "processes' energy" if unknown else "")]]
-    return table(rows, [3 * cm, WIDTH - 3 * cm], header=False)
 
 
 def sweep_energy(inputs: ReportInputs) -> dict:
