@@ -163,6 +163,10 @@ def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespa
     from . import manifest
 
     s = config.settings
+    if args.executor == "slurm" and not args.dry_run:  # before the probe's import
+        from .executors.slurm import refuse_while_queued
+
+        refuse_while_queued(sweep_dir)
     probe_before_sweep(config, args, sweep_dir, first_slot)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     manifest.record(config, sweep_dir, batch_size_of(config, args))
@@ -387,9 +391,11 @@ def run_one(args: argparse.Namespace) -> int | None:
     """One run (`--index`), or a share of the runs one after another in one warm worker
     (`--share k/N`: runs k, k + N, ...), as a Slurm array task or by hand; each claimed
     like every other run. SIGTERM (Slurm's time limit) or SIGINT leave the run in flight
-    interrupted, its claim released, to resume."""
+    interrupted, its claim released, to resume. A run whose rung peers' array tasks
+    ended without them is parked at the rung (`executors.slurm_tasks`)."""
     from .executors import train_claimed
     from .executors.progress import failure
+    from .executors.slurm_tasks import SHARES_ENV
     from .executors.stop import Stop
     from .executors.workers import WorkerSlot
 
@@ -398,21 +404,29 @@ def run_one(args: argparse.Namespace) -> int | None:
     s = config.settings
     indices = [args.index] if args.share is None else \
         range(args.share[0], s["runs"], args.share[1])
+    if args.share is not None:  # which array task trains a peer (ArrayJob.task_of)
+        os.environ[SHARES_ENV] = str(args.share[1])
     stop = Stop().install()
     slot = WorkerSlot(None, s["worker_memory_growth_mb"])
+    parked = 0
     try:
         for index in indices:
             if stop.requested or not budget.allows_next(s, Path(s["sweep_dir"])):
                 break
             report = train_claimed(config, Path(s["sweep_dir"]), index, s["epochs"], None,
                                    stop, slot)
-            why = failure(report.outcome) if report.note in ("failed", "interrupted") \
-                else None
+            parked += report.note == "parked"
+            why = failure(report.outcome) \
+                if report.note in ("failed", "interrupted", "parked") else None
             log.info("run %03d %s", index, f"{report.note}: {why}" if why else report.said())
     finally:
         slot.close()
     if stop.requested:
         raise Interrupted("stopped; the run in flight resumes when it runs again")
+    if parked:
+        log.info("%d run(s) of this task left parked at a rung: their peers will not reach "
+                 "it in this submission; submitting the sweep again resumes them there",
+                 parked)
     said = budget.stopped_line(s, Path(s["sweep_dir"]))
     if said:
         log.info("%s", said)

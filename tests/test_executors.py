@@ -108,6 +108,9 @@ def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_s
                       "--out", str(pdf), env=slurm.env, timeout=120)
     assert submitted.returncode == 0, submitted.stderr
     report = re.search(r"report job (\d+)", submitted.stdout).group(1)
+    twice = sweep(config, out, "slurm", "--parallel", "2", env=slurm.env, timeout=120)
+    assert twice.returncode == 2  # refused while the first submission's jobs are queued
+    assert f"report job {report} are still queued or running" in twice.stdout + twice.stderr
     slurm.wait_idle(timeout=480)
     assert slurm.job_state(report) == "COMPLETED", slurm.log("slurmctld.log")[-2000:]
     check_runs(config, out, runs=4)
@@ -137,10 +140,30 @@ configuration:
 
 def test_slurm_array_tasks_halve_at_their_rungs_from_the_shared_records(slurm, fake_smi,
                                                                          tmp_path):
-    """One array of 4 tasks, 2 at once (the batch): each task records its rung on the
-    shared sweep folder and applies the rule there; the report job runs after them."""
+    """Two array tasks (the batch), each a share of the 4 runs: each task records its rung
+    on the shared sweep folder and applies the rule there; the report job runs after them.
+
+    First task 0 runs alone (task 1 cancelled before it started, as `scancel 12_1`): its
+    runs do not wait at rung 1 until --time for peers no task will bring; each is parked
+    at the rung, says whom it waited for, and resumes there on resubmission."""
     config, out = tmp_path / "config.yaml", tmp_path / "sweep"
     config.write_text(HALVING)
+    written = sweep(config, out, "slurm", "--time", "4", "--dry-run", "--no-probe",
+                    env=slurm.env, timeout=120)
+    assert written.returncode == 0, written.stderr
+    alone = slurm.run("sbatch", "--parsable", "--array=0", str(out / "slurm" / "runs.sbatch"))
+    slurm.wait_idle(timeout=200)  # before: task 0 waited at rung 1 until its --time
+    assert slurm.job_state(alone) == "COMPLETED", slurm.log("slurmctld.log")[-2000:]
+    for run in (0, 2):
+        status = runfolder.RunFolder.of(out, run).status_record()
+        assert status["status"] == "parked" and status["rung"] == 1, status
+        assert f"whose Slurm array task(s) {alone}_1 ended" in status["reason"], status
+        assert "001" in status["reason"] and "submitted again" in status["reason"]
+    assert not (out / "001").exists() or runfolder.RunFolder.of(out, 1).state() == "pending"
+    task_log = next((out / "slurm").glob(f"greenscreen-runs-{alone}_0.out")).read_text()
+    assert "run 000 parked: parked at rung 1" in task_log, task_log[-2000:]
+    assert "2 run(s) of this task left parked at a rung" in task_log
+
     submitted = sweep(config, out, "slurm", "--time", "10", "--out", str(tmp_path / "r.pdf"),
                       env=slurm.env, timeout=120)
     assert submitted.returncode == 0, submitted.stderr
@@ -155,6 +178,8 @@ def test_slurm_array_tasks_halve_at_their_rungs_from_the_shared_records(slurm, f
         runfolder.RunFolder.of(out, 1).status_record()["reason"]
     analysis = json.loads((out / "analysis.json").read_text())
     assert analysis["recommendation"]["run"] != "001"
+    summary = json.loads((out / "000" / "summary.json").read_text())
+    assert [a["first_epoch"] for a in summary["attempts"]] == [0, 1]  # resumed at its rung
 
 
 def test_ray_executor_runs_a_sweep_on_a_local_ray_instance(fake_smi, tmp_path):

@@ -28,6 +28,11 @@ interrupted and resumes on resubmission). With a budget, once it is spent a peer
 has not started is not waited for: its task will start no run (`rungfiles.never_starts`).
 A pareto search is refused here (`commands.refuse_search`): its next batch needs the last
 one's results.
+
+A run that waits at a rung for a peer whose task has ended without it (cancelled, failed,
+out of time) does not hold its allocation until --time: it is parked at the rung and
+resumes there on resubmission (`slurm_tasks`). A sweep whose last submission still has
+jobs queued or running is not submitted again (`refuse_while_queued`, `slurm/jobs.json`).
 """
 
 from __future__ import annotations
@@ -39,15 +44,18 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from greenscreen.fileio import atomic_write_text
+from greenscreen.fileio import atomic_write_json, atomic_write_text
 
 from .. import runfolder
 from ..errors import MissingDependency, SubmitError, UsageError
 from ..log import logger
+from ..runfolder import read_json
 from ..space import SweepConfig
+from . import slurm_tasks
 from .attempt import Todo, to_train
 
 log = logger(__name__)
+JOBS = "jobs.json"  # the last submission's array and report job ids
 
 
 def array_spec(indices: Iterable[int] | Todo) -> str:
@@ -141,10 +149,38 @@ def submit(config: SweepConfig, sweep_dir: Path, dry_run: bool, gpus_per_run: in
     if shutil.which("sbatch") is None:
         raise MissingDependency("sbatch was not found on PATH. Submit from a Slurm login "
                                 f"node, or pass --dry-run to only write the scripts ({paths[0]}).")
+    refuse_while_queued(sweep_dir)
     job = _sbatch([str(paths[0])])
+    _record_jobs(sweep_dir, job, "")
     report_job = _sbatch([f"--dependency=afterany:{job}", str(paths[1])])
+    _record_jobs(sweep_dir, job, report_job)
     log.info("submitted array job %s (%d runs) and report job %s; scripts and logs in %s/",
              job, len(todo), report_job, sweep_dir / "slurm")
+
+
+def refuse_while_queued(sweep_dir: Path) -> None:
+    """Refuses a submission while this sweep's last one still has jobs pending or running
+    (`slurm/jobs.json`): its runs would wait for the claims of the first, and the two
+    report jobs would analyse and train the final runs side by side."""
+    recorded = read_json(sweep_dir / "slurm" / JOBS) or {}
+    jobs = [j for j in (recorded.get("array"), recorded.get("report")) if j]
+    queued = slurm_tasks.still_queued(jobs)
+    if queued is None:
+        log.warning("could not ask squeue whether this sweep's last jobs (%s) still run; "
+                    "submitting", ", ".join(jobs))
+    elif queued:
+        names = " and ".join(f"{kind} job {j}" for kind, j in
+                             (("array", recorded.get("array")), ("report", recorded.get("report")))
+                             if j in queued)
+        raise UsageError(f"{sweep_dir} was submitted before and its {names} are still "
+                         f"queued or running (squeue -j {','.join(queued)}); a second "
+                         "submission would run a second report job beside the first. Wait "
+                         f"for them, or cancel them first (scancel {' '.join(queued)})")
+
+
+def _record_jobs(sweep_dir: Path, array: str, report: str) -> None:
+    """The submitted jobs' ids, for the next submission's `refuse_while_queued`."""
+    atomic_write_json(sweep_dir / "slurm" / JOBS, {"array": array, "report": report})
 
 
 def _sbatch(args: list[str]) -> str:

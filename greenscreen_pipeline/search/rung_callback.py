@@ -17,16 +17,23 @@ epoch before and reaches the rung again, where it reads back the record it wrote
 a second one with other figures), and its peers' decision is the same. A run stopped at a
 rung keeps that epoch's checkpoint; should it be killed before its status says stopped,
 `check_resumed` finds the decision again.
+
+In a Slurm array task (`job`), a run stops waiting for a peer whose task has ended
+without it (cancelled, failed, out of time) and that no live process trains: it is
+parked at the rung as a released run is, and resumes there when the sweep is submitted
+again, instead of holding its allocation idle until its `--time` runs out.
 """
 
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 import keras
 
 from .. import runfolder
+from ..executors.slurm_tasks import ArrayJob
 from ..runfolder import RunFolder
 from . import halving, rungfiles
 from .halving import RungRecord
@@ -47,15 +54,22 @@ class RunParked(Exception):
         peers: The runs whose records decide it (`halving.peers`), itself included.
     """
 
-    def __init__(self, run: int, rung: int, peers: list[int], waiting: list[int]) -> None:
+    def __init__(self, run: int, rung: int, peers: list[int], waiting: list[int],
+                 job: ArrayJob | None = None) -> None:
         self.rung, self.peers = rung, peers
-        names = ", ".join(f"{p:03d}" for p in waiting[:8]) + (" ..." if len(waiting) > 8 else "")
+        names = _names(waiting)
         # No one left to wait for: the last peers reached the rung or ended between the
         # decision and now (the fit had already stopped), so it can be decided at once.
         why = (f"waiting for run(s) {names} to reach it or end" if waiting else
                "its last peers reached it or ended as it parked")
+        when = "once the rung is decided"
+        if job is not None:  # its peers' array tasks ended without them: no one comes
+            tasks = _names(sorted({job.describe(p) for p in waiting}))
+            why = (f"waiting for run(s) {names}, whose Slurm array task(s) {tasks} ended "
+                   "without them (cancelled, failed or out of time)")
+            when = "when the sweep is submitted again (sweep slurm)"
         super().__init__(f"parked at rung {rung} (epoch {rung}): {why}; the checkpoint is "
-                         "kept and the run resumes from it once the rung is decided")
+                         f"kept and the run resumes from it {when}")
 
 
 class RungCallback(keras.callbacks.Callback):
@@ -75,14 +89,19 @@ class RungCallback(keras.callbacks.Callback):
         settings: The sweep's settings (`budget`, `runs`): with an energy budget, a peer
             that will never start once it is spent is not waited for
             (`rungfiles.never_starts`). None: every peer is waited for until it ends.
+        job: The Slurm array job whose task trains this run (`ArrayJob.here`): a peer
+            whose task has ended without it is not waited for; the run is parked at the
+            rung (`rungfiles.untrained_in_array`). None: outside an array.
     """
 
     def __init__(self, sweep_dir: "str | Path", run: int, group: range, epochs: int,
                  eta: "int | halving.Rule",
                  objective_name: str, maximize: bool, poll_s: float = POLL_S,
-                 release: bool = False, settings: dict | None = None) -> None:
+                 release: bool = False, settings: dict | None = None,
+                 job: ArrayJob | None = None) -> None:
         super().__init__()
         self.release, self.parked_at, self.settings = release, None, settings
+        self.job, self.peers_gone = job, False
         self.sweep_dir, self.run, self.group = Path(sweep_dir), run, list(group)
         self.epochs, self.rule, self.poll_s = epochs, halving.as_rule(eta), poll_s
         self.rungs = self.rule.rungs(epochs, run)
@@ -104,8 +123,15 @@ class RungCallback(keras.callbacks.Callback):
             rungfiles.write_rung(self.folder.path, record)
             return rungfiles.decision_now(self.sweep_dir, record, self.group, self.has_ended,
                                           self.rule, self.maximize)
-        return rungfiles.await_decision(self.sweep_dir, record, self.group, self.has_ended,
-                                        self.rule, self.maximize, poll_s=self.poll_s)
+        gone = (partial(rungfiles.untrained_in_array, self.sweep_dir, self.job)
+                if self.job is not None else None)
+        try:
+            return rungfiles.await_decision(self.sweep_dir, record, self.group,
+                                            self.has_ended, self.rule, self.maximize,
+                                            poll_s=self.poll_s, gone=gone)
+        except rungfiles.PeersGone:  # no one brings them this submission: park here
+            self.peers_gone = True
+            return halving.WAIT
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """At a rung, records the run's figures (before the epoch's checkpoint); `waiter`,
@@ -163,7 +189,8 @@ class RungCallback(keras.callbacks.Callback):
             records = rungfiles.rung_table(self.sweep_dir, self.group, self.parked_at)
             waiting = [p for p in self.rule.group(self.run, self.group)
                        if p not in records and not self.has_ended(p)]
-            raise RunParked(self.run, self.parked_at, self.group, waiting)
+            raise RunParked(self.run, self.parked_at, self.group, waiting,
+                            self.job if self.peers_gone else None)
         if self.stopped_at is not None:
             raise RunStopped(f"halving: stopped at epoch {self.stopped_at} of {self.epochs}: "
                              f"not kept among its peers at that rung by "
@@ -182,6 +209,12 @@ class _AfterCheckpoint(keras.callbacks.Callback):
         self.rungs.settle()
 
 
+def _names(items: list) -> str:
+    """Up to 8 runs (as 001) or task names, then "..."."""
+    shown = [f"{i:03d}" if isinstance(i, int) else str(i) for i in items[:8]]
+    return ", ".join(shown) + (" ..." if len(items) > 8 else "")
+
+
 def _number(value) -> float:
     try:
         return float(value)
@@ -197,5 +230,5 @@ def for_run(sweep_dir: "str | Path", run: int, runs: int, batch_size: int, epoch
     `manifest.halving_rule`); `settings`: the sweep's, for its energy budget
     (`RungCallback`)."""
     group = halving.peers(run, batch_size, runs, scope="sweep")
-    return RungCallback(sweep_dir, run, group, epochs, rule,
-                        objective_name, maximize, release=release, settings=settings)
+    return RungCallback(sweep_dir, run, group, epochs, rule, objective_name, maximize,
+                        release=release, settings=settings, job=ArrayJob.here())

@@ -11,7 +11,9 @@ rungs too (`parked_is_decided`, `has_ended`) and must not import a backend.
 
 A peer without a record is waited for until it has ended, or, with an energy budget,
 until the budget is spent while the peer has not started (`never_starts`): no run starts
-after that, so it would never come.
+after that, so it would never come. In a Slurm array task, a peer whose task has ended
+without it and that no live process trains will not come in this submission either
+(`untrained_in_array`): the wait ends with `PeersGone` and the run is parked at its rung.
 """
 
 from __future__ import annotations
@@ -24,12 +26,29 @@ from typing import Callable, Iterable
 from greenscreen.fileio import atomic_write_json
 
 from .. import budget
-from ..executors import claims
+from ..executors import claims, slurm_tasks
 from ..runfolder import FINAL, RunFolder, Unreadable, read_json, run_dir
 from . import halving
 from .halving import RungRecord
 
 RUNGS = "rungs"
+# How often a run waiting at a rung in a Slurm array task asks squeue whether its missing
+# peers' tasks still run (`untrained_in_array`): at once, then every minute, so that
+# hundreds of waiting tasks do not poll the controller every second.
+GONE_EVERY_S = 60.0
+
+
+class PeersGone(Exception):
+    """Peers a run waits for at its rung will not reach it in this submission: their
+    Slurm array tasks have ended without them, and no live process trains them.
+
+    Attributes:
+        peers: Those peers.
+    """
+
+    def __init__(self, peers: list[int]) -> None:
+        super().__init__(f"peers {peers} will not reach the rung in this submission")
+        self.peers = peers
 
 
 def rung_path(folder: "str | Path", epoch: int) -> Path:
@@ -72,7 +91,9 @@ def await_decision(sweep_dir: "str | Path", record: RungRecord, group: Iterable[
                    has_ended: Callable[[int], bool], eta: "int | halving.Rule",
                    maximize: bool = True, *,
                    poll_s: float = 2.0, timeout_s: float | None = None,
-                   sleep: Callable[[float], None] = time.sleep) -> str:
+                   sleep: Callable[[float], None] = time.sleep,
+                   gone: Callable[[list[int]], list[int]] | None = None,
+                   gone_every_s: float = GONE_EVERY_S) -> str:
     """Records `record` in its run's folder, then waits for the rung's decision.
 
     What a run calls when an epoch that is a rung ends (`halving.rungs`): each poll
@@ -90,26 +111,51 @@ def await_decision(sweep_dir: "str | Path", record: RungRecord, group: Iterable[
         poll_s: Seconds between polls.
         timeout_s: Give up after this many seconds (None: wait as long as it takes).
         sleep: Waits between polls (a test passes its own).
+        gone: Of the missing peers, those that will not come (`untrained_in_array`);
+            asked at once and then every `gone_every_s` of waiting. None: never asked.
+        gone_every_s: Seconds of waiting between two questions to `gone`.
 
     Returns:
         halving.GO_ON or halving.STOP.
 
     Raises:
         TimeoutError: `timeout_s` passed with a peer neither at the rung nor ended.
+        PeersGone: `gone` named a missing peer.
     """
     write_rung(run_dir(sweep_dir, record.run), record)
-    group, waited = list(group), 0.0
+    group, waited, ask_at = list(group), 0.0, 0.0
     while True:
         decision = decision_now(sweep_dir, record, group, has_ended, eta, maximize)
         if decision != halving.WAIT:
             return decision
+        if gone is not None and waited >= ask_at:
+            lost = gone(missing(sweep_dir, record, group, has_ended))
+            if lost:
+                raise PeersGone(lost)
+            ask_at = waited + gone_every_s
         if timeout_s is not None and waited >= timeout_s:
-            records = rung_table(sweep_dir, group, record.epoch)
-            missing = [p for p in group if p not in records and not has_ended(p)]
             raise TimeoutError(f"run {record.run} waited {waited:.0f} s at epoch "
-                               f"{record.epoch} for runs {missing}")
+                               f"{record.epoch} for runs "
+                               f"{missing(sweep_dir, record, group, has_ended)}")
         sleep(poll_s)
         waited += poll_s
+
+
+def missing(sweep_dir: "str | Path", record: RungRecord, group: Iterable[int],
+            has_ended: Callable[[int], bool]) -> list[int]:
+    """The peers in `group` that `record`'s run still waits for at its rung: without a
+    record there, and not ended."""
+    records = rung_table(sweep_dir, group, record.epoch)
+    return [p for p in group if p != record.run and p not in records and not has_ended(p)]
+
+
+def untrained_in_array(sweep_dir: "str | Path", job: "slurm_tasks.ArrayJob",
+                       runs: Iterable[int]) -> list[int]:
+    """Those of `runs` that no process of Slurm array `job` will bring to a rung: not
+    trained now by a live process (`claims.trained_now`: another submission's, or one
+    started by hand, still counts), and their array task ended (`ArrayJob.gone`)."""
+    idle = [run for run in runs if not claims.trained_now(Path(sweep_dir), run)]
+    return job.gone(idle)
 
 
 def decision_now(sweep_dir: "str | Path", record: RungRecord, group: Iterable[int],
