@@ -126,11 +126,13 @@ def probe_before_sweep(config: space.SweepConfig, args: argparse.Namespace,
                        sweep_dir: Path, slot: WorkerSlot | None) -> None:
     """The probe before a sweep's first run; a mistake stops the sweep before anything is
     trained (ProbeFailed, exit 2). In `slot` (`sweep local`'s first worker), or in a child
-    process on this machine (Ray and Slurm). Skipped with --no-probe, and where the config
-    names no code of yours."""
+    process on this machine (Ray and Slurm). Skipped with --no-probe, where the config
+    names no code of yours, and where every run is through (nothing would train: the
+    probe's backend import would only delay "nothing to submit")."""
     from . import probe
+    from .executors.attempt import to_train
 
-    if args.no_probe or probe.needs_no_probe(config):
+    if args.no_probe or probe.needs_no_probe(config) or not to_train(config, sweep_dir):
         return
     if slot is None:
         log.info("%s", probe.in_child(config, _first_gpu(args)).text())

@@ -124,6 +124,7 @@ def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_s
     assert list((out / "slurm").glob("greenscreen-runs-*_*.out"))  # per-task logs
     again = sweep(config, out, "slurm", env=slurm.env, timeout=120)
     assert "nothing to submit" in again.stdout  # resubmission only runs what is not done
+    assert "probed your code" in submitted.stdout and "probed" not in again.stdout
 
 
 # Seed 9's run 001 (batches of 2, lr 1e-6) is worse and dearer than run 000 at rung 1.
