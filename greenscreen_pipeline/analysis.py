@@ -240,13 +240,13 @@ def rankings(out_dir: Path, ok: pd.DataFrame, objective: Objective) -> dict:
                            else []) + COLUMNS[2:] + [c for c in sweep_repeats.SPREAD if c in ok]
     for name, table in top_tables(ok, objective).items():
         atomic_write_text(out_dir / f"{name}.csv", table.to_csv(index=False))
-        out[name] = table[shown + [c for c in EFFICIENCY if c in table]].to_dict("records")
+        out[name] = sweep_repeats.records(table[shown + [c for c in EFFICIENCY if c in table]])
     reason = efficiency_left_out(ok, objective)
     if reason:
         out["efficiency_left_out"] = reason
     front = pareto(ok, objective)
     atomic_write_text(out_dir / "pareto.csv", front.to_csv(index=False))
-    out["pareto"] = front[shown].to_dict("records")
+    out["pareto"] = sweep_repeats.records(front[shown])
     return out
 
 

@@ -161,7 +161,18 @@ def told(results: list[Result], repeats: int) -> list[Result]:
     return merged
 
 
-SPREAD = ("repeats", "objective_sd", "energy_sd")  # the columns a ranked table adds
+# The columns a ranked table adds: the repeats' count, their SDs and their run folders.
+SPREAD = ("repeats", "objective_sd", "energy_sd", "repeat_runs")
+
+
+def records(table: pd.DataFrame) -> list[dict]:
+    """A ranked table's rows for analysis.json: each row's `repeat_runs` (where the table
+    is of means) as a list of run folders, as the recommendation has them."""
+    rows = table.to_dict("records")
+    for row in rows:
+        if isinstance(row.get("repeat_runs"), str):
+            row["repeat_runs"] = row["repeat_runs"].split()
+    return rows
 
 
 def ranked(sweep_dir: "str | Path", ok: pd.DataFrame, result: dict) -> pd.DataFrame:

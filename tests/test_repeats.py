@@ -116,7 +116,9 @@ def test_the_analysis_ranks_the_repeats_means_and_the_report_shows_their_spread(
     assert set(front) == {"000", "002"}  # the two configurations, not the four runs
     assert front["002"]["energy_j"] == pytest.approx(110.0)
     assert front["002"]["objective"] == pytest.approx(0.90)
-    assert front["002"]["repeats"] == 2
+    assert front["002"]["repeats"] == 2 and front["002"]["repeat_runs"] == ["002", "003"]
+    top = {r["run"]: r for r in result["top_objective"]}
+    assert top["000"]["repeat_runs"] == ["000", "001"]  # which folders each mean is of
     rec = result["recommendation"]
     assert rec["run"] == "002" and rec["repeat_runs"] == ["002", "003"]
     assert rec["energy_j"] == pytest.approx(110.0)
