@@ -250,3 +250,30 @@ def test_initial_epoch_continues_the_earlier_epochs_and_a_fresh_fit_replaces_the
     assert [r["epoch"] for r in read_csv(tmp_path / "logs.csv")] == ["0"]
     assert len(json.loads((tmp_path / "summary.json").read_text())["attempts"]) == 1
     assert not math.isnan(json.loads((tmp_path / "summary.json").read_text())["energy_j"])
+
+
+def test_a_resume_that_lost_a_component_still_says_energy_j_holds_it(node, tmp_path,
+                                                                    monkeypatch):
+    """The first attempt measured the GPU and RAPL, the resumed one (on a node without
+    RAPL) the GPU alone: energy_j holds both attempts, the first one's CPU and DRAM too,
+    so `covers` names them, and `covers_partly` says only attempt 1 measured them."""
+    x, y = tiny_data()
+    meter = {"log_dir": tmp_path / "run", "interval": 0.05, "attribution": "device"}
+    model = tiny_model()
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0,
+              callbacks=[SMICallback(**meter), SlowSteps(0.3)])
+    monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(tmp_path / "no-powercap"))
+    model.fit(x, y, epochs=2, initial_epoch=1, batch_size=64, verbose=0,
+              callbacks=[SMICallback(**meter, resume=True), SlowSteps(0.3)])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    first, second = summary["attempts"]
+    assert set(first["components"]) == set(PARTS) and set(second["components"]) == {"gpu"}
+    assert summary["energy_j"] == pytest.approx(first["energy_j"] + second["energy_j"])
+    assert summary["covers"] == list(PARTS) and summary["carbon"]["covers"] == list(PARTS)
+    assert sorted(summary["covers_partly"]) == ["cpu", "dram"]
+    assert "attempt(s) 1 of 2" in summary["covers_partly"]["cpu"]
+    assert summary["components"]["cpu"]["source"] == "measured:rapl"
+    assert summary["components"]["cpu"]["energy_j"] is None  # NaN: attempt 2's is unknown
+    assert summary["components"]["gpu"]["energy_j"] == pytest.approx(
+        first["components"]["gpu"] + second["components"]["gpu"])
+    assert "gpu" not in summary["covers_partly"]

@@ -177,21 +177,23 @@ def earlier_attempts(log_dir) -> list[dict]:
              "source": source}]
 
 
-def totals(attempts: list[dict]) -> dict:
+def totals(attempts: list[dict], components: "list[str] | None" = None) -> dict:
     """Energy and time over every attempt; NaN if any attempt's energy is unknown.
 
-    `components` totals each component ("gpu", "cpu", "dram") that the last attempt
-    measured over every attempt: NaN where an attempt has no figure for it (an attempt
-    recorded before components were, or one that did not measure it)."""
+    `components` totals each of `components` ("gpu", "cpu", "dram"; None: those the last
+    attempt measured) over every attempt: NaN where an attempt has no figure for it (an
+    attempt recorded before components were, or one that did not measure it)."""
     energy = sum(_number(a.get("energy_j")) for a in attempts)
     duration = sum(_number(a.get("duration_s")) for a in attempts)
-    last = (attempts[-1].get("components") or {}) if attempts else {}
+    if components is None:
+        components = list((attempts[-1].get("components") or {}) if attempts else {})
+    parts = components
     components = {c: sum(_number((a.get("components") or {}).get(c)) for a in attempts)
-                  for c in last}
+                  for c in parts}
     # Attempts are sampled apart: their intervals' errors are independent (root-sum-square).
     # An attempt recorded without one (before issue 34) makes the total's unknown.
     errors = {c: _rss([(a.get("components_err_j") or {}).get(c) for a in attempts])
-              for c in last}
+              for c in parts}
     return {"duration_s": duration, "energy_j": energy, "energy_kwh": energy / 3.6e6,
             "power_avg_w": energy / duration if duration > 0 else math.nan,
             "energy_err_j": _rss([a.get("energy_err_j") for a in attempts]),

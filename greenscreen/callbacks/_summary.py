@@ -32,6 +32,8 @@ def attempt_record(window, measured: bool, first_epoch: int | None, epochs: int,
         "energy_err_j": window.energy_err_j if measured else NAN,
         "components_err_j": {c: cw.energy_err_j for c, cw in window.components.items()}
         if measured else {},
+        "component_sources": {c: cw.source for c, cw in window.components.items()}
+        if measured else {},
         "first_epoch": first_epoch, "epochs": epochs,
         "ended": "completed" if completed else "running (or killed)",
     }
@@ -46,22 +48,50 @@ def components_of(window, meter, measured: bool) -> tuple[dict, dict]:
     return {}, {}
 
 
+def coverage(earlier: list[dict], current: dict) -> tuple[list[str], dict[str, str]]:
+    """What `energy_j` adds up over every attempt (`covers`: each component some attempt
+    measured), and those of them an attempt did not measure (`covers_partly`: component
+    -> which attempts did; their totals over attempts are unknown, NaN). `current`: this
+    attempt's component -> provenance. A resumed fit on a node without RAPL, after an
+    attempt with it, still says that `energy_j` holds that attempt's CPU and DRAM."""
+    measured = [set(a.get("components") or {}) for a in earlier] + [set(current)]
+    covers = [c for c in COMPONENTS if any(c in m for m in measured)]
+    partly = {c: "measured in attempt(s) " + ", ".join(
+                  str(i + 1) for i, m in enumerate(measured) if c in m)
+              + f" of {len(measured)}: its total over the attempts is unknown"
+              for c in covers if not all(c in m for m in measured)}
+    return covers, partly
+
+
+def _sources(earlier: list[dict], current: dict, covers: list[str]) -> dict[str, str]:
+    """Each covered component's provenance: this attempt's, else the attempts' that
+    measured it (their per-component record, or their whole source where older)."""
+    out = dict(current)
+    for c in covers:
+        if c not in out:
+            out[c] = joined_source((a.get("component_sources") or {}).get(c, a.get("source"))
+                                   for a in earlier if c in (a.get("components") or {}))
+    return out
+
+
 def document(*, window, meter, earlier: list[dict], attempt: dict, interval: float,
              intensity, epochs: int, inference: dict, reason: str | None,
              job: dict) -> dict:
     """The whole summary: `energy_j` is the sum of the components in `covers`, over
-    every attempt; `energy_<component>_j` each measured component's share of it.
-    `source` names every attempt's provenance (joined by " + " where they differ, e.g.
-    "estimated:cpu-time + measured:nvidia-smi"), and `energy_estimated` says whether
-    `energy_j` is, in whole or in part, an estimate."""
+    every attempt (`covers_partly` names those an attempt did not measure);
+    `energy_<component>_j` each measured component's share of it. `source` names every
+    attempt's provenance (joined by " + " where they differ, e.g. "estimated:cpu-time +
+    measured:nvidia-smi"), and `energy_estimated` says whether `energy_j` is, in whole
+    or in part, an estimate."""
     measured = window is not None and window.closed
     attempts = earlier + [attempt]
     source = joined_source(a.get("source") for a in attempts)
-    total = totals(attempts)
+    current, unmeasured = components_of(window, meter, measured)
+    covers, partly = coverage(earlier, current)
+    sources = _sources(earlier, current, covers)
+    total = totals(attempts, covers)
     per_component = total.pop("components")
     per_component_err = total.pop("components_err_j")
-    sources, unmeasured = components_of(window, meter, measured)
-    covers = [c for c in COMPONENTS if c in sources]
     return {
         "greenscreen_version": __version__,
         "keras_version": keras.__version__,
@@ -81,6 +111,7 @@ def document(*, window, meter, earlier: list[dict], attempt: dict, interval: flo
            if sources[c].startswith("measured")},
         "energy_err_reason": _err_reason(window, measured),
         "covers": covers,  # what energy_j, co2_g (and a budget or forecast) add up
+        "covers_partly": partly,
         "components": {c: {"energy_j": per_component.get(c, NAN), "source": sources[c],
                            "energy_device_j": _device_energy(window, c, measured),
                            "energy_err_j": per_component_err.get(c, NAN),
