@@ -8,12 +8,20 @@ the GPUs its runs use (attribution "device": the whole boards), integrated over
 the union of the runs' measured windows (their attempts' [t_start, t_end]).
 
 Each sweep invocation is one session in `sweep_energy.json`, rewritten after every
-finished run; sessions add up. Only GPU sources are metered (energy_source "auto": the
-GPUs alone, as `pick_gpu` chooses, never auto's RAPL): the CPU packages and DRAM are
-the whole node's, other processes' included, and the runs' own figures charge each run
-its share of them. The sweep's total (`sweep_total.py`) adds this meter's GPU energy to
-the runs' own figures for whatever it does not cover: the CPU and DRAM, and every
-attempt outside a recorded session (a sweep killed before it recorded, runs estimated).
+finished run; sessions add up. One invocation at a time meters a sweep folder: its meter
+holds `sweep_energy.lock` (a flock the kernel frees when it ends). A second invocation
+on the same folder at once (two `sweep local` sharing its runs through their claims)
+runs without a meter of its own: two meters of the same boards over the same seconds
+would count each joule twice, and each rewrote the file with its own sessions, dropping
+the other's. The first meter measures the whole boards, so the second's runs on them are
+in its session where they fall inside it; elsewhere their own figures count.
+
+Only GPU sources are metered (energy_source "auto": the GPUs alone, as `pick_gpu`
+chooses, never auto's RAPL): the CPU packages and DRAM are the whole node's, other
+processes' included, and the runs' own figures charge each run its share of them. The
+sweep's total (`sweep_total.py`) adds this meter's GPU energy to the runs' own figures
+for whatever it does not cover: the CPU and DRAM, and every attempt outside a recorded
+session (a sweep killed before it recorded, runs estimated).
 """
 
 from __future__ import annotations
@@ -27,9 +35,13 @@ from greenscreen.meters import EnergyMeter, SourceUnavailable
 from greenscreen.meters.registry import pick_gpu
 
 from . import runfolder, sharing
+from .log import logger
+from .run import ownership
 from .sweep_total import gpu_only
 
 FILE = "sweep_energy.json"
+LOCK = "sweep_energy.lock"  # held by the one invocation that meters the sweep's GPUs
+log = logger(__name__)
 
 
 def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -55,12 +67,21 @@ class DeviceLedger:
     def __init__(self, sweep_dir: Path, runs: int, source: str, gpus=None) -> None:
         self.sweep_dir, self.runs, self.source_name, self.gpus = sweep_dir, runs, source, gpus
         self.meter: EnergyMeter | None = None
+        self.lock: ownership.Held | None = None
         self.t_start = time.time()
-        self.sessions = (runfolder.read_json(sweep_dir / FILE) or {}).get("sessions", [])
+        self.sessions: list[dict] = []
 
     def start(self) -> "DeviceLedger":
         if self.source_name not in ("auto", "nvidia-smi", "nvml"):
             return self
+        try:
+            self.lock = ownership.Held(self.sweep_dir, LOCK)
+        except ownership.Busy as exc:
+            log.info("another invocation meters this sweep's GPUs (pid %s): this one runs "
+                     "without a meter of its own, so no joule is counted twice", exc.pid or "?")
+            return self
+        # Read under the lock: the sessions of every invocation that metered before.
+        self.sessions = (runfolder.read_json(self.sweep_dir / FILE) or {}).get("sessions", [])
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the runs warn about sharing themselves
@@ -70,11 +91,17 @@ class DeviceLedger:
                     return self
                 meter = EnergyMeter(source, 0.1, self.gpus, "device").start()
         except (SourceUnavailable, ValueError):
-            return self  # the runs' own figures stay the only ones, as before
+            return self._unlock()  # the runs' own figures stay the only ones, as before
         if not gpu_only(meter.source):
             meter.stop()
-            return self
+            return self._unlock()
         self.meter = meter
+        return self
+
+    def _unlock(self) -> "DeviceLedger":
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
         return self
 
     @property
@@ -113,8 +140,11 @@ class DeviceLedger:
 
     def stop(self) -> None:
         if self.active:
-            self.record()
-            self.meter.stop()
+            try:
+                self.record()
+            finally:
+                self.meter.stop()
+        self._unlock()
 
 
 def gpu_count() -> int:

@@ -33,24 +33,29 @@ PR_SET_PDEATHSIG = 1
 class Busy(RuntimeError):
     """Another process holds the run's lock: it is training that run now."""
 
-    def __init__(self, folder: Path, pid: int | None) -> None:
-        super().__init__(f"{folder} is being trained by pid {pid or '?'} right now")
+    def __init__(self, folder: Path, pid: int | None, doing: str = "being trained") -> None:
+        super().__init__(f"{folder} is {doing} by pid {pid or '?'} right now")
         self.pid = pid
 
 
 class Held:
-    """The run's lock, held by this process until `release` (or until it ends)."""
+    """The run's lock, held by this process until `release` (or until it ends).
 
-    def __init__(self, folder: Path) -> None:
+    `name`: another lock file of the folder, for another one-holder role (the sweep's
+    GPU meter holds `<sweep>/sweep_energy.lock`, `ledger.DeviceLedger`)."""
+
+    def __init__(self, folder: Path, name: str = LOCK_FILE) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / LOCK_FILE
+        self.path = folder / name
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(self.fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                raise Busy(folder, holder(folder)) from None
+                raise Busy(folder, holder(folder, name),
+                           "being trained" if name == LOCK_FILE else f"locked ({name})") \
+                    from None
             raise
         # Who holds it, for the messages of the process that finds it held.
         os.ftruncate(self.fd, 0)
@@ -84,10 +89,10 @@ def locked(folder: Path) -> bool:
     return False
 
 
-def holder(folder: Path) -> int | None:
+def holder(folder: Path, name: str = LOCK_FILE) -> int | None:
     """The pid the lock's holder wrote into it (a hint for messages, not the lock)."""
     try:
-        return int((Path(folder) / LOCK_FILE).read_text().strip() or 0) or None
+        return int((Path(folder) / name).read_text().strip() or 0) or None
     except (OSError, ValueError):
         return None
 

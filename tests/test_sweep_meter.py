@@ -1,0 +1,40 @@
+"""The sweep's own GPU meter (ledger.DeviceLedger) when two invocations share one sweep
+folder: one meters, the other does not, so each joule of the boards is counted once and
+no invocation's session overwrites another's. The real ledger over the fake nvidia-smi."""
+
+import pytest
+from conftest import UUID0
+from test_sweep_totals import SMI, measure_a_window, sessions, write_run
+
+from greenscreen_pipeline import ledger, sweep_total
+
+GPU_W = 150.0
+
+
+def test_two_invocations_on_one_sweep_meter_its_gpus_once(fake_smi, tmp_path):
+    """Two `sweep local` on one folder at once (their runs shared out by claims) each
+    started a meter of the same GPU: the overlap counted twice, and each rewrote
+    sweep_energy.json with the sessions it had read at its start, dropping the other's."""
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}}])
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    first = ledger.DeviceLedger(sweep, 2, "nvidia-smi").start()
+    second = ledger.DeviceLedger(sweep, 2, "nvidia-smi").start()
+    assert first.active and not second.active  # the second runs without a meter
+    a, b = measure_a_window(first)
+    write_run(sweep, 0, [(a, b, {"gpu": GPU_W * (b - a)})], {"gpu": SMI})
+    c, d = measure_a_window(first)  # the second invocation's run, on the same GPU
+    write_run(sweep, 1, [(c, d, {"gpu": GPU_W * (d - c)})], {"gpu": SMI})
+    second.stop()
+    first.stop()
+    recorded = sessions(sweep)
+    assert len(recorded) == 1
+    total = sweep_total.of(sweep, 2)
+    assert total.total_j == pytest.approx(recorded[0]["energy_j"])  # each joule once
+    assert total.total_j == pytest.approx(GPU_W * ((b - a) + (d - c)), rel=0.1)
+
+    later = ledger.DeviceLedger(sweep, 2, "nvidia-smi").start()  # the lock is free again
+    assert later.active
+    measure_a_window(later)
+    later.stop()
+    assert len(sessions(sweep)) == 2 and sessions(sweep)[0] == recorded[0]
