@@ -162,6 +162,23 @@ def test_a_parked_run_says_whom_it_waits_for_or_that_no_one_is_left():
     assert "run(s)  " not in alone and "its last peers reached it or ended" in alone
 
 
+def test_a_run_parked_in_a_slurm_array_names_only_the_peers_whose_task_ended():
+    """Run 002 waits for runs 001 (its task still queued) and 003 (its task cancelled):
+    the reason names 003 and its task 12_1 alone, and when the run resumes."""
+    from greenscreen_pipeline.executors.slurm_tasks import ArrayJob
+    from greenscreen_pipeline.search.rung_callback import RunParked
+
+    job = ArrayJob("12", 0, shares=2)
+    said = str(RunParked(2, 1, [0, 1, 2, 3], [1, 3], job, gone=[3]))
+    assert "waiting for run(s) 003, whose Slurm array task(s) 12_1 ended" in said
+    assert "001" not in said and "when the sweep is submitted again" in said
+    assert [job.task_of(r) for r in range(4)] == [0, 1, 0, 1]
+    assert ArrayJob("12", 5).task_of(5) == 5  # a task per run
+    assert ArrayJob.here({"SLURM_ARRAY_JOB_ID": "12", "SLURM_ARRAY_TASK_ID": "1",
+                          "GREENSCREEN_SLURM_SHARES": "2"}) == ArrayJob("12", 1, 2)
+    assert ArrayJob.here({}) is None  # a local sweep, a run-one by hand
+
+
 SLURM_HALVING = """
 settings: {epochs: 3, seed: 7, runs: 2, energy_source: estimate, early_stop: halving,
            slurm_parallel: 2}

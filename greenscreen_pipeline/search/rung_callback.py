@@ -55,7 +55,7 @@ class RunParked(Exception):
     """
 
     def __init__(self, run: int, rung: int, peers: list[int], waiting: list[int],
-                 job: ArrayJob | None = None) -> None:
+                 job: ArrayJob | None = None, gone: list[int] | None = None) -> None:
         self.rung, self.peers = rung, peers
         names = _names(waiting)
         # No one left to wait for: the last peers reached the rung or ended between the
@@ -63,10 +63,10 @@ class RunParked(Exception):
         why = (f"waiting for run(s) {names} to reach it or end" if waiting else
                "its last peers reached it or ended as it parked")
         when = "once the rung is decided"
-        if job is not None:  # its peers' array tasks ended without them: no one comes
-            tasks = _names(sorted({job.describe(p) for p in waiting}))
-            why = (f"waiting for run(s) {names}, whose Slurm array task(s) {tasks} ended "
-                   "without them (cancelled, failed or out of time)")
+        if job is not None and gone:  # their array tasks ended without them: none comes
+            tasks = _names(sorted({job.describe(p) for p in gone}))
+            why = (f"waiting for run(s) {_names(gone)}, whose Slurm array task(s) {tasks} "
+                   "ended without them (cancelled, failed or out of time)")
             when = "when the sweep is submitted again (sweep slurm)"
         super().__init__(f"parked at rung {rung} (epoch {rung}): {why}; the checkpoint is "
                          f"kept and the run resumes from it {when}")
@@ -101,7 +101,7 @@ class RungCallback(keras.callbacks.Callback):
                  job: ArrayJob | None = None) -> None:
         super().__init__()
         self.release, self.parked_at, self.settings = release, None, settings
-        self.job, self.peers_gone = job, False
+        self.job, self.peers_gone = job, []  # peers no task of `job` will bring
         self.sweep_dir, self.run, self.group = Path(sweep_dir), run, list(group)
         self.epochs, self.rule, self.poll_s = epochs, halving.as_rule(eta), poll_s
         self.rungs = self.rule.rungs(epochs, run)
@@ -129,8 +129,8 @@ class RungCallback(keras.callbacks.Callback):
             return rungfiles.await_decision(self.sweep_dir, record, self.group,
                                             self.has_ended, self.rule, self.maximize,
                                             poll_s=self.poll_s, gone=gone)
-        except rungfiles.PeersGone:  # no one brings them this submission: park here
-            self.peers_gone = True
+        except rungfiles.PeersGone as exc:  # no one brings them this submission: park
+            self.peers_gone = exc.peers
             return halving.WAIT
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -189,8 +189,8 @@ class RungCallback(keras.callbacks.Callback):
             records = rungfiles.rung_table(self.sweep_dir, self.group, self.parked_at)
             waiting = [p for p in self.rule.group(self.run, self.group)
                        if p not in records and not self.has_ended(p)]
-            raise RunParked(self.run, self.parked_at, self.group, waiting,
-                            self.job if self.peers_gone else None)
+            raise RunParked(self.run, self.parked_at, self.group, waiting, self.job,
+                            self.peers_gone)
         if self.stopped_at is not None:
             raise RunStopped(f"halving: stopped at epoch {self.stopped_at} of {self.epochs}: "
                              f"not kept among its peers at that rung by "
