@@ -98,8 +98,13 @@ def _yaml_params(text: str) -> dict:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
 
 
+def run_name(index: int) -> str:
+    """Run `index`'s folder name: "007", "1234"."""
+    return f"{index:03d}"
+
+
 def run_dir(sweep_dir: "str | Path", index: int) -> Path:
-    return Path(sweep_dir) / f"{index:03d}"
+    return Path(sweep_dir) / run_name(index)
 
 
 class RunFolder:
@@ -351,7 +356,8 @@ def present(sweep_dir: "str | Path", runs: int) -> list[int]:
         names = {p.name for p in Path(sweep_dir).iterdir() if p.name.isdigit()}
     except OSError:
         return []
-    return sorted(i for i in map(int, names) if i < runs and run_dir(sweep_dir, i).name in names)
+    # The name, not a Path per folder: the console's total asks after every run (issue 33).
+    return sorted(i for i in map(int, names) if i < runs and run_name(i) in names)
 
 
 def started(sweep_dir: "str | Path", runs: int) -> list[dict]:

@@ -32,8 +32,11 @@ budget.py says why): the console prints the two one under the other, as one figu
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from . import provenance, runfolder
@@ -43,6 +46,8 @@ METER, BESIDE, OWN = "sweep-meter", "beside-meter", "not-covered"
 # The joules of a component only a meter gives: the CPU-time estimate is the CPU's alone.
 ONLY_MEASURED = ("gpu", "dram")
 GPU_BASES = ("measured:nvidia-smi", "measured:nvml")
+# `Totals` reads again a run file modified this recently: a file's times tick coarsely.
+SETTLED_NS = 2_000_000_000
 
 
 def gpu_only(source: str) -> bool:
@@ -134,50 +139,161 @@ def runs_of(sweep_dir: Path) -> int:
 
 def of(sweep_dir: "str | Path", runs: int | None = None) -> SweepTotal:
     """The sweep's total over runs 0..runs-1 (default: sweep.json's settings.runs)."""
-    sweep_dir = Path(sweep_dir)
-    recorded = sessions_of(sweep_dir)
-    books = [_Session(float(s["t_start"]), float(s["t_end"]),
-                      frozenset(s.get("uuids") or ())) for s in recorded]
-    parts: dict = defaultdict(float)
-    for s in recorded:
-        parts[(METER, "gpu", str(s["source"]))] += float(s["energy_j"])
-    own = []
-    for summary in _summaries(sweep_dir, runs_of(sweep_dir) if runs is None else runs):
-        if isinstance(summary, tuple):  # an original pipeline's folder: its seed figure
-            parts[(OWN, "gpu", summary[1])] += summary[0]
-            own.append(summary[0])
-            continue
-        uuids = frozenset(d.uuid for d in summary.devices if d.component == "gpu" and d.uuid)
-        for window, components, attempt_source in _attempts(summary):
-            inside = _covered(window, uuids, books)
-            for component, joules in components.items():
-                source = _source(summary, component, attempt_source)
-                if inside < 1.0:
-                    parts[(OWN, component, source)] += joules * (1.0 - inside)
-                if inside > 0.0 and component != "gpu":
-                    parts[(BESIDE, component, source)] += joules * inside
-                own.append(joules)
-    return SweepTotal(dict(parts), len(recorded),
-                      math.fsum(float(s.get("union_s") or 0.0) for s in recorded),
-                      math.fsum(own))
+    return Totals().of(sweep_dir, runs)
 
 
-def _summaries(sweep_dir: Path, runs: int):
-    """Each run's RunSummary; (joules, source) for an original pipeline's folder. A folder
-    without a readable summary.json is left out: nothing says what it spent."""
-    for i in runfolder.present(sweep_dir, runs):
-        folder = runfolder.RunFolder.of(sweep_dir, i)
+class Totals:
+    """The sweep's total, worked out again and again as the sweep grows (the console's
+    line after each run): `of`'s figures, to the bit, from `of`'s own code, but each run
+    folder's summary.json is read only when it changed since the last call (its inode,
+    size or times: the callback replaces it whole), so a line costs the changed runs'
+    reads, not every run's: at thousands of runs, reading all of them per line made the
+    progress line itself slow (O(n^2) reads over a sweep). The ledger is read every time
+    (small); when its sessions change, every run's covered share is worked out again from
+    the kept figures, in memory. Not thread-safe: the caller holds a lock (Progress does).
+    A summary written less than SETTLED_NS before it was read is read again next time:
+    a file's times tick coarsely (a jiffy), and a rewrite of the same size in the same tick
+    on a reused inode would otherwise go unseen (git's "racily clean" files).
+
+    Attributes:
+        reads: Run folders read so far (their summary.json, or an original pipeline's
+            logs.csv): what a caller can check the cache by.
+    """
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self._sweep: Path | None = None
+        self._runs: dict[int, _Run] = {}
+        self._folders: dict[int, str] = {}
+        self._books: tuple = ()
+
+    def of(self, sweep_dir: "str | Path", runs: int | None = None) -> SweepTotal:
+        """The sweep's total over runs 0..runs-1, as `sweep_total.of` gives it."""
+        sweep_dir = Path(sweep_dir)
+        recorded, books = self._sessions(sweep_dir)
+        parts: dict = defaultdict(float)
+        for s in recorded:
+            parts[(METER, "gpu", str(s["source"]))] += float(s["energy_j"])
+        own: list[float] = []
+        now_ns = time.time_ns()
+        # Added up in run, attempt and component order, as ever: the same floats each time.
+        for i in runfolder.present(sweep_dir, runs_of(sweep_dir) if runs is None else runs):
+            run = self._run(sweep_dir, i, now_ns)
+            if run is None:
+                continue
+            for key, joules in run.shares_under(books):
+                parts[key] += joules
+            own.extend(run.own)
+        return SweepTotal(dict(parts), len(recorded),
+                          math.fsum(float(s.get("union_s") or 0.0) for s in recorded),
+                          math.fsum(own))
+
+    def _sessions(self, sweep_dir: Path) -> tuple[list[dict], tuple]:
+        """The ledger's sessions the total uses, and their windows (`_covered`'s books)."""
+        if sweep_dir != self._sweep:  # another sweep: nothing kept is its
+            self._sweep, self._runs, self._folders = sweep_dir, {}, {}
+        recorded = sessions_of(sweep_dir)
+        books = tuple(_Session(float(s["t_start"]), float(s["t_end"]),
+                               frozenset(s.get("uuids") or ())) for s in recorded)
+        if books != self._books:  # a session recorded or grown: every covered share moves
+            self._books = books
+            for run in self._runs.values():
+                run.shares = None
+        return recorded, books
+
+    def _run(self, sweep_dir: Path, index: int, now_ns: int) -> "_Run | None":
+        """Run `index`'s figures: kept ones while its files are unchanged, else read now."""
+        if index not in self._folders:  # a Path per run per line cost more than its stat
+            self._folders[index] = str(runfolder.run_dir(sweep_dir, index))
+        signature = _signature(self._folders[index])
+        kept = self._runs.get(index)  # the signature first: a later write is seen next time
+        if kept is not None and kept.signature == signature:
+            return kept
+        self.reads += 1
+        self._runs.pop(index, None)
+        run = _read(runfolder.RunFolder.of(sweep_dir, index), signature)
+        # Kept only when settled: a failed read may succeed next time, a fresh file change.
+        if run is not None and signature is not None and \
+                _written_ns(signature) < now_ns - SETTLED_NS:
+            self._runs[index] = run
+        return run
+
+
+@dataclass
+class _Run:
+    """One run folder's figures, as read: its GPUs and, per attempt, its window and each
+    component's (joules, provenance); `shares` its parts under the books last seen."""
+
+    signature: tuple | None
+    uuids: frozenset
+    attempts: list  # [((t_start, t_end), [(component, joules, source)])]
+    shares: list | None = None
+
+    @cached_property
+    def own(self) -> list[float]:
+        return [joules for _, components in self.attempts for _, joules, _ in components]
+
+    def shares_under(self, books: tuple) -> list[tuple[tuple, float]]:
+        """(part, joules) for each piece of each attempt, in order: the rule of the module
+        docstring, the covered seconds' CPU and DRAM BESIDE the meter, the rest OWN."""
+        if self.shares is None:
+            self.shares = []
+            for window, components in self.attempts:
+                inside = _covered(window, self.uuids, books)
+                for component, joules, source in components:
+                    if inside < 1.0:
+                        self.shares.append(((OWN, component, source), joules * (1.0 - inside)))
+                    if inside > 0.0 and component != "gpu":
+                        self.shares.append(((BESIDE, component, source), joules * inside))
+        return self.shares
+
+
+def _signature(folder: str) -> tuple | None:
+    """What changes when a folder's figures may have: summary.json's inode, size and
+    times; without one, status.json's and logs.csv's (an original pipeline's folder has
+    neither status.json nor summary.json). None where it cannot be told: read again."""
+    def stat(name: str) -> tuple | None:
         try:
-            summary = folder.summary()
-            if summary is None and folder.is_seed_format():
-                from .collect import SEED_SOURCE
+            st = os.stat(os.path.join(folder, name))
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
-                yield folder.seed_energy()[0], SEED_SOURCE
-        except (runfolder.Unreadable, OSError, ValueError, KeyError, IndexError):
-            continue
-        else:
-            if summary is not None:
-                yield summary
+    try:
+        summary = stat("summary.json")
+        return ("summary", summary) if summary else ("none", stat("status.json"),
+                                                     stat("logs.csv"))
+    except OSError:
+        return None
+
+
+def _written_ns(signature: tuple) -> int:
+    """The latest modification time a signature holds (0 for a folder of no such files)."""
+    return max((st[2] for st in signature[1:] if st), default=0)
+
+
+def _read(folder: runfolder.RunFolder, signature: tuple | None) -> "_Run | None":
+    """A folder's figures: its summary's attempts; an original pipeline's folder, its seed
+    figure as one attempt no session covers (no window); no attempt where it has no
+    summary.json (nothing says what it spent). None where a file could not be read: left
+    out of this total, and read again next time."""
+    try:
+        summary = folder.summary()
+        if summary is None:
+            if not folder.is_seed_format():
+                return _Run(signature, frozenset(), [])
+            from .collect import SEED_SOURCE
+
+            nowhere = (math.nan, math.nan)  # `_covered`: 0, so all of it counts OWN
+            return _Run(signature, frozenset(),
+                        [(nowhere, [("gpu", folder.seed_energy()[0], SEED_SOURCE)])])
+    except (runfolder.Unreadable, OSError, ValueError, KeyError, IndexError):
+        return None
+    uuids = frozenset(d.uuid for d in summary.devices if d.component == "gpu" and d.uuid)
+    return _Run(signature, uuids, [
+        (window, [(c, joules, _source(summary, c, attempt_source))
+                  for c, joules in components.items()])
+        for window, components, attempt_source in _attempts(summary)])
 
 
 def _attempts(summary) -> list[tuple[tuple[float, float], dict, str]]:

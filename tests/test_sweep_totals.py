@@ -5,8 +5,11 @@ runs' own figures for everything else, so no energy already spent is dropped and
 estimate in the total is named. Run folders written here; the sweep's meter is the real
 ledger over the fake nvidia-smi (and the fake powercap tree)."""
 
+import contextlib
+import io
 import json
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -237,3 +240,79 @@ def test_an_earlier_attempt_s_estimate_is_never_called_measured(tmp_path):
     summary["attempts"][0]["source"] = ESTIMATE
     (tmp_path / "000" / "summary.json").write_text(json.dumps(summary))
     assert sweep_total.of(tmp_path, 1).parts[(sweep_total.OWN, "cpu", ESTIMATE)] == 98.0
+
+
+def settle(folder: Path) -> None:
+    """Dates a run folder's files a minute back, as a run that ended a minute ago left
+    them (`sweep_total.Totals` reads again a file written in the last SETTLED_NS)."""
+    then = time.time_ns() - 60 * 10**9
+    for path in folder.iterdir():
+        os.utime(path, ns=(then, then))
+
+
+def test_the_console_s_total_reads_only_the_summaries_that_changed(tmp_path):
+    """Each progress line read every run's summary.json: n^2/2 reads over a sweep of n
+    runs, seconds per line at thousands of runs. The kept total reads the changed runs'
+    only, and gives `of`'s figures to the bit (value, provenance and parts) each time."""
+    sweep = sharing_sweep(tmp_path / "sweep")
+    write_run(sweep, 2, [(100.0, 110.0, {"gpu": 700.0, "cpu": 9.5, "dram": 1.5})],
+              {"gpu": SMI, "cpu": RAPL, "dram": RAPL}, uuid=UUID1)
+    write_run(sweep, 3, [(116.0, 126.0, {"cpu": 60.0})], {"cpu": ESTIMATE}, uuid=None)
+    for i in range(4):
+        settle(sweep / f"{i:03d}")
+    totals = sweep_total.Totals()
+
+    def agrees() -> dict:
+        record = totals.of(sweep, 10).to_json()
+        assert record == sweep_total.of(sweep, 10).to_json()
+        return record
+
+    first = agrees()
+    assert totals.reads == 4 and first["provenance"] == "measured + estimated"
+    assert agrees() == first and totals.reads == 4  # nothing changed: nothing read
+    # run 003 resumed (an attempt added) on the GPU; run 004 ended
+    write_run(sweep, 3, [(116.0, 126.0, {"cpu": 60.0}), (130.0, 140.0, {"gpu": 400.0})],
+              {"cpu": ESTIMATE, "gpu": SMI})
+    write_run(sweep, 4, [(141.0, 150.0, {"gpu": 300.0})], {"gpu": SMI})
+    settle(sweep / "003")
+    settle(sweep / "004")
+    second = agrees()
+    assert totals.reads == 6 and second["energy_j"] == pytest.approx(first["energy_j"] + 700.0)
+    # the sweep's meter recorded a session over runs 003 and 004: no summary read again
+    books = json.loads((sweep / ledger.FILE).read_text())
+    books["sessions"].append({"t_start": 128.0, "t_end": 160.0, "energy_j": 650.0,
+                              "union_s": 19.0, "source": SMI, "uuids": [UUID0]})
+    (sweep / ledger.FILE).write_text(json.dumps(books))
+    third = agrees()
+    assert totals.reads == 6 and third["sessions"] == 2
+    assert third["energy_j"] == pytest.approx(second["energy_j"] - 700.0 + 650.0)
+
+
+def test_a_summary_just_written_is_read_again_until_it_settles(tmp_path):
+    """A file's times tick coarsely on some file systems (FAT, some NFS servers, older
+    kernels): a summary rewritten with the same size in the same tick would look
+    unchanged. So one written in the last seconds is read again at each line, and kept
+    once it is older."""
+    write_run(tmp_path, 0, [(100.0, 110.0, {"gpu": 1000.0})], {"gpu": SMI})
+    totals = sweep_total.Totals()
+    for reads in (1, 2):  # just written: read each time
+        assert totals.of(tmp_path, 1).total_j == 1000.0 and totals.reads == reads
+    settle(tmp_path / "000")
+    for _ in range(2):  # settled: read once more (its times changed), then kept
+        assert totals.of(tmp_path, 1).total_j == 1000.0 and totals.reads == 3
+
+
+def test_the_progress_line_reads_each_finished_run_once(tmp_path):
+    """The console's line after each run: its total is `of`'s, from one read per run."""
+    sweep, progress = tmp_path / "sweep", Progress(4)
+    for i in range(4):
+        write_run(sweep, i, [(100.0 + 20 * i, 110.0 + 20 * i, {"gpu": 100.0 + i, "cpu": 5.0})],
+                  {"gpu": SMI, "cpu": ESTIMATE})
+        settle(sweep / f"{i:03d}")
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            progress.report(sweep, RunReport(i, {"status": "done", "test_accuracy": 0.9},
+                                             "done", 1.0))
+        now = sweep_total.of(sweep)
+        assert f"total {now.total_j:.1f} J ({now.provenance})" in out.getvalue()
+        assert (progress.total, progress.spent) == (now.total_j, now.provenance)
+        assert progress.totals.reads == i + 1

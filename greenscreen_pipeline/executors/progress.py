@@ -3,7 +3,9 @@
     [3/8] run 002 done     acc 0.9611  energy 412.3 J (measured:nvml)  total 1203.9 J (measured)
 
 and an ETA. The total is the sweep's energy so far, every run folder's, by
-`sweep_total.of`: the rule analysis.json, the report and the budget's "spent" follow too.
+`sweep_total.of`'s rule (the rule analysis.json, the report and the budget's "spent"
+follow too), through a `sweep_total.Totals` kept for the sweep: each line reads only the
+summaries that changed since the last, not every run's.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Progress:
         self.budget_line = budget_line
         self.durations: list[float] = []
         self.books = books
+        self.totals = sweep_total.Totals()  # used under self.lock: it is not thread-safe
         self.lock = threading.Lock()
 
     def report(self, sweep_dir: Path, run: RunReport) -> None:
@@ -48,7 +51,7 @@ class Progress:
         with self.lock:
             if self.books is not None and self.books.active:
                 self.books.record()
-            now = sweep_total.of(sweep_dir, self.books.runs if self.books else None)
+            now = self.totals.of(sweep_dir, self.books.runs if self.books else None)
             self.total, self.spent = now.total_j, now.provenance
             if run.note == "interrupted":  # not through: it resumes, and is counted then
                 spent = "" if math.isnan(energy) else f" ({energy:.1f} J spent so far, kept)"
