@@ -20,12 +20,29 @@ case "$KERAS_BACKEND" in
      exit 2 ;;
 esac
 
+# includes HAVE WANT: whether the comma-separated list HAVE holds every item of WANT.
+includes() {
+  local item
+  for item in ${2//,/ }; do
+    case ",$1," in *",$item,"*) ;; *) return 1 ;; esac
+  done
+}
+
 # setup_env EXTRAS: .venv with the project and the extras (comma-separated) installed.
+# The stamp records pyproject.toml's hash, the Python version and the extras installed;
+# extras add up (`test` installs jax beside tensorflow, and a later `meters`, which needs
+# only tensorflow, does not install again).
 setup_env() {
-  local extras="pipeline,test,$1" want
-  want="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$BASE_PYTHON" --version 2>&1) [$extras]"
-  if [ -x "$PY" ] && [ "$(cat "$VENV/.greenscreen-stamp" 2>/dev/null)" = "$want" ]; then
-    return 0
+  local extras="pipeline,test,$1" base stamp had
+  base="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$BASE_PYTHON" --version 2>&1)"
+  stamp="$(cat "$VENV/.greenscreen-stamp" 2>/dev/null || true)"
+  if [ -x "$PY" ] && [ "${stamp% \[*}" = "$base" ]; then
+    had="${stamp##*\[}"
+    had="${had%\]}"
+    if includes "$had" "$extras"; then
+      return 0
+    fi
+    extras="$(printf '%s\n' ${had//,/ } ${extras//,/ } | awk '!seen[$0]++' | paste -sd, -)"
   fi
   say "setting up $VENV with [$extras] (the first time installs the backend: a few minutes)"
   if [ ! -x "$PY" ]; then
@@ -33,7 +50,7 @@ setup_env() {
   fi
   "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
   "$PY" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
-  echo "$want" > "$VENV/.greenscreen-stamp"
+  echo "$base [$extras]" > "$VENV/.greenscreen-stamp"
   say "environment ready"
 }
 
