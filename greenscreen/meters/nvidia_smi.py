@@ -53,7 +53,11 @@ _LIVE: "weakref.WeakSet[NvidiaSmiSource]" = weakref.WeakSet()
 
 
 def resolve_executable() -> str | None:
-    """Returns the nvidia-smi to run: `$GREENSCREEN_NVIDIA_SMI`, else PATH."""
+    """Returns the nvidia-smi to run: `$GREENSCREEN_NVIDIA_SMI`, else PATH.
+
+    Raises:
+        ValueError: `$GREENSCREEN_NVIDIA_SMI` names no executable file.
+    """
     override = os.environ.get(ENV_EXECUTABLE)
     if override:
         if not (os.path.isfile(override) and os.access(override, os.X_OK)):
@@ -61,6 +65,16 @@ def resolve_executable() -> str | None:
                           "file (or unset it to search PATH)")
         return override
     return shutil.which("nvidia-smi")
+
+
+def executable_or_none() -> str | None:
+    """`resolve_executable`, None where `$GREENSCREEN_NVIDIA_SMI` is not valid: the
+    source is then unavailable, and `unavailable_reason` says why (the environment is
+    no argument: a fit goes on with another source, as without nvidia-smi)."""
+    try:
+        return resolve_executable()
+    except ValueError:
+        return None
 
 
 def visible_gpus(gpus: "list[int | str] | None" = None) -> "list[str] | None":
@@ -232,7 +246,7 @@ class NvidiaSmiSource(PowerSource):
         with self._field_lock:
             if self._field is not None:
                 return self._field
-            exe = resolve_executable()
+            exe = executable_or_none()
             if exe is None:
                 return "power.draw"  # unavailable anyway; decide once it can be run
             field, note, definitive = detect_power_field(exe, visible_gpus(self.gpus))
@@ -249,7 +263,7 @@ class NvidiaSmiSource(PowerSource):
     def command(self, field: str | None = None, loop: bool = True) -> list[str]:
         """The stream's command line (`loop` False: one reading), reading `field`."""
         field = field or self.field
-        cmd = [resolve_executable() or "nvidia-smi",
+        cmd = [executable_or_none() or "nvidia-smi",
                "--query-gpu=" + ",".join(field if f == "power.draw" else f for f in FIELDS),
                "--format=csv,noheader,nounits"]
         cmd += [f"--loop-ms={max(1, round(self.interval * 1000))}"] if loop else []
@@ -263,7 +277,10 @@ class NvidiaSmiSource(PowerSource):
         return super().cpu_seconds() + child
 
     def unavailable_reason(self) -> str | None:
-        exe = resolve_executable()
+        try:
+            exe = resolve_executable()
+        except ValueError as exc:
+            return str(exc)
         if exe is None:
             return f"nvidia-smi not found on PATH (set {ENV_EXECUTABLE} to its path)"
         ids = visible_gpus(self.gpus)

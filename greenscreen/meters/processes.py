@@ -213,9 +213,9 @@ class ProcessWatcher:
 def watcher_for(source_name: str, devices, interval: float = 1.0) -> ProcessWatcher | None:
     """The watcher matching a power source, or None for sources without processes."""
     if source_name == "nvidia-smi":
-        from .nvidia_smi import resolve_executable
+        from .nvidia_smi import executable_or_none
 
-        executable = resolve_executable()
+        executable = executable_or_none()
         return ProcessWatcher(SmiProcesses(executable), devices, interval) if executable \
             else None
     if source_name == "nvml":
