@@ -244,7 +244,9 @@ def test_non_executable_override_is_one_clear_error(tmp_path, monkeypatch):
     bogus = tmp_path / "nvidia-smi"
     bogus.write_text("not a program")
     monkeypatch.setenv("GREENSCREEN_NVIDIA_SMI", str(bogus))
-    with pytest.raises(ValueError, match="GREENSCREEN_NVIDIA_SMI=.* is not valid; allowed: the"):
+    # The environment, not an argument: the source cannot run here, and says why.
+    with pytest.raises(SourceUnavailable, match="source='nvidia-smi' is unavailable: "
+                       "GREENSCREEN_NVIDIA_SMI=.* is not valid; allowed: the"):
         EnergyMeter(source="nvidia-smi").start()
 
 
