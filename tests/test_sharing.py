@@ -71,6 +71,24 @@ def test_device_attribution_charges_the_whole_device_and_still_warns(fake_smi):
     assert w.energy_j == pytest.approx(w.device_energy_j) and "whole devices" in warned[0]
 
 
+def test_a_first_window_before_the_first_listing_is_still_charged_its_share(fake_smi):
+    """Another process computes from the start, and the window closes before pmon's
+    first answer: it was charged the whole GPU, untagged (the first epoch of a fit)."""
+    other = os.getppid()
+    fake_smi.configure(GPUS, processes=[{"pid": "caller", "gpu": 0, "sm": 60},
+                                        {"pid": other, "gpu": 0, "sm": 20}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with EnergyMeter(source="nvidia-smi", interval=0.05) as meter:
+            assert meter.wait_for_sample(10)
+            with meter.window("first") as w:  # no explicit poll: the watcher's own
+                time.sleep(0.2)
+    assert w.source == "measured:nvidia-smi;attributed:sm-share"
+    assert w.shared_with == {"processes": 1, "pids": [other]}
+    assert w.devices[0].energy_j == pytest.approx(
+        0.75 * trace_energy(GPUS[0]["power"], w.t_start, w.t_end), rel=0.02)
+
+
 def test_a_change_between_two_polls_is_placed_halfway():
     from greenscreen.meters.processes import Occupancy, ProcessWatcher
 

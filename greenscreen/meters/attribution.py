@@ -14,6 +14,11 @@ import warnings
 from .cputime import CpuShare
 from .processes import ProcessWatcher, share, watcher_for
 
+# The longest a window's close waits for the GPUs' first process listing (once per meter;
+# nvidia-smi pmon answers in a second or two, NVML at once). Past it, as before: a window
+# no listing covers is charged as if alone.
+FIRST_LISTING_S = 5.0
+
 
 class Attribution:
     """One meter's attribution: who else used its devices, and this process's share.
@@ -47,7 +52,12 @@ class Attribution:
                 helper.stop()
 
     def poll(self) -> None:
-        """The CPU-time share up to now, not up to the last timer tick."""
+        """The CPU-time share up to now, not up to the last timer tick; and, before the
+        first window is charged, the GPUs' first process listing (`FIRST_LISTING_S` at
+        most): a first epoch shorter than pmon's first answer was charged the whole GPU,
+        untagged, with others computing on it from the start."""
+        if self.watcher is not None:
+            self.watcher.wait_first(FIRST_LISTING_S)
         if self.cpu_share is not None:
             self.cpu_share.poll()
 

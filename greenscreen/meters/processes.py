@@ -147,7 +147,14 @@ class ProcessWatcher:
         self._timeline: dict[str, tuple[list[float], list[Occupancy]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._polled = threading.Event()  # set once a poll of the GPUs has ended
         self._thread: threading.Thread | None = None
+
+    def wait_first(self, timeout: float) -> bool:
+        """Waits (at most `timeout` seconds) until the first poll has ended: a window that
+        closes before the first listing would otherwise be charged as if alone (pmon's
+        first answer takes a second or two). True if it has."""
+        return self._polled.wait(timeout)
 
     def start(self) -> "ProcessWatcher":
         self._stop.clear()
@@ -164,11 +171,19 @@ class ProcessWatcher:
         if hasattr(self.reader, "close"):
             self.reader.close()
 
-    def poll(self) -> None:
-        """One read, now (the thread calls it; tests and callers may too)."""
+    def poll(self) -> bool:
+        """One read, now (the thread calls it; tests and callers may too). False where
+        the GPUs are not known yet (the power source's first sample has not come)."""
         uuid_of = self.devices()
         if not uuid_of:
-            return
+            return False
+        try:
+            self._read(uuid_of)
+        finally:
+            self._polled.set()
+        return True
+
+    def _read(self, uuid_of: dict[int, str]) -> None:
         try:
             snapshots = self.reader.read(uuid_of)
         except Exception as exc:  # a missing or failing reader must not stop the meter
@@ -182,8 +197,8 @@ class ProcessWatcher:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.poll()
-            self._stop.wait(self.interval)
+            # Until the GPUs are known, soon again: the first listing is awaited.
+            self._stop.wait(self.interval if self.poll() else min(0.1, self.interval))
 
     def segments(self, uuid: str, a: float, b: float) -> list[tuple[float, float, Occupancy]]:
         """[a, b] cut where the occupancy of `uuid` changes, each piece with its snapshot.
