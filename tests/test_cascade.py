@@ -119,6 +119,26 @@ def test_memory_hits_exact_duplicates_and_is_bounded():
     assert mem.hit_rate == pytest.approx(1 / 7)
 
 
+def test_memory_of_inputs_that_are_not_images_is_one_clear_error():
+    """Flat features failed deep in the hashing ("not enough values to unpack")."""
+    with pytest.raises(ValueError, match=r"a batch shaped \(N, H, W\) or \(N, H, W, C\); "
+                                         r"got shape \(5, 16\).*memory=None"):
+        PredictionMemory().lookup_batch(np.zeros((5, 16)))
+
+
+def test_cli_without_scikit_learn_says_what_to_install(tmp_path):
+    """A library-only install has no scikit-learn: the command ended in a traceback."""
+    import os
+
+    blocked = tmp_path / "sklearn"  # an installed-but-broken scikit-learn, as if absent
+    blocked.mkdir()
+    (blocked / "__init__.py").write_text("raise ImportError('No module named sklearn')\n")
+    out = run_cli("run", "--epochs", "1",
+                  env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert "needs scikit-learn" in out.stderr and "pip install scikit-learn" in out.stderr
+
+
 def test_invariant_memory_hits_rotated_and_flipped_copies():
     rng = np.random.default_rng(1)
     img = rng.random((8, 8))
@@ -170,12 +190,12 @@ def test_bad_arguments_are_clear_errors(make, match):
         make()
 
 
-def run_cli(*args):
+def run_cli(*args, env=None):
     import subprocess
     import sys
 
     return subprocess.run([sys.executable, "-m", "greenscreen.cascade", *args],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_cli_runs_a_cascade_with_memory_on_the_embedded_digits():

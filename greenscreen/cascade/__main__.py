@@ -29,8 +29,18 @@ from .threshold import find_threshold, measure, measure_memory, warm_up
 
 def load_data(filepath: str | None, seed: int = 0):
     """(x_train, y_train, x_val, y_val, x_test, y_test): CIFAR-10 pickle dir, image folder,
-    or the embedded digits when no path is given."""
-    from sklearn.model_selection import train_test_split
+    or the embedded digits when no path is given. Needs scikit-learn (its stratified
+    split and the digits), which the library alone does not install.
+
+    Raises:
+        MissingScikitLearn: scikit-learn is not installed.
+    """
+    try:
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise MissingScikitLearn("python -m greenscreen.cascade needs scikit-learn for its "
+                                 "data splits: pip install scikit-learn (or greenscreen's "
+                                 "[pipeline] extra, which has it)") from None
 
     if filepath is None:
         from sklearn.datasets import load_digits
@@ -46,6 +56,10 @@ def load_data(filepath: str | None, seed: int = 0):
     x_va, x_te, y_va, y_te = train_test_split(x_rest, y_rest, test_size=0.5, stratify=y_rest,
                                               random_state=seed)
     return x_tr, y_tr, x_va, y_va, x_te, y_te
+
+
+class MissingScikitLearn(ImportError):
+    """The command's data splits need scikit-learn; the message says how to install it."""
 
 
 def train_pair(x, y, num_classes: int, epochs: int = 15):
@@ -137,7 +151,7 @@ def main(argv=None) -> int:
     check_args(p, args)
     try:
         result = run(args)
-    except (BadModelFile, DatasetError) as exc:  # a refused or unreadable input file
+    except (BadModelFile, DatasetError, MissingScikitLearn) as exc:  # one line, exit 2
         print(f"greenscreen.cascade: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))

@@ -136,7 +136,8 @@ def invariant_hash(image: np.ndarray, size: int = 8) -> bytes:
 
 
 class PredictionMemory:
-    """LRU memory of (input hash -> prediction), with its hit rate.
+    """LRU memory of (image hash -> prediction), with its hit rate: for images only,
+    batches shaped (N, H, W) or (N, H, W, C) (`keys`).
 
     Args:
         kind: "dhash" or "invariants".
@@ -159,7 +160,17 @@ class PredictionMemory:
         self.hits = self.misses = 0
 
     def keys(self, images) -> list[bytes]:
-        """The key of each image of a batch, computed together."""
+        """The key of each image of a batch, computed together.
+
+        Raises:
+            ValueError: `images` is not a batch of images, (N, H, W) or (N, H, W, C):
+                the keys are perceptual hashes of pictures.
+        """
+        shape = np.shape(images)
+        if len(shape) not in (3, 4):
+            raise ValueError(f"PredictionMemory keys images by a perceptual hash: a batch "
+                             f"shaped (N, H, W) or (N, H, W, C); got shape {shape}. For "
+                             "other inputs, leave the cascade's memory out (memory=None)")
         if len(images) == 0:
             return []
         return (invariant_hashes if self.kind == "invariants" else dhashes)(images)
