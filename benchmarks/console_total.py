@@ -1,11 +1,13 @@
 """Benchmark (not a test): the console's running total after each run of a sweep, the
 old way (`sweep_total.of`: every run folder's summary.json read at every line) against
-the kept one (`sweep_total.Totals`: the changed summaries only), at N runs.
+the kept one (`sweep_total.Totals`: the changed summaries only), at N runs; and the
+sweep's GPU meter's reads before each line (the runs' windows and GPUs, `ledger.session`),
+every summary (`runfolder.summaries`) against the changed ones (`kept.KeptSummaries`).
 
 For each N, a sweep folder is written one run at a time, as a local sweep leaves it:
 run i's summary.json (tests/test_sweep_totals.py's `write_run`: GPU, CPU and DRAM, one
 or two attempts), dated back a minute (a run ends minutes after the one before it; a
-summary written in the last seconds is read again, `sweep_total.SETTLED_NS`), and, with
+summary written in the last seconds is read again, `kept.SETTLED_NS`), and, with
 --meter (default), the sweep's ledger rewritten with its session grown to the run's end,
 as the local sweep's meter records before each line (so every covered share is worked
 out again, in memory, at every line). Then the line's total is taken both ways and timed;
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from test_sweep_totals import RAPL, SMI, write_run  # noqa: E402
 
-from greenscreen_pipeline import ledger, sweep_total  # noqa: E402
+from greenscreen_pipeline import kept, ledger, runfolder, sharing, sweep_total  # noqa: E402
 
 UUID = "GPU-00000000-1111-2222-3333-444444444444"
 
@@ -61,11 +63,17 @@ def record_session(sweep: Path, t0: float, t_end: float, i: int) -> None:
          "source": SMI, "devices": ["NVIDIA H200"], "uuids": [UUID]}]}))
 
 
+def meter_reads(sweep: Path, n: int, read) -> tuple:
+    """What the sweep's meter reads of every run before each line (`DeviceLedger.session`:
+    the runs' measured windows and their GPUs), through `read`."""
+    return ledger.run_windows(sweep, n, read), sharing.uses(sweep, n, read)
+
+
 def sweep_of(n: int, old_every: int, meter: bool, check: int) -> dict:
     t0 = time.time() - 60.0 * (n + 10)
-    totals = sweep_total.Totals()
-    old_s = new_s = 0.0
-    last_old = last_new = 0.0
+    totals, kept_reads = sweep_total.Totals(), kept.KeptSummaries()
+    old_s = new_s = meter_old_s = meter_new_s = 0.0
+    last_old = last_new = last_meter_old = last_meter_new = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         sweep = Path(tmp) / "sweep"
         for i in range(n):
@@ -75,18 +83,30 @@ def sweep_of(n: int, old_every: int, meter: bool, check: int) -> dict:
             start = time.perf_counter()
             new = totals.of(sweep, n)
             last_new = time.perf_counter() - start
-            new_s += last_new
+            start = time.perf_counter()
+            new_reads = meter_reads(sweep, n, kept_reads)
+            last_meter_new = time.perf_counter() - start
+            new_s, meter_new_s = new_s + last_new, meter_new_s + last_meter_new
             if i % old_every == old_every - 1 or i == n - 1:
+                weight = old_every if i % old_every == old_every - 1 else 0
                 start = time.perf_counter()
                 old = sweep_total.of(sweep, n)
                 last_old = time.perf_counter() - start
-                old_s += last_old * (old_every if i % old_every == old_every - 1 else 0)
+                start = time.perf_counter()
+                old_reads = meter_reads(sweep, n, runfolder.summaries)
+                last_meter_old = time.perf_counter() - start
+                old_s, meter_old_s = old_s + last_old * weight, \
+                    meter_old_s + last_meter_old * weight
                 if (i + 1) % check == 0 or i == n - 1:
                     assert new.to_json() == old.to_json(), i
+                    assert new_reads == old_reads, i
     return {"runs": n, "old_total_s": old_s, "new_total_s": new_s,
             "old_last_line_s": last_old, "new_last_line_s": last_new,
             "old_sampled_every": old_every, "summaries_read_kept": totals.reads,
-            "summaries_read_old": n * (n + 1) // 2, "speedup": old_s / new_s}
+            "summaries_read_old": n * (n + 1) // 2, "speedup": old_s / new_s,
+            "meter_old_total_s": meter_old_s, "meter_new_total_s": meter_new_s,
+            "meter_old_last_line_s": last_meter_old, "meter_new_last_line_s": last_meter_new,
+            "meter_summaries_read_kept": kept_reads.reads}
 
 
 def main() -> None:
@@ -109,6 +129,10 @@ def main() -> None:
               f"{r['old_last_line_s'] * 1e3:>11.1f} ms {r['new_last_line_s'] * 1e3:>11.2f} ms "
               f"{r['speedup']:>7.0f}x" + ("  (old sampled)" if r["old_sampled_every"] > 1
                                           else ""))
+        print(f"{'':>6} the meter's reads: {r['meter_old_total_s']:.2f} s -> "
+              f"{r['meter_new_total_s']:.2f} s in all; the last line "
+              f"{r['meter_old_last_line_s'] * 1e3:.1f} ms -> "
+              f"{r['meter_new_last_line_s'] * 1e3:.2f} ms")
     emit({"benchmark": "console_total", "meter": not args.no_meter,
           "python": platform.python_version(), "machine": platform.machine(),
           "cpus": os.cpu_count(), "command": " ".join(sys.argv), "rows": rows}, args.out)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,20 @@ def _from_text(text: str) -> float:
 Spent = sweep_total.SweepTotal
 
 
+# Each sweep folder's kept total (`sweep_total.Totals`): `allows_next` is asked before
+# every run (twice: before and after its claim), and reading every summary each time
+# would cost O(n^2) reads over a sweep. One lock: Totals is not thread-safe, and the
+# local pool's slot threads ask at once.
+_TOTALS: dict[str, sweep_total.Totals] = {}
+_TOTALS_LOCK = threading.Lock()
+
+
 def spent(sweep_dir: "str | Path", runs: int) -> Spent:
-    """What runs 0..runs-1 spent over every attempt, finished or not."""
-    return sweep_total.of(sweep_dir, runs)
+    """What runs 0..runs-1 spent over every attempt, finished or not (`sweep_total.of`'s
+    figures, reading only the summaries that changed since this process last asked)."""
+    with _TOTALS_LOCK:
+        totals = _TOTALS.setdefault(str(Path(sweep_dir).resolve()), sweep_total.Totals())
+        return totals.of(sweep_dir, runs)
 
 
 def allows_next(settings: dict, sweep_dir: "str | Path") -> bool:

@@ -34,7 +34,7 @@ from greenscreen.fileio import atomic_write_json
 from greenscreen.meters import EnergyMeter, SourceUnavailable
 from greenscreen.meters.registry import pick_gpu
 
-from . import runfolder, sharing
+from . import kept, runfolder, sharing
 from .log import logger
 from .run import ownership
 from .sweep_total import gpu_only
@@ -55,9 +55,11 @@ def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [(a, b) for a, b in merged]
 
 
-def run_windows(sweep_dir: Path, runs: int) -> list[tuple[float, float]]:
-    """Every measured attempt window of the sweep's runs (unreadable summaries skipped)."""
-    return [(a.t_start, a.t_end) for _, summary in runfolder.summaries(sweep_dir, runs)
+def run_windows(sweep_dir: Path, runs: int,
+                read=runfolder.summaries) -> list[tuple[float, float]]:
+    """Every measured attempt window of the sweep's runs (unreadable summaries skipped);
+    `read`: how the summaries are read (a `kept.KeptSummaries` reads only changed ones)."""
+    return [(a.t_start, a.t_end) for _, summary in read(sweep_dir, runs)
             for a in summary.attempts if a.measured]
 
 
@@ -68,6 +70,8 @@ class DeviceLedger:
         self.sweep_dir, self.runs, self.source_name, self.gpus = sweep_dir, runs, source, gpus
         self.meter: EnergyMeter | None = None
         self.lock: ownership.Held | None = None
+        # The session is worked out after every run: only changed summaries are read again.
+        self.summaries = kept.KeptSummaries()
         self.t_start = time.time()
         self.sessions: list[dict] = []
 
@@ -112,7 +116,7 @@ class DeviceLedger:
         """This invocation's energy over the union of the runs' windows inside it."""
         now = time.time()
         clipped = [(max(a, self.t_start), min(b, now))
-                   for a, b in run_windows(self.sweep_dir, self.runs)]
+                   for a, b in run_windows(self.sweep_dir, self.runs, self.summaries)]
         pieces = union(clipped)
         energy = sum(self.meter.window("union", a).close(b).energy_j for a, b in pieces)
         return {"t_start": self.t_start, "t_end": now, "energy_j": energy,
@@ -122,7 +126,8 @@ class DeviceLedger:
                                  if d["component"] == "gpu" and d["uuid"]}),
                 # each run's even share of its GPUs (sharing.py), for runs that could not
                 # see who else computed on them
-                "runs": sharing.even_split(sharing.uses(self.sweep_dir, self.runs),
+                "runs": sharing.even_split(sharing.uses(self.sweep_dir, self.runs,
+                                                        self.summaries),
                                            self._gpu_energy, self.t_start, now)}
 
     def _gpu_energy(self, a: float, b: float) -> dict:

@@ -34,11 +34,12 @@ class RunUse:
     windows: tuple  # ((t_start, t_end), ...) of its measured attempts
 
 
-def uses(sweep_dir: Path, runs: int) -> list[RunUse]:
+def uses(sweep_dir: Path, runs: int, read=runfolder.summaries) -> list[RunUse]:
     """Every run that measured a GPU, with its GPUs and measured windows (unreadable
-    summaries skipped: their runs are not split, and keep their own figures)."""
+    summaries skipped: their runs are not split, and keep their own figures); `read`: how
+    the summaries are read (the sweep's meter: only the changed ones)."""
     out = []
-    for i, summary in runfolder.summaries(sweep_dir, runs):
+    for i, summary in read(sweep_dir, runs):
         uuids = frozenset(d.uuid for d in summary.devices if d.component == "gpu" and d.uuid)
         windows = tuple((a.t_start, a.t_end) for a in summary.attempts if a.measured)
         if uuids and windows:

@@ -32,22 +32,19 @@ budget.py says why): the console prints the two one under the other, as one figu
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from . import provenance, runfolder
+from . import kept, provenance, runfolder
 from .records import Attempt
 
 METER, BESIDE, OWN = "sweep-meter", "beside-meter", "not-covered"
 # The joules of a component only a meter gives: the CPU-time estimate is the CPU's alone.
 ONLY_MEASURED = ("gpu", "dram")
 GPU_BASES = ("measured:nvidia-smi", "measured:nvml")
-# `Totals` reads again a run file modified this recently: a file's times tick coarsely.
-SETTLED_NS = 2_000_000_000
 
 
 def gpu_only(source: str) -> bool:
@@ -151,9 +148,8 @@ class Totals:
     progress line itself slow (O(n^2) reads over a sweep). The ledger is read every time
     (small); when its sessions change, every run's covered share is worked out again from
     the kept figures, in memory. Not thread-safe: the caller holds a lock (Progress does).
-    A summary written less than SETTLED_NS before it was read is read again next time:
-    a file's times tick coarsely (a jiffy), and a rewrite of the same size in the same tick
-    on a reused inode would otherwise go unseen (git's "racily clean" files).
+    Whether a folder changed, and when what was read may be kept: `kept.signature` and
+    `kept.settled` (a summary written in the last two seconds is read again next time).
 
     Attributes:
         reads: Run folders read so far (their summary.json, or an original pipeline's
@@ -205,16 +201,15 @@ class Totals:
         """Run `index`'s figures: kept ones while its files are unchanged, else read now."""
         if index not in self._folders:  # a Path per run per line cost more than its stat
             self._folders[index] = str(runfolder.run_dir(sweep_dir, index))
-        signature = _signature(self._folders[index])
-        kept = self._runs.get(index)  # the signature first: a later write is seen next time
-        if kept is not None and kept.signature == signature:
-            return kept
+        signature = kept.signature(self._folders[index])
+        known = self._runs.get(index)  # the signature first: a later write is seen next time
+        if known is not None and known.signature == signature:
+            return known
         self.reads += 1
         self._runs.pop(index, None)
         run = _read(runfolder.RunFolder.of(sweep_dir, index), signature)
         # Kept only when settled: a failed read may succeed next time, a fresh file change.
-        if run is not None and signature is not None and \
-                _written_ns(signature) < now_ns - SETTLED_NS:
+        if run is not None and kept.settled(signature, now_ns):
             self._runs[index] = run
         return run
 
@@ -246,30 +241,6 @@ class _Run:
                     if inside > 0.0 and component != "gpu":
                         self.shares.append(((BESIDE, component, source), joules * inside))
         return self.shares
-
-
-def _signature(folder: str) -> tuple | None:
-    """What changes when a folder's figures may have: summary.json's inode, size and
-    times; without one, status.json's and logs.csv's (an original pipeline's folder has
-    neither status.json nor summary.json). None where it cannot be told: read again."""
-    def stat(name: str) -> tuple | None:
-        try:
-            st = os.stat(os.path.join(folder, name))
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-    try:
-        summary = stat("summary.json")
-        return ("summary", summary) if summary else ("none", stat("status.json"),
-                                                     stat("logs.csv"))
-    except OSError:
-        return None
-
-
-def _written_ns(signature: tuple) -> int:
-    """The latest modification time a signature holds (0 for a folder of no such files)."""
-    return max((st[2] for st in signature[1:] if st), default=0)
 
 
 def _read(folder: runfolder.RunFolder, signature: tuple | None) -> "_Run | None":

@@ -287,3 +287,21 @@ def test_a_run_an_earlier_sweep_left_parked_finishes_once_the_budget_is_spent(fa
     assert list(RunFolder.of(out, 0).logs()["epoch"]) == [0, 1, 2]
     assert "energy budget reached after 1 runs done" in said
     assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["000"]
+
+
+def test_spent_follows_every_change_to_the_run_folders(tmp_path):
+    """`spent` keeps each sweep's figures between questions (it is asked before every
+    run): a run that ends, one resumed and a new one are each counted at once."""
+    from test_sweep_totals import SMI, settle, write_run
+
+    from greenscreen_pipeline import sweep_total
+
+    sweep = tmp_path / "sweep"
+    write_run(sweep, 0, [(100.0, 110.0, {"gpu": 50.0})], {"gpu": SMI})
+    settle(sweep / "000")  # older than two seconds: kept between questions
+    assert budget.spent(sweep, 3).total_j == 50.0
+    write_run(sweep, 0, [(100.0, 110.0, {"gpu": 50.0}), (120.0, 125.0, {"gpu": 20.0})],
+              {"gpu": SMI})
+    settle(sweep / "000")
+    write_run(sweep, 2, [(130.0, 131.0, {"gpu": 7.5})], {"gpu": SMI})
+    assert budget.spent(sweep, 3).total_j == 77.5 == sweep_total.of(sweep, 3).total_j

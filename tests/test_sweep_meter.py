@@ -38,3 +38,30 @@ def test_two_invocations_on_one_sweep_meter_its_gpus_once(fake_smi, tmp_path):
     measure_a_window(later)
     later.stop()
     assert len(sessions(sweep)) == 2 and sessions(sweep)[0] == recorded[0]
+
+
+def test_the_sweep_meter_reads_only_the_summaries_that_changed(fake_smi, tmp_path):
+    """The meter records its session after every run, from every run's windows and GPUs:
+    it read every summary.json twice each time (O(n^2) over a sweep). Kept, it reads a
+    folder again only once it changed, and finds the same windows."""
+    from test_sweep_totals import settle
+
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}}])
+    sweep = tmp_path / "sweep"
+    books = ledger.DeviceLedger(sweep, 3, "nvidia-smi").start()
+    for i in range(3):
+        a, b = measure_a_window(books, 0.1)
+        write_run(sweep, i, [(a, b, {"gpu": GPU_W * (b - a)})], {"gpu": SMI})
+        settle(sweep / f"{i:03d}")
+    books.record()
+    assert books.summaries.reads == 3  # both questions answered from one read of each
+    books.record()
+    assert books.summaries.reads == 3
+    c, d = measure_a_window(books, 0.1)  # run 001 resumed: a second attempt
+    write_run(sweep, 1, [(a, b, {"gpu": 1.0}), (c, d, {"gpu": GPU_W * (d - c)})],
+              {"gpu": SMI})
+    settle(sweep / "001")
+    books.record()
+    assert books.summaries.reads == 4
+    assert ledger.run_windows(sweep, 3, books.summaries) == ledger.run_windows(sweep, 3)
+    books.stop()

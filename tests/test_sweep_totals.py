@@ -244,7 +244,7 @@ def test_an_earlier_attempt_s_estimate_is_never_called_measured(tmp_path):
 
 def settle(folder: Path) -> None:
     """Dates a run folder's files a minute back, as a run that ended a minute ago left
-    them (`sweep_total.Totals` reads again a file written in the last SETTLED_NS)."""
+    them (`kept.settled`: a file written in the last two seconds is read again)."""
     then = time.time_ns() - 60 * 10**9
     for path in folder.iterdir():
         os.utime(path, ns=(then, then))
