@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import budget, repeats, runfolder, space
-from .errors import Interrupted, MissingDependency, UsageError
+from .errors import MissingDependency, UsageError
 from .log import logger
 from .wording import some
 
@@ -390,48 +390,13 @@ def final_worker(config: space.SweepConfig, args: argparse.Namespace) -> WorkerS
 
 
 def run_one(args: argparse.Namespace) -> int | None:
-    """One run (`--index`), or a share of the runs one after another in one warm worker
-    (`--share k/N`: runs k, k + N, ...), as a Slurm array task or by hand; each claimed
-    like every other run. SIGTERM (Slurm's time limit) or SIGINT leave the run in flight
-    interrupted, its claim released, to resume. A run whose rung peers' array tasks
-    ended without them is parked at the rung (`executors.slurm_tasks`)."""
-    from .executors import train_claimed
-    from .executors.progress import failure
-    from .executors.slurm_tasks import SHARES_ENV
-    from .executors.stop import Stop
-    from .executors.workers import WorkerSlot
+    """One run (`--index`), or a share of the runs (`--share k/N`) in one warm worker, as a
+    Slurm array task or by hand (`executors.share`)."""
+    from .executors.share import train_share
 
     config = load_config(args)
     refuse_search(config, "run-one")
-    s = config.settings
-    indices = [args.index] if args.share is None else \
-        range(args.share[0], s["runs"], args.share[1])
-    if args.share is not None:  # which array task trains a peer (ArrayJob.task_of)
-        os.environ[SHARES_ENV] = str(args.share[1])
-    stop = Stop().install()
-    slot = WorkerSlot(None, s["worker_memory_growth_mb"])
-    parked = 0
-    try:
-        for index in indices:
-            if stop.requested or not budget.allows_next(s, Path(s["sweep_dir"])):
-                break
-            report = train_claimed(config, Path(s["sweep_dir"]), index, s["epochs"], None,
-                                   stop, slot)
-            parked += report.note == "parked"
-            why = failure(report.outcome) \
-                if report.note in ("failed", "interrupted", "parked") else None
-            log.info("run %03d %s", index, f"{report.note}: {why}" if why else report.said())
-    finally:
-        slot.close()
-    if stop.requested:
-        raise Interrupted("stopped; the run in flight resumes when it runs again")
-    if parked:
-        log.info("%d run(s) of this task left parked at a rung: their peers will not reach "
-                 "it in this submission; submitting the sweep again resumes them there",
-                 parked)
-    said = budget.stopped_line(s, Path(s["sweep_dir"]))
-    if said:
-        log.info("%s", said)
+    train_share(config, args.index, args.share)
     return None
 
 
