@@ -300,6 +300,25 @@ def _signed(value: float, points: bool) -> str:
     return f"{value * 100:+.1f} pt" if points else ("+" if value >= 0 else "") + number(value)
 
 
+def recommendation_key(rec: dict) -> dict:
+    """What comparison.json records of the recommendation `final` trained (its
+    `recommendation`), so that a later analysis with another one is not reported with
+    these final runs: the run, the rule and the parameters it names."""
+    return {"run": rec.get("run"), "rule": rec.get("rule", "run"),
+            "parameters": rec.get("parameters")}
+
+
+def made_for(doc: dict, rec: dict) -> bool:
+    """Whether comparison.json `doc` compares the recommendation `rec` (analysis.json's):
+    not where the sweep grew, or was analysed again, since `final` ran. A document from
+    before `recommendation` was recorded: the run it trained for, as far as it says."""
+    if "recommendation" in doc:
+        return doc["recommendation"] == recommendation_key(rec)
+    trained_for = ((doc.get("passed_over") or [{}])[0].get("run")
+                   or doc.get("final_run"))
+    return trained_for is None or trained_for == rec.get("run")
+
+
 def stand_in(doc: dict) -> str | None:
     """The run compared in the recommendation's place where `final` passed it over
     (final.py), or None: the recommendation itself is compared."""

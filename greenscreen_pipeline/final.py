@@ -76,7 +76,7 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
         _nothing_to_compare(passed_over) if same else None)
     first = planned[0][2]
     doc.update(final_run=run, final_folder=first.relative_to(sweep_dir).as_posix(),
-               final_is_baseline=same)
+               final_is_baseline=same, recommendation=comparison.recommendation_key(rec))
     if passed_over:
         doc["passed_over"] = passed_over
         why = _diverged(first)  # the last candidate is compared whatever happened to it

@@ -21,7 +21,8 @@ from greenscreen_pipeline.report.inputs import ReportInputs
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["seeds", "recommended", "baseline", "energy_saving", "objective_change", "method"]
-FINAL_KEYS = [*KEYS, "final_run", "final_folder", "final_is_baseline"]  # final.py: which run, where
+# final.py: which run, where, and the recommendation it was trained for
+FINAL_KEYS = [*KEYS, "final_run", "final_folder", "final_is_baseline", "recommendation"]
 CONFIG = """
 settings: {{runs: 2, epochs: 1, final_epochs: 1, final_seeds: {seeds}, seed: 7,
             energy_source: estimate}}
@@ -175,6 +176,31 @@ def test_page_one_states_the_noise_floor_and_warns_below_the_tolerance(tmp_path)
     assert not any("Warning" in p.text for p in answer.final_comparison(inputs))
 
 
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "before-recorded"])
+def test_final_runs_of_an_earlier_recommendation_are_not_reported_as_this_one(tmp_path,
+                                                                            recorded):
+    """The sweep grew after `final`, and run 007 is recommended now: page 1 reported the
+    final runs of run 001's configuration as run 007's saving."""
+    runs = runs_of({"recommended": [80.0, 84.0, 90.0], "baseline": [100.0, 103.0, 110.0]},
+                   {"recommended": [0.80, 0.90, 0.85], "baseline": [0.9, 0.91, 0.9]})
+    doc = {**comparison.compare(runs, [1, 2, 3], Objective(), 0), "final_run": "001",
+           "final_folder": "final"}
+    if recorded:
+        doc["recommendation"] = {"run": "001", "rule": "run", "parameters": {"lr": 0.05}}
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "comparison.json").write_text(json.dumps(doc))
+    now = {"run": "007", "rule": "run", "parameters": {"lr": 0.01}, "objective_floor": 0.1}
+    inputs = ReportInputs(tmp_path, {"recommendation": now}, pd.DataFrame())
+    assert inputs.comparison is None and inputs.final is None
+    texts = [re.sub("<[^>]+>", "", p.text) for p in answer.final_comparison(inputs)]
+    assert texts[0].startswith("The final runs in final/ were trained for an earlier "
+                               "recommendation (run 001's configuration), not this one")
+    same = ReportInputs(tmp_path, {"recommendation": {**now, "run": "001",
+                                                      "parameters": {"lr": 0.05}}},
+                        pd.DataFrame())
+    assert same.comparison == doc  # the recommendation it was made for: reported
+
+
 def write_sweep(tmp_path: Path, seeds: int) -> tuple[Path, Path]:
     """Runs 000 (the baseline, lr 0.01) and 001 (lr 0.05, cheaper: recommended), as
     finished run folders; the final runs are trained for real."""
@@ -199,6 +225,7 @@ def test_final_trains_both_over_seeds_writes_comparison_and_the_report_states_it
     doc = json.loads((sweep / "final" / "comparison.json").read_text())
     assert list(doc) == FINAL_KEYS and doc["seeds"] == [8, 9, 10]  # seed 7 + run 1 + k
     assert (doc["final_run"], doc["final_folder"]) == ("001", "final")
+    assert doc["recommendation"] == {"run": "001", "rule": "run", "parameters": {"lr": 0.05}}
     final = sweep / "final"
     for side, lr in (("recommended", 0.05), ("baseline", 0.01)):
         folders = [comparison.folder_of(final, side, k) for k in range(3)]

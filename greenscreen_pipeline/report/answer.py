@@ -214,6 +214,15 @@ def final_comparison(inputs: ReportInputs) -> list:
     number of seeds, or that no saving could be shown; the objective's change; the noise
     floor, with a warning where the recommendation's tolerance is below it."""
     doc = inputs.comparison
+    stale = inputs.stale_comparison
+    if stale:
+        run = stale.get("final_run")
+        trained = f"run {run}'s configuration" if run else "each parameter's best value then"
+        return [para(f"The final runs in final/ were trained for an earlier recommendation "
+                     f"({trained}), not this one: the sweep grew or was "
+                     "analysed again since. Move final/ aside and run ./greenscreen.sh final "
+                     "to compare this recommendation with the baseline."),
+                *noise_floor(inputs)]
     if not doc:
         return [para("No final comparison yet: ./greenscreen.sh final trains the "
                      "recommendation and the baseline over settings.final_seeds seeds each."),

@@ -135,7 +135,10 @@ class ReportInputs:
 
     @cached_property
     def final(self) -> FinalRun | None:
-        """The final run's figures; None if it is not done (read once: several pages use it)."""
+        """The final run's figures; None if it is not done, or was trained for another
+        recommendation (`stale_comparison`) (read once: several pages use it)."""
+        if self.stale_comparison:
+            return None
         folder = RunFolder(self.path / self.final_folder)
         try:
             if folder.state() != "done":
@@ -155,7 +158,20 @@ class ReportInputs:
     @cached_property
     def comparison(self) -> dict | None:
         """final/comparison.json (the recommendation against the baseline over seeds), or
-        None where `final` has not written it or it cannot be read."""
+        None where `final` has not written it, it cannot be read, or it compares another
+        recommendation than analysis.json's (`stale_comparison`)."""
+        return None if self.stale_comparison else self._comparison_file
+
+    @cached_property
+    def stale_comparison(self) -> dict | None:
+        """final/comparison.json where it was made for another recommendation than the
+        one analysis.json names now (the sweep grew, or was analysed again, after
+        `final`): its final runs are not the recommendation's, and are not shown as such."""
+        doc = self._comparison_file
+        return doc if doc and not comparison.made_for(doc, self.recommendation) else None
+
+    @cached_property
+    def _comparison_file(self) -> dict | None:
         try:
             return runfolder.read_json(self.path / "final" / comparison.FILE)
         except Unreadable:
