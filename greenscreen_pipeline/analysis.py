@@ -325,6 +325,9 @@ def recommendation_lines(rec: dict, objective: Objective) -> list[str]:
             f"  that combination is run {rec['run']}" if rec["run"] else
             "  no run had that combination; the final run measures it"]
     side = "" if objective.maximise else " above"
+    aside = rec.get("estimates_set_aside")
     return [f"recommended: run {rec['run']}: {objective.metric} {rec['objective']:.4f} (best "
             f"{rec['best_objective']:.4f}, floor {rec['objective_floor']}{side}), "
-            f"{rec['energy_j']:.1f} J"]
+            f"{rec['energy_j']:.1f} J"] + ([
+        f"  among the measured runs: {', '.join(aside)} within the floor too, but their "
+        "energy is an estimate, never compared with a measurement"] if aside else [])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import relevance
+from . import provenance, relevance
 from .objective import Objective
 from .space import METHOD_DIMENSIONS
 
@@ -33,6 +33,7 @@ def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
         return None
     objective = objective or Objective()
     best, eligible, pick = _pick(ok, floor, objective)
+    set_aside = estimates_set_aside(eligible)
     why = {}
     for f in factors:
         mine = ok[ok[f].astype(str) == str(pick[f])]["energy_j"].mean()
@@ -45,14 +46,38 @@ def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
             **_floor(floor), "eligible_runs": eligible["run"].tolist(),
             "parameters": {f: _plain(pick[f]) for f in factors if f in pick},
             "explanation": why,
+            **({"estimates_set_aside": set_aside} if set_aside else {}),
             "next": runners_up(ok.drop(pick.name), floor, objective, factors, pick)}
 
 
 def _pick(ok: pd.DataFrame, floor: float, objective: Objective) -> tuple:
-    """The rule: the best value, the runs within `floor` of it, the cheapest of them."""
+    """The rule: the best value, the runs within `floor` of it, the cheapest of them (of
+    the measured ones, where some were measured and some estimated: `comparable`)."""
     best = best_value(ok, objective)
     eligible = ok[within_floor(ok["objective"], best, floor, objective)]
-    return best, eligible, eligible.loc[eligible["energy_j"].idxmin()]
+    cheapest = comparable(eligible)
+    return best, eligible, cheapest.loc[cheapest["energy_j"].idxmin()]
+
+
+def _estimated(runs: pd.DataFrame) -> pd.Series:
+    """Whether each run's energy is, in part, an estimate (its `source`)."""
+    if "source" not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs["source"].map(lambda s: provenance.estimated(str(s)))
+
+
+def comparable(eligible: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose energies the rule compares: all of them, or only the measured ones
+    where some were estimated (a sweep resumed with a GPU after runs without one): an
+    estimate is never compared with a measurement, and a CPU-time estimate of a GPU run
+    would win on a figure that leaves the GPU out."""
+    guessed = _estimated(eligible)
+    return eligible[~guessed] if guessed.any() and not guessed.all() else eligible
+
+
+def estimates_set_aside(eligible: pd.DataFrame) -> list[str]:
+    """The eligible runs `comparable` leaves out: estimated, beside measured ones."""
+    return sorted(set(eligible["run"]) - set(comparable(eligible)["run"]))
 
 
 def runners_up(rest: pd.DataFrame, floor: float, objective: Objective,

@@ -200,3 +200,26 @@ def test_a_final_folder_of_another_configuration_stops_final_with_what_to_move(t
                        r"configuration than the baseline's \(run 000's\): lr 0\.02 "
                        r"\(now 0\.01\)"):
         final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)
+
+
+def test_an_estimated_run_is_not_recommended_over_measured_ones_by_its_estimate():
+    """A sweep resumed with a GPU after runs without one: run 001's CPU-time estimate
+    (36.5 J) won against runs measured at 416 and 356 J, every one within the floor."""
+    import pandas as pd
+
+    from greenscreen_pipeline import analysis
+    from greenscreen_pipeline.objective import Objective
+    from greenscreen_pipeline.recommend import recommend
+
+    ok = pd.DataFrame({"run": ["000", "001", "002", "003"],
+                       "objective": [0.90, 0.95, 0.96, 0.955],
+                       "energy_j": [30.0, 36.5, 416.0, 356.0],
+                       "source": ["estimated:cpu-time", "estimated:cpu-time",
+                                  "measured:nvidia-smi", "measured:nvidia-smi"],
+                       "lr": [0.1, 0.01, 0.01, 0.05]})
+    rec = recommend(ok, 0.02, ["lr"], Objective())
+    assert rec["run"] == "003" and rec["estimates_set_aside"] == ["001"]
+    assert "001 within the floor too, but their energy is an estimate" in \
+        "\n".join(analysis.recommendation_lines(rec, Objective()))
+    alike = recommend(ok.assign(source="estimated:cpu-time"), 0.02, ["lr"], Objective())
+    assert alike["run"] == "001" and "estimates_set_aside" not in alike  # all estimated
