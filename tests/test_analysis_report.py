@@ -201,6 +201,20 @@ def test_without_a_baseline_the_pick_is_compared_with_the_other_runs_not_itself(
             "baseline run 000 is missing), at +19.5 pt accuracy (0.900 against 0.705)") in first
 
 
+def test_a_pick_of_the_baseline_s_own_configuration_claims_no_saving(tmp_path):
+    # a one-configuration space: page 1 said "run 001 used 90 J, -10 % against the
+    # baseline", and then that the recommendation is the baseline's configuration
+    for i, (energy, acc) in enumerate([(100.0, 0.80), (90.0, 0.81)]):
+        write_run(tmp_path / f"{i:03d}", {"batch_size": 32, "model": "ffnn"},
+                  energy=energy, power=50.0, acc=acc)
+    assert analysis.analyze(tmp_path)["recommendation"]["run"] == "001"
+    first = " ".join(page_texts(report.build(tmp_path, tmp_path / "r.pdf"))[0].split())
+    assert ("The recommended configuration (run 001) used 90.0 J at accuracy 0.810; it is "
+            "compared with no other run: it is the baseline's configuration (run 000's), so "
+            "the two differ by their training seed alone.") in first
+    assert "against the baseline" not in first
+
+
 def test_an_estimated_baseline_is_not_compared_with_a_measured_pick(tmp_path):
     # page 1 said "used 305 J, +422 % against the baseline" of an estimate and a measurement
     for i, (energy, acc) in enumerate([(58.4, 0.75), (305.0, 0.95)]):

@@ -60,11 +60,22 @@ def headline(inputs: ReportInputs) -> str:
             f"{_difference(inputs.objective, pick['objective'], ref['objective'])}.")
 
 
+def _same_configuration(inputs: ReportInputs, run: str, other: str) -> bool:
+    """Whether two runs trained the same configuration (every dimension of the sweep, as
+    their parameters.yaml record it): then their difference is the seed's, not a saving."""
+    mine, theirs = inputs.parameters(run), inputs.parameters(other)
+    dims = [d for d in collect.dimensions(inputs.path) if d in mine or d in theirs]
+    return bool(dims) and all(str(mine.get(d)) == str(theirs.get(d)) for d in dims)
+
+
 def _reference(inputs: ReportInputs, run: str) -> tuple[pd.Series | None, str]:
     """What the recommended run is compared with, and the words: the baseline; else the
     median finished run, unless that means nothing (then None and why not)."""
     base = inputs.run(BASELINE)
     if base is not None and run != BASELINE:
+        if _same_configuration(inputs, run, BASELINE):  # a repeat: seed noise, no saving
+            return None, (f"it is the baseline's configuration (run {BASELINE}'s), so the "
+                          "two differ by their training seed alone")
         return base, f"against the baseline (run {BASELINE})"
     why = ("the baseline itself is recommended" if run == BASELINE else
            f"the baseline {_baseline_status(inputs)}")
