@@ -18,7 +18,16 @@ import pandas as pd
 
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
-from . import collect, leftout, provenance, relevance, search_cost, search_importance, sweep_total
+from . import (
+    budget,
+    collect,
+    leftout,
+    provenance,
+    relevance,
+    search_cost,
+    search_importance,
+    sweep_total,
+)
 from . import repeats as sweep_repeats
 from .errors import UsageError
 from .objective import Objective
@@ -195,7 +204,9 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
                                 "measured energy only)"} if e["run"] in why else e
                 for e in left]
     # Absolute: `report --analysis DIR` reports this folder's runs, wherever it is run from.
+    planned = sweep_total.runs_of(sweep_dir)  # settings.runs, where sweep.json says
     result = {"runs": len(df), "done": len(ok), "sweep_dir": str(sweep_dir.resolve()),
+              **({"planned": planned} if planned < budget.RUNS_WITH_BUDGET else {}),
               "objective": named, "energy": energy,
               "failed_or_skipped": failed.to_dict("records"),
               "left_out": left, "warnings": leftout.warnings(whole),
@@ -277,8 +288,11 @@ def relevance_of(out_dir: Path, ok: pd.DataFrame, factors: list[str],
 def summary_text(result: dict) -> str:
     part = result.get("energy") or {}
     finished = result["done"] + part.get("runs_without_it", 0)  # ranked or not, by component
-    lines = [f"{finished} of {result['runs']} runs finished; energy sources: "
-             f"{', '.join(result.get('sources', [])) or 'none'}"]
+    unstarted = (result.get("planned") or 0) - result["runs"]
+    lines = [f"{finished} of {result['runs']} runs finished"
+             + (f" ({unstarted} of the {result['planned']} planned not started)"
+                if unstarted > 0 else "")
+             + f"; energy sources: {', '.join(result.get('sources', [])) or 'none'}"]
     if part.get("component"):
         lines.append(f"ranked by {part['component'].upper()} energy ({part['column']}), not "
                      f"the total: every energy_j below is the {part['component'].upper()}'s; "

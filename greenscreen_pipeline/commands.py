@@ -256,11 +256,15 @@ def _analyze(config: space.SweepConfig, component: str | None = None,
 
 def final(args: argparse.Namespace) -> None:
     config = load_config(args)
-    left = getattr(args, "if_complete", False) and runs_left(config)
-    if left:
+    left = runs_left(config)
+    if left and getattr(args, "if_complete", False):
         log.warning("final not run: %s; run the same sweep command again to train them, "
                     "then final", left)
         return
+    if left:  # trained as asked, but the recommendation is of the runs finished so far
+        log.warning("the sweep is not complete (%s): the recommendation is of the runs "
+                    "finished so far; run the same sweep command again to train the rest",
+                    left)
     _final(config)
 
 

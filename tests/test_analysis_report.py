@@ -428,3 +428,24 @@ def test_resnet_study_pages_and_the_final_run_s_confusion_matrix(tmp_path):
     page = render(out, scale=1.0)[resnet]
     page.save(tmp_path / "resnet-page.png")  # kept for a person to look at when this fails
     assert inked_share(page) > 0.5
+
+
+def test_a_stopped_sweep_says_how_many_planned_runs_never_started(tmp_path):
+    """A sweep of 6 runs stopped after 2: the report said "2 finished of 2", as if done."""
+    from test_sweep_totals import totals_text
+
+    from greenscreen_pipeline import manifest, space
+
+    config = tmp_path / "config.yaml"
+    config.write_text("settings: {runs: 6, epochs: 1}\nconfiguration:\n"
+                      "  batch_size: {values: [16, 32, 64]}\n")
+    sweep = tmp_path / "sweep"
+    manifest.record(space.load(config), sweep)
+    for i in range(2):
+        write_run(sweep / f"{i:03d}", {"batch_size": 16 * (i + 1), "model": "ffnn"},
+                  energy=100.0, power=50.0, acc=0.9)
+    result = analysis.analyze(sweep)
+    assert result["planned"] == 6
+    assert analysis.summary_text(result).startswith(
+        "2 of 2 runs finished (4 of the 6 planned not started)")
+    assert "runs 2 finished of 2; 4 of the 6 planned not started" in totals_text(sweep)

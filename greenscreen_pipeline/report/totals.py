@@ -94,8 +94,11 @@ def rows(inputs: ReportInputs) -> list[list[str]]:
         f"; the runs' own figures add up to {unit.text(books['runs_own_j'])}"
         if books.get("sessions") else "")
     unfinished = a["runs"] - a["done"]
+    unstarted = (a.get("planned") or 0) - a["runs"]  # a stopped sweep, or one still going
     return [["runs", f"{a['done']} finished of {a['runs']}"
-                     + (f"; {unfinished} did not finish" if unfinished else "")],
+                     + (f"; {unfinished} did not finish" if unfinished else "")
+                     + (f"; {unstarted} of the {a['planned']} planned not started"
+                        if unstarted > 0 else "")],
             ["energy", f"{unit.text(sweep + final)} in all: sweep {unit.text(sweep)} ({how}), "
                        "final runs " + (unit.text(final) if final else "not run yet")],
             ["by component", by_component(inputs)],
