@@ -137,11 +137,22 @@ def line(settings: dict, sweep_dir: "str | Path", now: Spent | None = None) -> s
     return f"spent {kwh(now.total_j)} of budget {kwh(budget)} ({now.provenance})"
 
 
+def held_back(settings: dict, started: list[dict]) -> bool:
+    """Whether a spent budget keeps runs from training: a planned run not started, or one
+    started and not through that would resume (pending, interrupted). Not where `runs`
+    ended the sweep: every planned run trained, the last ones past the budget (it is
+    asked before a run starts)."""
+    unstarted = settings["runs"] - len(started)
+    return unstarted > 0 or any(r["status"] in ("pending", "interrupted") for r in started)
+
+
 def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:
     """The one line saying the budget stopped the sweep, or None if it did not."""
     if settings.get("budget") is None or allows_next(settings, sweep_dir):
         return None
     started = runfolder.started(sweep_dir, settings["runs"])
+    if not held_back(settings, started):
+        return None
     done = sum(r["status"] == "done" for r in started)
     left = {state: [f"{r['index']:03d}" for r in started if r["status"] == state]
             for state in ("interrupted", "parked")}
@@ -171,8 +182,12 @@ def report_sentence(sweep_dir: "str | Path") -> str | None:
     if settings.get("budget") is None or "runs" not in settings:
         return None
     now = spent(sweep_dir, settings["runs"])
-    done = sum(r["status"] == "done" for r in runfolder.started(sweep_dir, settings["runs"]))
+    started = runfolder.started(sweep_dir, settings["runs"])
+    done = sum(r["status"] == "done" for r in started)
     head = f"Budget: {kwh(now.total_j)} of {kwh(settings['budget'])} spent ({now.provenance})"
-    if now.total_j >= settings["budget"]:
+    if now.total_j < settings["budget"]:
+        return f"{head}; {done} runs done within the budget."
+    if held_back(settings, started):
         return f"{head}; the sweep stopped at the budget after {done} runs done."
-    return f"{head}; {done} runs done within the budget."
+    return (f"{head}; every one of the {settings['runs']} planned runs trained ({done} "
+            "done), the last past the budget: it is asked before a run starts.")

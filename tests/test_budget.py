@@ -305,3 +305,19 @@ def test_spent_follows_every_change_to_the_run_folders(tmp_path):
     settle(sweep / "000")
     write_run(sweep, 2, [(130.0, 131.0, {"gpu": 7.5})], {"gpu": SMI})
     assert budget.spent(sweep, 3).total_j == 77.5 == sweep_total.of(sweep, 3).total_j
+
+
+def test_a_budget_passed_by_the_last_planned_run_did_not_stop_the_sweep(tmp_path):
+    """runs: 2, budget 40 J, both runs trained (72 J): page 1 said "the sweep stopped at
+    the budget after 2 runs done", though `runs` ended it and nothing was held back."""
+    from test_sweep_totals import SMI, write_run
+
+    sweep = tmp_path / "sweep"
+    manifest.record(_load(tmp_path, "budget: 40, runs: 2"), sweep)
+    write_run(sweep, 0, [(100.0, 110.0, {"gpu": 36.0})], {"gpu": SMI})
+    write_run(sweep, 1, [(120.0, 130.0, {"gpu": 36.3})], {"gpu": SMI})
+    said = budget.report_sentence(sweep)
+    assert said.endswith("every one of the 2 planned runs trained (2 done), the last past "
+                         "the budget: it is asked before a run starts."), said
+    assert budget.stopped_line({**_load(tmp_path, "budget: 40, runs: 2").settings},
+                               sweep) is None
