@@ -449,3 +449,26 @@ def test_a_stopped_sweep_says_how_many_planned_runs_never_started(tmp_path):
     assert analysis.summary_text(result).startswith(
         "2 of 2 runs finished (4 of the 6 planned not started)")
     assert "runs 2 finished of 2; 4 of the 6 planned not started" in totals_text(sweep)
+
+
+def test_the_report_s_dates_and_hardware_count_every_final_seed(tmp_path):
+    """The header's date range read the top-level folders only: it ended before the
+    final runs' later seeds (final/baseline-s2 ended after final/)."""
+    from test_sweep_totals import totals_text
+
+    from greenscreen_pipeline.report.inputs import ReportInputs
+    from greenscreen_pipeline.report.totals import dates
+
+    write_run(tmp_path / "000", {"batch_size": 32, "model": "ffnn"}, energy=100.0,
+              power=50.0, acc=0.9)
+    write_run(tmp_path / "final", {"batch_size": 32, "model": "ffnn"}, energy=100.0,
+              power=50.0, acc=0.9)
+    write_run(tmp_path / "final" / "baseline-s2", {"batch_size": 32, "model": "ffnn"},
+              energy=100.0, power=50.0, acc=0.9)
+    late = tmp_path / "final" / "baseline-s2" / "summary.json"
+    late.write_text(late.read_text().replace("1700000060", "1700003660")
+                    .replace('"NVIDIA H200"', '"NVIDIA H100"'))
+    analysis.analyze(tmp_path)
+    inputs = ReportInputs.read(tmp_path)
+    assert dates(inputs).endswith("to 2023-11-14 23:14 UTC")  # final/baseline-s2's end
+    assert "NVIDIA H100" in totals_text(tmp_path)

@@ -282,6 +282,14 @@ def evidence(rec: dict, unit, objective: Objective) -> object:
     return table(rows, [0.22, 0.2, 0.1, 0.16, 0.2, 0.12])
 
 
+def _named(role: str, row) -> str:
+    """A sweep row's label: "baseline (000)"; with settings.repeats, the row is its
+    configuration's mean over its repeats, and says so (its curves are run 000's own)."""
+    n = pd.to_numeric(row.get("repeats"), errors="coerce")  # NaN without repeats
+    many = pd.notna(n) and n > 1
+    return f"{role} ({row['run']}" + (f", mean of {int(n)} repeats)" if many else ")")
+
+
 def final_section(inputs: ReportInputs) -> list:
     unit, final, rec = inputs.unit, inputs.final, inputs.recommendation
     objective = inputs.objective
@@ -290,12 +298,12 @@ def final_section(inputs: ReportInputs) -> list:
              "duration (s)", "epochs"]]
     base = inputs.run(BASELINE)
     if base is not None:
-        rows.append([f"baseline ({BASELINE})", base["objective"], unit(base["energy_j"]),
+        rows.append([_named("baseline", base), base["objective"], unit(base["energy_j"]),
                      base["power_w"], base["duration_s"], len(inputs.logs(BASELINE))])
         logs[f"baseline ({BASELINE})"] = inputs.logs(BASELINE)
     if rec.get("run") and inputs.run(rec["run"]) is not None and rec["run"] != BASELINE:
         r = inputs.run(rec["run"])
-        rows.append([f"recommended ({rec['run']})", r["objective"], unit(r["energy_j"]),
+        rows.append([_named("recommended", r), r["objective"], unit(r["energy_j"]),
                      r["power_w"], r["duration_s"], len(inputs.logs(rec["run"]))])
         logs[f"recommended ({rec['run']})"] = inputs.logs(rec["run"])
     if final:

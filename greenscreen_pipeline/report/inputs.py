@@ -200,9 +200,13 @@ class ReportInputs:
 
     @cached_property
     def summaries(self) -> list[RunSummary]:
-        """Every readable summary.json of the sweep folder (page 1 reads them three times)."""
-        names = [p.name for p in sorted(self.path.iterdir()) if p.is_dir()]
-        return [s for s in (self.summary(n) for n in names) if s is not None]
+        """Every readable summary.json of the sweep folder: its runs and every final run,
+        each seed's folder under final/ too (page 1 reads them three times: dates,
+        devices, sources)."""
+        names = [p.name for p in sorted(self.path.iterdir()) if p.is_dir()] + [
+            f.relative_to(self.path).as_posix()
+            for f in comparison.final_folders(self.path / "final")]
+        return [s for s in (self.summary(n) for n in dict.fromkeys(names)) if s is not None]
 
     def carbon(self):
         """The intensity the sweep's settings ask for, and which setting chose it."""
