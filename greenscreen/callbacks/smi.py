@@ -267,7 +267,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         # row. `epochs` counts that row, so a fit that fails in a later epoch (no
         # on_train_end) leaves summary.json agreeing with logs.csv (only a stop between
         # the two writes leaves it one ahead).
-        self._write_summary(row_pending=self._run_log is not None)
+        self._write_summary(row_pending=self._run_log is not None, t_end=window.t_end)
         fields.update(running_total(self.summary, known=self._no_summary is None))
         if logs is not None:  # for EnergyBudget and EnergyForecast: what summary.json says
             logs.update(fields)
@@ -368,21 +368,21 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         self._end_inference(self._predict)
 
     # -- files -------------------------------------------------------------
-    def _write_summary(self, row_pending: bool = False) -> None:
+    def _write_summary(self, row_pending: bool = False, t_end: float | None = None) -> None:
         self._last_heartbeat = time.monotonic()
-        self.summary = self._summarise(row_pending)
+        self.summary = self._summarise(row_pending, t_end)
         if self._writes and self._no_summary is None:
             atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
 
-    def _attempt_window(self):
-        """This fit's window: closed at the end; while training, its figures so far."""
+    def _attempt_window(self, t_end: float | None = None):
+        """This fit's window: closed at the end; while training, its figures to t_end (now)."""
         train = self._train
         if train is None or train.closed or self._meter is None:
             return train
-        return self._meter.window("so-far", t_start=train.t_start).close()
+        return self._meter.window("so-far", t_start=train.t_start).close(t_end)
 
-    def _summarise(self, row_pending: bool = False) -> dict:
-        window = self._attempt_window()
+    def _summarise(self, row_pending: bool = False, t_end: float | None = None) -> dict:
+        window = self._attempt_window(t_end)
         measured = window is not None and window.closed
         attempt = attempt_record(window, measured, self._first_epoch, self._epochs_done,
                                  self._train is not None and self._train.closed,

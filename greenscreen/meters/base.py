@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 NAN = float("nan")
+MIN_GAP_S = 0.02  # the closest two reads of a polled source may be (or a quarter interval)
 # What a sample measures: a GPU board, a CPU package (RAPL "package-N") or the DRAM of a
 # package (RAPL "dram"). A meter sums its components into one total, never an estimate
 # into a measurement.
@@ -85,10 +86,10 @@ class PowerSource(abc.ABC):
     name: str = "abstract"
     provenance: str = "unknown"
     components: tuple[str, ...] = ("gpu",)  # what its samples measure (see COMPONENTS)
-    # A counter without power readings (RAPL, the estimate) whose `read_now` is cheap from
-    # any thread: the meter reads it when a window closes before its second reading. One
-    # reading has no power to carry forward, and such a window (fast epochs in the first
-    # interval) was charged 0 J. NVML samples carry power, so it is not read on demand.
+    # A source whose `read_now` is cheap from any thread (RAPL, the estimate, NVML): the
+    # meter reads it when a window closes after its newest reading, so the window's end
+    # lies between two readings and is never figured again. Where it cannot be read (a
+    # stream: nvidia-smi), the meter waits a moment for its next reading instead.
     reads_on_demand: bool = False
 
     def __init__(self, interval: float = 0.1) -> None:
@@ -107,9 +108,11 @@ class PowerSource(abc.ABC):
     def stop(self) -> None:
         """Stops delivering samples and releases every process and handle."""
 
-    def read_now(self, sink: Sink, wanted: Callable[[], bool]) -> None:  # noqa: B027
+    def read_now(self, sink: Sink, wanted: Callable[[], bool]) -> bool:  # noqa: B027
         """Where `reads_on_demand` and `wanted()`: one sample per device, taken now and
-        given to `sink`. Sources that cannot be read on demand do nothing."""
+        given to `sink`. Returns whether it could ask (False: it cannot be read on demand,
+        or its timer's read held it up). Sources that cannot be read on demand do nothing."""
+        return False
 
     def cpu_seconds(self) -> float:
         """CPU time the sampler has used so far: its thread (and subprocess, where it has
@@ -135,6 +138,8 @@ def proc_cpu_seconds(stat_path: str) -> float:
 class PolledSource(PowerSource):
     """A source read on a timer: subclasses implement `open`, `read`, `close`."""
 
+    reads_on_demand = True
+
     def __init__(self, interval: float = 0.1) -> None:
         super().__init__(interval)
         self._stop = threading.Event()
@@ -142,6 +147,10 @@ class PolledSource(PowerSource):
         # One read at a time, the timer's or the meter's on demand: a RAPL zone keeps the
         # last value it unwrapped from.
         self._read_lock = threading.Lock()
+        # Two reads are at least this far apart: a counter read twice within its own update
+        # period (RAPL: ~1 ms) would show a power of nothing, or many times the true one.
+        self.min_gap = min(interval / 4, MIN_GAP_S)
+        self._last_read = -math.inf  # time.monotonic() of the last read
 
     def open(self) -> None:  # noqa: B027 - optional hook
         """Acquires handles; raises `SourceUnavailable` with the reason."""
@@ -153,17 +162,28 @@ class PolledSource(PowerSource):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Releases handles."""
 
-    def read_now(self, sink: Sink, wanted: Callable[[], bool]) -> None:
+    def read_now(self, sink: Sink, wanted: Callable[[], bool]) -> bool:
         # `wanted` is asked under the read lock, which the timer holds until its reading is
         # stored: a reading the timer took meanwhile is seen, not read again microseconds
-        # later. Waits a moment at most: a read takes microseconds.
-        if not self.reads_on_demand or not self._read_lock.acquire(timeout=0.05):
-            return
+        # later. Waits a moment at most: a read takes microseconds, and `min_gap` at most
+        # separates it from the timer's.
+        if not self.reads_on_demand or not self._read_lock.acquire(timeout=0.25):
+            return False
         try:
             if wanted():
-                sink(self.read())
+                time.sleep(max(self._last_read + self.min_gap - time.monotonic(), 0.0))
+                self._read_into(sink)
         finally:
             self._read_lock.release()
+        return True
+
+    def _read_into(self, sink: Sink) -> None:
+        """One reading, given to `sink`; the caller holds the read lock."""
+        try:
+            samples = self.read()
+        finally:
+            self._last_read = time.monotonic()
+        sink(samples)
 
     def start(self, sink: Sink) -> None:
         self.open()
@@ -178,7 +198,8 @@ class PolledSource(PowerSource):
         while not self._stop.is_set():
             try:
                 with self._read_lock:  # read and stored as one, for `read_now`
-                    sink(self.read())
+                    if time.monotonic() - self._last_read >= self.min_gap:  # else just read
+                        self._read_into(sink)
             except Exception as exc:  # a failed read must not end the sampler
                 self.health.read_errors += 1
                 self.health.reason = f"{self.name} read failed: {exc}"

@@ -22,11 +22,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable
 
 import numpy as np
 
 from ..validation import check_choice, check_number, invalid
+from ._util import component_rank, is_gpu_list, mean_of_finite, sum_or_nan, unique
 from .accuracy import facts_for
 from .attribution import Attribution
 from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable
@@ -119,7 +119,7 @@ class EnergyMeter:
         """
         check_source(source)
         check_number("interval", interval, low=0, low_open=True)
-        if gpus is not None and not _is_gpu_list(gpus):
+        if gpus is not None and not is_gpu_list(gpus):
             raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or "
                           "UUIDs")
         check_choice("attribution", attribution, ATTRIBUTIONS)
@@ -188,7 +188,7 @@ class EnergyMeter:
 
     def _ordered(self) -> list[DeviceSeries]:
         return sorted(self._series.values(),
-                      key=lambda s: (_rank(s.component), s.index))
+                      key=lambda s: (component_rank(s.component), s.index))
 
     def wait_for_sample(self, timeout: float = 5.0) -> bool:
         """Blocks until every component has a reading from each of its devices, or
@@ -216,7 +216,7 @@ class EnergyMeter:
     def source(self) -> str:
         """Provenance of the figures, e.g. "measured:nvidia-smi", or with several
         sources each one's joined by " + " ("measured:nvml-counter + measured:rapl")."""
-        return " + ".join(_unique(s.provenance for s in self._sources)) or "none"
+        return " + ".join(unique(s.provenance for s in self._sources)) or "none"
 
     @property
     def components(self) -> dict[str, str]:
@@ -257,22 +257,28 @@ class EnergyMeter:
         """Opens a window now (or at `t_start`). Use with `with`, or `.close()`."""
         return Window(name=name, t_start=time.time() if t_start is None else t_start, meter=self)
 
-    def read_powerless_counters(self) -> None:
-        """Reads now each counter without power readings (`reads_on_demand`) that has only
-        one reading so far, for a window closing now: one reading gives no power to carry
-        forward past it, so a window ending before the timer's second reading would be
-        charged 0 J. Later windows go by the timed readings, as every source's do."""
+    def read_up_to(self, t_end: float) -> None:
+        """For a window closing now: reads now each source that can be read on demand
+        (`reads_on_demand`: the estimate, RAPL, NVML), so that its newest reading lies at
+        or after `t_end`. Carried past the newest reading, the last power would give way
+        to the next reading's interpolation in any later window, which could then have
+        less energy over more time (a fit's total below what its last epoch logged); with
+        a reading on each side, a window's end keeps its figure. A stream (nvidia-smi) is
+        not waited for: its next line comes within an interval, and waiting for it at each
+        epoch's end cost 52 ms an epoch (benchmarks/callback_overhead.py); a later window
+        may then differ from an earlier one over the same seconds by at most one
+        interval's change of power."""
         for source in self._sources if self._running else ():
             try:
                 source.read_now(functools.partial(self._ingest, source=source),
-                                functools.partial(self._has_one_reading, source))
+                                functools.partial(self._locked_behind, source, t_end))
             except Exception:  # the timer's reads count and report a failing source
-                pass
+                continue
 
-    def _has_one_reading(self, source: PowerSource) -> bool:
-        """Whether a series of `source` has fewer than two readings (no power yet)."""
+    def _locked_behind(self, source: PowerSource, t_end: float) -> bool:
+        """Whether a series of `source` has no reading at or after `t_end` yet."""
         with self._lock:
-            return any(len(s.t) < 2 for key, s in self._series.items()
+            return any(s.t and s.t[-1] < t_end for key, s in self._series.items()
                        if self._origin.get(key) is source)
 
     def _fill(self, w: Window) -> None:
@@ -285,29 +291,29 @@ class EnergyMeter:
             before = [d.energy_j for d in w.devices]  # attribution may charge a share
             w.power_peak_w = self._total_peak(w.t_start, w.t_end)
             missing = {(s.component, s.index): s.missing_power for s in series}
-            whole = {c: _sum([d.energy_j for d in w.devices if d.component == c])
+            whole = {c: sum_or_nan([d.energy_j for d in w.devices if d.component == c])
                      for c in COMPONENTS}
-            w.device_energy_j = _sum([d.energy_j for d in w.devices]) if w.devices else NAN
+            w.device_energy_j = sum_or_nan([d.energy_j for d in w.devices]) if w.devices else NAN
             how = {"gpu": self._attribution.gpus(w, series),
                    **dict.fromkeys(("cpu", "dram"), self._attribution.cpu(w, series))}
         w.unmeasured = dict(self.unmeasured)
         for c, provenance in self.components.items():
             devices = [d for d in w.devices if d.component == c]
-            energy = _sum([d.energy_j for d in devices]) if devices else NAN
+            energy = sum_or_nan([d.energy_j for d in devices]) if devices else NAN
             w.components[c] = ComponentWindow(
                 c, energy, energy / w.duration_s if w.duration_s > 0 else NAN,
                 provenance + (f";attributed:{how[c]}" if how.get(c) else ""),
                 whole[c] if devices else NAN, len(devices))
-        w.source = " + ".join(_unique(cw.source for cw in w.components.values())) or "none"
+        w.source = " + ".join(unique(cw.source for cw in w.components.values())) or "none"
         fill_errors(w, before)
         if not w.devices:
             w.reason = self._why_nothing()
             return
-        w.energy_j = _sum([cw.energy_j for cw in w.components.values()])
+        w.energy_j = sum_or_nan([cw.energy_j for cw in w.components.values()])
         w.power_avg_w = w.energy_j / w.duration_s if w.duration_s > 0 else NAN
         gpus = [d for d in w.devices if d.component == "gpu"]
-        w.temp_c = _mean([d.temp_c for d in gpus])
-        w.util_pct = _mean([d.util_pct for d in gpus])
+        w.temp_c = mean_of_finite([d.temp_c for d in gpus])
+        w.util_pct = mean_of_finite([d.util_pct for d in gpus])
         w.samples = sum(d.samples for d in w.devices)
         w.coverage = min(d.coverage for d in w.devices)
         if math.isnan(w.energy_j):
@@ -352,31 +358,6 @@ class EnergyMeter:
         reason = self.health.get("reason")
         names = ", ".join(s.name for s in self._sources)
         return f"no sample received from {names}" + (f": {reason}" if reason else "")
-
-
-def _rank(component: str) -> int:
-    return COMPONENTS.index(component) if component in COMPONENTS else len(COMPONENTS)
-
-
-def _unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-def _is_gpu_list(gpus) -> bool:
-    """Whether `gpus` lists GPU indices or UUIDs (a string such as "0,1" does not)."""
-    if isinstance(gpus, (str, bytes)) or not isinstance(gpus, Iterable):
-        return False
-    return all(isinstance(g, (int, str)) and not isinstance(g, bool)
-               and not (isinstance(g, int) and g < 0) for g in gpus)
-
-
-def _sum(values: list[float]) -> float:
-    return NAN if any(math.isnan(v) for v in values) else float(sum(values))
-
-
-def _mean(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return float(sum(finite) / len(finite)) if finite else NAN
 
 
 @atexit.register

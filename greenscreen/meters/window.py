@@ -102,7 +102,7 @@ class Window:
         if not self.closed:
             self.t_end = time.time() if t_end is None else t_end
             if t_end is None:  # a window closing now, not one cut from the past
-                self.meter.read_powerless_counters()
+                self.meter.read_up_to(self.t_end)
             self.meter._fill(self)
         return self
 

@@ -1,0 +1,36 @@
+"""Small helpers of `EnergyMeter`: ordering, de-duplication, argument shapes, NaN-aware sums."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from .base import COMPONENTS, NAN
+
+
+def component_rank(component: str) -> int:
+    """A component's place in COMPONENTS' order (gpu, cpu, dram; others after)."""
+    return COMPONENTS.index(component) if component in COMPONENTS else len(COMPONENTS)
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def is_gpu_list(gpus) -> bool:
+    """Whether `gpus` lists GPU indices or UUIDs (a string such as "0,1" does not)."""
+    if isinstance(gpus, (str, bytes)) or not isinstance(gpus, Iterable):
+        return False
+    return all(isinstance(g, (int, str)) and not isinstance(g, bool)
+               and not (isinstance(g, int) and g < 0) for g in gpus)
+
+
+def sum_or_nan(values: list[float]) -> float:
+    """The sum; NaN where any value is (an unknown part makes the whole unknown)."""
+    return NAN if any(math.isnan(v) for v in values) else float(sum(values))
+
+
+def mean_of_finite(values: list[float]) -> float:
+    """The mean of the values that are not NaN; NaN where none is."""
+    finite = [v for v in values if not math.isnan(v)]
+    return float(sum(finite) / len(finite)) if finite else NAN
