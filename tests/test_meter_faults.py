@@ -41,18 +41,23 @@ def test_a_hung_nvidia_smi_is_unavailable_with_a_timeout_reason(fake_smi):
     assert "did not answer within" in plan.skipped["nvidia-smi"]
 
 
-def test_a_fit_with_a_hung_nvidia_smi_is_measured_by_the_fallback(fake_smi, tmp_path):
+def fit_once(log_dir) -> dict:
+    """One epoch of a one-layer model under SMICallback(source "auto"): its summary.json."""
     import keras
 
     from greenscreen import SMICallback
 
-    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"}], hang=True)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     x = np.zeros((32, 4), "float32")
     model.fit(x, x[:, :1], epochs=1, verbose=0,
-              callbacks=[SMICallback(log_dir=tmp_path, interval=0.05)])
-    summary = json.loads((tmp_path / "summary.json").read_text())
+              callbacks=[SMICallback(log_dir=log_dir, interval=0.05)])
+    return json.loads((log_dir / "summary.json").read_text())
+
+
+def test_a_fit_with_a_hung_nvidia_smi_is_measured_by_the_fallback(fake_smi, tmp_path):
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"}], hang=True)
+    summary = fit_once(tmp_path)
     assert summary["source"].startswith("estimated:cpu-time")
     assert "did not answer within" in summary["skipped_sources"]["nvidia-smi"]
 
@@ -61,20 +66,11 @@ def test_a_greenscreen_nvidia_smi_that_names_no_file_is_a_reason_not_a_crash(tmp
                                                                             monkeypatch):
     """`greenscreen meters` ended in a traceback, and a fit's meter did not start at all
     (energy NaN, no fallback): the variable is the environment's, not an argument."""
-    import keras
-
-    from greenscreen import SMICallback
-
     monkeypatch.setenv("GREENSCREEN_NVIDIA_SMI", str(tmp_path / "nowhere"))
     monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(tmp_path / "no-powercap"))
     row = next(r for r in registry.available() if r["source"] == "nvidia-smi")
     assert not row["available"] and "GREENSCREEN_NVIDIA_SMI=" in row["reason"]
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-    x = np.zeros((32, 4), "float32")
-    model.fit(x, x[:, :1], epochs=1, verbose=0,
-              callbacks=[SMICallback(log_dir=tmp_path, interval=0.05)])
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = fit_once(tmp_path)
     if "nvml" not in summary["skipped_sources"]:
         return  # a machine with a real NVML measures with it: nothing more to see here
     assert summary["source"] == "estimated:cpu-time" and summary["energy_j"] > 0
