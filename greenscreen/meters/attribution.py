@@ -36,6 +36,7 @@ class Attribution:
         self.watcher: ProcessWatcher | None = None
         self.cpu_share: CpuShare | None = None
         self._warned_sharing = self._warned_unknown = False
+        self._listing_awaited = False
 
     def start(self, gpu_source: str | None, uuids, cpu_measured: bool) -> None:
         """Watches the GPUs' processes where a GPU source (by name) runs, and the CPU-time
@@ -56,7 +57,8 @@ class Attribution:
         first window is charged, the GPUs' first process listing (`FIRST_LISTING_S` at
         most): a first epoch shorter than pmon's first answer was charged the whole GPU,
         untagged, with others computing on it from the start."""
-        if self.watcher is not None:
+        if self.watcher is not None and not self._listing_awaited:
+            self._listing_awaited = True  # once: a GPU never listed must not stall each close
             self.watcher.wait_first(FIRST_LISTING_S)
         if self.cpu_share is not None:
             self.cpu_share.poll()
