@@ -17,9 +17,9 @@ import time
 import types
 
 import keras
-import numpy as np
 import powercap
 import pytest
+from test_callbacks import tiny_data, tiny_model
 
 from greenscreen import SMICallback
 from greenscreen.meters import EnergyMeter
@@ -78,12 +78,8 @@ class IdleAfter(keras.callbacks.Callback):
 @pytest.mark.backends("tensorflow", "jax", "torch")
 def test_a_fits_final_total_is_never_below_what_its_epochs_logged(tmp_path):
     interval = 0.4
-    rng = np.random.default_rng(0)
-    x = rng.random((128, 8)).astype("float32")
-    y = (x.sum(axis=1) > 4).astype("int32")
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                              keras.layers.Dense(2, activation="softmax")])
-    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = tiny_data(128)
+    model = tiny_model()
     meter = EnergyMeter(source="estimate", interval=interval)
     try:
         smi = SMICallback(log_dir=tmp_path, interval=interval, meter=meter)

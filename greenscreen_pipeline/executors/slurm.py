@@ -149,8 +149,7 @@ def submit(config: SweepConfig, sweep_dir: Path, dry_run: bool, gpus_per_run: in
     if shutil.which("sbatch") is None:
         raise MissingDependency("sbatch was not found on PATH. Submit from a Slurm login "
                                 f"node, or pass --dry-run to only write the scripts ({paths[0]}).")
-    refuse_while_queued(sweep_dir)
-    job = _sbatch([str(paths[0])])
+    job = _sbatch([str(paths[0])])  # `refuse_while_queued` ran before the probe
     _record_jobs(sweep_dir, job, "")
     report_job = _sbatch([f"--dependency=afterany:{job}", str(paths[1])])
     _record_jobs(sweep_dir, job, report_job)
