@@ -6,7 +6,9 @@ reads per sweep: its wall time, the runs' `fit` time, the fixed cost per run, (w
 / runs, and the share outside `fit`. Medians over the repeats, and B's fixed cost over
 A's. For a change that moves work out of a sweep's own processes, e.g. issue 31's probe in
 the first warm worker and config validation that reads your module instead of importing
-it (A: `git worktree add /tmp/before <commit>`).
+it (A: `git worktree add /tmp/before <commit>`). `per_run` keeps each finished run's fit,
+the time from its data being ready to its first epoch (inside `fit`, before the meter's
+window: Keras's first look at the data), and its energy with its provenance.
 
 `--stage all` times `all local` instead (sweep, analyze, final with final_epochs and
 final_seeds 1, report): every training counts, the final runs too.
@@ -60,9 +62,15 @@ def sweep(checkout: Path, config: Path, out: Path, stage: str = "sweep") -> dict
     runs = sorted(p.parent for p in out.rglob("results.json"))  # the final runs' too
     fits = [t["fit_end"] - t["fit_start"] for folder in runs
             if (r := RunFolder(folder).results()) and "fit_end" in (t := r.timing)]
+    per_run = {}
+    for folder in runs:  # each run's fit and energy (its provenance with it)
+        timing, summary = RunFolder(folder).results().timing, RunFolder(folder).summary()
+        per_run[folder.name] = {"fit_s": timing["fit_end"] - timing["fit_start"],
+                                "before_fit_s": timing["fit_start"] - timing["data_ready"],
+                                "energy_j": summary.energy_j, "source": summary.source}
     return {"wall_s": wall, "runs": len(runs), "fit_s": sum(fits),
             "fixed_per_run_s": (wall - sum(fits)) / len(runs),
-            "outside_fit_pct": 100 * (1 - sum(fits) / wall)}
+            "outside_fit_pct": 100 * (1 - sum(fits) / wall), "per_run": per_run}
 
 
 def main() -> None:
