@@ -377,6 +377,13 @@ def test_slurm_scripts_cover_unfinished_runs_and_depend_afterany(tmp_path):
     assert "final not run: run 003 (running) not finished; 3 run(s) not started; run " \
            "the same sweep command again" in done.stderr
     assert not (out / "final").exists()
+    # Without the flag, final goes on, saying the recommendation is of the runs so far
+    # (here it then stops: nothing was analysed).
+    anyway = subprocess.run(done.args[:-1], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert "the sweep is not complete (run 003 (running) not finished; 3 run(s) not " \
+           "started): the recommendation is of the runs finished so far" in anyway.stderr
+    assert anyway.returncode == 2 and "run greenscreen analyze first" in anyway.stderr
 
 
 def test_the_whole_pipeline_on_slurm_only_submits(tmp_path):
