@@ -13,7 +13,8 @@ side, would leave the reader to guess which the budget stops at. Between two rec
 the sweep's meter (after each finished run) the runs in flight count at their own
 figures; without it (Ray, Slurm, no GPU) every run does.
 Runs already in flight finish, runs parked at a halving rung included (they resume once
-their rung is decided); the budget may therefore be overshot by at most those runs.
+their rung is decided, `left_parked`, whichever executor runs the sweep again); the
+budget may therefore be overshot by at most those runs.
 
 Once the budget is spent, a run that has not started will not start in this sweep, so a
 run waiting at a halving rung does not wait for it (`rungfiles.never_starts`): an array
@@ -29,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,23 @@ def allows_next(settings: dict, sweep_dir: "str | Path") -> bool:
     rule of every executor."""
     budget = settings.get("budget")
     return budget is None or spent(sweep_dir, settings["runs"]).total_j < budget
+
+
+def left_parked(settings: dict, sweep_dir: "str | Path", among=None,
+                exclude: "set[int] | frozenset[int]" = frozenset()) -> Iterator[int]:
+    """The runs an earlier process left parked at a halving rung, in order (of `among`
+    where given, not in `exclude`): once the budget is spent these alone still start, on
+    every executor, since their energy is spent already and their peers may wait for them
+    (module docstring; `attempt.train_claimed` lets a parked run start too). Only the run
+    folders that exist are read."""
+    for index in runfolder.present(sweep_dir, settings["runs"]):
+        if index in exclude or (among is not None and index not in among):
+            continue
+        try:
+            if runfolder.RunFolder.of(sweep_dir, index).state() == "parked":
+                yield index
+        except runfolder.Unreadable:
+            continue
 
 
 def unbounded(settings: dict) -> bool:

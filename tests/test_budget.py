@@ -3,11 +3,13 @@ spent read from every run folder's attempts, the one rule the executors call, an
 local sweep that stops at its budget and, run again, trains nothing new."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import build_once
 
 from greenscreen_pipeline import budget, manifest, space
 from greenscreen_pipeline.executors.ray import dispatch
@@ -265,27 +267,46 @@ def test_a_run_claimed_after_the_budget_was_spent_does_not_start(tmp_path, capsy
     assert capsys.readouterr().out == "    run 001 not started: the energy budget is spent\n"
 
 
-def test_a_run_an_earlier_sweep_left_parked_finishes_once_the_budget_is_spent(fake_smi,
-                                                                             tmp_path):
+def _again(executor: str, config: Path, out: Path) -> list[str]:
+    """The same command again, by executor (a Slurm array's task 0 runs `run-one`)."""
+    where = ["--config", str(config), "--sweep-dir", str(out)]
+    return {"local": ["sweep", "local", *where, "--workers", "2", "--no-probe"],
+            "slurm task": ["run-one", *where, "--share", "0/2"],
+            "ray": ["sweep", "ray", *where, "--num-cpus", "2", "--no-probe"]}[executor]
+
+
+@pytest.mark.parametrize("executor", ["local", "slurm task", "ray"])
+def test_a_run_an_earlier_sweep_left_parked_finishes_once_the_budget_is_spent(
+        fake_smi, shared_root, tmp_path, executor):
     """A run parked at a rung by a sweep that is gone is in flight: run again with the
     budget spent, the sweep resumes it (its peer, which never started, is counted out)
-    and it trains to the end, each epoch once; no new run starts. It used to stay parked."""
+    and it trains to the end, each epoch once; no new run starts. It used to stay parked
+    (local), and under Ray and in a Slurm array task it still did, though they said "the
+    same command again finishes them"."""
+    if executor == "ray":
+        pytest.importorskip("ray", reason='Ray is not installed: pip install ".[ray]"')
+
+    def park(folder: Path) -> None:  # run 000 at rung 1, waiting for run 001
+        config, out = folder / "config.yaml", folder / "sweep"
+        config.write_text(HALVING.replace("budget: 1 J", "budget: null"))
+        manifest.record(space.load(config), out, 2)  # as `sweep local --workers 2` starts it
+        parked = subprocess.run([sys.executable, "-m", "greenscreen_pipeline.run",
+                                 "--config", str(config), "--sweep-dir", str(out),
+                                 "--index", "0", "--release"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=240)
+        assert RunFolder.of(out, 0).state() == "parked", parked.stderr[-3000:]
+        assert len(RunFolder.of(out, 0).logs()) == 1
+
+    shared = build_once(shared_root, "budget-parked-run", park)
     config, out = tmp_path / "config.yaml", tmp_path / "sweep"
-    config.write_text(HALVING.replace("budget: 1 J", "budget: null"))
-    manifest.record(space.load(config), out, 2)  # as `sweep local --workers 2` starts it
-    parked = subprocess.run([sys.executable, "-m", "greenscreen_pipeline.run", "--config",
-                             str(config), "--sweep-dir", str(out), "--index", "0", "--release"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert RunFolder.of(out, 0).state() == "parked", parked.stderr[-3000:]
-    assert len(RunFolder.of(out, 0).logs()) == 1  # at rung 1, waiting for run 001
+    shutil.copytree(shared / "sweep", out)
     config.write_text(HALVING)  # 1 J: run 000's first epoch spent it
-    again = _pipeline("sweep", "local", "--config", str(config), "--sweep-dir", str(out),
-                      "--workers", "2", "--no-probe")
+    again = _pipeline(*_again(executor, config, out))
     said = again.stdout + again.stderr
     assert again.returncode == 0, said[-3000:]
     assert RunFolder.of(out, 0).state() == "done", said[-3000:]
     assert list(RunFolder.of(out, 0).logs()["epoch"]) == [0, 1, 2]
-    assert "energy budget reached after 1 runs done" in said
+    assert "energy budget reached after 1 runs done" in said, said[-3000:]
     assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["000"]
 
 

@@ -164,18 +164,9 @@ class Pool:
 
     def _left_parked_before(self) -> int | None:
         """The lowest run parked at a rung by an earlier sweep's process and not handed out
-        here yet. Its energy is spent already and its peers may wait for it, so the budget
-        does not keep it from resuming (`budget`'s docstring; `train_claimed` lets a
-        parked run start too). Only the run folders that exist are read."""
-        for index in runfolder.present(self.sweep_dir, self.config.settings["runs"]):
-            if index in self.handed_out:
-                continue
-            try:
-                if runfolder.RunFolder.of(self.sweep_dir, index).state() == "parked":
-                    return index
-            except runfolder.Unreadable:
-                continue
-        return None
+        here yet (`budget.left_parked`)."""
+        return next(budget.left_parked(self.config.settings, self.sweep_dir,
+                                       exclude=self.handed_out), None)
 
     def _left_parked(self) -> bool:
         """Whether the parked runs must be left parked: nothing here trains, and no live

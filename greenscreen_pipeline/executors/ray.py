@@ -205,11 +205,14 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
                   for _ in range(min(slots(cluster, res), max(1, len(todo))))]
         progress = Progress(None if budget.unbounded(s) else len(todo),
                             budget_line=lambda now: budget.line(s, sweep_dir, now))
+        said, started = (lambda report: progress.report(sweep_dir, report)), set()
         for wave in waves(config, sweep_dir, todo, size):
-            dispatch(ray, actors, wave, pending, lambda report: progress.report(sweep_dir,
-                                                                                report),
-                     lambda: budget.allows_next(s, sweep_dir))
+            dispatch(ray, actors, wave, pending, said,
+                     lambda: budget.allows_next(s, sweep_dir), started)
             if not budget.allows_next(s, sweep_dir):
+                # No new run; those an earlier sweep left parked at a rung still resume.
+                dispatch(ray, actors, budget.left_parked(s, sweep_dir, todo, started),
+                         pending, said, started=started)
                 break
     except KeyboardInterrupt:
         log.warning("stopping the Ray actors; interrupted runs resume when you run the same "
@@ -231,11 +234,12 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
 
 
 def dispatch(ray, actors: list, runs: Iterable[int], pending: dict, report,
-             may_start=lambda: True) -> None:
+             may_start=lambda: True, started: "set[int] | None" = None) -> None:
     """Trains `runs` in order, each on the next idle actor, until all are through;
     `report(RunReport)` as each ends. A lost actor's run is reported lost (a rerun trains
     it) and its slot is not used again. `may_start()` false (the budget is spent): no
-    further run starts; those in flight finish."""
+    further run starts; those in flight finish. `started` gains each run handed out."""
+    started = set() if started is None else started
     idle, upcoming = list(actors), iter(runs)  # never listed: `runs` may be a billion
     following = next(upcoming, None)
     while following is not None or pending:
@@ -244,6 +248,7 @@ def dispatch(ray, actors: list, runs: Iterable[int], pending: dict, report,
         while idle and following is not None:
             actor = idle.pop(0)
             pending[actor.train.remote(following)] = (actor, following)
+            started.add(following)
             following = next(upcoming, None)
         if not pending:  # every actor is lost: the next run says so; a rerun trains the rest
             if following is not None:

@@ -2,16 +2,16 @@
 as a Slurm array task (`slurm.py` writes the array) or by hand.
 
 Each run is claimed like every other run (`attempt.train_claimed`), and the budget is
-asked before each (`budget.allows_next`). SIGTERM (Slurm's time limit, `scancel`) or
-SIGINT leave the run in flight interrupted, its claim released, to resume. A run whose
-rung peers' array tasks ended without them is parked at the rung (`slurm_tasks`), and
-the task goes on with its share.
+asked before each (`budget.allows_next`); once it is spent, the share's runs left parked
+at a rung by an earlier task still resume (`budget.left_parked`), as in a local sweep.
+SIGTERM (Slurm's time limit, `scancel`) or SIGINT leave the run in flight interrupted,
+its claim released, to resume. A run whose rung peers' array tasks ended without them is
+parked at the rung (`slurm_tasks`), and the task goes on with its share.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 from .. import budget
@@ -27,9 +27,21 @@ from .workers import WorkerSlot
 log = logger(__name__)
 
 
-def indices_of(runs: int, index: int | None, share: tuple[int, int] | None) -> Iterable[int]:
+def indices_of(runs: int, index: int | None,
+               share: tuple[int, int] | None) -> "list[int] | range":
     """Run `index`, or share k/N's runs: k, k + N, ... below `runs`."""
     return [index] if share is None else range(share[0], runs, share[1])
+
+
+def train_one(config: SweepConfig, sweep_dir: Path, i: int, stop: Stop,
+              slot: WorkerSlot) -> bool:
+    """Trains run `i` (claimed as every run is) and says how it ended; whether it was left
+    parked at a rung."""
+    report = train_claimed(config, sweep_dir, i, config.settings["epochs"], None, stop, slot)
+    why = failure(report.outcome) \
+        if report.note in ("failed", "interrupted", "parked") else None
+    log.info("run %03d %s", i, f"{report.note}: {why}" if why else report.said())
+    return report.note == "parked"
 
 
 def train_share(config: SweepConfig, index: int | None,
@@ -46,16 +58,18 @@ def train_share(config: SweepConfig, index: int | None,
         os.environ[SHARES_ENV] = str(share[1])
     stop = Stop().install()
     slot = WorkerSlot(None, s["worker_memory_growth_mb"])
-    parked = 0
+    indices, parked, trained = indices_of(s["runs"], index, share), 0, set()
     try:
-        for i in indices_of(s["runs"], index, share):
+        for i in indices:
             if stop.requested or not budget.allows_next(s, sweep_dir):
                 break
-            report = train_claimed(config, sweep_dir, i, s["epochs"], None, stop, slot)
-            parked += report.note == "parked"
-            why = failure(report.outcome) \
-                if report.note in ("failed", "interrupted", "parked") else None
-            log.info("run %03d %s", i, f"{report.note}: {why}" if why else report.said())
+            parked += train_one(config, sweep_dir, i, stop, slot)
+            trained.add(i)
+        # The budget spent: runs of this share an earlier task left parked still resume.
+        for i in budget.left_parked(s, sweep_dir, among=indices, exclude=trained):
+            if stop.requested:
+                break
+            parked += train_one(config, sweep_dir, i, stop, slot)
     finally:
         slot.close()
     if stop.requested:
