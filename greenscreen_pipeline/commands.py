@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import budget, repeats, runfolder, space
+from . import budget, repeats, space
 from .errors import MissingDependency, UsageError
 from .log import logger
-from .wording import some
 
 if TYPE_CHECKING:
     from .executors.workers import WorkerSlot
@@ -255,36 +254,21 @@ def _analyze(config: space.SweepConfig, component: str | None = None,
 
 
 def final(args: argparse.Namespace) -> None:
+    from .executors.attempt import runs_left
+
     config = load_config(args)
-    left = runs_left(config)
+    left, held = runs_left(config)
     if left and getattr(args, "if_complete", False):
         log.warning("final not run: %s; run the same sweep command again to train them, "
                     "then final", left)
         return
-    if left:  # trained as asked, but the recommendation is of the runs finished so far
+    if left or held:  # trained as asked, but the recommendation is of the runs finished so far
         log.warning("the sweep is not complete (%s): the recommendation is of the runs "
-                    "finished so far; run the same sweep command again to train the rest",
-                    left)
+                    "finished so far; %s", "; ".join(filter(None, (left, held))),
+                    "; ".join(filter(None, (
+                        left and "run the same sweep command again to train the rest",
+                        held and "a larger settings.budget trains what it holds back"))))
     _final(config)
-
-
-def runs_left(config: space.SweepConfig) -> str | None:
-    """Which of the sweep's runs are not through yet, in words, or None: runs started and
-    not finished (interrupted, parked, running), and runs not started that the budget
-    still allows."""
-    from .executors.attempt import to_train
-
-    sweep_dir = Path(config.settings["sweep_dir"])
-    waiting = [r for r in runfolder.started(sweep_dir, config.settings["runs"])
-               if r["status"] not in runfolder.FINAL]
-    unstarted = len(to_train(config, sweep_dir)) - len(waiting)
-    if unstarted and not budget.allows_next(config.settings, sweep_dir):
-        unstarted = 0  # the budget is spent: they never start
-    named = [f"{r['index']:03d} ({r['status']})" for r in waiting]
-    said = [f"run{'s' if len(waiting) > 1 else ''} {some(named)} not finished"] \
-        if waiting else []
-    said += [f"{unstarted} run(s) not started"] if unstarted > 0 else []
-    return "; ".join(said) or None
 
 
 def _final(config: space.SweepConfig, slot: WorkerSlot | None = None) -> None:

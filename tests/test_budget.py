@@ -342,3 +342,32 @@ def test_a_budget_passed_by_the_last_planned_run_did_not_stop_the_sweep(tmp_path
                          "the budget: it is asked before a run starts."), said
     assert budget.stopped_line({**_load(tmp_path, "budget: 40, runs: 2").settings},
                                sweep) is None
+
+
+def test_final_does_not_wait_for_runs_the_spent_budget_holds_back(tmp_path):
+    """With the budget spent, an interrupted run and a proposed one that never started do
+    not train when the same sweep command runs again: `final --if-complete` (the Slurm
+    report job's) said "final not run: ... run the same sweep command again" for ever.
+    Now it goes on, and says what the budget holds back; a parked run still blocks it."""
+    sweep = tmp_path / "sweep"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"settings: {{budget: 100 J, runs: 4, sweep_dir: {sweep}}}\n"
+                      "configuration:\n  model: {values: [ffnn]}\n")
+    _summary(sweep, 0, "measured:nvidia-smi", [90.0])
+    RunFolder.of(sweep, 0).write_status("done")
+    _summary(sweep, 1, "measured:nvidia-smi", [30.0])
+    RunFolder.of(sweep, 1).write_status("interrupted")
+    RunFolder.of(sweep, 2).path.mkdir()  # proposed (a pareto batch), never started
+    RunFolder.of(sweep, 2).write_status("pending")
+    final = ["final", "--config", str(config), "--if-complete"]
+    done = _pipeline(*final)
+    assert "final not run" not in done.stderr, done.stderr
+    assert ("the sweep is not complete (runs 001 (interrupted), 002 (pending) held back by "
+            "the spent budget): the recommendation is of the runs finished so far; a "
+            "larger settings.budget trains what it holds back") in done.stderr, done.stderr
+    assert done.returncode == 2 and "run greenscreen analyze first" in done.stderr
+    RunFolder.of(sweep, 2).write_status("parked", rung=1, peers=[0, 2])  # it resumes
+    blocked = _pipeline(*final)
+    assert "final not run: run 002 (parked) not finished; run the same sweep command " \
+           "again to train them, then final" in blocked.stderr, blocked.stderr
+    assert blocked.returncode == 0

@@ -24,6 +24,7 @@ from ..log import logger
 from ..run import caches, ownership
 from ..run.execute import BUSY, Request, needs_own_process
 from ..space import SweepConfig
+from ..wording import some
 from . import claims
 from .stop import Stop, never, send
 from .workers import Ending, WorkerSlot
@@ -158,6 +159,34 @@ def to_train(config: SweepConfig, sweep_dir: Path) -> Todo:
                if row["status"] in runfolder.FINAL
                and not (retry and row["status"] == "failed")}
     return Todo(runs, frozenset(through))
+
+
+def runs_left(config: SweepConfig) -> tuple[str | None, str | None]:
+    """Which of the sweep's runs are not through yet, in words: (those the same sweep
+    command trains, or None; those the spent budget holds back from it, or None).
+
+    The first: runs started and not finished (running, parked, interrupted, pending) and
+    runs not started. Once the budget is spent no run starts that has not, and an
+    interrupted or pending one does not resume (`budget.stopped_line`): those are the
+    second, and `final --if-complete` does not wait for them. A parked run still resumes.
+    """
+    s = config.settings
+    sweep_dir = Path(s["sweep_dir"])
+    waiting = [r for r in runfolder.started(sweep_dir, s["runs"])
+               if r["status"] not in runfolder.FINAL]
+    spent = not budget.allows_next(s, sweep_dir)
+    held = [r for r in waiting if spent and r["status"] in ("pending", "interrupted")]
+    unstarted = 0 if spent else len(to_train(config, sweep_dir)) - len(waiting)
+    waiting = [r for r in waiting if r not in held]
+
+    def named(rows: list[dict]) -> str:
+        runs = [f"{r['index']:03d} ({r['status']})" for r in rows]
+        return f"run{'s' if len(rows) > 1 else ''} {some(runs)}"
+
+    said = [f"{named(waiting)} not finished"] if waiting else []
+    said += [f"{unstarted} run(s) not started"] if unstarted > 0 else []
+    return ("; ".join(said) or None,
+            f"{named(held)} held back by the spent budget" if held else None)
 
 
 def _kept(outcome: dict) -> str:
