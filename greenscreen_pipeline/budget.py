@@ -141,9 +141,18 @@ def unbounded(settings: dict) -> bool:
     return settings.get("budget") is not None and settings["runs"] == RUNS_WITH_BUDGET
 
 
-def kwh(joules: float) -> str:
-    """Joules in words: "412.3 J" or "0.0021 kWh" above 3.6 kJ."""
-    return f"{joules / 3.6e6:.4g} kWh" if joules >= 3600 else f"{joules:.1f} J"
+def in_budget_units(joules: float, budget: float) -> str:
+    """`joules` in the budget's unit and decimals, so that "spent X of Y" compares like
+    with like: kWh for a budget of 3.6 kJ or more, with the budget's first four digits
+    ("0.329 of 2.000 kWh") and at least two of a small figure's, else J ("412.3 J").
+    Each figure in its own unit read "spent 1185.5 J of budget 0.005556 kWh"."""
+    if budget < 3600:
+        return f"{joules:.1f} J"
+    kwh = joules / 3.6e6
+    decimals = 3 - math.floor(math.log10(budget / 3.6e6))  # the budget's four digits
+    if 0 < kwh < 1:  # and at least two of a small figure's: never "0.000" for 200 J
+        decimals = max(decimals, 1 - math.floor(math.log10(kwh)))
+    return f"{kwh:.{max(0, decimals)}f} kWh"
 
 
 def line(settings: dict, sweep_dir: "str | Path", now: Spent | None = None) -> str | None:
@@ -153,7 +162,10 @@ def line(settings: dict, sweep_dir: "str | Path", now: Spent | None = None) -> s
     if budget is None:
         return None
     now = now or spent(sweep_dir, settings["runs"])
-    return f"spent {kwh(now.total_j)} of budget {kwh(budget)} ({now.provenance})"
+    # In J, as the console's "total" above it: one figure, read alike; a budget given in
+    # kWh is said in kWh too.
+    kwh = f" = {in_budget_units(budget, budget)}" if budget >= 3600 else ""
+    return f"spent {now.total_j:.1f} J of budget {budget:.1f} J{kwh} ({now.provenance})"
 
 
 def held_back(settings: dict, started: list[dict]) -> bool:
@@ -203,7 +215,9 @@ def report_sentence(sweep_dir: "str | Path") -> str | None:
     now = spent(sweep_dir, settings["runs"])
     started = runfolder.started(sweep_dir, settings["runs"])
     done = sum(r["status"] == "done" for r in started)
-    head = f"Budget: {kwh(now.total_j)} of {kwh(settings['budget'])} spent ({now.provenance})"
+    head = (f"Budget: {in_budget_units(now.total_j, settings['budget'])} of "
+            f"{in_budget_units(settings['budget'], settings['budget'])} spent "
+            f"({now.provenance})")
     if now.total_j < settings["budget"]:
         return f"{head}; {done} runs done within the budget."
     if held_back(settings, started):

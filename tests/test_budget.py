@@ -85,6 +85,12 @@ def test_spent_counts_every_attempt_by_provenance(tmp_path):
     assert budget.allows_next({**settings, "budget": None}, tmp_path)
     assert budget.line(settings, tmp_path) == \
         "spent 200.0 J of budget 200.0 J (measured + estimated)"
+    # In J as the console's total above it: it read "spent 200.0 J of budget 0.005556 kWh".
+    assert budget.line({**settings, "budget": 20000.0}, tmp_path) == \
+        "spent 200.0 J of budget 20000.0 J = 0.005556 kWh (measured + estimated)"
+    # Page 1: both in the budget's unit.
+    assert budget.in_budget_units(200.0, 7.2e6) == "0.000056 kWh"
+    assert budget.in_budget_units(7.2e6, 7.2e6) == "2.000 kWh"
     said = budget.stopped_line(settings, tmp_path)
     assert "energy budget reached after 0 runs done" in said
     assert said.endswith("; run(s) 001 stay interrupted (a larger settings.budget "
