@@ -41,12 +41,15 @@ class ResumeFiles:
         if not (self.append or self._resuming):
             log.rows, log.columns = [], []
             log.path.unlink(missing_ok=True)
-        if self._resuming:
+        if self._resuming or (self.append and log.rows):
+            # logs.csv keeps the earlier rows, so summary.json keeps their attempts: with
+            # append alone its epochs counted every row and its energy this fit's alone.
             try:
                 self._earlier = earlier_attempts(self.log_dir)
             except RuntimeError as exc:  # never overwrite what could not be read
                 self._no_summary = f"{exc}; summary.json is left as it is"
                 self._warn_once("resume", self._no_summary)
+        if self._resuming:
             # Epochs from here on are trained again: their old rows go (their
             # energy stays counted in the earlier attempt's total).
             log.drop_from_epoch(epoch)

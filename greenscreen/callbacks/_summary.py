@@ -4,8 +4,10 @@ provenance, what it covers, and the job it ran in."""
 from __future__ import annotations
 
 import importlib
+import json
 import platform
 import time
+from pathlib import Path
 
 import keras
 
@@ -161,3 +163,24 @@ def _backend() -> dict:
     return {"keras_backend": name,
             "backend_version": str(getattr(importlib.import_module(name), "__version__",
                                            "unknown"))}
+
+
+def fits_summary(log_dir) -> dict | None:
+    """`log_dir`'s summary.json where a fit wrote it (it lists attempts), else None: an
+    `evaluate` or `predict` with a callback of its own adds its energy to that file's
+    `inference` instead of replacing the fit's figures (`with_inference`)."""
+    try:
+        summary = json.loads((Path(log_dir) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) and summary.get("attempts") else None
+
+
+def with_inference(summary: dict, inference: dict) -> dict:
+    """`summary` (a fit's) with `inference`'s calls, energy, time and batches added to its
+    own, each phase apart."""
+    before = summary.get("inference") or {}
+    merged = {phase: {key: (before.get(phase) or {}).get(key, 0) + value
+                      for key, value in stats.items()}
+              for phase, stats in inference.items()}
+    return {**summary, "inference": {**before, **merged}, "written_at": time.time()}

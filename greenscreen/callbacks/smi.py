@@ -18,7 +18,7 @@ from ._job import job_metadata
 from ._lock import take
 from ._resume import ResumeFiles
 from ._runlog import CsvRunLog, epoch_row
-from ._summary import attempt_record, document
+from ._summary import attempt_record, document, fits_summary, with_inference
 from ._windows import BlindWindow, log_fields, running_total
 
 NAN = float("nan")
@@ -81,7 +81,8 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         country: ISO country code for the offline intensity table.
         pue: Data-centre power usage effectiveness applied to CO2 (default 1).
         meter: A running `EnergyMeter` to share; it is not stopped here.
-        append: Append to an existing `logs.csv` instead of replacing it.
+        append: Append to an existing `logs.csv` instead of replacing it; `summary.json`
+            then keeps the earlier fits' attempts and totals them too.
         resume: Continue an interrupted fit's `logs.csv` and `summary.json` in
             `log_dir` (as `keras.callbacks.BackupAndRestore` resumes one): rows
             of the epochs this fit trains again are replaced, so no epoch is
@@ -159,6 +160,8 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         and again at every `on_train_begin`."""
         self.intensity = resolve_intensity(self.carbon_intensity, self.country, self.pue)
         self._release_lock()
+        if getattr(self, "_owns_meter", False):  # left running by a fit that raised and
+            self._stop_meter()  # was not closed: its nvidia-smi and threads would live on
         self._writes = self.log_dir is not None  # False where another fit writes log_dir
         self._meter: EnergyMeter | None = None
         self._owns_meter = False
@@ -179,6 +182,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         self._last_heartbeat = time.monotonic()
         self._no_summary: str | None = None
         self._lost: str | None = None  # why the earlier epochs' rows are lost
+        self._fits_summary: dict | None = None  # log_dir's, where evaluate/predict came alone
         self._job: dict = {}
 
     def _warn_once(self, key: str, message: str) -> None:
@@ -189,6 +193,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
 
     def _take_lock(self) -> None:
         """Becomes log_dir's one writer; where another fit writes there, writes nothing."""
+        self._release_lock()  # its own, still held where an interrupted call was not closed
         self._writes = self.log_dir is not None
         if self._writes:
             self._lock, busy = take(self.log_dir, self)
@@ -298,7 +303,9 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         """Ends this fit's measurement where an exception (Ctrl-C, a SIGTERM raised as
         KeyboardInterrupt) ended `fit` before `on_train_end`: writes summary.json with the
         energy spent so far, this attempt marked "running (or killed)", and stops the
-        meter this callback started. Nothing happens after a fit that ended normally.
+        meter this callback started. After an `evaluate` or `predict` that an exception
+        ended, it lets go of `log_dir` and stops the meter. Nothing happens after a fit or
+        call that ended normally.
 
         Example:
 
@@ -311,7 +318,9 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
             raise
         ```
         """
-        if not self._in_fit:
+        if not self._in_fit:  # an interrupted evaluate or predict: no attempt to record
+            self._release_lock()
+            self._stop_meter()
             return
         self._in_fit = False
         try:
@@ -325,6 +334,8 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         if not self._in_fit:
             self._take_lock()
             self._start_meter()
+            if self._train is None and self._fits_summary is None and self._writes:
+                self._fits_summary = fits_summary(self.log_dir)
         self._inference_phase = phase
         return self._open(phase)
 
@@ -370,7 +381,10 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
     # -- files -------------------------------------------------------------
     def _write_summary(self, row_pending: bool = False, t_end: float | None = None) -> None:
         self._last_heartbeat = time.monotonic()
-        self.summary = self._summarise(row_pending, t_end)
+        if self._train is None and self._fits_summary:  # no fit here: a fit's summary.json
+            self.summary = with_inference(self._fits_summary, self.inference)  # gains it
+        else:
+            self.summary = self._summarise(row_pending, t_end)
         if self._writes and self._no_summary is None:
             atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
 

@@ -1,0 +1,114 @@
+"""One SMICallback used again after an interrupted call, and a callback of its own for
+evaluate or for appending: the log_dir, the meter and summary.json stay right (faults a
+hunt found, each failing before its fix)."""
+
+import csv
+import json
+import warnings
+
+import keras
+import pytest
+from conftest import processes_running
+from test_callbacks import tiny_data, tiny_model
+
+from greenscreen import SMICallback
+
+pytestmark = pytest.mark.backends("tensorflow", "jax", "torch")
+LOCKED_OUT = "is training a model that writes there"
+
+
+class RaisesAt(keras.callbacks.Callback):
+    """Raises `error` as predict begins (after SMICallback's own begin: its meter runs and
+    it holds log_dir; in a batch, a JAX model would be left with its variables purged,
+    Keras's own fault) or at the first training batch."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def on_predict_begin(self, logs=None):
+        raise self.error
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise self.error
+
+
+def summary_of(folder) -> dict:
+    return json.loads((folder / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_an_interrupted_predict_does_not_lock_its_callback_out_of_its_log_dir(
+        fake_smi, tmp_path, closed):
+    """Ctrl-C in predict, then the same callback in a fit: it warned that another
+    process (its own pid) wrote there and wrote no logs.csv or summary.json again."""
+    x, y = tiny_data()
+    model, smi = tiny_model(), SMICallback(log_dir=tmp_path, source="nvidia-smi")
+    with pytest.raises(KeyboardInterrupt):
+        model.predict(x, verbose=0, callbacks=[smi, RaisesAt(KeyboardInterrupt())])
+    if closed:
+        smi.close()  # as README says: it stops the meter and lets go of log_dir
+        assert processes_running(fake_smi.exe) == []
+    else:  # not closed: the next call takes log_dir again all the same
+        model.predict(x, verbose=0, callbacks=[smi])
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[smi])
+    assert not [w for w in said if LOCKED_OUT in str(w.message)]
+    summary = summary_of(tmp_path)
+    assert summary["epochs"] == 2 and summary["energy_j"] > 0
+    assert len(list(csv.DictReader(open(tmp_path / "logs.csv")))) == 2
+
+
+def test_a_callback_used_again_after_failed_fits_leaves_no_meter_running(fake_smi,
+                                                                          tmp_path):
+    """Three fits that raised, each without close(), then one that ends: every fit's
+    reset left its nvidia-smi process and threads running (1, 2, then 3 of them)."""
+    x, y = tiny_data()
+    model, smi = tiny_model(), SMICallback(log_dir=tmp_path, source="nvidia-smi")
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            model.fit(x, y, epochs=2, batch_size=64, verbose=0,
+                      callbacks=[smi, RaisesAt(ValueError("broken"))])
+        assert len(processes_running(fake_smi.exe)) <= 1  # the failed fit's, at most
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[smi])
+    assert processes_running(fake_smi.exe) == []
+    assert summary_of(tmp_path)["epochs"] == 1
+
+
+def test_evaluate_with_a_callback_of_its_own_adds_to_the_fits_summary(fake_smi, tmp_path):
+    """summary.json went from the fit's energy and 3 epochs to energy_j null, epochs 0
+    and one made-up attempt "running (or killed)", while logs.csv kept the 3 epochs."""
+    x, y = tiny_data()
+    model = tiny_model()
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    fitted = summary_of(tmp_path)
+    for calls in (1, 2):
+        model.evaluate(x, y, verbose=0,
+                       callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+        after = summary_of(tmp_path)
+        for key in ("energy_j", "epochs", "attempts", "source", "covers"):
+            assert after[key] == fitted[key], key
+        evaluated = after["inference"]["evaluate"]
+        assert evaluated["calls"] == fitted["inference"]["evaluate"]["calls"] + calls
+        assert evaluated["energy_j"] > fitted["inference"]["evaluate"]["energy_j"]
+    assert after["inference"]["validation"] == fitted["inference"]["validation"]
+
+
+def test_append_keeps_the_earlier_fits_attempts_in_the_summary(fake_smi, tmp_path):
+    """With append=True alone, summary.json counted 3 epochs (every row of logs.csv) but
+    the energy and the one attempt of the last fit."""
+    x, y = tiny_data()
+    model = tiny_model()
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi", append=True)])
+    summary = summary_of(tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "logs.csv")))
+    assert summary["epochs"] == len(rows) == 3
+    assert [a["epochs"] for a in summary["attempts"]] == [2, 1]
+    assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in
+                                                    summary["attempts"]))
+    assert summary["energy_j"] >= sum(float(r["energy_j"]) for r in rows) > 0
