@@ -13,6 +13,7 @@ electricity, so the figure is close to, but not exactly, the global mean.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .validation import check_number, invalid
@@ -113,9 +114,11 @@ def carbon_intensity(
     >>> round(carbon_intensity(country="FR").g_per_kwh, 1)
     67.4
     """
-    check_number("pue", pue, low=1.0)
+    # Finite: an infinite pue or intensity made every CO2 figure inf, found only in a fit.
+    check_number("pue", pue, low=1.0, high=math.inf, high_open=True)
     if carbon_intensity is not None:
-        check_number("carbon_intensity", carbon_intensity, low=0)
+        check_number("carbon_intensity", carbon_intensity, low=0, high=math.inf,
+                     high_open=True)
         return CarbonIntensity(float(carbon_intensity), "user-given", pue)
     if country is not None:
         code = str(country).strip().upper()

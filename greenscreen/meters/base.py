@@ -13,7 +13,9 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
+
+from ..validation import check_number
 
 NAN = float("nan")
 MIN_GAP_S = 0.02  # the closest two reads of a polled source may be (or a quarter interval)
@@ -23,6 +25,14 @@ MIN_GAP_S = 0.02  # the closest two reads of a polled source may be (or a quarte
 COMPONENTS = ("gpu", "cpu", "dram")
 
 Sink = Callable[[list["Sample"]], None]
+
+
+def check_positive(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    """Checks a finite number > 0 (seconds, watts): infinity is refused here, at the
+    argument, not later where a thread computes with it ("allowed: a number in (0, inf)").
+    """
+    return check_number(name, value, low=0, low_open=True, high=math.inf, high_open=True,
+                        allow_none=allow_none)
 
 
 class SourceUnavailable(RuntimeError):
@@ -93,7 +103,7 @@ class PowerSource(abc.ABC):
     reads_on_demand: bool = False
 
     def __init__(self, interval: float = 0.1) -> None:
-        self.interval = interval
+        self.interval = check_positive("interval", interval)
         self.health = SourceHealth()
 
     @abc.abstractmethod

@@ -13,8 +13,8 @@ import math
 import os
 import time
 
-from ..validation import check_number, invalid
-from .base import PolledSource, Sample
+from ..validation import invalid
+from .base import PolledSource, Sample, check_positive
 
 DEFAULT_TDP_W = 85.0
 
@@ -47,11 +47,11 @@ def watts_per_core(tdp_w: float | None = None) -> float:
     85 W) over this machine's cores.
 
     Raises:
-        ValueError: The TDP is not a number > 0 (naming GREENSCREEN_CPU_TDP_W where it
+        ValueError: The TDP is not a finite number > 0 (naming GREENSCREEN_CPU_TDP_W where it
             comes from there).
     """
     tdp = tdp_w if tdp_w is not None else tdp_from_environment()
-    check_number("tdp_w", tdp, low=0, low_open=True)
+    check_positive("tdp_w", tdp)
     return tdp / (os.cpu_count() or 1)
 
 
@@ -71,7 +71,7 @@ class CpuTimeEstimate(PolledSource):
 
     def _watts(self) -> float:
         if self.watts_per_core is not None:
-            return check_number("watts_per_core", self.watts_per_core, low=0, low_open=True)
+            return check_positive("watts_per_core", self.watts_per_core)
         return watts_per_core(self.tdp_w)
 
     def unavailable_reason(self) -> str | None:

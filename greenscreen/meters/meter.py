@@ -25,11 +25,11 @@ import weakref
 
 import numpy as np
 
-from ..validation import check_choice, check_number, invalid
+from ..validation import check_choice, invalid
 from ._util import component_rank, is_gpu_list, mean_of_finite, sum_or_nan, unique
 from .accuracy import facts_for
 from .attribution import Attribution
-from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable
+from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable, check_positive
 from .intervals import fill_errors
 from .registry import check_source, plan
 from .series import DeviceSeries
@@ -118,7 +118,7 @@ class EnergyMeter:
         >>> EnergyMeter.check_arguments(source=["nvml", "rapl"], attribution="device")
         """
         check_source(source)
-        check_number("interval", interval, low=0, low_open=True)
+        check_positive("interval", interval)
         if gpus is not None and not is_gpu_list(gpus):
             raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or "
                           "UUIDs")
@@ -332,9 +332,12 @@ class EnergyMeter:
             if d.coverage > 0:  # measured, but its share could not be worked out
                 parts.append(f"{what}: {self._attribution.share_reason()}")
                 continue
-            count = missing[(d.component, d.index)]
+            # What the fault is, not how often it happened: the count grows with every
+            # reading, and a caller that warns once per distinct reason (SMICallback)
+            # would warn again at each window for the same fault.
             parts.append(f"{what} has no power sample near the window"
-                         + (f" ({count} readings were [N/A])" if count else ""))
+                         + (" (its power readings were [N/A])"
+                            if missing[(d.component, d.index)] else ""))
         return "; ".join(parts) + self._health_suffix()
 
     def _total_peak(self, a: float, b: float) -> float:

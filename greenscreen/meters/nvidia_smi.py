@@ -32,7 +32,7 @@ from datetime import datetime
 
 from ..validation import check_choice, invalid
 from ._probe import PROBE_TIMEOUT_S, ask
-from .base import NAN, PowerSource, Sample, Sink, proc_cpu_seconds
+from .base import NAN, PowerSource, Sample, Sink, check_positive, proc_cpu_seconds
 
 ENV_EXECUTABLE = "GREENSCREEN_NVIDIA_SMI"
 FIELDS = (
@@ -227,6 +227,8 @@ class NvidiaSmiSource(PowerSource):
         power_field: str = "auto",
     ) -> None:
         super().__init__(interval)
+        check_positive("stall_timeout", stall_timeout, allow_none=True)
+        check_positive("start_timeout", start_timeout)
         check_choice("power_field", power_field, POWER_FIELDS)
         self.power_field = power_field
         self.field_note: str | None = None
