@@ -192,7 +192,8 @@ def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespa
         results = local.run_sweep(config, sweep_dir, args.workers, _gpus(args), first_slot)
     from .executors.progress import through
 
-    log.info("%s; results in %s/", through(results, len(results)), sweep_dir.resolve())
+    log.info("%s; results in %s/", through(results, None if budget.unbounded(s) else
+                                           len(results)), sweep_dir.resolve())
 
 
 def refuse_search(config: space.SweepConfig, executor: str) -> None:

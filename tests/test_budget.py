@@ -140,6 +140,7 @@ def test_a_sweep_stops_at_its_budget_and_resuming_trains_nothing_new(fake_smi, t
     said = first.stdout + first.stderr
     assert "spent" in said and "of budget 1.0 J (measured)" in said
     assert "energy budget reached after 1 runs done" in said, said
+    assert "greenscreen: 1 runs done; results in" in said  # not 1/1: no count planned
     assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["000"]
     assert RunFolder.of(out, 0).state() == "done"
     again = sweep(config, out)

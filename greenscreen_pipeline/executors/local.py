@@ -80,13 +80,14 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, workers: int = 1,
         books.stop()
     if pool.stopped_because:
         raise RunsFailing(pool.stopped_because)
+    planned = None if budget.unbounded(config.settings) else runs  # not 0/10000 runs done
     if pool.no_space:
-        raise NoSpace(f"stopped with {through(runfolder.started(sweep_dir, runs), runs)}: "
+        raise NoSpace(f"stopped with {through(runfolder.started(sweep_dir, runs), planned)}: "
                       f"{pool.no_space}. Free some space, then run the same command again "
                       "(interrupted runs resume)")
     if stop.requested:  # the runs with a folder only: `runs` may be a billion (issue 33)
         started = runfolder.started(sweep_dir, runs)
-        raise Interrupted(f"stopped with {through(started, runs)}; run the same command "
+        raise Interrupted(f"stopped with {through(started, planned)}; run the same command "
                           "again to finish (interrupted runs resume)", started)
     return budget.outcomes(config.settings, sweep_dir)
 

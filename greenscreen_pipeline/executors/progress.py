@@ -89,13 +89,15 @@ class Progress:
         return f"  ETA {clock(eta)}"
 
 
-def through(started: list[dict], runs: int) -> str:
-    """"3/8 runs done, 1 stopped early by halving": the runs that will not train again."""
+def through(started: list[dict], runs: int | None) -> str:
+    """"3/8 runs done, 1 stopped early by halving": the runs that will not train again;
+    "3 runs done, ..." where `runs` is None (the budget, not a count, ends the sweep)."""
     counts = {state: sum(r["status"] == state for r in started) for state in runfolder.FINAL}
     others = [f"{counts[state]} {words}" for state, words in (
         ("stopped", "stopped early by halving"), ("failed", "failed"),
         ("skipped", "skipped")) if counts[state]]
-    return f"{counts['done']}/{runs} runs done" + "".join(f", {o}" for o in others)
+    done = f"{counts['done']}" + ("" if runs is None else f"/{runs}")
+    return f"{done} runs done" + "".join(f", {o}" for o in others)
 
 
 class FailureStreak:
