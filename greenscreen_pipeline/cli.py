@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "configuration for settings.final_epochs")
     final.add_argument("--if-complete", action="store_true", help="only once every run of "
                        "the sweep is through (Slurm's report job: after a cancelled or "
-                       "timed-out array, final waits for the runs' resubmission)")
+                       "timed-out array, final waits for the runs' resubmission); runs a "
+                       "spent settings.budget holds back are not waited for")
     report = sub.add_parser("report", parents=[common], help="write the PDF report")
     report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
     report.add_argument("--analysis", metavar="DIR", help="the folder `analyze --out DIR` "

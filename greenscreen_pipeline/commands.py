@@ -192,8 +192,9 @@ def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespa
         results = local.run_sweep(config, sweep_dir, args.workers, _gpus(args), first_slot)
     from .executors.progress import through
 
+    # With a budget `results` holds the runs that started only: the count is `runs`.
     log.info("%s; results in %s/", through(results, None if budget.unbounded(s) else
-                                           len(results)), sweep_dir.resolve())
+                                           s["runs"]), sweep_dir.resolve())
 
 
 def refuse_search(config: space.SweepConfig, executor: str) -> None:

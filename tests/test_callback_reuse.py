@@ -8,7 +8,7 @@ import warnings
 
 import keras
 import pytest
-from conftest import processes_running
+from conftest import UUID0, processes_running
 from test_callbacks import tiny_data, tiny_model
 
 from greenscreen import SMICallback
@@ -31,6 +31,21 @@ class RaisesAt(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         raise self.error
+
+
+def streams(exe) -> list[int]:
+    """The meter's nvidia-smi streams (`--loop-ms`) still running; not the one-off queries
+    (the process listing) that may be alive at any moment while a meter runs."""
+    return [pid for pid in processes_running(exe)
+            if b"--loop-ms" in _cmdline(pid)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
 
 
 def summary_of(folder) -> dict:
@@ -70,7 +85,7 @@ def test_a_callback_used_again_after_failed_fits_leaves_no_meter_running(fake_sm
         with pytest.raises(ValueError):
             model.fit(x, y, epochs=2, batch_size=64, verbose=0,
                       callbacks=[smi, RaisesAt(ValueError("broken"))])
-        assert len(processes_running(fake_smi.exe)) <= 1  # the failed fit's, at most
+        assert len(streams(fake_smi.exe)) <= 1  # the failed fit's, at most
     model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[smi])
     assert processes_running(fake_smi.exe) == []
     assert summary_of(tmp_path)["epochs"] == 1
@@ -112,3 +127,45 @@ def test_append_keeps_the_earlier_fits_attempts_in_the_summary(fake_smi, tmp_pat
     assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in
                                                     summary["attempts"]))
     assert summary["energy_j"] >= sum(float(r["energy_j"]) for r in rows) > 0
+
+
+def test_evaluate_adds_to_a_summary_whose_validation_measured_nothing(fake_smi, tmp_path):
+    """The fit's validation energy is stored as null (power [N/A] throughout): adding an
+    evaluate to it raised TypeError, and the callback then kept log_dir and its meter."""
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"}],
+                       na=["power.draw", "power.draw.instant", "power.draw.average"])
+    x, y = tiny_data()
+    model = tiny_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the meter's warning: nothing measured
+        model.fit(x, y, epochs=1, batch_size=64, verbose=0, validation_data=(x, y),
+                  callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi",
+                                         first_sample_timeout=0.2)])
+        assert summary_of(tmp_path)["inference"]["validation"]["energy_j"] is None
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            model.evaluate(x, y, verbose=0, callbacks=[SMICallback(
+                log_dir=tmp_path, source="nvidia-smi", first_sample_timeout=0.2)])
+    assert not [w for w in said if "TypeError" in str(w.message)], [str(w.message)
+                                                                    for w in said]
+    assert processes_running(fake_smi.exe) == []
+    assert summary_of(tmp_path)["inference"]["evaluate"]["calls"] == 1
+
+
+def test_an_evaluating_callback_adds_to_the_latest_fit_not_the_one_it_first_read(
+        fake_smi, tmp_path):
+    """A callback that evaluated, then another callback's fit, then the first evaluates
+    again: summary.json went back to the first fit's, with every call counted again."""
+    x, y = tiny_data()
+    model, evaluating = tiny_model(), SMICallback(log_dir=tmp_path, source="nvidia-smi")
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    model.evaluate(x, y, verbose=0, callbacks=[evaluating])
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    latest = summary_of(tmp_path)
+    model.evaluate(x, y, verbose=0, callbacks=[evaluating])
+    after = summary_of(tmp_path)
+    assert after["epochs"] == 2 and after["attempts"] == latest["attempts"]
+    assert after["inference"]["evaluate"]["calls"] == \
+        latest["inference"]["evaluate"]["calls"] + 1

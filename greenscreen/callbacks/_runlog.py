@@ -168,6 +168,8 @@ def earlier_attempts(log_dir) -> list[dict]:
         return []
     except (OSError, ValueError) as exc:
         raise RuntimeError(f"{path} cannot be read to resume from it: {exc}") from exc
+    if not isinstance(summary, dict):
+        raise RuntimeError(f"{path} cannot be read to resume from it: not a JSON object")
     source = summary.get("source")
     if "attempts" in summary:
         return [{**a, "source": a.get("source", source)} if isinstance(a, dict) else a

@@ -176,11 +176,12 @@ def fits_summary(log_dir) -> dict | None:
     return summary if isinstance(summary, dict) and summary.get("attempts") else None
 
 
-def with_inference(summary: dict, inference: dict) -> dict:
-    """`summary` (a fit's) with `inference`'s calls, energy, time and batches added to its
-    own, each phase apart."""
+def with_inference(summary: dict, phase: str, call: dict) -> dict:
+    """`summary` (a fit's) with one evaluate or predict call's figures (`call`: calls,
+    energy_j, duration_s, batches) added to its `inference[phase]`. A figure stored as
+    null (NaN: nothing measured) stays unknown."""
     before = summary.get("inference") or {}
-    merged = {phase: {key: (before.get(phase) or {}).get(key, 0) + value
-                      for key, value in stats.items()}
-              for phase, stats in inference.items()}
-    return {**summary, "inference": {**before, **merged}, "written_at": time.time()}
+    stats = before.get(phase) or {}
+    merged = {key: (NAN if stats.get(key, 0) is None else stats.get(key, 0)) + value
+              for key, value in call.items()}
+    return {**summary, "inference": {**before, phase: merged}, "written_at": time.time()}

@@ -182,7 +182,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         self._last_heartbeat = time.monotonic()
         self._no_summary: str | None = None
         self._lost: str | None = None  # why the earlier epochs' rows are lost
-        self._fits_summary: dict | None = None  # log_dir's, where evaluate/predict came alone
+        self._call_began: dict = {}  # this phase's figures as the evaluate/predict began
         self._job: dict = {}
 
     def _warn_once(self, key: str, message: str) -> None:
@@ -334,9 +334,8 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         if not self._in_fit:
             self._take_lock()
             self._start_meter()
-            if self._train is None and self._fits_summary is None and self._writes:
-                self._fits_summary = fits_summary(self.log_dir)
         self._inference_phase = phase
+        self._call_began = dict(self.inference[phase])
         return self._open(phase)
 
     def _end_inference(self, window) -> None:
@@ -349,10 +348,25 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
         stats["energy_j"] += window.energy_j
         if self._inference_phase == "validation":
             self._val_energy = window.energy_j
-        else:
-            self._write_summary()
+            return
+        try:
+            self._write_call_summary(stats)
+        finally:  # whatever the write did, log_dir and the meter are let go
             self._release_lock()
             self._stop_meter()
+
+    def _write_call_summary(self, stats: dict) -> None:
+        """After an evaluate or predict: this callback's summary, or, where it has not fit
+        and a fit wrote log_dir's summary.json, that file with this call's figures added
+        to its `inference` (read again now: another callback may have written it since)."""
+        fits = fits_summary(self.log_dir) if self._train is None and self._writes else None
+        if fits is None:
+            self._write_summary()
+            return
+        call = {key: value - self._call_began.get(key, 0) for key, value in stats.items()}
+        self.summary = with_inference(fits, self._inference_phase, call)
+        if self._no_summary is None:
+            atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
 
     @_guarded
     def on_test_begin(self, logs=None):
@@ -381,10 +395,7 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
     # -- files -------------------------------------------------------------
     def _write_summary(self, row_pending: bool = False, t_end: float | None = None) -> None:
         self._last_heartbeat = time.monotonic()
-        if self._train is None and self._fits_summary:  # no fit here: a fit's summary.json
-            self.summary = with_inference(self._fits_summary, self.inference)  # gains it
-        else:
-            self.summary = self._summarise(row_pending, t_end)
+        self.summary = self._summarise(row_pending, t_end)
         if self._writes and self._no_summary is None:
             atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
 

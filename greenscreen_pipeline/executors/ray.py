@@ -265,6 +265,7 @@ def dispatch(ray, actors: list, runs: Iterable[int], pending: dict, report,
             outcome = ray.get(ready[0])
         except ray.exceptions.RayError as exc:
             outcome = RunReport(index, {"status": "lost"}, "lost", detail=type(exc).__name__)
+            actors.remove(actor)  # a later call (the next wave, parked runs) skips it too
         else:
             idle.append(actor)
         report(outcome)
