@@ -14,11 +14,12 @@ from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
 from ._arguments import check_arguments
+from ._inference import InferenceCalls
 from ._job import job_metadata
 from ._lock import take
 from ._resume import ResumeFiles
 from ._runlog import CsvRunLog, epoch_row
-from ._summary import attempt_record, document, fits_summary, with_inference
+from ._summary import attempt_record, document
 from ._windows import BlindWindow, log_fields, running_total
 
 NAN = float("nan")
@@ -39,7 +40,7 @@ def _guarded(hook):
     return wrapper
 
 
-class SMICallback(ResumeFiles, keras.callbacks.Callback):
+class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
     """Measures the energy of every epoch and writes it into Keras `logs`.
 
     Each epoch's logs gain `energy_j`, `power_w` (mean), `power_peak_w`,
@@ -330,44 +331,6 @@ class SMICallback(ResumeFiles, keras.callbacks.Callback):
             self._stop_meter()
 
     # -- evaluate / predict ------------------------------------------------
-    def _begin_inference(self, phase: str):
-        if not self._in_fit:
-            self._take_lock()
-            self._start_meter()
-        self._inference_phase = phase
-        self._call_began = dict(self.inference[phase])
-        return self._open(phase)
-
-    def _end_inference(self, window) -> None:
-        if window is None:
-            return
-        window.close()
-        stats = self.inference[self._inference_phase]
-        stats["calls"] += 1
-        stats["duration_s"] += window.duration_s
-        stats["energy_j"] += window.energy_j
-        if self._inference_phase == "validation":
-            self._val_energy = window.energy_j
-            return
-        try:
-            self._write_call_summary(stats)
-        finally:  # whatever the write did, log_dir and the meter are let go
-            self._release_lock()
-            self._stop_meter()
-
-    def _write_call_summary(self, stats: dict) -> None:
-        """After an evaluate or predict: this callback's summary, or, where it has not fit
-        and a fit wrote log_dir's summary.json, that file with this call's figures added
-        to its `inference` (read again now: another callback may have written it since)."""
-        fits = fits_summary(self.log_dir) if self._train is None and self._writes else None
-        if fits is None:
-            self._write_summary()
-            return
-        call = {key: value - self._call_began.get(key, 0) for key, value in stats.items()}
-        self.summary = with_inference(fits, self._inference_phase, call)
-        if self._no_summary is None:
-            atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
-
     @_guarded
     def on_test_begin(self, logs=None):
         self._test = self._begin_inference("validation" if self._in_fit else "evaluate")

@@ -1,0 +1,51 @@
+"""How SMICallback measures `evaluate` and `predict` calls, and validation inside a fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..fileio import atomic_write_json
+from ._summary import fits_summary, with_inference
+
+
+class InferenceCalls:
+    """SMICallback's windows around `evaluate`, `predict` and a fit's validation: outside
+    a fit each call takes `log_dir`, starts the meter and lets both go when it ends."""
+
+    def _begin_inference(self, phase: str):
+        if not self._in_fit:
+            self._take_lock()
+            self._start_meter()
+        self._inference_phase = phase
+        self._call_began = dict(self.inference[phase])
+        return self._open(phase)
+
+    def _end_inference(self, window) -> None:
+        if window is None:
+            return
+        window.close()
+        stats = self.inference[self._inference_phase]
+        stats["calls"] += 1
+        stats["duration_s"] += window.duration_s
+        stats["energy_j"] += window.energy_j
+        if self._inference_phase == "validation":
+            self._val_energy = window.energy_j
+            return
+        try:
+            self._write_call_summary(stats)
+        finally:  # whatever the write did, log_dir and the meter are let go
+            self._release_lock()
+            self._stop_meter()
+
+    def _write_call_summary(self, stats: dict) -> None:
+        """After an evaluate or predict: this callback's summary, or, where it has not fit
+        and a fit wrote log_dir's summary.json, that file with this call's figures added
+        to its `inference` (read again now: another callback may have written it since)."""
+        fits = fits_summary(self.log_dir) if self._train is None and self._writes else None
+        if fits is None:
+            self._write_summary()
+            return
+        call = {key: value - self._call_began.get(key, 0) for key, value in stats.items()}
+        self.summary = with_inference(fits, self._inference_phase, call)
+        if self._no_summary is None:
+            atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
