@@ -28,27 +28,16 @@ import subprocess
 import threading
 import time
 import weakref
-from datetime import datetime
 
 from ..validation import check_choice, invalid
 from ._probe import PROBE_TIMEOUT_S, ask
-from .base import NAN, PowerSource, Sample, Sink, check_positive, proc_cpu_seconds
+from .base import PowerSource, Sample, Sink, check_positive, proc_cpu_seconds
+from .smi_lines import FIELDS, parse_line, parse_value
 
 ENV_EXECUTABLE = "GREENSCREEN_NVIDIA_SMI"
-FIELDS = (
-    "timestamp",
-    "index",
-    "uuid",
-    "name",
-    "power.draw",
-    "temperature.gpu",
-    "utilization.gpu",
-    "memory.used",
-)
 POWER_FIELDS = ("auto", "power.draw", "power.draw.average", "power.draw.instant")
 PROVENANCE = "measured:nvidia-smi"
 INSTANT = "power.draw.instant"
-_MISSING = ("n/a", "[n/a]", "[not supported]", "not supported", "[unknown error]", "")
 _LIVE: "weakref.WeakSet[NvidiaSmiSource]" = weakref.WeakSet()
 
 
@@ -98,56 +87,6 @@ def visible_gpus(gpus: "list[int | str] | None" = None) -> "list[str] | None":
             break
         valid.append(tok)
     return valid
-
-
-def parse_value(text: str) -> float:
-    """Parses one nvidia-smi field: '215.32 W', '35 %', '[N/A]' -> float/NaN."""
-    text = text.strip()
-    if text.lower() in _MISSING or text.startswith("["):
-        return NAN
-    number = text.split()[0] if text else text
-    try:
-        return float(number)
-    except ValueError:
-        return NAN
-
-
-def parse_timestamp(text: str, fallback: float) -> float:
-    """Parses nvidia-smi's local-time stamp; falls back when it is implausible."""
-    try:
-        t = datetime.strptime(text.strip(), "%Y/%m/%d %H:%M:%S.%f").timestamp()
-    except ValueError:
-        return fallback
-    # A stamp far from now means a clock or time-zone mismatch: trust our clock.
-    return t if abs(t - fallback) < 5.0 else fallback
-
-
-def _garbage(text: str) -> bool:
-    """A reading that is neither a number (with or without its unit) nor a missing one."""
-    return math.isnan(parse_value(text)) and text.strip().lower() not in _MISSING and \
-        not text.strip().startswith("[")
-
-
-def parse_line(line: str, received: float) -> Sample | None:
-    """Parses one `--format=csv,noheader[,nounits]` line; None if it is garbage (a field
-    count, index or reading that is not nvidia-smi's)."""
-    parts = [p.strip() for p in line.split(",")]
-    if len(parts) != len(FIELDS) or any(_garbage(p) for p in parts[4:]):
-        return None
-    try:
-        index = int(parts[1])
-    except ValueError:
-        return None
-    return Sample(
-        t=parse_timestamp(parts[0], received),
-        index=index,
-        uuid=parts[2],
-        name=parts[3],
-        power_w=parse_value(parts[4]),
-        temp_c=parse_value(parts[5]),
-        util_pct=parse_value(parts[6]),
-        mem_used_mib=parse_value(parts[7]),
-    )
 
 
 def provenance_of(field: str) -> str:
