@@ -180,15 +180,34 @@ class WrappedModel(keras.Model):
         self.train_function = self._functions[mode]
 
     def per_sample_loss(self, y, y_pred):
-        """The compiled loss without reduction: one value per sample."""
+        """The compiled loss without reduction: one value per sample. Labels and outputs
+        are brought to one rank first, as the compiled loss does (a `Dense(1)` output with
+        labels of shape (N,)): called bare, a loss function refused them."""
         loss = self._loss_arg
-        if isinstance(loss, keras.losses.Loss):
-            return loss.call(y, y_pred)
-        fn = keras.losses.get(loss)
-        if fn is None or isinstance(fn, keras.losses.Loss):
-            raise ValueError(f"loss={loss!r} is not valid here; allowed: a loss name "
-                             "(e.g. 'sparse_categorical_crossentropy') or a keras Loss")
-        return fn(y, y_pred)
+        fn = loss if isinstance(loss, keras.losses.Loss) else keras.losses.get(loss)
+        if not callable(fn):
+            raise ValueError(f"loss={loss!r} is not valid here; allowed: a loss name or "
+                             "class name (e.g. 'sparse_categorical_crossentropy'), a keras "
+                             "Loss or a loss function")
+        y, y_pred = same_rank(y, y_pred)
+        return fn.call(y, y_pred) if isinstance(fn, keras.losses.Loss) else fn(y, y_pred)
+
+
+def same_rank(y, y_pred):
+    """Keras's rule for a loss's labels and outputs whose ranks differ by one: the side
+    with a last axis of size 1 loses it, or the rank-1 side gains one (so (N,) labels
+    meet (N, 1) outputs as (N, 1)). Keras keeps the rule private
+    (`squeeze_or_expand_to_same_rank`)."""
+    rank_y, rank_pred = len(y.shape), len(y_pred.shape)
+    if rank_y == rank_pred + 1 and y.shape[-1] == 1:
+        if rank_pred == 1:
+            return y, ops.expand_dims(y_pred, -1)
+        return ops.squeeze(y, -1), y_pred
+    if rank_pred == rank_y + 1 and y_pred.shape[-1] == 1:
+        if rank_y == 1:
+            return ops.expand_dims(y, -1), y_pred
+        return y, ops.squeeze(y_pred, -1)
+    return y, y_pred
 
 
 def kernels(model: keras.Model) -> list:

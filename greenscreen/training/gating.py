@@ -320,8 +320,10 @@ class SampleGating(WrappedModel):
         if y_pred is None:
             x, y, y_pred, sample_weight = sub
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        logs.update(activation_rate=rate, threshold=self.controller.threshold.value,
-                    samples_trained=self.samples_trained.value)
+        # Tensors, not the variables: on TensorFlow, run_eagerly=True could not log them
+        logs.update(activation_rate=rate,
+                    threshold=ops.copy(self.controller.threshold.value),
+                    samples_trained=ops.copy(self.samples_trained.value))
         return logs
 
 

@@ -159,7 +159,8 @@ class RankedUpdates(WrappedModel):
         y_pred, loss = step(x, y, sample_weight)
         self.track_loss(loss, ops.shape(x)[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        logs["update_fraction"] = self.update_fraction.value
+        # A tensor, not the variable: on TensorFlow, run_eagerly=True could not log a variable
+        logs["update_fraction"] = ops.copy(self.update_fraction.value)
         return logs
 
     def on_epoch_start(self, epoch: int) -> None:
