@@ -17,9 +17,9 @@ ones below, without ranking (FreezeOut's policy). The backward pass then stops
 at the lowest trainable layer: TensorFlow's tape and `jax.grad` only propagate
 towards the variables asked for, so no gradient below it is computed at all.
 
-k decays from `high_percentage` to `low_percentage` over the planned epochs on
-a "linear" or "exponential" schedule. Logs gain `update_fraction`. Runs on the
-TensorFlow and JAX backends.
+k decays from `high_percentage` towards `low_percentage`, which it reaches at the
+end of the planned epochs, on a "linear" or "exponential" schedule. Logs gain
+`update_fraction`. Runs on the TensorFlow and JAX backends.
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ class RankedUpdates(WrappedModel):
 
     Args:
         model: A built Keras model.
-        high_percentage, low_percentage: k at the first and the last epoch, in (0, 100].
+        high_percentage, low_percentage: k at the first epoch and at the end of the
+            planned epochs, in (0, 100]: epoch e of E trains at the schedule's value
+            at e / E (`update_percentage`), so the last epoch, e = E - 1, is one
+            step above `low_percentage` (50 -> 20 over 5 epochs: 50, 44, 38, 32, 26).
         schedule: "linear" or "exponential".
         saliency: "gradient" (|g|) or "grad_x_weight" (|g * w|).
         granularity: "weight" or "layer".
