@@ -49,3 +49,31 @@ def test_the_methods_train_with_run_eagerly(method):
     history = wrapped.fit(x, y, epochs=1, batch_size=64, verbose=0)
     logged = "update_fraction" if method == "ranked" else "samples_trained"
     assert np.isfinite(history.history[logged][0]) and history.history[logged][0] > 0
+
+
+def two_inputs(seed=0):
+    keras.utils.set_random_seed(seed)
+    a, b = keras.Input((12,), name="a"), keras.Input((3,), name="b")
+    joined = keras.layers.Concatenate()([keras.layers.Dense(8, activation="relu")(a), b])
+    return keras.Model({"a": a, "b": b}, keras.layers.Dense(2, activation="softmax")(joined))
+
+
+@pytest.mark.parametrize("method", ["ranked", "pruned"])
+@pytest.mark.parametrize("form", ["dict", "list"])
+def test_ranked_and_pruned_models_take_several_inputs(method, form):
+    """With a dict of inputs their train step failed at `ops.shape(x)[0]`; with a list
+    the loss was weighted by the number of inputs instead of the batch size."""
+    from greenscreen.training import MagnitudePruning
+
+    x, y = data(200)  # 200 = 3 batches of 64 and one of 8: the weighting shows
+    inputs = {"a": x, "b": x[:, :3]}
+    net = two_inputs()
+    if form == "list":
+        net = keras.Model([net.inputs[0], net.inputs[1]], net.outputs)
+        inputs = [inputs["a"], inputs["b"]]
+    wrapped = (RankedUpdates(net, high_percentage=100, low_percentage=100)
+               if method == "ranked" else MagnitudePruning(net, final_sparsity=0.5,
+                                                          end_step=4, frequency=2))
+    wrapped.compile("sgd", "sparse_categorical_crossentropy")
+    history = wrapped.fit(inputs, y, epochs=1, batch_size=64, shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

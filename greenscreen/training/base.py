@@ -210,6 +210,13 @@ def same_rank(y, y_pred):
     return y, y_pred
 
 
+def batch_size_of(x):
+    """The batch size of `x`: an array, or a model's several inputs (a list, tuple or
+    dict of arrays), whose first array it reads; `ops.shape(x)[0]` failed on a dict and
+    gave a list's length."""
+    return ops.shape(keras.tree.flatten(x)[0])[0]
+
+
 def kernels(model: keras.Model) -> list:
     """Weight matrices and convolution kernels (not biases, norms or embeddings' tables)."""
     return [v for v in model.trainable_variables

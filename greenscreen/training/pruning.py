@@ -19,7 +19,7 @@ import numpy as np
 from keras import ops
 
 from ..validation import invalid
-from .base import WrappedModel, error_message, kernels, magnitude_threshold
+from .base import WrappedModel, batch_size_of, error_message, kernels, magnitude_threshold
 from .schedules import check_sparsity_schedule
 
 
@@ -119,7 +119,7 @@ class MagnitudePruning(WrappedModel):
         for mask, value in zip(self.masks, new):
             mask.assign(value)
         self.apply_masks()
-        self.track_loss(loss, ops.shape(x)[0])
+        self.track_loss(loss, batch_size_of(x))
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         logs["sparsity"] = self.sparsity()
         return logs

@@ -32,7 +32,7 @@ from keras import ops
 
 from ..choices import FREEZE, GRANULARITY, SALIENCY
 from ..validation import check_choice, check_integer
-from .base import WrappedModel, error_message, top_fraction
+from .base import WrappedModel, batch_size_of, error_message, top_fraction
 from .schedules import check_percentages
 
 
@@ -160,7 +160,7 @@ class RankedUpdates(WrappedModel):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         step = self._weight_step if self.granularity == "weight" else self._layer_step
         y_pred, loss = step(x, y, sample_weight)
-        self.track_loss(loss, ops.shape(x)[0])
+        self.track_loss(loss, batch_size_of(x))
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         # A tensor, not the variable: on TensorFlow, run_eagerly=True could not log a variable
         logs["update_fraction"] = ops.copy(self.update_fraction.value)
