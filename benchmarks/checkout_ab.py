@@ -60,14 +60,16 @@ def sweep(checkout: Path, config: Path, out: Path, stage: str = "sweep") -> dict
     if done.returncode != 0:
         raise SystemExit(f"sweep in {checkout} failed: {done.stderr[-2000:]}")
     runs = sorted(p.parent for p in out.rglob("results.json"))  # the final runs' too
-    fits = [t["fit_end"] - t["fit_start"] for folder in runs
-            if (r := RunFolder(folder).results()) and "fit_end" in (t := r.timing)]
     per_run = {}
-    for folder in runs:  # each run's fit and energy (its provenance with it)
-        timing, summary = RunFolder(folder).results().timing, RunFolder(folder).summary()
+    for folder in runs:  # each finished run's fit and energy (its provenance with it)
+        results = RunFolder(folder).results()
+        if not results or "fit_end" not in (timing := results.timing):
+            continue
+        summary = RunFolder(folder).summary()
         per_run[folder.name] = {"fit_s": timing["fit_end"] - timing["fit_start"],
                                 "before_fit_s": timing["fit_start"] - timing["data_ready"],
                                 "energy_j": summary.energy_j, "source": summary.source}
+    fits = [row["fit_s"] for row in per_run.values()]
     return {"wall_s": wall, "runs": len(runs), "fit_s": sum(fits),
             "fixed_per_run_s": (wall - sum(fits)) / len(runs),
             "outside_fit_pct": 100 * (1 - sum(fits) / wall), "per_run": per_run}

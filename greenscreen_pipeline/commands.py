@@ -265,11 +265,15 @@ def final(args: argparse.Namespace) -> None:
                     "then final", left)
         return
     if left or held:  # trained as asked, but the recommendation is of the runs finished so far
+        what, advice = [], []
+        if left:
+            what.append(left)
+            advice.append("run the same sweep command again to train the rest")
+        if held:
+            what.append(held)
+            advice.append("a larger settings.budget trains what it holds back")
         log.warning("the sweep is not complete (%s): the recommendation is of the runs "
-                    "finished so far; %s", "; ".join(filter(None, (left, held))),
-                    "; ".join(filter(None, (
-                        left and "run the same sweep command again to train the rest",
-                        held and "a larger settings.budget trains what it holds back"))))
+                    "finished so far; %s", "; ".join(what), "; ".join(advice))
     _final(config)
 
 

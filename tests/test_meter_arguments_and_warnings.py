@@ -95,11 +95,3 @@ def test_an_infinite_pue_or_carbon_intensity_raises_at_construction(kwargs, allo
 def test_an_infinite_wattage_makes_the_estimate_unavailable(kwargs, name):
     reason = CpuTimeEstimate(**kwargs).unavailable_reason()
     assert reason is not None and reason.startswith(f"{name}=inf is not valid")
-
-
-def test_an_infinite_interval_never_reaches_a_fit(fake_smi, tmp_path):
-    """The late failure this replaces: accepted, then an OverflowError in the sampler's
-    thread and NaN every epoch. Now the constructor says so, and nothing starts."""
-    with pytest.raises(ValueError, match="interval=inf"):
-        SMICallback(log_dir=tmp_path, interval=math.inf, source="nvidia-smi")
-    assert not (tmp_path / "summary.json").exists()

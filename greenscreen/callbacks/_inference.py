@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..fileio import atomic_write_json
 from ._summary import fits_summary, with_inference
 
 
@@ -46,6 +43,4 @@ class InferenceCalls:
             self._write_summary()
             return
         call = {key: value - self._call_began.get(key, 0) for key, value in stats.items()}
-        self.summary = with_inference(fits, self._inference_phase, call)
-        if self._no_summary is None:
-            atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
+        self._save_summary(with_inference(fits, self._inference_phase, call))

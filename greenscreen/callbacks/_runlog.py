@@ -151,6 +151,21 @@ def _others(shared_with) -> "int | str":
     return (shared_with or {}).get("processes", 0)
 
 
+def read_summary(log_dir) -> dict | None:
+    """`log_dir/summary.json`, or None where there is none. One that cannot be read (or
+    is not a JSON object) raises RuntimeError, so that no caller overwrites it unread."""
+    path = Path(log_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"{path} cannot be read to resume from it: {exc}") from exc
+    if not isinstance(summary, dict):
+        raise RuntimeError(f"{path} cannot be read to resume from it: not a JSON object")
+    return summary
+
+
 def earlier_attempts(log_dir) -> list[dict]:
     """The attempts recorded in `log_dir/summary.json` by an earlier, interrupted fit.
 
@@ -159,17 +174,9 @@ def earlier_attempts(log_dir) -> list[dict]:
     had one) takes the summary's, as the summary was read then. No summary: none. One
     that cannot be read raises RuntimeError, so that the caller leaves it as it is
     instead of overwriting it."""
-    if log_dir is None:
+    summary = None if log_dir is None else read_summary(log_dir)
+    if summary is None:
         return []
-    path = Path(log_dir) / "summary.json"
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        raise RuntimeError(f"{path} cannot be read to resume from it: {exc}") from exc
-    if not isinstance(summary, dict):
-        raise RuntimeError(f"{path} cannot be read to resume from it: not a JSON object")
     source = summary.get("source")
     if "attempts" in summary:
         return [{**a, "source": a.get("source", source)} if isinstance(a, dict) else a

@@ -4,16 +4,14 @@ provenance, what it covers, and the job it ran in."""
 from __future__ import annotations
 
 import importlib
-import json
 import platform
 import time
-from pathlib import Path
 
 import keras
 
 from .._version import __version__
 from ..meters.base import COMPONENTS
-from ._runlog import totals
+from ._runlog import read_summary, totals
 from ._windows import component_err_key, component_key, is_estimated, joined_source
 
 NAN = float("nan")
@@ -170,10 +168,10 @@ def fits_summary(log_dir) -> dict | None:
     `evaluate` or `predict` with a callback of its own adds its energy to that file's
     `inference` instead of replacing the fit's figures (`with_inference`)."""
     try:
-        summary = json.loads((Path(log_dir) / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        summary = read_summary(log_dir)
+    except RuntimeError:
         return None
-    return summary if isinstance(summary, dict) and summary.get("attempts") else None
+    return summary if summary and summary.get("attempts") else None
 
 
 def with_inference(summary: dict, phase: str, call: dict) -> dict:
@@ -181,7 +179,7 @@ def with_inference(summary: dict, phase: str, call: dict) -> dict:
     energy_j, duration_s, batches) added to its `inference[phase]`. A figure stored as
     null (NaN: nothing measured) stays unknown."""
     before = summary.get("inference") or {}
-    stats = before.get(phase) or {}
-    merged = {key: (NAN if stats.get(key, 0) is None else stats.get(key, 0)) + value
-              for key, value in call.items()}
+    stored = {key: NAN if value is None else value
+              for key, value in (before.get(phase) or {}).items()}
+    merged = {key: stored.get(key, 0) + value for key, value in call.items()}
     return {**summary, "inference": {**before, phase: merged}, "written_at": time.time()}

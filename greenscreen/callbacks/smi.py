@@ -358,9 +358,14 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
     # -- files -------------------------------------------------------------
     def _write_summary(self, row_pending: bool = False, t_end: float | None = None) -> None:
         self._last_heartbeat = time.monotonic()
-        self.summary = self._summarise(row_pending, t_end)
+        self._save_summary(self._summarise(row_pending, t_end))
+
+    def _save_summary(self, summary: dict) -> None:
+        """Keeps `summary` and writes it, where this callback writes log_dir and did not
+        leave an unreadable summary.json as it was."""
+        self.summary = summary
         if self._writes and self._no_summary is None:
-            atomic_write_json(Path(self.log_dir) / "summary.json", self.summary)
+            atomic_write_json(Path(self.log_dir) / "summary.json", summary)
 
     def _attempt_window(self, t_end: float | None = None):
         """This fit's window: closed at the end; while training, its figures to t_end (now)."""
