@@ -121,8 +121,10 @@ def build_once(root: Path, name: str, build) -> Path:
     return folder
 
 
-def processes_running(exe: Path) -> list[int]:
-    """PIDs of live (non-zombie) processes whose command line names `exe`."""
+def processes_running(exe: Path, streams_only: bool = False) -> list[int]:
+    """PIDs of live (non-zombie) processes whose command line names `exe`; with
+    `streams_only`, the meter's nvidia-smi streams (`--loop-ms`) alone, not the one-off
+    queries (the process listing) that may be alive at any moment while a meter runs."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -132,7 +134,8 @@ def processes_running(exe: Path) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if str(exe) in cmdline and state != "Z":
+        if str(exe) in cmdline and state != "Z" and (
+                not streams_only or "--loop-ms" in cmdline):
             pids.append(int(entry.name))
     return pids
 

@@ -33,21 +33,6 @@ class RaisesAt(keras.callbacks.Callback):
         raise self.error
 
 
-def streams(exe) -> list[int]:
-    """The meter's nvidia-smi streams (`--loop-ms`) still running; not the one-off queries
-    (the process listing) that may be alive at any moment while a meter runs."""
-    return [pid for pid in processes_running(exe)
-            if b"--loop-ms" in _cmdline(pid)]
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read()
-    except OSError:
-        return b""
-
-
 def summary_of(folder) -> dict:
     return json.loads((folder / "summary.json").read_text())
 
@@ -85,7 +70,7 @@ def test_a_callback_used_again_after_failed_fits_leaves_no_meter_running(fake_sm
         with pytest.raises(ValueError):
             model.fit(x, y, epochs=2, batch_size=64, verbose=0,
                       callbacks=[smi, RaisesAt(ValueError("broken"))])
-        assert len(streams(fake_smi.exe)) <= 1  # the failed fit's, at most
+        assert len(processes_running(fake_smi.exe, streams_only=True)) <= 1  # the failed fit's
     model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[smi])
     assert processes_running(fake_smi.exe) == []
     assert summary_of(tmp_path)["epochs"] == 1
