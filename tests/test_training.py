@@ -326,6 +326,17 @@ def test_pruned_weights_stay_zero_and_strip_returns_a_plain_model(tmp_path):
     assert weights_gzip_bytes(plain) < weights_gzip_bytes(model())
 
 
+@pytest.mark.parametrize("end_step, frequency", [(37, 10), (10, 100)])
+def test_pruning_reaches_final_sparsity_at_end_step_whatever_the_frequency(end_step, frequency):
+    """Masks were updated only every `frequency` steps: 37 steps by 10 stopped at the
+    sparsity of step 30 (0.79 of 0.8), and 10 steps by 100 never pruned."""
+    x, y = data(64 * 40)
+    pruned = compiled(MagnitudePruning(model(), final_sparsity=0.8, end_step=end_step,
+                                       frequency=frequency))
+    history = pruned.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    assert history.history["sparsity"][-1] == pytest.approx(0.8, abs=1e-3)
+
+
 # -- bad arguments -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, match", [

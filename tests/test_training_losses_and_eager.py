@@ -1,6 +1,6 @@
 """The methods with what plain Keras accepts: a one-unit sigmoid output with labels of
-shape (N,), a loss given by its class name, and `run_eagerly=True` (faults a hunt found;
-each fails before its fix)."""
+shape (N,), a loss given by its class name, `run_eagerly=True` and several inputs
+(faults a hunt found; each fails before its fix)."""
 
 import keras
 import numpy as np
@@ -58,12 +58,14 @@ def two_inputs(seed=0):
     return keras.Model({"a": a, "b": b}, keras.layers.Dense(2, activation="softmax")(joined))
 
 
-@pytest.mark.parametrize("method", ["ranked", "pruned"])
+@pytest.mark.parametrize("method", ["ranked", "pruned", "gated", "gated-stale"])
 @pytest.mark.parametrize("form", ["dict", "list"])
-def test_ranked_and_pruned_models_take_several_inputs(method, form):
-    """With a dict of inputs their train step failed at `ops.shape(x)[0]`; with a list
-    the loss was weighted by the number of inputs instead of the batch size."""
-    from greenscreen.training import MagnitudePruning
+def test_the_methods_take_several_inputs(method, form):
+    """With a dict of inputs the ranked and pruned train steps failed at
+    `ops.shape(x)[0]`, and with a list the loss was weighted by the number of inputs
+    instead of the batch size; gating indexed x itself (and `with_indices` counted the
+    inputs, not the samples)."""
+    from greenscreen.training import MagnitudePruning, with_indices
 
     x, y = data(200)  # 200 = 3 batches of 64 and one of 8: the weighting shows
     inputs = {"a": x, "b": x[:, :3]}
@@ -71,9 +73,56 @@ def test_ranked_and_pruned_models_take_several_inputs(method, form):
     if form == "list":
         net = keras.Model([net.inputs[0], net.inputs[1]], net.outputs)
         inputs = [inputs["a"], inputs["b"]]
-    wrapped = (RankedUpdates(net, high_percentage=100, low_percentage=100)
-               if method == "ranked" else MagnitudePruning(net, final_sparsity=0.5,
-                                                          end_step=4, frequency=2))
+    wrapped = {
+        "ranked": lambda: RankedUpdates(net, high_percentage=100, low_percentage=100),
+        "pruned": lambda: MagnitudePruning(net, final_sparsity=0.5, end_step=4, frequency=2),
+        "gated": lambda: SampleGating(net, target_rate=0.5),
+        "gated-stale": lambda: SampleGating(net, target_rate=0.5, scoring="stale",
+                                            num_samples=len(y)),
+    }[method]()
+    if method == "gated-stale":
+        indexed = with_indices(inputs)
+        assert len(indexed[1]) == len(y)
+        inputs = indexed
     wrapped.compile("sgd", "sparse_categorical_crossentropy")
-    history = wrapped.fit(inputs, y, epochs=1, batch_size=64, shuffle=False, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
+    history = wrapped.fit(inputs, y, epochs=2, batch_size=64, shuffle=False, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    if method.startswith("gated"):
+        # 2 epochs of batches 64, 64, 64, 8: sub-batches of 32 and 4 at most
+        assert 0 < history.history["samples_trained"][-1] <= 2 * (3 * 32 + 4)
+    if method == "gated-stale":
+        memory = keras.ops.convert_to_numpy(wrapped.loss_memory.value)
+        assert np.all(memory >= 0)  # every sample scored or trained, at its own index
+
+
+def test_pruning_counts_updates_under_gradient_accumulation():
+    """`optimizer.iterations` is a tensor then, not a variable: the step failed reading
+    `.value`. The schedule counts updates: 8 batches of 2 accumulated are 4 steps."""
+    from greenscreen.training import MagnitudePruning, polynomial_sparsity
+
+    x, y = data(256)
+    pruned = MagnitudePruning(model(), final_sparsity=0.5, end_step=8, frequency=2)
+    pruned.compile(keras.optimizers.Adam(1e-2, gradient_accumulation_steps=2),
+                   "sparse_categorical_crossentropy")
+    history = pruned.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    expected = polynomial_sparsity(4, 0.0, 0.5, 0, 8)  # 0.4375, not step 8's 0.5
+    assert history.history["sparsity"][-1] == pytest.approx(expected, abs=2e-3)
+
+
+def test_bottom_up_freezing_with_an_ema_optimizer_keeps_the_frozen_layers():
+    """TensorFlow built the optimizer at the first step on the top layers' variables
+    alone; the EMA's final overwrite of every variable then failed (shape mismatch)."""
+    x, y = data()
+    net = model()
+    before = [v.numpy().copy() for v in net.trainable_variables]
+    ranked = RankedUpdates(net, high_percentage=33, low_percentage=33, granularity="layer",
+                           freeze="bottom_up")  # the top one of three layers
+    ranked.compile(keras.optimizers.Adam(1e-2, use_ema=True),
+                   "sparse_categorical_crossentropy")
+    history = ranked.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    after = [v.numpy() for v in net.trainable_variables]
+    for old, new in zip(before[:4], after[:4]):  # the two frozen Dense layers
+        # their average is m * w + (1 - m) * w: w, but for float32 rounding
+        np.testing.assert_allclose(old, new, rtol=1e-5, atol=1e-7)
+    assert not np.array_equal(before[4], after[4])

@@ -39,8 +39,12 @@ __all__ = ["ASTController", "PIController", "SampleGating", "significance", "wit
 
 
 def with_indices(x):
-    """`(x, indices)` for `SampleGating(scoring="stale").fit`: sample i carries index i."""
-    return x, np.arange(len(x), dtype="int32")
+    """`(x, indices)` for `SampleGating(scoring="stale").fit`: sample i carries index i.
+
+    `x` may be a model's several inputs (a list, tuple or dict of arrays): the indices
+    count the samples of its first array, not the inputs."""
+    first = keras.tree.flatten(x)[0]
+    return x, np.arange(len(first), dtype="int32")
 
 
 def _carries_indices(inputs, model: keras.Model) -> bool:
@@ -88,12 +92,30 @@ def _check_index_range(indices, num_samples: int) -> None:
 
 
 def significance(per_sample_loss, x):
-    """The AST score, normalised to [0, 1] within the batch."""
-    axes = tuple(range(1, len(x.shape)))
-    spread = ops.std(ops.cast(x, "float32"), axis=axes)
+    """The AST score, normalised to [0, 1] within the batch.
+
+    With several inputs the spread term is the mean over inputs of each input's
+    spread relative to its batch mean (one input: exactly the study's term)."""
+    relative = []
+    for array in keras.tree.flatten(x):
+        axes = tuple(range(1, len(array.shape)))
+        spread = ops.std(ops.cast(array, "float32"), axis=axes)
+        relative.append(spread / (ops.mean(spread) + 1e-8))
     loss = ops.cast(per_sample_loss, "float32")
-    score = 0.7 * loss / (ops.mean(loss) + 1e-8) + 0.3 * spread / (ops.mean(spread) + 1e-8)
+    score = 0.7 * loss / (ops.mean(loss) + 1e-8) + 0.3 * sum(relative) / len(relative)
     return ops.clip(score / (ops.max(score) + 1e-8), 0.0, 1.0)
+
+
+def _static_batch(x):
+    """The batch size of `x` (an array or several inputs): a Python int when the shape
+    is static, so the sub-batch has a static size; else a tensor."""
+    first = keras.tree.flatten(x)[0]
+    return first.shape[0] if first.shape[0] is not None else ops.shape(first)[0]
+
+
+def _take(structure, slots):
+    """The rows `slots` of every array of `structure` (one array or several inputs)."""
+    return keras.tree.map_structure(lambda a: ops.take(a, slots, axis=0), structure)
 
 
 def sub_batch_size(batch, rate: float):
@@ -264,7 +286,7 @@ class SampleGating(WrappedModel):
 
     def _choose(self, x, y, k, idx=None):
         """(indices of the k slots, weight 0/1 per slot, activation rate, scoring output)."""
-        batch = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
+        batch = _static_batch(x)
         noise = keras.random.uniform((batch,), dtype="float32", seed=self.seed_generator)
         if self.selector == "random":
             slots = ops.top_k(noise, k, sorted=False)[1]
@@ -281,7 +303,7 @@ class SampleGating(WrappedModel):
 
     def _train_on(self, x, y, sample_weight, slots, weight):
         """One optimizer step on the gathered slots; returns (samples trained, y_pred, loss)."""
-        sub_x, sub_y = ops.take(x, slots, axis=0), ops.take(y, slots, axis=0)
+        sub_x, sub_y = _take(x, slots), _take(y, slots)
         trained = ops.sum(weight)
         # The mean over the trained samples, whatever k: weights sum to k.
         sub_w = weight * ops.cast(ops.shape(weight)[0], "float32") / ops.maximum(trained, 1.0)
@@ -301,7 +323,7 @@ class SampleGating(WrappedModel):
             x, idx = x  # fit(with_indices(x), y)
             _check_index_shape(idx)
             idx = ops.cast(ops.reshape(idx, (-1,)), "int32")
-        batch = x.shape[0] if x.shape[0] is not None else ops.shape(x)[0]
+        batch = _static_batch(x)
         if self.mode == "warmup":
             slots, weight = ops.arange(batch), ops.ones((batch,), "float32")
             rate, y_pred = ops.ones((), "float32"), None

@@ -32,7 +32,11 @@ class MagnitudePruning(WrappedModel):
         initial_sparsity: Sparsity at `begin_step`, in [0, `final_sparsity`].
         begin_step, end_step: Optimizer steps over which sparsity ramps up: integers
             with 0 <= begin_step < end_step (Python's or NumPy's; no floats, no inf).
-        frequency: Optimizer steps between mask updates, an integer >= 1.
+            With `gradient_accumulation_steps`, an optimizer step is one update (as
+            `optimizer.iterations` counts them), not one batch.
+        frequency: Optimizer steps between mask updates, an integer >= 1. The masks
+            are also updated at `end_step`, so the kernels reach `final_sparsity`
+            there whatever the frequency.
 
     Example:
 
@@ -110,9 +114,16 @@ class MagnitudePruning(WrappedModel):
         variables = self.trainable_variables
         grads, y_pred, loss = self.gradients(x, y, sample_weight, variables)
         self.optimizer.apply(grads, variables)
-        step = self.optimizer.iterations.value
+        # A tensor, not a variable, under gradient accumulation (Keras counts the updates
+        # then as its micro-steps // gradient_accumulation_steps): read it either way.
+        step = ops.convert_to_tensor(self.optimizer.iterations)
         due = ops.logical_and(step >= self.begin_step, step <= self.end_step)
-        due = ops.logical_and(due, (step - self.begin_step) % self.frequency == 0)
+        # Every `frequency` steps, and at `end_step` itself: without it a schedule whose
+        # length is not a multiple of `frequency` stopped short of final_sparsity, and
+        # one shorter than `frequency` never pruned at all.
+        on_beat = ops.logical_or((step - self.begin_step) % self.frequency == 0,
+                                 step == self.end_step)
+        due = ops.logical_and(due, on_beat)
         # The branch returns the masks instead of assigning them, so it is a pure
         # function that both tf.cond and lax.cond can take.
         new = ops.cond(due, lambda: self._new_masks(step), lambda: [m.value for m in self.masks])

@@ -24,6 +24,7 @@ end of the planned epochs, on a "linear" or "exponential" schedule. Logs gain
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import keras
@@ -182,7 +183,20 @@ class RankedUpdates(WrappedModel):
     def fit(self, *args, callbacks=None, **kwargs):
         if self.granularity == "layer":
             callbacks = list(callbacks or []) + [_LayerRanker(self)]
+            self._build_optimizer_for_every_variable()
         return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def _build_optimizer_for_every_variable(self) -> None:
+        """Builds the optimizer on all trainable variables before a step updates a subset.
+
+        TensorFlow builds it at the first step otherwise, on the variables that step
+        applies: with freeze="bottom_up" only the top layers', and then `use_ema` failed at
+        the end of `fit`, overwriting every variable with averages kept for a few."""
+        if self.optimizer is None or self.optimizer.built:
+            return
+        strategy = getattr(self, "distribute_strategy", None)  # TensorFlow's trainer only
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.optimizer.build(self.trainable_variables)
 
 
 def _check_settings(high_percentage, low_percentage, schedule, saliency, granularity,
