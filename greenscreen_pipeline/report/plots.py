@@ -20,7 +20,16 @@ TARGETS = {"energy_j": "energy", "power_w": "mean power", "objective": "the obje
 def _plt():
     import matplotlib.pyplot as plt
 
+    # The figures draw your configuration's values and names as text: a "$" in one
+    # ("$5^$") must stay a character, not start mathtext that fails to parse.
+    plt.rcParams["text.parse_math"] = False
     return plt
+
+
+def significant(p) -> bool:
+    """Whether a Holm-corrected p-value is below 0.05; None or NaN: not significant. A
+    p-value that underflowed to 0.0 is the most significant of all, not "no value"."""
+    return p is not None and bool(np.isfinite(p)) and p < 0.05
 
 
 def plain_ticks(axis) -> None:
@@ -56,7 +65,7 @@ def importance_bars(relevance: dict, targets=("energy_j", "power_w"), top: int =
         rows = sorted(relevance[target]["table"], key=lambda r: -(r["partial_eta2"] or 0))[:top]
         rows = rows[::-1]  # largest on top
         eta = [r["partial_eta2"] or 0 for r in rows]
-        colours = [GREEN if (r["p_holm"] or 1) < 0.05 else GREY for r in rows]
+        colours = [GREEN if significant(r["p_holm"]) else GREY for r in rows]
         ax.barh([r["factor"] for r in rows], eta, color=colours)
         for y, r in enumerate(rows):
             ax.text((r["partial_eta2"] or 0) + 0.01, y, stars(r["p_holm"]), va="center")

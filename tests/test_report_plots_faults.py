@@ -1,0 +1,37 @@
+"""Faults a hunt found in the report's figures: the strongest drivers drawn grey as "not
+significant" when their p-value underflowed to 0.0, and a report that failed on a "$" in
+a configuration's value (matplotlib read it as mathtext). Run folders written here,
+nothing trained."""
+
+import json
+
+from matplotlib.colors import to_hex
+from test_analysis_report import pdf_text, write_run
+
+from greenscreen_pipeline import analysis, report
+from greenscreen_pipeline.report import plots
+
+
+def test_a_p_value_of_zero_is_drawn_significant():
+    relevance = {"energy_j": {"table": [
+        {"factor": "batch_size", "partial_eta2": 0.99, "p_holm": 0.0},
+        {"factor": "lr", "partial_eta2": 0.2, "p_holm": 0.3},
+        {"factor": "model", "partial_eta2": 0.1, "p_holm": None}]}}
+    fig = plots.importance_bars(relevance, targets=("energy_j",))
+    bars = {tick.get_text(): to_hex(bar.get_facecolor())
+            for tick, bar in zip(fig.axes[0].get_yticklabels(), fig.axes[0].patches)}
+    assert bars == {"batch_size": plots.GREEN, "lr": plots.GREY, "model": plots.GREY}
+
+
+def test_a_dollar_sign_in_a_configuration_value_is_reported_as_text(tmp_path):
+    tags = ["$5^$", "$x_{1$"]
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "sweep.json").write_text(json.dumps({  # the parallel coordinates
+        "seed": 22, "settings": {"runs": 6}, "space": {"tag": tags, "lr": [0.01, 0.05]}}))
+    for i in range(6):
+        write_run(tmp_path / "sweep" / f"{i:03d}", {"tag": tags[i % 2],
+                                                     "lr": [0.01, 0.05][i // 3]},
+                  energy=50.0 + 10 * i, power=40.0, acc=0.8 + 0.01 * i)
+    analysis.analyze(tmp_path / "sweep")
+    pdf = report.build(tmp_path / "sweep", tmp_path / "report.pdf")
+    assert pdf.exists() and "$x_{1$" in pdf_text(pdf)[1]
