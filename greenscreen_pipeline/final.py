@@ -72,7 +72,7 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
     objective, seed = objective_of(analysis), config.settings["seed"]
     doc = comparison.compare(
         comparison.read_runs(sweep_dir, planned, objective),
-        [seed + start + k for k in range(config.settings["final_seeds"])], objective, seed,
+        [seed + start + k for k in range(config.settings["final_seeds"])], objective,
         _nothing_to_compare(passed_over) if same else None)
     first = planned[0][2]
     doc.update(final_run=run, final_folder=first.relative_to(sweep_dir).as_posix(),

@@ -140,7 +140,7 @@ def test_analyze_one_component_ranks_its_energy_and_says_so(tmp_path):
                                  "baseline": [500.0, 505.0, 510.0]}.items()}
     (sweep / "final").mkdir()
     (sweep / "final" / "comparison.json").write_text(json.dumps(
-        comparison.compare(runs, [1, 2, 3], Objective(), 0)))
+        comparison.compare(runs, [1, 2, 3], Objective())))
     text = _pdf_text(report.build(sweep, tmp_path / "r.pdf"))
     assert "the CPU's measured energy only (energy_cpu_j" in text
     assert "Final runs against the baseline (their total energy, not the CPU's alone):" in text
