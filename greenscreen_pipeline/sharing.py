@@ -102,4 +102,19 @@ def reattribute(row: dict, share: dict | None) -> dict:
     energy = row["energy_j"] - own_gpu + gpu
     return {**row, "energy_own_j": row["energy_j"], "energy_j": energy, "energy_gpu_j": gpu,
             "power_w": energy / duration if duration > 0 else math.nan,
-            "shared_s": share["shared_s"], "source": provenance.by_sweep(source)}
+            "shared_s": share["shared_s"], "source": provenance.by_sweep(source),
+            **_scaled_errors(row, gpu / own_gpu if own_gpu > 0 else math.nan)}
+
+
+def _scaled_errors(row: dict, fraction: float) -> dict:
+    """The intervals of a row whose GPU figure became `fraction` of its own: a share
+    scales the GPU's interval and adds no error of its own (README, "Energy intervals");
+    the other components' part of the total's interval, root-sum-square, stays. Unknown
+    where the GPU's own interval is."""
+    total, gpu = float(row.get("energy_err_j", math.nan)), \
+        float(row.get("energy_gpu_err_j", math.nan))
+    if not (math.isfinite(gpu) and math.isfinite(fraction)):
+        return {"energy_err_j": math.nan, "energy_gpu_err_j": math.nan}
+    rest = max(total * total - gpu * gpu, 0.0) if math.isfinite(total) else 0.0
+    return {"energy_err_j": math.sqrt(rest + (gpu * fraction) ** 2),
+            "energy_gpu_err_j": gpu * fraction}

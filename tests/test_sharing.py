@@ -9,6 +9,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import UUID0, UUID1, trace_energy
 
@@ -173,3 +174,20 @@ def test_two_concurrent_runs_on_one_gpu_count_each_joule_once(fake_smi, tmp_path
     assert "each GPU measured once by the sweep's own meter" in page1
     assert "runs shared GPUs, so each run's figure is its attributed share" in page1
     assert "attributed to each run by its share of the GPU's SM utilisation" in page1
+
+
+def test_the_sweep_s_share_scales_the_gpu_s_interval_and_keeps_the_cpu_s():
+    """The run's GPU figure became the sweep's share (a quarter here) while its interval
+    stayed the whole device's (found by a hunt); a share adds no error of its own."""
+    from greenscreen_pipeline import sharing
+
+    row = {"run": "000", "energy_j": 1100.0, "energy_gpu_j": 1000.0, "duration_s": 60.0,
+           "energy_err_j": 5.0, "energy_gpu_err_j": 4.0,  # the CPU's part: 3 J (3-4-5)
+           "source": "measured:nvidia-smi;attributed:sharing-unknown + measured:rapl"}
+    share = {"energy_gpu_j": 250.0, "covered_s": 60.0, "shared_s": 60.0}
+    out = sharing.reattribute(row, share)
+    assert out["energy_j"] == pytest.approx(350.0) and out["energy_own_j"] == 1100.0
+    assert out["energy_gpu_err_j"] == pytest.approx(1.0)
+    assert out["energy_err_j"] == pytest.approx((3.0 ** 2 + 1.0 ** 2) ** 0.5)
+    unknown = sharing.reattribute({**row, "energy_gpu_err_j": float("nan")}, share)
+    assert np.isnan(unknown["energy_err_j"])  # not the whole device's 5 J
