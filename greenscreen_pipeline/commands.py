@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import budget, repeats, space
 from .errors import MissingDependency, UsageError
+from .executors import slots
 from .log import logger
 
 if TYPE_CHECKING:
@@ -87,40 +88,6 @@ def check(args: argparse.Namespace) -> None:
     log.info("%s", probe(config).text())
 
 
-def first_worker(config: space.SweepConfig, args: argparse.Namespace) -> WorkerSlot | None:
-    """`sweep local`'s slot 0 worker (not started until used): it probes your code, trains
-    the first runs and, under `all` with one worker, the final runs, so the backend is
-    imported once. On the first of --gpus, where given, and with several workers on its
-    share of the CPUs. None for Ray and Slurm, whose workers run elsewhere."""
-    if args.executor != "local":
-        return None
-    return _local_worker(config, args, _workers(args))
-
-
-def _local_worker(config: space.SweepConfig, args: argparse.Namespace,
-                  workers: int) -> WorkerSlot:
-    """Slot 0's worker of `workers` (pinned to its share of the CPUs where several), on
-    the first of --gpus where given."""
-    from .executors.local import slot_environment
-    from .executors.workers import WorkerSlot
-
-    return WorkerSlot(slot_environment(0, workers, _gpus(args)),
-                      config.settings["worker_memory_growth_mb"])
-
-
-def _gpus(args: argparse.Namespace) -> list[str] | None:
-    gpus = getattr(args, "gpus", None)
-    return [g.strip() for g in gpus.split(",") if g.strip()] or None if gpus else None
-
-
-def _first_gpu(args: argparse.Namespace) -> str | None:
-    return (_gpus(args) or [None])[0]
-
-
-def _workers(args: argparse.Namespace) -> int:
-    return max(1, getattr(args, "workers", None) or 1)
-
-
 def probe_before_sweep(config: space.SweepConfig, args: argparse.Namespace,
                        sweep_dir: Path, slot: WorkerSlot | None) -> None:
     """The probe before a sweep's first run; a mistake stops the sweep before anything is
@@ -134,7 +101,7 @@ def probe_before_sweep(config: space.SweepConfig, args: argparse.Namespace,
     if args.no_probe or probe.needs_no_probe(config) or not to_train(config, sweep_dir):
         return
     if slot is None:
-        log.info("%s", probe.in_child(config, _first_gpu(args)).text())
+        log.info("%s", probe.in_child(config, slots.first_gpu(args)).text())
         return
     s = config.settings
     found = slot.probe(config.path, str(sweep_dir), s["runs"], s["epochs"])
@@ -151,7 +118,7 @@ def _sweep(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespace,
     """The sweep stage; `first_slot`: `sweep local`'s first worker, kept by the caller
     (`all`), or None: one of its own, closed here."""
     refuse_search(config, args.executor)
-    own = first_worker(config, args) if first_slot is None else None
+    own = slots.first_worker(config, args) if first_slot is None else None
     try:
         _sweep_in(config, sweep_dir, args, first_slot or own)
     finally:
@@ -189,7 +156,7 @@ def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespa
     else:
         from .executors import local
 
-        results = local.run_sweep(config, sweep_dir, args.workers, _gpus(args), first_slot)
+        results = local.run_sweep(config, sweep_dir, args.workers, slots.gpus(args), first_slot)
     from .executors.progress import through
 
     # With a budget `results` holds the runs that started only: the count is `runs`.
@@ -357,7 +324,7 @@ def everything(args: argparse.Namespace) -> None:
     """sweep, analyze, final, report; under Slurm only the submission, whose dependent job
     does the rest."""
     config = load_config(args)
-    slot = first_worker(config, args)  # the sweep's first worker trains the final runs too
+    slot = slots.first_worker(config, args)  # the sweep's first worker trains the final runs too
     try:
         if slot is not None:  # from this thread, so that it outlives the sweep's slot threads
             slot.start(config.settings["sweep_dir"])
@@ -365,22 +332,16 @@ def everything(args: argparse.Namespace) -> None:
         if args.executor == "slurm":
             return
         _analyze(config)
-        if slot is not None and _workers(args) > 1:
+        if slot is not None and slots.worker_count(args) > 1:
             # Pinned to a share of the CPUs: the final runs, alone now, get a worker on
             # every CPU (and the first of --gpus), once this one has let go of its GPU.
             slot.close()
-            slot = final_worker(config, args)
+            slot = slots.final_worker(config, args)
         _final(config, slot)
     finally:
         if slot is not None:
             slot.close()
     _report(config, args.out)
-
-
-def final_worker(config: space.SweepConfig, args: argparse.Namespace) -> WorkerSlot:
-    """`all`'s worker for the final runs after a sweep of several workers: unpinned, on
-    the first of --gpus where given."""
-    return _local_worker(config, args, 1)
 
 
 def run_one(args: argparse.Namespace) -> int | None:

@@ -70,13 +70,14 @@ def test_all_with_several_workers_trains_its_final_runs_on_every_cpu_and_its_fir
     final runs, alone now, get a worker on every CPU and on the first of --gpus."""
     from argparse import Namespace
 
-    from greenscreen_pipeline import commands, space
+    from greenscreen_pipeline import space
+    from greenscreen_pipeline.executors import slots
 
     (tmp_path / "config.yaml").write_text("settings: {runs: 2}\nconfiguration:\n"
                                           "  model: {values: [ffnn]}\n")
     config = space.load(tmp_path / "config.yaml")
     args = Namespace(executor="local", workers=2, gpus="2,3")
-    first, final = commands.first_worker(config, args), commands.final_worker(config, args)
+    first, final = slots.first_worker(config, args), slots.final_worker(config, args)
     assert first.env["CUDA_VISIBLE_DEVICES"] == final.env["CUDA_VISIBLE_DEVICES"] == "2"
     assert first.env.get(cpus.ENV) == cpus.environment(0, 2).get(cpus.ENV)  # None: 1 CPU
     assert cpus.ENV not in final.env  # unpinned, and no cap of the sweep's on its threads
