@@ -170,3 +170,22 @@ def test_evaluate_after_an_interrupted_fit_without_close_is_an_evaluate(fake_smi
     assert summary["inference"]["validation"]["calls"] == 0
     assert [a["ended"] for a in summary["attempts"]] == ["running (or killed)"]
     assert processes_running(fake_smi.exe, streams_only=True) == []
+
+
+def test_evaluate_alone_records_no_fit_attempt(fake_smi, tmp_path):
+    """A callback that only evaluated wrote a made-up attempt "running (or killed)" with
+    null energy; a fit appending there then carried it, and its total became null."""
+    x, y = tiny_data()
+    model = tiny_model()
+    for calls in (1, 2):
+        model.evaluate(x, y, verbose=0,
+                       callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+        summary = summary_of(tmp_path)
+        assert summary["attempts"] == [] and summary["energy_j"] is None
+        assert summary["inference"]["evaluate"]["calls"] == calls
+        assert summary["source"] == "measured:nvidia-smi"
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi", append=True)])
+    summary = summary_of(tmp_path)
+    assert [a["ended"] for a in summary["attempts"]] == ["completed"]
+    assert summary["energy_j"] > 0

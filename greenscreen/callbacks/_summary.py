@@ -74,7 +74,7 @@ def _sources(earlier: list[dict], current: dict, covers: list[str]) -> dict[str,
     return out
 
 
-def document(*, window, meter, earlier: list[dict], attempt: dict, interval: float,
+def document(*, window, meter, earlier: list[dict], attempt: dict | None, interval: float,
              intensity, epochs: int, inference: dict, reason: str | None,
              job: dict) -> dict:
     """The whole summary: `energy_j` is the sum of the components in `covers`, over
@@ -82,14 +82,17 @@ def document(*, window, meter, earlier: list[dict], attempt: dict, interval: flo
     `energy_<component>_j` each measured component's share of it. `source` names every
     attempt's provenance (joined by " + " where they differ, e.g. "estimated:cpu-time +
     measured:nvidia-smi"), and `energy_estimated` says whether `energy_j` is, in whole
-    or in part, an estimate."""
+    or in part, an estimate. `attempt` None: no fit, only evaluate or predict calls
+    (their figures are in `inference`): no attempt, and no training energy (NaN)."""
     measured = window is not None and window.closed
-    attempts = earlier + [attempt]
-    source = joined_source(a.get("source") for a in attempts)
+    attempts = earlier + ([attempt] if attempt is not None else [])
+    source = joined_source(a.get("source") for a in attempts) if attempts else (
+        meter.source if meter else "none")
     current, unmeasured = components_of(window, meter, measured)
     covers, partly = coverage(earlier, current)
     sources = _sources(earlier, current, covers)
-    total = totals(attempts, covers)
+    # No fit: no training energy or time (NaN, null in the file), not 0 J
+    total = totals(attempts or [{"energy_j": NAN, "duration_s": NAN}], covers)
     per_component = total.pop("components")
     per_component_err = total.pop("components_err_j")
     return {
@@ -101,8 +104,8 @@ def document(*, window, meter, earlier: list[dict], attempt: dict, interval: flo
         "energy_estimated": is_estimated(source),
         "skipped_sources": meter.skipped if meter else {},
         "sample_interval_s": interval,  # the report says "a stream at 10 Hz"
-        "t_start": attempts[0]["t_start"],
-        "t_end": attempt["t_end"],
+        "t_start": attempts[0]["t_start"] if attempts else NAN,
+        "t_end": attempt["t_end"] if attempt is not None else NAN,
         **total,  # duration_s, energy_j, energy_kwh, power_avg_w: every attempt
         **{component_key(c): per_component.get(c, NAN) for c in covers
            if sources[c].startswith("measured")},
@@ -164,14 +167,15 @@ def _backend() -> dict:
 
 
 def fits_summary(log_dir) -> dict | None:
-    """`log_dir`'s summary.json where a fit wrote it (it lists attempts), else None: an
-    `evaluate` or `predict` with a callback of its own adds its energy to that file's
-    `inference` instead of replacing the fit's figures (`with_inference`)."""
+    """`log_dir`'s summary.json where a callback wrote it (it lists attempts: a fit's,
+    or none where only evaluate or predict ran), else None: an `evaluate` or `predict`
+    with a callback of its own adds its energy to that file's `inference` instead of
+    replacing the fit's figures (`with_inference`)."""
     try:
         summary = read_summary(log_dir)
     except RuntimeError:
         return None
-    return summary if summary and summary.get("attempts") else None
+    return summary if summary and isinstance(summary.get("attempts"), list) else None
 
 
 def with_inference(summary: dict, phase: str, call: dict) -> dict:

@@ -389,10 +389,9 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
     def _summarise(self, row_pending: bool = False, t_end: float | None = None) -> dict:
         window = self._attempt_window(t_end)
         measured = window is not None and window.closed
-        attempt = attempt_record(window, measured, self._first_epoch, self._epochs_done,
-                                 self._train is not None and self._train.closed,
-                                 window.source if measured else
-                                 (self._meter.source if self._meter else "none"))
+        attempt = None if self._train is None else attempt_record(  # None: no fit
+            window, measured, self._first_epoch, self._epochs_done, self._train.closed,
+            window.source if measured else (self._meter.source if self._meter else "none"))
         return document(
             window=window, meter=self._meter, earlier=self._earlier, attempt=attempt,
             interval=self.interval, intensity=self.intensity,
