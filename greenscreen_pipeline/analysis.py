@@ -117,14 +117,17 @@ def ranges_of(sweep_dir: Path) -> dict:
 
 
 def focus(df: pd.DataFrame, component: str | None) -> pd.DataFrame:
-    """The runs with `energy_j` (and `power_w`) one component's measured figure instead of
-    the total, which stays as `energy_total_j`; `component` None: the runs as they are."""
+    """The runs with `energy_j` (and `power_w`, `energy_err_j`: its interval, NaN where
+    none) one component's measured figure instead of the total, which stays as
+    `energy_total_j` (`energy_total_err_j`); `component` None: the runs as they are."""
     if component is None or df.empty:
         return df
-    column = f"energy_{component}_j"
-    energy = df[column] if column in df else pd.Series(np.nan, index=df.index)
+    nan = pd.Series(np.nan, index=df.index)
+    energy = df.get(f"energy_{component}_j", nan)
     return df.assign(energy_total_j=df["energy_j"], power_total_w=df["power_w"],
+                     energy_total_err_j=df.get("energy_err_j", nan),
                      energy_j=energy, power_w=energy / df["duration_s"],
+                     energy_err_j=df.get(f"energy_{component}_err_j", nan),
                      energy_kwh=energy / 3.6e6)
 
 
@@ -275,10 +278,15 @@ def relevance_sample(sweep_dir: Path, ok: pd.DataFrame, result: dict) -> pd.Data
 def relevance_of(out_dir: Path, ok: pd.DataFrame, factors: list[str],
                  objective: Objective, continuous: relevance.Continuous = None) -> dict:
     """What drives mean power, energy and the objective; relevance.csv holds every test.
-    `continuous`: the range factors, read as numbers (relevance.py)."""
+    `continuous`: the range factors, read as numbers (relevance.py). Power and energy are
+    tested on the runs of one energy kind (relevance.one_energy_kind), and say what they
+    left out."""
     labels = {"power_w": "power_w", "energy_j": "energy_j", "objective": objective.label}
-    tests = {t: relevance.relevance(ok, t, factors, label, continuous)
-             for t, label in labels.items()}
+    same, left = relevance.one_energy_kind(ok)
+    tests = {t: relevance.relevance(ok if t == "objective" else same, t, factors, label,
+                                    continuous) for t, label in labels.items()}
+    for t in ("power_w", "energy_j") if left else ():
+        tests[t]["left_out"] = left
     rows = [{"target": t, **row} for t, r in tests.items() for row in r["table"]]
     atomic_write_text(out_dir / "relevance.csv", pd.DataFrame(rows).to_csv(index=False))
     return {"relevance": tests, "relevance_summary": [relevance.plain_words(r)
@@ -333,13 +341,15 @@ def summary_text(result: dict) -> str:
 
 
 def recommendation_lines(rec: dict, objective: Objective) -> list[str]:
+    aside = rec.get("estimates_set_aside")
     if rec.get("rule") == "values":
         return ["recommended (each parameter's best value): " + ", ".join(
             f"{f}={v}" for f, v in rec["parameters"].items()),
             f"  that combination is run {rec['run']}" if rec["run"] else
-            "  no run had that combination; the final run measures it"]
+            "  no run had that combination; the final run measures it"] + ([
+            f"  on the measured runs' energy: {', '.join(aside)} set aside, their energy an "
+            "estimate, never compared with a measurement"] if aside else [])
     side = "" if objective.maximise else " above"
-    aside = rec.get("estimates_set_aside")
     return [f"recommended: run {rec['run']}: {objective.metric} {rec['objective']:.4f} (best "
             f"{rec['best_objective']:.4f}, floor {rec['objective_floor']}{side}), "
             f"{rec['energy_j']:.1f} J"] + ([

@@ -102,6 +102,7 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
                    duration_s=summary.duration_s, source=summary.source,
                    attempts=len(summary.attempts) or None, format="greenscreen",
                    **{f"energy_{c}_j": summary.component_energy_j(c) for c in COMPONENTS},
+                   **{f"energy_{c}_err_j": component_err_j(summary, c) for c in COMPONENTS},
                    **{f"{c}_source": part.source for c, part in summary.components.items()
                       if c in COMPONENTS})  # why a component's figure is NaN: estimated?
     results = (None if row["format"] == "seed" else read(folder.results, None)) or RunResults()
@@ -173,6 +174,18 @@ def objective_value(objective: Objective, results: RunResults, test_value,
     return float("nan")
 
 
+def component_err_j(summary: RunSummary, component: str) -> float:
+    """A component's 95 % interval in joules, where its figure is measured (the same rule
+    as its energy: an estimate has no interval here); NaN where none was recorded."""
+    if math.isnan(summary.component_energy_j(component)):
+        return float("nan")
+    recorded = summary.raw.get(f"energy_{component}_err_j")
+    if recorded is None:  # the per-component record, where the top-level key is missing
+        recorded = ((summary.raw.get("components") or {}).get(component) or {}).get(
+            "energy_err_j")
+    return _number(recorded)
+
+
 def _number(value) -> float:
     """A figure as pandas.to_numeric(errors="coerce") reads it; NaN when it is none."""
     if isinstance(value, bool) or value is None:
@@ -197,7 +210,8 @@ def load_sweep(sweep_dir: "str | Path", objective: Objective | None = None) -> p
     if df.empty:
         return df
     for col in ("energy_j", "energy_err_j", "power_w", "duration_s", "test_accuracy", "objective",
-                *(f"energy_{c}_j" for c in COMPONENTS)):
+                *(f"energy_{c}_j" for c in COMPONENTS),
+                *(f"energy_{c}_err_j" for c in COMPONENTS)):
         df[col] = pd.to_numeric(df.get(col), errors="coerce")
     if objective.classification:
         # Accuracy: test accuracy, else the final validation accuracy (the objective's rule

@@ -121,30 +121,30 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
     method's own setting is judged on that method's runs only. The combination may
     be one no run tried: then only the final run measures it. A range (`continuous`:
     factor -> log scale) is judged in up to four bins of equal runs (`_bins`), and the
-    chosen bin names the value of its middle run.
+    chosen bin names the value of its middle run. Energies are compared as the run rule
+    compares them (`comparable`): where the eligible values' runs were in part measured,
+    every value's mean energy is of its measured runs, and the matching run is the
+    cheapest measured one; the estimates left out are `estimates_set_aside`.
     """
     if ok.empty:
         return None
     objective = objective or Objective()
-    chosen, evidence = {}, {}
+    chosen, evidence, aside = {}, {}, set()
     for f in factors:
         runs = ok[ok["method"] == METHOD_DIMENSIONS[f]] if f in METHOD_DIMENSIONS else ok
         if runs.empty or runs[f].astype(str).nunique() < 2:
             continue
-        levels = _bins(runs, f, continuous[f]) if f in (continuous or {}) else _levels(runs, f)
-        means = pd.Series([level["mean_objective"] for level in levels])
-        best = float(means.max() if objective.maximise else means.min())
-        eligible = within_floor(means, best, floor, objective)
-        pick = min((lv for lv, inside in zip(levels, eligible) if inside),
-                   key=lambda lv: lv["mean_energy_j"])
-        pick["chosen"] = True
-        chosen[f], evidence[f] = pick["value"], levels
+        groups = _bins(runs, f, continuous[f]) if f in (continuous or {}) else _levels(runs, f)
+        levels, left = _judged(runs, groups, floor, objective)
+        chosen[f], evidence[f] = next(lv["value"] for lv in levels if lv["chosen"]), levels
+        aside |= left
     method = chosen.get("method", ok["method"].iloc[0] if "method" in ok else None)
     used = {f: v for f, v in chosen.items() if METHOD_DIMENSIONS.get(f, method) == method}
     mask = np.ones(len(ok), bool)
     for f, v in used.items():  # column by column: iterrows cost seconds at 5000 runs
         mask &= (ok[f].astype(str) == str(v)).to_numpy()
-    same = ok[mask]
+    same = comparable(ok[mask])  # never an estimate picked over a measured run
+    aside |= set(estimates_set_aside(ok[mask]))
     match = same.loc[same["energy_j"].idxmin()] if not same.empty else None
     best_run = ok["objective"].idxmax() if objective.maximise else ok["objective"].idxmin()
     return {"rule": "values", "run": None if match is None else match["run"],
@@ -152,20 +152,47 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
             "energy_j": None if match is None else float(match["energy_j"]),
             "best_objective": best_value(ok, objective), **_floor(floor),
             "parameters": chosen, "based_on": ok.loc[best_run, "run"],
-            "evidence": evidence}
+            "evidence": evidence,
+            **({"estimates_set_aside": sorted(aside)} if aside else {})}
 
 
-def _levels(runs: pd.DataFrame, factor: str) -> list[dict]:
-    """Per value of `factor`: how many runs, their mean objective and mean energy."""
+def _judged(runs: pd.DataFrame, groups: list[tuple[dict, pd.Index]], floor: float,
+            objective: Objective) -> tuple[list[dict], set[str]]:
+    """A factor's levels with their mean energy, the one chosen marked, and the runs whose
+    estimated energy was set aside: where `comparable` keeps only the eligible levels'
+    measured runs, every level's mean energy is over its measured runs (`energy_runs` of them, where
+    some were set aside), so that no mean of estimates is weighed against a mean of
+    measurements."""
+    levels = [level for level, _ in groups]
+    means = pd.Series([level["mean_objective"] for level in levels])
+    best = float(means.max() if objective.maximise else means.min())
+    eligible = within_floor(means, best, floor, objective).to_numpy()
+    inside = runs.loc[np.concatenate([rows for (_, rows), e in zip(groups, eligible) if e])]
+    guessed = _estimated(runs)  # set aside in every level once the eligible ones mix kinds
+    left = set(runs.loc[guessed, "run"]) if estimates_set_aside(inside) else set()
+    energy = runs["energy_j"].where(~guessed) if left else runs["energy_j"]
+    for level, rows in groups:
+        level["mean_energy_j"] = float(energy[rows].mean())  # NaN: only estimates here
+        if left:  # the mean is of fewer runs than the level's
+            level["energy_runs"] = int(energy[rows].notna().sum())
+    pick = min((lv for lv, e in zip(levels, eligible) if e and not np.isnan(lv["mean_energy_j"])),
+               key=lambda lv: lv["mean_energy_j"])
+    pick["chosen"] = True
+    return levels, left
+
+
+def _levels(runs: pd.DataFrame, factor: str) -> list[tuple[dict, pd.Index]]:
+    """Per value of `factor`: how many runs and their mean objective, with its runs' rows
+    (the mean energy is `_judged`'s)."""
     out = []
     for _, group in runs.groupby(runs[factor].astype(str), sort=True):
-        out.append({"value": _plain(group[factor].iloc[0]), "runs": len(group),
-                    "mean_objective": float(group["objective"].mean()),
-                    "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
+        out.append(({"value": _plain(group[factor].iloc[0]), "runs": len(group),
+                     "mean_objective": float(group["objective"].mean()),
+                     "mean_energy_j": float("nan"), "chosen": False}, group.index))
     return out
 
 
-def _bins(runs: pd.DataFrame, factor: str, log: bool) -> list[dict]:
+def _bins(runs: pd.DataFrame, factor: str, log: bool) -> list[tuple[dict, pd.Index]]:
     """A range's runs in up to four bins of about equal runs (quantiles of its value, or
     of its log), each as a level: the value of its middle run, and the span it covers."""
     values = pd.to_numeric(runs[factor], errors="coerce")
@@ -176,10 +203,10 @@ def _bins(runs: pd.DataFrame, factor: str, log: bool) -> list[dict]:
     for _, group in runs.groupby(bins.to_numpy(), sort=True):
         ordered = group.assign(_v=values[group.index]).sort_values("_v", kind="stable")
         middle = ordered.iloc[(len(ordered) - 1) // 2]
-        out.append({"value": _plain(middle[factor]), "runs": len(group),
-                    "span": [_plain(ordered[factor].iloc[0]), _plain(ordered[factor].iloc[-1])],
-                    "mean_objective": float(group["objective"].mean()),
-                    "mean_energy_j": float(group["energy_j"].mean()), "chosen": False})
+        out.append(({"value": _plain(middle[factor]), "runs": len(group),
+                     "span": [_plain(ordered[factor].iloc[0]), _plain(ordered[factor].iloc[-1])],
+                     "mean_objective": float(group["objective"].mean()),
+                     "mean_energy_j": float("nan"), "chosen": False}, group.index))
     return out
 
 

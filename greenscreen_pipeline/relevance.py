@@ -65,6 +65,31 @@ def kind(factor: str, continuous: Continuous) -> str:
     return "range (log)" if continuous[factor] else "range"
 
 
+def one_energy_kind(df: pd.DataFrame) -> tuple[pd.DataFrame, dict | None]:
+    """The runs whose energy the energy and power tests read: those of the energy kind
+    (comparison.energy_kind: how it was obtained) most runs share, a measured one on a
+    tie, so that a factor that only parts measured runs from estimated ones is never what
+    "drives energy"; and what was left out (`left_out`: runs, kinds, reason), or None."""
+    from .comparison import energy_kind  # lazily: comparison reads the sweep's runs
+    from .provenance import estimated
+
+    if "source" not in df or df.empty:
+        return df, None
+    kinds = df["source"].map(energy_kind)
+    counts = kinds.value_counts()
+    if len(counts) < 2:
+        return df, None
+    chosen = max(sorted(counts.index), key=lambda k: (counts[k], not estimated(k)))
+    others = counts.drop(chosen)
+    listed = ", ".join(f"{n} {k}" for k, n in others.items())
+    return df[kinds == chosen], {
+        "energy_kind": chosen, "runs": int(others.sum()),
+        "kinds": {k: int(n) for k, n in others.items()},
+        "reason": f"on the {counts[chosen]} run(s) whose energy is {chosen}, the kind most "
+                  f"runs share; left out, their energy obtained otherwise: {listed}; an "
+                  "estimate or another meter's figure is never compared with these"}
+
+
 def varying_factors(df: pd.DataFrame, factors: list[str]) -> list[str]:
     return [f for f in factors if f in df and df[f].astype(str).nunique() > 1]
 
@@ -293,7 +318,14 @@ def _within_method(data: pd.DataFrame, target: str, factor: str,
 
 def plain_words(result: dict, alpha: float = 0.05) -> str:
     """One sentence a reader can act on; p-values as papers write them (p < 0.001). A factor
-    the runs cannot test is named with why, never ranked: its partial eta^2 would be 1."""
+    the runs cannot test is named with why, never ranked: its partial eta^2 would be 1.
+    Runs the test left out (`left_out`: energy obtained otherwise) are said at its end."""
+    words = _plain_words(result, alpha)
+    left = result.get("left_out")
+    return f"{words[:-1]} ({left['reason']})." if left else words
+
+
+def _plain_words(result: dict, alpha: float) -> str:
     target, table = result.get("label") or result["target"], result["table"]
     if not table:
         return f"{target}: {result['method']}."

@@ -34,8 +34,10 @@ if TYPE_CHECKING:  # pandas and the search load only where a sweep is read, not 
 ALLOWED = ("a positive integer: how many times each configuration trains, each time with "
            "its own training seed (1: once)")
 # Figures averaged over a configuration's finished repeats; the rest are the first's.
-AVERAGED = ("objective", "energy_j", "power_w", "duration_s", "energy_kwh", "accuracy",
-            "test_accuracy")
+AVERAGED = ("objective", "duration_s", "accuracy", "test_accuracy")
+# The energy's figures, averaged over the repeats whose energy was obtained one way only
+# (`one_kind`): an estimate averaged into a measurement would read as one.
+ENERGY = ("energy_j", "power_w", "energy_kwh")
 
 
 def of(settings: Mapping) -> int:
@@ -84,10 +86,13 @@ def check(path: str, settings: dict) -> None:
 
 def means(ok: pd.DataFrame, repeats: int) -> pd.DataFrame:
     """The finished runs as one row per configuration: the repeats' means of every
-    figure in AVERAGED, `energy_err_j` the mean's 95 % interval (NaN where a repeat has
-    none), `repeats` (how many finished), `objective_sd` and `energy_sd`
-    (sample SD, NaN for one), `repeat_runs` (the folders); `run` names the first finished
-    repeat, whose configuration every repeat shares. `ok` as it is when repeats is 1."""
+    figure in AVERAGED and ENERGY, `energy_err_j` the energy mean's 95 % interval (NaN
+    where a repeat has none), `repeats` (how many finished), `objective_sd` and
+    `energy_sd` (sample SD, NaN for one), `repeat_runs` (the folders); `run` names the
+    first finished repeat, whose configuration every repeat shares. The energy's figures
+    and `source` are of the repeats whose energy was obtained one way (`one_kind`); the
+    others are named in `energy_set_aside`, and why in `energy_set_aside_why` ("" where
+    none). `ok` as it is when repeats is 1."""
     import pandas as pd
 
     if repeats == 1 or ok.empty:
@@ -99,15 +104,59 @@ def means(ok: pd.DataFrame, repeats: int) -> pd.DataFrame:
         for column in AVERAGED:
             if column in group:
                 row[column] = pd.to_numeric(group[column], errors="coerce").mean()
-        if "energy_err_j" in group:  # the mean's interval: independent errors, root-sum-square
-            errors = pd.to_numeric(group["energy_err_j"], errors="coerce")
-            row["energy_err_j"] = math.sqrt((errors ** 2).sum(skipna=False)) / len(group)
+        same, aside = one_kind(group)
+        _energy_of(row, same)
         row["repeats"] = len(group)
         row["objective_sd"] = _sd(group["objective"])
-        row["energy_sd"] = _sd(group["energy_j"])
+        row["energy_sd"] = _sd(same["energy_j"])
         row["repeat_runs"] = " ".join(group["run"])
+        row["energy_set_aside"] = " ".join(aside["run"])
+        row["energy_set_aside_why"] = _set_aside_why(same, aside)
         rows.append(row)
     return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def one_kind(group: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A configuration's repeats split into those whose energy its mean is of and those
+    set aside: the repeats of one energy kind (comparison.energy_kind: how the energy
+    was obtained), measured before estimated (as recommend.comparable prefers), then the
+    most repeats, then the first repeat's kind."""
+    from .comparison import energy_kind  # lazily: comparison reads collect, which reads us
+    from .provenance import estimated
+
+    if "source" not in group:
+        return group, group.iloc[:0]
+    kinds = group["source"].map(energy_kind)
+    counts = kinds.value_counts(sort=False)  # in the repeats' order: ties go to the first
+    chosen = max(counts.index, key=lambda k: (not estimated(k), counts[k]))
+    return group[kinds == chosen], group[kinds != chosen]
+
+
+def _energy_of(row: pd.Series, same: pd.DataFrame) -> None:
+    """`row`'s energy figures and provenance from the repeats `same` alone."""
+    import pandas as pd
+
+    for column in ENERGY:
+        if column in same:
+            row[column] = pd.to_numeric(same[column], errors="coerce").mean()
+    if "energy_err_j" in same:  # the mean's interval: independent errors, root-sum-square
+        errors = pd.to_numeric(same["energy_err_j"], errors="coerce")
+        row["energy_err_j"] = math.sqrt((errors ** 2).sum(skipna=False)) / len(same)
+    if "source" in same:
+        row["source"] = same["source"].iloc[0]
+
+
+def _set_aside_why(same: pd.DataFrame, aside: pd.DataFrame) -> str:
+    """Why a configuration's energy mean leaves out the repeats `aside`, or ""."""
+    if aside.empty:
+        return ""
+    from .comparison import energy_kind
+
+    kinds = ", ".join(sorted(set(aside["source"].map(energy_kind))))
+    return (f"the energy of repeat(s) {', '.join(aside['run'])} was obtained otherwise "
+            f"({kinds}), so the configuration's energy is the mean of its {len(same)} "
+            f"repeat(s) {energy_kind(same['source'].iloc[0])} only: energies obtained in "
+            "different ways (an estimate above all) are never averaged into one figure")
 
 
 def _sd(values: pd.Series) -> float:
@@ -123,9 +172,21 @@ def summary(table: pd.DataFrame, repeats: int) -> dict:
     configurations finished more than once (NaN figures as None)."""
     many = table[table["repeats"] > 1] if "repeats" in table else table.iloc[:0]
     complete = int((table["repeats"] == repeats).sum()) if "repeats" in table else 0
+    aside = set_aside(table)
     return {"repeats": repeats, "configurations": len(table), "complete": complete,
             "objective_sd": _pooled(many, "objective_sd"),
-            "energy_sd": _pooled(many, "energy_sd")}
+            "energy_sd": _pooled(many, "energy_sd"),
+            **({"energy_set_aside": aside} if aside else {})}
+
+
+def set_aside(table: pd.DataFrame) -> list[dict]:
+    """Each configuration whose energy mean leaves repeats out (`means`): its `run`, the
+    repeats set aside (`runs`) and the `reason`, as analysis.json lists what it left out."""
+    if "energy_set_aside" not in table:
+        return []
+    rows = table[table["energy_set_aside"].astype(str) != ""]
+    return [{"run": r["run"], "runs": r["energy_set_aside"].split(),
+             "reason": r["energy_set_aside_why"]} for _, r in rows.iterrows()]
 
 
 def _pooled(table: pd.DataFrame, column: str) -> float | None:
@@ -161,8 +222,9 @@ def told(results: list[Result], repeats: int) -> list[Result]:
     return merged
 
 
-# The columns a ranked table adds: the repeats' count, their SDs and their run folders.
-SPREAD = ("repeats", "objective_sd", "energy_sd", "repeat_runs")
+# The columns a ranked table adds: the repeats' count, their SDs, their run folders and
+# those whose energy the mean leaves out (obtained another way).
+SPREAD = ("repeats", "objective_sd", "energy_sd", "repeat_runs", "energy_set_aside")
 
 
 def records(table: pd.DataFrame) -> list[dict]:
@@ -170,8 +232,9 @@ def records(table: pd.DataFrame) -> list[dict]:
     is of means) as a list of run folders, as the recommendation has them."""
     rows = table.to_dict("records")
     for row in rows:
-        if isinstance(row.get("repeat_runs"), str):
-            row["repeat_runs"] = row["repeat_runs"].split()
+        for column in ("repeat_runs", "energy_set_aside"):
+            if isinstance(row.get(column), str):
+                row[column] = row[column].split()
     return rows
 
 
@@ -192,8 +255,11 @@ def describe(rec: dict | None, table: pd.DataFrame) -> dict | None:
     if not rec or not rec.get("run") or "repeat_runs" not in table:
         return rec
     row = table[table["run"] == rec["run"]].iloc[0]
+    aside = str(row.get("energy_set_aside") or "").split()
     return {**rec, "repeats": int(row["repeats"]), "repeat_runs": row["repeat_runs"].split(),
-            "objective_sd": _plain(row["objective_sd"]), "energy_sd": _plain(row["energy_sd"])}
+            "objective_sd": _plain(row["objective_sd"]), "energy_sd": _plain(row["energy_sd"]),
+            **({"energy_set_aside": aside, "energy_set_aside_why": row["energy_set_aside_why"]}
+               if aside else {})}
 
 
 def words(result: dict) -> list[str]:
@@ -210,6 +276,8 @@ def words(result: dict) -> list[str]:
     if rec.get("repeat_runs"):
         lines.append(f"the recommendation is the mean of {rec['repeats']} repeat(s): runs "
                      + ", ".join(rec["repeat_runs"]))
+    for entry in info.get("energy_set_aside", []):
+        lines.append(f"configuration of run {entry['run']}: {entry['reason']}")
     return lines
 
 
