@@ -36,6 +36,7 @@ def build(sweep_dir: "str | Path", out: "str | Path",
     story += details.how_runs_differ(inputs)
     story += details.resnet_study(inputs)
     story += details.not_finished(inputs)
+    story += details.not_ranked(inputs)
     story += search.search_cost(inputs)
     story += details.appendix(inputs)
     return write(story, Path(out))
@@ -47,9 +48,13 @@ def nothing_to_rank(inputs: ReportInputs) -> list:
     energy = (f" Its runs have spent {inputs.unit.text(spent['energy_j'])} so far "
               f"({spent.get('provenance') or 'measured'}), counted in the sweep's totals."
               if spent.get("energy_j") else "")
+    done = len(inputs.unranked())  # finished, but with no figure to rank: said, and why
+    state = (f"no run it could rank: {done} of its {a.get('runs', 0)} run folders finished, "
+             "but with no figure to rank (listed below)" if done else
+             f"no finished run ({a.get('runs', 0)} run folders)")
     return [para("greenscreen sweep report", "Title"), para(f"Sweep folder: {inputs.path}"),
-            para(f"This sweep has no finished run ({a.get('runs', 0)} run folders), so there "
-                 f"is nothing to rank or recommend yet.{energy}"), *details.not_finished(inputs)]
+            para(f"This sweep has {state}, so there is nothing to rank or recommend yet."
+                 f"{energy}"), *details.not_finished(inputs), *details.not_ranked(inputs)]
 
 
 def sweep_carbon_intensity(sweep_dir: "str | Path"):

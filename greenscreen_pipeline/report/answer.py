@@ -69,24 +69,38 @@ def _same_configuration(inputs: ReportInputs, run: str, other: str) -> bool:
 
 
 def _reference(inputs: ReportInputs, run: str) -> tuple[pd.Series | None, str]:
-    """What the recommended run is compared with, and the words: the baseline; else the
-    median finished run, unless that means nothing (then None and why not)."""
-    base = inputs.run(BASELINE)
-    if base is not None and run != BASELINE:
-        if _same_configuration(inputs, run, BASELINE):  # a repeat: seed noise, no saving
+    """What the recommended run is compared with, and the words: the baseline (with
+    settings.repeats, its configuration's mean, whichever repeats finished); else the
+    median of the other ranked rows, unless that means nothing (then None and why not)."""
+    base = inputs.baseline
+    if base is not None and run != base["run"]:
+        if _same_configuration(inputs, run, base["run"]):  # a repeat: seed noise, no saving
             return None, (f"it is the baseline's configuration (run {BASELINE}'s), so the "
                           "two differ by their training seed alone")
-        return base, f"against the baseline (run {BASELINE})"
-    why = ("the baseline itself is recommended" if run == BASELINE else
-           f"the baseline {_baseline_status(inputs)}")
-    others = inputs.ok[inputs.ok["run"] != run]
+        return base, f"against the baseline ({_baseline_name(base)})"
+    why = ("the baseline itself is recommended" if base is not None else
+           _baseline_status(inputs))
+    others = inputs.others(run)  # with repeats, the other configurations' means
     left_out = _median_left_out(inputs, len(others))
     if left_out:
         return None, f"{why}, and {left_out}"
     # Each figure's median over the other runs: the recommended run is never its own
     # reference (with 3 runs, the median of all was often the pick itself: "+0 %").
+    # "finished" where every finished run was ranked; else the median is the ranked ones'
+    rows = ("configurations' means" if "repeat_runs" in others else
+            "ranked runs" if inputs.unranked() else "finished runs")
     return others.median(numeric_only=True), (
-        f"against the median of the other {len(others)} finished runs ({why})")
+        f"against the median of the other {len(others)} {rows} ({why})")
+
+
+def _baseline_name(base: pd.Series) -> str:
+    """"run 000"; with settings.repeats where 000 was not ranked (it failed), the runs of
+    its configuration the baseline's mean is over."""
+    if base["run"] == BASELINE:
+        return f"run {BASELINE}"
+    runs = str(base.get("repeat_runs", "") or base["run"]).split()
+    return f"run {BASELINE}'s configuration: " + (
+        f"the mean of runs {', '.join(runs)}" if len(runs) > 1 else f"run {runs[0]}")
 
 
 def _obtained_unlike(inputs: ReportInputs, run: str, against: str) -> str | None:
@@ -95,10 +109,9 @@ def _obtained_unlike(inputs: ReportInputs, run: str, against: str) -> str | None
     percentage between them would compare an estimate with a measurement."""
     pick = energy_kind(inputs.run(run).get("source"))
     if against.startswith("against the baseline"):
-        others, name = [inputs.run(BASELINE)], f"baseline's ({BASELINE})"
+        others, name = [inputs.baseline], f"baseline's ({inputs.baseline['run']})"
     else:
-        others, name = [row for _, row in inputs.ok[inputs.ok["run"] != run].iterrows()], \
-            "other runs'"
+        others, name = [row for _, row in inputs.others(run).iterrows()], "other runs'"
     kinds = sorted({energy_kind(row.get("source")) for row in others} - {pick})
     if not kinds:
         return None
@@ -129,12 +142,26 @@ def _difference(objective: Objective, value: float, ref: float) -> str:
 
 
 def _baseline_status(inputs: ReportInputs) -> str:
-    rows = inputs.runs[inputs.runs["run"] == BASELINE]
+    """How the baseline's runs ended where none was ranked: "the baseline failed: <reason>",
+    "the baseline run 000 is missing"; with settings.repeats, each repeat's."""
+    runs = inputs.baseline_runs
+    said = [_run_status(inputs, name, named=len(runs) > 1) for name in runs]
+    return ("the baseline's repeats: " if len(runs) > 1 else "the baseline ") + "; ".join(said)
+
+
+def _run_status(inputs: ReportInputs, name: str, named: bool) -> str:
+    """One run's state in words; a finished run that was not ranked says why not."""
+    rows = inputs.runs[inputs.runs["run"] == name]
     if rows.empty:
-        return f"run {BASELINE} is missing"
-    row = rows.iloc[0]
+        return f"run {name} is missing"
+    row, prefix = rows.iloc[0], f"run {name} " if named else ""
+    unranked = {e.get("run"): e.get("reason") for e in inputs.unranked()}
+    if name in unranked:  # analysis.json's words: "done, but no energy figure (...)"
+        why = str(unranked[name] or "").removeprefix("done, but ")
+        return f"{prefix}finished but is not ranked" + (f": {why}" if why else "")
     reason = row.get("reason")
-    return f"{row['status']}" + (f": {reason}" if isinstance(reason, str) and reason else "")
+    return f"{prefix}{row['status']}" + (
+        f": {reason}" if isinstance(reason, str) and reason else "")
 
 
 def page_one(inputs: ReportInputs) -> list:

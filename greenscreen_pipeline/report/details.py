@@ -1,7 +1,7 @@
 """The pages after the answer: the recommendation's runs next to the baseline, which split
 the runs were evaluated on where it was not a test split, how the runs differ, the ResNet
-study's views, the runs that did not finish, and the appendix with the full tables (what
-the search cost is in search.py)."""
+study's views, the runs that did not finish or were not ranked, and the appendix with the
+full tables (what the search cost is in search.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from reportlab.platypus import Table
 from ..analysis import TOP_K, component_of
 from ..comparison import SIDES, stand_in
 from ..objective import Objective
+from ..provenance import estimated
 from ..wording import some
 from . import plots
 from .inputs import BASELINE, ReportInputs
-from .layout import WIDTH, figure, number, p_value, para, section, setting, table
+from .layout import WIDTH, EnergyUnit, figure, number, p_value, para, section, setting, table
 
 RESNET = ("resnet_depth", "resnet_width", "resnet_shortcuts")
 # Longer lists become counts or groups, and the CSVs in the sweep folder hold all.
@@ -142,15 +143,28 @@ def not_finished(inputs: ReportInputs) -> list:
     """Every run that did not finish, one row each; past MAX_LISTED, one row per status and
     reason with its count (a cluster's 300 timeouts are one story), runs.csv for the rest."""
     failed = inputs.analysis.get("failed_or_skipped", [])
-    if not failed:
+    return _listed(inputs, f"Runs that did not finish ({len(failed)})", failed)
+
+
+def not_ranked(inputs: ReportInputs) -> list:
+    """Every run that finished but could not be ranked (analysis.json's left_out: no
+    energy figure, none of --component's, no objective), with its reason: it is counted
+    as finished, so it is named, never lost between "finished" and "ranked"."""
+    done = inputs.unranked()
+    return _listed(inputs, f"Runs that finished but are not ranked ({len(done)})", done)
+
+
+def _listed(inputs: ReportInputs, title: str, entries: list[dict]) -> list:
+    """A section of runs with their status and reason, one row each up to MAX_LISTED,
+    else grouped by status and reason."""
+    if not entries:
         return []
-    title = f"Runs that did not finish ({len(failed)})"
-    if len(failed) <= MAX_LISTED:
+    if len(entries) <= MAX_LISTED:
         rows = [["run", "status", "reason"]] + [[r.get("run"), r.get("status"), _reason(r)]
-                                                for r in failed]
+                                                for r in entries]
         return section(title, table(rows, [0.1, 0.15, 0.75]))
     groups: dict[tuple, list] = {}
-    for r in failed:
+    for r in entries:
         groups.setdefault((r.get("status"), _reason(r)), []).append(str(r.get("run")))
     ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))
     rows = [["runs", "status", "reason"]] + [
@@ -296,20 +310,25 @@ def final_section(inputs: ReportInputs) -> list:
     logs = {}
     rows = [["run", objective.metric, f"energy ({unit.name})", "mean power (W)",
              "duration (s)", "epochs"]]
-    base = inputs.run(BASELINE)
+    base = inputs.baseline  # with repeats, its configuration's row: 000 may have failed
     if base is not None:
-        rows.append([_named("baseline", base), base["objective"], unit(base["energy_j"]),
-                     base["power_w"], base["duration_s"], len(inputs.logs(BASELINE))])
-        logs[f"baseline ({BASELINE})"] = inputs.logs(BASELINE)
-    if rec.get("run") and inputs.run(rec["run"]) is not None and rec["run"] != BASELINE:
-        r = inputs.run(rec["run"])
-        rows.append([_named("recommended", r), r["objective"], unit(r["energy_j"]),
-                     r["power_w"], r["duration_s"], len(inputs.logs(rec["run"]))])
+        role = "baseline" if base["run"] == BASELINE else f"baseline, run {BASELINE}'s " \
+            "configuration"
+        rows.append([_named(role, base), base["objective"],
+                     _energy(unit, base["energy_j"], base.get("source")), base["power_w"],
+                     base["duration_s"], len(inputs.logs(base["run"]))])
+        logs[f"baseline ({base['run']})"] = inputs.logs(base["run"])
+    r = inputs.run(rec["run"]) if rec.get("run") else None
+    if r is not None and (base is None or rec["run"] != base["run"]):
+        rows.append([_named("recommended", r), r["objective"],
+                     _energy(unit, r["energy_j"], r.get("source")), r["power_w"],
+                     r["duration_s"], len(inputs.logs(rec["run"]))])
         logs[f"recommended ({rec['run']})"] = inputs.logs(rec["run"])
     if final:
         run = stand_in(inputs.comparison or {})
         label = f"final run ({run}, a fallback)" if run else "final run"
-        rows.append([label, final.objective, unit(final.energy_j),
+        rows.append([label, final.objective,
+                     _energy(unit, final.energy_j, final.summary.source),
                      final.summary.power_avg_w, final.summary.duration_s, final.epochs_trained])
         logs["final run"] = inputs.logs(inputs.final_folder)
     means = seed_means(inputs)
@@ -351,9 +370,16 @@ def seed_means(inputs: ReportInputs) -> list[list]:
         if n > 1 or (n and side == "baseline"):
             name = side if side == "baseline" or not run else f"run {run}"
             rows.append([f"final {name}, mean of {n} seed{'s' if n > 1 else ''}",
-                         part["objective"]["mean"], inputs.unit(part["energy_j"]["mean"]),
-                         None, None, None])
+                         part["objective"]["mean"], _energy(inputs.unit, part["energy_j"][
+                             "mean"], part.get("source") or []), None, None, None])
     return rows
+
+
+def _energy(unit: EnergyUnit, joules, source) -> float | str:
+    """An energy cell: the figure, marked "(estimated)" where it is in part an estimate
+    (`source`: one provenance or several), as page 1 marks the recommendation's."""
+    figure = unit(joules)
+    return f"{number(figure)} (estimated)" if estimated(source or "") else figure
 
 
 def curves_title(objective: Objective) -> str:

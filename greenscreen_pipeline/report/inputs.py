@@ -86,6 +86,32 @@ class ReportInputs:
         per configuration, the repeats' means (repeats.means); `ok` otherwise."""
         return repeats.means(self.ok, repeats.of_sweep(self.path))
 
+    @cached_property
+    def baseline(self) -> pd.Series | None:
+        """The baseline's ranked row: run 000's; with settings.repeats, its configuration's
+        (the row whose repeat_runs are configuration 0's: it is named after its first
+        finished repeat, another run where 000 failed); None where none of them was ranked."""
+        if self.ranked.empty or "repeat_runs" not in self.ranked:
+            return self.run(BASELINE)
+        ours = set(self.baseline_runs)
+        mine = self.ranked["repeat_runs"].map(lambda runs: bool(ours & set(str(runs).split())))
+        return self.ranked[mine].iloc[0] if mine.any() else None
+
+    @cached_property
+    def baseline_runs(self) -> list[str]:
+        """The baseline configuration's run folders: 000, and its repeats (repeats.py)."""
+        return [runfolder.run_name(i) for i in repeats.runs_of(0, repeats.of_sweep(self.path))]
+
+    def others(self, name: str) -> pd.DataFrame:
+        """The ranked rows but run `name`'s: with settings.repeats, the other
+        configurations' means, never the recommendation's own repeats."""
+        return self.ranked[self.ranked["run"] != name] if not self.ranked.empty else self.ranked
+
+    def unranked(self) -> list[dict]:
+        """analysis.json's `left_out` runs that finished (status done) but could not be
+        ranked (no energy figure, none of --component's, no objective), with its reason."""
+        return [e for e in self.analysis.get("left_out") or [] if e.get("status") == "done"]
+
     def run(self, name: str) -> pd.Series | None:
         """A finished run's row as ranked (its configuration's means, with repeats), or None."""
         rows = self.ranked[self.ranked["run"] == name] if not self.ranked.empty else self.ranked
@@ -178,11 +204,18 @@ class ReportInputs:
             return None
 
     @cached_property
+    def final_figures(self) -> list[tuple[float, str]]:
+        """Each final run's (energy, source), every seed of both sides, that recorded a
+        figure: the source says whether it is measured or estimated (Totals)."""
+        summaries = [self.summary(f.relative_to(self.path).as_posix())
+                     for f in comparison.final_folders(self.path / "final")]
+        return [(s.energy_j, s.source) for s in summaries
+                if s is not None and not math.isnan(s.energy_j)]
+
+    @cached_property
     def final_energy_j(self) -> float:
         """The energy of every final run (each seed, both sides) that recorded a figure."""
-        figures = [s.energy_j for f in comparison.final_folders(self.path / "final")
-                   if (s := self.summary(f.relative_to(self.path).as_posix())) is not None]
-        return float(sum(e for e in figures if not math.isnan(e)))
+        return float(sum(e for e, _ in self.final_figures))
 
     def repeat_spread(self) -> dict | None:
         """The seed-to-seed spread of the sweep's repeated configurations (settings.repeats,

@@ -21,11 +21,13 @@ def search_cost(inputs: ReportInputs) -> list:
     if len(by_state) < 2 and "optuna_importance" not in a:
         return []
     total = sum(v["energy_j"] or 0.0 for v in by_state.values())
-    rows = [["state", "runs", "energy (J)", "share"]] + [
+    # each state's provenance as analysis.json words it: "measured + estimated" where mixed
+    rows = [["state", "runs", "energy (J)", "share", "provenance"]] + [
         [state, v["runs"], number(v["energy_j"], 1),
-         f"{100 * (v['energy_j'] or 0.0) / total:.0f} %" if total else "n/a"]
+         f"{100 * (v['energy_j'] or 0.0) / total:.0f} %" if total else "n/a",
+         v.get("provenance") or "not recorded"]
         for state, v in by_state.items()]
-    story = section("What the search cost", table(rows, [0.25, 0.15, 0.3, 0.3]),
+    story = section("What the search cost", table(rows, [0.2, 0.1, 0.2, 0.15, 0.35]),
                     *proposing(a))
     return story + progress(inputs) + importance(a)
 

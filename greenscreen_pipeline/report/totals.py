@@ -50,15 +50,29 @@ def plain_source(source: str, rate_hz: float | None = None) -> str:
 
 
 def provenance(inputs: ReportInputs) -> str:
-    """The energy figures' sources in plain words, with the sampling rate where recorded."""
-    words = []
-    for source in inputs.analysis.get("sources", []):
-        if source == "none":  # runs that never measured: listed with the unfinished ones
-            continue
-        rates = {s.sample_interval_s for s in inputs.summaries
-                 if s.source == source and s.sample_interval_s}
-        words.append(plain_source(source, 1 / rates.pop() if len(rates) == 1 else None))
+    """The energy figures' sources in plain words, with the sampling rate where recorded:
+    the sweep's runs', then the final runs' that the sweep's runs did not use."""
+    # "none": runs that never measured, listed with the runs not finished or not ranked
+    sweep = [s for s in inputs.analysis.get("sources", []) if s != "none"]
+    final = sorted({s for _, s in inputs.final_figures if s and s != "none"} - set(sweep))
+    words = [_with_rate(inputs, s) for s in sweep] + [
+        f"the final runs: {_with_rate(inputs, s)}" for s in final]
     return "; ".join(words) or "none recorded"
+
+
+def _with_rate(inputs: ReportInputs, source: str) -> str:
+    """`plain_source`, with the stream's sampling rate where its runs agree on one."""
+    rates = {s.sample_interval_s for s in inputs.summaries
+             if s.source == source and s.sample_interval_s}
+    return plain_source(source, 1 / rates.pop() if len(rates) == 1 else None)
+
+
+def final_books(inputs: ReportInputs) -> tuple[float, float]:
+    """The final runs' energy as (measured, estimated) joules, each run by its source
+    (`sweep_total.kind_of`, as analysis's energy by state): never one word for both."""
+    kinds = [(e, sweep_total.kind_of(s)) for e, s in inputs.final_figures]
+    return (math.fsum(e for e, k in kinds if k == "measured"),
+            math.fsum(e for e, k in kinds if k == "estimated"))
 
 
 def dates(inputs: ReportInputs) -> str:
@@ -77,33 +91,23 @@ def totals(inputs: ReportInputs):
 def rows(inputs: ReportInputs) -> list[list[str]]:
     """The Totals table's rows: runs, energy (its parts and provenance), by component,
     CO2, hardware, the training loop where one is yours, and how the figures were got."""
-    a, unit, runs = inputs.analysis, inputs.unit, inputs.runs
-    final = inputs.final_energy_j  # every final run: each seed of both sides
+    a, runs = inputs.analysis, inputs.runs
     intensity, chosen_by = inputs.carbon()
     devices = sorted({d.name for s in inputs.summaries for d in s.devices
                       if d.component == "gpu"} - {""})
     others = sorted({d.name for s in inputs.summaries for d in s.devices
                      if d.component != "gpu"} - {""})
-    sources = a.get("sources", [])
+    sources = a.get("sources", []) + [s for _, s in inputs.final_figures]
     shared = a.get("shared_devices") or any(shares_gpu(s) for s in sources)
     unknown = a.get("sharing_unknown") or any(sharing_unknown(s) for s in sources)
-    books = sweep_energy(inputs)
-    sweep = books["energy_j"]
-    # each part measured or estimated in a word: the sources are the last row's
-    how = sweep_total.words(books, unit.text, sweep_total.kind_of) + (
-        f"; the runs' own figures add up to {unit.text(books['runs_own_j'])}"
-        if books.get("sessions") else "")
-    unfinished = a["runs"] - a["done"]
-    unstarted = (a.get("planned") or 0) - a["runs"]  # a stopped sweep, or one still going
-    return [["runs", f"{a['done']} finished of {a['runs']}"
-                     + (f"; {unfinished} did not finish" if unfinished else "")
-                     + (f"; {unstarted} of the {a['planned']} planned not started"
-                        if unstarted > 0 else "")],
-            ["energy", f"{unit.text(sweep + final)} in all: sweep {unit.text(sweep)} ({how}), "
-                       "final runs " + (unit.text(final) if final else "not run yet")],
+    energy, joules, lead = energy_row(inputs)
+    return [["runs", runs_text(a, len(inputs.unranked()))],
+            ["energy", energy],
             ["by component", by_component(inputs)],
-            ["CO2", f"{number(intensity.grams(sweep + final))} g at "
-                    f"{number(intensity.g_per_kwh)} g/kWh ({chosen_by}; {intensity.source})"],
+            ["CO2", f"{number(intensity.grams(joules))} g at "
+                    f"{number(intensity.g_per_kwh)} g/kWh"
+                    + (f", of energy {lead}" if "estimated" in lead else "")
+                    + f" ({chosen_by}; {intensity.source})"],
             ["hardware", ", ".join(devices + others) or "not recorded"],
             *loop_row(runs),
             ["energy figures", provenance(inputs) + (
@@ -111,6 +115,40 @@ def rows(inputs: ReportInputs) -> list[list[str]]:
                 if shared else "") + (
                 "; GPU sharing unknown for some runs: their GPU figure may include other "
                 "processes' energy" if unknown else "")]]
+
+
+def energy_row(inputs: ReportInputs) -> tuple[str, float, str]:
+    """The energy row's words, the joules in all (the sweep's and every final run's) and
+    their provenance in the total's words: "measured + estimated" where an estimate is
+    in either part, so a final run's estimate is never added into a measurement unsaid."""
+    unit, final = inputs.unit, inputs.final_energy_j  # every seed of both sides
+    books = sweep_energy(inputs)
+    sweep = books["energy_j"]
+    # each part measured or estimated in a word: the sources are the last row's
+    how = sweep_total.words(books, unit.text, sweep_total.kind_of) + (
+        f"; the runs' own figures add up to {unit.text(books['runs_own_j'])}"
+        if books.get("sessions") else "")
+    measured, estimated = final_books(inputs)
+    lead = sweep_total.words_of(books.get("measured_j", 0.0) + measured,
+                                books.get("estimated_j", 0.0) + estimated)
+    spent = (f"final runs {unit.text(final)} ({sweep_total.words_of(measured, estimated)})"
+             if final else "final runs not run yet")
+    return (f"{unit.text(sweep + final)} in all" + (f" ({lead})" if final else "")
+            + f": sweep {unit.text(sweep)} ({how}), {spent}", sweep + final, lead)
+
+
+def runs_text(a: dict, unranked: int) -> str:
+    """The runs row: finished is by status, ranked or not (`unranked`: done, but with no
+    figure to rank, listed with their reasons after the recommendation)."""
+    finished = a["done"] + unranked
+    unfinished = a["runs"] - finished
+    unstarted = (a.get("planned") or 0) - a["runs"]  # a stopped sweep, or one still going
+    return (f"{finished} finished of {a['runs']}"
+            + (f"; {unranked} of them not ranked (listed, with why, further on)"
+               if unranked else "")
+            + (f"; {unfinished} did not finish" if unfinished else "")
+            + (f"; {unstarted} of the {a['planned']} planned not started"
+               if unstarted > 0 else ""))
 
 
 def sweep_energy(inputs: ReportInputs) -> dict:
