@@ -295,7 +295,10 @@ def relevance_of(out_dir: Path, ok: pd.DataFrame, factors: list[str],
 
 def summary_text(result: dict) -> str:
     part = result.get("energy") or {}
-    finished = result["done"] + part.get("runs_without_it", 0)  # ranked or not, by component
+    # Finished by status, ranked or not (no energy figure, or none of --component's), as
+    # the report's Totals count them
+    finished = result["done"] + sum(1 for e in result.get("left_out") or []
+                                    if e.get("status") == "done")
     unstarted = (result.get("planned") or 0) - result["runs"]
     lines = [f"{finished} of {result['runs']} runs finished"
              + (f" ({unstarted} of the {result['planned']} planned not started)"

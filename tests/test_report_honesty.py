@@ -118,7 +118,8 @@ def test_finished_runs_without_a_figure_are_counted_finished_and_named(tmp_path)
     write_run(d / "000", {"lr": 0.01}, math.nan, 0.5)
     for i, (energy, acc) in enumerate([(40.0, 0.6), (50.0, 0.55), (45.0, 0.6)], 1):
         write_run(d / f"{i:03d}", {"lr": [0.01, 0.05][i % 2]}, energy, acc)
-    analysis.analyze(d)
+    result = analysis.analyze(d)
+    assert analysis.summary_text(result).startswith("4 of 4 runs finished")  # the console
     assert "runs 4 finished of 4; 1 of them not ranked" in totals_text(d)
     assert "did not finish" not in totals_text(d)
     text = all_pages(d)
