@@ -118,14 +118,19 @@ def ranges_of(sweep_dir: Path) -> dict:
 
 def focus(df: pd.DataFrame, component: str | None) -> pd.DataFrame:
     """The runs with `energy_j` (and `power_w`, `energy_err_j`: its interval, NaN where
-    none) one component's measured figure instead of the total, which stays as
-    `energy_total_j` (`energy_total_err_j`); `component` None: the runs as they are."""
+    none; `source`: its provenance) one component's measured figure instead of the total,
+    which stays as `energy_total_j` (`energy_total_err_j`, `source_total`); `component`
+    None: the runs as they are."""
     if component is None or df.empty:
         return df
     nan = pd.Series(np.nan, index=df.index)
     energy = df.get(f"energy_{component}_j", nan)
+    # The component's provenance too: a run whose GPU was measured and its CPU estimated
+    # is a measurement here, not set aside as an estimate by the total's source
+    source = df.get(f"{component}_source", nan).fillna(df["source"])
     return df.assign(energy_total_j=df["energy_j"], power_total_w=df["power_w"],
                      energy_total_err_j=df.get("energy_err_j", nan),
+                     source_total=df["source"], source=source,
                      energy_j=energy, power_w=energy / df["duration_s"],
                      energy_err_j=df.get(f"energy_{component}_err_j", nan),
                      energy_kwh=energy / 3.6e6)

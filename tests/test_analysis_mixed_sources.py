@@ -157,3 +157,24 @@ def test_what_drives_energy_is_tested_on_runs_of_one_energy_kind(tmp_path):
     pages = " ".join(" ".join(p.split()) for p in page_texts(report.build(
         tmp_path, tmp_path / "r.pdf")))
     assert "whose energy is measured:nvidia-smi" in pages
+
+
+def test_a_component_measured_where_the_total_was_in_part_estimated_ranks_as_measured(
+        tmp_path):
+    """`--component gpu` kept each run's total source: run 001, its GPU measured and its
+    CPU estimated, was set aside as an estimate though its GPU figure, the one ranked, is
+    a measurement, and the recommendation fell to a dearer run."""
+    for i, gpu in enumerate([600.0, 500.0, 650.0, 700.0]):
+        folder = tmp_path / f"{i:03d}"
+        write_split(folder, [0.01, 0.05][i % 2], gpu, 400.0, top_level=True)
+        if i == 1:
+            summary = json.loads((folder / "summary.json").read_text())
+            summary["source"] = "measured:nvml-counter + estimated:cpu-time"
+            summary["components"]["cpu"]["source"] = ESTIMATE
+            summary.pop("energy_cpu_j")
+            (folder / "summary.json").write_text(json.dumps(summary))
+    result = analysis.analyze(tmp_path, component="gpu")
+    rec = result["recommendation"]
+    assert rec["run"] == "001" and rec["energy_j"] == pytest.approx(500.0)
+    assert not rec.get("estimates_set_aside")
+    assert result["sources"] == ["measured:nvml-counter"]
