@@ -35,3 +35,18 @@ def test_a_dollar_sign_in_a_configuration_value_is_reported_as_text(tmp_path):
     analysis.analyze(tmp_path / "sweep")
     pdf = report.build(tmp_path / "sweep", tmp_path / "report.pdf")
     assert pdf.exists() and "$x_{1$" in pdf_text(pdf)[1]
+
+
+def test_the_summed_energy_line_ends_at_an_epoch_with_no_figure():
+    """An epoch whose energy was not measured (NaN) was summed as 0 J, so the line went
+    on, understating every later epoch's total."""
+    import numpy as np
+    import pandas as pd
+
+    from greenscreen_pipeline.report.layout import EnergyUnit
+
+    frame = pd.DataFrame({"epoch": [0, 1, 2], "loss": [1.0, 0.5, 0.4],
+                          "energy_j": [10.0, float("nan"), 12.0]})
+    fig = plots.curves({"000": frame}, EnergyUnit(30.0))
+    summed = fig.axes[3].get_lines()[0].get_ydata()
+    assert summed[0] == 10.0 and np.isnan(summed[1]) and np.isnan(summed[2])

@@ -292,7 +292,9 @@ def curves(logs: dict[str, pd.DataFrame], unit: EnergyUnit, objective: Objective
             if col not in frame:
                 continue
             y = pd.to_numeric(frame[col], errors="coerce")
-            y = y.fillna(0).cumsum().map(unit) if col == "energy_j" else y
+            # An epoch with no energy figure ends the summed line there: counted as 0 J,
+            # every later point would understate what the run spent
+            y = y.cumsum(skipna=False).map(unit) if col == "energy_j" else y
             ax.plot(frame["epoch"] + 1, y, marker="o", ms=2, label=label)
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("epoch", fontsize=8)
