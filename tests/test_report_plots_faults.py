@@ -50,3 +50,19 @@ def test_the_summed_energy_line_ends_at_an_epoch_with_no_figure():
     fig = plots.curves({"000": frame}, EnergyUnit(30.0))
     summed = fig.axes[3].get_lines()[0].get_ydata()
     assert summed[0] == 10.0 and np.isnan(summed[1]) and np.isnan(summed[2])
+
+
+def test_the_interval_is_in_the_legend_when_only_a_later_group_has_one():
+    """Only the first group could name the bars: where its runs had no interval (an
+    estimate) and the second group's had, the legend lost the interval's entry."""
+    import pandas as pd
+
+    from greenscreen_pipeline.report.errorbars import ENERGY_BARS
+    from greenscreen_pipeline.report.layout import EnergyUnit
+
+    runs = pd.DataFrame({"resnet_shortcuts": [False, False, True, True],
+                         "lr": [0.01, 0.05, 0.01, 0.05], "energy_j": [10.0, 12.0, 11.0, 13.0],
+                         "energy_err_j": [float("nan"), float("nan"), 0.5, 0.5]})
+    fig = plots.energy_against(runs, "lr", EnergyUnit(13.0))
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend.count(ENERGY_BARS) == 1

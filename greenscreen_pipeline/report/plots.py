@@ -326,12 +326,14 @@ def energy_against(ok: pd.DataFrame, factor: str, unit: EnergyUnit):
     fig, ax = _plt().subplots(figsize=(5, 3))
     split = "resnet_shortcuts" if ok.get("resnet_shortcuts", pd.Series()).nunique() > 1 else None
     groups = ok.groupby(ok[split].astype(str)) if split else [("all runs", ok)]
-    for k, (name, group) in enumerate(groups):
+    named = False  # the bars' legend entry: once, by the first group that draws any
+    for name, group in groups:
         dots = ax.scatter(group[factor].astype(float), group["energy_j"].map(unit), s=16,
                           label=f"shortcuts {name}" if split else name)
-        draw_energy_errors(ax, group[factor].astype(float), group["energy_j"].map(unit),
-                           energy_errors(group, unit), False, dots.get_facecolor()[0],
-                           label=k == 0)
+        bars = draw_energy_errors(ax, group[factor].astype(float),
+                                  group["energy_j"].map(unit), energy_errors(group, unit),
+                                  False, dots.get_facecolor()[0], label=not named)
+        named = named or bars is not None
         means = group.groupby(group[factor].astype(float))["energy_j"].mean().map(unit)
         ax.plot(means.index, means.values, lw=1)
     ax.set_xlabel(factor)
