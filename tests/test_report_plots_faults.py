@@ -66,3 +66,20 @@ def test_the_interval_is_in_the_legend_when_only_a_later_group_has_one():
     fig = plots.energy_against(runs, "lr", EnergyUnit(13.0))
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend.count(ENERGY_BARS) == 1
+
+
+def test_a_method_setting_s_test_says_how_many_of_its_method_s_runs_it_read():
+    """The runs column showed "ranked runs" and lost the count the test read."""
+    from reportlab.platypus import KeepTogether, Table
+
+    from greenscreen_pipeline.report import details
+
+    row = {"factor": "rank_fraction", "partial_eta2": 0.4, "p_holm": 0.01, "kw_p": 0.02,
+           "rf_importance": float("nan"), "within": "ranked runs", "n": 12}
+    story = details.relevance_tables({"relevance": {"energy_j": {
+        "table": [row], "method": "ANOVA", "rf_cv_r2": 0.5, "label": "energy"}}})
+    flowables = [f for item in story
+                 for f in (item._content if isinstance(item, KeepTogether) else [item])]
+    cells = [c.text for t in flowables if isinstance(t, Table)
+             for r in t._cellvalues for c in r]
+    assert "12 ranked runs" in cells

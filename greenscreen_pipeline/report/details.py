@@ -266,7 +266,7 @@ def relevance_tables(a: dict) -> list:
         # An untested factor's p (Holm) cell says why (too few runs per level, ...).
         rows += [[_factor(r), r["partial_eta2"], r.get("untested") or p_value(r["p_holm"]),
                   p_value(r["kw_p"]), r["rf_importance"],
-                  r.get("within") or r.get("n") or "all"]
+                  _tested_on(r)]
                  for r in res["table"]]
         heading = (f"{res.get('label') or target}: {res['method']}; random-forest out-of-bag R² "
                    f"{number(res['rf_cv_r2'], 2)}; rank test: Kruskal-Wallis, Spearman for a "
@@ -274,6 +274,14 @@ def relevance_tables(a: dict) -> list:
         story += section(heading, table(rows, [0.22, 0.12, 0.13, 0.15, 0.14, 0.24]),
                          level="Heading5")
     return story
+
+
+def _tested_on(row: dict) -> str:
+    """The runs a test read: "12 ranked runs" for a method's own setting (its method's
+    runs only), else their count, or "all"."""
+    if row.get("within"):
+        return f"{row['n']} {row['within']}" if row.get("n") else row["within"]
+    return row.get("n") or "all"
 
 
 def _factor(row: dict) -> str:
