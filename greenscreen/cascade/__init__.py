@@ -9,10 +9,19 @@ finds complementary pairs. Command line: `python -m greenscreen.cascade`.
 from .cascade import BIG, MEMORY, SMALL, Cascade, CascadeResult
 from .evaluation import add_duplicates, heterogeneity_matrix
 from .memory import PredictionMemory, dhash, dhashes, invariant_hash, invariant_hashes
-from .scores import SCORES, difference, entropy, maxp, oracle, score
+from .scores import (
+    SCORES,
+    NotProbabilities,
+    difference,
+    entropy,
+    maxp,
+    oracle,
+    probabilities,
+    score,
+)
 from .threshold import ThresholdSearch, find_threshold, measure
 
-__all__ = ["BIG", "MEMORY", "SCORES", "SMALL", "Cascade", "CascadeResult", "PredictionMemory",
-           "ThresholdSearch", "add_duplicates", "dhash", "dhashes", "difference", "entropy",
-           "find_threshold", "heterogeneity_matrix", "invariant_hash", "invariant_hashes",
-           "maxp", "measure", "oracle", "score"]
+__all__ = ["BIG", "MEMORY", "SCORES", "SMALL", "Cascade", "CascadeResult", "NotProbabilities",
+           "PredictionMemory", "ThresholdSearch", "add_duplicates", "dhash", "dhashes",
+           "difference", "entropy", "find_threshold", "heterogeneity_matrix", "invariant_hash",
+           "invariant_hashes", "maxp", "measure", "oracle", "probabilities", "score"]

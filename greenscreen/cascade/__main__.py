@@ -11,20 +11,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from .. import validation
 from ..datasets import DatasetError
-from ._data import BadModelFile, check_data_path, check_model_path, load_model
+from ..fileio import atomic_write_text, to_jsonable
+from ._data import (
+    BadModelFile,
+    DataMismatch,
+    check_data_path,
+    check_fits,
+    check_model_path,
+    check_split,
+    load_model,
+)
 from .cascade import MEMORY, Cascade
 from .evaluation import add_duplicates, heterogeneity_matrix, memory_verdict
 from .memory import PredictionMemory
-from .scores import SCORES
-from .threshold import find_threshold, measure, measure_memory, warm_up
+from .scores import SCORES, NotProbabilities
+from .threshold import find_threshold, measure, measure_memory, timed_work, warm_up
+
+# Defaults of the options that apply to some commands only: left None by the parser, so
+# that check_args can tell an option given from one left out.
+DEFAULTS = {"scorefn": "difference", "n_threshold_values": 2000, "epochs": 15}
 
 
 def load_data(filepath: str | None, seed: int = 0):
@@ -51,6 +64,7 @@ def load_data(filepath: str | None, seed: int = 0):
         from ._data import load_folder
 
         x, y = load_folder(Path(filepath))
+        check_split(filepath, y)
     x_tr, x_rest, y_tr, y_rest = train_test_split(x, y, test_size=0.4, stratify=y,
                                                   random_state=seed)
     x_va, x_te, y_va, y_te = train_test_split(x_rest, y_rest, test_size=0.5, stratify=y_rest,
@@ -96,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", help="heterogeneity: any number of .keras models")
     p.add_argument("-f", "--filepath", help="CIFAR-10 pickle folder or image folder "
                    "(default: digits)")
-    p.add_argument("-s", "--scorefn", default="difference", choices=list(SCORES),
+    p.add_argument("-s", "--scorefn", choices=list(SCORES),
                    help="the small model's confidence; below --threshold, a sample goes to "
                    "the big model (default: difference)")
     p.add_argument("-t", "--threshold", type=float, default=None,
@@ -112,10 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: 0)")
     p.add_argument("-r", "--rotations", type=float, default=0.0,
                    help="fraction of those copies rotated or mirrored, in [0, 1] (default: 0)")
-    p.add_argument("-n", "--n_threshold_values", type=int, default=2000,
-                   help="number of thresholds tried in [0, 1] (default: 2000)")
-    p.add_argument("--epochs", type=int, default=15,
+    p.add_argument("-n", "--n_threshold_values", type=int,
+                   help="number of thresholds tried in [0, 1], at least 2 (default: 2000)")
+    p.add_argument("--epochs", type=int,
                    help="epochs of training for each model trained here (default: 15)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the data split and of the models trained here (default: 0)")
     p.add_argument("-e", "--end", choices=["none", "alarm"], default="none",
                    help="at the end: nothing, or a terminal bell (default: none)")
     p.add_argument("--out", help="also write the printed JSON result to this file")
@@ -124,12 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(p: argparse.ArgumentParser, args) -> None:
     """Refuses, as argparse does (usage, one line, exit status 2), values that would fail
-    late or be ignored."""
+    late or be ignored; then fills in the defaults left None."""
     try:
         for name in ("threshold", "duplicates", "rotations"):
             value = getattr(args, name)
             if value is not None:
                 validation.check_number(name, value, low=0, high=1)
+        for name, low in (("n_threshold_values", 2), ("epochs", 1)):
+            if getattr(args, name) is not None:
+                validation.check_integer(name, getattr(args, name), low=low)
         if args.model2 and not args.model1:
             raise ValueError("--model2 needs --model1 (the small model); without --model1 "
                              "both models are trained here")
@@ -139,10 +158,60 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
         for flag, path in paths + [("--models", m) for m in args.models or []]:
             if path is not None:
                 check_model_path(path, flag)
+        if args.models and len(set(args.models)) < len(args.models):
+            raise ValueError("--models names a file twice")
         if args.filepath is not None:
             check_data_path(args.filepath)
+        if args.out is not None:
+            check_out(args.out)
+        check_applies(args)
     except ValueError as exc:
         p.error(str(exc))
+    for name, value in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
+def check_applies(args) -> None:
+    """Refuses an option the command would ignore."""
+    baseline = args.command == "run" and args.model1 and not args.model2
+    given = {"--threshold": args.threshold is not None, "--postcheck": args.postcheck,
+             "--memory": args.memory is not None, "--scorefn": args.scorefn is not None,
+             "-n": args.n_threshold_values is not None, "--epochs": args.epochs is not None,
+             "--duplicates": bool(args.duplicates), "--rotations": bool(args.rotations)}
+    unused = {  # option -> why it does not apply here, where it does not
+        "--threshold": {"threshold": "threshold searches for it",
+                        "heterogeneity": "it is for run"}.get(args.command),
+        "--memory": "it is for run" if args.command != "run" else None,
+        "--postcheck": "it is for run" if args.command != "run" else None,
+        "--scorefn": "heterogeneity scores nothing" if args.command == "heterogeneity" else None,
+        "-n": ("heterogeneity tries no threshold" if args.command == "heterogeneity" else
+               "--threshold is given" if args.threshold is not None else None),
+        "--epochs": "the models are loaded, not trained" if args.model1 or args.models else None,
+        "--duplicates": "it is for the test split" if args.command == "threshold" else None,
+        "--rotations": "it turns the copies --duplicates adds" if not args.duplicates else None,
+    }
+    if baseline:
+        for flag in ("--threshold", "--memory", "--postcheck", "--scorefn", "-n"):
+            unused[flag] = "--model1 alone is a single-model baseline"
+    if args.command == "threshold" and args.model1 and not args.model2:
+        raise ValueError("threshold needs two models: --model2 with --model1")
+    for flag, why in unused.items():
+        if given[flag] and why:
+            raise ValueError(f"{flag} does not apply to {args.command} here: {why}")
+
+
+def check_out(path: str) -> None:
+    """--out must be a file that can be written: its nearest existing folder writable."""
+    out = Path(path)
+    if out.is_dir():
+        raise validation.invalid("--out", path, "a file path; that is a folder")
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise validation.invalid("--out", path, f"a file in a folder you can write; {folder} "
+                                 "is not one")
 
 
 def main(argv=None) -> int:
@@ -151,35 +220,42 @@ def main(argv=None) -> int:
     check_args(p, args)
     try:
         result = run(args)
-    except (BadModelFile, DatasetError, MissingScikitLearn) as exc:  # one line, exit 2
+    except (BadModelFile, DatasetError, DataMismatch, NotProbabilities,
+            MissingScikitLearn) as exc:  # one line, exit 2
         print(f"greenscreen.cascade: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2))
-    if not result.get("memory", {}).get("pays", True):
+    # One text for the screen and --out: NaN (an energy the meter could not give) is null.
+    text = json.dumps(to_jsonable(result), indent=2, allow_nan=False)
+    print(text)
+    if args.command == "run" and args.memory and not result["memory"]["pays"]:
         print(f"greenscreen.cascade: {result['memory']['note']}", file=sys.stderr)
     if args.out:
-        from ..fileio import atomic_write_json
-
-        atomic_write_json(args.out, result)
+        atomic_write_text(args.out, text + "\n")
     if args.end == "alarm":
         print("\a", end="", flush=True)
     return 0
 
 
 def run(args) -> dict:
-    x_tr, y_tr, x_va, y_va, x_te, y_te = load_data(args.filepath)
+    x_tr, y_tr, x_va, y_va, x_te, y_te = load_data(args.filepath, args.seed)
+    n_classes = int(y_tr.max()) + 1
+    x_te, y_te = add_duplicates(x_te, y_te, args.duplicates, args.rotations, args.seed)
     if args.command == "heterogeneity" and args.models:
-        models = {Path(m).stem: load_model(m, "--models") for m in args.models}
-        return heterogeneity_matrix(models, x_te, y_te).to_dict()
+        models = {name: fitting(load_model(m, "--models"), f"--models {m}", x_te, n_classes)
+                  for name, m in zip(model_names(args.models), args.models)}
+        return matrix_json(heterogeneity_matrix(models, x_te, y_te))
     if args.model1:
-        small = load_model(args.model1, "--model1")
-        big = load_model(args.model2, "--model2") if args.model2 else None
+        small = fitting(load_model(args.model1, "--model1"), "--model1", x_te, n_classes)
+        big = fitting(load_model(args.model2, "--model2"), "--model2", x_te, n_classes) if (
+            args.model2) else None
     else:
-        small, big = train_pair(x_tr, y_tr, int(y_tr.max()) + 1, args.epochs)
-    x_te, y_te = add_duplicates(x_te, y_te, args.duplicates, args.rotations)
+        import keras
+
+        keras.utils.set_random_seed(args.seed)
+        small, big = train_pair(x_tr, y_tr, n_classes, args.epochs)
     if args.command == "heterogeneity":
         models = {"small": small} | ({"big": big} if big is not None else {})
-        return heterogeneity_matrix(models, x_te, y_te).to_dict()
+        return matrix_json(heterogeneity_matrix(models, x_te, y_te))
     if big is None:  # single-model baseline
         probs, cost = measure(small, x_te)
         return {"accuracy": float(np.mean(probs.argmax(1) == y_te)), "cost": cost.__dict__}
@@ -187,7 +263,8 @@ def run(args) -> dict:
     if args.command == "threshold":
         return search.summary()
     threshold = args.threshold if args.threshold is not None else (
-        search.cheapest_matching_threshold or search.best_threshold)
+        search.best_threshold if search.cheapest_matching_threshold is None
+        else search.cheapest_matching_threshold)
     memory = PredictionMemory(args.memory) if args.memory else None
     cascade = Cascade(small, big, args.scorefn, threshold, args.postcheck, memory)
     out, costs = measured_costs(small, big, cascade, x_te, y_te, args.scorefn)
@@ -203,6 +280,23 @@ def run(args) -> dict:
         result["memory"] = {"kind": memory.kind, "hit_rate": memory.hit_rate} | (
             memory_verdict(costs, memory.hit_rate, rate))
     return result
+
+
+def fitting(model, name: str, x, n_classes: int):
+    check_fits(model, name, x, n_classes)
+    return model
+
+
+def model_names(paths: list[str]) -> list[str]:
+    """Each model's name in the matrix: its file's stem, or its path where stems repeat."""
+    stems = [Path(m).stem for m in paths]
+    return [stem if stems.count(stem) == 1 else m for stem, m in zip(stems, paths)]
+
+
+def matrix_json(matrix) -> dict:
+    """The heterogeneity matrix as {row model: {column model: value}}: json[a][b] is the
+    fraction where a is wrong and b right, as matrix.loc[a, b]."""
+    return matrix.to_dict(orient="index")
 
 
 def measured_costs(small, big, cascade, x, y, scorefn: str) -> tuple:
@@ -233,10 +327,8 @@ def _cascade_cost(cascade, x, labels, meter) -> tuple:
         warm_up(model, x)
     if cascade.memory is not None:
         cascade.memory.keys(x[:1])  # warm-up of the key layout; stores nothing
-    t0 = time.perf_counter()
     with meter.window("cascade") as w:
-        out = cascade.predict(x, y=labels)
-    seconds = time.perf_counter() - t0
+        out, seconds = timed_work(lambda: cascade.predict(x, y=labels))
     return out, {"seconds": 1000 * seconds / len(x), "joules": 1000 * w.energy_j / len(x),
                  "source": w.source}
 

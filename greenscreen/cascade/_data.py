@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import load_cifar10_dir, load_image_folder
+from ..datasets import DatasetError, load_cifar10_dir, load_image_folder
 from ..validation import invalid
 
 
@@ -76,3 +76,41 @@ def load_model(path: str, name: str = "model"):
 def _unreadable(path: str, name: str, exc: Exception) -> BadModelFile:
     return BadModelFile(f"{name}={path!r} could not be loaded as a Keras model "
                         f"({type(exc).__name__}: {exc})")
+
+
+class DataMismatch(ValueError):
+    """A model that does not fit the data (its input shape, its classes); the message says
+    which model and what the data are."""
+
+
+def check_fits(model, name: str, x: np.ndarray, n_classes: int) -> None:
+    """Raises `DataMismatch` where a Keras model's declared input shape or number of
+    outputs cannot take `x` or tell `n_classes` classes apart, before anything runs."""
+    given = getattr(model, "input_shape", None)  # (None, 8, 8, 1); a list: several inputs
+    if isinstance(given, list):
+        raise DataMismatch(f"{name} takes several inputs; the command gives it one array "
+                           f"of samples shaped {x.shape[1:]}")
+    if given is not None and (len(given) != x.ndim or any(
+            want is not None and want != got for want, got in zip(given[1:], x.shape[1:]))):
+        raise DataMismatch(f"{name} takes samples shaped {tuple(given[1:])}, but the data's "
+                           f"are shaped {x.shape[1:]} (--filepath chooses the data; without "
+                           "it, the 8x8 digits)")
+    out = getattr(model, "output_shape", None)
+    units = out[-1] if isinstance(out, tuple) and len(out) == 2 else None
+    if units is not None and (units < n_classes and not (units == 1 and n_classes == 2)):
+        raise DataMismatch(f"{name} has {units} output(s), but the data have {n_classes} "
+                           "classes: one output per class, or one sigmoid for two")
+
+
+def check_split(path: str, y: np.ndarray) -> None:
+    """Raises `DatasetError` unless the data can be split, stratified, into train,
+    validation and test splits with every class in each: two classes or more, five
+    samples of each at least."""
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise DatasetError(f"--filepath={path!r} holds one class; a classifier needs two "
+                           "or more (one subfolder per class)")
+    if counts.min() < 5:
+        raise DatasetError(f"--filepath={path!r}: class {classes[counts.argmin()]} has "
+                           f"{counts.min()} sample(s); each class needs 5 at least, for the "
+                           "train, validation and test splits (60/20/20 %, stratified)")

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validation import check_number
+from ..validation import check_choice, check_number, invalid
+from . import _inputs
 from .memory import PredictionMemory
+from .scores import probabilities
 from .scores import score as score_fn
 
 MEMORY, SMALL, BIG = 0, 1, 2
@@ -19,12 +21,18 @@ def infer(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
     A batch is padded to the next power of two (at most `batch_size`) and the padding's
     rows dropped: a compiled backend (JAX, XLA) then compiles a handful of shapes, not one
-    per number of escalated samples, each within the measured window."""
+    per number of escalated samples, each within the measured window.
+
+    Rows are checked and made (n, classes) by `scores.probabilities`: a one-unit sigmoid's
+    p(class 1) becomes [1 - p, p]; logits are refused."""
+    _inputs.check_batch_size(batch_size)
+    if len(x) == 0:
+        return np.zeros((0, 2))
     if not hasattr(model, "predict_on_batch"):
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+        return probabilities(model.predict(x, batch_size=batch_size, verbose=0))
     parts = [_padded(model, x[i:i + batch_size], batch_size)
              for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts) if parts else np.zeros((0,))
+    return probabilities(np.concatenate(parts))
 
 
 def bucket(n: int, batch_size: int) -> int:
@@ -67,10 +75,11 @@ class Cascade:
         small, big: Keras models (or anything with `predict_on_batch(x)` or
             `predict(x, batch_size=, verbose=)` returning class probabilities).
         score: "maxp", "difference", "entropy" or "oracle" (needs labels).
-        threshold: Escalate when the small model's score is below this, in [0, 1].
+        threshold: Escalate unless the small model's score reaches this, in [0, 1]
+            (a NaN score, from a model that diverged, is escalated).
         postcheck: Accept the big model's answer only if its score on its own
             output is higher than the small model's score; otherwise the small
-            model's answer stands.
+            model's answer stands (a bool).
         memory: A `PredictionMemory`, or None.
 
     Example:
@@ -86,12 +95,30 @@ class Cascade:
                  postcheck: bool = False, memory: PredictionMemory | None = None) -> None:
         score_fn(score, np.full((1, 2), 0.5), np.zeros(1))  # validates the name
         check_number("threshold", threshold, low=0, high=1)
+        _inputs.check_model("small", small)
+        _inputs.check_model("big", big)
+        check_choice("postcheck", postcheck, (False, True))
+        if memory is not None and not isinstance(memory, PredictionMemory):
+            raise invalid("memory", memory, "a PredictionMemory (e.g. "
+                          "PredictionMemory('dhash')) or None")
         self.small, self.big, self.score = small, big, score
         self.threshold, self.postcheck, self.memory = threshold, postcheck, memory
 
     def predict(self, x: np.ndarray, batch_size: int = 256, y: np.ndarray | None = None,
                 ) -> CascadeResult:
+        """Each sample's class and who gave it.
+
+        Args:
+            x: One array of samples (a backend's tensor is converted).
+            batch_size: Samples given to the small model at once, an integer >= 1.
+            y: The labels, needed by score="oracle" only: one class per sample
+                (one-hot rows are read as their class).
+        """
+        _inputs.check_batch_size(batch_size)
+        x = _inputs.samples("x", x)
         n = len(x)
+        if y is not None:
+            y = _inputs.labels("y", y, n)
         preds = np.zeros(n, dtype=int)
         routing = np.full(n, SMALL, dtype=int)
         escalated = np.zeros(n, dtype=bool)
@@ -114,7 +141,7 @@ class Cascade:
         labels = None if y is None else y[idx]
         s_small = score_fn(self.score, small_p, labels)
         preds[idx] = np.argmax(small_p, axis=1)
-        unsure = s_small < self.threshold
+        unsure = ~(s_small >= self.threshold)  # a NaN score is not confident: escalated
         if unsure.any():
             up = idx[unsure]
             big_p = infer(self.big, x[up], batch_size)  # the escalated rows, gathered
@@ -122,7 +149,8 @@ class Cascade:
             accept = np.ones(len(up), dtype=bool)
             if self.postcheck:
                 big_labels = None if y is None else y[up]
-                accept = score_fn(self.score, big_p, big_labels) > s_small[unsure]
+                s_big, s_up = score_fn(self.score, big_p, big_labels), s_small[unsure]
+                accept = (s_big > s_up) | (np.isnan(s_up) & ~np.isnan(s_big))
             preds[up[accept]] = np.argmax(big_p[accept], axis=1)
             routing[up[accept]] = BIG
         if self.memory is not None:

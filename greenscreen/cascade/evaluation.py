@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..validation import check_number
+from ..validation import check_number, invalid
+from . import _inputs
 
 
 def heterogeneity_matrix(models: dict, x: np.ndarray | None, y: np.ndarray) -> pd.DataFrame:
@@ -15,13 +16,15 @@ def heterogeneity_matrix(models: dict, x: np.ndarray | None, y: np.ndarray) -> p
     (classes or probability rows). High values mark complementary pairs.
     """
     from .cascade import infer
+    from .scores import probabilities
 
-    y = np.asarray(y).reshape(-1)
+    y = np.asarray(y)
     right = {}
     for name, model in models.items():
-        pred = np.asarray(model) if isinstance(model, (np.ndarray, list)) else infer(model, x)
-        classes = np.argmax(pred, axis=1) if pred.ndim == 2 else pred
-        right[name] = classes == y
+        pred = np.asarray(model) if isinstance(model, (np.ndarray, list)) else infer(
+            model, _inputs.samples("x", x))
+        classes = np.argmax(probabilities(pred), axis=1) if pred.ndim == 2 else pred
+        right[name] = classes == _inputs.labels("y", y, len(classes))
     names = list(right)
     return pd.DataFrame([[float(np.mean(~right[a] & right[b])) for b in names] for a in names],
                         index=names, columns=names)
@@ -30,18 +33,34 @@ def heterogeneity_matrix(models: dict, x: np.ndarray | None, y: np.ndarray) -> p
 def add_duplicates(x: np.ndarray, y: np.ndarray, duplicates: float = 0.0,
                    rotations: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Re-inserts a `duplicates` fraction of the samples; a `rotations` fraction of those
-    copies is rotated by 90°, 180° or 270° or flipped. The result is shuffled."""
+    copies is rotated by 90°, 180° or 270° or flipped (images that are not square: turned
+    by 180° or flipped either way, which keep their shape). The result is shuffled."""
     check_number("duplicates", duplicates, low=0, high=1)
     check_number("rotations", rotations, low=0, high=1)
+    x = _inputs.samples("x", x)
+    y = _inputs.labels("y", y, len(x))
+    if rotations > 0 and x.ndim not in (3, 4):
+        raise invalid("rotations", rotations, f"0 for samples that are not images (N, H, W) "
+                      f"or (N, H, W, C); x is shaped {x.shape}")
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(x), size=int(round(duplicates * len(x))), replace=False)
     copies = x[pick].copy()
     for i in rng.choice(len(copies), size=int(round(rotations * len(copies))), replace=False):
-        op = rng.integers(0, 4)
-        copies[i] = np.fliplr(copies[i]) if op == 3 else np.rot90(copies[i], op + 1)
+        copies[i] = _turned(copies[i], int(rng.integers(0, 4)))
     xs, ys = np.concatenate([x, copies]), np.concatenate([y, y[pick]])
     order = rng.permutation(len(xs))
     return xs[order], ys[order]
+
+
+def _turned(image: np.ndarray, op: int) -> np.ndarray:
+    """One of the dihedral views of `image`: ops 0-2 turn it by 90°, 180°, 270°, op 3
+    mirrors it. A quarter turn changes a non-square image's shape, so there ops 0 and 2
+    mirror it upside down instead."""
+    if op == 3:
+        return np.fliplr(image)
+    if op != 1 and image.shape[0] != image.shape[1]:
+        return np.flipud(image)
+    return np.rot90(image, op + 1)
 
 
 def memory_verdict(costs: dict, hit_rate: float, escalation_rate: float) -> dict:

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..validation import check_choice, check_number
+from ..validation import check_choice, check_integer
 
 KINDS = ("dhash", "invariants")
 
@@ -153,7 +153,7 @@ class PredictionMemory:
 
     def __init__(self, kind: str = "dhash", capacity: int = 10_000) -> None:
         check_choice("memory", kind, KINDS)
-        check_number("capacity", capacity, low=1)
+        check_integer("capacity", capacity, low=1)
         self.kind, self.capacity = kind, capacity
         self._store: OrderedDict[bytes, int] = OrderedDict()
         self._last: tuple[bytes, bytes] | None = None  # (image bytes, key) of the last lookup

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..meters import EnergyMeter
-from ..validation import check_number
+from ..validation import check_integer, check_number
+from . import _inputs
 from .cascade import buckets, infer
 from .memory import PredictionMemory
 from .scores import score as score_fn
@@ -77,6 +78,9 @@ class ThresholdSearch:
 def measure(model, x: np.ndarray, batch_size: int = 256, meter: EnergyMeter | None = None,
             ) -> tuple[np.ndarray, ModelCost]:
     """Predicts `x` and measures the time and energy it took, per prediction."""
+    _inputs.check_model("model", model)
+    _inputs.check_batch_size(batch_size)
+    x = _inputs.samples("x", x, empty=False)
     warm_up(model, x, batch_size)
     return _timed(lambda: infer(model, x, batch_size), len(x), meter)
 
@@ -93,6 +97,8 @@ def measure_memory(kind: str, x: np.ndarray, batch_size: int = 256,
     """The cost per prediction of a `PredictionMemory`'s own work on `x` (keys, lookups,
     and adds of the misses), in a fresh memory, without any model."""
     memory = PredictionMemory(kind, capacity)
+    _inputs.check_batch_size(batch_size)
+    x = _inputs.samples("x", x, empty=False)
     PredictionMemory(kind).keys(x[:1])  # warm-up: the key layout for this image shape
 
     def work():
@@ -110,30 +116,45 @@ def _timed(work, n: int, meter: EnergyMeter | None) -> tuple:
     if own:
         meter.wait_for_sample(5.0)
     try:
-        t0 = time.perf_counter()
         with meter.window("predict") as w:
-            out = work()
-        seconds = time.perf_counter() - t0
+            out, seconds = timed_work(work)
     finally:
         if own:
             meter.stop()
     return out, ModelCost(seconds / n, w.energy_j / n, w.source)
 
 
+def timed_work(work) -> tuple:
+    """work()'s result and its seconds. Called inside a meter's window, so that the time
+    is the work's alone: closing a window can wait (a GPU meter's first window waits once
+    for its first process listing), and that wait is no prediction's."""
+    t0 = time.perf_counter()
+    out = work()
+    return out, time.perf_counter() - t0
+
+
 def find_threshold(small, big, x_val: np.ndarray, y_val: np.ndarray, score: str = "difference",
                    n_values: int = 2000, tolerance: float = 0.005, batch_size: int = 256,
                    meter: EnergyMeter | None = None) -> ThresholdSearch:
-    """Sweeps `n_values` thresholds in [0, 1] on the validation split."""
-    check_number("n_values", n_values, low=2)
+    """Sweeps `n_values` thresholds in [0, 1] on the validation split.
+
+    `y_val`: one class per sample of `x_val` ((n,), (n, 1) or one-hot rows). Every
+    argument is checked before anything is measured."""
+    _inputs.check_model("small", small)
+    _inputs.check_model("big", big)
+    check_integer("n_values", n_values, low=2)
     check_number("tolerance", tolerance, low=0, high=1)
-    y_val = np.asarray(y_val).reshape(-1)
+    _inputs.check_batch_size(batch_size)
+    x_val = _inputs.samples("x_val", x_val, empty=False)
+    y_val = _inputs.labels("y_val", y_val, len(x_val))
+    score_fn(score, np.full((1, 2), 0.5), np.zeros(1))  # validates the name
     small_p, small_c = measure(small, x_val, batch_size, meter)
     big_p, big_c = measure(big, x_val, batch_size, meter)
     s = score_fn(score, small_p, y_val)
     small_right = np.argmax(small_p, axis=1) == y_val
     big_right = np.argmax(big_p, axis=1) == y_val
     ts = np.linspace(0.0, 1.0, n_values)
-    esc = s[None, :] < ts[:, None]  # thresholds x samples
+    esc = ~(s[None, :] >= ts[:, None])  # thresholds x samples; a NaN score escalates
     acc = np.where(esc, big_right[None, :], small_right[None, :]).mean(axis=1)
     rate = esc.mean(axis=1)
     secs = small_c.seconds_per_prediction + rate * big_c.seconds_per_prediction
