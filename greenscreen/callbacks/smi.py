@@ -384,7 +384,8 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         train = self._train
         if train is None or train.closed or self._meter is None:
             return train
-        return self._meter.window("so-far", t_start=train.t_start).close(t_end)
+        end = None if t_end is None else max(t_end, train.t_start)  # a clock stepped back
+        return self._meter.window("so-far", t_start=train.t_start).close(end)
 
     def _summarise(self, row_pending: bool = False, t_end: float | None = None) -> dict:
         window = self._attempt_window(t_end)

@@ -54,6 +54,9 @@ class Sample:
     energy_mj: float = NAN  # cumulative hardware counter, where the source has one
     energy_range_mj: float = NAN  # where that counter wraps (RAPL's max_energy_range_uj)
     component: str = "gpu"  # one of COMPONENTS
+    # The counter went back where its source could not unwrap it (RAPL: a reset, or a
+    # wrap with its range unknown): rebased there, the interval it ends widened.
+    counter_reset: bool = False
 
     @property
     def has_power(self) -> bool:

@@ -21,11 +21,12 @@ import math
 import os
 import threading
 import time
+import warnings
 import weakref
 
 import numpy as np
 
-from ..validation import check_choice, invalid
+from ..validation import check_choice, check_number, invalid
 from ._util import component_rank, is_gpu_list, mean_of_finite, sum_or_nan, unique
 from .accuracy import facts_for
 from .attribution import Attribution
@@ -134,18 +135,13 @@ class EnergyMeter:
         chosen = plan(self.requested, self.interval, self.gpus)
         self.skipped, self.unmeasured = chosen.skipped, chosen.unmeasured
         self._sources, self._provenance = [], {}
-        for source in chosen.sources:
-            try:
-                source.start(functools.partial(self._ingest, source=source))
-            except SourceUnavailable as exc:  # it could run a moment ago: record why not now
-                if len(chosen.sources) == 1:
-                    raise
-                for component in source.components:
-                    self.unmeasured.setdefault(component, str(exc))
-                continue
-            self._sources.append(source)
-            for component in source.components:
-                self._provenance.setdefault(component, source.provenance)
+        try:
+            self._start_sources(chosen.sources)
+        except BaseException:
+            # Nothing may outlive a failed start: the sources already running (threads,
+            # nvidia-smi children) are stopped before the error reaches the caller.
+            self._stop_sources()
+            raise
         if not self._sources:
             raise SourceUnavailable("no source could start: " + "; ".join(
                 f"{c}: {r}" for c, r in self.unmeasured.items()))
@@ -157,11 +153,32 @@ class EnergyMeter:
         _LIVE.add(self)
         return self
 
+    def _start_sources(self, sources: list[PowerSource]) -> None:
+        for source in sources:
+            try:
+                source.start(functools.partial(self._ingest, source=source))
+            except SourceUnavailable as exc:  # it could run a moment ago: record why not now
+                if len(sources) == 1:
+                    raise
+                for component in source.components:
+                    self.unmeasured.setdefault(component, str(exc))
+                continue
+            self._sources.append(source)
+            for component in source.components:
+                self._provenance.setdefault(component, source.provenance)
+
+    def _stop_sources(self) -> None:
+        for source in self._sources:
+            try:
+                source.stop()
+            except Exception as exc:  # one source's failure must not leave the rest running
+                warnings.warn(f"greenscreen: {source.name} did not stop cleanly: {exc}",
+                              RuntimeWarning, stacklevel=3)
+
     def stop(self) -> None:
         """Stops sampling and reaps every subprocess. Idempotent."""
         if self._running:
-            for source in self._sources:
-                source.stop()
+            self._stop_sources()
         self._attribution.stop()
         self._running = False
         _LIVE.discard(self)
@@ -254,7 +271,10 @@ class EnergyMeter:
 
     # -- windows -----------------------------------------------------------
     def window(self, name: str = "window", t_start: float | None = None) -> Window:
-        """Opens a window now (or at `t_start`). Use with `with`, or `.close()`."""
+        """Opens a window now (or at `t_start`, Unix seconds). Use with `with`, or
+        `.close()`."""
+        check_number("t_start", t_start, low=-math.inf, low_open=True, high=math.inf,
+                     high_open=True, allow_none=True)
         return Window(name=name, t_start=time.time() if t_start is None else t_start, meter=self)
 
     def read_up_to(self, t_end: float) -> None:

@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 
-from ..validation import check_choice, invalid
+from ..validation import check_choice, check_number, invalid
 from ._probe import PROBE_TIMEOUT_S, ask
 from .base import PowerSource, Sample, Sink, check_positive, proc_cpu_seconds
 from .smi_lines import FIELDS, parse_line, parse_value
@@ -167,6 +167,10 @@ class NvidiaSmiSource(PowerSource):
     ) -> None:
         super().__init__(interval)
         check_positive("stall_timeout", stall_timeout, allow_none=True)
+        # A stream is stalled only when it misses its own period: shorter, every nvidia-smi
+        # would be killed between two of its lines.
+        check_number("stall_timeout", stall_timeout, low=self.interval, low_open=True,
+                     high=math.inf, high_open=True, allow_none=True)
         check_positive("start_timeout", start_timeout)
         check_choice("power_field", power_field, POWER_FIELDS)
         self.power_field = power_field
@@ -301,10 +305,14 @@ class NvidiaSmiSource(PowerSource):
         buf, err_tail = b"", b""
         last = time.monotonic()
         limit = self.start_timeout
+        watched = [out, err, self._wake_r]
         while not self._stop.is_set():
-            ready, _, _ = select.select([out, err, self._wake_r], [], [], 0.5)
+            ready, _, _ = select.select(watched, [], [], 0.5)
             if err in ready:
-                err_tail = (err_tail + os.read(err, 4096))[-2000:]
+                chunk = os.read(err, 4096)
+                if not chunk:  # stderr closed (e.g. sent to /dev/null): readable forever,
+                    watched.remove(err)  # so select would return at once: a spinning core
+                err_tail = (err_tail + chunk)[-2000:]
             if out in ready:
                 data = os.read(out, 65536)
                 if not data:

@@ -14,10 +14,17 @@ What it adds up: each zone is identified by its `name` file, not by its position
 - `core`, `uncore` (PP0, PP1): parts of the package, already in it -> never added;
 - `psys`: the whole platform, package and DRAM included -> not added either.
 
-Each zone's `energy_uj` is unwrapped at that zone's own `max_energy_range_uj`. A
-component is measured only if every one of its zones can be read; otherwise
+Each zone's `energy_uj` is unwrapped at that zone's own `max_energy_range_uj`, where
+a wrap is plausible (the energy it implies could have been drawn since the last read);
+a counter that goes back otherwise (a reset), or whose range is not known, is rebased:
+that interval's energy is not counted, the sample says `counter_reset`, the window's
+interval widens, and `health` counts it ("counter_resets") with the reason. A
+component is measured only if every one of its zones can be read (a
+`max_energy_range_uj` that is not a number makes its zone unreadable); otherwise
 `unreadable` names the zone and the reason (e.g. "permission denied": since Linux
 5.10 `energy_uj` is readable by root only unless an administrator grants access).
+A zone that fails to read while running is left out of that reading alone, counted
+in `health.read_errors`: the other zones keep their readings.
 
 AMD: recent kernels expose AMD's RAPL (Zen and later) through the same `intel-rapl`
 tree: `package-N` zones (and on some kernels a `core` sub-zone, not added), usually
@@ -48,6 +55,10 @@ ENV_ROOT = "GREENSCREEN_POWERCAP_ROOT"
 CONTROL_TYPES = ("intel-rapl", "intel-rapl-mmio")  # MSR first: MMIO repeats its packages
 _ZONE = re.compile(r"^(intel-rapl(?:-mmio)?):(\d+)(?::\d+)*$")
 _NOT_ADDED = ("core", "uncore", "psys")
+# A step back of a counter is a wrap only if the energy it implies, over the time since the
+# last read, is below this: far above any CPU package's or DRAM's draw.
+MAX_PLAUSIBLE_W = 5000.0
+COUNTER_UPDATE_S = 0.001  # RAPL updates its counters about every millisecond
 
 
 def default_root() -> str:
@@ -63,24 +74,43 @@ class Zone:
         self.path, self.control, self.package = path, control, package
         self.name, self.component = name, component
         self.label = f"{os.path.basename(path)} ({name})"
-        self.max_uj = int(_read(os.path.join(path, "max_energy_range_uj")) or 0)
+        # Where the counter wraps; 0: no file. One that is not a number makes the zone
+        # unreadable (`_why_unreadable`): its wraps could not be told from resets.
+        self.max_uj, self.range_fault = _range_uj(
+            _read(os.path.join(path, "max_energy_range_uj")))
         self.last_uj: int | None = None
+        self.last_t = 0.0  # time.monotonic() of the last read
         self.total_uj = 0
+        self.reset = False  # the last read rebased a counter that went back (not a wrap)
 
     def raw_uj(self) -> int:
         with open(os.path.join(self.path, "energy_uj")) as fh:
             return int(fh.read().strip())
 
     def energy_mj(self) -> float:
-        """Energy since the first read, in mJ; a wrap adds this zone's range once."""
-        raw = self.raw_uj()
+        """Energy since the first read, in mJ. A counter that went back wrapped (this
+        zone's range is added once) where that is plausible; else it was reset: rebased,
+        nothing added, and `reset` says so."""
+        raw, now = self.raw_uj(), time.monotonic()
+        self.reset = False
         if self.last_uj is not None:
             delta = raw - self.last_uj
-            if delta < 0:  # the counter wrapped around
+            if delta < 0 and self._wrapped(delta, now - self.last_t):
                 delta += self.max_uj
-            self.total_uj += max(delta, 0)
-        self.last_uj = raw
+            elif delta < 0:
+                self.reset, delta = True, 0
+            self.total_uj += delta
+        self.last_uj, self.last_t = raw, now
         return self.total_uj / 1000.0
+
+    def _wrapped(self, delta: int, seconds: float) -> bool:
+        """Whether a step back of `delta` uJ is a wrap: the range is known and the energy
+        the wrap implies is one the zone could have drawn in the time (a reset to near 0
+        would imply most of a ~262 kJ range within a read interval)."""
+        if self.max_uj <= 0:
+            return False
+        seconds = max(seconds, COUNTER_UPDATE_S)  # reads closer than the update are one
+        return (delta + self.max_uj) / 1e6 <= MAX_PLAUSIBLE_W * seconds
 
 
 def find_zones(root: str) -> tuple[list[Zone], dict[str, str]]:
@@ -192,14 +222,39 @@ class RaplSource(PolledSource):
         self._zones = self._probe()
 
     def read(self) -> list[Sample]:
-        now = time.time()
-        return [Sample(t=now, index=z.package, uuid=f"rapl:{os.path.basename(z.path)}",
-                       name=z.name, energy_mj=z.energy_mj(), component=z.component,
-                       energy_range_mj=z.max_uj / 1000.0 if z.max_uj > 0 else float("nan"))
-                for z in self._zones]
+        """One sample per zone that can be read now. A zone that fails is left out of
+        this reading (and counted in `health`): the other zones' components keep theirs."""
+        now, samples, failed = time.time(), [], []
+        for z in self._zones:
+            try:
+                energy = z.energy_mj()
+            except (OSError, ValueError) as exc:
+                failed.append(f"{z.label}: {exc}")
+                continue
+            if z.reset:
+                self._record_reset(z)
+            samples.append(Sample(
+                t=now, index=z.package, uuid=f"rapl:{os.path.basename(z.path)}", name=z.name,
+                energy_mj=energy, component=z.component,
+                energy_range_mj=z.max_uj / 1000.0 if z.max_uj > 0 else float("nan"),
+                counter_reset=z.reset))
+        if failed:
+            self.health.read_errors += len(failed)
+            self.health.reason = f"{self.name} read failed: " + "; ".join(failed)
+        return samples
+
+    def _record_reset(self, zone: Zone) -> None:
+        resets = self.health.counts.get("counter_resets", 0) + 1
+        self.health.counts["counter_resets"] = resets
+        why = ("its max_energy_range_uj is not known" if zone.max_uj <= 0
+               else "too far for a wrap")
+        self.health.reason = (f"{self.name}: {zone.label}'s energy_uj went back ({why}): "
+                              "rebased, that interval's energy not counted")
 
 
 def _why_unreadable(zone: Zone) -> str | None:
+    if zone.range_fault:
+        return zone.range_fault
     try:
         zone.raw_uj()
     except PermissionError:
@@ -208,6 +263,18 @@ def _why_unreadable(zone: Zone) -> str | None:
     except (OSError, ValueError) as exc:
         return f"energy_uj cannot be read: {exc}"
     return None
+
+
+def _range_uj(text: str) -> tuple[int, str | None]:
+    """max_energy_range_uj in uJ (0: not known, where the file is missing or empty),
+    and what is wrong with it where it is not an integer >= 0."""
+    if not text.strip():
+        return 0, None
+    try:
+        value = int(text.strip())
+    except ValueError:
+        return 0, f"max_energy_range_uj is not a number: {text.strip()[:40]!r}"
+    return (value, None) if value >= 0 else (0, f"max_energy_range_uj is {value}")
 
 
 def _listdir(path: str) -> list[str]:

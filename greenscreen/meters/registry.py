@@ -125,9 +125,10 @@ def plan(request, interval: float = 0.1, gpus=None) -> Plan:
     single = isinstance(request, str)
     result = Plan([])
     for item in [request] if single else list(request):
-        if isinstance(item, PowerSource):
-            result.sources.append(item)
-        elif not _add(result, item, make_source(item, interval, gpus)) and single:
+        # An instance in a list is asked whether it can run as a name's source is: one
+        # that cannot leaves its components unmeasured, with the reason.
+        source = item if isinstance(item, PowerSource) else make_source(item, interval, gpus)
+        if not _add(result, source.name, source) and single:
             raise SourceUnavailable(f"source={item!r} is unavailable: {result.skipped[item]}")
     if not result.sources:
         raise SourceUnavailable("no source can run: " + "; ".join(
@@ -137,8 +138,10 @@ def plan(request, interval: float = 0.1, gpus=None) -> Plan:
 
 def check_source(source) -> None:
     """Checks `EnergyMeter(source=...)`: "auto", one name, a `PowerSource`, or a list of
-    names and `PowerSource`s (each name once, one GPU source at most, "estimate" or an
-    estimating `PowerSource` such as `CpuTimeEstimate()` alone).
+    names and `PowerSource`s (each source once, one GPU source at most, "estimate" or an
+    estimating `PowerSource` such as `CpuTimeEstimate()` alone). An instance counts as
+    its built-in source's name (`RaplSource()` as "rapl"), as a GPU source where it
+    measures "gpu", and the same object twice is refused.
 
     Raises:
         ValueError: "source=... is not valid; allowed: ..." (`validation.invalid`).
@@ -158,7 +161,10 @@ def check_source(source) -> None:
     if unknown:
         raise invalid("source", source, allowed + " without 'auto'"
                       + did_you_mean(unknown[0], SOURCE_NAMES[1:]))
-    if len(set(names)) != len(names) or sum(n in GPU_SOURCE_NAMES for n in names) > 1:
+    kinds = [_kind(s) for s in source]
+    known = [k for k in kinds if isinstance(k, str)]
+    if (len(set(known)) != len(known) or len({id(s) for s in source}) != len(source)
+            or sum(_measures_gpu(s) for s in source) > 1):
         raise invalid("source", source, "a list naming each source once and at most one GPU "
                       "source ('nvidia-smi' or 'nvml'): both would count the GPUs twice")
     if "estimate" in names and len(source) > 1:
@@ -168,6 +174,22 @@ def check_source(source) -> None:
             s.provenance).startswith("estimated:") for s in source):
         raise invalid("source", source, "an estimating PowerSource (provenance "
                       "'estimated:...') alone: an estimate is never added to a measurement")
+
+
+def _kind(item) -> "str | int":
+    """What a list item measures by: its name, or a built-in source's name for an
+    instance (two RaplSources read the same zones); another PowerSource is its own."""
+    if not isinstance(item, PowerSource):
+        return item
+    return item.name if item.name in SOURCE_NAMES[1:] else id(item)
+
+
+def _measures_gpu(item) -> bool:
+    """Whether a list item measures the GPUs: a GPU source's name, or an instance whose
+    components (or whose class's, before it is probed) include "gpu"."""
+    if not isinstance(item, PowerSource):
+        return item in GPU_SOURCE_NAMES
+    return item.name in GPU_SOURCE_NAMES or "gpu" in item.components
 
 
 def _add(result: Plan, name: str, source: PowerSource) -> bool:

@@ -55,6 +55,7 @@ class DeviceSeries:
         self.missing_power = 0
         self.range_j = NAN  # where the counter wraps, if it does
         self.rebased: list[float] = []  # when the counter went backwards
+        self._first_power_unknown = False  # a counter's first reading, before the second
         # What the readings are known to be (`accuracy.py`); None: an estimate, no interval.
         self.facts: ReadingFacts | None = ReadingFacts()
 
@@ -85,7 +86,7 @@ class DeviceSeries:
         went_back = self.t and s.energy_mj / 1000 - self.counter_origin < self.e[-1]
         if not math.isnan(s.energy_range_mj):
             self.range_j = s.energy_range_mj / 1000
-        if went_back:
+        if went_back or s.counter_reset:
             self.rebased.append(s.t)
         if math.isnan(self.counter_origin) or went_back:
             # First reading, or the counter went backwards (driver reload): rebase.
@@ -95,6 +96,11 @@ class DeviceSeries:
         power = s.power_w
         if not s.has_power:
             power = (energy - self.e[-1]) / (s.t - self.t[-1]) if self.t else NAN
+            if len(self.t) == 1 and self._first_power_unknown:
+                # The first reading's power is known only now: the first interval's, held
+                # before it as `counter_error` bounds it, not the 0 W placeholder.
+                self.p[0] = power
+        self._first_power_unknown = not self.t and not s.has_power
         self.t.append(s.t)
         self.e.append(energy)
         self.p.append(power if not math.isnan(power) else (self.p[-1] if self.p else 0.0))
@@ -249,10 +255,10 @@ def power_error(t: np.ndarray, p: np.ndarray, a: float, b: float,
         return NAN if n == 0 else 0.0
     lo, hi = _span(t, a, b)
     ts, ps = t[lo:hi], p[lo:hi]
+    if len(ts) < 2:
+        return NAN  # one reading shows no range to bound the held power by (as a counter)
     low, high = float(np.min(ps)), float(np.max(ps))
     bound = _outside(ts, float(ps[0]), float(ps[-1]), a, b, low, high)
-    if len(ts) < 2:
-        return bound
     h, dp = np.diff(ts), np.diff(ps)
     overlap = np.clip(np.minimum(ts[1:], b) - np.maximum(ts[:-1], a), 0.0, None)
     frac = overlap / h

@@ -6,6 +6,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from ..validation import check_number
 from .base import COMPONENTS, NAN
 from .series import DeviceWindow
 
@@ -100,6 +101,8 @@ class Window:
     def close(self, t_end: float | None = None) -> "Window":
         """Ends the window (now, by default) and computes its figures. Idempotent."""
         if not self.closed:
+            if t_end is not None:  # a window cut from the past: after its own start
+                check_number("t_end", t_end, low=self.t_start, high=math.inf, high_open=True)
             self.t_end = time.time() if t_end is None else t_end
             if t_end is None:  # a window closing now, not one cut from the past
                 self.meter.read_up_to(self.t_end)
