@@ -156,22 +156,6 @@ def test_an_evaluating_callback_adds_to_the_latest_fit_not_the_one_it_first_read
         latest["inference"]["evaluate"]["calls"] + 1
 
 
-def test_evaluate_after_an_interrupted_fit_without_close_is_an_evaluate(fake_smi, tmp_path):
-    """A fit that raised, not closed: the next evaluate was counted as the dead fit's
-    validation, and the fit's attempt was never written."""
-    x, y = tiny_data()
-    model, smi = tiny_model(), SMICallback(log_dir=tmp_path, source="nvidia-smi")
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, epochs=2, batch_size=64, verbose=0,
-                  callbacks=[smi, RaisesAt(KeyboardInterrupt())])
-    model.evaluate(x, y, verbose=0, callbacks=[smi])
-    summary = summary_of(tmp_path)
-    assert summary["inference"]["evaluate"]["calls"] == 1
-    assert summary["inference"]["validation"]["calls"] == 0
-    assert [a["ended"] for a in summary["attempts"]] == ["running (or killed)"]
-    assert processes_running(fake_smi.exe, streams_only=True) == []
-
-
 def test_evaluate_alone_records_no_fit_attempt(fake_smi, tmp_path):
     """A callback that only evaluated wrote a made-up attempt "running (or killed)" with
     null energy; a fit appending there then carried it, and its total became null."""

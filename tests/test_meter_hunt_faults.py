@@ -69,12 +69,16 @@ class BrokenAtStart(PowerSource):
 
 
 def test_a_start_that_fails_half_way_stops_the_sources_already_started(tmp_path):
+    def rapl_threads() -> set:
+        return {t for t in threading.enumerate() if t.name == "greenscreen-rapl"}
+
+    before = rapl_threads()  # another test's, in this process: not this meter's
     rapl = RaplSource(interval=0.05, root=str(package_tree(tmp_path)))
     meter = EnergyMeter(source=[rapl, BrokenAtStart()], attribution="device")
     with pytest.raises(RuntimeError, match="driver went away"):
         meter.start()
     assert not meter.running
-    assert not [t for t in threading.enumerate() if t.name == "greenscreen-rapl"]
+    assert not rapl_threads() - before
 
 
 def test_a_rapl_range_that_is_not_a_number_makes_its_zone_unreadable(tmp_path, fake_smi,

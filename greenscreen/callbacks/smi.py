@@ -331,18 +331,6 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
             self._stop_meter()
 
     # -- evaluate / predict ------------------------------------------------
-    def set_model(self, model):
-        # Called as each fit, evaluate or predict builds its callbacks (validation reuses
-        # the fit's): a fit still under way was interrupted and not closed; close it, so
-        # its attempt is recorded and this call is not taken for its validation.
-        if getattr(self, "_in_fit", False):
-            self._close_unclosed_fit()
-        super().set_model(model)
-
-    @_guarded
-    def _close_unclosed_fit(self) -> None:
-        self.close()
-
     @_guarded
     def on_test_begin(self, logs=None):
         self._test = self._begin_inference("validation" if self._in_fit else "evaluate")
