@@ -17,8 +17,9 @@ own where it is run 000's configuration), and comparison.json names
 are Student t intervals over seeds: a side's mean, the paired difference of the
 objective, and Fieller's interval for the saving, a ratio of paired means; below
 `MIN_SEEDS` an interval is None with the reason. (They replaced a percentile bootstrap,
-whose "95 %" interval held the true saving in about 72 % of draws at 3 seeds: with so few
-seeds it cannot reach past their own extremes.) Energy is compared only between runs
+whose "95 %" interval held the true saving in 75 % of 2000 draws at 3 seeds,
+benchmarks/comparison_coverage.py: with so few seeds it cannot reach past their own
+extremes.) Energy is compared only between runs
 measured the same way: never an estimate against a measurement.
 """
 
