@@ -9,6 +9,23 @@ class InferenceCalls:
     """SMICallback's windows around `evaluate`, `predict` and a fit's validation: outside
     a fit each call takes `log_dir`, starts the meter and lets both go when it ends."""
 
+    def set_model(self, model) -> None:
+        # Keras sets the model as each fit, evaluate or predict call builds its callbacks;
+        # a fit's validation is run with the fit's own, so it sets none (every backend's
+        # fit passes its CallbackList to evaluate). on_train_begin, on_epoch_begin,
+        # on_train_batch_end, on_test_begin and on_predict_begin clear the note.
+        super().set_model(model)
+        self._new_call = True
+
+    def _close_dead_fit(self) -> None:
+        """At evaluate's or predict's start: a fit still open, with a new Keras call begun
+        since its last epoch or batch, raised before `on_train_end` and was not closed. It
+        is closed now, as `close()` would (its attempt kept, "running (or killed)"), and
+        this call is an evaluate or predict of its own, not that fit's validation."""
+        if self._in_fit and self._new_call:
+            self.close()
+        self._new_call = False
+
     def _begin_inference(self, phase: str):
         if not self._in_fit:
             self._take_lock()

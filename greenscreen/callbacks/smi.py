@@ -168,7 +168,8 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         self._owns_meter = False
         self._reason: str | None = None
         self._warned: set[tuple[str, str]] = set()
-        self._in_fit = False
+        self._in_fit = self._killed = False  # killed: closed by close(), not on_train_end
+        self._new_call = False  # set_model was the last hook: a new fit/evaluate/predict
         self._train = self._epoch = self._test = self._predict = None
         self._epochs_done = 0
         self._val_energy = NAN
@@ -253,6 +254,7 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         if self._first_epoch is None:
             self._first_epoch = epoch
             self._continue_from(epoch)
+        self._new_call = False
         self._val_energy = NAN
         self._epoch = self._open(f"epoch-{epoch}")
 
@@ -284,6 +286,7 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
 
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
+        self._new_call = False
         if self.per_batch and logs is not None:
             logs["power_w"] = self._meter.latest()["power_w"] if self._meter else NAN
         if self.log_dir is not None and time.monotonic() - self._last_heartbeat > HEARTBEAT_S:
@@ -323,8 +326,10 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
             self._release_lock()
             self._stop_meter()
             return
-        self._in_fit = False
-        try:
+        self._in_fit, self._killed = False, True
+        try:  # its figures as they stand now, whatever meter a later call starts
+            window = self._attempt_window()
+            self._train = window.close() if window is not None else None
             self._write_summary()
         finally:
             self._release_lock()
@@ -333,6 +338,7 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
     # -- evaluate / predict ------------------------------------------------
     @_guarded
     def on_test_begin(self, logs=None):
+        self._close_dead_fit()
         self._test = self._begin_inference("validation" if self._in_fit else "evaluate")
 
     @_guarded
@@ -345,6 +351,7 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
 
     @_guarded
     def on_predict_begin(self, logs=None):
+        self._close_dead_fit()
         self._predict = self._begin_inference("predict")
 
     @_guarded
@@ -379,7 +386,8 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         window = self._attempt_window(t_end)
         measured = window is not None and window.closed
         attempt = None if self._train is None else attempt_record(  # None: no fit
-            window, measured, self._first_epoch, self._epochs_done, self._train.closed,
+            window, measured, self._first_epoch, self._epochs_done,
+            self._train.closed and not self._killed,
             window.source if measured else (self._meter.source if self._meter else "none"))
         return document(
             window=window, meter=self._meter, earlier=self._earlier, attempt=attempt,
