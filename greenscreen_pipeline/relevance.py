@@ -65,29 +65,55 @@ def kind(factor: str, continuous: Continuous) -> str:
     return "range (log)" if continuous[factor] else "range"
 
 
+def kind_rank(kind: str) -> int:
+    """Where an energy kind (comparison.energy_kind) stands in `chosen_energy_kind`'s rule:
+    0 measured in every part; 1 obtained without an estimate but not by a meter of its
+    own (the seed format's "computed:" figure from power samples, or a provenance not
+    recorded: "none"); 2 an estimate, in part or in whole ("estimated:")."""
+    from .provenance import estimated, parts
+
+    if estimated(kind):
+        return 2
+    return 0 if all(base.startswith("measured:") for base, _ in parts(kind)) else 1
+
+
+def chosen_energy_kind(kinds: pd.Series) -> str:
+    """The one energy kind whose runs a figure or test over several runs reads, from each
+    run's kind (comparison.energy_kind) in run order. One rule for every such reader (a
+    configuration's repeats, what the sampler is told of them, the "what drives energy"
+    tests, Optuna's importance): measured before anything else (`kind_rank`: an estimate
+    last), then the kind most runs share, then the first run's. Measured first, not most
+    runs first: an estimate is never what stands for a measurement the sweep has, and
+    a test of estimated energy (CPU time times a nominal power) says what drives CPU time,
+    not energy, however many runs it holds."""
+    counts = kinds.value_counts(sort=False)  # in the runs' order: ties go to the first
+    return min(counts.index, key=lambda k: (kind_rank(k), -counts[k]))
+
+
 def one_energy_kind(df: pd.DataFrame) -> tuple[pd.DataFrame, dict | None]:
     """The runs whose energy the energy and power tests read: those of the energy kind
-    (comparison.energy_kind: how it was obtained) most runs share, a measured one on a
-    tie, so that a factor that only parts measured runs from estimated ones is never what
-    "drives energy"; and what was left out (`left_out`: runs, kinds, reason), or None."""
+    `chosen_energy_kind` picks (comparison.energy_kind: how it was obtained), so that a
+    factor that only parts measured runs from estimated ones is never what "drives
+    energy"; and what was left out (`left_out`: runs, kinds, reason), or None."""
     from .comparison import energy_kind  # lazily: comparison reads the sweep's runs
-    from .provenance import estimated
 
     if "source" not in df or df.empty:
         return df, None
     kinds = df["source"].map(energy_kind)
-    counts = kinds.value_counts()
-    if len(counts) < 2:
+    if kinds.nunique() < 2:
         return df, None
-    chosen = max(sorted(counts.index), key=lambda k: (counts[k], not estimated(k)))
+    chosen = chosen_energy_kind(kinds)
+    counts = kinds.value_counts()
     others = counts.drop(chosen)
     listed = ", ".join(f"{n} {k}" for k, n in others.items())
+    why = ("measured before estimated, then the kind most runs share" if kind_rank(chosen)
+           == 0 else "none of them measured: the kind most runs share, an estimate last")
     return df[kinds == chosen], {
         "energy_kind": chosen, "runs": int(others.sum()),
         "kinds": {k: int(n) for k, n in others.items()},
-        "reason": f"on the {counts[chosen]} run(s) whose energy is {chosen}, the kind most "
-                  f"runs share; left out, their energy obtained otherwise: {listed}; an "
-                  "estimate or another meter's figure is never compared with these"}
+        "reason": f"on the {counts[chosen]} run(s) whose energy is {chosen} ({why}); left "
+                  f"out, their energy obtained otherwise: {listed}; an estimate or another "
+                  "meter's figure is never compared with these"}
 
 
 def varying_factors(df: pd.DataFrame, factors: list[str]) -> list[str]:

@@ -119,16 +119,16 @@ def means(ok: pd.DataFrame, repeats: int) -> pd.DataFrame:
 def one_kind(group: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A configuration's repeats split into those whose energy its mean is of and those
     set aside: the repeats of one energy kind (comparison.energy_kind: how the energy
-    was obtained), measured before estimated (as recommend.comparable prefers), then the
-    most repeats, then the first repeat's kind."""
+    was obtained), the kind relevance.chosen_energy_kind picks (measured first, then the
+    most repeats, then the first repeat's), the rule every reader of several runs'
+    energy follows."""
     from .comparison import energy_kind  # lazily: comparison reads collect, which reads us
-    from .provenance import estimated
+    from .relevance import chosen_energy_kind
 
     if "source" not in group:
         return group, group.iloc[:0]
     kinds = group["source"].map(energy_kind)
-    counts = kinds.value_counts(sort=False)  # in the repeats' order: ties go to the first
-    chosen = max(counts.index, key=lambda k: (not estimated(k), counts[k]))
+    chosen = chosen_energy_kind(kinds)
     return group[kinds == chosen], group[kinds != chosen]
 
 
@@ -143,7 +143,25 @@ def _energy_of(row: pd.Series, same: pd.DataFrame) -> None:
         errors = pd.to_numeric(same["energy_err_j"], errors="coerce")
         row["energy_err_j"] = math.sqrt((errors ** 2).sum(skipna=False)) / len(same)
     if "source" in same:
-        row["source"] = same["source"].iloc[0]
+        row["source"] = merged_source(same["source"])
+
+
+def merged_source(sources: pd.Series) -> str:
+    """The provenance of a mean over runs of one energy kind: each power source's base as
+    the first run wrote it, with every attribution any run's figure carries (in the order
+    first written), so that a mean with a shared GPU's attributed share in it never reads
+    as a plain measurement (comparison.energy_kind drops attributions)."""
+    from .provenance import parts
+
+    written = [s for s in sources if isinstance(s, str)]
+    if len(set(written)) < 2:
+        return sources.iloc[0]
+    pieces = [parts(s) for s in written]
+    out = []
+    for k, (base, _) in enumerate(pieces[0]):
+        extra = dict.fromkeys(e for p in pieces if k < len(p) for e in p[k][1])
+        out.append(";".join([base, *extra]))
+    return " + ".join(out)
 
 
 def _set_aside_why(same: pd.DataFrame, aside: pd.DataFrame) -> str:
@@ -202,7 +220,17 @@ def told(results: list[Result], repeats: int) -> list[Result]:
     configuration, indexed by configuration, with its finished repeats' mean objective
     and energy; a configuration none of whose repeats finished keeps its first repeat's
     state (failed or skipped), so the sampler learns nothing from it and does not
-    propose it again."""
+    propose it again.
+
+    The energy mean is over the finished repeats of one energy kind (each result's
+    `energy_source`; `one_kind`'s rule: relevance.chosen_energy_kind), as the analysis
+    ranks the configuration, never a measured repeat averaged with an estimated one; a
+    result without a source is of an unknown kind ("none"), which a measured repeat
+    outranks. Across configurations the
+    sampler is still told energies of whatever kind each has: it is what the optimizer
+    sees to propose the next batch, never a figure reported or compared (analysis and
+    report judge the runs by kind), and leaving a configuration out would have it
+    proposed again."""
     from .search.propose import Result
 
     if repeats == 1:
@@ -216,10 +244,23 @@ def told(results: list[Result], repeats: int) -> list[Result]:
         if not done:
             merged.append(Result(c, group[0].config, group[0].state))
             continue
+        energy = _one_kind_energy(done)
         merged.append(Result(c, done[0].config, "done",
-                                     math.fsum(r.objective for r in done) / len(done),
-                                     math.fsum(r.energy_j for r in done) / len(done)))
+                             math.fsum(r.objective for r in done) / len(done),
+                             math.fsum(energy) / len(energy)))
     return merged
+
+
+def _one_kind_energy(done: list[Result]) -> list[float]:
+    """The energies of the finished repeats `done` of one energy kind (`told`)."""
+    import pandas as pd
+
+    from .comparison import energy_kind
+    from .relevance import chosen_energy_kind
+
+    kinds = pd.Series([energy_kind(r.energy_source) for r in done])
+    chosen = chosen_energy_kind(kinds)
+    return [r.energy_j for r, k in zip(done, kinds) if k == chosen]
 
 
 # The columns a ranked table adds: the repeats' count, their SDs, their run folders and

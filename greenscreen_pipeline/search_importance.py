@@ -17,6 +17,11 @@ a target to minimise), which needs ten runs before its top quantile holds one.
 
 Only for `search: pareto` (sweep.json's search block): a random sweep's ANOVA already reads
 every run, so its analysis.json gains nothing here.
+
+Energy is ranked over the runs of one energy kind (relevance.one_energy_kind: measured
+first), as the ANOVA's energy is: over measured and estimated runs alike, a parameter that
+only parts them would "drive energy". The runs it leaves out are `energy_left_out`; the
+objective is ranked over every done run.
 """
 
 from __future__ import annotations
@@ -54,8 +59,14 @@ def of_sweep(sweep_dir: "str | Path", ok: pd.DataFrame, objective: Objective) ->
     """
     if searched_by(sweep_dir) != "pareto":
         return {}
+    from .relevance import one_energy_kind
+
     space = (read_json(Path(sweep_dir) / "sweep.json") or {}).get("space") or {}
-    return {"optuna_importance": importance(configurations(ok), space, objective)}
+    same, left = one_energy_kind(ok)
+    runs = configurations(ok)
+    entry = importance(runs, space, objective,
+                       configurations(same) if left else None)
+    return {"optuna_importance": {**entry, "energy_left_out": left} if left else entry}
 
 
 def configurations(ok: pd.DataFrame) -> list[tuple[dict, float, float]]:
@@ -74,36 +85,56 @@ def configurations(ok: pd.DataFrame) -> list[tuple[dict, float, float]]:
 
 
 def importance(runs: list[tuple[dict, float, float]], space: dict[str, Any],
-               objective: Objective) -> dict:
+               objective: Objective,
+               energy_runs: list[tuple[dict, float, float]] | None = None) -> dict:
     """fANOVA's importance of each varying dimension for the objective and for energy.
 
     Args:
         runs: (configuration, objective, energy) of each done run.
         space: The sweep's space (dimension -> its values), as sweep.json records it.
         objective: The sweep's objective (the study's first direction).
+        energy_runs: The runs energy is ranked over, where not all of `runs`: those of
+            one energy kind (`of_sweep`).
 
     Returns:
-        The optuna_importance entry (`of_sweep`); shares sum to 1 per target.
+        The optuna_importance entry (`of_sweep`); shares sum to 1 per target. Where
+        energy is ranked over other runs than the objective, `energy_runs` counts them,
+        and `energy_j` is {} with `energy_skipped` (why) where they are too few.
     """
     head = {"evaluator": EVALUATOR}
     dims = encoding.dimensions(space)
     if not dims:
         return {**head, "skipped": "no dimension of the space varies", "note": NOTE}
-    told = [(params, value, energy) for config, value, energy in runs
-            if (params := encoding.to_params(config, dims)) is not None
-            and math.isfinite(value) and math.isfinite(energy)]
+    told = _told(runs, dims)
     if len(told) < MIN_RUNS:
         return {**head, "skipped": f"{len(told)} finished run(s) in the space; fANOVA needs "
                                    f"at least {MIN_RUNS}", "note": NOTE}
-    study = _study(told, dims, objective)
-    out = {**head, "runs": len(told)}
-    for k, target in enumerate(("objective", "energy_j")):
-        values = [t[1 + k] for t in told]
-        if max(values) == min(values):  # nothing to explain: fANOVA would divide by zero
-            out[target] = {d.name: 0.0 for d in dims}
-            continue
-        out[target] = _rank(study, k)
-    return {**out, "note": NOTE}
+    out = {**head, "runs": len(told), "objective": _shares(told, dims, objective, 0)}
+    if energy_runs is None:
+        return {**out, "energy_j": _shares(told, dims, objective, 1), "note": NOTE}
+    alike = _told(energy_runs, dims)
+    out["energy_runs"] = len(alike)
+    if len(alike) < MIN_RUNS:
+        return {**out, "energy_j": {}, "energy_skipped": f"{len(alike)} finished run(s) of "
+                f"one energy kind in the space; fANOVA needs at least {MIN_RUNS}",
+                "note": NOTE}
+    return {**out, "energy_j": _shares(alike, dims, objective, 1), "note": NOTE}
+
+
+def _told(runs: list[tuple[dict, float, float]], dims: list) -> list[tuple[dict, float, float]]:
+    """The runs in the space with a finite objective and energy, as the study takes them."""
+    return [(params, value, energy) for config, value, energy in runs
+            if (params := encoding.to_params(config, dims)) is not None
+            and math.isfinite(value) and math.isfinite(energy)]
+
+
+def _shares(told: list[tuple[dict, float, float]], dims: list, objective: Objective,
+            k: int) -> dict[str, float]:
+    """Target k's (0 the objective, 1 energy) shares over the runs `told`."""
+    values = [t[1 + k] for t in told]
+    if max(values) == min(values):  # nothing to explain: fANOVA would divide by zero
+        return {d.name: 0.0 for d in dims}
+    return _rank(_study(told, dims, objective), k)
 
 
 def _study(told: list[tuple[dict, float, float]], dims: list, objective: Objective):
@@ -150,5 +181,10 @@ def summary_line(result: dict) -> list[str]:
     def top(target: str) -> str:
         return ", ".join(f"{name} {share:.2f}" for name, share in
                          list(entry[target].items())[:3])
+    energy = (f"energy: {top('energy_j')}" if entry.get("energy_j") else
+              f"energy: skipped, {entry.get('energy_skipped')}")
+    left = entry.get("energy_left_out")
+    if left:  # energy over the runs of one kind: which and why, as the ANOVA says it
+        energy += f" (over {entry['energy_runs']} run(s): {left['reason']})"
     return [f"Optuna's importance ({entry['evaluator']}, all {entry['runs']} done runs, "
-            f"not a random sample): objective: {top('objective')}; energy: {top('energy_j')}"]
+            f"not a random sample): objective: {top('objective')}; {energy}"]

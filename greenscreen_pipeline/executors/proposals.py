@@ -76,7 +76,8 @@ def result_of(config: SweepConfig, sweep_dir: Path, index: int,
     summary = folder.summary()
     return propose.Result(index, configuration_of(config, sweep_dir, index), state,
                           _objective(folder, objective, state),
-                          summary.energy_j if summary else math.nan)
+                          summary.energy_j if summary else math.nan,
+                          summary.source if summary else None)
 
 
 def _objective(folder: RunFolder, objective: Objective, state: str) -> float:

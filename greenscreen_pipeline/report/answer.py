@@ -346,11 +346,25 @@ def rule_text(rec: dict, objective: Objective) -> str:
             f"{named}.")
 
 
+def baseline_parameters(inputs: ReportInputs) -> tuple[str, dict]:
+    """The baseline's run and its parameters.yaml: the run the baseline shown is named
+    after (with settings.repeats, its configuration's first finished repeat, another run
+    where 000 failed), else the first of its repeats that recorded parameters; run 000's
+    where none did (its parameters then n/a)."""
+    base = inputs.baseline
+    names = ([str(base["run"])] if base is not None else []) + inputs.baseline_runs
+    for name in dict.fromkeys(names):
+        found = inputs.parameters(name)
+        if found:
+            return name, found
+    return names[0], {}
+
+
 def recommendation(inputs: ReportInputs) -> list:
     rec, unit = inputs.recommendation, inputs.unit
     rule = rule_text(rec, inputs.objective)
-    rows = [["parameter", "recommended", "baseline (000)"]]
-    base = inputs.parameters(BASELINE)
+    name, base = baseline_parameters(inputs)
+    rows = [["parameter", "recommended", f"baseline ({name})"]]
     base = {k: "n/a" if METHOD_DIMENSIONS.get(k, base.get("method")) != base.get("method")
             else v for k, v in base.items()}  # another method's setting, as in the analysis
     rows += [[k, setting(v), setting(base.get(k))] for k, v in rec.get("parameters", {}).items()]

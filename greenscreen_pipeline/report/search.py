@@ -70,11 +70,16 @@ def importance(a: dict) -> list:
     if entry.get("skipped"):
         return section(f"Optuna's parameter importance ({name})",
                        para(f"Not computed: {entry['skipped']}."), note, level="Heading4")
-    shares = entry["objective"], entry["energy_j"]
+    shares = entry["objective"], entry.get("energy_j") or {}
     rows = [["parameter", "share of the objective's variance", "share of energy's variance"]]
     rows += [[p, number(shares[0][p], 2), number(shares[1].get(p), 2)] for p in shares[0]]
+    left = entry.get("energy_left_out")  # energy over the runs of one energy kind only
+    kind = [para(f"Energy's shares are over {entry.get('energy_runs')} run(s) only: "
+                 + (f"{left['reason']}." if entry.get("energy_j") else
+                    f"not computed, {entry.get('energy_skipped')} ({left['reason']})."),
+                 "Italic")] if left else []
     return section(f"Optuna's parameter importance ({name}) over all {entry['runs']} done "
-                   "runs", table(rows, [0.3, 0.35, 0.35]), note, para(
+                   "runs", table(rows, [0.3, 0.35, 0.35]), note, *kind, para(
                        "Each parameter's share of the variance a random forest fitted to "
                        "every finished run explains (Optuna's fANOVA, seeded). The ANOVA "
                        "under Which parameters matter reads the random start only.",

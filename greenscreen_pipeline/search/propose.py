@@ -58,6 +58,8 @@ class Result:
         state: done, stopped, failed or skipped.
         objective: Its objective (last epoch for a stopped run); NaN if unknown.
         energy_j: Its energy over every attempt, in joules; NaN if unknown.
+        energy_source: That energy's provenance (summary.json's `source`); None if
+            unknown. Repeats of one configuration are averaged over one kind of it.
     """
 
     run: int
@@ -65,6 +67,7 @@ class Result:
     state: str
     objective: float = math.nan
     energy_j: float = math.nan
+    energy_source: str | None = None
 
 
 def default_startup(runs: int, batch_size: int) -> int:
