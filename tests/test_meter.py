@@ -143,13 +143,22 @@ def test_stall_is_detected_killed_and_restarted(fake_smi):
 
 
 def test_everything_missing_reports_nan_with_reason(fake_smi):
-    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"}], hang_after=1, start_delay=30)
+    # It answers the start's probe, then its stream hangs before its first line.
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"}], stream_delay=30)
     source = NvidiaSmiSource(interval=0.05, start_timeout=5)
     with EnergyMeter(source=source) as meter:
         with meter.window() as w:
             time.sleep(0.3)
     assert math.isnan(w.energy_j) and w.coverage == 0.0
     assert "no sample received from nvidia-smi" in w.reason
+
+
+def test_a_hung_source_instance_is_unavailable_at_start_as_its_name_is(fake_smi):
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"}], hang_after=1, start_delay=30)
+    meter = EnergyMeter(source=NvidiaSmiSource(interval=0.05, start_timeout=5))
+    with pytest.raises(SourceUnavailable, match=r"is unavailable: .*\(hung\?\)"):
+        meter.start()
+    assert not meter.running and processes_running(fake_smi.exe) == []
 
 
 def test_stop_is_idempotent_and_leaves_no_process_or_zombie(fake_smi):

@@ -71,6 +71,8 @@ def test_na_power_warns_once_in_a_fit_and_records_every_epoch(fake_smi, tmp_path
     (lambda: NvidiaSmiSource(start_timeout=math.inf), "start_timeout"),
     (lambda: CpuTimeEstimate(interval=math.inf), "interval"),
     (lambda: watts_per_core(tdp_w=math.inf), "tdp_w"),
+    (lambda: CpuTimeEstimate(tdp_w=math.inf), "tdp_w"),
+    (lambda: CpuTimeEstimate(watts_per_core=math.inf), "watts_per_core"),
 ])
 def test_infinite_arguments_raise_at_construction(make, name):
     with pytest.raises(ValueError, match=rf"^{name}=inf is not valid; allowed: a number in "
@@ -86,12 +88,3 @@ def test_infinite_arguments_raise_at_construction(make, name):
 def test_an_infinite_pue_or_carbon_intensity_raises_at_construction(kwargs, allowed):
     with pytest.raises(ValueError, match=rf"^{allowed}"):  # every CO2 figure was inf
         SMICallback(log_dir=None, **kwargs)
-
-
-@pytest.mark.parametrize("kwargs, name", [
-    ({"watts_per_core": math.inf}, "watts_per_core"),
-    ({"tdp_w": math.inf}, "tdp_w"),
-])
-def test_an_infinite_wattage_makes_the_estimate_unavailable(kwargs, name):
-    reason = CpuTimeEstimate(**kwargs).unavailable_reason()
-    assert reason is not None and reason.startswith(f"{name}=inf is not valid")

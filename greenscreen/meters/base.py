@@ -67,9 +67,17 @@ class Sample:
         return not math.isnan(self.energy_mj)
 
 
+# Faults a source counts in `SourceHealth.counts` (by name), listed for every source so
+# that a meter's sources add up key by key: RAPL's counter that went back without a wrap.
+COUNTED_FAULTS = ("counter_resets",)
+
+
 @dataclass
 class SourceHealth:
-    """Fault counters and the last reason a source gave for missing data."""
+    """Fault counters and the last reason a source gave for missing data (or, for a
+    counter reset, for energy not counted). `counts` holds the faults only some sources
+    have (`COUNTED_FAULTS`): each is a fault as the others are, in `faults` and
+    `as_dict`."""
 
     restarts: int = 0
     stalls: int = 0
@@ -80,7 +88,8 @@ class SourceHealth:
 
     @property
     def faults(self) -> int:
-        return self.restarts + self.stalls + self.garbage_lines + self.read_errors
+        return (self.restarts + self.stalls + self.garbage_lines + self.read_errors
+                + sum(self.counts.values()))
 
     def as_dict(self) -> dict:
         return {
@@ -88,6 +97,8 @@ class SourceHealth:
             "stalls": self.stalls,
             "garbage_lines": self.garbage_lines,
             "read_errors": self.read_errors,
+            **{name: 0 for name in COUNTED_FAULTS},
+            **self.counts,
             "faults": self.faults,
             "reason": self.reason,
         }

@@ -56,7 +56,20 @@ def watts_per_core(tdp_w: float | None = None) -> float:
 
 
 class CpuTimeEstimate(PolledSource):
-    """Estimates energy as CPU seconds (process + reaped children) x W/core."""
+    """Estimates energy as CPU seconds (process + reaped children) x W/core.
+
+    Args:
+        interval: Seconds between reads.
+        tdp_w: The CPU's TDP in watts, shared by its cores; default
+            GREENSCREEN_CPU_TDP_W, else 85 W.
+        watts_per_core: Watts per busy core, instead of `tdp_w`.
+
+    Raises:
+        ValueError: `tdp_w` or `watts_per_core` is not a finite number > 0 ("tdp_w=-5 is
+            not valid; allowed: a number in (0, inf) or None."), here, where it is given. An
+            invalid GREENSCREEN_CPU_TDP_W is no argument: it makes the source unavailable
+            (`unavailable_reason` names the variable), so "auto" and a fit go on without it.
+    """
 
     name = "estimate"
     provenance = "estimated:cpu-time"
@@ -66,8 +79,8 @@ class CpuTimeEstimate(PolledSource):
     def __init__(self, interval: float = 0.1, tdp_w: float | None = None,
                  watts_per_core: float | None = None) -> None:
         super().__init__(interval)
-        self.tdp_w = tdp_w
-        self.watts_per_core = watts_per_core
+        self.tdp_w = check_positive("tdp_w", tdp_w, allow_none=True)
+        self.watts_per_core = check_positive("watts_per_core", watts_per_core, allow_none=True)
 
     def _watts(self) -> float:
         if self.watts_per_core is not None:
@@ -76,7 +89,8 @@ class CpuTimeEstimate(PolledSource):
 
     def unavailable_reason(self) -> str | None:
         """None, unless the wattage it would use is not valid (an invalid
-        GREENSCREEN_CPU_TDP_W, `tdp_w` or `watts_per_core`): then that error's message."""
+        GREENSCREEN_CPU_TDP_W: the arguments are checked where they are given): then that
+        error's message."""
         try:
             self._watts()
         except ValueError as exc:

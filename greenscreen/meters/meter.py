@@ -246,7 +246,8 @@ class EnergyMeter:
         if not self._sources:
             return {"faults": 0, "reason": None}
         rows = [s.health.as_dict() for s in self._sources]
-        out = {k: sum(r[k] for r in rows) for k in rows[0] if k != "reason"}
+        keys = dict.fromkeys(k for r in rows for k in r if k != "reason")
+        out = {k: sum(r.get(k, 0) for r in rows) for k in keys}
         out["reason"] = next((r["reason"] for r in rows if r["reason"]), None)
         return out
 

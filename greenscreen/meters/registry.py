@@ -96,7 +96,8 @@ def plan(request, interval: float = 0.1, gpus=None) -> Plan:
     - one name: that source; raises `SourceUnavailable` if it cannot run here.
     - a list of names or `PowerSource`s: those that can run; each one that cannot
       leaves its components unmeasured, with the reason. Raises only if none can run.
-    - a `PowerSource`: that source.
+    - a `PowerSource`: that source, asked whether it can run as a name's source is (and
+      as one in a list is); raises `SourceUnavailable` if it cannot run here.
 
     Example:
 
@@ -105,8 +106,6 @@ def plan(request, interval: float = 0.1, gpus=None) -> Plan:
     >>> [s.name for s in p.sources], p.unmeasured  # doctest: +SKIP
     (['nvml', 'rapl'], {'dram': 'no dram zone under /sys/class/powercap (AMD ...)'})
     """
-    if isinstance(request, PowerSource):
-        return Plan([request])
     if request == "auto":
         gpu, skipped = pick_gpu(interval, gpus)
         result = Plan([gpu] if gpu else [], skipped)
@@ -122,14 +121,17 @@ def plan(request, interval: float = 0.1, gpus=None) -> Plan:
                     f"{n}: {r}" for n, r in result.skipped.items()))
             result.sources.append(estimate)
         return result
-    single = isinstance(request, str)
+    single = isinstance(request, (str, PowerSource))
     result = Plan([])
     for item in [request] if single else list(request):
-        # An instance in a list is asked whether it can run as a name's source is: one
-        # that cannot leaves its components unmeasured, with the reason.
+        # An instance, alone or in a list, is asked whether it can run as a name's source
+        # is: alone, one that cannot raises; in a list, it leaves its components
+        # unmeasured, with the reason.
         source = item if isinstance(item, PowerSource) else make_source(item, interval, gpus)
         if not _add(result, source.name, source) and single:
-            raise SourceUnavailable(f"source={item!r} is unavailable: {result.skipped[item]}")
+            what = repr(item) if isinstance(item, str) else f"{type(item).__name__} instance"
+            raise SourceUnavailable(
+                f"source={what} is unavailable: {result.skipped[source.name]}")
     if not result.sources:
         raise SourceUnavailable("no source can run: " + "; ".join(
             f"{n}: {r}" for n, r in result.skipped.items()))
@@ -152,36 +154,45 @@ def check_source(source) -> None:
     """
     allowed = (", ".join(repr(s) for s in SOURCE_NAMES) + ", a PowerSource instance, or a "
                "list of source names (e.g. ['nvml', 'rapl'])")
-    if isinstance(source, PowerSource) or (isinstance(source, str) and source in SOURCE_NAMES):
+    if isinstance(source, str) and source in SOURCE_NAMES:
         return
-    if isinstance(source, (str, bytes)) or not isinstance(source, (list, tuple)) or not source:
+    # A lone instance is checked as a list of one is: each rule below holds for it.
+    items = [source] if isinstance(source, PowerSource) else source
+    if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)) or not items:
         raise invalid("source", source, allowed + did_you_mean(source, SOURCE_NAMES))
-    names = [s for s in source if not isinstance(s, PowerSource)]
-    unknown = [n for n in names if not isinstance(n, str) or n not in SOURCE_NAMES[1:]]
+    unknown = [s for s in items if not isinstance(s, PowerSource)
+               and (not isinstance(s, str) or s not in SOURCE_NAMES[1:])]
     if unknown:
         raise invalid("source", source, allowed + " without 'auto'"
                       + did_you_mean(unknown[0], SOURCE_NAMES[1:]))
-    kinds = [_kind(s) for s in source]
-    known = [k for k in kinds if isinstance(k, str)]
-    if (len(set(known)) != len(known) or len({id(s) for s in source}) != len(source)
-            or sum(_measures_gpu(s) for s in source) > 1):
+    kinds = [_kind(s) for s in items]  # the same object twice has the same kind too
+    if len(set(kinds)) != len(kinds) or sum(_measures_gpu(s) for s in items) > 1:
         raise invalid("source", source, "a list naming each source once and at most one GPU "
                       "source ('nvidia-smi' or 'nvml'): both would count the GPUs twice")
-    if "estimate" in names and len(source) > 1:
-        raise invalid("source", source, "'estimate' alone: an estimate is never added to a "
+    # Asked of a list only: a provenance may ask the source (nvidia-smi's names its field).
+    estimates = [s for s in items if _estimates(s)] if len(items) > 1 else []
+    if estimates:
+        what = ("'estimate'" if isinstance(estimates[0], str) else
+                "an estimating PowerSource (provenance 'estimated:...')")
+        raise invalid("source", source, f"{what} alone: an estimate is never added to a "
                       "measurement")
-    if len(source) > 1 and any(isinstance(s, PowerSource) and str(
-            s.provenance).startswith("estimated:") for s in source):
-        raise invalid("source", source, "an estimating PowerSource (provenance "
-                      "'estimated:...') alone: an estimate is never added to a measurement")
 
 
 def _kind(item) -> "str | int":
     """What a list item measures by: its name, or a built-in source's name for an
-    instance (two RaplSources read the same zones); another PowerSource is its own."""
+    instance (two RaplSources read the same zones); another PowerSource is its own (its
+    id: the same object twice is one kind twice)."""
     if not isinstance(item, PowerSource):
         return item
     return item.name if item.name in SOURCE_NAMES[1:] else id(item)
+
+
+def _estimates(item) -> bool:
+    """Whether a list item estimates: the name "estimate", or an instance whose provenance
+    is "estimated:..." (`CpuTimeEstimate()`, or a user's estimating source)."""
+    if not isinstance(item, PowerSource):
+        return item == "estimate"
+    return str(item.provenance).startswith("estimated:")
 
 
 def _measures_gpu(item) -> bool:

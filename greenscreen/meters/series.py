@@ -211,11 +211,14 @@ def _nanmean(values: array) -> float:
 #   the median of the three slopes around an interval is its trend) happened at an unknown
 #   moment in the interval, so the trapezoid is off by up to h |jump| / 2, uniformly. These
 #   are independent from interval to interval: root-sum-square of their standard deviations.
-# - gaps (an interval over `GAP_FACTOR` times the usual spacing: a dead or restarted stream,
-#   [N/A] rows) and the parts of the window before the first or after the last sample
-#   (power held constant): the signal could have been anywhere in the range observed around
-#   the window, so the bound is the length times the largest distance from the estimate to
-#   that range. Worst cases, added linearly.
+# - gaps (an interval over `GAP_FACTOR` times the usual spacing: a restarted stream, [N/A]
+#   rows) and the parts of the window before the first or after the last sample (power held
+#   constant): the signal could have been anywhere in the range observed around the window,
+#   so the bound is the length times the largest distance from the estimate to that range.
+#   A part outside the readings longer than a gap (a stream that died: its power is carried
+#   on past its last reading, with no later reading to bound it) could have been anything:
+#   the bound is at least the whole energy carried there (power from 0 to twice the held
+#   one), or the range's distance where that is larger. Worst cases, added linearly.
 # - reading resolution (nvidia-smi prints 0.01 W) and timestamp resolution (it prints ms):
 #   uniform errors per sample, propagated through the trapezoid weights, root-sum-square.
 # Counter samples (E(t) interpolated between readings; the readings are exact in between):
@@ -258,8 +261,8 @@ def power_error(t: np.ndarray, p: np.ndarray, a: float, b: float,
     if len(ts) < 2:
         return NAN  # one reading shows no range to bound the held power by (as a counter)
     low, high = float(np.min(ps)), float(np.max(ps))
-    bound = _outside(ts, float(ps[0]), float(ps[-1]), a, b, low, high)
     h, dp = np.diff(ts), np.diff(ps)
+    bound = _outside(ts, float(ps[0]), float(ps[-1]), a, b, low, high, float(np.median(h)))
     overlap = np.clip(np.minimum(ts[1:], b) - np.maximum(ts[:-1], a), 0.0, None)
     frac = overlap / h
     gap = h > GAP_FACTOR * float(np.median(h))
@@ -294,7 +297,8 @@ def counter_error(t: np.ndarray, e: np.ndarray, a: float, b: float,
     power = np.diff(es) / h
     low, high = float(np.min(power)), float(np.max(power))
     held = np.r_[power[0], power[0], power, power[-1], power[-1]]  # held at the ends
-    bound = _outside(ts, float(power[0]), float(power[-1]), a, b, low, high)
+    bound = _outside(ts, float(power[0]), float(power[-1]), a, b, low, high,
+                     float(np.median(h)))
     gap = h > GAP_FACTOR * float(np.median(h))
     variance, ramp = 2 * facts.counter_resolution_j**2 / 12, 0.0
     for sign, edge in ((-1.0, a), (1.0, b)):
@@ -333,10 +337,21 @@ def _span(t: np.ndarray, a: float, b: float) -> tuple[int, int]:
 
 
 def _outside(ts: np.ndarray, first: float, last: float, a: float, b: float, low: float,
-             high: float) -> float:
+             high: float, spacing: float) -> float:
     """Bound on the parts of [a, b] before the first or after the last reading, where the
-    power is held at its end value (`first`, `last`): length x distance to the range."""
+    power is held at its end value (`first`, `last`): length x distance to the range, and
+    at least the whole energy held there (length x |power|) where the part is longer than
+    a gap (`GAP_FACTOR` x the usual `spacing`): a stream that died, a source that had not
+    answered yet. Within a gap of the readings (a window closing before a stream's next
+    line, as every window can) the range's distance alone."""
     before = max(min(ts[0], b) - a, 0.0)
     after = max(b - max(ts[-1], a), 0.0)
-    return (before * max(high - first, first - low)
-            + after * max(high - last, last - low))
+    return (before * _held_error(first, low, high, before > GAP_FACTOR * spacing)
+            + after * _held_error(last, low, high, after > GAP_FACTOR * spacing))
+
+
+def _held_error(power: float, low: float, high: float, unbounded: bool) -> float:
+    """How far (W) the power held past a reading may be from the truth: to the range
+    observed, or (`unbounded`: held longer than a gap) at least the power itself."""
+    spread = max(high - power, power - low)
+    return max(spread, abs(power)) if unbounded else spread
