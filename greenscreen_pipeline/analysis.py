@@ -33,16 +33,12 @@ from .errors import UsageError
 from .objective import Objective
 from .recommend import recommend, recommend_values
 from .runfolder import Unreadable, read_json
+from .sweep_total import COMPUTED  # the seed format's figure in words
 from .wording import some
 
 TOP_K = 5
 COLUMNS = ["run", "objective", "energy_j", "power_w", "duration_s", "source"]
 EFFICIENCY = ["objective_per_kwh", "objective_per_w"]
-# The provenance in words of the seed format's figure (collect.SEED_SOURCE): the original
-# pipeline logged one nvidia-smi power reading per epoch, and its energy is each reading
-# times the epoch's duration, so a measured power held over a whole epoch, not a metered
-# energy: never "measured", as sweep_total's two words (measured, estimated) would say.
-COMPUTED = "computed from one power sample per epoch"
 SHARING_UNKNOWN_TEXT = ("GPU sharing unknown: the meter could not see the GPU's compute "
                         "processes (a container?), so a run's GPU figure may include other "
                         "processes' energy")

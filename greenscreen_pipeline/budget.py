@@ -92,7 +92,8 @@ def _from_text(text: str) -> float:
         raise BudgetError(ALLOWED) from None
 
 
-# Energy the sweep spent, split by provenance (measured_j, estimated_j, total_j, provenance).
+# Energy the sweep spent, split by provenance (measured_j, computed_j: the seed format's,
+# estimated_j; total_j; provenance in words, `sweep_total.words_of`).
 Spent = sweep_total.SweepTotal
 
 
@@ -156,8 +157,10 @@ def in_budget_units(joules: float, budget: float) -> str:
 
 
 def line(settings: dict, sweep_dir: "str | Path", now: Spent | None = None) -> str | None:
-    """"spent X of budget Y (measured)", or None without a budget. `now`: the sweep's
-    total where the caller has just read it (the progress line), else read here."""
+    """"spent X of budget Y (measured)", or None without a budget; its provenance is the
+    total's in words (`sweep_total.words_of`: "measured + estimated", the seed format's
+    "computed from one power sample per epoch"). `now`: the sweep's total where the caller
+    has just read it (the progress line), else read here."""
     budget = settings.get("budget")
     if budget is None:
         return None

@@ -8,7 +8,7 @@
     progress          the hypervolume of the done runs' (objective, energy) front against
                       the sweep's cumulative energy, run by run
     proposal_cost     what proposing a pareto search's batches cost (CPU seconds and their
-                      estimated energy), apart from the runs' measured energy
+                      estimated energy), apart from the runs' own energy
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .objective import Objective
 from .runfolder import read_json
 from .search.front import hypervolume, pareto_mask
 from .search.propose import default_startup
-from .sweep_total import kind_of, words_of
+from .sweep_total import COMPUTED, kind_of, words_of
 
 # How far beyond the worst done run the hypervolume's reference point lies, as a share of
 # the done runs' range on each axis.
@@ -33,8 +33,9 @@ REFERENCE_MARGIN = 0.01
 
 def energy_by_state(df: pd.DataFrame) -> dict:
     """State -> {"runs": n, "energy_j": their energy over every attempt, "provenance":
-    "measured", "estimated" or "measured + estimated"} over every run folder of `df`
-    (collect's rows); a run without a figure counts in "runs" only."""
+    "measured", "estimated", the seed format's COMPUTED, or their mix ("measured +
+    estimated"): `sweep_total.words_of`} over every run folder of `df` (collect's rows); a
+    run without a figure counts in "runs" only."""
     out = {}
     for state, rows in df.groupby(df["status"].fillna("unknown"), sort=True):
         raw = pd.to_numeric(rows["energy_j"], errors="coerce")
@@ -45,7 +46,8 @@ def energy_by_state(df: pd.DataFrame) -> dict:
                            "energy_j": float(raw.sum()) if raw.notna().any() else None,
                            # never summed under one word: "measured + estimated" where mixed
                            "provenance": words_of(float(energy[kinds == "measured"].sum()),
-                                                  float(energy[kinds == "estimated"].sum()))
+                                                  float(energy[kinds == "estimated"].sum()),
+                                                  float(energy[kinds == COMPUTED].sum()))
                            if kinds.notna().any() else None}
     return out
 

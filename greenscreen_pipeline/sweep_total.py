@@ -21,11 +21,13 @@ An attempt is covered for the seconds of its [t_start, t_end] inside a session's
 when the sweep last recorded straddles the session's end: its own figures count in
 proportion to its seconds outside, an apportioning by time. Energy already spent is never
 dropped: what no session covers counts at the run's own figure. Each part keeps its
-provenance, and `provenance` ("measured", "estimated", "measured + estimated") follows
-`provenance.estimated`, so a total that is in part an estimate says so wherever it is
-shown. A session recorded with another source than the GPUs' (a ledger that metered
-RAPL's whole packages too, before it kept GPU sources only) is not used: its attempts
-count at their own figures. The budget's "spent" is this total too (`budget.Spent`;
+provenance, and `provenance` ("measured", "estimated", "measured + estimated", COMPUTED
+and its mixes: `kind_of`) follows `provenance.estimated`, so a total that is in part an
+estimate says so wherever it is shown; the original pipeline's figure ("computed:", one
+power reading per epoch times the epoch's duration) is never added into "measured". A
+session recorded with another source than the GPUs' (a ledger that metered RAPL's whole
+packages too, before it kept GPU sources only) is not used: its attempts count at their
+own figures. The budget's "spent" is this total too (`budget.Spent`;
 budget.py says why): the console prints the two one under the other, as one figure.
 """
 
@@ -45,6 +47,12 @@ METER, BESIDE, OWN = "sweep-meter", "beside-meter", "not-covered"
 # The joules of a component only a meter gives: the CPU-time estimate is the CPU's alone.
 ONLY_MEASURED = ("gpu", "dram")
 GPU_BASES = ("measured:nvidia-smi", "measured:nvml")
+# The provenance in words of the seed format's figure (collect.SEED_SOURCE): the original
+# pipeline logged one nvidia-smi power reading per epoch, and its energy is each reading
+# times the epoch's duration, so a measured power held over a whole epoch, not a metered
+# energy: never "measured". Here, the lowest module that words a figure's kind; analysis
+# and the report import it.
+COMPUTED = "computed from one power sample per epoch"
 
 
 def gpu_only(source: str) -> bool:
@@ -65,40 +73,51 @@ class SweepTotal:
     union_s: float = 0.0
     runs_own_j: float = 0.0  # the runs' own figures added up, every attempt
 
+    def _of_kind(self, kind: str) -> float:
+        return math.fsum(j for (_, _, s), j in self.parts.items() if kind_of(s) == kind)
+
     @property
     def estimated_j(self) -> float:
-        return math.fsum(j for (_, _, s), j in self.parts.items() if provenance.estimated(s))
+        return self._of_kind("estimated")
 
     @property
     def measured_j(self) -> float:
-        return math.fsum(j for (_, _, s), j in self.parts.items()
-                         if not provenance.estimated(s))
+        """The metered joules only: neither an estimate nor the seed format's COMPUTED."""
+        return self._of_kind("measured")
+
+    @property
+    def computed_j(self) -> float:
+        """The seed format's joules (COMPUTED from one power sample per epoch)."""
+        return self._of_kind(COMPUTED)
 
     @property
     def total_j(self) -> float:
-        return self.measured_j + self.estimated_j
+        return self.measured_j + self.computed_j + self.estimated_j
 
     @property
     def provenance(self) -> str:
-        """measured, estimated, "measured + estimated" when both count, or "nothing
-        spent yet" (before any run: neither word would be true)."""
-        return words_of(self.measured_j, self.estimated_j)
+        """measured, estimated, COMPUTED, their mix ("measured + estimated") where more
+        than one counts, or "nothing spent yet" (before any run: no word would be true)."""
+        return words_of(self.measured_j, self.estimated_j, self.computed_j)
 
     def to_json(self) -> dict:
         """analysis.json's `sweep_energy`: the total, its provenance and its parts."""
         sources = sorted({s for (kind, _, s) in self.parts if kind == METER})
         return {"energy_j": self.total_j, "provenance": self.provenance,
                 "measured_j": self.measured_j, "estimated_j": self.estimated_j,
+                "computed_j": self.computed_j,
                 "parts": [{"kind": k, "component": c, "source": s, "energy_j": j}
                           for (k, c, s), j in sorted(self.parts.items())],
                 "sessions": self.sessions, "union_s": self.union_s,
                 "source": " + ".join(sources) or None, "runs_own_j": self.runs_own_j}
 
 
-def words_of(measured_j: float, estimated_j: float) -> str:
-    """The budget's words for a total's provenance, here for every total of the sweep."""
-    named = [name for name, j in (("measured", measured_j), ("estimated", estimated_j))
-             if j > 0]
+def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0) -> str:
+    """The budget's words for a total's provenance, here for every total of the sweep:
+    each kind that counts, never one word for two ("measured + COMPUTED", "measured +
+    estimated"). `computed_j`: the seed format's joules (COMPUTED), never "measured"."""
+    named = [name for name, j in (("measured", measured_j), (COMPUTED, computed_j),
+                                  ("estimated", estimated_j)) if j > 0]
     return " + ".join(named) or "nothing spent yet"
 
 
@@ -331,9 +350,20 @@ def in_joules(j: float) -> str:
     return f"{j:.1f} J"
 
 
+def computed(source) -> bool:
+    """Whether a figure's provenance is, in part, the seed format's "computed:" figure
+    (collect.SEED_SOURCE: a power reading per epoch times its duration), no estimate in it."""
+    return not provenance.estimated(source) and any(
+        base.startswith("computed:") for base, _ in provenance.parts(str(source)))
+
+
 def kind_of(source: str) -> str:
-    """"measured" or "estimated" (`provenance.estimated`): a part's provenance in a word."""
-    return "estimated" if provenance.estimated(source) else "measured"
+    """"measured", "estimated" (`provenance.estimated`, in part) or COMPUTED (the seed
+    format's figure, in part): a part's provenance in a word. Never "measured" for a
+    figure computed from power samples."""
+    if provenance.estimated(source):
+        return "estimated"
+    return COMPUTED if computed(source) else "measured"
 
 
 def words(record: dict, text=in_joules, name=str) -> str:
@@ -363,6 +393,7 @@ def words(record: dict, text=in_joules, name=str) -> str:
         said = [part(OWN, None, lambda j: "the runs' own figures added up, unfinished runs "
                                           "included")]
     if record.get("estimated_j", 0) > 0:
-        lead += ", in part an estimate" if record.get("measured_j", 0) > 0 else \
+        lead += ", in part an estimate" if (record.get("measured_j", 0)
+                                            + record.get("computed_j", 0)) > 0 else \
             ", not a measurement"
     return f"{lead}: " + ("; ".join(said) or "no run has recorded its energy")

@@ -131,7 +131,8 @@ def energy_row(inputs: ReportInputs) -> tuple[str, float, str]:
         if books.get("sessions") else "")
     measured, estimated = final_books(inputs)
     lead = sweep_total.words_of(books.get("measured_j", 0.0) + measured,
-                                books.get("estimated_j", 0.0) + estimated)
+                                books.get("estimated_j", 0.0) + estimated,
+                                books.get("computed_j", 0.0))
     spent = (f"final runs {unit.text(final)} ({sweep_total.words_of(measured, estimated)})"
              if final else "final runs not run yet")
     return (f"{unit.text(sweep + final)} in all" + (f" ({lead})" if final else "")
