@@ -213,8 +213,11 @@ def same_rank(y, y_pred):
 def batch_size_of(x):
     """The batch size of `x`: an array, or a model's several inputs (a list, tuple or
     dict of arrays), whose first array it reads; `ops.shape(x)[0]` failed on a dict and
-    gave a list's length."""
-    return ops.shape(keras.tree.flatten(x)[0])[0]
+    gave a list's length. A Python int where the shape is static (every backend's
+    arrays, a traced tensor of known batch), so that a size worked out from it (gating's
+    sub-batch) is static too; else a tensor (TensorFlow, a batch of None when traced)."""
+    first = keras.tree.flatten(x)[0]
+    return first.shape[0] if first.shape[0] is not None else ops.shape(first)[0]
 
 
 def kernels(model: keras.Model) -> list:

@@ -32,7 +32,7 @@ from keras import ops
 
 from ..choices import SCORING, SELECTORS
 from ..validation import check_choice, check_integer
-from .base import WrappedModel, error_message
+from .base import WrappedModel, batch_size_of, error_message
 from .controllers import CONTROLLERS, ASTController, PIController, check_gains
 
 __all__ = ["ASTController", "PIController", "SampleGating", "significance", "with_indices"]
@@ -104,13 +104,6 @@ def significance(per_sample_loss, x):
     loss = ops.cast(per_sample_loss, "float32")
     score = 0.7 * loss / (ops.mean(loss) + 1e-8) + 0.3 * sum(relative) / len(relative)
     return ops.clip(score / (ops.max(score) + 1e-8), 0.0, 1.0)
-
-
-def _static_batch(x):
-    """The batch size of `x` (an array or several inputs): a Python int when the shape
-    is static, so the sub-batch has a static size; else a tensor."""
-    first = keras.tree.flatten(x)[0]
-    return first.shape[0] if first.shape[0] is not None else ops.shape(first)[0]
 
 
 def _take(structure, slots):
@@ -286,7 +279,7 @@ class SampleGating(WrappedModel):
 
     def _choose(self, x, y, k, idx=None):
         """(indices of the k slots, weight 0/1 per slot, activation rate, scoring output)."""
-        batch = _static_batch(x)
+        batch = batch_size_of(x)
         noise = keras.random.uniform((batch,), dtype="float32", seed=self.seed_generator)
         if self.selector == "random":
             slots = ops.top_k(noise, k, sorted=False)[1]
@@ -323,7 +316,7 @@ class SampleGating(WrappedModel):
             x, idx = x  # fit(with_indices(x), y)
             _check_index_shape(idx)
             idx = ops.cast(ops.reshape(idx, (-1,)), "int32")
-        batch = _static_batch(x)
+        batch = batch_size_of(x)
         if self.mode == "warmup":
             slots, weight = ops.arange(batch), ops.ones((batch,), "float32")
             rate, y_pred = ops.ones((), "float32"), None
