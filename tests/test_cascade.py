@@ -1,6 +1,7 @@
 """Inference cascade: scores, routing, oracle bound, thresholds, memory, heterogeneity."""
 
 import json
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -198,7 +199,38 @@ def run_cli(*args, env=None):
                           capture_output=True, text=True, timeout=600, env=env)
 
 
+@pytest.fixture(scope="module")
+def trained_pair():
+    """The small and big models `python -m greenscreen.cascade` trains on the embedded
+    digits for --epochs 1 --seed 0 (its own data split, seed and `train_pair`), trained
+    once for the CLI tests that run `main` in this process."""
+    from greenscreen.cascade.__main__ import load_data, train_pair
+
+    x_tr, y_tr, *_ = load_data(None, 0)
+    keras.utils.set_random_seed(0)
+    return train_pair(x_tr, y_tr, 10, 1)
+
+
+def run_main(monkeypatch, capsys, pair, *args):
+    """The CLI's `main(argv)` in this process, as `run_cli` runs it in another (return
+    code, stdout, stderr), the models it trains being `pair`: each training run took a
+    subprocess 10 to 20 s. One test (the cascade with memory) still trains in its own
+    process, through `python -m greenscreen.cascade`."""
+    from greenscreen.cascade import __main__ as cli
+
+    def shared(x, y, num_classes, epochs=15):  # what main asks for: digits, --epochs 1
+        assert (x.shape[1:], len(y), num_classes, epochs) == ((8, 8, 1), len(x), 10, 1)
+        return pair
+
+    monkeypatch.setattr(cli, "train_pair", shared)
+    capsys.readouterr()
+    code = cli.main(list(args))
+    said = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=said.out, stderr=said.err)
+
+
 def test_cli_runs_a_cascade_with_memory_on_the_embedded_digits():
+    """In a process of its own: the entry point end to end, its models trained there."""
     import json
 
     out = run_cli("run", "--epochs", "1", "--memory", "invariants", "--duplicates", "0.3",
@@ -259,12 +291,13 @@ def test_cli_refuses_a_model_file_that_stores_code_and_loads_a_plain_one(tmp_pat
     assert ok.returncode == 0, ok.stderr[-2000:]
 
 
-def test_cli_run_reports_measured_cost_per_1000_predictions_with_short_flags(tmp_path):
+def test_cli_run_reports_measured_cost_per_1000_predictions_with_short_flags(
+        tmp_path, monkeypatch, capsys, trained_pair):
     import json
 
     out = tmp_path / "run.json"
-    result = run_cli("run", "--epochs", "1", "-s", "difference", "-n", "50", "-d", "0.1",
-                     "-e", "none", "--out", str(out))
+    result = run_main(monkeypatch, capsys, trained_pair, "run", "--epochs", "1", "-s",
+                      "difference", "-n", "50", "-d", "0.1", "-e", "none", "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     written = json.loads(out.read_text())
     assert written == json.loads(result.stdout)
@@ -369,8 +402,9 @@ def test_memory_verdict_says_when_the_memory_does_not_pay():
     assert memory_verdict(no_tick, 0.1, 0.2)["compared_in"] == "seconds"
 
 
-def test_cli_threshold_reports_values_at_the_chosen_thresholds_and_no_nulls():
-    out = run_cli("threshold", "--epochs", "1", "-n", "50")
+def test_cli_threshold_reports_values_at_the_chosen_thresholds_and_no_nulls(
+        monkeypatch, capsys, trained_pair):
+    out = run_main(monkeypatch, capsys, trained_pair, "threshold", "--epochs", "1", "-n", "50")
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     assert "null" not in out.stdout
