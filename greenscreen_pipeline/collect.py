@@ -88,8 +88,13 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
     summary = RunSummary()
     if folder.is_seed_format():
         energy, power, duration = folder.seed_energy()
-        row.update(status="done", energy_j=energy, power_w=power, duration_s=duration,
-                   source=SEED_SOURCE, format="seed", energy_err_j=float("nan"))
+        try:  # done where the original pipeline finished it, else skipped (runfolder)
+            outcome = folder.seed_outcome()
+        except Unreadable as exc:
+            outcome = {"status": "unreadable", "reason": str(exc)}
+        row.update(status=outcome["status"], reason=outcome.get("reason"), energy_j=energy,
+                   power_w=power, duration_s=duration, source=SEED_SOURCE, format="seed",
+                   energy_err_j=float("nan"))
     else:
         try:
             outcome = folder.outcome()

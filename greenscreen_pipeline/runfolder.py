@@ -16,7 +16,8 @@ Each file has one writer, named on its right; every stage reads runs through
 *unreadable* (a directory in its place, EIO, ESTALE, half a JSON document):
 an unreadable file raises `Unreadable` naming it, and nothing here deletes or
 overwrites a folder it could not read. The original pipeline's folders (no
-summary.json; `gpu_power_W`-style columns) are translated here, and only here.
+summary.json nor status.json; `gpu_power_W`-style columns) are translated here, and only
+here: done where the original finished them, else skipped; never written to.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ STATES = ("pending", "running", "interrupted", "parked") + FINAL
 BUSY_EXIT = 73  # run.execute.BUSY: another process held the run's lock; nothing was trained
 # The original pipeline's logs.csv columns, and ours.
 SEED_COLUMNS = {"gpu_power_W": "power_w", "gpu_temp_C": "gpu_temp_c", "gpu_util_%": "gpu_util_pct"}
+SEED_UNFINISHED = ("the original pipeline's run did not finish: its parameters.yaml has no "
+                   "test metric; greenscreen does not train or resume a folder of that format")
 
 
 class Unreadable(RuntimeError):
@@ -167,11 +170,28 @@ class RunFolder:
         return [a for a in attempts if a.get("how") != f"exit {BUSY_EXIT}"]
 
     def is_seed_format(self) -> bool:
-        """The original pipeline's folder: a logs.csv with its columns and no status.json."""
+        """The original pipeline's folder: a logs.csv with its columns and no status.json
+        (a logs.csv that cannot be opened is not taken for one: `logs()` names it)."""
         if (self.path / "status.json").exists() or not (self.path / "logs.csv").exists():
             return False
-        with open(self.path / "logs.csv", encoding="utf-8", errors="replace") as fh:
-            return "gpu_power_W" in fh.readline()
+        try:
+            with open(self.path / "logs.csv", encoding="utf-8", errors="replace") as fh:
+                return "gpu_power_W" in fh.readline()
+        except OSError:
+            return False
+
+    def seed_outcome(self) -> dict:
+        """An original pipeline's folder's outcome (`is_seed_format`), read, never written:
+        done where it finished there (its parameters.yaml holds a test metric, written
+        after training; its test metrics are given, as a done status.json holds ours), else
+        skipped: greenscreen does not train that format's folders, nor resume them (no
+        checkpoint of ours; no file of ours is written into them)."""
+        params = self.parameters()
+        tested = {k: v for k, v in (params if isinstance(params, dict) else {}).items()
+                  if str(k).startswith("test_") and v is not None}
+        if tested:
+            return {"status": "done", "attempts": 0, **tested}
+        return {"status": "skipped", "attempts": 0, "reason": SEED_UNFINISHED}
 
     def logs(self):
         """logs.csv as a DataFrame, epoch rows only, with our column names."""
@@ -227,9 +247,11 @@ class RunFolder:
         A run process that died without saying why is failed (killed by SIGKILL:
         out of memory?) or interrupted (`endings.interrupted`: SIGINT, SIGTERM, a full
         disk; or its executor died with it, e.g. the whole sweep was killed or a node was
-        lost).
+        lost). An original pipeline's folder is done or skipped (`seed_outcome`).
         """
         record = self.status_record()
+        if not record and self.is_seed_format():
+            return self.seed_outcome()
         attempts = self.attempts()
         last = attempts[-1] if attempts else {}
         out = {**record, "status": record.get("status", "pending"), "attempts": len(attempts)}

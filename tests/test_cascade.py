@@ -213,12 +213,14 @@ def trained_pair():
 
 def run_main(monkeypatch, capsys, pair, *args):
     """The CLI's `main(argv)` in this process, as `run_cli` runs it in another (return
-    code, stdout, stderr), the models it trains being `pair`: each training run took a
-    subprocess 10 to 20 s. One test (the cascade with memory) still trains in its own
-    process, through `python -m greenscreen.cascade`."""
+    code, stdout, stderr), the models it trains being `pair` (None where the command loads
+    its models from files and trains none): each run took a subprocess 10 to 25 s. One
+    test (the cascade with memory) still trains in its own process, through
+    `python -m greenscreen.cascade`."""
     from greenscreen.cascade import __main__ as cli
 
     def shared(x, y, num_classes, epochs=15):  # what main asks for: digits, --epochs 1
+        assert pair is not None, f"main({list(args)}) trained models it was to load"
         assert (x.shape[1:], len(y), num_classes, epochs) == ((8, 8, 1), len(x), 10, 1)
         return pair
 
@@ -274,8 +276,12 @@ def test_heterogeneity_matrix_runs_models_on_x():
     assert m.loc["small", "always2"] == 0.25 and m.loc["always2", "small"] == 0.5
 
 
-def test_cli_refuses_a_model_file_that_stores_code_and_loads_a_plain_one(tmp_path):
-    """`.keras` files load in Keras's safe mode: a Lambda layer's code is never run."""
+def test_cli_refuses_a_model_file_that_stores_code_and_loads_a_plain_one(
+        tmp_path, monkeypatch, capsys):
+    """`.keras` files load in Keras's safe mode: a Lambda layer's code is never run. In this
+    process: `load_model` passes safe_mode=True itself, so no setting left by another test
+    (keras.config.enable_unsafe_deserialization) changes what is refused, and neither
+    command trains a model (the files are given)."""
     inputs = keras.Input((8, 8, 1))
     flat = keras.layers.Flatten()(inputs)
     plain = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(flat))
@@ -283,11 +289,11 @@ def test_cli_refuses_a_model_file_that_stores_code_and_loads_a_plain_one(tmp_pat
     doubled = keras.layers.Lambda(lambda t: t * 2.0)(flat)
     unsafe = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(doubled))
     unsafe.save(tmp_path / "lambda.keras")
-    out = run_cli("run", "--model1", str(tmp_path / "lambda.keras"))
+    out = run_main(monkeypatch, capsys, None, "run", "--model1", str(tmp_path / "lambda.keras"))
     assert out.returncode == 2
     assert "lambda.keras was refused: it stores Python code" in out.stderr
     assert "safe_mode=False" in out.stderr and "Traceback" not in out.stderr
-    ok = run_cli("run", "--model1", str(tmp_path / "plain.keras"))
+    ok = run_main(monkeypatch, capsys, None, "run", "--model1", str(tmp_path / "plain.keras"))
     assert ok.returncode == 0, ok.stderr[-2000:]
 
 
@@ -310,7 +316,8 @@ def test_cli_run_reports_measured_cost_per_1000_predictions_with_short_flags(
                                  "measured:nvml-power", "measured:rapl", "estimated:cpu-time")
 
 
-def test_cli_heterogeneity_takes_any_number_of_models(tmp_path):
+def test_cli_heterogeneity_takes_any_number_of_models(tmp_path, monkeypatch, capsys):
+    """In this process: the models are loaded from their files, none is trained."""
     import json
 
     paths = []
@@ -320,7 +327,7 @@ def test_cli_heterogeneity_takes_any_number_of_models(tmp_path):
         model.layers[-1].set_weights([np.zeros((64, 10)), np.eye(10)[k]])
         model.save(tmp_path / f"const{k}.keras")
         paths.append(str(tmp_path / f"const{k}.keras"))
-    result = run_cli("heterogeneity", "--models", *paths)
+    result = run_main(monkeypatch, capsys, None, "heterogeneity", "--models", *paths)
     assert result.returncode == 0, result.stderr[-2000:]
     matrix = json.loads(result.stdout)
     assert set(matrix) == {"const1", "const2", "const3"}
