@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +66,8 @@ def parse(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool):
+        raise BudgetError(ALLOWED)
+    if isinstance(value, int) and abs(value) > sys.float_info.max:  # float() would overflow
         raise BudgetError(ALLOWED)
     if isinstance(value, (int, float)):
         joules = float(value)

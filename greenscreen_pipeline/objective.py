@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .yamlload import hint
+
 # Classification losses: labels are class indices the pipeline one-hot encodes, except for
 # the sparse loss, which takes them as they are. Any other loss is a regression or other
 # task: labels are used as they are, splits are not stratified, no confusion matrix.
@@ -42,6 +44,36 @@ MINIMISED = re.compile(r"(loss|error|mse|mae|mape|msle|crossentropy|hinge|diverg
 MAXIMISED = re.compile(r"(accuracy|acc|auc|precision|recall|f1_score|fbeta_score|r2_score|"
                        r"iou|cosine_similarity)$")
 METRIC = re.compile(r"[A-Za-z_]\w*")
+# The metric names Keras 3's compile takes as text (keras.metrics.get; "accuracy" and "acc"
+# in any case, by compile itself), so that checking an objective imports no Keras: the
+# registry (keras.src.metrics.ALL_OBJECTS_DICT) less the classes that need arguments (IoU,
+# PrecisionAtRecall, ...) and the bases (Metric, Mean, Sum, MeanMetricWrapper).
+# tests/test_config_hunt_faults.py checks it against the installed Keras. A name not in it
+# is asked of Keras itself only where the installed Keras is newer than KERAS_LISTED, so a
+# newer Keras's metric still passes and a typo costs no Keras import (seconds) otherwise.
+KERAS_LISTED = (3, 15)
+KERAS_METRICS = (
+    "accuracy", "acc", "auc", "bce", "binary_accuracy", "binary_crossentropy", "binary_io_u",
+    "categorical_accuracy", "categorical_crossentropy", "categorical_hinge",
+    "concordance_correlation", "cosine_similarity", "f1_score", "f_beta_score",
+    "false_negatives", "false_positives", "hinge", "kl_divergence", "log_cosh_error", "mae",
+    "mape", "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_error",
+    "mean_squared_logarithmic_error", "mse", "msle", "pearson_correlation", "poisson",
+    "precision", "r2_score", "recall", "root_mean_squared_error",
+    "sparse_categorical_accuracy", "sparse_categorical_crossentropy",
+    "sparse_top_k_categorical_accuracy", "squared_hinge", "top_k_categorical_accuracy",
+    "true_negatives", "true_positives", "BCE", "MAE", "MAPE", "MSE", "MSLE", "AUC",
+    "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "BinaryIoU", "CategoricalAccuracy",
+    "CategoricalCrossentropy", "CategoricalHinge", "ConcordanceCorrelation",
+    "CosineSimilarity", "F1Score", "FBetaScore", "FalseNegatives", "FalsePositives", "Hinge",
+    "KLDivergence", "LogCoshError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
+    "MeanSquaredError", "MeanSquaredLogarithmicError", "PearsonCorrelation", "Poisson",
+    "Precision", "R2Score", "Recall", "RootMeanSquaredError", "SparseCategoricalAccuracy",
+    "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy", "SquaredHinge",
+    "TopKCategoricalAccuracy", "TrueNegatives", "TruePositives")
+# What a misspelt objective is likely meant as: the snake_case names, as Keras logs them.
+OBJECTIVES = ("val_loss",) + tuple(f"val_{m}" for m in KERAS_METRICS if m.islower())
+NOT_METRICS = ("Metric", "metric", "Mean", "mean", "Sum", "sum")  # bases Keras's get takes
 
 
 class ObjectiveError(ValueError):
@@ -67,19 +99,29 @@ class Objective:
     maximise: bool = True
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "Objective":
-        """The objective of a sweep's settings; raises ObjectiveError naming the setting."""
+    def from_settings(cls, settings: dict, compiled: bool = False) -> "Objective":
+        """The objective of a sweep's settings; raises ObjectiveError naming the setting.
+        `compiled` (config.yaml's check): without settings.train the objective must be a
+        metric the pipeline's compile can log (`compiles`), or every run would fail."""
         loss = settings.get("loss") or "categorical_crossentropy"
         if loss not in LOSSES:
-            raise ObjectiveError("loss", loss, "a Keras loss name: " + ", ".join(LOSSES))
+            raise ObjectiveError("loss", loss, "a Keras loss name: " + ", ".join(LOSSES)
+                                 + hint(loss, LOSSES))
         name = settings.get("objective") or (
             "val_accuracy" if loss in CLASSIFICATION_LOSSES else "val_loss")
         if not (name.startswith("val_") and METRIC.fullmatch(name)):
             raise ObjectiveError("objective", name, "a validation metric's name as Keras logs "
-                                 "it: 'val_' + the metric, e.g. val_accuracy, val_loss, val_mae")
+                                 "it: 'val_' + the metric, e.g. val_accuracy, val_loss, val_mae"
+                                 + hint(name, OBJECTIVES))
+        if compiled and not settings.get("train") and not compiles(name.removeprefix("val_")):
+            raise ObjectiveError("objective", name, "'val_' + a metric Keras compiles by name "
+                                 "(keras.metrics.get), e.g. val_accuracy, val_loss, val_mae, "
+                                 "val_f1_score; or set settings.train to log one of your own"
+                                 + hint(name, OBJECTIVES))
         mode = settings.get("objective_mode") or "auto"
         if mode not in ("auto", "min", "max"):
-            raise ObjectiveError("objective_mode", mode, "auto, min or max")
+            raise ObjectiveError("objective_mode", mode, "auto, min or max"
+                                 + hint(mode, ("auto", "min", "max")))
         if mode == "auto":
             return cls(loss, name, _direction(name))
         return cls(loss, name, mode == "max")
@@ -149,12 +191,47 @@ class Objective:
                          f"(settings.objective) or {self.test_name}")
 
 
+def compiles(metric: str) -> bool:
+    """Whether Keras's compile takes `metric` by name: "loss" (always logged), a name in
+    KERAS_METRICS; else, where the installed Keras is newer than the list, whatever its
+    registry resolves (Keras imported only then)."""
+    if metric == "loss" or metric.lower() in ("accuracy", "acc") or metric in KERAS_METRICS:
+        return True
+    if metric in NOT_METRICS or not _keras_newer():
+        return False
+    try:
+        import keras
+    except ImportError:  # no backend here to ask: the probe, or the run, will tell
+        return True
+    try:
+        keras.metrics.get(metric)
+    except (ValueError, TypeError):  # unknown; or a class needing arguments (IoU)
+        return False
+    return True
+
+
+def _keras_newer() -> bool:
+    """Whether the installed Keras is newer than KERAS_LISTED (its metadata: no import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = tuple(int(n) for n in re.findall(r"\d+", version("keras"))[:2])
+    except PackageNotFoundError:
+        return False
+    return release > KERAS_LISTED
+
+
 def _direction(name: str) -> bool:
     metric = name.removeprefix("val_")
     if MINIMISED.search(metric) and metric != "cosine_similarity":
         return False
     if MAXIMISED.search(metric):
         return True
+    near = hint(name, OBJECTIVES, cutoff=0.8) if metric not in KERAS_METRICS else ""
+    if near:  # val_acuracy: a typo, not a metric of your own wanting a mode
+        raise ObjectiveError("objective", name, "a validation metric's name as Keras logs "
+                             "it, e.g. val_accuracy, val_loss, val_mae; or objective_mode min "
+                             "or max for a metric of your own" + near)
     raise ObjectiveError("objective_mode", "auto", f"min or max: greenscreen cannot tell whether "
                          f"{name} should be minimised or maximised (as Keras's EarlyStopping "
                          "cannot in mode='auto')")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from typing import Any, Callable, Mapping
 
 from greenscreen.validation import did_you_mean
@@ -155,7 +156,9 @@ class RangeError(ValueError):
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A number, as a float holds it: an int beyond a float's range is not (OverflowError)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        not isinstance(value, int) or abs(value) <= sys.float_info.max)
 
 
 def parse(spec: Mapping, kind: type | None = None) -> Range:

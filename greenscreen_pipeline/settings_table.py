@@ -9,16 +9,19 @@ from greenscreen import choices
 
 from . import budget
 
+# numpy's (and so keras.utils.set_random_seed's) highest seed; run i trains with seed + i.
+SEED_TOP = 2 ** 32 - 1
 SETTINGS = {  # key: (type, default, description of what is allowed)
-    "runs": (int, 8, "a positive integer (10000 when budget is set and runs is not: the "
-                     "budget stops first)"),
+    "runs": (int, 8, f"a positive integer, at most {SEED_TOP + 1} (10000 when budget is set "
+                     "and runs is not: the budget stops first)"),
     "epochs": (int, 3, "a positive integer"),
     # The energy budget (README "Energy budget", budget.py): no new run once it is spent.
     "budget": (float, None, budget.ALLOWED),
     "final_epochs": (int, 50, "a positive integer (50, as in the original study)"),
     "final_seeds": (int, 3, "a positive integer: seeds of the recommendation and baseline"),
     "repeats": (int, 1, "a positive integer: trainings of each configuration (repeats.py)"),
-    "seed": (int, 22, "an integer"),
+    "seed": (int, 22, f"an integer in [0, {SEED_TOP}] (2**32 - 1, numpy's seeds): run i "
+                      "trains with seed + i"),
     "sweep_dir": (str, "sweeps/default", "a folder path (not empty)"),
     "accuracy_floor": (float, 0.02, "a number in [0, 1]: how far below the best accuracy (above "
                                     "the best value of a minimised objective) a recommended "
@@ -79,7 +82,10 @@ SETTING_WORDS = {"recommend": ("run", "values"), "search": ("random", "pareto"),
                  "early_stop": ("off", "halving"), "search_sampler": ("tpe", "nsga2", "gp"),
                  "energy_source": choices.SOURCE_NAMES}
 MINIMUM = {"runs": 1, "epochs": 1, "final_epochs": 1, "final_seeds": 1, "repeats": 1,
-           "image_size": 1, "slurm_parallel": 0, "stop_after_failures": 0, "halving_eta": 2}
+           "image_size": 1, "slurm_parallel": 0, "stop_after_failures": 0, "halving_eta": 2,
+           "seed": 0}
+# The highest values: seeds numpy takes (space._check_seeds checks seed + runs - 1 too).
+MAXIMUM = {"runs": SEED_TOP + 1, "seed": SEED_TOP}
 # Slurm values are written into #SBATCH lines, so nothing but these characters may reach them.
 _SLURM_TIME = r"\d+(:\d{2}){0,2}|\d+-\d+(:\d{2}){0,2}"
 EXECUTOR_PATTERNS = {

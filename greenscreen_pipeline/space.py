@@ -17,9 +17,10 @@ from greenscreen import choices
 from greenscreen.validation import did_you_mean
 
 from . import budget, ranges, repeats, yamlload
+from .datapath import FILE_DATASETS, check_data_path  # noqa: F401 (space's own API)
 from .ranges import Range
-from .settings_table import EXECUTOR_PATTERNS, MINIMUM, SETTING_WORDS, SETTINGS
-from .yamlload import ConfigError, finite
+from .settings_table import EXECUTOR_PATTERNS, MAXIMUM, MINIMUM, SEED_TOP, SETTING_WORDS, SETTINGS
+from .yamlload import ConfigError, finite, hint
 
 NONE_WORDS = (None, "None", "none")
 CHOICES = {
@@ -122,7 +123,8 @@ def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
         key = sorted(unknown, key=str)[0]
         raise ConfigError(path, "top level", key, "the keys 'configuration' and 'settings'"
                           + did_you_mean(key, ("configuration", "settings")))
-    settings = _settings(path, doc.get("settings") or {}, overrides or {})
+    given = doc.get("settings")  # `settings:` with every line commented out: none
+    settings = _settings(path, {} if given is None else given, overrides or {})
     space = _space(path, doc.get("configuration"))
     _check_runnable(path, settings, space)
     repeats.check(path, settings)  # runs a multiple of repeats; no halving with repeats
@@ -161,7 +163,7 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool) \
                 or not finite(value) or (key == "sweep_dir" and not value.strip()):
             raise ConfigError(path, f"settings.{key}", value, allowed)
-        if key in MINIMUM and value < MINIMUM[key]:
+        if key in MINIMUM and value < MINIMUM[key] or key in MAXIMUM and value > MAXIMUM[key]:
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key in EXECUTOR_PATTERNS and not re.fullmatch(EXECUTOR_PATTERNS[key], value):
             raise ConfigError(path, f"settings.{key}", value, allowed)
@@ -172,14 +174,32 @@ def _settings(path: str, given: Any, overrides: dict) -> dict:
         if key == "country" and value and not _known_country(value):
             raise ConfigError(path, f"settings.{key}", value, allowed)
         if key in SETTING_WORDS and value not in SETTING_WORDS[key]:
-            raise ConfigError(path, f"settings.{key}", value, allowed)
+            raise ConfigError(path, f"settings.{key}", value,
+                              allowed + hint(value, SETTING_WORDS[key]))
         if key == "worker_memory_growth_mb" and not 0 < value < float("inf"):
             raise ConfigError(path, f"settings.{key}", value, allowed)
         out[key] = value
     if out["budget"] is not None and "runs" not in merged:
         out["runs"] = budget.RUNS_WITH_BUDGET
+    _check_seeds(path, out)
     _check_task(path, out)
     return out
+
+
+def _check_seeds(path: str, settings: dict) -> None:
+    """Run i trains with seed + i and a final seed k of the run recommended with seed + run
+    + k: every one a seed numpy takes, in [0, 2**32 - 1], or every run would fail."""
+    seed, runs, finals = settings["seed"], settings["runs"], settings["final_seeds"]
+    span = runs - 1 + finals - 1  # the highest seed is seed + span
+    if span > SEED_TOP:
+        raise ConfigError(path, "settings.runs", runs, f"at most {SEED_TOP - finals + 2} with "
+                          f"final_seeds {finals}: run i trains with seed + i, and numpy's "
+                          f"seeds end at 2**32 - 1 = {SEED_TOP}")
+    if seed + span > SEED_TOP:
+        raise ConfigError(path, "settings.seed", seed, f"an integer in [0, {SEED_TOP - span}] "
+                          f"with runs {runs} and final_seeds {finals}: run i trains with seed "
+                          f"+ i (a final run with seed + run + k), and numpy's seeds end at "
+                          f"2**32 - 1 = {SEED_TOP}")
 
 
 def _budget(path: str, value: Any) -> float | None:
@@ -196,7 +216,7 @@ def _check_task(path: str, settings: dict) -> None:
     from .user_code import is_entry
 
     try:
-        Objective.from_settings(settings)
+        Objective.from_settings(settings, compiled=True)
     except ObjectiveError as exc:
         raise ConfigError(path, f"settings.{exc.key}", exc.value, exc.allowed) from None
     train = settings["train"]
@@ -215,14 +235,19 @@ def _space(path: str, given: Any) -> dict:
     space = {}
     for dim, spec in given.items():
         where = f"configuration.{dim}"
+        if not isinstance(dim, str):  # `~:`, `true:` or `1:` would break sorting the space
+            raise ConfigError(path, where, dim, "a dimension's name, text: write the key in "
+                                                "quotes to use it as one, e.g. 'true'")
         if dim not in DIMENSIONS:
             _check_own_name(path, where, dim)
         if isinstance(spec, dict) and "values" not in spec and {"min", "max"} & set(spec):
             space[dim] = _range(path, where, dim, spec)
             continue
         if not isinstance(spec, dict) or set(spec) != {"values"}:
+            odd = [k for k in spec if k != "values"] if isinstance(spec, dict) else []
             raise ConfigError(path, where, spec, "a mapping with exactly one key, 'values' "
-                                                 "(or a range: min, max, log, step)")
+                                                 "(or a range: min, max, log, step)"
+                              + (hint(odd[0], ("values",) + ranges.KEYS) if odd else ""))
         values = spec["values"]
         if not isinstance(values, list) or not values:
             raise ConfigError(path, f"{where}.values", values, "a non-empty list")
@@ -294,7 +319,9 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
     if dim in CHOICES:
         value = "None" if value in NONE_WORDS and "None" in CHOICES[dim] else value
         if value not in CHOICES[dim]:
-            raise ConfigError(path, where, value, "one of " + ", ".join(map(str, CHOICES[dim])))
+            yours = ", or your own 'module:function'" if dim in ENTRY_DIMENSIONS else ""
+            raise ConfigError(path, where, value, "one of " + ", ".join(map(str, CHOICES[dim]))
+                              + yours + hint(value, CHOICES[dim]))
         return value
     if dim == "partitioning":
         parts = str(value).split("-")
@@ -344,30 +371,3 @@ def _check_runnable(path: str, settings: dict, space: dict) -> None:
             raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
                               "a dataset needing no files, or set settings.data_path to the "
                               f"{dataset} folder")
-
-
-FILE_DATASETS = ("cifar10_dir", "image_folder")  # read from settings.data_path
-
-
-def check_data_path(config: SweepConfig) -> None:
-    """Where the space holds a dataset read from settings.data_path, that it is a folder,
-    read as the runs read it: relative to the folder the sweep starts in (its runs start
-    there too, under Slurm as well). For the commands that train (check too); analyze and
-    report read a sweep whose data may have moved since. Raises ConfigError."""
-    for dataset in [d for d in config.space.get("dataset", []) if d in FILE_DATASETS][:1]:
-        _check_data_path(config.path, config.settings["data_path"], dataset)
-
-
-def _check_data_path(path: str, data_path: str, dataset: str) -> None:
-    folder = Path(data_path)
-    if folder.is_dir():
-        return
-    where = folder.resolve()
-    what = "a file, not a folder" if folder.exists() else "no such folder"
-    near = ""
-    if where.parent.is_dir():
-        near = did_you_mean(folder.name, [d.name for d in where.parent.iterdir()
-                                                  if d.is_dir() and d.name[:1] != "."])
-    raise ConfigError(path, "settings.data_path", data_path,
-                      f"the {dataset} folder; {where} is {what} (a relative data_path is "
-                      f"read from the folder the sweep starts in, {Path.cwd()}){near}")

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
+
+from greenscreen.validation import nearest
 
 from .errors import UsageError
 
@@ -37,15 +40,20 @@ class Loader(yaml.SafeLoader):
 
 
 BOOL = "tag:yaml.org,2002:bool"
+INT = "tag:yaml.org,2002:int"
 MERGE = "tag:yaml.org,2002:merge"
+NUMBER_RANGE = "a number within a float's range (at most about 1.8e308 either way)"
 
 
 def refused(node: yaml.Node, where: str = "") -> tuple[str, Any, str] | None:
     """What PyYAML reads, but otherwise than a config's writer meant, in the document
     under `node`: (where, given, allowed) of the first, or None. A key given twice in one
-    mapping (the last would win silently) and YAML 1.1's unquoted yes, no, on and off
+    mapping (the last would win silently), YAML 1.1's unquoted yes, no, on and off
     (booleans there: `country: NO` read False, `[yes, no, "off"]` two booleans and a
-    string). `where` is the key path and line, as other config errors give it."""
+    string), and an integer beyond a float's range (every number the config gives is
+    used as a float somewhere: `batch_size: 999...9` broke with an OverflowError, and
+    over 4300 digits Python does not read it at all). `where` is the key path and line,
+    as other config errors give it."""
     seen, todo = set(), [(node, where)]
     while todo:
         node, where = todo.pop(0)
@@ -57,6 +65,11 @@ def refused(node: yaml.Node, where: str = "") -> tuple[str, Any, str] | None:
             return _at(where or "top level", node), node.value, (
                 "true or false for a switch (YAML 1.1 reads an unquoted yes, no, on or off "
                 f"as one), or text in quotes: '{node.value}'")
+        if isinstance(node, yaml.ScalarNode) and node.tag == INT and not _in_float_range(node):
+            digits = sum(c.isdigit() for c in node.value)
+            shown = node.value if len(node.value) <= 24 else \
+                f"{node.value[:8]}...{node.value[-4:]} ({digits} digits)"
+            return _at(where or "top level", node), shown, NUMBER_RANGE
         if isinstance(node, yaml.SequenceNode):
             todo += [(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):
@@ -74,6 +87,14 @@ def refused(node: yaml.Node, where: str = "") -> tuple[str, Any, str] | None:
                     todo.append((key, path))  # a key `on` is a boolean as a value is
                 todo.append((value, path))
     return None
+
+
+def _in_float_range(node: yaml.ScalarNode) -> bool:
+    """Whether an integer scalar reads as an int a float can hold (sys.float_info.max)."""
+    try:
+        return finite(Loader("").construct_object(node))
+    except ValueError:  # over Python's 4300 digits for int(str)
+        return False
 
 
 def _read_as(key: yaml.ScalarNode):
@@ -141,5 +162,21 @@ def read(path: str) -> Any:
 
 
 def finite(value: Any) -> bool:
-    """Whether `value` is not a float or a finite one (`.inf` and `.nan` are not)."""
+    """Whether `value` is not a number, or one a float holds finitely: `.inf` and `.nan`
+    are not, nor an int beyond a float's range (float() of it raises OverflowError)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= sys.float_info.max
     return not isinstance(value, float) or math.isfinite(value)
+
+
+def hint(value: Any, names: Iterable[Any], cutoff: float = 0.6) -> str:
+    """" (did you mean 'max'?)" for a misspelt word of config.yaml, else "": a name equal
+    but for case first (NONE: None), then one the value begins with (maximize: max), then
+    the nearest by `greenscreen.validation.nearest`'s rule (Adamm: Adam)."""
+    if not isinstance(value, str):
+        return ""
+    names, text = list(names), value.strip().lower()
+    near = next((n for n in names if str(n).lower() == text), None) or next(
+        (n for n in names if isinstance(n, str) and len(n) >= 3
+         and text.startswith(n.lower())), None) or nearest(value, names, cutoff)
+    return f" (did you mean {near!r}?)" if near is not None and near != value else ""
