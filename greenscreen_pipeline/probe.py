@@ -36,7 +36,7 @@ from pathlib import Path
 from . import space, user_code
 from .errors import UsageError
 from .objective import Objective
-from .probe_data import data_mistakes, describe
+from .probe_data import data_mistakes, describe, dict_hint, params_hint, unread_keys
 
 SMALL_BATCH = 8  # samples of the one training step: enough for BatchNormalization
 LOOKED_AT = 50  # configurations looked at for the first one that can run
@@ -162,7 +162,7 @@ def _probe_one(config: space.SweepConfig, index: int, cfg: dict,
     dtype = recipe.set_precision(cfg["precision"])
     name = cfg["dataset"]
     if name not in cache:
-        cache[name] = _read(cfg, settings, yours, objective, config.folder, seed)
+        cache[name] = _read(cfg, settings, yours, objective, config, seed)
     prepared, read, checked, mistakes = cache[name]
     if mistakes:
         return checked, mistakes
@@ -170,41 +170,70 @@ def _probe_one(config: space.SweepConfig, index: int, cfg: dict,
         run_data = training.batch_data(prepared, cfg, read, objective, dtype, seed + index)
     except training.RunSkipped as exc:
         return checked + [f"{cfg['model']}: not built, the configuration is skipped ({exc})"], []
-    model_checked, model_mistakes = _model(yours, run_data, cfg, objective, config.folder,
+    model_checked, model_mistakes = _model(yours, run_data, cfg, objective, config,
                                            settings["epochs"])
     return checked + model_checked, model_mistakes
 
 
 def _read(cfg: dict, settings: dict, yours: user_code.TrackedParams, objective: Objective,
-          config_dir: Path, seed: int) -> tuple:
-    """(prepared data, params read, checked, mistakes) of the configuration's dataset."""
-    from .run import training
+          config: space.SweepConfig, seed: int) -> tuple:
+    """(prepared data, params read, checked, mistakes) of the configuration's dataset: your
+    function's call, then the pipeline's use of what it returned, each named as such.
+    Mistakes that a run would not stop at (a dict key near a known one) come with data."""
+    from .run import training, user_data
     from .run.data import DataError
 
     name = cfg["dataset"]
+    if not user_code.is_entry(name):
+        try:
+            prepared = training.read_data(cfg, settings, yours, objective, seed, config.folder)
+        except DataError as exc:
+            return None, set(), [], [str(exc)]
+        return (prepared, set(yours.read), [describe(prepared, objective, name, cfg)],
+                data_mistakes(prepared, objective, name))
+    key = key_path(config, "dataset", name)
     try:
-        prepared = training.read_data(cfg, settings, yours, objective, seed, config_dir)
-    except DataError as exc:
-        return None, set(), [], [str(exc)]
-    except Exception as exc:  # your function raised, or its result broke a later step
-        return None, set(), [], [raised(f"{name}(params)", exc)]
-    mistakes = data_mistakes(prepared, objective, name)
+        function = user_code.load(name, "dataset", config.folder)
+    except user_code.EntryError as exc:
+        return None, set(), [], [f"{name}: {exc}{at(key)}"]
+    defined = user_code.defined_at(function)
+    try:
+        given = function(yours)
+    except Exception as exc:  # your function raised
+        return None, set(), [], [raised(f"{name}(params)", exc) + params_hint(exc, yours)
+                                 + at(key)]
+    try:
+        prepared = user_data.prepare(given, objective, cfg["partitioning"], seed, name)
+    except DataError as exc:  # the run's rules: what it returned, and what is allowed
+        text = str(exc) if str(exc).startswith(name) else f"{name}(): {exc}"
+        return None, set(), [], [text + dict_hint(given) + at(key, defined)]
+    except Exception as exc:  # the pipeline's own step on what your function returned
+        return None, set(), [], [raised(f"the pipeline's use of what {name}(params) returned",
+                                        exc) + at(key, defined)]
+    mistakes = [m + at(key, defined) for m in data_mistakes(prepared, objective, name)
+                + unread_keys(given, name)]
     return prepared, set(yours.read), [describe(prepared, objective, name, cfg)], mistakes
 
 
-def _model(yours, run_data, cfg: dict, objective: Objective, config_dir: Path,
+def _model(yours, run_data, cfg: dict, objective: Objective, config: space.SweepConfig,
            epochs: int) -> tuple[list[str], list[str]]:
     """Builds and compiles the run's model, checks its output, trains one small batch."""
     from .run import models, training
 
     name = cfg["model"]
     call = f"{name}({run_data.input_shape}, {run_data.num_classes}, params)"
+    key, defined = key_path(config, "model", name), ""
+    if user_code.is_entry(name):
+        try:
+            defined = user_code.defined_at(user_code.load(name, "model", config.folder))
+        except user_code.EntryError as exc:
+            return [], [f"{name}: {exc}{at(key)}"]
     try:
-        built = training.build_model(yours, run_data, epochs, config_dir, objective)
+        built = training.build_model(yours, run_data, epochs, config.folder, objective)
     except (models.ModelError, models.NotAModel) as exc:  # the message names your function
-        return [], [str(exc)]
+        return [], [f"{exc}{at(key, defined)}"]
     except Exception as exc:
-        return [], [raised(call, exc)]
+        return [], [raised(call, exc) + params_hint(exc, yours) + at(key, defined, exc)]
     x, y = small_batch(run_data.train)
     stale = cfg["method"] == "gated" and cfg["gating_scoring"] == "stale"  # x: (x, indices)
     try:
@@ -212,14 +241,15 @@ def _model(yours, run_data, cfg: dict, objective: Objective, config_dir: Path,
         models.check_outputs(output, run_data.num_classes, objective.classification, name)
         history = built.model.fit(x, y, batch_size=len(y), epochs=1, verbose=0, shuffle=False)
     except models.ModelError as exc:
-        return [], [str(exc)]
+        return [], [f"{exc}{at(key, defined)}"]
     except Exception as exc:
-        return [], [raised(f"one training step of {name} on {len(y)} samples", exc)]
+        return [], [raised(f"one training step of {name} on {len(y)} samples", exc)
+                    + at(key, defined, exc)]
     loss = history.history["loss"][-1]
     if not math.isfinite(loss):
         return [], [f"{name}: one training step on {len(y)} samples gave loss {loss}; allowed: "
                     "a finite loss (look for NaN in the data or an output that cannot fit "
-                    f"{objective.loss})"]
+                    f"{objective.loss})" + at(key, defined)]
     return [f"{call}: output {output}, fits {objective.loss}; one training step on "
             f"{len(y)} samples, loss {loss:.4g}"], []
 
@@ -245,13 +275,37 @@ def small_batch(batches) -> tuple:
 def raised(call: str, exc: BaseException) -> str:
     """'<call> raised <Type>: <message> (<your file>:<line>)': where in your code, if the
     traceback passes through it."""
+    where = _your_line(exc)
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (f"{call} raised {type(exc).__name__}: {(lines[0] if lines else '')[:300]}"
+            + (f" ({where})" if where else ""))
+
+
+def _your_line(exc: BaseException) -> str:
+    """'file:line' of the last frame of your code in `exc`'s traceback, or ""."""
     from .executors.progress import NOT_YOURS  # where a failed run's reason says it too
 
     frames = traceback.extract_tb(exc.__traceback__)
     yours = [f for f in frames if not any(part in f.filename for part in NOT_YOURS)]
-    where = f" ({yours[-1].filename}:{yours[-1].lineno})" if yours else ""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return f"{call} raised {type(exc).__name__}: {(lines[0] if lines else '')[:300]}{where}"
+    return f"{yours[-1].filename}:{yours[-1].lineno}" if yours else ""
+
+
+def key_path(config: space.SweepConfig, dim: str, value: str) -> str:
+    """Where config.yaml names `value`: 'configuration.dataset.values[0]', or "" (built in)."""
+    values = config.space.get(dim)
+    if not user_code.is_entry(value) or not isinstance(values, list) or value not in values:
+        return ""
+    return f"configuration.{dim}.values[{values.index(value)}]"
+
+
+def at(key: str, defined: str = "", exc: BaseException | None = None) -> str:
+    """' (<key path>; def at <file>:<line>)': where config.yaml names your function and
+    where it is defined; the def's line is left out where the message names a line of yours
+    (`exc` passes through your code)."""
+    parts = [key] if key else []
+    if defined and not (exc is not None and _your_line(exc)):
+        parts.append(f"def at {defined}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def in_child(config: space.SweepConfig, gpu: str | None = None) -> Probed:

@@ -1,4 +1,5 @@
-"""What the probe checks in your data beyond the run's own rules, and its one-line account.
+"""What the probe checks in your data beyond the run's own rules, its one-line account, and
+the hints its messages add (a misspelt params or dict key).
 
 A run meets these too late: values that are not finite, a class that never occurs in the
 train split; for streamed splits, their first batches by the run's rules. Split from
@@ -8,6 +9,8 @@ probe.py, which calls them (`probe._read`).
 from __future__ import annotations
 
 import numpy as np
+
+from greenscreen.validation import nearest
 
 from .objective import Objective
 
@@ -114,3 +117,39 @@ def describe(prepared, objective: Objective, name: str, cfg: dict) -> str:
     dtype = getattr(s.x_train, "dtype", "images")
     return (f"{name}(params): {sizes} samples ({how}); x {dtype} {s.input_shape}, finite; "
             f"{labels}{no_test}")
+
+
+def params_hint(exc: BaseException, params) -> str:
+    """For a KeyError of a key your function asked `params` for and it has not: the
+    nearest key it has."""
+    key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if not isinstance(key, str) or key not in params.read or dict.__contains__(params, key):
+        return ""
+    near = nearest(key, list(params))
+    return (f"; params has no {key!r}" + (f"; did you mean {near!r}?" if near else
+            " (its keys: the configuration's dimensions, run, seed and epochs)"))
+
+
+DICT_KEYS = ("train", "validation", "test", "num_classes")
+
+
+def dict_hint(given: object, cutoff: float = 0.6) -> str:
+    """'; your dict has 'valdation': did you mean 'validation'?' for keys near known ones."""
+    if not isinstance(given, dict):
+        return ""
+    hints = [f"your dict has {k!r}: did you mean {near!r}?" for k in given
+             if k not in DICT_KEYS and (near := nearest(k, [n for n in DICT_KEYS
+                                                             if n not in given], cutoff))]
+    return "".join(f"; {h}" for h in hints)
+
+
+def unread_keys(given: object, name: str) -> list[str]:
+    """A dict key near 'test' or 'num_classes' that are missing: no run stops at it, but a
+    misspelt 'test' makes every run evaluated on the validation split."""
+    if not isinstance(given, dict):
+        return []
+    found = [(k, near) for k in given if k not in DICT_KEYS for near, cutoff in
+             (("test", 0.7), ("num_classes", 0.85)) if near not in given
+             and nearest(k, [near], cutoff)]
+    return [f"{name}() returned a dict with key {k!r}, which the pipeline does not read; "
+            f"did you mean {near!r}? allowed keys: {', '.join(DICT_KEYS)}" for k, near in found]

@@ -25,6 +25,7 @@ import importlib
 import inspect
 import re
 import sys
+import traceback
 from pathlib import Path
 from typing import Callable
 
@@ -79,18 +80,64 @@ def load(entry: str, kind: str, config_dir: str | Path) -> Callable:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or anything the module raises at import
-        raise EntryError(f"module {module_name!r} does not import ({type(exc).__name__}: "
-                         f"{exc}); looked in {folder} first, then the environment") from exc
+        raise _not_imported(module_name, folder, exc) from exc
     function = getattr(module, function_name, None)
     if not callable(function):
+        if getattr(module, "__file__", None) is None and hasattr(module, "__path__"):
+            raise _a_folder(module_name, list(module.__path__), function_name)
         names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
         raise _no_function(module_name, str(module.__file__), function_name, names)
     try:
         signature = inspect.signature(function)
     except ValueError:  # a builtin without a signature: called as it is
         return function
-    _check_signature(signature, entry, ARGUMENTS[kind])
+    _check_signature(signature, entry, ARGUMENTS[kind], defined_at(function),
+                     isinstance(function, type))
     return function
+
+
+def defined_at(function: Callable) -> str:
+    """'file:line' of your function's def (a class's `class` line), or "" where unknown."""
+    try:
+        target = function if isinstance(function, type) else inspect.unwrap(function)
+        code = getattr(target, "__code__", None)
+        if code is not None:
+            return f"{code.co_filename}:{code.co_firstlineno}"
+        return f"{inspect.getsourcefile(target)}:{inspect.getsourcelines(target)[1]}"
+    except (TypeError, ValueError, OSError):
+        return ""
+
+
+def _not_imported(module_name: str, folder: str, exc: Exception) -> EntryError:
+    """The module is not found, or it raised while it was imported: then what it raised and
+    the line of yours it raised at (the import's own frames left out)."""
+    from .executors.progress import NOT_YOURS  # where a failed run's reason says it too
+
+    missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None and (
+        module_name == exc.name or module_name.startswith(exc.name + "."))
+    if missing:
+        return EntryError(f"module {module_name!r} does not import ({type(exc).__name__}: "
+                          f"{exc}); looked in {folder} first, then the environment")
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({exc.filename}:{exc.lineno})"
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not any(part in f.filename for part in NOT_YOURS)]
+        where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return EntryError(f"module {module_name!r} does not import: it raised "
+                      f"{type(exc).__name__} at import: {(lines[0] if lines else '')[:300]}"
+                      f"{where}")
+
+
+def _a_folder(module_name: str, paths: list[str], function_name: str) -> EntryError:
+    """A folder without __init__.py imports as a namespace package, which defines nothing."""
+    inside = sorted({p.stem for path in paths for p in Path(path).glob("*.py")})
+    names = ", ".join(f"{module_name}.{stem}:{function_name}" for stem in inside[:5])
+    return EntryError(f"{module_name} is a folder ({', '.join(paths)}), not a .py module: "
+                      f"name a module {module_name.rpartition('.')[2]}.py that defines "
+                      f"{function_name}, or a module inside the folder"
+                      + (f" ({names})" if names else ""))
 
 
 def check(entry: str, kind: str, config_dir: str | Path) -> None:
@@ -107,11 +154,11 @@ def check(entry: str, kind: str, config_dir: str | Path) -> None:
         names = [node.name for node in tree.body if isinstance(
             node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         raise _no_function(module_name, str(source), function_name, names)
-    signature = _defined_once(tree, function_name) if tree is not None else None
-    if signature is None:  # found but not plainly, or no source: the import says why
+    node = _defined_once(tree, function_name) if tree is not None else None
+    if node is None:  # found but not plainly, or no source: the import says why
         load(entry, kind, config_dir)
         return
-    _check_signature(signature, entry, ARGUMENTS[kind])
+    _check_signature(_signature(node.args), entry, ARGUMENTS[kind], f"{source}:{node.lineno}")
 
 
 def _no_function(module_name: str, file: str, function_name: str,
@@ -121,13 +168,45 @@ def _no_function(module_name: str, file: str, function_name: str,
                       + (f"; did you mean {near!r}?" if near else ""))
 
 
-def _check_signature(signature: inspect.Signature, entry: str,
-                     arguments: tuple[str, ...]) -> None:
+def _check_signature(signature: inspect.Signature, entry: str, arguments: tuple[str, ...],
+                     where: str = "", is_class: bool = False) -> None:
+    """`signature` takes `arguments` by position; else what it takes, where it is defined."""
     try:
         signature.bind(*arguments)
-    except TypeError as exc:
-        raise EntryError(f"{entry} must take {len(arguments)} positional argument(s) "
-                         f"({', '.join(arguments)}): {exc}") from None
+        return
+    except TypeError:
+        pass
+    name = entry.partition(":")[2] + (f" ({where})" if where else "")
+    what = f"{name} is a class, whose __init__ takes" if is_class else f"{name} takes"
+    raise EntryError(f"{entry} must take {len(arguments)} positional argument(s) "
+                     f"({', '.join(arguments)}), as the pipeline passes them; {what} "
+                     f"{_takes(signature)}" + ("; name a function, or a class whose "
+                                               "__init__ takes them" if is_class else ""))
+
+
+def _takes(signature: inspect.Signature) -> str:
+    """'2 (input_shape, num_classes)': how many positional arguments, and the parameters."""
+    kind = inspect.Parameter
+    params = list(signature.parameters.values())
+    positional = [p for p in params if p.kind in (kind.POSITIONAL_ONLY,
+                                                  kind.POSITIONAL_OR_KEYWORD)]
+    required = sum(p.default is kind.empty for p in positional)
+    if any(p.kind is kind.VAR_POSITIONAL for p in params):
+        count = f"{required} or more"
+    else:
+        count = str(required) if required == len(positional) else \
+            f"{required} to {len(positional)}"
+    shown, star = [], False
+    for p in params:
+        if p.kind is kind.KEYWORD_ONLY and not star:
+            shown.append("*")
+        star = star or p.kind in (kind.VAR_POSITIONAL, kind.KEYWORD_ONLY)
+        prefix = {kind.VAR_POSITIONAL: "*", kind.VAR_KEYWORD: "**"}.get(p.kind, "")
+        shown.append(prefix + p.name + ("=..." if p.default is not kind.empty else ""))
+    needed = [p.name for p in params if p.kind is kind.KEYWORD_ONLY and p.default is kind.empty]
+    return f"{count} ({', '.join(shown)})" + (
+        f" and needs keyword-only {', '.join(needed)}, which the pipeline never passes"
+        if needed else "")
 
 
 def _source_of(module_name: str, folder: str) -> Path | None:
@@ -178,15 +257,15 @@ def _surely_absent(tree: ast.Module, name: str) -> bool:
     return not used & _DYNAMIC
 
 
-def _defined_once(tree: ast.Module, name: str) -> inspect.Signature | None:
-    """The signature of `def name(...)` where it is the module's only binding of `name`
-    (no decorator, no other assignment, import or star import anywhere); else None."""
+def _defined_once(tree: ast.Module, name: str) -> ast.FunctionDef | None:
+    """`def name(...)` where it is the module's only binding of `name` (no decorator, no
+    other assignment, import or star import anywhere); else None."""
     bindings = [node for node in ast.walk(tree) if _binds(node, name)]
     found = bindings[0] if len(bindings) == 1 else None
     if not isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef)) \
             or found not in tree.body or found.decorator_list:
         return None
-    return _signature(found.args)
+    return found
 
 
 def _binds(node: ast.AST, name: str) -> bool:

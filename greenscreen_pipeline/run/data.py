@@ -86,12 +86,45 @@ def split(x: np.ndarray, y: np.ndarray, partitioning: str, seed: int,
 
     train, val, test = (int(p) for p in partitioning.split("-"))
     # Indices are split, so arrays and lazy ImageFiles split the same way (`take`).
-    i_tr, i_rest = train_test_split(np.arange(len(y)), train_size=train / 100,
-                                    stratify=y if stratify else None, random_state=seed)
-    i_va, i_te = train_test_split(i_rest, test_size=test / (val + test),
-                                  stratify=y[i_rest] if stratify else None, random_state=seed)
+    try:
+        i_tr, i_rest = train_test_split(np.arange(len(y)), train_size=train / 100,
+                                        stratify=y if stratify else None, random_state=seed)
+        i_va, i_te = train_test_split(i_rest, test_size=test / (val + test),
+                                      stratify=y[i_rest] if stratify else None,
+                                      random_state=seed)
+    except ValueError as exc:  # too few samples: say how many the split needs, not sklearn
+        few = too_few(y, partitioning, stratify)
+        if few is None:
+            raise
+        raise few from exc
     return Splits(x.take(i_tr, axis=0), y[i_tr], x.take(i_va, axis=0), y[i_va],
                   x.take(i_te, axis=0), y[i_te], outputs(y, classification=stratify))
+
+
+def least_samples(partitioning: str) -> int:
+    """Samples of each class (all samples, unstratified) that surely split by `partitioning`:
+    each part gets at least one of every class, and the validation + test part at least two
+    (its own stratified split needs them)."""
+    train, val, test = (int(p) for p in partitioning.split("-"))
+    return max(2, -(-100 // train), -(-100 // val), -(-100 // test), -(-200 // (val + test)))
+
+
+def too_few(y: np.ndarray, partitioning: str, stratify: bool) -> DataError | None:
+    """The split's failure in words: how many samples there are and how many it needs;
+    None where there are that many (then sklearn's own message stands)."""
+    need = least_samples(partitioning)
+    if not stratify or not len(y):
+        return None if len(y) >= need else DataError(
+            f"{len(y)} samples are too few for the {partitioning} split (partitioning); "
+            f"allowed: at least {need} samples for the {partitioning} split")
+    classes, counts = np.unique(y, return_counts=True)
+    few = [f"class {c}: {n}" for c, n in zip(classes.tolist(), counts.tolist()) if n < need]
+    if not few:
+        return None
+    listed = ", ".join(few[:10]) + (" ..." if len(few) > 10 else "")
+    return DataError(f"{len(y)} samples of {len(classes)} classes are too few for the "
+                     f"stratified {partitioning} split (partitioning; {listed}); allowed: at "
+                     f"least {need} samples of each class for the {partitioning} split")
 
 
 def outputs(y: np.ndarray, classification: bool) -> int:
