@@ -1,7 +1,10 @@
 """sweep.json: which sweep a folder holds, so that two different sweeps never mix in one.
 
 Checked once, by `record`, before any executor starts: the local pool, a Slurm
-submission and a Ray sweep all pass through `commands.sweep`.
+submission and a Ray sweep all pass through `commands.sweep`. A sweep is its seed, its
+space, its search, and the settings that decide how every run trains and is judged
+(`TRAINING`: the epochs, your own loop, the loss and the objective; image_size where a
+run reads image_folder): a folder is not resumed with other ones.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from pathlib import Path
 from greenscreen.fileio import atomic_write_json
 
 from .errors import UsageError
+from .objective import Objective, ObjectiveError
 from .runfolder import read_json
 from .search import halving
+from .settings_table import SETTINGS
 from .space import BASELINE, SweepConfig
 
 FILE = "sweep.json"
@@ -21,10 +26,18 @@ FILE = "sweep.json"
 # size (Ray records its slots later) and the halving rule (a later default does not
 # change a started sweep's rungs; `halving_rule`).
 KEPT = ("batch_size", "halving_rule")
+# Settings every run of a sweep trains or is judged by, besides its seed, space and search
+# (`training_of`): a change would mix runs of other lengths, losses or objectives in one
+# ranking, and halving's rungs (at shares of `epochs`, by the objective) would differ
+# from those its runs were decided at. The rest (runs, budget, the final stage's, the
+# executors', energy_source, the analysis's accuracy_floor and recommend, data_path) may
+# change between invocations.
+TRAINING = ("epochs", "train", "loss", "objective", "objective_mode")
 
 
 class OtherSweep(UsageError):
-    """The folder holds a sweep with another seed or search space."""
+    """The folder holds a sweep with another seed or search space, search, or settings its
+    runs train by."""
 
 
 def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) -> None:
@@ -46,11 +59,50 @@ def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) 
     if old is not None and not same_sweep(old, mine):
         raise OtherSweep(f"{sweep_dir} holds a sweep with another seed or search space; pass "
                          "another --sweep-dir (or delete that folder).")
+    if old is not None and old.get("settings") is not None:  # older ones: no settings
+        _same_training(sweep_dir, old, config.settings, config.path)
     search = search_of(config.settings, batch_size)
     if old is not None:
         search = _same_search(sweep_dir, old.get("search") or search_of({}), search)
     atomic_write_json(manifest, {**mine, "config": config.path, "settings": config.settings,
                                  "search": search})
+
+
+def training_of(settings: dict, space: dict) -> dict:
+    """The settings that decide how every run trains and is judged (`TRAINING`), as key
+    path -> value, a setting absent (a sweep.json from before it existed) at its default;
+    the objective and its mode as the runs resolve them ('' and auto: the loss's), so that
+    naming the default is no change; settings.image_size where the space has image_folder
+    (the only dataset resized to it)."""
+    out = {f"settings.{key}": settings.get(key, SETTINGS[key][1]) for key in TRAINING}
+    try:
+        objective = Objective.from_settings(settings)
+    except ObjectiveError:  # compared as written (config.yaml's check names the mistake)
+        pass
+    else:
+        out.update({"settings.loss": objective.loss, "settings.objective": objective.name,
+                    "settings.objective_mode": "max" if objective.maximise else "min"})
+    datasets = space.get("dataset")
+    if isinstance(datasets, list) and "image_folder" in datasets:
+        out["settings.image_size"] = settings.get("image_size", SETTINGS["image_size"][1])
+    return out
+
+
+def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object) -> None:
+    """Raises OtherSweep naming each setting of `TRAINING` that differs from the one the
+    folder's sweep recorded, what the folder holds, what was given and what to do."""
+    was = training_of(old.get("settings") or {}, old.get("space") or {})
+    now = training_of(settings, old.get("space") or {})
+    changed = [key for key in now if key in was and was[key] != now[key]]
+    if not changed:
+        return
+    held = "; ".join(f"{key}: {was[key]!r} (this config: {now[key]!r})" for key in changed)
+    raise OtherSweep(
+        f"{sweep_dir} holds a sweep whose runs trained with {held}. Every run of a sweep "
+        "trains and is ranked alike (halving's rungs too), so it is not resumed with "
+        f"other values: set {', '.join(changed)} back in {config or 'config.yaml'} (or "
+        "the flag that overrides it, e.g. --epochs), or pass another --sweep-dir for the "
+        "new values.")
 
 
 def search_of(settings: dict, batch_size: int | None = None) -> dict:

@@ -55,13 +55,23 @@ class BuiltModel:
     steps_per_epoch: int
 
 
-class StopOnSignal(keras.callbacks.Callback):
-    """Ends the fit after an epoch, checkpoint included, when a signal asked the run to
-    stop and its KeyboardInterrupt was swallowed where it was raised (`interrupt`)."""
+class HoldSignals(keras.callbacks.Callback):
+    """First in the fit's callbacks: from the start of an epoch's end, a SIGTERM or SIGINT
+    waits (`interrupt.hold`) until `StopOnSignal`, after the epoch's checkpoint, raises it.
+    So a stop never falls between the epoch's logs.csv row and its checkpoint, which would
+    make the resume train that epoch again and overwrite its row."""
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if interrupt.requested:
-            raise KeyboardInterrupt(interrupt.requested[0])
+        interrupt.hold()
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ends the fit after an epoch, checkpoint included, when a signal asked the run to
+    stop: one held during the epoch's end (`HoldSignals`), or one whose KeyboardInterrupt
+    was swallowed where it was raised (`interrupt`)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        interrupt.release()
 
 
 def meter_arguments(settings: dict) -> dict:
@@ -127,16 +137,19 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
         rungs.check_resumed(start)
     smi = SMICallback(log_dir=folder.path, resume=True, **meter_arguments(settings))
     # The rung record after SMICallback (the energy so far) and before the checkpoint; the
-    # wait for its decision after it (rung_callback).
+    # wait for its decision after it (rung_callback). A stop is held from the epoch's end
+    # until its checkpoint is written (HoldSignals ... StopOnSignal), so its row and its
+    # checkpoint go together; a run waiting at a rung stops at once.
     try:
         history = model.fit(run_data.train, validation_data=run_data.validation,
                             epochs=epochs, initial_epoch=start, verbose=0, shuffle=False,
-                            callbacks=[smi, *([rungs] if rungs else []),
+                            callbacks=[HoldSignals(), smi, *([rungs] if rungs else []),
                                        checkpoint.EpochCheckpoint(folder.checkpoint_dir),
-                                       *([rungs.waiter()] if rungs else []),
+                                       StopOnSignal(), *([rungs.waiter()] if rungs else []),
                                        keras.callbacks.TerminateOnNaN(), StopOnSignal()])
     except BaseException:  # a stop or a fault: this attempt's joules stay counted, and the
-        smi.close()  # callback lets go of its folder, meter and model (a warm worker goes on)
+        interrupt.unhold()  # callback lets go of its folder, meter and model (a warm
+        smi.close()  # worker goes on)
         raise
     timing["fit_end"] = time.time()
     if rungs is not None:

@@ -12,11 +12,14 @@ every attempt included) and records the rung before the epoch checkpoint; its `w
 after the checkpoint, waits for the decision. So a run killed while it waits (a Slurm
 task cancelled or out of time) resumes at the rung with its record there, and
 `check_resumed` waits again before any further epoch trains: the rung epoch is not
-trained twice. A run killed between its record and the checkpoint resumes from the
-epoch before and reaches the rung again, where it reads back the record it wrote (never
-a second one with other figures), and its peers' decision is the same. A run stopped at a
-rung keeps that epoch's checkpoint; should it be killed before its status says stopped,
-`check_resumed` finds the decision again.
+trained twice. A SIGTERM or SIGINT between its record and the checkpoint waits for the
+checkpoint (`run.interrupt.hold`). A run killed there (SIGKILL) resumes from the epoch
+before and reaches the rung again, where it reads back the record it wrote (never a
+second one with other figures: its peers may have decided by it), and its peers'
+decision is the same; that record's energy is the first attempt's at the rung, the
+joules of training the epoch again are in summary.json and every total, not in it. A
+run stopped at a rung keeps that epoch's checkpoint; should it be killed before its
+status says stopped, `check_resumed` finds the decision again.
 
 In a Slurm array task (`job`), a run stops waiting for a peer whose task has ended
 without it (cancelled, failed, out of time) and that no live process trains: it is
