@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import budget, repeats, space
-from .errors import MissingDependency, UsageError
+from .errors import MissingDependency, RunsFailing, UsageError
 from .executors import slots
 from .log import logger
 
@@ -157,8 +157,11 @@ def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespa
         from .executors import local
 
         results = local.run_sweep(config, sweep_dir, args.workers, slots.gpus(args), first_slot)
-    from .executors.progress import through
+    from .executors.progress import none_finished, through
 
+    nothing = none_finished(results)  # exit 1: `sweep && analyze` must not go on
+    if nothing:
+        raise RunsFailing(f"{nothing}; their folders are in {sweep_dir.resolve()}/")
     # With a budget `results` holds the runs that started only: the count is `runs`.
     log.info("%s; results in %s/", through(results, None if budget.unbounded(s) else
                                            s["runs"]), sweep_dir.resolve())

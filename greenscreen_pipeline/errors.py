@@ -40,5 +40,6 @@ class Interrupted(PipelineError):
 
 
 class RunsFailing(PipelineError):
-    """The sweep stopped because its last runs all failed with the same error: a mistake
-    in your code or data that every further run would meet too."""
+    """The sweep stopped because its last runs all failed with the same error (a mistake
+    in your code or data that every further run would meet too), or no run of the sweep
+    finished."""

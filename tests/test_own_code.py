@@ -110,7 +110,8 @@ def test_a_function_that_raises_fails_its_run_with_the_traceback(fake_smi, own):
     (own / "model.py").write_text("def mlp(input_shape, num_classes, params):\n"
                                   "    raise RuntimeError('my model is broken')\n")
     done = greenscreen("sweep", "--runs", "1", "--no-probe", cwd=own)  # the probe: test_probe
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]  # its only run failed
+    assert "no run finished: 1 failed" in done.stderr
     status = json.loads((own / "sweeps" / "own" / "000" / "status.json").read_text())
     assert status["status"] == "failed" and "my model is broken" in status["reason"]
     assert "model.py" in status["traceback_tail"]

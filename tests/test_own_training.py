@@ -203,7 +203,7 @@ def test_a_bad_training_entry_and_a_missing_objective(fake_smi, tmp_path):
     done = greenscreen("sweep", cwd=folder)  # the objective is val_accuracy: never returned
     status = json.loads((folder / "sweeps" / "s" / "000" / "status.json").read_text())
     assert status["status"] == "failed" and "loop:train returned ['val_loss']" in status["reason"]
-    assert done.returncode == 0
+    assert done.returncode == 1 and "no run finished: 1 failed" in done.stderr  # its only run
 
 
 def test_your_model_killed_mid_run_resumes_from_its_checkpoint(fake_smi, tmp_path):

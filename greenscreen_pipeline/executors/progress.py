@@ -100,6 +100,22 @@ def through(started: list[dict], runs: int | None) -> str:
     return f"{done} runs done" + "".join(f", {o}" for o in others)
 
 
+def none_finished(outcomes: list[dict]) -> str | None:
+    """"no run finished: 3 failed (see the reasons above)" where every run ended and none
+    finished: each failed or was skipped by your rules, one at least failed. None where a
+    run is done or stopped early by halving, where one is not through (interrupted, parked,
+    lost: the same command trains it) or where none failed (all skipped, or no run at all:
+    a budget spent before the first). With a budget `outcomes` holds the runs that started
+    only: the runs the budget kept from starting are not failures."""
+    states = [r.get("status") for r in outcomes]
+    failed = states.count("failed")
+    if not failed or any(state not in ("failed", "skipped") for state in states):
+        return None
+    skipped = states.count("skipped")
+    return (f"no run finished: {failed} failed" + (f", {skipped} skipped" if skipped else "")
+            + " (see the reasons above)")
+
+
 class FailureStreak:
     """Runs that failed in a row with the same error (digits aside: a batch size or a
     shape in the message does not make it another error). After `limit` of them the sweep

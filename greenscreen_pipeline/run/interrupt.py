@@ -4,7 +4,7 @@ SIGINT ends the run as Ctrl-C does, with KeyboardInterrupt where the run is.
 The signal is also remembered, in `requested`. Python raises the KeyboardInterrupt in
 whatever code runs when the handler fires; where that is a finaliser or a library's bare
 `except`, the interrupt is swallowed, and since the handler ignores any later signal the
-run would otherwise train on to its end. `training.StopOnSignal` reads `requested` at
+run would otherwise train on to its end. `stop_callbacks.StopOnSignal` reads `requested` at
 each epoch's end (after the epoch's checkpoint) and raises again.
 
 An epoch's end is held (`hold` ... `release`): from the first callback's `on_epoch_end`

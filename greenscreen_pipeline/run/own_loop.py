@@ -4,7 +4,9 @@ The function is called as `function(params, callbacks)` and returns a dict of me
 that holds the objective (`val_loss`, or `test_loss`, ...). `callbacks` are for your own
 `fit`: greenscreen's measurement (every epoch's energy into your logs, `logs.csv` and
 `summary.json`) and a `keras.callbacks.BackupAndRestore` in the run's checkpoint folder,
-so a killed run resumes from its last epoch when your loop passes them on.
+so a killed run resumes from its last epoch when your loop passes them on; around them,
+`stop_callbacks`' hold, so a SIGTERM or SIGINT at an epoch's end waits until the backup
+has saved that epoch (its logs.csv row and its backup go together).
 
 The pipeline measures the whole call in any case: the attempt's energy covers your data
 loading and model building too. Where your loop does not pass `callbacks` to `fit`
@@ -46,7 +48,8 @@ from ..objective import Objective
 from ..records import RunResults
 from ..runfolder import RunFolder
 from ..space import DIMENSIONS
-from . import recipe
+from . import interrupt, recipe
+from .stop_callbacks import HoldSignals, StopOnSignal
 
 # The built-in dimensions the pipeline applies around your loop (`recipe.set_precision`
 # before the call); every other one belongs to the pipeline's own fit your loop replaces.
@@ -146,7 +149,12 @@ def train_own(entry: str, params: LoopParams, folder: RunFolder,
     timing["fit_start"] = time.time()
     smi.on_train_begin()
     try:
-        returned = function(params, [epochs, backup])
+        # A stop is held from the epoch's end until the backup has saved it (HoldSignals
+        # ... StopOnSignal), so an epoch's logs.csv row and its backup go together.
+        returned = function(params, [HoldSignals(), epochs, backup, StopOnSignal()])
+    except BaseException:  # a stop or a fault: a hold not released ends (a warm worker
+        interrupt.unhold()  # goes on to its next run)
+        raise
     finally:
         smi.on_train_end()
         # What ran, also when your loop failed part-way: the built-in dimensions read so far.

@@ -38,6 +38,7 @@ from . import (
     user_data,
 )
 from .data import Splits
+from .stop_callbacks import HoldSignals, StopOnSignal
 
 
 class RunSkipped(Exception):
@@ -53,25 +54,6 @@ class BuiltModel:
     n_parameters: int
     flops_per_train_step: int
     steps_per_epoch: int
-
-
-class HoldSignals(keras.callbacks.Callback):
-    """First in the fit's callbacks: from the start of an epoch's end, a SIGTERM or SIGINT
-    waits (`interrupt.hold`) until `StopOnSignal`, after the epoch's checkpoint, raises it.
-    So a stop never falls between the epoch's logs.csv row and its checkpoint, which would
-    make the resume train that epoch again and overwrite its row."""
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        interrupt.hold()
-
-
-class StopOnSignal(keras.callbacks.Callback):
-    """Ends the fit after an epoch, checkpoint included, when a signal asked the run to
-    stop: one held during the epoch's end (`HoldSignals`), or one whose KeyboardInterrupt
-    was swallowed where it was raised (`interrupt`)."""
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        interrupt.release()
 
 
 def meter_arguments(settings: dict) -> dict:
