@@ -71,8 +71,12 @@ KERAS_METRICS = (
     "Precision", "R2Score", "Recall", "RootMeanSquaredError", "SparseCategoricalAccuracy",
     "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy", "SquaredHinge",
     "TopKCategoricalAccuracy", "TrueNegatives", "TruePositives")
+# Compiled by name, these log one value per class (F1Score and FBetaScore's average is None
+# then): no one number to rank runs by.
+PER_CLASS = ("f1_score", "f_beta_score", "F1Score", "FBetaScore")
 # What a misspelt objective is likely meant as: the snake_case names, as Keras logs them.
-OBJECTIVES = ("val_loss",) + tuple(f"val_{m}" for m in KERAS_METRICS if m.islower())
+OBJECTIVES = ("val_loss",) + tuple(f"val_{m}" for m in KERAS_METRICS
+                                   if m.islower() and m not in PER_CLASS)
 NOT_METRICS = ("Metric", "metric", "Mean", "mean", "Sum", "sum")  # bases Keras's get takes
 
 
@@ -113,10 +117,15 @@ class Objective:
             raise ObjectiveError("objective", name, "a validation metric's name as Keras logs "
                                  "it: 'val_' + the metric, e.g. val_accuracy, val_loss, val_mae"
                                  + hint(name, OBJECTIVES))
-        if compiled and not settings.get("train") and not compiles(name.removeprefix("val_")):
+        metric = name.removeprefix("val_")
+        if compiled and not settings.get("train") and metric in PER_CLASS:
+            raise ObjectiveError("objective", name, "a metric that logs one number: compiled "
+                                 f"by name, {metric} logs one value per class (its average is "
+                                 "None); or set settings.train to log one of your own")
+        if compiled and not settings.get("train") and not compiles(metric):
             raise ObjectiveError("objective", name, "'val_' + a metric Keras compiles by name "
                                  "(keras.metrics.get), e.g. val_accuracy, val_loss, val_mae, "
-                                 "val_f1_score; or set settings.train to log one of your own"
+                                 "val_auc; or set settings.train to log one of your own"
                                  + hint(name, OBJECTIVES))
         mode = settings.get("objective_mode") or "auto"
         if mode not in ("auto", "min", "max"):

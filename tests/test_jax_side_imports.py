@@ -28,7 +28,8 @@ seen["loss"] = float(model.train_on_batch(np.ones((4, 3)), np.zeros((4, 2))))
 import jax
 if "tensorflow" in sys.modules:
     util = importlib.import_module("tensorflow.lite.python.util")
-    seen["tflite_jit_is_jax_jit"] = util._jit is jax.jit
+    lite = importlib.import_module("tensorflow.lite.python.lite")  # its own copy of _jit
+    seen["tflite_jit_is_jax_jit"] = util._jit is jax.jit and lite._jit is jax.jit
 seen["record_scalar"] = hasattr(jax.monitoring, "record_scalar")
 seen["x2"] = float(jax.jit(lambda x: 2 * x)(1.5))
 print(json.dumps(seen))

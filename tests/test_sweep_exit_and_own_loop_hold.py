@@ -136,3 +136,29 @@ def test_a_stop_during_your_loops_backup_save_trains_no_epoch_twice(tmp_path):
     assert [int(r["attempt"]) for r in logged] == [1, 1, 2, 2], logged
     summary = json.loads((out / "000" / "summary.json").read_text())
     assert [(a["first_epoch"], a["epochs"]) for a in summary["attempts"]] == [(0, 2), (2, 2)]
+
+
+def test_a_hold_a_run_left_ends_when_the_worker_puts_its_state_back():
+    """A loop that caught a fault raised inside an epoch's hold (its backup's save failing)
+    returned with the hold on: the worker's next run would only note a SIGTERM, not stop."""
+    import signal
+    import time
+
+    import pytest
+
+    from greenscreen_pipeline.run import interrupt, reset
+
+    state = reset.ProcessState()
+    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    try:
+        interrupt.install()
+        interrupt.hold()  # as HoldSignals left it
+        state.restore(None)
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(2)  # the handler raises at once; this only bounds the wait
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+        interrupt.requested.clear()
+        interrupt.unhold()

@@ -26,8 +26,10 @@ import sys
 
 
 def _give_tflite_jit(jax, importer) -> None:
-    if getattr(importer, "_jit", "absent") is None:
-        importer._jit = jax.jit
+    # `tensorflow.lite.python.lite` took its own copy (`from ...util import _jit`).
+    for module in (importer, sys.modules.get("tensorflow.lite.python.lite")):
+        if module is not None and getattr(module, "_jit", "absent") is None:
+            module._jit = jax.jit
 
 
 def _give_old_jax_record_scalar(jax, importer) -> None:

@@ -152,10 +152,8 @@ def train_own(entry: str, params: LoopParams, folder: RunFolder,
         # A stop is held from the epoch's end until the backup has saved it (HoldSignals
         # ... StopOnSignal), so an epoch's logs.csv row and its backup go together.
         returned = function(params, [HoldSignals(), epochs, backup, StopOnSignal()])
-    except BaseException:  # a stop or a fault: a hold not released ends (a warm worker
-        interrupt.unhold()  # goes on to its next run)
-        raise
-    finally:
+    finally:  # a stop, a fault, or one your loop caught inside a hold: the hold ends (a warm
+        interrupt.unhold()  # worker goes on to its next run, and hears its signals)
         smi.on_train_end()
         # What ran, also when your loop failed part-way: the built-in dimensions read so far.
         folder.write_parameters(recorded(params, entry))

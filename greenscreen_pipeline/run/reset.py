@@ -75,6 +75,7 @@ class ProcessState:
         if config_dir:
             forget_modules_under(Path(config_dir))
         interrupt.requested.clear()
+        interrupt.unhold()  # a hold an earlier run left (its loop caught a fault inside it)
 
 
 def forget_modules_under(folder: Path) -> list[str]:
