@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Your own model, with a layer that stops its own process during the second checkpoint
 # of the process (epoch 1's), once: when the file $TRIPWIRE names holds the signal.
-MODEL = '''
+TRIPWIRE = '''
 import os
 import signal
 
@@ -49,6 +49,9 @@ class Tripwire(keras.layers.Layer):
             name = open(armed).read().strip()
             os.unlink(armed)
             os.kill(os.getpid(), getattr(signal, name))  # as Slurm, kill or Ctrl-C would
+
+'''
+MODEL = TRIPWIRE + '''
 
 
 def model(input_shape, num_classes, params):

@@ -10,14 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from test_failing_runs import CONFIG as FAILING_CONFIG
+from test_resume_hunt_faults import TRIPWIRE
+
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = """
-settings: {runs: 2, epochs: 1, seed: 7, energy_source: nvidia-smi}
-configuration:
-  dataset: {values: ["mydata:load"]}
-  model: {values: [ffnn]}
-  batch_size: {values: [32, 64]}
-"""
+CONFIG = FAILING_CONFIG.replace("runs: 5", "runs: 2")  # two runs of your data function
 # Each run fails with its own error (another word: not a streak of alike failures), or,
 # with FINISH, the second call trains. The calls are counted in a file next to this one.
 DATA = """from pathlib import Path
@@ -72,28 +69,8 @@ def test_a_sweep_where_one_run_finished_exits_0_and_counts_the_failed(fake_smi, 
 # Your own loop, whose model has a layer that stops its own process during the second
 # weights save of the process (BackupAndRestore's, of epoch 1), once, when $TRIPWIRE's
 # file names the signal: after epoch 1's logs.csv row, before its backup names epoch 1.
-LOOP = '''
-import os
-import signal
-
-import keras
+LOOP = TRIPWIRE + '''
 import numpy as np
-
-SAVES = [0]
-
-
-class Tripwire(keras.layers.Layer):
-    def call(self, x):
-        return x
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        SAVES[0] += 1
-        armed = os.environ.get("TRIPWIRE", "")
-        if SAVES[0] == 2 and armed and os.path.exists(armed):
-            name = open(armed).read().strip()
-            os.unlink(armed)
-            os.kill(os.getpid(), getattr(signal, name))
 
 
 def train(params, callbacks):
