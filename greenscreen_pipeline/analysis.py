@@ -33,7 +33,6 @@ from .errors import UsageError
 from .objective import Objective
 from .recommend import recommend, recommend_values
 from .runfolder import Unreadable, read_json
-from .sweep_total import COMPUTED  # the seed format's figure in words
 from .wording import some
 
 TOP_K = 5
@@ -137,41 +136,6 @@ def focus(df: pd.DataFrame, component: str | None) -> pd.DataFrame:
                      energy_kwh=energy / 3.6e6)
 
 
-def computed(source) -> bool:
-    """Whether a figure's provenance is computed from power samples in every part (the
-    seed format's, collect.SEED_SOURCE), neither metered nor estimated."""
-    return isinstance(source, str) and all(
-        base.startswith("computed:") for base, _ in provenance.parts(source))
-
-
-def energy_word(source) -> str:
-    """A figure's provenance in words, as sweep_total.kind_of says it ("measured",
-    "estimated"), but COMPUTED for the seed format's figure."""
-    return COMPUTED if computed(source) else sweep_total.kind_of(source)
-
-
-def seed_worded(books: dict) -> dict:
-    """sweep_total's record (`sweep_energy`) with its provenance COMPUTED where every part
-    is the seed format's figure: sweep_total counts all that is not estimated as
-    measured."""
-    parts = books.get("parts") or []
-    if parts and all(computed(p.get("source")) for p in parts):
-        return {**books, "provenance": COMPUTED}
-    return books
-
-
-def seed_states(states: dict, df: pd.DataFrame) -> dict:
-    """search_cost.energy_by_state with COMPUTED as the provenance of a state whose runs'
-    figures are all the seed format's (search_cost calls them measured)."""
-    out = dict(states)
-    for state, rows in df.groupby(df["status"].fillna("unknown"), sort=True):
-        sources = rows.get("source", pd.Series(dtype=object)).dropna()
-        sources = sources[sources.astype(str).str.len() > 0]
-        if str(state) in out and len(sources) and sources.map(computed).all():
-            out[str(state)] = {**out[str(state)], "provenance": COMPUTED}
-    return out
-
-
 def component_of(result: dict) -> str | None:
     """The component an analysis.json ranked by, or None for the total."""
     return (result.get("energy") or {}).get("component")
@@ -259,8 +223,8 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
         result["ranges"] = spans
     # What the sweep spent: each GPU once where its own meter covered it, else the runs'
     # figures; one rule with the console's total and the budget (sweep_total.py)
-    result["sweep_energy"] = seed_worded(sweep_total.of(sweep_dir).to_json())
-    result["energy_by_state"] = seed_states(search_cost.energy_by_state(whole), whole)
+    result["sweep_energy"] = sweep_total.of(sweep_dir).to_json()
+    result["energy_by_state"] = search_cost.energy_by_state(whole)
     result["search_progress"], reference = search_cost.progress(df, objective)
     proposing = search_cost.proposal_cost(sweep_dir)
     if proposing:  # estimated, so beside the runs' measured energy, never in it

@@ -9,7 +9,6 @@ import pandas as pd
 from reportlab.lib.units import cm
 
 from .. import collect, sweep_total
-from ..analysis import energy_word, seed_worded
 from ..provenance import field_of, parts, shares_gpu, sharing_unknown
 from .inputs import ReportInputs
 from .layout import WIDTH, number, table
@@ -126,7 +125,7 @@ def energy_row(inputs: ReportInputs) -> tuple[str, float, str]:
     books = sweep_energy(inputs)
     sweep = books["energy_j"]
     # each part measured or estimated in a word: the sources are the last row's
-    how = sweep_total.words(books, unit.text, energy_word) + (
+    how = sweep_total.words(books, unit.text, sweep_total.kind_of) + (
         f"; the runs' own figures add up to {unit.text(books['runs_own_j'])}"
         if books.get("sessions") else "")
     measured, estimated = final_books(inputs)
@@ -157,8 +156,8 @@ def sweep_energy(inputs: ReportInputs) -> dict:
     """The sweep's total as analysis.json records it (`sweep_total`); worked out from the
     sweep folder where the analysis was written before it recorded the total's parts."""
     books = inputs.analysis.get("sweep_energy") or {}
-    return seed_worded(books if books.get("parts") is not None else
-                       sweep_total.of(inputs.path).to_json())
+    return (books if books.get("parts") is not None else
+            sweep_total.of(inputs.path).to_json())
 
 
 def loop_row(runs: pd.DataFrame) -> list[list[str]]:

@@ -6,7 +6,7 @@ Two modules import JAX wherever it is installed, whatever the backend: TensorFlo
 `keras.src.callbacks.orbax_checkpoint` (to give an old JAX's `jax.monitoring` a
 `record_scalar`). Neither matters to a run that does not use JAX, yet a TensorFlow worker or
 run process where both backends are installed (the test environment; anyone who installs
-both) spent 0.4 to 0.9 CPU s of each start importing JAX for them on the 2-core VM
+both) spent 0.76 CPU s of each start importing JAX for them on the 2-core VM (median of 7)
 (RESULTS.md, "A TensorFlow worker imported JAX").
 
 `leave_out()`, called where a run process starts (before Keras is imported), refuses JAX to
