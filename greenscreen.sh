@@ -29,12 +29,13 @@ includes() {
 }
 
 # setup_env EXTRAS: .venv with the project and the extras (comma-separated) installed.
-# The stamp records pyproject.toml's hash, the Python version and the extras installed;
+# constraints.txt holds the versions kept there (and why). The stamp records
+# pyproject.toml's and constraints.txt's hash, the Python version and the extras installed;
 # extras add up (`test` installs jax beside tensorflow, and a later `meters`, which needs
 # only tensorflow, does not install again).
 setup_env() {
   local extras="pipeline,test,$1" base stamp had
-  base="$(sha256sum pyproject.toml | cut -d' ' -f1) $("$BASE_PYTHON" --version 2>&1)"
+  base="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1) $("$BASE_PYTHON" --version 2>&1)"
   stamp="$(cat "$VENV/.greenscreen-stamp" 2>/dev/null || true)"
   if [ -x "$PY" ] && [ "${stamp% \[*}" = "$base" ]; then
     had="${stamp##*\[}"
@@ -49,7 +50,7 @@ setup_env() {
     "$BASE_PYTHON" -m venv "$VENV"
   fi
   "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$PY" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+  "$PY" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[$extras]"
   echo "$base [$extras]" > "$VENV/.greenscreen-stamp"
   say "environment ready"
 }

@@ -15,10 +15,10 @@ import time
 
 T_START = time.time()  # before the heavy imports: the pipeline-overhead benchmark needs it
 
-from . import cpus, jax_side_imports  # noqa: E402
+from . import cpus, side_imports  # noqa: E402
 
 cpus.pin()  # before NumPy's BLAS and the backend start their threads (run/cpus.py)
-jax_side_imports.leave_out()  # before Keras: TFLite and Keras import JAX on the side
+side_imports.leave_out()  # before Keras: TFLite and Keras import JAX and pyplot on the side
 
 import argparse  # noqa: E402
 import json  # noqa: E402

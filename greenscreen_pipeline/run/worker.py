@@ -27,10 +27,10 @@ interrupted and resumes later), and when the process that started it dies.
 
 from __future__ import annotations
 
-from . import cpus, jax_side_imports
+from . import cpus, side_imports
 
 cpus.pin()  # first: NumPy's BLAS threads start when the imports below load it
-jax_side_imports.leave_out()  # before Keras: TFLite and Keras import JAX on the side
+side_imports.leave_out()  # before Keras: TFLite and Keras import JAX and pyplot on the side
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402

@@ -1,5 +1,5 @@
-"""A run process on TensorFlow does not import JAX for TFLite and Keras's Orbax callback, and
-both get what they would have had once something imports JAX."""
+"""A run process does not import JAX for TFLite and Keras's Orbax callback, nor matplotlib's
+pyplot for Keras's plots, and each gets what it would have had once something imports it."""
 
 import json
 import os
@@ -10,16 +10,18 @@ import pytest
 
 pytest.importorskip("jax")
 pytest.importorskip("tensorflow")
+pytest.importorskip("matplotlib")
 
-# In a fresh process, as the worker and the run process start: the refusal, then Keras.
+# In a fresh process, as the worker and the run process start: the refusals, then Keras.
 SCRIPT = r"""
 import importlib, json, sys
-from greenscreen_pipeline.run import jax_side_imports
-installed = jax_side_imports.leave_out()
+from greenscreen_pipeline.run import side_imports
+left_out = side_imports.leave_out()
 import keras
 import numpy as np
-seen = {"installed": installed, "backend": keras.backend.backend(),
-        "jax_after_keras": "jax" in sys.modules}
+seen = {"left_out": left_out, "backend": keras.backend.backend(),
+        "jax_after_keras": "jax" in sys.modules,
+        "matplotlib_after_keras": "matplotlib" in sys.modules}
 # A run trains as before.
 model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
 model.compile("sgd", "mse")
@@ -32,6 +34,17 @@ if "tensorflow" in sys.modules:
     seen["tflite_jit_is_jax_jit"] = util._jit is jax.jit and lite._jit is jax.jit
 seen["record_scalar"] = hasattr(jax.monitoring, "record_scalar")
 seen["x2"] = float(jax.jit(lambda x: 2 * x)(1.5))
+# And pyplot: Keras's image gallery plots, its bounding-box gallery has its patches.
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+gallery = importlib.import_module("keras.src.visualization.plot_image_gallery")
+boxes = importlib.import_module("keras.src.visualization.plot_bounding_box_gallery")
+seen["plt_given"] = gallery.plt is plt and boxes.patches is sys.modules["matplotlib.patches"]
+import os, tempfile
+path = os.path.join(tempfile.mkdtemp(), "gallery.png")
+keras.visualization.plot_image_gallery(np.zeros((2, 4, 4, 3)), rows=1, cols=2, path=path)
+seen["plotted"] = os.path.getsize(path) > 0
 print(json.dumps(seen))
 """
 
@@ -44,16 +57,20 @@ def run(backend):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_tensorflow_is_imported_without_jax_and_tflite_gets_jax_once_it_is_imported():
+def test_tensorflow_is_imported_without_jax_and_pyplot_and_both_come_back_when_imported():
     seen = run("tensorflow")
-    assert seen["installed"] is True and seen["backend"] == "tensorflow"
+    assert seen["left_out"] == ["jax", "matplotlib"] and seen["backend"] == "tensorflow"
     assert seen["jax_after_keras"] is False  # neither TFLite nor Keras's callback imported it
+    assert seen["matplotlib_after_keras"] is False  # nor Keras's plots
     assert seen["loss"] == seen["loss"]  # trained: a number
     assert seen["tflite_jit_is_jax_jit"] is True  # the JAX converter works as before
     assert seen["record_scalar"] is True and seen["x2"] == 3.0
+    assert seen["plt_given"] is True and seen["plotted"] is True  # the plots work
 
 
-def test_keras_on_jax_imports_jax_as_always():
+def test_keras_on_jax_imports_jax_as_always_and_leaves_pyplot_out():
     seen = run("jax")
     assert seen["backend"] == "jax" and seen["jax_after_keras"] is True
+    assert seen["matplotlib_after_keras"] is False
     assert seen["loss"] == seen["loss"] and seen["x2"] == 3.0
+    assert seen["plt_given"] is True and seen["plotted"] is True
