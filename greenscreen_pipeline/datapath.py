@@ -1,11 +1,15 @@
 """settings.data_path: the folder the datasets cifar10_dir and image_folder are read from,
-checked as the runs read it before any training (moved here from space.py)."""
+checked as the runs read it before any training (moved here from space.py): there, and
+holding what each of these datasets in the space reads, by the loaders' own rules
+(greenscreen.datasets): CIFAR-10's batches read as a run reads them, an image folder's
+class folders listed (no image decoded); no backend imported."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from greenscreen import datasets
 from greenscreen.validation import did_you_mean
 
 from .yamlload import ConfigError
@@ -14,15 +18,39 @@ if TYPE_CHECKING:
     from .space import SweepConfig
 
 FILE_DATASETS = ("cifar10_dir", "image_folder")  # read from settings.data_path
+FOLDERS = {  # what each reads there, in words, and its check (the loader's own rules)
+    "cifar10_dir": ("the CIFAR-10 python folder, its batches whole",
+                    datasets.check_cifar10_dir),
+    "image_folder": ("a folder of one subfolder per class, each holding images",
+                     datasets.image_classes),
+}
 
 
 def check_data_path(config: SweepConfig) -> None:
     """Where the space holds a dataset read from settings.data_path, that it is a folder,
     read as the runs read it: relative to the folder the sweep starts in (its runs start
     there too, under Slurm as well). For the commands that train (check too); analyze and
-    report read a sweep whose data may have moved since. Raises ConfigError."""
-    for dataset in [d for d in config.space.get("dataset", []) if d in FILE_DATASETS][:1]:
-        _check_data_path(config.path, config.settings["data_path"], dataset)
+    report read a sweep whose data may have moved since. Then that the folder holds what
+    each such dataset reads (`FOLDERS`). Raises ConfigError."""
+    data_path = config.settings["data_path"]
+    found = [(i, d) for i, d in enumerate(config.space.get("dataset", [])) if d in FILE_DATASETS]
+    if found:
+        _check_data_path(config.path, data_path, found[0][1])
+    for i, dataset in found:
+        _check_contents(config.path, data_path, i, dataset)
+
+
+def _check_contents(path: str, data_path: str, i: int, dataset: str) -> None:
+    """The folder holds what `dataset`, configuration.dataset.values[i], reads there."""
+    what, check = FOLDERS[dataset]
+    try:
+        check(data_path)
+    except (datasets.DatasetError, OSError) as exc:  # OSError: a folder it may not list
+        why = f"{exc.filename} cannot be read ({exc.strerror})" if isinstance(exc, OSError) \
+            else exc
+        raise ConfigError(path, "settings.data_path", data_path,
+                          f"{what}, which configuration.dataset.values[{i}] {dataset} reads; "
+                          f"here: {why}") from None
 
 
 def _check_data_path(path: str, data_path: str, dataset: str) -> None:

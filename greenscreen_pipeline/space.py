@@ -318,10 +318,8 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
         return _entry(path, where, dim, value)
     if dim in CHOICES:
         value = "None" if value in NONE_WORDS and "None" in CHOICES[dim] else value
-        if value not in CHOICES[dim]:
-            yours = ", or your own 'module:function'" if dim in ENTRY_DIMENSIONS else ""
-            raise ConfigError(path, where, value, "one of " + ", ".join(map(str, CHOICES[dim]))
-                              + yours + hint(value, CHOICES[dim]))
+        if not _one_of(value, CHOICES[dim]):
+            raise ConfigError(path, where, value, _choices_words(dim, value))
         return value
     if dim == "partitioning":
         parts = str(value).split("-")
@@ -342,6 +340,21 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
             "a finite number"
         raise ConfigError(path, where, value, f"{kind_text} in {interval}")
     return kind(value)
+
+
+def _one_of(value: Any, choices: tuple) -> bool:
+    """Whether `value` is one of `choices` and of its type: Python has 1 == 1.0 == True, but
+    config.yaml's 1 is no true, nor true the name True."""
+    return any(value == choice and type(value) is type(choice) for choice in choices)
+
+
+def _choices_words(dim: str, value: Any) -> str:
+    """What a choice dimension allows, as config.yaml writes it, and the name nearest a
+    misspelt one."""
+    if all(isinstance(choice, bool) for choice in CHOICES[dim]):
+        return "true or false (unquoted)" if isinstance(value, str) else "true or false"
+    yours = ", or your own 'module:function'" if dim in ENTRY_DIMENSIONS else ""
+    return "one of " + ", ".join(map(str, CHOICES[dim])) + yours + hint(value, CHOICES[dim])
 
 
 def _check_runnable(path: str, settings: dict, space: dict) -> None:
