@@ -225,6 +225,9 @@ def image_classes(path: str) -> list[Path]:
     if empty or not classes:
         raise DatasetError(f"{path!r} is not a folder with one subfolder per class holding "
                            f"images ({', '.join(IMAGE_SUFFIXES)})")
+    if len(classes) == 1:  # trains to accuracy 1.0 and says nothing
+        raise DatasetError(f"{path!r} holds one class folder ({classes[0].name}); a "
+                           "classifier needs two or more: every subfolder is a class")
     return classes
 
 

@@ -194,6 +194,14 @@ def test_a_class_folder_that_cannot_be_listed_is_refused_not_a_traceback(tmp_pat
     assert f"here: {folder / 'dog'} cannot be read (Permission denied)" in message
 
 
+def test_an_image_folder_of_one_class_is_refused(tmp_path):
+    folder = images(tmp_path / "data", classes=("cat",))
+    with pytest.raises(DatasetError):  # what every run would meet (it trained to 1.0)
+        image_folder(str(folder), 8)
+    assert "holds one class folder (cat); a classifier needs two or more" in refused(
+        tmp_path, folder, "image_folder")
+
+
 def test_the_check_and_the_loader_list_the_same_images(tmp_path):
     folder = images(tmp_path / "data", classes=("a", "b", "c"), per_class=3)
     (folder / ".ipynb_checkpoints").mkdir()  # hidden: not a class
