@@ -4,7 +4,8 @@ Checked once, by `record`, before any executor starts: the local pool, a Slurm
 submission and a Ray sweep all pass through `commands.sweep`. A sweep is its seed, its
 space, its search, and the settings that decide how every run trains and is judged
 (`TRAINING`: the epochs, your own loop, the loss and the objective; image_size where a
-run reads image_folder): a folder is not resumed with other ones.
+run reads image_folder): a folder is not resumed with other ones. Your own code is
+compared by the file and function it resolves to (`code_of`), not by its spelling.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from .objective import Objective, ObjectiveError
 from .runfolder import read_json
 from .search import halving
 from .settings_table import SETTINGS
-from .space import BASELINE, SweepConfig
+from .space import BASELINE, ENTRY_DIMENSIONS, SweepConfig
+from .user_code import is_entry, resolved
 
 FILE = "sweep.json"
 # Recorded when a sweep starts and kept for its life, not compared on resume: the batch
@@ -33,6 +35,10 @@ KEPT = ("batch_size", "halving_rule")
 # executors', energy_source, the analysis's accuracy_floor and recommend, data_path) may
 # change between invocations.
 TRAINING = ("epochs", "train", "loss", "objective", "objective_mode")
+# Your own code the sweep names ("module:function": settings.train, the space's models and
+# datasets), recorded as what it resolves to (`user_code.resolved`: the file and the
+# function), so that a resume compares that, not the spelling.
+CODE = "code"
 
 
 class OtherSweep(UsageError):
@@ -59,13 +65,37 @@ def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) 
     if old is not None and not same_sweep(old, mine):
         raise OtherSweep(f"{sweep_dir} holds a sweep with another seed or search space; pass "
                          "another --sweep-dir (or delete that folder).")
+    code = code_of(config)
     if old is not None and old.get("settings") is not None:  # older ones: no settings
-        _same_training(sweep_dir, old, config.settings, config.path)
+        _same_training(sweep_dir, old, config.settings, config.path, code)
     search = search_of(config.settings, batch_size)
     if old is not None:
         search = _same_search(sweep_dir, old.get("search") or search_of({}), search)
     atomic_write_json(manifest, {**mine, "config": config.path, "settings": config.settings,
-                                 "search": search})
+                                 "search": search, CODE: code})
+
+
+def code_of(config: SweepConfig) -> dict:
+    """Key path -> 'file:function' of each entry of your own code the config names
+    (`CODE`): settings.train, and each model or dataset value of the space as
+    "configuration.<dim> <value>"; an entry that does not resolve plainly is left out."""
+    named = {"settings.train": config.settings.get("train")}
+    for dim in ENTRY_DIMENSIONS:
+        values = config.space.get(dim)
+        named.update({f"configuration.{dim} {v}": v for v in
+                      (values if isinstance(values, list) else []) if is_entry(v)})
+    found = {key: resolved(v, config.folder) for key, v in named.items() if is_entry(v)}
+    return {key: where for key, where in found.items() if where}
+
+
+def _compared(old: dict, code: dict) -> dict:
+    """(recorded, now) per entry of `code` both name: what is compared on resume. An entry
+    recorded as a file that is gone (the project moved) is left out: its spelling is
+    compared, as an entry that does not resolve."""
+    recorded = old.get(CODE) if isinstance(old.get(CODE), dict) else {}
+    return {key: (recorded[key], now) for key, now in code.items()
+            if isinstance(recorded.get(key), str)
+            and Path(recorded[key].rpartition(":")[0]).is_file()}
 
 
 def training_of(settings: dict, space: dict) -> dict:
@@ -88,11 +118,17 @@ def training_of(settings: dict, space: dict) -> dict:
     return out
 
 
-def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object) -> None:
+def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object,
+                   code: dict) -> None:
     """Raises OtherSweep naming each setting of `TRAINING` that differs from the one the
-    folder's sweep recorded, what the folder holds, what was given and what to do."""
+    folder's sweep recorded, what the folder holds, what was given and what to do. Your
+    own code (`code`, `code_of`) is compared by what it resolves to where both sweeps
+    name a file: settings.train spelled otherwise is the same loop; a model or dataset
+    of the space (spelled alike, `same_sweep`) naming another file is another one."""
     was = training_of(old.get("settings") or {}, old.get("space") or {})
     now = training_of(settings, old.get("space") or {})
+    for key, (recorded, current) in _compared(old, code).items():
+        was[key], now[key] = recorded, current
     changed = [key for key in now if key in was and was[key] != now[key]]
     if not changed:
         return

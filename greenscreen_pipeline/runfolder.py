@@ -5,7 +5,8 @@
     summary.json     energy totals over every attempt, provenance (RunSummary) (its SMICallback)
     results.json     test metrics, timing, the Keras history (RunResults)    (the run process)
     status.json      pending | running | done | stopped | failed | skipped | interrupted
-                                                                             (the run process)
+                     (the run process; running -> failed or interrupted where it died
+                     without saying, by its executor: `executors.attempt.settle_status`)
     configuration.json  a pareto search's proposal, written before it trains (the executor)
     rungs/NNNN.json  the run's figures at each halving rung             (the run process)
     attempts.jsonl   one line when an attempt starts and one when it ends     (the executor)

@@ -161,6 +161,17 @@ def check(entry: str, kind: str, config_dir: str | Path) -> None:
     _check_signature(_signature(node.args), entry, ARGUMENTS[kind], f"{source}:{node.lineno}")
 
 
+def resolved(entry: str, config_dir: str | Path) -> str | None:
+    """What `entry` names, whatever its spelling: 'file:function', the file the import
+    would run from `config_dir` (`_source_of`, nothing imported) with its real path; None
+    where that is not plain (not found, not a source file, already imported)."""
+    if not is_entry(entry):
+        return None
+    module_name, _, function_name = entry.partition(":")
+    source = _source_of(module_name, str(Path(config_dir).resolve()))
+    return f"{source.resolve()}:{function_name}" if source else None
+
+
 def _no_function(module_name: str, file: str, function_name: str,
                  names: list[str]) -> EntryError:
     near = nearest(function_name, names)

@@ -254,7 +254,29 @@ def train_attempt(config: SweepConfig, folder: runfolder.RunFolder, request: Req
     if ending.code == BUSY:
         log.warning("run %03d: %s", request.index, ending.stderr_tail.splitlines()[-1]
                     if ending.stderr_tail else "another process trains it now")
+    else:
+        settle_status(folder)
     return ending.code
+
+
+def settle_status(folder: runfolder.RunFolder) -> None:
+    """Writes into status.json how the run ended where its process died before it could
+    (SIGKILL, the OOM killer): status.json still says running, and the attempt's end just
+    logged makes the folder's outcome failed or interrupted (`RunFolder.outcome`). The one
+    transition of status.json its executor writes (runfolder.py's owner table), under
+    the run's lock, so no process trains the run meanwhile; any doubt leaves it alone."""
+    try:
+        if folder.status_record().get("status") != "running":
+            return
+        with ownership.Held(folder.path):
+            record, outcome = folder.status_record(), folder.outcome()
+            if record.get("status") == "running" and outcome["status"] in (
+                    "failed", "interrupted"):
+                said = {k: outcome[k] for k in ("reason", "traceback_tail") if k in outcome}
+                folder.write_status(outcome["status"], **said, pid=record.get("pid"),
+                                    written_by="executor")
+    except (ownership.Busy, runfolder.Unreadable, OSError) as exc:
+        log.debug("run folder %s: status.json left as it is: %s", folder.path, exc)
 
 
 def _own_process(request: Request, env: dict | None, stop: Stop, ending: Ending) -> None:
