@@ -90,10 +90,11 @@ class _Refuse(importlib.abc.MetaPathFinder):
 
     def __init__(self, refused: tuple[SideImport, ...]) -> None:
         self.refused = refused
+        self.packages = {side.package for side in refused}
 
     def find_spec(self, name, path=None, target=None):
-        if "." in name:
-            return None  # a refused package's submodule: its parent was imported elsewhere
+        if name not in self.packages:  # a submodule's parent was imported elsewhere
+            return None
         importer = _importer(sys._getframe(1))
         side = next((s for s in self.refused if s.package == name and s.importer == importer),
                     None)
