@@ -237,7 +237,10 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
         result["note"] = f"seed-format runs: energy {collect.SEED_SOURCE}"
     atomic_write_text(out_dir / "runs.csv", whole.to_csv(index=False))
     if ok.empty:
-        result["message"] = "no finished run: nothing to rank"
+        finished = int((df["status"] == "done").sum())  # done, but no figure: not unfinished
+        result["message"] = (f"no run it could rank: {finished} finished, but none with an "
+                             "energy figure and an objective value (left out above)"
+                             if finished else "no finished run: nothing to rank")
     else:
         table = sweep_repeats.ranked(sweep_dir, ok, result)  # the repeats' means, if any
         result.update(rankings(out_dir, table, objective))

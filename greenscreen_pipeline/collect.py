@@ -36,7 +36,10 @@ from .runfolder import RunFolder, Unreadable, read_json
 from .space import DIMENSIONS, METHOD_DIMENSIONS
 
 COMPONENTS = ("gpu", "cpu", "dram")  # each run's measured split, a column each
-RUN_FILES = ("parameters.yaml", "logs.csv", "status.json", "summary.json", "results.json")
+# A folder with any of these was trained, or an attempt at it started: attempts.jsonl alone
+# is a run stopped before it wrote status.json (interrupted, or failed), still named.
+RUN_FILES = ("parameters.yaml", "logs.csv", "status.json", "summary.json", "results.json",
+             "attempts.jsonl")
 SEED_SOURCE = "computed:power×Δt (seed format, one nvidia-smi sample per epoch)"
 PARAMS = list(DIMENSIONS)
 

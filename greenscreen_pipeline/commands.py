@@ -217,6 +217,9 @@ def _analyze(config: space.SweepConfig, component: str | None = None,
 
     sweep_dir = swept(Path(config.settings["sweep_dir"]))
     out_dir = Path(out) if out else sweep_dir
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder: --out names the folder "
+                         "analysis.json and the tables are written into")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-sample statistics warn loudly; we say it plainly
         result = analyze_sweep(sweep_dir, config.settings["accuracy_floor"],
@@ -320,6 +323,9 @@ def _report(config: space.SweepConfig, out: str | None, analysis: str | None = N
 
     sweep_dir = swept(sweep_dir or Path(config.settings["sweep_dir"]))
     pdf = Path(out or Path("report") / f"{sweep_dir.name}.pdf")
+    if pdf.is_dir():  # said before the PDF is built, not after
+        raise UsageError(f"--out {pdf} is a folder: --out names the PDF file, e.g. "
+                         f"--out {pdf / sweep_dir.name}.pdf")
     log.info("report written to %s", build(sweep_dir, pdf, analysis).resolve())
 
 

@@ -307,8 +307,9 @@ def saving_words(doc: dict) -> str:
         return f"no saving could be shown: {saving.get('reason') or 'not compared'}"
     if ci is None:
         why = saving.get("reason") or "there is no interval"
-        return (f"no saving could be shown: {who} saves {_pct(mean)} % of the "
-                f"baseline's energy over {seeds}, but {why}")
+        how = (f"saves {_pct(mean)} % of the baseline's energy" if mean >= 0 else
+               f"uses {_pct(-mean)} % more energy than the baseline")
+        return f"no saving could be shown: {who} {how} over {seeds}, but {why}"
     low, high = ci
     if low <= 0 <= high:
         return (f"no saving could be shown: the 95 % CI of the saving, {_pct(low)} to "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from greenscreen.fileio import atomic_write_json
 
-from . import comparison, runfolder
+from . import analysis_file, comparison, runfolder
 from .analysis import objective_of
 from .errors import UsageError
 from .executors.attempt import train_attempt
@@ -55,6 +55,7 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
     analysis = runfolder.read_json(sweep_dir / "analysis.json")
     if not analysis:
         raise UsageError(f"no {sweep_dir}/analysis.json: run greenscreen analyze first")
+    analysis_file.check(analysis, sweep_dir, sweep_dir)
     if not analysis.get("recommendation"):
         raise UsageError(no_recommendation(sweep_dir, analysis))
     rec = analysis["recommendation"]

@@ -81,8 +81,9 @@ def merge(sessions: list[dict]) -> dict[str, dict]:
         for name, row in (session.get("runs") or {}).items():
             total = out.setdefault(name, {"energy_gpu_j": 0.0, "covered_s": 0.0,
                                           "shared_s": 0.0})
-            for key in total:
-                total[key] += float(row.get(key, math.nan))
+            for key in total:  # JSON's null: a figure the meter did not get (NaN)
+                value = row.get(key)
+                total[key] += math.nan if value is None else float(value)
     return out
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from greenscreen.carbon import carbon_intensity
 
-from .. import collect, comparison, repeats, runfolder
+from .. import analysis_file, collect, comparison, repeats, runfolder
 from ..analysis import component_of, focus, objective_of
 from ..objective import Objective
 from ..records import RunResults, RunSummary
@@ -45,10 +45,14 @@ class ReportInputs:
     @classmethod
     def read(cls, sweep_dir: Path, analysis_dir: Path | None = None) -> "ReportInputs":
         """The sweep's runs and the analysis.json in `analysis_dir` (default: the sweep's)."""
-        analysis = runfolder.read_json((analysis_dir or sweep_dir) / "analysis.json") or {}
+        analysis = analysis_file.read(analysis_dir or sweep_dir, sweep_dir)
         runs = collect.load_sweep(sweep_dir, objective_of(analysis))
         # ranked by one component (analyze --component): the runs' energy_j is its figure
-        return cls(sweep_dir, analysis, focus(runs, component_of(analysis)))
+        inputs = cls(sweep_dir, analysis, focus(runs, component_of(analysis)))
+        analysis_file.check_current(analysis, analysis_dir or sweep_dir, sweep_dir,
+                                    len(inputs.runs), list(inputs.ok["run"]) if len(
+                                        inputs.ok) else [])
+        return inputs
 
     @cached_property
     def objective(self) -> Objective:
