@@ -34,17 +34,17 @@ if "tensorflow" in sys.modules:
     seen["tflite_jit_is_jax_jit"] = util._jit is jax.jit and lite._jit is jax.jit
 seen["record_scalar"] = hasattr(jax.monitoring, "record_scalar")
 seen["x2"] = float(jax.jit(lambda x: 2 * x)(1.5))
-# And pyplot: Keras's image gallery plots, its bounding-box gallery has its patches.
-import matplotlib
-matplotlib.use("Agg")
+# Your code plots a gallery without importing pyplot itself: Keras's stand-in imports it.
+import os, tempfile
+os.environ["MPLBACKEND"] = "Agg"
+path = os.path.join(tempfile.mkdtemp(), "gallery.png")
+keras.visualization.plot_image_gallery(np.zeros((2, 4, 4, 3)), rows=1, cols=2, path=path)
+seen["plotted"] = os.path.getsize(path) > 0
+# Then pyplot is Keras's own, and the bounding-box gallery has its patches.
 import matplotlib.pyplot as plt
 gallery = importlib.import_module("keras.src.visualization.plot_image_gallery")
 boxes = importlib.import_module("keras.src.visualization.plot_bounding_box_gallery")
 seen["plt_given"] = gallery.plt is plt and boxes.patches is sys.modules["matplotlib.patches"]
-import os, tempfile
-path = os.path.join(tempfile.mkdtemp(), "gallery.png")
-keras.visualization.plot_image_gallery(np.zeros((2, 4, 4, 3)), rows=1, cols=2, path=path)
-seen["plotted"] = os.path.getsize(path) > 0
 print(json.dumps(seen))
 """
 

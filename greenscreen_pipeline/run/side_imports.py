@@ -20,8 +20,10 @@ package to those modules alone: they import it inside `try: ... except ImportErr
 a machine without it. Every other module imports it as before (Keras on JAX imports JAX
 itself, through its backend, before either of the two). Once anyone imports the package, a
 post-import hook does what the refused module would have done with it, so the converter,
-the callback and the plots work as they would have. Where a package is not installed, or
-already imported, nothing is done for it.
+the callback and the plots work as they would have; and the plots' `plt` and `patches`,
+left None by the refusal, are stand-ins that import matplotlib at their first use, so a
+plot of yours works in a run that never imported pyplot itself. Where a package is not
+installed, or already imported, nothing is done for it.
 
 What is not left out, and why: pandas (scikit-learn's `utils.fixes` imports it too, and the
 built-in datasets need scikit-learn) and scikit-learn itself (Keras's `SKLearnClassifier`
@@ -51,25 +53,34 @@ def _give_old_jax_record_scalar(jax: ModuleType, importer: ModuleType) -> None:
         jax.monitoring.record_scalar = lambda *args, **kwargs: None
 
 
-def _give_pyplot(pyplot: ModuleType, importer: ModuleType) -> None:
-    if getattr(importer, "plt", "absent") is None:
-        importer.plt = pyplot
+class OnFirstUse(ModuleType):
+    """Stands in for a module that a refused import left None in its importer: imports it
+    at its first use, so that a run of yours that plots imports pyplot then."""
+
+    def __getattr__(self, attribute: str):
+        return getattr(importlib.import_module(self.__name__), attribute)
 
 
-def _give_patches(patches: ModuleType, importer: ModuleType) -> None:
-    if getattr(importer, "patches", "absent") is None:
-        importer.patches = patches
+def _give_module(attribute: str) -> Callable[[ModuleType, ModuleType], None]:
+    """Gives the importer the real module where its `attribute` is None or the stand-in."""
+    def give(module: ModuleType, importer: ModuleType) -> None:
+        if isinstance(getattr(importer, attribute, "absent"), OnFirstUse | None):
+            setattr(importer, attribute, module)
+    return give
 
 
 @dataclass(frozen=True)
 class SideImport:
     """`package` refused to `importer` while it loads; once `gives_back` is imported by
-    anyone, `give(that module, the importer)` does what the importer would have done."""
+    anyone, `give(that module, the importer)` does what the importer would have done.
+    `stand_in`: the importer's global the refusal leaves None, given an `OnFirstUse` of
+    `gives_back` as soon as the importer has loaded (Keras checks it for None)."""
 
     package: str
     importer: str
     gives_back: str
     give: Callable[[ModuleType, ModuleType], None]
+    stand_in: str | None = None
 
 
 REFUSED = (
@@ -77,9 +88,9 @@ REFUSED = (
     SideImport("jax", "keras.src.callbacks.orbax_checkpoint", "jax",
                _give_old_jax_record_scalar),
     SideImport("matplotlib", "keras.src.visualization.plot_image_gallery", "matplotlib.pyplot",
-               _give_pyplot),
+               _give_module("plt"), stand_in="plt"),
     SideImport("matplotlib", "keras.src.visualization.plot_bounding_box_gallery",
-               "matplotlib.patches", _give_patches),
+               "matplotlib.patches", _give_module("patches"), stand_in="patches"),
 )
 
 IMPORTING = ("importlib", "wrapt")
@@ -110,6 +121,9 @@ def leave_out() -> list[str]:
     refused = tuple(side for side in REFUSED if _can_leave_out(side))
     if refused:
         sys.meta_path.insert(0, _Refuse(refused))
+    for side in refused:
+        if side.stand_in:
+            _stand_in_once_loaded(side)
     return sorted({side.package for side in refused})
 
 
@@ -125,6 +139,16 @@ def _importer(frame) -> str | None:
     while frame is not None and frame.f_globals.get("__name__", "").startswith(IMPORTING):
         frame = frame.f_back
     return None if frame is None else frame.f_globals.get("__name__")
+
+
+def _stand_in_once_loaded(side: SideImport) -> None:
+    import wrapt
+
+    def hook(importer: ModuleType) -> None:
+        if getattr(importer, side.stand_in, "absent") is None:
+            setattr(importer, side.stand_in, OnFirstUse(side.gives_back))
+
+    wrapt.register_post_import_hook(hook, side.importer)
 
 
 def _when_it_loads(side: SideImport) -> None:
