@@ -128,17 +128,37 @@ def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object,
     was = training_of(old.get("settings") or {}, old.get("space") or {})
     now = training_of(settings, old.get("space") or {})
     for key, (recorded, current) in _compared(old, code).items():
-        was[key], now[key] = recorded, current
+        was[key], now[key] = (current, current) if same_code(recorded, current) \
+            else (recorded, current)
     changed = [key for key in now if key in was and was[key] != now[key]]
     if not changed:
         return
     held = "; ".join(f"{key}: {was[key]!r} (this config: {now[key]!r})" for key in changed)
+    settings_changed = [key for key in changed if key in TRAINING]
+    what_to_do = [f"set {', '.join(settings_changed)} back in {config or 'config.yaml'} (or "
+                  "the flag that overrides it, e.g. --epochs)"] if settings_changed else []
+    if len(settings_changed) < len(changed):
+        what_to_do.append("name the code the sweep trained with (that file, or a copy of it)")
     raise OtherSweep(
         f"{sweep_dir} holds a sweep whose runs trained with {held}. Every run of a sweep "
         "trains and is ranked alike (halving's rungs too), so it is not resumed with "
-        f"other values: set {', '.join(changed)} back in {config or 'config.yaml'} (or "
-        "the flag that overrides it, e.g. --epochs), or pass another --sweep-dir for the "
+        f"other values: {' and '.join(what_to_do)}, or pass another --sweep-dir for the "
         "new values.")
+
+
+def same_code(recorded: str, now: str) -> bool:
+    """Whether two resolutions ('file:function') name one function of one file or of a copy
+    of it (the same bytes: a second clone, a copy of the project, a scratch copy on a
+    cluster)."""
+    if recorded == now:
+        return True
+    (old_file, _, old_function), (new_file, _, new_function) = (
+        recorded.rpartition(":"), now.rpartition(":"))
+    try:
+        return old_function == new_function and \
+            Path(old_file).read_bytes() == Path(new_file).read_bytes()
+    except OSError:
+        return False
 
 
 def search_of(settings: dict, batch_size: int | None = None) -> dict:

@@ -8,7 +8,8 @@
 2. settings.train, your own loop, was compared as written on resume: the same function
    spelled another way (the config in another folder) was refused as another loop, and
    the same spelling naming another file was accepted. It is compared by what it
-   resolves to (the file and the function), as are your own models and datasets.
+   resolves to (the file and the function, or a copy of that file byte for byte), as are
+   your own models and datasets.
 
 The SIGKILL of (1) is sent by the run's own model (test_resume_hunt_faults.TRIPWIRE): a
 layer kills its own process while the epoch's checkpoint saves its weights.
@@ -122,7 +123,7 @@ def test_another_function_or_another_file_is_still_refused(tmp_path, train):
     record(proj, out, "loop:train")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (elsewhere / "loop.py").write_text(LOOP)
+    (elsewhere / "loop.py").write_text(LOOP + "\n# changed since\n")
     where = tmp_path if train.startswith("proj.") else elsewhere
     with pytest.raises(manifest.OtherSweep) as refused:
         record(where, out, train)
@@ -142,6 +143,12 @@ def test_your_own_model_naming_another_file_is_refused(tmp_path):
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "net.py").write_text(NET)
+    record(copy, out, "", model="'net:model'")  # a copy, byte for byte: the same code
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "net.py").write_text(NET + "\n# changed\n")
     with pytest.raises(manifest.OtherSweep) as refused:
-        record(copy, out, "", model="'net:model'")
-    assert "net:model" in str(refused.value)
+        record(other, out, "", model="'net:model'")
+    said = str(refused.value)
+    assert "net:model" in said and "name the code the sweep trained with" in said
+    assert "set configuration" not in said  # nothing in the config to set back
