@@ -19,6 +19,7 @@ import pandas as pd
 from greenscreen.fileio import atomic_write_json, atomic_write_text
 
 from . import (
+    analysis_file,
     budget,
     collect,
     leftout,
@@ -193,7 +194,8 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     if df.empty:
         result = {"runs": 0, "done": 0, "sweep_dir": str(sweep_dir.resolve()),
                   "objective": named, "energy": energy,
-                  "message": f"no run folders in {sweep_dir}"}
+                  "message": f"no run folders in {sweep_dir}",
+                  analysis_file.DIGEST: analysis_file.runs_digest(whole)}
         atomic_write_json(out_dir / "analysis.json", result)
         return result
     ok = df[(df["status"] == "done") & df["objective"].notna() & df["energy_j"].notna()]
@@ -214,6 +216,7 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
     # Absolute: `report --analysis DIR` reports this folder's runs, wherever it is run from.
     planned = sweep_total.runs_of(sweep_dir)  # settings.runs, where sweep.json says
     result = {"runs": len(df), "done": len(ok), "sweep_dir": str(sweep_dir.resolve()),
+              analysis_file.DIGEST: analysis_file.runs_digest(whole),  # checked by report
               **({"planned": planned} if planned < budget.RUNS_WITH_BUDGET else {}),
               "objective": named, "energy": energy,
               "failed_or_skipped": failed.to_dict("records"),

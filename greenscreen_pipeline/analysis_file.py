@@ -6,14 +6,18 @@ and, for the report, of the sweep's runs as they are now (`check_current`)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from numbers import Real
 from pathlib import Path
+
+import pandas as pd
 
 from .errors import UsageError
 from .runfolder import Unreadable, read_json
 
 FILE = "analysis.json"
+DIGEST = "runs_digest"  # runs_digest(the runs analysed), written by analyze
 MODES = ("max", "min")
 # Lists of records (JSON objects); the ranked tables' rows name a run, its objective value
 # and its energy figure, as the report prints them.
@@ -23,7 +27,7 @@ RANKED = ("pareto", "top_objective", "top_energy", "top_power", "top_efficiency"
 OBJECTS = ("energy", "sweep_energy", "energy_by_state", "ranges", "search_progress_reference",
            "relevance")
 RANKED_HOLDS = ("pareto", "relevance", "relevance_summary", "recommendation")
-TEXTS = ("sweep_dir", "message", "efficiency_left_out", "relevance_note")
+TEXTS = ("sweep_dir", "message", "efficiency_left_out", "relevance_note", DIGEST)
 
 
 def read(folder: Path, sweep_dir: Path) -> dict:
@@ -162,16 +166,33 @@ def _relevance(relevance: dict) -> str | None:
     return None
 
 
-def check_current(doc: dict, folder: Path, sweep_dir: Path, runs: int, ranked: list) -> None:
-    """UsageError where the analysis is not of the sweep's runs as they are now (`runs` run
-    folders, `ranked` the names of those it can rank): a sweep resumed or a run retried
-    since, whose report would mix the old analysis's tables with the new runs' figures."""
-    then, now = (doc["runs"], doc["done"]), (runs, len(ranked))
+def runs_digest(runs: pd.DataFrame) -> str:
+    """What an analysis was made of, in 16 hex digits: each run folder's name, status and
+    energy figure (`collect.load_sweep`'s frame), so that a run finished, retried or
+    trained again since changes it."""
+    rows = sorted(zip(*(runs[c].astype(str) if c in runs else [""] * len(runs)
+                        for c in ("run", "status", "energy_j"))))
+    return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+
+
+def check_current(doc: dict, folder: Path, sweep_dir: Path, runs: pd.DataFrame,
+                  ranked: list) -> None:
+    """UsageError where the analysis is not of the sweep's runs as they are now (`runs`, as
+    `collect.load_sweep` reads them; `ranked` the names of those it can rank): a sweep
+    resumed or a run retried since, whose report would mix the old analysis's tables with
+    the new runs' figures. An analysis.json without `runs_digest` (older greenscreen) is
+    checked by its counts and recommended run only."""
+    where, advice = Path(folder) / FILE, _advice(Path(folder), Path(sweep_dir))
+    if DIGEST in doc and doc[DIGEST] != runs_digest(runs):
+        raise UsageError(f"{where} is not of the sweep's runs as they are now (a run "
+                         f"finished, was retried or trained again since); {advice}")
+    then, now = (doc["runs"], doc["done"]), (len(runs), len(ranked))
+    if DIGEST not in doc and then != now:
+        counts = "{} run folder(s), {} of them ranked"
+        raise UsageError(f"{where} is of {counts.format(*then)}; the sweep now has "
+                         f"{counts.format(*now)}: it is older than the runs, or was written "
+                         f"by an older greenscreen; {advice}")
     run = (doc.get("recommendation") or {}).get("run")
-    if then == now and (run is None or run in ranked or not doc["done"]):
-        return
-    counts = "{} run folder(s), {} of them ranked"
-    was = (f"recommends run {run}, which is not among the runs ranked now" if then == now
-           else f"is of {counts.format(*then)}; the sweep now has {counts.format(*now)}")
-    raise UsageError(f"{Path(folder) / FILE} {was}: the sweep's runs changed since it was "
-                     f"written; {_advice(Path(folder), Path(sweep_dir))}")
+    if run is not None and doc["done"] and run not in ranked:
+        raise UsageError(f"{where} recommends run {run}, which is not among the runs ranked "
+                         f"now; {advice}")

@@ -5,6 +5,7 @@ figure (H5). Run folders are written here; nothing is trained."""
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -114,9 +115,35 @@ def test_an_analysis_older_than_the_runs_is_refused_with_what_changed(tmp_path):
     write_run(folder / "003", {"batch_size": 16}, 50.0, 0.95)
     with pytest.raises(UsageError) as told:
         report.build(folder, tmp_path / "r.pdf")
-    assert "is of 3 run folder(s), 3 of them ranked; the sweep now has 4 run folder(s), " \
-           "4 of them ranked" in str(told.value)
+    assert "is not of the sweep's runs as they are now" in str(told.value)
     assert f"greenscreen analyze --sweep-dir {folder} first" in str(told.value)
+
+
+def test_a_run_trained_again_since_the_analysis_is_refused_though_the_counts_agree(tmp_path):
+    """A finished run's folder deleted and trained again (another energy figure): as many
+    runs, as many ranked, the same recommendation; the analysis's tables are not its."""
+    folder = three_runs(tmp_path / "sweep")
+    analysis.analyze(folder)
+    shutil.rmtree(folder / "001")
+    write_run(folder / "001", {"batch_size": 32}, 95.0, 0.9)
+    with pytest.raises(UsageError, match="is not of the sweep's runs as they are now"):
+        report.build(folder, tmp_path / "r.pdf")
+
+
+def test_an_analysis_from_an_older_greenscreen_is_checked_by_its_counts(tmp_path):
+    folder = three_runs(tmp_path / "sweep")
+    analysis.analyze(folder)
+    written = folder / "analysis.json"
+    doc = json.loads(written.read_text())
+    del doc["runs_digest"]  # written before analyses recorded what they were made of
+    written.write_text(json.dumps(doc))
+    report.build(folder, tmp_path / "r.pdf")  # the same runs: reported
+    write_run(folder / "003", {"batch_size": 16}, 50.0, 0.95)
+    with pytest.raises(UsageError) as told:
+        report.build(folder, tmp_path / "r2.pdf")
+    assert "is of 3 run folder(s), 3 of them ranked; the sweep now has 4 run folder(s), " \
+           "4 of them ranked: it is older than the runs, or was written by an older " \
+           "greenscreen" in str(told.value)
 
 
 def test_a_recommended_run_no_longer_ranked_is_refused(tmp_path):

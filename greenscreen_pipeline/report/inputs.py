@@ -49,9 +49,8 @@ class ReportInputs:
         runs = collect.load_sweep(sweep_dir, objective_of(analysis))
         # ranked by one component (analyze --component): the runs' energy_j is its figure
         inputs = cls(sweep_dir, analysis, focus(runs, component_of(analysis)))
-        analysis_file.check_current(analysis, analysis_dir or sweep_dir, sweep_dir,
-                                    len(inputs.runs), list(inputs.ok["run"]) if len(
-                                        inputs.ok) else [])
+        analysis_file.check_current(analysis, analysis_dir or sweep_dir, sweep_dir, runs,
+                                    list(inputs.ok["run"]) if len(inputs.ok) else [])
         return inputs
 
     @cached_property
