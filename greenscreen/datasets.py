@@ -211,9 +211,9 @@ def image_folder(path: str, image_size: int) -> tuple[ImageFiles, np.ndarray]:
 
 def image_classes(path: str) -> list[Path]:
     """An image folder's class folders, sorted, each checked to hold an image, as
-    `image_folder` reads them; cheap: a folder's listing stops at its first image, and no
-    image is opened. DatasetError naming a class folder without images, or the folder
-    where it has no class folder with images."""
+    `image_folder` reads them; cheap: each class folder is listed, its entries looked at
+    until the first image, and no image is opened. DatasetError naming a class folder
+    without images, or the folder where it has no class folder with images."""
     folder = Path(path)
     classes = sorted(d for d in folder.iterdir() if d.is_dir() and not _hidden(d)) \
         if folder.is_dir() else []

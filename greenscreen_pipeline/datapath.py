@@ -17,13 +17,13 @@ from .yamlload import ConfigError
 if TYPE_CHECKING:
     from .space import SweepConfig
 
-FILE_DATASETS = ("cifar10_dir", "image_folder")  # read from settings.data_path
-FOLDERS = {  # what each reads there, in words, and its check (the loader's own rules)
-    "cifar10_dir": ("the CIFAR-10 python folder, its batches whole",
+FOLDERS = {  # read from settings.data_path: what each reads there, in words, and its check
+    "cifar10_dir": ("the CIFAR-10 python folder, its batches whole",  # (the loader's own rules)
                     datasets.check_cifar10_dir),
     "image_folder": ("a folder of one subfolder per class, each holding images",
                      datasets.image_classes),
 }
+FILE_DATASETS = tuple(FOLDERS)
 
 
 def check_data_path(config: SweepConfig) -> None:
