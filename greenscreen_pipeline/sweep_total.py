@@ -55,6 +55,11 @@ GPU_BASES = ("measured:nvidia-smi", "measured:nvml")
 COMPUTED = "computed from one power sample per epoch"
 
 
+# A total of 0 J: before any run, and where the runs that ended have no figure (energy
+# was spent, unmeasured), so not "nothing spent".
+NO_FIGURE = "no energy figure yet"
+
+
 def gpu_only(source: str) -> bool:
     """Whether a meter's provenance names GPU sources only (no RAPL, no estimate)."""
     return bool(source) and all(base.startswith(GPU_BASES)
@@ -97,7 +102,8 @@ class SweepTotal:
     @property
     def provenance(self) -> str:
         """measured, estimated, COMPUTED, their mix ("measured + estimated") where more
-        than one counts, or "nothing spent yet" (before any run: no word would be true)."""
+        than one counts, or NO_FIGURE (before any run, or runs without a figure: no word
+        would be true)."""
         return words_of(self.measured_j, self.estimated_j, self.computed_j)
 
     def to_json(self) -> dict:
@@ -118,7 +124,7 @@ def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0) -> 
     estimated"). `computed_j`: the seed format's joules (COMPUTED), never "measured"."""
     named = [name for name, j in (("measured", measured_j), (COMPUTED, computed_j),
                                   ("estimated", estimated_j)) if j > 0]
-    return " + ".join(named) or "nothing spent yet"
+    return " + ".join(named) or NO_FIGURE
 
 
 @dataclass(frozen=True)
@@ -372,7 +378,7 @@ def words(record: dict, text=in_joules, name=str) -> str:
     windows, 1781.5 J (measured:nvidia-smi); 434.6 J the runs' own figures for attempts
     that meter did not cover (...)". `text` formats joules, `name` a part's provenance
     (said unless it is the lead's, e.g. "measured" in a measured total)."""
-    parts, lead = record.get("parts") or [], record.get("provenance") or "nothing spent yet"
+    parts, lead = record.get("parts") or [], record.get("provenance") or NO_FIGURE
 
     def part(kind: str, component: str | None, label) -> str | None:
         chosen = [p for p in parts if p["kind"] == kind and component in (None, p["component"])]

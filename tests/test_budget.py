@@ -95,7 +95,8 @@ def test_spent_counts_every_attempt_by_provenance(tmp_path):
     assert "energy budget reached after 0 runs done" in said
     assert said.endswith("; run(s) 001 stay interrupted (a larger settings.budget "
                          "resumes them)")  # 000 and 002 have no status; 003 never began
-    assert budget.Spent().provenance == "nothing spent yet"  # neither word is true yet
+    # neither word is true yet, nor "nothing spent" once runs without a figure have ended
+    assert budget.Spent().provenance == "no energy figure yet"
 
 
 def test_ray_dispatch_starts_nothing_once_the_budget_says_no():

@@ -35,7 +35,7 @@ class Progress:
 
     def __init__(self, runs: int | None, books: "ledger.DeviceLedger | None" = None,
                  budget_line=lambda now: None) -> None:
-        self.runs, self.done, self.total, self.spent = runs, 0, 0.0, "nothing spent yet"
+        self.runs, self.done, self.total, self.spent = runs, 0, 0.0, sweep_total.NO_FIGURE
         # the sweep's total -> "spent X of budget Y (measured)" or None (`budget.line`)
         self.budget_line = budget_line
         self.durations: list[float] = []
