@@ -127,6 +127,7 @@ def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object,
     of the space (spelled alike, `same_sweep`) naming another file is another one."""
     was = training_of(old.get("settings") or {}, old.get("space") or {})
     now = training_of(settings, old.get("space") or {})
+    written = {key for key in now if key in was and was[key] != now[key]}  # as spelled
     for key, (recorded, current) in _compared(old, code).items():
         was[key], now[key] = (current, current) if same_code(recorded, current) \
             else (recorded, current)
@@ -134,10 +135,10 @@ def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object,
     if not changed:
         return
     held = "; ".join(f"{key}: {was[key]!r} (this config: {now[key]!r})" for key in changed)
-    settings_changed = [key for key in changed if key in TRAINING]
+    settings_changed = [key for key in changed if key in written]
     what_to_do = [f"set {', '.join(settings_changed)} back in {config or 'config.yaml'} (or "
                   "the flag that overrides it, e.g. --epochs)"] if settings_changed else []
-    if len(settings_changed) < len(changed):
+    if len(settings_changed) < len(changed):  # spelled alike, naming another file
         what_to_do.append("name the code the sweep trained with (that file, or a copy of it)")
     raise OtherSweep(
         f"{sweep_dir} holds a sweep whose runs trained with {held}. Every run of a sweep "
