@@ -89,12 +89,13 @@ def code_of(config: SweepConfig) -> dict:
 
 
 def _compared(old: dict, code: dict) -> dict:
-    """(recorded, now) per entry of `code` both name: what is compared on resume. An entry
-    recorded as a file that is gone (the project moved) is left out: its spelling is
-    compared, as an entry that does not resolve."""
+    """(recorded, now) per entry of `code` both name: what is compared on resume; (now,
+    now) where both name the same code (`_same_code`). An entry recorded as a file that is
+    gone (the project moved) is left out: its spelling is compared, as an entry that does
+    not resolve."""
     recorded = old.get(CODE) if isinstance(old.get(CODE), dict) else {}
-    return {key: (recorded[key], now) for key, now in code.items()
-            if isinstance(recorded.get(key), str)
+    return {key: (now, now) if _same_code(recorded[key], now) else (recorded[key], now)
+            for key, now in code.items() if isinstance(recorded.get(key), str)
             and Path(recorded[key].rpartition(":")[0]).is_file()}
 
 
@@ -129,8 +130,7 @@ def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object,
     now = training_of(settings, old.get("space") or {})
     written = {key for key in now if key in was and was[key] != now[key]}  # as spelled
     for key, (recorded, current) in _compared(old, code).items():
-        was[key], now[key] = (current, current) if same_code(recorded, current) \
-            else (recorded, current)
+        was[key], now[key] = recorded, current
     changed = [key for key in now if key in was and was[key] != now[key]]
     if not changed:
         return
@@ -147,7 +147,7 @@ def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object,
         "new values.")
 
 
-def same_code(recorded: str, now: str) -> bool:
+def _same_code(recorded: str, now: str) -> bool:
     """Whether two resolutions ('file:function') name one function of one file or of a copy
     of it (the same bytes: a second clone, a copy of the project, a scratch copy on a
     cluster)."""
