@@ -78,16 +78,28 @@ def check_cifar_batch(path: Path) -> None:
         raise DatasetError(f"{path} cannot be read: {exc.strerror or exc}") from None
 
 
+# A training batch's name: data_batch_1, data_batch_2, ... (data_batch_01 or a copy such as
+# data_batch_1.bak is no batch, so it is neither read twice nor read out of order).
+_TRAIN_BATCH = re.compile(r"data_batch_([1-9][0-9]*)")
+
+
 def cifar10_files(path: str) -> list[Path]:
-    """A CIFAR-10 python folder's batches, data_batch_* and test_batch, in reading order;
-    DatasetError naming what is missing."""
+    """A CIFAR-10 python folder's batches, data_batch_1..N in number order and test_batch;
+    DatasetError naming what is missing: no training batch, a number skipped (data_batch_3
+    of 1, 2, 4, 5: an unpacking cut short would otherwise train on four fifths of the data
+    and say nothing), or test_batch."""
     folder = Path(path)
-    files = sorted(folder.glob("data_batch_*")) + [folder / "test_batch"]
-    missing = ([] if files[:-1] else ["data_batch_*"]) + [f.name for f in files if not f.exists()]
+    numbered = sorted((int(m.group(1)), f) for f in folder.glob("data_batch_*")
+                      if (m := _TRAIN_BATCH.fullmatch(f.name)))
+    numbers = {n for n, _ in numbered}
+    skipped = [f"data_batch_{n}" for n in range(1, max(numbers, default=0)) if n not in numbers]
+    test = folder / "test_batch"
+    missing = ([] if numbered else ["data_batch_*"]) + skipped + (
+        [] if test.exists() else [test.name])
     if missing:
         raise DatasetError(f"{folder} is not a CIFAR-10 python folder: expected data_batch_1..5 "
                            f"and test_batch (missing: {', '.join(missing)})")
-    return files
+    return [f for _, f in numbered] + [test]
 
 
 def check_cifar10_dir(path: str) -> None:
@@ -228,6 +240,12 @@ def image_classes(path: str) -> list[Path]:
         raise DatasetError(f"{path!r} holds one class folder ({classes[0].name}); a "
                            "classifier needs two or more: every subfolder is a class")
     return classes
+
+
+def image_counts(path: str) -> dict[str, int]:
+    """Each class folder's name and how many images it holds, as `image_folder` reads them
+    (every class folder listed whole; no image opened). DatasetError as `image_classes`."""
+    return {sub.name: sum(1 for _ in _images(sub)) for sub in image_classes(path)}
 
 
 def _images(sub: Path):

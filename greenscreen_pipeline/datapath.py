@@ -38,6 +38,8 @@ def check_data_path(config: SweepConfig) -> None:
         _check_data_path(config.path, data_path, found[0][1])
     for i, dataset in found:
         _check_contents(config.path, data_path, i, dataset)
+    if "image_folder" in (d for _, d in found):
+        _check_class_sizes(config, data_path)
 
 
 def _check_contents(path: str, data_path: str, i: int, dataset: str) -> None:
@@ -51,6 +53,34 @@ def _check_contents(path: str, data_path: str, i: int, dataset: str) -> None:
         raise ConfigError(path, "settings.data_path", data_path,
                           f"{what}, which configuration.dataset.values[{i}] {dataset} reads; "
                           f"here: {why}") from None
+
+
+def _check_class_sizes(config: SweepConfig, data_path: str) -> None:
+    """The image folder's classes split as each partitioning value's runs split them (the
+    runs' own stratified split, on the labels alone): otherwise every run of that split
+    fails alike, one after another, with the same message."""
+    import numpy as np
+
+    from .run.data import DataError, least_samples, split  # scikit-learn, no backend
+
+    try:
+        counts = datasets.image_counts(data_path)
+    except (datasets.DatasetError, OSError):
+        return  # _check_contents has said what is wrong with the folder
+    labels = np.repeat(np.arange(len(counts)), list(counts.values()))
+    for partitioning in config.space["partitioning"]:
+        try:
+            split(np.zeros(len(labels)), labels, partitioning, config.settings["seed"])
+        except (DataError, ValueError) as exc:
+            need = least_samples(partitioning)
+            few = [f"{name}: {n}" for name, n in counts.items() if n < need]
+            here = ", ".join(few[:10]) + (" ..." if len(few) > 10 else "") + " images" \
+                if few else str(exc)
+            raise ConfigError(config.path, "settings.data_path", data_path,
+                              f"class folders of at least {need} images each, for the "
+                              f"stratified {partitioning} split its runs make "
+                              f"(configuration.partitioning); here: {here} (add images, or "
+                              "choose a partitioning with larger parts)") from None
 
 
 def _check_data_path(path: str, data_path: str, dataset: str) -> None:

@@ -1,7 +1,8 @@
 """`greenscreen check` refuses a data folder the runs cannot read, once, before any run:
 settings.data_path for cifar10_dir (a batch missing, empty, truncated, not a pickle, or
-naming objects the safe reader refuses, arrays of the wrong shape) and image_folder (empty,
-class folders without images), read as the runs read them, without Keras.
+naming objects the safe reader refuses, arrays of the wrong shape, a batch number skipped)
+and image_folder (empty, class folders without images, classes too small for a
+partitioning's stratified split), read as the runs read them, without Keras.
 Also: a boolean dimension (resnet_shortcuts) takes true or false, not 1 or 0."""
 
 from __future__ import annotations
@@ -85,6 +86,28 @@ def test_a_cifar_folder_missing_batches_is_refused(tmp_path, gone):
     assert "data_batch_1..5 and test_batch" in message and f"missing: {gone}" in message
 
 
+def test_a_cifar_folder_with_a_batch_number_skipped_is_refused_naming_it(tmp_path):
+    """data_batch_1, 2, 4, 5: an unpacking cut short loaded four fifths of the data silently."""
+    folder = cifar(tmp_path / "data")
+    (folder / "data_batch_3").unlink()
+    assert "missing: data_batch_3)" in refused(tmp_path, folder, "cifar10_dir")
+    with pytest.raises(DatasetError, match="missing: data_batch_3"):
+        load_cifar10_dir(str(folder))  # a run reads it by the same rule
+
+
+def test_cifar_batches_are_read_in_number_order_and_copies_are_not_batches(tmp_path):
+    folder = cifar(tmp_path / "data", rows=1)
+    for n in range(6, 11):  # data_batch_10 after data_batch_9, not after data_batch_1
+        (folder / f"data_batch_{n}").write_bytes((folder / "data_batch_1").read_bytes())
+    (folder / "data_batch_1.bak").write_bytes(b"not a batch")  # neither read nor refused
+    (folder / "data_batch_01").write_bytes(b"nor this")
+    space.check_data_path(space.load(config(tmp_path, str(folder), "cifar10_dir")))
+    from greenscreen.datasets import cifar10_files
+    assert [f.name for f in cifar10_files(str(folder))] == [
+        f"data_batch_{n}" for n in range(1, 11)] + ["test_batch"]
+    assert load_cifar10_dir(str(folder))[0].shape == (11, 32, 32, 3)
+
+
 def test_an_empty_cifar_folder_is_refused(tmp_path):
     (tmp_path / "data").mkdir()
     assert "missing: data_batch_*" in refused(tmp_path, tmp_path / "data", "cifar10_dir")
@@ -148,7 +171,40 @@ def test_a_batch_that_is_a_folder_is_refused(tmp_path):
 
 
 def test_a_folder_of_class_folders_with_images_passes(tmp_path):
-    folder = images(tmp_path / "data")
+    folder = images(tmp_path / "data", per_class=10)  # the least the default 80-10-10 splits
+    space.check_data_path(space.load(config(tmp_path, str(folder), "image_folder")))
+
+
+def test_classes_too_small_for_a_partitioning_value_are_refused_naming_them(tmp_path):
+    """Every run of that split would fail alike, one after another, with this message."""
+    folder = images(tmp_path / "data", classes=("cat", "dog", "owl"), per_class=10)
+    for extra in range(40):  # 20 % of the samples leave room for val and test
+        Image.new("RGB", (4, 4)).save(folder / "cat" / f"more{extra}.png")
+    for gone in range(7):
+        (folder / "owl" / f"{gone}.png").unlink()
+    path = config(tmp_path, str(folder), "image_folder",
+                  extra=", partitioning: {values: [80-10-10, 34-33-33]}")
+    with pytest.raises(ConfigError) as err:
+        space.check_data_path(space.load(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: settings.data_path: got {str(folder)!r}; allowed: ")
+    assert ("class folders of at least 10 images each, for the stratified 80-10-10 split its "
+            "runs make (configuration.partitioning); here: owl: 3 images (add images, or choose "
+            "a partitioning with larger parts)") in message
+    from greenscreen_pipeline.run.data import split
+    labels = np.repeat([0, 1, 2], [50, 10, 3])
+    with pytest.raises(ValueError):  # the runs' own split refuses it as check says
+        split(np.zeros(len(labels)), labels, "80-10-10", 0)
+    for ok in ("34-33-33", "40-30-30"):  # owl's 3 images split into the three parts
+        split(np.zeros(len(labels)), labels, ok, 0)
+
+
+def test_a_class_smaller_than_the_rule_of_thumb_that_still_splits_passes(tmp_path):
+    """A large folder's small class that splits is kept: only a split that fails is refused
+    (200 + 8 images split 80-10-10; 200 + 5 do not)."""
+    folder = images(tmp_path / "data", classes=("cat", "dog"), per_class=8)
+    for extra in range(200):
+        Image.new("RGB", (4, 4)).save(folder / "cat" / f"more{extra}.png")
     space.check_data_path(space.load(config(tmp_path, str(folder), "image_folder")))
 
 
@@ -203,10 +259,10 @@ def test_an_image_folder_of_one_class_is_refused(tmp_path):
 
 
 def test_the_check_and_the_loader_list_the_same_images(tmp_path):
-    folder = images(tmp_path / "data", classes=("a", "b", "c"), per_class=3)
+    folder = images(tmp_path / "data", classes=("a", "b", "c"), per_class=10)
     (folder / ".ipynb_checkpoints").mkdir()  # hidden: not a class
     files, labels = image_folder(str(folder), 8)
-    assert len(files) == 9 and sorted(set(labels.tolist())) == [0, 1, 2]
+    assert len(files) == 30 and sorted(set(labels.tolist())) == [0, 1, 2]
     space.check_data_path(space.load(config(tmp_path, str(folder), "image_folder")))
 
 
