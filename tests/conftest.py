@@ -11,6 +11,14 @@ import pytest
 
 DURATIONS = Path(__file__).with_name("durations.json")
 
+# XLA (JAX's compiler, and TensorFlow's with jit_compile) compiles each test's programs
+# for a few steps on a few samples: LLVM's optimisation of the machine code costs more
+# there than it saves. Level 0 compiles the same programs with less optimised code
+# (the whole JAX pass: 431 -> 317 s on two cores, every file faster;
+# benchmarks/RESULTS.md). Set before any test imports a backend; subprocesses inherit it;
+# an XLA_FLAGS of your own is kept.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+
 
 def pytest_collection_modifyitems(config, items):
     """`@pytest.mark.backends(...)`: the Keras backends a test runs under; skipped under others.
