@@ -114,3 +114,16 @@ def test_a_well_posed_sweep_still_names_its_driver():
     words = relevance.plain_words(result)
     assert words.startswith("energy_j: batch_size (partial eta^2") and "matter" in words
     assert "not tested" not in words
+
+
+def test_holm_gives_statsmodels_values_without_its_garbage_collection():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(0)
+    cases = [rng.uniform(size=n) for n in (1, 2, 7, 40)] + [
+        np.array([0.01, 0.01, 0.04, 1.0, 0.0]), np.array([0.3, 0.2, 0.2, 0.9]),
+        rng.uniform(size=12) ** 6]
+    for p in cases:
+        assert np.allclose(relevance.holm(p), multipletests(p, method="holm")[1], rtol=0,
+                           atol=1e-15), p
+    assert relevance.holm(np.array([])).shape == (0,)
