@@ -10,12 +10,14 @@ compared by the file and function it resolves to (`code_of`), not by its spellin
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from greenscreen.fileio import atomic_write_json
 
 from .errors import UsageError
+from .log import logger
 from .objective import Objective, ObjectiveError
 from .runfolder import read_json
 from .search import halving
@@ -39,6 +41,13 @@ TRAINING = ("epochs", "train", "loss", "objective", "objective_mode")
 # datasets), recorded as what it resolves to (`user_code.resolved`: the file and the
 # function), so that a resume compares that, not the spelling.
 CODE = "code"
+# The SHA-256 of each of those files when the sweep first recorded it, kept for its life:
+# code edited in place resolves as before and is resumed, but with a warning on every
+# resume, since the finished runs keep what the earlier version trained (`_warn_edited`).
+CODE_DIGEST = "code_sha256"
+
+log = logger(__name__)
+_WARNED: set[tuple[str, str]] = set()  # (sweep folder, key) said in this process
 
 
 class OtherSweep(UsageError):
@@ -71,8 +80,38 @@ def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) 
     search = search_of(config.settings, batch_size)
     if old is not None:
         search = _same_search(sweep_dir, old.get("search") or search_of({}), search)
+    digests = _digests(code)
+    if old is not None:
+        first = old.get(CODE_DIGEST) if isinstance(old.get(CODE_DIGEST), dict) else {}
+        _warn_edited(sweep_dir, code, first, digests)
+        digests.update({key: was for key, was in first.items() if key in digests})
     atomic_write_json(manifest, {**mine, "config": config.path, "settings": config.settings,
-                                 "search": search, CODE: code})
+                                 "search": search, CODE: code, CODE_DIGEST: digests})
+
+
+def _digests(code: dict) -> dict:
+    """Key path -> the SHA-256 of the file each entry of `code` ('file:function') names."""
+    out = {}
+    for key, where in code.items():
+        try:
+            out[key] = hashlib.sha256(Path(where.rpartition(":")[0]).read_bytes()).hexdigest()
+        except OSError:  # gone since it resolved: nothing to compare
+            pass
+    return out
+
+
+def _warn_edited(sweep_dir: Path, code: dict, first: dict, now: dict) -> None:
+    """A warning per entry of your own code whose file is no longer what the sweep first
+    trained with (the same path, other bytes: another file would have been refused)."""
+    for key in sorted(k for k in now if k in first and first[k] != now[k]):
+        if (str(sweep_dir), key) in _WARNED:  # Ray records again once it sees the cluster
+            continue
+        _WARNED.add((str(sweep_dir), key))
+        log.warning("%s (%s) has changed since the sweep in %s first trained with it: its "
+                    "finished runs keep what the earlier version trained and are not trained "
+                    "again, so the sweep now compares runs of two versions of your code; to "
+                    "compare like with like, pass another --sweep-dir", key,
+                    code[key].rpartition(":")[0], sweep_dir)
 
 
 def code_of(config: SweepConfig) -> dict:

@@ -152,3 +152,34 @@ def test_your_own_model_naming_another_file_is_refused(tmp_path):
     said = str(refused.value)
     assert "net:model" in said and "name the code the sweep trained with" in said
     assert "set configuration" not in said  # nothing in the config to set back
+
+
+def test_your_code_edited_in_place_is_resumed_with_a_warning_each_time(tmp_path, caplog):
+    """The same file and function, other bytes: resumed (fixing a bug and going on is
+    common), but said on every resume, since the finished runs keep what the earlier
+    version trained; the digest kept is the first one."""
+    proj, out = project(tmp_path), tmp_path / "sweep"
+    out.mkdir()
+    record(proj, out, "loop:train", model="'net:model'")
+    first = json.loads((out / "sweep.json").read_text())[manifest.CODE_DIGEST]
+    assert set(first) == {"settings.train", "configuration.model net:model"}
+    with caplog.at_level("WARNING", logger="greenscreen.pipeline"):
+        record(proj, out, "loop:train", model="'net:model'")
+    assert not caplog.records  # unchanged: nothing to say
+    (proj / "loop.py").write_text(LOOP + "\n# a bug fixed\n")
+    with caplog.at_level("WARNING", logger="greenscreen.pipeline"):
+        record(proj, out, "loop:train", model="'net:model'")
+        record(proj, out, "loop:train", model="'net:model'")  # as Ray records a second time
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and said[0].startswith(
+        f"settings.train ({proj / 'loop.py'}) has changed since the sweep in {out} first "
+        "trained with it: its finished runs keep what the earlier version trained")
+    assert "pass another --sweep-dir" in said[0]
+    assert json.loads((out / "sweep.json").read_text())[manifest.CODE_DIGEST] == first
+    again = subprocess.run(  # the next resume, a process of its own, says it again
+        [sys.executable, "-c", "import sys; from greenscreen_pipeline import log, manifest, "
+         "space; log.configure(); manifest.record(space.load(sys.argv[1]), sys.argv[2])",
+         str(proj / "config.yaml"), str(out)], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("has changed since the sweep") == 1
+    assert again.stderr.startswith("greenscreen: warning: settings.train (")
