@@ -85,21 +85,38 @@ _TRAIN_BATCH = re.compile(r"data_batch_([1-9][0-9]*)")
 
 def cifar10_files(path: str) -> list[Path]:
     """A CIFAR-10 python folder's batches, data_batch_1..N in number order and test_batch;
-    DatasetError naming what is missing: no training batch, a number skipped (data_batch_3
-    of 1, 2, 4, 5: an unpacking cut short would otherwise train on four fifths of the data
-    and say nothing), or test_batch."""
+    DatasetError naming what is missing: no training batch (and any file that looks like
+    one but is not named so), a number skipped (data_batch_3 of 1, 2, 4, 5: an unpacking
+    cut short would otherwise train on four fifths of the data and say nothing), or
+    test_batch."""
     folder = Path(path)
-    numbered = sorted((int(m.group(1)), f) for f in folder.glob("data_batch_*")
+    found = sorted(folder.glob("data_batch_*"))
+    numbered = sorted((int(m.group(1)), f) for f in found
                       if (m := _TRAIN_BATCH.fullmatch(f.name)))
-    numbers = {n for n, _ in numbered}
-    skipped = [f"data_batch_{n}" for n in range(1, max(numbers, default=0)) if n not in numbers]
     test = folder / "test_batch"
-    missing = ([] if numbered else ["data_batch_*"]) + skipped + (
+    missing = ([] if numbered else ["data_batch_*"]) + _skipped([n for n, _ in numbered]) + (
         [] if test.exists() else [test.name])
     if missing:
+        odd = [f.name for f in found if not _TRAIN_BATCH.fullmatch(f.name)]
+        said = (f"; {', '.join(odd[:3])} {'is' if len(odd) == 1 else 'are'} not named as a "
+                "batch (data_batch_1, data_batch_2, ...)") if odd and not numbered else ""
         raise DatasetError(f"{folder} is not a CIFAR-10 python folder: expected data_batch_1..5 "
-                           f"and test_batch (missing: {', '.join(missing)})")
+                           f"and test_batch (missing: {', '.join(missing)}){said}")
     return [f for _, f in numbered] + [test]
+
+
+def _skipped(numbers: list[int], shown: int = 5) -> list[str]:
+    """The batch names missing below the highest of `numbers` (sorted, distinct): the
+    first `shown`, then how many more and the highest found (a stray data_batch_20240101
+    is not a list of twenty million names)."""
+    gaps, total, previous = [], 0, 0
+    for n in numbers:
+        total += n - previous - 1
+        gaps += [f"data_batch_{k}" for k in range(previous + 1, min(n, previous + 1 + shown))]
+        previous = n
+    if total > shown:
+        return gaps[:shown] + [f"{total - shown} more below data_batch_{numbers[-1]}"]
+    return gaps[:shown]
 
 
 def check_cifar10_dir(path: str) -> None:

@@ -73,13 +73,13 @@ def _check_class_sizes(config: SweepConfig, data_path: str) -> None:
             split(np.zeros(len(labels)), labels, partitioning, config.settings["seed"])
         except (DataError, ValueError) as exc:
             need = least_samples(partitioning)
-            few = [f"{name}: {n}" for name, n in counts.items() if n < need]
-            here = ", ".join(few[:10]) + (" ..." if len(few) > 10 else "") + " images" \
-                if few else str(exc)
+            small = [f"{name}: {n}" for name, n in sorted(counts.items(), key=lambda kv: kv[1])
+                     if n < need][:5]
+            here = f"the smallest: {', '.join(small)} images" if small else str(exc)
             raise ConfigError(config.path, "settings.data_path", data_path,
-                              f"class folders of at least {need} images each, for the "
-                              f"stratified {partitioning} split its runs make "
-                              f"(configuration.partitioning); here: {here} (add images, or "
+                              f"class folders large enough for the stratified {partitioning} "
+                              f"split its runs make (configuration.partitioning; {need} images "
+                              f"in each class always are); here: {here} (add images, or "
                               "choose a partitioning with larger parts)") from None
 
 

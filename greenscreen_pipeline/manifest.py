@@ -19,7 +19,7 @@ from greenscreen.fileio import atomic_write_json
 from .errors import UsageError
 from .log import logger
 from .objective import Objective, ObjectiveError
-from .runfolder import read_json
+from .runfolder import RunFolder, Unreadable, read_json
 from .search import halving
 from .settings_table import SETTINGS
 from .space import BASELINE, ENTRY_DIMENSIONS, SweepConfig
@@ -41,9 +41,11 @@ TRAINING = ("epochs", "train", "loss", "objective", "objective_mode")
 # datasets), recorded as what it resolves to (`user_code.resolved`: the file and the
 # function), so that a resume compares that, not the spelling.
 CODE = "code"
-# The SHA-256 of each of those files when the sweep first recorded it, kept for its life:
-# code edited in place resolves as before and is resumed, but with a warning on every
-# resume, since the finished runs keep what the earlier version trained (`_warn_edited`).
+# The SHA-256 of each of those files when the sweep's first run finished with it, kept for
+# its life (taken again until a run has finished; for a sweep.json from before it existed,
+# at the first resume since): code edited in place resolves as before and is resumed, with
+# a warning on every resume, since the finished runs keep what the earlier version trained
+# (`_warn_edited`).
 CODE_DIGEST = "code_sha256"
 
 log = logger(__name__)
@@ -81,12 +83,23 @@ def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) 
     if old is not None:
         search = _same_search(sweep_dir, old.get("search") or search_of({}), search)
     digests = _digests(code)
-    if old is not None:
+    if old is not None and _finished_any(sweep_dir):  # else no run keeps an older version
         first = old.get(CODE_DIGEST) if isinstance(old.get(CODE_DIGEST), dict) else {}
         _warn_edited(sweep_dir, code, first, digests)
-        digests.update({key: was for key, was in first.items() if key in digests})
+        digests.update(first)  # kept, even where a file does not resolve this time
     atomic_write_json(manifest, {**mine, "config": config.path, "settings": config.settings,
                                  "search": search, CODE: code, CODE_DIGEST: digests})
+
+
+def _finished_any(sweep_dir: Path) -> bool:
+    """Whether a run of the sweep has finished (stops at the first): until one has, code
+    edited in place leaves no result of the earlier version, and its digest is taken
+    again. An unreadable folder counts as finished: the warning is the safe side."""
+    try:
+        return any(RunFolder(p).status_record().get("status") == "done"
+                   for p in Path(sweep_dir).iterdir() if p.name.isdigit())
+    except (OSError, Unreadable):
+        return True
 
 
 def _digests(code: dict) -> dict:

@@ -200,6 +200,7 @@ def holm(p: np.ndarray) -> np.ndarray:
     compares them). Not called there because statsmodels 0.15 runs a full `gc.collect()` on
     every Holm call: in a process that holds Keras (a test's, a notebook's) that was more
     than half of a whole analysis of a small sweep (benchmarks/RESULTS.md)."""
+    p = np.asarray(p, dtype=float)
     order = np.argsort(p, kind="stable")
     stepped = p[order] * np.arange(len(p), 0, -1)
     adjusted = np.empty(len(p))

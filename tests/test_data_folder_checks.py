@@ -95,6 +95,23 @@ def test_a_cifar_folder_with_a_batch_number_skipped_is_refused_naming_it(tmp_pat
         load_cifar10_dir(str(folder))  # a run reads it by the same rule
 
 
+def test_a_stray_batch_number_is_named_in_a_few_words_not_millions(tmp_path):
+    folder = cifar(tmp_path / "data")
+    (folder / "data_batch_20240101").write_bytes((folder / "data_batch_1").read_bytes())
+    message = refused(tmp_path, folder, "cifar10_dir")
+    assert ("missing: data_batch_6, data_batch_7, data_batch_8, data_batch_9, data_batch_10, "
+            "20240090 more below data_batch_20240101)") in message and len(message) < 700
+
+
+def test_batches_named_otherwise_are_named_as_not_batches(tmp_path):
+    folder = cifar(tmp_path / "data")
+    for n in range(1, 6):
+        (folder / f"data_batch_{n}").rename(folder / f"data_batch_0{n}")
+    message = refused(tmp_path, folder, "cifar10_dir")
+    assert ("(missing: data_batch_*); data_batch_01, data_batch_02, data_batch_03 are not "
+            "named as a batch (data_batch_1, data_batch_2, ...)") in message
+
+
 def test_cifar_batches_are_read_in_number_order_and_copies_are_not_batches(tmp_path):
     folder = cifar(tmp_path / "data", rows=1)
     for n in range(6, 11):  # data_batch_10 after data_batch_9, not after data_batch_1
@@ -188,9 +205,10 @@ def test_classes_too_small_for_a_partitioning_value_are_refused_naming_them(tmp_
         space.check_data_path(space.load(path))
     message = str(err.value)
     assert message.startswith(f"{path}: settings.data_path: got {str(folder)!r}; allowed: ")
-    assert ("class folders of at least 10 images each, for the stratified 80-10-10 split its "
-            "runs make (configuration.partitioning); here: owl: 3 images (add images, or choose "
-            "a partitioning with larger parts)") in message
+    assert ("class folders large enough for the stratified 80-10-10 split its runs make "
+            "(configuration.partitioning; 10 images in each class always are); here: the "
+            "smallest: owl: 3 images (add images, or choose a partitioning with larger "
+            "parts)") in message
     from greenscreen_pipeline.run.data import split
     labels = np.repeat([0, 1, 2], [50, 10, 3])
     with pytest.raises(ValueError):  # the runs' own split refuses it as check says

@@ -154,15 +154,21 @@ def test_your_own_model_naming_another_file_is_refused(tmp_path):
     assert "set configuration" not in said  # nothing in the config to set back
 
 
+def finished(out: Path, index: int = 0) -> None:
+    (out / f"{index:03d}").mkdir()
+    (out / f"{index:03d}" / "status.json").write_text(json.dumps({"status": "done"}))
+
+
 def test_your_code_edited_in_place_is_resumed_with_a_warning_each_time(tmp_path, caplog):
-    """The same file and function, other bytes: resumed (fixing a bug and going on is
-    common), but said on every resume, since the finished runs keep what the earlier
-    version trained; the digest kept is the first one."""
+    """The same file and function, other bytes, once a run has finished: resumed (fixing a
+    bug and going on is common), but said on every resume, since the finished runs keep
+    what the earlier version trained; the digest kept is the first one."""
     proj, out = project(tmp_path), tmp_path / "sweep"
     out.mkdir()
     record(proj, out, "loop:train", model="'net:model'")
     first = json.loads((out / "sweep.json").read_text())[manifest.CODE_DIGEST]
     assert set(first) == {"settings.train", "configuration.model net:model"}
+    finished(out)
     with caplog.at_level("WARNING", logger="greenscreen.pipeline"):
         record(proj, out, "loop:train", model="'net:model'")
     assert not caplog.records  # unchanged: nothing to say
@@ -183,3 +189,26 @@ def test_your_code_edited_in_place_is_resumed_with_a_warning_each_time(tmp_path,
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("has changed since the sweep") == 1
     assert again.stderr.startswith("greenscreen: warning: settings.train (")
+
+
+def test_an_edit_before_any_run_finished_is_taken_as_the_sweeps_code(tmp_path, caplog):
+    """No run keeps an earlier version yet (every run failed, or none finished): the edit
+    is the code the sweep trains with, silently; and a sweep.json from before the digests
+    existed takes them at its first resume, without a warning."""
+    proj, out = project(tmp_path), tmp_path / "sweep"
+    out.mkdir()
+    record(proj, out, "loop:train")
+    (proj / "loop.py").write_text(LOOP + "\n# the bug that failed every run, fixed\n")
+    with caplog.at_level("WARNING", logger="greenscreen.pipeline"):
+        record(proj, out, "loop:train")
+        finished(out)
+        manifest_file = out / "sweep.json"
+        older = json.loads(manifest_file.read_text())
+        del older[manifest.CODE_DIGEST]
+        manifest_file.write_text(json.dumps(older))
+        record(proj, out, "loop:train")
+    assert not caplog.records
+    (proj / "loop.py").write_text(LOOP + "\n# edited after a run finished\n")
+    with caplog.at_level("WARNING", logger="greenscreen.pipeline"):
+        record(proj, out, "loop:train")
+    assert len(caplog.records) == 1

@@ -127,3 +127,4 @@ def test_holm_gives_statsmodels_values_without_its_garbage_collection():
         assert np.allclose(relevance.holm(p), multipletests(p, method="holm")[1], rtol=0,
                            atol=1e-15), p
     assert relevance.holm(np.array([])).shape == (0,)
+    assert relevance.holm([0.04, 0.01]).tolist() == [0.04, 0.02]  # a list, in its order
