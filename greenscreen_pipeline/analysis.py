@@ -89,22 +89,30 @@ def efficiency_left_out(ok: pd.DataFrame, objective: Objective) -> str | None:
     return None
 
 
-def top_tables(ok: pd.DataFrame, objective: Objective | None = None) -> dict[str, pd.DataFrame]:
+def top_tables(ok: pd.DataFrame, objective: Objective | None = None,
+               one_kind: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """The best runs by the objective, energy and power; by objective per kWh and per W
-    when that means something (a maximised objective that is never negative)."""
+    when that means something (a maximised objective that is never negative). Energy,
+    power and efficiency rank `one_kind`, the runs of one energy kind
+    (`relevance.one_energy_kind`; default: all of `ok`), so that an estimate is never
+    ranked beside a measurement as if it were one."""
     objective = objective or Objective()
     efficient = efficiency_left_out(ok, objective) is None
-    runs = ok.assign(objective_per_kwh=ok["objective"] / ok["energy_kwh"],
-                     objective_per_w=ok["objective"] / ok["power_w"]) if efficient else ok
+
+    def with_efficiency(df: pd.DataFrame) -> pd.DataFrame:
+        return df.assign(objective_per_kwh=df["objective"] / df["energy_kwh"],
+                         objective_per_w=df["objective"] / df["power_w"]) if efficient else df
+
+    runs, energy_runs = with_efficiency(ok), with_efficiency(ok if one_kind is None else one_kind)
     tables = {
         "top_objective": (runs.nlargest if objective.maximise else runs.nsmallest)(
             TOP_K, "objective"),
-        "top_energy": runs.nsmallest(TOP_K, "energy_j"),
-        "top_power": runs.nsmallest(TOP_K, "power_w"),
+        "top_energy": energy_runs.nsmallest(TOP_K, "energy_j"),
+        "top_power": energy_runs.nsmallest(TOP_K, "power_w"),
     }
     if efficient:
-        tables["top_efficiency"] = runs.nlargest(TOP_K, "objective_per_kwh")
-        tables["top_efficiency_per_w"] = runs.nlargest(TOP_K, "objective_per_w")
+        tables["top_efficiency"] = energy_runs.nlargest(TOP_K, "objective_per_kwh")
+        tables["top_efficiency_per_w"] = energy_runs.nlargest(TOP_K, "objective_per_w")
     return tables
 
 
@@ -263,9 +271,12 @@ def rankings(out_dir: Path, ok: pd.DataFrame, objective: Objective) -> dict:
     out = {}
     shown = COLUMNS[:2] + (["accuracy"] if "accuracy" in ok and objective.metric != "accuracy"
                            else []) + COLUMNS[2:] + [c for c in sweep_repeats.SPREAD if c in ok]
-    for name, table in top_tables(ok, objective).items():
+    one_kind, left = relevance.one_energy_kind(ok)
+    for name, table in top_tables(ok, objective, one_kind).items():
         atomic_write_text(out_dir / f"{name}.csv", table.to_csv(index=False))
         out[name] = sweep_repeats.records(table[shown + [c for c in EFFICIENCY if c in table]])
+    if left:  # the energy, power and efficiency tables rank one energy kind
+        out["energy_rankings_left_out"] = left["reason"]
     reason = efficiency_left_out(ok, objective)
     if reason:
         out["efficiency_left_out"] = reason

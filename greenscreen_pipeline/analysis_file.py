@@ -27,7 +27,8 @@ RANKED = ("pareto", "top_objective", "top_energy", "top_power", "top_efficiency"
 OBJECTS = ("energy", "sweep_energy", "energy_by_state", "ranges", "search_progress_reference",
            "relevance")
 RANKED_HOLDS = ("pareto", "relevance", "relevance_summary", "recommendation")
-TEXTS = ("sweep_dir", "message", "efficiency_left_out", "relevance_note", DIGEST)
+TEXTS = ("sweep_dir", "message", "efficiency_left_out", "energy_rankings_left_out",
+         "relevance_note", DIGEST)
 
 
 def read(folder: Path, sweep_dir: Path) -> dict:

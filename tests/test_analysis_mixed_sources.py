@@ -68,8 +68,10 @@ def test_a_configuration_estimated_in_every_repeat_stays_an_estimate(tmp_path):
     summary.update(source=ESTIMATE, energy_err_j=math.nan)
     (sweep / "002" / "summary.json").write_text(json.dumps(summary))
     result = analysis.analyze(sweep)
-    other = {r["run"]: r for r in result["top_energy"]}["002"]
+    other = {r["run"]: r for r in result["top_objective"]}["002"]
     assert other["energy_j"] == pytest.approx(55.0) and other["source"] == ESTIMATE
+    assert [r["run"] for r in result["top_energy"]] == ["000"]  # not ranked beside it
+    assert "1 estimated:cpu-time" in result["energy_rankings_left_out"]
     assert other["energy_set_aside"] == [] and "energy_set_aside" not in result["repeats"]
     rec = result["recommendation"]  # the estimate is set aside beside the measured mean
     assert rec["run"] == "000" and rec["estimates_set_aside"] == ["002"]
@@ -154,9 +156,18 @@ def test_what_drives_energy_is_tested_on_runs_of_one_energy_kind(tmp_path):
     said = " ".join(result["relevance_summary"])
     assert "on the 8 run(s) whose energy is measured:nvidia-smi" in said
     assert "4 estimated:cpu-time" in said
+    # The appendix's energy, power and efficiency rankings too: the estimates (~10 J)
+    # topped "Lowest energy" beside measurements of ~100 J
+    for table in ("top_energy", "top_power", "top_efficiency", "top_efficiency_per_w"):
+        assert {r["source"] for r in result[table]} == {MEASURED}, table
+    assert ESTIMATE in {r["source"] for r in result["top_objective"]}  # accuracy: every run
+    assert result["energy_rankings_left_out"].startswith(
+        "on the 8 run(s) whose energy is measured:nvidia-smi")
     pages = " ".join(" ".join(p.split()) for p in page_texts(report.build(
         tmp_path, tmp_path / "r.pdf")))
     assert "whose energy is measured:nvidia-smi" in pages
+    assert ("Lowest energy, lowest mean power and the efficiency rankings are computed on the "
+            "8 run(s) whose energy is measured:nvidia-smi") in pages
 
 
 def test_a_component_measured_where_the_total_was_in_part_estimated_ranks_as_measured(

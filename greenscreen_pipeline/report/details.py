@@ -243,6 +243,10 @@ def rankings(inputs: ReportInputs) -> list:
         story.append(para(f"Each row is one configuration: the mean over its "
                           f"{a['repeats']['repeats']} repeats (settings.repeats), ± their "
                           "sample SD; the run named is its first finished repeat."))
+    if a.get("energy_rankings_left_out"):
+        story.append(para("Lowest energy, lowest mean power and the efficiency rankings are "
+                          "computed "
+                          f"{a['energy_rankings_left_out']}."))
     if not efficient and a.get("efficiency_left_out"):
         story.append(para(f"No ranking by {metric} per kWh: {a['efficiency_left_out']}."))
     return story
