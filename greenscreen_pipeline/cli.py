@@ -150,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", parents=[common], help="write the PDF report")
     report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
     report.add_argument("--analysis", metavar="DIR", help="the folder `analyze --out DIR` "
-                        "wrote (default: the sweep folder); the report reads the runs of the "
-                        "sweep that analysis was made from")
+                        "wrote, or its analysis.json (default: the sweep folder); the report "
+                        "reads the runs of the sweep that analysis was made from")
     _probe_option(sub.add_parser("check", parents=[common], help="validate config.yaml, "
                                  "probe your own code once (--no-probe: do not), and exit"))
     run_one = sub.add_parser("run-one", parents=[_training_options(common)],

@@ -274,10 +274,21 @@ def _final(config: space.SweepConfig, slot: WorkerSlot | None = None) -> None:
 
 def report(args: argparse.Namespace) -> None:
     config = load_config(args)
-    analysis = getattr(args, "analysis", None)
+    analysis = analysis_folder(getattr(args, "analysis", None))
     sweep_dir = analysed_sweep(Path(analysis), Path(config.settings["sweep_dir"]),
                                args.sweep_dir) if analysis else None
     _report(config, args.out, analysis, sweep_dir)
+
+
+def analysis_folder(given: str | None) -> str | None:
+    """`report --analysis`'s folder: the analysis.json file itself names its folder (what
+    you meant); another file is an error saying what --analysis takes."""
+    if given is None or not Path(given).is_file():
+        return given
+    if Path(given).name == "analysis.json":
+        return str(Path(given).parent)
+    raise UsageError(f"--analysis {given} is a file: --analysis names the folder `greenscreen "
+                     "analyze --out DIR` wrote analysis.json into (or that analysis.json)")
 
 
 def analysed_sweep(analysis_dir: Path, configured: Path, given: str | None) -> Path:

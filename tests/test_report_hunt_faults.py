@@ -244,3 +244,19 @@ def test_final_names_a_damaged_analysis_before_it_trains(tmp_path):
     with pytest.raises(UsageError, match="recommendation: got '002'; allowed: a JSON object"):
         final_run(SweepConfig("config.yaml", {"seed": 0}, {}), folder)
     assert not (folder / "final").exists()
+
+
+def test_report_analysis_naming_the_analysis_json_file_reads_its_folder(tmp_path, capsys):
+    """`--analysis an/analysis.json` said "an/analysis.json/analysis.json cannot be read
+    ... the run folder is left untouched"; the file names its folder, another file is one
+    error saying what --analysis takes."""
+    folder = three_runs(tmp_path / "sweep")
+    analysis.analyze(folder, out=tmp_path / "an")
+    path = config(tmp_path, folder)
+    assert cli.main(["report", "--config", path, "--analysis", str(tmp_path / "an" /
+                     "analysis.json"), "--out", str(tmp_path / "r.pdf")]) == 0
+    assert (tmp_path / "r.pdf").is_file()
+    line = one_error(capsys, ["report", "--config", path, "--analysis", path,
+                              "--out", str(tmp_path / "r2.pdf")])
+    assert f"--analysis {path} is a file: --analysis names the folder" in line
+    assert not (tmp_path / "r2.pdf").exists()
