@@ -5,6 +5,7 @@ known power and wrap at each zone's own max_energy_range_uj.
     running(folder, spec, layout)      the tree below, with the writer running
     writer_lag(folder), peak_w(spec, ids)   how stale a counter may have been, and the
                                        zones' peak power: the edge error the fake allows
+    edge_slack(folder, spec, ids)      that error over a window's two edges, in joules
     build(root, zones, layout)   the folders and files, like the kernel's:
         "nested": <root>/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0/...
         "flat":   the nested tree plus <root>/class/powercap/ listing every zone (and the
@@ -156,6 +157,13 @@ def peak_w(spec: list[dict], ids: tuple[str, ...]) -> float:
     """The zones' highest total power (base + amp each), in watts."""
     return sum(z["power"].get("base", 0.0) + abs(z["power"].get("amp", 0.0))
                for z in spec if z["id"] in ids)
+
+
+def edge_slack(folder: Path, spec: list[dict], ids: tuple[str, ...]) -> float:
+    """The joules a window's energy may be off by from the writer alone: at each of its
+    two edges a counter as stale as the writer's longest gap, at the zones' peak power
+    (a loaded machine's scheduling, not the meter's error)."""
+    return 2 * peak_w(spec, ids) * writer_lag(folder)
 
 
 def main(root: str, spec: str) -> None:

@@ -47,10 +47,16 @@ def test_each_component_per_epoch_matches_the_truth_and_energy_j_is_their_sum(no
         a, b = float(row["t_start"]), float(row["t_end"])
         expected = {"gpu": GPU_W * (b - a), "cpu": truth(node, CPU, a, b),
                     "dram": truth(node, DRAM, a, b)}
+        # The fake GPU's power is constant; a fake RAPL counter may be as stale as its
+        # writer's longest gap at each edge (a loaded machine's scheduling: 3.3 J of 179 J
+        # short once in CI), which powercap.edge_slack allows, as test_rapl does.
+        slack = {"gpu": 0.0, "cpu": powercap.edge_slack(tmp_path / "rapl", node, CPU),
+                 "dram": powercap.edge_slack(tmp_path / "rapl", node, DRAM)}
         for part in PARTS:
-            assert history.history[f"energy_{part}_j"][i] == pytest.approx(expected[part],
-                                                                          rel=0.01)
-            assert float(row[f"energy_{part}_j"]) == history.history[f"energy_{part}_j"][i]
+            measured = history.history[f"energy_{part}_j"][i]
+            assert abs(measured - expected[part]) <= 0.01 * expected[part] + slack[part], (
+                part, measured, expected[part], slack[part])
+            assert float(row[f"energy_{part}_j"]) == measured
         assert history.history["energy_j"][i] == pytest.approx(
             sum(history.history[f"energy_{p}_j"][i] for p in PARTS), rel=1e-12)
         assert history.history["power_w"][i] == pytest.approx(float(row["energy_j"]) / (b - a))
@@ -58,8 +64,9 @@ def test_each_component_per_epoch_matches_the_truth_and_energy_j_is_their_sum(no
         assert row["cpu_source"] == row["dram_source"] == "measured:rapl"
         assert float(row["cpu0_energy_j"]) + float(row["cpu1_energy_j"]) == pytest.approx(
             float(row["energy_cpu_j"]))
-        assert float(row["dram1_energy_j"]) == pytest.approx(truth(node, ("intel-rapl:1:0",),
-                                                                   a, b), rel=0.01)
+        dram1 = truth(node, ("intel-rapl:1:0",), a, b)
+        assert abs(float(row["dram1_energy_j"]) - dram1) <= 0.01 * dram1 + powercap.edge_slack(
+            tmp_path / "rapl", node, ("intel-rapl:1:0",))
     keras_rows = read_csv(tmp_path / "keras.csv")  # CSVLogger: the same keys, no glue
     assert [float(r["energy_dram_j"]) for r in keras_rows] == history.history["energy_dram_j"]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -123,7 +130,8 @@ def test_process_attribution_charges_a_share_of_the_packages_and_says_so(node, t
     # measured whole can exceed the trace's exact integral by its integration error
     # (0.11 J of 171.5 J once, under PyTorch at the end of the suite): 1 % allows for that.
     whole = sum(truth(node, CPU, float(r["t_start"]), float(r["t_end"])) for r in rows)
-    assert sum(history.history["energy_cpu_j"]) <= 1.01 * whole
+    slack = len(rows) * powercap.edge_slack(tmp_path / "rapl", node, CPU)  # as above
+    assert sum(history.history["energy_cpu_j"]) <= 1.01 * whole + slack
 
 
 def test_the_estimate_is_labelled_and_never_logged_as_a_component(tmp_path, monkeypatch):

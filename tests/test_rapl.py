@@ -116,7 +116,7 @@ def assert_matches(joules: float, spec: list[dict], ids: tuple, w, folder: Path,
     the window's two edges: a counter as stale as the writer's longest gap (a loaded
     machine's scheduling, not the meter's error), at the zones' peak power."""
     expected = truth(spec, ids, w.t_start, w.t_end)
-    slack = 2 * powercap.peak_w(spec, ids) * powercap.writer_lag(folder)
+    slack = powercap.edge_slack(folder, spec, ids)
     assert abs(joules - expected) <= rel * expected + slack, (joules, expected, slack)
 
 
