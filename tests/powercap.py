@@ -37,6 +37,7 @@ from conftest import trace_energy  # noqa: E402
 
 PERIOD_S = 0.001
 LAG_FILE = "writer_lag_s"  # beside zones.json: the writer's longest gap between updates
+ALIVE_FILE = "writer_running"  # beside zones.json while the writer runs
 CPU, DRAM = ("intel-rapl:0", "intel-rapl:1"), ("intel-rapl:0:2", "intel-rapl:1:0")
 
 
@@ -128,18 +129,39 @@ def running(folder: Path, spec: list[dict], layout: str = "nested"):
     spec_file = folder / "zones.json"
     spec_file.write_text(json.dumps(spec))
     writer = subprocess.Popen([sys.executable, __file__, str(folder / "sys"), str(spec_file)])
-    first = next(z for z in spec if not z.get("unreadable"))
-    counter = zone_dir(folder / "sys" / "devices" / "virtual" / "powercap",
-                       first["id"]) / "energy_uj"
+    counter = _first_counter(folder)
     try:
         before, deadline = counter.read_text(), time.time() + 60
         while counter.read_text() == before:  # the writer has started
             assert time.time() < deadline and writer.poll() is None, "the writer is not running"
             time.sleep(0.01)
+        (folder / ALIVE_FILE).touch()
         yield powercap
     finally:
+        _caught_up(folder)  # a gap still in progress is recorded before the writer goes
         writer.kill()
         writer.wait()
+        (folder / ALIVE_FILE).unlink(missing_ok=True)
+
+
+def _first_counter(folder: Path) -> Path:
+    spec = json.loads((folder / "zones.json").read_text())
+    first = next(z for z in spec if not z.get("unreadable"))
+    return zone_dir(folder / "sys" / "devices" / "virtual" / "powercap",
+                    first["id"]) / "energy_uj"
+
+
+def _caught_up(folder: Path, timeout: float = 10.0) -> None:
+    """Waits, while the writer runs, for two more of its updates: the writer records a
+    gap only once it ends (at its next update), so a gap in progress when a window
+    closed is in the lag file after this."""
+    if not (folder / ALIVE_FILE).exists():
+        return
+    counter, deadline = _first_counter(folder), time.time() + timeout
+    for _ in range(2):
+        before = counter.read_text()
+        while counter.read_text() == before and time.time() < deadline:
+            time.sleep(0.001)
 
 
 def writer_lag(folder: Path) -> float:
@@ -147,6 +169,7 @@ def writer_lag(folder: Path) -> float:
     read at any moment is at most this stale, so a meter's window edge may be off by its
     power times this. A real RAPL counter updates every millisecond; the fake's writer is a
     process that a loaded machine may leave unscheduled for tens of milliseconds."""
+    _caught_up(folder)
     try:
         return float((folder / LAG_FILE).read_text())
     except (OSError, ValueError):

@@ -72,7 +72,10 @@ def test_smooth_and_stepped_power_with_faults_are_covered(fake_smi, tmp_path):
     specs, energy = {UUID0: {**SMOOTH, "t0": t0}, UUID1: {**STEPPED, "t0": t0}}, fake_energy()
     with EnergyMeter("nvidia-smi", interval=0.1, attribution="device") as meter:
         meter.wait_for_sample()
-        time.sleep(14)
+        time.sleep(14)  # the fake dies after 120 lines, 12 s on time; later on a loaded machine
+        deadline = time.time() + 60
+        while meter.health["restarts"] < 1 and time.time() < deadline:
+            time.sleep(0.2)
         found = windows(meter, 34, 50, lambda u, a, b: energy(specs[u], a, b))
         assert meter.health["restarts"] >= 1 and meter.health["garbage_lines"] >= 1
     assert_holds(found[UUID0])

@@ -255,10 +255,14 @@ def test_two_runs_on_one_node_are_charged_the_node_s_cpu_and_dram_energy_once(
         finally:
             stop.set()
             writer.join()
-    for component, watts in (("cpu", 50.0), ("dram", 10.0)):
+    for component, watts, zone in (("cpu", 50.0, "intel-rapl:0"),
+                                   ("dram", 10.0, "intel-rapl:0:0")):
         node = watts * (t1 - t0)
+        # This test loads the machine on purpose: the fake writer's staleness is allowed.
+        slack = powercap.edge_slack(tmp_path, spec, (zone,))
         charged = [o[component][0] for o in out]
         assert all(o[component][2] == "measured:rapl;attributed:cpu-time-share" for o in out)
-        assert all(o[component][1] == pytest.approx(node, rel=0.01) for o in out)
-        assert sum(charged) == pytest.approx(node, rel=0.02)
+        assert all(abs(o[component][1] - node) <= 0.01 * node + slack for o in out), (
+            [o[component][1] for o in out], node, slack)
+        assert abs(sum(charged) - node) <= 0.02 * node + slack, (charged, node, slack)
         assert charged[0] > charged[1] > 0  # a whole core's child against half a core
