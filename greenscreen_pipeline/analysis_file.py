@@ -40,8 +40,14 @@ def read(folder: Path, sweep_dir: Path) -> dict:
     except Unreadable as exc:
         raise UsageError(f"{exc}; {advice}") from None
     if doc is None:
-        raise UsageError(f"no {FILE} in {folder}: the report reads the analysis; {advice}")
+        raise missing(Path(folder), Path(sweep_dir))
     return check(doc, Path(folder), Path(sweep_dir))
+
+
+def missing(folder: Path, sweep_dir: Path) -> UsageError:
+    """The one error for a folder without analysis.json, whichever command looked there."""
+    return UsageError(f"no {FILE} in {folder}: the report reads the analysis; "
+                      f"{_advice(folder, sweep_dir)}")
 
 
 def check(doc: dict, folder: Path, sweep_dir: Path) -> dict:

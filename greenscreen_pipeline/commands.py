@@ -297,6 +297,7 @@ def analysed_sweep(analysis_dir: Path, configured: Path, given: str | None) -> P
     settings.sweep_dir naming another folder gives way, and that is said; --sweep-dir
     naming another, or the analysed folder gone, is an error. `configured` (settings.sweep_dir
     or --sweep-dir) for an analysis.json written before it recorded its folder."""
+    from . import analysis_file
     from .runfolder import Unreadable, read_json
 
     where = analysis_dir / "analysis.json"
@@ -305,8 +306,7 @@ def analysed_sweep(analysis_dir: Path, configured: Path, given: str | None) -> P
     except Unreadable as exc:
         raise UsageError(str(exc)) from None
     if analysis is None:
-        raise UsageError(f"no analysis.json in {analysis_dir}: run greenscreen analyze --out "
-                         f"{analysis_dir} first")
+        raise analysis_file.missing(analysis_dir, Path(given) if given else configured)
     recorded = analysis.get("sweep_dir")
     if not isinstance(recorded, str) or not recorded:
         return configured

@@ -99,6 +99,9 @@ def test_report_says_in_one_line_where_the_analysis_or_its_sweep_is_missing(
     assert cli.main(["report", "--analysis", "nowhere", "--out", "x.pdf"]) == 2
     lines = said(capsys.readouterr().err)
     assert len(lines) == 1 and "no analysis.json in nowhere" in lines[0]
+    # the words `report` says of a sweep folder never analysed, with the command to run
+    assert "the report reads the analysis; run greenscreen analyze --sweep-dir " in lines[0]
+    assert lines[0].endswith("--out nowhere first")
     swept.rename(swept.with_name("moved"))
     assert cli.main(["report", "--analysis", str(out), "--out", "x.pdf"]) == 2
     lines = said(capsys.readouterr().err)
