@@ -52,6 +52,7 @@ def cannot_write(exc: OSError, command: str) -> str:
 
 # The commands that train or check a config before training: they need settings.data_path.
 TRAINS = ("check", "sweep", "final", "all", "run-one")
+STARTS_SWEEP = ("check", "sweep", "all")  # these check every partitioning value's split too
 
 
 def load_config(args: argparse.Namespace) -> space.SweepConfig:
@@ -63,7 +64,7 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
         "slurm_account": option("account"), "slurm_parallel": option("parallel"),
         "ray_address": option("address"), "retry_failed": option("retry_failed")})
     if args.command in TRAINS:
-        space.check_data_path(config)
+        space.check_data_path(config, class_sizes=args.command in STARTS_SWEEP)
     repeat = repeats.beyond_space(config.space, config.settings)  # ranges.repeats' words
     if repeat and budget.unbounded(config.settings):
         log.info("%s: settings.budget ends the sweep; past the space's %d configuration(s), "

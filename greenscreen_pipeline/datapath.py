@@ -26,19 +26,23 @@ FOLDERS = {  # read from settings.data_path: what each reads there, in words, an
 FILE_DATASETS = tuple(FOLDERS)
 
 
-def check_data_path(config: SweepConfig) -> None:
+def check_data_path(config: SweepConfig, class_sizes: bool = True) -> None:
     """Where the space holds a dataset read from settings.data_path, that it is a folder,
     read as the runs read it: relative to the folder the sweep starts in (its runs start
     there too, under Slurm as well). For the commands that train (check too); analyze and
     report read a sweep whose data may have moved since. Then that the folder holds what
-    each such dataset reads (`FOLDERS`). Raises ConfigError."""
+    each such dataset reads (`FOLDERS`) and, with `class_sizes`, that an image folder's
+    classes split as every partitioning value splits them: for the commands that start a
+    sweep, not for `final` (it trains one configuration's split, of a sweep whose other
+    values may have failed) or a Slurm array task (its sweep checked them once; a task
+    would list every image again). Raises ConfigError."""
     data_path = config.settings["data_path"]
     found = [(i, d) for i, d in enumerate(config.space.get("dataset", [])) if d in FILE_DATASETS]
     if found:
         _check_data_path(config.path, data_path, found[0][1])
     for i, dataset in found:
         _check_contents(config.path, data_path, i, dataset)
-    if "image_folder" in (d for _, d in found):
+    if class_sizes and "image_folder" in (d for _, d in found):
         _check_class_sizes(config, data_path)
 
 

@@ -217,6 +217,30 @@ def test_classes_too_small_for_a_partitioning_value_are_refused_naming_them(tmp_
         split(np.zeros(len(labels)), labels, ok, 0)
 
 
+def test_final_and_array_tasks_leave_the_split_of_every_partitioning_value_unchecked(
+        tmp_path):
+    """`final` trains one configuration's split of a sweep whose other partitioning values
+    may have failed, and a Slurm array task's sweep was checked when it started: neither
+    is refused for a value they do not train, nor lists every image again."""
+    import argparse
+
+    from greenscreen_pipeline import commands
+
+    folder = images(tmp_path / "data", classes=("cat", "dog"), per_class=10)
+    for gone in range(8):
+        (folder / "dog" / f"{gone}.png").unlink()
+    path = config(tmp_path, str(folder), "image_folder",
+                  extra=", partitioning: {values: [80-10-10, 34-33-33]}")
+    for command in ("final", "run-one"):
+        commands.load_config(argparse.Namespace(command=command, config=path))
+    for command in ("check", "sweep", "all"):
+        with pytest.raises(ConfigError, match="large enough for the stratified 80-10-10"):
+            commands.load_config(argparse.Namespace(command=command, config=path))
+    (folder / "cat").rename(tmp_path / "gone")  # what a run reads is still checked
+    with pytest.raises(ConfigError, match="one class folder"):
+        commands.load_config(argparse.Namespace(command="run-one", config=path))
+
+
 def test_a_class_smaller_than_the_rule_of_thumb_that_still_splits_passes(tmp_path):
     """A large folder's small class that splits is kept: only a split that fails is refused
     (200 + 8 images split 80-10-10; 200 + 5 do not)."""
