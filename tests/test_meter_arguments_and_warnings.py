@@ -32,7 +32,10 @@ def tiny_fit(callbacks, epochs):
 def test_na_power_reason_is_the_same_in_every_window(fake_smi):
     fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200"}], na=NA_POWER)
     with EnergyMeter(source="nvidia-smi", interval=0.05) as meter:
-        meter.wait_for_sample(timeout=0.5)  # never true: no power ever comes
+        deadline = time.time() + 30  # the first [N/A] line, however slowly the fake starts
+        while not meter.devices and time.time() < deadline:
+            time.sleep(0.05)
+        assert not meter.wait_for_sample(timeout=0.1)  # never true: no power ever comes
         reasons = []
         for _ in range(3):
             with meter.window() as w:
