@@ -68,8 +68,10 @@ def test_varying_trace_energy_matches_integral_within_1pct(fake_smi):
     assert w.energy_j == pytest.approx(sum(d.energy_j for d in w.devices))
     assert abs(w.power_avg_w - sum(expected) / w.duration_s) <= (
         0.01 * sum(expected) + held) / w.duration_s
-    assert 200 + 80 + 100 < w.power_peak_w < 200 + 80 + 100 + 40 * 5
-    assert w.coverage > 0.99 and w.reason is None and w.samples > 40
+    # GPU 1 ramps at 40 W/s from t0: its peak is where the window ends, however late that is
+    assert 200 + 80 + 100 < w.power_peak_w < 200 + 80 + 100 + 40 * (w.t_end - t0) + 1
+    # 80 samples on time (two GPUs, 2 s, 0.05 s); a loaded machine's fake prints fewer
+    assert w.coverage > 0.99 and w.reason is None and w.samples > 20
 
 
 def test_nested_and_overlapping_windows(fake_smi):
