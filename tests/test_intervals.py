@@ -19,7 +19,14 @@ from test_callbacks import SlowSteps, read_csv, tiny_data, tiny_model
 from greenscreen import SMICallback
 from greenscreen.meters import EnergyMeter
 from greenscreen.meters.base import Sample
-from greenscreen.meters.series import DeviceSeries, ReadingFacts, counter_error, power_error
+from greenscreen.meters.series import (
+    CONTEXT,
+    GAP_FACTOR,
+    DeviceSeries,
+    ReadingFacts,
+    counter_error,
+    power_error,
+)
 
 SMOOTH = {"base": 200.0, "amp": 60.0, "period": 4.0}
 STEPPED = {"base": 200.0, "amp": 100.0, "period": 3.14, "shape": "square"}
@@ -36,18 +43,29 @@ def fake_energy():
 
 def windows(meter, seed, n, truth):
     """n windows of 1 to 10 s over what the meter has recorded: per device, (error, width,
-    the true energy)."""
+    the true energy, 1 where no sample interval of the window is a gap, else 0)."""
     rng, out = random.Random(seed), {}
     start = max(s.t[0] for s in meter._series.values()) + 0.3
     end = time.time() - 0.5
+    times = {s.uuid: np.asarray(s.t) for s in meter._series.values()}
     for _ in range(n):
         length = rng.uniform(1.0, min(10.0, end - start - 0.1))
         a = rng.uniform(start, end - length)
         w = meter.window("check", t_start=a).close(t_end=a + length)
         for d in w.devices:
             true = truth(d.uuid, a, a + length)
-            out.setdefault(d.uuid, []).append((abs(d.energy_j - true), d.energy_err_j, true))
-    return {k: np.array(v) for k, v in out.items()}
+            out.setdefault(d.uuid, []).append((abs(d.energy_j - true), d.energy_err_j, true,
+                                               not has_gap(times[d.uuid], a, a + length)))
+    return {k: np.array(v, dtype=float) for k, v in out.items()}
+
+
+def has_gap(t, a, b):
+    """Whether a sample interval over [a, b] is a gap as the error model sees one (over
+    GAP_FACTOR times the median spacing around the window), where its worst case is taken."""
+    lo = max(np.searchsorted(t, a) - CONTEXT - 1, 0)
+    h = np.diff(t[lo:np.searchsorted(t, b, side="right") + CONTEXT + 1])
+    inside = h[(t[lo + 1:lo + 1 + len(h)] > a) & (t[lo:lo + len(h)] < b)]
+    return bool(np.any(inside > GAP_FACTOR * np.median(h)))
 
 
 def assert_holds(pairs, bound=3.5, slack=0.0):
@@ -78,7 +96,14 @@ def test_smooth_and_stepped_power_with_faults_are_covered(fake_smi, tmp_path):
             time.sleep(0.2)
         found = windows(meter, 34, 50, lambda u, a, b: energy(specs[u], a, b))
         assert meter.health["restarts"] >= 1 and meter.health["garbage_lines"] >= 1
-    assert_holds(found[UUID0])
+    # Coverage over every window; the width's median over those without a gap, which take
+    # the gap's worst case by design: the restart is in about a fifth of them, and on a
+    # loaded machine late lines ([N/A] rows already double the spacing) add more.
+    smooth = found[UUID0]
+    assert_holds(smooth, bound=math.inf)
+    clean = smooth[smooth[:, 3] == 1]
+    assert len(clean) >= 15, smooth[:, 3]
+    assert np.median(clean[:, 1]) <= 3.5 * np.median(clean[:, 0]), clean
     # 14 s of one stream hold about nine steps, whose errors set every window's: too few for
     # a stable median error (benchmarks/intervals.py pools 40 s at three intervals; here the
     # width was once 9.8x a lucky median error of 3.7 J). So the stepped trace's width is
