@@ -258,6 +258,20 @@ def test_hostile_strings_build_and_show_literally(known_sweep, tmp_path):
     assert hostile in text.replace("\n", "")
 
 
+def test_text_beyond_latin_1_is_printed_not_boxed(known_sweep, tmp_path):
+    """reportlab's standard fonts hold Latin-1 only: a value in Polish or Cyrillic was
+    printed (and read back) as black boxes."""
+    value = "Łódź-Жук"
+    folder = known_sweep / "000"
+    params = yaml.safe_load((folder / "parameters.yaml").read_text())
+    (folder / "parameters.yaml").write_text(yaml.safe_dump({**params, "optimizer": value}))
+    analysis.analyze(known_sweep)
+    out = report.build(known_sweep, tmp_path / "unicode.pdf")
+    _, text = pdf_text(out)
+    assert value in text.replace("\n", "") and "\u25a0" not in text  # no ■ anywhere
+    assert_every_page_is_used(out)
+
+
 def test_a_sweep_with_no_finished_run_still_states_what_it_spent(tmp_path):
     # the PDF said nothing of the 96.5 J an interrupted run had spent
     write_run(tmp_path / "000", {"batch_size": 4}, 96.5, 50.0, 0.5)

@@ -3,7 +3,10 @@ keep their heading, and the byte-identical PDF writer."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
+import itertools
 import math
 import numbers
 from pathlib import Path
@@ -34,8 +37,59 @@ WIDTH = A4[0] - 4 * cm  # the text width between the 2 cm margins
 
 def para(text, style: str = "BodyText", markup: str = "") -> Paragraph:
     """A paragraph of user-derived text, escaped; `markup` wraps it (e.g. "b" for bold)."""
-    body = escape(str(text))
+    font = STYLES[style].fontName
+    body = escaped(text, bold="Bold" in font or markup == "b",
+                   italic="Oblique" in font or "Italic" in font or markup == "i")
     return Paragraph(f"<{markup}>{body}</{markup}>" if markup else body, STYLES[style])
+
+
+def escaped(text, bold: bool = False, italic: bool = False) -> str:
+    """`text` as paragraph markup: escaped, and each run of characters that reportlab's
+    standard fonts lack set in DejaVu Sans. Those fonts hold Windows-1252 only: a path,
+    class or value in Polish, Czech, Greek or Cyrillic printed as black boxes. DejaVu
+    (shipped with matplotlib, a dependency, whose figures use it) holds them and is
+    embedded as a subset; CJK is beyond it too (blank boxes). Latin text keeps Helvetica,
+    so the layout is unchanged. `bold`, `italic`: the weight and slant around the text
+    (a <font> tag sets its own face, whatever <b> or the style says)."""
+    body = escape(str(text))
+    if body.isascii() or (family := _fallback_family()) is None:
+        return body
+    face = family + ("-Bold" if bold else "") + ("Oblique" if italic and bold else
+                                                  "-Oblique" if italic else "")
+    return "".join(f'<font face="{face}">{run}</font>' if lacking else run
+                   for lacking, run in ((k, "".join(g)) for k, g in
+                                        itertools.groupby(body, _beyond_standard_fonts)))
+
+
+def _beyond_standard_fonts(char: str) -> bool:
+    try:
+        char.encode("cp1252")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def _fallback_family() -> str | None:
+    """Registers DejaVu Sans (its bold and oblique for <b> and <i>) with reportlab, once;
+    None where matplotlib's copy cannot be found or read (the boxes stay)."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFError, TTFont
+
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(spec.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf"
+    family = "DejaVuSans"
+    faces = {"normal": family, "bold": f"{family}-Bold", "italic": f"{family}-Oblique",
+             "boldItalic": f"{family}-BoldOblique"}
+    try:
+        for name in faces.values():
+            pdfmetrics.registerFont(TTFont(name, str(folder / f"{name}.ttf")))
+    except (OSError, TTFError):
+        return None
+    pdfmetrics.registerFontFamily(family, **faces)
+    return family
 
 
 def p_value(p) -> str:
@@ -88,7 +142,7 @@ def table(rows: list[list], widths=None, size: int = 8, header: bool = True) -> 
     `widths` in points, or shares of the text width (summing to at most 1), or None for
     equal columns; any that would overrun the page are scaled to fit it."""
     style = STYLES["BodyText"].clone("cell", fontSize=size, leading=size + 2)
-    cells = [[Paragraph(escape(cell(c)), style) for c in row] for row in rows]
+    cells = [[Paragraph(escaped(cell(c)), style) for c in row] for row in rows]
     t = Table(cells, colWidths=column_widths(widths, max(len(r) for r in rows)),
               repeatRows=1 if header else 0)
     shade = [("BACKGROUND", (0, 0), (-1 if header else 0, 0 if header else -1),
