@@ -138,7 +138,8 @@ def running(folder: Path, spec: list[dict], layout: str = "nested"):
         (folder / ALIVE_FILE).touch()
         yield powercap
     finally:
-        _caught_up(folder)  # a gap still in progress is recorded before the writer goes
+        if writer.poll() is None:  # a gap still in progress is recorded before it goes
+            _caught_up(folder)
         writer.kill()
         writer.wait()
         (folder / ALIVE_FILE).unlink(missing_ok=True)

@@ -258,8 +258,8 @@ def test_hostile_strings_build_and_show_literally(known_sweep, tmp_path):
     assert hostile in text.replace("\n", "")
 
 
-def test_text_beyond_latin_1_is_printed_not_boxed(known_sweep, tmp_path):
-    """reportlab's standard fonts hold Latin-1 only: a value in Polish or Cyrillic was
+def test_text_beyond_windows_1252_is_printed_not_boxed(known_sweep, tmp_path):
+    """reportlab's standard fonts hold Windows-1252 only: a value in Polish or Cyrillic was
     printed (and read back) as black boxes."""
     value = "Łódź-Жук"
     folder = known_sweep / "000"

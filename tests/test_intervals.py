@@ -44,27 +44,33 @@ def fake_energy():
 def windows(meter, seed, n, truth):
     """n windows of 1 to 10 s over what the meter has recorded: per device, (error, width,
     the true energy, 1 where no sample interval of the window is a gap, else 0)."""
-    rng, out = random.Random(seed), {}
+    rng, out, cut = random.Random(seed), {}, []
     start = max(s.t[0] for s in meter._series.values()) + 0.3
     end = time.time() - 0.5
-    times = {s.uuid: np.asarray(s.t) for s in meter._series.values()}
     for _ in range(n):
         length = rng.uniform(1.0, min(10.0, end - start - 0.1))
         a = rng.uniform(start, end - length)
         w = meter.window("check", t_start=a).close(t_end=a + length)
         for d in w.devices:
             true = truth(d.uuid, a, a + length)
-            out.setdefault(d.uuid, []).append((abs(d.energy_j - true), d.energy_err_j, true,
-                                               not has_gap(times[d.uuid], a, a + length)))
-    return {k: np.array(v, dtype=float) for k, v in out.items()}
+            out.setdefault(d.uuid, []).append((abs(d.energy_j - true), d.energy_err_j, true))
+            cut.append((d.uuid, a, a + length))
+    with meter._lock:  # copies: a view of a series' array would stop the sampler's appends
+        times = {s.uuid: np.array(s.t) for s in meter._series.values()}
+    gaps = {}
+    for uuid, a, b in cut:
+        gaps.setdefault(uuid, []).append(has_gap(times[uuid], a, b))
+    return {k: np.c_[np.array(v), ~np.array(gaps[k])].astype(float) for k, v in out.items()}
 
 
 def has_gap(t, a, b):
     """Whether a sample interval over [a, b] is a gap as the error model sees one (over
-    GAP_FACTOR times the median spacing around the window), where its worst case is taken."""
-    lo = max(np.searchsorted(t, a) - CONTEXT - 1, 0)
-    h = np.diff(t[lo:np.searchsorted(t, b, side="right") + CONTEXT + 1])
-    inside = h[(t[lo + 1:lo + 1 + len(h)] > a) & (t[lo:lo + len(h)] < b)]
+    GAP_FACTOR times the median spacing of the samples it reads around the window: those
+    inside and CONTEXT either side, `series._span`), where its worst case is taken."""
+    lo = max(int(np.searchsorted(t, a)) - CONTEXT, 0)
+    ts = t[lo:int(np.searchsorted(t, b, side="right")) + CONTEXT]
+    h = np.diff(ts)
+    inside = h[(ts[1:] > a) & (ts[:-1] < b)]
     return bool(np.any(inside > GAP_FACTOR * np.median(h)))
 
 

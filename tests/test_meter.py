@@ -44,7 +44,7 @@ def held_tail_j(meter, w, specs) -> float:
 def device_held_j(meter, w, device, spec) -> float:
     """`held_tail_j` for one of the window's devices."""
     t = meter._series[("gpu", device.index)].t  # append-only: its first samples as at close
-    held = w.t_end - t[bisect_left(t, w.t_start) + device.samples - 1]
+    held = w.t_end - t[max(bisect_left(t, w.t_start) + device.samples - 1, 0)]
     steepest = 2 * math.pi * spec.get("amp", 0.0) / spec.get("period", 1.0) + abs(
         spec.get("slope", 0.0))
     return steepest * held ** 2 / 2

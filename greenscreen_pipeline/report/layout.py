@@ -48,9 +48,10 @@ def escaped(text, bold: bool = False, italic: bool = False) -> str:
     standard fonts lack set in DejaVu Sans. Those fonts hold Windows-1252 only: a path,
     class or value in Polish, Czech, Greek or Cyrillic printed as black boxes. DejaVu
     (shipped with matplotlib, a dependency, whose figures use it) holds them and is
-    embedded as a subset; CJK is beyond it too (blank boxes). Latin text keeps Helvetica,
-    so the layout is unchanged. `bold`, `italic`: the weight and slant around the text
-    (a <font> tag sets its own face, whatever <b> or the style says)."""
+    embedded as a subset; CJK is beyond it too (blank boxes). Windows-1252 text keeps
+    Helvetica, so its layout is unchanged (a word of both mixes the two fonts). `bold`,
+    `italic`: the weight and slant around the text (a <font> tag sets its own face,
+    whatever <b> or the style says)."""
     body = escape(str(text))
     if body.isascii() or (family := _fallback_family()) is None:
         return body
