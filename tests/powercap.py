@@ -6,6 +6,8 @@ known power and wrap at each zone's own max_energy_range_uj.
     writer_lag(folder), peak_w(spec, ids)   how stale a counter may have been, and the
                                        zones' peak power: the edge error the fake allows
     edge_slack(folder, spec, ids)      that error over a window's two edges, in joules
+    assert_near_truth(joules, spec, ids, a, b, folder, rel)   within rel of the truth
+                                       over [a, b], plus edge_slack
     build(root, zones, layout)   the folders and files, like the kernel's:
         "nested": <root>/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0/...
         "flat":   the nested tree plus <root>/class/powercap/ listing every zone (and the
@@ -188,6 +190,15 @@ def edge_slack(folder: Path, spec: list[dict], ids: tuple[str, ...]) -> float:
     two edges a counter as stale as the writer's longest gap, at the zones' peak power
     (a loaded machine's scheduling, not the meter's error)."""
     return 2 * peak_w(spec, ids) * writer_lag(folder)
+
+
+def assert_near_truth(joules: float, spec: list[dict], ids: tuple, a: float, b: float,
+                      folder: Path, rel: float) -> None:
+    """`joules`, measured over [a, b], within `rel` of the zones' truth there, plus what
+    the writer allows at the window's two edges (`edge_slack`)."""
+    expected = truth(spec, ids, a, b)
+    slack = edge_slack(folder, spec, ids)
+    assert abs(joules - expected) <= rel * expected + slack, (ids, joules, expected, slack)
 
 
 def main(root: str, spec: str) -> None:

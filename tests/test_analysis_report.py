@@ -247,14 +247,19 @@ def test_the_report_of_the_original_pipeline_s_folders(tmp_path):
     assert "computed from one nvidia-smi sample per epoch" in first and "kWh" in first
 
 
+def report_with_optimizer(sweep: Path, value: str, out: Path) -> tuple[Path, str]:
+    """The report of `sweep` with run 000's optimizer set to `value`: the PDF and its text."""
+    folder = sweep / "000"
+    params = yaml.safe_load((folder / "parameters.yaml").read_text())
+    (folder / "parameters.yaml").write_text(yaml.safe_dump({**params, "optimizer": value}))
+    analysis.analyze(sweep)
+    pdf = report.build(sweep, out)
+    return pdf, pdf_text(pdf)[1]
+
+
 def test_hostile_strings_build_and_show_literally(known_sweep, tmp_path):
     hostile = "Adam<b>&</para><font size=40>"
-    folder = known_sweep / "000"
-    params = yaml.safe_load((folder / "parameters.yaml").read_text())
-    (folder / "parameters.yaml").write_text(yaml.safe_dump({**params, "optimizer": hostile}))
-    analysis.analyze(known_sweep)
-    out = report.build(known_sweep, tmp_path / "hostile.pdf")
-    _, text = pdf_text(out)
+    _, text = report_with_optimizer(known_sweep, hostile, tmp_path / "hostile.pdf")
     assert hostile in text.replace("\n", "")
 
 
@@ -262,12 +267,7 @@ def test_text_beyond_windows_1252_is_printed_not_boxed(known_sweep, tmp_path):
     """reportlab's standard fonts hold Windows-1252 only: a value in Polish or Cyrillic was
     printed (and read back) as black boxes."""
     value = "Łódź-Жук"
-    folder = known_sweep / "000"
-    params = yaml.safe_load((folder / "parameters.yaml").read_text())
-    (folder / "parameters.yaml").write_text(yaml.safe_dump({**params, "optimizer": value}))
-    analysis.analyze(known_sweep)
-    out = report.build(known_sweep, tmp_path / "unicode.pdf")
-    _, text = pdf_text(out)
+    out, text = report_with_optimizer(known_sweep, value, tmp_path / "unicode.pdf")
     assert value in text.replace("\n", "") and "\u25a0" not in text  # no ■ anywhere
     assert_every_page_is_used(out)
 

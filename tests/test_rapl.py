@@ -14,7 +14,7 @@ from pathlib import Path
 import powercap
 import pytest
 from conftest import UUID0
-from powercap import CPU, DRAM, truth, zones
+from powercap import CPU, DRAM, assert_near_truth, truth, zones
 
 from greenscreen.meters import EnergyMeter, RaplSource, SourceUnavailable
 
@@ -72,8 +72,8 @@ def test_window_energy_of_each_component_matches_the_counters_truth(tmp_path, mo
     assert meter.components == {"cpu": "measured:rapl", "dram": "measured:rapl"}
     for w in windows:
         cpu, dram = w.components["cpu"], w.components["dram"]
-        assert_matches(cpu.energy_j, spec, CPU, w, tmp_path, rel=0.01)
-        assert_matches(dram.energy_j, spec, DRAM, w, tmp_path, rel=0.01)
+        assert_near_truth(cpu.energy_j, spec, CPU, w.t_start, w.t_end, tmp_path, rel=0.01)
+        assert_near_truth(dram.energy_j, spec, DRAM, w.t_start, w.t_end, tmp_path, rel=0.01)
         assert w.energy_j == pytest.approx(cpu.energy_j + dram.energy_j, rel=1e-12)
         assert (cpu.devices, dram.devices) == (2, 2) and w.source == "measured:rapl"
         assert w.coverage > 0.99 and w.reason is None and w.unmeasured == {}
@@ -91,8 +91,9 @@ def test_a_window_before_the_second_timed_reading_is_measured(tmp_path, monkeypa
             with meter.window() as w:
                 time.sleep(0.5)
     assert w.reason is None and w.energy_j > 0
-    assert_matches(w.components["cpu"].energy_j, spec, CPU, w, tmp_path, rel=0.02)
-    assert_matches(w.components["dram"].energy_j, spec, DRAM, w, tmp_path, rel=0.02)
+    for part, ids in (("cpu", CPU), ("dram", DRAM)):
+        assert_near_truth(w.components[part].energy_j, spec, ids, w.t_start, w.t_end,
+                          tmp_path, rel=0.02)
 
 
 def test_an_unreadable_zone_is_named_with_its_reason(tmp_path, monkeypatch):
@@ -107,17 +108,7 @@ def test_an_unreadable_zone_is_named_with_its_reason(tmp_path, monkeypatch):
     reason = w.unmeasured["dram"]
     assert reason.startswith("intel-rapl:0:2 (dram): energy_uj cannot be read")
     assert "Is a directory" in reason
-    assert_matches(w.energy_j, spec, CPU, w, tmp_path, rel=0.02)
-
-
-def assert_matches(joules: float, spec: list[dict], ids: tuple, w, folder: Path,
-                   rel: float) -> None:
-    """Within `rel` of the truth over the window, plus what the fake's writer allows at
-    the window's two edges: a counter as stale as the writer's longest gap (a loaded
-    machine's scheduling, not the meter's error), at the zones' peak power."""
-    expected = truth(spec, ids, w.t_start, w.t_end)
-    slack = powercap.edge_slack(folder, spec, ids)
-    assert abs(joules - expected) <= rel * expected + slack, (joules, expected, slack)
+    assert_near_truth(w.energy_j, spec, CPU, w.t_start, w.t_end, tmp_path, rel=0.02)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
@@ -257,12 +248,11 @@ def test_two_runs_on_one_node_are_charged_the_node_s_cpu_and_dram_energy_once(
             writer.join()
     for component, watts, zone in (("cpu", 50.0, "intel-rapl:0"),
                                    ("dram", 10.0, "intel-rapl:0:0")):
-        node = watts * (t1 - t0)
+        assert truth(spec, (zone,), t0, t1) == pytest.approx(watts * (t1 - t0))
         # This test loads the machine on purpose: the fake writer's staleness is allowed.
-        slack = powercap.edge_slack(tmp_path, spec, (zone,))
         charged = [o[component][0] for o in out]
         assert all(o[component][2] == "measured:rapl;attributed:cpu-time-share" for o in out)
-        assert all(abs(o[component][1] - node) <= 0.01 * node + slack for o in out), (
-            [o[component][1] for o in out], node, slack)
-        assert abs(sum(charged) - node) <= 0.02 * node + slack, (charged, node, slack)
+        for o in out:
+            assert_near_truth(o[component][1], spec, (zone,), t0, t1, tmp_path, rel=0.01)
+        assert_near_truth(sum(charged), spec, (zone,), t0, t1, tmp_path, rel=0.02)
         assert charged[0] > charged[1] > 0  # a whole core's child against half a core
