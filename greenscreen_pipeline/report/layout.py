@@ -53,10 +53,9 @@ def escaped(text, bold: bool = False, italic: bool = False) -> str:
     `italic`: the weight and slant around the text (a <font> tag sets its own face,
     whatever <b> or the style says)."""
     body = escape(str(text))
-    if body.isascii() or (family := _fallback_family()) is None:
+    if body.isascii() or (faces := _fallback_faces()) is None:
         return body
-    face = family + ("-Bold" if bold else "") + ("Oblique" if italic and bold else
-                                                  "-Oblique" if italic else "")
+    face = faces[(bold, italic)]
     return "".join(f'<font face="{face}">{run}</font>' if lacking else run
                    for lacking, run in ((k, "".join(g)) for k, g in
                                         itertools.groupby(body, _beyond_standard_fonts)))
@@ -71,9 +70,10 @@ def _beyond_standard_fonts(char: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _fallback_family() -> str | None:
+def _fallback_faces() -> dict[tuple[bool, bool], str] | None:
     """Registers DejaVu Sans (its bold and oblique for <b> and <i>) with reportlab, once;
-    None where matplotlib's copy cannot be found or read (the boxes stay)."""
+    returns its faces by (bold, italic); None where matplotlib's copy cannot be found or
+    read (the boxes stay)."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
@@ -90,7 +90,8 @@ def _fallback_family() -> str | None:
     except (OSError, TTFError):
         return None
     pdfmetrics.registerFontFamily(family, **faces)
-    return family
+    return {(False, False): faces["normal"], (True, False): faces["bold"],
+            (False, True): faces["italic"], (True, True): faces["boldItalic"]}
 
 
 def p_value(p) -> str:
