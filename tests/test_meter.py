@@ -37,7 +37,7 @@ def held_tail_j(meter, w, specs) -> float:
     newest line at its close was older than its end: that line's power is held to the end
     (`read_up_to` does not wait for a stream), off by at most the trace's steepest slope
     times the held time squared over two. On time the held time is under one interval
-    (a few joules' thousandths); the fake's lines come late on a loaded machine."""
+    (about 0.1 J on these traces); the fake's lines come late on a loaded machine."""
     return sum(device_held_j(meter, w, d, spec) for d, spec in zip(w.devices, specs))
 
 
