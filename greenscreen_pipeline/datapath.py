@@ -33,9 +33,9 @@ def check_data_path(config: SweepConfig, class_sizes: bool = True) -> None:
     report read a sweep whose data may have moved since. Then that the folder holds what
     each such dataset reads (`FOLDERS`) and, with `class_sizes`, that an image folder's
     classes split as every partitioning value splits them: for the commands that start a
-    sweep, not for `final` (it trains one configuration's split, of a sweep whose other
-    values may have failed) or a Slurm array task (its sweep checked them once; a task
-    would list every image again). Raises ConfigError."""
+    sweep, not for `final` (it checks the splits it trains, `check_final_splits`: other
+    values may have failed in the sweep) or a Slurm array task (its sweep checked them
+    once; a task would list every image again). Raises ConfigError."""
     data_path = config.settings["data_path"]
     found = [(i, d) for i, d in enumerate(config.space.get("dataset", [])) if d in FILE_DATASETS]
     if found:
@@ -43,7 +43,18 @@ def check_data_path(config: SweepConfig, class_sizes: bool = True) -> None:
     for i, dataset in found:
         _check_contents(config.path, data_path, i, dataset)
     if class_sizes and "image_folder" in (d for _, d in found):
-        _check_class_sizes(config, data_path)
+        _check_class_sizes(config, data_path, config.space["partitioning"], "its runs")
+
+
+def check_final_splits(config: SweepConfig, trained: dict[str, dict]) -> None:
+    """`final`'s own check of the splits it makes (`check_data_path` leaves them to it):
+    that an image folder's classes split as each configuration in `trained` (what it is,
+    in words -> the configuration) splits them, so a folder changed since the sweep stops
+    `final` before it trains, not in its run. Raises ConfigError."""
+    for what, configuration in trained.items():
+        if configuration.get("dataset") == "image_folder":
+            _check_class_sizes(config, config.settings["data_path"],
+                               [configuration["partitioning"]], f"the final runs of {what}")
 
 
 def _check_contents(path: str, data_path: str, i: int, dataset: str) -> None:
@@ -59,10 +70,11 @@ def _check_contents(path: str, data_path: str, i: int, dataset: str) -> None:
                           f"here: {why}") from None
 
 
-def _check_class_sizes(config: SweepConfig, data_path: str) -> None:
-    """The image folder's classes split as each partitioning value's runs split them (the
-    runs' own stratified split, on the labels alone): otherwise every run of that split
-    fails alike, one after another, with the same message."""
+def _check_class_sizes(config: SweepConfig, data_path: str, partitionings: list,
+                       whose: str) -> None:
+    """The image folder's classes split as each of `partitionings` splits them (the runs'
+    own stratified split, on the labels alone; `whose` runs make it, in words): otherwise
+    every run of that split fails alike, one after another, with the same message."""
     import numpy as np
 
     from .run.data import DataError, least_samples, split  # scikit-learn, no backend
@@ -72,7 +84,7 @@ def _check_class_sizes(config: SweepConfig, data_path: str) -> None:
     except (datasets.DatasetError, OSError):
         return  # _check_contents has said what is wrong with the folder
     labels = np.repeat(np.arange(len(counts)), list(counts.values()))
-    for partitioning in config.space["partitioning"]:
+    for partitioning in partitionings:
         try:
             split(np.zeros(len(labels)), labels, partitioning, config.settings["seed"])
         except (DataError, ValueError) as exc:
@@ -82,7 +94,7 @@ def _check_class_sizes(config: SweepConfig, data_path: str) -> None:
             here = f"the smallest: {', '.join(small)} images" if small else str(exc)
             raise ConfigError(config.path, "settings.data_path", data_path,
                               f"class folders large enough for the stratified {partitioning} "
-                              f"split its runs make (configuration.partitioning; {need} images "
+                              f"split {whose} make (configuration.partitioning; {need} images "
                               f"in each class always are); here: {here} (add images, or "
                               "choose a partitioning with larger parts)") from None
 

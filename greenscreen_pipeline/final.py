@@ -20,7 +20,7 @@ from pathlib import Path
 
 from greenscreen.fileio import atomic_write_json
 
-from . import analysis_file, comparison, runfolder
+from . import analysis_file, comparison, datapath, runfolder
 from .analysis import objective_of
 from .errors import UsageError
 from .executors.attempt import train_attempt
@@ -61,12 +61,17 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
     rec = analysis["recommendation"]
     folder = sweep_dir / "final"
     start = int(rec.get("run") or 0)  # seed k trains with settings.seed + start + k
+    tried = candidates(config, sweep_dir, rec)
+    # Fallbacks train only if the recommendation diverges: their splits are not checked.
+    datapath.check_final_splits(config, {f"the recommendation ({tried[0][2]})": tried[0][1],
+                                         "the baseline (run 000's configuration)":
+                                         config.run(0)})
     own = slot is None
     if own:
         slot = WorkerSlot(_environment(folder), config.settings["worker_memory_growth_mb"])
     try:
         planned, same, passed_over, run = _train_candidates(
-            config, sweep_dir, folder, candidates(config, sweep_dir, rec), start, slot)
+            config, sweep_dir, folder, tried, start, slot)
     finally:
         if own:
             slot.close()

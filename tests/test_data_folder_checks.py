@@ -241,6 +241,47 @@ def test_final_and_array_tasks_leave_the_split_of_every_partitioning_value_unche
         commands.load_config(argparse.Namespace(command="run-one", config=path))
 
 
+def sweep_of_two(tmp_path: Path, data: Path, partitionings: list[str]) -> tuple[Path, Path]:
+    """A finished image_folder sweep (run folders written, analysed) of two runs, one per
+    partitioning value, run 001's the cheaper: the recommendation. (config, sweep)."""
+    from test_analysis_report import write_run
+
+    from greenscreen_pipeline import analysis
+
+    path = tmp_path / "config.yaml"
+    path.write_text(f"settings: {{data_path: {str(data)!r}, runs: 2, epochs: 1, "
+                    "final_seeds: 1, energy_source: estimate}\n"
+                    "configuration: {dataset: {values: [image_folder]}, model: {values: "
+                    f"[ffnn]}}, partitioning: {{values: [{', '.join(partitionings)}]}}}}\n")
+    baseline, sweep = space.load(path).run(0), tmp_path / "sweep"
+    for i, (partitioning, energy) in enumerate(zip(partitionings, (300.0, 100.0))):
+        write_run(sweep / f"{i:03d}", {**baseline, "partitioning": partitioning},
+                  energy=energy, power=100.0, acc=0.9, epochs=1)
+    assert analysis.analyze(sweep)["recommendation"]["run"] == "001"
+    return path, sweep
+
+
+def test_final_checks_the_splits_it_trains_before_training(tmp_path):
+    """`final` trains the recommendation's split and the baseline's: where the image folder
+    changed since the sweep so that one of them no longer splits, it stops before any run
+    with the check's error, naming that split and whose it is, not in a run."""
+    from greenscreen_pipeline.final import final_run
+
+    folder = images(tmp_path / "data", classes=("cat", "dog"), per_class=10)
+    for gone in range(6):  # the dog class: 4 images, too few for 80-10-10, not for 34-33-33
+        (folder / "dog" / f"{gone}.png").unlink()
+    for first, whose in (("80-10-10", r"the baseline \(run 000's configuration\)"),
+                         ("34-33-33", r"the recommendation \(run 001's configuration\)")):
+        other = "34-33-33" if first == "80-10-10" else "80-10-10"
+        where = tmp_path / first
+        where.mkdir()
+        path, sweep = sweep_of_two(where, folder, [first, other])
+        with pytest.raises(ConfigError, match="large enough for the stratified 80-10-10 split "
+                                              f"the final runs of {whose} make"):
+            final_run(space.load(path), sweep)
+        assert not (sweep / "final").exists()  # nothing trained, no folder made
+
+
 def test_a_class_smaller_than_the_rule_of_thumb_that_still_splits_passes(tmp_path):
     """A large folder's small class that splits is kept: only a split that fails is refused
     (200 + 8 images split 80-10-10; 200 + 5 do not)."""
