@@ -142,6 +142,28 @@ def test_augmented_batches_are_seeded_shuffled_and_in_the_training_dtype(digits)
     np.testing.assert_array_equal(test[0][0], splits.x_test[:16])  # evaluation: in order
 
 
+@pytest.mark.backends("jax")
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_on_jax_a_blending_augmentation_draws_what_the_keras_layer_draws(kind):
+    """On JAX, MixUp and CutMix run as one compiled program per batch shape (an eager call
+    compiles each operation for each shape): batch after batch, a shorter last one among
+    them, the same images and labels as the Keras layer called eagerly with the same seed,
+    its seed state carried from one batch to the next."""
+    augment = batches.augmenter(kind, 7, "float32")
+    layer = (keras.layers.MixUp if kind == "mixup" else keras.layers.CutMix)(
+        seed=7, dtype="float32")
+    rng = np.random.default_rng(0)
+    for n in (16, 16, 5, 16):
+        x = rng.random((n, 8, 8, 1), dtype=np.float32)
+        y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+        got = augment(x, y)
+        want = layer({"images": x, "labels": y}, training=True)
+        np.testing.assert_allclose(got[0], keras.ops.convert_to_numpy(want["images"]),
+                                   atol=1e-6)
+        np.testing.assert_allclose(got[1], keras.ops.convert_to_numpy(want["labels"]),
+                                   atol=1e-6)
+
+
 def test_resnet_shortcut_flag_changes_the_graph():
     with_sc = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8})
     without = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8,

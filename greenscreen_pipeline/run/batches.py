@@ -90,10 +90,40 @@ def augmenter(kind: str, seed: int, dtype: str):
     else:
         cls = keras.layers.MixUp if kind == "mixup" else keras.layers.CutMix
         layer = cls(seed=seed, dtype=work)
+        mix = compiled_on_jax(layer) if keras.backend.backend() == "jax" else (
+            lambda images, labels: layer({"images": images, "labels": labels}, training=True))
 
         def apply(x, y):
-            out = layer({"images": x.astype(work), "labels": y.astype(work)},
-                        training=True)
+            out = mix(x.astype(work), y.astype(work))
             return to_numpy(out["images"]).astype(dtype), to_numpy(out["labels"]).astype(dtype)
 
     return apply
+
+
+def compiled_on_jax(layer):
+    """MixUp's or CutMix's call as one `jax.jit` program per batch shape, its seed state
+    passed in and out (`keras.StatelessScope`): the same draws as the eager call. Called
+    eagerly, JAX compiles each of the layer's operations for each new shape, about 2 s a
+    shape before the first step of a run and again for its last, shorter batch; one
+    program at XLA's optimisation level 0 compiles in about 1 s and runs each batch faster
+    than the eager calls (benchmarks/augment_compile.py, RESULTS.md). Level 0 on CPU only:
+    on a GPU it is unmeasured, so XLA's default applies there. (The random flips,
+    rotations and translations stay eager: compiled, a CIFAR-10 batch took longer.)"""
+    import jax
+
+    state = layer.generator.state
+    options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else {}
+
+    def stateless(images, labels, seed_state):
+        with keras.StatelessScope(state_mapping=[(state, seed_state)]) as scope:
+            out = layer({"images": images, "labels": labels}, training=True)
+            return out, scope.get_current_value(state)
+
+    program = jax.jit(stateless, compiler_options=options)
+
+    def mix(images, labels):
+        out, seed_state = program(images, labels, state.value)
+        state.assign(seed_state)
+        return out
+
+    return mix
