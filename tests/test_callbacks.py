@@ -47,6 +47,54 @@ def read_csv(path):
         return list(csv.DictReader(fh))
 
 
+class NewestReadings(keras.callbacks.Callback):
+    """Put before `smi` in the callbacks: the time of each device's newest reading in its
+    meter as each epoch (and the fit) ends, just before `smi` closes its window there."""
+
+    def __init__(self, smi):
+        super().__init__()
+        self.smi, self.at_epoch_end, self.at_train_end = smi, [], None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.at_epoch_end.append(newest_readings(self.smi._meter))
+
+    def on_train_end(self, logs=None):
+        self.at_train_end = newest_readings(self.smi._meter)
+
+
+def newest_readings(meter) -> dict:
+    """The time of each device's newest reading in `meter` now (index -> time)."""
+    with meter._lock:
+        return {s.index: s.t[-1] for s in meter._series.values()}
+
+
+def readings(meter) -> dict:
+    """Each device's reading times in `meter` (index -> times)."""
+    with meter._lock:
+        return {s.index: np.array(s.t) for s in meter._series.values()}
+
+
+def sampling_bound(times, a: float, b: float, newest: float, spec: dict) -> float:
+    """The most (J) the meter's integral of the fake's trace `spec` over [a, b] can be off,
+    given the readings the stream actually gave (`times`) and the newest one the meter held
+    when the window closed (`newest`): the power's curvature between readings (linear
+    interpolation), its change over what was held past `newest`, and the fake's rounding
+    (0.01 W, millisecond time stamps). A stream that a busy machine delays gets the room its
+    gaps need, and no more; at 20 Hz it is well under 1 % of a trace's energy."""
+    w = 2 * math.pi / spec.get("period", 1.0)
+    slope = spec.get("amp", 0.0) * w + abs(spec.get("slope", 0.0))  # bounds |p'|, W/s
+    curve = spec.get("amp", 0.0) * w * w  # bounds |p''|, W/s^2
+    t = np.asarray(times)
+    overlap = np.clip(np.minimum(t[1:], b) - np.maximum(t[:-1], a), 0.0, None)
+    bound = curve / 8 * float(np.sum(np.diff(t) ** 2 * overlap))
+    bound += (0.005 + slope * 0.001) * (b - a)
+    if newest < b:  # held at the newest reading from there on
+        bound += slope / 2 * ((b - newest) ** 2 - max(a - newest, 0.0) ** 2)
+    if t[0] > a:  # held at the first reading before it
+        bound += slope / 2 * ((t[0] - a) ** 2 - max(t[0] - b, 0.0) ** 2)
+    return bound
+
+
 def test_history_energy_matches_trace_integral_per_epoch(fake_smi, tmp_path):
     t0 = time.time()
     cfg = fake_smi.configure([
@@ -56,16 +104,21 @@ def test_history_energy_matches_trace_integral_per_epoch(fake_smi, tmp_path):
     ])
     x, y = tiny_data()
     cb = SMICallback(log_dir=tmp_path, interval=0.05, source="nvidia-smi")
+    newest = NewestReadings(cb)
     history = tiny_model().fit(x, y, epochs=3, batch_size=64, verbose=0,
-                               callbacks=[cb, SlowSteps(0.15)])
+                               callbacks=[newest, cb, SlowSteps(0.15)])
     rows = read_csv(tmp_path / "logs.csv")
     assert len(rows) == 3
-    for row, energy in zip(rows, history.history["energy_j"]):
+    times = readings(cb._meter)
+    room = []  # each epoch's bound per GPU, from the readings it had
+    for row, energy, seen in zip(rows, history.history["energy_j"], newest.at_epoch_end):
         a, b = float(row["t_start"]), float(row["t_end"])
         per_gpu = [trace_energy(g["power"], a, b) for g in cfg["gpus"]]
-        assert energy == pytest.approx(sum(per_gpu), rel=0.02)
-        assert float(row["gpu0_energy_j"]) == pytest.approx(per_gpu[0], rel=0.02)
-        assert float(row["gpu1_energy_j"]) == pytest.approx(per_gpu[1], rel=0.02)
+        room.append([sampling_bound(times[i], a, b, seen[i], g["power"])
+                     for i, g in enumerate(cfg["gpus"])])
+        assert abs(energy - sum(per_gpu)) <= sum(room[-1])
+        assert abs(float(row["gpu0_energy_j"]) - per_gpu[0]) <= room[-1][0]
+        assert abs(float(row["gpu1_energy_j"]) - per_gpu[1]) <= room[-1][1]
         assert row["source"] == "measured:nvidia-smi"
         assert "gpu_power_W" not in row  # the original's names: translated by the reader
         assert float(row["epoch_s"]) == pytest.approx(b - a)
@@ -75,7 +128,14 @@ def test_history_energy_matches_trace_integral_per_epoch(fake_smi, tmp_path):
     assert summary["source"] == "measured:nvidia-smi" and summary["epochs"] == 3
     assert summary["sample_interval_s"] == 0.05  # the report's "a stream at 20 Hz"
     assert [d["uuid"] for d in summary["devices"]] == [UUID0, UUID1]
-    assert summary["energy_j"] >= sum(history.history["energy_j"]) * 0.99
+    # The fit's total holds its epochs (and what lies between them); each figure is off
+    # the truth by at most its bound.
+    fit = summary["attempts"][0]
+    fit_room = sum(sampling_bound(times[i], fit["t_start"], fit["t_end"],
+                                  newest.at_train_end[i], g["power"])
+                   for i, g in enumerate(cfg["gpus"]))
+    assert summary["energy_j"] >= sum(history.history["energy_j"]) - sum(map(sum, room)) \
+        - fit_room
     assert summary["energy_kwh"] == pytest.approx(summary["energy_j"] / 3.6e6)
     assert summary["co2_g"] == pytest.approx(summary["energy_kwh"] * 446.1, rel=1e-3)
     assert "world average" in summary["carbon"]["intensity_source"]

@@ -81,6 +81,9 @@ def test_a_slow_nvidia_smi_on_a_busy_machine_is_not_taken_for_a_hung_one(fake_sm
     from greenscreen.meters import _probe
 
     # Busy for 2.5 s (running, not asleep): past the 2 s a hung one gets, and answered.
-    done = _probe.ask([sys.executable, "-c", "import time\nt = time.time()\n"
+    # Without site (-S -E): the interpreter starts from memory in milliseconds, instead of
+    # looking up some 230 files for the environment's site-packages first, which on a loaded
+    # machine could leave it waiting on the disk, not running, when the 2 s are up.
+    done = _probe.ask([sys.executable, "-S", "-E", "-c", "import time\nt = time.time()\n"
                        "while time.time() - t < 2.5: pass\nprint('answer')"])
     assert done.returncode == 0 and done.stdout == "answer\n"
