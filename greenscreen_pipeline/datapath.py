@@ -43,18 +43,23 @@ def check_data_path(config: SweepConfig, class_sizes: bool = True) -> None:
     for i, dataset in found:
         _check_contents(config.path, data_path, i, dataset)
     if class_sizes and "image_folder" in (d for _, d in found):
-        _check_class_sizes(config, data_path, config.space["partitioning"], "its runs")
+        _check_class_sizes(config, data_path,
+                           {value: "its runs" for value in config.space["partitioning"]})
 
 
 def check_final_splits(config: SweepConfig, trained: dict[str, dict]) -> None:
-    """`final`'s own check of the splits it makes (`check_data_path` leaves them to it):
-    that an image folder's classes split as each configuration in `trained` (what it is,
-    in words -> the configuration) splits them, so a folder changed since the sweep stops
-    `final` before it trains, not in its run. Raises ConfigError."""
+    """`final`'s own check of the splits it is about to train (`check_data_path` leaves
+    them to it): that an image folder's classes split as each configuration in `trained`
+    (what it is, in words -> the configuration) splits them, so a folder changed since the
+    sweep stops `final` before it trains, not in its run. A partitioning your own loop did
+    not read ("n/a") is not checked. Raises ConfigError."""
+    splits: dict[str, str] = {}
     for what, configuration in trained.items():
-        if configuration.get("dataset") == "image_folder":
-            _check_class_sizes(config, config.settings["data_path"],
-                               [configuration["partitioning"]], f"the final runs of {what}")
+        value = configuration.get("partitioning")
+        if configuration.get("dataset") == "image_folder" and value not in (None, "n/a"):
+            splits.setdefault(value, f"the final runs of {what}")
+    if splits:
+        _check_class_sizes(config, config.settings["data_path"], splits)
 
 
 def _check_contents(path: str, data_path: str, i: int, dataset: str) -> None:
@@ -70,11 +75,11 @@ def _check_contents(path: str, data_path: str, i: int, dataset: str) -> None:
                           f"here: {why}") from None
 
 
-def _check_class_sizes(config: SweepConfig, data_path: str, partitionings: list,
-                       whose: str) -> None:
-    """The image folder's classes split as each of `partitionings` splits them (the runs'
-    own stratified split, on the labels alone; `whose` runs make it, in words): otherwise
-    every run of that split fails alike, one after another, with the same message."""
+def _check_class_sizes(config: SweepConfig, data_path: str, splits: dict[str, str]) -> None:
+    """The image folder's classes split as each partitioning value in `splits` splits them
+    (the runs' own stratified split, on the labels alone; the value -> whose runs make it,
+    in words): otherwise every run of that split fails alike, one after another, with the
+    same message. The folder is listed once."""
     import numpy as np
 
     from .run.data import DataError, least_samples, split  # scikit-learn, no backend
@@ -84,7 +89,7 @@ def _check_class_sizes(config: SweepConfig, data_path: str, partitionings: list,
     except (datasets.DatasetError, OSError):
         return  # _check_contents has said what is wrong with the folder
     labels = np.repeat(np.arange(len(counts)), list(counts.values()))
-    for partitioning in partitionings:
+    for partitioning, whose in splits.items():
         try:
             split(np.zeros(len(labels)), labels, partitioning, config.settings["seed"])
         except (DataError, ValueError) as exc:

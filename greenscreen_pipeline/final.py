@@ -62,10 +62,6 @@ def final_run(config: SweepConfig, sweep_dir: Path, slot: WorkerSlot | None = No
     folder = sweep_dir / "final"
     start = int(rec.get("run") or 0)  # seed k trains with settings.seed + start + k
     tried = candidates(config, sweep_dir, rec)
-    # Fallbacks train only if the recommendation diverges: their splits are not checked.
-    datapath.check_final_splits(config, {f"the recommendation ({tried[0][2]})": tried[0][1],
-                                         "the baseline (run 000's configuration)":
-                                         config.run(0)})
     own = slot is None
     if own:
         slot = WorkerSlot(_environment(folder), config.settings["worker_memory_growth_mb"])
@@ -112,6 +108,11 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         for side, _, path in planned:
             _check_trained_as(path, cfgs[side], what if side == "recommended" else
                               "the baseline's (run 000's)", folder)
+        # The splits of what is still to train, before any of it: ConfigError.
+        datapath.check_final_splits(config, {
+            "the baseline (run 000's configuration)" if cfg is baseline else
+            f"the recommendation ({what})" if n == 0 else f"run {run} (a fallback)": cfg
+            for _, _, cfg, _ in todo})
         first = todo[:1] if todo and todo[0][0] == head and not _diverged(head) else []
         rest = [item for item in todo if item[0] != head]
         if first:

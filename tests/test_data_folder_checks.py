@@ -280,6 +280,11 @@ def test_final_checks_the_splits_it_trains_before_training(tmp_path):
                                               f"the final runs of {whose} make"):
             final_run(space.load(path), sweep)
         assert not (sweep / "final").exists()  # nothing trained, no folder made
+    # A partitioning your own loop did not read is "n/a" in parameters.yaml: no split.
+    from greenscreen_pipeline.datapath import check_final_splits
+
+    check_final_splits(space.load(path), {"run 001's": {"dataset": "image_folder",
+                                                        "partitioning": "n/a"}})
 
 
 def test_a_class_smaller_than_the_rule_of_thumb_that_still_splits_passes(tmp_path):
