@@ -146,12 +146,16 @@ def test_augmented_batches_are_seeded_shuffled_and_in_the_training_dtype(digits)
 @pytest.mark.parametrize("kind", ["mixup", "cutmix"])
 def test_on_jax_a_blending_augmentation_draws_what_the_keras_layer_draws(kind):
     """On JAX, MixUp and CutMix run as one compiled program per batch shape (an eager call
-    compiles each operation for each shape): batch after batch, a shorter last one among
-    them, the same images and labels as the Keras layer called eagerly with the same seed,
-    its seed state carried from one batch to the next."""
+    compiles each operation for each shape), one per worker process for every run: batch
+    after batch, a shorter last one among them, the same images and labels as the Keras
+    layer called eagerly with the same seed, its seed state carried from one batch to the
+    next, whichever run's layer the program was first made from."""
+    cls = keras.layers.MixUp if kind == "mixup" else keras.layers.CutMix
+    earlier = batches.augmenter(kind, 123, "float32")  # an earlier run of the worker
+    earlier(np.zeros((4, 8, 8, 1), "float32"), np.eye(10, dtype="float32")[:4])
+    assert (cls.__name__, "float32") in batches.PROGRAMS  # the compiled path
     augment = batches.augmenter(kind, 7, "float32")
-    layer = (keras.layers.MixUp if kind == "mixup" else keras.layers.CutMix)(
-        seed=7, dtype="float32")
+    layer = cls(seed=7, dtype="float32")
     rng = np.random.default_rng(0)
     for n in (16, 16, 5, 16):
         x = rng.random((n, 8, 8, 1), dtype=np.float32)
@@ -162,6 +166,23 @@ def test_on_jax_a_blending_augmentation_draws_what_the_keras_layer_draws(kind):
                                    atol=1e-6)
         np.testing.assert_allclose(got[1], keras.ops.convert_to_numpy(want["labels"]),
                                    atol=1e-6)
+
+
+@pytest.mark.backends("tensorflow", "jax")
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_batches_augmented_from_several_reader_threads_each_get_their_own_draws(kind):
+    """An image folder's batches are read by four threads at once: each batch's draw is
+    its own (two threads reading the same seed state would mix two batches alike)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    augment = batches.augmenter(kind, 3, "float32")
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 8, 8, 1), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 16)]
+    augment(x, y)  # compiled (on JAX) before the threads start
+    with ThreadPoolExecutor(4) as pool:
+        labels = list(pool.map(lambda _: augment(x, y)[1].tobytes(), range(120)))
+    assert len(set(labels)) == len(labels)
 
 
 def test_resnet_shortcut_flag_changes_the_graph():

@@ -12,6 +12,7 @@ of its seed.
 from __future__ import annotations
 
 import math
+import threading
 
 import keras
 import numpy as np
@@ -75,8 +76,11 @@ def datasets(splits: Splits, cfg: dict, dtype: str, seed: int, one_hot: bool = T
 
 
 def augmenter(kind: str, seed: int, dtype: str):
-    """A function (x, y) -> (x, y) on NumPy batches, through Keras preprocessing layers."""
-    to_numpy, work = keras.ops.convert_to_numpy, keras.config.floatx()
+    """A function (x, y) -> (x, y) on NumPy batches, through Keras preprocessing layers.
+    One batch at a time: the image-file readers' threads would otherwise read the same
+    seed state and draw the same numbers for two batches."""
+    to_numpy, work, one_at_a_time = keras.ops.convert_to_numpy, keras.config.floatx(), \
+        threading.Lock()
     if kind == "random":
         layers = [keras.layers.RandomFlip("horizontal", seed=seed, dtype=work),
                   keras.layers.RandomRotation(0.05, seed=seed, dtype=work),
@@ -84,8 +88,9 @@ def augmenter(kind: str, seed: int, dtype: str):
 
         def apply(x, y):
             x = x.astype(work)
-            for layer in layers:
-                x = layer(x, training=True)
+            with one_at_a_time:
+                for layer in layers:
+                    x = layer(x, training=True)
             return to_numpy(x).astype(dtype), y
     else:
         cls = keras.layers.MixUp if kind == "mixup" else keras.layers.CutMix
@@ -94,32 +99,36 @@ def augmenter(kind: str, seed: int, dtype: str):
             lambda images, labels: layer({"images": images, "labels": labels}, training=True))
 
         def apply(x, y):
-            out = mix(x.astype(work), y.astype(work))
+            with one_at_a_time:
+                out = mix(x.astype(work), y.astype(work))
             return to_numpy(out["images"]).astype(dtype), to_numpy(out["labels"]).astype(dtype)
 
     return apply
 
 
+# (layer class, float type) -> its compiled call: one per worker process, so that a warm
+# worker's later runs reuse the compiled programs (JAX keeps them per function) instead of
+# compiling them again. `augmenter` makes these layers with Keras's defaults but the seed,
+# which only starts the seed state (the key holds no more: `get_config` would import
+# TensorFlow). Pure: each run's seed state is passed in and out, so a run's draws do not
+# depend on what its worker ran before.
+PROGRAMS: dict[tuple, object] = {}
+
+
 def compiled_on_jax(layer):
-    """MixUp's or CutMix's call as one `jax.jit` program per batch shape, its seed state
-    passed in and out (`keras.StatelessScope`): the same draws as the eager call. Called
-    eagerly, JAX compiles each of the layer's operations for each new shape, about 2 s a
-    shape before the first step of a run and again for its last, shorter batch; one
-    program at XLA's optimisation level 0 compiles in about 1 s and runs each batch faster
-    than the eager calls (benchmarks/augment_compile.py, RESULTS.md). Level 0 on CPU only:
-    on a GPU it is unmeasured, so XLA's default applies there. (The random flips,
-    rotations and translations stay eager: compiled, a CIFAR-10 batch took longer.)"""
-    import jax
-
-    state = layer.generator.state
-    options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else {}
-
-    def stateless(images, labels, seed_state):
-        with keras.StatelessScope(state_mapping=[(state, seed_state)]) as scope:
-            out = layer({"images": images, "labels": labels}, training=True)
-            return out, scope.get_current_value(state)
-
-    program = jax.jit(stateless, compiler_options=options)
+    """MixUp's or CutMix's call as one `jax.jit` program per batch shape, the layer's seed
+    state passed in and out (`keras.StatelessScope`): the same draws as the eager call.
+    Called eagerly, JAX compiles each of the layer's operations for each new shape, about
+    2 s a shape in a fresh process before the first step of a run and again for its last,
+    shorter batch; one program at XLA's optimisation level 0 compiles in about 1 s and
+    runs each batch faster than the eager calls (benchmarks/augment_compile.py,
+    RESULTS.md). Level 0 on CPU only: on a GPU it is unmeasured, so XLA's default applies
+    there. (The random flips, rotations and translations stay eager: compiled, a
+    CIFAR-10 batch took longer.)"""
+    key = (type(layer).__name__, keras.config.floatx())
+    if key not in PROGRAMS:
+        PROGRAMS[key] = _stateless_program(layer)
+    program, state = PROGRAMS[key], layer.generator.state
 
     def mix(images, labels):
         out, seed_state = program(images, labels, state.value)
@@ -127,3 +136,22 @@ def compiled_on_jax(layer):
         return out
 
     return mix
+
+
+def _stateless_program(template):
+    """(images, labels, seed state) -> (the layer's output, the next seed state), jitted."""
+    import jax
+
+    state = template.generator.state
+
+    def stateless(images, labels, seed_state):
+        with keras.StatelessScope(state_mapping=[(state, seed_state)]) as scope:
+            out = template({"images": images, "labels": labels}, training=True)
+            return out, scope.get_current_value(state)
+
+    if jax.default_backend() != "cpu":
+        return jax.jit(stateless)
+    try:
+        return jax.jit(stateless, compiler_options={"xla_backend_optimization_level": 0})
+    except TypeError:  # JAX before 0.4.36 has no compiler_options: XLA's default level
+        return jax.jit(stateless)
