@@ -108,8 +108,10 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         for side, _, path in planned:
             _check_trained_as(path, cfgs[side], what if side == "recommended" else
                               "the baseline's (run 000's)", folder)
-        # The splits of what is still to train, before any of it: ConfigError.
-        datapath.check_final_splits(config, {
+        # The splits of what is still to train, before any of it: ConfigError. (A candidate
+        # whose first final run diverged already is passed over below: none.)
+        passed = _diverged(head) and n + 1 < len(tried) and not same
+        datapath.check_final_splits(config, {} if passed else {
             "the baseline (run 000's configuration)" if cfg is baseline else
             f"the recommendation ({what})" if n == 0 else f"run {run} (a fallback)": cfg
             for _, _, cfg, _ in todo})

@@ -153,7 +153,7 @@ def test_on_jax_a_blending_augmentation_draws_what_the_keras_layer_draws(kind):
     cls = keras.layers.MixUp if kind == "mixup" else keras.layers.CutMix
     earlier = batches.augmenter(kind, 123, "float32")  # an earlier run of the worker
     earlier(np.zeros((4, 8, 8, 1), "float32"), np.eye(10, dtype="float32")[:4])
-    assert (cls.__name__, "float32") in batches.PROGRAMS  # the compiled path
+    assert any(key[0] == cls.__name__ for key in batches.PROGRAMS)  # the compiled path
     augment = batches.augmenter(kind, 7, "float32")
     layer = cls(seed=7, dtype="float32")
     rng = np.random.default_rng(0)

@@ -99,19 +99,19 @@ def augmenter(kind: str, seed: int, dtype: str):
             lambda images, labels: layer({"images": images, "labels": labels}, training=True))
 
         def apply(x, y):
+            x, y = x.astype(work), y.astype(work)
             with one_at_a_time:
-                out = mix(x.astype(work), y.astype(work))
+                out = mix(x, y)
             return to_numpy(out["images"]).astype(dtype), to_numpy(out["labels"]).astype(dtype)
 
     return apply
 
 
-# (layer class, float type) -> its compiled call: one per worker process, so that a warm
-# worker's later runs reuse the compiled programs (JAX keeps them per function) instead of
-# compiling them again. `augmenter` makes these layers with Keras's defaults but the seed,
-# which only starts the seed state (the key holds no more: `get_config` would import
-# TensorFlow). Pure: each run's seed state is passed in and out, so a run's draws do not
-# depend on what its worker ran before.
+# (layer class, its settings, float type) -> its compiled call: one per worker process, so
+# that a warm worker's later runs reuse the compiled programs (JAX keeps them per function)
+# instead of compiling them again. The seed is left out of the key: it only starts the seed
+# state, which each run passes in and out, so a run's draws do not depend on what its
+# worker ran before. (The settings are read one by one: `get_config` imports TensorFlow.)
 PROGRAMS: dict[tuple, object] = {}
 
 
@@ -125,7 +125,8 @@ def compiled_on_jax(layer):
     RESULTS.md). Level 0 on CPU only: on a GPU it is unmeasured, so XLA's default applies
     there. (The random flips, rotations and translations stay eager: compiled, a
     CIFAR-10 batch took longer.)"""
-    key = (type(layer).__name__, keras.config.floatx())
+    key = (type(layer).__name__, getattr(layer, "alpha", None), getattr(layer, "factor", None),
+           getattr(layer, "data_format", None), keras.config.floatx())
     if key not in PROGRAMS:
         PROGRAMS[key] = _stateless_program(layer)
     program, state = PROGRAMS[key], layer.generator.state
