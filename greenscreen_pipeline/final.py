@@ -108,20 +108,16 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         for side, _, path in planned:
             _check_trained_as(path, cfgs[side], what if side == "recommended" else
                               "the baseline's (run 000's)", folder)
-        # The splits of what is still to train, before any of it: ConfigError. (A candidate
-        # whose first final run diverged already is passed over below: none.)
-        passed = _diverged(head) and n + 1 < len(tried) and not same
-        datapath.check_final_splits(config, {} if passed else {
-            "the baseline (run 000's configuration)" if cfg is baseline else
-            f"the recommendation ({what})" if n == 0 else f"run {run} (a fallback)": cfg
-            for _, _, cfg, _ in todo})
+        if not _passed_over(head, n, len(tried), same):  # the splits still to train: first
+            datapath.check_final_splits(config, {_whose(cfg is baseline, n, run, what): cfg
+                                                 for _, _, cfg, _ in todo})
         first = todo[:1] if todo and todo[0][0] == head and not _diverged(head) else []
         rest = [item for item in todo if item[0] != head]
         if first:
             _log_start(config, folder, what, same, n)
             _train(config, folder, first, slot, of=len(first) + len(rest))
-        why = _diverged(head)
-        if why and n + 1 < len(tried) and not same:
+        why = _passed_over(head, n, len(tried), same)
+        if why:
             passed_over.append({"run": run, "configuration": what, "reason": why,
                                 "folder": head.relative_to(sweep_dir).as_posix()})
             log.warning("%s diverged in its first final run (%s): passed over; the run the "
@@ -135,6 +131,20 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         _train(config, folder, rest, slot, of=len(first) + len(rest), number=len(first) + 1)
         return planned, same, passed_over, run
     raise AssertionError("no candidate: recommended_configuration gives one at least")
+
+
+def _passed_over(head: Path, n: int, candidates: int, same: bool) -> str | None:
+    """Why candidate `n` of `candidates` is passed over: its first final run, `head`,
+    diverged and a later candidate can stand in (never for the baseline's configuration,
+    which is compared whatever happened); None: it is trained and compared."""
+    return _diverged(head) if n + 1 < candidates and not same else None
+
+
+def _whose(is_baseline: bool, n: int, run: str | None, what: str) -> str:
+    """Whose final runs a configuration's are, in words (the split check's error)."""
+    if is_baseline:
+        return "the baseline (run 000's configuration)"
+    return f"the recommendation ({what})" if n == 0 else f"run {run} (a fallback)"
 
 
 def _nothing_to_compare(passed_over: list[dict]) -> str:
