@@ -8,7 +8,8 @@ A's. For a change that moves work out of a sweep's own processes, e.g. issue 31'
 the first warm worker and config validation that reads your module instead of importing
 it (A: `git worktree add /tmp/before <commit>`). `per_run` keeps each finished run's fit,
 the time from its data being ready to its first epoch (inside `fit`, before the meter's
-window: Keras's first look at the data), and its energy with its provenance.
+window: Keras's first look at the data), its energy with its provenance and its test
+accuracy; `sweep_energy_j` adds every run folder's energy, failed runs' too.
 
 `--stage all` times `all local` instead (sweep, analyze, final with final_epochs and
 final_seeds 1, report): every training counts, the final runs too.
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from greenscreen_pipeline.runfolder import RunFolder  # noqa: E402
 
-KEYS = ("wall_s", "fit_s", "fixed_per_run_s", "outside_fit_pct")
+KEYS = ("wall_s", "fit_s", "fixed_per_run_s", "outside_fit_pct", "sweep_energy_j")
 
 
 def study(source: Path, folder: Path, runs: int, epochs: int) -> Path:
@@ -68,11 +69,16 @@ def sweep(checkout: Path, config: Path, out: Path, stage: str = "sweep") -> dict
         summary = RunFolder(folder).summary()
         per_run[folder.name] = {"fit_s": timing["fit_end"] - timing["fit_start"],
                                 "before_fit_s": timing["fit_start"] - timing["data_ready"],
-                                "energy_j": summary.energy_j, "source": summary.source}
+                                "energy_j": summary.energy_j, "source": summary.source,
+                                "test_accuracy": results.test_accuracy}
     fits = [row["fit_s"] for row in per_run.values()]
+    # Every attempt's energy, failed runs' too (a sweep's cost), with the sources summed.
+    summaries = [s for p in out.rglob("summary.json") if (s := RunFolder(p.parent).summary())]
     return {"wall_s": wall, "runs": len(runs), "fit_s": sum(fits),
             "fixed_per_run_s": (wall - sum(fits)) / len(runs),
-            "outside_fit_pct": 100 * (1 - sum(fits) / wall), "per_run": per_run}
+            "outside_fit_pct": 100 * (1 - sum(fits) / wall),
+            "sweep_energy_j": sum(s.energy_j for s in summaries if s.energy_j == s.energy_j),
+            "sweep_energy_sources": sorted({s.source for s in summaries}), "per_run": per_run}
 
 
 def main() -> None:

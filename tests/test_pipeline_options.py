@@ -185,6 +185,29 @@ def test_batches_augmented_from_several_reader_threads_each_get_their_own_draws(
     assert len(set(labels)) == len(labels)
 
 
+@pytest.mark.backends("tensorflow", "jax")
+@pytest.mark.parametrize("internal", ["None", "jit_compilation"])
+def test_a_run_trains_with_its_backend_s_compiled_step(digits, internal, caplog):
+    """On JAX every run's train step is one jax.jit program (Keras's jit_compile=False
+    would run each operation eagerly, compiling each one for each shape); on TensorFlow
+    only internal: jit_compilation turns XLA on."""
+    cfg = {**space.BASELINE, "internal": internal}
+    x, y = digits
+    splits = data.preprocess(data.split(x, y, cfg["partitioning"], 0), cfg["preprocessing"])
+    train_ds, _, _ = batches.datasets(splits, cfg, "float32", 0)
+    model = build_model(cfg, splits, epochs=1).model
+    on_jax = keras.backend.backend() == "jax"
+    assert model.jit_compile is (on_jax or internal == "jit_compilation")
+    if on_jax:
+        import jax
+
+        with jax.log_compiles(True), caplog.at_level("WARNING"):
+            model.fit(train_ds, epochs=1, steps_per_epoch=2, verbose=0)
+        compiled = [r.getMessage() for r in caplog.records if "XLA compilation" in r.getMessage()]
+        assert any("jit(train_step)" in m for m in compiled), compiled
+        assert not any("jit(matmul)" in m for m in compiled), compiled  # not op by op
+
+
 def test_resnet_shortcut_flag_changes_the_graph():
     with_sc = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8})
     without = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8,

@@ -15,7 +15,8 @@ MagnitudePruning to target_sparsity [0.8] by 70 % of the steps, updating the
 masks every pruning_frequency [0.1] epochs.
 
 internal:
-- jit_compilation: `compile(jit_compile=True)` (XLA).
+- jit_compilation: `compile(jit_compile=True)` (XLA). The other values compile as each
+  backend does by default (`jit_compile` below): TensorFlow without XLA, JAX with it.
 - post_quantization: after training, `model.quantize("int8")` (Keras quantizes
   Dense/EinsumDense/Embedding kernels to int8); the quantized model's test
   accuracy and saved-weights size are recorded next to the float ones.
@@ -184,7 +185,22 @@ def compile_model(model: keras.Model, cfg: dict, steps_per_epoch: int, epochs: i
     the task's loss and the metrics its objective needs."""
     model.compile(optimizer(cfg, learning_rate(cfg, steps_per_epoch, epochs)),
                   objective.loss, metrics=objective.compile_metrics,
-                  jit_compile=cfg["internal"] == "jit_compilation")
+                  jit_compile=jit_compile(cfg["internal"]))
+
+
+def jit_compile(internal: str) -> "bool | str":
+    """Keras's `jit_compile` for a run's `internal` option.
+
+    `jit_compilation` is XLA on every backend. Otherwise TensorFlow runs `tf.function`
+    graphs without XLA (False), the option's baseline. On JAX, XLA is how Keras runs a
+    step at all: `jit_compile=False` there runs every operation eagerly, a debugging
+    mode that compiles each operation for each new shape (a digits run took several
+    times as long), so JAX keeps Keras's default ("auto": `jax.jit`). PyTorch: False,
+    as Keras's default there (no `torch.compile`).
+    """
+    if internal == "jit_compilation":
+        return True
+    return "auto" if keras.backend.backend() == "jax" else False
 
 
 def evaluate(model: keras.Model, test_ds) -> dict:
