@@ -101,12 +101,16 @@ def child(mode: str, calls: int) -> list[dict]:
     sys.path.insert(0, str(ROOT))
     from greenscreen_pipeline.run.batches import augmenter
 
+    def pipeline(apply):  # the pipeline's call names the batch: one number per call
+        batch = iter(range(10**9))
+        return lambda x, y: apply(x, y, next(batch))
+
     rng, rows = np.random.default_rng(0), []
     for shape in SHAPES:
         x = rng.random(shape, dtype=np.float32)
         y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, shape[0])]
         for kind in KINDS:
-            f = (augmenter(kind, 1, "float32") if mode == "pipeline" else
+            f = (pipeline(augmenter(kind, 1, "float32")) if mode == "pipeline" else
                  eager(kind, 1) if mode == "eager" else
                  jitted(kind, 1, 0 if mode == "jit O0" else None))
             began = time.perf_counter()

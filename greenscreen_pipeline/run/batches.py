@@ -5,8 +5,9 @@ Augmentation runs Keras preprocessing layers on each training batch (MixUp and
 CutMix mix the labels too). The layers compute in Keras's global float type,
 because they draw their random numbers in it (float16 and float64 runs
 included), and the batch is handed back in the training dtype. The training
-order is reshuffled every epoch from a seeded generator, so a run is a function
-of its seed.
+order is reshuffled every epoch from a seeded generator, and a batch's random
+draws are a function of the seed and the batch's number in the run, so a run is
+a function of its seed, whichever order an image folder's reader threads take.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self.augment = augment
         self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
         self.order = np.arange(len(x))
+        self.epoch = -1  # on_epoch_end below starts epoch 0
         self.on_epoch_end()
 
     def __len__(self) -> int:
@@ -53,11 +55,13 @@ class ArrayBatches(keras.utils.PyDataset):
         x, y = self.x[rows].astype(self.dtype), self.y[rows]
         if self.augment is not None:
             # MixUp and CutMix blend pairs: a blended sample's loss is remembered under the
-            # index of the sample it was blended into.
-            x, y = self.augment(x, y)
+            # index of the sample it was blended into. Keras calls on_epoch_end once the
+            # epoch's batches are all read, so the epoch is the batch's own.
+            x, y = self.augment(x, y, self.epoch * len(self) + index)
         return ((x, rows.astype("int32")), y) if self.indices else (x, y)
 
     def on_epoch_end(self) -> None:
+        self.epoch += 1
         if self.rng is not None:
             self.order = self.rng.permutation(len(self.x))
 
@@ -75,20 +79,46 @@ def datasets(splits: Splits, cfg: dict, dtype: str, seed: int, one_hot: bool = T
             ArrayBatches(splits.x_test, splits.y_test, n, size, dtype, one_hot=one_hot))
 
 
+# Seed counters a layer may use on one batch: far more than one call draws (a flip,
+# rotation or translation draws once or twice, MixUp and CutMix three times).
+DRAWS_PER_CALL = 16
+LAYERS_PER_BATCH = 4
+
+
+def seed_state(seed: int, batch: int, layer: int, dtype: str) -> np.ndarray:
+    """The seed state (Keras's `SeedGenerator` state: seed, counter) of augmentation layer
+    `layer` on batch `batch` of a run (epoch x batches per epoch + index): each batch and
+    layer draws from its own counters, whatever ran before it."""
+    counter = (batch * LAYERS_PER_BATCH + layer) * DRAWS_PER_CALL % 2**31
+    return np.array([seed % 2**31, counter], dtype=dtype)
+
+
 def augmenter(kind: str, seed: int, dtype: str):
-    """A function (x, y) -> (x, y) on NumPy batches, through Keras preprocessing layers.
-    One batch at a time: the image-file readers' threads would otherwise read the same
-    seed state and draw the same numbers for two batches."""
+    """A function (x, y, batch) -> (x, y) on NumPy batches, through Keras preprocessing
+    layers; `batch` is the batch's number in the run (epoch x batches per epoch + index).
+
+    A batch's draws depend on the seed and `batch` alone: each layer's seed state is set
+    to `seed_state(seed, batch, layer)` before its call, so an image folder's four reader
+    threads, which augment batches in whichever order they get to them, draw what one
+    thread would, and the flip, rotation and translation draw from counters of their own.
+    One batch at a time, since a layer's seed state is shared."""
     to_numpy, work, one_at_a_time = keras.ops.convert_to_numpy, keras.config.floatx(), \
         threading.Lock()
+
+    def seeded(layers, batch: int) -> None:
+        for number, layer in enumerate(layers):
+            state = layer.generator.state
+            state.assign(seed_state(seed, batch, number, state.dtype))
+
     if kind == "random":
         layers = [keras.layers.RandomFlip("horizontal", seed=seed, dtype=work),
                   keras.layers.RandomRotation(0.05, seed=seed, dtype=work),
                   keras.layers.RandomTranslation(0.1, 0.1, seed=seed, dtype=work)]
 
-        def apply(x, y):
+        def apply(x, y, batch: int):
             x = x.astype(work)
             with one_at_a_time:
+                seeded(layers, batch)
                 for layer in layers:
                     x = layer(x, training=True)
             return to_numpy(x).astype(dtype), y
@@ -98,9 +128,10 @@ def augmenter(kind: str, seed: int, dtype: str):
         mix = compiled_on_jax(layer) if keras.backend.backend() == "jax" else (
             lambda images, labels: layer({"images": images, "labels": labels}, training=True))
 
-        def apply(x, y):
+        def apply(x, y, batch: int):
             x, y = x.astype(work), y.astype(work)
             with one_at_a_time:
+                seeded([layer], batch)
                 out = mix(x, y)
             return to_numpy(out["images"]).astype(dtype), to_numpy(out["labels"]).astype(dtype)
 
@@ -132,8 +163,8 @@ def compiled_on_jax(layer):
     program, state = PROGRAMS[key], layer.generator.state
 
     def mix(images, labels):
-        out, seed_state = program(images, labels, state.value)
-        state.assign(seed_state)
+        out, next_state = program(images, labels, state.value)
+        state.assign(next_state)
         return out
 
     return mix
