@@ -141,6 +141,11 @@ def test_augmented_batches_are_seeded_shuffled_and_in_the_training_dtype(digits)
     order = first.order.copy()
     first.on_epoch_end()
     assert not np.array_equal(order, first.order)  # reshuffled every epoch
+    again.start_at(1)  # a run resumed at epoch 1: that epoch's order and draws
+    np.testing.assert_array_equal(again.order, first.order)
+    np.testing.assert_array_equal(again[2][0], first[2][0])
+    with pytest.raises(ValueError, match="allowed: >= 1"):
+        again.start_at(0)
     np.testing.assert_array_equal(test[0][0], splits.x_test[:16])  # evaluation: in order
 
 

@@ -60,6 +60,17 @@ class ArrayBatches(keras.utils.PyDataset):
             x, y = self.augment(x, y, self.epoch * len(self) + index)
         return ((x, rows.astype("int32")), y) if self.indices else (x, y)
 
+    def start_at(self, epoch: int) -> None:
+        """Orders and numbers the batches from epoch `epoch` (0-based) on, as an
+        uninterrupted run has them there: a run resumed from its checkpoint (or a parked
+        run resumed at its rung) trains on the batches it would have had without the stop.
+        """
+        if epoch < self.epoch:
+            raise ValueError(f"epoch={epoch!r} is not valid; allowed: >= {self.epoch}, the "
+                             "epoch these batches are at")
+        while self.epoch < epoch:  # the shuffle's permutations are drawn one after another
+            self.on_epoch_end()
+
     def on_epoch_end(self) -> None:
         self.epoch += 1
         if self.rng is not None:

@@ -115,6 +115,8 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     # earlier attempts'; the checkpoint of every finished epoch makes a kill resumable.
     start = checkpoint.restore(model, folder.checkpoint_dir)
     timing["resumed_from_epoch"] = start
+    if isinstance(run_data.train, batches.ArrayBatches):  # the batches it would have had
+        run_data.train.start_at(start)
     if rungs is not None:
         rungs.check_resumed(start)
     smi = SMICallback(log_dir=folder.path, resume=True, **meter_arguments(settings))
