@@ -72,7 +72,7 @@ def sweep(checkout: Path, config: Path, out: Path, stage: str = "sweep") -> dict
                                 "energy_j": summary.energy_j, "source": summary.source,
                                 "test_accuracy": results.test_accuracy}
     fits = [row["fit_s"] for row in per_run.values()]
-    # Every attempt's energy, failed runs' too (a sweep's cost), with the sources summed.
+    # Every attempt's energy, failed runs' too (a sweep's cost), and the sources it has.
     summaries = [s for p in out.rglob("summary.json") if (s := RunFolder(p.parent).summary())]
     return {"wall_s": wall, "runs": len(runs), "fit_s": sum(fits),
             "fixed_per_run_s": (wall - sum(fits)) / len(runs),

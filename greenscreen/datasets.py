@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -203,8 +205,23 @@ class ImageFiles:
 
         picked = [self.paths[i] for i in np.atleast_1d(np.arange(len(self))[rows])]
         size = (self.image_size, self.image_size)
-        batch = np.stack([_decode(keras, p, size) for p in picked]) / 255.0
+        # Decoded by DECODERS threads (PIL lets go of the GIL while it decodes), in order:
+        # the batch is the same whichever thread finishes first.
+        decoded = _decoders().map(lambda path: _decode(keras, path, size), picked)
+        batch = np.stack(list(decoded)) / 255.0
         return batch if self.transform is None else self.transform(batch)
+
+
+DECODERS = 4  # threads that decode one batch's image files at once
+_POOL: list = []  # the process's decoding threads, started at the first batch
+_POOL_LOCK = threading.Lock()
+
+
+def _decoders() -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(DECODERS, thread_name_prefix="greenscreen-decode"))
+        return _POOL[0]
 
 
 def _decode(keras, path, size: tuple) -> np.ndarray:

@@ -180,10 +180,10 @@ def test_on_jax_a_blending_augmentation_draws_what_the_keras_layer_draws(kind):
 @pytest.mark.backends("tensorflow", "jax")
 @pytest.mark.parametrize("kind", ["mixup", "cutmix", "random"])
 def test_batches_augmented_from_several_reader_threads_draw_what_one_thread_draws(kind):
-    """An image folder's batches are read by four threads at once, in whichever order they
-    get to them: each batch draws its own numbers (two threads reading the same seed state
-    would augment two batches alike), and the same ones as when one thread reads the
-    batches in order, so a run is a function of its seed."""
+    """Batches augmented from several threads at once, in whichever order they get to
+    them: each batch draws its own numbers (two threads reading the same seed state would
+    augment two batches alike), and the same ones as when one thread takes the batches in
+    order, so a run is a function of its seed however its batches are asked for."""
     from concurrent.futures import ThreadPoolExecutor
 
     rng = np.random.default_rng(0)
@@ -338,9 +338,9 @@ def test_image_folder_streams_batches_from_disk(tmp_path):
 
 @pytest.mark.parametrize("kind", ["mixup", "random"])
 def test_an_augmented_image_folder_run_is_a_function_of_its_seed(tmp_path, kind):
-    """Four reader threads augment an image folder's batches in whichever order they get
-    to them; trained twice with the same seed, the model's weights are the same (before
-    the draws were tied to the batch, they differed by up to 0.02)."""
+    """An image folder's run trained twice with the same seed ends with the same weights
+    (before, Keras's four reader threads made the batches and their draws depend on
+    timing: the weights differed by up to 0.02)."""
     image_tree(tmp_path, per_class=40)
     x, y = data.load("image_folder", str(tmp_path), image_size=16)
     splits = data.preprocess(data.split(x, y, "60-20-20", 0), "standardization")
@@ -354,6 +354,41 @@ def test_an_augmented_image_folder_run_is_a_function_of_its_seed(tmp_path, kind)
         return np.concatenate([w.ravel() for w in model.get_weights()])
 
     np.testing.assert_array_equal(weights(), weights())
+
+
+@pytest.mark.backends("tensorflow", "jax")
+def test_an_image_folder_trains_each_image_once_an_epoch_in_a_seeded_order(tmp_path):
+    """Each fit epoch trains every image once, in an order that is a function of the seed
+    (Keras's reader threads, used before, read ahead across an epoch's end: an epoch
+    mixed two shuffles, some images twice and others not, different ones each time)."""
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+    for i in range(40):  # image i is one grey level, 3 x i: it says which image it is
+        keras.utils.save_img(tmp_path / ("cat", "dog")[i % 2] / f"{i}.png",
+                             np.full((8, 8, 3), 3 * i, dtype="uint8"), scale=False)
+    x, y = data.load("image_folder", str(tmp_path), image_size=8)
+
+    def trained(seed):
+        seen = []
+
+        class Record(keras.layers.Layer):
+            def call(self, inputs, training=None):
+                if training:
+                    grey = keras.ops.convert_to_numpy(inputs)[:, 0, 0, 0]
+                    seen.extend(np.rint(grey * 255 / 3).astype(int).tolist())
+                return inputs
+
+        model = keras.Sequential([keras.Input((8, 8, 3)), Record(), keras.layers.Flatten(),
+                                  keras.layers.Dense(2)])
+        model.compile("sgd", "categorical_crossentropy", run_eagerly=True)
+        model.fit(batches.ArrayBatches(x, y, 2, 4, "float32", shuffle_seed=seed), epochs=3,
+                  verbose=0, shuffle=False)
+        return [seen[e * 40:(e + 1) * 40] for e in range(3)]
+
+    epochs = trained(seed=5)
+    assert [sorted(e) for e in epochs] == [list(range(40))] * 3  # each image once an epoch
+    assert epochs[0] != epochs[1] != epochs[2]  # reshuffled
+    assert trained(seed=5) == epochs  # and the same again
 
 
 def test_uncached_keras_dataset_says_what_to_do(tmp_path, monkeypatch):

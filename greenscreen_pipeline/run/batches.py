@@ -6,8 +6,9 @@ CutMix mix the labels too). The layers compute in Keras's global float type,
 because they draw their random numbers in it (float16 and float64 runs
 included), and the batch is handed back in the training dtype. The training
 order is reshuffled every epoch from a seeded generator, and a batch's random
-draws are a function of the seed and the batch's number in the run, so a run is
-a function of its seed, whichever order an image folder's reader threads take.
+draws are a function of the seed and the batch's number in the run (not of the
+order in which batches are asked for), so a run is a function of its seed, and a
+resumed run (`ArrayBatches.start_at`) trains on the batches an uninterrupted one has.
 """
 
 from __future__ import annotations
@@ -18,16 +19,14 @@ import threading
 import keras
 import numpy as np
 
-from greenscreen.datasets import ImageFiles
-
 from .data import Splits
 
 
 class ArrayBatches(keras.utils.PyDataset):
     """Batches of (x, one-hot y), optionally shuffled and augmented.
 
-    `x` is an array, or an `ImageFiles` that decodes each batch from disk; then
-    four threads read ahead, since decoding images is I/O and releases the GIL.
+    `x` is an array, or an `ImageFiles` that decodes each batch from disk, its files
+    decoded by several threads at once (`greenscreen.datasets.DECODERS`).
     With `indices`, a batch is `((x, sample indices), y)`: the form
     `SampleGating(scoring="stale")` trains on (`greenscreen.training.with_indices`).
     """
@@ -35,7 +34,11 @@ class ArrayBatches(keras.utils.PyDataset):
     def __init__(self, x, y: np.ndarray, num_classes: int, batch_size: int,
                  dtype: str, shuffle_seed: int | None = None, augment=None,
                  indices: bool = False, one_hot: bool = True) -> None:
-        super().__init__(workers=4 if isinstance(x, ImageFiles) else 1)
+        # One reader, Keras's own order: with `workers` > 1, Keras's enqueuer reads ahead
+        # across an epoch's end, so a fit epoch mixed two epochs' shuffles and dropped
+        # batches (a different few each time). An image folder's files are decoded in
+        # parallel within each batch instead (`ImageFiles`).
+        super().__init__(workers=1)
         self.x, self.batch_size, self.dtype, self.indices = x, batch_size, dtype, indices
         # Class indices for a categorical loss; a sparse loss's indices or a regression's
         # targets as they are.
@@ -109,9 +112,9 @@ def augmenter(kind: str, seed: int, dtype: str):
     layers; `batch` is the batch's number in the run (epoch x batches per epoch + index).
 
     A batch's draws depend on the seed and `batch` alone: each layer's seed state is set
-    to `seed_state(seed, batch, layer)` before its call, so an image folder's four reader
-    threads, which augment batches in whichever order they get to them, draw what one
-    thread would, and the flip, rotation and translation draw from counters of their own.
+    to `seed_state(seed, batch, layer)` before its call, so batches asked for in any order
+    (Keras's first look at the data, threads, a resumed run) draw what they draw in a run
+    read in order, and the flip, rotation and translation draw from counters of their own.
     One batch at a time, since a layer's seed state is shared."""
     to_numpy, work, one_at_a_time = keras.ops.convert_to_numpy, keras.config.floatx(), \
         threading.Lock()
