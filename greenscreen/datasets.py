@@ -212,7 +212,9 @@ class ImageFiles:
         return batch if self.transform is None else self.transform(batch)
 
 
-DECODERS = 4  # threads that decode one batch's image files at once
+# Threads that decode one batch's image files at once: 4, or the CPUs this process may use.
+DECODERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
 _POOL: list = []  # the process's decoding threads, started at the first batch
 _POOL_LOCK = threading.Lock()
 
@@ -222,6 +224,18 @@ def _decoders() -> ThreadPoolExecutor:
         if not _POOL:
             _POOL.append(ThreadPoolExecutor(DECODERS, thread_name_prefix="greenscreen-decode"))
         return _POOL[0]
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child has the pool's object but none of its threads (and perhaps a lock
+    held at the fork): it starts its own at its first batch."""
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _decode(keras, path, size: tuple) -> np.ndarray:

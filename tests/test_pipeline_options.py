@@ -136,7 +136,7 @@ def test_augmented_batches_are_seeded_shuffled_and_in_the_training_dtype(digits)
     assert bx.dtype == np.float16 and by.shape == (16, 10) and len(first) == 10
     np.testing.assert_array_equal(bx, again[0][0])  # a function of the seed
     assert np.allclose(by.astype("float32").sum(axis=1), 1, atol=1e-2)  # mixed one-hot labels
-    again[3]  # a reader thread that gets to a later batch first changes nothing
+    again[3]  # a later batch asked for first (a peek, a thread) changes nothing
     np.testing.assert_array_equal(first[1][0], again[1][0])
     order = first.order.copy()
     first.on_epoch_end()

@@ -63,3 +63,45 @@ def test_numpy_scalars_are_numbers_to_the_methods():
     assert RankedUpdates(model(), high_percentage=np.int64(50)).high == 50
     with pytest.raises(ValueError, match="allowed: a number in"):
         SampleGating(model(), target_rate=np.bool_(True))
+
+
+@pytest.mark.parametrize("augmentation", ["None", "mixup"])
+def test_a_run_resumed_from_its_epoch_checkpoint_ends_as_one_never_stopped(tmp_path,
+                                                                          augmentation):
+    """The pipeline's checkpoint holds the model's random states (Dropout's: Keras's
+    `save_weights` leaves them out) and its batches start at the resumed epoch's order and
+    draws, so 2 epochs + resume + 2 epochs give the weights of 4 epochs straight."""
+    import numpy as np
+
+    from greenscreen_pipeline.run import batches, checkpoint
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 4, 4, 1), dtype=np.float32), rng.integers(0, 3, 96)
+    augment = None if augmentation == "None" else batches.augmenter(augmentation, 5,
+                                                                    "float32")
+
+    def fresh():
+        keras.utils.set_random_seed(1)
+        net = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(16, activation="relu"),
+                                keras.layers.Dropout(0.5),
+                                keras.layers.Dense(3, activation="softmax")])
+        net.compile("sgd", "categorical_crossentropy")
+        return net, batches.ArrayBatches(x, y, 3, 16, "float32", 5, augment)
+
+    def weights(net):
+        return np.concatenate([np.ravel(w) for w in net.get_weights()])
+
+    net, train = fresh()
+    net.fit(train, epochs=4, verbose=0, shuffle=False)
+    straight = weights(net)
+    folder = tmp_path / "checkpoint"
+    net, train = fresh()
+    net.fit(train, epochs=2, verbose=0, shuffle=False,
+            callbacks=[checkpoint.EpochCheckpoint(folder)])
+    net, train = fresh()
+    start = checkpoint.restore(net, folder)
+    train.start_at(start)
+    net.fit(train, initial_epoch=start, epochs=4, verbose=0, shuffle=False)
+    assert start == 2
+    np.testing.assert_array_equal(weights(net), straight)

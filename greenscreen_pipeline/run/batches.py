@@ -58,15 +58,18 @@ class ArrayBatches(keras.utils.PyDataset):
         x, y = self.x[rows].astype(self.dtype), self.y[rows]
         if self.augment is not None:
             # MixUp and CutMix blend pairs: a blended sample's loss is remembered under the
-            # index of the sample it was blended into. Keras calls on_epoch_end once the
-            # epoch's batches are all read, so the epoch is the batch's own.
+            # index of the sample it was blended into. With one reader, Keras calls
+            # on_epoch_end only between epochs (and once as fit starts), so the epoch
+            # counted here is the batch's own.
             x, y = self.augment(x, y, self.epoch * len(self) + index)
         return ((x, rows.astype("int32")), y) if self.indices else (x, y)
 
     def start_at(self, epoch: int) -> None:
-        """Orders and numbers the batches from epoch `epoch` (0-based) on, as an
+        """Orders and numbers the batches from fit epoch `epoch` (0-based) on, as an
         uninterrupted run has them there: a run resumed from its checkpoint (or a parked
         run resumed at its rung) trains on the batches it would have had without the stop.
+        (Keras's fit calls `on_epoch_end` once as it starts, so fit epoch k reads this
+        object's epoch k + 1, in a fresh fit and in a resumed one alike.)
         """
         if epoch < self.epoch:
             raise ValueError(f"epoch={epoch!r} is not valid; allowed: >= {self.epoch}, the "

@@ -6,6 +6,11 @@ cannot be resumed. Here each epoch's weights (the optimizer's state included)
 go into a new folder, and only then does `latest.json` (replaced atomically)
 point at it; older folders are removed after that. Whenever a process dies,
 `latest.json` names a complete checkpoint or there is none.
+
+The weights file holds no random state: Keras's `save_weights` leaves out its layers'
+seed generators (Dropout's, a method's noise). They go beside it (`SEEDS`), so that a
+resumed run draws what an uninterrupted one draws from its next epoch on; with the
+batches of that epoch (`batches.ArrayBatches.start_at`) it trains as if never stopped.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from greenscreen.fileio import atomic_write_json
 
 from ..runfolder import read_json
 
 WEIGHTS = "model.weights.h5"
+SEEDS = "seed_states.npz"  # the model's random states, in `seed_states` order
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -48,6 +55,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         shutil.rmtree(target, ignore_errors=True)  # a half-written one from a killed attempt
         target.mkdir(parents=True)
         self.model.save_weights(target / WEIGHTS)
+        np.savez(target / SEEDS, *[keras.ops.convert_to_numpy(v.value)
+                                   for v in seed_states(self.model)])
         atomic_write_json(self.folder / "latest.json", {"epochs_done": done, "dir": target.name})
         for old in self.folder.glob("epoch-*"):
             if old.name != target.name:
@@ -73,9 +82,32 @@ def restore(model: keras.Model, folder: "str | Path") -> int:
         model.optimizer.build(model.trainable_variables)  # its state is in the file too
     try:
         model.load_weights(weights)
+        _restore_seeds(model, weights.with_name(SEEDS))
     except Exception as exc:  # h5py's OSError, a shape mismatch's ValueError, ...
         return _set_aside(folder, weights, exc)
     return int(latest["epochs_done"])
+
+
+def seed_states(model: keras.Model) -> list:
+    """The model's random states (its layers' `SeedGenerator` states): the variables that
+    are not its weights, in the model's own order."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _restore_seeds(model: keras.Model, path: Path) -> None:
+    """Assigns the saved random states; a checkpoint written before they were saved has
+    none, and resumes with fresh ones, as it did."""
+    if not path.exists():
+        return
+    with np.load(path) as saved:
+        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    states = seed_states(model)
+    if len(values) != len(states):
+        raise ValueError(f"{path} holds {len(values)} random states; the model has "
+                         f"{len(states)}")
+    for state, value in zip(states, values):
+        state.assign(value)
 
 
 def _set_aside(folder: Path, culprit: Path, exc: Exception) -> int:
