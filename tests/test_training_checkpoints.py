@@ -105,3 +105,34 @@ def test_a_run_resumed_from_its_epoch_checkpoint_ends_as_one_never_stopped(tmp_p
     net.fit(train, initial_epoch=start, epochs=4, verbose=0, shuffle=False)
     assert start == 2
     np.testing.assert_array_equal(weights(net), straight)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "one state fewer"])
+def test_random_states_that_cannot_be_restored_keep_the_checkpoint_s_epochs(tmp_path, damage):
+    """The weights load first; random states that cannot be restored (a damaged file, a
+    model whose code lost a Dropout) resume after the checkpoint's epoch with fresh ones
+    and a warning, never from epoch 0 on trained weights."""
+    import numpy as np
+
+    from greenscreen_pipeline.run import checkpoint
+
+    def net(dropouts=2):
+        keras.utils.set_random_seed(1)
+        layers = [keras.Input((4,)), keras.layers.Dense(8)]
+        layers += [keras.layers.Dropout(0.5) for _ in range(dropouts)]
+        model = keras.Sequential([*layers, keras.layers.Dense(2)])
+        model.compile("sgd", "mse")
+        return model
+
+    x, y = np.ones((32, 4), "float32"), np.zeros((32, 2), "float32")
+    trained, folder = net(), tmp_path / "checkpoint"
+    trained.fit(x, y, epochs=2, verbose=0, callbacks=[checkpoint.EpochCheckpoint(folder)])
+    seeds = folder / "epoch-00002" / checkpoint.SEEDS
+    if damage == "truncated":
+        seeds.write_bytes(seeds.read_bytes()[:20])
+    again = net() if damage == "truncated" else net(dropouts=1)
+    with pytest.warns(RuntimeWarning, match="resumes after epoch 2 with its weights and fresh"):
+        assert checkpoint.restore(again, folder) == 2
+    for got, want in zip(again.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert folder.exists()  # not set aside

@@ -55,7 +55,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         shutil.rmtree(target, ignore_errors=True)  # a half-written one from a killed attempt
         target.mkdir(parents=True)
         self.model.save_weights(target / WEIGHTS)
-        np.savez(target / SEEDS, *[keras.ops.convert_to_numpy(v.value)
+        np.savez(target / SEEDS, *[np.asarray(keras.ops.convert_to_numpy(v.value))
                                    for v in seed_states(self.model)])
         atomic_write_json(self.folder / "latest.json", {"epochs_done": done, "dir": target.name})
         for old in self.folder.glob("epoch-*"):
@@ -82,10 +82,11 @@ def restore(model: keras.Model, folder: "str | Path") -> int:
         model.optimizer.build(model.trainable_variables)  # its state is in the file too
     try:
         model.load_weights(weights)
-        _restore_seeds(model, weights.with_name(SEEDS))
     except Exception as exc:  # h5py's OSError, a shape mismatch's ValueError, ...
         return _set_aside(folder, weights, exc)
-    return int(latest["epochs_done"])
+    done = int(latest["epochs_done"])
+    _restore_seeds(model, weights.with_name(SEEDS), done)
+    return done
 
 
 def seed_states(model: keras.Model) -> list:
@@ -95,17 +96,28 @@ def seed_states(model: keras.Model) -> list:
     return [v for v in model.variables if id(v) not in weights]
 
 
-def _restore_seeds(model: keras.Model, path: Path) -> None:
-    """Assigns the saved random states; a checkpoint written before they were saved has
-    none, and resumes with fresh ones, as it did."""
+def _restore_seeds(model: keras.Model, path: Path, done: int) -> None:
+    """Assigns the saved random states. The weights are loaded by then, so random states
+    that cannot be restored never cost the run its epochs: a checkpoint written before
+    they were saved resumes with fresh ones, as it did; one whose file is unreadable, or
+    whose count no longer matches the model (your code lost or gained a Dropout), does
+    too, with a warning that the run will not match an uninterrupted one exactly."""
     if not path.exists():
         return
-    with np.load(path) as saved:
-        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     states = seed_states(model)
-    if len(values) != len(states):
-        raise ValueError(f"{path} holds {len(values)} random states; the model has "
-                         f"{len(states)}")
+    try:
+        with np.load(path) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        if len(values) != len(states):
+            raise ValueError(f"it holds {len(values)} random states; the model has "
+                             f"{len(states)}")
+    except Exception as exc:  # a truncated file's EOFError, a bad zip's BadZipFile, ...
+        warnings.warn(f"greenscreen: the checkpoint's random states ({path}) cannot be "
+                      f"restored ({type(exc).__name__}: {str(exc)[:200]}); the run resumes "
+                      f"after epoch {done} with its weights and fresh random states "
+                      "(dropout, a method's noise), so it will not match an uninterrupted "
+                      "run exactly", RuntimeWarning, stacklevel=3)
+        return
     for state, value in zip(states, values):
         state.assign(value)
 
