@@ -215,23 +215,23 @@ class ImageFiles:
 # Threads that decode one batch's image files at once: 4, or the CPUs this process may use.
 DECODERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else os.cpu_count() or 1)
-_POOL: list = []  # the process's decoding threads, started at the first batch
-_POOL_LOCK = threading.Lock()
+_pool: ThreadPoolExecutor | None = None  # the process's decoding threads, from the first batch
+_pool_lock = threading.Lock()
 
 
 def _decoders() -> ThreadPoolExecutor:
-    with _POOL_LOCK:
-        if not _POOL:
-            _POOL.append(ThreadPoolExecutor(DECODERS, thread_name_prefix="greenscreen-decode"))
-        return _POOL[0]
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(DECODERS, thread_name_prefix="greenscreen-decode")
+        return _pool
 
 
 def _forget_pool_in_child() -> None:
     """A forked child has the pool's object but none of its threads (and perhaps a lock
     held at the fork): it starts its own at its first batch."""
-    global _POOL_LOCK
-    _POOL.clear()
-    _POOL_LOCK = threading.Lock()
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

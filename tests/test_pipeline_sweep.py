@@ -131,8 +131,8 @@ def test_killed_sweep_resumes_from_its_checkpoint_and_keeps_every_joule(fake_smi
     assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
     assert status(out, 0)["status"] == "done"
     assert not (out / "000" / "checkpoint").exists()  # removed once the run is done
-    # The resumed epochs trained on the batches (order, draws) an uninterrupted run has
-    # there, so the run ends as if it had never stopped.
+    # The resumed epochs trained on the batches (their shuffled order) an uninterrupted
+    # run has there, so the run ends as if it had never stopped.
     straight = tmp_path / "straight"
     subprocess.run(sweep_cmd(config, straight), cwd=ROOT, capture_output=True, timeout=600,
                    check=True)

@@ -55,8 +55,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         shutil.rmtree(target, ignore_errors=True)  # a half-written one from a killed attempt
         target.mkdir(parents=True)
         self.model.save_weights(target / WEIGHTS)
-        np.savez(target / SEEDS, *[np.asarray(keras.ops.convert_to_numpy(v.value))
-                                   for v in seed_states(self.model)])
+        np.savez(target / SEEDS, *[keras.ops.convert_to_numpy(v) for v in
+                                   seed_states(self.model)])
         atomic_write_json(self.folder / "latest.json", {"epochs_done": done, "dir": target.name})
         for old in self.folder.glob("epoch-*"):
             if old.name != target.name:
