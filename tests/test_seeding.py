@@ -102,3 +102,37 @@ def test_a_workers_first_run_imports_nothing_of_greenscreens_that_would_retire_i
         assert slot.started == 1
     finally:
         slot.close()
+
+
+THREEFRY = r"""
+import json
+import jax
+import keras
+from greenscreen_pipeline.run import seeding
+
+before = jax.config.jax_threefry_partitionable
+seeding.seed_run(7)
+print(json.dumps({"before": before, "after": jax.config.jax_threefry_partitionable,
+                  "draw": keras.random.uniform((3,), seed=1).tolist()}))
+"""
+
+
+@pytest.mark.parametrize("yours", [None, "1"])
+def test_a_jax_run_draws_with_jax_s_original_threefry_unless_you_chose_one(yours):
+    """JAX's partitionable threefry compiles each initialiser's draw several times more
+    slowly on CPU; a run uses the original one, and leaves your own choice alone."""
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    env.pop("JAX_THREEFRY_PARTITIONABLE", None)
+    if yours:
+        env["JAX_THREEFRY_PARTITIONABLE"] = yours
+
+    def seen():
+        done = subprocess.run([sys.executable, "-c", THREEFRY], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first, again = seen(), seen()
+    assert first["before"] is True  # JAX's own default since 0.5
+    assert first["after"] is (yours is not None)
+    assert first["draw"] == again["draw"]  # a seed draws the same numbers in every process

@@ -8,15 +8,26 @@ the well-kept way to run code after an import), with the seed of the run that im
 Either way a run that uses TensorFlow finds it seeded with its own seed before its first
 TensorFlow op (none can run before the import), so what it draws does not depend on
 whether an earlier run in the same worker had imported TensorFlow.
+
+On JAX a run draws with JAX's original threefry generator (`jax_threefry_partitionable`
+off, JAX's default before 0.5) unless you set `JAX_THREEFRY_PARTITIONABLE` yourself. Both
+are threefry with the same distributions, and a seed draws the same numbers every time
+under either; the partitionable one splits a draw across devices, which a run here never
+does, and XLA compiles it far more slowly on CPU: each weight shape's initialiser took 0.3
+to 1.2 s to compile, 0.2 s now (RESULTS.md, "JAX's random draws compiled slowly").
 """
 
 from __future__ import annotations
 
 # Imported with this module, when the worker starts (worker.py imports the run path): a
 # package a run imports for the first time counts as that run's (reset.retire_reason).
+import os
+
 import wrapt
 
 from . import lazy_tensorflow
+
+PARTITIONABLE_VARIABLE = "JAX_THREEFRY_PARTITIONABLE"
 
 # The seed of the run in progress, for the hook; None: TensorFlow was seeded directly.
 _seed_on_import: int | None = None
@@ -33,6 +44,17 @@ def seed_run(seed: int) -> None:
     _seed_on_import = seed if tensorflow_left_out else None
     if tensorflow_left_out:
         _hook_tensorflow_import()
+    if keras.backend.backend() == "jax":
+        _jax_threefry()
+
+
+def _jax_threefry() -> None:
+    """JAX's original threefry for every run, in a fresh process or a warm worker alike (the
+    setting is part of JAX's compilation key: no program compiled under the other is reused)."""
+    import jax
+
+    if PARTITIONABLE_VARIABLE not in os.environ:  # yours, read by JAX itself
+        jax.config.update("jax_threefry_partitionable", False)
 
 
 def _hook_tensorflow_import() -> None:
