@@ -1,13 +1,18 @@
 """The cascade's checks of what it is given: models, inputs, labels, batch sizes. Each
-raises before any model runs or any energy is measured, in the library's template."""
+raises before any model runs or any energy is measured, in the library's template.
+A model of several inputs is given them as `Inputs`, row-aligned."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
 from ..validation import check_integer, invalid
+
+# What the cascade's functions take as x: one array (or a backend's tensor), or a model's
+# several inputs as a list, tuple or dict of arrays.
+Given = Union[np.ndarray, list, tuple, dict, Any]
 
 MODEL = ("a Keras model, or an object with predict_on_batch(x) or "
          "predict(x, batch_size=, verbose=) returning class probabilities")
@@ -25,15 +30,80 @@ def check_batch_size(batch_size: Any) -> int:
     return check_integer("batch_size", batch_size, low=1)
 
 
-def samples(name: str, x: Any, empty: bool = True) -> np.ndarray:
-    """`x` as one NumPy array of samples (a backend's tensor is converted); several
-    inputs (a list, tuple or dict of arrays) are refused: the cascade gathers the
-    escalated rows of one array."""
-    if isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) > 0
-                               and hasattr(x[0], "shape")):
-        raise invalid(name, f"<{type(x).__name__} of inputs>",
-                      "one array of samples (NumPy, or a backend's tensor); models with "
-                      "several inputs (a list, tuple or dict of arrays) are not supported")
+class Inputs:
+    """A model's several inputs, row-aligned: the list, tuple or dict of arrays the model
+    takes, as NumPy arrays. Indexing takes the same rows of every input, so the cascade
+    gathers and pads them as it does one array; `given()` is what the model is handed.
+
+    Example:
+
+    ```python
+    x = Inputs({"image": images, "meta": meta})
+    x[:32].given()  # {"image": images[:32], "meta": meta[:32]}
+    ```
+    """
+
+    def __init__(self, parts: "dict | list | tuple") -> None:
+        self.kind = dict if isinstance(parts, dict) else (
+            tuple if isinstance(parts, tuple) else list)
+        self.parts = dict(parts) if isinstance(parts, dict) else dict(enumerate(parts))
+
+    def __len__(self) -> int:
+        return len(next(iter(self.parts.values())))
+
+    def __getitem__(self, rows) -> "Inputs":
+        return self._with({k: v[rows] for k, v in self.parts.items()})
+
+    def padded(self, size: int) -> "Inputs":
+        """`size` rows: these, then repeats of the last row."""
+        extra = size - len(self)
+        return self._with({k: np.concatenate([v, np.repeat(v[-1:], extra, axis=0)])
+                           for k, v in self.parts.items()})
+
+    def given(self) -> "dict | list | tuple":
+        if self.kind is dict:
+            return dict(self.parts)
+        return self.kind(self.parts[i] for i in range(len(self.parts)))
+
+    def describe(self) -> str:
+        return f"<{self.kind.__name__} of {len(self.parts)} inputs>"
+
+    def _with(self, parts: dict) -> "Inputs":
+        out = Inputs.__new__(Inputs)
+        out.kind, out.parts = self.kind, parts
+        return out
+
+
+def model_input(x: "np.ndarray | Inputs"):
+    """What a model is handed for `x`: the array, or the several inputs as it takes them."""
+    return x.given() if isinstance(x, Inputs) else x
+
+
+def several(x: Any) -> bool:
+    """`x` is several inputs: a dict of arrays, or a list or tuple whose first item is an
+    array or a backend's tensor (a list of numbers or of rows is one array)."""
+    return isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) > 0
+                                   and hasattr(x[0], "shape"))
+
+
+def samples(name: str, x: Any, empty: bool = True,
+            inputs: bool = True) -> "np.ndarray | Inputs":
+    """`x` as one NumPy array of samples (a backend's tensor is converted), or, where
+    `inputs`, several inputs (a list, tuple or dict of arrays, one row per sample in each)
+    as `Inputs` (which pass as they are)."""
+    if isinstance(x, Inputs) and inputs:
+        return x
+    if several(x) or isinstance(x, Inputs):
+        if not inputs:
+            what = x.describe() if isinstance(x, Inputs) else f"<{type(x).__name__} of inputs>"
+            raise invalid(name, what,
+                          "one array of samples (NumPy, or a backend's tensor); several "
+                          "inputs (a list, tuple or dict of arrays) are not supported here")
+        return _several(name, x, empty)
+    return _one(name, x, empty)
+
+
+def _one(name: str, x: Any, empty: bool) -> np.ndarray:
     try:
         x = np.asarray(x)
     except (TypeError, ValueError, RuntimeError) as exc:  # e.g. a GPU tensor
@@ -45,6 +115,18 @@ def samples(name: str, x: Any, empty: bool = True) -> np.ndarray:
     if not empty and len(x) == 0:
         raise invalid(name, "<an empty array>", "at least one sample")
     return x
+
+
+def _several(name: str, x: "dict | list | tuple", empty: bool) -> Inputs:
+    keys = list(x) if isinstance(x, dict) else range(len(x))
+    parts = {k: _one(f"{name}[{k!r}]", x[k], empty) for k in keys}
+    rows = {k: len(v) for k, v in parts.items()}
+    if len(set(rows.values())) > 1:
+        raise invalid(name, f"<{type(x).__name__} of {len(parts)} inputs>",
+                      "the same number of samples in every input; rows per input: "
+                      + ", ".join(f"{k!r}: {n}" for k, n in rows.items()))
+    return Inputs({k: parts[k] for k in keys} if isinstance(x, dict)
+                  else type(x)(parts[k] for k in keys))
 
 
 def labels(name: str, y: Any, n: int) -> np.ndarray:

@@ -15,9 +15,10 @@ from .scores import score as score_fn
 MEMORY, SMALL, BIG = 0, 1, 2
 
 
-def infer(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities, batch by batch. Keras models go through `predict_on_batch`:
-    `predict` costs ~80 ms of set-up per call on a CPU, which would swamp small models.
+def infer(model, x: "np.ndarray | _inputs.Inputs", batch_size: int = 256) -> np.ndarray:
+    """Class probabilities, batch by batch (`x`: one array, or a model's several inputs).
+    Keras models go through `predict_on_batch`: `predict` costs ~80 ms of set-up per call
+    on a CPU, which would swamp small models.
 
     A batch is padded to the next power of two (at most `batch_size`) and the padding's
     rows dropped: a compiled backend (JAX, XLA) then compiles a handful of shapes, not one
@@ -29,7 +30,8 @@ def infer(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     if len(x) == 0:
         return np.zeros((0, 2))
     if not hasattr(model, "predict_on_batch"):
-        return probabilities(model.predict(x, batch_size=batch_size, verbose=0))
+        return probabilities(model.predict(_inputs.model_input(x), batch_size=batch_size,
+                                           verbose=0))
     parts = [_padded(model, x[i:i + batch_size], batch_size)
              for i in range(0, len(x), batch_size)]
     return probabilities(np.concatenate(parts))
@@ -50,11 +52,12 @@ def buckets(n: int, batch_size: int) -> list[int]:
     return sorted(sizes | {bucket(max(top, 1), batch_size)})
 
 
-def _padded(model, rows: np.ndarray, batch_size: int) -> np.ndarray:
+def _padded(model, rows: "np.ndarray | _inputs.Inputs", batch_size: int) -> np.ndarray:
     n, size = len(rows), bucket(len(rows), batch_size)
     if size > n:  # repeats of the last row: any row will do, its answer is dropped
-        rows = np.concatenate([rows, np.repeat(rows[-1:], size - n, axis=0)])
-    return np.asarray(model.predict_on_batch(rows))[:n]
+        rows = rows.padded(size) if isinstance(rows, _inputs.Inputs) else np.concatenate(
+            [rows, np.repeat(rows[-1:], size - n, axis=0)])
+    return np.asarray(model.predict_on_batch(_inputs.model_input(rows)))[:n]
 
 
 @dataclass
@@ -104,18 +107,24 @@ class Cascade:
         self.small, self.big, self.score = small, big, score
         self.threshold, self.postcheck, self.memory = threshold, postcheck, memory
 
-    def predict(self, x: np.ndarray, batch_size: int = 256, y: np.ndarray | None = None,
+    def predict(self, x: _inputs.Given, batch_size: int = 256, y: np.ndarray | None = None,
                 ) -> CascadeResult:
         """Each sample's class and who gave it.
 
         Args:
-            x: One array of samples (a backend's tensor is converted).
+            x: One array of samples (a backend's tensor is converted), or a model's
+                several inputs: a list, tuple or dict of arrays, one row per sample in
+                each, as the models take them (both models take the same inputs).
             batch_size: Samples given to the small model at once, an integer >= 1.
             y: The labels, needed by score="oracle" only: one class per sample
                 (one-hot rows are read as their class).
         """
         _inputs.check_batch_size(batch_size)
         x = _inputs.samples("x", x)
+        if self.memory is not None and isinstance(x, _inputs.Inputs):
+            raise invalid("x", x.describe(), "one array of images while the cascade has a "
+                          "memory (PredictionMemory keys one image a sample); "
+                          "memory=None for models of several inputs")
         n = len(x)
         if y is not None:
             y = _inputs.labels("y", y, n)

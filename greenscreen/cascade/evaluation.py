@@ -37,7 +37,7 @@ def add_duplicates(x: np.ndarray, y: np.ndarray, duplicates: float = 0.0,
     by 180° or flipped either way, which keep their shape). The result is shuffled."""
     check_number("duplicates", duplicates, low=0, high=1)
     check_number("rotations", rotations, low=0, high=1)
-    x = _inputs.samples("x", x)
+    x = _inputs.samples("x", x, inputs=False)
     y = _inputs.labels("y", y, len(x))
     if rotations > 0 and x.ndim not in (3, 4):
         raise invalid("rotations", rotations, f"0 for samples that are not images (N, H, W) "

@@ -75,7 +75,7 @@ class ThresholdSearch:
         return out | {"costs": costs, "note": note}
 
 
-def measure(model, x: np.ndarray, batch_size: int = 256, meter: EnergyMeter | None = None,
+def measure(model, x: _inputs.Given, batch_size: int = 256, meter: EnergyMeter | None = None,
             ) -> tuple[np.ndarray, ModelCost]:
     """Predicts `x` and measures the time and energy it took, per prediction."""
     _inputs.check_model("model", model)
@@ -98,7 +98,7 @@ def measure_memory(kind: str, x: np.ndarray, batch_size: int = 256,
     and adds of the misses), in a fresh memory, without any model."""
     memory = PredictionMemory(kind, capacity)
     _inputs.check_batch_size(batch_size)
-    x = _inputs.samples("x", x, empty=False)
+    x = _inputs.samples("x", x, empty=False, inputs=False)
     PredictionMemory(kind).keys(x[:1])  # warm-up: the key layout for this image shape
 
     def work():
@@ -133,12 +133,13 @@ def timed_work(work) -> tuple:
     return out, time.perf_counter() - t0
 
 
-def find_threshold(small, big, x_val: np.ndarray, y_val: np.ndarray, score: str = "difference",
+def find_threshold(small, big, x_val: _inputs.Given, y_val: np.ndarray, score: str = "difference",
                    n_values: int = 2000, tolerance: float = 0.005, batch_size: int = 256,
                    meter: EnergyMeter | None = None) -> ThresholdSearch:
     """Sweeps `n_values` thresholds in [0, 1] on the validation split.
 
-    `y_val`: one class per sample of `x_val` ((n,), (n, 1) or one-hot rows). Every
+    `x_val`: one array of samples, or the models' several inputs (a list, tuple or dict of
+    arrays); `y_val`: one class per sample of `x_val` ((n,), (n, 1) or one-hot rows). Every
     argument is checked before anything is measured."""
     _inputs.check_model("small", small)
     _inputs.check_model("big", big)
