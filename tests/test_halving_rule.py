@@ -234,3 +234,47 @@ def test_a_run_killed_while_it_waits_at_a_rung_resumes_at_the_rung(tmp_path):
     assert [a["first_epoch"] for a in summary["attempts"]] == [0, 1]  # not 0 again
     assert [int(r["epoch"]) for r in RunFolder.of(out, 0).logs().to_dict("records")] == \
         [0, 1, 2]
+
+
+@pytest.mark.parametrize("process", ["warm worker", "process of its own"])
+def test_a_run_past_the_config_s_runs_is_judged_among_the_sweep_s_peers(tmp_path, process):
+    """`--runs 4` over a config of 2: the run process reloaded config.yaml and judged run 3
+    among runs 0 and 1 alone (the config's runs), itself left out, and stopped it at its
+    first rung whatever it scored. Now the executor's runs go with the request: run 3,
+    alone at rung 1, parks to wait for its peers 0 to 3. The Slurm array's tasks are given
+    the submitter's --runs and --epochs too."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from greenscreen_pipeline.executors.stop import never
+    from greenscreen_pipeline.executors.workers import WorkerSlot
+    from greenscreen_pipeline.run.execute import PARKED, Request
+    from greenscreen_pipeline.runfolder import RunFolder
+
+    root = Path(__file__).resolve().parents[1]
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(SLURM_HALVING)
+    cmd = [sys.executable, "-m", "greenscreen_pipeline"]
+    flags = ["--config", str(config), "--sweep-dir", str(out)]
+    written = subprocess.run([*cmd, "sweep", "slurm", *flags, "--runs", "4", "--dry-run",
+                              "--no-probe"], cwd=root, capture_output=True, text=True,
+                             timeout=120)
+    assert written.returncode == 0, written.stderr[-2000:]
+    array = (out / "slurm" / "runs.sbatch").read_text()
+    assert "--runs 4 --epochs 3" in array.splitlines()[-1]
+    if process == "warm worker":
+        slot = WorkerSlot()
+        try:
+            ending = slot.train(Request(str(config), str(out), 3, 3, release=True, runs=4),
+                                never())
+        finally:
+            slot.close()
+        code = ending.code
+    else:
+        code = subprocess.run([sys.executable, "-m", "greenscreen_pipeline.run", *flags,
+                               "--index", "3", "--epochs", "3", "--runs", "4", "--release"],
+                              cwd=root, capture_output=True, text=True, timeout=240).returncode
+    status = RunFolder.of(out, 3).status_record()
+    assert code == PARKED and status["status"] == "parked", status
+    assert status["rung"] == 1 and status["peers"] == [0, 1, 2, 3], status

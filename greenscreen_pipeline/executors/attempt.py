@@ -222,7 +222,7 @@ def train_process(config: SweepConfig, sweep_dir: Path, index: int, epochs: int,
     ends; the folder is never deleted."""
     folder = runfolder.RunFolder.of(sweep_dir, index)
     request = Request(config.path, str(sweep_dir), index, epochs, environment=run_env or {},
-                      release=release)
+                      release=release, runs=config.settings["runs"])
     cfg = folder.configuration() or config.run(index)
     code = train_attempt(config, folder, request, cfg, env, stop or never(), slot)
     return {**folder.outcome(), "attempt_code": code}  # how this attempt ended
@@ -286,6 +286,8 @@ def _own_process(request: Request, env: dict | None, stop: Stop, ending: Ending)
            "--parent", str(os.getpid()), *(["--release"] if request.release else [])]
     if request.epochs:
         cmd += ["--epochs", str(request.epochs)]
+    if request.runs:
+        cmd += ["--runs", str(request.runs)]
     if request.configuration is not None:
         cmd += ["--configuration", json.dumps(request.configuration)]
     base = env if env is not None else os.environ

@@ -115,13 +115,16 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     if gpus_per_run:
         array.append(f"#SBATCH --gres=gpu:{gpus_per_run}")
     retry = " --retry-failed" if s.get("retry_failed") else ""
+    # The runs and epochs the sweep was submitted with (`--runs`, `--epochs` override the
+    # config's): a task's share, its runs' halving peers and the budget read them.
+    sized = f" --runs {int(s['runs'])} --epochs {int(s['epochs'])}"
     array += [f"cd {here}",
               f"exec {py} -m greenscreen_pipeline run-one --config {cfg} --sweep-dir {out} "
-              + which + retry]
+              + which + sized + retry]
     report_opts = f" --out {shlex.quote(str(Path(report_out).resolve()))}" if report_out else ""
     report = header("greenscreen-report", s, sweep_dir, array=False) + [
         f"cd {here}",
-        *(f"{py} -m greenscreen_pipeline {stage} --config {cfg} --sweep-dir {out}"
+        *(f"{py} -m greenscreen_pipeline {stage} --config {cfg} --sweep-dir {out}" + sized
           + {"report": report_opts, "final": " --if-complete"}.get(stage, "")
           for stage in ("analyze", "final", "report"))]
     return "\n".join(array) + "\n", "\n".join(report) + "\n", todo

@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sweep-dir", required=True)
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=None,
+                        help="the sweep's runs as its executor has them (default: settings.runs)")
     parser.add_argument("--configuration", default=None,
                         help="train this configuration (JSON) instead of run INDEX's")
     parser.add_argument("--release", action="store_true",
@@ -50,7 +52,7 @@ def main(argv=None) -> int:
         ownership.die_with_parent(args.parent)
     request = Request(args.config, args.sweep_dir, args.index, args.epochs,
                       json.loads(args.configuration) if args.configuration else None,
-                      release=args.release)
+                      release=args.release, runs=args.runs)
     return train_one(request, T_START)
 
 

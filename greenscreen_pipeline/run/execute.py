@@ -50,6 +50,9 @@ class Request:
         environment: Variables set for this run only (the Ray task that asked for it).
         release: At a halving rung its peers have not decided, give the worker back
             (status parked) instead of waiting in it (the local executor).
+        runs: The sweep's number of runs as its executor has it (`--runs` overrides
+            settings.runs): a run's halving peers and the budget's runs to come depend on
+            it; None for settings.runs.
     """
 
     config: str
@@ -59,6 +62,7 @@ class Request:
     configuration: dict | None = field(default=None)
     environment: dict = field(default_factory=dict)
     release: bool = False
+    runs: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -86,7 +90,7 @@ def train_one(request: Request, process_start: float) -> int:
     from .. import space
     from ..runfolder import RunFolder
 
-    config = space.load(request.config, {"sweep_dir": request.sweep_dir})
+    config = space.load(request.config, {"sweep_dir": request.sweep_dir, "runs": request.runs})
     if request.configuration is not None:  # the final run: its folder is sweep_dir itself
         cfg = {**config.run(0), **request.configuration}
         folder = RunFolder(request.sweep_dir)
