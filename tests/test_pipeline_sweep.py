@@ -468,6 +468,38 @@ def test_a_run_claimed_on_another_machine_is_left_alone_and_its_claim_named(tmp_
     assert not (out / "000").exists() and report.wall_s is None
 
 
+def test_a_claim_never_written_is_not_left_in_the_run_s_way(tmp_path):
+    """A claim is created, then written: a full disk (here a file size limit of 0, a real
+    write error) left it empty, and an empty claim was never taken over: its run was
+    "claimed by pid ?" on every rerun and a parked peer waited for it for ever."""
+    import errno
+    import os
+    import time
+
+    from greenscreen_pipeline.executors import claims
+
+    out = tmp_path / "sweep"
+    script = ("import resource, signal, sys\nfrom pathlib import Path\n"
+              "from greenscreen_pipeline.executors import claims\n"
+              "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))\n"
+              "try:\n    claims.claim(Path(sys.argv[1]), 0)\n"
+              "except OSError as exc:\n    print(exc.errno)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == str(errno.EFBIG), done.stderr[-2000:]
+    path = claims.claim_path(out, 0)
+    assert not path.exists()  # the failed write took its empty file with it
+    # An empty claim left by a creator that died before writing it: left alone while it
+    # may still be being written, taken over once older than any write takes.
+    path.write_text("")
+    assert claims.trained_now(out, 0) and not claims.claim(out, 0)
+    old = time.time() - claims.WRITING_S - 1
+    os.utime(path, (old, old))
+    assert not claims.trained_now(out, 0)
+    assert claims.claim(out, 0) and claims.owner(out, 0)["pid"] == os.getpid()
+
+
 @pytest.mark.parametrize("executor, options, message", [
     ("ray", ["--workers", "2"], "unrecognized arguments: --workers 2"),
     ("local", ["--gpus-per-run", "1"], "unrecognized arguments: --gpus-per-run 1"),

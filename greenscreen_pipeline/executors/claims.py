@@ -2,7 +2,9 @@
 
 A claim is the file `<sweep>/.claims/NNN`, created with O_CREAT | O_EXCL, which exactly
 one creator wins, on shared storage too. It holds the owner's pid and host, so a claim
-left by a dead process of this host can be taken over.
+left by a dead process of this host can be taken over. A claim still empty `WRITING_S`
+after it was created was never finished (its creator died, or the disk filled, between
+creating and writing it): it is taken over as a dead process's is.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from pathlib import Path
 
 from ..run import ownership
 from ..runfolder import RunFolder, process_alive
+
+# Writing a claim's one line takes milliseconds, on shared storage too: an empty claim this
+# old is not being written.
+WRITING_S = 30.0
 
 
 def claim_path(sweep_dir: Path, index: int) -> Path:
@@ -38,9 +44,10 @@ def claim(sweep_dir: Path, index: int) -> bool:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             holder = owner(sweep_dir, index)
-            mine = holder is not None and holder.get("host") == socket.gethostname()
-            if holder is None or not mine or process_alive(holder.get("pid", 0)):
-                return holder is None and _create(path)  # released meanwhile: try once
+            if holder is None:
+                return _create(path)  # released meanwhile: try once
+            if not _stale(path, holder):
+                return False
             if ownership.locked(RunFolder.of(sweep_dir, index).path):
                 return False  # its sweep is gone, but a process of it still trains the run
             path.unlink(missing_ok=True)  # stale: its process is gone
@@ -57,11 +64,27 @@ def held_by_live_process(holder: dict) -> bool:
     return process_alive(holder.get("pid", 0))
 
 
+def _stale(path: Path, holder: dict) -> bool:
+    """A claim no live process holds: a dead process's of this host, or one left empty
+    (or unreadable) for longer than anyone takes to write it."""
+    if not holder:
+        return _age(path) > WRITING_S
+    return holder.get("host") == socket.gethostname() and not process_alive(
+        holder.get("pid", 0))
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
 def trained_now(sweep_dir: Path, index: int) -> bool:
     """Whether a live process trains run `index` now, or may: a live (or unknown) claim,
     or the run's lock held (a gone sweep's orphan still training it)."""
     holder = owner(sweep_dir, index)
-    if holder is not None and held_by_live_process(holder):
+    if holder is not None and not _stale(claim_path(sweep_dir, index), holder):
         return True
     return ownership.locked(RunFolder.of(sweep_dir, index).path)
 
@@ -85,8 +108,13 @@ def _create(path: Path) -> bool:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()},
+                      fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:  # a full disk: no empty claim left for ever in the run's way
+        path.unlink(missing_ok=True)
+        raise
     return True
