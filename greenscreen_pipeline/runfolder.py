@@ -9,6 +9,7 @@
                      without saying, by its executor: `executors.attempt.settle_status`)
     configuration.json  a pareto search's proposal, written before it trains (the executor)
     rungs/NNNN.json  the run's figures at each halving rung             (the run process)
+    rungs/NNNN.decided.json  what that rung decided for it, once made   (the run process)
     attempts.jsonl   one line when an attempt starts and one when it ends     (the executor)
     checkpoint/      the last finished epoch, until the run is done     (Keras BackupAndRestore)
 

@@ -278,3 +278,33 @@ def test_a_run_past_the_config_s_runs_is_judged_among_the_sweep_s_peers(tmp_path
     status = RunFolder.of(out, 3).status_record()
     assert code == PARKED and status["status"] == "parked", status
     assert status["rung"] == 1 and status["peers"] == [0, 1, 2, 3], status
+
+
+def test_a_resumed_run_keeps_the_decision_its_rung_made(tmp_path):
+    """Run 0 went on at its first rung with peer 2 counted out (the budget spent before it
+    started). The budget is raised, run 2 trains and reaches the rung better and cheaper,
+    and run 0 resumes from a later epoch: it decided that rung again, now "stop" (review).
+    The decision is recorded once made and read back."""
+    from test_sweep_totals import SMI, write_run
+
+    from greenscreen_pipeline.search.rung_callback import RungCallback
+
+    sweep, rule = tmp_path, halving.default_rule(3)
+    write_run(sweep, 0, [(100.0, 110.0, {"gpu": 300.0})], {"gpu": SMI}, status="running")
+    write_run(sweep, 1, [(100.0, 110.0, {"gpu": 300.0})], {"gpu": SMI}, status="stopped")
+
+    def callback(budget_j):
+        return RungCallback(sweep, 0, range(3), 9, rule, "val_accuracy", True,
+                            settings={"budget": budget_j, "runs": 3})
+
+    first = callback(500.0).rungs[0]
+    rungfiles.write_rung(sweep / "001", RungRecord(1, first, 0.50, 300.0))
+    record = RungRecord(0, first, 0.90, 300.0)
+    rungfiles.write_rung(sweep / "000", record)
+    assert callback(500.0).decide(record) == GO_ON  # 600 J of 500 spent: run 2 never starts
+    rungfiles.write_rung(sweep / "002", RungRecord(2, first, 0.95, 100.0))  # budget raised
+    resumed = callback(5000.0)
+    assert rungfiles.decision_now(sweep, record, [0, 1, 2], resumed.has_ended, rule) == STOP
+    resumed.check_resumed(first + 2)  # neither stopped nor parked: the rung's decision stands
+    assert resumed.stopped_at is None and resumed.parked_at is None
+    assert rungfiles.read_decision(sweep / "000", first) == GO_ON

@@ -120,7 +120,17 @@ class RungCallback(keras.callbacks.Callback):
 
     def decide(self, record: RungRecord) -> str:
         """Records `record` (or the one recorded before, on a resumed run) and waits; with
-        `release`, returns halving.WAIT at once where the rung is not decided."""
+        `release`, returns halving.WAIT at once where the rung is not decided. A decision
+        is recorded once made, and a resumed run reads it back (`rungfiles.write_decision`)."""
+        made = rungfiles.read_decision(self.folder.path, record.epoch)
+        if made is not None:
+            return made
+        decision = self._decide(record)
+        if decision != halving.WAIT:
+            rungfiles.write_decision(self.folder.path, record.epoch, decision)
+        return decision
+
+    def _decide(self, record: RungRecord) -> str:
         record = rungfiles.read_rung(self.folder.path, record.epoch) or record
         if self.release:
             rungfiles.write_rung(self.folder.path, record)

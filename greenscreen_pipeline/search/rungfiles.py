@@ -1,4 +1,5 @@
-"""Rung records on shared storage: `<run folder>/rungs/<epoch>.json`, one file per rung.
+"""Rung records on shared storage: `<run folder>/rungs/<epoch>.json`, one file per rung,
+and the run's decision at it once made, `<epoch>.decided.json` (`write_decision`).
 
 The run process is the one writer of its own rung files (as of the rest of its folder);
 every run of the sweep may read them. One small file per rung, written atomically
@@ -65,6 +66,35 @@ def write_rung(folder: "str | Path", record: RungRecord) -> None:
     path = rung_path(folder, record.epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, record.to_json())
+
+
+def decision_path(folder: "str | Path", epoch: int) -> Path:
+    """Where the run in `folder` records what rung `epoch` decided for it."""
+    return Path(folder) / RUNGS / f"{epoch:04d}.decided.json"
+
+
+def write_decision(folder: "str | Path", epoch: int, decision: str) -> None:
+    """Records that rung `epoch` decided `decision` (go on or stop) for the run in
+    `folder`. A resumed run reads it back (`read_decision`) instead of deciding again:
+    its peers, the budget and who trains what may have changed since (a peer counted out
+    when the budget was spent trains once it is raised; a failed one is retried), and a
+    decision made stays made."""
+    if decision not in (halving.GO_ON, halving.STOP):
+        raise ValueError(f"decision={decision!r} is not valid; allowed: "
+                         f"{halving.GO_ON!r}, {halving.STOP!r}")
+    atomic_write_json(decision_path(folder, epoch), {"epoch": epoch, "decision": decision,
+                                                      "time": time.time()})
+
+
+def read_decision(folder: "str | Path", epoch: int) -> str | None:
+    """What rung `epoch` decided for the run in `folder`; None where nothing was recorded
+    (not decided yet, or a run of an earlier greenscreen, which decides again).
+
+    Raises:
+        runfolder.Unreadable: The file exists but cannot be read.
+    """
+    data = read_json(decision_path(folder, epoch))
+    return None if data is None else data.get("decision")
 
 
 def read_rung(folder: "str | Path", epoch: int) -> RungRecord | None:
