@@ -121,6 +121,9 @@ class DeviceLedger:
         energy = sum(self.meter.window("union", a).close(b).energy_j for a, b in pieces)
         return {"t_start": self.t_start, "t_end": now, "energy_j": energy,
                 "union_s": sum(b - a for a, b in pieces), "source": self.meter.source,
+                # what the meter measured: the total counts a run's seconds outside these
+                # at its own figure (sweep_total), those after its last summary included
+                "pieces": [[a, b] for a, b in pieces],
                 "devices": [d["name"] for d in self.meter.devices],
                 "uuids": sorted({d["uuid"] for d in self.meter.devices
                                  if d["component"] == "gpu" and d["uuid"]}),

@@ -16,10 +16,14 @@ the CPU-time estimate. The total is
     could not start (no GPU here: the runs estimated), a run trained on GPUs the session
     did not measure (elsewhere).
 
-An attempt is covered for the seconds of its [t_start, t_end] inside a session's
-[t_start, t_end] (on the session's GPUs, where both record them). A run still training
-when the sweep last recorded straddles the session's end: its own figures count in
-proportion to its seconds outside, an apportioning by time. Energy already spent is never
+An attempt is covered for the seconds of its [t_start, t_end] inside the stretches the
+session's meter measured (`pieces`: the union of the runs' windows as their summaries
+stood when it recorded; a session recorded before pieces were, its [t_start, t_end]), on
+the session's GPUs where both record them. A run still training when the sweep last
+recorded straddles its last piece: its own figures count in proportion to its seconds
+outside, an apportioning by time. (Covering the session's whole span instead dropped the
+seconds between a running run's last summary and the record, when no later record came:
+a killed sweep, or another invocation's runs still training.) Energy already spent is never
 dropped: what no session covers counts at the run's own figure. Each part keeps its
 provenance, and `provenance` ("measured", "estimated", "measured + estimated", COMPUTED
 and its mixes: `kind_of`) follows `provenance.estimated`, so a total that is in part an
@@ -33,6 +37,7 @@ budget.py says why): the console prints the two one under the other, as one figu
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections import defaultdict
@@ -129,9 +134,36 @@ def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0) -> 
 
 @dataclass(frozen=True)
 class _Session:
-    t_start: float
-    t_end: float
+    pieces: tuple  # ((a, b), ...): what its meter measured, in time order, disjoint
     uuids: frozenset  # the GPUs it measured; empty where not recorded
+
+    @classmethod
+    def of(cls, session: dict) -> "_Session":
+        whole = ((float(session["t_start"]), float(session["t_end"])),)
+        pieces = session.get("pieces")
+        try:
+            measured = tuple((float(a), float(b)) for a, b in pieces) if pieces is not None \
+                else whole
+        except (TypeError, ValueError):  # not pairs of numbers: the span, as before pieces
+            measured = whole
+        return cls(measured, frozenset(session.get("uuids") or ()))
+
+    @cached_property
+    def ends(self) -> list[float]:
+        return [end for _, end in self.pieces]
+
+    def inside(self, a: float, b: float) -> float:
+        """Seconds of [a, b] inside the measured pieces."""
+        first = bisect.bisect_right(self.ends, a)
+        seconds = 0.0
+        for start, end in self.pieces[first:]:
+            if start >= b:
+                break
+            seconds += max(0.0, min(b, end) - max(a, start))
+        return seconds
+
+    def holds(self, t: float) -> bool:
+        return any(start <= t <= end for start, end in self.pieces)
 
 
 def sessions_of(sweep_dir: Path) -> list[dict]:
@@ -214,8 +246,7 @@ class Totals:
         if sweep_dir != self._sweep:  # another sweep: nothing kept is its
             self._sweep, self._runs, self._folders = sweep_dir, {}, {}
         recorded = sessions_of(sweep_dir)
-        books = tuple(_Session(float(s["t_start"]), float(s["t_end"]),
-                               frozenset(s.get("uuids") or ())) for s in recorded)
+        books = tuple(_Session.of(s) for s in recorded)
         if books != self._books:  # a session recorded or grown: every covered share moves
             self._books = books
             for run in self._runs.values():
@@ -347,8 +378,8 @@ def _covered(window: tuple[float, float], uuids: frozenset, books: list[_Session
         return 0.0
     mine = [s for s in books if not (s.uuids and uuids) or uuids <= s.uuids]
     if b <= a:
-        return 1.0 if any(s.t_start <= a <= s.t_end for s in mine) else 0.0
-    inside = sum(max(0.0, min(b, s.t_end) - max(a, s.t_start)) for s in mine)
+        return 1.0 if any(s.holds(a) for s in mine) else 0.0
+    inside = sum(s.inside(a, b) for s in mine)
     return min(1.0, inside / (b - a))
 
 

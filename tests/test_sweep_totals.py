@@ -118,6 +118,35 @@ def test_a_session_the_sweep_was_killed_in_keeps_its_energy(fake_smi, tmp_path):
             "cover") in text
 
 
+def test_a_run_in_flight_when_a_killed_sweep_last_recorded_keeps_every_second(fake_smi,
+                                                                              tmp_path):
+    """The sweep records its session while run 000 trains, whose summary was last written
+    at its last epoch's end, before the record. Then the sweep is killed (no later
+    record) and the run, stopped by its parent's death, writes its summary once more. The
+    seconds from the run's earlier summary to the record lay in the session's span but
+    not in what its meter measured: no figure counted them (review)."""
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}}])
+    sweep = tmp_path / "sweep"
+    books = ledger.DeviceLedger(sweep, 1, "nvidia-smi").start()
+    a, written = measure_a_window(books)
+    write_run(sweep, 0, [(a, written, {"gpu": GPU_W * (written - a)})], {"gpu": SMI},
+              status="running")
+    time.sleep(0.5)
+    books.record()
+    session = sessions(sweep)[0]
+    assert session["pieces"] == [[pytest.approx(a), pytest.approx(written)]]
+    assert session["t_end"] - written >= 0.5
+    books.meter.stop()  # SIGKILL: the session stays as last recorded
+    books.lock.release()
+    end = session["t_end"] + 0.5
+    write_run(sweep, 0, [(a, end, {"gpu": GPU_W * (end - a)})], {"gpu": SMI},
+              status="interrupted")
+    total = sweep_total.of(sweep, 1)
+    after_summary = GPU_W * (end - written)  # the run's own figure for what no meter saw
+    assert total.parts[(sweep_total.OWN, "gpu", SMI)] == pytest.approx(after_summary)
+    assert total.total_j == pytest.approx(session["energy_j"] + after_summary)
+
+
 def test_runs_estimated_before_the_meter_ran_stay_in_the_total(fake_smi, tmp_path):
     """A first invocation without a GPU estimated runs 000-001; resumed with one, the
     sweep's meter covers run 003 only. The estimated runs were dropped (console "total
