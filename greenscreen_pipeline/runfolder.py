@@ -266,7 +266,9 @@ class RunFolder:
             return out
         how = last.get("how")
         if how is None:  # no end recorded: the executor is gone too, or still running
-            alive = last.get("host") == socket.gethostname() and process_alive(last.get("pid", 0))
+            began = last.get("time")  # the executor's pid, as of when it started this
+            alive = last.get("host") == socket.gethostname() and process_alive(
+                last.get("pid", 0), began if isinstance(began, (int, float)) else None)
             return {**out, "status": "running" if alive else "interrupted",
                     **({} if alive else {"reason": "its executor stopped before the run"})}
         stopped = endings.interrupted(how, last.get("stderr_tail") or "")
@@ -355,8 +357,11 @@ def _times(column):
         return pd.to_datetime(column)
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` of this host is alive."""
+def process_alive(pid: int, since: float | None = None) -> bool:
+    """Whether process `pid` of this host is alive; with `since` (when that process wrote
+    what names it: a claim, an attempt's start), only if it started before then: a
+    process that started later holds a reused pid (after a reboot, say), not the one
+    that wrote it."""
     if pid <= 0:
         return False
     try:
@@ -364,8 +369,22 @@ def process_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return since is None or not _started_after(pid, since)
+
+
+def _started_after(pid: int, t: float) -> bool:
+    """Whether process `pid` started after time `t` (Linux's /proc: its start in clock
+    ticks after boot); False where this cannot be told. One second of slack: the boot
+    time is kept in whole seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        with open("/proc/stat") as stat:
+            boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
+        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return started > t + 1.0
 
 
 def statuses(sweep_dir: "str | Path", runs: int) -> list[dict]:

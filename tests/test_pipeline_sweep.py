@@ -500,6 +500,35 @@ def test_a_claim_never_written_is_not_left_in_the_run_s_way(tmp_path):
     assert claims.claim(out, 0) and claims.owner(out, 0)["pid"] == os.getpid()
 
 
+def test_a_claim_whose_pid_another_process_took_since_is_stale(tmp_path):
+    """After a reboot a dead sweep's pid may belong to another live process: its claim
+    looked held for ever ("claimed by pid N", a parked peer waiting). A process that
+    started after the claim was written is not the one that wrote it."""
+    import os
+    import socket
+    import time
+
+    from greenscreen_pipeline.executors import claims
+
+    out = tmp_path / "sweep"
+    path = claims.claim_path(out, 0)
+    path.parent.mkdir(parents=True)
+    mine = {"pid": os.getpid(), "host": socket.gethostname()}
+    path.write_text(json.dumps({**mine, "time": time.time()}))  # this live process's
+    assert claims.trained_now(out, 0) and not claims.claim(out, 0)
+    path.write_text(json.dumps({**mine, "time": time.time() - 10 ** 7}))  # before it started
+    assert not claims.trained_now(out, 0)
+    assert claims.claim(out, 0)
+    # The same for a run whose executor's pid is alive again under another process.
+    folder = RunFolder.of(out, 1).path
+    folder.mkdir()
+    (folder / "status.json").write_text(json.dumps({"status": "running"}))
+    for began, state in ((time.time(), "running"), (time.time() - 10 ** 7, "interrupted")):
+        (folder / "attempts.jsonl").write_text(json.dumps({"event": "start", **mine,
+                                                           "time": began}) + "\n")
+        assert RunFolder.of(out, 1).state() == state
+
+
 @pytest.mark.parametrize("executor, options, message", [
     ("ray", ["--workers", "2"], "unrecognized arguments: --workers 2"),
     ("local", ["--gpus-per-run", "1"], "unrecognized arguments: --gpus-per-run 1"),

@@ -61,7 +61,7 @@ def held_by_live_process(holder: dict) -> bool:
     tell (another host's claim, or one still being written)."""
     if not holder or holder.get("host") != socket.gethostname():
         return True
-    return process_alive(holder.get("pid", 0))
+    return process_alive(holder.get("pid", 0), _time(holder))
 
 
 def _stale(path: Path, holder: dict) -> bool:
@@ -70,7 +70,13 @@ def _stale(path: Path, holder: dict) -> bool:
     if not holder:
         return _age(path) > WRITING_S
     return holder.get("host") == socket.gethostname() and not process_alive(
-        holder.get("pid", 0))
+        holder.get("pid", 0), _time(holder))
+
+
+def _time(holder: dict) -> float | None:
+    """When the claim was written (`process_alive`'s `since`); None where not recorded."""
+    t = holder.get("time")
+    return float(t) if isinstance(t, (int, float)) else None
 
 
 def _age(path: Path) -> float:
