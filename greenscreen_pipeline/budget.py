@@ -176,11 +176,12 @@ def line(settings: dict, sweep_dir: "str | Path", now: Spent | None = None) -> s
 
 def held_back(settings: dict, started: list[dict]) -> bool:
     """Whether a spent budget keeps runs from training: a planned run not started, or one
-    started and not through that would resume (pending, interrupted). Not where `runs`
-    ended the sweep: every planned run trained, the last ones past the budget (it is
-    asked before a run starts)."""
+    started and not through that would resume (pending, interrupted, parked at a rung).
+    Not where `runs` ended the sweep: every planned run trained, the last ones past the
+    budget (it is asked before a run starts)."""
     unstarted = settings["runs"] - len(started)
-    return unstarted > 0 or any(r["status"] in ("pending", "interrupted") for r in started)
+    return unstarted > 0 or any(r["status"] in ("pending", "interrupted", "parked")
+                                for r in started)
 
 
 def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:

@@ -381,3 +381,19 @@ def test_final_does_not_wait_for_runs_the_spent_budget_holds_back(tmp_path):
     assert "final not run: run 002 (parked) not finished; run the same sweep command " \
            "again to train them, then final" in blocked.stderr, blocked.stderr
     assert blocked.returncode == 0
+
+
+def test_a_run_left_parked_at_a_spent_budget_is_named_not_called_trained(tmp_path):
+    """Every planned run started and one stays parked at a rung when the budget is spent:
+    the sweep's last line said nothing, and page 1 said every planned run trained."""
+    from test_sweep_totals import SMI, write_run
+
+    sweep = tmp_path / "sweep"
+    write_run(sweep, 0, [(100.0, 110.0, {"gpu": 600.0})], {"gpu": SMI}, status="done")
+    write_run(sweep, 1, [(110.0, 112.0, {"gpu": 100.0})], {"gpu": SMI}, status="parked")
+    settings = {"budget": 500.0, "runs": 2}
+    said = budget.stopped_line(settings, sweep)
+    assert said is not None and "run(s) 001 stay parked at a rung" in said, said
+    (sweep / "sweep.json").write_text(json.dumps({"settings": settings}))
+    assert budget.report_sentence(sweep).endswith("the sweep stopped at the budget after 1 "
+                                                  "runs done."), budget.report_sentence(sweep)
