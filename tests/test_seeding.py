@@ -83,13 +83,21 @@ def model(input_shape, num_classes, params):
 
 
 @pytest.mark.backends("jax")
+@pytest.mark.parametrize("code", [YOUR_CODE, YOUR_CODE.replace(
+    'numpy.seterr(over="ignore")  # at import, so again in every run: each imports this afresh',
+    "import wave  # a package no run imported before: it stays loaded")])
 def test_a_workers_first_run_imports_nothing_of_greenscreens_that_would_retire_it(fake_smi,
-                                                                                  tmp_path):
+                                                                                  tmp_path,
+                                                                                  code):
     """Your module changes NumPy's error handling when imported, in every run; the worker
     puts it back. A package first imported during a run would make the worker retire
     (reset.retire_reason): the run path's own packages (the seeding's wrapt, on JAX) are
-    imported when the worker starts, so one worker trains both runs."""
-    (tmp_path / "code.py").write_text(YOUR_CODE)
+    imported when the worker starts, so one worker trains both runs. Or your module
+    imports a package no run had, which stays loaded: a run that also changed a switch
+    retires its worker, and the seeding's choice of JAX's threefry counted as the run's
+    change, so every such run retired its worker (review)."""
+    assert code.count("numpy.seterr") + code.count("import wave") == 1
+    (tmp_path / "code.py").write_text(code)
     config = tmp_path / "config.yaml"
     config.write_text("settings: {runs: 2, epochs: 1, seed: 7, energy_source: nvidia-smi}\n"
                       "configuration:\n  model: {values: ['code:model']}\n"

@@ -53,8 +53,12 @@ def _jax_threefry() -> None:
     setting is part of JAX's compilation key: no program compiled under the other is reused)."""
     import jax
 
+    from . import reset
+
     if PARTITIONABLE_VARIABLE not in os.environ:  # yours, read by JAX itself
         jax.config.update("jax_threefry_partitionable", False)
+        # ours: no reason to retire a warm worker (reset.retire_reason), put back between runs
+        reset.set_for_run("jax.config.jax_threefry_partitionable", False)
 
 
 def _hook_tensorflow_import() -> None:
