@@ -37,22 +37,11 @@ from greenscreen.meters.registry import pick_gpu
 from . import kept, runfolder, sharing
 from .log import logger
 from .run import ownership
-from .sweep_total import gpu_only
+from .sweep_total import gpu_only, union
 
 FILE = "sweep_energy.json"
 LOCK = "sweep_energy.lock"  # held by the one invocation that meters the sweep's GPUs
 log = logger(__name__)
-
-
-def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Overlapping or touching intervals merged, in time order."""
-    merged: list[list[float]] = []
-    for a, b in sorted(i for i in intervals if i[1] > i[0]):
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
 
 
 def run_windows(sweep_dir: Path, runs: int,

@@ -132,6 +132,18 @@ def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0) -> 
     return " + ".join(named) or NO_FIGURE
 
 
+def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Overlapping or touching intervals merged, in time order: what the ledger's meter
+    measures of the runs' windows, and what a session records (`pieces`)."""
+    merged: list[list[float]] = []
+    for a, b in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
 @dataclass(frozen=True)
 class _Session:
     pieces: tuple  # ((a, b), ...): what its meter measured, in time order, disjoint
@@ -146,7 +158,9 @@ class _Session:
                 else whole
         except (TypeError, ValueError):  # not pairs of numbers: the span, as before pieces
             measured = whole
-        return cls(measured, frozenset(session.get("uuids") or ()))
+        # In time order and disjoint, as the ledger writes them (`inside` relies on it),
+        # whatever an edited or merged file holds: no second counted twice.
+        return cls(tuple(union(list(measured))), frozenset(session.get("uuids") or ()))
 
     @cached_property
     def ends(self) -> list[float]:

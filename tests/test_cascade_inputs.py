@@ -85,6 +85,9 @@ def test_inputs_of_unequal_lengths_and_several_inputs_with_a_memory_are_clear_er
                                          r"the same number of samples in every input; rows "
                                          r"per input: 'a': 10, 'b': 9"):
         cascade.predict({"a": a, "b": b})
+    with pytest.raises(ValueError, match=r"x='<dict of 0 inputs>' is not valid; allowed: "
+                                         r"one array of samples, or at least one input"):
+        cascade.predict({})
     with pytest.raises(ValueError, match=r"x\['b'\]=.* is not valid"):
         cascade.predict({"a": a, "b": np.float32(1.0)})
     remembering = Cascade(two_input_average(), two_input_constant(0), "maxp", 0.5,

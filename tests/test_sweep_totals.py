@@ -147,6 +147,21 @@ def test_a_run_in_flight_when_a_killed_sweep_last_recorded_keeps_every_second(fa
     assert total.total_j == pytest.approx(session["energy_j"] + after_summary)
 
 
+def test_a_session_s_pieces_count_each_second_once_in_any_order(tmp_path):
+    """The ledger writes a session's pieces in time order; an edited or merged file may
+    not: the total was read as if they were, and counted an attempt twice."""
+    sweep = tmp_path / "sweep"
+    write_run(sweep, 0, [(0.0, 5.0, {"gpu": 500.0})], {"gpu": SMI})
+    totals = []
+    for pieces in ([[0.0, 5.0], [10.0, 20.0]], [[10.0, 20.0], [0.0, 5.0]],
+                   [[10.0, 20.0], [0.0, 3.0], [2.0, 5.0]]):
+        (sweep / ledger.FILE).write_text(json.dumps({"sessions": [
+            {"t_start": 0.0, "t_end": 20.0, "energy_j": 400.0, "union_s": 15.0,
+             "source": SMI, "uuids": [UUID0], "pieces": pieces}]}))
+        totals.append(sweep_total.of(sweep, 1).total_j)
+    assert totals == [400.0] * 3
+
+
 def test_runs_estimated_before_the_meter_ran_stay_in_the_total(fake_smi, tmp_path):
     """A first invocation without a GPU estimated runs 000-001; resumed with one, the
     sweep's meter covers run 003 only. The estimated runs were dropped (console "total

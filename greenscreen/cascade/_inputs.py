@@ -119,6 +119,9 @@ def _one(name: str, x: Any, empty: bool) -> np.ndarray:
 
 def _several(name: str, x: "dict | list | tuple", empty: bool) -> Inputs:
     keys = list(x) if isinstance(x, dict) else range(len(x))
+    if not keys:
+        raise invalid(name, f"<{type(x).__name__} of 0 inputs>",
+                      "one array of samples, or at least one input")
     parts = {k: _one(f"{name}[{k!r}]", x[k], empty) for k in keys}
     rows = {k: len(v) for k, v in parts.items()}
     if len(set(rows.values())) > 1:

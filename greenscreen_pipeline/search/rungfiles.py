@@ -94,7 +94,8 @@ def read_decision(folder: "str | Path", epoch: int) -> str | None:
         runfolder.Unreadable: The file exists but cannot be read.
     """
     data = read_json(decision_path(folder, epoch))
-    return None if data is None else data.get("decision")
+    made = data.get("decision") if isinstance(data, dict) else None
+    return made if made in (halving.GO_ON, halving.STOP) else None  # else: decided again
 
 
 def read_rung(folder: "str | Path", epoch: int) -> RungRecord | None:
