@@ -266,9 +266,8 @@ class RunFolder:
             return out
         how = last.get("how")
         if how is None:  # no end recorded: the executor is gone too, or still running
-            began = last.get("time")  # the executor's pid, as of when it started this
             alive = last.get("host") == socket.gethostname() and process_alive(
-                last.get("pid", 0), began if isinstance(began, (int, float)) else None)
+                last.get("pid", 0), started_of(last))
             return {**out, "status": "running" if alive else "interrupted",
                     **({} if alive else {"reason": "its executor stopped before the run"})}
         stopped = endings.interrupted(how, last.get("stderr_tail") or "")
@@ -307,7 +306,7 @@ class RunFolder:
     def log_attempt_start(self) -> float:
         started = time.time()
         self._append_event({"event": "start", "host": socket.gethostname(), "pid": os.getpid(),
-                            "time": started})
+                            "time": started, "pid_started": process_start(os.getpid())})
         return started
 
     def log_attempt_end(self, started: float, returncode: int, stderr_tail: str = "",
@@ -357,11 +356,11 @@ def _times(column):
         return pd.to_datetime(column)
 
 
-def process_alive(pid: int, since: float | None = None) -> bool:
-    """Whether process `pid` of this host is alive; with `since` (when that process wrote
-    what names it: a claim, an attempt's start), only if it started before then: a
-    process that started later holds a reused pid (after a reboot, say), not the one
-    that wrote it."""
+def process_alive(pid: int, started: int | None = None) -> bool:
+    """Whether process `pid` of this host is alive; with `started` (its `process_start`
+    as recorded with its pid: in a claim, an attempt's start), only if the live process
+    started then: one that started at another time holds a reused pid (after a reboot,
+    say), not the process that wrote it."""
     if pid <= 0:
         return False
     try:
@@ -370,21 +369,27 @@ def process_alive(pid: int, since: float | None = None) -> bool:
         return False
     except PermissionError:
         pass
-    return since is None or not _started_after(pid, since)
+    if started is None:
+        return True
+    now = process_start(pid)
+    return now is None or now == started
 
 
-def _started_after(pid: int, t: float) -> bool:
-    """Whether process `pid` started after time `t` (Linux's /proc: its start in clock
-    ticks after boot); False where this cannot be told. One second of slack: the boot
-    time is kept in whole seconds."""
+def started_of(record: dict) -> int | None:
+    """The `process_start` a claim or an attempt's start recorded with its pid
+    (`pid_started`); None in one from before these were recorded."""
+    ticks = record.get("pid_started")
+    return ticks if isinstance(ticks, int) and not isinstance(ticks, bool) else None
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks after the boot (Linux's /proc/PID/stat):
+    counted from the boot, not the wall clock, so a clock step changes nothing, and two
+    processes that held one pid in turn differ. None where this cannot be told."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        with open("/proc/stat") as stat:
-            boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
-        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return False
-    return started > t + 1.0
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def statuses(sweep_dir: "str | Path", runs: int) -> list[dict]:

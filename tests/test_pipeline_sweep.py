@@ -502,30 +502,34 @@ def test_a_claim_never_written_is_not_left_in_the_run_s_way(tmp_path):
 
 def test_a_claim_whose_pid_another_process_took_since_is_stale(tmp_path):
     """After a reboot a dead sweep's pid may belong to another live process: its claim
-    looked held for ever ("claimed by pid N", a parked peer waiting). A process that
-    started after the claim was written is not the one that wrote it."""
+    looked held for ever ("claimed by pid N", a parked peer waiting). A claim records when
+    its process started (clock ticks after the boot, which a clock step leaves alone);
+    a live process that started at another time is not the one that wrote it."""
     import os
     import socket
-    import time
 
     from greenscreen_pipeline.executors import claims
+    from greenscreen_pipeline.runfolder import process_start
 
     out = tmp_path / "sweep"
     path = claims.claim_path(out, 0)
     path.parent.mkdir(parents=True)
     mine = {"pid": os.getpid(), "host": socket.gethostname()}
-    path.write_text(json.dumps({**mine, "time": time.time()}))  # this live process's
-    assert claims.trained_now(out, 0) and not claims.claim(out, 0)
-    path.write_text(json.dumps({**mine, "time": time.time() - 10 ** 7}))  # before it started
+    ticks = process_start(os.getpid())
+    assert isinstance(ticks, int)
+    for held in ({**mine, "pid_started": ticks}, mine):  # this process's; a claim of before
+        path.write_text(json.dumps(held))
+        assert claims.trained_now(out, 0) and not claims.claim(out, 0)
+    path.write_text(json.dumps({**mine, "pid_started": ticks - 1}))  # the pid, reused
     assert not claims.trained_now(out, 0)
-    assert claims.claim(out, 0)
+    assert claims.claim(out, 0) and claims.owner(out, 0)["pid_started"] == ticks
     # The same for a run whose executor's pid is alive again under another process.
     folder = RunFolder.of(out, 1).path
     folder.mkdir()
     (folder / "status.json").write_text(json.dumps({"status": "running"}))
-    for began, state in ((time.time(), "running"), (time.time() - 10 ** 7, "interrupted")):
-        (folder / "attempts.jsonl").write_text(json.dumps({"event": "start", **mine,
-                                                           "time": began}) + "\n")
+    for started, state in ((ticks, "running"), (ticks - 1, "interrupted")):
+        (folder / "attempts.jsonl").write_text(json.dumps({
+            "event": "start", **mine, "time": 1.0, "pid_started": started}) + "\n")
         assert RunFolder.of(out, 1).state() == state
 
 

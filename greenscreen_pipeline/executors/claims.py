@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..run import ownership
-from ..runfolder import RunFolder, process_alive
+from ..runfolder import RunFolder, process_alive, process_start, started_of
 
 # Writing a claim's one line takes milliseconds, on shared storage too: an empty claim this
 # old is not being written.
@@ -61,7 +61,7 @@ def held_by_live_process(holder: dict) -> bool:
     tell (another host's claim, or one still being written)."""
     if not holder or holder.get("host") != socket.gethostname():
         return True
-    return process_alive(holder.get("pid", 0), _time(holder))
+    return process_alive(holder.get("pid", 0), started_of(holder))
 
 
 def _stale(path: Path, holder: dict) -> bool:
@@ -70,13 +70,7 @@ def _stale(path: Path, holder: dict) -> bool:
     if not holder:
         return _age(path) > WRITING_S
     return holder.get("host") == socket.gethostname() and not process_alive(
-        holder.get("pid", 0), _time(holder))
-
-
-def _time(holder: dict) -> float | None:
-    """When the claim was written (`process_alive`'s `since`); None where not recorded."""
-    t = holder.get("time")
-    return float(t) if isinstance(t, (int, float)) else None
+        holder.get("pid", 0), started_of(holder))
 
 
 def _age(path: Path) -> float:
@@ -116,8 +110,8 @@ def _create(path: Path) -> bool:
         return False
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()},
-                      fh)
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time(),
+                       "pid_started": process_start(os.getpid())}, fh)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:  # a full disk: no empty claim left for ever in the run's way
