@@ -173,3 +173,22 @@ def test_evaluate_alone_records_no_fit_attempt(fake_smi, tmp_path):
     summary = summary_of(tmp_path)
     assert [a["ended"] for a in summary["attempts"]] == ["completed"]
     assert summary["energy_j"] > 0
+
+
+def test_a_fit_with_no_epoch_left_keeps_the_files_of_the_epochs_before(fake_smi, tmp_path):
+    """A script that resumes its model is run again once training is over: `fit(epochs=3,
+    initial_epoch=3)` trains nothing, and a new SMICallback on the same log_dir started
+    afresh there, deleting logs.csv and rewriting summary.json as 0 epochs (review)."""
+    x, y = tiny_data()
+    model = tiny_model()
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    before = summary_of(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "continuing them as with resume=True": said
+        model.fit(x, y, epochs=3, initial_epoch=3, batch_size=64, verbose=0,
+                  callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    after = summary_of(tmp_path)
+    assert [r["epoch"] for r in csv.DictReader(open(tmp_path / "logs.csv"))] == ["0", "1", "2"]
+    assert after["epochs"] == 3 and after["energy_j"] >= before["energy_j"]
+    assert len(after["attempts"]) == 2  # the second fit's few joules are counted too

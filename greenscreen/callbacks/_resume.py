@@ -14,6 +14,20 @@ class ResumeFiles:
     """SMICallback's decision, at a fit's first epoch, to continue `logs.csv` and the
     attempts of `summary.json` in `log_dir`, or to start afresh (see its `resume`)."""
 
+    def _recorded_end(self) -> int:
+        """Where a fit with no epoch left to train stands: after the last epoch logs.csv
+        records (Keras tells callbacks neither a fit's `initial_epoch` nor that it had
+        nothing to do), so that such a fit continues the files rather than starting
+        afresh and deleting them; 0 without a readable logs.csv."""
+        if not self._writes:
+            return 0
+        log = CsvRunLog(Path(self.log_dir) / "logs.csv")
+        try:
+            log.load()
+        except Exception:  # unreadable: `_continue_from` sets it aside and says so
+            return 0
+        return log.end()
+
     def _continue_from(self, epoch: int) -> None:
         """Decides, at the fit's first epoch, whether it continues the files in `log_dir`:
         with resume=True, or (resume=None) when it starts past epoch 0 and `logs.csv`

@@ -103,6 +103,11 @@ class CsvRunLog:
             self.rows = kept
             self._rewrite()
 
+    def end(self) -> int:
+        """The epoch after the last one recorded; 0 where none is."""
+        epochs = [e for e in map(_epoch_of, self.rows) if not math.isnan(e)]
+        return int(max(epochs)) + 1 if epochs else 0
+
     def has_epochs_before(self, epoch: int) -> bool:
         """Whether a row holds an epoch before `epoch` (a fit starting there continues)."""
         return any(_epoch_of(r) < epoch for r in self.rows)

@@ -295,7 +295,8 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
     @_guarded
     def on_train_end(self, logs=None):
         if self._first_epoch is None:  # a fit with no epoch left to train
-            self._continue_from(getattr(self.model, "_initial_epoch", None) or 0)
+            start = getattr(self.model, "_initial_epoch", None)  # BackupAndRestore's
+            self._continue_from(start if start is not None else self._recorded_end())
         if self._train is not None:
             self._train.close()
         self._in_fit = False
