@@ -187,3 +187,28 @@ def test_the_meter_itself_keeps_an_estimating_power_source_alone():
     with pytest.raises(ValueError, match="an estimating PowerSource .* alone"):
         EnergyMeter(source=[CpuTimeEstimate(), "nvidia-smi"])
     EnergyMeter.check_arguments(source=CpuTimeEstimate())  # alone: as before
+
+
+def test_a_component_estimated_in_one_attempt_is_never_called_measured(fake_smi, tmp_path,
+                                                                      monkeypatch):
+    """Attempt 1 estimated the CPU, the resume measured it with RAPL: components.cpu
+    summed both attempts' joules under RAPL's provenance alone, and `energy_cpu_j` (a
+    measured component's share) was written (review)."""
+    import powercap
+
+    (tmp_path / "rapl").mkdir()
+    with powercap.running(tmp_path / "rapl", powercap.zones(time.time()), "flat") as folder:
+        monkeypatch.setenv("GREENSCREEN_POWERCAP_ROOT", str(folder))
+        model, (x, y) = tiny_model(), tiny_data()
+        run = tmp_path / "run"
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[
+            SMICallback(log_dir=run, interval=0.05, source="estimate")])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(x, y, epochs=4, initial_epoch=2, verbose=0, callbacks=[
+                SMICallback(log_dir=run, interval=0.05, source="rapl", resume=True)])
+    summary = summary_of(run)
+    cpu = summary["components"]["cpu"]
+    assert provenance.estimated(cpu["source"]) and "measured:rapl" in cpu["source"], cpu
+    assert "energy_cpu_j" not in summary and "energy_cpu_err_j" not in summary
+    assert summary["energy_estimated"] is True

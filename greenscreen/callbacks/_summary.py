@@ -64,14 +64,20 @@ def coverage(earlier: list[dict], current: dict) -> tuple[list[str], dict[str, s
 
 
 def _sources(earlier: list[dict], current: dict, covers: list[str]) -> dict[str, str]:
-    """Each covered component's provenance: this attempt's, else the attempts' that
-    measured it (their per-component record, or their whole source where older)."""
+    """Each covered component's provenance over every attempt whose figure its total adds
+    up (their per-component record, or their whole source where older; then this
+    attempt's): an earlier attempt's estimate stays named beside a resumed measurement."""
     out = dict(current)
     for c in covers:
-        if c not in out:
-            out[c] = joined_source((a.get("component_sources") or {}).get(c, a.get("source"))
-                                   for a in earlier if c in (a.get("components") or {}))
+        parts = [(a.get("component_sources") or {}).get(c, a.get("source"))
+                 for a in earlier if c in (a.get("components") or {})]
+        out[c] = joined_source(parts + ([current[c]] if c in current else []))
     return out
+
+
+def _measured(source: str) -> bool:
+    """A component's figure that is a measurement in every part (`energy_<c>_j`)."""
+    return source.startswith("measured") and not is_estimated(source)
 
 
 def document(*, window, meter, earlier: list[dict], attempt: dict | None, interval: float,
@@ -108,10 +114,10 @@ def document(*, window, meter, earlier: list[dict], attempt: dict | None, interv
         "t_end": attempt["t_end"] if attempt is not None else NAN,
         **total,  # duration_s, energy_j, energy_kwh, power_avg_w: every attempt
         **{component_key(c): per_component.get(c, NAN) for c in covers
-           if sources[c].startswith("measured")},
+           if _measured(sources[c])},
         # energy_err_j (in **total) and these: 95 % sampling and integration intervals
         **{component_err_key(c): per_component_err.get(c, NAN) for c in covers
-           if sources[c].startswith("measured")},
+           if _measured(sources[c])},
         "energy_err_reason": _err_reason(window, measured),
         "covers": covers,  # what energy_j, co2_g (and a budget or forecast) add up
         "covers_partly": partly,
