@@ -192,3 +192,59 @@ def test_a_fit_with_no_epoch_left_keeps_the_files_of_the_epochs_before(fake_smi,
     assert [r["epoch"] for r in csv.DictReader(open(tmp_path / "logs.csv"))] == ["0", "1", "2"]
     assert after["epochs"] == 3 and after["energy_j"] >= before["energy_j"]
     assert len(after["attempts"]) == 2  # the second fit's few joules are counted too
+
+
+FULL_DISK = r"""
+import csv, json, os, resource, signal, sys, warnings
+from pathlib import Path
+import keras
+sys.path.insert(0, sys.argv[2])
+from test_callbacks import tiny_data, tiny_model
+from greenscreen import SMICallback
+
+folder = Path(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+
+class FullAtEpoch1(keras.callbacks.Callback):
+    # Before SMICallback in the list: at epoch 1's end a file may grow to logs.csv's size
+    # and a row more, which summary.json (larger) cannot be written within.
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            limit = (folder / "logs.csv").stat().st_size + 600
+            assert (folder / "summary.json").stat().st_size > limit
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+        else:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+x, y = tiny_data()
+with warnings.catch_warnings(record=True) as said:
+    warnings.simplefilter("always")
+    tiny_model().fit(x, y, epochs=4, batch_size=64, verbose=0, callbacks=[
+        FullAtEpoch1(), SMICallback(log_dir=folder, source="nvidia-smi")])
+rows = list(csv.DictReader(open(folder / "logs.csv")))
+print(json.dumps({"epochs": [r["epoch"] for r in rows], "reasons": [r["reason"] for r in rows],
+                  "summary_epochs": json.loads((folder / "summary.json").read_text())["epochs"],
+                  "warned": [str(w.message) for w in said if "greenscreen" in str(w.message)]}))
+"""
+
+
+def test_a_summary_json_the_disk_could_not_take_loses_no_row(fake_smi, tmp_path):
+    """A full disk as epoch 1 ends: summary.json's write failed first, so epoch 1's row was
+    never written, and the fault's text stuck to every later row (review)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "run"),
+                           str(tests)], cwd=tests.parent, env={**os.environ},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["epochs"] == ["0", "1", "2", "3"] and seen["summary_epochs"] == 4
+    assert seen["reasons"] == [""] * 4
+    assert len(seen["warned"]) == 1 and "summary.json could not be written" in seen["warned"][0]

@@ -373,7 +373,13 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         leave an unreadable summary.json as it was."""
         self.summary = summary
         if self._writes and self._no_summary is None:
-            atomic_write_json(Path(self.log_dir) / "summary.json", summary)
+            try:
+                atomic_write_json(Path(self.log_dir) / "summary.json", summary)
+            except OSError as exc:
+                # A full disk: warned once; the epoch's row still goes to logs.csv, the
+                # next write tries again, and no later row carries this fault.
+                self._warn_once("summary", f"summary.json could not be written ({exc}); "
+                                "it is written again with the next epoch")
 
     def _attempt_window(self, t_end: float | None = None):
         """This fit's window: closed at the end; while training, its figures to t_end (now)."""
