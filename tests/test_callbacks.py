@@ -351,6 +351,34 @@ def test_energy_forecast_predicts_and_scores_itself(fake_smi, tmp_path):
     assert "France" in result["carbon"]["intensity_source"]
 
 
+class GapAt(keras.callbacks.Callback):
+    """After SMICallback: epoch `epoch`'s energy unknown, as a meter's gap leaves it."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            logs["energy_j"] = float("nan")
+
+
+def test_energy_forecast_leaves_out_an_epoch_without_energy_and_says_when_it_has_none(
+        fake_smi, tmp_path):
+    """One epoch's NaN made the forecast NaN for good, silently; placed before
+    SMICallback, it forecast NaN without a word (review)."""
+    x, y = tiny_data()
+    gap = EnergyForecast(after_epochs=3, verbose=0)
+    tiny_model().fit(x, y, epochs=5, batch_size=64, verbose=0, callbacks=[
+        SMICallback(log_dir=None, interval=0.05), GapAt(1), gap, SlowSteps(0.02)])
+    assert math.isfinite(gap.forecast["energy_j"]) and gap.forecast["energy_j"] > 0
+    before = EnergyForecast(after_epochs=2, verbose=0)
+    with pytest.warns(RuntimeWarning, match="found no epoch's energy_j to forecast from"):
+        tiny_model().fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[
+            before, SMICallback(log_dir=None, interval=0.05)])
+    assert math.isnan(before.forecast["energy_j"])
+
+
 def test_append_keeps_earlier_rows(fake_smi, tmp_path):
     model, (x, y) = tiny_model(), tiny_data()
     model.fit(x, y, epochs=2, verbose=0, callbacks=[SMICallback(log_dir=tmp_path, interval=0.05)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import keras
@@ -108,10 +109,15 @@ class EnergyForecast(keras.callbacks.Callback):
     def _predict(self) -> dict:
         planned = self._planned()
         remaining = max(planned - len(self.energies), 0)
-        steady = self.energies[1:] if len(self.energies) > 1 else self.energies
-        steady_t = self.times[1:] if len(self.times) > 1 else self.times
-        energy = self._spent() + remaining * sum(steady) / len(steady)
-        time_s = sum(self.times) + remaining * sum(steady_t) / len(steady_t)
+        per_epoch = _steady(self.energies)
+        if math.isnan(per_epoch):
+            warnings.warn("greenscreen: EnergyForecast found no epoch's energy_j to forecast "
+                          "from (NaN in every epoch so far: no measurement, or SMICallback "
+                          "placed after it in the callbacks list); the forecast is NaN",
+                          RuntimeWarning, stacklevel=2)
+        energy = self._spent() + remaining * per_epoch if remaining else self._spent()
+        time_s = sum(self.times) + remaining * _steady(self.times) if remaining else sum(
+            self.times)
         return {"epochs_planned": planned, "after_epochs": len(self.energies),
                 "energy_j": energy, "time_s": time_s, "co2_g": self.intensity.grams(energy),
                 "covers": self.covers, "estimated": self.estimated}
@@ -140,6 +146,15 @@ class EnergyForecast(keras.callbacks.Callback):
                   + ("" if self.result["completed"] else " (training stopped early)"))
         if self.log_dir is not None:
             atomic_write_json(Path(self.log_dir) / "forecast.json", self.result)
+
+
+def _steady(values: list[float]) -> float:
+    """An epoch's figure once training runs steadily: the mean of the epochs after the
+    first (which pays for set-up and tracing), else of the first; epochs whose figure is
+    NaN (a meter's gap) are left out rather than making every forecast NaN."""
+    later = [v for v in values[1:] if math.isfinite(v)]
+    pool = later or [v for v in values if math.isfinite(v)]
+    return sum(pool) / len(pool) if pool else NAN
 
 
 def _error(forecast: float, actual: float) -> float:
