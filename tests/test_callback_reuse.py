@@ -248,3 +248,36 @@ def test_a_summary_json_the_disk_could_not_take_loses_no_row(fake_smi, tmp_path)
     assert seen["epochs"] == ["0", "1", "2", "3"] and seen["summary_epochs"] == 4
     assert seen["reasons"] == [""] * 4
     assert len(seen["warned"]) == 1 and "summary.json could not be written" in seen["warned"][0]
+
+
+class EvaluatesEachEpoch(keras.callbacks.Callback):
+    """A callback of the fit that evaluates the model each epoch with the same SMICallback,
+    as a user measuring a held-out set's cost does."""
+
+    def __init__(self, smi, x, y):
+        super().__init__()
+        self.smi, self.x, self.y = smi, x, y
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.evaluate(self.x, self.y, batch_size=64, verbose=0, callbacks=[self.smi])
+
+
+def test_an_evaluate_inside_the_fit_with_its_smicallback_leaves_the_fit_measured(
+        fake_smi, tmp_path):
+    """The evaluate's new callback list looked like the fit had died: the fit's attempt
+    was closed after its first epoch ("running (or killed)"), its meter stopped, and the
+    running total, which EnergyBudget counts, stood still from then on (review)."""
+    from greenscreen import EnergyBudget
+
+    x, y = tiny_data()
+    smi = SMICallback(log_dir=tmp_path, source="nvidia-smi", interval=0.05)
+    budget = EnergyBudget(max_joules=1e9)
+    history = tiny_model().fit(x, y, epochs=4, batch_size=64, verbose=0, callbacks=[
+        smi, EvaluatesEachEpoch(smi, x, y), budget])
+    totals = history.history["energy_total_j"]
+    assert all(b > a for a, b in zip(totals, totals[1:])), totals
+    summary = summary_of(tmp_path)
+    assert summary["epochs"] == 4 and len(summary["attempts"]) == 1
+    assert summary["attempts"][0]["ended"] != "running (or killed)"
+    assert summary["inference"]["evaluate"]["calls"] == 4
+    assert summary["energy_j"] == pytest.approx(totals[-1], rel=0.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._lock import inside_its_fit
 from ._summary import fits_summary, with_inference
 
 
@@ -17,14 +18,22 @@ class InferenceCalls:
         super().set_model(model)
         self._new_call = True
 
-    def _close_dead_fit(self) -> None:
+    def _close_dead_fit(self) -> bool:
         """At evaluate's or predict's start: a fit still open, with a new Keras call begun
         since its last epoch or batch, raised before `on_train_end` and was not closed. It
         is closed now, as `close()` would (its attempt kept, "running (or killed)"), and
-        this call is an evaluate or predict of its own, not that fit's validation."""
+        this call is an evaluate or predict of its own, not that fit's validation.
+
+        Unless the fit is still running around this call (a callback of the fit calls
+        `evaluate` with this SMICallback): then it stays open, and True says this call is
+        one of its own inside it, measured on the fit's meter."""
+        nested = False
         if self._in_fit and self._new_call:
-            self.close()
+            nested = inside_its_fit(self)
+            if not nested:
+                self.close()
         self._new_call = False
+        return nested
 
     def _begin_inference(self, phase: str):
         if not self._in_fit:
@@ -44,6 +53,9 @@ class InferenceCalls:
         stats["energy_j"] += window.energy_j
         if self._inference_phase == "validation":
             self._val_energy = window.energy_j
+            return
+        if self._in_fit:  # a call inside a running fit: its log_dir and meter stay the fit's
+            self._write_call_summary(stats)
             return
         try:
             self._write_call_summary(stats)

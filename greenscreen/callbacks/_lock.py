@@ -91,6 +91,21 @@ def take(folder, owner) -> tuple[WriterLock | None, str | None]:
     return lock, None
 
 
+def inside_its_fit(owner) -> bool:
+    """Whether a Keras call that `owner` (an SMICallback) is a callback of runs inside
+    another call that it is a callback of too, still on this thread's stack: an evaluate
+    or predict that a callback of a running fit calls with the same SMICallback (two
+    CallbackLists that hold it, the outer one the fit's)."""
+    holding, frame = set(), sys._getframe(1)
+    while frame is not None:
+        caller = frame.f_locals.get("self")
+        if isinstance(caller, keras.callbacks.CallbackList) and any(
+                c is owner for c in caller.callbacks):
+            holding.add(id(caller))
+        frame = frame.f_back
+    return len(holding) > 1
+
+
 def _running(held: WriterLock) -> bool:
     """Whether the fit of this process's holder is still running: in another thread that
     is alive, or in this thread's running fit (its callback list holds the holder). Where

@@ -339,8 +339,9 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
     # -- evaluate / predict ------------------------------------------------
     @_guarded
     def on_test_begin(self, logs=None):
-        self._close_dead_fit()
-        self._test = self._begin_inference("validation" if self._in_fit else "evaluate")
+        nested = self._close_dead_fit()  # an evaluate a callback of the running fit calls
+        self._test = self._begin_inference("validation" if self._in_fit and not nested
+                                           else "evaluate")
 
     @_guarded
     def on_test_batch_end(self, batch, logs=None):
