@@ -281,3 +281,30 @@ def test_an_evaluate_inside_the_fit_with_its_smicallback_leaves_the_fit_measured
     assert summary["attempts"][0]["ended"] != "running (or killed)"
     assert summary["inference"]["evaluate"]["calls"] == 4
     assert summary["energy_j"] == pytest.approx(totals[-1], rel=0.2)
+
+
+def test_a_resumed_fit_keeps_the_evaluate_and_predict_calls_recorded_before(fake_smi,
+                                                                          tmp_path):
+    """summary.json's `inference` (each phase's calls and energy) was rewritten from the
+    resumed fit's own calls alone: the earlier validation, evaluate and predict were gone
+    (review)."""
+    x, y = tiny_data()
+    model = tiny_model()
+
+    def smi():
+        return SMICallback(log_dir=tmp_path, source="nvidia-smi", interval=0.05)
+
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0, validation_data=(x, y),
+              callbacks=[smi()])
+    model.evaluate(x, y, batch_size=64, verbose=0, callbacks=[smi()])
+    model.predict(x, batch_size=64, verbose=0, callbacks=[smi()])
+    before = summary_of(tmp_path)["inference"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "continuing them as with resume=True"
+        model.fit(x, y, epochs=4, initial_epoch=2, batch_size=64, verbose=0,
+                  validation_data=(x, y), callbacks=[smi()])
+    after = summary_of(tmp_path)["inference"]
+    assert [after[p]["calls"] for p in ("validation", "evaluate", "predict")] == [4, 1, 1]
+    for phase in ("evaluate", "predict"):
+        assert after[phase]["energy_j"] == pytest.approx(before[phase]["energy_j"])
+    assert after["validation"]["energy_j"] > before["validation"]["energy_j"]

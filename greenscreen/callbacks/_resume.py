@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
-from ._runlog import CsvRunLog, earlier_attempts
+from ._runlog import CsvRunLog, earlier_attempts, read_summary
 
 NAN = float("nan")
 
@@ -13,6 +14,20 @@ NAN = float("nan")
 class ResumeFiles:
     """SMICallback's decision, at a fit's first epoch, to continue `logs.csv` and the
     attempts of `summary.json` in `log_dir`, or to start afresh (see its `resume`)."""
+
+    def _add_earlier_inference(self) -> None:
+        """The evaluate, predict and validation calls summary.json recorded before this fit
+        (an earlier attempt's, or calls made since), kept and added to: a resumed fit
+        that rewrites summary.json dropped them."""
+        earlier = (read_summary(self.log_dir) or {}).get("inference")
+        for phase, stats in (earlier.items() if isinstance(earlier, dict) else ()):
+            mine = self.inference.get(phase)
+            if mine is None or not isinstance(stats, dict):
+                continue
+            for key in mine:
+                value = stats.get(key)
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    mine[key] += value
 
     def _recorded_end(self) -> int:
         """Where a fit with no epoch left to train stands: after the last epoch logs.csv
@@ -60,6 +75,7 @@ class ResumeFiles:
             # append alone its epochs counted every row and its energy this fit's alone.
             try:
                 self._earlier = earlier_attempts(self.log_dir)
+                self._add_earlier_inference()
             except RuntimeError as exc:  # never overwrite what could not be read
                 self._no_summary = f"{exc}; summary.json is left as it is"
                 self._warn_once("resume", self._no_summary)
