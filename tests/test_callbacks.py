@@ -379,6 +379,23 @@ def test_energy_forecast_leaves_out_an_epoch_without_energy_and_says_when_it_has
     assert math.isnan(before.forecast["energy_j"])
 
 
+def test_energy_forecast_counts_co2_at_its_smicallback_s_intensity(fake_smi, tmp_path):
+    """README's example, SMICallback(country="FR") beside a bare EnergyForecast(): the
+    forecast counted CO2 at the world average, 6.5 times summary.json's (review)."""
+    x, y = tiny_data()
+    smi, forecast = SMICallback(log_dir=tmp_path, country="FR", interval=0.05), \
+        EnergyForecast(after_epochs=1, verbose=0)
+    given = EnergyForecast(after_epochs=1, verbose=0, carbon_intensity=500.0)
+    tiny_model().fit(x, y, epochs=2, batch_size=64, verbose=0,
+                     callbacks=[smi, forecast, given])
+    assert forecast.intensity is smi.intensity and "France" in forecast.intensity.source
+    actual = forecast.result["actual"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert actual["co2_g"] == pytest.approx(smi.intensity.grams(actual["energy_j"]))
+    assert summary["co2_g"] == pytest.approx(smi.intensity.grams(summary["energy_j"]))
+    assert given.intensity.g_per_kwh == 500.0  # one given stays its own
+
+
 def test_append_keeps_earlier_rows(fake_smi, tmp_path):
     model, (x, y) = tiny_model(), tiny_data()
     model.fit(x, y, epochs=2, verbose=0, callbacks=[SMICallback(log_dir=tmp_path, interval=0.05)])

@@ -91,6 +91,19 @@ def take(folder, owner) -> tuple[WriterLock | None, str | None]:
     return lock, None
 
 
+def beside(owner) -> list:
+    """The callbacks of the Keras call `owner` is a callback of (the nearest CallbackList
+    on this thread's stack that holds it); [] where none is found (hooks called by hand)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        caller = frame.f_locals.get("self")
+        if isinstance(caller, keras.callbacks.CallbackList) and any(
+                c is owner for c in caller.callbacks):
+            return list(caller.callbacks)
+        frame = frame.f_back
+    return []
+
+
 def inside_its_fit(owner) -> bool:
     """Whether a Keras call that `owner` (an SMICallback) is a callback of runs inside
     another call that it is a callback of too, still on this thread's stack: an evaluate

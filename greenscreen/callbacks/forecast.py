@@ -12,7 +12,9 @@ from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..validation import check_integer
 from ._arguments import check_log_dir
+from ._lock import beside
 from ._windows import covered, covers_text, is_estimate
+from .smi import SMICallback
 
 NAN = float("nan")
 
@@ -44,7 +46,9 @@ class EnergyForecast(keras.callbacks.Callback):
     Args:
         after_epochs: Epochs to observe before forecasting: an integer >= 1.
         log_dir: Folder for `forecast.json`; None writes no file.
-        carbon_intensity, country, pue: As for `SMICallback`.
+        carbon_intensity, country, pue: As for `SMICallback`. All three left out: those
+            of the `SMICallback` in the same callbacks list, so that the forecast's CO2
+            and `summary.json`'s agree (else the world average).
         verbose: 1 prints the forecast and, at the end, its error.
 
     Example:
@@ -68,8 +72,12 @@ class EnergyForecast(keras.callbacks.Callback):
         self.pue = pue
         self.verbose = verbose
         self.intensity = resolve_intensity(carbon_intensity, country, pue)
+        self._intensity_given = (carbon_intensity, country, pue) != (None, None, 1.0)
 
     def on_train_begin(self, logs=None):
+        if not self._intensity_given:  # SMICallback's, where it sits in this fit's list
+            theirs = [c.intensity for c in beside(self) if isinstance(c, SMICallback)]
+            self.intensity = theirs[0] if theirs else resolve_intensity(None, None, 1.0)
         self.energies: list[float] = []
         self.times: list[float] = []
         self.total_j = NAN  # SMICallback's running total at the latest epoch end
