@@ -308,3 +308,20 @@ def test_a_resumed_fit_keeps_the_evaluate_and_predict_calls_recorded_before(fake
     for phase in ("evaluate", "predict"):
         assert after[phase]["energy_j"] == pytest.approx(before[phase]["energy_j"])
     assert after["validation"]["energy_j"] > before["validation"]["energy_j"]
+
+
+def test_a_fit_interrupted_and_never_closed_stops_its_meter_when_log_dir_is_taken_over(
+        fake_smi, tmp_path):
+    """Ctrl-C in a notebook, no close(), then a new SMICallback on the same log_dir: the
+    first callback's nvidia-smi readers ran on until the process exited, one more set per
+    interrupted fit (review)."""
+    x, y = tiny_data()
+    model = tiny_model()
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[
+                SMICallback(log_dir=tmp_path, source="nvidia-smi"),
+                RaisesAt(KeyboardInterrupt())])
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    assert processes_running(fake_smi.exe) == []

@@ -206,7 +206,12 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
                                 "summary.json is written there (give each fit its own log_dir)")
 
     def _lost_lock(self) -> None:
+        """Another callback took log_dir over from this one's fit, which ended without
+        `on_train_end` or `close()` (Ctrl-C in a notebook): its meter stops too, instead of
+        sampling until the process exits."""
         self._writes = False
+        self._in_fit = False
+        self._stop_meter()
 
     def _release_lock(self) -> None:
         if self._lock is not None:
