@@ -309,6 +309,8 @@ def test_energy_budget_bad_arguments(kwargs):
     ({"meter": "nvml"}, "meter='nvml' is not valid"),
     ({"attribution": "share"}, "attribution='share' is not valid; allowed: one of 'process'"),
     ({"first_sample_timeout": -1}, "first_sample_timeout=-1 is not valid"),
+    ({"first_sample_timeout": float("inf")}, "first_sample_timeout=inf is not valid; "
+                                              "allowed: a number in [0, inf)"),
     ({"gpus": [True]}, "gpus=[True] is not valid; allowed: None or a list"),
 ])
 def test_smi_callback_bad_arguments_raise_at_construction(kwargs, match):

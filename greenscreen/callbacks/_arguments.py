@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..meters import EnergyMeter
@@ -16,7 +17,9 @@ def check_arguments(log_dir, meter, first_sample_timeout, resume, **flags) -> No
     check_log_dir(log_dir)
     if meter is not None and not isinstance(meter, EnergyMeter):
         raise invalid("meter", meter, "None or a greenscreen EnergyMeter")
-    check_number("first_sample_timeout", first_sample_timeout, low=0)
+    # Finite: a GPU that never reads a power ([N/A]) would hold the fit for ever.
+    check_number("first_sample_timeout", first_sample_timeout, low=0, high=math.inf,
+                 high_open=True)
     if resume is not None and not isinstance(resume, bool):
         raise invalid("resume", resume, "None (continue when a fit resumes), True or False")
     for name, value in flags.items():
