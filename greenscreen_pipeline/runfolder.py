@@ -266,8 +266,7 @@ class RunFolder:
             return out
         how = last.get("how")
         if how is None:  # no end recorded: the executor is gone too, or still running
-            alive = last.get("host") == socket.gethostname() and process_alive(
-                last.get("pid", 0), started_of(last))
+            alive = last.get("host") == socket.gethostname() and recorded_alive(last)
             return {**out, "status": "running" if alive else "interrupted",
                     **({} if alive else {"reason": "its executor stopped before the run"})}
         stopped = endings.interrupted(how, last.get("stderr_tail") or "")
@@ -373,6 +372,28 @@ def process_alive(pid: int, started: int | None = None) -> bool:
         return True
     now = process_start(pid)
     return now is None or now == started
+
+
+def recorded_alive(record: dict) -> bool:
+    """Whether the process a claim or an attempt's start names (`pid`, on this host) is
+    alive and is the one that wrote it: by its recorded start (`pid_started`), or, in a
+    record from before those, by its wall-clock `time` against the live process's start
+    (one second of slack: the boot time is kept in whole seconds)."""
+    pid, ticks, written = record.get("pid", 0), started_of(record), record.get("time")
+    if ticks is not None or not isinstance(written, (int, float)):
+        return process_alive(pid, ticks)
+    return process_alive(pid) and not _started_after(pid, float(written))
+
+
+def _started_after(pid: int, t: float) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        with open("/proc/stat") as stat:
+            boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
+        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return started > t + 1.0
 
 
 def started_of(record: dict) -> int | None:

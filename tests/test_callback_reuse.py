@@ -325,3 +325,108 @@ def test_a_fit_interrupted_and_never_closed_stops_its_meter_when_log_dir_is_take
     model.fit(x, y, epochs=1, batch_size=64, verbose=0,
               callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
     assert processes_running(fake_smi.exe) == []
+
+
+def test_a_callback_that_fit_before_adds_its_evaluate_to_a_later_fit_s_summary(fake_smi,
+                                                                               tmp_path):
+    """A fits, then B fits again in the same log_dir, then A evaluates: A wrote its own
+    older fit's figures over B's summary.json, which no longer matched logs.csv (review)."""
+    x, y = tiny_data()
+    model = tiny_model()
+    a, b = (SMICallback(log_dir=tmp_path, source="nvidia-smi") for _ in range(2))
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[a])
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[b])
+    fitted = summary_of(tmp_path)
+    model.evaluate(x, y, batch_size=64, verbose=0, callbacks=[a])
+    after = summary_of(tmp_path)
+    assert after["epochs"] == 3 and after["energy_j"] == fitted["energy_j"]
+    assert after["inference"]["evaluate"]["calls"] == 1
+    assert len(list(csv.DictReader(open(tmp_path / "logs.csv")))) == 3
+    model.evaluate(x, y, batch_size=64, verbose=0, callbacks=[b])  # B's own: as before
+    assert summary_of(tmp_path)["inference"]["evaluate"]["calls"] == 2
+
+
+class EvaluatesAt(keras.callbacks.Callback):
+    """Calls evaluate with `smi` as the fit begins, or after each validation (placed
+    before `smi`, so inside the fit's own validation call)."""
+
+    def __init__(self, smi, hook):
+        super().__init__()
+        self.smi, self.hook, self.busy = smi, hook, False
+
+    def _evaluate(self):
+        if not self.busy:
+            self.busy = True
+            x, y = tiny_data()
+            self.model.evaluate(x, y, batch_size=64, verbose=0, callbacks=[self.smi])
+            self.busy = False
+
+    def on_train_begin(self, logs=None):
+        if self.hook == "train_begin":
+            self._evaluate()
+
+    def on_test_end(self, logs=None):
+        if self.hook == "test_end":
+            self._evaluate()
+
+
+class StopsAtBegin(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        raise KeyboardInterrupt  # a SIGTERM in the fit's set-up, before its first epoch
+
+
+def test_calls_and_stops_before_a_resumed_fit_s_first_epoch_keep_the_earlier_attempts(
+        fake_smi, tmp_path):
+    """An evaluate inside the fit before its first epoch, and a stop there followed by
+    close() (the pipeline's way), wrote summary.json before the fit had decided to resume:
+    the earlier attempt's joules were gone for good, and the evaluate counted twice
+    (review)."""
+    x, y = tiny_data()
+    model = tiny_model()
+
+    def smi():
+        return SMICallback(log_dir=tmp_path, source="nvidia-smi", resume=True)
+
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[smi()])
+    first = summary_of(tmp_path)["attempts"][0]
+    stopped = smi()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=4, initial_epoch=2, batch_size=64, verbose=0,
+                  callbacks=[stopped, StopsAtBegin()])
+    stopped.close()
+    assert summary_of(tmp_path)["attempts"][0] == first
+    evaluating = smi()
+    model.fit(x, y, epochs=4, initial_epoch=2, batch_size=64, verbose=0,
+              callbacks=[evaluating, EvaluatesAt(evaluating, "train_begin")])
+    summary = summary_of(tmp_path)
+    assert summary["attempts"][0] == first and len(summary["attempts"]) == 3
+    assert summary["epochs"] == 4 and summary["inference"]["evaluate"]["calls"] == 1
+
+
+def test_an_evaluate_inside_the_fit_s_validation_is_measured_apart(fake_smi, tmp_path):
+    """A callback before SMICallback evaluates a test set after each validation: the
+    validation's own end closed the evaluate's window again, counting no validation and
+    twice the evaluations, and every row's val_energy_j was NaN (review)."""
+    x, y = tiny_data()
+    smi = SMICallback(log_dir=tmp_path, source="nvidia-smi", interval=0.05)
+    tiny_model().fit(x, y, epochs=2, batch_size=64, verbose=0, validation_data=(x, y),
+                     callbacks=[EvaluatesAt(smi, "test_end"), smi])
+    inference = summary_of(tmp_path)["inference"]
+    assert inference["validation"]["calls"] == 2 and inference["evaluate"]["calls"] == 2
+    rows = list(csv.DictReader(open(tmp_path / "logs.csv")))
+    assert all(float(r["val_energy_j"]) > 0 for r in rows)
+
+
+def test_a_fit_with_no_epoch_left_and_an_unreadable_logs_csv_resumes_after_its_attempts(
+        fake_smi, tmp_path):
+    x, y = tiny_data()
+    model = tiny_model()
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    (tmp_path / "logs.csv").write_bytes(b"\0" * 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # logs.csv set aside: said
+        model.fit(x, y, epochs=3, initial_epoch=3, batch_size=64, verbose=0,
+                  callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    summary = summary_of(tmp_path)
+    assert summary["epochs"] == 3 and len(summary["attempts"]) == 2

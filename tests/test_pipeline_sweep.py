@@ -507,6 +507,7 @@ def test_a_claim_whose_pid_another_process_took_since_is_stale(tmp_path):
     a live process that started at another time is not the one that wrote it."""
     import os
     import socket
+    import time
 
     from greenscreen_pipeline.executors import claims
     from greenscreen_pipeline.runfolder import process_start
@@ -517,11 +518,13 @@ def test_a_claim_whose_pid_another_process_took_since_is_stale(tmp_path):
     mine = {"pid": os.getpid(), "host": socket.gethostname()}
     ticks = process_start(os.getpid())
     assert isinstance(ticks, int)
-    for held in ({**mine, "pid_started": ticks}, mine):  # this process's; a claim of before
-        path.write_text(json.dumps(held))
+    now = time.time()
+    for held in ({**mine, "pid_started": ticks}, {**mine, "time": now}, mine):
+        path.write_text(json.dumps(held))  # this process's; one from before pid_started
         assert claims.trained_now(out, 0) and not claims.claim(out, 0)
-    path.write_text(json.dumps({**mine, "pid_started": ticks - 1}))  # the pid, reused
-    assert not claims.trained_now(out, 0)
+    for reused in ({**mine, "pid_started": ticks - 1}, {**mine, "time": now - 10 ** 7}):
+        path.write_text(json.dumps(reused))  # the pid taken by a later process
+        assert not claims.trained_now(out, 0)
     assert claims.claim(out, 0) and claims.owner(out, 0)["pid_started"] == ticks
     # The same for a run whose executor's pid is alive again under another process.
     folder = RunFolder.of(out, 1).path

@@ -35,41 +35,51 @@ class InferenceCalls:
         self._new_call = False
         return nested
 
-    def _begin_inference(self, phase: str):
+    def _begin_inference(self, phase: str) -> None:
+        """A call begins: its window, its phase and its phase's figures before it, on a
+        stack, since an evaluate a callback calls may run inside the fit's validation."""
         if not self._in_fit:
             self._take_lock()
             self._start_meter()
-        self._inference_phase = phase
-        self._call_began = dict(self.inference[phase])
-        return self._open(phase)
+        self._calls.append((self._open(phase), phase, dict(self.inference[phase])))
 
-    def _end_inference(self, window) -> None:
-        if window is None:
+    def _count_batch(self) -> None:
+        if self._calls:
+            self.inference[self._calls[-1][1]]["batches"] += 1
+
+    def _end_inference(self) -> None:
+        if not self._calls:
             return
+        window, phase, began = self._calls.pop()
         window.close()
-        stats = self.inference[self._inference_phase]
+        stats = self.inference[phase]
         stats["calls"] += 1
         stats["duration_s"] += window.duration_s
         stats["energy_j"] += window.energy_j
-        if self._inference_phase == "validation":
+        if phase == "validation":
             self._val_energy = window.energy_j
             return
         if self._in_fit:  # a call inside a running fit: its log_dir and meter stay the fit's
-            self._write_call_summary(stats)
+            if self._first_epoch is not None:  # before it the fit has not decided whether
+                self._write_call_summary(stats, phase, began)  # it resumes log_dir's files
             return
         try:
-            self._write_call_summary(stats)
+            self._write_call_summary(stats, phase, began)
         finally:  # whatever the write did, log_dir and the meter are let go
             self._release_lock()
             self._stop_meter()
 
-    def _write_call_summary(self, stats: dict) -> None:
+    def _write_call_summary(self, stats: dict, phase: str, began: dict) -> None:
         """After an evaluate or predict: this callback's summary, or, where it has not fit
-        and a fit wrote log_dir's summary.json, that file with this call's figures added
-        to its `inference` (read again now: another callback may have written it since)."""
-        fits = fits_summary(self.log_dir) if self._train is None and self._writes else None
+        or another callback has written log_dir's summary.json since it did (a later fit
+        there), that file with this call's figures added to its `inference` (read again
+        now), so that no callback writes its older figures over a newer fit's."""
+        fits = fits_summary(self.log_dir) if self._writes else None
+        if fits is not None and self._train is not None \
+                and fits.get("written_at") == self.summary.get("written_at"):
+            fits = None  # the file is this callback's own: rewritten from what it holds
         if fits is None:
             self._write_summary()
             return
-        call = {key: value - self._call_began.get(key, 0) for key, value in stats.items()}
-        self._save_summary(with_inference(fits, self._inference_phase, call))
+        call = {key: value - began.get(key, 0) for key, value in stats.items()}
+        self._save_summary(with_inference(fits, phase, call))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 
@@ -24,10 +23,9 @@ class ResumeFiles:
             mine = self.inference.get(phase)
             if mine is None or not isinstance(stats, dict):
                 continue
-            for key in mine:
-                value = stats.get(key)
-                if isinstance(value, (int, float)) and math.isfinite(value):
-                    mine[key] += value
+            for key in mine:  # stored as null (NaN: nothing measured) stays unknown
+                value = stats.get(key, 0)
+                mine[key] += value if isinstance(value, (int, float)) else NAN
 
     def _recorded_end(self) -> int:
         """Where a fit with no epoch left to train stands: after the last epoch logs.csv
@@ -39,9 +37,15 @@ class ResumeFiles:
         log = CsvRunLog(Path(self.log_dir) / "logs.csv")
         try:
             log.load()
-        except Exception:  # unreadable: `_continue_from` sets it aside and says so
-            return 0
-        return log.end()
+            return log.end()
+        except Exception:  # unreadable (`_continue_from` sets it aside and says so): where
+            try:  # summary.json's attempts say how far they trained, resume after them
+                ends = [a["first_epoch"] + a["epochs"] for a in earlier_attempts(self.log_dir)
+                        if isinstance(a.get("first_epoch"), int)
+                        and isinstance(a.get("epochs"), int)]
+            except RuntimeError:
+                ends = []
+            return max(ends, default=0)
 
     def _continue_from(self, epoch: int) -> None:
         """Decides, at the fit's first epoch, whether it continues the files in `log_dir`:

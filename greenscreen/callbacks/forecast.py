@@ -118,7 +118,7 @@ class EnergyForecast(keras.callbacks.Callback):
         planned = self._planned()
         remaining = max(planned - len(self.energies), 0)
         per_epoch = _steady(self.energies)
-        if math.isnan(per_epoch):
+        if math.isnan(per_epoch) and remaining:
             warnings.warn("greenscreen: EnergyForecast found no epoch's energy_j to forecast "
                           "from (NaN in every epoch so far: no measurement, or SMICallback "
                           "placed after it in the callbacks list); the forecast is NaN",

@@ -170,12 +170,12 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         self._warned: set[tuple[str, str]] = set()
         self._in_fit = self._killed = False  # killed: closed by close(), not on_train_end
         self._new_call = False  # set_model was the last hook: a new fit/evaluate/predict
-        self._train = self._epoch = self._test = self._predict = None
+        self._train = self._epoch = None
+        self._calls: list = []  # (window, phase, figures before) of each call in progress
         self._epochs_done = 0
         self._val_energy = NAN
         self.inference = {k: {"calls": 0, "energy_j": 0.0, "duration_s": 0.0, "batches": 0}
                           for k in ("validation", "evaluate", "predict")}
-        self._inference_phase = "evaluate"
         self._run_log: CsvRunLog | None = None
         self.summary: dict = {}
         self._earlier: list[dict] = []  # attempts of an interrupted fit this one resumes
@@ -184,7 +184,6 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         self._last_heartbeat = time.monotonic()
         self._no_summary: str | None = None
         self._lost: str | None = None  # why the earlier epochs' rows are lost
-        self._call_began: dict = {}  # this phase's figures as the evaluate/predict began
         self._job: dict = {}
 
     def _warn_once(self, key: str, message: str) -> None:
@@ -297,11 +296,19 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         if self.log_dir is not None and time.monotonic() - self._last_heartbeat > HEARTBEAT_S:
             self._write_summary()
 
+    def _settle_files(self) -> None:
+        """Before this fit writes summary.json without having begun an epoch (no epoch
+        left to train, or stopped before its first): decides, as its first epoch would
+        have, whether it continues log_dir's files, so that it never writes over the
+        earlier attempts it would have resumed."""
+        if self._first_epoch is None:
+            start = getattr(self.model, "_initial_epoch", None)  # BackupAndRestore's
+            self._first_epoch = start if start is not None else self._recorded_end()
+            self._continue_from(self._first_epoch)
+
     @_guarded
     def on_train_end(self, logs=None):
-        if self._first_epoch is None:  # a fit with no epoch left to train
-            start = getattr(self.model, "_initial_epoch", None)  # BackupAndRestore's
-            self._continue_from(start if start is not None else self._recorded_end())
+        self._settle_files()  # a fit with no epoch left to train
         if self._train is not None:
             self._train.close()
         self._in_fit = False
@@ -334,6 +341,7 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
             return
         self._in_fit, self._killed = False, True
         try:  # its figures as they stand now, whatever meter a later call starts
+            self._settle_files()  # stopped before its first epoch (a SIGTERM in set-up)
             window = self._attempt_window()
             self._train = window.close() if window is not None else None
             self._write_summary()
@@ -345,29 +353,28 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
     @_guarded
     def on_test_begin(self, logs=None):
         nested = self._close_dead_fit()  # an evaluate a callback of the running fit calls
-        self._test = self._begin_inference("validation" if self._in_fit and not nested
-                                           else "evaluate")
+        self._begin_inference("validation" if self._in_fit and not nested else "evaluate")
 
     @_guarded
     def on_test_batch_end(self, batch, logs=None):
-        self.inference[self._inference_phase]["batches"] += 1
+        self._count_batch()
 
     @_guarded
     def on_test_end(self, logs=None):
-        self._end_inference(self._test)
+        self._end_inference()
 
     @_guarded
     def on_predict_begin(self, logs=None):
         self._close_dead_fit()
-        self._predict = self._begin_inference("predict")
+        self._begin_inference("predict")
 
     @_guarded
     def on_predict_batch_end(self, batch, logs=None):
-        self.inference["predict"]["batches"] += 1
+        self._count_batch()
 
     @_guarded
     def on_predict_end(self, logs=None):
-        self._end_inference(self._predict)
+        self._end_inference()
 
     # -- files -------------------------------------------------------------
     def _write_summary(self, row_pending: bool = False, t_end: float | None = None) -> None:
@@ -385,7 +392,7 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
                 # A full disk: warned once; the epoch's row still goes to logs.csv, the
                 # next write tries again, and no later row carries this fault.
                 self._warn_once("summary", f"summary.json could not be written ({exc}); "
-                                "it is written again with the next epoch")
+                                "the next write of it tries again")
 
     def _attempt_window(self, t_end: float | None = None):
         """This fit's window: closed at the end; while training, its figures to t_end (now)."""

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..run import ownership
-from ..runfolder import RunFolder, process_alive, process_start, started_of
+from ..runfolder import RunFolder, process_start, recorded_alive
 
 # Writing a claim's one line takes milliseconds, on shared storage too: an empty claim this
 # old is not being written.
@@ -61,7 +61,7 @@ def held_by_live_process(holder: dict) -> bool:
     tell (another host's claim, or one still being written)."""
     if not holder or holder.get("host") != socket.gethostname():
         return True
-    return process_alive(holder.get("pid", 0), started_of(holder))
+    return recorded_alive(holder)
 
 
 def _stale(path: Path, holder: dict) -> bool:
@@ -69,8 +69,7 @@ def _stale(path: Path, holder: dict) -> bool:
     (or unreadable) for longer than anyone takes to write it."""
     if not holder:
         return _age(path) > WRITING_S
-    return holder.get("host") == socket.gethostname() and not process_alive(
-        holder.get("pid", 0), started_of(holder))
+    return holder.get("host") == socket.gethostname() and not recorded_alive(holder)
 
 
 def _age(path: Path) -> float:
