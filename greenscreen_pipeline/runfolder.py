@@ -386,14 +386,13 @@ def recorded_alive(record: dict) -> bool:
 
 
 def _started_after(pid: int, t: float) -> bool:
+    ticks = process_start(pid)
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         with open("/proc/stat") as stat:
             boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
-        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return False
-    return started > t + 1.0
+    return ticks is not None and boot + ticks / os.sysconf("SC_CLK_TCK") > t + 1.0
 
 
 def started_of(record: dict) -> int | None:

@@ -250,16 +250,30 @@ def test_a_summary_json_the_disk_could_not_take_loses_no_row(fake_smi, tmp_path)
     assert len(seen["warned"]) == 1 and "summary.json could not be written" in seen["warned"][0]
 
 
-class EvaluatesEachEpoch(keras.callbacks.Callback):
-    """A callback of the fit that evaluates the model each epoch with the same SMICallback,
-    as a user measuring a held-out set's cost does."""
+class EvaluatesAt(keras.callbacks.Callback):
+    """A callback of the fit that evaluates the model with the same SMICallback, as a user
+    measuring a held-out set's cost does: as the fit begins, after each epoch, or after
+    each validation (placed before `smi`, so inside the fit's own validation call)."""
 
-    def __init__(self, smi, x, y):
+    def __init__(self, smi, hook):
         super().__init__()
-        self.smi, self.x, self.y = smi, x, y
+        self.smi, self.hook, self.busy = smi, hook, False
+
+    def _evaluate(self, hook):
+        if hook == self.hook and not self.busy:
+            self.busy = True
+            x, y = tiny_data()
+            self.model.evaluate(x, y, batch_size=64, verbose=0, callbacks=[self.smi])
+            self.busy = False
+
+    def on_train_begin(self, logs=None):
+        self._evaluate("train_begin")
 
     def on_epoch_end(self, epoch, logs=None):
-        self.model.evaluate(self.x, self.y, batch_size=64, verbose=0, callbacks=[self.smi])
+        self._evaluate("epoch_end")
+
+    def on_test_end(self, logs=None):
+        self._evaluate("test_end")
 
 
 def test_an_evaluate_inside_the_fit_with_its_smicallback_leaves_the_fit_measured(
@@ -273,7 +287,7 @@ def test_an_evaluate_inside_the_fit_with_its_smicallback_leaves_the_fit_measured
     smi = SMICallback(log_dir=tmp_path, source="nvidia-smi", interval=0.05)
     budget = EnergyBudget(max_joules=1e9)
     history = tiny_model().fit(x, y, epochs=4, batch_size=64, verbose=0, callbacks=[
-        smi, EvaluatesEachEpoch(smi, x, y), budget])
+        smi, EvaluatesAt(smi, "epoch_end"), budget])
     totals = history.history["energy_total_j"]
     assert all(b > a for a, b in zip(totals, totals[1:])), totals
     summary = summary_of(tmp_path)
@@ -344,30 +358,6 @@ def test_a_callback_that_fit_before_adds_its_evaluate_to_a_later_fit_s_summary(f
     assert len(list(csv.DictReader(open(tmp_path / "logs.csv")))) == 3
     model.evaluate(x, y, batch_size=64, verbose=0, callbacks=[b])  # B's own: as before
     assert summary_of(tmp_path)["inference"]["evaluate"]["calls"] == 2
-
-
-class EvaluatesAt(keras.callbacks.Callback):
-    """Calls evaluate with `smi` as the fit begins, or after each validation (placed
-    before `smi`, so inside the fit's own validation call)."""
-
-    def __init__(self, smi, hook):
-        super().__init__()
-        self.smi, self.hook, self.busy = smi, hook, False
-
-    def _evaluate(self):
-        if not self.busy:
-            self.busy = True
-            x, y = tiny_data()
-            self.model.evaluate(x, y, batch_size=64, verbose=0, callbacks=[self.smi])
-            self.busy = False
-
-    def on_train_begin(self, logs=None):
-        if self.hook == "train_begin":
-            self._evaluate()
-
-    def on_test_end(self, logs=None):
-        if self.hook == "test_end":
-            self._evaluate()
 
 
 class StopsAtBegin(keras.callbacks.Callback):

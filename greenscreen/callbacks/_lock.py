@@ -91,32 +91,31 @@ def take(folder, owner) -> tuple[WriterLock | None, str | None]:
     return lock, None
 
 
-def beside(owner) -> list:
-    """The callbacks of the Keras call `owner` is a callback of (the nearest CallbackList
-    on this thread's stack that holds it); [] where none is found (hooks called by hand)."""
+def _lists_holding(owner):
+    """The Keras CallbackLists on this thread's stack that hold `owner`, innermost first
+    (each Keras call that `owner` is a callback of and that is still running)."""
     frame = sys._getframe(1)
     while frame is not None:
         caller = frame.f_locals.get("self")
         if isinstance(caller, keras.callbacks.CallbackList) and any(
                 c is owner for c in caller.callbacks):
-            return list(caller.callbacks)
+            yield caller
         frame = frame.f_back
-    return []
+
+
+def beside(owner) -> list:
+    """The callbacks of the Keras call `owner` is a callback of (the innermost); [] where
+    none is found (hooks called by hand)."""
+    innermost = next(_lists_holding(owner), None)
+    return list(innermost.callbacks) if innermost is not None else []
 
 
 def inside_its_fit(owner) -> bool:
     """Whether a Keras call that `owner` (an SMICallback) is a callback of runs inside
-    another call that it is a callback of too, still on this thread's stack: an evaluate
-    or predict that a callback of a running fit calls with the same SMICallback (two
-    CallbackLists that hold it, the outer one the fit's)."""
-    holding, frame = set(), sys._getframe(1)
-    while frame is not None:
-        caller = frame.f_locals.get("self")
-        if isinstance(caller, keras.callbacks.CallbackList) and any(
-                c is owner for c in caller.callbacks):
-            holding.add(id(caller))
-        frame = frame.f_back
-    return len(holding) > 1
+    another call that it is a callback of too: an evaluate or predict that a callback of
+    a running fit calls with the same SMICallback (two CallbackLists that hold it, the
+    outer one the fit's)."""
+    return len({id(c) for c in _lists_holding(owner)}) > 1
 
 
 def _running(held: WriterLock) -> bool:

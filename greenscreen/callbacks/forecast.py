@@ -71,13 +71,13 @@ class EnergyForecast(keras.callbacks.Callback):
         self.country = country
         self.pue = pue
         self.verbose = verbose
-        self.intensity = resolve_intensity(carbon_intensity, country, pue)
+        self.intensity = self._own_intensity = resolve_intensity(carbon_intensity, country, pue)
         self._intensity_given = (carbon_intensity, country, pue) != (None, None, 1.0)
 
     def on_train_begin(self, logs=None):
         if not self._intensity_given:  # SMICallback's, where it sits in this fit's list
             theirs = [c.intensity for c in beside(self) if isinstance(c, SMICallback)]
-            self.intensity = theirs[0] if theirs else resolve_intensity(None, None, 1.0)
+            self.intensity = theirs[0] if theirs else self._own_intensity
         self.energies: list[float] = []
         self.times: list[float] = []
         self.total_j = NAN  # SMICallback's running total at the latest epoch end
@@ -123,9 +123,8 @@ class EnergyForecast(keras.callbacks.Callback):
                           "from (NaN in every epoch so far: no measurement, or SMICallback "
                           "placed after it in the callbacks list); the forecast is NaN",
                           RuntimeWarning, stacklevel=2)
-        energy = self._spent() + remaining * per_epoch if remaining else self._spent()
-        time_s = sum(self.times) + remaining * _steady(self.times) if remaining else sum(
-            self.times)
+        energy = self._spent() + (remaining * per_epoch if remaining else 0.0)
+        time_s = sum(self.times) + (remaining * _steady(self.times) if remaining else 0.0)
         return {"epochs_planned": planned, "after_epochs": len(self.energies),
                 "energy_j": energy, "time_s": time_s, "co2_g": self.intensity.grams(energy),
                 "covers": self.covers, "estimated": self.estimated}

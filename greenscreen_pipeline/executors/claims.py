@@ -67,9 +67,7 @@ def held_by_live_process(holder: dict) -> bool:
 def _stale(path: Path, holder: dict) -> bool:
     """A claim no live process holds: a dead process's of this host, or one left empty
     (or unreadable) for longer than anyone takes to write it."""
-    if not holder:
-        return _age(path) > WRITING_S
-    return holder.get("host") == socket.gethostname() and not recorded_alive(holder)
+    return _age(path) > WRITING_S if not holder else not held_by_live_process(holder)
 
 
 def _age(path: Path) -> float:

@@ -68,6 +68,9 @@ def write_rung(folder: "str | Path", record: RungRecord) -> None:
     atomic_write_json(path, record.to_json())
 
 
+DECIDED = (halving.GO_ON, halving.STOP)  # what a rung's decision file may hold
+
+
 def decision_path(folder: "str | Path", epoch: int) -> Path:
     """Where the run in `folder` records what rung `epoch` decided for it."""
     return Path(folder) / RUNGS / f"{epoch:04d}.decided.json"
@@ -79,9 +82,8 @@ def write_decision(folder: "str | Path", epoch: int, decision: str) -> None:
     its peers, the budget and who trains what may have changed since (a peer counted out
     when the budget was spent trains once it is raised; a failed one is retried), and a
     decision made stays made."""
-    if decision not in (halving.GO_ON, halving.STOP):
-        raise ValueError(f"decision={decision!r} is not valid; allowed: "
-                         f"{halving.GO_ON!r}, {halving.STOP!r}")
+    if decision not in DECIDED:
+        raise ValueError(f"decision={decision!r} is not valid; allowed: {DECIDED}")
     atomic_write_json(decision_path(folder, epoch), {"epoch": epoch, "decision": decision,
                                                       "time": time.time()})
 
@@ -95,7 +97,7 @@ def read_decision(folder: "str | Path", epoch: int) -> str | None:
     """
     data = read_json(decision_path(folder, epoch))
     made = data.get("decision") if isinstance(data, dict) else None
-    return made if made in (halving.GO_ON, halving.STOP) else None  # else: decided again
+    return made if made in DECIDED else None  # anything else: decided again
 
 
 def read_rung(folder: "str | Path", epoch: int) -> RungRecord | None:
