@@ -294,7 +294,7 @@ def test_an_evaluate_inside_the_fit_with_its_smicallback_leaves_the_fit_measured
     assert summary["epochs"] == 4 and len(summary["attempts"]) == 1
     assert summary["attempts"][0]["ended"] != "running (or killed)"
     assert summary["inference"]["evaluate"]["calls"] == 4
-    assert summary["energy_j"] == pytest.approx(totals[-1], rel=0.2)
+    assert summary["energy_j"] >= totals[-1]  # measured on to the fit's end, never less
 
 
 def test_a_resumed_fit_keeps_the_evaluate_and_predict_calls_recorded_before(fake_smi,
