@@ -139,8 +139,32 @@ def test_a_resumed_fit_s_budget_counts_the_interrupted_attempt(fake_smi, tmp_pat
     assert budget.spent_j >= before + history.history["energy_j"][0] - 1e-6
     assert budget.spent_j == pytest.approx(history.history["energy_total_j"][-1])
     assert summary_of(tmp_path)["energy_j"] >= budget.spent_j  # never more than was spent
-    assert f"{budget.spent_j:.1f} J spent of a {before + 1.0:.1f} J budget (GPU)" in \
-        capsys.readouterr().out
+    # (the new attempt's set-up may spend the joule before its first epoch: it stops then)
+    assert f" J spent of a {before + 1.0:.1f} J budget (GPU)" in capsys.readouterr().out
+
+
+def test_a_resumed_fit_whose_attempts_spent_the_budget_stops_after_one_batch(
+        fake_smi, tmp_path, capsys):
+    """The earlier attempts already spent more than the budget: the resumed fit stops after
+    its first batch, not after a whole epoch more, and says why."""
+    model, (x, y) = tiny_model(), tiny_data()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    batches = []
+    count = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b))
+    smi = SMICallback(log_dir=tmp_path, interval=0.05, resume=True)
+    with pytest.raises(RuntimeError, match="crash"):
+        model.fit(x, y, epochs=6, batch_size=32, verbose=0,
+                  callbacks=[smi, backup, SlowSteps(0.02), CrashAt(2)])
+    before = summary_of(tmp_path)["energy_j"]
+    budget = EnergyBudget(max_joules=before / 2)
+    history = model.fit(x, y, epochs=6, batch_size=32, verbose=0, callbacks=[
+        SMICallback(log_dir=tmp_path, interval=0.05, resume=True), budget, backup, count])
+    assert batches == [0]  # of 8 in an epoch
+    assert budget.stopped_epoch == 2 and len(history.history["loss"]) == 1
+    assert history.history["budget_exceeded"] == [1.0]
+    out = capsys.readouterr().out
+    assert "J budget (GPU), before this fit's first epoch" in out
+    assert out.count("EnergyBudget stopped training") == 1
 
 
 def test_budget_and_forecast_count_what_summary_json_counts(fake_smi, tmp_path):

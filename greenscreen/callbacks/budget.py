@@ -8,7 +8,9 @@ import warnings
 import keras
 
 from ..validation import check_number, invalid
+from ._lock import beside
 from ._windows import covered, covers_text, is_estimate
+from .smi import SMICallback
 
 
 class EnergyBudget(keras.callbacks.Callback):
@@ -57,6 +59,9 @@ class EnergyBudget(keras.callbacks.Callback):
         smi.close()
     model.fit(x, y, epochs=30, callbacks=callbacks)  # resumes at epoch 6, counts it all
     ```
+
+    Where the earlier attempts already spent the budget, the resumed fit stops after its
+    first batch (Keras trains at least one) and the line says so.
     """
 
     def __init__(self, max_joules: float | None = None, max_kwh: float | None = None,
@@ -81,6 +86,25 @@ class EnergyBudget(keras.callbacks.Callback):
         self.covers: list[str] = []  # the components counted, e.g. ["gpu", "cpu", "dram"]
         self.estimated = False  # whether what it counts is, even in part, an estimate
         self._warned: set[str] = set()
+        self._began = False  # this fit's first epoch has begun
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # A fit that continues earlier attempts may have spent the budget before its first
+        # epoch: it stops now, after one batch (Keras checks `stop_training` after each),
+        # not after a whole epoch more.
+        if self._began:
+            return
+        self._began = True
+        before = next((c.energy_so_far() for c in beside(self)
+                       if isinstance(c, SMICallback)), None)
+        if before is None or math.isnan(before["energy_total_j"]):
+            return
+        self.spent_j = float(before["energy_total_j"])
+        self.covers = before["covers"]
+        self.estimated = before["energy_total_estimated"] == 1.0
+        if self.spent_j >= self.budget_j:
+            self._stop(epoch, when="before this fit's first epoch (its earlier attempts); "
+                                   "Keras trains one batch of it")
 
     def _warn_once(self, key: str, why: str) -> None:
         if key not in self._warned:
@@ -109,9 +133,13 @@ class EnergyBudget(keras.callbacks.Callback):
         logs["energy_spent_j"] = self.spent_j
         logs["budget_exceeded"] = float(exceeded)
         if exceeded and self.stopped_epoch is None:
-            self.stopped_epoch = epoch
-            self.model.stop_training = True
-            if self.verbose:
-                print(f"\nEpoch {epoch + 1}: EnergyBudget stopped training: "
-                      f"{self.spent_j:.1f} J spent of a {self.budget_j:.1f} J budget "
-                      f"({covers_text(self.covers, self.estimated)}).")
+            self._stop(epoch)
+
+    def _stop(self, epoch: int, when: str = "") -> None:
+        self.stopped_epoch = epoch
+        self.model.stop_training = True
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: EnergyBudget stopped training: "
+                  f"{self.spent_j:.1f} J spent of a {self.budget_j:.1f} J budget "
+                  f"({covers_text(self.covers, self.estimated)})"
+                  + (f", {when}." if when else "."))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import time
@@ -23,6 +24,9 @@ from ._summary import attempt_record, document
 from ._windows import BlindWindow, log_fields, running_total
 
 NAN = float("nan")
+# What a copy of the callback does not take: its model, and what a call in progress holds
+# (the lock on log_dir, the meter and its windows, the open logs.csv).
+_BOUND_TO_A_CALL = {"_model", "_lock", "_meter", "_train", "_epoch", "_calls", "_run_log"}
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
 
 
@@ -185,6 +189,32 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         self._no_summary: str | None = None
         self._lost: str | None = None  # why the earlier epochs' rows are lost
         self._job: dict = {}
+
+    def __deepcopy__(self, memo: dict) -> "SMICallback":
+        """A copy with the same arguments and `summary`, attached to no model and in no
+        call: KerasTuner, for one, deep-copies the callbacks for every trial. A meter
+        given as `meter=` is shared, not copied (it is one running process); the lock on
+        `log_dir` and the meter a call started stay with this callback."""
+        twin = self.__class__.__new__(self.__class__)
+        memo[id(self)] = twin
+        for name, value in self.__dict__.items():
+            if name not in _BOUND_TO_A_CALL:
+                setattr(twin, name, value if name == "meter" else copy.deepcopy(value, memo))
+        twin._model, twin._lock, twin._owns_meter = None, None, False
+        twin._reset()
+        twin.summary = copy.deepcopy(self.summary, memo)
+        return twin
+
+    def energy_so_far(self) -> dict | None:
+        """At a fit's first epoch, what it has spent before it (the earlier attempts of a
+        fit it resumes, or earlier fits it appends to): `energy_total_j` and
+        `energy_total_estimated` as the epoch's logs will carry them, and `covers`. None
+        where there are none, or before the fit's first epoch began."""
+        if not self._in_fit or self._first_epoch is None or not self._earlier:
+            return None
+        summary = self._summarise()
+        return {**running_total(summary, known=self._no_summary is None),
+                "covers": list(summary.get("covers", []))}
 
     def _warn_once(self, key: str, message: str) -> None:
         """Warns once per distinct fault: the same message again is silent, another is not."""
