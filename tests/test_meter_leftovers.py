@@ -4,6 +4,7 @@ given, a RAPL counter reset is a fault like the others, and energy carried on pa
 stream that died has an interval as wide as what is not known."""
 
 import math
+import os
 import time
 import warnings
 
@@ -181,3 +182,26 @@ def test_a_stream_that_dies_mid_window_gets_an_interval_as_wide_as_the_energy_ca
     assert w.energy_j == pytest.approx((0.2 + carried_s) * 120.0, rel=0.01)  # held at 120 W
     assert w.energy_err_j >= carried  # was ~0.01 J
     assert w.coverage > 0
+
+
+def test_a_restart_after_the_named_nvidia_smi_vanished_does_not_run_path_s(
+        fake_smi, tmp_path, monkeypatch):
+    """GREENSCREEN_NVIDIA_SMI's file is deleted mid-run and its stream dies: each restart
+    fails and says why; none runs the nvidia-smi on PATH, another tool."""
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": 120.0}}],
+                       die_after=5)
+    other = tmp_path / "path-bin" / "nvidia-smi"
+    other.parent.mkdir()
+    ran = tmp_path / "path-nvidia-smi-ran"
+    other.write_text(f"#!/bin/sh\ntouch {ran}\nsleep 30\n")
+    other.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{other.parent}:{os.environ['PATH']}")
+    with EnergyMeter(source="nvidia-smi", interval=0.05) as meter:
+        assert meter.wait_for_sample(10)
+        fake_smi.exe.unlink()  # the running stream goes on until it dies (5 lines)
+        deadline = time.monotonic() + 60
+        while meter.health["restarts"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        health = dict(meter.health)
+    assert health["restarts"] >= 2 and not ran.exists()
+    assert "nvidia-smi could not be started" in health["reason"]

@@ -208,7 +208,9 @@ class NvidiaSmiSource(PowerSource):
     def command(self, field: str | None = None, loop: bool = True) -> list[str]:
         """The stream's command line (`loop` False: one reading), reading `field`."""
         field = field or self.field
-        cmd = [executable_or_none() or "nvidia-smi",
+        # `$GREENSCREEN_NVIDIA_SMI` as given even where it is gone now: a restart then
+        # fails and says so, rather than reading PATH's nvidia-smi, another tool.
+        cmd = [os.environ.get(ENV_EXECUTABLE) or executable_or_none() or "nvidia-smi",
                "--query-gpu=" + ",".join(field if f == "power.draw" else f for f in FIELDS),
                "--format=csv,noheader,nounits"]
         cmd += [f"--loop-ms={max(1, round(self.interval * 1000))}"] if loop else []
