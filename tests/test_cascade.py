@@ -433,7 +433,7 @@ def test_threshold_summary_leaves_out_a_threshold_that_does_not_exist():
         summary["note"])
     assert summary["at_best_threshold"] == dict(threshold=1.0, accuracy=0.7, escalation_rate=0.9,
                                                 seconds_per_prediction=0.1,
-                                                joules_per_prediction=0.2)
+                                                joules_per_prediction=0.2, source="none")
 
 
 def test_measure_warms_up_every_batch_shape_it_times():

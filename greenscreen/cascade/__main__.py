@@ -149,6 +149,7 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
         for name, low in (("n_threshold_values", 2), ("epochs", 1)):
             if getattr(args, name) is not None:
                 validation.check_integer(name, getattr(args, name), low=low)
+        validation.check_integer("seed", args.seed, low=0, high=2**32 - 1)
         if args.model2 and not args.model1:
             raise ValueError("--model2 needs --model1 (the small model); without --model1 "
                              "both models are trained here")

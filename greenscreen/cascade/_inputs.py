@@ -26,6 +26,16 @@ def check_model(name: str, model: Any) -> Any:
     return model
 
 
+def check_meter(meter: Any) -> None:
+    """`meter` is None (one is started for the measurement) or an `EnergyMeter`, which is
+    started if it is not running (and left running: it is yours)."""
+    from ..meters import EnergyMeter
+
+    if meter is not None and not isinstance(meter, EnergyMeter):
+        raise invalid("meter", meter, "an EnergyMeter (e.g. EnergyMeter('auto')), or None "
+                      "to measure with one started for the measurement")
+
+
 def check_batch_size(batch_size: Any) -> int:
     return check_integer("batch_size", batch_size, low=1)
 
@@ -44,8 +54,9 @@ class Inputs:
     """
 
     def __init__(self, parts: "dict | list | tuple") -> None:
+        # The container the model takes: a dict, list, tuple or namedtuple (Keras takes each)
         self.kind = dict if isinstance(parts, dict) else (
-            tuple if isinstance(parts, tuple) else list)
+            type(parts) if isinstance(parts, tuple) else list)
         self.parts = dict(parts) if isinstance(parts, dict) else dict(enumerate(parts))
 
     def __len__(self) -> int:
@@ -63,7 +74,8 @@ class Inputs:
     def given(self) -> "dict | list | tuple":
         if self.kind is dict:
             return dict(self.parts)
-        return self.kind(self.parts[i] for i in range(len(self.parts)))
+        values = [self.parts[i] for i in range(len(self.parts))]
+        return self.kind(*values) if hasattr(self.kind, "_fields") else self.kind(values)
 
     def describe(self) -> str:
         return f"<{self.kind.__name__} of {len(self.parts)} inputs>"
@@ -79,36 +91,53 @@ def model_input(x: "np.ndarray | Inputs"):
     return x.given() if isinstance(x, Inputs) else x
 
 
-def several(x: Any) -> bool:
+def several(x: Any, model: Any = None) -> bool:
     """`x` is several inputs: a dict of arrays, or a list or tuple whose first item is an
-    array or a backend's tensor (a list of numbers or of rows is one array)."""
-    return isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) > 0
-                                   and hasattr(x[0], "shape"))
+    array or a backend's tensor with at least one dimension. A list of numbers is one
+    array; so is a list of rows (arrays) given to a Keras model of one input, which Keras
+    would read as several inputs of one row each."""
+    if isinstance(x, dict):
+        return True
+    if not (isinstance(x, (list, tuple)) and len(x) > 0 and len(getattr(x[0], "shape", ())) > 0):
+        return False
+    return not (len(x) > 1 and inputs_of(model) == 1)
 
 
-def samples(name: str, x: Any, empty: bool = True,
-            inputs: bool = True) -> "np.ndarray | Inputs":
+def inputs_of(model: Any) -> int | None:
+    """How many inputs a built Keras model takes; None where that is not known (a model
+    not yet built, or not a Keras model)."""
+    try:
+        return len(model.inputs) if getattr(model, "inputs", None) else None
+    except (AttributeError, ValueError, TypeError):  # a subclassed model not yet called
+        return None
+
+
+def samples(name: str, x: Any, empty: bool = True, inputs: bool = True,
+            model: Any = None) -> "np.ndarray | Inputs":
     """`x` as one NumPy array of samples (a backend's tensor is converted), or, where
     `inputs`, several inputs (a list, tuple or dict of arrays, one row per sample in each)
-    as `Inputs` (which pass as they are)."""
+    as `Inputs` (which pass as they are). `model`, where given, settles a list of arrays:
+    a Keras model of one input is given a list of rows as one array."""
     if isinstance(x, Inputs) and inputs:
         return x
-    if several(x) or isinstance(x, Inputs):
+    if several(x, model) or isinstance(x, Inputs):
         if not inputs:
             what = x.describe() if isinstance(x, Inputs) else f"<{type(x).__name__} of inputs>"
             raise invalid(name, what,
                           "one array of samples (NumPy, or a backend's tensor); several "
                           "inputs (a list, tuple or dict of arrays) are not supported here")
         return _several(name, x, empty)
-    return _one(name, x, empty)
+    return one_array(name, x, empty)
 
 
-def _one(name: str, x: Any, empty: bool) -> np.ndarray:
+def one_array(name: str, x: Any, empty: bool = True) -> np.ndarray:
+    """`x` as one NumPy array of samples (a list of rows or a backend's tensor too)."""
     try:
         x = np.asarray(x)
     except (TypeError, ValueError, RuntimeError) as exc:  # e.g. a GPU tensor
         raise invalid(name, f"<{type(x).__name__}>", "one array of samples that NumPy can "
-                      f"read (np.asarray failed: {exc}); move it to the CPU first") from None
+                      f"read (np.asarray failed: {exc}); a tensor on a GPU, or one that "
+                      "needs gradients, is read once moved to the CPU or detached") from None
     if x.ndim == 0 or x.dtype == object:
         raise invalid(name, f"<{type(x).__name__} {x.dtype} shaped {x.shape}>",
                       "one array of samples, one row per sample")
@@ -122,14 +151,16 @@ def _several(name: str, x: "dict | list | tuple", empty: bool) -> Inputs:
     if not keys:
         raise invalid(name, f"<{type(x).__name__} of 0 inputs>",
                       "one array of samples, or at least one input")
-    parts = {k: _one(f"{name}[{k!r}]", x[k], empty) for k in keys}
+    parts = {k: one_array(f"{name}[{k!r}]", x[k], empty) for k in keys}
     rows = {k: len(v) for k, v in parts.items()}
     if len(set(rows.values())) > 1:
         raise invalid(name, f"<{type(x).__name__} of {len(parts)} inputs>",
                       "the same number of samples in every input; rows per input: "
                       + ", ".join(f"{k!r}: {n}" for k, n in rows.items()))
-    return Inputs({k: parts[k] for k in keys} if isinstance(x, dict)
-                  else type(x)(parts[k] for k in keys))
+    if isinstance(x, dict):
+        return Inputs({k: parts[k] for k in keys})
+    values = [parts[k] for k in keys]
+    return Inputs(type(x)(*values) if hasattr(x, "_fields") else type(x)(values))
 
 
 def labels(name: str, y: Any, n: int) -> np.ndarray:

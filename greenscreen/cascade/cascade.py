@@ -9,7 +9,7 @@ import numpy as np
 from ..validation import check_choice, check_number, invalid
 from . import _inputs
 from .memory import PredictionMemory
-from .scores import probabilities
+from .scores import NotProbabilities, probabilities
 from .scores import score as score_fn
 
 MEMORY, SMALL, BIG = 0, 1, 2
@@ -30,8 +30,8 @@ def infer(model, x: "np.ndarray | _inputs.Inputs", batch_size: int = 256) -> np.
     if len(x) == 0:
         return np.zeros((0, 2))
     if not hasattr(model, "predict_on_batch"):
-        return probabilities(model.predict(_inputs.model_input(x), batch_size=batch_size,
-                                           verbose=0))
+        return probabilities(one_output(model.predict(_inputs.model_input(x),
+                                                      batch_size=batch_size, verbose=0)))
     parts = [_padded(model, x[i:i + batch_size], batch_size)
              for i in range(0, len(x), batch_size)]
     return probabilities(np.concatenate(parts))
@@ -57,7 +57,19 @@ def _padded(model, rows: "np.ndarray | _inputs.Inputs", batch_size: int) -> np.n
     if size > n:  # repeats of the last row: any row will do, its answer is dropped
         rows = rows.padded(size) if isinstance(rows, _inputs.Inputs) else np.concatenate(
             [rows, np.repeat(rows[-1:], size - n, axis=0)])
-    return np.asarray(model.predict_on_batch(_inputs.model_input(rows)))[:n]
+    return np.asarray(one_output(model.predict_on_batch(_inputs.model_input(rows))))[:n]
+
+
+def one_output(out):
+    """A model's one output; a model of several (a list, tuple or dict of them) is refused
+    before NumPy would try to read them as one array."""
+    if isinstance(out, (dict, list, tuple)):
+        raise NotProbabilities(
+            f"a cascade needs each model's one output, class probabilities; the model "
+            f"gave {len(out)} outputs (a {type(out).__name__}). A model with several "
+            "outputs is not supported: give the cascade a model of its classifier output "
+            "(keras.Model(model.inputs, model.outputs[k]))")
+    return out
 
 
 @dataclass
@@ -120,7 +132,10 @@ class Cascade:
                 (one-hot rows are read as their class).
         """
         _inputs.check_batch_size(batch_size)
-        x = _inputs.samples("x", x)
+        x = _inputs.samples("x", x, model=self.small)
+        if self.score == "oracle" and y is None:
+            raise invalid("y", None, "the labels, one class per sample, with score='oracle' "
+                          "(it scores the small model's answer against them)")
         if self.memory is not None and isinstance(x, _inputs.Inputs):
             raise invalid("x", x.describe(), "one array of images while the cascade has a "
                           "memory (PredictionMemory keys one image a sample); "

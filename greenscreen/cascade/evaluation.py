@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..validation import check_number, invalid
+from ..validation import check_integer, check_number, invalid
 from . import _inputs
 
 
@@ -15,19 +15,36 @@ def heterogeneity_matrix(models: dict, x: np.ndarray | None, y: np.ndarray) -> p
     `models` maps a name to a Keras model (run on `x`) or to its predictions
     (classes or probability rows). High values mark complementary pairs.
     """
-    from .cascade import infer
-    from .scores import probabilities
-
-    y = np.asarray(y)
-    right = {}
-    for name, model in models.items():
-        pred = np.asarray(model) if isinstance(model, (np.ndarray, list)) else infer(
-            model, _inputs.samples("x", x))
-        classes = np.argmax(probabilities(pred), axis=1) if pred.ndim == 2 else pred
-        right[name] = classes == _inputs.labels("y", y, len(classes))
+    if not isinstance(models, dict) or not models:
+        raise invalid("models", models, "a dict of at least one name -> a model or its "
+                      "predictions")
+    right = {name: _right(name, model, x, y) for name, model in models.items()}
     names = list(right)
     return pd.DataFrame([[float(np.mean(~right[a] & right[b])) for b in names] for a in names],
                         index=names, columns=names)
+
+
+def _right(name: str, model, x, y) -> np.ndarray:
+    """Whether `model` (a model run on `x`, or its predictions: classes or probability
+    rows) is right on each sample of `y`."""
+    from .cascade import infer
+    from .scores import probabilities
+
+    if callable(getattr(model, "predict_on_batch", None)) or callable(
+            getattr(model, "predict", None)):
+        pred = infer(model, _inputs.samples("x", x, model=model))
+    else:
+        pred = _inputs.one_array(f"models[{name!r}]", model)
+        if pred.ndim not in (1, 2):
+            raise invalid(f"models[{name!r}]", f"<predictions shaped {pred.shape}>",
+                          f"a model ({_inputs.MODEL}), or its predictions: one class per "
+                          "sample, or one row of class probabilities per sample")
+    classes = np.argmax(probabilities(pred), axis=1) if pred.ndim == 2 else pred
+    n = len(np.atleast_1d(np.asarray(y)))
+    if len(classes) != n:
+        raise invalid(f"models[{name!r}]", f"<{len(classes)} predictions>",
+                      f"one prediction per label: {n}")
+    return classes == _inputs.labels("y", y, len(classes))
 
 
 def add_duplicates(x: np.ndarray, y: np.ndarray, duplicates: float = 0.0,
@@ -37,6 +54,7 @@ def add_duplicates(x: np.ndarray, y: np.ndarray, duplicates: float = 0.0,
     by 180° or flipped either way, which keep their shape). The result is shuffled."""
     check_number("duplicates", duplicates, low=0, high=1)
     check_number("rotations", rotations, low=0, high=1)
+    check_integer("seed", seed, low=0, high=2**32 - 1)
     x = _inputs.samples("x", x, inputs=False)
     y = _inputs.labels("y", y, len(x))
     if rotations > 0 and x.ndim not in (3, 4):

@@ -10,6 +10,7 @@ this function takes `x_val, y_val` on purpose.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +43,8 @@ class ThresholdSearch:
     cheapest_matching_threshold: float | None  # within `tolerance` of the big model
     costs: dict = field(default_factory=dict)
     tolerance: float = 0.005
+    source: str = "none"  # the provenance of joules_per_prediction (both models' meter)
+    energy_reason: str | None = None  # why joules_per_prediction is NaN, where it is
 
     def as_dict(self) -> dict:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
@@ -54,7 +57,8 @@ class ThresholdSearch:
         return {"threshold": float(self.thresholds[i]), "accuracy": float(self.accuracy[i]),
                 "escalation_rate": float(self.escalation_rate[i]),
                 "seconds_per_prediction": float(self.seconds_per_prediction[i]),
-                "joules_per_prediction": float(self.joules_per_prediction[i])}
+                "joules_per_prediction": float(self.joules_per_prediction[i]),
+                "source": self.source}
 
     def summary(self) -> dict:
         """`as_dict` without the per-threshold arrays, with each chosen threshold's row; a
@@ -72,15 +76,19 @@ class ThresholdSearch:
             out["cheapest_matching_threshold"] = self.cheapest_matching_threshold
             out["at_cheapest_matching_threshold"] = self.at(self.cheapest_matching_threshold)
         costs = {k: c.__dict__ for k, c in self.costs.items()}
-        return out | {"costs": costs, "note": note}
+        if self.energy_reason is not None:  # the joules are NaN: why
+            out["energy_reason"] = self.energy_reason
+        return out | {"costs": costs, "source": self.source, "note": note}
 
 
 def measure(model, x: _inputs.Given, batch_size: int = 256, meter: EnergyMeter | None = None,
             ) -> tuple[np.ndarray, ModelCost]:
-    """Predicts `x` and measures the time and energy it took, per prediction."""
+    """Predicts `x` and measures the time and energy it took, per prediction, with `meter`
+    (started if it is not running), or with an `EnergyMeter("auto")` started for it."""
     _inputs.check_model("model", model)
     _inputs.check_batch_size(batch_size)
-    x = _inputs.samples("x", x, empty=False)
+    _inputs.check_meter(meter)
+    x = _inputs.samples("x", x, empty=False, model=model)
     warm_up(model, x, batch_size)
     return _timed(lambda: infer(model, x, batch_size), len(x), meter)
 
@@ -98,6 +106,7 @@ def measure_memory(kind: str, x: np.ndarray, batch_size: int = 256,
     and adds of the misses), in a fresh memory, without any model."""
     memory = PredictionMemory(kind, capacity)
     _inputs.check_batch_size(batch_size)
+    _inputs.check_meter(meter)
     x = _inputs.samples("x", x, empty=False, inputs=False)
     PredictionMemory(kind).keys(x[:1])  # warm-up: the key layout for this image shape
 
@@ -109,18 +118,25 @@ def measure_memory(kind: str, x: np.ndarray, batch_size: int = 256,
     return _timed(work, len(x), meter)[1]
 
 
+@contextmanager
+def measuring(meter: EnergyMeter | None):
+    """`meter`, started if it is not running (and left running: it is the caller's), or
+    an `EnergyMeter("auto")` started for the block and stopped after it."""
+    if meter is not None:
+        yield meter.start()
+        return
+    own = EnergyMeter(interval=0.05).start()
+    try:
+        own.wait_for_sample(5.0)
+        yield own
+    finally:
+        own.stop()
+
+
 def _timed(work, n: int, meter: EnergyMeter | None) -> tuple:
     """work()'s result and its cost per prediction over `n` predictions."""
-    own = meter is None
-    meter = meter or EnergyMeter(interval=0.05).start()
-    if own:
-        meter.wait_for_sample(5.0)
-    try:
-        with meter.window("predict") as w:
-            out, seconds = timed_work(work)
-    finally:
-        if own:
-            meter.stop()
+    with measuring(meter) as running, running.window("predict") as w:
+        out, seconds = timed_work(work)
     return out, ModelCost(seconds / n, w.energy_j / n, w.source)
 
 
@@ -140,17 +156,23 @@ def find_threshold(small, big, x_val: _inputs.Given, y_val: np.ndarray, score: s
 
     `x_val`: one array of samples, or the models' several inputs (a list, tuple or dict of
     arrays); `y_val`: one class per sample of `x_val` ((n,), (n, 1) or one-hot rows). Every
-    argument is checked before anything is measured."""
+    argument is checked before anything is measured. Both models are measured with one
+    meter (`meter`, or one started here), and `joules_per_prediction` adds their joules
+    only where both have the same provenance (`source`); otherwise it is NaN and
+    `energy_reason` says why."""
     _inputs.check_model("small", small)
     _inputs.check_model("big", big)
     check_integer("n_values", n_values, low=2)
     check_number("tolerance", tolerance, low=0, high=1)
     _inputs.check_batch_size(batch_size)
-    x_val = _inputs.samples("x_val", x_val, empty=False)
+    _inputs.check_meter(meter)
+    x_val = _inputs.samples("x_val", x_val, empty=False, model=small)
     y_val = _inputs.labels("y_val", y_val, len(x_val))
     score_fn(score, np.full((1, 2), 0.5), np.zeros(1))  # validates the name
-    small_p, small_c = measure(small, x_val, batch_size, meter)
-    big_p, big_c = measure(big, x_val, batch_size, meter)
+    with measuring(meter) as running:
+        small_p, small_c = measure(small, x_val, batch_size, running)
+        big_p, big_c = measure(big, x_val, batch_size, running)
+    source, energy_reason = _joint_source(small_c, big_c)
     s = score_fn(score, small_p, y_val)
     small_right = np.argmax(small_p, axis=1) == y_val
     big_right = np.argmax(big_p, axis=1) == y_val
@@ -160,9 +182,21 @@ def find_threshold(small, big, x_val: _inputs.Given, y_val: np.ndarray, score: s
     rate = esc.mean(axis=1)
     secs = small_c.seconds_per_prediction + rate * big_c.seconds_per_prediction
     joules = small_c.joules_per_prediction + rate * big_c.joules_per_prediction
+    if energy_reason is not None:
+        joules = np.full_like(rate, np.nan)
     best = int(np.flatnonzero(acc == acc.max())[np.argmin(rate[acc == acc.max()])])
     ok = np.flatnonzero(acc >= big_right.mean() - tolerance)
     cheapest = float(ts[ok[np.argmin(rate[ok])]]) if len(ok) else None
     return ThresholdSearch(ts, acc, rate, secs, joules, float(small_right.mean()),
                            float(big_right.mean()), float(ts[best]), cheapest,
-                           {"small": small_c, "big": big_c}, tolerance)
+                           {"small": small_c, "big": big_c}, tolerance, source,
+                           energy_reason)
+
+
+def _joint_source(small: ModelCost, big: ModelCost) -> tuple[str, str | None]:
+    """The provenance of the two models' joules added up, and why they cannot be, if so:
+    a measurement and an estimate (or two sources) are never added into one figure."""
+    if small.source == big.source:
+        return small.source, None
+    return "none", (f"the small model's energy was {small.source} and the big model's "
+                    f"{big.source}: they are not added into one figure")
