@@ -248,7 +248,10 @@ def top_fraction(score, keep):
     below a bisection threshold, as in `magnitude_threshold` (ties at the
     threshold drop out together, so a few fewer may be kept).
     """
-    flat = ops.reshape(score, (-1,))
+    # Tied to `keep` (traced in a train step): a score XLA can fold to a constant (JAX's
+    # gradient of a variable the loss does not reach is a constant zero) failed to compile
+    # on CPU ("Unknown MLIR failure") when the bisection was folded with it.
+    flat = ops.reshape(score, (-1,)) + ops.cast(keep, score.dtype) * 0
     n = int(flat.shape[0])
     kept = ops.clip(ops.cast(ops.ceil(keep * n), "int32"), 1, n)
     return score > magnitude_threshold(flat, n - kept)

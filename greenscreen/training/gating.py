@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from ..choices import SCORING, SELECTORS
-from ..validation import check_choice, check_integer
+from ..validation import check_choice, check_integer, invalid
 from .base import WrappedModel, batch_size_of, error_message
 from .controllers import CONTROLLERS, ASTController, PIController, check_gains
 
@@ -106,16 +106,37 @@ def significance(per_sample_loss, x):
     return ops.clip(score / (ops.max(score) + 1e-8), 0.0, 1.0)
 
 
+def _check_one_row_per_sample(model: keras.Model) -> None:
+    """Gating scores and weights whole samples: a model whose output is per timestep or
+    per pixel ((batch, steps, classes), (batch, H, W, classes)) is refused here rather
+    than at its first step. (A subclassed model's outputs are seen only then.)"""
+    try:
+        shapes = [tuple(o.shape) for o in keras.tree.flatten(model.outputs)]
+    except (AttributeError, ValueError, TypeError):  # a subclassed model: no `outputs`
+        return
+    deep = [s for s in shapes if len(s) > 2]
+    if deep:
+        raise invalid("model", f"<{model.name}: output shaped {deep[0]}>",
+                      "a model with one output row per sample, (batch, classes) or "
+                      "(batch, 1): SampleGating trains a share of the samples, so per-"
+                      "timestep or per-pixel outputs are not supported")
+
+
 def _take(structure, slots):
     """The rows `slots` of every array of `structure` (one array or several inputs)."""
     return keras.tree.map_structure(lambda a: ops.take(a, slots, axis=0), structure)
 
 
 def sub_batch_size(batch, rate: float):
-    """k = ceil(rate * batch), at least 1: a Python int when the batch size is static."""
+    """k = ceil(rate * batch), at least 1: a Python int when the batch size is static.
+
+    The product is taken in float64 and rounded to 6 decimals first, on both paths, so
+    that k is the same whether the batch is static (JAX) or a tensor (TensorFlow's last,
+    partial batch): in float32, 0.3 x 100 was 30.000001, which ceil made 31."""
     if isinstance(batch, int):
-        return max(1, math.ceil(rate * batch))
-    return ops.maximum(1, ops.cast(ops.ceil(rate * ops.cast(batch, "float32")), "int32"))
+        return max(1, math.ceil(round(rate * batch, 6)))
+    product = ops.cast(batch, "float64") * rate
+    return ops.maximum(1, ops.cast(ops.ceil(ops.round(product * 1e6) / 1e6), "int32"))
 
 
 class SampleGating(WrappedModel):
@@ -183,6 +204,7 @@ class SampleGating(WrappedModel):
         if scoring == "stale" and num_samples is None:
             raise ValueError(f"scoring='stale' needs selector='significance' and num_samples, "
                              f"the training set's size; got num_samples={num_samples!r}")
+        _check_one_row_per_sample(model)
         super().__init__(model, name=name)
         self.scoring, self.refresh_every, self.num_samples = scoring, refresh_every, num_samples
         # Stale scoring's memory: the last loss of each sample, -1 while unseen.
@@ -235,6 +257,13 @@ class SampleGating(WrappedModel):
         if self.scoring == "stale" and _carries_indices(inputs, self.inner):
             inputs = inputs[0]
         return super().call(inputs, training=training)
+
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        if self.selector == "significance" and isinstance(loss, (dict, list, tuple)):
+            raise invalid("loss", loss, "one loss with selector='significance', which scores "
+                          "each sample by it; a model of several outputs trains with "
+                          "selector='random'")
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
     def fit(self, *args, **kwargs):
         """Keras's `fit`. With `scoring="stale"`, arrays are checked before training:

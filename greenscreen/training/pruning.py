@@ -60,6 +60,9 @@ class MagnitudePruning(WrappedModel):
         self.final_sparsity, self.initial_sparsity = final_sparsity, initial_sparsity
         self.begin_step, self.end_step, self.frequency = begin_step, end_step, frequency
         self.pruned = kernels(model)
+        if not self.pruned:
+            raise invalid("model", model.name, "a model with at least one trainable weight "
+                          "matrix or convolution kernel to prune (Dense, Conv, ...)")
         self.masks = [keras.Variable(np.ones(v.shape, dtype=v.dtype), trainable=False,
                                      name=f"mask_{i}") for i, v in enumerate(self.pruned)]
 
@@ -102,6 +105,15 @@ class MagnitudePruning(WrappedModel):
     def apply_masks(self):
         for var, mask in zip(self.pruned, self.masks):
             var.assign(var.value * ops.cast(mask.value, var.dtype))
+
+    def fit(self, *args, **kwargs):
+        """Keras's `fit`; the masks are applied again when it ends: with an optimizer's
+        `use_ema`, Keras overwrites the weights with their moving averages as fit ends,
+        which the masks never touched, and every pruned weight came back."""
+        try:
+            return super().fit(*args, **kwargs)
+        finally:
+            self.apply_masks()
 
     def sparsity(self):
         """Fraction of pruned (masked) entries over all prunable kernels."""

@@ -32,7 +32,7 @@ import numpy as np
 from keras import ops
 
 from ..choices import FREEZE, GRANULARITY, SALIENCY
-from ..validation import check_choice, check_integer
+from ..validation import check_choice, check_integer, invalid
 from .base import WrappedModel, batch_size_of, error_message, top_fraction
 from .schedules import check_percentages
 
@@ -83,9 +83,14 @@ class RankedUpdates(WrappedModel):
         self.rerank_every, self.max_traces, self.freeze = rerank_every, max_traces, freeze
         self.update_fraction = keras.Variable(high_percentage / 100, dtype="float32",
                                               trainable=False, name="update_fraction")
-        self.groups = _layer_groups(model)
-        self.layer_saliency = keras.Variable(np.zeros(len(self.groups), "float32"),
-                                             trainable=False, name="layer_saliency")
+        if not model.trainable_variables:
+            raise invalid("model", model.name, "a model with trainable variables to rank")
+        self.groups = _layer_groups(model.trainable_variables)
+        # One slot per layer that has variables, trainable now or not: a layer unfrozen
+        # after wrapping is ranked from the next compile (`_regroup`).
+        self.layer_saliency = keras.Variable(
+            np.zeros(len(_layer_groups(model.variables)), "float32"), trainable=False,
+            name="layer_saliency")
         self.traced_gradients: dict = {}  # layer selection -> variables differentiated
 
     @staticmethod
@@ -129,6 +134,10 @@ class RankedUpdates(WrappedModel):
     def _weight_step(self, x, y, sample_weight):
         variables = self.trainable_variables
         grads, y_pred, loss = self.gradients(x, y, sample_weight, variables)
+        # A variable the loss does not reach has no gradient on TensorFlow (None): it is
+        # left as it is, as Keras's own step leaves it.
+        reached = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        grads, variables = [g for g, _ in reached], [v for _, v in reached]
         keep = self.percentage() / 100.0
         masks = [top_fraction(self._saliency(g, v), keep) for g, v in zip(grads, variables)]
         before = [ops.copy(v.value) for v in variables]
@@ -149,10 +158,12 @@ class RankedUpdates(WrappedModel):
             scores, start = [], 0
             for _, group in self.groups:
                 part = [ops.mean(self._saliency(g, v)) for g, v in
-                        zip(grads[start:start + len(group)], group)]
-                scores.append(ops.sum(ops.stack(part)) / len(part))
+                        zip(grads[start:start + len(group)], group) if g is not None]
+                scores.append(ops.sum(ops.stack(part)) / len(part) if part  # not reached:
+                              else ops.zeros((), "float32"))  # no saliency
                 start += len(group)
-            self.layer_saliency.assign(ops.stack(scores))
+            unused = self.layer_saliency.shape[0] - len(scores)  # layers frozen now
+            self.layer_saliency.assign(ops.pad(ops.stack(scores), [[0, unused]]))
         self.optimizer.apply(grads, variables)
         self.update_fraction.assign(len(chosen) / len(self.groups))
         return y_pred, loss
@@ -177,8 +188,17 @@ class RankedUpdates(WrappedModel):
         k = max(1, math.ceil(float(self.percentage()) / 100 * len(self.groups)))
         if self.freeze == "bottom_up":
             return tuple(range(len(self.groups) - k, len(self.groups)))
-        order = np.argsort(-np.asarray(keras.ops.convert_to_numpy(self.layer_saliency)))
+        saliency = keras.ops.convert_to_numpy(self.layer_saliency)[:len(self.groups)]
+        order = np.argsort(-np.asarray(saliency))
         return tuple(sorted(int(i) for i in order[:k]))
+
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        """Keras's `compile`. The layers ranked are those trainable now, as a plain Keras
+        model trains the layers trainable when it is compiled: a layer unfrozen (or
+        frozen) after wrapping counts from here."""
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        self.groups = _layer_groups(self.inner.trainable_variables)
+        self.traced_gradients = {}
 
     def fit(self, *args, callbacks=None, **kwargs):
         if self.granularity == "layer":
@@ -234,9 +254,9 @@ class _LayerRanker(keras.callbacks.Callback):
             self.model.use_mode(self.model.select_layers())
 
 
-def _layer_groups(model: keras.Model) -> list:
-    """Trainable variables grouped by the layer that owns them, in model order."""
+def _layer_groups(variables: list) -> list:
+    """`variables` grouped by the layer that owns them, in model order."""
     groups: dict = {}
-    for var in model.trainable_variables:
+    for var in variables:
         groups.setdefault(var.path.rsplit("/", 1)[0], []).append(var)
     return list(groups.items())
