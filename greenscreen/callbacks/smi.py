@@ -27,6 +27,7 @@ NAN = float("nan")
 # What a copy of the callback does not take: its model, and what a call in progress holds
 # (the lock on log_dir, the meter and its windows, the open logs.csv).
 _BOUND_TO_A_CALL = {"_model", "_lock", "_meter", "_train", "_epoch", "_calls", "_run_log"}
+_SHARED = {"meter", "source"}  # what a copy shares: a running meter, PowerSource instances
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
 
 
@@ -193,13 +194,14 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
     def __deepcopy__(self, memo: dict) -> "SMICallback":
         """A copy with the same arguments and `summary`, attached to no model and in no
         call: KerasTuner, for one, deep-copies the callbacks for every trial. A meter
-        given as `meter=` is shared, not copied (it is one running process); the lock on
-        `log_dir` and the meter a call started stay with this callback."""
+        given as `meter=` and `PowerSource` instances given as `source=` are shared, not
+        copied (each samples from its own thread); the lock on `log_dir` and the meter a
+        call started stay with this callback."""
         twin = self.__class__.__new__(self.__class__)
         memo[id(self)] = twin
         for name, value in self.__dict__.items():
             if name not in _BOUND_TO_A_CALL:
-                setattr(twin, name, value if name == "meter" else copy.deepcopy(value, memo))
+                setattr(twin, name, value if name in _SHARED else copy.deepcopy(value, memo))
         twin._model, twin._lock, twin._owns_meter = None, None, False
         twin._reset()
         twin.summary = copy.deepcopy(self.summary, memo)

@@ -77,7 +77,7 @@ class Attribution:
         if not methods:
             return None
         if methods == {"sharing-unknown"}:  # a container? said, never assumed alone
-            mark_unknown(window, warn=not self._warned_unknown)
+            mark_unknown(window, warn=not self._warned_unknown, why=self.watcher.reason)
             self._warned_unknown = True
             return "sharing-unknown" if self.mode == "process" else None
         window.shared_with = {"processes": most, "pids": sorted(pids)}
@@ -117,7 +117,9 @@ def charge_gpus(window, series: list, watcher: ProcessWatcher, pid: int,
             seen = [o for _, _, o in watcher.segments(s.uuid, window.t_start, window.t_end)
                     if o is not None]
             polled, listed = polled or bool(seen), listed or any(o.sm_pct for o in seen)
-    if polled and not listed:
+    if (polled and not listed) or (not polled and watcher.reason):
+        # Listed, but not even this process (a container); or never listed: the listing
+        # fails (its reason). Who else used the GPUs cannot be told; never assumed alone.
         return {"sharing-unknown"}, set(), 0
     for d, s in zip(window.devices, series):
         if d.component != "gpu":
@@ -135,16 +137,18 @@ def charge_gpus(window, series: list, watcher: ProcessWatcher, pid: int,
     return methods, pids, most
 
 
-def mark_unknown(window, warn: bool) -> None:
-    """`window`'s GPUs listed no compute process, not even this one: who else used them is
-    unknown; its figures stay the whole GPUs' (warned once per meter by the caller)."""
+def mark_unknown(window, warn: bool, why: str | None = None) -> None:
+    """`window`'s GPUs listed no compute process, not even this one, or could not be
+    listed (`why`): who else used them is unknown; its figures stay the whole GPUs'
+    (warned once per meter by the caller)."""
     window.shared_with = "unknown"
     if warn:
-        warnings.warn("greenscreen: the driver lists no compute process on the measured "
-                      "GPU(s), not even this one (a container?): the figures are the whole "
-                      "GPUs' and marked ';attributed:sharing-unknown'; a local sweep splits "
-                      "them evenly among its runs (sweep_energy.json)", RuntimeWarning,
-                      stacklevel=4)
+        what = (f"the GPUs' compute processes were not listed ({why})" if why else
+                "the driver lists no compute process on the measured GPU(s), not even "
+                "this one (a container?)")
+        warnings.warn(f"greenscreen: {what}: the figures are the whole GPUs' and marked "
+                      "';attributed:sharing-unknown'; a local sweep splits them evenly "
+                      "among its runs (sweep_energy.json)", RuntimeWarning, stacklevel=4)
 
 
 def charge_cpu(window, series: list, cpu_share: CpuShare) -> None:

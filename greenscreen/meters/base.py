@@ -138,6 +138,12 @@ class PowerSource(abc.ABC):
         or its timer's read held it up). Sources that cannot be read on demand do nothing."""
         return False
 
+    def expected_devices(self) -> list[tuple[str, int, str]]:
+        """(component, index, label) of each device this source, once started, should
+        give readings of: a meter counts one that gave none as unknown (NaN), not as
+        absent. [] where the source does not know them in advance."""
+        return []
+
     def cpu_seconds(self) -> float:
         """CPU time the sampler has used so far: its thread (and subprocess, where it has
         one). Linux only; NaN elsewhere or when it is not running."""

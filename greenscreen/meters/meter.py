@@ -33,7 +33,7 @@ from .attribution import Attribution
 from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable, check_positive
 from .intervals import fill_errors
 from .registry import check_source, plan
-from .series import DeviceSeries
+from .series import DeviceSeries, DeviceWindow
 from .window import ComponentWindow, Window
 
 ATTRIBUTIONS = ("process", "device")
@@ -124,6 +124,13 @@ class EnergyMeter:
             raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or "
                           "UUIDs")
         check_choice("attribution", attribution, ATTRIBUTIONS)
+        instances = [source] if isinstance(source, PowerSource) else (
+            source if isinstance(source, (list, tuple)) else [])
+        if gpus is not None and any(isinstance(s, PowerSource) and "gpu" in s.components
+                                    for s in instances):
+            raise invalid("gpus", gpus, "None where the GPU source is a PowerSource "
+                          "instance: give the instance its own gpus= (e.g. "
+                          "NvmlSource(gpus=[1])), which it measures")
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> "EnergyMeter":
@@ -135,6 +142,9 @@ class EnergyMeter:
         chosen = plan(self.requested, self.interval, self.gpus)
         self.skipped, self.unmeasured = chosen.skipped, chosen.unmeasured
         self._sources, self._provenance = [], {}
+        with self._lock:  # a restart begins new series: its sources' counters start afresh
+            self._series.clear()
+            self._origin.clear()
         try:
             self._start_sources(chosen.sources)
         except BaseException:
@@ -308,7 +318,10 @@ class EnergyMeter:
             series = self._ordered()
             for s in series:  # what its readings are known to be (None: an estimate)
                 s.facts = facts_for(self._provenance.get(s.component, "measured"))
-            w.devices = [s.window(w.t_start, w.t_end, self.hold) for s in series]
+            # The devices that gave no reading go last: attribution pairs the first ones
+            # with `series`.
+            w.devices = ([s.window(w.t_start, w.t_end, self.hold) for s in series]
+                         + self._silent_devices())
             before = [d.energy_j for d in w.devices]  # attribution may charge a share
             w.power_peak_w = self._total_peak(w.t_start, w.t_end)
             missing = {(s.component, s.index): s.missing_power for s in series}
@@ -342,6 +355,17 @@ class EnergyMeter:
         elif w.coverage < 0.99:
             w.reason = f"samples cover {w.coverage:.0%} of the window" + self._health_suffix()
 
+    def _silent_devices(self) -> list[DeviceWindow]:
+        """A NaN window for each device a source should read and has given no reading of
+        since it started (a RAPL package that fails from its first read): its component's
+        total is then unknown, not the total of the devices that did answer. Under the
+        lock."""
+        return [DeviceWindow(index, label, label, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0.0,
+                             component)
+                for source in self._sources
+                for component, index, label in source.expected_devices()
+                if (component, index) not in self._series]
+
     def _why_nan(self, w: Window, missing: dict) -> str:
         parts = [f"no sample received for {c} from its source ({cw.source})"
                  for c, cw in w.components.items() if not cw.devices]
@@ -358,7 +382,7 @@ class EnergyMeter:
             # would warn again at each window for the same fault.
             parts.append(f"{what} has no power sample near the window"
                          + (" (its power readings were [N/A])"
-                            if missing[(d.component, d.index)] else ""))
+                            if missing.get((d.component, d.index)) else ""))
         return "; ".join(parts) + self._health_suffix()
 
     def _total_peak(self, a: float, b: float) -> float:

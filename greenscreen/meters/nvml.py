@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+from ..validation import check_choice, invalid
+from ._util import is_gpu_list
 from .base import NAN, PolledSource, Sample, SourceUnavailable
 from .nvidia_smi import visible_gpus
 
@@ -34,16 +36,23 @@ class NvmlSource(PolledSource):
 
     def __init__(self, interval: float = 0.1, gpus=None, counter: bool = True) -> None:
         super().__init__(interval)
+        if gpus is not None and not is_gpu_list(gpus):
+            raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or "
+                          "UUIDs")
+        check_choice("counter", counter, (True, False))
         self.gpus = gpus
         self.use_counter = counter
         self.has_counter = False
         self._handles: list = []
+        self._indices: list[int] = []
 
     @property
     def provenance(self) -> str:  # type: ignore[override]
         return "measured:nvml-counter" if self.has_counter else "measured:nvml-power"
 
     def unavailable_reason(self) -> str | None:
+        if self._handles:  # open, and sampling: reopening would close its handles
+            return None
         try:
             self.open()
         except SourceUnavailable as exc:
@@ -67,6 +76,10 @@ class NvmlSource(PolledSource):
             raise SourceUnavailable("NVML lists no GPUs (or CUDA_VISIBLE_DEVICES hides them)")
         self.has_counter = self.use_counter and all(
             self._counter(nv, h) is not None for h in self._handles)
+        self._indices = [_try_int(lambda h=h: nv.nvmlDeviceGetIndex(h)) for h in self._handles]
+
+    def expected_devices(self) -> list[tuple[str, int, str]]:
+        return [("gpu", i, f"GPU {i}") for i in self._indices if i >= 0]
 
     def _ids(self, nv) -> list[str]:
         ids = visible_gpus(self.gpus)
@@ -120,6 +133,13 @@ class NvmlSource(PolledSource):
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _try_int(read) -> int:
+    try:
+        return int(read())
+    except Exception:
+        return -1
 
 
 def _try(read) -> float:

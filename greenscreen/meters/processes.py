@@ -236,6 +236,16 @@ def watcher_for(source_name: str, devices, interval: float = 1.0) -> ProcessWatc
     if source_name == "nvml":
         try:
             return ProcessWatcher(NvmlProcesses(), devices, interval)
-        except Exception:
-            return None
+        except Exception as exc:  # its reads fail, saying why: sharing is then unknown
+            return ProcessWatcher(Unlistable(str(exc)), devices, interval)
     return None
+
+
+class Unlistable:
+    """The reader for GPUs whose processes cannot be listed: every read fails, saying why."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def read(self, uuid_of: dict[int, str]) -> list:
+        raise RuntimeError(self.why)

@@ -48,6 +48,7 @@ import os
 import re
 import time
 
+from ..validation import invalid
 from .base import PolledSource, Sample, SourceUnavailable
 
 DEFAULT_ROOT = "/sys/class/powercap"
@@ -142,7 +143,7 @@ def find_zones(root: str) -> tuple[list[Zone], dict[str, str]]:
                 walk(path, _listdir(path))
 
     walk(root, entries)
-    zones, skipped, packages = [], {}, set()
+    zones, skipped, packages, drams = [], {}, set(), set()
     for control in CONTROL_TYPES:  # MSR zones first, so MMIO adds only missing packages
         for path, ctl, package, name in sorted(found):
             if ctl != control:
@@ -155,6 +156,10 @@ def find_zones(root: str) -> tuple[list[Zone], dict[str, str]]:
                 packages.add(package)
                 zones.append(Zone(path, ctl, package, name, "cpu"))
             elif name == "dram":
+                if package in drams:  # MMIO's view of a DRAM domain intel-rapl reads
+                    skipped[label] = "the same package's DRAM is read through intel-rapl"
+                    continue
+                drams.add(package)
                 zones.append(Zone(path, ctl, package, name, "dram"))
             else:
                 skipped[label] = ("inside the package's energy, not added again"
@@ -182,7 +187,10 @@ class RaplSource(PolledSource):
 
     def __init__(self, interval: float = 0.1, root: str | None = None) -> None:
         super().__init__(interval)
-        self.root = root if root is not None else default_root()
+        if root is not None and (not isinstance(root, (str, os.PathLike)) or not str(root)):
+            raise invalid("root", root, "the folder of a powercap tree (a path), or None "
+                          "for $GREENSCREEN_POWERCAP_ROOT or /sys/class/powercap")
+        self.root = str(root) if root is not None else default_root()
         self._zones: list[Zone] = []
         self.components: tuple[str, ...] = ()
         self.unreadable: dict[str, str] = {}
@@ -220,6 +228,9 @@ class RaplSource(PolledSource):
         if reason:
             raise SourceUnavailable(reason)
         self._zones = self._probe()
+
+    def expected_devices(self) -> list[tuple[str, int, str]]:
+        return [(z.component, z.package, z.label) for z in self._zones]
 
     def read(self) -> list[Sample]:
         """One sample per zone that can be read now. A zone that fails is left out of
