@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 import time
@@ -15,6 +14,7 @@ from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
 from ._arguments import check_arguments
+from ._copy import CopiedAsNew
 from ._inference import InferenceCalls
 from ._job import job_metadata
 from ._lock import take
@@ -24,10 +24,6 @@ from ._summary import attempt_record, document
 from ._windows import BlindWindow, log_fields, running_total
 
 NAN = float("nan")
-# What a copy of the callback does not take: its model, and what a call in progress holds
-# (the lock on log_dir, the meter and its windows, the open logs.csv).
-_BOUND_TO_A_CALL = {"_model", "_lock", "_meter", "_train", "_epoch", "_calls", "_run_log"}
-_SHARED = {"meter", "source"}  # what a copy shares: a running meter, PowerSource instances
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
 
 
@@ -45,7 +41,7 @@ def _guarded(hook):
     return wrapper
 
 
-class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
+class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Callback):
     """Measures the energy of every epoch and writes it into Keras `logs`.
 
     Each epoch's logs gain `energy_j`, `power_w` (mean), `power_peak_w`,
@@ -190,22 +186,6 @@ class SMICallback(ResumeFiles, InferenceCalls, keras.callbacks.Callback):
         self._no_summary: str | None = None
         self._lost: str | None = None  # why the earlier epochs' rows are lost
         self._job: dict = {}
-
-    def __deepcopy__(self, memo: dict) -> "SMICallback":
-        """A copy with the same arguments and `summary`, attached to no model and in no
-        call: KerasTuner, for one, deep-copies the callbacks for every trial. A meter
-        given as `meter=` and `PowerSource` instances given as `source=` are shared, not
-        copied (each samples from its own thread); the lock on `log_dir` and the meter a
-        call started stay with this callback."""
-        twin = self.__class__.__new__(self.__class__)
-        memo[id(self)] = twin
-        for name, value in self.__dict__.items():
-            if name not in _BOUND_TO_A_CALL:
-                setattr(twin, name, value if name in _SHARED else copy.deepcopy(value, memo))
-        twin._model, twin._lock, twin._owns_meter = None, None, False
-        twin._reset()
-        twin.summary = copy.deepcopy(self.summary, memo)
-        return twin
 
     def energy_so_far(self) -> dict | None:
         """At a fit's first epoch, what it has spent before it (the earlier attempts of a
