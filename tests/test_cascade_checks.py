@@ -61,12 +61,26 @@ def test_a_meter_given_must_be_an_energy_meter_and_is_started_if_it_is_not(fake_
 
 
 @ALL_BACKENDS
-def test_a_list_of_rows_is_one_array_for_a_model_of_one_input():
+@pytest.mark.parametrize("n", [5, 1])
+def test_a_list_of_rows_is_one_array_for_a_model_of_one_input(n):
     model = softmax_model()
-    x = np.random.default_rng(1).random((5, 4)).astype("float32")
+    x = np.random.default_rng(1).random((n, 4)).astype("float32")
     as_array = Cascade(model, model, "maxp", 0.0).predict(x).predictions
     as_rows = Cascade(model, model, "maxp", 0.0).predict(list(x)).predictions
-    assert len(as_rows) == 5 and (as_rows == as_array).all()
+    assert len(as_rows) == n and (as_rows == as_array).all()
+
+
+class ListOfRows:
+    """A model (predict_on_batch) that answers a Python list of probability rows."""
+
+    def predict_on_batch(self, x):
+        return [[0.9, 0.1] for _ in range(len(x))]
+
+
+def test_a_model_that_answers_a_list_of_rows_has_one_output():
+    model = ListOfRows()
+    result = Cascade(model, model, "maxp", 0.5).predict(np.zeros((3, 2)))
+    assert result.predictions.tolist() == [0, 0, 0]
 
 
 def test_a_list_of_numpy_numbers_is_one_array():
@@ -108,18 +122,24 @@ def test_heterogeneity_takes_predictions_as_a_tuple_of_classes():
     assert found.loc["a", "b"] == pytest.approx(1 / 3) and found.loc["b", "a"] == 0.0
 
 
-def test_a_model_of_several_outputs_is_refused_in_words():
+def test_a_model_of_several_outputs_is_refused_in_words_and_one_in_a_dict_is_its_output():
     inp = keras.Input((4,))
     dense = keras.layers.Dense(3, activation="softmax")
-    for model in (keras.Model(inp, {"p": dense(inp)}),
+    x = np.zeros((6, 4), dtype="float32")
+    for model in (keras.Model(inp, {"p": dense(inp), "q": keras.layers.Dense(2)(inp)}),
                   keras.Model(inp, [dense(inp), keras.layers.Dense(2)(inp)])):
-        with pytest.raises(NotProbabilities, match="several outputs is not supported"):
-            Cascade(model, model, "maxp", 0.5).predict(np.zeros((6, 4), dtype="float32"))
+        with pytest.raises(NotProbabilities, match="gave 2 outputs.*not supported"):
+            Cascade(model, model, "maxp", 0.5).predict(x)
+    one = keras.Model(inp, {"p": dense(inp)})
+    assert len(Cascade(one, one, "maxp", 0.5).predict(x).predictions) == 6
 
 
-def test_add_duplicates_refuses_a_negative_seed():
+def test_add_duplicates_refuses_a_negative_seed_and_takes_numpy_s_others():
     with pytest.raises(ValueError, match="seed=-1 is not valid"):
         add_duplicates(np.zeros((4, 2)), np.zeros(4), duplicates=0.5, seed=-1)
+    for seed in (None, 2**40):  # as np.random.default_rng takes them
+        x, _ = add_duplicates(np.zeros((4, 2)), np.zeros(4), duplicates=0.5, seed=seed)
+        assert len(x) == 6
 
 
 def test_cli_refuses_a_negative_seed_in_one_line():
@@ -143,3 +163,26 @@ def test_cli_a_model_file_that_needs_a_layer_of_your_own_is_one_line(tmp_path):
     assert done.returncode == 2, done.stderr[-2000:]
     assert "needs a class that is not known here" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cli_a_model_file_this_keras_cannot_read_is_not_called_a_layer_of_your_own(tmp_path):
+    """A file whose layer config holds an argument this Keras does not know (saved by a
+    newer one): unreadable, not "needs a class of your own"."""
+    import json
+    import zipfile
+
+    path = tmp_path / "plain.keras"
+    keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                      keras.layers.Dense(10, activation="softmax")]).save(path)
+    edited = tmp_path / "newer.keras"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(edited, "w") as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                config["config"]["layers"][-1]["config"]["newer_keras_option"] = None
+                data = json.dumps(config).encode()
+            out.writestr(item, data)
+    done = run_cli("heterogeneity", "-m1", str(edited))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "could not be loaded" in done.stderr and "not known here" not in done.stderr

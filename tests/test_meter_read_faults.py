@@ -89,7 +89,9 @@ def test_a_device_that_never_gives_a_reading_makes_its_component_unknown(tmp_pat
     cpu = window.components["cpu"]
     assert math.isnan(cpu.energy_j) and cpu.devices == 2  # was 50 J from package 0 alone
     assert math.isnan(window.energy_j)
-    assert "cpu 1 (intel-rapl:1 (package-1)) has no power sample" in window.reason
+    assert "cpu 1 (rapl:intel-rapl:1) has no power sample" in window.reason
+    silent = [d for d in window.devices if d.index == 1]  # named as its readings would be
+    assert [(d.uuid, d.name) for d in silent] == [("rapl:intel-rapl:1", "package-1")]
 
 
 def test_gpus_whose_processes_cannot_be_listed_are_never_taken_as_alone(fake_smi, tmp_path):

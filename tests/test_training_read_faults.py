@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from greenscreen.training import MagnitudePruning, RankedUpdates, SampleGating
+from greenscreen.training.gating import sub_batch_size
 
 pytestmark = pytest.mark.backends("tensorflow", "jax")
 
@@ -91,6 +92,15 @@ def test_the_sub_batch_is_ceil_of_rate_times_batch_on_a_partial_batch_too():
     gating.compile("sgd", "sparse_categorical_crossentropy")
     history = gating.fit(x, y, epochs=1, batch_size=100, verbose=0)
     assert history.history["samples_trained"] == [45.0]
+
+
+@pytest.mark.parametrize("batch, rate, k", [(100, 0.3, 30), (50, 0.3, 15), (7, 0.57, 4),
+                                            (3, 0.01, 1)])
+def test_the_sub_batch_size_of_a_batch_tensor_is_that_of_the_same_batch_as_an_int(
+        batch, rate, k):
+    assert sub_batch_size(batch, rate) == k
+    tensor = keras.ops.convert_to_tensor(batch, "int32")
+    assert int(keras.ops.convert_to_numpy(sub_batch_size(tensor, rate))) == k
 
 
 @pytest.mark.parametrize("make, said", [

@@ -92,11 +92,18 @@ class EnergyBudget(keras.callbacks.Callback):
         # A fit that continues earlier attempts may have spent the budget before its first
         # epoch: it stops now, after one batch (Keras checks `stop_training` after each),
         # not after a whole epoch more.
-        if self._began:
+        if getattr(self, "_began", True):  # True: hooks called without on_train_begin
             return
         self._began = True
-        before = next((c.energy_so_far() for c in beside(self)
-                       if isinstance(c, SMICallback)), None)
+        try:
+            before = next((c.energy_so_far() for c in beside(self)
+                           if isinstance(c, SMICallback)), None)
+        except Exception as exc:  # measurement never stops training: counted from the
+            # first epoch's end instead, as before a resume was known
+            self._warn_once("before", "could not read what the fit spent before its first "
+                                      f"epoch ({type(exc).__name__}: {exc}); it counts from "
+                                      "the first epoch's end")
+            return
         if before is None or math.isnan(before["energy_total_j"]):
             return
         self.spent_j = float(before["energy_total_j"])

@@ -62,10 +62,12 @@ def load_model(path: str, name: str = "model"):
         return keras.saving.load_model(path, safe_mode=True)
     except (KeyError, OSError, zipfile.BadZipFile) as exc:  # a zip, but not a model's
         raise _unreadable(path, name, exc) from None
-    except TypeError as exc:  # Keras: a class the file names is not known here
+    except TypeError as exc:  # Keras: a class the file names is not known here, or a
+        if "locate class" not in str(exc) and "Unknown layer" not in str(exc):  # config
+            raise _unreadable(path, name, exc) from None  # this Keras cannot take
         raise BadModelFile(
             f"{name}={path!r} could not be loaded: it needs a class that is not known "
-            f"here ({str(exc).splitlines()[0][:200]}). A layer of your own is loaded by "
+            f"here ({str(exc).splitlines()[0]}). A layer of your own is loaded by "
             "Python code that imports the module defining it (registered with "
             "@keras.saving.register_keras_serializable); this command cannot") from None
     except ValueError as exc:

@@ -100,14 +100,17 @@ def several(x: Any, model: Any = None) -> bool:
         return True
     if not (isinstance(x, (list, tuple)) and len(x) > 0 and len(getattr(x[0], "shape", ())) > 0):
         return False
-    return not (len(x) > 1 and inputs_of(model) == 1)
+    ranks = input_ranks(model)
+    # A Keras model of one input: its rows (each one rank below the input) are one array
+    return not (ranks is not None and len(ranks) == 1 and len(x[0].shape) == ranks[0] - 1)
 
 
-def inputs_of(model: Any) -> int | None:
-    """How many inputs a built Keras model takes; None where that is not known (a model
-    not yet built, or not a Keras model)."""
+def input_ranks(model: Any) -> list[int] | None:
+    """The rank (batch axis included) of each input of a built Keras model; None where
+    that is not known (a model not yet built, or not a Keras model)."""
     try:
-        return len(model.inputs) if getattr(model, "inputs", None) else None
+        inputs = getattr(model, "inputs", None)
+        return [len(i.shape) for i in inputs] if inputs else None
     except (AttributeError, ValueError, TypeError):  # a subclassed model not yet called
         return None
 

@@ -61,15 +61,23 @@ def _padded(model, rows: "np.ndarray | _inputs.Inputs", batch_size: int) -> np.n
 
 
 def one_output(out):
-    """A model's one output; a model of several (a list, tuple or dict of them) is refused
-    before NumPy would try to read them as one array."""
-    if isinstance(out, (dict, list, tuple)):
-        raise NotProbabilities(
-            f"a cascade needs each model's one output, class probabilities; the model "
-            f"gave {len(out)} outputs (a {type(out).__name__}). A model with several "
-            "outputs is not supported: give the cascade a model of its classifier output "
-            "(keras.Model(model.inputs, model.outputs[k]))")
-    return out
+    """A model's one output. Several (a dict of outputs, or a list or tuple of arrays, as
+    a Keras model of several outputs gives them) are refused before NumPy would try to
+    read them as one array; one in a list or dict is that output. A list of probability
+    rows is one output."""
+    if isinstance(out, dict):
+        parts = list(out.values())
+    elif isinstance(out, (list, tuple)) and out and len(np.shape(out[0])) >= 2:
+        parts = list(out)
+    else:
+        return out
+    if len(parts) == 1:
+        return parts[0]
+    raise NotProbabilities(
+        f"a cascade needs each model's one output, class probabilities; the model gave "
+        f"{len(parts)} outputs. A model with several outputs is not supported: give the "
+        "cascade a model of its classifier output (keras.Model(model.inputs, "
+        "model.outputs[k]))")
 
 
 @dataclass

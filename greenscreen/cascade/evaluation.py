@@ -54,7 +54,7 @@ def add_duplicates(x: np.ndarray, y: np.ndarray, duplicates: float = 0.0,
     by 180° or flipped either way, which keep their shape). The result is shuffled."""
     check_number("duplicates", duplicates, low=0, high=1)
     check_number("rotations", rotations, low=0, high=1)
-    check_integer("seed", seed, low=0, high=2**32 - 1)
+    check_integer("seed", seed, low=0, allow_none=True)  # as np.random.default_rng takes
     x = _inputs.samples("x", x, inputs=False)
     y = _inputs.labels("y", y, len(x))
     if rotations > 0 and x.ndim not in (3, 4):

@@ -123,7 +123,9 @@ def measuring(meter: EnergyMeter | None):
     """`meter`, started if it is not running (and left running: it is the caller's), or
     an `EnergyMeter("auto")` started for the block and stopped after it."""
     if meter is not None:
-        yield meter.start()
+        if not meter.running:  # started here: its first reading before the first window
+            meter.start().wait_for_sample(5.0)
+        yield meter
         return
     own = EnergyMeter(interval=0.05).start()
     try:
@@ -198,5 +200,13 @@ def _joint_source(small: ModelCost, big: ModelCost) -> tuple[str, str | None]:
     a measurement and an estimate (or two sources) are never added into one figure."""
     if small.source == big.source:
         return small.source, None
+    if _measured_by(small.source) == _measured_by(big.source):  # only the attribution
+        return f"{small.source} + {big.source}", None  # differs (another process came)
     return "none", (f"the small model's energy was {small.source} and the big model's "
                     f"{big.source}: they are not added into one figure")
+
+
+def _measured_by(source: str) -> list[str]:
+    """A provenance without its attribution tags: "measured:nvml-counter;attributed:
+    sm-share + measured:rapl" -> ["measured:nvml-counter", "measured:rapl"]."""
+    return [part.split(";")[0] for part in source.split(" + ")]

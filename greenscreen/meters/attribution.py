@@ -42,6 +42,7 @@ class Attribution:
         """Watches the GPUs' processes where a GPU source (by name) runs, and the CPU-time
         share where the CPU or DRAM is measured and each process is charged its share."""
         self.watcher = watcher_for(gpu_source, uuids) if gpu_source else None
+        self._listing_awaited = False  # a meter started again awaits its new watcher's
         if self.watcher is not None:
             self.watcher.start()
         if self.mode == "process" and cpu_measured:

@@ -138,10 +138,10 @@ class PowerSource(abc.ABC):
         or its timer's read held it up). Sources that cannot be read on demand do nothing."""
         return False
 
-    def expected_devices(self) -> list[tuple[str, int, str]]:
-        """(component, index, label) of each device this source, once started, should
-        give readings of: a meter counts one that gave none as unknown (NaN), not as
-        absent. [] where the source does not know them in advance."""
+    def expected_devices(self) -> list[tuple[str, int, str, str]]:
+        """(component, index, uuid, name) of each device this source, once started, should
+        give readings of, as its samples name it: a meter counts one that gave none as
+        unknown (NaN), not as absent. [] where the source does not know them in advance."""
         return []
 
     def cpu_seconds(self) -> float:

@@ -360,10 +360,10 @@ class EnergyMeter:
         since it started (a RAPL package that fails from its first read): its component's
         total is then unknown, not the total of the devices that did answer. Under the
         lock."""
-        return [DeviceWindow(index, label, label, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0.0,
+        return [DeviceWindow(index, uuid, name, NAN, NAN, NAN, NAN, NAN, NAN, 0, 0.0,
                              component)
                 for source in self._sources
-                for component, index, label in source.expected_devices()
+                for component, index, uuid, name in source.expected_devices()
                 if (component, index) not in self._series]
 
     def _why_nan(self, w: Window, missing: dict) -> str:

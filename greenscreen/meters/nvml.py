@@ -44,7 +44,7 @@ class NvmlSource(PolledSource):
         self.use_counter = counter
         self.has_counter = False
         self._handles: list = []
-        self._indices: list[int] = []
+        self._devices: list = []  # (component, index, uuid, name) of each opened GPU
 
     @property
     def provenance(self) -> str:  # type: ignore[override]
@@ -76,10 +76,18 @@ class NvmlSource(PolledSource):
             raise SourceUnavailable("NVML lists no GPUs (or CUDA_VISIBLE_DEVICES hides them)")
         self.has_counter = self.use_counter and all(
             self._counter(nv, h) is not None for h in self._handles)
-        self._indices = [_try_int(lambda h=h: nv.nvmlDeviceGetIndex(h)) for h in self._handles]
+        self._devices = [self._identity(nv, h) for h in self._handles]
 
-    def expected_devices(self) -> list[tuple[str, int, str]]:
-        return [("gpu", i, f"GPU {i}") for i in self._indices if i >= 0]
+    @staticmethod
+    def _identity(nv, handle) -> tuple[str, int, str, str] | None:
+        try:
+            return ("gpu", int(nv.nvmlDeviceGetIndex(handle)),
+                    _text(nv.nvmlDeviceGetUUID(handle)), _text(nv.nvmlDeviceGetName(handle)))
+        except Exception:  # a GPU that cannot say who it is: not expected by name
+            return None
+
+    def expected_devices(self) -> list[tuple[str, int, str, str]]:
+        return [d for d in self._devices if d is not None]
 
     def _ids(self, nv) -> list[str]:
         ids = visible_gpus(self.gpus)
@@ -133,13 +141,6 @@ class NvmlSource(PolledSource):
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _try_int(read) -> int:
-    try:
-        return int(read())
-    except Exception:
-        return -1
 
 
 def _try(read) -> float:

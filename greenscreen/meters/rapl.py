@@ -229,8 +229,8 @@ class RaplSource(PolledSource):
             raise SourceUnavailable(reason)
         self._zones = self._probe()
 
-    def expected_devices(self) -> list[tuple[str, int, str]]:
-        return [(z.component, z.package, z.label) for z in self._zones]
+    def expected_devices(self) -> list[tuple[str, int, str, str]]:
+        return [(z.component, z.package, _uuid(z), z.name) for z in self._zones]
 
     def read(self) -> list[Sample]:
         """One sample per zone that can be read now. A zone that fails is left out of
@@ -245,7 +245,7 @@ class RaplSource(PolledSource):
             if z.reset:
                 self._record_reset(z)
             samples.append(Sample(
-                t=now, index=z.package, uuid=f"rapl:{os.path.basename(z.path)}", name=z.name,
+                t=now, index=z.package, uuid=_uuid(z), name=z.name,
                 energy_mj=energy, component=z.component,
                 energy_range_mj=z.max_uj / 1000.0 if z.max_uj > 0 else float("nan"),
                 counter_reset=z.reset))
@@ -261,6 +261,11 @@ class RaplSource(PolledSource):
                else "too far for a wrap")
         self.health.reason = (f"{self.name}: {zone.label}'s energy_uj went back ({why}): "
                               "rebased, that interval's energy not counted")
+
+
+def _uuid(zone: Zone) -> str:
+    """The id a zone's readings carry: "rapl:intel-rapl:0"."""
+    return f"rapl:{os.path.basename(zone.path)}"
 
 
 def _why_unreadable(zone: Zone) -> str | None:

@@ -24,7 +24,7 @@ data must then carry each sample's index: `fit(with_indices(x), y)`.
 
 from __future__ import annotations
 
-import math
+from fractions import Fraction
 
 import keras
 import numpy as np
@@ -130,13 +130,15 @@ def _take(structure, slots):
 def sub_batch_size(batch, rate: float):
     """k = ceil(rate * batch), at least 1: a Python int when the batch size is static.
 
-    The product is taken in float64 and rounded to 6 decimals first, on both paths, so
-    that k is the same whether the batch is static (JAX) or a tensor (TensorFlow's last,
-    partial batch): in float32, 0.3 x 100 was 30.000001, which ceil made 31."""
+    In integers, with the rate as a fraction (denominator at most 10^4), so that k is the
+    same whether the batch is static (JAX) or a tensor (TensorFlow's last, partial
+    batch): in float32, 0.3 x 100 was 30.000001, which ceil made 31."""
+    ratio = Fraction(rate).limit_denominator(10**4)
+    num, den = ratio.numerator, ratio.denominator
     if isinstance(batch, int):
-        return max(1, math.ceil(round(rate * batch, 6)))
-    product = ops.cast(batch, "float64") * rate
-    return ops.maximum(1, ops.cast(ops.ceil(ops.round(product * 1e6) / 1e6), "int32"))
+        return max(1, -(-batch * num // den))
+    batch = ops.cast(batch, "int32")  # batch x num stays below 2^31 up to 214k samples
+    return ops.maximum(1, (batch * num + den - 1) // den)
 
 
 class SampleGating(WrappedModel):
