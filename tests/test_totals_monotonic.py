@@ -12,6 +12,7 @@ epoch at 10 Hz): there a later window may differ by one interval's change of pow
 import csv
 import json
 import math
+import os
 import sys
 import time
 import types
@@ -189,6 +190,20 @@ class FakeNvml(types.ModuleType):
 
     def nvmlDeviceGetMemoryInfo(self, handle):
         return types.SimpleNamespace(used=2**30)
+
+    # The GPU's compute processes: this one alone (a listing that failed would mark the
+    # figures sharing-unknown, as it should).
+    class NVMLError(Exception):
+        pass
+
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        return 0
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        return [types.SimpleNamespace(pid=os.getpid())]
+
+    def nvmlDeviceGetProcessUtilization(self, handle, since):
+        raise self.NVMLError("no samples")
 
 
 @pytest.mark.parametrize("counter", [True, False])
