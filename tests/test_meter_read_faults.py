@@ -5,7 +5,9 @@ arguments the sources took without a word."""
 import copy
 import math
 import os
+import sys
 import time
+import types
 import warnings
 from pathlib import Path
 
@@ -133,3 +135,66 @@ def test_a_callback_with_a_source_instance_copies_and_shares_it(tmp_path):
     twin = copy.deepcopy(SMICallback(log_dir=None, source=source))
     assert twin.source is source
 
+
+
+class NvmlWithoutProcesses(types.ModuleType):
+    """pynvml with one GPU at 100 W whose third session fails: the source's probe and its
+    start open the first two, and the process watcher's own session fails, as where
+    process listing is not permitted."""
+
+    NVML_TEMPERATURE_GPU = 0
+
+    def __init__(self):
+        super().__init__("pynvml")
+        self.sessions = 0
+
+    def nvmlInit(self):
+        self.sessions += 1
+        if self.sessions > 2:
+            raise RuntimeError("Insufficient Permissions")
+
+    def nvmlShutdown(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return index
+
+    def nvmlDeviceGetIndex(self, handle):
+        return 0
+
+    def nvmlDeviceGetUUID(self, handle):
+        return "GPU-nvml-0"
+
+    def nvmlDeviceGetName(self, handle):
+        return "NVIDIA H200"
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return 100_000
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        raise RuntimeError("Not Supported")
+
+    def nvmlDeviceGetTemperature(self, handle, sensor):
+        return 50
+
+    def nvmlDeviceGetUtilizationRates(self, handle):
+        return types.SimpleNamespace(gpu=90)
+
+    def nvmlDeviceGetMemoryInfo(self, handle):
+        return types.SimpleNamespace(used=2**30)
+
+
+def test_nvml_gpus_whose_process_listing_cannot_start_are_sharing_unknown(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", NvmlWithoutProcesses())
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        with EnergyMeter(source="nvml", interval=0.05) as meter:
+            assert meter.wait_for_sample(10)
+            with meter.window() as window:
+                time.sleep(0.3)
+    assert window.source == "measured:nvml-power;attributed:sharing-unknown"
+    assert any("Insufficient Permissions" in str(w.message) for w in said)
