@@ -121,6 +121,7 @@ def test_the_gpus_of_a_gpu_source_instance_are_its_own():
     (lambda: NvmlSource(gpus="0,1"), "gpus='0,1' is not valid"),
     (lambda: NvmlSource(gpus=[-1]), "gpus=\\[-1\\] is not valid"),
     (lambda: NvmlSource(counter="no"), "counter='no' is not valid"),
+    (lambda: NvmlSource(counter=1), "counter=1 is not valid"),
     (lambda: RaplSource(root=123), "root=123 is not valid"),
     (lambda: RaplSource(root=""), "root='' is not valid"),
 ])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ..validation import check_choice, invalid
+from ..validation import invalid
 from ._util import is_gpu_list
 from .base import NAN, PolledSource, Sample, SourceUnavailable
 from .nvidia_smi import visible_gpus
@@ -39,7 +39,9 @@ class NvmlSource(PolledSource):
         if gpus is not None and not is_gpu_list(gpus):
             raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or "
                           "UUIDs")
-        check_choice("counter", counter, (True, False))
+        if not isinstance(counter, bool):  # check_choice would take 1 and 0 as True, False
+            raise invalid("counter", counter, "True (the total-energy counter where every "
+                          "GPU has it) or False (polled power)")
         self.gpus = gpus
         self.use_counter = counter
         self.has_counter = False
