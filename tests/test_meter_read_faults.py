@@ -7,13 +7,13 @@ import math
 import os
 import sys
 import time
-import types
 import warnings
 from pathlib import Path
 
 import powercap
 import pytest
 from conftest import UUID0
+from test_totals_monotonic import FakeNvml
 
 from greenscreen import SMICallback
 from greenscreen.meters import EnergyMeter, NvmlSource, RaplSource
@@ -96,17 +96,23 @@ def test_a_device_that_never_gives_a_reading_makes_its_component_unknown(tmp_pat
     assert [(d.uuid, d.name) for d in silent] == [("rapl:intel-rapl:1", "package-1")]
 
 
+def a_window_and_its_warnings(source: str):
+    """A 0.3 s window of a meter of `source`, and every warning given meanwhile."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        with EnergyMeter(source=source, interval=0.05) as meter:
+            assert meter.wait_for_sample(10)
+            with meter.window() as window:
+                time.sleep(0.3)
+    return window, said
+
+
 def test_gpus_whose_processes_cannot_be_listed_are_never_taken_as_alone(fake_smi, tmp_path):
     """The stream reads power, but listing the GPUs' processes fails: the figures are the
     whole GPUs', marked sharing-unknown with the reason, as for a container."""
     fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": 100.0}}],
                        listing_fails=True)
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        with EnergyMeter(source="nvidia-smi", interval=0.05) as meter:
-            assert meter.wait_for_sample(10)
-            with meter.window() as window:
-                time.sleep(0.3)
+    window, said = a_window_and_its_warnings("nvidia-smi")
     assert window.source == "measured:nvidia-smi;attributed:sharing-unknown"
     assert window.shared_with == "unknown"
     assert any("compute processes were not listed" in str(w.message) for w in said)
@@ -138,64 +144,22 @@ def test_a_callback_with_a_source_instance_copies_and_shares_it(tmp_path):
 
 
 
-class NvmlWithoutProcesses(types.ModuleType):
-    """pynvml with one GPU at 100 W whose third session fails: the source's probe and its
-    start open the first two, and the process watcher's own session fails, as where
-    process listing is not permitted."""
+class NvmlWithoutProcesses(FakeNvml):
+    """The fake pynvml whose third session fails: the source's probe and its start open
+    the first two, and the process watcher's own session fails, as where process listing
+    is not permitted."""
 
-    NVML_TEMPERATURE_GPU = 0
-
-    def __init__(self):
-        super().__init__("pynvml")
-        self.sessions = 0
+    sessions = 0
 
     def nvmlInit(self):
         self.sessions += 1
         if self.sessions > 2:
             raise RuntimeError("Insufficient Permissions")
 
-    def nvmlShutdown(self):
-        pass
-
-    def nvmlDeviceGetCount(self):
-        return 1
-
-    def nvmlDeviceGetHandleByIndex(self, index):
-        return index
-
-    def nvmlDeviceGetIndex(self, handle):
-        return 0
-
-    def nvmlDeviceGetUUID(self, handle):
-        return "GPU-nvml-0"
-
-    def nvmlDeviceGetName(self, handle):
-        return "NVIDIA H200"
-
-    def nvmlDeviceGetPowerUsage(self, handle):
-        return 100_000
-
-    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
-        raise RuntimeError("Not Supported")
-
-    def nvmlDeviceGetTemperature(self, handle, sensor):
-        return 50
-
-    def nvmlDeviceGetUtilizationRates(self, handle):
-        return types.SimpleNamespace(gpu=90)
-
-    def nvmlDeviceGetMemoryInfo(self, handle):
-        return types.SimpleNamespace(used=2**30)
-
 
 def test_nvml_gpus_whose_process_listing_cannot_start_are_sharing_unknown(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", NvmlWithoutProcesses())
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        with EnergyMeter(source="nvml", interval=0.05) as meter:
-            assert meter.wait_for_sample(10)
-            with meter.window() as window:
-                time.sleep(0.3)
-    assert window.source == "measured:nvml-power;attributed:sharing-unknown"
+    window, said = a_window_and_its_warnings("nvml")
+    assert window.source == "measured:nvml-counter;attributed:sharing-unknown"
     assert any("Insufficient Permissions" in str(w.message) for w in said)
