@@ -18,10 +18,14 @@ MODEL = ("a Keras model, or an object with predict_on_batch(x) or "
          "predict(x, batch_size=, verbose=) returning class probabilities")
 
 
-def check_model(name: str, model: Any) -> Any:
+def is_model(model: Any) -> bool:
     """`model` can be asked for predictions, as `cascade.infer` asks it."""
-    if not callable(getattr(model, "predict_on_batch", None)) and not callable(
-            getattr(model, "predict", None)):
+    return callable(getattr(model, "predict_on_batch", None)) or callable(
+        getattr(model, "predict", None))
+
+
+def check_model(name: str, model: Any) -> Any:
+    if not is_model(model):
         raise invalid(name, model, MODEL)
     return model
 

@@ -30,8 +30,7 @@ def _right(name: str, model, x, y) -> np.ndarray:
     from .cascade import infer
     from .scores import probabilities
 
-    if callable(getattr(model, "predict_on_batch", None)) or callable(
-            getattr(model, "predict", None)):
+    if _inputs.is_model(model):
         pred = infer(model, _inputs.samples("x", x, model=model))
     else:
         pred = _inputs.one_array(f"models[{name!r}]", model)

@@ -87,7 +87,7 @@ class RankedUpdates(WrappedModel):
             raise invalid("model", model.name, "a model with trainable variables to rank")
         self.groups = _layer_groups(model.trainable_variables)
         # One slot per layer that has variables, trainable now or not: a layer unfrozen
-        # after wrapping is ranked from the next compile (`_regroup`).
+        # after wrapping is ranked from the next `compile`.
         self.layer_saliency = keras.Variable(
             np.zeros(len(_layer_groups(model.variables)), "float32"), trainable=False,
             name="layer_saliency")
