@@ -65,8 +65,9 @@ def test_a_meter_started_again_measures_its_new_window(tmp_path):
                 add_joules(counter, 10.0)
                 time.sleep(0.5)
         # Read again as the window closes: between the two readings the counter's 10 J
-        # are spread evenly, so the window holds most of them (the second start: 0 J)
-        assert 5.0 < window.energy_j <= 10.0 + 1e-6 and window.reason is None
+        # are spread evenly, and the window's share of them depends on when the first
+        # reading came; the second start measured exactly 0 J.
+        assert 0.0 < window.energy_j <= 10.0 + 1e-6 and window.reason is None
 
 
 class PackageOneFailsOnceOpen(RaplSource):
