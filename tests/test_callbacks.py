@@ -300,7 +300,8 @@ def test_energy_budget_bad_arguments(kwargs):
 @pytest.mark.parametrize("kwargs, match", [
     ({"country": "XX"}, "country='XX' is not valid; allowed: an ISO 3166 code"),
     ({"source": "gpu"}, "source='gpu' is not valid; allowed: 'auto', 'nvidia-smi'"),
-    ({"interval": 0}, "interval=0 is not valid; allowed: a number in (0, inf)"),
+    ({"interval": 0}, "interval=0 is not valid; allowed: a number in [0.001, inf)"),
+    ({"interval": 1e-9}, "interval=1e-09 is not valid; allowed: a number in [0.001, inf)"),
     ({"pue": 0.5}, "pue=0.5 is not valid"),
     ({"carbon_intensity": -1}, "carbon_intensity=-1 is not valid"),
     ({"gpus": "0,1"}, "gpus='0,1' is not valid; allowed: None or a list"),

@@ -11,7 +11,14 @@ from bisect import bisect_left
 import pytest
 from conftest import UUID0, UUID1, processes_running, trace_energy, zombie_children
 
-from greenscreen.meters import EnergyMeter, NvidiaSmiSource, SourceUnavailable
+from greenscreen.meters import (
+    CpuTimeEstimate,
+    EnergyMeter,
+    NvidiaSmiSource,
+    NvmlSource,
+    RaplSource,
+    SourceUnavailable,
+)
 
 
 def varying_gpus(t0):
@@ -255,10 +262,15 @@ def test_unknown_source_is_one_clear_error():
         EnergyMeter(source="gpu")
 
 
-@pytest.mark.parametrize("interval", [-0.1, 0, "fast", float("nan")])
+@pytest.mark.parametrize("interval", [-0.1, 0, "fast", float("nan"), 1e-9, 0.0009])
 def test_bad_interval_is_one_clear_error(interval):
-    with pytest.raises(ValueError, match=r"interval=.* is not valid; allowed: a number in \(0"):
-        EnergyMeter(interval=interval)
+    # Below a millisecond a polling thread would only spin: nvidia-smi's --loop-ms takes
+    # whole milliseconds, and the meter would spend the energy it measures.
+    allowed = r"interval=.* is not valid; allowed: a number in \[0.001, inf\)"
+    for make in (EnergyMeter, RaplSource, NvmlSource, CpuTimeEstimate, NvidiaSmiSource):
+        with pytest.raises(ValueError, match=allowed):
+            make(interval=interval)
+    EnergyMeter(interval=0.001)
 
 
 @pytest.mark.parametrize("kwargs, match", [

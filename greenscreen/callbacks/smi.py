@@ -69,7 +69,8 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
         log_dir: Folder for `logs.csv` and `summary.json`; None writes no file. One fit
             writes it at a time (it locks `greenscreen.lock` there): one that finds
             another writing there warns, and its energy goes into its Keras logs only.
-        interval: Seconds between power samples (default 0.1, i.e. 10 Hz).
+        interval: Seconds between power samples (default 0.1, i.e. 10 Hz; at least
+            0.001).
         source: "auto" (every component it can read: GPUs, CPU packages and
             DRAM), one of "nvidia-smi", "nvml", "rapl", "estimate", a list of
             them (e.g. `["nvml", "rapl"]`) or a `PowerSource` (see

@@ -19,6 +19,9 @@ from ..validation import check_number
 
 NAN = float("nan")
 MIN_GAP_S = 0.02  # the closest two reads of a polled source may be (or a quarter interval)
+# The shortest sampling interval: nvidia-smi's --loop-ms counts whole milliseconds, and a
+# shorter one would only make a polling thread spin, spending the energy it measures.
+MIN_INTERVAL_S = 0.001
 # What a sample measures: a GPU board, a CPU package (RAPL "package-N") or the DRAM of a
 # package (RAPL "dram"). A meter sums its components into one total, never an estimate
 # into a measurement.
@@ -33,6 +36,16 @@ def check_positive(name: str, value: Any, *, allow_none: bool = False) -> Any:
     """
     return check_number(name, value, low=0, low_open=True, high=math.inf, high_open=True,
                         allow_none=allow_none)
+
+
+def check_interval(interval: Any) -> Any:
+    """Checks a sampling interval in seconds: a finite number of at least 0.001 (1 ms).
+
+    The one rule for every source and meter, so that `EnergyMeter(interval=...)`,
+    `SMICallback(interval=...)` and each source's own argument fail alike, at construction.
+    """
+    return check_number("interval", interval, low=MIN_INTERVAL_S, high=math.inf,
+                        high_open=True)
 
 
 class SourceUnavailable(RuntimeError):
@@ -117,7 +130,7 @@ class PowerSource(abc.ABC):
     reads_on_demand: bool = False
 
     def __init__(self, interval: float = 0.1) -> None:
-        self.interval = check_positive("interval", interval)
+        self.interval = check_interval(interval)
         self.health = SourceHealth()
 
     @abc.abstractmethod

@@ -30,7 +30,7 @@ from ..validation import check_choice, check_number, invalid
 from ._util import component_rank, is_gpu_list, mean_of_finite, sum_or_nan, unique
 from .accuracy import facts_for
 from .attribution import Attribution
-from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable, check_positive
+from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable, check_interval
 from .intervals import fill_errors
 from .registry import check_source, plan
 from .series import DeviceSeries, DeviceWindow
@@ -52,7 +52,7 @@ class EnergyMeter:
             and raises `SourceUnavailable` where it cannot run. A list of names (or
             `PowerSource`s), e.g. `["nvml", "rapl"]`, measures those that can run
             and records why the others cannot. Or a `PowerSource` instance.
-        interval: Seconds between samples (default 0.1, i.e. 10 Hz).
+        interval: Seconds between samples (default 0.1, i.e. 10 Hz; at least 0.001).
         gpus: GPU indices or UUIDs to measure; default `CUDA_VISIBLE_DEVICES`.
         attribution: "process" (default) or "device", for every component. GPUs: when
             other processes compute on a measured GPU, "process" charges this process its
@@ -119,7 +119,7 @@ class EnergyMeter:
         >>> EnergyMeter.check_arguments(source=["nvml", "rapl"], attribution="device")
         """
         check_source(source)
-        check_positive("interval", interval)
+        check_interval(interval)
         if gpus is not None and not is_gpu_list(gpus):
             raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or "
                           "UUIDs")
