@@ -34,18 +34,23 @@ def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
     objective = objective or Objective()
     best, eligible, pick = _pick(ok, floor, objective)
     set_aside = estimates_set_aside(eligible)
+    # The means compare the runs the rule compares: an estimate is not averaged with
+    # measurements (a sweep resumed with a GPU after runs without one).
+    alike = comparable(ok)
     why = {}
     for f in factors:
-        mine = ok[ok[f].astype(str) == str(pick[f])]["energy_j"].mean()
-        rest = ok[ok[f].astype(str) != str(pick[f])]["energy_j"].mean()
+        mine = alike[alike[f].astype(str) == str(pick[f])]["energy_j"].mean()
+        rest = alike[alike[f].astype(str) != str(pick[f])]["energy_j"].mean()
         why[f] = {"value": _plain(pick[f]), "runs_with_value": int((ok[f].astype(str) == str(
             pick[f])).sum()), "mean_energy_j_with": _plain(mine),
             "mean_energy_j_others": _plain(rest)}
+    left_out = sorted(set(ok["run"]) - set(alike["run"]))
     return {"rule": "run", "run": pick["run"], "objective": float(pick["objective"]),
             "energy_j": float(pick["energy_j"]), "best_objective": best,
             **_floor(floor), "eligible_runs": eligible["run"].tolist(),
             "parameters": {f: _plain(pick[f]) for f in factors if f in pick},
             "explanation": why,
+            **({"explanation_estimates_left_out": left_out} if left_out else {}),
             **({"estimates_set_aside": set_aside} if set_aside else {}),
             "next": runners_up(ok.drop(pick.name), floor, objective, factors, pick)}
 

@@ -168,3 +168,34 @@ def test_what_the_search_cost_says_each_state_s_provenance(tmp_path):
     text = all_pages(d)
     assert ("state runs energy (J) share provenance done 3 260 39 % measured + estimated "
             "failed 1 400 61 % estimated") in text
+
+
+def test_the_repeats_energy_spread_leaves_an_estimated_repeat_out(tmp_path):
+    """A configuration measured at 100 J once and estimated at 1000 J once: page 1's noise
+    floor said "energy 81.8 % of the mean", a spread of two ways of obtaining energy, not
+    of seeds. Only the other configuration's two measured repeats (60, 62 J) make one."""
+    d = sweep(tmp_path / "s", 4, {"lr": [0.01, 0.05]}, repeats=2)
+    for i, (lr, energy, source) in enumerate([(0.01, 100.0, MEASURED), (0.01, 1000.0, ESTIMATED),
+                                              (0.05, 60.0, MEASURED), (0.05, 62.0, MEASURED)]):
+        write_run(d / f"{i:03d}", {"lr": lr}, energy, 0.9, source=source)
+    analysis.analyze(d)
+    first = first_page(d)
+    assert ("the sweep's 2 repeated configuration(s) (4 runs): accuracy 0, energy 2.3 % of "
+            "the mean (over 1 configuration(s), 2 runs, whose repeats' energy was obtained "
+            "alike)") in first, first
+    assert "81.8 %" not in first
+
+
+def test_the_recommendation_s_explanation_averages_no_estimate_with_measurements(tmp_path):
+    """analysis.json's explanation averaged run 001's 1000 J estimate with run 003's
+    62 J measurement (531 J) where the rule itself compares the measured runs alone."""
+    d = sweep(tmp_path / "s", 4, {"lr": [0.01, 0.05], "batch_size": [16, 32]})
+    for i, (lr, batch, energy, source) in enumerate([
+            (0.01, 16, 100.0, MEASURED), (0.01, 32, 1000.0, ESTIMATED),
+            (0.05, 16, 60.0, MEASURED), (0.05, 32, 62.0, MEASURED)]):
+        write_run(d / f"{i:03d}", {"lr": lr, "batch_size": batch}, energy, 0.9, source=source)
+    rec = analysis.analyze(d)["recommendation"]
+    assert rec["run"] == "002"
+    assert rec["explanation"]["batch_size"]["mean_energy_j_others"] == 62.0
+    assert rec["explanation"]["lr"]["mean_energy_j_others"] == 100.0
+    assert rec["explanation_estimates_left_out"] == ["001"]

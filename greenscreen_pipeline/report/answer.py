@@ -307,12 +307,12 @@ def noise_floor(inputs: ReportInputs) -> list:
                      f"{number(value['sd'])}, energy "
                      + (unit.text(energy["sd"]) + cv if energy.get("sd") is not None
                         else "n/a"))
-    repeats = inputs.repeat_spread()
-    if repeats:
-        spreads.append(repeats["objective_sd"])
-        words.append(f"the sweep's {repeats['configurations']} repeated configuration(s) "
-                     f"({repeats['runs']} runs): {metric} {number(repeats['objective_sd'])}, "
-                     f"energy {repeats['energy_cv'] * 100:.1f} % of the mean")
+    repeated = inputs.repeat_spread()
+    if repeated:
+        spreads.append(repeated["objective_sd"])
+        words.append(f"the sweep's {repeated['configurations']} repeated configuration(s) "
+                     f"({repeated['runs']} runs): {metric} {number(repeated['objective_sd'])}, "
+                     + energy_spread_words(repeated))
     if not words:
         return []
     story = [para("Seed-to-seed spread, the noise floor (sample SD): " + "; ".join(words)
@@ -327,6 +327,18 @@ def noise_floor(inputs: ReportInputs) -> list:
             "them is recommended is partly chance. More seeds or repeats, or a wider "
             "tolerance, make it firmer.", markup="b"))
     return story
+
+
+def energy_spread_words(repeated: dict) -> str:
+    """The repeats' energy spread, over the runs whose energy was obtained alike (an
+    estimated repeat is not compared with a measured one), saying so where that is fewer."""
+    if repeated["energy_cv"] is None:
+        return "energy n/a (no configuration has two repeats whose energy was obtained alike)"
+    words = f"energy {repeated['energy_cv'] * 100:.1f} % of the mean"
+    if repeated["energy_runs"] < repeated["runs"]:
+        words += (f" (over {repeated['energy_configurations']} configuration(s), "
+                  f"{repeated['energy_runs']} runs, whose repeats' energy was obtained alike)")
+    return words
 
 
 def rule_text(rec: dict, objective: Objective) -> str:

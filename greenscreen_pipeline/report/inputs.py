@@ -222,17 +222,25 @@ class ReportInputs:
 
     def repeat_spread(self) -> dict | None:
         """The seed-to-seed spread of the sweep's repeated configurations (settings.repeats,
-        or runs > the space's size): the pooled SD of the objective and the pooled coefficient of
-        variation of the energy over configurations finished more than once; None if none."""
+        or runs > the space's size): the pooled SD of the objective over configurations
+        finished more than once, and the pooled coefficient of variation of the energy over
+        those with more than one repeat of one energy kind (`repeats.one_kind`: an estimate
+        beside a measurement is no spread of either), with how many configurations and
+        runs that is (`energy_configurations`, `energy_runs`; `energy_cv` None where
+        none); None if no configuration was finished twice."""
         dims = [d for d in collect.dimensions(self.path) if d in self.ok.columns]
         if self.ok.empty or not dims:
             return None
         groups = [g for _, g in self.ok.groupby(dims, dropna=False) if len(g) > 1]
         if not groups:
             return None
+        alike = [same for same in (repeats.one_kind(g)[0] for g in groups) if len(same) > 1]
         return {"configurations": len(groups), "runs": sum(len(g) for g in groups),
                 "objective_sd": _pooled_sd([g["objective"] for g in groups]),
-                "energy_cv": _pooled_sd([g["energy_j"] / g["energy_j"].mean() for g in groups])}
+                "energy_configurations": len(alike),
+                "energy_runs": sum(len(g) for g in alike),
+                "energy_cv": _pooled_sd([g["energy_j"] / g["energy_j"].mean()
+                                         for g in alike]) if alike else None}
 
     @cached_property
     def summaries(self) -> list[RunSummary]:
