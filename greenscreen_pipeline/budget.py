@@ -42,7 +42,8 @@ from .log import logger
 
 log = logger(__name__)
 
-UNITS = {"J": 1.0, "kJ": 1e3, "MJ": 1e6, "Wh": 3600.0, "kWh": 3.6e6}
+UNITS = {"J": 1.0, "kJ": 1e3, "MJ": 1e6, "GJ": 1e9, "Wh": 3600.0, "kWh": 3.6e6,
+         "MWh": 3.6e9}
 ALLOWED = ("a number of joules > 0 or '<number> <unit>' with unit " + ", ".join(UNITS)
            + " (e.g. '2 kWh'), or null for no budget")
 # With a budget and no `runs` of yours, runs may go this far: the budget stops first.
@@ -86,13 +87,31 @@ def _from_text(text: str) -> float:
         raise BudgetError(ALLOWED)
     number, unit = match.groups()
     if unit not in UNITS:
-        near = next((u for u in UNITS if u.lower() == unit.lower()), None) \
-            or nearest(unit, UNITS, cutoff=0.5)
+        near = _meant(unit)
         raise BudgetError(ALLOWED + (f"; did you mean {near!r}?" if near else ""))
     try:
         return float(number) * UNITS[unit]
     except ValueError:
         raise BudgetError(ALLOWED) from None
+
+
+def _meant(unit: str) -> str | None:
+    """The unit of UNITS a mistyped one most likely means, only among those of the same
+    magnitude: "kwh" or "KWh" is kWh, but "mJ" (milli) is not MJ (mega) nor "GW" J, a
+    budget 10^6 to 10^9 off (the prefix: what precedes J or Wh, 'm' and 'M' apart)."""
+    alike = [u for u in UNITS if _prefix(u) == _prefix(unit)
+             or (_prefix(u).lower() == _prefix(unit).lower() != "m")]
+    return next((u for u in alike if u.lower() == unit.lower()), None) \
+        or nearest(unit, alike, cutoff=0.5)
+
+
+def _prefix(unit: str) -> str:
+    """A unit's magnitude prefix: "k" of "kWh" (and of "kW"), "M" of "MJ", "" of "J"."""
+    lowered = unit.lower()
+    for base in ("wh", "j", "w"):  # "kW": a power where an energy was meant
+        if lowered.endswith(base):
+            return unit[:-len(base)]
+    return unit
 
 
 # Energy the sweep spent, split by provenance (measured_j, computed_j: the seed format's,

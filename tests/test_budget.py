@@ -28,7 +28,8 @@ configuration:
 
 @pytest.mark.parametrize("given, joules", [
     (500, 500.0), (2.5, 2.5), ("2 kWh", 7.2e6), ("1.5 Wh", 5400.0), ("3 kJ", 3000.0),
-    ("0.5 MJ", 5e5), ("10 J", 10.0), ("1e3 J", 1000.0), (None, None)])
+    ("0.5 MJ", 5e5), ("10 J", 10.0), ("1e3 J", 1000.0), ("1.5 GJ", 1.5e9),
+    ("2 MWh", 7.2e9), (None, None)])
 def test_budget_units(given, joules):
     assert budget.parse(given) == joules
 
@@ -45,6 +46,19 @@ def test_a_near_unit_is_suggested():
         budget.parse("2 kwh")
     with pytest.raises(budget.BudgetError, match="did you mean 'kJ'"):
         budget.parse("2 KJ")
+    with pytest.raises(budget.BudgetError, match="did you mean 'MWh'"):
+        budget.parse("2 Mwh")
+    with pytest.raises(budget.BudgetError, match="did you mean 'kWh'"):
+        budget.parse("2 kW")
+
+
+@pytest.mark.parametrize("given", ["2 mJ", "2 mWh", "2 mj", "2 TJ", "2 GWh", "2 mW"])
+def test_no_unit_of_another_magnitude_is_suggested(given):
+    """"2 mJ" suggested 'MJ' (milli for mega, 10^9 off) and "2 GWh" 'Wh': a user who took
+    the hint set a budget orders of magnitude from the one meant."""
+    with pytest.raises(budget.BudgetError) as caught:
+        budget.parse(given)
+    assert "did you mean" not in str(caught.value), str(caught.value)
 
 
 def _load(tmp_path, settings: str):
