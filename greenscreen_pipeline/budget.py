@@ -136,10 +136,37 @@ def spent(sweep_dir: "str | Path", runs: int) -> Spent:
 
 
 def allows_next(settings: dict, sweep_dir: "str | Path") -> bool:
-    """Whether a new run may start: no budget, or less spent than the budget. The one
-    rule of every executor."""
+    """Whether a new run may start: no budget, or less spent than the budget, every run's
+    spending known. The one rule of every executor. A run whose summary.json cannot be
+    read spent an amount nobody knows: counting it as 0 J let runs start past the budget,
+    so none starts until it is repaired or removed (the warning and `line` name it)."""
     budget = settings.get("budget")
-    return budget is None or spent(sweep_dir, settings["runs"]).total_j < budget
+    if budget is None:
+        return True
+    now = spent(sweep_dir, settings["runs"])
+    if now.unreadable:
+        _warn_unreadable(sweep_dir, now.unreadable)
+        return False
+    return now.total_j < budget
+
+
+_WARNED: set[tuple[str, tuple]] = set()
+
+
+def _warn_unreadable(sweep_dir: "str | Path", runs: tuple) -> None:
+    key = (str(sweep_dir), runs)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning("energy budget: %s, so no new run starts; repair or remove %s and run "
+                    "the same command again", unknown_words(runs),
+                    " and ".join(str(runfolder.run_dir(sweep_dir, i) / "summary.json")
+                                 for i in runs))
+
+
+def unknown_words(runs: tuple) -> str:
+    """"what run(s) 002 spent is not known (summary.json unreadable)"."""
+    return (f"what run(s) {', '.join(f'{i:03d}' for i in runs)} spent is not known "
+            "(summary.json unreadable)")
 
 
 def left_parked(settings: dict, sweep_dir: "str | Path", among=None,
@@ -190,7 +217,8 @@ def line(settings: dict, sweep_dir: "str | Path", now: Spent | None = None) -> s
     # In J, as the console's "total" above it: one figure, read alike; a budget given in
     # kWh is said in kWh too.
     kwh = f" = {in_budget_units(budget, budget)}" if budget >= 3600 else ""
-    return f"spent {now.total_j:.1f} J of budget {budget:.1f} J{kwh} ({now.provenance})"
+    return (f"spent {now.total_j:.1f} J of budget {budget:.1f} J{kwh} ({now.provenance})"
+            + (f"; {unknown_words(now.unreadable)}" if now.unreadable else ""))
 
 
 def held_back(settings: dict, started: list[dict]) -> bool:
@@ -213,7 +241,10 @@ def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:
     done = sum(r["status"] == "done" for r in started)
     left = {state: [f"{r['index']:03d}" for r in started if r["status"] == state]
             for state in ("interrupted", "parked")}
-    return (f"energy budget reached after {done} runs done: {line(settings, sweep_dir)}; "
+    now = spent(sweep_dir, settings["runs"])
+    reached = "cannot be judged" if now.unreadable else "reached"
+    return (f"energy budget {reached} after {done} runs done: "
+            f"{line(settings, sweep_dir, now)}; "
             "no new run starts" + (
                 f"; run(s) {', '.join(left['interrupted'])} stay interrupted (a larger "
                 "settings.budget resumes them)" if left["interrupted"] else "") + (

@@ -82,6 +82,9 @@ class SweepTotal:
     sessions: int = 0
     union_s: float = 0.0
     runs_own_j: float = 0.0  # the runs' own figures added up, every attempt
+    # Runs whose summary.json could not be read: what they spent is not in the total
+    # (the budget then starts no run: `budget.allows_next`).
+    unreadable: tuple = ()
 
     def _of_kind(self, kind: str) -> float:
         return math.fsum(j for (_, _, s), j in self.parts.items() if kind_of(s) == kind)
@@ -120,7 +123,9 @@ class SweepTotal:
                 "parts": [{"kind": k, "component": c, "source": s, "energy_j": j}
                           for (k, c, s), j in sorted(self.parts.items())],
                 "sessions": self.sessions, "union_s": self.union_s,
-                "source": " + ".join(sources) or None, "runs_own_j": self.runs_own_j}
+                "source": " + ".join(sources) or None, "runs_own_j": self.runs_own_j,
+                **({"unreadable_runs": [f"{i:03d}" for i in self.unreadable]}
+                   if self.unreadable else {})}
 
 
 def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0) -> str:
@@ -242,18 +247,20 @@ class Totals:
         for s in recorded:
             parts[(METER, "gpu", str(s["source"]))] += float(s["energy_j"])
         own: list[float] = []
+        unreadable: list[int] = []
         now_ns = time.time_ns()
         # Added up in run, attempt and component order, as ever: the same floats each time.
         for i in runfolder.present(sweep_dir, runs_of(sweep_dir) if runs is None else runs):
             run = self._run(sweep_dir, i, now_ns)
             if run is None:
+                unreadable.append(i)
                 continue
             for key, joules in run.shares_under(books):
                 parts[key] += joules
             own.extend(run.own)
         return SweepTotal(dict(parts), len(recorded),
                           math.fsum(float(s.get("union_s") or 0.0) for s in recorded),
-                          math.fsum(own))
+                          math.fsum(own), tuple(unreadable))
 
     def _sessions(self, sweep_dir: Path) -> tuple[list[dict], tuple]:
         """The ledger's sessions the total uses, and their windows (`_covered`'s books)."""
@@ -317,7 +324,7 @@ def _read(folder: runfolder.RunFolder, signature: tuple | None) -> "_Run | None"
     """A folder's figures: its summary's attempts; an original pipeline's folder, its seed
     figure as one attempt no session covers (no window); no attempt where it has no
     summary.json (nothing says what it spent). None where a file could not be read: left
-    out of this total, and read again next time."""
+    out of this total and named in its `unreadable`, and read again next time."""
     try:
         summary = folder.summary()
         if summary is None:

@@ -113,6 +113,32 @@ def test_spent_counts_every_attempt_by_provenance(tmp_path):
     assert budget.Spent().provenance == "no energy figure yet"
 
 
+def test_a_run_whose_summary_cannot_be_read_starts_no_run_and_is_named(tmp_path, caplog):
+    """Run 002's summary.json cut in half counted as 0 J: "spent 150.0 J of budget
+    200.0 J", and runs went on starting past a budget that may have been spent."""
+    _summary(tmp_path, 0, "measured:nvidia-smi", [100.0])
+    _summary(tmp_path, 1, "measured:nvidia-smi", [50.0])
+    _summary(tmp_path, 2, "measured:nvidia-smi", [90.0])
+    path = RunFolder.of(tmp_path, 2).path / "summary.json"
+    path.write_text(path.read_text()[:20])
+    settings = {"runs": 10, "budget": 200.0}
+    now = budget.spent(tmp_path, 10)
+    assert now.total_j == 150.0 and now.unreadable == (2,)
+    assert now.to_json()["unreadable_runs"] == ["002"]
+    with caplog.at_level("WARNING"):
+        assert not budget.allows_next(settings, tmp_path)
+    assert "what run(s) 002 spent is not known (summary.json unreadable)" in caplog.text
+    assert str(path) in caplog.text
+    assert budget.line(settings, tmp_path) == (
+        "spent 150.0 J of budget 200.0 J (measured); what run(s) 002 spent is not known "
+        "(summary.json unreadable)")
+    assert "energy budget cannot be judged after 0 runs done" in \
+        budget.stopped_line(settings, tmp_path)
+    assert budget.allows_next({**settings, "budget": None}, tmp_path)  # no budget: no rule
+    path.unlink()  # removed: the run is as one that has measured nothing yet
+    assert budget.allows_next(settings, tmp_path)
+
+
 def test_ray_dispatch_starts_nothing_once_the_budget_says_no():
     class Ref:
         def __init__(self, index):
