@@ -130,7 +130,7 @@ def test_a_hold_a_run_left_ends_when_the_worker_puts_its_state_back():
     try:
         interrupt.install()
         interrupt.hold()  # as HoldSignals left it
-        state.restore(None)
+        state.restore()
         with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(2)  # the handler raises at once; this only bounds the wait

@@ -20,8 +20,10 @@ Reset before every run:
 - The environment variables, the working folder, `sys.path` and the warning filters, as
   they were when the worker started; a warning shown once in an earlier run is shown
   again (greenscreen's "once per distinct fault" is per run).
-- Your own modules (imported from the config's folder): dropped from `sys.modules`, so
-  each run imports them afresh, module-level state included, as a fresh process would.
+- Your own modules (imported since the worker started from anywhere but the environment's
+  installed packages: the config's folder, the working folder, PYTHONPATH): dropped from
+  `sys.modules`, so each run imports them afresh, module-level state and your edits
+  included, as a fresh process would.
 - The run process's stop request (`interrupt.requested`).
 
 Fixed when a process starts, so a run that needs another value gets a process of its own
@@ -56,11 +58,12 @@ class ProcessState:
         self.cwd = os.getcwd()
         self.path = list(sys.path)
         self.warning_filters = list(warnings.filters)
+        self.modules = frozenset(sys.modules)  # what the worker itself imported
         if "keras" in sys.modules:
             remember_keras_settings()
 
-    def restore(self, config_dir: str | None) -> None:
-        """Puts back the environment and folder, and forgets modules from `config_dir`."""
+    def restore(self) -> None:
+        """Puts back the environment and folder, and forgets your modules (`forget_own`)."""
         if os.getcwd() != self.cwd:
             os.chdir(self.cwd)
         if dict(os.environ) != self.environ:
@@ -72,10 +75,28 @@ class ProcessState:
         # (a new filter renews Python's record of them), as in a new process.
         warnings.simplefilter("default")
         warnings.filters[:] = self.warning_filters
-        if config_dir:
-            forget_modules_under(Path(config_dir))
+        self.forget_own()
         interrupt.requested.clear()
         interrupt.unhold()  # a hold an earlier run left (its loop caught a fault inside it)
+
+
+    def forget_own(self) -> list[str]:
+        """Drops the modules imported since the worker started that are not greenscreen's
+        own nor an installed package's (nor the standard library's): your code, wherever
+        it was imported from. Only the config's folder was once: a module of yours found
+        in the working folder or on PYTHONPATH kept its module-level state (and ignored
+        your edits) from run to run. Returns their names."""
+        installed = _installed_prefixes()
+        gone = []
+        for name, module in list(sys.modules.items()):
+            if name in self.modules or name.partition(".")[0] in OURS:
+                continue
+            path = getattr(module, "__file__", None)
+            if not path or path.startswith(installed) or _resolved(path).startswith(installed):
+                continue
+            del sys.modules[name]
+            gone.append(name)
+        return gone
 
 
 def forget_modules_under(folder: Path) -> list[str]:
@@ -327,11 +348,11 @@ def packages() -> set[str]:
     return {name.partition(".")[0] for name in list(sys.modules)}
 
 
-def retire_reason(before: set[str], config_dir: str | None) -> str | None:
+def retire_reason(before: set[str], state: "ProcessState | None") -> str | None:
     """Why a worker must train no other run after this one (None: it may): the run changed
     Keras's settings or the backend's switches (other than to what the pipeline set for
     it: `set_for_run`) and imported a package that stays loaded
-    (`before`: `packages()` when the run began; yours, under the config's folder, are
+    (`before`: `packages()` when the run began; yours, `state.forget_own`'s, are
     imported afresh for each run and do not count). That package may have made the
     change when it was imported: put back, later runs, which do not import it again,
     would lack it, where a new process has it."""
@@ -340,8 +361,8 @@ def retire_reason(before: set[str], config_dir: str | None) -> str | None:
                or now.get(name) != _set_for_run[name]]
     if not changed:
         return None
-    if config_dir:
-        forget_modules_under(Path(config_dir))
+    if state is not None:
+        state.forget_own()
     new = sorted(packages() - before, key=lambda name: (_installed(name), name))
     if not new:
         return None
