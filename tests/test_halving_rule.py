@@ -308,3 +308,27 @@ def test_a_resumed_run_keeps_the_decision_its_rung_made(tmp_path):
     resumed.check_resumed(first + 2)  # neither stopped nor parked: the rung's decision stands
     assert resumed.stopped_at is None and resumed.parked_at is None
     assert rungfiles.read_decision(sweep / "000", first) == GO_ON
+
+
+def test_a_run_whose_loss_is_nan_is_recorded_at_its_rung_as_nan(tmp_path):
+    """A diverged run recorded its broken model's val_accuracy (0.1) at the rung: cheap,
+    it stood on the rung's front and pushed a healthy peer out. It is recorded as NaN,
+    which never goes on, and a healthy peer keeps its place."""
+    import math
+
+    from test_sweep_totals import SMI, write_run
+
+    from greenscreen_pipeline.search.rung_callback import RungCallback
+
+    rule = halving.default_rule(3)
+    write_run(tmp_path, 3, [(100.0, 110.0, {"gpu": 40.0})], {"gpu": SMI}, status="running")
+    callback = RungCallback(tmp_path, 3, range(4), 9, rule, "val_accuracy", True,
+                            settings={"budget": None, "runs": 4})
+    first = callback.rungs[0]
+    callback.on_epoch_end(first - 1, {"loss": float("nan"), "val_accuracy": 0.1})
+    record = rungfiles.read_rung(tmp_path / "003", first)
+    assert math.isnan(record.objective) and record.energy_j == 40.0
+    records = {0: RungRecord(0, first, 0.90, 100.0), 1: RungRecord(1, first, 0.85, 100.0),
+               2: RungRecord(2, first, 0.80, 100.0), 3: record}
+    decided = {r: halving.decide(r, records, set(), [0, 1, 2, 3], rule) for r in records}
+    assert decided[3] == STOP and decided[1] == GO_ON, decided

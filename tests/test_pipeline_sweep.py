@@ -131,6 +131,10 @@ def test_killed_sweep_resumes_from_its_checkpoint_and_keeps_every_joule(fake_smi
     assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
     assert status(out, 0)["status"] == "done"
     assert not (out / "000" / "checkpoint").exists()  # removed once the run is done
+    # results.json's history is the run's, every epoch: it held the resumed attempt's alone.
+    history = json.loads((out / "000" / "results.json").read_text())["history"]
+    assert history["loss"] == pytest.approx([float(r["loss"]) for r in after], rel=1e-12)
+    assert len(history["val_accuracy"]) == len(history["energy_j"]) == 14
     # The resumed epochs trained on the batches (their shuffled order) an uninterrupted
     # run has there, so the run ends as if it had never stopped.
     straight = tmp_path / "straight"

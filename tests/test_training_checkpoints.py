@@ -136,3 +136,29 @@ def test_random_states_that_cannot_be_restored_keep_the_checkpoint_s_epochs(tmp_
     for got, want in zip(again.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(got, want)
     assert folder.exists()  # not set aside
+
+
+def test_a_diverged_epoch_is_not_checkpointed_and_its_epoch_is_the_run_s(tmp_path):
+    """An epoch whose loss went NaN was checkpointed; `--retry-failed` resumed from those
+    NaN weights past it, trained nothing, and recorded the broken model as done. The
+    epoch named by the failure counts from the run's first, not the attempt's."""
+    import numpy as np
+
+    from greenscreen_pipeline.run import checkpoint, recipe
+
+    keras.utils.set_random_seed(1)
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    net.compile(keras.optimizers.SGD(1e30), "mse")
+    x, y = np.full((32, 4), 1e3, "float32"), np.ones((32, 2), "float32")
+    folder = tmp_path / "checkpoint"
+    history = net.fit(x, y, epochs=6, verbose=0, initial_epoch=1,
+                      callbacks=[checkpoint.EpochCheckpoint(folder),
+                                 keras.callbacks.TerminateOnNaN()])
+    losses = history.history["loss"]
+    assert not np.isfinite(losses[-1])
+    diverged = 1 + len(losses)  # the run's epoch (1-based) whose loss is NaN
+    # The last checkpoint is of the epoch before: a retry resumes there and diverges again.
+    assert checkpoint.restore(net, folder) == (diverged - 1 if diverged > 2 else 0)
+    assert all(np.isfinite(w).all() for w in net.get_weights())
+    with pytest.raises(recipe.Diverged, match=rf"in epoch {diverged}$"):
+        recipe.finite(history, start=1)

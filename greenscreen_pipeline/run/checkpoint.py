@@ -15,6 +15,7 @@ batches of that epoch (`batches.ArrayBatches.start_at`) it trains as if never st
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 import warnings
@@ -50,6 +51,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.folder = Path(folder)
 
     def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            # A diverged epoch's weights are NaN: kept, a retry (--retry-failed) resumed
+            # from them past the epoch that diverged and recorded a NaN model as done.
+            return
         done = epoch + 1
         target = self.folder / f"epoch-{done:05d}"
         shutil.rmtree(target, ignore_errors=True)  # a half-written one from a killed attempt

@@ -224,11 +224,35 @@ class Diverged(FloatingPointError):
     """The run's loss became NaN or infinite: the run failed, its process is sound."""
 
 
-def finite(history: keras.callbacks.History) -> None:
-    """A NaN or infinite loss fails the run, naming the epoch."""
-    for epoch, loss in enumerate(history.history.get("loss", [])):
+def finite(history: keras.callbacks.History, start: int = 0) -> None:
+    """A NaN or infinite loss fails the run, naming the epoch (counted from the run's
+    first: `start` is the epoch this attempt resumed from)."""
+    for epoch, loss in enumerate(history.history.get("loss", []), start=start + 1):
         if not np.isfinite(loss):
-            raise Diverged(f"loss became {loss} in epoch {epoch + 1}")
+            raise Diverged(f"loss became {loss} in epoch {epoch}")
+
+
+# logs.csv's columns that are not a figure of an epoch's training (results.json's history)
+NOT_CURVES = ("epoch", "t_start", "t_end", "attempt")
+
+
+def whole_history(history: keras.callbacks.History, logged, start: int) -> dict:
+    """Each figure's values over the run's epochs: the earlier attempts' from `logged`
+    (logs.csv as a DataFrame, each epoch once), then this attempt's `history` from epoch
+    `start` on. results.json held this attempt's epochs alone after a resume (none where
+    the stop came after the last epoch's checkpoint)."""
+    import pandas as pd
+
+    curves = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    if start == 0 or logged is None or logged.empty:
+        return curves
+    earlier = logged[logged["epoch"] < start].drop_duplicates("epoch", keep="last")
+    earlier = earlier.sort_values("epoch")
+    names = list(curves) or [c for c in earlier.columns if c not in NOT_CURVES
+                             and pd.api.types.is_numeric_dtype(earlier[c])]
+    return {name: ([float(v) for v in pd.to_numeric(earlier[name], errors="coerce")]
+                   if name in earlier else [float("nan")] * len(earlier))
+            + curves.get(name, []) for name in names}
 
 
 def confusion_matrix(model, batches, num_classes: int) -> list[list[int]]:

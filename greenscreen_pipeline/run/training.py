@@ -20,7 +20,7 @@ from greenscreen import SMICallback
 from .. import user_code
 from ..objective import CLASSIFICATION, Objective
 from ..records import RunResults
-from ..runfolder import RunFolder
+from ..runfolder import RunFolder, Unreadable
 from ..search.rung_callback import RungCallback
 from ..space import DIMENSIONS
 from . import (
@@ -136,10 +136,10 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
         smi.close()  # worker goes on)
         raise
     timing["fit_end"] = time.time()
+    recipe.finite(history, start)  # a run that diverged failed, whatever its rung decided
     if rungs is not None:
         rungs.raise_if_stopped()
     timing["fit_start"] = smi.summary.get("t_start", timing["data_ready"])
-    recipe.finite(history)
 
     # Evaluate: test metrics, the confusion matrix, the int8 model if asked. `test` is the
     # validation split where your splits have none (results.json's evaluated_on says so).
@@ -154,7 +154,7 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
         with lazy_tensorflow.left_out():  # Keras would import TensorFlow to ask about it
             recipe.plain(model).save(folder.path / "model.keras")
     timing["end"] = time.time()
-    curves = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    curves = recipe.whole_history(history, _logged(folder) if start else None, start)
     value = objective.run_value(tested, {k: v[-1] for k, v in curves.items() if v},
                                 "the run logged")
     if value["split"] == "test":  # the evaluated split's value: validation without a test
@@ -167,6 +167,15 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     folder.write_parameters(params)
     folder.write_results(results)
     return results.metrics
+
+
+def _logged(folder: RunFolder):
+    """logs.csv's rows, or None where it cannot be read (results.json then has this
+    attempt's epochs alone, as before)."""
+    try:
+        return folder.logs()
+    except Unreadable:
+        return None
 
 
 @dataclass(frozen=True)

@@ -152,8 +152,13 @@ class RungCallback(keras.callbacks.Callback):
         trained = epoch + 1
         if trained not in self.rungs:
             return
-        value = (logs or {}).get(self.objective_name)
-        record = RungRecord(self.run, trained, _number(value), self.energy_so_far())
+        logs = logs or {}
+        # A run whose loss is NaN or infinite diverged (it fails when fit ends): its
+        # metrics are of a broken model, and a cheap one took a place on the rung's front
+        # from a healthy peer. Recorded as NaN, which never goes on.
+        diverged = not math.isfinite(_number(logs.get("loss", 0.0)))
+        value = math.nan if diverged else _number(logs.get(self.objective_name))
+        record = RungRecord(self.run, trained, value, self.energy_so_far())
         self.pending = rungfiles.read_rung(self.folder.path, trained) or record
         rungfiles.write_rung(self.folder.path, self.pending)
 
