@@ -139,3 +139,38 @@ def test_a_hold_a_run_left_ends_when_the_worker_puts_its_state_back():
         signal.signal(signal.SIGINT, before[1])
         interrupt.requested.clear()
         interrupt.unhold()
+
+
+def test_a_stop_a_run_swallowed_is_no_reason_for_the_worker_to_ignore_the_next():
+    """A SIGTERM handled during a run's evaluation, its KeyboardInterrupt swallowed there:
+    the handler had set both signals to be ignored, the run ended done, and the worker
+    ignored every later stop. It retires after such a run, and its state put back
+    listens for the signals again."""
+    import signal
+    import time
+
+    import pytest
+
+    from greenscreen_pipeline.run import interrupt, reset, worker
+
+    state = reset.ProcessState()
+    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    try:
+        interrupt.install()
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(2)
+        except KeyboardInterrupt:
+            pass  # swallowed, as a library's bare `except` would
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        assert worker.stop_requested() == "a stop (SIGTERM) came during its run"
+        state.restore()
+        assert worker.stop_requested() is None
+        with pytest.raises(KeyboardInterrupt, match="SIGINT"):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(2)
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+        interrupt.requested.clear()
+        interrupt.unhold()

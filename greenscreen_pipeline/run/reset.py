@@ -77,6 +77,9 @@ class ProcessState:
         warnings.filters[:] = self.warning_filters
         self.forget_own()
         interrupt.requested.clear()
+        # A stop handled in the last run left SIGTERM and SIGINT ignored (`handle`): where
+        # that run swallowed its KeyboardInterrupt, the worker ignored every later stop.
+        interrupt.install()
         interrupt.unhold()  # a hold an earlier run left (its loop caught a fault inside it)
 
 

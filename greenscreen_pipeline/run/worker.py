@@ -95,13 +95,22 @@ def serve(requests, replies, bound_mb: float) -> int:
         before = reset.packages()
         code = execute.train_one(request, began)
         rss, gpu = reset.rss_mb(), reset.gpu_memory_mb()
-        retire = RETIRE_AFTER.get(code) or reset.retire_reason(before, state) \
+        retire = RETIRE_AFTER.get(code) or stop_requested() \
+            or reset.retire_reason(before, state) \
             or growth.exceeded(rss, gpu)
         replies.write(json.dumps({"index": request.index, "code": code, "rss_mb": rss,
                                   "gpu_mb": gpu, "retire": retire}) + "\n")
         replies.flush()
         if retire:
             return 0
+
+
+def stop_requested() -> str | None:
+    """Why to retire after a run that ended although a stop was asked for (SIGTERM or
+    SIGINT while it evaluated, its KeyboardInterrupt swallowed there): the stop was meant
+    for this process, which trains no further run."""
+    return f"a stop ({interrupt.requested[0]}) came during its run" \
+        if interrupt.requested else None
 
 
 def probe_reply(asked: dict) -> dict:
