@@ -105,9 +105,10 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         todo = [(path, start + k, cfgs[side], f"{label or side} seed {k}")
                 for side, k, path in planned if runfolder.RunFolder(path).state() != "done"]
         head = planned[0][2]  # the candidate's first final run: trained before the rest
-        for side, _, path in planned:
-            _check_trained_as(path, cfgs[side], what if side == "recommended" else
-                              "the baseline's (run 000's)", folder)
+        for side, k, path in planned:
+            _check_trained_as(path, {**cfgs[side], **_training(config, start + k)},
+                              what if side == "recommended" else "the baseline's (run 000's)",
+                              folder)
         if not _passed_over(head, n, len(tried), same):  # the splits still to train: first
             datapath.check_final_splits(config, {_whose(cfg is baseline, n, run, what): cfg
                                                  for _, _, cfg, _ in todo})
@@ -201,11 +202,21 @@ def candidates(config: SweepConfig, sweep_dir: Path, rec: dict) -> list[tuple]:
     return out
 
 
+def _training(config: SweepConfig, index: int) -> dict:
+    """How a final run is trained besides its configuration, as its parameters.yaml
+    records it: its run index (its training seed is settings.seed + index), the seed and
+    `final_epochs`. A final run kept from a `final` with other values was compared with
+    new ones (1-epoch seeds beside a 5-epoch one, "saves 50 %")."""
+    return {"run": index, "seed": config.settings["seed"],
+            "epochs": config.settings["final_epochs"]}
+
+
 def _check_trained_as(path: Path, configuration: dict, what: str, final_dir: Path) -> None:
     """Raises UsageError where final run folder `path` holds a run of another configuration
-    than the one it is planned for: an earlier recommendation's (the sweep grew, or the
-    analysis changed), or the baseline's before config.yaml changed. Such a run is
-    neither this configuration's nor to be trained over: its energy is spent."""
+    than the one it is planned for (or trained otherwise: `_training`): an earlier
+    recommendation's (the sweep grew, or the analysis changed), or the baseline's before
+    config.yaml changed. Such a run is neither this configuration's nor to be trained
+    over: its energy is spent."""
     try:
         given = runfolder.RunFolder(path).parameters()
     except runfolder.Unreadable:

@@ -15,6 +15,7 @@ from scipy import stats
 from test_analysis_report import page_texts, write_run
 
 from greenscreen_pipeline import analysis, comparison, report, space
+from greenscreen_pipeline.errors import UsageError
 from greenscreen_pipeline.final import final_run
 from greenscreen_pipeline.objective import Objective
 from greenscreen_pipeline.report import answer
@@ -283,6 +284,13 @@ def test_final_trains_both_over_seeds_writes_comparison_and_the_report_states_it
     assert f"Final runs against the baseline: {comparison.saving_words(doc)}" in first
     assert "3 seeds" in first and "(energy estimated, not measured)" in first
     assert "Seed-to-seed spread" in first
+    # Trained for another final_epochs (or seed): refused, not compared with new runs. The
+    # 1-epoch seeds were kept beside a 5-epoch one: "saves 50 %".
+    config.write_text(CONFIG.format(seeds=4).replace("final_epochs: 1", "final_epochs: 5"))
+    with pytest.raises(UsageError, match=r"final run of another configuration than .*"
+                                         r"epochs 1 \(now 5\).*Move the final runs aside"):
+        final_run(space.load(config, {"sweep_dir": str(sweep)}), sweep)
+    assert sorted((p, p.read_text()) for p in final.rglob("attempts.jsonl")) == attempts
 
 
 def test_the_sweep_s_repeated_configurations_give_a_noise_floor_without_final_runs(tmp_path):
