@@ -101,8 +101,10 @@ def check_runs(config, out, runs=3):
 
 
 def test_slurm_executor_runs_a_sweep_on_a_real_single_node_cluster(slurm, fake_smi, tmp_path):
-    """With settings.repeats: the array tasks train folders, the report job ranks means."""
-    config, out = write_config(tmp_path, REPEATED), tmp_path / "sweep"
+    """With settings.repeats: the array tasks train folders, the report job ranks means.
+    The sweep folder's name has a space and a '%': sbatch refused the #SBATCH --output
+    line of such a folder ("Invalid directive found in batch script")."""
+    config, out = write_config(tmp_path, REPEATED), tmp_path / "sweep 1%j"
     pdf = tmp_path / "report.pdf"
     submitted = sweep(config, out, "slurm", "--parallel", "2", "--time", "10",
                       "--out", str(pdf), env=slurm.env, timeout=120)

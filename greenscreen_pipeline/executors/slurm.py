@@ -80,11 +80,24 @@ def header(name: str, settings: dict, sweep_dir: Path, array: bool = True) -> li
     """The #SBATCH lines; a job that is no array logs to %x-%j.out (%a would be 4294967294)."""
     log_name = "%x-%A_%a.out" if array else "%x-%j.out"
     lines = ["#!/bin/bash", f"#SBATCH --job-name={name}",
-             f"#SBATCH --output={sweep_dir.resolve()}/slurm/{log_name}"]
+             f"#SBATCH --output={log_path(sweep_dir, log_name)}"]
     for key in ("partition", "time", "account"):
         if settings.get(f"slurm_{key}"):  # validated in space.py: no spaces, no newlines
             lines.append(f"#SBATCH --{key}={settings[f'slurm_{key}']}")
     return lines
+
+
+def log_path(sweep_dir: Path, log_name: str) -> str:
+    """The jobs' log path for an #SBATCH line: double-quoted (sbatch refused a folder with
+    a space, "Invalid directive found in batch script"), its own '%' doubled (Slurm reads
+    '%' as the start of a pattern such as %j). A folder with a double quote, a backslash
+    or a newline cannot be written there: one clear error instead."""
+    folder = str(sweep_dir.resolve() / "slurm")
+    if any(c in folder for c in '"\\\n'):
+        raise UsageError(f"the sweep folder {str(sweep_dir.resolve())!r} holds a double "
+                         "quote, a backslash or a newline, which an #SBATCH line cannot; "
+                         "give --sweep-dir a folder without them")
+    return f'"{folder.replace("%", "%%")}/{log_name}"'
 
 
 def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
