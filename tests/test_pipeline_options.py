@@ -260,6 +260,29 @@ def test_preprocessing_uses_training_statistics_only(digits):
     assert np.allclose(out.x_test, (splits.x_test - mean) / std, atol=1e-5)
 
 
+@pytest.mark.parametrize("method", ["minmax", "robust_scaling", "standardization"])
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "bool"])
+def test_integer_and_boolean_inputs_are_preprocessed_as_numbers(method, dtype):
+    """Your dataset function's uint8 images: minmax kept the training minimum and range
+    as integers, so a validation 0 below the minimum 10 wrapped to 246 (2.46 for -0.1),
+    int8's range overflowed, and bool inputs failed in NumPy with no setting named."""
+    values = {"uint8": [10, 20, 110, 0, 5, 30], "int8": [-100, 0, 100, -110, 50, 120],
+              "bool": [0, 1, 1, 0, 1, 0]}[dtype]
+    def splits_of(x):
+        return data.Splits(x[:3], np.zeros(3, int), x[3:5], np.zeros(2, int), x[5:],
+                           np.zeros(1, int), 1)
+
+    x = np.array(values, dtype=dtype).reshape(6, 1)
+    out = data.preprocess(splits_of(x), method)
+    real = data.preprocess(splits_of(x.astype("float64")), method)
+    for got, want in zip((out.x_train, out.x_val, out.x_test),
+                         (real.x_train, real.x_val, real.x_test)):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    if dtype == "uint8" and method == "minmax":
+        np.testing.assert_allclose(out.x_val.ravel(), [-0.1, -0.05], rtol=1e-6)
+
+
 @pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
 def test_cifar10_pickle_folder_loads(tmp_path, protocol):
     """Batches in CIFAR-10's layout load through the restricted unpickler."""

@@ -140,7 +140,7 @@ def preprocess(splits: Splits, method: str) -> Splits:
     if method in ("None", None):
         return splits
     lazy = isinstance(splits.x_train, ImageFiles)
-    xt = stats_sample(splits.x_train) if lazy else splits.x_train
+    xt = _real(stats_sample(splits.x_train) if lazy else splits.x_train)
     if method == "standardization":
         center, scale = xt.mean(axis=0), xt.std(axis=0)
     elif method == "robust_scaling":
@@ -154,7 +154,7 @@ def preprocess(splits: Splits, method: str) -> Splits:
     scale = np.where(scale > 1e-8, scale, 1.0)  # constant pixels (digit borders) stay finite
 
     def apply(a):
-        return ((a - center) / scale).astype("float32")
+        return ((_real(a) - center) / scale).astype("float32")
 
     if lazy:
         def lazy_apply(files):
@@ -164,6 +164,13 @@ def preprocess(splits: Splits, method: str) -> Splits:
                       splits.num_classes)
     return Splits(apply(xt), splits.y_train, apply(splits.x_val), splits.y_val,
                   apply(splits.x_test), splits.y_test, splits.num_classes)
+
+
+def _real(a: np.ndarray) -> np.ndarray:
+    """Integer or boolean inputs (your dataset function's uint8 images) as float32 before
+    any statistic: minmax's min and range stayed integers, so uint8 values below the
+    training minimum wrapped around (0 - 10 = 246) and int8's range overflowed."""
+    return a if np.issubdtype(a.dtype, np.floating) else a.astype(np.float32)
 
 
 def stats_sample(files: ImageFiles, size: int = 2048, seed: int = 0) -> np.ndarray:
