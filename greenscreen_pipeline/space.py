@@ -16,7 +16,7 @@ from typing import Any
 from greenscreen import choices
 from greenscreen.validation import did_you_mean
 
-from . import budget, ranges, repeats, yamlload
+from . import budget, ranges, repeats, runnable, yamlload
 from .datapath import FILE_DATASETS, check_data_path  # noqa: F401 (space's own API)
 from .ranges import Range
 from .settings_table import EXECUTOR_PATTERNS, MAXIMUM, MINIMUM, SEED_TOP, SETTING_WORDS, SETTINGS
@@ -126,7 +126,7 @@ def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
     given = doc.get("settings")  # `settings:` with every line commented out: none
     settings = _settings(path, {} if given is None else given, overrides or {})
     space = _space(path, doc.get("configuration"))
-    _check_runnable(path, settings, space)
+    runnable.check(path, settings, space)
     repeats.check(path, settings)  # runs a multiple of repeats; no halving with repeats
     return SweepConfig(path, settings, space)
 
@@ -355,32 +355,3 @@ def _choices_words(dim: str, value: Any) -> str:
         return "true or false (unquoted)" if isinstance(value, str) else "true or false"
     yours = ", or your own 'module:function'" if dim in ENTRY_DIMENSIONS else ""
     return "one of " + ", ".join(map(str, CHOICES[dim])) + yours + hint(value, CHOICES[dim])
-
-
-def _check_runnable(path: str, settings: dict, space: dict) -> None:
-    """Values the code cannot run with these settings are rejected before any training."""
-    low, high = space["low_percentage"], space["high_percentage"]
-    highest_low = low["max"] if isinstance(low, Range) else max(low)
-    lowest_high = high["min"] if isinstance(high, Range) else min(high)
-    if highest_low > lowest_high:
-        where = "max" if isinstance(low, Range) else f"values[{low.index(highest_low)}]"
-        raise ConfigError(path, f"configuration.low_percentage.{where}", highest_low,
-                          f"a number <= every high_percentage value (the lowest is "
-                          f"{lowest_high}): k decays from high to low")
-    if settings["early_stop"] == "halving" and settings["train"]:
-        raise ConfigError(path, "settings.early_stop", "halving", "off with settings.train: "
-                          "halving stops the pipeline's own fit at its rungs, and your "
-                          "training function runs its own")
-    from .objective import Objective
-    from .user_code import is_entry
-
-    loss = Objective.from_settings(settings)
-    for i, dataset in enumerate(space["dataset"]):
-        if not (loss.classification or is_entry(dataset) or settings["train"]):
-            raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
-                              f"your own dataset ('module:function') with settings.loss "
-                              f"{loss.loss}: the built-in datasets are classification")
-        if dataset in ("cifar10_dir", "image_folder") and not settings["data_path"]:
-            raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
-                              "a dataset needing no files, or set settings.data_path to the "
-                              f"{dataset} folder")

@@ -89,6 +89,16 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
      "settings.save_models", "true or false"),
     ("configuration: {lr: {values: [0.1]}}\nsettings: {keep_checkpoints: 1}",
      "settings.keep_checkpoints", "true or false"),
+    # A gated run whose warm-up lasts the whole run never gates: a standard run, recorded
+    # as gated.
+    ("configuration: {method: {values: [standard, gated]}}\nsettings: {epochs: 1}",
+     "configuration.warmup_epochs.values[0]", "fewer than settings.epochs (1)"),
+    ("configuration: {method: {values: [gated]}, warmup_epochs: {values: [1, 3]}}\n"
+     "settings: {epochs: 3}", "configuration.warmup_epochs.values[1]", "would never gate"),
+    # MixUp's mixed labels under a sparse loss: every run failed in Keras.
+    ("configuration: {augmentation: {values: [None, mixup]}}\n"
+     "settings: {loss: sparse_categorical_crossentropy}",
+     "configuration.augmentation.values[1]", "which a class index cannot hold"),
 ])
 def test_a_malformed_config_gives_one_clear_error(tmp_path, text, where, allowed):
     path = write(tmp_path, text)

@@ -178,6 +178,22 @@ def test_on_jax_a_blending_augmentation_draws_what_the_keras_layer_draws(kind):
 
 
 @pytest.mark.backends("tensorflow", "jax")
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_a_regression_s_targets_are_mixed_sample_by_sample(kind):
+    """One target per sample, shape (batch,): Keras mixes labels of shape (batch, n), and
+    made a (batch, batch) matrix of them, which failed the run's loss. Each mixed target
+    lies between two of the batch's targets, as a one-column label mixes."""
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 8, 8, 1), dtype=np.float32)
+    y = rng.random(8, dtype=np.float32) * 10
+    images, targets = batches.augmenter(kind, 5, "float32")(x, y, 0)
+    column = batches.augmenter(kind, 5, "float32")(x, y[:, None], 0)[1]
+    assert targets.shape == (8,) and images.shape == x.shape
+    np.testing.assert_allclose(targets, column.ravel(), atol=1e-6)
+    assert ((targets >= y.min() - 1e-5) & (targets <= y.max() + 1e-5)).all()
+
+
+@pytest.mark.backends("tensorflow", "jax")
 @pytest.mark.parametrize("kind", ["mixup", "cutmix", "random"])
 def test_batches_augmented_from_several_reader_threads_draw_what_one_thread_draws(kind):
     """Batches augmented from several threads at once, in whichever order they get to
@@ -445,6 +461,11 @@ def test_each_method_setting_changes_what_the_method_does(digits):
                                pruning_frequency=1.0)
     assert pruned["sparsity"][-1] == pytest.approx(0.5, abs=0.01)
     assert model.frequency == len(range(0, 160, 32))  # one mask update per epoch of 5 steps
+    # A frequency of more epochs than the run has: its first mask update came after the
+    # last step, and the run trained unpruned (sparsity 0.0 against a target of 0.5).
+    model, pruned = fit_method(digits, method="pruned", target_sparsity=0.5,
+                               pruning_frequency=3.0)
+    assert pruned["sparsity"][-1] == pytest.approx(0.5, abs=0.01)
 
 
 @pytest.mark.backends("tensorflow", "jax")

@@ -146,11 +146,15 @@ def augmenter(kind: str, seed: int, dtype: str):
             lambda images, labels: layer({"images": images, "labels": labels}, training=True))
 
         def apply(x, y, batch: int):
-            x, y = x.astype(work), y.astype(work)
+            # One target per sample (a regression's) as a column: Keras mixes labels of
+            # shape (batch, n), and mixed a (batch,) vector into a (batch, batch) matrix.
+            shape = y.shape
+            x, y = x.astype(work), y.astype(work).reshape(len(y), -1)
             with one_at_a_time:
                 seeded([layer], batch)
                 out = mix(x, y)
-            return to_numpy(out["images"]).astype(dtype), to_numpy(out["labels"]).astype(dtype)
+            return (to_numpy(out["images"]).astype(dtype),
+                    to_numpy(out["labels"]).astype(dtype).reshape(shape))
 
     return apply
 

@@ -1,0 +1,80 @@
+"""Values config.yaml may hold but the pipeline cannot run, or could run only as something
+else, with these settings: refused when the config is loaded (`check`), before any
+training, each with the key path of the value and what is allowed (space.py's one error).
+
+- low_percentage above high_percentage (ranked updates: k decays from high to low);
+- halving with your own training function;
+- a built-in dataset under a regression loss; a folder dataset without settings.data_path;
+- MixUp or CutMix under a sparse classification loss: they mix two samples' labels into
+  fractions of two classes, which a class index cannot hold (Keras failed on the
+  mixed (batch, batch) labels, run after run);
+- a gated run's warmup_epochs at or past settings.epochs: it would never gate, training
+  every sample like a standard run while recorded as gated.
+"""
+
+from __future__ import annotations
+
+from .ranges import Range
+from .yamlload import ConfigError
+
+MIXING = ("mixup", "cutmix")
+
+
+def check(path: str, settings: dict, space: dict) -> None:
+    """Raises ConfigError for the first value the code cannot run with these settings."""
+    _check_percentages(path, space)
+    if settings["early_stop"] == "halving" and settings["train"]:
+        raise ConfigError(path, "settings.early_stop", "halving", "off with settings.train: "
+                          "halving stops the pipeline's own fit at its rungs, and your "
+                          "training function runs its own")
+    from .objective import Objective
+    from .user_code import is_entry
+
+    loss = Objective.from_settings(settings)
+    for i, dataset in enumerate(space["dataset"]):
+        if not (loss.classification or is_entry(dataset) or settings["train"]):
+            raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
+                              f"your own dataset ('module:function') with settings.loss "
+                              f"{loss.loss}: the built-in datasets are classification")
+        if dataset in ("cifar10_dir", "image_folder") and not settings["data_path"]:
+            raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
+                              "a dataset needing no files, or set settings.data_path to the "
+                              f"{dataset} folder")
+    if loss.classification and not loss.one_hot and not settings["train"]:
+        for i, augmentation in enumerate(space["augmentation"]):
+            if augmentation in MIXING:
+                raise ConfigError(
+                    path, f"configuration.augmentation.values[{i}]", augmentation,
+                    f"None or random with settings.loss {loss.loss}: {augmentation} mixes "
+                    "two samples' labels into fractions of two classes, which a class index "
+                    "cannot hold (or a one-hot loss, categorical_crossentropy)")
+    _check_warmup(path, settings, space)
+
+
+def _check_percentages(path: str, space: dict) -> None:
+    low, high = space["low_percentage"], space["high_percentage"]
+    highest_low = low["max"] if isinstance(low, Range) else max(low)
+    lowest_high = high["min"] if isinstance(high, Range) else min(high)
+    if highest_low > lowest_high:
+        where = "max" if isinstance(low, Range) else f"values[{low.index(highest_low)}]"
+        raise ConfigError(path, f"configuration.low_percentage.{where}", highest_low,
+                          f"a number <= every high_percentage value (the lowest is "
+                          f"{lowest_high}): k decays from high to low")
+
+
+def _check_warmup(path: str, settings: dict, space: dict) -> None:
+    """A gated run trains every sample for its first warmup_epochs epochs."""
+    if "gated" not in space["method"] or settings["train"]:
+        return
+    warmup, epochs = space["warmup_epochs"], settings["epochs"]
+    if isinstance(warmup, Range):
+        where, value = "max", warmup["max"]
+    else:
+        value = max(warmup)
+        where = f"values[{warmup.index(value)}]"
+    if value >= epochs:
+        raise ConfigError(path, f"configuration.warmup_epochs.{where}", value,
+                          f"fewer than settings.epochs ({epochs}) where method is gated: "
+                          "a gated run trains every sample for its first warmup_epochs "
+                          "epochs (1 unless configuration.warmup_epochs says), so it would "
+                          "never gate")
