@@ -51,8 +51,9 @@ class _CifarUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def read_cifar_batch(path: Path) -> dict:
-    """One CIFAR-10 python batch file, read with the restricted unpickler."""
+def read_cifar_batch(path: Path, labels: bytes = b"labels") -> dict:
+    """One CIFAR-10 python batch file (CIFAR-100's: `labels` b"fine_labels"), read with
+    the restricted unpickler."""
     with open(path, "rb") as fh:
         try:
             batch = _CifarUnpickler(fh, path).load()
@@ -64,9 +65,9 @@ def read_cifar_batch(path: Path) -> dict:
                                f"{'the file is empty' if empty else 'truncated'}") from None
         except Exception as exc:  # truncated inside an argument, or not a pickle at all
             raise DatasetError(f"{path} is not a readable CIFAR-10 batch: {exc}") from exc
-    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise DatasetError(f"{path} is not a CIFAR-10 batch: expected a dict with b'data' and "
-                           "b'labels'")
+    if not isinstance(batch, dict) or b"data" not in batch or labels not in batch:
+        raise DatasetError(f"{path} is not a CIFAR batch: expected a dict with b'data' and "
+                           f"{labels!r}")
     return batch
 
 
@@ -130,18 +131,32 @@ def check_cifar10_dir(path: str) -> None:
 
 def load_cifar10_dir(path: str) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR-10 in its python pickle format: data_batch_1..5 and test_batch."""
-    xs, ys = [], []
-    for f in cifar10_files(path):
-        images, labels = _cifar_arrays(f, read_cifar_batch(f))
-        xs.append(images)
-        ys.append(labels)
-    x = np.concatenate(xs).transpose(0, 2, 3, 1).astype("float32") / 255.0
-    return x, np.concatenate(ys)
+    return _images_of([_cifar_arrays(f, read_cifar_batch(f)) for f in cifar10_files(path)])
 
 
-def _cifar_arrays(path: Path, batch: dict) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar100_dir(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-100 in its python pickle format (`train` and `test`, fine labels 0..99), read
+    with the restricted unpickler as CIFAR-10's batches are."""
+    parts = []
+    for name in ("train", "test"):
+        f = Path(path) / name
+        if not f.is_file():
+            raise DatasetError(f"{path} is not a CIFAR-100 python folder: no {name} file")
+        batch = read_cifar_batch(f, labels=b"fine_labels")
+        parts.append(_cifar_arrays(f, {b"data": batch[b"data"],
+                                       b"labels": batch[b"fine_labels"]}, classes=100))
+    return _images_of(parts)
+
+
+def _images_of(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.concatenate([p[0] for p in parts]).transpose(0, 2, 3, 1).astype("float32") / 255.0
+    return x, np.concatenate([p[1] for p in parts])
+
+
+def _cifar_arrays(path: Path, batch: dict, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """A batch's images (N x 3 x 32 x 32) and labels, after checking b'data' holds one row
-    of 3072 pixel values per label."""
+    of 3072 pixel values per label and each label is a class (0 .. classes - 1: a -1 was
+    taken for the last class, a 10 for an eleventh)."""
     try:
         labels = np.asarray(batch[b"labels"])
         data = np.asarray(batch[b"data"])
@@ -161,6 +176,11 @@ def _cifar_arrays(path: Path, batch: dict) -> tuple[np.ndarray, np.ndarray]:
             data.min() < 0 or data.max() > 255)):
         raise DatasetError(f"{path}: b'data' holds {data.dtype} values, expected pixel "
                            "values 0..255 (uint8)")
+    outside = labels[(labels < 0) | (labels >= classes)] if labels.size else labels
+    if outside.size:
+        shown = ", ".join(str(v) for v in np.unique(outside)[:5])
+        raise DatasetError(f"{path}: {outside.size} label(s) outside 0..{classes - 1} "
+                           f"({shown}); expected class labels 0..{classes - 1}")
     return data.astype(np.uint8).reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
@@ -240,17 +260,32 @@ if hasattr(os, "register_at_fork"):
 
 def _decode(keras, path, size: tuple) -> np.ndarray:
     """One image file as a float32 HWC array in 0..255; DatasetError naming the file if it
-    is not an image PIL can read."""
+    is not an image PIL can read, or not one of 8 bits per channel."""
+    from PIL import Image
+
     try:
+        with Image.open(path) as header:  # the header only: no pixel is decoded here
+            mode = header.mode
+        if mode in WIDE_MODES:  # PIL's RGB conversion clips them: 99 % of a 16-bit PNG white
+            raise DatasetError(f"{path} has {WIDE_MODES[mode]} pixels (PIL mode {mode}), "
+                               "which would be clipped to 8 bits; convert it to 8 bits per "
+                               "channel, or remove it")
         return keras.utils.img_to_array(keras.utils.load_img(
             path, color_mode="rgb", target_size=size), dtype="float32")
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise  # their message names the file already
-    except (OSError, ValueError, SyntaxError) as exc:  # PIL: not an image, truncated, ...
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
         why = re.sub(r" <_io\.\w+ object at 0x[0-9a-f]+>| '[^']*'", "", str(exc)) or \
             type(exc).__name__
         raise DatasetError(f"{path} cannot be read as an image (PIL: {why}); remove or "
                            "replace the file") from None
+
+
+# PIL's modes of more than 8 bits per channel, which its conversion to RGB clips.
+WIDE_MODES = {"I;16": "16-bit", "I;16B": "16-bit", "I;16L": "16-bit", "I;16N": "16-bit",
+              "I": "32-bit integer", "F": "32-bit floating-point"}
 
 
 def image_folder(path: str, image_size: int) -> tuple[ImageFiles, np.ndarray]:

@@ -36,6 +36,7 @@ def check_data_path(config: SweepConfig, class_sizes: bool = True) -> None:
     sweep, not for `final` (it checks the splits it trains, `check_final_splits`: other
     values may have failed in the sweep) or a Slurm array task (its sweep checked them
     once; a task would list every image again). Raises ConfigError."""
+    _check_keras_cache(config)
     data_path = config.settings["data_path"]
     found = [(i, d) for i, d in enumerate(config.space.get("dataset", [])) if d in FILE_DATASETS]
     if found:
@@ -45,6 +46,17 @@ def check_data_path(config: SweepConfig, class_sizes: bool = True) -> None:
     if class_sizes and "image_folder" in (d for _, d in found):
         _check_class_sizes(config, data_path,
                            {value: "its runs" for value in config.space["partitioning"]})
+
+
+def _check_keras_cache(config: SweepConfig) -> None:
+    """A keras.datasets dataset (mnist, cifar10, ...) is in the local Keras cache: nothing
+    is downloaded, and `check` passed such a config whose every run then failed."""
+    from .run.data import KERAS_FILES, cached, not_cached
+
+    for i, dataset in enumerate(config.space.get("dataset", [])):
+        if dataset in KERAS_FILES and cached(dataset) is None:
+            raise ConfigError(config.path, f"configuration.dataset.values[{i}]", dataset,
+                              f"a dataset this machine holds: {not_cached(dataset)}")
 
 
 def check_final_splits(config: SweepConfig, trained: dict[str, dict]) -> None:

@@ -154,7 +154,7 @@ def test_a_pickle_that_is_not_a_cifar_batch_is_refused(tmp_path):
     folder = cifar(tmp_path / "data")
     (folder / "data_batch_2").write_bytes(pickle.dumps([1, 2, 3], protocol=2))
     message = refused(tmp_path, folder, "cifar10_dir")
-    assert "data_batch_2 is not a CIFAR-10 batch: expected a dict with b'data' and b'labels'" \
+    assert "data_batch_2 is not a CIFAR batch: expected a dict with b'data' and b'labels'" \
         in message
 
 

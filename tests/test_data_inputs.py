@@ -5,6 +5,7 @@ shape, and a refused pickle at the cascade command line."""
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -119,6 +120,30 @@ def test_a_corrupt_image_names_its_file(tmp_path):
     message = str(err.value)
     assert message.startswith(f"{bad} cannot be read as an image (PIL: cannot identify image "
                               "file)") and "\n" not in message and "_io." not in message
+
+
+def test_a_16_bit_image_is_refused_not_clipped_to_white(tmp_path):
+    """PIL's RGB conversion clipped a 16-bit PNG's values at 255: 99 of 100 pixels white."""
+    root = images(tmp_path / "data")
+    wide = root / "dog" / "wide.png"
+    Image.fromarray(np.arange(100, dtype=np.uint16).reshape(10, 10) * 600).save(wide)
+    assert Image.open(wide).mode.startswith("I;16")
+    files, _ = image_folder(str(root), 8)
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(wide))} has 16-bit pixels "
+                                           r"\(PIL mode I;16"):
+        files[:]
+
+
+def test_an_image_too_large_for_pil_names_its_file(tmp_path, monkeypatch):
+    """PIL's DecompressionBombError is no OSError: the error named no file."""
+    root = images(tmp_path / "data")
+    big = root / "cat" / "big.png"
+    Image.new("RGB", (40, 40)).save(big)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 40 x 40 is over twice as many
+    files, _ = image_folder(str(root), 8)
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(big))} cannot be read as an "
+                                           r"image \(PIL: Image size"):
+        files[:]
 
 
 def test_cifar_batch_of_the_wrong_width_says_so(tmp_path):

@@ -2,6 +2,7 @@
 
 import math
 import pickle
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -310,6 +311,64 @@ def test_cifar10_pickle_folder_loads(tmp_path, protocol):
         (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=protocol))
     x, y = data.load("cifar10_dir", str(tmp_path))
     assert x.shape == (24, 32, 32, 3) and y.shape == (24,) and 0 <= x.min() and x.max() <= 1
+
+
+def _cifar_batches(folder: Path, names, labels: bytes = b"labels", classes: int = 10,
+                   bad: int | None = None) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in names:
+        values = [int(v) for v in rng.integers(0, classes, 4)]
+        if bad is not None and name == names[1]:
+            values[0] = bad
+        batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), labels: values}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+
+
+CIFAR10_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+@pytest.mark.parametrize("bad", [-1, 10])
+def test_cifar10_labels_outside_its_classes_are_one_error_naming_the_file(tmp_path, bad):
+    """A -1 became the last class (one-hot) and a 10 an eleventh, silently."""
+    _cifar_batches(tmp_path / "c", CIFAR10_BATCHES, bad=bad)
+    with pytest.raises(data.DataError, match=rf"data_batch_2: 1 label\(s\) outside 0..9 "
+                                             rf"\({bad}\)"):
+        data.load("cifar10_dir", str(tmp_path / "c"))
+
+
+@pytest.mark.parametrize("name, layout", [
+    ("cifar10", "cifar-10-batches-py-target/cifar-10-batches-py"),  # Keras 3.15's
+    ("cifar10", "cifar-10-batches-py"),  # older Keras's
+    ("cifar100", "cifar-100-python-target/cifar-100-python")])
+def test_a_cached_cifar_is_read_here_in_either_layout_and_nothing_is_downloaded(
+        tmp_path, monkeypatch, name, layout):
+    """The check looked for cifar-10-batches-py where Keras 3.15 caches it inside
+    cifar-10-batches-py-target: a cache Keras wrote was "not cached", and a folder in the
+    old layout passed the check, after which Keras went to download the archive."""
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(urllib.request, "urlretrieve", no_network)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    names, labels, classes = ((CIFAR10_BATCHES, b"labels", 10) if name == "cifar10"
+                              else (["train", "test"], b"fine_labels", 100))
+    _cifar_batches(tmp_path / "datasets" / layout, names, labels, classes)
+    assert data.cached(name) == tmp_path / "datasets" / layout
+    x, y = data.load(name)
+    assert x.shape == (4 * len(names), 32, 32, 3) and 0 <= y.min() and y.max() < classes
+
+
+def test_check_refuses_a_keras_dataset_this_machine_does_not_hold(tmp_path, monkeypatch):
+    """`check` said the config was valid; every run then failed "not cached"."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    config = tmp_path / "config.yaml"
+    config.write_text("configuration:\n  dataset: {values: [digits, mnist]}\n")
+    with pytest.raises(space.ConfigError, match=r"configuration.dataset.values\[1\]: got "
+                                                r"'mnist'.*not cached in"):
+        space.check_data_path(space.load(config))
 
 
 def test_cifar10_batch_that_would_run_code_is_refused_and_runs_nothing(tmp_path):

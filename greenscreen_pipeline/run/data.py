@@ -14,15 +14,26 @@ from pathlib import Path
 
 import numpy as np
 
-from greenscreen.datasets import DatasetError, ImageFiles, image_folder, load_cifar10_dir
+from greenscreen.datasets import (
+    DatasetError,
+    ImageFiles,
+    image_folder,
+    load_cifar10_dir,
+    load_cifar100_dir,
+)
 from greenscreen.validation import invalid
 
-KERAS_FILES = {  # dataset: file keras.datasets caches under ~/.keras/datasets
-    "mnist": "mnist.npz",
-    "fashion_mnist": "fashion-mnist",
-    "cifar10": "cifar-10-batches-py",
-    "cifar100": "cifar-100-python",
+# dataset: where keras.datasets caches it under ~/.keras/datasets, today's Keras's layout
+# first (Keras 3.15 keeps CIFAR's folder inside "<name>-target"), then older versions'.
+KERAS_FILES = {
+    "mnist": ("mnist.npz",),
+    "fashion_mnist": ("fashion-mnist",),
+    "cifar10": ("cifar-10-batches-py-target/cifar-10-batches-py", "cifar-10-batches-py"),
+    "cifar100": ("cifar-100-python-target/cifar-100-python", "cifar-100-python"),
 }
+# CIFAR's folders are read here, with the restricted unpickler: Keras's own load_data
+# looks only where its version caches, and downloads where it finds nothing there.
+CIFAR_READERS = {"cifar10": load_cifar10_dir, "cifar100": load_cifar100_dir}
 
 
 DataError = DatasetError  # a dataset cannot be loaded; the message says what to do
@@ -63,15 +74,33 @@ def load(name: str, data_path: str = "", image_size: int = 32) -> tuple:
                   f"{', '.join(KERAS_FILES)}", DataError)
 
 
+def keras_cache() -> Path:
+    """The folder keras.datasets caches in (KERAS_HOME, else ~/.keras)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+
+
+def cached(name: str) -> Path | None:
+    """Where dataset `name` (of KERAS_FILES) lies in the Keras cache, or None."""
+    return next((keras_cache() / f for f in KERAS_FILES[name]
+                 if (keras_cache() / f).exists()), None)
+
+
+def not_cached(name: str) -> str:
+    """Why dataset `name` cannot be loaded here, and what to do."""
+    return (f"dataset={name!r} is not cached in {keras_cache()} and nothing is downloaded "
+            f"here; run keras.datasets.{name}.load_data() once on a machine with internet "
+            "and copy the cache, or use dataset digits")
+
+
 def load_keras_cached(name: str) -> tuple[np.ndarray, np.ndarray]:
     """A keras.datasets dataset, only if it is already in the local cache (no download)."""
     import keras
 
-    cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
-    if not (cache / KERAS_FILES[name]).exists():
-        raise DataError(f"dataset={name!r} is not cached in {cache} and nothing is downloaded "
-                        f"here; run keras.datasets.{name}.load_data() once on a machine with "
-                        "internet and copy the cache, or use dataset digits")
+    found = cached(name)
+    if found is None:
+        raise DataError(not_cached(name))
+    if name in CIFAR_READERS:
+        return CIFAR_READERS[name](str(found))
     (x1, y1), (x2, y2) = getattr(keras.datasets, name).load_data()
     x = np.concatenate([x1, x2]).astype("float32") / 255.0
     x = x[..., None] if x.ndim == 3 else x
