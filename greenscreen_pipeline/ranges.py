@@ -187,6 +187,10 @@ def parse(spec: Mapping, kind: type | None = None) -> Range:
         raise RangeError("min", spec["min"], f"{what} <= max ({spec['max']})")
     if log and low <= 0:
         raise RangeError("min", spec["min"], f"{what} > 0 with log: true")
+    if not integer and math.isfinite(low) and math.isfinite(high) \
+            and not math.isfinite(high - low):  # every draw was clamped to max
+        raise RangeError("max", spec["max"], f"a number whose distance from min "
+                                             f"({spec['min']}) is finite")
     if step is not None:
         if not _number(step) or step <= 0 or (integer and not float(step).is_integer()):
             raise RangeError("step", step, f"{'a positive integer' if integer else 'a number > 0'}")
@@ -194,8 +198,16 @@ def parse(spec: Mapping, kind: type | None = None) -> Range:
             raise RangeError("step", step, "no step with log: true (Optuna samples a log scale "
                                            "without steps)")
         step = int(step) if integer else float(step)
+        if not integer and not (high - low) / step <= MAX_GRID:  # inf or a grid too fine
+            raise RangeError("step", step, f"a step leaving at most {MAX_GRID:.0e} values "
+                                           f"between min and max")
     return Range({"min": low, "max": high, "log": log,
                   "step": (step or 1) if integer else step})
+
+
+# The most values a float range's step may leave: a finer grid is a mistake (a step of
+# 1e-308), and its count would not fit an integer.
+MAX_GRID = 1e9
 
 
 # -- the visiting order -----------------------------------------------------------------------
@@ -217,15 +229,16 @@ def _axes(space: Mapping[str, Any]) -> list[Axis]:
 
 
 def size(space: Mapping[str, Any]) -> int | None:
-    """How many distinct configurations the space holds (lists with repeated values count
-    each); None when a float range without a step makes it endless."""
+    """How many distinct configurations the space visits in turn (lists with repeated
+    values count each); None when a range drawn at random (a float range without a step,
+    or any log range, an integer one too) makes it endless."""
     total = 1
     for spec in space.values():
         if isinstance(spec, Mapping):
-            count = Range.of(spec).count
-            if count is None:
+            spec = Range.of(spec)
+            if not spec.grid:
                 return None
-            total *= count
+            total *= spec.count
         else:
             total *= len(spec)
     return total

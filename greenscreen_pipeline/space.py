@@ -315,6 +315,12 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
     if dim not in DIMENSIONS:
         return _own_value(path, where, value)
     if dim in ENTRY_DIMENSIONS and isinstance(value, str) and ":" in value:
+        from .user_code import is_entry
+
+        if not is_entry(value):  # the runs would take it for a built-in name
+            built_in = f"one of {', '.join(CHOICES[dim])}, or " if dim in CHOICES else ""
+            raise ConfigError(path, where, value, f"{built_in}'module:function', each a "
+                                                  "Python name (module may be dotted)")
         return _entry(path, where, dim, value)
     if dim in CHOICES:
         value = "None" if value in NONE_WORDS and "None" in CHOICES[dim] else value
@@ -323,7 +329,8 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
         return value
     if dim == "partitioning":
         parts = str(value).split("-")
-        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts) or sum(
+        if len(parts) != 3 or not all(p.isascii() and p.isdigit() and int(p) > 0
+                                      for p in parts) or sum(
                 int(p) for p in parts) != 100:
             raise ConfigError(path, where, value, "'train-val-test' percentages summing to 100, "
                                                   "e.g. '80-10-10'")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import re
 import sys
 import traceback
 from pathlib import Path
@@ -31,7 +30,6 @@ from typing import Callable
 
 from greenscreen.validation import nearest
 
-ENTRY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 # What the pipeline passes to each kind of entry: the names say it in error messages.
 ARGUMENTS = {"model": ("input_shape", "num_classes", "params"), "dataset": ("params",),
              "train": ("params", "callbacks")}
@@ -63,8 +61,13 @@ class TrackedParams(dict):
 
 
 def is_entry(value: object) -> bool:
-    """Whether a configuration value names user code ("module:function")."""
-    return isinstance(value, str) and ENTRY.fullmatch(value) is not None
+    """Whether a configuration value names user code ("module:function"): a dotted module
+    name and a function name, each part a Python identifier ("ümod:data" too: a check
+    that took it for code while the runs took it for a built-in name failed every run)."""
+    if not isinstance(value, str) or value.count(":") != 1:
+        return False
+    module, function = value.split(":")
+    return function.isidentifier() and all(part.isidentifier() for part in module.split("."))
 
 
 def load(entry: str, kind: str, config_dir: str | Path) -> Callable:

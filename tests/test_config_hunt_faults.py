@@ -244,3 +244,23 @@ def test_a_configuration_section_that_is_not_a_mapping_is_refused(tmp_path, sect
 def test_settings_left_empty_are_the_defaults(tmp_path):
     config = space.load(write(tmp_path, LR + "settings:\n  # runs: 4\n"))
     assert config.settings["runs"] == 8
+
+
+def test_a_module_name_of_unicode_letters_is_your_code_for_check_and_the_runs_alike():
+    """check took "ümod:data" for your code, the runs for a built-in dataset's name: every
+    run failed with "dataset='ümod:data' is not valid"."""
+    from greenscreen_pipeline.user_code import is_entry
+
+    assert is_entry("ümod:data") and is_entry("pkg.sub:build_1")
+    assert not is_entry("my-data:load") and not is_entry("a:b:c") and not is_entry("digits")
+
+
+def test_run_one_refuses_an_index_outside_the_sweep(tmp_path, capsys):
+    """`run-one --index 7` of a 2-run sweep trained a folder 007 outside it."""
+    path = write(tmp_path, "configuration: {model: {values: [ffnn]}}\nsettings: {runs: 2}\n")
+    sweep_dir = tmp_path / "sweep"
+    assert cli.main(["run-one", "--config", str(path), "--sweep-dir",
+                     str(sweep_dir), "--index", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "--index 7 is not a run of this sweep; allowed: 0 to 1 (settings.runs 2" in err
+    assert not (sweep_dir / "007").exists()

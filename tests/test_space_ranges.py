@@ -76,6 +76,11 @@ def test_the_shipped_config_keeps_its_lists():
     ("units: {min: 8, max: 64, step: 0}", "configuration.units.step", "a positive integer"),
     ("lr: {min: 0.001}", "configuration.lr", "a range with both min and max"),
     ("lr: {min: fast, max: 0.1}", "configuration.lr.min", "a number"),
+    # An OverflowError's traceback, and draws all clamped to max, before:
+    ("x: {min: 0.0, max: 1.0e+308, step: 1.0e-308}", "configuration.x.step",
+     "a step leaving at most 1e+09 values"),
+    ("x: {min: -1.0e+308, max: 1.0e+308}", "configuration.x.max",
+     "a number whose distance from min (-1e+308) is finite"),
 ])
 def test_a_bad_range_gives_one_clear_error_naming_its_key(tmp_path, text, where, allowed):
     path = write(tmp_path, "configuration:\n  " + text)
@@ -171,6 +176,13 @@ def test_check_says_when_runs_exceed_the_configurations(tmp_path):
     assert "another training seed" in small.stderr
     endless = check(write(tmp_path, RANGES, "endless.yaml"))
     assert endless.returncode == 0 and "configuration(s)" not in endless.stderr
+
+def test_an_integer_log_range_is_drawn_not_visited_so_no_count_is_claimed():
+    """units {min: 1, max: 4, log: true} with 8 runs: the warning said runs 000-003 train
+    each value once, but its values are drawn at random (2, 4, 2, 1: 3 never came)."""
+    assert ranges.size({"units": {"min": 1, "max": 4, "log": True}}) is None
+    assert ranges.size({"units": {"min": 1, "max": 4}, "optimizer": ["Adam", "SGD"]}) == 8
+
 
 def test_optuna_gets_the_matching_distributions(tmp_path):
     from optuna.distributions import FloatDistribution, IntDistribution

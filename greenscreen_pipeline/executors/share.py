@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from .. import budget
-from ..errors import Interrupted
+from ..errors import Interrupted, UsageError
 from ..log import logger
 from ..space import SweepConfig
 from .attempt import train_claimed
@@ -54,6 +54,9 @@ def train_share(config: SweepConfig, index: int | None,
     """
     s = config.settings
     sweep_dir = Path(s["sweep_dir"])
+    if index is not None and index >= s["runs"]:  # a folder outside the sweep was trained
+        raise UsageError(f"--index {index} is not a run of this sweep; allowed: 0 to "
+                         f"{s['runs'] - 1} (settings.runs {s['runs']}, or --runs)")
     if share is not None:  # which array task trains a peer (ArrayJob.task_of)
         os.environ[SHARES_ENV] = str(share[1])
     stop = Stop().install()
