@@ -41,6 +41,10 @@ class Loader(yaml.SafeLoader):
 
 BOOL = "tag:yaml.org,2002:bool"
 INT = "tag:yaml.org,2002:int"
+FLOAT = "tag:yaml.org,2002:float"
+# Numbers YAML 1.1 reads otherwise than YAML 1.2 and their writer: 010 (octal: 8), 08 (a
+# float, 8.0), 1:30 and 1:30:00 (base 60: 90, 5400). 0 itself, 00.5, 0.5 and 0x10 are not.
+YAML_11_ONLY = re.compile(r"^[-+]?(0[0-9_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)$")
 MERGE = "tag:yaml.org,2002:merge"
 NUMBER_RANGE = "a number within a float's range (at most about 1.8e308 either way)"
 
@@ -65,6 +69,12 @@ def refused(node: yaml.Node, where: str = "") -> tuple[str, Any, str] | None:
             return _at(where or "top level", node), node.value, (
                 "true or false for a switch (YAML 1.1 reads an unquoted yes, no, on or off "
                 f"as one), or text in quotes: '{node.value}'")
+        if isinstance(node, yaml.ScalarNode) and node.tag in (INT, FLOAT) \
+                and node.style is None and YAML_11_ONLY.match(node.value):
+            return _at(where or "top level", node), node.value, (
+                f"a number as YAML 1.2 reads it: {_meant(node.value)} (YAML 1.1 reads a "
+                "leading 0 as octal and 1:30 as base 60), or text in quotes: "
+                f"'{node.value}'")
         if isinstance(node, yaml.ScalarNode) and node.tag == INT and not _in_float_range(node):
             digits = sum(c.isdigit() for c in node.value)
             shown = node.value if len(node.value) <= 24 else \
@@ -87,6 +97,14 @@ def refused(node: yaml.Node, where: str = "") -> tuple[str, Any, str] | None:
                     todo.append((key, path))  # a key `on` is a boolean as a value is
                 todo.append((value, path))
     return None
+
+
+def _meant(text: str) -> str:
+    """What a YAML 1.1-only number most likely meant, as advice: 010 -> "write 10"."""
+    if ":" in text:
+        return "seconds or minutes as one number"
+    sign, digits = (text[0], text[1:]) if text[0] in "+-" else ("", text)
+    return f"write {sign}{digits.lstrip('0_') or '0'}"
 
 
 def _in_float_range(node: yaml.ScalarNode) -> bool:
