@@ -209,7 +209,10 @@ def _why_left_out(row: dict) -> str | None:
         return "no objective value"
     if row["energy_j"] is None:
         return f"no energy figure (source: {row['source'] or 'none'})"
-    return "the other side's run of this seed did not finish"
+    return PEER
+
+
+PEER = "the other side's run of this seed did not finish"  # a seed left out for its pair
 
 
 def _summary(values: list[float]) -> dict:
@@ -327,7 +330,25 @@ def outcome_words(doc: dict, objective: Objective) -> str:
     where it was (an estimate is never called measured)."""
     sources = [source for side in SIDES for source in (doc.get(side) or {}).get("source", [])]
     return (saving_words(doc) + change_words(doc.get("objective_change") or {}, objective)
-            + (" (energy estimated, not measured)" if estimated(sources) else ""))
+            + (" (energy estimated, not measured)" if estimated(sources) else "")
+            + left_out_words(doc))
+
+
+def left_out_words(doc: dict) -> str:
+    """"; 1 of 4 seeds left out: recommended final/recommended-s3 failed (Diverged: loss
+    became nan in epoch 2)", or "" where every seed was compared: the figures above are of
+    the seeds both sides finished, and a seed that diverged on one side said nothing
+    (comparison.json's `left_out` alone had it). Each side's own failures, up to three."""
+    entries = {side: (doc.get(side) or {}).get("left_out") or [] for side in SIDES}
+    dropped = max((len(e) for e in entries.values()), default=0)
+    if not dropped:
+        return ""
+    own = [(side, e) for side in SIDES for e in entries[side] if e.get("reason") != PEER]
+    said = "; ".join(f"{side} {e['folder']} {e['status']}"
+                     + (f" ({e['reason']})" if e.get("reason") else "") for side, e in own[:3])
+    more = f"; and {len(own) - 3} more" if len(own) > 3 else ""
+    total = len(doc.get("seeds") or []) + dropped
+    return f"; {dropped} of {total} seeds left out: {said}{more}"
 
 
 def change_words(change: dict, objective: Objective) -> str:

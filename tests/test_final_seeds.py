@@ -69,6 +69,23 @@ def runs_of(energy: dict, objective: dict, source: dict | None = None) -> dict:
                     for k, e in enumerate(values)] for side, values in energy.items()}
 
 
+def test_a_seed_left_out_is_said_beside_the_saving():
+    """The recommendation diverged in seed 3 of 4: the sentence said "saves 18.8 % (...,
+    3 seeds)" and nothing of the seed it lost (comparison.json's left_out alone had it)."""
+    energy = {"recommended": [80.0, 84.0, 90.0, 85.0], "baseline": [100.0, 103.0, 110.0, 104.0]}
+    accuracy = {"recommended": [0.90, 0.91, 0.89, 0.90], "baseline": [0.91, 0.92, 0.90, 0.93]}
+    runs = runs_of(energy, accuracy)
+    runs["recommended"][3].update(status="failed", objective=None,
+                                  reason="Diverged: loss became nan in epoch 2")
+    said = comparison.outcome_words(comparison.compare(runs, [8, 9, 10, 11], Objective()),
+                                    Objective())
+    assert "3 seeds)" in said
+    assert said.endswith("; 1 of 4 seeds left out: recommended recommended-s3 failed "
+                         "(Diverged: loss became nan in epoch 2)"), said
+    whole = comparison.compare(runs_of(energy, accuracy), [8, 9, 10, 11], Objective())
+    assert "left out" not in comparison.outcome_words(whole, Objective())
+
+
 def test_the_saving_is_paired_by_seed_with_t_intervals():
     energy = {"recommended": [80.0, 84.0, 90.0, 85.0], "baseline": [100.0, 103.0, 110.0, 104.0]}
     accuracy = {"recommended": [0.90, 0.91, 0.89, 0.90], "baseline": [0.91, 0.92, 0.90, 0.93]}
