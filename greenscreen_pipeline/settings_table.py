@@ -94,3 +94,12 @@ EXECUTOR_PATTERNS = {
     "slurm_time": f"({_SLURM_TIME})?",
     "ray_address": r"[^\s]*",
 }
+
+
+# The command-line options that override a setting: an error in a value one of them gave
+# names the option, not a key config.yaml may not even hold (`--time 4h` was "settings.
+# slurm_time: got '4h'").
+OPTION_OF = {"runs": "--runs", "epochs": "--epochs", "sweep_dir": "--sweep-dir",
+             "slurm_partition": "--partition", "slurm_time": "--time",
+             "slurm_account": "--account", "slurm_parallel": "--parallel",
+             "ray_address": "--address", "retry_failed": "--retry-failed"}

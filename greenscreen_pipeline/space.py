@@ -19,7 +19,15 @@ from greenscreen.validation import did_you_mean
 from . import budget, ranges, repeats, runnable, yamlload
 from .datapath import FILE_DATASETS, check_data_path  # noqa: F401 (space's own API)
 from .ranges import Range
-from .settings_table import EXECUTOR_PATTERNS, MAXIMUM, MINIMUM, SEED_TOP, SETTING_WORDS, SETTINGS
+from .settings_table import (
+    EXECUTOR_PATTERNS,
+    MAXIMUM,
+    MINIMUM,
+    OPTION_OF,
+    SEED_TOP,
+    SETTING_WORDS,
+    SETTINGS,
+)
 from .yamlload import ConfigError, finite, hint
 
 NONE_WORDS = (None, "None", "none")
@@ -124,7 +132,10 @@ def load(path: "str | Path", overrides: dict | None = None) -> SweepConfig:
         raise ConfigError(path, "top level", key, "the keys 'configuration' and 'settings'"
                           + did_you_mean(key, ("configuration", "settings")))
     given = doc.get("settings")  # `settings:` with every line commented out: none
-    settings = _settings(path, {} if given is None else given, overrides or {})
+    try:
+        settings = _settings(path, {} if given is None else given, overrides or {})
+    except ConfigError as exc:
+        raise _named_by_option(exc, path, overrides or {}) from None
     space = _space(path, doc.get("configuration"))
     runnable.check(path, settings, space)
     repeats.check(path, settings)  # runs a multiple of repeats; no halving with repeats
@@ -139,6 +150,15 @@ def _known_country(code: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _named_by_option(exc: ConfigError, path: str, overrides: dict) -> ConfigError:
+    """A setting's error where a command-line option gave the value: named by the option."""
+    key = exc.where.removeprefix("settings.")
+    if key not in OPTION_OF or overrides.get(key) is None:
+        return exc
+    return ConfigError(path, f"{OPTION_OF[key]} (the command line's, for settings.{key})",
+                       exc.given, exc.allowed)
 
 
 def _settings(path: str, given: Any, overrides: dict) -> dict:

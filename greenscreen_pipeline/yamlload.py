@@ -33,6 +33,7 @@ class ConfigError(UsageError, ValueError):
 
     def __init__(self, path: str, where: str, given: Any, allowed: str) -> None:
         super().__init__(f"{path}: {where}: got {given!r}; allowed: {allowed}.")
+        self.where, self.given, self.allowed = where, given, allowed
 
 
 class Loader(yaml.SafeLoader):

@@ -264,3 +264,23 @@ def test_run_one_refuses_an_index_outside_the_sweep(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--index 7 is not a run of this sweep; allowed: 0 to 1 (settings.runs 2" in err
     assert not (sweep_dir / "007").exists()
+
+
+@pytest.mark.parametrize("options, said", [
+    (["--time", "4h"], "--time (the command line's, for settings.slurm_time): got '4h'"),
+    (["--runs", "99999999999"],
+     "--runs (the command line's, for settings.runs): got 99999999999"),
+])
+def test_a_bad_option_is_blamed_on_the_option_not_on_config_yaml(tmp_path, capsys, options,
+                                                                  said):
+    """`sweep slurm --time 4h` said "config.yaml: settings.slurm_time: got '4h'", a key the
+    file does not hold."""
+    path = write(tmp_path, "configuration: {model: {values: [ffnn]}}\n")
+    assert cli.main(["sweep", "slurm", "--dry-run", "--no-probe", "--config", str(path),
+                     "--sweep-dir", str(tmp_path / "s"), *options]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "settings.slurm_time: got" not in err, err
+    config = write(tmp_path, "configuration: {model: {values: [ffnn]}}\n"
+                             "settings: {slurm_time: 4h}\n")
+    with pytest.raises(space.ConfigError, match=r"settings\.slurm_time: got '4h'"):
+        space.load(config)  # given in the file: the file's key
