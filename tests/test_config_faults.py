@@ -114,7 +114,8 @@ def test_true_false_quoted_text_and_merge_keys_are_read_as_before(tmp_path):
 def test_an_empty_sweep_dir_on_the_command_line_is_refused(tmp_path, capsys):
     path = write(tmp_path, b"configuration:\n  lr: {values: [0.1]}\n")
     assert cli.main(["check", "--config", str(path), "--sweep-dir", ""]) == 2
-    assert "settings.sweep_dir: got ''" in capsys.readouterr().err
+    assert "--sweep-dir (the command line's, for settings.sweep_dir): got ''" in \
+        capsys.readouterr().err  # the option that gave it, not a key of config.yaml
 
 
 def test_a_config_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path, capsys):
