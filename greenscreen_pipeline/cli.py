@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from greenscreen import __version__
@@ -36,6 +37,20 @@ def _share(text: str) -> tuple[int, int]:
     if share is None or not 0 <= share[0] < share[1]:
         raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 0 <= K < N")
     return share
+
+
+GPU_ID = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z/-]+")  # an index, or a UUID as nvidia-smi -L
+
+
+def _gpu_ids(text: str) -> str:
+    """'0,1' or UUIDs: each an index or a GPU/MIG UUID, each once ('x,y' hid every GPU)."""
+    ids = [g.strip() for g in text.split(",") if g.strip()]
+    bad = [g for g in ids if not GPU_ID.fullmatch(g)]
+    if not ids or bad or len(set(ids)) != len(ids):
+        why = (f"{bad[0]!r} is neither a GPU index nor a GPU-/MIG- UUID" if bad else
+               "a GPU is named twice" if ids else "no GPU is named")
+        raise argparse.ArgumentTypeError(f"{text!r}: {why}; e.g. --gpus 0,1")
+    return ",".join(ids)
 
 
 def _at_least(low: int):
@@ -89,9 +104,10 @@ def _add_executors(stage: argparse.ArgumentParser, common: argparse.ArgumentPars
     local = executors.add_parser("local", parents=[common], help="worker slots on this "
                                  "machine, each training runs one after another in its warm "
                                  "worker process (the default)")
-    local.add_argument("--workers", type=_at_least(1), default=1,
-                       help="runs trained at once (default: %(default)s)")
-    local.add_argument("--gpus", help="comma-separated GPU ids; worker k sees only GPU k")
+    local.add_argument("--workers", type=_at_least(1), default=None,
+                       help="runs trained at once (default: one per --gpus GPU, else 1)")
+    local.add_argument("--gpus", type=_gpu_ids, help="comma-separated GPU ids (indices or "
+                       "UUIDs); worker k sees only GPU k (several workers may share one)")
     slurm = executors.add_parser("slurm", parents=[common], help="one Slurm job array, then a "
                                  "dependent analyze + final + report job")
     slurm.add_argument("--dry-run", action="store_true", help="write and print, do not submit")
@@ -176,7 +192,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if extra and args.command != "gpu-check":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.passed_on = extra
+    _settle_workers(parser, args)
     return args
+
+
+def _settle_workers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--workers by default one per --gpus GPU (else 1); more GPUs than workers refused:
+    the extra ones trained nothing while the sweep's meter measured them."""
+    if getattr(args, "executor", None) != "local" or not hasattr(args, "workers"):
+        return
+    gpus = args.gpus.split(",") if args.gpus else []
+    if args.workers is None:
+        args.workers = len(gpus) or 1
+    elif len(gpus) > args.workers:
+        parser.error(f"--gpus names {len(gpus)} GPUs for --workers {args.workers}: worker k "
+                     f"sees only GPU k, so {', '.join(gpus[args.workers:])} would train "
+                     f"nothing; give --workers {len(gpus)}, or fewer GPUs")
 
 
 def normalize(argv: list[str]) -> list[str]:

@@ -284,3 +284,22 @@ def test_a_bad_option_is_blamed_on_the_option_not_on_config_yaml(tmp_path, capsy
                              "settings: {slurm_time: 4h}\n")
     with pytest.raises(space.ConfigError, match=r"settings\.slurm_time: got '4h'"):
         space.load(config)  # given in the file: the file's key
+
+
+@pytest.mark.parametrize("options, said", [
+    (["--gpus", "x,y"], "'x' is neither a GPU index nor a GPU-/MIG- UUID"),
+    (["--gpus", "0,0"], "a GPU is named twice"),
+    (["--workers", "1", "--gpus", "0,1,2,3"], "--gpus names 4 GPUs for --workers 1"),
+])
+def test_gpus_name_gpus_each_worker_trains_on(capsys, options, said):
+    """--gpus x,y hid every GPU (CUDA_VISIBLE_DEVICES=x), and --gpus 0,1,2,3 with one
+    worker left three GPUs idle while the sweep's meter measured all four."""
+    with pytest.raises(SystemExit) as exited:
+        cli.parse(["sweep", "local", *options])
+    assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_workers_default_to_one_per_gpu():
+    assert cli.parse(["sweep", "--gpus", "0,1,GPU-8e2c-11"]).workers == 3
+    assert cli.parse(["sweep"]).workers == 1
+    assert cli.parse(["sweep", "--workers", "4", "--gpus", "0,1"]).workers == 4  # they share
