@@ -303,3 +303,20 @@ def test_workers_default_to_one_per_gpu():
     assert cli.parse(["sweep", "--gpus", "0,1,GPU-8e2c-11"]).workers == 3
     assert cli.parse(["sweep"]).workers == 1
     assert cli.parse(["sweep", "--workers", "4", "--gpus", "0,1"]).workers == 4  # they share
+
+
+def test_a_dimension_of_your_own_no_code_reads_is_said_at_check(tmp_path, capsys):
+    """`configuration: {learning_rate: ...}` with the built-in model: sampled, recorded and
+    ignored by every run (lr stayed 0.001), named only after run 000 had trained."""
+    path = write(tmp_path, "configuration:\n  learning_rate: {values: [0.01]}\n"
+                           "  model: {values: [ffnn]}\n")
+    assert cli.main(["check", "--no-probe", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert ("configuration.learning_rate is a dimension of your own, but no code of yours "
+            "runs") in err and "did you mean 'lr'?" in err
+    (tmp_path / "mine.py").write_text("def build(input_shape, num_classes, params):\n"
+                                      "    return None\n")
+    path.write_text("configuration:\n  learning_rate: {values: [0.01]}\n"
+                    "  model: {values: ['mine:build']}\n")
+    assert cli.main(["check", "--no-probe", "--config", str(path)]) == 0
+    assert "no code of yours runs" not in capsys.readouterr().err  # yours may read it
