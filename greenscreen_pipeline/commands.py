@@ -12,11 +12,10 @@ import errno
 import os
 import subprocess
 import sys
-from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import budget, repeats, space
+from . import budget, repeats, runnable, space
 from .errors import MissingDependency, RunsFailing, UsageError
 from .executors import slots
 from .log import logger
@@ -66,7 +65,7 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
         "ray_address": option("address"), "retry_failed": option("retry_failed")})
     if args.command in TRAINS:
         space.check_data_path(config, class_sizes=args.command in STARTS_SWEEP)
-    for said in unread_dimensions(config):
+    for said in runnable.unread_dimensions(config):
         log.warning("%s: %s", args.config, said)
     repeat = repeats.beyond_space(config.space, config.settings)  # ranges.repeats' words
     if repeat and budget.unbounded(config.settings):
@@ -76,32 +75,6 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
     elif repeat:  # said by check and by the sweep, before anything trains; once, not per run
         log.warning("%s: %s", args.config, repeat)
     return config
-
-
-# Names users give built-in dimensions, for the suggestion: not near enough to be a typo.
-ALIASES = {"learning_rate": "lr", "momentum": "optimizer_momentum", "batchsize": "batch_size",
-           "epochs": "settings.epochs", "optimiser": "optimizer", "seed": "settings.seed"}
-
-
-def unread_dimensions(config: space.SweepConfig) -> list[str]:
-    """A dimension of your own where no code of yours runs (no model or dataset
-    'module:function', no settings.train): nothing can read it, so every run trains
-    without it (`configuration: {learning_rate: ...}` was sampled, recorded and ignored,
-    named only after run 000). One line each, with the built-in name it may mean."""
-    from .user_code import is_entry
-
-    code = config.settings["train"] or any(
-        is_entry(v) for dim in ("model", "dataset") for v in config.space.get(dim, []))
-    if code:
-        return []
-    said = []
-    for dim in config.own_dimensions:
-        near = ALIASES.get(dim) or next(iter(get_close_matches(dim, space.DIMENSIONS, 1, 0.6)),
-                                        None)
-        said.append(f"configuration.{dim} is a dimension of your own, but no code of yours "
-                    "runs (no model or dataset 'module:function', no settings.train): every "
-                    "run trains without it" + (f"; did you mean {near!r}?" if near else ""))
-    return said
 
 
 def check(args: argparse.Namespace) -> None:

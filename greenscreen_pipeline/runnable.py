@@ -10,12 +10,21 @@ training, each with the key path of the value and what is allowed (space.py's on
   mixed (batch, batch) labels, run after run);
 - a gated run's warmup_epochs at or past settings.epochs: it would never gate, training
   every sample like a standard run while recorded as gated.
+
+And said, not refused (`unread_dimensions`): a dimension of your own where no code of
+yours runs, which nothing can read.
 """
 
 from __future__ import annotations
 
+from difflib import get_close_matches
+from typing import TYPE_CHECKING
+
 from .ranges import Range
 from .yamlload import ConfigError
+
+if TYPE_CHECKING:
+    from .space import SweepConfig
 
 MIXING = ("mixup", "cutmix")
 
@@ -78,3 +87,30 @@ def _check_warmup(path: str, settings: dict, space: dict) -> None:
                           "a gated run trains every sample for its first warmup_epochs "
                           "epochs (1 unless configuration.warmup_epochs says), so it would "
                           "never gate")
+
+
+# Names users give built-in dimensions, for the suggestion: not near enough to be a typo.
+ALIASES = {"learning_rate": "lr", "momentum": "optimizer_momentum", "batchsize": "batch_size",
+           "epochs": "settings.epochs", "optimiser": "optimizer", "seed": "settings.seed"}
+
+
+def unread_dimensions(config: SweepConfig) -> list[str]:
+    """A dimension of your own where no code of yours runs (no model or dataset
+    'module:function', no settings.train): nothing can read it, so every run trains
+    without it (`configuration: {learning_rate: ...}` was sampled, recorded and ignored,
+    named only after run 000). One line each, with the built-in name it may mean."""
+    from .space import DIMENSIONS
+    from .user_code import is_entry
+
+    code = config.settings["train"] or any(
+        is_entry(v) for dim in ("model", "dataset") for v in config.space.get(dim, []))
+    if code:
+        return []
+    said = []
+    for dim in config.own_dimensions:
+        near = ALIASES.get(dim) or next(iter(get_close_matches(dim, DIMENSIONS, 1, 0.6)),
+                                        None)
+        said.append(f"configuration.{dim} is a dimension of your own, but no code of yours "
+                    "runs (no model or dataset 'module:function', no settings.train): every "
+                    "run trains without it" + (f"; did you mean {near!r}?" if near else ""))
+    return said
