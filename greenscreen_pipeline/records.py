@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import provenance
+
 NAN = float("nan")
 
 
@@ -71,7 +73,9 @@ class Component:
 
     @property
     def measured(self) -> bool:
-        return self.source.startswith("measured")
+        """Measured in every part: a CPU measured by RAPL in one attempt and estimated in
+        another ("measured:rapl... + estimated:cpu-time") is not, whatever it starts with."""
+        return self.source.startswith("measured") and not provenance.estimated(self.source)
 
     @classmethod
     def from_json(cls, data: dict) -> "Component":

@@ -354,10 +354,13 @@ def _attempts(summary) -> list[tuple[tuple[float, float], dict, str]]:
         (Attempt(summary.t_start, summary.t_end, summary.energy_j, math.nan), {})]
     out = []
     for attempt, record in records:
-        if not math.isfinite(attempt.energy_j):
-            continue
         split = {str(c): float(j) for c, j in (record.get("components") or {}).items()
                  if isinstance(j, (int, float)) and math.isfinite(j)}
+        # An attempt's total is NaN where one component is (a RAPL zone without a
+        # reading): its other components were measured and count; skipping the attempt
+        # dropped a GPU's 1500 J with its CPU's unknown.
+        if not split and not math.isfinite(attempt.energy_j):
+            continue
         out.append(((attempt.t_start, attempt.t_end), split or _split(summary, attempt.energy_j),
                     str(record.get("source") or "")))
     return out

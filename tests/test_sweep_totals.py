@@ -18,7 +18,7 @@ import pytest
 import yaml
 from conftest import UUID0, UUID1
 
-from greenscreen_pipeline import analysis, budget, ledger, sweep_total
+from greenscreen_pipeline import analysis, budget, ledger, records, sweep_total
 from greenscreen_pipeline.executors.attempt import RunReport
 from greenscreen_pipeline.executors.progress import Progress
 from greenscreen_pipeline.report.inputs import ReportInputs
@@ -360,3 +360,31 @@ def test_the_progress_line_reads_each_finished_run_once(tmp_path):
         assert f"total {now.total_j:.1f} J ({now.provenance})" in out.getvalue()
         assert (progress.total, progress.spent) == (now.total_j, now.provenance)
         assert progress.totals.reads == i + 1
+
+
+def test_an_attempt_with_one_unknown_component_keeps_the_others(tmp_path):
+    """The GPU measured 1500 J and the CPU's RAPL share could not be read: the attempt's
+    total is NaN, and the sweep counted none of it ("0.0 J, no energy figure yet")."""
+    t0 = time.time() - 1000
+    write_run(tmp_path, 0, [(t0, t0 + 10, {"gpu": 1500.0, "cpu": 200.0})],
+              {"gpu": SMI, "cpu": RAPL})
+    path = tmp_path / "000" / "summary.json"
+    doc = json.loads(path.read_text())
+    doc["attempts"][0]["components"]["cpu"] = None
+    doc["attempts"][0]["energy_j"] = doc["energy_j"] = doc["components"]["cpu"]["energy_j"] = None
+    path.write_text(json.dumps(doc))
+    total = sweep_total.of(tmp_path, 1)
+    assert total.total_j == 1500.0 and total.provenance == "measured"
+
+
+def test_a_component_measured_in_one_attempt_and_estimated_in_another_is_not_measured(tmp_path):
+    """RAPL on the first node, a CPU-time estimate after the resume elsewhere: the CPU's
+    700 J was ranked among "the CPU's measured figures only"."""
+    t0 = time.time() - 1000
+    write_run(tmp_path, 0, [(t0, t0 + 10, {"gpu": 1500.0, "cpu": 300.0}),
+                            (t0 + 100, t0 + 110, {"gpu": 1500.0, "cpu": 400.0})],
+              {"gpu": SMI, "cpu": f"{RAPL} + {ESTIMATE}"})
+    summary = records.RunSummary.from_json(json.loads((tmp_path / "000" / "summary.json")
+                                                      .read_text()))
+    assert not summary.components["cpu"].measured and summary.components["gpu"].measured
+    assert math.isnan(summary.component_energy_j("cpu"))
