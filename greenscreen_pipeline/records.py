@@ -36,6 +36,9 @@ class Attempt:
     t_end: float
     energy_j: float
     duration_s: float
+    # The GPUs' UUIDs it measured; None in summaries written before attempts recorded them
+    # (then the summary's devices stand for every attempt: `RunSummary.gpus_of`).
+    gpus: frozenset | None = None
 
     @property
     def measured(self) -> bool:
@@ -43,8 +46,10 @@ class Attempt:
 
     @classmethod
     def from_json(cls, data: dict) -> "Attempt":
+        gpus = data.get("gpus")
         return cls(_number(data.get("t_start")), _number(data.get("t_end")),
-                   _number(data.get("energy_j")), _number(data.get("duration_s")))
+                   _number(data.get("energy_j")), _number(data.get("duration_s")),
+                   frozenset(str(g) for g in gpus) if isinstance(gpus, list) else None)
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,13 @@ class RunSummary:
     unmeasured: dict[str, str] = field(default_factory=dict)
     job: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def gpus_of(self, attempt: Attempt) -> frozenset:
+        """The GPUs' UUIDs `attempt` measured: its own record, or, in summaries written
+        before attempts recorded theirs, the summary's devices (the last attempt's)."""
+        if attempt.gpus is not None:
+            return attempt.gpus
+        return frozenset(d.uuid for d in self.devices if d.component == "gpu" and d.uuid)
 
     def component_energy_j(self, component: str) -> float:
         """A component's measured joules over every attempt; NaN where it was not

@@ -40,10 +40,12 @@ def uses(sweep_dir: Path, runs: int, read=runfolder.summaries) -> list[RunUse]:
     the summaries are read (the sweep's meter: only the changed ones)."""
     out = []
     for i, summary in read(sweep_dir, runs):
-        uuids = frozenset(d.uuid for d in summary.devices if d.component == "gpu" and d.uuid)
-        windows = tuple((a.t_start, a.t_end) for a in summary.attempts if a.measured)
-        if uuids and windows:
-            out.append(RunUse(f"{i:03d}", uuids, windows))
+        by_gpus: dict[frozenset, list] = {}  # each attempt on the GPUs it measured
+        for a in summary.attempts:
+            if a.measured:
+                by_gpus.setdefault(summary.gpus_of(a), []).append((a.t_start, a.t_end))
+        out += [RunUse(f"{i:03d}", uuids, tuple(windows))
+                for uuids, windows in by_gpus.items() if uuids]
     return out
 
 

@@ -293,25 +293,25 @@ class Totals:
 
 @dataclass
 class _Run:
-    """One run folder's figures, as read: its GPUs and, per attempt, its window and each
-    component's (joules, provenance); `shares` its parts under the books last seen."""
+    """One run folder's figures, as read: per attempt, its window, the GPUs it measured
+    and each component's (joules, provenance); `shares` its parts under the books last
+    seen."""
 
     signature: tuple | None
-    uuids: frozenset
-    attempts: list  # [((t_start, t_end), [(component, joules, source)])]
+    attempts: list  # [((t_start, t_end), uuids, [(component, joules, source)])]
     shares: list | None = None
 
     @cached_property
     def own(self) -> list[float]:
-        return [joules for _, components in self.attempts for _, joules, _ in components]
+        return [joules for _, _, components in self.attempts for _, joules, _ in components]
 
     def shares_under(self, books: tuple) -> list[tuple[tuple, float]]:
         """(part, joules) for each piece of each attempt, in order: the rule of the module
         docstring, the covered seconds' CPU and DRAM BESIDE the meter, the rest OWN."""
         if self.shares is None:
             self.shares = []
-            for window, components in self.attempts:
-                inside = _covered(window, self.uuids, books)
+            for window, uuids, components in self.attempts:  # each on its own GPUs
+                inside = _covered(window, uuids, books)
                 for component, joules, source in components:
                     if inside < 1.0:
                         self.shares.append(((OWN, component, source), joules * (1.0 - inside)))
@@ -329,24 +329,25 @@ def _read(folder: runfolder.RunFolder, signature: tuple | None) -> "_Run | None"
         summary = folder.summary()
         if summary is None:
             if not folder.is_seed_format():
-                return _Run(signature, frozenset(), [])
+                return _Run(signature, [])
             from .collect import SEED_SOURCE
 
             nowhere = (math.nan, math.nan)  # `_covered`: 0, so all of it counts OWN
-            return _Run(signature, frozenset(),
-                        [(nowhere, [("gpu", folder.seed_energy()[0], SEED_SOURCE)])])
+            return _Run(signature, [(nowhere, frozenset(),
+                                     [("gpu", folder.seed_energy()[0], SEED_SOURCE)])])
     except (runfolder.Unreadable, OSError, ValueError, KeyError, IndexError):
         return None
-    uuids = frozenset(d.uuid for d in summary.devices if d.component == "gpu" and d.uuid)
-    return _Run(signature, uuids, [
-        (window, [(c, joules, _source(summary, c, attempt_source))
-                  for c, joules in components.items()])
-        for window, components, attempt_source in _attempts(summary)])
+    return _Run(signature, [
+        (window, uuids, [(c, joules, _source(summary, c, attempt_source))
+                         for c, joules in components.items()])
+        for window, uuids, components, attempt_source in _attempts(summary)])
 
 
-def _attempts(summary) -> list[tuple[tuple[float, float], dict, str]]:
-    """Each attempt's window, its joules by component (finite ones only) and its own
-    provenance where it records one. An attempt recorded before components were: the
+def _attempts(summary) -> list[tuple[tuple[float, float], frozenset, dict, str]]:
+    """Each attempt's window, the GPUs it measured (`RunSummary.gpus_of`: a run resumed on
+    other GPUs was judged by its last attempt's, and an attempt a session had metered on
+    GPU 0 counted again at its own figure), its joules by component (finite ones only) and
+    its own provenance where it records one. An attempt recorded before components were: the
     run's split where it has one, else the GPU's for a GPU source and the CPU's otherwise.
     A summary with no attempts: its total."""
     raw = [a for a in summary.raw.get("attempts") or [] if isinstance(a, dict)]
@@ -361,8 +362,8 @@ def _attempts(summary) -> list[tuple[tuple[float, float], dict, str]]:
         # dropped a GPU's 1500 J with its CPU's unknown.
         if not split and not math.isfinite(attempt.energy_j):
             continue
-        out.append(((attempt.t_start, attempt.t_end), split or _split(summary, attempt.energy_j),
-                    str(record.get("source") or "")))
+        out.append(((attempt.t_start, attempt.t_end), summary.gpus_of(attempt),
+                    split or _split(summary, attempt.energy_j), str(record.get("source") or "")))
     return out
 
 

@@ -388,3 +388,26 @@ def test_a_component_measured_in_one_attempt_and_estimated_in_another_is_not_mea
                                                       .read_text()))
     assert not summary.components["cpu"].measured and summary.components["gpu"].measured
     assert math.isnan(summary.component_energy_j("cpu"))
+
+
+@pytest.mark.parametrize("case", ["counted twice", "dropped"])
+def test_each_attempt_is_judged_by_the_gpus_it_measured(tmp_path, case):
+    """A run's attempts were all judged by its last attempt's GPUs. Counted twice: attempt
+    1 on GPU 0, metered by a session there, then resumed on GPU 1 (no session): attempt 1
+    counted at its own figure too. Dropped: attempt 1 on GPU 1 beside a session metering
+    GPU 0 (another --gpus), then resumed on GPU 0: attempt 1 taken as covered by GPU 0's
+    meter, and its 2500 J lost."""
+    t0 = time.time() - 1000
+    first, last = (UUID0, UUID1) if case == "counted twice" else (UUID1, UUID0)
+    write_run(tmp_path, 0, [(t0, t0 + 10, {"gpu": 2500.0}), (t0 + 100, t0 + 110, {"gpu": 800.0})],
+              {"gpu": SMI}, uuid=last)
+    path = tmp_path / "000" / "summary.json"
+    doc = json.loads(path.read_text())
+    doc["attempts"][0]["gpus"], doc["attempts"][1]["gpus"] = [first], [last]
+    path.write_text(json.dumps(doc))
+    (tmp_path / ledger.FILE).write_text(json.dumps({"sessions": [
+        {"t_start": t0 - 1, "t_end": t0 + 11, "energy_j": 300.0, "union_s": 10, "source": SMI,
+         "pieces": [[t0, t0 + 10]], "uuids": [UUID0], "runs": {}}]}))
+    total = sweep_total.of(tmp_path, 1).total_j
+    assert total == pytest.approx(300.0 + 800.0 if case == "counted twice"
+                                  else 300.0 + 2500.0 + 800.0)

@@ -36,6 +36,11 @@ def attempt_record(window, measured: bool, first_epoch: int | None, epochs: int,
         if measured else {},
         "first_epoch": first_epoch, "epochs": epochs,
         "ended": "completed" if completed else "running (or killed)",
+        # The GPUs this attempt measured: a resumed run may train on others (a sweep run
+        # again with another --gpus), and a sweep's total must not judge every attempt by
+        # the last one's devices.
+        "gpus": sorted({d.uuid for d in window.devices if d.component == "gpu" and d.uuid})
+        if measured else [],
     }
 
 
