@@ -20,7 +20,7 @@ import sys
 from greenscreen import __version__
 
 from . import commands
-from .errors import PipelineError, UsageError
+from .errors import MissingDependency, PipelineError, UsageError
 from .executors import EXECUTORS
 from .log import configure
 
@@ -210,6 +210,29 @@ def _settle_workers(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                      f"nothing; give --workers {len(gpus)}, or fewer GPUs")
 
 
+# What the commands that train, analyse or report import (pyproject's "pipeline" extra), by
+# module name. `pip install .` alone installs the `greenscreen` command too: a sweep then
+# failed every run (no wrapt in its worker) and `report` with a traceback (no reportlab).
+PIPELINE_MODULES = ("sklearn", "scipy", "statsmodels", "matplotlib", "seaborn", "reportlab",
+                    "PIL", "optuna", "wrapt")
+NEEDS_PIPELINE = ("all", "sweep", "analyze", "final", "report", "run-one")
+
+
+def check_extra(command: str) -> None:
+    """Raises MissingDependency, before any work, where `command` needs the pipeline's
+    packages and one is not installed."""
+    import importlib.util
+
+    if command not in NEEDS_PIPELINE:
+        return
+    missing = [m for m in PIPELINE_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingDependency(
+            f"greenscreen {command} needs the pipeline's packages, and {', '.join(missing)} "
+            "is not installed: pip install 'greenscreen[pipeline]' (from a checkout: "
+            "pip install '.[pipeline]'), or use ./greenscreen.sh, which sets them up")
+
+
 def normalize(argv: list[str]) -> list[str]:
     """`sweep` and `all` without an executor mean the local one."""
     if "--executor" in argv:
@@ -231,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     configure()
     try:
         args = parse(argv)
+        check_extra(args.command)
         return commands.run(args) or 0
     except PipelineError as exc:
         print(f"greenscreen: {exc.prefix}{exc}", file=sys.stderr, flush=True)

@@ -71,14 +71,31 @@ def test_meters_lists_every_source_with_its_state(fake_smi):  # two fake GPUs
 
 
 def test_the_installed_command_works_outside_the_checkout(tmp_path):
-    """pip installs both packages and the console script; nothing needs the checkout."""
-    site = tmp_path / "site"
+    """pip installs both packages and the console script; nothing needs the checkout. It
+    builds from a copy of the tree without build/ (pip built in the checkout, whose
+    build/lib then carried a deleted module into every later install) and installs the
+    sources' modules, no other."""
+    import shutil
+
+    site, tree = tmp_path / "site", tmp_path / "tree"
+    at_root = {"build", ".venv", ".git", "sweeps", "report", "benchmarks", "tests"}
+
+    def left_out(folder, names):  # the checkout's own outputs; a package's report/ stays
+        top = Path(folder) == ROOT
+        return [n for n in names if n == "__pycache__" or n.endswith(".egg-info")
+                or (top and n in at_root)]
+
+    shutil.copytree(ROOT, tree, ignore=left_out)
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                           "--no-build-isolation", "--target", str(site), str(ROOT)],
+                           "--no-build-isolation", "--target", str(site), str(tree)],
                           capture_output=True, text=True, timeout=300)
     if done.returncode != 0 and "setuptools" in done.stderr:
         pytest.skip(f"no setuptools to build with here: {done.stderr[-300:]}")
     assert done.returncode == 0, done.stderr[-2000:]
+    for package in ("greenscreen", "greenscreen_pipeline"):
+        installed = {p.relative_to(site).as_posix() for p in (site / package).rglob("*.py")}
+        sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / package).rglob("*.py")}
+        assert installed == sources, installed ^ sources
     away = tmp_path / "elsewhere"
     away.mkdir()
     (away / "config.yaml").write_text("configuration:\n  lr: {values: [0.01, 0.1]}\n")
@@ -91,3 +108,24 @@ def test_the_installed_command_works_outside_the_checkout(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "config.yaml is valid: " in done.stdout
+
+
+def test_a_command_that_needs_the_pipeline_extra_says_so_before_any_work(tmp_path, capsys,
+                                                                           monkeypatch):
+    """`pip install .` without [pipeline]: `sweep` started and failed every run (no wrapt
+    in its worker), `report` ended in a traceback (no reportlab)."""
+    import importlib.util
+
+    from greenscreen_pipeline import cli
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "wrapt" else found(name, *a))
+    (tmp_path / "config.yaml").write_text("configuration: {model: {values: [ffnn]}}\n")
+    config = str(tmp_path / "config.yaml")
+    assert cli.main(["sweep", "--config", config, "--sweep-dir", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "greenscreen sweep needs the pipeline's packages, and wrapt is not installed: " \
+           "pip install 'greenscreen[pipeline]'" in err
+    assert not (tmp_path / "s").exists()  # nothing started
+    assert cli.main(["check", "--no-probe", "--config", config]) == 0  # check needs none
