@@ -527,6 +527,16 @@ def test_each_method_setting_changes_what_the_method_does(digits):
     assert pruned["sparsity"][-1] == pytest.approx(0.5, abs=0.01)
 
 
+def test_a_pruning_frequency_of_any_size_prunes_within_the_run():
+    """pruning_frequency 1e308 passed check, then round(inf) raised in the run."""
+    from greenscreen_pipeline.run import recipe
+
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    cfg = {**space.BASELINE, "method": "pruned", "pruning_frequency": 1e308}
+    wrapped = recipe.wrap(cfg, net, steps_per_epoch=5, epochs=2, num_samples=160)
+    assert wrapped.frequency == wrapped.end_step == 10  # once, at the run's last step
+
+
 @pytest.mark.backends("tensorflow", "jax")
 def test_bottom_up_freezing_and_stale_scores_run_from_the_configuration(digits):
     """ranked_freeze and gating_scoring reach the methods, and stale scoring gets its indices."""

@@ -128,6 +128,16 @@ def test_num_classes_smaller_than_the_labels_is_one_error_not_a_traceback(tmp_pa
     assert "no probe (--no-probe)" in skipped.stdout and "probed" not in skipped.stdout
 
 
+@pytest.mark.parametrize("given", [0, -2, 2.5, True, "3"])
+def test_a_num_classes_that_is_no_count_is_one_error(given):
+    """num_classes 0 was taken for "not given": the classes were inferred without a word."""
+    splits = {"train": (list(range(150)), [i % 3 for i in range(150)]),
+              "validation": ([0, 1, 2], [0, 1, 2]), "num_classes": given}
+    with pytest.raises(DataError, match=rf"mine:load: num_classes={given!r} is not valid; "
+                                        r"allowed: an integer >= 1"):
+        user_data.prepare(splits, Objective(), "80-10-10", 0, "mine:load")
+
+
 def test_the_sweep_refuses_to_start_on_a_probe_failure(fake_smi, tmp_path):
     config = study(tmp_path, LABELS_1_TO_10 + "    return x, y\n", runs=2)
     out = tmp_path / "sweep"

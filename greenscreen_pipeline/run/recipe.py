@@ -158,7 +158,7 @@ def wrap(cfg: dict, model: keras.Model, steps_per_epoch: int, epochs: int,
     if method == "pruned":
         # At most the run's steps: a pruning_frequency of more epochs than the run has put
         # the first mask update after its last step, and the run trained unpruned.
-        frequency = min(max(1, round(cfg["pruning_frequency"] * steps_per_epoch)), total)
+        frequency = max(1, round(min(cfg["pruning_frequency"] * steps_per_epoch, total)))
         # The ramp ends on a mask update (about 70 % of the way), so the run reaches
         # target_sparsity whatever the frequency.
         end = max(1, round(0.7 * total / frequency)) * frequency

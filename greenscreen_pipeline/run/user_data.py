@@ -92,6 +92,12 @@ def prepare(given: object, objective: Objective, partitioning: str, seed: int,
         raise DataError(f"{entry}: {', '.join(streamed)} stream(s) batches but the other "
                         "splits are arrays; allowed: all splits of one kind")
     stated = given.get("num_classes") is not None
+    if stated:  # 0 was taken for "not given", and the classes inferred without a word
+        value = given["num_classes"]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise DataError(f"{entry}: num_classes={value!r} is not valid; allowed: an "
+                            "integer >= 1 (the classes, or a regression's outputs per "
+                            "sample), or leave it out to have it inferred")
     if streamed:
         return Prepared(_streams(given, objective, entry, evaluated_on), True, evaluated_on,
                         stated)
