@@ -168,8 +168,9 @@ def test_a_signal_stops_the_sweep_fails_nothing_and_a_rerun_finishes(fake_smi, t
     if not how.startswith("two"):  # exiting at once leaves the claim of a dead process,
         assert not list((out / ".claims").glob("[0-9][0-9][0-9]"))  # which is taken over
         # not counted as through ("[1/1] run 000 interrupted ... energy nan J (none)")
-        assert re.search(r"^    run 000 interrupted \(\d+\.\d J spent so far, kept\): it "
-                         r"resumes when you run the same command again$", stdout, re.M), stdout
+        assert re.search(r"^    run 000 interrupted \(\d+\.\d J spent so far "
+                         r"\(measured:nvidia-smi\S*\), kept\): it resumes when you run the "
+                         r"same command again$", stdout, re.M), stdout
         assert "[1/1]" not in stdout and "stopped with 0/1 runs done;" in stderr
     result = subprocess.run(sweep_cmd(config, out), cwd=ROOT, capture_output=True, text=True,
                             timeout=600)

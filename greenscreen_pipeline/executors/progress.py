@@ -54,7 +54,8 @@ class Progress:
             now = self.totals.of(sweep_dir, self.books.runs if self.books else None)
             self.total, self.spent = now.total_j, now.provenance
             if run.note == "interrupted":  # not through: it resumes, and is counted then
-                spent = "" if math.isnan(energy) else f" ({energy:.1f} J spent so far, kept)"
+                spent = "" if math.isnan(energy) else \
+                    f" ({energy:.1f} J spent so far ({source}), kept)"  # an estimate says so
                 print(f"    run {run.index:03d} interrupted{spent}: it resumes when you run "
                       "the same command again", flush=True)
                 return
