@@ -64,6 +64,7 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
         "slurm_account": option("account"), "slurm_parallel": option("parallel"),
         "ray_address": option("address"), "retry_failed": option("retry_failed")})
     if args.command in TRAINS:
+        runnable.check_trainable(config)
         space.check_data_path(config, class_sizes=args.command in STARTS_SWEEP)
     for said in runnable.unread_dimensions(config):
         log.warning("%s: %s", args.config, said)

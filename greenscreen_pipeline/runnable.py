@@ -5,11 +5,13 @@ training, each with the key path of the value and what is allowed (space.py's on
 - low_percentage above high_percentage (ranked updates: k decays from high to low);
 - halving with your own training function;
 - a built-in dataset under a regression loss; a folder dataset without settings.data_path;
-- MixUp or CutMix under a sparse classification loss: they mix two samples' labels into
-  fractions of two classes, which a class index cannot hold (Keras failed on the
-  mixed (batch, batch) labels, run after run);
-- a gated run's warmup_epochs at or past settings.epochs: it would never gate, training
-  every sample like a standard run while recorded as gated.
+- for the commands that train only (`check_trainable`; `analyze` and `report` read a sweep
+  that may have such runs): MixUp or CutMix under a sparse classification loss, which
+  mix two samples' labels into fractions of two classes that a class index cannot hold
+  (Keras failed on the mixed (batch, batch) labels, run after run).
+
+A gated run whose warm-up lasts the whole run is skipped, with the epochs it trains for
+(`run.rules.epochs_reason`: `--epochs 1` of the shipped config, a final run's own).
 
 And said, not refused (`unread_dimensions`): a dimension of your own where no code of
 yours runs, which nothing can read.
@@ -49,15 +51,22 @@ def check(path: str, settings: dict, space: dict) -> None:
             raise ConfigError(path, f"configuration.dataset.values[{i}]", dataset,
                               "a dataset needing no files, or set settings.data_path to the "
                               f"{dataset} folder")
+
+
+def check_trainable(config: SweepConfig) -> None:
+    """What the commands that train refuse besides (not `analyze` or `report`, which read
+    a sweep that may have trained such runs): MixUp or CutMix under a sparse loss."""
+    from .objective import Objective
+
+    settings, loss = config.settings, Objective.from_settings(config.settings)
     if loss.classification and not loss.one_hot and not settings["train"]:
-        for i, augmentation in enumerate(space["augmentation"]):
+        for i, augmentation in enumerate(config.space["augmentation"]):
             if augmentation in MIXING:
                 raise ConfigError(
-                    path, f"configuration.augmentation.values[{i}]", augmentation,
+                    config.path, f"configuration.augmentation.values[{i}]", augmentation,
                     f"None or random with settings.loss {loss.loss}: {augmentation} mixes "
                     "two samples' labels into fractions of two classes, which a class index "
                     "cannot hold (or a one-hot loss, categorical_crossentropy)")
-    _check_warmup(path, settings, space)
 
 
 def _check_percentages(path: str, space: dict) -> None:
@@ -69,24 +78,6 @@ def _check_percentages(path: str, space: dict) -> None:
         raise ConfigError(path, f"configuration.low_percentage.{where}", highest_low,
                           f"a number <= every high_percentage value (the lowest is "
                           f"{lowest_high}): k decays from high to low")
-
-
-def _check_warmup(path: str, settings: dict, space: dict) -> None:
-    """A gated run trains every sample for its first warmup_epochs epochs."""
-    if "gated" not in space["method"] or settings["train"]:
-        return
-    warmup, epochs = space["warmup_epochs"], settings["epochs"]
-    if isinstance(warmup, Range):
-        where, value = "max", warmup["max"]
-    else:
-        value = max(warmup)
-        where = f"values[{warmup.index(value)}]"
-    if value >= epochs:
-        raise ConfigError(path, f"configuration.warmup_epochs.{where}", value,
-                          f"fewer than settings.epochs ({epochs}) where method is gated: "
-                          "a gated run trains every sample for its first warmup_epochs "
-                          "epochs (1 unless configuration.warmup_epochs says), so it would "
-                          "never gate")
 
 
 # Names users give built-in dimensions, for the suggestion: not near enough to be a typo.

@@ -1,6 +1,7 @@
 """config.yaml: the original ten dimensions, determinism, and one clear error per mistake."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,9 @@ configuration:
   optimizer: {values: [RMSProp, SGD, Adam, AdamW]}
   internal: {values: [None, pre_quantization, post_quantization, jit_compilation]}
 """
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path, text):
@@ -95,16 +99,6 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
      "settings.save_models", "true or false"),
     ("configuration: {lr: {values: [0.1]}}\nsettings: {keep_checkpoints: 1}",
      "settings.keep_checkpoints", "true or false"),
-    # A gated run whose warm-up lasts the whole run never gates: a standard run, recorded
-    # as gated.
-    ("configuration: {method: {values: [standard, gated]}}\nsettings: {epochs: 1}",
-     "configuration.warmup_epochs.values[0]", "fewer than settings.epochs (1)"),
-    ("configuration: {method: {values: [gated]}, warmup_epochs: {values: [1, 3]}}\n"
-     "settings: {epochs: 3}", "configuration.warmup_epochs.values[1]", "would never gate"),
-    # MixUp's mixed labels under a sparse loss: every run failed in Keras.
-    ("configuration: {augmentation: {values: [None, mixup]}}\n"
-     "settings: {loss: sparse_categorical_crossentropy}",
-     "configuration.augmentation.values[1]", "which a class index cannot hold"),
 ])
 def test_a_malformed_config_gives_one_clear_error(tmp_path, text, where, allowed):
     path = write(tmp_path, text)
@@ -166,3 +160,33 @@ def test_method_settings_are_dimensions_validated_like_the_others(tmp_path):
         with pytest.raises(space.ConfigError) as err:
             space.load(path)
         assert str(err.value).startswith(f"{path}: {where}: got ") and allowed in str(err.value)
+
+
+def test_mixup_under_a_sparse_loss_is_refused_by_the_commands_that_train(tmp_path, capsys):
+    """MixUp's mixed labels under a sparse loss: every run failed in Keras. A sweep that
+    trained such runs can still be analysed and reported."""
+    from greenscreen_pipeline import cli
+
+    path = write(tmp_path, "configuration: {augmentation: {values: [None, mixup]}}\n"
+                           "settings: {loss: sparse_categorical_crossentropy}")
+    assert cli.main(["check", "--no-probe", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "configuration.augmentation.values[1]: got 'mixup'" in err
+    assert "which a class index cannot hold" in err
+    space.load(path)  # what analyze and report load: no refusal
+
+
+def test_a_gated_run_whose_warm_up_is_the_whole_run_is_skipped_with_its_epochs(tmp_path,
+                                                                                capsys):
+    """Refused at load, the rule broke `check --epochs 1` of the shipped config (and the
+    analysis of such a sweep). A gated run trains every sample during its warm-up."""
+    from greenscreen_pipeline import cli
+    from greenscreen_pipeline.run import rules
+
+    gated = {"method": "gated", "warmup_epochs": 1}
+    assert "would never gate" in rules.epochs_reason(gated, 1)
+    assert rules.epochs_reason(gated, 2) is None  # one epoch gated
+    assert rules.epochs_reason({**gated, "method": "standard"}, 1) is None
+    assert cli.main(["check", "--no-probe", "--config", str(ROOT / "config.yaml"),
+                     "--epochs", "1"]) == 0
+

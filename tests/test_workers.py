@@ -555,3 +555,38 @@ def test_a_resumed_run_trains_what_its_first_attempt_recorded(tmp_path):
                                                                  "batch_size": "n/a"}))
     got = run_configuration(folder, config, 3)
     assert got["batch_size"] == drawn["batch_size"] and got["lr"] == started["lr"]
+
+
+def test_the_modules_forgotten_are_yours_not_a_package_on_the_path_nor_compiled(
+        tmp_path, monkeypatch):
+    """Everything not installed was dropped between runs: a package on PYTHONPATH (as
+    module systems provide them) was imported twice, and a compiled one cannot be
+    (pybind11: "type ... is already registered"), so a worker's second run failed."""
+    from greenscreen_pipeline.run import reset
+
+    on_path, added, cwd = tmp_path / "pythonpath", tmp_path / "added", tmp_path / "cwd"
+    for folder, name in ((on_path, "theirs"), (added, "mine_added"), (cwd, "mine_here")):
+        folder.mkdir()
+        (folder / f"{name}.py").write_text("STATE = []\n")
+    (cwd / "compiled.so").write_bytes(b"")  # never imported: only its path is judged
+    monkeypatch.syspath_prepend(str(on_path))
+    monkeypatch.syspath_prepend(str(cwd))
+    monkeypatch.chdir(cwd)
+    state = reset.ProcessState()  # the worker's start: PYTHONPATH already on sys.path
+    import types
+
+    import mine_here  # noqa: F401
+    import theirs  # noqa: F401
+
+    sys.modules["compiled"] = types.ModuleType("compiled")
+    sys.modules["compiled"].__file__ = str(cwd / "compiled.so")  # in a folder of yours
+    sys.path.insert(0, str(added))  # your code adds a folder during its run
+    import mine_added  # noqa: F401
+
+    try:
+        assert sorted(state.forget_own(str(tmp_path / "config"))) == ["mine_added", "mine_here"]
+        assert "theirs" in sys.modules and "compiled" in sys.modules
+    finally:
+        for name in ("mine_here", "mine_added", "theirs", "compiled"):
+            sys.modules.pop(name, None)
+        sys.path.remove(str(added))

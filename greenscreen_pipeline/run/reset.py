@@ -12,7 +12,7 @@ Reset before every run:
   deterministic algorithms, matmul precision and cuDNN flags), and NumPy's `seterr`
   (`switches`). Where a run changed them (other than to the float type the pipeline
   sets for its precision, `set_for_run`) and also imported a package that stays loaded
-  (not yours under the config's folder), the worker retires instead (`retire_reason`):
+  (not one of yours, `forget_own`), the worker retires instead (`retire_reason`):
   the package may have set them when imported, which later runs would not repeat. The
   worker imports before its first run what every run imports (the run path, NVML's
   bindings), so that only a run's own imports count.
@@ -20,10 +20,10 @@ Reset before every run:
 - The environment variables, the working folder, `sys.path` and the warning filters, as
   they were when the worker started; a warning shown once in an earlier run is shown
   again (greenscreen's "once per distinct fault" is per run).
-- Your own modules (imported since the worker started from anywhere but the environment's
-  installed packages: the config's folder, the working folder, PYTHONPATH): dropped from
-  `sys.modules`, so each run imports them afresh, module-level state and your edits
-  included, as a fresh process would.
+- Your own modules (imported since the worker started from the config's folder, the
+  working folder or a folder your code added to `sys.path`; pure Python, not installed):
+  dropped from `sys.modules`, so each run imports them afresh, module-level state and
+  your edits included, as a fresh process would.
 - The run process's stop request (`interrupt.requested`).
 
 Fixed when a process starts, so a run that needs another value gets a process of its own
@@ -37,16 +37,12 @@ Fixed when a process starts, so a run that needs another value gets a process of
 
 from __future__ import annotations
 
-import functools
 import os
-import site
 import sys
 import warnings
 from pathlib import Path
 
-from . import interrupt
-
-OURS = {"greenscreen", "greenscreen_pipeline"}
+from . import interrupt, own_modules
 
 
 class ProcessState:
@@ -62,8 +58,10 @@ class ProcessState:
         if "keras" in sys.modules:
             remember_keras_settings()
 
-    def restore(self) -> None:
-        """Puts back the environment and folder, and forgets your modules (`forget_own`)."""
+    def restore(self, config_dir: str | None = None) -> None:
+        """Forgets your modules (`forget_own`), then puts back the environment, folder,
+        `sys.path`, warning filters and signal handlers."""
+        self.forget_own(config_dir)  # first: it reads the folders the run added to sys.path
         if os.getcwd() != self.cwd:
             os.chdir(self.cwd)
         if dict(os.environ) != self.environ:
@@ -75,66 +73,24 @@ class ProcessState:
         # (a new filter renews Python's record of them), as in a new process.
         warnings.simplefilter("default")
         warnings.filters[:] = self.warning_filters
-        self.forget_own()
         interrupt.requested.clear()
         # A stop handled in the last run left SIGTERM and SIGINT ignored (`handle`): where
         # that run swallowed its KeyboardInterrupt, the worker ignored every later stop.
         interrupt.install()
         interrupt.unhold()  # a hold an earlier run left (its loop caught a fault inside it)
 
-
-    def forget_own(self) -> list[str]:
-        """Drops the modules imported since the worker started that are not greenscreen's
-        own nor an installed package's (nor the standard library's): your code, wherever
-        it was imported from. Only the config's folder was once: a module of yours found
-        in the working folder or on PYTHONPATH kept its module-level state (and ignored
-        your edits) from run to run. Returns their names."""
-        installed = _installed_prefixes()
-        gone = []
-        for name, module in list(sys.modules.items()):
-            if name in self.modules or name.partition(".")[0] in OURS:
-                continue
-            path = getattr(module, "__file__", None)
-            if not path or path.startswith(installed) or _resolved(path).startswith(installed):
-                continue
-            del sys.modules[name]
-            gone.append(name)
-        return gone
+    def forget_own(self, config_dir: str | None = None) -> list[str]:
+        """Drops your modules imported since the worker started (`own_modules`): from the
+        config's folder, the worker's working folder or a folder your code added to
+        `sys.path` (only the config's folder was, and a module of yours found elsewhere
+        kept its module-level state from run to run). Returns their names."""
+        added = [p for p in sys.path if p not in self.path]
+        return own_modules.forget([config_dir, self.cwd, *added], self.modules)
 
 
 def forget_modules_under(folder: Path) -> list[str]:
-    """Drops your modules imported from `folder` (the config's folder); returns their names.
-
-    Never greenscreen's own or an installed package's, even where they lie under that
-    folder (a config.yaml in a checkout whose .venv is inside it)."""
-    root = str(folder.resolve()) + os.sep
-    installed = _installed_prefixes()
-    gone = []
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if not path or name.partition(".")[0] in OURS or path.startswith(installed):
-            continue  # an installed package's path needs no resolving (the most of them)
-        path = _resolved(path)
-        if path.startswith(root) and not path.startswith(installed):
-            del sys.modules[name]
-            gone.append(name)
-    return gone
-
-
-# A module file's resolved path, worked out once per process: resolving every module's
-# path before each run cost 0.19 s a run with TensorFlow's 4400 modules loaded (measured).
-@functools.cache
-def _resolved(path: str) -> str:
-    return str(Path(path).resolve())
-
-
-@functools.cache
-def _installed_prefixes() -> tuple[str, ...]:
-    """Where installed packages lie (the environment and its site-packages), each as given
-    and resolved, ending in a separator: a module's path that starts with one is not yours."""
-    prefixes = {sys.prefix, sys.base_prefix, *site.getsitepackages()}
-    return tuple({str(Path(p).resolve()) + os.sep for p in prefixes}
-                 | {os.path.abspath(p) + os.sep for p in prefixes})
+    """Drops your modules imported from `folder` (the config's folder); returns their names."""
+    return own_modules.forget([folder])
 
 
 # Keras's settings kept in module variables, which clear_session leaves as they are (those
@@ -351,7 +307,8 @@ def packages() -> set[str]:
     return {name.partition(".")[0] for name in list(sys.modules)}
 
 
-def retire_reason(before: set[str], state: "ProcessState | None") -> str | None:
+def retire_reason(before: set[str], state: "ProcessState | None",
+                  config_dir: str | None = None) -> str | None:
     """Why a worker must train no other run after this one (None: it may): the run changed
     Keras's settings or the backend's switches (other than to what the pipeline set for
     it: `set_for_run`) and imported a package that stays loaded
@@ -365,7 +322,7 @@ def retire_reason(before: set[str], state: "ProcessState | None") -> str | None:
     if not changed:
         return None
     if state is not None:
-        state.forget_own()
+        state.forget_own(config_dir)
     new = sorted(packages() - before, key=lambda name: (_installed(name), name))
     if not new:
         return None
@@ -378,7 +335,7 @@ def retire_reason(before: set[str], state: "ProcessState | None") -> str | None:
 def _installed(package: str) -> bool:
     """Whether a package lies in the environment (those not are named first: yours)."""
     path = getattr(sys.modules.get(package), "__file__", None) or ""
-    return not path or path.startswith(_installed_prefixes())
+    return not path or path.startswith(own_modules.installed_prefixes())
 
 
 def rss_mb() -> float:

@@ -23,3 +23,15 @@ def combination_reason(cfg: dict) -> str | None:
         return (f"method {method} wraps the model's train step, which float8 "
                 "quantized training (pre_quantization) does not support")
     return None
+
+
+def epochs_reason(cfg: dict, epochs: int) -> str | None:
+    """Why this configuration cannot run as itself for `epochs` epochs, or None: a gated
+    run whose warm-up lasts the whole run trains every sample, a standard run recorded
+    as gated (`--epochs 1` of the shipped config). Asked per run, with the epochs it
+    trains for: a final run's are settings.final_epochs."""
+    if cfg.get("method") == "gated" and cfg.get("warmup_epochs", 0) >= epochs:
+        return (f"method gated with warmup_epochs {cfg['warmup_epochs']} over {epochs} "
+                f"epoch(s): the warm-up trains every sample, so the run would never gate "
+                "(fewer warm-up epochs, or more epochs, let it gate)")
+    return None

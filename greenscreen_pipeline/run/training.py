@@ -34,6 +34,7 @@ from . import (
     models,
     own_loop,
     recipe,
+    rules,
     seeding,
     user_data,
 )
@@ -84,7 +85,8 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
     loop = {"train": settings["train"]} if settings["train"] else {}
     params = {"run": index, **cfg, "seed": seed, "epochs": epochs, **loop}
     folder.write_parameters(params)
-    reason = own_loop.skip_reason(cfg) if loop else recipe.skip_reason(cfg)
+    reason = own_loop.skip_reason(cfg) if loop else (
+        recipe.skip_reason(cfg) or rules.epochs_reason(cfg, epochs))
     if reason:
         raise RunSkipped(reason)
     seeding.seed_run(seed + index)  # as keras.utils.set_random_seed, TensorFlow when loaded

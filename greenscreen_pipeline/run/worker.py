@@ -72,6 +72,7 @@ def serve(requests, replies, bound_mb: float) -> int:
     """Trains each request read from `requests` until it ends or the worker retires."""
     state = reset.ProcessState()
     growth = Growth(bound_mb)
+    config_dir = None  # the last run's: its modules are forgotten before the next
     while True:
         line = requests.readline()
         if not line:
@@ -79,24 +80,26 @@ def serve(requests, replies, bound_mb: float) -> int:
         began = time.time()
         asked = json.loads(line)
         if "probe" in asked:
-            state.restore()
+            state.restore(config_dir)
+            config_dir = os.path.dirname(os.path.abspath(asked["probe"]["config"]))
             before = reset.packages()
             reply = probe_reply(asked["probe"])
-            retire = reset.retire_reason(before, state)
+            retire = reset.retire_reason(before, state, config_dir)
             replies.write(json.dumps({**reply, **({"retire": retire} if retire else {})}) + "\n")
             replies.flush()
             if "probe_error" in reply or retire:
                 return 0
             continue
         request = execute.Request(**asked)
-        state.restore()
+        state.restore(config_dir)
         os.environ.update(request.environment)  # until the next run's restore
         reset.reset_keras()
         before = reset.packages()
         code = execute.train_one(request, began)
+        config_dir = os.path.dirname(os.path.abspath(request.config))
         rss, gpu = reset.rss_mb(), reset.gpu_memory_mb()
         retire = RETIRE_AFTER.get(code) or stop_requested() \
-            or reset.retire_reason(before, state) \
+            or reset.retire_reason(before, state, config_dir) \
             or growth.exceeded(rss, gpu)
         replies.write(json.dumps({"index": request.index, "code": code, "rss_mb": rss,
                                   "gpu_mb": gpu, "retire": retire}) + "\n")
