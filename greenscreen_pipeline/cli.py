@@ -39,16 +39,18 @@ def _share(text: str) -> tuple[int, int]:
     return share
 
 
-GPU_ID = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z/-]+")  # an index, or a UUID as nvidia-smi -L
+# An index (-1: CUDA's "no GPU"), or a UUID as nvidia-smi -L gives it.
+GPU_ID = re.compile(r"-1|\d+|(GPU|MIG)-[0-9A-Za-z/-]+")
 
 
 def _gpu_ids(text: str) -> str:
-    """'0,1' or UUIDs: each an index or a GPU/MIG UUID, each once ('x,y' hid every GPU)."""
+    """'0,1' or UUIDs: each an index or a GPU/MIG UUID, each once ('x,y' hid every GPU);
+    empty: none given."""
     ids = [g.strip() for g in text.split(",") if g.strip()]
     bad = [g for g in ids if not GPU_ID.fullmatch(g)]
-    if not ids or bad or len(set(ids)) != len(ids):
+    if bad or len(set(ids)) != len(ids):
         why = (f"{bad[0]!r} is neither a GPU index nor a GPU-/MIG- UUID" if bad else
-               "a GPU is named twice" if ids else "no GPU is named")
+               "a GPU is named twice")
         raise argparse.ArgumentTypeError(f"{text!r}: {why}; e.g. --gpus 0,1")
     return ",".join(ids)
 
@@ -104,8 +106,8 @@ def _add_executors(stage: argparse.ArgumentParser, common: argparse.ArgumentPars
     local = executors.add_parser("local", parents=[common], help="worker slots on this "
                                  "machine, each training runs one after another in its warm "
                                  "worker process (the default)")
-    local.add_argument("--workers", type=_at_least(1), default=None,
-                       help="runs trained at once (default: one per --gpus GPU, else 1)")
+    local.add_argument("--workers", type=_at_least(1), default=1,
+                       help="runs trained at once (default: %(default)s)")
     local.add_argument("--gpus", type=_gpu_ids, help="comma-separated GPU ids (indices or "
                        "UUIDs); worker k sees only GPU k (several workers may share one)")
     slurm = executors.add_parser("slurm", parents=[common], help="one Slurm job array, then a "
@@ -197,35 +199,36 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def _settle_workers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """--workers by default one per --gpus GPU (else 1); more GPUs than workers refused:
-    the extra ones trained nothing while the sweep's meter measured them."""
+    """More --gpus than --workers is refused: the extra GPUs trained nothing while the
+    sweep's meter measured them."""
     if getattr(args, "executor", None) != "local" or not hasattr(args, "workers"):
         return
     gpus = args.gpus.split(",") if args.gpus else []
-    if args.workers is None:
-        args.workers = len(gpus) or 1
-    elif len(gpus) > args.workers:
+    if len(gpus) > args.workers:
         parser.error(f"--gpus names {len(gpus)} GPUs for --workers {args.workers}: worker k "
                      f"sees only GPU k, so {', '.join(gpus[args.workers:])} would train "
-                     f"nothing; give --workers {len(gpus)}, or fewer GPUs")
+                     f"nothing; give --workers {len(gpus)}, or only the GPUs the workers use "
+                     f"(--gpus {','.join(gpus[:args.workers])})")
 
 
-# What the commands that train, analyse or report import (pyproject's "pipeline" extra), by
-# module name. `pip install .` alone installs the `greenscreen` command too: a sweep then
-# failed every run (no wrapt in its worker) and `report` with a traceback (no reportlab).
-PIPELINE_MODULES = ("sklearn", "scipy", "statsmodels", "matplotlib", "seaborn", "reportlab",
-                    "PIL", "optuna", "wrapt")
-NEEDS_PIPELINE = ("all", "sweep", "analyze", "final", "report", "run-one")
+# What each command imports of pyproject's "pipeline" extra, by module name. `pip install
+# .` alone installs the `greenscreen` command too: a sweep then failed every run (no wrapt
+# in its worker) and `report` with a traceback (no reportlab). A Slurm submission trains
+# nothing here: its login node needs none of it.
+TRAINING = ("sklearn", "PIL", "wrapt", "optuna")
+ANALYSIS = ("sklearn", "scipy", "statsmodels")
+REPORT = (*ANALYSIS, "matplotlib", "seaborn", "reportlab")
+NEEDS = {"sweep": TRAINING, "run-one": TRAINING, "final": TRAINING, "analyze": ANALYSIS,
+         "report": REPORT, "all": (*TRAINING, *REPORT)}
 
 
-def check_extra(command: str) -> None:
-    """Raises MissingDependency, before any work, where `command` needs the pipeline's
-    packages and one is not installed."""
+def check_extra(command: str, executor: str | None = None) -> None:
+    """Raises MissingDependency, before any work, where `command` needs a package of the
+    pipeline's that is not installed."""
     import importlib.util
 
-    if command not in NEEDS_PIPELINE:
-        return
-    missing = [m for m in PIPELINE_MODULES if importlib.util.find_spec(m) is None]
+    needed = () if executor == "slurm" and command == "sweep" else NEEDS.get(command, ())
+    missing = [m for m in dict.fromkeys(needed) if importlib.util.find_spec(m) is None]
     if missing:
         raise MissingDependency(
             f"greenscreen {command} needs the pipeline's packages, and {', '.join(missing)} "
@@ -254,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     configure()
     try:
         args = parse(argv)
-        check_extra(args.command)
+        check_extra(args.command, getattr(args, "executor", None))
         return commands.run(args) or 0
     except PipelineError as exc:
         print(f"greenscreen: {exc.prefix}{exc}", file=sys.stderr, flush=True)

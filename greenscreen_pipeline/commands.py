@@ -65,7 +65,8 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
         "ray_address": option("address"), "retry_failed": option("retry_failed")})
     if args.command in TRAINS:
         runnable.check_trainable(config)
-        space.check_data_path(config, class_sizes=args.command in STARTS_SWEEP)
+        space.check_data_path(config, class_sizes=args.command in STARTS_SWEEP,
+                              keras_cache=getattr(args, "executor", None) not in ("slurm", "ray"))
     for said in runnable.unread_dimensions(config):
         log.warning("%s: %s", args.config, said)
     repeat = repeats.beyond_space(config.space, config.settings)  # ranges.repeats' words

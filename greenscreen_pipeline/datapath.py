@@ -26,7 +26,8 @@ FOLDERS = {  # read from settings.data_path: what each reads there, in words, an
 FILE_DATASETS = tuple(FOLDERS)
 
 
-def check_data_path(config: SweepConfig, class_sizes: bool = True) -> None:
+def check_data_path(config: SweepConfig, class_sizes: bool = True,
+                    keras_cache: bool = True) -> None:
     """Where the space holds a dataset read from settings.data_path, that it is a folder,
     read as the runs read it: relative to the folder the sweep starts in (its runs start
     there too, under Slurm as well). For the commands that train (check too); analyze and
@@ -35,8 +36,11 @@ def check_data_path(config: SweepConfig, class_sizes: bool = True) -> None:
     classes split as every partitioning value splits them: for the commands that start a
     sweep, not for `final` (it checks the splits it trains, `check_final_splits`: other
     values may have failed in the sweep) or a Slurm array task (its sweep checked them
-    once; a task would list every image again). Raises ConfigError."""
-    _check_keras_cache(config)
+    once; a task would list every image again). With `keras_cache`, that a keras.datasets
+    dataset is cached here (not for a Slurm or Ray submission: its runs train elsewhere,
+    each with its own cache). Raises ConfigError."""
+    if keras_cache:
+        _check_keras_cache(config)
     data_path = config.settings["data_path"]
     found = [(i, d) for i, d in enumerate(config.space.get("dataset", [])) if d in FILE_DATASETS]
     if found:

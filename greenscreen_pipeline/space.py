@@ -339,8 +339,8 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
 
         if not is_entry(value):  # the runs would take it for a built-in name
             built_in = f"one of {', '.join(CHOICES[dim])}, or " if dim in CHOICES else ""
-            raise ConfigError(path, where, value, f"{built_in}'module:function', each a "
-                                                  "Python name (module may be dotted)")
+            raise ConfigError(path, where, value, f"{built_in}'module:function': a dotted "
+                                                  "module path and a Python name")
         return _entry(path, where, dim, value)
     if dim in CHOICES:
         value = "None" if value in NONE_WORDS and "None" in CHOICES[dim] else value

@@ -67,7 +67,10 @@ def is_entry(value: object) -> bool:
     if not isinstance(value, str) or value.count(":") != 1:
         return False
     module, function = value.split(":")
-    return function.isidentifier() and all(part.isidentifier() for part in module.split("."))
+    # A module path's parts may start with a digit (a folder exp/2024/ imports as
+    # exp.2024); a function is a Python name.
+    return function.isidentifier() and all(
+        part and all(c.isalnum() or c == "_" for c in part) for part in module.split("."))
 
 
 def load(entry: str, kind: str, config_dir: str | Path) -> Callable:

@@ -252,7 +252,9 @@ def test_a_module_name_of_unicode_letters_is_your_code_for_check_and_the_runs_al
     from greenscreen_pipeline.user_code import is_entry
 
     assert is_entry("ümod:data") and is_entry("pkg.sub:build_1")
+    assert is_entry("exp.2024.d:data")  # importlib imports a folder named 2024
     assert not is_entry("my-data:load") and not is_entry("a:b:c") and not is_entry("digits")
+    assert not is_entry("a..b:f") and not is_entry("mod:2f")
 
 
 def test_run_one_refuses_an_index_outside_the_sweep(tmp_path, capsys):
@@ -289,7 +291,9 @@ def test_a_bad_option_is_blamed_on_the_option_not_on_config_yaml(tmp_path, capsy
 @pytest.mark.parametrize("options, said", [
     (["--gpus", "x,y"], "'x' is neither a GPU index nor a GPU-/MIG- UUID"),
     (["--gpus", "0,0"], "a GPU is named twice"),
-    (["--workers", "1", "--gpus", "0,1,2,3"], "--gpus names 4 GPUs for --workers 1"),
+    (["--gpus", "0,1,2,3"], "--gpus names 4 GPUs for --workers 1: worker k sees only GPU k, "
+                            "so 1, 2, 3 would train nothing; give --workers 4, or only the "
+                            "GPUs the workers use (--gpus 0)"),
 ])
 def test_gpus_name_gpus_each_worker_trains_on(capsys, options, said):
     """--gpus x,y hid every GPU (CUDA_VISIBLE_DEVICES=x), and --gpus 0,1,2,3 with one
@@ -299,10 +303,11 @@ def test_gpus_name_gpus_each_worker_trains_on(capsys, options, said):
     assert exited.value.code == 2 and said in capsys.readouterr().err
 
 
-def test_workers_default_to_one_per_gpu():
-    assert cli.parse(["sweep", "--gpus", "0,1,GPU-8e2c-11"]).workers == 3
-    assert cli.parse(["sweep"]).workers == 1
+def test_gpus_that_each_worker_uses_pass():
+    assert cli.parse(["sweep", "--workers", "3", "--gpus", "0,1,GPU-8e2c-11"]).workers == 3
     assert cli.parse(["sweep", "--workers", "4", "--gpus", "0,1"]).workers == 4  # they share
+    assert cli.parse(["sweep", "--gpus", "-1"]).gpus == "-1"  # CUDA's "no GPU"
+    assert cli.parse(["sweep", "--gpus", ""]).gpus == ""  # none given
 
 
 def test_a_dimension_of_your_own_no_code_reads_is_said_at_check(tmp_path, capsys):

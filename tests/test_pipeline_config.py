@@ -79,7 +79,7 @@ def test_run_zero_is_the_baseline_and_runs_are_deterministic(tmp_path):
      "configuration.partitioning.values[0]", "summing to 100"),
     # Not a Python name: check took it for code, the runs for a built-in name.
     ("configuration: {dataset: {values: ['my-data:load']}}", "configuration.dataset.values[0]",
-     "'module:function', each a Python name"),
+     "'module:function': a dotted module path and a Python name"),
     ("configuration: {lr: {values: [-0.1]}}", "configuration.lr.values[0]", "a number in (0.0"),
     ("configuration: {lr: [0.1]}", "configuration.lr", "exactly one key, 'values'"),
     ("configuration: {lr: {values: [0.1]}}\nsettings: {runs: 0}", "settings.runs",
