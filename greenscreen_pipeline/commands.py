@@ -256,7 +256,8 @@ def final(args: argparse.Namespace) -> None:
 
 
 def _final(config: space.SweepConfig, slot: WorkerSlot | None = None) -> None:
-    from .comparison import FILE, outcome_words
+    from .comparison import FILE
+    from .comparison_words import outcome_words
     from .final import final_run
     from .objective import Objective
 

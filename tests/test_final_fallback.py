@@ -12,7 +12,7 @@ import pytest
 import yaml
 from test_analysis_report import page_texts, write_run
 
-from greenscreen_pipeline import analysis, comparison, report, space
+from greenscreen_pipeline import analysis, comparison, comparison_words, report, space
 from greenscreen_pipeline.errors import UsageError
 from greenscreen_pipeline.final import candidates, final_run
 from greenscreen_pipeline.objective import Objective
@@ -71,7 +71,7 @@ def test_a_recommendation_that_diverges_in_its_final_run_is_passed_over(tmp_path
     # The saving is the stand-in's, not the diverged recommendation's.
     # (it "saves" or "uses ... more", as the measured energy fell: one seed, no interval)
     assert re.search(rf"run {stand_in}'s configuration \(standing in for the recommendation\) "
-                     "(saves|uses)", comparison.saving_words(doc))
+                     "(saves|uses)", comparison_words.saving_words(doc))
     params = yaml.safe_load((sweep / doc["final_folder"] / "parameters.yaml").read_text())
     assert (params["lr"], params["seed"], params["run"]) == (0.05, 7, int(run_of[1e10]))
     said = done.stdout + done.stderr

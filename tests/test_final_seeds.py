@@ -14,7 +14,7 @@ import yaml
 from scipy import stats
 from test_analysis_report import page_texts, write_run
 
-from greenscreen_pipeline import analysis, comparison, report, space
+from greenscreen_pipeline import analysis, comparison, comparison_words, report, space
 from greenscreen_pipeline.errors import UsageError
 from greenscreen_pipeline.final import final_run
 from greenscreen_pipeline.objective import Objective
@@ -77,13 +77,13 @@ def test_a_seed_left_out_is_said_beside_the_saving():
     runs = runs_of(energy, accuracy)
     runs["recommended"][3].update(status="failed", objective=None,
                                   reason="Diverged: loss became nan in epoch 2")
-    said = comparison.outcome_words(comparison.compare(runs, [8, 9, 10, 11], Objective()),
+    said = comparison_words.outcome_words(comparison.compare(runs, [8, 9, 10, 11], Objective()),
                                     Objective())
     assert "3 seeds)" in said
     assert said.endswith("; 1 of 4 seeds left out: recommended recommended-s3 failed "
                          "(Diverged: loss became nan in epoch 2)"), said
     whole = comparison.compare(runs_of(energy, accuracy), [8, 9, 10, 11], Objective())
-    assert "left out" not in comparison.outcome_words(whole, Objective())
+    assert "left out" not in comparison_words.outcome_words(whole, Objective())
 
 
 def test_the_saving_is_paired_by_seed_with_t_intervals():
@@ -110,7 +110,7 @@ def test_the_saving_is_paired_by_seed_with_t_intervals():
     assert rec["energy_j"]["ci95"] == pytest.approx(
         [mean - stats.t.ppf(0.975, 3) * sd / 2, mean + stats.t.ppf(0.975, 3) * sd / 2])
     assert rec["source"] == ["measured:nvidia-smi"] and "Fieller" in doc["method"]["interval"]
-    assert comparison.saving_words(doc) == (
+    assert comparison_words.saving_words(doc) == (
         f"the recommendation saves {saving['mean'] * 100:.1f} % of the baseline's energy "
         f"(95 % CI {low * 100:.1f} to {high * 100:.1f} %, 4 seeds)")
 
@@ -162,14 +162,14 @@ def test_too_few_seeds_or_an_interval_holding_zero_show_no_saving():
     assert doc["energy_saving"]["ci95"] is None and doc["energy_saving"]["mean"] is not None
     assert "needs at least 3 seeds" in doc["energy_saving"]["reason"]
     assert doc["recommended"]["energy_j"]["ci95"] is None
-    assert comparison.saving_words(doc).startswith("no saving could be shown: ")
+    assert comparison_words.saving_words(doc).startswith("no saving could be shown: ")
     mixed = runs_of({"recommended": [80.0, 120.0, 100.0], "baseline": [100.0, 95.0, 101.0]},
                     {"recommended": [0.9] * 3, "baseline": [0.9] * 3})
     doc = comparison.compare(mixed, [1, 2, 3], Objective())
     low, high = doc["energy_saving"]["ci95"]
     assert low < 0 < high
-    assert "holds 0" in comparison.saving_words(doc)
-    assert "no saving could be shown" in comparison.saving_words(doc)
+    assert "holds 0" in comparison_words.saving_words(doc)
+    assert "no saving could be shown" in comparison_words.saving_words(doc)
 
 
 def test_an_estimate_is_never_compared_with_a_measurement():
@@ -205,7 +205,7 @@ def test_page_one_states_the_noise_floor_and_warns_below_the_tolerance(tmp_path)
     inputs = ReportInputs(tmp_path, {"recommendation": {"objective_floor": 0.02}},
                           pd.DataFrame())
     texts = [re.sub("<[^>]+>", "", p.text) for p in answer.final_comparison(inputs)]
-    assert texts[0] == ("Final runs against the baseline: " + comparison.saving_words(doc)
+    assert texts[0] == ("Final runs against the baseline: " + comparison_words.saving_words(doc)
                         + "; accuracy -5.3 pt (95 % CI -16.5 pt to +5.9 pt).")
     assert "final recommended runs (3 seeds): accuracy 0.05" in texts[1]
     assert texts[2].startswith("Warning: the recommendation's tolerance (settings.accuracy_floor "
@@ -285,7 +285,7 @@ def test_final_trains_both_over_seeds_writes_comparison_and_the_report_states_it
     assert len(saving["ci95"]) == 2 and len(doc["objective_change"]["ci95"]) == 2
     # The console says what page 1 says: the saving, the objective's change, and that the
     # energy is an estimate (it said only the saving).
-    said = comparison.outcome_words(doc, Objective())
+    said = comparison_words.outcome_words(doc, Objective())
     assert "; accuracy " in said and said.endswith("(energy estimated, not measured)")
     assert "final comparison: " + said in done.stdout
     counted = re.findall(r"final run (\d+)/(\d+): (\w+ seed \d)", done.stdout)
@@ -298,7 +298,7 @@ def test_final_trains_both_over_seeds_writes_comparison_and_the_report_states_it
     assert outcome["status"] == "done" and outcome["comparison"] == doc
     assert sorted((p, p.read_text()) for p in final.rglob("attempts.jsonl")) == attempts
     first = " ".join(page_texts(report.build(sweep, tmp_path / "r.pdf"))[0].split())
-    assert f"Final runs against the baseline: {comparison.saving_words(doc)}" in first
+    assert f"Final runs against the baseline: {comparison_words.saving_words(doc)}" in first
     assert "3 seeds" in first and "(energy estimated, not measured)" in first
     assert "Seed-to-seed spread" in first
     # Trained for another final_epochs (or seed): refused, not compared with new runs. The

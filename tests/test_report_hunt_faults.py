@@ -224,7 +224,7 @@ def test_analyze_out_naming_a_file_is_one_error(tmp_path, capsys):
 # used more energy than the baseline, said it "saves -4.4 %" of the baseline's energy.
 
 def test_more_energy_without_an_interval_is_not_called_a_saving():
-    from greenscreen_pipeline.comparison import saving_words
+    from greenscreen_pipeline.comparison_words import saving_words
 
     doc = {"seeds": [22], "energy_saving": {
         "mean": -0.044, "ci95": None, "reason": "an interval needs at least 3 seeds"}}

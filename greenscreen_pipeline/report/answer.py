@@ -9,7 +9,8 @@ from reportlab.platypus import Spacer
 
 from .. import budget, collect, relevance, search_cost
 from ..analysis import component_of
-from ..comparison import SIDES, energy_kind, outcome_words
+from ..comparison import SIDES, energy_kind
+from ..comparison_words import outcome_words
 from ..objective import Objective
 from ..provenance import estimated
 from ..space import METHOD_DIMENSIONS
