@@ -104,7 +104,7 @@ def probe(config: space.SweepConfig) -> Probed:
     if why:
         return Probed(skipped=why)
     start = time.perf_counter()
-    from .run import reset
+    from .run import own_modules, reset
 
     reset.remember_keras_settings()  # before your code can change them
     try:
@@ -121,7 +121,7 @@ def probe(config: space.SweepConfig) -> Probed:
             result.mistakes += [m for m in mistakes if m not in result.mistakes]
     finally:
         reset.reset_keras()  # the dtype policy and session back, as a new process has them
-        reset.forget_modules_under(config.folder)  # a later import reads your code afresh
+        own_modules.forget([config.folder])  # a later import reads your code afresh
     result.seconds = time.perf_counter() - start
     return result.raise_mistakes()
 

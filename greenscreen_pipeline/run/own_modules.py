@@ -6,8 +6,8 @@ code added to `sys.path` during the run; pure Python. Never greenscreen's own, a
 installed package's (the environment, its site-packages, the user site), a package found
 on PYTHONPATH when the worker started (module systems provide packages that way), nor an
 extension module: a compiled module cannot be imported twice in one process (pybind11:
-"type ... is already registered"). `reset.ProcessState.forget_own` and the probe call
-`forget`.
+"type ... is already registered"). `reset.ProcessState.forget_own` and the probe (the
+config's folder alone) call `forget`.
 """
 
 from __future__ import annotations

@@ -40,7 +40,6 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from pathlib import Path
 
 from . import interrupt, own_modules
 
@@ -86,11 +85,6 @@ class ProcessState:
         kept its module-level state from run to run). Returns their names."""
         added = [p for p in sys.path if p not in self.path]
         return own_modules.forget([config_dir, self.cwd, *added], self.modules)
-
-
-def forget_modules_under(folder: Path) -> list[str]:
-    """Drops your modules imported from `folder` (the config's folder); returns their names."""
-    return own_modules.forget([folder])
 
 
 # Keras's settings kept in module variables, which clear_session leaves as they are (those
