@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from greenscreen.fileio import atomic_write_json, atomic_write_text
+from greenscreen.provenance import is_measured
 
 from . import (
     analysis_file,
@@ -161,9 +162,9 @@ def without_component(df: pd.DataFrame, component: str) -> dict[str, str]:
     for run, source in zip(df.loc[lacking, "run"], sources[lacking]):
         if not isinstance(source, str) or source == "none":
             why[run] = f"it did not measure the {name}"
-        elif source.startswith("measured"):
+        elif is_measured(source):
             why[run] = f"summary.json has no {name} energy figure ({source})"
-        else:  # estimated (the CPU-time model), never a measurement
+        else:  # estimated, in whole or in part (the CPU-time model): never a measurement
             why[run] = f"its {name} energy is {source}, not measured"
     return why
 

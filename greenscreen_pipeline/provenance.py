@@ -8,6 +8,8 @@ ask these questions here, in one place.
 
 from __future__ import annotations
 
+from greenscreen.provenance import is_estimated
+
 # How a GPU's energy was shared out among the runs on it (the CPU's cpu-time-share is not
 # sharing a GPU: every RAPL run under the default attribution carries it).
 GPU_ATTRIBUTIONS = ("attributed:sm-share", "attributed:even-split",
@@ -30,7 +32,7 @@ def estimated(sources) -> bool:
     e.g. from CPU time) rather than a measurement: then no sentence calls it measured.
     `sources`: one provenance, or several."""
     sources = list(sources) if isinstance(sources, (list, tuple, set)) else [str(sources)]
-    return any(base.startswith("estimated:") for s in sources for base, _ in parts(s))
+    return any(is_estimated(s) for s in sources)
 
 
 def field_of(base: str) -> tuple[str, str | None]:

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import provenance
+from greenscreen.provenance import is_measured
 
 NAN = float("nan")
 
@@ -80,7 +80,7 @@ class Component:
     def measured(self) -> bool:
         """Measured in every part: a CPU measured by RAPL in one attempt and estimated in
         another ("measured:rapl... + estimated:cpu-time") is not, whatever it starts with."""
-        return self.source.startswith("measured") and not provenance.estimated(self.source)
+        return is_measured(self.source)
 
     @classmethod
     def from_json(cls, data: dict) -> "Component":

@@ -11,8 +11,9 @@ import keras
 
 from .._version import __version__
 from ..meters.base import COMPONENTS
+from ..provenance import is_estimated, is_measured
 from ._runlog import read_summary, totals
-from ._windows import component_err_key, component_key, is_estimated, joined_source
+from ._windows import component_err_key, component_key, joined_source
 
 NAN = float("nan")
 
@@ -80,11 +81,6 @@ def _sources(earlier: list[dict], current: dict, covers: list[str]) -> dict[str,
     return out
 
 
-def _measured(source: str) -> bool:
-    """A component's figure that is a measurement in every part (`energy_<c>_j`)."""
-    return source.startswith("measured") and not is_estimated(source)
-
-
 def document(*, window, meter, earlier: list[dict], attempt: dict | None, interval: float,
              intensity, epochs: int, inference: dict, reason: str | None,
              job: dict) -> dict:
@@ -119,10 +115,10 @@ def document(*, window, meter, earlier: list[dict], attempt: dict | None, interv
         "t_end": attempt["t_end"] if attempt is not None else NAN,
         **total,  # duration_s, energy_j, energy_kwh, power_avg_w: every attempt
         **{component_key(c): per_component.get(c, NAN) for c in covers
-           if _measured(sources[c])},
+           if is_measured(sources[c])},
         # energy_err_j (in **total) and these: 95 % sampling and integration intervals
         **{component_err_key(c): per_component_err.get(c, NAN) for c in covers
-           if _measured(sources[c])},
+           if is_measured(sources[c])},
         "energy_err_reason": _err_reason(window, measured),
         "covers": covers,  # what energy_j, co2_g (and a budget or forecast) add up
         "covers_partly": partly,

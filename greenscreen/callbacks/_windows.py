@@ -6,6 +6,8 @@ import math
 import time
 
 from ..meters.base import COMPONENTS, NAN
+from ..provenance import is_estimated
+from ..provenance import parts as provenance_parts
 
 
 class BlindWindow:
@@ -68,19 +70,6 @@ def log_fields(window) -> dict:
         if cw.measured:
             fields.update({component_key(c): cw.energy_j, component_err_key(c): cw.energy_err_j})
     return fields
-
-
-def provenance_parts(source) -> list[str]:
-    """Each power source's provenance in `source`, as written: one per source, joined by
-    " + " ("measured:nvml-counter + measured:rapl;attributed:cpu-time-share")."""
-    return [p.strip() for p in str(source or "").split(" + ") if p.strip()]
-
-
-def is_estimated(source) -> bool:
-    """Whether a figure of this provenance is, in whole or in part, an estimate: any of
-    its parts "estimated:..." (e.g. "measured:nvidia-smi + estimated:cpu-time")."""
-    return any(p.split(";")[0].strip().startswith("estimated:")
-               for p in provenance_parts(source))
 
 
 def joined_source(sources) -> str:
