@@ -127,12 +127,13 @@ _TOTALS: dict[str, sweep_total.Totals] = {}
 _TOTALS_LOCK = threading.Lock()
 
 
-def spent(sweep_dir: "str | Path", runs: int) -> Spent:
-    """What runs 0..runs-1 spent over every attempt, finished or not (`sweep_total.of`'s
-    figures, reading only the summaries that changed since this process last asked)."""
+def spent(sweep_dir: "str | Path") -> Spent:
+    """What every run folder spent over every attempt, finished or not, a folder above
+    settings.runs too (`sweep_total.of`'s figures, reading only the summaries that changed
+    since this process last asked)."""
     with _TOTALS_LOCK:
         totals = _TOTALS.setdefault(str(Path(sweep_dir).resolve()), sweep_total.Totals())
-        return totals.of(sweep_dir, runs)
+        return totals.of(sweep_dir)
 
 
 def allows_next(settings: dict, sweep_dir: "str | Path") -> bool:
@@ -143,7 +144,7 @@ def allows_next(settings: dict, sweep_dir: "str | Path") -> bool:
     budget = settings.get("budget")
     if budget is None:
         return True
-    now = spent(sweep_dir, settings["runs"])
+    now = spent(sweep_dir)
     if now.unreadable:
         _warn_unreadable(sweep_dir, now.unreadable)
         return False
@@ -213,7 +214,7 @@ def line(settings: dict, sweep_dir: "str | Path", now: Spent | None = None) -> s
     budget = settings.get("budget")
     if budget is None:
         return None
-    now = now or spent(sweep_dir, settings["runs"])
+    now = now or spent(sweep_dir)
     # In J, as the console's "total" above it: one figure, read alike; a budget given in
     # kWh is said in kWh too.
     kwh = f" = {in_budget_units(budget, budget)}" if budget >= 3600 else ""
@@ -241,7 +242,7 @@ def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:
     done = sum(r["status"] == "done" for r in started)
     left = {state: [f"{r['index']:03d}" for r in started if r["status"] == state]
             for state in ("interrupted", "parked")}
-    now = spent(sweep_dir, settings["runs"])
+    now = spent(sweep_dir)
     reached = "cannot be judged" if now.unreadable else "reached"
     return (f"energy budget {reached} after {done} runs done: "
             f"{line(settings, sweep_dir, now)}; "
@@ -269,7 +270,7 @@ def report_sentence(sweep_dir: "str | Path") -> str | None:
     settings = (runfolder.read_json(Path(sweep_dir) / "sweep.json") or {}).get("settings") or {}
     if settings.get("budget") is None or "runs" not in settings:
         return None
-    now = spent(sweep_dir, settings["runs"])
+    now = spent(sweep_dir)
     started = runfolder.started(sweep_dir, settings["runs"])
     done = sum(r["status"] == "done" for r in started)
     head = (f"Budget: {in_budget_units(now.total_j, settings['budget'])} of "

@@ -200,6 +200,9 @@ def sessions_of(sweep_dir: Path) -> list[dict]:
                     for k in ("t_start", "t_end", "energy_j"))]
 
 
+EVERY_RUN = 10**12  # `runfolder.present`'s bound that leaves no run folder out
+
+
 def runs_of(sweep_dir: Path) -> int:
     """settings.runs as sweep.json records it; every run folder where it does not."""
     try:
@@ -207,12 +210,13 @@ def runs_of(sweep_dir: Path) -> int:
     except runfolder.Unreadable:
         settings = None
     runs = (settings or {}).get("runs")
-    return runs if isinstance(runs, int) and runs > 0 else 10**12
+    return runs if isinstance(runs, int) and runs > 0 else EVERY_RUN
 
 
-def of(sweep_dir: "str | Path", runs: int | None = None) -> SweepTotal:
-    """The sweep's total over runs 0..runs-1 (default: sweep.json's settings.runs)."""
-    return Totals().of(sweep_dir, runs)
+def of(sweep_dir: "str | Path") -> SweepTotal:
+    """The sweep's total over every run folder it holds: a folder above settings.runs (an
+    earlier invocation's, with more runs) spent its energy too, and is never dropped."""
+    return Totals().of(sweep_dir)
 
 
 class Totals:
@@ -239,8 +243,8 @@ class Totals:
         self._folders: dict[int, str] = {}
         self._books: tuple = ()
 
-    def of(self, sweep_dir: "str | Path", runs: int | None = None) -> SweepTotal:
-        """The sweep's total over runs 0..runs-1, as `sweep_total.of` gives it."""
+    def of(self, sweep_dir: "str | Path") -> SweepTotal:
+        """The sweep's total over every run folder, as `sweep_total.of` gives it."""
         sweep_dir = Path(sweep_dir)
         recorded, books = self._sessions(sweep_dir)
         parts: dict = defaultdict(float)
@@ -250,7 +254,7 @@ class Totals:
         unreadable: list[int] = []
         now_ns = time.time_ns()
         # Added up in run, attempt and component order, as ever: the same floats each time.
-        for i in runfolder.present(sweep_dir, runs_of(sweep_dir) if runs is None else runs):
+        for i in runfolder.present(sweep_dir, EVERY_RUN):
             run = self._run(sweep_dir, i, now_ns)
             if run is None:
                 unreadable.append(i)

@@ -90,7 +90,7 @@ def test_spent_counts_every_attempt_by_provenance(tmp_path):
     (RunFolder.of(tmp_path, 1).path / "status.json").write_text('{"status": "interrupted"}')
     _summary(tmp_path, 2, "estimated:cpu-time", [20.0])
     (RunFolder.of(tmp_path, 3).path).mkdir()  # started, nothing measured yet
-    now = budget.spent(tmp_path, 10)
+    now = budget.spent(tmp_path)
     assert (now.measured_j, now.estimated_j, now.total_j) == (180.0, 20.0, 200.0)
     assert now.provenance == "measured + estimated"
     settings = {"runs": 10, "budget": 200.0}
@@ -122,7 +122,7 @@ def test_a_run_whose_summary_cannot_be_read_starts_no_run_and_is_named(tmp_path,
     path = RunFolder.of(tmp_path, 2).path / "summary.json"
     path.write_text(path.read_text()[:20])
     settings = {"runs": 10, "budget": 200.0}
-    now = budget.spent(tmp_path, 10)
+    now = budget.spent(tmp_path)
     assert now.total_j == 150.0 and now.unreadable == (2,)
     assert now.to_json()["unreadable_runs"] == ["002"]
     with caplog.at_level("WARNING"):
@@ -190,7 +190,7 @@ def test_a_sweep_stops_at_its_budget_and_resuming_trains_nothing_new(fake_smi, t
     assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["000"]
     # A larger budget, just above what was spent: the resumed sweep counts run 000's
     # energy, so exactly one more run starts.
-    spent = budget.spent(out, 10).total_j
+    spent = budget.spent(out).total_j
     config.write_text(CONFIG.format(budget=spent + 1e-6))
     more = sweep(config, out)
     assert more.returncode == 0, more.stderr
@@ -370,12 +370,12 @@ def test_spent_follows_every_change_to_the_run_folders(tmp_path):
     sweep = tmp_path / "sweep"
     write_run(sweep, 0, [(100.0, 110.0, {"gpu": 50.0})], {"gpu": SMI})
     settle(sweep / "000")  # older than two seconds: kept between questions
-    assert budget.spent(sweep, 3).total_j == 50.0
+    assert budget.spent(sweep).total_j == 50.0
     write_run(sweep, 0, [(100.0, 110.0, {"gpu": 50.0}), (120.0, 125.0, {"gpu": 20.0})],
               {"gpu": SMI})
     settle(sweep / "000")
     write_run(sweep, 2, [(130.0, 131.0, {"gpu": 7.5})], {"gpu": SMI})
-    assert budget.spent(sweep, 3).total_j == 77.5 == sweep_total.of(sweep, 3).total_j
+    assert budget.spent(sweep).total_j == 77.5 == sweep_total.of(sweep).total_j
 
 
 def test_a_budget_passed_by_the_last_planned_run_did_not_stop_the_sweep(tmp_path):

@@ -29,7 +29,7 @@ def test_two_invocations_on_one_sweep_meter_its_gpus_once(fake_smi, tmp_path):
     first.stop()
     recorded = sessions(sweep)
     assert len(recorded) == 1
-    total = sweep_total.of(sweep, 2)
+    total = sweep_total.of(sweep)
     assert total.total_j == pytest.approx(recorded[0]["energy_j"])  # each joule once
     assert total.total_j == pytest.approx(GPU_W * ((b - a) + (d - c)), rel=0.1)
 

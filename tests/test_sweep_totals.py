@@ -141,7 +141,7 @@ def test_a_run_in_flight_when_a_killed_sweep_last_recorded_keeps_every_second(fa
     end = session["t_end"] + 0.5
     write_run(sweep, 0, [(a, end, {"gpu": GPU_W * (end - a)})], {"gpu": SMI},
               status="interrupted")
-    total = sweep_total.of(sweep, 1)
+    total = sweep_total.of(sweep)
     after_summary = GPU_W * (end - written)  # the run's own figure for what no meter saw
     assert total.parts[(sweep_total.OWN, "gpu", SMI)] == pytest.approx(after_summary)
     assert total.total_j == pytest.approx(session["energy_j"] + after_summary)
@@ -158,7 +158,7 @@ def test_a_session_s_pieces_count_each_second_once_in_any_order(tmp_path):
         (sweep / ledger.FILE).write_text(json.dumps({"sessions": [
             {"t_start": 0.0, "t_end": 20.0, "energy_j": 400.0, "union_s": 15.0,
              "source": SMI, "uuids": [UUID0], "pieces": pieces}]}))
-        totals.append(sweep_total.of(sweep, 1).total_j)
+        totals.append(sweep_total.of(sweep).total_j)
     assert totals == [400.0] * 3
 
 
@@ -186,7 +186,7 @@ def test_runs_estimated_before_the_meter_ran_stay_in_the_total(fake_smi, tmp_pat
     assert (record["measured_j"], record["estimated_j"]) == (covered, pytest.approx(184.9))
     assert record["provenance"] == "measured + estimated"
     assert "in part an estimate" in analysis.summary_text(result)
-    spent = budget.spent(sweep, 5)
+    spent = budget.spent(sweep)
     assert (spent.total_j, spent.provenance) == (record["energy_j"], record["provenance"])
     text = totals_text(sweep)
     unit = ReportInputs.read(sweep).unit
@@ -238,7 +238,7 @@ def test_a_session_recorded_with_rapl_is_not_used(tmp_path):
     (tmp_path / ledger.FILE).write_text(json.dumps({"sessions": [
         {"t_start": 90.0, "t_end": 120.0, "energy_j": 1600.0, "union_s": 10.0,
          "source": f"{SMI} + measured:rapl"}]}))
-    now = sweep_total.of(tmp_path, 1)
+    now = sweep_total.of(tmp_path)
     assert now.total_j == 1050.0 and now.sessions == 0
 
 
@@ -256,7 +256,7 @@ def sharing_sweep(folder: Path) -> Path:
 
 
 def test_runs_sharing_a_gpu_count_each_joule_once(tmp_path):
-    now = sweep_total.of(sharing_sweep(tmp_path), 2)
+    now = sweep_total.of(sharing_sweep(tmp_path))
     assert now.total_j == 1805.0 and now.runs_own_j == 2255.0
     assert (now.measured_j, now.estimated_j) == (1800.0, 5.0)
 
@@ -266,7 +266,7 @@ def test_an_attempt_outside_the_session_or_on_another_gpu_counts_at_its_own_figu
     write_run(sweep, 2, [(100.0, 110.0, {"gpu": 700.0})], {"gpu": SMI}, uuid=UUID1)
     # in flight when a killed sweep last recorded: 6 of its 10 s after the session's end
     write_run(sweep, 3, [(116.0, 126.0, {"gpu": 500.0})], {"gpu": SMI})
-    now = sweep_total.of(sweep, 4)
+    now = sweep_total.of(sweep)
     assert now.parts[(sweep_total.OWN, "gpu", SMI)] == pytest.approx(700.0 + 0.6 * 500.0)
     assert now.total_j == pytest.approx(1805.0 + 700.0 + 300.0)
 
@@ -277,13 +277,13 @@ def test_an_earlier_attempt_s_estimate_is_never_called_measured(tmp_path):
     without one, a CPU figure of unknown source counts as an estimate."""
     write_run(tmp_path, 0, [(100.0, 110.0, {"cpu": 98.0}), (120.0, 130.0, {"gpu": 900.0})],
               {"gpu": SMI})
-    now = sweep_total.of(tmp_path, 1)
+    now = sweep_total.of(tmp_path)
     assert (now.measured_j, now.estimated_j) == (900.0, 98.0)
     assert now.provenance == "measured + estimated"
     summary = json.loads((tmp_path / "000" / "summary.json").read_text())
     summary["attempts"][0]["source"] = ESTIMATE
     (tmp_path / "000" / "summary.json").write_text(json.dumps(summary))
-    assert sweep_total.of(tmp_path, 1).parts[(sweep_total.OWN, "cpu", ESTIMATE)] == 98.0
+    assert sweep_total.of(tmp_path).parts[(sweep_total.OWN, "cpu", ESTIMATE)] == 98.0
 
 
 def settle(folder: Path) -> None:
@@ -307,8 +307,8 @@ def test_the_console_s_total_reads_only_the_summaries_that_changed(tmp_path):
     totals = sweep_total.Totals()
 
     def agrees() -> dict:
-        record = totals.of(sweep, 10).to_json()
-        assert record == sweep_total.of(sweep, 10).to_json()
+        record = totals.of(sweep).to_json()
+        assert record == sweep_total.of(sweep).to_json()
         return record
 
     first = agrees()
@@ -340,10 +340,10 @@ def test_a_summary_just_written_is_read_again_until_it_settles(tmp_path):
     write_run(tmp_path, 0, [(100.0, 110.0, {"gpu": 1000.0})], {"gpu": SMI})
     totals = sweep_total.Totals()
     for reads in (1, 2):  # just written: read each time
-        assert totals.of(tmp_path, 1).total_j == 1000.0 and totals.reads == reads
+        assert totals.of(tmp_path).total_j == 1000.0 and totals.reads == reads
     settle(tmp_path / "000")
     for _ in range(2):  # settled: read once more (its times changed), then kept
-        assert totals.of(tmp_path, 1).total_j == 1000.0 and totals.reads == 3
+        assert totals.of(tmp_path).total_j == 1000.0 and totals.reads == 3
 
 
 def test_the_progress_line_reads_each_finished_run_once(tmp_path):
@@ -373,7 +373,7 @@ def test_an_attempt_with_one_unknown_component_keeps_the_others(tmp_path):
     doc["attempts"][0]["components"]["cpu"] = None
     doc["attempts"][0]["energy_j"] = doc["energy_j"] = doc["components"]["cpu"]["energy_j"] = None
     path.write_text(json.dumps(doc))
-    total = sweep_total.of(tmp_path, 1)
+    total = sweep_total.of(tmp_path)
     assert total.total_j == 1500.0 and total.provenance == "measured"
 
 
@@ -408,6 +408,25 @@ def test_each_attempt_is_judged_by_the_gpus_it_measured(tmp_path, case):
     (tmp_path / ledger.FILE).write_text(json.dumps({"sessions": [
         {"t_start": t0 - 1, "t_end": t0 + 11, "energy_j": 300.0, "union_s": 10, "source": SMI,
          "pieces": [[t0, t0 + 10]], "uuids": [UUID0], "runs": {}}]}))
-    total = sweep_total.of(tmp_path, 1).total_j
+    total = sweep_total.of(tmp_path).total_j
     assert total == pytest.approx(300.0 + 800.0 if case == "counted twice"
                                   else 300.0 + 2500.0 + 800.0)
+
+
+def test_folders_above_settings_runs_keep_their_energy_in_every_total(tmp_path):
+    """A sweep of 4 runs run again with `runs: 2`: runs 002 and 003 spent their energy all
+    the same. The console's total, analysis.json and the budget counted runs 0..1 only
+    (67 J of 135 J), so a budget already spent let new runs start."""
+    t0 = time.time() - 1000
+    for i in range(4):
+        write_run(tmp_path, i, [(t0 + 20 * i, t0 + 20 * i + 10, {"cpu": 30.0 + i})],
+                  {"cpu": ESTIMATE}, uuid=None)
+    (tmp_path / "sweep.json").write_text(json.dumps({"settings": {"runs": 2}}))
+    whole = 30.0 + 31.0 + 32.0 + 33.0
+    assert sweep_total.of(tmp_path).total_j == whole
+    assert budget.spent(tmp_path).total_j == whole
+    settings = {"runs": 2, "budget": 100.0}
+    assert not budget.allows_next(settings, tmp_path)  # 126 J of 100 J spent
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        Progress(2).report(tmp_path, RunReport(1, {"status": "done"}, "done", 1.0))
+    assert f"total {whole:.1f} J (estimated)" in out.getvalue()

@@ -51,7 +51,7 @@ class Progress:
         with self.lock:
             if self.books is not None and self.books.active:
                 self.books.record()
-            now = self.totals.of(sweep_dir, self.books.runs if self.books else None)
+            now = self.totals.of(sweep_dir)
             self.total, self.spent = now.total_j, now.provenance
             if run.note == "interrupted":  # not through: it resumes, and is counted then
                 spent = "" if math.isnan(energy) else \
