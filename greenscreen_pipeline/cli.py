@@ -82,6 +82,17 @@ def _config_options() -> argparse.ArgumentParser:
     return common
 
 
+def _where_options() -> argparse.ArgumentParser:
+    """--config and --sweep-dir alone: for commands that read a sweep's folder, whose runs
+    and epochs are the ones it was swept with, never overridden."""
+    where = argparse.ArgumentParser(add_help=False)
+    group = where.add_argument_group("configuration")
+    group.add_argument("--config", default="config.yaml",
+                       help="the sweep's config.yaml (default: %(default)s)")
+    group.add_argument("--sweep-dir", help="the sweep folder (default: settings.sweep_dir)")
+    return where
+
+
 def _training_options(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The configuration options and those of every command that trains runs."""
     training = argparse.ArgumentParser(add_help=False, parents=[common])
@@ -151,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         stage = sub.add_parser(name, help=text, description=text + ". The executor is a "
                                "subcommand: local (the default), slurm or ray.")
         _add_executors(stage, common, report_out=name == "all")
-    analyze = sub.add_parser("analyze", parents=[common], help="rank the runs, find what "
+    where = _where_options()  # analyze and report read the runs the sweep recorded
+    analyze = sub.add_parser("analyze", parents=[where], help="rank the runs, find what "
                              "drives energy, recommend a configuration")
     analyze.add_argument("--component", choices=("gpu", "cpu", "dram"), default=None,
                          help="rank and analyse this component's measured energy instead of "
@@ -159,13 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "left out)")
     analyze.add_argument("--out", metavar="DIR", help="write analysis.json and the tables "
                          "into DIR (default: the sweep folder; e.g. for a read-only archive)")
-    final = sub.add_parser("final", parents=[common], help="train the recommended "
+    final = sub.add_parser("final", parents=[_training_options(common)], help="train the "
+                           "recommended "
                            "configuration for settings.final_epochs")
     final.add_argument("--if-complete", action="store_true", help="only once every run of "
                        "the sweep is through (Slurm's report job: after a cancelled or "
                        "timed-out array, final waits for the runs' resubmission); runs a "
                        "spent settings.budget holds back are not waited for")
-    report = sub.add_parser("report", parents=[common], help="write the PDF report")
+    report = sub.add_parser("report", parents=[where], help="write the PDF report")
     report.add_argument("--out", help="the PDF to write (default: report/<sweep>.pdf)")
     report.add_argument("--analysis", metavar="DIR", help="the folder `analyze --out DIR` "
                         "wrote, or its analysis.json (default: the sweep folder); the report "
@@ -179,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--index", type=_at_least(0), help="the run to train")
     which.add_argument("--share", type=_share, metavar="K/N", help="train runs K, K+N, K+2N, "
                        "... one after another in one warm worker")
+    status = sub.add_parser("status", parents=[common],
+                            help="where the sweep stands: runs done, running, parked, "
+                            "failed and why, the energy spent and the budget (starts nothing)")
+    status.add_argument("--json", action="store_true", help="print it as one JSON object")
     sub.add_parser("meters", help="list the power sources this machine offers, and why the "
                    "others are unavailable")
     # Its options, --help included, are benchmarks/gpu_check.py's: passed on, listed there.

@@ -381,6 +381,12 @@ def run_one(args: argparse.Namespace) -> int | None:
     return None
 
 
+def status(args: argparse.Namespace) -> None:
+    from . import status as sweep_status
+
+    sweep_status.show(load_config(args).settings, as_json=args.json)
+
+
 def meters(args: argparse.Namespace) -> None:
     from greenscreen.meters import available
 
@@ -400,5 +406,5 @@ def gpu_check(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"all": everything, "sweep": sweep, "analyze": analyze, "final": final,
-            "report": report, "check": check, "run-one": run_one, "meters": meters,
-            "gpu-check": gpu_check}
+            "report": report, "check": check, "run-one": run_one, "status": status,
+            "meters": meters, "gpu-check": gpu_check}

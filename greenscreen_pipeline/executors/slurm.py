@@ -137,8 +137,9 @@ def scripts(config: SweepConfig, sweep_dir: Path, gpus_per_run: int = 1,
     report_opts = f" --out {shlex.quote(str(Path(report_out).resolve()))}" if report_out else ""
     report = header("greenscreen-report", s, sweep_dir, array=False) + [
         f"cd {here}",
-        *(f"{py} -m greenscreen_pipeline {stage} --config {cfg} --sweep-dir {out}" + sized
-          + {"report": report_opts, "final": " --if-complete"}.get(stage, "")
+        # analyze and report read the runs and epochs the sweep recorded (sweep.json)
+        *(f"{py} -m greenscreen_pipeline {stage} --config {cfg} --sweep-dir {out}"
+          + {"report": report_opts, "final": sized + " --if-complete"}.get(stage, "")
           for stage in ("analyze", "final", "report"))]
     return "\n".join(array) + "\n", "\n".join(report) + "\n", todo
 

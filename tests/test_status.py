@@ -1,0 +1,98 @@
+"""`greenscreen status`: where a sweep stands, read from its folder, starting nothing."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from greenscreen_pipeline import sweep_total
+from greenscreen_pipeline.executors import claims
+from greenscreen_pipeline.runfolder import RunFolder
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = """
+settings: {{runs: {runs}, epochs: 1, seed: 7, energy_source: estimate{extra}}}
+configuration:
+  model: {{values: [ffnn]}}
+  batch_size: {{values: [64, 128]}}
+  lr: {{values: [0.01]}}
+  optimizer: {{values: [SGD]}}
+"""
+
+
+def greenscreen(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "greenscreen_pipeline", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def listing(folder: Path) -> dict:
+    return {str(p): p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))}
+
+
+def test_status_names_each_run_s_state_the_energy_and_the_budget_and_writes_nothing(
+        tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(runs=2, extra=""))
+    swept = greenscreen("sweep", "local", "--config", str(config), "--sweep-dir", "sweep",
+                        cwd=tmp_path)
+    assert swept.returncode == 0, swept.stderr
+    sweep = tmp_path / "sweep"
+    # Two more runs planned, with a budget: run 002 trained now by a live process (this
+    # one holds its claim), run 003 failed; a Slurm submission recorded, no squeue here.
+    config.write_text(CONFIG.format(runs=5, extra=", budget: 1 MJ"))
+    assert claims.claim(sweep, 2)
+    RunFolder.of(sweep, 2).write_status("pending")
+    RunFolder.of(sweep, 3).write_status("failed", reason="ValueError: bad shape")
+    (sweep / "slurm").mkdir()
+    (sweep / "slurm" / "jobs.json").write_text(json.dumps({"array": "41", "report": "42"}))
+    before = listing(sweep)
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no squeue: Slurm cannot be asked
+    done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "status",
+                           "--config", str(config), "--sweep-dir", "sweep"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    total = sweep_total.of(sweep)
+    assert out.startswith("greenscreen: sweep/: 2/5 runs done, 1 failed (5 runs x 1 epoch)")
+    assert f"  running: run 002 (pid {os.getpid()})" in out
+    assert "  failed: run 003: ValueError: bad shape" in out
+    assert "  not started: 1 run\n" in out
+    assert f"  energy so far: {total.total_j:.1f} J (estimated)" in out
+    assert f"  spent {total.total_j:.1f} J of budget 1000000.0 J = " in out
+    assert "  Slurm: last submission: jobs 41 (the runs), 42 (the report); squeue cannot " \
+           "say whether they still run" in out
+    assert listing(sweep) == before  # nothing written, claimed or removed
+    as_json = json.loads(greenscreen("status", "--config", str(config), "--sweep-dir",
+                                     "sweep", "--json", cwd=tmp_path).stdout)
+    assert as_json["counts"]["done"] == 2 and as_json["counts"]["failed"] == 1
+    assert as_json["counts"]["running"] == 1 and as_json["counts"]["not_started"] == 1
+    assert as_json["energy_j"] == total.total_j
+    claims.release(sweep, 2)  # its process gone: the run is no longer running
+    out = greenscreen("status", "--config", str(config), "--sweep-dir", "sweep",
+                      cwd=tmp_path).stdout
+    assert "  pending: run 002: the same sweep command trains it" in out
+    # Fewer runs on the command line, as `greenscreen sweep --runs 1` would train: the
+    # folders above are named, and their energy stays in the total.
+    out = greenscreen("status", "--config", str(config), "--sweep-dir", "sweep", "--runs", "1",
+                      cwd=tmp_path).stdout
+    assert out.startswith("greenscreen: sweep/: 1/1 runs done (1 runs x 1 epoch)")
+    assert "  3 run folders above settings.runs (1): not trained by this sweep command, " \
+           "their energy counted in the total" in out
+    assert f"  energy so far: {total.total_j:.1f} J (estimated)" in out
+
+
+def test_status_of_a_folder_with_no_sweep_is_one_line(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(runs=2, extra=""))
+    done = greenscreen("status", "--config", str(config), "--sweep-dir", "none", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "no sweep in none/ yet: `greenscreen sweep` starts it" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_analyze_and_report_take_no_runs_or_epochs_they_would_ignore(tmp_path):
+    """They read the runs the sweep folder holds: `--runs 2` changed nothing, silently."""
+    for command in ("analyze", "report"):
+        done = greenscreen(command, "--runs", "3", cwd=tmp_path)
+        assert done.returncode == 2 and "unrecognized arguments: --runs 3" in done.stderr
