@@ -103,7 +103,8 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         # A fallback that is the baseline's configuration trains the baseline's own runs.
         label = "the baseline (the fallback)" if same and n else None
         todo = [(path, start + k, cfgs[side], f"{label or side} seed {k}")
-                for side, k, path in planned if runfolder.RunFolder(path).state() != "done"]
+                for side, k, path in planned
+                if _to_train(path, config.settings["retry_failed"])]
         head = planned[0][2]  # the candidate's first final run: trained before the rest
         for side, k, path in planned:
             _check_trained_as(path, {**cfgs[side], **_training(config, start + k)},
@@ -132,6 +133,22 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         _train(config, folder, rest, slot, of=len(first) + len(rest), number=len(first) + 1)
         return planned, same, passed_over, run
     raise AssertionError("no candidate: recommended_configuration gives one at least")
+
+
+def _to_train(path: Path, retry_failed: bool) -> bool:
+    """Whether final run `path` trains now: not done, and not failed unless
+    `--retry-failed` asks (as in the sweep: a failed run is kept, and said so, not
+    trained again by every `final`); a diverged one never trains again."""
+    outcome = runfolder.RunFolder(path).outcome()
+    if outcome["status"] == "done":
+        return False
+    if outcome["status"] != "failed" or (retry_failed and not _diverged(path)):
+        return True
+    if not _diverged(path):  # a diverged first run is said where it is passed over
+        log.warning("final run %s/ failed before (%s): kept, not trained again; `greenscreen "
+                    "final --retry-failed` trains it again", path.name,
+                    outcome.get("reason") or "no reason recorded")
+    return False
 
 
 def _passed_over(head: Path, n: int, candidates: int, same: bool) -> str | None:

@@ -324,3 +324,27 @@ def test_the_sweep_s_repeated_configurations_give_a_noise_floor_without_final_ru
     assert texts[0].startswith("No final comparison yet")
     assert "the sweep's 1 repeated configuration(s) (2 runs): accuracy 0.0707" in texts[1]
     assert texts[2].startswith("Warning: ")
+
+
+def test_a_final_run_that_failed_is_kept_until_retry_failed(tmp_path):
+    """Every `final` trained a failed final seed again (it read "not done"), silently, and
+    `final --retry-failed` was refused: failed runs are kept and said, as in the sweep."""
+    from greenscreen_pipeline.runfolder import RunFolder
+
+    config, sweep = write_sweep(tmp_path, seeds=1)
+    failed = RunFolder(sweep / "final" / "baseline-s0")
+    failed.write_status("failed", reason="RuntimeError: out of memory")
+    failed.log_attempt_end(failed.log_attempt_start(), 1, "RuntimeError: out of memory")
+    final = [sys.executable, "-m", "greenscreen_pipeline", "final", "--config", str(config),
+             "--sweep-dir", str(sweep)]
+    done = subprocess.run(final, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "final run baseline-s0/ failed before (RuntimeError: out of memory): kept, not " \
+           "trained again; `greenscreen final --retry-failed` trains it again" in done.stderr
+    assert "final run 1/1: recommended seed 0" in done.stdout
+    assert len(failed.attempts()) == 1 and failed.state() == "failed"
+    again = subprocess.run([*final, "--retry-failed"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "final run 1/1: baseline seed 0" in again.stdout
+    assert failed.state() == "done" and len(failed.attempts()) == 2
