@@ -438,8 +438,8 @@ class StopMidEpoch(keras.callbacks.Callback):
 
 def test_close_after_an_interrupted_fit_keeps_the_attempt_s_joules(fake_smi, tmp_path):
     """An interrupt inside the first epoch skips on_train_end and every epoch-end write:
-    close() records the attempt (energy so far, "running (or killed)"), so a resumed fit
-    counts both attempts."""
+    close() records the attempt (energy so far, "interrupted": it said "running (or
+    killed)", as if it might still run), so a resumed fit counts both attempts."""
     model, (x, y) = tiny_model(), tiny_data()
     smi = SMICallback(log_dir=tmp_path, interval=0.05, resume=True)
     with pytest.raises(KeyboardInterrupt):
@@ -448,7 +448,7 @@ def test_close_after_an_interrupted_fit_keeps_the_attempt_s_joules(fake_smi, tmp
     assert not (tmp_path / "summary.json").exists()  # nothing was written yet
     smi.close()
     first = json.loads((tmp_path / "summary.json").read_text())
-    assert [a["ended"] for a in first["attempts"]] == ["running (or killed)"]
+    assert [a["ended"] for a in first["attempts"]] == ["interrupted"]
     assert first["attempts"][0]["energy_j"] > 0 and first["energy_j"] > 0
     smi.close()  # a second call changes nothing
     assert json.loads((tmp_path / "summary.json").read_text()) == first

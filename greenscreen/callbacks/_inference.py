@@ -21,7 +21,7 @@ class InferenceCalls:
     def _close_dead_fit(self) -> bool:
         """At evaluate's or predict's start: a fit still open, with a new Keras call begun
         since its last epoch or batch, raised before `on_train_end` and was not closed. It
-        is closed now, as `close()` would (its attempt kept, "running (or killed)"), and
+        is closed now, as `close()` would (its attempt kept, "interrupted"), and
         this call is an evaluate or predict of its own, not that fit's validation.
 
         Unless the fit is still running around this call (a callback of the fit calls

@@ -18,10 +18,17 @@ from ._windows import component_err_key, component_key, joined_source
 NAN = float("nan")
 
 
+# How a fit's attempt ended, in summary.json: "running (or killed)" is written while it
+# trains, and stays where its process was killed before anything could close it.
+ENDED = ("completed", "interrupted", "running (or killed)")
+
+
 def attempt_record(window, measured: bool, first_epoch: int | None, epochs: int,
-                   completed: bool, source: str) -> dict:
+                   ended: str, source: str) -> dict:
     """This fit's entry in `attempts`: its window, its energy and each component's, and
-    its provenance (`source`), so that a total over attempts names every one's."""
+    its provenance (`source`), so that a total over attempts names every one's. `ended`:
+    one of `ENDED` (interrupted: an exception ended the fit, and `close()` or the
+    callback's next call closed it)."""
     return {
         "source": source,
         "t_start": window.t_start if window else NAN,
@@ -36,7 +43,7 @@ def attempt_record(window, measured: bool, first_epoch: int | None, epochs: int,
         "component_sources": {c: cw.source for c, cw in window.components.items()}
         if measured else {},
         "first_epoch": first_epoch, "epochs": epochs,
-        "ended": "completed" if completed else "running (or killed)",
+        "ended": ended,
         # The GPUs this attempt measured: a resumed run may train on others (a sweep run
         # again with another --gpus), and a sweep's total must not judge every attempt by
         # the last one's devices.

@@ -83,7 +83,8 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
         carbon_intensity: g CO2/kWh of your grid; overrides `country`.
         country: ISO country code for the offline intensity table.
         pue: Data-centre power usage effectiveness applied to CO2 (default 1).
-        meter: A running `EnergyMeter` to share; it is not stopped here.
+        meter: An `EnergyMeter` to share: a running one is not stopped here; one given
+            stopped is started for each fit or call and stopped at its end.
         append: Append to an existing `logs.csv` instead of replacing it; `summary.json`
             then keeps the earlier fits' attempts and totals them too.
         resume: Continue an interrupted fit's `logs.csv` and `summary.json` in
@@ -235,6 +236,9 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
             return
         try:
             if self.meter is not None:
+                # A meter given stopped is started here, so it is stopped here too: left
+                # running, its sources (an nvidia-smi stream) outlived every fit.
+                self._owns_meter = not self.meter.running
                 self._meter = self.meter.start()
             else:
                 self._meter = EnergyMeter(self.source, self.interval, self.gpus,
@@ -332,7 +336,7 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
     def close(self) -> None:
         """Ends this fit's measurement where an exception (Ctrl-C, a SIGTERM raised as
         KeyboardInterrupt) ended `fit` before `on_train_end`: writes summary.json with the
-        energy spent so far, this attempt marked "running (or killed)", and stops the
+        energy spent so far, this attempt marked "interrupted", and stops the
         meter this callback started. After an `evaluate` or `predict` that an exception
         ended, it lets go of `log_dir` and stops the meter. Nothing happens after a fit or
         call that ended normally.
@@ -415,15 +419,22 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
         end = None if t_end is None else max(t_end, train.t_start)  # a clock stepped back
         return self._meter.window("so-far", t_start=train.t_start).close(end)
 
+    def _ended(self) -> str:
+        """How this fit's attempt ended, as summary.json says it (`_summary.ENDED`)."""
+        if self._killed:
+            return "interrupted"  # an exception ended it; close() or a later call closed it
+        return "completed" if self._train.closed else "running (or killed)"
+
     def _summarise(self, row_pending: bool = False, t_end: float | None = None) -> dict:
         window = self._attempt_window(t_end)
         measured = window is not None and window.closed
         attempt = None if self._train is None else attempt_record(  # None: no fit
             window, measured, self._first_epoch, self._epochs_done,
-            self._train.closed and not self._killed,
+            self._ended(),
             window.source if measured else (self._meter.source if self._meter else "none"))
         return document(
             window=window, meter=self._meter, earlier=self._earlier, attempt=attempt,
-            interval=self.interval, intensity=self.intensity,
+            interval=self._meter.sample_interval if self._meter else self.interval,
+            intensity=self.intensity,
             epochs=len(self._run_log.rows) + row_pending if self._run_log else self._epochs_done,
             inference=self.inference, reason=self._reason, job=self._job or job_metadata())

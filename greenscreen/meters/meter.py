@@ -85,6 +85,9 @@ class EnergyMeter:
         self.interval = interval
         self.gpus = gpus
         self.hold = max(5 * interval, 0.5)
+        # The sampling interval the started sources keep: a source instance keeps its own
+        # interval, whatever the meter's; the coarsest where they differ.
+        self.sample_interval = interval
         self._lock = threading.Lock()
         self._series: dict[tuple[str, int], DeviceSeries] = {}
         self._origin: dict[tuple[str, int], PowerSource | None] = {}  # the source of each
@@ -155,7 +158,8 @@ class EnergyMeter:
         if not self._sources:
             raise SourceUnavailable("no source could start: " + "; ".join(
                 f"{c}: {r}" for c, r in self.unmeasured.items()))
-        self.hold = max(5 * max(s.interval for s in self._sources), 0.5)
+        self.sample_interval = max(s.interval for s in self._sources)
+        self.hold = max(5 * self.sample_interval, 0.5)
         self._running = True
         gpu = next((s.name for s in self._sources if "gpu" in s.components), None)
         self._attribution.start(gpu, self._uuids, any(

@@ -1,0 +1,42 @@
+"""SMICallback with a power source or a meter of yours: summary.json says the interval
+they sampled at, and a meter the callback started is stopped by it."""
+
+import json
+
+import pytest
+from test_callbacks import tiny_data, tiny_model
+
+from greenscreen import EnergyMeter, SMICallback
+from greenscreen.meters.nvidia_smi import NvidiaSmiSource
+
+pytestmark = pytest.mark.backends("tensorflow", "jax", "torch")
+
+
+def fit(smi: SMICallback) -> dict:
+    x, y = tiny_data(64)
+    tiny_model().fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[smi])
+    return json.loads((smi.log_dir / "summary.json").read_text())
+
+
+def test_summary_says_the_interval_a_source_of_yours_sampled_at(fake_smi, tmp_path):
+    """The source kept its own 0.5 s (nvidia-smi --loop-ms=500); summary.json said the
+    callback's default 0.1 s, and the report a stream at 10 Hz."""
+    summary = fit(SMICallback(log_dir=tmp_path, source=NvidiaSmiSource(interval=0.5)))
+    assert summary["sample_interval_s"] == 0.5
+
+
+def test_a_meter_given_stopped_is_stopped_after_the_fit(fake_smi, tmp_path):
+    """The callback started it and left it running: its nvidia-smi stream outlived the fit."""
+    meter = EnergyMeter(source="nvidia-smi", interval=0.25)
+    summary = fit(SMICallback(log_dir=tmp_path, meter=meter))
+    assert not meter.running
+    assert summary["sample_interval_s"] == 0.25 and summary["energy_j"] > 0
+
+
+def test_a_running_meter_given_is_left_running(fake_smi, tmp_path):
+    meter = EnergyMeter(source="nvidia-smi", interval=0.05).start()
+    try:
+        fit(SMICallback(log_dir=tmp_path, meter=meter))
+        assert meter.running
+    finally:
+        meter.stop()
