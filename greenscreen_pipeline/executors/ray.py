@@ -219,8 +219,7 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
     except KeyboardInterrupt:
         log.warning("stopping the Ray actors; interrupted runs resume when you run the same "
                     "command again")
-        ray.get([a.stop.remote() for a in actors], timeout=90)
-        ray.wait(list(pending), num_returns=len(pending), timeout=90)  # now interrupted
+        stop_actors(ray, actors, pending)
         raise Interrupted("stopped; run the same command again to finish (interrupted runs "
                           "resume)", runfolder.started(sweep_dir, s["runs"])) from None
     finally:
@@ -233,6 +232,23 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
         for sig, handler in before.items():  # `all` goes on to analyze, final, report
             signal.signal(sig, handler)
     return budget.outcomes(s, sweep_dir)
+
+
+def stop_actors(ray, actors: list, pending: dict) -> None:
+    """Asks each actor to stop its run, then waits for the runs in flight (now
+    interrupted), up to 90 s each. An actor that died with the signal, or one that does not
+    answer in time, raises Ray's error here: the sweep was stopped all the same, and is said
+    to be (not the RayActorError of one actor), so every actor is asked and every wait
+    made whatever one of them raises."""
+    for stopped in [a.stop.remote() for a in actors]:
+        try:
+            ray.get(stopped, timeout=90)
+        except Exception as exc:  # ray.exceptions.RayError, GetTimeoutError: it is gone
+            log.debug("a Ray actor did not answer its stop: %r", exc)
+    try:
+        ray.wait(list(pending), num_returns=len(pending), timeout=90)  # now interrupted
+    except Exception as exc:
+        log.debug("waiting for the Ray runs in flight: %r", exc)
 
 
 def dispatch(ray, actors: list, runs: Iterable[int], pending: dict, report,
