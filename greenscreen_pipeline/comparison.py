@@ -244,6 +244,10 @@ def _saving(rec: list[float], base: list[float]) -> dict:
         low, high = fieller_ratio_interval(r, b, CONFIDENCE)
         return (None, None) if low is None else (1 - high, 1 - low)
 
+    if rec and not np.mean(base) > 0:  # no ratio: "uses inf % more energy" before
+        return {"mean": None, "ci95": None, "reason": f"the baseline's mean energy is "
+                f"{float(np.mean(base)):g} J over its {len(rec)} seed(s): no saving is a "
+                "fraction of it"}
     mean = float(1 - np.mean(rec) / np.mean(base)) if rec else None
     found = _estimate(mean, len(rec), interval, rec, base)
     if found["mean"] is not None and found["ci95"] is None and "reason" not in found:
@@ -258,8 +262,11 @@ def _estimate(mean: float | None, n: int, interval, *samples) -> dict:
     if not n:
         return {"mean": None, "ci95": None, "reason": "no seed finished"}
     if n < MIN_SEEDS:
+        # "finished" was wrong where a seed finished without an energy figure
         return {"mean": mean, "ci95": None, "reason": f"an interval needs at least "
-                f"{MIN_SEEDS} seeds (settings.final_seeds), and {n} finished"}
+                f"{MIN_SEEDS} seeds (settings.final_seeds), and {n} "
+                f"{'is' if n == 1 else 'are'} usable (finished on both sides, with an "
+                "objective value and an energy figure)"}
     arrays = [np.asarray(s, dtype=float) for s in samples]
     if all(np.ptp(a) == 0 for a in arrays):  # no spread: t is 0/0, the interval a point
         return {"mean": mean, "ci95": [mean, mean] if mean is not None else None}

@@ -348,3 +348,29 @@ def test_a_final_run_that_failed_is_kept_until_retry_failed(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "final run 1/1: baseline seed 0" in again.stdout
     assert failed.state() == "done" and len(failed.attempts()) == 2
+
+
+def test_a_baseline_of_zero_joules_has_no_saving_and_says_why():
+    """A baseline whose energy reads 0 J: "uses inf % more energy than the baseline ...
+    but the baseline's energy varies too much", though it did not vary at all (review)."""
+    energy = {"recommended": [80.0, 84.0, 90.0], "baseline": [0.0, 0.0, 0.0]}
+    accuracy = {"recommended": [0.90, 0.91, 0.89], "baseline": [0.91, 0.92, 0.90]}
+    doc = comparison.compare(runs_of(energy, accuracy), [8, 9, 10], Objective())
+    assert doc["energy_saving"]["mean"] is None
+    said = comparison_words.saving_words(doc)
+    assert said == ("no saving could be shown: the baseline's mean energy is 0 J over its 3 "
+                    "seed(s): no saving is a fraction of it")
+    assert doc["objective_change"]["ci95"] is not None  # the objective is compared still
+
+
+def test_too_few_usable_seeds_are_not_called_too_few_finished():
+    """3 seeds finished, one without an energy figure: "needs at least 3 seeds, and 2
+    finished" was false."""
+    energy = {"recommended": [80.0, 84.0, 90.0], "baseline": [100.0, 103.0, 110.0]}
+    accuracy = {"recommended": [0.90, 0.91, 0.89], "baseline": [0.91, 0.92, 0.90]}
+    runs = runs_of(energy, accuracy)
+    runs["recommended"][1]["energy_j"] = None
+    doc = comparison.compare(runs, [8, 9, 10], Objective())
+    assert doc["energy_saving"]["reason"] == (
+        "an interval needs at least 3 seeds (settings.final_seeds), and 2 are usable "
+        "(finished on both sides, with an objective value and an energy figure)")
