@@ -35,3 +35,20 @@ def test_a_component_measured_once_and_estimated_once_is_said_to_be_estimated():
     why = analysis.without_component(df, "cpu")
     assert why["000"] == "its CPU energy is measured:rapl + estimated:cpu-time, not measured"
     assert why["001"] == "summary.json has no CPU energy figure (measured:rapl)"
+
+
+def test_what_the_search_cost_names_a_run_s_measured_part_beside_its_estimate():
+    """A state's runs whose GPUs were measured (1000 J each) and CPUs estimated (34 J)
+    read "estimated" alone in analysis.json's energy_by_state: each run's measured
+    components count as measured, the rest as estimated."""
+    from greenscreen_pipeline import search_cost
+
+    df = pd.DataFrame({"status": ["done", "done"], "energy_j": [1034.0, 1030.0],
+                       "source": ["measured:nvidia-smi + estimated:cpu-time"] * 2,
+                       "energy_gpu_j": [1000.0, 1000.0],
+                       "energy_cpu_j": [float("nan")] * 2,
+                       "energy_dram_j": [float("nan")] * 2})
+    state = search_cost.energy_by_state(df)["done"]
+    assert state == {"runs": 2, "energy_j": 2064.0, "provenance": "measured + estimated"}
+    wholly = df.assign(source="estimated:cpu-time", energy_gpu_j=float("nan"))
+    assert search_cost.energy_by_state(wholly)["done"]["provenance"] == "estimated"
