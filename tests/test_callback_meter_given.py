@@ -2,6 +2,7 @@
 they sampled at, and a meter the callback started is stopped by it."""
 
 import json
+from pathlib import Path
 
 import pytest
 from test_callbacks import tiny_data, tiny_model
@@ -40,3 +41,38 @@ def test_a_running_meter_given_is_left_running(fake_smi, tmp_path):
         assert meter.running
     finally:
         meter.stop()
+
+
+def logging_smi(fake, folder: Path, monkeypatch) -> Path:
+    """A wrapper of the fake nvidia-smi that appends each call's arguments to a log."""
+    log, wrapper = folder / "calls.log", folder / "bin" / "logging-nvidia-smi"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {fake.exe} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("GREENSCREEN_NVIDIA_SMI", str(wrapper))
+    return log
+
+
+def probes(log: Path) -> list[str]:
+    """The calls that ask nvidia-smi whether it can run: not the stream, not pmon."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [c for c in lines if "--loop-ms" not in c and not c.startswith("pmon")
+            and "--query-compute-apps" not in c]
+
+
+def test_evaluate_and_predict_do_not_probe_the_gpus_again(fake_smi, tmp_path, monkeypatch):
+    """Each evaluate or predict with the callback planned a meter anew: two nvidia-smi
+    probes a call, and with a hung nvidia-smi its 2 s timeout every call (review)."""
+    log = logging_smi(fake_smi, tmp_path, monkeypatch)
+    x, y = tiny_data(64)
+    model = tiny_model()
+    smi = SMICallback(log_dir=tmp_path / "logs", source="auto")
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[smi])
+    first = probes(log)
+    assert first  # the first start asked whether nvidia-smi runs
+    for _ in range(3):
+        model.evaluate(x, y, verbose=0, callbacks=[smi])
+    model.predict(x, verbose=0, callbacks=[smi])
+    assert probes(log) == first  # asked once for the callback's life
+    summary = json.loads((tmp_path / "logs" / "summary.json").read_text())
+    assert summary["inference"]["evaluate"]["calls"] == 3
+    assert summary["inference"]["evaluate"]["energy_j"] > 0

@@ -8,7 +8,8 @@ import copy
 
 # What a copy does not take: its model, and what a call in progress holds (the lock on
 # log_dir, the meter and its windows, the open logs.csv).
-BOUND_TO_A_CALL = {"_model", "_lock", "_meter", "_train", "_epoch", "_calls", "_run_log"}
+BOUND_TO_A_CALL = {"_model", "_lock", "_meter", "_own_meter", "_train", "_epoch", "_calls",
+                   "_run_log"}
 # What a copy shares: a meter given as `meter=` and PowerSource instances given as
 # `source=` (each samples from its own thread).
 SHARED = {"meter", "source"}
@@ -24,7 +25,7 @@ class CopiedAsNew:
         for name, value in self.__dict__.items():
             if name not in BOUND_TO_A_CALL:
                 setattr(twin, name, value if name in SHARED else copy.deepcopy(value, memo))
-        twin._model, twin._lock, twin._owns_meter = None, None, False
+        twin._model, twin._lock, twin._owns_meter, twin._own_meter = None, None, False, None
         twin._reset()
         twin.summary = copy.deepcopy(self.summary, memo)
         return twin

@@ -156,6 +156,9 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
         self.first_sample_timeout = first_sample_timeout
         self.attribution = attribution
         self._lock = None
+        # The meter this callback builds, kept from call to call: it probes its sources at
+        # its first start only, not at every evaluate or predict (a hung nvidia-smi: 2 s).
+        self._own_meter: EnergyMeter | None = None
         self._reset()
 
     # -- state -------------------------------------------------------------
@@ -170,6 +173,7 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
         self._meter: EnergyMeter | None = None
         self._owns_meter = False
         self._reason: str | None = None
+        self._start_failed: str | None = None  # why the meter could not start: once a fit
         self._warned: set[tuple[str, str]] = set()
         self._in_fit = self._killed = False  # killed: closed by close(), not on_train_end
         self._new_call = False  # set_model was the last hook: a new fit/evaluate/predict
@@ -234,6 +238,9 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
     def _start_meter(self) -> None:
         if self._meter is not None and self._meter.running:
             return
+        if self._start_failed is not None:  # not asked again until the next fit
+            self._meter, self._reason = None, self._start_failed
+            return
         try:
             if self.meter is not None:
                 # A meter given stopped is started here, so it is stopped here too: left
@@ -241,13 +248,16 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
                 self._owns_meter = not self.meter.running
                 self._meter = self.meter.start()
             else:
-                self._meter = EnergyMeter(self.source, self.interval, self.gpus,
-                                          self.attribution).start()
+                if self._own_meter is None:
+                    self._own_meter = EnergyMeter(self.source, self.interval, self.gpus,
+                                                  self.attribution)
+                self._meter = self._own_meter.start()
                 self._owns_meter = True
                 # Bounded: a source that never answers costs this once, then NaN.
                 self._meter.wait_for_sample(timeout=self.first_sample_timeout)
         except Exception as exc:  # measurement must never stop training
             self._meter, self._reason = None, f"meter could not start: {exc}"
+            self._start_failed = self._reason
             self._warn_once("start", f"{self._reason}; energy is recorded as NaN")
 
     def _stop_meter(self) -> None:

@@ -30,7 +30,15 @@ from ..validation import check_choice, check_number, invalid
 from ._util import component_rank, is_gpu_list, mean_of_finite, sum_or_nan, unique
 from .accuracy import facts_for
 from .attribution import Attribution
-from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable, check_interval
+from .base import (
+    COMPONENTS,
+    NAN,
+    PowerSource,
+    Sample,
+    SourceHealth,
+    SourceUnavailable,
+    check_interval,
+)
 from .intervals import fill_errors
 from .registry import check_source, plan
 from .series import DeviceSeries, DeviceWindow
@@ -92,6 +100,7 @@ class EnergyMeter:
         self._series: dict[tuple[str, int], DeviceSeries] = {}
         self._origin: dict[tuple[str, int], PowerSource | None] = {}  # the source of each
         self._sources: list[PowerSource] = []
+        self._plan = None  # the first start's: a restart runs the same sources, unprobed
         self._provenance: dict[str, str] = {}  # component -> provenance of its source
         self._running = False
         self.skipped: dict[str, str] = {}
@@ -139,11 +148,21 @@ class EnergyMeter:
     def start(self) -> "EnergyMeter":
         """Starts sampling. Raises `SourceUnavailable` with the reason if the requested
         source (or none of a list) can run here ("auto" always finds one, unless the
-        estimate it falls back on has an invalid GREENSCREEN_CPU_TDP_W)."""
+        estimate it falls back on has an invalid GREENSCREEN_CPU_TDP_W). The sources are
+        chosen, and probed, at the first start that succeeds; a meter stopped and started
+        again runs the same ones (a new series each), without asking them again."""
         if self._running:
             return self
-        chosen = plan(self.requested, self.interval, self.gpus)
-        self.skipped, self.unmeasured = chosen.skipped, chosen.unmeasured
+        # Planned once: each plan probes every source (an nvidia-smi run or two each, 2 s
+        # for a hung one), and a callback restarts its meter for every evaluate or predict.
+        if self._plan is None:
+            self._plan = plan(self.requested, self.interval, self.gpus)
+        chosen = self._plan
+        self.skipped, self.unmeasured = dict(chosen.skipped), dict(chosen.unmeasured)
+        given = self._given_sources()
+        for source in chosen.sources:  # ours begin each start's series with a new health
+            if id(source) not in given:  # yours keep theirs, as before: you may share them
+                source.health = SourceHealth()
         self._sources, self._provenance = [], {}
         with self._lock:  # a restart begins new series: its sources' counters start afresh
             self._series.clear()
@@ -166,6 +185,11 @@ class EnergyMeter:
             self._provenance.get(c, "").startswith("measured") for c in ("cpu", "dram")))
         _LIVE.add(self)
         return self
+
+    def _given_sources(self) -> set[int]:
+        """The ids of the PowerSource instances you gave as `source`, alone or in a list."""
+        requested = self.requested if isinstance(self.requested, list) else [self.requested]
+        return {id(s) for s in requested if isinstance(s, PowerSource)}
 
     def _start_sources(self, sources: list[PowerSource]) -> None:
         for source in sources:
