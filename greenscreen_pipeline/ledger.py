@@ -102,25 +102,48 @@ class DeviceLedger:
         return self.meter is not None
 
     def session(self) -> dict:
-        """This invocation's energy over the union of the runs' windows inside it."""
+        """This invocation's energy: each GPU over the union of the windows of the runs
+        that used it, inside the invocation (a GPU of --gpus that no run used in a while
+        is not charged for that while: it idled beside the sweep, not for it)."""
         now = time.time()
         clipped = [(max(a, self.t_start), min(b, now))
                    for a, b in run_windows(self.sweep_dir, self.runs, self.summaries)]
         pieces = union(clipped)
-        energy = sum(self.meter.window("union", a).close(b).energy_j for a, b in pieces)
-        return {"t_start": self.t_start, "t_end": now, "energy_j": energy,
+        uses = sharing.uses(self.sweep_dir, self.runs, self.summaries)
+        uuids = sorted({d["uuid"] for d in self.meter.devices
+                        if d["component"] == "gpu" and d["uuid"]})
+        by_gpu = self._pieces_by_gpu(uses, uuids, now)
+        return {"t_start": self.t_start, "t_end": now, "energy_j": self._energy(by_gpu),
                 "union_s": sum(b - a for a, b in pieces), "source": self.meter.source,
                 # what the meter measured: the total counts a run's seconds outside these
                 # at its own figure (sweep_total), those after its last summary included
                 "pieces": [[a, b] for a, b in pieces],
+                "gpu_pieces": {u: [[a, b] for a, b in p] for u, p in by_gpu.items()},
                 "devices": [d["name"] for d in self.meter.devices],
-                "uuids": sorted({d["uuid"] for d in self.meter.devices
-                                 if d["component"] == "gpu" and d["uuid"]}),
+                "uuids": uuids,
                 # each run's even share of its GPUs (sharing.py), for runs that could not
                 # see who else computed on them
-                "runs": sharing.even_split(sharing.uses(self.sweep_dir, self.runs,
-                                                        self.summaries),
-                                           self._gpu_energy, self.t_start, now)}
+                "runs": sharing.even_split(uses, self._gpu_energy, self.t_start, now)}
+
+    def _pieces_by_gpu(self, uses: list, uuids: list[str], now: float) -> dict[str, list]:
+        """Each metered GPU's pieces: the union of the windows of the runs on it."""
+        windows: dict[str, list] = {u: [] for u in uuids}
+        for use in uses:
+            for uuid in use.uuids & set(uuids):
+                windows[uuid] += [(max(a, self.t_start), min(b, now)) for a, b in use.windows]
+        return {u: union([(a, b) for a, b in w if b > a]) for u, w in windows.items()}
+
+    def _energy(self, by_gpu: dict[str, list]) -> float:
+        """Each GPU's energy over its own pieces, added up; a piece several GPUs share is
+        read from the meter once."""
+        slices: dict[tuple, dict] = {}
+        total = 0.0
+        for uuid, pieces in by_gpu.items():
+            for piece in pieces:
+                if piece not in slices:
+                    slices[piece] = self._gpu_energy(*piece)
+                total += slices[piece].get(uuid, 0.0)
+        return total
 
     def _gpu_energy(self, a: float, b: float) -> dict:
         """Each GPU's whole energy over [a, b], by its uuid."""

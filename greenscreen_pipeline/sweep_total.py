@@ -150,39 +150,71 @@ def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 @dataclass(frozen=True)
-class _Session:
-    pieces: tuple  # ((a, b), ...): what its meter measured, in time order, disjoint
-    uuids: frozenset  # the GPUs it measured; empty where not recorded
+class _Pieces:
+    """Spans a meter measured, in time order and disjoint."""
+
+    spans: tuple  # ((a, b), ...)
 
     @classmethod
-    def of(cls, session: dict) -> "_Session":
-        whole = ((float(session["t_start"]), float(session["t_end"])),)
-        pieces = session.get("pieces")
+    def of(cls, given, whole: tuple) -> "_Pieces":
         try:
-            measured = tuple((float(a), float(b)) for a, b in pieces) if pieces is not None \
+            measured = tuple((float(a), float(b)) for a, b in given) if given is not None \
                 else whole
         except (TypeError, ValueError):  # not pairs of numbers: the span, as before pieces
             measured = whole
         # In time order and disjoint, as the ledger writes them (`inside` relies on it),
         # whatever an edited or merged file holds: no second counted twice.
-        return cls(tuple(union(list(measured))), frozenset(session.get("uuids") or ()))
+        return cls(tuple(union(list(measured))))
 
     @cached_property
     def ends(self) -> list[float]:
-        return [end for _, end in self.pieces]
+        return [end for _, end in self.spans]
 
     def inside(self, a: float, b: float) -> float:
-        """Seconds of [a, b] inside the measured pieces."""
+        """Seconds of [a, b] inside the spans."""
         first = bisect.bisect_right(self.ends, a)
         seconds = 0.0
-        for start, end in self.pieces[first:]:
+        for start, end in self.spans[first:]:
             if start >= b:
                 break
             seconds += max(0.0, min(b, end) - max(a, start))
         return seconds
 
     def holds(self, t: float) -> bool:
-        return any(start <= t <= end for start, end in self.pieces)
+        return any(start <= t <= end for start, end in self.spans)
+
+
+@dataclass(frozen=True)
+class _Session:
+    pieces: _Pieces  # what its meter measured of the GPUs together
+    uuids: frozenset  # the GPUs it measured; empty where not recorded
+    # Each GPU's own pieces (the windows of the runs on it), where the session records
+    # them; an older session measured every GPU over `pieces`.
+    by_gpu: tuple = ()  # ((uuid, _Pieces), ...)
+
+    @classmethod
+    def of(cls, session: dict) -> "_Session":
+        whole = ((float(session["t_start"]), float(session["t_end"])),)
+        own = session.get("gpu_pieces")
+        by_gpu = tuple(sorted((str(u), _Pieces.of(p, ())) for u, p in own.items())) \
+            if isinstance(own, dict) else ()
+        return cls(_Pieces.of(session.get("pieces"), whole),
+                   frozenset(session.get("uuids") or ()), by_gpu)
+
+    def covering(self, uuids: frozenset) -> list[_Pieces]:
+        """The pieces that measured an attempt on `uuids`: each of its GPUs' own, where
+        recorded; else the session's (its every GPU measured over them)."""
+        own = dict(self.by_gpu)
+        if own and uuids:
+            return [own.get(u, _Pieces(())) for u in sorted(uuids)]
+        return [self.pieces]
+
+    def inside(self, a: float, b: float, uuids: frozenset = frozenset()) -> float:
+        """Seconds of [a, b] measured on all of `uuids` (the least of its GPUs')."""
+        return min(p.inside(a, b) for p in self.covering(uuids))
+
+    def holds(self, t: float, uuids: frozenset = frozenset()) -> bool:
+        return all(p.holds(t) for p in self.covering(uuids))
 
 
 def sessions_of(sweep_dir: Path) -> list[dict]:
@@ -407,8 +439,8 @@ def _covered(window: tuple[float, float], uuids: frozenset, books: list[_Session
         return 0.0
     mine = [s for s in books if not (s.uuids and uuids) or uuids <= s.uuids]
     if b <= a:
-        return 1.0 if any(s.holds(a) for s in mine) else 0.0
-    inside = sum(s.inside(a, b) for s in mine)
+        return 1.0 if any(s.holds(a, uuids) for s in mine) else 0.0
+    inside = sum(s.inside(a, b, uuids) for s in mine)
     return min(1.0, inside / (b - a))
 
 

@@ -65,3 +65,25 @@ def test_the_sweep_meter_reads_only_the_summaries_that_changed(fake_smi, tmp_pat
     assert books.summaries.reads == 4
     assert ledger.run_windows(sweep, 3, books.summaries) == ledger.run_windows(sweep, 3)
     books.stop()
+
+
+def test_a_gpu_no_run_used_is_not_charged_to_the_sweep(fake_smi, tmp_path):
+    """--gpus 0,1 and a run on GPU 0 alone: the sweep's meter added GPU 1's idle 250 W
+    over run 000's window to the sweep's total (review). Each GPU now counts over the
+    windows of the runs on it."""
+    from conftest import UUID1
+
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}},
+                        {"uuid": UUID1, "name": "NVIDIA H200", "power": {"base": 250.0}}])
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    books = ledger.DeviceLedger(sweep, 1, "nvidia-smi", ["0", "1"]).start()
+    a, b = measure_a_window(books)
+    write_run(sweep, 0, [(a, b, {"gpu": GPU_W * (b - a)})], {"gpu": SMI}, uuid=UUID0)
+    books.stop()
+    session = sessions(sweep)[0]
+    total = sweep_total.of(sweep)
+    assert total.total_j == pytest.approx(GPU_W * (b - a), rel=0.1)  # GPU 0's alone
+    assert total.total_j == pytest.approx(session["energy_j"])  # covered by the session
+    assert session["uuids"] == sorted([UUID0, UUID1])  # both metered,
+    assert session["gpu_pieces"][UUID1] == [] and session["gpu_pieces"][UUID0]  # one used
