@@ -37,7 +37,7 @@ from greenscreen.meters.registry import pick_gpu
 from . import kept, runfolder, sharing
 from .log import logger
 from .run import ownership
-from .sweep_total import gpu_only, union
+from .sweep_sessions import gpu_only, union
 
 FILE = "sweep_energy.json"
 LOCK = "sweep_energy.lock"  # held by the one invocation that meters the sweep's GPUs

@@ -17,27 +17,28 @@ the CPU-time estimate. The total is
     did not measure (elsewhere).
 
 An attempt is covered for the seconds of its [t_start, t_end] inside the stretches the
-session's meter measured (`pieces`: the union of the runs' windows as their summaries
-stood when it recorded; a session recorded before pieces were, its [t_start, t_end]), on
-the session's GPUs where both record them. A run still training when the sweep last
-recorded straddles its last piece: its own figures count in proportion to its seconds
-outside, an apportioning by time. (Covering the session's whole span instead dropped the
-seconds between a running run's last summary and the record, when no later record came:
-a killed sweep, or another invocation's runs still training.) Energy already spent is never
-dropped: what no session covers counts at the run's own figure. Each part keeps its
-provenance, and `provenance` ("measured", "estimated", "measured + estimated", COMPUTED
-and its mixes: `kind_of`) follows `provenance.estimated`, so a total that is in part an
-estimate says so wherever it is shown; the original pipeline's figure ("computed:", one
-power reading per epoch times the epoch's duration) is never added into "measured". A
-session recorded with another source than the GPUs' (a ledger that metered RAPL's whole
-packages too, before it kept GPU sources only) is not used: its attempts count at their
-own figures. The budget's "spent" is this total too (`budget.Spent`;
-budget.py says why): the console prints the two one under the other, as one figure.
+session's meter measured (`pieces`: the union of the runs' windows as their summaries stood
+when it recorded; a session recorded before pieces were, its [t_start, t_end]), on the
+session's GPUs where both record them, and on each of its GPUs' own pieces where the
+session records them (`gpu_pieces`: a GPU is metered over the windows of the runs on it,
+not over another GPU's runs). The sessions are read in `sweep_sessions.py`. A run still
+training when the sweep last recorded straddles its last piece: its own figures count in
+proportion to its seconds outside, an apportioning by time. (Covering the session's whole
+span instead dropped the seconds between a running run's last summary and the record, when
+no later record came: a killed sweep, or another invocation's runs still training.) Energy
+already spent is never dropped: what no session covers counts at the run's own figure. Each
+part keeps its provenance, and `provenance` ("measured", "estimated", "measured +
+estimated", COMPUTED and its mixes: `kind_of`) follows `provenance.estimated`, so a total
+that is in part an estimate says so wherever it is shown; the original pipeline's figure
+("computed:", one power reading per epoch times the epoch's duration) is never added into
+"measured". A session recorded with another source than the GPUs' (a ledger that metered
+RAPL's whole packages too, before it kept GPU sources only) is not used: its attempts count
+at their own figures. The budget's "spent" is this total too (`budget.Spent`; budget.py
+says why): the console prints the two one under the other, as one figure.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import time
 from collections import defaultdict
@@ -47,11 +48,11 @@ from pathlib import Path
 
 from . import kept, provenance, runfolder
 from .records import Attempt
+from .sweep_sessions import GPU_BASES, Session, covered, sessions_of
 
 METER, BESIDE, OWN = "sweep-meter", "beside-meter", "not-covered"
 # The joules of a component only a meter gives: the CPU-time estimate is the CPU's alone.
 ONLY_MEASURED = ("gpu", "dram")
-GPU_BASES = ("measured:nvidia-smi", "measured:nvml")
 # The provenance in words of the seed format's figure (collect.SEED_SOURCE): the original
 # pipeline logged one nvidia-smi power reading per epoch, and its energy is each reading
 # times the epoch's duration, so a measured power held over a whole epoch, not a metered
@@ -63,12 +64,6 @@ COMPUTED = "computed from one power sample per epoch"
 # A total of 0 J: before any run, and where the runs that ended have no figure (energy
 # was spent, unmeasured), so not "nothing spent".
 NO_FIGURE = "no energy figure yet"
-
-
-def gpu_only(source: str) -> bool:
-    """Whether a meter's provenance names GPU sources only (no RAPL, no estimate)."""
-    return bool(source) and all(base.startswith(GPU_BASES)
-                                for base, _ in provenance.parts(source))
 
 
 @dataclass(frozen=True)
@@ -135,101 +130,6 @@ def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0) -> 
     named = [name for name, j in (("measured", measured_j), (COMPUTED, computed_j),
                                   ("estimated", estimated_j)) if j > 0]
     return " + ".join(named) or NO_FIGURE
-
-
-def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Overlapping or touching intervals merged, in time order: what the ledger's meter
-    measures of the runs' windows, and what a session records (`pieces`)."""
-    merged: list[list[float]] = []
-    for a, b in sorted(i for i in intervals if i[1] > i[0]):
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
-
-
-@dataclass(frozen=True)
-class _Pieces:
-    """Spans a meter measured, in time order and disjoint."""
-
-    spans: tuple  # ((a, b), ...)
-
-    @classmethod
-    def of(cls, given, whole: tuple) -> "_Pieces":
-        try:
-            measured = tuple((float(a), float(b)) for a, b in given) if given is not None \
-                else whole
-        except (TypeError, ValueError):  # not pairs of numbers: the span, as before pieces
-            measured = whole
-        # In time order and disjoint, as the ledger writes them (`inside` relies on it),
-        # whatever an edited or merged file holds: no second counted twice.
-        return cls(tuple(union(list(measured))))
-
-    @cached_property
-    def ends(self) -> list[float]:
-        return [end for _, end in self.spans]
-
-    def inside(self, a: float, b: float) -> float:
-        """Seconds of [a, b] inside the spans."""
-        first = bisect.bisect_right(self.ends, a)
-        seconds = 0.0
-        for start, end in self.spans[first:]:
-            if start >= b:
-                break
-            seconds += max(0.0, min(b, end) - max(a, start))
-        return seconds
-
-    def holds(self, t: float) -> bool:
-        return any(start <= t <= end for start, end in self.spans)
-
-
-@dataclass(frozen=True)
-class _Session:
-    pieces: _Pieces  # what its meter measured of the GPUs together
-    uuids: frozenset  # the GPUs it measured; empty where not recorded
-    # Each GPU's own pieces (the windows of the runs on it), where the session records
-    # them; an older session measured every GPU over `pieces`.
-    by_gpu: tuple = ()  # ((uuid, _Pieces), ...)
-
-    @classmethod
-    def of(cls, session: dict) -> "_Session":
-        whole = ((float(session["t_start"]), float(session["t_end"])),)
-        own = session.get("gpu_pieces")
-        by_gpu = tuple(sorted((str(u), _Pieces.of(p, ())) for u, p in own.items())) \
-            if isinstance(own, dict) else ()
-        return cls(_Pieces.of(session.get("pieces"), whole),
-                   frozenset(session.get("uuids") or ()), by_gpu)
-
-    def covering(self, uuids: frozenset) -> list[_Pieces]:
-        """The pieces that measured an attempt on `uuids`: each of its GPUs' own, where
-        recorded; else the session's (its every GPU measured over them)."""
-        own = dict(self.by_gpu)
-        if own and uuids:
-            return [own.get(u, _Pieces(())) for u in sorted(uuids)]
-        return [self.pieces]
-
-    def inside(self, a: float, b: float, uuids: frozenset = frozenset()) -> float:
-        """Seconds of [a, b] measured on all of `uuids` (the least of its GPUs')."""
-        return min(p.inside(a, b) for p in self.covering(uuids))
-
-    def holds(self, t: float, uuids: frozenset = frozenset()) -> bool:
-        return all(p.holds(t) for p in self.covering(uuids))
-
-
-def sessions_of(sweep_dir: Path) -> list[dict]:
-    """The sessions of sweep_energy.json the total uses (GPU sources only); none where
-    the file is absent or unreadable."""
-    from .ledger import FILE
-
-    try:
-        data = runfolder.read_json(Path(sweep_dir) / FILE) or {}
-    except runfolder.Unreadable:
-        return []
-    return [s for s in data.get("sessions") or []
-            if isinstance(s, dict) and gpu_only(str(s.get("source") or ""))
-            and all(isinstance(s.get(k), (int, float)) and math.isfinite(s[k])
-                    for k in ("t_start", "t_end", "energy_j"))]
 
 
 EVERY_RUN = 10**12  # `runfolder.present`'s bound that leaves no run folder out
@@ -303,7 +203,7 @@ class Totals:
         if sweep_dir != self._sweep:  # another sweep: nothing kept is its
             self._sweep, self._runs, self._folders = sweep_dir, {}, {}
         recorded = sessions_of(sweep_dir)
-        books = tuple(_Session.of(s) for s in recorded)
+        books = tuple(Session.of(s) for s in recorded)
         if books != self._books:  # a session recorded or grown: every covered share moves
             self._books = books
             for run in self._runs.values():
@@ -347,7 +247,7 @@ class _Run:
         if self.shares is None:
             self.shares = []
             for window, uuids, components in self.attempts:  # each on its own GPUs
-                inside = _covered(window, uuids, books)
+                inside = covered(window, uuids, books)
                 for component, joules, source in components:
                     if inside < 1.0:
                         self.shares.append(((OWN, component, source), joules * (1.0 - inside)))
@@ -430,18 +330,6 @@ def _source(summary, component: str, attempt_source: str) -> str:
     if component in ONLY_MEASURED:
         return f"measured:{component} (source not recorded)"
     return f"estimated:{component} (source not recorded)"
-
-
-def _covered(window: tuple[float, float], uuids: frozenset, books: list[_Session]) -> float:
-    """The fraction of an attempt's window inside recorded sessions on its GPUs."""
-    a, b = window
-    if not (math.isfinite(a) and math.isfinite(b)):
-        return 0.0
-    mine = [s for s in books if not (s.uuids and uuids) or uuids <= s.uuids]
-    if b <= a:
-        return 1.0 if any(s.holds(a, uuids) for s in mine) else 0.0
-    inside = sum(s.inside(a, b, uuids) for s in mine)
-    return min(1.0, inside / (b - a))
 
 
 def in_joules(j: float) -> str:
