@@ -282,3 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("greenscreen: stopped", file=sys.stderr, flush=True)
         return 130
+    except BrokenPipeError:  # `greenscreen status --json | head`: the reader left early
+        # Python would print a traceback on its own flush at exit: nothing more is written.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process ended by SIGPIPE

@@ -96,3 +96,21 @@ def test_analyze_and_report_take_no_runs_or_epochs_they_would_ignore(tmp_path):
     for command in ("analyze", "report"):
         done = greenscreen(command, "--runs", "3", cwd=tmp_path)
         assert done.returncode == 2 and "unrecognized arguments: --runs 3" in done.stderr
+
+
+def test_a_reader_that_left_early_gets_no_traceback(tmp_path):
+    """`greenscreen status --json | head -1`: the write into the closed pipe ended in a
+    BrokenPipeError traceback."""
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(runs=2, extra=""))
+    (tmp_path / "sweep").mkdir()
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "greenscreen_pipeline", "status",
+                               "--config", str(config), "--sweep-dir", "sweep", "--json"],
+                              cwd=tmp_path, stdout=write, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and "Traceback" not in done.stderr, done.stderr
