@@ -108,6 +108,8 @@ greenscreen: energy-aware sweeps for Keras 3.
   ./greenscreen.sh run-one --index N | --share K/N
                                     claim and train one run, or runs K, K+N, ... in one
                                     warm worker (what a Slurm array task does)
+  ./greenscreen.sh status [opts]    where a sweep stands (runs, failures, energy, budget);
+                                    starts nothing, so ask it while the sweep trains
   ./greenscreen.sh meters           list the power sources this machine offers
   ./greenscreen.sh gpu-check [...]  every power source against NVML's counter on a real GPU
                                     (benchmarks/gpu_prepare.sh first, on a machine with pip)
@@ -117,8 +119,8 @@ greenscreen: energy-aware sweeps for Keras 3.
   ./greenscreen.sh setup [test]     only set up .venv (for the tests: both backends)
   ./greenscreen.sh help             this text; './greenscreen.sh COMMAND --help' for a command's
 
-Options of the stages: --config FILE, --runs N, --epochs N, --sweep-dir DIR (defaults from
-config.yaml). Set-up creates .venv/ and installs the project into it with the Keras backend
+Options of the stages: --config FILE, --sweep-dir DIR, and for those that train (and
+status) --runs N, --epochs N (defaults from config.yaml). Set-up creates .venv/ and installs the project into it with the Keras backend
 KERAS_BACKEND names (tensorflow, the default, jax or torch); it is redone only when
 pyproject.toml, the Python version or the backends needed change. Inside .venv, the same
 command is `greenscreen` (pip install ".[pipeline,tensorflow]" gives it anywhere).
