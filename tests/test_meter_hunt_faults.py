@@ -214,3 +214,27 @@ def test_one_power_sample_claims_no_interval_as_one_counter_reading_does():
     w = series.window(10.0, 10.4, hold=0.5)  # 0.4 s held at the one reading's power
     assert w.energy_j == pytest.approx(120.0)
     assert math.isnan(w.energy_err_j)  # was 0.0: exact over time it never saw
+
+
+class CountsItsProbes(BrokenAtStart):
+    """Fails as it starts, and counts how often the meter asked whether it can run."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked = 0
+
+    def unavailable_reason(self):
+        self.asked += 1
+        return None
+
+
+def test_a_meter_whose_start_failed_plans_afresh_at_its_next_start():
+    """A meter keeps the sources its first start chose, unprobed at a restart; kept from a
+    start that failed, a GPU source that could not start was never replaced by what "auto"
+    would find next (review of the change)."""
+    source = CountsItsProbes()
+    meter = EnergyMeter(source=source)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="driver went away"):
+            meter.start()
+    assert source.asked == 2 and not meter.running

@@ -230,15 +230,17 @@ class PolledSource(PowerSource):
 
     def start(self, sink: Sink) -> None:
         self.open()
-        self._stop.clear()
+        # Each start's thread its own stop: a thread of an earlier start that outlived
+        # `stop`'s join (a read hung past it) must not loop again beside the new one.
+        self._stop = stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._loop, args=(sink,), name=f"greenscreen-{self.name}", daemon=True
+            target=self._loop, args=(sink, stop), name=f"greenscreen-{self.name}", daemon=True
         )
         self._thread.start()
 
-    def _loop(self, sink: Sink) -> None:
+    def _loop(self, sink: Sink, stop: threading.Event) -> None:
         next_t = time.monotonic()
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
                 with self._read_lock:  # read and stored as one, for `read_now`
                     if time.monotonic() - self._last_read >= self.min_gap:  # else just read
@@ -251,7 +253,7 @@ class PolledSource(PowerSource):
             if delay < 0:  # fell behind: skip missed ticks rather than burst
                 next_t = time.monotonic()
                 delay = 0
-            self._stop.wait(delay)
+            stop.wait(delay)
 
     def stop(self) -> None:
         self._stop.set()

@@ -30,17 +30,9 @@ from ..validation import check_choice, check_number, invalid
 from ._util import component_rank, is_gpu_list, mean_of_finite, sum_or_nan, unique
 from .accuracy import facts_for
 from .attribution import Attribution
-from .base import (
-    COMPONENTS,
-    NAN,
-    PowerSource,
-    Sample,
-    SourceHealth,
-    SourceUnavailable,
-    check_interval,
-)
+from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable, check_interval
 from .intervals import fill_errors
-from .registry import check_source, plan
+from .registry import check_source, kept_plan
 from .series import DeviceSeries, DeviceWindow
 from .window import ComponentWindow, Window
 
@@ -153,30 +145,24 @@ class EnergyMeter:
         again runs the same ones (a new series each), without asking them again."""
         if self._running:
             return self
-        # Planned once: each plan probes every source (an nvidia-smi run or two each, 2 s
-        # for a hung one), and a callback restarts its meter for every evaluate or predict.
-        if self._plan is None:
-            self._plan = plan(self.requested, self.interval, self.gpus)
-        chosen = self._plan
+        self._plan = chosen = kept_plan(self._plan, self.requested, self.interval, self.gpus)
         self.skipped, self.unmeasured = dict(chosen.skipped), dict(chosen.unmeasured)
-        given = self._given_sources()
-        for source in chosen.sources:  # ours begin each start's series with a new health
-            if id(source) not in given:  # yours keep theirs, as before: you may share them
-                source.health = SourceHealth()
         self._sources, self._provenance = [], {}
         with self._lock:  # a restart begins new series: its sources' counters start afresh
             self._series.clear()
             self._origin.clear()
         try:
             self._start_sources(chosen.sources)
+            if not self._sources:
+                raise SourceUnavailable("no source could start: " + "; ".join(
+                    f"{c}: {r}" for c, r in self.unmeasured.items()))
         except BaseException:
             # Nothing may outlive a failed start: the sources already running (threads,
-            # nvidia-smi children) are stopped before the error reaches the caller.
+            # nvidia-smi children) are stopped before the error reaches the caller; and
+            # the next start plans afresh (kept, a failed GPU source was never replaced).
             self._stop_sources()
+            self._plan = None
             raise
-        if not self._sources:
-            raise SourceUnavailable("no source could start: " + "; ".join(
-                f"{c}: {r}" for c, r in self.unmeasured.items()))
         self.sample_interval = max(s.interval for s in self._sources)
         self.hold = max(5 * self.sample_interval, 0.5)
         self._running = True
@@ -185,11 +171,6 @@ class EnergyMeter:
             self._provenance.get(c, "").startswith("measured") for c in ("cpu", "dram")))
         _LIVE.add(self)
         return self
-
-    def _given_sources(self) -> set[int]:
-        """The ids of the PowerSource instances you gave as `source`, alone or in a list."""
-        requested = self.requested if isinstance(self.requested, list) else [self.requested]
-        return {id(s) for s in requested if isinstance(s, PowerSource)}
 
     def _start_sources(self, sources: list[PowerSource]) -> None:
         for source in sources:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..validation import did_you_mean, invalid
-from .base import PowerSource, SourceUnavailable
+from .base import PowerSource, SourceHealth, SourceUnavailable
 
 SOURCE_NAMES = ("auto", "nvidia-smi", "nvml", "rapl", "estimate")
 GPU_SOURCE_NAMES = ("nvidia-smi", "nvml")
@@ -235,3 +235,19 @@ def available(gpus=None) -> list[dict]:
                      "components": list(source.components) if reason is None else [],
                      "unmeasured": dict(getattr(source, "unreadable", {}))})
     return rows
+
+
+def kept_plan(kept: "Plan | None", request, interval: float = 0.1, gpus=None) -> Plan:
+    """The plan a meter's start runs: `kept`, its last successful start's, else `plan`'s.
+    Planned once because each plan probes every source (an nvidia-smi run or two each, 2 s
+    for a hung one) and a callback restarts its meter for every evaluate or predict. The
+    sources the plan made begin each start with a new health; yours (instances given as
+    `request`) keep theirs, as before: you may share them."""
+    if kept is None:
+        return plan(request, interval, gpus)
+    given = request if isinstance(request, list) else [request]
+    yours = {id(s) for s in given if isinstance(s, PowerSource)}
+    for source in kept.sources:
+        if id(source) not in yours:
+            source.health = SourceHealth()
+    return kept
