@@ -106,14 +106,15 @@ class DeviceLedger:
         that used it, inside the invocation (a GPU of --gpus that no run used in a while
         is not charged for that while: it idled beside the sweep, not for it)."""
         now = time.time()
-        clipped = [(max(a, self.t_start), min(b, now))
-                   for a, b in run_windows(self.sweep_dir, self.runs, self.summaries)]
-        pieces = union(clipped)
+        windows = run_windows(self.sweep_dir, self.runs, self.summaries)
+        pieces = union([(max(a, self.t_start), min(b, now)) for a, b in windows])
         uses = sharing.uses(self.sweep_dir, self.runs, self.summaries)
         uuids = sorted({d["uuid"] for d in self.meter.devices
                         if d["component"] == "gpu" and d["uuid"]})
-        by_gpu = self._pieces_by_gpu(uses, uuids, now)
-        return {"t_start": self.t_start, "t_end": now, "energy_j": self._energy(by_gpu),
+        by_gpu = self._pieces_by_gpu(uses, windows, uuids, now)
+        energy = self._energy(by_gpu) if by_gpu else sum(  # no GPU's uuid: every GPU over
+            self.meter.window("union", a).close(b).energy_j for a, b in pieces)  # all
+        return {"t_start": self.t_start, "t_end": now, "energy_j": energy,
                 "union_s": sum(b - a for a, b in pieces), "source": self.meter.source,
                 # what the meter measured: the total counts a run's seconds outside these
                 # at its own figure (sweep_total), those after its last summary included
@@ -125,13 +126,20 @@ class DeviceLedger:
                 # see who else computed on them
                 "runs": sharing.even_split(uses, self._gpu_energy, self.t_start, now)}
 
-    def _pieces_by_gpu(self, uses: list, uuids: list[str], now: float) -> dict[str, list]:
-        """Each metered GPU's pieces: the union of the windows of the runs on it."""
-        windows: dict[str, list] = {u: [] for u in uuids}
+    def _pieces_by_gpu(self, uses: list, windows: list, uuids: list[str],
+                       now: float) -> dict[str, list]:
+        """Each metered GPU's pieces: the union of the windows of the runs on it. A window
+        whose run recorded no GPU (a summary before per-attempt GPUs, a run whose own
+        meter fell back to the estimate) may have used any: every GPU's, as before."""
+        on: dict[str, list] = {u: [] for u in uuids}
+        placed = set()
         for use in uses:
+            placed.update(use.windows)
             for uuid in use.uuids & set(uuids):
-                windows[uuid] += [(max(a, self.t_start), min(b, now)) for a, b in use.windows]
-        return {u: union([(a, b) for a, b in w if b > a]) for u, w in windows.items()}
+                on[uuid] += use.windows
+        anywhere = [w for w in windows if w not in placed]
+        return {u: union([(max(a, self.t_start), min(b, now)) for a, b in w + anywhere
+                          if min(b, now) > max(a, self.t_start)]) for u, w in on.items()}
 
     def _energy(self, by_gpu: dict[str, list]) -> float:
         """Each GPU's energy over its own pieces, added up; a piece several GPUs share is

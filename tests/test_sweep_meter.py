@@ -4,7 +4,7 @@ no invocation's session overwrites another's. The real ledger over the fake nvid
 
 import pytest
 from conftest import UUID0
-from test_sweep_totals import SMI, measure_a_window, sessions, write_run
+from test_sweep_totals import ESTIMATE, SMI, measure_a_window, sessions, write_run
 
 from greenscreen_pipeline import ledger, sweep_total
 
@@ -87,3 +87,26 @@ def test_a_gpu_no_run_used_is_not_charged_to_the_sweep(fake_smi, tmp_path):
     assert total.total_j == pytest.approx(session["energy_j"])  # covered by the session
     assert session["uuids"] == sorted([UUID0, UUID1])  # both metered,
     assert session["gpu_pieces"][UUID1] == [] and session["gpu_pieces"][UUID0]  # one used
+
+
+@pytest.mark.parametrize("figures,sources", [
+    ({"gpu": None}, {"gpu": SMI}),  # a summary from before attempts named their GPUs
+    ({"cpu": 5.0}, {"cpu": ESTIMATE}),  # a run whose own meter fell back to the estimate
+], ids=["gpu-without-uuid", "estimated"])
+def test_a_run_that_names_no_gpu_keeps_the_gpu_energy_of_its_window(fake_smi, tmp_path,
+                                                                     figures, sources):
+    """Each GPU over the windows of the runs on it: a run that recorded no GPU was on
+    none, so its window's GPU energy was in no session and yet counted as covered: 0 J
+    (review of the change). Its window counts on every GPU, as before."""
+    fake_smi.configure([{"uuid": UUID0, "name": "NVIDIA H200", "power": {"base": GPU_W}}])
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    books = ledger.DeviceLedger(sweep, 1, "nvidia-smi").start()
+    a, b = measure_a_window(books)
+    parts = {c: GPU_W * (b - a) if j is None else j for c, j in figures.items()}
+    write_run(sweep, 0, [(a, b, parts)], sources, uuid=None)
+    books.stop()
+    total = sweep_total.of(sweep)
+    gpu = sessions(sweep)[0]["energy_j"]
+    assert gpu == pytest.approx(GPU_W * (b - a), rel=0.1)
+    assert total.total_j == pytest.approx(gpu + parts.get("cpu", 0.0))
