@@ -28,7 +28,7 @@ from . import budget, runfolder
 from .errors import UsageError
 from .executors import claims
 from .executors.progress import failure, through
-from .sweep_total import EVERY_RUN
+from .sweep_total import EVERY_RUN, NO_FIGURE
 from .wording import some
 
 FAILED_SHOWN = 5  # failed runs named one per line; the rest are counted
@@ -57,6 +57,7 @@ class SweepStatus:
     energy_source: str = "none"
     budget: str | None = None  # "spent X of budget Y (measured)", or None without a budget
     budget_spent: bool = False
+    unreadable: list[int] = field(default_factory=list)  # runs whose energy is not known
     slurm: dict | None = None  # the last submission's job ids and those still queued
     beyond: int = 0  # run folders above `runs` (an earlier sweep's with more runs)
 
@@ -86,7 +87,8 @@ def read(settings: dict) -> SweepStatus:
         UsageError: no sweep has started in that folder.
     """
     sweep_dir = Path(settings["sweep_dir"])
-    if not sweep_dir.is_dir():
+    if not sweep_dir.is_dir() or not ((sweep_dir / "sweep.json").exists()
+                                      or runfolder.present(sweep_dir, EVERY_RUN)):
         raise UsageError(f"no sweep in {sweep_dir}/ yet: `greenscreen sweep` starts it "
                          "(--sweep-dir names another folder)")
     state = SweepStatus(str(sweep_dir), settings["runs"], settings["epochs"])
@@ -95,6 +97,7 @@ def read(settings: dict) -> SweepStatus:
     state.beyond = len(runfolder.present(sweep_dir, EVERY_RUN)) - len(state.started)
     spent = budget.spent(sweep_dir)
     state.energy_j, state.energy_source = spent.total_j, spent.provenance
+    state.unreadable = list(spent.unreadable)
     state.budget = budget.line(settings, sweep_dir, spent)
     state.budget_spent = not budget.allows_next(settings, sweep_dir)
     state.slurm = _slurm_jobs(sweep_dir)
@@ -119,13 +122,7 @@ def _run_state(sweep_dir: Path, row: dict) -> RunState:
 def _reason(row: dict) -> str | None:
     if row["status"] == "failed":
         return failure(row)
-    if row["status"] == "parked":
-        peers = row.get("peers") or []
-        waits = f"waits at epoch {row.get('rung')} for " \
-                f"run{'s' if len(peers) != 1 else ''} {some([f'{p:03d}' for p in peers])}" \
-            if peers else None
-        return waits or row.get("reason")
-    return row.get("reason")
+    return row.get("reason")  # a parked run's: the peers it still waits for, as it wrote
 
 
 def _holder(holder: dict) -> str | None:
@@ -156,7 +153,7 @@ def _slurm_jobs(sweep_dir: Path) -> dict | None:
 def lines(state: SweepStatus) -> list[str]:
     """The status in words: a headline, then one line per thing to know."""
     out = [f"{state.sweep_dir}/: {through([asdict(r) for r in state.started], state.runs)} "
-           f"({state.runs} runs x {state.epochs} epoch{'s' if state.epochs != 1 else ''})"]
+           f"({_count(state.runs, 'run')} x {_count(state.epochs, 'epoch')})"]
     for status in IN_FLIGHT:
         runs = [r for r in state.started if r.status == status]
         out += [_in_flight(run) for run in runs]
@@ -168,22 +165,30 @@ def lines(state: SweepStatus) -> list[str]:
                    "analyze` lists each in analysis.json's left_out)")
     out += [f"  unreadable: run {r.index:03d}: {r.reason}" for r in state.started
             if r.status == "unreadable"]
+    unknown = some([f"{i:03d}" for i in state.unreadable])
     if state.not_started:
-        held = " (the spent budget keeps them from starting)" if state.budget_spent else ""
-        out.append(f"  not started: {state.not_started} run{'s' if state.not_started > 1 else ''}"
-                   f"{held}")
+        held = "" if not state.budget_spent else f" (no run starts while what run(s) {unknown} " \
+            "spent is unknown)" if state.unreadable else \
+            " (the spent budget keeps them from starting)"
+        out.append(f"  not started: {_count(state.not_started, 'run')}{held}")
     if state.beyond:
         out.append(f"  {state.beyond} run folder{'s' if state.beyond > 1 else ''} above "
                    f"settings.runs ({state.runs}): not trained by this sweep command, "
                    "their energy counted in the total")
-    energy = "no energy figure yet" if math.isnan(state.energy_j) else \
-        f"{state.energy_j:.1f} J ({state.energy_source})"
-    out.append(f"  energy so far: {energy}")
+    energy = NO_FIGURE if math.isnan(state.energy_j) or state.energy_source == NO_FIGURE \
+        else f"{state.energy_j:.1f} J ({state.energy_source})"
+    out.append(f"  energy so far: {energy}" + (f"; what run(s) {unknown} spent is unknown "
+                                               "(summary.json unreadable)"
+                                               if state.unreadable else ""))
     if state.budget:
         out.append(f"  {state.budget}")
     if state.slurm:
         out.append(f"  Slurm: {_slurm_words(state.slurm)}")
     return out
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
 
 
 def _in_flight(run: RunState) -> str:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from greenscreen_pipeline import sweep_total
 from greenscreen_pipeline.executors import claims
 from greenscreen_pipeline.runfolder import RunFolder
@@ -76,7 +78,7 @@ def test_status_names_each_run_s_state_the_energy_and_the_budget_and_writes_noth
     # folders above are named, and their energy stays in the total.
     out = greenscreen("status", "--config", str(config), "--sweep-dir", "sweep", "--runs", "1",
                       cwd=tmp_path).stdout
-    assert out.startswith("greenscreen: sweep/: 1/1 runs done (1 runs x 1 epoch)")
+    assert out.startswith("greenscreen: sweep/: 1/1 runs done (1 run x 1 epoch)")
     assert "  3 run folders above settings.runs (1): not trained by this sweep command, " \
            "their energy counted in the total" in out
     assert f"  energy so far: {total.total_j:.1f} J (estimated)" in out
@@ -104,6 +106,7 @@ def test_a_reader_that_left_early_gets_no_traceback(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(runs=2, extra=""))
     (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "sweep.json").write_text("{}")
     read, write = os.pipe()
     os.close(read)  # the reader is gone before anything is written
     try:
@@ -114,3 +117,33 @@ def test_a_reader_that_left_early_gets_no_traceback(tmp_path):
     finally:
         os.close(write)
     assert done.returncode == 141 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_status_says_what_a_parked_run_waits_for_and_which_energy_is_unknown(tmp_path):
+    """Read in this process from run folders written as the run and the executor write
+    them: a parked run named its peers with itself and runs already done (review); a
+    summary.json that cannot be read made the budget look spent, unexplained."""
+    from greenscreen_pipeline import status
+
+    sweep = tmp_path / "sweep"
+    RunFolder.of(sweep, 0).write_status("done")
+    (sweep / "000" / "summary.json").write_text('{"energy_j": 12')  # cut short
+    RunFolder.of(sweep, 1).write_status("parked", reason="waiting at rung 1 for run(s) 003",
+                                        rung=1, peers=[0, 1, 2, 3])
+    settings = {"sweep_dir": str(sweep), "runs": 4, "epochs": 3, "budget": 5000.0}
+    said = status.lines(status.read(settings))
+    assert "  parked: run 001 (waiting at rung 1 for run(s) 003): resumes once its rung is " \
+           "decided" in said
+    assert "  not started: 2 runs (no run starts while what run(s) 000 spent is unknown)" \
+        in said
+    assert "  energy so far: no energy figure yet; what run(s) 000 spent is unknown " \
+           "(summary.json unreadable)" in said
+
+
+def test_a_folder_that_holds_no_sweep_is_not_reported_as_one(tmp_path):
+    from greenscreen_pipeline import status
+    from greenscreen_pipeline.errors import UsageError
+
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(UsageError, match="no sweep in .*photos/ yet"):
+        status.read({"sweep_dir": str(tmp_path / "photos"), "runs": 2, "epochs": 1})
