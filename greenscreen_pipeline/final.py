@@ -104,7 +104,7 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
         label = "the baseline (the fallback)" if same and n else None
         todo = [(path, start + k, cfgs[side], f"{label or side} seed {k}")
                 for side, k, path in planned
-                if _to_train(path, config.settings["retry_failed"])]
+                if _to_train(path, config.settings["retry_failed"], planned[0][2])]
         head = planned[0][2]  # the candidate's first final run: trained before the rest
         for side, k, path in planned:
             _check_trained_as(path, {**cfgs[side], **_training(config, start + k)},
@@ -126,8 +126,8 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
                         "same rule picks without it takes its place", what, why)
             continue
         if not todo:
-            log.info("the final runs in %s/ are done already (delete a folder to train it "
-                     "again)", folder)
+            log.info("the final runs in %s/ are done already, or kept as failed (delete a "
+                     "folder to train it again)", folder)
         elif rest and not first:
             _log_start(config, folder, what, same, n)
         _train(config, folder, rest, slot, of=len(first) + len(rest), number=len(first) + 1)
@@ -135,19 +135,24 @@ def _train_candidates(config: SweepConfig, sweep_dir: Path, folder: Path,
     raise AssertionError("no candidate: recommended_configuration gives one at least")
 
 
-def _to_train(path: Path, retry_failed: bool) -> bool:
+def _to_train(path: Path, retry_failed: bool, head: Path) -> bool:
     """Whether final run `path` trains now: not done, and not failed unless
     `--retry-failed` asks (as in the sweep: a failed run is kept, and said so, not
-    trained again by every `final`); a diverged one never trains again."""
+    trained again by every `final`); a diverged one never trains again. `head`: the
+    candidate's first final run, whose divergence is said where it is passed over."""
     outcome = runfolder.RunFolder(path).outcome()
     if outcome["status"] == "done":
         return False
-    if outcome["status"] != "failed" or (retry_failed and not _diverged(path)):
+    diverged = _diverged(path)
+    if outcome["status"] != "failed" or (retry_failed and not diverged):
         return True
-    if not _diverged(path):  # a diverged first run is said where it is passed over
+    why = outcome.get("reason") or "no reason recorded"
+    if diverged and path != head:  # it would diverge again: its seed is left out
+        log.warning("final run %s/ diverged before (%s): kept, not trained again", path.name,
+                    why)
+    elif not diverged:
         log.warning("final run %s/ failed before (%s): kept, not trained again; `greenscreen "
-                    "final --retry-failed` trains it again", path.name,
-                    outcome.get("reason") or "no reason recorded")
+                    "final --retry-failed` trains it again", path.name, why)
     return False
 
 
