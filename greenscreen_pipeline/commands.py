@@ -8,7 +8,6 @@ handlers, so `greenscreen --help` and `check` stay fast.
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import budget, repeats, runnable, space
-from .errors import MissingDependency, RunsFailing, UsageError
+from .errors import WRITE_ERRORS, MissingDependency, RunsFailing, UsageError, cannot_write
 from .executors import slots
 from .log import logger
 
@@ -25,9 +24,6 @@ if TYPE_CHECKING:
 
 log = logger(__name__)
 GPU_CHECK = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
-# A folder this command cannot write: read-only (an archive, a read-only mount), not ours,
-# or full. Said in one line, not as a traceback.
-WRITE_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
 def run(args: argparse.Namespace) -> int | None:
@@ -37,17 +33,6 @@ def run(args: argparse.Namespace) -> int | None:
         if exc.errno not in WRITE_ERRORS:
             raise
         raise UsageError(cannot_write(exc, args.command)) from None
-
-
-def cannot_write(exc: OSError, command: str) -> str:
-    """One line: what could not be written, why, and what to do."""
-    where = f"cannot write into {Path(exc.filename).parent}: {exc.strerror}" if exc.filename \
-        else str(exc.strerror or exc)
-    if command in ("analyze", "report"):
-        return (f"{where}. A sweep folder that cannot be written (an archive) is analysed "
-                "with `greenscreen analyze --out DIR`, and reported with `greenscreen report "
-                "--analysis DIR`")
-    return f"{where}. Pass a --sweep-dir (or settings.sweep_dir) you can write to"
 
 
 # The commands that train or check a config before training: they need settings.data_path.

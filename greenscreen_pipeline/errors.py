@@ -7,6 +7,13 @@ message and exit code are decided in one place.
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
+# A folder this command cannot write: read-only (an archive, a read-only mount), not ours,
+# or full. Said in one line, not as a traceback.
+WRITE_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+
 
 class PipelineError(Exception):
     """A problem the user can act on; `cli.main` prints "greenscreen: <prefix><message>"."""
@@ -43,3 +50,14 @@ class RunsFailing(PipelineError):
     """The sweep stopped because its last runs all failed with the same error (a mistake
     in your code or data that every further run would meet too), or no run of the sweep
     finished."""
+
+
+def cannot_write(exc: OSError, command: str) -> str:
+    """One line: what could not be written, why, and what to do."""
+    where = f"cannot write into {Path(exc.filename).parent}: {exc.strerror}" if exc.filename \
+        else str(exc.strerror or exc)
+    if command in ("analyze", "report"):
+        return (f"{where}. A sweep folder that cannot be written (an archive) is analysed "
+                "with `greenscreen analyze --out DIR`, and reported with `greenscreen report "
+                "--analysis DIR`")
+    return f"{where}. Pass a --sweep-dir (or settings.sweep_dir) you can write to"

@@ -18,10 +18,11 @@ from ._copy import CopiedAsNew
 from ._inference import InferenceCalls
 from ._job import job_metadata
 from ._lock import take
+from ._metering import MeterLifecycle
 from ._resume import ResumeFiles
 from ._runlog import CsvRunLog, epoch_row
 from ._summary import attempt_record, document
-from ._windows import BlindWindow, log_fields, running_total
+from ._windows import log_fields, running_total
 
 NAN = float("nan")
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
@@ -41,7 +42,8 @@ def _guarded(hook):
     return wrapper
 
 
-class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Callback):
+class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
+                  keras.callbacks.Callback):
     """Measures the energy of every epoch and writes it into Keras `logs`.
 
     Each epoch's logs gain `energy_j`, `power_w` (mean), `power_peak_w`,
@@ -234,39 +236,6 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, keras.callbacks.Call
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-
-    def _start_meter(self) -> None:
-        if self._meter is not None and self._meter.running:
-            return
-        if self._start_failed is not None:  # not asked again until the next fit
-            self._meter, self._reason = None, self._start_failed
-            return
-        try:
-            if self.meter is not None:
-                # A meter given stopped is started here, so it is stopped here too: left
-                # running, its sources (an nvidia-smi stream) outlived every fit.
-                self._owns_meter = not self.meter.running
-                self._meter = self.meter.start()
-            else:
-                if self._own_meter is None:
-                    self._own_meter = EnergyMeter(self.source, self.interval, self.gpus,
-                                                  self.attribution)
-                self._meter = self._own_meter.start()
-                self._owns_meter = True
-                # Bounded: a source that never answers costs this once, then NaN.
-                self._meter.wait_for_sample(timeout=self.first_sample_timeout)
-        except Exception as exc:  # measurement must never stop training
-            self._meter, self._reason = None, f"meter could not start: {exc}"
-            self._start_failed = self._reason
-            self._warn_once("start", f"{self._reason}; energy is recorded as NaN")
-
-    def _stop_meter(self) -> None:
-        if self._meter is not None and self._owns_meter:
-            self._meter.stop()
-        self._owns_meter = False
-
-    def _open(self, name: str):
-        return self._meter.window(name) if self._meter is not None else BlindWindow(name)
 
     # -- fit ---------------------------------------------------------------
     @_guarded
