@@ -126,3 +126,57 @@ def test_bottom_up_freezing_with_an_ema_optimizer_keeps_the_frozen_layers():
         # their average is m * w + (1 - m) * w: w, but for float32 rounding
         np.testing.assert_allclose(old, new, rtol=1e-5, atol=1e-7)
     assert not np.array_equal(before[4], after[4])
+
+
+def two_outputs() -> keras.Model:
+    inp = keras.Input((5,))
+    hidden = keras.layers.Dense(8, activation="relu")(inp)
+    return keras.Model(inp, {"cls": keras.layers.Dense(3, activation="softmax", name="cls")(hidden),
+                             "reg": keras.layers.Dense(1, name="reg")(hidden)})
+
+
+@pytest.mark.parametrize("method", ["ranked", "pruned", "gated"])
+def test_each_output_s_loss_is_logged_as_keras_logs_it(method):
+    """On JAX every method logged cls_loss and reg_loss as 0.0 (the outputs' loss
+    trackers were updated inside the gradient's scope and never read back); and gating a
+    model of two outputs crashed where `fit` was given `sample_weight` (review)."""
+    from greenscreen.training import MagnitudePruning
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5)).astype("float32")
+    y = {"cls": rng.integers(0, 3, 64), "reg": rng.normal(size=(64, 1)).astype("float32")}
+    wrapped = {"ranked": lambda m: RankedUpdates(m, 50, 20),
+               "pruned": lambda m: MagnitudePruning(m, 0.5, end_step=4, frequency=2),
+               "gated": lambda m: SampleGating(m, target_rate=0.5, selector="random")}[method](
+        two_outputs())
+    wrapped.compile("adam", {"cls": "sparse_categorical_crossentropy", "reg": "mse"})
+    weights = rng.uniform(0.5, 1.5, 64).astype("float32")
+    logs = wrapped.fit(x, y, sample_weight=weights, epochs=1, batch_size=16,
+                       verbose=0).history
+    assert logs["cls_loss"][0] > 0 and logs["reg_loss"][0] > 0
+    assert logs["cls_loss"][0] + logs["reg_loss"][0] == pytest.approx(logs["loss"][0],
+                                                                       rel=1e-4)
+
+
+def test_pruning_leaves_a_layer_frozen_after_wrapping_alone_and_prunes_one_unfrozen():
+    """Which kernels were pruned was fixed when the model was wrapped: a layer frozen
+    before `compile` was pruned all the same (Keras, RankedUpdates and SampleGating leave
+    it alone), and one unfrozen after wrapping was never pruned (review)."""
+    from greenscreen.training import MagnitudePruning
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5)).astype("float32"), rng.integers(0, 3, 64)
+    inp = keras.Input((5,))
+    hidden = keras.layers.Dense(8, activation="relu", name="d1")(inp)
+    net = keras.Model(inp, keras.layers.Dense(3, activation="softmax", name="d2")(hidden))
+    net.get_layer("d2").trainable = False
+    pruned = MagnitudePruning(net, 0.5, begin_step=0, end_step=4, frequency=1)
+    net.get_layer("d1").trainable = False  # after wrapping, before compile
+    net.get_layer("d2").trainable = True
+    before = keras.ops.convert_to_numpy(net.get_layer("d1").kernel)
+    pruned.compile("adam", "sparse_categorical_crossentropy")
+    logs = pruned.fit(x, y, epochs=2, batch_size=16, verbose=0).history
+    assert np.array_equal(before, keras.ops.convert_to_numpy(net.get_layer("d1").kernel))
+    d2 = keras.ops.convert_to_numpy(net.get_layer("d2").kernel)
+    assert np.mean(d2 == 0) == pytest.approx(0.5, abs=0.1)  # pruned once it trains
+    assert logs["sparsity"][-1] == pytest.approx(0.5, abs=0.1)  # of what trains

@@ -331,8 +331,9 @@ class SampleGating(WrappedModel):
         trained = ops.sum(weight)
         # The mean over the trained samples, whatever k: weights sum to k.
         sub_w = weight * ops.cast(ops.shape(weight)[0], "float32") / ops.maximum(trained, 1.0)
-        if sample_weight is not None:
-            sub_w = sub_w * ops.cast(ops.take(sample_weight, slots, axis=0), "float32")
+        if sample_weight is not None:  # one per output where y is several: Keras spreads it
+            sub_w = keras.tree.map_structure(
+                lambda w: sub_w * ops.cast(ops.take(w, slots, axis=0), "float32"), sample_weight)
         variables = self.trainable_variables
         grads, sub_pred, loss = self.gradients(sub_x, sub_y, sub_w, variables)
         self.optimizer.apply(grads, variables)

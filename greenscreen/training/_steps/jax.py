@@ -41,7 +41,9 @@ def gradients(model, x, y, sample_weight, variables):
     wanted = {id(v) for v in variables}
     fixed = [(v, _current(outer, v)) for group in _state_variables(model) for v in group
              if id(v) not in wanted]
-    updated = model.non_trainable_variables  # e.g. BatchNorm statistics, seed states
+    # BatchNorm statistics, seed states, and the metrics: compute_loss updates each
+    # output's loss tracker (left out, every per-output loss was logged as 0.0)
+    updated = model.non_trainable_variables + model.metrics_variables
 
     def scaled_loss(values):
         with StatelessScope(state_mapping=fixed + list(zip(variables, values)),
