@@ -220,9 +220,10 @@ def batch_size_of(x):
     return first.shape[0] if first.shape[0] is not None else ops.shape(first)[0]
 
 
-def kernels(model: keras.Model) -> list:
-    """Weight matrices and convolution kernels (not biases, norms or embeddings' tables)."""
-    return [v for v in model.trainable_variables
+def kernels(model: keras.Model, frozen: bool = False) -> list:
+    """Weight matrices and convolution kernels (not biases, norms or embeddings' tables):
+    the trainable ones, or with `frozen` those of layers frozen now too."""
+    return [v for v in (model.weights if frozen else model.trainable_variables)
             if v.path.endswith("kernel") and len(v.shape) >= 2]
 
 

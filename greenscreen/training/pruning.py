@@ -59,8 +59,11 @@ class MagnitudePruning(WrappedModel):
         super().__init__(model, name=name)
         self.final_sparsity, self.initial_sparsity = final_sparsity, initial_sparsity
         self.begin_step, self.end_step, self.frequency = begin_step, end_step, frequency
-        self.pruned = kernels(model)
-        if not self.pruned:
+        # Every kernel, a frozen layer's too: which are pruned is decided when the step is
+        # traced (`compile`), as Keras decides what trains, so a layer frozen after
+        # wrapping is left alone and one unfrozen is pruned.
+        self.pruned = kernels(model, frozen=True)
+        if not kernels(model):
             raise invalid("model", model.name, "a model with at least one trainable weight "
                           "matrix or convolution kernel to prune (Dense, Conv, ...)")
         self.masks = [keras.Variable(np.ones(v.shape, dtype=v.dtype), trainable=False,
@@ -96,6 +99,9 @@ class MagnitudePruning(WrappedModel):
         sparsity = self.target_sparsity(step)
         masks = []
         for var, mask in zip(self.pruned, self.masks):
+            if not var.trainable:  # frozen: its mask as it was (read when traced)
+                masks.append(mask.value)
+                continue
             magnitude = ops.reshape(ops.abs(var.value), (-1,))
             k = ops.cast(ops.round(sparsity * int(magnitude.shape[0])), "int32")
             masks.append(ops.cast(ops.abs(var.value) > magnitude_threshold(magnitude, k),
@@ -103,8 +109,12 @@ class MagnitudePruning(WrappedModel):
         return masks
 
     def apply_masks(self):
-        for var, mask in zip(self.pruned, self.masks):
+        for var, mask in self._prunable():
             var.assign(var.value * ops.cast(mask.value, var.dtype))
+
+    def _prunable(self) -> list:
+        """(kernel, mask) of each kernel that trains now: a frozen layer is left alone."""
+        return [(var, mask) for var, mask in zip(self.pruned, self.masks) if var.trainable]
 
     def fit(self, *args, **kwargs):
         """Keras's `fit`; the masks are applied again when it ends: with an optimizer's
@@ -116,10 +126,11 @@ class MagnitudePruning(WrappedModel):
             self.apply_masks()
 
     def sparsity(self):
-        """Fraction of pruned (masked) entries over all prunable kernels."""
-        zeros = sum(ops.sum(1.0 - ops.cast(m.value, "float32")) for m in self.masks)
-        total = float(sum(int(np.prod(m.shape)) for m in self.masks))
-        return zeros / total
+        """Fraction of pruned (masked) entries over the kernels that train now."""
+        masks = [m for _, m in self._prunable()]
+        zeros = sum(ops.sum(1.0 - ops.cast(m.value, "float32")) for m in masks)
+        total = float(sum(int(np.prod(m.shape)) for m in masks))
+        return zeros / total if total else ops.zeros((), "float32")
 
     def method_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
