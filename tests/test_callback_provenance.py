@@ -236,3 +236,18 @@ def test_a_component_estimated_in_one_attempt_is_never_called_measured(fake_smi,
     assert provenance.estimated(cpu["source"]) and "measured:rapl" in cpu["source"], cpu
     assert "energy_cpu_j" not in summary and "energy_cpu_err_j" not in summary
     assert summary["energy_estimated"] is True
+
+
+def test_the_budget_never_calls_a_component_estimated_in_one_attempt_measured(fake_smi,
+                                                                            tmp_path, capsys):
+    """Attempt 1 measured the GPU, the resume estimated the CPU (source="estimate"): the
+    budget's line said "GPU + CPU measured", though the CPU was only ever estimated."""
+    model, (x, y) = tiny_model(), tiny_data()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[SMICallback(log_dir=tmp_path,
+                                                                interval=0.05)])
+    budget = EnergyBudget(max_joules=1.0)
+    model.fit(x, y, epochs=4, initial_epoch=2, verbose=0, callbacks=[
+        SMICallback(log_dir=tmp_path, interval=0.05, source="estimate", resume=True), budget])
+    said = capsys.readouterr().out
+    assert "EnergyBudget stopped training" in said
+    assert "CPU measured" not in said and "GPU measured" in said, said

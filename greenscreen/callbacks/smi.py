@@ -13,6 +13,7 @@ import keras
 from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
+from ..provenance import is_measured
 from ._arguments import check_arguments
 from ._copy import CopiedAsNew
 from ._inference import InferenceCalls
@@ -203,8 +204,12 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
         if not self._in_fit or self._first_epoch is None or not self._earlier:
             return None
         summary = self._summarise()
+        parts = summary.get("components", {})
+        # The components measured in every attempt: `covers` holds the estimated ones too,
+        # and the budget's words called each one in it measured
         return {**running_total(summary, known=self._no_summary is None),
-                "covers": list(summary.get("covers", []))}
+                "covers": [c for c in summary.get("covers", [])
+                           if is_measured((parts.get(c) or {}).get("source"))]}
 
     def _warn_once(self, key: str, message: str) -> None:
         """Warns once per distinct fault: the same message again is silent, another is not."""
