@@ -180,3 +180,50 @@ def test_pruning_leaves_a_layer_frozen_after_wrapping_alone_and_prunes_one_unfro
     d2 = keras.ops.convert_to_numpy(net.get_layer("d2").kernel)
     assert np.mean(d2 == 0) == pytest.approx(0.5, abs=0.1)  # pruned once it trains
     assert logs["sparsity"][-1] == pytest.approx(0.5, abs=0.1)  # of what trains
+
+
+@pytest.mark.parametrize("method", ["ranked", "pruned", "gated"])
+def test_each_output_is_logged_under_its_name(method):
+    """Two outputs with the same loss: the wrapper had no output names, so Keras logged
+    one `sparse_categorical_crossentropy_loss` (the other output's lost) and `accuracy`,
+    `accuracy_1` instead of a_loss, b_loss, a_accuracy, b_accuracy (review)."""
+    from greenscreen.training import MagnitudePruning
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5)).astype("float32"), rng.integers(0, 3, 64)
+    inp = keras.Input((5,))
+    hidden = keras.layers.Dense(8, activation="relu")(inp)
+    net = keras.Model(inp, [keras.layers.Dense(3, activation="softmax", name=n)(hidden)
+                            for n in ("a", "b")])
+    wrapped = {"ranked": lambda m: RankedUpdates(m, 100, 100),
+               "pruned": lambda m: MagnitudePruning(m, 0.5, end_step=4, frequency=2),
+               "gated": lambda m: SampleGating(m, target_rate=0.5, selector="random")}[method](
+        net)
+    wrapped.compile("adam", ["sparse_categorical_crossentropy"] * 2,
+                    metrics=[["accuracy"], ["accuracy"]])
+    logs = wrapped.fit(x, [y, y], epochs=1, batch_size=16, verbose=0).history
+    assert {"a_loss", "b_loss", "a_accuracy", "b_accuracy"} <= set(logs), sorted(logs)
+    assert logs["a_loss"][0] + logs["b_loss"][0] == pytest.approx(logs["loss"][0], rel=1e-4)
+
+
+def test_a_pruned_fit_that_raises_raises_its_own_error():
+    """A layer unfrozen between two fits without compiling again: on JAX Keras's step
+    raises "Unknown variable" and leaves the variables without values; the masks applied
+    after the fit then raised a TypeError in its place (review). TensorFlow trains on
+    with the step it traced."""
+    from greenscreen.training import MagnitudePruning
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5)).astype("float32"), rng.integers(0, 3, 64)
+    inp = keras.Input((5,))
+    hidden = keras.layers.Dense(8, activation="relu", name="d1")(inp)
+    net = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(hidden))
+    pruned = MagnitudePruning(net, 0.5, end_step=4, frequency=2)
+    net.get_layer("d1").trainable = False
+    pruned.compile("adam", "sparse_categorical_crossentropy")
+    pruned.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    net.get_layer("d1").trainable = True  # and no compile
+    try:
+        pruned.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    except ValueError as exc:  # Keras's own, as a plain model raises it
+        assert "variable" in str(exc).lower()

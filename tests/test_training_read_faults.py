@@ -106,7 +106,7 @@ def test_the_sub_batch_size_of_a_batch_tensor_is_that_of_the_same_batch_as_an_in
 @pytest.mark.parametrize("make, said", [
     (lambda: MagnitudePruning(keras.Sequential([keras.Input((3,), dtype="int32"),
                                                 keras.layers.Embedding(10, 2)])),
-     "at least one trainable weight matrix"),
+     "at least one weight matrix or convolution kernel"),
     (lambda: RankedUpdates(frozen(mlp()), granularity="layer"), "trainable variables to rank"),
     (lambda: SampleGating(keras.Sequential([keras.Input((5, 4)), keras.layers.Dense(2)])),
      "output shaped \\(None, 5, 2\\).*one output row per sample"),

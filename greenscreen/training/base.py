@@ -104,6 +104,10 @@ class WrappedModel(keras.Model):
             raise invalid("model", shown, "a built model (start it with "
                           "keras.Input(...) or call it once on data)")
         self.inner = model
+        # Its outputs' names, which Keras logs each output's loss and metrics under
+        # ("a_loss"): without them it named them after the loss, and two outputs with the
+        # same loss logged one
+        self.output_names = getattr(model, "output_names", None)
         # Built as its model is: BackupAndRestore (and load_weights) refuse an unbuilt
         # model, and TensorFlow's trainer would build this one only at the first step.
         self.built = True

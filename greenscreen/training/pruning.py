@@ -10,6 +10,7 @@ though the optimizer's momentum would move them.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import tempfile
@@ -63,9 +64,9 @@ class MagnitudePruning(WrappedModel):
         # traced (`compile`), as Keras decides what trains, so a layer frozen after
         # wrapping is left alone and one unfrozen is pruned.
         self.pruned = kernels(model, frozen=True)
-        if not kernels(model):
-            raise invalid("model", model.name, "a model with at least one trainable weight "
-                          "matrix or convolution kernel to prune (Dense, Conv, ...)")
+        if not self.pruned:  # frozen ones count: unfrozen, they are pruned
+            raise invalid("model", model.name, "a model with at least one weight matrix or "
+                          "convolution kernel to prune (Dense, Conv, ...)")
         self.masks = [keras.Variable(np.ones(v.shape, dtype=v.dtype), trainable=False,
                                      name=f"mask_{i}") for i, v in enumerate(self.pruned)]
 
@@ -121,9 +122,15 @@ class MagnitudePruning(WrappedModel):
         `use_ema`, Keras overwrites the weights with their moving averages as fit ends,
         which the masks never touched, and every pruned weight came back."""
         try:
-            return super().fit(*args, **kwargs)
-        finally:
-            self.apply_masks()
+            result = super().fit(*args, **kwargs)
+        except BaseException:
+            # Not over the fit's own error: a JAX fit that raised leaves the variables
+            # without values, and masking them then raised a TypeError in its place.
+            with contextlib.suppress(Exception):
+                self.apply_masks()
+            raise
+        self.apply_masks()
+        return result
 
     def sparsity(self):
         """Fraction of pruned (masked) entries over the kernels that train now."""
