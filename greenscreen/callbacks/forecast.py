@@ -135,7 +135,10 @@ class EnergyForecast(keras.callbacks.Callback):
         """An epoch's energy from here on: the steady step of the running total, which
         holds what lies between epochs (checkpoints, other callbacks' work: the epochs'
         own `energy_j` left it out, a forecast 20 to 65 % low), else of `energy_j`."""
-        steps = [b - a for a, b in zip(self.totals, self.totals[1:])
+        # A resumed fit's first total lags its epoch's end (+9 % forecast from its first
+        # step): its steps are counted from the second epoch's end.
+        totals = self.totals[1:] if (self.first_epoch or 0) > 0 else self.totals
+        steps = [b - a for a, b in zip(totals, totals[1:])
                  if math.isfinite(a) and math.isfinite(b)]
         return sum(steps) / len(steps) if steps else _steady(self.energies)
 
