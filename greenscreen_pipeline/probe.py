@@ -237,7 +237,7 @@ def _model(yours, run_data, cfg: dict, objective: Objective, config: space.Sweep
     x, y = small_batch(run_data.train)
     stale = cfg["method"] == "gated" and cfg["gating_scoring"] == "stale"  # x: (x, indices)
     try:
-        output = _shape(built.net(x[0] if stale else x, training=False))
+        output = models.shape_of(built.net(x[0] if stale else x, training=False))
         models.check_outputs(output, run_data.num_classes, objective.classification, name)
         history = built.model.fit(x, y, batch_size=len(y), epochs=1, verbose=0, shuffle=False)
     except models.ModelError as exc:
@@ -252,14 +252,6 @@ def _model(yours, run_data, cfg: dict, objective: Objective, config: space.Sweep
                     f"{objective.loss})" + at(key, defined)]
     return [f"{call}: output {output}, fits {objective.loss}; one training step on "
             f"{len(y)} samples, loss {loss:.4g}"], []
-
-
-def _shape(output) -> tuple:
-    """An output's shape without the batch axis; several outputs: a tuple of theirs."""
-    import keras
-
-    shapes = tuple(tuple(keras.ops.shape(o))[1:] for o in keras.tree.flatten(output))
-    return shapes[0] if len(shapes) == 1 else shapes
 
 
 def small_batch(batches) -> tuple:

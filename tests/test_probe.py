@@ -181,3 +181,43 @@ def texts(flowables) -> list[str]:
     for flowable in flowables:
         out += texts(getattr(flowable, "_content", [])) + [getattr(flowable, "text", "")]
     return out
+
+
+SUBCLASSED = """import keras
+
+
+class Mlp(keras.Model):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.hidden = keras.layers.Dense(8, activation="relu")
+        self.out = keras.layers.Dense(num_classes + {extra}, activation="softmax")
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+
+def mlp(input_shape, num_classes, params):
+    return Mlp(num_classes)
+"""
+NO_INPUT = """import keras
+
+
+def mlp(input_shape, num_classes, params):
+    return keras.Sequential([keras.layers.Dense(num_classes + {extra}, activation="softmax")])
+"""
+
+
+@pytest.mark.parametrize("source", [SUBCLASSED, NO_INPUT], ids=["subclassed", "no-input"])
+def test_a_model_keras_builds_only_when_called_is_built_checked_and_trained(tmp_path, source):
+    """A subclassed model, or a Sequential without an Input, failed every run and the probe
+    on the pipeline's own count_params ("the layer isn't built"), blamed on your function."""
+    config = study(tmp_path, GOOD_X + "    return x, np.arange(200) % 3\n")
+    module = f"probemodel{next(NAMES)}"
+    (tmp_path / f"{module}.py").write_text(source.format(extra=0))
+    config.write_text(config.read_text().replace('"ffnn"', f'"{module}:mlp"'))
+    probed = probe.probe(space.load(config))
+    assert any(f"{module}:mlp((8,), 3, params): output (3,)" in c for c in probed.checked), \
+        probed.checked
+    (tmp_path / f"{module}.py").write_text(source.format(extra=2))  # one output too many
+    assert f"{module}:mlp returned a model whose output per sample has shape (5,); allowed: " \
+           "(3,)" in mistakes(config)

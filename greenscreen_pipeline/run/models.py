@@ -56,6 +56,23 @@ def build(name: str, input_shape: tuple, num_classes: int, cfg: dict,
     return keras.Model(inputs, outputs, name=name)
 
 
+def known_output_shape(net: keras.Model, input_shape: tuple) -> tuple:
+    """The model's output shape without its batch axis (`output_shape`); a model Keras
+    cannot build before a call (a subclassed model, a Sequential without an `Input`) is
+    built here by calling it once on one sample of zeros, as its first `fit` step would:
+    counting its parameters, quantizing it and checking its output need its weights."""
+    shape = output_shape(net)
+    if shape is None:
+        shape = shape_of(net(keras.ops.zeros((1, *input_shape)), training=False))
+    return shape
+
+
+def shape_of(output) -> tuple:
+    """An output's shape without the batch axis; several outputs: a tuple of theirs."""
+    shapes = tuple(tuple(keras.ops.shape(o))[1:] for o in keras.tree.flatten(output))
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
 def output_shape(net: keras.Model) -> tuple | None:
     """The model's output shape without its batch axis, where Keras knows it before any call
     (a functional or Sequential model); None for a subclassed model not yet called. A model

@@ -260,10 +260,8 @@ def build_model(cfg: dict, run_data: "RunData | Splits", epochs: int,
     else:
         steps, samples, size = run_data.steps_per_epoch, run_data.num_samples, run_data.batch_size
     net = models.build(cfg["model"], run_data.input_shape, run_data.num_classes, cfg, config_dir)
-    shape = models.output_shape(net)
-    if shape is not None:  # a subclassed model says it only once called: the probe calls it
-        models.check_outputs(shape, run_data.num_classes, objective.classification,
-                             cfg["model"])
+    shape = models.known_output_shape(net, run_data.input_shape)
+    models.check_outputs(shape, run_data.num_classes, objective.classification, cfg["model"])
     if cfg["internal"] == "pre_quantization":
         net.quantize("float8")
     model = recipe.wrap(cfg, net, steps, epochs, samples)
