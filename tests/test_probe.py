@@ -221,3 +221,34 @@ def test_a_model_keras_builds_only_when_called_is_built_checked_and_trained(tmp_
     (tmp_path / f"{module}.py").write_text(source.format(extra=2))  # one output too many
     assert f"{module}:mlp returned a model whose output per sample has shape (5,); allowed: " \
            "(3,)" in mistakes(config)
+
+
+def test_a_model_keras_cannot_serialize_is_kept_as_its_weights(tmp_path):
+    """A final run of a subclassed model without get_config trained all its epochs, then
+    failed on model.save: every seed's training lost."""
+    import importlib
+
+    import keras
+    import numpy as np
+
+    from greenscreen_pipeline.run import training
+
+    module = f"probemodel{next(NAMES)}"
+    (tmp_path / f"{module}.py").write_text(SUBCLASSED.format(extra=0))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        net = importlib.import_module(module).mlp((8,), 3, {})
+    finally:
+        sys.path.remove(str(tmp_path))
+    x = np.ones((2, 8), "float32")
+    net(x)
+    with pytest.warns(RuntimeWarning, match="Mlp cannot be saved whole .*get_config.*"
+                                            "model.weights.h5"):
+        kept = training.save_trained(net, tmp_path)
+    assert kept == tmp_path / "model.weights.h5" and not (tmp_path / "model.keras").exists()
+    again = importlib.import_module(module).Mlp(3)
+    again(x)
+    again.load_weights(kept)
+    assert np.allclose(again(x), net(x))
+    plain = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    assert training.save_trained(plain, tmp_path) == tmp_path / "model.keras"

@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -153,8 +154,7 @@ def train_run(cfg: dict, settings: dict, folder: RunFolder, epochs: int, seed: i
 
     # Record: parameters.yaml gains the test metrics; results.json has them and the rest.
     if save_model:  # the final run keeps its model; sweep runs with settings.save_models
-        with lazy_tensorflow.left_out():  # Keras would import TensorFlow to ask about it
-            recipe.plain(model).save(folder.path / "model.keras")
+        save_trained(recipe.plain(model), folder.path)
     timing["end"] = time.time()
     curves = recipe.whole_history(history, _logged(folder) if start else None, start)
     value = objective.run_value(tested, {k: v[-1] for k, v in curves.items() if v},
@@ -268,6 +268,26 @@ def build_model(cfg: dict, run_data: "RunData | Splits", epochs: int,
     recipe.compile_model(model, cfg, steps, epochs, objective)
     return BuiltModel(model, net, int(net.count_params()), models.train_step_flops(net, size),
                       steps)
+
+
+def save_trained(net: keras.Model, folder: Path) -> Path:
+    """Keeps the trained model as `model.keras`; a model Keras cannot serialize (a
+    subclassed model whose `__init__` takes arguments and that has no `get_config`) as
+    its weights, `model.weights.h5`, with a warning that says why and how to load them:
+    the run's training is not lost to the save."""
+    with lazy_tensorflow.left_out():  # Keras would import TensorFlow to ask about it
+        try:
+            net.save(folder / "model.keras")
+            return folder / "model.keras"
+        except NotImplementedError as exc:  # Keras's words for "no get_config"
+            why = str(exc).strip().splitlines()
+            (folder / "model.keras").unlink(missing_ok=True)
+            net.save_weights(folder / "model.weights.h5")
+            warnings.warn(f"greenscreen: {type(net).__name__} cannot be saved whole "
+                          f"({' '.join(why[:4])}); its weights are in model.weights.h5: "
+                          "build the model with your function and call load_weights on it",
+                          RuntimeWarning, stacklevel=2)
+            return folder / "model.weights.h5"
 
 
 def versions() -> dict:
