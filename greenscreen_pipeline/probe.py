@@ -199,7 +199,7 @@ def _read(cfg: dict, settings: dict, yours: user_code.TrackedParams, objective: 
     defined = user_code.defined_at(function)
     try:
         given = function(yours)
-    except Exception as exc:  # your function raised
+    except (Exception, SystemExit) as exc:  # your function raised (or called sys.exit)
         return None, set(), [], [raised(f"{name}(params)", exc) + params_hint(exc, yours)
                                  + at(key)]
     try:
@@ -232,7 +232,7 @@ def _model(yours, run_data, cfg: dict, objective: Objective, config: space.Sweep
         built = training.build_model(yours, run_data, epochs, config.folder, objective)
     except (models.ModelError, models.NotAModel) as exc:  # the message names your function
         return [], [f"{exc}{at(key, defined)}"]
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return [], [raised(call, exc) + params_hint(exc, yours) + at(key, defined, exc)]
     x, y = small_batch(run_data.train)
     stale = cfg["method"] == "gated" and cfg["gating_scoring"] == "stale"  # x: (x, indices)
@@ -242,7 +242,7 @@ def _model(yours, run_data, cfg: dict, objective: Objective, config: space.Sweep
         history = built.model.fit(x, y, batch_size=len(y), epochs=1, verbose=0, shuffle=False)
     except models.ModelError as exc:
         return [], [f"{exc}{at(key, defined)}"]
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return [], [raised(f"one training step of {name} on {len(y)} samples", exc)
                     + at(key, defined, exc)]
     loss = history.history["loss"][-1]

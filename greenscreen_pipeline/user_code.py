@@ -85,7 +85,8 @@ def load(entry: str, kind: str, config_dir: str | Path) -> Callable:
         sys.path.insert(0, folder)
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or anything the module raises at import
+    except (Exception, SystemExit) as exc:  # ImportError, anything raised at import, or
+        # a module-level sys.exit (an argparse parse_args() of a script's own)
         raise _not_imported(module_name, folder, exc) from exc
     function = getattr(module, function_name, None)
     if not callable(function):

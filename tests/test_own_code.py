@@ -106,15 +106,20 @@ def test_a_bad_entry_is_one_error_with_its_key_path_before_any_training(own, ent
     assert not (own / "sweeps").exists()                 # lines, when model.py imports it, aside
 
 
-def test_a_function_that_raises_fails_its_run_with_the_traceback(fake_smi, own):
+@pytest.mark.parametrize("raising", ["raise RuntimeError('my model is broken')",
+                                     "__import__('sys').exit('my model is broken')"])
+def test_a_function_that_raises_fails_its_run_with_the_traceback(fake_smi, own, raising):
+    """sys.exit in your function ended the worker: "worker exited with code 1 without
+    writing its status", the reason under TensorFlow's log lines."""
     (own / "model.py").write_text("def mlp(input_shape, num_classes, params):\n"
-                                  "    raise RuntimeError('my model is broken')\n")
+                                  f"    {raising}\n")
     done = greenscreen("sweep", "--runs", "1", "--no-probe", cwd=own)  # the probe: test_probe
     assert done.returncode == 1, done.stderr[-3000:]  # its only run failed
     assert "no run finished: 1 failed" in done.stderr
     status = json.loads((own / "sweeps" / "own" / "000" / "status.json").read_text())
     assert status["status"] == "failed" and "my model is broken" in status["reason"]
     assert "model.py" in status["traceback_tail"]
+    assert f"my model is broken ({own / 'model.py'}:2)" in done.stdout  # your line, named
 
 
 def test_own_dimensions_are_sampled_like_the_built_in_ones(own):

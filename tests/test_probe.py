@@ -252,3 +252,21 @@ def test_a_model_keras_cannot_serialize_is_kept_as_its_weights(tmp_path):
     assert np.allclose(again(x), net(x))
     plain = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
     assert training.save_trained(plain, tmp_path) == tmp_path / "model.keras"
+
+
+def test_your_code_calling_sys_exit_is_one_error_naming_it(tmp_path):
+    """sys.exit in your function (or an argparse parse_args at your module's import) ended
+    `check` with its bare message and every run with "worker exited with code 1"."""
+    config = study(tmp_path, "    import sys\n    sys.exit('my data is missing')\n")
+    text = mistakes(config)
+    assert ":load(params) raised SystemExit: my data is missing (" in text and \
+        "probedata" in text.split("raised SystemExit")[1]
+    module = f"probemodel{next(NAMES)}"
+    (tmp_path / f"{module}.py").write_text("import argparse\n\nargparse.ArgumentParser()"
+                                           ".parse_args(['--nope'])\n\n\ndef mlp(input_shape, "
+                                           "num_classes, params):\n    pass\n")
+    config = study(tmp_path, GOOD_X + "    return x, np.arange(200) % 3\n")
+    config.write_text(config.read_text().replace('"ffnn"', f'"{module}:mlp"'))
+    text = mistakes(config)
+    assert f"{module}:mlp: module {module!r} does not import: it raised SystemExit at import: " \
+        f"2 ({tmp_path / module}.py:3)" in text

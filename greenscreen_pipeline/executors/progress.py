@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import sysconfig
 import threading
 from pathlib import Path
 
@@ -149,17 +150,20 @@ class FailureStreak:
 
 def failure(outcome: dict) -> str | None:
     """Why a run failed, and where: its reason and the last file and line of its traceback
-    that is not the pipeline's or an installed package's (your code, where it is)."""
+    that is not the pipeline's, an installed package's or Python's own (your code, where
+    it is); no place where none of it is yours: the pipeline's own line, said as where a
+    run failed, read as the place to fix."""
     reason = outcome.get("reason")
     if not reason:
         return None
     frames = re.findall(r'File "([^"]+)", line (\d+)', outcome.get("traceback_tail") or "")
     yours = [(f, n) for f, n in frames if not any(part in f for part in NOT_YOURS)]
-    where = yours[-1] if yours else frames[-1] if frames else None
+    where = yours[-1] if yours else None
     return f"{reason}" + (f" ({where[0]}:{where[1]})" if where else "")
 
 
-NOT_YOURS = ("site-packages", "greenscreen_pipeline", "/greenscreen/", "<frozen")
+NOT_YOURS = ("site-packages", "greenscreen_pipeline", "/greenscreen/", "<frozen",
+             sysconfig.get_path("stdlib") + "/")  # argparse's exit, called by your code
 
 
 def score_of(sweep_dir: Path, outcome: dict, index: int) -> tuple[str, float | None]:

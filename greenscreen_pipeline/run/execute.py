@@ -140,7 +140,7 @@ def _train_held(config, folder, cfg: dict, request: Request, process_start: floa
             pass  # the executor records how this attempt ended
         print(f"run {request.index:03d} interrupted: {exc}", file=sys.stderr)
         return NO_SPACE
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # SystemExit: your code's sys.exit, a failure
         return _failed(folder, exc, request.index)
     folder.write_status("done", **results)
     if not config.settings.get("keep_checkpoints"):
