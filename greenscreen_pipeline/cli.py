@@ -253,6 +253,24 @@ def check_extra(command: str, executor: str | None = None) -> None:
             "pip install '.[pipeline]'), or use ./greenscreen.sh, which sets them up")
 
 
+# Keras's backends by the names KERAS_BACKEND takes; the commands that import one.
+KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+IMPORTS_BACKEND = ("sweep", "run-one", "final", "all", "check", "gpu-check")
+
+
+def check_backend(command: str) -> None:
+    """Raises UsageError, before any work, where KERAS_BACKEND names no Keras backend and
+    `command` would import it: every run failed with "worker exited with code 1", and
+    `check` said "valid" and then ended in a traceback."""
+    from greenscreen.validation import did_you_mean
+
+    given = os.environ.get("KERAS_BACKEND")
+    if command in IMPORTS_BACKEND and given is not None and given not in KERAS_BACKENDS:
+        near = did_you_mean(given.lower(), KERAS_BACKENDS)
+        raise UsageError(f"KERAS_BACKEND={given!r} is not valid; allowed: "
+                         f"{', '.join(KERAS_BACKENDS)}{near}")
+
+
 def normalize(argv: list[str]) -> list[str]:
     """`sweep` and `all` without an executor mean the local one."""
     if "--executor" in argv:
@@ -275,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse(argv)
         check_extra(args.command, getattr(args, "executor", None))
+        check_backend(args.command)
         return commands.run(args) or 0
     except PipelineError as exc:
         print(f"greenscreen: {exc.prefix}{exc}", file=sys.stderr, flush=True)

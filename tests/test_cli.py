@@ -129,3 +129,24 @@ def test_a_command_that_needs_the_pipeline_extra_says_so_before_any_work(tmp_pat
            "pip install 'greenscreen[pipeline]'" in err
     assert not (tmp_path / "s").exists()  # nothing started
     assert cli.main(["check", "--no-probe", "--config", config]) == 0  # check needs none
+
+
+@pytest.mark.parametrize("given, near", [("Tensorflow", " (did you mean 'tensorflow'?)"),
+                                         ("foo", "")])
+def test_a_keras_backend_keras_does_not_know_is_one_error_before_any_work(
+        tmp_path, capsys, monkeypatch, given, near):
+    """KERAS_BACKEND=foo: `check` said "valid", then a traceback; every run of a sweep
+    failed with "worker exited with code 1 without writing its status"."""
+    from greenscreen_pipeline import cli
+
+    (tmp_path / "config.yaml").write_text("configuration: {model: {values: [ffnn]}}\n")
+    config = str(tmp_path / "config.yaml")
+    monkeypatch.setenv("KERAS_BACKEND", given)
+    for command in (["check"], ["sweep", "--sweep-dir", str(tmp_path / "s")]):
+        assert cli.main([*command, "--config", config]) == 2
+        assert capsys.readouterr().err == (
+            f"greenscreen: KERAS_BACKEND={given!r} is not valid; allowed: tensorflow, jax, "
+            f"torch, numpy, openvino{near}\n")
+    assert not (tmp_path / "s").exists()  # nothing started
+    assert cli.main(["status", "--config", config, "--sweep-dir", str(tmp_path)]) == 2
+    assert "KERAS_BACKEND" not in capsys.readouterr().err  # status imports no backend
