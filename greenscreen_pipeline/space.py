@@ -272,6 +272,7 @@ def _space(path: str, given: Any) -> dict:
         if not isinstance(values, list) or not values:
             raise ConfigError(path, f"{where}.values", values, "a non-empty list")
         space[dim] = [_value(path, f"{where}.values[{i}]", dim, v) for i, v in enumerate(values)]
+        _once_each(path, f"{where}.values", space[dim])
     for dim, value in BASELINE.items():
         space.setdefault(dim, [value])
     return space
@@ -367,6 +368,22 @@ def _value(path: str, where: str, dim: str, value: Any) -> Any:
             "a finite number"
         raise ConfigError(path, where, value, f"{kind_text} in {interval}")
     return kind(value)
+
+
+def _once_each(path: str, where: str, values: list) -> None:
+    """Raises ConfigError for a value listed twice: the space counted it as two, so a sweep
+    trained one configuration twice while others went untried, unsaid ("0.01" and "1e-2"
+    are one value; 1 and true are not)."""
+    for i, value in enumerate(values):
+        first = next((j for j in range(i) if _same_value(values[j], value)), None)
+        if first is not None:
+            raise ConfigError(path, f"{where}[{i}]", value,
+                              f"each value once ({where}[{first}] is {values[first]!r} already)")
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    return a == b and (numbers or type(a) is type(b))
 
 
 def _one_of(value: Any, choices: tuple) -> bool:

@@ -1,6 +1,8 @@
 """config.yaml as YAML 1.2 reads numbers, and a file that is not YAML or not UTF-8, an empty
 sweep_dir and a number that is not finite as the one error form (issue 33)."""
 
+import re
+
 import pytest
 
 from greenscreen_pipeline import cli, space
@@ -123,3 +125,37 @@ def test_a_config_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path, capsys)
     assert cli.main(["check", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "UTF-8 text" in err and "Traceback" not in err
+
+
+def test_a_value_listed_twice_is_refused_naming_both_places(tmp_path):
+    """`lr: {values: [0.01, 0.01, 0.1]}` was a space of 3: runs 000 and 001 trained one
+    configuration and, with runs: 2, 0.1 was never tried, unsaid."""
+    from greenscreen_pipeline import space
+
+    config = tmp_path / "config.yaml"
+    config.write_text("configuration:\n  learning_rate: {values: [0.01, 1e-2, 0.1]}\n")
+    with pytest.raises(space.ConfigError, match=re.escape(
+            "configuration.learning_rate.values[1]: got 0.01; allowed: each value once "
+            "(configuration.learning_rate.values[0] is 0.01 already).")):
+        space.load(config)
+    config.write_text("configuration:\n  hflip: {values: [true, false]}\n  "
+                      "units: {values: [1, '1', 1.5]}\n")
+    assert space.load(config).space["units"] == [1, "1", 1.5]  # 1 and '1' differ
+
+
+def test_an_error_shows_at_most_a_few_hundred_characters_of_what_it_got():
+    """YAML aliases nested eight deep, 438 bytes of config.yaml, made a 351 MB error line;
+    a long list was shown whole."""
+    from greenscreen_pipeline.yamlload import ConfigError
+
+    nested = [1] * 9
+    for _ in range(8):
+        nested = [nested] * 9  # what `&a1 [*a0, *a0, ...]` eight deep reads as
+    text = str(ConfigError("config.yaml", "configuration.units.values[0]", nested, "a number"))
+    assert len(text) < 600 and text.startswith("config.yaml: configuration.units.values[0]: "
+                                               "got [[[[...], [...], ")
+    assert text.endswith("...(cut); allowed: a number.")
+    assert "got [0, 1, 2, 3, 4, 5, 6, 7, ...]; " in str(
+        ConfigError("c", "settings", list(range(10**6)), "a mapping"))
+    assert str(ConfigError("c", "seed", "x" * 50, "an integer")) == \
+        f"c: seed: got {'x' * 50!r}; allowed: an integer."
