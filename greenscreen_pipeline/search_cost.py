@@ -25,7 +25,7 @@ from .objective import Objective
 from .runfolder import read_json
 from .search.front import hypervolume, pareto_mask
 from .search.propose import default_startup
-from .sweep_total import COMPUTED, kind_of, words_of
+from .sweep_total import COMPUTED, UNRECORDED, kind_of, words_of
 
 # How far beyond the worst done run the hypervolume's reference point lies, as a share of
 # the done runs' range on each axis.
@@ -49,7 +49,8 @@ def energy_by_state(df: pd.DataFrame) -> dict:
                            # never summed under one word: "measured + estimated" where mixed
                            "provenance": words_of(by_kind.get("measured", 0.0),
                                                   by_kind.get("estimated", 0.0),
-                                                  by_kind.get(COMPUTED, 0.0))
+                                                  by_kind.get(COMPUTED, 0.0),
+                                                  by_kind.get(UNRECORDED, 0.0))
                            if by_kind else None}
     return out
 

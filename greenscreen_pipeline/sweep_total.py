@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from greenscreen.provenance import is_measured
+
 from . import kept, provenance, runfolder
 from .records import Attempt
 from .sweep_sessions import GPU_BASES, Session, covered, sessions_of
@@ -64,6 +66,10 @@ COMPUTED = "computed from one power sample per epoch"
 # A total of 0 J: before any run, and where the runs that ended have no figure (energy
 # was spent, unmeasured), so not "nothing spent".
 NO_FIGURE = "no energy figure yet"
+# A figure whose provenance says neither measured, estimated nor computed: none recorded
+# (a summary.json without `source`), "unknown" (a PowerSource of your own that names none).
+# Counted in the total, never as "measured".
+UNRECORDED = "provenance not recorded"
 
 
 @dataclass(frozen=True)
@@ -99,22 +105,27 @@ class SweepTotal:
         return self._of_kind(COMPUTED)
 
     @property
+    def unrecorded_j(self) -> float:
+        """Joules whose provenance names no measurement, estimate or computation."""
+        return self._of_kind(UNRECORDED)
+
+    @property
     def total_j(self) -> float:
-        return self.measured_j + self.computed_j + self.estimated_j
+        return self.measured_j + self.computed_j + self.estimated_j + self.unrecorded_j
 
     @property
     def provenance(self) -> str:
         """measured, estimated, COMPUTED, their mix ("measured + estimated") where more
         than one counts, or NO_FIGURE (before any run, or runs without a figure: no word
         would be true)."""
-        return words_of(self.measured_j, self.estimated_j, self.computed_j)
+        return words_of(self.measured_j, self.estimated_j, self.computed_j, self.unrecorded_j)
 
     def to_json(self) -> dict:
         """analysis.json's `sweep_energy`: the total, its provenance and its parts."""
         sources = sorted({s for (kind, _, s) in self.parts if kind == METER})
         return {"energy_j": self.total_j, "provenance": self.provenance,
                 "measured_j": self.measured_j, "estimated_j": self.estimated_j,
-                "computed_j": self.computed_j,
+                "computed_j": self.computed_j, "unrecorded_j": self.unrecorded_j,
                 "parts": [{"kind": k, "component": c, "source": s, "energy_j": j}
                           for (k, c, s), j in sorted(self.parts.items())],
                 "sessions": self.sessions, "union_s": self.union_s,
@@ -123,12 +134,15 @@ class SweepTotal:
                    if self.unreadable else {})}
 
 
-def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0) -> str:
+def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0,
+             unrecorded_j: float = 0.0) -> str:
     """The budget's words for a total's provenance, here for every total of the sweep:
     each kind that counts, never one word for two ("measured + COMPUTED", "measured +
-    estimated"). `computed_j`: the seed format's joules (COMPUTED), never "measured"."""
+    estimated"). `computed_j`: the seed format's joules (COMPUTED), never "measured";
+    `unrecorded_j`: joules of no recorded provenance (UNRECORDED), never "measured"."""
     named = [name for name, j in (("measured", measured_j), (COMPUTED, computed_j),
-                                  ("estimated", estimated_j)) if j > 0]
+                                  ("estimated", estimated_j), (UNRECORDED, unrecorded_j))
+             if j > 0]
     return " + ".join(named) or NO_FIGURE
 
 
@@ -344,12 +358,16 @@ def computed(source) -> bool:
 
 
 def kind_of(source: str) -> str:
-    """"measured", "estimated" (`provenance.estimated`, in part) or COMPUTED (the seed
-    format's figure, in part): a part's provenance in a word. Never "measured" for a
-    figure computed from power samples."""
+    """"measured" (`provenance.is_measured`: in every part), "estimated"
+    (`provenance.estimated`, in part), COMPUTED (the seed format's figure, in part) or
+    UNRECORDED (none of these: no source recorded, "unknown"): a part's provenance in a
+    word. Never "measured" for a figure computed from power samples, nor for one whose
+    provenance nobody recorded."""
     if provenance.estimated(source):
         return "estimated"
-    return COMPUTED if computed(source) else "measured"
+    if computed(source):
+        return COMPUTED
+    return "measured" if is_measured(source) else UNRECORDED
 
 
 def words(record: dict, text=in_joules, name=str) -> str:

@@ -430,3 +430,24 @@ def test_folders_above_settings_runs_keep_their_energy_in_every_total(tmp_path):
     with contextlib.redirect_stdout(io.StringIO()) as out:
         Progress(2).report(tmp_path, RunReport(1, {"status": "done"}, "done", 1.0))
     assert f"total {whole:.1f} J (estimated)" in out.getvalue()
+
+
+@pytest.mark.parametrize("source", ["", "unknown", "none", "modelled:tdp"])
+def test_energy_of_no_recorded_provenance_is_counted_and_never_called_measured(tmp_path,
+                                                                               source):
+    """A summary.json without `source`, or a PowerSource of your own that names none
+    ("unknown"): the console and page 1 said "290.6 J (measured: ...)"."""
+    assert sweep_total.kind_of(source) == sweep_total.UNRECORDED
+    assert sweep_total.kind_of(SMI) == "measured" and sweep_total.kind_of(ESTIMATE) == \
+        "estimated"
+    sweep = tmp_path / "sweep"
+    write_run(sweep, 0, [(1000.0, 1010.0, {"gpu": 100.0})], {"gpu": SMI})
+    write_run(sweep, 1, [(1020.0, 1030.0, {"gpu": 50.0})], {"gpu": source}, uuid=None)
+    total = sweep_total.of(sweep)
+    assert total.total_j == pytest.approx(150.0) and total.measured_j == pytest.approx(100.0)
+    assert total.unrecorded_j == pytest.approx(50.0)
+    assert total.provenance == "measured + provenance not recorded"
+    only = tmp_path / "only"
+    write_run(only, 0, [(1000.0, 1010.0, {"gpu": 50.0})], {"gpu": source}, uuid=None)
+    assert sweep_total.of(only).provenance == "provenance not recorded"
+    assert "measured" not in sweep_total.of(only).provenance

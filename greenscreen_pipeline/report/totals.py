@@ -67,12 +67,13 @@ def _with_rate(inputs: ReportInputs, source: str) -> str:
     return plain_source(source, 1 / rates.pop() if len(rates) == 1 else None)
 
 
-def final_books(inputs: ReportInputs) -> tuple[float, float]:
-    """The final runs' energy as (measured, estimated) joules, each run by its source
-    (`sweep_total.kind_of`, as analysis's energy by state): never one word for both."""
+def final_books(inputs: ReportInputs) -> tuple[float, float, float]:
+    """The final runs' energy as (measured, estimated, of no recorded provenance) joules,
+    each run by its source (`sweep_total.kind_of`, as analysis's energy by state): never
+    one word for two."""
     kinds = [(e, sweep_total.kind_of(s)) for e, s in inputs.final_figures]
-    return (math.fsum(e for e, k in kinds if k == "measured"),
-            math.fsum(e for e, k in kinds if k == "estimated"))
+    return tuple(math.fsum(e for e, k in kinds if k == kind)
+                 for kind in ("measured", "estimated", sweep_total.UNRECORDED))
 
 
 def dates(inputs: ReportInputs) -> str:
@@ -128,12 +129,13 @@ def energy_row(inputs: ReportInputs) -> tuple[str, float, str]:
     how = sweep_total.words(books, unit.text, sweep_total.kind_of) + (
         f"; the runs' own figures add up to {unit.text(books['runs_own_j'])}"
         if books.get("sessions") else "")
-    measured, estimated = final_books(inputs)
+    measured, estimated, unrecorded = final_books(inputs)
     lead = sweep_total.words_of(books.get("measured_j", 0.0) + measured,
                                 books.get("estimated_j", 0.0) + estimated,
-                                books.get("computed_j", 0.0))
-    spent = (f"final runs {unit.text(final)} ({sweep_total.words_of(measured, estimated)})"
-             if final else "final runs not run yet")
+                                books.get("computed_j", 0.0),
+                                books.get("unrecorded_j", 0.0) + unrecorded)
+    said = sweep_total.words_of(measured, estimated, unrecorded_j=unrecorded)
+    spent = f"final runs {unit.text(final)} ({said})" if final else "final runs not run yet"
     return (f"{unit.text(sweep + final)} in all" + (f" ({lead})" if final else "")
             + f": sweep {unit.text(sweep)} ({how}), {spent}", sweep + final, lead)
 
