@@ -367,17 +367,34 @@ def summary_text(result: dict) -> str:
 
 
 def recommendation_lines(rec: dict, objective: Objective) -> list[str]:
-    aside = rec.get("estimates_set_aside")
+    aside = aside_words(rec)
     if rec.get("rule") == "values":
         return ["recommended (each parameter's best value): " + ", ".join(
             f"{f}={v}" for f, v in rec["parameters"].items()),
             f"  that combination is run {rec['run']}" if rec["run"] else
-            "  no run had that combination; the final run measures it"] + ([
-            f"  on the measured runs' energy: {', '.join(aside)} set aside, their energy an "
-            "estimate, never compared with a measurement"] if aside else [])
+            "  no run had that combination; the final run measures it"] + (
+            [f"  on the energy of {aside}"] if aside else [])
     side = "" if objective.maximise else " above"
     return [f"recommended: run {rec['run']}: {objective.metric} {rec['objective']:.4f} (best "
             f"{rec['best_objective']:.4f}, floor {rec['objective_floor']}{side}), "
-            f"{rec['energy_j']:.1f} J"] + ([
-        f"  among the measured runs: {', '.join(aside)} within the floor too, but their "
-        "energy is an estimate, never compared with a measurement"] if aside else [])
+            f"{rec['energy_j']:.1f} J"] + ([f"  among {aside}"] if aside else [])
+
+
+def aside_words(rec: dict) -> str | None:
+    """The runs the recommendation set aside, in words: "the runs measured
+    (measured:nvml-counter + measured:rapl): 002 set aside, its energy obtained otherwise
+    (measured:nvml-counter), never compared with these"; an estimate beside measurements
+    said as one. None where none was set aside (`recommend._aside_record`)."""
+    aside = rec.get("set_aside") or rec.get("estimates_set_aside")  # the older key
+    if not aside:
+        return None
+    kinds = rec.get("set_aside_kinds") or {}
+    compared = rec.get("compared_kind")
+    theirs = sorted(set(kinds.values()))
+    if not kinds or (all(provenance.estimated(k) for k in theirs)
+                     and compared and not provenance.estimated(compared)):
+        return (f"the measured runs: {', '.join(aside)} set aside, their energy an "
+                "estimate, never compared with a measurement")
+    return (f"the runs whose energy is {compared or 'of one kind'}: {', '.join(aside)} set "
+            f"aside, their energy obtained otherwise ({', '.join(theirs)}), never compared "
+            "with these")

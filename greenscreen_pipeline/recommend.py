@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import provenance, relevance
+from . import relevance
 from .objective import Objective
 from .space import METHOD_DIMENSIONS
 
@@ -33,7 +33,7 @@ def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
         return None
     objective = objective or Objective()
     best, eligible, pick = _pick(ok, floor, objective)
-    set_aside = estimates_set_aside(eligible)
+    aside = set_aside(eligible, ok)
     # The means compare the runs the rule compares: an estimate is not averaged with
     # measurements (a sweep resumed with a GPU after runs without one).
     alike = comparable(ok)
@@ -50,39 +50,68 @@ def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
             **_floor(floor), "eligible_runs": eligible["run"].tolist(),
             "parameters": {f: _plain(pick[f]) for f in factors if f in pick},
             "explanation": why,
-            **({"explanation_estimates_left_out": left_out} if left_out else {}),
-            **({"estimates_set_aside": set_aside} if set_aside else {}),
+            **({"explanation_left_out": left_out} if left_out else {}),
+            **_aside_record(eligible, aside),
             "next": runners_up(ok.drop(pick.name), floor, objective, factors, pick)}
 
 
 def _pick(ok: pd.DataFrame, floor: float, objective: Objective) -> tuple:
     """The rule: the best value, the runs within `floor` of it, the cheapest of them (of
-    the measured ones, where some were measured and some estimated: `comparable`)."""
+    one energy kind, where their energy was obtained in more than one way: `comparable`)."""
     best = best_value(ok, objective)
     eligible = ok[within_floor(ok["objective"], best, floor, objective)]
-    cheapest = comparable(eligible)
+    cheapest = comparable(eligible, ok)
     return best, eligible, cheapest.loc[cheapest["energy_j"].idxmin()]
 
 
-def _estimated(runs: pd.DataFrame) -> pd.Series:
-    """Whether each run's energy is, in part, an estimate (its `source`)."""
+def energy_kinds(runs: pd.DataFrame) -> pd.Series:
+    """How each run's energy was obtained (`comparison.energy_kind` of its `source`:
+    "measured:nvml-counter + measured:rapl", "estimated:cpu-time", "none")."""
+    from .comparison import energy_kind  # lazily: comparison reads the sweep's runs
+
     if "source" not in runs:
-        return pd.Series(False, index=runs.index)
-    return runs["source"].map(lambda s: provenance.estimated(str(s)))
+        return pd.Series("none", index=runs.index)
+    return runs["source"].map(energy_kind)
 
 
-def comparable(eligible: pd.DataFrame) -> pd.DataFrame:
-    """The runs whose energies the rule compares: all of them, or only the measured ones
-    where some were estimated (a sweep resumed with a GPU after runs without one): an
-    estimate is never compared with a measurement, and a CPU-time estimate of a GPU run
-    would win on a figure that leaves the GPU out."""
-    guessed = _estimated(eligible)
-    return eligible[~guessed] if guessed.any() and not guessed.all() else eligible
+def compared_kind(eligible: pd.DataFrame, among: pd.DataFrame | None = None) -> str | None:
+    """The one energy kind whose runs the rule compares where the eligible runs' energy
+    was obtained in more than one way; None where it was obtained one way. Chosen by
+    `relevance.chosen_energy_kind`, the rule of every figure over several runs (measured
+    first, then the kind most runs share), over the runs of `among` (the sweep's finished
+    runs: the kind the rankings compare) whose kind some eligible run has."""
+    kinds = energy_kinds(eligible)
+    if kinds.nunique() < 2:
+        return None
+    pool = kinds if among is None else energy_kinds(among)
+    return relevance.chosen_energy_kind(pool[pool.isin(set(kinds))])
 
 
-def estimates_set_aside(eligible: pd.DataFrame) -> list[str]:
-    """The eligible runs `comparable` leaves out: estimated, beside measured ones."""
-    return sorted(set(eligible["run"]) - set(comparable(eligible)["run"]))
+def comparable(eligible: pd.DataFrame, among: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The runs whose energies the rule compares: all of them, or those of one energy kind
+    (`compared_kind`) where they were obtained otherwise: an estimate is never compared
+    with a measurement (a CPU-time estimate of a GPU run would win on a figure that leaves
+    the GPU out), nor a GPU alone with a GPU and its CPU."""
+    kind = compared_kind(eligible, among)
+    return eligible if kind is None else eligible[energy_kinds(eligible) == kind]
+
+
+def set_aside(eligible: pd.DataFrame, among: pd.DataFrame | None = None) -> list[str]:
+    """The eligible runs `comparable` leaves out: their energy obtained otherwise."""
+    return sorted(set(eligible["run"]) - set(comparable(eligible, among)["run"]))
+
+
+def _aside_record(runs: pd.DataFrame, aside: "list[str] | set[str]") -> dict:
+    """The recommendation's words on the runs it set aside: which, how each one's energy
+    was obtained, and the kind it compared, that of the runs of `runs` not set aside
+    (analysis.recommendation_lines says them)."""
+    if not aside:
+        return {}
+    kinds = energy_kinds(runs).set_axis(runs["run"])
+    kept = set(kinds[~kinds.index.isin(list(aside))])
+    return {"set_aside": sorted(aside),
+            "compared_kind": kept.pop() if len(kept) == 1 else None,
+            "set_aside_kinds": {run: str(kinds.get(run, "none")) for run in sorted(aside)}}
 
 
 def runners_up(rest: pd.DataFrame, floor: float, objective: Objective,
@@ -148,8 +177,8 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
     mask = np.ones(len(ok), bool)
     for f, v in used.items():  # column by column: iterrows cost seconds at 5000 runs
         mask &= (ok[f].astype(str) == str(v)).to_numpy()
-    same = comparable(ok[mask])  # never an estimate picked over a measured run
-    aside |= set(estimates_set_aside(ok[mask]))
+    same = comparable(ok[mask], ok)  # never an estimate picked over a measured run
+    aside |= set(set_aside(ok[mask], ok))
     match = same.loc[same["energy_j"].idxmin()] if not same.empty else None
     best_run = ok["objective"].idxmax() if objective.maximise else ok["objective"].idxmin()
     return {"rule": "values", "run": None if match is None else match["run"],
@@ -158,7 +187,7 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
             "best_objective": best_value(ok, objective), **_floor(floor),
             "parameters": chosen, "based_on": ok.loc[best_run, "run"],
             "evidence": evidence,
-            **({"estimates_set_aside": sorted(aside)} if aside else {})}
+            **_aside_record(ok, aside)}
 
 
 def _judged(runs: pd.DataFrame, groups: list[tuple[dict, pd.Index]], floor: float,
@@ -173,11 +202,12 @@ def _judged(runs: pd.DataFrame, groups: list[tuple[dict, pd.Index]], floor: floa
     best = float(means.max() if objective.maximise else means.min())
     eligible = within_floor(means, best, floor, objective).to_numpy()
     inside = runs.loc[np.concatenate([rows for (_, rows), e in zip(groups, eligible) if e])]
-    guessed = _estimated(runs)  # set aside in every level once the eligible ones mix kinds
-    left = set(runs.loc[guessed, "run"]) if estimates_set_aside(inside) else set()
-    energy = runs["energy_j"].where(~guessed) if left else runs["energy_j"]
+    kind = compared_kind(inside, runs)  # set aside in every level once the eligible ones mix kinds
+    other = energy_kinds(runs) != kind if kind else pd.Series(False, index=runs.index)
+    left = set(runs.loc[other, "run"])
+    energy = runs["energy_j"].where(~other) if left else runs["energy_j"]
     for level, rows in groups:
-        level["mean_energy_j"] = float(energy[rows].mean())  # NaN: only estimates here
+        level["mean_energy_j"] = float(energy[rows].mean())  # NaN: only other kinds here
         if left:  # the mean is of fewer runs than the level's
             level["energy_runs"] = int(energy[rows].notna().sum())
     pick = min((lv for lv, e in zip(levels, eligible) if e and not np.isnan(lv["mean_energy_j"])),

@@ -74,7 +74,7 @@ def test_a_configuration_estimated_in_every_repeat_stays_an_estimate(tmp_path):
     assert "1 estimated:cpu-time" in result["energy_rankings_left_out"]
     assert other["energy_set_aside"] == [] and "energy_set_aside" not in result["repeats"]
     rec = result["recommendation"]  # the estimate is set aside beside the measured mean
-    assert rec["run"] == "000" and rec["estimates_set_aside"] == ["002"]
+    assert rec["run"] == "000" and rec["set_aside"] == ["002"]
 
 
 def values_sweep(folder: Path, runs: list[tuple[float, float, str]]) -> Path:
@@ -90,7 +90,7 @@ def test_the_values_rule_compares_measured_means_and_picks_a_measured_run(tmp_pa
                                                (0.05, 100.0, MEASURED), (0.05, 10.0, ESTIMATE)])
     rec = analysis.analyze(mixed, rule="values")["recommendation"]
     assert rec["parameters"] == {"lr": 0.01} and rec["run"] == "000"
-    assert rec["estimates_set_aside"] == ["003"]
+    assert rec["set_aside"] == ["003"]
     levels = {lv["value"]: lv for lv in rec["evidence"]["lr"]}
     assert levels[0.05]["mean_energy_j"] == pytest.approx(100.0)
     assert (levels[0.05]["runs"], levels[0.05]["energy_runs"]) == (2, 1)
@@ -100,7 +100,7 @@ def test_the_values_rule_compares_measured_means_and_picks_a_measured_run(tmp_pa
     result = analysis.analyze(alike, rule="values")
     rec = result["recommendation"]
     assert rec["parameters"] == {"lr": 0.01} and rec["run"] == "000"
-    assert rec["energy_j"] == pytest.approx(60.0) and rec["estimates_set_aside"] == ["001"]
+    assert rec["energy_j"] == pytest.approx(60.0) and rec["set_aside"] == ["001"]
     assert "001 set aside, their energy an estimate" in analysis.summary_text(result)
 
 
@@ -187,5 +187,5 @@ def test_a_component_measured_where_the_total_was_in_part_estimated_ranks_as_mea
     result = analysis.analyze(tmp_path, component="gpu")
     rec = result["recommendation"]
     assert rec["run"] == "001" and rec["energy_j"] == pytest.approx(500.0)
-    assert not rec.get("estimates_set_aside")
+    assert not rec.get("set_aside")
     assert result["sources"] == ["measured:nvml-counter"]

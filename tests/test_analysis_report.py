@@ -215,23 +215,27 @@ def test_a_pick_of_the_baseline_s_own_configuration_claims_no_saving(tmp_path):
     assert "against the baseline" not in first
 
 
-def test_an_estimated_baseline_is_not_compared_with_a_measured_pick(tmp_path):
+@pytest.mark.parametrize("theirs, why", [
+    ("estimated:cpu-time", "an estimate is never compared with a measurement"),
+    # both measured, by two meters: the words said "an estimate" of neither
+    ("measured:nvml-counter", "one meter's figure is never compared with another's")])
+def test_an_estimated_baseline_is_not_compared_with_a_measured_pick(tmp_path, theirs, why):
     # page 1 said "used 305 J, +422 % against the baseline" of an estimate and a measurement
     for i, (energy, acc) in enumerate([(58.4, 0.75), (305.0, 0.95)]):
         write_run(tmp_path / f"{i:03d}", {"batch_size": 16 * (i + 1), "model": "ffnn"},
                   energy=energy, power=50.0, acc=acc)
     summary = tmp_path / "000" / "summary.json"
-    summary.write_text(summary.read_text().replace("measured:nvidia-smi", "estimated:cpu-time"))
+    summary.write_text(summary.read_text().replace("measured:nvidia-smi", theirs))
     result = analysis.analyze(tmp_path)
     assert result["recommendation"]["run"] == "001"
     first = " ".join(page_texts(report.build(tmp_path, tmp_path / "r.pdf"))[0].split())
     assert ("The recommended configuration (run 001) used 305 J at accuracy 0.950; its energy "
             "is not compared with the baseline's (000), which was obtained otherwise "
-            "(measured:nvidia-smi here, estimated:cpu-time there): an estimate is never "
-            "compared with a measurement.") in first
+            f"(measured:nvidia-smi here, {theirs} there): {why}.") in first
     assert "%" not in first.split("Totals")[0].split("No final comparison")[0]
-    assert ("The runs' energy was obtained in 2 ways (estimated:cpu-time: 1 run; "
-            "measured:nvidia-smi: 1 run): this front places them side by side") in first
+    assert ("The runs' energy was obtained in 2 ways (" + "; ".join(sorted(
+        [f"{theirs}: 1 run", "measured:nvidia-smi: 1 run"])) + "): this front places them "
+        "side by side") in first
 
 
 def test_the_report_of_the_original_pipeline_s_folders(tmp_path):

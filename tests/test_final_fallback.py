@@ -220,8 +220,34 @@ def test_an_estimated_run_is_not_recommended_over_measured_ones_by_its_estimate(
                                   "measured:nvidia-smi", "measured:nvidia-smi"],
                        "lr": [0.1, 0.01, 0.01, 0.05]})
     rec = recommend(ok, 0.02, ["lr"], Objective())
-    assert rec["run"] == "003" and rec["estimates_set_aside"] == ["001"]
-    assert "001 within the floor too, but their energy is an estimate" in \
+    assert rec["run"] == "003" and rec["set_aside"] == ["001"]
+    assert "among the measured runs: 001 set aside, their energy an estimate, never " \
+           "compared with a measurement" in \
         "\n".join(analysis.recommendation_lines(rec, Objective()))
     alike = recommend(ok.assign(source="estimated:cpu-time"), 0.02, ["lr"], Objective())
-    assert alike["run"] == "001" and "estimates_set_aside" not in alike  # all estimated
+    assert alike["run"] == "001" and "set_aside" not in alike  # all estimated
+
+
+def test_a_run_measured_otherwise_is_not_recommended_over_the_others_by_its_figure():
+    """Run 002's GPU alone (74 J, NVML) won against GPU + CPU figures (NVML + RAPL) of the
+    same kind of runs, with nothing said, where the rankings set it aside."""
+    import pandas as pd
+
+    from greenscreen_pipeline import analysis
+    from greenscreen_pipeline.objective import Objective
+    from greenscreen_pipeline.recommend import recommend
+
+    both = "measured:nvml-counter + measured:rapl;attributed:cpu-time-share"
+    ok = pd.DataFrame({"run": ["000", "001", "002", "003"],
+                       "objective": [0.90, 0.80, 0.95, 0.95],
+                       "energy_j": [100.0, 90.0, 74.4, 120.0],
+                       "source": [both, both, "measured:nvml-counter", both],
+                       "lr": [0.1, 0.01, 0.05, 0.02]})
+    rec = recommend(ok, 0.02, ["lr"], Objective())
+    assert rec["run"] == "003" and rec["set_aside"] == ["002"]
+    assert rec["compared_kind"] == "measured:nvml-counter + measured:rapl"
+    assert rec["set_aside_kinds"] == {"002": "measured:nvml-counter"}
+    assert "  among the runs whose energy is measured:nvml-counter + measured:rapl: 002 set " \
+           "aside, their energy obtained otherwise (measured:nvml-counter), never compared " \
+           "with these" in analysis.recommendation_lines(rec, Objective())
+    assert recommend(ok.assign(source=both), 0.02, ["lr"], Objective())["run"] == "002"

@@ -198,4 +198,4 @@ def test_the_recommendation_s_explanation_averages_no_estimate_with_measurements
     assert rec["run"] == "002"
     assert rec["explanation"]["batch_size"]["mean_energy_j_others"] == 62.0
     assert rec["explanation"]["lr"]["mean_energy_j_others"] == 100.0
-    assert rec["explanation_estimates_left_out"] == ["001"]
+    assert rec["explanation_left_out"] == ["001"]

@@ -116,8 +116,11 @@ def _obtained_unlike(inputs: ReportInputs, run: str, against: str) -> str | None
     kinds = sorted({energy_kind(row.get("source")) for row in others} - {pick})
     if not kinds:
         return None
+    why = ("an estimate is never compared with a measurement"
+           if any(estimated(k) for k in [pick, *kinds]) else
+           "one meter's figure is never compared with another's")
     return (f"{name}, which was obtained otherwise ({pick} here, {', '.join(kinds)} there): "
-            "an estimate is never compared with a measurement")
+            f"{why}")
 
 
 def _median_left_out(inputs: ReportInputs, others: int) -> str | None:
