@@ -235,7 +235,12 @@ def _difference(rec: list[float], base: list[float]) -> dict:
         return stats.ttest_rel(r, b).confidence_interval(CONFIDENCE)
 
     mean = float(np.mean(rec) - np.mean(base)) if rec else None
-    return _estimate(mean, len(rec), interval, rec, base)
+    found = _estimate(mean, len(rec), interval, rec, base)
+    if "reason" not in found and rec and np.ptp(np.subtract(rec, base)) == 0:  # point or inf
+        found.update(ci95=None, reason=f"the two sides differ by the same amount on each of "
+                     f"the {len(rec)} seeds: no spread in the difference to form an interval "
+                     "from")
+    return found
 
 
 def _saving(rec: list[float], base: list[float]) -> dict:
@@ -249,16 +254,16 @@ def _saving(rec: list[float], base: list[float]) -> dict:
                 f"{float(np.mean(base)):g} J over its {len(rec)} seed(s): no saving is a "
                 "fraction of it"}
     mean = float(1 - np.mean(rec) / np.mean(base)) if rec else None
-    found = _estimate(mean, len(rec), interval, rec, base)
-    if found["mean"] is not None and found["ci95"] is None and "reason" not in found:
-        found["reason"] = (f"the baseline's energy varies too much over its {len(rec)} "
-                           "seeds for a bounded interval of the saving")
-    return found
+    return _estimate(mean, len(rec), interval, rec, base, unbounded=(
+        f"the baseline's energy varies too much over its {len(rec)} seeds for a bounded "
+        "interval of the saving"))
 
 
-def _estimate(mean: float | None, n: int, interval, *samples) -> dict:
+def _estimate(mean: float | None, n: int, interval, *samples,
+              unbounded: str | None = None) -> dict:
     """{"mean": mean, "ci95": [low, high] from `interval(*samples)`}; ci95 None with the
-    reason below MIN_SEEDS, and None where the interval is not finite."""
+    reason below MIN_SEEDS or where no sample varies, and None (with `unbounded` as its
+    reason) where the interval is not finite."""
     if not n:
         return {"mean": None, "ci95": None, "reason": "no seed finished"}
     if n < MIN_SEEDS:
@@ -268,11 +273,17 @@ def _estimate(mean: float | None, n: int, interval, *samples) -> dict:
                 f"{'is' if n == 1 else 'are'} usable (finished on both sides, with an "
                 "objective value and an energy figure)"}
     arrays = [np.asarray(s, dtype=float) for s in samples]
-    if all(np.ptp(a) == 0 for a in arrays):  # no spread: t is 0/0, the interval a point
-        return {"mean": mean, "ci95": [mean, mean] if mean is not None else None}
-    low, high = interval(*arrays)
-    finite = low is not None and math.isfinite(low) and math.isfinite(high)
-    return {"mean": mean, "ci95": [float(low), float(high)] if finite else None}
+    if all(np.ptp(a) == 0 for a in arrays):  # no spread: t is 0/0
+        # A point "95 % CI 50.0 to 50.0 %" claimed a certainty that n seeds cannot give;
+        # identical figures on every seed are more likely a counter that did not move.
+        return {"mean": mean, "ci95": None, "reason": f"its {n} seeds gave identical "
+                "figures: no seed-to-seed spread to form an interval from"}
+    with np.errstate(all="ignore"):  # a spread of 0 in the differences: t is inf
+        low, high = interval(*arrays)
+    if low is not None and math.isfinite(low) and math.isfinite(high):
+        return {"mean": mean, "ci95": [float(low), float(high)]}
+    return {"mean": mean, "ci95": None} if unbounded is None else {
+        "mean": mean, "ci95": None, "reason": unbounded}
 
 
 def fieller_ratio_interval(a, b, confidence: float = CONFIDENCE) -> tuple:
@@ -327,6 +338,14 @@ def stand_in(doc: dict) -> str | None:
     """The run compared in the recommendation's place where `final` passed it over
     (final.py), or None: the recommendation itself is compared."""
     return doc.get("final_run") if doc.get("passed_over") else None
+
+
+def method_in_short(name: str) -> str:
+    """How the intervals were computed, in one sentence for page 1 (`method` in full)."""
+    return (f"The intervals are {CONFIDENCE * 100:.0f} % intervals over seeds paired by "
+            "seed: the saving's is 1 - Fieller's interval for the ratio of the mean "
+            f"energies, the {name} change's a paired Student t interval (none below "
+            f"{MIN_SEEDS} seeds; final/comparison.json has the method in full).")
 
 
 def method(name: str, split_differs: str | None = None) -> dict:

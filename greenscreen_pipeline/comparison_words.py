@@ -40,10 +40,19 @@ def outcome_words(doc: dict, objective: Objective) -> str:
     """The final comparison in one sentence, as the console and page 1 both say it: the
     saving (`saving_words`), the objective's change, and that the energy was estimated
     where it was (an estimate is never called measured)."""
-    sources = [source for side in SIDES for source in (doc.get(side) or {}).get("source", [])]
     return (saving_words(doc) + change_words(doc.get("objective_change") or {}, objective)
-            + (" (energy estimated, not measured)" if estimated(sources) else "")
-            + left_out_words(doc))
+            + estimated_words(doc) + left_out_words(doc))
+
+
+def estimated_words(doc: dict) -> str:
+    """" (energy estimated, not measured)" where both sides' energy is, in part, an
+    estimate; where one side's is, that side named (the other's was measured)."""
+    guessed = [side for side in SIDES if estimated((doc.get(side) or {}).get("source", []))]
+    if not guessed:
+        return ""
+    if len(guessed) == len(SIDES):
+        return " (energy estimated, not measured)"
+    return f" (the {guessed[0]} side's energy estimated, not measured)"
 
 
 def left_out_words(doc: dict) -> str:
@@ -87,4 +96,9 @@ def _compared(doc: dict) -> str:
 
 
 def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.1f}"
+    """A fraction in percent, one decimal; under 0.1 % with one significant digit, so that
+    no figure reads "0.0 % more" or "-0.0"."""
+    pct = fraction * 100
+    if abs(pct) >= 0.05:
+        return f"{pct:.1f}"
+    return number(pct, 1) if pct else "0"

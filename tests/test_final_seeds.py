@@ -207,8 +207,12 @@ def test_page_one_states_the_noise_floor_and_warns_below_the_tolerance(tmp_path)
     texts = [re.sub("<[^>]+>", "", p.text) for p in answer.final_comparison(inputs)]
     assert texts[0] == ("Final runs against the baseline: " + comparison_words.saving_words(doc)
                         + "; accuracy -5.3 pt (95 % CI -16.5 pt to +5.9 pt).")
-    assert "final recommended runs (3 seeds): accuracy 0.05" in texts[1]
-    assert texts[2].startswith("Warning: the recommendation's tolerance (settings.accuracy_floor "
+    assert texts[1] == ("The intervals are 95 % intervals over seeds paired by seed: the "
+                        "saving's is 1 - Fieller's interval for the ratio of the mean "
+                        "energies, the accuracy change's a paired Student t interval (none "
+                        "below 3 seeds; final/comparison.json has the method in full).")
+    assert "final recommended runs (3 seeds): accuracy 0.05" in texts[2]
+    assert texts[3].startswith("Warning: the recommendation's tolerance (settings.accuracy_floor "
                                "0.02) is below the seed-to-seed spread of accuracy (0.05")
     inputs = ReportInputs(tmp_path, {"recommendation": {"objective_floor": 0.1}},
                           pd.DataFrame())
@@ -326,6 +330,18 @@ def test_the_sweep_s_repeated_configurations_give_a_noise_floor_without_final_ru
     assert texts[2].startswith("Warning: ")
 
 
+def test_repeats_of_zero_joules_give_no_energy_spread(tmp_path):
+    """Two repeats at 0 J: page 1 said "energy nan % of the mean"."""
+    runs = pd.DataFrame({"run": ["000", "001", "002"], "status": ["done"] * 3,
+                         "lr": [0.1, 0.2, 0.1], "objective": [0.80, 0.85, 0.90],
+                         "energy_j": [0.0, 50.0, 0.0]})
+    inputs = ReportInputs(tmp_path, {"recommendation": {"objective_floor": 0.02}}, runs)
+    spread = inputs.repeat_spread()
+    assert spread["configurations"] == 1 and spread["energy_cv"] is None
+    texts = " ".join(re.sub("<[^>]+>", "", p.text) for p in answer.final_comparison(inputs))
+    assert "nan" not in texts and "accuracy 0.0707" in texts
+
+
 def test_a_final_run_that_failed_is_kept_until_retry_failed(tmp_path):
     """Every `final` trained a failed final seed again (it read "not done"), silently, and
     `final --retry-failed` was refused: failed runs are kept and said, as in the sweep."""
@@ -354,7 +370,7 @@ def test_a_baseline_of_zero_joules_has_no_saving_and_says_why():
     """A baseline whose energy reads 0 J: "uses inf % more energy than the baseline ...
     but the baseline's energy varies too much", though it did not vary at all (review)."""
     energy = {"recommended": [80.0, 84.0, 90.0], "baseline": [0.0, 0.0, 0.0]}
-    accuracy = {"recommended": [0.90, 0.91, 0.89], "baseline": [0.91, 0.92, 0.90]}
+    accuracy = {"recommended": [0.90, 0.91, 0.89], "baseline": [0.91, 0.93, 0.90]}
     doc = comparison.compare(runs_of(energy, accuracy), [8, 9, 10], Objective())
     assert doc["energy_saving"]["mean"] is None
     said = comparison_words.saving_words(doc)
@@ -374,3 +390,53 @@ def test_too_few_usable_seeds_are_not_called_too_few_finished():
     assert doc["energy_saving"]["reason"] == (
         "an interval needs at least 3 seeds (settings.final_seeds), and 2 are usable "
         "(finished on both sides, with an objective value and an energy figure)")
+
+
+def test_seeds_with_identical_figures_claim_no_interval():
+    """Every seed at 50 J against 100 J: "saves 50.0 % (95 % CI 50.0 to 50.0 %, 3 seeds)",
+    a certainty 3 seeds cannot give (identical joules are more likely a stuck counter)."""
+    energy = {"recommended": [50.0] * 3, "baseline": [100.0] * 3}
+    accuracy = {"recommended": [0.90, 0.91, 0.92], "baseline": [0.89, 0.90, 0.91]}
+    doc = comparison.compare(runs_of(energy, accuracy), [0, 1, 2], Objective())
+    saving, change = doc["energy_saving"], doc["objective_change"]
+    assert saving["mean"] == pytest.approx(0.5) and saving["ci95"] is None
+    assert saving["reason"] == ("its 3 seeds gave identical figures: no seed-to-seed spread "
+                                "to form an interval from")
+    assert doc["recommended"]["energy_j"]["ci95"] is None
+    # each seed 0.01 better: the differences have no spread, the t interval is infinite
+    assert change["ci95"] is None and change["reason"].startswith(
+        "the two sides differ by the same amount on each of the 3 seeds")
+    said = comparison_words.outcome_words(doc, Objective())
+    assert said.startswith("no saving could be shown: the recommendation saves 50.0 % of the "
+                           "baseline's energy over 3 seeds, but its 3 seeds gave identical")
+    assert "accuracy +1.0 pt (no interval: the two sides differ by the same amount" in said
+
+
+def test_a_saving_near_zero_is_never_a_signed_zero():
+    """"uses 0.0 % more energy (95 % CI 0.0 to 0.0 % more)", "-0.0 to 0.1 %", and page 1's
+    "-0 % against the baseline"."""
+    accuracy = {"recommended": [0.90, 0.91, 0.92], "baseline": [0.89, 0.90, 0.91]}
+    energy = {"recommended": [100.03, 100.04, 100.05], "baseline": [100.0, 100.01, 100.02]}
+    said = comparison_words.saving_words(comparison.compare(runs_of(energy, accuracy),
+                                                            [0, 1, 2], Objective()))
+    assert "0.0 %" not in said and "-0.0" not in said
+    assert said.startswith("no saving: the recommendation uses 0.03 % more energy than the "
+                           "baseline (95 % CI 0.03 to 0.03 % more, 3 seeds)"), said
+    assert answer._change(75.3, 75.5) == "-0.3 %" and answer._change(75.5, 75.5) == "0 %"
+    assert answer._change(50.0, 100.0) == "-50 %" and answer._change(1.0, 0.0) == "n/a"
+
+
+def test_the_estimated_side_is_the_one_named_estimated():
+    """The recommended side measured, the baseline's estimated: "(energy estimated, not
+    measured)" said of both."""
+    energy = {"recommended": [80.0, 84.0, 90.0], "baseline": [100.0, 103.0, 110.0]}
+    accuracy = {"recommended": [0.90, 0.91, 0.89], "baseline": [0.91, 0.92, 0.90]}
+    one = comparison.compare(runs_of(energy, accuracy, {"baseline": "estimated:cpu-time"}),
+                             [0, 1, 2], Objective())
+    assert comparison_words.estimated_words(one) == \
+        " (the baseline side's energy estimated, not measured)"
+    both = comparison.compare(runs_of(energy, accuracy, {s: "estimated:cpu-time" for s in
+                                                         energy}), [0, 1, 2], Objective())
+    assert comparison_words.estimated_words(both) == " (energy estimated, not measured)"
+    assert comparison_words.estimated_words(comparison.compare(
+        runs_of(energy, accuracy), [0, 1, 2], Objective())) == ""

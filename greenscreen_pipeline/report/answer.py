@@ -9,7 +9,7 @@ from reportlab.platypus import Spacer
 
 from .. import budget, collect, relevance, search_cost
 from ..analysis import component_of
-from ..comparison import SIDES, energy_kind
+from ..comparison import SIDES, energy_kind, method_in_short
 from ..comparison_words import outcome_words
 from ..objective import Objective
 from ..provenance import estimated
@@ -25,7 +25,14 @@ RELEVANCE_FROM = 3  # runs the relevance tests need (relevance.relevance: fewer,
 
 
 def _change(new: float, old: float) -> str:
-    return f"{(new / old - 1) * 100:+.0f} %" if old else "n/a"
+    """"-31 %": new against old; under 0.5 % with one significant digit ("-0.3 %"), not
+    a signed zero ("-0 %")."""
+    if not old:
+        return "n/a"
+    pct = (new / old - 1) * 100
+    if abs(pct) >= 0.5:
+        return f"{pct:+.0f} %"
+    return f"{pct:+.1g} %" if pct else "0 %"
 
 
 def headline(inputs: ReportInputs) -> str:
@@ -272,7 +279,9 @@ def final_comparison(inputs: ReportInputs) -> list:
     part = component_of(inputs.analysis)
     whole = f" (their total energy, not the {part.upper()}'s alone)" if part else ""
     text = f"Final runs against the baseline{whole}: {outcome_words(doc, inputs.objective)}."
-    return [para(text, markup="b"), *passed_over(doc), *noise_floor(inputs)]
+    how = [para(method_in_short(inputs.objective.metric))] if any(  # where one is stated
+        (doc.get(k) or {}).get("ci95") for k in ("energy_saving", "objective_change")) else []
+    return [para(text, markup="b"), *passed_over(doc), *how, *noise_floor(inputs)]
 
 
 def passed_over(doc: dict) -> list:

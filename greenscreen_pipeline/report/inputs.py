@@ -234,7 +234,9 @@ class ReportInputs:
         groups = [g for _, g in self.ok.groupby(dims, dropna=False) if len(g) > 1]
         if not groups:
             return None
-        alike = [same for same in (repeats.one_kind(g)[0] for g in groups) if len(same) > 1]
+        # A mean of 0 J (runs whose meter saw nothing) has no spread relative to it: "nan %".
+        alike = [same for same in (repeats.one_kind(g)[0] for g in groups)
+                 if len(same) > 1 and same["energy_j"].mean() > 0]
         return {"configurations": len(groups), "runs": sum(len(g) for g in groups),
                 "objective_sd": _pooled_sd([g["objective"] for g in groups]),
                 "energy_configurations": len(alike),
