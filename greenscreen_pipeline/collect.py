@@ -91,6 +91,10 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
     summary = RunSummary()
     if folder.is_seed_format():
         energy, power, duration = folder.seed_energy()
+        missing, epochs = folder.seed_power_gaps()
+        if missing:
+            notes.append(f"logs.csv has no power reading (gpu_power_W) in {missing} of its "
+                         f"{epochs} epochs: its energy is unknown, not the other epochs' sum")
         try:  # done where the original pipeline finished it, else skipped (runfolder)
             outcome = folder.seed_outcome()
         except Unreadable as exc:

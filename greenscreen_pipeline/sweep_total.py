@@ -283,8 +283,10 @@ def _read(folder: runfolder.RunFolder, signature: tuple | None) -> "_Run | None"
             from .collect import SEED_SOURCE
 
             nowhere = (math.nan, math.nan)  # `_covered`: 0, so all of it counts OWN
-            return _Run(signature, [(nowhere, frozenset(),
-                                     [("gpu", folder.seed_energy()[0], SEED_SOURCE)])])
+            joules = folder.seed_energy()[0]  # NaN: an epoch without a reading, as a run's
+            return _Run(signature, [(nowhere, frozenset(),  # NaN component: left out, said
+                                     [("gpu", joules, SEED_SOURCE)] if math.isfinite(joules)
+                                     else [])])
     except (runfolder.Unreadable, OSError, ValueError, KeyError, IndexError):
         return None
     return _Run(signature, [

@@ -490,3 +490,30 @@ def test_the_report_s_dates_and_hardware_count_every_final_seed(tmp_path):
     inputs = ReportInputs.read(tmp_path)
     assert dates(inputs).endswith("to 2023-11-14 23:14 UTC")  # final/baseline-s2's end
     assert "NVIDIA H100" in totals_text(tmp_path)
+
+
+def test_an_original_folder_with_epochs_missing_their_power_has_no_energy_figure(tmp_path):
+    """10 of run 002's 50 epochs without a power reading ([N/A]): its energy was the other
+    epochs' sum, 20 % low, ranked as whole with no word."""
+    import shutil
+
+    from greenscreen_pipeline.runfolder import RunFolder
+
+    shutil.copytree(SEED_RUNS, tmp_path / "seed", ignore=shutil.ignore_patterns("*.md"))
+    logs = tmp_path / "seed" / "002" / "logs.csv"
+    whole = RunFolder(logs.parent).seed_energy()[0]
+    lines = logs.read_text().splitlines()
+    for i in range(5, 15):  # epoch rows 3..12: the header and "pre" come first
+        cells = lines[i].split(",")
+        cells[6] = "[N/A]"
+        lines[i] = ",".join(cells)
+    logs.write_text("\n".join(lines) + "\n")
+    assert whole > 0 and math.isnan(RunFolder(logs.parent).seed_energy()[0])
+    assert RunFolder(logs.parent).seed_power_gaps() == (10, 50)
+    result = analysis.analyze(tmp_path / "seed")
+    assert "002" not in [r["run"] for r in result["top_energy"]]
+    assert {"run": "002", "warning": "logs.csv has no power reading (gpu_power_W) in 10 of "
+            "its 50 epochs: its energy is unknown, not the other epochs' sum"} in \
+        result["warnings"]
+    total = result["sweep_energy"]
+    assert math.isfinite(total["energy_j"]) and total["energy_j"] > 0  # the others count

@@ -516,7 +516,7 @@ def test_a_claim_whose_pid_another_process_took_since_is_stale(tmp_path):
     import time
 
     from greenscreen_pipeline.executors import claims
-    from greenscreen_pipeline.runfolder import process_start
+    from greenscreen_pipeline.processes import process_start
 
     out = tmp_path / "sweep"
     path = claims.claim_path(out, 0)

@@ -16,8 +16,9 @@ import socket
 import time
 from pathlib import Path
 
+from ..processes import process_start, recorded_alive
 from ..run import ownership
-from ..runfolder import RunFolder, process_start, recorded_alive
+from ..runfolder import RunFolder
 
 # Writing a claim's one line takes milliseconds, on shared storage too: an empty claim this
 # old is not being written.
