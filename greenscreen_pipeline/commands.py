@@ -48,6 +48,7 @@ def load_config(args: argparse.Namespace) -> space.SweepConfig:
         "slurm_partition": option("partition"), "slurm_time": option("time"),
         "slurm_account": option("account"), "slurm_parallel": option("parallel"),
         "ray_address": option("address"), "retry_failed": option("retry_failed")})
+    folder_or_none(Path(config.settings["sweep_dir"]), "--sweep-dir (settings.sweep_dir)")
     if args.command in TRAINS:
         runnable.check_trainable(config)
         space.check_data_path(config, class_sizes=args.command in STARTS_SWEEP,
@@ -183,6 +184,18 @@ def batch_size_of(config: space.SweepConfig, args: argparse.Namespace) -> int | 
     if args.executor == "slurm":
         return config.settings["slurm_parallel"] or None
     return getattr(args, "workers", None)
+
+
+def folder_or_none(path: Path, flag: str) -> None:
+    """Raises UsageError where `path`, or a folder it would be made in, is a file: `sweep`
+    ended in FileExistsError's traceback after its probe, `final` in another, `check` said
+    nothing and `status` "no sweep yet"."""
+    for there in (path, *path.parents):
+        if there.is_dir():
+            return
+        if there.exists():
+            inside = "" if there == path else f" to make {path} in"
+            raise UsageError(f"{flag}: {there} is a file, not a folder{inside}; name a folder")
 
 
 def swept(sweep_dir: Path) -> Path:
@@ -325,6 +338,7 @@ def _report(config: space.SweepConfig, out: str | None, analysis: str | None = N
 
     sweep_dir = swept(sweep_dir or Path(config.settings["sweep_dir"]))
     pdf = Path(out or Path("report") / f"{sweep_dir.name}.pdf")
+    folder_or_none(pdf.parent, "--out")
     if pdf.is_dir():  # said before the PDF is built, not after
         raise UsageError(f"--out {pdf} is a folder: --out names the PDF file, e.g. "
                          f"--out {pdf / sweep_dir.name}.pdf")

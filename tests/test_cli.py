@@ -150,3 +150,27 @@ def test_a_keras_backend_keras_does_not_know_is_one_error_before_any_work(
     assert not (tmp_path / "s").exists()  # nothing started
     assert cli.main(["status", "--config", config, "--sweep-dir", str(tmp_path)]) == 2
     assert "KERAS_BACKEND" not in capsys.readouterr().err  # status imports no backend
+
+
+def test_a_sweep_folder_that_is_a_file_is_one_error_for_every_command(tmp_path, capsys):
+    """`sweep` ended in FileExistsError's traceback after its probe, `final` in another,
+    `check` said nothing and `status` "no sweep yet"; `report --out` under a file too."""
+    from greenscreen_pipeline import cli
+
+    (tmp_path / "config.yaml").write_text("configuration: {model: {values: [ffnn]}}\n")
+    config = str(tmp_path / "config.yaml")
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder\n")
+    for command in ("check", "sweep", "final", "status", "analyze", "report"):
+        for where, what in ((afile, afile), (afile / "sub", f"{afile} is a file, not a folder "
+                                                           f"to make {afile / 'sub'} in")):
+            assert cli.main([command, "--config", config, "--sweep-dir", str(where)]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"greenscreen: --sweep-dir (settings.sweep_dir): {what}"), \
+                (command, err)
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    assert cli.main(["report", "--config", config, "--sweep-dir", str(sweep), "--out",
+                     str(afile / "x.pdf")]) == 2
+    assert capsys.readouterr().err.endswith(f"greenscreen: --out: {afile} is a file, not a "
+                                            "folder; name a folder\n")
