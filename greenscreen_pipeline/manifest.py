@@ -24,6 +24,7 @@ from .search import halving
 from .settings_table import SETTINGS
 from .space import BASELINE, ENTRY_DIMENSIONS, SweepConfig
 from .user_code import is_entry, resolved
+from .yamlload import shown
 
 FILE = "sweep.json"
 # Recorded when a sweep starts and kept for its life, not compared on resume: the batch
@@ -74,8 +75,9 @@ def record(config: SweepConfig, sweep_dir: Path, batch_size: int | None = None) 
     mine = _jsonable({"seed": config.settings["seed"], "space": config.space})
     old = read_json(manifest)
     if old is not None and not same_sweep(old, mine):
-        raise OtherSweep(f"{sweep_dir} holds a sweep with another seed or search space; pass "
-                         "another --sweep-dir (or delete that folder).")
+        raise OtherSweep(f"{sweep_dir} holds a sweep with another seed or search space "
+                         f"({first_difference(old, mine)}); pass another --sweep-dir (or "
+                         "delete that folder).")
     code = code_of(config)
     if old is not None and old.get("settings") is not None:  # older ones: no settings
         _same_training(sweep_dir, old, config.settings, config.path, code)
@@ -286,6 +288,23 @@ def same_sweep(old: dict, mine: dict) -> bool:
     baseline = _jsonable({dim: [BASELINE[dim]] for dim in added if dim in BASELINE})
     return old.get("seed") == mine["seed"] and (
         {**old.get("space", {}), **baseline} == mine["space"])
+
+
+def first_difference(old: dict, mine: dict) -> str:
+    """The first key path where this config's seed or space differs from the recorded
+    sweep's, with both values: "configuration.units: this sweep [64, 8], this config
+    [64, 16]" (`same_sweep`'s question, answered in words)."""
+    if old.get("seed") != mine["seed"]:
+        return f"settings.seed: this sweep {old.get('seed')!r}, this config {mine['seed']!r}"
+    theirs, ours = old.get("space", {}), mine["space"]
+    for dim in sorted(set(theirs) | set(ours)):
+        if dim not in theirs and ours[dim] == _jsonable([BASELINE.get(dim)]):
+            continue  # a dimension added since, at the value those runs trained with
+        if theirs.get(dim) != ours.get(dim):
+            said = lambda v: "not in it" if v is None else shown(v)  # noqa: E731
+            return (f"configuration.{dim}: this sweep {said(theirs.get(dim))}, this config "
+                    f"{said(ours.get(dim))}")
+    return "the seed and space as recorded differ"
 
 
 def _jsonable(d: dict) -> dict:

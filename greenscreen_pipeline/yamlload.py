@@ -33,13 +33,13 @@ class ConfigError(UsageError, ValueError):
     prefix = "bad config: "
 
     def __init__(self, path: str, where: str, given: Any, allowed: str) -> None:
-        super().__init__(f"{path}: {where}: got {_shown(given)}; allowed: {allowed}.")
+        super().__init__(f"{path}: {where}: got {shown(given)}; allowed: {allowed}.")
         self.where, self.given, self.allowed = where, given, allowed
 
 
 # What an error shows of the value it got: a long list in full, or YAML aliases nested
 # eight deep (438 bytes of config.yaml), printed a 351 MB line.
-def _shown(given: Any) -> str:
+def shown(given: Any) -> str:
     shown = reprlib.Repr()  # attributes, not arguments: Python 3.11's Repr takes none
     shown.maxlevel, shown.maxstring, shown.maxother, shown.maxlong = 3, 120, 120, 60
     shown.maxtuple = shown.maxlist = shown.maxdict = shown.maxset = 8

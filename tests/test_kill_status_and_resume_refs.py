@@ -212,3 +212,25 @@ def test_an_edit_before_any_run_finished_is_taken_as_the_sweeps_code(tmp_path, c
     with caplog.at_level("WARNING", logger="greenscreen.pipeline"):
         record(proj, out, "loop:train")
     assert len(caplog.records) == 1
+
+
+def test_another_space_is_refused_naming_the_first_key_that_differs(tmp_path):
+    """"holds a sweep with another seed or search space" named neither the key nor the
+    values, where an --epochs mismatch names both."""
+    out = tmp_path / "sweep"
+    out.mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text("configuration:\n  lr: {values: [0.01, 0.1]}\n  units_x: {values: [64, 8]}\n"
+                    "settings: {seed: 3}\n")
+    manifest.record(space.load(path), out)
+    path.write_text(path.read_text().replace("[64, 8]", "[64, 16]"))
+    with pytest.raises(manifest.OtherSweep) as refused:
+        manifest.record(space.load(path), out)
+    assert f"{out} holds a sweep with another seed or search space (configuration.units_x: " \
+           "this sweep [64, 8], this config [64, 16]); pass another --sweep-dir" in \
+        str(refused.value)
+    path.write_text(path.read_text().replace("[64, 16]", "[64, 8]").replace("seed: 3",
+                                                                           "seed: 4"))
+    with pytest.raises(manifest.OtherSweep, match=r"\(settings\.seed: this sweep 3, this "
+                                                  r"config 4\)"):
+        manifest.record(space.load(path), out)
