@@ -106,8 +106,12 @@ def test_lengths_and_values_that_are_not_finite(tmp_path, body, found):
 
 def test_a_model_whose_output_does_not_fit_the_classes(tmp_path):
     config = study(tmp_path, GOOD_X + "    return x, np.arange(200) % 3\n", extra=2)
+    text = mistakes(config)
     assert ":mlp returned a model whose output per sample has shape (5,); allowed: (3,), " \
-           "one value per class (your function gets num_classes=3)" in mistakes(config)
+           "one value per class (your function gets num_classes=3)" in text
+    # your def named once: a run's failure said the pipeline's models.py:86 instead
+    model = next(tmp_path.glob("probemodel*.py"))
+    assert text.count(f"(def at {model}:4)") == 1 and "models.py" not in text
 
 
 def test_num_classes_smaller_than_the_labels_is_one_error_not_a_traceback(tmp_path, capsys):
@@ -270,3 +274,20 @@ def test_your_code_calling_sys_exit_is_one_error_naming_it(tmp_path):
     text = mistakes(config)
     assert f"{module}:mlp: module {module!r} does not import: it raised SystemExit at import: " \
         f"2 ({tmp_path / module}.py:3)" in text
+
+
+def test_a_run_whose_model_does_not_fit_names_your_def(tmp_path):
+    """A run (the probe passed on run 000's configuration) failed with "ModelError: ...
+    (greenscreen_pipeline/run/models.py:86)": the pipeline's line, said as where to fix."""
+    import numpy as np
+
+    from greenscreen_pipeline.run import models, training
+    from greenscreen_pipeline.run.data import Splits
+
+    config = space.load(study(tmp_path, GOOD_X + "    return x, np.arange(200) % 3\n",
+                              extra=1))
+    model = next(tmp_path.glob("probemodel*.py"))
+    x, y = np.zeros((6, 8), "float32"), np.arange(6) % 3
+    with pytest.raises(models.ModelError) as failed:
+        training.build_model(config.run(0), Splits(x, y, x, y, x, y, 3), 1, config.folder)
+    assert str(failed.value).endswith(f"(your function gets num_classes=3) (def at {model}:4)")

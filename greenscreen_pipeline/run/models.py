@@ -56,6 +56,15 @@ def build(name: str, input_shape: tuple, num_classes: int, cfg: dict,
     return keras.Model(inputs, outputs, name=name)
 
 
+def defined_words(name: str, config_dir: "str | Path | None") -> str:
+    """" (def at model.py:12)": where your model function `name` is defined; "" for a
+    built-in model or where that is unknown."""
+    if not user_code.is_entry(name):
+        return ""
+    where = user_code.defined_at(user_code.load(name, "model", config_dir or "."))
+    return f" (def at {where})" if where else ""
+
+
 def known_output_shape(net: keras.Model, input_shape: tuple) -> tuple:
     """The model's output shape without its batch axis (`output_shape`); a model Keras
     cannot build before a call (a subclassed model, a Sequential without an `Input`) is

@@ -259,9 +259,15 @@ def build_model(cfg: dict, run_data: "RunData | Splits", epochs: int,
                                 len(run_data.x_train), cfg["batch_size"])
     else:
         steps, samples, size = run_data.steps_per_epoch, run_data.num_samples, run_data.batch_size
-    net = models.build(cfg["model"], run_data.input_shape, run_data.num_classes, cfg, config_dir)
-    shape = models.known_output_shape(net, run_data.input_shape)
-    models.check_outputs(shape, run_data.num_classes, objective.classification, cfg["model"])
+    try:
+        net = models.build(cfg["model"], run_data.input_shape, run_data.num_classes, cfg,
+                           config_dir)
+        shape = models.known_output_shape(net, run_data.input_shape)
+        models.check_outputs(shape, run_data.num_classes, objective.classification,
+                             cfg["model"])
+    except (models.ModelError, models.NotAModel) as exc:  # our check of what yours returned:
+        # its traceback has no line of yours, so the message names your def
+        raise type(exc)(f"{exc}{models.defined_words(cfg['model'], config_dir)}") from None
     if cfg["internal"] == "pre_quantization":
         net.quantize("float8")
     model = recipe.wrap(cfg, net, steps, epochs, samples)
