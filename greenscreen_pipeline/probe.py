@@ -230,8 +230,8 @@ def _model(yours, run_data, cfg: dict, objective: Objective, config: space.Sweep
             return [], [f"{name}: {exc}{at(key)}"]
     try:
         built = training.build_model(yours, run_data, epochs, config.folder, objective)
-    except (models.ModelError, models.NotAModel) as exc:  # it names your function and def
-        return [], [f"{exc}{at(key)}"]
+    except (models.ModelError, models.NotAModel) as exc:  # the message names your function
+        return [], [f"{getattr(exc, 'plain', exc)}{at(key, defined)}"]
     except (Exception, SystemExit) as exc:
         return [], [raised(call, exc) + params_hint(exc, yours) + at(key, defined, exc)]
     x, y = small_batch(run_data.train)

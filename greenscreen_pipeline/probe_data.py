@@ -25,6 +25,20 @@ def data_mistakes(prepared, objective: Objective, name: str) -> list[str]:
 
     if isinstance(prepared.data, user_data.Streams):
         return _stream_mistakes(prepared, objective, name)
+    mistakes = not_finite_mistakes(prepared, name)
+    if objective.classification:
+        mistakes += _missing_classes(prepared, name)
+    return mistakes
+
+
+def not_finite_mistakes(prepared, name: str) -> list[str]:
+    """Each array split's x or y that holds NaN or infinite values, in words; a run asks
+    too (`training.read_data`), for a configuration the probe did not try, before it
+    trains an epoch into a NaN loss that reads as "diverged"."""
+    from .run import user_data
+
+    if isinstance(prepared.data, user_data.Streams):
+        return []
     mistakes = []
     for split, x, y in _splits(prepared):
         what = f"{name}()" + (f"[{split!r}]" if prepared.given else f" ({split} split)")
@@ -33,8 +47,6 @@ def data_mistakes(prepared, objective: Objective, name: str) -> list[str]:
             if bad:
                 mistakes.append(f"{what}: {part} holds {bad} value(s) that are NaN or "
                                 "infinite; allowed: finite numbers")
-    if objective.classification:
-        mistakes += _missing_classes(prepared, name)
     return mistakes
 
 

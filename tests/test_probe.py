@@ -111,7 +111,7 @@ def test_a_model_whose_output_does_not_fit_the_classes(tmp_path):
            "one value per class (your function gets num_classes=3)" in text
     # your def named once: a run's failure said the pipeline's models.py:86 instead
     model = next(tmp_path.glob("probemodel*.py"))
-    assert text.count(f"(def at {model}:4)") == 1 and "models.py" not in text
+    assert text.count(f"def at {model}:4)") == 1 and "models.py" not in text
 
 
 def test_num_classes_smaller_than_the_labels_is_one_error_not_a_traceback(tmp_path, capsys):
@@ -291,3 +291,26 @@ def test_a_run_whose_model_does_not_fit_names_your_def(tmp_path):
     with pytest.raises(models.ModelError) as failed:
         training.build_model(config.run(0), Splits(x, y, x, y, x, y, 3), 1, config.folder)
     assert str(failed.value).endswith(f"(your function gets num_classes=3) (def at {model}:4)")
+
+
+def test_a_run_whose_data_is_not_finite_fails_before_training_naming_your_function(tmp_path):
+    """NaN in x for a configuration the probe did not try: the run trained an epoch and
+    was reported "Diverged: loss became nan in epoch 1", nothing pointing at the data."""
+    from greenscreen_pipeline import user_code
+    from greenscreen_pipeline.objective import Objective
+    from greenscreen_pipeline.run import training
+
+    body = GOOD_X + "    x[3, 2] = np.nan if params['batch_size'] == 16 else 0.5\n" \
+                    "    return x, np.arange(200) % 3\n"
+    config = space.load(study(tmp_path, body))
+    data = next(tmp_path.glob("probedata*.py"))
+    cfg = config.run(0)
+    with pytest.raises(DataError) as failed:
+        training.read_data(cfg, config.settings, user_code.TrackedParams(cfg), Objective(), 0,
+                           config.folder)
+    assert f"{data.stem}:load() (test split): x holds 1 value(s) that are NaN or infinite; " \
+           "allowed: finite numbers" in str(failed.value)
+    assert str(failed.value).endswith(f"(def at {data}:4)")
+    fine = {**cfg, "batch_size": 32}
+    training.read_data(fine, config.settings, user_code.TrackedParams(fine), Objective(), 0,
+                       config.folder)

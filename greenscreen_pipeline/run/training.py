@@ -39,7 +39,7 @@ from . import (
     seeding,
     user_data,
 )
-from .data import Splits
+from .data import DataError, Splits
 from .stop_callbacks import HoldSignals, StopOnSignal
 
 
@@ -215,9 +215,16 @@ def read_data(cfg: dict, settings: dict, yours: user_code.TrackedParams, objecti
                                             settings["image_size"], cfg["partitioning"],
                                             split_seed)
         return user_data.Prepared(splits, cached=cached)
+    from ..probe_data import not_finite_mistakes
+
     function = user_code.load(cfg["dataset"], "dataset", config_dir)
-    return user_data.prepare(function(yours), objective, cfg["partitioning"], split_seed,
-                             cfg["dataset"])
+    prepared = user_data.prepare(function(yours), objective, cfg["partitioning"], split_seed,
+                                 cfg["dataset"])
+    mistakes = not_finite_mistakes(prepared, cfg["dataset"])
+    if mistakes:  # the probe saw run 000's configuration only
+        where = user_code.defined_at(function)
+        raise DataError("; ".join(mistakes) + (f" (def at {where})" if where else ""))
+    return prepared
 
 
 def batch_data(prepared: user_data.Prepared, cfg: dict, read: set[str], objective: Objective,
@@ -267,7 +274,9 @@ def build_model(cfg: dict, run_data: "RunData | Splits", epochs: int,
                              cfg["model"])
     except (models.ModelError, models.NotAModel) as exc:  # our check of what yours returned:
         # its traceback has no line of yours, so the message names your def
-        raise type(exc)(f"{exc}{models.defined_words(cfg['model'], config_dir)}") from None
+        named = type(exc)(f"{exc}{models.defined_words(cfg['model'], config_dir)}")
+        named.plain = str(exc)  # the probe names the key path and the def in one bracket
+        raise named from None
     if cfg["internal"] == "pre_quantization":
         net.quantize("float8")
     model = recipe.wrap(cfg, net, steps, epochs, samples)
