@@ -91,7 +91,8 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
     summary = RunSummary()
     if folder.is_seed_format():
         energy, power, duration = folder.seed_energy()
-        missing, epochs = folder.seed_power_gaps()
+        joules = folder.seed_epoch_joules()
+        missing, epochs = sum(map(math.isnan, joules)), len(joules)
         if missing:
             notes.append(f"logs.csv has no power reading (gpu_power_W) in {missing} of its "
                          f"{epochs} epochs: its energy is unknown, not the other epochs' sum")

@@ -25,6 +25,9 @@ def _why(run: dict) -> str:
     if _missing(run.get("objective")):
         return ("done, but no value of the objective (in results.json, parameters.yaml or "
                 "logs.csv's last epoch)")
+    if run.get("format") == "seed":  # the original pipeline's: no summary.json at all
+        return ("done, but no energy figure (logs.csv lacks a power reading in some epochs: "
+                "analysis.json's warnings say how many)")
     return "done, but no energy figure (summary.json is missing, unreadable or has none)"
 
 

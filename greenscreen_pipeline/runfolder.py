@@ -229,23 +229,22 @@ class RunFolder:
     def seed_energy(self) -> tuple[float, float, float]:
         """(energy J, mean power W, duration s) of an original pipeline's folder: one
         nvidia-smi reading per epoch row, times the time since the previous row. The
-        energy is NaN where an epoch has no reading (`seed_power_gaps`): summing the
+        energy is NaN where an epoch has no reading (`seed_epoch_joules`): summing the
         others gave a figure 20 % low, ranked as if whole."""
         stamps, epoch, power = self._seed_rows()
-        joules = [w * (b - a).total_seconds() for w, a, b, e  # as logs() computes it
-                  in zip(power[1:], stamps, stamps[1:], epoch[1:]) if e]
+        joules = self.seed_epoch_joules()
         watts = [w for w, e in zip(power, epoch) if e and not math.isnan(w)]
         last = next((s for s, e in zip(reversed(stamps), reversed(epoch)) if e), stamps[-1])
         return (math.fsum(joules) if not any(map(math.isnan, joules)) else math.nan,
                 math.fsum(watts) / len(watts) if watts else math.nan,
                 (last - stamps[0]).total_seconds())
 
-    def seed_power_gaps(self) -> tuple[int, int]:
-        """(epochs without a power reading, epochs) of an original pipeline's folder: the
-        epoch rows after the first whose gpu_power_W is missing or "[N/A]"."""
-        _, epoch, power = self._seed_rows()
-        counted = [w for w, e in zip(power[1:], epoch[1:]) if e]
-        return sum(map(math.isnan, counted)), len(counted)
+    def seed_epoch_joules(self) -> list[float]:
+        """Each epoch's energy in an original pipeline's folder: its reading times the time
+        since the previous row; NaN where its gpu_power_W is missing or "[N/A]"."""
+        stamps, epoch, power = self._seed_rows()
+        return [w * (b - a).total_seconds() for w, a, b, e  # as logs() computes it
+                in zip(power[1:], stamps, stamps[1:], epoch[1:]) if e]
 
     def _seed_rows(self) -> tuple[list, list[bool], list[float]]:
         """logs.csv's (time stamps, whether each row is an epoch's, power readings)."""

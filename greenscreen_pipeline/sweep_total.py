@@ -86,6 +86,9 @@ class SweepTotal:
     # Runs whose summary.json could not be read: what they spent is not in the total
     # (the budget then starts no run: `budget.allows_next`).
     unreadable: tuple = ()
+    # Original pipeline's runs with epochs without a power reading: their known epochs
+    # count (energy already spent is never dropped), a lower bound, and the total says so.
+    partial: tuple = ()
 
     def _of_kind(self, kind: str) -> float:
         return math.fsum(j for (_, _, s), j in self.parts.items() if kind_of(s) == kind)
@@ -131,7 +134,9 @@ class SweepTotal:
                 "sessions": self.sessions, "union_s": self.union_s,
                 "source": " + ".join(sources) or None, "runs_own_j": self.runs_own_j,
                 **({"unreadable_runs": [f"{i:03d}" for i in self.unreadable]}
-                   if self.unreadable else {})}
+                   if self.unreadable else {}),
+                **({"partial_runs": [f"{i:03d}" for i in self.partial]}
+                   if self.partial else {})}
 
 
 def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0,
@@ -198,6 +203,7 @@ class Totals:
             parts[(METER, "gpu", str(s["source"]))] += float(s["energy_j"])
         own: list[float] = []
         unreadable: list[int] = []
+        partial: list[int] = []
         now_ns = time.time_ns()
         # Added up in run, attempt and component order, as ever: the same floats each time.
         for i in runfolder.present(sweep_dir, EVERY_RUN):
@@ -208,9 +214,11 @@ class Totals:
             for key, joules in run.shares_under(books):
                 parts[key] += joules
             own.extend(run.own)
+            if run.partial:
+                partial.append(i)
         return SweepTotal(dict(parts), len(recorded),
                           math.fsum(float(s.get("union_s") or 0.0) for s in recorded),
-                          math.fsum(own), tuple(unreadable))
+                          math.fsum(own), tuple(unreadable), tuple(partial))
 
     def _sessions(self, sweep_dir: Path) -> tuple[list[dict], tuple]:
         """The ledger's sessions the total uses, and their windows (`_covered`'s books)."""
@@ -250,6 +258,7 @@ class _Run:
     signature: tuple | None
     attempts: list  # [((t_start, t_end), uuids, [(component, joules, source)])]
     shares: list | None = None
+    partial: bool = False  # an original pipeline's run with epochs without a reading
 
     @cached_property
     def own(self) -> list[float]:
@@ -283,10 +292,10 @@ def _read(folder: runfolder.RunFolder, signature: tuple | None) -> "_Run | None"
             from .collect import SEED_SOURCE
 
             nowhere = (math.nan, math.nan)  # `_covered`: 0, so all of it counts OWN
-            joules = folder.seed_energy()[0]  # NaN: an epoch without a reading, as a run's
-            return _Run(signature, [(nowhere, frozenset(),  # NaN component: left out, said
-                                     [("gpu", joules, SEED_SOURCE)] if math.isfinite(joules)
-                                     else [])])
+            epochs = folder.seed_epoch_joules()
+            known = math.fsum(j for j in epochs if not math.isnan(j))
+            return _Run(signature, [(nowhere, frozenset(), [("gpu", known, SEED_SOURCE)])],
+                        partial=any(map(math.isnan, epochs)))
     except (runfolder.Unreadable, OSError, ValueError, KeyError, IndexError):
         return None
     return _Run(signature, [
@@ -402,4 +411,8 @@ def words(record: dict, text=in_joules, name=str) -> str:
         lead += ", in part an estimate" if (record.get("measured_j", 0)
                                             + record.get("computed_j", 0)) > 0 else \
             ", not a measurement"
+    lacking = record.get("partial_runs")
+    if lacking:
+        said.append(f"run(s) {', '.join(lacking)} counted over the epochs that have a power "
+                    "reading only, so the total is a lower bound")
     return f"{lead}: " + ("; ".join(said) or "no run has recorded its energy")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from greenscreen_pipeline import analysis, collect, report
+from greenscreen_pipeline import analysis, collect, report, sweep_total
 
 SEED_RUNS = Path(__file__).parent / "fixtures" / "seed-runs"
 
@@ -509,11 +509,23 @@ def test_an_original_folder_with_epochs_missing_their_power_has_no_energy_figure
         lines[i] = ",".join(cells)
     logs.write_text("\n".join(lines) + "\n")
     assert whole > 0 and math.isnan(RunFolder(logs.parent).seed_energy()[0])
-    assert RunFolder(logs.parent).seed_power_gaps() == (10, 50)
+    epochs = RunFolder(logs.parent).seed_epoch_joules()
+    assert len(epochs) == 50 and sum(map(math.isnan, epochs)) == 10
     result = analysis.analyze(tmp_path / "seed")
     assert "002" not in [r["run"] for r in result["top_energy"]]
     assert {"run": "002", "warning": "logs.csv has no power reading (gpu_power_W) in 10 of "
             "its 50 epochs: its energy is unknown, not the other epochs' sum"} in \
         result["warnings"]
+    # Energy already spent is never dropped: its 40 known epochs count, said as a bound.
     total = result["sweep_energy"]
-    assert math.isfinite(total["energy_j"]) and total["energy_j"] > 0  # the others count
+    others = [RunFolder(f).seed_energy()[0] for f in sorted((tmp_path / "seed").iterdir())
+              if f.is_dir() and f.name != "002"]
+    known = math.fsum(j for j in epochs if not math.isnan(j))
+    assert total["energy_j"] == pytest.approx(math.fsum(others) + known)
+    assert total["partial_runs"] == ["002"]
+    assert {"run": "002", "status": "done", "reason": "done, but no energy figure (logs.csv "
+            "lacks a power "
+            "reading in some epochs: analysis.json's warnings say how many)"} in \
+        result["left_out"]
+    assert "run(s) 002 counted over the epochs that have a power reading only, so the total " \
+           "is a lower bound" in sweep_total.words(total)
