@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from .provenance import field_of, parts
 SIDES = ("recommended", "baseline")
 CONFIDENCE = 0.95
 MIN_SEEDS = 3  # fewer seeds give no interval worth stating
+POINT = 1e-9  # an interval narrower than this (relative) is a point: no spread, none stated
 FILE = "comparison.json"
 _SEED_FOLDER = re.compile(r"(recommended|baseline|fallback-\d+)-s\d+")
 
@@ -236,10 +238,10 @@ def _difference(rec: list[float], base: list[float]) -> dict:
 
     mean = float(np.mean(rec) - np.mean(base)) if rec else None
     found = _estimate(mean, len(rec), interval, rec, base)
-    if "reason" not in found and rec and np.ptp(np.subtract(rec, base)) == 0:  # point or inf
-        found.update(ci95=None, reason=f"the two sides differ by the same amount on each of "
-                     f"the {len(rec)} seeds: no spread in the difference to form an interval "
-                     "from")
+    if found["ci95"] is None and "reason" not in found:  # differences all equal: t is inf
+        found["reason"] = (f"the two sides differ by the same amount on each of the "
+                           f"{len(rec)} seeds: no spread in the difference to form an "
+                           "interval from")
     return found
 
 
@@ -278,9 +280,15 @@ def _estimate(mean: float | None, n: int, interval, *samples,
         # identical figures on every seed are more likely a counter that did not move.
         return {"mean": mean, "ci95": None, "reason": f"its {n} seeds gave identical "
                 "figures: no seed-to-seed spread to form an interval from"}
-    with np.errstate(all="ignore"):  # a spread of 0 in the differences: t is inf
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # judged by width below:
+        warnings.simplefilter("ignore", RuntimeWarning)  # SciPy's "nearly identical data"
         low, high = interval(*arrays)
     if low is not None and math.isfinite(low) and math.isfinite(high):
+        if high - low <= POINT * max(1.0, abs(mean or 0.0)):  # a ratio that never varies,
+            # or differences equal but for rounding (1.1e-16): a point again
+            return {"mean": mean, "ci95": None, "reason": f"over its {n} seeds the figure "
+                    "does not vary (the sides move in step): no seed-to-seed spread to form "
+                    "an interval from"}
         return {"mean": mean, "ci95": [float(low), float(high)]}
     return {"mean": mean, "ci95": None} if unbounded is None else {
         "mean": mean, "ci95": None, "reason": unbounded}

@@ -84,8 +84,12 @@ def change_words(change: dict, objective: Objective) -> str:
 
 
 def _signed(value: float, points: bool) -> str:
-    """A change with its sign: "+0.4 pt" of accuracy, "-0.012" of another metric."""
-    return f"{value * 100:+.1f} pt" if points else ("+" if value >= 0 else "") + number(value)
+    """A change with its sign: "+0.4 pt" of accuracy, "-0.012" of another metric; "0 pt"
+    where it rounds to nothing (not "-0.0 pt")."""
+    if points:
+        small = _pct(value)
+        return ("0" if small == "0" else ("+" if value > 0 else "") + small) + " pt"
+    return ("+" if value >= 0 else "") + number(value)
 
 
 def _compared(doc: dict) -> str:
@@ -101,4 +105,4 @@ def _pct(fraction: float) -> str:
     pct = fraction * 100
     if abs(pct) >= 0.05:
         return f"{pct:.1f}"
-    return number(pct, 1) if pct else "0"
+    return number(pct, 1) if abs(pct) >= 0.001 else "0"  # not "-1e-5" of rounding noise

@@ -403,27 +403,37 @@ def test_seeds_with_identical_figures_claim_no_interval():
     assert saving["reason"] == ("its 3 seeds gave identical figures: no seed-to-seed spread "
                                 "to form an interval from")
     assert doc["recommended"]["energy_j"]["ci95"] is None
-    # each seed 0.01 better: the differences have no spread, the t interval is infinite
-    assert change["ci95"] is None and change["reason"].startswith(
-        "the two sides differ by the same amount on each of the 3 seeds")
+    # each seed 0.01 better: the differences have no spread (but for rounding)
+    assert change["ci95"] is None and change["reason"] == (
+        "over its 3 seeds the figure does not vary (the sides move in step): no seed-to-seed "
+        "spread to form an interval from")
+    # a saving that is the same fraction on every seed: Fieller's interval is a point
+    steady = comparison.compare(runs_of({"recommended": [50.0, 60.0, 70.0], "baseline": [
+        100.0, 120.0, 140.0]}, accuracy), [0, 1, 2], Objective())["energy_saving"]
+    assert steady["mean"] == pytest.approx(0.5) and steady["ci95"] is None
     said = comparison_words.outcome_words(doc, Objective())
     assert said.startswith("no saving could be shown: the recommendation saves 50.0 % of the "
                            "baseline's energy over 3 seeds, but its 3 seeds gave identical")
-    assert "accuracy +1.0 pt (no interval: the two sides differ by the same amount" in said
+    assert "accuracy +1.0 pt (no interval: over its 3 seeds the figure does not vary" in said
 
 
 def test_a_saving_near_zero_is_never_a_signed_zero():
     """"uses 0.0 % more energy (95 % CI 0.0 to 0.0 % more)", "-0.0 to 0.1 %", and page 1's
     "-0 % against the baseline"."""
     accuracy = {"recommended": [0.90, 0.91, 0.92], "baseline": [0.89, 0.90, 0.91]}
-    energy = {"recommended": [100.03, 100.04, 100.05], "baseline": [100.0, 100.01, 100.02]}
+    energy = {"recommended": [100.03, 100.05, 100.04], "baseline": [100.0, 100.01, 100.02]}
     said = comparison_words.saving_words(comparison.compare(runs_of(energy, accuracy),
                                                             [0, 1, 2], Objective()))
     assert "0.0 %" not in said and "-0.0" not in said
-    assert said.startswith("no saving: the recommendation uses 0.03 % more energy than the "
-                           "baseline (95 % CI 0.03 to 0.03 % more, 3 seeds)"), said
+    assert said == ("no saving: the recommendation uses 0.03 % more energy than the baseline "
+                    "(95 % CI 0.005 to 0.1 % more, 3 seeds)"), said
     assert answer._change(75.3, 75.5) == "-0.3 %" and answer._change(75.5, 75.5) == "0 %"
     assert answer._change(50.0, 100.0) == "-50 %" and answer._change(1.0, 0.0) == "n/a"
+    assert answer._change(75.500001, 75.5) == "0 %"  # not "+1e-06 %"
+    assert comparison_words._pct(-1e-7) == "0" and comparison_words._pct(-0.0004) == "-0.04"
+    assert comparison_words._signed(-0.0001, True) == "-0.01 pt"  # was "-0.0 pt"
+    assert comparison_words._signed(-1e-9, True) == "0 pt"
+    assert comparison_words._signed(0.004, True) == "+0.4 pt"
 
 
 def test_the_estimated_side_is_the_one_named_estimated():

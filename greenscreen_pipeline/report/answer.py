@@ -32,7 +32,7 @@ def _change(new: float, old: float) -> str:
     pct = (new / old - 1) * 100
     if abs(pct) >= 0.5:
         return f"{pct:+.0f} %"
-    return f"{pct:+.1g} %" if pct else "0 %"
+    return f"{pct:+.1g} %" if abs(pct) >= 0.05 else "0 %"
 
 
 def headline(inputs: ReportInputs) -> str:
