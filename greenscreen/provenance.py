@@ -40,7 +40,8 @@ def is_estimated(source) -> bool:
 
 
 def is_measured(source) -> bool:
-    """Whether a figure of this provenance is a measurement in every part: it starts
-    measured and no part is an estimate ("measured:rapl + estimated:cpu-time", a CPU
-    measured in one attempt and estimated in another, is not)."""
-    return str(source or "").startswith("measured") and not is_estimated(source)
+    """Whether a figure of this provenance is a measurement in every part: each part's
+    base "measured:..." ("measured:rapl + estimated:cpu-time", a CPU measured in one
+    attempt and estimated in another, is not; nor is a part of unknown provenance)."""
+    pieces = parts(source)  # every part measured: "measured:rapl + unknown" is not
+    return bool(pieces) and all(base_of(p).startswith("measured") for p in pieces)

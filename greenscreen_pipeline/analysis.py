@@ -392,9 +392,10 @@ def aside_words(rec: dict) -> str | None:
     compared = rec.get("compared_kind")
     theirs = sorted(set(kinds.values()))
     if not kinds or (all(provenance.estimated(k) for k in theirs)
-                     and compared and not provenance.estimated(compared)):
+                     and compared and is_measured(compared)):
         return (f"the measured runs: {', '.join(aside)} set aside, their energy an "
                 "estimate, never compared with a measurement")
-    return (f"the runs whose energy is {compared or 'of one kind'}: {', '.join(aside)} set "
-            f"aside, their energy obtained otherwise ({', '.join(theirs)}), never compared "
-            "with these")
+    said = {"none": "of no recorded provenance", None: "of one kind"}
+    return (f"the runs whose energy is {said.get(compared, compared)}: {', '.join(aside)} "
+            f"set aside, their energy obtained otherwise ({', '.join(theirs)}), never "
+            "compared with these")

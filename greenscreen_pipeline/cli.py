@@ -265,7 +265,7 @@ def check_backend(command: str) -> None:
     from greenscreen.validation import did_you_mean
 
     given = os.environ.get("KERAS_BACKEND")
-    if command in IMPORTS_BACKEND and given is not None and given not in KERAS_BACKENDS:
+    if command in IMPORTS_BACKEND and given and given not in KERAS_BACKENDS:  # "": Keras's
         near = did_you_mean(given.lower(), KERAS_BACKENDS)
         raise UsageError(f"KERAS_BACKEND={given!r} is not valid; allowed: "
                          f"{', '.join(KERAS_BACKENDS)}{near}")

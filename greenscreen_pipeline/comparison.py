@@ -368,7 +368,9 @@ def method(name: str, split_differs: str | None = None) -> dict:
                     "mean (scipy.stats.ttest_1samp), the objective's paired difference "
                     "(scipy.stats.ttest_rel), and the saving as 1 - Fieller's interval for "
                     "the ratio of the paired means; exact for normal seed-to-seed noise; "
-                    f"none below {MIN_SEEDS} seeds",
+                    f"none below {MIN_SEEDS} seeds, nor where the figure does not vary "
+                    "from seed to seed (a point interval would claim a certainty the seeds "
+                    "cannot give)",
         "pairing": f"by seed: the recommended and the baseline run of seed k share their "
                    f"{data}, and trained one after the other, so the intervals are "
                    "of paired seeds and a drift of the machine hits both alike",

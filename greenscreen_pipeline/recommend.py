@@ -36,7 +36,8 @@ def recommend(ok: pd.DataFrame, floor: float, factors: list[str],
     aside = set_aside(eligible, ok)
     # The means compare the runs the rule compares: an estimate is not averaged with
     # measurements (a sweep resumed with a GPU after runs without one).
-    alike = comparable(ok)
+    kinds = energy_kinds(ok)
+    alike = ok[kinds == kinds.loc[pick.name]]  # the kind the pick was compared in
     why = {}
     for f in factors:
         mine = alike[alike[f].astype(str) == str(pick[f])]["energy_j"].mean()
@@ -156,9 +157,9 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
     be one no run tried: then only the final run measures it. A range (`continuous`:
     factor -> log scale) is judged in up to four bins of equal runs (`_bins`), and the
     chosen bin names the value of its middle run. Energies are compared as the run rule
-    compares them (`comparable`): where the eligible values' runs were in part measured,
-    every value's mean energy is of its measured runs, and the matching run is the
-    cheapest measured one; the estimates left out are `estimates_set_aside`.
+    compares them (`comparable`): where the eligible values' runs mix energy kinds,
+    every value's mean energy is of its runs of the kind compared, and the matching run
+    is the cheapest of that kind; the runs left out are `set_aside`.
     """
     if ok.empty:
         return None

@@ -61,8 +61,8 @@ def _by_kind(row: pd.Series) -> dict[str, float]:
     `energy_<c>_j`, measured figures only) are measured joules, the rest estimated (the
     state's words read "estimated" for 97 % measured joules before)."""
     source, energy = row.get("source"), pd.to_numeric(row.get("energy_j"), errors="coerce")
-    if not isinstance(source, str) or source in ("", "none"):
-        return {}
+    if not isinstance(source, str) or source in ("", "none"):  # no provenance recorded:
+        return {} if pd.isna(energy) else {UNRECORDED: float(energy)}  # never "measured"
     energy = 0.0 if pd.isna(energy) else float(energy)
     kind = kind_of(source)
     measured = math.fsum(float(v) for c in COMPONENTS

@@ -150,6 +150,8 @@ def test_a_keras_backend_keras_does_not_know_is_one_error_before_any_work(
     assert not (tmp_path / "s").exists()  # nothing started
     assert cli.main(["status", "--config", config, "--sweep-dir", str(tmp_path)]) == 2
     assert "KERAS_BACKEND" not in capsys.readouterr().err  # status imports no backend
+    monkeypatch.setenv("KERAS_BACKEND", "")  # empty: Keras's default, as Keras reads it
+    assert cli.main(["check", "--no-probe", "--config", config]) == 0
 
 
 def test_a_sweep_folder_that_is_a_file_is_one_error_for_every_command(tmp_path, capsys):

@@ -251,3 +251,31 @@ def test_a_run_measured_otherwise_is_not_recommended_over_the_others_by_its_figu
            "aside, their energy obtained otherwise (measured:nvml-counter), never compared " \
            "with these" in analysis.recommendation_lines(rec, Objective())
     assert recommend(ok.assign(source=both), 0.02, ["lr"], Objective())["run"] == "002"
+
+
+def test_the_explanation_and_the_words_follow_the_kind_the_pick_was_compared_in():
+    """The explanation's means used the kind chosen over every run, not the pick's: it
+    left the recommended run itself out; "the measured runs" was said of figures of no
+    recorded provenance."""
+    import pandas as pd
+
+    from greenscreen_pipeline import analysis
+    from greenscreen_pipeline.objective import Objective
+    from greenscreen_pipeline.recommend import recommend
+
+    both = "measured:nvml-counter + measured:rapl;attributed:cpu-time-share"
+    ok = pd.DataFrame({"run": ["000", "001", "002", "003"],
+                       "objective": [0.80, 0.81, 0.95, 0.95],
+                       "energy_j": [100.0, 90.0, 80.0, 85.0],
+                       "source": [both, both, "measured:nvml-counter",
+                                  "measured:nvml-counter"], "lr": [0.1, 0.01, 0.05, 0.02]})
+    rec = recommend(ok, 0.02, ["lr"], Objective())
+    assert rec["run"] == "002" and rec["explanation"]["lr"]["mean_energy_j_with"] == 80.0
+    assert rec["explanation_left_out"] == ["000", "001"]
+    unknown = ok.assign(source=["none", "estimated:cpu-time", "none", "none"],
+                        objective=[0.95, 0.95, 0.95, 0.80])
+    said = "\n".join(analysis.recommendation_lines(recommend(unknown, 0.02, ["lr"],
+                                                             Objective()), Objective()))
+    assert "the measured runs" not in said and "among the runs whose energy is of no " \
+        "recorded provenance: 001 set aside, their energy obtained otherwise " \
+        "(estimated:cpu-time)" in said

@@ -314,3 +314,28 @@ def test_a_run_whose_data_is_not_finite_fails_before_training_naming_your_functi
     fine = {**cfg, "batch_size": 32}
     training.read_data(fine, config.settings, user_code.TrackedParams(fine), Objective(), 0,
                        config.folder)
+
+
+def test_a_model_of_several_inputs_or_of_no_zeros_input_is_built_or_left_to_fit():
+    """Zeros shaped (1, *input_shape) broke a run whose streams give several inputs (a
+    tuple or dict of shapes: TypeError), and a model whose first layer reads text."""
+    import keras
+
+    from greenscreen_pipeline.run import models
+
+    class Two(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = keras.layers.Dense(3), keras.layers.Dense(3)
+
+        def call(self, x):
+            first, second = (x["p"], x["q"]) if isinstance(x, dict) else x
+            return keras.ops.softmax(self.a(first) + self.b(second))
+
+    class Text(keras.Model):
+        def call(self, x):
+            raise TypeError("this model reads strings")
+
+    assert models.known_output_shape(Two(), ((4,), (5,))) == (3,)
+    assert models.known_output_shape(Two(), {"p": (4,), "q": (2,)}) == (3,)
+    assert models.known_output_shape(Text(), (4,)) is None  # fit builds it, as Keras would

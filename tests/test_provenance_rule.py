@@ -16,6 +16,8 @@ SOURCES = [  # (source, estimated in part, measured in every part)
     ("estimated:cpu-time;attributed:cpu-time-share", True, False),
     ("none", False, False),
     ("", False, False),
+    ("measured:nvml-counter + unknown", False, False),  # a part of unknown provenance
+    ("unknown", False, False),
 ]
 
 
@@ -52,3 +54,14 @@ def test_what_the_search_cost_names_a_run_s_measured_part_beside_its_estimate():
     assert state == {"runs": 2, "energy_j": 2064.0, "provenance": "measured + estimated"}
     wholly = df.assign(source="estimated:cpu-time", energy_gpu_j=float("nan"))
     assert search_cost.energy_by_state(wholly)["done"]["provenance"] == "estimated"
+
+
+def test_energy_of_no_recorded_provenance_is_never_a_state_s_measured_energy():
+    """100 J measured and 50 J with no source read "measured" in energy_by_state."""
+    from greenscreen_pipeline import search_cost
+
+    df = pd.DataFrame({"status": ["done", "done"], "energy_j": [100.0, 50.0],
+                       "source": ["measured:nvidia-smi", "none"],
+                       "energy_gpu_j": [100.0, float("nan")]})
+    assert search_cost.energy_by_state(df)["done"] == {
+        "runs": 2, "energy_j": 150.0, "provenance": "measured + provenance not recorded"}

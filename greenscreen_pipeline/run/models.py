@@ -65,15 +65,21 @@ def defined_words(name: str, config_dir: "str | Path | None") -> str:
     return f" (def at {where})" if where else ""
 
 
-def known_output_shape(net: keras.Model, input_shape: tuple) -> tuple:
+def known_output_shape(net: keras.Model, input_shape) -> tuple | None:
     """The model's output shape without its batch axis (`output_shape`); a model Keras
     cannot build before a call (a subclassed model, a Sequential without an `Input`) is
-    built here by calling it once on one sample of zeros, as its first `fit` step would:
-    counting its parameters, quantizing it and checking its output need its weights."""
+    built here by calling it once on one sample of zeros per input, as its first `fit`
+    step would: counting its parameters, quantizing it and checking its output need its
+    weights. None where zeros are no input it takes (its first layer reads text, say):
+    `fit` builds it on the data then, as Keras would."""
     shape = output_shape(net)
-    if shape is None:
-        shape = shape_of(net(keras.ops.zeros((1, *input_shape)), training=False))
-    return shape
+    if shape is not None:
+        return shape
+    zeros = keras.tree.map_shape_structure(lambda s: keras.ops.zeros((1, *s)), input_shape)
+    try:
+        return shape_of(net(zeros, training=False))
+    except Exception:  # noqa: BLE001 - not buildable on zeros: no output check, as before
+        return None
 
 
 def shape_of(output) -> tuple:

@@ -53,8 +53,8 @@ class BuiltModel:
 
     model: keras.Model
     net: keras.Model
-    n_parameters: int
-    flops_per_train_step: int
+    n_parameters: int | None  # None: a model Keras builds only on its data
+    flops_per_train_step: int | None
     steps_per_epoch: int
 
 
@@ -270,8 +270,9 @@ def build_model(cfg: dict, run_data: "RunData | Splits", epochs: int,
         net = models.build(cfg["model"], run_data.input_shape, run_data.num_classes, cfg,
                            config_dir)
         shape = models.known_output_shape(net, run_data.input_shape)
-        models.check_outputs(shape, run_data.num_classes, objective.classification,
-                             cfg["model"])
+        if shape is not None:  # else `fit` builds it on the data
+            models.check_outputs(shape, run_data.num_classes, objective.classification,
+                                 cfg["model"])
     except (models.ModelError, models.NotAModel) as exc:  # our check of what yours returned:
         # its traceback has no line of yours, so the message names your def
         named = type(exc)(f"{exc}{models.defined_words(cfg['model'], config_dir)}")
@@ -281,6 +282,8 @@ def build_model(cfg: dict, run_data: "RunData | Splits", epochs: int,
         net.quantize("float8")
     model = recipe.wrap(cfg, net, steps, epochs, samples)
     recipe.compile_model(model, cfg, steps, epochs, objective)
+    if not net.built:  # built at its first step: its size is not known before
+        return BuiltModel(model, net, None, None, steps)
     return BuiltModel(model, net, int(net.count_params()), models.train_step_flops(net, size),
                       steps)
 
