@@ -133,9 +133,18 @@ def anova(df: pd.DataFrame, target: str, factors: list[str],
     joint = len(data) - 1 - sum(dof.values()) >= 2
     rows = []
     if joint:
-        fit = smf.ols(f"{target} ~ " + " + ".join(term.values()), data).fit()
-        table, flat = anova_lm(fit, typ=2), _flat(fit, data[target])
-        rows = [_tested(f, table, term[f], flat or _thin(data, f, continuous))
+        with warnings.catch_warnings():  # a rank-deficient design: `_aliased` says so
+            warnings.simplefilter("ignore")
+            fit = smf.ols(f"{target} ~ " + " + ".join(term.values()), data).fit()
+        aliased = _aliased(fit, term)
+        kept = [f for f in factors if f not in aliased]
+        if aliased and kept:  # the others tested without them, as if they were not swept
+            fit = smf.ols(f"{target} ~ " + " + ".join(term[f] for f in kept), data).fit()
+        table, flat = (anova_lm(fit, typ=2), _flat(fit, data[target])) if kept else (None, "")
+        rows = [_tested(f, None, term[f], f"confounded with {aliased[f]} in these runs (their "
+                        "values change together): the runs cannot tell their effects apart")
+                if f in aliased else
+                _tested(f, table, term[f], flat or _thin(data, f, continuous))
                 for f in factors]
     else:
         for f in factors:
@@ -150,6 +159,23 @@ def anova(df: pd.DataFrame, target: str, factors: list[str],
     method = "type-II ANOVA, all factors jointly" if joint else (
         "one-way ANOVA per factor (too few runs for a joint model)")
     return out, method
+
+
+def _aliased(fit, term: dict) -> dict[str, str]:
+    """Factor -> the factors it is confounded with, where the joint model's design is rank
+    deficient: a factor whose columns add less than their number to the design's rank
+    (its levels follow the others'). Type-II sums of squares from such a fit are
+    meaningless (SS far above the total, "p < 0.001" for both of two aliased factors)."""
+    x = fit.model.exog
+    rank = np.linalg.matrix_rank(x)
+    if rank == x.shape[1]:
+        return {}
+    names = list(fit.model.exog_names)  # "C(lr)[T.0.01]" of term "C(lr)"; a range's "lr"
+    columns = {f: [i for i, n in enumerate(names) if n == t or n.startswith(t + "[")]
+               for f, t in term.items()}
+    aliased = [f for f, cols in columns.items()
+               if rank - np.linalg.matrix_rank(np.delete(x, cols, axis=1)) < len(cols)]
+    return {f: ", ".join(g for g in aliased if g != f) or "the others" for f in aliased}
 
 
 def _tested(factor: str, table: pd.DataFrame | None, term: str, untested: str | None) -> dict:

@@ -128,3 +128,29 @@ def test_holm_gives_statsmodels_values_without_its_garbage_collection():
                            atol=1e-15), p
     assert relevance.holm(np.array([])).shape == (0,)
     assert relevance.holm([0.04, 0.01]).tolist() == [0.04, 0.02]  # a list, in its order
+
+
+def test_factors_whose_values_change_together_are_confounded_not_significant():
+    """3 configurations x 2 repeats with lr set by batch_size: "lr (partial eta^2 1.00,
+    p_holm < 0.001), batch_size (... < 0.001) matter" from a rank-deficient design whose
+    sums of squares were 300 times the total; a one-way test of batch_size gives p 0.32."""
+    df = pd.DataFrame({"batch_size": [32, 32, 64, 64, 128, 128],
+                       "lr": [0.001, 0.001, 0.01, 0.01, 0.01, 0.01],
+                       "units": [8, 16, 8, 16, 8, 16],
+                       "objective": [0.894, 0.906, 0.928, 0.900, 0.922, 0.922]})
+    out, method = relevance.anova(df, "objective", ["batch_size", "lr"])
+    assert method == "type-II ANOVA, all factors jointly"
+    rows = out.set_index("factor")
+    assert rows["p"].isna().all() and rows["partial_eta2"].isna().all()
+    assert rows.loc["lr", "untested"] == ("confounded with batch_size in these runs (their "
+                                          "values change together): the runs cannot tell "
+                                          "their effects apart")
+    more = pd.DataFrame({"batch_size": [32, 32, 64, 64, 128, 128, 32, 64],
+                         "lr": [0.001, 0.001, 0.01, 0.01, 0.01, 0.01, 0.001, 0.01],
+                         "units": [8, 16, 8, 16, 8, 16, 16, 8],
+                         "objective": [0.80, 0.86, 0.90, 0.95, 0.905, 0.96, 0.87, 0.91]})
+    out, method = relevance.anova(more, "objective", ["batch_size", "lr", "units"])
+    assert method == "type-II ANOVA, all factors jointly"
+    rows = out.set_index("factor")  # units is free of the others: tested beside them
+    assert pd.isna(rows.loc["units", "untested"]) and not math.isnan(rows.loc["units", "p"])
+    assert rows.loc["batch_size", "untested"].startswith("confounded with lr")
