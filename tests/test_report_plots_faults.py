@@ -83,3 +83,32 @@ def test_a_method_setting_s_test_says_how_many_of_its_method_s_runs_it_read():
     cells = [c.text for t in flowables if isinstance(t, Table)
              for r in t._cellvalues for c in r]
     assert "12 ranked runs" in cells
+
+
+def test_a_log_energy_axis_has_a_few_readable_labels_over_any_span():
+    """1-2-5 per decade gave no label over 12 decades, ~25 overprinted ones over 8 and one
+    ("100") over 74 to 110 J."""
+    plt = plots._plt()
+    for low, high in [(1e-3, 1e9), (1e-3, 1e5), (74.0, 110.0), (1.0, 500.0)]:
+        fig, ax = plt.subplots()
+        ax.scatter([low, high], [0, 1])
+        ax.set_xscale("log")
+        plots.plain_ticks(ax.xaxis)
+        fig.canvas.draw()
+        left, right = ax.get_xlim()
+        shown = [t for t in ax.get_xticks() if left <= t <= right]
+        assert 3 <= len(shown) <= 10, (low, high, shown)
+        plt.close(fig)
+
+
+def test_one_epoch_s_panels_have_an_integer_epoch_axis():
+    """A 1-epoch sweep's panels printed "0.945 0.960 ... 1.050" on top of each other."""
+    import pandas as pd
+
+    from greenscreen_pipeline.report.layout import EnergyUnit
+
+    fig = plots.curves({"000": pd.DataFrame({"epoch": [0], "loss": [0.5], "energy_j": [1.0],
+                                             "power_w": [10.0]})}, EnergyUnit(1.0))
+    for ax in fig.axes:
+        fig.canvas.draw()
+        assert all(float(t).is_integer() for t in ax.get_xticks())

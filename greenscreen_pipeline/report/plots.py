@@ -34,12 +34,31 @@ def significant(p) -> bool:
 
 def plain_ticks(axis) -> None:
     """Tick labels as plain numbers (200, 0.05), not 2 × 10², also on log axes."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    if axis.get_scale() == "log":  # 1, 2, 5 per decade: a narrow range still gets labels
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    if axis.get_scale() == "log":
+        axis.set_major_locator(_decades())
     axis.set_major_formatter(FuncFormatter(lambda v, _: number(v, 2)))
     axis.set_minor_formatter(NullFormatter())
+
+
+def _decades():
+    """A log axis's ticks by the decades in view, decided when drawn: 1, 2 and 5 per
+    decade up to three decades; one per decade (or every k-th) beyond; within one decade
+    a few plain steps. 1-2-5 everywhere gave no tick over 12 decades, an overprinted strip
+    over 8, and one ("100") over 74 to 110 J."""
+    from matplotlib.ticker import LogLocator, MaxNLocator
+
+    class Decades(LogLocator):
+        def tick_values(self, vmin, vmax):
+            low, high = sorted((vmin, vmax))
+            span = np.log10(high / low) if low > 0 else np.inf
+            if span < 1:
+                return MaxNLocator(4).tick_values(low, high)
+            self.set_params(subs=(1.0, 2.0, 5.0) if span <= 3 else (1.0,), numticks=8)
+            return super().tick_values(vmin, vmax)
+
+    return Decades(base=10)
 
 
 def order(values: pd.Series) -> list:
@@ -300,6 +319,9 @@ def curves(logs: dict[str, pd.DataFrame], unit: EnergyUnit, objective: Objective
             ax.set_xlabel("epoch", fontsize=8)
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        low, high = ax.get_xlim()
+        if high - low < 2:  # one epoch: no integer inside, so float ticks overprinted
+            ax.set_xlim(round((low + high) / 2) - 1, round((low + high) / 2) + 1)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
