@@ -35,7 +35,7 @@ from .errors import UsageError
 from .objective import Objective
 from .recommend import recommend, recommend_values
 from .runfolder import Unreadable, read_json
-from .wording import some
+from .wording import joules, number, some
 
 TOP_K = 5
 COLUMNS = ["run", "objective", "energy_j", "power_w", "duration_s", "source"]
@@ -357,9 +357,10 @@ def summary_text(result: dict) -> str:
     objective = objective_of(result)
     metric, best = objective.metric, result["top_objective"][0]
     lines.append(f"{'most accurate' if metric == 'accuracy' else 'best ' + objective.label}: "
-                 f"run {best['run']} ({best['objective']:.4f}, {best['energy_j']:.1f} J)")
+                 f"run {best['run']} ({number(best['objective'], 4)}, {joules(best['energy_j'])})")
     lines.append(f"Pareto front ({objective.label} vs energy): " + ", ".join(
-        f"{r['run']} ({r['objective']:.3f}, {r['energy_j']:.0f} J)" for r in result["pareto"]))
+        f"{r['run']} ({number(r['objective'])}, {joules(r['energy_j'])})"
+        for r in result["pareto"]))
     lines += ([result["relevance_note"]] if result.get("relevance_note") else []) + \
         result["relevance_summary"] + search_importance.summary_line(result) + \
         sweep_repeats.words(result)
@@ -375,9 +376,9 @@ def recommendation_lines(rec: dict, objective: Objective) -> list[str]:
             "  no run had that combination; the final run measures it"] + (
             [f"  on the energy of {aside}"] if aside else [])
     side = "" if objective.maximise else " above"
-    return [f"recommended: run {rec['run']}: {objective.metric} {rec['objective']:.4f} (best "
-            f"{rec['best_objective']:.4f}, floor {rec['objective_floor']}{side}), "
-            f"{rec['energy_j']:.1f} J"] + ([f"  among {aside}"] if aside else [])
+    return [f"recommended: run {rec['run']}: {objective.metric} {number(rec['objective'], 4)} "
+            f"(best {number(rec['best_objective'], 4)}, floor {rec['objective_floor']}{side}), "
+            f"{joules(rec['energy_j'])}"] + ([f"  among {aside}"] if aside else [])
 
 
 def aside_words(rec: dict) -> str | None:

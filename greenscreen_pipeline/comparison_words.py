@@ -78,12 +78,12 @@ def change_words(change: dict, objective: Objective) -> str:
         return ""
     points = objective.metric == "accuracy"
     ci = change.get("ci95")
-    interval = (f"95 % CI {_signed(ci[0], points)} to {_signed(ci[1], points)}" if ci else
+    interval = (f"95 % CI {signed(ci[0], points)} to {signed(ci[1], points)}" if ci else
                 f"no interval: {change.get('reason') or 'too few seeds'}")
-    return f"; {objective.metric} {_signed(change['mean'], points)} ({interval})"
+    return f"; {objective.metric} {signed(change['mean'], points)} ({interval})"
 
 
-def _signed(value: float, points: bool) -> str:
+def signed(value: float, points: bool) -> str:
     """A change with its sign: "+0.4 pt" of accuracy, "-0.012" of another metric; "0 pt"
     where it rounds to nothing (not "-0.0 pt")."""
     if points:

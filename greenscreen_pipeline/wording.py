@@ -26,6 +26,11 @@ def number(value, digits: int = 3) -> str:
     return f"{float(value):,.{max(0, digits - 1 - exponent)}f}"
 
 
+def joules(value) -> str:
+    """"75.34 J", "19,540 J", "0.00097 J": four significant digits (a 1 mJ run read "0 J")."""
+    return f"{number(value, 4)} J"
+
+
 def some(values: list, shown: int = 8) -> str:
     """"000, 001 and 5 more": the first `shown` values, and how many more."""
     more = f" and {len(values) - shown} more" if len(values) > shown else ""

@@ -529,3 +529,13 @@ def test_an_original_folder_with_epochs_missing_their_power_has_no_energy_figure
         result["left_out"]
     assert "run(s) 002 counted over the epochs that have a power reading only, so the total " \
            "is a lower bound" in sweep_total.words(total)
+
+
+def test_the_console_says_a_millijoule_run_s_energy_not_0_j():
+    """"Pareto front: 000 (0.770, 0 J)" and "recommended: ..., 0.0 J" of runs at 0.97 mJ."""
+    from greenscreen_pipeline.objective import Objective
+
+    rec = {"run": "009", "objective": 0.84664, "best_objective": 0.85, "objective_floor": 0.02,
+           "energy_j": 0.000970}
+    assert analysis.recommendation_lines(rec, Objective())[0] == (
+        "recommended: run 009: accuracy 0.8466 (best 0.8500, floor 0.02), 0.0009700 J")

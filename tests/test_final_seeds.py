@@ -431,9 +431,9 @@ def test_a_saving_near_zero_is_never_a_signed_zero():
     assert answer._change(50.0, 100.0) == "-50 %" and answer._change(1.0, 0.0) == "n/a"
     assert answer._change(75.500001, 75.5) == "0 %"  # not "+1e-06 %"
     assert comparison_words._pct(-1e-7) == "0" and comparison_words._pct(-0.0004) == "-0.04"
-    assert comparison_words._signed(-0.0001, True) == "-0.01 pt"  # was "-0.0 pt"
-    assert comparison_words._signed(-1e-9, True) == "0 pt"
-    assert comparison_words._signed(0.004, True) == "+0.4 pt"
+    assert comparison_words.signed(-0.0001, True) == "-0.01 pt"  # was "-0.0 pt"
+    assert comparison_words.signed(-1e-9, True) == "0 pt"
+    assert comparison_words.signed(0.004, True) == "+0.4 pt"
 
 
 def test_the_estimated_side_is_the_one_named_estimated():
@@ -450,3 +450,12 @@ def test_the_estimated_side_is_the_one_named_estimated():
     assert comparison_words.estimated_words(both) == " (energy estimated, not measured)"
     assert comparison_words.estimated_words(comparison.compare(
         runs_of(energy, accuracy), [0, 1, 2], Objective())) == ""
+
+
+def test_page_one_s_accuracy_difference_is_never_a_signed_zero():
+    """"at -0.0 pt accuracy (0.800 against 0.800)" for 0.7996 against 0.8000."""
+    from greenscreen_pipeline.objective import Objective as Obj
+
+    assert answer._difference(Obj(), 0.7996, 0.8) == "-0.04 pt accuracy (0.79960 against " \
+                                                      "0.80000)"
+    assert answer._difference(Obj(), 0.9, 0.705) == "+19.5 pt accuracy (0.900 against 0.705)"

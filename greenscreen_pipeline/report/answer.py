@@ -10,7 +10,7 @@ from reportlab.platypus import Spacer
 from .. import budget, collect, relevance, search_cost
 from ..analysis import component_of
 from ..comparison import SIDES, energy_kind, method_in_short
-from ..comparison_words import outcome_words
+from ..comparison_words import outcome_words, signed
 from ..objective import Objective
 from ..provenance import estimated
 from ..space import METHOD_DIMENSIONS
@@ -146,10 +146,11 @@ def _median_left_out(inputs: ReportInputs, others: int) -> str | None:
 
 def _difference(objective: Objective, value: float, ref: float) -> str:
     """The recommended run's objective against the reference's, in words."""
-    if objective.metric == "accuracy":
-        return (f"{(value - ref) * 100:+.1f} pt accuracy ({number(value)} against "
-                f"{number(ref)})")
-    return f"{objective.label} {number(value)} against {number(ref)}"
+    digits = 3 if number(value) != number(ref) else 5  # "0.800 against 0.800" said nothing
+    both = f"{number(value, digits)} against {number(ref, digits)}"
+    if objective.metric == "accuracy":  # "-0.04 pt", not "-0.0 pt"
+        return f"{signed(value - ref, True)} accuracy ({both})"
+    return f"{objective.label} {both}"
 
 
 def _baseline_status(inputs: ReportInputs) -> str:
