@@ -459,3 +459,13 @@ def test_page_one_s_accuracy_difference_is_never_a_signed_zero():
     assert answer._difference(Obj(), 0.7996, 0.8) == "-0.04 pt accuracy (0.79960 against " \
                                                       "0.80000)"
     assert answer._difference(Obj(), 0.9, 0.705) == "+19.5 pt accuracy (0.900 against 0.705)"
+
+
+def test_identical_repeats_have_a_spread_of_zero_not_float_noise(tmp_path):
+    """Page 1 said "accuracy 1.17e-16" of ten identical runs."""
+    runs = pd.DataFrame({"run": ["000", "001", "002"], "status": ["done"] * 3,
+                         "lr": [0.1, 0.1, 0.2], "objective": [0.751, np.nextafter(0.751, 1), 0.8],
+                         "energy_j": [19539.0, 19539.0, 50.0]})
+    spread = ReportInputs(tmp_path, {"recommendation": {"objective_floor": 0.02}},
+                          runs).repeat_spread()
+    assert spread["objective_sd"] == 0.0 and spread["energy_cv"] == 0.0

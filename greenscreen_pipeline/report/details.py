@@ -240,9 +240,10 @@ def rankings(inputs: ReportInputs) -> list:
                               else []) + [short(r["source"])] for r in a[key][:TOP_K]]
         story += section(title, table(rows, widths), level="Heading4")
     if (a.get("repeats") or {}).get("repeats", 1) > 1:  # each row is a configuration
-        story.append(para(f"Each row is one configuration: the mean over its "
-                          f"{a['repeats']['repeats']} repeats (settings.repeats), ± their "
-                          "sample SD; the run named is its first finished repeat."))
+        story.append(para(f"Each row is one configuration: the mean over its finished "
+                          f"repeats (up to {a['repeats']['repeats']}, settings.repeats), ± "
+                          "their sample SD where more than one finished; the run named is "
+                          "its first finished repeat."))
     if a.get("energy_rankings_left_out"):
         story.append(para("Lowest energy, lowest mean power and the efficiency rankings are "
                           "computed "

@@ -265,6 +265,9 @@ class ReportInputs:
 
 
 def _pooled_sd(groups: list[pd.Series]) -> float:
-    """The pooled standard deviation of groups of two or more values each."""
+    """The pooled standard deviation of groups of two or more values each; 0 where it is
+    below the values' float resolution (identical runs read "accuracy 1.17e-16")."""
     dof = sum(len(g) - 1 for g in groups)
-    return math.sqrt(sum((len(g) - 1) * g.var(ddof=1) for g in groups) / dof)
+    sd = math.sqrt(sum((len(g) - 1) * g.var(ddof=1) for g in groups) / dof)
+    scale = max((float(g.abs().max()) for g in groups), default=0.0)
+    return 0.0 if sd <= 1e-9 * max(scale, 1e-300) else sd
