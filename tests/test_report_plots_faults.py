@@ -112,3 +112,22 @@ def test_one_epoch_s_panels_have_an_integer_epoch_axis():
     for ax in fig.axes:
         fig.canvas.draw()
         assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_long_names_and_values_are_cut_to_fit_their_figures():
+    """A 100-character value ran diagonally across page 3 and squeezed its boxplots; a long
+    dimension name ran into the next panel of "what drives energy"."""
+    import pandas as pd
+
+    from greenscreen_pipeline.report.layout import EnergyUnit
+
+    name = "a_very_long_dimension_name_of_my_own_to_see_whether_it_overflows"
+    ok = pd.DataFrame({name: ["Ωμέγα-значение-" * 7, "short"] * 3,
+                       "energy_j": [1.0, 2.0, 1.5, 2.5, 1.2, 2.2]})
+    fig = plots.energy_boxes(ok, [name], EnergyUnit(1.0), {name: 0.5})
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert max(map(len, labels)) <= 16 and "short" in labels
+    assert len(fig.axes[0].get_title()) < 60
+    bars = plots.importance_bars({"energy_j": {"table": [
+        {"factor": name, "partial_eta2": 0.5, "p_holm": 0.01}]}})
+    assert all(len(t.get_text()) <= 24 for t in bars.axes[0].get_yticklabels())

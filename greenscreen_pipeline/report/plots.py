@@ -12,6 +12,7 @@ import pandas as pd
 from ..objective import Objective
 from .errorbars import draw_energy_errors, energy_errors
 from .layout import EnergyUnit, number
+from .ticks import cut, plain_ticks
 
 GREEN, GREY, RED, ORANGE = "#2e7d32", "#9e9e9e", "#c62828", "#ef6c00"
 TARGETS = {"energy_j": "energy", "power_w": "mean power", "objective": "the objective"}
@@ -30,35 +31,6 @@ def significant(p) -> bool:
     """Whether a Holm-corrected p-value is below 0.05; None or NaN: not significant. A
     p-value that underflowed to 0.0 is the most significant of all, not "no value"."""
     return p is not None and bool(np.isfinite(p)) and p < 0.05
-
-
-def plain_ticks(axis) -> None:
-    """Tick labels as plain numbers (200, 0.05), not 2 × 10², also on log axes."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    if axis.get_scale() == "log":
-        axis.set_major_locator(_decades())
-    axis.set_major_formatter(FuncFormatter(lambda v, _: number(v, 2)))
-    axis.set_minor_formatter(NullFormatter())
-
-
-def _decades():
-    """A log axis's ticks by the decades in view, decided when drawn: 1, 2 and 5 per
-    decade up to three decades; one per decade (or every k-th) beyond; within one decade
-    a few plain steps. 1-2-5 everywhere gave no tick over 12 decades, an overprinted strip
-    over 8, and one ("100") over 74 to 110 J."""
-    from matplotlib.ticker import LogLocator, MaxNLocator
-
-    class Decades(LogLocator):
-        def tick_values(self, vmin, vmax):
-            low, high = sorted((vmin, vmax))
-            span = np.log10(high / low) if low > 0 else np.inf
-            if span < 1:
-                return MaxNLocator(4).tick_values(low, high)
-            self.set_params(subs=(1.0, 2.0, 5.0) if span <= 3 else (1.0,), numticks=8)
-            return super().tick_values(vmin, vmax)
-
-    return Decades(base=10)
 
 
 def order(values: pd.Series) -> list:
@@ -85,7 +57,7 @@ def importance_bars(relevance: dict, targets=("energy_j", "power_w"), top: int =
         rows = rows[::-1]  # largest on top
         eta = [r["partial_eta2"] or 0 for r in rows]
         colours = [GREEN if significant(r["p_holm"]) else GREY for r in rows]
-        ax.barh([r["factor"] for r in rows], eta, color=colours)
+        ax.barh([cut(r["factor"]) for r in rows], eta, color=colours)
         for y, r in enumerate(rows):
             ax.text((r["partial_eta2"] or 0) + 0.01, y, stars(r["p_holm"]), va="center")
         ax.set_xlim(0, 1.08)
@@ -254,7 +226,7 @@ def parallel_coordinates(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit,
             y = k / (len(labels) - 1) if len(labels) > 1 else 0.5
             ax.text(x + 0.03, y, label[:14], fontsize=6, va="center",
                     bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 0.5})
-    ax.set_xticks(range(len(factors)), factors, rotation=20, fontsize=7)
+    ax.set_xticks(range(len(factors)), [cut(f) for f in factors], rotation=20, fontsize=7)
     ax.set_yticks([])
     ax.set_xlim(-0.1, len(factors) - 0.5)
     ax.set_ylim(-0.2, 1.2)
@@ -287,7 +259,8 @@ def energy_boxes(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit, effects
     for ax, f in zip(axes.flat, factors):
         sns.boxplot(x=data[f].astype(str), y=data["energy"], ax=ax, color="#a5d6a7",
                     fliersize=2, order=[str(v) for v in order(data[f])])
-        ax.set_title(f"{f} (η² {effects.get(f, 0) or 0:.2f})", fontsize=9)
+        ax.set_title(f"{cut(f, 40)} (η² {effects.get(f, 0) or 0:.2f})", fontsize=9)
+        ax.set_xticks(ax.get_xticks(), [cut(t.get_text(), 16) for t in ax.get_xticklabels()])
         ax.set_xlabel("")
         ax.set_ylabel(unit.name, fontsize=8, rotation=0, labelpad=8)
         ax.tick_params(axis="x", labelrotation=25, labelsize=7)
