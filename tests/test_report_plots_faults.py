@@ -131,3 +131,12 @@ def test_long_names_and_values_are_cut_to_fit_their_figures():
     bars = plots.importance_bars({"energy_j": {"table": [
         {"factor": name, "partial_eta2": 0.5, "p_holm": 0.01}]}})
     assert all(len(t.get_text()) <= 24 for t in bars.axes[0].get_yticklabels())
+
+
+def test_characters_no_font_holds_are_written_as_their_code_not_blanks():
+    """CJK values printed as blank boxes: "日本語" and "一二三" read alike."""
+    from greenscreen_pipeline.report.layout import escaped
+
+    said = escaped("tag 日本語 Ωμέγα & <b>")
+    assert said.startswith("tag \\u65e5\\u672c\\u8a9e ") and "Ωμέγα</font>" in said
+    assert said.endswith("&amp; &lt;b&gt;")

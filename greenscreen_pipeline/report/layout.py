@@ -48,17 +48,26 @@ def escaped(text, bold: bool = False, italic: bool = False) -> str:
     standard fonts lack set in DejaVu Sans. Those fonts hold Windows-1252 only: a path,
     class or value in Polish, Czech, Greek or Cyrillic printed as black boxes. DejaVu
     (shipped with matplotlib, a dependency, whose figures use it) holds them and is
-    embedded as a subset; CJK is beyond it too (blank boxes). Windows-1252 text keeps
-    Helvetica, so its layout is unchanged (a word of both mixes the two fonts). `bold`,
-    `italic`: the weight and slant around the text (a <font> tag sets its own face,
-    whatever <b> or the style says)."""
+    embedded as a subset. A character DejaVu lacks too (CJK) is written as its code,
+    `\\u65e5`, not a blank box: two values of such characters stay told apart. Windows-1252
+    text keeps Helvetica, so its layout is unchanged (a word of both mixes the two fonts).
+    `bold`, `italic`: the weight and slant around the text (a <font> tag sets its own
+    face, whatever <b> or the style says)."""
     body = escape(str(text))
     if body.isascii() or (faces := _fallback_faces()) is None:
         return body
     face = faces[(bold, italic)]
+    body = "".join(c if not _beyond_standard_fonts(c) or _has_glyph(face, c)
+                   else f"\\u{ord(c):04x}" for c in body)
     return "".join(f'<font face="{face}">{run}</font>' if lacking else run
                    for lacking, run in ((k, "".join(g)) for k, g in
                                         itertools.groupby(body, _beyond_standard_fonts)))
+
+
+def _has_glyph(face: str, char: str) -> bool:
+    from reportlab.pdfbase import pdfmetrics
+
+    return ord(char) in pdfmetrics.getFont(face).face.charToGlyph
 
 
 def _beyond_standard_fonts(char: str) -> bool:
