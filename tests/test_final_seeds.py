@@ -469,3 +469,19 @@ def test_identical_repeats_have_a_spread_of_zero_not_float_noise(tmp_path):
     spread = ReportInputs(tmp_path, {"recommendation": {"objective_floor": 0.02}},
                           runs).repeat_spread()
     assert spread["objective_sd"] == 0.0 and spread["energy_cv"] == 0.0
+
+
+def test_a_run_another_process_finished_meanwhile_is_not_trained_again(tmp_path):
+    """Two `final` commands at once: the second trained every final run again in full
+    after the first had finished it, and comparison.json counted both trainings."""
+    from greenscreen_pipeline.run import execute
+
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(seeds=1))
+    final = tmp_path / "sweep" / "final"
+    final.mkdir(parents=True)
+    (final / "status.json").write_text(json.dumps({"status": "done", "reason": None}))
+    request = execute.Request(str(config), str(final), 0, 1, {"lr": 0.01})
+    assert execute.train_one(request, 0.0) == execute.BUSY
+    assert json.loads((final / "status.json").read_text())["status"] == "done"
+    assert not (final / "logs.csv").exists()  # nothing trained

@@ -103,7 +103,23 @@ def train_one(request: Request, process_start: float) -> int:
         print(f"run {request.index:03d} not trained: {exc}", file=sys.stderr)
         return BUSY
     with held:
+        if _finished(folder):  # by another process while this one waited to start it
+            print(f"run {request.index:03d} not trained: another process finished it "
+                  "meanwhile", file=sys.stderr)
+            return BUSY
         return _train_held(config, folder, cfg, request, process_start)
+
+
+def _finished(folder) -> bool:
+    """Whether the run is done: two `final` commands at once each trained every final run
+    in full, the second after the first had finished it (both counted in comparison.json);
+    asked under the run's lock, so no other process finishes it meanwhile."""
+    from ..runfolder import Unreadable
+
+    try:
+        return folder.status_record().get("status") == "done"
+    except Unreadable:
+        return False
 
 
 def _train_held(config, folder, cfg: dict, request: Request, process_start: float) -> int:
