@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
 
 from greenscreen import __version__
 
@@ -283,6 +285,10 @@ def normalize(argv: list[str]) -> list[str]:
     return argv
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs one subcommand; returns its exit code (2: bad usage or config, 130: stopped)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -290,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     # code named in config.yaml may import it while `check` validates the entries.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     configure()
+    # SIGTERM as SIGINT until a command installs its own stop (`executors/stop.py`): a
+    # sweep in its probe, or any command before its workers start, ended with no word.
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         args = parse(argv)
         check_extra(args.command, getattr(args, "executor", None))
@@ -305,3 +315,6 @@ def main(argv: list[str] | None = None) -> int:
         # Python would print a traceback on its own flush at exit: nothing more is written.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a shell reports a process ended by SIGPIPE
+    finally:
+        if main_thread:  # a caller's own (`cli.main` called in a test's process)
+            signal.signal(signal.SIGTERM, before)

@@ -22,9 +22,9 @@ from greenscreen.fileio import atomic_write_json
 
 from . import analysis_file, comparison, datapath, runfolder
 from .analysis import objective_of
-from .errors import UsageError
+from .errors import Interrupted, UsageError
 from .executors.attempt import train_attempt
-from .executors.stop import never
+from .executors.stop import Stop
 from .executors.workers import WorkerSlot
 from .log import logger
 from .recommend import FALLBACKS
@@ -290,12 +290,21 @@ def _train(config: SweepConfig, final_dir: Path, runs: list[tuple[Path, int, dic
     compilation caches (`_environment`)."""
     env = _environment(final_dir)
     epochs = config.settings["final_epochs"]
-    for i, (path, index, configuration, label) in enumerate(runs, number):
-        log.info("final run %d/%d: %s into %s/", i, of, label, path)
-        request = Request(config.path, str(path), index, epochs, configuration)
-        # The backend's chatter ends in attempts.jsonl's stderr tail, not on the console.
-        train_attempt(config, runfolder.RunFolder(path), request,
-                      {**config.run(0), **configuration}, env, never(), slot)
+    stop = Stop().install()  # SIGTERM (Slurm's time limit) ended final with no word before
+    try:
+        for i, (path, index, configuration, label) in enumerate(runs, number):
+            if stop.requested:
+                break
+            log.info("final run %d/%d: %s into %s/", i, of, label, path)
+            request = Request(config.path, str(path), index, epochs, configuration)
+            # The backend's chatter ends in attempts.jsonl's stderr tail, not the console.
+            train_attempt(config, runfolder.RunFolder(path), request,
+                          {**config.run(0), **configuration}, env, stop, slot)
+    finally:
+        stop.uninstall()
+    if stop.requested:
+        raise Interrupted("stopped; run the same command again to finish the final runs "
+                          "(an interrupted one resumes from its last finished epoch)")
 
 
 def _environment(final_dir: Path) -> dict:

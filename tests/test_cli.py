@@ -176,3 +176,18 @@ def test_a_sweep_folder_that_is_a_file_is_one_error_for_every_command(tmp_path, 
                      str(afile / "x.pdf")]) == 2
     assert capsys.readouterr().err.endswith(f"greenscreen: --out: {afile} is a file, not a "
                                             "folder; name a folder\n")
+
+
+def test_sigterm_before_a_command_s_own_stop_is_a_stop_not_a_silent_death(monkeypatch,
+                                                                           capsys):
+    """SIGTERM during a sweep's probe (or any command before its workers start) ended it
+    with exit -15 and no word, where SIGINT says "greenscreen: stopped" (exit 130)."""
+    import signal
+
+    from greenscreen_pipeline import cli, commands
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(commands, "run", lambda args: os.kill(os.getpid(), signal.SIGTERM))
+    assert cli.main(["status"]) == 130
+    assert capsys.readouterr().err == "greenscreen: stopped\n"
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's, put back

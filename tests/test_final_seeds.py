@@ -485,3 +485,27 @@ def test_a_run_another_process_finished_meanwhile_is_not_trained_again(tmp_path)
     assert execute.train_one(request, 0.0) == execute.BUSY
     assert json.loads((final / "status.json").read_text())["status"] == "done"
     assert not (final / "logs.csv").exists()  # nothing trained
+
+
+def test_sigterm_stops_final_and_the_same_command_finishes_it(tmp_path):
+    """SIGTERM (Slurm's time limit; the report job runs `final`) ended `final` with exit
+    -15 and no word: no stop was installed there, unlike the sweep's."""
+    import signal
+    import time
+
+    config, sweep = write_sweep(tmp_path, seeds=1)
+    config.write_text(config.read_text().replace("final_epochs: 1", "final_epochs: 200"))
+    command = [sys.executable, "-m", "greenscreen_pipeline", "final", "--config", str(config),
+               "--sweep-dir", str(sweep)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    logs, deadline = sweep / "final" / "logs.csv", time.monotonic() + 240
+    while not (logs.exists() and len(logs.read_text().splitlines()) > 2):  # 2 epochs in
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "greenscreen: stopped; run the same command again to finish the final runs" in err
+    assert json.loads((sweep / "final" / "status.json").read_text())["status"] == "interrupted"
+    assert not (sweep / "final" / "baseline-s0").exists()  # nothing handed out after it

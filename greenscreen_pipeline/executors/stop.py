@@ -28,13 +28,21 @@ class Stop:
         self.signals = 0
         self._children: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
+        self._before: dict = {}  # the handlers `install` replaced
 
     def install(self) -> "Stop":
         """Handles SIGINT and SIGTERM from now on (only possible in the main thread)."""
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, self._handle)
-            signal.signal(signal.SIGTERM, self._handle)
+            self._before = {s: signal.signal(s, self._handle)
+                            for s in (signal.SIGINT, signal.SIGTERM)}
         return self
+
+    def uninstall(self) -> None:
+        """Puts back the handlers `install` replaced (a caller that goes on: `final` in
+        `greenscreen all`, or called in a test's process)."""
+        for signum, handler in self._before.items():
+            signal.signal(signum, handler)
+        self._before = {}
 
     @property
     def requested(self) -> bool:
