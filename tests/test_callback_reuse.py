@@ -420,3 +420,25 @@ def test_a_fit_with_no_epoch_left_and_an_unreadable_logs_csv_resumes_after_its_a
                   callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
     summary = summary_of(tmp_path)
     assert summary["epochs"] == 3 and len(summary["attempts"]) == 2
+
+
+@pytest.mark.backends("tensorflow", "jax", "torch")
+def test_a_logs_csv_cut_short_resumes_with_its_missing_epochs_said_lost(fake_smi, tmp_path):
+    """A logs.csv that still parses but lost rows (cut mid-file, a header alone) was
+    resumed without them: epochs 0 and 2 only, no word, no `lost:` row."""
+    x, y = tiny_data()
+    model = tiny_model()
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    lines = (tmp_path / "logs.csv").read_text().splitlines()
+    (tmp_path / "logs.csv").write_text("\n".join(lines[:2] + lines[3:]) + "\n")  # no epoch 1
+    with pytest.warns(RuntimeWarning, match=r"had no row for epoch\(s\) 1 of the 3 before this "
+                                         r"fit; they are recorded as lost"):
+        model.fit(x, y, epochs=5, initial_epoch=3, batch_size=64, verbose=0,
+                  callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    rows = list(csv.DictReader(open(tmp_path / "logs.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]
+    assert rows[1]["reason"].startswith("lost: logs.csv had no row for it when this fit "
+                                        "resumed") and rows[1]["energy_j"] == "nan"
+    assert float(rows[0]["energy_j"]) > 0 and not rows[3]["reason"]
+    assert len(summary_of(tmp_path)["attempts"]) == 2  # the energy of both fits, kept

@@ -55,7 +55,8 @@ class ResumeFiles:
         if not self._writes:  # no log_dir, or another fit writes there
             return
         log = self._run_log = CsvRunLog(Path(self.log_dir) / "logs.csv")
-        if log.path.exists() and (self.append or self.resume is not False):
+        existed = log.path.exists()
+        if existed and (self.append or self.resume is not False):
             try:
                 log.load()
             except Exception as exc:  # not a logs.csv: kept aside, never mixed into this one
@@ -92,3 +93,11 @@ class ResumeFiles:
                 self._earlier = self._earlier or [{
                     "t_start": NAN, "t_end": NAN, "duration_s": NAN, "energy_j": NAN,
                     "first_epoch": 0, "epochs": epoch, "ended": f"lost: {self._lost}"}]
+            elif existed:  # a file cut short or edited since: its gaps say so, not silence
+                missing = log.mark_missing(epoch, "logs.csv had no row for it when this fit "
+                                                  "resumed (cut short or edited since)")
+                if missing:
+                    self._warn_once("resume", f"{log.path} had no row for epoch(s) "
+                                    f"{', '.join(map(str, missing))} of the {epoch} before "
+                                    "this fit; they are recorded as lost (their energy "
+                                    "stays in summary.json's earlier attempts)")

@@ -96,6 +96,20 @@ class CsvRunLog:
                      for e in range(epochs)] + self.rows
         self.columns = list(dict.fromkeys(["epoch", "energy_j", "reason", *self.columns]))
 
+    def mark_missing(self, epochs: int, why: str) -> list[int]:
+        """Rows for the epochs before `epochs` that have none (a file cut short or edited),
+        energy NaN and `lost: why`, in epoch order; returns those epochs."""
+        have = {int(e) for e in map(_epoch_of, self.rows) if not math.isnan(e)}
+        missing = [e for e in range(epochs) if e not in have]
+        if missing:
+            lost = [{"epoch": e, "energy_j": math.nan, "reason": f"lost: {why}"}
+                    for e in missing]
+            self.rows = sorted(self.rows + lost, key=_epoch_of)
+            self.columns = list(dict.fromkeys(["epoch", "energy_j", *self.columns,
+                                               "reason"]))
+            self._rewrite()
+        return missing
+
     def drop_from_epoch(self, epoch: int) -> None:
         """Removes the rows of `epoch` and later (a resumed fit trains them again)."""
         kept = [r for r in self.rows if not _epoch_of(r) >= epoch]
