@@ -133,6 +133,11 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
             row[f"best_{col}"] = float(values.max() if higher else values.min())
     row["objective"] = objective_value(objective, results, row.get(objective.test_name),
                                        row.get(f"final_{objective.name}"))
+    if (row["status"] == "done" and math.isnan(_number(row.get(objective.test_name)))
+            and results.objective.get("name") != objective.name
+            and not math.isnan(row["objective"])):  # ranked beside test values: said
+        notes.append(f"no test value recorded ({objective.test_name}): ranked by its last "
+                     f"epoch's {objective.name}, a validation value")
     row["n_parameters"] = params.get("n_parameters")
     if params.get("configuration_unknown") and row["status"] == "done":
         row.update(status="unreadable", reason=params["configuration_unknown"])

@@ -539,3 +539,17 @@ def test_the_console_says_a_millijoule_run_s_energy_not_0_j():
            "energy_j": 0.000970}
     assert analysis.recommendation_lines(rec, Objective())[0] == (
         "recommended: run 009: accuracy 0.8466 (best 0.8500, floor 0.02), 0.0009700 J")
+
+
+def test_a_finished_run_without_a_test_value_is_said_to_be_ranked_by_its_validation(tmp_path):
+    """An original run whose test_accuracy is nan was ranked by its last val_accuracy,
+    beside the others' test accuracy, with no word."""
+    import shutil
+
+    shutil.copytree(SEED_RUNS, tmp_path / "seed", ignore=shutil.ignore_patterns("*.md"))
+    params = tmp_path / "seed" / "002" / "parameters.yaml"
+    params.write_text(params.read_text().replace("test_accuracy: 0.888", "test_accuracy: .nan"))
+    result = analysis.analyze(tmp_path / "seed")
+    assert {"run": "002", "warning": "no test value recorded (test_accuracy): ranked by its "
+            "last epoch's val_accuracy, a validation value"} in result["warnings"]
+    assert [w for w in result["warnings"] if w["run"] != "002"] == []
