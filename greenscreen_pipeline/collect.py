@@ -91,11 +91,12 @@ def _load(folder: RunFolder, row: dict, dims: list[str], objective: Objective) -
     summary = RunSummary()
     if folder.is_seed_format():
         energy, power, duration = folder.seed_energy()
-        joules = folder.seed_epoch_joules()
-        missing, epochs = sum(map(math.isnan, joules)), len(joules)
-        if missing:
+        if math.isnan(energy):  # an epoch without a reading (logs.csv read again for it)
+            joules = folder.seed_epoch_joules()
+            missing, epochs = sum(map(math.isnan, joules)), len(joules)
             notes.append(f"logs.csv has no power reading (gpu_power_W) in {missing} of its "
-                         f"{epochs} epochs: its energy is unknown, not the other epochs' sum")
+                         f"{epochs} epochs: its energy is unknown, not the other epochs' "
+                         "sum")
         try:  # done where the original pipeline finished it, else skipped (runfolder)
             outcome = folder.seed_outcome()
         except Unreadable as exc:

@@ -232,7 +232,7 @@ class RunFolder:
         energy is NaN where an epoch has no reading (`seed_epoch_joules`): summing the
         others gave a figure 20 % low, ranked as if whole."""
         stamps, epoch, power = self._seed_rows()
-        joules = self.seed_epoch_joules()
+        joules = _epoch_joules(stamps, epoch, power)
         watts = [w for w, e in zip(power, epoch) if e and not math.isnan(w)]
         last = next((s for s, e in zip(reversed(stamps), reversed(epoch)) if e), stamps[-1])
         return (math.fsum(joules) if not any(map(math.isnan, joules)) else math.nan,
@@ -242,9 +242,7 @@ class RunFolder:
     def seed_epoch_joules(self) -> list[float]:
         """Each epoch's energy in an original pipeline's folder: its reading times the time
         since the previous row; NaN where its gpu_power_W is missing or "[N/A]"."""
-        stamps, epoch, power = self._seed_rows()
-        return [w * (b - a).total_seconds() for w, a, b, e  # as logs() computes it
-                in zip(power[1:], stamps, stamps[1:], epoch[1:]) if e]
+        return _epoch_joules(*self._seed_rows())
 
     def _seed_rows(self) -> tuple[list, list[bool], list[float]]:
         """logs.csv's (time stamps, whether each row is an epoch's, power readings)."""
@@ -337,6 +335,12 @@ class RunFolder:
             fh.write(json.dumps(event) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _epoch_joules(stamps: list, epoch: list[bool], power: list[float]) -> list[float]:
+    """Each epoch row's reading times the time since the previous row (as logs() does)."""
+    return [w * (b - a).total_seconds()
+            for w, a, b, e in zip(power[1:], stamps, stamps[1:], epoch[1:]) if e]
 
 
 def _stamps(texts: list) -> list:
