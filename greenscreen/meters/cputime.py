@@ -61,20 +61,35 @@ def node_busy_seconds(path: str | None = None) -> float:
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of `pid` and its descendants: each live process's user + system time
     and that of the children it has reaped (so a finished worker still counts once)."""
-    total, todo, seen = 0.0, [pid], set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            with open(f"/proc/{p}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # it ended since it was listed
-        total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / _TCK
-        todo.extend(_children(p))
+    return _subtree_ticks(pid) / _TCK
+
+
+def _subtree_ticks(pid: int, tries: int = 5) -> int:
+    """`pid`'s own and reaped-children ticks plus each live child's subtree. A child
+    reaped while the subtree is read moves its time into `pid`'s reaped ticks after
+    they were read, and is gone from the listing: it would count nowhere, and the tree's
+    time would drop for one poll (a piece charged nothing, the next charged too much).
+    So the subtree is read again until `pid`'s reaped ticks hold still across it."""
+    total = 0
+    for _ in range(tries):
+        before = _stat_ticks(pid)
+        if before is None:
+            return 0  # it ended since it was listed
+        total = sum(before) + sum(_subtree_ticks(c) for c in _children(pid))
+        after = _stat_ticks(pid)
+        if after is None or after[1] == before[1]:
+            break
     return total
+
+
+def _stat_ticks(pid: int) -> tuple[int, int] | None:
+    """(utime + stime, cutime + cstime) of `pid` in clock ticks; None once it has ended."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _children(pid: int) -> list[int]:
