@@ -309,6 +309,11 @@ def fieller_ratio_interval(a, b, confidence: float = CONFIDENCE) -> tuple:
     from scipy import stats
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    # The ratio does not change when both sides are scaled alike; its squares and
+    # covariances overflowed (inf - inf: nan) for figures near 1e160 J and above.
+    scale = float(np.max(np.abs(np.concatenate([a, b])), initial=0.0))
+    if 0 < scale < math.inf:
+        a, b = a / scale, b / scale
     n = len(a)
     q = stats.t.ppf(0.5 + confidence / 2, n - 1) ** 2 / n
     cov = np.cov(a, b, ddof=1)

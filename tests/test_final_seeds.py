@@ -509,3 +509,14 @@ def test_sigterm_stops_final_and_the_same_command_finishes_it(tmp_path):
     assert "greenscreen: stopped; run the same command again to finish the final runs" in err
     assert json.loads((sweep / "final" / "status.json").read_text())["status"] == "interrupted"
     assert not (sweep / "final" / "baseline-s0").exists()  # nothing handed out after it
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1.0, 1e200])
+def test_the_saving_s_interval_does_not_depend_on_the_unit(scale):
+    """A ratio's interval is the same whatever the energies' unit; its squares overflowed
+    (nan) for figures near 1e160 J and above, and the interval was withheld."""
+    rec, base = [80.0, 84.0, 90.0, 85.0], [100.0, 103.0, 110.0, 104.0]
+    low, high = comparison.fieller_ratio_interval(rec, base)
+    scaled = comparison.fieller_ratio_interval([r * scale for r in rec], [b * scale for b in base])
+    assert scaled == pytest.approx((low, high), rel=1e-9)
+    assert low < np.mean(rec) / np.mean(base) < high
