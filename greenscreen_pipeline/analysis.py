@@ -333,7 +333,8 @@ def summary_text(result: dict) -> str:
                      f"{part.get('runs_without_it', 0)} finished run(s) did not measure it")
     if result.get("sweep_energy", {}).get("parts") is not None:
         books = result["sweep_energy"]
-        lines.append(f"sweep energy {books['energy_j']:.1f} J ({sweep_total.words(books)})")
+        # a comma, not parentheses: the words hold parentheses of their own
+        lines.append(f"sweep energy {books['energy_j']:.1f} J, {sweep_total.words(books)}")
     if len(result.get("energy_by_state") or {}) > 1:  # what the search cost, by how runs ended
         lines.append("energy by state: " + ", ".join(
             f"{state} {v['runs']} run(s) {v['energy_j'] or 0:.1f} J"

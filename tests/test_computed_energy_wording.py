@@ -104,7 +104,7 @@ def test_analyze_on_the_command_line_says_measured_and_computed_apart(tmp_path, 
     config.write_text("settings: {runs: 40}\nconfiguration:\n  batch_size: {values: [32]}\n")
     assert cli.main(["analyze", "--config", str(config), "--sweep-dir", str(sweep)]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert f"sweep energy {600.0 + SEED_J:.1f} J (measured + {COMPUTED}: " in said
+    assert f"sweep energy {600.0 + SEED_J:.1f} J, measured + {COMPUTED}: " in said
     result = json.loads((sweep / "analysis.json").read_text())
     assert result["sweep_energy"]["provenance"] == f"measured + {COMPUTED}"
     assert result["sweep_energy"]["measured_j"] == pytest.approx(600.0)

@@ -157,7 +157,7 @@ def test_the_seed_format_s_energy_is_never_called_measured(tmp_path):
     assert result["sweep_energy"]["provenance"] == COMPUTED
     assert result["energy_by_state"]["done"]["provenance"] == COMPUTED
     said = analysis.summary_text(result)
-    assert f"sweep energy {result['sweep_energy']['energy_j']:.1f} J (computed from one " \
+    assert f"sweep energy {result['sweep_energy']['energy_j']:.1f} J, computed from one " \
            "power sample per epoch: " in said
     text = " ".join(" ".join(page_texts(report.build(seed, tmp_path / "r.pdf"))).split())
     assert "(computed from one power sample per epoch: the runs' own figures added up" in text
