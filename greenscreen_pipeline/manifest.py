@@ -173,6 +173,23 @@ def training_of(settings: dict, space: dict) -> dict:
     return out
 
 
+def recorded_training(sweep_dir: Path, settings: dict) -> tuple[dict, list[str]]:
+    """What the folder's sweep.json records of the settings its runs train by
+    (`training_of`; {} for none or an unreadable one), and each that `settings` gives
+    otherwise, as "key: recorded (this config: given)": what `status` reports, which
+    reads and refuses nothing."""
+    try:
+        old = read_json(Path(sweep_dir) / FILE) or {}
+    except Unreadable:
+        return {}, []
+    if not isinstance(old.get("settings"), dict):
+        return {}, []
+    space = old.get("space") if isinstance(old.get("space"), dict) else {}
+    was, now = training_of(old["settings"], space), training_of(settings, space)
+    return was, [f"{key}: {was[key]!r} (this config: {now[key]!r})" for key in now
+                 if key in was and was[key] != now[key]]
+
+
 def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object,
                    code: dict) -> None:
     """Raises OtherSweep naming each setting of `TRAINING` that differs from the one the

@@ -12,7 +12,8 @@ node while the array runs, or beside a local sweep), and it imports no backend.
       Slurm: jobs 1234 (the runs), 1235 (the report): 1234 still queued or running
 
 The counts, the energy and the budget are the figures the sweep's own console gives
-(`progress.through`, `sweep_total.of` through `budget.spent`, `budget.line`); a run is
+(`progress.through`, `sweep_total.of` through `budget.spent`, `budget.line`), the epochs
+those its sweep.json records (a config.yaml changed since is said); a run is
 running where a live process holds its claim or its lock (`claims.trained_now`), as every
 executor asks before it trains one. `--json` prints the same as one JSON object.
 """
@@ -24,7 +25,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import budget, runfolder
+from . import budget, manifest, runfolder
 from .errors import UsageError
 from .executors import claims
 from .executors.progress import failure, through
@@ -60,6 +61,7 @@ class SweepStatus:
     unreadable: list[int] = field(default_factory=list)  # runs whose energy is not known
     slurm: dict | None = None  # the last submission's job ids and those still queued
     beyond: int = 0  # run folders above `runs` (an earlier sweep's with more runs)
+    differs: list[str] = field(default_factory=list)  # training settings config changed
 
     def count(self, status: str) -> int:
         return sum(run.status == status for run in self.started)
@@ -91,7 +93,11 @@ def read(settings: dict) -> SweepStatus:
                                       or runfolder.present(sweep_dir, EVERY_RUN)):
         raise UsageError(f"no sweep in {sweep_dir}/ yet: `greenscreen sweep` starts it "
                          "(--sweep-dir names another folder)")
-    state = SweepStatus(str(sweep_dir), settings["runs"], settings["epochs"])
+    # The epochs its runs train, as its sweep.json records them: a config.yaml edited
+    # since is said (`differs`), never shown as the sweep's.
+    recorded, differs = manifest.recorded_training(sweep_dir, settings)
+    state = SweepStatus(str(sweep_dir), settings["runs"],
+                        recorded.get("settings.epochs", settings["epochs"]), differs=differs)
     state.started = [_run_state(sweep_dir, row)
                      for row in runfolder.started(sweep_dir, settings["runs"])]
     state.beyond = len(runfolder.present(sweep_dir, EVERY_RUN)) - len(state.started)
@@ -182,6 +188,9 @@ def lines(state: SweepStatus) -> list[str]:
                                                if state.unreadable else ""))
     if state.budget:
         out.append(f"  {state.budget}")
+    if state.differs:
+        out.append(f"  config.yaml differs from the settings this sweep trains by: "
+                   f"{'; '.join(state.differs)}: the sweep command refuses to resume it so")
     if state.slurm:
         out.append(f"  Slurm: {_slurm_words(state.slurm)}")
     return out

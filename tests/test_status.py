@@ -82,6 +82,13 @@ def test_status_names_each_run_s_state_the_energy_and_the_budget_and_writes_noth
     assert "  3 run folders above settings.runs (1): not trained by this sweep command, " \
            "their energy counted in the total" in out
     assert f"  energy so far: {total.total_j:.1f} J (estimated)" in out
+    # Other epochs than the folder's runs train: its own said, and the difference (the
+    # headline read "x 4 epochs" of runs that trained one).
+    out = greenscreen("status", "--config", str(config), "--sweep-dir", "sweep", "--epochs",
+                      "4", cwd=tmp_path).stdout
+    assert out.startswith("greenscreen: sweep/: 2/5 runs done, 1 failed (5 runs x 1 epoch)")
+    assert "  config.yaml differs from the settings this sweep trains by: settings.epochs: " \
+           "1 (this config: 4): the sweep command refuses to resume it so" in out
 
 
 def test_status_of_a_folder_with_no_sweep_is_one_line(tmp_path):
