@@ -412,14 +412,38 @@ def test_energy_forecast_counts_co2_at_its_smicallback_s_intensity(fake_smi, tmp
     smi, forecast = SMICallback(log_dir=tmp_path, country="FR", interval=0.05), \
         EnergyForecast(after_epochs=1, verbose=0)
     given = EnergyForecast(after_epochs=1, verbose=0, carbon_intensity=500.0)
+    # A PUE alone: the place still the SMICallback's (it was the world average's, 6x)
+    pue_only = EnergyForecast(after_epochs=1, verbose=0, pue=1.5)
     tiny_model().fit(x, y, epochs=2, batch_size=64, verbose=0,
-                     callbacks=[smi, forecast, given])
-    assert forecast.intensity is smi.intensity and "France" in forecast.intensity.source
+                     callbacks=[smi, forecast, given, pue_only])
+    assert forecast.intensity.as_dict() == smi.intensity.as_dict()
+    assert "France" in forecast.intensity.source
+    assert pue_only.intensity.g_per_kwh == smi.intensity.g_per_kwh
+    assert "France" in pue_only.intensity.source and pue_only.intensity.pue == 1.5
     actual = forecast.result["actual"]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert actual["co2_g"] == pytest.approx(smi.intensity.grams(actual["energy_j"]))
     assert summary["co2_g"] == pytest.approx(smi.intensity.grams(summary["energy_j"]))
     assert given.intensity.g_per_kwh == 500.0  # one given stays its own
+
+
+def test_energy_forecast_that_cannot_write_its_file_or_forecast_warns_and_fit_returns(
+        fake_smi, tmp_path):
+    """forecast.json in a folder that cannot be made raised from fit after training (the
+    History lost); a fit shorter than after_epochs forecast nothing without a word."""
+    x, y = tiny_data()
+    unwritable = tmp_path / "file" / "run"
+    forecast = EnergyForecast(after_epochs=1, verbose=0, log_dir=unwritable)
+    (tmp_path / "file").write_text("a file where a folder would go")
+    with pytest.warns(RuntimeWarning, match="could not write forecast.json"):
+        history = tiny_model().fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[
+            SMICallback(log_dir=None, interval=0.05), forecast])
+    assert len(history.history["loss"]) == 2 and forecast.result["actual"]["epochs"] == 2
+    late = EnergyForecast(after_epochs=5, verbose=0)
+    with pytest.warns(RuntimeWarning, match="made no forecast: this fit trained 2 epoch"):
+        tiny_model().fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[
+            SMICallback(log_dir=None, interval=0.05), late])
+    assert late.forecast is None
 
 
 def test_append_keeps_earlier_rows(fake_smi, tmp_path):

@@ -46,9 +46,11 @@ class EnergyForecast(keras.callbacks.Callback):
     Args:
         after_epochs: Epochs to observe before forecasting: an integer >= 1.
         log_dir: Folder for `forecast.json`; None writes no file.
-        carbon_intensity, country, pue: As for `SMICallback`. All three left out: those
-            of the `SMICallback` in the same callbacks list, so that the forecast's CO2
-            and `summary.json`'s agree (else the world average).
+        carbon_intensity, country, pue: As for `SMICallback`. Where the place
+            (`carbon_intensity` and `country`) or `pue` is left out, that of the
+            `SMICallback` in the same callbacks list, each on its own, so that the
+            forecast's CO2 and `summary.json`'s agree (without one: the world average,
+            and a PUE of 1).
         verbose: 1 prints the forecast and, at the end, its error.
 
     Example:
@@ -61,7 +63,7 @@ class EnergyForecast(keras.callbacks.Callback):
 
     def __init__(self, after_epochs: int = 1, log_dir: "str | Path | None" = None,
                  carbon_intensity: float | None = None, country: str | None = None,
-                 pue: float = 1.0, verbose: int = 1) -> None:
+                 pue: float | None = None, verbose: int = 1) -> None:
         super().__init__()
         check_integer("after_epochs", after_epochs, low=1)  # bad arguments raise here
         check_log_dir(log_dir)
@@ -71,13 +73,12 @@ class EnergyForecast(keras.callbacks.Callback):
         self.country = country
         self.pue = pue
         self.verbose = verbose
-        self.intensity = self._own_intensity = resolve_intensity(carbon_intensity, country, pue)
-        self._intensity_given = (carbon_intensity, country, pue) != (None, None, 1.0)
+        # bad arguments raise here
+        self.intensity = resolve_intensity(carbon_intensity, country, _pue(pue))
 
     def on_train_begin(self, logs=None):
-        if not self._intensity_given:  # SMICallback's, where it sits in this fit's list
-            theirs = [c.intensity for c in beside(self) if isinstance(c, SMICallback)]
-            self.intensity = theirs[0] if theirs else self._own_intensity
+        self.intensity = self._intensity(next(
+            (c for c in beside(self) if isinstance(c, SMICallback)), None))
         self.energies: list[float] = []
         self.times: list[float] = []
         self.total_j = NAN  # SMICallback's running total at the latest epoch end
@@ -87,6 +88,16 @@ class EnergyForecast(keras.callbacks.Callback):
         self.estimated = False
         self.forecast: dict | None = None
         self.result: dict | None = None
+
+    def _intensity(self, smi: SMICallback | None):
+        """The place and the PUE each its own, else the SMICallback's: a forecast given
+        only pue=1.5 beside SMICallback(country="FR") was priced at the world average,
+        6x France's, beside a summary.json priced in France."""
+        place = (self.carbon_intensity, self.country)
+        if place == (None, None) and smi is not None:
+            place = (smi.carbon_intensity, smi.country)
+        pue = self.pue if self.pue is not None or smi is None else smi.pue
+        return resolve_intensity(*place, _pue(pue))
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.first_epoch is None:
@@ -148,6 +159,11 @@ class EnergyForecast(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.forecast is None:
+            if self.energies:  # a fit shorter than after_epochs: said, not silent
+                warnings.warn(f"greenscreen: EnergyForecast made no forecast: this fit "
+                              f"trained {len(self.energies)} epoch(s), fewer than "
+                              f"after_epochs={self.after_epochs}", RuntimeWarning,
+                              stacklevel=2)
             return
         energy, time_s = self._spent(), sum(self.times)
         self.result = {
@@ -165,7 +181,16 @@ class EnergyForecast(keras.callbacks.Callback):
                   f"time {self.result['time_error_pct']:+.1f}%"
                   + ("" if self.result["completed"] else " (training stopped early)"))
         if self.log_dir is not None:
-            atomic_write_json(Path(self.log_dir) / "forecast.json", self.result)
+            try:
+                atomic_write_json(Path(self.log_dir) / "forecast.json", self.result)
+            except OSError as exc:  # measurement never fails a fit that has trained
+                warnings.warn(f"greenscreen: EnergyForecast could not write forecast.json "
+                              f"({exc}); the forecast and its error are in its `result`",
+                              RuntimeWarning, stacklevel=2)
+
+
+def _pue(pue: float | None) -> float:
+    return 1.0 if pue is None else pue
 
 
 def _steady(values: list[float]) -> float:
