@@ -174,3 +174,33 @@ def test_a_stop_a_run_swallowed_is_no_reason_for_the_worker_to_ignore_the_next()
         signal.signal(signal.SIGINT, before[1])
         interrupt.requested.clear()
         interrupt.unhold()
+
+
+# Your data function stopped by a SIGTERM that a library's bare `except:` swallows (Keras's
+# TensorFlow ops.shape has one), then failing on what that left undone.
+SWALLOWED = """import os, signal, time
+
+
+def load(params):
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except BaseException:
+        pass
+    raise TypeError("Failed to convert elements of (None, 64) to Tensor")
+"""
+
+
+def test_a_stop_a_library_swallowed_leaves_the_run_interrupted_not_failed(fake_smi, tmp_path):
+    """The run was recorded failed (kept so on resume, trained again only with
+    --retry-failed), though it was stopped, not broken (review, a SIGTERM mid-run)."""
+    (tmp_path / "mydata.py").write_text(SWALLOWED)
+    config, out = tmp_path / "config.yaml", tmp_path / "sweep"
+    config.write_text(CONFIG.replace("runs: 2", "runs: 1"))
+    result = greenscreen("sweep", "local", "--config", str(config), "--sweep-dir", str(out),
+                         "--no-probe")
+    assert "run 000 interrupted: it resumes when you run the same command again" \
+        in result.stdout, result.stdout + result.stderr[-3000:]
+    status = json.loads((out / "000" / "status.json").read_text())
+    assert status["status"] == "interrupted"
+    assert status["reason"].startswith("stopped by SIGTERM (then TypeError: Failed to convert")

@@ -140,14 +140,10 @@ def _train_held(config, folder, cfg: dict, request: Request, process_start: floa
                             save_model=final or config.settings["save_models"],
                             config_dir=config.folder, rungs=rungs)
     except KeyboardInterrupt as exc:
-        why = f"stopped by {exc.args[0] if exc.args else 'SIGINT'}"
-        folder.write_status("interrupted", reason=f"{why}; the checkpoint of the last finished "
-                            "epoch is kept and the run resumes from it")
-        print(f"run {request.index:03d} interrupted: {why}", file=sys.stderr)
-        return INTERRUPTED
+        return _interrupted(folder, request.index, exc.args[0] if exc.args else "SIGINT")
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):  # EFBIG: no room would fix it
-            return _failed(folder, exc, request.index)
+            return _failed_or_stopped(folder, exc, request.index)
         # A full disk is not the run's fault: it resumes once there is room again.
         try:
             folder.write_status("interrupted", reason=f"{exc}; free some space and run the "
@@ -157,11 +153,32 @@ def _train_held(config, folder, cfg: dict, request: Request, process_start: floa
         print(f"run {request.index:03d} interrupted: {exc}", file=sys.stderr)
         return NO_SPACE
     except (Exception, SystemExit) as exc:  # SystemExit: your code's sys.exit, a failure
-        return _failed(folder, exc, request.index)
+        return _failed_or_stopped(folder, exc, request.index)
     folder.write_status("done", **results)
     if not config.settings.get("keep_checkpoints"):
         folder.remove_checkpoint()
     return DONE
+
+
+def _interrupted(folder, index: int, signal_name: str, exc: BaseException | None = None) -> int:
+    why = f"stopped by {signal_name}" + (
+        f" (then {type(exc).__name__}: {str(exc)[:200]})" if exc is not None else "")
+    folder.write_status("interrupted", reason=f"{why}; the checkpoint of the last finished "
+                        "epoch is kept and the run resumes from it")
+    print(f"run {index:03d} interrupted: {why}", file=sys.stderr)
+    return INTERRUPTED
+
+
+def _failed_or_stopped(folder, exc: BaseException, index: int) -> int:
+    """A run's exception: a failure, unless a stop was requested first. A library's bare
+    `except:` can swallow the KeyboardInterrupt a SIGTERM raises (Keras's TensorFlow
+    `ops.shape` does) and fail on what it left undone (a `None` in a shape): the run was
+    stopped, not broken, and resumes as an interrupted one."""
+    from . import interrupt
+
+    if interrupt.requested:
+        return _interrupted(folder, index, interrupt.requested[0], exc)
+    return _failed(folder, exc, index)
 
 
 def run_configuration(folder, config, index: int) -> dict:
