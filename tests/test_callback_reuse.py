@@ -4,6 +4,7 @@ hunt found, each failing before its fix)."""
 
 import csv
 import json
+import time
 import warnings
 
 import keras
@@ -442,3 +443,48 @@ def test_a_logs_csv_cut_short_resumes_with_its_missing_epochs_said_lost(fake_smi
                                         "resumed") and rows[1]["energy_j"] == "nan"
     assert float(rows[0]["energy_j"]) > 0 and not rows[3]["reason"]
     assert len(summary_of(tmp_path)["attempts"]) == 2  # the energy of both fits, kept
+
+
+class CtrlCAt(keras.callbacks.Callback):
+    """Slow steps (0.2 s), and Ctrl-C after `batch` of `epoch`, its time kept."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at, self.raised_at = (epoch, batch), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.2)
+        if (self.epoch, batch) == self.at:
+            self.raised_at = time.time()
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("again_with", ["the same callback", "a new callback"])
+def test_fit_again_after_ctrl_c_without_close_keeps_the_attempt_whole(fake_smi, tmp_path,
+                                                                     again_with):
+    """A notebook's Ctrl-C, then the cell run again, without close(): the first attempt
+    stayed "running (or killed)" with its energy as of its last summary write (its last
+    epoch's end here; up to 30 s short), for good. Now it ends at its last batch: not at
+    the next fit's start either, the idle time between was not its training."""
+    x, y = tiny_data()
+    model, smi = tiny_model(), SMICallback(log_dir=tmp_path, source="nvidia-smi")
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    stop = CtrlCAt(epoch=1, batch=2)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[smi, stop, backup])
+    time.sleep(1.0)  # the user reads the traceback
+    again = smi if again_with == "the same callback" else SMICallback(
+        log_dir=tmp_path, source="nvidia-smi")
+    refit_at = time.time()
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[again, backup])
+    first, second = summary_of(tmp_path)["attempts"]
+    assert first["ended"] == "interrupted" and second["ended"] == "completed"
+    # Its last batch's end: the batch's hooks ran just before Ctrl-C (0.2 s of sleep
+    # after SMICallback's; a write at epoch 0's end was over 0.6 s before it).
+    assert stop.raised_at - 0.5 < first["t_end"] <= stop.raised_at < refit_at
+    assert first["energy_j"] > 0 and second["first_epoch"] == 1
+    assert summary_of(tmp_path)["energy_j"] == pytest.approx(
+        first["energy_j"] + second["energy_j"])

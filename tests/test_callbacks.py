@@ -369,8 +369,11 @@ def test_energy_forecast_counts_the_work_between_epochs(fake_smi, tmp_path):
     forecast = EnergyForecast(after_epochs=3, verbose=0)
     history = tiny_model().fit(x, y, epochs=8, batch_size=64, verbose=0, callbacks=[
         SMICallback(log_dir=None, interval=0.05), forecast, WorkBetweenEpochs()])
-    actual = history.history["energy_total_j"][-1]
-    assert actual > 1.5 * sum(history.history["energy_j"])  # the gaps weigh here
+    totals = history.history["energy_total_j"]
+    # The gaps weigh here: each holds 0.3 s of sleep at the epochs' power (a ratio to the
+    # epochs' own energy failed on a loaded machine, its first epoch 1348 J of 2088).
+    gaps = [b - a - e for a, b, e in zip(totals, totals[1:], history.history["energy_j"][1:])]
+    assert np.median(gaps) > 0.8 * 0.3 * np.median(history.history["power_w"]), gaps
     # Before: -53 % here, every time (the gaps left out). Now about -8 % on TensorFlow; a
     # PyTorch run's slower first steps over-forecast (+29 % once): the bound tells the two
     # apart without holding the machine's timing to a few per cent.
@@ -503,7 +506,11 @@ def test_close_after_an_interrupted_fit_keeps_the_attempt_s_joules(fake_smi, tmp
     model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[again])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["attempts"]) == 2
-    assert summary["attempts"][0]["energy_j"] == pytest.approx(first["energy_j"])
+    # The crashed attempt, closed by the next fit's callback: on to its last hook (epoch
+    # 2's begin, after epoch 1's checkpoint), not only to its last summary write
+    crashed = summary["attempts"][0]
+    assert crashed["ended"] == "interrupted" and crashed["t_end"] >= first["t_end"]
+    assert crashed["energy_j"] >= first["energy_j"] * (1 - 1e-9)
     assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
 
 
@@ -538,6 +545,10 @@ def test_resume_with_backup_and_restore_keeps_every_epoch_and_every_joule(fake_s
     assert rows[:2] == before  # the first attempt's rows, unchanged
     assert [r["attempt"] for r in rows] == ["1", "1", "2", "2", "2"]
     assert [a["first_epoch"] for a in summary["attempts"]] == [0, 2]
-    assert summary["attempts"][0]["energy_j"] == pytest.approx(first["energy_j"])
+    # The crashed attempt, closed by the next fit's callback: on to its last hook (epoch
+    # 2's begin, after epoch 1's checkpoint), not only to its last summary write
+    crashed = summary["attempts"][0]
+    assert crashed["ended"] == "interrupted" and crashed["t_end"] >= first["t_end"]
+    assert crashed["energy_j"] >= first["energy_j"] * (1 - 1e-9)
     assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
     assert summary["energy_j"] > first["energy_j"] > 0  # the crashed attempt's joules stay

@@ -224,7 +224,9 @@ def test_a_backup_and_restore_resume_continues_without_resume_true(node, tmp_pat
     assert [r["epoch"] for r in rows] == ["0", "1", "2", "3", "4"]  # every epoch once
     assert [r["attempt"] for r in rows] == ["1", "1", "2", "2", "2"]
     assert [a["first_epoch"] for a in summary["attempts"]] == [0, 2]
-    assert summary["attempts"][0]["energy_j"] == pytest.approx(first["energy_j"])
+    crashed = summary["attempts"][0]  # closed by the next fit's callback, at its last hook
+    assert crashed["ended"] == "interrupted" and crashed["t_end"] >= first["t_end"]
+    assert crashed["energy_j"] >= first["energy_j"] * (1 - 1e-9)
     assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
     assert summary["energy_j"] > first["energy_j"] > 0  # both attempts' joules
     for part in PARTS:  # and each component's, over both attempts

@@ -31,7 +31,7 @@ class InferenceCalls:
         if self._in_fit and self._new_call:
             nested = inside_its_fit(self)
             if not nested:
-                self.close()
+                self._close_dead()
         self._new_call = False
         return nested
 

@@ -68,7 +68,7 @@ def take(folder, owner) -> tuple[WriterLock | None, str | None]:
         if _running(held):
             return None, "another SMICallback in this process writes there (in this fit " \
                          "or in another thread's)"
-        held.owner._lost_lock()  # its fit ended without on_train_end or close
+        held.owner._close_dead()  # its fit ended without on_train_end or close: kept whole
         held.release()
     path = Path(key) / LOCK_FILE
     try:

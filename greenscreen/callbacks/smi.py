@@ -18,7 +18,7 @@ from ._arguments import check_arguments
 from ._copy import CopiedAsNew
 from ._inference import InferenceCalls
 from ._job import job_metadata
-from ._lock import take
+from ._lock import inside_its_fit, take
 from ._metering import MeterLifecycle
 from ._resume import ResumeFiles
 from ._runlog import CsvRunLog, epoch_row
@@ -179,6 +179,7 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
         self._start_failed: str | None = None  # why the meter could not start: once a fit
         self._warned: set[tuple[str, str]] = set()
         self._in_fit = self._killed = False  # killed: closed by close(), not on_train_end
+        self._last_seen = time.time()  # the fit's last hook: where a dead fit's attempt ends
         self._new_call = False  # set_model was the last hook: a new fit/evaluate/predict
         self._train = self._epoch = None
         self._calls: list = []  # (window, phase, figures before) of each call in progress
@@ -247,6 +248,8 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
     def on_train_begin(self, logs=None):
         # Whether this fit continues the files in log_dir is decided at its first epoch:
         # BackupAndRestore sets the epoch to resume from in its own on_train_begin.
+        if self._in_fit and not inside_its_fit(self):  # Ctrl-C, then fit again
+            self._close_dead()
         self._reset()
         self._job = job_metadata()
         self._in_fit = True
@@ -261,6 +264,7 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
             self._continue_from(epoch)
         self._new_call = False
         self._val_energy = NAN
+        self._last_seen = time.time()
         self._epoch = self._open(f"epoch-{epoch}")
 
     @_guarded
@@ -268,6 +272,7 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
         if self._epoch is None:
             return
         window = self._epoch.close()
+        self._last_seen = window.t_end
         fields = log_fields(window)
         if math.isnan(fields["energy_j"]) and self._meter is not None:
             reason = window.reason or self._reason or "no measurement"
@@ -292,6 +297,7 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
     @_guarded
     def on_train_batch_end(self, batch, logs=None):
         self._new_call = False
+        self._last_seen = time.time()
         if self.per_batch and logs is not None:
             logs["power_w"] = self._meter.latest()["power_w"] if self._meter else NAN
         if self.log_dir is not None and time.monotonic() - self._last_heartbeat > HEARTBEAT_S:
@@ -336,6 +342,18 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
             raise
         ```
         """
+        self._close()
+
+    def _close_dead(self) -> None:
+        """Closes a fit that an exception ended without `close()`, found by this
+        callback's next fit, evaluate or predict, or by another callback taking over its
+        log_dir: its attempt "interrupted", ended at its last batch or epoch (the time
+        since, until this call, was not its training: a notebook's minutes at idle power
+        were charged to it), so that the next fit reads it whole, not as it stood at the
+        last heartbeat (up to 30 s short) and "running (or killed)"."""
+        self._close(at=self._last_seen)
+
+    def _close(self, at: float | None = None) -> None:
         if not self._in_fit:  # an interrupted evaluate or predict: no attempt to record
             self._release_lock()
             self._stop_meter()
@@ -343,7 +361,7 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
         self._in_fit, self._killed = False, True
         try:  # its figures as they stand now, whatever meter a later call starts
             self._settle_files()  # stopped before its first epoch (a SIGTERM in set-up)
-            window = self._attempt_window()
+            window = self._attempt_window(at)
             self._train = window.close() if window is not None else None
             self._write_summary()
         finally:
