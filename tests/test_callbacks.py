@@ -266,13 +266,45 @@ def test_per_batch_power_reads_the_latest_sample(fake_smi):
 def test_energy_budget_stops_training_and_says_so(fake_smi, tmp_path, capsys):
     x, y = tiny_data()
     history = tiny_model().fit(x, y, epochs=20, batch_size=64, verbose=0, callbacks=[
-        SMICallback(log_dir=None, interval=0.05), EnergyBudget(max_joules=200), SlowSteps(0.1)])
+        SMICallback(log_dir=tmp_path, interval=0.05), EnergyBudget(max_joules=200),
+        SlowSteps(0.1)])
     epochs = len(history.history["loss"])
     assert epochs < 20
     assert history.history["budget_exceeded"][-1] == 1.0
     assert history.history["energy_spent_j"][-1] >= 200
     assert all(v < 200 for v in history.history["energy_spent_j"][:-1])
     assert "EnergyBudget stopped training" in capsys.readouterr().out
+    # summary.json says so too ("completed" alone read as a whole fit of those epochs)
+    attempt, = json.loads((tmp_path / "summary.json").read_text())["attempts"]
+    assert attempt["ended"] == "completed" and attempt["epochs"] == epochs
+    assert attempt["epochs_planned"] == 20 and attempt["stopped_early"] is True
+    assert attempt["stopped_by"] == [
+        f"EnergyBudget at epoch {epochs}: {history.history['energy_spent_j'][-1]:.1f} J spent "
+        "of a 200.0 J budget (GPU)"]
+    stopper = keras.callbacks.EarlyStopping("loss", patience=0, min_delta=1e9)
+    history = tiny_model().fit(x, y, epochs=5, batch_size=64, verbose=0, callbacks=[
+        SMICallback(log_dir=tmp_path / "early", interval=0.05), stopper])
+    attempt, = json.loads((tmp_path / "early" / "summary.json").read_text())["attempts"]
+    assert attempt["stopped_early"] is True and attempt["epochs"] == 2
+    assert attempt["stopped_by"] == ["EarlyStopping at epoch 2"]
+    tiny_model().fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[
+        SMICallback(log_dir=tmp_path / "whole", interval=0.05)])
+    attempt, = json.loads((tmp_path / "whole" / "summary.json").read_text())["attempts"]
+    assert (attempt["epochs_planned"], attempt["stopped_early"], attempt["stopped_by"]) == (
+        1, False, [])
+
+
+def test_an_attempt_s_partial_component_is_never_called_measured_by_its_estimate():
+    """covers_partly said "measured in attempt(s) 1 of 2" of a CPU-time estimate (review)."""
+    from greenscreen.callbacks._summary import coverage
+
+    earlier = [{"source": "estimated:cpu-time", "components": {"cpu": 5.0},
+                "component_sources": {"cpu": "estimated:cpu-time"}}]
+    covers, partly = coverage(earlier, {"gpu": "measured:nvidia-smi"})
+    assert covers == ["gpu", "cpu"]
+    assert partly["cpu"] == ("recorded in attempt(s) 1 of 2 (estimated:cpu-time): its total "
+                             "over the attempts is unknown")
+    assert partly["gpu"].startswith("recorded in attempt(s) 2 of 2 (measured:nvidia-smi)")
 
 
 def test_an_estimate_is_never_called_measured_by_the_budget_forecast_or_loggers(tmp_path,

@@ -252,10 +252,35 @@ def test_initial_epoch_continues_the_earlier_epochs_and_a_fresh_fit_replaces_the
     assert [r["epoch"] for r in read_csv(tmp_path / "logs.csv")] == ["0", "1", "2", "3"]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["epochs"] == 4 and len(summary["attempts"]) == 2
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[SMICallback(log_dir=tmp_path)])
+    # A fit from epoch 0 (Keras's fit, unfreeze, fit again): a record of its own, the
+    # earlier one kept beside and said (it was deleted without a word)
+    with pytest.warns(RuntimeWarning, match=rf"holds an earlier fit's 4 epoch\(s\), "
+                      rf"{summary['energy_j']:.1f} J; this fit starts at epoch 0 and records "
+                      r"afresh, keeping them as logs.csv.replaced-\S+ and summary.json.replaced"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[SMICallback(log_dir=tmp_path)])
     assert [r["epoch"] for r in read_csv(tmp_path / "logs.csv")] == ["0"]
     assert len(json.loads((tmp_path / "summary.json").read_text())["attempts"]) == 1
     assert not math.isnan(json.loads((tmp_path / "summary.json").read_text())["energy_j"])
+    kept_log, = tmp_path.glob("logs.csv.replaced-*")
+    kept_summary, = tmp_path.glob("summary.json.replaced-*")
+    assert len(read_csv(kept_log)) == 4 and json.loads(kept_summary.read_text()) == summary
+    # resume=False: afresh, as asked, nothing kept
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[SMICallback(log_dir=tmp_path, resume=False)])
+    assert len(list(tmp_path.glob("*.replaced-*"))) == 2
+
+
+def test_a_fresh_fit_into_another_tool_s_csv_says_nothing_is_lost(fake_smi, tmp_path):
+    """It warned "the earlier epochs' energy is recorded as lost" of a fit from epoch 0,
+    with no earlier epoch (review)."""
+    (tmp_path / "logs.csv").write_text("step,loss\n1,0.5\n")
+    model, (x, y) = tiny_model(), tiny_data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[SMICallback(log_dir=tmp_path)])
+    said = [str(w.message) for w in caught if "greenscreen" in str(w.message)]
+    assert any("this fit starts at epoch 0 and records afresh" in m for m in said), said
+    assert not any("lost" in m for m in said), said
+    assert [r["epoch"] for r in read_csv(tmp_path / "logs.csv")] == ["0"]
 
 
 def test_a_resume_that_lost_a_component_still_says_energy_j_holds_it(node, tmp_path,
@@ -277,7 +302,8 @@ def test_a_resume_that_lost_a_component_still_says_energy_j_holds_it(node, tmp_p
     assert summary["energy_j"] == pytest.approx(first["energy_j"] + second["energy_j"])
     assert summary["covers"] == list(PARTS) and summary["carbon"]["covers"] == list(PARTS)
     assert sorted(summary["covers_partly"]) == ["cpu", "dram"]
-    assert "attempt(s) 1 of 2" in summary["covers_partly"]["cpu"]
+    assert summary["covers_partly"]["cpu"].startswith(
+        "recorded in attempt(s) 1 of 2 (measured:rapl")  # how: never "measured" of an estimate
     assert summary["components"]["cpu"]["source"] == "measured:rapl"
     assert summary["components"]["cpu"]["energy_j"] is None  # NaN: attempt 2's is unknown
     assert summary["components"]["gpu"]["energy_j"] == pytest.approx(

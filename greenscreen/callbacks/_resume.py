@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
-from ._runlog import CsvRunLog, earlier_attempts, read_summary
+from ._runlog import CsvRunLog, earlier_attempts, read_summary, set_aside
 
 NAN = float("nan")
 
@@ -47,6 +48,28 @@ class ResumeFiles:
                 ends = []
             return max(ends, default=0)
 
+    def _keep_replaced(self, log: CsvRunLog) -> None:
+        """A fit from epoch 0 (resume and append left at their defaults) into a log_dir
+        where an earlier fit recorded epochs: its logs.csv and summary.json are kept
+        beside, renamed, with a warning. They were deleted without a word: Keras's own
+        fit, unfreeze, fit again recipe, or a script run again after EnergyBudget stopped
+        it, lost the first fit's energy record."""
+        epochs = len(log.rows)
+        try:
+            spent = (read_summary(self.log_dir) or {}).get("energy_j")
+        except RuntimeError:
+            spent = None
+        kept = [log.set_aside("replaced").name]
+        summary = Path(self.log_dir) / "summary.json"
+        if summary.exists():
+            kept.append(set_aside(summary, "replaced").name)
+        joules = f", {spent:.1f} J" if isinstance(spent, (int, float)) and math.isfinite(
+            spent) else ""
+        self._warn_once("replaced", f"{self.log_dir} holds an earlier fit's {epochs} "
+                        f"epoch(s){joules}; this fit starts at epoch 0 and records afresh, "
+                        f"keeping them as {' and '.join(kept)} (append=True totals the fits "
+                        "in one record; resume=False starts afresh without keeping them)")
+
     def _continue_from(self, epoch: int) -> None:
         """Decides, at the fit's first epoch, whether it continues the files in `log_dir`:
         with resume=True, or (resume=None) when it starts past epoch 0 and `logs.csv`
@@ -62,8 +85,9 @@ class ResumeFiles:
             except Exception as exc:  # not a logs.csv: kept aside, never mixed into this one
                 self._lost = f"{log.path.name} could not be read ({exc}); it is kept as " \
                              f"{log.set_aside().name}"
-                self._warn_once("resume", f"{self._lost}; the earlier epochs' energy is "
-                                          "recorded as lost")
+                self._warn_once("resume", f"{self._lost}; " + (
+                    "the earlier epochs' energy is recorded as lost" if epoch > 0 else
+                    "this fit starts at epoch 0 and records afresh"))
         auto = self.resume is None and not self.append and epoch > 0 and (
             self._lost or log.has_epochs_before(epoch))
         if auto:
@@ -73,6 +97,8 @@ class ResumeFiles:
                 "epochs: continuing them as with resume=True (pass resume=False to start "
                 "afresh)", UserWarning, stacklevel=3)
         if not (self.append or self._resuming):
+            if self.resume is None and log.rows:  # chosen by no one: kept, and said
+                self._keep_replaced(log)
             log.rows, log.columns = [], []
             log.path.unlink(missing_ok=True)
         if self._resuming or (self.append and log.rows):

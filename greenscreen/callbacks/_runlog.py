@@ -79,14 +79,10 @@ class CsvRunLog:
         if len(self.rows) != len(rows):
             self._rewrite()  # appending after a cut-short line would garble the next row
 
-    def set_aside(self) -> Path:
-        """Moves the file to `logs.csv.unreadable-<time>` (kept, never deleted) and starts
+    def set_aside(self, why: str = "unreadable") -> Path:
+        """Moves the file to `logs.csv.<why>-<time>` (kept, never deleted) and starts
         with no rows; returns where it went."""
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        aside, n = self.path.with_name(f"{self.path.name}.unreadable-{stamp}"), 1
-        while aside.exists():
-            aside, n = self.path.with_name(f"{self.path.name}.unreadable-{stamp}-{n}"), n + 1
-        os.replace(self.path, aside)
+        aside = set_aside(self.path, why)
         self.rows, self.columns = [], []
         return aside
 
@@ -125,6 +121,17 @@ class CsvRunLog:
     def has_epochs_before(self, epoch: int) -> bool:
         """Whether a row holds an epoch before `epoch` (a fit starting there continues)."""
         return any(_epoch_of(r) < epoch for r in self.rows)
+
+
+def set_aside(path: Path, why: str) -> Path:
+    """Moves `path` to `<name>.<why>-<time>` beside it (a new name, never over another
+    file); returns where it went."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside, n = path.with_name(f"{path.name}.{why}-{stamp}"), 1
+    while aside.exists():
+        aside, n = path.with_name(f"{path.name}.{why}-{stamp}-{n}"), n + 1
+    os.replace(path, aside)
+    return aside
 
 
 def _epoch_of(row: dict) -> float:

@@ -52,6 +52,23 @@ def attempt_record(window, measured: bool, first_epoch: int | None, epochs: int,
     }
 
 
+def stop_record(model, params: dict, first_epoch: int | None, others: list) -> dict:
+    """How a fit that ended normally ended: the epochs it planned (`epochs_planned`),
+    whether a callback stopped it early (`stopped_early`: Keras's `stop_training`), and
+    which (`stopped_by`: a callback's own `stop_reason`, as EnergyBudget's, else the
+    class of one with a `stopped_epoch`, as EarlyStopping's). "completed" alone read
+    the same for a fit an EnergyBudget stopped after 1 of 30 epochs and a 1-epoch fit."""
+    epochs = (params or {}).get("epochs")
+    planned = epochs - (first_epoch or 0) if isinstance(epochs, int) else None
+    stopped = bool(getattr(model, "stop_training", False))
+    by = [str(getattr(c, "stop_reason", None) or
+              f"{type(c).__name__} at epoch {c.stopped_epoch + 1}")
+          for c in others if getattr(c, "stop_reason", None)
+          or (isinstance(getattr(c, "stopped_epoch", None), int) and c.stopped_epoch > 0)]
+    return {"epochs_planned": planned, "stopped_early": stopped,
+            "stopped_by": by if stopped else []}
+
+
 def components_of(window, meter, measured: bool) -> tuple[dict, dict]:
     """(component -> provenance, component -> why it could not be measured)."""
     if measured:
@@ -69,11 +86,21 @@ def coverage(earlier: list[dict], current: dict) -> tuple[list[str], dict[str, s
     attempt with it, still says that `energy_j` holds that attempt's CPU and DRAM."""
     measured = [set(a.get("components") or {}) for a in earlier] + [set(current)]
     covers = [c for c in COMPONENTS if any(c in m for m in measured)]
-    partly = {c: "measured in attempt(s) " + ", ".join(
-                  str(i + 1) for i, m in enumerate(measured) if c in m)
-              + f" of {len(measured)}: its total over the attempts is unknown"
+    partly = {c: _partly(c, measured, earlier, current)
               for c in covers if not all(c in m for m in measured)}
     return covers, partly
+
+
+def _partly(component: str, measured: list[set], earlier: list[dict], current: dict) -> str:
+    """Which attempts recorded `component`, and how (an estimate is never called
+    measured): "recorded in attempt(s) 1 of 2 (estimated:cpu-time): ..."."""
+    sources = [(a.get("component_sources") or {}).get(component, a.get("source"))
+               for a in earlier] + [current.get(component)]
+    which = [i for i, m in enumerate(measured) if component in m]
+    how = sorted({str(sources[i]) for i in which if sources[i]})
+    return (f"recorded in attempt(s) {', '.join(str(i + 1) for i in which)} of "
+            f"{len(measured)}" + (f" ({'; '.join(how)})" if how else "")
+            + ": its total over the attempts is unknown")
 
 
 def _sources(earlier: list[dict], current: dict, covers: list[str]) -> dict[str, str]:

@@ -83,6 +83,7 @@ class EnergyBudget(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.spent_j = 0.0
         self.stopped_epoch: int | None = None
+        self.stop_reason: str | None = None
         self.covers: list[str] = []  # the components counted, e.g. ["gpu", "cpu", "dram"]
         self.estimated = False  # whether what it counts is, even in part, an estimate
         self._warned: set[str] = set()
@@ -145,6 +146,10 @@ class EnergyBudget(keras.callbacks.Callback):
     def _stop(self, epoch: int, when: str = "") -> None:
         self.stopped_epoch = epoch
         self.model.stop_training = True
+        # What SMICallback's summary.json records of the stop (its attempt's `stopped_by`)
+        self.stop_reason = (f"EnergyBudget at epoch {epoch + 1}: {self.spent_j:.1f} J spent "
+                            f"of a {self.budget_j:.1f} J budget "
+                            f"({covers_text(self.covers, self.estimated)})")
         if self.verbose:
             print(f"\nEpoch {epoch + 1}: EnergyBudget stopped training: "
                   f"{self.spent_j:.1f} J spent of a {self.budget_j:.1f} J budget "

@@ -18,11 +18,11 @@ from ._arguments import check_arguments
 from ._copy import CopiedAsNew
 from ._inference import InferenceCalls
 from ._job import job_metadata
-from ._lock import inside_its_fit, take
+from ._lock import beside, inside_its_fit, take
 from ._metering import MeterLifecycle
 from ._resume import ResumeFiles
 from ._runlog import CsvRunLog, epoch_row
-from ._summary import attempt_record, document
+from ._summary import attempt_record, document, stop_record
 from ._windows import log_fields, running_total
 
 NAN = float("nan")
@@ -100,8 +100,10 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
             `energy_estimated` is true where any is an estimate.
             None (the default): resume when the fit starts at an epoch > 0 and
             `logs.csv` holds earlier epochs (a `BackupAndRestore` resume or
-            `initial_epoch=`), saying so once; otherwise start afresh. True:
-            always continue; False: always start afresh.
+            `initial_epoch=`), saying so once; otherwise start afresh, the
+            earlier fit's files kept beside as `logs.csv.replaced-<time>` and
+            `summary.json.replaced-<time>` and said. True: always continue;
+            False: always start afresh (nothing kept).
             While training, `summary.json` is rewritten at every epoch end and
             at least every 30 s, so a killed attempt loses at most that much.
         first_sample_timeout: Seconds to wait, when the meter starts, for its
@@ -180,6 +182,7 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
         self._warned: set[tuple[str, str]] = set()
         self._in_fit = self._killed = False  # killed: closed by close(), not on_train_end
         self._last_seen = time.time()  # the fit's last hook: where a dead fit's attempt ends
+        self._stop: dict = {}  # how a fit that ended normally ended (`stop_record`)
         self._new_call = False  # set_model was the last hook: a new fit/evaluate/predict
         self._train = self._epoch = None
         self._calls: list = []  # (window, phase, figures before) of each call in progress
@@ -319,6 +322,8 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
         if self._train is not None:
             self._train.close()
         self._in_fit = False
+        self._stop = stop_record(self.model, self.params, self._first_epoch,
+                                 [c for c in beside(self) if c is not self])
         self._write_summary()
         self._release_lock()
         self._stop_meter()
@@ -434,6 +439,8 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle,
             window, measured, self._first_epoch, self._epochs_done,
             self._ended(),
             window.source if measured else (self._meter.source if self._meter else "none"))
+        if attempt is not None:
+            attempt.update(self._stop)
         return document(
             window=window, meter=self._meter, earlier=self._earlier, attempt=attempt,
             interval=self._meter.sample_interval if self._meter else self.interval,
