@@ -34,7 +34,7 @@ import numpy as np
 
 from . import collect, runfolder
 from .objective import Objective
-from .provenance import field_of, parts
+from .provenance import energy_kind
 
 SIDES = ("recommended", "baseline")
 CONFIDENCE = 0.95
@@ -72,14 +72,6 @@ def final_folders(final_dir: Path) -> list[Path]:
         return []
     return [final_dir] + sorted(p for p in final_dir.iterdir()
                                 if p.is_dir() and _SEED_FOLDER.fullmatch(p.name))
-
-
-def energy_kind(source) -> str:
-    """How a run's energy was obtained, without attributions: each power source's base
-    ("measured:nvidia-smi + measured:rapl", "estimated:cpu-time"); "none" if not at all."""
-    if not isinstance(source, str) or source in ("", "none"):
-        return "none"
-    return " + ".join(field_of(base)[0] for base, _ in parts(source))
 
 
 def read_runs(sweep_dir: Path, planned: list[tuple[str, int, Path]],

@@ -69,3 +69,37 @@ def by_sweep(source: str, attributed: str = BY_SWEEP) -> str:
             extra.append(attributed)
         out.append(";".join([base, *extra]))
     return " + ".join(out)
+
+
+def energy_kind(source) -> str:
+    """How a run's energy was obtained, without attributions: each power source's base
+    ("measured:nvidia-smi + measured:rapl", "estimated:cpu-time"); "none" if not at all."""
+    if not isinstance(source, str) or source in ("", "none"):
+        return "none"
+    return " + ".join(field_of(base)[0] for base, _ in parts(source))
+
+
+def kind_rank(kind: str) -> int:
+    """Where an energy kind (`energy_kind`) stands in `chosen_kind`'s rule: 0 measured in
+    every part; 1 obtained without an estimate but not by a meter of its own (the seed
+    format's "computed:" figure from power samples, or a provenance not recorded:
+    "none"); 2 an estimate, in part or in whole ("estimated:")."""
+    if estimated(kind):
+        return 2
+    return 0 if all(base.startswith("measured:") for base, _ in parts(kind)) else 1
+
+
+def chosen_kind(kinds) -> str:
+    """The one energy kind whose runs a figure or decision over several runs reads, from
+    each run's kind (`energy_kind`) in run order. One rule for every such reader (a
+    configuration's repeats, what the sampler is told of them, the "what drives energy"
+    tests, Optuna's importance, halving's rungs): measured before anything else
+    (`kind_rank`: an estimate last), then the kind most runs share, then the first
+    run's. Measured first, not most runs first: an estimate is never what stands for a
+    measurement the sweep has, and a test of estimated energy (CPU time times a nominal
+    power) says what drives CPU time, not energy, however many runs it holds."""
+    counts: dict[str, int] = {}
+    for kind in kinds:  # in the runs' order: ties go to the first
+        counts[kind] = counts.get(kind, 0) + 1
+    return min(counts, key=lambda k: (kind_rank(k), -counts[k]))
+

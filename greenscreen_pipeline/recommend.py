@@ -66,9 +66,9 @@ def _pick(ok: pd.DataFrame, floor: float, objective: Objective) -> tuple:
 
 
 def energy_kinds(runs: pd.DataFrame) -> pd.Series:
-    """How each run's energy was obtained (`comparison.energy_kind` of its `source`:
+    """How each run's energy was obtained (`provenance.energy_kind` of its `source`:
     "measured:nvml-counter + measured:rapl", "estimated:cpu-time", "none")."""
-    from .comparison import energy_kind  # lazily: comparison reads the sweep's runs
+    from .provenance import energy_kind
 
     if "source" not in runs:
         return pd.Series("none", index=runs.index)

@@ -33,6 +33,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .provenance import chosen_kind, kind_rank
 from .space import METHOD_DIMENSIONS
 
 MIN_LEVEL_RUNS = 5
@@ -65,37 +66,17 @@ def kind(factor: str, continuous: Continuous) -> str:
     return "range (log)" if continuous[factor] else "range"
 
 
-def kind_rank(kind: str) -> int:
-    """Where an energy kind (comparison.energy_kind) stands in `chosen_energy_kind`'s rule:
-    0 measured in every part; 1 obtained without an estimate but not by a meter of its
-    own (the seed format's "computed:" figure from power samples, or a provenance not
-    recorded: "none"); 2 an estimate, in part or in whole ("estimated:")."""
-    from .provenance import estimated, parts
-
-    if estimated(kind):
-        return 2
-    return 0 if all(base.startswith("measured:") for base, _ in parts(kind)) else 1
-
-
 def chosen_energy_kind(kinds: pd.Series) -> str:
-    """The one energy kind whose runs a figure or test over several runs reads, from each
-    run's kind (comparison.energy_kind) in run order. One rule for every such reader (a
-    configuration's repeats, what the sampler is told of them, the "what drives energy"
-    tests, Optuna's importance): measured before anything else (`kind_rank`: an estimate
-    last), then the kind most runs share, then the first run's. Measured first, not most
-    runs first: an estimate is never what stands for a measurement the sweep has, and
-    a test of estimated energy (CPU time times a nominal power) says what drives CPU time,
-    not energy, however many runs it holds."""
-    counts = kinds.value_counts(sort=False)  # in the runs' order: ties go to the first
-    return min(counts.index, key=lambda k: (kind_rank(k), -counts[k]))
+    """`provenance.chosen_kind` of a Series of runs' kinds, in run order."""
+    return chosen_kind(list(kinds))
 
 
 def one_energy_kind(df: pd.DataFrame) -> tuple[pd.DataFrame, dict | None]:
     """The runs whose energy the energy and power tests read: those of the energy kind
-    `chosen_energy_kind` picks (comparison.energy_kind: how it was obtained), so that a
+    `chosen_energy_kind` picks (provenance.energy_kind: how it was obtained), so that a
     factor that only parts measured runs from estimated ones is never what "drives
     energy"; and what was left out (`left_out`: runs, kinds, reason), or None."""
-    from .comparison import energy_kind  # lazily: comparison reads the sweep's runs
+    from .provenance import energy_kind
 
     if "source" not in df or df.empty:
         return df, None

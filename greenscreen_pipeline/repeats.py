@@ -118,11 +118,11 @@ def means(ok: pd.DataFrame, repeats: int) -> pd.DataFrame:
 
 def one_kind(group: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A configuration's repeats split into those whose energy its mean is of and those
-    set aside: the repeats of one energy kind (comparison.energy_kind: how the energy
+    set aside: the repeats of one energy kind (provenance.energy_kind: how the energy
     was obtained), the kind relevance.chosen_energy_kind picks (measured first, then the
     most repeats, then the first repeat's), the rule every reader of several runs'
     energy follows."""
-    from .comparison import energy_kind  # lazily: comparison reads collect, which reads us
+    from .provenance import energy_kind
     from .relevance import chosen_energy_kind
 
     if "source" not in group:
@@ -150,7 +150,7 @@ def merged_source(sources: pd.Series) -> str:
     """The provenance of a mean over runs of one energy kind: each power source's base as
     the first run wrote it, with every attribution any run's figure carries (in the order
     first written), so that a mean with a shared GPU's attributed share in it never reads
-    as a plain measurement (comparison.energy_kind drops attributions)."""
+    as a plain measurement (provenance.energy_kind drops attributions)."""
     from .provenance import parts
 
     written = [s for s in sources if isinstance(s, str)]
@@ -168,7 +168,7 @@ def _set_aside_why(same: pd.DataFrame, aside: pd.DataFrame) -> str:
     """Why a configuration's energy mean leaves out the repeats `aside`, or ""."""
     if aside.empty:
         return ""
-    from .comparison import energy_kind
+    from .provenance import energy_kind
 
     kinds = ", ".join(sorted(set(aside["source"].map(energy_kind))))
     return (f"the energy of repeat(s) {', '.join(aside['run'])} was obtained otherwise "
@@ -255,7 +255,7 @@ def _one_kind_energy(done: list[Result]) -> list[float]:
     """The energies of the finished repeats `done` of one energy kind (`told`)."""
     import pandas as pd
 
-    from .comparison import energy_kind
+    from .provenance import energy_kind
     from .relevance import chosen_energy_kind
 
     kinds = pd.Series([energy_kind(r.energy_source) for r in done])

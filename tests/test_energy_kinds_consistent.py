@@ -130,7 +130,7 @@ def test_the_baseline_column_reads_the_baseline_shown(tmp_path):
 
 def test_a_mean_over_repeats_keeps_a_shared_gpu_s_attribution(tmp_path):
     """Repeat 000 alone on its GPU, repeat 001 its attributed share of a shared one: one
-    energy kind (comparison.energy_kind drops attributions), so one mean, whose source
+    energy kind (provenance.energy_kind drops attributions), so one mean, whose source
     was 000's alone: plain measured, the attributed share in it unsaid."""
     sweep = repeated(tmp_path, [(60.0, MEASURED), (40.0, SHARED), (100.0, MEASURED),
                                 (100.0, MEASURED)])

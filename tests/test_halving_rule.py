@@ -96,6 +96,27 @@ def decide_from_records(sweep, curves, batch_size, rule):
     return trained
 
 
+@pytest.mark.parametrize("rule", [Rule(3), halving.default_rule(3)])
+def test_a_rung_whose_energies_mix_measured_and_estimated_is_decided_by_the_objective(
+        tmp_path, rule):
+    """A sweep resumed where RAPL became readable: runs 0-5 estimated at 50-70 J, run 6
+    measured at 8 J. Run 6, the worst by far, went on as the cheapest (review)."""
+    est, rapl = "estimated:cpu-time", "measured:rapl"
+    records = {run: RungRecord(run, 1, 0.80 + run / 100, 50.0 + 4 * run, est)
+               for run in range(6)}
+    records[6] = RungRecord(6, 1, 0.49, 8.0, rapl)
+    group = list(range(7))
+    decided = {run: halving.decide(run, records, set(), group, rule) for run in group}
+    assert decided == {run: GO_ON if run in (3, 4, 5) else STOP for run in group}
+    # one kind, or records from before kinds were kept: the energies count as before
+    same = {run: RungRecord(run, 1, r.objective, r.energy_j, rapl if run == 6 else "")
+            for run, r in records.items()}
+    assert halving.decide(6, same, set(), group, rule) == GO_ON
+    # the kind is kept in the record, so a resumed sweep decides the same
+    rungfiles.write_rung(tmp_path, records[6])
+    assert rungfiles.read_rung(tmp_path, 1) == records[6]
+
+
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.describe())
 def test_every_rule_decides_the_same_from_rung_records_as_its_replay(tmp_path, rule):
     expected = halving.replay(CURVES, batch_size=4, eta=rule)

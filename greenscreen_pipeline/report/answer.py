@@ -9,10 +9,10 @@ from reportlab.platypus import Spacer
 
 from .. import budget, collect, relevance, search_cost
 from ..analysis import component_of
-from ..comparison import SIDES, energy_kind, method_in_short
+from ..comparison import SIDES, method_in_short
 from ..comparison_words import outcome_words, signed
 from ..objective import Objective
-from ..provenance import estimated
+from ..provenance import energy_kind, estimated
 from ..space import METHOD_DIMENSIONS
 from . import details, plots
 from .inputs import BASELINE, ReportInputs

@@ -48,7 +48,7 @@ once it is decided (`rung_callback.RunParked`); the decision is the same.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Collection, Mapping, Sequence
 
 from .front import pareto_mask
@@ -77,12 +77,16 @@ class RungRecord:
         epoch: The rung: epochs trained so far (Keras's 0-based epoch index + 1).
         objective: The objective after that epoch (e.g. val_accuracy).
         energy_j: The run's energy so far, every attempt included, in joules.
+        energy_kind: How that energy was obtained (`provenance.energy_kind`: e.g.
+            "measured:nvidia-smi", "estimated:cpu-time"); "" in a record from before it
+            was kept, and where it is not known.
     """
 
     run: int
     epoch: int
     objective: float
     energy_j: float
+    energy_kind: str = ""
 
     def to_json(self) -> dict:
         """The record as a JSON object (NaN is written as null by the atomic writer)."""
@@ -95,8 +99,9 @@ class RungRecord:
             value = data.get(key)
             return float(value) if isinstance(value, (int, float)) else math.nan
 
+        kind = data.get("energy_kind")
         return cls(int(data["run"]), int(data["epoch"]), number("objective"),
-                   number("energy_j"))
+                   number("energy_j"), kind if isinstance(kind, str) else "")
 
 
 @dataclass(frozen=True)
@@ -291,8 +296,22 @@ def decide(run: int, records: Mapping[int, RungRecord], ended: Collection[int],
     group = rule.group(run, group)
     if any(p not in records and p not in ended for p in group):
         return WAIT
-    table = [records[p] for p in group if p in records]
+    table = comparable([records[p] for p in group if p in records])
     return GO_ON if run in rule.survivors(table, maximize) else STOP
+
+
+def comparable(table: Sequence[RungRecord]) -> list[RungRecord]:
+    """The rung table as its energies can be compared: where they were obtained in more
+    than one way (a sweep resumed on a node where RAPL became readable: estimates of
+    50-70 J beside measurements of 5-10 J, every measured run "cheaper"), the rung is
+    decided by the objective alone, each energy unknown (NaN). Keeping one kind's
+    energies would not do: the others' unknown energies count as the highest there is,
+    so that kind's runs would all be on the front. An estimate is never compared with a
+    measurement. Records without a kind (older ones) are compared as before."""
+    kinds = {r.energy_kind for r in table if r.energy_kind and not math.isnan(r.energy_j)}
+    if len(kinds) < 2:
+        return list(table)
+    return [replace(r, energy_j=math.nan) for r in table]
 
 
 def replay(curves: Mapping[int, Sequence[tuple[float, float]]], batch_size: int,

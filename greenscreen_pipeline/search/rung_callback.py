@@ -37,6 +37,7 @@ import keras
 
 from .. import runfolder
 from ..executors.slurm_tasks import ArrayJob
+from ..provenance import energy_kind
 from ..runfolder import RunFolder
 from . import halving, rungfiles
 from .halving import RungRecord
@@ -158,7 +159,7 @@ class RungCallback(keras.callbacks.Callback):
         # from a healthy peer. Recorded as NaN, which never goes on.
         diverged = not math.isfinite(_number(logs.get("loss", 0.0)))
         value = math.nan if diverged else _number(logs.get(self.objective_name))
-        record = RungRecord(self.run, trained, value, self.energy_so_far())
+        record = RungRecord(self.run, trained, value, *self.energy_so_far())
         self.pending = rungfiles.read_rung(self.folder.path, trained) or record
         rungfiles.write_rung(self.folder.path, self.pending)
 
@@ -180,13 +181,16 @@ class RungCallback(keras.callbacks.Callback):
             self.stopped_at = record.epoch
             self.model.stop_training = True
 
-    def energy_so_far(self) -> float:
-        """The run's energy over every attempt, as SMICallback's summary.json has it now."""
+    def energy_so_far(self) -> tuple[float, str]:
+        """The run's energy over every attempt, as SMICallback's summary.json has it now,
+        and how it was obtained (`provenance.energy_kind`; "" where there is none)."""
         try:
             summary = self.folder.summary()
         except runfolder.Unreadable:
-            return math.nan
-        return summary.energy_j if summary else math.nan
+            return math.nan, ""
+        if not summary:
+            return math.nan, ""
+        return summary.energy_j, energy_kind(summary.source)
 
     def check_resumed(self, start: int) -> None:
         """A run resumed at epoch `start`: raises RunStopped if a rung it passed stopped it
