@@ -39,6 +39,7 @@ from greenscreen.validation import nearest
 
 from . import runfolder, sweep_total
 from .log import logger
+from .wording import counted
 
 log = logger(__name__)
 
@@ -192,6 +193,14 @@ def unbounded(settings: dict) -> bool:
     return settings.get("budget") is not None and settings["runs"] == RUNS_WITH_BUDGET
 
 
+def runs_words(settings: dict) -> str:
+    """How many runs a sweep trains, in words: "8 runs", or, where the budget alone ends
+    it, "runs until the energy budget is spent" (not RUNS_WITH_BUDGET's 10000 runs)."""
+    if unbounded(settings):
+        return "runs until the energy budget is spent"
+    return f"{settings['runs']} run{'s' if settings['runs'] != 1 else ''}"
+
+
 def in_budget_units(joules: float, budget: float) -> str:
     """`joules` in the budget's unit and decimals, so that "spent X of Y" compares like
     with like: kWh for a budget of 3.6 kJ or more, with the budget's first four digits
@@ -218,7 +227,9 @@ def line(settings: dict, sweep_dir: "str | Path", now: Spent | None = None) -> s
     # In J, as the console's "total" above it: one figure, read alike; a budget given in
     # kWh is said in kWh too.
     kwh = f" = {in_budget_units(budget, budget)}" if budget >= 3600 else ""
-    return (f"spent {now.total_j:.1f} J of budget {budget:.1f} J{kwh} ({now.provenance})"
+    split = sweep_total.split_of(now)
+    return (f"spent {now.total_j:.1f} J of budget {budget:.1f} J{kwh} ({now.provenance}"
+            + (f": {split}" if split else "") + ")"
             + (f"; {unknown_words(now.unreadable)}" if now.unreadable else ""))
 
 
@@ -244,7 +255,7 @@ def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:
             for state in ("interrupted", "parked")}
     now = spent(sweep_dir)
     reached = "cannot be judged" if now.unreadable else "reached"
-    return (f"energy budget {reached} after {done} runs done: "
+    return (f"energy budget {reached} after {counted(done, 'run')} done: "
             f"{line(settings, sweep_dir, now)}; "
             "no new run starts" + (
                 f"; run(s) {', '.join(left['interrupted'])} stay interrupted (a larger "
@@ -273,12 +284,13 @@ def report_sentence(sweep_dir: "str | Path") -> str | None:
     now = spent(sweep_dir)
     started = runfolder.started(sweep_dir, settings["runs"])
     done = sum(r["status"] == "done" for r in started)
+    split = sweep_total.split_of(now)
     head = (f"Budget: {in_budget_units(now.total_j, settings['budget'])} of "
             f"{in_budget_units(settings['budget'], settings['budget'])} spent "
-            f"({now.provenance})")
+            f"({now.provenance}" + (f": {split}" if split else "") + ")")
     if now.total_j < settings["budget"]:
-        return f"{head}; {done} runs done within the budget."
+        return f"{head}; {counted(done, 'run')} done within the budget."
     if held_back(settings, started):
-        return f"{head}; the sweep stopped at the budget after {done} runs done."
+        return f"{head}; the sweep stopped at the budget after {counted(done, 'run')} done."
     return (f"{head}; every one of the {settings['runs']} planned runs trained ({done} "
             "done), the last past the budget: it is asked before a run starts.")

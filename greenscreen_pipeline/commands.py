@@ -69,8 +69,8 @@ def check(args: argparse.Namespace) -> None:
     """Validates config.yaml, then probes your own code in this process (probe.py), unless
     --no-probe: then only the validation, which loads no Keras."""
     config = load_config(args)
-    log.info("%s is valid: %d dimensions, %d runs x %d epochs", args.config,
-             len(config.space), config.settings["runs"], config.settings["epochs"])
+    log.info("%s is valid: %d dimensions, %s x %d epochs", args.config,
+             len(config.space), budget.runs_words(config.settings), config.settings["epochs"])
     if args.no_probe:
         log.info("no probe (--no-probe): your dataset and model functions were not called")
         return
@@ -134,9 +134,8 @@ def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespa
 
         slurm.submit(config, sweep_dir, args.dry_run, args.gpus_per_run, args.out)
         return
-    log.info("sweep of %s runs x %d epochs into %s/ (%s executor)",
-             "budgeted" if budget.unbounded(s) else s["runs"], s["epochs"], sweep_dir,
-             args.executor)
+    log.info("sweep of %s x %d epochs into %s/ (%s executor)", budget.runs_words(s),
+             s["epochs"], sweep_dir, args.executor)
     if s["budget"] is not None:
         log.info("energy budget: %s", budget.line(s, sweep_dir))
     if args.executor == "ray":

@@ -62,6 +62,7 @@ class SweepStatus:
     slurm: dict | None = None  # the last submission's job ids and those still queued
     beyond: int = 0  # run folders above `runs` (an earlier sweep's with more runs)
     differs: list[str] = field(default_factory=list)  # training settings config changed
+    unbounded: bool = False  # the budget alone ends the sweep (`runs` is only a cap)
 
     def count(self, status: str) -> int:
         return sum(run.status == status for run in self.started)
@@ -69,14 +70,16 @@ class SweepStatus:
     @property
     def not_started(self) -> int:
         """Runs without a folder yet: the sweep command starts them unless the budget is
-        spent."""
-        return max(0, self.runs - len(self.started))
+        spent; none are counted where the budget alone ends the sweep."""
+        return 0 if self.unbounded else max(0, self.runs - len(self.started))
 
     def to_json(self) -> dict:
         out = asdict(self)
         out["counts"] = {state: self.count(state) for state in runfolder.STATES}
         out["counts"]["not_started"] = self.not_started
         out["energy_j"] = None if math.isnan(self.energy_j) else self.energy_j
+        if self.unbounded:
+            out["runs"] = None  # runs until the budget is spent, not the internal cap
         return out
 
 
@@ -97,7 +100,8 @@ def read(settings: dict) -> SweepStatus:
     # since is said (`differs`), never shown as the sweep's.
     recorded, differs = manifest.recorded_training(sweep_dir, settings)
     state = SweepStatus(str(sweep_dir), settings["runs"],
-                        recorded.get("settings.epochs", settings["epochs"]), differs=differs)
+                        recorded.get("settings.epochs", settings["epochs"]), differs=differs,
+                        unbounded=budget.unbounded(settings))
     state.started = [_run_state(sweep_dir, row)
                      for row in runfolder.started(sweep_dir, settings["runs"])]
     state.beyond = len(runfolder.present(sweep_dir, EVERY_RUN)) - len(state.started)
@@ -158,11 +162,13 @@ def _slurm_jobs(sweep_dir: Path) -> dict | None:
 
 def lines(state: SweepStatus) -> list[str]:
     """The status in words: a headline, then one line per thing to know."""
-    out = [f"{state.sweep_dir}/: {through([asdict(r) for r in state.started], state.runs)} "
-           f"({_count(state.runs, 'run')} x {_count(state.epochs, 'epoch')})"]
+    runs, planned = ("runs until the energy budget is spent", None) if state.unbounded \
+        else (_count(state.runs, "run"), state.runs)
+    out = [f"{state.sweep_dir}/: {through([asdict(r) for r in state.started], planned)} "
+           f"({runs} x {_count(state.epochs, 'epoch')})"]
     for status in IN_FLIGHT:
         runs = [r for r in state.started if r.status == status]
-        out += [_in_flight(run) for run in runs]
+        out += [_in_flight(run, state.budget_spent) for run in runs]
     failed = [r for r in state.started if r.status == "failed"]
     out += [f"  failed: run {r.index:03d}: {r.reason or 'no reason recorded'}"
             for r in failed[:FAILED_SHOWN]]
@@ -200,12 +206,14 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}{'s' if n != 1 else ''}"
 
 
-def _in_flight(run: RunState) -> str:
+def _in_flight(run: RunState, budget_spent: bool) -> str:
     if run.status == "running":
         return f"  running: run {run.index:03d}" + (f" ({run.holder})" if run.holder else "")
     what = {"parked": "resumes once its rung is decided",
             "interrupted": "the same sweep command resumes it",
             "pending": "the same sweep command trains it"}[run.status]
+    if budget_spent and run.status in ("interrupted", "pending"):  # as the sweep says it
+        what = "held back by the spent budget (a larger settings.budget resumes it)"
     why = f" ({run.reason})" if run.reason else ""
     return f"  {run.status}: run {run.index:03d}{why}: {what}"
 

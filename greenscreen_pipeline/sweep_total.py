@@ -151,6 +151,16 @@ def words_of(measured_j: float, estimated_j: float, computed_j: float = 0.0,
     return " + ".join(named) or NO_FIGURE
 
 
+def split_of(total: "SweepTotal") -> str | None:
+    """Each kind's joules of a total that adds up more than one ("266.6 J measured +
+    1037.9 J estimated"), so that a reader sees how much of it is an estimate; None
+    where it holds one kind."""
+    named = [f"{j:.1f} J {name}" for name, j in (
+        ("measured", total.measured_j), (COMPUTED, total.computed_j),
+        ("estimated", total.estimated_j), (UNRECORDED, total.unrecorded_j)) if j > 0]
+    return " + ".join(named) if len(named) > 1 else None
+
+
 EVERY_RUN = 10**12  # `runfolder.present`'s bound that leaves no run folder out
 
 

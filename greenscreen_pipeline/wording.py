@@ -36,3 +36,8 @@ def some(values: list, shown: int = 8) -> str:
     more = f" and {len(values) - shown} more" if len(values) > shown else ""
     return ", ".join(map(str, values[:shown])) + more
 
+
+
+def counted(n: int, what: str) -> str:
+    """"1 run", "3 runs": a count and its noun, in the plural where n is not 1."""
+    return f"{n} {what}{'' if n == 1 else 's'}"

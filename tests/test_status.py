@@ -154,3 +154,27 @@ def test_a_folder_that_holds_no_sweep_is_not_reported_as_one(tmp_path):
     (tmp_path / "photos").mkdir()
     with pytest.raises(UsageError, match="no sweep in .*photos/ yet"):
         status.read({"sweep_dir": str(tmp_path / "photos"), "runs": 2, "epochs": 1})
+
+
+def test_a_budget_only_sweep_s_status_counts_no_cap_and_says_what_holds_a_run_back(tmp_path):
+    """settings.budget without runs: status read "7/10000 runs done (10000 runs x 3
+    epochs)" and "not started: 9993 runs", and an interrupted run the spent budget holds
+    back "the same sweep command resumes it", where the sweep said it stays (review)."""
+    from test_runfolder_faults import write_run
+
+    from greenscreen_pipeline import budget, status
+
+    sweep = tmp_path / "sweep"
+    write_run(sweep, 0, energy=600.0)
+    RunFolder.of(sweep, 1).write_status("interrupted", reason="stopped by SIGTERM")
+    settings = {"sweep_dir": str(sweep), "runs": budget.RUNS_WITH_BUDGET, "epochs": 3,
+                "budget": 500.0}
+    state = status.read(settings)
+    said = status.lines(state)
+    assert said[0] == f"{sweep}/: 1 run done (runs until the energy budget is spent x 3 " \
+                      "epochs)"
+    assert not any("not started" in line for line in said), said
+    assert "  interrupted: run 001 (stopped by SIGTERM): held back by the spent budget (a " \
+           "larger settings.budget resumes it)" in said
+    as_json = state.to_json()
+    assert as_json["runs"] is None and as_json["counts"]["not_started"] == 0

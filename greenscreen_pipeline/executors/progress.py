@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import ledger, runfolder, sweep_total
 from ..log import logger
+from ..wording import counted
 from .attempt import NOT_STARTED, RunReport
 
 log = logger(__name__)
@@ -98,8 +99,8 @@ def through(started: list[dict], runs: int | None) -> str:
     others = [f"{counts[state]} {words}" for state, words in (
         ("stopped", "stopped early by halving"), ("failed", "failed"),
         ("skipped", "skipped")) if counts[state]]
-    done = f"{counts['done']}" + ("" if runs is None else f"/{runs}")
-    return f"{done} runs done" + "".join(f", {o}" for o in others)
+    done = counted(counts["done"], "run") if runs is None else f"{counts['done']}/{runs} runs"
+    return f"{done} done" + "".join(f", {o}" for o in others)
 
 
 def none_finished(outcomes: list[dict]) -> str | None:
