@@ -85,7 +85,13 @@ def parse(value: Any) -> float | None:
 def _from_text(text: str) -> float:
     match = _FORM.fullmatch(text)
     if not match:
-        raise BudgetError(ALLOWED)
+        try:  # a quoted number ("500"): its unit is not guessed, but the fix is said
+            float(text)
+        except ValueError:
+            raise BudgetError(ALLOWED) from None
+        raise BudgetError(ALLOWED + f"; {text.strip()!r} is a number in quotes, without a "
+                          f"unit: give one ('{text.strip()} J', '{text.strip()} kWh') or "
+                          "drop the quotes for joules")
     number, unit = match.groups()
     if unit not in UNITS:
         near = _meant(unit)

@@ -41,6 +41,13 @@ def test_bad_budgets_say_what_is_allowed(given):
         budget.parse(given)
 
 
+def test_a_quoted_number_is_told_to_give_a_unit():
+    """budget: "500" read "allowed: a number of joules", which it seemed to be (review)."""
+    with pytest.raises(budget.BudgetError, match=r"'500' is a number in quotes, without a "
+                       r"unit: give one \('500 J', '500 kWh'\) or drop the quotes"):
+        budget.parse("500")
+
+
 def test_a_near_unit_is_suggested():
     with pytest.raises(budget.BudgetError, match="did you mean 'kWh'"):
         budget.parse("2 kwh")
