@@ -12,7 +12,7 @@ import pytest
 from conftest import UUID0
 from test_callbacks import StopMidEpoch
 
-from greenscreen import EnergyForecast, SMICallback
+from greenscreen import EnergyBudget, EnergyForecast, SMICallback
 from greenscreen.meters import CpuTimeEstimate, EnergyMeter, available
 
 pytestmark = pytest.mark.backends("tensorflow", "jax", "torch")
@@ -43,10 +43,24 @@ def epochs_in(path):
     ({"log_dir": 5}, "log_dir=5 is not valid; allowed: a folder path"),
     ({"after_epochs": 1.5}, "after_epochs=1.5 is not valid; allowed: an integer in [1, inf)"),
     ({"after_epochs": 2.0}, "after_epochs=2.0 is not valid; allowed: an integer"),
+    ({"log_dir": ""}, "log_dir='' is not valid; allowed: a folder path"),  # the cwd, unasked
+    ({"verbose": "yes"}, "verbose='yes' is not valid; allowed: an integer in [0, inf)"),
 ])
 def test_energy_forecast_refuses_bad_arguments_at_construction(kwargs, match):
     with pytest.raises(ValueError, match=re.escape(match)):
         EnergyForecast(**kwargs)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: EnergyBudget(max_joules=float("inf")), "max_joules=inf is not valid; allowed: "
+                                                    "a number in (0, inf)"),
+    (lambda: EnergyBudget(max_kwh=1, verbose="yes"), "verbose='yes' is not valid"),
+    (lambda: SMICallback(log_dir=""), "log_dir='' is not valid; allowed: a folder path"),
+])
+def test_loose_arguments_found_by_a_review_are_refused_at_construction(make, match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        make()
+    EnergyBudget(max_kwh=1, verbose=True)  # True as 1, as Keras takes it
 
 
 def test_a_log_dir_that_is_a_file_is_refused_at_construction(tmp_path):

@@ -33,7 +33,8 @@ def check_log_dir(log_dir) -> None:
     allowed = "a folder path (str or pathlib.Path) or None"
     if log_dir is None:
         return
-    if not isinstance(log_dir, (str, Path)):
+    if not isinstance(log_dir, (str, Path)) or not str(log_dir).strip():
+        # "": Path("") is the current folder, written into unasked
         raise invalid("log_dir", log_dir, allowed)
     path = Path(log_dir)
     for folder in (path, *path.parents):

@@ -7,7 +7,7 @@ import warnings
 
 import keras
 
-from ..validation import check_number, invalid
+from ..validation import check_integer, check_number, invalid
 from ._lock import beside
 from ._windows import covered, covers_text, is_estimate
 from .smi import SMICallback
@@ -71,14 +71,19 @@ class EnergyBudget(keras.callbacks.Callback):
         self.max_kwh = max_kwh
         self.verbose = verbose
         self.budget_j = self._budget()  # bad arguments raise here, as in Keras
+        if not isinstance(verbose, bool):  # True as 1, as Keras takes it
+            check_integer("verbose", verbose, low=0)
 
     def _budget(self) -> float:
         if (self.max_joules is None) == (self.max_kwh is None):
             raise invalid("max_joules/max_kwh", (self.max_joules, self.max_kwh),
                           "exactly one of the two, a positive number")
+        # Finite: an infinite budget is no budget (leave EnergyBudget out)
         if self.max_joules is not None:
-            return check_number("max_joules", self.max_joules, low=0, low_open=True)
-        return check_number("max_kwh", self.max_kwh, low=0, low_open=True) * 3.6e6
+            return check_number("max_joules", self.max_joules, low=0, low_open=True,
+                                high=math.inf, high_open=True)
+        return check_number("max_kwh", self.max_kwh, low=0, low_open=True, high=math.inf,
+                            high_open=True) * 3.6e6
 
     def on_train_begin(self, logs=None):
         self.spent_j = 0.0

@@ -67,6 +67,8 @@ class EnergyForecast(keras.callbacks.Callback):
         super().__init__()
         check_integer("after_epochs", after_epochs, low=1)  # bad arguments raise here
         check_log_dir(log_dir)
+        if not isinstance(verbose, bool):  # True as 1, as Keras takes it
+            check_integer("verbose", verbose, low=0)
         self.after_epochs = after_epochs
         self.log_dir = log_dir
         self.carbon_intensity = carbon_intensity
