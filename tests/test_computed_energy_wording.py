@@ -68,9 +68,10 @@ def test_computed_is_never_added_into_measured(tmp_path):
     states = search_cost.energy_by_state(collect.load_sweep(sweep))
     assert states["done"]["provenance"] == f"measured + {COMPUTED}"
     settings = {"budget": 1e9, "runs": 100}
-    assert budget.line(settings, sweep).endswith(f"(measured + {COMPUTED})")
+    split = f"600.0 J measured + {SEED_J:.1f} J {COMPUTED}"  # each kind's joules said
+    assert budget.line(settings, sweep).endswith(f"(measured + {COMPUTED}: {split})")
     (sweep / "sweep.json").write_text(json.dumps({"settings": settings}))
-    assert f"spent (measured + {COMPUTED}); " in budget.report_sentence(sweep)
+    assert f"spent (measured + {COMPUTED}: {split}); " in budget.report_sentence(sweep)
 
 
 def test_the_console_s_running_total_says_computed(tmp_path):
@@ -84,7 +85,17 @@ def test_the_console_s_running_total_says_computed(tmp_path):
     total, spent = out.getvalue().splitlines()[:2]
     assert f"energy 600.0 J ({MEASURED})" in total
     assert total.endswith(f"total {600.0 + SEED_J:.1f} J (measured + {COMPUTED})")
-    assert spent.strip().endswith(f"(measured + {COMPUTED})")
+    assert spent.strip().endswith(f"(measured + {COMPUTED}: 600.0 J measured + {SEED_J:.1f} J "
+                                  f"{COMPUTED})")
+    # the same line again (a kept run on a resume) is not printed again
+    again = io.StringIO()
+    with contextlib.redirect_stdout(again):
+        progress = Progress(None, None, lambda now: budget.line({"budget": 1e9, "runs": 100},
+                                                                sweep, now))
+        for _ in range(3):
+            progress.report(sweep, RunReport(0, {"status": "done", "test_accuracy": 0.9},
+                                             "kept", None))
+    assert sum("of budget" in line for line in again.getvalue().splitlines()) == 1
 
 
 def test_computed_and_estimated_is_in_part_an_estimate(tmp_path):

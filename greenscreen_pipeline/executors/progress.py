@@ -40,6 +40,7 @@ class Progress:
         self.runs, self.done, self.total, self.spent = runs, 0, 0.0, sweep_total.NO_FIGURE
         # the sweep's total -> "spent X of budget Y (measured)" or None (`budget.line`)
         self.budget_line = budget_line
+        self.said_spent: str | None = None  # the last budget line printed
         self.durations: list[float] = []
         self.books = books
         self.totals = sweep_total.Totals()  # used under self.lock: it is not thread-safe
@@ -70,7 +71,8 @@ class Progress:
                   f"{name} {'n/a' if value is None else f'{value:.4f}'}  energy {joules}  "
                   f"total {self.total:.1f} J ({self.spent}){self._eta()}", flush=True)
             spent = self.budget_line(now)
-            if spent:
+            if spent and spent != self.said_spent:  # kept runs on a resume: said once
+                self.said_spent = spent
                 print(f"    {spent}", flush=True)
             why = failure(run.outcome) if run.note in ("failed", "skipped") else run.detail
             if why:
