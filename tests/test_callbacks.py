@@ -584,3 +584,22 @@ def test_resume_with_backup_and_restore_keeps_every_epoch_and_every_joule(fake_s
     assert crashed["energy_j"] >= first["energy_j"] * (1 - 1e-9)
     assert summary["energy_j"] == pytest.approx(sum(a["energy_j"] for a in summary["attempts"]))
     assert summary["energy_j"] > first["energy_j"] > 0  # the crashed attempt's joules stay
+
+
+def test_a_backup_dir_that_holds_log_dir_is_warned_of(fake_smi, tmp_path):
+    """Keras deletes BackupAndRestore's backup_dir when training ends: given log_dir or a
+    folder above it, logs.csv and summary.json went with it, without a word (review)."""
+    x, y = tiny_data()
+    for backup_dir in (tmp_path / "run", tmp_path):
+        with pytest.warns(RuntimeWarning, match=r"BackupAndRestore's backup_dir .* holds "
+                          r"log_dir .*: Keras deletes it when training ends"):
+            tiny_model().fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[
+                SMICallback(log_dir=tmp_path / "run", interval=0.05),
+                keras.callbacks.BackupAndRestore(str(backup_dir))])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_model().fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[
+            SMICallback(log_dir=tmp_path / "own", interval=0.05),
+            keras.callbacks.BackupAndRestore(str(tmp_path / "own" / "backup"))])
+    assert not [w for w in caught if "backup_dir" in str(w.message)]
+    assert (tmp_path / "own" / "summary.json").exists()

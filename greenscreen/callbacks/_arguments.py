@@ -27,6 +27,28 @@ def check_arguments(log_dir, meter, first_sample_timeout, resume, **flags) -> No
             raise invalid(name, value, "True or False")
 
 
+def backup_deletes(log_dir, others: list) -> str | None:
+    """Why a `BackupAndRestore` beside the callback will delete `log_dir` (its backup_dir
+    is `log_dir` or a folder above it: Keras deletes that folder when training ends, and
+    logs.csv and summary.json with it), or None."""
+    import keras
+
+    if log_dir is None:
+        return None
+    mine = Path(log_dir).resolve()
+    for other in others:
+        folder = getattr(other, "backup_dir", None)
+        if isinstance(other, keras.callbacks.BackupAndRestore) and folder is not None \
+                and getattr(other, "delete_checkpoint", True):
+            theirs = Path(folder).resolve()
+            if mine == theirs or theirs in mine.parents:
+                return (f"BackupAndRestore's backup_dir {str(folder)!r} holds log_dir "
+                        f"{str(log_dir)!r}: Keras deletes it when training ends, and "
+                        "logs.csv and summary.json with it; give BackupAndRestore a folder "
+                        "of its own (e.g. log_dir/backup)")
+    return None
+
+
 def check_log_dir(log_dir) -> None:
     """`log_dir`: None, or a folder path (str or pathlib.Path) that is a folder or can be
     made one: neither it nor the nearest of its parents that exists is a file."""

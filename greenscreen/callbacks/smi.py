@@ -14,7 +14,7 @@ from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..meters import EnergyMeter, PowerSource
 from ..provenance import is_measured
-from ._arguments import check_arguments
+from ._arguments import backup_deletes, check_arguments
 from ._closing import Closing
 from ._copy import CopiedAsNew
 from ._inference import InferenceCalls
@@ -258,6 +258,9 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle, Clos
         self._job = job_metadata()
         self._in_fit = True
         self._take_lock()
+        deleted = backup_deletes(self.log_dir, beside(self))
+        if deleted:
+            self._warn_once("backup", deleted)
         self._start_meter()
         self._train = self._open("train")
 
