@@ -86,9 +86,11 @@ def _from_text(text: str) -> float:
     match = _FORM.fullmatch(text)
     if not match:
         try:  # a quoted number ("500"): its unit is not guessed, but the fix is said
-            float(text)
+            quoted = float(text)
         except ValueError:
             raise BudgetError(ALLOWED) from None
+        if not (math.isfinite(quoted) and quoted > 0):  # 'nan J' would be no fix
+            raise BudgetError(ALLOWED)
         raise BudgetError(ALLOWED + f"; {text.strip()!r} is a number in quotes, without a "
                           f"unit: give one ('{text.strip()} J', '{text.strip()} kWh') or "
                           "drop the quotes for joules")
@@ -264,8 +266,10 @@ def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:
     return (f"energy budget {reached} after {counted(done, 'run')} done: "
             f"{line(settings, sweep_dir, now)}; "
             "no new run starts" + (
-                f"; run(s) {', '.join(left['interrupted'])} stay interrupted (a larger "
-                "settings.budget resumes them)" if left["interrupted"] else "") + (
+                f"; run(s) {', '.join(left['interrupted'])} stay interrupted ("
+                + ("until what is unknown is known" if now.unreadable else
+                   "a larger settings.budget resumes them") + ")"
+                if left["interrupted"] else "") + (
                 f"; run(s) {', '.join(left['parked'])} stay parked at a rung (the same "
                 "command again finishes them)" if left["parked"] else ""))
 

@@ -173,6 +173,13 @@ def training_of(settings: dict, space: dict) -> dict:
     return out
 
 
+def _training_pair(old: dict, settings: dict) -> tuple[dict, dict]:
+    """(`training_of` the settings sweep.json `old` recorded, of `settings`), both over
+    the space it recorded: what a resume compares and `status` reports."""
+    space = old.get("space") if isinstance(old.get("space"), dict) else {}
+    return training_of(old.get("settings") or {}, space), training_of(settings, space)
+
+
 def recorded_training(sweep_dir: Path, settings: dict) -> tuple[dict, list[str]]:
     """What the folder's sweep.json records of the settings its runs train by
     (`training_of`; {} for none or an unreadable one), and each that `settings` gives
@@ -184,8 +191,7 @@ def recorded_training(sweep_dir: Path, settings: dict) -> tuple[dict, list[str]]
         return {}, []
     if not isinstance(old.get("settings"), dict):
         return {}, []
-    space = old.get("space") if isinstance(old.get("space"), dict) else {}
-    was, now = training_of(old["settings"], space), training_of(settings, space)
+    was, now = _training_pair(old, settings)
     return was, [f"{key}: {was[key]!r} (this config: {now[key]!r})" for key in now
                  if key in was and was[key] != now[key]]
 
@@ -197,8 +203,7 @@ def _same_training(sweep_dir: Path, old: dict, settings: dict, config: object,
     own code (`code`, `code_of`) is compared by what it resolves to where both sweeps
     name a file: settings.train spelled otherwise is the same loop; a model or dataset
     of the space (spelled alike, `same_sweep`) naming another file is another one."""
-    was = training_of(old.get("settings") or {}, old.get("space") or {})
-    now = training_of(settings, old.get("space") or {})
+    was, now = _training_pair(old, settings)
     written = {key for key in now if key in was and was[key] != now[key]}  # as spelled
     for key, (recorded, current) in _compared(old, code).items():
         was[key], now[key] = recorded, current

@@ -93,7 +93,8 @@ def chosen_kind(kinds) -> str:
     """The one energy kind whose runs a figure or decision over several runs reads, from
     each run's kind (`energy_kind`) in run order. One rule for every such reader (a
     configuration's repeats, what the sampler is told of them, the "what drives energy"
-    tests, Optuna's importance, halving's rungs): measured before anything else
+    tests, Optuna's importance; halving's rungs keep a rule of their own,
+    `search.halving.comparable`): measured before anything else
     (`kind_rank`: an estimate last), then the kind most runs share, then the first
     run's. Measured first, not most runs first: an estimate is never what stands for a
     measurement the sweep has, and a test of estimated energy (CPU time times a nominal

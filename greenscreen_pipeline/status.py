@@ -168,7 +168,7 @@ def lines(state: SweepStatus) -> list[str]:
            f"({runs} x {_count(state.epochs, 'epoch')})"]
     for status in IN_FLIGHT:
         runs = [r for r in state.started if r.status == status]
-        out += [_in_flight(run, state.budget_spent) for run in runs]
+        out += [_in_flight(run, _held(state)) for run in runs]
     failed = [r for r in state.started if r.status == "failed"]
     out += [f"  failed: run {r.index:03d}: {r.reason or 'no reason recorded'}"
             for r in failed[:FAILED_SHOWN]]
@@ -206,14 +206,24 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}{'s' if n != 1 else ''}"
 
 
-def _in_flight(run: RunState, budget_spent: bool) -> str:
+def _held(state: SweepStatus) -> str | None:
+    """What keeps the sweep command from resuming a run, as the sweep says it; None."""
+    if not state.budget_spent:
+        return None
+    if state.unreadable:  # a larger budget would not help: the total is not known
+        return (f"held back: no run starts while what run(s) "
+                f"{some([f'{i:03d}' for i in state.unreadable])} spent is unknown")
+    return "held back by the spent budget (a larger settings.budget resumes it)"
+
+
+def _in_flight(run: RunState, held: str | None) -> str:
     if run.status == "running":
         return f"  running: run {run.index:03d}" + (f" ({run.holder})" if run.holder else "")
     what = {"parked": "resumes once its rung is decided",
             "interrupted": "the same sweep command resumes it",
             "pending": "the same sweep command trains it"}[run.status]
-    if budget_spent and run.status in ("interrupted", "pending"):  # as the sweep says it
-        what = "held back by the spent budget (a larger settings.budget resumes it)"
+    if held and run.status in ("interrupted", "pending"):  # as the sweep says it
+        what = held
     why = f" ({run.reason})" if run.reason else ""
     return f"  {run.status}: run {run.index:03d}{why}: {what}"
 

@@ -56,6 +56,8 @@ def test_energy_forecast_refuses_bad_arguments_at_construction(kwargs, match):
                                                     "a number in (0, inf)"),
     (lambda: EnergyBudget(max_kwh=1, verbose="yes"), "verbose='yes' is not valid"),
     (lambda: SMICallback(log_dir=""), "log_dir='' is not valid; allowed: a folder path"),
+    (lambda: EnergyBudget(max_kwh=1e302), "max_kwh=1e+302 is not valid; allowed: a number in "
+                                          "(0, inf) whose joules are finite"),
 ])
 def test_loose_arguments_found_by_a_review_are_refused_at_construction(make, match):
     with pytest.raises(ValueError, match=re.escape(match)):

@@ -446,16 +446,18 @@ def test_a_logs_csv_cut_short_resumes_with_its_missing_epochs_said_lost(fake_smi
 
 
 class CtrlCAt(keras.callbacks.Callback):
-    """Slow steps (0.2 s), and Ctrl-C after `batch` of `epoch`, its time kept."""
+    """Slow steps (0.2 s), and Ctrl-C after `batch` of `epoch`; when each batch's end
+    began (`ends`: after SMICallback's hook of that batch) and when it raised."""
 
     def __init__(self, epoch, batch):
         super().__init__()
-        self.at, self.raised_at = (epoch, batch), None
+        self.at, self.raised_at, self.ends = (epoch, batch), None, []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.time())
         time.sleep(0.2)
         if (self.epoch, batch) == self.at:
             self.raised_at = time.time()
@@ -482,9 +484,25 @@ def test_fit_again_after_ctrl_c_without_close_keeps_the_attempt_whole(fake_smi, 
     model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[again, backup])
     first, second = summary_of(tmp_path)["attempts"]
     assert first["ended"] == "interrupted" and second["ended"] == "completed"
-    # Its last batch's end: the batch's hooks ran just before Ctrl-C (0.2 s of sleep
-    # after SMICallback's; a write at epoch 0's end was over 0.6 s before it).
-    assert stop.raised_at - 0.5 < first["t_end"] <= stop.raised_at < refit_at
+    # Its last batch's end: after the batch before it ended (a write at epoch 0's end, as
+    # before, was earlier still), and before Ctrl-C and the next fit (order, no timing)
+    assert stop.ends[-2] < first["t_end"] <= stop.ends[-1] <= stop.raised_at < refit_at
     assert first["energy_j"] > 0 and second["first_epoch"] == 1
     assert summary_of(tmp_path)["energy_j"] == pytest.approx(
         first["energy_j"] + second["energy_j"])
+
+
+def test_fit_again_after_ctrl_c_in_the_first_epoch_keeps_the_dead_attempt(fake_smi, tmp_path):
+    """Ctrl-C in epoch 0 (no logs.csv row yet), then the same fit again from epoch 0: the
+    dead attempt, just closed and written, was overwritten without a word (review)."""
+    x, y = tiny_data()
+    model, smi = tiny_model(), SMICallback(log_dir=tmp_path, source="nvidia-smi")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[smi, CtrlCAt(0, 1)])
+    with pytest.warns(RuntimeWarning, match=r"holds an earlier fit's record \(0 epoch row"):
+        model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[smi])
+    kept, = tmp_path.glob("summary.json.replaced-*")
+    dead, = json.loads(kept.read_text())["attempts"]
+    assert dead["ended"] == "interrupted" and dead["energy_j"] > 0
+    assert len(summary_of(tmp_path)["attempts"]) == 1
+

@@ -305,6 +305,10 @@ def test_an_attempt_s_partial_component_is_never_called_measured_by_its_estimate
     assert partly["cpu"] == ("recorded in attempt(s) 1 of 2 (estimated:cpu-time): its total "
                              "over the attempts is unknown")
     assert partly["gpu"].startswith("recorded in attempt(s) 2 of 2 (measured:nvidia-smi)")
+    # an older attempt without component_sources: its whole source is not the CPU's
+    older = [{"source": "measured:nvidia-smi + estimated:cpu-time", "components": {"cpu": 5.0}}]
+    assert coverage(older, {"gpu": "measured:nvidia-smi"})[1]["cpu"] == (
+        "recorded in attempt(s) 1 of 2: its total over the attempts is unknown")
 
 
 def test_an_estimate_is_never_called_measured_by_the_budget_forecast_or_loggers(tmp_path,

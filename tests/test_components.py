@@ -254,9 +254,10 @@ def test_initial_epoch_continues_the_earlier_epochs_and_a_fresh_fit_replaces_the
     assert summary["epochs"] == 4 and len(summary["attempts"]) == 2
     # A fit from epoch 0 (Keras's fit, unfreeze, fit again): a record of its own, the
     # earlier one kept beside and said (it was deleted without a word)
-    with pytest.warns(RuntimeWarning, match=rf"holds an earlier fit's 4 epoch\(s\), "
-                      rf"{summary['energy_j']:.1f} J; this fit starts at epoch 0 and records "
-                      r"afresh, keeping them as logs.csv.replaced-\S+ and summary.json.replaced"):
+    with pytest.warns(RuntimeWarning, match=rf"holds an earlier fit's record \(4 epoch "
+                      rf"row\(s\), {summary['energy_j']:.1f} J\); this fit starts at epoch 0 "
+                      r"and records afresh, keeping it as logs.csv.replaced-\S+ and "
+                      r"summary.json.replaced"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[SMICallback(log_dir=tmp_path)])
     assert [r["epoch"] for r in read_csv(tmp_path / "logs.csv")] == ["0"]
     assert len(json.loads((tmp_path / "summary.json").read_text())["attempts"]) == 1

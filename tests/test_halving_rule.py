@@ -109,9 +109,14 @@ def test_a_rung_whose_energies_mix_measured_and_estimated_is_decided_by_the_obje
     decided = {run: halving.decide(run, records, set(), group, rule) for run in group}
     assert decided == {run: GO_ON if run in (3, 4, 5) else STOP for run in group}
     # one kind, or records from before kinds were kept: the energies count as before
-    same = {run: RungRecord(run, 1, r.objective, r.energy_j, rapl if run == 6 else "")
-            for run, r in records.items()}
+    older = {run: RungRecord(run, 1, r.objective, r.energy_j) for run, r in records.items()}
+    assert halving.decide(6, older, set(), group, rule) == GO_ON
+    same = {run: RungRecord(run, 1, r.objective, r.energy_j, rapl) for run, r in records.items()}
     assert halving.decide(6, same, set(), group, rule) == GO_ON
+    # older records (no kind: the estimates of a sweep resumed where RAPL became readable)
+    # beside measured ones: unknown kinds, decided by the objective too
+    resumed = {**older, 6: records[6]}
+    assert halving.decide(6, resumed, set(), group, rule) == STOP
     # the kind is kept in the record, so a resumed sweep decides the same
     rungfiles.write_rung(tmp_path, records[6])
     assert rungfiles.read_rung(tmp_path, 1) == records[6]

@@ -178,3 +178,8 @@ def test_a_budget_only_sweep_s_status_counts_no_cap_and_says_what_holds_a_run_ba
            "larger settings.budget resumes it)" in said
     as_json = state.to_json()
     assert as_json["runs"] is None and as_json["counts"]["not_started"] == 0
+    # What run 000 spent unknown: a larger budget is not what would resume run 001
+    (sweep / "000" / "summary.json").write_text('{"energy_j": 6')
+    said = status.lines(status.read(settings))
+    assert "  interrupted: run 001 (stopped by SIGTERM): held back: no run starts while " \
+           "what run(s) 000 spent is unknown" in said, said

@@ -36,7 +36,11 @@ class Closing:
         since, until this call, was not its training: a notebook's minutes at idle power
         were charged to it), so that the next fit reads it whole, not as it stood at the
         last heartbeat (up to 30 s short) and "running (or killed)"."""
-        self._close(at=self._last_seen)
+        try:
+            self._close(at=self._last_seen)
+        except Exception as exc:  # never at the cost of the call that found it
+            self._warn_once("dead", "the fit that raised before this call could not be "
+                            f"recorded: {type(exc).__name__}: {exc}")
 
     def _close(self, at: float | None = None) -> None:
         if not self._in_fit:  # an interrupted evaluate or predict: no attempt to record

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ._lock import inside_its_fit
 from ._summary import fits_summary, with_inference
 
@@ -44,6 +46,8 @@ class InferenceCalls:
         self._calls.append((self._open(phase), phase, dict(self.inference[phase])))
 
     def _count_batch(self) -> None:
+        if self._in_fit:  # a fit that dies in its validation ends here, not before it
+            self._last_seen = time.time()
         if self._calls:
             self.inference[self._calls[-1][1]]["batches"] += 1
 
@@ -52,6 +56,8 @@ class InferenceCalls:
             return
         window, phase, began = self._calls.pop()
         window.close()
+        if self._in_fit:
+            self._last_seen = window.t_end
         stats = self.inference[phase]
         stats["calls"] += 1
         stats["duration_s"] += window.duration_s

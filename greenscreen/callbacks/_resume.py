@@ -48,27 +48,44 @@ class ResumeFiles:
                 ends = []
             return max(ends, default=0)
 
+    def _earlier_record(self, log: CsvRunLog) -> bool:
+        """Whether log_dir holds an earlier fit's record: epoch rows, or a summary.json
+        with an attempt (one that died in its first epoch has no row) or an evaluate's or
+        predict's energy; one that cannot be read counts (kept, never overwritten)."""
+        if log.rows:
+            return True
+        try:
+            summary = read_summary(self.log_dir)
+        except RuntimeError:
+            return True
+        if not summary:
+            return False
+        calls = [v.get("calls") for v in (summary.get("inference") or {}).values()
+                 if isinstance(v, dict)]
+        return bool(summary.get("attempts")) or any(isinstance(c, int) and c > 0
+                                                    for c in calls)
+
     def _keep_replaced(self, log: CsvRunLog) -> None:
         """A fit from epoch 0 (resume and append left at their defaults) into a log_dir
-        where an earlier fit recorded epochs: its logs.csv and summary.json are kept
-        beside, renamed, with a warning. They were deleted without a word: Keras's own
-        fit, unfreeze, fit again recipe, or a script run again after EnergyBudget stopped
-        it, lost the first fit's energy record."""
-        epochs = len(log.rows)
+        that holds an earlier fit's record (`_earlier_record`): its logs.csv and
+        summary.json are kept beside, renamed, with a warning. They were deleted without a
+        word: Keras's own fit, unfreeze, fit again recipe, or a script run again after
+        EnergyBudget stopped it, lost the first fit's energy record."""
         try:
             spent = (read_summary(self.log_dir) or {}).get("energy_j")
         except RuntimeError:
             spent = None
-        kept = [log.set_aside("replaced").name]
+        kept = [log.set_aside("replaced").name] if log.path.exists() else []
         summary = Path(self.log_dir) / "summary.json"
         if summary.exists():
             kept.append(set_aside(summary, "replaced").name)
         joules = f", {spent:.1f} J" if isinstance(spent, (int, float)) and math.isfinite(
             spent) else ""
-        self._warn_once("replaced", f"{self.log_dir} holds an earlier fit's {epochs} "
-                        f"epoch(s){joules}; this fit starts at epoch 0 and records afresh, "
-                        f"keeping them as {' and '.join(kept)} (append=True totals the fits "
-                        "in one record; resume=False starts afresh without keeping them)")
+        self._warn_once("replaced", f"{self.log_dir} holds an earlier fit's record "
+                        f"({len(log.rows)} epoch row(s){joules}); this fit starts at epoch 0 "
+                        f"and records afresh, keeping it as {' and '.join(kept)} "
+                        "(append=True totals the fits in one record; resume=False starts "
+                        "afresh without keeping it)")
 
     def _continue_from(self, epoch: int) -> None:
         """Decides, at the fit's first epoch, whether it continues the files in `log_dir`:
@@ -97,8 +114,8 @@ class ResumeFiles:
                 "epochs: continuing them as with resume=True (pass resume=False to start "
                 "afresh)", UserWarning, stacklevel=3)
         if not (self.append or self._resuming):
-            if self.resume is None and log.rows:  # chosen by no one: kept, and said
-                self._keep_replaced(log)
+            if self.resume is None and self._earlier_record(log):  # chosen by no one:
+                self._keep_replaced(log)  # kept, and said
             log.rows, log.columns = [], []
             log.path.unlink(missing_ok=True)
         if self._resuming or (self.append and log.rows):

@@ -94,8 +94,10 @@ def coverage(earlier: list[dict], current: dict) -> tuple[list[str], dict[str, s
 def _partly(component: str, measured: list[set], earlier: list[dict], current: dict) -> str:
     """Which attempts recorded `component`, and how (an estimate is never called
     measured): "recorded in attempt(s) 1 of 2 (estimated:cpu-time): ..."."""
-    sources = [(a.get("component_sources") or {}).get(component, a.get("source"))
-               for a in earlier] + [current.get(component)]
+    # Each attempt's own record of this component: an older attempt's whole `source`
+    # would name the GPU's "measured" beside a CPU estimate
+    sources = [(a.get("component_sources") or {}).get(component) for a in earlier] + [
+        current.get(component)]
     which = [i for i, m in enumerate(measured) if component in m]
     how = sorted({str(sources[i]) for i in which if sources[i]})
     return (f"recorded in attempt(s) {', '.join(str(i + 1) for i in which)} of "

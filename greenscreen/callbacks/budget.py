@@ -82,8 +82,12 @@ class EnergyBudget(keras.callbacks.Callback):
         if self.max_joules is not None:
             return check_number("max_joules", self.max_joules, low=0, low_open=True,
                                 high=math.inf, high_open=True)
-        return check_number("max_kwh", self.max_kwh, low=0, low_open=True, high=math.inf,
-                            high_open=True) * 3.6e6
+        joules = check_number("max_kwh", self.max_kwh, low=0, low_open=True, high=math.inf,
+                              high_open=True) * 3.6e6
+        if not math.isfinite(joules):  # above about 5e301 kWh: no budget either
+            raise invalid("max_kwh", self.max_kwh, "a number in (0, inf) whose joules are "
+                          "finite (at most about 5e301 kWh)")
+        return joules
 
     def on_train_begin(self, logs=None):
         self.spent_j = 0.0

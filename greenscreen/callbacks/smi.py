@@ -258,11 +258,11 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle, Clos
         self._job = job_metadata()
         self._in_fit = True
         self._take_lock()
+        self._start_meter()
+        self._train = self._open("train")
         deleted = backup_deletes(self.log_dir, beside(self))
         if deleted:
             self._warn_once("backup", deleted)
-        self._start_meter()
-        self._train = self._open("train")
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):

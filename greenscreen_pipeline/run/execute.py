@@ -174,9 +174,12 @@ def _failed_or_stopped(folder, exc: BaseException, index: int) -> int:
     `except:` can swallow the KeyboardInterrupt a SIGTERM raises (Keras's TensorFlow
     `ops.shape` does) and fail on what it left undone (a `None` in a shape): the run was
     stopped, not broken, and resumes as an interrupted one."""
+    from ..search.rung_callback import RunParked, RunStopped
     from . import interrupt
+    from .training import RunSkipped
 
-    if interrupt.requested:
+    decided = isinstance(exc, (RunParked, RunStopped, RunSkipped))  # outcomes, not faults
+    if interrupt.requested and not decided:
         return _interrupted(folder, index, interrupt.requested[0], exc)
     return _failed(folder, exc, index)
 

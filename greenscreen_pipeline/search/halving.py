@@ -307,8 +307,11 @@ def comparable(table: Sequence[RungRecord]) -> list[RungRecord]:
     decided by the objective alone, each energy unknown (NaN). Keeping one kind's
     energies would not do: the others' unknown energies count as the highest there is,
     so that kind's runs would all be on the front. An estimate is never compared with a
-    measurement. Records without a kind (older ones) are compared as before."""
-    kinds = {r.energy_kind for r in table if r.energy_kind and not math.isnan(r.energy_j)}
+    measurement. Records without a kind (written before it was kept) are compared as
+    before among themselves; beside records with one, theirs is unknown, so the rung is
+    decided by the objective alone too (a sweep resumed where RAPL became readable has
+    exactly such older estimates)."""
+    kinds = {r.energy_kind for r in table if not math.isnan(r.energy_j)}
     if len(kinds) < 2:
         return list(table)
     return [replace(r, energy_j=math.nan) for r in table]
