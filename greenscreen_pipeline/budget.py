@@ -271,7 +271,11 @@ def stopped_line(settings: dict, sweep_dir: "str | Path") -> str | None:
                    "a larger settings.budget resumes them") + ")"
                 if left["interrupted"] else "") + (
                 f"; run(s) {', '.join(left['parked'])} stay parked at a rung (the same "
-                "command again finishes them)" if left["parked"] else ""))
+                "command again finishes them)" if left["parked"] else "")
+            + (f"; one run spent more than the whole budget ({now.total_j:.1f} J of "
+               f"{settings['budget']:.1f} J): raise settings.budget to compare "
+               "configurations" if len(started) == 1 and not now.unreadable
+               and now.total_j > settings["budget"] else ""))
 
 
 def outcomes(settings: dict, sweep_dir: "str | Path") -> list[dict]:

@@ -447,3 +447,15 @@ def test_a_run_left_parked_at_a_spent_budget_is_named_not_called_trained(tmp_pat
     (sweep / "sweep.json").write_text(json.dumps({"settings": settings}))
     assert budget.report_sentence(sweep).endswith("the sweep stopped at the budget after 1 "
                                                   "run done."), budget.report_sentence(sweep)
+
+
+def test_a_budget_smaller_than_one_run_says_so(tmp_path):
+    """A 10 J budget trained one run of 75 J and ended there, without a word (review)."""
+    _summary(tmp_path, 0, "estimated:cpu-time", [75.0])
+    (RunFolder.of(tmp_path, 0).path / "status.json").write_text('{"status": "done"}')
+    said = budget.stopped_line({"runs": 5, "budget": 10.0}, tmp_path)
+    assert said.endswith("; one run spent more than the whole budget (75.0 J of 10.0 J): "
+                         "raise settings.budget to compare configurations"), said
+    _summary(tmp_path, 1, "estimated:cpu-time", [5.0])  # two runs: no such line
+    assert "whole budget" not in budget.stopped_line({"runs": 5, "budget": 10.0}, tmp_path)
+
