@@ -75,6 +75,7 @@ class ResumeFiles:
             spent = (read_summary(self.log_dir) or {}).get("energy_j")
         except RuntimeError:
             spent = None
+        rows = len(log.rows)  # before set_aside empties them
         kept = [log.set_aside("replaced").name] if log.path.exists() else []
         summary = Path(self.log_dir) / "summary.json"
         if summary.exists():
@@ -82,7 +83,7 @@ class ResumeFiles:
         joules = f", {spent:.1f} J" if isinstance(spent, (int, float)) and math.isfinite(
             spent) else ""
         self._warn_once("replaced", f"{self.log_dir} holds an earlier fit's record "
-                        f"({len(log.rows)} epoch row(s){joules}); this fit starts at epoch 0 "
+                        f"({rows} epoch row(s){joules}); this fit starts at epoch 0 "
                         f"and records afresh, keeping it as {' and '.join(kept)} "
                         "(append=True totals the fits in one record; resume=False starts "
                         "afresh without keeping it)")
