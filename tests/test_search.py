@@ -131,7 +131,8 @@ def test_rung_records_round_trip_through_shared_storage(tmp_path):
     rungfiles.write_rung(tmp_path / "000", RungRecord(0, 1, 0.75, 12.5))
     rungfiles.write_rung(tmp_path / "002", RungRecord(2, 1, NAN, 3.0))
     on_disk = json.loads(rungfiles.rung_path(tmp_path / "002", 1).read_text())
-    assert on_disk == {"run": 2, "epoch": 1, "objective": None, "energy_j": 3.0}
+    assert on_disk == {"run": 2, "epoch": 1, "objective": None, "energy_j": 3.0,
+                       "energy_kind": ""}
     got = rungfiles.rung_table(tmp_path, range(3), epoch=1)
     assert sorted(got) == [0, 2] and got[0] == RungRecord(0, 1, 0.75, 12.5)
     assert math.isnan(got[2].objective)
