@@ -201,12 +201,13 @@ def unbounded(settings: dict) -> bool:
     return settings.get("budget") is not None and settings["runs"] == RUNS_WITH_BUDGET
 
 
+UNTIL_SPENT = "runs until the energy budget is spent"  # a budget-only sweep's run count
+
+
 def runs_words(settings: dict) -> str:
     """How many runs a sweep trains, in words: "8 runs", or, where the budget alone ends
-    it, "runs until the energy budget is spent" (not RUNS_WITH_BUDGET's 10000 runs)."""
-    if unbounded(settings):
-        return "runs until the energy budget is spent"
-    return f"{settings['runs']} run{'s' if settings['runs'] != 1 else ''}"
+    it, UNTIL_SPENT (not RUNS_WITH_BUDGET's 10000 runs)."""
+    return UNTIL_SPENT if unbounded(settings) else counted(settings["runs"], "run")
 
 
 def in_budget_units(joules: float, budget: float) -> str:

@@ -30,7 +30,7 @@ from .errors import UsageError
 from .executors import claims
 from .executors.progress import failure, through
 from .sweep_total import EVERY_RUN, NO_FIGURE
-from .wording import some
+from .wording import counted, some
 
 FAILED_SHOWN = 5  # failed runs named one per line; the rest are counted
 IN_FLIGHT = ("running", "parked", "interrupted", "pending")
@@ -162,10 +162,10 @@ def _slurm_jobs(sweep_dir: Path) -> dict | None:
 
 def lines(state: SweepStatus) -> list[str]:
     """The status in words: a headline, then one line per thing to know."""
-    runs, planned = ("runs until the energy budget is spent", None) if state.unbounded \
-        else (_count(state.runs, "run"), state.runs)
+    runs, planned = (budget.UNTIL_SPENT, None) if state.unbounded \
+        else (counted(state.runs, "run"), state.runs)
     out = [f"{state.sweep_dir}/: {through([asdict(r) for r in state.started], planned)} "
-           f"({runs} x {_count(state.epochs, 'epoch')})"]
+           f"({runs} x {counted(state.epochs, 'epoch')})"]
     for status in IN_FLIGHT:
         runs = [r for r in state.started if r.status == status]
         out += [_in_flight(run, _held(state)) for run in runs]
@@ -182,7 +182,7 @@ def lines(state: SweepStatus) -> list[str]:
         held = "" if not state.budget_spent else f" (no run starts while what run(s) {unknown} " \
             "spent is unknown)" if state.unreadable else \
             " (the spent budget keeps them from starting)"
-        out.append(f"  not started: {_count(state.not_started, 'run')}{held}")
+        out.append(f"  not started: {counted(state.not_started, 'run')}{held}")
     if state.beyond:
         out.append(f"  {state.beyond} run folder{'s' if state.beyond > 1 else ''} above "
                    f"settings.runs ({state.runs}): not trained by this sweep command, "
@@ -200,10 +200,6 @@ def lines(state: SweepStatus) -> list[str]:
     if state.slurm:
         out.append(f"  Slurm: {_slurm_words(state.slurm)}")
     return out
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'s' if n != 1 else ''}"
 
 
 def _held(state: SweepStatus) -> str | None:

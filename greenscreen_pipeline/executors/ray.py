@@ -197,7 +197,7 @@ def run_sweep(config: SweepConfig, sweep_dir: Path, address: str | None = None,
         size = batch_size(config, sweep_dir, slots(cluster, res)) if todo else None
         log.info("Ray cluster %g CPUs, %g GPUs; %s, each with %d GPU(s) and %d CPU(s)%s",
                  cluster.get("CPU", 0), cluster.get("GPU", 0),
-                 "runs until the energy budget is spent" if budget.unbounded(s) else
+                 budget.UNTIL_SPENT if budget.unbounded(s) else
                  f"{len(todo)} runs to train", res["num_gpus"], res["num_cpus"],
                  f", in batches of {size}" if size else "")
         # No Ray-level retries: a lost actor leaves its run unfinished, and rerunning the
