@@ -79,9 +79,12 @@ def make_fake_smi(folder: Path) -> tuple[FakeSmi, dict]:
     exe = folder / "bin" / "nvidia-smi"
     exe.parent.mkdir(parents=True)
     # The interpreter itself, not `env python3`: where python3 is a shim (pyenv: bash
-    # scripts) each call of the fake cost ~50 ms of CPU more, 20 s over the suite.
+    # scripts) each call of the fake cost ~50 ms of CPU more, 20 s over the suite. And
+    # without `site` (-S; the fake needs the standard library only): the meters' process
+    # polls start the fake some 3,000 times a TensorFlow pass, and `site` with its .pth
+    # files cost 30 to 40 ms of CPU each call here.
     source = FAKE_SMI.read_text().split("\n", 1)[1]
-    exe.write_text(f"#!{os.path.realpath(sys.executable)}\n{source}")
+    exe.write_text(f"#!{os.path.realpath(sys.executable)} -S\n{source}")
     os.chmod(exe, 0o755)
     cfg = folder / "fake_smi.json"
     env = {"GREENSCREEN_NVIDIA_SMI": str(exe), "FAKE_SMI_CONFIG": str(cfg),
