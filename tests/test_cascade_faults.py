@@ -1,10 +1,13 @@
 """Faults of the inference cascade found by a hunt: binary and logit outputs, NaN scores,
 argument and label checks, the CLI's choices and output, timing, and the benchmark's files."""
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -117,9 +120,19 @@ def test_softmax_rows_in_half_precision_pass():
 
 # 3. A chosen threshold of 0.0 -----------------------------------------------------------
 
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "greenscreen.cascade", *args],
-                          capture_output=True, text=True, timeout=600, env=env)
+def run_cli(*args):
+    """`python -m greenscreen.cascade ARGS` as its `main(argv)` in this process (exit code,
+    stdout, stderr): a second interpreter and its Keras import cost 5 to 8 CPU s a call.
+    test_cascade.py runs the entry point end to end in a process of its own."""
+    from greenscreen.cascade.__main__ import main
+
+    with contextlib.redirect_stdout(io.StringIO()) as out, \
+            contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            code = main(list(args))
+        except SystemExit as ended:  # argparse's own refusals
+            code = ended.code
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def save(model, path):
