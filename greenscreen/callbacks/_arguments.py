@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from ..meters import EnergyMeter
-from ..validation import check_number, invalid
+from ..validation import check_integer, check_number, invalid
 
 
 def check_arguments(log_dir, meter, first_sample_timeout, resume, **flags) -> None:
@@ -65,3 +65,9 @@ def check_log_dir(log_dir) -> None:
                 raise invalid("log_dir", log_dir, f"{allowed}; {str(folder)!r} is a file, "
                               "not a folder")
             return
+
+
+def check_verbose(verbose) -> None:
+    """Keras's `verbose`: a non-negative integer, True taken as 1 as Keras takes it."""
+    if not isinstance(verbose, bool):
+        check_integer("verbose", verbose, low=0)

@@ -7,7 +7,8 @@ import warnings
 
 import keras
 
-from ..validation import check_integer, check_number, invalid
+from ..validation import check_number, invalid
+from ._arguments import check_verbose
 from ._lock import beside
 from ._windows import covered, covers_text, is_estimate
 from .smi import SMICallback
@@ -71,8 +72,7 @@ class EnergyBudget(keras.callbacks.Callback):
         self.max_kwh = max_kwh
         self.verbose = verbose
         self.budget_j = self._budget()  # bad arguments raise here, as in Keras
-        if not isinstance(verbose, bool):  # True as 1, as Keras takes it
-            check_integer("verbose", verbose, low=0)
+        check_verbose(verbose)
 
     def _budget(self) -> float:
         if (self.max_joules is None) == (self.max_kwh is None):

@@ -11,7 +11,7 @@ import keras
 from ..carbon import carbon_intensity as resolve_intensity
 from ..fileio import atomic_write_json
 from ..validation import check_integer
-from ._arguments import check_log_dir
+from ._arguments import check_log_dir, check_verbose
 from ._lock import beside
 from ._windows import covered, covers_text, is_estimate
 from .smi import SMICallback
@@ -67,8 +67,7 @@ class EnergyForecast(keras.callbacks.Callback):
         super().__init__()
         check_integer("after_epochs", after_epochs, low=1)  # bad arguments raise here
         check_log_dir(log_dir)
-        if not isinstance(verbose, bool):  # True as 1, as Keras takes it
-            check_integer("verbose", verbose, low=0)
+        check_verbose(verbose)
         self.after_epochs = after_epochs
         self.log_dir = log_dir
         self.carbon_intensity = carbon_intensity
