@@ -28,7 +28,8 @@ from pathlib import Path
 
 from _report import emit  # noqa: E402  (benchmarks/ is on sys.path)
 
-LINE = re.compile(r"^(\d+(?:\.\d+)?)s (setup|call|teardown)\s+(\S+)")
+# The test id runs to the end of the line: a parameter id may hold spaces.
+LINE = re.compile(r"^(\d+(?:\.\d+)?)s (setup|call|teardown)\s+(.+?)\s*$")
 PASS = re.compile(r"^=+ .*?(\d+) passed.* in ([\d.]+)s")
 # What a test file's time mostly is, read from the tests themselves (issue 32's groups).
 KIND = {
