@@ -207,7 +207,7 @@ def analyze(sweep_dir: "str | Path", floor: float = 0.02, rule: str = "run",
                   analysis_file.DIGEST: analysis_file.runs_digest(whole)}
         atomic_write_json(out_dir / "analysis.json", result)
         return result
-    ok = df[(df["status"] == "done") & df["objective"].notna() & df["energy_j"].notna()]
+    ok = collect.rankable(df)
     failed = df[df["status"] != "done"][["run", "status"] + (["reason"] if "reason" in df
                                                              else [])]
     factors = [f for f in collect.dimensions(sweep_dir) if f in df]

@@ -31,6 +31,7 @@ import pandas as pd
 
 from . import ledger, ranges, repeats, sharing
 from .objective import Objective
+from .provenance import usable_energy
 from .records import RunResults, RunSummary
 from .runfolder import RunFolder, Unreadable, read_json
 from .space import DIMENSIONS, METHOD_DIMENSIONS
@@ -240,3 +241,11 @@ def load_sweep(sweep_dir: "str | Path", objective: Objective | None = None) -> p
     df["energy_kwh"] = df["energy_j"] / 3.6e6
     return df
 
+
+def rankable(df: pd.DataFrame, status: str = "done") -> pd.DataFrame:
+    """The rows of `status` that a ranking or a plot can use: an objective value and a usable
+    energy figure (`provenance.usable_energy`: finite, above 0 J)."""
+    if df.empty:
+        return df
+    return df[(df["status"] == status) & df["objective"].notna()
+              & df["energy_j"].map(usable_energy)]

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import collect, runfolder
 from .objective import Objective
-from .provenance import energy_kind
+from .provenance import NOTHING_SEEN, energy_kind, usable_energy, why_not_compared
 
 SIDES = ("recommended", "baseline")
 CONFIDENCE = 0.95
@@ -120,7 +120,7 @@ def _finite(value) -> float | None:
 
 def _usable(row: dict) -> bool:
     return row["status"] == "done" and row["objective"] is not None \
-        and row["energy_j"] is not None
+        and usable_energy(row["energy_j"])
 
 
 def compare(runs: dict[str, list[dict]], seeds: list[int], objective: Objective,
@@ -175,8 +175,8 @@ def _incomparable(runs: dict[str, list[dict]], paired: list[int]) -> str | None:
     if len(kinds["recommended"]) == 1 and kinds["recommended"] == kinds["baseline"]:
         return None if kinds["recommended"] != ["none"] else "no run's energy was measured"
     said = "; ".join(f"{side}: {', '.join(k)}" for side, k in kinds.items())
-    return (f"the runs' energy was not obtained the same way ({said}), and an estimate is "
-            "never compared with a measurement")
+    return (f"the runs' energy was not obtained the same way ({said}), and "
+            f"{why_not_compared([k for side in kinds.values() for k in side])}")
 
 
 def _side(rows: list[dict], paired: list[int], objective: Objective) -> dict:
@@ -202,22 +202,38 @@ def _why_left_out(row: dict) -> str | None:
         return "no objective value"
     if row["energy_j"] is None:
         return f"no energy figure (source: {row['source'] or 'none'})"
+    if not usable_energy(row["energy_j"]):
+        return f"energy {row['energy_j']:g} J: {NOTHING_SEEN}"
     return PEER
 
 
 PEER = "the other side's run of this seed did not finish"  # a seed left out for its pair
 
 
+def _scale(*samples) -> float:
+    """The largest magnitude among `samples`' values (1 where none is above 0): mean and SD
+    are taken of values divided by it, so that figures near the float's limit (1e308 J)
+    do not overflow the sum into inf and the saving into NaN."""
+    top = max((float(np.max(np.abs(s))) for s in samples if len(s)), default=0.0)
+    return top if 0 < top < math.inf else 1.0
+
+
+def _mean(values, scale: float) -> float:
+    return float(np.mean(np.asarray(values, dtype=float) / scale) * scale)
+
+
 def _summary(values: list[float]) -> dict:
     """values, mean, sd (the seed-to-seed spread, n - 1) and the mean's t interval."""
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    scale = _scale(values)
+    sd = float(np.std(np.asarray(values, dtype=float) / scale, ddof=1) * scale) \
+        if len(values) > 1 else None
 
     def interval(v):
         from scipy import stats
 
         return stats.ttest_1samp(v, 0.0).confidence_interval(CONFIDENCE)
 
-    return {"values": values, "sd": sd, **_estimate(float(np.mean(values)) if values else
+    return {"values": values, "sd": sd, **_estimate(_mean(values, scale) if values else
                                                     None, len(values), interval, values)}
 
 
@@ -243,11 +259,12 @@ def _saving(rec: list[float], base: list[float]) -> dict:
         low, high = fieller_ratio_interval(r, b, CONFIDENCE)
         return (None, None) if low is None else (1 - high, 1 - low)
 
-    if rec and not np.mean(base) > 0:  # no ratio: "uses inf % more energy" before
+    scale = _scale(rec, base)
+    if rec and not _mean(base, scale) > 0:  # no ratio: "uses inf % more energy" before
         return {"mean": None, "ci95": None, "reason": f"the baseline's mean energy is "
-                f"{float(np.mean(base)):g} J over its {len(rec)} seed(s): no saving is a "
+                f"{_mean(base, scale):g} J over its {len(rec)} seed(s): no saving is a "
                 "fraction of it"}
-    mean = float(1 - np.mean(rec) / np.mean(base)) if rec else None
+    mean = 1 - _mean(rec, scale) / _mean(base, scale) if rec else None
     return _estimate(mean, len(rec), interval, rec, base, unbounded=(
         f"the baseline's energy varies too much over its {len(rec)} seeds for a bounded "
         "interval of the saving"))

@@ -4,6 +4,8 @@ was estimated, and the seeds left out and why. The figures are comparison.py's."
 
 from __future__ import annotations
 
+import math
+
 from .comparison import PEER, SIDES, stand_in
 from .objective import Objective
 from .provenance import estimated
@@ -103,6 +105,8 @@ def _pct(fraction: float) -> str:
     """A fraction in percent, one decimal; under 0.1 % with one significant digit, so that
     no figure reads "0.0 % more" or "-0.0"."""
     pct = fraction * 100
+    if not math.isfinite(pct):  # "0" of a NaN claimed a figure
+        return "n/a"
     if abs(pct) >= 0.05:
         return f"{pct:.1f}"
     return number(pct, 1) if abs(pct) >= 0.001 else "0"  # not "-1e-5" of rounding noise

@@ -9,6 +9,8 @@ import math
 
 import pandas as pd
 
+from .provenance import NOTHING_SEEN, usable_energy
+
 
 def left_out(df: pd.DataFrame, ok: pd.DataFrame) -> list[dict]:
     """Every run of `df` that is not in `ok` (the ranked runs): {run, status, reason}."""
@@ -28,6 +30,9 @@ def _why(run: dict) -> str:
     if run.get("format") == "seed":  # the original pipeline's: no summary.json at all
         return ("done, but no energy figure (logs.csv lacks a power reading in some epochs: "
                 "analysis.json's warnings say how many)")
+    energy = run.get("energy_j")
+    if not _missing(energy) and not usable_energy(energy):
+        return f"done, but its energy is {energy:g} J: {NOTHING_SEEN}"
     return "done, but no energy figure (summary.json is missing, unreadable or has none)"
 
 

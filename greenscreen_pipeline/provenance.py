@@ -8,6 +8,8 @@ ask these questions here, in one place.
 
 from __future__ import annotations
 
+import math
+
 from greenscreen.provenance import is_estimated
 
 # How a GPU's energy was shared out among the runs on it (the CPU's cpu-time-share is not
@@ -79,6 +81,28 @@ def energy_kind(source) -> str:
     return " + ".join(field_of(base)[0] for base, _ in parts(source))
 
 
+def kinds_in_words(sources) -> str | None:
+    """Where runs' energy (their `source`s) was obtained in more than one way, how:
+    "2 ways (estimated:cpu-time: 3 runs; measured:nvidia-smi: 3 runs)"; None where in one."""
+    counts: dict[str, int] = {}
+    for source in sources:
+        kind = energy_kind(source)
+        counts[kind] = counts.get(kind, 0) + 1
+    if len(counts) < 2:
+        return None
+    return f"{len(counts)} ways (" + "; ".join(
+        f"{kind}: {n} run{'s' if n > 1 else ''}" for kind, n in sorted(counts.items())) + ")"
+
+
+def why_not_compared(kinds) -> str:
+    """Why figures of these energy kinds (`energy_kind`, more than one) are not compared."""
+    if any(estimated(k) for k in kinds):
+        return "an estimate is never compared with a measurement"
+    if "none" in kinds:
+        return "a figure whose provenance was not recorded is never compared with another"
+    return "one meter's figure is never compared with another's"
+
+
 def kind_rank(kind: str) -> int:
     """Where an energy kind (`energy_kind`) stands in `chosen_kind`'s rule: 0 measured in
     every part; 1 obtained without an estimate but not by a meter of its own (the seed
@@ -104,3 +128,15 @@ def chosen_kind(kinds) -> str:
         counts[kind] = counts.get(kind, 0) + 1
     return min(counts, key=lambda k: (kind_rank(k), -counts[k]))
 
+
+NOTHING_SEEN = "the meter saw nothing"
+
+
+def usable_energy(energy_j) -> bool:
+    """Whether a run's energy figure can rank or be compared: a finite number above 0 J.
+    No training takes 0 J: 0 J is a meter that saw nothing (a source that never moved),
+    and ranked as a figure it would be the cheapest run and "save 100 %"."""
+    try:
+        return math.isfinite(energy_j) and energy_j > 0
+    except TypeError:
+        return False

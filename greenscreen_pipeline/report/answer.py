@@ -12,7 +12,13 @@ from ..analysis import component_of
 from ..comparison import SIDES, method_in_short
 from ..comparison_words import outcome_words, signed
 from ..objective import Objective
-from ..provenance import energy_kind, estimated
+from ..provenance import (
+    energy_kind,
+    estimated,
+    kinds_in_words,
+    usable_energy,
+    why_not_compared,
+)
 from ..space import METHOD_DIMENSIONS
 from . import details, plots
 from .inputs import BASELINE, ReportInputs
@@ -43,10 +49,14 @@ def headline(inputs: ReportInputs) -> str:
         final = inputs.final
         verb = "estimated" if estimated(final.summary.source if final else
                                         inputs.analysis.get("sources", [])) else "measured"
-        done = (f"the final run {verb} it: {unit.text(final.energy_j)} over "
-                f"{final.epochs_trained} epochs at {metric} "
-                f"{number(final.objective)}" if final else
-                f"no final run has {verb} it yet (./greenscreen.sh final)")
+        if final is None:
+            done = f"no final run has {verb} it yet (./greenscreen.sh final)"
+        elif not usable_energy(final.energy_j):  # "measured it: n/a J" claimed a figure
+            done = (f"the final run trained it for {final.epochs_trained} epochs, to "
+                    f"{metric} {number(final.objective)}, but recorded no energy figure")
+        else:
+            done = (f"the final run {verb} it: {unit.text(final.energy_j)} over "
+                    f"{final.epochs_trained} epochs at {metric} {number(final.objective)}")
         return ("The recommended configuration (each parameter's best value) is not among the "
                 f"sweep's runs; {done}.")
     pick = inputs.run(rec["run"])
@@ -123,11 +133,8 @@ def _obtained_unlike(inputs: ReportInputs, run: str, against: str) -> str | None
     kinds = sorted({energy_kind(row.get("source")) for row in others} - {pick})
     if not kinds:
         return None
-    why = ("an estimate is never compared with a measurement"
-           if any(estimated(k) for k in [pick, *kinds]) else
-           "one meter's figure is never compared with another's")
     return (f"{name}, which was obtained otherwise ({pick} here, {', '.join(kinds)} there): "
-            f"{why}")
+            f"{why_not_compared([pick, *kinds])}")
 
 
 def _median_left_out(inputs: ReportInputs, others: int) -> str | None:
@@ -214,15 +221,12 @@ def page_one(inputs: ReportInputs) -> list:
 def _mixed_front(inputs: ReportInputs) -> str | None:
     """Where the finished runs' energy was obtained in more than one way, a warning that
     the front places estimates beside measurements; None where it was obtained one way."""
-    kinds = inputs.ok["source"].map(energy_kind).value_counts() if "source" in inputs.ok \
-        else pd.Series(dtype=int)
-    if len(kinds) < 2:
+    ways = kinds_in_words(inputs.ok["source"]) if "source" in inputs.ok else None
+    if ways is None:
         return None
-    ways = "; ".join(f"{kind}: {count} run{'s' if count > 1 else ''}"
-                     for kind, count in sorted(kinds.items()))
-    return (f"The runs' energy was obtained in {len(kinds)} ways ({ways}): this front places "
-            "them side by side, but an estimate and a measurement are not comparable; "
-            "compare runs of one kind only.")
+    return (f"The runs' energy was obtained in {ways}: this front places them side by side, "
+            "but an estimate and a measurement are not comparable; compare runs of one "
+            "kind only.")
 
 
 def no_driver(inputs: ReportInputs) -> str:

@@ -61,19 +61,13 @@ class ReportInputs:
     @cached_property
     def ok(self) -> pd.DataFrame:
         """Finished runs with an objective value and an energy figure: the ones ranked."""
-        if self.runs.empty:
-            return self.runs
-        done = self.runs[self.runs["status"] == "done"]
-        return done.dropna(subset=["objective", "energy_j"])
+        return collect.rankable(self.runs)
 
     @cached_property
     def stopped(self) -> pd.DataFrame:
         """Runs halving stopped, with the objective of their last epoch and their energy so
         far: drawn apart in the Pareto plot, never ranked."""
-        if self.runs.empty:
-            return self.runs
-        return self.runs[self.runs["status"] == "stopped"].dropna(
-            subset=["objective", "energy_j"])
+        return collect.rankable(self.runs, "stopped")
 
     @cached_property
     def unit(self) -> EnergyUnit:

@@ -113,7 +113,7 @@ def pareto_plot(ok: pd.DataFrame, front: list[dict], recommended, unit: EnergyUn
         plain_ticks(ax.xaxis)
     if not fr.empty:
         _label_front(ax, fr, unit)
-    ax.set_xlabel(f"energy per run ({unit.name}, log scale)")
+    ax.set_xlabel(f"energy per run ({unit.name}" + (", log scale)" if log else ")"))
     ax.set_ylabel(objective.label)
     # The front runs from the cheap, worse runs to the costly, better ones: the legend
     # goes in the corner it leaves empty.

@@ -5,6 +5,9 @@ search_progress and optuna_importance)."""
 
 from __future__ import annotations
 
+import pandas as pd
+
+from ..provenance import kinds_in_words
 from ..search_cost import REFERENCE_MARGIN
 from . import plots
 from .inputs import ReportInputs
@@ -50,13 +53,26 @@ def progress(inputs: ReportInputs) -> list:
         return []
     label = inputs.objective.label
     return section(PROGRESS_CAPTION, figure(plots.search_progress(
-        rows, inputs.unit, label), WIDTH * 0.85), para(
+        rows, inputs.unit, label), WIDTH * 0.85), *_mixed(inputs), para(
         f"After each run, in run order (the order the search proposed them): the energy of "
         f"every run so far, stopped and failed runs included, and the area the finished "
         f"runs' front of {label} against energy dominates up to a reference point: the "
         f"worst {inputs.objective.metric} and the highest energy among the finished runs, "
         f"{REFERENCE_MARGIN:.0%} of each range beyond. A flat step is a run that did not "
         "move the front.", "Italic"), level="Heading4")
+
+
+def _mixed(inputs: ReportInputs) -> list:
+    """Where the runs' energy was obtained in more than one way, that the curve adds
+    estimates to measurements (a warning above the caption); [] where in one way."""
+    runs = inputs.runs
+    if runs.empty or "source" not in runs:
+        return []
+    spent = runs[pd.to_numeric(runs["energy_j"], errors="coerce").notna()]
+    ways = kinds_in_words(spent["source"])
+    return [para(f"The runs' energy was obtained in {ways}: the cumulative energy below adds "
+                 "estimates to measurements and the front places them side by side, so "
+                 "neither is a measured figure.", "Italic")] if ways else []
 
 
 def importance(a: dict) -> list:
