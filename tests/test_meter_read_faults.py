@@ -16,7 +16,7 @@ from conftest import UUID0
 from test_totals_monotonic import FakeNvml
 
 from greenscreen import SMICallback
-from greenscreen.meters import EnergyMeter, NvmlSource, RaplSource
+from greenscreen.meters import EnergyMeter, NvidiaSmiSource, NvmlSource, RaplSource
 from greenscreen.meters.rapl import find_zones
 
 GIGA = 262e9
@@ -127,6 +127,11 @@ def test_the_gpus_of_a_gpu_source_instance_are_its_own():
 @pytest.mark.parametrize("make, said", [
     (lambda: NvmlSource(gpus="0,1"), "gpus='0,1' is not valid"),
     (lambda: NvmlSource(gpus=[-1]), "gpus=\\[-1\\] is not valid"),
+    # iterated, "10" measured GPUs 1 and 0 (read-only review)
+    (lambda: NvidiaSmiSource(gpus="10"), "gpus='10' is not valid"),
+    (lambda: NvidiaSmiSource(gpus=[-1]), "gpus=\\[-1\\] is not valid"),
+    (lambda: NvidiaSmiSource(gpus=[""]), "gpus=\\[''\\] is not valid"),
+    (lambda: EnergyMeter(gpus=[" "]), "gpus=\\[' '\\] is not valid"),
     (lambda: NvmlSource(counter="no"), "counter='no' is not valid"),
     (lambda: NvmlSource(counter=1), "counter=1 is not valid"),
     (lambda: RaplSource(root=123), "root=123 is not valid"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from ..validation import invalid
 from .base import COMPONENTS, NAN
 
 
@@ -18,11 +19,20 @@ def unique(items: Iterable[str]) -> list[str]:
 
 
 def is_gpu_list(gpus) -> bool:
-    """Whether `gpus` lists GPU indices or UUIDs (a string such as "0,1" does not)."""
+    """Whether `gpus` lists GPU indices or UUIDs (a string such as "0,1" does not, nor an
+    empty name)."""
     if isinstance(gpus, (str, bytes)) or not isinstance(gpus, Iterable):
         return False
     return all(isinstance(g, (int, str)) and not isinstance(g, bool)
-               and not (isinstance(g, int) and g < 0) for g in gpus)
+               and not (isinstance(g, int) and g < 0)
+               and not (isinstance(g, str) and not g.strip()) for g in gpus)
+
+
+def check_gpus(gpus) -> None:
+    """The `gpus` argument of a meter or a GPU source, checked at construction: iterated,
+    a string such as "10" would name GPUs 1 and 0."""
+    if gpus is not None and not is_gpu_list(gpus):
+        raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or UUIDs")
 
 
 def sum_or_nan(values: list[float]) -> float:

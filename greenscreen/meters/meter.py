@@ -27,7 +27,7 @@ import weakref
 import numpy as np
 
 from ..validation import check_choice, check_number, invalid
-from ._util import component_rank, is_gpu_list, mean_of_finite, sum_or_nan, unique
+from ._util import check_gpus, component_rank, mean_of_finite, sum_or_nan, unique
 from .accuracy import facts_for
 from .attribution import Attribution
 from .base import COMPONENTS, NAN, PowerSource, Sample, SourceUnavailable, check_interval
@@ -124,9 +124,7 @@ class EnergyMeter:
         """
         check_source(source)
         check_interval(interval)
-        if gpus is not None and not is_gpu_list(gpus):
-            raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or "
-                          "UUIDs")
+        check_gpus(gpus)
         check_choice("attribution", attribution, ATTRIBUTIONS)
         instances = [source] if isinstance(source, PowerSource) else (
             source if isinstance(source, (list, tuple)) else [])

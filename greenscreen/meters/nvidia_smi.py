@@ -31,6 +31,7 @@ import weakref
 
 from ..validation import check_choice, check_number, invalid
 from ._probe import PROBE_TIMEOUT_S, ask
+from ._util import check_gpus
 from .base import PowerSource, Sample, Sink, check_positive, proc_cpu_seconds
 from .smi_lines import FIELDS, parse_line, parse_value
 
@@ -177,6 +178,7 @@ class NvidiaSmiSource(PowerSource):
         self.field_note: str | None = None
         self._field: str | None = None if power_field == "auto" else power_field
         self._field_lock = threading.Lock()
+        check_gpus(gpus)
         self.gpus = gpus
         self.stall_timeout = stall_timeout or max(5.0, 20 * interval)
         self.start_timeout = start_timeout

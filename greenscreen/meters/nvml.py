@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from ..validation import invalid
-from ._util import is_gpu_list
+from ._util import check_gpus
 from .base import NAN, PolledSource, Sample, SourceUnavailable
 from .nvidia_smi import visible_gpus
 
@@ -36,9 +36,7 @@ class NvmlSource(PolledSource):
 
     def __init__(self, interval: float = 0.1, gpus=None, counter: bool = True) -> None:
         super().__init__(interval)
-        if gpus is not None and not is_gpu_list(gpus):
-            raise invalid("gpus", gpus, "None or a list of GPU indices (integers >= 0) or "
-                          "UUIDs")
+        check_gpus(gpus)
         if not isinstance(counter, bool):  # check_choice would take 1 and 0 as True, False
             raise invalid("counter", counter, "True (the total-energy counter where every "
                           "GPU has it) or False (polled power)")
