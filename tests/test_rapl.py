@@ -17,6 +17,7 @@ from conftest import UUID0
 from powercap import CPU, DRAM, assert_near_truth, truth, zones
 
 from greenscreen.meters import EnergyMeter, RaplSource, SourceUnavailable
+from greenscreen.meters.base import PolledSource
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,6 +171,27 @@ def test_a_list_of_sources_runs_what_it_can_and_records_the_rest(fake_smi):
 def test_a_bad_source_list_is_one_clear_error(source, match):
     with pytest.raises(ValueError, match=rf"source=.* is not valid; allowed: .*{match}"):
         EnergyMeter(source=source)
+
+
+class MeasuredCpu(PolledSource):
+    """A source of yours that measures the CPU (a PDU outlet, say)."""
+
+    name, provenance, components = "pdu", "measured:pdu", ("cpu",)
+
+    def unavailable_reason(self):
+        return None
+
+    def read(self):
+        return []
+
+
+def test_two_sources_of_one_component_in_a_list_are_refused():
+    """RAPL and a measured CPU source of yours fed one series, its samples interleaved,
+    labelled measured:rapl alone (read-only review)."""
+    with pytest.raises(ValueError, match=r"each component is measured by one source: cpu "
+                                         r"\(by 'rapl' and MeasuredCpu\(\)\) would be counted"):
+        EnergyMeter(source=["rapl", MeasuredCpu()])
+    EnergyMeter(source=["nvml", MeasuredCpu()])  # the GPUs and the CPU: one source each
 
 
 WORKER = textwrap.dedent("""

@@ -140,8 +140,9 @@ def plan(request, interval: float = 0.1, gpus=None) -> Plan:
 
 def check_source(source) -> None:
     """Checks `EnergyMeter(source=...)`: "auto", one name, a `PowerSource`, or a list of
-    names and `PowerSource`s (each source once, one GPU source at most, "estimate" or an
-    estimating `PowerSource` such as `CpuTimeEstimate()` alone). An instance counts as
+    names and `PowerSource`s (each source once, one source per component: one GPU source
+    at most; "estimate" or an estimating `PowerSource` such as `CpuTimeEstimate()`
+    alone). An instance counts as
     its built-in source's name (`RaplSource()` as "rapl"), as a GPU source where it
     measures "gpu", and the same object twice is refused.
 
@@ -171,6 +172,10 @@ def check_source(source) -> None:
                       "source ('nvidia-smi' or 'nvml'): both would count the GPUs twice")
     # Asked of a list only: a provenance may ask the source (nvidia-smi's names its field).
     estimates = [s for s in items if _estimates(s)] if len(items) > 1 else []
+    shared = _measured_twice(items) if not estimates else None
+    if shared:  # both would feed one series, labelled with the first one's provenance
+        raise invalid("source", source, f"a list in which each component is measured by one "
+                      f"source: {shared} would be counted twice")
     if estimates:
         what = ("'estimate'" if isinstance(estimates[0], str) else
                 "an estimating PowerSource (provenance 'estimated:...')")
@@ -193,6 +198,23 @@ def _estimates(item) -> bool:
     if not isinstance(item, PowerSource):
         return item == "estimate"
     return str(item.provenance).startswith("estimated:")
+
+
+def _measured_twice(items) -> str | None:
+    """The first component (cpu, dram, ...) two list items measure, in words, or None."""
+    seen: dict[str, object] = {}
+    for item in items:
+        name = item if not isinstance(item, PowerSource) else item.name
+        measures = MEASURES.get(name) if isinstance(name, str) and name in MEASURES else None
+        for component in measures or getattr(item, "components", ()):
+            if component in seen:
+                return f"{component} (by {_said(seen[component])} and {_said(item)})"
+            seen[component] = item
+    return None
+
+
+def _said(item) -> str:
+    return repr(item) if isinstance(item, str) else f"{type(item).__name__}()"
 
 
 def _measures_gpu(item) -> bool:
