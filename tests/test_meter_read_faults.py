@@ -169,3 +169,20 @@ def test_nvml_gpus_whose_process_listing_cannot_start_are_sharing_unknown(monkey
     window, said = a_window_and_its_warnings("nvml")
     assert window.source == "measured:nvml-counter;attributed:sharing-unknown"
     assert any("Insufficient Permissions" in str(w.message) for w in said)
+
+
+def test_a_window_the_clock_went_back_in_is_nan_with_why_not_negative_joules(fake_smi):
+    """Stepped back 30 s mid-window (NTP, `date -s`, a resumed VM), the window ended before
+    it began: -2705 J "measured:rapl" with no reason (read-only review). A window opened
+    30 s ahead of the clock and closed now ends the same way."""
+    with EnergyMeter(source="nvidia-smi", interval=0.05) as meter:
+        assert meter.wait_for_sample(10)
+        window = meter.window(t_start=time.time() + 30).close()
+        assert window.duration_s < 0 and math.isnan(window.energy_j)
+        assert window.reason.startswith("the system clock went back 30.")
+        assert window.reason.endswith("during this window (an NTP step, date -s, a resumed "
+                                      "VM): its energy cannot be told")
+        assert window.source.startswith("measured:nvidia-smi")
+        with meter.window() as after:
+            time.sleep(0.2)
+        assert after.energy_j > 0 and after.reason is None  # the next one measures

@@ -320,6 +320,13 @@ class EnergyMeter:
                        if self._origin.get(key) is source)
 
     def _fill(self, w: Window) -> None:
+        if w.t_end < w.t_start:  # the wall clock stepped back: -2705 J "measured" before
+            w.source = " + ".join(unique(self.components.values())) or "none"
+            w.unmeasured = dict(self.unmeasured)
+            w.reason = (f"the system clock went back {w.t_start - w.t_end:.1f} s during "
+                        "this window (an NTP step, date -s, a resumed VM): its energy cannot "
+                        "be told")
+            return
         self._attribution.poll()
         with self._lock:
             series = self._ordered()
