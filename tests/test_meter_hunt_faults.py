@@ -38,6 +38,21 @@ def test_a_counter_window_opened_before_the_first_reading_counts_that_time():
     assert w.power_peak_w == pytest.approx(50.0)
 
 
+def test_a_counter_read_that_failed_costs_nothing():
+    """NVML's counter failed for three reads while its instant power read 400 W of a 100 W
+    GPU: that power's trapezoid went onto the counter curve, the next reading fell below it
+    and was taken as a driver reload (rebased): 185 J of 150 (read-only review)."""
+    series = counter_series(100.0, [1.0, 1.1, 1.2])
+    for t in (1.3, 1.4, 1.5):  # the counter's reads failed; power alone came
+        series.append(Sample(t=t, index=0, uuid="rapl:0", name="package-0", component="cpu",
+                             power_w=400.0))
+    for t in (1.55, 1.6, 2.5):
+        series.append(Sample(t=t, index=0, uuid="rapl:0", name="package-0", component="cpu",
+                             energy_mj=100.0 * t * 1000))
+    assert series.window(1.0, 2.5, hold=0.5).energy_j == pytest.approx(150.0)
+    assert series.rebased == []
+
+
 def package_tree(tmp_path, max_uj=RANGE_UJ, dram=False):
     """A static powercap tree (counters written by the test) with package 0 (and DRAM)."""
     spec = [{"id": "intel-rapl:0", "name": "package-0", "max_uj": max_uj,

@@ -68,6 +68,9 @@ class DeviceSeries:
         self.mem.append(s.mem_used_mib)
         if s.has_energy:
             self._append_counter(s)
+        elif s.has_power and not math.isnan(self.counter_origin):
+            pass  # a counter's missed read: its next reading bridges the gap exactly, where
+            # a trapezoid of instant power overshot and then read as the counter going back
         elif s.has_power:
             self._append_power(s.t, s.power_w)
         else:
