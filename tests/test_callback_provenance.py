@@ -251,3 +251,27 @@ def test_the_budget_never_calls_a_component_estimated_in_one_attempt_measured(fa
     said = capsys.readouterr().out
     assert "EnergyBudget stopped training" in said
     assert "CPU measured" not in said and "GPU measured" in said, said
+
+
+def test_an_estimated_evaluate_is_never_added_into_measured_inference_figures(
+        fake_smi, tmp_path):
+    """A fit measured by nvidia-smi, then evaluates into its log_dir by callbacks of other
+    sources: summary.json's `inference.evaluate` summed an estimate with a measurement
+    and named no provenance (read-only review)."""
+    x, y = tiny_data()
+    model = tiny_model()
+    model.fit(x, y, epochs=1, verbose=0,
+              callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    model.evaluate(x, y, verbose=0, callbacks=[SMICallback(log_dir=tmp_path, source="estimate")])
+    estimated = summary_of(tmp_path)["inference"]["evaluate"]
+    assert estimated["source"] == LABEL["estimate"] and estimated["energy_j"] > 0
+    model.evaluate(x, y, verbose=0,
+                   callbacks=[SMICallback(log_dir=tmp_path, source="nvidia-smi")])
+    mixed = summary_of(tmp_path)["inference"]["evaluate"]
+    assert mixed["calls"] == 2 and mixed["energy_j"] is None
+    assert mixed["energy_reason"] == ("measured and estimated calls: an estimate is never "
+                                      "added to a measurement")
+    assert mixed["source"] == f"{LABEL['estimate']} + {LABEL['nvidia-smi']}"
+    summary = summary_of(tmp_path)
+    assert summary["source"] == LABEL["nvidia-smi"] and not summary["energy_estimated"]
+    assert summary["inference"]["validation"]["calls"] == 0

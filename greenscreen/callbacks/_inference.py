@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ._lock import inside_its_fit
-from ._summary import fits_summary, with_inference
+from ._summary import add_inference, fits_summary, with_inference
 
 
 class InferenceCalls:
@@ -59,9 +59,9 @@ class InferenceCalls:
         if self._in_fit:
             self._last_seen = window.t_end
         stats = self.inference[phase]
-        stats["calls"] += 1
-        stats["duration_s"] += window.duration_s
-        stats["energy_j"] += window.energy_j
+        stats.update(add_inference(stats, {"calls": 1, "duration_s": window.duration_s,
+                                           "energy_j": window.energy_j, "batches": 0,
+                                           "source": window.source}))
         if phase == "validation":
             self._val_energy = window.energy_j
             return
@@ -87,5 +87,7 @@ class InferenceCalls:
         if fits is None:
             self._write_summary()
             return
-        call = {key: value - began.get(key, 0) for key, value in stats.items()}
+        call = {key: value - began.get(key, 0) for key, value in stats.items()
+                if key not in ("source", "energy_reason")}
+        call.update(source=stats.get("source"), energy_reason=stats.get("energy_reason"))
         self._save_summary(with_inference(fits, phase, call))

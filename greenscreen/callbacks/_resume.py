@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from ._runlog import CsvRunLog, earlier_attempts, read_summary, set_aside
+from ._summary import add_inference
 
 NAN = float("nan")
 
@@ -24,9 +25,10 @@ class ResumeFiles:
             mine = self.inference.get(phase)
             if mine is None or not isinstance(stats, dict):
                 continue
-            for key in mine:  # stored as null (NaN: nothing measured) stays unknown
-                value = stats.get(key, 0)
-                mine[key] += value if isinstance(value, (int, float)) else NAN
+            numbers = {key: (value if isinstance(value, (int, float)) else NAN)
+                       for key, value in stats.items() if key in mine and key != "source"}
+            mine.update(add_inference(mine, {**numbers, "source": stats.get("source"),
+                                             "energy_reason": stats.get("energy_reason")}))
 
     def _recorded_end(self) -> int:
         """Where a fit with no epoch left to train stands: after the last epoch logs.csv

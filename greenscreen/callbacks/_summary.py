@@ -223,10 +223,31 @@ def fits_summary(log_dir) -> dict | None:
 
 def with_inference(summary: dict, phase: str, call: dict) -> dict:
     """`summary` (a fit's) with one evaluate or predict call's figures (`call`: calls,
-    energy_j, duration_s, batches) added to its `inference[phase]`. A figure stored as
-    null (NaN: nothing measured) stays unknown."""
+    energy_j, duration_s, batches, source) added to its `inference[phase]`
+    (`add_inference`)."""
     before = summary.get("inference") or {}
-    stored = {key: NAN if value is None else value
-              for key, value in (before.get(phase) or {}).items()}
-    merged = {key: stored.get(key, 0) + value for key, value in call.items()}
+    merged = add_inference(before.get(phase) or {}, call)
     return {**summary, "inference": {**before, phase: merged}, "written_at": time.time()}
+
+
+MIXED = "measured and estimated calls: an estimate is never added to a measurement"
+
+
+def add_inference(stored: dict, call: dict) -> dict:
+    """One phase's figures (calls, energy_j, duration_s, batches, source) with another
+    call's or attempt's added: the numbers summed (a figure stored as null, NaN: nothing
+    measured, stays unknown); the sources joined; where one side's energy is an estimate
+    and the other's a measurement, `energy_j` unknown, with `energy_reason` saying why
+    (an evaluate of another callback's source was summed into the fit's unsaid)."""
+    def number(value) -> float:
+        return value if isinstance(value, (int, float)) else NAN
+
+    out = {key: number(stored.get(key, 0)) + number(call.get(key, 0))
+           for key in {**stored, **call} if key not in ("source", "energy_reason")}
+    sources = [s for s in (stored.get("source"), call.get("source")) if s not in (None, "none")]
+    if len(sources) == 2 and is_estimated(sources[0]) != is_estimated(sources[1]):
+        out["energy_j"], out["energy_reason"] = NAN, MIXED
+    reason = stored.get("energy_reason") or call.get("energy_reason") or out.get(
+        "energy_reason")
+    out["source"] = joined_source(sources) if sources else stored.get("source")
+    return {**out, "energy_reason": reason} if reason else out

@@ -189,7 +189,8 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle, Clos
         self._calls: list = []  # (window, phase, figures before) of each call in progress
         self._epochs_done = 0
         self._val_energy = NAN
-        self.inference = {k: {"calls": 0, "energy_j": 0.0, "duration_s": 0.0, "batches": 0}
+        self.inference = {k: {"calls": 0, "energy_j": 0.0, "duration_s": 0.0, "batches": 0,
+                              "source": None}
                           for k in ("validation", "evaluate", "predict")}
         self._run_log: CsvRunLog | None = None
         self.summary: dict = {}
