@@ -235,7 +235,7 @@ def test_an_estimated_baseline_is_not_compared_with_a_measured_pick(tmp_path, th
     assert "%" not in first.split("Totals")[0].split("No final comparison")[0]
     assert ("The runs' energy was obtained in 2 ways (" + "; ".join(sorted(
         [f"{theirs}: 1 run", "measured:nvidia-smi: 1 run"])) + "): this front places them "
-        "side by side") in first
+        f"side by side, but {why}; compare runs of one kind only") in first
 
 
 def test_the_report_of_the_original_pipeline_s_folders(tmp_path):

@@ -224,9 +224,9 @@ def _mixed_front(inputs: ReportInputs) -> str | None:
     ways = kinds_in_words(inputs.ok["source"]) if "source" in inputs.ok else None
     if ways is None:
         return None
+    kinds = sorted(set(inputs.ok["source"].map(energy_kind)))
     return (f"The runs' energy was obtained in {ways}: this front places them side by side, "
-            "but an estimate and a measurement are not comparable; compare runs of one "
-            "kind only.")
+            f"but {why_not_compared(kinds)}; compare runs of one kind only.")
 
 
 def no_driver(inputs: ReportInputs) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..provenance import kinds_in_words
+from ..provenance import estimated, kinds_in_words
 from ..search_cost import REFERENCE_MARGIN
 from . import plots
 from .inputs import ReportInputs
@@ -69,6 +69,8 @@ def _mixed(inputs: ReportInputs) -> list:
     if runs.empty or "source" not in runs:
         return []
     spent = runs[pd.to_numeric(runs["energy_j"], errors="coerce").notna()]
+    if spent["source"].map(estimated).nunique() < 2:  # two meters' figures add up as such
+        return []
     ways = kinds_in_words(spent["source"])
     return [para(f"The runs' energy was obtained in {ways}: the cumulative energy below adds "
                  "estimates to measurements and the front places them side by side, so "
