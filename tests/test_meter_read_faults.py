@@ -132,6 +132,8 @@ def test_the_gpus_of_a_gpu_source_instance_are_its_own():
     (lambda: NvidiaSmiSource(gpus=[-1]), "gpus=\\[-1\\] is not valid"),
     (lambda: NvidiaSmiSource(gpus=[""]), "gpus=\\[''\\] is not valid"),
     (lambda: EnergyMeter(gpus=[" "]), "gpus=\\[' '\\] is not valid"),
+    # checked, a generator was used up: the source then queried no GPU (read-only review)
+    (lambda: NvidiaSmiSource(gpus=(g for g in [0])), "gpus=<generator .* is not valid"),
     (lambda: NvmlSource(counter="no"), "counter='no' is not valid"),
     (lambda: NvmlSource(counter=1), "counter=1 is not valid"),
     (lambda: RaplSource(root=123), "root=123 is not valid"),

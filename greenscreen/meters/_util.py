@@ -20,8 +20,9 @@ def unique(items: Iterable[str]) -> list[str]:
 
 def is_gpu_list(gpus) -> bool:
     """Whether `gpus` lists GPU indices or UUIDs (a string such as "0,1" does not, nor an
-    empty name)."""
-    if isinstance(gpus, (str, bytes)) or not isinstance(gpus, Iterable):
+    empty name, nor a generator or other one-pass iterator: checking it would use it up,
+    and the source would then query no GPU)."""
+    if isinstance(gpus, (str, bytes)) or not isinstance(gpus, Iterable) or iter(gpus) is gpus:
         return False
     return all(isinstance(g, (int, str)) and not isinstance(g, bool)
                and not (isinstance(g, int) and g < 0)
