@@ -245,6 +245,34 @@ def test_a_run_trains_with_its_backend_s_compiled_step(digits, internal, caplog)
         assert not any("jit(matmul)" in m for m in compiled), compiled  # not op by op
 
 
+
+class NotesHowItPredicts(keras.Sequential):
+    """Records, when its predict step is traced, whether it was compiled with XLA."""
+
+    traced_with_xla: list = []
+
+    def predict_step(self, data):
+        self.traced_with_xla.append(bool(self.jit_compile))
+        return super().predict_step(data)
+
+
+@pytest.mark.backends("tensorflow")
+def test_the_confusion_matrix_of_an_xla_run_compiles_no_xla_program(digits):
+    """`internal: jit_compilation` trains with XLA; the confusion matrix's one pass over
+    the test split does not compile an XLA program for itself (0.5 s a run here), gives the
+    same counts, and leaves the model as it trained."""
+    x, y = digits
+    rows = x.reshape(len(x), -1).astype("float32")
+    NotesHowItPredicts.traced_with_xla = []
+    model = NotesHowItPredicts([keras.Input((64,)), keras.layers.Dense(10, "softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", jit_compile=True)
+    test = batches.ArrayBatches(rows, y, 10, 32, "float32", one_hot=False)
+    counts = np.array(t.confusion_matrix(model, test, 10))
+    assert model.traced_with_xla and not any(model.traced_with_xla)  # a trace per shape
+    predicted = np.argmax(keras.ops.convert_to_numpy(model(rows)), axis=-1)
+    assert counts.sum() == len(y) and counts.trace() == int((predicted == y).sum())
+    assert model.jit_compile is True and model.predict_function is None
+
 def test_resnet_shortcut_flag_changes_the_graph():
     with_sc = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8})
     without = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8,

@@ -28,6 +28,7 @@ internal:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -215,7 +216,9 @@ def post_quantize(model: keras.Model, test_ds, objective: Objective = CLASSIFICA
     net = plain(model)
     before = weights_bytes(net)
     net.quantize("int8")
-    net.compile(loss=objective.loss, metrics=objective.compile_metrics)
+    # As the baseline compiles: Keras's own default ("auto") is XLA on a TensorFlow GPU
+    net.compile(loss=objective.loss, metrics=objective.compile_metrics,
+                jit_compile=jit_compile("None"))
     metrics = evaluate(net, test_ds)
     return {"quantized_test_accuracy": metrics.get("test_accuracy"),
             "quantized_test_loss": metrics["test_loss"],
@@ -261,12 +264,33 @@ def confusion_matrix(model, batches, num_classes: int) -> list[list[int]]:
     """counts[true class][predicted class] over `batches` (one-hot or class-index labels):
     our `ArrayBatches`, your `PyDataset` or your `tf.data.Dataset`, batch by batch."""
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for batch in each_batch(batches):
-        x, y = batch[0], np.asarray(batch[1])
-        predicted = np.argmax(keras.ops.convert_to_numpy(model.predict_on_batch(x)), axis=-1)
-        true = np.argmax(y, axis=-1) if y.ndim == 2 else y.reshape(-1).astype(np.int64)
-        np.add.at(counts, (true, predicted), 1)
+    with baseline_compiled(model):
+        for batch in each_batch(batches):
+            x, y = batch[0], np.asarray(batch[1])
+            predicted = np.argmax(keras.ops.convert_to_numpy(model.predict_on_batch(x)),
+                                  axis=-1)
+            true = np.argmax(y, axis=-1) if y.ndim == 2 else y.reshape(-1).astype(np.int64)
+            np.add.at(counts, (true, predicted), 1)
     return counts.tolist()
+
+
+@contextlib.contextmanager
+def baseline_compiled(model: keras.Model):
+    """Predicts as the backend's baseline compiles (`jit_compile(None)`), whatever the run
+    trained with: the confusion matrix's one pass over the test split is not worth an XLA
+    program of its own. On TensorFlow a run with `internal: jit_compilation` spent 0.5 to
+    0.7 s a run compiling one (RESULTS.md); on JAX the baseline is XLA already. The model's
+    own setting, and a predict function made under it, are put back afterwards."""
+    trained_with, kept = model.jit_compile, model.predict_function
+    baseline = jit_compile("None")
+    if baseline == "auto" or bool(baseline) == bool(trained_with):
+        yield
+        return
+    model.jit_compile, model.predict_function = baseline, None
+    try:
+        yield
+    finally:
+        model.jit_compile, model.predict_function = trained_with, kept
 
 
 def each_batch(batches):
