@@ -247,13 +247,22 @@ def test_a_run_trains_with_its_backend_s_compiled_step(digits, internal, caplog)
 
 
 class NotesHowItPredicts(keras.Sequential):
-    """Records, when its predict step is traced, whether it was compiled with XLA."""
+    """Records, each time its predict step is traced, whether it was compiled with XLA and
+    the batch's rows."""
 
-    traced_with_xla: list = []
+    traced: list = []
 
-    def predict_step(self, data):
-        self.traced_with_xla.append(bool(self.jit_compile))
-        return super().predict_step(data)
+    def predict_step(self, *args):  # (data), or (state, data) on JAX
+        x = args[-1][0] if isinstance(args[-1], tuple) else args[-1]
+        self.traced.append((bool(self.jit_compile), x.shape[0]))
+        return super().predict_step(*args)
+
+
+def _notes_how_it_predicts(jit: bool) -> NotesHowItPredicts:
+    NotesHowItPredicts.traced = []
+    model = NotesHowItPredicts([keras.Input((64,)), keras.layers.Dense(10, "softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", jit_compile=jit)
+    return model
 
 
 @pytest.mark.backends("tensorflow")
@@ -263,15 +272,28 @@ def test_the_confusion_matrix_of_an_xla_run_compiles_no_xla_program(digits):
     same counts, and leaves the model as it trained."""
     x, y = digits
     rows = x.reshape(len(x), -1).astype("float32")
-    NotesHowItPredicts.traced_with_xla = []
-    model = NotesHowItPredicts([keras.Input((64,)), keras.layers.Dense(10, "softmax")])
-    model.compile("adam", "sparse_categorical_crossentropy", jit_compile=True)
+    model = _notes_how_it_predicts(jit=True)
     test = batches.ArrayBatches(rows, y, 10, 32, "float32", one_hot=False)
     counts = np.array(t.confusion_matrix(model, test, 10))
-    assert model.traced_with_xla and not any(model.traced_with_xla)  # a trace per shape
+    assert model.traced and not any(xla for xla, _ in model.traced)
     predicted = np.argmax(keras.ops.convert_to_numpy(model(rows)), axis=-1)
     assert counts.sum() == len(y) and counts.trace() == int((predicted == y).sum())
     assert model.jit_compile is True and model.predict_function is None
+
+
+@pytest.mark.backends("tensorflow", "jax")
+def test_the_confusion_matrix_runs_one_program_for_every_batch(digits):
+    """The test split's last, shorter batch is padded to the others' size, so its pass
+    traces and compiles one program, not a second for the last batch (0.1 to 1 s a run
+    on JAX); the padding's rows are not counted."""
+    x, y = digits
+    rows = x.reshape(len(x), -1).astype("float32")[:100]  # 3 batches of 32 and one of 4
+    model = _notes_how_it_predicts(jit=keras.backend.backend() == "jax")
+    counts = np.array(t.confusion_matrix(
+        model, batches.ArrayBatches(rows, y[:100], 10, 32, "float32", one_hot=False), 10))
+    assert [n for _, n in model.traced] == [32]
+    predicted = np.argmax(keras.ops.convert_to_numpy(model(rows)), axis=-1)
+    assert counts.sum() == 100 and counts.trace() == int((predicted == y[:100]).sum())
 
 def test_resnet_shortcut_flag_changes_the_graph():
     with_sc = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8})
