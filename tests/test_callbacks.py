@@ -255,12 +255,26 @@ def test_evaluate_before_any_fit_is_measured(fake_smi, tmp_path):
 def test_per_batch_power_reads_the_latest_sample(fake_smi):
     seen = []
     spy = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: seen.append(logs.get("power_w")))
+        on_train_batch_end=lambda batch, logs: seen.append(
+            (logs.get("power_w"), logs.get("energy_estimated"))))
     x, y = tiny_data()
     tiny_model().fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[
         SMICallback(log_dir=None, interval=0.05, per_batch=True), SlowSteps(0.05), spy])
-    measured = [p for p in seen if p is not None and not math.isnan(p)]
+    measured = [p for p, _ in seen if p is not None and not math.isnan(p)]
     assert len(seen) == 8 and measured and set(measured) == {400.0}
+    assert {flag for _, flag in seen} == {0.0}
+
+
+def test_per_batch_power_of_an_estimate_says_so():
+    """An estimated power in batch logs is flagged as an epoch's is: never shown as a
+    measurement."""
+    seen = []
+    spy = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(
+        (logs.get("power_w"), logs.get("energy_estimated"))))
+    x, y = tiny_data()
+    tiny_model().fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[
+        SMICallback(log_dir=None, source="estimate", interval=0.05, per_batch=True), spy])
+    assert len(seen) == 8 and {flag for _, flag in seen} == {1.0}
 
 
 def test_energy_budget_stops_training_and_says_so(fake_smi, tmp_path, capsys):

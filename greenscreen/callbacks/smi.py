@@ -24,7 +24,7 @@ from ._metering import MeterLifecycle
 from ._resume import ResumeFiles
 from ._runlog import CsvRunLog, epoch_row
 from ._summary import attempt_record, document, stop_record
-from ._windows import log_fields, running_total
+from ._windows import estimated_flag, log_fields, running_total
 
 NAN = float("nan")
 HEARTBEAT_S = 30.0  # longest gap between two summary.json writes during a fit
@@ -83,7 +83,9 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle, Clos
             (e.g. "measured:nvml-counter + measured:rapl;attributed:cpu-time-share"
             or "estimated:cpu-time"); the summary's names every attempt's.
         gpus: GPU indices or UUIDs to measure; default `CUDA_VISIBLE_DEVICES`.
-        per_batch: Also put the latest total power (`power_w`) in batch logs.
+        per_batch: Also put the latest total power (`power_w`) in batch logs, with
+            `energy_estimated` as in an epoch's (1 where it is, in whole or in
+            part, an estimate).
         carbon_intensity: g CO2/kWh of your grid; overrides `country`.
         country: ISO country code for the offline intensity table.
         pue: Data-centre power usage effectiveness applied to CO2 (default 1).
@@ -308,6 +310,8 @@ class SMICallback(CopiedAsNew, ResumeFiles, InferenceCalls, MeterLifecycle, Clos
         self._last_seen = time.time()
         if self.per_batch and logs is not None:
             logs["power_w"] = self._meter.latest()["power_w"] if self._meter else NAN
+            logs["energy_estimated"] = estimated_flag(self._meter.source if self._meter
+                                                      else "")
         if self.log_dir is not None and time.monotonic() - self._last_heartbeat > HEARTBEAT_S:
             self._write_summary()
 
