@@ -155,11 +155,12 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
     the best value's are eligible, and the one with the lowest mean energy wins. A
     method's own setting is judged on that method's runs only. The combination may
     be one no run tried: then only the final run measures it. A range (`continuous`:
-    factor -> log scale) is judged in up to four bins of equal runs (`_bins`), and the
-    chosen bin names the value of its middle run. Energies are compared as the run rule
-    compares them (`comparable`): where the eligible values' runs mix energy kinds,
-    every value's mean energy is of its runs of the kind compared, and the matching run
-    is the cheapest of that kind; the runs left out are `set_aside`.
+    factor -> log scale) is judged in up to four bins of about equal runs (`_bins`), and
+    the chosen bin names the value of its middle run; one whose runs hold four values or
+    fewer (a grid range: integers, or a step) is judged per value, as a list is. Energies
+    are compared as the run rule compares them (`comparable`): where the eligible values'
+    runs mix energy kinds, every value's mean energy is of its runs of the kind compared,
+    and the matching run is the cheapest of that kind; the runs left out are `set_aside`.
     """
     if ok.empty:
         return None
@@ -169,7 +170,9 @@ def recommend_values(ok: pd.DataFrame, floor: float, factors: list[str],
         runs = ok[ok["method"] == METHOD_DIMENSIONS[f]] if f in METHOD_DIMENSIONS else ok
         if runs.empty or runs[f].astype(str).nunique() < 2:
             continue
-        groups = _bins(runs, f, continuous[f]) if f in (continuous or {}) else _levels(runs, f)
+        groups = (_bins(runs, f, continuous[f]) if f in (continuous or {})
+                  and pd.to_numeric(runs[f], errors="coerce").nunique() > MAX_BINS
+                  else _levels(runs, f))
         levels, left = _judged(runs, groups, floor, objective)
         chosen[f], evidence[f] = next(lv["value"] for lv in levels if lv["chosen"]), levels
         aside |= left
@@ -228,13 +231,19 @@ def _levels(runs: pd.DataFrame, factor: str) -> list[tuple[dict, pd.Index]]:
     return out
 
 
+MAX_BINS = 4  # a range whose runs hold this many values or fewer is judged per value
+
+
 def _bins(runs: pd.DataFrame, factor: str, log: bool) -> list[tuple[dict, pd.Index]]:
     """A range's runs in up to four bins of about equal runs (quantiles of its value, or
-    of its log), each as a level: the value of its middle run, and the span it covers."""
+    of its log), each as a level: the value of its middle run, and the span it covers.
+    Bins are cut between values, never inside one: runs of one value (a grid range's, or
+    repeats') share their bin, so no value is credited to two bins by the runs' order."""
     values = pd.to_numeric(runs[factor], errors="coerce")
     runs, values = runs[values.notna()], values[values.notna()]
     scale = np.log(values.where(values > 0)) if log else values
-    bins = pd.qcut(scale.rank(method="first"), min(4, max(1, len(runs) // 3)), labels=False)
+    bins = pd.qcut(scale, min(MAX_BINS, max(1, len(runs) // 3)), labels=False,
+                   duplicates="drop")
     out = []
     for _, group in runs.groupby(bins.to_numpy(), sort=True):
         ordered = group.assign(_v=values[group.index]).sort_values("_v", kind="stable")

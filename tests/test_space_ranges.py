@@ -304,3 +304,29 @@ def test_a_sweep_on_a_range_analyses_recommends_and_reports(tmp_path, rule):
 
     text = "\n".join(p.extract_text() for p in PdfReader(str(written)).pages)
     assert "energy against lr (range" in text and "lr (range (log))" in text
+
+
+@pytest.mark.parametrize("values", [[1, 2, 3, 2, 3, 1], [2, 1, 2, 3, 2, 1, 3, 2, 1, 3, 4, 5]])
+def test_recommend_values_never_splits_one_value_of_a_range_between_levels(values):
+    """A grid range (`hidden_layers: {min: 1, max: 3}`) holds a few values: judged per
+    value, as a list is; with more values, bins are cut between values. Before, bins of
+    equal run counts split the runs of one value by their order (a review: run 000 at 2
+    in the bin named 1, run 003 at 2 in the bin named 3)."""
+    from greenscreen_pipeline.recommend import recommend_values
+
+    n = len(values)
+    runs = pd.DataFrame({"run": [f"{i:03d}" for i in range(n)], "layers": values,
+                         "energy_j": [10.0 * v for v in values],
+                         "objective": [0.9 - 0.01 * i for i in range(n)],
+                         "source": ["measured:nvidia-smi"] * n})
+    levels = recommend_values(runs, 0.5, ["layers"], continuous={"layers": False})[
+        "evidence"]["layers"]
+    owners = {}
+    for level in levels:
+        span = level.get("span", [level["value"]] * 2)
+        for v in {v for v in values if span[0] <= v <= span[1]}:
+            owners.setdefault(v, []).append(level["value"])
+    assert all(len(held) == 1 for held in owners.values()), levels
+    assert sum(level["runs"] for level in levels) == n
+    if len(set(values)) <= 4:
+        assert sorted(level["value"] for level in levels) == sorted(set(values))
