@@ -35,6 +35,27 @@ from typing import Any, Callable, Mapping
 from greenscreen.validation import did_you_mean
 
 KEYS = ("min", "max", "log", "step")
+# Other tools' names for a range's keys (Optuna's low/high, W&B's and Hyperopt's q, W&B's
+# distribution, KerasTuner's sampling): "did you mean" names ours, not the nearest spelling
+# ("low" is nearest to "log").
+ALIASES = {"low": "min", "high": "max", "lower": "min", "upper": "max", "minimum": "min",
+           "maximum": "max", "q": "step", "distribution": "log", "sampling": "log",
+           "scale": "log"}
+
+
+def key_hint(key: Any, given: Mapping) -> str:
+    """" (did you mean 'min'?)" for an unknown key of a range: another tool's name for one
+    of ours, else the nearest of ours that `given` does not already have."""
+    if isinstance(key, str) and key.lower() in ALIASES:
+        return f" (did you mean {ALIASES[key.lower()]!r}?)"
+    return did_you_mean(key, [k for k in KEYS if k not in given])
+
+
+def looks_like(spec: Any) -> bool:
+    """Whether a dimension's mapping was meant as a range: no `values`, and a key of a
+    range or another tool's name for one."""
+    return isinstance(spec, Mapping) and "values" not in spec and any(
+        k in KEYS or (isinstance(k, str) and k.lower() in ALIASES) for k in spec)
 
 
 class Range(dict):
@@ -129,8 +150,9 @@ class Range(dict):
         """Optuna's distribution of this range."""
         from optuna.distributions import FloatDistribution, IntDistribution
 
-        if self.integer:
-            return IntDistribution(self.low, self.high, log=self.log, step=self.step or 1)
+        if self.integer:  # high on the grid: Optuna warns of, then drops, a ragged end
+            high = self.high if self.log else self.at(self.count - 1)
+            return IntDistribution(self.low, high, log=self.log, step=self.step or 1)
         high = self.at(self.count - 1) if self.step is not None else self.high
         return FloatDistribution(self.low, high, log=self.log, step=self.step)
 
@@ -167,14 +189,14 @@ def parse(spec: Mapping, kind: type | None = None) -> Range:
     dimension are checked by the caller. Raises RangeError naming the key."""
     for key in spec:
         if key not in KEYS:
-            raise RangeError(str(key), "an unknown key", ", ".join(KEYS)
-                             + did_you_mean(key, KEYS))
+            raise RangeError(str(key), "an unknown key", ", ".join(KEYS) + key_hint(key, spec))
     if "min" not in spec or "max" not in spec:
         raise RangeError("", dict(spec), "a range with both min and max, e.g. "
                                          "{min: 0.0001, max: 0.1, log: true}")
     log, step = spec.get("log", False), spec.get("step")
     if not isinstance(log, bool):
-        raise RangeError("log", log, "true or false")
+        raise RangeError("log", log, "true or false" + (
+            " (unquoted)" if isinstance(log, str) and log.lower() in ("true", "false") else ""))
     integer = kind is int or (kind is None and all(
         isinstance(spec[k], int) and not isinstance(spec[k], bool) for k in ("min", "max")))
     what = "an integer" if integer else "a number"
@@ -193,7 +215,10 @@ def parse(spec: Mapping, kind: type | None = None) -> Range:
                                              f"({spec['min']}) is finite")
     if step is not None:
         if not _number(step) or step <= 0 or (integer and not float(step).is_integer()):
-            raise RangeError("step", step, f"{'a positive integer' if integer else 'a number > 0'}")
+            raise RangeError("step", step, "a positive integer" + (
+                ": min and max are both integers, so the range holds integers (write min: "
+                f"{float(spec['min'])} for numbers between them)" if kind is None else "")
+                if integer else "a number > 0")
         if log and not (integer and step == 1):
             raise RangeError("step", step, "no step with log: true (Optuna samples a log scale "
                                            "without steps)")

@@ -260,14 +260,15 @@ def _space(path: str, given: Any) -> dict:
                                                 "quotes to use it as one, e.g. 'true'")
         if dim not in DIMENSIONS:
             _check_own_name(path, where, dim)
-        if isinstance(spec, dict) and "values" not in spec and {"min", "max"} & set(spec):
+        if isinstance(spec, dict) and ranges.looks_like(spec):
             space[dim] = _range(path, where, dim, spec)
             continue
         if not isinstance(spec, dict) or set(spec) != {"values"}:
             odd = [k for k in spec if k != "values"] if isinstance(spec, dict) else []
             raise ConfigError(path, where, spec, "a mapping with exactly one key, 'values' "
                                                  "(or a range: min, max, log, step)"
-                              + (hint(odd[0], ("values",) + ranges.KEYS) if odd else ""))
+                              + (hint(odd[0], [k for k in ("values",) + ranges.KEYS
+                                               if k not in spec]) if odd else ""))
         values = spec["values"]
         if not isinstance(values, list) or not values:
             raise ConfigError(path, f"{where}.values", values, "a non-empty list")
@@ -282,8 +283,10 @@ def _range(path: str, where: str, dim: str, spec: dict) -> Range:
     """A range of a numeric dimension, built-in or your own (ranges.py)."""
     if dim in DIMENSIONS and dim not in NUMBERS:
         names = CHOICES.get(dim, ("'train-val-test' percentages",))
-        raise ConfigError(path, where, spec, f"{{values: [...]}}: {dim} takes names (one of "
-                                             f"{', '.join(map(str, names))}), not a range")
+        takes = ("true or false" if all(isinstance(n, bool) for n in names) else
+                 f"names (one of {', '.join(map(str, names))})")
+        raise ConfigError(path, where, spec, f"{{values: [...]}}: {dim} takes {takes}, "
+                                             f"not a range")
     try:
         made = ranges.parse(spec, NUMBERS[dim][0] if dim in NUMBERS else None)
     except ranges.RangeError as exc:

@@ -65,7 +65,10 @@ def test_the_shipped_config_keeps_its_lists():
      "a number > 0 with log: true"),
     ("optimizer: {min: 1, max: 2}", "configuration.optimizer", "optimizer takes names"),
     ("partitioning: {min: 1, max: 2}", "configuration.partitioning", "takes names"),
-    ("resnet_shortcuts: {min: 0, max: 1}", "configuration.resnet_shortcuts", "takes names"),
+    ("resnet_shortcuts: {min: 0, max: 1}", "configuration.resnet_shortcuts",
+     "resnet_shortcuts takes true or false, not a range"),
+    ("lr: {min: 0.001, max: 0.1, log: 'true'}", "configuration.lr.log",
+     "true or false (unquoted)"),
     ("lr: {min: 0, max: 0.1}", "configuration.lr.min", "a number in (0.0, inf)"),
     ("optimizer_momentum: {min: 0.5, max: 1.0}", "configuration.optimizer_momentum.max",
      "a number in [0.0, 1.0)"),
@@ -81,6 +84,15 @@ def test_the_shipped_config_keeps_its_lists():
      "a step leaving at most 1e+09 values"),
     ("x: {min: -1.0e+308, max: 1.0e+308}", "configuration.x.max",
      "a number whose distance from min (-1e+308) is finite"),
+    # Other tools' names (a review: Optuna's low/high were told "did you mean 'log'?", on
+    # the whole mapping; W&B's q and KerasTuner's sampling had no hint):
+    ("lr: {low: 0.001, high: 0.1, log: true}", "configuration.lr.low", "did you mean 'min'?"),
+    ("lr: {min: 0.001, max: 0.1, q: 0.01}", "configuration.lr.q", "did you mean 'step'?"),
+    ("lr: {min: 0.001, max: 0.1, sampling: log}", "configuration.lr.sampling",
+     "did you mean 'log'?"),
+    # An own dimension of integers said only "a positive integer" to a float step:
+    ("x: {min: 0, max: 1, step: 0.25}", "configuration.x.step",
+     "min and max are both integers, so the range holds integers (write min: 0.0"),
 ])
 def test_a_bad_range_gives_one_clear_error_naming_its_key(tmp_path, text, where, allowed):
     path = write(tmp_path, "configuration:\n  " + text)
@@ -330,3 +342,15 @@ def test_recommend_values_never_splits_one_value_of_a_range_between_levels(value
     assert sum(level["runs"] for level in levels) == n
     if len(set(values)) <= 4:
         assert sorted(level["value"] for level in levels) == sorted(set(values))
+
+
+def test_an_integer_step_range_that_does_not_reach_max_ends_on_its_grid_for_optuna():
+    """`{min: 1, max: 6, step: 2}` holds 1, 3, 5: Optuna's distribution ends at 5 (given 6,
+    Optuna warned of a range not divisible by step in the middle of the sweep's lines)."""
+    import warnings
+
+    made = ranges.parse({"min": 1, "max": 6, "step": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distribution = made.distribution()
+    assert (distribution.low, distribution.high, distribution.step) == (1, 5, 2)
