@@ -127,3 +127,18 @@ def test_the_recommendation_is_circled_at_its_repeats_mean(runs):
     ax = plots.pareto_plot(runs, [], "001", EnergyUnit(0)).axes[0]
     circled = [c for c in ax.collections if c.get_label().startswith("recommended")]
     assert circled[0].get_offsets().tolist() == [[3000.0, runs["objective"].iloc[1]]]
+
+
+def test_a_range_s_axes_show_its_ends_whole_and_name_its_n_a_runs(runs):
+    """A review: dots at a range's min or max were cut in half by the axis (most of a grid
+    range's runs), and the parallel coordinates drew another method's runs (n/a) below a
+    range's min with no label, as if they were values below it."""
+    unit = EnergyUnit(0)
+    for span in ({"min": 16, "max": 128, "log": True}, {"min": 16, "max": 128, "log": False}):
+        low, high = plots.against_range(runs, "batch_size", span, unit).axes[0].get_xlim()
+        assert low < 16 and high > 128
+    mixed = runs.assign(target_sparsity=[0.5, 0.9, float("nan"), float("nan")])
+    fig = plots.parallel_coordinates(mixed, ["batch_size", "target_sparsity"], unit,
+                                     {"target_sparsity": {"min": 0.5, "max": 0.9,
+                                                          "log": False}})
+    assert "n/a" in [t.get_text() for t in fig.axes[0].texts]

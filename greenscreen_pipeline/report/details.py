@@ -101,8 +101,8 @@ def ranges_against(inputs: ReportInputs, factors: list[str]) -> list:
             plots.against_range(inputs.ok, f, spans[f], inputs.unit, inputs.objective)),
             level="Heading4")
     if story:
-        story.append(para("A range's value differs in every run, so it is drawn as a "
-                          "scatter, on a log axis for a log range; the relevance analysis "
+        story.append(para("A range's values are numbers, so each run is a dot at its "
+                          "value, on a log axis for a log range; the relevance analysis "
                           "reads it as a number (a linear term, on its log for a log range).",
                           "Italic"))
     return story

@@ -166,6 +166,9 @@ def _label_front(ax, fr: pd.DataFrame, unit: EnergyUnit, room: float = 0.05) -> 
                     xytext=(4, 6 if k % 2 else -10), textcoords="offset points")
 
 
+RANGE_NA_Y = -0.1  # where a range's axis puts n/a (another method's runs): below its min
+
+
 def _positions(values: pd.Series, span: dict | None = None) -> tuple[np.ndarray, list[str]]:
     """A parameter's values as positions in [0, 1], in reading order; a range's (`span`,
     {min, max, log}) by where its value lies between min and max (on a log scale for a log
@@ -176,7 +179,8 @@ def _positions(values: pd.Series, span: dict | None = None) -> tuple[np.ndarray,
         if span.get("log"):
             x, lo, hi = np.log(np.where(x > 0, x, np.nan)), np.log(lo), np.log(hi)
         where = (x - lo) / (hi - lo) if hi > lo else np.full(len(x), 0.5)
-        return np.nan_to_num(where, nan=-0.1), [number(span["min"], 3), number(span["max"], 3)]
+        return np.nan_to_num(where, nan=RANGE_NA_Y), [number(span["min"], 3),
+                                                       number(span["max"], 3)]
     levels = order(values)
     where = {v: (i / (len(levels) - 1) if len(levels) > 1 else 0.5) for i, v in enumerate(levels)}
     return values.map(where).to_numpy(float), [str(v) for v in levels]
@@ -220,10 +224,13 @@ def parallel_coordinates(ok: pd.DataFrame, factors: list[str], unit: EnergyUnit,
                            colors=cmap(norm(energy[drawn])), alpha=line_alpha(len(ok)),
                            linewidths=1.0 if len(ok) < SPREAD_FROM else 0.6)
     ax.add_collection(lines)
-    for x, (_, labels) in enumerate(columns):
+    for x, (f, (positions, labels)) in enumerate(zip(factors, columns)):
         ax.axvline(x, color="black", lw=0.5)
-        for k, label in enumerate(labels):
-            y = k / (len(labels) - 1) if len(labels) > 1 else 0.5
+        placed = [(k / (len(labels) - 1) if len(labels) > 1 else 0.5, label)
+                  for k, label in enumerate(labels)]
+        if f in (spans or {}) and (positions == RANGE_NA_Y).any():
+            placed.append((RANGE_NA_Y, "n/a"))  # else they read as values below its min
+        for y, label in placed:
             ax.text(x + 0.03, y, label[:14], fontsize=6, va="center",
                     bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 0.5})
     ax.set_xticks(range(len(factors)), [cut(f) for f in factors], rotation=20, fontsize=7)
@@ -354,7 +361,7 @@ def against_range(ok: pd.DataFrame, factor: str, span: dict, unit: EnergyUnit,
             ax.legend(handles=[bars], fontsize=6)
         if span.get("log"):
             ax.set_xscale("log")
-        ax.set_xlim(float(span["min"]), float(span["max"]))
+        ax.set_xlim(*_padded(float(span["min"]), float(span["max"]), span.get("log")))
         plain_ticks(ax.xaxis)
         if span.get("log") and float(span["max"]) > 30 * float(span["min"]):
             from matplotlib.ticker import LogLocator  # decades only: 1, 2, 5 would collide
@@ -365,6 +372,17 @@ def against_range(ok: pd.DataFrame, factor: str, span: dict, unit: EnergyUnit,
         ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig
+
+
+def _padded(low: float, high: float, log: bool) -> tuple[float, float]:
+    """An axis from a range's min to its max, 3 % wider on each side (of its log for a log
+    range): a dot at min or max was cut in half by the axis, and a grid range's runs sit
+    on its ends."""
+    if log and low > 0:
+        margin = (high / low) ** 0.03 if high > low else 1.1
+        return low / margin, high * margin
+    margin = 0.03 * (high - low) if high > low else max(abs(low) * 0.1, 0.5)
+    return low - margin, high + margin
 
 
 def confusion(matrix: list[list[int]]):
