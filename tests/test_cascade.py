@@ -184,7 +184,7 @@ def test_duplicates_and_rotations_for_evaluation():
     (lambda: add_duplicates(np.zeros((2, 2, 2)), np.zeros(2), duplicates=2), "duplicates=2"),
     (lambda: add_duplicates(np.zeros((2, 2, 2)), np.zeros(2), rotations=-1), "rotations=-1"),
     (lambda: score("oracle", ROWS), "without labels"),
-    (lambda: PredictionMemory("phash"), "memory='phash' is not valid"),
+    (lambda: PredictionMemory("phash"), "kind='phash' is not valid"),  # its argument's name
 ])
 def test_bad_arguments_are_clear_errors(make, match):
     with pytest.raises(ValueError, match=match):

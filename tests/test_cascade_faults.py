@@ -197,8 +197,9 @@ M = dense(4, 3, "softmax")
      r"PredictionMemory \(e.g. PredictionMemory\('dhash'\)\) or None"),
     (lambda: Cascade(None, M), "small=None is not valid; allowed: a Keras model"),
     (lambda: Cascade(M, "big.keras"), "big='big.keras' is not valid; allowed: a Keras model"),
-    (lambda: Cascade(M, M, postcheck="no"), "postcheck='no' is not valid; allowed: one of "
-     "False, True"),
+    (lambda: Cascade(M, M, postcheck="no"), "postcheck='no' is not valid; allowed: True or "
+     "False"),
+    (lambda: Cascade(M, M, postcheck=1), "postcheck=1 is not valid"),  # 1 == True passed
     (lambda: Cascade(M, M, threshold=None), "threshold=None is not valid"),
     (lambda: PredictionMemory("dhash", capacity=2.5), r"capacity=2.5 is not valid; allowed: "
      r"an integer in \[1, inf\)"),

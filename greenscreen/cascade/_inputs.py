@@ -139,6 +139,10 @@ def samples(name: str, x: Any, empty: bool = True, inputs: bool = True,
 
 def one_array(name: str, x: Any, empty: bool = True) -> np.ndarray:
     """`x` as one NumPy array of samples (a list of rows or a backend's tensor too)."""
+    if _batches(x):  # NumPy would read one as an object, or its batches as samples
+        raise invalid(name, f"<{type(x).__name__}>", "one array of samples, one row per "
+                      "sample: a dataset, generator or other iterator of batches is not "
+                      "read here (concatenate its batches into one array first)")
     try:
         x = np.asarray(x)
     except (TypeError, ValueError, RuntimeError) as exc:  # e.g. a GPU tensor
@@ -151,6 +155,23 @@ def one_array(name: str, x: Any, empty: bool = True) -> np.ndarray:
     if not empty and len(x) == 0:
         raise invalid(name, "<an empty array>", "at least one sample")
     return x
+
+
+def _batches(x: Any) -> bool:
+    """`x` hands out batches rather than holding samples: a Keras PyDataset, a tf.data
+    Dataset (by its module, so that TensorFlow is not imported to ask), or an iterator."""
+    import keras
+
+    return (isinstance(x, keras.utils.PyDataset) or iter_once(x)
+            or type(x).__module__.startswith("tensorflow.python.data"))
+
+
+def iter_once(x: Any) -> bool:
+    """A generator or other one-pass iterator (iter(x) is x)."""
+    try:
+        return iter(x) is x
+    except TypeError:
+        return False
 
 
 def _several(name: str, x: "dict | list | tuple", empty: bool) -> Inputs:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..validation import check_choice, check_number, invalid
+from ..validation import check_number, invalid
 from . import _inputs
 from .memory import PredictionMemory
 from .scores import NotProbabilities, probabilities
@@ -31,7 +31,8 @@ def infer(model, x: "np.ndarray | _inputs.Inputs", batch_size: int = 256) -> np.
         return np.zeros((0, 2))
     if not hasattr(model, "predict_on_batch"):
         return probabilities(one_output(model.predict(_inputs.model_input(x),
-                                                      batch_size=batch_size, verbose=0)))
+                                                      batch_size=batch_size, verbose=0),
+                                        model))
     parts = [_padded(model, x[i:i + batch_size], batch_size)
              for i in range(0, len(x), batch_size)]
     return probabilities(np.concatenate(parts))
@@ -57,17 +58,21 @@ def _padded(model, rows: "np.ndarray | _inputs.Inputs", batch_size: int) -> np.n
     if size > n:  # repeats of the last row: any row will do, its answer is dropped
         rows = rows.padded(size) if isinstance(rows, _inputs.Inputs) else np.concatenate(
             [rows, np.repeat(rows[-1:], size - n, axis=0)])
-    return np.asarray(one_output(model.predict_on_batch(_inputs.model_input(rows))))[:n]
+    return np.asarray(one_output(model.predict_on_batch(_inputs.model_input(rows)),
+                                 model))[:n]
 
 
-def one_output(out):
+def one_output(out, model=None):
     """A model's one output. Several (a dict of outputs, or a list or tuple of arrays, as
     a Keras model of several outputs gives them) are refused before NumPy would try to
     read them as one array; one in a list or dict is that output. A list of probability
-    rows is one output."""
+    rows is one output; a list of arrays of unequal shapes, or that of a Keras `model`
+    with several outputs, is several."""
     if isinstance(out, dict):
         parts = list(out.values())
-    elif isinstance(out, (list, tuple)) and out and len(np.shape(out[0])) >= 2:
+    elif isinstance(out, (list, tuple)) and out and (
+            len(np.shape(out[0])) >= 2 or len(_outputs_of(model)) > 1
+            or len({np.shape(o) for o in out}) > 1):
         parts = list(out)
     else:
         return out
@@ -78,6 +83,32 @@ def one_output(out):
         f"{len(parts)} outputs. A model with several outputs is not supported: give the "
         "cascade a model of its classifier output (keras.Model(model.inputs, "
         "model.outputs[k]))")
+
+
+def _outputs_of(model) -> list:
+    """A built Keras model's outputs; [] where they are not known."""
+    try:
+        return list(getattr(model, "outputs", None) or [])
+    except (AttributeError, ValueError, TypeError):  # a subclassed model not yet called
+        return []
+
+
+def classes_of(model) -> int | None:
+    """How many classes a built Keras model of one output answers (a one-unit sigmoid: 2);
+    None where that is not known before it runs."""
+    outputs = _outputs_of(model)
+    width = outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].shape else None
+    return None if width is None else max(int(width), 2)
+
+
+def check_same_classes(small_classes: int | None, big_classes: int | None) -> None:
+    """Both models answer the same classes, where both are known: else one answer would
+    be read as another model's class."""
+    if small_classes is not None and big_classes is not None and small_classes != big_classes:
+        raise NotProbabilities(
+            f"the small model answers {small_classes} classes and the big model "
+            f"{big_classes}: a cascade needs both to answer the same classes (a one-unit "
+            "sigmoid answers 2)")
 
 
 @dataclass
@@ -120,7 +151,9 @@ class Cascade:
         check_number("threshold", threshold, low=0, high=1)
         _inputs.check_model("small", small)
         _inputs.check_model("big", big)
-        check_choice("postcheck", postcheck, (False, True))
+        if not isinstance(postcheck, (bool, np.bool_)):  # check_choice took 1 for True
+            raise invalid("postcheck", postcheck, "True or False")
+        check_same_classes(classes_of(small), classes_of(big))
         if memory is not None and not isinstance(memory, PredictionMemory):
             raise invalid("memory", memory, "a PredictionMemory (e.g. "
                           "PredictionMemory('dhash')) or None")
@@ -177,12 +210,15 @@ class Cascade:
         if unsure.any():
             up = idx[unsure]
             big_p = infer(self.big, x[up], batch_size)  # the escalated rows, gathered
+            check_same_classes(small_p.shape[1], big_p.shape[1])
             escalated[up] = True
-            accept = np.ones(len(up), dtype=bool)
+            # A NaN row of the big model (it diverged) is no answer: argmax read it as
+            # class 0. The small model's answer stands there.
+            accept = ~np.isnan(big_p).any(axis=1)
             if self.postcheck:
                 big_labels = None if y is None else y[up]
                 s_big, s_up = score_fn(self.score, big_p, big_labels), s_small[unsure]
-                accept = (s_big > s_up) | (np.isnan(s_up) & ~np.isnan(s_big))
+                accept &= (s_big > s_up) | (np.isnan(s_up) & ~np.isnan(s_big))
             preds[up[accept]] = np.argmax(big_p[accept], axis=1)
             routing[up[accept]] = BIG
         if self.memory is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..provenance import base_of, parts
 from ..validation import check_integer, check_number, invalid
 from . import _inputs
 
@@ -82,18 +83,32 @@ def _turned(image: np.ndarray, op: int) -> np.ndarray:
 
 def memory_verdict(costs: dict, hit_rate: float, escalation_rate: float) -> dict:
     """Does the memory pay for itself? `costs` holds the cost per 1000 predictions of
-    "memory", "small" and "big" (each with "joules" and "seconds"); `escalation_rate` is
-    that of the samples the models answered. A hit saves about one small-model prediction
-    and, at that rate, one big-model prediction. Compared in joules, or in seconds where an
-    energy is 0 or unknown (a window too short for the meter)."""
+    "memory", "small" and "big" (each with "joules", "seconds" and the joules' "source");
+    `escalation_rate` is that of the samples the models answered. A hit saves about one
+    small-model prediction and, at that rate, one big-model prediction: the saving is
+    modelled from those measured costs (`saving`), not measured with and without the
+    memory. Compared in joules where all three are of one provenance (`source`, named in
+    the note), else in seconds, as where an energy is 0 or unknown (a window too short for
+    the meter): joules of an estimate and of a measurement are never weighed together."""
     rows = [costs[k] for k in ("memory", "small", "big")]
-    in_joules = all(np.isfinite(r["joules"]) and r["joules"] > 0 for r in rows)
+    sources = {_measured_by(r.get("source")) for r in rows}
+    in_joules = len(sources) == 1 and all(np.isfinite(r["joules"]) and r["joules"] > 0
+                                          for r in rows)
     unit, symbol = ("joules", "J") if in_joules else ("seconds", "s")
     memory, small, big = (r[unit] for r in rows)
     saved = hit_rate * (small + escalation_rate * big)
     pays = bool(memory < saved)
-    note = (f"the memory costs {memory:.3g} {symbol} per 1000 predictions against the big "
-            f"model's {big:.3g} {symbol}; its hits ({hit_rate:.1%} of the predictions) save "
-            f"about {saved:.3g} {symbol}: it {'pays' if pays else 'does not pay'} on this data")
+    source = rows[1].get("source") if in_joules else None
+    kind = f" ({source})" if source else ""
+    note = (f"the memory costs {memory:.3g} {symbol}{kind} per 1000 predictions against the "
+            f"big model's {big:.3g} {symbol}; its hits ({hit_rate:.1%} of the predictions) "
+            f"save about {saved:.3g} {symbol} (modelled from those costs): it "
+            f"{'pays' if pays else 'does not pay'} on this data")
     return {"pays": pays, "compared_in": unit, "saved_per_1000_predictions": saved,
-            "note": note}
+            "saving": "modelled: hit rate x (small + escalation rate x big), each cost "
+                      "measured", "source": source, "note": note}
+
+
+def _measured_by(source) -> tuple:
+    """A provenance's parts without their attribution tags; () where none is given."""
+    return tuple(sorted(base_of(p) for p in parts(source))) if source else ()

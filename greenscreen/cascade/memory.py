@@ -152,7 +152,7 @@ class PredictionMemory:
     """
 
     def __init__(self, kind: str = "dhash", capacity: int = 10_000) -> None:
-        check_choice("memory", kind, KINDS)
+        check_choice("kind", kind, KINDS)
         check_integer("capacity", capacity, low=1)
         self.kind, self.capacity = kind, capacity
         self._store: OrderedDict[bytes, int] = OrderedDict()
