@@ -127,3 +127,22 @@ def test_the_memory_verdict_names_its_provenance_and_weighs_no_estimate_with_a_m
     mixed = dict(costs, memory={"joules": 0.01, "seconds": 0.5, "source": "estimated:cpu-time"})
     verdict = memory_verdict(mixed, 0.1, 0.2)
     assert verdict["compared_in"] == "seconds" and verdict["source"] is None
+
+
+def test_one_sample_without_its_batch_axis_and_a_squeezed_sigmoid_are_named():
+    """Both reached the backend (whose message differed by backend), or were told "a
+    model with several outputs is not supported"."""
+    with pytest.raises(ValueError, match=r"x='<array shaped \(8,\)>' is not valid; allowed: "
+                                         r"samples shaped \(8,\) with the batch axis first"):
+        Cascade(dense(10), dense(10, seed=1)).predict(X[0])
+    with pytest.raises(ValueError, match="x_val='<array shaped"):
+        find_threshold(dense(10), dense(10, seed=1), X[0], Y[:8], n_values=3)
+    with pytest.raises(NotProbabilities, match=r"one number per sample: a one-unit sigmoid"):
+        Cascade(Squeezed(), Squeezed()).predict(X)
+
+
+class Squeezed:
+    """A one-unit sigmoid whose output lost its last axis: (n,)."""
+
+    def predict_on_batch(self, x):
+        return np.full(len(x), 0.7)

@@ -134,7 +134,25 @@ def samples(name: str, x: Any, empty: bool = True, inputs: bool = True,
                           "one array of samples (NumPy, or a backend's tensor); several "
                           "inputs (a list, tuple or dict of arrays) are not supported here")
         return _several(name, x, empty)
-    return one_array(name, x, empty)
+    return fitting(name, one_array(name, x, empty), model)
+
+
+def fitting(name: str, x: np.ndarray, model: Any) -> np.ndarray:
+    """`x`, refused where a built Keras model of one input declares samples of another
+    rank or size: one sample without its batch axis reached the backend, whose message
+    differed by backend and named no argument."""
+    try:
+        given = getattr(model, "input_shape", None)
+    except (AttributeError, ValueError, TypeError):  # a subclassed model not yet called
+        return x
+    if not isinstance(given, tuple) or not given or len(x) == 0:
+        return x
+    if len(given) != x.ndim or any(want is not None and want != got
+                                   for want, got in zip(given[1:], x.shape[1:])):
+        raise invalid(name, f"<array shaped {x.shape}>", f"samples shaped "
+                      f"{tuple(given[1:])} with the batch axis first, (n, "
+                      f"{', '.join(map(str, given[1:]))}) (one sample: x[None])")
+    return x
 
 
 def one_array(name: str, x: Any, empty: bool = True) -> np.ndarray:

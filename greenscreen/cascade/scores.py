@@ -33,6 +33,11 @@ def probabilities(out) -> np.ndarray:
             summing to 1: logits, or several independent sigmoids.
     """
     p = np.asarray(out, dtype=float)
+    if p.ndim == 1:
+        raise NotProbabilities(
+            f"a cascade needs each model's output as class probabilities, one row per "
+            f"sample; got shape {p.shape}, one number per sample: a one-unit sigmoid's "
+            f"output keeps its last axis, (n, 1) (leave out a Reshape or squeeze after it)")
     if p.ndim != 2 or p.shape[1] < 1:
         raise NotProbabilities(
             f"a cascade needs each model's output as class probabilities, one row per "
