@@ -224,7 +224,7 @@ def first_batch(stream: object, what: str) -> tuple:
 
 def steps(stream: object, what: str) -> int:
     """Batches per epoch: len() of a PyDataset; a tf.data.Dataset's cardinality, counted
-    by reading it once (batch by batch) where TensorFlow does not know it."""
+    by reading it once (batch by batch, `counted`) where TensorFlow does not know it."""
     import keras
 
     if isinstance(stream, keras.utils.PyDataset):
@@ -240,7 +240,29 @@ def steps(stream: object, what: str) -> int:
         raise DataError(f"{what} repeats forever; allowed: a finite tf.data.Dataset (an "
                         "epoch is one pass)")
     if n == tf.data.UNKNOWN_CARDINALITY:
-        n = int(stream.reduce(0, lambda count, _: count + 1))
+        n = counted(stream, what)
+    return n
+
+
+# Batches counted in a stream of unknown length before it is taken as one that never ends
+# (a generator that loops forever): at the 10 000 to 50 000 batches a second a small
+# stream reads, under a minute.
+MOST_COUNTED = 1_000_000
+
+
+def counted(stream, what: str, most: int = MOST_COUNTED) -> int:
+    """A tf.data.Dataset's batches, read once. In Python, batch by batch: Ctrl-C and
+    SIGTERM are heard between two (`Dataset.reduce` ran as one native operation, which
+    no signal handler interrupted, forever on an endless generator). More than `most`
+    batches: refused as a stream that does not end."""
+    n = 0
+    for n, _ in enumerate(stream, start=1):
+        if n > most:
+            raise DataError(
+                f"{what} did not end after {most:,} batches (a generator that loops "
+                "forever?); allowed: a finite tf.data.Dataset, an epoch being one pass. One "
+                "of known length is not counted: "
+                "dataset.apply(tf.data.experimental.assert_cardinality(n))")
     return n
 
 
