@@ -187,6 +187,16 @@ class Objective:
     def to_json(self) -> dict:
         return {"loss": self.loss, "name": self.name, "mode": self.mode}
 
+    def not_finite(self, tested: dict, last: dict) -> str | None:
+        """"val_loss = nan" where the figures a run is ranked by were given but none is
+        finite (the run diverged), else None: then no figure is no objective at all."""
+        given = [(key, figures[key]) for figures, key in ((tested, self.test_name),
+                                                          (last, self.name))
+                 if figures.get(key) is not None]
+        if given and not any(math.isfinite(value) for _, value in given):
+            return ", ".join(f"{key} = {value}" for key, value in given)
+        return None
+
     def run_value(self, tested: dict, last: dict, what: str) -> dict:
         """The value a run is ranked by: its test split's (`tested`, "test_" names), else
         its last validation value (`last`); raises ValueError naming `what` it had."""

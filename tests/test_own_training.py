@@ -227,3 +227,21 @@ def test_your_model_killed_mid_run_resumes_from_its_checkpoint(fake_smi, tmp_pat
     assert results["timing"]["resumed_from_epoch"] >= 1  # from the checkpoint, not epoch 0
     assert [int(r["epoch"]) for r in rows] == list(range(12))  # each epoch once
     assert len(summary["attempts"]) == 2 and all(a["energy_j"] > 0 for a in summary["attempts"])
+
+
+def test_your_loop_whose_objective_is_nan_failed_as_diverged(fake_smi, tmp_path):
+    """A review: a loop returning {"val_loss": nan} was told "loop:train returned
+    ['val_loss']; allowed: val_loss", the very key it returned."""
+    from greenscreen_pipeline.objective import Objective
+
+    objective = Objective.from_settings({"objective": "val_loss", "loss": None})
+    assert objective.not_finite({}, {"val_loss": float("nan")}) == "val_loss = nan"
+    assert objective.not_finite({"test_loss": float("inf")}, {"val_loss": 0.1}) is None
+    assert objective.not_finite({}, {"loss": float("nan")}) is None  # not given: "missing"
+    folder = study(tmp_path, {"train": "loop:train", "objective": "val_loss", "epochs": 1},
+                   {"pass_callbacks": [False], "lr": [1.0e+30]})
+    done = greenscreen("sweep", cwd=folder)
+    status = json.loads((folder / "sweeps" / "s" / "000" / "status.json").read_text())
+    assert status["status"] == "failed", status
+    assert "Diverged: loop:train returned val_loss = nan" in status["reason"], status["reason"]
+    assert "Diverged: loop:train returned val_loss = nan" in done.stdout + done.stderr

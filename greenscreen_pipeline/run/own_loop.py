@@ -160,6 +160,9 @@ def train_own(entry: str, params: LoopParams, folder: RunFolder,
     timing["fit_end"] = timing["end"] = time.time()
     metrics = _metrics(returned, entry)
     tested = {k: v for k, v in metrics.items() if k.startswith("test_")}
+    diverged = objective.not_finite(tested, metrics)
+    if diverged:  # as the built-in path says of a NaN loss, not "returned val_loss; allowed"
+        raise recipe.Diverged(f"{entry} returned {diverged}")
     ranked_by = objective.run_value(tested, metrics, f"{entry} returned")
     unread = [dim for dim in own_dimensions if dim not in params.read]
     # What ran is your loop's: the pipeline compiled no loss (settings.loss is not
