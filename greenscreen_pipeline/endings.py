@@ -41,10 +41,44 @@ def _stopped(how: str, tail: list[str]) -> str:
     return f"{NO_SPACE} ({why}); free some space and run the same command again"
 
 
-def died(how: str) -> str:
-    """Why an attempt that left no status failed."""
+def died(how: str, stderr_tail: str = "") -> str:
+    """Why an attempt that left no status failed; where its process left a fault dump
+    (faulthandler's, on SIGSEGV, SIGFPE, SIGABRT, SIGBUS or SIGILL), with the innermost
+    frame of your code in it."""
     if how == "signal SIGKILL":
         return "worker killed by SIGKILL (out of memory?)"
+    where = your_frame(stderr_tail)
     if how.startswith("signal "):
-        return f"worker killed by {how.split()[1]}"
-    return f"worker exited with code {how.split()[1]} without writing its status"
+        return f"worker killed by {how.split()[1]}" + (f" ({where})" if where else "")
+    return (f"worker exited with code {how.split()[1]} without writing its status"
+            + (f" ({where})" if where else ""))
+
+
+FAULT = "Fatal Python error: "  # how faulthandler's dump begins
+FRAME = re.compile(r'\s*File "(?P<path>[^"]+)", line (?P<line>\d+) in (?P<name>\S+)')
+NOT_YOURS = ("site-packages", "dist-packages", "/lib/python3", "greenscreen_pipeline/",
+             "greenscreen/", "<frozen ")
+
+
+def your_frame(stderr: str) -> str | None:
+    """"in mlp, model.py:14": the innermost frame of a fault dump in `stderr` that is not
+    Python's, an installed package's or greenscreen's; None where there is none."""
+    lines = stderr.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(FAULT)), None)
+    for line in lines[start:] if start is not None else []:
+        frame = FRAME.match(line)
+        if frame and not any(part in frame["path"] for part in NOT_YOURS):
+            return f"in {frame['name']}, {frame['path'].rsplit('/', 1)[-1]}:{frame['line']}"
+    return None
+
+
+def tail(stderr: str, lines: int = 15) -> str:
+    """What is kept of an attempt's stderr: its last `lines`, or, where it holds a fault
+    dump, the dump (its stack, most recent call first, up to 40 frames), whose top the
+    last lines of a deep stack would have cut, without its list of extension modules."""
+    text = stderr.strip().splitlines()
+    start = next((i for i, line in enumerate(text) if line.startswith(FAULT)), None)
+    if start is None:
+        return "\n".join(text[-lines:])
+    dump = [line for line in text[start:] if not line.startswith("Extension modules:")]
+    return "\n".join(dump[:44])

@@ -285,7 +285,8 @@ class RunFolder:
             return {**out, "status": "interrupted", "reason": stopped}
         if how == "exit 0" and out["status"] == "pending":
             return out
-        return {**out, "status": "failed", "reason": endings.died(how),
+        return {**out, "status": "failed", "reason": endings.died(how, last.get("stderr_tail")
+                                                                   or ""),
                 "traceback_tail": last.get("stderr_tail", "")}
 
     def state(self) -> str:

@@ -245,3 +245,46 @@ def test_your_loop_whose_objective_is_nan_failed_as_diverged(fake_smi, tmp_path)
     assert status["status"] == "failed", status
     assert "Diverged: loop:train returned val_loss = nan" in status["reason"], status["reason"]
     assert "Diverged: loop:train returned val_loss = nan" in done.stdout + done.stderr
+
+
+CRASHING_MODEL = '''import ctypes
+
+import keras
+
+
+def mlp(input_shape, num_classes, params):
+    ctypes.string_at(0)  # a native extension that crashes: SIGSEGV
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(num_classes)])
+'''
+
+
+def test_a_crash_in_your_native_code_names_your_frame(fake_smi, tmp_path):
+    """A review: a run whose code died of SIGSEGV said only "worker killed by SIGSEGV",
+    with an empty stderr tail; the worker now dumps its stack (faulthandler), and the
+    reason names the innermost frame of yours."""
+    folder = study(tmp_path, {}, {"dataset": ["data:blobs"]})
+    (folder / "model.py").write_text(CRASHING_MODEL)
+    done = greenscreen("sweep", "--no-probe", cwd=folder)
+    status = json.loads((folder / "sweeps" / "s" / "000" / "status.json").read_text())
+    assert done.returncode == 1 and status["status"] == "failed", status
+    assert status["reason"] == "worker killed by SIGSEGV (in mlp, model.py:7)", status
+    assert "model.py\", line 7 in mlp" in status["traceback_tail"]
+    assert "run 000 failed: worker killed by SIGSEGV (in mlp, model.py:7)" in done.stdout
+
+
+def test_the_tail_kept_of_a_fault_dump_is_the_dump_with_its_top():
+    from greenscreen_pipeline import endings
+
+    frames = [f'  File "/usr/lib/python3.11/site-packages/keras/x{i}.py", line {i} in f{i}'
+              for i in range(30)]
+    stderr = "\n".join(["I0000 noise"] * 50 + ["Fatal Python error: Segmentation fault", "",
+                        "Stack (most recent call first):",
+                        '  File "/usr/lib/python3.11/ctypes/__init__.py", line 519 in string_at',
+                        '  File "/home/me/study/model.py", line 7 in mlp', *frames, "",
+                        "Extension modules: numpy, " + "x, " * 500])
+    kept = endings.tail(stderr)
+    assert kept.startswith("Fatal Python error") and "model.py" in kept
+    assert "Extension modules" not in kept
+    assert endings.died("signal SIGSEGV", kept) == "worker killed by SIGSEGV (in mlp, model.py:7)"
+    assert endings.died("signal SIGSEGV", "") == "worker killed by SIGSEGV"
+    assert endings.tail("a\nb\nc", 2) == "b\nc"

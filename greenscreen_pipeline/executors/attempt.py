@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import budget, runfolder
+from .. import budget, endings, runfolder
 from ..log import logger
 from ..run import caches, ownership
 from ..run.execute import BUSY, Request, needs_own_process
@@ -310,4 +310,4 @@ def _own_process(request: Request, env: dict | None, stop: Stop, ending: Ending)
     finally:
         stop.discard(proc)
         ending.code = proc.returncode if proc.returncode is not None else -9
-        ending.stderr_tail = "\n".join((err or "").strip().splitlines()[-15:])
+        ending.stderr_tail = endings.tail(err or "")

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
+from .. import endings
 from ..errors import UsageError
 from ..log import logger
 from ..run import caches
@@ -192,4 +193,4 @@ class WorkerSlot:
         end = os.fstat(fd).st_size
         begin = max(start, end - TAIL_BYTES)
         text = os.pread(fd, end - begin, begin).decode("utf-8", "replace")
-        return "\n".join(text.strip().splitlines()[-TAIL_LINES:])
+        return endings.tail(text, TAIL_LINES)

@@ -15,8 +15,11 @@ import time
 
 T_START = time.time()  # before the heavy imports: the pipeline-overhead benchmark needs it
 
+import faulthandler  # noqa: E402
+
 from . import cpus, side_imports  # noqa: E402
 
+faulthandler.enable(all_threads=False)  # a native crash names your frame (as worker.py)
 cpus.pin()  # before NumPy's BLAS and the backend start their threads (run/cpus.py)
 side_imports.leave_out()  # before Keras: TFLite and Keras import JAX and pyplot on the side
 

@@ -27,8 +27,13 @@ interrupted and resumes later), and when the process that started it dies.
 
 from __future__ import annotations
 
+import faulthandler
+
 from . import cpus, side_imports
 
+# A crash in native code (your extension, a driver) writes this thread's Python stack to
+# stderr, whose tail the executor keeps: the run's reason then names your frame (endings).
+faulthandler.enable(all_threads=False)
 cpus.pin()  # first: NumPy's BLAS threads start when the imports below load it
 side_imports.leave_out()  # before Keras: TFLite and Keras import JAX and pyplot on the side
 
