@@ -11,6 +11,7 @@
     rungs/NNNN.json  the run's figures at each halving rung             (the run process)
     rungs/NNNN.decided.json  what that rung decided for it, once made   (the run process)
     attempts.jsonl   one line when an attempt starts and one when it ends     (the executor)
+    output.log       what the run printed (standard output), every attempt's (the run process)
     checkpoint/      the last finished epoch, until the run is done     (Keras BackupAndRestore)
 
 Each file has one writer, named on its right; every stage reads runs through

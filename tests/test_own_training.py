@@ -288,3 +288,34 @@ def test_the_tail_kept_of_a_fault_dump_is_the_dump_with_its_top():
     assert endings.died("signal SIGSEGV", kept) == "worker killed by SIGSEGV (in mlp, model.py:7)"
     assert endings.died("signal SIGSEGV", "") == "worker killed by SIGSEGV"
     assert endings.tail("a\nb\nc", 2) == "b\nc"
+
+
+PRINTING_MODEL = '''import os
+
+import keras
+
+
+def mlp(input_shape, num_classes, params):
+    print(f"building units={params['units']}", flush=True)
+    os.system("echo from a subprocess")  # native output too: the descriptor is kept
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(num_classes,
+                                                                          "softmax")])
+'''
+
+
+def test_what_a_run_prints_is_kept_in_its_folder(fake_smi, tmp_path):
+    """A review: everything your code printed in a sweep went to /dev/null. Each run's
+    standard output is kept in its own output.log, the next run's in its own."""
+    folder = study(tmp_path, {"runs": 2, "epochs": 1}, {"dataset": ["data:blobs"]})
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config["configuration"]["units"] = {"values": [16, 8]}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (folder / "model.py").write_text(PRINTING_MODEL)
+    done = greenscreen("sweep", "--no-probe", cwd=folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = ((folder / "sweeps" / "s" / run / "output.log").read_text()
+                     for run in ("000", "001"))
+    assert "building units=16" in first and "units=8" not in first
+    assert "building units=8" in second and "from a subprocess" in second
+    assert first.startswith("--- run 000, attempt started ")
+    assert "building units" not in done.stdout  # the console stays the sweep's

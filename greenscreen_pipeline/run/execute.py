@@ -21,7 +21,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 
 from ..runfolder import BUSY_EXIT
-from . import ownership, rules
+from . import output, ownership, rules
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Keras prints the error of a layer's call in bold
 _NOT_WHY = ("[[", "[Op:", "Hint:", "See http")  # lines of a message that say no cause
@@ -107,7 +107,8 @@ def train_one(request: Request, process_start: float) -> int:
             print(f"run {request.index:03d} not trained: another process finished it "
                   "meanwhile", file=sys.stderr)
             return BUSY
-        return _train_held(config, folder, cfg, request, process_start)
+        with output.kept_in(folder.path, request.index):
+            return _train_held(config, folder, cfg, request, process_start)
 
 
 def _finished(folder) -> bool:
