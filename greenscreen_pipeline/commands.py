@@ -153,8 +153,11 @@ def _sweep_in(config: space.SweepConfig, sweep_dir: Path, args: argparse.Namespa
     if nothing:
         raise RunsFailing(f"{nothing}; their folders are in {sweep_dir.resolve()}/")
     # With a budget `results` holds the runs that started only: the count is `runs`.
-    log.info("%s; results in %s/", through(results, None if budget.unbounded(s) else
-                                           s["runs"]), sweep_dir.resolve())
+    failed = sum(r.get("status") == "failed" for r in results)
+    retry = ("; `greenscreen sweep --retry-failed` trains the failed runs again once you "
+             "have fixed what failed them" if failed and not s.get("retry_failed") else "")
+    log.info("%s; results in %s/%s", through(results, None if budget.unbounded(s) else
+                                             s["runs"]), sweep_dir.resolve(), retry)
 
 
 def refuse_search(config: space.SweepConfig, executor: str) -> None:

@@ -64,6 +64,8 @@ def test_a_sweep_where_one_run_finished_exits_0_and_counts_the_failed(fake_smi, 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "1/2 runs done, 1 failed; results in" in result.stdout
     assert "no run finished" not in result.stdout + result.stderr
+    # a review: a run kept failed was said so, the way to train it again was not
+    assert "; `greenscreen sweep --retry-failed` trains the failed runs again" in result.stdout
 
 
 # Your own loop, whose model has a layer that stops its own process during the second
