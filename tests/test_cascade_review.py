@@ -110,11 +110,13 @@ def test_the_threshold_search_counts_as_the_cascade_predicts_without_a_big_matri
     big_rows = rng.dirichlet([1, 1, 1], 200)
     y = rng.integers(0, 3, 200)
     small, big, x = BySample(small_rows), BySample(big_rows), np.arange(200)[:, None]
-    search = find_threshold(small, big, x, y, score="maxp", n_values=21, batch_size=64)
-    for t, acc, rate in zip(search.thresholds, search.accuracy, search.escalation_rate):
-        result = Cascade(small, big, score="maxp", threshold=float(t)).predict(x, batch_size=64)
-        assert rate == pytest.approx(result.escalation_rate)
-        assert acc == pytest.approx((result.predictions == y).mean())
+    for name in ("maxp", "difference", "entropy", "oracle"):  # oracle: a NaN row is wrong
+        search = find_threshold(small, big, x, y, score=name, n_values=21, batch_size=64)
+        for t, acc, rate in zip(search.thresholds, search.accuracy, search.escalation_rate):
+            result = Cascade(small, big, score=name, threshold=float(t)).predict(
+                x, batch_size=64, y=y)
+            assert rate == pytest.approx(result.escalation_rate), (name, t)
+            assert acc == pytest.approx((result.predictions == y).mean()), (name, t)
 
 
 def test_the_memory_verdict_names_its_provenance_and_weighs_no_estimate_with_a_measurement():
@@ -139,6 +141,18 @@ def test_one_sample_without_its_batch_axis_and_a_squeezed_sigmoid_are_named():
         find_threshold(dense(10), dense(10, seed=1), X[0], Y[:8], n_values=3)
     with pytest.raises(NotProbabilities, match=r"one number per sample: a one-unit sigmoid"):
         Cascade(Squeezed(), Squeezed()).predict(X)
+
+
+def test_samples_keras_reshapes_itself_still_pass():
+    """A review of the shape check above: (n, 28, 28) for an input of (28, 28, 1), which
+    Keras takes, was refused; only one sample without its batch axis is."""
+    inputs = keras.Input((4, 4, 1))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Flatten()(inputs)))
+    images = np.random.default_rng(0).random((6, 4, 4)).astype("float32")
+    assert len(Cascade(model, model, threshold=0.5).predict(images).predictions) == 6
+    with pytest.raises(ValueError, match="one sample: x"):
+        Cascade(model, model).predict(images[0][..., None])
 
 
 class Squeezed:

@@ -138,17 +138,17 @@ def samples(name: str, x: Any, empty: bool = True, inputs: bool = True,
 
 
 def fitting(name: str, x: np.ndarray, model: Any) -> np.ndarray:
-    """`x`, refused where a built Keras model of one input declares samples of another
-    rank or size: one sample without its batch axis reached the backend, whose message
-    differed by backend and named no argument."""
+    """`x`, refused where it is one sample of a built Keras model of one input, without
+    its batch axis: that reached the backend, whose message differed by backend and named
+    no argument. Any other shape passes to the model as before (Keras adds or drops a
+    trailing axis of 1 itself: (n, 28, 28) for an input of (28, 28, 1))."""
     try:
         given = getattr(model, "input_shape", None)
     except (AttributeError, ValueError, TypeError):  # a subclassed model not yet called
         return x
-    if not isinstance(given, tuple) or not given or len(x) == 0:
+    if not isinstance(given, tuple) or not given or x.ndim != len(given) - 1:
         return x
-    if len(given) != x.ndim or any(want is not None and want != got
-                                   for want, got in zip(given[1:], x.shape[1:])):
+    if all(want is None or want == got for want, got in zip(given[1:], x.shape)):
         raise invalid(name, f"<array shaped {x.shape}>", f"samples shaped "
                       f"{tuple(given[1:])} with the batch axis first, (n, "
                       f"{', '.join(map(str, given[1:]))}) (one sample: x[None])")

@@ -94,8 +94,10 @@ def oracle(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
     It needs the labels, so it is an upper bound for evaluation only.
     """
-    predicted = np.argmax(probabilities(probs), axis=1)
-    return (predicted == np.asarray(labels).reshape(-1)).astype(float)
+    p = probabilities(probs)
+    right = (np.argmax(p, axis=1) == np.asarray(labels).reshape(-1)).astype(float)
+    # A NaN row is no answer (argmax read it as class 0): NaN, escalated as other scores'
+    return np.where(np.isnan(p).any(axis=1), np.nan, right)
 
 
 SCORES = {"maxp": maxp, "difference": difference, "entropy": entropy, "oracle": oracle}
