@@ -295,6 +295,26 @@ def test_the_confusion_matrix_runs_one_program_for_every_batch(digits):
     predicted = np.argmax(keras.ops.convert_to_numpy(model(rows)), axis=-1)
     assert counts.sum() == 100 and counts.trace() == int((predicted == y[:100]).sum())
 
+
+@pytest.mark.backends("tensorflow")
+def test_the_confusion_matrix_pads_text_batches_with_a_row_of_theirs():
+    """A review: padding with zeros put the integer 0 among a text batch's strings, and
+    TensorFlow refused the batch after the run had trained; a text model's confusion
+    matrix worked before the padding."""
+    import tensorflow as tf
+
+    texts = np.array(["good", "bad", "good day", "bad day", "good", "bad", "day", "good",
+                      "bad", "good"], dtype=object)
+    labels = np.array([1, 0, 1, 0, 1, 0, 1, 1, 0, 1])
+    assert t.padded(texts[:2], 4).tolist() == ["good", "bad", "bad", "bad"]
+    words = keras.layers.TextVectorization(max_tokens=10, output_mode="count")
+    words.adapt(texts)
+    inputs = keras.Input((), dtype="string")
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(words(inputs)))
+    split = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(4)  # 4, 4 and 2
+    counts = np.array(t.confusion_matrix(model, split, 2))
+    assert counts.sum() == 10
+
 def test_resnet_shortcut_flag_changes_the_graph():
     with_sc = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8})
     without = models.build("resnet", (8, 8, 1), 10, {"resnet_depth": 1, "resnet_width": 8,

@@ -276,12 +276,13 @@ def confusion_matrix(model, batches, num_classes: int) -> list[list[int]]:
 
 
 def padded(x, size: int):
-    """`x` with zero rows after its own up to `size` rows, where it is one array: the last,
+    """`x` with repeats of its last row up to `size` rows, where it is one array: the last,
     shorter batch then runs the program compiled for the others, where it cost a trace and
-    compile of its own (0.1 to 1 s a run on JAX, RESULTS.md). Other inputs as they are."""
-    if not isinstance(x, np.ndarray) or len(x) >= size:
+    compile of its own (0.1 to 1 s a run on JAX, RESULTS.md). Repeats, not zeros: a row of
+    any dtype (text too), and one the model already takes. Other inputs as they are."""
+    if not isinstance(x, np.ndarray) or len(x) >= size or len(x) == 0:
         return x
-    return np.concatenate([x, np.zeros((size - len(x), *x.shape[1:]), x.dtype)])
+    return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)])
 
 
 @contextlib.contextmanager
