@@ -4,7 +4,9 @@ SIGINT", "exit 75") and the last lines of its stderr."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 # How an attempt that ends by one of these signals ended: stopped, not broken.
 STOP_SIGNALS = ("SIGINT", "SIGTERM")
@@ -56,8 +58,21 @@ def died(how: str, stderr_tail: str = "") -> str:
 
 FAULT = "Fatal Python error: "  # how faulthandler's dump begins
 FRAME = re.compile(r'\s*File "(?P<path>[^"]+)", line (?P<line>\d+) in (?P<name>\S+)')
-NOT_YOURS = ("site-packages", "dist-packages", "/lib/python3", "greenscreen_pipeline/",
-             "greenscreen/", "<frozen ")
+INSTALLED = ("site-packages", "dist-packages", "<frozen ")  # never your own file
+CAUSE_LINES = 5  # lines before a fault dump kept: native code says its cause there
+
+
+def not_yours() -> tuple[str, ...]:
+    """The folders of Python's library and of greenscreen's two packages, as this
+    interpreter has them (a clone of greenscreen is named so; your examples in it are
+    yours)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    here = Path(__file__).resolve().parent
+    folders = {paths[k] for k in ("stdlib", "platstdlib") if k in paths}
+    folders |= {str(here), str(here.parent / "greenscreen")}
+    return tuple(str(Path(f).resolve()) + os.sep for f in folders)
 
 
 def your_frame(stderr: str) -> str | None:
@@ -65,20 +80,25 @@ def your_frame(stderr: str) -> str | None:
     Python's, an installed package's or greenscreen's; None where there is none."""
     lines = stderr.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith(FAULT)), None)
+    theirs = not_yours()
     for line in lines[start:] if start is not None else []:
         frame = FRAME.match(line)
-        if frame and not any(part in frame["path"] for part in NOT_YOURS):
+        if frame and not any(part in frame["path"] for part in INSTALLED) \
+                and not frame["path"].startswith(theirs):
             return f"in {frame['name']}, {frame['path'].rsplit('/', 1)[-1]}:{frame['line']}"
     return None
 
 
 def tail(stderr: str, lines: int = 15) -> str:
     """What is kept of an attempt's stderr: its last `lines`, or, where it holds a fault
-    dump, the dump (its stack, most recent call first, up to 40 frames), whose top the
-    last lines of a deep stack would have cut, without its list of extension modules."""
+    dump, the few lines before it (where native code says why it aborts: a failed check,
+    std::bad_alloc) and the dump (its stack, most recent call first, up to 40 frames),
+    whose top the last lines of a deep stack would have cut, without its list of
+    extension modules."""
     text = stderr.strip().splitlines()
     start = next((i for i, line in enumerate(text) if line.startswith(FAULT)), None)
     if start is None:
         return "\n".join(text[-lines:])
+    cause = [line for line in text[:start] if line.strip()][-CAUSE_LINES:]
     dump = [line for line in text[start:] if not line.startswith("Extension modules:")]
-    return "\n".join(dump[:44])
+    return "\n".join(cause + dump[:44])

@@ -202,7 +202,8 @@ def test_a_bad_training_entry_and_a_missing_objective(fake_smi, tmp_path):
                                                        "  lr: {values: [0.01]}\n"))
     done = greenscreen("sweep", cwd=folder)  # the objective is val_accuracy: never returned
     status = json.loads((folder / "sweeps" / "s" / "000" / "status.json").read_text())
-    assert status["status"] == "failed" and "loop:train returned ['val_loss']" in status["reason"]
+    assert status["status"] == "failed" and "loop:train (def at " in status["reason"]
+    assert "loop.py:5) returned ['val_loss']" in status["reason"], status["reason"]
     assert done.returncode == 1 and "no run finished: 1 failed" in done.stderr  # its only run
 
 
@@ -273,17 +274,22 @@ def test_a_crash_in_your_native_code_names_your_frame(fake_smi, tmp_path):
 
 
 def test_the_tail_kept_of_a_fault_dump_is_the_dump_with_its_top():
+    import ctypes
+
     from greenscreen_pipeline import endings
 
     frames = [f'  File "/usr/lib/python3.11/site-packages/keras/x{i}.py", line {i} in f{i}'
               for i in range(30)]
-    stderr = "\n".join(["I0000 noise"] * 50 + ["Fatal Python error: Segmentation fault", "",
-                        "Stack (most recent call first):",
-                        '  File "/usr/lib/python3.11/ctypes/__init__.py", line 519 in string_at',
-                        '  File "/home/me/study/model.py", line 7 in mlp', *frames, "",
-                        "Extension modules: numpy, " + "x, " * 500])
+    stderr = "\n".join(["I0000 noise"] * 50 + [
+        "F0000 gpu.cc:123] Check failed: CUDA_ERROR_OUT_OF_MEMORY",  # native code's cause
+        "Fatal Python error: Segmentation fault", "", "Stack (most recent call first):",
+        f'  File "{ctypes.__file__}", line 519 in string_at',  # Python's own: not yours
+        # a clone of greenscreen is named so: your example in it is yours (a review)
+        '  File "/home/me/greenscreen/examples/model.py", line 7 in mlp', *frames, "",
+        "Extension modules: numpy, " + "x, " * 500])
     kept = endings.tail(stderr)
-    assert kept.startswith("Fatal Python error") and "model.py" in kept
+    assert 0 <= kept.index("Check failed") < kept.index("Fatal Python error")
+    assert "Fatal Python error" in kept and "model.py" in kept and "noise" in kept
     assert "Extension modules" not in kept
     assert endings.died("signal SIGSEGV", kept) == "worker killed by SIGSEGV (in mlp, model.py:7)"
     assert endings.died("signal SIGSEGV", "") == "worker killed by SIGSEGV"
@@ -319,3 +325,26 @@ def test_what_a_run_prints_is_kept_in_its_folder(fake_smi, tmp_path):
     assert "building units=8" in second and "from a subprocess" in second
     assert first.startswith("--- run 000, attempt started ")
     assert "building units" not in done.stdout  # the console stays the sweep's
+
+
+def test_output_is_kept_only_where_it_can_be(tmp_path):
+    """A review: with no standard output (descriptor 1 closed) the run did not train, and
+    where output.log could not be opened, the run's own error was chained to that one."""
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, sys
+        os.close(1); sys.stdout = None
+        from greenscreen_pipeline.run.output import kept_in
+        with kept_in({str(tmp_path)!r}, 0):
+            pass
+        try:
+            with kept_in({str(tmp_path / "no" / "folder")!r}, 1):
+                raise ValueError("the run's own error")
+        except ValueError as exc:
+            assert exc.__context__ is None, exc.__context__
+        sys.stderr.write("trained")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr.endswith("trained"), done.stderr

@@ -21,23 +21,42 @@ OUTPUT = "output.log"
 
 @contextlib.contextmanager
 def kept_in(folder: "str | Path", index: int):
-    """Standard output into `folder`/output.log for the block, then back where it was."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        log = os.open(Path(folder) / OUTPUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    except OSError:  # no room, or no folder: the run trains as before, its output unkept
-        os.close(saved)
+    """Standard output into `folder`/output.log for the block, then back where it was.
+    Where it cannot be (no standard output to put back, no room, no folder), the run
+    trains as before, its output unkept."""
+    opened = _opened(folder)
+    if opened is None:
         yield
         return
+    saved, log = opened
     try:
         os.write(log, f"--- run {index:03d}, attempt started "
                       f"{time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()})\n".encode())
         os.dup2(log, 1)
         yield
     finally:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()
+        _flushed()
         os.dup2(saved, 1)
         os.close(saved)
         os.close(log)
+
+
+def _opened(folder: "str | Path") -> "tuple[int, int] | None":
+    """(a copy of standard output's descriptor, output.log's), or None."""
+    _flushed()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no descriptor 1 (a process started with it closed)
+        return None
+    try:
+        return saved, os.open(Path(folder) / OUTPUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                              0o644)
+    except OSError:
+        os.close(saved)
+        return None
+
+
+def _flushed() -> None:
+    if sys.stdout is not None:  # None where the process has no standard output
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
