@@ -57,6 +57,8 @@ def test_runs_failing_alike_stop_the_sweep_and_retry_failed_trains_them(fake_smi
     # Three alike (the number in the message aside) stop it; what is left is not trained.
     assert "runs 000, 001, 002 failed one after another with the same error" in first.stderr
     assert "--retry-failed" in first.stderr
+    # one worker, whose run has just failed: no run in flight to speak of (a review)
+    assert "stopping: runs failed one after another\n" in first.stderr
     states = [RunFolder.of(out, i).state() for i in range(5)]
     assert states[:3] == ["failed"] * 3 and "done" not in states
     again = sweep(config, out)  # without the flag, failed runs are kept

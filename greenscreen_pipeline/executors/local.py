@@ -222,8 +222,9 @@ class Pool:
                         why = self.on_report(report)
                         if why and not self.stop.requested:
                             self.stopped_because = why  # said once, by the error it raises
-                            log.warning("stopping: runs failed one after another; the runs "
-                                        "in flight are kept as interrupted")
+                            log.warning("stopping: runs failed one after another" + (
+                                "; the runs in flight are kept as interrupted"
+                                if self.stop.in_flight else ""))  # this slot's has ended
                             self.stop.request()
                 except OSError as exc:
                     if exc.errno not in (errno.ENOSPC, errno.EDQUOT):

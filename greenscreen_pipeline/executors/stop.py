@@ -48,6 +48,12 @@ class Stop:
     def requested(self) -> bool:
         return self.event.is_set()
 
+    @property
+    def in_flight(self) -> int:
+        """How many run processes (or warm workers on a run) are running now."""
+        with self._lock:
+            return len(self._children)
+
     def _handle(self, signum, frame) -> None:
         self.signals += 1
         if self.signals == 1:

@@ -158,12 +158,14 @@ def train_own(entry: str, params: LoopParams, folder: RunFolder,
         # What ran, also when your loop failed part-way: the built-in dimensions read so far.
         folder.write_parameters(recorded(params, entry))
     timing["fit_end"] = timing["end"] = time.time()
-    metrics = _metrics(returned, entry)
+    where = user_code.defined_at(function)  # as the probe's messages name your def
+    named = entry + (f" (def at {where})" if where else "")
+    metrics = _metrics(returned, named)
     tested = {k: v for k, v in metrics.items() if k.startswith("test_")}
     diverged = objective.not_finite(tested, metrics)
     if diverged:  # as the built-in path says of a NaN loss, not "returned val_loss; allowed"
         raise recipe.Diverged(f"{entry} returned {diverged}")
-    ranked_by = objective.run_value(tested, metrics, f"{entry} returned")
+    ranked_by = objective.run_value(tested, metrics, f"{named} returned")
     unread = [dim for dim in own_dimensions if dim not in params.read]
     # What ran is your loop's: the pipeline compiled no loss (settings.loss is not
     # recorded as if it had) and evaluated no split (test figures only where yours are).
