@@ -33,6 +33,13 @@ def base_of(part: str) -> str:
     return part.split(";")[0].strip()
 
 
+def bases(source) -> tuple[str, ...]:
+    """Who measured or estimated a figure, without the attribution tags, in one order:
+    "measured:nvml-counter;attributed:sm-share + measured:rapl" -> ("measured:nvml-counter",
+    "measured:rapl"); () for no provenance. Two figures of equal bases are of one kind."""
+    return tuple(sorted(base_of(p) for p in parts(source)))
+
+
 def is_estimated(source) -> bool:
     """Whether a figure of this provenance is, in whole or in part, an estimate: any of
     its parts "estimated:..." (e.g. "measured:nvidia-smi + estimated:cpu-time")."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..provenance import base_of, parts
+from ..provenance import bases
 from ..validation import check_integer, check_number, invalid
 from . import _inputs
 
@@ -91,7 +91,7 @@ def memory_verdict(costs: dict, hit_rate: float, escalation_rate: float) -> dict
     the note), else in seconds, as where an energy is 0 or unknown (a window too short for
     the meter): joules of an estimate and of a measurement are never weighed together."""
     rows = [costs[k] for k in ("memory", "small", "big")]
-    sources = {_measured_by(r.get("source")) for r in rows}
+    sources = {bases(r.get("source")) for r in rows}
     in_joules = len(sources) == 1 and all(np.isfinite(r["joules"]) and r["joules"] > 0
                                           for r in rows)
     unit, symbol = ("joules", "J") if in_joules else ("seconds", "s")
@@ -107,8 +107,3 @@ def memory_verdict(costs: dict, hit_rate: float, escalation_rate: float) -> dict
     return {"pays": pays, "compared_in": unit, "saved_per_1000_predictions": saved,
             "saving": "modelled: hit rate x (small + escalation rate x big), each cost "
                       "measured", "source": source, "note": note}
-
-
-def _measured_by(source) -> tuple:
-    """A provenance's parts without their attribution tags; () where none is given."""
-    return tuple(sorted(base_of(p) for p in parts(source))) if source else ()

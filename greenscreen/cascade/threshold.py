@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..meters import EnergyMeter
+from ..provenance import bases
 from ..validation import check_integer, check_number
 from . import _inputs
 from .cascade import buckets, check_same_classes, classes_of, infer
@@ -217,13 +218,7 @@ def _joint_source(small: ModelCost, big: ModelCost) -> tuple[str, str | None]:
     a measurement and an estimate (or two sources) are never added into one figure."""
     if small.source == big.source:
         return small.source, None
-    if _measured_by(small.source) == _measured_by(big.source):  # only the attribution
+    if bases(small.source) == bases(big.source):  # only the attribution
         return f"{small.source} + {big.source}", None  # differs (another process came)
     return "none", (f"the small model's energy was {small.source} and the big model's "
                     f"{big.source}: they are not added into one figure")
-
-
-def _measured_by(source: str) -> list[str]:
-    """A provenance without its attribution tags: "measured:nvml-counter;attributed:
-    sm-share + measured:rapl" -> ["measured:nvml-counter", "measured:rapl"]."""
-    return [part.split(";")[0] for part in source.split(" + ")]
