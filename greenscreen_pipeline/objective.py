@@ -187,23 +187,27 @@ class Objective:
     def to_json(self) -> dict:
         return {"loss": self.loss, "name": self.name, "mode": self.mode}
 
+    def _given(self, tested: dict, last: dict) -> list[tuple[str, float, str]]:
+        """(name, value, split) of the figures a run is ranked by that it gave, in the
+        order they are taken: its test split's (`tested`), then its last validation
+        value (`last`)."""
+        return [(key, figures[key], split) for figures, key, split in (
+            (tested, self.test_name, "test"), (last, self.name, "validation"))
+            if figures.get(key) is not None]
+
     def not_finite(self, tested: dict, last: dict) -> str | None:
         """"val_loss = nan" where the figures a run is ranked by were given but none is
         finite (the run diverged), else None: then no figure is no objective at all."""
-        given = [(key, figures[key]) for figures, key in ((tested, self.test_name),
-                                                          (last, self.name))
-                 if figures.get(key) is not None]
-        if given and not any(math.isfinite(value) for _, value in given):
-            return ", ".join(f"{key} = {value}" for key, value in given)
+        given = self._given(tested, last)
+        if given and not any(math.isfinite(value) for _, value, _ in given):
+            return ", ".join(f"{key} = {value}" for key, value, _ in given)
         return None
 
     def run_value(self, tested: dict, last: dict, what: str) -> dict:
         """The value a run is ranked by: its test split's (`tested`, "test_" names), else
         its last validation value (`last`); raises ValueError naming `what` it had."""
-        for figures, key, split in ((tested, self.test_name, "test"),
-                                    (last, self.name, "validation")):
-            value = figures.get(key)
-            if value is not None and math.isfinite(value):
+        for _, value, split in self._given(tested, last):
+            if math.isfinite(value):
                 return {**self.to_json(), "value": float(value), "split": split}
         had = sorted({*tested, *last})
         raise ValueError(f"{what} {had or 'nothing'}; allowed: {self.name} "
