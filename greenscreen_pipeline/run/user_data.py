@@ -245,8 +245,9 @@ def steps(stream: object, what: str) -> int:
 
 
 # Batches counted in a stream of unknown length before it is taken as one that never ends
-# (a generator that loops forever): at the 10 000 to 50 000 batches a second a small
-# stream reads, under a minute.
+# (a generator that loops forever). Counted in Python, a generator's batches of 32 x 16
+# read at 1 600 to 1 800 a second here (2-core VM), tensor slices' at 6 000: an endless
+# generator is refused after about ten minutes, which Ctrl-C cuts short.
 MOST_COUNTED = 1_000_000
 
 
