@@ -248,31 +248,6 @@ def test_your_loop_whose_objective_is_nan_failed_as_diverged(fake_smi, tmp_path)
     assert "Diverged: loop:train returned val_loss = nan" in done.stdout + done.stderr
 
 
-CRASHING_MODEL = '''import ctypes
-
-import keras
-
-
-def mlp(input_shape, num_classes, params):
-    ctypes.string_at(0)  # a native extension that crashes: SIGSEGV
-    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(num_classes)])
-'''
-
-
-def test_a_crash_in_your_native_code_names_your_frame(fake_smi, tmp_path):
-    """A review: a run whose code died of SIGSEGV said only "worker killed by SIGSEGV",
-    with an empty stderr tail; the worker now dumps its stack (faulthandler), and the
-    reason names the innermost frame of yours."""
-    folder = study(tmp_path, {}, {"dataset": ["data:blobs"]})
-    (folder / "model.py").write_text(CRASHING_MODEL)
-    done = greenscreen("sweep", "--no-probe", cwd=folder)
-    status = json.loads((folder / "sweeps" / "s" / "000" / "status.json").read_text())
-    assert done.returncode == 1 and status["status"] == "failed", status
-    assert status["reason"] == "worker killed by SIGSEGV (in mlp, model.py:7)", status
-    assert "model.py\", line 7 in mlp" in status["traceback_tail"]
-    assert "run 000 failed: worker killed by SIGSEGV (in mlp, model.py:7)" in done.stdout
-
-
 def test_the_tail_kept_of_a_fault_dump_is_the_dump_with_its_top():
     import ctypes
 
@@ -296,7 +271,8 @@ def test_the_tail_kept_of_a_fault_dump_is_the_dump_with_its_top():
     assert endings.tail("a\nb\nc", 2) == "b\nc"
 
 
-PRINTING_MODEL = '''import os
+MODEL_THAT_PRINTS = '''import ctypes
+import os
 
 import keras
 
@@ -304,27 +280,36 @@ import keras
 def mlp(input_shape, num_classes, params):
     print(f"building units={params['units']}", flush=True)
     os.system("echo from a subprocess")  # native output too: the descriptor is kept
+    if params["units"] == 8:
+        ctypes.string_at(0)  # a native extension that crashes: SIGSEGV
     return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(num_classes,
                                                                           "softmax")])
 '''
 
 
-def test_what_a_run_prints_is_kept_in_its_folder(fake_smi, tmp_path):
-    """A review: everything your code printed in a sweep went to /dev/null. Each run's
-    standard output is kept in its own output.log, the next run's in its own."""
+def test_what_a_run_prints_is_kept_and_a_native_crash_names_your_frame(fake_smi, tmp_path):
+    """Reviews: everything your code printed in a sweep went to /dev/null, and a run
+    whose code died of SIGSEGV said only "worker killed by SIGSEGV", with an empty
+    stderr tail. Each run's standard output is now kept in its own output.log; the
+    worker dumps its stack (faulthandler), and the reason names your innermost frame."""
     folder = study(tmp_path, {"runs": 2, "epochs": 1}, {"dataset": ["data:blobs"]})
     config = yaml.safe_load((folder / "config.yaml").read_text())
     config["configuration"]["units"] = {"values": [16, 8]}
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (folder / "model.py").write_text(PRINTING_MODEL)
+    (folder / "model.py").write_text(MODEL_THAT_PRINTS)
     done = greenscreen("sweep", "--no-probe", cwd=folder)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]  # one run done, one failed
     first, second = ((folder / "sweeps" / "s" / run / "output.log").read_text()
                      for run in ("000", "001"))
     assert "building units=16" in first and "units=8" not in first
     assert "building units=8" in second and "from a subprocess" in second
     assert first.startswith("--- run 000, attempt started ")
     assert "building units" not in done.stdout  # the console stays the sweep's
+    status = json.loads((folder / "sweeps" / "s" / "001" / "status.json").read_text())
+    assert status["status"] == "failed", status
+    assert status["reason"] == "worker killed by SIGSEGV (in mlp, model.py:11)", status
+    assert "model.py\", line 11 in mlp" in status["traceback_tail"]
+    assert "run 001 failed: worker killed by SIGSEGV (in mlp, model.py:11)" in done.stdout
 
 
 def test_output_is_kept_only_where_it_can_be(tmp_path):
